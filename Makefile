@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test test-fast check eval bench browser clean
+
+# torch 2.13.0 (CPU) first, so that sentence-transformers never pulls a CUDA build.
+$(VENV)/.base: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# The main job; the index is built (or rebuilt when stale) on first use.
+run: $(VENV)/.base
+	$(BIN)/qa ask "How many American troops are in Iraq today?"
+
+# Debian's Chromium for the browser tests (Playwright must not download its own).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make: install Debian's chromium (sudo apt-get install chromium) for the browser tests"; fi; }
+
+test: $(VENV)/.dev browser
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
+
+test-fast: $(VENV)/.dev
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not browser"
+
+check: $(VENV)/.dev
+	$(BIN)/ruff check src tests app.py benchmarks
+	$(BIN)/mypy
+
+eval: $(VENV)/.dev
+	mkdir -p reports
+	HF_HUB_OFFLINE=1 $(BIN)/qa eval eval/article_qa.jsonl --out reports/predictions.jsonl --report reports/eval.md
+
+bench: $(VENV)/.dev
+	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) index/manifest.json index/build-* artifacts reports

