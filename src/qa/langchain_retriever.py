@@ -1,0 +1,50 @@
+"""LangChain adapter: qa's hybrid retrieval as a `BaseRetriever`.
+
+In: a question (through `invoke`). Out: LangChain `Document`s, best first, whose
+`page_content` is the passage and whose metadata carries doc id, chunk id, exact offsets,
+score, rank and the best sentence, so a chain can cite exactly what it used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from qa.pipeline import Pipeline, default_pipeline
+
+
+class QARetriever(BaseRetriever):
+    """`QARetriever(pipeline=..., k=5).invoke("question")` → list of LangChain Documents."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    pipeline: Any = None  # a qa Pipeline; the process-wide default when None
+    k: int = 5
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[LCDocument]:
+        pipeline: Pipeline = self.pipeline or default_pipeline()
+        hits = pipeline.retrieve(query, self.k)
+        index = pipeline.index
+        return [
+            LCDocument(
+                page_content=hit.chunk.text,
+                metadata={
+                    "doc_id": hit.chunk.doc_id,
+                    "title": index.documents[hit.chunk.doc_id].title,
+                    "chunk_id": hit.chunk.id,
+                    "start": hit.chunk.start,
+                    "end": hit.chunk.end,
+                    "score": hit.score,
+                    "rank": hit.rank,
+                    "sentence": {"text": hit.sentence.text, "start": hit.sentence.start,
+                                 "end": hit.sentence.end},
+                },
+            )
+            for hit in hits
+        ]

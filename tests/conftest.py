@@ -1,0 +1,80 @@
+"""Shared fixtures: the real model and index (loaded once), a fast fake embedder, and a
+network guard that fails any test reaching beyond loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+ARTICLE = SEEDS / "politico-us-iraq-advisory-transition.txt"
+DEV_SET = ROOT / "tests" / "data" / "dev_questions.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection beyond this machine is a test failure (models must be local)."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not (
+            str(host).startswith("127.") or host in ("::1", "localhost")
+        ):
+            raise RuntimeError(f"test tried to reach the network: {address!r}")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words vectors: fast plumbing tests, no model."""
+
+    name = "fake-hashing"
+    dimension = 64
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                h = int(hashlib.md5(word.encode()).hexdigest(), 16)
+                out[i, h % self.dimension] += 1.0
+            out[i] /= max(np.linalg.norm(out[i]), 1e-9)
+        return out
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "seeds"
+    shutil.copytree(SEEDS, dest)
+    return dest
+
+
+@pytest.fixture
+def fake_pipeline(seeds_copy: Path, tmp_path: Path) -> Pipeline:
+    settings = Settings(model="fake-hashing", seeds_dir=seeds_copy, index_dir=tmp_path / "index")
+    return Pipeline(settings, HashingEmbedder())
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """The real model and the real article, indexed once per test session."""
+    base = tmp_path_factory.mktemp("real")
+    shutil.copytree(SEEDS, base / "seeds")
+    pipeline = Pipeline(Settings(seeds_dir=base / "seeds", index_dir=base / "index"))
+    pipeline.index  # noqa: B018 - build now, outside any timed test
+    return pipeline
+
+
+def load_questions(path: Path = DEV_SET) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
