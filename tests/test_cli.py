@@ -1,0 +1,139 @@
+"""The `qa` command end to end, through real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEEDS
+
+QA = [sys.executable, "-m", "qa.cli"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def run(*args: str, timeout: int = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QA, *args], capture_output=True, text=True, env=ENV,
+                          timeout=timeout, check=False)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("qa: error")]
+    assert len(lines) == 1, proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("cli")
+    shutil.copytree(SEEDS, base / "seeds")
+    proc = run("index", "--seeds", str(base / "seeds"), "--index", str(base / "index"))
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 1 document(s)" in proc.stdout
+    return base / "seeds", base / "index"
+
+
+def _flags(built: tuple[Path, Path]) -> list[str]:
+    return ["--seeds", str(built[0]), "--index", str(built[1])]
+
+
+@pytest.mark.slow
+def test_retrieve_json(built: tuple[Path, Path]) -> None:
+    proc = run("retrieve", "How many American troops are in Iraq today?", "-k", "3", "--json",
+               *_flags(built))
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    source = (built[0] / "politico-us-iraq-advisory-transition.txt").read_text(encoding="utf-8")
+    for hit in hits:
+        assert set(hit) == {"rank", "doc_id", "chunk_id", "text", "start", "end", "score",
+                            "sentence"}
+        assert source[hit["start"] : hit["end"]] == hit["text"]
+        s = hit["sentence"]
+        assert source[s["start"] : s["end"]] == s["text"]
+    assert "2,500" in hits[0]["sentence"]["text"]
+
+
+@pytest.mark.slow
+def test_ask_json_and_text(built: tuple[Path, Path]) -> None:
+    proc = run("ask", "What does he say Iraq still needs?", "--history",
+               "What did Kadhimi tell the Washington Post?", "--json", *_flags(built))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"answer", "abstained", "confidence", "citations", "passages"}
+    assert not out["abstained"] and "intelligence support" in out["answer"]
+    source = (built[0] / "politico-us-iraq-advisory-transition.txt").read_text(encoding="utf-8")
+    for c in out["citations"]:
+        assert set(c) == {"n", "doc_id", "chunk_id", "text", "start", "end", "quote"}
+        assert source[c["start"] : c["end"]] == c["text"]
+        assert source[c["quote"]["start"] : c["quote"]["end"]] == c["quote"]["text"]
+        assert f"[{c['n']}]" in out["answer"]
+    assert set(out["passages"][0]) == {"rank", "doc_id", "chunk_id", "text", "start", "end",
+                                       "score"}
+
+    text = run("ask", "What is the capital of France?", *_flags(built))
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("The document doesn't say")
+    assert "not an answer, but related" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["retrieve", ""], 2),
+        (["retrieve", "   "], 2),
+        (["ask", "x" * 100_000], 2),
+        (["retrieve", "question", "--bogus"], 2),
+        (["retrieve", "question", "-k", "0"], 2),
+        (["retrieve", "question", "-k", "many"], 2),
+        (["frobnicate"], 2),
+        ([], 2),
+    ],
+)
+def test_usage_errors(args: list[str], code: int) -> None:
+    assert_one_line_error(run(*args), code)
+
+
+def test_bad_environment_setting() -> None:
+    proc = subprocess.run([*QA, "retrieve", "q"], capture_output=True, text=True,
+                          env={**ENV, "QA_K": "lots"}, check=False, timeout=60)
+    assert_one_line_error(proc, 2)
+    assert "QA_K" in proc.stderr
+
+
+def test_bad_seeds(tmp_path: Path) -> None:
+    index = str(tmp_path / "index")
+    assert_one_line_error(run("index", "--seeds", str(tmp_path / "missing"), "--index", index), 1)
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run("index", "--seeds", str(tmp_path / "empty"), "--index", index), 1)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "latin1.txt").write_bytes(b"Caf\xe9 au lait\n")
+    proc = run("retrieve", "coffee", "--seeds", str(tmp_path / "bad"), "--index", index)
+    assert_one_line_error(proc, 1)
+    assert "not UTF-8" in proc.stderr
+    (tmp_path / "blank").mkdir()
+    (tmp_path / "blank" / "blank.md").write_text("\n \n", encoding="utf-8")
+    assert_one_line_error(run("index", "--seeds", str(tmp_path / "blank"), "--index", index), 1)
+
+
+@pytest.mark.slow
+def test_failed_rebuild_keeps_the_built_index(built: tuple[Path, Path], tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(built[0], seeds)
+    index = tmp_path / "index"
+    shutil.copytree(built[1], index)
+    manifest = (index / "manifest.json").read_text()
+    (seeds / "broken.txt").write_bytes(b"\xff\xfe broken")
+    assert_one_line_error(run("index", "--seeds", str(seeds), "--index", str(index)), 1)
+    assert (index / "manifest.json").read_text() == manifest
+    (seeds / "broken.txt").unlink()
+    ok = run("retrieve", "Who is the Pentagon spokesman?", "--json", "--seeds", str(seeds),
+             "--index", str(index))
+    assert ok.returncode == 0 and "rebuild" not in ok.stderr, ok.stderr
