@@ -181,23 +181,36 @@ FEATURES = ("cosine", "passage_cosine", "coverage", "unknown", "type_found", "bi
 
 def evidence_features(
     index: Index, question: str, kind: QuestionKind, sentence: Sentence, sentence_cosine: float,
-    passage_cosine: float,
+    passage_cosine: float, expansions: dict[str, list[tuple[str, float]]] | None = None,
 ) -> dict[str, float]:
-    """Measurable signs that `sentence` answers `question` (inputs to the abstention model)."""
+    """Measurable signs that `sentence` answers `question` (inputs to the abstention model).
+
+    `coverage`: IDF-weighted share of the question's words found in the sentence (a word the
+    documents lack counts by its closest stand-in there, at that stand-in's similarity);
+    `unknown`: the share the documents lack with no close stand-in anywhere.
+    """
+    expansions = expansions or {}
     q_terms = set(tokenize(question))
     bm25 = index.sentence_bm25
     weights = {t: max(bm25.idf(t), 0.1) for t in q_terms}
     total = sum(weights.values()) or 1.0
     s_terms = set(tokenize(sentence.text))
-    coverage = sum(w for t, w in weights.items() if t in s_terms) / total
-    unknown = sum(w for t, w in weights.items() if t not in bm25.postings) / total
+    covered = unknown = 0.0
+    for term, weight in weights.items():
+        if term in s_terms:
+            covered += weight
+            continue
+        stand_ins = expansions.get(term, [])
+        covered += weight * max((sim for t, sim in stand_ins if t in s_terms), default=0.0)
+        if term not in bm25.postings:
+            unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
     wants_type = kind.kind != "other"
     found = bool(_candidates(sentence.text, kind)) if wants_type else True
     return {
         "cosine": sentence_cosine,
         "passage_cosine": passage_cosine,
-        "coverage": coverage,
-        "unknown": unknown,
+        "coverage": covered / total,
+        "unknown": unknown / total,
         "type_found": 1.0 if found else 0.0,
         "bias": 1.0,
     }
@@ -279,7 +292,7 @@ def gather(
     context, quoted = "", set()
     if history and resolve_context and is_follow_up(question):
         context, quoted = _context(pipeline, history, k)
-    query = Query.of(question, context, CONTEXT_WEIGHT)
+    query = Query.of(question, context, CONTEXT_WEIGHT, index=index, words=pipeline.words())
     if context:  # one batch: the question, and the earlier turn at a lower weight
         vectors = pipeline.embedder.embed([question, context])
         vector = vectors[0] + CONTEXT_WEIGHT * vectors[1]
@@ -294,7 +307,8 @@ def gather(
     if context:
         top = _follow_up_sentence(index, hits, vectors[0], question, quoted,
                                   pipeline.weights.sentence_lexical)
-    features = evidence_features(index, question, kind, top[0], top[1], hits[0].dense_score)
+    features = evidence_features(index, question, kind, top[0], top[1], hits[0].dense_score,
+                                 query.expansions)
     return Evidence(hits, scored, kind, top, features)
 
 

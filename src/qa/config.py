@@ -1,6 +1,6 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
-Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS.
+Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     seeds_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
+    cache_dir: Path = Path.home() / ".cache" / "qa"  # per-model word table (query expansion)
     k: int = 5
     chunk_chars: int = 600  # a passage grows sentence by sentence up to this size
     min_chunk_chars: int = 120  # a shorter paragraph (a heading, a one-liner) joins the next
@@ -48,7 +49,7 @@ class Settings:
         """A copy with the given non-None values replaced (flags on top of the environment)."""
         known = {f.name for f in fields(self)}
         changes = {k: v for k, v in values.items() if v is not None and k in known}
-        for name in ("seeds_dir", "index_dir"):
+        for name in ("seeds_dir", "index_dir", "cache_dir"):
             if name in changes:
                 changes[name] = Path(changes[name])
         return replace(self, **changes)
@@ -70,6 +71,7 @@ def load_settings(**overrides: Any) -> Settings:
         "model": os.environ.get("QA_MODEL") or None,
         "seeds_dir": os.environ.get("QA_SEEDS") or None,
         "index_dir": os.environ.get("QA_INDEX") or None,
+        "cache_dir": os.environ.get("QA_CACHE_DIR") or None,
         "k": _int_env("QA_K"),
         "chunk_chars": _int_env("QA_CHUNK_CHARS"),
     }

@@ -94,6 +94,11 @@ class SentenceTransformerEmbedder:
             dim = int(model.encode(["dimension probe"]).shape[1])
         return int(dim)
 
+    def vocabulary(self) -> list[str]:
+        """The tokens of the model's tokenizer (whole words among them feed query expansion)."""
+        tokenizer = getattr(self._load(), "tokenizer", None)
+        return list(tokenizer.get_vocab()) if tokenizer is not None else []
+
     def embed(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         vectors = model.encode(

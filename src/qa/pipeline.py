@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, load_settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.expansion import WordVectors, load_word_vectors
 from qa.errors import BadQuestion
 from qa.retrieval import Query, Weights, retrieve
 from qa.store import Index, open_index
@@ -46,28 +47,41 @@ class Pipeline:
         self.embedder = embedder or SentenceTransformerEmbedder(self.settings.model)
         self.weights = Weights()
         self._index: Index | None = None
+        self._words: WordVectors | None = None
+        self._words_loaded = False
         self._lock = threading.Lock()
+        self._words_lock = threading.Lock()
+
+    def words(self) -> WordVectors | None:
+        """The model's word table for query expansion (None for embedders without one)."""
+        with self._words_lock:
+            if not self._words_loaded:
+                self._words = load_word_vectors(self.embedder, self.settings.cache_dir)
+                self._words_loaded = True
+            return self._words
 
     @property
     def index(self) -> Index:
         """The index, loaded (or built, if missing or stale) on first access."""
         with self._lock:
             if self._index is None:
-                self._index = open_index(self.settings, self.embedder)
+                self._index = open_index(self.settings, self.embedder, words=self.words)
             return self._index
 
     def rebuild(self) -> Index:
         """Build the index from the seeds now, whatever is on disk."""
         with self._lock:
-            self._index = open_index(self.settings, self.embedder, rebuild=True)
+            self._index = open_index(self.settings, self.embedder, rebuild=True,
+                                     words=self.words)
             return self._index
 
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         """The top `k` passages for `question`, each with its best sentence."""
         text = clean_question(question)
-        return retrieve(
-            self.index, self.embedder, Query.of(text), check_k(k or self.settings.k), self.weights
-        )
+        k = check_k(k or self.settings.k)
+        index = self.index
+        query = Query.of(text, index=index, words=self.words())
+        return retrieve(index, self.embedder, query, k, self.weights)
 
     def ask(
         self, question: str, history: Sequence[str | Turn] = (), k: int | None = None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.embedding import Embedder
+from qa.expansion import WordVectors, expand
 from qa.lexical import tokenize
 from qa.store import Index
 from qa.types import Hit
@@ -32,14 +33,25 @@ class Query:
 
     text: str
     terms: dict[str, float] = field(default_factory=dict)
+    # question terms the documents never use -> the document terms standing in for them
+    expansions: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, question: str, context: str = "", context_weight: float = 0.5) -> Query:
-        """A query for `question`; `context` (earlier turns) is embedded and weighted lower."""
+    def of(cls, question: str, context: str = "", context_weight: float = 0.5,
+           index: Index | None = None, words: WordVectors | None = None) -> Query:
+        """A query for `question`; `context` (earlier turns) is weighted lower. With an index
+        and a word table, words the documents never use are expanded to close ones."""
         terms = {t: context_weight for t in tokenize(context)} if context else {}
         terms.update({t: 1.0 for t in tokenize(question)})
+        expansions: dict[str, list[tuple[str, float]]] = {}
+        if index is not None and words is not None:
+            known = set(index.sentence_bm25.postings)
+            expansions = expand(question, known, words, index.terms, index.term_vectors)
+            for alternatives in expansions.values():
+                for term, similarity in alternatives:
+                    terms[term] = max(terms.get(term, 0.0), similarity)
         text = f"{context} {question}".strip() if context else question
-        return cls(text=text, terms=terms)
+        return cls(text=text, terms=terms, expansions=expansions)
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class Weights:
     dense: float = 1.0
     lexical: float = 0.25
     sentence: float = 1.0
-    sentence_lexical: float = 0.35  # share of normalized BM25 added to a sentence's cosine
+    sentence_lexical: float = 0.5  # share of normalized BM25 added to a sentence's cosine
 
 
 @dataclass(frozen=True)

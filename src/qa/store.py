@@ -8,7 +8,9 @@ over both. On disk (never pickle):
     index/build-<id>/chunks.faiss     passage vectors (normalized; inner product = cosine)
     index/build-<id>/sentences.faiss  sentence vectors
     index/build-<id>/chunks.jsonl     passages and their sentences, with exact offsets
-    index/build-<id>/lexical.json     BM25 postings over passages and over sentences
+    index/build-<id>/lexical.json     BM25 postings over passages and over sentences, and the
+                                      vocabulary of the sentences (for query expansion)
+    index/build-<id>/terms.faiss      vectors of that vocabulary, one per term
 
 A build writes a fresh `build-<id>/` folder, then replaces `manifest.json` atomically, so a
 reader sees either the old complete index or the new one, never half of either.
@@ -25,7 +27,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,14 +39,15 @@ from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.documents import load_documents
 from qa.embedding import Embedder
+from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.lexical import BM25
 from qa.log import log
 from qa.types import Chunk, Document, Sentence
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-DATA_FILES = ("chunks.faiss", "sentences.faiss", "chunks.jsonl", "lexical.json")
+DATA_FILES = ("chunks.faiss", "sentences.faiss", "terms.faiss", "chunks.jsonl", "lexical.json")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Index:
     chunk_search: faiss.Index
     chunk_bm25: BM25
     sentence_bm25: BM25
+    terms: list[str]  # the sentences' BM25 vocabulary (stems)
+    term_vectors: np.ndarray  # one unit vector per term, for query expansion
     manifest: dict[str, Any]
 
     def source(self, doc_id: str) -> str:
@@ -114,14 +119,23 @@ def _chunk_record(chunk: Chunk) -> dict[str, Any]:
     }
 
 
-def build_index(settings: Settings, embedder: Embedder) -> Index:
-    """Read `seeds/`, chunk, embed and write a new index; return it loaded."""
+def build_index(
+    settings: Settings, embedder: Embedder, words: WordVectors | None = None
+) -> Index:
+    """Read `seeds/`, chunk, embed and write a new index; return it loaded.
+
+    `words` (the model's word table) gives the vocabulary's vectors without a model pass.
+    """
     started = time.perf_counter()
     documents = load_documents(settings.seeds_dir)
     chunks = chunk_documents(documents, settings.chunk_chars, settings.min_chunk_chars)
     sentences = [s for c in chunks for s in c.sentences]
     vectors = embedder.embed([c.text for c in chunks] + [s.text for s in sentences])
     chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
+    sentence_bm25 = BM25.build(s.text for s in sentences)
+    terms = sorted(sentence_bm25.postings)
+    vocab_vectors = term_vectors(terms, surface_forms([s.text for s in sentences]), words,
+                                 embedder)
 
     index_dir = settings.index_dir
     try:
@@ -133,7 +147,9 @@ def build_index(settings: Settings, embedder: Embedder) -> Index:
         tmp_dir = index_dir / f".{name}.tmp"
         tmp_dir.mkdir()
         try:
-            for fname, matrix in (("chunks.faiss", chunk_vectors), ("sentences.faiss", sentence_vectors)):
+            for fname, matrix in (("chunks.faiss", chunk_vectors),
+                                  ("sentences.faiss", sentence_vectors),
+                                  ("terms.faiss", vocab_vectors)):
                 flat = faiss.IndexFlatIP(matrix.shape[1])
                 flat.add(matrix)
                 faiss.write_index(flat, str(tmp_dir / fname))
@@ -142,7 +158,8 @@ def build_index(settings: Settings, embedder: Embedder) -> Index:
                     fh.write(json.dumps(_chunk_record(chunk), ensure_ascii=False) + "\n")
             lexical = {
                 "chunks": BM25.build(c.text for c in chunks).to_json(),
-                "sentences": BM25.build(s.text for s in sentences).to_json(),
+                "sentences": sentence_bm25.to_json(),
+                "terms": terms,
             }
             (tmp_dir / "lexical.json").write_text(json.dumps(lexical), encoding="utf-8")
             manifest = {
@@ -170,7 +187,8 @@ def build_index(settings: Settings, embedder: Embedder) -> Index:
             raise
         _write_json_atomic(index_dir / MANIFEST, manifest)
         _remove_old_builds(index_dir, keep=name)
-    return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors, lexical)
+    return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors,
+                     vocab_vectors, lexical)
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
@@ -188,6 +206,7 @@ def _assemble(
     chunks: list[Chunk],
     chunk_vectors: np.ndarray,
     sentence_vectors: np.ndarray,
+    vocab_vectors: np.ndarray,
     lexical: dict[str, Any],
 ) -> Index:
     sentences = [s for c in chunks for s in c.sentences]
@@ -205,6 +224,8 @@ def _assemble(
         chunk_search=search,
         chunk_bm25=BM25.from_json(lexical["chunks"]),
         sentence_bm25=BM25.from_json(lexical["sentences"]),
+        terms=[str(t) for t in lexical["terms"]],
+        term_vectors=vocab_vectors,
         manifest=manifest,
     )
 
@@ -260,6 +281,7 @@ def load_index(settings: Settings) -> Index:
     try:
         chunk_vectors = _read_vectors(paths["chunks.faiss"])
         sentence_vectors = _read_vectors(paths["sentences.faiss"])
+        vocab_vectors = _read_vectors(paths["terms.faiss"])
         by_id = {d.id: d for d in documents}
         chunks = []
         n_sentences = 0
@@ -275,9 +297,11 @@ def load_index(settings: Settings) -> Index:
         lexical = json.loads(paths["lexical.json"].read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorrupt(f"index in {str(settings.index_dir)!r} is unreadable ({exc})") from None
-    if len(chunks) != len(chunk_vectors) or n_sentences != len(sentence_vectors):
+    if (len(chunks) != len(chunk_vectors) or n_sentences != len(sentence_vectors)
+            or len(lexical["terms"]) != len(vocab_vectors)):
         raise IndexCorrupt("index files disagree on the number of passages")
-    return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors, lexical)
+    return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors,
+                     vocab_vectors, lexical)
 
 
 def _read_vectors(path: Path) -> np.ndarray:
@@ -285,8 +309,16 @@ def _read_vectors(path: Path) -> np.ndarray:
     return np.ascontiguousarray(flat.reconstruct_n(0, flat.ntotal), dtype=np.float32)
 
 
-def open_index(settings: Settings, embedder: Embedder, rebuild: bool = False) -> Index:
-    """Load the index, or (re)build it when it is missing, stale or damaged, saying why."""
+def open_index(
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool = False,
+    words: Callable[[], WordVectors | None] = lambda: None,
+) -> Index:
+    """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
+
+    `words` is called only for a build: it may load the model's word table.
+    """
     if not rebuild:
         try:
             return load_index(settings)
@@ -295,7 +327,7 @@ def open_index(settings: Settings, embedder: Embedder, rebuild: bool = False) ->
         except (IndexStale, IndexCorrupt) as exc:
             log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
-    index = build_index(settings, embedder)
+    index = build_index(settings, embedder, words())
     counts = index.manifest["counts"]
     log(
         f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "

@@ -1,0 +1,34 @@
+"""The web chat and the HTTP API as one app: `python app.py`, or `uvicorn app:app`.
+
+In: QA_HOST and QA_PORT (default 127.0.0.1:7860) and the usual QA_* settings. Out: a server
+with the chat at `/`, the JSON API under `/api/` and its docs at `/docs`. Importing this
+module only builds the app; the model and index load when the server starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from qa.api import create_app, run
+from qa.errors import QAError
+from qa.pipeline import default_pipeline
+
+pipeline = default_pipeline()
+app = create_app(pipeline)
+
+
+def _port(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"qa: error: QA_PORT must be an integer, got {raw!r}") from None
+
+
+if __name__ == "__main__":
+    try:
+        run(app, os.environ.get("QA_HOST") or "127.0.0.1",
+            _port(os.environ.get("QA_PORT") or "7860"))
+    except QAError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

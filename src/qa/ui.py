@@ -1,0 +1,389 @@
+"""The web chat: a Gradio 6 Blocks app over the pipeline.
+
+In: a question typed by a person and the conversation so far (Gradio's messages format, a
+list of `{"role", "content"}` dicts). Out, streamed: the conversation with the new answer
+(HTML with `[n]` citation markers and, under it, each cited passage with its quote marked)
+and a document panel that shows the whole cited document with the quoted spans marked
+(`<mark data-cite="n">`). Abstentions are styled apart and list the closest passages as
+"not an answer, but related".
+
+`respond` is the chat function, a plain generator that can be tested without a server;
+`build_ui` wires it into Blocks. Everything that comes from a document or a person goes
+through `text_html` (HTML-escaped, Markdown-inert), so a question such as
+`<script>alert(1)</script>` shows as text. Building the UI loads no model: the pipeline
+loads on the first question (or when the server warms it).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from qa.errors import QAError
+from qa.types import Answer, Citation
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from qa.pipeline import Pipeline
+    from qa.store import Index
+
+Message = dict[str, Any]
+
+EXAMPLES = (
+    "How many American troops are in Iraq today?",
+    "What did Kadhimi tell the Washington Post?",
+    "What does he say Iraq will still need?",
+    "Who is the Pentagon spokesman?",
+    "What is the capital of France?",
+)
+STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly streaming
+MAX_STREAM_STEPS = 40  # longer answers stream several words per step
+UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
+MAX_RELATED = 3
+
+DOC_PLACEHOLDER = (
+    '<div class="qa-doc qa-doc-empty"><p>Ask a question: the document behind the answer '
+    "appears here, with the cited sentences highlighted.</p></div>"
+)
+
+# One pass: HTML's special characters as entities, and the characters Markdown (Gradio's chat
+# renderer) would act on as numeric entities, which display as themselves and are never
+# syntax. `html.unescape` turns the result back into the text exactly.
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+_INERT = str.maketrans(
+    {**{c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~$:"}, **_HTML_ENTITIES}
+)
+_NEWLINES = re.compile(r"\s*\n\s*")
+_TOKEN = re.compile(r"\[(?P<cite>\d+)\]|(?P<space>\s+)|(?P<word>[^\s\[]+|.)")
+
+
+def text_html(text: str) -> str:
+    """`text` as inert HTML: escaped, Markdown syntax disarmed, newlines as spaces."""
+    return _NEWLINES.sub(" ", text).translate(_INERT)
+
+
+def message_text(content: Any) -> str:
+    """The plain text of a chat message, whatever shape Gradio gave it (str or parts)."""
+    if isinstance(content, str):
+        return html.unescape(content)
+    if isinstance(content, dict):
+        return message_text(content.get("text", ""))
+    if isinstance(content, Sequence):
+        return " ".join(message_text(part) for part in content if isinstance(part, (str, dict)))
+    return ""
+
+
+def earlier_questions(history: Sequence[Message]) -> list[str]:
+    """The user turns of a conversation, oldest first, as the pipeline's `history`."""
+    questions = []
+    for message in history:
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = message_text(message.get("content", "")).strip()
+            if text:
+                questions.append(text)
+    return questions
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _cite_html(n: int, turn: int) -> str:
+    # Classes, not data- attributes: Gradio's chat sanitizer keeps only the former.
+    return (f'<sup class="qa-cite qa-cite-{n} qa-turn-{turn}" '
+            f'title="Show source {n} in the document">&#91;{n}&#93;</sup>')
+
+
+def answer_pieces(answer: Answer, turn: int) -> list[str]:
+    """The answer text as HTML pieces (words, spaces, `[n]` markers) to stream; the lead
+    phrase the answer opens with (`**lead**`) is one bold piece."""
+    cited = {c.n for c in answer.citations}
+    pieces: list[str] = []
+    text = answer.text
+    bold = f"**{answer.lead}**" if answer.lead else None
+    if bold and text.startswith(bold):
+        pieces.append(f"<strong>{text_html(answer.lead or '')}</strong>")
+        text = text[len(bold):]
+    for m in _TOKEN.finditer(text):
+        if m["cite"] is not None and int(m["cite"]) in cited:
+            pieces.append(_cite_html(int(m["cite"]), turn))
+        elif m["space"] is not None:
+            pieces.append(" ")
+        else:
+            pieces.append(text_html(m.group()))
+    return pieces
+
+
+def _title(index: Index, doc_id: str) -> str:
+    document = index.documents.get(doc_id)
+    return document.title if document is not None else doc_id
+
+
+def _title_html(index: Index, doc_id: str) -> str:
+    title = text_html(_title(index, doc_id))
+    return f'<span class="qa-title" title="{title}">{title}</span>'
+
+
+def _marked(text: str, start: int, end: int) -> str:
+    """`text` escaped, with `text[start:end]` wrapped in <mark> (if it lies inside)."""
+    if not 0 <= start < end <= len(text):
+        return text_html(text)
+    return (f"{text_html(text[:start])}<mark>{text_html(text[start:end])}</mark>"
+            f"{text_html(text[end:])}")
+
+
+def _source_html(index: Index, citation: Citation, turn: int) -> str:
+    passage, quote = citation.passage, citation.quote
+    body = _marked(passage.text, quote.start - passage.start, quote.end - passage.start)
+    return (f'<li class="qa-source"><div class="qa-source-head">{_cite_html(citation.n, turn)}'
+            f"{_title_html(index, citation.doc_id)}"
+            f'<span class="qa-where">chars {quote.start}–{quote.end}</span></div>'
+            f'<div class="qa-passage">{body}</div></li>')
+
+
+def sources_html(index: Index, answer: Answer, turn: int) -> str:
+    """What goes under an answer: its cited passages, or the closest ones if it abstained."""
+    if answer.citations:
+        items = "".join(_source_html(index, c, turn) for c in answer.citations)
+        return f'<div class="qa-sources"><p class="qa-label">Sources</p><ol>{items}</ol></div>'
+    if not answer.passages:
+        return ""
+    items = "".join(
+        f'<li class="qa-source"><div class="qa-source-head">{_title_html(index, h.chunk.doc_id)}'
+        f'<span class="qa-where">chars {h.sentence.start}–{h.sentence.end}</span></div>'
+        f'<div class="qa-passage">{text_html(h.sentence.text)}</div></li>'
+        for h in answer.passages[:MAX_RELATED]
+    )
+    return (f'<div class="qa-sources qa-related"><p class="qa-label">Not an answer, but related'
+            f'</p><ul>{items}</ul></div>')
+
+
+def answer_html(index: Index, answer: Answer, turn: int, pieces: Sequence[str] | None = None,
+                done: bool = True) -> str:
+    """One assistant message: the (partial) answer text, then its sources once complete."""
+    body = "".join(answer_pieces(answer, turn) if pieces is None else pieces)
+    if answer.abstained:
+        head = '<span class="qa-badge">No answer in the documents</span> '
+        return (f'<div class="qa-answer qa-abstained"><p class="qa-text">{head}{body}</p>'
+                f'{sources_html(index, answer, turn) if done else ""}</div>')
+    return (f'<div class="qa-answer"><p class="qa-text">{body}</p>'
+            f'{sources_html(index, answer, turn) if done else ""}</div>')
+
+
+def error_html(message: str) -> str:
+    return (f'<div class="qa-answer qa-error"><p class="qa-text">'
+            f'<span class="qa-badge">Cannot answer</span> {text_html(message)}</p></div>')
+
+
+def highlight(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
+    """`text` HTML-escaped (newlines kept), each `(start, end, attributes)` span wrapped in
+    `<mark attributes>`.
+
+    Spans are applied in document order; the part of a span that overlaps an earlier one is
+    left out, so the marks never nest.
+    """
+    out, cursor = [], 0
+    for start, end, attributes in sorted(spans):
+        start = max(start, cursor)
+        if not 0 <= start < end <= len(text):
+            continue
+        out.append(html.escape(text[cursor:start]))
+        out.append(f"<mark {attributes}>{html.escape(text[start:end])}</mark>")
+        cursor = end
+    out.append(html.escape(text[cursor:]))
+    return "".join(out)
+
+
+def document_html(index: Index, answer: Answer, turn: int) -> str:
+    """The document panel: each cited (or, for an abstention, nearest) document in full."""
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    if answer.citations:
+        for c in answer.citations:
+            spans.setdefault(c.doc_id, []).append(
+                (c.quote.start, c.quote.end, f'data-cite="{c.n}" class="qa-quote"'))
+        note = "The sentences the latest answer quotes are highlighted; the numbers match its "
+        note += "citations."
+    elif answer.passages:
+        for h in answer.passages[:MAX_RELATED]:
+            spans.setdefault(h.chunk.doc_id, []).append(
+                (h.sentence.start, h.sentence.end, 'class="qa-near"'))
+        note = "No answer: the shaded sentences are the closest the documents come."
+    else:
+        return DOC_PLACEHOLDER
+    parts = []
+    for doc_id, marks in spans.items():
+        document = index.documents.get(doc_id)
+        if document is None:
+            continue
+        parts.append(
+            f'<article class="qa-doc-body" data-doc="{html.escape(doc_id, quote=True)}">'
+            f"<h3>{text_html(document.title)}</h3>"
+            f'<div class="qa-doc-text">{highlight(document.text, marks)}</div></article>'
+        )
+    return (f'<div class="qa-doc" data-turn="{turn}"><p class="qa-doc-note">{note}</p>'
+            f'{"".join(parts)}</div>')
+
+
+# -- the chat function -----------------------------------------------------------------------
+
+
+def _steps(pieces: Sequence[str]) -> Iterator[int]:
+    """How many pieces to show at each streamed step: word by word, at most MAX_STREAM_STEPS."""
+    ends = [i + 1 for i, piece in enumerate(pieces) if piece != " "]
+    stride = max(1, -(-len(ends) // MAX_STREAM_STEPS))
+    steps = ends[stride - 1::stride]
+    if not steps or steps[-1] != len(pieces):
+        steps.append(len(pieces))
+    yield from steps
+
+
+def respond(
+    message: str,
+    history: Sequence[Message],
+    pipeline: Pipeline | None = None,
+    delay: float = STREAM_DELAY,
+) -> Iterator[tuple[list[Message], str]]:
+    """Answer `message` given the conversation `history`, streaming.
+
+    Yields `(messages, document_panel_html)`: `messages` is `history` plus the question and
+    the answer so far, so the last yield is the finished turn. Earlier user turns are the
+    pipeline's follow-up context. A blank message yields the history unchanged.
+    """
+    if pipeline is None:
+        from qa.pipeline import default_pipeline
+
+        pipeline = default_pipeline()
+    messages = list(history)
+    if not isinstance(message, str) or not message.strip():
+        yield messages, DOC_PLACEHOLDER
+        return
+    turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user") + 1
+    messages.append({"role": "user", "content": text_html(message.strip())})
+    try:
+        answer = pipeline.ask(message, earlier_questions(history))
+        index = pipeline.index
+    except QAError as exc:
+        yield [*messages, {"role": "assistant", "content": error_html(str(exc))}], DOC_PLACEHOLDER
+        return
+    panel = document_html(index, answer, turn)
+    pieces = answer_pieces(answer, turn)
+    for i, shown in enumerate(_steps(pieces)):
+        if i and delay:
+            time.sleep(delay)
+        partial = answer_html(index, answer, turn, pieces[:shown], done=False)
+        yield [*messages, {"role": "assistant", "content": partial}], panel
+    done = answer_html(index, answer, turn, pieces)
+    yield [*messages, {"role": "assistant", "content": done}], panel
+
+
+# -- the Blocks app --------------------------------------------------------------------------
+
+CSS = """
+.qa-answer .qa-text { margin: 0 0 .4em; line-height: 1.5; }
+.qa-cite { color: var(--color-accent); cursor: pointer; font-weight: 600; padding: 0 .1em; }
+.qa-sources { border-top: 1px solid var(--border-color-primary); margin-top: .5em;
+  padding-top: .4em; font-size: .88em; }
+.qa-sources ol, .qa-sources ul { margin: .2em 0 0; padding-left: 1.1em; }
+.qa-source { margin-bottom: .5em; list-style: none; }
+.qa-label { font-weight: 600; margin: 0; text-transform: uppercase; font-size: .8em;
+  letter-spacing: .04em; opacity: .75; }
+.qa-source-head { display: flex; align-items: baseline; gap: .4em; }
+.qa-title { font-style: italic; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  min-width: 0; }
+.qa-where { opacity: .6; font-size: .85em; white-space: nowrap; }
+.qa-passage { margin: .2em 0 0; padding-left: .6em; border-left: 3px solid
+  var(--border-color-primary); }
+.qa-answer mark, .qa-doc mark.qa-quote { background: #fde68a; color: inherit;
+  padding: 0 .1em; border-radius: 2px; }
+.qa-abstained .qa-text { font-style: italic; opacity: .85; }
+.qa-abstained .qa-sources { border-top-style: dashed; }
+.qa-badge { display: inline-block; font-style: normal; font-size: .75em; font-weight: 600;
+  padding: .05em .5em; border-radius: 999px; background: #e5e7eb; color: #374151;
+  margin-right: .3em; }
+.qa-error .qa-badge { background: #fee2e2; color: #991b1b; }
+.qa-doc { max-height: 72vh; overflow-y: auto; padding: .4em .8em;
+  border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg); }
+.qa-doc-note { font-size: .85em; opacity: .7; margin: .2em 0 .6em; }
+.qa-doc-text { white-space: pre-wrap; line-height: 1.55; font-size: .95em; }
+.qa-doc mark.qa-quote::after { content: attr(data-cite); font-size: .7em; font-weight: 700;
+  vertical-align: super; margin-left: .15em; color: var(--color-accent); }
+.qa-doc mark.qa-near { background: #e5e7eb; color: inherit; }
+.qa-doc mark.qa-flash { outline: 2px solid var(--color-accent); }
+"""
+
+# Clicking a citation marker scrolls the document panel to the sentence it quotes (only for
+# the latest answer, whose document is the one shown); a new answer scrolls to its first quote.
+HEAD = r"""
+<script>
+window.qaScrollTo = function (mark) {
+  const panel = document.querySelector("#qa-document .qa-doc");
+  if (!panel || !mark) return;
+  panel.scrollTop += mark.getBoundingClientRect().top - panel.getBoundingClientRect().top
+    - panel.clientHeight / 3;
+  mark.classList.add("qa-flash");
+  setTimeout(() => mark.classList.remove("qa-flash"), 1500);
+};
+document.addEventListener("click", (event) => {
+  const cite = event.target.closest ? event.target.closest("sup.qa-cite") : null;
+  const doc = document.querySelector("#qa-document .qa-doc");
+  if (!cite || !doc) return;
+  const n = cite.className.match(/qa-cite-(\d+)/), turn = cite.className.match(/qa-turn-(\d+)/);
+  if (!n || !turn || doc.dataset.turn !== turn[1]) return;
+  window.qaScrollTo(doc.querySelector(`mark[data-cite="${n[1]}"]`));
+});
+</script>
+"""
+SCROLL_JS = "() => { window.qaScrollTo?.(document.querySelector('#qa-document mark')); }"
+
+
+def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
+    """The chat app (not launched). Cheap: nothing is loaded until the first question."""
+    import gradio as gr
+
+    def submit(message: str, history: list[Message]) -> Iterator[tuple[Any, Any, Any]]:
+        if not isinstance(message, str) or not message.strip():
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        for messages, panel in respond(message, history, pipeline):
+            yield "", messages, panel
+
+    def clear() -> tuple[str, list[Message], str]:
+        return "", [], DOC_PLACEHOLDER
+
+    with gr.Blocks(title="qa: cited answers") as demo:
+        gr.Markdown(
+            "## Ask the documents\n"
+            "Every answer quotes the documents and cites them: click a `[n]` to see the "
+            "sentence in context. Follow-up questions use the conversation."
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Conversation", elem_id="qa-chat", height=560,
+                    latex_delimiters=[], feedback_options=None, buttons=[],
+                    placeholder="Ask a question about the documents, or pick an example below.",
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        show_label=False, placeholder="Ask a question…", elem_id="qa-question",
+                        scale=8, autofocus=True, max_length=2000, container=False,
+                    )
+                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                    reset = gr.Button("Clear", scale=1, elem_id="qa-clear")
+                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box],
+                            label="Examples (the third is a follow-up to the second)")
+            with gr.Column(scale=2):
+                gr.Markdown("### Document")
+                panel = gr.HTML(DOC_PLACEHOLDER, elem_id="qa-document", js_on_load=None)
+        event = gr.on(
+            [box.submit, ask.click], submit, [box, chatbot], [box, chatbot, panel],
+            api_name="chat", show_progress="minimal", concurrency_limit=UI_CONCURRENCY,
+        )
+        event.then(None, js=SCROLL_JS, api_visibility="private")
+        reset.click(clear, None, [box, chatbot, panel], queue=False, api_visibility="private")
+        chatbot.clear(lambda: DOC_PLACEHOLDER, None, panel, queue=False,
+                      api_visibility="private")
+    return demo

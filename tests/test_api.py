@@ -1,0 +1,238 @@
+"""The HTTP API and the mounted chat, on a real `qa serve` (real model, real article), plus
+fast checks of the error mapping that need no model."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from qa.api import create_app, status_of, validation_detail
+from qa.cli import answer_json, hit_json
+from qa.config import Settings
+from qa.errors import BadQuestion, IndexCorrupt, ModelError, QAError, SeedError
+from qa.pipeline import Pipeline
+from tests.conftest import HashingEmbedder
+
+if TYPE_CHECKING:
+    from tests.conftest_web import Server
+
+pytest_plugins = ["tests.conftest_web"]
+
+KADHIMI = "What did Kadhimi tell the Washington Post?"
+FOLLOW_UP = "What does he say Iraq will still need?"
+QUESTIONS = [
+    "How many American troops are in Iraq today?",
+    KADHIMI,
+    "Who is the Pentagon spokesman?",
+    "When will the US combat mission in Iraq end?",
+    "What is the capital of France?",
+    "Who was assassinated in Baghdad in January?",
+    "How many US troops will remain in Afghanistan?",
+    "What did the Iraqi parliament vote for?",
+]
+
+
+def post(server: Server, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(server.url + path.lstrip("/"), timeout=30, **kwargs)
+
+
+# -- the real server -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_healthz_reports_counts(server: Server) -> None:
+    r = httpx.get(server.url + "healthz", timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["documents"] >= 1
+    counts = {k: v for k, v in body.items() if k not in ("status", "model")}
+    assert counts and all(isinstance(v, int) and v > 0 for v in counts.values())
+
+
+@pytest.mark.slow
+def test_ask_returns_exactly_the_cli_json(server: Server, real_pipeline: Pipeline) -> None:
+    r = post(server, "/api/ask", json={"question": KADHIMI})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == answer_json(real_pipeline.ask(KADHIMI))
+    assert r.json()["citations"], "a cited answer"
+
+
+@pytest.mark.slow
+def test_ask_uses_history_and_k(server: Server, real_pipeline: Pipeline) -> None:
+    r = post(server, "/api/ask", json={"question": FOLLOW_UP, "history": [KADHIMI], "k": 8})
+    assert r.status_code == 200, r.text
+    assert r.json() == answer_json(real_pipeline.ask(FOLLOW_UP, [KADHIMI], 8))
+    assert r.json()["citations"]
+
+
+@pytest.mark.slow
+def test_retrieve_returns_hits(server: Server, real_pipeline: Pipeline) -> None:
+    r = post(server, "/api/retrieve", json={"question": KADHIMI, "k": 3})
+    assert r.status_code == 200, r.text
+    hits = r.json()
+    assert hits == [hit_json(h) for h in real_pipeline.retrieve(KADHIMI, 3)]
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    source = real_pipeline.index.documents[hits[0]["doc_id"]].text
+    assert source[hits[0]["start"]:hits[0]["end"]] == hits[0]["text"]
+
+
+@pytest.mark.slow
+def test_question_is_trimmed_and_2000_characters_allowed(server: Server) -> None:
+    assert post(server, "/api/ask", json={"question": f"  {KADHIMI}\n"}).status_code == 200
+    long = ("Kadhimi " * 400)[:2000]
+    assert post(server, "/api/retrieve", json={"question": long}).status_code == 200
+
+
+BAD_BODIES: list[tuple[str, Any, str]] = [
+    ("/api/ask", {"question": ""}, "question"),
+    ("/api/ask", {"question": "   \n "}, "question"),
+    ("/api/ask", {"question": "x" * 2001}, "question"),
+    ("/api/ask", {"question": "Who?", "k": 0}, "k"),
+    ("/api/ask", {"question": "Who?", "k": 21}, "k"),
+    ("/api/ask", {"question": "Who?", "k": "5"}, "k"),
+    ("/api/ask", {"question": "Who?", "k": True}, "k"),
+    ("/api/ask", {"question": 42}, "question"),
+    ("/api/ask", {"question": ["Who?"]}, "question"),
+    ("/api/ask", {"question": None}, "question"),
+    ("/api/ask", {"question": "Who?", "history": "Who?"}, "history"),
+    ("/api/ask", {"question": "Who?", "history": ["ok", " "]}, "history[1]"),
+    ("/api/ask", {"question": "Who?", "history": ["Who?"] * 21}, "history"),
+    ("/api/ask", {"question": "Who?", "history": ["x" * 2001]}, "history[0]"),
+    ("/api/ask", {"question": "Who?", "qestion": "typo"}, "qestion"),
+    ("/api/ask", {}, "question"),
+    ("/api/ask", [], "body"),
+    ("/api/retrieve", {"question": " "}, "question"),
+    ("/api/retrieve", {"question": "Who?", "k": 21}, "k"),
+    ("/api/retrieve", {"question": "Who?", "history": ["x"]}, "history"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("path", "body", "field"), BAD_BODIES)
+def test_bad_input_is_422_with_a_message(server: Server, path: str, body: Any, field: str) -> None:
+    r = post(server, path, json=body)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and detail
+    assert field in detail
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"", b"{not json", b"question=Who"])
+def test_missing_or_malformed_body_is_422(server: Server, content: bytes) -> None:
+    r = post(server, "/api/ask", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], str)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/no/such/page"), ("POST", "/api/nothing"), ("GET", "/api/ask/extra"),
+])
+def test_unknown_routes_are_404(server: Server, method: str, path: str) -> None:
+    r = httpx.request(method, server.url + path.lstrip("/"), json={}, timeout=10)
+    assert r.status_code == 404
+
+
+@pytest.mark.slow
+def test_openapi_docs(server: Server) -> None:
+    docs = httpx.get(server.url + "docs", timeout=10)
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    schema = httpx.get(server.url + "openapi.json", timeout=10).json()
+    assert {"/api/ask", "/api/retrieve", "/healthz"} <= set(schema["paths"])
+    ask = schema["components"]["schemas"]["AskRequest"]
+    assert ask["properties"]["question"]["maxLength"] == 2000
+
+
+@pytest.mark.slow
+def test_chat_page_is_served(server: Server) -> None:
+    r = httpx.get(server.url, timeout=10)
+    assert r.status_code == 200 and "<html" in r.text.lower()
+
+
+@pytest.mark.slow
+def test_gradio_client_chat(server: Server) -> None:
+    from gradio_client import Client
+
+    client = Client(server.url, verbose=False)
+    box, messages, panel = client.predict(KADHIMI, [], api_name="/chat")
+    assert box == ""
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    content = str(messages[-1]["content"])
+    assert "qa-cite" in content and "qa-sources" in content and "<mark>" in content
+    assert '<mark data-cite="1"' in panel
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_concurrent_clients_get_their_own_answers(server: Server, real_pipeline: Pipeline) -> None:
+    expected = {q: answer_json(real_pipeline.ask(q)) for q in QUESTIONS}
+
+    def ask(question: str) -> tuple[str, dict[str, Any]]:
+        with httpx.Client(timeout=20) as client:
+            results = []
+            for _ in range(3):
+                r = client.post(server.url + "api/ask", json={"question": question})
+                assert r.status_code == 200, r.text
+                results.append(r.json())
+            assert all(result == results[0] for result in results)
+            return question, results[0]
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        answers = list(pool.map(ask, QUESTIONS))
+    assert time.monotonic() - started < 45
+    for question, got in answers:
+        assert got == expected[question], question
+
+
+# -- no model: error mapping and readiness ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (BadQuestion("x"), 422), (ModelError("x"), 503), (IndexCorrupt("x"), 503),
+    (SeedError("x"), 503), (QAError("x"), 500),
+])
+def test_status_of_library_errors(error: QAError, status: int) -> None:
+    assert status_of(error) == status
+
+
+def test_validation_detail_names_the_field() -> None:
+    detail = validation_detail([
+        {"loc": ["body", "history", 2], "msg": "the question is empty", "type": "bad_question"},
+        {"loc": ["body", "k"], "msg": "Input should be a valid integer", "type": "int_type"},
+    ])
+    assert detail == "history[2]: the question is empty; k: Input should be a valid integer"
+
+
+def test_unloadable_index_is_503_json_and_healthz_says_loading(tmp_path: Path) -> None:
+    empty = tmp_path / "seeds"
+    empty.mkdir()
+    settings = Settings(model="fake-hashing", seeds_dir=empty, index_dir=tmp_path / "index")
+    client = TestClient(create_app(Pipeline(settings, HashingEmbedder())))  # no lifespan
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json()["status"] == "loading"
+    r = client.post("/api/ask", json={"question": "Who?"})
+    assert r.status_code == 503
+    assert set(r.json()) == {"detail"} and r.json()["detail"]
+
+
+def test_warm_up_failure_shows_in_healthz(tmp_path: Path) -> None:
+    empty = tmp_path / "seeds"
+    empty.mkdir()
+    settings = Settings(model="fake-hashing", seeds_dir=empty, index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder()))) as client:
+        deadline = time.monotonic() + 10
+        while (body := client.get("/healthz").json())["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert body["status"] == "error" and body["detail"]
+        assert client.get("/healthz").status_code == 503

@@ -1,0 +1,160 @@
+"""The chat function `qa.ui.respond`, called directly (no server), and the UI's building blocks.
+
+The slow tests use the real model and article; they check the shape of what is shown
+(citations, sources, highlights, styling, escaping), not the exact wording of answers.
+"""
+
+from __future__ import annotations
+
+import html
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from qa.pipeline import Pipeline
+from qa.ui import (
+    DOC_PLACEHOLDER,
+    build_ui,
+    earlier_questions,
+    highlight,
+    message_text,
+    respond,
+    text_html,
+)
+
+KADHIMI = "What did Kadhimi tell the Washington Post?"
+FOLLOW_UP = "What does he say Iraq will still need?"
+FRANCE = "What is the capital of France?"
+ATTACKS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)> Who is the Pentagon spokesman?",
+    '"><svg onload=alert(1)> [link](javascript:alert(1)) **bold** $x$',
+]
+
+
+def final(message: str, history: list[dict[str, Any]], pipeline: Pipeline) -> tuple[list, str]:
+    *_, last = respond(message, history, pipeline, delay=0)
+    return last
+
+
+# -- fast: rendering helpers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [*ATTACKS, "a & b &amp; c &#60; \\ ` * _ # | ~ ! [1]", "é – “x”"])
+def test_text_html_is_inert_and_reversible(text: str) -> None:
+    shown = text_html(text)
+    assert "<" not in shown and ">" not in shown and "*" not in shown and "[" not in shown
+    assert message_text(shown) == text
+
+
+def test_highlight_marks_spans_without_nesting() -> None:
+    text = "One <b>. Two & two. Three."
+    out = highlight(text, [(15, 26, 'data-cite="2"'), (0, 8, 'data-cite="1"'), (5, 20, "x")])
+    assert out.startswith('<mark data-cite="1">One &lt;b&gt;.</mark><mark x>')
+    assert out.endswith('<mark data-cite="2">Three.</mark>') and out.count("<mark") == 3
+    stripped = out
+    for tag in ('<mark data-cite="1">', '<mark data-cite="2">', "<mark x>", "</mark>"):
+        stripped = stripped.replace(tag, "")
+    assert html.unescape(stripped) == text
+
+
+def test_earlier_questions_reads_both_message_shapes() -> None:
+    history = [
+        {"role": "user", "content": text_html("<b>first</b>")},
+        {"role": "assistant", "content": "<div>answer</div>"},
+        {"role": "user", "content": [{"type": "text", "text": "second &amp; more"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "x"}]},
+    ]
+    assert earlier_questions(history) == ["<b>first</b>", "second & more"]
+
+
+def test_blank_message_changes_nothing(fake_pipeline: Pipeline) -> None:
+    history = [{"role": "user", "content": "hi"}]
+    assert list(respond("   ", history, fake_pipeline)) == [(history, DOC_PLACEHOLDER)]
+
+
+def test_bad_question_is_shown_as_an_error(fake_pipeline: Pipeline) -> None:
+    messages, panel = final("x" * 2001, [], fake_pipeline)
+    assert "qa-error" in messages[-1]["content"] and "too long" in messages[-1]["content"]
+    assert panel == DOC_PLACEHOLDER
+
+
+def test_build_ui_loads_nothing(fake_pipeline: Pipeline) -> None:
+    demo = build_ui(fake_pipeline)
+    assert "chat" in {fn.api_name for fn in demo.fns.values()}
+    assert fake_pipeline._index is None
+
+
+def test_importing_app_loads_no_model() -> None:
+    code = "import sys, app; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# -- slow: the real model and article --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_answer_streams_with_citations_sources_and_document(real_pipeline: Pipeline) -> None:
+    steps = list(respond(KADHIMI, [], real_pipeline, delay=0))
+    assert len(steps) > 2, "the answer streams in pieces"
+    lengths = [len(messages[-1]["content"]) for messages, _ in steps]
+    assert lengths == sorted(lengths)
+    messages, panel = steps[-1]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    content = messages[-1]["content"]
+    assert "qa-cite-1" in content and "&#91;1&#93;" in content
+    assert "Sources" in content and "qa-abstained" not in content
+    answer = real_pipeline.ask(KADHIMI)
+    quote = answer.citations[0].quote
+    title = real_pipeline.index.documents[answer.citations[0].doc_id].title
+    assert f"<mark>{text_html(quote.text)}</mark>" in content
+    assert text_html(title) in content
+    assert f'<mark data-cite="1" class="qa-quote">{html.escape(quote.text)}</mark>' in panel
+    source = real_pipeline.index.documents[answer.citations[0].doc_id].text
+    assert source[quote.start:quote.end] == quote.text
+
+
+@pytest.mark.slow
+def test_follow_up_uses_the_conversation(real_pipeline: Pipeline) -> None:
+    history, _ = final(KADHIMI, [], real_pipeline)
+    messages, panel = final(FOLLOW_UP, history, real_pipeline)
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 2
+    content = messages[-1]["content"]
+    assert "qa-cite-1" in content and "qa-turn-2" in content
+    assert 'data-turn="2"' in panel and "<mark data-cite=" in panel
+    expected = real_pipeline.ask(FOLLOW_UP, [KADHIMI])
+    assert text_html(expected.citations[0].quote.text) in content
+
+
+@pytest.mark.slow
+def test_gradio_shaped_history_works_too(real_pipeline: Pipeline) -> None:
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": KADHIMI}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "…"}]},
+    ]
+    messages, _ = final(FOLLOW_UP, history, real_pipeline)
+    assert "qa-cite-1" in messages[-1]["content"]
+
+
+@pytest.mark.slow
+def test_abstention_looks_different(real_pipeline: Pipeline) -> None:
+    messages, panel = final(FRANCE, [], real_pipeline)
+    content = messages[-1]["content"]
+    assert "qa-abstained" in content and "No answer in the documents" in content
+    assert "Not an answer, but related" in content
+    assert "qa-cite" not in content and "data-cite" not in panel
+    assert 'class="qa-near"' in panel
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_user_and_document_text_is_escaped(real_pipeline: Pipeline, attack: str) -> None:
+    for messages, panel in respond(attack, [], real_pipeline, delay=0):
+        for message in messages:
+            for tag in ("<script", "<img", "<svg", "javascript:"):
+                assert tag not in message["content"].lower()
+        assert "<script" not in panel and "<img" not in panel
+    assert messages[0]["content"] == text_html(attack)
+    assert message_text(messages[0]["content"]) == attack
