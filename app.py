@@ -11,7 +11,7 @@ import os
 import sys
 
 from qa.api import create_app, run
-from qa.errors import QAError
+from qa.errors import BadSetting, QAError
 from qa.pipeline import default_pipeline
 
 pipeline = default_pipeline()
@@ -22,7 +22,7 @@ def _port(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SystemExit(f"qa: error: QA_PORT must be an integer, got {raw!r}") from None
+        raise BadSetting(f"QA_PORT must be an integer, got {raw!r}") from None
 
 
 if __name__ == "__main__":

@@ -102,8 +102,8 @@ def test_answer_quality_on_dev_set(real_pipeline: Pipeline) -> None:
         contains += (not answer.abstained) and contains_gold(answer.text, row["answers"])
         refused += answer.abstained
     print(f"contains gold {contains / len(rows):.3f}, wrongly abstained {refused / len(rows):.3f}")
-    assert contains / len(rows) >= 0.70
-    assert refused / len(rows) <= 0.08
+    assert contains / len(rows) >= 0.80
+    assert refused / len(rows) <= 0.06
 
 
 @pytest.mark.slow
@@ -112,7 +112,7 @@ def test_abstains_on_unanswerable_dev_questions(real_pipeline: Pipeline) -> None
     assert len(rows) >= 20
     abstained = [real_pipeline.ask(r["question"]).abstained for r in rows]
     print(f"abstained on {sum(abstained)}/{len(rows)} unanswerable")
-    assert sum(abstained) / len(rows) >= 0.30
+    assert sum(abstained) / len(rows) >= 0.45
     for off_topic in ("What is the capital of France?", "Who wrote Romeo and Juliet?"):
         answer = real_pipeline.ask(off_topic)
         assert answer.abstained and not answer.citations and answer.passages

@@ -7,8 +7,10 @@ The slow tests use the real model and article; they check the shape of what is s
 from __future__ import annotations
 
 import html
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from qa.ui import (
     text_html,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 KADHIMI = "What did Kadhimi tell the Washington Post?"
 FOLLOW_UP = "What does he say Iraq will still need?"
 FRANCE = "What is the capital of France?"
@@ -68,6 +71,8 @@ def test_earlier_questions_reads_both_message_shapes() -> None:
         {"role": "assistant", "content": [{"type": "text", "text": "x"}]},
     ]
     assert earlier_questions(history) == ["<b>first</b>", "second & more"]
+    rejected = [{"role": "user", "content": "x" * 2001}, {"role": "assistant", "content": "no"}]
+    assert earlier_questions(rejected + history) == ["<b>first</b>", "second & more"]
 
 
 def test_blank_message_changes_nothing(fake_pipeline: Pipeline) -> None:
@@ -89,7 +94,8 @@ def test_build_ui_loads_nothing(fake_pipeline: Pipeline) -> None:
 
 def test_importing_app_loads_no_model() -> None:
     code = "import sys, app; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
 
 
 # -- slow: the real model and article --------------------------------------------------------

@@ -47,8 +47,8 @@ from qa.errors import (
 )
 from qa.log import log
 from qa.pipeline import Pipeline, clean_question, default_pipeline
+from qa.ui import MAX_HISTORY  # a request may carry as many earlier questions as the chat uses
 
-MAX_HISTORY = 20  # earlier questions a request may carry
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
 
 _UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError)
@@ -97,6 +97,7 @@ class AskRequest(RetrieveRequest):
 
 class ErrorBody(BaseModel):
     detail: str
+    errors: list[dict[str, Any]] | None = None  # validation errors only: pydantic's, per field
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

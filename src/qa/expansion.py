@@ -143,6 +143,9 @@ def expand(question: str, known: set[str], table: WordVectors | None, terms: lis
         if vec is None:
             continue
         sims = vectors @ vec
-        best = np.argsort(-sims)[:PER_WORD]
-        out[term] = [(terms[j], float(sims[j])) for j in best if sims[j] >= MIN_SIMILARITY]
+        # A word sharing a long prefix is a relative, not a synonym: "officials" is not an
+        # "office", "leading" not a "leader". Relatives are already what stemming would catch.
+        close = [j for j in np.argsort(-sims)[: PER_WORD + 5]
+                 if sims[j] >= MIN_SIMILARITY and terms[j][:4] != term[:4]]
+        out[term] = [(terms[j], float(sims[j])) for j in close[:PER_WORD]]
     return out

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from qa.config import MAX_QUESTION_CHARS
 from qa.errors import QAError
 from qa.types import Answer, Citation
 
@@ -44,6 +45,7 @@ STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly strea
 MAX_STREAM_STEPS = 40  # longer answers stream several words per step
 UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
 MAX_RELATED = 3
+MAX_HISTORY = 20  # earlier questions passed on, as the HTTP API allows
 
 DOC_PLACEHOLDER = (
     '<div class="qa-doc qa-doc-empty"><p>Ask a question: the document behind the answer '
@@ -78,14 +80,15 @@ def message_text(content: Any) -> str:
 
 
 def earlier_questions(history: Sequence[Message]) -> list[str]:
-    """The user turns of a conversation, oldest first, as the pipeline's `history`."""
+    """The usable user turns of a conversation (the last MAX_HISTORY, oldest first), as the
+    pipeline's `history`; a turn that was rejected as too long is left out."""
     questions = []
     for message in history:
         if isinstance(message, dict) and message.get("role") == "user":
             text = message_text(message.get("content", "")).strip()
-            if text:
+            if 0 < len(text) <= MAX_QUESTION_CHARS:
                 questions.append(text)
-    return questions
+    return questions[-MAX_HISTORY:]
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -353,7 +356,7 @@ def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
     def clear() -> tuple[str, list[Message], str]:
         return "", [], DOC_PLACEHOLDER
 
-    with gr.Blocks(title="qa: cited answers") as demo:
+    with gr.Blocks(title="qa: cited answers", analytics_enabled=False) as demo:
         gr.Markdown(
             "## Ask the documents\n"
             "Every answer quotes the documents and cites them: click a `[n]` to see the "
