@@ -45,8 +45,8 @@ def normalize_answer(text: str) -> str:
     """SQuAD normalization: lower case, no punctuation (Unicode too), no articles, one space."""
     text = text.lower()
     text = "".join(
-        " " if ch in string.punctuation or unicodedata.category(ch).startswith("P") else ch
-        for ch in text
+        ch for ch in text
+        if ch not in string.punctuation and not unicodedata.category(ch).startswith("P")
     )
     return " ".join(_ARTICLES.sub(" ", text).split())
 
