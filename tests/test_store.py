@@ -23,7 +23,8 @@ def test_round_trip(fake_pipeline: Pipeline) -> None:
     built = build_index(fake_pipeline.settings, fake_pipeline.embedder)
     loaded = load_index(fake_pipeline.settings)
     assert [c.id for c in loaded.chunks] == [c.id for c in built.chunks]
-    assert [(s.start, s.end) for s in loaded.sentences] == [(s.start, s.end) for s in built.sentences]
+    spans = [(s.start, s.end) for s in built.sentences]
+    assert [(s.start, s.end) for s in loaded.sentences] == spans
     np.testing.assert_allclose(loaded.chunk_vectors, built.chunk_vectors)
     np.testing.assert_allclose(loaded.sentence_vectors, built.sentence_vectors)
     assert loaded.chunk_bm25 == built.chunk_bm25
@@ -35,7 +36,9 @@ def test_round_trip(fake_pipeline: Pipeline) -> None:
     assert files == sorted(store.DATA_FILES)  # FAISS + JSON only, nothing pickled
 
 
-def test_missing_index_is_built(fake_pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_index_is_built(
+    fake_pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(IndexMissing):
         load_index(fake_pipeline.settings)
     assert fake_pipeline.retrieve("troops in Iraq", 3)

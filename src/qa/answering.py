@@ -289,7 +289,7 @@ def gather(
 ) -> Evidence | None:
     """Search for `question` (with the conversation if it is a follow-up); None if no hits."""
     index = pipeline.index
-    context, quoted = "", set()
+    context, quoted = "", set[int]()
     if history and resolve_context and is_follow_up(question):
         context, quoted = _context(pipeline, history, k)
     query = Query.of(question, context, CONTEXT_WEIGHT, index=index, words=pipeline.words())

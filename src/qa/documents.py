@@ -23,7 +23,8 @@ _BOILERPLATE = re.compile(
         source\ link | back\ to\ top(\ button)? | advertisement | skip\ to\ (main\ )?content
       | share\ (this\ )?(article|story|on\ \w+) | (click|tap)\ here.* | read\ more\W*
       | related\ (articles|stories|posts)? | sign\ up\ for\ .*newsletter.* | print\ this\ page
-      | (facebook|twitter|linkedin|whatsapp|email|reddit)(\W+(facebook|twitter|linkedin|whatsapp|email|reddit))*
+      | (facebook|twitter|linkedin|whatsapp|email|reddit)
+        (\W+(facebook|twitter|linkedin|whatsapp|email|reddit))*
     )\W*$""",
     re.IGNORECASE | re.VERBOSE,
 )

@@ -86,9 +86,9 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         model = self._load()
-        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        get_dim = getattr(model, "get_embedding_dimension", None)
+        if get_dim is None:  # sentence-transformers before the rename
+            get_dim = model.get_sentence_embedding_dimension
         dim = get_dim()
         if dim is None:
             dim = int(model.encode(["dimension probe"]).shape[1])

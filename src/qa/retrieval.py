@@ -27,6 +27,7 @@ from qa.lexical import tokenize
 from qa.store import Index
 from qa.types import Hit
 
+
 @dataclass(frozen=True)
 class Query:
     """What retrieval searches with: text to embed and weighted lexical terms."""
@@ -100,7 +101,7 @@ def search(
     sentence_lexical = index.sentence_bm25.scores(query.terms, query.terms)[sentence_ids]
     combined = cosines + weights.sentence_lexical * _unit_max(sentence_lexical)
 
-    best_sentence = {}
+    best_sentence: dict[int, int] = {}
     for pos, sid in enumerate(sentence_ids):
         owner = int(index.sentence_chunk[sid])
         if owner not in best_sentence or combined[pos] > combined[best_sentence[owner]]:

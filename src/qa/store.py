@@ -39,8 +39,8 @@ from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.documents import load_documents
 from qa.embedding import Embedder
-from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
+from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import BM25
 from qa.log import log
 from qa.types import Chunk, Document, Sentence
@@ -283,7 +283,7 @@ def load_index(settings: Settings) -> Index:
         sentence_vectors = _read_vectors(paths["sentences.faiss"])
         vocab_vectors = _read_vectors(paths["terms.faiss"])
         by_id = {d.id: d for d in documents}
-        chunks = []
+        chunks: list[Chunk] = []
         n_sentences = 0
         for line in paths["chunks.jsonl"].read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
