@@ -152,3 +152,13 @@ def test_history_changes_the_answer_only_when_needed(real_pipeline: Pipeline) ->
     assert (real_pipeline.ask(standalone, ["Who is the Pentagon spokesman?"]).text
             == real_pipeline.ask(standalone).text)
     assert alone.text != followed.text or contains_gold(alone.text, ["intelligence support"])
+
+
+def test_who_leads_are_names_not_places_or_months() -> None:
+    text = ("The conflict escalated with the January 3 assassination of Iranian Major General "
+            "Qassem Soleimani in Baghdad.")
+    sentence = Sentence("d", 0, 0, len(text), text)
+    lead = lead_phrase(sentence, "Who was assassinated?", question_kind("Who was killed?"))
+    assert lead is not None and lead.text == "Major General Qassem Soleimani"
+    plain = Sentence("d", 0, 0, 24, "In January 3 it rained.")
+    assert lead_phrase(plain, "Who ordered it?", question_kind("Who ordered it?")) is None

@@ -66,6 +66,31 @@ _PLACE = re.compile(
 )
 
 
+_NOT_NAMES = re.compile(
+    rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|[A-Z]{{1,3}}|"
+    r"U\.S\.?|[A-Z][a-z]+(?:ian|ese|ish)|Iraqi|Israeli|Saudi|Pakistani|Afghan|American|"
+    r"African|Korean|Mexican|European|In|The|But|And|Yet|While|That|This|At|On|By|For|"
+    r"From|As|If|When|After|Next|Last|According)$"
+)
+
+
+def _name_spans(sentence: str) -> list[tuple[int, int]]:
+    """Spans that look like names of people or bodies: runs of capitalized words, minus
+    leading function words, months, acronyms and demonyms ("Iraqi"); a run of two or more
+    words beats a lone word, which is kept only where no run exists."""
+    runs, singles = [], []
+    for m in _NAME.finditer(sentence):
+        start, words = m.start(), m.group().split()
+        while words and _NOT_NAMES.match(words[0]) and len(words) > 1:
+            start += len(words[0]) + 1
+            words = words[1:]
+        if len(words) >= 2:
+            runs.append((start, m.end()))
+        elif words and not _NOT_NAMES.match(words[0]) and start > 0:
+            singles.append((start, m.end()))
+    return runs or singles
+
+
 @dataclass(frozen=True)
 class QuestionKind:
     """The answer type a question asks for, and for "how many X" the counted noun X."""
@@ -109,13 +134,7 @@ def _candidates(sentence: str, kind: QuestionKind) -> list[tuple[int, int]]:
             ]
         return spans
     if kind.kind == "who":
-        spans = []
-        for m in _NAME.finditer(sentence):
-            words = m.group().split()
-            if m.start() == 0 and len(words) == 1:
-                continue  # a lone capitalized first word is usually just the sentence start
-            spans.append(m.span())
-        return spans
+        return _name_spans(sentence)
     if kind.kind == "where":
         return [m.span(1) for m in _PLACE.finditer(sentence)]
     return []
