@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, load_settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder
-from qa.expansion import WordVectors, load_word_vectors
 from qa.errors import BadQuestion
+from qa.expansion import WordVectors, load_word_vectors
 from qa.retrieval import Query, Weights, retrieve
 from qa.store import Index, open_index
 from qa.types import Answer, Hit, Turn
