@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answering import FEATURES, gather
+from qa.evaluation import contains_gold
 from qa.pipeline import Pipeline
 from qa.types import Turn
 
@@ -30,19 +31,20 @@ def main() -> None:
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/data/dev_questions.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     pipeline = Pipeline()
-    X, y = [], []
+    X, y, good = [], [], []
     for row in rows:
         history = [Turn(q) for q in row.get("history") or []]
         evidence = gather(pipeline, row["question"], history, 5)
         assert evidence is not None
         X.append([evidence.features[f] for f in FEATURES])
         y.append(1.0 if row["answers"] else 0.0)
-    features, labels = np.array(X), np.array(y)
+        good.append(1.0 if contains_gold(evidence.top[0].text, row["answers"]) else 0.0)
+    features, labels, targets = np.array(X), np.array(y), np.array(good)
 
     w = np.zeros(len(FEATURES))
     for _ in range(20000):
         p = 1 / (1 + np.exp(-features @ w))
-        grad = features.T @ (p - labels) / len(labels) + 0.001 * np.r_[w[:-1], 0.0]
+        grad = features.T @ (p - targets) / len(targets) + 0.001 * np.r_[w[:-1], 0.0]
         w -= 0.5 * grad
     p = 1 / (1 + np.exp(-features @ w))
 
