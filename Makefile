@@ -17,9 +17,11 @@ $(VENV)/.dev: $(VENV)/.base
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# The main job; the index is built (or rebuilt when stale) on first use.
+export GRADIO_ANALYTICS_ENABLED := False
+
+# The main job: the web chat + HTTP API. The index is built (or rebuilt when stale) at start.
 run: $(VENV)/.base
-	$(BIN)/qa ask "How many American troops are in Iraq today?"
+	$(BIN)/python app.py
 
 # Debian's Chromium for the browser tests (Playwright must not download its own).
 browser:

@@ -3,6 +3,7 @@ fast checks of the error mapping that need no model."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +43,17 @@ def post(server: Server, path: str, **kwargs: Any) -> httpx.Response:
     return httpx.post(server.url + path.lstrip("/"), timeout=30, **kwargs)
 
 
+def same_json(got: Any, want: Any) -> bool:
+    """Equal, but for floats (scores): two processes may differ in the last rounded digit."""
+    if isinstance(want, float) and isinstance(got, float):
+        return got == pytest.approx(want, abs=1e-5)
+    if isinstance(want, dict) and isinstance(got, dict):
+        return got.keys() == want.keys() and all(same_json(got[k], want[k]) for k in want)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(got) == len(want) and all(map(same_json, got, want))
+    return type(got) is type(want) and got == want
+
+
 # -- the real server -------------------------------------------------------------------------
 
 
@@ -61,7 +73,7 @@ def test_ask_returns_exactly_the_cli_json(server: Server, real_pipeline: Pipelin
     r = post(server, "/api/ask", json={"question": KADHIMI})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
-    assert r.json() == answer_json(real_pipeline.ask(KADHIMI))
+    assert same_json(r.json(), answer_json(real_pipeline.ask(KADHIMI)))
     assert r.json()["citations"], "a cited answer"
 
 
@@ -69,7 +81,7 @@ def test_ask_returns_exactly_the_cli_json(server: Server, real_pipeline: Pipelin
 def test_ask_uses_history_and_k(server: Server, real_pipeline: Pipeline) -> None:
     r = post(server, "/api/ask", json={"question": FOLLOW_UP, "history": [KADHIMI], "k": 8})
     assert r.status_code == 200, r.text
-    assert r.json() == answer_json(real_pipeline.ask(FOLLOW_UP, [KADHIMI], 8))
+    assert same_json(r.json(), answer_json(real_pipeline.ask(FOLLOW_UP, [KADHIMI], 8)))
     assert r.json()["citations"]
 
 
@@ -78,7 +90,7 @@ def test_retrieve_returns_hits(server: Server, real_pipeline: Pipeline) -> None:
     r = post(server, "/api/retrieve", json={"question": KADHIMI, "k": 3})
     assert r.status_code == 200, r.text
     hits = r.json()
-    assert hits == [hit_json(h) for h in real_pipeline.retrieve(KADHIMI, 3)]
+    assert same_json(hits, [hit_json(h) for h in real_pipeline.retrieve(KADHIMI, 3)])
     assert [h["rank"] for h in hits] == [1, 2, 3]
     source = real_pipeline.index.documents[hits[0]["doc_id"]].text
     assert source[hits[0]["start"]:hits[0]["end"]] == hits[0]["text"]
@@ -173,8 +185,10 @@ def test_gradio_client_chat(server: Server) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-def test_concurrent_clients_get_their_own_answers(server: Server, real_pipeline: Pipeline) -> None:
-    expected = {q: answer_json(real_pipeline.ask(q)) for q in QUESTIONS}
+def test_concurrent_clients_get_their_own_answers(server: Server) -> None:
+    # What the server says to each question alone; eight different answers, so a mix-up shows.
+    expected = {q: post(server, "/api/ask", json={"question": q}).json() for q in QUESTIONS}
+    assert len({json.dumps(a, sort_keys=True) for a in expected.values()}) == len(QUESTIONS)
 
     def ask(question: str) -> tuple[str, dict[str, Any]]:
         with httpx.Client(timeout=20) as client:
@@ -203,6 +217,13 @@ def test_concurrent_clients_get_their_own_answers(server: Server, real_pipeline:
 ])
 def test_status_of_library_errors(error: QAError, status: int) -> None:
     assert status_of(error) == status
+
+
+def test_same_json_tolerates_only_rounding() -> None:
+    assert same_json({"a": [1, 0.9790590]}, {"a": [1, 0.979059]})
+    assert same_json({"s": 0.97906}, {"s": 0.979059})
+    assert not same_json({"s": 0.98}, {"s": 0.979059})
+    assert not same_json({"a": 1}, {"a": 1, "b": 2}) and not same_json([1.0], [1])
 
 
 def test_validation_detail_names_the_field() -> None:

@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.cli import answer_json, hit_json
-from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import (
     BadQuestion,
     BadSetting,
@@ -47,7 +47,7 @@ from qa.errors import (
 )
 from qa.log import log
 from qa.pipeline import Pipeline, clean_question, default_pipeline
-from qa.ui import MAX_HISTORY  # a request may carry as many earlier questions as the chat uses
+from qa.ui import CSS, HEAD, build_ui
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
 
@@ -211,8 +211,6 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     the pipeline is warmed in a background thread when the server starts."""
     import gradio as gr
 
-    from qa import ui
-
     shared = pipeline or default_pipeline()
     readiness = Readiness()
 
@@ -252,7 +250,7 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
             body["detail"] = readiness.detail
         return JSONResponse(body, 200 if readiness.status == "ok" else 503)
 
-    return gr.mount_gradio_app(app, ui.build_ui(shared), path="/", css=ui.CSS, head=ui.HEAD)
+    return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD)
 
 
 def display_url(host: str, port: int) -> str:

