@@ -161,14 +161,18 @@ def _ask_cold(section: Section, index_dir: Path, runs: int) -> None:
         section.add("qa ask cold start", "failed", last_line(failed[0].stderr))
         section.goals.append(Goal("`qa ask` cold start", "≤ 5 s", "failed", None, "n/a"))
         return
-    seconds = [r.seconds for r in results]
-    cold = p50(seconds)
-    section.add("qa ask cold start p50 (spawn → answer → exit)", secs(cold),
-                f"{runs} runs: {', '.join(f'{s:.2f}' for s in seconds)} s")
+    answered = [r.first_output if r.first_output is not None else r.seconds for r in results]
+    cold = p50(answered)
+    section.add("qa ask cold start p50 (spawn → answer printed)", secs(cold),
+                f"{runs} runs: {', '.join(f'{s:.2f}' for s in answered)} s")
+    section.add("qa ask spawn → exit p50", secs(p50([r.seconds for r in results])),
+                "the rest is interpreter teardown after the answer")
     section.add("qa ask peak RSS", mib(max(r.peak_rss for r in results)), "process tree, polled")
-    section.values.update(ask_cold=cold, ask_rss=max(r.peak_rss for r in results))
+    section.values.update(ask_cold=cold, ask_exit=p50([r.seconds for r in results]),
+                          ask_rss=max(r.peak_rss for r in results))
     met, margin = at_most(cold, 5.0)
-    section.goals.append(Goal("`qa ask` cold start", "≤ 5 s", secs(cold), met, margin))
+    section.goals.append(Goal("`qa ask` cold start (spawn → answer)", "≤ 5 s", secs(cold), met,
+                              margin))
 
 
 def _phases(section: Section, index_dir: Path, tmp: Path) -> None:
@@ -195,10 +199,11 @@ def _imports(section: Section, index_dir: Path, tmp: Path) -> None:
     out = tmp / "modules.json"
     result = run_process([sys.executable, "-X", "importtime", "-c", _DUMP_MODULES, str(out),
                           *_cli_args(index_dir)])
-    if result.returncode != 0 or not out.exists():
+    dumped = json.loads(out.read_text()) if out.exists() else {"code": None}
+    if result.returncode != 0 or dumped["code"] != 0:
         section.add("import breakdown", "failed", last_line(result.stderr))
         return
-    modules = set(json.loads(out.read_text())["modules"])
+    modules = set(dumped["modules"])
     roots = {m.split(".")[0] for m in modules}
     forbidden = sorted(r for r in roots if r in FORBIDDEN or r.startswith("langchain"))
     watched = [w for w in WATCHED if w in roots]

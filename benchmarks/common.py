@@ -7,6 +7,7 @@ goals and the scaling doc read the same values the table shows.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -105,9 +106,11 @@ def timed(fn: Callable[[], object]) -> float:
 
 def at_most(measured: float, limit: float, unit: str = "s") -> tuple[bool, str]:
     """Met/missed for 'measured ≤ limit', and by how much, in words."""
+    sep = "" if unit == "×" else " "
+    ratio = measured / limit
     if measured <= limit:
-        return True, f"met with {limit - measured:.3g} {unit} to spare ({measured / limit:.2f}×)"
-    return False, f"missed by {measured - limit:.3g} {unit} ({measured / limit:.2f}× the target)"
+        return True, f"met with {limit - measured:.3g}{sep}{unit} to spare ({ratio:.2f}×)"
+    return False, f"missed by {measured - limit:.3g}{sep}{unit} ({ratio:.2f}× the target)"
 
 
 def free_port() -> int:
@@ -168,9 +171,11 @@ class PeakRSS:
 
 @dataclass(frozen=True)
 class Run:
-    """One finished child process: wall time from spawn to exit, peak RSS, its output."""
+    """One finished child process: seconds from spawn to its first output and to its exit,
+    peak RSS, and what it printed."""
 
     seconds: float
+    first_output: float | None
     peak_rss: int
     returncode: int
     stdout: str
@@ -180,17 +185,33 @@ class Run:
 def run_process(args: Sequence[str], timeout: float = 120.0) -> Run:
     """Run a command to completion, timing it from spawn and polling its memory."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        list(args), cwd=ROOT, env=offline_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )
+    proc = subprocess.Popen(list(args), cwd=ROOT, env=offline_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    first: list[float] = []
+    output: dict[str, list[bytes]] = {"out": [], "err": []}
+
+    def pump(stream: io.BufferedReader, key: str) -> None:
+        for data in iter(lambda: stream.read1(1 << 16), b""):
+            if key == "out" and not first:
+                first.append(time.perf_counter() - started)
+            output[key].append(data)
+
+    pumps = [threading.Thread(target=pump, args=(proc.stdout, "out"), daemon=True),
+             threading.Thread(target=pump, args=(proc.stderr, "err"), daemon=True)]
+    for thread in pumps:
+        thread.start()
     with PeakRSS(proc.pid) as rss:
         try:
-            out, err = proc.communicate(timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, err = proc.communicate()
-    return Run(time.perf_counter() - started, rss.peak, proc.returncode, out, err)
+            proc.wait()
+    seconds = time.perf_counter() - started
+    for thread in pumps:
+        thread.join()
+    text = {k: b"".join(v).decode("utf-8", "replace") for k, v in output.items()}
+    return Run(seconds, first[0] if first else None, rss.peak, proc.returncode, text["out"],
+               text["err"])
 
 
 def last_line(text: str) -> str:

@@ -15,7 +15,11 @@ passages and sentences + fusion, the question's embedding excluded) on a synthet
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
+import ctypes
+import gc
+import json
 import os
 import pstats
 import time
@@ -26,8 +30,9 @@ from typing import Any
 
 import faiss
 import numpy as np
+import psutil
 
-from benchmarks.common import Goal, Section, at_most, ms, p50, p95, secs
+from benchmarks.common import Goal, Section, at_most, mib, ms, p50, p95, secs
 from qa.lexical import BM25
 from qa.retrieval import Query, search
 from qa.store import Index
@@ -50,6 +55,7 @@ class SizeResult:
     flat_build: float = 0.0
     flat_p50: float = 0.0
     flat_p95: float = 0.0
+    flat1_p50: float = 0.0  # with one OpenMP thread
     hnsw_build: float = 0.0
     hnsw_ef: int = 0
     hnsw_recall: float = 0.0
@@ -58,8 +64,10 @@ class SizeResult:
     sweep: list[tuple[int, float, float]] = field(default_factory=list)  # ef, recall, p50
     bm25_build: float | None = None
     bm25_p50: float | None = None
+    bm25_json: float | None = None  # to_json → JSON text → from_json, what a save + load costs
     qa_search_p50: float | None = None
     qa_search_p95: float | None = None
+    index_rss: int | None = None  # RSS growth while building the synthetic qa Index
     profile: list[tuple[str, float]] = field(default_factory=list)
 
 
@@ -118,6 +126,13 @@ def measure_ann(vectors: np.ndarray, queries: np.ndarray, result: SizeResult) ->
     _, truth = flat.search(queries, 10)
     lat = _latencies(lambda i: flat.search(queries[i:i + 1], 10), len(queries))
     result.flat_p50, result.flat_p95 = p50(lat), p95(lat)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        lat = _latencies(lambda i: flat.search(queries[i:i + 1], 10), len(queries))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    result.flat1_p50 = p50(lat)
 
     started = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -187,6 +202,15 @@ def synthetic_index(
     return Index(**{name: value for name, value in values.items() if name in wanted})
 
 
+def _settled_rss() -> int:
+    """This process's RSS after collecting garbage and handing freed heap back to the OS,
+    so that a difference of two readings is what was allocated in between."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return int(psutil.Process().memory_info().rss)
+
+
 def _profile(fn: Callable[[], object]) -> list[tuple[str, float]]:
     """Share of total time per function (tottime), top entries, for the slow-spot report."""
     profiler = cProfile.Profile()
@@ -219,6 +243,7 @@ def measure_size(n: int, n_queries: int, previous: SizeResult | None, seed: int 
         return result
     if previous and previous.bm25_build and previous.bm25_build * growth * 3 > BUDGET_SECONDS:
         return result  # the passage and sentence BM25 builds would blow the time budget
+    rss_before = _settled_rss()
     words = Words(rng)
     sentence_texts = words.sentences(2 * n)
     chunk_texts = [f"{a} {b}" for a, b in zip(sentence_texts[::2], sentence_texts[1::2],
@@ -226,6 +251,9 @@ def measure_size(n: int, n_queries: int, previous: SizeResult | None, seed: int 
     started = time.perf_counter()
     bm25 = BM25.build(chunk_texts)
     result.bm25_build = time.perf_counter() - started
+    started = time.perf_counter()
+    BM25.from_json(json.loads(json.dumps(bm25.to_json())))
+    result.bm25_json = time.perf_counter() - started
     query_texts = [" ".join(s.rstrip(".").split()[:4]) for s in words.sentences(n_queries)]
     queries_q = [Query.of(text) for text in query_texts]
     lat = _latencies(lambda i: bm25.scores(queries_q[i].terms, queries_q[i].terms),
@@ -233,6 +261,7 @@ def measure_size(n: int, n_queries: int, previous: SizeResult | None, seed: int 
     result.bm25_p50 = p50(lat)
 
     index = synthetic_index(rng, vectors, bm25, chunk_texts, sentence_texts)
+    result.index_rss = _settled_rss() - rss_before
     count = min(n_queries, 30)
     lat = _latencies(lambda i: search(index, queries[i], queries_q[i], 5), count)
     result.qa_search_p50, result.qa_search_p95 = p50(lat), p95(lat)
@@ -255,7 +284,9 @@ def run(quick: bool = False, floor: float | None = None, plot_dir: Path | None =
     for r in results:
         label = f"{r.n:,} chunks"
         section.add(f"{label}: flat build / p50 / p95",
-                    f"{secs(r.flat_build)} / {ms(r.flat_p50)} / {ms(r.flat_p95)}", "exact")
+                    f"{secs(r.flat_build)} / {ms(r.flat_p50)} / {ms(r.flat_p95)}",
+                    f"exact; with 1 OpenMP thread instead of {faiss.omp_get_max_threads()}: "
+                    f"p50 {ms(r.flat1_p50)}")
         section.add(f"{label}: HNSW build / p50 / p95",
                     f"{secs(r.hnsw_build)} / {ms(r.hnsw_p50)} / {ms(r.hnsw_p95)}",
                     f"efSearch {r.hnsw_ef}, recall@10 {r.hnsw_recall:.3f}")
@@ -263,12 +294,21 @@ def run(quick: bool = False, floor: float | None = None, plot_dir: Path | None =
             section.add(f"{label}: qa BM25 build / scores p50",
                         f"{secs(r.bm25_build)} / {ms(r.bm25_p50)}",
                         f"{r.n:,} texts of {2 * WORDS_PER_SENTENCE} words")
+            section.add(f"{label}: qa BM25 JSON save + load", secs(r.bm25_json or 0.0),
+                        "to_json → text → from_json; every process start parses this for "
+                        "passages and (twice as many) sentences")
         else:
             section.add(f"{label}: qa BM25", "skipped", "projected over the time budget")
         if r.qa_search_p50 is not None and r.qa_search_p95 is not None:
             section.add(f"{label}: qa search() p50 / p95",
                         f"{ms(r.qa_search_p50)} / {ms(r.qa_search_p95)}",
                         "flat + BM25 (passages and sentences) + fusion; embedding excluded")
+        if r.index_rss is not None:
+            per = (r.index_rss + r.n * DIM * 4) / r.n
+            section.add(f"{label}: qa Index in memory", f"≈ {per / 1024:.1f} KiB per passage",
+                        f"RSS growth {mib(r.index_rss)} building it (2 sentences per passage: "
+                        "objects, BM25 postings, sentence vectors, FAISS copy) + the passage "
+                        "vectors")
 
     worst_n = 5_000 if quick else 10_000
     worst = _uniform_worst_case(worst_n, 50 if quick else 100)
@@ -289,8 +329,11 @@ def run(quick: bool = False, floor: float | None = None, plot_dir: Path | None =
 
     biggest = results[-1]
     section.values.update({f"flat_p50_{r.n}": r.flat_p50 for r in results})
+    section.values.update({f"flat1_p50_{r.n}": r.flat1_p50 for r in results})
     section.values.update({f"hnsw_p50_{r.n}": r.hnsw_p50 for r in results})
     section.values.update({f"hnsw_build_{r.n}": r.hnsw_build for r in results})
+    section.values.update({f"index_rss_{r.n}": r.index_rss for r in results
+                           if r.index_rss is not None})
     section.values.update({f"qa_search_p50_{r.n}": r.qa_search_p50 for r in results
                            if r.qa_search_p50 is not None})
     if biggest.n >= 100_000:
@@ -337,6 +380,8 @@ def _plot(results: list[SizeResult], floor: float | None, plot_dir: Path) -> str
     sizes = [r.n for r in results]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(sizes, [r.flat_p50 * 1000 for r in results], "o-", label="exact (IndexFlatIP)")
+    ax.plot(sizes, [r.flat1_p50 * 1000 for r in results], "o--", color="C0", alpha=0.6,
+            label="exact, 1 OpenMP thread")
     ax.plot(sizes, [r.hnsw_p50 * 1000 for r in results], "s-",
             label="HNSW M=32 (recall@10 ≥ 0.95)")
     with_bm25 = [r for r in results if r.bm25_p50 is not None]
