@@ -98,3 +98,20 @@ def test_langchain_retriever_in_a_runnable_chain(real_pipeline: Pipeline) -> Non
     assert chain.invoke("How many American troops are in Iraq today?").startswith("There are")
     assert "around 2,500 American troops in Iraq today" in seen_prompts[0]
     assert meta["chunk_id"] in seen_prompts[0]
+
+
+def test_fast_bert_encoder_matches_sentence_transformers() -> None:
+    """qa.bert (used for fast starts) must give sentence-transformers' vectors exactly."""
+    import numpy as np
+
+    from qa.embedding import SentenceTransformerEmbedder
+    from tests.conftest import ARTICLE
+
+    texts = ARTICLE.read_text(encoding="utf-8").split("\n\n") + [
+        "How many American troops are in Iraq today?", "x", "", "word " * 400]
+    fast, reference = SentenceTransformerEmbedder(), SentenceTransformerEmbedder(fast=False)
+    a, b = fast.embed(texts), reference.embed(texts)
+    assert type(fast._backend).__name__ == "_BertBackend"
+    assert type(reference._backend).__name__ == "_SentenceTransformersBackend"
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert set(fast.vocabulary()) == set(reference.vocabulary())

@@ -7,10 +7,11 @@ construction, so `import qa` stays light and commands that need no model start f
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,9 +23,6 @@ from qa.errors import ModelError
 # Set before torch is imported (it loads lazily, on the first question); an explicit setting
 # wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
 
 
 class Embedder(Protocol):
@@ -56,30 +54,131 @@ def resolve_model(name: str) -> str:
     return name
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model, loaded once, on the first call that needs it."""
+class _Backend(Protocol):
+    def encode(self, texts: list[str]) -> np.ndarray: ...
 
-    def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu") -> None:
+    def vocabulary(self) -> list[str]: ...
+
+
+def plain_mean_pooling(folder: Path) -> dict[str, Any] | None:
+    """Settings of a model folder that is just Transformer → mean pooling (→ Normalize).
+
+    If its transformer is a standard BERT (all-MiniLM-L6-v2 is one), `qa.bert` runs it with
+    torch and `tokenizers` alone, skipping the imports of sentence-transformers and
+    transformers (about 5 s of a cold `qa ask`). Anything else returns None and goes through
+    sentence-transformers.
+    """
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]):
+            return None
+        if modules[0].get("path", "") != "" or not (folder / "tokenizer.json").is_file():
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text("utf-8"))
+        config = json.loads((folder / "sentence_bert_config.json").read_text("utf-8"))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    if modes != {"pooling_mode_mean_tokens"} or config.get("do_lower_case"):
+        return None
+    try:
+        from qa.bert import is_plain_bert
+
+        model_config = json.loads((folder / "config.json").read_text("utf-8"))
+        if not is_plain_bert(model_config) or not (folder / "model.safetensors").is_file():
+            return None
+    except (OSError, ValueError):
+        return None
+    return {"max_seq_length": int(config.get("max_seq_length") or 256)}
+
+
+class _BertBackend:
+    """Mean-pooled, normalized BERT embeddings, computed as sentence-transformers does."""
+
+    def __init__(self, folder: Path, max_seq_length: int, device: str) -> None:
+        import torch
+        from tokenizers import Tokenizer
+
+        from qa.bert import BertEncoder
+
+        self._torch = torch
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=max_seq_length)
+        pad = self.tokenizer.padding or {}
+        self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0),
+                                      pad_token=pad.get("pad_token", "[PAD]"))
+        self.model = BertEncoder.load(folder).to(device)
+        self.device = device
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        out = np.zeros((len(texts), self.model.words.embedding_dim), dtype=np.float32)
+        for begin in range(0, len(texts), 64):
+            batch = order[begin : begin + 64]
+            encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
+            ids = torch.tensor([e.ids for e in encodings], device=self.device)
+            mask = torch.tensor([e.attention_mask for e in encodings], device=self.device)
+            with torch.inference_mode():
+                hidden = self.model(ids, mask)
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            out[batch] = pooled.cpu().numpy()
+        return out
+
+    def vocabulary(self) -> list[str]:
+        return list(self.tokenizer.get_vocab())
+
+
+class _SentenceTransformersBackend:
+    def __init__(self, target: str, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.model: SentenceTransformer = SentenceTransformer(target, device=device)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(texts, batch_size=64, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def vocabulary(self) -> list[str]:
+        tokenizer = getattr(self.model, "tokenizer", None)
+        return list(tokenizer.get_vocab()) if tokenizer is not None else []
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded once, on the first call that needs it.
+
+    A local folder holding a plain mean-pooled BERT runs on `qa.bert` (same vectors, a much
+    faster start); any other model, or `fast=False`, runs on sentence-transformers.
+    """
+
+    def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu", fast: bool = True) -> None:
         self.name = name
         self.device = device
-        self._model: SentenceTransformer | None = None
+        self.fast = fast
+        self._backend: _Backend | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Load the model now (it is otherwise loaded by the first `embed`)."""
         self._load()
 
-    def _load(self) -> SentenceTransformer:
+    def _load(self) -> _Backend:
         with self._lock:
-            if self._model is None:
+            if self._backend is None:
                 target = resolve_model(self.name)
                 try:
-                    from sentence_transformers import SentenceTransformer
-                    from transformers.utils import logging as hf_logging
-
-                    hf_logging.disable_progress_bar()
-
-                    self._model = SentenceTransformer(target, device=self.device)
+                    plain = plain_mean_pooling(Path(target)) if self.fast else None
+                    if plain is not None:
+                        self._backend = _BertBackend(
+                            Path(target), plain["max_seq_length"], self.device)
+                    else:
+                        self._backend = _SentenceTransformersBackend(target, self.device)
                 except Exception as exc:  # noqa: BLE001 - any load failure is the same to a user
                     local = Path(target).exists()
                     where = "from the folder" if local else "(offline? give a local path)"
@@ -88,31 +187,15 @@ class SentenceTransformerEmbedder:
                         f"cannot load embedding model {self.name!r} {where}: "
                         f"{type(exc).__name__}: {first_line}"
                     ) from None
-            return self._model
+            return self._backend
 
     @property
     def dimension(self) -> int:
-        model = self._load()
-        get_dim = getattr(model, "get_embedding_dimension", None)
-        if get_dim is None:  # sentence-transformers before the rename
-            get_dim = model.get_sentence_embedding_dimension
-        dim = get_dim()
-        if dim is None:
-            dim = int(model.encode(["dimension probe"]).shape[1])
-        return int(dim)
+        return int(self.embed(["dimension probe"]).shape[1])
 
     def vocabulary(self) -> list[str]:
         """The tokens of the model's tokenizer (whole words among them feed query expansion)."""
-        tokenizer = getattr(self._load(), "tokenizer", None)
-        return list(tokenizer.get_vocab()) if tokenizer is not None else []
+        return self._load().vocabulary()
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        model = self._load()
-        vectors = model.encode(
-            texts,
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return np.ascontiguousarray(self._load().encode(texts), dtype=np.float32)

@@ -209,6 +209,9 @@ def _assemble(
     vocab_vectors: np.ndarray,
     lexical: dict[str, Any],
 ) -> Index:
+    # One question is one small search: extra OpenMP threads only add start-up and contention
+    # (measured: 11 ms vs 29 ms for 100k passages on 2 cores).
+    faiss.omp_set_num_threads(1)
     sentences = [s for c in chunks for s in c.sentences]
     owner = np.array([c.index for c in chunks for _ in c.sentences], dtype=np.int64)
     search = faiss.IndexFlatIP(chunk_vectors.shape[1])
