@@ -57,8 +57,6 @@ from qa.pipeline import Pipeline
 t.append(time.perf_counter())
 import torch
 t.append(time.perf_counter())
-import sentence_transformers
-t.append(time.perf_counter())
 p = Pipeline(load_settings(index_dir=sys.argv[2], seeds_dir=sys.argv[3]))
 p.index
 t.append(time.perf_counter())
@@ -68,8 +66,8 @@ p.ask(sys.argv[4])
 t.append(time.perf_counter())
 p.ask(sys.argv[4])
 t.append(time.perf_counter())
-names = ["import qa", "import torch", "import sentence_transformers (after torch)",
-         "load + verify index", "load model", "first ask", "second ask (warm)"]
+names = ["import qa", "import torch", "load + verify index", "load model", "first ask",
+         "second ask (warm)"]
 with open(sys.argv[1], "w") as fh:
     json.dump(dict(zip(names, [b - a for a, b in zip(t, t[1:])])), fh)
 """
@@ -188,8 +186,7 @@ def _phases(section: Section, index_dir: Path, tmp: Path) -> None:
     lines += [f"| {name} | {value:.2f} |" for name, value in phases.items()]
     lines.append(f"| total in Python (interpreter start excluded) | {sum(phases.values()):.2f} |")
     section.markdown.append("\n".join(lines))
-    section.add("  of which imports (torch + sentence_transformers)",
-                secs(phases["import torch"] + phases["import sentence_transformers (after torch)"]),
+    section.add("  of which importing torch", secs(phases["import torch"]),
                 "see the phase table")
     section.add("  of which model load / first ask",
                 f"{secs(phases['load model'])} / {secs(phases['first ask'])}")

@@ -194,7 +194,8 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
     section.add("model load (not in build times)",
                 f"qa {secs(qa_load)}, tutorial {secs(tutorial_load)}",
                 "each loads its own copy of the same weights; qa's, loaded first, includes "
-                "importing torch and sentence-transformers")
+                "importing torch (qa runs MiniLM on qa.bert; the tutorial imports "
+                "sentence-transformers)")
     section.add("batch embedding throughput", f"{throughput:.0f} texts/s",
                 f"{n_batch} passages and sentences of the article, batch size 64, default "
                 "threads: what an index build pays per text")
