@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from qa.config import Settings, load_settings
+from qa.config import MAX_K, Settings, load_settings
 from qa.errors import QAError
 from qa.pipeline import Pipeline
 from qa.types import Answer, Hit
@@ -41,6 +41,8 @@ def _positive_k(value: str) -> int:
         k = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"k must be an integer, got {value!r}") from None
+    if not 1 <= k <= MAX_K:
+        raise argparse.ArgumentTypeError(f"k must be between 1 and {MAX_K}, got {k}")
     return k
 
 
