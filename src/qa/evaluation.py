@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import os
 import re
 import statistics
 import string
 import sys
-import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -30,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.atomic import write_text_atomic
 from qa.config import Settings
 from qa.errors import QAError
 from qa.pipeline import Pipeline
@@ -268,14 +267,6 @@ def format_table(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _latency_plot(latencies: list[float], path: Path) -> bool:
     """A histogram PNG beside the report; False when matplotlib is not installed."""
     try:
@@ -336,7 +327,8 @@ def write_report(path: Path, metrics: dict[str, float], predictions: list[dict[s
                 f"<h2>Latency</h2>{plot}<h2>Misses ({len(misses)})</h2><table border=1>"
                 "<tr><th>id</th><th>question</th><th>gold</th><th>answer</th>"
                 f"<th>top passage</th></tr>{miss_rows}</table>")
-        _write_atomic(path, f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>{body}")
+        head = f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>"
+        write_text_atomic(path, head + body)
         return
 
     def cell(text: str) -> str:
@@ -355,7 +347,7 @@ def write_report(path: Path, metrics: dict[str, float], predictions: list[dict[s
         gold = " / ".join(item.answers) or "(unanswerable)"
         lines.append(f"| {cell(item.id)} | {cell(item.question)} | {cell(gold)} | "
                      f"{cell(answer[:300])} | {cell(top[:200])} |")
-    _write_atomic(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -375,7 +367,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     metrics, predictions = evaluate(pipeline, items, settings.k, asker)
     metrics["total_seconds"] = round(time.perf_counter() - started, 2)
     if args.out:
-        _write_atomic(Path(args.out), "".join(
+        write_text_atomic(Path(args.out), "".join(
             json.dumps(p, ensure_ascii=False) + "\n" for p in predictions))
     if args.report:
         name = "dense-only baseline" if args.baseline else "qa"

@@ -21,6 +21,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from qa.atomic import write_text_atomic
 from qa.embedding import Embedder
 from qa.lexical import STOPWORDS, tokenize
 from qa.log import log
@@ -89,10 +90,7 @@ def load_word_vectors(embedder: Embedder, cache_dir: Path) -> WordVectors | None
         os.close(fd)
         faiss.write_index(flat, tmp)
         os.replace(tmp, vec_path)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".json.tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(words, fh)
-        os.replace(tmp, words_path)
+        write_text_atomic(words_path, json.dumps(words))
     except OSError as exc:
         log(f"cannot cache the word table in {str(cache_dir)!r} ({exc.strerror}); going on")
     return WordVectors.of(words, vectors)

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +34,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from qa.atomic import write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.documents import load_documents
@@ -82,20 +82,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
@@ -185,7 +171,7 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
-        _write_json_atomic(index_dir / MANIFEST, manifest)
+        write_text_atomic(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
         _remove_old_builds(index_dir, keep=name)
     return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors,
                      vocab_vectors, lexical)
