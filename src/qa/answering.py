@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.lexical import tokenize
-from qa.retrieval import Query, Scored, search
+from qa.retrieval import Query, Scored, search, unit_max
 from qa.types import Answer, Citation, Hit, Sentence, Span, Turn
 
 if TYPE_CHECKING:
@@ -258,8 +258,7 @@ def _context(pipeline: Pipeline, history: list[Turn], k: int) -> tuple[str, set[
     earlier = history[:-1]
     previous = answer(pipeline, last.question, earlier, k, resolve_context=len(earlier) < 3)
     index = pipeline.index
-    by_start = {(s.doc_id, s.start): s.index for s in index.sentences}
-    quoted = {by_start[(c.doc_id, c.quote.start)] for c in previous.citations}
+    quoted = {index.sentence_at[(c.doc_id, c.quote.start)] for c in previous.citations}
     sentences = [c.quote.text for c in previous.citations]
     context = " ".join([last.question, *sentences])
     if last.answer and not sentences:
@@ -281,8 +280,7 @@ def _follow_up_sentence(
     ids = np.array([s.index for s in sentences])
     cosines = index.sentence_vectors[ids] @ vector
     lexical = index.sentence_bm25.scores(tokenize(question))[ids]
-    top = float(lexical.max()) if len(lexical) else 0.0
-    scores = cosines + (lexical_share * lexical / top if top > 0 else 0.0)
+    scores = cosines + lexical_share * unit_max(lexical)
     for i, s in enumerate(sentences):
         if s.index in quoted:
             scores[i] -= REPEAT_PENALTY

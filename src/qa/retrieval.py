@@ -74,7 +74,7 @@ class Scored:
     sentence_cosines: np.ndarray
 
 
-def _unit_max(scores: np.ndarray) -> np.ndarray:
+def unit_max(scores: np.ndarray) -> np.ndarray:
     """Scores divided by the largest, so the best lexical match counts 1 (all zero stays 0)."""
     top = float(scores.max()) if len(scores) else 0.0
     return scores / top if top > 0 else scores
@@ -99,7 +99,7 @@ def search(
     sentence_ids = np.flatnonzero(np.isin(index.sentence_chunk, candidates))
     cosines = index.sentence_vectors[sentence_ids] @ vector
     sentence_lexical = index.sentence_bm25.scores(query.terms, query.terms)[sentence_ids]
-    combined = cosines + weights.sentence_lexical * _unit_max(sentence_lexical)
+    combined = cosines + weights.sentence_lexical * unit_max(sentence_lexical)
 
     best_sentence: dict[int, int] = {}
     for pos, sid in enumerate(sentence_ids):
@@ -108,7 +108,7 @@ def search(
             best_sentence[owner] = pos
     best = np.array([combined[best_sentence[int(c)]] for c in candidates])
 
-    fused = weights.dense * dense + weights.lexical * _unit_max(lexical) + weights.sentence * best
+    fused = weights.dense * dense + weights.lexical * unit_max(lexical) + weights.sentence * best
     order = np.argsort(-fused, kind="stable")[:k]
     hits = []
     for rank, pos in enumerate(order, start=1):

@@ -59,6 +59,7 @@ class Index:
     chunks: list[Chunk]
     sentences: list[Sentence]
     sentence_chunk: np.ndarray  # sentence index -> chunk index
+    sentence_at: dict[tuple[str, int], int]  # (doc id, start offset) -> sentence index
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
     chunk_search: faiss.Index
@@ -208,6 +209,7 @@ def _assemble(
         chunks=chunks,
         sentences=sentences,
         sentence_chunk=owner,
+        sentence_at={(s.doc_id, s.start): s.index for s in sentences},
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
         chunk_search=search,
