@@ -24,14 +24,14 @@ from qa.errors import (
     SeedError,
 )
 from qa.pipeline import Pipeline, default_pipeline
-from qa.types import Answer, Chunk, Citation, Document, Hit, Sentence, Span, Turn
+from qa.types import Answer, Chunk, Citation, Document, Hit, Lead, Sentence, Span, Turn
 
 if TYPE_CHECKING:
     from qa.langchain_retriever import QARetriever
 
 __all__ = [
     "Answer", "BadQuestion", "BadSetting", "Chunk", "Citation", "Document", "Hit",
-    "IndexCorrupt", "IndexMissing", "IndexStale", "ModelError", "Pipeline", "QAError",
+    "IndexCorrupt", "IndexMissing", "IndexStale", "Lead", "ModelError", "Pipeline", "QAError",
     "QARetriever", "SeedError", "Sentence", "Settings", "Span", "Turn", "ask",
     "default_pipeline", "load_settings", "retrieve",
 ]

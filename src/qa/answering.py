@@ -30,7 +30,7 @@ import numpy as np
 
 from qa.lexical import tokenize
 from qa.retrieval import Query, Scored, search, unit_max
-from qa.types import Answer, Citation, Hit, Sentence, Span, Turn
+from qa.types import Answer, Citation, Hit, Lead, Sentence, Span, Turn
 
 if TYPE_CHECKING:
     from qa.pipeline import Pipeline
@@ -349,9 +349,10 @@ def answer(
         chosen.sort(key=lambda pair: pair[0].start)  # quote in document order
 
     lead = None
-    for sentence, _ in chosen:
-        lead = lead_phrase(sentence, question, kind) if kind.kind != "other" else None
-        if lead:
+    for n, (sentence, _) in enumerate(chosen, start=1):
+        span = lead_phrase(sentence, question, kind) if kind.kind != "other" else None
+        if span:
+            lead = Lead(n, sentence.doc_id, span)
             break
     citations = []
     parts = []
@@ -366,10 +367,8 @@ def answer(
         )
         parts.append(f"{sentence.text} [{n}]")
     body = " ".join(parts)
-    text = f"**{lead.text}** — {body}" if lead else body
-    return Answer(question=question, text=text, abstained=False, confidence=confidence,
-                  citations=tuple(citations), passages=tuple(hits),
-                  lead=lead.text if lead else None)
+    return Answer(question=question, text=body, abstained=False, confidence=confidence,
+                  citations=tuple(citations), passages=tuple(hits), lead=lead)
 
 
 def _runner_up(

@@ -1,7 +1,7 @@
 """The HTTP edge: one FastAPI app with the JSON API and, at `/`, the web chat (`qa.ui`).
 
 In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --json`
-(`qa.cli.answer_json`, `qa.cli.hit_json`), so every edge answers alike.
+(`qa.schema`), so every edge answers alike.
 
     POST /api/ask       {"question": str, "history"?: [str], "k"?: int}  -> an answer
     POST /api/retrieve  {"question": str, "k"?: int}                     -> a list of hits
@@ -33,7 +33,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa.cli import answer_json, hit_json
 from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import (
     BadQuestion,
@@ -47,6 +46,7 @@ from qa.errors import (
 )
 from qa.log import log
 from qa.pipeline import Pipeline, clean_question, default_pipeline
+from qa.schema import answer_json, hit_json
 from qa.ui import CSS, HEAD, build_ui
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from qa.config import MAX_K, Settings, load_settings
 from qa.errors import QAError
 from qa.pipeline import Pipeline
+from qa.schema import answer_json, answer_plain, hit_json
 from qa.types import Answer, Hit
 
 USAGE_ERROR = 2
@@ -95,41 +96,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 # -- output ----------------------------------------------------------------------------------
 
 
-def hit_json(hit: Hit) -> dict[str, Any]:
-    """The JSON shape of one hit (shared by `qa retrieve --json` and the HTTP API)."""
-    return {
-        "rank": hit.rank,
-        "doc_id": hit.chunk.doc_id,
-        "chunk_id": hit.chunk.id,
-        "text": hit.chunk.text,
-        "start": hit.chunk.start,
-        "end": hit.chunk.end,
-        "score": round(hit.score, 6),
-        "sentence": {"text": hit.sentence.text, "start": hit.sentence.start,
-                     "end": hit.sentence.end},
-    }
-
-
-def answer_json(answer: Answer) -> dict[str, Any]:
-    """The JSON shape of an answer (shared by `qa ask --json`, the HTTP API and eval)."""
-    return {
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "confidence": round(answer.confidence, 4),
-        "citations": [
-            {
-                "n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id,
-                "text": c.passage.text, "start": c.passage.start, "end": c.passage.end,
-                "quote": {"text": c.quote.text, "start": c.quote.start, "end": c.quote.end},
-            }
-            for c in answer.citations
-        ],
-        "passages": [
-            {k: v for k, v in hit_json(h).items() if k != "sentence"} for h in answer.passages
-        ],
-    }
-
-
 def _print_hits(hits: list[Hit]) -> None:
     for hit in hits:
         c = hit.chunk
@@ -139,7 +105,7 @@ def _print_hits(hits: list[Hit]) -> None:
 
 
 def _print_answer(answer: Answer) -> None:
-    print(answer.text)
+    print(answer_plain(answer))
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:

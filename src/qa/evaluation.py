@@ -33,6 +33,7 @@ from qa.config import Settings
 from qa.errors import QAError
 from qa.pipeline import Pipeline
 from qa.retrieval import Query, search
+from qa.schema import answer_json, short_answer
 from qa.types import Answer, Citation, Span, Turn
 
 # -- SQuAD metrics ---------------------------------------------------------------------------
@@ -169,8 +170,6 @@ def evaluate(
     pipeline: Pipeline, items: list[Item], k: int = 5, asker: Asker | None = None
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Ask every item (warm process) and score the answers; returns (metrics, predictions)."""
-    from qa.cli import answer_json
-
     ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, [Turn(x) for x in h], kk))
     index = pipeline.index
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
@@ -184,8 +183,7 @@ def evaluate(
         prediction = {"id": item.id, "question": item.question, **answer_json(answer),
                       "latency_ms": round(latency, 3)}
         predictions.append(prediction)
-        short = "" if answer.abstained else (
-            answer.lead or " ".join(c.quote.text for c in answer.citations))
+        short = short_answer(answer)
         exact_citations = [
             index.source(c.doc_id)[c.passage.start : c.passage.end] == c.passage.text
             and index.source(c.doc_id)[c.quote.start : c.quote.end] == c.quote.text

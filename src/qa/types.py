@@ -6,7 +6,9 @@ document, so `document.text[start:end] == text` holds for every record here.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -20,14 +22,32 @@ class Span:
 
 @dataclass(frozen=True)
 class Document:
-    """One file of `seeds/`: its raw text and the spans of it worth indexing."""
+    """One document: the text every offset points into, and the spans of it worth indexing.
+
+    For plain text and Markdown `text` is the file's decoded text; for formats whose text is
+    extracted (HTML, PDF, DOCX) it is the extracted text, which the index stores.
+    """
 
     id: str
     title: str
     path: str
     text: str
-    sha256: str
+    sha256: str  # of the file's bytes
     paragraphs: tuple[Span, ...]
+    kind: str = "txt"  # txt | md | html | pdf | docx
+    pages: tuple[Span, ...] = ()  # PDF pages (or sections) as spans of `text`, in order
+
+    @cached_property
+    def text_sha256(self) -> str:
+        """Hash of `text`: a changed extraction (library upgrade) means re-indexing."""
+        return hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def page_of(self, offset: int) -> int | None:
+        """The 1-based page holding `offset`, if the document has pages."""
+        for number, page in enumerate(self.pages, start=1):
+            if page.start <= offset < page.end:
+                return number
+        return None
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,15 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Lead:
+    """The short answer an answer opens with: a span of the sentence quoted by citation `n`."""
+
+    n: int
+    doc_id: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Turn:
     """One earlier exchange of a conversation; `answer` may be unknown."""
 
@@ -87,12 +116,13 @@ class Turn:
 
 @dataclass(frozen=True)
 class Answer:
-    """What `ask` returns: the answer text, its citations, and the passages it looked at."""
+    """What `ask` returns: the answer as data (quotes with `[n]` markers, the lead span, the
+    citations, the passages looked at). No markup: the edges render it (`qa.schema`)."""
 
     question: str
-    text: str
+    text: str  # the quoted sentences, each followed by its `[n]`; or why there is no answer
     abstained: bool
-    confidence: float
+    confidence: float  # probability that the answer is right
     citations: tuple[Citation, ...] = ()
     passages: tuple[Hit, ...] = field(default=())
-    lead: str | None = None  # the short phrase the answer leads with, if any
+    lead: Lead | None = None  # the short answer (a span of a quote), if one was found

@@ -101,14 +101,12 @@ def _cite_html(n: int, turn: int) -> str:
 
 def answer_pieces(answer: Answer, turn: int) -> list[str]:
     """The answer text as HTML pieces (words, spaces, `[n]` markers) to stream; the lead
-    phrase the answer opens with (`**lead**`) is one bold piece."""
+    phrase the answer opens with (`answer.lead`) is one bold piece."""
     cited = {c.n for c in answer.citations}
     pieces: list[str] = []
     text = answer.text
-    bold = f"**{answer.lead}**" if answer.lead else None
-    if bold and text.startswith(bold):
-        pieces.append(f"<strong>{text_html(answer.lead or '')}</strong>")
-        text = text[len(bold):]
+    if answer.lead is not None:
+        pieces += [f"<strong>{text_html(answer.lead.span.text)}</strong>", " ", "—", " "]
     for m in _TOKEN.finditer(text):
         if m["cite"] is not None and int(m["cite"]) in cited:
             pieces.append(_cite_html(int(m["cite"]), turn))

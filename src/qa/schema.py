@@ -1,0 +1,78 @@
+"""The wire format: how hits and answers look as JSON and as text, shared by every edge.
+
+In: `Hit`s and `Answer`s. Out: plain dicts (JSON-ready) and rendered text. The CLI, the HTTP
+API, the OpenAI/MCP endpoints and `qa eval` all call these, so a question gets the same
+shape wherever it is asked. Records carry spans; markup (Markdown bold, terminal styling)
+is added here, never in the answer step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qa.types import Answer, Hit, Span
+
+
+def span_json(span: Span) -> dict[str, Any]:
+    return {"text": span.text, "start": span.start, "end": span.end}
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """One hit (`qa retrieve --json`, `POST /api/retrieve`)."""
+    return {
+        "rank": hit.rank,
+        "doc_id": hit.chunk.doc_id,
+        "chunk_id": hit.chunk.id,
+        "text": hit.chunk.text,
+        "start": hit.chunk.start,
+        "end": hit.chunk.end,
+        "score": round(hit.score, 6),
+        "sentence": span_json(hit.sentence),
+    }
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The answer as Markdown: the lead in bold, then the quotes with their `[n]` markers."""
+    if answer.lead is None:
+        return answer.text
+    return f"**{answer.lead.span.text}** — {answer.text}"
+
+
+def answer_plain(answer: Answer) -> str:
+    """The answer as plain text (no markup), for terminals and logs."""
+    if answer.lead is None:
+        return answer.text
+    return f"{answer.lead.span.text} — {answer.text}"
+
+
+def short_answer(answer: Answer) -> str:
+    """The SQuAD-style short answer: the lead; else the quotes; "" for an abstention."""
+    if answer.abstained:
+        return ""
+    if answer.lead is not None:
+        return answer.lead.span.text
+    return " ".join(c.quote.text for c in answer.citations)
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """One answer (`qa ask --json`, `POST /api/ask`, eval predictions)."""
+    lead = answer.lead
+    return {
+        "answer": answer_markdown(answer),
+        "text": answer.text,
+        "lead": None if lead is None else {"n": lead.n, "doc_id": lead.doc_id,
+                                           **span_json(lead.span)},
+        "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
+        "citations": [
+            {
+                "n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id,
+                "text": c.passage.text, "start": c.passage.start, "end": c.passage.end,
+                "quote": span_json(c.quote),
+            }
+            for c in answer.citations
+        ],
+        "passages": [
+            {k: v for k, v in hit_json(h).items() if k != "sentence"} for h in answer.passages
+        ],
+    }
