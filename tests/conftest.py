@@ -62,7 +62,8 @@ def seeds_copy(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake_pipeline(seeds_copy: Path, tmp_path: Path) -> Pipeline:
-    settings = Settings(model="fake-hashing", seeds_dir=seeds_copy, index_dir=tmp_path / "index")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds_copy, index_dir=tmp_path / "index",
+                        spacy="none")
     return Pipeline(settings, HashingEmbedder())
 
 

@@ -67,8 +67,14 @@ def test_ask_json_and_text(built: tuple[Path, Path]) -> None:
                "What did Kadhimi tell the Washington Post?", "--json", *_flags(built))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"answer", "abstained", "confidence", "citations", "passages"}
+    assert set(out) == {"answer", "text", "lead", "abstained", "confidence", "citations",
+                        "passages"}
     assert not out["abstained"] and "intelligence support" in out["answer"]
+    if out["lead"] is not None:
+        lead = out["lead"]
+        assert out["answer"].startswith(f"**{lead['text']}** — ")
+        source = (built[0] / f"{lead['doc_id']}.txt").read_text(encoding="utf-8")
+        assert source[lead["start"] : lead["end"]] == lead["text"]
     source = (built[0] / "politico-us-iraq-advisory-transition.txt").read_text(encoding="utf-8")
     for c in out["citations"]:
         assert set(c) == {"n", "doc_id", "chunk_id", "text", "start", "end", "quote"}
@@ -81,7 +87,7 @@ def test_ask_json_and_text(built: tuple[Path, Path]) -> None:
     text = run("ask", "What is the capital of France?", *_flags(built))
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("The document doesn't say")
-    assert "not an answer, but related" in text.stdout
+    assert "(not an answer)" in text.stdout and "**" not in text.stdout
 
 
 @pytest.mark.parametrize(

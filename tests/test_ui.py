@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from qa.pipeline import Pipeline
+from qa.types import Turn
 from qa.ui import (
     DOC_PLACEHOLDER,
     build_ui,
-    earlier_questions,
+    earlier_turns,
     highlight,
     message_text,
     respond,
@@ -63,16 +64,17 @@ def test_highlight_marks_spans_without_nesting() -> None:
     assert html.unescape(stripped) == text
 
 
-def test_earlier_questions_reads_both_message_shapes() -> None:
+def test_earlier_turns_reads_both_message_shapes() -> None:
     history = [
         {"role": "user", "content": text_html("<b>first</b>")},
-        {"role": "assistant", "content": "<div>answer</div>"},
+        {"role": "assistant", "content": "<div>the &lt;answer&gt;</div><sup>[1]</sup>"},
         {"role": "user", "content": [{"type": "text", "text": "second &amp; more"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "x"}]},
     ]
-    assert earlier_questions(history) == ["<b>first</b>", "second & more"]
+    expected = [Turn("<b>first</b>", "the <answer> [1]"), Turn("second & more", "x")]
+    assert earlier_turns(history) == expected
     rejected = [{"role": "user", "content": "x" * 2001}, {"role": "assistant", "content": "no"}]
-    assert earlier_questions(rejected + history) == ["<b>first</b>", "second & more"]
+    assert earlier_turns(rejected + history) == expected
 
 
 def test_blank_message_changes_nothing(fake_pipeline: Pipeline) -> None:

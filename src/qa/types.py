@@ -62,6 +62,18 @@ class Sentence:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """A typed span found by the linguistic layer: a named entity (spaCy label: PERSON, DATE,
+    CARDINAL, ...) or a noun chunk (label "NP"); `head` is the lemma of its head word."""
+
+    label: str
+    start: int
+    end: int
+    text: str
+    head: str = ""
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A passage: consecutive sentences of one document, never crossing documents."""
 

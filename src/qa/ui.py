@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
 from qa.errors import QAError
-from qa.types import Answer, Citation
+from qa.types import Answer, Citation, Turn
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -78,16 +78,35 @@ def message_text(content: Any) -> str:
     return ""
 
 
-def earlier_questions(history: Sequence[Message]) -> list[str]:
-    """The usable user turns of a conversation (the last MAX_HISTORY, oldest first), as the
-    pipeline's `history`; a turn that was rejected as too long is left out."""
-    questions = []
+def earlier_turns(history: Sequence[Message]) -> list[Turn]:
+    """The usable turns of a conversation (the last MAX_HISTORY, oldest first), as the
+    pipeline's `history`: each question with the text of the answer shown for it. A turn
+    that was rejected as too long is left out."""
+    turns: list[Turn] = []
     for message in history:
-        if isinstance(message, dict) and message.get("role") == "user":
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "user":
             text = message_text(message.get("content", "")).strip()
             if 0 < len(text) <= MAX_QUESTION_CHARS:
-                questions.append(text)
-    return questions[-MAX_HISTORY:]
+                turns.append(Turn(text))
+        elif message.get("role") == "assistant" and turns and turns[-1].answer is None:
+            shown = _TAGS.sub(" ", _raw_text(message.get("content", "")))
+            turns[-1] = Turn(turns[-1].question, " ".join(html.unescape(shown).split()))
+    return turns[-MAX_HISTORY:]
+
+
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _raw_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return _raw_text(content.get("text", ""))
+    if isinstance(content, Sequence):
+        return " ".join(_raw_text(part) for part in content if isinstance(part, (str, dict)))
+    return ""
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -263,7 +282,7 @@ def respond(
     turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user") + 1
     messages.append({"role": "user", "content": text_html(message.strip())})
     try:
-        answer = pipeline.ask(message, earlier_questions(history))
+        answer = pipeline.ask(message, earlier_turns(history))
         index = pipeline.index
     except QAError as exc:
         yield [*messages, {"role": "assistant", "content": error_html(str(exc))}], DOC_PLACEHOLDER

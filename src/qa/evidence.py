@@ -1,0 +1,228 @@
+"""Evidence step: retrieved passages → the sentences that could answer, each checked.
+
+In: the index, the analysed question, the hits and sentence scores of retrieval. Out: an
+`Evidence` record: candidate sentences, best first, each with measured features of how well
+it covers the question (the inputs of the fitted answer model) and what it lacks:
+
+* coverage: IDF-weighted share of the question's words found in the sentence, and in its
+  passage (a word the documents lack counts by its closest stand-in, at its similarity);
+* entities: the question's names, numbers and dates, each matched in the passage by its
+  normalised words; one that no document mentions at all is named in the abstention;
+* type: whether a span of the expected answer type (a date for "when") is in the sentence,
+  outside the question's own words;
+* negation: the question is negated and the sentence is not, or the reverse.
+
+Candidates are re-ranked by retrieval score plus a bonus for holding the expected type and
+the question's entities, so "when" prefers the sentence with a date in it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.lexical import tokenize
+from qa.nlp import QuestionInfo
+from qa.retrieval import Scored
+from qa.store import Index
+from qa.types import Chunk, Hit, Mention, Sentence
+
+CANDIDATE_PASSAGES = 3  # candidate sentences come from this many top passages
+CANDIDATES = 6
+TYPE_BONUS = 0.08  # re-ranking bonus for a sentence holding the expected answer type
+ENTITY_BONUS = 0.0  # measured: names are often paraphrased ("US" / "American"); no gain
+NAMED = frozenset("PERSON NORP FAC ORG GPE LOC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split())
+_NEGATION = re.compile(r"\b(?:not|never|no|none|nor|neither|without)\b|n[’']t\b", re.IGNORECASE)
+
+FEATURES = (
+    "cosine", "passage_cosine", "coverage", "context_coverage", "unknown", "missing_rare",
+    "entities_missing", "entity_never", "wants_type", "type_found", "negation_mismatch",
+    "margin", "question_terms", "follow_up",
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence that could answer, with its passage, mentions and features."""
+
+    sentence: Sentence
+    chunk: Chunk
+    score: float  # retrieval score of the sentence plus the re-ranking bonuses
+    cosine: float
+    mentions: tuple[Mention, ...]
+    features: dict[str, float]
+    missing: tuple[str, ...] = ()  # question phrases the passage does not mention
+    never: tuple[str, ...] = ()  # question phrases no document mentions
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the answer step decides from; no further search is needed."""
+
+    question: QuestionInfo
+    hits: tuple[Hit, ...]
+    candidates: tuple[Candidate, ...]  # best first
+    documents: int  # documents in the index (for wording: "the document" or "the documents")
+    question_terms: frozenset[str] = field(default_factory=frozenset)
+
+
+def _terms_of(text: str) -> set[str]:
+    return set(tokenize(text))
+
+
+def in_question(span_text: str, question_terms: set[str] | frozenset[str]) -> bool:
+    """Does a span only repeat the question's words ("Iraq" when asked about Iraq)?"""
+    terms = _terms_of(span_text)
+    return bool(terms) and terms <= question_terms
+
+
+def gather_evidence(
+    index: Index, info: QuestionInfo, hits: list[Hit], scored: Scored,
+    expansions: dict[str, list[tuple[str, float]]], follow_up: bool = False,
+    first: tuple[Sentence, float] | None = None,
+) -> Evidence:
+    """Candidate sentences of the top passages, checked against the question, best first.
+
+    `first`, when given (a follow-up's sentence chosen by the new question), is kept first.
+    """
+    q_terms = _terms_of(info.text)
+    bm25 = index.sentence_bm25
+    weights = {t: max(bm25.idf(t), 0.1) for t in q_terms}
+    max_idf = max((bm25.idf(t) for t in bm25.postings), default=1.0) or 1.0
+    known = bm25.postings
+
+    # The question's entities, and whether any document mentions each at all.
+    entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]
+    entity_terms = [(text, terms) for text, terms in entity_terms if terms]
+    # A name none of whose words any document uses (typos and spelling variants of a known
+    # name share some words with it, so they are not counted).
+    never = tuple(m.text for m in info.entities if m.label in NAMED
+                  and (terms := _terms_of(m.text)) and not terms & known.keys())
+
+    in_hits = {s.index for h in hits[:CANDIDATE_PASSAGES] for s in h.chunk.sentences}
+    order = np.argsort(-scored.sentence_scores, kind="stable")
+    picked: list[tuple[int, float, float]] = []
+    for pos in order:
+        sid = int(scored.sentence_ids[pos])
+        if sid in in_hits:
+            picked.append((sid, float(scored.sentence_scores[pos]),
+                           float(scored.sentence_cosines[pos])))
+        if len(picked) >= CANDIDATES:
+            break
+    if first is not None:
+        picked = [(first[0].index, max((p[1] for p in picked), default=0.0) + 1.0, first[1])] + [
+            p for p in picked if p[0] != first[0].index]
+
+    chunk_cosine = {h.chunk.index: h.dense_score for h in hits}
+    margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
+    total = sum(weights.values()) or 1.0
+    candidates = []
+    for sid, score, cosine in picked:
+        sentence = index.sentences[sid]
+        chunk = index.chunks[int(index.sentence_chunk[sid])]
+        mentions = index.mentions[sid]
+        s_terms = _terms_of(sentence.text)
+        p_terms = _terms_of(chunk.text) | s_terms
+        covered = context = unknown = 0.0
+        missing_rare = 0.0
+        for term, weight in weights.items():
+            stand_ins = expansions.get(term, [])
+            if term in s_terms:
+                covered += weight
+            else:
+                covered += weight * max((sim for t, sim in stand_ins if t in s_terms),
+                                        default=0.0)
+            if term in p_terms:
+                context += weight
+            else:
+                best = max((sim for t, sim in stand_ins if t in p_terms), default=0.0)
+                context += weight * best
+                if best < 0.5:
+                    missing_rare = max(missing_rare, bm25.idf(term) / max_idf)
+            if term not in known:
+                unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
+        missing = tuple(text for text, terms in entity_terms if not terms <= p_terms)
+        found = type_spans(mentions, info, q_terms)
+        negation = bool(_NEGATION.search(sentence.text))
+        features = {
+            "cosine": cosine,
+            "passage_cosine": chunk_cosine.get(chunk.index, cosine),
+            "coverage": covered / total,
+            "context_coverage": context / total,
+            "unknown": unknown / total,
+            "missing_rare": missing_rare,
+            "entities_missing": len(missing) / len(entity_terms) if entity_terms else 0.0,
+            "entity_never": 1.0 if never else 0.0,
+            "wants_type": 1.0 if info.wants_type else 0.0,
+            "type_found": 1.0 if (found or not info.wants_type) else 0.0,
+            "negation_mismatch": 1.0 if negation != info.negated else 0.0,
+            "margin": margin,
+            "question_terms": min(len(q_terms), 10) / 10,
+            "follow_up": 1.0 if follow_up else 0.0,
+        }
+        bonus = (TYPE_BONUS * bool(found) if info.wants_type else 0.0) + (
+            ENTITY_BONUS * (not missing) if entity_terms else 0.0)
+        candidates.append(Candidate(sentence, chunk, score + bonus, cosine, mentions, features,
+                                    missing, never))
+    if first is None:
+        candidates.sort(key=lambda c: -c.score)
+    return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
+                    frozenset(q_terms))
+
+
+FOLLOW_UP_PASSAGES = 2  # a follow-up's sentence is chosen from this many top passages
+REPEAT_PENALTY = 0.05
+NEXT_SENTENCE_BONUS = 0.2  # measured on the dev follow-ups (0.05-0.2 swept)
+
+
+def follow_up_sentence(
+    index: Index, hits: list[Hit], vector: np.ndarray, terms: list[str], quoted: set[int],
+    lexical_share: float,
+) -> tuple[Sentence, float]:
+    """In a follow-up the conversation finds the passage, the new question the sentence.
+
+    Sentences of the top passages are scored against the question alone; a sentence next to
+    one quoted in the previous answer gets a bonus (conversations move along the text) and
+    one already quoted a small penalty (a follow-up rarely wants the same sentence again).
+    """
+    sentences = [s for h in hits[:FOLLOW_UP_PASSAGES] for s in h.chunk.sentences]
+    ids = np.array([s.index for s in sentences])
+    cosines = index.sentence_vectors[ids] @ vector
+    lexical = index.sentence_bm25.scores(terms)[ids]
+    top = float(lexical.max()) if len(lexical) else 0.0
+    scores = cosines + lexical_share * (lexical / top if top > 0 else lexical)
+    for i, s in enumerate(sentences):
+        if s.index in quoted:
+            scores[i] -= REPEAT_PENALTY
+        elif any(abs(s.index - q) == 1 for q in quoted):
+            scores[i] += NEXT_SENTENCE_BONUS
+    best = int(np.argmax(scores))
+    return sentences[best], float(cosines[best])
+
+
+def quoted_sentences(index: Index, hits: list[Hit], answer: str | None) -> set[int]:
+    """The sentences of the top passages that an earlier answer's text quotes."""
+    if not answer:
+        return set()
+    return {s.index for h in hits for s in h.chunk.sentences if s.text in answer}
+
+
+def type_spans(
+    mentions: tuple[Mention, ...], info: QuestionInfo, q_terms: set[str] | frozenset[str]
+) -> list[Mention]:
+    """Mentions of the expected answer type that are not the question's own words."""
+    if info.wants:
+        wanted = [m for m in mentions if m.label in info.wants]
+    elif info.focus:  # "which strategy": a noun phrase headed by the same noun
+        wanted = [m for m in mentions if m.label == "NP" and m.head == info.focus]
+    else:
+        return []
+    return [m for m in wanted if not in_question(m.text, q_terms)
+            and not any(_overlaps(m, e.text) for e in info.entities)]
+
+
+def _overlaps(mention: Mention, entity_text: str) -> bool:
+    a, b = mention.text.lower(), entity_text.lower()
+    return a == b or (len(b) > 3 and b in a and len(a) - len(b) < 4)

