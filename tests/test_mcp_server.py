@@ -162,3 +162,15 @@ def test_bad_inputs_are_one_line_tool_errors(fake_pipeline: Pipeline) -> None:
         assert not fine.is_error and len((fine.structured_content or {})["hits"]) == 3
 
     run(Client(build_server(fake_pipeline)), check)
+
+
+def test_mcp_subcommand_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from qa import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["mcp", "--bogus"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["mcp", "--help"])
+    assert exited.value.code == 0 and "--index" in capsys.readouterr().out

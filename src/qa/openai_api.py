@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -289,6 +289,12 @@ class Completion:
         yield "data: [DONE]\n\n"
 
 
+async def _async(events: Iterator[str]) -> AsyncIterator[str]:
+    # The answer is ready: yielding from the event loop spares a threadpool hop per chunk.
+    for event in events:
+        yield event
+
+
 def _model(created: int) -> dict[str, Any]:
     return {"id": MODEL_ID, "object": "model", "created": created, "owned_by": "qa"}
 
@@ -319,7 +325,8 @@ def openai_router(pipeline: Pipeline) -> APIRouter:
         if not request.stream:
             return done.response()
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return StreamingResponse(done.chunks(include_usage), media_type="text/event-stream",
+        return StreamingResponse(_async(done.chunks(include_usage)),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @router.get("/models")
