@@ -174,3 +174,4 @@ def test_mcp_subcommand_flags(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["mcp", "--help"])
     assert exited.value.code == 0 and "--index" in capsys.readouterr().out
+

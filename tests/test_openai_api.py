@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from qa.api import create_app
-from qa.openai_api import ChatMessage, conversation
+from qa.mcp_server import mcp_router
+from qa.openai_api import ChatMessage, conversation, openai_router
 from qa.pipeline import Pipeline
 from qa.sources import SOURCES_HEADING, without_sources
 from qa.types import Turn
@@ -221,23 +222,37 @@ def test_without_sources_keeps_plain_replies() -> None:
     assert without_sources("Just text.") == "Just text."
 
 
-@pytest.fixture
-def fake_app(fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+def edge_app(pipeline: Pipeline) -> FastAPI:
+    """Just the /v1 and /mcp routers (no web chat: fast); the real mount is tested above."""
+    app = FastAPI()
+    app.include_router(openai_router(pipeline))
+    app.include_router(mcp_router(pipeline))
+    return app
+
+
+def test_token_is_required_when_set(fake_pipeline: Pipeline,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_API_TOKEN", "s3cret")
-    return TestClient(create_app(fake_pipeline))
-
-
-def test_token_is_required_when_set(fake_app: TestClient) -> None:
     body = {"model": "qa", "messages": [{"role": "user", "content": KADHIMI}]}
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
-        r = fake_app.post("/v1/chat/completions", json=body, headers=headers)
-        assert r.status_code == 401, r.text
-        assert r.json()["error"]["code"] == "invalid_api_key"
-    assert fake_app.get("/v1/models").status_code == 401
-    ok = fake_app.post("/v1/chat/completions", json=body,
-                       headers={"Authorization": "Bearer s3cret"})
-    assert ok.status_code == 200, ok.text
-    assert ok.json()["choices"][0]["message"]["content"]
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with TestClient(edge_app(fake_pipeline), base_url="http://127.0.0.1:7860") as web:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            r = web.post("/v1/chat/completions", json=body, headers=headers)
+            assert r.status_code == 401, r.text
+            assert r.json()["error"]["code"] == "invalid_api_key"
+            assert web.post("/mcp", json=initialize, headers={**accept, **headers}
+                            ).status_code == 401
+        assert web.get("/v1/models").status_code == 401
+        token = {"Authorization": "Bearer s3cret"}
+        ok = web.post("/v1/chat/completions", json=body, headers=token)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["choices"][0]["message"]["content"]
+        mcp = web.post("/mcp", json=initialize, headers={**accept, **token})
+        assert mcp.status_code == 200, mcp.text
+        assert mcp.json()["result"]["serverInfo"]["name"] == "qa"
 
 
 def test_unavailable_index_is_503_error_object(tmp_path: Path) -> None:
@@ -248,7 +263,7 @@ def test_unavailable_index_is_503_error_object(tmp_path: Path) -> None:
     empty.mkdir()
     pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=empty,
                                  index_dir=tmp_path / "index"), HashingEmbedder())
-    r = TestClient(create_app(pipeline)).post(
+    r = TestClient(edge_app(pipeline)).post(
         "/v1/chat/completions", json={"messages": [{"role": "user", "content": "Who?"}]})
     assert r.status_code == 503, r.text
     assert r.json()["error"]["type"] == "service_unavailable"

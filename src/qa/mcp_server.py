@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -96,17 +96,20 @@ def _turns(history: list[str | EarlierTurn] | None) -> list[Turn]:
 
 
 def _one_line(error: ValidationError) -> str:
-    parts = []
-    for e in error.errors()[:3]:
+    """pydantic's report in one line, one clause per argument (union branches merged)."""
+    found: dict[str, list[str]] = {}
+    for e in error.errors():
         where = ".".join(str(p) for p in e.get("loc", ()) if not str(p).startswith(
             ("str", "list[", "EarlierTurn", "int", "none")))
-        parts.append(f"{where or 'arguments'}: {e.get('msg', 'invalid')}")
-    return "; ".join(parts)
+        messages = found.setdefault(where or "arguments", [])
+        if e.get("msg", "invalid") not in messages:
+            messages.append(e.get("msg", "invalid"))
+    return "; ".join(f"{where}: {' or '.join(msgs)}" for where, msgs in list(found.items())[:3])
 
 
 class QAServer(MCPServer):
-    """MCPServer whose argument errors are one line (the SDK passes on pydantic's
-    multi-line report)."""
+    """MCPServer whose tool errors read `ask: the question is empty` and whose argument
+    errors are one line (the SDK passes on pydantic's multi-line report)."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
@@ -116,7 +119,10 @@ class QAServer(MCPServer):
             if isinstance(exc.__cause__, ValidationError):
                 raise ToolError(f"invalid arguments for {name}: "
                                 f"{_one_line(exc.__cause__)}") from None
-            raise
+            prefix = f"Error executing tool {name}: "
+            if isinstance(exc, UnexpectedToolError) or not str(exc).startswith(prefix):
+                raise
+            raise ToolError(f"{name}: {str(exc).removeprefix(prefix)}") from None
 
 
 def build_server(pipeline: Pipeline) -> QAServer:
