@@ -119,6 +119,8 @@ def error_response(status: int, message: str, param: str | None = None,
 
 
 def _param(loc: tuple[int | str, ...]) -> str | None:
+    """The field an error is about, written as OpenAI does (`messages[0].content`); pydantic's
+    union-branch tags in the location (`str`, `list[ContentPart]`, ...) are dropped."""
     out = ""
     for part in loc:
         if part in ("body", "query", "path"):
@@ -127,8 +129,7 @@ def _param(loc: tuple[int | str, ...]) -> str | None:
             out += f"[{part}]"
         elif not out:
             out = part
-        elif not (part.startswith(("str", "list[", "function-", "constrained-"))
-                  or part in ("str", "list", "none")):
+        elif not part.startswith(("str", "list[", "function-", "constrained-", "none")):
             out += f".{part}"
     return out or None
 
