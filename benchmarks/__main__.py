@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--sections compare,cold,scale,load] [--out FILE]`.
+"""`python -m benchmarks [--quick] [--sections compare,cold,scale,load,integrations] [--out FILE]`.
 
 A full run (every section, not --quick) writes `benchmarks/results.md` and the plots beside
 it; a partial or quick run only prints, unless `--out` says where to write, so a smoke test
@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.common import Section, load_average
 from benchmarks.report import environment, format_markdown, format_table
 
-SECTIONS = ("compare", "cold", "scale", "load")
+SECTIONS = ("compare", "cold", "scale", "load", "integrations")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.md"
 
 
@@ -61,6 +61,10 @@ def _run_one(name: str, args: argparse.Namespace, index_dir: Path, floor: float 
         from benchmarks import scale
 
         return scale.run(args.quick, floor, plot_dir)
+    if name == "integrations":
+        from benchmarks import integrations
+
+        return integrations.run(index_dir, args.quick)
     from benchmarks import load
 
     return load.run(index_dir, args.quick)

@@ -263,6 +263,11 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
             body["detail"] = readiness.detail
         return JSONResponse(body, 200 if readiness.status == "ok" else 503)
 
+    from qa.mcp_server import mcp_router  # OpenAI-compatible /v1 and MCP /mcp (issue 13)
+    from qa.openai_api import openai_router
+
+    app.include_router(openai_router(shared))
+    app.include_router(mcp_router(shared))
     return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD)
 
 

@@ -1,4 +1,4 @@
-"""The command line: `qa index | retrieve | ask | eval | serve`.
+"""The command line: `qa index | retrieve | ask | eval | serve | mcp`.
 
 Every failure ends in one line on stderr and an exit code: 2 for a usage error (bad flag,
 bad question, bad setting), 1 for anything else. Heavy imports (torch, gradio, FastAPI)
@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     _add_index_flags(p)
+
+    p = sub.add_parser("mcp", help="serve the tools ask, retrieve, list_documents over MCP (stdio)")
+    _add_index_flags(p)
     return parser
 
 
@@ -127,6 +130,11 @@ def _run(args: argparse.Namespace) -> int:
         from qa.api import serve
 
         serve(_settings(args), host=args.host, port=args.port)
+        return 0
+    if args.command == "mcp":
+        from qa.mcp_server import run_stdio
+
+        run_stdio(_settings(args))
         return 0
     if args.command == "eval":
         from qa.evaluation import run_eval_command

@@ -1,0 +1,234 @@
+"""The MCP edge: qa's tools for AI agents, over stdio (`qa mcp`) and streamable HTTP (`/mcp`).
+
+In: MCP tool calls. Out: tool results whose text is what a person reads (the cited answer
+with its Sources, or JSON) and whose structured content is what a program reads (citations
+with document ids, offsets, titles and pages).
+
+    ask(question, history?)   a cited answer, or an honest abstention
+    retrieve(question, k?)    the best passages, with offsets into their documents
+    list_documents()          what the index holds
+
+Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank question, k
+out of range, a wrong type) comes back as a tool error with a one-line message, never a
+crash. Over HTTP the endpoint is stateless JSON (no sessions to keep), sits behind the same
+optional bearer token as the rest of the API, and checks Host/Origin against loopback unless
+a token is set (a token is required beyond loopback, and then it is the protection).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.errors import QAError
+from qa.log import log
+from qa.pipeline import Pipeline, check_k, clean_question
+from qa.security import require_token
+from qa.sources import answer_with_sources, cited_answer_json, document_json, hits_json
+from qa.types import Turn
+
+INSTRUCTIONS = (
+    "qa answers questions about a fixed set of documents by quoting them verbatim. Every "
+    "quote carries a [n] marker and a citation (document id, character offsets, title, page). "
+    "When the documents do not hold the answer, `ask` says so (abstained: true) instead of "
+    "guessing: report that rather than answering from memory. Use `retrieve` to read the "
+    "passages around a topic and `list_documents` to see what can be asked about."
+)
+
+
+class EarlierTurn(BaseModel):
+    """An earlier exchange: the question and, if known, the answer that was given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    answer: str | None = None
+
+
+Question = Annotated[str, Field(description=f"the question, 1 to {MAX_QUESTION_CHARS} characters")]
+History = Annotated[
+    list[str | EarlierTurn] | None,
+    Field(description="earlier turns of the conversation, oldest first: questions, or "
+                      "{question, answer} objects; a follow-up such as 'what did he say "
+                      f"next?' is read in their light (at most {MAX_HISTORY} are used)",
+          max_length=200),
+]
+K = Annotated[int | None, Field(ge=1, le=MAX_K,
+                                description=f"how many passages, 1 to {MAX_K} (default 5)")]
+
+
+def _result(text: str, structured: Mapping[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)],
+                          structured_content=dict(structured))
+
+
+@contextmanager
+def _as_tool_errors() -> Iterator[None]:
+    """qa's own errors become tool errors: one line, for the model to read and correct."""
+    try:
+        yield
+    except QAError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _turns(history: list[str | EarlierTurn] | None) -> list[Turn]:
+    turns = []
+    for item in history or []:
+        turn = Turn(item) if isinstance(item, str) else Turn(item.question, item.answer)
+        try:
+            turns.append(Turn(clean_question(turn.question), turn.answer))
+        except QAError as exc:
+            raise ToolError(f"history: {exc}") from None
+    return turns[-MAX_HISTORY:]
+
+
+def _one_line(error: ValidationError) -> str:
+    """pydantic's report in one line, one clause per argument (union branches merged)."""
+    found: dict[str, list[str]] = {}
+    for e in error.errors():
+        where = ".".join(str(p) for p in e.get("loc", ()) if not str(p).startswith(
+            ("str", "list[", "EarlierTurn", "int", "none")))
+        messages = found.setdefault(where or "arguments", [])
+        if e.get("msg", "invalid") not in messages:
+            messages.append(e.get("msg", "invalid"))
+    return "; ".join(f"{where}: {' or '.join(msgs)}" for where, msgs in list(found.items())[:3])
+
+
+class QAServer(MCPServer):
+    """MCPServer whose tool errors read `ask: the question is empty` and whose argument
+    errors are one line (the SDK passes on pydantic's multi-line report)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(f"invalid arguments for {name}: "
+                                f"{_one_line(exc.__cause__)}") from None
+            prefix = f"Error executing tool {name}: "
+            if isinstance(exc, UnexpectedToolError) or not str(exc).startswith(prefix):
+                raise
+            raise ToolError(f"{name}: {str(exc).removeprefix(prefix)}") from None
+
+
+def build_server(pipeline: Pipeline) -> QAServer:
+    """The MCP server with qa's three tools over `pipeline`."""
+    server = QAServer("qa", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+
+    @server.tool(title="Ask the documents")
+    def ask(question: Question, history: History = None) -> CallToolResult:
+        """Answer a question from the documents, quoting them with [n] citations, or say
+        plainly that they do not hold the answer. The text is the answer followed by its
+        Sources; the structured result has each citation's document id, offsets and quote."""
+        with _as_tool_errors():
+            text = clean_question(question)
+            answer = pipeline.ask(text, _turns(history))
+            documents = pipeline.index.documents
+        return _result(answer_with_sources(answer, documents),
+                       cited_answer_json(answer, documents))
+
+    @server.tool(title="Retrieve passages")
+    def retrieve(question: Question, k: K = None) -> CallToolResult:
+        """The passages that best match a question, best first, each with its document id,
+        character offsets (document.text[start:end] == text), title, page and best
+        sentence."""
+        with _as_tool_errors():
+            hits = pipeline.retrieve(clean_question(question),
+                                     None if k is None else check_k(k))
+            found = hits_json(hits, pipeline.index.documents)
+        return _result(json.dumps(found, ensure_ascii=False), {"hits": found})
+
+    @server.tool(title="List documents")
+    def list_documents() -> CallToolResult:
+        """The documents qa can answer from: id, title, kind, file, size and page count."""
+        with _as_tool_errors():
+            documents = [document_json(d) for d in pipeline.index.documents.values()]
+        return _result(json.dumps(documents, ensure_ascii=False), {"documents": documents})
+
+    return server
+
+
+# -- stdio -----------------------------------------------------------------------------------
+
+
+def run_stdio(settings: Settings) -> None:
+    """`qa mcp`: serve the tools over stdin/stdout until the client closes them. The model and
+    index load in the background at once, so the first call waits less."""
+    pipeline = Pipeline(settings)
+    server = build_server(pipeline)
+
+    def warm() -> None:
+        try:
+            pipeline.index  # noqa: B018 - load (or build) now
+            log("mcp: ready")
+        except Exception as exc:  # noqa: BLE001 - the tools report it on their first call
+            log(f"mcp: {exc}")
+
+    threading.Thread(target=warm, name="qa-mcp-warm-up", daemon=True).start()
+    server.run("stdio")
+
+
+# -- streamable HTTP, mounted on the API server ----------------------------------------------
+
+
+class _Forward(Response):
+    """A response that hands the request over to an ASGI app (the SDK's HTTP transport), so
+    the route keeps FastAPI's dependencies (the token) in front of it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__()
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _transport_security() -> TransportSecuritySettings:
+    # Host/Origin checks stop DNS rebinding against an open loopback server; with a token
+    # (required beyond loopback) the token is the check, and any Host name must work.
+    if os.environ.get("QA_API_TOKEN"):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+def mcp_router(pipeline: Pipeline, path: str = "/mcp") -> APIRouter:
+    """The tools over streamable HTTP at `path`, for `app.include_router`; the router's
+    lifespan runs the SDK's session manager."""
+    server = build_server(pipeline)
+    transport = server.streamable_http_app(
+        streamable_http_path=path, stateless_http=True, json_response=True,
+        transport_security=_transport_security(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with server.session_manager.run():
+            yield
+
+    router = APIRouter(lifespan=lifespan, dependencies=[Depends(require_token)])
+
+    @router.api_route(path, methods=["GET", "POST", "DELETE"], tags=["mcp"],
+                      response_model=None, include_in_schema=False)
+    async def mcp(_: Request) -> Response:
+        """The MCP streamable HTTP endpoint."""
+        return _Forward(transport)
+
+    return router

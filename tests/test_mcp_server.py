@@ -1,0 +1,177 @@
+"""The MCP server through the SDK's own client: `qa mcp` over stdio (a subprocess) and the same
+tools over streamable HTTP on the real `qa serve`, both with the real model and article; plus
+fast in-process checks of argument validation with a fake embedder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+from qa.mcp_server import build_server
+from qa.pipeline import Pipeline
+from qa.schema import answer_json
+from qa.sources import SOURCES_HEADING
+from qa.types import Turn
+from tests.conftest import ARTICLE, ROOT
+
+if TYPE_CHECKING:
+    from tests.conftest_web import Server
+
+pytest_plugins = ["tests.conftest_web"]
+
+KADHIMI = "What did Kadhimi tell the Washington Post?"
+FOLLOW_UP = "What does he say Iraq will still need?"
+OFF_TOPIC = "What is the capital of France?"
+BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
+    ("ask", {"question": "   "}, "the question is empty"),
+    ("ask", {}, "question"),
+    ("ask", {"question": 42}, "question"),
+    ("ask", {"question": "x" * 2001}, "too long"),
+    ("ask", {"question": KADHIMI, "history": "not a list"}, "history"),
+    ("ask", {"question": KADHIMI, "history": [" "]}, "history"),
+    ("retrieve", {"question": KADHIMI, "k": 0}, "k"),
+    ("retrieve", {"question": KADHIMI, "k": 21}, "k"),
+    ("retrieve", {"question": KADHIMI, "k": "five"}, "k"),
+]
+
+
+def source_text() -> str:
+    return ARTICLE.read_bytes().decode("utf-8-sig")
+
+
+def text_of(result: CallToolResult) -> str:
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+async def exercise(client: Client, pipeline: Pipeline) -> None:
+    """Every tool once, a follow-up, an abstention and the bad inputs, checked against the
+    article on disk and the in-process pipeline."""
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == {"ask", "retrieve", "list_documents"}
+    assert tools["ask"].input_schema["required"] == ["question"]
+    assert tools["retrieve"].input_schema["properties"]["k"]["anyOf"][0]["maximum"] == 20
+
+    source = source_text()
+    result = await client.call_tool("ask", {"question": KADHIMI})
+    assert not result.is_error, text_of(result)
+    answer = result.structured_content or {}
+    assert answer["text"] == pipeline.ask(KADHIMI).text
+    assert answer["citations"] and not answer["abstained"]
+    for c in answer["citations"]:
+        assert source[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
+        assert c["title"] and c["quote"]["text"] in text_of(result)
+    assert SOURCES_HEADING in text_of(result) and "[1]" in text_of(result)
+
+    follow = await client.call_tool("ask", {"question": FOLLOW_UP, "history": [KADHIMI]})
+    assert not follow.is_error, text_of(follow)
+    assert (follow.structured_content or {})["text"] == pipeline.ask(FOLLOW_UP, [KADHIMI]).text
+    with_answer = await client.call_tool("ask", {"question": FOLLOW_UP, "history": [
+        {"question": KADHIMI, "answer": answer["text"]}]})
+    want = answer_json(pipeline.ask(FOLLOW_UP, [Turn(KADHIMI, answer["text"])]))
+    assert (with_answer.structured_content or {})["text"] == want["text"]
+
+    off = await client.call_tool("ask", {"question": OFF_TOPIC})
+    assert not off.is_error and (off.structured_content or {})["abstained"] is True
+    assert "doesn't say" in text_of(off)
+
+    hits = (await client.call_tool("retrieve", {"question": KADHIMI, "k": 2})).structured_content
+    assert hits is not None and [h["rank"] for h in hits["hits"]] == [1, 2]
+    for h in hits["hits"]:
+        assert source[h["start"]:h["end"]] == h["text"]
+        assert source[h["sentence"]["start"]:h["sentence"]["end"]] == h["sentence"]["text"]
+
+    listed = (await client.call_tool("list_documents", {})).structured_content
+    assert listed is not None
+    [doc] = listed["documents"]
+    assert doc["id"] == ARTICLE.stem and doc["characters"] == len(source)
+    assert doc["kind"] == "txt" and doc["title"]
+
+    for name, arguments, expected in BAD_CALLS:
+        bad = await client.call_tool(name, arguments)
+        message = text_of(bad)
+        assert bad.is_error, (name, arguments)
+        assert expected in message and "\n" not in message, message
+
+
+def run(client: Client, check: Callable[[Client], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with client:
+            await check(client)
+
+    anyio.run(main)
+
+
+# -- the real model --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_stdio_server(real_pipeline: Pipeline, tmp_path: Path) -> None:
+    settings = real_pipeline.settings
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "qa.cli", "mcp", "--seeds", str(settings.seeds_dir),
+              "--index", str(settings.index_dir)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+             "QA_CACHE_DIR": str(settings.cache_dir)},
+        cwd=ROOT,
+    )
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        from mcp.client.stdio import stdio_client
+
+        async def main() -> None:
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                await exercise(client, real_pipeline)
+
+        anyio.run(main)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_streamable_http_on_the_running_server(server: Server, real_pipeline: Pipeline) -> None:
+    run(Client(server.url + "mcp"), lambda c: exercise(c, real_pipeline))
+
+
+@pytest.mark.slow
+def test_http_endpoint_refuses_foreign_hosts(server: Server) -> None:
+    # DNS rebinding: a page on another name that resolves to 127.0.0.1 must not reach tools.
+    r = httpx.post(server.url + "mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                   headers={"Host": "evil.example:80", "Accept": "application/json"}, timeout=10)
+    assert r.status_code >= 400
+
+
+# -- fast: in process, fake embedder ---------------------------------------------------------
+
+
+def test_bad_inputs_are_one_line_tool_errors(fake_pipeline: Pipeline) -> None:
+    async def check(client: Client) -> None:
+        for name, arguments, expected in BAD_CALLS:
+            result = await client.call_tool(name, arguments)
+            assert result.is_error, (name, arguments)
+            assert expected in text_of(result) and "\n" not in text_of(result)
+        fine = await client.call_tool("retrieve", {"question": "troops", "k": 3})
+        assert not fine.is_error and len((fine.structured_content or {})["hits"]) == 3
+
+    run(Client(build_server(fake_pipeline)), check)
+
+
+def test_mcp_subcommand_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from qa import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["mcp", "--bogus"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["mcp", "--help"])
+    assert exited.value.code == 0 and "--index" in capsys.readouterr().out
+

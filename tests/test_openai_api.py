@@ -1,0 +1,269 @@
+"""The OpenAI-compatible endpoint: the real `openai` client against a real `qa serve` (real
+model, real article), plus fast checks of the conversation and error mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import openai
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from qa.mcp_server import mcp_router
+from qa.openai_api import ChatMessage, conversation, openai_router
+from qa.pipeline import Pipeline
+from qa.sources import SOURCES_HEADING, without_sources
+from qa.types import Turn
+from tests.conftest import ARTICLE
+
+if TYPE_CHECKING:
+    from tests.conftest_web import Server
+
+pytest_plugins = ["tests.conftest_web"]
+
+KADHIMI = "What did Kadhimi tell the Washington Post?"
+FOLLOW_UP = "What does he say Iraq will still need?"
+OFF_TOPIC = "What is the capital of France?"
+
+
+def source_text() -> str:
+    """The article as it is on disk: citations must point into this, not into the index."""
+    return ARTICLE.read_bytes().decode("utf-8-sig")
+
+
+def client(server: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "v1", api_key="unused", max_retries=0,
+                         timeout=60)
+
+
+def extra(obj: Any, name: str) -> Any:
+    """A field the OpenAI models do not declare (qa's citations): kept as a pydantic extra."""
+    return (obj.model_extra or {})[name]
+
+
+def check_citations(citations: list[dict[str, Any]], content: str) -> None:
+    assert citations, "a cited answer"
+    text = source_text()
+    for c in citations:
+        assert c["doc_id"] == ARTICLE.stem
+        assert text[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
+        assert text[c["start"]:c["end"]] == c["text"]
+        assert f"[{c['n']}]" in content
+        assert c["quote"]["text"] in content  # quoted in the Sources list
+        assert c["title"] and c["title"] in content
+
+
+# -- the real server, through the real client ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_models_lists_qa(server: Server) -> None:
+    models = client(server).models.list()
+    assert [m.id for m in models.data] == ["qa"]
+    assert client(server).models.retrieve("qa").id == "qa"
+    with pytest.raises(openai.NotFoundError):
+        client(server).models.retrieve("gpt-4o")
+
+
+@pytest.mark.slow
+def test_plain_completion_is_the_cited_answer(server: Server, real_pipeline: Pipeline) -> None:
+    completion = client(server).chat.completions.create(
+        model="qa", messages=[{"role": "user", "content": KADHIMI}],
+        temperature=0.2, max_tokens=50, n=1, user="tester",  # accepted and ignored
+    )
+    assert completion.object == "chat.completion" and completion.model == "qa"
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop" and choice.message.role == "assistant"
+    content = choice.message.content or ""
+    answer = real_pipeline.ask(KADHIMI)
+    assert content.startswith(f"**{answer.lead.span.text}**" if answer.lead else answer.text[:20])
+    assert f"\n\n{SOURCES_HEADING}\n" in content
+    check_citations(extra(choice.message, "citations"), content)
+    whole = extra(completion, "qa")
+    assert whole["abstained"] is False and whole["text"] == answer.text
+    assert completion.usage is not None and completion.usage.completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_streaming_sends_the_same_content_in_chunks(server: Server) -> None:
+    plain = client(server).chat.completions.create(
+        model="qa", messages=[{"role": "user", "content": KADHIMI}])
+    stream = client(server).chat.completions.create(
+        model="qa", messages=[{"role": "user", "content": KADHIMI}], stream=True,
+        stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert len({c.id for c in chunks}) == 1
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert deltas[0].role == "assistant"
+    pieces = [d.content for d in deltas if d.content]
+    assert len(pieces) > 3, "streamed in pieces"
+    assert "".join(pieces) == plain.choices[0].message.content
+    last = [c for c in chunks if c.choices][-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert extra(last.choices[0].delta, "citations") == extra(plain.choices[0].message,
+                                                              "citations")
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+
+
+@pytest.mark.slow
+def test_stream_ends_with_done(server: Server) -> None:
+    body = {"model": "qa", "messages": [{"role": "user", "content": KADHIMI}], "stream": True}
+    with httpx.stream("POST", server.url + "v1/chat/completions", json=body, timeout=60) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in r.iter_lines() if line]
+    assert all(line.startswith("data: ") for line in events)
+    assert events[-1] == "data: [DONE]"
+
+
+@pytest.mark.slow
+def test_follow_up_uses_the_conversation(server: Server, real_pipeline: Pipeline) -> None:
+    first = client(server).chat.completions.create(
+        model="qa", messages=[{"role": "user", "content": KADHIMI}])
+    reply = first.choices[0].message.content or ""
+    follow = client(server).chat.completions.create(model="qa", messages=[
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": KADHIMI},
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": [{"type": "text", "text": FOLLOW_UP}]},
+    ])
+    want = real_pipeline.ask(FOLLOW_UP, [Turn(KADHIMI, without_sources(reply))])
+    got = extra(follow, "qa")
+    assert got["text"] == want.text
+    assert [c["quote"]["start"] for c in got["citations"]] == [
+        c.quote.start for c in want.citations]
+    check_citations(extra(follow.choices[0].message, "citations"),
+                    follow.choices[0].message.content or "")
+    alone = real_pipeline.ask(FOLLOW_UP)
+    assert got["text"] != alone.text, "the conversation changed the answer"
+
+
+@pytest.mark.slow
+def test_abstention_is_a_normal_reply(server: Server) -> None:
+    completion = client(server).chat.completions.create(
+        model="qa", messages=[{"role": "user", "content": OFF_TOPIC}])
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop"
+    assert "doesn't say" in (choice.message.content or "")
+    assert SOURCES_HEADING not in (choice.message.content or "")
+    assert extra(choice.message, "citations") == []
+    assert extra(completion, "qa")["abstained"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kwargs", "error", "param"), [
+    ({"messages": []}, openai.BadRequestError, "messages"),
+    ({"messages": [{"role": "user", "content": "   "}]}, openai.BadRequestError,
+     "messages[0].content"),
+    ({"messages": [{"role": "user", "content": "x" * 2001}]}, openai.BadRequestError,
+     "messages[0].content"),
+    ({"messages": [{"role": "user", "content": KADHIMI}, {"role": "assistant", "content": "x"}]},
+     openai.BadRequestError, "messages[1].role"),
+    ({"messages": [{"role": "wizard", "content": KADHIMI}]}, openai.BadRequestError,
+     "messages[0].role"),
+    ({"messages": [{"role": "user", "content": KADHIMI}], "model": "gpt-4o"},
+     openai.NotFoundError, "model"),
+])
+def test_bad_requests_get_the_openai_error_object(
+    server: Server, kwargs: dict[str, Any], error: type[openai.APIStatusError], param: str
+) -> None:
+    kwargs = {"model": "qa", **kwargs}
+    with pytest.raises(error) as raised:
+        client(server).chat.completions.create(**kwargs)
+    assert 400 <= raised.value.status_code < 500
+    body = raised.value.body
+    assert isinstance(body, dict)  # the client unwraps {"error": {...}}
+    assert set(body) == {"message", "type", "param", "code"}
+    assert body["param"] == param and body["message"] and "\n" not in body["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[]", b'{"messages": "hi"}'])
+def test_malformed_bodies_are_400_error_objects(server: Server, content: bytes) -> None:
+    r = httpx.post(server.url + "v1/chat/completions", content=content, timeout=30,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]
+
+
+# -- fast: no model --------------------------------------------------------------------------
+
+
+def msg(role: str, content: Any) -> ChatMessage:
+    return ChatMessage(role=role, content=content)
+
+
+def test_conversation_pairs_questions_with_replies() -> None:
+    question, turns = conversation([
+        msg("system", "Be brief."),
+        msg("user", "First?"),
+        msg("assistant", f"One [1]\n\n{SOURCES_HEADING}\n\n- [1] Doc: “One”"),
+        msg("user", "   "),  # blank: left out with its reply
+        msg("assistant", "ignored"),
+        msg("user", "Second?"),
+        msg("user", [{"type": "text", "text": "Third?"}, {"type": "image_url"}]),
+    ])
+    assert question == "Third?"
+    assert turns == [Turn("First?", "One [1]"), Turn("Second?")]
+
+
+def test_conversation_keeps_the_last_turns_only() -> None:
+    messages = [msg("user", f"Question {i}?") for i in range(30)]
+    _, turns = conversation(messages)
+    assert len(turns) == 20 and turns[-1].question == "Question 28?"
+
+
+def test_without_sources_keeps_plain_replies() -> None:
+    assert without_sources("Just text.") == "Just text."
+
+
+def edge_app(pipeline: Pipeline) -> FastAPI:
+    """Just the /v1 and /mcp routers (no web chat: fast); the real mount is tested above."""
+    app = FastAPI()
+    app.include_router(openai_router(pipeline))
+    app.include_router(mcp_router(pipeline))
+    return app
+
+
+def test_token_is_required_when_set(fake_pipeline: Pipeline,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_API_TOKEN", "s3cret")
+    body = {"model": "qa", "messages": [{"role": "user", "content": KADHIMI}]}
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with TestClient(edge_app(fake_pipeline), base_url="http://127.0.0.1:7860") as web:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            r = web.post("/v1/chat/completions", json=body, headers=headers)
+            assert r.status_code == 401, r.text
+            assert r.json()["error"]["code"] == "invalid_api_key"
+            assert web.post("/mcp", json=initialize, headers={**accept, **headers}
+                            ).status_code == 401
+        assert web.get("/v1/models").status_code == 401
+        token = {"Authorization": "Bearer s3cret"}
+        ok = web.post("/v1/chat/completions", json=body, headers=token)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["choices"][0]["message"]["content"]
+        mcp = web.post("/mcp", json=initialize, headers={**accept, **token})
+        assert mcp.status_code == 200, mcp.text
+        assert mcp.json()["result"]["serverInfo"]["name"] == "qa"
+
+
+def test_unavailable_index_is_503_error_object(tmp_path: Path) -> None:
+    from qa.config import Settings
+    from tests.conftest import HashingEmbedder
+
+    empty = tmp_path / "seeds"
+    empty.mkdir()
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=empty,
+                                 index_dir=tmp_path / "index"), HashingEmbedder())
+    r = TestClient(edge_app(pipeline)).post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": "Who?"}]})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["type"] == "service_unavailable"
