@@ -62,6 +62,15 @@ def clean_question(question: str) -> str:
     return text[start:end]
 
 
+def check_destinations(settings: Settings, building: bool | None = None) -> None:
+    """Before any model loads: the index folder must be writable when a build will (or, for
+    `building=None`, may: no manifest yet) be needed. BadSetting names the path."""
+    if building is None:
+        building = not (settings.index_dir / "manifest.json").is_file()
+    if building:
+        check_writable_dir(settings.index_dir, "index folder")
+
+
 def check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise BadQuestion(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
