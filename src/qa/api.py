@@ -520,8 +520,7 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     import uvicorn
 
     settings: Settings = app.state.pipeline.settings
-    check_exposure(host, settings)
-    check_destinations(settings)
+    preflight(settings, host)
     _check_port(host, port)
     app.state.allowed_hosts = allowed_hosts(settings, None if is_loopback(host) else host)
     url = display_url(host, port)
@@ -533,7 +532,16 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
                 timeout_keep_alive=KEEP_ALIVE_SECONDS, http=_header_timeout_protocol())
 
 
+def preflight(settings: Settings, host: str) -> None:
+    """What must hold before anything loads: a token beyond loopback, and a writable index
+    folder if the index will have to be built."""
+    check_exposure(host, settings)
+    check_destinations(settings)
+
+
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
     """`qa serve`: the chat and the API over one pipeline built from `settings`."""
+    pipeline = Pipeline(settings)
+    preflight(pipeline.settings, host)
     private_upload_folder()
-    run(create_app(Pipeline(settings)), host, port)
+    run(create_app(pipeline), host, port)

@@ -83,16 +83,16 @@ def _consistent(method: Callable[..., R]) -> Callable[..., R]:
 
     @functools.wraps(method)
     def wrapper(self: Pipeline, *args: Any, **kwargs: Any) -> R:
-        if getattr(self._pinned, "index", None) is not None:
+        if getattr(self._pinned, "active", False):
             return method(self, *args, **kwargs)
         if self._watching:
             self.refresh()
         for attempt in range(2):
-            self._pinned.index = self.index
+            self._pinned.active, self._pinned.index = True, None  # pinned on first use
             try:
                 result = method(self, *args, **kwargs)
             finally:
-                self._pinned.index = None
+                self._pinned.active, self._pinned.index = False, None
             if not self._watching or attempt or self._still_in_source(result):  # type: ignore[arg-type]
                 break
             self.refresh(force=True)  # withholds the changed file before answering again
@@ -154,7 +154,10 @@ class Pipeline:
                                          words=self._words_for_build))
             assert self._index is not None
             index = self._index
-        return self._fresh.view(index) if self._watching else index
+        served = self._fresh.view(index) if self._watching else index
+        if getattr(self._pinned, "active", False):
+            self._pinned.index = served
+        return served
 
     def rebuild(self) -> Index:
         """Build the index from the seeds now, whatever is on disk."""
