@@ -133,7 +133,7 @@ class Freshness:
 
     def install(self, index: Index) -> bool:
         """Verify every document of a newly loaded `index` by hash; True if one no longer
-        matches its file (so the index must be rebuilt)."""
+        matches its file or a newer build is already on disk (so reload again)."""
         seen = {}
         for doc in index.documents.values():
             path = Path(doc.path)
@@ -145,7 +145,8 @@ class Freshness:
             self._manifest_key = stat_key(manifest_path(self.index_dir))
             self._seeds_key = stat_key(self.seeds_dir)
             self._view = self._make_view(index)
-        return bool(self.withheld)
+        newer = _build_id(self.index_dir) not in (None, index.manifest.get("data"))
+        return bool(self.withheld) or newer
 
     def _make_view(self, index: Index) -> Index | None:
         withheld = self.withheld
@@ -159,19 +160,22 @@ class Freshness:
         return index
 
     def is_current(self, doc_ids: set[str]) -> bool:
-        """Cheap: do these documents' files still look as verified (stat only)?"""
-        return all(doc_id not in self._seen or stat_key(self._seen[doc_id].path)
-                   == self._seen[doc_id].key for doc_id in doc_ids)
+        """Cheap: do these documents' files still hold what was indexed (stat only)? False
+        for a document withheld meanwhile: an answer begun before still quoted it."""
+        seen = self._seen
+        return all(doc_id not in seen or (seen[doc_id].ok and stat_key(seen[doc_id].path)
+                                          == seen[doc_id].key) for doc_id in doc_ids)
 
-    def check(self) -> bool:
+    def check(self, reloading: bool = False) -> bool:
         """Look at the files; True when the index should be reloaded. Documents whose file
-        changed or vanished are withheld from `view` at once."""
+        changed or vanished are withheld from `view` at once. While `reloading`, a new
+        manifest is left for `install` to compare (it is most likely the reload's own)."""
         index = self._index
         if index is None:
             return False
         reload = False
         key = stat_key(manifest_path(self.index_dir))
-        if key != self._manifest_key:
+        if key != self._manifest_key and not reloading:
             self._manifest_key = key
             reload |= _build_id(self.index_dir) not in (None, index.manifest.get("data"))
         key = stat_key(self.seeds_dir)

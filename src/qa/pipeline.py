@@ -205,7 +205,7 @@ class Pipeline:
             return  # another thread is checking right now
         try:
             self._last_check = now
-            if self._fresh.check():
+            if self._fresh.check(self._reloading):
                 self._start_reload()
         finally:
             self._check_lock.release()
