@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast check eval bench browser clean
+.PHONY: run test test-fast check eval bench browser clean soak
 
 # torch 2.13.0 (CPU) first, so that sentence-transformers never pulls a CUDA build.
 $(VENV)/.base: pyproject.toml requirements/spacy-model.txt
@@ -49,3 +49,8 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) index/manifest.json index/build-* artifacts reports
+
+# Issue 14's load figures: 1, 16 and 64 clients (30 s each), then a 5-minute soak at 8
+# clients, on loopback, with peak RSS; every response checked against the lone answer.
+soak: $(VENV)/.dev
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m benchmarks.load --levels 1,16,64 --seconds 30 --soak 300 --soak-clients 8

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
-from qa.api import create_app, run
+from qa.api import create_app, private_upload_folder, run
 from qa.errors import BadSetting, QAError
 from qa.pipeline import default_pipeline
 
+private_upload_folder()  # Gradio's uploads: this server's own folder, removed on shutdown
 pipeline = default_pipeline()
 app = create_app(pipeline)
 

@@ -4,7 +4,10 @@ fast checks of the error mapping that need no model."""
 from __future__ import annotations
 
 import json
+import re
+import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.conftest_web"]
 
+LOCAL = "http://127.0.0.1:7860"  # the Host allow-list serves loopback names only
 KADHIMI = "What did Kadhimi tell the Washington Post?"
 FOLLOW_UP = "What does he say Iraq will still need?"
 QUESTIONS = [
@@ -64,8 +68,9 @@ def test_healthz_reports_counts(server: Server) -> None:
     body = r.json()
     assert body["status"] == "ok"
     assert body["documents"] >= 1
-    counts = {k: v for k, v in body.items() if k not in ("status", "model")}
-    assert counts and all(isinstance(v, int) and v > 0 for v in counts.values())
+    counts = {k: body[k] for k in ("documents", "chunks", "sentences")}
+    assert all(isinstance(v, int) and v > 0 for v in counts.values())
+    assert body["build"].startswith("build-") and body["reindexing"] is False
 
 
 @pytest.mark.slow
@@ -238,7 +243,8 @@ def test_unloadable_index_is_503_json_and_healthz_says_loading(tmp_path: Path) -
     empty = tmp_path / "seeds"
     empty.mkdir()
     settings = Settings(model="fake-hashing", seeds_dir=empty, index_dir=tmp_path / "index")
-    client = TestClient(create_app(Pipeline(settings, HashingEmbedder())))  # no lifespan
+    client = TestClient(create_app(Pipeline(settings, HashingEmbedder())),  # no lifespan
+                        base_url=LOCAL)
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json()["status"] == "loading"
     r = client.post("/api/ask", json={"question": "Who?"})
@@ -250,10 +256,246 @@ def test_warm_up_failure_shows_in_healthz(tmp_path: Path) -> None:
     empty = tmp_path / "seeds"
     empty.mkdir()
     settings = Settings(model="fake-hashing", seeds_dir=empty, index_dir=tmp_path / "index")
-    with TestClient(create_app(Pipeline(settings, HashingEmbedder()))) as client:
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
         deadline = time.monotonic() + 10
         while (body := client.get("/healthz").json())["status"] == "loading":
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert body["status"] == "error" and body["detail"]
         assert client.get("/healthz").status_code == 503
+
+
+# -- issue 14: hardening, on the real server ---------------------------------------------------
+
+
+def _raw(server: Server, request: bytes, sock: socket.socket | None = None,
+         read: bool = True) -> tuple[socket.socket, bytes]:
+    """Send raw bytes on a (kept-alive) connection; read one whole response."""
+    if sock is None:
+        sock = socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1][:-1])),
+                                        timeout=30)
+    sock.sendall(request)
+    if not read:
+        return sock, b""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return sock, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), b"0"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return sock, head + b"\r\n\r\n" + body
+
+
+def _post_raw(body: bytes, path: str = "/api/retrieve") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("body", [
+    b'{"question": "Who \\ud800 is the Pentagon spokesman?"}',  # JSON escape: lone surrogate
+    b'{"question": "Who \xff\xfe is the Pentagon spokesman?"}',  # bytes that are not UTF-8
+    b'{"question": "\\u200b\\u200d\\ufeff"}',  # only zero-width characters
+    b'{"question": "Who is\\u0000 the Pentagon spokesman?", "k": 0}',
+    b"[" * 50_000 + b"]" * 50_000,  # nested too deeply for the JSON parser
+])
+def test_bad_text_is_422_and_the_connection_lives_on(server: Server, body: bytes) -> None:
+    sock, first = _raw(server, _post_raw(body))
+    with sock:
+        assert first.startswith(b"HTTP/1.1 422"), first[:300]
+        detail = json.loads(first.partition(b"\r\n\r\n")[2])["detail"]
+        assert isinstance(detail, str) and "\n" not in detail
+        _, second = _raw(server, _post_raw(b'{"question": "Who is the Pentagon spokesman?"}'),
+                         sock)
+        assert second.startswith(b"HTTP/1.1 200"), "the same keep-alive connection answers"
+    assert "Traceback" not in server.log_tail(200)
+
+
+@pytest.mark.slow
+def test_control_characters_never_reach_the_answer(server: Server) -> None:
+    r = post(server, "/api/ask", json={"question": "What is the capital of\x00 \x1b[2J France?"})
+    assert r.status_code == 200
+    assert "\x00" not in r.text and "\\u0000" not in r.text and "\\u001b" not in r.text
+
+
+@pytest.mark.slow
+def test_oversize_body_is_refused_before_it_is_read(server: Server) -> None:
+    # Announced: 300 MB; only the headers are sent, and the answer comes at once.
+    started = time.monotonic()
+    sock, response = _raw(server, b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 300000000\r\n\r\n")
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 5
+    assert b"bytes" in response
+    # Streamed without a length: cut off once over the cap.
+    def chunks() -> Iterator[bytes]:
+        yield b'{"question": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = httpx.post(server.url + "api/ask", content=chunks(),
+                   headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and "over" in r.json()["detail"]
+
+
+@pytest.mark.slow
+def test_gradio_upload_is_capped(server: Server) -> None:
+    # The test server runs with QA_MAX_UPLOAD_BYTES unset: 50 MB; a 51 MB announced body is 413.
+    sock, response = _raw(server, b"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"Content-Type: multipart/form-data; boundary=x\r\n"
+                          b"Content-Length: 53000000\r\n\r\n")
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 413")
+
+
+@pytest.mark.slow
+def test_security_headers_everywhere(server: Server) -> None:
+    for path in ("healthz", "docs", "", "api/nothing"):
+        r = httpx.get(server.url + path, timeout=10)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+        assert r.headers["referrer-policy"] == "no-referrer", path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:7860", "127.0.0.1.nip.io"])
+def test_foreign_host_header_is_400(server: Server, host: str) -> None:
+    for path in ("healthz", "", "api/ask"):
+        r = httpx.get(server.url + path, headers={"host": host}, timeout=10)
+        assert r.status_code == 400 and "QA_ALLOWED_HOSTS" in r.json()["detail"]
+    assert httpx.get(server.url.replace("127.0.0.1", "localhost") + "healthz",
+                     timeout=10).status_code == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("GET", "/api/ask", "POST"), ("PUT", "/api/retrieve", "POST"),
+    ("DELETE", "/healthz", "GET, HEAD"), ("POST", "/healthz", "GET, HEAD"),
+])
+def test_wrong_method_is_405(server: Server, method: str, path: str, allow: str) -> None:
+    r = httpx.request(method, server.url + path.lstrip("/"), timeout=10)
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    assert method in r.json()["detail"]
+
+
+@pytest.mark.slow
+def test_head_healthz(server: Server) -> None:
+    r = httpx.head(server.url + "healthz", timeout=10)
+    assert r.status_code == 200 and r.content == b""
+
+
+@pytest.mark.slow
+def test_healthz_reports_the_build(server: Server, real_pipeline: Pipeline) -> None:
+    body = httpx.get(server.url + "healthz", timeout=10).json()
+    assert body["build"] == real_pipeline.index.manifest["data"]
+    assert body["reindexing"] is False and body["withheld"] == []
+
+
+@pytest.mark.slow
+def test_docs_work_offline(server: Server) -> None:
+    html = httpx.get(server.url + "docs", timeout=10).text
+    assert "swagger-ui" in html.lower()
+    assert "cdn" not in html.lower() and "https://" not in html
+    for asset in re.findall(r'(?:href|src)="(/[^"]+)"', html):
+        assert httpx.get(server.url + asset.lstrip("/"), timeout=10).status_code == 200, asset
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_idle_and_slow_header_connections_are_closed(server: Server) -> None:
+    from qa.api import HEADER_SECONDS, KEEP_ALIVE_SECONDS
+
+    # Idle after a response: closed after the keep-alive timeout.
+    sock, response = _raw(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 200")
+    started = time.monotonic()
+    assert sock.recv(10) == b""  # the server closed it
+    assert time.monotonic() - started < KEEP_ALIVE_SECONDS + 3
+    sock.close()
+    # Slowloris: one header byte a second never completes a request; closed after the
+    # header deadline even though bytes keep coming.
+    sock, _ = _raw(server, b"GET /healthz HTTP/1.1\r\n", read=False)
+    started = time.monotonic()
+    closed = False
+    with sock:
+        while time.monotonic() - started < HEADER_SECONDS + 5:
+            try:
+                sock.sendall(b"X")
+                sock.settimeout(1.0)
+                if sock.recv(10) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+                break
+    assert closed and time.monotonic() - started < HEADER_SECONDS + 3
+
+
+# -- issue 14: write access ------------------------------------------------------------------
+
+
+def _token_app(token: str | None) -> TestClient:
+    from fastapi import Depends, FastAPI
+
+    from qa.security import require_token
+
+    app = FastAPI()
+    app.state.pipeline = Pipeline(Settings(model="fake-hashing", api_token=token),
+                                  HashingEmbedder())
+
+    @app.post("/write", dependencies=[Depends(require_token)])
+    def write() -> dict[str, bool]:
+        return {"ok": True}
+
+    return TestClient(app, base_url=LOCAL)
+
+
+def test_require_token() -> None:
+    assert _token_app(None).post("/write").status_code == 200  # loopback only: no token set
+    client = _token_app("s3cret")
+    assert client.post("/write").status_code == 401
+    assert client.post("/write", headers={"authorization": "Bearer nope"}).status_code == 401
+    assert client.post("/write", headers={"authorization": "Basic s3cret"}).status_code == 401
+    r = client.post("/write", headers={"authorization": "Bearer s3cret"})
+    assert r.status_code == 200 and r.json() == {"ok": True}
+    assert client.post("/write").headers["www-authenticate"] == "Bearer"
+
+
+def test_loopback_names() -> None:
+    from qa.security import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "::1", "[::1]", "localhost", "127.1.2.3"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.4", "example.com"]))
+
+
+def test_fast_hardening_with_the_test_client(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index", max_body_bytes=2048,
+                        max_upload_bytes=4096)
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        big = {"question": "x" * 3000}
+        r = client.post("/api/ask", json=big)
+        assert r.status_code == 413 and r.json()["detail"] == "the body is over 2,048 bytes"
+        r = client.post("/api/ask", content=iter([b'{"question": "', b"x" * 3000, b'"}']),
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        r = client.post("/gradio_api/upload", files={"files": ("a.txt", b"x" * 9000)})
+        assert r.status_code == 413
+        r = client.post("/gradio_api/upload", files={"files": ("a.txt", b"small file")})
+        assert r.status_code == 200, r.text
+        stored = Path(r.json()[0])
+        assert stored.is_file() and uploads in stored.parents
+    assert not uploads.exists(), "the server's upload folder is removed on shutdown"

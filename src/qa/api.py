@@ -5,35 +5,46 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
 
     POST /api/ask       {"question": str, "history"?: [str], "k"?: int}  -> an answer
     POST /api/retrieve  {"question": str, "k"?: int}                     -> a list of hits
-    GET  /healthz       200 {"status": "ok", counts...} once the model and index are
-                        loaded; 503 {"status": "loading" | "error"} before
-    GET  /docs          the OpenAPI documentation
+    GET  /healthz       200 {"status": "ok" | "reindexing", "build", counts, "withheld",
+                        "reindexing"} from the current state; 503 {"status": "loading" |
+                        "error" | "stale"} when it cannot answer from every document
+    GET  /docs          the OpenAPI documentation (Swagger UI served locally, no CDN)
     /                   the Gradio chat
 
 Every error is JSON `{"detail": "one line"}`: 422 for bad input (with `errors`, the
-per-field list, for validation errors), 404 for an unknown route, 503 when the model or index
-cannot be loaded, 500 otherwise. One pipeline serves every request from FastAPI's threadpool;
-it is warmed in a background thread at startup, so the server answers `/healthz` at once.
+per-field list, for validation errors; also a body that is not UTF-8 JSON or is nested too
+deeply), 400 for a Host header not on the allow-list, 401 for a missing token on a write,
+404 for an unknown route, 405 for a wrong method, 413 for a body over the cap, 503 when the
+model or index cannot be loaded, 500 otherwise. One pipeline serves every request from
+FastAPI's threadpool; it is warmed in a background thread at startup, so the server answers
+`/healthz` at once, and it follows its files (`Pipeline.watch`): a new build or a changed
+seed is picked up without a restart, and a changed document is never quoted meanwhile.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.config import LOOPBACK_HOSTS, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import (
     BadQuestion,
     BadSetting,
@@ -45,8 +56,9 @@ from qa.errors import (
     SeedError,
 )
 from qa.log import log
-from qa.pipeline import Pipeline, clean_question, default_pipeline
+from qa.pipeline import Pipeline, check_destinations, clean_question, default_pipeline
 from qa.schema import answer_json, hit_json
+from qa.security import check_exposure, is_loopback
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -154,6 +166,14 @@ def validation_detail(errors: list[dict[str, Any]]) -> str:
     return "; ".join(lines) + more
 
 
+def _unparsable(cause: BaseException) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON: it is nested too deeply"
+    return "the body is not valid JSON"
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -169,6 +189,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI: body unparsable
+            return JSONResponse({"detail": _unparsable(exc.__cause__)}, 422)
         return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -223,23 +245,34 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     import gradio as gr
 
     shared = pipeline or default_pipeline()
+    settings = shared.settings
     readiness = Readiness()
+    uploads = _upload_folder()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        shared.watch()
         threading.Thread(target=warm, args=(shared, readiness), name="qa-warm-up",
                          daemon=True).start()
-        yield
+        try:
+            yield
+        finally:
+            shared.unwatch()
+            if uploads is not None:  # what Gradio stored for uploads is ours to remove
+                shutil.rmtree(uploads, ignore_errors=True)
 
     app = FastAPI(
         title="qa",
         summary="Answers questions about documents, every answer cited to the exact passage.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files
     )
     app.state.pipeline = shared
     app.state.readiness = readiness
+    app.state.allowed_hosts = allowed_hosts(settings)
     _install_error_handlers(app)
+    _install_docs(app)
 
     @app.post("/api/ask", tags=["qa"], responses=ERRORS)
     def ask(request: AskRequest) -> dict[str, Any]:
@@ -253,22 +286,232 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
         """The passages that best match `question`, best first, each with its best sentence."""
         return [hit_json(hit) for hit in shared.retrieve(request.question, request.k)]
 
-    @app.get("/healthz", tags=["ops"], responses={503: {"description": "loading or failed"}})
+    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["ops"],
+                   responses={503: {"description": "loading, failed, or serving a stale index"}})
     def healthz() -> JSONResponse:
-        """200 once the model and index are loaded; 503 while loading or after a failure."""
+        """200 while every document can be answered from (re-checked on each call); 503
+        while loading, after a failure, or when changed documents cannot be re-indexed."""
         body: dict[str, Any] = {"status": readiness.status}
-        if readiness.status == "ok":
-            body.update(readiness.counts)
-        elif readiness.detail:
-            body["detail"] = readiness.detail
-        return JSONResponse(body, 200 if readiness.status == "ok" else 503)
+        if readiness.status != "ok":
+            if readiness.detail:
+                body["detail"] = readiness.detail
+            return JSONResponse(body, 503)
+        shared.refresh()
+        body.update({"model": settings.model, **shared.freshness()})
+        if body["withheld"]:
+            body["status"] = "reindexing" if body["reindexing"] else "stale"
+        return JSONResponse(body, 503 if body["status"] == "stale" else 200)
 
     from qa.mcp_server import mcp_router  # OpenAI-compatible /v1 and MCP /mcp (issue 13)
     from qa.openai_api import openai_router
 
     app.include_router(openai_router(shared))
     app.include_router(mcp_router(shared))
-    return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD)
+    app.add_middleware(Hardening, owner=app)
+    return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD,
+                               max_file_size=settings.max_upload_bytes)
+
+
+# -- hardening -------------------------------------------------------------------------------
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
+UPLOAD_OVERHEAD = 1 << 20  # multipart framing around one file of the upload cap
+KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
+HEADER_SECONDS = 10.0  # a request's line and headers must arrive within this (slowloris)
+
+
+def allowed_hosts(settings: Settings, bound: str | None = None) -> frozenset[str] | None:
+    """Host header names served (None: any). Default: loopback names and the bound address,
+    so a page on another site cannot reach this server through DNS rebinding."""
+    if "*" in settings.allowed_hosts:
+        return None
+    names = set(settings.allowed_hosts or LOOPBACK_HOSTS)
+    if bound and bound not in ("", "0.0.0.0", "::") and not settings.allowed_hosts:
+        names.add(bound.strip("[]").lower())
+    return frozenset(names)
+
+
+def _host_name(raw: str) -> str:
+    raw = raw.strip().lower()
+    if raw.startswith("["):  # [::1]:7860
+        return raw[1:raw.find("]")] if "]" in raw else raw
+    return raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any],
+                     headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+        *SECURITY_HEADERS, *headers]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class Hardening:
+    """Pure ASGI middleware in front of everything (API, docs and the mounted chat):
+    the Host allow-list (400), 405 for a wrong method on an API route (Gradio's mount at
+    `/` would otherwise answer 404), the body cap from Content-Length and while streaming
+    (413, never reading more than the cap), and the security headers on every response."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    def _limit(self, scope: Scope) -> int:
+        settings: Settings = self.owner.state.pipeline.settings
+        for name, value in scope["headers"]:
+            if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
+                return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        return settings.max_body_bytes
+
+    def _allowed_methods(self, scope: Scope) -> set[str] | None:
+        """The methods of the API route at this path, if the method asked is not one."""
+        allowed: set[str] = set()
+        for route in self.owner.router.routes:
+            if isinstance(route, Route):
+                match, _ = route.matches(scope)
+                if match is Match.FULL:
+                    return None
+                if match is Match.PARTIAL and route.methods:
+                    allowed |= route.methods
+        return allowed or None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        hosts: frozenset[str] | None = self.owner.state.allowed_hosts
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        if hosts is not None and _host_name(host) not in hosts:
+            if scope["type"] == "http":
+                await _send_json(send, 400, {"detail": f"host {host!r} is not served here "
+                                             "(set QA_ALLOWED_HOSTS to allow it)"})
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        allowed = self._allowed_methods(scope)
+        if allowed is not None:
+            await _send_json(send, 405, {"detail": f"method {scope['method']} is not allowed "
+                                         f"here; use {', '.join(sorted(allowed))}"},
+                             ((b"allow", ", ".join(sorted(allowed)).encode()),))
+            return
+        limit = self._limit(scope)
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _send_json(send, 413, {"detail": f"the body is over {limit:,} bytes"},
+                             ((b"connection", b"close"),))
+            return
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise StarletteHTTPException(413, f"the body is over {limit:,} bytes")
+            return message
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *(h for h in SECURITY_HEADERS if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, capped_receive, with_headers)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """`/docs` from the Swagger UI files of the `swagger-ui-bundle` package: no CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="qa – API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
+def _upload_folder() -> Path | None:
+    """Gradio's upload folder when this process made it (`private_upload_folder`)."""
+    import os
+
+    folder = os.environ.get("GRADIO_TEMP_DIR", "")
+    return Path(folder) if folder and Path(folder).name.startswith(UPLOAD_PREFIX) else None
+
+
+UPLOAD_PREFIX = "qa-uploads-"
+
+
+def private_upload_folder() -> Path:
+    """Entry points call this before building the app: Gradio stores uploads in a fresh
+    folder of this process (unless GRADIO_TEMP_DIR is set), removed when the server stops."""
+    import os
+
+    if os.environ.get("GRADIO_TEMP_DIR"):
+        return Path(os.environ["GRADIO_TEMP_DIR"])
+    folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    return folder
+
+
+def _header_timeout_protocol() -> type:
+    """uvicorn's h11 protocol, plus a deadline for the request line and headers: h11 has
+    none, and uvicorn's keep-alive timer is reset by every byte, so a client sending one
+    header byte at a time (slowloris) would hold a connection for ever."""
+    import asyncio
+
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(HEADER_SECONDS, self._headers_late)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutH11
 
 
 def display_url(host: str, port: int) -> str:
@@ -289,18 +532,34 @@ def _check_port(host: str, port: int) -> None:
 
 
 def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve `app` with uvicorn until interrupted, printing where."""
+    """Serve `app` with uvicorn until interrupted, printing where. Refuses (BadSetting)
+    to listen beyond loopback without a token, or when the index folder cannot be written
+    and a build will be needed, before any model loads."""
     import uvicorn
 
+    settings: Settings = app.state.pipeline.settings
+    preflight(settings, host)
     _check_port(host, port)
+    app.state.allowed_hosts = allowed_hosts(settings, None if is_loopback(host) else host)
     url = display_url(host, port)
     readiness = getattr(app.state, "readiness", None)
     if isinstance(readiness, Readiness):
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS, http=_header_timeout_protocol())
+
+
+def preflight(settings: Settings, host: str) -> None:
+    """What must hold before anything loads: a token beyond loopback, and a writable index
+    folder if the index will have to be built."""
+    check_exposure(host, settings)
+    check_destinations(settings)
 
 
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
     """`qa serve`: the chat and the API over one pipeline built from `settings`."""
-    run(create_app(Pipeline(settings)), host, port)
+    pipeline = Pipeline(settings)
+    preflight(pipeline.settings, host)
+    private_upload_folder()
+    run(create_app(pipeline), host, port)

@@ -1,24 +1,65 @@
 """Writing files so that a reader sees the old version or the new one, never half of one:
-write a temporary file beside the target, flush it to disk, then rename it over the target."""
+write a temporary file beside the target, flush it to disk, then rename it over the target.
+
+The file gets the mode a plain `open(path, "w")` would give (0666 less the umask), not the
+0600 of `mkstemp`, so an index built by one account can be read by another. Any failure
+(full disk, no permission, read-only file system) becomes one `WriteError` naming the path.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+from qa.errors import WriteError
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel tells (Linux 4.7+)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _umask_lock:  # elsewhere: set and restore (briefly process-wide)
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically, mode 0666 & ~umask; WriteError on failure."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot create folder {str(path.parent)!r}: {exc.strerror}") from None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise WriteError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, 0o666 & ~current_umask())
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise WriteError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """`write_bytes_atomic` of the UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))

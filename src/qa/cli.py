@@ -8,15 +8,17 @@ happen inside the commands that need them, so `qa --help` and errors are instant
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
-from qa.config import MAX_K, Settings, load_settings
-from qa.errors import QAError
-from qa.pipeline import Pipeline
+from qa.config import MAX_K, Settings, check_writable_dir, load_settings
+from qa.errors import QAError, describe_os_error
+from qa.pipeline import Pipeline, check_destinations, clean_question
 from qa.schema import answer_json, answer_plain, hit_json
 from qa.types import Answer, Hit
 
@@ -139,9 +141,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "eval":
         from qa.evaluation import run_eval_command
 
+        for out in (args.out, args.report):  # before hours of answering, not after
+            if out:
+                check_writable_dir(Path(out).parent, "output folder")
+        check_destinations(_settings(args))
         return run_eval_command(args, _settings(args))
 
-    pipeline = Pipeline(_settings(args))
+    settings = _settings(args)
+    check_destinations(settings, building=True if args.command == "index" else None)
+    if args.command == "ask":
+        args.history = [clean_question(h) for h in args.history]
+    pipeline = Pipeline(settings)
     if args.command == "index":
         index = pipeline.rebuild()
         counts = index.manifest["counts"]
@@ -162,6 +172,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# A full disk or a lost permission is the user's to fix: one line naming the path.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -177,7 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("QA_DEBUG"):
             raise
-        print(f"qa: internal error: {type(exc).__name__}: {exc} (set QA_DEBUG=1 for details)",
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            print(f"qa: error: {describe_os_error(exc)}", file=sys.stderr)
+            return 1
+        first = (str(exc).strip().splitlines() or [""])[0]  # C++ messages span lines
+        print(f"qa: internal error: {type(exc).__name__}: {first} (set QA_DEBUG=1 for details)",
               file=sys.stderr)
         return 1
 

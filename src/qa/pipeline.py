@@ -7,19 +7,25 @@ they give the same answer to the same question.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
-from collections.abc import Sequence
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from qa.answering import compose
-from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, load_settings
+from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, check_writable_dir, load_settings
 from qa.embedding import Embedder, SentenceTransformerEmbedder
-from qa.errors import BadQuestion
+from qa.errors import BadQuestion, QAError
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
+from qa.freshness import Freshness
 from qa.lexical import tokenize
+from qa.log import log
 from qa.nlp import Analyzer, QuestionInfo, make_analyzer, similarity_typer
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.store import Index, open_index
@@ -28,25 +34,80 @@ from qa.types import Answer, Hit, Turn
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
+R = TypeVar("R")
+
+
+# Control characters other than tab and line breaks, and the bidirectional overrides that
+# would make an echoed question read differently from what it holds.
+_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _blank(ch: str) -> bool:
+    """Whitespace, or a format character that shows nothing (zero-width space, BOM, ...)."""
+    return ch.isspace() or unicodedata.category(ch) == "Cf"
+
 
 def clean_question(question: str) -> str:
-    """The question trimmed; reject what cannot be a question with a one-line reason."""
+    """The question without control characters and trimmed; reject what cannot be a
+    question (not text, no visible character, too long) with a one-line reason."""
     if not isinstance(question, str):
         raise BadQuestion("the question must be text")
-    text = question.strip()
-    if not text:
-        raise BadQuestion("the question is empty")
+    if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
+        raise BadQuestion("the question is not valid text (a lone surrogate or a byte that "
+                          "is not UTF-8)")
+    text = _DROPPED.sub("", question).strip()
     if len(text) > MAX_QUESTION_CHARS:
         raise BadQuestion(
             f"the question is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
         )
-    return text
+    start, end = 0, len(text)
+    while start < end and _blank(text[start]):
+        start += 1
+    while end > start and _blank(text[end - 1]):
+        end -= 1
+    if start == end:
+        raise BadQuestion("the question is empty")
+    return text[start:end]
+
+
+def check_destinations(settings: Settings, building: bool | None = None) -> None:
+    """Before any model loads: the index folder must be writable when a build will (or, for
+    `building=None`, may: no manifest yet) be needed. BadSetting names the path."""
+    if building is None:
+        building = not (settings.index_dir / "manifest.json").is_file()
+    if building:
+        check_writable_dir(settings.index_dir, "index folder")
 
 
 def check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise BadQuestion(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
     return k
+
+
+def _consistent(method: Callable[..., R]) -> Callable[..., R]:
+    """One index for the whole call, even if a reload swaps it meanwhile; while watching,
+    check freshness first, and answer again if a quoted file changed under the answer."""
+
+    @functools.wraps(method)
+    def wrapper(self: Pipeline, *args: Any, **kwargs: Any) -> R:
+        if getattr(self._pinned, "active", False):
+            return method(self, *args, **kwargs)
+        if self._watching:
+            self.refresh()
+        for attempt in range(2):
+            self._pinned.active, self._pinned.index = True, None  # pinned on first use
+            try:
+                result = method(self, *args, **kwargs)
+            finally:
+                self._pinned.active, self._pinned.index = False, None
+            if not self._watching or attempt or self._still_in_source(result):  # type: ignore[arg-type]
+                break
+            self.refresh(force=True)  # withholds the changed file before answering again
+        return result
+
+    return wrapper
 
 
 class Pipeline:
@@ -64,31 +125,160 @@ class Pipeline:
         self._words_loaded = False
         self._lock = threading.Lock()
         self._words_lock = threading.Lock()
+        # Freshness (a server's `watch()`): see `refresh`.
+        self._fresh = Freshness(self.settings.seeds_dir, self.settings.index_dir)
+        self._watching = False
+        self._pinned = threading.local()  # the index one ask/retrieve call uses throughout
+        self._check_lock = threading.Lock()
+        self._last_check = 0.0
+        self._reload_lock = threading.Lock()
+        self._reloading = False
+        self._reload_again = False
+        self._reload_error = ""
+        self._stop = threading.Event()
 
     def words(self) -> WordVectors | None:
         """The model's word table for query expansion (None for embedders without one)."""
         with self._words_lock:
             if not self._words_loaded:
-                self._words = load_word_vectors(self.embedder, self.settings.cache_dir)
+                self._words = load_word_vectors(self.embedder, self.settings.cache_dir,
+                                                self.settings.index_dir)
                 self._words_loaded = True
             return self._words
 
+    def _words_for_build(self) -> WordVectors | None:
+        """Called by `open_index` just before a build: check the destination first, so a bad
+        index folder is reported before the model loads, not after the corpus is embedded."""
+        check_writable_dir(self.settings.index_dir, "index folder")
+        return self.words()
+
     @property
     def index(self) -> Index:
-        """The index, loaded (or built, if missing or stale) on first access."""
+        """The index, loaded (or built, if missing or stale) on first access; within one
+        `ask`/`retrieve` call, the same index throughout; while watching, less any document
+        whose file changed since it was indexed."""
+        pinned = getattr(self._pinned, "index", None)
+        if pinned is not None:
+            return pinned
         with self._lock:
             if self._index is None:
-                self._index = open_index(self.settings, self.embedder, words=self.words,
-                                         analyzer=self.analyzer)
-            return self._index
+                self._install(open_index(self.settings, self.embedder,
+                                         words=self._words_for_build,
+                                         analyzer=self.analyzer))
+            assert self._index is not None
+            index = self._index
+        served = self._fresh.view(index) if self._watching else index
+        if getattr(self._pinned, "active", False):
+            self._pinned.index = served
+        return served
 
     def rebuild(self) -> Index:
         """Build the index from the seeds now, whatever is on disk."""
         with self._lock:
-            self._index = open_index(self.settings, self.embedder, rebuild=True,
-                                     words=self.words, analyzer=self.analyzer)
+            self._install(open_index(self.settings, self.embedder, rebuild=True,
+                                     words=self._words_for_build,
+                                     analyzer=self.analyzer))
+            assert self._index is not None
             return self._index
 
+    def _install(self, index: Index) -> None:
+        self._index = index
+        if self._watching and self._fresh.install(index):
+            self._start_reload()
+
+    # -- freshness: a running server follows its files ---------------------------------------
+
+    def watch(self) -> None:
+        """Follow the files from now on: every `settings.refresh_seconds` (and before each
+        answer) look for a new build or changed seeds; reload in the background."""
+        if self._watching:
+            return
+        self._watching = True
+        if self._index is not None and self._fresh.install(self._index):
+            self._start_reload()
+        threading.Thread(target=self._watch_loop, name="qa-refresh", daemon=True).start()
+
+    def unwatch(self) -> None:
+        self._stop.set()
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(self.settings.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - a watcher must outlive one bad check
+                log(f"warning: freshness check failed: {type(exc).__name__}: {exc}")
+
+    def refresh(self, force: bool = False) -> None:
+        """Cheap check (at most every `refresh_seconds` unless `force`): changed or removed
+        documents are withheld at once; a new build or changed seeds start a background
+        reload, and answers come from the last consistent index meanwhile."""
+        now = time.monotonic()
+        if not force and now - self._last_check < self.settings.refresh_seconds:
+            return
+        if not self._check_lock.acquire(blocking=force):
+            return  # another thread is checking right now
+        try:
+            self._last_check = now
+            if self._fresh.check(self._reloading):
+                self._start_reload()
+        finally:
+            self._check_lock.release()
+
+    def _start_reload(self) -> None:
+        with self._reload_lock:
+            if self._reloading:
+                self._reload_again = True
+                return
+            self._reloading = True
+            self._reload_again = False
+        threading.Thread(target=self._reload_loop, name="qa-reindex", daemon=True).start()
+
+    def _reload_loop(self) -> None:
+        while True:
+            withheld = sorted(self._fresh.withheld)
+            if withheld:
+                log(f"re-indexing in the background (changed or removed: {', '.join(withheld)})")
+            try:
+                index = open_index(self.settings, self.embedder, words=self._words_for_build)
+            except Exception as exc:  # noqa: BLE001 - reported by /healthz; old index stays
+                self._reload_error = (str(exc) if isinstance(exc, QAError)
+                                      else f"{type(exc).__name__}: {exc}")
+                log(f"error: re-index failed: {self._reload_error}; still answering from the "
+                    "last index" + (f" without {', '.join(withheld)}" if withheld else ""))
+            else:
+                self._reload_error = ""
+                with self._lock:
+                    self._install(index)
+                log(f"now answering from index {index.manifest.get('data')} "
+                    f"({len(index.documents)} document(s))")
+            with self._reload_lock:
+                if not self._reload_again:
+                    self._reloading = False
+                    return
+                self._reload_again = False
+
+    def freshness(self) -> dict[str, Any]:
+        """For `/healthz`: the build served, its counts now, withheld documents, re-indexing."""
+        index = self._index
+        served = self._fresh.view(index) if index is not None and self._watching else index
+        body: dict[str, Any] = {"reindexing": self._reloading}
+        if served is not None:
+            body["build"] = served.manifest.get("data")
+            body.update(served.manifest.get("counts", {}))
+            body["withheld"] = sorted(served.manifest.get("withheld", []))
+        if self._reload_error:
+            body["reindex_error"] = self._reload_error
+        return body
+
+    def _still_in_source(self, result: Answer | list[Hit]) -> bool:
+        """Cheap: do the files of every document this result quotes still look as verified?"""
+        hits = result if isinstance(result, list) else [*result.passages]
+        docs = {h.chunk.doc_id for h in hits}
+        if isinstance(result, Answer):
+            docs |= {c.doc_id for c in result.citations}
+        return self._fresh.is_current(docs)
+
+    @_consistent
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         """The top `k` passages for `question`, each with its best sentence."""
         text = clean_question(question)
@@ -135,6 +325,7 @@ class Pipeline:
                                        self.weights.sentence_lexical)
         return gather_evidence(index, info, hits, scored, query.expansions, follow_up, first)
 
+    @_consistent
     def ask(
         self, question: str, history: Sequence[str | Turn] = (), k: int | None = None
     ) -> Answer:

@@ -1,0 +1,507 @@
+"""Issue 14: hostile and careless input, unwritable and full destinations, file modes, and a
+pipeline that follows its files. Fast tests use the hashing embedder; the server tests
+(a real `qa serve` on loopback, the real model) are marked slow."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import numpy as np
+import pytest
+
+from qa import atomic, cli
+from qa.atomic import write_text_atomic
+from qa.config import Settings, check_writable_dir, load_settings
+from qa.errors import BadQuestion, BadSetting, WriteError
+from qa.expansion import load_word_vectors
+from qa.freshness import without_documents
+from qa.pipeline import Pipeline, clean_question
+from qa.retrieval import Query, retrieve
+from tests.conftest import ROOT, SEEDS, HashingEmbedder
+
+if TYPE_CHECKING:
+    from tests.conftest_web import Server
+
+LIGHTHOUSE = (
+    "The Lighthouse of Varne\n\n"
+    "The lighthouse of Varne was lit for the first time in 1871. Its keeper, Ada Morrow, "
+    "kept the lamp burning through the great storm of 1899. The tower stands forty metres "
+    "tall on a granite shelf.\n"
+)
+
+# -- 2. questions that are not text ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["\ud800", "Who \udcff is he?", "x\udfff"])
+def test_lone_surrogates_are_a_bad_question(question: str) -> None:
+    with pytest.raises(BadQuestion, match="not valid text"):
+        clean_question(question)
+
+
+@pytest.mark.parametrize("question", ["\u200b", "\u200b\u200d\ufeff \u2060", "\x00\x01\x7f",
+                                      " \u202e\t\n", "\u00ad"])
+def test_only_invisible_characters_is_an_empty_question(question: str) -> None:
+    with pytest.raises(BadQuestion, match="empty"):
+        clean_question(question)
+
+
+def test_control_characters_are_stripped_never_echoed() -> None:
+    cleaned = clean_question("\u200b Who\x00 is the \x1b[31mPentagon\u202e spokesman?\x07 ")
+    assert cleaned == "Who is the [31mPentagon spokesman?"
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in cleaned)
+    assert clean_question("tab\tand\nnewline") == "tab\tand\nnewline"
+
+
+def test_cli_question_with_non_utf8_bytes_exits_2_with_one_line(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # argv carries undecodable bytes as surrogate escapes: b"\xff" -> "\udcff"
+    code = cli.main(["ask", "Who \udcff?", "--seeds", str(SEEDS), "--index",
+                     str(tmp_path / "index")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "not valid text" in err and "internal" not in err
+    assert not (tmp_path / "index").exists(), "rejected before anything loaded"
+
+
+def test_cli_history_with_a_lone_surrogate_exits_2(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    code = cli.main(["ask", "Who?", "--history", "\ud800", "--index", str(tmp_path / "i")])
+    assert code == 2 and "not valid text" in capsys.readouterr().err
+
+
+def test_cli_subprocess_with_raw_invalid_bytes() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "qa.cli", "ask", b"Who \xff\xfe?"],
+                          capture_output=True, env=env, timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.count(b"\n") == 1 and b"not valid text" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+# -- 4. destinations checked before any work --------------------------------------------------
+
+
+def _unwritable(tmp_path: Path) -> list[Path]:
+    """Paths no one can write as a folder, root included: a file, below a file, /proc."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    return [a_file, a_file / "index", Path("/proc/qa-index"), Path("/proc/self/qa")]
+
+
+def test_check_writable_dir_names_the_path(tmp_path: Path) -> None:
+    for path in _unwritable(tmp_path):
+        with pytest.raises(BadSetting) as caught:
+            check_writable_dir(path, "index folder")
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    check_writable_dir(tmp_path / "new" / "deeper", "index folder")  # creatable: fine
+    assert not (tmp_path / "new").exists(), "the check leaves nothing behind"
+    assert list(tmp_path.iterdir()) == [tmp_path / "a-file"]
+
+
+def test_qa_index_to_a_bad_folder_fails_before_the_model_loads(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_model(*_: object, **__: object) -> None:
+        raise AssertionError("the model was loaded before the destination was checked")
+
+    monkeypatch.setattr("qa.embedding.SentenceTransformerEmbedder.embed", no_model)
+    monkeypatch.setattr("qa.pipeline.open_index", no_model)
+    for path in _unwritable(tmp_path):
+        assert cli.main(["index", "--seeds", str(SEEDS), "--index", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(path) in err and "internal" not in err
+
+
+def test_qa_ask_without_an_index_checks_the_folder_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ask", "Who?", "--index", "/proc/qa-index"]) == 2
+    assert "/proc/qa-index" in capsys.readouterr().err
+
+
+def test_eval_output_folder_is_checked_first(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    code = cli.main(["eval", str(ROOT / "eval" / "article_qa.jsonl"),
+                     "--out", str(blocker / "p.jsonl")])
+    assert code == 2 and str(blocker) in capsys.readouterr().err
+
+
+def test_serve_refuses_a_bad_index_folder_and_a_public_host_without_token(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_API_TOKEN", raising=False)
+    assert cli.main(["serve", "--index", "/proc/qa-index", "--port", "1"]) == 2
+    assert "/proc/qa-index" in capsys.readouterr().err
+    assert cli.main(["serve", "--host", "0.0.0.0", "--index", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "QA_API_TOKEN" in err
+
+
+# -- 5. the word-table cache -----------------------------------------------------------------
+
+
+class VocabularyEmbedder(HashingEmbedder):
+    """A fake with a tokenizer vocabulary, counting the words it embeds."""
+
+    name = "fake-vocab"
+
+    def __init__(self) -> None:
+        self.embedded = 0
+
+    def vocabulary(self) -> list[str]:
+        return ["lighthouse", "keeper", "storm", "granite", "tower", "lamp", "metres"]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return super().embed(texts)
+
+
+def _warnings(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "warning" in line]
+
+
+def test_unwritable_cache_falls_back_to_the_index_folder_with_one_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "a-file"
+    cache.write_text("x")
+    index_dir = tmp_path / "index"
+    embedder = VocabularyEmbedder()
+    assert load_word_vectors(embedder, cache, index_dir) is not None
+    warnings = _warnings(capsys.readouterr().err)
+    assert len(warnings) == 1 and str(cache) in warnings[0] and str(index_dir) in warnings[0]
+    first = embedder.embedded
+    assert load_word_vectors(embedder, cache, index_dir) is not None
+    assert embedder.embedded == first, "the second run reads the fallback cache"
+    assert not _warnings(capsys.readouterr().err)
+
+
+def test_no_writable_place_keeps_the_table_in_memory_and_says_so_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    embedder = VocabularyEmbedder()
+    table = load_word_vectors(embedder, Path("/proc/qa-cache"), Path("/proc/qa-index"))
+    assert table is not None and table.vector("storm") is not None
+    err = capsys.readouterr().err
+    assert len(_warnings(err)) == 1 and "memory" in err and "once" not in err
+
+
+def test_full_disk_while_caching_is_one_warning_naming_the_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Simulated at the system-call boundary: every os.write of the atomic writer fails.
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "write", full)
+    table = load_word_vectors(VocabularyEmbedder(), tmp_path / "cache")
+    assert table is not None
+    warnings = _warnings(capsys.readouterr().err)
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert str(tmp_path / "cache") in warnings[0]
+    assert not [p for p in (tmp_path / "cache").iterdir()], "no temporary file left behind"
+
+
+def test_atomic_write_failure_is_a_write_error_naming_the_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "write", full)
+    target = tmp_path / "report.md"
+    with pytest.raises(WriteError, match="No space left on device") as caught:
+        write_text_atomic(target, "hello")
+    assert str(target) in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(WriteError, match="cannot create folder"):
+        write_text_atomic(Path("/proc/qa-x/report.md"), "hello")
+
+
+def test_cli_turns_a_raw_write_failure_into_one_line(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(_: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/index/chunks.faiss")
+
+    monkeypatch.setattr(cli, "_run", boom)
+    assert cli.main(["index"]) == 1
+    err = capsys.readouterr().err
+    assert err == "qa: error: cannot write '/data/index/chunks.faiss': No space left on device\n"
+
+
+# -- 6. file modes follow the umask ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_atomic_files_get_the_umask_mode(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        target = tmp_path / "manifest.json"
+        write_text_atomic(target, "{}")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_index_files_are_readable_by_others(fake_pipeline: Pipeline) -> None:
+    old = os.umask(0o022)
+    try:
+        fake_pipeline.rebuild()
+    finally:
+        os.umask(old)
+    manifest = fake_pipeline.settings.index_dir / "manifest.json"
+    assert stat.S_IMODE(manifest.stat().st_mode) == 0o644
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+def test_server_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_MAX_BODY_BYTES", "4096")
+    monkeypatch.setenv("QA_MAX_UPLOAD_BYTES", "100000")
+    monkeypatch.setenv("QA_API_TOKEN", "s3cret")
+    monkeypatch.setenv("QA_ALLOWED_HOSTS", "qa.example, localhost")
+    settings = load_settings()
+    assert settings.max_body_bytes == 4096 and settings.max_upload_bytes == 100000
+    assert settings.api_token == "s3cret" and "s3cret" not in repr(settings)
+    assert settings.allowed_hosts == ("qa.example", "localhost")
+    monkeypatch.setenv("QA_MAX_BODY_BYTES", "lots")
+    with pytest.raises(BadSetting, match="QA_MAX_BODY_BYTES"):
+        load_settings()
+
+
+# -- 1. following the files (fast: hashing embedder) ------------------------------------------
+
+
+@pytest.fixture
+def two_docs(tmp_path: Path) -> Settings:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "lighthouse.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+    return Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                    refresh_seconds=0.05)
+
+
+def _wait(predicate: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _cited_text_is_in_the_file(pipeline: Pipeline, question: str) -> set[str]:
+    """Ask; check every passage and quote against the file as it is now; the doc ids."""
+    docs = set()
+    answer = pipeline.ask(question)
+    for hit in answer.passages:
+        source = Path(pipeline.index.documents[hit.chunk.doc_id].path).read_text("utf-8")
+        assert source[hit.chunk.start:hit.chunk.end] == hit.chunk.text
+        docs.add(hit.chunk.doc_id)
+    for c in answer.citations:
+        source = Path(pipeline.index.documents[c.doc_id].path).read_text("utf-8")
+        assert source[c.quote.start:c.quote.end] == c.quote.text
+        docs.add(c.doc_id)
+    return docs
+
+
+def test_without_documents_is_the_index_of_the_rest(two_docs: Settings) -> None:
+    pipeline = Pipeline(two_docs, HashingEmbedder())
+    full = pipeline.index
+    view = without_documents(full, frozenset({"lighthouse"}))
+    assert set(view.documents) == set(full.documents) - {"lighthouse"}
+    assert [c.index for c in view.chunks] == list(range(len(view.chunks)))
+    assert [s.index for s in view.sentences] == list(range(len(view.sentences)))
+    assert len(view.chunk_vectors) == len(view.chunks) == view.chunk_search.ntotal
+    assert len(view.sentence_vectors) == len(view.sentences) == len(view.sentence_bm25.lengths)
+    kept = [c for c in full.chunks if c.doc_id != "lighthouse"]
+    assert np.allclose(view.chunk_vectors, full.chunk_vectors[[c.index for c in kept]])
+    query = Query.of("lighthouse keeper storm", index=view)
+    hits = retrieve(view, pipeline.embedder, query, 5)
+    assert hits and all(h.chunk.doc_id != "lighthouse" for h in hits)
+    for hit in hits:
+        assert view.sentences[hit.sentence.index] == hit.sentence
+
+
+def test_edited_seed_is_withheld_at_once_then_reindexed(two_docs: Settings) -> None:
+    pipeline = Pipeline(two_docs, HashingEmbedder())
+    pipeline.watch()
+    try:
+        assert "lighthouse" in _cited_text_is_in_the_file(pipeline, "Who kept the lamp burning?")
+        old_build = pipeline.freshness()["build"]
+        seed = two_docs.seeds_dir / "lighthouse.txt"
+        seed.write_text(LIGHTHOUSE.replace("Ada Morrow", "Tomas Keel, a fisherman,"),
+                        encoding="utf-8")
+        # The very next answer never quotes the old text (checked against the file as it is).
+        for _ in range(5):
+            _cited_text_is_in_the_file(pipeline, "Who kept the lamp burning?")
+        _wait(lambda: pipeline.freshness()["build"] != old_build
+              and not pipeline.freshness()["withheld"])
+        assert "lighthouse" in _cited_text_is_in_the_file(pipeline, "Tomas Keel fisherman lamp")
+        assert any("Tomas Keel" in h.chunk.text for h in pipeline.retrieve("Tomas Keel"))
+    finally:
+        pipeline.unwatch()
+
+
+def test_removed_seed_is_never_cited(two_docs: Settings) -> None:
+    pipeline = Pipeline(two_docs, HashingEmbedder())
+    pipeline.watch()
+    try:
+        assert any(h.chunk.doc_id == "lighthouse" for h in pipeline.retrieve("lighthouse"))
+        (two_docs.seeds_dir / "lighthouse.txt").unlink()
+        for _ in range(5):
+            assert "lighthouse" not in _cited_text_is_in_the_file(pipeline, "lighthouse keeper")
+        _wait(lambda: not pipeline.freshness()["reindexing"]
+              and pipeline.freshness()["documents"] == 1)
+        assert pipeline.freshness()["withheld"] == []
+    finally:
+        pipeline.unwatch()
+
+
+def test_all_seeds_removed_abstains_and_reports_the_failed_reindex(two_docs: Settings) -> None:
+    pipeline = Pipeline(two_docs, HashingEmbedder())
+    pipeline.watch()
+    try:
+        pipeline.index  # noqa: B018
+        shutil.rmtree(two_docs.seeds_dir)
+        assert pipeline.ask("Who kept the lamp burning?").citations == ()
+        assert pipeline.retrieve("lighthouse") == []
+        _wait(lambda: "reindex_error" in pipeline.freshness())
+        health = pipeline.freshness()
+        assert health["documents"] == 0 and len(health["withheld"]) == 2
+    finally:
+        pipeline.unwatch()
+
+
+def test_a_build_by_another_process_is_picked_up(two_docs: Settings) -> None:
+    server_side = Pipeline(two_docs, HashingEmbedder())
+    server_side.watch()
+    try:
+        first = server_side.freshness()["build"] if server_side.index else None
+        other = Pipeline(two_docs, HashingEmbedder())  # `qa index` elsewhere
+        new = other.rebuild().manifest["data"]
+        assert new != first
+        _wait(lambda: server_side.freshness()["build"] == new)
+    finally:
+        server_side.unwatch()
+
+
+def test_without_watch_nothing_is_checked(two_docs: Settings) -> None:
+    pipeline = Pipeline(two_docs, HashingEmbedder())
+    pipeline.index  # noqa: B018
+    (two_docs.seeds_dir / "lighthouse.txt").unlink()
+    pipeline.refresh(force=True)
+    assert "lighthouse" in pipeline.index.documents  # a CLI run answers from what it loaded
+
+
+# -- 1. a real server follows its files -------------------------------------------------------
+
+
+@pytest.fixture
+def own_server(tmp_path: Path, real_pipeline: Pipeline) -> Iterator[tuple[Server, Settings]]:
+    """`qa serve` over its own copy of the seeds (the article and a lighthouse note)."""
+    import signal
+
+    from tests.conftest_web import Server, _wait_ready, free_port
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "lighthouse.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+    env = {**os.environ, "QA_SEEDS": str(seeds), "QA_INDEX": str(settings.index_dir),
+           "QA_REFRESH_SECONDS": "0.2", "QA_CACHE_DIR": str(real_pipeline.settings.cache_dir),
+           "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    running = Server(f"http://127.0.0.1:{port}/", process, log)
+    try:
+        _wait_ready(running)
+        yield running, settings
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _ask_checked(server: Server, question: str, seeds: Path) -> dict[str, Any]:
+    """POST /api/ask; every quoted passage and sentence must be the file's text now."""
+    r = httpx.post(server.url + "api/ask", json={"question": question}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for c in body["citations"]:
+        source = (seeds / f"{c['doc_id']}.txt").read_text(encoding="utf-8")
+        assert source[c["start"]:c["end"]] == c["text"], "passage no longer in the file"
+        assert source[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
+    for p in body["passages"]:
+        path = seeds / f"{p['doc_id']}.txt"
+        assert path.exists(), f"a passage of the removed {p['doc_id']!r} was served"
+        assert path.read_text(encoding="utf-8")[p["start"]:p["end"]] == p["text"]
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_server_follows_edits_removals_and_outside_builds(
+        own_server: tuple[Server, Settings]) -> None:
+    server, settings = own_server
+    seeds = settings.seeds_dir
+    question = "Who kept the lamp burning through the great storm?"
+    health = httpx.get(server.url + "healthz", timeout=10).json()
+    assert health["status"] == "ok" and health["documents"] == 2
+    body = _ask_checked(server, question, seeds)
+    assert "Ada Morrow" in json.dumps(body["citations"])
+
+    # Edited: never the old text; then the new text, with exact offsets.
+    (seeds / "lighthouse.txt").write_text(
+        LIGHTHOUSE.replace("Ada Morrow", "Tomas Keel"), encoding="utf-8")
+    deadline = time.monotonic() + 180
+    while "Tomas Keel" not in json.dumps(body["citations"]):
+        assert time.monotonic() < deadline, server.log_tail()
+        body = _ask_checked(server, question, seeds)
+        assert "Ada Morrow" not in json.dumps(body)
+        time.sleep(0.2)
+
+    # Removed: never cited, from the next request on, while the server re-indexes.
+    (seeds / "lighthouse.txt").unlink()
+    deadline = time.monotonic() + 180
+    while True:
+        body = _ask_checked(server, question, seeds)
+        assert all(c["doc_id"] != "lighthouse" for c in body["citations"])
+        health = httpx.get(server.url + "healthz", timeout=10).json()
+        if health["status"] == "ok" and health["documents"] == 1:
+            break
+        assert health["status"] in ("ok", "reindexing"), health
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.2)
+
+    # Rebuilt by another process: the server answers from the new build.
+    done = subprocess.run([sys.executable, "-m", "qa.cli", "index", "--seeds", str(seeds),
+                           "--index", str(settings.index_dir)], capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src"),
+                               "HF_HUB_OFFLINE": "1"}, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    new_build = json.loads((settings.index_dir / "manifest.json").read_text())["data"]
+    deadline = time.monotonic() + 60
+    while httpx.get(server.url + "healthz", timeout=10).json()["build"] != new_build:
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.2)
+    assert "Traceback" not in server.log_tail(500)
