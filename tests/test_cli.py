@@ -63,8 +63,10 @@ def test_retrieve_json(built: tuple[Path, Path]) -> None:
 
 @pytest.mark.slow
 def test_ask_json_and_text(built: tuple[Path, Path]) -> None:
+    first = run("ask", "What did Kadhimi tell the Washington Post?", "--json", *_flags(built))
     proc = run("ask", "What does he say Iraq still needs?", "--history",
-               "What did Kadhimi tell the Washington Post?", "--json", *_flags(built))
+               "What did Kadhimi tell the Washington Post?", "--history-answer",
+               json.loads(first.stdout)["text"], "--json", *_flags(built))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"answer", "text", "lead", "abstained", "confidence", "citations",

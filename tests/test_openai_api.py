@@ -150,7 +150,7 @@ def test_abstention_is_a_normal_reply(server: Server) -> None:
     assert choice.finish_reason == "stop"
     assert "doesn't say" in (choice.message.content or "")
     assert SOURCES_HEADING not in (choice.message.content or "")
-    assert extra(choice.message, "citations") == []
+    assert len(extra(choice.message, "citations")) <= 1  # the closest passage, if any
     assert extra(completion, "qa")["abstained"] is True
 
 

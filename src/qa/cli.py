@@ -20,7 +20,7 @@ from qa.config import MAX_K, Settings, check_writable_dir, load_settings
 from qa.errors import QAError, describe_os_error
 from qa.pipeline import Pipeline, check_destinations, clean_question
 from qa.schema import answer_json, answer_plain, hit_json
-from qa.types import Answer, Hit
+from qa.types import Answer, Hit, Turn
 
 USAGE_ERROR = 2
 
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--history", action="append", default=[], metavar="Q",
                    help="an earlier question of the conversation (repeat, oldest first)")
+    p.add_argument("--history-answer", action="append", default=[], metavar="A",
+                   help="the answer given to the --history question of the same position "
+                        "(its quotes guide a follow-up)")
     p.add_argument("-k", type=_positive_k, default=None, help="passages to consider (1-20)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     _add_index_flags(p)
@@ -164,7 +167,9 @@ def _run(args: argparse.Namespace) -> int:
         else:
             _print_hits(hits)
     elif args.command == "ask":
-        answer = pipeline.ask(args.question, args.history, args.k)
+        said = args.history_answer + [None] * len(args.history)
+        turns = [Turn(q, a) for q, a in zip(args.history, said, strict=False)]
+        answer = pipeline.ask(args.question, turns, args.k)
         if args.json:
             print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
         else:

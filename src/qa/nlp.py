@@ -75,7 +75,7 @@ for _group, _nouns in {
 
 # How-questions that want a measure, by the word after "how".
 _HOW: dict[str, tuple[str, ...]] = {
-    "many": NUMBER, "much": ("MONEY", "QUANTITY", "PERCENT", "CARDINAL"),
+    "many": NUMBER, "much": ("QUANTITY", "PERCENT", "MONEY"),
     "long": ("DATE", "TIME", "QUANTITY", "CARDINAL"), "old": ("DATE", "CARDINAL"),
     "far": ("QUANTITY", "CARDINAL"), "tall": ("QUANTITY", "CARDINAL"),
     "high": ("QUANTITY", "CARDINAL"), "big": ("QUANTITY", "CARDINAL"),
@@ -218,10 +218,8 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         nxt = lower[wh + 1] if wh + 1 < len(tokens) else ""
         if word == "how":
             wants = _HOW.get(nxt, ())
-            if nxt == "much" and not _MONEY_WORDS & set(lower):
-                wants = ("QUANTITY", "CARDINAL", "PERCENT", "MONEY")
-            if nxt == "much" and _MONEY_WORDS & set(lower):
-                wants = ("MONEY", "CARDINAL")
+            if nxt == "much":  # an amount of money when money is asked about, never a count
+                wants = MONEY if _MONEY_WORDS & set(lower) else ("QUANTITY", "PERCENT", "MONEY")
         elif word == "when":
             wants = DATE
         elif word == "where":

@@ -239,7 +239,8 @@ class Pipeline:
             if withheld:
                 log(f"re-indexing in the background (changed or removed: {', '.join(withheld)})")
             try:
-                index = open_index(self.settings, self.embedder, words=self._words_for_build)
+                index = open_index(self.settings, self.embedder, words=self._words_for_build,
+                                   analyzer=self.analyzer)
             except Exception as exc:  # noqa: BLE001 - reported by /healthz; old index stays
                 self._reload_error = (str(exc) if isinstance(exc, QAError)
                                       else f"{type(exc).__name__}: {exc}")
@@ -300,7 +301,8 @@ class Pipeline:
         k = check_k(k or self.settings.k)
         turns = [Turn(h) if isinstance(h, str) else h for h in history]
         info = self.analyze(text)
-        if not info.has_subject and not tokenize(text) and not WH_WORD.search(text):
+        if not any(ch.isalnum() for ch in text) or (
+                not info.has_subject and not tokenize(text) and not WH_WORD.search(text)):
             raise BadQuestion(f"{text!r} is not a question: ask about the documents in words")
         index = self.index
         follow_up = bool(turns) and (info.refers_back or not info.has_subject)

@@ -16,6 +16,7 @@ from qa.schema import answer_json, answer_markdown, hit_json
 from qa.types import Answer, Document, Hit
 
 SOURCES_HEADING = "**Sources**"  # opens the list appended to an answer (and stripped again)
+CLOSEST_HEADING = "**Closest passage (not an answer)**"  # the same, under an abstention
 
 
 def _where(documents: Mapping[str, Document], doc_id: str, offset: int) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def sources_markdown(answer: Answer, documents: Mapping[str, Document]) -> str:
     """The "Sources" list: one line per citation, `[n] title, p. N: “quoted sentence”`."""
     if not answer.citations:
         return ""
-    lines = [SOURCES_HEADING, ""]
+    lines = [CLOSEST_HEADING if answer.abstained else SOURCES_HEADING, ""]
     for c in answer.citations:
         where = _where(documents, c.doc_id, c.quote.start)
         page = f", p. {where['page']}" if where["page"] is not None else ""
@@ -64,8 +65,9 @@ def answer_with_sources(answer: Answer, documents: Mapping[str, Document]) -> st
 
 def without_sources(content: str) -> str:
     """An earlier reply with the Sources list removed: what the answer itself said."""
-    head, _, _ = content.partition(f"\n\n{SOURCES_HEADING}\n")
-    return head.strip()
+    for heading in (SOURCES_HEADING, CLOSEST_HEADING):
+        content = content.partition(f"\n\n{heading}\n")[0]
+    return content.strip()
 
 
 def document_json(document: Document) -> dict[str, Any]:
