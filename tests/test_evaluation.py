@@ -211,7 +211,9 @@ def test_failed_build_leaves_nothing_in_the_cache(
 
 
 def test_jsonl_run_skips_bad_items_and_strict_fails_before_the_model(
-        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
     lines = [json.dumps({"id": "1", "question": "How many American troops are in Iraq today?",
                          "answers": ["around 2,500"], "kind": "factual"}),
              json.dumps({"id": "2", "question": "What is the capital of France?",

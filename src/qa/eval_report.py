@@ -63,6 +63,9 @@ def _temp_beside(flag: str, path: Path, newline: str | None = None) -> tuple[Pat
     except OSError as exc:
         raise BadSetting(f"{flag}: cannot write in the folder of {str(path)!r}: "
                          f"{exc.strerror}") from None
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(name, 0o666 & ~mask)  # an ordinary file once renamed, not mkstemp's 0600
     return Path(name), os.fdopen(fd, "w", encoding="utf-8", newline=newline)
 
 

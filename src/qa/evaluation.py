@@ -322,6 +322,9 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         if testset.problems and args.strict:
             raise QAError(f"{len(testset.problems)} bad question(s) in {str(path)!r} "
                           f"(first: {testset.problems[0]}) (--strict)")
+        if testset.format == "squad" and (args.seeds or args.index):
+            print("qa: eval: a SQuAD file brings its own documents; --seeds and --index are "
+                  "not used", file=sys.stderr)
         if not testset.items:
             raise QAError(f"test set {str(path)!r} holds no questions")
         started = time.perf_counter()

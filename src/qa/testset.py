@@ -11,7 +11,7 @@ articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].t
 by content, not by name. A bad question is a `Problem` (the run skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
 
-`prepare_squad_corpus` writes each article as one document (its title, then its paragraphs
+`build_corpus` writes each article as one document (its title, then its paragraphs
 separated by blank lines) and builds its index under `cache_dir/eval/<sha256 of the file>`:
 built in a temporary folder and renamed, so the cache never holds half a build; a second run
 reuses it and a changed file gets a new folder.
