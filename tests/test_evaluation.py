@@ -21,7 +21,8 @@ from qa import cli, eval_report, evaluation
 from qa.config import MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError
 from qa.pipeline import Pipeline
-from qa.testset import load_testset, parse_jsonl, parse_squad
+from qa.testset import Item, Problem, load_testset, parse_jsonl, parse_squad
+from qa.types import Answer
 from tests.conftest import SEEDS, HashingEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,6 +274,26 @@ def test_malformed_files_are_one_line_errors(tmp_path: Path,
         code, _, stderr = _main(capsys, "eval", str(path))
         assert code == 1 and message in stderr, stderr
         assert stderr.startswith("qa: error:") and stderr.count("\n") == 1
+
+
+def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
+    items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
+             Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]
+
+    def asker(question: str, history: list[str], k: int) -> Answer:
+        if question == "boom?":
+            raise RuntimeError("kaput")
+        return fake_pipeline.ask(question, history, k)
+
+    problems: list[Problem] = []
+    records: list[dict[str, Any]] = []
+    metrics, outcomes = evaluation.evaluate(fake_pipeline, items, asker=asker,
+                                            sink=records.append, on_problem=problems.append)
+    assert metrics["questions"] == 1 and metrics["errors"] == 1 and metrics["skipped"] == 1
+    assert [str(p) for p in problems] == [
+        "line 2 (id 'b'): internal error: RuntimeError: kaput",
+        "id 'c': the question is empty"]
+    assert [r["id"] for r in records] == ["a"] and len(outcomes) == 1
 
 
 # -- compare ---------------------------------------------------------------------------------

@@ -332,7 +332,7 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
 
 # -- comparing two runs ----------------------------------------------------------------------
 
-LOWER_IS_BETTER = ("wrongly_abstained", "skipped", "total_seconds")
+LOWER_IS_BETTER = ("wrongly_abstained", "skipped", "errors", "total_seconds")
 
 
 def lower_is_better(name: str) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -189,22 +190,33 @@ def evaluate(
     """Ask every item (warm process), hand each prediction to `sink`, return the metrics.
 
     A question the pipeline refuses (`BadQuestion`) is reported to `on_problem`, skipped and
-    counted in `skipped`.
+    counted in `skipped`; one on which it fails is reported and counted in `errors` (set
+    QA_DEBUG=1 to stop with the traceback instead).
     """
     ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, [Turn(x) for x in h], kk))
     sources = SourceTexts(pipeline.index)
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
     outcomes: list[Outcome] = []
-    skipped = 0
+    skipped = errors = 0
     with Progress("eval", total=len(items), unit="questions") as bar:
         for item in items:
             started = time.perf_counter()
             try:
                 answer = ask(item.question, list(item.history), k)
-            except BadQuestion as exc:
-                skipped += 1
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing question must not lose the run
+                if os.environ.get("QA_DEBUG"):
+                    raise
+                if isinstance(exc, BadQuestion):
+                    skipped += 1
+                    message = str(exc)
+                else:
+                    errors += 1
+                    message = f"internal error: {type(exc).__name__}: {exc}"
                 if on_problem:
-                    on_problem(Problem(item.where or item.id, str(exc)))
+                    where = f"{item.where} (id {item.id!r})" if item.where else f"id {item.id!r}"
+                    on_problem(Problem(where, message))
                 bar.update()
                 continue
             record = prediction_record(item, answer, (time.perf_counter() - started) * 1000)
@@ -214,6 +226,7 @@ def evaluate(
             bar.update()
     metrics = aggregate(outcomes)
     metrics["skipped"] = skipped
+    metrics["errors"] = errors
     return metrics, outcomes
 
 
