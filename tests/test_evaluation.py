@@ -20,6 +20,7 @@ import pytest
 from qa import cli, eval_report, evaluation
 from qa.config import MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError
+from qa.metrics import Scored
 from qa.pipeline import Pipeline
 from qa.testset import Item, Problem, load_testset, parse_jsonl, parse_squad
 from qa.types import Answer
@@ -294,6 +295,37 @@ def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pip
         "line 2 (id 'b'): internal error: RuntimeError: kaput",
         "id 'c': the question is empty"]
     assert [r["id"] for r in records] == ["a"] and len(outcomes) == 1
+
+
+def test_report_escapes_everything_and_lists_every_miss(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    evil = "<script>alert(1)</script> | pipe"
+    records = [
+        {"id": "x<1>", "question": evil, "gold": ["<b>gold</b>"], "abstained": False,
+         "answer": "<img src=x onerror=alert(1)>", "passages": [{"text": "<iframe>"}]},
+        {"id": "ok", "question": "fine?", "gold": [], "abstained": True, "answer": "",
+         "passages": []},
+    ]
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    scored = Scored(True, True, 0, 0.0, 0.1)
+    outcomes = [
+        evaluation.Outcome("tricky<kind>", True, False, 0.9, 12.0, None, False, False, False,
+                           scored, 2, 2),
+        evaluation.Outcome(None, False, True, 0.2, 30.0, None, False, False, False,
+                           Scored(False, False, 1, 1.0, 0.8), 0, 0),
+    ]
+    metrics = {"exact": 50.0, "<odd>": 1}
+    html_path, md_path = tmp_path / "r.html", tmp_path / "r.md"
+    eval_report.write_report(html_path, metrics, outcomes, predictions, "Run <on> t&t")
+    eval_report.write_report(md_path, metrics, outcomes, predictions, "Run <on> t&t")
+    page = html_path.read_text(encoding="utf-8")
+    for raw in ("<script>", "<img", "<iframe>", "<b>", "<odd>", "<on>", "tricky<kind>", "x<1>"):
+        assert raw not in page and raw not in md_path.read_text(encoding="utf-8"), raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Misses (1 of 2)" in page
+    md = md_path.read_text(encoding="utf-8")
+    assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
 
 
 # -- compare ---------------------------------------------------------------------------------

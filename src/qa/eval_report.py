@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from qa.atomic import write_text_atomic
 from qa.errors import BadSetting, QAError
-from qa.metrics import reliability_bins
+from qa.metrics import percentile, reliability_bins
 
 if TYPE_CHECKING:
     from qa.evaluation import Outcome
@@ -218,14 +218,20 @@ def _reliability_plot(table: list[tuple[float, float, int, float, float]], path:
 
 
 def _text_histogram(latencies: list[float], bins: int = 8) -> list[str]:
+    """Bars over [min, p99]; the slowest 1% (often a cold cache or a long answer) in one row."""
     if not latencies:
         return []
-    lo, hi = min(latencies), max(latencies)
+    lo, hi = min(latencies), percentile(latencies, 99)
     step = (hi - lo) / bins or 1.0
-    counts = Counter(min(int((v - lo) / step), bins - 1) for v in latencies)
-    top = max(counts.values())
-    return [f"{lo + i * step:8.1f}-{lo + (i + 1) * step:8.1f} ms | "
+    counts = Counter(min(int((v - lo) / step), bins - 1) for v in latencies if v <= hi)
+    over = sum(v > hi for v in latencies)
+    top = max([*counts.values(), over])
+    rows = [f"{lo + i * step:8.1f}-{lo + (i + 1) * step:8.1f} ms | "
             f"{'#' * math.ceil(50 * counts[i] / top)} {counts[i]}" for i in range(bins)]
+    if over:
+        label = f"> {hi:.1f}"
+        rows.append(f"{label:>17} ms | {'#' * math.ceil(50 * over / top)} {over}")
+    return rows
 
 
 def _shown(value: Any) -> str:
@@ -279,7 +285,7 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     reliability_rows = [[f"{lo:.1f}-{hi:.1f}", str(n), f"{c:.3f}" if n else "-",
                          f"{acc:.3f}" if n else "-"] for lo, hi, n, c, acc in reliability]
     misses = list(_misses(outcomes, predictions))
-    skipped = int(metrics.get("skipped", 0))
+    skipped = f"{int(metrics.get('skipped', 0))}, failed: {int(metrics.get('errors', 0))}"
     miss_note = ("A miss is an answerable question whose answer lacks the gold answer (or was "
                  "refused), or an unanswerable question that was answered. Reliability: "
                  "questions binned by confidence; accuracy counts the same \"right\".")
