@@ -339,7 +339,9 @@ def test_compare_prints_side_by_side_and_gates_regressions(
                                       "latency_p50_ms": 31.0, "total": 100}}, "b.json")
     code, out, err = _main(capsys, "eval", "--compare", str(a), str(b))
     assert code == 0 and err == ""
-    assert "exact" in out and "-1.5000" in out and "+1.0000" in out and "+11.0000" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[4:]}
+    assert rows["exact"] == ["60", "58.5000", "-1.5000"] and rows["f1"] == ["70", "71", "+1"]
+    assert rows["latency_p50_ms"] == ["20", "31", "+11"] and rows["total"] == ["100", "100", "+0"]
 
     code, _, err = _main(capsys, "eval", "--compare", str(a), str(b),
                          "--fail-on-drop", "exact=2", "--fail-on-drop", "f1=0")
@@ -396,8 +398,12 @@ def test_small_squad_file_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert m["best_f1"] >= m["f1"] - 1e-9  # the best threshold can only help
     predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(predictions) == 12
-    crane = next(p for p in predictions if p["id"] == "gw1")
-    assert "Matilda Crane" in crane["text"]
+    # Questions about one article are answered from that article (asked against both).
+    for p in predictions:
+        if p["answerable"]:
+            wanted = "Greywater_Lighthouse" if p["id"].startswith("gw") else "Marrow_Valley_Railway"
+            assert p["citations"] and p["citations"][0]["doc_id"] == wanted, p
+    assert m["answer_contains_gold"] > 0
     text = report.read_text(encoding="utf-8")
     assert "| HasAns_total | 8 |" in text and "## By kind" in text and "## Misses" in text
 

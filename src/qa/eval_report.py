@@ -392,11 +392,17 @@ def compare(a: dict[str, float], b: dict[str, float], gates: Sequence[str]
     width = max(len(n) for n in names)
     lines = [f"{'metric':<{width}}  {'A':>12}  {'B':>12}  {'B - A':>12}",
              f"{'-' * width}  {'-' * 12}  {'-' * 12}  {'-' * 12}"]
+    def num(value: float | None, sign: str = "") -> str:
+        if value is None:
+            return f"{'-':>12}"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):{sign}12d}"
+        return f"{value:{sign}12.4f}"
+
     for name in names:
         va, vb = a.get(name), b.get(name)
-        diff = f"{vb - va:+12.4f}" if va is not None and vb is not None else f"{'-':>12}"
-        shown = [f"{v:12.4f}" if v is not None else f"{'-':>12}" for v in (va, vb)]
-        lines.append(f"{name:<{width}}  {shown[0]}  {shown[1]}  {diff}")
+        diff = num(vb - va, "+") if va is not None and vb is not None else num(None)
+        lines.append(f"{name:<{width}}  {num(va)}  {num(vb)}  {diff}")
     failures = []
     for name, delta in parsed:
         worse = a[name] - b[name] if not lower_is_better(name) else b[name] - a[name]
