@@ -113,3 +113,15 @@ def test_qa_helpers() -> None:
     table = reliability_bins([(0.05, True), (0.95, False), (1.0, True), (0.55, True)], bins=2)
     assert table[0] == (0.0, 0.5, 1, 0.05, 1.0)
     assert table[1][2] == 3 and table[1][4] == pytest.approx(2 / 3)
+
+
+def test_loose_scores_kept_for_scripts() -> None:
+    from qa.evaluation import exact_match, load_items, token_f1
+
+    assert exact_match("The “Pentagon”", ["Pentagon"]) == 1.0 and exact_match("", []) == 1.0
+    assert token_f1("around 2,500 troops", ["2,500"]) == pytest.approx(0.5)
+    assert token_f1("x", ["nope", "x"]) == 1.0 and token_f1("anything", []) == 0.0
+    from tests.conftest import ROOT
+
+    items, problems = load_items(ROOT / "eval" / "article_qa.jsonl")
+    assert len(items) == 119 and problems == [] and items[0].kind == "factual"

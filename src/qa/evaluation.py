@@ -25,20 +25,36 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.config import Settings
 from qa.errors import BadQuestion, BadSetting, QAError
-from qa.metrics import Scored, contains_gold, percentile, squad_scores, squad_v2_metrics
+from qa.metrics import (  # noqa: F401 - exact_match, token_f1: used by scripts/benchmarks
+    Scored,
+    contains_gold,
+    exact_match,
+    percentile,
+    squad_scores,
+    squad_v2_metrics,
+    token_f1,
+)
 from qa.pipeline import Pipeline
 from qa.progress import Progress
 from qa.retrieval import Query, search
 from qa.schema import answer_json, short_answer
 from qa.store import Index
-from qa.testset import Item, Problem, TestSet, build_corpus, corpus_settings, load_testset
+from qa.testset import (
+    Item,
+    Problem,
+    TestSet,
+    build_corpus,
+    corpus_settings,
+    load_testset,
+    parse_jsonl,
+)
 from qa.types import Answer, Citation, Span, Turn
 
 Asker = Callable[[str, list[str], int], Answer]
@@ -67,6 +83,21 @@ def baseline_asker(pipeline: Pipeline) -> Asker:
                       tuple(hits))
 
     return ask
+
+
+def parse_items(lines: Iterable[str]) -> tuple[list[Item], list[str]]:
+    """Items of JSON lines and one "line N: why" per bad line (for scripts and benchmarks)."""
+    items, problems = parse_jsonl(lines)
+    return items, [str(p) for p in problems]
+
+
+def load_items(path: Path) -> tuple[list[Item], list[str]]:
+    """A JSON-lines test set read whole (for scripts and benchmarks; `qa eval` uses
+    `qa.testset.load_testset`, which also reads SQuAD files)."""
+    testset = load_testset(path)
+    if testset.format != "jsonl":
+        raise QAError(f"{str(path)!r} is a SQuAD file, not JSON lines")
+    return testset.items, [str(p) for p in testset.problems]
 
 
 # -- one question ----------------------------------------------------------------------------

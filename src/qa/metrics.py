@@ -137,6 +137,31 @@ def normalize_loose(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
+def exact_match(prediction: str, golds: Sequence[str]) -> float:
+    """1.0 if the prediction equals a gold answer (loose normalisation); "" vs no golds."""
+    if not golds:
+        return float(normalize_loose(prediction) == "")
+    return float(any(normalize_loose(prediction) == normalize_loose(g) for g in golds))
+
+
+def token_f1(prediction: str, golds: Sequence[str]) -> float:
+    """Best token F1 against the golds with the loose normalisation (qa's own scripts use it
+    to fit the answer step; the reported SQuAD figures use `squad_scores`)."""
+    if not golds:
+        return float(normalize_loose(prediction) == "")
+    pred = normalize_loose(prediction).split()
+    best = 0.0
+    for gold in golds:
+        ref = normalize_loose(gold).split()
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if not pred or not ref:
+            best = max(best, float(pred == ref))
+        elif common:
+            precision, recall = common / len(pred), common / len(ref)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
 def contains_gold(text: str, golds: Sequence[str]) -> bool:
     """Does `text` contain one of the gold answers as whole words (both normalised)?"""
     norm = f" {normalize_loose(text)} "
