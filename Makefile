@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast check eval bench browser clean soak
+.PHONY: run test test-fast check eval eval-squad bench browser clean soak
 
 # torch 2.13.0 (CPU) first, so that sentence-transformers never pulls a CUDA build.
 $(VENV)/.base: pyproject.toml requirements/spacy-model.txt
@@ -43,6 +43,14 @@ check: $(VENV)/.dev
 eval: $(VENV)/.dev
 	mkdir -p reports
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval eval/article_qa.jsonl --out reports/predictions.jsonl --report reports/eval.md
+
+# SQuAD 2.0 sample (10 articles, 4,719 questions): qa and the dense-only baseline, compared.
+SQUAD ?= ../shared/data/squad2-train-10-articles.json
+eval-squad: $(VENV)/.dev
+	mkdir -p reports
+	HF_HUB_OFFLINE=1 $(BIN)/qa eval $(SQUAD) --out reports/squad-qa.jsonl --report reports/squad-qa.md --metrics-out reports/squad-qa.json
+	HF_HUB_OFFLINE=1 $(BIN)/qa eval $(SQUAD) --baseline --metrics-out reports/squad-baseline.json
+	$(BIN)/qa eval --compare reports/squad-baseline.json reports/squad-qa.json
 
 bench: $(VENV)/.dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m benchmarks

@@ -1,75 +1,416 @@
-"""`qa eval`: metric functions by hand, malformed input, and a tiny end-to-end run."""
+"""`qa eval`: test-set parsing, SQuAD input and its cache, outputs, `--compare`, and real runs.
+
+Fast tests use the hashing embedder (plumbing); the `slow` ones run the real model end to
+end through `cli.main`.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from qa.evaluation import (
-    contains_gold,
-    exact_match,
-    normalize_answer,
-    parse_items,
-    percentile,
-    token_f1,
-)
+from qa import cli, eval_report, evaluation
+from qa.config import MAX_QUESTION_CHARS, Settings
+from qa.errors import QAError
+from qa.metrics import Scored
+from qa.pipeline import Pipeline
+from qa.testset import Item, Problem, load_testset, parse_jsonl, parse_squad
+from qa.types import Answer
+from tests.conftest import SEEDS, HashingEmbedder
 
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_SQUAD = ROOT / "tests" / "data" / "squad_small.json"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
-def test_normalize_answer() -> None:
-    assert normalize_answer("The  U.S. Army’s “advisory” role!") == "us armys advisory role"
-    assert normalize_answer("an apple, a pear") == "apple pear"
+def _squad(tmp_path: Path, data: Any, name: str = "set.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data, encoding="utf-8")
+    return path
 
 
-def test_exact_match() -> None:
-    assert exact_match("The Pentagon", ["Pentagon"]) == 1.0
-    assert exact_match("Pentagon spokesman", ["Pentagon"]) == 0.0
-    assert exact_match("", []) == 1.0  # no answer to an unanswerable question
-    assert exact_match("Paris", []) == 0.0
+def _small() -> dict[str, Any]:
+    return json.loads(SMALL_SQUAD.read_text(encoding="utf-8"))
 
 
-def test_token_f1_by_hand() -> None:
-    # pred "around 2500 troops" vs gold "2500": precision 1/3, recall 1 -> F1 0.5
-    assert token_f1("around 2,500 troops", ["2,500"]) == pytest.approx(0.5)
-    # duplicates count once per occurrence: pred "the the cat" -> tokens [cat] after articles
-    assert token_f1("cat cat dog", ["cat dog dog"]) == pytest.approx(2 / 3)
-    assert token_f1("nothing shared", ["other words"]) == 0.0
-    assert token_f1("x", ["nope", "x"]) == 1.0  # best of the golds
-    assert token_f1("", []) == 1.0 and token_f1("anything", []) == 0.0
+# -- parsing ---------------------------------------------------------------------------------
 
 
-def test_contains_gold_respects_word_boundaries() -> None:
-    assert contains_gold("There are around 2,500 American troops.", ["2,500"])
-    assert not contains_gold("In 2019 it fell.", ["201"])
-    assert not contains_gold("anything", [])
-
-
-def test_percentile() -> None:
-    assert percentile([1, 2, 3, 4], 50) == 2.5
-    assert percentile([5.0], 95) == 5.0
-    assert percentile([], 50) == 0.0
-
-
-def test_malformed_lines_are_reported_with_numbers() -> None:
+def test_jsonl_bad_lines_are_reported_with_numbers() -> None:
     lines = [
-        '{"id": "a", "question": "Q?", "answers": ["x"]}',
+        '{"id": "a", "question": "Q?", "answers": ["x", "x"], "kind": "factual"}',
         "not json",
-        '{"id": "b", "question": "", "answers": []}',
+        '{"id": "b", "question": "   ", "answers": []}',
         '{"id": "c", "question": "Q2?", "answers": "x"}',
         "",
         '{"id": "d", "question": "Q3?", "answers": [], "history": ["h"], "extra": 1}',
         "[1, 2]",
+        json.dumps({"id": "e", "question": "x" * (MAX_QUESTION_CHARS + 1), "answers": []}),
+        '{"id": "a", "question": "Again?", "answers": []}',
     ]
-    items, problems = parse_items(lines)
+    items, problems = parse_jsonl(lines)
     assert [i.id for i in items] == ["a", "d"]
-    assert items[1].history == ["h"]
-    assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4", "line 7"]
+    assert items[0].answers == ("x",) and items[0].kind == "factual"
+    assert items[1].history == ("h",) and items[1].where == "line 6"
+    assert [p.where for p in problems] == ["line 2", "line 3", "line 4", "line 7", "line 8",
+                                           "line 9"]
+    assert "blank" in problems[1].message and "too long" in problems[4].message
+    assert "duplicate id 'a'" in problems[5].message
+
+
+def test_squad_articles_become_documents_and_questions_items() -> None:
+    articles, items, problems = parse_squad(_small())
+    assert problems == []
+    assert [a.doc_id for a in articles] == ["Greywater_Lighthouse", "Marrow_Valley_Railway"]
+    text = articles[0].text()
+    assert text.startswith("Greywater Lighthouse\n\nThe Greywater Lighthouse stands")
+    assert "\n\nThe tower is 31 metres tall" in text
+    assert len(items) == 12 and sum(not i.answers for i in items) == 4
+    by_id = {i.id: i for i in items}
+    assert by_id["gw1"].answers == ("Matilda Crane",) and by_id["gw3"].answers == ()
+    assert by_id["gw1"].where == "data[0].paragraphs[0].qas[0]"
+
+
+def test_squad_bad_questions_are_located_and_bad_shapes_fail() -> None:
+    data = _small()
+    qas = data["data"][1]["paragraphs"][1]["qas"]
+    del qas[0]["id"]
+    qas[1]["answers"] = "Countess Mary"
+    qas[2]["question"] = ""
+    data["data"][0]["paragraphs"][0]["qas"][1]["id"] = "gw1"  # duplicate
+    _, items, problems = parse_squad(data)
+    assert len(items) == 8
+    wheres = [str(p) for p in problems]
+    assert wheres[0].startswith("data[0].paragraphs[0].qas[1] (id 'gw1'): duplicate id")
+    assert wheres[1] == "data[1].paragraphs[1].qas[0]: the question has no 'id'"
+    assert wheres[2].startswith("data[1].paragraphs[1].qas[1] (id 'mv5'): 'answers'")
+    assert "blank" in wheres[3]
+
+    with pytest.raises(QAError, match="'data' list"):
+        parse_squad({"data": {"title": "x"}})
+    with pytest.raises(QAError, match=r"^data\[1\]: an article"):
+        parse_squad({"data": [_small()["data"][0], {"title": "No paragraphs"}]})
+    broken = _small()
+    broken["data"][0]["paragraphs"][1]["context"] = 7
+    with pytest.raises(QAError, match=r"^data\[0\]\.paragraphs\[1\]: a paragraph"):
+        parse_squad(broken)
+
+
+def test_testset_format_is_told_by_content(tmp_path: Path) -> None:
+    assert load_testset(SMALL_SQUAD).format == "squad"
+    jsonl = tmp_path / "set.txt"
+    jsonl.write_text('{"question": "Q?", "answers": []}\n', encoding="utf-8")
+    assert load_testset(jsonl).format == "jsonl"
+    with pytest.raises(QAError, match="is not valid JSON"):
+        load_testset(_squad(tmp_path, '{"data": [', "bad.json"))
+    with pytest.raises(QAError, match="not a SQuAD file"):
+        load_testset(_squad(tmp_path, [1, 2], "list.json"))
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"data": "\xe9"}')
+    with pytest.raises(QAError, match="not UTF-8"):
+        load_testset(latin)
+
+
+# -- the command, with the hashing embedder ---------------------------------------------------
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    """Every Pipeline the eval command makes uses the hashing embedder; records its settings."""
+    made: list[Settings] = []
+
+    def make(settings: Settings, embedder: Any = None) -> Pipeline:
+        made.append(settings)
+        return Pipeline(settings, embedder or HashingEmbedder())
+
+    monkeypatch.setattr(evaluation, "Pipeline", make)
+    return made
+
+
+def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_squad_run_streams_outputs_and_reuses_its_cache(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+    data = _small()
+    del data["data"][0]["paragraphs"][0]["qas"][2]["id"]  # a bad question: skipped, counted
+    testset = _squad(tmp_path, data)
+    out, table, report = tmp_path / "o" / "p.jsonl", tmp_path / "o" / "p.csv", tmp_path / "r.html"
+    code, stdout, stderr = _main(
+        capsys, "eval", str(testset), "--model", "fake-hashing", "--json", "--out", str(out),
+        "--csv", str(table), "--report", str(report), "--metrics-out", str(tmp_path / "m.json"))
+    assert code == 0, stderr
+    assert "data[0].paragraphs[0].qas[2]: the question has no 'id' (skipped)" in stderr
+    metrics = json.loads(stdout)
+    assert metrics["questions"] == 11 and metrics["skipped"] == 1
+    assert metrics["total"] == 11 and metrics["NoAns_total"] == 3
+    assert metrics["citation_exact"] == 1.0
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8")) == metrics
+
+    predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(predictions) == 11
+    first = predictions[0]
+    assert {"id", "question", "gold", "prediction", "answer", "lead", "abstained",
+            "no_answer_probability", "citations", "latency_ms"} <= set(first)
+    assert first["no_answer_probability"] == pytest.approx(1 - first["confidence"], abs=1e-4)
+    # Every cited span is an exact slice of the document file the cache holds.
+    docs = Path(fake_model[-1].seeds_dir)
+    assert docs.parent.parent == tmp_path / "cache" / "eval"
+    for p in predictions:
+        for c in p["citations"]:
+            source = (docs / f"{c['doc_id']}.txt").read_text(encoding="utf-8")
+            assert source[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
+    rows = list(csv.DictReader(table.open(encoding="utf-8", newline="")))
+    assert [r["id"] for r in rows] == [p["id"] for p in predictions]
+    assert json.loads(rows[0]["gold"]) == first["gold"]
+    html_text = report.read_text(encoding="utf-8")
+    assert "<h2>By kind</h2>" in html_text and "unanswerable" in html_text
+    assert "Confidence reliability" in html_text and "Skipped bad questions: 1" in html_text
+    assert not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]  # no temps
+
+    # A second run reuses the cached documents and index; a changed file gets a new key.
+    cached = sorted((tmp_path / "cache" / "eval").iterdir())
+    assert len(cached) == 1 and (cached[0] / "corpus.json").is_file()
+    build = evaluation.build_corpus
+    monkeypatch.setattr(evaluation, "build_corpus", lambda *a: pytest.fail("rebuilt"))
+    assert _main(capsys, "eval", str(testset), "--model", "fake-hashing")[0] == 0
+    monkeypatch.setattr(evaluation, "build_corpus", build)
+    data["data"][0]["paragraphs"][0]["context"] += " It has a red door."
+    _squad(tmp_path, data)
+    assert _main(capsys, "eval", str(testset), "--model", "fake-hashing")[0] == 0
+    assert len(list((tmp_path / "cache" / "eval").iterdir())) == 2
+
+
+def test_failed_build_leaves_nothing_in_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+
+    class Exploding(Pipeline):
+        def rebuild(self) -> Any:
+            raise QAError("disk full (simulated)")
+
+    monkeypatch.setattr(evaluation, "Pipeline",
+                        lambda s, embedder=None: Exploding(s, embedder or HashingEmbedder()))
+    code, _, err = _main(capsys, "eval", str(SMALL_SQUAD), "--out", str(tmp_path / "p.jsonl"))
+    assert code == 1 and err.strip() == "qa: error: disk full (simulated)"
+    assert list((tmp_path / "cache" / "eval").iterdir()) == []
+    assert list(tmp_path.glob("*.jsonl")) == [] and list(tmp_path.glob(".p.jsonl*")) == []
+
+
+def test_jsonl_run_skips_bad_items_and_strict_fails_before_the_model(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+    lines = [json.dumps({"id": "1", "question": "How many American troops are in Iraq today?",
+                         "answers": ["around 2,500"], "kind": "factual"}),
+             json.dumps({"id": "2", "question": "What is the capital of France?",
+                         "answers": [], "kind": "unanswerable"}),
+             json.dumps({"id": "3", "question": "x" * (MAX_QUESTION_CHARS + 5), "answers": []}),
+             "{broken"]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    base = ["eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
+            "--model", "fake-hashing"]
+    code, stdout, stderr = _main(capsys, *base, "--json", "--report", str(tmp_path / "r.md"))
+    assert code == 0, stderr
+    assert "line 3: the question is too long" in stderr and "line 4: not valid JSON" in stderr
+    metrics = json.loads(stdout)
+    assert metrics["questions"] == 2 and metrics["skipped"] == 2
+    report = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "| factual | 1 |" in report and "| unanswerable | 1 |" in report
+    assert not list(tmp_path.glob(".r.md*"))  # the report's private predictions are gone
+
+    fake_model.clear()
+    code, _, stderr = _main(capsys, *base, "--strict")
+    assert code == 1 and "2 bad question(s)" in stderr and "(first: line 3:" in stderr
+    assert fake_model == []  # failed before any model or index was made
+
+
+def test_output_paths_are_checked_before_the_model(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    cases = [
+        (["--out", str(blocker / "p.jsonl")], "--out: cannot create the folder"),
+        (["--csv", str(tmp_path)], "is a folder"),
+        (["--report", str(tmp_path / "r.pdf")], "--report must end in .md or .html"),
+        (["--out", str(tmp_path / "x"), "--csv", str(tmp_path / "x")], "same file"),
+        (["--out", str(SMALL_SQUAD)], "names the test set"),
+    ]
+    for flags, message in cases:
+        code, _, stderr = _main(capsys, "eval", str(SMALL_SQUAD), *flags)
+        assert code == 2 and message in stderr and stderr.count("\n") == 1, (flags, stderr)
+    assert fake_model == []
+    assert SMALL_SQUAD.read_text(encoding="utf-8").startswith("{")
+
+
+def test_malformed_files_are_one_line_errors(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (_squad(tmp_path, "{not json", "a.json"), "is not valid JSON"),
+        (_squad(tmp_path, {"version": "v2.0", "data": 3}, "b.json"), "'data' list of articles"),
+        (_squad(tmp_path, {"data": [{"title": "T", "paragraphs": [{"qas": []}]}]}, "c.json"),
+         "data[0].paragraphs[0]: a paragraph must be an object with a 'context' string"),
+        (tmp_path / "missing.json", "does not exist"),
+        (_squad(tmp_path, "", "empty.jsonl"), "holds no questions"),
+    ]
+    for path, message in cases:
+        code, _, stderr = _main(capsys, "eval", str(path))
+        assert code == 1 and message in stderr, stderr
+        assert stderr.startswith("qa: error:") and stderr.count("\n") == 1
+
+
+def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
+    items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
+             Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]
+
+    def asker(question: str, history: list[str], k: int) -> Answer:
+        if question == "boom?":
+            raise RuntimeError("kaput")
+        return fake_pipeline.ask(question, history, k)
+
+    problems: list[Problem] = []
+    records: list[dict[str, Any]] = []
+    metrics, outcomes = evaluation.evaluate(fake_pipeline, items, asker=asker,
+                                            sink=records.append, on_problem=problems.append)
+    assert metrics["questions"] == 1 and metrics["errors"] == 1 and metrics["skipped"] == 1
+    assert [str(p) for p in problems] == [
+        "line 2 (id 'b'): internal error: RuntimeError: kaput",
+        "id 'c': the question is empty"]
+    assert [r["id"] for r in records] == ["a"] and len(outcomes) == 1
+
+
+def test_report_escapes_everything_and_lists_every_miss(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    evil = "<script>alert(1)</script> | pipe"
+    records = [
+        {"id": "x<1>", "question": evil, "gold": ["<b>gold</b>"], "abstained": False,
+         "answer": "<img src=x onerror=alert(1)>", "passages": [{"text": "<iframe>"}]},
+        {"id": "ok", "question": "fine?", "gold": [], "abstained": True, "answer": "",
+         "passages": []},
+    ]
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    scored = Scored(True, True, 0, 0.0, 0.1)
+    outcomes = [
+        evaluation.Outcome("tricky<kind>", True, False, 0.9, 12.0, None, False, False, False,
+                           scored, 2, 2),
+        evaluation.Outcome(None, False, True, 0.2, 30.0, None, False, False, False,
+                           Scored(False, False, 1, 1.0, 0.8), 0, 0),
+    ]
+    metrics = {"exact": 50.0, "<odd>": 1}
+    html_path, md_path = tmp_path / "r.html", tmp_path / "r.md"
+    eval_report.write_report(html_path, metrics, outcomes, predictions, "Run <on> t&t")
+    eval_report.write_report(md_path, metrics, outcomes, predictions, "Run <on> t&t")
+    page = html_path.read_text(encoding="utf-8")
+    for raw in ("<script>", "<img", "<iframe>", "<b>", "<odd>", "<on>", "tricky<kind>", "x<1>"):
+        assert raw not in page and raw not in md_path.read_text(encoding="utf-8"), raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Misses (1 of 2)" in page
+    md = md_path.read_text(encoding="utf-8")
+    assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
+
+
+# -- compare ---------------------------------------------------------------------------------
+
+
+def test_compare_prints_side_by_side_and_gates_regressions(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _squad(tmp_path, {"exact": 60.0, "f1": 70.0, "hit@1": 0.8, "latency_p50_ms": 20.0,
+                          "total": 100}, "a.json")
+    b = _squad(tmp_path, {"metrics": {"exact": 58.5, "f1": 71.0, "hit@1": 0.7,
+                                      "latency_p50_ms": 31.0, "total": 100}}, "b.json")
+    code, out, err = _main(capsys, "eval", "--compare", str(a), str(b))
+    assert code == 0 and err == ""
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[4:]}
+    assert rows["exact"] == ["60", "58.5000", "-1.5000"] and rows["f1"] == ["70", "71", "+1"]
+    assert rows["latency_p50_ms"] == ["20", "31", "+11"] and rows["total"] == ["100", "100", "+0"]
+
+    code, _, err = _main(capsys, "eval", "--compare", str(a), str(b),
+                         "--fail-on-drop", "exact=2", "--fail-on-drop", "f1=0")
+    assert code == 0, err  # exact fell by 1.5 (allowed 2); f1 rose
+    code, _, err = _main(capsys, "eval", "--compare", str(a), str(b),
+                         "--fail-on-drop", "exact=1", "--fail-on-drop", "latency_p50_ms=10",
+                         "--fail-on-drop", "hit@1=0.2")
+    assert code == 1
+    assert "regression: exact went from 60 to 58.5 (down 1.5, more than 1)" in err
+    assert "latency_p50_ms went from 20 to 31 (up 11, more than 10)" in err
+    assert "hit@1" not in err
+
+    for gate, message in (("nonsense=1", "unknown metric 'nonsense'"),
+                          ("exact", "METRIC=DELTA"), ("exact=-1", "METRIC=DELTA")):
+        code, _, err = _main(capsys, "eval", "--compare", str(a), str(b), "--fail-on-drop", gate)
+        assert code == 2 and message in err and err.count("\n") == 1
+    code, _, err = _main(capsys, "eval", "--compare", str(a), str(tmp_path / "none.json"))
+    assert code == 1 and "does not exist" in err
+    code, _, err = _main(capsys, "eval", "--compare", str(a), str(_squad(tmp_path, [1], "l.json")))
+    assert code == 1 and "holds no metric object" in err
+    assert _main(capsys, "eval")[0] == 2
+    assert _main(capsys, "eval", str(SMALL_SQUAD), "--compare", str(a), str(b))[0] == 2
+    assert _main(capsys, "eval", str(SMALL_SQUAD), "--fail-on-drop", "f1=1")[0] == 2
+
+
+# -- real model ------------------------------------------------------------------------------
+
+
+def _cache_with_word_table(tmp_path: Path) -> Path:
+    """A fresh eval cache that shares the model's word table (built once per machine)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    real = Settings().cache_dir
+    if real.is_dir():
+        for path in real.iterdir():
+            if path.is_file() and path.name.startswith("words-"):
+                (cache / path.name).symlink_to(path)
+    return cache
+
+
+@pytest.mark.slow
+def test_small_squad_file_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QA_CACHE_DIR", str(_cache_with_word_table(tmp_path)))
+    out, report = tmp_path / "preds.jsonl", tmp_path / "report.md"
+    code, stdout, stderr = _main(capsys, "eval", str(SMALL_SQUAD), "--json", "--out", str(out),
+                                 "--report", str(report))
+    assert code == 0, stderr
+    m = json.loads(stdout)
+    assert m["total"] == 12 and m["HasAns_total"] == 8 and m["NoAns_total"] == 4
+    assert m["skipped"] == 0 and m["citation_exact"] == 1.0
+    assert m["hit@3"] >= 0.875  # two short articles: the gold passage is (nearly) always found
+    assert m["HasAns_f1"] > 0 and 0 <= m["best_f1"] <= 100
+    assert m["best_f1"] >= m["f1"] - 1e-9  # the best threshold can only help
+    predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(predictions) == 12
+    # Questions about one article are answered from that article (asked against both).
+    for p in predictions:
+        if p["answerable"]:
+            wanted = "Greywater_Lighthouse" if p["id"].startswith("gw") else "Marrow_Valley_Railway"
+            assert p["citations"] and p["citations"][0]["doc_id"] == wanted, p
+    assert m["answer_contains_gold"] > 0
+    text = report.read_text(encoding="utf-8")
+    assert "| HasAns_total | 8 |" in text and "## By kind" in text and "## Misses" in text
+
+    baseline = _main(capsys, "eval", str(SMALL_SQUAD), "--json", "--baseline")
+    assert baseline[0] == 0
+    b = json.loads(baseline[1])
+    assert b["NoAns_exact"] == 0.0 and b["abstained_unanswerable"] == 0.0  # never abstains
 
 
 KNOWN_SET = [
@@ -83,45 +424,26 @@ KNOWN_SET = [
 ]
 
 
-def _run_eval(tmp_path: Path, lines: list[str], *flags: str) -> subprocess.CompletedProcess[str]:
-    data = tmp_path / "set.jsonl"
-    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "qa.cli", "eval", str(data), "--seeds",
-         str(Path(__file__).resolve().parents[1] / "seeds"), "--index", str(tmp_path / "index"),
-         *flags],
-        capture_output=True, text=True, env=ENV, timeout=300, check=False,
-    )
-
-
 @pytest.mark.slow
-def test_known_five_question_set_end_to_end(tmp_path: Path) -> None:
-    lines = [json.dumps(r, ensure_ascii=False) for r in KNOWN_SET] + ["{broken"]
-    out, report = tmp_path / "preds.jsonl", tmp_path / "report.md"
-    proc = _run_eval(tmp_path, lines, "--json", "--out", str(out), "--report", str(report))
-    assert proc.returncode == 0, proc.stderr
-    assert "line 6" in proc.stderr and "Traceback" not in proc.stderr
-    metrics = json.loads(proc.stdout)
-    assert metrics["questions"] == 5 and metrics["answerable"] == 4
+def test_known_five_question_set_end_to_end(
+        tmp_path: Path, real_pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "set.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in KNOWN_SET)
+                    + "\n{broken\n", encoding="utf-8")
+    settings = real_pipeline.settings
+    code, stdout, stderr = _main(capsys, "eval", str(data), "--json", "--seeds",
+                                 str(settings.seeds_dir), "--index", str(settings.index_dir))
+    assert code == 0, stderr
+    assert "line 6: not valid JSON" in stderr and "Traceback" not in stderr
+    metrics = json.loads(stdout)
+    assert metrics["questions"] == 5 and metrics["answerable"] == 4 and metrics["skipped"] == 1
     assert metrics["hit@1"] == 1.0 and metrics["sentence_hit@1"] == 1.0
     assert metrics["answer_contains_gold"] == 1.0
     assert metrics["citation_exact"] == 1.0
     assert metrics["abstained_unanswerable"] == 1.0 and metrics["wrongly_abstained"] == 0.0
-    assert metrics["exact_match"] >= 0.5  # "around 2,500" and "2019" lead their answers
-    predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [p["id"] for p in predictions] == ["1", "2", "3", "4", "5"]
-    for p in predictions:
-        assert {"id", "question", "answer", "abstained", "confidence", "citations", "passages",
-                "latency_ms"} <= set(p)
-    text = report.read_text(encoding="utf-8")
-    assert "| hit@1 | 1.0 |" in text and "Misses (0 of 5)" in text
-
-    strict = _run_eval(tmp_path, lines, "--strict")
-    assert strict.returncode == 1 and "--strict" in strict.stderr
-    assert "Traceback" not in strict.stderr
 
 
-def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
+def test_missing_file_is_one_line_error_in_a_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "qa.cli", "eval", str(tmp_path / "no.jsonl")],
                           capture_output=True, text=True, env=ENV, timeout=60, check=False)
     assert proc.returncode == 1

@@ -73,14 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON object")
     _add_index_flags(p)
 
-    p = sub.add_parser("eval", help="evaluate on a question-answer test set (JSON lines)")
-    p.add_argument("file", metavar="FILE.jsonl")
+    p = sub.add_parser("eval", help="evaluate on a test set (JSON lines or SQuAD 2.0/1.1 JSON)")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="questions: JSON lines over --seeds, or a SQuAD file (its own articles)")
     p.add_argument("--out", metavar="PREDICTIONS.jsonl", help="write one prediction per line")
+    p.add_argument("--csv", metavar="PREDICTIONS.csv", help="write the predictions as CSV")
     p.add_argument("--report", metavar="REPORT.md|.html", help="write a readable report")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.add_argument("--strict", action="store_true", help="fail on a malformed line")
+    p.add_argument("--metrics-out", metavar="METRICS.json", help="write the metrics as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="check the whole file first and fail on any bad question")
     p.add_argument("--baseline", action="store_true",
                    help="evaluate the plain dense-only baseline instead of qa")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                   help="compare two metric objects (from --json or --metrics-out)")
+    p.add_argument("--fail-on-drop", action="append", metavar="METRIC=DELTA",
+                   help="with --compare: exit 1 when B is worse than A by more than DELTA")
     p.add_argument("-k", type=_positive_k, default=None, help="passages to consider (1-20)")
     _add_index_flags(p)
 

@@ -1,142 +1,61 @@
-"""Evaluation step: a question-answer test set in, metrics and predictions out.
+"""Evaluation step: a test set in, a flat metric object and predictions out.
 
-In: JSON lines `{"id", "question", "answers": [...], "history": [...]?}` (`answers` empty
-means the documents cannot answer it). Out: a flat dict of metrics keyed by name
-(retrieval hit@k/MRR, sentence hit@1, exact match/F1/contains, citation exactness and
-support, SQuAD2-style abstention, warm latency), one prediction per question, and an
-optional Markdown/HTML report. Answers are compared after SQuAD normalization.
+In: a JSON-lines test set or a SQuAD 2.0/1.1 file (`qa.testset`). Out: a flat dict of metrics
+keyed by name: the official SQuAD v2 object (`exact`, `f1`, `total`, `HasAns_*`, `NoAns_*`,
+`best_*`, in percent, `qa.metrics`), beside qa's own retrieval and citation measures (hit@k,
+MRR, gold in the best sentence, answer contains gold, citation exactness re-checked against
+the document files, support, abstention precision/recall, warm latency percentiles) and the
+number of skipped bad questions. Predictions are streamed to `--out`/`--csv` as they come
+(`qa.eval_report`), so memory holds only a few numbers per question.
+
+The SQuAD prediction is `schema.short_answer` (the lead span; the quotes where there is no
+lead; "" for an abstention) and its no-answer probability is `1 - confidence`.
 
 `--baseline` runs the same harness on a plain dense-only pipeline (same model, passages
-ranked by cosine alone, no BM25, no sentence selection, never abstains), so the gain of
-each part of qa is measured, not claimed.
+ranked by cosine alone, no BM25, no sentence selection, never abstains), so the gain of each
+part of qa is measured, not claimed.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
+import contextlib
 import json
-import re
+import os
 import statistics
-import string
 import sys
 import time
-import unicodedata
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.atomic import write_text_atomic
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import BadQuestion, BadSetting, QAError
+from qa.metrics import (  # noqa: F401 - exact_match, token_f1: used by scripts/benchmarks
+    Scored,
+    contains_gold,
+    exact_match,
+    percentile,
+    squad_scores,
+    squad_v2_metrics,
+    token_f1,
+)
 from qa.pipeline import Pipeline
+from qa.progress import Progress
 from qa.retrieval import Query, search
 from qa.schema import answer_json, short_answer
+from qa.store import Index
+from qa.testset import (
+    Item,
+    Problem,
+    TestSet,
+    build_corpus,
+    corpus_settings,
+    load_testset,
+    parse_jsonl,
+)
 from qa.types import Answer, Citation, Span, Turn
-
-# -- SQuAD metrics ---------------------------------------------------------------------------
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalization: lower case, no punctuation (Unicode too), no articles, one space."""
-    text = text.lower()
-    text = "".join(
-        ch for ch in text
-        if ch not in string.punctuation and not unicodedata.category(ch).startswith("P")
-    )
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def exact_match(prediction: str, golds: list[str]) -> float:
-    """1.0 if the prediction equals a gold answer after normalization; no-answer vs none."""
-    if not golds:
-        return float(normalize_answer(prediction) == "")
-    return float(any(normalize_answer(prediction) == normalize_answer(g) for g in golds))
-
-
-def token_f1(prediction: str, golds: list[str]) -> float:
-    """Best token-overlap F1 against the golds (duplicates counted, as in SQuAD)."""
-    if not golds:
-        return float(normalize_answer(prediction) == "")
-    pred = normalize_answer(prediction).split()
-    best = 0.0
-    for gold in golds:
-        ref = normalize_answer(gold).split()
-        common = sum((Counter(pred) & Counter(ref)).values())
-        if not pred or not ref:
-            best = max(best, float(pred == ref))
-        elif common:
-            precision, recall = common / len(pred), common / len(ref)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
-
-
-def contains_gold(text: str, golds: list[str]) -> bool:
-    """Does `text` contain one of the gold answers (both normalized)?"""
-    norm = f" {normalize_answer(text)} "
-    return any(f" {normalize_answer(g)} " in norm for g in golds if normalize_answer(g))
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), linear interpolation; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-# -- test set --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Item:
-    id: str
-    question: str
-    answers: list[str]
-    history: list[str]
-
-
-def parse_items(lines: Iterable[str]) -> tuple[list[Item], list[str]]:
-    """Items of a JSONL test set, and one message per malformed line (with its number)."""
-    items, problems = [], []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not a JSON object")
-            question, answers = row.get("question"), row.get("answers")
-            history = row.get("history") or []
-            if not isinstance(question, str) or not question.strip():
-                raise ValueError("'question' must be a non-empty string")
-            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-                raise ValueError("'answers' must be a list of strings")
-            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-                raise ValueError("'history' must be a list of strings")
-            items.append(Item(str(row.get("id", f"line-{number}")), question, answers, history))
-        except ValueError as exc:
-            problems.append(f"line {number}: {exc}")
-    return items, problems
-
-
-def load_items(path: Path) -> tuple[list[Item], list[str]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QAError(f"test set {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QAError(f"cannot read test set {str(path)!r}: {exc}") from None
-    return parse_items(text.splitlines())
-
-
-# -- running ---------------------------------------------------------------------------------
 
 Asker = Callable[[str, list[str], int], Answer]
 
@@ -166,94 +85,227 @@ def baseline_asker(pipeline: Pipeline) -> Asker:
     return ask
 
 
+def parse_items(lines: Iterable[str]) -> tuple[list[Item], list[str]]:
+    """Items of JSON lines and one "line N: why" per bad line (for scripts and benchmarks)."""
+    items, problems = parse_jsonl(lines)
+    return items, [str(p) for p in problems]
+
+
+def load_items(path: Path) -> tuple[list[Item], list[str]]:
+    """A JSON-lines test set read whole (for scripts and benchmarks; `qa eval` uses
+    `qa.testset.load_testset`, which also reads SQuAD files)."""
+    testset = load_testset(path)
+    if testset.format != "jsonl":
+        raise QAError(f"{str(path)!r} is a SQuAD file, not JSON lines")
+    return testset.items, [str(p) for p in testset.problems]
+
+
+# -- one question ----------------------------------------------------------------------------
+
+
+class SourceTexts:
+    """Document texts read again from their files, to check cited offsets independently of
+    the copy the answer was cut from (formats with extracted text fall back to the index)."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self._texts: dict[str, str | None] = {}
+
+    def get(self, doc_id: str) -> str | None:
+        if doc_id not in self._texts:
+            doc = self.index.documents.get(doc_id)
+            text: str | None = None
+            if doc is not None:
+                text = doc.text
+                if getattr(doc, "kind", "txt") in ("txt", "md"):
+                    try:
+                        text = Path(doc.path).read_bytes().decode("utf-8-sig")
+                    except (OSError, UnicodeDecodeError):
+                        text = None
+            self._texts[doc_id] = text
+        return self._texts[doc_id]
+
+
+def _span_ok(source: str | None, span: dict[str, Any]) -> bool:
+    start, end, text = span.get("start"), span.get("end"), span.get("text")
+    return (source is not None and isinstance(start, int) and isinstance(end, int)
+            and 0 <= start <= end <= len(source) and source[start:end] == text)
+
+
+def check_spans(prediction: dict[str, Any], sources: SourceTexts) -> tuple[int, int]:
+    """(spans checked, spans exact): every cited passage, quote and the lead, as written in
+    the prediction, against the document text read from its file."""
+    checked = exact = 0
+    for c in prediction["citations"]:
+        source = sources.get(c["doc_id"])
+        for span in (c, c["quote"]):
+            checked += 1
+            exact += _span_ok(source, span)
+    lead = prediction.get("lead")
+    if lead:
+        checked += 1
+        exact += _span_ok(sources.get(lead["doc_id"]), lead)
+    return checked, exact
+
+
+def prediction_record(item: Item, answer: Answer, latency_ms: float) -> dict[str, Any]:
+    """One line of `--out`: the question, its gold, the answer (wire format) and timing."""
+    record: dict[str, Any] = {"id": item.id, "question": item.question}
+    if item.kind:
+        record["kind"] = item.kind
+    record.update(gold=list(item.answers), answerable=bool(item.answers),
+                  prediction=short_answer(answer), **answer_json(answer))
+    record["no_answer_probability"] = round(1.0 - answer.confidence, 6)
+    record["latency_ms"] = round(latency_ms, 3)
+    return record
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The few numbers kept per question (the predictions themselves are streamed out)."""
+
+    kind: str | None
+    has_answer: bool
+    abstained: bool
+    confidence: float
+    latency_ms: float
+    first_rank: int | None  # rank of the first retrieved passage holding a gold answer
+    sentence_hit: bool  # the top passage's best sentence holds a gold answer
+    contains: bool  # the answer text holds a gold answer
+    supports: bool  # the quoted sentences hold a gold answer
+    squad: Scored
+    spans: int
+    spans_exact: int
+
+    @property
+    def right(self) -> bool:
+        """Answerable: answered and the answer holds the gold; unanswerable: abstained."""
+        return (not self.abstained and self.contains) if self.has_answer else self.abstained
+
+    @property
+    def group(self) -> str:
+        return self.kind or ("answerable" if self.has_answer else "unanswerable")
+
+
+def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTexts) -> Outcome:
+    golds = list(item.answers)
+    prediction = record["prediction"]
+    exact, f1 = squad_scores(prediction, golds)
+    ranks = [h.rank for h in answer.passages if contains_gold(h.chunk.text, golds)]
+    spans, spans_exact = check_spans(record, sources)
+    return Outcome(
+        kind=item.kind, has_answer=bool(golds), abstained=answer.abstained,
+        confidence=answer.confidence, latency_ms=record["latency_ms"],
+        first_rank=min(ranks) if ranks else None,
+        sentence_hit=bool(answer.passages)
+        and contains_gold(answer.passages[0].sentence.text, golds),
+        contains=contains_gold(answer.text, golds) or contains_gold(prediction, golds),
+        supports=contains_gold(" ".join(c.quote.text for c in answer.citations), golds),
+        squad=Scored(bool(golds), bool(prediction), exact, f1,
+                     record["no_answer_probability"]),
+        spans=spans, spans_exact=spans_exact,
+    )
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
 def evaluate(
-    pipeline: Pipeline, items: list[Item], k: int = 5, asker: Asker | None = None
-) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Ask every item (warm process) and score the answers; returns (metrics, predictions)."""
+    pipeline: Pipeline,
+    items: Sequence[Item],
+    k: int = 5,
+    asker: Asker | None = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> tuple[dict[str, float], list[Outcome]]:
+    """Ask every item (warm process), hand each prediction to `sink`, return the metrics.
+
+    A question the pipeline refuses (`BadQuestion`) is reported to `on_problem`, skipped and
+    counted in `skipped`; one on which it fails is reported and counted in `errors` (set
+    QA_DEBUG=1 to stop with the traceback instead).
+    """
     ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, [Turn(x) for x in h], kk))
-    index = pipeline.index
+    sources = SourceTexts(pipeline.index)
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
+    outcomes: list[Outcome] = []
+    skipped = errors = 0
+    with Progress("eval", total=len(items), unit="questions") as bar:
+        for item in items:
+            started = time.perf_counter()
+            try:
+                answer = ask(item.question, list(item.history), k)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing question must not lose the run
+                if os.environ.get("QA_DEBUG"):
+                    raise
+                if isinstance(exc, BadQuestion):
+                    skipped += 1
+                    message = str(exc)
+                else:
+                    errors += 1
+                    message = f"internal error: {type(exc).__name__}: {exc}"
+                if on_problem:
+                    where = f"{item.where} (id {item.id!r})" if item.where else f"id {item.id!r}"
+                    on_problem(Problem(where, message))
+                bar.update()
+                continue
+            record = prediction_record(item, answer, (time.perf_counter() - started) * 1000)
+            outcomes.append(score(item, answer, record, sources))
+            if sink:
+                sink(record)
+            bar.update()
+    metrics = aggregate(outcomes)
+    metrics["skipped"] = skipped
+    metrics["errors"] = errors
+    return metrics, outcomes
 
-    predictions: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for item in items:
-        started = time.perf_counter()
-        answer = ask(item.question, item.history, k)
-        latency = (time.perf_counter() - started) * 1000
-        prediction = {"id": item.id, "question": item.question, **answer_json(answer),
-                      "latency_ms": round(latency, 3)}
-        predictions.append(prediction)
-        short = short_answer(answer)
-        exact_citations = [
-            index.source(c.doc_id)[c.passage.start : c.passage.end] == c.passage.text
-            and index.source(c.doc_id)[c.quote.start : c.quote.end] == c.quote.text
-            for c in answer.citations
-        ]
-        ranks = [h.rank for h in answer.passages if contains_gold(h.chunk.text, item.answers)]
-        rows.append({
-            "item": item, "answer": answer, "short": short, "latency": latency,
-            "first_rank": min(ranks) if ranks else None, "exact_citations": exact_citations,
-        })
-    return _metrics(rows), predictions
 
-
-def _mean(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return round(statistics.fmean(values), 4) if values else 0.0
 
 
-def _metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
-    has = [r for r in rows if r["item"].answers]
-    no = [r for r in rows if not r["item"].answers]
-    answered_has = [r for r in has if not r["answer"].abstained]
-    abstained_no = sum(r["answer"].abstained for r in no)
-    abstained_all = sum(r["answer"].abstained for r in rows)
+def aggregate(outcomes: Sequence[Outcome]) -> dict[str, float]:
+    """The flat metric object: SQuAD v2 (percent) first, then qa's own (fractions, ms)."""
+    has = [o for o in outcomes if o.has_answer]
+    no = [o for o in outcomes if not o.has_answer]
+    abstained_no = sum(o.abstained for o in no)
+    abstained_all = sum(o.abstained for o in outcomes)
     precision = abstained_no / abstained_all if abstained_all else 0.0
     recall = abstained_no / len(no) if no else 0.0
-    citations = [ok for r in rows for ok in r["exact_citations"]]
-    latencies = [r["latency"] for r in rows]
+    spans = sum(o.spans for o in outcomes)
+    latencies = [o.latency_ms for o in outcomes]
 
-    def hit(r: dict[str, Any], n: int) -> float:
-        return float(r["first_rank"] is not None and r["first_rank"] <= n)
+    def hit(o: Outcome, n: int) -> float:
+        return float(o.first_rank is not None and o.first_rank <= n)
 
-    def f1(r: dict[str, Any]) -> float:
-        return token_f1(r["short"], r["item"].answers)
-
-    return {
-        "questions": len(rows),
-        "answerable": len(has),
-        "unanswerable": len(no),
-        "hit@1": _mean([hit(r, 1) for r in has]),
-        "hit@3": _mean([hit(r, 3) for r in has]),
-        "hit@5": _mean([hit(r, 5) for r in has]),
-        "mrr": _mean([1 / r["first_rank"] if r["first_rank"] else 0.0 for r in has]),
-        "sentence_hit@1": _mean([
-            float(bool(r["answer"].passages)
-                  and contains_gold(r["answer"].passages[0].sentence.text, r["item"].answers))
-            for r in has
-        ]),
-        "exact_match": _mean([exact_match(r["short"], r["item"].answers) for r in has]),
-        "f1": _mean([f1(r) for r in has]),
-        "answer_contains_gold": _mean(
-            [float(contains_gold(r["answer"].text, r["item"].answers)) for r in has]),
-        "citation_exact": _mean([float(ok) for ok in citations]) if citations else 1.0,
-        "citation_supports_gold": _mean([
-            float(contains_gold(" ".join(c.quote.text for c in r["answer"].citations),
-                                r["item"].answers))
-            for r in answered_has
-        ]),
+    metrics: dict[str, float] = {
+        "questions": len(outcomes), "answerable": len(has), "unanswerable": len(no),
+    }
+    metrics.update(squad_v2_metrics([o.squad for o in outcomes]))
+    metrics.update({
+        "hit@1": _mean([hit(o, 1) for o in has]),
+        "hit@3": _mean([hit(o, 3) for o in has]),
+        "hit@5": _mean([hit(o, 5) for o in has]),
+        "mrr": _mean([1 / o.first_rank if o.first_rank else 0.0 for o in has]),
+        "sentence_hit@1": _mean([float(o.sentence_hit) for o in has]),
+        "answer_contains_gold": _mean([float(o.contains and not o.abstained) for o in has]),
+        "citation_exact": round(sum(o.spans_exact for o in outcomes) / spans, 4)
+        if spans else 1.0,
+        "citation_supports_gold": _mean([float(o.supports) for o in has if not o.abstained]),
         "abstained_unanswerable": round(recall, 4),
-        "wrongly_abstained": _mean([float(r["answer"].abstained) for r in has]),
+        "wrongly_abstained": _mean([float(o.abstained) for o in has]),
         "abstention_precision": round(precision, 4),
         "abstention_f1": round(2 * precision * recall / (precision + recall), 4)
         if precision + recall else 0.0,
-        "overall_f1": _mean([f1(r) for r in rows]),
         "latency_p50_ms": round(percentile(latencies, 50), 2),
         "latency_p95_ms": round(percentile(latencies, 95), 2),
         "latency_max_ms": round(max(latencies, default=0.0), 2),
-    }
+    })
+    return metrics
 
 
-# -- output ----------------------------------------------------------------------------------
+# -- the command -----------------------------------------------------------------------------
 
 
 def format_table(metrics: dict[str, float]) -> str:
@@ -265,111 +317,72 @@ def format_table(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def _latency_plot(latencies: list[float], path: Path) -> bool:
-    """A histogram PNG beside the report; False when matplotlib is not installed."""
-    try:
-        import matplotlib
+def _report_problem(path: Path, strict: bool) -> Callable[[Problem], None]:
+    def report(problem: Problem) -> None:
+        print(f"qa: eval: {path}: {problem}" + ("" if strict else " (skipped)"), file=sys.stderr)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.hist(latencies, bins=30, color="#3b6ea5")
-    ax.set_xlabel("ask latency (ms, warm)")
-    ax.set_ylabel("questions")
-    ax.set_title("Latency per question")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return report
 
 
-def _text_histogram(latencies: list[float], bins: int = 8) -> list[str]:
-    if not latencies:
-        return []
-    lo, hi = min(latencies), max(latencies)
-    step = (hi - lo) / bins or 1.0
-    counts = Counter(min(int((v - lo) / step), bins - 1) for v in latencies)
-    return [f"{lo + i * step:7.1f}-{lo + (i + 1) * step:7.1f} ms | {'#' * counts[i]} {counts[i]}"
-            for i in range(bins)]
+def _pipeline_for(testset: TestSet, settings: Settings) -> Pipeline:
+    """The pipeline over the test set's documents: `seeds/` for JSON lines, the cached
+    articles for SQuAD (written and indexed on the first run of that file)."""
+    if testset.format != "squad":
+        return Pipeline(settings)
+    corpus, ready = corpus_settings(settings, testset)
+    if ready:
+        return Pipeline(corpus)
+    built: list[Pipeline] = []
 
+    def build(at: Settings) -> None:
+        built.append(Pipeline(at))
+        built[0].rebuild()
 
-def write_report(path: Path, metrics: dict[str, float], predictions: list[dict[str, Any]],
-                 items: list[Item], title: str) -> None:
-    """A Markdown or HTML report: metrics, latency histogram, and every miss."""
-    latencies = [p["latency_ms"] for p in predictions]
-    image = path.with_suffix(".latency.png")
-    has_plot = _latency_plot(latencies, image)
-    misses = []
-    for item, pred in zip(items, predictions, strict=True):
-        if item.answers:
-            ok = not pred["abstained"] and contains_gold(pred["answer"], item.answers)
-        else:
-            ok = pred["abstained"]
-        if not ok:
-            top = pred["passages"][0]["text"] if pred["passages"] else ""
-            answer = "(abstained)" if pred["abstained"] else pred["answer"]
-            misses.append((item, answer, top))
-
-    if path.suffix.lower() in (".html", ".htm"):
-        e = html.escape
-        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in metrics.items())
-        miss_rows = "".join(
-            f"<tr><td>{e(i.id)}</td><td>{e(i.question)}</td>"
-            f"<td>{e(' | '.join(i.answers) or '(unanswerable)')}</td><td>{e(a)}</td>"
-            f"<td>{e(t[:300])}</td></tr>" for i, a, t in misses)
-        plot = (f'<img src="{e(image.name)}" alt="latency histogram">' if has_plot
-                else "<pre>" + e("\n".join(_text_histogram(latencies))) + "</pre>")
-        body = (f"<h1>{e(title)}</h1><h2>Metrics</h2><table border=1>{rows}</table>"
-                f"<h2>Latency</h2>{plot}<h2>Misses ({len(misses)})</h2><table border=1>"
-                "<tr><th>id</th><th>question</th><th>gold</th><th>answer</th>"
-                f"<th>top passage</th></tr>{miss_rows}</table>")
-        head = f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>"
-        write_text_atomic(path, head + body)
-        return
-
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = [f"# {title}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in metrics.items()]
-    lines += ["", "## Latency (warm `ask`, per question)", ""]
-    lines += ([f"![latency histogram]({image.name})", ""] if has_plot else [])
-    lines += ["```", *_text_histogram(latencies), "```", "",
-              f"## Misses ({len(misses)} of {len(items)})", "",
-              "A miss is an answerable question whose answer lacks the gold answer (or was "
-              "refused), or an unanswerable question that was answered.", "",
-              "| id | question | gold | answer | top passage |", "|---|---|---|---|---|"]
-    for item, answer, top in misses:
-        gold = " / ".join(item.answers) or "(unanswerable)"
-        lines.append(f"| {cell(item.id)} | {cell(item.question)} | {cell(gold)} | "
-                     f"{cell(answer[:300])} | {cell(top[:200])} |")
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    corpus = build_corpus(settings, testset, build)
+    return Pipeline(corpus, embedder=built[0].embedder)
 
 
 def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
-    """`qa eval FILE.jsonl [--out] [--report] [--json] [--strict] [--baseline] [-k N]`."""
+    """`qa eval FILE [--out] [--csv] [--report] [--json] [--metrics-out] [--strict]
+    [--baseline] [-k N]`, or `qa eval --compare A.json B.json [--fail-on-drop M=D ...]`."""
+    from qa import eval_report
+
+    if args.compare:
+        if args.file:
+            raise BadSetting("give either a test set or --compare A.json B.json, not both")
+        return eval_report.run_compare(args.compare, args.fail_on_drop or [])
+    if args.fail_on_drop:
+        raise BadSetting("--fail-on-drop needs --compare A.json B.json")
+    if not args.file:
+        raise BadSetting("give a test set (FILE.jsonl or a SQuAD .json) or --compare A B")
     path = Path(args.file)
-    items, problems = load_items(path)
-    for problem in problems:
-        print(f"qa: eval: {path}: {problem}" + ("" if args.strict else " (skipped)"),
-              file=sys.stderr)
-    if problems and args.strict:
-        raise QAError(f"{len(problems)} malformed line(s) in {str(path)!r} (--strict)")
-    if not items:
-        raise QAError(f"test set {str(path)!r} holds no questions")
-    started = time.perf_counter()
-    pipeline = Pipeline(settings)
-    asker = baseline_asker(pipeline) if args.baseline else None
-    metrics, predictions = evaluate(pipeline, items, settings.k, asker)
-    metrics["total_seconds"] = round(time.perf_counter() - started, 2)
-    if args.out:
-        write_text_atomic(Path(args.out), "".join(
-            json.dumps(p, ensure_ascii=False) + "\n" for p in predictions))
-    if args.report:
+    outputs = eval_report.Outputs.open(
+        out=args.out, csv=args.csv, report=args.report, metrics=args.metrics_out, inputs=[path])
+    try:
+        testset = load_testset(path)
+        report_problem = _report_problem(path, args.strict)
+        for problem in testset.problems:
+            report_problem(problem)
+        if testset.problems and args.strict:
+            raise QAError(f"{len(testset.problems)} bad question(s) in {str(path)!r} "
+                          f"(first: {testset.problems[0]}) (--strict)")
+        if testset.format == "squad" and (args.seeds or args.index):
+            print("qa: eval: a SQuAD file brings its own documents; --seeds and --index are "
+                  "not used", file=sys.stderr)
+        if not testset.items:
+            raise QAError(f"test set {str(path)!r} holds no questions")
+        started = time.perf_counter()
+        pipeline = _pipeline_for(testset, settings)
+        asker = baseline_asker(pipeline) if args.baseline else None
+        metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
+                                     sink=outputs.write, on_problem=report_problem)
+        metrics["skipped"] += len(testset.problems)
+        metrics["total_seconds"] = round(time.perf_counter() - started, 2)
         name = "dense-only baseline" if args.baseline else "qa"
-        write_report(Path(args.report), metrics, predictions, items,
-                     f"Evaluation of {name} on {path.name}")
-    print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
+        outputs.finish(metrics, outcomes, f"Evaluation of {name} on {path.name}")
+    except BaseException:
+        outputs.discard()
+        raise
+    with contextlib.suppress(BrokenPipeError):
+        print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
     return 0

@@ -1,0 +1,425 @@
+"""What `qa eval` writes: streamed predictions, the report, and the comparison of two runs.
+
+In: prediction records as they come, then the metric object and the per-question outcomes.
+Out: `--out` (JSON lines) and `--csv` (the same, one row per question), both streamed to a
+temporary file beside the target and renamed at the end; `--report` (Markdown or HTML: the
+metric table, a per-kind breakdown, a latency histogram, a confidence reliability table and
+plot, every miss), built from the streamed file; `--metrics-out` (the metric object as JSON).
+Every path is checked (and its temporary file created) before the first question is asked.
+
+`--compare A.json B.json` prints two metric objects side by side with the change, and with
+`--fail-on-drop METRIC=DELTA` exits 1 when B is worse than A by more than DELTA: lower for
+scores, higher for the few metrics where lower is better (latency, wrongly_abstained,
+skipped, total_seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv as csv_lib
+import html
+import json
+import math
+import os
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from qa.atomic import write_text_atomic
+from qa.errors import BadSetting, QAError
+from qa.metrics import percentile, reliability_bins
+
+if TYPE_CHECKING:
+    from qa.evaluation import Outcome
+
+REPORT_SUFFIXES = (".md", ".markdown", ".html", ".htm")
+CSV_FIELDS = ("id", "question", "kind", "gold", "answerable", "prediction", "answer", "lead",
+              "abstained", "confidence", "no_answer_probability", "citations", "latency_ms")
+
+
+# -- output files ----------------------------------------------------------------------------
+
+
+def _check_path(flag: str, value: str) -> Path:
+    path = Path(value)
+    if path.is_dir():
+        raise BadSetting(f"{flag} {value!r} is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadSetting(f"{flag}: cannot create the folder of {value!r}: {exc.strerror}") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise BadSetting(f"{flag} {value!r} is not writable")
+    return path
+
+
+def _temp_beside(flag: str, path: Path, newline: str | None = None) -> tuple[Path, IO[str]]:
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BadSetting(f"{flag}: cannot write in the folder of {str(path)!r}: "
+                         f"{exc.strerror}") from None
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(name, 0o666 & ~mask)  # an ordinary file once renamed, not mkstemp's 0600
+    return Path(name), os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+
+
+@dataclass
+class Outputs:
+    """The output files of one run: checked and opened before it starts, committed at the end."""
+
+    out: Path | None = None
+    csv: Path | None = None
+    report: Path | None = None
+    metrics: Path | None = None
+    _files: dict[str, tuple[Path, IO[str]]] = field(default_factory=dict)
+    _csv: Any = None
+
+    @classmethod
+    def open(cls, out: str | None, csv: str | None, report: str | None, metrics: str | None,
+             inputs: Sequence[Path] = ()) -> Outputs:
+        given = {"--out": out, "--csv": csv, "--report": report, "--metrics-out": metrics}
+        paths = {flag: _check_path(flag, v) for flag, v in given.items() if v}
+        resolved = [p.resolve() for p in paths.values()]
+        if len(set(resolved)) != len(resolved):
+            raise BadSetting("two output flags name the same file")
+        for path in inputs:
+            if path.resolve() in resolved:
+                raise BadSetting(f"an output flag names the test set {str(path)!r} itself")
+        report_path = paths.get("--report")
+        if report_path and report_path.suffix.lower() not in REPORT_SUFFIXES:
+            raise BadSetting(f"--report must end in .md or .html, got {str(report_path)!r}")
+        self = cls(paths.get("--out"), paths.get("--csv"), report_path, paths.get("--metrics-out"))
+        try:
+            stream = self.out or self.report  # the report is built from the streamed predictions
+            if stream is not None:
+                self._files["jsonl"] = _temp_beside("--out" if self.out else "--report", stream)
+            if self.csv:
+                self._files["csv"] = _temp_beside("--csv", self.csv, newline="")
+                self._csv = csv_lib.writer(self._files["csv"][1])
+                self._csv.writerow(CSV_FIELDS)
+            for flag, target in (("--report", self.report), ("--metrics-out", self.metrics)):
+                if target:  # can a file be created there? (written atomically at the end)
+                    probe, fh = _temp_beside(flag, target)
+                    fh.close()
+                    probe.unlink()
+        except BaseException:
+            self.discard()
+            raise
+        return self
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Stream one prediction out (JSON lines and CSV)."""
+        if "jsonl" in self._files:
+            self._files["jsonl"][1].write(json.dumps(record, ensure_ascii=False) + "\n")
+        if self._csv is not None:
+            self._csv.writerow(csv_row(record))
+
+    def finish(self, metrics: dict[str, float], outcomes: Sequence[Outcome], title: str) -> None:
+        """Close the streams, write the report and the metrics, then rename into place."""
+        for _tmp, fh in self._files.values():
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+        if self.report:
+            write_report(self.report, metrics, outcomes, self._files["jsonl"][0], title)
+        if self.metrics:
+            write_text_atomic(self.metrics, json.dumps(metrics, indent=2) + "\n")
+        if self.out:
+            os.replace(self._files.pop("jsonl")[0], self.out)
+        if self.csv:
+            os.replace(self._files.pop("csv")[0], self.csv)
+        self.discard()  # the report's private copy of the predictions, if any
+
+    def discard(self) -> None:
+        """Remove the temporary files (a failed or interrupted run leaves nothing behind)."""
+        for tmp, fh in self._files.values():
+            with contextlib.suppress(OSError):
+                fh.close()
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self._files.clear()
+
+
+
+def csv_row(record: dict[str, Any]) -> list[Any]:
+    """The CSV row of a prediction: lists and spans as JSON text, the rest as is."""
+    lead = record.get("lead")
+    citations = [{"n": c["n"], "doc_id": c["doc_id"], **c["quote"]} for c in record["citations"]]
+    values = {
+        **record,
+        "kind": record.get("kind", ""),
+        "gold": json.dumps(record["gold"], ensure_ascii=False),
+        "lead": lead["text"] if lead else "",
+        "citations": json.dumps(citations, ensure_ascii=False),
+    }
+    return [values.get(name, "") for name in CSV_FIELDS]
+
+
+def read_predictions(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def _save_plot(path: Path, draw: Any) -> bool:
+    """Draw with matplotlib into a PNG (atomically); False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    try:
+        draw(ax)
+        fig.tight_layout()
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+    return True
+
+
+def _latency_plot(latencies: list[float], path: Path) -> bool:
+    def draw(ax: Any) -> None:
+        ax.hist(latencies, bins=30, color="#3b6ea5")
+        ax.set_xlabel("ask latency (ms, warm)")
+        ax.set_ylabel("questions")
+        ax.set_title("Latency per question")
+
+    return _save_plot(path, draw)
+
+
+def _reliability_plot(table: list[tuple[float, float, int, float, float]], path: Path) -> bool:
+    def draw(ax: Any) -> None:
+        used = [row for row in table if row[2]]
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#999999", label="perfect calibration")
+        ax.plot([r[3] for r in used], [r[4] for r in used], marker="o", color="#3b6ea5",
+                label="qa")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (mean of the bin)")
+        ax.set_ylabel("observed accuracy")
+        ax.set_title("Confidence reliability")
+        ax.legend(loc="upper left")
+
+    return _save_plot(path, draw)
+
+
+def _text_histogram(latencies: list[float], bins: int = 8) -> list[str]:
+    """Bars over [min, p99]; the slowest 1% (often a cold cache or a long answer) in one row."""
+    if not latencies:
+        return []
+    lo, hi = min(latencies), percentile(latencies, 99)
+    step = (hi - lo) / bins or 1.0
+    counts = Counter(min(int((v - lo) / step), bins - 1) for v in latencies if v <= hi)
+    over = sum(v > hi for v in latencies)
+    top = max([*counts.values(), over])
+    rows = [f"{lo + i * step:8.1f}-{lo + (i + 1) * step:8.1f} ms | "
+            f"{'#' * math.ceil(50 * counts[i] / top)} {counts[i]}" for i in range(bins)]
+    if over:
+        label = f"> {hi:.1f}"
+        rows.append(f"{label:>17} ms | {'#' * math.ceil(50 * over / top)} {over}")
+    return rows
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def _breakdown(outcomes: Sequence[Outcome]) -> list[list[str]]:
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        groups[o.group].append(o)
+    rows = []
+    for name, group in sorted(groups.items()):
+        n = len(group)
+        rows.append([
+            name, str(n),
+            f"{100 * sum(o.squad.exact for o in group) / n:.1f}",
+            f"{100 * sum(o.squad.f1 for o in group) / n:.1f}",
+            f"{sum(o.right for o in group) / n:.3f}",
+            f"{sum(o.abstained for o in group) / n:.3f}",
+            f"{sum(o.first_rank == 1 for o in group if o.has_answer) / n:.3f}"
+            if any(o.has_answer for o in group) else "-",
+        ])
+    return rows
+
+
+BREAKDOWN_HEAD = ["kind", "questions", "exact", "f1", "right", "abstained", "hit@1"]
+RELIABILITY_HEAD = ["confidence", "questions", "mean confidence", "observed accuracy"]
+MISS_HEAD = ["id", "question", "gold", "answer", "top passage"]
+
+
+def _misses(outcomes: Sequence[Outcome], predictions: Path) -> Iterator[list[str]]:
+    for outcome, pred in zip(outcomes, read_predictions(predictions), strict=True):
+        if outcome.right:
+            continue
+        top = pred["passages"][0]["text"] if pred["passages"] else ""
+        yield [pred["id"], pred["question"], " / ".join(pred["gold"]) or "(unanswerable)",
+               "(abstained)" if pred["abstained"] else pred["answer"][:300], top[:200]]
+
+
+def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outcome],
+                 predictions: Path, title: str) -> None:
+    """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss."""
+    latencies = [o.latency_ms for o in outcomes]
+    reliability = reliability_bins([(o.confidence, o.right) for o in outcomes])
+    latency_png = path.with_suffix(".latency.png")
+    reliability_png = path.with_suffix(".reliability.png")
+    has_latency = _latency_plot(latencies, latency_png)
+    has_reliability = _reliability_plot(reliability, reliability_png)
+    metric_rows = [[k, _shown(v)] for k, v in metrics.items()]
+    breakdown = _breakdown(outcomes)
+    reliability_rows = [[f"{lo:.1f}-{hi:.1f}", str(n), f"{c:.3f}" if n else "-",
+                         f"{acc:.3f}" if n else "-"] for lo, hi, n, c, acc in reliability]
+    misses = list(_misses(outcomes, predictions))
+    skipped = f"{int(metrics.get('skipped', 0))}, failed: {int(metrics.get('errors', 0))}"
+    miss_note = ("A miss is an answerable question whose answer lacks the gold answer (or was "
+                 "refused), or an unanswerable question that was answered. Reliability: "
+                 "questions binned by confidence; accuracy counts the same \"right\".")
+    if path.suffix.lower() in (".html", ".htm"):
+        e = html.escape
+
+        def table(head: list[str], rows: Sequence[list[str]]) -> str:
+            cells = "".join(f"<th>{e(h)}</th>" for h in head)
+            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+                           for row in rows)
+            return f"<table border=1><tr>{cells}</tr>{body}</table>"
+
+        def image(png: Path, ok: bool, alt: str) -> str:
+            return f'<p><img src="{e(png.name)}" alt="{e(alt)}"></p>' if ok else ""
+
+        body = (
+            f"<h1>{e(title)}</h1><h2>Metrics</h2>{table(['metric', 'value'], metric_rows)}"
+            f"<h2>By kind</h2>{table(BREAKDOWN_HEAD, breakdown)}"
+            f"<h2>Latency (warm ask, per question)</h2>"
+            f"{image(latency_png, has_latency, 'latency histogram')}"
+            f"<pre>{e(chr(10).join(_text_histogram(latencies)))}</pre>"
+            f"<h2>Confidence reliability</h2>"
+            f"{image(reliability_png, has_reliability, 'reliability plot')}"
+            f"{table(RELIABILITY_HEAD, reliability_rows)}"
+            f"<h2>Misses ({len(misses)} of {len(outcomes)})</h2><p>{e(miss_note)}</p>"
+            f"<p>Skipped bad questions: {skipped}</p>{table(MISS_HEAD, misses)}"
+        )
+        head = f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>"
+        write_text_atomic(path, head + body + "\n")
+        return
+
+    def cell(text: str) -> str:
+        return html.escape(text.replace("\n", " "), quote=False).replace("|", "\\|")
+
+    def md_table(head: list[str], rows: Sequence[list[str]]) -> list[str]:
+        return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                + ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows] + [""])
+
+    lines = [f"# {cell(title)}", "", "## Metrics", "", *md_table(["metric", "value"], metric_rows),
+             "## By kind", "", *md_table(BREAKDOWN_HEAD, breakdown),
+             "## Latency (warm `ask`, per question)", ""]
+    lines += [f"![latency histogram]({latency_png.name})", ""] if has_latency else []
+    lines += ["```", *_text_histogram(latencies), "```", "", "## Confidence reliability", ""]
+    lines += [f"![reliability plot]({reliability_png.name})", ""] if has_reliability else []
+    lines += [*md_table(RELIABILITY_HEAD, reliability_rows),
+              f"## Misses ({len(misses)} of {len(outcomes)})", "", miss_note, "",
+              f"Skipped bad questions: {skipped}", "", *md_table(MISS_HEAD, misses)]
+    write_text_atomic(path, "\n".join(lines))
+
+
+# -- comparing two runs ----------------------------------------------------------------------
+
+LOWER_IS_BETTER = ("wrongly_abstained", "skipped", "errors", "total_seconds")
+
+
+def lower_is_better(name: str) -> bool:
+    return name.endswith("_ms") or name in LOWER_IS_BETTER
+
+
+def load_metrics(path: Path) -> dict[str, float]:
+    """A metric object from `qa eval --json`/`--metrics-out` (or an object holding one under
+    "metrics"); only its numbers are kept."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise QAError(f"metrics file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QAError(f"cannot read metrics file {str(path)!r}: {exc}") from None
+    except ValueError as exc:
+        raise QAError(f"metrics file {str(path)!r} is not valid JSON ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+        data = data["metrics"]
+    numbers = {k: float(v) for k, v in data.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)} \
+        if isinstance(data, dict) else {}
+    if not numbers:
+        raise QAError(f"{str(path)!r} holds no metric object (write one with "
+                      "`qa eval FILE --json` or `--metrics-out`)")
+    return numbers
+
+
+def parse_gate(text: str) -> tuple[str, float]:
+    name, sep, delta = text.partition("=")
+    try:
+        value = float(delta)
+    except ValueError:
+        value = math.nan
+    if not sep or not name.strip() or not math.isfinite(value) or value < 0:
+        raise BadSetting(f"--fail-on-drop wants METRIC=DELTA with DELTA >= 0, got {text!r}")
+    return name.strip(), value
+
+
+def compare(a: dict[str, float], b: dict[str, float], gates: Sequence[str]
+            ) -> tuple[list[str], list[str]]:
+    """The side-by-side table and one line per gate that failed."""
+    parsed = [parse_gate(g) for g in gates]
+    for name, _ in parsed:
+        missing = [label for label, m in (("A", a), ("B", b)) if name not in m]
+        if missing:
+            known = ", ".join(sorted(set(a) & set(b)))
+            raise BadSetting(f"--fail-on-drop: unknown metric {name!r} (not in "
+                             f"{' or '.join(missing)}; known: {known})")
+    names = list(a) + [k for k in b if k not in a]
+    width = max(len(n) for n in names)
+    lines = [f"{'metric':<{width}}  {'A':>12}  {'B':>12}  {'B - A':>12}",
+             f"{'-' * width}  {'-' * 12}  {'-' * 12}  {'-' * 12}"]
+    def num(value: float | None, sign: str = "") -> str:
+        if value is None:
+            return f"{'-':>12}"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):{sign}12d}"
+        return f"{value:{sign}12.4f}"
+
+    for name in names:
+        va, vb = a.get(name), b.get(name)
+        diff = num(vb - va, "+") if va is not None and vb is not None else num(None)
+        lines.append(f"{name:<{width}}  {num(va)}  {num(vb)}  {diff}")
+    failures = []
+    for name, delta in parsed:
+        worse = a[name] - b[name] if not lower_is_better(name) else b[name] - a[name]
+        if worse > delta + 1e-12:
+            failures.append(f"{name} went from {_shown(a[name])} to {_shown(b[name])} "
+                            f"({'up' if lower_is_better(name) else 'down'} "
+                            f"{_shown(round(worse, 6))}, more than {_shown(delta)})")
+    return lines, failures
+
+
+def run_compare(paths: Sequence[str], gates: Sequence[str]) -> int:
+    for gate in gates:
+        parse_gate(gate)  # a malformed gate is a usage error before any file is read
+    a, b = (load_metrics(Path(p)) for p in paths)
+    lines, failures = compare(a, b, gates)
+    print(f"A: {paths[0]}\nB: {paths[1]}")
+    print("\n".join(lines))
+    for failure in failures:
+        print(f"qa: eval: regression: {failure}", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,330 @@
+"""Test sets for `qa eval`: a JSON-lines file or a SQuAD 2.0/1.1 file in, questions out.
+
+In: a path. Out: a `TestSet`: the questions (`Item`s), one `Problem` per bad question (its
+line number or its place in the SQuAD file, and why), and for SQuAD the articles, which
+become the documents the questions are asked against.
+
+JSON lines: `{"id", "question", "answers": [...], "history": [...]?, "kind"?}` per line;
+`answers` empty means the documents cannot answer it. SQuAD: an object whose `data` lists
+articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].text`
+(deduplicated) and `is_impossible` questions are the unanswerable ones. The format is told
+by content, not by name. A bad question is a `Problem` (the run skips and counts it); a file
+of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
+
+`build_corpus` writes each article as one document (its title, then its paragraphs
+separated by blank lines) and builds its index under `cache_dir/eval/<sha256 of the file>`:
+built in a temporary folder and renamed, so the cache never holds half a build; a second run
+reuses it and a changed file gets a new folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.config import MAX_QUESTION_CHARS, Settings
+from qa.errors import QAError
+
+MAX_TESTSET_BYTES = 512 * 1024 * 1024  # a SQuAD 2.0 train file is 40 MB
+CORPUS_VERSION = 1  # how articles are written as documents; a change means a new cache
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question of a test set; `answers` empty means it is unanswerable."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    history: tuple[str, ...] = ()
+    kind: str | None = None
+    where: str = ""  # "line 12" or "data[0].paragraphs[3].qas[1]"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A question that cannot be asked, and why (reported, skipped and counted)."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Article:
+    """One SQuAD article: the document its questions are asked against (with all others)."""
+
+    doc_id: str
+    title: str
+    paragraphs: tuple[str, ...]
+
+    def text(self) -> str:
+        return "\n\n".join((self.title, *self.paragraphs)) + "\n"
+
+
+@dataclass(frozen=True)
+class TestSet:
+    format: str  # "jsonl" | "squad"
+    items: list[Item]
+    problems: list[Problem]
+    articles: list[Article]  # SQuAD only
+    sha256: str
+
+
+def _question(value: Any) -> str:
+    """The question text, or ValueError naming what is wrong with it."""
+    if not isinstance(value, str):
+        raise ValueError("'question' must be a string")
+    text = value.strip()
+    if not text:
+        raise ValueError("the question is blank")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise ValueError(f"the question is too long ({len(text)} characters; "
+                         f"at most {MAX_QUESTION_CHARS})")
+    return text
+
+
+def _unique(texts: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(texts))
+
+
+# -- JSON lines ------------------------------------------------------------------------------
+
+
+def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
+    """Items of a JSON-lines test set, and one problem per bad line (with its number)."""
+    items: list[Item] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            question = _question(row.get("question"))
+            answers, history = row.get("answers"), row.get("history") or []
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise ValueError("'answers' must be a list of strings")
+            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+                raise ValueError("'history' must be a list of strings")
+            raw_id, kind = row.get("id", f"line-{number}"), row.get("kind")
+            if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or not str(raw_id):
+                raise ValueError("'id' must be a non-empty string")
+            if kind is not None and not isinstance(kind, str):
+                raise ValueError("'kind' must be a string")
+            if str(raw_id) in seen:
+                raise ValueError(f"duplicate id {str(raw_id)!r}")
+            seen.add(str(raw_id))
+            items.append(Item(str(raw_id), question, _unique(answers), tuple(history),
+                              kind or None, where))
+        except ValueError as exc:
+            problems.append(Problem(where, str(exc)))
+    return items, problems
+
+
+# -- SQuAD -----------------------------------------------------------------------------------
+
+
+def is_squad(data: Any) -> bool:
+    return isinstance(data, dict) and "data" in data
+
+
+def _doc_id(title: str, taken: set[str], number: int) -> str:
+    """A file-name-safe, unique id for an article's document ("Beyoncé" -> "Beyonce")."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_title).strip("._-")[:80] or f"article-{number}"
+    doc_id, n = base, 2
+    while doc_id.lower() in taken:
+        doc_id, n = f"{base}-{n}", n + 1
+    taken.add(doc_id.lower())
+    return doc_id
+
+
+def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
+    if not isinstance(qa, dict):
+        raise ValueError("a question must be a JSON object")
+    qid = qa.get("id")
+    if isinstance(qid, bool) or not isinstance(qid, str | int) or not str(qid).strip():
+        raise ValueError("the question has no 'id'")
+    qid = str(qid)
+    if qid in seen:
+        raise ValueError(f"duplicate id {qid!r}")
+    question = _question(qa.get("question"))
+    impossible = qa.get("is_impossible", False)
+    if not isinstance(impossible, bool):
+        raise ValueError("'is_impossible' must be true or false")
+    answers = qa.get("answers", [] if impossible else None)
+    if not isinstance(answers, list):
+        raise ValueError("'answers' must be a list")
+    texts = []
+    for j, answer in enumerate(answers):
+        if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+            raise ValueError(f"answers[{j}] must be an object with a 'text' string")
+        texts.append(answer["text"])
+    seen.add(qid)
+    return Item(qid, question, () if impossible else _unique(texts), (), None, where)
+
+
+def parse_squad(data: Any) -> tuple[list[Article], list[Item], list[Problem]]:
+    """Articles, questions and bad questions of a SQuAD file; QAError for a wrong shape."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise QAError("not a SQuAD file: expected a JSON object with a 'data' list of articles")
+    articles: list[Article] = []
+    items: list[Item] = []
+    problems: list[Problem] = []
+    taken: set[str] = set()
+    seen: set[str] = set()
+    for a, article in enumerate(data["data"]):
+        place = f"data[{a}]"
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            raise QAError(f"{place}: an article must be an object with a 'paragraphs' list")
+        title = article.get("title")
+        if title is not None and not isinstance(title, str):
+            raise QAError(f"{place}.title: must be a string")
+        title = (title or "").replace("_", " ").strip() or f"Article {a + 1}"
+        contexts = []
+        for p, paragraph in enumerate(article["paragraphs"]):
+            where = f"{place}.paragraphs[{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("context"), str):
+                raise QAError(f"{where}: a paragraph must be an object with a 'context' string")
+            qas = paragraph.get("qas", [])
+            if not isinstance(qas, list):
+                raise QAError(f"{where}.qas: must be a list")
+            if paragraph["context"].strip():
+                contexts.append(paragraph["context"].strip())
+            for q, qa in enumerate(qas):
+                try:
+                    items.append(_squad_question(qa, f"{where}.qas[{q}]", seen))
+                except ValueError as exc:
+                    qid = qa.get("id") if isinstance(qa, dict) else None
+                    label = f" (id {qid!r})" if isinstance(qid, str) and qid else ""
+                    problems.append(Problem(f"{where}.qas[{q}]{label}", str(exc)))
+        if contexts:
+            articles.append(Article(_doc_id(title, taken, a + 1), title, tuple(contexts)))
+    if not articles:
+        raise QAError("the SQuAD file holds no paragraphs of text")
+    return articles, items, problems
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def load_testset(path: Path) -> TestSet:
+    """Read a test set, telling SQuAD JSON from JSON lines by its content."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise QAError(f"test set {str(path)!r} is not a file")
+        if size > MAX_TESTSET_BYTES:
+            raise QAError(f"test set {str(path)!r} is too large ({size:,} bytes; "
+                          f"at most {MAX_TESTSET_BYTES:,})")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise QAError(f"test set {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise QAError(f"cannot read test set {str(path)!r}: {exc.strerror}") from None
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise QAError(f"test set {str(path)!r} is not UTF-8 text "
+                      f"(bad byte at offset {exc.start})") from None
+    del raw
+    whole: Any = None
+    error: ValueError | None = None
+    if text.lstrip().startswith("{"):
+        try:
+            whole = json.loads(text)
+        except ValueError as exc:
+            error = exc
+    if is_squad(whole):
+        articles, items, problems = parse_squad(whole)
+        return TestSet("squad", items, problems, articles, sha)
+    if path.suffix.lower() == ".json":  # a .json file must be one SQuAD object
+        if error is not None:
+            raise QAError(f"{str(path)!r} is not valid JSON ({error})")
+        raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
+                      "'data' list of articles (or use JSON lines, one question per line)")
+    items, problems = parse_jsonl(text.splitlines())
+    return TestSet("jsonl", items, problems, [], sha)
+
+
+# -- the SQuAD documents and their index, cached ---------------------------------------------
+
+
+def _write_documents(folder: Path, articles: list[Article]) -> None:
+    folder.mkdir(parents=True)
+    for article in articles:
+        (folder / f"{article.doc_id}.txt").write_text(article.text(), encoding="utf-8")
+
+
+def _clean_stale_builds(root: Path, max_age_s: float = 3600.0) -> None:
+    """Remove temporary build folders left by killed runs (older than an hour)."""
+    for path in root.glob(".*.tmp-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime > max_age_s:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def corpus_settings(settings: Settings, testset: TestSet) -> tuple[Settings, bool]:
+    """Settings pointing at the cached documents of `testset`, and whether they exist yet."""
+    folder = settings.cache_dir / "eval" / testset.sha256
+    ready = (folder / "corpus.json").is_file() and (folder / "docs").is_dir()
+    if ready:
+        with contextlib.suppress(OSError, ValueError):
+            meta = json.loads((folder / "corpus.json").read_text(encoding="utf-8"))
+            ready = isinstance(meta, dict) and meta.get("version") == CORPUS_VERSION
+    return settings.with_overrides(seeds_dir=folder / "docs", index_dir=folder / "index"), ready
+
+
+def build_corpus(settings: Settings, testset: TestSet, build_index: Any) -> Settings:
+    """Write the documents, build their index with `build_index(settings)`, then publish.
+
+    Everything is written under a temporary folder which is renamed into place at the end;
+    a failure removes it. If another run published the same key meanwhile, its copy is kept.
+    """
+    final_settings, ready = corpus_settings(settings, testset)
+    final = final_settings.seeds_dir.parent
+    root = final.parent
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QAError(f"cannot create the eval cache {str(root)!r}: {exc.strerror}") from None
+    _clean_stale_builds(root)
+    tmp = root / f".{testset.sha256}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_documents(tmp / "docs", testset.articles)
+        build_index(settings.with_overrides(seeds_dir=tmp / "docs", index_dir=tmp / "index"))
+        meta = {"version": CORPUS_VERSION, "sha256": testset.sha256,
+                "documents": [a.doc_id for a in testset.articles],
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (tmp / "corpus.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if final.exists() and not ready:
+            shutil.rmtree(final, ignore_errors=True)  # an old layout or a damaged copy
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another run published it first: use theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final_settings
