@@ -13,10 +13,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn
 
-from qa.config import MAX_K, Settings, check_writable_dir, load_settings
+from qa.config import MAX_K, Settings, load_settings
 from qa.errors import QAError, describe_os_error
 from qa.pipeline import Pipeline, check_destinations, clean_question
 from qa.schema import answer_json, answer_plain, hit_json
@@ -152,10 +151,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "eval":
         from qa.evaluation import run_eval_command
 
-        for out in (args.out, args.report):  # before hours of answering, not after
-            if out:
-                check_writable_dir(Path(out).parent, "output folder")
-        check_destinations(_settings(args))
+        check_destinations(_settings(args))  # the outputs are checked by the eval itself
         return run_eval_command(args, _settings(args))
 
     settings = _settings(args)

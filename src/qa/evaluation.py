@@ -210,6 +210,16 @@ def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTex
 # -- the run ---------------------------------------------------------------------------------
 
 
+def replay(pipeline: Pipeline, history: list[str], k: int) -> list[Turn]:
+    """The conversation as a user had it: each earlier question answered in turn, so a
+    follow-up sees the answers that were shown (as in the web chat)."""
+    turns: list[Turn] = []
+    for question in history:
+        answer = pipeline.ask(question, turns, k)
+        turns.append(Turn(question, answer.text))
+    return turns
+
+
 def evaluate(
     pipeline: Pipeline,
     items: Sequence[Item],
@@ -224,7 +234,7 @@ def evaluate(
     counted in `skipped`; one on which it fails is reported and counted in `errors` (set
     QA_DEBUG=1 to stop with the traceback instead).
     """
-    ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, [Turn(x) for x in h], kk))
+    ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, replay(pipeline, h, kk), kk))
     sources = SourceTexts(pipeline.index)
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
     outcomes: list[Outcome] = []

@@ -1,0 +1,45 @@
+"""Quality gates: `qa eval` on held-out question sets (never used to fit or tune anything),
+compared with the figures measured when the answer model was last fitted
+(`eval/baselines/*.json`) through `qa eval --compare --fail-on-drop`, as a team would gate
+a change of chunking, model or settings.
+
+The story (eval/docs/story) and the article's shipped test set are held out of
+`scripts/fit_answer_model.py`. Allowances cover run-to-run noise of a few questions; the
+latency figures are not gated here (they belong to the benchmarks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+GATES = [
+    "answer_contains_gold=0.05", "hit@3=0.05", "citation_exact=0", "citation_supports_gold=0.05",
+    "abstained_unanswerable=0.1", "wrongly_abstained=0.05", "f1=5", "HasAns_f1=5",
+]
+SETS = {
+    "story": (ROOT / "eval" / "story_qa.jsonl", ROOT / "eval" / "docs" / "story"),
+    "article": (ROOT / "eval" / "article_qa.jsonl", ROOT / "seeds"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_held_out_quality_does_not_drop(name: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    questions, seeds = SETS[name]
+    metrics = tmp_path / "metrics.json"
+    code = cli.main(["eval", str(questions), "--seeds", str(seeds), "--index",
+                     str(tmp_path / "index"), "--metrics-out", str(metrics)])
+    assert code == 0, capsys.readouterr().err
+    measured = json.loads(metrics.read_text(encoding="utf-8"))
+    assert measured["citation_exact"] == 1.0
+    baseline = ROOT / "eval" / "baselines" / f"{name}.json"
+    gates = [arg for gate in GATES for arg in ("--fail-on-drop", gate)]
+    capsys.readouterr()
+    code = cli.main(["eval", "--compare", str(baseline), str(metrics), *gates])
+    assert code == 0, capsys.readouterr().out
