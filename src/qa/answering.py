@@ -210,8 +210,7 @@ def evidence_features(
     """
     expansions = expansions or {}
     q_terms = set(tokenize(question))
-    bm25 = index.sentence_bm25
-    weights = {t: max(bm25.idf(t), 0.1) for t in q_terms}
+    weights = {t: max(index.idf(t), 0.1) for t in q_terms}
     total = sum(weights.values()) or 1.0
     s_terms = set(tokenize(sentence.text))
     covered = unknown = 0.0
@@ -221,7 +220,7 @@ def evidence_features(
             continue
         stand_ins = expansions.get(term, [])
         covered += weight * max((sim for t, sim in stand_ins if t in s_terms), default=0.0)
-        if term not in bm25.postings:
+        if not index.knows(term):
             unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
     wants_type = kind.kind != "other"
     found = bool(_candidates(sentence.text, kind)) if wants_type else True
@@ -258,7 +257,8 @@ def _context(pipeline: Pipeline, history: list[Turn], k: int) -> tuple[str, set[
     earlier = history[:-1]
     previous = answer(pipeline, last.question, earlier, k, resolve_context=len(earlier) < 3)
     index = pipeline.index
-    quoted = {index.sentence_at[(c.doc_id, c.quote.start)] for c in previous.citations}
+    quoted = {sid for c in previous.citations
+              if (sid := index.sentence_at(c.doc_id, c.quote.start)) is not None}
     sentences = [c.quote.text for c in previous.citations]
     context = " ".join([last.question, *sentences])
     if last.answer and not sentences:
@@ -278,8 +278,8 @@ def _follow_up_sentence(
     """
     sentences = [s for h in hits[:FOLLOW_UP_PASSAGES] for s in h.chunk.sentences]
     ids = np.array([s.index for s in sentences])
-    cosines = index.sentence_vectors[ids] @ vector
-    lexical = index.sentence_bm25.scores(tokenize(question))[ids]
+    cosines = index.sentence_vectors(ids) @ vector
+    lexical = index.sentence_scores(tokenize(question), ids)
     scores = cosines + lexical_share * unit_max(lexical)
     for i, s in enumerate(sentences):
         if s.index in quoted:
@@ -357,7 +357,7 @@ def answer(
     citations = []
     parts = []
     for n, (sentence, _) in enumerate(chosen, start=1):
-        chunk = index.chunks[int(index.sentence_chunk[sentence.index])]
+        chunk = index.chunks[index.chunk_of(sentence.index)]
         citations.append(
             Citation(
                 n=n, doc_id=chunk.doc_id, chunk_id=chunk.id,

@@ -1,6 +1,7 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
-Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR.
+Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
+QA_HNSW_ABOVE.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Settings:
     k: int = 5
     chunk_chars: int = 600  # a passage grows sentence by sentence up to this size
     min_chunk_chars: int = 120  # a shorter paragraph (a heading, a one-liner) joins the next
+    hnsw_above: int = 50_000  # passages from which dense search uses an HNSW graph
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -41,6 +43,8 @@ class Settings:
             raise BadSetting(
                 f"min_chunk_chars must be in [0, chunk_chars), got {self.min_chunk_chars!r}"
             )
+        if self.hnsw_above < 1:
+            raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
 
     def chunking(self) -> dict[str, Any]:
         """The values that change what the index holds (compared against the manifest)."""
@@ -75,5 +79,6 @@ def load_settings(**overrides: Any) -> Settings:
         "cache_dir": os.environ.get("QA_CACHE_DIR") or None,
         "k": _int_env("QA_K"),
         "chunk_chars": _int_env("QA_CHUNK_CHARS"),
+        "hnsw_above": _int_env("QA_HNSW_ABOVE"),
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

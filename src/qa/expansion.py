@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def surface_forms(texts: list[str]) -> dict[str, str]:
     return forms
 
 
-def expand(question: str, known: set[str], table: WordVectors | None, terms: list[str],
+def expand(question: str, known: Container[str], table: WordVectors | None, terms: list[str],
            vectors: np.ndarray) -> dict[str, list[tuple[str, float]]]:
     """For each question term the documents never use: [(document term, similarity)]."""
     if table is None or not terms:
