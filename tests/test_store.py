@@ -241,16 +241,18 @@ def test_old_builds_are_removed_after_a_grace_build(fake_pipeline: Pipeline) -> 
 # -- incremental builds ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("passage_vectors", ["mean", "embed"])
 def test_incremental_add_change_remove_embeds_only_what_changed(
-    fake_pipeline: Pipeline, seeds_copy: Path
+    fake_pipeline: Pipeline, seeds_copy: Path, passage_vectors: str
 ) -> None:
-    settings = fake_pipeline.settings
+    settings = fake_pipeline.settings.with_overrides(passage_vectors=passage_vectors)
     counting = CountingEmbedder(HashingEmbedder())
     _write(seeds_copy, "b.txt", "Bees\n\nBees make honey in the summer. They dance to talk.\n")
     build_index(settings, counting)
-    article_chunks = [c.text for c in load_index(settings).chunks
-                      if c.doc_id.startswith("politico")]
-    assert set(article_chunks) <= set(counting.texts)
+    article = [s.text for c in load_index(settings).chunks for s in c.sentences
+               if c.doc_id.startswith("politico")]
+    assert set(article) <= set(counting.texts)
+    embeds_passages = passage_vectors == "embed"
 
     def rebuild_and_check(doc_id: str | None) -> list[str]:
         """Build; assert that exactly doc_id's passages and sentences were embedded."""
@@ -261,7 +263,8 @@ def test_incremental_add_change_remove_embeds_only_what_changed(
             source = (seeds_copy / f"{doc_id}.txt").read_text(encoding="utf-8")
             for chunk in index.chunks:
                 if chunk.doc_id == doc_id:
-                    expected |= {chunk.text} | {s.text for s in chunk.sentences}
+                    expected |= {s.text for s in chunk.sentences}
+                    expected |= {chunk.text} if embeds_passages else set()
             # anything else embedded is a new vocabulary word of that document
             extra = set(counting.texts) - expected
             assert all(w.lower() in source.lower() and " " not in w for w in extra), extra
@@ -476,7 +479,7 @@ def test_incremental_add_with_the_real_model(real_pipeline: Pipeline, seeds_copy
     counting.texts.clear()
     index = open_index(settings, counting, words=real_pipeline.words)
     new = [c for c in index.chunks if c.doc_id == "zebras"]
-    expected = {c.text for c in new} | {s.text for c in new for s in c.sentences}
+    expected = {s.text for c in new for s in c.sentences}  # passages: mean of sentences
     passages_and_sentences = [t for t in counting.texts if t in expected]
     assert sorted(passages_and_sentences) == sorted(expected)
     assert not any("Iraq" in t for t in counting.texts)

@@ -1,7 +1,7 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
-QA_HNSW_ABOVE.
+QA_HNSW_ABOVE, QA_PASSAGE_VECTORS.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ class Settings:
     k: int = 5
     chunk_chars: int = 600  # a passage grows sentence by sentence up to this size
     min_chunk_chars: int = 120  # a shorter paragraph (a heading, a one-liner) joins the next
-    hnsw_above: int = 50_000  # passages from which dense search uses an HNSW graph
+    hnsw_above: int = 20_000  # passages from which dense search uses an HNSW graph
+    # "embed": each passage is embedded; "mean": its vector is the mean of its sentences'
+    # (about half the build's model time; see docs/scaling.md for the quality measured)
+    passage_vectors: str = "mean"
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -43,6 +46,9 @@ class Settings:
             raise BadSetting(
                 f"min_chunk_chars must be in [0, chunk_chars), got {self.min_chunk_chars!r}"
             )
+        if self.passage_vectors not in ("embed", "mean"):
+            raise BadSetting(
+                f"passage_vectors must be 'embed' or 'mean', got {self.passage_vectors!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
 
@@ -80,5 +86,6 @@ def load_settings(**overrides: Any) -> Settings:
         "k": _int_env("QA_K"),
         "chunk_chars": _int_env("QA_CHUNK_CHARS"),
         "hnsw_above": _int_env("QA_HNSW_ABOVE"),
+        "passage_vectors": os.environ.get("QA_PASSAGE_VECTORS") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

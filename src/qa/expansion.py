@@ -118,8 +118,12 @@ def term_vectors(terms: list[str], surfaces: dict[str, str], table: WordVectors 
 def surface_forms(texts: list[str]) -> dict[str, str]:
     """For each BM25 term (a stem), the first word of the texts that produced it."""
     forms: dict[str, str] = {}
+    seen: set[str] = set()
     for text in texts:
         for word in text.split():
+            if word in seen:  # a repeated word yields the same terms: tokenize it once
+                continue
+            seen.add(word)
             for term in tokenize(word):
                 forms.setdefault(term, word.strip(".,;:!?\"“”‘’'()[]").lower() or term)
     return forms

@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,8 +41,11 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _POSSESSIVE = re.compile(r"['’]s\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=1 << 18)
 def stem(word: str) -> str:
-    """A deliberately light suffix stripper: plural and -ing/-ed forms meet their stem."""
+    """A deliberately light suffix stripper: plural and -ing/-ed forms meet their stem.
+
+    Cached: a corpus has far fewer distinct words than words, and indexing stems them all."""
     if len(word) <= 3 or word.isdigit():
         return word
     if word.endswith("ies") and len(word) > 4:

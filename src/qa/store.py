@@ -108,6 +108,7 @@ class Manifest(_Strict):
     data: str = Field(pattern=r"^build-[A-Za-z0-9T-]+$")
     files: dict[str, FileEntry]
     vectors: str = "flat"
+    passage_vectors: str = "mean"
     annotator: str | None = None
     built_at: str = ""
     built_at_ns: int = 0
@@ -204,11 +205,12 @@ class Index:
         self._doc_meta = documents
         self._doc_ids = [str(d["id"]) for d in documents]
         self._doc_pos = {d: i for i, d in enumerate(self._doc_ids)}
-        self._texts = texts
-        self._chunk_table = chunk_table
-        self._sentence_table = sentence_table
+        # np.asarray keeps memory maps mapped but drops np.memmap's slow item access
+        self._texts = np.asarray(texts)
+        self._chunk_table = np.asarray(chunk_table)
+        self._sentence_table = np.asarray(sentence_table)
         self.vectors = vectors
-        self._sentence_matrix = sentence_matrix
+        self._sentence_matrix = np.asarray(sentence_matrix)
         self.chunk_lexical = chunk_lexical
         self.sentence_lexical = sentence_lexical
         self.terms = terms  # the sentences' vocabulary (stems), sorted
@@ -430,7 +432,8 @@ def _previous_index(settings: Settings, model: str) -> Index | None:
     try:
         manifest = _read_manifest(settings.index_dir)
         if (manifest.format != FORMAT_VERSION or manifest.model != model
-                or manifest.chunking != settings.chunking()):
+                or manifest.chunking != settings.chunking()
+                or manifest.passage_vectors != settings.passage_vectors):
             return None
         return _open_build(settings.index_dir, manifest)
     except (IndexMissing, IndexCorrupt, OSError):
@@ -553,11 +556,13 @@ def _write_build(
     # vectors: reused rows copied, new texts embedded in length order straight into place
     new_texts: list[str] = []
     targets: list[tuple[int, int]] = []  # (0 passage | 1 sentence, row)
+    mean_passages = settings.passage_vectors == "mean"
     for part in new_parts:
         text = part.doc.text
         for i, (s, e, _) in enumerate(part.chunks):
-            new_texts.append(text[s:e])
-            targets.append((0, part.chunk_row + i))
+            if not mean_passages:
+                new_texts.append(text[s:e])
+                targets.append((0, part.chunk_row + i))
         for i, (_, s, e) in enumerate(part.sentences):
             new_texts.append(text[s:e])
             targets.append((1, part.sentence_row + i))
@@ -583,6 +588,15 @@ def _write_build(
                 f"indexing {len(new_parts)} document(s), "
                 f"{sum(len(p.chunks) for p in new_parts):,} passages")
     del new_texts, targets
+    if mean_passages:  # a passage's vector: the normalized mean of its sentences' vectors
+        for part in new_parts:
+            end = part.sentence_row + len(part.sentences)
+            owners = sentence_table[part.sentence_row : end, 0] - part.chunk_row
+            firsts = np.searchsorted(owners, np.arange(len(part.chunks)))
+            sums = np.add.reduceat(sentence_matrix[part.sentence_row : end].astype(np.float64),
+                                   firsts, axis=0)  # a passage's sentences are consecutive
+            sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+            chunk_matrix[part.chunk_row : part.chunk_row + len(part.chunks)] = sums
     chunk_matrix.flush()
     sentence_matrix.flush()
     vector_kind = "flat"
@@ -633,7 +647,7 @@ def _write_build(
         format=FORMAT_VERSION, model=embedder.name, dimension=dim,
         chunking=settings.chunking(), documents=entries,
         counts={"documents": len(parts), "chunks": n_chunks, "sentences": n_sentences},
-        data=name, files=files, vectors=vector_kind,
+        data=name, files=files, vectors=vector_kind, passage_vectors=settings.passage_vectors,
         annotator=annotator if annotate is not None else None,
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         built_at_ns=time.time_ns(),
@@ -833,6 +847,8 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         )
     if manifest.chunking != settings.chunking():
         raise IndexStale("the chunking settings changed since the index was built")
+    if manifest.passage_vectors != settings.passage_vectors:
+        raise IndexStale("the passage-vector setting changed since the index was built")
     if not check_seeds:
         return
     built = {d.id: d for d in manifest.documents}

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
-HNSW_ABOVE = 50_000  # rows; below this an exact scan costs a few milliseconds at most
+HNSW_ABOVE = 20_000  # rows; below this an exact scan costs a couple of milliseconds
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96  # measured: recall@10 >= 0.95 on clustered vectors up to 1M rows
@@ -68,7 +68,7 @@ class FaissVectors:
 
     def __init__(self, matrix: np.ndarray, graph: Any = None,
                  hnsw_above: int = HNSW_ABOVE, build: bool = True) -> None:
-        self.matrix = matrix
+        self.matrix = np.asarray(matrix)  # a memory map stays one, minus np.memmap's overhead
         self.hnsw_above = hnsw_above
         self.graph = graph
         if build and self.graph is None and len(matrix) >= hnsw_above:
@@ -106,9 +106,9 @@ class FaissVectors:
             scores, ids = self.graph.search(query, k)
             keep = ids[0] >= 0
             return scores[0][keep], ids[0][keep].astype(np.int64)
-        all_scores = self.matrix @ query[0]
-        best = top_k(all_scores, k)
-        return all_scores[best], best
+        scores, ids = faiss.knn(query, np.asarray(self.matrix), k,
+                                metric=faiss.METRIC_INNER_PRODUCT)  # SIMD scan, no copy
+        return scores[0], ids[0].astype(np.int64)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         return np.asarray(self.matrix[np.asarray(ids, dtype=np.int64)], dtype=np.float32)
