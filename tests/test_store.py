@@ -489,3 +489,13 @@ def test_incremental_add_with_the_real_model(real_pipeline: Pipeline, seeds_copy
     source = path.read_text(encoding="utf-8")
     assert source[hits[0].sentence.start : hits[0].sentence.end] == hits[0].sentence.text
     assert "77 zebras" in hits[0].sentence.text
+
+
+def test_top_lexical_equals_a_stable_sort() -> None:
+    from qa.retrieval import _top_lexical
+
+    rng = np.random.default_rng(2)
+    scores = np.where(rng.random(500) < 0.1, rng.integers(1, 4, 500), 0).astype(np.float32)
+    for k in (1, 10, 50, 60, 500):
+        np.testing.assert_array_equal(_top_lexical(scores, k),
+                                      np.argsort(-scores, kind="stable")[:k])

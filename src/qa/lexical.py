@@ -251,9 +251,10 @@ class SparseBM25:
             idx, data = self._column(term)
             if not len(idx):
                 continue
-            at = np.minimum(np.searchsorted(unique, idx), len(unique) - 1)
-            hit = unique[at] == idx
-            out[at[hit]] += data[hit] * np.float32(weight)  # a column holds each row once
+            # look the few rows up in the (sorted) posting, not the posting up in the rows
+            at = np.minimum(np.searchsorted(idx, unique), len(idx) - 1)
+            hit = idx[at] == unique
+            out[hit] += data[at[hit]] * np.float32(weight)
         return out[inverse]
 
     def save(self, folder: Path, prefix: str) -> list[str]:

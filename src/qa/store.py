@@ -706,8 +706,9 @@ def _term_counts(parts: list[_Part], previous: Index | None) -> tuple[sparse.csr
         if part.previous is not None and previous is not None and old_counts is not None:
             c0 = int(previous._first_chunk[part.previous])
             s0 = int(previous._first_sentence[c0])
-            block = old_counts[s0 : s0 + len(part.sentences)]
-            blocks.append((block.data, block.indices.astype(np.int64), block.indptr))
+            ptr = old_counts.indptr[s0 : s0 + len(part.sentences) + 1]
+            a, b = int(ptr[0]), int(ptr[-1])
+            blocks.append((old_counts.data[a:b], old_counts.indices[a:b].astype(np.int64), ptr))
         else:
             text = part.doc.text
             counted = term_counts((text[s:e] for _, s, e in part.sentences), new_vocab)
@@ -749,13 +750,16 @@ def _term_vectors(terms: list[str], parts: list[_Part], previous: Index | None,
     """Vectors of the vocabulary: a term the previous build had keeps its vector."""
     out = np.zeros((len(terms), dim), dtype=np.float32)
     old = previous.vocabulary if previous is not None else {}
-    missing = []
+    missing, kept, source = [], [], []
     for i, term in enumerate(terms):
         j = old.get(term)
-        if j is not None and previous is not None:
-            out[i] = previous.term_vectors[j]
-        else:
+        if j is None:
             missing.append(i)
+        else:
+            kept.append(i)
+            source.append(j)
+    if kept and previous is not None:
+        out[kept] = np.asarray(previous.term_vectors)[source]
     if missing:
         texts = [part.doc.text[s:e] for part in parts if part.previous is None
                  for _, s, e in part.sentences]
