@@ -268,8 +268,9 @@ class SparseBM25:
     @classmethod
     def load(cls, folder: Path, prefix: str, vocabulary: Mapping[str, int],
              n_rows: int) -> SparseBM25:
-        arrays = [np.load(folder / f"{prefix}.{name}.npy", mmap_mode="r", allow_pickle=False)
-                  for name in cls.FILES]
+        from qa.vectors import load_array
+
+        arrays = [load_array(folder / f"{prefix}.{name}.npy") for name in cls.FILES]
         bm25 = cls(vocabulary, arrays[0], arrays[1], arrays[2], n_rows)
         if len(bm25.indptr) != len(vocabulary) + 1 or len(bm25.indices) != len(bm25.data):
             raise ValueError(f"{prefix}: arrays of the wrong shape")

@@ -62,7 +62,15 @@ from qa.lexical import SparseBM25, Terms, bm25_weights, term_counts
 from qa.log import log
 from qa.progress import Progress
 from qa.types import Chunk, Document, Sentence, Span
-from qa.vectors import GRAPH, HNSW_ABOVE, MATRIX, FaissVectors, VectorIndex, _build_graph
+from qa.vectors import (
+    GRAPH,
+    HNSW_ABOVE,
+    MATRIX,
+    FaissVectors,
+    VectorIndex,
+    _build_graph,
+    load_array,
+)
 
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
@@ -737,7 +745,7 @@ def _term_counts(parts: list[_Part], previous: Index | None) -> tuple[sparse.csr
 
 def _load_counts(previous: Index) -> sparse.csr_matrix | None:
     try:
-        arrays = [np.load(previous.folder / f"sentence_tf.{n}.npy", allow_pickle=False)
+        arrays = [load_array(previous.folder / f"sentence_tf.{n}.npy", mmap=False)
                   for n in ("indptr", "indices", "data")]
         return sparse.csr_matrix((arrays[2], arrays[1], arrays[0]),
                                  shape=(len(arrays[0]) - 1, len(previous.terms)))
@@ -890,18 +898,17 @@ def _open_build(index_dir: Path, manifest: Manifest,
         documents = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
         texts = np.memmap(folder / "texts.bin", dtype=np.uint8, mode="r") if (
             folder / "texts.bin").stat().st_size else np.zeros(0, np.uint8)
-        chunk_table = np.load(folder / "chunks.npy", mmap_mode="r", allow_pickle=False)
-        sentence_table = np.load(folder / "sentences.npy", mmap_mode="r", allow_pickle=False)
+        chunk_table = load_array(folder / "chunks.npy")
+        sentence_table = load_array(folder / "sentences.npy")
         vectors = FaissVectors.load(folder, hnsw_above)
-        sentence_matrix = np.load(folder / "sentence_vectors.npy", mmap_mode="r",
-                                  allow_pickle=False)
+        sentence_matrix = load_array(folder / "sentence_vectors.npy")
         terms_text = (folder / "terms.txt").read_text(encoding="utf-8")
         terms = terms_text.split("\n") if terms_text else []
         vocabulary = {t: i for i, t in enumerate(terms)}
         chunk_lexical = SparseBM25.load(folder, "chunk_bm25", vocabulary, len(chunk_table))
         sentence_lexical = SparseBM25.load(folder, "sentence_bm25", vocabulary,
                                            len(sentence_table))
-        term_matrix = np.load(folder / "term_vectors.npy", mmap_mode="r", allow_pickle=False)
+        term_matrix = load_array(folder / "term_vectors.npy")
     except FileNotFoundError as exc:
         raise IndexCorrupt(f"index file {exc.filename!r} is missing") from None
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:

@@ -13,6 +13,7 @@ against exact search is in `docs/scaling.md`). The vectors themselves stay in a 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +45,20 @@ class VectorIndex(Protocol):
     def vectors(self, ids: np.ndarray) -> np.ndarray: ...
 
     def save(self, folder: Path) -> list[str]: ...
+
+
+_NPY_HEADER = threading.Lock()
+
+
+def load_array(path: Path, mmap: bool = True) -> np.ndarray:
+    """A `.npy` array, memory-mapped, never unpickled.
+
+    numpy parses the header with `ast.literal_eval`, which CPython 3.11 cannot run in two
+    threads at once (SystemError "AST constructor recursion depth mismatch", met by a
+    reader loading while a build thread writes); one lock around it costs nothing.
+    """
+    with _NPY_HEADER:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -122,7 +137,7 @@ class FaissVectors:
 
     @classmethod
     def load(cls, folder: Path, hnsw_above: int = HNSW_ABOVE) -> FaissVectors:
-        matrix = np.load(folder / MATRIX, mmap_mode="r", allow_pickle=False)
+        matrix = load_array(folder / MATRIX)
         graph = None
         if (folder / GRAPH).is_file():
             graph = faiss.read_index(str(folder / GRAPH))
