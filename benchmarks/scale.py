@@ -24,19 +24,19 @@ import os
 import pstats
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
 import psutil
+from scipy import sparse
 
 from benchmarks.common import Goal, Section, at_most, mib, ms, p50, p95, secs
-from qa.lexical import BM25
+from qa.lexical import BM25, SparseBM25, bm25_weights, term_counts
 from qa.retrieval import Query, search
-from qa.store import Index
-from qa.types import Chunk, Document, Sentence
+from qa.store import Index, Manifest
+from qa.vectors import HNSW_ABOVE, FaissVectors
 
 DIM = 384
 HNSW_M = 32
@@ -68,6 +68,8 @@ class SizeResult:
     qa_search_p50: float | None = None
     qa_search_p95: float | None = None
     index_rss: int | None = None  # RSS growth while building the synthetic qa Index
+    qa_search_kind: str = ""  # the dense search qa chose at this size (flat or hnsw)
+    qa_exact_p50: float | None = None  # qa search() forced to exact dense search
     profile: list[tuple[str, float]] = field(default_factory=list)
 
 
@@ -160,48 +162,41 @@ def measure_ann(vectors: np.ndarray, queries: np.ndarray, result: SizeResult) ->
 
 
 def synthetic_index(
-    rng: np.random.Generator, chunk_vectors: np.ndarray, chunk_bm25: BM25,
-    chunk_texts: list[str], sentence_texts: list[str],
+    rng: np.random.Generator, chunk_vectors: np.ndarray, chunk_bm25: BM25 | None,
+    chunk_texts: list[str], sentence_texts: list[str], hnsw_above: int = HNSW_ABOVE,
 ) -> Index:
-    """A qa `Index` of n two-sentence passages, built the way `store._assemble` builds one."""
+    """A qa `Index` of n two-sentence passages, from the same arrays a build writes."""
     n = len(chunk_texts)
     doc_text = " ".join(chunk_texts)
-    chunks, sentences = [], []
-    offset = 0
-    for i, text in enumerate(chunk_texts):
-        first, second = sentence_texts[2 * i], sentence_texts[2 * i + 1]
-        s1 = Sentence("synthetic", 2 * i, offset, offset + len(first), first)
-        s2_start = offset + len(first) + 1
-        s2 = Sentence("synthetic", 2 * i + 1, s2_start, s2_start + len(second), second)
-        chunks.append(Chunk("synthetic", f"synthetic_{i}", i, offset, offset + len(text), text,
-                            (s1, s2)))
-        sentences.extend((s1, s2))
-        offset += len(text) + 1
+    raw = doc_text.encode("utf-8")
+    first_len = np.array([len(t) for t in sentence_texts[::2]], dtype=np.int64)
+    chunk_len = np.array([len(t) for t in chunk_texts], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(chunk_len + 1)[:-1]])
+    chunk_table = np.stack([np.zeros(n, np.int64), starts, starts + chunk_len,
+                            np.arange(n)], axis=1)
+    sentence_table = np.zeros((2 * n, 3), dtype=np.int64)
+    sentence_table[:, 0] = np.repeat(np.arange(n), 2)
+    sentence_table[0::2, 1], sentence_table[0::2, 2] = starts, starts + first_len
+    sentence_table[1::2, 1], sentence_table[1::2, 2] = starts + first_len + 1, starts + chunk_len
     sentence_vectors = unit(np.repeat(chunk_vectors, 2, axis=0)
                             + 0.5 * unit(rng.standard_normal((2 * n, DIM), dtype=np.float32)))
-    search_index = faiss.IndexFlatIP(DIM)
-    search_index.add(chunk_vectors)
-    values: dict[str, Any] = {
-        "model": "synthetic",
-        "documents": {"synthetic": Document("synthetic", "synthetic", "", doc_text, "", ())},
-        "chunks": chunks,
-        "sentences": sentences,
-        "sentence_chunk": np.repeat(np.arange(n, dtype=np.int64), 2),
-        "chunk_vectors": chunk_vectors,
-        "sentence_vectors": sentence_vectors,
-        "chunk_search": search_index,
-        "chunk_bm25": chunk_bm25,
-        "sentence_bm25": BM25.build(sentence_texts),
-        "manifest": {},
-        # query expansion's vocabulary: empty, so expansion is a no-op here
-        "terms": [],
-        "term_vectors": np.zeros((0, DIM), dtype=np.float32),
-    }
-    wanted = {f.name for f in fields(Index)}
-    missing = wanted - set(values)
-    if missing:
-        raise RuntimeError(f"qa.store.Index has fields this benchmark does not know: {missing}")
-    return Index(**{name: value for name, value in values.items() if name in wanted})
+    vocabulary: dict[str, int] = {}
+    counts = term_counts(sentence_texts, vocabulary)
+    membership = sparse.csr_matrix((np.ones(2 * n, np.int32), (sentence_table[:, 0],
+                                                                np.arange(2 * n))),
+                                   shape=(n, 2 * n))
+    chunk_counts = (membership @ counts).tocsr()
+    manifest = Manifest(format=3, model="synthetic", dimension=DIM, chunking={},
+                        documents=[], counts={"documents": 1, "chunks": n,
+                                              "sentences": 2 * n},
+                        data="build-synthetic", files={})
+    meta = [{"id": "synthetic", "title": "synthetic", "path": "", "sha256": "", "pages": [],
+             "byte_start": 0, "byte_end": len(raw)}]
+    return Index(manifest, Path("."), meta, np.frombuffer(raw, dtype=np.uint8), chunk_table,
+                 sentence_table, FaissVectors(chunk_vectors, hnsw_above=hnsw_above),
+                 sentence_vectors, SparseBM25.of(bm25_weights(chunk_counts), vocabulary),
+                 SparseBM25.of(bm25_weights(counts), vocabulary), [],
+                 np.zeros((0, DIM), dtype=np.float32))
 
 
 def _settled_rss() -> int:
@@ -267,6 +262,11 @@ def measure_size(n: int, n_queries: int, previous: SizeResult | None, seed: int 
     count = min(n_queries, 30)
     lat = _latencies(lambda i: search(index, queries[i], queries_q[i], 5), count)
     result.qa_search_p50, result.qa_search_p95 = p50(lat), p95(lat)
+    result.qa_search_kind = index.vectors.kind
+    if index.vectors.kind != "flat":
+        exact = synthetic_index(rng, vectors, None, chunk_texts, sentence_texts, n + 1)
+        result.qa_exact_p50 = p50(_latencies(
+            lambda i: search(exact, queries[i], queries_q[i], 5), count))
     result.profile = _profile(
         lambda: [search(index, queries[i], queries_q[i], 5) for i in range(min(count, 10))])
     return result
@@ -304,7 +304,10 @@ def run(quick: bool = False, floor: float | None = None, plot_dir: Path | None =
         if r.qa_search_p50 is not None and r.qa_search_p95 is not None:
             section.add(f"{label}: qa search() p50 / p95",
                         f"{ms(r.qa_search_p50)} / {ms(r.qa_search_p95)}",
-                        "flat + BM25 (passages and sentences) + fusion; embedding excluded")
+                        f"{r.qa_search_kind} dense + sparse BM25 (passages, candidate "
+                        "sentences) + fusion; embedding excluded"
+                        + (f"; exact dense instead: p50 {ms(r.qa_exact_p50)}"
+                           if r.qa_exact_p50 is not None else ""))
         if r.index_rss is not None:
             per = (r.index_rss + r.n * DIM * 4) / r.n
             section.add(f"{label}: qa Index in memory", f"≈ {per / 1024:.1f} KiB per passage",

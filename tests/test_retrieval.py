@@ -115,3 +115,18 @@ def test_fast_bert_encoder_matches_sentence_transformers() -> None:
     assert type(reference._backend).__name__ == "_SentenceTransformersBackend"
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert set(fast.vocabulary()) == set(reference.vocabulary())
+
+
+def test_search_limited_to_documents(real_pipeline: Pipeline) -> None:
+    from qa.retrieval import Query, search
+
+    index = real_pipeline.index
+    doc_id = next(iter(index.documents))
+    question = "How many American troops are in Iraq today?"
+    vector = real_pipeline.embedder.embed([question])[0]
+    query = Query.of(question)
+    everywhere, _ = search(index, vector, query, 5)
+    limited, _ = search(index, vector, query, 5, doc_ids=frozenset({doc_id}))
+    assert [h.chunk.id for h in limited] == [h.chunk.id for h in everywhere]
+    assert search(index, vector, query, 5, doc_ids=frozenset({"no-such-doc"}))[0] == []
+    assert search(index, vector, query, 5, doc_ids=frozenset())[0] == []

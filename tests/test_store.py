@@ -1,22 +1,53 @@
-"""The index on disk: round trip, staleness, damage, atomic builds (fake embedder: fast)."""
+"""The index on disk: round trip, staleness, damage, atomic and incremental builds,
+concurrent readers, the sparse BM25 against the reference one, HNSW recall."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import qa.store as store
-from qa.errors import IndexCorrupt, IndexMissing, IndexStale
+from qa.errors import IndexCorrupt, IndexMissing, IndexStale, SeedError
+from qa.lexical import BM25, SparseBM25, bm25_weights, term_counts, tokenize
 from qa.pipeline import Pipeline
+from qa.retrieval import Query, search
 from qa.store import build_index, load_index, open_index
+from qa.vectors import FaissVectors, top_k
+from tests.conftest import ARTICLE, HashingEmbedder
 
 
 def _data_dir(index_dir: Path) -> Path:
     manifest = json.loads((index_dir / "manifest.json").read_text())
     return index_dir / manifest["data"]
+
+
+class CountingEmbedder:
+    """Wraps an embedder and records every text it was asked to embed."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.name = inner.name  # type: ignore[attr-defined]
+        self.texts: list[str] = []
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension  # type: ignore[attr-defined,no-any-return]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.embed(texts)  # type: ignore[attr-defined,no-any-return]
+
+
+def _write(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(body, encoding="utf-8")
+    return path
 
 
 def test_round_trip(fake_pipeline: Pipeline) -> None:
@@ -25,15 +56,48 @@ def test_round_trip(fake_pipeline: Pipeline) -> None:
     assert [c.id for c in loaded.chunks] == [c.id for c in built.chunks]
     spans = [(s.start, s.end) for s in built.sentences]
     assert [(s.start, s.end) for s in loaded.sentences] == spans
-    np.testing.assert_allclose(loaded.chunk_vectors, built.chunk_vectors)
-    np.testing.assert_allclose(loaded.sentence_vectors, built.sentence_vectors)
-    assert loaded.chunk_bm25 == built.chunk_bm25
+    every = np.arange(len(built.chunks))
+    np.testing.assert_allclose(loaded.chunk_vectors(every), built.chunk_vectors(every))
+    sentences = np.arange(len(built.sentences))
+    np.testing.assert_allclose(loaded.sentence_vectors(sentences),
+                               built.sentence_vectors(sentences))
+    assert loaded.terms == built.terms
     manifest = loaded.manifest
     assert manifest["model"] == "fake-hashing" and manifest["dimension"] == 64
     assert manifest["chunking"] == fake_pipeline.settings.chunking()
     assert len(manifest["documents"][0]["sha256"]) == 64
     files = sorted(p.name for p in _data_dir(fake_pipeline.settings.index_dir).iterdir())
-    assert files == sorted(store.DATA_FILES)  # FAISS + JSON only, nothing pickled
+    assert files == sorted(manifest["files"])  # every file hashed in the manifest
+    assert all(f.endswith((".npy", ".txt", ".bin", ".json", ".faiss")) for f in files)
+    for f in files:  # .npy arrays hold plain numbers: loadable without pickle
+        if f.endswith(".npy"):
+            np.load(_data_dir(fake_pipeline.settings.index_dir) / f, allow_pickle=False)
+
+
+def test_offsets_point_into_the_seed_file(fake_pipeline: Pipeline) -> None:
+    """The stored text is the file's text: every passage and sentence slices the file."""
+    index = build_index(fake_pipeline.settings, fake_pipeline.embedder)
+    index = load_index(fake_pipeline.settings)
+    for chunk in index.chunks:
+        source = Path(index.documents[chunk.doc_id].path).read_text(encoding="utf-8")
+        assert source[chunk.start : chunk.end] == chunk.text
+        for s in chunk.sentences:
+            assert source[s.start : s.end] == s.text
+            assert index.chunk_of(s.index) == chunk.index
+            assert index.sentence_at(s.doc_id, s.start) == s.index
+
+
+def test_load_does_not_reread_documents(fake_pipeline: Pipeline,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    build_index(fake_pipeline.settings, fake_pipeline.embedder)
+
+    def forbidden(*args: object) -> None:
+        raise AssertionError("load_documents called while loading")
+
+    monkeypatch.setattr(store, "load_documents", forbidden)
+    index = load_index(fake_pipeline.settings)
+    doc_id = next(iter(index.documents))
+    assert index.source(doc_id) == ARTICLE.read_text(encoding="utf-8")
 
 
 def test_missing_index_is_built(
@@ -45,19 +109,41 @@ def test_missing_index_is_built(
     assert "no index yet" in capsys.readouterr().err
 
 
+def test_missing_seeds_fail_before_any_embedding(tmp_path: Path) -> None:
+    counting = CountingEmbedder(HashingEmbedder())
+    settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "nope",
+                              index_dir=tmp_path / "index")
+    with pytest.raises(SeedError, match="does not exist"):
+        open_index(settings, counting, rebuild=True,
+                   words=lambda: pytest.fail("word table loaded"))  # type: ignore[arg-type]
+    assert counting.texts == []
+
+
 def test_changed_seed_triggers_rebuild(
     fake_pipeline: Pipeline, seeds_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
     build_index(settings, embedder)
-    (seeds_copy / "extra.txt").write_text("Extra\n\nThe zebra count is 77 in the zoo.\n",
-                                          encoding="utf-8")
+    _write(seeds_copy, "extra.txt", "Extra\n\nThe zebra count is 77 in the zoo.\n")
     with pytest.raises(IndexStale, match="seeds changed"):
         load_index(settings)
     index = open_index(settings, embedder)
     assert "rebuilding" in capsys.readouterr().err
     assert "extra" in index.documents
     assert load_index(settings).manifest["counts"]["documents"] == 2
+
+
+def test_touched_seed_is_not_stale(fake_pipeline: Pipeline, seeds_copy: Path) -> None:
+    """A new mtime with the same bytes is checked by hash and found unchanged."""
+    build_index(fake_pipeline.settings, fake_pipeline.embedder)
+    seed = next(seeds_copy.iterdir())
+    later = time.time() + 60
+    os.utime(seed, (later, later))
+    load_index(fake_pipeline.settings)
+    seed.write_text(seed.read_text(encoding="utf-8") + "\nOne more line of text here.\n",
+                    encoding="utf-8")
+    with pytest.raises(IndexStale):
+        load_index(fake_pipeline.settings)
 
 
 def test_changed_settings_trigger_rebuild(fake_pipeline: Pipeline) -> None:
@@ -76,7 +162,7 @@ def test_damaged_index_is_detected_and_rebuilt(
 ) -> None:
     settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
     build_index(settings, embedder)
-    target = _data_dir(settings.index_dir) / "chunks.faiss"
+    target = _data_dir(settings.index_dir) / "chunk_vectors.npy"
     if damage == "truncate":
         target.write_bytes(target.read_bytes()[:100])
     elif damage == "flip":
@@ -95,6 +181,32 @@ def test_damaged_index_is_detected_and_rebuilt(
     load_index(settings)  # the rebuilt index is whole again
 
 
+@pytest.mark.parametrize("manifest", [
+    [], {"data": 3, "files": []}, {"format": 3}, "text",
+    {"format": 3, "model": "fake-hashing", "dimension": 64, "chunking": {}, "documents": {},
+     "counts": {}, "data": "../../etc", "files": {}},
+])
+def test_manifest_of_the_wrong_shape_is_rebuilt(
+    fake_pipeline: Pipeline, manifest: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = fake_pipeline.settings
+    build_index(settings, fake_pipeline.embedder)
+    (settings.index_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexCorrupt):
+        load_index(settings)
+    assert fake_pipeline.retrieve("troops in Iraq", 3)
+    assert "rebuilding the index" in capsys.readouterr().err
+
+
+def test_leftover_temporary_files_are_cleaned(fake_pipeline: Pipeline) -> None:
+    settings = fake_pipeline.settings
+    build_index(settings, fake_pipeline.embedder)
+    (settings.index_dir / ".manifest.json.abc123.tmp").write_text("{", encoding="utf-8")
+    (settings.index_dir / ".build-20260101T000000-deadbeef.tmp").mkdir()
+    build_index(settings, fake_pipeline.embedder)
+    assert [p for p in settings.index_dir.iterdir() if p.name.endswith(".tmp")] == []
+
+
 def test_interrupted_build_leaves_previous_index_in_use(
     fake_pipeline: Pipeline, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,11 +214,11 @@ def test_interrupted_build_leaves_previous_index_in_use(
     first = build_index(settings, embedder)
     manifest_before = (settings.index_dir / "manifest.json").read_text()
 
-    def explode(*args: object) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-write
 
     monkeypatch.setattr(store, "_remove_old_builds", explode)
-    monkeypatch.setattr(store.faiss, "write_index", explode)
+    monkeypatch.setattr(store.SparseBM25, "save", explode)
     with pytest.raises(KeyboardInterrupt):
         build_index(settings, embedder)
     assert (settings.index_dir / "manifest.json").read_text() == manifest_before
@@ -116,8 +228,274 @@ def test_interrupted_build_leaves_previous_index_in_use(
     assert leftovers == []
 
 
-def test_old_builds_are_removed(fake_pipeline: Pipeline) -> None:
-    build_index(fake_pipeline.settings, fake_pipeline.embedder)
-    build_index(fake_pipeline.settings, fake_pipeline.embedder)
-    builds = [p for p in fake_pipeline.settings.index_dir.iterdir() if p.is_dir()]
-    assert len(builds) == 1
+def test_old_builds_are_removed_after_a_grace_build(fake_pipeline: Pipeline) -> None:
+    """The build a swap replaced stays (a reader may be opening it); older ones go."""
+    settings = fake_pipeline.settings
+    first = build_index(settings, fake_pipeline.embedder).folder.name
+    second = build_index(settings, fake_pipeline.embedder).folder.name
+    third = build_index(settings, fake_pipeline.embedder).folder.name
+    builds = {p.name for p in settings.index_dir.iterdir() if p.is_dir()}
+    assert builds == {second, third} and first not in builds
+
+
+# -- incremental builds ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("passage_vectors", ["mean", "embed"])
+def test_incremental_add_change_remove_embeds_only_what_changed(
+    fake_pipeline: Pipeline, seeds_copy: Path, passage_vectors: str
+) -> None:
+    settings = fake_pipeline.settings.with_overrides(passage_vectors=passage_vectors)
+    counting = CountingEmbedder(HashingEmbedder())
+    _write(seeds_copy, "b.txt", "Bees\n\nBees make honey in the summer. They dance to talk.\n")
+    build_index(settings, counting)
+    article = [s.text for c in load_index(settings).chunks for s in c.sentences
+               if c.doc_id.startswith("politico")]
+    assert set(article) <= set(counting.texts)
+    embeds_passages = passage_vectors == "embed"
+
+    def rebuild_and_check(doc_id: str | None) -> list[str]:
+        """Build; assert that exactly doc_id's passages and sentences were embedded."""
+        counting.texts.clear()
+        index = build_index(settings, counting)
+        expected: set[str] = set()
+        if doc_id is not None:
+            source = (seeds_copy / f"{doc_id}.txt").read_text(encoding="utf-8")
+            for chunk in index.chunks:
+                if chunk.doc_id == doc_id:
+                    expected |= {s.text for s in chunk.sentences}
+                    expected |= {chunk.text} if embeds_passages else set()
+            # anything else embedded is a new vocabulary word of that document
+            extra = set(counting.texts) - expected
+            assert all(w.lower() in source.lower() and " " not in w for w in extra), extra
+        assert expected <= set(counting.texts)
+        assert sum(t in expected for t in counting.texts) == len(expected)  # each once
+        return counting.texts
+
+    # add: only the new document's passages and sentences are embedded
+    _write(seeds_copy, "c.txt", "Cats\n\nCats sleep most of the day. The zebra count is 77.\n")
+    rebuild_and_check("c")
+    index = load_index(settings)
+    assert index.manifest["embedded"]["documents"] == 1
+    assert "c" in index.documents and "b" in index.documents and index.knows("zebra")
+
+    # change: only the changed document
+    _write(seeds_copy, "b.txt", "Bees\n\nBees make honey in the spring.\n")
+    rebuild_and_check("b")
+    assert "summer" not in load_index(settings).source("b")
+
+    # remove: nothing is embedded, the document is gone from every structure
+    (seeds_copy / "c.txt").unlink()
+    assert rebuild_and_check(None) == []
+    index = load_index(settings)
+    assert "c" not in index.documents and not index.knows("zebra")
+    assert all(c.doc_id != "c" for c in index.chunks)
+    hits, _ = search(index, HashingEmbedder().embed(["Cats sleep"])[0],
+                     Query.of("Cats sleep"), 3)
+    assert all(h.chunk.doc_id != "c" for h in hits)
+
+
+def test_incremental_build_equals_full_build(fake_pipeline: Pipeline, seeds_copy: Path,
+                                            tmp_path: Path) -> None:
+    """Reused pieces give the same index as building everything afresh."""
+    settings = fake_pipeline.settings
+    build_index(settings, fake_pipeline.embedder)
+    _write(seeds_copy, "zoo.txt", "Zoo\n\nThe zebra count is 77 in the zoo. Lions roar.\n")
+    incremental = build_index(settings, fake_pipeline.embedder)
+    fresh = build_index(settings.with_overrides(index_dir=tmp_path / "fresh"),
+                        fake_pipeline.embedder)
+    assert sorted(c.id for c in incremental.chunks) == sorted(c.id for c in fresh.chunks)
+    assert incremental.terms == fresh.terms
+    terms = {"zebra": 1.0, "iraq": 1.0, "troop": 0.5}
+    by_id_inc = dict(zip((c.id for c in incremental.chunks),
+                         incremental.chunk_scores(terms), strict=True))
+    by_id_fresh = dict(zip((c.id for c in fresh.chunks), fresh.chunk_scores(terms),
+                           strict=True))
+    for cid, score in by_id_fresh.items():
+        assert by_id_inc[cid] == pytest.approx(score, rel=1e-6)
+    np.testing.assert_allclose(incremental.term_vectors, fresh.term_vectors, atol=1e-6)
+
+
+def test_annotations_are_stored_aligned_and_reused(fake_pipeline: Pipeline,
+                                                   seeds_copy: Path) -> None:
+    settings = fake_pipeline.settings
+    seen: list[str] = []
+
+    def annotate(sentences: list[store.Sentence]) -> list[dict[str, object]]:
+        seen.extend(s.text for s in sentences)
+        return [{"length": len(s.text), "first": s.text.split()[0]} for s in sentences]
+
+    build_index(settings, fake_pipeline.embedder, annotate=annotate)
+    index = load_index(settings)
+    assert index.annotations is not None
+    assert len(index.annotations) == len(index.sentences)
+    for s, note in zip(index.sentences, index.annotations, strict=True):
+        assert note == {"length": len(s.text), "first": s.text.split()[0]}
+    assert "annotations.jsonl" in index.manifest["files"]
+    seen.clear()
+    _write(seeds_copy, "zoo.txt", "Zoo\n\nThe zebra count is 77 in the zoo.\n")
+    build_index(settings, fake_pipeline.embedder, annotate=annotate)
+    assert seen == ["Zoo", "The zebra count is 77 in the zoo."]
+    assert len(load_index(settings).annotations or []) == len(load_index(settings).sentences)
+
+
+# -- concurrent readers ------------------------------------------------------------------------
+
+
+def test_readers_never_see_a_half_replaced_index(fake_pipeline: Pipeline,
+                                                 seeds_copy: Path) -> None:
+    settings = fake_pipeline.settings
+    _write(seeds_copy, "flip.txt", "Flip\n\nThis is the first build.\n")
+    build_index(settings, fake_pipeline.embedder)
+    stop = threading.Event()
+    builds = 0
+    errors: list[BaseException] = []
+
+    def rebuild_forever() -> None:
+        nonlocal builds
+        try:
+            while not stop.is_set():
+                _write(seeds_copy, "flip.txt", f"Flip\n\nThis is build number {builds}.\n")
+                build_index(settings, fake_pipeline.embedder)
+                builds += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=rebuild_forever)
+    thread.start()
+    loads = 0
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and not errors and (builds < 4 or loads < 20):
+            index = load_index(settings, check_seeds=False)  # never IndexCorrupt
+            assert len(index.chunks) > 5
+            assert index.source("flip").startswith("Flip")
+            flip = index.chunks[int(index.chunks_of({"flip"})[0])]
+            assert flip.text.startswith("Flip") and flip.doc_id == "flip"
+            loads += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    enough = builds >= 4 and loads >= 20
+    assert enough, f"{builds} builds, {loads} loads"
+
+
+def test_load_retries_once_on_a_vanished_build(fake_pipeline: Pipeline,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = fake_pipeline.settings
+    old = build_index(settings, fake_pipeline.embedder)
+    stale_manifest = store._read_manifest(settings.index_dir)
+    build_index(settings, fake_pipeline.embedder)
+    build_index(settings, fake_pipeline.embedder)  # the first build folder is now gone
+    assert not old.folder.exists()
+    real_read = store._read_manifest
+    calls = 0
+
+    def first_stale(index_dir: Path) -> store.Manifest:
+        nonlocal calls
+        calls += 1
+        return stale_manifest if calls == 1 else real_read(index_dir)
+
+    monkeypatch.setattr(store, "_read_manifest", first_stale)
+    index = load_index(settings)  # no IndexCorrupt, no rebuild
+    assert index.folder.exists() and calls == 2
+
+
+# -- lexical and vector pieces -----------------------------------------------------------------
+
+
+def test_sparse_bm25_matches_the_reference_on_real_text() -> None:
+    text = ARTICLE.read_text(encoding="utf-8")
+    sentences = [s for s in text.replace("\n", " ").split(". ") if s.strip()]
+    reference = BM25.build(sentences)
+    vocabulary: dict[str, int] = {}
+    sparse_index = SparseBM25.of(bm25_weights(term_counts(sentences, vocabulary)), vocabulary)
+    queries = [{t: 1.0 for t in tokenize("How many American troops are in Iraq?")},
+               {"troop": 1.0, "iraq": 0.5, "kirby": 0.8, "unknownword": 1.0},
+               {t: 1.0 for t in tokenize(sentences[3])}]
+    for terms in queries:
+        expected = reference.scores(terms, terms)
+        np.testing.assert_allclose(sparse_index.scores(terms), expected, rtol=1e-5, atol=1e-6)
+        rows = np.array([7, 3, 3, 0, len(sentences) - 1])
+        np.testing.assert_allclose(sparse_index.scores(terms, rows), expected[rows],
+                                   rtol=1e-5, atol=1e-6)
+    for term in ("troop", "iraq", "unknownword"):
+        assert sparse_index.idf(term) == pytest.approx(reference.idf(term))
+        assert sparse_index.knows(term) == (term in reference.postings)
+
+
+def test_top_k_is_a_stable_partial_sort() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, size=1000).astype(np.float32)
+    for k in (1, 7, 50, 999, 1000, 2000):
+        np.testing.assert_array_equal(top_k(scores, k),
+                                      np.argsort(-scores, kind="stable")[:k])
+
+
+def test_hnsw_recall_at_10_against_exact_search() -> None:
+    rng = np.random.default_rng(1)
+    dim, n = 48, 5_000
+    centres = rng.normal(size=(200, dim))
+    points = centres[rng.integers(0, 200, n)] + 0.6 * rng.normal(size=(n, dim))
+    matrix = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    exact, approx = FaissVectors(matrix, hnsw_above=n + 1), FaissVectors(matrix, hnsw_above=1_000)
+    assert exact.kind == "flat" and approx.kind == "hnsw"
+    queries = matrix[rng.integers(0, n, 100)] + 0.05 * rng.normal(size=(100, dim)).astype(
+        np.float32)
+    recall = np.mean([
+        len(set(exact.search(q, 10)[1]) & set(approx.search(q, 10)[1])) / 10 for q in queries
+    ])
+    assert recall >= 0.95, recall
+
+
+def test_large_index_uses_hnsw_and_search_still_filters(fake_pipeline: Pipeline) -> None:
+    settings = fake_pipeline.settings.with_overrides(hnsw_above=5)
+    index = build_index(settings, fake_pipeline.embedder)
+    assert index.manifest["vectors"] == "hnsw" and index.vectors.kind == "hnsw"
+    index = load_index(settings)
+    assert index.vectors.kind == "hnsw"
+    vector = HashingEmbedder().embed(["troops in Iraq"])[0]
+    hits, _ = search(index, vector, Query.of("troops in Iraq"), 3)
+    assert len(hits) == 3
+    assert search(index, vector, Query.of("troops"), 3, doc_ids=frozenset({"nope"}))[0] == []
+    doc = next(iter(index.documents))
+    limited, _ = search(index, vector, Query.of("troops in Iraq"), 3,
+                        doc_ids=frozenset({doc}))
+    assert [h.chunk.id for h in limited] == [h.chunk.id for h in hits]
+
+
+@pytest.mark.slow
+def test_incremental_add_with_the_real_model(real_pipeline: Pipeline, seeds_copy: Path,
+                                             tmp_path: Path) -> None:
+    """Adding a document to an index built with the real model embeds exactly its passages
+    and sentences, and the new document answers at once with exact offsets."""
+    settings = store.Settings(seeds_dir=seeds_copy, index_dir=tmp_path / "index")
+    counting = CountingEmbedder(real_pipeline.embedder)
+    build_index(settings, counting, words=real_pipeline.words)
+    body = ("Zebras\n\nThe Lisbon zoo counted 77 zebras in its spring census. "
+            "Keepers said the herd had grown after two births in March.\n")
+    path = _write(seeds_copy, "zebras.txt", body)
+    counting.texts.clear()
+    index = open_index(settings, counting, words=real_pipeline.words)
+    new = [c for c in index.chunks if c.doc_id == "zebras"]
+    expected = {s.text for c in new for s in c.sentences}  # passages: mean of sentences
+    passages_and_sentences = [t for t in counting.texts if t in expected]
+    assert sorted(passages_and_sentences) == sorted(expected)
+    assert not any("Iraq" in t for t in counting.texts)
+    vector = real_pipeline.embedder.embed(["How many zebras did the zoo count?"])[0]
+    hits, _ = search(index, vector, Query.of("How many zebras did the zoo count?"), 3)
+    assert hits[0].chunk.doc_id == "zebras"
+    source = path.read_text(encoding="utf-8")
+    assert source[hits[0].sentence.start : hits[0].sentence.end] == hits[0].sentence.text
+    assert "77 zebras" in hits[0].sentence.text
+
+
+def test_top_lexical_equals_a_stable_sort() -> None:
+    from qa.retrieval import _top_lexical
+
+    rng = np.random.default_rng(2)
+    scores = np.where(rng.random(500) < 0.1, rng.integers(1, 4, 500), 0).astype(np.float32)
+    for k in (1, 10, 50, 60, 500):
+        np.testing.assert_array_equal(_top_lexical(scores, k),
+                                      np.argsort(-scores, kind="stable")[:k])

@@ -1,8 +1,9 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
-QA_SPACY, and for the server QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS
-(comma list; `*` for any) and QA_REFRESH_SECONDS.
+QA_SPACY, QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, and for the server QA_MAX_BODY_BYTES,
+QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for any) and
+QA_REFRESH_SECONDS.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)  # Bearer token for writes
     allowed_hosts: tuple[str, ...] = ()  # Host header names served; () = loopback + bound
     refresh_seconds: float = 1.0  # how often a server looks for changed seeds or a new build
+    hnsw_above: int = 20_000  # passages from which dense search uses an HNSW graph
+    # "embed": each passage is embedded; "mean": its vector is the mean of its sentences'
+    # (about half the build's model time; see docs/scaling.md for the quality measured)
+    passage_vectors: str = "mean"
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -61,6 +66,11 @@ class Settings:
         if not 0.05 <= self.refresh_seconds <= 3600:
             raise BadSetting(
                 f"refresh_seconds must be from 0.05 to 3600, got {self.refresh_seconds!r}")
+        if self.passage_vectors not in ("embed", "mean"):
+            raise BadSetting(
+                f"passage_vectors must be 'embed' or 'mean', got {self.passage_vectors!r}")
+        if self.hnsw_above < 1:
+            raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
 
     def chunking(self) -> dict[str, Any]:
         """The values that change what the index holds (compared against the manifest)."""
@@ -140,5 +150,7 @@ def load_settings(**overrides: Any) -> Settings:
         "api_token": os.environ.get("QA_API_TOKEN") or None,
         "allowed_hosts": _hosts_env("QA_ALLOWED_HOSTS"),
         "refresh_seconds": _float_env("QA_REFRESH_SECONDS"),
+        "hnsw_above": _int_env("QA_HNSW_ABOVE"),
+        "passage_vectors": os.environ.get("QA_PASSAGE_VECTORS") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

@@ -18,6 +18,7 @@ the question's entities, so "when" prefers the sentence with a date in it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -88,10 +89,10 @@ def gather_evidence(
     `first`, when given (a follow-up's sentence chosen by the new question), is kept first.
     """
     q_terms = _terms_of(info.text)
-    bm25 = index.sentence_bm25
-    weights = {t: max(bm25.idf(t), 0.1) for t in q_terms}
-    max_idf = max((bm25.idf(t) for t in bm25.postings), default=1.0) or 1.0
-    known = bm25.postings
+    weights = {t: max(index.idf(t), 0.1) for t in q_terms}
+    n = max(int(index.manifest.get("counts", {}).get("sentences", 1)), 1)
+    max_idf = math.log(1.0 + (n - 0.5) / 1.5)  # the idf of a word used once
+    knows = index.knows
 
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]
@@ -99,7 +100,7 @@ def gather_evidence(
     # A name none of whose words any document uses (typos and spelling variants of a known
     # name share some words with it, so they are not counted).
     never = tuple(m.text for m in info.entities if m.label in NAMED
-                  and (terms := _terms_of(m.text)) and not terms & known.keys())
+                  and (terms := _terms_of(m.text)) and not any(knows(t) for t in terms))
 
     in_hits = {s.index for h in hits[:CANDIDATE_PASSAGES] for s in h.chunk.sentences}
     order = np.argsort(-scored.sentence_scores, kind="stable")
@@ -121,8 +122,8 @@ def gather_evidence(
     candidates = []
     for sid, score, cosine in picked:
         sentence = index.sentences[sid]
-        chunk = index.chunks[int(index.sentence_chunk[sid])]
-        mentions = index.mentions[sid]
+        chunk = index.chunks[index.chunk_of(sid)]
+        mentions = index.mentions_of(sid)
         s_terms = _terms_of(sentence.text)
         p_terms = _terms_of(chunk.text) | s_terms
         covered = context = unknown = 0.0
@@ -140,8 +141,8 @@ def gather_evidence(
                 best = max((sim for t, sim in stand_ins if t in p_terms), default=0.0)
                 context += weight * best
                 if best < 0.5:
-                    missing_rare = max(missing_rare, bm25.idf(term) / max_idf)
-            if term not in known:
+                    missing_rare = max(missing_rare, index.idf(term) / max_idf)
+            if not knows(term):
                 unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
         missing = tuple(text for text, terms in entity_terms if not terms <= p_terms)
         found = type_spans(mentions, info, q_terms)
@@ -189,8 +190,8 @@ def follow_up_sentence(
     """
     sentences = [s for h in hits[:FOLLOW_UP_PASSAGES] for s in h.chunk.sentences]
     ids = np.array([s.index for s in sentences])
-    cosines = index.sentence_vectors[ids] @ vector
-    lexical = index.sentence_bm25.scores(terms)[ids]
+    cosines = index.sentence_vectors(ids) @ vector
+    lexical = index.sentence_scores(terms, ids)
     top = float(lexical.max()) if len(lexical) else 0.0
     scores = cosines + lexical_share * (lexical / top if top > 0 else lexical)
     for i, s in enumerate(sentences):

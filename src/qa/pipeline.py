@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,10 +26,10 @@ from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
 from qa.lexical import tokenize
 from qa.log import log
-from qa.nlp import Analyzer, QuestionInfo, make_analyzer, similarity_typer
+from qa.nlp import Analyzer, QuestionInfo, make_analyzer, sentence_mentions, similarity_typer
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.store import Index, open_index
-from qa.types import Answer, Hit, Turn
+from qa.types import Answer, Hit, Sentence, Turn
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
@@ -162,22 +162,35 @@ class Pipeline:
             return pinned
         with self._lock:
             if self._index is None:
-                self._install(open_index(self.settings, self.embedder,
-                                         words=self._words_for_build,
-                                         analyzer=self.analyzer))
+                self._install(self._open())
             assert self._index is not None
             index = self._index
-        served = self._fresh.view(index) if self._watching else index
         if getattr(self._pinned, "active", False):
-            self._pinned.index = served
-        return served
+            self._pinned.index = index
+        return index
+
+    def _open(self, rebuild: bool = False) -> Index:
+        return open_index(self.settings, self.embedder, rebuild=rebuild,
+                          words=self._words_for_build, annotate=self._annotate,
+                          annotator=f"qa-mentions/{self.analyzer.name}")
+
+    def _annotate(self, sentences: list[Sentence]) -> list[dict[str, Any]]:
+        """The index's per-sentence annotations: entities and noun chunks (spaCy)."""
+        return [{"m": m} for m in sentence_mentions(sentences, self.analyzer)]
+
+    def searchable(self, index: Index, doc_ids: Iterable[str] | None = None
+                   ) -> frozenset[str] | None:
+        """The documents a question may be answered from: `doc_ids` (None: all), less those
+        whose file changed or vanished since they were indexed (until re-indexed)."""
+        withheld = self._fresh.withheld if self._watching else frozenset()
+        if doc_ids is None and not withheld:
+            return None
+        return frozenset(index.documents if doc_ids is None else doc_ids) - withheld
 
     def rebuild(self) -> Index:
         """Build the index from the seeds now, whatever is on disk."""
         with self._lock:
-            self._install(open_index(self.settings, self.embedder, rebuild=True,
-                                     words=self._words_for_build,
-                                     analyzer=self.analyzer))
+            self._install(self._open(rebuild=True))
             assert self._index is not None
             return self._index
 
@@ -239,8 +252,7 @@ class Pipeline:
             if withheld:
                 log(f"re-indexing in the background (changed or removed: {', '.join(withheld)})")
             try:
-                index = open_index(self.settings, self.embedder, words=self._words_for_build,
-                                   analyzer=self.analyzer)
+                index = self._open()
             except Exception as exc:  # noqa: BLE001 - reported by /healthz; old index stays
                 self._reload_error = (str(exc) if isinstance(exc, QAError)
                                       else f"{type(exc).__name__}: {exc}")
@@ -261,12 +273,13 @@ class Pipeline:
     def freshness(self) -> dict[str, Any]:
         """For `/healthz`: the build served, its counts now, withheld documents, re-indexing."""
         index = self._index
-        served = self._fresh.view(index) if index is not None and self._watching else index
         body: dict[str, Any] = {"reindexing": self._reloading}
-        if served is not None:
-            body["build"] = served.manifest.get("data")
-            body.update(served.manifest.get("counts", {}))
-            body["withheld"] = sorted(served.manifest.get("withheld", []))
+        if index is not None:
+            withheld = sorted(self._fresh.withheld) if self._watching else []
+            body["build"] = index.manifest.get("data")
+            body.update(index.manifest.get("counts", {}))
+            body["documents"] = body.get("documents", 0) - len(withheld)
+            body["withheld"] = withheld
         if self._reload_error:
             body["reindex_error"] = self._reload_error
         return body
@@ -280,20 +293,24 @@ class Pipeline:
         return self._fresh.is_current(docs)
 
     @_consistent
-    def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
-        """The top `k` passages for `question`, each with its best sentence."""
+    def retrieve(self, question: str, k: int | None = None,
+                 doc_ids: Iterable[str] | None = None) -> list[Hit]:
+        """The top `k` passages for `question` (within `doc_ids`, if given), each with its
+        best sentence."""
         text = clean_question(question)
         k = check_k(k or self.settings.k)
         index = self.index
         query = Query.of(text, index=index, words=self.words())
-        return retrieve(index, self.embedder, query, k, self.weights)
+        return retrieve(index, self.embedder, query, k, self.weights,
+                        self.searchable(index, doc_ids))
 
     def analyze(self, question: str) -> QuestionInfo:
         """The question's expected answer type, entities and negation (spaCy)."""
         return self.analyzer.question(question)
 
     def evidence(
-        self, question: str, history: Sequence[str | Turn] = (), k: int | None = None
+        self, question: str, history: Sequence[str | Turn] = (), k: int | None = None,
+        doc_ids: Iterable[str] | None = None,
     ) -> Evidence | None:
         """Search for `question` (with the previous turn when it needs it) and check what
         was found against it; None when nothing was found. Costs one embedding call."""
@@ -317,7 +334,8 @@ class Pipeline:
             vector = vector / np.linalg.norm(vector)
         else:
             vector = self.embedder.embed([text])[0]
-        hits, scored = search(index, vector, query, k, self.weights)
+        hits, scored = search(index, vector, query, k, self.weights,
+                              self.searchable(index, doc_ids))
         if not hits:
             return None
         first = None
@@ -329,13 +347,15 @@ class Pipeline:
 
     @_consistent
     def ask(
-        self, question: str, history: Sequence[str | Turn] = (), k: int | None = None
+        self, question: str, history: Sequence[str | Turn] = (), k: int | None = None,
+        doc_ids: Iterable[str] | None = None,
     ) -> Answer:
         """A cited answer to `question`, or an honest abstention.
 
         `history` holds the earlier turns, oldest first: questions, or `Turn`s with the
-        answers given (a follow-up is searched with the previous question and answer)."""
-        evidence = self.evidence(question, history, k)
+        answers given (a follow-up is searched with the previous question and answer).
+        `doc_ids` limits the answer to those documents."""
+        evidence = self.evidence(question, history, k, doc_ids)
         if evidence is None:
             text = clean_question(question)
             return Answer(text, "The documents hold nothing to search.", True, 0.0)

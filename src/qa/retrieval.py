@@ -3,7 +3,8 @@
 In: an `Index`, an embedder and a query. Out: up to k hits, best first. Three signals of
 each candidate passage are fused by a weighted sum of scores on a common 0-1-ish scale:
 
-* dense: cosine of the question to the passage (FAISS, inner product on unit vectors);
+* dense: cosine of the question to the passage (candidates from the index's vector search,
+  exact or HNSW, then rescored exactly);
 * lexical: BM25 of the question's content words over passages, divided by the best score;
 * sentence: the best sentence of the passage, scored by its own cosine to the question plus
   a share of its (normalized) BM25 score, so one sharp sentence can lift a mixed passage.
@@ -11,8 +12,9 @@ each candidate passage are fused by a weighted sum of scores on a common 0-1-ish
 Scores rather than ranks are fused (reciprocal rank fusion was measured and lost): over a
 short list, RRF flattens a decisive lexical match (a name, a number) into a near-tie.
 
-The question is embedded once; everything else is arithmetic on stored vectors, so a warm
-`retrieve` costs little more than embedding the question.
+The question is embedded once; everything else is arithmetic on stored vectors and sparse
+BM25 columns, through the `Index` methods only, so a warm `retrieve` costs little more than
+embedding the question, and sentences are scored only for the candidate passages.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from qa.expansion import WordVectors, expand
 from qa.lexical import tokenize
 from qa.store import Index
 from qa.types import Hit
+from qa.vectors import top_k
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class Query:
         terms.update({t: 1.0 for t in tokenize(question)})
         expansions: dict[str, list[tuple[str, float]]] = {}
         if index is not None and words is not None:
-            known = set(index.sentence_bm25.postings)
-            expansions = expand(question, known, words, index.terms, index.term_vectors)
+            expansions = expand(question, index.vocabulary, words, index.terms,
+                                index.term_vectors)
             for alternatives in expansions.values():
                 for term, similarity in alternatives:
                     terms[term] = max(terms.get(term, 0.0), similarity)
@@ -80,44 +83,63 @@ def unit_max(scores: np.ndarray) -> np.ndarray:
     return scores / top if top > 0 else scores
 
 
+def _top_lexical(scores: np.ndarray, k: int) -> np.ndarray:
+    """`top_k` for BM25 scores (never negative, mostly zero): rank only the matches, then
+    fill with unmatched passages in index order, as a stable sort of all scores would."""
+    matched = np.flatnonzero(scores > 0)
+    if len(matched) >= k:
+        return matched[top_k(scores[matched], k)]
+    ranked = matched[np.argsort(-scores[matched], kind="stable")]
+    return np.concatenate([ranked, np.flatnonzero(scores <= 0)[: k - len(ranked)]])
+
+
 def search(
-    index: Index, vector: np.ndarray, query: Query, k: int, weights: Weights = Weights()
+    index: Index, vector: np.ndarray, query: Query, k: int, weights: Weights = Weights(),
+    doc_ids: frozenset[str] | None = None,
 ) -> tuple[list[Hit], Scored]:
-    """Rank passages for an embedded query; return the top `k` hits and sentence scores."""
-    n_chunks = len(index.chunks)
+    """Rank passages for an embedded query; return the top `k` hits and sentence scores.
+
+    `doc_ids` limits the search to those documents (searched exactly: the passages of a few
+    documents are few); unknown ids match nothing.
+    """
+    empty = Scored(np.array([], np.int64), np.array([]), np.array([]))
+    allowed = index.chunks_of(doc_ids) if doc_ids is not None else None
+    n_chunks = len(index.chunks) if allowed is None else len(allowed)
     if n_chunks == 0:
-        return [], Scored(np.array([], np.int64), np.array([]), np.array([]))
+        return [], empty
     pool = min(n_chunks, max(50, 10 * k))
-    dense_scores, dense_ids = index.chunk_search.search(vector[None, :], pool)
-    lexical_all = index.chunk_bm25.scores(query.terms, query.terms)
-    lexical_top = np.argsort(-lexical_all, kind="stable")[:pool]
-    candidates = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], lexical_top]))
+    if allowed is None:
+        dense_ids = index.search_chunks(vector, pool)[1]
+        lexical_top = _top_lexical(index.chunk_scores(query.terms), pool)
+    else:
+        dense_ids = allowed[top_k(index.chunk_vectors(allowed) @ vector, pool)]
+        lexical_top = allowed[top_k(index.chunk_scores(query.terms, allowed), pool)]
+    candidates = np.unique(np.concatenate([dense_ids[dense_ids >= 0], lexical_top]))
 
-    dense = index.chunk_vectors[candidates] @ vector
-    lexical = lexical_all[candidates]
+    dense = index.chunk_vectors(candidates) @ vector
+    lexical = index.chunk_scores(query.terms, candidates)
 
-    sentence_ids = np.flatnonzero(np.isin(index.sentence_chunk, candidates))
-    cosines = index.sentence_vectors[sentence_ids] @ vector
-    sentence_lexical = index.sentence_bm25.scores(query.terms, query.terms)[sentence_ids]
+    sentence_ids = index.sentences_of(candidates)  # grouped by passage, in candidate order
+    cosines = index.sentence_vectors(sentence_ids) @ vector
+    sentence_lexical = index.sentence_scores(query.terms, sentence_ids)
     combined = cosines + weights.sentence_lexical * unit_max(sentence_lexical)
 
-    best_sentence: dict[int, int] = {}
-    for pos, sid in enumerate(sentence_ids):
-        owner = int(index.sentence_chunk[sid])
-        if owner not in best_sentence or combined[pos] > combined[best_sentence[owner]]:
-            best_sentence[owner] = pos
-    best = np.array([combined[best_sentence[int(c)]] for c in candidates])
+    # the best sentence of each candidate (the first one on ties)
+    sizes = index.sentence_counts(candidates)
+    owner = np.repeat(np.arange(len(candidates)), sizes)
+    best = np.maximum.reduceat(combined, np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+    is_best = np.flatnonzero(combined == best[owner])
+    best_sentence = is_best[np.unique(owner[is_best], return_index=True)[1]]
 
     fused = weights.dense * dense + weights.lexical * unit_max(lexical) + weights.sentence * best
     order = np.argsort(-fused, kind="stable")[:k]
     hits = []
     for rank, pos in enumerate(order, start=1):
-        chunk = index.chunks[int(candidates[pos])]
-        spos = best_sentence[int(candidates[pos])]
+        spos = int(best_sentence[pos])
         hits.append(
             Hit(
                 rank=rank,
-                chunk=chunk,
+                chunk=index.chunks[int(candidates[pos])],
                 score=float(fused[pos]),
                 sentence=index.sentences[int(sentence_ids[spos])],
                 sentence_score=float(cosines[spos]),
@@ -128,8 +150,9 @@ def search(
 
 
 def retrieve(
-    index: Index, embedder: Embedder, query: Query, k: int = 5, weights: Weights = Weights()
+    index: Index, embedder: Embedder, query: Query, k: int = 5, weights: Weights = Weights(),
+    doc_ids: frozenset[str] | None = None,
 ) -> list[Hit]:
-    """Embed the query once and return its top `k` hits."""
+    """Embed the query once and return its top `k` hits (within `doc_ids`, if given)."""
     vector = embedder.embed([query.text])[0]
-    return search(index, vector, query, k, weights)[0]
+    return search(index, vector, query, k, weights, doc_ids)[0]

@@ -1,19 +1,33 @@
-"""Index step: chunks + vectors → files under `index/`, and back, checked on the way in.
+"""Index step: documents → files under `index/`, and back, checked on the way in.
 
-In: documents, their chunks and an embedder. Out: an `Index` holding the passages, their
-sentences, a FAISS inner-product index of passage vectors, the sentence vectors, and BM25
-over both. On disk (never pickle):
+In: documents, an embedder (and optionally a sentence annotator). Out: an `Index` that
+retrieval and answering use through its methods only: passages and sentences with exact
+offsets, the documents' text, dense search over passages (a `VectorIndex`), BM25 over
+passages and sentences (a `LexicalIndex`), and the vocabulary's vectors for query expansion.
 
-    index/manifest.json          what was built, from what, with which settings and files
-    index/build-<id>/chunks.faiss     passage vectors (normalized; inner product = cosine)
-    index/build-<id>/sentences.faiss  sentence vectors
-    index/build-<id>/chunks.jsonl     passages and their sentences, with exact offsets
-    index/build-<id>/lexical.json     BM25 postings over passages and over sentences, and the
-                                      vocabulary of the sentences (for query expansion)
-    index/build-<id>/terms.faiss      vectors of that vocabulary, one per term
+On disk (plain `.npy` arrays, memory-mapped on load, a little JSON; never pickle):
+
+    index/manifest.json               what was built, from which files (size, mtime, sha256),
+                                      with which settings; every data file with its sha256
+    index/build-<id>/texts.bin        each document's text (UTF-8), the text every offset
+                                      points into (for extracted formats the only copy)
+    index/build-<id>/documents.json   per document: id, title, path, kind, pages, byte range
+    index/build-<id>/chunks.npy       per passage: document, start, end, number in document
+    index/build-<id>/sentences.npy    per sentence: passage, start, end
+    index/build-<id>/chunk_vectors.npy (+ .hnsw.faiss above a size), sentence_vectors.npy
+    index/build-<id>/terms.txt, term_vectors.npy      the sentences' vocabulary and its vectors
+    index/build-<id>/{chunk,sentence}_bm25.*.npy      BM25 weights, sparse columns per term
+    index/build-<id>/sentence_tf.*.npy                term counts (to reuse in the next build)
+    index/build-<id>/annotations.jsonl                optional, one JSON object per sentence
 
 A build writes a fresh `build-<id>/` folder, then replaces `manifest.json` atomically, so a
-reader sees either the old complete index or the new one, never half of either.
+reader sees either the old complete index or the new one. A reader reads the manifest once;
+the previous build folder is kept until the next build, and a reader that finds its build
+gone retries once with the new manifest instead of calling the index corrupt.
+
+Builds are incremental: a document whose text (sha256), model and chunking are unchanged
+keeps its passages, sentences, vectors, term counts and annotations from the previous
+build; only new or changed documents are chunked and embedded.
 """
 
 from __future__ import annotations
@@ -26,55 +40,346 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import faiss
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from scipy import sparse
 
 from qa.atomic import write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
-from qa.documents import load_documents
+from qa.documents import load_documents, seed_files
 from qa.embedding import Embedder
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
-from qa.lexical import BM25
+from qa.lexical import SparseBM25, Terms, bm25_weights, term_counts
 from qa.log import log
-from qa.nlp import Analyzer, NullAnalyzer
-from qa.types import Chunk, Document, Mention, Sentence
+from qa.progress import Progress
+from qa.types import Chunk, Document, Mention, Sentence, Span
+from qa.vectors import (
+    GRAPH,
+    HNSW_ABOVE,
+    MATRIX,
+    FaissVectors,
+    VectorIndex,
+    _build_graph,
+    load_array,
+)
 
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
-DATA_FILES = ("chunks.faiss", "sentences.faiss", "terms.faiss", "chunks.jsonl", "lexical.json",
-              "mentions.json")
+EMBED_BATCH = 512  # texts per embedder call: bounded memory, steady progress
+RACY_SECONDS = 2.0  # a file modified this close to its build is hashed, not trusted by mtime
+
+Annotate = Callable[[list[Sentence]], list[dict[str, Any]]]
+WordsArg = WordVectors | Callable[[], WordVectors | None] | None
 
 
-@dataclass(frozen=True)
-class Index:
-    """Everything retrieval needs, in memory."""
+# -- the manifest ------------------------------------------------------------------------------
 
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class DocumentEntry(_Strict):
+    id: str
+    title: str
+    path: str
+    kind: str = "txt"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # of the file's bytes
+    text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # of the text the offsets point into
+    size: int
+    mtime_ns: int
+
+
+class FileEntry(_Strict):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int
+
+
+class Manifest(_Strict):
+    """What `manifest.json` must hold; anything else is a damaged index, rebuilt."""
+
+    format: int
     model: str
-    documents: dict[str, Document]
-    chunks: list[Chunk]
-    sentences: list[Sentence]
-    sentence_chunk: np.ndarray  # sentence index -> chunk index
-    sentence_at: dict[tuple[str, int], int]  # (doc id, start offset) -> sentence index
-    chunk_vectors: np.ndarray
-    sentence_vectors: np.ndarray
-    chunk_search: faiss.Index
-    chunk_bm25: BM25
-    sentence_bm25: BM25
-    terms: list[str]  # the sentences' BM25 vocabulary (stems)
-    term_vectors: np.ndarray  # one unit vector per term, for query expansion
-    mentions: list[tuple[Mention, ...]]  # per sentence: its entities and noun chunks
-    manifest: dict[str, Any]
+    dimension: int
+    chunking: dict[str, int]
+    documents: list[DocumentEntry]
+    counts: dict[str, int]
+    data: str = Field(pattern=r"^build-[A-Za-z0-9T-]+$")
+    files: dict[str, FileEntry]
+    vectors: str = "flat"
+    passage_vectors: str = "mean"
+    annotator: str | None = None
+    built_at: str = ""
+    built_at_ns: int = 0
+    build_seconds: float = 0.0
+    embedded: dict[str, int] = Field(default_factory=dict)
+
+
+# -- the index in memory -----------------------------------------------------------------------
+
+
+class _Chunks(Sequence[Chunk]):
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index._chunk_table)
+
+    @overload
+    def __getitem__(self, i: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Chunk]: ...
+
+    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(i, slice):
+            return [self._index._chunk(j) for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(i)
+        return self._index._chunk(int(i) % n)
+
+
+class _Sentences(Sequence[Sentence]):
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index._sentence_table)
+
+    @overload
+    def __getitem__(self, i: int) -> Sentence: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Sentence]: ...
+
+    def __getitem__(self, i: int | slice) -> Sentence | list[Sentence]:
+        if isinstance(i, slice):
+            return [self._index._sentence(j) for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(i)
+        return self._index._sentence(int(i) % n)
+
+
+class _Documents(Mapping[str, Document]):
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    def __getitem__(self, doc_id: str) -> Document:
+        return self._index._document(doc_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index._doc_ids)
+
+    def __len__(self) -> int:
+        return len(self._index._doc_ids)
+
+
+class Index:
+    """Everything retrieval and answering need, behind methods (no raw matrices outside).
+
+    Passages and sentences are numbered from 0 in index order; a document's passages, and
+    a passage's sentences, are consecutive numbers. Records (`Chunk`, `Sentence`,
+    `Document`) are made on access from compact arrays, so a large index loads fast.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        folder: Path,
+        documents: list[dict[str, Any]],
+        texts: np.ndarray,
+        chunk_table: np.ndarray,
+        sentence_table: np.ndarray,
+        vectors: VectorIndex,
+        sentence_matrix: np.ndarray,
+        chunk_lexical: SparseBM25,
+        sentence_lexical: SparseBM25,
+        terms: list[str],
+        term_vectors: np.ndarray,
+    ) -> None:
+        self.manifest_record = manifest
+        self.manifest: dict[str, Any] = manifest.model_dump()
+        self.model = manifest.model
+        self.folder = folder
+        self._doc_meta = documents
+        self._doc_ids = [str(d["id"]) for d in documents]
+        self._doc_pos = {d: i for i, d in enumerate(self._doc_ids)}
+        # np.asarray keeps memory maps mapped but drops np.memmap's slow item access
+        self._texts = np.asarray(texts)
+        self._chunk_table = np.asarray(chunk_table)
+        self._sentence_table = np.asarray(sentence_table)
+        self.vectors = vectors
+        self._sentence_matrix = np.asarray(sentence_matrix)
+        self.chunk_lexical = chunk_lexical
+        self.sentence_lexical = sentence_lexical
+        self.terms = terms  # the sentences' vocabulary (stems), sorted
+        self.term_vectors = term_vectors  # one unit vector per term, for query expansion
+        self.vocabulary = sentence_lexical.vocabulary  # term -> number (supports `in`)
+        # passage c's sentences are first_sentence[c]:first_sentence[c+1]; likewise documents
+        n_c, n_d = len(chunk_table), len(documents)
+        owner = sentence_table[:, 0] if len(sentence_table) else np.zeros(0, np.int64)
+        self._first_sentence = np.searchsorted(owner, np.arange(n_c + 1)).astype(np.int64)
+        doc_of = chunk_table[:, 0] if n_c else np.zeros(0, np.int64)
+        self._first_chunk = np.searchsorted(doc_of, np.arange(n_d + 1)).astype(np.int64)
+        self._source_cache: dict[str, str] = {}
+        self._document_cache: dict[str, Document] = {}
+        self.documents: Mapping[str, Document] = _Documents(self)
+        self.chunks: Sequence[Chunk] = _Chunks(self)
+        self.sentences: Sequence[Sentence] = _Sentences(self)
+
+    # documents and records
 
     def source(self, doc_id: str) -> str:
-        """The original text of a document: every offset in qa points into this."""
-        return self.documents[doc_id].text
+        """The text of a document as indexed: every offset in qa points into this."""
+        text = self._source_cache.get(doc_id)
+        if text is None:
+            meta = self._doc_meta[self._doc_pos[doc_id]]
+            raw = bytes(self._texts[int(meta["byte_start"]) : int(meta["byte_end"])])
+            text = raw.decode("utf-8", "surrogatepass")
+            self._source_cache[doc_id] = text
+        return text
+
+    def _document(self, doc_id: str) -> Document:
+        doc = self._document_cache.get(doc_id)
+        if doc is None:
+            meta = self._doc_meta[self._doc_pos[doc_id]]  # KeyError for an unknown id
+            text = self.source(doc_id)
+            pages = tuple(Span(int(s), int(e), text[int(s) : int(e)]) for s, e in meta["pages"])
+            doc = Document(id=doc_id, title=str(meta["title"]), path=str(meta["path"]),
+                           text=text, sha256=str(meta["sha256"]), paragraphs=(),
+                           kind=str(meta.get("kind", "txt")), pages=pages)
+            self._document_cache[doc_id] = doc
+        return doc
+
+    def _sentence(self, sid: int) -> Sentence:
+        chunk, start, end = (int(x) for x in self._sentence_table[sid])
+        doc_id = self._doc_ids[int(self._chunk_table[chunk, 0])]
+        return Sentence(doc_id, sid, start, end, self.source(doc_id)[start:end])
+
+    def _chunk(self, i: int) -> Chunk:
+        doc, start, end, n = (int(x) for x in self._chunk_table[i])
+        doc_id = self._doc_ids[doc]
+        text = self.source(doc_id)
+        first, last = int(self._first_sentence[i]), int(self._first_sentence[i + 1])
+        sentences = tuple(
+            Sentence(doc_id, sid, int(s), int(e), text[int(s) : int(e)])
+            for sid, (_, s, e) in zip(range(first, last), self._sentence_table[first:last],
+                                      strict=True)
+        )
+        return Chunk(doc_id, f"{doc_id}_{n}", i, start, end, text[start:end], sentences)
+
+    # structure
+
+    def chunk_of(self, sentence_id: int) -> int:
+        """The passage number of a sentence."""
+        return int(self._sentence_table[sentence_id, 0])
+
+    def sentences_of(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """Sentence numbers of the given passages, passage by passage."""
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        if not len(ids):
+            return np.zeros(0, np.int64)
+        return _ranges(self._first_sentence[ids], self._first_sentence[ids + 1])
+
+    def sentence_counts(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """How many sentences each of the given passages has (at least one)."""
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        return self._first_sentence[ids + 1] - self._first_sentence[ids]
+
+    def chunks_of(self, doc_ids: frozenset[str] | set[str]) -> np.ndarray:
+        """Passage numbers of the given documents (unknown ids hold none), in index order."""
+        pos = np.array(sorted(self._doc_pos[d] for d in doc_ids if d in self._doc_pos),
+                       dtype=np.int64)
+        if not len(pos):
+            return np.zeros(0, np.int64)
+        return _ranges(self._first_chunk[pos], self._first_chunk[pos + 1])
+
+    def sentence_at(self, doc_id: str, start: int) -> int | None:
+        """The sentence of `doc_id` that starts at character `start`, if any."""
+        d = self._doc_pos.get(doc_id)
+        if d is None:
+            return None
+        lo = int(self._first_sentence[self._first_chunk[d]])
+        hi = int(self._first_sentence[self._first_chunk[d + 1]])
+        starts = self._sentence_table[lo:hi, 1]
+        at = int(np.searchsorted(starts, start))
+        return lo + at if at < len(starts) and int(starts[at]) == start else None
+
+    # dense
+
+    def search_chunks(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and numbers of the `k` passages nearest `vector` (exact or approximate)."""
+        return self.vectors.search(vector, k)
+
+    def chunk_vectors(self, ids: np.ndarray) -> np.ndarray:
+        return self.vectors.vectors(ids)
+
+    def sentence_vectors(self, ids: np.ndarray) -> np.ndarray:
+        return np.asarray(self._sentence_matrix[np.asarray(ids, dtype=np.int64)],
+                          dtype=np.float32)
+
+    # lexical
+
+    def chunk_scores(self, terms: Terms, ids: np.ndarray | None = None) -> np.ndarray:
+        """BM25 of every passage (or of passages `ids`) for weighted query terms."""
+        return self.chunk_lexical.scores(terms, ids)
+
+    def sentence_scores(self, terms: Terms, ids: np.ndarray | None = None) -> np.ndarray:
+        """BM25 of every sentence (or of sentences `ids`) for weighted query terms."""
+        return self.sentence_lexical.scores(terms, ids)
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a term among the sentences."""
+        return self.sentence_lexical.idf(term)
+
+    def knows(self, term: str) -> bool:
+        """Does any sentence use this term?"""
+        return self.sentence_lexical.knows(term)
+
+    # extra per-sentence data
+
+    @cached_property
+    def annotations(self) -> list[dict[str, Any]] | None:
+        """Per-sentence annotations from the build's `annotate` hook (aligned with
+        `sentences`), or None if the index has none. Read on first use."""
+        path = self.folder / "annotations.jsonl"
+        if "annotations.jsonl" not in self.manifest_record.files:
+            return None
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        if len(rows) != len(self.sentences):
+            raise IndexCorrupt("annotations do not match the sentences")
+        return rows
+
+
+    def mentions_of(self, sentence_id: int) -> tuple[Mention, ...]:
+        """The entities and noun chunks of a sentence (from the `qa-mentions` annotations),
+        with their text read from the document."""
+        rows = self.annotations
+        if not rows:
+            return ()
+        sentence = self.sentences[sentence_id]
+        text = self.source(sentence.doc_id)
+        return tuple(Mention(str(label), int(a), int(b), text[int(a):int(b)], str(head))
+                     for label, a, b, head in rows[sentence_id].get("m", []))
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenation of range(s, e) for each pair, vectorised."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return (np.arange(total, dtype=np.int64) + offsets).astype(np.int64)
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -99,270 +404,592 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _chunk_record(chunk: Chunk) -> dict[str, Any]:
-    return {
-        "doc_id": chunk.doc_id,
-        "id": chunk.id,
-        "start": chunk.start,
-        "end": chunk.end,
-        "sentences": [[s.start, s.end] for s in chunk.sentences],
-    }
+def prepare_index_dir(index_dir: Path) -> None:
+    """Create the index folder and make sure it is writable, before any model loads."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        probe = index_dir / f".probe-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise QAError(
+            f"cannot write the index folder {str(index_dir)!r}: {exc.strerror or exc}"
+        ) from None
 
 
-def sentence_mentions(
-    chunks: list[Chunk], analyzer: Analyzer
-) -> list[list[list[Any]]]:
-    """Per sentence, `[label, start, end, head]` of the mentions inside it (document offsets).
+@dataclass
+class _Part:
+    """One document's rows in a build: reused from the previous build, or new."""
 
-    Passages are analysed whole (entities need their context); a mention is kept by the
-    sentence that holds all of it."""
-    out: list[list[list[Any]]] = []
-    for chunk, mentions in zip(chunks, analyzer.passages([c.text for c in chunks]), strict=True):
-        for sentence in chunk.sentences:
-            out.append([
-                [m.label, chunk.start + m.start, chunk.start + m.end, m.head] for m in mentions
-                if sentence.start <= chunk.start + m.start and chunk.start + m.end <= sentence.end
-            ])
-    return out
+    doc: Document
+    previous: int | None  # the document's number in the previous build, if reused
+    chunks: np.ndarray  # (n, 3): start, end, number in document
+    sentences: np.ndarray  # (m, 3): passage number within the document, start, end
+    chunk_row: int = 0  # where its rows start in the new build
+    sentence_row: int = 0
+
+
+def _new_part(doc: Document, settings: Settings) -> _Part:
+    chunks = chunk_documents([doc], settings.chunk_chars, settings.min_chunk_chars)
+    chunk_rows = np.array([(c.start, c.end, n) for n, c in enumerate(chunks)],
+                          dtype=np.int64).reshape(-1, 3)
+    sentence_rows = np.array([(n, s.start, s.end) for n, c in enumerate(chunks)
+                              for s in c.sentences], dtype=np.int64).reshape(-1, 3)
+    return _Part(doc, None, chunk_rows, sentence_rows)
+
+
+def _reused_part(doc: Document, previous: Index, d: int) -> _Part:
+    c0, c1 = int(previous._first_chunk[d]), int(previous._first_chunk[d + 1])
+    s0, s1 = int(previous._first_sentence[c0]), int(previous._first_sentence[c1])
+    chunks = np.array(previous._chunk_table[c0:c1, 1:4], dtype=np.int64)
+    sentences = np.array(previous._sentence_table[s0:s1], dtype=np.int64)
+    sentences[:, 0] -= c0
+    return _Part(doc, d, chunks, sentences)
+
+
+def _previous_index(settings: Settings, model: str) -> Index | None:
+    """The current build, if its pieces can be reused for this one (same model, chunking)."""
+    try:
+        manifest = _read_manifest(settings.index_dir)
+        if (manifest.format != FORMAT_VERSION or manifest.model != model
+                or manifest.chunking != settings.chunking()
+                or manifest.passage_vectors != settings.passage_vectors):
+            return None
+        return _open_build(settings.index_dir, manifest)
+    except (IndexMissing, IndexCorrupt, OSError):
+        return None
+
+
+def _stat_seeds(seeds_dir: Path) -> dict[str, os.stat_result]:
+    """Size and mtime of each seed file, taken before reading (a later edit is then seen)."""
+    return {str(p): p.stat() for p in seed_files(seeds_dir)}
+
+
+def _resolve_words(words: WordsArg) -> WordVectors | None:
+    return words() if callable(words) else words
 
 
 def build_index(
-    settings: Settings, embedder: Embedder, words: WordVectors | None = None,
-    analyzer: Analyzer | None = None,
+    settings: Settings,
+    embedder: Embedder,
+    words: WordsArg = None,
+    annotate: Annotate | None = None,
+    annotator: str | None = None,
 ) -> Index:
-    """Read `seeds/`, chunk, embed, analyse and write a new index; return it loaded.
+    """Read the seeds, chunk and embed what changed, write a new build; return it loaded.
 
-    `words` (the model's word table) gives the vocabulary's vectors without a model pass;
-    `analyzer` finds each sentence's entities and noun chunks (stored with the index).
+    `words` (the model's word table, or a function loading it) gives the vocabulary's
+    vectors without a model pass; it is called only if the build has new terms. `annotate`
+    adds one JSON object per sentence (stored as `annotations.jsonl`); `annotator` names
+    it, so that a different annotator re-annotates every sentence.
     """
-    analyzer = analyzer or NullAnalyzer()
     started = time.perf_counter()
+    stats = _stat_seeds(settings.seeds_dir)  # fails at once on a missing folder
     documents = load_documents(settings.seeds_dir)
-    chunks = chunk_documents(documents, settings.chunk_chars, settings.min_chunk_chars)
-    sentences = [s for c in chunks for s in c.sentences]
-    vectors = embedder.embed([c.text for c in chunks] + [s.text for s in sentences])
-    chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
-    sentence_bm25 = BM25.build(s.text for s in sentences)
-    terms = sorted(sentence_bm25.postings)
-    vocab_vectors = term_vectors(terms, surface_forms([s.text for s in sentences]), words,
-                                 embedder)
-    mentions = sentence_mentions(chunks, analyzer)
-
+    prepare_index_dir(settings.index_dir)
     index_dir = settings.index_dir
-    try:
-        index_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise QAError(f"cannot create index folder {str(index_dir)!r}: {exc.strerror}") from None
+    if annotate is not None and annotator is None:
+        annotator = getattr(annotate, "__qualname__", "annotate")
     with _build_lock(index_dir):
+        _clean_leftovers(index_dir)
+        previous = _previous_index(settings, embedder.name)
         name = f"build-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         tmp_dir = index_dir / f".{name}.tmp"
         tmp_dir.mkdir()
         try:
-            for fname, matrix in (("chunks.faiss", chunk_vectors),
-                                  ("sentences.faiss", sentence_vectors),
-                                  ("terms.faiss", vocab_vectors)):
-                flat = faiss.IndexFlatIP(matrix.shape[1])
-                flat.add(matrix)
-                faiss.write_index(flat, str(tmp_dir / fname))
-            with (tmp_dir / "chunks.jsonl").open("w", encoding="utf-8") as fh:
-                for chunk in chunks:
-                    fh.write(json.dumps(_chunk_record(chunk), ensure_ascii=False) + "\n")
-            lexical = {
-                "chunks": BM25.build(c.text for c in chunks).to_json(),
-                "sentences": sentence_bm25.to_json(),
-                "terms": terms,
-            }
-            (tmp_dir / "lexical.json").write_text(json.dumps(lexical), encoding="utf-8")
-            (tmp_dir / "mentions.json").write_text(json.dumps(mentions), encoding="utf-8")
-            manifest = {
-                "format": FORMAT_VERSION,
-                "model": embedder.name,
-                "analyzer": analyzer.name,
-                "dimension": int(chunk_vectors.shape[1]),
-                "chunking": settings.chunking(),
-                "documents": [
-                    {"id": d.id, "title": d.title, "path": d.path, "sha256": d.sha256}
-                    for d in documents
-                ],
-                "counts": {"documents": len(documents), "chunks": len(chunks),
-                           "sentences": len(sentences)},
-                "data": name,
-                "files": {
-                    f: {"sha256": _sha256(tmp_dir / f), "bytes": (tmp_dir / f).stat().st_size}
-                    for f in DATA_FILES
-                },
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "build_seconds": round(time.perf_counter() - started, 3),
-            }
+            manifest = _write_build(tmp_dir, name, settings, embedder, documents, stats,
+                                    previous, words, annotate, annotator, started)
             os.replace(tmp_dir, index_dir / name)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
-        write_text_atomic(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
-        _remove_old_builds(index_dir, keep=name)
-    return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors,
-                     vocab_vectors, lexical, mentions)
+        write_text_atomic(index_dir / MANIFEST, manifest.model_dump_json(indent=2))
+        keep = {name, previous.folder.name} if previous is not None else {name}
+        _remove_old_builds(index_dir, keep=keep)
+    return _open_build(index_dir, manifest)
 
 
-def _remove_old_builds(index_dir: Path, keep: str) -> None:
+def _layout(documents: list[Document], previous: Index | None,
+            settings: Settings) -> list[_Part]:
+    """Reused documents in their previous order, then new and changed ones in name order."""
+    reusable: dict[str, int] = {}
+    if previous is not None:
+        for d, meta in enumerate(previous._doc_meta):
+            reusable[f"{meta['id']}\0{meta['text_sha256']}"] = d
+    reused, new = [], []
+    for doc in documents:
+        found = reusable.get(f"{doc.id}\0{doc.text_sha256}")
+        if found is not None and previous is not None:
+            reused.append(_reused_part(doc, previous, found))
+        else:
+            new.append(doc)
+    reused.sort(key=lambda p: p.previous or 0)
+    parts = reused + [_new_part(doc, settings) for doc in new]
+    chunk_row = sentence_row = 0
+    for part in parts:
+        part.chunk_row, part.sentence_row = chunk_row, sentence_row
+        chunk_row += len(part.chunks)
+        sentence_row += len(part.sentences)
+    return parts
+
+
+def _write_build(
+    folder: Path, name: str, settings: Settings, embedder: Embedder,
+    documents: list[Document], stats: dict[str, os.stat_result], previous: Index | None,
+    words: WordsArg, annotate: Annotate | None, annotator: str | None, started: float,
+) -> Manifest:
+    parts = _layout(documents, previous, settings)
+    n_chunks = sum(len(p.chunks) for p in parts)
+    n_sentences = sum(len(p.sentences) for p in parts)
+    new_parts = [p for p in parts if p.previous is None]
+
+    # texts and documents
+    doc_records, byte_at = [], 0
+    with (folder / "texts.bin").open("wb") as fh:
+        for part in parts:
+            raw = part.doc.text.encode("utf-8", "surrogatepass")
+            fh.write(raw)
+            doc_records.append({
+                "id": part.doc.id, "title": part.doc.title, "path": part.doc.path,
+                "kind": part.doc.kind, "sha256": part.doc.sha256,
+                "text_sha256": part.doc.text_sha256,
+                "pages": [[p.start, p.end] for p in part.doc.pages],
+                "byte_start": byte_at, "byte_end": byte_at + len(raw),
+            })
+            byte_at += len(raw)
+    (folder / "documents.json").write_text(json.dumps(doc_records, ensure_ascii=False),
+                                           encoding="utf-8")
+
+    # passages and sentences
+    chunk_table = np.zeros((n_chunks, 4), dtype=np.int64)
+    sentence_table = np.zeros((n_sentences, 3), dtype=np.int64)
+    for d, part in enumerate(parts):
+        rows = slice(part.chunk_row, part.chunk_row + len(part.chunks))
+        chunk_table[rows, 0] = d
+        chunk_table[rows, 1:] = part.chunks
+        srows = slice(part.sentence_row, part.sentence_row + len(part.sentences))
+        sentence_table[srows] = part.sentences
+        sentence_table[srows, 0] += part.chunk_row
+    np.save(folder / "chunks.npy", chunk_table, allow_pickle=False)
+    np.save(folder / "sentences.npy", sentence_table, allow_pickle=False)
+
+    # vectors: reused rows copied, new texts embedded in length order straight into place
+    new_texts: list[str] = []
+    targets: list[tuple[int, int]] = []  # (0 passage | 1 sentence, row)
+    mean_passages = settings.passage_vectors == "mean"
+    for part in new_parts:
+        text = part.doc.text
+        for i, (s, e, _) in enumerate(part.chunks):
+            if not mean_passages:
+                new_texts.append(text[s:e])
+                targets.append((0, part.chunk_row + i))
+        for i, (_, s, e) in enumerate(part.sentences):
+            new_texts.append(text[s:e])
+            targets.append((1, part.sentence_row + i))
+    dim = previous.manifest_record.dimension if previous is not None else None
+    if dim is None:
+        dim = int(embedder.embed(["dimension probe"]).shape[1])
+    chunk_matrix = np.lib.format.open_memmap(folder / MATRIX, mode="w+", dtype=np.float32,
+                                             shape=(n_chunks, dim))
+    sentence_matrix = np.lib.format.open_memmap(folder / "sentence_vectors.npy", mode="w+",
+                                                dtype=np.float32, shape=(n_sentences, dim))
+    if previous is not None:
+        for part in parts:
+            if part.previous is None:
+                continue
+            c0 = int(previous._first_chunk[part.previous])
+            s0 = int(previous._first_sentence[c0])
+            nc, ns = len(part.chunks), len(part.sentences)
+            chunk_matrix[part.chunk_row : part.chunk_row + nc] = previous.chunk_vectors(
+                np.arange(c0, c0 + nc))
+            sentence_matrix[part.sentence_row : part.sentence_row + ns] = (
+                previous._sentence_matrix[s0 : s0 + ns])
+    _embed_into(embedder, new_texts, targets, (chunk_matrix, sentence_matrix),
+                f"indexing {len(new_parts)} document(s), "
+                f"{sum(len(p.chunks) for p in new_parts):,} passages")
+    del new_texts, targets
+    if mean_passages:  # a passage's vector: the normalized mean of its sentences' vectors
+        for part in new_parts:
+            end = part.sentence_row + len(part.sentences)
+            owners = sentence_table[part.sentence_row : end, 0] - part.chunk_row
+            firsts = np.searchsorted(owners, np.arange(len(part.chunks)))
+            sums = np.add.reduceat(sentence_matrix[part.sentence_row : end].astype(np.float64),
+                                   firsts, axis=0)  # a passage's sentences are consecutive
+            sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+            chunk_matrix[part.chunk_row : part.chunk_row + len(part.chunks)] = sums
+    chunk_matrix.flush()
+    sentence_matrix.flush()
+    vector_kind = "flat"
+    if n_chunks >= settings.hnsw_above:
+        graph = _reuse_graph(previous, parts, chunk_matrix)
+        if graph is None:
+            graph = _build_graph(np.asarray(chunk_matrix))
+        faiss.write_index(graph, str(folder / GRAPH))
+        vector_kind = "hnsw"
+    del chunk_matrix, sentence_matrix
+
+    # lexical: term counts of sentences, reused or counted; passages sum their sentences
+    counts, terms = _term_counts(parts, previous)
+    owner = sentence_table[:, 0]
+    membership = sparse.csr_matrix(
+        (np.ones(n_sentences, np.int32), (owner, np.arange(n_sentences))),
+        shape=(n_chunks, n_sentences))
+    chunk_counts = (membership @ counts).tocsr()
+    chunk_counts.sort_indices()
+    vocabulary = {t: i for i, t in enumerate(terms)}
+    for prefix, matrix in (("sentence_tf", counts),):
+        for part_name in ("indptr", "indices", "data"):
+            np.save(folder / f"{prefix}.{part_name}.npy", getattr(matrix, part_name),
+                    allow_pickle=False)
+    SparseBM25.of(bm25_weights(counts), vocabulary).save(folder, "sentence_bm25")
+    SparseBM25.of(bm25_weights(chunk_counts), vocabulary).save(folder, "chunk_bm25")
+    (folder / "terms.txt").write_text("\n".join(terms), encoding="utf-8")
+    np.save(folder / "term_vectors.npy",
+            _term_vectors(terms, parts, previous, words, embedder, dim), allow_pickle=False)
+
+    # annotations (optional)
+    if annotate is not None:
+        _write_annotations(folder / "annotations.jsonl", parts, sentence_table, previous,
+                           annotate, annotator)
+
+    entries = []
+    for part in parts:
+        st = stats.get(part.doc.path)
+        entries.append(DocumentEntry(
+            id=part.doc.id, title=part.doc.title, path=part.doc.path, kind=part.doc.kind,
+            sha256=part.doc.sha256, text_sha256=part.doc.text_sha256,
+            size=st.st_size if st else -1, mtime_ns=st.st_mtime_ns if st else -1))
+    files = {
+        p.name: FileEntry(sha256=_sha256(p), bytes=p.stat().st_size)
+        for p in sorted(folder.iterdir()) if p.is_file()
+    }
+    return Manifest(
+        format=FORMAT_VERSION, model=embedder.name, dimension=dim,
+        chunking=settings.chunking(), documents=entries,
+        counts={"documents": len(parts), "chunks": n_chunks, "sentences": n_sentences},
+        data=name, files=files, vectors=vector_kind, passage_vectors=settings.passage_vectors,
+        annotator=annotator if annotate is not None else None,
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        built_at_ns=time.time_ns(),
+        build_seconds=round(time.perf_counter() - started, 3),
+        embedded={"documents": len(new_parts), "texts": sum(
+            len(p.chunks) + len(p.sentences) for p in new_parts)},
+    )
+
+
+def _embed_into(embedder: Embedder, texts: list[str], targets: list[tuple[int, int]],
+                outputs: tuple[np.ndarray, np.ndarray], label: str) -> None:
+    """Embed `texts` in batches of similar length (less padding) into their target rows."""
+    if not texts:
+        return
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with Progress(label, total=len(texts), unit="texts") as bar:
+        for begin in range(0, len(order), EMBED_BATCH):
+            batch = order[begin : begin + EMBED_BATCH]
+            vectors = embedder.embed([texts[i] for i in batch])
+            for which in (0, 1):
+                picked = [(j, targets[i][1]) for j, i in enumerate(batch)
+                          if targets[i][0] == which]
+                if picked:
+                    src, dst = zip(*picked, strict=True)
+                    outputs[which][list(dst)] = vectors[list(src)]
+            bar.update(len(batch))
+
+
+def _reuse_graph(previous: Index | None, parts: list[_Part],
+                 matrix: np.ndarray) -> faiss.Index | None:
+    """The previous HNSW graph plus the new rows, when the build only appended documents."""
+    if previous is None or not isinstance(previous.vectors, FaissVectors):
+        return None
+    graph = previous.vectors.graph
+    reused = [p.previous for p in parts if p.previous is not None]
+    if graph is None or reused != list(range(len(previous._doc_ids))):
+        return None
+    old = len(previous.chunks)
+    copy = faiss.read_index(str(previous.folder / GRAPH))
+    if copy.ntotal != old:
+        return None
+    copy.add(np.ascontiguousarray(matrix[old:], dtype=np.float32))
+    return copy
+
+
+def _term_counts(parts: list[_Part], previous: Index | None) -> tuple[sparse.csr_matrix,
+                                                                      list[str]]:
+    """Sentence term counts over a fresh sorted vocabulary: reused rows are relabelled from
+    the previous vocabulary, new sentences tokenized."""
+    old_terms: list[str] = previous.terms if previous is not None else []
+    old_counts = _load_counts(previous) if previous is not None else None
+    new_vocab: dict[str, int] = {}
+    # blocks of rows with columns in a combined space: old terms, then new ones
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for part in parts:
+        if part.previous is not None and previous is not None and old_counts is not None:
+            c0 = int(previous._first_chunk[part.previous])
+            s0 = int(previous._first_sentence[c0])
+            ptr = old_counts.indptr[s0 : s0 + len(part.sentences) + 1]
+            a, b = int(ptr[0]), int(ptr[-1])
+            blocks.append((old_counts.data[a:b], old_counts.indices[a:b].astype(np.int64), ptr))
+        else:
+            text = part.doc.text
+            counted = term_counts((text[s:e] for _, s, e in part.sentences), new_vocab)
+            blocks.append((counted.data, counted.indices.astype(np.int64) + len(old_terms),
+                           counted.indptr))
+    names = old_terms + sorted(new_vocab, key=new_vocab.__getitem__)
+    data = np.concatenate([b[0] for b in blocks] or [np.zeros(0, np.int32)]).astype(np.int32)
+    indices = np.concatenate([b[1] for b in blocks] or [np.zeros(0, np.int64)])
+    indptr = [np.zeros(1, np.int64)]
+    offset = 0
+    for _, _, ptr in blocks:
+        indptr.append(np.asarray(ptr[1:], dtype=np.int64) - int(ptr[0]) + offset)
+        offset += int(ptr[-1]) - int(ptr[0])
+    used = np.unique(indices)
+    terms = sorted({names[int(j)] for j in used})
+    position = {t: i for i, t in enumerate(terms)}
+    mapping = np.full(len(names), -1, dtype=np.int64)
+    for j in used:
+        mapping[int(j)] = position[names[int(j)]]
+    counts = sparse.csr_matrix((data, mapping[indices], np.concatenate(indptr)),
+                               shape=(len(np.concatenate(indptr)) - 1, len(terms)))
+    counts.sum_duplicates()
+    counts.sort_indices()
+    return counts, terms
+
+
+def _load_counts(previous: Index) -> sparse.csr_matrix | None:
+    try:
+        arrays = [load_array(previous.folder / f"sentence_tf.{n}.npy", mmap=False)
+                  for n in ("indptr", "indices", "data")]
+        return sparse.csr_matrix((arrays[2], arrays[1], arrays[0]),
+                                 shape=(len(arrays[0]) - 1, len(previous.terms)))
+    except (OSError, ValueError):
+        return None
+
+
+def _term_vectors(terms: list[str], parts: list[_Part], previous: Index | None,
+                  words: WordsArg, embedder: Embedder, dim: int) -> np.ndarray:
+    """Vectors of the vocabulary: a term the previous build had keeps its vector."""
+    out = np.zeros((len(terms), dim), dtype=np.float32)
+    old = previous.vocabulary if previous is not None else {}
+    missing, kept, source = [], [], []
+    for i, term in enumerate(terms):
+        j = old.get(term)
+        if j is None:
+            missing.append(i)
+        else:
+            kept.append(i)
+            source.append(j)
+    if kept and previous is not None:
+        out[kept] = np.asarray(previous.term_vectors)[source]
+    if missing:
+        texts = [part.doc.text[s:e] for part in parts if part.previous is None
+                 for _, s, e in part.sentences]
+        wanted = [terms[i] for i in missing]
+        out[missing] = term_vectors(wanted, surface_forms(texts), _resolve_words(words),
+                                    embedder)
+    return out
+
+
+def _write_annotations(path: Path, parts: list[_Part], sentence_table: np.ndarray,
+                       previous: Index | None, annotate: Annotate,
+                       annotator: str | None) -> None:
+    old_lines: list[str] | None = None
+    if previous is not None and previous.manifest_record.annotator == annotator:
+        old_path = previous.folder / "annotations.jsonl"
+        if old_path.is_file():
+            old_lines = old_path.read_text(encoding="utf-8").splitlines()
+    with path.open("w", encoding="utf-8") as fh:
+        for part in parts:
+            lines: list[str]
+            if part.previous is not None and previous is not None and old_lines is not None:
+                c0 = int(previous._first_chunk[part.previous])
+                s0 = int(previous._first_sentence[c0])
+                lines = old_lines[s0 : s0 + len(part.sentences)]
+            else:
+                text = part.doc.text
+                sentences = [
+                    Sentence(part.doc.id, part.sentence_row + i, int(s), int(e),
+                             text[int(s) : int(e)])
+                    for i, (_, s, e) in enumerate(part.sentences)
+                ]
+                values = annotate(sentences) if sentences else []
+                if len(values) != len(sentences):
+                    raise QAError("the annotator returned a different number of sentences")
+                lines = [json.dumps(v, ensure_ascii=False) for v in values]
+            for line in lines:
+                fh.write(line + "\n")
+
+
+def _clean_leftovers(index_dir: Path) -> None:
+    """Remove what a killed build or swap left (called under the build lock)."""
     for path in index_dir.iterdir():
-        if path.is_dir() and path.name != keep and path.name.lstrip(".").startswith("build-"):
+        if path.name.startswith(f".{MANIFEST}.") and path.name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        elif path.is_dir() and path.name.startswith(".build-") and path.name.endswith(".tmp"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_old_builds(index_dir: Path, keep: set[str]) -> None:
+    """Builds other than the new one and the one it replaced (a reader may be opening that)."""
+    for path in index_dir.iterdir():
+        if path.is_dir() and path.name not in keep and path.name.lstrip(".").startswith("build-"):
             shutil.rmtree(path, ignore_errors=True)
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _assemble(
-    manifest: dict[str, Any],
-    documents: Sequence[Document],
-    chunks: list[Chunk],
-    chunk_vectors: np.ndarray,
-    sentence_vectors: np.ndarray,
-    vocab_vectors: np.ndarray,
-    lexical: dict[str, Any],
-    mentions: list[list[list[Any]]],
-) -> Index:
-    # One question is one small search: extra OpenMP threads only add start-up and contention
-    # (measured: 11 ms vs 29 ms for 100k passages on 2 cores).
-    faiss.omp_set_num_threads(1)
-    sentences = [s for c in chunks for s in c.sentences]
-    documents_by_id = {d.id: d for d in documents}
-    owner = np.array([c.index for c in chunks for _ in c.sentences], dtype=np.int64)
-    search = faiss.IndexFlatIP(chunk_vectors.shape[1])
-    search.add(chunk_vectors)
-    return Index(
-        model=manifest["model"],
-        documents={d.id: d for d in documents},
-        chunks=chunks,
-        sentences=sentences,
-        sentence_chunk=owner,
-        sentence_at={(s.doc_id, s.start): s.index for s in sentences},
-        chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors,
-        chunk_search=search,
-        chunk_bm25=BM25.from_json(lexical["chunks"]),
-        sentence_bm25=BM25.from_json(lexical["sentences"]),
-        terms=[str(t) for t in lexical["terms"]],
-        term_vectors=vocab_vectors,
-        mentions=[
-            tuple(Mention(str(label), int(a), int(b), documents_by_id[s.doc_id].text[a:b],
-                          str(head)) for label, a, b, head in rows)
-            for s, rows in zip(sentences, mentions, strict=True)
-        ],
-        manifest=manifest,
-    )
-
-
-def _read_manifest(index_dir: Path) -> dict[str, Any]:
+def _read_manifest(index_dir: Path) -> Manifest:
     path = index_dir / MANIFEST
-    if not path.exists():
-        raise IndexMissing(f"no index in {str(index_dir)!r}")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict) or "data" not in manifest or "files" not in manifest:
-            raise ValueError("missing fields")
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexMissing(f"no index in {str(index_dir)!r}") from None
+    except OSError as exc:
         raise IndexCorrupt(f"index manifest {str(path)!r} is unreadable ({exc})") from None
-    return manifest
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "the top level"
+        raise IndexCorrupt(
+            f"index manifest {str(path)!r} is unreadable ({where}: {first.get('msg')})"
+        ) from None
 
 
-def _check_fresh(manifest: dict[str, Any], settings: Settings, documents: list[Document],
-                 analyzer: str) -> None:
-    if manifest.get("format") != FORMAT_VERSION:
+def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = True) -> None:
+    """Raise IndexStale unless the seeds and settings are what the index was built from.
+
+    Files are compared cheaply: same size and mtime means unchanged (unless modified within
+    seconds of the build); otherwise their bytes are hashed, so a touched file is fine.
+    """
+    if manifest.format != FORMAT_VERSION:
         raise IndexStale("the index was written by another version of qa")
-    if manifest.get("analyzer") != analyzer:
-        raise IndexStale(f"the index was analysed with {manifest.get('analyzer')!r}, "
-                         f"not {analyzer!r}")
-    if manifest.get("model") != settings.model:
+    if manifest.model != settings.model:
         raise IndexStale(
-            f"the index was built with model {manifest.get('model')!r}, not {settings.model!r}"
+            f"the index was built with model {manifest.model!r}, not {settings.model!r}"
         )
-    if manifest.get("chunking") != settings.chunking():
+    if manifest.chunking != settings.chunking():
         raise IndexStale("the chunking settings changed since the index was built")
-    built = {d["id"]: d["sha256"] for d in manifest.get("documents", [])}
-    now = {d.id: d.sha256 for d in documents}
-    if built != now:
-        changed = sorted(set(built) ^ set(now) | {k for k in built if now.get(k) != built[k]})
+    if manifest.passage_vectors != settings.passage_vectors:
+        raise IndexStale("the passage-vector setting changed since the index was built")
+    if not check_seeds:
+        return
+    built = {d.id: d for d in manifest.documents}
+    now = {p.stem: p for p in seed_files(settings.seeds_dir)}
+    changed = sorted(set(built) ^ set(now))
+    racy_after = manifest.built_at_ns - int(RACY_SECONDS * 1e9)
+    for doc_id in sorted(set(built) & set(now)):
+        entry, path = built[doc_id], now[doc_id]
+        st = path.stat()
+        if (st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
+                and st.st_mtime_ns < racy_after):
+            continue
+        if st.st_size != entry.size or _sha256(path) != entry.sha256:
+            changed.append(doc_id)
+    if changed:
         raise IndexStale(f"the seeds changed since the index was built ({', '.join(changed)})")
 
 
-def _load_files(data_dir: Path, manifest: dict[str, Any]) -> dict[str, Path]:
-    paths = {}
-    for fname in DATA_FILES:
-        path = data_dir / fname
-        expected = manifest["files"].get(fname, {})
-        if not path.is_file():
-            raise IndexCorrupt(f"index file {str(path)!r} is missing")
-        if path.stat().st_size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
+def _verify_files(folder: Path, manifest: Manifest) -> None:
+    for fname, expected in manifest.files.items():
+        path = folder / fname
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise IndexCorrupt(f"index file {str(path)!r} is missing") from None
+        if size != expected.bytes or _sha256(path) != expected.sha256:
             raise IndexCorrupt(f"index file {str(path)!r} is truncated or corrupt")
-        paths[fname] = path
-    return paths
 
 
-def load_index(settings: Settings, analyzer: str = "none") -> Index:
-    """Load and verify the index; raise IndexMissing, IndexStale or IndexCorrupt if unusable."""
-    manifest = _read_manifest(settings.index_dir)
-    documents = load_documents(settings.seeds_dir)
-    _check_fresh(manifest, settings, documents, analyzer)
-    paths = _load_files(settings.index_dir / str(manifest["data"]), manifest)
+def _open_build(index_dir: Path, manifest: Manifest,
+                hnsw_above: int = HNSW_ABOVE) -> Index:
+    folder = index_dir / manifest.data
+    _verify_files(folder, manifest)
     try:
-        chunk_vectors = _read_vectors(paths["chunks.faiss"])
-        sentence_vectors = _read_vectors(paths["sentences.faiss"])
-        vocab_vectors = _read_vectors(paths["terms.faiss"])
-        by_id = {d.id: d for d in documents}
-        chunks: list[Chunk] = []
-        n_sentences = 0
-        for line in paths["chunks.jsonl"].read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            text = by_id[rec["doc_id"]].text
-            sentences = []
-            for start, end in rec["sentences"]:
-                sentences.append(Sentence(rec["doc_id"], n_sentences, start, end, text[start:end]))
-                n_sentences += 1
-            chunks.append(Chunk(rec["doc_id"], rec["id"], len(chunks), rec["start"], rec["end"],
-                                text[rec["start"]:rec["end"]], tuple(sentences)))
-        lexical = json.loads(paths["lexical.json"].read_text(encoding="utf-8"))
-        mentions = json.loads(paths["mentions.json"].read_text(encoding="utf-8"))
-        if not isinstance(mentions, list) or len(mentions) != n_sentences:
-            raise ValueError("mentions do not match the sentences")
-    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexCorrupt(f"index in {str(settings.index_dir)!r} is unreadable ({exc})") from None
-    if (len(chunks) != len(chunk_vectors) or n_sentences != len(sentence_vectors)
-            or len(lexical["terms"]) != len(vocab_vectors)):
+        documents = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+        texts = np.memmap(folder / "texts.bin", dtype=np.uint8, mode="r") if (
+            folder / "texts.bin").stat().st_size else np.zeros(0, np.uint8)
+        chunk_table = load_array(folder / "chunks.npy")
+        sentence_table = load_array(folder / "sentences.npy")
+        vectors = FaissVectors.load(folder, hnsw_above)
+        sentence_matrix = load_array(folder / "sentence_vectors.npy")
+        terms_text = (folder / "terms.txt").read_text(encoding="utf-8")
+        terms = terms_text.split("\n") if terms_text else []
+        vocabulary = {t: i for i, t in enumerate(terms)}
+        chunk_lexical = SparseBM25.load(folder, "chunk_bm25", vocabulary, len(chunk_table))
+        sentence_lexical = SparseBM25.load(folder, "sentence_bm25", vocabulary,
+                                           len(sentence_table))
+        term_matrix = load_array(folder / "term_vectors.npy")
+    except FileNotFoundError as exc:
+        raise IndexCorrupt(f"index file {exc.filename!r} is missing") from None
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
+        raise IndexCorrupt(f"index in {str(folder)!r} is unreadable ({exc})") from None
+    counts = manifest.counts
+    if (len(chunk_table) != counts.get("chunks") or len(vectors) != len(chunk_table)
+            or len(sentence_table) != counts.get("sentences")
+            or len(sentence_matrix) != len(sentence_table)
+            or len(documents) != counts.get("documents")
+            or len(term_matrix) != len(terms)):
         raise IndexCorrupt("index files disagree on the number of passages")
-    return _assemble(manifest, documents, chunks, chunk_vectors, sentence_vectors,
-                     vocab_vectors, lexical, mentions)
+    # One question is one small search: extra OpenMP threads only add start-up and contention
+    # (measured: 11 ms vs 29 ms for 100k passages on 2 cores).
+    faiss.omp_set_num_threads(1)
+    return Index(manifest, folder, documents, texts, chunk_table, sentence_table, vectors,
+                 sentence_matrix, chunk_lexical, sentence_lexical, terms, term_matrix)
 
 
-def _read_vectors(path: Path) -> np.ndarray:
-    flat = faiss.read_index(str(path))
-    return np.ascontiguousarray(flat.reconstruct_n(0, flat.ntotal), dtype=np.float32)
+def load_index(settings: Settings, check_seeds: bool = True,
+               annotator: str | None = None) -> Index:
+    """Load and verify the index; raise IndexMissing, IndexStale or IndexCorrupt if unusable.
+
+    The manifest is read once. If its build folder vanished or changed under us because a
+    concurrent build swapped in a new one, the new manifest is read and loaded instead (once).
+    `check_seeds=False` skips comparing the seed files (the settings are still checked).
+    """
+    manifest = _read_manifest(settings.index_dir)
+    _check_fresh(manifest, settings, check_seeds)
+    if annotator is not None and manifest.annotator != annotator:
+        raise IndexStale(f"the index was annotated by {manifest.annotator!r}, not {annotator!r}")
+    try:
+        return _open_build(settings.index_dir, manifest, settings.hnsw_above)
+    except IndexCorrupt:
+        try:
+            latest = _read_manifest(settings.index_dir)
+        except (IndexMissing, IndexCorrupt):
+            raise IndexCorrupt(f"the index in {str(settings.index_dir)!r} is damaged") from None
+        if latest.data == manifest.data:
+            raise
+        _check_fresh(latest, settings, check_seeds)
+        return _open_build(settings.index_dir, latest, settings.hnsw_above)
 
 
 def open_index(
     settings: Settings,
     embedder: Embedder,
     rebuild: bool = False,
-    words: Callable[[], WordVectors | None] = lambda: None,
-    analyzer: Analyzer | None = None,
+    words: WordsArg = None,
+    annotate: Annotate | None = None,
+    annotator: str | None = None,
 ) -> Index:
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
-    `words` is called only for a build: it may load the model's word table.
+    A (re)build reuses what it can of the previous build. `words` is called only if the
+    build meets terms it has no vector for: it may load the model's word table.
     """
     if not rebuild:
         try:
-            return load_index(settings, (analyzer or NullAnalyzer()).name)
+            return load_index(settings, annotator=annotator)
         except IndexMissing:
             log(f"no index yet in {str(settings.index_dir)!r}; building it")
         except (IndexStale, IndexCorrupt) as exc:
             log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
-    index = build_index(settings, embedder, words(), analyzer)
-    counts = index.manifest["counts"]
+    index = build_index(settings, embedder, words, annotate, annotator)
+    counts, embedded = index.manifest["counts"], index.manifest["embedded"]
     log(
         f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "
-        f"{counts['sentences']} sentences in {time.perf_counter() - started:.1f}s"
+        f"{counts['sentences']} sentences in {time.perf_counter() - started:.1f}s "
+        f"({embedded.get('documents', 0)} document(s) embedded, the rest reused)"
     )
     return index
