@@ -107,8 +107,9 @@ class SourceTexts:
     """Document texts read again from their files, to check cited offsets independently of
     the copy the answer was cut from (formats with extracted text fall back to the index)."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, seeds_dir: Path | None = None) -> None:
         self.index = index
+        self.seeds_dir = seeds_dir  # where the files are now (an index may have moved)
         self._texts: dict[str, str | None] = {}
 
     def get(self, doc_id: str) -> str | None:
@@ -118,8 +119,11 @@ class SourceTexts:
             if doc is not None:
                 text = doc.text
                 if getattr(doc, "kind", "txt") in ("txt", "md"):
+                    path = Path(doc.path)
+                    if self.seeds_dir is not None and not path.exists():
+                        path = self.seeds_dir / path.name
                     try:
-                        text = Path(doc.path).read_bytes().decode("utf-8-sig")
+                        text = path.read_bytes().decode("utf-8-sig")
                     except (OSError, UnicodeDecodeError):
                         text = None
             self._texts[doc_id] = text
@@ -235,7 +239,7 @@ def evaluate(
     QA_DEBUG=1 to stop with the traceback instead).
     """
     ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, replay(pipeline, h, kk), kk))
-    sources = SourceTexts(pipeline.index)
+    sources = SourceTexts(pipeline.index, pipeline.settings.seeds_dir)
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
     outcomes: list[Outcome] = []
     skipped = errors = 0
