@@ -89,6 +89,15 @@ class Freshness:
         newer = _build_id(self.index_dir) not in (None, index.manifest.get("data"))
         return bool(self.withheld) or newer
 
+    def unverified(self, index: Index) -> frozenset[str]:
+        """The documents of `index` not known to match their files now: withheld ones, and
+        any this check has not verified (a request may still hold an index that a reload
+        replaced: its removed documents must not be searched either)."""
+        seen = self._seen
+        if self._index is index:
+            return frozenset(k for k, s in seen.items() if not s.ok)
+        return frozenset(d for d in index.documents if d not in seen or not seen[d].ok)
+
     def is_current(self, doc_ids: set[str]) -> bool:
         """Cheap: do these documents' files still hold what was indexed (stat only)? False
         for a document withheld meanwhile: an answer begun before still quoted it."""

@@ -182,7 +182,7 @@ class Pipeline:
                    ) -> frozenset[str] | None:
         """The documents a question may be answered from: `doc_ids` (None: all), less those
         whose file changed or vanished since they were indexed (until re-indexed)."""
-        withheld = self._fresh.withheld if self._watching else frozenset()
+        withheld = self._fresh.unverified(index) if self._watching else frozenset()
         if doc_ids is None and not withheld:
             return None
         return frozenset(index.documents if doc_ids is None else doc_ids) - withheld

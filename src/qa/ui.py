@@ -167,6 +167,9 @@ def sources_html(index: Index, answer: Answer, turn: int) -> str:
     """What goes under an answer: its cited passages, or the closest ones if it abstained."""
     if answer.citations:
         items = "".join(_source_html(index, c, turn) for c in answer.citations)
+        if answer.abstained:  # the closest passage, cited so the reader can check
+            return (f'<div class="qa-sources qa-related"><p class="qa-label">Not an answer, '
+                    f'but related</p><ol>{items}</ol></div>')
         return f'<div class="qa-sources"><p class="qa-label">Sources</p><ol>{items}</ol></div>'
     if not answer.passages:
         return ""
