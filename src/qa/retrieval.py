@@ -17,6 +17,7 @@ The question is embedded once; everything else is arithmetic on stored vectors, 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,6 +75,11 @@ class Scored:
     sentence_cosines: np.ndarray
 
 
+# The documents a search is limited to when its caller does not say (set by `Pipeline.ask`
+# until answering passes `doc_ids` itself; issue 12 replaces this with a real filter).
+search_scope: ContextVar[frozenset[str] | None] = ContextVar("search_scope", default=None)
+
+
 def unit_max(scores: np.ndarray) -> np.ndarray:
     """Scores divided by the largest, so the best lexical match counts 1 (all zero stays 0)."""
     top = float(scores.max()) if len(scores) else 0.0
@@ -81,10 +87,13 @@ def unit_max(scores: np.ndarray) -> np.ndarray:
 
 
 def search(
-    index: Index, vector: np.ndarray, query: Query, k: int, weights: Weights = Weights()
+    index: Index, vector: np.ndarray, query: Query, k: int, weights: Weights = Weights(),
+    doc_ids: frozenset[str] | None = None,
 ) -> tuple[list[Hit], Scored]:
-    """Rank passages for an embedded query; return the top `k` hits and sentence scores."""
+    """Rank passages for an embedded query; return the top `k` hits and sentence scores.
+    With `doc_ids`, only passages of those documents are candidates."""
     n_chunks = len(index.chunks)
+    doc_ids = search_scope.get() if doc_ids is None else doc_ids
     if n_chunks == 0:
         return [], Scored(np.array([], np.int64), np.array([]), np.array([]))
     pool = min(n_chunks, max(50, 10 * k))
@@ -92,6 +101,11 @@ def search(
     lexical_all = index.chunk_bm25.scores(query.terms, query.terms)
     lexical_top = np.argsort(-lexical_all, kind="stable")[:pool]
     candidates = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], lexical_top]))
+    if doc_ids is not None:  # post-filter; small selections take all their passages
+        allowed = np.array([c.index for c in index.chunks if c.doc_id in doc_ids], np.int64)
+        candidates = allowed if len(allowed) <= 4 * pool else np.intersect1d(candidates, allowed)
+        if len(candidates) == 0:
+            return [], Scored(np.array([], np.int64), np.array([]), np.array([]))
 
     dense = index.chunk_vectors[candidates] @ vector
     lexical = lexical_all[candidates]
@@ -128,8 +142,9 @@ def search(
 
 
 def retrieve(
-    index: Index, embedder: Embedder, query: Query, k: int = 5, weights: Weights = Weights()
+    index: Index, embedder: Embedder, query: Query, k: int = 5, weights: Weights = Weights(),
+    doc_ids: frozenset[str] | None = None,
 ) -> list[Hit]:
-    """Embed the query once and return its top `k` hits."""
+    """Embed the query once and return its top `k` hits (of `doc_ids` only, if given)."""
     vector = embedder.embed([query.text])[0]
-    return search(index, vector, query, k, weights)[0]
+    return search(index, vector, query, k, weights, doc_ids)[0]

@@ -37,11 +37,11 @@ import numpy as np
 from qa.atomic import write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
-from qa.documents import load_documents
 from qa.embedding import Embedder
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import BM25
+from qa.loaders.library import load_corpus
 from qa.log import log
 from qa.types import Chunk, Document, Sentence
 
@@ -114,7 +114,7 @@ def build_index(
     `words` (the model's word table) gives the vocabulary's vectors without a model pass.
     """
     started = time.perf_counter()
-    documents = load_documents(settings.seeds_dir)
+    documents = load_corpus(settings).documents
     chunks = chunk_documents(documents, settings.chunk_chars, settings.min_chunk_chars)
     sentences = [s for c in chunks for s in c.sentences]
     vectors = embedder.embed([c.text for c in chunks] + [s.text for s in sentences])
@@ -266,7 +266,7 @@ def _load_files(data_dir: Path, manifest: dict[str, Any]) -> dict[str, Path]:
 def load_index(settings: Settings) -> Index:
     """Load and verify the index; raise IndexMissing, IndexStale or IndexCorrupt if unusable."""
     manifest = _read_manifest(settings.index_dir)
-    documents = load_documents(settings.seeds_dir)
+    documents = load_corpus(settings).documents
     _check_fresh(manifest, settings, documents)
     paths = _load_files(settings.index_dir / str(manifest["data"]), manifest)
     try:
