@@ -5,6 +5,7 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
 
     POST /api/ask       {"question": str, "history"?: [str], "k"?: int}  -> an answer
     POST /api/retrieve  {"question": str, "k"?: int}                     -> a list of hits
+    /api/documents      upload, list, show and delete documents (`qa.documents_api`)
     GET  /healthz       200 {"status": "ok", counts...} once the model and index are
                         loaded; 503 {"status": "loading" | "error"} before
     GET  /docs          the OpenAPI documentation
@@ -34,6 +35,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.documents_api import router as documents_router
 from qa.errors import (
     BadQuestion,
     BadSetting,
@@ -46,7 +48,7 @@ from qa.errors import (
 )
 from qa.log import log
 from qa.pipeline import Pipeline, clean_question, default_pipeline
-from qa.schema import answer_json, hit_json
+from qa.schema import answer_json, hit_json, problem_json, with_pages
 from qa.ui import CSS, HEAD, build_ui
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
@@ -78,6 +80,9 @@ class RetrieveRequest(BaseModel):
 
     question: Question
     k: K | None = None
+    doc_ids: list[StrictStr] | None = Field(
+        default=None, max_length=1000,
+        description="only search these documents (ids from GET /api/documents)")
 
 
 class AskRequest(RetrieveRequest):
@@ -229,16 +234,19 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     app.state.pipeline = shared
     app.state.readiness = readiness
     _install_error_handlers(app)
+    app.include_router(documents_router)
 
     @app.post("/api/ask", tags=["qa"], responses=ERRORS)
     def ask(request: AskRequest) -> dict[str, Any]:
         """A cited answer to `question` (or an abstention), given the earlier questions."""
-        return answer_json(shared.ask(request.question, request.history, request.k))
+        answer = shared.ask(request.question, request.history, request.k, request.doc_ids)
+        return with_pages(answer_json(answer), shared.index.documents)
 
     @app.post("/api/retrieve", tags=["qa"], responses=ERRORS)
     def retrieve(request: RetrieveRequest) -> list[dict[str, Any]]:
         """The passages that best match `question`, best first, each with its best sentence."""
-        return [hit_json(hit) for hit in shared.retrieve(request.question, request.k)]
+        hits = shared.retrieve(request.question, request.k, request.doc_ids)
+        return [hit_json(hit) for hit in hits]
 
     @app.get("/healthz", tags=["ops"], responses={503: {"description": "loading or failed"}})
     def healthz() -> JSONResponse:
@@ -248,6 +256,7 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
             body.update(readiness.counts)
         elif readiness.detail:
             body["detail"] = readiness.detail
+        body["problems"] = [problem_json(p) for p in shared.problems()]
         return JSONResponse(body, 200 if readiness.status == "ok" else 503)
 
     return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD)

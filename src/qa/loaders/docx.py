@@ -28,12 +28,14 @@ def check_zip(raw: bytes, name: str) -> zipfile.ZipFile:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise BadDocument(f"{name}: the file is corrupt: not a readable .docx ({exc})") from None
     total = sum(e.file_size for e in entries)
-    if len(entries) > MAX_ENTRIES or total > MAX_UNZIPPED or any(
-        e.file_size > 1 << 20 and e.file_size > MAX_RATIO * max(e.compress_size, 1)
-        for e in entries
-    ):
-        raise BadDocument(f"{name}: refused: the archive would unpack to {total:,} bytes "
-                          "(a zip bomb?)", status=413)
+    packed = [e for e in entries
+              if e.file_size > 1 << 20 and e.file_size > MAX_RATIO * max(e.compress_size, 1)]
+    if len(entries) > MAX_ENTRIES or total > MAX_UNZIPPED or packed:
+        why = (f"{len(entries):,} entries" if len(entries) > MAX_ENTRIES
+               else f"it would unpack to {total:,} bytes" if total > MAX_UNZIPPED
+               else f"{packed[0].filename} is compressed "
+                    f"{packed[0].file_size // max(packed[0].compress_size, 1):,}:1")
+        raise BadDocument(f"{name}: refused as a likely zip bomb ({why})", status=413)
     if "word/document.xml" not in archive.namelist():
         raise BadDocument(f"{name}: not a Word document (a zip archive without "
                           "word/document.xml)", status=415)
