@@ -230,7 +230,9 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
     assert "removed water-report" in out and "'nope'" in err
     assert cli.main(_argv(settings, "add", "/no/such/file.pdf")) == 1
     assert "cannot read the file" in capsys.readouterr().err
-    assert cli.main(_argv(settings, "add")) == 2
+    with pytest.raises(SystemExit) as info:
+        cli.main(_argv(settings, "add"))
+    assert info.value.code == 2
 
 
 @pytest.mark.usefixtures("fake_cli")
