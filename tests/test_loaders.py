@@ -38,6 +38,9 @@ def test_pdf_pages_are_spans_of_the_text_and_match_the_pdfs_own_pages() -> None:
     at = doc.text.index("opened in 1987")
     assert doc.page_of(at) == 3
     assert "Lindqvist reservoir holds" in doc.text[doc.pages[1].start:doc.pages[1].end]
+    # a heading is its own paragraph, never the start of the sentence under it
+    assert any(p.text == "Treatment" for p in doc.paragraphs)
+    assert any(p.text.startswith("The treatment plant on Mill Road") for p in doc.paragraphs)
 
 
 def test_docx_paragraphs_and_table_rows_in_order() -> None:

@@ -12,9 +12,38 @@ from importlib.metadata import version
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 1
+REVISION = 2
 PAGE_BREAK = "\n\n"
 MAX_PAGES = 5000
+HEADING_CHARS = 80
+
+
+def _ends_sentence(line: str) -> bool:
+    return line.rstrip().endswith((".", "!", "?", ":", "”", '"'))
+
+
+def _is_heading(line: str, after_break: bool) -> bool:
+    """A short line that opens with a capital or digit, ends without punctuation and follows
+    the end of a sentence (or starts the page): a title or heading, not wrapped text."""
+    text = line.strip()
+    return (after_break and 0 < len(text) <= HEADING_CHARS and (text[0].isupper()
+            or text[0].isdigit()) and not text.endswith((".", ",", ";", ":", "!", "?", "-")))
+
+
+def page_paragraphs(text: str) -> str:
+    """A page's text with headings set apart by blank lines, so that a heading never becomes
+    the start of the sentence under it (pypdf gives lines, not paragraphs)."""
+    out: list[str] = []
+    after_break = True
+    for line in text.split("\n"):
+        heading = _is_heading(line, after_break)
+        if heading and out and out[-1] != "":
+            out.append("")
+        out.append(line)
+        if heading:
+            out.append("")
+        after_break = heading or _ends_sentence(line) or not line.strip()
+    return "\n".join(out).strip()
 
 
 class PdfLoader:
@@ -43,7 +72,8 @@ class PdfLoader:
             if len(reader.pages) > MAX_PAGES:
                 raise BadDocument(f"{name}: the PDF has {len(reader.pages)} pages "
                                   f"(at most {MAX_PAGES})", status=413)
-            texts = [clean_extracted(page.extract_text() or "").strip() for page in reader.pages]
+            texts = [page_paragraphs(clean_extracted(page.extract_text() or "").strip())
+                     for page in reader.pages]
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
         except BadDocument:
             raise
