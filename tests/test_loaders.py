@@ -163,6 +163,7 @@ def test_one_bad_seed_does_not_block_the_rest(tmp_path: Path,
     (seeds / "latin.txt").write_bytes(b"caf\xe9\n")
     (seeds / "utf16.txt").write_bytes("UTF sixteen\n\nIt has a mark.\n".encode("utf-16"))
     (seeds / "scan.pdf").write_bytes((DOCS / "scanned.pdf").read_bytes())
+    (seeds / "\x1b[2Jwipe.txt").write_bytes(b"")  # a hostile name: logged escaped
     os.symlink(seeds / "missing.txt", seeds / "dangling.txt")
     os.symlink(seeds / "loop-b.txt", seeds / "loop-a.txt")
     os.symlink(seeds / "loop-a.txt", seeds / "loop-b.txt")
@@ -177,6 +178,7 @@ def test_one_bad_seed_does_not_block_the_rest(tmp_path: Path,
     assert "loop" in reasons["loop-a.txt"] and "loop" in reasons["loop-b.txt"]
     err = capsys.readouterr().err
     assert "skipped" in err and "dangling.txt" in err
+    assert "\x1b" not in err and "\\x1b[2Jwipe.txt" in err
     load_corpus(settings)  # reported once per process, not on every load
     assert "dangling.txt" not in capsys.readouterr().err
 

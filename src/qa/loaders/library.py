@@ -88,12 +88,20 @@ def problems_of(settings: Settings) -> list[Problem]:
     return list(_last_problems.get((str(settings.seeds_dir), str(settings.documents_dir)), []))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escapes) shown as `\\xNN`, for logs."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def report(problems: Sequence[Problem]) -> None:
-    """Log each problem on stderr once per process."""
+    """Log each problem on stderr once per process (control characters escaped)."""
     for problem in problems:
         if problem not in _reported:
             _reported.add(problem)
-            log(f"skipped {problem.file}: {problem.reason}")
+            log(printable(f"skipped {problem.file}: {problem.reason}"))
 
 
 def safe_id(name: str) -> str:
