@@ -130,7 +130,7 @@ def make_docx(path: Path) -> None:
     document.save(str(path))
 
 
-def zip_bomb(path: Path, unpacked: int = 24 * 1024 * 1024) -> None:
+def zip_bomb(path: Path, unpacked: int = 8 * 1024 * 1024) -> None:
     """A zip named like a Word document whose document.xml inflates to `unpacked` bytes."""
     block = b"\0" * (1 << 20)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
