@@ -5,6 +5,8 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
 
     POST /api/ask       {"question": str, "history"?: [str], "k"?: int}  -> an answer
     POST /api/retrieve  {"question": str, "k"?: int}                     -> a list of hits
+                        (both take "doc_ids"?: [str] to search only those documents;
+                        citations of paged documents carry "page")
     /api/documents      upload, list, show and delete documents (`qa.documents_api`)
     GET  /healthz       200 {"status": "ok", counts...} once the model and index are
                         loaded; 503 {"status": "loading" | "error"} before
