@@ -258,7 +258,9 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
             body.update(readiness.counts)
         elif readiness.detail:
             body["detail"] = readiness.detail
-        body["problems"] = [problem_json(p) for p in shared.problems()]
+        problems = shared.problems()
+        if problems:  # files skipped from the corpus, with why
+            body["problems"] = [problem_json(p) for p in problems]
         return JSONResponse(body, 200 if readiness.status == "ok" else 503)
 
     return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD)
