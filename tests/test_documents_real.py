@@ -79,7 +79,7 @@ def test_answers_cite_the_uploaded_document_exactly(
         if stored.exists():  # the stored text is what the original extracts to
             assert load(original).text == source
     wire = with_pages(answer_json(answer), library.index.documents)
-    assert wire["citations"][0]["page"] == page
+    assert wire["citations"][0].get("page") == page
     if page is not None:
         own = PdfReader(Path(library.index.documents[doc_id].path)).pages[page - 1]
         flat = " ".join(own.extract_text().split())

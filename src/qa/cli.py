@@ -18,7 +18,7 @@ from typing import NoReturn
 from qa.config import MAX_K, Settings, load_settings
 from qa.errors import QAError
 from qa.pipeline import Pipeline
-from qa.schema import answer_json, answer_plain, documents_json, hit_json
+from qa.schema import answer_json, answer_plain, documents_json, hit_json, with_pages
 from qa.types import Answer, Hit
 
 USAGE_ERROR = 2
@@ -231,7 +231,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "ask":
         answer = pipeline.ask(args.question, args.history, args.k, args.doc)
         if args.json:
-            print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+            out = with_pages(answer_json(answer), pipeline.index.documents)
+            print(json.dumps(out, ensure_ascii=False, indent=2))
         else:
             _print_answer(answer, pipeline)
     return 0

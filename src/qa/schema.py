@@ -120,14 +120,15 @@ def documents_json(entries: Sequence[Entry], problems: Sequence[Problem]) -> dic
 
 
 def with_pages(answer: dict[str, Any], documents: Mapping[str, Document]) -> dict[str, Any]:
-    """`answer_json` output with `page` (1-based, or None) on the lead and every citation,
-    for documents that have pages (PDF)."""
-    def page(doc_id: str, start: int) -> int | None:
-        document = documents.get(doc_id)
-        return document.page_of(start) if document is not None else None
+    """`answer_json` output with `page` (1-based) on the lead and every citation of a
+    document that has pages (PDF); other documents' shapes are unchanged."""
+    def add_page(record: dict[str, Any], start: int) -> None:
+        document = documents.get(record["doc_id"])
+        if document is not None and document.pages:
+            record["page"] = document.page_of(start)
 
     for citation in answer.get("citations", []):
-        citation["page"] = page(citation["doc_id"], citation["quote"]["start"])
+        add_page(citation, citation["quote"]["start"])
     if answer.get("lead"):
-        answer["lead"]["page"] = page(answer["lead"]["doc_id"], answer["lead"]["start"])
+        add_page(answer["lead"], answer["lead"]["start"])
     return answer
