@@ -86,17 +86,19 @@ def test_long_sentence_is_wrapped_within_chunk_size(tmp_path: Path) -> None:
         assert len(c.text) <= 200
 
 
-def test_bad_seeds(tmp_path: Path) -> None:
+def test_bad_seeds_are_skipped_and_only_nothing_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="does not exist"):
         load_documents(tmp_path / "nope")
-    with pytest.raises(SeedError, match="holds no .txt or .md files"):
+    with pytest.raises(SeedError, match="holds no readable documents"):
         load_documents(tmp_path)
     (tmp_path / "empty.txt").write_text("  \n\n", encoding="utf-8")
-    with pytest.raises(SeedError, match="empty"):
+    (tmp_path / "latin.txt").write_bytes(b"caf\xe9 latin-1\n")
+    with pytest.raises(SeedError, match="holds no readable documents"):
         load_documents(tmp_path)
-    (tmp_path / "empty.txt").write_bytes(b"caf\xe9 latin-1\n")
+    (tmp_path / "good.txt").write_text("Good\n\nIt reads.\n", encoding="utf-8")
+    assert [d.id for d in load_documents(tmp_path)] == ["good"]
     with pytest.raises(SeedError, match="not UTF-8"):
-        load_documents(tmp_path)
+        load_document(tmp_path / "latin.txt")
 
 
 def test_markdown_seed_title(tmp_path: Path) -> None:

@@ -5,6 +5,9 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
 
     POST /api/ask       {"question": str, "history"?: [str], "k"?: int}  -> an answer
     POST /api/retrieve  {"question": str, "k"?: int}                     -> a list of hits
+                        (both take "doc_ids"?: [str] to search only those documents;
+                        citations of paged documents carry "page")
+    /api/documents      upload, list, show and delete documents (`qa.documents_api`)
     GET  /healthz       200 {"status": "ok" | "reindexing", "build", counts, "withheld",
                         "reindexing"} from the current state; 503 {"status": "loading" |
                         "error" | "stale"} when it cannot answer from every document
@@ -45,6 +48,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import LOOPBACK_HOSTS, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.documents_api import router as documents_router
 from qa.errors import (
     BadQuestion,
     BadSetting,
@@ -57,7 +61,7 @@ from qa.errors import (
 )
 from qa.log import log
 from qa.pipeline import Pipeline, check_destinations, clean_question, default_pipeline
-from qa.schema import answer_json, hit_json
+from qa.schema import answer_json, hit_json, problem_json, with_pages
 from qa.security import check_exposure, is_loopback
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
@@ -91,6 +95,9 @@ class RetrieveRequest(BaseModel):
 
     question: Question
     k: K | None = None
+    doc_ids: list[StrictStr] | None = Field(
+        default=None, max_length=1000,
+        description="only search these documents (ids from GET /api/documents)")
 
 
 class HistoryTurn(BaseModel):
@@ -273,18 +280,21 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     app.state.allowed_hosts = allowed_hosts(settings)
     _install_error_handlers(app)
     _install_docs(app)
+    app.include_router(documents_router)
 
     @app.post("/api/ask", tags=["qa"], responses=ERRORS)
     def ask(request: AskRequest) -> dict[str, Any]:
         """A cited answer to `question` (or an abstention), given the earlier questions."""
         history = [h if isinstance(h, str) else Turn(h.question, h.answer)
                    for h in request.history]
-        return answer_json(shared.ask(request.question, history, request.k))
+        answer = shared.ask(request.question, history, request.k, request.doc_ids)
+        return with_pages(answer_json(answer), shared.index.documents)
 
     @app.post("/api/retrieve", tags=["qa"], responses=ERRORS)
     def retrieve(request: RetrieveRequest) -> list[dict[str, Any]]:
         """The passages that best match `question`, best first, each with its best sentence."""
-        return [hit_json(hit) for hit in shared.retrieve(request.question, request.k)]
+        hits = shared.retrieve(request.question, request.k, request.doc_ids)
+        return [hit_json(hit) for hit in hits]
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["ops"],
                    responses={503: {"description": "loading, failed, or serving a stale index"}})
@@ -296,6 +306,9 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
             if readiness.detail:
                 body["detail"] = readiness.detail
             return JSONResponse(body, 503)
+        problems = shared.problems()
+        if problems:  # files skipped from the corpus, with why
+            body["problems"] = [problem_json(p) for p in problems]
         shared.refresh()
         body.update({"model": settings.model, **shared.freshness()})
         if body["withheld"]:

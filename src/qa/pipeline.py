@@ -13,7 +13,8 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -29,7 +30,11 @@ from qa.log import log
 from qa.nlp import Analyzer, QuestionInfo, make_analyzer, sentence_mentions, similarity_typer
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.store import Index, open_index
-from qa.types import Answer, Hit, Sentence, Turn
+from qa.types import Answer, Document, Hit, Sentence, Turn
+
+if TYPE_CHECKING:
+    from qa.loaders import BadDocument
+    from qa.loaders.library import Entry, Problem
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
@@ -136,6 +141,7 @@ class Pipeline:
         self._reload_again = False
         self._reload_error = ""
         self._stop = threading.Event()
+        self._docs_lock = threading.Lock()
 
     def words(self) -> WordVectors | None:
         """The model's word table for query expansion (None for embedders without one)."""
@@ -183,9 +189,15 @@ class Pipeline:
         """The documents a question may be answered from: `doc_ids` (None: all), less those
         whose file changed or vanished since they were indexed (until re-indexed)."""
         withheld = self._fresh.unverified(index) if self._watching else frozenset()
-        if doc_ids is None and not withheld:
+        if isinstance(doc_ids, str):
+            doc_ids = [doc_ids]
+        wanted = frozenset(doc_ids) if doc_ids is not None else frozenset()
+        unknown = sorted(wanted - set(index.documents))
+        if unknown:
+            raise BadQuestion(f"unknown document id {unknown[0]!r}")
+        if not wanted and not withheld:
             return None
-        return frozenset(index.documents if doc_ids is None else doc_ids) - withheld
+        return (wanted or frozenset(index.documents)) - withheld
 
     def rebuild(self) -> Index:
         """Build the index from the seeds now, whatever is on disk."""
@@ -360,6 +372,89 @@ class Pipeline:
             text = clean_question(question)
             return Answer(text, "The documents hold nothing to search.", True, 0.0)
         return compose(evidence)
+
+    # -- documents (the data folder; see qa.loaders.library) ---------------------------------
+
+    def _reload(self) -> Index:
+        """The index after a change of documents: open_index sees the change and updates it."""
+        with self._lock:
+            self._install(self._open())
+            assert self._index is not None
+            return self._index
+
+    def add_documents(
+        self, paths: Sequence[str | Path], names: Sequence[str] | None = None,
+        on_error: Callable[[str, BadDocument], None] | None = None,
+    ) -> list[Document]:
+        """Check, store (atomically, in the data folder) and index new documents.
+
+        A bad file raises `BadDocument` before anything is written, unless `on_error` is
+        given: then it is reported there and the others are added. If the index update
+        fails, the new files are removed again and the index is as before.
+        """
+        from qa.loaders import BadDocument
+        from qa.loaders import library as lib
+
+        prepared = []
+        for i, path in enumerate(paths):
+            name = names[i] if names is not None else None
+            try:
+                prepared.append(lib.prepare(Path(path), name, self.settings.max_upload_bytes))
+            except BadDocument as exc:
+                if on_error is None:
+                    raise
+                on_error(str(name or path), exc)
+        if not prepared:
+            return []
+        with self._docs_lock:
+            data = lib.check_data_dir(self.settings)
+            with lib.data_lock(data):
+                taken = lib.seed_ids(self.settings.seeds_dir)
+                ids = lib.commit(self.settings, prepared, taken)
+                try:
+                    index = self._reload()
+                except BaseException:
+                    lib.discard(self.settings, ids)
+                    raise
+        return [index.documents[i] for i in ids if i in index.documents]
+
+    def remove_documents(self, doc_ids: Sequence[str]) -> list[str]:
+        """Remove uploaded documents and update the index; seeds cannot be removed. If the
+        update fails, the documents are put back."""
+        from qa.loaders import BadDocument
+        from qa.loaders import library as lib
+
+        wanted = list(dict.fromkeys(doc_ids))
+        with self._docs_lock:
+            index = self.index
+            for doc_id in wanted:
+                if doc_id in index.documents and doc_id in lib.seed_ids(self.settings.seeds_dir):
+                    raise lib.UnknownDocument(
+                        f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
+            if not set(index.documents) - set(wanted):
+                raise BadDocument("cannot remove every document: the index would be empty", 409)
+            data = lib.check_data_dir(self.settings)
+            with lib.data_lock(data):
+                moves = lib.withdraw(self.settings, wanted)
+                try:
+                    self._reload()
+                except BaseException:
+                    lib.undo(moves)
+                    raise
+                lib.finish(moves)
+        return wanted
+
+    def list_documents(self) -> list[Entry]:
+        """Every indexed document with its metadata (seeds and uploads), in index order."""
+        from qa.loaders import library as lib
+
+        return [lib.entry(self.settings, d) for d in self.index.documents.values()]
+
+    def problems(self) -> list[Problem]:
+        """Files the corpus skipped when it was last read, with the reason."""
+        from qa.loaders import library as lib
+
+        return lib.problems_of(self.settings)
 
 
 _default: Pipeline | None = None

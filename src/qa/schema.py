@@ -8,9 +8,13 @@ is added here, never in the answer step.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from qa.types import Answer, Hit, Sentence, Span
+from qa.types import Answer, Document, Hit, Sentence, Span
+
+if TYPE_CHECKING:
+    from qa.loaders.library import Entry, Problem
 
 
 def span_json(span: Span | Sentence) -> dict[str, Any]:
@@ -76,3 +80,55 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             {k: v for k, v in hit_json(h).items() if k != "sentence"} for h in answer.passages
         ],
     }
+
+
+# -- documents (issue 11) --------------------------------------------------------------------
+
+
+def document_json(entry: Entry, with_text: bool = False) -> dict[str, Any]:
+    """One document of the list (`qa list --json`, `GET /api/documents[/{id}]`)."""
+    doc = entry.document
+    out: dict[str, Any] = {
+        "id": doc.id,
+        "title": doc.title,
+        "kind": doc.kind,
+        "source": entry.source,
+        "name": entry.name,
+        "size": entry.size,
+        "pages": len(doc.pages),
+        "chars": len(doc.text),
+        "added_at": entry.added_at,
+        "sha256": doc.sha256,
+        "text_sha256": doc.text_sha256,
+        "extractor": entry.extractor,
+    }
+    if with_text:
+        out["text"] = doc.text
+        out["page_spans"] = [{"page": n, "start": p.start, "end": p.end}
+                             for n, p in enumerate(doc.pages, start=1)]
+    return out
+
+
+def problem_json(problem: Problem) -> dict[str, str]:
+    return {"file": problem.file, "reason": problem.reason}
+
+
+def documents_json(entries: Sequence[Entry], problems: Sequence[Problem]) -> dict[str, Any]:
+    """The document list and the files that were skipped, with why."""
+    return {"documents": [document_json(e) for e in entries],
+            "problems": [problem_json(p) for p in problems]}
+
+
+def with_pages(answer: dict[str, Any], documents: Mapping[str, Document]) -> dict[str, Any]:
+    """`answer_json` output with `page` (1-based) on the lead and every citation of a
+    document that has pages (PDF); other documents' shapes are unchanged."""
+    def add_page(record: dict[str, Any], start: int) -> None:
+        document = documents.get(record["doc_id"])
+        if document is not None and document.pages:
+            record["page"] = document.page_of(start)
+
+    for citation in answer.get("citations", []):
+        add_page(citation, citation["quote"]["start"])
+    if answer.get("lead"):
+        add_page(answer["lead"], answer["lead"]["start"])
+    return answer

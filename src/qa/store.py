@@ -54,11 +54,11 @@ from scipy import sparse
 from qa.atomic import write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
-from qa.documents import load_documents, seed_files
 from qa.embedding import Embedder
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import SparseBM25, Terms, bm25_weights, term_counts
+from qa.loaders.library import corpus_files, load_corpus
 from qa.log import log
 from qa.progress import Progress
 from qa.types import Chunk, Document, Mention, Sentence, Span
@@ -460,9 +460,9 @@ def _previous_index(settings: Settings, model: str) -> Index | None:
         return None
 
 
-def _stat_seeds(seeds_dir: Path) -> dict[str, os.stat_result]:
+def _stat_files(settings: Settings) -> dict[str, os.stat_result]:
     """Size and mtime of each seed file, taken before reading (a later edit is then seen)."""
-    return {str(p): p.stat() for p in seed_files(seeds_dir)}
+    return {str(p): p.stat() for p in corpus_files(settings).values()}
 
 
 def _resolve_words(words: WordsArg) -> WordVectors | None:
@@ -484,8 +484,8 @@ def build_index(
     it, so that a different annotator re-annotates every sentence.
     """
     started = time.perf_counter()
-    stats = _stat_seeds(settings.seeds_dir)  # fails at once on a missing folder
-    documents = load_documents(settings.seeds_dir)
+    stats = _stat_files(settings)  # fails at once on a missing folder
+    documents = load_corpus(settings).documents
     prepare_index_dir(settings.index_dir)
     index_dir = settings.index_dir
     if annotate is not None and annotator is None:
@@ -876,7 +876,7 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
     if not check_seeds:
         return
     built = {d.id: d for d in manifest.documents}
-    now = {p.stem: p for p in seed_files(settings.seeds_dir)}
+    now = corpus_files(settings)
     changed = sorted(set(built) ^ set(now))
     racy_after = manifest.built_at_ns - int(RACY_SECONDS * 1e9)
     for doc_id in sorted(set(built) & set(now)):

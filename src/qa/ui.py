@@ -20,6 +20,7 @@ import html
 import re
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
@@ -29,6 +30,7 @@ from qa.types import Answer, Citation, Turn
 if TYPE_CHECKING:
     import gradio as gr
 
+    from qa.loaders.library import Entry, Problem
     from qa.pipeline import Pipeline
     from qa.store import Index
 
@@ -154,12 +156,20 @@ def _marked(text: str, start: int, end: int) -> str:
             f"{text_html(text[end:])}")
 
 
+def page_label(index: Index, doc_id: str, offset: int) -> str:
+    """"page N · " for a document with pages (PDF), else ""."""
+    document = index.documents.get(doc_id)
+    page = document.page_of(offset) if document is not None else None
+    return f"page {page} · " if page is not None else ""
+
+
 def _source_html(index: Index, citation: Citation, turn: int) -> str:
     passage, quote = citation.passage, citation.quote
     body = _marked(passage.text, quote.start - passage.start, quote.end - passage.start)
+    where = page_label(index, citation.doc_id, quote.start)
     return (f'<li class="qa-source"><div class="qa-source-head">{_cite_html(citation.n, turn)}'
             f"{_title_html(index, citation.doc_id)}"
-            f'<span class="qa-where">chars {quote.start}–{quote.end}</span></div>'
+            f'<span class="qa-where">{where}chars {quote.start}–{quote.end}</span></div>'
             f'<div class="qa-passage">{body}</div></li>')
 
 
@@ -224,8 +234,10 @@ def document_html(index: Index, answer: Answer, turn: int) -> str:
     spans: dict[str, list[tuple[int, int, str]]] = {}
     if answer.citations:
         for c in answer.citations:
+            page = page_label(index, c.doc_id, c.quote.start).removesuffix(" · ")
+            label = f' data-page="{page}" title="{page}"' if page else ""
             spans.setdefault(c.doc_id, []).append(
-                (c.quote.start, c.quote.end, f'data-cite="{c.n}" class="qa-quote"'))
+                (c.quote.start, c.quote.end, f'data-cite="{c.n}" class="qa-quote"{label}'))
         note = "The sentences the latest answer quotes are highlighted; the numbers match its "
         note += "citations."
     elif answer.passages:
@@ -240,9 +252,13 @@ def document_html(index: Index, answer: Answer, turn: int) -> str:
         document = index.documents.get(doc_id)
         if document is None:
             continue
+        pages = [(c.n, document.page_of(c.quote.start)) for c in answer.citations
+                 if c.doc_id == doc_id and document.pages]
+        where = ", ".join(f"[{n}] page {page}" for n, page in pages if page is not None)
+        where_html = f'<p class="qa-doc-pages">Cited on {where}</p>' if where else ""
         parts.append(
             f'<article class="qa-doc-body" data-doc="{html.escape(doc_id, quote=True)}">'
-            f"<h3>{text_html(document.title)}</h3>"
+            f"<h3>{text_html(document.title)}</h3>{where_html}"
             f'<div class="qa-doc-text">{highlight(document.text, marks)}</div></article>'
         )
     return (f'<div class="qa-doc" data-turn="{turn}"><p class="qa-doc-note">{note}</p>'
@@ -267,12 +283,14 @@ def respond(
     history: Sequence[Message],
     pipeline: Pipeline | None = None,
     delay: float = STREAM_DELAY,
+    doc_ids: Sequence[str] | None = None,
 ) -> Iterator[tuple[list[Message], str]]:
     """Answer `message` given the conversation `history`, streaming.
 
     Yields `(messages, document_panel_html)`: `messages` is `history` plus the question and
     the answer so far, so the last yield is the finished turn. Earlier user turns are the
-    pipeline's follow-up context. A blank message yields the history unchanged.
+    pipeline's follow-up context. A blank message yields the history unchanged. `doc_ids`
+    (if not empty) limits the answer to those documents.
     """
     if pipeline is None:
         from qa.pipeline import default_pipeline
@@ -285,7 +303,7 @@ def respond(
     turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user") + 1
     messages.append({"role": "user", "content": text_html(message.strip())})
     try:
-        answer = pipeline.ask(message, earlier_turns(history))
+        answer = pipeline.ask(message, earlier_turns(history), doc_ids=doc_ids or None)
         index = pipeline.index
     except QAError as exc:
         yield [*messages, {"role": "assistant", "content": error_html(str(exc))}], DOC_PLACEHOLDER
@@ -334,6 +352,14 @@ CSS = """
   vertical-align: super; margin-left: .15em; color: var(--color-accent); }
 .qa-doc mark.qa-near { background: #e5e7eb; color: inherit; }
 .qa-doc mark.qa-flash { outline: 2px solid var(--color-accent); }
+.qa-doc-pages { font-size: .85em; font-weight: 600; margin: 0 0 .4em; }
+.qa-docs table { width: 100%; font-size: .85em; border-collapse: collapse; }
+.qa-docs th, .qa-docs td { text-align: left; padding: .15em .4em;
+  border-bottom: 1px solid var(--border-color-primary); }
+.qa-docs td.qa-doc-title { max-width: 16em; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+.qa-upload-status .qa-ok { color: #166534; }
+.qa-upload-status .qa-bad { color: #991b1b; }
 """
 
 # Clicking a citation marker scrolls the document panel to the sentence it quotes (only for
@@ -361,16 +387,115 @@ document.addEventListener("click", (event) => {
 SCROLL_JS = "() => { window.qaScrollTo?.(document.querySelector('#qa-document mark')); }"
 
 
+# -- documents: upload, list, remove, select ------------------------------------------------
+
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".docx"]
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MB"
+
+
+def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -> str:
+    """The document list: title, type, size, pages, when added (all escaped)."""
+    rows = "".join(
+        f'<tr data-doc="{html.escape(e.document.id, quote=True)}">'
+        f'<td class="qa-doc-title" title="{text_html(e.document.title)}">'
+        f"{text_html(e.document.title)}</td><td>{text_html(e.document.kind.upper())}</td>"
+        f"<td>{_size(e.size)}</td><td>{len(e.document.pages) or '–'}</td>"
+        f"<td>{text_html(e.added_at[:16].replace('T', ' '))}</td>"
+        f"<td>{'shipped' if e.source == 'seed' else 'uploaded'}</td></tr>"
+        for e in entries
+    )
+    skipped = "".join(f"<li>{text_html(Path(p.file).name)}: {text_html(p.reason)}</li>"
+                      for p in problems)
+    skipped_html = (f'<p class="qa-label">Skipped files</p><ul class="qa-skipped">{skipped}'
+                    "</ul>") if skipped else ""
+    return (f'<div class="qa-docs"><table><thead><tr><th>Title</th><th>Type</th><th>Size</th>'
+            f"<th>Pages</th><th>Added (UTC)</th><th></th></tr></thead><tbody>{rows}</tbody>"
+            f"</table>{skipped_html}</div>")
+
+
+def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None) -> str:
+    """Add uploaded files (paths Gradio saved, original names kept); an HTML status line per
+    file. `progress(fraction, desc=...)` is Gradio's progress bar."""
+    def step(fraction: float, desc: str) -> None:
+        if progress is not None:
+            progress(fraction, desc=desc)
+
+    lines: list[str] = []
+
+    def refused(name: str, exc: QAError) -> None:
+        lines.append(f'<li class="qa-bad">{text_html(str(exc))}</li>')
+
+    paths = [str(f) for f in files or []]
+    if not paths:
+        return ""
+    step(0.1, f"Reading {len(paths)} file(s)…")
+    names = [Path(f).name for f in paths]
+    step(0.3, "Indexing…")
+    try:
+        added = pipeline.add_documents(paths, names, on_error=refused)
+    except QAError as exc:
+        lines.append(f'<li class="qa-bad">{text_html(str(exc))}</li>')
+        added = []
+    step(1.0, "Done")
+    for doc in added:
+        pages = f", {len(doc.pages)} pages" if doc.pages else ""
+        lines.insert(0, f'<li class="qa-ok">Added “{text_html(doc.title)}” '
+                        f"({text_html(doc.kind.upper())}{pages})</li>")
+    return f'<ul class="qa-upload-status">{"".join(lines)}</ul>'
+
+
 def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
     """The chat app (not launched). Cheap: nothing is loaded until the first question."""
     import gradio as gr
 
-    def submit(message: str, history: list[Message]) -> Iterator[tuple[Any, Any, Any]]:
+    def shared() -> Pipeline:
+        from qa.pipeline import default_pipeline
+
+        return pipeline if pipeline is not None else default_pipeline()
+
+    def submit(message: str, history: list[Message],
+               selected: list[str] | None = None) -> Iterator[tuple[Any, Any, Any]]:
         if not isinstance(message, str) or not message.strip():
             yield gr.skip(), gr.skip(), gr.skip()
             return
-        for messages, panel in respond(message, history, pipeline):
+        for messages, panel in respond(message, history, pipeline, doc_ids=selected):
             yield "", messages, panel
+
+    def listing(selected: list[str] | None = None) -> tuple[Any, Any, Any]:
+        """The document list and the choices of the selector and the remove control."""
+        try:
+            entries, problems = shared().list_documents(), shared().problems()
+        except QAError as exc:
+            return error_html(str(exc)), gr.update(), gr.update()
+        choices = [(f"{e.document.title} ({e.document.kind})", e.document.id)
+                   for e in entries]
+        removable = [c for c, e in zip(choices, entries, strict=True) if e.source == "upload"]
+        keep = [d for d in selected or [] if d in {e.document.id for e in entries}]
+        return (documents_html(entries, problems), gr.update(choices=choices, value=keep),
+                gr.update(choices=removable, value=None))
+
+    def upload(files: list[str] | None, selected: list[str] | None,
+               progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio injects it
+               ) -> tuple[Any, ...]:
+        status = add_files(shared(), files or [], progress)
+        return (status, None, *listing(selected))
+
+    def remove(doc_id: str | None, selected: list[str] | None) -> tuple[Any, ...]:
+        if not doc_id:
+            return ("", *listing(selected))
+        try:
+            shared().remove_documents([doc_id])
+            status = f'<ul class="qa-upload-status"><li class="qa-ok">Removed {text_html(doc_id)}'
+            status += "</li></ul>"
+        except QAError as exc:
+            status = f'<ul class="qa-upload-status"><li class="qa-bad">{text_html(str(exc))}'
+            status += "</li></ul>"
+        return (status, *listing(selected))
 
     def clear() -> tuple[str, list[Message], str]:
         return "", [], DOC_PLACEHOLDER
@@ -395,13 +520,35 @@ def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                     reset = gr.Button("Clear", scale=1, elem_id="qa-clear")
+                selector = gr.Dropdown(
+                    label="Limit questions to (none selected: all documents)", choices=[],
+                    multiselect=True, elem_id="qa-select", value=[])
                 gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box],
                             label="Examples (the third is a follow-up to the second)")
             with gr.Column(scale=2):
                 gr.Markdown("### Document")
                 panel = gr.HTML(DOC_PLACEHOLDER, elem_id="qa-document", js_on_load=None)
+                with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
+                    files = gr.File(
+                        label="Add documents: drop files here or click to pick "
+                              "(.txt .md .html .pdf .docx)",
+                        file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                        elem_id="qa-upload", height=110)
+                    status = gr.HTML("", elem_id="qa-upload-status")
+                    table = gr.HTML("", elem_id="qa-doc-list")
+                    with gr.Row():
+                        doomed = gr.Dropdown(label="Remove an uploaded document", choices=[],
+                                             elem_id="qa-remove-choice", scale=3)
+                        drop = gr.Button("Remove", variant="stop", elem_id="qa-remove",
+                                         scale=1)
+        files.upload(upload, [files, selector], [status, files, table, selector, doomed],
+                     show_progress="full", api_visibility="private",
+                     concurrency_limit=1)
+        drop.click(remove, [doomed, selector], [status, table, selector, doomed],
+                   api_visibility="private", concurrency_limit=1)
+        demo.load(listing, [selector], [table, selector, doomed], api_visibility="private")
         event = gr.on(
-            [box.submit, ask.click], submit, [box, chatbot], [box, chatbot, panel],
+            [box.submit, ask.click], submit, [box, chatbot, selector], [box, chatbot, panel],
             api_name="chat", show_progress="minimal", concurrency_limit=UI_CONCURRENCY,
         )
         event.then(None, js=SCROLL_JS, api_visibility="private")

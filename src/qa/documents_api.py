@@ -1,0 +1,222 @@
+"""The document routes of the HTTP API (no Gradio needed): upload, list, show, delete.
+
+    POST   /api/documents        multipart/form-data, one or more `file` parts -> 201
+                                 {"documents": [...]}; the file is checked by content,
+                                 stored in the data folder and indexed
+    GET    /api/documents        {"documents": [...], "problems": [{"file", "reason"}]}
+    GET    /api/documents/{id}   one document's metadata and its text (what citations index)
+    DELETE /api/documents/{id}   remove an uploaded document -> {"removed": [id]}
+
+Writes need the API token when one is set (`qa.security.require_token`). An upload is
+parsed while it streams, to temporary files in the data folder: a part over
+`QA_MAX_UPLOAD_BYTES` is refused (413) the moment it passes the limit, never read whole.
+Bad files get 4xx with a one-line `detail` (413 too large or zip bomb, 415 wrong type, 422
+empty, corrupt, encrypted or scanned) and change nothing that is already indexed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, cast
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from qa.errors import QAError
+from qa.loaders import BadDocument
+from qa.loaders import library as lib
+from qa.pipeline import Pipeline
+from qa.schema import document_json, documents_json
+from qa.security import require_token
+
+MAX_FILES = 20  # files per upload request
+MULTIPART_OVERHEAD = 16 * 1024  # bytes of part headers and boundaries allowed per file
+FIELD_NAMES = (b"file", b"files")
+
+router = APIRouter(prefix="/api/documents", tags=["documents"])
+
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": {
+            "type": "array", "items": {"type": "string", "format": "binary"},
+            "description": ".txt .md .html .htm .pdf .docx; checked by content",
+        }},
+    }}},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "a token is set and the request lacks it"},
+    404: {"description": "no such document"},
+    409: {"description": "a seed document, or the last document, cannot be removed"},
+    413: {"description": "the file is too large, or a zip bomb"},
+    415: {"description": "not a supported type, or the content does not match the name"},
+    422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},
+}
+
+
+def _pipeline(request: Request) -> Pipeline:
+    pipeline = request.app.state.pipeline
+    assert isinstance(pipeline, Pipeline)
+    return pipeline
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status)
+
+
+class _Upload:
+    """Streams multipart parts into files under `folder`, refusing any part over `limit`."""
+
+    def __init__(self, folder: Path, limit: int) -> None:
+        self.folder, self.limit = folder, limit
+        self.files: list[tuple[Path, str]] = []
+        self.error: tuple[int, str] | None = None
+        self._header_field = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._out: Any = None
+        self._size = 0
+        self._name = ""
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._begin, "on_part_data": self._data,
+            "on_part_end": self._end, "on_header_field": self._field,
+            "on_header_value": self._value, "on_header_end": lambda: None,
+            "on_headers_finished": self._headers_done,
+        }
+
+    def _begin(self) -> None:
+        self._headers, self._header_field, self._out, self._size = {}, b"", None, 0
+
+    def _field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field = data[start:end].lower()
+
+    def _value(self, data: bytes, start: int, end: int) -> None:
+        key = self._header_field
+        self._headers[key] = self._headers.get(key, b"") + data[start:end]
+
+    def _headers_done(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if options.get(b"name") not in FIELD_NAMES or b"filename" not in options:
+            return  # other fields are ignored
+        if len(self.files) >= MAX_FILES:
+            self.error = self.error or (413, f"at most {MAX_FILES} files per upload")
+            return
+        self._name = options[b"filename"].decode("utf-8", "replace") or "upload"
+        path = self.folder / f"part-{len(self.files)}"
+        self._out = path.open("wb")
+        self.files.append((path, self._name))
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._out is None or self.error:
+            return
+        self._size += end - start
+        if self._size > self.limit:
+            self.error = (413, f"{lib.safe_id(self._name)}: the file is too large (at most "
+                               f"{self.limit:,} bytes)")
+            return
+        self._out.write(data[start:end])
+
+    def _end(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def close(self) -> None:
+        self._end()
+
+
+async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]:
+    """Parse the multipart body as it streams; the temporary folder and what it holds."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    settings = pipeline.settings
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data" or not options.get(b"boundary"):
+        raise BadDocument("send the file as multipart/form-data in a field named 'file'", 415)
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FILES * (limit + MULTIPART_OVERHEAD):
+        raise BadDocument(f"the upload is too large ({int(declared):,} bytes)", 413)
+    data = lib.check_data_dir(settings)
+    folder = data / f".upload-{uuid.uuid4().hex}"
+    folder.mkdir()
+    upload = _Upload(folder, limit)
+    parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()))
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+            if upload.error:
+                break
+        else:
+            parser.finalize()
+    except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
+        upload.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise BadDocument(f"the multipart body is malformed ({type(exc).__name__})") from None
+    upload.close()
+    return folder, upload
+
+
+@router.post("", status_code=201, dependencies=[Depends(require_token)], responses=_ERRORS,
+             openapi_extra={"requestBody": _UPLOAD_BODY})
+async def upload_documents(request: Request) -> JSONResponse:
+    """Add documents: each is checked by content, stored in the data folder, then indexed."""
+    pipeline = _pipeline(request)
+    try:
+        folder, upload = await _receive(request, pipeline)
+    except BadDocument as exc:
+        return _error(exc.status, str(exc))
+    try:
+        if upload.error:
+            return _error(*upload.error)
+        if not upload.files:
+            return _error(422, "no file: send it in a multipart field named 'file'")
+        paths = [p for p, _ in upload.files]
+        names = [n for _, n in upload.files]
+        documents = await run_in_threadpool(pipeline.add_documents, paths, names)
+        entries = [lib.entry(pipeline.settings, d) for d in documents]
+        return JSONResponse({"documents": [document_json(e) for e in entries]}, 201)
+    except (BadDocument, lib.UnknownDocument) as exc:
+        return _error(exc.status, str(exc))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.get("", responses=_ERRORS)
+def list_documents(request: Request) -> dict[str, Any]:
+    """Every indexed document (seeds and uploads) and the files that were skipped, with why."""
+    pipeline = _pipeline(request)
+    return documents_json(pipeline.list_documents(), pipeline.problems())
+
+
+@router.get("/{doc_id}", responses=_ERRORS)
+def get_document(doc_id: str, request: Request) -> JSONResponse:
+    """One document's metadata and text: every citation's offsets point into `text`."""
+    pipeline = _pipeline(request)
+    document = pipeline.index.documents.get(doc_id)
+    if document is None:
+        return _error(404, f"no document has the id {doc_id!r}")
+    return JSONResponse(document_json(lib.entry(pipeline.settings, document), with_text=True))
+
+
+@router.delete("/{doc_id}", dependencies=[Depends(require_token)], responses=_ERRORS)
+def delete_document(doc_id: str, request: Request) -> JSONResponse:
+    """Remove an uploaded document and update the index (seed documents stay)."""
+    pipeline = _pipeline(request)
+    if doc_id not in pipeline.index.documents:
+        return _error(404, f"no document has the id {doc_id!r}")
+    try:
+        removed = pipeline.remove_documents([doc_id])
+    except (BadDocument, lib.UnknownDocument) as exc:
+        return _error(exc.status, str(exc))
+    except QAError as exc:
+        return _error(500, str(exc))
+    return JSONResponse({"removed": removed})

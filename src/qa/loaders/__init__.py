@@ -1,0 +1,122 @@
+"""Load step: a file → `Document`, one loader per format behind one interface.
+
+In: a path (or bytes and a name). Out: a `Document` whose `text` every offset points into:
+the decoded file for `.txt`/`.md`, the extracted text for `.html`, `.pdf` and `.docx`, with
+PDF pages as spans. The format is checked by content (magic bytes, sniffing): a file whose
+name and content disagree, or that no loader claims, is refused with a one-line reason.
+A new format is one new module with a `Loader` and one line in `LOADERS`.
+
+`qa.loaders.library` keeps uploaded documents in the data folder; `qa.loaders.corpus` reads
+seeds and uploads together, reporting (not raising on) the files it has to skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from qa.loaders.base import (
+    BadDocument,
+    Extracted,
+    Loader,
+    decode_text,
+    is_boilerplate,
+    paragraphs,
+)
+from qa.loaders.docx import DocxLoader
+from qa.loaders.html import HtmlLoader
+from qa.loaders.pdf import PdfLoader
+from qa.loaders.text import MarkdownLoader, TextLoader
+from qa.types import Document, Span
+
+__all__ = [
+    "BadDocument", "Extracted", "Loader", "LOADERS", "SUFFIXES", "decode_text", "document_of",
+    "extract", "is_boilerplate", "load", "loader_for", "paragraphs", "read_capped",
+]
+
+LOADERS: tuple[Loader, ...] = (TextLoader(), MarkdownLoader(), HtmlLoader(), PdfLoader(),
+                               DocxLoader())
+SUFFIXES: dict[str, Loader] = {s: loader for loader in LOADERS for s in loader.suffixes}
+EXTRACTED_KINDS = frozenset({"html", "pdf", "docx"})
+_BINARY_KINDS = ("pdf", "docx")
+
+
+def _content_kind(raw: bytes) -> str:
+    """What the bytes are, as far as qa can tell: pdf, docx (any zip), text or binary."""
+    for loader in LOADERS:
+        if loader.kind in _BINARY_KINDS and loader.sniff(raw):
+            return loader.kind
+    return "text" if SUFFIXES[".txt"].sniff(raw) else "binary"
+
+
+def loader_for(name: str, raw: bytes) -> Loader:
+    """The loader for a file called `name` holding `raw`: the name proposes, the content
+    decides. Raise `BadDocument` (415) for an unknown type or a name that lies."""
+    suffix = Path(name).suffix.lower()
+    loader = SUFFIXES.get(suffix)
+    if not raw:
+        raise BadDocument(f"{name}: the file is empty")
+    if loader is None:
+        known = " ".join(sorted(SUFFIXES))
+        raise BadDocument(f"{name}: unsupported file type {suffix or '(no suffix)'!r} "
+                          f"(supported: {known})", status=415)
+    found = _content_kind(raw)
+    if loader.kind in _BINARY_KINDS:
+        ok = found == loader.kind
+    else:
+        ok = found == "text"
+    if not ok:
+        what = {"text": "text", "binary": "binary data"}.get(found, f"a {found.upper()} file")
+        raise BadDocument(f"{name}: the content does not match the name: it is {what}, "
+                          f"not {loader.kind.upper()}", status=415)
+    return loader
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of `path`, refusing (413) a file over `max_bytes` before reading it."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise BadDocument(f"{path.name}: the file is too large ({size:,} bytes; at most "
+                              f"{max_bytes:,})", status=413)
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise BadDocument(f"{path.name}: cannot read the file: {exc.strerror}") from None
+    if len(raw) > max_bytes:
+        raise BadDocument(f"{path.name}: the file is too large (at most {max_bytes:,} bytes)",
+                          status=413)
+    return raw
+
+
+def extract(raw: bytes, name: str) -> tuple[Loader, Extracted]:
+    """The loader for these bytes and what it extracts from them."""
+    loader = loader_for(name, raw)
+    return loader, loader.extract(raw, name)
+
+
+def document_of(doc_id: str, path: str, kind: str, extracted: Extracted,
+                file_sha256: str) -> Document:
+    """The `Document` for extracted text. Its `sha256` names the bytes its offsets point
+    into: the file for plain text, the extracted text for extracted formats, so a changed
+    extraction makes the index stale instead of shifting citations silently."""
+    text = extracted.text
+    sha = file_sha256
+    if kind in EXTRACTED_KINDS:
+        sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return Document(
+        id=doc_id, title=extracted.title, path=path, text=text, sha256=sha,
+        paragraphs=paragraphs(text), kind=kind,
+        pages=tuple(Span(s, e, text[s:e]) for s, e in extracted.pages),
+    )
+
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+
+def load(path: Path, doc_id: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """One file as a `Document` (id: the file's stem unless given)."""
+    raw = read_capped(path, max_bytes)
+    loader, extracted = extract(raw, path.name)
+    return document_of(doc_id or path.stem, str(path), loader.kind, extracted,
+                       hashlib.sha256(raw).hexdigest())

@@ -1,0 +1,157 @@
+"""What every loader shares: the `Loader` interface, the `Extracted` result, the error a bad
+file raises, text decoding by byte-order mark, and paragraph spans with exact offsets.
+
+A loader turns a file's bytes into text (`Extracted.text`); every later offset points into
+that text. For plain text it is the decoded file; for PDF, DOCX and HTML it is the extracted
+text, which the data folder and the index keep, so a citation never depends on re-running an
+extraction library.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Protocol
+
+from qa.errors import QAError
+from qa.types import Span
+
+
+class BadDocument(QAError):
+    """A file that cannot become a document: empty, corrupt, encrypted, too large, wrong type.
+
+    `status` is the HTTP status the API answers with (422 unless said otherwise).
+    """
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The text of a file and what is known about its layout."""
+
+    text: str
+    title: str
+    pages: tuple[tuple[int, int], ...] = ()  # PDF pages as (start, end) offsets into `text`
+
+
+class Loader(Protocol):
+    """One file format: which suffixes it claims, how to recognise its bytes, how to read them."""
+
+    kind: str  # txt | md | html | pdf | docx
+    suffixes: tuple[str, ...]
+
+    @property
+    def extractor(self) -> str:
+        """Library name and version (and our revision): a change means re-extracting."""
+
+    def sniff(self, raw: bytes) -> bool:
+        """Do these bytes look like this format (by content, never by name)?"""
+
+    def extract(self, raw: bytes, name: str) -> Extracted:
+        """The text of the file; raise `BadDocument` with a one-line reason if there is none."""
+
+
+# -- decoding --------------------------------------------------------------------------------
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """Bytes as text: UTF-8, or UTF-8/16/32 as a byte-order mark says (the mark dropped).
+
+    Anything else (Latin-1, UTF-16 without a mark, binary) is refused with the offset of the
+    first bad byte: guessing an encoding would put wrong characters into quoted answers.
+    """
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom):].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise BadDocument(f"{name}: not valid {encoding.upper()} text (bad byte at "
+                                  f"offset {exc.start + len(bom)})") from None
+    if b"\x00" in raw[:8192]:
+        raise BadDocument(f"{name}: not a text file (it holds NUL bytes: binary, or UTF-16 "
+                          "without a byte-order mark)", status=415)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadDocument(f"{name}: not UTF-8 text (bad byte at offset {exc.start}); save it "
+                          "as UTF-8") from None
+
+
+def looks_like_text(raw: bytes) -> bool:
+    head = raw[:4096]
+    if any(head.startswith(bom) for bom, _ in _BOMS):
+        return True
+    return b"\x00" not in head
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
+
+
+def clean_extracted(text: str) -> str:
+    """Extracted text without control characters (terminal escapes, NULs, form feeds), with
+    NFC-composed characters and Unix line ends. Only for extracted text: plain text keeps its
+    bytes, so that offsets can be checked against the file itself."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _CONTROL.sub("", text)
+
+
+# -- paragraphs ------------------------------------------------------------------------------
+
+# Whole lines that scrapers leave behind: navigation, sharing widgets, ads.
+_BOILERPLATE = re.compile(
+    r"""^\W*(
+        source\ link | back\ to\ top(\ button)? | advertisement | skip\ to\ (main\ )?content
+      | share\ (this\ )?(article|story|on\ \w+) | (click|tap)\ here.* | read\ more\W*
+      | related\ (articles|stories|posts)? | sign\ up\ for\ .*newsletter.* | print\ this\ page
+      | (facebook|twitter|linkedin|whatsapp|email|reddit)
+        (\W+(facebook|twitter|linkedin|whatsapp|email|reddit))*
+    )\W*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def is_boilerplate(line: str) -> bool:
+    """True for a line that is page furniture rather than content."""
+    return bool(_BOILERPLATE.match(line.strip()))
+
+
+def paragraphs(text: str) -> tuple[Span, ...]:
+    """Blocks of non-blank, non-boilerplate lines, trimmed, with exact offsets."""
+    spans: list[Span] = []
+    block_start: int | None = None
+    block_end = 0
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        content = line.strip()
+        if content and not is_boilerplate(content):
+            lead = len(line) - len(line.lstrip())
+            if block_start is None:
+                block_start = pos + lead
+            block_end = pos + len(line.rstrip())
+        elif block_start is not None:
+            spans.append(Span(block_start, block_end, text[block_start:block_end]))
+            block_start = None
+        pos += len(line)
+    if block_start is not None:
+        spans.append(Span(block_start, block_end, text[block_start:block_end]))
+    return tuple(spans)
+
+
+def first_line_title(text: str) -> str:
+    """The first non-empty content line, without Markdown heading marks (at most 200 chars)."""
+    for block in paragraphs(text):
+        line = block.text.splitlines()[0].lstrip("#").strip()
+        if line:
+            return line[:200]
+    return ""

@@ -1,0 +1,90 @@
+"""Word (.docx): paragraphs and tables in document order, read with python-docx.
+
+A .docx is a zip archive: before anything is unpacked, the sizes its directory declares are
+checked, so a zip bomb dressed as a .docx is refused without inflating it (Python's zipfile
+never reads more than an entry declares, so the declared sizes bound the work). Each
+paragraph and each table row (cells joined by " | ") becomes one paragraph of the text.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from importlib.metadata import version
+
+from qa.loaders.base import BadDocument, Extracted, clean_extracted
+
+REVISION = 1
+MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
+MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
+MAX_ENTRIES = 10_000
+
+
+def check_zip(raw: bytes, name: str) -> zipfile.ZipFile:
+    """The archive, opened, once its directory shows it is a sane Word document."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise BadDocument(f"{name}: the file is corrupt: not a readable .docx ({exc})") from None
+    total = sum(e.file_size for e in entries)
+    packed = [e for e in entries
+              if e.file_size > 1 << 20 and e.file_size > MAX_RATIO * max(e.compress_size, 1)]
+    if len(entries) > MAX_ENTRIES or total > MAX_UNZIPPED or packed:
+        why = (f"{len(entries):,} entries" if len(entries) > MAX_ENTRIES
+               else f"it would unpack to {total:,} bytes" if total > MAX_UNZIPPED
+               else f"{packed[0].filename} is compressed "
+                    f"{packed[0].file_size // max(packed[0].compress_size, 1):,}:1")
+        raise BadDocument(f"{name}: refused as a likely zip bomb ({why})", status=413)
+    if "word/document.xml" not in archive.namelist():
+        raise BadDocument(f"{name}: not a Word document (a zip archive without "
+                          "word/document.xml)", status=415)
+    return archive
+
+
+def _row_text(row: object) -> str:
+    cells: list[str] = []
+    for cell in row.cells:  # type: ignore[attr-defined]
+        text = " ".join(cell.text.split())
+        if not cells or text != cells[-1]:  # merged cells repeat their text
+            cells.append(text)
+    return " | ".join(c for c in cells if c)
+
+
+class DocxLoader:
+    kind: str = "docx"
+    suffixes: tuple[str, ...] = (".docx",)
+
+    @property
+    def extractor(self) -> str:
+        return f"python-docx-{version('python-docx')}/{REVISION}"
+
+    def sniff(self, raw: bytes) -> bool:
+        return raw.startswith(b"PK\x03\x04")
+
+    def extract(self, raw: bytes, name: str) -> Extracted:
+        import docx
+        from docx.table import Table
+        from docx.text.paragraph import Paragraph
+
+        check_zip(raw, name)
+        try:
+            document = docx.Document(io.BytesIO(raw))
+            blocks: list[str] = []
+            for element in document.element.body.iterchildren():
+                tag = element.tag.rsplit("}", 1)[-1]
+                if tag == "p":
+                    blocks.append(" ".join(Paragraph(element, document).text.split()))
+                elif tag == "tbl":
+                    blocks.extend(_row_text(r) for r in Table(element, document).rows)
+            title = document.core_properties.title or ""
+        except BadDocument:
+            raise
+        except Exception as exc:  # noqa: BLE001 - lxml/zip/KeyError: all mean a corrupt file
+            raise BadDocument(f"{name}: the .docx is corrupt or unreadable "
+                              f"({type(exc).__name__})") from None
+        text = clean_extracted("\n\n".join(b for b in blocks if b.strip()))
+        if not text.strip():
+            raise BadDocument(f"{name}: the document is empty: it holds no text to index")
+        title = clean_extracted(title).strip() or text.splitlines()[0]
+        return Extracted(text=text, title=title[:200])

@@ -1,0 +1,460 @@
+"""The corpus: shipped seeds plus uploaded documents kept in the data folder.
+
+In: settings (seeds folder, data folder). Out: `Corpus(documents, problems)`, where a file
+that cannot be read is a `Problem(file, reason)`, reported once on stderr and skipped, so
+one bad document never blocks the rest.
+
+The data folder holds one sub-folder per uploaded document, named by its id:
+
+    data/<id>/original.<ext>   the uploaded file, unchanged
+    data/<id>/text.txt         the text every citation of it points into
+    data/<id>/meta.json        id, title, kind, name, size, pages, added_at, file_sha256,
+                               extractor (library + version), text_sha256
+
+A document is re-extracted when its file or the extractor version changes; if the text
+changes too, its `Document.sha256` changes and the index re-indexes it. A new document is
+written to a hidden temporary folder and renamed into place, so a crash never leaves half
+of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import unicodedata
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from qa.atomic import write_text_atomic
+from qa.config import Settings
+from qa.errors import BadSetting, QAError, SeedError
+from qa.loaders import (
+    SUFFIXES,
+    BadDocument,
+    Extracted,
+    document_of,
+    extract,
+    read_capped,
+)
+from qa.log import log
+from qa.types import Document
+
+META = "meta.json"
+TEXT = "text.txt"
+MAX_ID = 80
+_ID_CHARS = re.compile(r"[^a-z0-9._-]+")
+_STORED_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file the corpus skipped, and why (one line)."""
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Corpus:
+    documents: list[Document]
+    problems: list[Problem] = field(default_factory=list)
+    uploaded: frozenset[str] = frozenset()  # ids of documents in the data folder
+
+
+class UnknownDocument(QAError):
+    """No document has this id (or it is a shipped seed, which cannot be removed)."""
+
+    def __init__(self, message: str, status: int = 404) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_reported: set[Problem] = set()
+_last_problems: dict[tuple[str, str], list[Problem]] = {}
+
+
+def problems_of(settings: Settings) -> list[Problem]:
+    """The problems found when this corpus (seeds + data folder) was last read."""
+    return list(_last_problems.get((str(settings.seeds_dir), str(settings.documents_dir)), []))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escapes) shown as `\\xNN`, for logs."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def report(problems: Sequence[Problem]) -> None:
+    """Log each problem on stderr once per process (control characters escaped)."""
+    for problem in problems:
+        if problem not in _reported:
+            _reported.add(problem)
+            log(printable(f"skipped {problem.file}: {problem.reason}"))
+
+
+def safe_id(name: str) -> str:
+    """A document id from an uploaded file name: lower-case ASCII letters, digits, `.-_`,
+    no folders, no leading dot; never empty."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    cleaned = _ID_CHARS.sub("-", ascii_stem.lower()).strip("-._")[:MAX_ID].strip("-._")
+    return cleaned or "document"
+
+
+def unique_id(wanted: str, taken: set[str]) -> str:
+    if wanted not in taken:
+        return wanted
+    for n in range(2, 100_000):
+        candidate = f"{wanted[: MAX_ID - 6]}-{n}"
+        if candidate not in taken:
+            return candidate
+    raise QAError("too many documents share one name")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _entry_problem(path: Path) -> str | None:
+    """Why a folder entry cannot be read as a file (dangling link, loop, not a file)."""
+    try:
+        if path.is_symlink():
+            path.resolve(strict=True)
+        if not path.is_file():
+            return None if path.is_dir() else "not a regular file"
+    except RuntimeError:
+        return "symbolic link loop"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if exc.errno == errno.ENOENT:
+            return "dangling symbolic link (its target does not exist)"
+        return f"cannot read: {exc.strerror}"
+    return ""
+
+
+def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Problem]]:
+    """Every readable document of the seeds folder, in file-name order, and the problems."""
+    if not seeds_dir.is_dir():
+        return [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
+    documents: list[Document] = []
+    problems: list[Problem] = []
+    ids: set[str] = set()
+    for path in sorted(seeds_dir.iterdir()):
+        if path.name.startswith("."):
+            continue
+        trouble = _entry_problem(path)
+        if trouble is None:
+            continue  # a sub-folder
+        if trouble:
+            problems.append(Problem(str(path), trouble))
+            continue
+        if path.suffix.lower() not in SUFFIXES:
+            problems.append(Problem(str(path), f"unsupported file type {path.suffix!r}"))
+            continue
+        try:
+            raw = read_capped(path, max_bytes)
+            loader, extracted = extract(raw, path.name)
+        except BadDocument as exc:
+            problems.append(Problem(str(path), str(exc).removeprefix(f"{path.name}: ")))
+            continue
+        doc_id = path.stem
+        if doc_id in ids:
+            doc_id = unique_id(f"{path.stem}-{path.suffix.lstrip('.').lower()}", ids)
+            log(f"two seed files share the name {path.stem!r}: {path.name} is {doc_id!r}")
+        ids.add(doc_id)
+        documents.append(document_of(doc_id, str(path), loader.kind, extracted, _sha256(raw)))
+    return documents, problems
+
+
+def _stored_original(folder: Path, meta: dict[str, Any]) -> Path:
+    name = str(meta.get("file", ""))
+    if "/" in name or not name.startswith("original.") or f".{name.split('.', 1)[1]}" \
+            not in SUFFIXES:
+        raise BadDocument(f"metadata names an unexpected file {name!r}")
+    return folder / name
+
+
+def _load_stored(folder: Path, max_bytes: int) -> Document:
+    """One uploaded document: its stored text when still valid, else a fresh extraction."""
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("id") != folder.name:
+            raise ValueError("the metadata does not match its folder")
+    except (OSError, ValueError) as exc:
+        raise BadDocument(f"unreadable metadata ({exc})") from None
+    original = _stored_original(folder, meta)
+    raw = read_capped(original, max(max_bytes, int(meta.get("size", 0))))
+    file_sha = _sha256(raw)
+    loader = SUFFIXES[original.suffix.lower()]
+    text: str | None = None
+    if meta.get("file_sha256") == file_sha and meta.get("extractor") == loader.extractor:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            stored = (folder / TEXT).read_text(encoding="utf-8")
+            if _text_sha(stored) == meta.get("text_sha256"):
+                text = stored
+    if text is not None:
+        pages = tuple((int(s), int(e)) for s, e in meta.get("pages", []))
+        extracted = Extracted(text=text, title=str(meta.get("title", folder.name)), pages=pages)
+        return document_of(folder.name, str(original), str(meta["kind"]), extracted, file_sha)
+    loader, extracted = extract(raw, str(meta.get("name", original.name)))
+    if _text_sha(extracted.text) != meta.get("text_sha256"):
+        log(f"{folder.name}: extracted text changed ({meta.get('extractor')} -> "
+            f"{loader.extractor}); it will be re-indexed")
+    fresh = _meta(folder.name, str(meta.get("name", original.name)), raw, loader.kind,
+                  loader.extractor, extracted, added_at=str(meta.get("added_at", "")))
+    try:  # best effort: a read-only data folder still serves the fresh extraction
+        write_text_atomic(folder / TEXT, extracted.text)
+        write_text_atomic(folder / META, json.dumps(fresh, ensure_ascii=False, indent=1))
+    except OSError as exc:
+        log(f"cannot update {str(folder)!r}: {exc.strerror}")
+    return document_of(folder.name, str(original), loader.kind, extracted, file_sha)
+
+
+def stored_folders(data_dir: Path) -> list[Path]:
+    if not data_dir.is_dir():
+        return []
+    return sorted(p for p in data_dir.iterdir()
+                  if p.is_dir() and not p.is_symlink() and _STORED_ID.match(p.name))
+
+
+def corpus_files(settings: Settings) -> dict[str, Path]:
+    """Cheap: each document id and the file it comes from (seeds by name; uploads by their
+    stored metadata), without reading or extracting anything, for staleness checks. Fails
+    at once on a missing seeds folder."""
+    if not settings.seeds_dir.is_dir():
+        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} does not exist")
+    files: dict[str, Path] = {}
+    for path in sorted(settings.seeds_dir.iterdir()):
+        if (not path.name.startswith(".") and path.suffix.lower() in SUFFIXES
+                and path.is_file()):
+            files.setdefault(path.stem, path)
+    for folder in stored_folders(settings.documents_dir):
+        try:
+            meta = json.loads((folder / META).read_text(encoding="utf-8"))
+            files.setdefault(folder.name, _stored_original(folder, meta))
+        except (OSError, ValueError, BadDocument):
+            continue
+    return files
+
+
+def load_corpus(settings: Settings) -> Corpus:
+    """Seeds and uploaded documents, with the problems found (reported once on stderr).
+    Raise `SeedError` only when nothing at all can be indexed."""
+    documents, problems = load_seeds(settings.seeds_dir, settings.max_upload_bytes)
+    taken = {d.id for d in documents}
+    uploaded = set()
+    for folder in stored_folders(settings.documents_dir):
+        try:
+            document = _load_stored(folder, settings.max_upload_bytes)
+        except BadDocument as exc:
+            problems.append(Problem(str(folder), str(exc)))
+            continue
+        if document.id in taken:
+            problems.append(Problem(str(folder), f"a seed document has the id {document.id!r}"))
+            continue
+        taken.add(document.id)
+        uploaded.add(document.id)
+        documents.append(document)
+    report(problems)
+    _last_problems[(str(settings.seeds_dir), str(settings.documents_dir))] = problems
+    if not documents:
+        reasons = "; ".join(f"{Path(p.file).name}: {p.reason}" for p in problems[:3])
+        raise SeedError(f"no documents to index in {str(settings.seeds_dir)!r}"
+                        + (f" ({reasons})" if reasons else ""))
+    return Corpus(documents, problems, frozenset(uploaded))
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extracted: Extracted,
+          added_at: str = "") -> dict[str, Any]:
+    suffix = Path(name).suffix.lower()
+    return {
+        "id": doc_id,
+        "title": extracted.title,
+        "kind": kind,
+        "name": name,
+        "file": f"original{suffix}",
+        "size": len(raw),
+        "pages": [list(p) for p in extracted.pages],
+        "chars": len(extracted.text),
+        "added_at": added_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "file_sha256": _sha256(raw),
+        "extractor": extractor,
+        "text_sha256": _text_sha(extracted.text),
+    }
+
+
+def read_meta(settings: Settings, doc_id: str) -> dict[str, Any] | None:
+    """The metadata record of an uploaded document, or None."""
+    if not _STORED_ID.match(doc_id):
+        return None
+    try:
+        meta = json.loads((settings.documents_dir / doc_id / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked file, ready to be written into the data folder."""
+
+    name: str  # the sanitised original file name
+    raw: bytes
+    kind: str
+    extractor: str
+    extracted: Extracted
+
+
+def prepare(path: Path, name: str | None, max_bytes: int) -> Prepared:
+    """Read and extract one file, raising `BadDocument` with a one-line reason."""
+    shown = PurePosixPath((name or path.name).replace("\\", "/")).name or "upload"
+    raw = read_capped(path, max_bytes)
+    loader, extracted = extract(raw, shown)
+    clean = safe_id(shown) + Path(shown).suffix.lower()
+    return Prepared(clean, raw, loader.kind, loader.extractor, extracted)
+
+
+def check_data_dir(settings: Settings) -> Path:
+    data = settings.documents_dir
+    seeds = settings.seeds_dir.resolve()
+    resolved = data.resolve()
+    if resolved == seeds or seeds in resolved.parents:
+        raise BadSetting(f"the data folder {str(data)!r} must not be inside the seeds folder")
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QAError(f"cannot create data folder {str(data)!r}: {exc.strerror}") from None
+    if not os.access(data, os.W_OK):
+        raise QAError(f"data folder {str(data)!r} is not writable")
+    return data
+
+
+@contextlib.contextmanager
+def data_lock(data: Path) -> Iterator[None]:
+    """One writer at a time per data folder (other processes wait)."""
+    with (data / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) -> list[str]:
+    """Write each prepared file into its own folder (temp folder, then rename); their ids."""
+    data = check_data_dir(settings)
+    taken = set(taken) | {p.name for p in stored_folders(data)}
+    ids: list[str] = []
+    for item in prepared:
+        doc_id = unique_id(safe_id(item.name), taken)
+        taken.add(doc_id)
+        tmp = data / f".incoming-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted)
+            with (tmp / meta["file"]).open("wb") as fh:
+                fh.write(item.raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            write_text_atomic(tmp / TEXT, item.extracted.text)
+            write_text_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=1))
+            os.replace(tmp, data / doc_id)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        ids.append(doc_id)
+    return ids
+
+
+def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
+    """Move uploaded documents aside (hidden folders); the moves, to finish or undo."""
+    data = settings.documents_dir
+    moves: list[tuple[Path, Path]] = []
+    for doc_id in ids:
+        folder = data / doc_id
+        if not _STORED_ID.match(doc_id) or not (folder / META).is_file():
+            undo(moves)
+            raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
+        aside = data / f".removed-{doc_id}-{uuid.uuid4().hex[:8]}"
+        os.replace(folder, aside)
+        moves.append((folder, aside))
+    return moves
+
+
+def undo(moves: Sequence[tuple[Path, Path]]) -> None:
+    for folder, aside in reversed(moves):
+        with contextlib.suppress(OSError):
+            os.replace(aside, folder)
+
+
+def finish(moves: Sequence[tuple[Path, Path]]) -> None:
+    for _, aside in moves:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def discard(settings: Settings, ids: Sequence[str]) -> None:
+    """Delete freshly added documents again (their index update failed)."""
+    for doc_id in ids:
+        shutil.rmtree(settings.documents_dir / doc_id, ignore_errors=True)
+
+
+
+
+def seed_ids(seeds_dir: Path) -> set[str]:
+    """The ids the seeds folder takes (every file stem, readable or not)."""
+    with contextlib.suppress(OSError):
+        return {p.stem for p in seeds_dir.iterdir()}
+    return set()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A document and what the document list shows about it."""
+
+    document: Document
+    source: str  # "seed" | "upload"
+    name: str  # the file name (uploads: as sanitised on upload)
+    size: int  # bytes of the file
+    added_at: str  # ISO 8601 UTC (seeds: the file's modification time)
+    extractor: str
+
+
+def entry(settings: Settings, document: Document) -> Entry:
+    meta = read_meta(settings, document.id)
+    if meta is not None and Path(document.path).parent.name == document.id:
+        return Entry(document, "upload", str(meta.get("name", "")), int(meta.get("size", 0)),
+                     str(meta.get("added_at", "")), str(meta.get("extractor", "")))
+    path = Path(document.path)
+    try:
+        stat = path.stat()
+        size, mtime = stat.st_size, stat.st_mtime
+    except OSError:
+        size, mtime = 0, 0.0
+    loader = SUFFIXES.get(path.suffix.lower())
+    return Entry(document, "seed", path.name, size,
+                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)),
+                 loader.extractor if loader is not None else "")

@@ -1,0 +1,139 @@
+"""Documents in a real browser (Debian's Chromium via Playwright): upload a PDF by the file
+picker, see the progress bar and the document in the list, ask about it, see the cited span
+highlighted with its page number, limit a question to one document, remove it.
+
+Its own `qa serve` on a copy of the session's index, so uploads never touch other tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from qa.pipeline import Pipeline
+from tests.conftest_web import Server, _wait_ready, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "tests" / "data" / "docs"
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+TIMEOUT = 60_000  # ms: indexing on a busy two-core machine
+
+
+@pytest.fixture(scope="module")
+def doc_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("docserver")
+    settings = real_pipeline.settings
+    shutil.copytree(settings.seeds_dir, base / "seeds")
+    shutil.copytree(settings.index_dir, base / "index")
+    env = {**os.environ, "QA_SEEDS": str(base / "seeds"), "QA_INDEX": str(base / "index"),
+           "QA_MODEL": settings.model, "QA_CACHE_DIR": str(settings.cache_dir),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env.pop("QA_API_TOKEN", None)
+    port = free_port()
+    log = base / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port",
+             str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    running = Server(f"http://127.0.0.1:{port}/", process, log)
+    try:
+        _wait_ready(running)
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        yield launched
+        launched.close()
+
+
+def test_upload_ask_highlight_page_and_remove(browser: Browser, doc_server: Server) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(doc_server.url)
+    listing = page.locator("#qa-doc-list")
+    expect(listing.locator("tr[data-doc='politico-us-iraq-advisory-transition']")).to_have_count(
+        1, timeout=TIMEOUT)
+
+    # Upload through the file picker: a progress bar while it is indexed, then the list.
+    page.locator("#qa-upload input[type=file]").set_input_files(
+        [str(DOCS / "water-report.pdf")])
+    expect(page.locator("#qa-upload-status .progress-text, #qa-upload-status .eta-bar, "
+                        "#qa-upload-status .progress-level"
+                        ).first).to_be_attached(timeout=TIMEOUT)
+    expect(page.locator("#qa-upload-status .qa-ok")).to_contain_text(
+        "Added “Harbor Town Water Report” (PDF, 3 pages)", timeout=TIMEOUT)
+    row = listing.locator("tr[data-doc='water-report']")
+    expect(row).to_contain_text("PDF")
+    expect(row.locator("td").nth(3)).to_have_text("3")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-documents-uploaded.png"))
+
+    # Ask about the new document: the cited span is highlighted with its page number.
+    box = page.locator("#qa-question textarea")
+    box.fill("When was the treatment plant on Mill Road opened?")
+    box.press("Enter")
+    answer = page.locator("#qa-chat [data-testid='bot']").last
+    expect(answer.locator(".qa-sources")).to_be_visible(timeout=TIMEOUT)
+    expect(answer.locator(".qa-where").first).to_contain_text("page 3")
+    mark = page.locator("#qa-document article[data-doc='water-report'] mark.qa-quote").first
+    expect(mark).to_be_visible()
+    expect(mark).to_contain_text("1987")
+    assert mark.get_attribute("data-page") == "page 3"
+    expect(page.locator("#qa-document .qa-doc-pages")).to_contain_text("page 3")
+    page.screenshot(path=str(ARTIFACTS / "browser-documents-cited.png"))
+
+    # Limit questions to the seed article: the water report is no longer cited.
+    page.locator("#qa-select input").click()
+    page.get_by_role("option", name="politico").first.click()
+    page.keyboard.press("Escape")
+    box.fill("When was the treatment plant on Mill Road opened?")
+    box.press("Enter")
+    latest = page.locator("#qa-chat [data-testid='bot']").nth(1)
+    expect(latest.locator(".qa-sources, .qa-error").first).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#qa-document article[data-doc='water-report']")).to_have_count(0)
+
+    # Remove it again.
+    page.locator("#qa-remove-choice input").click()
+    page.get_by_role("option", name="Harbor Town Water Report").first.click()
+    page.locator("#qa-remove").click()
+    expect(page.locator("#qa-upload-status .qa-ok")).to_contain_text("Removed water-report",
+                                                                      timeout=TIMEOUT)
+    expect(listing.locator("tr[data-doc='water-report']")).to_have_count(0)
+    assert not dialogs
+    context.close()

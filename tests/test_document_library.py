@@ -1,0 +1,249 @@
+"""Adding, removing and listing documents: the data folder, the index, the CLI, citations.
+
+Plumbing tests use the fake embedder; the round trips with exact citations and pages use the
+real model (slow).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import cli
+from qa.config import Settings
+from qa.errors import BadQuestion
+from qa.loaders import BadDocument, load
+from qa.loaders.library import UnknownDocument, load_corpus
+from qa.pipeline import Pipeline
+from tests.conftest import SEEDS, HashingEmbedder
+
+DOCS = Path(__file__).resolve().parent / "data" / "docs"
+PDF, DOCX, HTML = DOCS / "water-report.pdf", DOCS / "orchard-summary.docx", \
+    DOCS / "kestrel-lighthouse.html"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    return Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                    index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def pipeline(settings: Settings) -> Pipeline:
+    return Pipeline(settings, HashingEmbedder())
+
+
+def test_add_stores_original_text_and_metadata_and_indexes(pipeline: Pipeline) -> None:
+    added = pipeline.add_documents([PDF, DOCX, HTML])
+    assert [d.id for d in added] == ["water-report", "orchard-summary", "kestrel-lighthouse"]
+    data = pipeline.settings.documents_dir
+    assert data == pipeline.settings.index_dir.parent / "data"
+    folder = data / "water-report"
+    assert (folder / "original.pdf").read_bytes() == PDF.read_bytes()
+    meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    assert meta["kind"] == "pdf" and len(meta["pages"]) == 3
+    assert meta["pages"] == [[p.start, p.end] for p in load(PDF).pages]
+    assert meta["extractor"].startswith("pypdf-") and len(meta["file_sha256"]) == 64
+    text = (folder / "text.txt").read_text("utf-8")
+    assert text == load(PDF).text  # re-extracting the original gives the stored text
+    index = pipeline.index
+    assert {"water-report", "orchard-summary", "kestrel-lighthouse"} <= set(index.documents)
+    for chunk in index.chunks:  # every passage slices the text kept in the data folder
+        source = index.documents[chunk.doc_id]
+        stored = Path(source.path).parent / "text.txt"
+        if stored.exists():
+            assert stored.read_text("utf-8")[chunk.start:chunk.end] == chunk.text
+    entries = {e.document.id: e for e in pipeline.list_documents()}
+    assert entries["water-report"].source == "upload" and entries["water-report"].size > 0
+    assert entries["politico-us-iraq-advisory-transition"].source == "seed"
+    assert not list(data.glob(".*-*"))  # no temporary folders left behind
+
+
+def test_duplicate_names_get_fresh_ids_and_nothing_escapes(pipeline: Pipeline,
+                                                           tmp_path: Path) -> None:
+    pipeline.add_documents([HTML])
+    evil = tmp_path / "upload.html"
+    shutil.copy(HTML, evil)
+    added = pipeline.add_documents([evil, evil], names=["../../kestrel-lighthouse.html",
+                                                        "../seeds/politico-us-iraq-advisory-"
+                                                        "transition.html"])
+    assert [d.id for d in added] == ["kestrel-lighthouse-2",
+                                     "politico-us-iraq-advisory-transition-2"]
+    data = pipeline.settings.documents_dir
+    assert sorted(p.name for p in data.iterdir() if not p.name.startswith(".")) == [
+        "kestrel-lighthouse", "kestrel-lighthouse-2", "politico-us-iraq-advisory-transition-2"]
+    assert sorted(p.name for p in pipeline.settings.seeds_dir.iterdir()) == [
+        "politico-us-iraq-advisory-transition.txt"]
+
+
+def test_a_bad_file_changes_nothing(pipeline: Pipeline) -> None:
+    before = set(pipeline.index.documents)
+    built = pipeline.index.manifest["data"]
+    for bad in ("encrypted.pdf", "scanned.pdf", "truncated.pdf"):
+        with pytest.raises(BadDocument):
+            pipeline.add_documents([PDF, DOCS / bad])  # all or nothing
+    assert set(pipeline.index.documents) == before
+    assert pipeline.index.manifest["data"] == built
+    assert not any(pipeline.settings.documents_dir.glob("[!.]*"))
+
+
+def test_a_failed_index_update_rolls_the_new_files_back(pipeline: Pipeline,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    before = set(pipeline.index.documents)
+
+    def broken(texts: list[str]) -> np.ndarray:
+        raise RuntimeError("out of memory while embedding")
+
+    monkeypatch.setattr(pipeline.embedder, "embed", broken)
+    with pytest.raises(RuntimeError):
+        pipeline.add_documents([PDF])
+    monkeypatch.undo()
+    assert not (pipeline.settings.documents_dir / "water-report").exists()
+    assert set(pipeline.index.documents) == before
+    assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
+
+
+def test_remove_updates_the_index_and_refuses_seeds_and_unknown_ids(pipeline: Pipeline) -> None:
+    pipeline.add_documents([PDF, HTML])
+    assert pipeline.remove_documents(["water-report"]) == ["water-report"]
+    assert "water-report" not in pipeline.index.documents
+    assert not (pipeline.settings.documents_dir / "water-report").exists()
+    assert all(c.doc_id != "water-report" for c in pipeline.index.chunks)
+    with pytest.raises(UnknownDocument, match="seed") as info:
+        pipeline.remove_documents(["politico-us-iraq-advisory-transition"])
+    assert info.value.status == 409
+    with pytest.raises(UnknownDocument, match="no uploaded document") as info:
+        pipeline.remove_documents(["../seeds"])
+    assert info.value.status == 404
+    assert "kestrel-lighthouse" in pipeline.index.documents
+
+
+def test_retrieval_limited_to_selected_documents(pipeline: Pipeline) -> None:
+    pipeline.add_documents([PDF, HTML])
+    hits = pipeline.retrieve("lighthouse keeper", k=5, doc_ids=["water-report"])
+    assert hits and {h.chunk.doc_id for h in hits} == {"water-report"}
+    answer = pipeline.ask("How tall is the lighthouse?", doc_ids=["kestrel-lighthouse"])
+    assert all(c.doc_id == "kestrel-lighthouse" for c in answer.citations)
+    assert all(h.chunk.doc_id == "kestrel-lighthouse" for h in answer.passages)
+    with pytest.raises(BadQuestion, match="unknown document id"):
+        pipeline.retrieve("anything", doc_ids=["nope"])
+
+
+def test_extractor_upgrade_that_changes_the_text_reindexes(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new extractor version re-extracts; changed text means a re-indexed document and
+    citations into the new text, never offsets into the old one."""
+    import qa.loaders.pdf as pdf_module
+
+    pipeline.add_documents([PDF])
+    old_build = pipeline.index.manifest["data"]
+    old_text = pipeline.index.documents["water-report"].text
+    real_extract = pdf_module.PdfLoader.extract
+
+    def upgraded(self: pdf_module.PdfLoader, raw: bytes, name: str):  # type: ignore[no-untyped-def]
+        extracted = real_extract(self, raw, name)
+        shift = "Preface added by the new extractor.\n\n"
+        return type(extracted)(shift + extracted.text, extracted.title,
+                               tuple((s + len(shift), e + len(shift))
+                                     for s, e in extracted.pages))
+
+    monkeypatch.setattr(pdf_module, "REVISION", pdf_module.REVISION + 1)
+    monkeypatch.setattr(pdf_module.PdfLoader, "extract", upgraded)
+    fresh = Pipeline(pipeline.settings, HashingEmbedder())
+    document = fresh.index.documents["water-report"]
+    assert document.text != old_text and document.text.startswith("Preface")
+    assert fresh.index.manifest["data"] != old_build  # re-indexed, not reused
+    folder = pipeline.settings.documents_dir / "water-report"
+    meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    assert meta["extractor"].endswith(f"/{pdf_module.REVISION}")
+    stored = (folder / "text.txt").read_text("utf-8")
+    assert stored == document.text
+    for chunk in fresh.index.chunks:
+        if chunk.doc_id == "water-report":
+            assert stored[chunk.start:chunk.end] == chunk.text
+    assert document.page_of(document.text.index("opened in 1987")) == 3
+
+
+def test_same_extractor_reuses_the_stored_text(pipeline: Pipeline,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.loaders.pdf as pdf_module
+
+    pipeline.add_documents([PDF])
+
+    def fail(*_: object) -> None:
+        raise AssertionError("re-extracted although nothing changed")
+
+    monkeypatch.setattr(pdf_module.PdfLoader, "extract", fail)
+    corpus = load_corpus(pipeline.settings)
+    assert "water-report" in {d.id for d in corpus.documents}
+
+
+def test_data_folder_inside_seeds_is_refused(settings: Settings) -> None:
+    from dataclasses import replace
+
+    from qa.errors import BadSetting
+
+    bad = Pipeline(replace(settings, data_dir=settings.seeds_dir / "uploads"), HashingEmbedder())
+    with pytest.raises(BadSetting, match="must not be inside the seeds folder"):
+        bad.add_documents([HTML])
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = Pipeline.__init__
+
+    def init(self: Pipeline, settings: Settings | None = None, embedder: object = None) -> None:
+        real(self, settings, HashingEmbedder())
+
+    monkeypatch.setattr(Pipeline, "__init__", init)
+
+
+def _argv(settings: Settings, *args: str) -> list[str]:
+    return [*args, "--seeds", str(settings.seeds_dir), "--index", str(settings.index_dir),
+            "--model", "fake-hashing"]
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(_argv(settings, "add", str(PDF), str(DOCS / "encrypted.pdf"), str(HTML)))
+    out, err = capsys.readouterr()
+    assert code == 1  # one file refused, the others added
+    assert "added water-report (pdf, 3 pages" in out and "added kestrel-lighthouse" in out
+    errors = [line for line in err.splitlines() if line.startswith("qa: error")]
+    assert len(errors) == 1 and "encrypted.pdf: the PDF is encrypted" in errors[0]
+    assert cli.main(_argv(settings, "list", "--json")) == 0
+    listing = json.loads(capsys.readouterr().out)
+    by_id = {d["id"]: d for d in listing["documents"]}
+    assert by_id["water-report"]["pages"] == 3 and by_id["water-report"]["kind"] == "pdf"
+    assert listing["problems"] == []
+    assert cli.main(_argv(settings, "list")) == 0
+    assert "water-report\tpdf\t3 p." in capsys.readouterr().out
+    assert cli.main(_argv(settings, "remove", "water-report", "nope")) == 1
+    out, err = capsys.readouterr()
+    assert "removed water-report" in out and "'nope'" in err
+    assert cli.main(_argv(settings, "add", "/no/such/file.pdf")) == 1
+    assert "cannot read the file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(_argv(settings, "add"))
+    assert info.value.code == 2
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    hostile = tmp_path / "hostile.txt"
+    hostile.write_text("Escapes\n\nThe \x1b]0;pwned\x07 title \x1b[2J was set by the harbor "
+                       "master.\n", encoding="utf-8")
+    assert cli.main(_argv(settings, "add", str(hostile))) == 0
+    assert cli.main(_argv(settings, "retrieve", "harbor master title", "--doc", "hostile")) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07" in out

@@ -1,0 +1,205 @@
+"""Loaders: each format from a real file, exact pages, type by content, every bad input."""
+
+from __future__ import annotations
+
+import codecs
+import os
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+from qa.errors import SeedError
+from qa.loaders import BadDocument, load, loader_for
+from qa.loaders.library import load_corpus, safe_id
+from scripts.make_test_documents import (
+    DOCX_TABLE,
+    PDF_PAGES,
+    corrupt_docx_bytes,
+    zip_bomb,
+)
+from tests.conftest import SEEDS
+
+DOCS = Path(__file__).resolve().parent / "data" / "docs"
+
+
+def test_pdf_pages_are_spans_of_the_text_and_match_the_pdfs_own_pages() -> None:
+    from pypdf import PdfReader
+
+    doc = load(DOCS / "water-report.pdf")
+    assert doc.kind == "pdf" and doc.title == "Harbor Town Water Report"
+    assert len(doc.pages) == len(PDF_PAGES) == 3
+    own = [p.extract_text() for p in PdfReader(DOCS / "water-report.pdf").pages]
+    for number, (page, (heading, _)) in enumerate(zip(doc.pages, PDF_PAGES, strict=True), 1):
+        assert doc.text[page.start:page.end] == page.text
+        assert page.text.startswith(heading)
+        assert " ".join(page.text.split()) == " ".join(own[number - 1].split())
+        assert doc.page_of(page.start) == number
+    at = doc.text.index("opened in 1987")
+    assert doc.page_of(at) == 3
+    assert "Lindqvist reservoir holds" in doc.text[doc.pages[1].start:doc.pages[1].end]
+    # a heading is its own paragraph, never the start of the sentence under it
+    assert any(p.text == "Treatment" for p in doc.paragraphs)
+    assert any(p.text.startswith("The treatment plant on Mill Road") for p in doc.paragraphs)
+
+
+def test_docx_paragraphs_and_table_rows_in_order() -> None:
+    doc = load(DOCS / "orchard-summary.docx")
+    assert doc.kind == "docx" and doc.title == "Orchard Cooperative Annual Summary"
+    rows = [" | ".join(r) for r in DOCX_TABLE]
+    positions = [doc.text.index(r) for r in rows]
+    assert positions == sorted(positions)
+    assert doc.text.index("Frost in late April") < positions[0]
+    assert doc.text.index("board meets") > positions[-1]
+    assert "Café Zoë" in doc.text
+    assert any(p.text == "Pears | 85 | Riverside Cannery" for p in doc.paragraphs)
+
+
+def test_html_main_text_without_navigation_scripts_or_footer() -> None:
+    doc = load(DOCS / "kestrel-lighthouse.html")
+    assert doc.kind == "html" and doc.title == "The Kestrel Point Lighthouse"
+    assert "built in 1871 and stands 34 meters tall" in doc.text
+    assert "Tomás Ferreira" in doc.text
+    for furniture in ("Gift shop", "UA-NAVIGATION-SCRIPT", "FOOTER-SCRIPT-TEXT", "Copyright",
+                      "trackingId", "font-family", "newsletter"):
+        assert furniture not in doc.text
+
+
+def test_paragraph_spans_slice_the_text_for_every_format() -> None:
+    for name in ("water-report.pdf", "orchard-summary.docx", "kestrel-lighthouse.html"):
+        doc = load(DOCS / name)
+        assert doc.paragraphs
+        for span in doc.paragraphs:
+            assert doc.text[span.start:span.end] == span.text
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "message"),
+    [
+        ("encrypted.pdf", 422, "encrypted"),
+        ("scanned.pdf", 422, "scanned PDF with no text layer"),
+        ("truncated.pdf", 422, "corrupt"),
+    ],
+)
+def test_bad_pdfs(name: str, status: int, message: str) -> None:
+    with pytest.raises(BadDocument, match=message) as info:
+        load(DOCS / name)
+    assert info.value.status == status
+    assert "\n" not in str(info.value)
+
+
+def test_zip_bomb_is_refused_from_the_directory(tmp_path: Path) -> None:
+    bomb = tmp_path / "report.docx"
+    zip_bomb(bomb)
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(BadDocument, match="zip bomb") as info:
+        load(bomb)
+    assert info.value.status == 413
+
+
+def test_corrupt_and_mislabelled_files(tmp_path: Path) -> None:
+    (tmp_path / "broken.docx").write_bytes(corrupt_docx_bytes())
+    with pytest.raises(BadDocument, match="corrupt"):
+        load(tmp_path / "broken.docx")
+    (tmp_path / "notes.docx").write_text("just text", encoding="utf-8")
+    with pytest.raises(BadDocument, match="content does not match the name") as info:
+        load(tmp_path / "notes.docx")
+    assert info.value.status == 415
+    (tmp_path / "report.txt").write_bytes((DOCS / "water-report.pdf").read_bytes())
+    with pytest.raises(BadDocument, match="it is a PDF file, not TXT"):
+        load(tmp_path / "report.txt")
+    (tmp_path / "tool.exe").write_bytes(b"MZ\x90\x00")
+    with pytest.raises(BadDocument, match="unsupported file type '.exe'"):
+        load(tmp_path / "tool.exe")
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    with pytest.raises(BadDocument, match="empty"):
+        load(tmp_path / "empty.pdf")
+    (tmp_path / "blank.md").write_text(" \n\n\t\n", encoding="utf-8")
+    with pytest.raises(BadDocument, match="empty"):
+        load(tmp_path / "blank.md")
+
+
+def test_type_is_decided_by_content_not_suffix_case(tmp_path: Path) -> None:
+    raw = (DOCS / "water-report.pdf").read_bytes()
+    assert loader_for("REPORT.PDF", raw).kind == "pdf"
+    with pytest.raises(BadDocument):
+        loader_for("report.html", raw)
+
+
+def test_too_large_is_refused_before_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("Title\n\n" + "word " * 1000, encoding="utf-8")
+    with pytest.raises(BadDocument, match="too large") as info:
+        load(big, max_bytes=100)
+    assert info.value.status == 413
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32", "utf-16-be"])
+def test_text_with_a_byte_order_mark_is_decoded(tmp_path: Path, encoding: str) -> None:
+    text = "Café notes\n\nThe naïve plan costs 5 €.\n"
+    raw = text.encode(encoding)
+    if encoding == "utf-16-be":
+        raw = codecs.BOM_UTF16_BE + raw
+    (tmp_path / "notes.txt").write_bytes(raw)
+    doc = load(tmp_path / "notes.txt")
+    assert doc.text == text and doc.title == "Café notes"
+
+
+def test_latin1_and_bomless_utf16_are_refused_with_the_offset(tmp_path: Path) -> None:
+    (tmp_path / "latin.txt").write_bytes("Caf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(BadDocument, match="not UTF-8 text \\(bad byte at offset 3\\)"):
+        load(tmp_path / "latin.txt")
+    (tmp_path / "wide.txt").write_bytes("Hello there\n".encode("utf-16-le"))
+    with pytest.raises(BadDocument, match="binary data"):
+        load(tmp_path / "wide.txt")
+
+
+def test_one_bad_seed_does_not_block_the_rest(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "good.txt").write_text("Good\n\nThe good file is indexed.\n", encoding="utf-8")
+    (seeds / "empty.txt").write_bytes(b"")
+    (seeds / "latin.txt").write_bytes(b"caf\xe9\n")
+    (seeds / "utf16.txt").write_bytes("UTF sixteen\n\nIt has a mark.\n".encode("utf-16"))
+    (seeds / "scan.pdf").write_bytes((DOCS / "scanned.pdf").read_bytes())
+    (seeds / "\x1b[2Jwipe.txt").write_bytes(b"")  # a hostile name: logged escaped
+    os.symlink(seeds / "missing.txt", seeds / "dangling.txt")
+    os.symlink(seeds / "loop-b.txt", seeds / "loop-a.txt")
+    os.symlink(seeds / "loop-a.txt", seeds / "loop-b.txt")
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+    corpus = load_corpus(settings)
+    assert [d.id for d in corpus.documents] == ["good", "utf16"]
+    reasons = {Path(p.file).name: p.reason for p in corpus.problems}
+    assert "empty" in reasons["empty.txt"]
+    assert "not UTF-8" in reasons["latin.txt"]
+    assert "no text layer" in reasons["scan.pdf"]
+    assert "dangling" in reasons["dangling.txt"]
+    assert "loop" in reasons["loop-a.txt"] and "loop" in reasons["loop-b.txt"]
+    err = capsys.readouterr().err
+    assert "skipped" in err and "dangling.txt" in err
+    assert "\x1b" not in err and "\\x1b[2Jwipe.txt" in err
+    load_corpus(settings)  # reported once per process, not on every load
+    assert "dangling.txt" not in capsys.readouterr().err
+
+
+def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "bad.txt").write_bytes(b"\xff\xfe\xfd")
+    with pytest.raises(SeedError, match="no documents to index"):
+        load_corpus(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("../../etc/passwd", "passwd"), ("..\\..\\win.ini", "win"), ("My Report (final).PDF",
+     "my-report-final"), (".hidden.txt", "hidden"), ("Résumé.docx", "resume"),
+     ("....", "document"), ("a/b/c.md", "c"), ("\x1b[31mred.txt", "31mred")],
+)
+def test_ids_are_safe(name: str, expected: str) -> None:
+    assert safe_id(name) == expected
+
+
+def test_seed_article_still_loads_unchanged() -> None:
+    doc = load(SEEDS / "politico-us-iraq-advisory-transition.txt")
+    assert doc.text == (SEEDS / "politico-us-iraq-advisory-transition.txt").read_text("utf-8")
