@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -156,8 +157,8 @@ def test_size_cap_is_enforced_while_streaming(api: tuple[str, Pipeline]) -> None
 
 def test_writes_need_the_token_when_one_is_set(api: tuple[str, Pipeline],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    url, _ = api
-    monkeypatch.setenv("QA_API_TOKEN", "s3cret")
+    url, pipeline = api
+    monkeypatch.setattr(pipeline, "settings", replace(pipeline.settings, api_token="s3cret"))
     html = (DOCS / "kestrel-lighthouse.html").read_bytes()
     assert _upload(url, "k.html", html).status_code == 401
     assert _upload(url, "k.html", html, headers={"Authorization": "Bearer wrong"}

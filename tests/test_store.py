@@ -92,9 +92,9 @@ def test_load_does_not_reread_documents(fake_pipeline: Pipeline,
     build_index(fake_pipeline.settings, fake_pipeline.embedder)
 
     def forbidden(*args: object) -> None:
-        raise AssertionError("load_documents called while loading")
+        raise AssertionError("load_corpus called while loading")
 
-    monkeypatch.setattr(store, "load_documents", forbidden)
+    monkeypatch.setattr(store, "load_corpus", forbidden)
     index = load_index(fake_pipeline.settings)
     doc_id = next(iter(index.documents))
     assert index.source(doc_id) == ARTICLE.read_text(encoding="utf-8")
