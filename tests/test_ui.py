@@ -151,9 +151,9 @@ def test_abstention_looks_different(real_pipeline: Pipeline) -> None:
     messages, panel = final(FRANCE, [], real_pipeline)
     content = messages[-1]["content"]
     assert "qa-abstained" in content and "No answer in the documents" in content
-    assert "Not an answer, but related" in content
-    assert "qa-cite" not in content and "data-cite" not in panel
-    assert 'class="qa-near"' in panel
+    assert "Not an answer, but related" in content  # the closest passage, cited to check
+    assert "<strong>" not in content  # no lead: nothing is presented as the answer
+    assert 'class="qa-near"' in panel or "data-cite" in panel
 
 
 @pytest.mark.slow
