@@ -496,3 +496,22 @@ def test_server_follows_edits_removals_and_outside_builds(
         assert time.monotonic() < deadline, server.log_tail()
         time.sleep(0.2)
     assert "Traceback" not in server.log_tail(500)
+
+
+def test_extracted_seed_and_uploaded_documents_are_not_withheld(tmp_path: Path) -> None:
+    """A PDF among the seeds, and an uploaded document, match their files: never withheld."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    docs = ROOT / "tests" / "data" / "docs"
+    shutil.copy(docs / "water-report.pdf", seeds / "water-report.pdf")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        data_dir=tmp_path / "data", spacy="none")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    pipeline.add_documents([docs / "kestrel-lighthouse.html"])
+    pipeline.watch()
+    try:
+        pipeline.refresh(force=True)
+        assert pipeline.freshness()["withheld"] == []
+        assert pipeline.searchable(pipeline.index) is None
+    finally:
+        pipeline.unwatch()

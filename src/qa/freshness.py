@@ -55,6 +55,7 @@ class _Seen:
     path: Path
     key: StatKey | None
     ok: bool
+    sha256: str | None = None
 
 
 class Freshness:
@@ -77,10 +78,15 @@ class Freshness:
         """Verify every document of a newly loaded `index` by hash; True if one no longer
         matches its file or a newer build is already on disk (so reload again)."""
         seen = {}
+        files = {d.get("id"): d.get("sha256") for d in index.manifest.get("documents", [])}
         for doc in index.documents.values():
             path = Path(doc.path)
+            if not self._is_seed(path):  # uploads change only through the API, which reloads
+                continue
             key = stat_key(path)
-            seen[doc.id] = _Seen(path, key, key is not None and file_sha256(path) == doc.sha256)
+            expected = files.get(doc.id) or doc.sha256  # the file's hash, as the build saw it
+            seen[doc.id] = _Seen(path, key, key is not None and file_sha256(path) == expected,
+                                 expected)
         with self._lock:
             self._index = index
             self._seen = seen
@@ -89,6 +95,9 @@ class Freshness:
         newer = _build_id(self.index_dir) not in (None, index.manifest.get("data"))
         return bool(self.withheld) or newer
 
+    def _is_seed(self, path: Path) -> bool:
+        return path.parent.resolve() == self.seeds_dir.resolve()
+
     def unverified(self, index: Index) -> frozenset[str]:
         """The documents of `index` not known to match their files now: withheld ones, and
         any this check has not verified (a request may still hold an index that a reload
@@ -96,7 +105,10 @@ class Freshness:
         seen = self._seen
         if self._index is index:
             return frozenset(k for k, s in seen.items() if not s.ok)
-        return frozenset(d for d in index.documents if d not in seen or not seen[d].ok)
+        return frozenset(
+            doc_id for doc_id, doc in index.documents.items()
+            if (doc_id in seen and not seen[doc_id].ok)
+            or (doc_id not in seen and self._is_seed(Path(doc.path))))
 
     def is_current(self, doc_ids: set[str]) -> bool:
         """Cheap: do these documents' files still hold what was indexed (stat only)? False
@@ -126,8 +138,8 @@ class Freshness:
             key = stat_key(seen.path)
             if key == seen.key:
                 continue
-            ok = key is not None and file_sha256(seen.path) == index.documents[doc_id].sha256
-            seen_now[doc_id] = _Seen(seen.path, key, ok)
+            ok = key is not None and file_sha256(seen.path) == seen.sha256
+            seen_now[doc_id] = _Seen(seen.path, key, ok, seen.sha256)
             reload |= not ok
         with self._lock:
             if self._index is index:  # not replaced by a reload meanwhile

@@ -655,9 +655,12 @@ def _write_build(
     entries = []
     for part in parts:
         st = stats.get(part.doc.path)
+        # the file's own hash (for extracted formats `doc.sha256` names the extracted text)
+        file_sha = part.doc.sha256 if part.doc.kind in ("txt", "md") or st is None \
+            else _sha256(Path(part.doc.path))
         entries.append(DocumentEntry(
             id=part.doc.id, title=part.doc.title, path=part.doc.path, kind=part.doc.kind,
-            sha256=part.doc.sha256, text_sha256=part.doc.text_sha256,
+            sha256=file_sha, text_sha256=part.doc.text_sha256,
             size=st.st_size if st else -1, mtime_ns=st.st_mtime_ns if st else -1))
     files = {
         p.name: FileEntry(sha256=_sha256(p), bytes=p.stat().st_size)
