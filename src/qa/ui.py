@@ -69,14 +69,16 @@ def text_html(text: str) -> str:
     return _NEWLINES.sub(" ", text).translate(_INERT)
 
 
-def message_text(content: Any) -> str:
-    """The plain text of a chat message, whatever shape Gradio gave it (str or parts)."""
+def message_text(content: Any, unescape: bool = True) -> str:
+    """The text of a chat message, whatever shape Gradio gave it (str or parts); with
+    `unescape=False`, its HTML as it is."""
     if isinstance(content, str):
-        return html.unescape(content)
+        return html.unescape(content) if unescape else content
     if isinstance(content, dict):
-        return message_text(content.get("text", ""))
+        return message_text(content.get("text", ""), unescape)
     if isinstance(content, Sequence):
-        return " ".join(message_text(part) for part in content if isinstance(part, (str, dict)))
+        return " ".join(message_text(part, unescape) for part in content
+                        if isinstance(part, (str, dict)))
     return ""
 
 
@@ -93,7 +95,7 @@ def earlier_turns(history: Sequence[Message]) -> list[Turn]:
             if 0 < len(text) <= MAX_QUESTION_CHARS:
                 turns.append(Turn(text))
         elif message.get("role") == "assistant" and turns and turns[-1].answer is None:
-            shown = _TAGS.sub(" ", _raw_text(message.get("content", "")))
+            shown = _TAGS.sub(" ", message_text(message.get("content", ""), unescape=False))
             turns[-1] = Turn(turns[-1].question, " ".join(html.unescape(shown).split()))
     return turns[-MAX_HISTORY:]
 
@@ -101,14 +103,6 @@ def earlier_turns(history: Sequence[Message]) -> list[Turn]:
 _TAGS = re.compile(r"<[^>]*>")
 
 
-def _raw_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return _raw_text(content.get("text", ""))
-    if isinstance(content, Sequence):
-        return " ".join(_raw_text(part) for part in content if isinstance(part, (str, dict)))
-    return ""
 
 
 # -- rendering -------------------------------------------------------------------------------
