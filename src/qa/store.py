@@ -891,7 +891,9 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         if st.st_size != entry.size or _sha256(path) != entry.sha256:
             changed.append(doc_id)
     if changed:
-        raise IndexStale(f"the seeds changed since the index was built ({', '.join(changed)})")
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5
+                                          else "")
+        raise IndexStale(f"the documents changed since the index was built ({shown})")
 
 
 def _verify_files(folder: Path, manifest: Manifest) -> None:
