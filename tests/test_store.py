@@ -125,7 +125,7 @@ def test_changed_seed_triggers_rebuild(
     settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
     build_index(settings, embedder)
     _write(seeds_copy, "extra.txt", "Extra\n\nThe zebra count is 77 in the zoo.\n")
-    with pytest.raises(IndexStale, match="seeds changed"):
+    with pytest.raises(IndexStale, match="documents changed"):
         load_index(settings)
     index = open_index(settings, embedder)
     assert "rebuilding" in capsys.readouterr().err

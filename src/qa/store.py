@@ -58,6 +58,7 @@ from qa.embedding import Embedder
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import SparseBM25, Terms, bm25_weights, term_counts
+from qa.loaders import EXTRACTED_KINDS, extractor_for
 from qa.loaders.library import corpus_files, load_corpus
 from qa.log import log
 from qa.progress import Progress
@@ -97,6 +98,7 @@ class DocumentEntry(_Strict):
     text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # of the text the offsets point into
     size: int
     mtime_ns: int
+    extractor: str = ""  # for extracted formats: the library that made `text` (see loaders)
 
 
 class FileEntry(_Strict):
@@ -661,6 +663,7 @@ def _write_build(
         entries.append(DocumentEntry(
             id=part.doc.id, title=part.doc.title, path=part.doc.path, kind=part.doc.kind,
             sha256=file_sha, text_sha256=part.doc.text_sha256,
+            extractor=extractor_for(part.doc.kind) if part.doc.kind in EXTRACTED_KINDS else "",
             size=st.st_size if st else -1, mtime_ns=st.st_mtime_ns if st else -1))
     files = {
         p.name: FileEntry(sha256=_sha256(p), bytes=p.stat().st_size)
@@ -884,6 +887,9 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
     racy_after = manifest.built_at_ns - int(RACY_SECONDS * 1e9)
     for doc_id in sorted(set(built) & set(now)):
         entry, path = built[doc_id], now[doc_id]
+        if entry.kind in EXTRACTED_KINDS and entry.extractor != extractor_for(entry.kind):
+            changed.append(doc_id)  # re-extract: the text (and so offsets) may differ
+            continue
         st = path.stat()
         if (st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
                 and st.st_mtime_ns < racy_after):

@@ -31,13 +31,20 @@ from qa.types import Document, Span
 
 __all__ = [
     "BadDocument", "Extracted", "Loader", "LOADERS", "SUFFIXES", "decode_text", "document_of",
-    "extract", "is_boilerplate", "load", "loader_for", "paragraphs", "read_capped",
+    "extract", "extractor_for", "is_boilerplate", "load", "loader_for", "paragraphs",
+    "read_capped",
 ]
 
 LOADERS: tuple[Loader, ...] = (TextLoader(), MarkdownLoader(), HtmlLoader(), PdfLoader(),
                                DocxLoader())
 SUFFIXES: dict[str, Loader] = {s: loader for loader in LOADERS for s in loader.suffixes}
 EXTRACTED_KINDS = frozenset({"html", "pdf", "docx"})
+
+
+def extractor_for(kind: str) -> str:
+    """The extractor (library, version, revision) now used for a kind of document; the
+    index records it, so an upgrade that may change extracted text triggers re-indexing."""
+    return next((loader.extractor for loader in LOADERS if loader.kind == kind), "")
 _BINARY_KINDS = ("pdf", "docx")
 
 
