@@ -239,6 +239,7 @@ def test_validation_detail_names_the_field() -> None:
     assert detail == "history[2]: the question is empty; k: Input should be a valid integer"
 
 
+@pytest.mark.slow  # a subprocess or a server: seconds, not a unit test
 def test_unloadable_index_is_503_json_and_healthz_says_loading(tmp_path: Path) -> None:
     empty = tmp_path / "seeds"
     empty.mkdir()

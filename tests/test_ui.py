@@ -94,6 +94,7 @@ def test_build_ui_loads_nothing(fake_pipeline: Pipeline) -> None:
     assert fake_pipeline._index is None
 
 
+@pytest.mark.slow  # a subprocess or a server: seconds, not a unit test
 def test_importing_app_loads_no_model() -> None:
     code = "import sys, app; assert 'torch' not in sys.modules, 'torch imported'"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
