@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any
 
 from qa.evidence import Candidate, Evidence, type_spans
+from qa.lexical import tokenize
 from qa.types import Answer, Citation, Lead, Span
 
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
@@ -86,7 +87,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         return []
     text, start = candidate.sentence.text, candidate.sentence.start
     anchors = [m.start() + start for m in re.finditer(r"[\w’'-]+", text)
-               if set(_terms(m.group())) & evidence.question_terms]
+               if set(tokenize(m.group())) & evidence.question_terms]
     options = []
     wanted = info.wants[0] if info.wants else "NP"
     for mention in spans:
@@ -106,12 +107,6 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
                         features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
-
-
-def _terms(text: str) -> list[str]:
-    from qa.lexical import tokenize
-
-    return tokenize(text)
 
 
 # -- composing -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 
 from qa.lexical import tokenize
 from qa.nlp import QuestionInfo
-from qa.retrieval import Scored
+from qa.retrieval import Scored, unit_max
 from qa.store import Index
 from qa.types import Chunk, Hit, Mention, Sentence
 
@@ -191,9 +191,7 @@ def follow_up_sentence(
     sentences = [s for h in hits[:FOLLOW_UP_PASSAGES] for s in h.chunk.sentences]
     ids = np.array([s.index for s in sentences])
     cosines = index.sentence_vectors(ids) @ vector
-    lexical = index.sentence_scores(terms, ids)
-    top = float(lexical.max()) if len(lexical) else 0.0
-    scores = cosines + lexical_share * (lexical / top if top > 0 else lexical)
+    scores = cosines + lexical_share * unit_max(index.sentence_scores(terms, ids))
     for i, s in enumerate(sentences):
         if s.index in quoted:
             scores[i] -= REPEAT_PENALTY
