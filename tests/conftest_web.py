@@ -7,6 +7,7 @@ Test modules use it with `pytest_plugins = ["tests.conftest_web"]`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,6 +58,28 @@ def _wait_ready(server: Server) -> None:
     pytest.fail(f"qa serve not ready after {READY_TIMEOUT:.0f} s:\n{server.log_tail()}")
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[Server]:
+    """`qa serve` on a free loopback port with `env`, ready (/healthz 200), then stopped."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    running = Server(f"http://127.0.0.1:{port}/", process, log)
+    try:
+        _wait_ready(running)
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 @pytest.fixture(scope="session")
 def server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`qa serve` over the session's real index, ready (/healthz is 200)."""
@@ -74,21 +97,5 @@ def server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) ->
     cache_dir = getattr(settings, "cache_dir", None)
     if cache_dir is not None:
         env["QA_CACHE_DIR"] = str(cache_dir)
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    running = Server(f"http://127.0.0.1:{port}/", process, log)
-    try:
-        _wait_ready(running)
+    with serving(env, tmp_path_factory.mktemp("server") / "serve.log") as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)

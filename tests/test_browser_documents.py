@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from qa.pipeline import Pipeline
-from tests.conftest_web import Server, _wait_ready, free_port
+from tests.conftest_web import Server, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -45,23 +42,8 @@ def doc_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     env.pop("QA_API_TOKEN", None)
-    port = free_port()
-    log = base / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    running = Server(f"http://127.0.0.1:{port}/", process, log)
-    try:
-        _wait_ready(running)
+    with serving(env, base / "serve.log") as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")

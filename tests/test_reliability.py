@@ -402,9 +402,7 @@ def test_without_watch_nothing_is_checked(two_docs: Settings) -> None:
 @pytest.fixture
 def own_server(tmp_path: Path, real_pipeline: Pipeline) -> Iterator[tuple[Server, Settings]]:
     """`qa serve` over its own copy of the seeds (the article and a lighthouse note)."""
-    import signal
-
-    from tests.conftest_web import Server, _wait_ready, free_port
+    from tests.conftest_web import serving
 
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
@@ -414,23 +412,8 @@ def own_server(tmp_path: Path, real_pipeline: Pipeline) -> Iterator[tuple[Server
            "QA_REFRESH_SECONDS": "0.2", "QA_CACHE_DIR": str(real_pipeline.settings.cache_dir),
            "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    running = Server(f"http://127.0.0.1:{port}/", process, log)
-    try:
-        _wait_ready(running)
+    with serving(env, tmp_path / "serve.log") as running:
         yield running, settings
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def _ask_checked(server: Server, question: str, seeds: Path) -> dict[str, Any]:
