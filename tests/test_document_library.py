@@ -30,7 +30,7 @@ PDF, DOCX, HTML = DOCS / "water-report.pdf", DOCS / "orchard-summary.docx", \
 def settings(tmp_path: Path) -> Settings:
     shutil.copytree(SEEDS, tmp_path / "seeds")
     return Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
-                    index_dir=tmp_path / "index")
+                    index_dir=tmp_path / "index", spacy="none")
 
 
 @pytest.fixture
@@ -198,6 +198,7 @@ def test_data_folder_inside_seeds_is_refused(settings: Settings) -> None:
 
 @pytest.fixture
 def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_SPACY", "none")  # no model in the fast tier
     real = Pipeline.__init__
 
     def init(self: Pipeline, settings: Settings | None = None, embedder: object = None) -> None:

@@ -35,7 +35,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pipelin
     tmp_path = tmp_path_factory.mktemp("api")
     shutil.copytree(SEEDS, tmp_path / "seeds")
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
-                        index_dir=tmp_path / "index", max_upload_bytes=LIMIT)
+                        index_dir=tmp_path / "index", max_upload_bytes=LIMIT, spacy="none")
     pipeline = Pipeline(settings, HashingEmbedder())
     app = FastAPI()
     app.state.pipeline = pipeline

@@ -126,6 +126,7 @@ def test_testset_format_is_told_by_content(tmp_path: Path) -> None:
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     """Every Pipeline the eval command makes uses the hashing embedder; records its settings."""
     made: list[Settings] = []
+    monkeypatch.setenv("QA_SPACY", "none")  # no model in the fast tier
 
     def make(settings: Settings, embedder: Any = None) -> Pipeline:
         made.append(settings)

@@ -262,7 +262,7 @@ def test_unavailable_index_is_503_error_object(tmp_path: Path) -> None:
     empty = tmp_path / "seeds"
     empty.mkdir()
     pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=empty,
-                                 index_dir=tmp_path / "index"), HashingEmbedder())
+                                 index_dir=tmp_path / "index", spacy="none"), HashingEmbedder())
     r = TestClient(edge_app(pipeline)).post(
         "/v1/chat/completions", json={"messages": [{"role": "user", "content": "Who?"}]})
     assert r.status_code == 503, r.text

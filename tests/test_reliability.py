@@ -290,7 +290,7 @@ def two_docs(tmp_path: Path) -> Settings:
     shutil.copytree(SEEDS, seeds)
     (seeds / "lighthouse.txt").write_text(LIGHTHOUSE, encoding="utf-8")
     return Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
-                    refresh_seconds=0.05)
+                    refresh_seconds=0.05, spacy="none")
 
 
 def _wait(predicate: object, seconds: float = 30.0) -> None:

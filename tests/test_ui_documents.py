@@ -17,7 +17,7 @@ DOCS = Path(__file__).resolve().parent / "data" / "docs"
 def _pipeline(tmp_path: Path) -> Pipeline:
     shutil.copytree(SEEDS, tmp_path / "seeds")
     return Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
-                             index_dir=tmp_path / "index"), HashingEmbedder())
+                             index_dir=tmp_path / "index", spacy="none"), HashingEmbedder())
 
 
 def test_upload_list_and_panel(tmp_path: Path) -> None:
