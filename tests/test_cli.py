@@ -1,4 +1,5 @@
-"""The `qa` command end to end, through real subprocesses."""
+"""The `qa` command: errors in-process through `cli.main(argv)` (fast, no model), the real
+model end to end and a few smoke tests of a real process's exit code and stderr (slow)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from qa import cli, pipeline
 from tests.conftest import SEEDS
 
 QA = [sys.executable, "-m", "qa.cli"]
@@ -28,6 +31,48 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> 
     lines = [line for line in proc.stderr.splitlines() if line.startswith("qa: error")]
     assert len(lines) == 1, proc.stderr
     assert proc.stdout == ""
+
+
+class _NoModel:
+    """Stands in for the embedding model: any use of it fails the test (errors are found
+    before a model loads)."""
+
+    def __init__(self, name: str, *_: Any, **__: Any) -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise AssertionError(f"the model was used ({attr}) before the error was found")
+
+
+@pytest.fixture
+def qa_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+            capsys: pytest.CaptureFixture[str]) -> Any:
+    """`qa ARGS` in this process, from a folder holding a copy of the seeds (the defaults
+    `seeds` and `index` resolve there): (exit code, stdout, stderr)."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("QA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(pipeline, "SentenceTransformerEmbedder", _NoModel)
+
+    def main(*args: str) -> tuple[int, str, str]:
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return main
+
+
+def assert_one_line(result: tuple[int, str, str], code: int) -> str:
+    got, out, err = result
+    assert got == code, err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("qa: error")]) == 1, err
+    assert out == ""
+    return err
 
 
 @pytest.fixture(scope="module")
@@ -105,30 +150,44 @@ def test_ask_json_and_text(built: tuple[Path, Path]) -> None:
         ([], 2),
     ],
 )
-def test_usage_errors(args: list[str], code: int) -> None:
-    assert_one_line_error(run(*args), code)
+def test_usage_errors(qa_main: Any, args: list[str], code: int) -> None:
+    assert_one_line(qa_main(*args), code)
+    assert not Path("index").exists()  # rejected before anything was built
 
 
-def test_bad_environment_setting() -> None:
+def test_bad_environment_setting(qa_main: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_K", "lots")
+    assert "QA_K" in assert_one_line(qa_main("retrieve", "q"), 2)
+
+
+def test_bad_seeds(qa_main: Any, tmp_path: Path) -> None:
+    index = str(tmp_path / "index")
+    assert_one_line(qa_main("index", "--seeds", str(tmp_path / "missing"), "--index", index), 1)
+    (tmp_path / "empty").mkdir()
+    assert_one_line(qa_main("index", "--seeds", str(tmp_path / "empty"), "--index", index), 1)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "latin1.txt").write_bytes(b"Caf\xe9 au lait\n")
+    err = assert_one_line(qa_main("retrieve", "coffee", "--seeds", str(tmp_path / "bad"),
+                                  "--index", index), 1)
+    assert "not UTF-8" in err
+    (tmp_path / "blank").mkdir()
+    (tmp_path / "blank" / "blank.md").write_text("\n \n", encoding="utf-8")
+    assert_one_line(qa_main("index", "--seeds", str(tmp_path / "blank"), "--index", index), 1)
+
+
+@pytest.mark.slow  # real processes: about a second each
+def test_a_real_process_exits_with_one_line_and_its_code(tmp_path: Path) -> None:
+    """What the in-process tests cannot see: the exit status and stderr of `python -m qa.cli`
+    (no traceback from the interpreter, nothing on stdout)."""
+    assert_one_line_error(run(), 2)
+    assert_one_line_error(run("retrieve", "question", "-k", "0"), 2)
+    assert_one_line_error(run("retrieve", "   "), 2)
     proc = subprocess.run([*QA, "retrieve", "q"], capture_output=True, text=True,
                           env={**ENV, "QA_K": "lots"}, check=False, timeout=60)
     assert_one_line_error(proc, 2)
     assert "QA_K" in proc.stderr
-
-
-def test_bad_seeds(tmp_path: Path) -> None:
-    index = str(tmp_path / "index")
-    assert_one_line_error(run("index", "--seeds", str(tmp_path / "missing"), "--index", index), 1)
-    (tmp_path / "empty").mkdir()
-    assert_one_line_error(run("index", "--seeds", str(tmp_path / "empty"), "--index", index), 1)
-    (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "latin1.txt").write_bytes(b"Caf\xe9 au lait\n")
-    proc = run("retrieve", "coffee", "--seeds", str(tmp_path / "bad"), "--index", index)
-    assert_one_line_error(proc, 1)
-    assert "not UTF-8" in proc.stderr
-    (tmp_path / "blank").mkdir()
-    (tmp_path / "blank" / "blank.md").write_text("\n \n", encoding="utf-8")
-    assert_one_line_error(run("index", "--seeds", str(tmp_path / "blank"), "--index", index), 1)
+    assert_one_line_error(run("index", "--seeds", str(tmp_path / "missing"), "--index",
+                              str(tmp_path / "index")), 1)
 
 
 @pytest.mark.slow
