@@ -444,6 +444,7 @@ def test_known_five_question_set_end_to_end(
     assert metrics["abstained_unanswerable"] == 1.0 and metrics["wrongly_abstained"] == 0.0
 
 
+@pytest.mark.slow  # a real process (in-process: test_malformed_files_...): about a second
 def test_missing_file_is_one_line_error_in_a_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "qa.cli", "eval", str(tmp_path / "no.jsonl")],
                           capture_output=True, text=True, env=ENV, timeout=60, check=False)

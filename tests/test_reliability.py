@@ -79,6 +79,7 @@ def test_cli_history_with_a_lone_surrogate_exits_2(capsys: pytest.CaptureFixture
     assert code == 2 and "not valid text" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a real process (the in-process twin is above): about a second
 def test_cli_subprocess_with_raw_invalid_bytes() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-m", "qa.cli", "ask", b"Who \xff\xfe?"],
