@@ -253,6 +253,7 @@ def test_unloadable_index_is_503_json_and_healthz_says_loading(tmp_path: Path) -
     assert set(r.json()) == {"detail"} and r.json()["detail"]
 
 
+@pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
 def test_warm_up_failure_shows_in_healthz(tmp_path: Path) -> None:
     empty = tmp_path / "seeds"
     empty.mkdir()
@@ -478,6 +479,7 @@ def test_loopback_names() -> None:
     assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.4", "example.com"]))
 
 
+@pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
 def test_fast_hardening_with_the_test_client(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     uploads = tmp_path / "qa-uploads-test"

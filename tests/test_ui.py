@@ -88,6 +88,7 @@ def test_bad_question_is_shown_as_an_error(fake_pipeline: Pipeline) -> None:
     assert panel == DOC_PLACEHOLDER
 
 
+@pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
 def test_build_ui_loads_nothing(fake_pipeline: Pipeline) -> None:
     demo = build_ui(fake_pipeline)
     assert "chat" in {fn.api_name for fn in demo.fns.values()}
