@@ -7,6 +7,8 @@ import hashlib
 import json
 import shutil
 import socket
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,25 @@ def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+# What the fast tier (`-m "not slow and not browser"`) never imports: the model stack, spaCy's
+# pipeline, and Gradio (seconds of imports each). A test that needs one is marked slow.
+HEAVY_MODULES = ("torch", "transformers", "sentence_transformers", "spacy", "gradio")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_tier_stays_light(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the session (at its last teardown) if a run without slow tests imported one of
+    HEAVY_MODULES: keeps `make test-fast` fast as tests are added."""
+    yield
+    if any(item.get_closest_marker("slow") or item.get_closest_marker("browser")
+           for item in request.session.items):
+        return
+    loaded = [name for name in HEAVY_MODULES if name in sys.modules]
+    if loaded:
+        pytest.fail(f"the fast tier imported {', '.join(loaded)}: mark the test that needs "
+                    "it @pytest.mark.slow (python -X importtime finds the importer)")
 
 
 class HashingEmbedder:
