@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from qa import cli, pipeline
+from qa import cli
+from qa.config import load_settings
+from qa.pipeline import Pipeline
 from tests.conftest import SEEDS
 
 QA = [sys.executable, "-m", "qa.cli"]
@@ -34,14 +36,14 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> 
 
 
 class _NoModel:
-    """Stands in for the embedding model: any use of it fails the test (errors are found
-    before a model loads)."""
+    """Stands in for a model (the embedder, spaCy): any use of it fails the test (errors are
+    found before a model loads)."""
 
-    def __init__(self, name: str, *_: Any, **__: Any) -> None:
-        self.name = name
+    def __init__(self, what: str, name: str) -> None:
+        self.what, self.name = what, name  # the name is metadata (manifests), not the model
 
     def __getattr__(self, attr: str) -> Any:
-        raise AssertionError(f"the model was used ({attr}) before the error was found")
+        raise AssertionError(f"the {self.what} was used ({attr}) before the error was found")
 
 
 @pytest.fixture
@@ -53,7 +55,15 @@ def qa_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     for name in [n for n in os.environ if n.startswith("QA_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(pipeline, "SentenceTransformerEmbedder", _NoModel)
+    real_init = Pipeline.__init__
+
+    def init(self: Pipeline, settings: Any = None, embedder: Any = None,
+             analyzer: Any = None) -> None:
+        settings = settings or load_settings()
+        real_init(self, settings, embedder or _NoModel("embedding model", settings.model),
+                  analyzer or _NoModel("spaCy pipeline", settings.spacy))
+
+    monkeypatch.setattr(Pipeline, "__init__", init)
 
     def main(*args: str) -> tuple[int, str, str]:
         try:
