@@ -115,7 +115,7 @@ def _milvus_rows(settings: Settings, index: object, collection: str, key: str) -
 
 @pytest.mark.slow
 def test_plumbing_matches_the_embedded_index_and_follows_add_and_remove(
-        milvus_base: Path) -> None:
+        milvus_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake embedder: Milvus answers the dense and BM25 questions like the local index."""
     base = milvus_base / "fake"
     shutil.copytree(SEEDS, base / "seeds")
@@ -135,14 +135,26 @@ def test_plumbing_matches_the_embedded_index_and_follows_add_and_remove(
     assert ids.tolist() == ids_local.tolist()
     np.testing.assert_allclose(scores, reference.chunk_vectors(ids) @ vector, atol=1e-5)
     terms = Query.of(question).terms
-    mine, theirs = index.chunk_scores(terms), reference.chunk_scores(terms)
-    assert (mine > 0).tolist() == (theirs > 0).tolist()  # the same passages match
-    assert np.corrcoef(mine, theirs)[0, 1] > 0.99  # Milvus's own BM25 statistics
     weighted = {t: (0.5 if i % 2 else 1.0) for i, t in enumerate(terms)}
-    rows = np.array([5, 1, 9, 1])
-    np.testing.assert_allclose(index.sentence_scores(weighted, rows),
-                               reference.sentence_scores(weighted, rows), rtol=0.1, atol=0.05)
-    assert index.sentence_scores(weighted, rows)[1] == index.sentence_scores(weighted, rows)[3]
+    # Milvus's own BM25 finds the same matches (positive scores, best first, whatever sign
+    # Milvus Lite reports); its values differ (per-segment statistics), so qa rescores
+    found, raw = index.chunk_lexical.milvus_scores(terms)
+    theirs = reference.chunk_scores(terms)
+    assert sorted(found.tolist()) == np.flatnonzero(theirs > 0).tolist()
+    assert (raw > 0).all() and (np.diff(raw) <= 0).all()
+    assert np.corrcoef(raw, theirs[found])[0, 1] > 0.95
+    np.testing.assert_allclose(index.chunk_scores(weighted), reference.chunk_scores(weighted),
+                               rtol=1e-6)
+    rows = np.array([5, 1, 9, 1, 30, 0, 2])
+    exact = reference.sentence_scores(weighted, rows)
+    assert (exact > 0).sum() > 3
+    np.testing.assert_allclose(index.sentence_scores(weighted, rows), exact, rtol=1e-6)
+    monkeypatch.setattr(milvus_index, "LEXICAL_TOP", 3)  # more rows: a Milvus filter on them
+    mine = index.sentence_scores(weighted, rows)
+    assert mine[1] == mine[3] and 0 < (np.unique(rows[mine > 0])).size <= 3
+    np.testing.assert_allclose(mine[mine > 0], exact[mine > 0], rtol=1e-6)
+
+    monkeypatch.setattr(milvus_index, "LEXICAL_TOP", 1024)
 
     # add a document: Milvus gets its rows, the doc_ids filter is a Milvus expression
     other = base / "other.txt"
@@ -165,6 +177,11 @@ def test_plumbing_matches_the_embedded_index_and_follows_add_and_remove(
     article = index.documents[ARTICLE.stem]
     assert _milvus_rows(remote, index, "passages", doc_key(article.id, article.text_sha256)) \
         == len(index.chunks)
+
+    # a fresh client (as in a new process) finds the collections released, loads them
+    milvus_index.close_clients()
+    fresh = Pipeline(remote, HashingEmbedder())
+    assert fresh.retrieve(question, 3)[0].chunk.id == embedded.retrieve(question, 3)[0].chunk.id
 
 
 @pytest.fixture(scope="module")

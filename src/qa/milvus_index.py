@@ -14,8 +14,8 @@ Milvus holds three collections per target (prefix + a tag of model and chunking)
 
 `doc_key` names a document *and* its text (hash of id + text sha256), so a changed
 document is a new key. A sync inserts the rows of every document of a build that Milvus
-lacks (its passages and sentences first, its `documents` row last: a crash leaves no
-committed half document), before the build's manifest is swapped in; after the swap, rows
+lacks (passages and sentences first, flushed, then their `documents` rows: a crash leaves
+no committed half document), before the build's manifest is swapped in; after the swap, rows
 of documents the build no longer has are deleted. A reader maps Milvus hits to its own
 build's numbers through `doc_key` and drops keys it does not know, so rows a concurrent
 build is inserting are invisible to it.
@@ -27,10 +27,10 @@ that grow with the corpus: which passages are nearest, and which match the words
 
 BM25 in Milvus: the analyzed field holds qa's own tokens (lower-cased, stemmed, no
 stopwords) joined by spaces, under Milvus's `standard` tokenizer, so both engines count the
-same terms (Milvus Lite has no `whitespace` tokenizer). Milvus's query side multiplies by
-the query's term frequency only, so qa's weighted terms (context 0.5, expansions by
-similarity) are searched as one request per distinct weight and summed. Milvus Lite
-reports BM25 scores negated (best first, most negative); a Milvus server reports them
+same terms (Milvus Lite has no `whitespace` tokenizer). Milvus finds the candidates (the
+best BM25 matches, within a filter expression when a request is limited to documents);
+qa scores them with the build's corpus-wide BM25 (see `MilvusLexical` for why). Milvus
+Lite reports BM25 scores negated (best first, most negative); a Milvus server reports them
 positive: BM25 is never negative, so the magnitude is the score (`bm25_score`).
 """
 
@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,7 +86,8 @@ def _fail(uri: str, exc: Exception) -> QAError:
     """One line for a person: where Milvus was expected and what it said."""
     message = getattr(exc, "message", None) or str(exc)
     first = (str(message).strip().splitlines() or [type(exc).__name__])[0]
-    hint = "" if "://" in uri else " (a Milvus Lite file serves one process at a time)"
+    hint = (" (a Milvus Lite file serves one process at a time)"
+            if "://" not in uri and "open local milvus failed" in first.lower() else "")
     return QAError(f"cannot use Milvus at {_shown(uri)!r}: {first}{hint}")
 
 
@@ -101,7 +101,12 @@ def client(settings: Settings) -> Any:
         if found is not None:
             return found
         try:
+            import logging
+
             from pymilvus import MilvusClient
+
+            # pymilvus logs every failed call with a traceback; qa reports each as one line
+            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         except ImportError:
             raise QAError("the Milvus backend needs the package pymilvus "
                           "(pip install pymilvus milvus-lite)") from None
@@ -213,6 +218,12 @@ class Target:
             params = self.client.prepare_index_params()
             params.add_index("unused", index_type="FLAT", metric_type="L2")
             self.call("create_collection", self.documents, schema=schema, index_params=params)
+        self.load()
+
+    def load(self) -> None:
+        """Load the collections for search and query (a restarted Milvus has them released)."""
+        for name in (self.passages, self.sentences, self.documents):
+            self.call("load_collection", name)
 
     def committed(self, keys: list[str]) -> set[str]:
         """Which of `keys` Milvus holds completely (their `documents` row exists)."""
@@ -240,8 +251,14 @@ class Target:
                       unit="rows") as bar:
             for key in missing:
                 self._insert_document(index, layout, key, bar)
-        for name in (self.passages, self.sentences, self.documents):
-            self.call("flush", name)
+        self.call("flush", self.passages)
+        self.call("flush", self.sentences)
+        for begin in range(0, len(missing), INSERT_BATCH):  # the commit: rows exist first
+            self.call("insert", self.documents, [{
+                "doc_key": key, "doc_id": _fit(layout.doc_ids[layout.position[key]], 1024),
+                "passages": layout.chunk_count(key), "sentences": layout.sentence_count(key),
+                "unused": [0.0, 0.0]} for key in missing[begin : begin + INSERT_BATCH]])
+        self.call("flush", self.documents)
         return len(missing)
 
     def _insert_document(self, index: Index, layout: Layout, key: str, bar: Any) -> None:
@@ -270,11 +287,6 @@ class Target:
                      "dense": vec.tolist()}
                     for (n, s, e), vec in zip(batch, dense, strict=True)])
                 bar.update(len(batch))
-        self.call("flush", self.passages)
-        self.call("flush", self.sentences)
-        self.call("insert", self.documents, [{
-            "doc_key": key, "doc_id": _fit(doc_id, 1024), "passages": c1 - c0,
-            "sentences": s1 - s0, "unused": [0.0, 0.0]}])
 
     def prune(self, index: Index) -> None:
         """Delete the rows of documents `index` does not hold (removed or changed ones)."""
@@ -395,8 +407,16 @@ class MilvusVectors:
 
 
 class MilvusLexical:
-    """`LexicalIndex` whose BM25 scores come from Milvus's BM25 function; idf and the
-    vocabulary (used to check answers and expand queries) stay with the local build."""
+    """`LexicalIndex` whose BM25 *candidates* come from Milvus's BM25 function and whose
+    scores are the build's own BM25 over those candidates.
+
+    Why not Milvus's scores: Milvus Lite computes BM25 statistics (idf, average length) per
+    flushed segment, so a document added later is scored against its own segment's
+    statistics (measured: the same five texts ranked differently when flushed in one
+    segment or two). Milvus decides which rows are looked at, as HNSW does for the dense
+    side; qa scores them with corpus-wide statistics, so the ranking does not depend on
+    how the collection was written. idf and the vocabulary stay local too.
+    """
 
     def __init__(self, target: Target, layout: Layout, level: str, local: LexicalIndex) -> None:
         self.target, self.layout, self.level, self.local = target, layout, level, local
@@ -411,41 +431,42 @@ class MilvusLexical:
     def knows(self, term: str) -> bool:
         return self.local.knows(term)
 
+    def milvus_scores(self, terms: Terms, limit: int | None = None,
+                      rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Milvus's own BM25 matches of the terms (within `rows`): row numbers and scores,
+        best first, at most `limit`. Query weights are ignored (Milvus weighs query terms
+        by their count only)."""
+        text = " ".join(sorted(t for t, w in query_weights(terms).items()
+                               if w > 0 and self.local.knows(t)))
+        limit = min(LEXICAL_TOP if limit is None else limit, MAX_LIMIT,
+                    len(self.local) if rows is None else len(rows))
+        if not text or limit <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        expression = "" if rows is None else self.layout.expression(self.level, rows)
+        result = self.target.call("search", self.collection, data=[text], anns_field="sparse",
+                                  limit=limit, filter=expression,
+                                  output_fields=["doc_key", "n"],
+                                  search_params={"metric_type": "BM25"})
+        hits = list(result[0]) if result else []
+        found, kept = self.layout.rows(self.level, hits)
+        return found, np.array([bm25_score(hits[j]["distance"]) for j in kept], np.float32)
+
     def scores(self, terms: Terms, rows: np.ndarray | None = None) -> np.ndarray:
-        """BM25 of each row (or of each of `rows`, in their order): one Milvus search per
-        distinct query weight, summed. Unrestricted, only the top `LEXICAL_TOP` matches of
-        each search are fetched, the rest count 0 (retrieval takes a pool of at most 200)."""
-        weights = query_weights(terms)
-        groups: dict[float, list[str]] = defaultdict(list)
-        for term, weight in weights.items():
-            if weight > 0 and self.local.knows(term):  # Milvus would find nothing else
-                groups[round(weight, 6)].append(term)
+        """BM25 of each row (or of each of `rows`, in their order). Up to `LEXICAL_TOP` rows
+        are scored directly; beyond that, Milvus's best `LEXICAL_TOP` matches are scored and
+        the rest count 0 (retrieval ranks a pool of at most 200)."""
+        if rows is not None and len(rows) <= LEXICAL_TOP:
+            return self.local.scores(terms, rows)
         if rows is None:
+            found = self.milvus_scores(terms)[0]
             out = np.zeros(len(self.local), dtype=np.float32)
-            unique, where = None, None
-            limit, expression = min(LEXICAL_TOP, len(self.local)), ""
-        else:
-            unique, where = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
-            out = np.zeros(len(unique), dtype=np.float32)
-            limit = min(len(unique), MAX_LIMIT)
-            expression = self.layout.expression(self.level, unique) if len(unique) else ""
-        if limit <= 0 or not groups:
-            return out if where is None else out[where]
-        for weight, group in groups.items():
-            result = self.target.call("search", self.collection, data=[" ".join(sorted(group))],
-                                      anns_field="sparse", limit=limit, filter=expression,
-                                      output_fields=["doc_key", "n"],
-                                      search_params={"metric_type": "BM25"})
-            hits = list(result[0]) if result else []
-            found, kept = self.layout.rows(self.level, hits)
-            scores = np.array([bm25_score(hits[j]["distance"]) for j in kept], dtype=np.float32)
-            if unique is None:
-                np.add.at(out, found, scores * np.float32(weight))
-            else:
-                at = np.searchsorted(unique, found)
-                ok = (at < len(unique)) & (unique[np.minimum(at, len(unique) - 1)] == found)
-                np.add.at(out, at[ok], scores[ok] * np.float32(weight))
-        return out if where is None else out[where]
+            out[found] = self.local.scores(terms, found)
+            return out
+        unique, where = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+        found = self.milvus_scores(terms, rows=unique)[0]  # a Milvus filter on the rows
+        out = np.zeros(len(unique), dtype=np.float32)
+        out[np.searchsorted(unique, found)] = self.local.scores(terms, found)
+        return out[where]
 
 
 def sync(index: Index, settings: Settings) -> None:
@@ -466,12 +487,11 @@ def attach(index: Index, settings: Settings) -> Index:
     have = set(target.call("list_collections"))
     if not {target.passages, target.sentences, target.documents} <= have:
         raise IndexStale(f"Milvus at {_shown(target.uri)!r} has no collections for this index")
+    target.load()
     missing = len(layout.keys) - len(target.committed(layout.keys))
     if missing:
         raise IndexStale(f"Milvus at {_shown(target.uri)!r} lacks {missing} document(s) of "
                          "this index")
-    for name in (target.passages, target.sentences):
-        target.call("load_collection", name)
     index.vectors = MilvusVectors(target, layout, index.vectors)
     index.chunk_lexical = MilvusLexical(target, layout, "passages", index.chunk_lexical)
     index.sentence_lexical = MilvusLexical(target, layout, "sentences", index.sentence_lexical)
