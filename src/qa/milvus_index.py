@@ -228,8 +228,8 @@ class Target:
     def committed(self, keys: list[str]) -> set[str]:
         """Which of `keys` Milvus holds completely (their `documents` row exists)."""
         found: set[str] = set()
-        for begin in range(0, len(keys), MAX_LIMIT):
-            batch = keys[begin : begin + MAX_LIMIT]
+        for begin in range(0, len(keys), INSERT_BATCH):  # a filter of bounded length
+            batch = keys[begin : begin + INSERT_BATCH]
             rows = self.call("query", self.documents, filter=f"doc_key in {_quoted(batch)}",
                              output_fields=["doc_key"], limit=len(batch))
             found.update(str(r["doc_key"]) for r in rows)
@@ -451,19 +451,20 @@ class MilvusLexical:
         found, kept = self.layout.rows(self.level, hits)
         return found, np.array([bm25_score(hits[j]["distance"]) for j in kept], np.float32)
 
-    def scores(self, terms: Terms, rows: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, terms: Terms, rows: np.ndarray | None = None,
+               top: int | None = None) -> np.ndarray:
         """BM25 of each row (or of each of `rows`, in their order). Up to `LEXICAL_TOP` rows
-        are scored directly; beyond that, Milvus's best `LEXICAL_TOP` matches are scored and
-        the rest count 0 (retrieval ranks a pool of at most 200)."""
+        are scored directly; beyond that, Milvus's best `top` (default `LEXICAL_TOP`)
+        matches are scored and the rest count 0 (retrieval asks for its pool, 50 to 200)."""
         if rows is not None and len(rows) <= LEXICAL_TOP:
             return self.local.scores(terms, rows)
         if rows is None:
-            found = self.milvus_scores(terms)[0]
+            found = self.milvus_scores(terms, top)[0]
             out = np.zeros(len(self.local), dtype=np.float32)
             out[found] = self.local.scores(terms, found)
             return out
         unique, where = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
-        found = self.milvus_scores(terms, rows=unique)[0]  # a Milvus filter on the rows
+        found = self.milvus_scores(terms, top, unique)[0]  # a Milvus filter on the rows
         out = np.zeros(len(unique), dtype=np.float32)
         out[np.searchsorted(unique, found)] = self.local.scores(terms, found)
         return out[where]

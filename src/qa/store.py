@@ -331,9 +331,11 @@ class Index:
 
     # lexical
 
-    def chunk_scores(self, terms: Terms, ids: np.ndarray | None = None) -> np.ndarray:
-        """BM25 of every passage (or of passages `ids`) for weighted query terms."""
-        return self.chunk_lexical.scores(terms, ids)
+    def chunk_scores(self, terms: Terms, ids: np.ndarray | None = None,
+                     top: int | None = None) -> np.ndarray:
+        """BM25 of every passage (or of passages `ids`) for weighted query terms; with
+        `top`, only the best `top` need be right (others may be 0)."""
+        return self.chunk_lexical.scores(terms, ids, top)
 
     def sentence_scores(self, terms: Terms, ids: np.ndarray | None = None) -> np.ndarray:
         """BM25 of every sentence (or of sentences `ids`) for weighted query terms."""
