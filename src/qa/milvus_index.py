@@ -237,8 +237,10 @@ class Target:
 
     # -- writing ------------------------------------------------------------------------
 
-    def sync(self, index: Index) -> int:
-        """Insert every document of `index` that Milvus lacks; return how many."""
+    def sync(self, index: Index, sentences: bool = True) -> int:
+        """Insert every document of `index` that Milvus lacks; return how many.
+        `sentences=False` copies passages only (for benchmarks of passage search: qa itself
+        searches sentences in Milvus only for requests of more than `LEXICAL_TOP` rows)."""
         self.ensure()
         layout = Layout.of(index)
         missing = [k for k in layout.keys if k not in self.committed(layout.keys)]
@@ -246,11 +248,12 @@ class Target:
             return 0
         from qa.progress import Progress
 
-        total = sum(layout.chunk_count(k) + layout.sentence_count(k) for k in missing)
+        total = sum(layout.chunk_count(k) + sentences * layout.sentence_count(k)
+                    for k in missing)
         with Progress(f"copying {len(missing)} document(s) to Milvus", total=total,
                       unit="rows") as bar:
             for key in missing:
-                self._insert_document(index, layout, key, bar)
+                self._insert_document(index, layout, key, bar, sentences)
         self.call("flush", self.passages)
         self.call("flush", self.sentences)
         for begin in range(0, len(missing), INSERT_BATCH):  # the commit: rows exist first
@@ -261,7 +264,8 @@ class Target:
         self.call("flush", self.documents)
         return len(missing)
 
-    def _insert_document(self, index: Index, layout: Layout, key: str, bar: Any) -> None:
+    def _insert_document(self, index: Index, layout: Layout, key: str, bar: Any,
+                         sentences: bool = True) -> None:
         d = layout.position[key]
         doc_id = layout.doc_ids[d]
         text = index.source(doc_id)
@@ -272,7 +276,7 @@ class Target:
         chunk_rows = [(i - c0, index._chunk_table[i, 1], index._chunk_table[i, 2])
                       for i in range(c0, c1)]
         sentence_rows = [(i - s0, index._sentence_table[i, 1], index._sentence_table[i, 2])
-                         for i in range(s0, s1)]
+                         for i in range(s0, s1 if sentences else s0)]
         for name, rows, first, vectors in (
                 (self.passages, chunk_rows, c0, index.chunk_vectors),
                 (self.sentences, sentence_rows, s0, index.sentence_vectors)):
@@ -470,9 +474,9 @@ class MilvusLexical:
         return out[where]
 
 
-def sync(index: Index, settings: Settings) -> None:
+def sync(index: Index, settings: Settings, sentences: bool = True) -> None:
     """Make Milvus hold every document of this build (called before its manifest swap)."""
-    Target(settings, index.manifest).sync(index)
+    Target(settings, index.manifest).sync(index, sentences)
 
 
 def prune(index: Index, settings: Settings) -> None:
