@@ -159,8 +159,15 @@ def test_plumbing_matches_the_embedded_index_and_follows_add_and_remove(
     # add a document: Milvus gets its rows, the doc_ids filter is a Milvus expression
     other = base / "other.txt"
     other.write_text(OTHER, encoding="utf-8")
+    before = milvus.index
     [added] = milvus.add_documents([other])
     index = milvus.index
+    # a reader of the previous build never sees rows of documents it does not hold
+    lamp = HashingEmbedder().embed(["Who first lit the lamp of the lighthouse?"])[0]
+    assert set(before.search_chunks(lamp, 50)[1]) <= set(range(len(before.chunks)))
+    assert len(before.chunk_scores(Query.of("lamp lighthouse keeper").terms)) == len(
+        before.chunks)
+    assert set(index.search_chunks(lamp, 50)[1]) == set(range(len(index.chunks)))
     key = doc_key(added.id, added.text_sha256)
     assert _milvus_rows(remote, index, "passages", key) == len(index.chunks_of({added.id}))
     hits = milvus.retrieve("Who first lit the lamp of the lighthouse?", 3, doc_ids=[added.id])
@@ -248,3 +255,30 @@ def test_eval_on_the_article_test_set_matches_the_default(
         assert abs(a[name] - b[name]) <= 0.05, (name, a[name], b[name])
     assert abs(a["f1"] - b["f1"]) <= 5.0  # SQuAD F1, in percent
     assert b["citation_exact"] == 1.0
+
+
+class CountingEmbedder(HashingEmbedder):
+    texts = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        CountingEmbedder.texts += len(texts)
+        return super().embed(texts)
+
+
+@pytest.mark.slow
+def test_an_embedded_index_moves_to_milvus_without_embedding_again(milvus_base: Path) -> None:
+    base = milvus_base / "switch"
+    shutil.copytree(SEEDS, base / "seeds")
+    local = Settings(model="fake-hashing", seeds_dir=base / "seeds", index_dir=base / "index",
+                     spacy="none")
+    Pipeline(local, CountingEmbedder()).index  # noqa: B018 - the embedded build
+    embedded = CountingEmbedder.texts
+    assert embedded > 0
+    remote = local.with_overrides(backend="milvus", milvus_uri=str(base / "elsewhere.db"),
+                                  milvus_collection="other_prefix")
+    index = Pipeline(remote, CountingEmbedder()).index  # stale for Milvus: copies, no model
+    assert isinstance(index.vectors, MilvusVectors)
+    assert CountingEmbedder.texts == embedded
+    assert (base / "elsewhere.db").exists()
+    target = milvus_index.Target(remote, index.manifest)
+    assert target.passages.startswith("other_prefix_")

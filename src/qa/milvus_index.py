@@ -243,7 +243,8 @@ class Target:
         searches sentences in Milvus only for requests of more than `LEXICAL_TOP` rows)."""
         self.ensure()
         layout = Layout.of(index)
-        missing = [k for k in layout.keys if k not in self.committed(layout.keys)]
+        present = self.committed(layout.keys)
+        missing = [k for k in layout.keys if k not in present]
         if not missing:
             return 0
         from qa.progress import Progress
