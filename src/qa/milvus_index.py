@@ -110,12 +110,12 @@ def client(settings: Settings) -> Any:
         except ImportError:
             raise QAError("the Milvus backend needs the package pymilvus "
                           "(pip install pymilvus milvus-lite)") from None
-        if "://" not in uri:
-            if not uri.endswith(".db"):
-                raise BadSetting(f"QA_MILVUS_URI must be http(s)://host:port or a Milvus Lite "
-                                 f"file ending in .db, got {uri!r}")
-            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        if "://" not in uri and not uri.endswith(".db"):
+            raise BadSetting(f"QA_MILVUS_URI must be http(s)://host:port or a Milvus Lite "
+                             f"file ending in .db, got {uri!r}")
         try:
+            if "://" not in uri:
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
             made = MilvusClient(uri=uri, token=settings.milvus_token or "", timeout=TIMEOUT)
             made.list_collections()  # a connection that cannot answer fails here, not later
         except Exception as exc:  # noqa: BLE001 - pymilvus raises many kinds; all mean "no"
@@ -125,7 +125,8 @@ def client(settings: Settings) -> Any:
 
 
 def close_clients() -> None:
-    """Close every client this process opened (Milvus Lite stops its server)."""
+    """Close every client this process opened (a Milvus Lite server, which runs as threads
+    of this process, stays up until exit and is reused by the next client)."""
     with _clients_lock:
         for made in _clients.values():
             try:
