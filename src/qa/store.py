@@ -511,16 +511,17 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
+        built = _open_build(index_dir, manifest)
         if settings.backend == "milvus":  # Milvus holds every document before the swap
             from qa import milvus_index
 
-            milvus_index.sync(_open_build(index_dir, manifest), settings)
+            milvus_index.sync(built, settings)
         write_text_atomic(index_dir / MANIFEST, manifest.model_dump_json(indent=2))
         keep = {name, previous.folder.name} if previous is not None else {name}
         _remove_old_builds(index_dir, keep=keep)
         if settings.backend == "milvus":  # then forgets the documents the build dropped
-            milvus_index.prune(_open_build(index_dir, manifest), settings)
-    return _with_backend(_open_build(index_dir, manifest), settings)
+            milvus_index.prune(built, settings)
+    return _with_backend(built, settings)
 
 
 def _with_backend(index: Index, settings: Settings) -> Index:
