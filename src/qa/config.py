@@ -2,7 +2,8 @@
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
 QA_SPACY, QA_DATA (uploaded documents; default: `data` beside the index folder),
-QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, and for the server QA_MAX_BODY_BYTES,
+QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, QA_BACKEND (`embedded` or `milvus`) with QA_MILVUS_URI,
+QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server QA_MAX_BODY_BYTES,
 QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for any) and
 QA_REFRESH_SECONDS.
 """
@@ -48,6 +49,13 @@ class Settings:
     # (about half the build's model time; see docs/scaling.md for the quality measured)
     passage_vectors: str = "mean"
     data_dir: Path | None = None  # uploaded documents; None: `data` beside the index folder
+    # "embedded": FAISS + qa's BM25 in the process; "milvus": passage search and BM25 in
+    # Milvus (qa/milvus_index.py). URI: http(s)://host:19530, or a Milvus Lite .db file
+    # (default: milvus.db in the index folder). The token is a cluster's "user:password".
+    backend: str = "embedded"
+    milvus_uri: str | None = None
+    milvus_token: str | None = field(default=None, repr=False)
+    milvus_collection: str = "qa"  # prefix of the collection names; one per deployment
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -71,6 +79,12 @@ class Settings:
         if self.passage_vectors not in ("embed", "mean"):
             raise BadSetting(
                 f"passage_vectors must be 'embed' or 'mean', got {self.passage_vectors!r}")
+        if self.backend not in ("embedded", "milvus"):
+            raise BadSetting(f"backend must be 'embedded' or 'milvus', got {self.backend!r}")
+        if self.milvus_uri is not None and "://" not in self.milvus_uri and not (
+                self.milvus_uri.endswith(".db")):
+            raise BadSetting("QA_MILVUS_URI must be http(s)://host:port or a Milvus Lite file "
+                             f"ending in .db, got {self.milvus_uri!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
 
@@ -160,5 +174,9 @@ def load_settings(**overrides: Any) -> Settings:
         "hnsw_above": _int_env("QA_HNSW_ABOVE"),
         "passage_vectors": os.environ.get("QA_PASSAGE_VECTORS") or None,
         "data_dir": os.environ.get("QA_DATA") or None,
+        "backend": os.environ.get("QA_BACKEND") or None,
+        "milvus_uri": os.environ.get("QA_MILVUS_URI") or None,
+        "milvus_token": os.environ.get("QA_MILVUS_TOKEN") or None,
+        "milvus_collection": os.environ.get("QA_MILVUS_COLLECTION") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

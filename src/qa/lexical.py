@@ -186,7 +186,8 @@ class LexicalIndex(Protocol):
 
     def __len__(self) -> int: ...
 
-    def scores(self, terms: Terms, rows: np.ndarray | None = None) -> np.ndarray: ...
+    def scores(self, terms: Terms, rows: np.ndarray | None = None,
+               top: int | None = None) -> np.ndarray: ...
 
     def idf(self, term: str) -> float: ...
 
@@ -230,11 +231,13 @@ class SparseBM25:
     def knows(self, term: str) -> bool:
         return self.df(term) > 0
 
-    def scores(self, terms: Terms, rows: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, terms: Terms, rows: np.ndarray | None = None,
+               top: int | None = None) -> np.ndarray:
         """BM25 score of each text (or of each of `rows`, in their order) for the terms.
 
         With `rows`, only the postings of those rows are touched: the cost follows the
-        query's postings, not the number of texts.
+        query's postings, not the number of texts. `top` is a hint that only the best `top`
+        scores will be used (an engine may leave the rest 0); here every score is exact.
         """
         weights = query_weights(terms)
         if rows is None:

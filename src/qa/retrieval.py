@@ -110,10 +110,10 @@ def search(
     pool = min(n_chunks, max(50, 10 * k))
     if allowed is None:
         dense_ids = index.search_chunks(vector, pool)[1]
-        lexical_top = _top_lexical(index.chunk_scores(query.terms), pool)
+        lexical_top = _top_lexical(index.chunk_scores(query.terms, top=pool), pool)
     else:
         dense_ids = allowed[top_k(index.chunk_vectors(allowed) @ vector, pool)]
-        lexical_top = allowed[top_k(index.chunk_scores(query.terms, allowed), pool)]
+        lexical_top = allowed[top_k(index.chunk_scores(query.terms, allowed, pool), pool)]
     candidates = np.unique(np.concatenate([dense_ids[dense_ids >= 0], lexical_top]))
 
     dense = index.chunk_vectors(candidates) @ vector

@@ -57,7 +57,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
-from qa.lexical import SparseBM25, Terms, bm25_weights, term_counts
+from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for
 from qa.loaders.library import corpus_files, load_corpus
 from qa.log import log
@@ -219,10 +219,10 @@ class Index:
         self._texts = np.asarray(texts)
         self._chunk_table = np.asarray(chunk_table)
         self._sentence_table = np.asarray(sentence_table)
-        self.vectors = vectors
+        self.vectors: VectorIndex = vectors  # another backend may replace these three
         self._sentence_matrix = np.asarray(sentence_matrix)
-        self.chunk_lexical = chunk_lexical
-        self.sentence_lexical = sentence_lexical
+        self.chunk_lexical: LexicalIndex = chunk_lexical
+        self.sentence_lexical: LexicalIndex = sentence_lexical
         self.terms = terms  # the sentences' vocabulary (stems), sorted
         self.term_vectors = term_vectors  # one unit vector per term, for query expansion
         self.vocabulary = sentence_lexical.vocabulary  # term -> number (supports `in`)
@@ -331,9 +331,11 @@ class Index:
 
     # lexical
 
-    def chunk_scores(self, terms: Terms, ids: np.ndarray | None = None) -> np.ndarray:
-        """BM25 of every passage (or of passages `ids`) for weighted query terms."""
-        return self.chunk_lexical.scores(terms, ids)
+    def chunk_scores(self, terms: Terms, ids: np.ndarray | None = None,
+                     top: int | None = None) -> np.ndarray:
+        """BM25 of every passage (or of passages `ids`) for weighted query terms; with
+        `top`, only the best `top` need be right (others may be 0)."""
+        return self.chunk_lexical.scores(terms, ids, top)
 
     def sentence_scores(self, terms: Terms, ids: np.ndarray | None = None) -> np.ndarray:
         """BM25 of every sentence (or of sentences `ids`) for weighted query terms."""
@@ -489,6 +491,10 @@ def build_index(
     stats = _stat_files(settings)  # fails at once on a missing folder
     documents = load_corpus(settings).documents
     prepare_index_dir(settings.index_dir)
+    if settings.backend == "milvus":  # unreachable: say so before embedding anything
+        from qa import milvus_index
+
+        milvus_index.client(settings)
     index_dir = settings.index_dir
     if annotate is not None and annotator is None:
         annotator = getattr(annotate, "__qualname__", "annotate")
@@ -505,10 +511,26 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
+        built = _open_build(index_dir, manifest)
+        if settings.backend == "milvus":  # Milvus holds every document before the swap
+            from qa import milvus_index
+
+            milvus_index.sync(built, settings)
         write_text_atomic(index_dir / MANIFEST, manifest.model_dump_json(indent=2))
         keep = {name, previous.folder.name} if previous is not None else {name}
         _remove_old_builds(index_dir, keep=keep)
-    return _open_build(index_dir, manifest)
+        if settings.backend == "milvus":  # then forgets the documents the build dropped
+            milvus_index.prune(built, settings)
+    return _with_backend(built, settings)
+
+
+def _with_backend(index: Index, settings: Settings) -> Index:
+    """The local build, or (`QA_BACKEND=milvus`) the build searched through Milvus."""
+    if settings.backend != "milvus":
+        return index
+    from qa import milvus_index
+
+    return milvus_index.attach(index, settings)
 
 
 def _layout(documents: list[Document], previous: Index | None,
@@ -963,7 +985,8 @@ def load_index(settings: Settings, check_seeds: bool = True,
     if annotator is not None and manifest.annotator != annotator:
         raise IndexStale(f"the index was annotated by {manifest.annotator!r}, not {annotator!r}")
     try:
-        return _open_build(settings.index_dir, manifest, settings.hnsw_above)
+        return _with_backend(_open_build(settings.index_dir, manifest, settings.hnsw_above),
+                             settings)
     except IndexCorrupt:
         try:
             latest = _read_manifest(settings.index_dir)
@@ -972,7 +995,8 @@ def load_index(settings: Settings, check_seeds: bool = True,
         if latest.data == manifest.data:
             raise
         _check_fresh(latest, settings, check_seeds)
-        return _open_build(settings.index_dir, latest, settings.hnsw_above)
+        return _with_backend(_open_build(settings.index_dir, latest, settings.hnsw_above),
+                             settings)
 
 
 def open_index(
