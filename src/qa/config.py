@@ -2,7 +2,7 @@
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
 QA_SPACY, QA_DATA (uploaded documents; default: `data` beside the index folder),
-QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, and for the server QA_MAX_BODY_BYTES,
+QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, and for the server QA_MAX_BODY_BYTES,
 QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for any) and
 QA_REFRESH_SECONDS.
 """
@@ -48,6 +48,9 @@ class Settings:
     # (about half the build's model time; see docs/scaling.md for the quality measured)
     passage_vectors: str = "mean"
     data_dir: Path | None = None  # uploaded documents; None: `data` beside the index folder
+    # how the model runs: "onnx" (ONNX Runtime, graph exported once into cache_dir), "torch",
+    # or "auto" (onnx when onnxruntime is installed and the model is a plain BERT)
+    embed_runtime: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -71,6 +74,9 @@ class Settings:
         if self.passage_vectors not in ("embed", "mean"):
             raise BadSetting(
                 f"passage_vectors must be 'embed' or 'mean', got {self.passage_vectors!r}")
+        if self.embed_runtime not in ("auto", "onnx", "torch"):
+            raise BadSetting("embed_runtime (QA_EMBED_RUNTIME) must be 'auto', 'onnx' or "
+                             f"'torch', got {self.embed_runtime!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
 
@@ -160,5 +166,6 @@ def load_settings(**overrides: Any) -> Settings:
         "hnsw_above": _int_env("QA_HNSW_ABOVE"),
         "passage_vectors": os.environ.get("QA_PASSAGE_VECTORS") or None,
         "data_dir": os.environ.get("QA_DATA") or None,
+        "embed_runtime": os.environ.get("QA_EMBED_RUNTIME") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)
