@@ -6,7 +6,8 @@ Real sentences (SQuAD train articles, split by qa's own splitter), each variant 
 same texts after a warm-up: texts/s, and the cosine of its vectors to the torch path's
 (`qa.bert`, the vectors qa has always stored). The variants run interleaved, slice by
 slice, so drifting load from other processes hits them alike; medians are printed, with the
-CPU time per text (less sensitive to contention than wall time). Variants:
+CPU time per text (less sensitive to contention than wall time), then the latency of one
+short text per call (a question). Variants:
 
 * `torch`: qa.bert, batches of 64 sorted by length (the default before ONNX);
 * `torch-1t`: the same with one torch thread; `torch-batch<k>`: batches of k;
@@ -111,6 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1500, help="sentences")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--questions", type=int, default=200,
+                        help="short texts embedded one per call (question latency)")
     parser.add_argument("--variants", default="torch,onnx-all,onnx-basic,onnx-none,onnx-int8")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "qa-onnx")
     args = parser.parse_args()
@@ -159,6 +162,19 @@ def main() -> None:
             "load_s": round(loads[name], 2),
             f"cosine_to_{names[0]}": {"mean": round(float(cosine.mean()), 6),
                                       "min": round(float(cosine.min()), 6)}}), flush=True)
+    # one short text per call, as a question is embedded: per-call overhead matters here
+    single: dict[str, list[float]] = {n: [] for n in names}
+    for text in [t for t in texts if 20 <= len(t) <= 120][: args.questions]:
+        for name in names:
+            t = time.perf_counter()
+            encoders[name]([text])
+            single[name].append(time.perf_counter() - t)
+    for name in names:
+        if single[name]:
+            print(json.dumps({"variant": name, "one_text_ms": {
+                "p50": round(1000 * float(np.percentile(single[name], 50)), 2),
+                "p95": round(1000 * float(np.percentile(single[name], 95)), 2)},
+                "texts": len(single[name])}), flush=True)
     print(json.dumps({"loadavg_1min": {"min": min(load_seen), "max": max(load_seen)},
                       "cpus": os.cpu_count()}))
 

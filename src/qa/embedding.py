@@ -23,8 +23,8 @@ import numpy as np
 from qa.config import DEFAULT_MODEL, Settings
 from qa.errors import ModelError
 
-TORCH_BATCH = 64  # texts per forward pass of qa.bert
-ONNX_BATCH = 64  # texts per ONNX Runtime call (sorted by length first: little padding)
+TORCH_BATCH = 16  # texts per forward pass of qa.bert (16 beat 64: benchmarks.embed_runtimes)
+ONNX_BATCH = 16  # texts per ONNX Runtime call, sorted by length first (little padding)
 
 # OpenMP threads that spin-wait after each parallel region starve torch's next one whenever
 # another process holds a core: on 2 cores, embedding a question went from ~17 ms to ~480 ms.
