@@ -1,13 +1,15 @@
 """Warm question latency at 1M passages (issue 12, figure "warm ask at 1M ≤ 2× embedding").
 
-`python -m benchmarks.million [--n 1000000] [--m 16] [--ef-construction 40]`
+`python -m benchmarks.million [--n 1000000] [--dense ivf --nlist 1024 | --dense hnsw --m 16
+--ef-construction 40]`
 
 A synthetic qa `Index` of n two-sentence passages (clustered unit vectors, Zipf words, as in
-`benchmarks.scale`), its dense side a FAISS HNSW graph built with a cheaper setting than the
-default (M, efConstruction given) so 1M rows build in minutes on 2 cores; queries use qa's own
+`benchmarks.scale`). Its dense side: an IVF-flat index (default; k-means on a sample, nprobe
+chosen as the smallest reaching recall@10 0.95) behind qa's `VectorIndex` interface, or a FAISS
+HNSW graph built cheaper than qa's default (M, efConstruction given) searched by qa's own
 `FaissVectors.search` (efSearch 96). Measured, one question at a time after a warm-up:
 
-* recall@10 of the graph against exact search, on clustered query vectors;
+* recall@10 of the dense index against exact search, on clustered query vectors;
 * `search()` p50/p95 (dense + BM25 + sentences + fusion; the embedding excluded);
 * the real model embedding a question alone (the runtime `QA_EMBED_RUNTIME` picks), and
   `retrieve()` (embedding + search), p50/p95, interleaved so load from other processes hits
@@ -26,6 +28,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -52,7 +55,48 @@ def _peak_mib() -> int:
     return 0
 
 
-def build(n: int, m: int, ef_construction: int, scratch: Path,
+class IvfVectors(FaissVectors):
+    """qa's `FaissVectors` with an IVF-flat index for the candidates (nprobe lists scanned):
+    the same `VectorIndex` interface, so `search()` runs unchanged on top of it."""
+
+    def __init__(self, matrix: np.ndarray, ivf: Any, nprobe: int) -> None:
+        super().__init__(matrix, graph=None, build=False)
+        self.ivf = ivf
+        self.nprobe = nprobe
+
+    @property
+    def kind(self) -> str:
+        return "ivf"
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        self.ivf.nprobe = self.nprobe
+        query = np.ascontiguousarray(vector, dtype=np.float32)[None, :]
+        scores, ids = self.ivf.search(query, min(k, len(self.matrix)))
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep].astype(np.int64)
+
+
+def _dense(vectors: np.ndarray, args: argparse.Namespace,
+           rng: np.random.Generator) -> FaissVectors:
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        if args.dense == "hnsw":
+            graph = faiss.IndexHNSWFlat(DIM, args.m, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efConstruction = args.ef_construction
+            graph.add(vectors)
+            return FaissVectors(vectors, graph=graph, build=False)
+        quantizer = faiss.IndexFlatIP(DIM)
+        ivf = faiss.IndexIVFFlat(quantizer, DIM, args.nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * args.nlist),
+                                    replace=False)]
+        ivf.train(sample)
+        ivf.add(vectors)
+        return IvfVectors(vectors, ivf, nprobe=1)
+    finally:
+        faiss.omp_set_num_threads(1)  # as a loaded qa index: one small search per question
+
+
+def build(n: int, args: argparse.Namespace, scratch: Path,
           rng: np.random.Generator) -> tuple[Index, np.ndarray, dict[str, float]]:
     timings: dict[str, float] = {}
     centres = unit(rng.standard_normal((max(10, n // 100), DIM), dtype=np.float32))
@@ -70,12 +114,8 @@ def build(n: int, m: int, ef_construction: int, scratch: Path,
     timings["vectors_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    graph = faiss.IndexHNSWFlat(DIM, m, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = ef_construction
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    graph.add(vectors)
-    faiss.omp_set_num_threads(1)  # as a loaded qa index: one small search per question
-    timings["hnsw_build_s"] = time.perf_counter() - started
+    dense = _dense(vectors, args, rng)
+    timings[f"{args.dense}_build_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
     words = Words(rng)
@@ -104,7 +144,7 @@ def build(n: int, m: int, ef_construction: int, scratch: Path,
     meta = [{"id": "synthetic", "title": "synthetic", "path": "", "sha256": "", "pages": [],
              "byte_start": 0, "byte_end": len(raw)}]
     index = Index(manifest, Path("."), meta, np.frombuffer(raw, dtype=np.uint8), chunk_table,
-                  sentence_table, FaissVectors(vectors, graph=graph, build=False),
+                  sentence_table, dense,
                   sentence_vectors, SparseBM25.of(bm25_weights(chunk_counts), vocabulary),
                   SparseBM25.of(bm25_weights(counts), vocabulary), [],
                   np.zeros((0, DIM), dtype=np.float32))
@@ -121,24 +161,40 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--dense", choices=("ivf", "hnsw"), default="ivf")
+    parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=40)
     parser.add_argument("--questions", type=int, default=100)
     args = parser.parse_args()
     rng = np.random.default_rng(7)
-    out: dict[str, object] = {"n": args.n, "hnsw": {"M": args.m,
-                                                     "efConstruction": args.ef_construction}}
+    out: dict[str, object] = {"n": args.n, "dense": args.dense}
+    out.update({"M": args.m, "efConstruction": args.ef_construction} if args.dense == "hnsw"
+               else {"nlist": args.nlist})
     with tempfile.TemporaryDirectory() as tmp:
-        index, queries, timings = build(args.n, args.m, args.ef_construction, Path(tmp), rng)
+        index, queries, timings = build(args.n, args, Path(tmp), rng)
         out["build"] = {k: round(v, 1) for k, v in timings.items()}
         out["loadavg_after_build"] = [round(x, 2) for x in os.getloadavg()]
         vectors = index.vectors
         assert isinstance(vectors, FaissVectors)
         truth = faiss.knn(queries[:100], np.asarray(vectors.matrix), 10,
                           metric=faiss.METRIC_INNER_PRODUCT)[1]
-        found = [vectors.search(q, 10)[1] for q in queries[:100]]
-        out["recall@10"] = float(np.mean([len(set(f) & set(t)) / 10
-                                          for f, t in zip(found, truth, strict=True)]))
+
+        def recall() -> float:
+            found = [vectors.search(q, 10)[1] for q in queries[:100]]
+            return float(np.mean([len(set(f) & set(t)) / 10
+                                  for f, t in zip(found, truth, strict=True)]))
+
+        if isinstance(vectors, IvfVectors):  # the smallest nprobe reaching recall 0.95
+            sweep = {}
+            for nprobe in (4, 8, 16, 32, 64, 128):
+                vectors.nprobe = nprobe
+                sweep[nprobe] = recall()
+                if sweep[nprobe] >= 0.95:
+                    break
+            out["recall@10_by_nprobe"] = sweep
+            out["nprobe"] = vectors.nprobe
+        out["recall@10"] = recall()
         words = Words(np.random.default_rng(1))
         texts = [Query.of(" ".join(s.rstrip(".").split()[:4]))
                  for s in words.sentences(len(queries))]

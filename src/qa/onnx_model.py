@@ -55,7 +55,9 @@ def cached_graph(cache_dir: Path, folder: Path) -> Path | None:
     where = cache_folder(cache_dir, folder)
     try:
         meta = json.loads((where / META).read_text(encoding="utf-8"))
-        if not isinstance(meta, dict) or meta.get("source") != source_key(folder) or meta.get("export") != EXPORT_VERSION:
+        if not isinstance(meta, dict) or meta.get("export") != EXPORT_VERSION:
+            return None
+        if meta.get("source") != source_key(folder):
             return None
         path = where / str(meta["file"])
         if path.parent != where or _sha256(path) != meta["sha256"]:
