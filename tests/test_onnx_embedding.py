@@ -125,6 +125,7 @@ def test_onnx_vectors_equal_torch_vectors(tmp_path: Path) -> None:
     assert cosine.min() >= 0.9999, cosine.min()
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
     assert set(onnx_path.vocabulary()) == set(torch_path.vocabulary())
+    assert onnx_path.embed([]).shape == (0, 384)
     graphs = list(tmp_path.rglob("*.onnx"))
     assert len(graphs) == 1
     again = SentenceTransformerEmbedder(runtime="onnx", cache_dir=tmp_path)

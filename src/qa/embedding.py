@@ -179,7 +179,8 @@ class _OnnxBackend:
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[optimization]
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
-        self.dim = int(self.session.get_outputs()[0].shape[1] or 0) or None
+        width = self.session.get_outputs()[0].shape[1]
+        self.dim = width if isinstance(width, int) else None
         self.batch = batch
 
     def encode(self, texts: list[str]) -> np.ndarray:
