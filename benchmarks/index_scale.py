@@ -10,13 +10,16 @@
   figure is everything but the model; the model's own time for that document is printed
   with `--embed-one`);
 * big text: a build of a `--big-mb` MB text (SQuAD articles repeated) with the hashing
-  embedder (time and peak RSS apart from the model), then a cold load in a fresh process.
+  embedder (time and peak RSS apart from the model), then a cold load in a fresh process;
+  with `--real-model`, the build with the real model instead (e.g. `--sizes "" --small-docs 0
+  --big-mb 2 --real-model`: a 2 MB slice of the same text).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -29,6 +32,7 @@ import numpy as np
 
 from benchmarks.scale import DIM, Words, clustered, synthetic_index, unit
 from qa.config import Settings
+from qa.embedding import Embedder
 from qa.retrieval import Query, search
 from qa.store import build_index, load_index
 from tests.conftest import HashingEmbedder
@@ -116,22 +120,36 @@ def bench_small_docs(n_docs: int, embed_one: bool) -> dict[str, object]:
     return out
 
 
-def bench_big(mb: int, workdir: Path) -> dict[str, object]:
+def bench_big(mb: float, workdir: Path, real: bool = False) -> dict[str, object]:
     text = "\n\n".join(_paragraphs())
     seeds = workdir / "seeds"
     shutil.rmtree(workdir, ignore_errors=True)
     seeds.mkdir(parents=True)
-    body = "\n\n".join([text] * (mb * 1_000_000 // len(text) + 1))
+    body = "\n\n".join([text] * (int(mb * 1_000_000) // len(text) + 1))
+    body = body[: max(int(mb * 1_000_000), len(text))]  # a slice of the 20 MB text
     (seeds / "library.txt").write_text("Library\n\n" + body, encoding="utf-8")
-    settings = Settings(model=Hashing384.name, seeds_dir=seeds, index_dir=workdir / "index")
+    if real:  # the real model, on the runtime QA_EMBED_RUNTIME picks
+        from qa.config import load_settings
+        from qa.embedding import make_embedder
+
+        settings = load_settings(seeds_dir=seeds, index_dir=workdir / "index")
+        embedder: Embedder = make_embedder(settings)
+    else:
+        settings = Settings(model=Hashing384.name, seeds_dir=seeds, index_dir=workdir / "index")
+        embedder = Hashing384()
     t = time.perf_counter()
-    index = build_index(settings, Hashing384())
+    index = build_index(settings, embedder)
+    which = "with_model" if real else "without_model"
     out: dict[str, object] = {
-        "mb": round((seeds / "library.txt").stat().st_size / 1e6, 1),
-        "build_s_without_model": round(time.perf_counter() - t, 1),
-        "peak_rss_mib_without_model": peak_mib(),  # run --sizes "" for a clean figure
+        "mb": round((seeds / "library.txt").stat().st_size / 1e6, 2),
+        f"build_s_{which}": round(time.perf_counter() - t, 1),
+        f"peak_rss_mib_{which}": peak_mib(),  # run --sizes "" for a clean figure
         "counts": index.manifest["counts"], "vectors": index.manifest["vectors"],
+        "runtime": getattr(embedder, "runtime_used", None),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
+    if real:
+        return out  # the cold load below uses the hashing embedder's settings
     probe = "import sys; from benchmarks.index_scale import cold_load; cold_load(sys.argv[1])"
     cold = subprocess.run([sys.executable, "-c", probe, str(workdir)], capture_output=True,
                           text=True, check=True)
@@ -160,7 +178,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--small-docs", type=int, default=1000)
-    parser.add_argument("--big-mb", type=int, default=20)
+    parser.add_argument("--big-mb", type=float, default=20)
+    parser.add_argument("--real-model", action="store_true",
+                        help="build the big text with the real model (time and peak RSS)")
     parser.add_argument("--embed-one", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "qa-big")
     args = parser.parse_args()
@@ -173,7 +193,8 @@ def main() -> None:
         print(json.dumps({"small_docs": bench_small_docs(args.small_docs, args.embed_one)}),
               flush=True)
     if args.big_mb:
-        print(json.dumps({"big_text": bench_big(args.big_mb, args.workdir)}), flush=True)
+        big = bench_big(args.big_mb, args.workdir, args.real_model)
+        print(json.dumps({"big_text": big}), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
 QA_SPACY, QA_DATA (uploaded documents; default: `data` beside the index folder),
-QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, QA_BACKEND (`embedded` or `milvus`) with QA_MILVUS_URI,
-QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server QA_MAX_BODY_BYTES,
-QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for any) and
-QA_REFRESH_SECONDS.
+QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND (`embedded` or `milvus`)
+with QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server
+QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for
+any) and QA_REFRESH_SECONDS.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ class Settings:
     milvus_uri: str | None = None
     milvus_token: str | None = field(default=None, repr=False)
     milvus_collection: str = "qa"  # prefix of the collection names; one per deployment
+    # how the model runs: "onnx" (ONNX Runtime, graph exported once into cache_dir), "torch",
+    # or "auto" (onnx when onnxruntime is installed and the model is a plain BERT)
+    embed_runtime: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -85,6 +88,9 @@ class Settings:
                 self.milvus_uri.endswith(".db")):
             raise BadSetting("QA_MILVUS_URI must be http(s)://host:port or a Milvus Lite file "
                              f"ending in .db, got {self.milvus_uri!r}")
+        if self.embed_runtime not in ("auto", "onnx", "torch"):
+            raise BadSetting("embed_runtime (QA_EMBED_RUNTIME) must be 'auto', 'onnx' or "
+                             f"'torch', got {self.embed_runtime!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
 
@@ -178,5 +184,6 @@ def load_settings(**overrides: Any) -> Settings:
         "milvus_uri": os.environ.get("QA_MILVUS_URI") or None,
         "milvus_token": os.environ.get("QA_MILVUS_TOKEN") or None,
         "milvus_collection": os.environ.get("QA_MILVUS_COLLECTION") or None,
+        "embed_runtime": os.environ.get("QA_EMBED_RUNTIME") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)

@@ -3,6 +3,11 @@
 In: a list of strings. Out: an `(n, dim)` array whose rows have norm 1, so inner product is
 cosine similarity. The sentence-transformers model loads on first use, never at import or
 construction, so `import qa` stays light and commands that need no model start fast.
+
+How the model runs (`QA_EMBED_RUNTIME`): a plain mean-pooled BERT (the default model is one)
+runs on ONNX Runtime from a graph exported once from its own weights (`qa.onnx_model`), or on
+torch (`qa.bert`); both give the same vectors to cosine ≥ 0.9999. Any other model runs on
+sentence-transformers.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.config import DEFAULT_MODEL
+from qa.config import DEFAULT_MODEL, Settings
 from qa.errors import ModelError
+
+TORCH_BATCH = 16  # texts per forward pass of qa.bert (16 beat 64: benchmarks.embed_runtimes)
+ONNX_BATCH = 16  # texts per ONNX Runtime call, sorted by length first (little padding)
 
 # OpenMP threads that spin-wait after each parallel region starve torch's next one whenever
 # another process holds a core: on 2 cores, embedding a question went from ~17 ms to ~480 ms.
@@ -96,27 +104,24 @@ def plain_mean_pooling(folder: Path) -> dict[str, Any] | None:
 class _BertBackend:
     """Mean-pooled, normalized BERT embeddings, computed as sentence-transformers does."""
 
-    def __init__(self, folder: Path, max_seq_length: int, device: str) -> None:
+    def __init__(self, folder: Path, max_seq_length: int, device: str,
+                 batch: int = TORCH_BATCH) -> None:
         import torch
-        from tokenizers import Tokenizer
 
         from qa.bert import BertEncoder
 
         self._torch = torch
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=max_seq_length)
-        pad = self.tokenizer.padding or {}
-        self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0),
-                                      pad_token=pad.get("pad_token", "[PAD]"))
+        self.tokenizer = _tokenizer(folder, max_seq_length)
         self.model = BertEncoder.load(folder).to(device)
         self.device = device
+        self.batch = batch
 
     def encode(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
         out = np.zeros((len(texts), self.model.words.embedding_dim), dtype=np.float32)
-        for begin in range(0, len(texts), 64):
-            batch = order[begin : begin + 64]
+        for begin in range(0, len(texts), self.batch):
+            batch = order[begin : begin + self.batch]
             encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
             ids = torch.tensor([e.ids for e in encodings], device=self.device)
             mask = torch.tensor([e.attention_mask for e in encodings], device=self.device)
@@ -127,6 +132,71 @@ class _BertBackend:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
             out[batch] = pooled.cpu().numpy()
         return out
+
+    def vocabulary(self) -> list[str]:
+        return list(self.tokenizer.get_vocab())
+
+
+def _tokenizer(folder: Path, max_seq_length: int) -> Any:
+    """The model's fast tokenizer, truncating and padding as sentence-transformers does."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    pad = tokenizer.padding or {}
+    tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
+    return tokenizer
+
+
+class _OnnxBackend:
+    """The same model exported to ONNX (`qa.onnx_model`) and run by ONNX Runtime.
+
+    Vectors match the torch path to cosine ≥ 0.9999; on 2 CPU cores it embeds faster (figures
+    in docs/scaling.md) and, once the graph is cached, a start imports no torch at all.
+    """
+
+    def __init__(self, folder: Path, max_seq_length: int, cache_dir: Path,
+                 threads: int | None = None, graph: Path | None = None,
+                 optimization: str = "all", batch: int = ONNX_BATCH) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("QA_EMBED_RUNTIME=onnx needs the package onnxruntime "
+                             "(pip install onnxruntime), or set QA_EMBED_RUNTIME=torch") from None
+        from qa.onnx_model import onnx_graph
+
+        self.tokenizer = _tokenizer(folder, max_seq_length)
+        path = graph if graph is not None else onnx_graph(cache_dir, folder)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
+        options.inter_op_num_threads = 1
+        # as OMP_WAIT_POLICY=PASSIVE for torch: spinning threads starve when cores are shared
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = {
+            "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[optimization]
+        self.session = ort.InferenceSession(str(path), options,
+                                            providers=["CPUExecutionProvider"])
+        width = self.session.get_outputs()[0].shape[1]
+        self.dim = width if isinstance(width, int) else None
+        self.batch = batch
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        out: np.ndarray | None = None
+        for begin in range(0, len(texts), self.batch):
+            batch = order[begin : begin + self.batch]
+            encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
+            feed = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in encodings],
+                                               dtype=np.int64)}
+            vectors = self.session.run(None, feed)[0]
+            if out is None:
+                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[batch] = vectors
+        return out if out is not None else np.zeros((0, self.dim or 0), dtype=np.float32)
 
     def vocabulary(self) -> list[str]:
         return list(self.tokenizer.get_vocab())
@@ -153,14 +223,21 @@ class _SentenceTransformersBackend:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded once, on the first call that needs it.
 
-    A local folder holding a plain mean-pooled BERT runs on `qa.bert` (same vectors, a much
-    faster start); any other model, or `fast=False`, runs on sentence-transformers.
+    A local folder holding a plain mean-pooled BERT runs on ONNX Runtime (`runtime` "onnx", or
+    "auto" when onnxruntime is installed) or on `qa.bert` ("torch"): same vectors, a much
+    faster start than sentence-transformers, which runs any other model, or `fast=False`.
     """
 
-    def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu", fast: bool = True) -> None:
+    def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu", fast: bool = True,
+                 runtime: str = "torch", cache_dir: Path | None = None) -> None:
+        if runtime not in ("auto", "onnx", "torch"):
+            raise ValueError(f"runtime must be 'auto', 'onnx' or 'torch', got {runtime!r}")
         self.name = name
         self.device = device
         self.fast = fast
+        self.runtime = runtime
+        self.cache_dir = cache_dir if cache_dir is not None else Path.home() / ".cache" / "qa"
+        self.runtime_used: str | None = None  # "onnx", "torch" or "sentence-transformers"
         self._backend: _Backend | None = None
         self._lock = threading.Lock()
 
@@ -174,11 +251,18 @@ class SentenceTransformerEmbedder:
                 target = resolve_model(self.name)
                 try:
                     plain = plain_mean_pooling(Path(target)) if self.fast else None
-                    if plain is not None:
+                    onnx = self._onnx(Path(target), plain)
+                    if onnx is not None:
+                        self._backend, self.runtime_used = onnx, "onnx"
+                    elif plain is not None:
                         self._backend = _BertBackend(
                             Path(target), plain["max_seq_length"], self.device)
+                        self.runtime_used = "torch"
                     else:
                         self._backend = _SentenceTransformersBackend(target, self.device)
+                        self.runtime_used = "sentence-transformers"
+                except ModelError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - any load failure is the same to a user
                     local = Path(target).exists()
                     where = "from the folder" if local else "(offline? give a local path)"
@@ -188,6 +272,24 @@ class SentenceTransformerEmbedder:
                         f"{type(exc).__name__}: {first_line}"
                     ) from None
             return self._backend
+
+    def _onnx(self, folder: Path, plain: dict[str, Any] | None) -> _Backend | None:
+        """The ONNX Runtime backend when the setting asks for it (or `auto` allows it)."""
+        if self.runtime == "torch" or self.device != "cpu":
+            return None
+        if plain is None:
+            if self.runtime == "onnx":
+                raise ModelError(f"QA_EMBED_RUNTIME=onnx runs only plain mean-pooled BERT "
+                                 f"models; {self.name!r} is not one (use auto or torch)")
+            return None
+        try:
+            return _OnnxBackend(folder, plain["max_seq_length"], self.cache_dir)
+        except Exception:
+            if self.runtime == "onnx":
+                raise
+            # auto: onnxruntime or onnx missing, cache not writable…; torch gives the same
+            # vectors (cosine ≥ 0.9999), only slower
+            return None
 
     @property
     def dimension(self) -> int:
@@ -199,3 +301,9 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.ascontiguousarray(self._load().encode(texts), dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """The embedder the settings ask for (model, runtime, export cache); loads nothing yet."""
+    return SentenceTransformerEmbedder(settings.model, runtime=settings.embed_runtime,
+                                       cache_dir=settings.cache_dir)

@@ -20,7 +20,7 @@ import numpy as np
 
 from qa.answering import compose
 from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, check_writable_dir, load_settings
-from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.embedding import Embedder, make_embedder
 from qa.errors import BadQuestion, QAError
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
@@ -121,7 +121,7 @@ class Pipeline:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
                  analyzer: Analyzer | None = None) -> None:
         self.settings = settings or load_settings()
-        self.embedder = embedder or SentenceTransformerEmbedder(self.settings.model)
+        self.embedder = embedder or make_embedder(self.settings)
         self.analyzer = analyzer or make_analyzer(self.settings.spacy, similarity_typer(
             lambda word: (table.vector(word) if (table := self.words()) else None)))
         self.weights = Weights()

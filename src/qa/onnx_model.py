@@ -1,0 +1,120 @@
+"""The embedding model as an ONNX graph, exported once from its own weights and cached.
+
+In: a sentence-transformers folder that `qa.embedding.plain_mean_pooling` accepts (a plain
+BERT, mean pooling) and a cache folder. Out: the path of a validated `.onnx` file computing
+token ids + attention mask → mean-pooled, L2-normalised vectors, the same function as
+`qa.bert` + pooling (cosine ≥ 0.9999 to it, tested). ONNX Runtime runs it faster than torch on
+these CPUs (see docs/scaling.md) and needs no torch import once the file exists.
+
+Nothing is downloaded: the graph is traced from the local weights by `torch.onnx.export`.
+The file is written atomically under a name carrying its sha256; `model.json` beside it
+records that hash and the source weights it came from, and every load re-hashes the file, so
+a truncated or edited graph is re-exported, never run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import warnings
+from pathlib import Path
+
+from qa.atomic import write_bytes_atomic
+from qa.errors import ModelError
+
+EXPORT_VERSION = 1  # bump when the exported graph changes (inputs, pooling, opset)
+OPSET = 17
+META = "model.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_key(folder: Path) -> str:
+    """Which weights a graph comes from: the weight and config files' size and mtime (cheap,
+    no hashing of 90 MB at every start) plus the export version."""
+    parts = [f"v{EXPORT_VERSION}", str(folder.resolve())]
+    for name in ("model.safetensors", "config.json"):
+        stat = (folder / name).stat()
+        parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def cache_folder(cache_dir: Path, folder: Path) -> Path:
+    return Path(cache_dir) / "onnx" / source_key(folder)[:16]
+
+
+def cached_graph(cache_dir: Path, folder: Path) -> Path | None:
+    """The cached graph for these weights if it exists and its bytes match its recorded hash."""
+    where = cache_folder(cache_dir, folder)
+    try:
+        meta = json.loads((where / META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("export") != EXPORT_VERSION:
+            return None
+        if meta.get("source") != source_key(folder):
+            return None
+        path = where / str(meta["file"])
+        if path.parent != where or _sha256(path) != meta["sha256"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path
+
+
+def export_graph(folder: Path) -> bytes:
+    """Trace `qa.bert` + mean pooling + normalisation to ONNX bytes (needs torch and onnx)."""
+    try:
+        import onnx  # noqa: F401 - torch.onnx.export needs it; fail with a clear message
+    except ImportError:
+        raise ModelError("exporting the model to ONNX needs the package onnx "
+                         "(pip install onnx), or set QA_EMBED_RUNTIME=torch") from None
+    import torch
+
+    from qa.bert import BertEncoder
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, encoder: BertEncoder) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.encoder(ids, mask)
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    model = Pooled(BertEncoder.load(folder)).eval()
+    example = (torch.ones((2, 8), dtype=torch.int64), torch.ones((2, 8), dtype=torch.int64))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model, example, buffer,  # type: ignore[arg-type]  # file objects work
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"], opset_version=OPSET, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                          "attention_mask": {0: "batch", 1: "tokens"},
+                          "embedding": {0: "batch"}})
+    return buffer.getvalue()
+
+
+def onnx_graph(cache_dir: Path, folder: Path) -> Path:
+    """The validated cached graph, exported and written (atomically) first if needed."""
+    found = cached_graph(cache_dir, folder)
+    if found is not None:
+        return found
+    data = export_graph(folder)
+    digest = hashlib.sha256(data).hexdigest()
+    where = cache_folder(cache_dir, folder)
+    path = where / f"model-{digest[:16]}.onnx"
+    write_bytes_atomic(path, data)  # a name per content: concurrent exports never collide
+    meta = {"export": EXPORT_VERSION, "source": source_key(folder), "file": path.name,
+            "sha256": digest, "opset": OPSET, "weights": str(folder.resolve())}
+    write_bytes_atomic(where / META, json.dumps(meta, indent=1).encode())
+    return path

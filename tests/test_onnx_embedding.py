@@ -1,0 +1,135 @@
+"""The ONNX Runtime path: same vectors as torch, a cached graph that is validated by hash, and
+clear behaviour when onnxruntime is missing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import onnx_model
+from qa.config import Settings, load_settings
+from qa.embedding import SentenceTransformerEmbedder, make_embedder
+from qa.errors import BadSetting, ModelError
+
+SQUAD = Path("/work/shared/data/squad2-train-10-articles.json")
+
+
+def _weights(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    return folder
+
+
+def _cache(cache: Path, folder: Path, data: bytes) -> Path:
+    """Write a cache entry as `onnx_graph` would, without exporting a real model."""
+    import hashlib
+
+    where = onnx_model.cache_folder(cache, folder)
+    where.mkdir(parents=True)
+    digest = hashlib.sha256(data).hexdigest()
+    (where / "model-x.onnx").write_bytes(data)
+    (where / onnx_model.META).write_text(json.dumps({
+        "export": onnx_model.EXPORT_VERSION, "source": onnx_model.source_key(folder),
+        "file": "model-x.onnx", "sha256": digest}), encoding="utf-8")
+    return where / "model-x.onnx"
+
+
+def test_cached_graph_is_used_only_when_its_hash_matches(tmp_path: Path) -> None:
+    folder = _weights(tmp_path / "model")
+    path = _cache(tmp_path / "cache", folder, b"graph bytes")
+    assert onnx_model.cached_graph(tmp_path / "cache", folder) == path
+    path.write_bytes(b"graph bytez")  # same size, other bytes: a damaged file
+    assert onnx_model.cached_graph(tmp_path / "cache", folder) is None
+    path.write_bytes(b"graph")  # truncated
+    assert onnx_model.cached_graph(tmp_path / "cache", folder) is None
+
+
+def test_cached_graph_is_ignored_after_the_weights_change(tmp_path: Path) -> None:
+    folder = _weights(tmp_path / "model")
+    _cache(tmp_path / "cache", folder, b"graph bytes")
+    (folder / "model.safetensors").write_bytes(b"other weights")
+    assert onnx_model.cached_graph(tmp_path / "cache", folder) is None
+
+
+def test_cached_graph_refuses_a_file_outside_its_folder(tmp_path: Path) -> None:
+    folder = _weights(tmp_path / "model")
+    path = _cache(tmp_path / "cache", folder, b"graph bytes")
+    meta = json.loads((path.parent / onnx_model.META).read_text(encoding="utf-8"))
+    (tmp_path / "elsewhere.onnx").write_bytes(b"graph bytes")
+    meta["file"] = "../../elsewhere.onnx"
+    (path.parent / onnx_model.META).write_text(json.dumps(meta), encoding="utf-8")
+    assert onnx_model.cached_graph(tmp_path / "cache", folder) is None
+
+
+def test_cached_graph_survives_garbage_metadata(tmp_path: Path) -> None:
+    folder = _weights(tmp_path / "model")
+    path = _cache(tmp_path / "cache", folder, b"graph bytes")
+    for junk in ("", "[]", "{", '{"file": 3}'):
+        (path.parent / onnx_model.META).write_text(junk, encoding="utf-8")
+        assert onnx_model.cached_graph(tmp_path / "cache", folder) is None
+
+
+def test_missing_onnxruntime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Asked for explicitly: one clear error. On `auto`: torch instead (same vectors)."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    plain = {"max_seq_length": 256}
+    explicit = SentenceTransformerEmbedder(runtime="onnx", cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="needs the package onnxruntime"):
+        explicit._onnx(tmp_path, plain)
+    assert SentenceTransformerEmbedder(runtime="auto", cache_dir=tmp_path)._onnx(
+        tmp_path, plain) is None
+    assert list(tmp_path.iterdir()) == []  # nothing exported
+
+
+def test_onnx_refuses_a_model_it_cannot_run(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="plain mean-pooled BERT"):
+        SentenceTransformerEmbedder(runtime="onnx", cache_dir=tmp_path)._onnx(tmp_path, None)
+    assert SentenceTransformerEmbedder(runtime="auto")._onnx(tmp_path, None) is None
+
+
+def test_runtime_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("QA_EMBED_RUNTIME", "torch")
+    assert load_settings().embed_runtime == "torch"
+    monkeypatch.setenv("QA_EMBED_RUNTIME", "tensorflow")
+    with pytest.raises(BadSetting, match="QA_EMBED_RUNTIME.*'tensorflow'"):
+        load_settings()
+    embedder = make_embedder(Settings(embed_runtime="onnx", cache_dir=tmp_path))
+    assert (embedder.runtime, embedder.cache_dir, embedder._backend) == ("onnx", tmp_path, None)
+
+
+def _real_sentences(n: int) -> list[str]:
+    from qa.chunking import split_sentences
+
+    data = json.loads(SQUAD.read_text(encoding="utf-8"))
+    out = [p["context"][s.start:s.end] for a in data["data"] for p in a["paragraphs"]
+           for s in split_sentences(p["context"])]
+    return out[::max(1, len(out) // n)][:n]
+
+
+@pytest.mark.slow
+def test_onnx_vectors_equal_torch_vectors(tmp_path: Path) -> None:
+    """The exported graph computes the model's vectors: cosine ≥ 0.9999 on real sentences,
+    short and overlong texts included; the export is cached and reused."""
+    texts = _real_sentences(300) + ["x", "", "word " * 400, "How many troops are in Iraq?"]
+    torch_path = SentenceTransformerEmbedder(runtime="torch")
+    onnx_path = SentenceTransformerEmbedder(runtime="onnx", cache_dir=tmp_path)
+    a, b = torch_path.embed(texts), onnx_path.embed(texts)
+    assert (torch_path.runtime_used, onnx_path.runtime_used) == ("torch", "onnx")
+    assert a.shape == b.shape == (len(texts), 384)
+    cosine = np.sum(a * b, axis=1)
+    assert cosine.min() >= 0.9999, cosine.min()
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert set(onnx_path.vocabulary()) == set(torch_path.vocabulary())
+    assert onnx_path.embed([]).shape == (0, 384)
+    graphs = list(tmp_path.rglob("*.onnx"))
+    assert len(graphs) == 1
+    again = SentenceTransformerEmbedder(runtime="onnx", cache_dir=tmp_path)
+    mtime = graphs[0].stat().st_mtime_ns
+    np.testing.assert_allclose(again.embed(texts[:20]), b[:20], atol=1e-5)
+    assert graphs[0].stat().st_mtime_ns == mtime  # reused, not exported again
+    assert list(tmp_path.rglob("*.tmp")) == []
