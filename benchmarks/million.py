@@ -1,13 +1,15 @@
 """Warm question latency at 1M passages (issue 12, figure "warm ask at 1M ≤ 2× embedding").
 
-`python -m benchmarks.million [--n 1000000] [--dense ivf --nlist 1024 | --dense hnsw --m 16
---ef-construction 40]`
+`python -m benchmarks.million [--n 1000000] [--dense qa | --dense ivf --nlist 1024 |
+--dense hnsw --m 16 --ef-construction 40]`
 
 A synthetic qa `Index` of n two-sentence passages (clustered unit vectors, Zipf words, as in
-`benchmarks.scale`). Its dense side: an IVF-flat index (default; k-means on a sample, nprobe
-chosen as the smallest reaching recall@10 0.95) behind qa's `VectorIndex` interface, or a FAISS
-HNSW graph built cheaper than qa's default (M, efConstruction given) searched by qa's own
-`FaissVectors.search` (efSearch 96). Measured, one question at a time after a warm-up:
+`benchmarks.scale`). Its dense side: by default qa's own `FaissVectors`, which picks IVF-flat
+above `IVF_ABOVE` rows with its nprobe chosen at build time; or an IVF-flat index (k-means
+on a sample, nprobe chosen as the smallest reaching recall@10 0.95 on these queries) behind
+qa's `VectorIndex` interface, or a FAISS HNSW graph built cheaper than qa's default (M,
+efConstruction given) searched by qa's own `FaissVectors.search` (efSearch 96). Measured,
+one question at a time after a warm-up:
 
 * recall@10 of the dense index against exact search, on clustered query vectors;
 * `search()` p50/p95 (dense + BM25 + sentences + fusion; the embedding excluded);
@@ -78,6 +80,10 @@ class IvfVectors(FaissVectors):
 
 def _dense(vectors: np.ndarray, args: argparse.Namespace,
            rng: np.random.Generator) -> FaissVectors:
+    if args.dense == "qa":  # what a qa build picks at this size (IVF-flat above IVF_ABOVE)
+        dense = FaissVectors(vectors)
+        faiss.omp_set_num_threads(1)
+        return dense
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     try:
         if args.dense == "hnsw":
@@ -161,7 +167,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--dense", choices=("ivf", "hnsw"), default="ivf")
+    parser.add_argument("--dense", choices=("qa", "ivf", "hnsw"), default="qa")
     parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=40)
@@ -169,8 +175,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     out: dict[str, object] = {"n": args.n, "dense": args.dense}
-    out.update({"M": args.m, "efConstruction": args.ef_construction} if args.dense == "hnsw"
-               else {"nlist": args.nlist})
+    if args.dense != "qa":
+        out.update({"M": args.m, "efConstruction": args.ef_construction}
+                   if args.dense == "hnsw" else {"nlist": args.nlist})
     with tempfile.TemporaryDirectory() as tmp:
         index, queries, timings = build(args.n, args, Path(tmp), rng)
         out["build"] = {k: round(v, 1) for k, v in timings.items()}
@@ -194,6 +201,10 @@ def main() -> None:
                     break
             out["recall@10_by_nprobe"] = sweep
             out["nprobe"] = vectors.nprobe
+        elif vectors.kind == "ivf":
+            out.update(kind="ivf", nlist=vectors.graph.nlist, nprobe=vectors.graph.nprobe)
+        else:
+            out["kind"] = vectors.kind
         out["recall@10"] = recall()
         words = Words(np.random.default_rng(1))
         texts = [Query.of(" ".join(s.rstrip(".").split()[:4]))

@@ -449,6 +449,42 @@ def test_hnsw_recall_at_10_against_exact_search() -> None:
     assert recall >= 0.95, recall
 
 
+def test_ivf_above_its_size_reaches_its_recall_and_keeps_nprobe(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    dim, n = 48, 20_000
+    centres = rng.normal(size=(400, dim))
+    points = centres[rng.integers(0, 400, n)] + 0.6 * rng.normal(size=(n, dim))
+    matrix = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    exact = FaissVectors(matrix, hnsw_above=n + 1)
+    approx = FaissVectors(matrix, hnsw_above=1_000, ivf_above=10_000)
+    assert approx.kind == "ivf" and approx.graph.nlist == int(np.sqrt(n))
+    assert 1 < approx.graph.nprobe < approx.graph.nlist  # chosen, neither trivial nor a scan
+    queries = matrix[rng.integers(0, n, 200)] + 0.05 * rng.normal(size=(200, dim)).astype(
+        np.float32)
+    recall = np.mean([
+        len(set(exact.search(q, 10)[1]) & set(approx.search(q, 10)[1])) / 10 for q in queries
+    ])
+    assert recall >= 0.95, recall
+    approx.save(tmp_path)
+    loaded = FaissVectors.load(tmp_path)
+    assert loaded.kind == "ivf" and loaded.graph.nprobe == approx.graph.nprobe
+    np.testing.assert_array_equal(loaded.search(queries[0], 10)[1],
+                                  approx.search(queries[0], 10)[1])
+
+
+def test_larger_index_uses_ivf_and_a_smaller_rebuild_goes_back_to_hnsw(
+        fake_pipeline: Pipeline) -> None:
+    settings = fake_pipeline.settings.with_overrides(hnsw_above=5, ivf_above=10)
+    index = build_index(settings, fake_pipeline.embedder)
+    assert index.manifest["vectors"] == "ivf" and load_index(settings).vectors.kind == "ivf"
+    vector = HashingEmbedder().embed(["troops in Iraq"])[0]
+    hits, _ = search(load_index(settings), vector, Query.of("troops in Iraq"), 3)
+    assert len(hits) == 3
+    settings = settings.with_overrides(ivf_above=len(index.chunks) + 1)
+    index = build_index(settings, fake_pipeline.embedder)  # nothing appended: not reused
+    assert index.manifest["vectors"] == "hnsw" and load_index(settings).vectors.kind == "hnsw"
+
+
 def test_large_index_uses_hnsw_and_search_still_filters(fake_pipeline: Pipeline) -> None:
     settings = fake_pipeline.settings.with_overrides(hnsw_above=5)
     index = build_index(settings, fake_pipeline.embedder)

@@ -2,8 +2,8 @@
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
 QA_SPACY, QA_DATA (uploaded documents; default: `data` beside the index folder),
-QA_HNSW_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND (`embedded` or `milvus`)
-with QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server
+QA_HNSW_ABOVE, QA_IVF_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND (`embedded` or
+`milvus`) with QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server
 QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for
 any) and QA_REFRESH_SECONDS.
 """
@@ -45,6 +45,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()  # Host header names served; () = loopback + bound
     refresh_seconds: float = 1.0  # how often a server looks for changed seeds or a new build
     hnsw_above: int = 20_000  # passages from which dense search uses an HNSW graph
+    ivf_above: int = 200_000  # passages from which it uses IVF-flat (builds in seconds)
     # "embed": each passage is embedded; "mean": its vector is the mean of its sentences'
     # (about half the build's model time; see docs/scaling.md for the quality measured)
     passage_vectors: str = "mean"
@@ -93,6 +94,8 @@ class Settings:
                              f"'torch', got {self.embed_runtime!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
+        if self.ivf_above < 1:
+            raise BadSetting(f"ivf_above must be at least 1, got {self.ivf_above!r}")
 
     @property
     def documents_dir(self) -> Path:
@@ -178,6 +181,7 @@ def load_settings(**overrides: Any) -> Settings:
         "allowed_hosts": _hosts_env("QA_ALLOWED_HOSTS"),
         "refresh_seconds": _float_env("QA_REFRESH_SECONDS"),
         "hnsw_above": _int_env("QA_HNSW_ABOVE"),
+        "ivf_above": _int_env("QA_IVF_ABOVE"),
         "passage_vectors": os.environ.get("QA_PASSAGE_VECTORS") or None,
         "data_dir": os.environ.get("QA_DATA") or None,
         "backend": os.environ.get("QA_BACKEND") or None,

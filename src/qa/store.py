@@ -14,7 +14,7 @@ On disk (plain `.npy` arrays, memory-mapped on load, a little JSON; never pickle
     index/build-<id>/documents.json   per document: id, title, path, kind, pages, byte range
     index/build-<id>/chunks.npy       per passage: document, start, end, number in document
     index/build-<id>/sentences.npy    per sentence: passage, start, end
-    index/build-<id>/chunk_vectors.npy (+ .hnsw.faiss above a size), sentence_vectors.npy
+    index/build-<id>/chunk_vectors.npy (+ .hnsw.faiss: HNSW/IVF above a size), sentence_vectors.npy
     index/build-<id>/terms.txt, term_vectors.npy      the sentences' vocabulary and its vectors
     index/build-<id>/{chunk,sentence}_bm25.*.npy      BM25 weights, sparse columns per term
     index/build-<id>/sentence_tf.*.npy                term counts (to reuse in the next build)
@@ -66,10 +66,12 @@ from qa.types import Chunk, Document, Mention, Sentence, Span
 from qa.vectors import (
     GRAPH,
     HNSW_ABOVE,
+    IVF_ABOVE,
     MATRIX,
     FaissVectors,
     VectorIndex,
     _build_graph,
+    ann_kind,
     load_array,
 )
 
@@ -645,11 +647,12 @@ def _write_build(
     sentence_matrix.flush()
     vector_kind = "flat"
     if n_chunks >= settings.hnsw_above:
-        graph = _reuse_graph(previous, parts, chunk_matrix)
+        wanted = "ivf" if n_chunks >= settings.ivf_above else "hnsw"
+        graph = _reuse_graph(previous, parts, chunk_matrix, wanted)
         if graph is None:
-            graph = _build_graph(np.asarray(chunk_matrix))
+            graph = _build_graph(np.asarray(chunk_matrix), settings.ivf_above)
         faiss.write_index(graph, str(folder / GRAPH))
-        vector_kind = "hnsw"
+        vector_kind = ann_kind(graph)
     del chunk_matrix, sentence_matrix
 
     # lexical: term counts of sentences, reused or counted; passages sum their sentences
@@ -724,14 +727,16 @@ def _embed_into(embedder: Embedder, texts: list[str], targets: list[tuple[int, i
             bar.update(len(batch))
 
 
-def _reuse_graph(previous: Index | None, parts: list[_Part],
-                 matrix: np.ndarray) -> faiss.Index | None:
-    """The previous HNSW graph plus the new rows, when the build only appended documents."""
+def _reuse_graph(previous: Index | None, parts: list[_Part], matrix: np.ndarray,
+                 wanted: str) -> faiss.Index | None:
+    """The previous approximate index plus the new rows, when the build only appended
+    documents and the size still calls for the same kind (HNSW or IVF)."""
     if previous is None or not isinstance(previous.vectors, FaissVectors):
         return None
     graph = previous.vectors.graph
     reused = [p.previous for p in parts if p.previous is not None]
-    if graph is None or reused != list(range(len(previous._doc_ids))):
+    if (graph is None or ann_kind(graph) != wanted
+            or reused != list(range(len(previous._doc_ids)))):
         return None
     old = len(previous.chunks)
     copy = faiss.read_index(str(previous.folder / GRAPH))
@@ -936,7 +941,7 @@ def _verify_files(folder: Path, manifest: Manifest) -> None:
 
 
 def _open_build(index_dir: Path, manifest: Manifest,
-                hnsw_above: int = HNSW_ABOVE) -> Index:
+                hnsw_above: int = HNSW_ABOVE, ivf_above: int = IVF_ABOVE) -> Index:
     folder = index_dir / manifest.data
     _verify_files(folder, manifest)
     try:
@@ -945,7 +950,7 @@ def _open_build(index_dir: Path, manifest: Manifest,
             folder / "texts.bin").stat().st_size else np.zeros(0, np.uint8)
         chunk_table = load_array(folder / "chunks.npy")
         sentence_table = load_array(folder / "sentences.npy")
-        vectors = FaissVectors.load(folder, hnsw_above)
+        vectors = FaissVectors.load(folder, hnsw_above, ivf_above)
         sentence_matrix = load_array(folder / "sentence_vectors.npy")
         terms_text = (folder / "terms.txt").read_text(encoding="utf-8")
         terms = terms_text.split("\n") if terms_text else []
@@ -985,7 +990,8 @@ def load_index(settings: Settings, check_seeds: bool = True,
     if annotator is not None and manifest.annotator != annotator:
         raise IndexStale(f"the index was annotated by {manifest.annotator!r}, not {annotator!r}")
     try:
-        return _with_backend(_open_build(settings.index_dir, manifest, settings.hnsw_above),
+        return _with_backend(_open_build(settings.index_dir, manifest, settings.hnsw_above,
+                                         settings.ivf_above),
                              settings)
     except IndexCorrupt:
         try:
@@ -995,7 +1001,8 @@ def load_index(settings: Settings, check_seeds: bool = True,
         if latest.data == manifest.data:
             raise
         _check_fresh(latest, settings, check_seeds)
-        return _with_backend(_open_build(settings.index_dir, latest, settings.hnsw_above),
+        return _with_backend(_open_build(settings.index_dir, latest, settings.hnsw_above,
+                                         settings.ivf_above),
                              settings)
 
 

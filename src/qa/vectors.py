@@ -5,9 +5,12 @@ highest inner product with a query vector, and any rows' vectors on request.
 
 `VectorIndex` is the seam; `FaissVectors` the embedded default. Below `HNSW_ABOVE` rows an
 exact scan is cheaper than any graph and exact by definition; above it a FAISS HNSW graph
-answers in well under a millisecond where the scan grows linearly (measured recall@10
-against exact search is in `docs/scaling.md`). The vectors themselves stay in a plain
-`.npy` file, memory-mapped, so exact rescoring and incremental builds read them directly.
+answers in well under a millisecond where the scan grows linearly. Above `IVF_ABOVE` rows an
+HNSW graph takes many minutes to build on two cores, so an IVF-flat index (k-means lists,
+trained in seconds) takes its place, with the number of lists it scans chosen at build time
+to reach `IVF_RECALL` against exact search (measured recall@10 is in `docs/scaling.md`).
+The vectors themselves stay in a plain `.npy` file, memory-mapped, so exact rescoring and
+incremental builds read them directly.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ HNSW_ABOVE = 20_000  # rows; below this an exact scan costs a couple of millisec
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96  # measured: recall@10 >= 0.95 on clustered vectors up to 1M rows
+IVF_ABOVE = 200_000  # rows; an HNSW graph of 1M rows took 11 minutes here, IVF-flat 28 s
+IVF_RECALL = 0.96  # recall@10 against exact search the build asks of its nprobe
+QUERY_COSINE = 0.7  # how close a stand-in question is to its passage (real ones: 0.5-0.8)
 MATRIX = "chunk_vectors.npy"
-GRAPH = "chunk_vectors.hnsw.faiss"
+GRAPH = "chunk_vectors.hnsw.faiss"  # the approximate index, HNSW or IVF (name kept for old builds)
 
 
 class VectorIndex(Protocol):
@@ -79,19 +85,22 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class FaissVectors:
-    """Exact scan below `hnsw_above` rows, a FAISS HNSW graph above it."""
+    """Exact scan below `hnsw_above` rows, a FAISS HNSW graph above it, IVF-flat above
+    `ivf_above`."""
 
     def __init__(self, matrix: np.ndarray, graph: Any = None,
-                 hnsw_above: int = HNSW_ABOVE, build: bool = True) -> None:
+                 hnsw_above: int = HNSW_ABOVE, build: bool = True,
+                 ivf_above: int = IVF_ABOVE) -> None:
         self.matrix = np.asarray(matrix)  # a memory map stays one, minus np.memmap's overhead
         self.hnsw_above = hnsw_above
+        self.ivf_above = ivf_above
         self.graph = graph
         if build and self.graph is None and len(matrix) >= hnsw_above:
-            self.graph = _build_graph(np.asarray(matrix, dtype=np.float32))
+            self.graph = _build_graph(np.asarray(matrix, dtype=np.float32), ivf_above)
 
     @property
     def kind(self) -> str:
-        return "hnsw" if self.graph is not None else "flat"
+        return ann_kind(self.graph)
 
     def __len__(self) -> int:
         return len(self.matrix)
@@ -101,14 +110,15 @@ class FaissVectors:
         if self.graph is not None:
             self.graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
         elif len(self.matrix) >= self.hnsw_above:
-            self.graph = _build_graph(self.matrix)
+            self.graph = _build_graph(self.matrix, self.ivf_above)
 
     def remove(self, ids: np.ndarray) -> None:
         """Drop rows (later rows move up). A graph cannot forget nodes: it is rebuilt."""
         keep = np.ones(len(self.matrix), dtype=bool)
         keep[np.asarray(ids, dtype=np.int64)] = False
         self.matrix = np.ascontiguousarray(np.asarray(self.matrix)[keep])
-        self.graph = _build_graph(self.matrix) if len(self.matrix) >= self.hnsw_above else None
+        self.graph = (_build_graph(self.matrix, self.ivf_above)
+                      if len(self.matrix) >= self.hnsw_above else None)
 
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and row numbers of the `k` nearest rows, best first."""
@@ -117,8 +127,9 @@ class FaissVectors:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         query = np.ascontiguousarray(vector, dtype=np.float32)[None, :]
         if self.graph is not None:
-            self.graph.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
-            scores, ids = self.graph.search(query, k)
+            if isinstance(self.graph, faiss.IndexHNSW):
+                self.graph.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+            scores, ids = self.graph.search(query, k)  # an IVF index keeps its nprobe
             keep = ids[0] >= 0
             return scores[0][keep], ids[0][keep].astype(np.int64)
         scores, ids = faiss.knn(query, np.asarray(self.matrix), k,
@@ -136,29 +147,72 @@ class FaissVectors:
         return [MATRIX, GRAPH]
 
     @classmethod
-    def load(cls, folder: Path, hnsw_above: int = HNSW_ABOVE) -> FaissVectors:
+    def load(cls, folder: Path, hnsw_above: int = HNSW_ABOVE,
+             ivf_above: int = IVF_ABOVE) -> FaissVectors:
         matrix = load_array(folder / MATRIX)
         graph = None
         if (folder / GRAPH).is_file():
             graph = faiss.read_index(str(folder / GRAPH))
             if graph.ntotal != len(matrix):
-                raise ValueError("the HNSW graph and the vectors disagree")
-        return cls(matrix, graph, hnsw_above, build=False)  # loading never builds a graph
+                raise ValueError("the approximate index and the vectors disagree")
+        # loading never builds a graph
+        return cls(matrix, graph, hnsw_above, build=False, ivf_above=ivf_above)
 
 
-def _build_graph(matrix: np.ndarray) -> Any:
-    """An HNSW graph over `matrix`, built with every core (queries use one)."""
-    graph = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+def ann_kind(graph: Any) -> str:
+    """"flat" (no approximate index), "hnsw" or "ivf"."""
+    if graph is None:
+        return "flat"
+    return "ivf" if isinstance(graph, faiss.IndexIVF) else "hnsw"
+
+
+def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE) -> Any:
+    """An HNSW graph over `matrix` (IVF-flat from `ivf_above` rows), built with every core
+    (queries use one)."""
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     try:
-        graph.add(np.ascontiguousarray(matrix, dtype=np.float32))
+        if len(matrix) >= ivf_above:
+            return _build_ivf(matrix)
+        graph = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.add(matrix)
+        return graph
     finally:
         faiss.omp_set_num_threads(threads)
-    return graph
 
 
-def vector_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE) -> VectorIndex:
-    """The embedded default for these vectors (exact or HNSW, by size)."""
-    return FaissVectors(matrix, hnsw_above=hnsw_above)
+def _build_ivf(matrix: np.ndarray, probes: int = 200) -> Any:
+    """IVF-flat with √n lists, k-means on a sample. nprobe is the smallest power of two whose
+    recall@10 against exact search reaches IVF_RECALL for stand-in questions: sampled rows
+    moved off themselves by random noise to cosine QUERY_COSINE, as far as a question sits
+    from its passage. Saved with the index (FAISS writes nprobe), so a loaded index searches
+    the same way."""
+    n, dim = matrix.shape
+    nlist = max(1, int(np.sqrt(n)))
+    rng = np.random.default_rng(0)  # a build is reproducible from its vectors
+    sample = matrix[np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))]
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(sample)
+    ivf.add(matrix)
+    noise = rng.standard_normal((min(n, probes), dim)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    rows = matrix[rng.choice(n, len(noise), replace=False)]
+    queries = QUERY_COSINE * rows + np.sqrt(1 - QUERY_COSINE**2) * noise
+    queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True),
+                                   dtype=np.float32)
+    _, exact = faiss.knn(queries, matrix, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    ivf.nprobe = 1
+    while True:
+        _, found = ivf.search(queries, 10)
+        hits = sum(len(set(e) & set(f)) for e, f in zip(exact, found, strict=True))
+        if hits / exact.size >= IVF_RECALL or ivf.nprobe >= nlist:
+            return ivf
+        ivf.nprobe = min(nlist, ivf.nprobe * 2)
+
+
+def vector_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE,
+                 ivf_above: int = IVF_ABOVE) -> VectorIndex:
+    """The embedded default for these vectors (exact, HNSW or IVF, by size)."""
+    return FaissVectors(matrix, hnsw_above=hnsw_above, ivf_above=ivf_above)
