@@ -78,10 +78,10 @@ class IvfVectors(FaissVectors):
         return scores[0][keep], ids[0][keep].astype(np.int64)
 
 
-def _dense(vectors: np.ndarray, args: argparse.Namespace,
-           rng: np.random.Generator) -> FaissVectors:
+def _dense(vectors: np.ndarray, args: argparse.Namespace, rng: np.random.Generator,
+           scratch: Path) -> FaissVectors:
     if args.dense == "qa":  # what a qa build picks at this size (IVF-flat above IVF_ABOVE)
-        dense = FaissVectors(vectors)
+        dense = FaissVectors(vectors, probes=np.load(scratch / "sentences.npy", mmap_mode="r"))
         faiss.omp_set_num_threads(1)
         return dense
     faiss.omp_set_num_threads(os.cpu_count() or 1)
@@ -120,7 +120,7 @@ def build(n: int, args: argparse.Namespace, scratch: Path,
     timings["vectors_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    dense = _dense(vectors, args, rng)
+    dense = _dense(vectors, args, rng, scratch)
     timings[f"{args.dense}_build_s"] = time.perf_counter() - started
 
     started = time.perf_counter()

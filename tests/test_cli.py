@@ -147,6 +147,22 @@ def test_ask_json_and_text(built: tuple[Path, Path]) -> None:
     assert "(not an answer)" in text.stdout and "**" not in text.stdout
 
 
+@pytest.mark.slow
+def test_a_cold_ask_imports_no_torch(built: tuple[Path, Path]) -> None:
+    """The question path of a cold `qa ask` (ONNX Runtime, graph cached by the build; the
+    small spaCy pipeline) needs no torch: importing it was ~2 s of every cold start."""
+    pytest.importorskip("onnxruntime")
+    code = ("import sys; from qa.cli import main; rc = main(sys.argv[1:]); "
+            "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') "
+            "if m in sys.modules]; assert not heavy, heavy; "
+            "assert 'spacy' in sys.modules; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "ask", "How many American troops are "
+                           "in Iraq today?", *_flags(built)], capture_output=True, text=True,
+                          env=ENV, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "2,500" in proc.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [

@@ -19,15 +19,6 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def is_plain_bert(config: dict[str, Any]) -> bool:
-    """Can this encoder run the model described by `config`?"""
-    return (
-        config.get("model_type") == "bert"
-        and config.get("hidden_act") == "gelu"
-        and config.get("position_embedding_type", "absolute") == "absolute"
-    )
-
-
 class _Layer(nn.Module):
     def __init__(self, size: int, heads: int, inner: int, eps: float) -> None:
         super().__init__()

@@ -91,14 +91,22 @@ def plain_mean_pooling(folder: Path) -> dict[str, Any] | None:
     if modes != {"pooling_mode_mean_tokens"} or config.get("do_lower_case"):
         return None
     try:
-        from qa.bert import is_plain_bert
-
         model_config = json.loads((folder / "config.json").read_text("utf-8"))
         if not is_plain_bert(model_config) or not (folder / "model.safetensors").is_file():
             return None
     except (OSError, ValueError):
         return None
     return {"max_seq_length": int(config.get("max_seq_length") or 256)}
+
+
+def is_plain_bert(config: dict[str, Any]) -> bool:
+    """Can `qa.bert` (and so the ONNX export of it) run the model described by `config`?
+    Checked here, not in qa.bert, so that the ONNX path never imports torch."""
+    return (
+        config.get("model_type") == "bert"
+        and config.get("hidden_act") == "gelu"
+        and config.get("position_embedding_type", "absolute") == "absolute"
+    )
 
 
 class _BertBackend:

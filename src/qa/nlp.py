@@ -17,7 +17,9 @@ failing that, by the embedding model's similarity of the noun to each group's na
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -175,10 +177,48 @@ def make_analyzer(name: str, type_of: TypeOf | None = None) -> Analyzer:
     return NullAnalyzer() if name.lower() == "none" else SpacyAnalyzer(name, type_of)
 
 
+_IMPORT_LOCK = threading.Lock()
+_TORCH_MODELS = ("torch", "spacy-transformers", "spacy-curated-transformers")
+
+
+def _needs_torch(name: str) -> bool:
+    """Whether the pipeline package may need torch: it is not an installed package whose
+    requirements are known, or they name a torch-backed component library."""
+    try:
+        requires = importlib.metadata.requires(name) or []
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return True  # a path, or a package we cannot see into: leave torch alone
+    wanted = {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower().replace("_", "-")
+              for r in requires}
+    return bool(wanted & set(_TORCH_MODELS))
+
+
+def _import_spacy(hide_torch: bool) -> Any:
+    """`import spacy`. Its thinc layer imports torch at import time whenever torch is
+    installed (for torch-backed components; the small English pipelines have none): about
+    2 s of every cold start, 4 s under load. For such a pipeline torch is hidden while spaCy
+    is imported, unless it is loaded already; a later `import torch` works as usual."""
+    with _IMPORT_LOCK:
+        if not hide_torch or "torch" in sys.modules or "spacy" in sys.modules:
+            import spacy
+            return spacy
+        sys.modules["torch"] = None  # type: ignore[assignment]  # import torch -> ImportError
+        try:
+            import spacy
+            return spacy
+        except ImportError:
+            pass  # something on the way needed torch after all: import as usual below
+        finally:
+            if sys.modules.get("torch", 0) is None:
+                del sys.modules["torch"]
+        import spacy
+        return spacy
+
+
 def load_spacy(name: str) -> Any:
     """Load an installed spaCy pipeline package by name, with a one-line error if missing."""
     try:
-        import spacy
+        spacy = _import_spacy(hide_torch=not _needs_torch(name))
     except ImportError:
         raise ModelError("spaCy is not installed (pip install spacy)") from None
     try:

@@ -650,7 +650,8 @@ def _write_build(
         wanted = "ivf" if n_chunks >= settings.ivf_above else "hnsw"
         graph = _reuse_graph(previous, parts, chunk_matrix, wanted)
         if graph is None:
-            graph = _build_graph(np.asarray(chunk_matrix), settings.ivf_above)
+            graph = _build_graph(np.asarray(chunk_matrix), settings.ivf_above,
+                                 probes=sentence_matrix)
         faiss.write_index(graph, str(folder / GRAPH))
         vector_kind = ann_kind(graph)
     del chunk_matrix, sentence_matrix

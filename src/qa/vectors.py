@@ -30,6 +30,7 @@ HNSW_EF_SEARCH = 96  # measured: recall@10 >= 0.95 on clustered vectors up to 1M
 IVF_ABOVE = 200_000  # rows; an HNSW graph of 1M rows took 11 minutes here, IVF-flat 28 s
 IVF_RECALL = 0.96  # recall@10 against exact search the build asks of its nprobe
 QUERY_COSINE = 0.7  # how close a stand-in question is to its passage (real ones: 0.5-0.8)
+PROBES = 200  # stand-in questions that choose nprobe
 MATRIX = "chunk_vectors.npy"
 GRAPH = "chunk_vectors.hnsw.faiss"  # the approximate index, HNSW or IVF (name kept for old builds)
 
@@ -90,13 +91,13 @@ class FaissVectors:
 
     def __init__(self, matrix: np.ndarray, graph: Any = None,
                  hnsw_above: int = HNSW_ABOVE, build: bool = True,
-                 ivf_above: int = IVF_ABOVE) -> None:
+                 ivf_above: int = IVF_ABOVE, probes: np.ndarray | None = None) -> None:
         self.matrix = np.asarray(matrix)  # a memory map stays one, minus np.memmap's overhead
         self.hnsw_above = hnsw_above
         self.ivf_above = ivf_above
         self.graph = graph
         if build and self.graph is None and len(matrix) >= hnsw_above:
-            self.graph = _build_graph(np.asarray(matrix, dtype=np.float32), ivf_above)
+            self.graph = _build_graph(np.asarray(matrix, dtype=np.float32), ivf_above, probes)
 
     @property
     def kind(self) -> str:
@@ -166,15 +167,16 @@ def ann_kind(graph: Any) -> str:
     return "ivf" if isinstance(graph, faiss.IndexIVF) else "hnsw"
 
 
-def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE) -> Any:
-    """An HNSW graph over `matrix` (IVF-flat from `ivf_above` rows), built with every core
-    (queries use one)."""
+def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE,
+                 probes: np.ndarray | None = None) -> Any:
+    """An HNSW graph over `matrix` (IVF-flat from `ivf_above` rows, its nprobe tuned on
+    `probes`), built with every core (queries use one)."""
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     try:
         if len(matrix) >= ivf_above:
-            return _build_ivf(matrix)
+            return _build_ivf(matrix, probes)
         graph = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         graph.add(matrix)
@@ -183,12 +185,13 @@ def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE) -> Any:
         faiss.omp_set_num_threads(threads)
 
 
-def _build_ivf(matrix: np.ndarray, probes: int = 200) -> Any:
+def _build_ivf(matrix: np.ndarray, probes: np.ndarray | None = None) -> Any:
     """IVF-flat with √n lists, k-means on a sample. nprobe is the smallest power of two whose
-    recall@10 against exact search reaches IVF_RECALL for stand-in questions: sampled rows
-    moved off themselves by random noise to cosine QUERY_COSINE, as far as a question sits
-    from its passage. Saved with the index (FAISS writes nprobe), so a loaded index searches
-    the same way."""
+    recall@10 against exact search reaches IVF_RECALL for stand-in questions: `probes` (a
+    sample of the index's sentence vectors: real text, each near its own passage) or, without
+    them, sampled rows moved off themselves by random noise to cosine QUERY_COSINE (harder
+    than real questions: the noise leaves the texts' subspace). FAISS saves nprobe with the
+    index, so a loaded index searches the same way."""
     n, dim = matrix.shape
     nlist = max(1, int(np.sqrt(n)))
     rng = np.random.default_rng(0)  # a build is reproducible from its vectors
@@ -196,12 +199,16 @@ def _build_ivf(matrix: np.ndarray, probes: int = 200) -> Any:
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
     ivf.train(sample)
     ivf.add(matrix)
-    noise = rng.standard_normal((min(n, probes), dim)).astype(np.float32)
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    rows = matrix[rng.choice(n, len(noise), replace=False)]
-    queries = QUERY_COSINE * rows + np.sqrt(1 - QUERY_COSINE**2) * noise
-    queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True),
-                                   dtype=np.float32)
+    if probes is not None and len(probes):
+        picked = np.sort(rng.choice(len(probes), min(len(probes), PROBES), replace=False))
+        queries = np.ascontiguousarray(probes[picked], dtype=np.float32)
+    else:
+        noise = rng.standard_normal((min(n, PROBES), dim)).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        rows = matrix[rng.choice(n, len(noise), replace=False)]
+        queries = QUERY_COSINE * rows + np.sqrt(1 - QUERY_COSINE**2) * noise
+        queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True),
+                                       dtype=np.float32)
     _, exact = faiss.knn(queries, matrix, 10, metric=faiss.METRIC_INNER_PRODUCT)
     ivf.nprobe = 1
     while True:
