@@ -181,6 +181,31 @@ def test_damaged_index_is_detected_and_rebuilt(
     load_index(settings)  # the rebuilt index is whole again
 
 
+def test_intact_files_are_hashed_once_and_a_later_change_is_still_found(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = fake_pipeline.settings
+    build_index(settings, fake_pipeline.embedder)
+    folder = _data_dir(settings.index_dir)
+    load_index(settings)
+    assert not (folder / store.VERIFIED).exists()  # files just written: not stamped yet
+    monkeypatch.setattr(store, "RACY_NS", 0)
+    load_index(settings)
+    assert (folder / store.VERIFIED).exists()
+    hashed: list[str] = []
+    real_sha = store._sha256
+    monkeypatch.setattr(store, "_sha256", lambda p: hashed.append(p.name) or real_sha(p))
+    load_index(settings)
+    assert hashed == []  # same stat, same hashes: nothing re-read
+    time.sleep(0.05)  # past the file clock's tick
+    target = folder / "sentence_vectors.npy"
+    data = bytearray(target.read_bytes())
+    data[-5] ^= 0xFF  # same size, same inode
+    target.write_bytes(bytes(data))
+    with pytest.raises(IndexCorrupt):
+        load_index(settings)
+    assert "sentence_vectors.npy" in hashed
+
+
 @pytest.mark.parametrize("manifest", [
     [], {"data": 3, "files": []}, {"format": 3}, "text",
     {"format": 3, "model": "fake-hashing", "dimension": 64, "chunking": {}, "documents": {},

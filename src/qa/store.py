@@ -930,15 +930,38 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         raise IndexStale(f"the documents changed since the index was built ({shown})")
 
 
+VERIFIED = "verified.json"  # in a build folder: the files' stat when last found intact
+RACY_NS = 2_000_000_000  # files changed this recently are not stamped (as git's racy check)
+
+
 def _verify_files(folder: Path, manifest: Manifest) -> None:
+    """Every file of the build has its manifest size and SHA-256. Hashing a large index
+    costs about a second per 400 MB, at every cold start: after a full check the files' stat
+    (size, inode, mtime and ctime in ns, which any write changes) is recorded beside them,
+    and a later load that finds the same stat for the same hashes skips re-hashing."""
+    stamp: dict[str, list[Any]] = {}
     for fname, expected in manifest.files.items():
         path = folder / fname
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except FileNotFoundError:
             raise IndexCorrupt(f"index file {str(path)!r} is missing") from None
-        if size != expected.bytes or _sha256(path) != expected.sha256:
+        if st.st_size != expected.bytes:
             raise IndexCorrupt(f"index file {str(path)!r} is truncated or corrupt")
+        stamp[fname] = [expected.sha256, st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+    try:
+        if json.loads((folder / VERIFIED).read_text(encoding="utf-8")) == stamp:
+            return
+    except (OSError, ValueError):
+        pass
+    for fname, expected in manifest.files.items():
+        if _sha256(folder / fname) != expected.sha256:
+            raise IndexCorrupt(f"index file {str(folder / fname)!r} is truncated or corrupt")
+    newest = max(max(v[3], v[4]) for v in stamp.values()) if stamp else 0
+    if time.time_ns() - newest < RACY_NS:
+        return  # a write in the same clock tick could leave the stat unchanged: no stamp yet
+    with contextlib.suppress(OSError):  # a read-only index is simply hashed every time
+        write_text_atomic(folder / VERIFIED, json.dumps(stamp))
 
 
 def _open_build(index_dir: Path, manifest: Manifest,

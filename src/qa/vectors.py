@@ -186,7 +186,8 @@ def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE,
 
 
 def _build_ivf(matrix: np.ndarray, probes: np.ndarray | None = None) -> Any:
-    """IVF-flat with √n lists, k-means on a sample. nprobe is the smallest power of two whose
+    """IVF-flat with √n lists, k-means on a sample. nprobe is the smallest (on a ladder of
+    1.5x steps) whose
     recall@10 against exact search reaches IVF_RECALL for stand-in questions: `probes` (a
     sample of the index's sentence vectors: real text, each near its own passage) or, without
     them, sampled rows moved off themselves by random noise to cosine QUERY_COSINE (harder
@@ -210,13 +211,22 @@ def _build_ivf(matrix: np.ndarray, probes: np.ndarray | None = None) -> Any:
         queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True),
                                        dtype=np.float32)
     _, exact = faiss.knn(queries, matrix, 10, metric=faiss.METRIC_INNER_PRODUCT)
-    ivf.nprobe = 1
-    while True:
+    for nprobe in _ladder(nlist):
+        ivf.nprobe = nprobe
         _, found = ivf.search(queries, 10)
         hits = sum(len(set(e) & set(f)) for e, f in zip(exact, found, strict=True))
-        if hits / exact.size >= IVF_RECALL or ivf.nprobe >= nlist:
-            return ivf
-        ivf.nprobe = min(nlist, ivf.nprobe * 2)
+        if hits / exact.size >= IVF_RECALL:
+            break
+    return ivf
+
+
+def _ladder(top: int) -> list[int]:
+    """1, 2, 3, 4, 6, 8, 12, ...: steps of about 1.5x, up to `top`."""
+    steps, power = {top}, 1
+    while power < top:
+        steps |= {s for s in (power, power * 3 // 2) if s < top}
+        power *= 2
+    return sorted(steps)
 
 
 def vector_index(matrix: np.ndarray, hnsw_above: int = HNSW_ABOVE,
