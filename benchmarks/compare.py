@@ -33,7 +33,7 @@ from benchmarks.common import (
 )
 from qa.chunking import split_sentences
 from qa.config import load_settings
-from qa.embedding import SentenceTransformerEmbedder, resolve_model
+from qa.embedding import SentenceTransformerEmbedder, make_embedder, resolve_model
 from qa.evaluation import Item, contains_gold, load_items, percentile
 from qa.pipeline import Pipeline
 from qa.store import build_index
@@ -113,7 +113,7 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
     questions = answerable[:8] if quick else answerable
     rounds = rounds or (1 if quick else 2)
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = make_embedder(load_settings())  # the runtime a user gets (QA_EMBED_RUNTIME)
     qa_load = timed(embedder.warm_up)
     model_path = resolve_model(embedder.name)
     started = time.perf_counter()
@@ -172,7 +172,9 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
                 f"ask faster in {faster:.0%} of {len(paired)} pairs (each pair timed back to "
                 "back, so machine load mostly cancels)")
     section.add("embed question alone p50 / p95",
-                f"{ms(embed50)} / {ms(t['embed'][1])}", "the floor: embedder.embed([q])")
+                f"{ms(embed50)} / {ms(t['embed'][1])}",
+                f"the floor: embedder.embed([q]), on {embedder.runtime_used} "
+                "(QA_EMBED_RUNTIME; the torch thread comparison below applies to torch only)")
     section.add(f"embed question alone: torch default ({threads} threads) vs 1 thread, p50",
                 f"{ms(p50(many_thread))} vs {ms(p50(one_thread))}",
                 f"{len(one_thread)} questions, interleaved; while other processes load the "
