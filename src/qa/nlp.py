@@ -178,7 +178,7 @@ def make_analyzer(name: str, type_of: TypeOf | None = None) -> Analyzer:
 
 
 _IMPORT_LOCK = threading.Lock()
-_TORCH_MODELS = ("torch", "spacy-transformers", "spacy-curated-transformers")
+_TORCH_PACKAGES = ("torch", "spacy-transformers", "spacy-curated-transformers")
 
 
 def _needs_torch(name: str) -> bool:
@@ -190,7 +190,7 @@ def _needs_torch(name: str) -> bool:
         return True  # a path, or a package we cannot see into: leave torch alone
     wanted = {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower().replace("_", "-")
               for r in requires}
-    return bool(wanted & set(_TORCH_MODELS))
+    return bool(wanted & set(_TORCH_PACKAGES))
 
 
 def _import_spacy(hide_torch: bool) -> Any:

@@ -187,12 +187,11 @@ def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE,
 
 def _build_ivf(matrix: np.ndarray, probes: np.ndarray | None = None) -> Any:
     """IVF-flat with √n lists, k-means on a sample. nprobe is the smallest (on a ladder of
-    1.5x steps) whose
-    recall@10 against exact search reaches IVF_RECALL for stand-in questions: `probes` (a
-    sample of the index's sentence vectors: real text, each near its own passage) or, without
-    them, sampled rows moved off themselves by random noise to cosine QUERY_COSINE (harder
-    than real questions: the noise leaves the texts' subspace). FAISS saves nprobe with the
-    index, so a loaded index searches the same way."""
+    1.5x steps) whose recall@10 against exact search reaches IVF_RECALL for stand-in
+    questions: `probes` (a sample of the index's sentence vectors: real text, each near its
+    own passage) or, without them, sampled rows moved off themselves by random noise to
+    cosine QUERY_COSINE (harder than real questions: the noise leaves the texts' subspace).
+    FAISS saves nprobe with the index, so a loaded index searches the same way."""
     n, dim = matrix.shape
     nlist = max(1, int(np.sqrt(n)))
     rng = np.random.default_rng(0)  # a build is reproducible from its vectors
