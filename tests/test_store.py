@@ -341,21 +341,28 @@ def test_incremental_build_equals_full_build(fake_pipeline: Pipeline, seeds_copy
     np.testing.assert_allclose(incremental.term_vectors, fresh.term_vectors, atol=1e-6)
 
 
-def test_annotations_are_stored_aligned_and_reused(fake_pipeline: Pipeline,
-                                                   seeds_copy: Path) -> None:
+def test_annotations_are_stored_aligned_and_reused(fake_pipeline: Pipeline, seeds_copy: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     settings = fake_pipeline.settings
     seen: list[str] = []
+    batches: list[int] = []
+    monkeypatch.setattr(store, "ANNOTATE_BATCH", 3)  # many batches: alignment across them
 
     def annotate(sentences: list[store.Sentence]) -> list[dict[str, object]]:
         seen.extend(s.text for s in sentences)
-        return [{"length": len(s.text), "first": s.text.split()[0]} for s in sentences]
+        batches.append(len(sentences))
+        return [{"length": len(s.text), "first": s.text.split()[0], "index": s.index}
+                for s in sentences]
 
     build_index(settings, fake_pipeline.embedder, annotate=annotate)
+    assert max(batches) == 3 and len(batches) > 3
     index = load_index(settings)
     assert index.annotations is not None
     assert len(index.annotations) == len(index.sentences)
     for s, note in zip(index.sentences, index.annotations, strict=True):
-        assert note == {"length": len(s.text), "first": s.text.split()[0]}
+        assert note == {"length": len(s.text), "first": s.text.split()[0], "index": s.index}
+    last = len(index.sentences) - 1
+    assert index.annotation(last) == index.annotations[last]  # one line, read alone
     assert "annotations.jsonl" in index.manifest["files"]
     seen.clear()
     _write(seeds_copy, "zoo.txt", "Zoo\n\nThe zebra count is 77 in the zoo.\n")

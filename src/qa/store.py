@@ -78,6 +78,7 @@ from qa.vectors import (
 FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 EMBED_BATCH = 512  # texts per embedder call: bounded memory, steady progress
+ANNOTATE_BATCH = 512  # sentences per annotator call (spaCy): the same, for the annotation
 RACY_SECONDS = 2.0  # a file modified this close to its build is hashed, not trusted by mtime
 
 Annotate = Callable[[list[Sentence]], list[dict[str, Any]]]
@@ -354,28 +355,45 @@ class Index:
     # extra per-sentence data
 
     @cached_property
-    def annotations(self) -> list[dict[str, Any]] | None:
-        """Per-sentence annotations from the build's `annotate` hook (aligned with
-        `sentences`), or None if the index has none. Read on first use."""
-        path = self.folder / "annotations.jsonl"
+    def _annotation_lines(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """`annotations.jsonl` memory-mapped, with where each line starts: a question parses
+        only the lines of its candidate sentences (a 20 MB document has ~130k lines)."""
         if "annotations.jsonl" not in self.manifest_record.files:
             return None
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        if len(rows) != len(self.sentences):
+        path = self.folder / "annotations.jsonl"
+        data = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else \
+            np.zeros(0, np.uint8)
+        ends = np.flatnonzero(data == ord("\n")) + 1
+        if len(ends) != len(self.sentences):
             raise IndexCorrupt("annotations do not match the sentences")
-        return rows
+        return data, np.concatenate([[0], ends]).astype(np.int64)
 
+    def annotation(self, sentence_id: int) -> dict[str, Any] | None:
+        """The build's `annotate` output for one sentence, or None if the index has none."""
+        lines = self._annotation_lines
+        if lines is None:
+            return None
+        data, starts = lines
+        row = json.loads(bytes(data[starts[sentence_id] : starts[sentence_id + 1]]))
+        return row if isinstance(row, dict) else {}
+
+    @property
+    def annotations(self) -> list[dict[str, Any]] | None:
+        """Every sentence's annotation (aligned with `sentences`), or None."""
+        if self._annotation_lines is None:
+            return None
+        return [self.annotation(i) or {} for i in range(len(self.sentences))]
 
     def mentions_of(self, sentence_id: int) -> tuple[Mention, ...]:
         """The entities and noun chunks of a sentence (from the `qa-mentions` annotations),
         with their text read from the document."""
-        rows = self.annotations
-        if not rows:
+        row = self.annotation(sentence_id)
+        if not row:
             return ()
         sentence = self.sentences[sentence_id]
         text = self.source(sentence.doc_id)
         return tuple(Mention(str(label), int(a), int(b), text[int(a):int(b)], str(head))
-                     for label, a, b, head in rows[sentence_id].get("m", []))
+                     for label, a, b, head in row.get("m", []))
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -826,31 +844,41 @@ def _term_vectors(terms: list[str], parts: list[_Part], previous: Index | None,
 def _write_annotations(path: Path, parts: list[_Part], sentence_table: np.ndarray,
                        previous: Index | None, annotate: Annotate,
                        annotator: str | None) -> None:
+    """One JSON line per sentence: reused for unchanged documents, else from `annotate`,
+    called on batches of ANNOTATE_BATCH sentences (a progress line, bounded memory: a
+    20 MB document is ~130k sentences and half an hour of spaCy)."""
     old_lines: list[str] | None = None
     if previous is not None and previous.manifest_record.annotator == annotator:
         old_path = previous.folder / "annotations.jsonl"
         if old_path.is_file():
             old_lines = old_path.read_text(encoding="utf-8").splitlines()
-    with path.open("w", encoding="utf-8") as fh:
+
+    def reused(part: _Part) -> bool:
+        return part.previous is not None and previous is not None and old_lines is not None
+
+    fresh = sum(len(part.sentences) for part in parts if not reused(part))
+    with path.open("w", encoding="utf-8") as fh, \
+            Progress("annotating", total=fresh, unit="sentences") as bar:
         for part in parts:
-            lines: list[str]
-            if part.previous is not None and previous is not None and old_lines is not None:
+            if reused(part):
+                assert previous is not None and old_lines is not None
                 c0 = int(previous._first_chunk[part.previous])
                 s0 = int(previous._first_sentence[c0])
-                lines = old_lines[s0 : s0 + len(part.sentences)]
-            else:
-                text = part.doc.text
+                fh.writelines(line + "\n"
+                              for line in old_lines[s0 : s0 + len(part.sentences)])
+                continue
+            text = part.doc.text
+            for begin in range(0, len(part.sentences), ANNOTATE_BATCH):
                 sentences = [
-                    Sentence(part.doc.id, part.sentence_row + i, int(s), int(e),
+                    Sentence(part.doc.id, part.sentence_row + begin + i, int(s), int(e),
                              text[int(s) : int(e)])
-                    for i, (_, s, e) in enumerate(part.sentences)
+                    for i, (_, s, e) in enumerate(part.sentences[begin : begin + ANNOTATE_BATCH])
                 ]
-                values = annotate(sentences) if sentences else []
+                values = annotate(sentences)
                 if len(values) != len(sentences):
                     raise QAError("the annotator returned a different number of sentences")
-                lines = [json.dumps(v, ensure_ascii=False) for v in values]
-            for line in lines:
-                fh.write(line + "\n")
+                fh.writelines(json.dumps(v, ensure_ascii=False) + "\n" for v in values)
+                bar.update(len(sentences))
 
 
 def _clean_leftovers(index_dir: Path) -> None:
