@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scale import DIM, Words, clustered, synthetic_index, unit
+from benchmarks.scale import DIM, synthetic_corpus, synthetic_index
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.retrieval import Query, search
@@ -61,11 +61,7 @@ def _paragraphs() -> list[str]:
 
 def bench_search(n: int, n_queries: int = 100) -> dict[str, float | str]:
     rng = np.random.default_rng(n)
-    centres = unit(rng.standard_normal((max(10, n // 100), DIM), dtype=np.float32))
-    vectors, queries = clustered(rng, n, centres), clustered(rng, n_queries, centres)
-    words = Words(rng)
-    sentences = words.sentences(2 * n)
-    chunks = [f"{a} {b}" for a, b in zip(sentences[::2], sentences[1::2], strict=True)]
+    vectors, queries, words, sentences, chunks = synthetic_corpus(rng, n, n_queries)
     started = time.perf_counter()
     approx = synthetic_index(rng, vectors, None, chunks, sentences, hnsw_above=1)
     build = time.perf_counter() - started

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scale import DIM, Words, clustered, synthetic_index, unit
+from benchmarks.scale import synthetic_corpus, synthetic_index
 from qa import milvus_index
 from qa.config import Settings
 from qa.retrieval import Query, search
@@ -41,11 +41,7 @@ def _timed(index: object, queries: np.ndarray, texts: list[Query]) -> tuple[list
 def bench(n: int, n_queries: int, workdir: Path,
           copy_sentences: bool = True) -> dict[str, object]:
     rng = np.random.default_rng(n)
-    centres = unit(rng.standard_normal((max(10, n // 100), DIM), dtype=np.float32))
-    vectors, queries = clustered(rng, n, centres), clustered(rng, n_queries, centres)
-    words = Words(rng)
-    sentences = words.sentences(2 * n)
-    chunks = [f"{a} {b}" for a, b in zip(sentences[::2], sentences[1::2], strict=True)]
+    vectors, queries, words, sentences, chunks = synthetic_corpus(rng, n, n_queries)
     texts = [Query.of(" ".join(s.rstrip(".").split()[:4])) for s in words.sentences(n_queries)]
     exact = synthetic_index(np.random.default_rng(1), vectors, None, chunks, sentences,
                             hnsw_above=n + 1)

@@ -105,6 +105,18 @@ class Words:
         return [" ".join(self.vocab[i] for i in row) + "." for row in ids]
 
 
+def synthetic_corpus(rng: np.random.Generator, n: int, n_queries: int) -> tuple[
+        np.ndarray, np.ndarray, Words, list[str], list[str]]:
+    """n two-sentence passages and n_queries query vectors near the same cluster centres:
+    (passage vectors, query vectors, the word source, the 2n sentences, the n passages)."""
+    centres = unit(rng.standard_normal((max(10, n // 100), DIM), dtype=np.float32))
+    vectors, queries = clustered(rng, n, centres), clustered(rng, n_queries, centres)
+    words = Words(rng)
+    sentences = words.sentences(2 * n)
+    chunks = [f"{a} {b}" for a, b in zip(sentences[::2], sentences[1::2], strict=True)]
+    return vectors, queries, words, sentences, chunks
+
+
 def _latencies(fn: Callable[[int], object], n: int) -> list[float]:
     out = []
     for i in range(n):
