@@ -188,7 +188,7 @@ def test_intact_files_are_hashed_once_and_a_later_change_is_still_found(
     folder = _data_dir(settings.index_dir)
     load_index(settings)
     assert not (folder / store.VERIFIED).exists()  # files just written: not stamped yet
-    monkeypatch.setattr(store, "RACY_NS", 0)
+    monkeypatch.setattr(store, "RACY_SECONDS", 0.0)
     load_index(settings)
     assert (folder / store.VERIFIED).exists()
     hashed: list[str] = []

@@ -79,7 +79,7 @@ FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 EMBED_BATCH = 512  # texts per embedder call: bounded memory, steady progress
 ANNOTATE_BATCH = 512  # sentences per annotator call (spaCy): the same, for the annotation
-RACY_SECONDS = 2.0  # a file modified this close to its build is hashed, not trusted by mtime
+RACY_SECONDS = 2.0  # a file changed this close to a build or a check is hashed, not trusted by stat
 
 Annotate = Callable[[list[Sentence]], list[dict[str, Any]]]
 WordsArg = WordVectors | Callable[[], WordVectors | None] | None
@@ -959,7 +959,6 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
 
 
 VERIFIED = "verified.json"  # in a build folder: the files' stat when last found intact
-RACY_NS = 2_000_000_000  # files changed this recently are not stamped (as git's racy check)
 
 
 def _verify_files(folder: Path, manifest: Manifest) -> None:
@@ -986,7 +985,7 @@ def _verify_files(folder: Path, manifest: Manifest) -> None:
         if _sha256(folder / fname) != expected.sha256:
             raise IndexCorrupt(f"index file {str(folder / fname)!r} is truncated or corrupt")
     newest = max(max(v[3], v[4]) for v in stamp.values()) if stamp else 0
-    if time.time_ns() - newest < RACY_NS:
+    if time.time_ns() - newest < RACY_SECONDS * 1e9:
         return  # a write in the same clock tick could leave the stat unchanged: no stamp yet
     with contextlib.suppress(OSError):  # a read-only index is simply hashed every time
         write_text_atomic(folder / VERIFIED, json.dumps(stamp))
