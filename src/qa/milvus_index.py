@@ -110,9 +110,6 @@ def client(settings: Settings) -> Any:
         except ImportError:
             raise QAError("the Milvus backend needs the package pymilvus "
                           "(pip install pymilvus milvus-lite)") from None
-        if "://" not in uri and not uri.endswith(".db"):
-            raise BadSetting(f"QA_MILVUS_URI must be http(s)://host:port or a Milvus Lite "
-                             f"file ending in .db, got {uri!r}")
         try:
             if "://" not in uri:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)

@@ -199,18 +199,16 @@ def _import_spacy(hide_torch: bool) -> Any:
     2 s of every cold start, 4 s under load. For such a pipeline torch is hidden while spaCy
     is imported, unless it is loaded already; a later `import torch` works as usual."""
     with _IMPORT_LOCK:
-        if not hide_torch or "torch" in sys.modules or "spacy" in sys.modules:
-            import spacy
-            return spacy
-        sys.modules["torch"] = None  # type: ignore[assignment]  # import torch -> ImportError
-        try:
-            import spacy
-            return spacy
-        except ImportError:
-            pass  # something on the way needed torch after all: import as usual below
-        finally:
-            if sys.modules.get("torch", 0) is None:
-                del sys.modules["torch"]
+        if hide_torch and "torch" not in sys.modules and "spacy" not in sys.modules:
+            sys.modules["torch"] = None  # type: ignore[assignment]  # import torch fails
+            try:
+                import spacy
+                return spacy
+            except ImportError:
+                pass  # something on the way needed torch after all: import as usual below
+            finally:
+                if sys.modules.get("torch", 0) is None:
+                    del sys.modules["torch"]
         import spacy
         return spacy
 

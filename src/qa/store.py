@@ -531,7 +531,7 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
-        built = _open_build(index_dir, manifest)
+        built = _open_build(index_dir, manifest, settings.hnsw_above, settings.ivf_above)
         if settings.backend == "milvus":  # Milvus holds every document before the swap
             from qa import milvus_index
 
