@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import BadSetting, IndexStale, QAError
-from qa.lexical import Terms, query_weights, tokenize
+from qa.lexical import K1, B, Terms, query_weights, tokenize
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -203,7 +203,7 @@ class Target:
             params = self.client.prepare_index_params()
             params.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
             params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                             params={"bm25_k1": 1.2, "bm25_b": 0.75})  # qa's own K1, B
+                             params={"bm25_k1": K1, "bm25_b": B})  # qa's own
             params.add_index("doc_key", index_type="INVERTED")
             self.call("create_collection", name, schema=schema, index_params=params)
         if self.documents not in have:
