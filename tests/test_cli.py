@@ -28,11 +28,7 @@ def run(*args: str, timeout: int = 180) -> subprocess.CompletedProcess[str]:
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> None:
-    assert proc.returncode == code, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("qa: error")]
-    assert len(lines) == 1, proc.stderr
-    assert proc.stdout == ""
+    assert_one_line((proc.returncode, proc.stdout, proc.stderr), code)
 
 
 class _NoModel:
