@@ -531,7 +531,8 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
-        built = _open_build(index_dir, manifest, settings.hnsw_above, settings.ivf_above)
+        built = _open_build(index_dir, manifest, settings.hnsw_above, settings.ivf_above,
+                            verify=False)  # _write_build hashed them for the manifest
         if settings.backend == "milvus":  # Milvus holds every document before the swap
             from qa import milvus_index
 
@@ -991,10 +992,13 @@ def _verify_files(folder: Path, manifest: Manifest) -> None:
         write_text_atomic(folder / VERIFIED, json.dumps(stamp))
 
 
-def _open_build(index_dir: Path, manifest: Manifest,
-                hnsw_above: int = HNSW_ABOVE, ivf_above: int = IVF_ABOVE) -> Index:
+def _open_build(index_dir: Path, manifest: Manifest, hnsw_above: int = HNSW_ABOVE,
+                ivf_above: int = IVF_ABOVE, verify: bool = True) -> Index:
+    """The build `manifest` names; `verify=False` only for the build that just wrote and
+    hashed these files (hashing them again would cost a second per 400 MB)."""
     folder = index_dir / manifest.data
-    _verify_files(folder, manifest)
+    if verify:
+        _verify_files(folder, manifest)
     try:
         documents = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
         texts = np.memmap(folder / "texts.bin", dtype=np.uint8, mode="r") if (
