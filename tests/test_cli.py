@@ -41,6 +41,9 @@ class _NoModel:
     def __getattr__(self, attr: str) -> Any:
         raise AssertionError(f"the {self.what} was used ({attr}) before the error was found")
 
+    def close(self) -> None:
+        """Stopping what was never started is no use of the model."""
+
 
 @pytest.fixture
 def qa_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

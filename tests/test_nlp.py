@@ -1,0 +1,94 @@
+"""The linguistic layer's parallel annotation: a large build's sentences are analysed by this
+process and helper processes (JSON lines, nothing pickled), with the same result as one
+process; helpers stop when the build ends, and a helper that dies is replaced by this process.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa import nlp
+from qa.config import Settings, load_settings, spacy_processes
+from qa.errors import BadSetting
+from qa.pipeline import Pipeline
+from tests.conftest import HashingEmbedder
+
+MANUAL = Path(__file__).resolve().parents[1] / "eval" / "docs" / "manual"
+
+
+def test_split_keeps_order_and_balances_characters() -> None:
+    texts = [f"{i} " + "x" * (i % 7) * 10 for i in range(101)]
+    parts = nlp._split(texts, 3)
+    assert [t for part in parts for t in part] == texts  # contiguous, in order
+    sizes = [sum(map(len, part)) for part in parts]
+    assert max(sizes) - min(sizes) <= 2 * max(map(len, texts))
+    assert nlp._split(["only"], 2) == [["only"], []]
+
+
+def test_spacy_processes_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_SPACY_PROCESSES", "3")
+    assert spacy_processes(load_settings()) == 3
+    assert 1 <= spacy_processes(Settings()) <= 4  # 0: one per usable core, at most 4
+    with pytest.raises(BadSetting, match="spacy_processes"):
+        Settings(spacy_processes=-1)
+    monkeypatch.setenv("QA_SPACY_PROCESSES", "two")
+    with pytest.raises(BadSetting, match="QA_SPACY_PROCESSES must be an integer"):
+        load_settings()
+
+
+def _build(tmp_path: Path, name: str, processes: int) -> tuple[Pipeline, str]:
+    seeds = tmp_path / f"seeds-{name}"
+    shutil.copytree(MANUAL, seeds)
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / name,
+                        spacy_processes=processes)
+    pipeline = Pipeline(settings, HashingEmbedder())
+    index = pipeline.index
+    return pipeline, (index.folder / "annotations.jsonl").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_build_in_two_processes_annotates_as_one_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[nlp._Helper] = []
+    real_start = nlp._start_helpers
+
+    def start(name: str, count: int) -> list[nlp._Helper]:
+        started.extend(real_start(name, count))
+        return started
+
+    monkeypatch.setattr(nlp, "_start_helpers", start)
+    monkeypatch.setattr(nlp, "PARALLEL_START", 16)  # the manual has 167 sentences
+    monkeypatch.setattr("qa.store.ANNOTATE_BATCH", 40)
+    _, one = _build(tmp_path, "one", 1)
+    assert not started
+    pipeline, two = _build(tmp_path, "two", 2)
+    assert len(started) == 1
+    assert two == one
+    assert one.count("\n") == 167 and '"ORG"' in one and '"NP"' in one
+    assert started[0].process.poll() == 0  # stopped when the build ended
+    assert pipeline.analyzer._helpers is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_a_helper_that_dies_is_replaced_by_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nlp, "PARALLEL_START", 4)
+    texts = [f"Ada Lowe opened the museum in {1900 + i} in Paris." for i in range(40)]
+    alone = nlp.SpacyAnalyzer(processes=1).passages(texts)
+    analyzer = nlp.SpacyAnalyzer(processes=2)
+    try:
+        assert analyzer.passages(texts) == alone  # starts the helper, annotates here
+        helpers = analyzer._helpers
+        assert helpers and len(helpers) == 1
+        assert analyzer.passages(texts) == alone  # shared with the helper
+        helpers[0].process.kill()
+        helpers[0].process.wait()
+        assert analyzer.passages(texts) == alone  # its part done here instead
+        assert analyzer._helpers == []
+        assert analyzer.passages(texts) == alone
+    finally:
+        analyzer.close()
+    labels = {m.label for m in alone[0]}
+    assert {"PERSON", "DATE", "GPE"} <= labels
