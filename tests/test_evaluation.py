@@ -329,6 +329,22 @@ def test_report_escapes_everything_and_lists_every_miss(
     assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
 
 
+def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
+    def outcome(has_answer: bool, abstained: bool, lead: bool, right: bool) -> evaluation.Outcome:
+        return evaluation.Outcome(None, has_answer, abstained, 0.5, 1.0, None, False, False,
+                                  False, Scored(has_answer, not abstained, 0, 0.0, 0.5), 0, 0,
+                                  lead, right)
+
+    outcomes = [outcome(True, False, True, True), outcome(True, False, True, False),
+                outcome(False, False, True, False),  # a lead on an unanswerable one: wrong
+                outcome(True, False, False, False), outcome(True, True, False, False)]
+    metrics = evaluation.aggregate(outcomes)
+    assert metrics["lead_shown"] == 0.75  # 3 of the 4 answers (the abstention is not one)
+    assert metrics["lead_correct"] == round(1 / 3, 4)
+    none = evaluation.aggregate([outcome(True, False, False, False)])
+    assert none["lead_shown"] == 0.0 and none["lead_correct"] == 0.0
+
+
 # -- compare ---------------------------------------------------------------------------------
 
 

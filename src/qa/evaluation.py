@@ -32,7 +32,7 @@ from typing import Any
 
 from qa.config import Settings
 from qa.errors import BadQuestion, BadSetting, QAError
-from qa.metrics import (  # noqa: F401 - exact_match, token_f1: used by scripts/benchmarks
+from qa.metrics import (  # noqa: F401 - exact_match: used by scripts/benchmarks
     Scored,
     contains_gold,
     exact_match,
@@ -164,6 +164,9 @@ def prediction_record(item: Item, answer: Answer, latency_ms: float) -> dict[str
     return record
 
 
+LEAD_RIGHT_F1 = 0.5  # a lead counts as right from this SQuAD token F1 against a gold
+
+
 @dataclass(frozen=True)
 class Outcome:
     """The few numbers kept per question (the predictions themselves are streamed out)."""
@@ -180,6 +183,8 @@ class Outcome:
     squad: Scored
     spans: int
     spans_exact: int
+    lead: bool = False  # the answer showed a lead (a bold short answer)
+    lead_right: bool = False  # ... with SQuAD token F1 >= 0.5 against a gold answer
 
     @property
     def right(self) -> bool:
@@ -207,7 +212,9 @@ def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTex
         supports=contains_gold(" ".join(c.quote.text for c in answer.citations), golds),
         squad=Scored(bool(golds), bool(prediction), exact, f1,
                      record["no_answer_probability"]),
-        spans=spans, spans_exact=spans_exact,
+        spans=spans, spans_exact=spans_exact, lead=answer.lead is not None,
+        lead_right=answer.lead is not None and bool(golds)
+        and token_f1(answer.lead.span.text, golds) >= LEAD_RIGHT_F1,
     )
 
 
@@ -312,6 +319,8 @@ def aggregate(outcomes: Sequence[Outcome]) -> dict[str, float]:
         "abstention_precision": round(precision, 4),
         "abstention_f1": round(2 * precision * recall / (precision + recall), 4)
         if precision + recall else 0.0,
+        "lead_shown": _mean([float(o.lead) for o in outcomes if not o.abstained]),
+        "lead_correct": _mean([float(o.lead_right) for o in outcomes if o.lead]),
         "latency_p50_ms": round(percentile(latencies, 50), 2),
         "latency_p95_ms": round(percentile(latencies, 95), 2),
         "latency_max_ms": round(max(latencies, default=0.0), 2),
