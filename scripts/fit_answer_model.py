@@ -13,10 +13,12 @@ from the examples a previous run wrote, in seconds.
 
 Each question gives one example of the answer model: the features of the best candidate
 sentence, labelled 1 when the question is answerable and a gold answer is in that sentence.
-Each candidate lead span of such a sentence gives one example of the lead model, labelled 1
-when its SQuAD token F1 against a gold answer is at least 0.5. Both are logistic
-regressions (scikit-learn) on standardised features; examples are weighted so that each
-source counts alike. Thresholds are chosen on out-of-fold predictions (folds = documents):
+The first lead span of the best sentence of an answerable question gives one example of the
+lead model, labelled 1 when its SQuAD token F1 against a gold answer is at least 0.5; among
+its features is the answer model's out-of-fold probability for the sentence (stacking). Both
+are logistic regressions (scikit-learn) on standardised features; the answer model's
+examples are weighted so that each source counts alike, the lead model's are not (SQuAD
+gives nearly all lead examples; see main). Thresholds are chosen on out-of-fold predictions (folds = documents):
 the answer threshold maximises (unanswerable abstained) − 2 × (answerable wrongly abstained),
 averaged over the sources that have unanswerable questions; the lead threshold is the
 lowest whose out-of-fold precision is at least 0.90 (or the most precise one that still
@@ -37,7 +39,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from qa.answering import LEAD_FEATURES, lead_options
+from qa.answering import LEAD_FEATURES, lead_options, with_answer_p
 from qa.config import Settings
 from qa.evaluation import contains_gold, token_f1
 from qa.evidence import FEATURES
@@ -200,12 +202,17 @@ def main() -> None:
     print(f"answer threshold {threshold} (out-of-fold gain {gain(threshold):.3f})")
 
     # -- lead model: is the first lead option of the top sentence a right short answer?
-    leads = [(e, e["cands"][0]["leads"][0]) for e in rows
-             if e["golds"] and e["cands"][0]["leads"]]
-    lx = np.array([[lead["features"][f] for f in LEAD_FEATURES] for _, lead in leads])
-    ly = np.array([int(token_f1(lead["text"], e["golds"]) >= 0.5) for e, lead in leads])
-    lw = weights([e["source"] for e, _ in leads])
-    lp = oof(lx, ly, lw, [e["group"] for e, _ in leads])
+    # Its `answer_p` is the answer model's out-of-fold probability for the sentence (at run
+    # time: the fitted model's). Not weighted by source: the few dozen leads of the small
+    # sources, weighted like the ~1,500 of SQuAD, made the model learn their noise (held-out
+    # precision flat at ~0.7 whatever the threshold).
+    leads = [(e, with_answer_p(e["cands"][0]["leads"][0]["features"], float(p[i])),
+              e["cands"][0]["leads"][0]["text"])
+             for i, e in enumerate(rows) if e["golds"] and e["cands"][0]["leads"]]
+    lx = np.array([[features[f] for f in LEAD_FEATURES] for _, features, _ in leads])
+    ly = np.array([int(token_f1(text, e["golds"]) >= 0.5) for e, _, text in leads])
+    lw = np.ones(len(leads))
+    lp = oof(lx, ly, lw, [e["group"] for e, _, _ in leads])
     lead_threshold, best = 0.99, 0.0
     for t in np.round(np.linspace(0.3, 0.98, 69), 3):
         shown = lp >= t

@@ -30,9 +30,14 @@ from qa.types import Answer, Citation, Lead, Span
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
 SECOND_SENTENCE_MARGIN = 0.3  # measured on the pool: gold in the answer 0.675 -> 0.746
 LEAD_LABELS = ("DATE", "CARDINAL", "PERSON", "GPE", "ORG", "MONEY", "PERCENT", "QUANTITY", "NP")
+MEASURES = frozenset(("DATE", "TIME", "CARDINAL", "MONEY", "PERCENT", "QUANTITY"))
+# The lead model also sees the answer model's probability that the sentence is right (a lead
+# can only be right in a right sentence) and whether the sentence holds just one span of the
+# wanted type: one date in a right sentence is nearly always the date asked for.
 LEAD_FEATURES = ("cosine", "passage_cosine", "coverage", "context_coverage", "margin",
                  "missing_rare", "entities_missing", "label_rank", "distance", "candidates",
-                 "focus_match", "words", *(f"wants_{label}" for label in LEAD_LABELS))
+                 "focus_match", "words", *(f"wants_{label}" for label in LEAD_LABELS),
+                 "single", "measure", "answer_p", "answer_p_single", "answer_p_single_measure")
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,19 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "focus_match": 1.0 if info.focus and info.focus in mention.text.lower() else 0.0,
             "words": len(mention.text.split()) / 5,
             **{f"wants_{label}": float(wanted == label) for label in LEAD_LABELS},
+            "single": float(len(spans) == 1),
+            "measure": float(wanted in MEASURES),
         }
         options.append((distance + 60 * rank, Span(mention.start, mention.end, mention.text),
                         features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+def with_answer_p(features: dict[str, float], answer_p: float) -> dict[str, float]:
+    """A lead option's features with the answer model's probability for its sentence."""
+    return {**features, "answer_p": answer_p, "answer_p_single": answer_p * features["single"],
+            "answer_p_single_measure": answer_p * features["single"] * features["measure"]}
 
 
 # -- composing -------------------------------------------------------------------------------
@@ -148,7 +161,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     options = lead_options(top, evidence)
     if options:
         span, features = options[0]
-        if model.lead.probability(features) >= model.lead.threshold:
+        if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold:
             lead_span = span
 
     chosen = [top]
