@@ -89,10 +89,16 @@ def gather_evidence(
     `first`, when given (a follow-up's sentence chosen by the new question), is kept first.
     """
     q_terms = _terms_of(info.text)
-    weights = {t: max(index.idf(t), 0.1) for t in q_terms}
+    idf = {t: index.idf(t) for t in q_terms}  # looked up once: each is a column of the index
+    weights = {t: max(value, 0.1) for t, value in idf.items()}
     n = max(int(index.manifest.get("counts", {}).get("sentences", 1)), 1)
     max_idf = math.log(1.0 + (n - 0.5) / 1.5)  # the idf of a word used once
-    knows = index.knows
+    known: dict[str, bool] = {}
+
+    def knows(term: str) -> bool:
+        if term not in known:
+            known[term] = index.knows(term)
+        return known[term]
 
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]
@@ -120,12 +126,15 @@ def gather_evidence(
     margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
     total = sum(weights.values()) or 1.0
     candidates = []
+    passage_terms: dict[int, set[str]] = {}  # candidates share passages: tokenized once each
     for sid, score, cosine in picked:
         sentence = index.sentences[sid]
         chunk = index.chunks[index.chunk_of(sid)]
         mentions = index.mentions_of(sid)
         s_terms = _terms_of(sentence.text)
-        p_terms = _terms_of(chunk.text) | s_terms
+        if chunk.index not in passage_terms:
+            passage_terms[chunk.index] = _terms_of(chunk.text)
+        p_terms = passage_terms[chunk.index] | s_terms
         covered = context = unknown = 0.0
         missing_rare = 0.0
         for term, weight in weights.items():
@@ -141,7 +150,7 @@ def gather_evidence(
                 best = max((sim for t, sim in stand_ins if t in p_terms), default=0.0)
                 context += weight * best
                 if best < 0.5:
-                    missing_rare = max(missing_rare, index.idf(term) / max_idf)
+                    missing_rare = max(missing_rare, idf[term] / max_idf)
             if not knows(term):
                 unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
         missing = tuple(text for text, terms in entity_terms if not terms <= p_terms)
