@@ -13,6 +13,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from qa.loaders.library import Entry, Problem
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
+EMBED_THREADS = 8  # questions embedded at once beside their parse (one per request in flight)
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 R = TypeVar("R")
@@ -138,6 +140,8 @@ class Pipeline:
         self._words_loaded = False
         self._lock = threading.Lock()
         self._words_lock = threading.Lock()
+        # question embeddings run here while the question is parsed (threads start on use)
+        self._embedding_pool = ThreadPoolExecutor(EMBED_THREADS, thread_name_prefix="qa-embed")
         # Freshness (a server's `watch()`): see `refresh`.
         self._fresh = Freshness(self.settings.seeds_dir, self.settings.index_dir)
         self._watching = False
@@ -340,6 +344,9 @@ class Pipeline:
         text = clean_question(question)
         k = check_k(k or self.settings.k)
         turns = [Turn(h) if isinstance(h, str) else h for h in history]
+        # Without history the question alone is embedded: start it now, on a helper thread,
+        # so the model runs (outside the GIL) while spaCy parses the question here.
+        embedding = None if turns else self._embedding_pool.submit(self.embedder.embed, [text])
         info = self.analyze(text)
         if not any(ch.isalnum() for ch in text) or (
                 not info.has_subject and not tokenize(text) and not WH_WORD.search(text)):
@@ -356,7 +363,7 @@ class Pipeline:
             vector = vectors[0] + CONTEXT_WEIGHT * vectors[1]
             vector = vector / np.linalg.norm(vector)
         else:
-            vector = self.embedder.embed([text])[0]
+            vector = (embedding.result() if embedding else self.embedder.embed([text]))[0]
         hits, scored = search(index, vector, query, k, self.weights,
                               self.searchable(index, doc_ids))
         if not hits:
