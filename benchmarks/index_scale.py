@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,44 @@ def peak_mib() -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) // 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+class ChildrenPeak(threading.Thread):
+    """Peak RSS of this process's children (VmHWM, the largest child) and of this process and
+    its children together (VmRSS summed), polled each second while it runs (ru_maxrss of
+    children is useless here: a fork counts the parent's pages)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_kib = 0
+        self.total_kib = 0
+        self._done = threading.Event()
+        self.start()
+
+    @staticmethod
+    def _status(pid: str) -> dict[str, int]:
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            return {}
+        return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines)
+                if k in ("VmHWM", "VmRSS")}
+
+    def run(self) -> None:
+        while not self._done.wait(1.0):
+            total = self._status("self").get("VmRSS", 0)
+            for task in Path("/proc/self/task").iterdir():
+                for pid in (task / "children").read_text().split():
+                    status = self._status(pid)
+                    self.peak_kib = max(self.peak_kib, status.get("VmHWM", 0))
+                    total += status.get("VmRSS", 0)
+            self.total_kib = max(self.total_kib, total)
+
+    def stop(self) -> tuple[int, int]:
+        """(largest child's peak, peak of all together), MiB."""
+        self._done.set()
+        self.join()
+        return self.peak_kib // 1024, self.total_kib // 1024
 
 
 def _paragraphs() -> list[str]:
@@ -125,6 +164,7 @@ def bench_big(mb: float, workdir: Path, real: bool = False) -> dict[str, object]
     body = "\n\n".join([text] * (int(mb * 1_000_000) // len(text) + 1))
     body = body[: max(int(mb * 1_000_000), len(text))]  # a slice of the 20 MB text
     (seeds / "library.txt").write_text("Library\n\n" + body, encoding="utf-8")
+    children = ChildrenPeak()
     t = time.perf_counter()
     if real:  # what `qa index` does: the real model (QA_EMBED_RUNTIME), spaCy annotation
         from qa.config import load_settings
@@ -146,7 +186,8 @@ def bench_big(mb: float, workdir: Path, real: bool = False) -> dict[str, object]
         "runtime": getattr(embedder, "runtime_used", None),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
-    if real:
+    if real:  # spaCy helper processes (QA_SPACY_PROCESSES) ran beside this one
+        out["helper_peak_rss_mib"], out["peak_rss_mib_with_helpers"] = children.stop()
         return out  # the cold load below uses the hashing embedder's settings
     probe = "import sys; from benchmarks.index_scale import cold_load; cold_load(sys.argv[1])"
     cold = subprocess.run([sys.executable, "-c", probe, str(workdir)], capture_output=True,
