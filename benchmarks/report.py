@@ -17,7 +17,7 @@ import psutil
 from benchmarks.common import ROOT, Goal, Section, load_average, mib
 
 PACKAGES = ("torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy",
-            "langchain-core", "langchain-community", "langchain-huggingface", "fastapi",
+            "langchain-core", "langchain-huggingface", "fastapi",
             "uvicorn")
 
 
