@@ -1,6 +1,7 @@
-"""The linguistic layer's parallel annotation: a large build's sentences are analysed by this
-process and helper processes (JSON lines, nothing pickled), with the same result as one
-process; helpers stop when the build ends, and a helper that dies is replaced by this process.
+"""The linguistic layer's parallel annotation: a large build's sentences (batched across
+documents) are analysed by this process and helper processes (JSON lines, nothing pickled),
+with the same result as one process; helpers stop when the build ends, and a helper that dies
+is replaced by this process.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from qa.errors import BadSetting
 from qa.pipeline import Pipeline
 from tests.conftest import HashingEmbedder
 
-MANUAL = Path(__file__).resolve().parents[1] / "eval" / "docs" / "manual"
+DOCS = Path(__file__).resolve().parents[1] / "eval" / "docs"
 
 
 def test_split_keeps_order_and_balances_characters() -> None:
@@ -41,7 +42,8 @@ def test_spacy_processes_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _build(tmp_path: Path, name: str, processes: int) -> tuple[Pipeline, str]:
     seeds = tmp_path / f"seeds-{name}"
-    shutil.copytree(MANUAL, seeds)
+    for kind in ("manual", "report", "story"):  # three documents: batches span documents
+        shutil.copytree(DOCS / kind, seeds, dirs_exist_ok=True)
     settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / name,
                         spacy_processes=processes)
     pipeline = Pipeline(settings, HashingEmbedder())
@@ -60,14 +62,23 @@ def test_a_build_in_two_processes_annotates_as_one_does(
         return started
 
     monkeypatch.setattr(nlp, "_start_helpers", start)
-    monkeypatch.setattr(nlp, "PARALLEL_START", 16)  # the manual has 167 sentences
-    monkeypatch.setattr("qa.store.ANNOTATE_BATCH", 40)
+    shared: list[int] = []
+    real_shared = nlp.SpacyAnalyzer._shared
+
+    def share(self: nlp.SpacyAnalyzer, texts: list[str], helpers: list[nlp._Helper]) -> list:
+        shared.append(len(texts))
+        return real_shared(self, texts, helpers)
+
+    monkeypatch.setattr(nlp.SpacyAnalyzer, "_shared", share)
+    monkeypatch.setattr(nlp, "PARALLEL_START", 64)  # 358 sentences in three documents
+    monkeypatch.setattr("qa.store.ANNOTATE_BATCH", 64)  # 167, 113 and 78 sentences: per...
     _, one = _build(tmp_path, "one", 1)
-    assert not started
+    assert not started and not shared
     pipeline, two = _build(tmp_path, "two", 2)
     assert len(started) == 1
+    assert shared and set(shared[:-1]) == {64}  # ...document, batches would end short
     assert two == one
-    assert one.count("\n") == 167 and '"ORG"' in one and '"NP"' in one
+    assert one.count("\n") == 358 and '"ORG"' in one and '"NP"' in one
     assert started[0].process.poll() == 0  # stopped when the build ended
     assert pipeline.analyzer._helpers is None  # type: ignore[attr-defined]
 

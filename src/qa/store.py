@@ -846,8 +846,9 @@ def _write_annotations(path: Path, parts: list[_Part], sentence_table: np.ndarra
                        previous: Index | None, annotate: Annotate,
                        annotator: str | None) -> None:
     """One JSON line per sentence: reused for unchanged documents, else from `annotate`,
-    called on batches of ANNOTATE_BATCH sentences (a progress line, bounded memory: a
-    20 MB document is ~130k sentences and half an hour of spaCy)."""
+    called on batches of ANNOTATE_BATCH sentences, across documents (a progress line,
+    bounded memory: a 20 MB document is ~130k sentences and minutes of spaCy; and batches
+    large enough for the analyzer to share them between processes)."""
     old_lines: list[str] | None = None
     if previous is not None and previous.manifest_record.annotator == annotator:
         old_path = previous.folder / "annotations.jsonl"
@@ -858,28 +859,36 @@ def _write_annotations(path: Path, parts: list[_Part], sentence_table: np.ndarra
         return part.previous is not None and previous is not None and old_lines is not None
 
     fresh = sum(len(part.sentences) for part in parts if not reused(part))
+    pending: list[Sentence] = []  # across documents: a library of small ones fills batches too
     with path.open("w", encoding="utf-8") as fh, \
             Progress("annotating", total=fresh, unit="sentences") as bar:
+
+        def flush() -> None:
+            if not pending:
+                return
+            values = annotate(pending)
+            if len(values) != len(pending):
+                raise QAError("the annotator returned a different number of sentences")
+            fh.writelines(json.dumps(v, ensure_ascii=False) + "\n" for v in values)
+            bar.update(len(pending))
+            pending.clear()
+
         for part in parts:
             if reused(part):
                 assert previous is not None and old_lines is not None
+                flush()  # lines stay in sentence order
                 c0 = int(previous._first_chunk[part.previous])
                 s0 = int(previous._first_sentence[c0])
                 fh.writelines(line + "\n"
                               for line in old_lines[s0 : s0 + len(part.sentences)])
                 continue
             text = part.doc.text
-            for begin in range(0, len(part.sentences), ANNOTATE_BATCH):
-                sentences = [
-                    Sentence(part.doc.id, part.sentence_row + begin + i, int(s), int(e),
-                             text[int(s) : int(e)])
-                    for i, (_, s, e) in enumerate(part.sentences[begin : begin + ANNOTATE_BATCH])
-                ]
-                values = annotate(sentences)
-                if len(values) != len(sentences):
-                    raise QAError("the annotator returned a different number of sentences")
-                fh.writelines(json.dumps(v, ensure_ascii=False) + "\n" for v in values)
-                bar.update(len(sentences))
+            for i, (_, s, e) in enumerate(part.sentences):
+                pending.append(Sentence(part.doc.id, part.sentence_row + i, int(s), int(e),
+                                        text[int(s) : int(e)]))
+                if len(pending) >= ANNOTATE_BATCH:
+                    flush()
+        flush()
 
 
 def _clean_leftovers(index_dir: Path) -> None:
