@@ -18,11 +18,11 @@ lead model, labelled 1 when its SQuAD token F1 against a gold answer is at least
 its features is the answer model's out-of-fold probability for the sentence (stacking). Both
 are logistic regressions (scikit-learn) on standardised features; the answer model's
 examples are weighted so that each source counts alike, the lead model's are not (SQuAD
-gives nearly all lead examples; see main). Thresholds are chosen on out-of-fold predictions (folds = documents):
-the answer threshold maximises (unanswerable abstained) − 2 × (answerable wrongly abstained),
-averaged over the sources that have unanswerable questions; the lead threshold is the
-lowest whose out-of-fold precision is at least 0.90 (or the most precise one that still
-shows 2% of leads).
+gives nearly all lead examples; see main). Thresholds are chosen on out-of-fold
+predictions (folds = documents): the answer threshold maximises (unanswerable abstained)
+− 2 × (answerable wrongly abstained), averaged over the sources that have unanswerable
+questions; the lead threshold is the lowest whose out-of-fold precision is at least 0.90
+(or the most precise one that still shows 2% of leads).
 """
 
 from __future__ import annotations
