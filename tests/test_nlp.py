@@ -101,5 +101,28 @@ def test_a_helper_that_dies_is_replaced_by_this_process(monkeypatch: pytest.Monk
         assert analyzer.passages(texts) == alone
     finally:
         analyzer.close()
+    assert analyzer._helpers is None
     labels = {m.label for m in alone[0]}
     assert {"PERSON", "DATE", "GPE"} <= labels
+
+
+@pytest.mark.slow
+def test_only_the_building_thread_stops_its_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load that ends in another thread (a server's request) leaves a running build's
+    helpers alone; the build's own thread stops them."""
+    import threading
+
+    monkeypatch.setattr(nlp, "PARALLEL_START", 4)
+    analyzer = nlp.SpacyAnalyzer(processes=2)
+    texts = [f"The bridge opened in {1900 + i}." for i in range(8)]
+    try:
+        analyzer.passages(texts)
+        helpers = analyzer._helpers
+        assert helpers
+        other = threading.Thread(target=analyzer.close)
+        other.start()
+        other.join()
+        assert analyzer._helpers is helpers and helpers[0].process.poll() is None
+    finally:
+        analyzer.close()
+    assert analyzer._helpers is None and helpers[0].process.poll() == 0

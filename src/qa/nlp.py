@@ -156,6 +156,7 @@ class SpacyAnalyzer:
         self._lock = threading.Lock()
         self._helpers: list[_Helper] | None = None  # None: not started; []: none (or broken)
         self._helpers_lock = threading.Lock()
+        self._owner: int | None = None  # the thread whose build started them
 
     def nlp(self) -> Any:
         with self._lock:
@@ -170,6 +171,7 @@ class SpacyAnalyzer:
                 if self.processes > 1 and len(texts) >= PARALLEL_START:
                     self.nlp()  # this process's pipeline first: its errors are the clear ones
                     self._helpers = _start_helpers(self.name, self.processes - 1)
+                    self._owner = threading.get_ident()
                 return self._annotate(texts)  # helpers are still loading: all of it here
             if not self._helpers or len(texts) < PARALLEL_MIN:
                 return self._annotate(texts)
@@ -208,9 +210,12 @@ class SpacyAnalyzer:
         self._helpers = []
 
     def close(self) -> None:
+        """Stop the helpers, unless another thread's build started them (it stops them)."""
         with self._helpers_lock:
+            if self._owner not in (None, threading.get_ident()):
+                return
             self._drop_helpers()
-            self._helpers = None
+            self._helpers, self._owner = None, None
 
     def question(self, text: str) -> QuestionInfo:
         return analyze_question(self.nlp()(text), text, self.type_of)
