@@ -1,11 +1,11 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
-QA_SPACY, QA_SPACY_PROCESSES, QA_DATA (uploaded documents; default: `data` beside the index folder),
-QA_HNSW_ABOVE, QA_IVF_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND (`embedded` or
-`milvus`) with QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server
-QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for
-any) and QA_REFRESH_SECONDS.
+QA_SPACY, QA_SPACY_PROCESSES, QA_DATA (uploaded documents; default: `data` beside the index
+folder), QA_HNSW_ABOVE, QA_IVF_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND
+(`embedded` or `milvus`) with QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for
+the server QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list;
+`*` for any) and QA_REFRESH_SECONDS.
 """
 
 from __future__ import annotations

@@ -524,4 +524,3 @@ def similarity_typer(vector_of: Callable[[str], np.ndarray | None]) -> TypeOf:
         return cache[noun]
 
     return type_of
-
