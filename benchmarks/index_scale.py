@@ -47,11 +47,20 @@ class Hashing384(HashingEmbedder):
     dimension = DIM
 
 
+def _memory_kib(pid: str) -> dict[str, int]:
+    """VmHWM (peak) and VmRSS (now) of a process from /proc, in KiB; {} when unreadable."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines)
+            if k in ("VmHWM", "VmRSS")}
+
+
 def peak_mib() -> int:
     """This process's peak RSS (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
+    if hwm := _memory_kib("self").get("VmHWM"):
+        return hwm // 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
@@ -67,21 +76,12 @@ class ChildrenPeak(threading.Thread):
         self._done = threading.Event()
         self.start()
 
-    @staticmethod
-    def _status(pid: str) -> dict[str, int]:
-        try:
-            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-        except OSError:
-            return {}
-        return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines)
-                if k in ("VmHWM", "VmRSS")}
-
     def run(self) -> None:
         while not self._done.wait(1.0):
-            total = self._status("self").get("VmRSS", 0)
+            total = _memory_kib("self").get("VmRSS", 0)
             for task in Path("/proc/self/task").iterdir():
                 for pid in (task / "children").read_text().split():
-                    status = self._status(pid)
+                    status = _memory_kib(pid)
                     self.peak_kib = max(self.peak_kib, status.get("VmHWM", 0))
                     total += status.get("VmRSS", 0)
             self.total_kib = max(self.total_kib, total)
@@ -164,7 +164,7 @@ def bench_big(mb: float, workdir: Path, real: bool = False) -> dict[str, object]
     body = "\n\n".join([text] * (int(mb * 1_000_000) // len(text) + 1))
     body = body[: max(int(mb * 1_000_000), len(text))]  # a slice of the 20 MB text
     (seeds / "library.txt").write_text("Library\n\n" + body, encoding="utf-8")
-    children = ChildrenPeak()
+    children = ChildrenPeak() if real else None  # spaCy helpers run only with the model
     t = time.perf_counter()
     if real:  # what `qa index` does: the real model (QA_EMBED_RUNTIME), spaCy annotation
         from qa.config import load_settings
@@ -186,7 +186,7 @@ def bench_big(mb: float, workdir: Path, real: bool = False) -> dict[str, object]
         "runtime": getattr(embedder, "runtime_used", None),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
-    if real:  # spaCy helper processes (QA_SPACY_PROCESSES) ran beside this one
+    if children is not None:  # spaCy helper processes (QA_SPACY_PROCESSES) ran beside it
         out["helper_peak_rss_mib"], out["peak_rss_mib_with_helpers"] = children.stop()
         return out  # the cold load below uses the hashing embedder's settings
     probe = "import sys; from benchmarks.index_scale import cold_load; cold_load(sys.argv[1])"

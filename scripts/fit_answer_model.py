@@ -41,7 +41,7 @@ from sklearn.model_selection import GroupKFold
 
 from qa.answering import LEAD_FEATURES, lead_options, with_answer_p
 from qa.config import Settings
-from qa.evaluation import contains_gold, token_f1
+from qa.evaluation import LEAD_RIGHT_F1, contains_gold, token_f1
 from qa.evidence import FEATURES
 from qa.pipeline import Pipeline
 from qa.types import Turn
@@ -210,7 +210,7 @@ def main() -> None:
               e["cands"][0]["leads"][0]["text"])
              for i, e in enumerate(rows) if e["golds"] and e["cands"][0]["leads"]]
     lx = np.array([[features[f] for f in LEAD_FEATURES] for _, features, _ in leads])
-    ly = np.array([int(token_f1(text, e["golds"]) >= 0.5) for e, _, text in leads])
+    ly = np.array([int(token_f1(text, e["golds"]) >= LEAD_RIGHT_F1) for e, _, text in leads])
     lw = np.ones(len(leads))
     lp = oof(lx, ly, lw, [e["group"] for e, _, _ in leads])
     lead_threshold, best = 0.99, 0.0
