@@ -36,7 +36,7 @@ def _model(answer_bias: float, lead_bias: float) -> AnswerModel:
 
 def _evidence(question: str, wants: tuple[str, ...], text: str = TEXT,
               entities: tuple[Mention, ...] = (), missing: tuple[str, ...] = (),
-              never: tuple[str, ...] = ()) -> Evidence:
+              never: tuple[str, ...] = (), unknown_words: tuple[str, ...] = ()) -> Evidence:
     ends = [m.end() for m in re.finditer(r"\. ", text)]
     starts = [0, *ends[:-1]]
     sentences = tuple(Sentence("doc", i, a, b - 1, text[a : b - 1])
@@ -54,7 +54,7 @@ def _evidence(question: str, wants: tuple[str, ...], text: str = TEXT,
         for s in sentences)
     info = QuestionInfo(question, wants, "", entities, (), False, False, True)
     from qa.lexical import tokenize
-    return Evidence(info, (), candidates, 1, frozenset(tokenize(question)))
+    return Evidence(info, (), candidates, 1, frozenset(tokenize(question)), unknown_words)
 
 
 def test_compose_quotes_exactly_and_leads_with_a_typed_span() -> None:
@@ -94,6 +94,16 @@ def test_abstention_names_what_no_document_mentions_and_cites_the_closest() -> N
     assert answer.text.endswith("[1].")
     (citation,) = answer.citations
     assert TEXT[citation.quote.start : citation.quote.end] == citation.quote.text
+
+
+def test_abstention_names_the_question_words_no_document_uses() -> None:
+    evidence = _evidence("What is the tallest mountain?", ("LOC",), missing=("Everest",),
+                         unknown_words=("tallest", "mountain"))
+    answer = compose(evidence, _model(-5, 5))
+    assert answer.abstained
+    assert answer.text == ("The document doesn't say. It never mentions “tallest” or "
+                           "“mountain” [1].")
+    assert compose(evidence, _model(5, 5)).abstained is False  # the wording only, no veto
 
 
 def test_abstention_says_what_the_closest_passage_lacks() -> None:

@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from qa.evidence import Candidate, Evidence, type_spans
+from qa.evidence import NAMED, Candidate, Evidence, type_spans
 from qa.lexical import tokenize
 from qa.types import Answer, Citation, Lead, Span
 
@@ -215,9 +215,9 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
         return Answer(evidence.question.text, f"{subject} I found nothing related to the "
                       "question.", True, confidence, (), evidence.hits)
     why = ""
-    if closest.never:
-        why = f" {pronoun} never mention{'s' if pronoun == 'It' else ''} " \
-              f"{_list(closest.never)}"
+    never = closest.never or evidence.unknown_words
+    if never:
+        why = f" {pronoun} never mention{'s' if pronoun == 'It' else ''} {_list(never)}"
     elif closest.missing:
         why = f" The closest passage does not mention {_list(closest.missing)}"
     elif evidence.question.wants and not closest.features["type_found"]:
@@ -225,9 +225,8 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
         why = f" The closest passage gives no {kind} that answers it"
     else:
         why = " The closest passage is related but does not answer it"
-    named = [m.text for m in closest.mentions
-             if m.label not in ("NP", "CARDINAL", "ORDINAL") and not m.text.islower()][:2]
-    about = f"; it mentions {_list(tuple(named))}" if named and closest.never else ""
+    named = [m.text for m in closest.mentions if m.label in NAMED and not m.text.islower()][:2]
+    about = f"; the closest passage mentions {_list(tuple(named))}" if named and never else ""
     text = f"{subject}{why}{about} [1]."
     chunk, sentence = closest.chunk, closest.sentence
     citation = Citation(1, chunk.doc_id, chunk.id, Span(chunk.start, chunk.end, chunk.text),

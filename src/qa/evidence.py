@@ -33,6 +33,7 @@ from qa.types import Chunk, Hit, Mention, Sentence
 CANDIDATE_PASSAGES = 3  # candidate sentences come from this many top passages
 CANDIDATES = 6
 TYPE_BONUS = 0.08  # re-ranking bonus for a sentence holding the expected answer type
+STAND_IN = 0.5  # a word this close to a question word stands in for it
 ENTITY_BONUS = 0.0  # measured: names are often paraphrased ("US" / "American"); no gain
 NAMED = frozenset("PERSON NORP FAC ORG GPE LOC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split())
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|neither|without)\b|n[’']t\b", re.IGNORECASE)
@@ -67,6 +68,9 @@ class Evidence:
     candidates: tuple[Candidate, ...]  # best first
     documents: int  # documents in the index (for wording: "the document" or "the documents")
     question_terms: frozenset[str] = field(default_factory=frozenset)
+    # The question's words that no document uses, nor any close stand-in of them ("tallest",
+    # "mountain" asked of a news article): an abstention names them.
+    unknown_words: tuple[str, ...] = ()
 
 
 def _terms_of(text: str) -> set[str]:
@@ -149,7 +153,7 @@ def gather_evidence(
             else:
                 best = max((sim for t, sim in stand_ins if t in p_terms), default=0.0)
                 context += weight * best
-                if best < 0.5:
+                if best < STAND_IN:
                     missing_rare = max(missing_rare, idf[term] / max_idf)
             if not knows(term):
                 unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
@@ -178,8 +182,18 @@ def gather_evidence(
                                     missing, never))
     if first is None:
         candidates.sort(key=lambda c: -c.score)
+    never_used = {t for t in q_terms if not knows(t)
+                  and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
-                    frozenset(q_terms))
+                    frozenset(q_terms), _surface(info.text, never_used))
+
+
+def _surface(text: str, terms: set[str]) -> tuple[str, ...]:
+    """The words of `text` that the index terms `terms` come from, as typed, once each."""
+    if not terms:
+        return ()
+    words = (m.group() for m in re.finditer(r"\w[\w'’-]*", text))
+    return tuple(dict.fromkeys(w for w in words if set(tokenize(w)) & terms))
 
 
 FOLLOW_UP_PASSAGES = 2  # a follow-up's sentence is chosen from this many top passages
