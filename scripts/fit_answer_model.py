@@ -8,7 +8,9 @@ SQuAD 2.0 *train* articles of ../shared/data (Zelda, with human-written unanswer
 questions, among them), and the manual and report of eval/docs. Held out (never fitted;
 measure on them with `qa eval`): four SQuAD train articles (Spectre, the other one with
 unanswerable questions, New York City, To Kill a Mockingbird, Solar energy), the story of
-eval/docs, and the article's shipped test set eval/article_qa.jsonl. `--from-dump` refits
+eval/docs, and the article's shipped test set eval/article_qa.jsonl. Each fitting source is
+also asked 30 answerable questions of the other fitting sources, as unanswerable ones
+(people ask about what their documents never cover; see cross_examples). `--from-dump` refits
 from the examples a previous run wrote, in seconds.
 
 Each question gives one example of the answer model: the features of the best candidate
@@ -51,6 +53,7 @@ SQUAD = ROOT.parent / "shared" / "data" / "squad2-train-10-articles.json"
 # Only Zelda (4) and Spectre (5) hold unanswerable questions: one is fitted, one held out.
 HELD_SQUAD = (5, 7, 8, 9)
 WRONG_ABSTAIN_COST = 2.0
+CROSS_QUESTIONS = 30  # questions of the other sources asked of each fitting source
 LEAD_PRECISION = 0.90
 MIN_LEADS_SHOWN = 0.02  # a lead threshold must still show this share of leads
 
@@ -107,22 +110,50 @@ def examples(pipeline: Pipeline, rows: list[dict], source: str, group: str) -> l
 def collect(work: Path, per_article: int) -> list[dict]:
     """Run the evidence step over every pool; the examples are written to examples.json."""
     rows: list[dict] = []
-    article = Pipeline(Settings(seeds_dir=ROOT / "seeds", index_dir=work / "article-index"))
-    rows += examples(article, jsonl(ROOT / "tests/data/dev_questions.jsonl"), "article",
-                     "article")
+    pipes = {"article": Pipeline(Settings(seeds_dir=ROOT / "seeds",
+                                          index_dir=work / "article-index"))}
+    questions = {"article": jsonl(ROOT / "tests/data/dev_questions.jsonl")}
+    rows += examples(pipes["article"], questions["article"], "article", "article")
     for name in ("manual", "report", "story"):
-        pipe = Pipeline(Settings(seeds_dir=ROOT / "eval/docs" / name,
-                                 index_dir=work / f"{name}-index"))
-        rows += examples(pipe, jsonl(ROOT / f"eval/{name}_qa.jsonl"), name, name)
+        pipes[name] = Pipeline(Settings(seeds_dir=ROOT / "eval/docs" / name,
+                                        index_dir=work / f"{name}-index"))
+        questions[name] = jsonl(ROOT / f"eval/{name}_qa.jsonl")
+        rows += examples(pipes[name], questions[name], name, name)
         print(f"{name}: done", file=sys.stderr)
     sets = squad_sets(work, per_article)
-    squad = Pipeline(Settings(seeds_dir=next(iter(sets.values()))[0],
-                              index_dir=work / "squad-index"))
-    for name, (_, questions) in sets.items():
-        rows += examples(squad, questions, "squad", name)
+    pipes["squad"] = Pipeline(Settings(seeds_dir=next(iter(sets.values()))[0],
+                                       index_dir=work / "squad-index"))
+    questions["squad"] = []
+    for name, (_, asked) in sets.items():
+        rows += examples(pipes["squad"], asked, "squad", name)
+        if not any(name.startswith(f"squad-{n:02d}") for n in HELD_SQUAD):
+            questions["squad"] += asked
         print(f"{name}: done", file=sys.stderr)
+    rows += cross_examples(pipes, questions)
     (work / "examples.json").write_text(json.dumps(rows), encoding="utf-8")
     return rows
+
+
+def cross_examples(pipes: dict[str, Pipeline], questions: dict[str, list[dict]]) -> list[dict]:
+    """Questions about other documents, asked of each fitting source: unanswerable there.
+
+    People ask about things their documents never cover; the human-written unanswerable
+    questions of the pool are all near their document's topic, so without these the model
+    never sees an off-topic question. The held-out story is neither asked nor asked of.
+    """
+    rng = random.Random(1)
+    fitting = [s for s in questions if s != "story"]
+    pools = {s: [r for r in questions[s] if r["answers"] and not r.get("history")]
+             for s in fitting}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    out = []
+    for target in fitting:
+        others = [s for s in fitting if s != target]
+        asked = [dict(r, answers=[]) for s in others
+                 for r in pools[s][: CROSS_QUESTIONS // len(others)]]
+        out += examples(pipes[target], asked, target, f"{target}-cross")
+    return out
 
 
 def held_out(example: dict) -> bool:
