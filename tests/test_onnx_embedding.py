@@ -12,7 +12,7 @@ import pytest
 
 from qa import onnx_model
 from qa.config import Settings, load_settings
-from qa.embedding import SentenceTransformerEmbedder, make_embedder
+from qa.embedding import SentenceTransformerEmbedder, make_embedder, token_batches
 from qa.errors import BadSetting, ModelError
 
 SQUAD = Path("/work/shared/data/squad2-train-10-articles.json")
@@ -109,6 +109,16 @@ def _real_sentences(n: int) -> list[str]:
     out = [p["context"][s.start:s.end] for a in data["data"] for p in a["paragraphs"]
            for s in split_sentences(p["context"])]
     return out[::max(1, len(out) // n)][:n]
+
+
+def test_token_batches_cut_by_padded_tokens() -> None:
+    lengths = [40, 3, 3, 300, 5, 40, 3]
+    batches = token_batches(lengths, tokens=100, most=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))  # each once
+    assert [[lengths[i] for i in b] for b in batches] == [[3, 3, 3], [5, 40], [40], [300]]
+    for b in batches:  # shortest first; padded size within the budget unless alone
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
+    assert token_batches([], tokens=100, most=3) == []
 
 
 @pytest.mark.slow
