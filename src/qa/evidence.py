@@ -18,6 +18,7 @@ the question's entities, so "when" prefers the sentence with a date in it.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -107,10 +108,11 @@ def gather_evidence(
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]
     entity_terms = [(text, terms) for text, terms in entity_terms if terms]
-    # A name none of whose words any document uses (typos and spelling variants of a known
-    # name share some words with it, so they are not counted).
+    # A name none of whose words any document uses, nor a form of them (typos and spelling
+    # variants of a known name share some words with it, so they are not counted).
     never = tuple(m.text for m in info.entities if m.label in NAMED
-                  and (terms := _terms_of(m.text)) and not any(knows(t) for t in terms))
+                  and (terms := _terms_of(m.text))
+                  and not any(knows(t) or _relative_known(index, t) for t in terms))
 
     in_hits = {s.index for h in hits[:CANDIDATE_PASSAGES] for s in h.chunk.sentences}
     order = np.argsort(-scored.sentence_scores, kind="stable")
@@ -182,10 +184,24 @@ def gather_evidence(
                                     missing, never))
     if first is None:
         candidates.sort(key=lambda c: -c.score)
-    never_used = {t for t in q_terms if not knows(t)
+    never_used = {t for t in q_terms if not knows(t) and not _relative_known(index, t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
+
+
+RELATIVE_PREFIX = 5  # a word this long or longer is a form of the words it begins
+
+
+def _relative_known(index: Index, term: str) -> bool:
+    """Do the documents use another form of this word, one that stemming does not join:
+    "afghan" of "afghanistan" (the word begins a document word), "iraqi" of "iraq" (a
+    document word begins it, at most two letters shorter)?"""
+    if len(term) >= RELATIVE_PREFIX:
+        at = bisect.bisect_left(index.terms, term)
+        if at < len(index.terms) and index.terms[at].startswith(term):
+            return True
+    return any(index.knows(term[:k]) for k in range(max(4, len(term) - 2), len(term)))
 
 
 def _surface(text: str, terms: set[str]) -> tuple[str, ...]:
