@@ -55,7 +55,7 @@ def real_sentences(n: int) -> list[str]:
 
 def variant(name: str, folder: Path, cache: Path, max_len: int):
     """An `encode(texts) -> vectors` for the variant `name`."""
-    from qa.embedding import _BertBackend, _OnnxBackend
+    from qa.embedding import _BertBackend, _OnnxBackend, padded_feed
 
     if name.startswith("torch"):
         import torch
@@ -111,13 +111,7 @@ def variant(name: str, folder: Path, cache: Path, max_len: int):
             for begin in range(0, len(texts), k):
                 batch = order[begin : begin + k]
                 encodings = backend.tokenizer.encode_batch([texts[i] for i in batch])
-                width = max(len(e.ids) for e in encodings)
-                ids = np.full((len(batch), width), backend.pad_id, dtype=np.int64)
-                mask = np.zeros(ids.shape, dtype=np.int64)
-                for row, e in enumerate(encodings):
-                    ids[row, : len(e.ids)], mask[row, : len(e.ids)] = e.ids, 1
-                out[batch] = backend.session.run(None, {"input_ids": ids,
-                                                        "attention_mask": mask})[0]
+                out[batch] = backend.session.run(None, padded_feed(encodings, backend.pad_id))[0]
             return out
         return by_texts
     if name.startswith("onnx-tokens"):

@@ -29,8 +29,6 @@ SETS = {
 }
 
 
-
-
 def _off_topic(tmp_path: Path) -> Path:
     """The story's stand-alone answerable questions, asked of the article: none is answerable
     there (the story is held out, and its questions are never asked of another document

@@ -165,6 +165,17 @@ def token_batches(lengths: list[int], tokens: int, most: int) -> list[list[int]]
     return batches
 
 
+def padded_feed(encodings: list[Any], pad_id: int) -> dict[str, np.ndarray]:
+    """One model call's inputs: the encodings' ids padded to the longest, and their mask."""
+    width = max(len(e.ids) for e in encodings)
+    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
+    mask = np.zeros(ids.shape, dtype=np.int64)
+    for row, e in enumerate(encodings):
+        ids[row, : len(e.ids)] = e.ids
+        mask[row, : len(e.ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 def _tokenizer(folder: Path, max_seq_length: int) -> Any:
     """The model's fast tokenizer, truncating and padding as sentence-transformers does."""
     from tokenizers import Tokenizer
@@ -218,12 +229,8 @@ class _OnnxBackend:
         lengths = [len(e.ids) for e in encodings]
         out: np.ndarray | None = None
         for batch in token_batches(lengths, self.tokens, ONNX_MOST_TEXTS):
-            ids = np.full((len(batch), lengths[batch[-1]]), self.pad_id, dtype=np.int64)
-            mask = np.zeros(ids.shape, dtype=np.int64)
-            for row, i in enumerate(batch):
-                ids[row, : lengths[i]] = encodings[i].ids
-                mask[row, : lengths[i]] = 1
-            vectors = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            feed = padded_feed([encodings[i] for i in batch], self.pad_id)
+            vectors = self.session.run(None, feed)[0]
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[batch] = vectors

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +106,9 @@ def gather_evidence(
             known[term] = index.knows(term)
         return known[term]
 
+    def used(term: str) -> bool:  # the term, or a form of it stemming does not join
+        return knows(term) or _relative_known(index.terms, knows, term)
+
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]
     entity_terms = [(text, terms) for text, terms in entity_terms if terms]
@@ -112,7 +116,7 @@ def gather_evidence(
     # variants of a known name share some words with it, so they are not counted).
     never = tuple(m.text for m in info.entities if m.label in NAMED
                   and (terms := _terms_of(m.text))
-                  and not any(knows(t) or _relative_known(index, t) for t in terms))
+                  and not any(used(t) for t in terms))
 
     in_hits = {s.index for h in hits[:CANDIDATE_PASSAGES] for s in h.chunk.sentences}
     order = np.argsort(-scored.sentence_scores, kind="stable")
@@ -184,7 +188,7 @@ def gather_evidence(
                                     missing, never))
     if first is None:
         candidates.sort(key=lambda c: -c.score)
-    never_used = {t for t in q_terms if not knows(t) and not _relative_known(index, t)
+    never_used = {t for t in q_terms if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
@@ -193,15 +197,15 @@ def gather_evidence(
 RELATIVE_PREFIX = 5  # a word this long or longer is a form of the words it begins
 
 
-def _relative_known(index: Index, term: str) -> bool:
-    """Do the documents use another form of this word, one that stemming does not join:
-    "afghan" of "afghanistan" (the word begins a document word), "iraqi" of "iraq" (a
-    document word begins it, at most two letters shorter)?"""
+def _relative_known(terms: Sequence[str], knows: Callable[[str], bool], term: str) -> bool:
+    """Do the documents (their sorted `terms`) use another form of this word, one that
+    stemming does not join: "afghan" of "afghanistan" (the word begins a document word),
+    "iraqi" of "iraq" (a document word begins it, at most two letters shorter)?"""
     if len(term) >= RELATIVE_PREFIX:
-        at = bisect.bisect_left(index.terms, term)
-        if at < len(index.terms) and index.terms[at].startswith(term):
+        at = bisect.bisect_left(terms, term)
+        if at < len(terms) and terms[at].startswith(term):
             return True
-    return any(index.knows(term[:k]) for k in range(max(4, len(term) - 2), len(term)))
+    return any(knows(term[:k]) for k in range(max(4, len(term) - 2), len(term)))
 
 
 def _surface(text: str, terms: set[str]) -> tuple[str, ...]:
