@@ -67,6 +67,10 @@ def test_sentence_splitter_handles_the_articles_quirks() -> None:
         ("It cost $2.5 billion. “Too much,” he said.", ["It cost $2.5 billion.",
                                                         "“Too much,” he said."]),
         ("Is it over? Yes! 2019 was the year.", ["Is it over?", "Yes!", "2019 was the year."]),
+        # a short attribution after a quotation is part of it; a longer sentence is not
+        ("“And the numbers?” Ilse asked. She waited.", ["“And the numbers?” Ilse asked.",
+                                                        "She waited."]),
+        ("He said “go.” She went home quickly.", ["He said “go.”", "She went home quickly."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:

@@ -437,6 +437,21 @@ def test_load_retries_once_on_a_vanished_build(fake_pipeline: Pipeline,
 # -- lexical and vector pieces -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("forms", [
+    "speed speeds speeding", "need needs needed needing", "agree agreed agreeing agrees",
+    "exceed exceeded exceeding", "guarantee guaranteed", "plan plans planned planning",
+    "announce announced announcing", "troop troops",
+])
+def test_inflections_meet_at_one_stem(forms: str) -> None:
+    stems = set(tokenize(forms))
+    assert len(stems) == 1, stems
+    assert stems != {"spe"}  # "speed" is not the past tense of "spe"
+
+
+def test_different_words_keep_different_stems() -> None:
+    assert len(set(tokenize("speed spend seed see feed fee"))) == 6
+
+
 def test_sparse_bm25_matches_the_reference_on_real_text() -> None:
     text = ARTICLE.read_text(encoding="utf-8")
     sentences = [s for s in text.replace("\n", " ").split(". ") if s.strip()]

@@ -30,6 +30,9 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]]*(?=\s+["“‘'(\[]?[A-Z0-9])""")
 _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d+[.)])\s")
 _HAS_WORD = re.compile(r"\w")
+_CLOSING_QUOTES = frozenset("\"”’'")
+_OPENING_QUOTES = frozenset("\"“‘'")
+SPEECH_TAG_WORDS = 3
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -69,8 +72,8 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
         begin = cut
         if s >= e:
             continue
-        if spans and not _HAS_WORD.search(text[s:e]):
-            prev = spans.pop()  # a stray quote mark or bracket: part of the sentence before
+        if spans and (not _HAS_WORD.search(text[s:e]) or _speech_tag(spans[-1].text, text[s:e])):
+            prev = spans.pop()  # a stray quote mark, or "Ilse asked.": part of the one before
             s = prev.start - offset
         spans.append(Span(offset + s, offset + e, text[s:e]))
     # A leading fragment with no words joins the sentence after it.
@@ -79,6 +82,13 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
         merged_text = text[first.start - offset : second.end - offset]
         spans[:2] = [Span(first.start, second.end, merged_text)]
     return spans
+
+
+def _speech_tag(before: str, fragment: str) -> bool:
+    """Is `fragment` the few words that attribute a quotation ending `before`: the
+    “Ilse asked.” of “"And the numbers?" Ilse asked.”? Alone it answers nothing."""
+    return (before[-1:] in _CLOSING_QUOTES and len(fragment.split()) <= SPEECH_TAG_WORDS
+            and fragment[0] not in _OPENING_QUOTES)
 
 
 def _hard_wrap(span: Span, limit: int) -> list[Span]:

@@ -39,6 +39,9 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _US = re.compile(r"\bU\.S\.(?:A\.)?", re.IGNORECASE)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _POSSESSIVE = re.compile(r"['’]s\b", re.IGNORECASE)
+# An "-eed" word whose "-ed" is a past tense: a vowel then a consonant before it ("agreed",
+# "guaranteed"), as in Porter's rule; "speed", "need" and "feed" are stems of their own.
+_EEDS = re.compile(r".*[aeiou][^aeiou].*eed$")
 
 
 @lru_cache(maxsize=1 << 18)
@@ -56,8 +59,10 @@ def stem(word: str) -> str:
         word = word[:-1]
     if word.endswith("ing") and len(word) > 5:
         word = word[:-3]
-    elif word.endswith("ed") and len(word) > 4:
+    elif word.endswith("ed") and len(word) > 4 and not word.endswith("eed"):
         word = word[:-2]
+    if word.endswith("eed") and _EEDS.match(word):
+        word = word[:-1]  # "agreed" -> "agree" (-> "agre"); "speed", "need" stay whole
     if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
         word = word[:-1]  # "planned" -> "plann" -> "plan"
     if word.endswith("e") and len(word) > 4:
