@@ -172,7 +172,9 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
                 and _words(top.sentence.text) + _words(second.sentence.text)
                 + (_words(lead_span.text) if lead_span else 0) <= MAX_ANSWER_WORDS):
             chosen.append(second)
-            chosen.sort(key=lambda c: (c.sentence.doc_id, c.sentence.start))
+            if (second.sentence.index == top.sentence.index - 1
+                    and second.sentence.doc_id == top.sentence.doc_id):
+                chosen.reverse()  # the sentence just before the best one: read them in order
 
     budget = MAX_ANSWER_WORDS - (_words(lead_span.text) if lead_span else 0)
     citations, parts = [], []
@@ -201,6 +203,13 @@ _KIND = {"DATE": "date", "TIME": "time", "CARDINAL": "number", "QUANTITY": "quan
          "GPE": "place", "LOC": "place", "FAC": "place", "ORG": "name"}
 
 
+def _kind(wants: tuple[str, ...]) -> str:
+    """What the question asks for, in words: "date", "date or time"; "figure" when it could
+    be many kinds of measure ("how long": a date, a time, a length or a number)."""
+    kinds = list(dict.fromkeys(_KIND.get(label, "answer") for label in wants))
+    return " or ".join(kinds) if len(kinds) <= 2 else "figure"
+
+
 def _phrase(text: str) -> str:
     return re.sub(r"^(?:the|a|an)\s+", "", text.strip(), flags=re.IGNORECASE)
 
@@ -221,10 +230,9 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
     elif closest.missing:
         why = f" The closest passage does not mention {_list(closest.missing)}"
     elif evidence.question.wants and not closest.features["type_found"]:
-        kind = _KIND.get(evidence.question.wants[0], "answer")
-        why = f" The closest passage gives no {kind} that answers it"
+        why = f" The closest passage gives no {_kind(evidence.question.wants)} that answers it"
     else:
-        why = " The closest passage is related but does not answer it"
+        why = " The closest passage does not answer it"
     named = [m.text for m in closest.mentions if m.label in NAMED and not m.text.islower()][:2]
     about = f"; the closest passage mentions {_list(tuple(named))}" if named and never else ""
     text = f"{subject}{why}{about} [1]."

@@ -186,12 +186,29 @@ def gather_evidence(
             ENTITY_BONUS * (not missing) if entity_terms else 0.0)
         candidates.append(Candidate(sentence, chunk, score + bonus, cosine, mentions, features,
                                     missing, never))
-    if first is None:
-        candidates.sort(key=lambda c: -c.score)
+    if first is None:  # best first; a heading only after every sentence of prose
+        candidates.sort(key=lambda c: (is_heading(c.sentence, c.chunk), -c.score))
     never_used = {t for t in q_terms if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
+
+
+HEADING_WORDS = 8
+_ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
+_LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")
+
+
+def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
+    """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
+    words alone on their line with no closing punctuation? It names a topic but answers
+    nothing, though it shares the question's words; a list item is not one."""
+    text = sentence.text
+    if len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text) or _LIST_MARK.match(text):
+        return False
+    before = chunk.text[: sentence.start - chunk.start].rstrip(" \t")
+    after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
+    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
 
 
 RELATIVE_PREFIX = 5  # a word this long or longer is a form of the words it begins
