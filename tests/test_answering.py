@@ -7,13 +7,14 @@ held-out sets (tests/test_quality_gate.py)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from qa.answering import LEAD_FEATURES, MAX_ANSWER_WORDS, AnswerModel, Logistic, compose
 from qa.errors import BadQuestion
-from qa.evidence import FEATURES, Candidate, Evidence
+from qa.evidence import FEATURES, Candidate, Evidence, is_heading
 from qa.nlp import NullAnalyzer, QuestionInfo
 from qa.pipeline import Pipeline
 from qa.schema import answer_markdown, answer_plain
@@ -127,6 +128,52 @@ def test_abstention_says_what_the_closest_passage_lacks() -> None:
                                missing=("Paris",)), _model(-5, 5))
     assert answer.abstained
     assert "The closest passage does not mention “Paris”" in answer.text
+
+
+@pytest.mark.parametrize(("wants", "kind"), [
+    (("DATE", "TIME"), "date or time"), (("PERSON", "ORG"), "name"),
+    (("DATE", "TIME", "QUANTITY", "CARDINAL"), "figure"),  # "how long": not just a date
+])
+def test_abstention_says_what_kind_of_answer_is_missing(wants: tuple[str, ...],
+                                                        kind: str) -> None:
+    evidence = _evidence("How long did the campaign take?", wants, text="No figures here. ")
+    evidence = replace(evidence, candidates=tuple(
+        replace(c, features={**c.features, "type_found": 0.0}) for c in evidence.candidates))
+    answer = compose(evidence, _model(-5, 5))
+    assert answer.text == f"The document doesn't say. The closest passage gives no {kind} " \
+                          "that answers it [1]."
+
+
+@pytest.mark.parametrize(("order", "quoted"), [((2, 0), (2, 0)), ((2, 1), (1, 2))])
+def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
+        order: tuple[int, int], quoted: tuple[int, int]) -> None:
+    text = "The museum opened in 1911. It has four floors. Its director was Ada Lowe. "
+    evidence = _evidence("Who directs the museum?", ("PERSON",), text=text)
+    by_index = {c.sentence.index: c for c in evidence.candidates}
+    evidence = replace(evidence, candidates=tuple(replace(by_index[i], score=1.0 - 0.1 * n)
+                                                  for n, i in enumerate(order)))
+    answer = compose(evidence, _model(5, 5))
+    assert [by_index[i].sentence.text for i in quoted] == [c.quote.text
+                                                          for c in answer.citations]
+    assert answer.lead is not None and answer.lead.span.text == "Ada Lowe"
+    assert answer.citations[answer.lead.n - 1].quote.text == "Its director was Ada Lowe."
+
+
+@pytest.mark.parametrize(("text", "line", "heading"), [
+    ("Warranty and Service\n\nThe cooker is covered for two years.", "Warranty and Service",
+     True),
+    ("## Programs\nThe cooker offers eight programs.", "## Programs", True),
+    ("Intro text.\nThe Lamp at Gullhaven\n", "The Lamp at Gullhaven", True),
+    ("Model: CR-20. Weight: 4.2 kilograms", "Weight: 4.2 kilograms", False),  # a spec line
+    ("- Rinse the rice\n- Add water", "- Rinse the rice", False),  # a list item
+    ("He left at noon. Then\nmore", "Then", False),  # not alone on its line
+    ("Made in Denmark.\n", "Made in Denmark.", False),  # a sentence
+])
+def test_headings_are_told_from_sentences(text: str, line: str, heading: bool) -> None:
+    start = text.index(line)
+    sentence = Sentence("doc", 0, start, start + len(line), line)
+    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, (sentence,))
+    assert is_heading(sentence, chunk) is heading
 
 
 def test_long_sentences_are_quoted_as_an_exact_window_within_the_word_limit() -> None:
