@@ -205,8 +205,9 @@ _KIND = {"DATE": "date", "TIME": "time", "CARDINAL": "number", "QUANTITY": "quan
 
 def _kind(wants: tuple[str, ...]) -> str:
     """What the question asks for, in words: "date", "date or time"; "figure" when it could
-    be many kinds of measure ("how long": a date, a time, a length or a number)."""
-    kinds = list(dict.fromkeys(_KIND.get(label, "answer") for label in wants))
+    be many kinds of measure ("how long": a date, a time, a length or a number); "" when
+    none has a plain name (a nationality, an event)."""
+    kinds = list(dict.fromkeys(_KIND[label] for label in wants if label in _KIND))
     return " or ".join(kinds) if len(kinds) <= 2 else "figure"
 
 
@@ -229,8 +230,8 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
         why = f" {pronoun} never mention{'s' if pronoun == 'It' else ''} {_list(never)}"
     elif closest.missing:
         why = f" The closest passage does not mention {_list(closest.missing)}"
-    elif evidence.question.wants and not closest.features["type_found"]:
-        why = f" The closest passage gives no {_kind(evidence.question.wants)} that answers it"
+    elif (kind := _kind(evidence.question.wants)) and not closest.features["type_found"]:
+        why = f" The closest passage gives no {kind} that answers it"
     else:
         why = " The closest passage does not answer it"
     named = [m.text for m in closest.mentions if m.label in NAMED and not m.text.islower()][:2]
