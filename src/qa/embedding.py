@@ -22,6 +22,7 @@ import numpy as np
 
 from qa.config import DEFAULT_MODEL, Settings
 from qa.errors import ModelError
+from qa.imports import TORCH_IMPORTS
 
 TORCH_BATCH = 16  # texts per forward pass of qa.bert (16 beat 64: benchmarks.embed_runtimes)
 # ONNX Runtime calls are cut by tokens, not texts: texts sorted by token count, and a call
@@ -119,9 +120,10 @@ class _BertBackend:
 
     def __init__(self, folder: Path, max_seq_length: int, device: str,
                  batch: int = TORCH_BATCH) -> None:
-        import torch
+        with TORCH_IMPORTS:
+            import torch
 
-        from qa.bert import BertEncoder
+            from qa.bert import BertEncoder
 
         self._torch = torch
         self.tokenizer = _tokenizer(folder, max_seq_length)
@@ -242,8 +244,9 @@ class _OnnxBackend:
 
 class _SentenceTransformersBackend:
     def __init__(self, target: str, device: str) -> None:
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
+        with TORCH_IMPORTS:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         self.model: SentenceTransformer = SentenceTransformer(target, device=device)

