@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from qa.answering import LEAD_FEATURES, MAX_ANSWER_WORDS, AnswerModel, Logistic, compose
+from qa.answering import (
+    LEAD_FEATURES,
+    LEAD_MIN_CONFIDENCE,
+    MAX_ANSWER_WORDS,
+    AnswerModel,
+    Logistic,
+    compose,
+)
 from qa.errors import BadQuestion
 from qa.evidence import FEATURES, Candidate, Evidence, is_heading
 from qa.nlp import NullAnalyzer, QuestionInfo
@@ -80,6 +87,14 @@ def test_no_lead_without_a_span_of_the_wanted_type() -> None:
 def test_no_lead_when_the_lead_model_does_not_trust_it() -> None:
     answer = compose(_evidence("When did the museum open?", ("DATE",)), _model(5, -5))
     assert not answer.abstained and answer.lead is None
+
+
+def test_no_lead_when_the_sentence_is_more_likely_wrong_than_right() -> None:
+    model = _model(-1, 5)  # confidence 0.27: answered (threshold 0.1), but no bold lead
+    model = replace(model, answer=replace(model.answer, threshold=0.1))
+    answer = compose(_evidence("When did the museum open?", ("DATE",)), model)
+    assert not answer.abstained and answer.confidence < LEAD_MIN_CONFIDENCE
+    assert answer.lead is None
 
 
 def test_a_span_that_repeats_the_question_is_not_a_lead() -> None:
