@@ -20,8 +20,9 @@ from qa.answering import (
     Logistic,
     compose,
 )
+from qa.chunking import is_heading
 from qa.errors import BadQuestion
-from qa.evidence import FEATURES, Candidate, Evidence, is_heading
+from qa.evidence import FEATURES, Candidate, Evidence
 from qa.nlp import NullAnalyzer, QuestionInfo
 from qa.pipeline import Pipeline
 from qa.schema import answer_markdown, answer_plain

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import qa.store as store
+from qa.config import Settings
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, SeedError
 from qa.lexical import BM25, SparseBM25, bm25_weights, term_counts, tokenize
 from qa.pipeline import Pipeline
@@ -582,3 +583,18 @@ def test_top_lexical_equals_a_stable_sort() -> None:
     for k in (1, 10, 50, 60, 500):
         np.testing.assert_array_equal(_top_lexical(scores, k),
                                       np.argsort(-scores, kind="stable")[:k])
+
+
+def test_a_passage_is_shown_with_its_best_sentence_not_its_heading(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    source = ("The Old Harbor Lighthouse\n\nThe Old Harbor Lighthouse was built in 1872. "
+              "It stands 43 meters tall on the harbor rocks.\n")
+    (seeds / "harbor.txt").write_text(source, encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
+    hits = Pipeline(settings, HashingEmbedder()).retrieve("Old Harbor Lighthouse", 1)
+    text = (seeds / "harbor.txt").read_text(encoding="utf-8")
+    assert hits[0].chunk.text.startswith("The Old Harbor Lighthouse\n")  # one passage
+    assert hits[0].sentence.text == "The Old Harbor Lighthouse was built in 1872."
+    assert text[hits[0].sentence.start : hits[0].sentence.end] == hits[0].sentence.text

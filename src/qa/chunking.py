@@ -29,6 +29,7 @@ _ABBREVIATIONS = frozenset(
 # sentence: an optional opening quote and a capital letter or a digit.
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]]*(?=\s+["“‘'(\[]?[A-Z0-9])""")
 _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d+[.)])\s")
+_LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
 _HAS_WORD = re.compile(r"\w")
 _CLOSING_QUOTES = frozenset("\"”’'")
 _OPENING_QUOTES = frozenset("\"“‘'")
@@ -162,3 +163,19 @@ def chunk_documents(
                 )
             )
     return chunks
+
+
+HEADING_WORDS = 8
+_ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
+
+
+def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
+    """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
+    words alone on their line with no closing punctuation? It names a topic but answers
+    nothing, though it shares the question's words; a list item is not one."""
+    text = sentence.text
+    if len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text) or _LIST_MARK.match(text):
+        return False
+    before = chunk.text[: sentence.start - chunk.start].rstrip(" \t")
+    after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
+    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.chunking import is_heading
 from qa.lexical import tokenize
 from qa.nlp import QuestionInfo
 from qa.retrieval import Scored, unit_max
@@ -192,23 +193,6 @@ def gather_evidence(
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
-
-
-HEADING_WORDS = 8
-_ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
-_LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")
-
-
-def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
-    """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
-    words alone on their line with no closing punctuation? It names a topic but answers
-    nothing, though it shares the question's words; a list item is not one."""
-    text = sentence.text
-    if len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text) or _LIST_MARK.match(text):
-        return False
-    before = chunk.text[: sentence.start - chunk.start].rstrip(" \t")
-    after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
-    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
 
 
 RELATIVE_PREFIX = 5  # a word this long or longer is a form of the words it begins

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.chunking import is_heading
 from qa.embedding import Embedder
 from qa.expansion import WordVectors, expand
 from qa.lexical import tokenize
 from qa.store import Index
-from qa.types import Hit
+from qa.types import Chunk, Hit
 from qa.vectors import top_k
 
 
@@ -136,10 +137,13 @@ def search(
     hits = []
     for rank, pos in enumerate(order, start=1):
         spos = int(best_sentence[pos])
+        chunk = index.chunks[int(candidates[pos])]
+        if is_heading(index.sentences[int(sentence_ids[spos])], chunk):
+            spos = _best_prose(index, chunk, sentence_ids, owner == pos, combined, spos)
         hits.append(
             Hit(
                 rank=rank,
-                chunk=index.chunks[int(candidates[pos])],
+                chunk=chunk,
                 score=float(fused[pos]),
                 sentence=index.sentences[int(sentence_ids[spos])],
                 sentence_score=float(cosines[spos]),
@@ -147,6 +151,16 @@ def search(
             )
         )
     return hits, Scored(sentence_ids, combined, cosines)
+
+
+def _best_prose(index: Index, chunk: Chunk, sentence_ids: np.ndarray, mine: np.ndarray,
+                combined: np.ndarray, heading: int) -> int:
+    """The passage's best sentence that is not a heading (a title shares the question's
+    words but answers nothing); the heading itself if the passage has nothing else."""
+    for spos in sorted(np.flatnonzero(mine), key=lambda p: -combined[p]):
+        if not is_heading(index.sentences[int(sentence_ids[spos])], chunk):
+            return int(spos)
+    return heading
 
 
 def retrieve(
