@@ -203,3 +203,20 @@ def test_ids_are_safe(name: str, expected: str) -> None:
 def test_seed_article_still_loads_unchanged() -> None:
     doc = load(SEEDS / "politico-us-iraq-advisory-transition.txt")
     assert doc.text == (SEEDS / "politico-us-iraq-advisory-transition.txt").read_text("utf-8")
+
+
+def test_a_pdf_locked_only_by_an_owner_password_opens(tmp_path: Path) -> None:
+    """An empty user password (an owner password only restricts printing or copying) opens
+    in every reader without asking; it is not refused as encrypted."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for page in PdfReader(DOCS / "water-report.pdf").pages:
+        writer.add_page(page)
+    writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    locked = tmp_path / "owner-only.pdf"
+    with locked.open("wb") as fh:
+        writer.write(fh)
+    assert PdfReader(locked).is_encrypted
+    doc, plain = load(locked), load(DOCS / "water-report.pdf")
+    assert doc.text == plain.text and doc.pages == plain.pages

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from importlib.metadata import version
+from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
@@ -66,7 +67,7 @@ class PdfLoader:
         logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings are not ours to show
         try:
             reader = PdfReader(io.BytesIO(raw))
-            if reader.is_encrypted:
+            if reader.is_encrypted and not _opens_without_password(reader):
                 raise BadDocument(f"{name}: the PDF is encrypted (password-protected); "
                                   "upload an unprotected copy")
             if len(reader.pages) > MAX_PAGES:
@@ -96,3 +97,12 @@ class PdfLoader:
             title = next(line.strip() for t in texts if t for line in t.splitlines()
                          if line.strip())
         return Extracted(text=full, title=title[:200], pages=tuple(pages))
+
+
+def _opens_without_password(reader: Any) -> bool:
+    """An encrypted PDF with an empty user password (only an owner password restricts
+    printing or copying) opens like any other: every reader shows it without asking."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # noqa: BLE001 - a cipher pypdf cannot run here: treat as locked
+        return False
