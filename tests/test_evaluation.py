@@ -21,6 +21,7 @@ from qa import cli, eval_report, evaluation
 from qa.config import MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError
 from qa.metrics import Scored
+from qa.nlp import QuestionInfo
 from qa.pipeline import Pipeline
 from qa.testset import Item, Problem, load_testset, parse_jsonl, parse_squad
 from qa.types import Answer
@@ -242,6 +243,59 @@ def test_jsonl_run_skips_bad_items_and_strict_fails_before_the_model(
     code, _, stderr = _main(capsys, *base, "--strict")
     assert code == 1 and "2 bad question(s)" in stderr and "(first: line 3:" in stderr
     assert fake_model == []  # failed before any model or index was made
+
+
+def test_strict_reports_every_question_the_run_would_skip(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--strict makes the run's own check (`BadQuestion`: blank after cleaning, content-free,
+    a bad history turn) before the run: the same questions, the same count, exit 1."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+    good = "How many American troops are in Iraq today?"
+    rows = [{"id": "ok", "question": good, "answers": ["around 2,500"]},
+            {"id": "zw", "question": "\u200b\u200b", "answers": []},
+            {"id": "emoji", "question": "\U0001f600", "answers": []},
+            {"id": "marks", "question": "?!", "answers": []},
+            {"id": "turn", "question": good, "answers": [], "history": ["\u200b"]},
+            {"id": "long", "question": "x" * (MAX_QUESTION_CHARS + 1), "answers": []}]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    base = ["eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
+            "--model", "fake-hashing"]
+    code, stdout, stderr = _main(capsys, *base, "--json")
+    assert code == 0, stderr
+    skipped = sorted(line.removesuffix(" (skipped)") for line in stderr.splitlines()
+                     if line.endswith("(skipped)"))
+    assert json.loads(stdout)["skipped"] == len(skipped) == 5
+    assert any("line 5 (id 'turn'): history turn 1: the question is empty" in s for s in skipped)
+
+    fake_model.clear()
+    code, stdout, stderr = _main(capsys, *base, "--strict")
+    assert code == 1 and stdout == ""
+    reported = sorted(line for line in stderr.splitlines() if not line.startswith("qa: error"))
+    assert reported == skipped
+    assert "qa: error: 5 bad question(s)" in stderr
+    assert fake_model == []  # before any model or index was made
+
+
+def test_screen_uses_the_parse_as_ask_does() -> None:
+    """Content-free by the parse ("a": no subject, no content word, no question word) is
+    refused; a bare question word ("What?") is not, by the run or by the screen."""
+
+    class Parse:
+        name = "stub"
+
+        def question(self, text: str) -> QuestionInfo:
+            return QuestionInfo(text, (), "", (), (), False, False, False)
+
+    items = [Item("1", "a", (), where="line 1"), Item("2", "What?", (), where="line 2"),
+             Item("3", "Iraq troops?", (), ("?",), where="line 3")]
+    assert [str(p) for p in evaluation.screen(items, Parse())] == [  # type: ignore[arg-type]
+        "line 1 (id '1'): 'a' is not a question: ask about the documents in words",
+        "line 3 (id '3'): history turn 1: '?' is not a question: ask about the documents in "
+        "words"]
 
 
 def test_output_paths_are_checked_before_the_model(

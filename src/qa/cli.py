@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--metrics-out", metavar="METRICS.json", help="write the metrics as JSON")
     p.add_argument("--strict", action="store_true",
-                   help="check the whole file first and fail on any bad question")
+                   help="check every question first, as the run would, and exit 1 "
+                        "before the run if any is bad")
     p.add_argument("--baseline", action="store_true",
                    help="evaluate the plain dense-only baseline instead of qa")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),

@@ -41,7 +41,8 @@ from qa.metrics import (  # noqa: F401 - exact_match: used by scripts/benchmarks
     squad_v2_metrics,
     token_f1,
 )
-from qa.pipeline import Pipeline
+from qa.nlp import Analyzer, make_analyzer
+from qa.pipeline import Pipeline, check_question
 from qa.progress import Progress
 from qa.retrieval import Query, search
 from qa.schema import answer_json, short_answer
@@ -225,10 +226,34 @@ def replay(pipeline: Pipeline, history: list[str], k: int) -> list[Turn]:
     """The conversation as a user had it: each earlier question answered in turn, so a
     follow-up sees the answers that were shown (as in the web chat)."""
     turns: list[Turn] = []
-    for question in history:
-        answer = pipeline.ask(question, turns, k)
+    for n, question in enumerate(history, start=1):
+        try:
+            answer = pipeline.ask(question, turns, k)
+        except BadQuestion as exc:
+            raise BadQuestion(f"history turn {n}: {exc}") from None
         turns.append(Turn(question, answer.text))
     return turns
+
+
+def _where(item: Item) -> str:
+    return f"{item.where} (id {item.id!r})" if item.where else f"id {item.id!r}"
+
+
+def screen(items: Sequence[Item], analyzer: Analyzer) -> list[Problem]:
+    """The questions a run would skip (`BadQuestion`), found before it: each history turn,
+    then the question, through `check_question`, the check every `ask` makes."""
+    problems: list[Problem] = []
+    for item in items:
+        try:
+            for n, turn in enumerate(item.history, start=1):
+                try:
+                    check_question(turn, analyzer)
+                except BadQuestion as exc:
+                    raise BadQuestion(f"history turn {n}: {exc}") from None
+            check_question(item.question, analyzer)
+        except BadQuestion as exc:
+            problems.append(Problem(_where(item), str(exc)))
+    return problems
 
 
 def evaluate(
@@ -267,8 +292,7 @@ def evaluate(
                     errors += 1
                     message = f"internal error: {type(exc).__name__}: {exc}"
                 if on_problem:
-                    where = f"{item.where} (id {item.id!r})" if item.where else f"id {item.id!r}"
-                    on_problem(Problem(where, message))
+                    on_problem(Problem(_where(item), message))
                 bar.update()
                 continue
             record = prediction_record(item, answer, (time.perf_counter() - started) * 1000)
@@ -384,11 +408,18 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         testset = load_testset(path)
         report_problem = _report_problem(path, args.strict)
-        for problem in testset.problems:
+        problems = list(testset.problems)
+        if args.strict and not args.baseline:  # the baseline asks whatever parses
+            analyzer = make_analyzer(settings.spacy)
+            try:
+                problems += screen(testset.items, analyzer)
+            finally:
+                analyzer.close()
+        for problem in problems:
             report_problem(problem)
-        if testset.problems and args.strict:
-            raise QAError(f"{len(testset.problems)} bad question(s) in {str(path)!r} "
-                          f"(first: {testset.problems[0]}) (--strict)")
+        if problems and args.strict:
+            raise QAError(f"{len(problems)} bad question(s) in {str(path)!r} "
+                          f"(first: {problems[0]}) (--strict)")
         if testset.format == "squad" and (args.seeds or args.index):
             print("qa: eval: a SQuAD file brings its own documents; --seeds and --index are "
                   "not used", file=sys.stderr)

@@ -85,6 +85,22 @@ def clean_question(question: str) -> str:
     return text[start:end]
 
 
+def check_content(text: str, info: QuestionInfo) -> None:
+    """Reject content-free input ("?", "a", an emoji): no letter or digit, or no subject, no
+    content word and no question word in the parse `info` of the cleaned `text`."""
+    if not any(ch.isalnum() for ch in text) or (
+            not info.has_subject and not tokenize(text) and not WH_WORD.search(text)):
+        raise BadQuestion(f"{text!r} is not a question: ask about the documents in words")
+
+
+def check_question(question: str, analyzer: Analyzer) -> str:
+    """The check every `ask` makes, on its own: `clean_question`, then `check_content` on
+    `analyzer`'s parse (`qa eval --strict` runs it over a test set before the run)."""
+    text = clean_question(question)
+    check_content(text, analyzer.question(text))
+    return text
+
+
 def check_destinations(settings: Settings, building: bool | None = None) -> None:
     """Before any model loads: the index folder must be writable when a build will (or, for
     `building=None`, may: no manifest yet) be needed. BadSetting names the path."""
@@ -348,9 +364,7 @@ class Pipeline:
         # so the model runs (outside the GIL) while spaCy parses the question here.
         embedding = None if turns else self._embedding_pool.submit(self.embedder.embed, [text])
         info = self.analyze(text)
-        if not any(ch.isalnum() for ch in text) or (
-                not info.has_subject and not tokenize(text) and not WH_WORD.search(text)):
-            raise BadQuestion(f"{text!r} is not a question: ask about the documents in words")
+        check_content(text, info)
         index = self.index
         follow_up = bool(turns) and (info.refers_back or not info.has_subject)
         context = ""
