@@ -438,6 +438,26 @@ def test_compare_prints_side_by_side_and_gates_regressions(
     assert _main(capsys, "eval", str(SMALL_SQUAD), "--fail-on-drop", "f1=1")[0] == 2
 
 
+def test_a_gated_metric_missing_or_not_finite_fails_the_gate(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _squad(tmp_path, '{"f1": 70.0, "exact": 60.0, "hit@1": 0.8}', "a.json")
+    for b_text, message in (('{"f1": NaN, "exact": 60.0}', "'f1' is not a finite number in B"),
+                            ('{"f1": Infinity, "exact": 60.0}', "'f1' is not a finite number"),
+                            ('{"f1": 71.0, "exact": 60.0}', "'hit@1' is missing from B")):
+        b = _squad(tmp_path, b_text, "b.json")
+        gate = "hit@1=0.1" if "hit@1" in message else "f1=1"
+        code, out, err = _main(capsys, "eval", "--compare", str(a), str(b), "--fail-on-drop", gate)
+        assert code == 1 and out == "" and message in err, (b_text, err)
+        assert err.startswith("qa: error:") and err.count("\n") == 1
+    nan_a = _squad(tmp_path, '{"f1": NaN, "exact": 60.0}', "nan.json")
+    code, _, err = _main(capsys, "eval", "--compare", str(nan_a), str(a), "--fail-on-drop", "f1=1")
+    assert code == 1 and "'f1' is not a finite number in A" in err
+    # Ungated, a NaN is shown, not fatal.
+    code, out, _ = _main(capsys, "eval", "--compare", str(a), str(nan_a),
+                         "--fail-on-drop", "exact=1")
+    assert code == 0 and "nan" in out
+
+
 # -- real model ------------------------------------------------------------------------------
 
 

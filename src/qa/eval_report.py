@@ -10,7 +10,8 @@ Every path is checked (and its temporary file created) before the first question
 `--compare A.json B.json` prints two metric objects side by side with the change, and with
 `--fail-on-drop METRIC=DELTA` exits 1 when B is worse than A by more than DELTA: lower for
 scores, higher for the few metrics where lower is better (latency, wrongly_abstained,
-skipped, total_seconds).
+skipped, total_seconds). A gate that cannot be checked (its metric missing from one run, or
+not a finite number in either) fails.
 """
 
 from __future__ import annotations
@@ -384,10 +385,17 @@ def compare(a: dict[str, float], b: dict[str, float], gates: Sequence[str]
     parsed = [parse_gate(g) for g in gates]
     for name, _ in parsed:
         missing = [label for label, m in (("A", a), ("B", b)) if name not in m]
-        if missing:
+        if len(missing) == 2:
             known = ", ".join(sorted(set(a) & set(b)))
-            raise BadSetting(f"--fail-on-drop: unknown metric {name!r} (not in "
-                             f"{' or '.join(missing)}; known: {known})")
+            raise BadSetting(f"--fail-on-drop: unknown metric {name!r} (not in A or B; "
+                             f"known: {known})")
+        if missing:  # a gate that cannot be checked fails
+            raise QAError(f"--fail-on-drop: metric {name!r} is missing from {missing[0]}; "
+                          "the gate fails")
+        for label, m in (("A", a), ("B", b)):
+            if not math.isfinite(m[name]):
+                raise QAError(f"--fail-on-drop: metric {name!r} is not a finite number in "
+                              f"{label} ({m[name]}); the gate fails")
     names = list(a) + [k for k in b if k not in a]
     width = max(len(n) for n in names)
     lines = [f"{'metric':<{width}}  {'A':>12}  {'B':>12}  {'B - A':>12}",
