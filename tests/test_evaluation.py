@@ -120,6 +120,19 @@ def test_testset_format_is_told_by_content(tmp_path: Path) -> None:
         load_testset(latin)
 
 
+def test_a_jsonl_line_with_a_data_key_is_a_question_not_squad(tmp_path: Path) -> None:
+    row = {"id": "1", "question": "Who is the Pentagon spokesman?", "answers": ["Kirby"],
+           "data": {"source": "manual"}}
+    for name in ("one.jsonl", "one.txt"):  # .jsonl by name; .txt: not SQuAD-shaped
+        testset = load_testset(_squad(tmp_path, json.dumps(row) + "\n", name))
+        assert testset.format == "jsonl" and [i.id for i in testset.items] == ["1"]
+    row["data"] = [{"title": "T"}]  # a list, but of no articles with paragraphs
+    assert load_testset(_squad(tmp_path, json.dumps(row), "list.txt")).format == "jsonl"
+    squad_text = SMALL_SQUAD.read_text(encoding="utf-8")
+    assert load_testset(_squad(tmp_path, squad_text, "squad.txt")).format == "squad"
+    assert load_testset(_squad(tmp_path, squad_text, "squad.jsonl")).format == "jsonl"
+
+
 # -- the command, with the hashing embedder ---------------------------------------------------
 
 

@@ -7,8 +7,9 @@ become the documents the questions are asked against.
 JSON lines: `{"id", "question", "answers": [...], "history": [...]?, "kind"?}` per line;
 `answers` empty means the documents cannot answer it. SQuAD: an object whose `data` lists
 articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].text`
-(deduplicated) and `is_impossible` questions are the unanswerable ones. The format is told
-by content, not by name. A bad question is a `Problem` (the run skips and counts it); a file
+(deduplicated) and `is_impossible` questions are the unanswerable ones. A `.jsonl` file is
+JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`), and a `.json` file
+must be SQuAD. A bad question is a `Problem` (the run skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
 
 `build_corpus` writes each article as one document (its title, then its paragraphs
@@ -145,7 +146,11 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
 
 
 def is_squad(data: Any) -> bool:
-    return isinstance(data, dict) and "data" in data
+    """SQuAD-shaped: an object whose `data` lists articles with `paragraphs` (a JSON-lines
+    question that happens to have a "data" key is not)."""
+    return (isinstance(data, dict) and isinstance(data.get("data"), list)
+            and any(isinstance(a, dict) and isinstance(a.get("paragraphs"), list)
+                    for a in data["data"]))
 
 
 def _doc_id(title: str, taken: set[str], number: int) -> str:
@@ -229,7 +234,8 @@ def parse_squad(data: Any) -> tuple[list[Article], list[Item], list[Problem]]:
 
 
 def load_testset(path: Path) -> TestSet:
-    """Read a test set, telling SQuAD JSON from JSON lines by its content."""
+    """Read a test set: a `.jsonl` file as JSON lines; another as SQuAD when it is
+    SQuAD-shaped (a `.json` file must be), else as JSON lines."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -249,17 +255,19 @@ def load_testset(path: Path) -> TestSet:
         raise QAError(f"test set {str(path)!r} is not UTF-8 text "
                       f"(bad byte at offset {exc.start})") from None
     del raw
+    suffix = path.suffix.lower()
     whole: Any = None
     error: ValueError | None = None
-    if text.lstrip().startswith("{"):
+    if suffix != ".jsonl" and text.lstrip().startswith("{"):
         try:
             whole = json.loads(text)
         except ValueError as exc:
             error = exc
-    if is_squad(whole):
+    # A .json file with "data" is read as SQuAD even when damaged: the error names the place.
+    if is_squad(whole) or (suffix == ".json" and isinstance(whole, dict) and "data" in whole):
         articles, items, problems = parse_squad(whole)
         return TestSet("squad", items, problems, articles, sha)
-    if path.suffix.lower() == ".json":  # a .json file must be one SQuAD object
+    if suffix == ".json":  # a .json file must be one SQuAD object
         if error is not None:
             raise QAError(f"{str(path)!r} is not valid JSON ({error})")
         raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
