@@ -180,6 +180,23 @@ def test_usage_errors(qa_main: Any, args: list[str], code: int) -> None:
     assert not Path("index").exists()  # rejected before anything was built
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--history", ""], "history turn 1 is empty"),
+        (["--history", "Who?", "--history", "\u200b"], "history turn 2 is empty"),
+        (["--history", "x" * 3000], "history turn 1 is too long (3000 characters"),
+        (["--history-answer", "around 2,500"], "--history-answer"),
+        (["--history", "Who?", "--history-answer", "A", "--history-answer", "B"],
+         "--history-answer"),
+    ],
+)
+def test_bad_history_is_named_as_such(qa_main: Any, args: list[str], message: str) -> None:
+    err = assert_one_line(qa_main("ask", "Who is the Pentagon spokesman?", *args), 2)
+    assert message in err and "the question" not in err
+    assert not Path("index").exists()  # rejected before anything was built
+
+
 def test_bad_environment_setting(qa_main: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_K", "lots")
     assert "QA_K" in assert_one_line(qa_main("retrieve", "q"), 2)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from qa.config import MAX_K, Settings, load_settings
-from qa.errors import QAError, describe_os_error
+from qa.errors import BadSetting, QAError, describe_os_error
 from qa.pipeline import Pipeline, check_destinations, clean_question
 from qa.schema import answer_json, answer_plain, documents_json, hit_json, with_pages
 from qa.types import Answer, Hit, Turn
@@ -259,13 +259,17 @@ def _run(args: argparse.Namespace) -> int:
         return run_eval_command(args, _settings(args))
 
     settings = _settings(args)
+    if args.command == "ask":
+        if len(args.history_answer) > len(args.history):
+            raise BadSetting("--history-answer is the answer to the --history question of the "
+                             "same position: give that --history first")
+        args.history = [clean_question(h, f"history turn {n}")
+                        for n, h in enumerate(args.history, start=1)]
     check_destinations(settings, building=True if args.command in ("index", "add", "remove")
                        else None)
     pipeline = Pipeline(settings)
     if args.command in ("add", "remove", "list"):
         return _documents_command(args, pipeline)
-    if args.command == "ask":
-        args.history = [clean_question(h) for h in args.history]
     if args.command == "index":
         index = pipeline.rebuild()
         counts = index.manifest["counts"]

@@ -62,18 +62,19 @@ def _blank(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) == "Cf"
 
 
-def clean_question(question: str) -> str:
+def clean_question(question: str, what: str = "the question") -> str:
     """The question without control characters and trimmed; reject what cannot be a
-    question (not text, no visible character, too long) with a one-line reason."""
+    question (not text, no visible character, too long) with a one-line reason that calls
+    it `what` (e.g. "history turn 2")."""
     if not isinstance(question, str):
-        raise BadQuestion("the question must be text")
+        raise BadQuestion(f"{what} must be text")
     if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
-        raise BadQuestion("the question is not valid text (a lone surrogate or a byte that "
+        raise BadQuestion(f"{what} is not valid text (a lone surrogate or a byte that "
                           "is not UTF-8)")
     text = _DROPPED.sub("", question).strip()
     if len(text) > MAX_QUESTION_CHARS:
         raise BadQuestion(
-            f"the question is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
+            f"{what} is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
         )
     start, end = 0, len(text)
     while start < end and _blank(text[start]):
@@ -81,7 +82,7 @@ def clean_question(question: str) -> str:
     while end > start and _blank(text[end - 1]):
         end -= 1
     if start == end:
-        raise BadQuestion("the question is empty")
+        raise BadQuestion(f"{what} is empty")
     return text[start:end]
 
 
