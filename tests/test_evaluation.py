@@ -56,15 +56,19 @@ def test_jsonl_bad_lines_are_reported_with_numbers() -> None:
         "[1, 2]",
         json.dumps({"id": "e", "question": "x" * (MAX_QUESTION_CHARS + 1), "answers": []}),
         '{"id": "a", "question": "Again?", "answers": []}',
+        '{"id": "f", "q": "Who?", "answers": []}',
+        '{"id": "g", "question": 7, "answers": []}',
     ]
     items, problems = parse_jsonl(lines)
     assert [i.id for i in items] == ["a", "d"]
     assert items[0].answers == ("x",) and items[0].kind == "factual"
     assert items[1].history == ("h",) and items[1].where == "line 6"
     assert [p.where for p in problems] == ["line 2", "line 3", "line 4", "line 7", "line 8",
-                                           "line 9"]
+                                           "line 9", "line 10", "line 11"]
     assert "blank" in problems[1].message and "too long" in problems[4].message
     assert "duplicate id 'a'" in problems[5].message
+    assert str(problems[6]) == "line 10: missing 'question'"
+    assert str(problems[7]) == "line 11: 'question' must be a string"
 
 
 def test_squad_articles_become_documents_and_questions_items() -> None:
@@ -86,10 +90,13 @@ def test_squad_bad_questions_are_located_and_bad_shapes_fail() -> None:
     del qas[0]["id"]
     qas[1]["answers"] = "Countess Mary"
     qas[2]["question"] = ""
+    del data["data"][0]["paragraphs"][1]["qas"][0]["question"]
     data["data"][0]["paragraphs"][0]["qas"][1]["id"] = "gw1"  # duplicate
     _, items, problems = parse_squad(data)
-    assert len(items) == 8
+    assert len(items) == 7
     wheres = [str(p) for p in problems]
+    assert wheres[1] == "data[0].paragraphs[1].qas[0] (id 'gw4'): missing 'question'"
+    del wheres[1]
     assert wheres[0].startswith("data[0].paragraphs[0].qas[1] (id 'gw1'): duplicate id")
     assert wheres[1] == "data[1].paragraphs[1].qas[0]: the question has no 'id'"
     assert wheres[2].startswith("data[1].paragraphs[1].qas[1] (id 'mv5'): 'answers'")

@@ -85,8 +85,11 @@ class TestSet:
     sha256: str
 
 
-def _question(value: Any) -> str:
-    """The question text, or ValueError naming what is wrong with it."""
+def _question(record: dict[str, Any]) -> str:
+    """The record's question text, or ValueError naming what is wrong with it."""
+    if "question" not in record:
+        raise ValueError("missing 'question'")
+    value = record["question"]
     if not isinstance(value, str):
         raise ValueError("'question' must be a string")
     text = value.strip()
@@ -121,7 +124,7 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
                 raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
-            question = _question(row.get("question"))
+            question = _question(row)
             answers, history = row.get("answers"), row.get("history") or []
             if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
                 raise ValueError("'answers' must be a list of strings")
@@ -173,7 +176,7 @@ def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
     qid = str(qid)
     if qid in seen:
         raise ValueError(f"duplicate id {qid!r}")
-    question = _question(qa.get("question"))
+    question = _question(qa)
     impossible = qa.get("is_impossible", False)
     if not isinstance(impossible, bool):
         raise ValueError("'is_impossible' must be true or false")
