@@ -197,6 +197,16 @@ def test_bad_history_is_named_as_such(qa_main: Any, args: list[str], message: st
     assert not Path("index").exists()  # rejected before anything was built
 
 
+@pytest.mark.parametrize("command", ["index", "retrieve", "ask", "add", "remove", "list",
+                                     "eval", "serve", "mcp"])
+def test_seeds_help_names_every_format(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--seeds DIR folder of documents (.txt .md .html .pdf .docx" in text
+    assert ".txt/.md" not in text
+
+
 def test_bad_environment_setting(qa_main: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_K", "lots")
     assert "QA_K" in assert_one_line(qa_main("retrieve", "q"), 2)

