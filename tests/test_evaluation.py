@@ -199,6 +199,10 @@ def test_squad_run_streams_outputs_and_reuses_its_cache(
     rows = list(csv.DictReader(table.open(encoding="utf-8", newline="")))
     assert [r["id"] for r in rows] == [p["id"] for p in predictions]
     assert json.loads(rows[0]["gold"]) == first["gold"]
+    assert set(rows[0]) == set(first) | {"kind"}  # --out's fields ("kind" when there is one)
+    assert rows[0]["text"] == first["text"]
+    assert json.loads(rows[0]["passages"]) == [
+        {k: v for k, v in p.items() if k != "text"} for p in first["passages"]]
     html_text = report.read_text(encoding="utf-8")
     assert "<h2>By kind</h2>" in html_text and "unanswerable" in html_text
     assert "Confidence reliability" in html_text and "Skipped bad questions: 1" in html_text

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from qa.evaluation import Outcome
 
 REPORT_SUFFIXES = (".md", ".markdown", ".html", ".htm")
-CSV_FIELDS = ("id", "question", "kind", "gold", "answerable", "prediction", "answer", "lead",
-              "abstained", "confidence", "no_answer_probability", "citations", "latency_ms")
+CSV_FIELDS = ("id", "question", "kind", "gold", "answerable", "prediction", "answer", "text",
+              "lead", "abstained", "confidence", "no_answer_probability", "citations",
+              "passages", "latency_ms")
 
 
 # -- output files ----------------------------------------------------------------------------
@@ -149,15 +150,18 @@ class Outputs:
 
 
 def csv_row(record: dict[str, Any]) -> list[Any]:
-    """The CSV row of a prediction: lists and spans as JSON text, the rest as is."""
+    """The CSV row of a prediction: the lead's text; gold, citations (each its quote span) and
+    passages (each its place and score, not its text) as JSON text; the rest as is."""
     lead = record.get("lead")
     citations = [{"n": c["n"], "doc_id": c["doc_id"], **c["quote"]} for c in record["citations"]]
+    passages = [{k: v for k, v in p.items() if k != "text"} for p in record["passages"]]
     values = {
         **record,
         "kind": record.get("kind", ""),
         "gold": json.dumps(record["gold"], ensure_ascii=False),
         "lead": lead["text"] if lead else "",
         "citations": json.dumps(citations, ensure_ascii=False),
+        "passages": json.dumps(passages, ensure_ascii=False),
     }
     return [values.get(name, "") for name in CSV_FIELDS]
 
