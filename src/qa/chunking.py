@@ -166,15 +166,18 @@ def chunk_documents(
 
 
 HEADING_WORDS = 8
+_CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
 
 
 def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
     words alone on their line with no closing punctuation? It names a topic but answers
-    nothing, though it shares the question's words; a list item is not one."""
+    nothing, though it shares the question's words; a list item or a table row ("Pears |
+    85 | Riverside Cannery", as the Word and HTML loaders write rows) is not one."""
     text = sentence.text
-    if len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text) or _LIST_MARK.match(text):
+    if (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
+            or _LIST_MARK.match(text) or _CELLS.search(text)):
         return False
     before = chunk.text[: sentence.start - chunk.start].rstrip(" \t")
     after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
