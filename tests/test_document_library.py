@@ -183,6 +183,23 @@ def test_same_extractor_reuses_the_stored_text(pipeline: Pipeline,
     assert "water-report" in {d.id for d in corpus.documents}
 
 
+def test_an_upload_that_can_no_longer_be_read_is_skipped_once(pipeline: Pipeline) -> None:
+    """A damaged original is re-indexed once (without it), then the index stays fresh and
+    the problem is still listed."""
+    from qa.store import load_index
+
+    pipeline.add_documents([PDF])
+    (pipeline.settings.documents_dir / "water-report" / "original.pdf").write_bytes(
+        b"%PDF-1.4 damaged")
+    fresh = Pipeline(pipeline.settings, HashingEmbedder())
+    assert "water-report" not in fresh.index.documents
+    build = fresh.index.manifest["data"]
+    assert load_index(pipeline.settings).manifest["data"] == build
+    again = Pipeline(pipeline.settings, HashingEmbedder())
+    assert again.index.manifest["data"] == build
+    assert [Path(p.file).name for p in again.problems()] == ["water-report"]
+
+
 def test_data_folder_inside_seeds_is_refused(settings: Settings) -> None:
     from dataclasses import replace
 

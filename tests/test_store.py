@@ -134,6 +134,33 @@ def test_changed_seed_triggers_rebuild(
     assert load_index(settings).manifest["counts"]["documents"] == 2
 
 
+def test_skipped_and_same_named_seeds_do_not_make_the_index_stale(
+    fake_pipeline: Pipeline, seeds_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check names and skips files exactly as loading does: an empty file and two seeds
+    sharing a stem once made every command rebuild. Skipped files are still reported, and
+    one that becomes readable is indexed under the id it had all along."""
+    settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
+    _write(seeds_copy, "empty.txt", "")
+    _write(seeds_copy, "dup.md", "")  # unreadable, yet it keeps the id "dup"
+    _write(seeds_copy, "dup.txt", "Dup\n\nThe ferry leaves the harbour at noon.\n")
+    built = fake_pipeline.index
+    assert set(built.documents) == {ARTICLE.stem, "dup-txt"}
+    for _ in range(2):
+        assert load_index(settings).manifest["data"] == built.manifest["data"]
+    capsys.readouterr()
+    fresh = Pipeline(settings, embedder)
+    assert fresh.index.manifest["data"] == built.manifest["data"]
+    assert sorted(Path(p.file).name for p in fresh.problems()) == ["dup.md", "empty.txt"]
+    assert "rebuilding" not in capsys.readouterr().err
+    _write(seeds_copy, "dup.md", "Dup\n\nThe markdown twin is about rivers.\n")
+    with pytest.raises(IndexStale, match=r"\(dup\)"):
+        load_index(settings)
+    index = open_index(settings, embedder)
+    assert {"dup", "dup-txt"} <= set(index.documents)
+    assert load_index(settings).manifest["data"] == index.manifest["data"]
+
+
 def test_touched_seed_is_not_stale(fake_pipeline: Pipeline, seeds_copy: Path) -> None:
     """A new mtime with the same bytes is checked by hash and found unchanged."""
     build_index(fake_pipeline.settings, fake_pipeline.embedder)

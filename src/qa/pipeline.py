@@ -484,10 +484,11 @@ class Pipeline:
         return [lib.entry(self.settings, d) for d in self.index.documents.values()]
 
     def problems(self) -> list[Problem]:
-        """Files the corpus skipped when it was last read, with the reason."""
+        """Files the index's build skipped, with the reason (kept in its manifest, so a
+        command that finds the index fresh reports them without re-reading any file)."""
         from qa.loaders import library as lib
 
-        return lib.problems_of(self.settings)
+        return [lib.Problem(p.file, p.reason) for p in self.index.manifest_record.problems]
 
 
 _default: Pipeline | None = None

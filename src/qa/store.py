@@ -8,7 +8,8 @@ passages and sentences (a `LexicalIndex`), and the vocabulary's vectors for quer
 On disk (plain `.npy` arrays, memory-mapped on load, a little JSON; never pickle):
 
     index/manifest.json               what was built, from which files (size, mtime, sha256),
-                                      with which settings; every data file with its sha256
+                                      which files it skipped and why, with which settings;
+                                      every data file with its sha256
     index/build-<id>/texts.bin        each document's text (UTF-8), the text every offset
                                       points into (for extracted formats the only copy)
     index/build-<id>/documents.json   per document: id, title, path, kind, pages, byte range
@@ -104,6 +105,24 @@ class DocumentEntry(_Strict):
     extractor: str = ""  # for extracted formats: the library that made `text` (see loaders)
 
 
+class SkippedEntry(_Strict):
+    """A file the corpus offers (`corpus_files`) that the build could not load: recorded so
+    that the check sees it unchanged instead of new, and re-reads it once it changes."""
+
+    id: str
+    path: str
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # None: unreadable
+    size: int
+    mtime_ns: int
+
+
+class ProblemEntry(_Strict):
+    """A file the build skipped, and why: what `qa list` reports without re-reading."""
+
+    file: str
+    reason: str
+
+
 class FileEntry(_Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     bytes: int
@@ -117,6 +136,8 @@ class Manifest(_Strict):
     dimension: int
     chunking: dict[str, int]
     documents: list[DocumentEntry]
+    skipped: list[SkippedEntry] = Field(default_factory=list)
+    problems: list[ProblemEntry] = Field(default_factory=list)
     counts: dict[str, int]
     data: str = Field(pattern=r"^build-[A-Za-z0-9T-]+$")
     files: dict[str, FileEntry]
@@ -484,9 +505,32 @@ def _previous_index(settings: Settings, model: str) -> Index | None:
         return None
 
 
-def _stat_files(settings: Settings) -> dict[str, os.stat_result]:
+def _stat_files(files: Mapping[str, Path]) -> dict[str, os.stat_result]:
     """Size and mtime of each seed file, taken before reading (a later edit is then seen)."""
-    return {str(p): p.stat() for p in corpus_files(settings).values()}
+    return {str(p): p.stat() for p in files.values()}
+
+
+def _skipped(files: Mapping[str, Path], loaded: set[str],
+             stats: Mapping[str, os.stat_result]) -> list[SkippedEntry]:
+    """The files of `files` that loading skipped, as the manifest records them. One that
+    changed while the build read it is left out: the next check then sees it as new."""
+    entries = []
+    for doc_id, path in files.items():
+        if doc_id in loaded:
+            continue
+        before = stats[str(path)]
+        try:
+            st = path.stat()
+            if (st.st_size, st.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                continue
+            sha: str | None = _sha256(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            sha = None
+        entries.append(SkippedEntry(id=doc_id, path=str(path), sha256=sha,
+                                    size=before.st_size, mtime_ns=before.st_mtime_ns))
+    return entries
 
 
 def _resolve_words(words: WordsArg) -> WordVectors | None:
@@ -508,8 +552,12 @@ def build_index(
     it, so that a different annotator re-annotates every sentence.
     """
     started = time.perf_counter()
-    stats = _stat_files(settings)  # fails at once on a missing folder
-    documents = load_corpus(settings).documents
+    files = corpus_files(settings)  # fails at once on a missing folder
+    stats = _stat_files(files)
+    corpus = load_corpus(settings)
+    documents = corpus.documents
+    skipped = _skipped(files, {d.id for d in documents}, stats)
+    problems = [ProblemEntry(file=p.file, reason=p.reason) for p in corpus.problems]
     prepare_index_dir(settings.index_dir)
     if settings.backend == "milvus":  # unreachable: say so before embedding anything
         from qa import milvus_index
@@ -526,7 +574,8 @@ def build_index(
         tmp_dir.mkdir()
         try:
             manifest = _write_build(tmp_dir, name, settings, embedder, documents, stats,
-                                    previous, words, annotate, annotator, started)
+                                    previous, words, annotate, annotator, started,
+                                    skipped, problems)
             os.replace(tmp_dir, index_dir / name)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -582,6 +631,7 @@ def _write_build(
     folder: Path, name: str, settings: Settings, embedder: Embedder,
     documents: list[Document], stats: dict[str, os.stat_result], previous: Index | None,
     words: WordsArg, annotate: Annotate | None, annotator: str | None, started: float,
+    skipped: list[SkippedEntry], problems: list[ProblemEntry],
 ) -> Manifest:
     parts = _layout(documents, previous, settings)
     n_chunks = sum(len(p.chunks) for p in parts)
@@ -716,7 +766,7 @@ def _write_build(
     }
     return Manifest(
         format=FORMAT_VERSION, model=embedder.name, dimension=dim,
-        chunking=settings.chunking(), documents=entries,
+        chunking=settings.chunking(), documents=entries, skipped=skipped, problems=problems,
         counts={"documents": len(parts), "chunks": n_chunks, "sentences": n_sentences},
         data=name, files=files, vectors=vector_kind, passage_vectors=settings.passage_vectors,
         annotator=annotator if annotate is not None else None,
@@ -948,24 +998,37 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
     if not check_seeds:
         return
     built = {d.id: d for d in manifest.documents}
+    skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
     now = corpus_files(settings)
-    changed = sorted(set(built) ^ set(now))
+    changed = sorted((set(built) | set(skipped)) ^ set(now))
     racy_after = manifest.built_at_ns - int(RACY_SECONDS * 1e9)
-    for doc_id in sorted(set(built) & set(now)):
-        entry, path = built[doc_id], now[doc_id]
-        if entry.kind in EXTRACTED_KINDS and entry.extractor != extractor_for(entry.kind):
+    for doc_id in sorted((set(built) | set(skipped)) & set(now)):
+        entry: DocumentEntry | SkippedEntry = built.get(doc_id) or skipped[doc_id]
+        if (isinstance(entry, DocumentEntry) and entry.kind in EXTRACTED_KINDS
+                and entry.extractor != extractor_for(entry.kind)):
             changed.append(doc_id)  # re-extract: the text (and so offsets) may differ
             continue
-        st = path.stat()
-        if (st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
-                and st.st_mtime_ns < racy_after):
-            continue
-        if st.st_size != entry.size or _sha256(path) != entry.sha256:
+        if _file_changed(now[doc_id], entry.size, entry.mtime_ns, entry.sha256, racy_after):
             changed.append(doc_id)
     if changed:
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5
                                           else "")
         raise IndexStale(f"the documents changed since the index was built ({shown})")
+
+
+def _file_changed(path: Path, size: int, mtime_ns: int, sha256: str | None,
+                  racy_after: int) -> bool:
+    """Did the file change since the build? Same size and mtime (not within seconds of the
+    build) means no; otherwise its bytes are hashed, so a touched file is unchanged. A file
+    unreadable then (`sha256` None) has changed once it can be read."""
+    try:
+        st = path.stat()
+        if (sha256 is not None and st.st_size == size and st.st_mtime_ns == mtime_ns
+                and st.st_mtime_ns < racy_after):
+            return False
+        return st.st_size != size or _sha256(path) != sha256
+    except OSError:
+        return sha256 is not None  # gone or unreadable now; unreadable then too: unchanged
 
 
 VERIFIED = "verified.json"  # in a build folder: the files' stat when last found intact

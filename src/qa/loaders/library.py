@@ -80,12 +80,6 @@ class UnknownDocument(QAError):
 
 
 _reported: set[Problem] = set()
-_last_problems: dict[tuple[str, str], list[Problem]] = {}
-
-
-def problems_of(settings: Settings) -> list[Problem]:
-    """The problems found when this corpus (seeds + data folder) was last read."""
-    return list(_last_problems.get((str(settings.seeds_dir), str(settings.documents_dir)), []))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -153,11 +147,12 @@ def _entry_problem(path: Path) -> str | None:
     return ""
 
 
-def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Problem]]:
-    """Every readable document of the seeds folder, in file-name order, and the problems."""
-    if not seeds_dir.is_dir():
-        return [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
-    documents: list[Document] = []
+def seed_files(seeds_dir: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
+    """The files of the seeds folder that may be documents, each with its id, in file-name
+    order, and the entries that cannot be (with why). Ids come from the names alone (`x.md`
+    and `x.txt` are `x` and `x-txt`, readable or not), so loading and the cheap staleness
+    check (`corpus_files`) always name a file alike."""
+    files: list[tuple[str, Path]] = []
     problems: list[Problem] = []
     ids: set[str] = set()
     for path in sorted(seeds_dir.iterdir()):
@@ -172,17 +167,29 @@ def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Pr
         if path.suffix.lower() not in SUFFIXES:
             problems.append(Problem(str(path), f"unsupported file type {path.suffix!r}"))
             continue
+        doc_id = path.stem
+        if doc_id in ids:
+            doc_id = unique_id(f"{path.stem}-{path.suffix.lstrip('.').lower()}", ids)
+        ids.add(doc_id)
+        files.append((doc_id, path))
+    return files, problems
+
+
+def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Problem]]:
+    """Every readable document of the seeds folder, in file-name order, and the problems."""
+    if not seeds_dir.is_dir():
+        return [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
+    documents: list[Document] = []
+    files, problems = seed_files(seeds_dir)
+    for doc_id, path in files:
         try:
             raw = read_capped(path, max_bytes)
             loader, extracted = extract(raw, path.name)
         except BadDocument as exc:
             problems.append(Problem(str(path), str(exc).removeprefix(f"{path.name}: ")))
             continue
-        doc_id = path.stem
-        if doc_id in ids:
-            doc_id = unique_id(f"{path.stem}-{path.suffix.lstrip('.').lower()}", ids)
+        if doc_id != path.stem:
             log(f"two seed files share the name {path.stem!r}: {path.name} is {doc_id!r}")
-        ids.add(doc_id)
         documents.append(document_of(doc_id, str(path), loader.kind, extracted, _sha256(raw)))
     return documents, problems
 
@@ -239,22 +246,22 @@ def stored_folders(data_dir: Path) -> list[Path]:
 
 
 def corpus_files(settings: Settings) -> dict[str, Path]:
-    """Cheap: each document id and the file it comes from (seeds by name; uploads by their
-    stored metadata), without reading or extracting anything, for staleness checks. Fails
-    at once on a missing seeds folder."""
+    """Cheap: each id a document may have and the file it would come from (seeds named as
+    `seed_files` names them; uploads by their stored metadata), without reading or
+    extracting anything, for staleness checks. Every document `load_corpus` yields is here
+    under the same id; a file here that it skipped (empty, corrupt) is one the build records
+    as skipped. Fails at once on a missing seeds folder."""
     if not settings.seeds_dir.is_dir():
         raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} does not exist")
-    files: dict[str, Path] = {}
-    for path in sorted(settings.seeds_dir.iterdir()):
-        if (not path.name.startswith(".") and path.suffix.lower() in SUFFIXES
-                and path.is_file()):
-            files.setdefault(path.stem, path)
+    files = dict(seed_files(settings.seeds_dir)[0])
     for folder in stored_folders(settings.documents_dir):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
-            files.setdefault(folder.name, _stored_original(folder, meta))
-        except (OSError, ValueError, BadDocument):
+            original = _stored_original(folder, meta)
+        except (OSError, ValueError, AttributeError, BadDocument):
             continue
+        if original.is_file():
+            files.setdefault(folder.name, original)
     return files
 
 
@@ -262,7 +269,9 @@ def load_corpus(settings: Settings) -> Corpus:
     """Seeds and uploaded documents, with the problems found (reported once on stderr).
     Raise `SeedError` only when nothing at all can be indexed."""
     documents, problems = load_seeds(settings.seeds_dir, settings.max_upload_bytes)
-    taken = {d.id for d in documents}
+    # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
+    seeds = seed_files(settings.seeds_dir)[0] if settings.seeds_dir.is_dir() else []
+    taken = {d.id for d in documents} | {doc_id for doc_id, _ in seeds}
     uploaded = set()
     for folder in stored_folders(settings.documents_dir):
         try:
@@ -271,13 +280,12 @@ def load_corpus(settings: Settings) -> Corpus:
             problems.append(Problem(str(folder), str(exc)))
             continue
         if document.id in taken:
-            problems.append(Problem(str(folder), f"a seed document has the id {document.id!r}"))
+            problems.append(Problem(str(folder), f"a seed file has the id {document.id!r}"))
             continue
         taken.add(document.id)
         uploaded.add(document.id)
         documents.append(document)
     report(problems)
-    _last_problems[(str(settings.seeds_dir), str(settings.documents_dir))] = problems
     if not documents:
         reasons = "; ".join(f"{Path(p.file).name}: {p.reason}" for p in problems[:3])
         raise SeedError(f"no documents to index in {str(settings.seeds_dir)!r}"
@@ -425,9 +433,9 @@ def discard(settings: Settings, ids: Sequence[str]) -> None:
 
 
 def seed_ids(seeds_dir: Path) -> set[str]:
-    """The ids the seeds folder takes (every file stem, readable or not)."""
+    """The ids the seeds folder takes (every file stem and every seed id, readable or not)."""
     with contextlib.suppress(OSError):
-        return {p.stem for p in seeds_dir.iterdir()}
+        return {p.stem for p in seeds_dir.iterdir()} | {i for i, _ in seed_files(seeds_dir)[0]}
     return set()
 
 
