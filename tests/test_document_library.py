@@ -135,7 +135,8 @@ def test_retrieval_limited_to_selected_documents(pipeline: Pipeline) -> None:
 
 
 def test_extractor_upgrade_that_changes_the_text_reindexes(
-        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """A new extractor version re-extracts; changed text means a re-indexed document and
     citations into the new text, never offsets into the old one."""
     import qa.loaders.pdf as pdf_module
@@ -154,9 +155,11 @@ def test_extractor_upgrade_that_changes_the_text_reindexes(
 
     monkeypatch.setattr(pdf_module, "REVISION", pdf_module.REVISION + 1)
     monkeypatch.setattr(pdf_module.PdfLoader, "extract", upgraded)
+    capsys.readouterr()
     fresh = Pipeline(pipeline.settings, HashingEmbedder())
     document = fresh.index.documents["water-report"]
     assert document.text != old_text and document.text.startswith("Preface")
+    assert "the extractor changed (pypdf-" in capsys.readouterr().err
     assert fresh.index.manifest["data"] != old_build  # re-indexed, not reused
     folder = pipeline.settings.documents_dir / "water-report"
     meta = json.loads((folder / "meta.json").read_text("utf-8"))
@@ -167,6 +170,22 @@ def test_extractor_upgrade_that_changes_the_text_reindexes(
         if chunk.doc_id == "water-report":
             assert stored[chunk.start:chunk.end] == chunk.text
     assert document.page_of(document.text.index("opened in 1987")) == 3
+
+
+def test_a_replaced_original_is_logged_as_a_changed_file(
+        pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    """The log says what changed: the file, not the (same) extractor."""
+    pipeline.add_documents([HTML])
+    original = pipeline.settings.documents_dir / "kestrel-lighthouse" / "original.html"
+    original.write_text(HTML.read_text("utf-8").replace("lighthouse", "beacon"), "utf-8")
+    capsys.readouterr()
+    document = Pipeline(pipeline.settings, HashingEmbedder()).index.documents[
+        "kestrel-lighthouse"]
+    assert "beacon" in document.text
+    logged = [line for line in capsys.readouterr().err.splitlines() if "kestrel" in line]
+    assert "qa: kestrel-lighthouse: its original file changed, and so did its text; it will be " \
+        "re-indexed" in logged
+    assert not any("extractor" in line or "->" in line for line in logged)
 
 
 def test_same_extractor_reuses_the_stored_text(pipeline: Pipeline,

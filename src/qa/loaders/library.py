@@ -215,7 +215,12 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
     file_sha = _sha256(raw)
     loader = SUFFIXES[original.suffix.lower()]
     text: str | None = None
-    if meta.get("file_sha256") == file_sha and meta.get("extractor") == loader.extractor:
+    if meta.get("file_sha256") != file_sha:
+        why = "its original file changed"
+    elif meta.get("extractor") != loader.extractor:
+        why = f"the extractor changed ({meta.get('extractor')} -> {loader.extractor})"
+    else:
+        why = ""
         with contextlib.suppress(OSError, UnicodeDecodeError):
             stored = (folder / TEXT).read_text(encoding="utf-8")
             if _text_sha(stored) == meta.get("text_sha256"):
@@ -225,9 +230,8 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
         extracted = Extracted(text=text, title=str(meta.get("title", folder.name)), pages=pages)
         return document_of(folder.name, str(original), str(meta["kind"]), extracted, file_sha)
     loader, extracted = extract(raw, str(meta.get("name", original.name)))
-    if _text_sha(extracted.text) != meta.get("text_sha256"):
-        log(f"{folder.name}: extracted text changed ({meta.get('extractor')} -> "
-            f"{loader.extractor}); it will be re-indexed")
+    if _text_sha(extracted.text) != meta.get("text_sha256") and why:
+        log(f"{folder.name}: {why}, and so did its text; it will be re-indexed")
     fresh = _meta(folder.name, str(meta.get("name", original.name)), raw, loader.kind,
                   loader.extractor, extracted, added_at=str(meta.get("added_at", "")))
     try:  # best effort: a read-only data folder still serves the fresh extraction
