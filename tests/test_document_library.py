@@ -219,6 +219,22 @@ def test_an_upload_that_can_no_longer_be_read_is_skipped_once(pipeline: Pipeline
     assert [Path(p.file).name for p in again.problems()] == ["water-report"]
 
 
+def test_a_crlf_upload_reuses_its_stored_text(pipeline: Pipeline, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """text.txt is read as bytes: read as text, its CRLFs became LFs, it never matched its
+    hash, and every load extracted it again (and rewrote it)."""
+    crlf = tmp_path / "ferry.txt"
+    crlf.write_bytes(b"Ferry\r\n\r\nThe ferry leaves the harbour at noon.\r\n")
+    pipeline.add_documents([crlf])
+    stored = pipeline.settings.documents_dir / "ferry" / "text.txt"
+    inode = stored.stat().st_ino
+    capsys.readouterr()
+    corpus = load_corpus(pipeline.settings)
+    assert {d.id: d.text for d in corpus.documents}["ferry"].endswith("noon.\r\n")
+    assert stored.stat().st_ino == inode  # not rewritten
+    assert "ferry" not in capsys.readouterr().err
+
+
 def test_data_folder_inside_seeds_is_refused(settings: Settings) -> None:
     from dataclasses import replace
 

@@ -222,7 +222,7 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
     else:
         why = ""
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            stored = (folder / TEXT).read_text(encoding="utf-8")
+            stored = (folder / TEXT).read_bytes().decode("utf-8")  # no newline translation
             if _text_sha(stored) == meta.get("text_sha256"):
                 text = stored
     if text is not None:
