@@ -188,6 +188,26 @@ def test_a_replaced_original_is_logged_as_a_changed_file(
     assert not any("extractor" in line or "->" in line for line in logged)
 
 
+def test_a_read_only_data_folder_still_serves_the_fresh_extraction(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import qa.loaders.library as lib
+    from qa.errors import WriteError
+
+    pipeline.add_documents([HTML])
+    stored = pipeline.settings.documents_dir / "kestrel-lighthouse" / "text.txt"
+    indexed = stored.read_text("utf-8")
+    stored.write_text("edited", "utf-8")
+
+    def read_only(path: Path, text: str) -> None:
+        raise WriteError(f"cannot write {str(path)!r}: Read-only file system")
+
+    monkeypatch.setattr(lib, "write_text_atomic", read_only)
+    corpus = load_corpus(pipeline.settings)  # a WriteError here was a crash
+    assert {d.id: d.text for d in corpus.documents}["kestrel-lighthouse"] == indexed
+    assert "cannot update" in capsys.readouterr().err
+
+
 def test_same_extractor_reuses_the_stored_text(pipeline: Pipeline,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import qa.loaders.pdf as pdf_module

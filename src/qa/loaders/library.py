@@ -37,7 +37,7 @@ from typing import Any
 
 from qa.atomic import write_text_atomic
 from qa.config import Settings
-from qa.errors import BadSetting, QAError, SeedError
+from qa.errors import BadSetting, QAError, SeedError, WriteError
 from qa.loaders import (
     SUFFIXES,
     BadDocument,
@@ -237,8 +237,8 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
     try:  # best effort: a read-only data folder still serves the fresh extraction
         write_text_atomic(folder / TEXT, extracted.text)
         write_text_atomic(folder / META, json.dumps(fresh, ensure_ascii=False, indent=1))
-    except OSError as exc:
-        log(f"cannot update {str(folder)!r}: {exc.strerror}")
+    except (OSError, WriteError) as exc:
+        log(f"cannot update {str(folder)!r}: {exc}")
     return document_of(folder.name, str(original), loader.kind, extracted, file_sha)
 
 
