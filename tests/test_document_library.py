@@ -15,7 +15,7 @@ import pytest
 
 from qa import cli
 from qa.config import Settings
-from qa.errors import BadQuestion
+from qa.errors import BadQuestion, IndexStale
 from qa.loaders import BadDocument, load
 from qa.loaders.library import UnknownDocument, load_corpus
 from qa.pipeline import Pipeline
@@ -186,6 +186,28 @@ def test_a_replaced_original_is_logged_as_a_changed_file(
     assert "qa: kestrel-lighthouse: its original file changed, and so did its text; it will be " \
         "re-indexed" in logged
     assert not any("extractor" in line or "->" in line for line in logged)
+
+
+def test_a_hand_edited_stored_text_is_restored_from_the_original(
+        pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    """text.txt is what citations index: an edit by hand makes the index stale, and the
+    next load extracts it again from the original (nothing to re-embed), then stays put."""
+    from qa.store import load_index
+
+    pipeline.add_documents([HTML])
+    stored = pipeline.settings.documents_dir / "kestrel-lighthouse" / "text.txt"
+    indexed = stored.read_text("utf-8")
+    stored.write_text(indexed.replace("granite", "marble"), "utf-8")
+    with pytest.raises(IndexStale, match="kestrel-lighthouse"):
+        load_index(pipeline.settings)
+    capsys.readouterr()
+    fresh = Pipeline(pipeline.settings, HashingEmbedder())
+    assert fresh.index.documents["kestrel-lighthouse"].text == indexed
+    assert fresh.index.manifest["embedded"]["documents"] == 0
+    assert stored.read_text("utf-8") == indexed
+    assert "kestrel-lighthouse: its text.txt no longer held the text extracted from its " \
+        "original (edited by hand?); extracting it again" in capsys.readouterr().err
+    assert load_index(pipeline.settings).manifest["data"] == fresh.index.manifest["data"]
 
 
 def test_a_read_only_data_folder_still_serves_the_fresh_extraction(

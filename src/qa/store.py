@@ -60,7 +60,7 @@ from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for
-from qa.loaders.library import corpus_files, load_corpus
+from qa.loaders.library import TEXT, corpus_files, load_corpus
 from qa.log import log
 from qa.progress import Progress
 from qa.types import Chunk, Document, Mention, Sentence, Span
@@ -103,6 +103,8 @@ class DocumentEntry(_Strict):
     size: int
     mtime_ns: int
     extractor: str = ""  # for extracted formats: the library that made `text` (see loaders)
+    text_size: int = -1  # uploads: their stored text (data/<id>/text.txt), which a hand edit
+    text_mtime_ns: int = -1  # would part from the indexed text: the check looks at it too
 
 
 class SkippedEntry(_Strict):
@@ -533,6 +535,17 @@ def _skipped(files: Mapping[str, Path], loaded: set[str],
     return entries
 
 
+def _stat_texts(documents: list[Document], uploaded: frozenset[str]
+                ) -> dict[str, os.stat_result]:
+    """The stat of each upload's stored text, just read (or restored) by loading."""
+    texts = {}
+    for doc in documents:
+        if doc.id in uploaded:
+            with contextlib.suppress(OSError):
+                texts[doc.id] = (Path(doc.path).parent / TEXT).stat()
+    return texts
+
+
 def _resolve_words(words: WordsArg) -> WordVectors | None:
     return words() if callable(words) else words
 
@@ -557,6 +570,7 @@ def build_index(
     corpus = load_corpus(settings)
     documents = corpus.documents
     skipped = _skipped(files, {d.id for d in documents}, stats)
+    texts = _stat_texts(documents, corpus.uploaded)
     problems = [ProblemEntry(file=p.file, reason=p.reason) for p in corpus.problems]
     prepare_index_dir(settings.index_dir)
     if settings.backend == "milvus":  # unreachable: say so before embedding anything
@@ -575,7 +589,7 @@ def build_index(
         try:
             manifest = _write_build(tmp_dir, name, settings, embedder, documents, stats,
                                     previous, words, annotate, annotator, started,
-                                    skipped, problems)
+                                    skipped, problems, texts)
             os.replace(tmp_dir, index_dir / name)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -632,6 +646,7 @@ def _write_build(
     documents: list[Document], stats: dict[str, os.stat_result], previous: Index | None,
     words: WordsArg, annotate: Annotate | None, annotator: str | None, started: float,
     skipped: list[SkippedEntry], problems: list[ProblemEntry],
+    texts: Mapping[str, os.stat_result],
 ) -> Manifest:
     parts = _layout(documents, previous, settings)
     n_chunks = sum(len(p.chunks) for p in parts)
@@ -755,11 +770,14 @@ def _write_build(
         # the file's own hash (for extracted formats `doc.sha256` names the extracted text)
         file_sha = part.doc.sha256 if part.doc.kind in ("txt", "md") or st is None \
             else _sha256(Path(part.doc.path))
+        stored = texts.get(part.doc.id)
         entries.append(DocumentEntry(
             id=part.doc.id, title=part.doc.title, path=part.doc.path, kind=part.doc.kind,
             sha256=file_sha, text_sha256=part.doc.text_sha256,
             extractor=extractor_for(part.doc.kind) if part.doc.kind in EXTRACTED_KINDS else "",
-            size=st.st_size if st else -1, mtime_ns=st.st_mtime_ns if st else -1))
+            size=st.st_size if st else -1, mtime_ns=st.st_mtime_ns if st else -1,
+            text_size=stored.st_size if stored else -1,
+            text_mtime_ns=stored.st_mtime_ns if stored else -1))
     files = {
         p.name: FileEntry(sha256=_sha256(p), bytes=p.stat().st_size)
         for p in sorted(folder.iterdir()) if p.is_file()
@@ -1010,6 +1028,10 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
             continue
         if _file_changed(now[doc_id], entry.size, entry.mtime_ns, entry.sha256, racy_after):
             changed.append(doc_id)
+        elif (isinstance(entry, DocumentEntry) and entry.text_size >= 0
+              and _file_changed(now[doc_id].parent / TEXT, entry.text_size,
+                                entry.text_mtime_ns, entry.text_sha256, racy_after)):
+            changed.append(doc_id)  # its text.txt was edited: loading restores it
     if changed:
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5
                                           else "")

@@ -12,7 +12,9 @@ The data folder holds one sub-folder per uploaded document, named by its id:
                                extractor (library + version), text_sha256
 
 A document is re-extracted when its file or the extractor version changes; if the text
-changes too, its `Document.sha256` changes and the index re-indexes it. A new document is
+changes too, its `Document.sha256` changes and the index re-indexes it. A `text.txt` that no
+longer matches its `text_sha256` (edited by hand) is restored from the original: the
+original is the truth, and citations index the text extracted from it. A new document is
 written to a hidden temporary folder and renamed into place, so a crash never leaves half
 of one.
 """
@@ -230,7 +232,12 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
         extracted = Extracted(text=text, title=str(meta.get("title", folder.name)), pages=pages)
         return document_of(folder.name, str(original), str(meta["kind"]), extracted, file_sha)
     loader, extracted = extract(raw, str(meta.get("name", original.name)))
-    if _text_sha(extracted.text) != meta.get("text_sha256") and why:
+    changed = _text_sha(extracted.text) != meta.get("text_sha256")
+    if not why:  # the original is the truth: a hand-edited copy of its text is replaced
+        log(f"{folder.name}: its {TEXT} no longer held the text extracted from its original "
+            "(edited by hand?); extracting it again"
+            + ("; the text changed: it will be re-indexed" if changed else ""))
+    elif changed:
         log(f"{folder.name}: {why}, and so did its text; it will be re-indexed")
     fresh = _meta(folder.name, str(meta.get("name", original.name)), raw, loader.kind,
                   loader.extractor, extracted, added_at=str(meta.get("added_at", "")))
