@@ -19,7 +19,7 @@ from qa.errors import BadQuestion, IndexStale
 from qa.loaders import BadDocument, load
 from qa.loaders.library import UnknownDocument, load_corpus
 from qa.pipeline import Pipeline
-from tests.conftest import SEEDS, HashingEmbedder
+from tests.conftest import ARTICLE, SEEDS, HashingEmbedder
 
 DOCS = Path(__file__).resolve().parent / "data" / "docs"
 PDF, DOCX, HTML = DOCS / "water-report.pdf", DOCS / "orchard-summary.docx", \
@@ -67,11 +67,12 @@ def test_add_stores_original_text_and_metadata_and_indexes(pipeline: Pipeline) -
 def test_duplicate_names_get_fresh_ids_and_nothing_escapes(pipeline: Pipeline,
                                                            tmp_path: Path) -> None:
     pipeline.add_documents([HTML])
-    evil = tmp_path / "upload.html"
-    shutil.copy(HTML, evil)
-    added = pipeline.add_documents([evil, evil], names=["../../kestrel-lighthouse.html",
-                                                        "../seeds/politico-us-iraq-advisory-"
-                                                        "transition.html"])
+    evil = [tmp_path / "upload-1.html", tmp_path / "upload-2.html"]
+    for n, path in enumerate(evil):  # other text: the same text would be refused as a copy
+        path.write_text(HTML.read_text("utf-8").replace("1871", f"187{n + 2}"), "utf-8")
+    added = pipeline.add_documents(evil, names=["../../kestrel-lighthouse.html",
+                                                "../seeds/politico-us-iraq-advisory-"
+                                                "transition.html"])
     assert [d.id for d in added] == ["kestrel-lighthouse-2",
                                      "politico-us-iraq-advisory-transition-2"]
     data = pipeline.settings.documents_dir
@@ -90,6 +91,35 @@ def test_a_bad_file_changes_nothing(pipeline: Pipeline) -> None:
     assert set(pipeline.index.documents) == before
     assert pipeline.index.manifest["data"] == built
     assert not any(pipeline.settings.documents_dir.glob("[!.]*"))
+
+
+def test_a_copy_of_a_document_is_refused_naming_it(pipeline: Pipeline,
+                                                   tmp_path: Path) -> None:
+    """The same text under another name (or twice in one batch) is not a second document:
+    answers would quote the same sentence twice. Different text with the same name is."""
+    pipeline.add_documents([HTML])
+    built = pipeline.index.manifest["data"]
+    copy = tmp_path / "water.html"
+    shutil.copy(HTML, copy)
+    with pytest.raises(BadDocument) as info:
+        pipeline.add_documents([PDF, copy])  # all or nothing, as for a bad file
+    assert info.value.status == 409
+    assert str(info.value) == ("water.html: the same text as the document "
+                               "'kestrel-lighthouse'; not added again")
+    assert pipeline.index.manifest["data"] == built
+    assert not (pipeline.settings.documents_dir / "water-report").exists()
+    refused: list[str] = []
+    added = pipeline.add_documents([PDF, copy, PDF],
+                                   on_error=lambda name, exc: refused.append(str(exc)))
+    assert [d.id for d in added] == ["water-report"]
+    assert refused == [
+        "water.html: the same text as the document 'kestrel-lighthouse'; not added again",
+        "water-report.pdf: the same text as water-report.pdf, also being added; not added "
+        "again"]
+    with pytest.raises(BadDocument, match="the document 'politico-us-iraq-advisory-"):
+        pipeline.add_documents([ARTICLE])  # a seed's text too
+    copy.write_text(HTML.read_text("utf-8").replace("1871", "1872"), "utf-8")
+    assert [d.id for d in pipeline.add_documents([copy])] == ["water"]
 
 
 def test_a_failed_index_update_rolls_the_new_files_back(pipeline: Pipeline,
@@ -326,6 +356,11 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
     assert "removed water-report" in out and "'nope'" in err
     assert cli.main(_argv(settings, "add", "/no/such/file.pdf")) == 1
     assert "cannot read the file" in capsys.readouterr().err
+    assert cli.main(_argv(settings, "add", str(HTML))) == 1  # a copy of kestrel-lighthouse
+    out, err = capsys.readouterr()
+    assert "added" not in out and err.count("\n") == 1 and err.startswith(
+        "qa: error: kestrel-lighthouse.html: the same text as the document "
+        "'kestrel-lighthouse'; not added again")
     with pytest.raises(SystemExit) as info:
         cli.main(_argv(settings, "add"))
     assert info.value.code == 2

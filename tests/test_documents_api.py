@@ -94,6 +94,10 @@ def test_upload_list_show_delete(api: tuple[TestClient, Pipeline]) -> None:
     assert client.get("/api/documents/water-report").status_code == 404
     seed = client.delete("/api/documents/politico-us-iraq-advisory-transition")
     assert seed.status_code == 409 and "seed" in seed.json()["detail"]
+    again = _upload(client, "copy.html", (DOCS / "kestrel-lighthouse.html").read_bytes())
+    assert again.status_code == 409 and again.json() == {"detail": (
+        "copy.html: the same text as the document 'kestrel'; not added again")}
+    assert not (pipeline.settings.documents_dir / "copy").exists()
 
 
 @pytest.mark.parametrize(
@@ -172,7 +176,7 @@ def test_writes_need_the_token_when_one_is_set(api: tuple[TestClient, Pipeline],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     client, pipeline = api
     monkeypatch.setattr(pipeline, "settings", replace(pipeline.settings, api_token="s3cret"))
-    html = (DOCS / "kestrel-lighthouse.html").read_bytes()
+    html = (DOCS / "kestrel-lighthouse.html").read_bytes().replace(b"1871", b"1870")
     assert _upload(client, "k.html", html).status_code == 401
     assert _upload(client, "k.html", html, headers={"Authorization": "Bearer wrong"}
                    ).status_code == 401

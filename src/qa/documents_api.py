@@ -11,7 +11,8 @@ Writes need the API token when one is set (`qa.security.require_token`). An uplo
 parsed while it streams, to temporary files in the data folder: a part over
 `QA_MAX_UPLOAD_BYTES` is refused (413) the moment it passes the limit, never read whole.
 Bad files get 4xx with a one-line `detail` (413 too large or zip bomb, 415 wrong type, 422
-empty, corrupt, encrypted or scanned) and change nothing that is already indexed.
+empty, corrupt, encrypted or scanned, 409 the same text as a document already there) and
+change nothing that is already indexed.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ _UPLOAD_BODY = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "a token is set and the request lacks it"},
     404: {"description": "no such document"},
-    409: {"description": "a seed document, or the last document, cannot be removed"},
+    409: {"description": "the upload's text is already a document's; or a seed document, "
+                         "or the last document, cannot be removed"},
     413: {"description": "the file is too large, or a zip bomb"},
     415: {"description": "not a supported type, or the content does not match the name"},
     422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},

@@ -421,9 +421,10 @@ class Pipeline:
     ) -> list[Document]:
         """Check, store (atomically, in the data folder) and index new documents.
 
-        A bad file raises `BadDocument` before anything is written, unless `on_error` is
-        given: then it is reported there and the others are added. If the index update
-        fails, the new files are removed again and the index is as before.
+        A bad file, or one whose text a document already has (409), raises `BadDocument`
+        before anything is written, unless `on_error` is given: then it is reported there
+        and the others are added. If the index update fails, the new files are removed
+        again and the index is as before.
         """
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
@@ -440,10 +441,22 @@ class Pipeline:
         if not prepared:
             return []
         with self._docs_lock:
+            indexed = {d.text_sha256: d.id for d in self.index.manifest_record.documents}
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
+                new = []
+                refusals = lib.copies(self.settings, prepared, indexed)
+                for item, refusal in zip(prepared, refusals, strict=True):
+                    if refusal is None:
+                        new.append(item)
+                    elif on_error is None:
+                        raise refusal
+                    else:
+                        on_error(item.name, refusal)
+                if not new:
+                    return []
                 taken = lib.seed_ids(self.settings.seeds_dir)
-                ids = lib.commit(self.settings, prepared, taken)
+                ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
                 except BaseException:

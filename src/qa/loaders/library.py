@@ -32,7 +32,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -355,6 +355,28 @@ def prepare(path: Path, name: str | None, max_bytes: int) -> Prepared:
     loader, extracted = extract(raw, shown)
     clean = safe_id(shown) + Path(shown).suffix.lower()
     return Prepared(clean, raw, loader.kind, loader.extractor, extracted)
+
+
+def copies(settings: Settings, prepared: Sequence[Prepared],
+           indexed: Mapping[str, str]) -> list[BadDocument | None]:
+    """For each prepared file, a 409 naming the document that already has its text, or
+    None: a second copy would only have answers quote the same sentence twice. Compared
+    with `indexed` (text SHA-256 -> document id), the uploads in the data folder (another
+    process may have added one) and the files before it in `prepared`. The one content
+    check of `qa add`, the web chat and `POST /api/documents`; call it under `data_lock`."""
+    known = {sha: f"the document {doc_id!r}" for sha, doc_id in indexed.items()}
+    for folder in stored_folders(settings.documents_dir):
+        meta = read_meta(settings, folder.name)
+        if meta is not None and isinstance(meta.get("text_sha256"), str):
+            known.setdefault(meta["text_sha256"], f"the document {folder.name!r}")
+    refusals: list[BadDocument | None] = []
+    for item in prepared:
+        sha = _text_sha(item.extracted.text)
+        where = known.get(sha)
+        refusals.append(None if where is None else BadDocument(
+            f"{item.name}: the same text as {where}; not added again", status=409))
+        known.setdefault(sha, f"{item.name}, also being added")
+    return refusals
 
 
 def check_data_dir(settings: Settings) -> Path:
