@@ -472,6 +472,16 @@ def test_require_token() -> None:
     assert client.post("/write").headers["www-authenticate"] == "Bearer"
 
 
+def test_token_accepted_is_the_one_check() -> None:
+    from qa.security import token_accepted
+
+    assert token_accepted(Settings(), None) and token_accepted(Settings(), "anything")
+    settings = Settings(api_token="s3cret")
+    assert token_accepted(settings, "s3cret") and token_accepted(settings, " s3cret\n")
+    for given in (None, "", "s3cre", "s3cret2", "S3CRET", "Bearer s3cret", 123, b"s3cret"):
+        assert not token_accepted(settings, given), given
+
+
 def test_loopback_names() -> None:
     from qa.security import is_loopback
 

@@ -1,10 +1,12 @@
 """Who may write: a FastAPI dependency for the routes that change state (upload, delete).
 
-In: `Settings.api_token` (from QA_API_TOKEN). Out: `require_token`, which lets a request
-through when no token is set (a server on loopback, the default) and otherwise wants
-`Authorization: Bearer <token>`, answering 401 with a JSON detail. The server refuses to
-listen beyond loopback without a token (`check_exposure`), so "no token" means "only this
-machine can reach it".
+In: `Settings.api_token` (from QA_API_TOKEN). Out: `token_accepted`, the one check of a
+write's token, used by every edge that writes: true when no token is set (a server on
+loopback, the default), else only for the token itself, compared in constant time. Over
+HTTP, `require_token` wants `Authorization: Bearer <token>` and answers 401 with a JSON
+detail; the web chat (`qa.ui`) takes it from its *Access token* field. The server refuses
+to listen beyond loopback without a token (`check_exposure`), so "no token" means "only
+this machine can reach it".
 """
 
 from __future__ import annotations
@@ -25,14 +27,20 @@ def _settings(request: Request) -> Settings:
     return settings if isinstance(settings, Settings) else load_settings()
 
 
+def token_accepted(settings: Settings, given: object) -> bool:
+    """May a write go ahead with the token `given` (None: none was sent)? Yes when no token
+    is set; otherwise only when `given` is the token (surrounding spaces aside)."""
+    token = settings.api_token
+    if not token:
+        return True
+    return isinstance(given, str) and hmac.compare_digest(given.strip().encode(),
+                                                          token.encode())
+
+
 def require_token(request: Request) -> None:
     """FastAPI dependency: 401 unless the request carries the configured Bearer token."""
-    token = _settings(request).api_token
-    if not token:
-        return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             token.encode()):
+    if not token_accepted(_settings(request), given if scheme.lower() == "bearer" else None):
         raise HTTPException(401, "this request needs 'Authorization: Bearer <QA_API_TOKEN>'",
                             headers={"WWW-Authenticate": "Bearer"})
 
