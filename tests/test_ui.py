@@ -95,6 +95,30 @@ def test_build_ui_loads_nothing(fake_pipeline: Pipeline) -> None:
     assert fake_pipeline._index is None
 
 
+@pytest.mark.slow  # imports Gradio
+def test_access_token_field_only_when_a_token_is_set(fake_pipeline: Pipeline) -> None:
+    """On loopback (no token) the documents panel is as it always was; with a token it has a
+    password field, sent with both writes (the handlers check it: test_ui_documents)."""
+    from dataclasses import replace
+
+    import gradio as gr
+
+    def token_fields(demo: gr.Blocks) -> list[gr.Textbox]:
+        return [b for b in demo.blocks.values()
+                if isinstance(b, gr.Textbox) and b.elem_id == "qa-token"]
+
+    demo = build_ui(fake_pipeline)
+    assert not token_fields(demo)
+    assert all("Access token" not in str(getattr(b, "label", "")) for b in demo.blocks.values())
+    fake_pipeline.settings = replace(fake_pipeline.settings, api_token="s3cret")
+    demo = build_ui(fake_pipeline)
+    [field] = token_fields(demo)
+    assert field.type == "password" and field.label == "Access token"
+    writes = [fn for fn in demo.fns.values() if fn.name in ("upload", "remove")]
+    assert len(writes) == 2 and all(field in fn.inputs for fn in writes)
+    assert fake_pipeline._index is None
+
+
 @pytest.mark.slow  # a subprocess or a server: seconds, not a unit test
 def test_importing_app_loads_no_model() -> None:
     code = "import sys, app; assert 'torch' not in sys.modules, 'torch imported'"

@@ -1,23 +1,26 @@
 """The web chat's document parts without a browser: the list escapes everything, uploads
-report each file, and the document panel names the cited page."""
+report each file, the document panel names the cited page, and with a token set the add and
+remove handlers do nothing without it."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from qa.config import Settings
 from qa.pipeline import Pipeline
-from qa.ui import add_files, document_html, documents_html, respond
+from qa.ui import add_files, document_html, documents_html, remove_document, respond
 from tests.conftest import SEEDS, HashingEmbedder
 
 DOCS = Path(__file__).resolve().parent / "data" / "docs"
 
 
-def _pipeline(tmp_path: Path) -> Pipeline:
+def _pipeline(tmp_path: Path, token: str | None = None) -> Pipeline:
     shutil.copytree(SEEDS, tmp_path / "seeds")
     return Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
-                             index_dir=tmp_path / "index", spacy="none"), HashingEmbedder())
+                             index_dir=tmp_path / "index", spacy="none", api_token=token),
+                    HashingEmbedder())
 
 
 def test_upload_list_and_panel(tmp_path: Path) -> None:
@@ -46,3 +49,28 @@ def test_upload_list_and_panel(tmp_path: Path) -> None:
     *_, (messages, _) = respond("When was the treatment plant opened?", [], pipeline, delay=0,
                                 doc_ids=["water-report"])
     assert f"page {page} · chars" in messages[-1]["content"]
+
+
+def test_add_and_remove_need_the_token_when_one_is_set(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path, token="s3cret")
+    kestrel = str(DOCS / "kestrel-lighthouse.html")
+    for token in (None, "", "  ", "wrong", "s3cret!", "S3CRET"):
+        status = add_files(pipeline, [kestrel], token=token)
+        assert 'class="qa-bad"' in status and "Nothing was added" in status, token
+        assert ("not right" in status) == bool(token and token.strip())
+    assert pipeline._index is None, "a refused upload reads and indexes nothing"
+    assert not pipeline.settings.documents_dir.exists() or not any(
+        pipeline.settings.documents_dir.iterdir())
+
+    assert "Added “The Kestrel Point Lighthouse”" in add_files(pipeline, [kestrel],
+                                                                token=" s3cret ")
+    for token in (None, "wrong"):
+        status = remove_document(pipeline, "kestrel-lighthouse", token)
+        assert 'class="qa-bad"' in status and "Nothing was removed" in status
+    assert "kestrel-lighthouse" in pipeline.index.documents
+    assert "Removed kestrel" in remove_document(pipeline, "kestrel-lighthouse", "s3cret")
+    assert "kestrel-lighthouse" not in pipeline.index.documents
+
+    pipeline.settings = replace(pipeline.settings, api_token=None)  # loopback: no token
+    assert 'class="qa-ok"' in add_files(pipeline, [kestrel])
+    assert 'class="qa-ok"' in remove_document(pipeline, "kestrel-lighthouse")

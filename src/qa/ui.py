@@ -12,6 +12,11 @@ and a document panel that shows the whole cited document with the quoted spans m
 through `text_html` (HTML-escaped, Markdown-inert), so a question such as
 `<script>alert(1)</script>` shows as text. Building the UI loads no model: the pipeline
 loads on the first question (or when the server warms it).
+
+Adding and removing documents write, so when a token is set (QA_API_TOKEN, required to
+listen beyond loopback) the documents panel has an *Access token* field and the handlers
+(`add_files`, `remove_document`) refuse without it, checked as the HTTP API checks it: Gradio
+runs any event for any client that calls its queue, whatever the page shows.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
 from qa.errors import QAError
+from qa.security import token_accepted
 from qa.types import Answer, Citation, Turn
 
 if TYPE_CHECKING:
@@ -412,9 +418,29 @@ def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -
             f"</table>{skipped_html}</div>")
 
 
-def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None) -> str:
+def status_html(text: str, ok: bool) -> str:
+    """One line of the documents panel's status: done (`ok`) or refused."""
+    return (f'<ul class="qa-upload-status"><li class="{"qa-ok" if ok else "qa-bad"}">'
+            f"{text_html(text)}</li></ul>")
+
+
+def token_refusal(pipeline: Pipeline, token: object, action: str, nothing: str) -> str | None:
+    """The status refusing a write (`action`: "Adding documents") without the right token,
+    checked as the HTTP API checks it (`qa.security.token_accepted`); None when it may go
+    ahead, always so when no token is set."""
+    if token_accepted(pipeline.settings, token):
+        return None
+    if isinstance(token, str) and token.strip():
+        return status_html(f"The access token is not right. {nothing}", ok=False)
+    return status_html(f"{action} needs the access token: type it in “Access token”. "
+                       f"{nothing}", ok=False)
+
+
+def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
+              token: str | None = None) -> str:
     """Add uploaded files (paths Gradio saved, original names kept); an HTML status line per
-    file. `progress(fraction, desc=...)` is Gradio's progress bar."""
+    file. `progress(fraction, desc=...)` is Gradio's progress bar. When the server has a
+    token, nothing is read or added unless `token` is it."""
     def step(fraction: float, desc: str) -> None:
         if progress is not None:
             progress(fraction, desc=desc)
@@ -427,6 +453,9 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None) ->
     paths = [str(f) for f in files or []]
     if not paths:
         return ""
+    refusal = token_refusal(pipeline, token, "Adding documents", "Nothing was added.")
+    if refusal is not None:
+        return refusal
     step(0.1, f"Reading {len(paths)} file(s)…")
     names = [Path(f).name for f in paths]
     step(0.3, "Indexing…")
@@ -441,6 +470,19 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None) ->
         lines.insert(0, f'<li class="qa-ok">Added “{text_html(doc.title)}” '
                         f"({text_html(doc.kind.upper())}{pages})</li>")
     return f'<ul class="qa-upload-status">{"".join(lines)}</ul>'
+
+
+def remove_document(pipeline: Pipeline, doc_id: str, token: str | None = None) -> str:
+    """Remove an uploaded document; an HTML status line. When the server has a token,
+    nothing is removed unless `token` is it."""
+    refusal = token_refusal(pipeline, token, "Removing documents", "Nothing was removed.")
+    if refusal is not None:
+        return refusal
+    try:
+        pipeline.remove_documents([doc_id])
+    except QAError as exc:
+        return status_html(str(exc), ok=False)
+    return status_html(f"Removed {doc_id}", ok=True)
 
 
 def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
@@ -473,27 +515,25 @@ def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
         return (documents_html(entries, problems), gr.update(choices=choices, value=keep),
                 gr.update(choices=removable, value=None))
 
+    # Writes check the token themselves (add_files, remove_document): Gradio's queue runs
+    # any event for any client, "private" ones included, whatever the page shows. Progress
+    # comes before the token: Gradio inserts it at its position among the inputs.
     def upload(files: list[str] | None, selected: list[str] | None,
                progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio injects it
-               ) -> tuple[Any, ...]:
-        status = add_files(shared(), files or [], progress)
+               token: str | None = None) -> tuple[Any, ...]:
+        status = add_files(shared(), files or [], progress, token)
         return (status, None, *listing(selected))
 
-    def remove(doc_id: str | None, selected: list[str] | None) -> tuple[Any, ...]:
+    def remove(doc_id: str | None, selected: list[str] | None,
+               token: str | None = None) -> tuple[Any, ...]:
         if not doc_id:
             return ("", *listing(selected))
-        try:
-            shared().remove_documents([doc_id])
-            status = f'<ul class="qa-upload-status"><li class="qa-ok">Removed {text_html(doc_id)}'
-            status += "</li></ul>"
-        except QAError as exc:
-            status = f'<ul class="qa-upload-status"><li class="qa-bad">{text_html(str(exc))}'
-            status += "</li></ul>"
-        return (status, *listing(selected))
+        return (remove_document(shared(), doc_id, token), *listing(selected))
 
     def clear() -> tuple[str, list[Message], str]:
         return "", [], DOC_PLACEHOLDER
 
+    guarded = bool(shared().settings.api_token)  # a token is set: writes need it
     with gr.Blocks(title="qa: cited answers", analytics_enabled=False) as demo:
         gr.Markdown(
             "## Ask the documents\n"
@@ -523,6 +563,11 @@ def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
                 gr.Markdown("### Document")
                 panel = gr.HTML(DOC_PLACEHOLDER, elem_id="qa-document", js_on_load=None)
                 with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
+                    secret = [gr.Textbox(
+                        label="Access token", type="password", elem_id="qa-token",
+                        info="Adding or removing documents needs the server's QA_API_TOKEN.",
+                        max_length=1000,
+                    )] if guarded else []
                     files = gr.File(
                         label="Add documents: drop files here or click to pick "
                               "(.txt .md .html .pdf .docx)",
@@ -535,10 +580,11 @@ def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
                                              elem_id="qa-remove-choice", scale=3)
                         drop = gr.Button("Remove", variant="stop", elem_id="qa-remove",
                                          scale=1)
-        files.upload(upload, [files, selector], [status, files, table, selector, doomed],
+        files.upload(upload, [files, selector, *secret],
+                     [status, files, table, selector, doomed],
                      show_progress="full", api_visibility="private",
                      concurrency_limit=1)
-        drop.click(remove, [doomed, selector], [status, table, selector, doomed],
+        drop.click(remove, [doomed, selector, *secret], [status, table, selector, doomed],
                    api_visibility="private", concurrency_limit=1)
         demo.load(listing, [selector], [table, selector, doomed], api_visibility="private")
         event = gr.on(
