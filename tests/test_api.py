@@ -512,3 +512,26 @@ def test_fast_hardening_with_the_test_client(tmp_path: Path,
         stored = Path(r.json()[0])
         assert stored.is_file() and uploads in stored.parents
     assert not uploads.exists(), "the server's upload folder is removed on shutdown"
+
+
+@pytest.mark.slow  # imports Gradio, and waits for its sweep (~2 s)
+def test_gradio_uploads_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What anyone may store through Gradio's upload route (no token) does not stay: the
+    sweep (every 10 minutes, files over an hour old; here every second) deletes it."""
+    import qa.ui
+
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    monkeypatch.setattr(qa.ui, "UPLOAD_SWEEP", (1, 1))
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index", api_token="s3cret")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        r = client.post("/gradio_api/upload", files={"files": ("a.txt", b"left behind")})
+        assert r.status_code == 200, r.text
+        stored = Path(r.json()[0])
+        assert stored.is_file()
+        deadline = time.monotonic() + 10
+        while stored.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not stored.exists()

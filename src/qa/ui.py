@@ -390,6 +390,10 @@ SCROLL_JS = "() => { window.qaScrollTo?.(document.querySelector('#qa-document ma
 # -- documents: upload, list, remove, select ------------------------------------------------
 
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".docx"]
+# Gradio keeps every file sent to its upload route (open to all: a browser's upload carries
+# no token) until the server stops; every 10 minutes, those over an hour old go. They are
+# never indexed unless the upload handler is given the token.
+UPLOAD_SWEEP = (600, 3600)
 
 
 def _size(n: int) -> str:
@@ -534,7 +538,8 @@ def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
         return "", [], DOC_PLACEHOLDER
 
     guarded = bool(shared().settings.api_token)  # a token is set: writes need it
-    with gr.Blocks(title="qa: cited answers", analytics_enabled=False) as demo:
+    with gr.Blocks(title="qa: cited answers", analytics_enabled=False,
+                   delete_cache=UPLOAD_SWEEP) as demo:
         gr.Markdown(
             "## Ask the documents\n"
             "Every answer quotes the documents and cites them: click a `[n]` to see the "
