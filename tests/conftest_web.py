@@ -1,4 +1,4 @@
-"""The running server the web tests share: `qa serve` in a subprocess on a free loopback port.
+"""The running server the web tests share: `qa serve` in a subprocess on a free port.
 
 It serves the index `real_pipeline` built (so the test process and the server answer from the
 same files) and is started once per session, waited for on /healthz, and stopped at the end.
@@ -59,12 +59,13 @@ def _wait_ready(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[Server]:
-    """`qa serve` on a free loopback port with `env`, ready (/healthz 200), then stopped."""
+def serving(env: dict[str, str], log: Path, host: str = "127.0.0.1") -> Iterator[Server]:
+    """`qa serve` on a free port with `env`, ready (/healthz 200), then stopped. It listens
+    on `host` (e.g. 0.0.0.0, beyond loopback) and is reached over 127.0.0.1 either way."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "qa.cli", "serve", "--host", host, "--port", str(port)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     running = Server(f"http://127.0.0.1:{port}/", process, log)

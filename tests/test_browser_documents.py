@@ -1,8 +1,9 @@
 """Documents in a real browser (Debian's Chromium via Playwright): upload a PDF by the file
 picker, see the progress bar and the document in the list, ask about it, see the cited span
-highlighted with its page number, limit a question to one document, remove it.
+highlighted with its page number, limit a question to one document, remove it. And on a
+server beyond loopback with a token: no upload without the *Access token*, then with it.
 
-Its own `qa serve` on a copy of the session's index, so uploads never touch other tests.
+Their own `qa serve` on a copy of the session's index, so uploads never touch other tests.
 """
 
 from __future__ import annotations
@@ -28,12 +29,10 @@ DOCS = ROOT / "tests" / "data" / "docs"
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT = 60_000  # ms: indexing on a busy two-core machine
+TOKEN = "s3cret-token"
 
 
-@pytest.fixture(scope="module")
-def doc_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("docserver")
+def _env(real_pipeline: Pipeline, base: Path) -> dict[str, str]:
     settings = real_pipeline.settings
     shutil.copytree(settings.seeds_dir, base / "seeds")
     shutil.copytree(settings.index_dir, base / "index")
@@ -42,7 +41,25 @@ def doc_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     env.pop("QA_API_TOKEN", None)
-    with serving(env, base / "serve.log") as running:
+    env.pop("GRADIO_TEMP_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def doc_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("docserver")
+    with serving(_env(real_pipeline, base), base / "serve.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def token_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[Server]:
+    """Listening beyond loopback (0.0.0.0), so with a token."""
+    base = tmp_path_factory.mktemp("tokenserver")
+    env = {**_env(real_pipeline, base), "QA_API_TOKEN": TOKEN}
+    with serving(env, base / "serve.log", host="0.0.0.0") as running:
         yield running
 
 
@@ -71,6 +88,8 @@ def test_upload_ask_highlight_page_and_remove(browser: Browser, doc_server: Serv
     listing = page.locator("#qa-doc-list")
     expect(listing.locator("tr[data-doc='politico-us-iraq-advisory-transition']")).to_have_count(
         1, timeout=TIMEOUT)
+
+    expect(page.locator("#qa-token")).to_have_count(0)  # loopback: no token, no field
 
     # Upload through the file picker: a progress bar while it is indexed, then the list.
     page.locator("#qa-upload input[type=file]").set_input_files(
@@ -118,4 +137,49 @@ def test_upload_ask_highlight_page_and_remove(browser: Browser, doc_server: Serv
                                                                       timeout=TIMEOUT)
     expect(listing.locator("tr[data-doc='water-report']")).to_have_count(0)
     assert not dialogs
+    context.close()
+
+
+def test_uploads_and_removals_need_the_access_token(browser: Browser,
+                                                    token_server: Server) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.goto(token_server.url)
+    listing = page.locator("#qa-doc-list")
+    expect(listing.locator("tr")).not_to_have_count(0, timeout=TIMEOUT)
+    token = page.locator("#qa-token input")
+    expect(token).to_have_attribute("type", "password")
+    picker = page.locator("#qa-upload input[type=file]")
+    status = page.locator("#qa-upload-status")
+
+    picker.set_input_files([str(DOCS / "kestrel-lighthouse.html")])
+    expect(status.locator(".qa-bad")).to_contain_text("needs the access token", timeout=TIMEOUT)
+    token.fill("wrong")
+    picker.set_input_files([str(DOCS / "kestrel-lighthouse.html")])
+    expect(status.locator(".qa-bad")).to_contain_text("not right", timeout=TIMEOUT)
+    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(0)
+
+    token.fill(TOKEN)
+    picker.set_input_files([str(DOCS / "kestrel-lighthouse.html")])
+    expect(status.locator(".qa-ok")).to_contain_text("Added “The Kestrel Point Lighthouse”",
+                                                     timeout=TIMEOUT)
+    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-documents-token.png"))
+
+    page.locator("#qa-remove-choice input").click()
+    page.get_by_role("option", name="The Kestrel Point Lighthouse").first.click()
+    token.fill("")
+    page.locator("#qa-remove").click()
+    expect(status.locator(".qa-bad")).to_contain_text("Nothing was removed", timeout=TIMEOUT)
+    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(1)
+    page.locator("#qa-remove-choice input").click()
+    page.get_by_role("option", name="The Kestrel Point Lighthouse").first.click()
+    token.fill(TOKEN)
+    page.locator("#qa-remove").click()
+    expect(status.locator(".qa-ok")).to_contain_text("Removed kestrel-lighthouse",
+                                                     timeout=TIMEOUT)
+    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(0)
     context.close()
