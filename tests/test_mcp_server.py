@@ -4,6 +4,7 @@ fast in-process checks of argument validation with a fake embedder."""
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,10 +19,11 @@ from mcp.types import CallToolResult
 
 from qa.mcp_server import build_server
 from qa.pipeline import Pipeline
-from qa.schema import answer_json
+from qa.schema import answer_json, text_html
 from qa.sources import SOURCES_HEADING
 from qa.types import Turn
 from tests.conftest import ARTICLE, ROOT
+from tests.test_openai_api import EVIL_QUOTE, EVIL_TITLE, assert_inert, evil_pipeline
 
 if TYPE_CHECKING:
     from tests.conftest_web import Server
@@ -68,7 +70,7 @@ async def exercise(client: Client, pipeline: Pipeline) -> None:
     assert answer["citations"] and not answer["abstained"]
     for c in answer["citations"]:
         assert source[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
-        assert c["title"] and c["quote"]["text"] in text_of(result)
+        assert c["title"] and text_html(c["quote"]["text"]) in text_of(result)
     assert SOURCES_HEADING in text_of(result) and "[1]" in text_of(result)
 
     follow = await client.call_tool("ask", {"question": FOLLOW_UP, "history": [KADHIMI]})
@@ -81,7 +83,7 @@ async def exercise(client: Client, pipeline: Pipeline) -> None:
 
     off = await client.call_tool("ask", {"question": OFF_TOPIC})
     assert not off.is_error and (off.structured_content or {})["abstained"] is True
-    assert "doesn't say" in text_of(off)
+    assert "doesn't say" in html.unescape(text_of(off))  # rendered Markdown
 
     hits = (await client.call_tool("retrieve", {"question": KADHIMI, "k": 2})).structured_content
     assert hits is not None and [h["rank"] for h in hits["hits"]] == [1, 2]
@@ -162,6 +164,21 @@ def test_bad_inputs_are_one_line_tool_errors(fake_pipeline: Pipeline) -> None:
         assert not fine.is_error and len((fine.structured_content or {})["hits"]) == 3
 
     run(Client(build_server(fake_pipeline)), check)
+
+
+def test_document_markup_is_inert_in_the_answer_text(fake_pipeline: Pipeline) -> None:
+    pipeline = evil_pipeline(fake_pipeline)
+
+    async def check(client: Client) -> None:
+        result = await client.call_tool("ask", {"question": "Who was the keeper of the lamp?"})
+        assert not result.is_error, text_of(result)
+        assert_inert(text_of(result))
+        assert EVIL_TITLE in html.unescape(text_of(result))
+        citations = (result.structured_content or {})["citations"]
+        [cited] = [c for c in citations if c["doc_id"] == "evil"]
+        assert cited["quote"]["text"] == EVIL_QUOTE and cited["title"] == EVIL_TITLE
+
+    run(Client(build_server(pipeline)), check)
 
 
 def test_mcp_subcommand_flags(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@ model, real article), plus fast checks of the conversation and error mapping."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from qa.mcp_server import mcp_router
 from qa.openai_api import ChatMessage, conversation, openai_router
 from qa.pipeline import Pipeline
+from qa.schema import text_html
 from qa.sources import SOURCES_HEADING, without_sources
 from qa.types import Turn
 from tests.conftest import ARTICLE
@@ -55,8 +57,8 @@ def check_citations(citations: list[dict[str, Any]], content: str) -> None:
         assert text[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
         assert text[c["start"]:c["end"]] == c["text"]
         assert f"[{c['n']}]" in content
-        assert c["quote"]["text"] in content  # quoted in the Sources list
-        assert c["title"] and c["title"] in content
+        assert text_html(c["quote"]["text"]) in content  # quoted in the Sources list
+        assert c["title"] and text_html(c["title"]) in content
 
 
 # -- the real server, through the real client ------------------------------------------------
@@ -84,7 +86,8 @@ def test_plain_completion_is_the_cited_answer(server: Server, real_pipeline: Pip
     assert choice.finish_reason == "stop" and choice.message.role == "assistant"
     content = choice.message.content or ""
     answer = real_pipeline.ask(KADHIMI)
-    assert content.startswith(f"**{answer.lead.span.text}**" if answer.lead else answer.text[:20])
+    assert content.startswith(f"**{text_html(answer.lead.span.text)}**" if answer.lead
+                              else text_html(answer.text[:20]))
     assert f"\n\n{SOURCES_HEADING}\n" in content
     check_citations(extra(choice.message, "citations"), content)
     whole = extra(completion, "qa")
@@ -153,7 +156,7 @@ def test_abstention_is_a_normal_reply(server: Server) -> None:
         model="qa", messages=[{"role": "user", "content": OFF_TOPIC}])
     choice = completion.choices[0]
     assert choice.finish_reason == "stop"
-    assert "doesn't say" in (choice.message.content or "")
+    assert "doesn't say" in html.unescape(choice.message.content or "")  # rendered Markdown
     assert SOURCES_HEADING not in (choice.message.content or "")
     assert len(extra(choice.message, "citations")) <= 1  # the closest passage, if any
     assert extra(completion, "qa")["abstained"] is True
@@ -275,3 +278,38 @@ def test_unavailable_index_is_503_error_object(tmp_path: Path) -> None:
         "/v1/chat/completions", json={"messages": [{"role": "user", "content": "Who?"}]})
     assert r.status_code == 503, r.text
     assert r.json()["error"]["type"] == "service_unavailable"
+
+
+EVIL_TITLE = "Evil <img src=x onerror=alert(1)> **bold** [x](javascript:alert(1))"
+EVIL_QUOTE = "The keeper of the lamp was [a link](javascript:alert(3)) named <b>Ada</b> `Vance`."
+
+
+def evil_pipeline(pipeline: Pipeline) -> Pipeline:
+    """`pipeline` with a document whose title and text are markup."""
+    (pipeline.settings.seeds_dir / "evil.txt").write_text(
+        f"{EVIL_TITLE}\n\n{EVIL_QUOTE}\n", encoding="utf-8")
+    return pipeline
+
+
+def assert_inert(content: str) -> None:
+    for raw in ("<img", "<b>", "**bold", "](", "javascript:", "`"):
+        assert raw not in content, (raw, content)
+
+
+def test_document_markup_is_inert_in_the_reply(fake_pipeline: Pipeline) -> None:
+    pipeline = evil_pipeline(fake_pipeline)
+    body = {"messages": [{"role": "user", "content": "Who was the keeper of the lamp?"}]}
+    r = TestClient(edge_app(pipeline)).post("/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    message = r.json()["choices"][0]["message"]
+    content = message["content"]
+    assert_inert(content)
+    shown = html.unescape(content)
+    assert EVIL_TITLE in shown and EVIL_QUOTE in shown  # rendered, it reads as written
+    assert EVIL_QUOTE in without_sources(content)  # a follow-up reads the reply's own text
+    [cited] = [c for c in message["citations"] if c["doc_id"] == "evil"]
+    text = pipeline.index.documents["evil"].text
+    assert cited["quote"]["text"] == EVIL_QUOTE  # the structured fields are the raw text
+    assert text[cited["quote"]["start"]:cited["quote"]["end"]] == EVIL_QUOTE
+    assert cited["title"] == EVIL_TITLE
+    assert f"[{cited['n']}]" in content  # the markers stay Markdown-plain

@@ -3,11 +3,13 @@
 In: `Hit`s and `Answer`s. Out: plain dicts (JSON-ready) and rendered text. The CLI, the HTTP
 API, the OpenAI/MCP endpoints and `qa eval` all call these, so a question gets the same
 shape wherever it is asked. Records carry spans; markup (Markdown bold, terminal styling)
-is added here, never in the answer step.
+is added here, never in the answer step. Text that comes from a document or a person is
+made inert (`text_html`) wherever it is shown as Markdown or HTML to be rendered.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +37,42 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
-def answer_markdown(answer: Answer) -> str:
-    """The answer as Markdown: the lead in bold, then the quotes with their `[n]` markers."""
+# One pass: HTML's special characters as entities, and the characters Markdown would act on
+# as numeric entities, which display as themselves and are never syntax. `html.unescape`
+# turns the result back into the text exactly (newlines aside: they become spaces).
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+_INERT = str.maketrans(
+    {**{c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~$:"}, **_HTML_ENTITIES}
+)
+_NEWLINES = re.compile(r"\s*\n\s*")
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def text_html(text: str) -> str:
+    """`text` as inert HTML or Markdown: escaped, Markdown syntax disarmed, newlines as
+    spaces, so a renderer shows it as written (`<img onerror=...>`, `[x](javascript:...)`)."""
+    return _NEWLINES.sub(" ", text).translate(_INERT)
+
+
+def _inert_answer_text(answer: Answer) -> str:
+    """`answer.text` made inert, its `[n]` citation markers kept as they are."""
+    cited = {str(c.n) for c in answer.citations}
+    parts = _MARKER.split(answer.text)  # text, n, text, n, ..., text
+    out = [text_html(parts[0])]
+    for n, text in zip(parts[1::2], parts[2::2], strict=True):
+        out += [f"[{n}]" if n in cited else text_html(f"[{n}]"), text_html(text)]
+    return "".join(out)
+
+
+def answer_markdown(answer: Answer, inert: bool = False) -> str:
+    """The answer as Markdown: the lead in bold, then the quotes with their `[n]` markers.
+    With `inert`, for a front end that renders it, the document's text is escaped
+    (`text_html`) and only the bold and the markers are Markdown."""
+    text = _inert_answer_text(answer) if inert else answer.text
     if answer.lead is None:
-        return answer.text
-    return f"**{answer.lead.span.text}** — {answer.text}"
+        return text
+    lead = text_html(answer.lead.span.text) if inert else answer.lead.span.text
+    return f"**{lead}** — {text}"
 
 
 def answer_plain(answer: Answer) -> str:

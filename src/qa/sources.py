@@ -4,15 +4,19 @@ In: an `Answer` (or `Hit`s) and the index's documents. Out: a "Sources" list in 
 JSON-ready citation and document records. The OpenAI-compatible endpoint and the MCP server
 both render answers through here, so a chat front end and an agent see the same sources.
 `qa.schema` has the base shapes; this adds what only the document knows (title, page).
+The Markdown is for front ends that render it: every piece of document text in it (titles,
+ids, quotes) is inert (`qa.schema.text_html`), so a title such as `<img onerror=...>` or a
+quote holding `[x](javascript:...)` shows as written; the JSON records carry the text as is.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qa.schema import answer_json, answer_markdown, hit_json
+from qa.schema import answer_json, answer_markdown, hit_json, text_html
 from qa.types import Answer, Document, Hit
 
 SOURCES_HEADING = "**Sources**"  # opens the list appended to an answer (and stripped again)
@@ -52,22 +56,23 @@ def sources_markdown(answer: Answer, documents: Mapping[str, Document]) -> str:
     for c in answer.citations:
         where = _where(documents, c.doc_id, c.quote.start)
         page = f", p. {where['page']}" if where["page"] is not None else ""
-        lines.append(f"- [{c.n}] {where['title']}{page}: “{c.quote.text}”")
+        lines.append(f"- [{c.n}] {text_html(where['title'])}{page}: “{text_html(c.quote.text)}”")
     return "\n".join(lines)
 
 
 def answer_with_sources(answer: Answer, documents: Mapping[str, Document]) -> str:
     """The answer as Markdown (`[n]` markers kept) followed by its Sources list, if any."""
     sources = sources_markdown(answer, documents)
-    text = answer_markdown(answer)
+    text = answer_markdown(answer, inert=True)
     return f"{text}\n\n{sources}" if sources else text
 
 
 def without_sources(content: str) -> str:
-    """An earlier reply with the Sources list removed: what the answer itself said."""
+    """An earlier reply with the Sources list removed and its text unescaped: what the
+    answer itself said."""
     for heading in (SOURCES_HEADING, CLOSEST_HEADING):
         content = content.partition(f"\n\n{heading}\n")[0]
-    return content.strip()
+    return html.unescape(content).strip()
 
 
 def document_json(document: Document) -> dict[str, Any]:
