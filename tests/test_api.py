@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -16,12 +17,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.api import create_app, status_of, validation_detail
+from qa.api import create_api, create_app, status_of, validation_detail
 from qa.cli import answer_json, hit_json
 from qa.config import Settings
 from qa.errors import BadQuestion, IndexCorrupt, ModelError, QAError, SeedError
 from qa.pipeline import Pipeline
-from tests.conftest import HashingEmbedder
+from tests.conftest import SEEDS, HashingEmbedder
 
 if TYPE_CHECKING:
     from tests.conftest_web import Server
@@ -535,3 +536,38 @@ def test_gradio_uploads_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         while stored.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not stored.exists()
+
+
+# -- fast: the whole API but the chat (no Gradio), through its hardening ---------------------
+
+
+def api_client(tmp_path: Path, **settings: Any) -> TestClient:
+    """`create_api` over the seeds and the fake embedder, without its lifespan (no warm-up)."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                                 index_dir=tmp_path / "index", spacy="none", **settings),
+                        HashingEmbedder())
+    return TestClient(create_api(pipeline), base_url=LOCAL)
+
+
+def test_an_upload_may_hold_several_files_of_the_file_limit(tmp_path: Path) -> None:
+    from qa.documents_api import MAX_FILES, MULTIPART_OVERHEAD
+
+    limit = 1 << 20
+    client = api_client(tmp_path, max_upload_bytes=limit)
+    files = [("file", (f"part-{i}.txt", (f"Part {i}\n\n" + ("x" * 60_000 + ". ") * 20)
+                       .encode()[:limit])) for i in range(2)]
+    r = client.post("/api/documents", files=files)  # 2 MiB: over one file's limit + framing
+    assert r.status_code == 201, r.text
+    assert [d["id"] for d in r.json()["documents"]] == ["part-0", "part-1"]
+
+    cap = MAX_FILES * (limit + MULTIPART_OVERHEAD)
+    head = b'--b\r\nContent-Disposition: form-data; name="other"\r\n\r\n'
+    body = [head, b"x" * cap, b"\r\n--b--\r\n"]  # over the cap, though no file is
+    multipart = {"content-type": "multipart/form-data; boundary=b"}
+    for content in (b"".join(body), iter(body)):  # with Content-Length, then chunked
+        r = client.post("/api/documents", content=content, headers=multipart)
+        assert r.status_code == 413, r.text
+        assert r.json() == {"detail": f"the body is over {cap:,} bytes"}
+    documents = client.app.state.pipeline.settings.documents_dir  # type: ignore[attr-defined]
+    assert not [p for p in documents.iterdir() if p.name.startswith(".upload-")]

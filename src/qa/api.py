@@ -49,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import LOOPBACK_HOSTS, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.documents_api import router as documents_router
+from qa.documents_api import upload_cap
 from qa.errors import (
     BadQuestion,
     BadSetting,
@@ -251,6 +252,15 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     the pipeline is warmed in a background thread when the server starts."""
     import gradio as gr
 
+    app = create_api(pipeline)
+    shared: Pipeline = app.state.pipeline
+    return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD,
+                               max_file_size=shared.settings.max_upload_bytes)
+
+
+def create_api(pipeline: Pipeline | None = None) -> FastAPI:
+    """`create_app` without the chat (no Gradio): the JSON API, `/v1`, `/mcp`, `/docs` and
+    the hardening in front of them."""
     shared = pipeline or default_pipeline()
     settings = shared.settings
     readiness = Readiness()
@@ -321,8 +331,7 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     app.include_router(openai_router(shared))
     app.include_router(mcp_router(shared))
     app.add_middleware(Hardening, owner=app)
-    return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD,
-                               max_file_size=settings.max_upload_bytes)
+    return app
 
 
 # -- hardening -------------------------------------------------------------------------------
@@ -333,7 +342,7 @@ SECURITY_HEADERS = (
     (b"content-security-policy", b"frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
 )
-UPLOAD_OVERHEAD = 1 << 20  # multipart framing around one file of the upload cap
+UPLOAD_OVERHEAD = 1 << 20  # multipart framing around one file of a Gradio upload
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 HEADER_SECONDS = 10.0  # a request's line and headers must arrive within this (slowloris)
 
@@ -377,6 +386,8 @@ class Hardening:
 
     def _limit(self, scope: Scope) -> int:
         settings: Settings = self.owner.state.pipeline.settings
+        if scope["path"] == documents_router.prefix and scope["method"] == "POST":
+            return upload_cap(settings)  # up to MAX_FILES files, streamed to disk
         for name, value in scope["headers"]:
             if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
                 return settings.max_upload_bytes + UPLOAD_OVERHEAD

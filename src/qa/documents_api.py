@@ -8,8 +8,9 @@
     DELETE /api/documents/{id}   remove an uploaded document -> {"removed": [id]}
 
 Writes need the API token when one is set (`qa.security.require_token`). An upload is
-parsed while it streams, to temporary files in the data folder: a part over
-`QA_MAX_UPLOAD_BYTES` is refused (413) the moment it passes the limit, never read whole.
+parsed while it streams, to temporary files in the data folder (never held in memory): a
+part over `QA_MAX_UPLOAD_BYTES` is refused (413) the moment it passes the limit, never read
+whole, and so is a body over `upload_cap` (MAX_FILES such files and their framing).
 Bad files get 4xx with a one-line `detail` (413 too large or zip bomb, 415 wrong type, 422
 empty, corrupt, encrypted or scanned, 409 the same text as a document already there) and
 change nothing that is already indexed.
@@ -25,7 +26,9 @@ from typing import Any, cast
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
+from qa.config import Settings
 from qa.errors import QAError
 from qa.loaders import BadDocument
 from qa.loaders import library as lib
@@ -38,6 +41,12 @@ MULTIPART_OVERHEAD = 16 * 1024  # bytes of part headers and boundaries allowed p
 FIELD_NAMES = (b"file", b"files")
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
+
+
+def upload_cap(settings: Settings) -> int:
+    """The most bytes one upload request may carry: MAX_FILES files of the file limit, each
+    with its multipart framing (the server's body cap for this route, `qa.api.Hardening`)."""
+    return MAX_FILES * (settings.max_upload_bytes + MULTIPART_OVERHEAD)
 
 _UPLOAD_BODY = {
     "required": True,
@@ -143,10 +152,10 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
         raise BadDocument("send the file as multipart/form-data in a field named 'file'", 415)
-    limit = settings.max_upload_bytes
+    limit, cap = settings.max_upload_bytes, upload_cap(settings)
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FILES * (limit + MULTIPART_OVERHEAD):
-        raise BadDocument(f"the upload is too large ({int(declared):,} bytes)", 413)
+    if declared.isdigit() and int(declared) > cap:
+        raise BadDocument(f"the body is over {cap:,} bytes", 413)
     data = lib.check_data_dir(settings)
     folder = data / f".upload-{uuid.uuid4().hex}"
     folder.mkdir()
@@ -162,6 +171,8 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
     except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
         upload.close()
         shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, HTTPException):  # the server's body cap (413), answered as it is
+            raise
         raise BadDocument(f"the multipart body is malformed ({type(exc).__name__})") from None
     upload.close()
     return folder, upload
