@@ -571,3 +571,24 @@ def test_an_upload_may_hold_several_files_of_the_file_limit(tmp_path: Path) -> N
         assert r.json() == {"detail": f"the body is over {cap:,} bytes"}
     documents = client.app.state.pipeline.settings.documents_dir  # type: ignore[attr-defined]
     assert not [p for p in documents.iterdir() if p.name.startswith(".upload-")]
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PUT", "/api/documents", "GET, POST"), ("PATCH", "/api/documents/x", "DELETE, GET"),
+    ("PUT", "/api/documents/x", "DELETE, GET"), ("GET", "/v1/chat/completions", "POST"),
+    ("PUT", "/v1/models", "GET"), ("GET", "/api/ask", "POST"),
+    ("DELETE", "/healthz", "GET, HEAD"),
+])
+def test_wrong_method_on_any_api_route_is_405(tmp_path: Path, method: str, path: str,
+                                              allow: str) -> None:
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path)
+    # The chat's mount at `/` answers every path the API does not: 404 without the check.
+    client.app.mount("/", PlainTextResponse("not found", 404))  # type: ignore[attr-defined]
+    r = client.request(method, path)
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == allow
+    assert method in r.text and "not allowed" in r.text
+    assert client.get("/api/documents").status_code == 200
+    assert client.get("/nothing").status_code == 404

@@ -44,7 +44,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Host, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import LOOPBACK_HOSTS, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
@@ -345,6 +345,7 @@ SECURITY_HEADERS = (
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing around one file of a Gradio upload
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 HEADER_SECONDS = 10.0  # a request's line and headers must arrive within this (slowloris)
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # named in `Allow`
 
 
 def allowed_hosts(settings: Settings, bound: str | None = None) -> frozenset[str] | None:
@@ -393,17 +394,19 @@ class Hardening:
                 return settings.max_upload_bytes + UPLOAD_OVERHEAD
         return settings.max_body_bytes
 
+    def _match(self, scope: Scope) -> set[Match]:
+        """How the API's routes, those of included routers too, match `scope` (mounts left
+        out: Gradio's at `/` matches every path)."""
+        return {route.matches(scope)[0] for route in self.owner.router.routes
+                if not isinstance(route, Mount | Host)}
+
     def _allowed_methods(self, scope: Scope) -> set[str] | None:
-        """The methods of the API route at this path, if the method asked is not one."""
-        allowed: set[str] = set()
-        for route in self.owner.router.routes:
-            if isinstance(route, Route):
-                match, _ = route.matches(scope)
-                if match is Match.FULL:
-                    return None
-                if match is Match.PARTIAL and route.methods:
-                    allowed |= route.methods
-        return allowed or None
+        """The methods of the API routes at this path, if the method asked is not one."""
+        found = self._match(scope)
+        if Match.FULL in found or Match.PARTIAL not in found:
+            return None
+        return {method for method in METHODS if method != scope["method"]
+                and Match.FULL in self._match({**scope, "method": method})} or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
