@@ -592,3 +592,33 @@ def test_wrong_method_on_any_api_route_is_405(tmp_path: Path, method: str, path:
     assert method in r.text and "not allowed" in r.text
     assert client.get("/api/documents").status_code == 200
     assert client.get("/nothing").status_code == 404
+
+
+def test_every_v1_error_is_the_openai_error_object(tmp_path: Path) -> None:
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path, max_body_bytes=4096)
+    client.app.mount("/", PlainTextResponse("not found", 404))  # type: ignore[attr-defined]
+    json_type = {"content-type": "application/json"}
+    big = json.dumps({"messages": [{"role": "user", "content": "x" * 5000}]}).encode()
+    cases = [
+        ("POST", "/v1/chat/completions", {"content": big}, 413, "over 4,096 bytes"),
+        ("POST", "/v1/chat/completions", {"content": iter([big[:10], big[10:]])}, 413,
+         "over 4,096 bytes"),  # chunked: cut off while it streams
+        ("POST", "/v1/chat/completions", {"content": b'{"messages": "\xff"}'}, 400,
+         "not UTF-8"),
+        ("POST", "/v1/chat/completions", {"content": b"[" * 1500 + b"]" * 1500}, 400,
+         "nested too deeply"),
+        ("GET", "/v1/chat/completions", {}, 405, "use POST"),
+        ("POST", "/v1/embeddings", {"content": b"{}"}, 404, "/v1/chat/completions"),
+        ("GET", "/v1/models", {"headers": {"host": "evil.example"}}, 400, "QA_ALLOWED_HOSTS"),
+    ]
+    for method, path, kwargs, status, words in cases:
+        headers = {**json_type, **kwargs.pop("headers", {})}
+        r = client.request(method, path, headers=headers, **kwargs)
+        assert r.status_code == status, (path, r.text)
+        error = r.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"}, r.text
+        assert words in error["message"] and error["type"] == "invalid_request_error", r.text
+    assert client.post("/api/ask", content=big, headers=json_type).json() == {
+        "detail": "the body is over 4,096 bytes"}  # the JSON API keeps its own shape

@@ -14,14 +14,15 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
     GET  /docs          the OpenAPI documentation (Swagger UI served locally, no CDN)
     /                   the Gradio chat
 
-Every error is JSON `{"detail": "one line"}`: 422 for bad input (with `errors`, the
-per-field list, for validation errors; also a body that is not UTF-8 JSON or is nested too
-deeply), 400 for a Host header not on the allow-list, 401 for a missing token on a write,
-404 for an unknown route, 405 for a wrong method, 413 for a body over the cap, 503 when the
-model or index cannot be loaded, 500 otherwise. One pipeline serves every request from
-FastAPI's threadpool; it is warmed in a background thread at startup, so the server answers
-`/healthz` at once, and it follows its files (`Pipeline.watch`): a new build or a changed
-seed is picked up without a restart, and a changed document is never quoted meanwhile.
+Every error is JSON `{"detail": "one line"}` (under `/v1`, OpenAI's error object): 422 for
+bad input (with `errors`, the per-field list, for validation errors; also a body that is not
+UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 401 for a
+missing token on a write, 404 for an unknown route, 405 for a wrong method, 413 for a body
+over the cap, 503 when the model or index cannot be loaded, 500 otherwise. One pipeline
+serves every request from FastAPI's threadpool; it is warmed in a background thread at
+startup, so the server answers `/healthz` at once, and it follows its files
+(`Pipeline.watch`): a new build or a changed seed is picked up without a restart, and a
+changed document is never quoted meanwhile.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ from qa.errors import (
     SeedError,
 )
 from qa.log import log
+from qa.openai_api import PREFIX as OPENAI_PREFIX
+from qa.openai_api import error_json, openai_router
 from qa.pipeline import Pipeline, check_destinations, clean_question, default_pipeline
-from qa.schema import answer_json, hit_json, problem_json, with_pages
+from qa.schema import answer_json, hit_json, problem_json, unparsable, with_pages
 from qa.security import check_exposure, is_loopback
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
@@ -174,14 +177,6 @@ def validation_detail(errors: list[dict[str, Any]]) -> str:
     return "; ".join(lines) + more
 
 
-def _unparsable(cause: BaseException) -> str:
-    if isinstance(cause, UnicodeDecodeError):
-        return "the body is not valid JSON: it is not UTF-8 text"
-    if isinstance(cause, RecursionError):
-        return "the body is not valid JSON: it is nested too deeply"
-    return "the body is not valid JSON"
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -198,7 +193,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI: body unparsable
-            return JSONResponse({"detail": _unparsable(exc.__cause__)}, 422)
+            return JSONResponse({"detail": unparsable(exc.__cause__)}, 422)
         return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -326,7 +321,6 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         return JSONResponse(body, 503 if body["status"] == "stale" else 200)
 
     from qa.mcp_server import mcp_router  # OpenAI-compatible /v1 and MCP /mcp (issue 13)
-    from qa.openai_api import openai_router
 
     app.include_router(openai_router(shared))
     app.include_router(mcp_router(shared))
@@ -366,8 +360,15 @@ def _host_name(raw: str) -> str:
     return raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any],
-                     headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+def _is_openai(scope: Scope) -> bool:
+    return scope["path"] == OPENAI_PREFIX or scope["path"].startswith(OPENAI_PREFIX + "/")
+
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str,
+                  headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """An error answered by the middleware, in the shape of the route's other errors:
+    OpenAI's error object under `/v1`, `{"detail": ...}` elsewhere."""
+    body = error_json(status, message) if _is_openai(scope) else {"detail": message}
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
@@ -378,8 +379,9 @@ async def _send_json(send: Send, status: int, body: dict[str, Any],
 class Hardening:
     """Pure ASGI middleware in front of everything (API, docs and the mounted chat):
     the Host allow-list (400), 405 for a wrong method on an API route (Gradio's mount at
-    `/` would otherwise answer 404), the body cap from Content-Length and while streaming
-    (413, never reading more than the cap), and the security headers on every response."""
+    `/` would otherwise answer 404), 404 for an unknown `/v1` path, the body cap from
+    Content-Length and while streaming (413, never reading more than the cap), and the
+    security headers on every response. Its errors under `/v1` are OpenAI's error object."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
@@ -416,23 +418,27 @@ class Hardening:
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
         if hosts is not None and _host_name(host) not in hosts:
             if scope["type"] == "http":
-                await _send_json(send, 400, {"detail": f"host {host!r} is not served here "
-                                             "(set QA_ALLOWED_HOSTS to allow it)"})
+                await _refuse(scope, send, 400, f"host {host!r} is not served here "
+                              "(set QA_ALLOWED_HOSTS to allow it)")
             return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
         allowed = self._allowed_methods(scope)
         if allowed is not None:
-            await _send_json(send, 405, {"detail": f"method {scope['method']} is not allowed "
-                                         f"here; use {', '.join(sorted(allowed))}"},
-                             ((b"allow", ", ".join(sorted(allowed)).encode()),))
+            await _refuse(scope, send, 405, f"method {scope['method']} is not allowed here; "
+                          f"use {', '.join(sorted(allowed))}",
+                          ((b"allow", ", ".join(sorted(allowed)).encode()),))
+            return
+        if _is_openai(scope) and not self._match(scope) - {Match.NONE}:  # not the chat's 404
+            await _refuse(scope, send, 404, f"there is no {scope['path']}; qa serves POST "
+                          f"{OPENAI_PREFIX}/chat/completions and GET {OPENAI_PREFIX}/models")
             return
         limit = self._limit(scope)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await _send_json(send, 413, {"detail": f"the body is over {limit:,} bytes"},
-                             ((b"connection", b"close"),))
+            await _refuse(scope, send, 413, f"the body is over {limit:,} bytes",
+                          ((b"connection", b"close"),))
             return
         received = 0
 

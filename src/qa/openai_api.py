@@ -14,8 +14,9 @@ chat. `stream: true` sends the same content as server-sent `chat.completion.chun
 ending with `data: [DONE]`. Parameters qa has no use for (temperature, tools, n, ...) are
 accepted and ignored. Every error is OpenAI's shape, `{"error": {"message", "type", "param",
 "code"}}`, with a 4xx status for the client's mistakes (400 malformed, 401 token, 404 model) and
-503 while the index cannot be loaded. Usage counts are words, not tokens: qa has no tokenizer
-of its own output.
+503 while the index cannot be loaded; the server's hardening (`qa.api.Hardening`: 400 host,
+404 path, 405 method, 413 body) answers `/v1` in the same shape. Usage counts are words, not
+tokens: qa has no tokenizer of its own output.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ from qa.errors import (
 )
 from qa.log import log
 from qa.pipeline import Pipeline, clean_question
+from qa.schema import unparsable
 from qa.security import require_token
 from qa.sources import answer_with_sources, cited_answer_json, without_sources
 from qa.types import Answer, Turn
 
 MODEL_ID = "qa"
+PREFIX = "/v1"
 MAX_MESSAGES = 1000  # a long conversation is fine; only the last MAX_HISTORY turns are used
 MAX_CONTENT_CHARS = 100_000  # one message (earlier replies carry their Sources lists)
 WORDS_PER_CHUNK = 3  # streamed content pieces
@@ -107,15 +110,20 @@ class ChatRequest(BaseModel):
 # -- errors ----------------------------------------------------------------------------------
 
 
-def error_response(status: int, message: str, param: str | None = None,
-                   code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    """OpenAI's error object."""
+def error_json(status: int, message: str, param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error object, for a response of `status`."""
     kind = ("invalid_request_error" if status < 500 else
             "service_unavailable" if status == 503 else "server_error")
     if status == 401:
         kind = "authentication_error"
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status, headers=headers)
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_response(status: int, message: str, param: str | None = None,
+                   code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    """OpenAI's error object as a response."""
+    return JSONResponse(error_json(status, message, param, code), status, headers=headers)
 
 
 def _param(loc: tuple[int | str, ...]) -> str | None:
@@ -169,6 +177,8 @@ class OpenAIRoute(APIRoute):
             except RequestValidationError as exc:
                 return _invalid(exc)
             except HTTPException as exc:
+                if exc.status_code == 400 and exc.__cause__ is not None:  # body unparsable
+                    return error_response(400, unparsable(exc.__cause__), None, "invalid_value")
                 code = "invalid_api_key" if exc.status_code == 401 else None
                 return error_response(exc.status_code, str(exc.detail), None, code,
                                       dict(exc.headers or {}))
@@ -305,7 +315,7 @@ def _model(created: int) -> dict[str, Any]:
 
 def openai_router(pipeline: Pipeline) -> APIRouter:
     """`/v1/chat/completions` and `/v1/models` over `pipeline`, behind the optional token."""
-    router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute,
+    router = APIRouter(prefix=PREFIX, tags=["openai"], route_class=OpenAIRoute,
                        dependencies=[Depends(require_token)])
     started = int(time.time())
 

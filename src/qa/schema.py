@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from qa.loaders.library import Entry, Problem
 
 
+def unparsable(cause: BaseException) -> str:
+    """Why a request body could not be read as JSON, for a person (every HTTP edge)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON: it is nested too deeply"
+    return "the body is not valid JSON"
+
+
 def span_json(span: Span | Sentence) -> dict[str, Any]:
     return {"text": span.text, "start": span.start, "end": span.end}
 
