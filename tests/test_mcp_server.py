@@ -192,3 +192,24 @@ def test_mcp_subcommand_flags(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["mcp", "--help"])
     assert exited.value.code == 0 and "--index" in capsys.readouterr().out
 
+
+
+@pytest.mark.timeout(30)  # a GET used to open an event stream that never ended
+def test_http_endpoint_answers_post_only(fake_pipeline: Pipeline) -> None:
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))  # the chat's mount, as in `qa serve`
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with TestClient(app, base_url="http://127.0.0.1:7860") as web:
+        for method in ("GET", "DELETE"):  # stateless: no event stream, no session to end
+            r = web.request(method, "/mcp", headers=accept)
+            assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
+        r = web.post("/mcp", json=initialize, headers=accept)
+        assert r.status_code == 200 and r.json()["result"]["serverInfo"]["name"] == "qa"

@@ -10,9 +10,10 @@ with document ids, offsets, titles and pages).
 
 Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank question, k
 out of range, a wrong type) comes back as a tool error with a one-line message, never a
-crash. Over HTTP the endpoint is stateless JSON (no sessions to keep), sits behind the same
-optional bearer token as the rest of the API, and checks Host/Origin against loopback unless
-a token is set (a token is required beyond loopback, and then it is the protection).
+crash. Over HTTP the endpoint is stateless JSON (no sessions to keep: POST only, 405 to GET
+and DELETE), sits behind the same optional bearer token as the rest of the API, and checks
+Host/Origin against loopback unless a token is set (a token is required beyond loopback, and
+then it is the protection).
 """
 
 from __future__ import annotations
@@ -225,7 +226,10 @@ def mcp_router(pipeline: Pipeline, path: str = "/mcp") -> APIRouter:
 
     router = APIRouter(lifespan=lifespan, dependencies=[Depends(require_token)])
 
-    @router.api_route(path, methods=["GET", "POST", "DELETE"], tags=["mcp"],
+    # POST only: stateless, the server has no stream to offer on GET (the spec's answer is 405;
+    # the SDK's stateless transport would hold an empty event stream open) and no session to
+    # end on DELETE.
+    @router.api_route(path, methods=["POST"], tags=["mcp"],
                       response_model=None, include_in_schema=False)
     async def mcp(_: Request) -> Response:
         """The MCP streamable HTTP endpoint."""
