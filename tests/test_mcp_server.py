@@ -213,3 +213,24 @@ def test_http_endpoint_answers_post_only(fake_pipeline: Pipeline) -> None:
             assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
         r = web.post("/mcp", json=initialize, headers=accept)
         assert r.status_code == 200 and r.json()["result"]["serverInfo"]["name"] == "qa"
+
+
+def test_list_documents_names_the_uploaded_file(fake_pipeline: Pipeline, tmp_path: Path) -> None:
+    upload = tmp_path / "part-0"  # stored under a temporary name, as the HTTP upload does
+    upload.write_text("Quarterly Water Report\n\nThe reservoir held 40 days of water.\n",
+                      encoding="utf-8")
+    fake_pipeline.add_documents([upload], ["Water Report Q3.txt"])
+
+    async def check(client: Client) -> None:
+        listed = (await client.call_tool("list_documents", {})).structured_content
+        assert listed is not None
+        documents = {d["id"]: d for d in listed["documents"]}
+        [uploaded] = [d for d in documents.values() if d["source"] == "upload"]
+        assert uploaded["file"] == "water-report-q3.txt"  # as /api/documents names it
+        assert uploaded["title"] == "Quarterly Water Report"
+        assert uploaded["size"] == upload.stat().st_size
+        seed = documents[ARTICLE.stem]
+        assert seed["file"] == ARTICLE.name and seed["source"] == "seed"
+        assert all("paragraphs" not in d for d in documents.values())  # never a true count
+
+    run(Client(build_server(fake_pipeline)), check)

@@ -155,9 +155,10 @@ def build_server(pipeline: Pipeline) -> QAServer:
 
     @server.tool(title="List documents")
     def list_documents() -> CallToolResult:
-        """The documents qa can answer from: id, title, kind, file, size and page count."""
+        """The documents qa can answer from: id, title, kind, file (the name it was added
+        under), source (seed or upload), size in bytes, characters and page count."""
         with _as_tool_errors():
-            documents = [document_json(d) for d in pipeline.index.documents.values()]
+            documents = [document_json(e) for e in pipeline.list_documents()]
         return _result(json.dumps(documents, ensure_ascii=False), {"documents": documents})
 
     return server

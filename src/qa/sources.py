@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.schema import answer_json, answer_markdown, hit_json, text_html
 from qa.types import Answer, Document, Hit
+
+if TYPE_CHECKING:
+    from qa.loaders.library import Entry
 
 SOURCES_HEADING = "**Sources**"  # opens the list appended to an answer (and stripped again)
 CLOSEST_HEADING = "**Closest passage (not an answer)**"  # the same, under an abstention
@@ -75,15 +77,18 @@ def without_sources(content: str) -> str:
     return html.unescape(content).strip()
 
 
-def document_json(document: Document) -> dict[str, Any]:
-    """What a client may want to know about one indexed document (not its text)."""
+def document_json(entry: Entry) -> dict[str, Any]:
+    """What a client may want to know about one indexed document (not its text); `file` is
+    the name it was added under (an upload's own name, not the stored copy's)."""
+    document = entry.document
     return {
         "id": document.id,
         "title": document.title,
         "kind": document.kind,
-        "file": Path(document.path).name,
+        "file": entry.name,
+        "source": entry.source,
+        "size": entry.size,
         "characters": len(document.text),
         "pages": len(document.pages) or None,
-        "paragraphs": len(document.paragraphs),
         "sha256": document.sha256,
     }
