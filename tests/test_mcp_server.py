@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -234,3 +234,32 @@ def test_list_documents_names_the_uploaded_file(fake_pipeline: Pipeline, tmp_pat
         assert all("paragraphs" not in d for d in documents.values())  # never a true count
 
     run(Client(build_server(fake_pipeline)), check)
+
+
+def test_stdio_answers_a_line_that_is_not_json_rpc(fake_pipeline: Pipeline) -> None:
+    import io
+    import json
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}
+    lines = [json.dumps(initialize), "this is not JSON", "", '{"hello": 1}',
+             json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:  # open until the replies are in, as a client's is
+        for line in lines:
+            yield line + "\n"
+        with anyio.move_on_after(10):
+            while stdout.getvalue().count("\n") < 4:
+                await anyio.sleep(0.01)
+
+    server = build_server(fake_pipeline)
+    anyio.run(lambda: server.run_stdio_async(stdin(), anyio.wrap_file(stdout)))
+    replies = [json.loads(line) for line in stdout.getvalue().splitlines()]  # in any order
+    assert sorted(str(r["id"]) for r in replies) == ["1", "2", "None", "None"]  # blank: none
+    assert [r["error"] for r in replies if r["id"] is None] == [
+        {"code": -32700, "message": "Parse error"},
+        {"code": -32600, "message": "Invalid Request"}]
+    [tools] = [r["result"]["tools"] for r in replies if r["id"] == 2]
+    assert {t["name"] for t in tools} == {"ask", "retrieve", "list_documents"}

@@ -25,11 +25,21 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, TextContent
+from mcp.shared.message import SessionMessage
+from mcp.types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    CallToolResult,
+    ErrorData,
+    JSONRPCError,
+    TextContent,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -109,8 +119,9 @@ def _one_line(error: ValidationError) -> str:
 
 
 class QAServer(MCPServer):
-    """MCPServer whose tool errors read `ask: the question is empty` and whose argument
-    errors are one line (the SDK passes on pydantic's multi-line report)."""
+    """MCPServer whose tool errors read `ask: the question is empty`, whose argument
+    errors are one line (the SDK passes on pydantic's multi-line report), and whose stdio
+    loop answers a line that is not JSON-RPC."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
@@ -124,6 +135,43 @@ class QAServer(MCPServer):
             if isinstance(exc, UnexpectedToolError) or not str(exc).startswith(prefix):
                 raise
             raise ToolError(f"{name}: {str(exc).removeprefix(prefix)}") from None
+
+    async def run_stdio_async(self, stdin: Any = None, stdout: Any = None) -> None:
+        """The SDK's stdio loop (over `stdin`/`stdout` if given: anyio text files), but a
+        line that is not a JSON-RPC message gets JSON-RPC's error reply (-32700 parse error,
+        -32600 invalid request, id null), where the SDK would drop it and leave the client
+        waiting."""
+        async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+            forward, messages = anyio.create_memory_object_stream[SessionMessage | Exception]()
+
+            async def screen() -> None:
+                async with forward:
+                    async for item in read_stream:
+                        if isinstance(item, Exception):
+                            if (reply := _rejection(item)) is not None:
+                                await write_stream.send(SessionMessage(reply))
+                        else:
+                            await forward.send(item)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(screen)
+                lowlevel = self._lowlevel_server
+                await lowlevel.run(messages, write_stream,
+                                   lowlevel.create_initialization_options())
+                group.cancel_scope.cancel()
+
+
+def _rejection(error: Exception) -> JSONRPCError | None:
+    """JSON-RPC's reply to a line that is not valid JSON (-32700) or not a message (-32600);
+    None for a blank line (nothing was sent)."""
+    found = error.errors() if isinstance(error, ValidationError) else []
+    if any(e["type"] == "json_invalid" for e in found):
+        if all(isinstance(e.get("input"), str) and not e["input"].strip() for e in found):
+            return None
+        return JSONRPCError(jsonrpc="2.0", id=None,
+                            error=ErrorData(code=PARSE_ERROR, message="Parse error"))
+    return JSONRPCError(jsonrpc="2.0", id=None,
+                        error=ErrorData(code=INVALID_REQUEST, message="Invalid Request"))
 
 
 def build_server(pipeline: Pipeline) -> QAServer:
