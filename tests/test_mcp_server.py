@@ -43,6 +43,9 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("retrieve", {"question": KADHIMI, "k": 0}, "k"),
     ("retrieve", {"question": KADHIMI, "k": 21}, "k"),
     ("retrieve", {"question": KADHIMI, "k": "five"}, "k"),
+    ("retrieve", {"question": KADHIMI, "top_k": 3}, "unknown argument 'top_k'"),
+    ("ask", {"question": KADHIMI, "histroy": [], "x": 1}, "unknown arguments 'histroy', 'x'"),
+    ("list_documents", {"all": True}, "unknown argument 'all'; it takes none"),
 ]
 
 

@@ -120,11 +120,20 @@ def _one_line(error: ValidationError) -> str:
 
 class QAServer(MCPServer):
     """MCPServer whose tool errors read `ask: the question is empty`, whose argument
-    errors are one line (the SDK passes on pydantic's multi-line report), and whose stdio
-    loop answers a line that is not JSON-RPC."""
+    errors are one line (the SDK passes on pydantic's multi-line report) and name unknown
+    arguments (the SDK ignores them), and whose stdio loop answers a line that is not
+    JSON-RPC."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
+        tool = next((t for t in await self.list_tools() if t.name == name), None)
+        known = (tool.input_schema.get("properties") or {}) if tool is not None else {}
+        unknown = sorted(set(arguments or {}) - set(known)) if tool is not None else []
+        if unknown:  # the SDK would drop them: a misspelt `k` must not pass unnoticed
+            raise ToolError(f"invalid arguments for {name}: unknown "
+                            f"{'argument' if len(unknown) == 1 else 'arguments'} "
+                            f"{', '.join(map(repr, unknown))}; it takes "
+                            f"{', '.join(known) or 'none'}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
