@@ -622,3 +622,32 @@ def test_every_v1_error_is_the_openai_error_object(tmp_path: Path) -> None:
         assert words in error["message"] and error["type"] == "invalid_request_error", r.text
     assert client.post("/api/ask", content=big, headers=json_type).json() == {
         "detail": "the body is over 4,096 bytes"}  # the JSON API keeps its own shape
+
+
+@pytest.mark.parametrize(("history", "detail"), [
+    (["  "], "history[0]: the question is empty"),
+    ([{"question": " "}], "history[0].question: the question is empty"),
+    ([{"question": "Who?", "answer": 5}], "history[0].answer: Input should be a valid string"),
+    ([{"question": "Who?", "x": 1}], "history[0].x: Extra inputs are not permitted"),
+    ([5], "history[0]: Input should be a valid string or a valid dictionary or object to "
+          "extract fields from"),
+])
+def test_validation_messages_are_plain(tmp_path: Path, history: list[Any], detail: str) -> None:
+    client = api_client(tmp_path)
+    r = client.post("/api/ask", json={"question": "Who?", "history": history})
+    assert r.status_code == 422 and r.json()["detail"] == detail
+
+
+def test_json_sent_as_text_is_told_to_be_json(tmp_path: Path) -> None:
+    client = api_client(tmp_path)
+    ask = json.dumps({"question": "Who?"}).encode()
+    chat = json.dumps({"messages": [{"role": "user", "content": "Who?"}]}).encode()
+    for headers in ({"content-type": "text/plain"}, {}):
+        r = client.post("/api/ask", content=ask, headers=headers)
+        assert r.status_code == 422 and "Content-Type: application/json" in r.json()["detail"]
+        r = client.post("/v1/chat/completions", content=chat, headers=headers)
+        assert r.status_code == 400, r.text
+        assert "Content-Type: application/json" in r.json()["error"]["message"]
+    r = client.post("/api/ask", content=b"[]", headers={"content-type": "application/json"})
+    assert r.json()["detail"] == "body: Input should be a valid dictionary or object to " \
+                                 "extract fields from"  # JSON, but not an object

@@ -28,6 +28,7 @@ changed document is never quoted meanwhile.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import tempfile
@@ -65,7 +66,15 @@ from qa.log import log
 from qa.openai_api import PREFIX as OPENAI_PREFIX
 from qa.openai_api import error_json, openai_router
 from qa.pipeline import Pipeline, check_destinations, clean_question, default_pipeline
-from qa.schema import answer_json, hit_json, problem_json, unparsable, with_pages
+from qa.schema import (
+    NOT_JSON,
+    answer_json,
+    hit_json,
+    not_json_type,
+    problem_json,
+    unparsable,
+    with_pages,
+)
 from qa.security import check_exposure, is_loopback
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
@@ -160,8 +169,46 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def validation_detail(errors: list[dict[str, Any]]) -> str:
-    """One line for a person from pydantic's error list, e.g. `k: Input should be ...`."""
+# pydantic names the branch of a union in an error's location (`history.0.function-after[
+# _checked_question(), str]`, `history.0.HistoryTurn`): not for people.
+_BRANCH = re.compile(r"(function-\w+|list|dict|tuple|set)\[.*\]|str|int|float|bool|none|"
+                     r"constrained-\w+")
+_MODELS = frozenset({"HistoryTurn"})
+
+
+def _is_branch(part: int | str) -> bool:
+    return isinstance(part, str) and (part in _MODELS or _BRANCH.fullmatch(part) is not None)
+
+
+def _plain(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`errors` as a person reads them: union branches out of the locations, and of a value
+    that no branch accepted, only what its own branch says (a blank question is 'the
+    question is empty', not also 'not an object'); a value of no branch's type gets one
+    error naming the types allowed."""
+    out: list[dict[str, Any]] = []
+    mismatches: dict[tuple[int | str, ...], list[str]] = {}
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        plain = tuple(p for p in loc if not _is_branch(p))
+        if len(plain) == len(loc):
+            out.append(error)
+        elif _is_branch(loc[-1]) and str(error.get("type", "")).endswith("_type"):
+            mismatches.setdefault(plain, []).append(str(error.get("msg", "")))  # wrong branch
+        else:
+            out.append({**error, "loc": list(plain)})
+    for item, messages in mismatches.items():
+        if not any(tuple(e.get("loc", ()))[:len(item)] == item for e in out):
+            wanted = " or ".join(m.removeprefix("Input should be ") for m in messages)
+            out.append({"loc": list(item), "msg": f"Input should be {wanted}", "type": "union"})
+    return out
+
+
+def validation_detail(errors: list[dict[str, Any]], content_type: str | None = None) -> str:
+    """One line for a person from pydantic's error list, e.g. `k: Input should be ...`; a
+    body that is not an object, sent without a JSON `content_type`, is told to be JSON."""
+    errors = _plain(errors)
+    if not_json_type(errors, content_type):
+        return NOT_JSON
     lines = []
     for error in errors[:3]:
         where = _where(tuple(error.get("loc", ())))
@@ -179,12 +226,13 @@ def validation_detail(errors: list[dict[str, Any]]) -> str:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return JSONResponse({"detail": validation_detail(errors), "errors": errors}, 422)
+        detail = validation_detail(errors, request.headers.get("content-type"))
+        return JSONResponse({"detail": detail, "errors": errors}, 422)
 
     @app.exception_handler(QAError)
     async def library_error(_: Request, exc: QAError) -> JSONResponse:

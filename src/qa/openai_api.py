@@ -46,7 +46,7 @@ from qa.errors import (
 )
 from qa.log import log
 from qa.pipeline import Pipeline, clean_question
-from qa.schema import unparsable
+from qa.schema import NOT_JSON, not_json_type, unparsable
 from qa.security import require_token
 from qa.sources import answer_with_sources, cited_answer_json, without_sources
 from qa.types import Answer, Turn
@@ -142,11 +142,13 @@ def _param(loc: tuple[int | str, ...]) -> str | None:
     return out or None
 
 
-def _invalid(exc: RequestValidationError) -> JSONResponse:
+def _invalid(exc: RequestValidationError, content_type: str | None) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {}
     param = _param(tuple(first.get("loc", ())))
-    if first.get("type") == "json_invalid":
+    if not_json_type(errors, content_type):
+        message = NOT_JSON
+    elif first.get("type") == "json_invalid":
         message, param = "the body is not valid JSON", None
     elif param is None and first.get("type") == "missing":
         message = 'a JSON body is required, e.g. {"model": "qa", "messages": [...]}'
@@ -175,7 +177,7 @@ class OpenAIRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return _invalid(exc)
+                return _invalid(exc, request.headers.get("content-type"))
             except HTTPException as exc:
                 if exc.status_code == 400 and exc.__cause__ is not None:  # body unparsable
                     return error_response(400, unparsable(exc.__cause__), None, "invalid_value")

@@ -28,6 +28,20 @@ def unparsable(cause: BaseException) -> str:
     return "the body is not valid JSON"
 
 
+NOT_JSON = "send the body as JSON, with the header Content-Type: application/json"
+
+
+def not_json_type(errors: Sequence[Mapping[str, Any]], content_type: str | None) -> bool:
+    """True when validation failed because the body was not read as JSON: it is not an
+    object as a whole, and was sent as text/plain or with no content type (FastAPI reads
+    such a body as bytes)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        return False
+    return any(list(e.get("loc", ())) == ["body"] and str(e.get("type", "")).endswith("_type")
+               for e in errors)
+
+
 def span_json(span: Span | Sentence) -> dict[str, Any]:
     return {"text": span.text, "start": span.start, "end": span.end}
 
