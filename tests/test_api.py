@@ -651,3 +651,10 @@ def test_json_sent_as_text_is_told_to_be_json(tmp_path: Path) -> None:
     r = client.post("/api/ask", content=b"[]", headers={"content-type": "application/json"})
     assert r.json()["detail"] == "body: Input should be a valid dictionary or object to " \
                                  "extract fields from"  # JSON, but not an object
+
+
+def test_docs_load_nothing_from_a_cdn(tmp_path: Path) -> None:
+    client = api_client(tmp_path)
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "https://" not in docs.text
+    assert client.get("/redoc").status_code == 404  # ReDoc's script is on a CDN only

@@ -11,7 +11,8 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
     GET  /healthz       200 {"status": "ok" | "reindexing", "build", counts, "withheld",
                         "reindexing"} from the current state; 503 {"status": "loading" |
                         "error" | "stale"} when it cannot answer from every document
-    GET  /docs          the OpenAPI documentation (Swagger UI served locally, no CDN)
+    GET  /docs          the OpenAPI documentation (Swagger UI served locally, no CDN; no
+                        /redoc, whose script only a CDN serves)
     /                   the Gradio chat
 
 Every error is JSON `{"detail": "one line"}` (under `/v1`, OpenAI's error object): 422 for
@@ -327,6 +328,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         docs_url=None,  # served below from local files
+        redoc_url=None,  # ReDoc would load its script from a CDN, and no package ships it
     )
     app.state.pipeline = shared
     app.state.readiness = readiness
