@@ -134,6 +134,28 @@ def test_zip_bomb_upload(api: tuple[TestClient, Pipeline], tmp_path: Path) -> No
     assert response.status_code == 413 and "zip bomb" in response.json()["detail"]
 
 
+def test_a_name_in_another_script_keeps_its_letters(api: tuple[TestClient, Pipeline]) -> None:
+    client, _ = api
+    response = _upload(client, "日本語.txt", "灯台の記録\n\n灯台は1871年に建てられた。\n".encode())
+    assert response.status_code == 201, response.text
+    (doc,) = response.json()["documents"]
+    assert doc["id"] == "日本語" and doc["name"] == "日本語.txt"  # not "document"
+    assert client.get("/api/documents/日本語").json()["title"] == "灯台の記録"
+    assert client.delete("/api/documents/日本語").json() == {"removed": ["日本語"]}
+
+
+@pytest.mark.parametrize(("name", "doc_id"), [
+    ("Café Report.pdf", "cafe-report"), ("straße.md", "straße"),
+    ("My_File (2).docx", "my_file-2"), ("../../etc/passwd", "passwd"), ("ＡＢＣ.txt", "abc"),
+    ("Ünïcödé—名前 v2.txt", "unicode-名前-v2"), ("!!!.txt", "document"),
+    ("e\u0301clair.txt", "eclair"),
+])
+def test_safe_id(name: str, doc_id: str) -> None:
+    from qa.loaders.library import safe_id
+
+    assert safe_id(name) == doc_id
+
+
 @pytest.mark.slow  # a real uvicorn server: what TestClient cannot show
 def test_size_cap_is_enforced_while_streaming(tmp_path: Path) -> None:
     """Over real HTTP: an upload round trip, and the 413 arrives while most of the declared

@@ -54,8 +54,8 @@ from qa.types import Document
 META = "meta.json"
 TEXT = "text.txt"
 MAX_ID = 80
-_ID_CHARS = re.compile(r"[^a-z0-9._-]+")
-_STORED_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+_ID_CHARS = re.compile(r"[^\w.-]+")  # not a letter or digit (any script), nor `._-`
+_STORED_ID = re.compile(r"^[^\W_A-Z](?:[^\WA-Z]|[.-]){0,79}$")
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,26 @@ def report(problems: Sequence[Problem]) -> None:
             log(printable(f"skipped {problem.file}: {problem.reason}"))
 
 
+def _id_char(char: str) -> str:
+    """One character of a name as it is in an id: its ASCII letters where it has them
+    (é → e), else itself if it is a letter or digit (日 stays), else nothing (a mark)
+    or a separator."""
+    folded = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+    if folded:
+        return folded
+    if unicodedata.category(char).startswith("M"):
+        return ""
+    return char if char.isalnum() else "-"
+
+
 def safe_id(name: str) -> str:
-    """A document id from an uploaded file name: lower-case ASCII letters, digits, `.-_`,
-    no folders, no leading dot; never empty."""
+    """A document id from an uploaded file name: lower-case letters and digits (accents
+    folded to ASCII, other scripts kept, so `日本語.txt` is `日本語`), `.-_`, no folders,
+    no leading dot; never empty."""
     base = PurePosixPath(name.replace("\\", "/")).name
     stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    cleaned = _ID_CHARS.sub("-", ascii_stem.lower()).strip("-._")[:MAX_ID].strip("-._")
+    letters = "".join(map(_id_char, unicodedata.normalize("NFC", stem)))
+    cleaned = _ID_CHARS.sub("-", letters.lower()).strip("-._")[:MAX_ID].strip("-._")
     return cleaned or "document"
 
 
