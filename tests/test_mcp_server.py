@@ -19,11 +19,11 @@ from mcp.types import CallToolResult
 
 from qa.mcp_server import build_server
 from qa.pipeline import Pipeline
-from qa.schema import answer_json, text_html
+from qa.schema import answer_json, markdown_text
 from qa.sources import SOURCES_HEADING
 from qa.types import Turn
 from tests.conftest import ARTICLE, ROOT
-from tests.test_openai_api import EVIL_QUOTE, EVIL_TITLE, assert_inert, evil_pipeline
+from tests.test_openai_api import EVIL_QUOTE, EVIL_TITLE, assert_inert, evil_pipeline, rendered
 
 if TYPE_CHECKING:
     from tests.conftest_web import Server
@@ -73,7 +73,7 @@ async def exercise(client: Client, pipeline: Pipeline) -> None:
     assert answer["citations"] and not answer["abstained"]
     for c in answer["citations"]:
         assert source[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
-        assert c["title"] and text_html(c["quote"]["text"]) in text_of(result)
+        assert c["title"] and markdown_text(c["quote"]["text"]) in text_of(result)
     assert SOURCES_HEADING in text_of(result) and "[1]" in text_of(result)
 
     follow = await client.call_tool("ask", {"question": FOLLOW_UP, "history": [KADHIMI]})
@@ -176,7 +176,7 @@ def test_document_markup_is_inert_in_the_answer_text(fake_pipeline: Pipeline) ->
         result = await client.call_tool("ask", {"question": "Who was the keeper of the lamp?"})
         assert not result.is_error, text_of(result)
         assert_inert(text_of(result))
-        assert EVIL_TITLE in html.unescape(text_of(result))
+        assert EVIL_TITLE in rendered(text_of(result))
         citations = (result.structured_content or {})["citations"]
         [cited] = [c for c in citations if c["doc_id"] == "evil"]
         assert cited["quote"]["text"] == EVIL_QUOTE and cited["title"] == EVIL_TITLE

@@ -69,6 +69,11 @@ _INERT = str.maketrans(
 )
 _NEWLINES = re.compile(r"\s*\n\s*")
 _MARKER = re.compile(r"\[(\d+)\]")
+# Markdown for people and programs alike (the OpenAI endpoint, MCP): a backslash before each
+# character that could open a link, an image, an HTML tag, code, emphasis or a table, so it
+# renders as written and still reads as plain text ("doesn't", "2.5", "U.S." unchanged).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
+_MARKDOWN_ESCAPED = re.compile(r"\\([\\`*_\[\]<>#|~])")
 
 
 def text_html(text: str) -> str:
@@ -77,24 +82,35 @@ def text_html(text: str) -> str:
     return _NEWLINES.sub(" ", text).translate(_INERT)
 
 
+def markdown_text(text: str) -> str:
+    """`text` as inert Markdown that still reads as plain text: its special characters
+    backslash-escaped, newlines as spaces (`markdown_plain` undoes it)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text))
+
+
+def markdown_plain(text: str) -> str:
+    """The text `markdown_text` escaped."""
+    return _MARKDOWN_ESCAPED.sub(r"\1", text)
+
+
 def _inert_answer_text(answer: Answer) -> str:
     """`answer.text` made inert, its `[n]` citation markers kept as they are."""
     cited = {str(c.n) for c in answer.citations}
     parts = _MARKER.split(answer.text)  # text, n, text, n, ..., text
-    out = [text_html(parts[0])]
+    out = [markdown_text(parts[0])]
     for n, text in zip(parts[1::2], parts[2::2], strict=True):
-        out += [f"[{n}]" if n in cited else text_html(f"[{n}]"), text_html(text)]
+        out += [f"[{n}]" if n in cited else markdown_text(f"[{n}]"), markdown_text(text)]
     return "".join(out)
 
 
 def answer_markdown(answer: Answer, inert: bool = False) -> str:
     """The answer as Markdown: the lead in bold, then the quotes with their `[n]` markers.
     With `inert`, for a front end that renders it, the document's text is escaped
-    (`text_html`) and only the bold and the markers are Markdown."""
+    (`markdown_text`) and only the bold and the markers are Markdown."""
     text = _inert_answer_text(answer) if inert else answer.text
     if answer.lead is None:
         return text
-    lead = text_html(answer.lead.span.text) if inert else answer.lead.span.text
+    lead = markdown_text(answer.lead.span.text) if inert else answer.lead.span.text
     return f"**{lead}** — {text}"
 
 

@@ -5,17 +5,16 @@ JSON-ready citation and document records. The OpenAI-compatible endpoint and the
 both render answers through here, so a chat front end and an agent see the same sources.
 `qa.schema` has the base shapes; this adds what only the document knows (title, page).
 The Markdown is for front ends that render it: every piece of document text in it (titles,
-ids, quotes) is inert (`qa.schema.text_html`), so a title such as `<img onerror=...>` or a
+ids, quotes) is inert (`qa.schema.markdown_text`), so a title such as `<img onerror=...>` or a
 quote holding `[x](javascript:...)` shows as written; the JSON records carry the text as is.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from qa.schema import answer_json, answer_markdown, hit_json, text_html
+from qa.schema import answer_json, answer_markdown, hit_json, markdown_plain, markdown_text
 from qa.types import Answer, Document, Hit
 
 if TYPE_CHECKING:
@@ -58,7 +57,8 @@ def sources_markdown(answer: Answer, documents: Mapping[str, Document]) -> str:
     for c in answer.citations:
         where = _where(documents, c.doc_id, c.quote.start)
         page = f", p. {where['page']}" if where["page"] is not None else ""
-        lines.append(f"- [{c.n}] {text_html(where['title'])}{page}: “{text_html(c.quote.text)}”")
+        lines.append(f"- [{c.n}] {markdown_text(where['title'])}{page}: "
+                     f"“{markdown_text(c.quote.text)}”")
     return "\n".join(lines)
 
 
@@ -74,7 +74,7 @@ def without_sources(content: str) -> str:
     answer itself said."""
     for heading in (SOURCES_HEADING, CLOSEST_HEADING):
         content = content.partition(f"\n\n{heading}\n")[0]
-    return html.unescape(content).strip()
+    return markdown_plain(content).strip()
 
 
 def document_json(entry: Entry) -> dict[str, Any]:

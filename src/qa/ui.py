@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
 from qa.errors import QAError
+from qa.schema import text_html
 from qa.security import token_accepted
 from qa.types import Answer, Citation, Turn
 
@@ -59,20 +60,7 @@ DOC_PLACEHOLDER = (
     "appears here, with the cited sentences highlighted.</p></div>"
 )
 
-# One pass: HTML's special characters as entities, and the characters Markdown (Gradio's chat
-# renderer) would act on as numeric entities, which display as themselves and are never
-# syntax. `html.unescape` turns the result back into the text exactly.
-_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
-_INERT = str.maketrans(
-    {**{c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~$:"}, **_HTML_ENTITIES}
-)
-_NEWLINES = re.compile(r"\s*\n\s*")
 _TOKEN = re.compile(r"\[(?P<cite>\d+)\]|(?P<space>\s+)|(?P<word>[^\s\[]+|.)")
-
-
-def text_html(text: str) -> str:
-    """`text` as inert HTML: escaped, Markdown syntax disarmed, newlines as spaces."""
-    return _NEWLINES.sub(" ", text).translate(_INERT)
 
 
 def message_text(content: Any, unescape: bool = True) -> str:
