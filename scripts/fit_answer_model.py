@@ -46,6 +46,7 @@ from qa.config import Settings
 from qa.evaluation import LEAD_RIGHT_F1, contains_gold, token_f1
 from qa.evidence import FEATURES
 from qa.pipeline import Pipeline
+from qa.testset import parse_squad
 from qa.types import Turn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,23 +60,18 @@ MIN_LEADS_SHOWN = 0.02  # a lead threshold must still show this share of leads
 
 
 def squad_sets(work: Path, per_article: int, seed: int = 0) -> dict[str, tuple[Path, list]]:
-    """One seeds folder with every SQuAD article, and the questions of each article."""
-    data = json.loads(SQUAD.read_text(encoding="utf-8"))["data"]
+    """One seeds folder with every SQuAD article, and the questions of each article: the
+    articles' text and questions as `qa eval` reads them (`qa.testset.parse_squad`)."""
+    articles, items, _ = parse_squad(json.loads(SQUAD.read_text(encoding="utf-8")))
     seeds = work / "squad-seeds"
     seeds.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     out = {}
-    for number, article in enumerate(data):
-        name = f"squad-{number:02d}-" + re.sub(r"\W+", "-", article["title"]).strip("-").lower()
-        text = article["title"].replace("_", " ") + "\n\n" + "\n\n".join(
-            p["context"].strip() for p in article["paragraphs"])
-        (seeds / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
-        rows = []
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                golds = list(dict.fromkeys(a["text"] for a in qa["answers"]))
-                rows.append({"id": qa["id"], "question": qa["question"],
-                             "answers": [] if qa.get("is_impossible") else golds})
+    for number, article in enumerate(articles):
+        name = f"squad-{number:02d}-" + re.sub(r"\W+", "-", article.title).strip("-").lower()
+        (seeds / f"{name}.txt").write_text(article.text(), encoding="utf-8")
+        rows = [{"id": item.id, "question": item.question, "answers": list(item.answers)}
+                for item in items if item.where.startswith(f"data[{number}].")]
         unanswerable = [r for r in rows if not r["answers"]]
         answerable = [r for r in rows if r["answers"]]
         rng.shuffle(answerable)

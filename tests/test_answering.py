@@ -326,3 +326,16 @@ def test_other_documents_cite_exactly(tmp_path: Path) -> None:
     for question in ("How long is the warranty?", "What should you do if the display is blank?",
                      "Who makes the station?"):
         _check_exact(pipeline.ask(question), sources)
+
+
+@pytest.mark.parametrize(("text", "at_start", "specific"), [
+    ("a newly recorded track", False, False), ("All in the Family", False, True),
+    ("The committee", True, False),  # capitalised only because it opens the sentence
+    ("a CR2032 coin cell", False, True), ("Skerry Sound", True, True),
+])
+def test_a_lead_span_that_names_something_is_told_from_a_description(
+        text: str, at_start: bool, specific: bool) -> None:
+    from qa.answering import _specific
+
+    start = 0 if at_start else 10
+    assert _specific(Mention("NP", start, start + len(text), text), 0) is specific

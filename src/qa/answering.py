@@ -25,7 +25,7 @@ from typing import Any
 
 from qa.evidence import NAMED, Candidate, Evidence, type_spans
 from qa.lexical import tokenize
-from qa.types import Answer, Citation, Lead, Span
+from qa.types import Answer, Citation, Lead, Mention, Span
 
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
 SECOND_SENTENCE_MARGIN = 0.3  # measured on the pool: gold in the answer 0.675 -> 0.746
@@ -40,7 +40,8 @@ MEASURES = frozenset(("DATE", "TIME", "CARDINAL", "MONEY", "PERCENT", "QUANTITY"
 LEAD_FEATURES = ("cosine", "passage_cosine", "coverage", "context_coverage", "margin",
                  "missing_rare", "entities_missing", "label_rank", "distance", "candidates",
                  "focus_match", "words", *(f"wants_{label}" for label in LEAD_LABELS),
-                 "single", "measure", "answer_p", "answer_p_single", "answer_p_single_measure")
+                 "single", "measure", "specific", "answer_p", "answer_p_single",
+                 "answer_p_single_measure")
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,21 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             **{f"wants_{label}": float(wanted == label) for label in LEAD_LABELS},
             "single": float(len(spans) == 1),
             "measure": float(wanted in MEASURES),
+            "specific": float(_specific(mention, candidate.sentence.start)),
         }
         options.append((distance + 60 * rank, Span(mention.start, mention.end, mention.text),
                         features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+def _specific(mention: Mention, sentence_start: int) -> bool:
+    """Does the span name something (a capitalised word not opening the sentence, or a
+    digit)? "a newly recorded track" only describes what "what track" asks for; "Nuclear"
+    names it."""
+    return any(w.group()[0].isupper() and mention.start + w.start() != sentence_start
+               or any(ch.isdigit() for ch in w.group())
+               for w in re.finditer(r"\S+", mention.text))
 
 
 def with_answer_p(features: dict[str, float], answer_p: float) -> dict[str, float]:
