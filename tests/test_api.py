@@ -538,6 +538,36 @@ def test_gradio_uploads_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert not stored.exists()
 
 
+@pytest.mark.slow  # imports Gradio
+def test_the_chats_upload_folder_has_a_quota(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone may store files through Gradio's upload route (a browser's upload carries no
+    token), so its folder is bounded: past CHAT_UPLOAD_FILES files of the size limit, 507,
+    until files leave it."""
+    import qa.api
+
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    monkeypatch.setattr(qa.api, "CHAT_UPLOAD_FILES", 1)
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index", api_token="s3cret",
+                        max_upload_bytes=10_000)
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        def upload(n: int) -> httpx.Response:
+            return client.post("/gradio_api/upload",
+                               files={"files": (f"f{n}.txt", b"x" * 3_000)})
+
+        assert [upload(n).status_code for n in range(3)] == [200, 200, 200]
+        refused = upload(3)
+        assert refused.status_code == 507
+        assert "upload folder is full" in refused.json()["detail"]
+        for path in uploads.rglob("*"):
+            if path.is_file():
+                path.unlink()
+        assert upload(4).status_code == 200
+
+
 # -- fast: the whole API but the chat (no Gradio), through its hardening ---------------------
 
 

@@ -28,6 +28,7 @@ changed document is never quoted meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -486,6 +487,12 @@ class Hardening:
             return
         limit = self._limit(scope)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if _is_chat_upload(scope):
+            incoming = int(length) if length is not None and length.isdigit() else limit
+            full = _chat_uploads_full(incoming, self.owner.state.pipeline.settings)
+            if full is not None:
+                await _refuse(scope, send, 507, full, ((b"connection", b"close"),))
+                return
         if length is not None and (not length.isdigit() or int(length) > limit):
             await _refuse(scope, send, 413, f"the body is over {limit:,} bytes",
                           ((b"connection", b"close"),))
@@ -508,6 +515,32 @@ class Hardening:
             await send(message)
 
         await self.app(scope, capped_receive, with_headers)
+
+
+CHAT_UPLOAD_PATH = "/gradio_api/upload"
+CHAT_UPLOAD_FILES = 20  # the chat's upload folder holds at most this many files' worth
+
+
+def _is_chat_upload(scope: Scope) -> bool:
+    return scope["method"] == "POST" and scope["path"].endswith(CHAT_UPLOAD_PATH)
+
+
+def _chat_uploads_full(incoming: int, settings: Settings) -> str | None:
+    """Why an upload to the chat's route is refused, if the upload folder (which anyone may
+    write to: a browser's upload carries no token) would then hold more than
+    CHAT_UPLOAD_FILES files of the size limit; files leave it after an hour (`qa.ui`)."""
+    folder = _upload_folder()
+    if folder is None:
+        return None
+    quota = CHAT_UPLOAD_FILES * settings.max_upload_bytes
+    used = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):  # the sweep may take a file meanwhile
+            used += path.lstat().st_size if path.is_file() else 0
+    if used + incoming <= quota:
+        return None
+    return (f"the chat's upload folder is full ({used:,} of {quota:,} bytes); files are "
+            "removed an hour after they arrive, try again later")
 
 
 def _install_docs(app: FastAPI) -> None:
