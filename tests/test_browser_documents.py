@@ -29,7 +29,7 @@ DOCS = ROOT / "tests" / "data" / "docs"
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT = 60_000  # ms: indexing on a busy two-core machine
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-for-tests"
 
 
 def _env(real_pipeline: Pipeline, base: Path) -> dict[str, str]:

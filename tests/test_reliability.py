@@ -147,6 +147,10 @@ def test_serve_refuses_a_bad_index_folder_and_a_public_host_without_token(
     assert cli.main(["serve", "--host", "0.0.0.0", "--index", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "QA_API_TOKEN" in err
+    monkeypatch.setenv("QA_API_TOKEN", "s3cret")  # guessable
+    assert cli.main(["serve", "--host", "0.0.0.0", "--index", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "under 16 characters" in err and "s3cret" not in err
 
 
 # -- 5. the word-table cache -----------------------------------------------------------------

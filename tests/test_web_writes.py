@@ -26,7 +26,7 @@ from tests.conftest_web import Server, serving
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-for-tests"
 DOCS = Path(__file__).resolve().parent / "data" / "docs"
 PLANTED = "kestrel-lighthouse.html"  # becomes the document "kestrel-lighthouse"
 PLANTED_ID = "kestrel-lighthouse"

@@ -56,9 +56,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+MIN_TOKEN_CHARS = 16  # beyond loopback: a token short enough to guess protects nothing
+
+
 def check_exposure(host: str, settings: Settings) -> None:
-    """Refuse to listen beyond loopback without a token: uploads and deletes would be open."""
-    if not is_loopback(host) and not settings.api_token:
+    """Refuse to listen beyond loopback without a token (uploads and deletes would be open),
+    or with one short enough to guess: nothing slows down a client trying tokens."""
+    if is_loopback(host):
+        return
+    if not settings.api_token:
         raise BadSetting(
             f"refusing to listen on {host!r} (beyond this machine) without QA_API_TOKEN; "
             "set a token or use --host 127.0.0.1")
+    if len(settings.api_token.strip()) < MIN_TOKEN_CHARS:
+        raise BadSetting(
+            f"refusing to listen on {host!r} with a QA_API_TOKEN of under {MIN_TOKEN_CHARS} "
+            "characters (easy to guess); use a longer one, e.g. the output of "
+            "'python -c \"import secrets; print(secrets.token_urlsafe())\"'")
