@@ -303,6 +303,13 @@ def test_strict_reports_every_question_the_run_would_skip(
     assert "qa: error: 5 bad question(s)" in stderr
     assert fake_model == []  # before any model or index was made
 
+    # the dense-only baseline skips the same questions, so both score the same set
+    code, stdout, stderr = _main(capsys, *base, "--json", "--baseline")
+    assert code == 0, stderr
+    assert sorted(line.removesuffix(" (skipped)") for line in stderr.splitlines()
+                  if line.endswith("(skipped)")) == skipped
+    assert json.loads(stdout)["skipped"] == 5
+
 
 def test_screen_uses_the_parse_as_ask_does() -> None:
     """Content-free by the parse ("a": no subject, no content word, no question word) is
