@@ -183,8 +183,10 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("Intro text.\nThe Lamp at Gullhaven\n", "The Lamp at Gullhaven", True),
     ("Model: CR-20. Weight: 4.2 kilograms", "Weight: 4.2 kilograms", False),  # a spec line
     ("- Rinse the rice\n- Add water", "- Rinse the rice", False),  # a list item
-    ("Fruit | Main buyer\nPears | Riverside Cannery\n", "Pears | Riverside Cannery",
-     False),  # a table row
+    ("Fruit | Main buyer\n\nPears | Riverside Cannery\n", "Pears | Riverside Cannery",
+     False),  # a table's row
+    ("Sales.\n\nFruit | Main buyer\n\nPears | Riverside Cannery\n", "Fruit | Main buyer",
+     True),  # its first row names the columns
     ("He left at noon. Then\nmore", "Then", False),  # not alone on its line
     ("Made in Denmark.\n", "Made in Denmark.", False),  # a sentence
 ])

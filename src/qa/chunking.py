@@ -172,13 +172,18 @@ _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
 
 def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
-    words alone on their line with no closing punctuation? It names a topic but answers
-    nothing, though it shares the question's words; a list item or a table row ("Pears |
-    85 | Riverside Cannery", as the Word and HTML loaders write rows) is not one."""
+    words alone on their line with no closing punctuation, or the first row of a table
+    ("Fruit | Tons harvested | Main buyer", rows as the Word and HTML loaders write them)?
+    It names a topic or columns but answers nothing, though it shares the question's words;
+    a list item or a table's later row ("Pears | 85 | Riverside Cannery") is not one."""
     text = sentence.text
-    if (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
-            or _LIST_MARK.match(text) or _CELLS.search(text)):
-        return False
     before = chunk.text[: sentence.start - chunk.start].rstrip(" \t")
     after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
-    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
+    if not ((not before or before.endswith("\n")) and (not after or after.startswith("\n"))):
+        return False  # not alone on its line
+    if _CELLS.search(text):
+        previous = before.rstrip().rpartition("\n")[2]
+        following = after.lstrip().partition("\n")[0]
+        return bool(_CELLS.search(following)) and not _CELLS.search(previous)
+    return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
+                or _LIST_MARK.match(text))
