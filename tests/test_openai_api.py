@@ -298,9 +298,26 @@ def rendered(content: str) -> str:
     from markdown_it import MarkdownIt
 
     page = MarkdownIt("commonmark").render(content)
-    for tag in ("<img", "<a ", "<b>", "<code", "<script"):
+    for tag in ("<img", "<a ", "<b>", "<code", "<script", "<ol", "<h1", "<blockquote"):
         assert tag not in page, (tag, page)  # document text made no element of its own
     return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+@pytest.mark.parametrize("text", [
+    "- The dash vault colour is teal.", "2) The numbered vault is pink.", "+ plus", "10. ten",
+    "# a heading", "> a quote", "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))",
+    "**bold** and `code`", "back\\slash \\- kept", "3.5 metres, a - b + c 2) d",
+])
+def test_markdown_text_renders_as_written(text: str) -> None:
+    from markdown_it import MarkdownIt
+
+    from qa.schema import markdown_plain
+
+    escaped = markdown_text(text)
+    page = MarkdownIt("commonmark").render(escaped)
+    assert page.startswith("<p>") and page.count("<") == 2, page  # one paragraph, no markup
+    assert html.unescape(page[3:-5]) == text
+    assert markdown_plain(escaped) == text
 
 
 def assert_inert(content: str) -> None:

@@ -73,7 +73,9 @@ _MARKER = re.compile(r"\[(\d+)\]")
 # character that could open a link, an image, an HTML tag, code, emphasis or a table, so it
 # renders as written and still reads as plain text ("doesn't", "2.5", "U.S." unchanged).
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
-_MARKDOWN_ESCAPED = re.compile(r"\\([\\`*_\[\]<>#|~])")
+_MARKDOWN_ESCAPED = re.compile(r"\\([\\`*_\[\]<>#|~+\-.)])")
+# A list marker at the start ("- item", "+ item", "2) item", "2. item") would make a list.
+_LIST_START = re.compile(r"^(\s*)(?:([-+])|(\d{1,9})([.)]))(?=\s|$)")
 
 
 def text_html(text: str) -> str:
@@ -85,7 +87,9 @@ def text_html(text: str) -> str:
 def markdown_text(text: str) -> str:
     """`text` as inert Markdown that still reads as plain text: its special characters
     backslash-escaped, newlines as spaces (`markdown_plain` undoes it)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text))
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text))
+    return _LIST_START.sub(lambda m: m.group(1) + (
+        f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), escaped)
 
 
 def markdown_plain(text: str) -> str:
