@@ -4,7 +4,8 @@ In: `Hit`s and `Answer`s. Out: plain dicts (JSON-ready) and rendered text. The C
 API, the OpenAI/MCP endpoints and `qa eval` all call these, so a question gets the same
 shape wherever it is asked. Records carry spans; markup (Markdown bold, terminal styling)
 is added here, never in the answer step. Text that comes from a document or a person is
-made inert (`text_html`) wherever it is shown as Markdown or HTML to be rendered.
+made inert wherever it is shown to be rendered: `text_html` for the web chat's HTML,
+`markdown_text` for the Markdown of the OpenAI endpoint and MCP.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ _MARKER = re.compile(r"\[(\d+)\]")
 # Markdown for people and programs alike (the OpenAI endpoint, MCP): a backslash before each
 # character that could open a link, an image, an HTML tag, code, emphasis or a table, so it
 # renders as written and still reads as plain text ("doesn't", "2.5", "U.S." unchanged).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
-_MARKDOWN_ESCAPED = re.compile(r"\\([\\`*_\[\]<>#|~+\-.)])")
+_MARKDOWN = r"\\`*_\[\]<>#|~"
+_MARKDOWN_SPECIAL = re.compile(f"([{_MARKDOWN}])")
+_MARKDOWN_ESCAPED = re.compile(f"\\\\([{_MARKDOWN}+\\-.)])")  # and _LIST_START's
 # A list marker at the start ("- item", "+ item", "2) item", "2. item") would make a list.
 _LIST_START = re.compile(r"^(\s*)(?:([-+])|(\d{1,9})([.)]))(?=\s|$)")
 

@@ -192,8 +192,15 @@ def seed_files(seeds_dir: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
 
 def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Problem]]:
     """Every readable document of the seeds folder, in file-name order, and the problems."""
+    _, documents, problems = _load_seeds(seeds_dir, max_bytes)
+    return documents, problems
+
+
+def _load_seeds(seeds_dir: Path, max_bytes: int
+                ) -> tuple[list[tuple[str, Path]], list[Document], list[Problem]]:
+    """`load_seeds`, with the seed files it tried (`seed_files`), readable or not."""
     if not seeds_dir.is_dir():
-        return [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
+        return [], [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
     documents: list[Document] = []
     files, problems = seed_files(seeds_dir)
     for doc_id, path in files:
@@ -206,7 +213,7 @@ def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Pr
         if doc_id != path.stem:
             log(f"two seed files share the name {path.stem!r}: {path.name} is {doc_id!r}")
         documents.append(document_of(doc_id, str(path), loader.kind, extracted, _sha256(raw)))
-    return documents, problems
+    return files, documents, problems
 
 
 def _stored_original(folder: Path, meta: dict[str, Any]) -> Path:
@@ -292,10 +299,9 @@ def corpus_files(settings: Settings) -> dict[str, Path]:
 def load_corpus(settings: Settings) -> Corpus:
     """Seeds and uploaded documents, with the problems found (reported once on stderr).
     Raise `SeedError` only when nothing at all can be indexed."""
-    documents, problems = load_seeds(settings.seeds_dir, settings.max_upload_bytes)
+    seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
-    seeds = seed_files(settings.seeds_dir)[0] if settings.seeds_dir.is_dir() else []
-    taken = {d.id for d in documents} | {doc_id for doc_id, _ in seeds}
+    taken = {doc_id for doc_id, _ in seeds}
     uploaded = set()
     for folder in stored_folders(settings.documents_dir):
         try:
