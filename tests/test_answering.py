@@ -23,7 +23,7 @@ from qa.answering import (
 from qa.chunking import is_heading
 from qa.errors import BadQuestion
 from qa.evidence import FEATURES, Candidate, Evidence
-from qa.nlp import NullAnalyzer, QuestionInfo
+from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
 from qa.pipeline import Pipeline
 from qa.schema import answer_markdown, answer_plain
 from qa.types import Answer, Chunk, Mention, Sentence, Turn
@@ -341,3 +341,76 @@ def test_a_lead_span_that_names_something_is_told_from_a_description(
 
     start = 0 if at_start else 10
     assert _specific(Mention("NP", start, start + len(text), text), 0) is specific
+
+
+def _asked(text: str, topic: str = "", kind: str = "", refs: tuple[Reference, ...] = ()
+           ) -> QuestionInfo:
+    return QuestionInfo(text, (), "", (), (), False, bool(refs), True, topic, kind, refs)
+
+
+def _refs(text: str, **kinds: str) -> tuple[Reference, ...]:
+    """References for the pronouns named (word=kind), possessive when the word ends in s."""
+    out = []
+    for word, kind in kinds.items():
+        start = re.search(rf"\b{word}\b", text)
+        assert start is not None
+        out.append(Reference(start.start(), start.end(), kind, word in ("its", "their")))
+    return tuple(out)
+
+
+@pytest.mark.parametrize(("follow", "kinds", "topic", "kind", "resolved"), [
+    ("How long does it take?", {"it": "thing"}, "the Porridge program", "thing",
+     "How long does the Porridge program take?"),
+    ("What is its price?", {"its": "thing"}, "the kettle", "thing",
+     "What is the kettle's price?"),
+    ("Who bought their pulp?", {"their": "plural"}, "the pears", "plural",
+     "Who bought the pears' pulp?"),
+    # "it" cannot stand for a person, nor "they" for one thing: left as asked
+    ("Where was it found?", {"it": "thing"}, "Harriet", "person", "Where was it found?"),
+    ("Where do they grow?", {"they": "plural"}, "the kettle", "thing", "Where do they grow?"),
+    ("Who designed it?", {"it": "thing"}, "", "", "Who designed it?"),  # nothing named
+])
+def test_a_follow_up_pronoun_becomes_what_the_previous_question_named(
+        follow: str, kinds: dict[str, str], topic: str, kind: str, resolved: str) -> None:
+    question = _asked(follow, refs=_refs(follow, **kinds))
+    assert resolve(question, _asked("earlier", topic, kind)) == resolved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("earlier", "topic"), [
+    ("When did the second bridge open?", "the second bridge"),
+    ("What is the Eco mode for?", "the Eco mode"),
+    ("What was the name of the boat that sank?", "the boat"),
+    ("Who is Harriet?", "Harriet"),
+    ("Who designed the first bridge?", "the first bridge"),
+    ("Which programs can use the timer?", "the timer"),  # a later "they": the programs
+    ("Which kettle heats the water fastest?", ""),  # a later "it": the kettle or the water
+    # the answer (a thing) and the place are both candidates for a later "it": none is taken
+    ("What is being built at Granger Ridge?", ""),
+])
+def test_the_topic_of_a_question(real_pipeline: Pipeline, earlier: str, topic: str) -> None:
+    assert real_pipeline.analyze(earlier).topic == topic
+
+
+KETTLE = """The Corvo kettle has three modes.
+
+Eco heats the water to 80 degrees and is meant for green tea; it takes about four minutes.
+Boost is meant for coffee and pasta water and heats the water to 100 degrees in about two
+minutes. Keep Hot holds the water at the chosen temperature for up to 30 minutes.
+"""
+
+
+@pytest.mark.slow
+def test_a_follow_up_about_the_previous_subject_is_answered_as_its_standalone_form(
+        tmp_path: Path) -> None:
+    from qa.config import Settings
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "kettle.txt").write_text(KETTLE, encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    first = pipeline.ask("What is the Boost mode for?")
+    follow = pipeline.ask("How long does it take?", [Turn(first.question, first.text)])
+    assert follow.question == "How long does it take?"  # the answer is to what was asked
+    assert not follow.abstained
+    assert "two" in follow.citations[0].quote.text
+    _check_exact(follow, {"kettle": KETTLE})

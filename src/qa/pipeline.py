@@ -7,6 +7,7 @@ they give the same answer to the same question.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import threading
@@ -35,7 +36,14 @@ from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
 from qa.lexical import tokenize
 from qa.log import log
-from qa.nlp import Analyzer, QuestionInfo, make_analyzer, sentence_mentions, similarity_typer
+from qa.nlp import (
+    Analyzer,
+    QuestionInfo,
+    make_analyzer,
+    resolve,
+    sentence_mentions,
+    similarity_typer,
+)
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.store import Index, open_index
 from qa.types import Answer, Document, Hit, Sentence, Turn
@@ -370,15 +378,21 @@ class Pipeline:
         follow_up = bool(turns) and (info.refers_back or not info.has_subject)
         context = ""
         if follow_up:
-            last = turns[-1]
-            context = f"{last.question} {last.answer or ''}".strip()
-        query = Query.of(text, context, CONTEXT_WEIGHT, index=index, words=self.words())
+            # A pronoun that stands for what the previous question named is replaced by it,
+            # and the question is answered on its own ("How long does it take?" after "What
+            # is the Porridge program for?"); otherwise the earlier turn joins the search.
+            resolved = resolve(info, self.analyze(turns[-1].question))
+            if resolved != text:
+                info, follow_up = self.analyze(resolved), False
+            else:
+                context = f"{turns[-1].question} {turns[-1].answer or ''}".strip()
+        query = Query.of(info.text, context, CONTEXT_WEIGHT, index=index, words=self.words())
         if context:  # one batch: the question, and the earlier turn at a lower weight
             vectors = self.embedder.embed([text, context])
             vector = vectors[0] + CONTEXT_WEIGHT * vectors[1]
             vector = vector / np.linalg.norm(vector)
         else:
-            vector = (embedding.result() if embedding else self.embedder.embed([text]))[0]
+            vector = (embedding.result() if embedding else self.embedder.embed([info.text]))[0]
         hits, scored = search(index, vector, query, k, self.weights,
                               self.searchable(index, doc_ids))
         if not hits:
@@ -398,13 +412,16 @@ class Pipeline:
         """A cited answer to `question`, or an honest abstention.
 
         `history` holds the earlier turns, oldest first: questions, or `Turn`s with the
-        answers given (a follow-up is searched with the previous question and answer).
+        answers given (a follow-up whose pronoun names the previous question's subject is asked
+        in its standalone form; any other is searched with the previous question and answer).
         `doc_ids` limits the answer to those documents."""
         evidence = self.evidence(question, history, k, doc_ids)
+        text = clean_question(question)
         if evidence is None:
-            text = clean_question(question)
             return Answer(text, "The documents hold nothing to search.", True, 0.0)
-        return compose(evidence)
+        # A resolved follow-up was searched as its standalone form; the answer is to what
+        # was asked.
+        return dataclasses.replace(compose(evidence), question=text)
 
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
