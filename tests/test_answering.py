@@ -414,3 +414,31 @@ def test_a_follow_up_about_the_previous_subject_is_answered_as_its_standalone_fo
     assert not follow.abstained
     assert "two" in follow.citations[0].quote.text
     _check_exact(follow, {"kettle": KETTLE})
+
+
+MILL = """Ada Brennan founded the Harbour Mill in 1890, after ten years as a clerk in Leeds.
+
+The mill wove sailcloth for the fishing fleet. Its looms ran on steam until 1912, when the
+owners bought electric motors from a firm in Manchester.
+
+In her last years Brennan lived by the sea. Brennan died at Whitby in 1921, and the mill passed
+to her nephew.
+"""
+
+
+@pytest.mark.slow
+def test_a_full_name_is_matched_by_its_surname(tmp_path: Path) -> None:
+    """"Ada Brennan" asked, "Brennan" written: the passage mentions her; nothing is missing."""
+    from qa.config import Settings
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "mill.txt").write_text(MILL, encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    evidence = pipeline.evidence("Where did Ada Brennan die?")
+    assert evidence is not None
+    top = evidence.candidates[0]
+    assert "Whitby" in top.sentence.text and "Ada" not in top.chunk.text
+    assert top.missing == () and top.features["entities_missing"] == 0.0
+    surname = pipeline.evidence("Where did Brennan die?")
+    assert surname is not None and surname.candidates[0].sentence == top.sentence
+    assert top.features["coverage"] >= surname.candidates[0].features["coverage"]

@@ -113,6 +113,13 @@ def gather_evidence(
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]
     entity_terms = [(text, terms) for text, terms in entity_terms if terms]
+    # A person's full name is matched by the surname alone ("Thomas Bouch": "Bouch's
+    # health"), which stands for the whole name in coverage too.
+    surnames: dict[str, set[str]] = {}
+    for m in info.entities:
+        words = tokenize(m.text)
+        if m.label == "PERSON" and len(words) > 1:
+            surnames[words[-1]] = set(words)
     # A name none of whose words any document uses, nor a form of them (typos and spelling
     # variants of a known name share some words with it, so they are not counted).
     never = tuple(m.text for m in info.entities if m.label in NAMED
@@ -144,7 +151,8 @@ def gather_evidence(
         mentions = index.mentions_of(sid)
         s_terms = _terms_of(sentence.text)
         if chunk.index not in passage_terms:
-            passage_terms[chunk.index] = _terms_of(chunk.text)
+            passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
+        s_terms = _with_names(s_terms, surnames)
         p_terms = passage_terms[chunk.index] | s_terms
         covered = context = unknown = 0.0
         missing_rare = 0.0
@@ -193,6 +201,14 @@ def gather_evidence(
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
+
+
+def _with_names(terms: set[str], surnames: dict[str, set[str]]) -> set[str]:
+    """`terms`, with the whole of each name whose surname they hold."""
+    for surname, name in surnames.items():
+        if surname in terms:
+            terms = terms | name
+    return terms
 
 
 RELATIVE_PREFIX = 5  # a word this long or longer is a form of the words it begins
