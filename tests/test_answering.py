@@ -442,3 +442,19 @@ def test_a_full_name_is_matched_by_its_surname(tmp_path: Path) -> None:
     surname = pipeline.evidence("Where did Brennan die?")
     assert surname is not None and surname.candidates[0].sentence == top.sentence
     assert top.features["coverage"] >= surname.candidates[0].features["coverage"]
+
+
+@pytest.mark.parametrize(("text", "name", "label"), [
+    ("He died at Moffat in October 1880.", "Moffat", "GPE"),
+    ("The court sat in Rothery for a week.", "Rothery", "GPE"),
+    ("They met at Harriet's house.", "Harriet", "PERSON"),  # a possessive: her house
+    ("She gave the box to Harriet.", "Harriet", "PERSON"),
+    ("Moffat wrote the report.", "Moffat", "PERSON"),
+])
+def test_a_name_after_in_at_or_near_is_a_place(text: str, name: str, label: str) -> None:
+    from qa.evidence import _places
+
+    start = 100 + text.index(name)
+    sentence = Sentence("doc", 0, 100, 100 + len(text), text)
+    mention = Mention("PERSON", start, start + len(name), name)
+    assert _places((mention,), sentence)[0].label == label

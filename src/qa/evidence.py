@@ -22,13 +22,13 @@ import bisect
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from qa.chunking import is_heading
 from qa.lexical import tokenize
-from qa.nlp import QuestionInfo
+from qa.nlp import PLACE, QuestionInfo
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
 from qa.types import Chunk, Hit, Mention, Sentence
@@ -126,6 +126,7 @@ def gather_evidence(
                   and (terms := _terms_of(m.text))
                   and not any(used(t) for t in terms))
 
+    wants_place = bool(set(info.wants) & set(PLACE))
     in_hits = {s.index for h in hits[:CANDIDATE_PASSAGES] for s in h.chunk.sentences}
     order = np.argsort(-scored.sentence_scores, kind="stable")
     picked: list[tuple[int, float, float]] = []
@@ -149,6 +150,8 @@ def gather_evidence(
         sentence = index.sentences[sid]
         chunk = index.chunks[index.chunk_of(sid)]
         mentions = index.mentions_of(sid)
+        if wants_place:
+            mentions = _places(mentions, sentence)
         s_terms = _terms_of(sentence.text)
         if chunk.index not in passage_terms:
             passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
@@ -280,6 +283,25 @@ def type_spans(
         return []
     return [m for m in wanted if not in_question(m.text, q_terms)
             and not any(_overlaps(m, e.text) for e in info.entities)]
+
+
+_AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"^[’']s\b")
+
+
+def _places(mentions: tuple[Mention, ...], sentence: Sentence) -> tuple[Mention, ...]:
+    """The small English model often takes a place for a person ("died at Moffat"): a name
+    right after "in", "at" or "near" (and not a possessive: "at Harriet's house") is a
+    place."""
+    out = []
+    for m in mentions:
+        if m.label == "PERSON":
+            before = sentence.text[:m.start - sentence.start]
+            after = sentence.text[m.end - sentence.start:]
+            if _AT_PLACE.search(before) and not _POSSESSIVE.match(after):
+                m = replace(m, label="GPE")
+        out.append(m)
+    return tuple(out)
 
 
 def _overlaps(mention: Mention, entity_text: str) -> bool:
