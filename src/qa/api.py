@@ -18,7 +18,8 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
 Every error is JSON `{"detail": "one line"}` (under `/v1`, OpenAI's error object): 422 for
 bad input (with `errors`, the per-field list, for validation errors; also a body that is not
 UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 401 for a
-missing token on a write, 404 for an unknown route, 405 for a wrong method, 413 for a body
+missing token on a write, 429 (with `Retry-After`) for a client that sent too many wrong
+tokens lately, 404 for an unknown route, 405 for a wrong method, 413 for a body
 over the cap, 503 when the model or index cannot be loaded, 500 otherwise. One pipeline
 serves every request from FastAPI's threadpool; it is warmed in a background thread at
 startup, so the server answers `/healthz` at once, and it follows its files
@@ -77,7 +78,7 @@ from qa.schema import (
     unparsable,
     with_pages,
 )
-from qa.security import check_exposure, is_loopback
+from qa.security import TokenThrottle, check_exposure, is_loopback
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -299,7 +300,8 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
 
     app = create_api(pipeline)
     shared: Pipeline = app.state.pipeline
-    return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD,
+    chat = build_ui(shared, app.state.token_throttle)  # one count of wrong tokens per client
+    return gr.mount_gradio_app(app, chat, path="/", css=CSS, head=HEAD,
                                max_file_size=shared.settings.max_upload_bytes)
 
 
@@ -334,6 +336,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
     app.state.pipeline = shared
     app.state.readiness = readiness
     app.state.allowed_hosts = allowed_hosts(settings)
+    app.state.token_throttle = TokenThrottle()  # wrong tokens per client (`qa.security`)
     _install_error_handlers(app)
     _install_docs(app)
     app.include_router(documents_router)
