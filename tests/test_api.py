@@ -732,6 +732,31 @@ def test_an_upload_may_hold_several_files_of_the_file_limit(tmp_path: Path) -> N
     assert not [p for p in documents.iterdir() if p.name.startswith(".upload-")]
 
 
+def test_the_openapi_schema_builds_without_warnings(tmp_path: Path) -> None:
+    """GET and HEAD /healthz were one route, so both had one operation id and FastAPI warned
+    "Duplicate Operation ID" on every schema build."""
+    import warnings
+
+    client = api_client(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the build
+        schema = client.app.openapi()  # type: ignore[attr-defined]
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    assert set(schema["paths"]["/healthz"]) == {"get", "head"}
+
+
+def test_head_healthz_answers_like_get_without_a_body(tmp_path: Path) -> None:
+    client = api_client(tmp_path)
+    for status in ("loading", "ok"):
+        client.app.state.readiness.status = status  # type: ignore[attr-defined]
+        got, head = client.get("/healthz"), client.head("/healthz")
+        assert head.status_code == got.status_code == (200 if status == "ok" else 503)
+        assert head.content == b"" and got.json()["status"] == status
+        assert head.headers["content-type"] == "application/json"
+        assert head.headers["content-length"] == str(len(got.content))
+
+
 @pytest.mark.parametrize(("method", "path", "allow"), [
     ("PUT", "/api/documents", "GET, POST"), ("PATCH", "/api/documents/x", "DELETE, GET"),
     ("PUT", "/api/documents/x", "DELETE, GET"), ("GET", "/v1/chat/completions", "POST"),

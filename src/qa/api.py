@@ -11,6 +11,7 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
     GET  /healthz       200 {"status": "ok" | "reindexing", "build", counts, "withheld",
                         "reindexing"} from the current state; 503 {"status": "loading" |
                         "error" | "stale"} when it cannot answer from every document
+    HEAD /healthz       the same status and headers, no body
     GET  /docs          the OpenAPI documentation (Swagger UI served locally, no CDN; no
                         /redoc, whose script only a CDN serves)
     /                   the Gradio chat
@@ -45,7 +46,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -355,8 +356,10 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         hits = shared.retrieve(request.question, request.k, request.doc_ids)
         return [hit_json(hit) for hit in hits]
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["ops"],
-                   responses={503: {"description": "loading, failed, or serving a stale index"}})
+    unready: dict[int | str, dict[str, Any]] = {
+        503: {"description": "loading, failed, or serving a stale index"}}
+
+    @app.get("/healthz", tags=["ops"], responses=unready)
     def healthz() -> JSONResponse:
         """200 while every document can be answered from (re-checked on each call); 503
         while loading, after a failure, or when changed documents cannot be re-indexed."""
@@ -373,6 +376,14 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         if body["withheld"]:
             body["status"] = "reindexing" if body["reindexing"] else "stale"
         return JSONResponse(body, 503 if body["status"] == "stale" else 200)
+
+    # A route of its own: one route for both methods gave both the same operation id
+    # (FastAPI warns "Duplicate Operation ID" when it builds the OpenAPI schema).
+    @app.head("/healthz", tags=["ops"], responses=unready)
+    def healthz_head() -> Response:
+        """`GET /healthz`'s status and headers, without its body."""
+        full = healthz()
+        return Response(status_code=full.status_code, headers=dict(full.headers))
 
     from qa.mcp_server import mcp_router  # OpenAI-compatible /v1 and MCP /mcp (issue 13)
 
