@@ -59,7 +59,7 @@ from qa.embedding import Embedder
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
-from qa.loaders import EXTRACTED_KINDS, extractor_for
+from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
 from qa.loaders.library import TEXT, corpus_files, load_corpus
 from qa.log import log
 from qa.progress import Progress
@@ -109,13 +109,15 @@ class DocumentEntry(_Strict):
 
 class SkippedEntry(_Strict):
     """A file the corpus offers (`corpus_files`) that the build could not load: recorded so
-    that the check sees it unchanged instead of new, and re-reads it once it changes."""
+    that the check sees it unchanged instead of new, and re-reads it once it changes or the
+    extractor that failed on it does (a newer pypdf may read a PDF an older one could not)."""
 
     id: str
     path: str
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # None: unreadable
     size: int
     mtime_ns: int
+    extractor: str = ""  # the loader's `extractor` for its type; "" (older indexes): unknown
 
 
 class ProblemEntry(_Strict):
@@ -531,7 +533,8 @@ def _skipped(files: Mapping[str, Path], loaded: set[str],
         except OSError:
             sha = None
         entries.append(SkippedEntry(id=doc_id, path=str(path), sha256=sha,
-                                    size=before.st_size, mtime_ns=before.st_mtime_ns))
+                                    size=before.st_size, mtime_ns=before.st_mtime_ns,
+                                    extractor=extractor_for_name(path.name)))
     return entries
 
 
@@ -1025,6 +1028,10 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         if (isinstance(entry, DocumentEntry) and entry.kind in EXTRACTED_KINDS
                 and entry.extractor != extractor_for(entry.kind)):
             changed.append(doc_id)  # re-extract: the text (and so offsets) may differ
+            continue
+        if (isinstance(entry, SkippedEntry)
+                and entry.extractor != extractor_for_name(now[doc_id].name)):
+            changed.append(doc_id)  # another extractor (or an unknown one) may read it now
             continue
         if _file_changed(now[doc_id], entry.size, entry.mtime_ns, entry.sha256, racy_after):
             changed.append(doc_id)
