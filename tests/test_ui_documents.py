@@ -41,6 +41,8 @@ def test_upload_list_and_panel(tmp_path: Path) -> None:
     listing = documents_html(pipeline.list_documents(), pipeline.problems())
     assert "<script>" not in listing and "&lt;script&gt;" in listing
     assert 'data-doc="water-report"' in listing and "<td>3</td>" in listing
+    assert 'title="Harbor Town Water Report · water-report.pdf"' in html.unescape(listing)
+    assert "<img" not in listing and "&lt;img src=x onerror=alert" in listing
 
     answer = pipeline.ask("When was the treatment plant opened?", doc_ids=["water-report"])
     assert answer.citations

@@ -392,11 +392,17 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MB"
 
 
+def _tooltip(entry: Entry) -> str:
+    title, name = entry.document.title, entry.original_name
+    return f"{title} · {name}" if name and name != title else title
+
+
 def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -> str:
-    """The document list: title, type, size, pages, when added (all escaped)."""
+    """The document list: title (its tooltip: the whole title and the file's original
+    name), type, size, pages, when added (all escaped)."""
     rows = "".join(
         f'<tr data-doc="{html.escape(e.document.id, quote=True)}">'
-        f'<td class="qa-doc-title" title="{text_html(e.document.title)}">'
+        f'<td class="qa-doc-title" title="{text_html(_tooltip(e))}">'
         f"{text_html(e.document.title)}</td><td>{text_html(e.document.kind.upper())}</td>"
         f"<td>{_size(e.size)}</td><td>{len(e.document.pages) or '–'}</td>"
         f"<td>{text_html(e.added_at[:16].replace('T', ' '))}</td>"
