@@ -446,7 +446,8 @@ def test_idle_and_slow_header_connections_are_closed(server: Server) -> None:
 # -- issue 14: write access ------------------------------------------------------------------
 
 
-def _token_app(token: str | None) -> TestClient:
+def _token_app(token: str | None, throttle: Any = None,
+               client: tuple[str, int] = ("testclient", 50000)) -> TestClient:
     from fastapi import Depends, FastAPI
 
     from qa.security import require_token
@@ -454,12 +455,24 @@ def _token_app(token: str | None) -> TestClient:
     app = FastAPI()
     app.state.pipeline = Pipeline(Settings(model="fake-hashing", api_token=token),
                                   HashingEmbedder())
+    if throttle is not None:
+        app.state.token_throttle = throttle
 
     @app.post("/write", dependencies=[Depends(require_token)])
     def write() -> dict[str, bool]:
         return {"ok": True}
 
-    return TestClient(app, base_url=LOCAL)
+    return TestClient(app, base_url=LOCAL, client=client)
+
+
+class Clock:
+    """A clock the test moves by hand: throttle windows pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_require_token() -> None:
@@ -471,6 +484,122 @@ def test_require_token() -> None:
     r = client.post("/write", headers={"authorization": "Bearer s3cret"})
     assert r.status_code == 200 and r.json() == {"ok": True}
     assert client.post("/write").headers["www-authenticate"] == "Bearer"
+
+
+def test_wrong_tokens_are_throttled_per_client_over_http() -> None:
+    """After FAILED_TOKENS_ALLOWED wrong tokens within the window, a client gets 429 with
+    Retry-After, even with the right token, until the window passes; other clients are not
+    affected; a missing token is no guess."""
+    from qa.security import FAILED_TOKEN_WINDOW, FAILED_TOKENS_ALLOWED, TokenThrottle
+
+    clock = Clock()
+    throttle = TokenThrottle(clock=clock)
+    guesser = _token_app("s3cret", throttle, client=("203.0.113.7", 4000))
+    right, wrong = {"authorization": "Bearer s3cret"}, {"authorization": "Bearer nope"}
+    for _ in range(3):
+        assert guesser.post("/write").status_code == 401  # no token: not a guess
+    for n in range(FAILED_TOKENS_ALLOWED):
+        clock.now += 1
+        assert guesser.post("/write", headers=wrong).status_code == 401, n
+    wait = FAILED_TOKEN_WINDOW - (FAILED_TOKENS_ALLOWED - 1)  # until the first guess is old
+    for headers in (wrong, right, {}):
+        r = guesser.post("/write", headers=headers)
+        assert r.status_code == 429, r.text
+        assert r.headers["retry-after"] == str(int(wait))
+        assert r.json()["detail"].startswith("too many wrong tokens from this address")
+        assert r.json()["detail"].count("\n") == 0
+    # another client, sharing the server's throttle, is not refused, and its success does
+    # not free the guesser
+    other = _token_app("s3cret", throttle, client=("198.51.100.2", 4000))
+    assert other.post("/write", headers=right).status_code == 200
+    assert guesser.post("/write", headers=right).status_code == 429
+    clock.now += wait - 1
+    assert guesser.post("/write", headers=right).headers["retry-after"] == "1"
+    clock.now += 1  # the first guess has left the window
+    assert guesser.post("/write", headers=right).status_code == 200
+    assert guesser.post("/write", headers=wrong).status_code == 401  # back to the limit
+    assert guesser.post("/write", headers=right).status_code == 429
+    clock.now += FAILED_TOKEN_WINDOW
+    assert guesser.post("/write", headers=right).status_code == 200
+
+
+def test_the_server_throttles_every_route_that_wants_the_token(tmp_path: Path) -> None:
+    """`create_api` has one throttle for its routes: wrong tokens sent to `/v1` count
+    against a later upload, and `/v1` answers 429 as OpenAI's error object."""
+    from qa.security import FAILED_TOKENS_ALLOWED
+
+    client = api_client(tmp_path, api_token="s3cret")
+    wrong = {"authorization": "Bearer nope"}
+    for _ in range(FAILED_TOKENS_ALLOWED):
+        assert client.get("/v1/models", headers=wrong).status_code == 401
+    r = client.get("/v1/models", headers={"authorization": "Bearer s3cret"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert r.json()["error"]["code"] == "rate_limit_exceeded"
+    r = client.post("/api/documents", files={"file": ("a.txt", b"A\n\nText.\n")},
+                    headers={"authorization": "Bearer s3cret"})
+    assert r.status_code == 429 and r.headers["retry-after"], r.text
+    assert "too many wrong tokens" in r.json()["detail"]
+
+
+def test_the_throttle_does_nothing_without_a_token() -> None:
+    from qa.security import FAILED_TOKENS_ALLOWED, TokenThrottle
+
+    throttle = TokenThrottle(clock=Clock())
+    client = _token_app(None, throttle)  # loopback default: no token set
+    for _ in range(FAILED_TOKENS_ALLOWED * 2):
+        assert client.post("/write", headers={"authorization": "Bearer x"}).status_code == 200
+    assert throttle.tracked == 0
+
+
+def test_an_app_without_a_throttle_gets_one_and_keeps_it() -> None:
+    from qa.security import FAILED_TOKENS_ALLOWED, TokenThrottle
+
+    client = _token_app("s3cret")
+    wrong = {"authorization": "Bearer nope"}
+    codes = [client.post("/write", headers=wrong).status_code
+             for _ in range(FAILED_TOKENS_ALLOWED + 1)]
+    assert codes == [401] * FAILED_TOKENS_ALLOWED + [429]
+    assert isinstance(client.app.state.token_throttle, TokenThrottle)  # type: ignore[attr-defined]
+    assert create_api(Pipeline(Settings(model="fake-hashing"), HashingEmbedder())
+                      ).state.token_throttle is not None
+
+
+def test_token_throttle_is_bounded_and_thread_safe() -> None:
+    from qa.security import TokenThrottle
+
+    clock = Clock()
+    throttle = TokenThrottle(allowed=2, window=10, max_clients=3, clock=clock)
+    for client in ("a", "b", "c"):
+        assert throttle.attempt(client, wrong=True) == 0.0
+    assert throttle.attempt("a", wrong=True) == 0.0  # "a" failed last now: "b" is oldest
+    assert throttle.attempt("a", wrong=False) == pytest.approx(10.0)
+    clock.now += 4
+    assert throttle.attempt("a", wrong=False) == pytest.approx(6.0)
+    assert throttle.attempt("d", wrong=True) == 0.0  # a fourth client: "b" is forgotten
+    assert throttle.tracked == 3 and throttle.attempt("b", wrong=True) == 0.0  # "c" goes
+    assert throttle.attempt("b", wrong=False) == 0.0  # one failure remembered, not two
+    assert throttle.attempt("a", wrong=False) > 0  # still refused
+    clock.now += 10
+    assert throttle.attempt("a", wrong=False) == 0.0
+    with pytest.raises(ValueError, match="allowed=0"):
+        TokenThrottle(allowed=0)
+
+    many = TokenThrottle(allowed=5, window=60, max_clients=10_000)
+    with ThreadPoolExecutor(8) as pool:  # concurrent guesses cannot slip past the count
+        waits = list(pool.map(lambda _: many.attempt("x", wrong=True), range(200)))
+    assert waits.count(0.0) == 5 and many.tracked == 1
+
+
+def test_client_keys() -> None:
+    from qa.security import SHARED_CLIENT, client_key
+
+    assert client_key(None) == client_key("") == SHARED_CLIENT
+    assert client_key("203.0.113.7") == "203.0.113.7"
+    assert client_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9") \
+        == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("testclient") == "testclient"
 
 
 def test_token_accepted_is_the_one_check() -> None:
@@ -601,6 +730,31 @@ def test_an_upload_may_hold_several_files_of_the_file_limit(tmp_path: Path) -> N
         assert r.json() == {"detail": f"the body is over {cap:,} bytes"}
     documents = client.app.state.pipeline.settings.documents_dir  # type: ignore[attr-defined]
     assert not [p for p in documents.iterdir() if p.name.startswith(".upload-")]
+
+
+def test_the_openapi_schema_builds_without_warnings(tmp_path: Path) -> None:
+    """GET and HEAD /healthz were one route, so both had one operation id and FastAPI warned
+    "Duplicate Operation ID" on every schema build."""
+    import warnings
+
+    client = api_client(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the build
+        schema = client.app.openapi()  # type: ignore[attr-defined]
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
+    assert set(schema["paths"]["/healthz"]) == {"get", "head"}
+
+
+def test_head_healthz_answers_like_get_without_a_body(tmp_path: Path) -> None:
+    client = api_client(tmp_path)
+    for status in ("loading", "ok"):
+        client.app.state.readiness.status = status  # type: ignore[attr-defined]
+        got, head = client.get("/healthz"), client.head("/healthz")
+        assert head.status_code == got.status_code == (200 if status == "ok" else 503)
+        assert head.content == b"" and got.json()["status"] == status
+        assert head.headers["content-type"] == "application/json"
+        assert head.headers["content-length"] == str(len(got.content))
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [

@@ -202,6 +202,41 @@ def test_extractor_upgrade_that_changes_the_text_reindexes(
     assert document.page_of(document.text.index("opened in 1987")) == 3
 
 
+def test_the_original_name_survives_re_extraction_and_older_uploads_have_none(
+        pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.loaders.pdf as pdf_module
+
+    upload = tmp_path / "part-0"  # a temporary name, as the HTTP upload stores it
+    shutil.copy(PDF, upload)
+    pipeline.add_documents([upload, HTML], ["Water Report (2024).pdf", "kestrel.html"])
+    meta_of = {d: pipeline.settings.documents_dir / d / "meta.json"
+               for d in ("water-report-2024", "kestrel")}
+    monkeypatch.setattr(pdf_module, "REVISION", pdf_module.REVISION + 1)  # re-extracts
+    older = json.loads(meta_of["kestrel"].read_text("utf-8"))
+    del older["original_name"]  # stored before the name was kept
+    meta_of["kestrel"].write_text(json.dumps(older), "utf-8")
+    fresh = Pipeline(pipeline.settings, HashingEmbedder())
+    names = {e.document.id: e.original_name for e in fresh.list_documents()}
+    assert names["water-report-2024"] == "Water Report (2024).pdf"
+    assert names["kestrel"] is None  # unknown, not made up; the document still loads
+    meta = json.loads(meta_of["water-report-2024"].read_text("utf-8"))
+    assert meta["extractor"].endswith(f"/{pdf_module.REVISION}")  # rewritten, name kept
+    assert meta["original_name"] == "Water Report (2024).pdf"
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("Annual Report (final).pdf", "Annual Report (final).pdf"),
+    ("C:\\Users\\me\\Q3  report.docx", "Q3 report.docx"), ("../../etc/passwd", "passwd"),
+    ("photo\u202egpj.exe", "photogpj.exe"), ("red\x1b[31m.txt", "red[31m.txt"),
+    ("\udcffbytes.txt", "bytes.txt"), ("e\u0301clair.md", "\u00e9clair.md"), ("\u200b", ""),
+    ("x" * 300 + ".pdf", "x" * 250 + "….pdf"),
+])
+def test_display_name(name: str, shown: str) -> None:
+    from qa.loaders.library import MAX_NAME, display_name
+
+    assert display_name(name) == shown and len(shown) <= MAX_NAME
+
+
 def test_a_replaced_original_is_logged_as_a_changed_file(
         pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
     """The log says what changed: the file, not the (same) extractor."""
@@ -349,8 +384,10 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
     by_id = {d["id"]: d for d in listing["documents"]}
     assert by_id["water-report"]["pages"] == 3 and by_id["water-report"]["kind"] == "pdf"
     assert listing["problems"] == []
+    assert by_id["water-report"]["original_name"] == "water-report.pdf"
     assert cli.main(_argv(settings, "list")) == 0
-    assert "water-report\tpdf\t3 p." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "water-report\tpdf\t3 p." in out and "\tupload\twater-report.pdf\t" in out
     assert cli.main(_argv(settings, "remove", "water-report", "nope")) == 1
     out, err = capsys.readouterr()
     assert "removed water-report" in out and "'nope'" in err

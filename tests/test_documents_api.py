@@ -144,6 +144,37 @@ def test_a_name_in_another_script_keeps_its_letters(api: tuple[TestClient, Pipel
     assert client.delete("/api/documents/日本語").json() == {"removed": ["日本語"]}
 
 
+def test_an_upload_keeps_its_original_name_for_display(tmp_path: Path) -> None:
+    """The id and the stored file come from a sanitised name; the name the file was uploaded
+    as is kept beside them (cleaned for display, never a path) and listed."""
+    app, pipeline = _app(tmp_path)
+    pdf = (DOCS / "water-report.pdf").read_bytes()
+    hostile = "..\\..\\tmp/Min\x1b[31mutes\u202eTXT.exe  (draft).txt"
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = client.post("/api/documents", files=[
+            ("file", ("Annual Report (final).pdf", pdf)),
+            ("file", (hostile, b"Minutes\n\nThe board met on Tuesday.\n"))])
+        assert response.status_code == 201, response.text
+        report, minutes = response.json()["documents"]
+        assert report["id"] == "annual-report-final"
+        assert report["name"] == "annual-report-final.pdf"
+        assert report["original_name"] == "Annual Report (final).pdf"
+        assert minutes["original_name"] == "Min[31mutesTXT.exe (draft).txt"
+        listed = {d["id"]: d for d in client.get("/api/documents").json()["documents"]}
+        assert listed["annual-report-final"]["original_name"] == "Annual Report (final).pdf"
+        assert listed[minutes["id"]]["original_name"] == minutes["original_name"]
+        seed = listed["politico-us-iraq-advisory-transition"]
+        assert seed["original_name"] == seed["name"]  # a seed is its file
+        shown = client.get("/api/documents/annual-report-final").json()
+        assert shown["original_name"] == "Annual Report (final).pdf"
+    data = pipeline.settings.documents_dir
+    assert sorted(p.name for p in data.iterdir() if not p.name.startswith(".")) == [
+        "annual-report-final", minutes["id"]]
+    assert sorted(p.name for p in (data / "annual-report-final").iterdir()) == [
+        "meta.json", "original.pdf", "text.txt"]
+    assert not list(tmp_path.rglob("*Annual*")) and not list(tmp_path.rglob("*(draft)*"))
+
+
 @pytest.mark.parametrize(("name", "doc_id"), [
     ("Café Report.pdf", "cafe-report"), ("straße.md", "straße"),
     ("My_File (2).docx", "my_file-2"), ("../../etc/passwd", "passwd"), ("ＡＢＣ.txt", "abc"),
@@ -164,10 +195,12 @@ def test_size_cap_is_enforced_while_streaming(tmp_path: Path) -> None:
 
     app, pipeline = _app(tmp_path)
     with served(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-        ok = _upload(client, "kestrel.html", (DOCS / "kestrel-lighthouse.html").read_bytes())
+        ok = _upload(client, "Kestrel (2024).html",
+                     (DOCS / "kestrel-lighthouse.html").read_bytes())
         assert ok.status_code == 201, ok.text
         listing = client.get("/api/documents").json()["documents"]
-        assert "kestrel" in {d["id"] for d in listing}
+        assert {d["id"]: d["original_name"] for d in listing}["kestrel-2024"] == \
+            "Kestrel (2024).html"
         host, port = url.removeprefix("http://").split(":")
         head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
                 b"Content-Type: text/plain\r\n\r\n")

@@ -230,6 +230,7 @@ def test_list_documents_names_the_uploaded_file(fake_pipeline: Pipeline, tmp_pat
         documents = {d["id"]: d for d in listed["documents"]}
         [uploaded] = [d for d in documents.values() if d["source"] == "upload"]
         assert uploaded["file"] == "water-report-q3.txt"  # as /api/documents names it
+        assert uploaded["original_name"] == "Water Report Q3.txt"
         assert uploaded["title"] == "Quarterly Water Report"
         assert uploaded["size"] == upload.stat().st_size
         seed = documents[ARTICLE.stem]

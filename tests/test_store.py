@@ -161,6 +161,66 @@ def test_skipped_and_same_named_seeds_do_not_make_the_index_stale(
     assert load_index(settings).manifest["data"] == index.manifest["data"]
 
 
+SCANNED = Path(__file__).resolve().parent / "data" / "docs" / "scanned.pdf"
+
+
+def test_a_skipped_file_is_retried_when_its_extractor_changes(
+        fake_pipeline: Pipeline, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifest records which extractor failed on a skipped file: a skipped PDF was
+    retried only when its bytes changed, never after a pypdf upgrade that might read it."""
+    import shutil
+
+    import qa.loaders.pdf as pdf_module
+    from qa.loaders import Extracted, extractor_for_name
+
+    settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
+    shutil.copy(SCANNED, seeds_copy / "scan.pdf")  # no text layer: skipped
+    built = build_index(settings, embedder)
+    assert "scan" not in built.documents
+    [skipped] = built.manifest["skipped"]
+    assert skipped["id"] == "scan" and skipped["extractor"] == extractor_for_name("scan.pdf")
+    assert skipped["extractor"].startswith("pypdf-")
+    assert load_index(settings).manifest["data"] == built.manifest["data"]  # unchanged: fresh
+
+    real_version = pdf_module.version
+    monkeypatch.setattr(pdf_module, "version",
+                        lambda name: "99.0" if name == "pypdf" else real_version(name))
+    with pytest.raises(IndexStale, match=r"\(scan\)"):
+        load_index(settings)
+    tried: list[str] = []
+
+    def reads_it_now(self: object, raw: bytes, name: str) -> Extracted:
+        tried.append(name)  # the upgraded extractor finds a text layer
+        return Extracted(text="Scan\n\nThe scanned page reads well now.", title="Scan")
+
+    monkeypatch.setattr(pdf_module.PdfLoader, "extract", reads_it_now)
+    index = open_index(settings, embedder)
+    assert tried == ["scan.pdf"] and "scan" in index.documents
+    assert index.manifest["skipped"] == []
+    assert load_index(settings).manifest["data"] == index.manifest["data"]
+
+
+def test_a_skipped_entry_of_an_older_index_loads_and_is_retried_once(
+        fake_pipeline: Pipeline, seeds_copy: Path) -> None:
+    """A manifest written before skipped entries named their extractor still validates; the
+    file is tried once more (which extractor failed on it is unknown), then the index stays."""
+    import shutil
+
+    settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
+    shutil.copy(SCANNED, seeds_copy / "scan.pdf")
+    build_index(settings, embedder)
+    path = settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["skipped"]:
+        del entry["extractor"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexStale, match=r"\(scan\)"):
+        load_index(settings)
+    rebuilt = open_index(settings, embedder)
+    assert "scan" not in rebuilt.documents and rebuilt.manifest["skipped"][0]["extractor"]
+    assert load_index(settings).manifest["data"] == rebuilt.manifest["data"]
+
+
 def test_touched_seed_is_not_stale(fake_pipeline: Pipeline, seeds_copy: Path) -> None:
     """A new mtime with the same bytes is checked by hash and found unchanged."""
     build_index(fake_pipeline.settings, fake_pipeline.embedder)

@@ -4,6 +4,7 @@ remove handlers do nothing without it."""
 
 from __future__ import annotations
 
+import html
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +41,8 @@ def test_upload_list_and_panel(tmp_path: Path) -> None:
     listing = documents_html(pipeline.list_documents(), pipeline.problems())
     assert "<script>" not in listing and "&lt;script&gt;" in listing
     assert 'data-doc="water-report"' in listing and "<td>3</td>" in listing
+    assert 'title="Harbor Town Water Report · water-report.pdf"' in html.unescape(listing)
+    assert "<img" not in listing and "&lt;img src=x onerror=alert" in listing
 
     answer = pipeline.ask("When was the treatment plant opened?", doc_ids=["water-report"])
     assert answer.citations
@@ -74,3 +77,37 @@ def test_add_and_remove_need_the_token_when_one_is_set(tmp_path: Path) -> None:
     pipeline.settings = replace(pipeline.settings, api_token=None)  # loopback: no token
     assert 'class="qa-ok"' in add_files(pipeline, [kestrel])
     assert 'class="qa-ok"' in remove_document(pipeline, "kestrel-lighthouse")
+
+
+def test_add_and_remove_refuse_a_client_that_sent_too_many_wrong_tokens(tmp_path: Path) -> None:
+    """The web chat counts wrong tokens per client as the HTTP API does: once a client is
+    refused, even the right token adds nothing until the window passes; another client
+    (or no known address: one shared bucket) is judged on its own."""
+    from qa.security import FAILED_TOKEN_WINDOW, FAILED_TOKENS_ALLOWED, TokenThrottle
+
+    now = [0.0]
+    throttle = TokenThrottle(clock=lambda: now[0])
+    pipeline = _pipeline(tmp_path, token="s3cret")
+    kestrel = str(DOCS / "kestrel-lighthouse.html")
+    guesser = "203.0.113.7"
+    for _ in range(FAILED_TOKENS_ALLOWED):
+        status = add_files(pipeline, [kestrel], token="wrong", throttle=throttle,
+                           client=guesser)
+        assert "not right" in status
+    for token in ("wrong", "s3cret"):
+        status = html.unescape(add_files(pipeline, [kestrel], token=token, throttle=throttle,
+                                         client=guesser))
+        assert "Too many wrong access tokens from this address: try again in " \
+            f"{int(FAILED_TOKEN_WINDOW)} s. Nothing was added." in status, status
+        assert 'class="qa-bad"' in status
+    assert pipeline._index is None, "a refused upload reads and indexes nothing"
+    status = remove_document(pipeline, "anything", "s3cret", throttle, guesser)
+    assert "Too many wrong access tokens" in status and "Nothing was removed" in status
+
+    assert "Added" in add_files(pipeline, [kestrel], token="s3cret", throttle=throttle,
+                                client=None)  # the shared bucket of unknown addresses
+    assert "Too many" in remove_document(pipeline, "kestrel-lighthouse", "s3cret", throttle,
+                                         guesser)
+    now[0] += FAILED_TOKEN_WINDOW
+    assert "Removed kestrel" in remove_document(pipeline, "kestrel-lighthouse", "s3cret",
+                                                throttle, guesser)

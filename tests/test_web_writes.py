@@ -144,3 +144,31 @@ def test_web_chat_writes_need_the_token(public_server: tuple[Server, Path]) -> N
         assert client.post("/api/documents", files=upload).status_code == 401
         assert client.post("/api/documents", files=upload,
                            headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_wrong_tokens_in_the_chat_count_against_the_address_over_http_too(
+        public_server: tuple[Server, Path]) -> None:
+    """The chat hands Gradio's request (the client's address) to the server's one throttle:
+    once 127.0.0.1 has sent FAILED_TOKENS_ALLOWED wrong tokens (some may come from the test
+    before), the chat refuses even the right token, and so does the HTTP API (429)."""
+    from qa.security import FAILED_TOKENS_ALLOWED
+
+    server, _ = public_server
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        handlers = _handlers(client)
+        before = _documents(client)
+        stored = client.post("/gradio_api/upload", files={
+            "files": (PLANTED, (DOCS / PLANTED).read_bytes())})
+        file = {"path": stored.json()[0], "orig_name": PLANTED,
+                "meta": {"_type": "gradio.FileData"}}
+        statuses = [_status(_queue(client, handlers["add"], [[file], [], "wrong"]))
+                    for _ in range(FAILED_TOKENS_ALLOWED + 1)]
+        assert "The access token is not right" in statuses[0], statuses
+        assert "Too many wrong access tokens from this address" in statuses[-1], statuses
+        right = _status(_queue(client, handlers["add"], [[file], [], TOKEN]))
+        assert "Too many wrong access tokens" in right and "Nothing was added" in right
+        upload = {"file": (PLANTED, (DOCS / PLANTED).read_bytes())}
+        r = client.post("/api/documents", files=upload,
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 60, r.text
+        assert _documents(client) == before

@@ -11,6 +11,7 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
     GET  /healthz       200 {"status": "ok" | "reindexing", "build", counts, "withheld",
                         "reindexing"} from the current state; 503 {"status": "loading" |
                         "error" | "stale"} when it cannot answer from every document
+    HEAD /healthz       the same status and headers, no body
     GET  /docs          the OpenAPI documentation (Swagger UI served locally, no CDN; no
                         /redoc, whose script only a CDN serves)
     /                   the Gradio chat
@@ -18,7 +19,8 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
 Every error is JSON `{"detail": "one line"}` (under `/v1`, OpenAI's error object): 422 for
 bad input (with `errors`, the per-field list, for validation errors; also a body that is not
 UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 401 for a
-missing token on a write, 404 for an unknown route, 405 for a wrong method, 413 for a body
+missing token on a write, 429 (with `Retry-After`) for a client that sent too many wrong
+tokens lately, 404 for an unknown route, 405 for a wrong method, 413 for a body
 over the cap, 503 when the model or index cannot be loaded, 500 otherwise. One pipeline
 serves every request from FastAPI's threadpool; it is warmed in a background thread at
 startup, so the server answers `/healthz` at once, and it follows its files
@@ -44,7 +46,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -77,7 +79,7 @@ from qa.schema import (
     unparsable,
     with_pages,
 )
-from qa.security import check_exposure, is_loopback
+from qa.security import TokenThrottle, check_exposure, is_loopback
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -299,7 +301,8 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
 
     app = create_api(pipeline)
     shared: Pipeline = app.state.pipeline
-    return gr.mount_gradio_app(app, build_ui(shared), path="/", css=CSS, head=HEAD,
+    chat = build_ui(shared, app.state.token_throttle)  # one count of wrong tokens per client
+    return gr.mount_gradio_app(app, chat, path="/", css=CSS, head=HEAD,
                                max_file_size=shared.settings.max_upload_bytes)
 
 
@@ -334,6 +337,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
     app.state.pipeline = shared
     app.state.readiness = readiness
     app.state.allowed_hosts = allowed_hosts(settings)
+    app.state.token_throttle = TokenThrottle()  # wrong tokens per client (`qa.security`)
     _install_error_handlers(app)
     _install_docs(app)
     app.include_router(documents_router)
@@ -352,8 +356,10 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         hits = shared.retrieve(request.question, request.k, request.doc_ids)
         return [hit_json(hit) for hit in hits]
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["ops"],
-                   responses={503: {"description": "loading, failed, or serving a stale index"}})
+    unready: dict[int | str, dict[str, Any]] = {
+        503: {"description": "loading, failed, or serving a stale index"}}
+
+    @app.get("/healthz", tags=["ops"], responses=unready)
     def healthz() -> JSONResponse:
         """200 while every document can be answered from (re-checked on each call); 503
         while loading, after a failure, or when changed documents cannot be re-indexed."""
@@ -370,6 +376,14 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         if body["withheld"]:
             body["status"] = "reindexing" if body["reindexing"] else "stale"
         return JSONResponse(body, 503 if body["status"] == "stale" else 200)
+
+    # A route of its own: one route for both methods gave both the same operation id
+    # (FastAPI warns "Duplicate Operation ID" when it builds the OpenAPI schema).
+    @app.head("/healthz", tags=["ops"], responses=unready)
+    def healthz_head() -> Response:
+        """`GET /healthz`'s status and headers, without its body."""
+        full = healthz()
+        return Response(status_code=full.status_code, headers=dict(full.headers))
 
     from qa.mcp_server import mcp_router  # OpenAI-compatible /v1 and MCP /mcp (issue 13)
 

@@ -224,7 +224,7 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
             d = e.document
             pages = str(len(d.pages)) if d.pages else "-"
             _print(f"{d.id}\t{d.kind}\t{pages} p.\t{_size(e.size)}\t{e.added_at}\t"
-                   f"{e.source}\t{d.title}")
+                   f"{e.source}\t{e.original_name or '-'}\t{d.title}")
         for p in problems:
             print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
     return 1 if failed else 0

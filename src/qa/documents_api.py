@@ -67,6 +67,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "the file is too large, or a zip bomb"},
     415: {"description": "not a supported type, or the content does not match the name"},
     422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},
+    429: {"description": "too many wrong tokens from this client lately (see Retry-After)"},
 }
 
 

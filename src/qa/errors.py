@@ -48,3 +48,11 @@ def describe_os_error(exc: OSError, action: str = "write") -> str:
     where = f" {str(exc.filename)!r}" if exc.filename is not None else ""
     reason = exc.strerror or type(exc).__name__
     return f"cannot {action}{where}: {reason}"
+
+
+class TooManyAttempts(QAError):
+    """A client sent too many wrong tokens lately; it may try again in `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -181,7 +181,7 @@ class OpenAIRoute(APIRoute):
             except HTTPException as exc:
                 if exc.status_code == 400 and exc.__cause__ is not None:  # body unparsable
                     return error_response(400, unparsable(exc.__cause__), None, "invalid_value")
-                code = "invalid_api_key" if exc.status_code == 401 else None
+                code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(exc.status_code)
                 return error_response(exc.status_code, str(exc.detail), None, code,
                                       dict(exc.headers or {}))
             except QAError as exc:

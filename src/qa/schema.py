@@ -172,6 +172,7 @@ def document_json(entry: Entry, with_text: bool = False) -> dict[str, Any]:
         "kind": doc.kind,
         "source": entry.source,
         "name": entry.name,
+        "original_name": entry.original_name,  # display only; null for older uploads
         "size": entry.size,
         "pages": len(doc.pages),
         "chars": len(doc.text),

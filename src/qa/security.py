@@ -1,23 +1,42 @@
 """Who may write: a FastAPI dependency for the routes that change state (upload, delete).
 
-In: `Settings.api_token` (from QA_API_TOKEN). Out: `token_accepted`, the one check of a
-write's token, used by every edge that writes: true when no token is set (a server on
-loopback, the default), else only for the token itself, compared in constant time. Over
+In: `Settings.api_token` (from QA_API_TOKEN). Out: `authorize` (`token_accepted`, throttled
+per client), the one check of a write's token, used by every edge that writes: true when no
+token is set (a server on loopback, the default), else only for the token itself, compared
+in constant time. Over
 HTTP, `require_token` wants `Authorization: Bearer <token>` and answers 401 with a JSON
 detail; the web chat (`qa.ui`) takes it from its *Access token* field. The server refuses
 to listen beyond loopback without a token (`check_exposure`), so "no token" means "only
 this machine can reach it".
+
+Wrong tokens are throttled per client (`TokenThrottle`, one per server, shared by the HTTP
+routes and the web chat): after FAILED_TOKENS_ALLOWED wrong tokens within
+FAILED_TOKEN_WINDOW seconds, whatever the client asks that needs the token is refused (HTTP
+429 with `Retry-After`; `/v1` and `/mcp` too) until the oldest of them leaves the window,
+even with the right token, so a guesser learns nothing meanwhile. A client is its address
+(an IPv6 one by its /64); behind a proxy every client shares the proxy's. A missing token is
+no guess and is not counted.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 
 from qa.config import LOOPBACK_HOSTS, Settings, load_settings
-from qa.errors import BadSetting
+from qa.errors import BadSetting, TooManyAttempts
+
+FAILED_TOKENS_ALLOWED = 10  # wrong tokens one client may send within FAILED_TOKEN_WINDOW
+FAILED_TOKEN_WINDOW = 60.0  # seconds
+MAX_TRACKED_CLIENTS = 10_000  # clients remembered; beyond, the one quiet longest is forgotten
+SHARED_CLIENT = "unknown"  # the one bucket of every client whose address is unknown
 
 
 def _settings(request: Request) -> Settings:
@@ -37,10 +56,111 @@ def token_accepted(settings: Settings, given: object) -> bool:
                                                           token.encode())
 
 
+class TokenThrottle:
+    """Wrong tokens per client within a sliding window. Bounded (at most `max_clients`
+    clients, `allowed` times each) and thread-safe: FastAPI runs the token check in its
+    threadpool, the web chat in Gradio's workers. `clock` is injectable for tests."""
+
+    def __init__(self, allowed: int = FAILED_TOKENS_ALLOWED,
+                 window: float = FAILED_TOKEN_WINDOW, max_clients: int = MAX_TRACKED_CLIENTS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if allowed < 1 or window <= 0 or max_clients < 1:
+            raise ValueError(f"bad throttle: allowed={allowed!r}, window={window!r}, "
+                             f"max_clients={max_clients!r}")
+        self.allowed, self.window, self.max_clients = allowed, window, max_clients
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    @property
+    def tracked(self) -> int:
+        """How many clients it remembers (not `__len__`: an empty throttle must stay truthy)."""
+        return len(self._failures)
+
+    def attempt(self, client: str, wrong: bool) -> float:
+        """Judge one attempt of `client` in one step (concurrent guesses cannot slip past
+        the count): the seconds it must wait when it failed too often lately (refused,
+        whatever its token), else 0.0, counting it when `wrong`."""
+        now = self._clock()
+        with self._lock:
+            failures = self._failures.get(client)
+            if failures is not None:
+                while failures and failures[0] <= now - self.window:
+                    failures.popleft()
+                if len(failures) >= self.allowed:
+                    return failures[0] + self.window - now
+                if not failures:
+                    del self._failures[client]
+                    failures = None
+            if not wrong:
+                return 0.0
+            if failures is None:
+                while len(self._failures) >= self.max_clients:
+                    self._failures.popitem(last=False)
+                failures = self._failures[client] = deque(maxlen=self.allowed)
+            failures.append(now)
+            self._failures.move_to_end(client)
+            return 0.0
+
+
+def client_key(host: str | None) -> str:
+    """A client's bucket: its address; an IPv6 one by its /64 (one subscriber's block, whose
+    addresses a guesser could otherwise take turns with); SHARED_CLIENT when unknown."""
+    if not host:
+        return SHARED_CLIENT
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host[:255]  # not an address (a test client's name)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def authorize(settings: Settings, given: object, throttle: TokenThrottle,
+              client: str | None) -> bool:
+    """`token_accepted`, throttled per client (`client`: its address, None if unknown).
+    Raise `TooManyAttempts` while the client is refused; a wrong (not a missing) token
+    counts against it. Nothing is counted when no token is set."""
+    if not settings.api_token:
+        return True
+    accepted = token_accepted(settings, given)
+    guessed = isinstance(given, str) and bool(given.strip())
+    wait = throttle.attempt(client_key(client), wrong=guessed and not accepted)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise TooManyAttempts(f"too many wrong tokens from this address; try again in "
+                              f"{seconds} s", retry_after=seconds)
+    return accepted
+
+
+_throttle_made = threading.Lock()
+
+
+def throttle_of(app: FastAPI) -> TokenThrottle:
+    """The app's throttle (`qa.api.create_api` makes it and gives it to the web chat);
+    one is made on first use for an app built without it."""
+    with _throttle_made:
+        throttle = getattr(app.state, "token_throttle", None)
+        if not isinstance(throttle, TokenThrottle):
+            throttle = app.state.token_throttle = TokenThrottle()
+    return throttle
+
+
 def require_token(request: Request) -> None:
-    """FastAPI dependency: 401 unless the request carries the configured Bearer token."""
+    """FastAPI dependency: 401 unless the request carries the configured Bearer token; 429
+    (with `Retry-After`) while its client is refused for too many wrong ones."""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if not token_accepted(_settings(request), given if scheme.lower() == "bearer" else None):
+    client = request.client.host if request.client is not None else None
+    try:
+        accepted = authorize(_settings(request), given if scheme.lower() == "bearer" else None,
+                             throttle_of(request.app), client)
+    except TooManyAttempts as exc:
+        raise HTTPException(429, str(exc),
+                            headers={"Retry-After": str(exc.retry_after)}) from None
+    if not accepted:
         raise HTTPException(401, "this request needs 'Authorization: Bearer <QA_API_TOKEN>'",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -61,7 +181,7 @@ MIN_TOKEN_CHARS = 16  # beyond loopback: a token short enough to guess protects 
 
 def check_exposure(host: str, settings: Settings) -> None:
     """Refuse to listen beyond loopback without a token (uploads and deletes would be open),
-    or with one short enough to guess: nothing slows down a client trying tokens."""
+    or with one short enough to guess: the throttle slows one address, not a botnet."""
     if is_loopback(host):
         return
     if not settings.api_token:

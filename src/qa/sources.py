@@ -79,13 +79,15 @@ def without_sources(content: str) -> str:
 
 def document_json(entry: Entry) -> dict[str, Any]:
     """What a client may want to know about one indexed document (not its text); `file` is
-    the name it was added under (an upload's own name, not the stored copy's)."""
+    the name it was added under (an upload's sanitised name, not the stored copy's), and
+    `original_name` the name it came with, for display (None for older uploads)."""
     document = entry.document
     return {
         "id": document.id,
         "title": document.title,
         "kind": document.kind,
         "file": entry.name,
+        "original_name": entry.original_name,
         "source": entry.source,
         "size": entry.size,
         "characters": len(document.text),

@@ -59,7 +59,7 @@ from qa.embedding import Embedder
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
-from qa.loaders import EXTRACTED_KINDS, extractor_for
+from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
 from qa.loaders.library import TEXT, corpus_files, load_corpus
 from qa.log import log
 from qa.progress import Progress
@@ -109,13 +109,15 @@ class DocumentEntry(_Strict):
 
 class SkippedEntry(_Strict):
     """A file the corpus offers (`corpus_files`) that the build could not load: recorded so
-    that the check sees it unchanged instead of new, and re-reads it once it changes."""
+    that the check sees it unchanged instead of new, and re-reads it once it changes or the
+    extractor that failed on it does (a newer pypdf may read a PDF an older one could not)."""
 
     id: str
     path: str
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # None: unreadable
     size: int
     mtime_ns: int
+    extractor: str = ""  # the loader's `extractor` for its type; "" (older indexes): unknown
 
 
 class ProblemEntry(_Strict):
@@ -531,7 +533,8 @@ def _skipped(files: Mapping[str, Path], loaded: set[str],
         except OSError:
             sha = None
         entries.append(SkippedEntry(id=doc_id, path=str(path), sha256=sha,
-                                    size=before.st_size, mtime_ns=before.st_mtime_ns))
+                                    size=before.st_size, mtime_ns=before.st_mtime_ns,
+                                    extractor=extractor_for_name(path.name)))
     return entries
 
 
@@ -587,9 +590,9 @@ def build_index(
         tmp_dir = index_dir / f".{name}.tmp"
         tmp_dir.mkdir()
         try:
-            manifest = _write_build(tmp_dir, name, settings, embedder, documents, stats,
-                                    previous, words, annotate, annotator, started,
-                                    skipped, problems, texts)
+            build = _BuildInputs(settings, embedder, documents, stats, texts, skipped,
+                                 problems, previous, words, annotate, annotator, started)
+            manifest = _write_build(tmp_dir, name, build)
             os.replace(tmp_dir, index_dir / name)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -641,14 +644,30 @@ def _layout(documents: list[Document], previous: Index | None,
     return parts
 
 
-def _write_build(
-    folder: Path, name: str, settings: Settings, embedder: Embedder,
-    documents: list[Document], stats: dict[str, os.stat_result], previous: Index | None,
-    words: WordsArg, annotate: Annotate | None, annotator: str | None, started: float,
-    skipped: list[SkippedEntry], problems: list[ProblemEntry],
-    texts: Mapping[str, os.stat_result],
-) -> Manifest:
-    parts = _layout(documents, previous, settings)
+@dataclass(frozen=True)
+class _BuildInputs:
+    """What one build is made from, gathered by `build_index` for `_write_build`: the
+    corpus as read (and the files' stat from before reading), what to embed and annotate
+    it with, and the previous build whose pieces it reuses."""
+
+    settings: Settings
+    embedder: Embedder
+    documents: list[Document]
+    stats: Mapping[str, os.stat_result]  # each file's stat, taken before it was read
+    texts: Mapping[str, os.stat_result]  # each upload's stored text, just read
+    skipped: list[SkippedEntry]
+    problems: list[ProblemEntry]
+    previous: Index | None
+    words: WordsArg
+    annotate: Annotate | None
+    annotator: str | None
+    started: float  # `time.perf_counter()` when the build began: its manifest's duration
+
+
+def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
+    """Write build `name`'s files into `folder`; the manifest that describes them."""
+    settings, embedder, previous = build.settings, build.embedder, build.previous
+    parts = _layout(build.documents, previous, settings)
     n_chunks = sum(len(p.chunks) for p in parts)
     n_sentences = sum(len(p.sentences) for p in parts)
     new_parts = [p for p in parts if p.previous is None]
@@ -757,20 +776,21 @@ def _write_build(
     SparseBM25.of(bm25_weights(chunk_counts), vocabulary).save(folder, "chunk_bm25")
     (folder / "terms.txt").write_text("\n".join(terms), encoding="utf-8")
     np.save(folder / "term_vectors.npy",
-            _term_vectors(terms, parts, previous, words, embedder, dim), allow_pickle=False)
+            _term_vectors(terms, parts, previous, build.words, embedder, dim),
+            allow_pickle=False)
 
     # annotations (optional)
-    if annotate is not None:
+    if build.annotate is not None:
         _write_annotations(folder / "annotations.jsonl", parts, sentence_table, previous,
-                           annotate, annotator)
+                           build.annotate, build.annotator)
 
     entries = []
     for part in parts:
-        st = stats.get(part.doc.path)
+        st = build.stats.get(part.doc.path)
         # the file's own hash (for extracted formats `doc.sha256` names the extracted text)
         file_sha = part.doc.sha256 if part.doc.kind in ("txt", "md") or st is None \
             else _sha256(Path(part.doc.path))
-        stored = texts.get(part.doc.id)
+        stored = build.texts.get(part.doc.id)
         entries.append(DocumentEntry(
             id=part.doc.id, title=part.doc.title, path=part.doc.path, kind=part.doc.kind,
             sha256=file_sha, text_sha256=part.doc.text_sha256,
@@ -784,13 +804,14 @@ def _write_build(
     }
     return Manifest(
         format=FORMAT_VERSION, model=embedder.name, dimension=dim,
-        chunking=settings.chunking(), documents=entries, skipped=skipped, problems=problems,
+        chunking=settings.chunking(), documents=entries, skipped=build.skipped,
+        problems=build.problems,
         counts={"documents": len(parts), "chunks": n_chunks, "sentences": n_sentences},
         data=name, files=files, vectors=vector_kind, passage_vectors=settings.passage_vectors,
-        annotator=annotator if annotate is not None else None,
+        annotator=build.annotator if build.annotate is not None else None,
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         built_at_ns=time.time_ns(),
-        build_seconds=round(time.perf_counter() - started, 3),
+        build_seconds=round(time.perf_counter() - build.started, 3),
         embedded={"documents": len(new_parts), "texts": sum(
             len(p.chunks) + len(p.sentences) for p in new_parts)},
     )
@@ -1025,6 +1046,10 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         if (isinstance(entry, DocumentEntry) and entry.kind in EXTRACTED_KINDS
                 and entry.extractor != extractor_for(entry.kind)):
             changed.append(doc_id)  # re-extract: the text (and so offsets) may differ
+            continue
+        if (isinstance(entry, SkippedEntry)
+                and entry.extractor != extractor_for_name(now[doc_id].name)):
+            changed.append(doc_id)  # another extractor (or an unknown one) may read it now
             continue
         if _file_changed(now[doc_id], entry.size, entry.mtime_ns, entry.sha256, racy_after):
             changed.append(doc_id)

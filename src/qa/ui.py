@@ -16,7 +16,9 @@ loads on the first question (or when the server warms it).
 Adding and removing documents write, so when a token is set (QA_API_TOKEN, required to
 listen beyond loopback) the documents panel has an *Access token* field and the handlers
 (`add_files`, `remove_document`) refuse without it, checked as the HTTP API checks it: Gradio
-runs any event for any client that calls its queue, whatever the page shows.
+runs any event for any client that calls its queue, whatever the page shows. Wrong tokens
+count against the client's address as they do over HTTP (`qa.security.authorize`, the
+server's one `TokenThrottle`): too many, and its writes are refused for a while.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
-from qa.errors import QAError
+from qa.errors import QAError, TooManyAttempts
 from qa.schema import text_html
-from qa.security import token_accepted
+from qa.security import TokenThrottle, authorize
 from qa.types import Answer, Citation, Turn
 
 if TYPE_CHECKING:
@@ -390,11 +392,17 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MB"
 
 
+def _tooltip(entry: Entry) -> str:
+    title, name = entry.document.title, entry.original_name
+    return f"{title} · {name}" if name and name != title else title
+
+
 def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -> str:
-    """The document list: title, type, size, pages, when added (all escaped)."""
+    """The document list: title (its tooltip: the whole title and the file's original
+    name), type, size, pages, when added (all escaped)."""
     rows = "".join(
         f'<tr data-doc="{html.escape(e.document.id, quote=True)}">'
-        f'<td class="qa-doc-title" title="{text_html(e.document.title)}">'
+        f'<td class="qa-doc-title" title="{text_html(_tooltip(e))}">'
         f"{text_html(e.document.title)}</td><td>{text_html(e.document.kind.upper())}</td>"
         f"<td>{_size(e.size)}</td><td>{len(e.document.pages) or '–'}</td>"
         f"<td>{text_html(e.added_at[:16].replace('T', ' '))}</td>"
@@ -416,12 +424,20 @@ def status_html(text: str, ok: bool) -> str:
             f"{text_html(text)}</li></ul>")
 
 
-def token_refusal(pipeline: Pipeline, token: object, action: str, nothing: str) -> str | None:
+def token_refusal(pipeline: Pipeline, token: object, action: str, nothing: str,
+                  throttle: TokenThrottle | None = None, client: str | None = None
+                  ) -> str | None:
     """The status refusing a write (`action`: "Adding documents") without the right token,
-    checked as the HTTP API checks it (`qa.security.token_accepted`); None when it may go
+    checked as the HTTP API checks it (`qa.security.authorize`, wrong tokens counted
+    against `client`, the address, in `throttle`; None: not counted); None when it may go
     ahead, always so when no token is set."""
-    if token_accepted(pipeline.settings, token):
-        return None
+    try:
+        if authorize(pipeline.settings, token,
+                     throttle if throttle is not None else TokenThrottle(), client):
+            return None
+    except TooManyAttempts as exc:
+        return status_html(f"Too many wrong access tokens from this address: try again in "
+                           f"{exc.retry_after} s. {nothing}", ok=False)
     if isinstance(token, str) and token.strip():
         return status_html(f"The access token is not right. {nothing}", ok=False)
     return status_html(f"{action} needs the access token: type it in “Access token”. "
@@ -429,10 +445,11 @@ def token_refusal(pipeline: Pipeline, token: object, action: str, nothing: str) 
 
 
 def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
-              token: str | None = None) -> str:
+              token: str | None = None, throttle: TokenThrottle | None = None,
+              client: str | None = None) -> str:
     """Add uploaded files (paths Gradio saved, original names kept); an HTML status line per
     file. `progress(fraction, desc=...)` is Gradio's progress bar. When the server has a
-    token, nothing is read or added unless `token` is it."""
+    token, nothing is read or added unless `token` is it (`token_refusal`)."""
     def step(fraction: float, desc: str) -> None:
         if progress is not None:
             progress(fraction, desc=desc)
@@ -445,7 +462,8 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
     paths = [str(f) for f in files or []]
     if not paths:
         return ""
-    refusal = token_refusal(pipeline, token, "Adding documents", "Nothing was added.")
+    refusal = token_refusal(pipeline, token, "Adding documents", "Nothing was added.",
+                            throttle, client)
     if refusal is not None:
         return refusal
     step(0.1, f"Reading {len(paths)} file(s)…")
@@ -464,10 +482,12 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
     return f'<ul class="qa-upload-status">{"".join(lines)}</ul>'
 
 
-def remove_document(pipeline: Pipeline, doc_id: str, token: str | None = None) -> str:
+def remove_document(pipeline: Pipeline, doc_id: str, token: str | None = None,
+                    throttle: TokenThrottle | None = None, client: str | None = None) -> str:
     """Remove an uploaded document; an HTML status line. When the server has a token,
-    nothing is removed unless `token` is it."""
-    refusal = token_refusal(pipeline, token, "Removing documents", "Nothing was removed.")
+    nothing is removed unless `token` is it (`token_refusal`)."""
+    refusal = token_refusal(pipeline, token, "Removing documents", "Nothing was removed.",
+                            throttle, client)
     if refusal is not None:
         return refusal
     try:
@@ -477,9 +497,29 @@ def remove_document(pipeline: Pipeline, doc_id: str, token: str | None = None) -
     return status_html(f"Removed {doc_id}", ok=True)
 
 
-def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
-    """The chat app (not launched). Cheap: nothing is loaded until the first question."""
+def _address(request: gr.Request | None) -> str | None:
+    """The client's address, when Gradio passed the request and knows it."""
+    client = getattr(request, "client", None)
+    host = getattr(client, "host", None)
+    return host if isinstance(host, str) else None
+
+
+def _resolved(fn: Any, gr: Any) -> None:
+    """`fn` with its annotations evaluated: Gradio passes the request to a parameter typed
+    `gr.Request`, found by `typing.get_type_hints`, which cannot see this module's lazily
+    imported `gr` (and then finds no hints at all)."""
+    import typing
+
+    fn.__annotations__ = typing.get_type_hints(fn, localns={"gr": gr})
+
+
+def build_ui(pipeline: Pipeline | None = None,
+             throttle: TokenThrottle | None = None) -> gr.Blocks:
+    """The chat app (not launched). Cheap: nothing is loaded until the first question.
+    `throttle` counts wrong tokens per client; the server shares its own with the chat."""
     import gradio as gr
+
+    throttle = throttle if throttle is not None else TokenThrottle()
 
     def shared() -> Pipeline:
         from qa.pipeline import default_pipeline
@@ -509,18 +549,25 @@ def build_ui(pipeline: Pipeline | None = None) -> gr.Blocks:
 
     # Writes check the token themselves (add_files, remove_document): Gradio's queue runs
     # any event for any client, "private" ones included, whatever the page shows. Progress
-    # comes before the token: Gradio inserts it at its position among the inputs.
+    # and the request come before the token: Gradio inserts them at their positions among
+    # the inputs.
     def upload(files: list[str] | None, selected: list[str] | None,
                progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio injects it
+               request: gr.Request | None = None,
                token: str | None = None) -> tuple[Any, ...]:
-        status = add_files(shared(), files or [], progress, token)
+        status = add_files(shared(), files or [], progress, token, throttle, _address(request))
         return (status, None, *listing(selected))
 
     def remove(doc_id: str | None, selected: list[str] | None,
+               request: gr.Request | None = None,
                token: str | None = None) -> tuple[Any, ...]:
         if not doc_id:
             return ("", *listing(selected))
-        return (remove_document(shared(), doc_id, token), *listing(selected))
+        return (remove_document(shared(), doc_id, token, throttle, _address(request)),
+                *listing(selected))
+
+    _resolved(upload, gr)
+    _resolved(remove, gr)
 
     def clear() -> tuple[str, list[Message], str]:
         return "", [], DOC_PLACEHOLDER

@@ -31,8 +31,8 @@ from qa.types import Document, Span
 
 __all__ = [
     "BadDocument", "Extracted", "Loader", "LOADERS", "SUFFIXES", "decode_text", "document_of",
-    "extract", "extractor_for", "is_boilerplate", "load", "loader_for", "paragraphs",
-    "read_capped",
+    "extract", "extractor_for", "extractor_for_name", "is_boilerplate", "load", "loader_for",
+    "paragraphs", "read_capped",
 ]
 
 LOADERS: tuple[Loader, ...] = (TextLoader(), MarkdownLoader(), HtmlLoader(), PdfLoader(),
@@ -45,6 +45,15 @@ def extractor_for(kind: str) -> str:
     """The extractor (library, version, revision) now used for a kind of document; the
     index records it, so an upgrade that may change extracted text triggers re-indexing."""
     return next((loader.extractor for loader in LOADERS if loader.kind == kind), "")
+
+
+def extractor_for_name(name: str) -> str:
+    """The extractor that would read a file called `name` ("" for a type qa cannot read):
+    what the index records for a file it skipped, so an upgrade that might read it now
+    makes it try again."""
+    loader = SUFFIXES.get(Path(name).suffix.lower())
+    return loader.extractor if loader is not None else ""
+
 _BINARY_KINDS = ("pdf", "docx")
 
 

@@ -8,8 +8,12 @@ The data folder holds one sub-folder per uploaded document, named by its id:
 
     data/<id>/original.<ext>   the uploaded file, unchanged
     data/<id>/text.txt         the text every citation of it points into
-    data/<id>/meta.json        id, title, kind, name, size, pages, added_at, file_sha256,
-                               extractor (library + version), text_sha256
+    data/<id>/meta.json        id, title, kind, name, original_name, size, pages, added_at,
+                               file_sha256, extractor (library + version), text_sha256
+
+`name` is the sanitised name the id comes from (`annual-report-final.pdf`); `original_name`
+the name it was uploaded as (`Annual Report (final).pdf`), cleaned for display only
+(`display_name`) and never used as a path. Uploads stored before it was kept have none.
 
 A document is re-extracted when its file or the extractor version changes; if the text
 changes too, its `Document.sha256` changes and the index re-indexes it. A `text.txt` that no
@@ -54,6 +58,7 @@ from qa.types import Document
 META = "meta.json"
 TEXT = "text.txt"
 MAX_ID = 80
+MAX_NAME = 255  # characters of an original file name kept for display
 _ID_CHARS = re.compile(r"[^\w.-]+")  # not a letter or digit (any script), nor `._-`
 _STORED_ID = re.compile(r"^[^\W_A-Z](?:[^\WA-Z]|[.-]){0,79}$")
 
@@ -121,6 +126,24 @@ def safe_id(name: str) -> str:
     letters = "".join(map(_id_char, unicodedata.normalize("NFC", stem)))
     cleaned = _ID_CHARS.sub("-", letters.lower()).strip("-._")[:MAX_ID].strip("-._")
     return cleaned or "document"
+
+
+# Not shown: control characters, lone surrogates (a file name that is not UTF-8), zero-width
+# characters and bidirectional controls (which make `gpj.exe` read as `exe.jpg`).
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200f\u202a-\u202e"
+                      r"\u2060-\u2069\ufeff]")
+
+
+def display_name(name: str) -> str:
+    """An uploaded file's name as people may see it, never a path: its last part (either
+    slash), NFC, without characters that hide or disguise text, runs of spaces as one, at
+    most MAX_NAME characters (the stem cut); "" when nothing is left."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    shown = " ".join(_UNSHOWN.sub("", unicodedata.normalize("NFC", base)).split())
+    if len(shown) > MAX_NAME:  # cut the stem, keep the type
+        suffix = Path(shown).suffix[:16]
+        shown = shown[:MAX_NAME - len(suffix) - 1].rstrip() + "…" + suffix
+    return shown
 
 
 def unique_id(wanted: str, taken: set[str]) -> str:
@@ -260,7 +283,8 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
     elif changed:
         log(f"{folder.name}: {why}, and so did its text; it will be re-indexed")
     fresh = _meta(folder.name, str(meta.get("name", original.name)), raw, loader.kind,
-                  loader.extractor, extracted, added_at=str(meta.get("added_at", "")))
+                  loader.extractor, extracted, added_at=str(meta.get("added_at", "")),
+                  original_name=_original_name(meta))
     try:  # best effort: a read-only data folder still serves the fresh extraction
         write_text_atomic(folder / TEXT, extracted.text)
         write_text_atomic(folder / META, json.dumps(fresh, ensure_ascii=False, indent=1))
@@ -326,14 +350,23 @@ def load_corpus(settings: Settings) -> Corpus:
 # -- writing ---------------------------------------------------------------------------------
 
 
+def _original_name(meta: Mapping[str, Any]) -> str | None:
+    """The upload's original name from its metadata; None for one stored before it was kept
+    (or a value that is not a name)."""
+    value = meta.get("original_name")
+    return (display_name(value) or None) if isinstance(value, str) else None
+
+
 def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extracted: Extracted,
-          added_at: str = "") -> dict[str, Any]:
+          added_at: str = "", original_name: str | None = None) -> dict[str, Any]:
     suffix = Path(name).suffix.lower()
+    kept = {"original_name": original_name} if original_name else {}
     return {
         "id": doc_id,
         "title": extracted.title,
         "kind": kind,
         "name": name,
+        **kept,
         "file": f"original{suffix}",
         "size": len(raw),
         "pages": [list(p) for p in extracted.pages],
@@ -360,11 +393,12 @@ def read_meta(settings: Settings, doc_id: str) -> dict[str, Any] | None:
 class Prepared:
     """A checked file, ready to be written into the data folder."""
 
-    name: str  # the sanitised original file name
+    name: str  # the sanitised original file name, the id's source
     raw: bytes
     kind: str
     extractor: str
     extracted: Extracted
+    original_name: str = ""  # the name it came with, for display only (`display_name`)
 
 
 def prepare(path: Path, name: str | None, max_bytes: int) -> Prepared:
@@ -373,7 +407,8 @@ def prepare(path: Path, name: str | None, max_bytes: int) -> Prepared:
     raw = read_capped(path, max_bytes)
     loader, extracted = extract(raw, shown)
     clean = safe_id(shown) + Path(shown).suffix.lower()
-    return Prepared(clean, raw, loader.kind, loader.extractor, extracted)
+    return Prepared(clean, raw, loader.kind, loader.extractor, extracted,
+                    display_name(name or path.name))
 
 
 def copies(settings: Settings, prepared: Sequence[Prepared],
@@ -435,7 +470,8 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
         tmp = data / f".incoming-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
-            meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted)
+            meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted,
+                         original_name=item.original_name)
             with (tmp / meta["file"]).open("wb") as fh:
                 fh.write(item.raw)
                 fh.flush()
@@ -501,13 +537,15 @@ class Entry:
     size: int  # bytes of the file
     added_at: str  # ISO 8601 UTC (seeds: the file's modification time)
     extractor: str
+    original_name: str | None = None  # as uploaded (seeds: the file name); None: not kept
 
 
 def entry(settings: Settings, document: Document) -> Entry:
     meta = read_meta(settings, document.id)
     if meta is not None and Path(document.path).parent.name == document.id:
         return Entry(document, "upload", str(meta.get("name", "")), int(meta.get("size", 0)),
-                     str(meta.get("added_at", "")), str(meta.get("extractor", "")))
+                     str(meta.get("added_at", "")), str(meta.get("extractor", "")),
+                     _original_name(meta))
     path = Path(document.path)
     try:
         stat = path.stat()
@@ -517,4 +555,4 @@ def entry(settings: Settings, document: Document) -> Entry:
     loader = SUFFIXES.get(path.suffix.lower())
     return Entry(document, "seed", path.name, size,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)),
-                 loader.extractor if loader is not None else "")
+                 loader.extractor if loader is not None else "", display_name(path.name))
