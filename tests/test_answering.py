@@ -458,3 +458,27 @@ def test_a_name_after_in_at_or_near_is_a_place(text: str, name: str, label: str)
     sentence = Sentence("doc", 0, 100, 100 + len(text), text)
     mention = Mention("PERSON", start, start + len(name), name)
     assert _places((mention,), sentence)[0].label == label
+
+
+WATER = """Annual Report of the Harrow Valley Water Board
+
+The Harrow Valley Water Board was established in 1964 and supplies 41,000 households.
+The chief executive is Priya Raman, appointed in March 2020.
+"""
+
+
+@pytest.mark.slow
+def test_the_sentence_saying_what_is_asked_beats_the_one_naming_the_subject(
+        tmp_path: Path) -> None:
+    """Both sentences share a passage that names the board; the answer is the one about
+    the chief executive, asked by the board's full name or not."""
+    from qa.config import Settings
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "water.txt").write_text(WATER, encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    for question in ("Who is the chief executive of the Harrow Valley Water Board?",
+                     "Who is the chief executive?"):
+        evidence = pipeline.evidence(question)
+        assert evidence is not None
+        assert "Priya Raman" in evidence.candidates[0].sentence.text
