@@ -452,12 +452,29 @@ def test_a_full_name_is_matched_by_its_surname(tmp_path: Path) -> None:
     ("Moffat wrote the report.", "Moffat", "PERSON"),
 ])
 def test_a_name_after_in_at_or_near_is_a_place(text: str, name: str, label: str) -> None:
-    from qa.evidence import _places
+    from qa.evidence import _relabel
 
     start = 100 + text.index(name)
     sentence = Sentence("doc", 0, 100, 100 + len(text), text)
     mention = Mention("PERSON", start, start + len(name), name)
-    assert _places((mention,), sentence)[0].label == label
+    assert _relabel((mention,), sentence, places=True)[0].label == label
+    assert _relabel((mention,), sentence, places=False)[0].label == "PERSON"
+
+
+@pytest.mark.parametrize(("span", "label"), [
+    ("8 am to 6 pm", "TIME"), ("9.30 p.m.", "TIME"), ("10:45", "TIME"),
+    ("six o'clock", "CARDINAL"),  # no digit: left as labelled
+    ("3 o'clock", "TIME"), ("400 metres", "QUANTITY"), ("2,500", "CARDINAL"),
+    ("3 amps", "QUANTITY"),  # "am" only as a word of its own
+])
+def test_a_count_with_a_clock_time_in_it_is_a_time(span: str, label: str) -> None:
+    from qa.evidence import _relabel
+
+    given = "QUANTITY" if label == "TIME" else label
+    text = f"Call us from {span}."
+    sentence = Sentence("doc", 0, 0, len(text), text)
+    mention = Mention(given, 13, 13 + len(span), span)
+    assert _relabel((mention,), sentence, places=False)[0].label == label
 
 
 WATER = """Annual Report of the Harrow Valley Water Board

@@ -159,8 +159,7 @@ def gather_evidence(
         sentence = index.sentences[sid]
         chunk = index.chunks[index.chunk_of(sid)]
         mentions = index.mentions_of(sid)
-        if wants_place:
-            mentions = _places(mentions, sentence)
+        mentions = _relabel(mentions, sentence, wants_place)
         s_terms = _terms_of(sentence.text)
         if chunk.index not in passage_terms:
             passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
@@ -299,15 +298,21 @@ def type_spans(
 
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"^[’']s\b")
+_CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
+_COUNTS = frozenset(("CARDINAL", "QUANTITY"))
 
 
-def _places(mentions: tuple[Mention, ...], sentence: Sentence) -> tuple[Mention, ...]:
-    """The small English model often takes a place for a person ("died at Moffat"): a name
-    right after "in", "at" or "near" (and not a possessive: "at Harriet's house") is a
-    place."""
+def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
+             ) -> tuple[Mention, ...]:
+    """Mend two mistakes of the small English model. A count or quantity with a clock
+    time in it ("8 am to 6 pm") is a time, never a number. When a place is wanted
+    (`places`), a name right after "in", "at" or "near" is one ("died at Moffat", labelled
+    a person), unless it is a possessive ("at Harriet's house")."""
     out = []
     for m in mentions:
-        if m.label == "PERSON":
+        if m.label in _COUNTS and _CLOCK.search(m.text):
+            m = replace(m, label="TIME")
+        elif places and m.label == "PERSON":
             before = sentence.text[:m.start - sentence.start]
             after = sentence.text[m.end - sentence.start:]
             if _AT_PLACE.search(before) and not _POSSESSIVE.match(after):
