@@ -19,6 +19,7 @@ from qa.answering import (
     AnswerModel,
     Logistic,
     compose,
+    lead_options,
 )
 from qa.chunking import is_heading
 from qa.errors import BadQuestion
@@ -499,3 +500,27 @@ def test_the_sentence_saying_what_is_asked_beats_the_one_naming_the_subject(
         evidence = pipeline.evidence(question)
         assert evidence is not None
         assert "Priya Raman" in evidence.candidates[0].sentence.text
+
+
+@pytest.mark.parametrize(("text", "span", "negated"), [
+    ("It runs White and Brown only; it cannot run Quick or Steam.", "Quick", True),
+    ("It runs White and Brown only; it cannot run Quick or Steam.", "White", False),
+    ("Lowe stayed on, but Reid did not.", "Reid", True),
+    ("Lowe stayed on, but Reid did not.", "Lowe", False),
+    ("Nobody but Reid was told that Lowe never left.", "Lowe", True),  # one clause
+])
+def test_a_span_is_told_in_a_negated_clause(text: str, span: str, negated: bool) -> None:
+    from qa.evidence import negated_clause
+
+    start = text.index(span)
+    assert negated_clause(text, start, start + len(span)) is negated
+
+
+def test_a_negated_question_leads_only_with_a_span_of_a_negated_clause() -> None:
+    text = ("Ada Lowe directed the museum until 1930; it never opened in 1911 as planned. "
+            "The museum closed in 1999. ")
+    evidence = _evidence("In which year did the museum not open?", ("DATE",), text)
+    negated = replace(evidence, question=replace(evidence.question, negated=True))
+    assert [span.text for span, _ in lead_options(negated.candidates[0], negated)] == ["1911"]
+    plain = [span.text for span, _ in lead_options(evidence.candidates[0], evidence)]
+    assert {"1930", "1911"} <= set(plain)  # not negated: either clause may answer

@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from qa.evidence import NAMED, Candidate, Evidence, type_spans
+from qa.evidence import NAMED, Candidate, Evidence, negated_clause, type_spans
 from qa.lexical import tokenize
 from qa.types import Answer, Citation, Lead, Mention, Span
 
@@ -92,9 +92,11 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
     """
     info = evidence.question
     spans = type_spans(candidate.mentions, info, evidence.question_terms)
+    text, start = candidate.sentence.text, candidate.sentence.start
+    if info.negated:  # "Which programs cannot…": not the ones the sentence says can
+        spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
     if not spans:
         return []
-    text, start = candidate.sentence.text, candidate.sentence.start
     anchors = [m.start() + start for m in re.finditer(r"[\w’'-]+", text)
                if set(tokenize(m.group())) & evidence.question_terms]
     options = []

@@ -43,7 +43,8 @@ STAND_IN = 0.5  # a word this close to a question word stands in for it
 PREDICATE_BONUS = 0.2
 ENTITY_BONUS = 0.0  # measured: names are often paraphrased ("US" / "American"); no gain
 NAMED = frozenset("PERSON NORP FAC ORG GPE LOC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split())
-_NEGATION = re.compile(r"\b(?:not|never|no|none|nor|neither|without)\b|n[’']t\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|cannot|never|no|none|nor|neither|without)\b|n[’']t\b",
+                       re.IGNORECASE)
 
 FEATURES = (
     "cosine", "passage_cosine", "coverage", "context_coverage", "unknown", "missing_rare",
@@ -319,6 +320,19 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
                 m = replace(m, label="GPE")
         out.append(m)
     return tuple(out)
+
+
+_CLAUSE = re.compile(r"[;:]|,?\s+(?:but|whereas|while|although|though)\s+", re.IGNORECASE)
+
+
+def negated_clause(text: str, start: int, end: int) -> bool:
+    """Is the span text[start:end] in a negated clause of the sentence? Clauses are split
+    at semicolons, colons and "but", "whereas", "while", "although"."""
+    cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text)]
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        if a <= start < b or (a < end <= b):
+            return bool(_NEGATION.search(text[a:b]))
+    return bool(_NEGATION.search(text))
 
 
 def _overlaps(mention: Mention, entity_text: str) -> bool:
