@@ -205,7 +205,7 @@ def gather_evidence(
         }
         bonus = (TYPE_BONUS * bool(found) if info.wants_type else 0.0) + (
             ENTITY_BONUS * (not missing) if entity_terms else 0.0)
-        if predicate:
+        if predicate and not missing:
             got = sum(weights[t] for t in predicate if t in s_terms)
             bonus += PREDICATE_BONUS * got / sum(weights[t] for t in predicate)
         candidates.append(Candidate(sentence, chunk, score + bonus, cosine, mentions, features,
