@@ -45,12 +45,12 @@ from qa.nlp import (
     similarity_typer,
 )
 from qa.retrieval import Query, Weights, retrieve, search
-from qa.store import Index, open_index
+from qa.store import Index, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
     from qa.loaders import BadDocument
-    from qa.loaders.library import Entry, Problem
+    from qa.loaders.library import Entry, PreviousIds, Problem
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 EMBED_THREADS = 8  # questions embedded at once beside their parse (one per request in flight)
@@ -472,7 +472,7 @@ class Pipeline:
                         on_error(item.name, refusal)
                 if not new:
                     return []
-                taken = lib.seed_ids(self.settings.seeds_dir)
+                taken = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
@@ -490,8 +490,9 @@ class Pipeline:
         wanted = list(dict.fromkeys(doc_ids))
         with self._docs_lock:
             index = self.index
+            seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
             for doc_id in wanted:
-                if doc_id in index.documents and doc_id in lib.seed_ids(self.settings.seeds_dir):
+                if doc_id in index.documents and doc_id in seeds:
                     raise lib.UnknownDocument(
                         f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
             if not set(index.documents) - set(wanted):
@@ -506,6 +507,10 @@ class Pipeline:
                     raise
                 lib.finish(moves)
         return wanted
+
+    def _sticky_ids(self) -> PreviousIds:
+        """The ids the loaded index gave its files: seed files keep theirs (`seed_files`)."""
+        return sticky_ids(self.settings, self.index.manifest_record)
 
     def list_documents(self) -> list[Entry]:
         """Every indexed document with its metadata (seeds and uploads), in index order."""
