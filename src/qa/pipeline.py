@@ -12,7 +12,6 @@ import functools
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +22,6 @@ import numpy as np
 from qa.answering import compose
 from qa.config import (
     MAX_K,
-    MAX_QUESTION_CHARS,
     Settings,
     check_writable_dir,
     load_settings,
@@ -45,6 +43,7 @@ from qa.nlp import (
     similarity_typer,
 )
 from qa.retrieval import Query, Weights, retrieve, search
+from qa.schema import clean_question
 from qa.store import Index, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
@@ -57,41 +56,6 @@ EMBED_THREADS = 8  # questions embedded at once beside their parse (one per requ
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 R = TypeVar("R")
-
-
-# Control characters other than tab and line breaks, and the bidirectional overrides that
-# would make an echoed question read differently from what it holds.
-_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def _blank(ch: str) -> bool:
-    """Whitespace, or a format character that shows nothing (zero-width space, BOM, ...)."""
-    return ch.isspace() or unicodedata.category(ch) == "Cf"
-
-
-def clean_question(question: str, what: str = "the question") -> str:
-    """The question without control characters and trimmed; reject what cannot be a
-    question (not text, no visible character, too long) with a one-line reason that calls
-    it `what` (e.g. "history turn 2")."""
-    if not isinstance(question, str):
-        raise BadQuestion(f"{what} must be text")
-    if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
-        raise BadQuestion(f"{what} is not valid text (a lone surrogate or a byte that "
-                          "is not UTF-8)")
-    text = _DROPPED.sub("", question).strip()
-    if len(text) > MAX_QUESTION_CHARS:
-        raise BadQuestion(
-            f"{what} is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
-        )
-    start, end = 0, len(text)
-    while start < end and _blank(text[start]):
-        start += 1
-    while end > start and _blank(text[end - 1]):
-        end -= 1
-    if start == end:
-        raise BadQuestion(f"{what} is empty")
-    return text[start:end]
 
 
 def check_content(text: str, info: QuestionInfo) -> None:

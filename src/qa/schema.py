@@ -5,19 +5,64 @@ API, the OpenAI/MCP endpoints and `qa eval` all call these, so a question gets t
 shape wherever it is asked. Records carry spans; markup (Markdown bold, terminal styling)
 is added here, never in the answer step. Text that comes from a document or a person is
 made inert wherever it is shown to be rendered: `text_html` for the web chat's HTML,
-`markdown_text` for the Markdown of the OpenAI endpoint and MCP.
+`markdown_text` for the Markdown of the OpenAI endpoint and MCP. Questions coming in are
+checked here too (`clean_question`), so a bad one reads the same from every edge, from
+`qa eval`'s test-set parser and from its run.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from qa.config import MAX_QUESTION_CHARS
+from qa.errors import BadQuestion
 from qa.types import Answer, Document, Hit, Sentence, Span
 
 if TYPE_CHECKING:
     from qa.loaders.library import Entry, Problem
+
+
+# -- questions -------------------------------------------------------------------------------
+
+# Control characters other than tab and line breaks, and the bidirectional overrides that
+# would make an echoed question read differently from what it holds.
+_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _blank(ch: str) -> bool:
+    """Whitespace, or a format character that shows nothing (zero-width space, BOM, ...)."""
+    return ch.isspace() or unicodedata.category(ch) == "Cf"
+
+
+def clean_question(question: str, what: str = "the question") -> str:
+    """The question without control characters and trimmed; reject what cannot be a
+    question (not text, no visible character, too long) with a one-line reason that calls
+    it `what` (e.g. "history turn 2")."""
+    if not isinstance(question, str):
+        raise BadQuestion(f"{what} must be text")
+    if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
+        raise BadQuestion(f"{what} is not valid text (a lone surrogate or a byte that "
+                          "is not UTF-8)")
+    text = _DROPPED.sub("", question).strip()
+    if len(text) > MAX_QUESTION_CHARS:
+        raise BadQuestion(
+            f"{what} is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
+        )
+    start, end = 0, len(text)
+    while start < end and _blank(text[start]):
+        start += 1
+    while end > start and _blank(text[end - 1]):
+        end -= 1
+    if start == end:
+        raise BadQuestion(f"{what} is empty")
+    return text[start:end]
+
+
+# -- bodies ----------------------------------------------------------------------------------
 
 
 def unparsable(cause: BaseException) -> str:
