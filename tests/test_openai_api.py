@@ -224,6 +224,20 @@ def test_conversation_pairs_questions_with_replies() -> None:
     assert turns == [Turn("First?", "One [1]"), Turn("Second?")]
 
 
+def test_an_earlier_turn_the_question_check_refuses_is_left_out() -> None:
+    """Earlier turns were screened by `strip()` and length alone: a turn of zero-width
+    characters passed as a question, and control characters stayed in it. The turns are
+    cleaned by the check every question gets (`clean_question`)."""
+    question, turns = conversation([
+        msg("user", "\u200b\ufeff"),  # nothing visible: left out with its reply
+        msg("assistant", "ignored"),
+        msg("user", "\x1b[31mFirst?\x07 "),
+        msg("assistant", "One."),
+        msg("user", "Second?"),
+    ])
+    assert question == "Second?" and turns == [Turn("[31mFirst?", "One.")]
+
+
 def test_conversation_keeps_the_last_turns_only() -> None:
     messages = [msg("user", f"Question {i}?") for i in range(30)]
     _, turns = conversation(messages)

@@ -6,8 +6,8 @@ shape wherever it is asked. Records carry spans; markup (Markdown bold, terminal
 is added here, never in the answer step. Text that comes from a document or a person is
 made inert wherever it is shown to be rendered: `text_html` for the web chat's HTML,
 `markdown_text` for the Markdown of the OpenAI endpoint and MCP. Questions coming in are
-checked here too (`clean_question`), so a bad one reads the same from every edge, from
-`qa eval`'s test-set parser and from its run.
+checked here too (`clean_question`, and `clean_turn` for an earlier turn), so a bad one reads
+the same from every edge, from `qa eval`'s test-set parser and from its run.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _blank(ch: str) -> bool:
 def clean_question(question: str, what: str = "the question") -> str:
     """The question without control characters and trimmed; reject what cannot be a
     question (not text, no visible character, too long) with a one-line reason that calls
-    it `what` (e.g. "history turn 2")."""
+    it `what` (`turn_name` for an earlier turn)."""
     if not isinstance(question, str):
         raise BadQuestion(f"{what} must be text")
     if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
@@ -60,6 +60,28 @@ def clean_question(question: str, what: str = "the question") -> str:
     if start == end:
         raise BadQuestion(f"{what} is empty")
     return text[start:end]
+
+
+def turn_name(n: int) -> str:
+    """How an error names earlier turn `n` (from 1), in the CLI, the HTTP API, MCP and
+    `qa eval` alike: "history turn 2" (not pydantic's "history[1]")."""
+    return f"history turn {n}"
+
+
+def clean_turn(question: str, n: int) -> str:
+    """Earlier turn `n` (from 1) cleaned as a question is; a bad one is named, e.g.
+    "history turn 2 is empty", the one wording of every edge."""
+    return clean_question(question, turn_name(n))
+
+
+def earlier_question(text: str) -> str | None:
+    """An earlier question of a chat transcript (the web chat's, an OpenAI client's),
+    cleaned; None where it cannot be one: such a turn is left out, not refused, since the
+    front end keeps it in the transcript it sends."""
+    try:
+        return clean_question(text)
+    except BadQuestion:
+        return None
 
 
 # -- bodies ----------------------------------------------------------------------------------
