@@ -142,9 +142,17 @@ _MARKER = re.compile(r"\[(\d+)\]")
 # renders as written and still reads as plain text ("doesn't", "2.5", "U.S." unchanged).
 _MARKDOWN = r"\\`*_\[\]<>#|~"
 _MARKDOWN_SPECIAL = re.compile(f"([{_MARKDOWN}])")
-_MARKDOWN_ESCAPED = re.compile(f"\\\\([{_MARKDOWN}+\\-.)])")  # and _LIST_START's
+_MARKDOWN_ESCAPED = re.compile(f"\\\\([{_MARKDOWN}+\\-.):@])")  # and _LIST_START's, _AUTOLINK's
 # A list marker at the start ("- item", "+ item", "2) item", "2. item") would make a list.
 _LIST_START = re.compile(r"^(\s*)(?:([-+])|(\d{1,9})([.)]))(?=\s|$)")
+# GitHub-Flavored Markdown links bare `https://…`, `http://…`, `ftp://…`, `www.…` and e-mail
+# addresses in text (its extended autolinks). A backslash before that `:`, `.` or `@` breaks
+# the pattern GFM parsers look for (cmark-gfm, marked, micromark, markdown-it's linkify) and
+# renders as written in CommonMark. No escape stops an autolinker that reads the text after
+# parsing (remark-gfm; cmark-gfm for e-mail addresses): those still make a link, of the
+# text as written.
+_AUTOLINK = re.compile(r"(?:(?<=https)|(?<=http)|(?<=ftp))(?=://)|(?<=www)(?=\.)"
+                       r"|(?<=[A-Za-z0-9._+-])(?=@[A-Za-z0-9_-]+\.)", re.IGNORECASE)
 
 
 def text_html(text: str) -> str:
@@ -155,8 +163,10 @@ def text_html(text: str) -> str:
 
 def markdown_text(text: str) -> str:
     """`text` as inert Markdown that still reads as plain text: its special characters
-    backslash-escaped, newlines as spaces (`markdown_plain` undoes it)."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text))
+    backslash-escaped, and the `:` of `https://`, the `.` of `www.` and the `@` of an e-mail
+    address, so that a GFM front end makes no link of them; newlines as spaces
+    (`markdown_plain` undoes it)."""
+    escaped = _AUTOLINK.sub(r"\\", _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text)))
     return _LIST_START.sub(lambda m: m.group(1) + (
         f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), escaped)
 
