@@ -9,8 +9,9 @@ slice, so drifting load from other processes hits them alike; medians are printe
 CPU time per text (less sensitive to contention than wall time), then the latency of one
 short text per call (a question). Variants:
 
-* `torch`: qa.bert, batches of 64 sorted by length (the default before ONNX);
-* `torch-1t`: the same with one torch thread; `torch-batch<k>`: batches of k;
+* `torch`: qa.bert, calls cut at TORCH_TOKENS padded tokens (`token_batches`, as ONNX);
+* `torch-1t`: the same with one torch thread; `torch-tokens<k>`: calls cut at k tokens;
+* `torch-texts<k>`: k texts per call, sorted by characters (the default before: 16);
 * `st`: sentence-transformers' own `encode` (the reference the issue compares against);
 * `onnx-<level>`: the exported graph on ONNX Runtime, optimisation level none/basic/
   extended/all, 2 intra-op threads, no spinning;
@@ -61,8 +62,22 @@ def variant(name: str, folder: Path, cache: Path, max_len: int):
         import torch
 
         torch.set_num_threads(1 if name == "torch-1t" else min(os.cpu_count() or 1, 8))
-        batch = int(name[11:]) if name.startswith("torch-batch") else 64
-        return _BertBackend(folder, max_len, "cpu", batch=batch).encode
+        if name.startswith("torch-tokens"):
+            return _BertBackend(folder, max_len, "cpu", tokens=int(name[12:])).encode
+        bert = _BertBackend(folder, max_len, "cpu")
+        if not name.startswith("torch-texts"):
+            return bert.encode
+        k = int(name[11:])
+
+        def fixed(texts: list[str]) -> np.ndarray:
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            out = np.zeros((len(texts), bert.model.words.embedding_dim), dtype=np.float32)
+            for begin in range(0, len(texts), k):
+                batch = order[begin : begin + k]
+                encodings = bert.tokenizer.encode_batch([texts[i] for i in batch])
+                out[batch] = bert.run(padded_feed(encodings, bert.pad_id))
+            return out
+        return fixed
     if name == "st":
         from sentence_transformers import SentenceTransformer
 

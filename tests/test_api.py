@@ -121,9 +121,9 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("/api/ask", {"question": ["Who?"]}, "question"),
     ("/api/ask", {"question": None}, "question"),
     ("/api/ask", {"question": "Who?", "history": "Who?"}, "history"),
-    ("/api/ask", {"question": "Who?", "history": ["ok", " "]}, "history[1]"),
+    ("/api/ask", {"question": "Who?", "history": ["ok", " "]}, "history turn 2 is empty"),
     ("/api/ask", {"question": "Who?", "history": ["Who?"] * 21}, "history"),
-    ("/api/ask", {"question": "Who?", "history": ["x" * 2001]}, "history[0]"),
+    ("/api/ask", {"question": "Who?", "history": ["x" * 2001]}, "history turn 1 is too long"),
     ("/api/ask", {"question": "Who?", "qestion": "typo"}, "qestion"),
     ("/api/ask", {}, "question"),
     ("/api/ask", [], "body"),
@@ -809,8 +809,9 @@ def test_every_v1_error_is_the_openai_error_object(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("history", "detail"), [
-    (["  "], "history[0]: the question is empty"),
-    ([{"question": " "}], "history[0].question: the question is empty"),
+    (["  "], "history turn 1 is empty"),
+    ([{"question": " "}], "history turn 1 is empty"),
+    (["Who?", "x" * 2001], "history turn 2 is too long (2001 characters; at most 2000)"),
     ([{"question": "Who?", "answer": 5}], "history[0].answer: Input should be a valid string"),
     ([{"question": "Who?", "x": 1}], "history[0].x: Extra inputs are not permitted"),
     ([5], "history[0]: Input should be a valid string or a valid dictionary or object to "

@@ -65,10 +65,39 @@ def test_jsonl_bad_lines_are_reported_with_numbers() -> None:
     assert items[1].history == ("h",) and items[1].where == "line 6"
     assert [p.where for p in problems] == ["line 2", "line 3", "line 4", "line 7", "line 8",
                                            "line 9", "line 10", "line 11"]
-    assert "blank" in problems[1].message and "too long" in problems[4].message
+    assert problems[1].message == "the question is empty"
+    assert problems[4].message == (f"the question is too long ({MAX_QUESTION_CHARS + 1} "
+                                   f"characters; at most {MAX_QUESTION_CHARS})")
     assert "duplicate id 'a'" in problems[5].message
     assert str(problems[6]) == "line 10: missing 'question'"
     assert str(problems[7]) == "line 11: 'question' must be a string"
+
+
+def test_a_bad_question_reads_the_same_in_the_test_set_and_in_the_run(
+        fake_pipeline: Pipeline) -> None:
+    """Parsing a test set said "the question is blank" where the run (the check every `ask`
+    makes) said "the question is empty"; and a question of only zero-width characters
+    passed the parse, to be refused by the run. Both now call `clean_question`."""
+    bad = ["   ", "\u200b\ufeff", " \x00\t ", "x" * (MAX_QUESTION_CHARS + 1)]
+    lines = [json.dumps({"id": str(n), "question": q, "answers": []})
+             for n, q in enumerate(bad)]
+    items, problems = parse_jsonl(lines)
+    assert items == []
+    squad = _small()
+    squad["data"][0]["paragraphs"][0]["qas"] = [
+        {"id": f"s{n}", "question": q, "answers": []} for n, q in enumerate(bad)]
+    _, _, squad_problems = parse_squad(squad)
+    run: list[Problem] = []
+    metrics, _ = evaluation.evaluate(fake_pipeline, [Item(str(n), q, ()) for n, q in
+                                                     enumerate(bad)], on_problem=run.append)
+    assert metrics["skipped"] == len(bad)
+    empty = "the question is empty"
+    too_long = (f"the question is too long ({MAX_QUESTION_CHARS + 1} characters; "
+                f"at most {MAX_QUESTION_CHARS})")
+    expected = [empty, empty, empty, too_long]
+    assert [p.message for p in problems] == expected
+    assert [p.message for p in squad_problems] == expected
+    assert [p.message for p in run] == expected
 
 
 def test_squad_articles_become_documents_and_questions_items() -> None:
@@ -100,7 +129,7 @@ def test_squad_bad_questions_are_located_and_bad_shapes_fail() -> None:
     assert wheres[0].startswith("data[0].paragraphs[0].qas[1] (id 'gw1'): duplicate id")
     assert wheres[1] == "data[1].paragraphs[1].qas[0]: the question has no 'id'"
     assert wheres[2].startswith("data[1].paragraphs[1].qas[1] (id 'mv5'): 'answers'")
-    assert "blank" in wheres[3]
+    assert wheres[3] == "data[1].paragraphs[1].qas[2] (id 'mv6'): the question is empty"
 
     with pytest.raises(QAError, match="'data' list"):
         parse_squad({"data": {"title": "x"}})
@@ -293,7 +322,7 @@ def test_strict_reports_every_question_the_run_would_skip(
     skipped = sorted(line.removesuffix(" (skipped)") for line in stderr.splitlines()
                      if line.endswith("(skipped)"))
     assert json.loads(stdout)["skipped"] == len(skipped) == 5
-    assert any("line 5 (id 'turn'): history turn 1: the question is empty" in s for s in skipped)
+    assert any(s.endswith("line 5 (id 'turn'): history turn 1 is empty") for s in skipped)
 
     fake_model.clear()
     code, stdout, stderr = _main(capsys, *base, "--strict")

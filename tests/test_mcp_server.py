@@ -169,6 +169,42 @@ def test_bad_inputs_are_one_line_tool_errors(fake_pipeline: Pipeline) -> None:
     run(Client(build_server(fake_pipeline)), check)
 
 
+BAD_HISTORIES: list[list[Any]] = [
+    ["Who?", "   "],
+    [{"question": "\u200b"}],
+    ["Who?", {"question": "Who?", "answer": "A."}, "x" * 2001],
+]
+
+
+def test_a_bad_history_turn_reads_the_same_over_http_and_mcp(fake_pipeline: Pipeline) -> None:
+    """The HTTP API said "history[1]: the question is empty" (pydantic's place, from 0)
+    where MCP said "history: the question is empty": both now name the turn through
+    `clean_turn`, and MCP puts the tool's name first, as for every tool error."""
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    expected = ["history turn 2 is empty", "history turn 1 is empty",
+                "history turn 3 is too long (2001 characters; at most 2000)"]
+    web = TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860")
+    http = []
+    for history in BAD_HISTORIES:
+        r = web.post("/api/ask", json={"question": KADHIMI, "history": history})
+        assert r.status_code == 422, r.text
+        http.append(r.json()["detail"])
+    assert http == expected
+    tool: list[str] = []
+
+    async def check(client: Client) -> None:
+        for history in BAD_HISTORIES:
+            result = await client.call_tool("ask", {"question": KADHIMI, "history": history})
+            assert result.is_error
+            tool.append(text_of(result))
+
+    run(Client(build_server(fake_pipeline)), check)
+    assert tool == [f"ask: {message}" for message in expected]
+
+
 def test_document_markup_is_inert_in_the_answer_text(fake_pipeline: Pipeline) -> None:
     pipeline = evil_pipeline(fake_pipeline)
 

@@ -122,6 +122,37 @@ def test_token_batches_cut_by_padded_tokens() -> None:
 
 
 @pytest.mark.slow
+def test_torch_path_cuts_calls_by_tokens_and_keeps_its_vectors() -> None:
+    """The torch path embedded 16 texts a call whatever their length, where ONNX cuts calls
+    by padded tokens (`token_batches`). It now cuts them alike, and each vector is the one
+    the text gets on its own (cosine ≥ 0.9999)."""
+    from qa.embedding import TORCH_TOKENS, _BertBackend, padded_feed
+
+    embedder = SentenceTransformerEmbedder(runtime="torch")
+    embedder.warm_up()
+    bert = embedder._backend
+    assert isinstance(bert, _BertBackend)
+    texts = _real_sentences(200) + ["x", "", "word " * 400, "How many troops are in Iraq?"]
+    shapes: list[tuple[int, int]] = []
+    run = bert.run
+
+    def counted(feed: dict[str, np.ndarray]) -> np.ndarray:
+        shapes.append(feed["input_ids"].shape)
+        return run(feed)
+
+    bert.run = counted  # type: ignore[method-assign]
+    got = embedder.embed(texts)
+    bert.run = run  # type: ignore[method-assign]
+    assert sum(rows for rows, _ in shapes) == len(texts)
+    assert all(rows == 1 or rows * width <= TORCH_TOKENS for rows, width in shapes), shapes
+    assert max(rows for rows, _ in shapes) > 16  # short texts share a call: not 16 a call
+    alone = np.concatenate([bert.run(padded_feed(bert.tokenizer.encode_batch([t]), bert.pad_id))
+                            for t in texts])
+    assert np.sum(got * alone, axis=1).min() >= 0.9999
+    assert embedder.embed([]).shape == (0, 384)
+
+
+@pytest.mark.slow
 def test_onnx_vectors_equal_torch_vectors(tmp_path: Path) -> None:
     """The exported graph computes the model's vectors: cosine ≥ 0.9999 on real sentences,
     short and overlong texts included; the export is cached and reused."""

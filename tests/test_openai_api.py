@@ -224,6 +224,20 @@ def test_conversation_pairs_questions_with_replies() -> None:
     assert turns == [Turn("First?", "One [1]"), Turn("Second?")]
 
 
+def test_an_earlier_turn_the_question_check_refuses_is_left_out() -> None:
+    """Earlier turns were screened by `strip()` and length alone: a turn of zero-width
+    characters passed as a question, and control characters stayed in it. The turns are
+    cleaned by the check every question gets (`clean_question`)."""
+    question, turns = conversation([
+        msg("user", "\u200b\ufeff"),  # nothing visible: left out with its reply
+        msg("assistant", "ignored"),
+        msg("user", "\x1b[31mFirst?\x07 "),
+        msg("assistant", "One."),
+        msg("user", "Second?"),
+    ])
+    assert question == "Second?" and turns == [Turn("[31mFirst?", "One.")]
+
+
 def test_conversation_keeps_the_last_turns_only() -> None:
     messages = [msg("user", f"Question {i}?") for i in range(30)]
     _, turns = conversation(messages)
@@ -281,7 +295,8 @@ def test_unavailable_index_is_503_error_object(tmp_path: Path) -> None:
     assert r.json()["error"]["type"] == "service_unavailable"
 
 
-EVIL_TITLE = "Evil <img src=x onerror=alert(1)> **bold** [x](javascript:alert(1))"
+EVIL_TITLE = ("Evil <img src=x onerror=alert(1)> **bold** [x](javascript:alert(1)) "
+              "https://evil.example/t www.evil.example")
 EVIL_QUOTE = "The keeper of the lamp was [a link](javascript:alert(3)) named <b>Ada</b> `Vance`."
 
 
@@ -292,14 +307,28 @@ def evil_pipeline(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
+def gfm(content: str) -> str | None:
+    """`content` rendered by GitHub's cmark-gfm with its autolink extension, as a GFM front
+    end renders it (raw HTML allowed); None where the dev extra `cmarkgfm` is missing."""
+    try:
+        import cmarkgfm
+        from cmarkgfm.cmark import Options
+    except ImportError:
+        return None
+    return str(cmarkgfm.github_flavored_markdown_to_html(content, Options.CMARK_OPT_UNSAFE))
+
+
 def rendered(content: str) -> str:
     """`content` as a chat front end shows it: rendered by a CommonMark renderer (raw HTML
-    allowed, as CommonMark does), then read as text."""
+    allowed, as CommonMark does), then read as text; rendered by a GFM one too, which must
+    make no link of a URL in it."""
     from markdown_it import MarkdownIt
 
     page = MarkdownIt("commonmark").render(content)
     for tag in ("<img", "<a ", "<b>", "<code", "<script", "<ol", "<h1", "<blockquote"):
         assert tag not in page, (tag, page)  # document text made no element of its own
+    github = gfm(content)
+    assert github is None or "<a " not in github, github
     return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
@@ -307,6 +336,8 @@ def rendered(content: str) -> str:
     "- The dash vault colour is teal.", "2) The numbered vault is pink.", "+ plus", "10. ten",
     "# a heading", "> a quote", "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))",
     "**bold** and `code`", "back\\slash \\- kept", "3.5 metres, a - b + c 2) d",
+    "https://evil.example/x?a=1&b_c=2#d", "(www.example.com)", "ada.l+x@mail.example.co.uk",
+    "https\\://kept www\\.kept a\\@b.c", "Note: at 10:45, @mention user@localhost",
 ])
 def test_markdown_text_renders_as_written(text: str) -> None:
     from markdown_it import MarkdownIt
@@ -318,6 +349,41 @@ def test_markdown_text_renders_as_written(text: str) -> None:
     assert page.startswith("<p>") and page.count("<") == 2, page  # one paragraph, no markup
     assert html.unescape(page[3:-5]) == text
     assert markdown_plain(escaped) == text
+
+
+GFM_AUTOLINKS: list[tuple[str, str]] = [
+    ("See https://evil.example/x now.", "See https\\://evil.example/x now."),
+    ("HTTP://A.EXAMPLE and ftp://f.example/y", "HTTP\\://A.EXAMPLE and ftp\\://f.example/y"),
+    ("visit www.example.com.", "visit www\\.example.com."),
+    ("(https://www.example.com/a)", "(https\\://www\\.example.com/a)"),
+    ("x~www.example.com", "x\\~www\\.example.com"),
+]
+
+
+@pytest.mark.parametrize(("text", "escaped"), [
+    *GFM_AUTOLINKS,
+    ("mail ada@example.com", "mail ada\\@example.com"),
+    ("Note: at 10:45, @mention user@localhost", "Note: at 10:45, @mention user@localhost"),
+])
+def test_markdown_text_escapes_what_gfm_would_autolink(text: str, escaped: str) -> None:
+    """GitHub-Flavored Markdown makes a link of a bare `https://…`, `www.…` or e-mail
+    address in text: a URL quoted from a document was a link in the reply. The `:`, `.`
+    or `@` that completes the pattern is escaped; the rest reads as it did."""
+    from qa.schema import markdown_plain
+
+    assert markdown_text(text) == escaped
+    assert markdown_plain(escaped) == text
+
+
+@pytest.mark.parametrize(("text", "escaped"), GFM_AUTOLINKS)
+def test_gfm_makes_no_link_of_a_quoted_url(text: str, escaped: str) -> None:
+    """Rendered by cmark-gfm (GitHub's own), the escaped text is no link and reads as
+    written; the raw text is a link (the renderer autolinks)."""
+    page, raw = gfm(markdown_text(text)), gfm(text)
+    if page is None or raw is None:
+        pytest.skip("cmarkgfm (the dev extra) is not installed")
+    assert "<a " in raw and "<a " not in page, page
+    assert html.unescape(re.sub(r"<[^>]+>", "", page)).strip() == text
 
 
 def assert_inert(content: str) -> None:

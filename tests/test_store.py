@@ -16,6 +16,7 @@ import qa.store as store
 from qa.config import Settings
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, SeedError
 from qa.lexical import BM25, SparseBM25, bm25_weights, term_counts, tokenize
+from qa.loaders.library import UnknownDocument
 from qa.pipeline import Pipeline
 from qa.retrieval import Query, search
 from qa.store import build_index, load_index, open_index
@@ -159,6 +160,78 @@ def test_skipped_and_same_named_seeds_do_not_make_the_index_stale(
     index = open_index(settings, embedder)
     assert {"dup", "dup-txt"} <= set(index.documents)
     assert load_index(settings).manifest["data"] == index.manifest["data"]
+
+
+def _seed_ids(index: store.Index) -> dict[str, str]:
+    """File name -> id of every seed the build saw, loaded or skipped."""
+    record = index.manifest_record
+    return {Path(e.path).name: e.id for e in [*record.documents, *record.skipped]}
+
+
+def test_a_seed_keeps_its_id_while_a_file_of_the_same_stem_comes_and_goes(
+        fake_pipeline: Pipeline, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed ids came from the file names alone: an empty `dup.html` beside `dup.md` renamed
+    it `dup-md`, and deleting that file renamed it `dup` again, breaking citations and links
+    by id. A file keeps the id its last build gave it; only a new file gets a new one."""
+    settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
+    dup_md = str(seeds_copy / "dup.md")
+    _write(seeds_copy, "dup.md", "Dup\n\nThe ferry leaves the harbour at noon.\n")
+    assert open_index(settings, embedder).documents["dup"].path == dup_md
+    for html in ("", "<html><body><p>The html twin is about rivers.</p></body></html>"):
+        _write(seeds_copy, "dup.html", html)  # empty (skipped), then readable
+        index = open_index(settings, embedder)
+        assert index.documents["dup"].path == dup_md
+        assert _seed_ids(index) == {ARTICLE.name: ARTICLE.stem, "dup.md": "dup",
+                                    "dup.html": "dup-html"}
+        assert load_index(settings).manifest["data"] == index.manifest["data"]  # not stale
+        monkeypatch.chdir(seeds_copy.parent)  # the seeds folder named another way: the same
+        relative = settings.with_overrides(seeds_dir="seeds", index_dir="index")
+        assert load_index(relative).manifest["data"] == index.manifest["data"]
+    (seeds_copy / "dup.html").unlink()
+    index = open_index(settings, embedder)
+    assert index.documents["dup"].path == dup_md
+    assert _seed_ids(index) == {ARTICLE.name: ARTICLE.stem, "dup.md": "dup"}
+
+
+def test_a_fresh_index_names_seeds_by_their_file_names_alone(
+        fake_pipeline: Pipeline, seeds_copy: Path) -> None:
+    """Without a previous build, ids follow the file names in name order, as they always
+    did: the first file of a stem has the stem, the next `stem-suffix`, numbered if taken.
+    Removing the index and building again gives the same ids."""
+    import shutil
+
+    for name in ("a.md", "a.txt", "a-txt.md", "b.html", "c.txt"):
+        _write(seeds_copy, name, f"{name}\n\nThe file {name} is about rivers and ferries.\n")
+    expected = {ARTICLE.name: ARTICLE.stem, "a-txt.md": "a-txt", "a.md": "a",
+                "a.txt": "a-txt-2", "b.html": "b", "c.txt": "c"}
+    settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
+    assert _seed_ids(open_index(settings, embedder)) == expected
+    shutil.rmtree(settings.index_dir)
+    assert _seed_ids(open_index(settings, embedder)) == expected
+
+
+def test_a_new_seed_file_does_not_take_an_uploads_id_nor_an_upload_a_seeds(
+        fake_pipeline: Pipeline, seeds_copy: Path, tmp_path: Path) -> None:
+    """A seed file dropped in beside an upload of the same name took the upload's id, and
+    the upload dropped out of the index; and an upload checked its id against the seeds'
+    ids as a fresh index would give them, not as the index gave them."""
+    settings, embedder = fake_pipeline.settings, fake_pipeline.embedder
+    upload = _write(tmp_path, "report.txt", "Report\n\nThe upload is about kestrels.\n")
+    assert [d.id for d in fake_pipeline.add_documents([upload])] == ["report"]
+    _write(seeds_copy, "report.txt", "Report\n\nThe seed is about lighthouses.\n")
+    index = open_index(settings, embedder)
+    assert "kestrels" in index.documents["report"].text
+    assert "lighthouses" in index.documents["report-txt"].text
+    _write(seeds_copy, "a.md", "A\n\nThe markdown file is about otters.\n")
+    pipeline = Pipeline(settings, embedder)
+    pipeline.index  # noqa: B018 - index a.md as `a`
+    _write(seeds_copy, "a.html", "<html><body><p>The page is about voles.</p></body></html>")
+    pipeline = Pipeline(settings, embedder)
+    assert pipeline.index.documents["a-html"].path == str(seeds_copy / "a.html")
+    other = _write(tmp_path, "a-html.txt", "A html\n\nThis upload is about badgers.\n")
+    assert [d.id for d in pipeline.add_documents([other])] == ["a-html-2"]
+    with pytest.raises(UnknownDocument, match="'a-html' is a shipped seed document"):
+        pipeline.remove_documents(["a-html"])
 
 
 SCANNED = Path(__file__).resolve().parent / "data" / "docs" / "scanned.pdf"

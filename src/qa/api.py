@@ -47,7 +47,15 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Host, Match, Mount
@@ -69,10 +77,12 @@ from qa.errors import (
 from qa.log import log
 from qa.openai_api import PREFIX as OPENAI_PREFIX
 from qa.openai_api import error_json, openai_router
-from qa.pipeline import Pipeline, check_destinations, clean_question, default_pipeline
+from qa.pipeline import Pipeline, check_destinations, default_pipeline
 from qa.schema import (
     NOT_JSON,
     answer_json,
+    clean_question,
+    clean_turn,
     hit_json,
     not_json_type,
     problem_json,
@@ -98,12 +108,11 @@ def _checked_question(value: str) -> str:
         raise PydanticCustomError("bad_question", str(exc)) from None
 
 
-Question = Annotated[
-    StrictStr,
-    AfterValidator(_checked_question),
-    Field(description=f"1 to {MAX_QUESTION_CHARS:,} characters after trimming",
-          json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS}),
-]
+_QUESTION_FIELD = Field(description=f"1 to {MAX_QUESTION_CHARS:,} characters after trimming",
+                        json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS})
+Question = Annotated[StrictStr, AfterValidator(_checked_question), _QUESTION_FIELD]
+TurnQuestion = Annotated[StrictStr, _QUESTION_FIELD]  # checked with its turn's number
+BAD_TURN = "bad_turn"  # a validation error whose message names its place (`clean_turn`)
 K = Annotated[StrictInt, Field(ge=1, le=MAX_K, description=f"passages to consider, 1 to {MAX_K}")]
 
 
@@ -120,14 +129,14 @@ class RetrieveRequest(BaseModel):
 class HistoryTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: Question
+    question: TurnQuestion
     answer: StrictStr | None = Field(
         default=None, max_length=20_000,
         description="the answer text given for it (its quotes guide the follow-up)")
 
 
 class AskRequest(RetrieveRequest):
-    history: list[Question | HistoryTurn] = Field(
+    history: list[TurnQuestion | HistoryTurn] = Field(
         default_factory=list, max_length=MAX_HISTORY,
         description=("earlier turns of the conversation, oldest first (at most "
                      f"{MAX_HISTORY}): questions, or {{question, answer}} objects"),
@@ -140,6 +149,23 @@ class AskRequest(RetrieveRequest):
             "history": ["What did Kadhimi tell the Washington Post?"],
         }]},
     )
+
+    @field_validator("history")
+    @classmethod
+    def _clean_turns(cls, history: list[str | HistoryTurn]) -> list[str | HistoryTurn]:
+        """Each turn cleaned as a question, a bad one named as MCP and the CLI name it
+        ("history turn 2 is empty"), not by pydantic's place ("history[1]")."""
+        cleaned: list[str | HistoryTurn] = []
+        for n, turn in enumerate(history, start=1):
+            try:
+                if isinstance(turn, str):
+                    cleaned.append(clean_turn(turn, n))
+                else:
+                    cleaned.append(turn.model_copy(
+                        update={"question": clean_turn(turn.question, n)}))
+            except BadQuestion as exc:
+                raise PydanticCustomError(BAD_TURN, str(exc)) from None
+        return cleaned
 
 
 class ErrorBody(BaseModel):
@@ -218,6 +244,8 @@ def validation_detail(errors: list[dict[str, Any]], content_type: str | None = N
         where = _where(tuple(error.get("loc", ())))
         if error.get("type") == "json_invalid":
             lines.append("the body is not valid JSON")
+        elif error.get("type") == BAD_TURN:  # "history turn 2: ...": its place is in it
+            lines.append(str(error.get("msg", "invalid")))
         elif not where and error.get("type") == "missing":
             lines.append('a JSON body is required, e.g. {"question": "..."}')
         elif not where:

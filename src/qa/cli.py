@@ -18,8 +18,15 @@ from typing import NoReturn
 
 from qa.config import MAX_K, Settings, load_settings
 from qa.errors import BadSetting, QAError, describe_os_error
-from qa.pipeline import Pipeline, check_destinations, clean_question
-from qa.schema import answer_json, answer_plain, documents_json, hit_json, with_pages
+from qa.pipeline import Pipeline, check_destinations
+from qa.schema import (
+    answer_json,
+    answer_plain,
+    clean_turn,
+    documents_json,
+    hit_json,
+    with_pages,
+)
 from qa.types import Answer, Hit, Turn
 
 USAGE_ERROR = 2
@@ -264,8 +271,7 @@ def _run(args: argparse.Namespace) -> int:
         if len(args.history_answer) > len(args.history):
             raise BadSetting("--history-answer is the answer to the --history question of the "
                              "same position: give that --history first")
-        args.history = [clean_question(h, f"history turn {n}")
-                        for n, h in enumerate(args.history, start=1)]
+        args.history = [clean_turn(h, n) for n, h in enumerate(args.history, start=1)]
     check_destinations(settings, building=True if args.command in ("index", "add", "remove")
                        else None)
     pipeline = Pipeline(settings)

@@ -24,13 +24,17 @@ from qa.config import DEFAULT_MODEL, Settings
 from qa.errors import ModelError
 from qa.imports import TORCH_IMPORTS
 
-TORCH_BATCH = 16  # texts per forward pass of qa.bert (16 beat 64: benchmarks.embed_runtimes)
-# ONNX Runtime calls are cut by tokens, not texts: texts sorted by token count, and a call
-# holds as many as fit in this many (padded) tokens, so a call of single words holds a few
-# hundred and one of long sentences a handful. Faster than 16 texts a call on 2 cores:
+# Model calls are cut by tokens, not texts: texts sorted by token count, and a call holds
+# as many as fit in this many (padded) tokens, so a call of single words holds a few hundred
+# and one of long sentences a handful. ONNX Runtime, against 16 texts a call on 2 cores:
 # sentences 1.3-1.5x, single words 1.6x (benchmarks.embed_runtimes, onnx-tokensN variants).
 ONNX_TOKENS = 512
 ONNX_MOST_TEXTS = 256
+# The torch path (qa.bert, QA_EMBED_RUNTIME=torch) batches the same way. Against 16 texts a
+# call (before), on 2 cores: sentences 157 -> 195 texts/s, passages 62 -> 72 (1024 tokens;
+# 512 gave 190 and 68). benchmarks.embed_runtimes: torch-tokensN against torch-texts16.
+TORCH_TOKENS = 1024
+TORCH_MOST_TEXTS = 256
 
 # OpenMP threads that spin-wait after each parallel region starve torch's next one whenever
 # another process holds a core: on 2 cores, embedding a question went from ~17 ms to ~480 ms.
@@ -119,7 +123,7 @@ class _BertBackend:
     """Mean-pooled, normalized BERT embeddings, computed as sentence-transformers does."""
 
     def __init__(self, folder: Path, max_seq_length: int, device: str,
-                 batch: int = TORCH_BATCH) -> None:
+                 tokens: int = TORCH_TOKENS, most: int = TORCH_MOST_TEXTS) -> None:
         with TORCH_IMPORTS:
             import torch
 
@@ -127,26 +131,32 @@ class _BertBackend:
 
         self._torch = torch
         self.tokenizer = _tokenizer(folder, max_seq_length)
+        self.pad_id = (self.tokenizer.padding or {}).get("pad_id", 0)
+        self.tokenizer.no_padding()  # each call is padded to its own longest text below
         self.model = BertEncoder.load(folder).to(device)
         self.device = device
-        self.batch = batch
+        self.tokens, self.most = tokens, most
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        torch = self._torch
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        """Vectors of `texts`, in calls cut by padded tokens (`token_batches`), as ONNX."""
+        encodings = self.tokenizer.encode_batch(texts)
+        lengths = [len(e.ids) for e in encodings]
         out = np.zeros((len(texts), self.model.words.embedding_dim), dtype=np.float32)
-        for begin in range(0, len(texts), self.batch):
-            batch = order[begin : begin + self.batch]
-            encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
-            ids = torch.tensor([e.ids for e in encodings], device=self.device)
-            mask = torch.tensor([e.attention_mask for e in encodings], device=self.device)
-            with torch.inference_mode():
-                hidden = self.model(ids, mask)
-                weights = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            out[batch] = pooled.cpu().numpy()
+        for batch in token_batches(lengths, self.tokens, self.most):
+            out[batch] = self.run(padded_feed([encodings[i] for i in batch], self.pad_id))
         return out
+
+    def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """One forward pass over a padded call (`padded_feed`): its unit vectors."""
+        torch = self._torch
+        ids = torch.from_numpy(feed["input_ids"]).to(self.device)
+        mask = torch.from_numpy(feed["attention_mask"]).to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(ids, mask)
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return np.asarray(pooled.cpu().numpy(), dtype=np.float32)
 
     def vocabulary(self) -> list[str]:
         return list(self.tokenizer.get_vocab())

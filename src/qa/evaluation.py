@@ -42,10 +42,10 @@ from qa.metrics import (  # noqa: F401 - exact_match: used by scripts/benchmarks
     token_f1,
 )
 from qa.nlp import Analyzer, make_analyzer
-from qa.pipeline import Pipeline, check_question
+from qa.pipeline import Pipeline, check_content, check_question
 from qa.progress import Progress
 from qa.retrieval import Query, search
-from qa.schema import answer_json, short_answer
+from qa.schema import answer_json, clean_turn, short_answer, turn_name
 from qa.store import Index
 from qa.testset import (
     Item,
@@ -229,11 +229,12 @@ def replay(pipeline: Pipeline, history: list[str], k: int) -> list[Turn]:
     follow-up sees the answers that were shown (as in the web chat)."""
     turns: list[Turn] = []
     for n, question in enumerate(history, start=1):
+        text = clean_turn(question, n)
         try:
-            answer = pipeline.ask(question, turns, k)
+            answer = pipeline.ask(text, turns, k)
         except BadQuestion as exc:
-            raise BadQuestion(f"history turn {n}: {exc}") from None
-        turns.append(Turn(question, answer.text))
+            raise BadQuestion(f"{turn_name(n)}: {exc}") from None
+        turns.append(Turn(text, answer.text))
     return turns
 
 
@@ -254,12 +255,14 @@ def screen(items: Sequence[Item], analyzer: Analyzer) -> list[Problem]:
 
 
 def check_turns(question: str, history: Sequence[str], analyzer: Analyzer) -> None:
-    """`check_question` on each history turn (named in the error), then on the question."""
+    """`check_question` on each history turn (named as every edge names it: `clean_turn`,
+    then "history turn 2: ..." for content), then on the question."""
     for n, turn in enumerate(history, start=1):
+        text = clean_turn(turn, n)
         try:
-            check_question(turn, analyzer)
+            check_content(text, analyzer.question(text))
         except BadQuestion as exc:
-            raise BadQuestion(f"history turn {n}: {exc}") from None
+            raise BadQuestion(f"{turn_name(n)}: {exc}") from None
     check_question(question, analyzer)
 
 

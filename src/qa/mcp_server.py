@@ -46,7 +46,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError
 from qa.log import log
-from qa.pipeline import Pipeline, check_k, clean_question
+from qa.pipeline import Pipeline, check_k
+from qa.schema import clean_question, clean_turn
 from qa.security import require_token
 from qa.sources import answer_with_sources, cited_answer_json, document_json, hits_json
 from qa.types import Turn
@@ -96,13 +97,11 @@ def _as_tool_errors() -> Iterator[None]:
 
 
 def _turns(history: list[str | EarlierTurn] | None) -> list[Turn]:
+    """The earlier turns, each checked as the HTTP API checks it (`clean_turn`)."""
     turns = []
-    for item in history or []:
+    for n, item in enumerate(history or [], start=1):
         turn = Turn(item) if isinstance(item, str) else Turn(item.question, item.answer)
-        try:
-            turns.append(Turn(clean_question(turn.question), turn.answer))
-        except QAError as exc:
-            raise ToolError(f"history: {exc}") from None
+        turns.append(Turn(clean_turn(turn.question, n), turn.answer))
     return turns[-MAX_HISTORY:]
 
 

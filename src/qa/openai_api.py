@@ -34,7 +34,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
+from qa.config import MAX_HISTORY
 from qa.errors import (
     BadQuestion,
     IndexCorrupt,
@@ -45,8 +45,8 @@ from qa.errors import (
     SeedError,
 )
 from qa.log import log
-from qa.pipeline import Pipeline, clean_question
-from qa.schema import NOT_JSON, not_json_type, unparsable
+from qa.pipeline import Pipeline
+from qa.schema import NOT_JSON, clean_question, earlier_question, not_json_type, unparsable
 from qa.security import require_token
 from qa.sources import answer_with_sources, cited_answer_json, without_sources
 from qa.types import Answer, Turn
@@ -217,8 +217,9 @@ def message_text(message: ChatMessage) -> str:
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     """The question (the last message, the user's) and the earlier turns, oldest first.
 
-    An earlier user message that cannot be a question (blank, too long) is left out with its
-    reply, as the web chat does; system, developer and tool messages are not part of it.
+    An earlier user message that cannot be a question (`earlier_question`: blank, too long)
+    is left out with its reply, as the web chat does; system, developer and tool messages
+    are not part of it.
     """
     last = messages[-1]
     if last.role != "user":
@@ -230,8 +231,7 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
         if message.role == "user":
             if pending is not None:
                 turns.append(Turn(pending))
-            text = message_text(message).strip()
-            pending = text if 0 < len(text) <= MAX_QUESTION_CHARS else None
+            pending = earlier_question(message_text(message))
         elif message.role == "assistant" and pending is not None:
             turns.append(Turn(pending, without_sources(message_text(message)) or None))
             pending = None

@@ -12,7 +12,6 @@ import functools
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +22,6 @@ import numpy as np
 from qa.answering import compose
 from qa.config import (
     MAX_K,
-    MAX_QUESTION_CHARS,
     Settings,
     check_writable_dir,
     load_settings,
@@ -45,53 +43,19 @@ from qa.nlp import (
     similarity_typer,
 )
 from qa.retrieval import Query, Weights, retrieve, search
-from qa.store import Index, open_index
+from qa.schema import clean_question
+from qa.store import Index, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
     from qa.loaders import BadDocument
-    from qa.loaders.library import Entry, Problem
+    from qa.loaders.library import Entry, PreviousIds, Problem
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 EMBED_THREADS = 8  # questions embedded at once beside their parse (one per request in flight)
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 R = TypeVar("R")
-
-
-# Control characters other than tab and line breaks, and the bidirectional overrides that
-# would make an echoed question read differently from what it holds.
-_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def _blank(ch: str) -> bool:
-    """Whitespace, or a format character that shows nothing (zero-width space, BOM, ...)."""
-    return ch.isspace() or unicodedata.category(ch) == "Cf"
-
-
-def clean_question(question: str, what: str = "the question") -> str:
-    """The question without control characters and trimmed; reject what cannot be a
-    question (not text, no visible character, too long) with a one-line reason that calls
-    it `what` (e.g. "history turn 2")."""
-    if not isinstance(question, str):
-        raise BadQuestion(f"{what} must be text")
-    if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
-        raise BadQuestion(f"{what} is not valid text (a lone surrogate or a byte that "
-                          "is not UTF-8)")
-    text = _DROPPED.sub("", question).strip()
-    if len(text) > MAX_QUESTION_CHARS:
-        raise BadQuestion(
-            f"{what} is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
-        )
-    start, end = 0, len(text)
-    while start < end and _blank(text[start]):
-        start += 1
-    while end > start and _blank(text[end - 1]):
-        end -= 1
-    if start == end:
-        raise BadQuestion(f"{what} is empty")
-    return text[start:end]
 
 
 def check_content(text: str, info: QuestionInfo) -> None:
@@ -472,7 +436,7 @@ class Pipeline:
                         on_error(item.name, refusal)
                 if not new:
                     return []
-                taken = lib.seed_ids(self.settings.seeds_dir)
+                taken = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
@@ -490,8 +454,9 @@ class Pipeline:
         wanted = list(dict.fromkeys(doc_ids))
         with self._docs_lock:
             index = self.index
+            seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
             for doc_id in wanted:
-                if doc_id in index.documents and doc_id in lib.seed_ids(self.settings.seeds_dir):
+                if doc_id in index.documents and doc_id in seeds:
                     raise lib.UnknownDocument(
                         f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
             if not set(index.documents) - set(wanted):
@@ -506,6 +471,10 @@ class Pipeline:
                     raise
                 lib.finish(moves)
         return wanted
+
+    def _sticky_ids(self) -> PreviousIds:
+        """The ids the loaded index gave its files: seed files keep theirs (`seed_files`)."""
+        return sticky_ids(self.settings, self.index.manifest_record)
 
     def list_documents(self) -> list[Entry]:
         """Every indexed document with its metadata (seeds and uploads), in index order."""

@@ -5,19 +5,86 @@ API, the OpenAI/MCP endpoints and `qa eval` all call these, so a question gets t
 shape wherever it is asked. Records carry spans; markup (Markdown bold, terminal styling)
 is added here, never in the answer step. Text that comes from a document or a person is
 made inert wherever it is shown to be rendered: `text_html` for the web chat's HTML,
-`markdown_text` for the Markdown of the OpenAI endpoint and MCP.
+`markdown_text` for the Markdown of the OpenAI endpoint and MCP. Questions coming in are
+checked here too (`clean_question`, and `clean_turn` for an earlier turn), so a bad one reads
+the same from every edge, from `qa eval`'s test-set parser and from its run.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from qa.config import MAX_QUESTION_CHARS
+from qa.errors import BadQuestion
 from qa.types import Answer, Document, Hit, Sentence, Span
 
 if TYPE_CHECKING:
     from qa.loaders.library import Entry, Problem
+
+
+# -- questions -------------------------------------------------------------------------------
+
+# Control characters other than tab and line breaks, and the bidirectional overrides that
+# would make an echoed question read differently from what it holds.
+_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _blank(ch: str) -> bool:
+    """Whitespace, or a format character that shows nothing (zero-width space, BOM, ...)."""
+    return ch.isspace() or unicodedata.category(ch) == "Cf"
+
+
+def clean_question(question: str, what: str = "the question") -> str:
+    """The question without control characters and trimmed; reject what cannot be a
+    question (not text, no visible character, too long) with a one-line reason that calls
+    it `what` (`turn_name` for an earlier turn)."""
+    if not isinstance(question, str):
+        raise BadQuestion(f"{what} must be text")
+    if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
+        raise BadQuestion(f"{what} is not valid text (a lone surrogate or a byte that "
+                          "is not UTF-8)")
+    text = _DROPPED.sub("", question).strip()
+    if len(text) > MAX_QUESTION_CHARS:
+        raise BadQuestion(
+            f"{what} is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
+        )
+    start, end = 0, len(text)
+    while start < end and _blank(text[start]):
+        start += 1
+    while end > start and _blank(text[end - 1]):
+        end -= 1
+    if start == end:
+        raise BadQuestion(f"{what} is empty")
+    return text[start:end]
+
+
+def turn_name(n: int) -> str:
+    """How an error names earlier turn `n` (from 1), in the CLI, the HTTP API, MCP and
+    `qa eval` alike: "history turn 2" (not pydantic's "history[1]")."""
+    return f"history turn {n}"
+
+
+def clean_turn(question: str, n: int) -> str:
+    """Earlier turn `n` (from 1) cleaned as a question is; a bad one is named, e.g.
+    "history turn 2 is empty", the one wording of every edge."""
+    return clean_question(question, turn_name(n))
+
+
+def earlier_question(text: str) -> str | None:
+    """An earlier question of a chat transcript (the web chat's, an OpenAI client's),
+    cleaned; None where it cannot be one: such a turn is left out, not refused, since the
+    front end keeps it in the transcript it sends."""
+    try:
+        return clean_question(text)
+    except BadQuestion:
+        return None
+
+
+# -- bodies ----------------------------------------------------------------------------------
 
 
 def unparsable(cause: BaseException) -> str:
@@ -75,9 +142,17 @@ _MARKER = re.compile(r"\[(\d+)\]")
 # renders as written and still reads as plain text ("doesn't", "2.5", "U.S." unchanged).
 _MARKDOWN = r"\\`*_\[\]<>#|~"
 _MARKDOWN_SPECIAL = re.compile(f"([{_MARKDOWN}])")
-_MARKDOWN_ESCAPED = re.compile(f"\\\\([{_MARKDOWN}+\\-.)])")  # and _LIST_START's
+_MARKDOWN_ESCAPED = re.compile(f"\\\\([{_MARKDOWN}+\\-.):@])")  # and _LIST_START's, _AUTOLINK's
 # A list marker at the start ("- item", "+ item", "2) item", "2. item") would make a list.
 _LIST_START = re.compile(r"^(\s*)(?:([-+])|(\d{1,9})([.)]))(?=\s|$)")
+# GitHub-Flavored Markdown links bare `https://…`, `http://…`, `ftp://…`, `www.…` and e-mail
+# addresses in text (its extended autolinks). A backslash before that `:`, `.` or `@` breaks
+# the pattern GFM parsers look for (cmark-gfm, marked, micromark, markdown-it's linkify) and
+# renders as written in CommonMark. No escape stops an autolinker that reads the text after
+# parsing (remark-gfm; cmark-gfm for e-mail addresses): those still make a link, of the
+# text as written.
+_AUTOLINK = re.compile(r"(?:(?<=https)|(?<=http)|(?<=ftp))(?=://)|(?<=www)(?=\.)"
+                       r"|(?<=[A-Za-z0-9._+-])(?=@[A-Za-z0-9_-]+\.)", re.IGNORECASE)
 
 
 def text_html(text: str) -> str:
@@ -88,8 +163,10 @@ def text_html(text: str) -> str:
 
 def markdown_text(text: str) -> str:
     """`text` as inert Markdown that still reads as plain text: its special characters
-    backslash-escaped, newlines as spaces (`markdown_plain` undoes it)."""
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text))
+    backslash-escaped, and the `:` of `https://`, the `.` of `www.` and the `@` of an e-mail
+    address, so that a GFM front end makes no link of them; newlines as spaces
+    (`markdown_plain` undoes it)."""
+    escaped = _AUTOLINK.sub(r"\\", _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text)))
     return _LIST_START.sub(lambda m: m.group(1) + (
         f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), escaped)
 

@@ -60,7 +60,7 @@ from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
-from qa.loaders.library import TEXT, corpus_files, load_corpus
+from qa.loaders.library import TEXT, PreviousIds, corpus_files, load_corpus, previous_ids
 from qa.log import log
 from qa.progress import Progress
 from qa.types import Chunk, Document, Mention, Sentence, Span
@@ -568,9 +568,13 @@ def build_index(
     it, so that a different annotator re-annotates every sentence.
     """
     started = time.perf_counter()
-    files = corpus_files(settings)  # fails at once on a missing folder
+    try:
+        ids = sticky_ids(settings, _read_manifest(settings.index_dir))
+    except (IndexMissing, IndexCorrupt):
+        ids = None  # a fresh index: ids by the file names alone
+    files = corpus_files(settings, ids)  # fails at once on a missing folder
     stats = _stat_files(files)
-    corpus = load_corpus(settings)
+    corpus = load_corpus(settings, ids)
     documents = corpus.documents
     skipped = _skipped(files, {d.id for d in documents}, stats)
     texts = _stat_texts(documents, corpus.uploaded)
@@ -609,6 +613,13 @@ def build_index(
         if settings.backend == "milvus":  # then forgets the documents the build dropped
             milvus_index.prune(built, settings)
     return _with_backend(built, settings)
+
+
+def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
+    """The ids `manifest`'s build gave its files (loaded or skipped), which they keep."""
+    entries = [(d.id, d.path) for d in manifest.documents]
+    entries += [(s.id, s.path) for s in manifest.skipped]
+    return previous_ids(settings, entries)
 
 
 def _with_backend(index: Index, settings: Settings) -> Index:
@@ -1038,7 +1049,7 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         return
     built = {d.id: d for d in manifest.documents}
     skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
-    now = corpus_files(settings)
+    now = corpus_files(settings, sticky_ids(settings, manifest))
     changed = sorted((set(built) | set(skipped)) ^ set(now))
     racy_after = manifest.built_at_ns - int(RACY_SECONDS * 1e9)
     for doc_id in sorted((set(built) | set(skipped)) & set(now)):

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.config import MAX_QUESTION_CHARS, Settings
-from qa.errors import QAError
+from qa.config import Settings
+from qa.errors import BadQuestion, QAError
+from qa.schema import clean_question
 
 MAX_TESTSET_BYTES = 512 * 1024 * 1024  # a SQuAD 2.0 train file is 40 MB
 CORPUS_VERSION = 1  # how articles are written as documents; a change means a new cache
@@ -86,19 +87,17 @@ class TestSet:
 
 
 def _question(record: dict[str, Any]) -> str:
-    """The record's question text, or ValueError naming what is wrong with it."""
+    """The record's question as every `ask` cleans it (`clean_question`), or ValueError
+    naming what is wrong with it, in the words the run would use."""
     if "question" not in record:
         raise ValueError("missing 'question'")
     value = record["question"]
     if not isinstance(value, str):
         raise ValueError("'question' must be a string")
-    text = value.strip()
-    if not text:
-        raise ValueError("the question is blank")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise ValueError(f"the question is too long ({len(text)} characters; "
-                         f"at most {MAX_QUESTION_CHARS})")
-    return text
+    try:
+        return clean_question(value)
+    except BadQuestion as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _unique(texts: Iterable[str]) -> tuple[str, ...]:

@@ -30,9 +30,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.config import MAX_HISTORY, MAX_QUESTION_CHARS
+from qa.config import MAX_HISTORY
 from qa.errors import QAError, TooManyAttempts
-from qa.schema import text_html
+from qa.schema import earlier_question, text_html
 from qa.security import TokenThrottle, authorize
 from qa.types import Answer, Citation, Turn
 
@@ -81,14 +81,14 @@ def message_text(content: Any, unescape: bool = True) -> str:
 def earlier_turns(history: Sequence[Message]) -> list[Turn]:
     """The usable turns of a conversation (the last MAX_HISTORY, oldest first), as the
     pipeline's `history`: each question with the text of the answer shown for it. A turn
-    that was rejected as too long is left out."""
+    that was rejected (`earlier_question`: too long, blank) is left out."""
     turns: list[Turn] = []
     for message in history:
         if not isinstance(message, dict):
             continue
         if message.get("role") == "user":
-            text = message_text(message.get("content", "")).strip()
-            if 0 < len(text) <= MAX_QUESTION_CHARS:
+            text = earlier_question(message_text(message.get("content", "")))
+            if text is not None:
                 turns.append(Turn(text))
         elif message.get("role") == "assistant" and turns and turns[-1].answer is None:
             shown = _TAGS.sub(" ", message_text(message.get("content", ""), unescape=False))

@@ -36,7 +36,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -185,14 +185,52 @@ def _entry_problem(path: Path) -> str | None:
     return ""
 
 
-def seed_files(seeds_dir: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
+@dataclass(frozen=True)
+class PreviousIds:
+    """The ids the last build gave (from its manifest): each seed file's, by file name, and
+    the uploads' ones, which a new seed file must not take."""
+
+    seeds: Mapping[str, str] = field(default_factory=dict)
+    uploads: frozenset[str] = frozenset()
+
+
+def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]]) -> PreviousIds:
+    """Split the last build's (id, path) pairs into seeds (a file of the seeds folder) and
+    uploads (a file of a folder in the data folder); folders are compared resolved, once each,
+    so a relative and an absolute seeds path name the same files."""
+    resolved: dict[str, Path] = {}
+
+    def where(folder: Path) -> Path:
+        key = str(folder)
+        if key not in resolved:
+            resolved[key] = folder.resolve()
+        return resolved[key]
+
+    seeds_dir, data_dir = where(settings.seeds_dir), where(settings.documents_dir)
+    seeds: dict[str, str] = {}
+    uploads: set[str] = set()
+    for doc_id, path in entries:
+        file = Path(path)
+        if where(file.parent) == seeds_dir:
+            seeds[file.name] = doc_id
+        elif where(file.parent.parent) == data_dir:
+            uploads.add(doc_id)
+    return PreviousIds(seeds, frozenset(uploads))
+
+
+def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
+               ) -> tuple[list[tuple[str, Path]], list[Problem]]:
     """The files of the seeds folder that may be documents, each with its id, in file-name
-    order, and the entries that cannot be (with why). Ids come from the names alone (`x.md`
-    and `x.txt` are `x` and `x-txt`, readable or not), so loading and the cheap staleness
-    check (`corpus_files`) always name a file alike."""
-    files: list[tuple[str, Path]] = []
+    order, and the entries that cannot be (with why).
+
+    Ids are sticky, so that citations and links by id keep working: a file the last build
+    named (`previous`) keeps its id while it is there. A new file gets its stem when no
+    other file keeps it and no upload had it, else `stem-suffix` (numbered if need be), in
+    file-name order. Without `previous` (a fresh index) that rule alone names every file:
+    `x.md` and `x.txt` are `x` and `x-txt`, readable or not, so loading and the cheap
+    staleness check (`corpus_files`), given the same `previous`, always name a file alike."""
+    paths: list[Path] = []
     problems: list[Problem] = []
-    ids: set[str] = set()
     for path in sorted(seeds_dir.iterdir()):
         if path.name.startswith("."):
             continue
@@ -205,27 +243,39 @@ def seed_files(seeds_dir: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
         if path.suffix.lower() not in SUFFIXES:
             problems.append(Problem(str(path), f"unsupported file type {path.suffix!r}"))
             continue
-        doc_id = path.stem
-        if doc_id in ids:
-            doc_id = unique_id(f"{path.stem}-{path.suffix.lstrip('.').lower()}", ids)
-        ids.add(doc_id)
-        files.append((doc_id, path))
-    return files, problems
+        paths.append(path)
+    previous = previous or PreviousIds()
+    taken = set(previous.uploads)
+    ids: dict[Path, str] = {}
+    for path in paths:
+        kept = previous.seeds.get(path.name)
+        if kept is not None and kept not in taken:
+            ids[path] = kept
+            taken.add(kept)
+    for path in paths:
+        if path not in ids:
+            doc_id = path.stem
+            if doc_id in taken:
+                doc_id = unique_id(f"{path.stem}-{path.suffix.lstrip('.').lower()}", taken)
+            ids[path] = doc_id
+            taken.add(doc_id)
+    return [(ids[path], path) for path in paths], problems
 
 
 def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Problem]]:
-    """Every readable document of the seeds folder, in file-name order, and the problems."""
+    """Every readable document of the seeds folder, in file-name order, and the problems
+    (ids by the fresh-index rule of `seed_files`)."""
     _, documents, problems = _load_seeds(seeds_dir, max_bytes)
     return documents, problems
 
 
-def _load_seeds(seeds_dir: Path, max_bytes: int
+def _load_seeds(seeds_dir: Path, max_bytes: int, previous: PreviousIds | None = None
                 ) -> tuple[list[tuple[str, Path]], list[Document], list[Problem]]:
     """`load_seeds`, with the seed files it tried (`seed_files`), readable or not."""
     if not seeds_dir.is_dir():
         return [], [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
     documents: list[Document] = []
-    files, problems = seed_files(seeds_dir)
+    files, problems = seed_files(seeds_dir, previous)
     for doc_id, path in files:
         try:
             raw = read_capped(path, max_bytes)
@@ -234,7 +284,8 @@ def _load_seeds(seeds_dir: Path, max_bytes: int
             problems.append(Problem(str(path), str(exc).removeprefix(f"{path.name}: ")))
             continue
         if doc_id != path.stem:
-            log(f"two seed files share the name {path.stem!r}: {path.name} is {doc_id!r}")
+            log(f"{path.name} is {doc_id!r}: another document had the id {path.stem!r} "
+                "when it was first indexed")
         documents.append(document_of(doc_id, str(path), loader.kind, extracted, _sha256(raw)))
     return files, documents, problems
 
@@ -300,15 +351,15 @@ def stored_folders(data_dir: Path) -> list[Path]:
                   if p.is_dir() and not p.is_symlink() and _STORED_ID.match(p.name))
 
 
-def corpus_files(settings: Settings) -> dict[str, Path]:
+def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dict[str, Path]:
     """Cheap: each id a document may have and the file it would come from (seeds named as
     `seed_files` names them; uploads by their stored metadata), without reading or
-    extracting anything, for staleness checks. Every document `load_corpus` yields is here
-    under the same id; a file here that it skipped (empty, corrupt) is one the build records
-    as skipped. Fails at once on a missing seeds folder."""
+    extracting anything, for staleness checks. Every document `load_corpus` yields (given
+    the same `previous`) is here under the same id; a file here that it skipped (empty,
+    corrupt) is one the build records as skipped. Fails at once on a missing seeds folder."""
     if not settings.seeds_dir.is_dir():
         raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} does not exist")
-    files = dict(seed_files(settings.seeds_dir)[0])
+    files = dict(seed_files(settings.seeds_dir, previous)[0])
     for folder in stored_folders(settings.documents_dir):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -320,10 +371,12 @@ def corpus_files(settings: Settings) -> dict[str, Path]:
     return files
 
 
-def load_corpus(settings: Settings) -> Corpus:
-    """Seeds and uploaded documents, with the problems found (reported once on stderr).
-    Raise `SeedError` only when nothing at all can be indexed."""
-    seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes)
+def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corpus:
+    """Seeds and uploaded documents, with the problems found (reported once on stderr);
+    seed ids as `seed_files` gives them after the build `previous` describes. Raise
+    `SeedError` only when nothing at all can be indexed."""
+    seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes,
+                                             previous)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
     taken = {doc_id for doc_id, _ in seeds}
     uploaded = set()
@@ -520,10 +573,12 @@ def discard(settings: Settings, ids: Sequence[str]) -> None:
 
 
 
-def seed_ids(seeds_dir: Path) -> set[str]:
-    """The ids the seeds folder takes (every file stem and every seed id, readable or not)."""
+def seed_ids(seeds_dir: Path, previous: PreviousIds | None = None) -> set[str]:
+    """The ids the seeds folder takes (every file stem and every seed id, readable or not,
+    as the build after `previous` names them)."""
     with contextlib.suppress(OSError):
-        return {p.stem for p in seeds_dir.iterdir()} | {i for i, _ in seed_files(seeds_dir)[0]}
+        return ({p.stem for p in seeds_dir.iterdir()}
+                | {i for i, _ in seed_files(seeds_dir, previous)[0]})
     return set()
 
 
