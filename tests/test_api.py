@@ -612,6 +612,132 @@ def test_token_accepted_is_the_one_check() -> None:
         assert not token_accepted(settings, given), given
 
 
+def test_given_token_reads_the_bearer_header_else_the_chats_cookie() -> None:
+    from qa.security import TOKEN_COOKIE, given_token
+
+    assert given_token("") is None and given_token("", "") is None
+    assert given_token("Bearer s3cret") == given_token("bearer s3cret") == "s3cret"
+    assert given_token("Basic s3cret") is None
+    assert given_token("", f"{TOKEN_COOKIE}=s3cret") == "s3cret"
+    assert given_token("", f"other=1; {TOKEN_COOKIE}=s3cret; more=2") == "s3cret"
+    # the page writes it with encodeURIComponent: spaces, ';', '=' and '%' survive
+    assert given_token("", f"{TOKEN_COOKIE}=a%20b%3Bc%3Dd%25") == "a b;c=d%"
+    assert given_token("Bearer header", f"{TOKEN_COOKIE}=cookie") == "header"
+    assert given_token("", "qa_token_other=s3cret") is None
+    assert given_token("", f"{TOKEN_COOKIE}=") is None
+
+
+UPLOAD_TOKEN = "s3cret-upload-token"
+
+
+def _chat_upload(client: TestClient, headers: dict[str, str] | None = None,
+                 content: bytes = b"A small file.\n") -> httpx.Response:
+    return client.post("/gradio_api/upload", files={"files": ("a.txt", content)},
+                       headers=headers or {})
+
+
+def test_the_chats_upload_route_wants_the_token_before_it_reads(tmp_path: Path) -> None:
+    """Gradio's upload route stored a file for anyone even with a token set. Now the
+    hardening refuses it first (401, one line, the body unread; the connection closes)
+    unless the request carries the token: the `qa_token` cookie the chat's Access token
+    field sets, or a Bearer header. Without Gradio mounted, a request let through gets
+    FastAPI's 404: the token check is the middleware's, in front of the chat."""
+    from qa.api import UPLOAD_NEEDS_TOKEN, UPLOAD_WRONG_TOKEN
+    from qa.security import TOKEN_COOKIE
+
+    client = api_client(tmp_path, api_token=UPLOAD_TOKEN)
+    r = _chat_upload(client)
+    assert r.status_code == 401 and r.json() == {"detail": UPLOAD_NEEDS_TOKEN}
+    assert r.headers["www-authenticate"] == "Bearer" and r.headers["connection"] == "close"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "Access token" in UPLOAD_NEEDS_TOKEN and UPLOAD_TOKEN not in r.text
+    r = _chat_upload(client, {"cookie": f"{TOKEN_COOKIE}=nope"})
+    assert r.status_code == 401 and r.json() == {"detail": UPLOAD_WRONG_TOKEN}
+    assert "nope" not in r.text
+    for headers in ({"cookie": f"{TOKEN_COOKIE}={UPLOAD_TOKEN}"},
+                    {"cookie": f"theme=dark; {TOKEN_COOKIE}={UPLOAD_TOKEN}"},
+                    {"authorization": f"Bearer {UPLOAD_TOKEN}"}):
+        assert _chat_upload(client, headers).status_code == 404, headers  # let through
+    # the cookie is for the chat's upload route only: the JSON API wants the header
+    r = client.post("/api/documents", files={"file": ("a.txt", b"A\n\nText.\n")},
+                    headers={"cookie": f"{TOKEN_COOKIE}={UPLOAD_TOKEN}"})
+    assert r.status_code == 401
+
+    open_client = api_client(tmp_path / "open")  # no token (loopback): nothing changes
+    assert _chat_upload(open_client).status_code == 404
+    assert _chat_upload(open_client, {"cookie": f"{TOKEN_COOKIE}=nope"}).status_code == 404
+    assert open_client.app.state.token_throttle.tracked == 0  # type: ignore[attr-defined]
+
+
+def test_wrong_upload_tokens_count_in_the_servers_one_throttle(tmp_path: Path) -> None:
+    """A wrong cookie on the chat's upload route is a guess like a wrong Bearer header:
+    after FAILED_TOKENS_ALLOWED of them, 429 with Retry-After there, even with the right
+    token, and on the JSON API too (one throttle per server); a missing one is no guess."""
+    from qa.security import FAILED_TOKENS_ALLOWED, TOKEN_COOKIE
+
+    client = api_client(tmp_path, api_token=UPLOAD_TOKEN)
+    for _ in range(3):
+        assert _chat_upload(client).status_code == 401  # no token: not counted
+    wrong = {"cookie": f"{TOKEN_COOKIE}=nope"}
+    codes = [_chat_upload(client, wrong).status_code for _ in range(FAILED_TOKENS_ALLOWED)]
+    assert codes == [401] * FAILED_TOKENS_ALLOWED
+    for headers in (wrong, {"cookie": f"{TOKEN_COOKIE}={UPLOAD_TOKEN}"},
+                    {"authorization": f"Bearer {UPLOAD_TOKEN}"}):
+        r = _chat_upload(client, headers)
+        assert r.status_code == 429, r.text
+        assert 0 < int(r.headers["retry-after"]) <= 60
+        assert r.json()["detail"].startswith("too many wrong tokens from this address")
+    r = client.post("/api/documents", files={"file": ("a.txt", b"A\n\nText.\n")},
+                    headers={"authorization": f"Bearer {UPLOAD_TOKEN}"})
+    assert r.status_code == 429, r.text
+
+
+@pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
+def test_the_chats_upload_route_stores_only_with_the_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole app (Gradio mounted): without the token, or with a wrong one, 401 and
+    nothing in the upload folder; wrong ones are throttled; with the cookie or the Bearer
+    header, Gradio stores the file; with no token set, it stores it as before."""
+    from qa.security import FAILED_TOKENS_ALLOWED, TOKEN_COOKIE
+
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+
+    def stored() -> list[Path]:
+        return [p for p in uploads.rglob("*") if p.is_file()]
+
+    def app(**extra: Any) -> Any:
+        settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                            index_dir=tmp_path / "index", **extra)
+        return create_app(Pipeline(settings, HashingEmbedder()))
+
+    with TestClient(app(api_token=UPLOAD_TOKEN), base_url=LOCAL) as client:
+        assert _chat_upload(client).status_code == 401
+        assert _chat_upload(client, {"cookie": f"{TOKEN_COOKIE}=nope"}).status_code == 401
+        assert not stored(), "a refused upload stores nothing"
+        for n, headers in enumerate(({"cookie": f"{TOKEN_COOKIE}={UPLOAD_TOKEN}"},
+                                     {"authorization": f"Bearer {UPLOAD_TOKEN}"})):
+            r = _chat_upload(client, headers, f"File {n}.".encode())  # stored by content
+            assert r.status_code == 200, r.text
+            path = Path(r.json()[0])
+            assert path.is_file() and uploads in path.parents
+            assert path.read_bytes() == f"File {n}.".encode()
+        assert len(stored()) == 2
+        codes = [_chat_upload(client, {"cookie": f"{TOKEN_COOKIE}=nope"}).status_code
+                 for _ in range(FAILED_TOKENS_ALLOWED)]
+        assert codes == [401] * (FAILED_TOKENS_ALLOWED - 1) + [429]  # one was counted above
+        r = _chat_upload(client, {"cookie": f"{TOKEN_COOKIE}={UPLOAD_TOKEN}"})
+        assert r.status_code == 429 and r.headers["retry-after"]
+        assert len(stored()) == 2
+
+    uploads.mkdir(exist_ok=True)  # the server removed its folder when it stopped
+    with TestClient(app(), base_url=LOCAL) as client:  # no token: as before
+        r = _chat_upload(client)
+        assert r.status_code == 200, r.text
+        assert Path(r.json()[0]).is_file()
+
+
 def test_loopback_names() -> None:
     from qa.security import is_loopback
 
@@ -657,7 +783,8 @@ def test_gradio_uploads_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index", api_token="s3cret")
     with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
-        r = client.post("/gradio_api/upload", files={"files": ("a.txt", b"left behind")})
+        r = client.post("/gradio_api/upload", files={"files": ("a.txt", b"left behind")},
+                        headers={"cookie": "qa_token=s3cret"})
         assert r.status_code == 200, r.text
         stored = Path(r.json()[0])
         assert stored.is_file()
@@ -685,7 +812,8 @@ def test_the_chats_upload_folder_has_a_quota(tmp_path: Path,
     with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
         def upload(n: int) -> httpx.Response:
             return client.post("/gradio_api/upload",
-                               files={"files": (f"f{n}.txt", b"x" * 3_000)})
+                               files={"files": (f"f{n}.txt", b"x" * 3_000)},
+                               headers={"authorization": "Bearer s3cret"})
 
         assert [upload(n).status_code for n in range(3)] == [200, 200, 200]
         refused = upload(3)

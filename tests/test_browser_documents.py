@@ -1,7 +1,8 @@
 """Documents in a real browser (Debian's Chromium via Playwright): upload a PDF by the file
 picker, see the progress bar and the document in the list, ask about it, see the cited span
 highlighted with its page number, limit a question to one document, remove it. And on a
-server beyond loopback with a token: no upload without the *Access token*, then with it.
+server beyond loopback with a token: no upload without the *Access token* (Gradio's upload
+route refuses the file, and the page says why), then with it.
 
 Their own `qa serve` on a copy of the session's index, so uploads never touch other tests.
 """
@@ -140,10 +141,18 @@ def test_upload_ask_highlight_page_and_remove(browser: Browser, doc_server: Serv
     context.close()
 
 
-def test_uploads_and_removals_need_the_access_token(browser: Browser,
-                                                    token_server: Server) -> None:
+NOTE = "Tide Table Notes\n\nThe harbour gate at Kestrel Point opens two hours before high tide.\n"
+
+
+def test_uploads_and_removals_need_the_access_token(browser: Browser, token_server: Server,
+                                                    tmp_path: Path) -> None:
+    """Gradio's upload route wants the token too (the `qa_token` cookie the Access token field
+    sets): before it is typed, or with a wrong one, the file is refused before it is stored,
+    and the page says why in Gradio's error toast; typed, the file is uploaded and added."""
     from playwright.sync_api import expect
 
+    note = tmp_path / "tide-notes.txt"
+    note.write_text(NOTE, encoding="utf-8")
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     page = context.new_page()
     page.goto(token_server.url)
@@ -153,33 +162,53 @@ def test_uploads_and_removals_need_the_access_token(browser: Browser,
     expect(token).to_have_attribute("type", "password")
     picker = page.locator("#qa-upload input[type=file]")
     status = page.locator("#qa-upload-status")
+    toasts = page.locator(".toast-wrap")
+    uploads: list[int] = []
+    page.on("response", lambda r: uploads.append(r.status)
+            if r.url.split("?")[0].endswith("/gradio_api/upload") else None)
 
-    picker.set_input_files([str(DOCS / "kestrel-lighthouse.html")])
-    expect(status.locator(".qa-bad")).to_contain_text("needs the access token", timeout=TIMEOUT)
+    picker.set_input_files([str(note)])
+    refused = toasts.locator(".toast-body", has_text="uploads need the access token")
+    expect(refused).to_be_visible(timeout=TIMEOUT)
+    expect(refused).to_contain_text("HTTP 401: {\"detail\": \"uploads need the access token: "
+                                    "type it in 'Access token' first\"}")
+    expect(page.locator("#qa-upload")).to_contain_text("Error")
+    page.wait_for_timeout(500)  # the toast slides in
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-documents-upload-refused.png"))
+    assert uploads == [401]
+    expect(status.locator("li")).to_have_count(0)  # refused before the add handler ran
+    assert not [c for c in context.cookies() if c["name"] == "qa_token"]
+
     token.fill("wrong")
-    picker.set_input_files([str(DOCS / "kestrel-lighthouse.html")])
-    expect(status.locator(".qa-bad")).to_contain_text("not right", timeout=TIMEOUT)
-    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(0)
+    picker.set_input_files([str(note)])
+    expect(toasts).to_contain_text("the access token is not right: nothing was uploaded",
+                                   timeout=TIMEOUT)
+    assert uploads == [401, 401]
+    expect(listing.locator("tr[data-doc='tide-notes']")).to_have_count(0)
 
     token.fill(TOKEN)
-    picker.set_input_files([str(DOCS / "kestrel-lighthouse.html")])
-    expect(status.locator(".qa-ok")).to_contain_text("Added “The Kestrel Point Lighthouse”",
+    picker.set_input_files([str(note)])
+    expect(status.locator(".qa-ok")).to_contain_text("Added “Tide Table Notes” (TXT)",
                                                      timeout=TIMEOUT)
-    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(1)
-    ARTIFACTS.mkdir(exist_ok=True)
+    expect(listing.locator("tr[data-doc='tide-notes']")).to_have_count(1)
+    assert uploads == [401, 401, 200]
+    cookie, = (c for c in context.cookies() if c["name"] == "qa_token")
+    assert (cookie["value"], cookie["path"], cookie["sameSite"], cookie["secure"]) == (
+        TOKEN, "/", "Strict", False)  # Secure only on https
     page.screenshot(path=str(ARTIFACTS / "browser-documents-token.png"))
 
     page.locator("#qa-remove-choice input").click()
-    page.get_by_role("option", name="The Kestrel Point Lighthouse").first.click()
+    page.get_by_role("option", name="Tide Table Notes").first.click()
     token.fill("")
     page.locator("#qa-remove").click()
     expect(status.locator(".qa-bad")).to_contain_text("Nothing was removed", timeout=TIMEOUT)
-    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(1)
+    expect(listing.locator("tr[data-doc='tide-notes']")).to_have_count(1)
+    assert not [c for c in context.cookies() if c["name"] == "qa_token"]  # emptied: gone
     page.locator("#qa-remove-choice input").click()
-    page.get_by_role("option", name="The Kestrel Point Lighthouse").first.click()
+    page.get_by_role("option", name="Tide Table Notes").first.click()
     token.fill(TOKEN)
     page.locator("#qa-remove").click()
-    expect(status.locator(".qa-ok")).to_contain_text("Removed kestrel-lighthouse",
-                                                     timeout=TIMEOUT)
-    expect(listing.locator("tr[data-doc='kestrel-lighthouse']")).to_have_count(0)
+    expect(status.locator(".qa-ok")).to_contain_text("Removed tide-notes", timeout=TIMEOUT)
+    expect(listing.locator("tr[data-doc='tide-notes']")).to_have_count(0)
     context.close()

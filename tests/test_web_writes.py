@@ -2,9 +2,10 @@
 
 The attack replayed: Gradio's queue runs the chat's add and remove handlers for any client
 that names them (`/gradio_api/queue/join` with their `fn_index`, "private" or not), and its
-upload route stores a file for anyone. Without the token nothing is added or removed; with
-it, both work. The server is `qa serve --host 0.0.0.0` with QA_API_TOKEN set, on a copy of
-the session's index (the real model: slow), reached over 127.0.0.1.
+upload route stored a file for anyone. Without the token nothing is stored, added or
+removed; with it, all three work. The server is `qa serve --host 0.0.0.0` with
+QA_API_TOKEN set, on a copy of the session's index (the real model: slow), reached over
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ PLANTED_ID = "kestrel-lighthouse"
 
 @pytest.fixture(scope="module")
 def public_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[tuple[Server, Path]]:
+                  ) -> Iterator[tuple[Server, Path, Path]]:
+    """The server, the folder of its index and data, and Gradio's upload folder."""
     base = tmp_path_factory.mktemp("public")
+    uploads = tmp_path_factory.mktemp("qa-uploads-public")  # the server's own (the prefix)
     settings = real_pipeline.settings
     shutil.copytree(settings.seeds_dir, base / "seeds")
     shutil.copytree(settings.index_dir, base / "index")
@@ -43,9 +46,9 @@ def public_server(real_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFact
            "QA_MODEL": settings.model, "QA_CACHE_DIR": str(settings.cache_dir),
            "QA_API_TOKEN": TOKEN, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    env.pop("GRADIO_TEMP_DIR", None)
+    env["GRADIO_TEMP_DIR"] = str(uploads)
     with serving(env, base / "serve.log", host="0.0.0.0") as running:
-        yield running, base
+        yield running, base, uploads
 
 
 def _handlers(client: httpx.Client) -> dict[str, int]:
@@ -98,21 +101,28 @@ def _documents(client: httpx.Client) -> set[str]:
     return {d["id"] for d in client.get("/api/documents").json()["documents"]}
 
 
-def test_web_chat_writes_need_the_token(public_server: tuple[Server, Path]) -> None:
-    server, base = public_server
+def test_web_chat_writes_need_the_token(public_server: tuple[Server, Path, Path]) -> None:
+    server, base, uploads = public_server
     with httpx.Client(base_url=server.url, timeout=120) as client:
         handlers = _handlers(client)
         before = _documents(client)
         assert PLANTED_ID not in before
 
-        # Anyone can make Gradio store a file (a browser's upload carries no token) ...
-        stored = client.post("/gradio_api/upload", files={
-            "files": (PLANTED, (DOCS / PLANTED).read_bytes())})
+        # Gradio's upload route stores nothing without the token (the chat's page sends it
+        # as the qa_token cookie, a program as a Bearer header) ...
+        planted = {"files": (PLANTED, (DOCS / PLANTED).read_bytes())}
+        for headers in ({}, {"cookie": "qa_token=wrong"}):
+            refused = client.post("/gradio_api/upload", files=planted, headers=headers)
+            assert refused.status_code == 401, refused.text
+            assert "access token" in refused.json()["detail"]
+        assert not [p for p in uploads.rglob("*") if p.is_file()], "refused: nothing stored"
+        stored = client.post("/gradio_api/upload", files=planted,
+                             headers={"cookie": f"qa_token={TOKEN}"})
         assert stored.status_code == 200, stored.text
         file = {"path": stored.json()[0], "orig_name": PLANTED,
                 "meta": {"_type": "gradio.FileData"}}
 
-        # ... but the add handler indexes it only with the token.
+        # ... and the add handler indexes it only with the token too.
         for token in ([], [None], [""], ["wrong"], [TOKEN + "x"], [TOKEN[:-1]]):
             reply = _queue(client, handlers["add"], [[file], [], *token])
             if token and token[0]:
@@ -147,18 +157,19 @@ def test_web_chat_writes_need_the_token(public_server: tuple[Server, Path]) -> N
 
 
 def test_wrong_tokens_in_the_chat_count_against_the_address_over_http_too(
-        public_server: tuple[Server, Path]) -> None:
+        public_server: tuple[Server, Path, Path]) -> None:
     """The chat hands Gradio's request (the client's address) to the server's one throttle:
     once 127.0.0.1 has sent FAILED_TOKENS_ALLOWED wrong tokens (some may come from the test
     before), the chat refuses even the right token, and so does the HTTP API (429)."""
     from qa.security import FAILED_TOKENS_ALLOWED
 
-    server, _ = public_server
+    server, _, _ = public_server
     with httpx.Client(base_url=server.url, timeout=120) as client:
         handlers = _handlers(client)
         before = _documents(client)
         stored = client.post("/gradio_api/upload", files={
-            "files": (PLANTED, (DOCS / PLANTED).read_bytes())})
+            "files": (PLANTED, (DOCS / PLANTED).read_bytes())},
+            headers={"authorization": f"Bearer {TOKEN}"})
         file = {"path": stored.json()[0], "orig_name": PLANTED,
                 "meta": {"_type": "gradio.FileData"}}
         statuses = [_status(_queue(client, handlers["add"], [[file], [], "wrong"]))

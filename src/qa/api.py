@@ -73,6 +73,7 @@ from qa.errors import (
     ModelError,
     QAError,
     SeedError,
+    TooManyAttempts,
 )
 from qa.log import log
 from qa.openai_api import PREFIX as OPENAI_PREFIX
@@ -89,7 +90,14 @@ from qa.schema import (
     unparsable,
     with_pages,
 )
-from qa.security import TokenThrottle, check_exposure, is_loopback
+from qa.security import (
+    TokenThrottle,
+    authorize,
+    check_exposure,
+    given_token,
+    is_loopback,
+    throttle_of,
+)
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -472,9 +480,11 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str,
 class Hardening:
     """Pure ASGI middleware in front of everything (API, docs and the mounted chat):
     the Host allow-list (400), 405 for a wrong method on an API route (Gradio's mount at
-    `/` would otherwise answer 404), 404 for an unknown `/v1` path, the body cap from
-    Content-Length and while streaming (413, never reading more than the cap), and the
-    security headers on every response. Its errors under `/v1` are OpenAI's error object."""
+    `/` would otherwise answer 404), 404 for an unknown `/v1` path, the token for Gradio's
+    upload route when one is set (401, 429: `_chat_upload_refusal`) and its folder's quota
+    (507), the body cap from Content-Length and while streaming (413, never reading more
+    than the cap), and the security headers on every response. Its errors under `/v1` are
+    OpenAI's error object."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
@@ -530,6 +540,10 @@ class Hardening:
         limit = self._limit(scope)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if _is_chat_upload(scope):
+            refusal = _chat_upload_refusal(scope, self.owner)
+            if refusal is not None:
+                await _refuse(scope, send, *refusal)
+                return
             incoming = int(length) if length is not None and length.isdigit() else limit
             full = _chat_uploads_full(incoming, self.owner.state.pipeline.settings)
             if full is not None:
@@ -567,10 +581,41 @@ def _is_chat_upload(scope: Scope) -> bool:
     return scope["method"] == "POST" and scope["path"].endswith(CHAT_UPLOAD_PATH)
 
 
+# Short: the chat shows them in a toast of two lines, after Gradio's "HTTP 401: {"detail": ".
+# A program is told by `WWW-Authenticate: Bearer`.
+UPLOAD_NEEDS_TOKEN = "uploads need the access token: type it in 'Access token' first"
+UPLOAD_WRONG_TOKEN = "the access token is not right: nothing was uploaded"
+
+
+def _chat_upload_refusal(scope: Scope, owner: FastAPI
+                         ) -> tuple[int, str, tuple[tuple[bytes, bytes], ...]] | None:
+    """Why an upload to the chat's route is refused before its body is read (status,
+    detail, headers), when a token is set and the request does not carry it: in the
+    `qa_token` cookie the chat's *Access token* field sets, or as a Bearer header
+    (`given_token`). Checked as every write is (`authorize`): wrong tokens count against
+    the client, and while it is throttled even the right one gets 429."""
+    settings: Settings = owner.state.pipeline.settings
+    if not settings.api_token:
+        return None
+    bearer = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"),
+                  "")
+    cookies = "; ".join(v.decode("latin-1") for k, v in scope["headers"] if k == b"cookie")
+    given = given_token(bearer, cookies)
+    client = scope.get("client")
+    close = ((b"connection", b"close"),)  # the body was not read
+    try:
+        if authorize(settings, given, throttle_of(owner), client[0] if client else None):
+            return None
+    except TooManyAttempts as exc:
+        return 429, str(exc), ((b"retry-after", str(exc.retry_after).encode()), *close)
+    message = UPLOAD_WRONG_TOKEN if given and given.strip() else UPLOAD_NEEDS_TOKEN
+    return 401, message, ((b"www-authenticate", b"Bearer"), *close)
+
+
 def _chat_uploads_full(incoming: int, settings: Settings) -> str | None:
-    """Why an upload to the chat's route is refused, if the upload folder (which anyone may
-    write to: a browser's upload carries no token) would then hold more than
-    CHAT_UPLOAD_FILES files of the size limit; files leave it after an hour (`qa.ui`)."""
+    """Why an upload to the chat's route is refused, if the upload folder would then hold
+    more than CHAT_UPLOAD_FILES files of the size limit (without a token, on loopback,
+    anyone there may upload); files leave it after an hour (`qa.ui`)."""
     folder = _upload_folder()
     if folder is None:
         return None

@@ -7,7 +7,9 @@ in constant time. Over
 HTTP, `require_token` wants `Authorization: Bearer <token>` and answers 401 with a JSON
 detail; the web chat (`qa.ui`) takes it from its *Access token* field. The server refuses
 to listen beyond loopback without a token (`check_exposure`), so "no token" means "only
-this machine can reach it".
+this machine can reach it". Gradio's own upload route, which a browser calls without any
+header of ours, takes the token from the TOKEN_COOKIE cookie that the chat's *Access token*
+field sets (`given_token`; `qa.api.Hardening` checks it before anything is read).
 
 Wrong tokens are throttled per client (`TokenThrottle`, one per server, shared by the HTTP
 routes and the web chat): after FAILED_TOKENS_ALLOWED wrong tokens within
@@ -25,10 +27,12 @@ import ipaddress
 import math
 import threading
 import time
+import urllib.parse
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from fastapi import FastAPI, HTTPException, Request
+from starlette.requests import cookie_parser
 
 from qa.config import LOOPBACK_HOSTS, Settings, load_settings
 from qa.errors import BadSetting, TooManyAttempts
@@ -37,6 +41,7 @@ FAILED_TOKENS_ALLOWED = 10  # wrong tokens one client may send within FAILED_TOK
 FAILED_TOKEN_WINDOW = 60.0  # seconds
 MAX_TRACKED_CLIENTS = 10_000  # clients remembered; beyond, the one quiet longest is forgotten
 SHARED_CLIENT = "unknown"  # the one bucket of every client whose address is unknown
+TOKEN_COOKIE = "qa_token"  # set by the chat's page from its Access token field (`qa.ui`)
 
 
 def _settings(request: Request) -> Settings:
@@ -54,6 +59,18 @@ def token_accepted(settings: Settings, given: object) -> bool:
         return True
     return isinstance(given, str) and hmac.compare_digest(given.strip().encode(),
                                                           token.encode())
+
+
+def given_token(authorization: str, cookie: str = "") -> str | None:
+    """The token a request presents (None: none): `Authorization: Bearer <token>`, else
+    the TOKEN_COOKIE cookie of its `Cookie` header, which the chat's page writes URL-encoded
+    (`encodeURIComponent`). Only Gradio's upload route looks at the cookie; every other
+    write wants the header."""
+    scheme, _, bearer = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        return bearer
+    value = cookie_parser(cookie).get(TOKEN_COOKIE) if cookie else None
+    return urllib.parse.unquote(value) if value else None
 
 
 class TokenThrottle:
@@ -152,10 +169,10 @@ def throttle_of(app: FastAPI) -> TokenThrottle:
 def require_token(request: Request) -> None:
     """FastAPI dependency: 401 unless the request carries the configured Bearer token; 429
     (with `Retry-After`) while its client is refused for too many wrong ones."""
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
     client = request.client.host if request.client is not None else None
     try:
-        accepted = authorize(_settings(request), given if scheme.lower() == "bearer" else None,
+        accepted = authorize(_settings(request),
+                             given_token(request.headers.get("authorization", "")),
                              throttle_of(request.app), client)
     except TooManyAttempts as exc:
         raise HTTPException(429, str(exc),

@@ -16,7 +16,10 @@ loads on the first question (or when the server warms it).
 Adding and removing documents write, so when a token is set (QA_API_TOKEN, required to
 listen beyond loopback) the documents panel has an *Access token* field and the handlers
 (`add_files`, `remove_document`) refuse without it, checked as the HTTP API checks it: Gradio
-runs any event for any client that calls its queue, whatever the page shows. Wrong tokens
+runs any event for any client that calls its queue, whatever the page shows. Typing the
+token also sets the `qa_token` cookie (`TOKEN_COOKIE_JS`), which Gradio's upload route
+wants before it stores a file (`qa.api`); an upload before it is refused there (401), and
+the file component shows Gradio's error with the server's one-line reason. Wrong tokens
 count against the client's address as they do over HTTP (`qa.security.authorize`, the
 server's one `TokenThrottle`): too many, and its writes are refused for a while.
 """
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from qa.config import MAX_HISTORY
 from qa.errors import QAError, TooManyAttempts
 from qa.schema import earlier_question, text_html
-from qa.security import TokenThrottle, authorize
+from qa.security import TOKEN_COOKIE, TokenThrottle, authorize
 from qa.types import Answer, Citation, Turn
 
 if TYPE_CHECKING:
@@ -380,10 +383,22 @@ SCROLL_JS = "() => { window.qaScrollTo?.(document.querySelector('#qa-document ma
 # -- documents: upload, list, remove, select ------------------------------------------------
 
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".docx"]
-# Gradio keeps every file sent to its upload route (open to all: a browser's upload carries
-# no token) until the server stops; every 10 minutes, those over an hour old go. They are
-# never indexed unless the upload handler is given the token.
+# Gradio keeps every file sent to its upload route until the server stops; every 10
+# minutes, those over an hour old go. They are never indexed unless the upload handler is
+# given the token.
 UPLOAD_SWEEP = (600, 3600)
+
+# A browser's upload to Gradio's route carries no header of ours, so when a token is set the
+# server wants it in a cookie (`qa.security.TOKEN_COOKIE`, checked by `qa.api.Hardening`):
+# the Access token field writes it as it is typed. SameSite=Strict: no other site's page can
+# make the browser send it; Secure on https; for this browser session only; gone when the
+# field is emptied.
+TOKEN_COOKIE_JS = f"""(token) => {{
+  const value = (typeof token === "string" ? token : "").trim();
+  const secure = location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = "{TOKEN_COOKIE}=" + encodeURIComponent(value) + "; Path=/; SameSite=Strict"
+    + secure + (value ? "" : "; Max-Age=0");
+}}"""
 
 
 def _size(n: int) -> str:
@@ -605,7 +620,8 @@ def build_ui(pipeline: Pipeline | None = None,
                 with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
                     secret = [gr.Textbox(
                         label="Access token", type="password", elem_id="qa-token",
-                        info="Adding or removing documents needs the server's QA_API_TOKEN.",
+                        info="Adding or removing documents needs the server's "
+                             "QA_API_TOKEN: type it before you add files.",
                         max_length=1000,
                     )] if guarded else []
                     files = gr.File(
@@ -620,6 +636,9 @@ def build_ui(pipeline: Pipeline | None = None,
                                              elem_id="qa-remove-choice", scale=3)
                         drop = gr.Button("Remove", variant="stop", elem_id="qa-remove",
                                          scale=1)
+        for field in secret:  # Gradio's upload route wants the token too (as a cookie)
+            field.change(None, [field], None, js=TOKEN_COOKIE_JS, queue=False,
+                         api_visibility="private")
         files.upload(upload, [files, selector, *secret],
                      [status, files, table, selector, doomed],
                      show_progress="full", api_visibility="private",
