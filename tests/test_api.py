@@ -971,3 +971,22 @@ def test_docs_load_nothing_from_a_cdn(tmp_path: Path) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200 and "https://" not in docs.text
     assert client.get("/redoc").status_code == 404  # ReDoc's script is on a CDN only
+
+
+@pytest.mark.slow  # imports Gradio
+def test_gradios_recording_route_is_not_served(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio's /process_recording writes a posted recording to disk and runs ffmpeg on it;
+    the chat has no audio or video, so it answers 404 before reading anything."""
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        r = client.post("/gradio_api/process_recording",
+                        files={"video": ("v.webm", b"\x1a\x45\xdf\xa3" + b"0" * 64)},
+                        data={"params": "{}"})
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == "there is no /gradio_api/process_recording here"
+        assert not any(uploads.rglob("*.webm"))

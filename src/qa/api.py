@@ -537,6 +537,9 @@ class Hardening:
             await _refuse(scope, send, 404, f"there is no {scope['path']}; qa serves POST "
                           f"{OPENAI_PREFIX}/chat/completions and GET {OPENAI_PREFIX}/models")
             return
+        if scope["path"].endswith(UNUSED_CHAT_ROUTES):
+            await _refuse(scope, send, 404, f"there is no {scope['path']} here")
+            return
         limit = self._limit(scope)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if _is_chat_upload(scope):
@@ -574,6 +577,9 @@ class Hardening:
 
 
 CHAT_UPLOAD_PATH = "/gradio_api/upload"
+# Gradio routes the chat never uses that would take a file from anyone: a recording is
+# written to disk and handed to ffmpeg (qa has no audio or video component).
+UNUSED_CHAT_ROUTES = ("/gradio_api/process_recording",)
 CHAT_UPLOAD_FILES = 20  # the chat's upload folder holds at most this many files' worth
 
 
