@@ -159,8 +159,7 @@ def gather_evidence(
     for sid, score, cosine in picked:
         sentence = index.sentences[sid]
         chunk = index.chunks[index.chunk_of(sid)]
-        mentions = index.mentions_of(sid)
-        mentions = _relabel(mentions, sentence, wants_place)
+        mentions = _relabel(index.mentions_of(sid), sentence, wants_place)
         s_terms = _terms_of(sentence.text)
         if chunk.index not in passage_terms:
             passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
@@ -327,7 +326,7 @@ _CLAUSE = re.compile(r"[;:]|,?\s+(?:but|whereas|while|although|though)\s+", re.I
 
 def negated_clause(text: str, start: int, end: int) -> bool:
     """Is the span text[start:end] in a negated clause of the sentence? Clauses are split
-    at semicolons, colons and "but", "whereas", "while", "although"."""
+    at semicolons, colons and "but", "whereas", "while", "although", "though"."""
     cuts = [0] + [m.end() for m in _CLAUSE.finditer(text)] + [len(text)]
     for a, b in zip(cuts, cuts[1:], strict=False):
         if a <= start < b or (a < end <= b):
