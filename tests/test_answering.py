@@ -412,6 +412,8 @@ def test_a_follow_up_about_the_previous_subject_is_answered_as_its_standalone_fo
     first = pipeline.ask("What is the Boost mode for?")
     follow = pipeline.ask("How long does it take?", [Turn(first.question, first.text)])
     assert follow.question == "How long does it take?"  # the answer is to what was asked
+    assert follow.read_as == "How long does the Boost mode take?"  # and says how it was read
+    assert first.read_as is None
     assert not follow.abstained
     assert "two" in follow.citations[0].quote.text
     _check_exact(follow, {"kettle": KETTLE})
@@ -524,3 +526,16 @@ def test_a_negated_question_leads_only_with_a_span_of_a_negated_clause() -> None
     assert [span.text for span, _ in lead_options(negated.candidates[0], negated)] == ["1911"]
     plain = [span.text for span, _ in lead_options(evidence.candidates[0], evidence)]
     assert {"1930", "1911"} <= set(plain)  # not negated: either clause may answer
+
+
+def test_how_a_follow_up_was_read_reaches_every_edge_escaped() -> None:
+    from qa.schema import answer_json
+    from qa.ui import answer_html
+
+    base = compose(_evidence("When did it open?", ("DATE",)), _model(5, 5))
+    read = replace(base, read_as="When did the <b>museum</b> open?")
+    assert answer_json(read)["read_as"] == "When did the <b>museum</b> open?"
+    assert answer_json(base)["read_as"] is None
+    shown = answer_html(None, read, 0, pieces=["x"], done=False)  # type: ignore[arg-type]
+    assert "Read as “When did the &lt;b&gt;museum&lt;/b&gt; open?”" in shown
+    assert "<b>" not in shown and "Read as" not in answer_html(None, base, 0, ["x"], False)  # type: ignore[arg-type]

@@ -181,6 +181,8 @@ def _print_answer(answer: Answer, pipeline: Pipeline | None = None) -> None:
         page = document.page_of(start) if document is not None else None
         return f", page {page}" if page is not None else ""
 
+    if answer.read_as:  # a follow-up answered in its standalone form
+        _print(f"(read as: {answer.read_as})")
     if answer.lead is not None and sys.stdout.isatty():  # bold on a terminal, plain elsewhere
         _print(answer_plain(answer), bold=answer.lead.span.text)
     else:

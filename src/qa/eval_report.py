@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 REPORT_SUFFIXES = (".md", ".markdown", ".html", ".htm")
 CSV_FIELDS = ("id", "question", "kind", "gold", "answerable", "prediction", "answer", "text",
-              "lead", "abstained", "confidence", "no_answer_probability", "citations",
-              "passages", "latency_ms")
+              "lead", "abstained", "confidence", "no_answer_probability", "read_as",
+              "citations", "passages", "latency_ms")
 
 
 # -- output files ----------------------------------------------------------------------------

@@ -384,8 +384,10 @@ class Pipeline:
         if evidence is None:
             return Answer(text, "The documents hold nothing to search.", True, 0.0)
         # A resolved follow-up was searched as its standalone form; the answer is to what
-        # was asked.
-        return dataclasses.replace(compose(evidence), question=text)
+        # was asked, and says how it was read.
+        answer = compose(evidence)
+        read_as = answer.question if answer.question != text else None
+        return dataclasses.replace(answer, question=text, read_as=read_as)
 
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 

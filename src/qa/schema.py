@@ -223,6 +223,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
                                            **span_json(lead.span)},
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
+        "read_as": answer.read_as,
         "citations": [
             {
                 "n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id,

@@ -138,3 +138,6 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Hit, ...] = field(default=())
     lead: Lead | None = None  # the short answer (a span of a quote), if one was found
+    # A follow-up answered in its standalone form ("How long does the Porridge program
+    # take?" for "How long does it take?"), shown so the reader can check the reading.
+    read_as: str | None = None

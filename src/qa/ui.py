@@ -190,6 +190,9 @@ def answer_html(index: Index, answer: Answer, turn: int, pieces: Sequence[str] |
                 done: bool = True) -> str:
     """One assistant message: the (partial) answer text, then its sources once complete."""
     body = "".join(answer_pieces(answer, turn) if pieces is None else pieces)
+    if answer.read_as:  # a follow-up answered in its standalone form: say which
+        body = (f'<span class="qa-read-as">Read as “{text_html(answer.read_as)}”</span> '
+                + body)
     if answer.abstained:
         head = '<span class="qa-badge">No answer in the documents</span> '
         return (f'<div class="qa-answer qa-abstained"><p class="qa-text">{head}{body}</p>'
@@ -316,6 +319,7 @@ def respond(
 
 CSS = """
 .qa-answer .qa-text { margin: 0 0 .4em; line-height: 1.5; }
+.qa-read-as { display: block; font-size: .85em; opacity: .75; margin-bottom: .2em; }
 .qa-cite { color: var(--color-accent); cursor: pointer; font-weight: 600; padding: 0 .1em; }
 .qa-sources { border-top: 1px solid var(--border-color-primary); margin-top: .5em;
   padding-top: .4em; font-size: .88em; }
