@@ -539,3 +539,18 @@ def test_how_a_follow_up_was_read_reaches_every_edge_escaped() -> None:
     shown = answer_html(None, read, 0, pieces=["x"], done=False)  # type: ignore[arg-type]
     assert "Read as “When did the &lt;b&gt;museum&lt;/b&gt; open?”" in shown
     assert "<b>" not in shown and "Read as" not in answer_html(None, base, 0, ["x"], False)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("follow", "pointing"), [
+    ("How long does it take?", ["it"]),
+    ("When was it built, and who paid for their repairs?", ["it", "their"]),
+    ("Is it safe to put the pot in the dishwasher?", []),  # "it" stands for "to put …"
+    ("How long does it take to cook brown rice?", []),
+    ("Is it true that the bridge fell in a gale?", []),
+    ("What did he say?", []),  # a person: left to the conversation
+])
+def test_the_pronouns_that_point_back(real_pipeline: Pipeline, follow: str,
+                                      pointing: list[str]) -> None:
+    info = real_pipeline.analyze(follow)
+    assert [follow[r.start:r.end] for r in info.references] == pointing

@@ -483,7 +483,8 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
     references = tuple(
         Reference(t.idx, t.idx + len(t), _PRONOUN_KINDS[t.lower_],
                   t.dep_ == "poss" or t.lower_ in ("its", "their"))
-        for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON")
+        for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
+        and not _anticipatory(t))
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
                         topic, topic_kind, references)
 
@@ -493,6 +494,13 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
 # name does (measured on the tuning follow-ups: no gain, two answers lost).
 _PRONOUN_KINDS = {"it": "thing", "its": "thing", "they": "plural", "them": "plural",
                   "their": "plural"}
+def _anticipatory(token: Any) -> bool:
+    """Is this the "it" that stands for a clause after it ("Is it safe to put the pot in
+    the dishwasher?", "Is it true that …"), not for anything named earlier?"""
+    return token.lower_ == "it" and token.dep_ in ("nsubj", "expl") and any(
+        t.tag_ == "TO" or t.dep_ == "ccomp" for t in token.doc[token.i + 1:])
+
+
 _TOPIC_ROLES = ("nsubj", "nsubjpass", "attr", "dobj", "pobj")  # preferred in this order
 
 
