@@ -501,7 +501,8 @@ def _anticipatory(token: Any) -> bool:
         t.tag_ == "TO" or t.dep_ == "ccomp" for t in token.doc[token.i + 1:])
 
 
-_TOPIC_ROLES = ("nsubj", "nsubjpass", "attr", "dobj", "pobj")  # preferred in this order
+# Roles of a question's topic, preferred in this order; any other role comes after them.
+_TOPIC_RANK = {role: i for i, role in enumerate(("nsubj", "nsubjpass", "attr", "dobj", "pobj"))}
 
 
 def _topic(doc: Any) -> tuple[str, str]:
@@ -511,8 +512,7 @@ def _topic(doc: Any) -> tuple[str, str]:
               if not any(t.lower_ in _WH or t.pos_ == "PRON" for t in c)]
     if not chunks:
         return "", ""
-    rank = {role: i for i, role in enumerate(_TOPIC_ROLES)}
-    chunk = min(chunks, key=lambda c: rank.get(c.root.dep_, len(rank)))
+    chunk = min(chunks, key=lambda c: _TOPIC_RANK.get(c.root.dep_, len(_TOPIC_RANK)))
     if chunk.root.lemma_.lower() in _NAME_NOUNS:  # "the name of the boat": the boat
         inner = [c for c in chunks if c.root.head.head == chunk.root
                  and c.root.head.lower_ == "of"]
