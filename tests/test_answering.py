@@ -86,6 +86,44 @@ def test_no_lead_without_a_span_of_the_wanted_type() -> None:
     assert not answer.abstained and answer.lead is None
 
 
+COUNTS = "The club's 45 volunteers planted 3,000 trees. The town has 8.4 million residents. "
+
+
+def _count_evidence(question: str, counted: str) -> Evidence:
+    """Hand-made mentions as spaCy finds them: numbers, and the noun phrases around them."""
+    def at(label: str, text: str, head: str = "") -> Mention:
+        start = COUNTS.index(text)
+        return Mention(label, start, start + len(text), text, head)
+    evidence = _evidence(question, ("CARDINAL", "QUANTITY"), text=COUNTS)
+    mentions = (at("CARDINAL", "45"), at("NP", "The club's 45 volunteers", "volunteer"),
+                at("CARDINAL", "3,000"), at("NP", "3,000 trees", "tree"),
+                at("CARDINAL", "8.4 million"), at("NP", "The town", "town"))
+    candidates = tuple(replace(c, mentions=tuple(
+        m for m in mentions if c.sentence.start <= m.start and m.end <= c.sentence.end))
+        for c in evidence.candidates)
+    return replace(evidence, question=replace(evidence.question, counted=counted),
+                   candidates=candidates)
+
+
+def test_a_how_many_lead_counts_what_was_asked() -> None:
+    """Nearest the question's words is "45" (volunteers), but the trees were asked for."""
+    evidence = _count_evidence("How many trees did the club's volunteers plant?", "tree")
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None and answer.lead.span.text == "3,000"
+    # Counting nothing in particular, the nearest number still leads.
+    uncounted = replace(evidence, question=replace(evidence.question, counted=""))
+    lead = compose(uncounted, _model(5, 5)).lead
+    assert lead is not None and lead.span.text == "45"
+
+
+def test_a_number_outside_any_noun_phrase_may_be_the_count() -> None:
+    evidence = _count_evidence("How many residents does the town have?", "resident")
+    options = lead_options(evidence.candidates[1], evidence)
+    assert [span.text for span, _ in options] == ["8.4 million"]
+    ducks = _count_evidence("How many ducks did the club see?", "duck")
+    assert lead_options(ducks.candidates[0], ducks) == []
+
+
 def test_no_lead_when_the_lead_model_does_not_trust_it() -> None:
     answer = compose(_evidence("When did the museum open?", ("DATE",)), _model(5, -5))
     assert not answer.abstained and answer.lead is None
@@ -254,6 +292,7 @@ def article_source() -> dict[str, str]:
         ("When did the museum open?", "DATE"),
         ("In what year did the war end?", "DATE"),
         ("How many people live in the city?", "CARDINAL"),
+        ("How many weeks did the single stay on top?", "DATE"),  # "eleven weeks" is a DATE
         ("How much money did the company spend on research?", "MONEY"),
         ("What percentage of voters chose her?", "PERCENT"),
         ("Who founded the company?", "PERSON"),
@@ -268,6 +307,22 @@ def article_source() -> dict[str, str]:
 def test_expected_answer_type(real_pipeline: Pipeline, question: str, wants: str | None) -> None:
     info = real_pipeline.analyze(question)
     assert (info.wants[0] if info.wants else None) == wants
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "counted"),
+    [
+        ("How many US troops are in Syria?", "troop"),
+        ("How many Grammy awards has she won?", "award"),
+        ("How many people live in the city?", ""),  # "12.4 million viewers" may answer it
+        ("How many types of iPod are there?", ""),
+        ("How many weeks did the single stay on top?", ""),
+        ("How much money did they spend?", ""),
+    ],
+)
+def test_the_noun_how_many_counts(real_pipeline: Pipeline, question: str, counted: str) -> None:
+    assert real_pipeline.analyze(question).counted == counted
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from qa.evidence import NAMED, Candidate, Evidence, negated_clause, type_spans
+from qa.evidence import NAMED, Candidate, Evidence, counts_asked, negated_clause, type_spans
 from qa.lexical import tokenize
 from qa.types import Answer, Citation, Lead, Mention, Span
 
@@ -93,6 +93,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
     info = evidence.question
     spans = type_spans(candidate.mentions, info, evidence.question_terms)
     text, start = candidate.sentence.text, candidate.sentence.start
+    if info.counted:  # "How many troops": not the "six" of "six drone attacks"
+        spans = [m for m in spans if counts_asked(m, candidate.mentions, info.counted)]
     if info.negated:  # "Which programs cannot…": not the ones the sentence says can
         spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
     if not spans:

@@ -296,6 +296,20 @@ def type_spans(
             and not any(_overlaps(m, e.text) for e in info.entities)]
 
 
+def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) -> bool:
+    """Could this number be the count that "how many `counted`" asks for? A number inside a
+    noun phrase counts what follows it there, which must name the counted noun: "2,500
+    American troops" and "one host computer" count troops and hosts; "six rocket and drone
+    attacks" does not count troops, nor "the club's 45 volunteers" trees. A number outside
+    any noun phrase ("a population of 8.4 million", "three times") may be the count."""
+    if mention.label != "CARDINAL":
+        return True
+    wanted = set(tokenize(counted))
+    return all(set(tokenize(m.text[mention.end - m.start:])) & wanted for m in mentions
+               if m.label == "NP" and m.start <= mention.start and mention.end <= m.end
+               and not _overlaps(m, mention.text))
+
+
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"^[’']s\b")
 _CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)

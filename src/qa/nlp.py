@@ -130,6 +130,7 @@ class QuestionInfo:
     topic: str = ""
     topic_kind: str = ""
     references: tuple[Reference, ...] = ()  # its pronouns that point back ("it", "their")
+    counted: str = ""  # the noun "how many" counts (lemma): "troop" of "How many US troops"
 
     @property
     def wants_type(self) -> bool:
@@ -434,13 +435,16 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
     tokens = list(doc)
     lower = [t.lower_ for t in tokens]
     wants: tuple[str, ...] = ()
-    focus = ""
+    focus = counted = ""
     wh = next((i for i, t in enumerate(tokens) if t.lower_ in _WH), None)
     if wh is not None:
         word = lower[wh]
         nxt = lower[wh + 1] if wh + 1 < len(tokens) else ""
         if word == "how":
             wants = _HOW.get(nxt, ())
+            counted = _counted(tokens[wh + 1]) if nxt == "many" else ""
+            if counted in _TIME_UNITS:  # "eleven consecutive weeks" is a DATE
+                wants, counted = DATE + NUMBER, ""
             if nxt == "much":  # an amount of money when money is asked about, never a count
                 wants = MONEY if _MONEY_WORDS & set(lower) else ("QUANTITY", "PERCENT", "MONEY")
         elif word == "when":
@@ -486,7 +490,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
-                        topic, topic_kind, references)
+                        topic, topic_kind, references, counted)
 
 
 # Pronouns a follow-up's subject is put back for. Not "he" or "she": a text goes on about a
@@ -553,6 +557,21 @@ def resolve(question: QuestionInfo, previous: QuestionInfo) -> str:
             topic += "'" if topic.endswith("s") else "'s"
         text = text[:ref.start] + topic + text[ref.end:]
     return text
+
+
+# Nouns "how many" counts that any counted thing may stand for: "How many people watched"
+# is answered by "12.4 million viewers", "How many types of iPod" by "three versions".
+_ANY_COUNT = frozenset("people person type kind sort form version variety time".split())
+_TIME_UNITS = frozenset("second minute hour day night week month year decade century".split())
+
+
+def _counted(many: Any) -> str:
+    """The lemma of the noun that "many" counts ("troop" of "How many US troops are …"), or
+    "" when it counts nothing in particular."""
+    noun = many.head
+    if noun.pos_ not in ("NOUN", "PROPN") or noun.lemma_.lower() in _ANY_COUNT:
+        return ""
+    return str(noun.lemma_.lower())
 
 
 def _focus_noun(tokens: list[Any], wh: int) -> Any | None:
