@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qa import BadSetting, Settings, load_settings
+from qa import BadQuestion, BadSetting, Pipeline, Settings, Turn, load_settings
+
+ARTICLE_QUESTION = "Who is the Pentagon spokesman?"
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -36,3 +38,52 @@ def test_settings_take_folders_as_strings(tmp_path: Path) -> None:
     assert Settings(allowed_hosts=["a.example"]).allowed_hosts == ("a.example",)
     with pytest.raises(BadSetting, match="k must be an integer, got '3'"):
         load_settings(k="3")
+
+
+@pytest.mark.parametrize(("history", "message"), [
+    ("Who is the Pentagon spokesman?", "history must be a list of earlier questions or Turns"),
+    (5, "history must be a list of earlier questions or Turns, got int"),
+    ([None], "history turn 1 must be a question or a Turn, got NoneType"),
+    (["Who?", {"question": "x"}], "history turn 2 must be a question or a Turn, got dict"),
+    ([Turn(None)], "history turn 1 must be text"),  # type: ignore[arg-type]
+    ([Turn("  ")], "history turn 1 is empty"),
+    (["x" * 3000], "history turn 1 is too long"),
+    ([Turn("Who?", 5)], "the answer of history turn 1 must be text"),  # type: ignore[arg-type]
+    ([Turn("Who?", "y" * 20_001)], "the answer of history turn 1 is too long"),
+])
+def test_bad_history_is_a_bad_question(fake_pipeline: Pipeline, history: object,
+                                       message: str) -> None:
+    with pytest.raises(BadQuestion) as err:
+        fake_pipeline.ask("When did he say it?", history)  # type: ignore[arg-type]
+    assert message in str(err.value)
+
+
+def test_history_none_and_turns_with_answers_are_fine(fake_pipeline: Pipeline) -> None:
+    assert fake_pipeline.ask(ARTICLE_QUESTION, None).question == ARTICLE_QUESTION  # type: ignore[arg-type]
+    answer = fake_pipeline.ask("What did he say?", [" Who is the Pentagon spokesman? ",
+                                                    Turn(ARTICLE_QUESTION, "John Kirby.")])
+    assert answer.question == "What did he say?"
+
+
+@pytest.mark.parametrize("k", [0, -1, "3", 2.0, 21])
+def test_k_out_of_range_is_refused_not_replaced_by_the_default(fake_pipeline: Pipeline,
+                                                               k: object) -> None:
+    with pytest.raises(BadQuestion, match="k must be an integer from 1 to 20"):
+        fake_pipeline.ask(ARTICLE_QUESTION, k=k)  # type: ignore[arg-type]
+    with pytest.raises(BadQuestion, match="k must be an integer from 1 to 20"):
+        fake_pipeline.retrieve(ARTICLE_QUESTION, k=k)  # type: ignore[arg-type]
+
+
+def test_doc_ids_that_are_not_a_list_are_a_bad_question(fake_pipeline: Pipeline) -> None:
+    with pytest.raises(BadQuestion, match="doc_ids must be a list of document ids, got 5"):
+        fake_pipeline.retrieve(ARTICLE_QUESTION, doc_ids=5)  # type: ignore[arg-type]
+
+
+def test_one_path_or_one_id_as_a_string_is_one_document(fake_pipeline: Pipeline,
+                                                        tmp_path: Path) -> None:
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    added = fake_pipeline.add_documents(str(doc))
+    assert [d.id for d in added] == ["orchard"]
+    assert fake_pipeline.remove_documents("orchard") == ["orchard"]
+    assert "orchard" not in fake_pipeline.index.documents

@@ -22,6 +22,7 @@ import numpy as np
 from qa.answering import compose
 from qa.config import (
     MAX_K,
+    MAX_TURN_ANSWER_CHARS,
     Settings,
     check_writable_dir,
     load_settings,
@@ -43,7 +44,7 @@ from qa.nlp import (
     similarity_typer,
 )
 from qa.retrieval import Query, Weights, retrieve, search
-from qa.schema import clean_question
+from qa.schema import clean_question, clean_turn, turn_name
 from qa.store import Index, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
@@ -87,6 +88,33 @@ def check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise BadQuestion(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
     return k
+
+
+def check_history(history: Sequence[str | Turn] | None) -> list[Turn]:
+    """The earlier turns as `Turn`s, each question cleaned as the edges clean it; a bad one
+    is a BadQuestion naming it ("history turn 2 is empty"), never a TypeError from deep in
+    the parse. A lone string is refused: it would be read as one turn per character."""
+    if history is None:
+        return []
+    if isinstance(history, str | bytes) or not isinstance(history, Iterable):
+        raise BadQuestion("history must be a list of earlier questions or Turns, got "
+                          f"{type(history).__name__}")
+    turns = []
+    for n, turn in enumerate(history, start=1):
+        if isinstance(turn, Turn):
+            question, answer = turn.question, turn.answer
+        elif isinstance(turn, str):
+            question, answer = turn, None
+        else:
+            raise BadQuestion(f"{turn_name(n)} must be a question or a Turn, got "
+                              f"{type(turn).__name__}")
+        if answer is not None and not isinstance(answer, str):
+            raise BadQuestion(f"the answer of {turn_name(n)} must be text")
+        if answer is not None and len(answer) > MAX_TURN_ANSWER_CHARS:
+            raise BadQuestion(f"the answer of {turn_name(n)} is too long ({len(answer)} "
+                              f"characters; at most {MAX_TURN_ANSWER_CHARS})")
+        turns.append(Turn(clean_turn(question, n), answer))
+    return turns
 
 
 def _consistent(method: Callable[..., R]) -> Callable[..., R]:
@@ -195,6 +223,8 @@ class Pipeline:
         withheld = self._fresh.unverified(index) if self._watching else frozenset()
         if isinstance(doc_ids, str):
             doc_ids = [doc_ids]
+        elif doc_ids is not None and not isinstance(doc_ids, Iterable):
+            raise BadQuestion(f"doc_ids must be a list of document ids, got {doc_ids!r}")
         wanted = frozenset(doc_ids) if doc_ids is not None else frozenset()
         unknown = sorted(wanted - set(index.documents))
         if unknown:
@@ -314,7 +344,7 @@ class Pipeline:
         """The top `k` passages for `question` (within `doc_ids`, if given), each with its
         best sentence."""
         text = clean_question(question)
-        k = check_k(k or self.settings.k)
+        k = check_k(self.settings.k if k is None else k)
         index = self.index
         query = Query.of(text, index=index, words=self.words())
         return retrieve(index, self.embedder, query, k, self.weights,
@@ -331,8 +361,8 @@ class Pipeline:
         """Search for `question` (with the previous turn when it needs it) and check what
         was found against it; None when nothing was found. Costs one embedding call."""
         text = clean_question(question)
-        k = check_k(k or self.settings.k)
-        turns = [Turn(h) if isinstance(h, str) else h for h in history]
+        k = check_k(self.settings.k if k is None else k)
+        turns = check_history(history)
         # Without history the question alone is embedded: start it now, on a helper thread,
         # so the model runs (outside the GIL) while spaCy parses the question here.
         embedding = None if turns else self._embedding_pool.submit(self.embedder.embed, [text])
@@ -399,7 +429,7 @@ class Pipeline:
             return self._index
 
     def add_documents(
-        self, paths: Sequence[str | Path], names: Sequence[str] | None = None,
+        self, paths: Sequence[str | Path] | str | Path, names: Sequence[str] | None = None,
         on_error: Callable[[str, BadDocument], None] | None = None,
     ) -> list[Document]:
         """Check, store (atomically, in the data folder) and index new documents.
@@ -412,6 +442,8 @@ class Pipeline:
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
+        if isinstance(paths, str | Path):  # one file, not one path per character
+            paths = [paths]
         prepared = []
         for i, path in enumerate(paths):
             name = names[i] if names is not None else None
@@ -447,13 +479,13 @@ class Pipeline:
                     raise
         return [index.documents[i] for i in ids if i in index.documents]
 
-    def remove_documents(self, doc_ids: Sequence[str]) -> list[str]:
+    def remove_documents(self, doc_ids: Sequence[str] | str) -> list[str]:
         """Remove uploaded documents and update the index; seeds cannot be removed. If the
         update fails, the documents are put back."""
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
-        wanted = list(dict.fromkeys(doc_ids))
+        wanted = [doc_ids] if isinstance(doc_ids, str) else list(dict.fromkeys(doc_ids))
         with self._docs_lock:
             index = self.index
             seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
