@@ -88,6 +88,35 @@ def test_unreachable_milvus_is_one_line_and_exit_1(
     assert not (tmp_path / "index" / "manifest.json").exists()  # failed before building
 
 
+def test_a_lite_file_held_by_another_process_is_one_line_without_a_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Milvus Lite logged its lock failure with a 20-line traceback before qa's one line."""
+    import fcntl
+    import logging
+    import os
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    db = tmp_path / "index" / "milvus.db"
+    db.mkdir(parents=True)
+    fd = os.open(db / "LOCK", os.O_CREAT | os.O_RDWR, 0o644)  # what the other process holds
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with caplog.at_level(logging.DEBUG):
+            code = cli.main(["ask", "Who met at the Pentagon?", "--backend", "milvus",
+                             "--seeds", str(tmp_path / "seeds"),
+                             "--index", str(tmp_path / "index")])
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"qa: error: cannot use Milvus at {str(db)!r}: Open local milvus failed (a Milvus Lite "
+        "file serves one process at a time)"]
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not logged, [r.getMessage() for r in logged]
+
+
 def test_bad_backend_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["ask", "q", "--backend", "qdrant"])

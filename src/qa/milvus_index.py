@@ -105,8 +105,10 @@ def client(settings: Settings) -> Any:
 
             from pymilvus import MilvusClient
 
-            # pymilvus logs every failed call with a traceback; qa reports each as one line
-            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+            # pymilvus logs every failed call with a traceback, and Milvus Lite a file another
+            # process holds ("Failed to start MilvusLite server"): qa reports each as one line
+            for name in ("pymilvus", "milvus_lite"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         except ImportError:
             raise QAError("the Milvus backend needs the package pymilvus "
                           "(pip install pymilvus milvus-lite)") from None
