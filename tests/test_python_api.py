@@ -87,3 +87,26 @@ def test_one_path_or_one_id_as_a_string_is_one_document(fake_pipeline: Pipeline,
     assert [d.id for d in added] == ["orchard"]
     assert fake_pipeline.remove_documents("orchard") == ["orchard"]
     assert "orchard" not in fake_pipeline.index.documents
+
+
+def test_langchain_retriever_titles_come_from_the_index_its_hits_came_from(
+        fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread removing a document between the search and the title lookup made
+    `invoke` raise KeyError (seen with 3 threads asking during add/remove)."""
+    from qa.langchain_retriever import QARetriever
+
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    fake_pipeline.add_documents([doc])
+    search = fake_pipeline.retrieve
+
+    def search_then_remove(*args: object, **kwargs: object) -> object:
+        hits = search(*args, **kwargs)  # type: ignore[arg-type]
+        fake_pipeline.remove_documents(["orchard"])  # as another thread would, meanwhile
+        return hits
+
+    monkeypatch.setattr(fake_pipeline, "retrieve", search_then_remove)
+    found = QARetriever(pipeline=fake_pipeline, k=3).invoke("orchard of Brindle apple kinds")
+    assert found[0].metadata["doc_id"] == "orchard"
+    assert found[0].metadata["title"].startswith("The orchard of Brindle")
+    assert "orchard" not in fake_pipeline.index.documents

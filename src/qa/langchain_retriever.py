@@ -29,8 +29,8 @@ class QARetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[LCDocument]:
         pipeline: Pipeline = self.pipeline or default_pipeline()
-        hits = pipeline.retrieve(query, self.k)
-        index = pipeline.index
+        with pipeline.pinned() as index:  # the titles from the index the hits came from
+            hits = pipeline.retrieve(query, self.k)
         return [
             LCDocument(
                 page_content=hit.chunk.text,

@@ -7,12 +7,13 @@ they give the same answer to the same question.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -349,6 +350,22 @@ class Pipeline:
         query = Query.of(text, index=index, words=self.words())
         return retrieve(index, self.embedder, query, k, self.weights,
                         self.searchable(index, doc_ids))
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Index]:
+        """One index for several calls in this thread: `with pipeline.pinned() as index:`
+        retrieve, then look up the titles of the hits' documents in the same `index`, even
+        if another thread adds or removes documents (swaps the index) meanwhile."""
+        if getattr(self._pinned, "active", False):
+            yield self.index
+            return
+        if self._watching:
+            self.refresh()
+        self._pinned.active, self._pinned.index = True, None
+        try:
+            yield self.index
+        finally:
+            self._pinned.active, self._pinned.index = False, None
 
     def analyze(self, question: str) -> QuestionInfo:
         """The question's expected answer type, entities and negation (spaCy)."""
