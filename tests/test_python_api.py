@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa import BadQuestion, BadSetting, Pipeline, Settings, Turn, load_settings
+from qa.errors import NothingToIndex
 
 ARTICLE_QUESTION = "Who is the Pentagon spokesman?"
 
@@ -110,3 +111,25 @@ def test_langchain_retriever_titles_come_from_the_index_its_hits_came_from(
     assert found[0].metadata["doc_id"] == "orchard"
     assert found[0].metadata["title"].startswith("The orchard of Brindle")
     assert "orchard" not in fake_pipeline.index.documents
+
+
+def test_the_first_document_can_be_added_to_an_empty_library(tmp_path: Path) -> None:
+    """With an empty seeds folder and no index, add_documents raised 'no documents to
+    index' (it built the index from the seeds before storing the upload): a new user's
+    library could never start."""
+    from tests.conftest import HashingEmbedder
+
+    (tmp_path / "seeds").mkdir()
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                                 index_dir=tmp_path / "index", spacy="none"),
+                        HashingEmbedder())
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    assert [d.id for d in pipeline.add_documents([doc])] == ["orchard"]
+    hit = pipeline.retrieve("orchard apple kinds", k=1)[0]
+    assert pipeline.index.source("orchard")[hit.sentence.start:hit.sentence.end] == \
+        hit.sentence.text
+    with pytest.raises(NothingToIndex):  # still: an index needs a document
+        Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                          index_dir=tmp_path / "other", data_dir=tmp_path / "none",
+                          spacy="none"), HashingEmbedder()).retrieve("apple")

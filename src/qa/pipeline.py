@@ -30,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, QAError
+from qa.errors import BadQuestion, NothingToIndex, QAError
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -473,7 +473,12 @@ class Pipeline:
         if not prepared:
             return []
         with self._docs_lock:
-            indexed = {d.text_sha256: d.id for d in self.index.manifest_record.documents}
+            try:
+                current: Index | None = self.index
+            except NothingToIndex:  # an empty library: the first documents added build it
+                current = None
+            indexed = ({d.text_sha256: d.id for d in current.manifest_record.documents}
+                       if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
                 new = []
@@ -487,7 +492,8 @@ class Pipeline:
                         on_error(item.name, refusal)
                 if not new:
                     return []
-                taken = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
+                taken = lib.seed_ids(self.settings.seeds_dir, sticky_ids(
+                    self.settings, current.manifest_record) if current is not None else None)
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()

@@ -43,7 +43,7 @@ from typing import Any
 
 from qa.atomic import write_text_atomic
 from qa.config import Settings
-from qa.errors import BadSetting, QAError, SeedError, WriteError
+from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
 from qa.loaders import (
     SUFFIXES,
     BadDocument,
@@ -395,7 +395,7 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corp
     report(problems)
     if not documents:
         reasons = "; ".join(f"{Path(p.file).name}: {p.reason}" for p in problems[:3])
-        raise SeedError(f"no documents to index in {str(settings.seeds_dir)!r}"
+        raise NothingToIndex(f"no documents to index in {str(settings.seeds_dir)!r}"
                         + (f" ({reasons})" if reasons else ""))
     return Corpus(documents, problems, frozenset(uploaded))
 
