@@ -133,3 +133,24 @@ def test_the_first_document_can_be_added_to_an_empty_library(tmp_path: Path) -> 
         Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
                           index_dir=tmp_path / "other", data_dir=tmp_path / "none",
                           spacy="none"), HashingEmbedder()).retrieve("apple")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda p, f: p.add_documents(None), "paths must be a list of file paths, got None"),
+    (lambda p, f: p.add_documents([5]), "paths must be a list of file paths, got [5]"),
+    (lambda p, f: p.add_documents([f, f], names=["a.txt"]),
+     "names must give one name per path: 1 names for 2 paths"),
+    (lambda p, f: p.remove_documents(None), "doc_ids must be a list of document ids, got None"),
+    (lambda p, f: p.remove_documents([5]), "doc_ids must be a list of document ids, got [5]"),
+])
+def test_document_calls_with_the_wrong_types_are_one_line_errors(
+        fake_pipeline: Pipeline, tmp_path: Path, call: object, message: str) -> None:
+    """These raised TypeError / IndexError from inside (names shorter than paths: an
+    IndexError after the first file was already checked)."""
+    from qa import QAError
+
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    with pytest.raises(QAError) as err:
+        call(fake_pipeline, doc)  # type: ignore[operator]
+    assert str(err.value) == message

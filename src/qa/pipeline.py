@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import re
 import threading
 import time
@@ -461,6 +462,14 @@ class Pipeline:
 
         if isinstance(paths, str | Path):  # one file, not one path per character
             paths = [paths]
+        if not isinstance(paths, Iterable):
+            raise BadDocument(f"paths must be a list of file paths, got {paths!r:.80}")
+        paths = list(paths)
+        if not all(isinstance(p, str | os.PathLike) for p in paths):
+            raise BadDocument(f"paths must be a list of file paths, got {paths!r:.80}")
+        if names is not None and len(names) != len(paths):
+            raise BadDocument(f"names must give one name per path: {len(names)} names for "
+                              f"{len(paths)} paths")
         prepared = []
         for i, path in enumerate(paths):
             name = names[i] if names is not None else None
@@ -508,7 +517,14 @@ class Pipeline:
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
-        wanted = [doc_ids] if isinstance(doc_ids, str) else list(dict.fromkeys(doc_ids))
+        if isinstance(doc_ids, str):
+            doc_ids = [doc_ids]
+        ids = list(doc_ids) if isinstance(doc_ids, Iterable) else None
+        if ids is None or not all(isinstance(d, str) for d in ids):
+            raise lib.UnknownDocument(
+                f"doc_ids must be a list of document ids, got {doc_ids!r:.80}", 422)
+        doc_ids = ids
+        wanted = list(dict.fromkeys(doc_ids))
         with self._docs_lock:
             index = self.index
             seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
