@@ -511,9 +511,12 @@ class Pipeline:
                     raise
         return [index.documents[i] for i in ids if i in index.documents]
 
-    def remove_documents(self, doc_ids: Sequence[str] | str) -> list[str]:
-        """Remove uploaded documents and update the index; seeds cannot be removed. If the
-        update fails, the documents are put back."""
+    def remove_documents(self, doc_ids: Sequence[str] | str,
+                         on_error: Callable[[str, QAError], None] | None = None) -> list[str]:
+        """Remove uploaded documents and update the index once; seeds cannot be removed. If
+        the update fails, the documents are put back. An unknown id or a seed raises before
+        anything changes, unless `on_error` is given: then it is reported there and the
+        others are removed. Returns the ids removed."""
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
@@ -528,15 +531,30 @@ class Pipeline:
         with self._docs_lock:
             index = self.index
             seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
-            for doc_id in wanted:
+            for doc_id in list(wanted):
                 if doc_id in index.documents and doc_id in seeds:
-                    raise lib.UnknownDocument(
+                    refusal = lib.UnknownDocument(
                         f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
+                    if on_error is None:
+                        raise refusal
+                    on_error(doc_id, refusal)
+                    wanted.remove(doc_id)
             if not set(index.documents) - set(wanted):
                 raise BadDocument("cannot remove every document: the index would be empty", 409)
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
-                moves = lib.withdraw(self.settings, wanted)
+                moves: list[tuple[Path, Path]] = []
+                for doc_id in list(wanted):
+                    try:
+                        moves += lib.withdraw(self.settings, [doc_id])
+                    except lib.UnknownDocument as exc:
+                        if on_error is None:
+                            lib.undo(moves)
+                            raise
+                        on_error(doc_id, exc)
+                        wanted.remove(doc_id)
+                if not moves:
+                    return []
                 try:
                     self._reload()
                 except BaseException:
