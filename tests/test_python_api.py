@@ -154,3 +154,15 @@ def test_document_calls_with_the_wrong_types_are_one_line_errors(
     with pytest.raises(QAError) as err:
         call(fake_pipeline, doc)  # type: ignore[operator]
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("k", [0, 21, "3"])
+def test_langchain_retriever_checks_k_when_made(k: object) -> None:
+    """QARetriever(k=0) was accepted and returned the default 5 passages; k=50 or '3'
+    failed only at the first query."""
+    from pydantic import ValidationError
+
+    from qa.langchain_retriever import QARetriever
+
+    with pytest.raises(ValidationError):
+        QARetriever(k=k)
