@@ -62,6 +62,9 @@ def test_backend_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(backend="qdrant")
     with pytest.raises(BadSetting, match="QA_MILVUS_URI"):
         Settings(milvus_uri="/tmp/not-a-db-file")
+    # checked with the settings, not after a build has embedded the whole corpus
+    with pytest.raises(BadSetting, match="QA_MILVUS_COLLECTION must be a letter"):
+        Settings(milvus_collection="bad name")
     monkeypatch.setenv("QA_BACKEND", "milvus")
     monkeypatch.setenv("QA_MILVUS_URI", "http://milvus.internal:19530")
     monkeypatch.setenv("QA_MILVUS_TOKEN", "root:secret")

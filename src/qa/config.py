@@ -11,6 +11,7 @@ the server QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOST
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ MAX_TURN_ANSWER_CHARS = 20_000  # the answer an earlier turn carries (library, H
 MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP API)
 MAX_BODY_BYTES = 1 << 20  # a JSON request: 2,000-character questions and 20 of history fit
 MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
+MILVUS_COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")  # a prefix of Milvus names
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_SPACY_PROCESSES = 16
 AUTO_SPACY_PROCESSES = 4  # spacy_processes=0 uses one per usable core, at most this many
@@ -97,6 +99,9 @@ class Settings:
                 self.milvus_uri.endswith(".db")):
             raise BadSetting("QA_MILVUS_URI must be http(s)://host:port or a Milvus Lite file "
                              f"ending in .db, got {self.milvus_uri!r}")
+        if not MILVUS_COLLECTION.match(self.milvus_collection):
+            raise BadSetting("QA_MILVUS_COLLECTION must be a letter or _ then letters, digits "
+                             f"or _ (at most 41), got {self.milvus_collection!r}")
         if self.embed_runtime not in ("auto", "onnx", "torch"):
             raise BadSetting("embed_runtime (QA_EMBED_RUNTIME) must be 'auto', 'onnx' or "
                              f"'torch', got {self.embed_runtime!r}")

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.config import MILVUS_COLLECTION
 from qa.errors import BadSetting, IndexStale, QAError
 from qa.lexical import K1, B, Terms, query_weights, tokenize
 
@@ -60,7 +61,6 @@ INSERT_BATCH = 1_000  # rows per insert call (bounded request size)
 MAX_VARCHAR = 65_535  # bytes, Milvus's VARCHAR limit
 PAYLOAD_CHARS = 4_000  # raw text kept as payload per row (the offsets are authoritative)
 TIMEOUT = 30.0  # seconds per Milvus call
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
 _clients: dict[tuple[str, str], Any] = {}
 _clients_lock = threading.Lock()
@@ -157,7 +157,7 @@ class Target:
 
     def __init__(self, settings: Settings, manifest: Mapping[str, Any]) -> None:
         prefix = settings.milvus_collection
-        if not _NAME.match(prefix):
+        if not MILVUS_COLLECTION.match(prefix):
             raise BadSetting("QA_MILVUS_COLLECTION must be a letter or _ then letters, digits "
                              f"or _ (at most 41), got {prefix!r}")
         what = repr((manifest["model"], manifest["dimension"], sorted(manifest["chunking"].items()),
