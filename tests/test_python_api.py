@@ -166,3 +166,16 @@ def test_langchain_retriever_checks_k_when_made(k: object) -> None:
 
     with pytest.raises(ValidationError):
         QARetriever(k=k)
+
+
+def test_a_seeds_folder_that_is_a_file_is_named_as_such(tmp_path: Path) -> None:
+    """It was reported as 'does not exist', sending the user looking for a missing folder."""
+    from qa.errors import SeedError
+    from tests.conftest import HashingEmbedder
+
+    (tmp_path / "seeds").write_text("not a folder")
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                                 index_dir=tmp_path / "index", spacy="none"),
+                        HashingEmbedder())
+    with pytest.raises(SeedError, match=r"seeds folder '.*seeds' is not a folder$"):
+        pipeline.retrieve("apple")

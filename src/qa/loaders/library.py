@@ -358,7 +358,8 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
     the same `previous`) is here under the same id; a file here that it skipped (empty,
     corrupt) is one the build records as skipped. Fails at once on a missing seeds folder."""
     if not settings.seeds_dir.is_dir():
-        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} does not exist")
+        what = "is not a folder" if settings.seeds_dir.exists() else "does not exist"
+        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} {what}")
     files = dict(seed_files(settings.seeds_dir, previous)[0])
     for folder in stored_folders(settings.documents_dir):
         try:
