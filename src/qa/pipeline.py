@@ -24,7 +24,6 @@ import numpy as np
 from qa.answering import compose
 from qa.config import (
     MAX_K,
-    MAX_TURN_ANSWER_CHARS,
     Settings,
     check_writable_dir,
     load_settings,
@@ -112,9 +111,6 @@ def check_history(history: Sequence[str | Turn] | None) -> list[Turn]:
                               f"{type(turn).__name__}")
         if answer is not None and not isinstance(answer, str):
             raise BadQuestion(f"the answer of {turn_name(n)} must be text")
-        if answer is not None and len(answer) > MAX_TURN_ANSWER_CHARS:
-            raise BadQuestion(f"the answer of {turn_name(n)} is too long ({len(answer)} "
-                              f"characters; at most {MAX_TURN_ANSWER_CHARS})")
         turns.append(Turn(clean_turn(question, n), answer))
     return turns
 
