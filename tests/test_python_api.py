@@ -37,6 +37,9 @@ def test_settings_take_folders_as_strings(tmp_path: Path) -> None:
     assert s.index_dir == tmp_path / "i" and isinstance(s.seeds_dir, Path)
     assert s.documents_dir == tmp_path
     assert Settings(allowed_hosts=["a.example"]).allowed_hosts == ("a.example",)
+    import numpy as np
+
+    assert Settings(k=np.int64(3)).k == 3 and type(Settings(k=np.int64(3)).k) is int
     with pytest.raises(BadSetting, match="k must be an integer, got '3'"):
         load_settings(k="3")
 

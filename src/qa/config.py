@@ -10,6 +10,7 @@ the server QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOST
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import tempfile
@@ -124,11 +125,13 @@ class Settings:
                 raise BadSetting(f"{name} must be a folder path, got {value!r}")
         for name in _INTS:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise BadSetting(f"{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy's too
         value = self.refresh_seconds
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise BadSetting(f"refresh_seconds must be a number, got {value!r}")
+        object.__setattr__(self, "refresh_seconds", float(value))
         for name in _STRS:
             value = getattr(self, name)
             if not isinstance(value, str) and not (value is None and name in _OPTIONAL_STRS):
