@@ -120,6 +120,23 @@ def test_a_lite_file_held_by_another_process_is_one_line_without_a_traceback(
     assert not logged, [r.getMessage() for r in logged]
 
 
+def test_a_file_where_the_lite_folder_belongs_is_named_not_blamed_on_another_process(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file at index/milvus.db (an older Milvus Lite's single file, or anything else) was
+    reported as '(a Milvus Lite file serves one process at a time)', with no other process."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    db = tmp_path / "index" / "milvus.db"
+    db.parent.mkdir()
+    db.write_bytes(b"SQLite format 3\x00 not a Milvus Lite 3 folder")
+    code = cli.main(["ask", "Who met at the Pentagon?", "--backend", "milvus",
+                     "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"qa: error: cannot use Milvus at {str(db)!r}: Open local milvus failed (it is a file, "
+        "not a Milvus Lite folder: move it away and the index is copied into a new one)"]
+
+
 def test_bad_backend_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["ask", "q", "--backend", "qdrant"])

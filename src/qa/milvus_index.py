@@ -86,8 +86,13 @@ def _fail(uri: str, exc: Exception) -> QAError:
     """One line for a person: where Milvus was expected and what it said."""
     message = getattr(exc, "message", None) or str(exc)
     first = (str(message).strip().splitlines() or [type(exc).__name__])[0]
-    hint = (" (a Milvus Lite file serves one process at a time)"
-            if "://" not in uri and "open local milvus failed" in first.lower() else "")
+    hint = ""
+    if "://" not in uri and "open local milvus failed" in first.lower():
+        # Milvus Lite 3 keeps a folder; a file there (an older Milvus Lite's, or anything
+        # else) fails the same way as a folder another process holds
+        hint = (" (it is a file, not a Milvus Lite folder: move it away and the index is "
+                "copied into a new one)" if Path(uri).is_file()
+                else " (a Milvus Lite file serves one process at a time)")
     return QAError(f"cannot use Milvus at {_shown(uri)!r}: {first}{hint}")
 
 
