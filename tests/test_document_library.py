@@ -393,6 +393,16 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
     assert "removed water-report" in out and "'nope'" in err
     assert cli.main(_argv(settings, "add", "/no/such/file.pdf")) == 1
     assert "cannot read the file" in capsys.readouterr().err
+    assert cli.main(_argv(settings, "add", str(PDF), str(DOCX))) == 0
+    capsys.readouterr()
+    # several ids: one index update (one per id made removing n documents n builds), the
+    # refused ones named, the rest removed
+    assert cli.main(_argv(settings, "remove", "water-report", "nope", "orchard-summary",
+                          "politico-us-iraq-advisory-transition")) == 1
+    out, err = capsys.readouterr()
+    assert "removed water-report" in out and "removed orchard-summary" in out
+    assert "'nope'" in err and "shipped seed document" in err
+    assert err.count("qa: indexed ") == 1, err
     assert cli.main(_argv(settings, "add", str(HTML))) == 1  # a copy of kestrel-lighthouse
     out, err = capsys.readouterr()
     assert "added" not in out and err.count("\n") == 1 and err.startswith(

@@ -62,6 +62,9 @@ def test_backend_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(backend="qdrant")
     with pytest.raises(BadSetting, match="QA_MILVUS_URI"):
         Settings(milvus_uri="/tmp/not-a-db-file")
+    # checked with the settings, not after a build has embedded the whole corpus
+    with pytest.raises(BadSetting, match="QA_MILVUS_COLLECTION must be a letter"):
+        Settings(milvus_collection="bad name")
     monkeypatch.setenv("QA_BACKEND", "milvus")
     monkeypatch.setenv("QA_MILVUS_URI", "http://milvus.internal:19530")
     monkeypatch.setenv("QA_MILVUS_TOKEN", "root:secret")
@@ -86,6 +89,52 @@ def test_unreachable_milvus_is_one_line_and_exit_1(
     assert lines[-1].startswith("qa: error: cannot use Milvus at 'http://127.0.0.1:1'")
     assert "Traceback" not in err and "secret" not in err
     assert not (tmp_path / "index" / "manifest.json").exists()  # failed before building
+
+
+def test_a_lite_file_held_by_another_process_is_one_line_without_a_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Milvus Lite logged its lock failure with a 20-line traceback before qa's one line."""
+    import fcntl
+    import logging
+    import os
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    db = tmp_path / "index" / "milvus.db"
+    db.mkdir(parents=True)
+    fd = os.open(db / "LOCK", os.O_CREAT | os.O_RDWR, 0o644)  # what the other process holds
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with caplog.at_level(logging.DEBUG):
+            code = cli.main(["ask", "Who met at the Pentagon?", "--backend", "milvus",
+                             "--seeds", str(tmp_path / "seeds"),
+                             "--index", str(tmp_path / "index")])
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"qa: error: cannot use Milvus at {str(db)!r}: Open local milvus failed (a Milvus Lite "
+        "file serves one process at a time)"]
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not logged, [r.getMessage() for r in logged]
+
+
+def test_a_file_where_the_lite_folder_belongs_is_named_not_blamed_on_another_process(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file at index/milvus.db (an older Milvus Lite's single file, or anything else) was
+    reported as '(a Milvus Lite file serves one process at a time)', with no other process."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    db = tmp_path / "index" / "milvus.db"
+    db.parent.mkdir()
+    db.write_bytes(b"SQLite format 3\x00 not a Milvus Lite 3 folder")
+    code = cli.main(["ask", "Who met at the Pentagon?", "--backend", "milvus",
+                     "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"qa: error: cannot use Milvus at {str(db)!r}: Open local milvus failed (it is a file, "
+        "not a Milvus Lite folder: move it away and the index is copied into a new one)"]
 
 
 def test_bad_backend_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

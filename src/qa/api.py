@@ -61,7 +61,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Host, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.config import LOOPBACK_HOSTS, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.config import (
+    LOOPBACK_HOSTS,
+    MAX_HISTORY,
+    MAX_K,
+    MAX_QUESTION_CHARS,
+    MAX_TURN_ANSWER_CHARS,
+    Settings,
+)
 from qa.documents_api import router as documents_router
 from qa.documents_api import upload_cap
 from qa.errors import (
@@ -139,7 +146,7 @@ class HistoryTurn(BaseModel):
 
     question: TurnQuestion
     answer: StrictStr | None = Field(
-        default=None, max_length=20_000,
+        default=None, max_length=MAX_TURN_ANSWER_CHARS,
         description="the answer text given for it (its quotes guide the follow-up)")
 
 

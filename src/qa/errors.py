@@ -23,6 +23,10 @@ class SeedError(QAError):
     """The documents in `seeds/` cannot be read or hold nothing to index."""
 
 
+class NothingToIndex(SeedError):
+    """Neither the seeds folder nor the uploads hold a readable document."""
+
+
 class IndexMissing(QAError):
     """There is no index where one was expected."""
 

@@ -12,8 +12,9 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
+from qa.config import MAX_K
 from qa.pipeline import Pipeline, default_pipeline
 
 
@@ -23,14 +24,14 @@ class QARetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     pipeline: Any = None  # a qa Pipeline; the process-wide default when None
-    k: int = 5
+    k: int = Field(default=5, ge=1, le=MAX_K, strict=True)  # checked when made, not per query
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[LCDocument]:
         pipeline: Pipeline = self.pipeline or default_pipeline()
-        hits = pipeline.retrieve(query, self.k)
-        index = pipeline.index
+        with pipeline.pinned() as index:  # the titles from the index the hits came from
+            hits = pipeline.retrieve(query, self.k)
         return [
             LCDocument(
                 page_content=hit.chunk.text,

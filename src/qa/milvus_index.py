@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.config import MILVUS_COLLECTION
 from qa.errors import BadSetting, IndexStale, QAError
 from qa.lexical import K1, B, Terms, query_weights, tokenize
 
@@ -60,7 +61,6 @@ INSERT_BATCH = 1_000  # rows per insert call (bounded request size)
 MAX_VARCHAR = 65_535  # bytes, Milvus's VARCHAR limit
 PAYLOAD_CHARS = 4_000  # raw text kept as payload per row (the offsets are authoritative)
 TIMEOUT = 30.0  # seconds per Milvus call
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
 _clients: dict[tuple[str, str], Any] = {}
 _clients_lock = threading.Lock()
@@ -86,8 +86,13 @@ def _fail(uri: str, exc: Exception) -> QAError:
     """One line for a person: where Milvus was expected and what it said."""
     message = getattr(exc, "message", None) or str(exc)
     first = (str(message).strip().splitlines() or [type(exc).__name__])[0]
-    hint = (" (a Milvus Lite file serves one process at a time)"
-            if "://" not in uri and "open local milvus failed" in first.lower() else "")
+    hint = ""
+    if "://" not in uri and "open local milvus failed" in first.lower():
+        # Milvus Lite 3 keeps a folder; a file there (an older Milvus Lite's, or anything
+        # else) fails the same way as a folder another process holds
+        hint = (" (it is a file, not a Milvus Lite folder: move it away and the index is "
+                "copied into a new one)" if Path(uri).is_file()
+                else " (a Milvus Lite file serves one process at a time)")
     return QAError(f"cannot use Milvus at {_shown(uri)!r}: {first}{hint}")
 
 
@@ -105,8 +110,10 @@ def client(settings: Settings) -> Any:
 
             from pymilvus import MilvusClient
 
-            # pymilvus logs every failed call with a traceback; qa reports each as one line
-            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+            # pymilvus logs every failed call with a traceback, and Milvus Lite a file another
+            # process holds ("Failed to start MilvusLite server"): qa reports each as one line
+            for name in ("pymilvus", "milvus_lite"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         except ImportError:
             raise QAError("the Milvus backend needs the package pymilvus "
                           "(pip install pymilvus milvus-lite)") from None
@@ -155,7 +162,7 @@ class Target:
 
     def __init__(self, settings: Settings, manifest: Mapping[str, Any]) -> None:
         prefix = settings.milvus_collection
-        if not _NAME.match(prefix):
+        if not MILVUS_COLLECTION.match(prefix):
             raise BadSetting("QA_MILVUS_COLLECTION must be a letter or _ then letters, digits "
                              f"or _ (at most 41), got {prefix!r}")
         what = repr((manifest["model"], manifest["dimension"], sorted(manifest["chunking"].items()),

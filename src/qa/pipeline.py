@@ -7,12 +7,14 @@ they give the same answer to the same question.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, QAError
+from qa.errors import BadQuestion, NothingToIndex, QAError
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -43,7 +45,7 @@ from qa.nlp import (
     similarity_typer,
 )
 from qa.retrieval import Query, Weights, retrieve, search
-from qa.schema import clean_question
+from qa.schema import clean_question, clean_turn, turn_name
 from qa.store import Index, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
@@ -87,6 +89,30 @@ def check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise BadQuestion(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
     return k
+
+
+def check_history(history: Sequence[str | Turn] | None) -> list[Turn]:
+    """The earlier turns as `Turn`s, each question cleaned as the edges clean it; a bad one
+    is a BadQuestion naming it ("history turn 2 is empty"), never a TypeError from deep in
+    the parse. A lone string is refused: it would be read as one turn per character."""
+    if history is None:
+        return []
+    if isinstance(history, str | bytes) or not isinstance(history, Iterable):
+        raise BadQuestion("history must be a list of earlier questions or Turns, got "
+                          f"{type(history).__name__}")
+    turns = []
+    for n, turn in enumerate(history, start=1):
+        if isinstance(turn, Turn):
+            question, answer = turn.question, turn.answer
+        elif isinstance(turn, str):
+            question, answer = turn, None
+        else:
+            raise BadQuestion(f"{turn_name(n)} must be a question or a Turn, got "
+                              f"{type(turn).__name__}")
+        if answer is not None and not isinstance(answer, str):
+            raise BadQuestion(f"the answer of {turn_name(n)} must be text")
+        turns.append(Turn(clean_turn(question, n), answer))
+    return turns
 
 
 def _consistent(method: Callable[..., R]) -> Callable[..., R]:
@@ -195,6 +221,8 @@ class Pipeline:
         withheld = self._fresh.unverified(index) if self._watching else frozenset()
         if isinstance(doc_ids, str):
             doc_ids = [doc_ids]
+        elif doc_ids is not None and not isinstance(doc_ids, Iterable):
+            raise BadQuestion(f"doc_ids must be a list of document ids, got {doc_ids!r}")
         wanted = frozenset(doc_ids) if doc_ids is not None else frozenset()
         unknown = sorted(wanted - set(index.documents))
         if unknown:
@@ -314,11 +342,27 @@ class Pipeline:
         """The top `k` passages for `question` (within `doc_ids`, if given), each with its
         best sentence."""
         text = clean_question(question)
-        k = check_k(k or self.settings.k)
+        k = check_k(self.settings.k if k is None else k)
         index = self.index
         query = Query.of(text, index=index, words=self.words())
         return retrieve(index, self.embedder, query, k, self.weights,
                         self.searchable(index, doc_ids))
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[Index]:
+        """One index for several calls in this thread: `with pipeline.pinned() as index:`
+        retrieve, then look up the titles of the hits' documents in the same `index`, even
+        if another thread adds or removes documents (swaps the index) meanwhile."""
+        if getattr(self._pinned, "active", False):
+            yield self.index
+            return
+        if self._watching:
+            self.refresh()
+        self._pinned.active, self._pinned.index = True, None
+        try:
+            yield self.index
+        finally:
+            self._pinned.active, self._pinned.index = False, None
 
     def analyze(self, question: str) -> QuestionInfo:
         """The question's expected answer type, entities and negation (spaCy)."""
@@ -331,8 +375,8 @@ class Pipeline:
         """Search for `question` (with the previous turn when it needs it) and check what
         was found against it; None when nothing was found. Costs one embedding call."""
         text = clean_question(question)
-        k = check_k(k or self.settings.k)
-        turns = [Turn(h) if isinstance(h, str) else h for h in history]
+        k = check_k(self.settings.k if k is None else k)
+        turns = check_history(history)
         # Without history the question alone is embedded: start it now, on a helper thread,
         # so the model runs (outside the GIL) while spaCy parses the question here.
         embedding = None if turns else self._embedding_pool.submit(self.embedder.embed, [text])
@@ -399,7 +443,7 @@ class Pipeline:
             return self._index
 
     def add_documents(
-        self, paths: Sequence[str | Path], names: Sequence[str] | None = None,
+        self, paths: Sequence[str | Path] | str | Path, names: Sequence[str] | None = None,
         on_error: Callable[[str, BadDocument], None] | None = None,
     ) -> list[Document]:
         """Check, store (atomically, in the data folder) and index new documents.
@@ -412,6 +456,16 @@ class Pipeline:
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
+        if isinstance(paths, str | Path):  # one file, not one path per character
+            paths = [paths]
+        if not isinstance(paths, Iterable):
+            raise BadDocument(f"paths must be a list of file paths, got {paths!r:.80}")
+        paths = list(paths)
+        if not all(isinstance(p, str | os.PathLike) for p in paths):
+            raise BadDocument(f"paths must be a list of file paths, got {paths!r:.80}")
+        if names is not None and len(names) != len(paths):
+            raise BadDocument(f"names must give one name per path: {len(names)} names for "
+                              f"{len(paths)} paths")
         prepared = []
         for i, path in enumerate(paths):
             name = names[i] if names is not None else None
@@ -424,7 +478,12 @@ class Pipeline:
         if not prepared:
             return []
         with self._docs_lock:
-            indexed = {d.text_sha256: d.id for d in self.index.manifest_record.documents}
+            try:
+                current: Index | None = self.index
+            except NothingToIndex:  # an empty library: the first documents added build it
+                current = None
+            indexed = ({d.text_sha256: d.id for d in current.manifest_record.documents}
+                       if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
                 new = []
@@ -438,7 +497,8 @@ class Pipeline:
                         on_error(item.name, refusal)
                 if not new:
                     return []
-                taken = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
+                taken = lib.seed_ids(self.settings.seeds_dir, sticky_ids(
+                    self.settings, current.manifest_record) if current is not None else None)
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
@@ -447,25 +507,50 @@ class Pipeline:
                     raise
         return [index.documents[i] for i in ids if i in index.documents]
 
-    def remove_documents(self, doc_ids: Sequence[str]) -> list[str]:
-        """Remove uploaded documents and update the index; seeds cannot be removed. If the
-        update fails, the documents are put back."""
+    def remove_documents(self, doc_ids: Sequence[str] | str,
+                         on_error: Callable[[str, QAError], None] | None = None) -> list[str]:
+        """Remove uploaded documents and update the index once; seeds cannot be removed. If
+        the update fails, the documents are put back. An unknown id or a seed raises before
+        anything changes, unless `on_error` is given: then it is reported there and the
+        others are removed. Returns the ids removed."""
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
+        if isinstance(doc_ids, str):
+            doc_ids = [doc_ids]
+        ids = list(doc_ids) if isinstance(doc_ids, Iterable) else None
+        if ids is None or not all(isinstance(d, str) for d in ids):
+            raise lib.UnknownDocument(
+                f"doc_ids must be a list of document ids, got {doc_ids!r:.80}", 422)
+        doc_ids = ids
         wanted = list(dict.fromkeys(doc_ids))
         with self._docs_lock:
             index = self.index
             seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
-            for doc_id in wanted:
+            for doc_id in list(wanted):
                 if doc_id in index.documents and doc_id in seeds:
-                    raise lib.UnknownDocument(
+                    refusal = lib.UnknownDocument(
                         f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
+                    if on_error is None:
+                        raise refusal
+                    on_error(doc_id, refusal)
+                    wanted.remove(doc_id)
             if not set(index.documents) - set(wanted):
                 raise BadDocument("cannot remove every document: the index would be empty", 409)
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
-                moves = lib.withdraw(self.settings, wanted)
+                moves: list[tuple[Path, Path]] = []
+                for doc_id in list(wanted):
+                    try:
+                        moves += lib.withdraw(self.settings, [doc_id])
+                    except lib.UnknownDocument as exc:
+                        if on_error is None:
+                            lib.undo(moves)
+                            raise
+                        on_error(doc_id, exc)
+                        wanted.remove(doc_id)
+                if not moves:
+                    return []
                 try:
                     self._reload()
                 except BaseException:

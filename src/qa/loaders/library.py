@@ -43,7 +43,7 @@ from typing import Any
 
 from qa.atomic import write_text_atomic
 from qa.config import Settings
-from qa.errors import BadSetting, QAError, SeedError, WriteError
+from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
 from qa.loaders import (
     SUFFIXES,
     BadDocument,
@@ -358,7 +358,8 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
     the same `previous`) is here under the same id; a file here that it skipped (empty,
     corrupt) is one the build records as skipped. Fails at once on a missing seeds folder."""
     if not settings.seeds_dir.is_dir():
-        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} does not exist")
+        what = "is not a folder" if settings.seeds_dir.exists() else "does not exist"
+        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} {what}")
     files = dict(seed_files(settings.seeds_dir, previous)[0])
     for folder in stored_folders(settings.documents_dir):
         try:
@@ -395,7 +396,7 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corp
     report(problems)
     if not documents:
         reasons = "; ".join(f"{Path(p.file).name}: {p.reason}" for p in problems[:3])
-        raise SeedError(f"no documents to index in {str(settings.seeds_dir)!r}"
+        raise NothingToIndex(f"no documents to index in {str(settings.seeds_dir)!r}"
                         + (f" ({reasons})" if reasons else ""))
     return Corpus(documents, problems, frozenset(uploaded))
 

@@ -1,0 +1,183 @@
+"""The library's own edge: `Settings`, `Pipeline.ask/retrieve` and the document calls, used
+from Python with wrong types, get a one-line QAError, never a TypeError from deep inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa import BadQuestion, BadSetting, Pipeline, Settings, Turn, load_settings
+from qa.errors import NothingToIndex
+
+ARTICLE_QUESTION = "Who is the Pentagon spokesman?"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"k": "5"}, "k must be an integer, got '5'"),
+    ({"k": True}, "k must be an integer, got True"),
+    ({"chunk_chars": None}, "chunk_chars must be an integer, got None"),
+    ({"hnsw_above": 1.5}, "hnsw_above must be an integer, got 1.5"),
+    ({"model": None}, "model must be a string, got None"),
+    ({"backend": 1}, "backend must be a string, got 1"),
+    ({"refresh_seconds": "1"}, "refresh_seconds must be a number, got '1'"),
+    ({"index_dir": None}, "index_dir must be a folder path, got None"),
+    ({"seeds_dir": ""}, "seeds_dir must be a folder path, got ''"),
+    ({"allowed_hosts": "localhost"}, "allowed_hosts must be a tuple of host names"),
+    ({"allowed_hosts": ("a", 5)}, "allowed_hosts must be a tuple of host names"),
+])
+def test_settings_of_the_wrong_type_are_a_bad_setting(values: dict, message: str) -> None:
+    with pytest.raises(BadSetting) as err:
+        Settings(**values)
+    assert message in str(err.value)
+
+
+def test_settings_take_folders_as_strings(tmp_path: Path) -> None:
+    s = Settings(index_dir=str(tmp_path / "i"), seeds_dir=str(tmp_path), data_dir=str(tmp_path))
+    assert s.index_dir == tmp_path / "i" and isinstance(s.seeds_dir, Path)
+    assert s.documents_dir == tmp_path
+    assert Settings(allowed_hosts=["a.example"]).allowed_hosts == ("a.example",)
+    import numpy as np
+
+    assert Settings(k=np.int64(3)).k == 3 and type(Settings(k=np.int64(3)).k) is int
+    with pytest.raises(BadSetting, match="k must be an integer, got '3'"):
+        load_settings(k="3")
+
+
+@pytest.mark.parametrize(("history", "message"), [
+    ("Who is the Pentagon spokesman?", "history must be a list of earlier questions or Turns"),
+    (5, "history must be a list of earlier questions or Turns, got int"),
+    ([None], "history turn 1 must be a question or a Turn, got NoneType"),
+    (["Who?", {"question": "x"}], "history turn 2 must be a question or a Turn, got dict"),
+    ([Turn(None)], "history turn 1 must be text"),  # type: ignore[arg-type]
+    ([Turn("  ")], "history turn 1 is empty"),
+    (["x" * 3000], "history turn 1 is too long"),
+    ([Turn("Who?", 5)], "the answer of history turn 1 must be text"),  # type: ignore[arg-type]
+])
+def test_bad_history_is_a_bad_question(fake_pipeline: Pipeline, history: object,
+                                       message: str) -> None:
+    with pytest.raises(BadQuestion) as err:
+        fake_pipeline.ask("When did he say it?", history)  # type: ignore[arg-type]
+    assert message in str(err.value)
+
+
+def test_history_none_and_turns_with_answers_are_fine(fake_pipeline: Pipeline) -> None:
+    assert fake_pipeline.ask(ARTICLE_QUESTION, None).question == ARTICLE_QUESTION  # type: ignore[arg-type]
+    answer = fake_pipeline.ask("What did he say?", [" Who is the Pentagon spokesman? ",
+                                                    Turn(ARTICLE_QUESTION, "John Kirby.")])
+    assert answer.question == "What did he say?"
+
+
+@pytest.mark.parametrize("k", [0, -1, "3", 2.0, 21])
+def test_k_out_of_range_is_refused_not_replaced_by_the_default(fake_pipeline: Pipeline,
+                                                               k: object) -> None:
+    with pytest.raises(BadQuestion, match="k must be an integer from 1 to 20"):
+        fake_pipeline.ask(ARTICLE_QUESTION, k=k)  # type: ignore[arg-type]
+    with pytest.raises(BadQuestion, match="k must be an integer from 1 to 20"):
+        fake_pipeline.retrieve(ARTICLE_QUESTION, k=k)  # type: ignore[arg-type]
+
+
+def test_doc_ids_that_are_not_a_list_are_a_bad_question(fake_pipeline: Pipeline) -> None:
+    with pytest.raises(BadQuestion, match="doc_ids must be a list of document ids, got 5"):
+        fake_pipeline.retrieve(ARTICLE_QUESTION, doc_ids=5)  # type: ignore[arg-type]
+
+
+def test_one_path_or_one_id_as_a_string_is_one_document(fake_pipeline: Pipeline,
+                                                        tmp_path: Path) -> None:
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    added = fake_pipeline.add_documents(str(doc))
+    assert [d.id for d in added] == ["orchard"]
+    assert fake_pipeline.remove_documents("orchard") == ["orchard"]
+    assert "orchard" not in fake_pipeline.index.documents
+
+
+def test_langchain_retriever_titles_come_from_the_index_its_hits_came_from(
+        fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread removing a document between the search and the title lookup made
+    `invoke` raise KeyError (seen with 3 threads asking during add/remove)."""
+    from qa.langchain_retriever import QARetriever
+
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    fake_pipeline.add_documents([doc])
+    search = fake_pipeline.retrieve
+
+    def search_then_remove(*args: object, **kwargs: object) -> object:
+        hits = search(*args, **kwargs)  # type: ignore[arg-type]
+        fake_pipeline.remove_documents(["orchard"])  # as another thread would, meanwhile
+        return hits
+
+    monkeypatch.setattr(fake_pipeline, "retrieve", search_then_remove)
+    found = QARetriever(pipeline=fake_pipeline, k=3).invoke("orchard of Brindle apple kinds")
+    assert found[0].metadata["doc_id"] == "orchard"
+    assert found[0].metadata["title"].startswith("The orchard of Brindle")
+    assert "orchard" not in fake_pipeline.index.documents
+
+
+def test_the_first_document_can_be_added_to_an_empty_library(tmp_path: Path) -> None:
+    """With an empty seeds folder and no index, add_documents raised 'no documents to
+    index' (it built the index from the seeds before storing the upload): a new user's
+    library could never start."""
+    from tests.conftest import HashingEmbedder
+
+    (tmp_path / "seeds").mkdir()
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                                 index_dir=tmp_path / "index", spacy="none"),
+                        HashingEmbedder())
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    assert [d.id for d in pipeline.add_documents([doc])] == ["orchard"]
+    hit = pipeline.retrieve("orchard apple kinds", k=1)[0]
+    assert pipeline.index.source("orchard")[hit.sentence.start:hit.sentence.end] == \
+        hit.sentence.text
+    with pytest.raises(NothingToIndex):  # still: an index needs a document
+        Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                          index_dir=tmp_path / "other", data_dir=tmp_path / "none",
+                          spacy="none"), HashingEmbedder()).retrieve("apple")
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda p, f: p.add_documents(None), "paths must be a list of file paths, got None"),
+    (lambda p, f: p.add_documents([5]), "paths must be a list of file paths, got [5]"),
+    (lambda p, f: p.add_documents([f, f], names=["a.txt"]),
+     "names must give one name per path: 1 names for 2 paths"),
+    (lambda p, f: p.remove_documents(None), "doc_ids must be a list of document ids, got None"),
+    (lambda p, f: p.remove_documents([5]), "doc_ids must be a list of document ids, got [5]"),
+])
+def test_document_calls_with_the_wrong_types_are_one_line_errors(
+        fake_pipeline: Pipeline, tmp_path: Path, call: object, message: str) -> None:
+    """These raised TypeError / IndexError from inside (names shorter than paths: an
+    IndexError after the first file was already checked)."""
+    from qa import QAError
+
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    with pytest.raises(QAError) as err:
+        call(fake_pipeline, doc)  # type: ignore[operator]
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("k", [0, 21, "3"])
+def test_langchain_retriever_checks_k_when_made(k: object) -> None:
+    """QARetriever(k=0) was accepted and returned the default 5 passages; k=50 or '3'
+    failed only at the first query."""
+    from pydantic import ValidationError
+
+    from qa.langchain_retriever import QARetriever
+
+    with pytest.raises(ValidationError):
+        QARetriever(k=k)
+
+
+def test_a_seeds_folder_that_is_a_file_is_named_as_such(tmp_path: Path) -> None:
+    """It was reported as 'does not exist', sending the user looking for a missing folder."""
+    from qa.errors import SeedError
+    from tests.conftest import HashingEmbedder
+
+    (tmp_path / "seeds").write_text("not a folder")
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                                 index_dir=tmp_path / "index", spacy="none"),
+                        HashingEmbedder())
+    with pytest.raises(SeedError, match=r"seeds folder '.*seeds' is not a folder$"):
+        pipeline.retrieve("apple")
