@@ -100,6 +100,25 @@ def test_a_bad_question_reads_the_same_in_the_test_set_and_in_the_run(
     assert [p.message for p in run] == expected
 
 
+def test_unicode_line_separators_inside_a_jsonl_string_do_not_split_the_line(
+        tmp_path: Path) -> None:
+    """JSON allows U+2028, U+2029 and U+0085 raw in a string, and `json.dumps(...,
+    ensure_ascii=False)` writes them so; `str.splitlines` cut such lines in two, so every
+    such question was "not valid JSON" and the line numbers after it were wrong."""
+    rows = [{"id": "a", "question": "Who founded\u2028the bakery?", "answers": ["Agnes"]},
+            {"id": "b", "question": "Who runs it\x85now?", "answers": ["Paul\u2029Moreau"]},
+            {"id": "c", "question": "When did it open?", "answers": ["1987"]}]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows) + "{broken\r\n"
+    testset = load_testset(_squad(tmp_path, text, "set.jsonl"))
+    assert [(i.id, i.where) for i in testset.items] == [("a", "line 1"), ("b", "line 2"),
+                                                        ("c", "line 3")]
+    assert testset.items[1].answers == ("Paul\u2029Moreau",)
+    assert [str(p) for p in testset.problems] == ["line 4: not valid JSON (Expecting "
+                                                  "property name enclosed in double quotes)"]
+    old_mac = "\r".join(json.dumps(r) for r in rows)  # carriage returns alone still split
+    assert len(load_testset(_squad(tmp_path, old_mac, "mac.jsonl")).items) == 3
+
+
 def test_squad_articles_become_documents_and_questions_items() -> None:
     articles, items, problems = parse_squad(_small())
     assert problems == []

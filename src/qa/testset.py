@@ -29,7 +29,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,21 @@ def _unique(texts: Iterable[str]) -> tuple[str, ...]:
 
 
 # -- JSON lines ------------------------------------------------------------------------------
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def jsonl_lines(text: str) -> Iterator[str]:
+    """The lines of a JSON-lines text, split at line feeds and carriage returns only: JSON
+    allows U+2028, U+2029 and U+0085 raw inside a string (`json.dumps(ensure_ascii=False)`
+    writes them so), and `str.splitlines` would cut such a line in two."""
+    start = 0
+    for end in _LINE_END.finditer(text):
+        yield text[start:end.start()]
+        start = end.end()
+    if start < len(text):
+        yield text[start:]
 
 
 def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
@@ -274,7 +289,7 @@ def load_testset(path: Path) -> TestSet:
             raise QAError(f"{str(path)!r} is not valid JSON ({error})")
         raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
                       "'data' list of articles (or use JSON lines, one question per line)")
-    items, problems = parse_jsonl(text.splitlines())
+    items, problems = parse_jsonl(jsonl_lines(text))
     return TestSet("jsonl", items, problems, [], sha)
 
 
