@@ -411,6 +411,22 @@ def test_malformed_files_are_one_line_errors(tmp_path: Path,
         assert stderr.startswith("qa: error:") and stderr.count("\n") == 1
 
 
+def test_deeply_nested_json_is_a_problem_not_an_internal_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """json.loads raises RecursionError (not ValueError) on deep nesting: a test set of
+    100,000 brackets ended in "qa: internal error: RecursionError" (SQuAD and JSON lines)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    good = json.dumps({"id": "ok", "question": "Who?", "answers": []})
+    testset = load_testset(_squad(tmp_path, f"{good}\n{deep}\n", "deep.jsonl"))
+    assert [str(p) for p in testset.problems] == ["line 2: not valid JSON (nested too deeply)"]
+    assert [str(p) for p in load_testset(_squad(tmp_path, deep, "deep.txt")).problems] == [
+        "line 1: not valid JSON (nested too deeply)"]
+    code, _, stderr = _main(capsys, "eval", str(_squad(tmp_path, '{"data": ' + deep + "}",
+                                                       "deep.json")))
+    assert code == 1 and stderr == "qa: error: 'PATH' is not valid JSON (nested too deeply)\n" \
+        .replace("PATH", str(tmp_path / "deep.json"))
+
+
 def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
     items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
              Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]

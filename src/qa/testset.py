@@ -39,6 +39,7 @@ from qa.errors import BadQuestion, QAError
 from qa.schema import clean_question
 
 MAX_TESTSET_BYTES = 512 * 1024 * 1024  # a SQuAD 2.0 train file is 40 MB
+TOO_DEEP = "nested too deeply"  # json.loads raises RecursionError, not ValueError
 CORPUS_VERSION = 1  # how articles are written as documents; a change means a new cache
 
 
@@ -136,6 +137,8 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
                 row = json.loads(line)
             except ValueError as exc:
                 raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
+            except RecursionError:
+                raise ValueError(f"not valid JSON ({TOO_DEEP})") from None
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
             question = _question(row)
@@ -280,6 +283,8 @@ def load_testset(path: Path) -> TestSet:
             whole = json.loads(text)
         except ValueError as exc:
             error = exc
+        except RecursionError:
+            error = ValueError(TOO_DEEP)
     # A .json file with "data" is read as SQuAD even when damaged: the error names the place.
     if is_squad(whole) or (suffix == ".json" and isinstance(whole, dict) and "data" in whole):
         articles, items, problems = parse_squad(whole)
