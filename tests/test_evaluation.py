@@ -568,6 +568,24 @@ def _cache_with_word_table(tmp_path: Path) -> Path:
     return cache
 
 
+def test_odd_metric_files_are_one_line_errors_in_compare(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A metric written as a JSON integer too large for a float, or a deeply nested file,
+    ended in "qa: internal error" (OverflowError, RecursionError)."""
+    a = _squad(tmp_path, {"f1": 50.0, "exact": 40.0}, "a.json")
+    huge = _squad(tmp_path, '{"f1": 1' + "0" * 400 + ', "exact": 40.0}', "huge.json")
+    code, stdout, stderr = _main(capsys, "eval", "--compare", str(a), str(huge))
+    assert code == 0 and stderr == "" and "inf" in stdout
+    code, _, stderr = _main(capsys, "eval", "--compare", str(a), str(huge),
+                            "--fail-on-drop", "f1=1")
+    assert code == 1 and "'f1' is not a finite number in B (inf)" in stderr
+    assert stderr.count("\n") == 1
+    deep = _squad(tmp_path, '{"metrics": ' + "[" * 100_000 + "]" * 100_000 + "}", "deep.json")
+    code, _, stderr = _main(capsys, "eval", "--compare", str(a), str(deep))
+    assert code == 1 and stderr == (f"qa: error: metrics file {str(deep)!r} is not valid "
+                                    "JSON (nested too deeply)\n")
+
+
 @pytest.mark.slow
 def test_small_squad_file_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:

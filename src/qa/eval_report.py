@@ -361,11 +361,18 @@ def load_metrics(path: Path) -> dict[str, float]:
         raise QAError(f"cannot read metrics file {str(path)!r}: {exc}") from None
     except ValueError as exc:
         raise QAError(f"metrics file {str(path)!r} is not valid JSON ({exc})") from None
+    except RecursionError:  # json.loads on deep nesting
+        raise QAError(f"metrics file {str(path)!r} is not valid JSON (nested too deeply)"
+                      ) from None
     if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
         data = data["metrics"]
-    numbers = {k: float(v) for k, v in data.items()
-               if isinstance(v, int | float) and not isinstance(v, bool)} \
-        if isinstance(data, dict) else {}
+    numbers: dict[str, float] = {}
+    for name, value in data.items() if isinstance(data, dict) else ():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                numbers[name] = float(value)
+            except OverflowError:  # a JSON integer beyond a float: not finite (the gate fails)
+                numbers[name] = math.inf if value > 0 else -math.inf
     if not numbers:
         raise QAError(f"{str(path)!r} holds no metric object (write one with "
                       "`qa eval FILE --json` or `--metrics-out`)")
