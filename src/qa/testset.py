@@ -145,10 +145,14 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
             answers, history = row.get("answers"), row.get("history") or []
             if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
                 raise ValueError("'answers' must be a list of strings")
+            if any(not a.strip() for a in answers):
+                raise ValueError("'answers' holds a blank answer (a question the documents "
+                                 "cannot answer has \"answers\": [])")
             if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
                 raise ValueError("'history' must be a list of strings")
             raw_id, kind = row.get("id", f"line-{number}"), row.get("kind")
-            if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or not str(raw_id):
+            if (not isinstance(raw_id, str | int) or isinstance(raw_id, bool)
+                    or not str(raw_id).strip()):
                 raise ValueError("'id' must be a non-empty string")
             if kind is not None and not isinstance(kind, str):
                 raise ValueError("'kind' must be a string")
