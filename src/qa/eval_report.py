@@ -149,9 +149,19 @@ class Outputs:
 
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a
+# document sentence or a question "=HYPERLINK(...)" must stay text, so it gets a leading "'".
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def csv_row(record: dict[str, Any]) -> list[Any]:
     """The CSV row of a prediction: the lead's text; gold, citations (each its quote span) and
-    passages (each its place and score, not its text) as JSON text; the rest as is."""
+    passages (each its place and score, not its text) as JSON text; the rest as is, except
+    that a text starting with = + - @ or a tab gets a leading ' (a spreadsheet would run it)."""
     lead = record.get("lead")
     citations = [{"n": c["n"], "doc_id": c["doc_id"], **c["quote"]} for c in record["citations"]]
     passages = [{k: v for k, v in p.items() if k != "text"} for p in record["passages"]]
@@ -163,7 +173,7 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
         "citations": json.dumps(citations, ensure_ascii=False),
         "passages": json.dumps(passages, ensure_ascii=False),
     }
-    return [values.get(name, "") for name in CSV_FIELDS]
+    return [_csv_cell(values.get(name, "")) for name in CSV_FIELDS]
 
 
 def read_predictions(path: Path) -> Iterator[dict[str, Any]]:
