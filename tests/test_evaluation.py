@@ -334,6 +334,31 @@ def test_jsonl_run_skips_bad_items_and_strict_fails_before_the_model(
     assert fake_model == []  # failed before any model or index was made
 
 
+def test_a_run_that_could_ask_no_question_fails_and_writes_nothing(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every question refused by the run's own check (content-free) or failing: `qa eval`
+    exited 0 with a metric object of zeros (and citation_exact 1.0) and wrote it out, where
+    a test set with no question at all is an error."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+    testset = tmp_path / "set.jsonl"
+    testset.write_text(json.dumps({"id": "a", "question": "?!", "answers": []}) + "\n"
+                       + json.dumps({"id": "b", "question": "\U0001f600", "answers": ["x"]})
+                       + "\n{broken\n", encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    outputs = tmp_path / "out"
+    code, stdout, stderr = _main(
+        capsys, "eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
+        "--model", "fake-hashing", "--json", "--out", str(outputs / "p.jsonl"), "--csv",
+        str(outputs / "p.csv"), "--report", str(outputs / "r.md"), "--metrics-out",
+        str(outputs / "m.json"))
+    assert code == 1 and stdout == ""
+    assert stderr.splitlines()[-1] == (f"qa: error: no question of {str(testset)!r} could be "
+                                       "asked (3 skipped, 0 failed: see above)")
+    assert list(outputs.iterdir()) == []
+
+
 def test_strict_reports_every_question_the_run_would_skip(
         tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -441,6 +441,10 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
                                      sink=outputs.write, on_problem=report_problem)
         metrics["skipped"] += len(testset.problems)
+        if not outcomes:  # nothing scored: all zeros would pass for a result
+            raise QAError(f"no question of {str(path)!r} could be asked "
+                          f"({int(metrics['skipped'])} skipped, {int(metrics['errors'])} "
+                          "failed: see above)")
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
         name = "dense-only baseline" if args.baseline else "qa"
         outputs.finish(metrics, outcomes, f"Evaluation of {name} on {path.name}")
