@@ -177,6 +177,27 @@ def test_squad_bad_questions_are_located_and_bad_shapes_fail() -> None:
         parse_squad(broken)
 
 
+def test_squad_golds_not_in_their_paragraph_are_noted_and_impossible_with_answers_refused(
+        tmp_path: Path) -> None:
+    """A gold answer its paragraph does not hold (a typo, an accent dropped) was scored
+    silently, so no prediction could match it; `is_impossible: true` with answers was
+    quietly unanswerable, where the official script scores it by its answers."""
+    data = _small()
+    qas = data["data"][0]["paragraphs"][0]["qas"]
+    qas[0]["answers"] = [{"text": "matilda  CRANE,", "answer_start": 0},  # same once normalised
+                         {"text": "Matilda Crain", "answer_start": 127}]
+    qas[1]["answers"][0]["answer_start"] = 3  # offsets are not used: not a note
+    qas[2]["answers"] = [{"text": "red", "answer_start": 0}]
+    testset = load_testset(_squad(tmp_path, data))
+    assert [str(n) for n in testset.notes] == [
+        "data[0].paragraphs[0].qas[0] (id 'gw1'): gold answer 'Matilda Crain' is not in its "
+        "paragraph (scored as given)"]
+    assert [str(p) for p in testset.problems] == [
+        "data[0].paragraphs[0].qas[2] (id 'gw3'): 'is_impossible' is true but 'answers' is "
+        "not empty"]
+    assert load_testset(SMALL_SQUAD).notes == ()
+
+
 def test_testset_format_is_told_by_content(tmp_path: Path) -> None:
     assert load_testset(SMALL_SQUAD).format == "squad"
     jsonl = tmp_path / "set.txt"
@@ -357,6 +378,26 @@ def test_a_run_that_could_ask_no_question_fails_and_writes_nothing(
     assert stderr.splitlines()[-1] == (f"qa: error: no question of {str(testset)!r} could be "
                                        "asked (3 skipped, 0 failed: see above)")
     assert list(outputs.iterdir()) == []
+
+
+def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    """A JSON-lines gold answer no document holds was scored silently (no answer can match
+    it); the run now says so, names the line, and still scores it."""
+    rows = [{"id": "1", "question": "How many American troops are in Iraq today?",
+             "answers": ["around 2,500", "around 2,600"]},
+            {"id": "2", "question": "Who is the Pentagon spokesman?", "answers": ["john KIRBY"]}]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(seeds), "--index",
+                                 str(tmp_path / "index"), "--model", "fake-hashing", "--json")
+    assert code == 0, stderr
+    notes = [line for line in stderr.splitlines() if "gold answer" in line]
+    assert notes == [f"qa: eval: {testset}: line 1 (id '1'): gold answer 'around 2,600' is in "
+                     "none of the documents (scored as given)"]
+    assert json.loads(stdout)["questions"] == 2 and json.loads(stdout)["skipped"] == 0
 
 
 def test_strict_reports_every_question_the_run_would_skip(

@@ -36,6 +36,7 @@ from qa.metrics import (  # noqa: F401 - exact_match: used by scripts/benchmarks
     Scored,
     contains_gold,
     exact_match,
+    normalize_loose,
     percentile,
     squad_scores,
     squad_v2_metrics,
@@ -254,6 +255,21 @@ def screen(items: Sequence[Item], analyzer: Analyzer) -> list[Problem]:
     return problems
 
 
+def missing_golds(items: Sequence[Item], index: Index) -> list[Problem]:
+    """A note per gold answer that no indexed document holds (both `normalize_loose`d), e.g.
+    a typo or a gold from another document: no answer can match it, and the figures alone
+    would not show why. (A SQuAD file's golds are checked against their paragraph.)"""
+    texts = [normalize_loose(index.source(doc_id)) for doc_id in index.documents]
+    notes = []
+    for item in items:
+        for gold in item.answers:
+            wanted = normalize_loose(gold)
+            if wanted and not any(wanted in text for text in texts):
+                notes.append(Problem(_where(item), f"gold answer {gold!r} is in none of the "
+                                                   "documents (scored as given)"))
+    return notes
+
+
 def check_turns(question: str, history: Sequence[str], analyzer: Analyzer) -> None:
     """`check_question` on each history turn (named as every edge names it: `clean_turn`,
     then "history turn 2: ..." for content), then on the question."""
@@ -427,6 +443,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
                 analyzer.close()
         for problem in problems:
             report_problem(problem)
+        for note in testset.notes:
+            print(f"qa: eval: {path}: {note}", file=sys.stderr)
         if problems and args.strict:
             raise QAError(f"{len(problems)} bad question(s) in {str(path)!r} "
                           f"(first: {problems[0]}) (--strict)")
@@ -437,6 +455,9 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
             raise QAError(f"test set {str(path)!r} holds no questions")
         started = time.perf_counter()
         pipeline = _pipeline_for(testset, settings)
+        if testset.format == "jsonl":
+            for note in missing_golds(testset.items, pipeline.index):
+                print(f"qa: eval: {path}: {note}", file=sys.stderr)
         asker = baseline_asker(pipeline) if args.baseline else None
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
                                      sink=outputs.write, on_problem=report_problem)

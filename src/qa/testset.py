@@ -11,6 +11,7 @@ articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].t
 JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`), and a `.json` file
 must be SQuAD. A bad question is a `Problem` (the run skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
+A SQuAD gold answer its paragraph does not hold is a note (`TestSet.notes`): kept and scored.
 
 `build_corpus` writes each article as one document (its title, then its paragraphs
 separated by blank lines) and builds its index under `cache_dir/eval/<sha256 of the file>`:
@@ -36,6 +37,7 @@ from typing import Any
 
 from qa.config import Settings
 from qa.errors import BadQuestion, QAError
+from qa.metrics import normalize_loose
 from qa.schema import clean_question
 
 MAX_TESTSET_BYTES = 512 * 1024 * 1024  # a SQuAD 2.0 train file is 40 MB
@@ -85,6 +87,7 @@ class TestSet:
     problems: list[Problem]
     articles: list[Article]  # SQuAD only
     sha256: str
+    notes: tuple[Problem, ...] = ()  # questions kept but worth a word (a gold not in the text)
 
 
 def _question(record: dict[str, Any]) -> str:
@@ -189,6 +192,7 @@ def _doc_id(title: str, taken: set[str], number: int) -> str:
 
 
 def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
+    """One question; ValueError saying what is wrong with it."""
     if not isinstance(qa, dict):
         raise ValueError("a question must be a JSON object")
     qid = qa.get("id")
@@ -209,12 +213,24 @@ def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
         if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
             raise ValueError(f"answers[{j}] must be an object with a 'text' string")
         texts.append(answer["text"])
+    if impossible and texts:  # the official script would score it as answerable
+        raise ValueError("'is_impossible' is true but 'answers' is not empty")
     seen.add(qid)
     return Item(qid, question, () if impossible else _unique(texts), (), None, where)
 
 
-def parse_squad(data: Any) -> tuple[list[Article], list[Item], list[Problem]]:
-    """Articles, questions and bad questions of a SQuAD file; QAError for a wrong shape."""
+def _missing_golds(item: Item, context: str) -> list[Problem]:
+    """A note per gold answer that its paragraph (`normalize_loose`d) does not hold, e.g. a
+    typo: no answer can match it, and the figures alone would not show why."""
+    return [Problem(f"{item.where} (id {item.id!r})",
+                    f"gold answer {gold!r} is not in its paragraph (scored as given)")
+            for gold in item.answers if normalize_loose(gold) not in context]
+
+
+def parse_squad(data: Any, notes: list[Problem] | None = None
+                ) -> tuple[list[Article], list[Item], list[Problem]]:
+    """Articles, questions and bad questions of a SQuAD file; QAError for a wrong shape.
+    `notes` (if given) collects the gold answers their paragraph does not hold."""
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise QAError("not a SQuAD file: expected a JSON object with a 'data' list of articles")
     articles: list[Article] = []
@@ -240,9 +256,14 @@ def parse_squad(data: Any) -> tuple[list[Article], list[Item], list[Problem]]:
                 raise QAError(f"{where}.qas: must be a list")
             if paragraph["context"].strip():
                 contexts.append(paragraph["context"].strip())
+            normalized: str | None = None
             for q, qa in enumerate(qas):
                 try:
                     items.append(_squad_question(qa, f"{where}.qas[{q}]", seen))
+                    if notes is not None and items[-1].answers:
+                        if normalized is None:
+                            normalized = normalize_loose(paragraph["context"])
+                        notes += _missing_golds(items[-1], normalized)
                 except ValueError as exc:
                     qid = qa.get("id") if isinstance(qa, dict) else None
                     label = f" (id {qid!r})" if isinstance(qid, str) and qid else ""
@@ -291,8 +312,9 @@ def load_testset(path: Path) -> TestSet:
             error = ValueError(TOO_DEEP)
     # A .json file with "data" is read as SQuAD even when damaged: the error names the place.
     if is_squad(whole) or (suffix == ".json" and isinstance(whole, dict) and "data" in whole):
-        articles, items, problems = parse_squad(whole)
-        return TestSet("squad", items, problems, articles, sha)
+        notes: list[Problem] = []
+        articles, items, problems = parse_squad(whole, notes)
+        return TestSet("squad", items, problems, articles, sha, tuple(notes))
     if suffix == ".json":  # a .json file must be one SQuAD object
         if error is not None:
             raise QAError(f"{str(path)!r} is not valid JSON ({error})")
