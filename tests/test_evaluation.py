@@ -586,6 +586,29 @@ def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> Non
                    for name, cell in row.items() if name != "confidence")
 
 
+def test_breakdown_hit_at_1_is_over_the_answerable_questions_of_the_kind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's per-kind hit@1 divided by every question of the kind: a kind mixing
+    answerable and unanswerable questions (follow-ups) showed 0.5 where every answerable
+    one was found first, unlike the metric hit@1 (over the answerable)."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+
+    def outcome(has_answer: bool, first_rank: int | None) -> evaluation.Outcome:
+        return evaluation.Outcome("followup", has_answer, not has_answer, 0.5, 1.0, first_rank,
+                                  False, has_answer, False,
+                                  Scored(has_answer, has_answer, 0, 0.0, 0.5), 0, 0)
+
+    outcomes = [outcome(True, 1), outcome(True, 1), outcome(False, None), outcome(False, 2)]
+    assert evaluation.aggregate(outcomes)["hit@1"] == 1.0
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps(
+        {"id": str(n), "question": "q", "gold": [], "abstained": True, "answer": "",
+         "passages": []}) + "\n" for n in range(4)), encoding="utf-8")
+    report = tmp_path / "r.md"
+    eval_report.write_report(report, {"hit@1": 1.0}, outcomes, predictions, "t")
+    assert "| followup | 4 | 0.0 | 0.0 | 1.000 | 0.500 | 1.000 |" in report.read_text("utf-8")
+
+
 def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     def outcome(has_answer: bool, abstained: bool, lead: bool, right: bool) -> evaluation.Outcome:
         return evaluation.Outcome(None, has_answer, abstained, 0.5, 1.0, None, False, False,

@@ -260,14 +260,15 @@ def _breakdown(outcomes: Sequence[Outcome]) -> list[list[str]]:
     rows = []
     for name, group in sorted(groups.items()):
         n = len(group)
+        answerable = [o for o in group if o.has_answer]  # hit@1 is over these, as in metrics
         rows.append([
             name, str(n),
             f"{100 * sum(o.squad.exact for o in group) / n:.1f}",
             f"{100 * sum(o.squad.f1 for o in group) / n:.1f}",
             f"{sum(o.right for o in group) / n:.3f}",
             f"{sum(o.abstained for o in group) / n:.3f}",
-            f"{sum(o.first_rank == 1 for o in group if o.has_answer) / n:.3f}"
-            if any(o.has_answer for o in group) else "-",
+            f"{sum(o.first_rank == 1 for o in answerable) / len(answerable):.3f}"
+            if answerable else "-",
         ])
     return rows
 
