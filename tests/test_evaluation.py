@@ -609,6 +609,23 @@ def test_breakdown_hit_at_1_is_over_the_answerable_questions_of_the_kind(
     assert "| followup | 4 | 0.0 | 0.0 | 1.000 | 0.500 | 1.000 |" in report.read_text("utf-8")
 
 
+def test_plots_are_linked_by_a_quoted_url(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report linked its plots by their bare file name: for a report named "r #1 50%.html"
+    the browser read "#1 ..." as a fragment (or "%" as an escape) and showed no plot; in
+    Markdown a space ends the link."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: True)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("", encoding="utf-8")
+    for name in ("r #1 50%.html", "r #1 50%.md"):
+        report = tmp_path / name
+        eval_report.write_report(report, {"f1": 1.0}, [], predictions, "t")
+        text = report.read_text(encoding="utf-8")
+        for plot in ("latency", "reliability"):
+            assert f"r%20%231%2050%25.{plot}.png" in text
+            assert f"r #1 50%.{plot}.png" not in text
+
+
 def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     def outcome(has_answer: bool, abstained: bool, lead: bool, right: bool) -> evaluation.Outcome:
         return evaluation.Outcome(None, has_answer, abstained, 0.5, 1.0, None, False, False,

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from qa.atomic import write_text_atomic
 from qa.errors import BadSetting, QAError
@@ -292,6 +293,7 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss."""
     latencies = [o.latency_ms for o in outcomes]
     reliability = reliability_bins([(o.confidence, o.right) for o in outcomes])
+    # linked by a relative URL, quoted: a report named "run #2 (50%).html" keeps its plots
     latency_png = path.with_suffix(".latency.png")
     reliability_png = path.with_suffix(".reliability.png")
     has_latency = _latency_plot(latencies, latency_png)
@@ -315,7 +317,7 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
             return f"<table border=1><tr>{cells}</tr>{body}</table>"
 
         def image(png: Path, ok: bool, alt: str) -> str:
-            return f'<p><img src="{e(png.name)}" alt="{e(alt)}"></p>' if ok else ""
+            return f'<p><img src="{e(quote(png.name))}" alt="{e(alt)}"></p>' if ok else ""
 
         body = (
             f"<h1>{e(title)}</h1><h2>Metrics</h2>{table(['metric', 'value'], metric_rows)}"
@@ -343,9 +345,10 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     lines = [f"# {cell(title)}", "", "## Metrics", "", *md_table(["metric", "value"], metric_rows),
              "## By kind", "", *md_table(BREAKDOWN_HEAD, breakdown),
              "## Latency (warm `ask`, per question)", ""]
-    lines += [f"![latency histogram]({latency_png.name})", ""] if has_latency else []
+    lines += [f"![latency histogram]({quote(latency_png.name)})", ""] if has_latency else []
     lines += ["```", *_text_histogram(latencies), "```", "", "## Confidence reliability", ""]
-    lines += [f"![reliability plot]({reliability_png.name})", ""] if has_reliability else []
+    lines += [f"![reliability plot]({quote(reliability_png.name)})", ""] if has_reliability \
+        else []
     lines += [*md_table(RELIABILITY_HEAD, reliability_rows),
               f"## Misses ({len(misses)} of {len(outcomes)})", "", miss_note, "",
               f"Skipped bad questions: {skipped}", "", *md_table(MISS_HEAD, misses)]
