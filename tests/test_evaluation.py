@@ -307,6 +307,28 @@ def test_squad_run_streams_outputs_and_reuses_its_cache(
     assert len(list((tmp_path / "cache" / "eval").iterdir())) == 2
 
 
+def test_a_squad_corpus_holds_only_its_articles_whatever_qa_data_says(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With QA_DATA naming the user's uploaded library, `qa eval squad.json` indexed those
+    documents with the articles (answers quoted them) and cached that index under the file's
+    hash, so later runs kept them even without QA_DATA."""
+    library = tmp_path / "library"
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds", index_dir=tmp_path /
+                      "index", data_dir=library, spacy="none"), HashingEmbedder()) \
+        .add_documents([ROOT / "tests" / "data" / "docs" / "kestrel-lighthouse.html"])
+    assert any(library.iterdir())
+    monkeypatch.setenv("QA_DATA", str(library))
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    code, _, stderr = _main(capsys, "eval", str(SMALL_SQUAD), "--model", "fake-hashing")
+    assert code == 0, stderr
+    corpus = fake_model[-1]
+    assert corpus.documents_dir.parent == corpus.seeds_dir.parent  # inside the cache entry
+    index = Pipeline(corpus, HashingEmbedder()).index
+    assert sorted(index.documents) == ["Greywater_Lighthouse", "Marrow_Valley_Railway"]
+
+
 def test_failed_build_leaves_nothing_in_the_cache(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

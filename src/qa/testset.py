@@ -42,7 +42,7 @@ from qa.schema import clean_question
 
 MAX_TESTSET_BYTES = 512 * 1024 * 1024  # a SQuAD 2.0 train file is 40 MB
 TOO_DEEP = "nested too deeply"  # json.loads raises RecursionError, not ValueError
-CORPUS_VERSION = 1  # how articles are written as documents; a change means a new cache
+CORPUS_VERSION = 2  # how the corpus is built (2: its own data folder); a change rebuilds it
 
 
 @dataclass(frozen=True)
@@ -349,7 +349,9 @@ def corpus_settings(settings: Settings, testset: TestSet) -> tuple[Settings, boo
         with contextlib.suppress(OSError, ValueError):
             meta = json.loads((folder / "corpus.json").read_text(encoding="utf-8"))
             ready = isinstance(meta, dict) and meta.get("version") == CORPUS_VERSION
-    return settings.with_overrides(seeds_dir=folder / "docs", index_dir=folder / "index"), ready
+    # its own (empty) data folder: the user's uploaded library (QA_DATA) is not the SQuAD corpus
+    return settings.with_overrides(seeds_dir=folder / "docs", index_dir=folder / "index",
+                                   data_dir=folder / "data"), ready
 
 
 def build_corpus(settings: Settings, testset: TestSet, build_index: Any) -> Settings:
@@ -369,7 +371,8 @@ def build_corpus(settings: Settings, testset: TestSet, build_index: Any) -> Sett
     tmp = root / f".{testset.sha256}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         _write_documents(tmp / "docs", testset.articles)
-        build_index(settings.with_overrides(seeds_dir=tmp / "docs", index_dir=tmp / "index"))
+        build_index(settings.with_overrides(seeds_dir=tmp / "docs", index_dir=tmp / "index",
+                                            data_dir=tmp / "data"))
         meta = {"version": CORPUS_VERSION, "sha256": testset.sha256,
                 "documents": [a.doc_id for a in testset.articles],
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
