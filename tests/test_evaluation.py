@@ -532,6 +532,25 @@ def test_deeply_nested_json_is_a_problem_not_an_internal_error(
         .replace("PATH", str(tmp_path / "deep.json"))
 
 
+def test_latency_times_the_question_not_the_replayed_conversation(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up's latency included replaying its history (one full ask per earlier turn),
+    so conversations inflated latency_p95/max and the report's "warm ask, per question"
+    histogram by a factor of the history's length."""
+    import time
+
+    def slow_ask(question: str, turns: Any = (), k: int = 5, *a: Any, **kw: Any) -> Answer:
+        time.sleep(0.05)
+        return Answer(question, "", True, 0.0, (), ())
+
+    monkeypatch.setattr(fake_pipeline, "ask", slow_ask)
+    item = Item("f", "What did he say then?", (), ("Who spoke?", "When?", "Where?", "Why?"))
+    records: list[dict[str, Any]] = []
+    metrics, _ = evaluation.evaluate(fake_pipeline, [item], sink=records.append)
+    assert 50 <= records[0]["latency_ms"] < 150  # one ask, not five
+    assert metrics["latency_max_ms"] < 150
+
+
 def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
     items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
              Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]

@@ -296,7 +296,14 @@ def evaluate(
     counted in `skipped`; one on which it fails is reported and counted in `errors` (set
     QA_DEBUG=1 to stop with the traceback instead).
     """
-    ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, replay(pipeline, h, kk), kk))
+    replayed: list[float] = []  # when the conversation was replayed: the timed ask starts
+
+    def qa_ask(question: str, history: list[str], kk: int) -> Answer:
+        turns = replay(pipeline, history, kk)
+        replayed.append(time.perf_counter())
+        return pipeline.ask(question, turns, kk)
+
+    ask: Asker = asker or qa_ask
     sources = SourceTexts(pipeline.index, pipeline.settings.seeds_dir)
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
     outcomes: list[Outcome] = []
@@ -304,6 +311,7 @@ def evaluate(
     with Progress("eval", total=len(items), unit="questions") as bar:
         for item in items:
             started = time.perf_counter()
+            replayed.clear()
             try:
                 answer = ask(item.question, list(item.history), k)
             except (KeyboardInterrupt, SystemExit):
@@ -321,6 +329,8 @@ def evaluate(
                     on_problem(Problem(_where(item), message))
                 bar.update()
                 continue
+            # the question's own ask, not the earlier turns replayed before it
+            started = replayed[-1] if replayed else started
             record = prediction_record(item, answer, (time.perf_counter() - started) * 1000)
             outcomes.append(score(item, answer, record, sources))
             if sink:
