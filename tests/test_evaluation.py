@@ -760,7 +760,8 @@ def _cache_with_word_table(tmp_path: Path) -> Path:
 def test_odd_metric_files_are_one_line_errors_in_compare(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A metric written as a JSON integer too large for a float, or a deeply nested file,
-    ended in "qa: internal error" (OverflowError, RecursionError)."""
+    ended in "qa: internal error" (OverflowError, RecursionError); a file starting with a
+    UTF-8 BOM was "not valid JSON", where a test set with one is read."""
     a = _squad(tmp_path, {"f1": 50.0, "exact": 40.0}, "a.json")
     huge = _squad(tmp_path, '{"f1": 1' + "0" * 400 + ', "exact": 40.0}', "huge.json")
     code, stdout, stderr = _main(capsys, "eval", "--compare", str(a), str(huge))
@@ -769,6 +770,11 @@ def test_odd_metric_files_are_one_line_errors_in_compare(
                             "--fail-on-drop", "f1=1")
     assert code == 1 and "'f1' is not a finite number in B (inf)" in stderr
     assert stderr.count("\n") == 1
+    bom = tmp_path / "bom.json"  # as an editor or PowerShell may save it; test sets allow it
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"f1": 49.5, "exact": 40.0}).encode())
+    code, stdout, stderr = _main(capsys, "eval", "--compare", str(a), str(bom),
+                                 "--fail-on-drop", "f1=1")
+    assert code == 0 and stderr == "" and "-0.5000" in stdout
     deep = _squad(tmp_path, '{"metrics": ' + "[" * 100_000 + "]" * 100_000 + "}", "deep.json")
     code, _, stderr = _main(capsys, "eval", "--compare", str(a), str(deep))
     assert code == 1 and stderr == (f"qa: error: metrics file {str(deep)!r} is not valid "

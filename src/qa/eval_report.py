@@ -368,7 +368,7 @@ def load_metrics(path: Path) -> dict[str, float]:
     """A metric object from `qa eval --json`/`--metrics-out` (or an object holding one under
     "metrics"); only its numbers are kept."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as test sets allow
     except FileNotFoundError:
         raise QAError(f"metrics file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
