@@ -77,17 +77,20 @@ def test_a_blank_gold_answer_or_id_in_jsonl_is_a_problem() -> None:
     """`"answers": [""]` was read as answerable with a gold no answer can match: SQuAD's rule
     (a gold that normalises to nothing is "no answer") then scored an abstention as exact
     among HasAns, while `right` counted it a miss; a user who meant "unanswerable" got wrong
-    HasAns/NoAns splits and abstention rates without a word. A blank id passed as an id."""
+    HasAns/NoAns splits and abstention rates without a word. A blank id passed as an id, and
+    a row without "answers" (say "answer") was told "'answers' must be a list of strings"."""
     lines = [json.dumps({"id": "a", "question": "Who?", "answers": [""]}),
              json.dumps({"id": "b", "question": "Who?", "answers": ["Paul", " \t"]}),
              json.dumps({"id": "  ", "question": "Who?", "answers": []}),
-             json.dumps({"id": "c", "question": "Who?", "answers": ["the"]})]
+             json.dumps({"id": "c", "question": "Who?", "answers": ["the"]}),
+             json.dumps({"id": "d", "question": "Who?", "answer": "Paul"})]
     items, problems = parse_jsonl(lines)
     assert [i.id for i in items] == ["c"]  # not blank: normalised by the SQuAD rule, as there
     blank = ("'answers' holds a blank answer (a question the documents cannot answer has "
              '"answers": [])')
-    assert [str(p) for p in problems] == [f"line 1: {blank}", f"line 2: {blank}",
-                                          "line 3: 'id' must be a non-empty string"]
+    assert [str(p) for p in problems] == [
+        f"line 1: {blank}", f"line 2: {blank}", "line 3: 'id' must be a non-empty string",
+        "line 5: missing 'answers' (the gold answers; [] when the documents cannot answer)"]
 
 
 def test_a_bad_question_reads_the_same_in_the_test_set_and_in_the_run(

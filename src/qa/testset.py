@@ -146,6 +146,9 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
                 raise ValueError("not a JSON object")
             question = _question(row)
             answers, history = row.get("answers"), row.get("history") or []
+            if "answers" not in row:
+                raise ValueError("missing 'answers' (the gold answers; [] when the documents "
+                                 "cannot answer)")
             if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
                 raise ValueError("'answers' must be a list of strings")
             if any(not a.strip() for a in answers):
