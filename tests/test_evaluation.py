@@ -332,6 +332,53 @@ def test_a_squad_corpus_holds_only_its_articles_whatever_qa_data_says(
     assert sorted(index.documents) == ["Greywater_Lighthouse", "Marrow_Valley_Railway"]
 
 
+def test_squad_text_no_document_can_hold_is_refused_and_a_skipped_article_fails(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone surrogate ("\\ud800" in JSON) in a gold answer crashed the run when --out was
+    written ("internal error: UnicodeEncodeError"), and in a context when the article was;
+    a NUL in a context made the loader skip the article as "binary data" (one log line), so
+    its questions were scored against the other articles, exit 0. The same for any article
+    the loader refuses (too large...): the run now fails before publishing the cache."""
+    from qa.loaders import text as text_loader
+    from qa.loaders.base import BadDocument
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    rows = [{"id": "s", "question": "When?", "answers": ["1987 \udc00"]},
+            {"id": "\ud800", "question": "When?", "answers": []}]
+    items, problems = parse_jsonl([json.dumps(r) for r in rows])
+    assert items == [] and [str(p) for p in problems] == [
+        "line 1: 'answers' is not valid text (a lone surrogate)",
+        "line 2: 'id' or 'kind' is not valid text (a lone surrogate)"]
+    data = _small()
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["text"] += "\udc00"
+    assert [p.message for p in parse_squad(data)[2]] == [
+        "'answers' is not valid text (a lone surrogate)"]
+    for bad in ("\x00", "\ud800"):
+        data = _small()
+        data["data"][1]["paragraphs"][1]["context"] += bad
+        code, _, stderr = _main(capsys, "eval", str(_squad(tmp_path, data)))
+        assert code == 1 and stderr == ("qa: error: data[1].paragraphs[1].context: not valid "
+                                        "text (a lone surrogate or a NUL character)\n")
+    assert fake_model == []  # refused before any model or index
+
+    extract = text_loader.TextLoader.extract
+
+    def refuse(self: Any, raw: bytes, name: str) -> Any:
+        if name.startswith("Marrow"):
+            raise BadDocument(f"{name}: the file is too large (simulated)")
+        return extract(self, raw, name)
+
+    monkeypatch.setattr(text_loader.TextLoader, "extract", refuse)
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    code, _, stderr = _main(capsys, "eval", str(SMALL_SQUAD), "--out", str(tmp_path / "p.jsonl"))
+    assert code == 1, stderr
+    assert stderr.splitlines()[-1] == ("qa: error: 1 article(s) could not be indexed (first: "
+                                       "'Marrow Valley Railway'; see above)")
+    assert list((tmp_path / "cache" / "eval").iterdir()) == []  # nothing published
+    assert not (tmp_path / "p.jsonl").exists()
+
+
 def test_failed_build_leaves_nothing_in_the_cache(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -419,7 +419,12 @@ def _pipeline_for(testset: TestSet, settings: Settings) -> Pipeline:
 
     def build(at: Settings) -> None:
         built.append(Pipeline(at))
-        built[0].rebuild()
+        index = built[0].rebuild()
+        # an article the loader skipped (logged above) would leave its questions unanswerable
+        missing = [a for a in testset.articles if a.doc_id not in index.documents]
+        if missing:
+            raise QAError(f"{len(missing)} article(s) could not be indexed (first: "
+                          f"{missing[0].title!r}; see above)")
 
     corpus = build_corpus(settings, testset, build)
     return Pipeline(corpus, embedder=built[0].embedder)

@@ -104,6 +104,16 @@ def _question(record: dict[str, Any]) -> str:
         raise ValueError(str(exc)) from None
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON "\ud800": no file can hold it as UTF-8
+_NOT_DOCUMENT_TEXT = re.compile(r"[\ud800-\udfff\x00]")  # and a NUL makes it "binary data"
+
+
+def _check_texts(texts: Iterable[str], what: str) -> None:
+    """ValueError if a text holds a lone surrogate (writing it to --out would fail)."""
+    if any(_SURROGATE.search(t) for t in texts):
+        raise ValueError(f"{what} is not valid text (a lone surrogate)")
+
+
 def _unique(texts: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(texts))
 
@@ -156,12 +166,14 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
                                  "cannot answer has \"answers\": [])")
             if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
                 raise ValueError("'history' must be a list of strings")
+            _check_texts(answers, "'answers'")
             raw_id, kind = row.get("id", f"line-{number}"), row.get("kind")
             if (not isinstance(raw_id, str | int) or isinstance(raw_id, bool)
                     or not str(raw_id).strip()):
                 raise ValueError("'id' must be a non-empty string")
             if kind is not None and not isinstance(kind, str):
                 raise ValueError("'kind' must be a string")
+            _check_texts([str(raw_id), kind or ""], "'id' or 'kind'")
             if str(raw_id) in seen:
                 raise ValueError(f"duplicate id {str(raw_id)!r}")
             seen.add(str(raw_id))
@@ -202,6 +214,7 @@ def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
     if isinstance(qid, bool) or not isinstance(qid, str | int) or not str(qid).strip():
         raise ValueError("the question has no 'id'")
     qid = str(qid)
+    _check_texts([qid], "'id'")
     if qid in seen:
         raise ValueError(f"duplicate id {qid!r}")
     question = _question(qa)
@@ -216,6 +229,7 @@ def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
         if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
             raise ValueError(f"answers[{j}] must be an object with a 'text' string")
         texts.append(answer["text"])
+    _check_texts(texts, "'answers'")
     if impossible and texts:  # the official script would score it as answerable
         raise ValueError("'is_impossible' is true but 'answers' is not empty")
     seen.add(qid)
@@ -249,6 +263,8 @@ def parse_squad(data: Any, notes: list[Problem] | None = None
         if title is not None and not isinstance(title, str):
             raise QAError(f"{place}.title: must be a string")
         title = (title or "").replace("_", " ").strip() or f"Article {a + 1}"
+        if _NOT_DOCUMENT_TEXT.search(title):
+            raise QAError(f"{place}.title: not valid text (a lone surrogate or a NUL character)")
         contexts = []
         for p, paragraph in enumerate(article["paragraphs"]):
             where = f"{place}.paragraphs[{p}]"
@@ -257,6 +273,9 @@ def parse_squad(data: Any, notes: list[Problem] | None = None
             qas = paragraph.get("qas", [])
             if not isinstance(qas, list):
                 raise QAError(f"{where}.qas: must be a list")
+            if _NOT_DOCUMENT_TEXT.search(paragraph["context"]):  # the article could not be
+                raise QAError(f"{where}.context: not valid text (a lone surrogate or a NUL "
+                              "character)")  # written, or would be skipped as binary data
             if paragraph["context"].strip():
                 contexts.append(paragraph["context"].strip())
             normalized: str | None = None
