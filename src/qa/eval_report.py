@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from qa.atomic import write_text_atomic
 from qa.errors import BadSetting, QAError
@@ -149,9 +150,19 @@ class Outputs:
 
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a
+# document sentence or a question "=HYPERLINK(...)" must stay text, so it gets a leading "'".
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def csv_row(record: dict[str, Any]) -> list[Any]:
     """The CSV row of a prediction: the lead's text; gold, citations (each its quote span) and
-    passages (each its place and score, not its text) as JSON text; the rest as is."""
+    passages (each its place and score, not its text) as JSON text; the rest as is, except
+    that a text starting with = + - @ or a tab gets a leading ' (a spreadsheet would run it)."""
     lead = record.get("lead")
     citations = [{"n": c["n"], "doc_id": c["doc_id"], **c["quote"]} for c in record["citations"]]
     passages = [{k: v for k, v in p.items() if k != "text"} for p in record["passages"]]
@@ -163,7 +174,7 @@ def csv_row(record: dict[str, Any]) -> list[Any]:
         "citations": json.dumps(citations, ensure_ascii=False),
         "passages": json.dumps(passages, ensure_ascii=False),
     }
-    return [values.get(name, "") for name in CSV_FIELDS]
+    return [_csv_cell(values.get(name, "")) for name in CSV_FIELDS]
 
 
 def read_predictions(path: Path) -> Iterator[dict[str, Any]]:
@@ -250,14 +261,15 @@ def _breakdown(outcomes: Sequence[Outcome]) -> list[list[str]]:
     rows = []
     for name, group in sorted(groups.items()):
         n = len(group)
+        answerable = [o for o in group if o.has_answer]  # hit@1 is over these, as in metrics
         rows.append([
             name, str(n),
             f"{100 * sum(o.squad.exact for o in group) / n:.1f}",
             f"{100 * sum(o.squad.f1 for o in group) / n:.1f}",
             f"{sum(o.right for o in group) / n:.3f}",
             f"{sum(o.abstained for o in group) / n:.3f}",
-            f"{sum(o.first_rank == 1 for o in group if o.has_answer) / n:.3f}"
-            if any(o.has_answer for o in group) else "-",
+            f"{sum(o.first_rank == 1 for o in answerable) / len(answerable):.3f}"
+            if answerable else "-",
         ])
     return rows
 
@@ -281,6 +293,7 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss."""
     latencies = [o.latency_ms for o in outcomes]
     reliability = reliability_bins([(o.confidence, o.right) for o in outcomes])
+    # linked by a relative URL, quoted: a report named "run #2 (50%).html" keeps its plots
     latency_png = path.with_suffix(".latency.png")
     reliability_png = path.with_suffix(".reliability.png")
     has_latency = _latency_plot(latencies, latency_png)
@@ -304,7 +317,7 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
             return f"<table border=1><tr>{cells}</tr>{body}</table>"
 
         def image(png: Path, ok: bool, alt: str) -> str:
-            return f'<p><img src="{e(png.name)}" alt="{e(alt)}"></p>' if ok else ""
+            return f'<p><img src="{e(quote(png.name))}" alt="{e(alt)}"></p>' if ok else ""
 
         body = (
             f"<h1>{e(title)}</h1><h2>Metrics</h2>{table(['metric', 'value'], metric_rows)}"
@@ -332,9 +345,10 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     lines = [f"# {cell(title)}", "", "## Metrics", "", *md_table(["metric", "value"], metric_rows),
              "## By kind", "", *md_table(BREAKDOWN_HEAD, breakdown),
              "## Latency (warm `ask`, per question)", ""]
-    lines += [f"![latency histogram]({latency_png.name})", ""] if has_latency else []
+    lines += [f"![latency histogram]({quote(latency_png.name)})", ""] if has_latency else []
     lines += ["```", *_text_histogram(latencies), "```", "", "## Confidence reliability", ""]
-    lines += [f"![reliability plot]({reliability_png.name})", ""] if has_reliability else []
+    lines += [f"![reliability plot]({quote(reliability_png.name)})", ""] if has_reliability \
+        else []
     lines += [*md_table(RELIABILITY_HEAD, reliability_rows),
               f"## Misses ({len(misses)} of {len(outcomes)})", "", miss_note, "",
               f"Skipped bad questions: {skipped}", "", *md_table(MISS_HEAD, misses)]
@@ -354,18 +368,25 @@ def load_metrics(path: Path) -> dict[str, float]:
     """A metric object from `qa eval --json`/`--metrics-out` (or an object holding one under
     "metrics"); only its numbers are kept."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as test sets allow
     except FileNotFoundError:
         raise QAError(f"metrics file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise QAError(f"cannot read metrics file {str(path)!r}: {exc}") from None
     except ValueError as exc:
         raise QAError(f"metrics file {str(path)!r} is not valid JSON ({exc})") from None
+    except RecursionError:  # json.loads on deep nesting
+        raise QAError(f"metrics file {str(path)!r} is not valid JSON (nested too deeply)"
+                      ) from None
     if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
         data = data["metrics"]
-    numbers = {k: float(v) for k, v in data.items()
-               if isinstance(v, int | float) and not isinstance(v, bool)} \
-        if isinstance(data, dict) else {}
+    numbers: dict[str, float] = {}
+    for name, value in data.items() if isinstance(data, dict) else ():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                numbers[name] = float(value)
+            except OverflowError:  # a JSON integer beyond a float: not finite (the gate fails)
+                numbers[name] = math.inf if value > 0 else -math.inf
     if not numbers:
         raise QAError(f"{str(path)!r} holds no metric object (write one with "
                       "`qa eval FILE --json` or `--metrics-out`)")

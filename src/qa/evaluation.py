@@ -36,6 +36,7 @@ from qa.metrics import (  # noqa: F401 - exact_match: used by scripts/benchmarks
     Scored,
     contains_gold,
     exact_match,
+    normalize_loose,
     percentile,
     squad_scores,
     squad_v2_metrics,
@@ -254,6 +255,21 @@ def screen(items: Sequence[Item], analyzer: Analyzer) -> list[Problem]:
     return problems
 
 
+def missing_golds(items: Sequence[Item], index: Index) -> list[Problem]:
+    """A note per gold answer that no indexed document holds (both `normalize_loose`d), e.g.
+    a typo or a gold from another document: no answer can match it, and the figures alone
+    would not show why. (A SQuAD file's golds are checked against their paragraph.)"""
+    texts = [normalize_loose(index.source(doc_id)) for doc_id in index.documents]
+    notes = []
+    for item in items:
+        for gold in item.answers:
+            wanted = normalize_loose(gold)
+            if wanted and not any(wanted in text for text in texts):
+                notes.append(Problem(_where(item), f"gold answer {gold!r} is in none of the "
+                                                   "documents (scored as given)"))
+    return notes
+
+
 def check_turns(question: str, history: Sequence[str], analyzer: Analyzer) -> None:
     """`check_question` on each history turn (named as every edge names it: `clean_turn`,
     then "history turn 2: ..." for content), then on the question."""
@@ -280,7 +296,14 @@ def evaluate(
     counted in `skipped`; one on which it fails is reported and counted in `errors` (set
     QA_DEBUG=1 to stop with the traceback instead).
     """
-    ask: Asker = asker or (lambda q, h, kk: pipeline.ask(q, replay(pipeline, h, kk), kk))
+    replayed: list[float] = []  # when the conversation was replayed: the timed ask starts
+
+    def qa_ask(question: str, history: list[str], kk: int) -> Answer:
+        turns = replay(pipeline, history, kk)
+        replayed.append(time.perf_counter())
+        return pipeline.ask(question, turns, kk)
+
+    ask: Asker = asker or qa_ask
     sources = SourceTexts(pipeline.index, pipeline.settings.seeds_dir)
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
     outcomes: list[Outcome] = []
@@ -288,6 +311,7 @@ def evaluate(
     with Progress("eval", total=len(items), unit="questions") as bar:
         for item in items:
             started = time.perf_counter()
+            replayed.clear()
             try:
                 answer = ask(item.question, list(item.history), k)
             except (KeyboardInterrupt, SystemExit):
@@ -305,6 +329,8 @@ def evaluate(
                     on_problem(Problem(_where(item), message))
                 bar.update()
                 continue
+            # the question's own ask, not the earlier turns replayed before it
+            started = replayed[-1] if replayed else started
             record = prediction_record(item, answer, (time.perf_counter() - started) * 1000)
             outcomes.append(score(item, answer, record, sources))
             if sink:
@@ -393,7 +419,12 @@ def _pipeline_for(testset: TestSet, settings: Settings) -> Pipeline:
 
     def build(at: Settings) -> None:
         built.append(Pipeline(at))
-        built[0].rebuild()
+        index = built[0].rebuild()
+        # an article the loader skipped (logged above) would leave its questions unanswerable
+        missing = [a for a in testset.articles if a.doc_id not in index.documents]
+        if missing:
+            raise QAError(f"{len(missing)} article(s) could not be indexed (first: "
+                          f"{missing[0].title!r}; see above)")
 
     corpus = build_corpus(settings, testset, build)
     return Pipeline(corpus, embedder=built[0].embedder)
@@ -427,6 +458,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
                 analyzer.close()
         for problem in problems:
             report_problem(problem)
+        for note in testset.notes:
+            print(f"qa: eval: {path}: {note}", file=sys.stderr)
         if problems and args.strict:
             raise QAError(f"{len(problems)} bad question(s) in {str(path)!r} "
                           f"(first: {problems[0]}) (--strict)")
@@ -437,10 +470,17 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
             raise QAError(f"test set {str(path)!r} holds no questions")
         started = time.perf_counter()
         pipeline = _pipeline_for(testset, settings)
+        if testset.format == "jsonl":
+            for note in missing_golds(testset.items, pipeline.index):
+                print(f"qa: eval: {path}: {note}", file=sys.stderr)
         asker = baseline_asker(pipeline) if args.baseline else None
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
                                      sink=outputs.write, on_problem=report_problem)
         metrics["skipped"] += len(testset.problems)
+        if not outcomes:  # nothing scored: all zeros would pass for a result
+            raise QAError(f"no question of {str(path)!r} could be asked "
+                          f"({int(metrics['skipped'])} skipped, {int(metrics['errors'])} "
+                          "failed: see above)")
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
         name = "dense-only baseline" if args.baseline else "qa"
         outputs.finish(metrics, outcomes, f"Evaluation of {name} on {path.name}")

@@ -11,7 +11,8 @@ everything" and its tie handling (a stable sort by probability, the threshold mo
 strict improvement). Scores are percentages (0-100), as the official script prints them.
 
 qa's own contains-gold check (`contains_gold`) normalises Unicode punctuation too, because it
-asks a different question: does the answer text hold the gold phrase?
+asks a different question: does the answer text hold the gold phrase? There a mark splits
+words (a possessive, a footnote mark, a dash), but not the separators inside a number.
 """
 
 from __future__ import annotations
@@ -162,10 +163,26 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
     return best
 
 
+_DIGIT_SEPARATOR = re.compile(r"(?<=\d)[.,](?=\d)")
+
+
+def _words(text: str) -> str:
+    """Lower-cased words with every punctuation mark or symbol (ASCII or not) read as a space
+    and the articles dropped: "Swift's" -> "swift s", "$24 million.[note" -> "24 million note";
+    a separator inside a number is dropped ("2,500" -> "2500": "500" is not in it)."""
+    text = "".join(" " if ch in _PUNCTUATION or unicodedata.category(ch)[0] in "PS" else ch
+                   for ch in _DIGIT_SEPARATOR.sub("", text.lower()))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
 def contains_gold(text: str, golds: Sequence[str]) -> bool:
-    """Does `text` contain one of the gold answers as whole words (both normalised)?"""
-    norm = f" {normalize_loose(text)} "
-    return any(f" {g} " in norm for g in map(normalize_loose, golds) if g)
+    """Does `text` contain one of the gold answers as whole words (both normalised)?
+
+    A mark splits words rather than vanishing (as in `normalize_loose`), so a gold is found
+    beside a possessive, a footnote mark or a dash: "Taylor Swift" in "Taylor Swift's".
+    """
+    norm = f" {_words(text)} "
+    return any(f" {g} " in norm for g in map(_words, golds) if g)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

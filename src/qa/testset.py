@@ -11,6 +11,7 @@ articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].t
 JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`), and a `.json` file
 must be SQuAD. A bad question is a `Problem` (the run skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
+A SQuAD gold answer its paragraph does not hold is a note (`TestSet.notes`): kept and scored.
 
 `build_corpus` writes each article as one document (its title, then its paragraphs
 separated by blank lines) and builds its index under `cache_dir/eval/<sha256 of the file>`:
@@ -29,17 +30,19 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.config import Settings
 from qa.errors import BadQuestion, QAError
+from qa.metrics import normalize_loose
 from qa.schema import clean_question
 
 MAX_TESTSET_BYTES = 512 * 1024 * 1024  # a SQuAD 2.0 train file is 40 MB
-CORPUS_VERSION = 1  # how articles are written as documents; a change means a new cache
+TOO_DEEP = "nested too deeply"  # json.loads raises RecursionError, not ValueError
+CORPUS_VERSION = 2  # how the corpus is built (2: its own data folder); a change rebuilds it
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class TestSet:
     problems: list[Problem]
     articles: list[Article]  # SQuAD only
     sha256: str
+    notes: tuple[Problem, ...] = ()  # questions kept but worth a word (a gold not in the text)
 
 
 def _question(record: dict[str, Any]) -> str:
@@ -100,11 +104,36 @@ def _question(record: dict[str, Any]) -> str:
         raise ValueError(str(exc)) from None
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON "\ud800": no file can hold it as UTF-8
+_NOT_DOCUMENT_TEXT = re.compile(r"[\ud800-\udfff\x00]")  # and a NUL makes it "binary data"
+
+
+def _check_texts(texts: Iterable[str], what: str) -> None:
+    """ValueError if a text holds a lone surrogate (writing it to --out would fail)."""
+    if any(_SURROGATE.search(t) for t in texts):
+        raise ValueError(f"{what} is not valid text (a lone surrogate)")
+
+
 def _unique(texts: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(texts))
 
 
 # -- JSON lines ------------------------------------------------------------------------------
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def jsonl_lines(text: str) -> Iterator[str]:
+    """The lines of a JSON-lines text, split at line feeds and carriage returns only: JSON
+    allows U+2028, U+2029 and U+0085 raw inside a string (`json.dumps(ensure_ascii=False)`
+    writes them so), and `str.splitlines` would cut such a line in two."""
+    start = 0
+    for end in _LINE_END.finditer(text):
+        yield text[start:end.start()]
+        start = end.end()
+    if start < len(text):
+        yield text[start:]
 
 
 def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
@@ -121,19 +150,30 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
                 row = json.loads(line)
             except ValueError as exc:
                 raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
+            except RecursionError:
+                raise ValueError(f"not valid JSON ({TOO_DEEP})") from None
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
             question = _question(row)
             answers, history = row.get("answers"), row.get("history") or []
+            if "answers" not in row:
+                raise ValueError("missing 'answers' (the gold answers; [] when the documents "
+                                 "cannot answer)")
             if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
                 raise ValueError("'answers' must be a list of strings")
+            if any(not a.strip() for a in answers):
+                raise ValueError("'answers' holds a blank answer (a question the documents "
+                                 "cannot answer has \"answers\": [])")
             if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
                 raise ValueError("'history' must be a list of strings")
+            _check_texts(answers, "'answers'")
             raw_id, kind = row.get("id", f"line-{number}"), row.get("kind")
-            if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or not str(raw_id):
+            if (not isinstance(raw_id, str | int) or isinstance(raw_id, bool)
+                    or not str(raw_id).strip()):
                 raise ValueError("'id' must be a non-empty string")
             if kind is not None and not isinstance(kind, str):
                 raise ValueError("'kind' must be a string")
+            _check_texts([str(raw_id), kind or ""], "'id' or 'kind'")
             if str(raw_id) in seen:
                 raise ValueError(f"duplicate id {str(raw_id)!r}")
             seen.add(str(raw_id))
@@ -167,12 +207,14 @@ def _doc_id(title: str, taken: set[str], number: int) -> str:
 
 
 def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
+    """One question; ValueError saying what is wrong with it."""
     if not isinstance(qa, dict):
         raise ValueError("a question must be a JSON object")
     qid = qa.get("id")
     if isinstance(qid, bool) or not isinstance(qid, str | int) or not str(qid).strip():
         raise ValueError("the question has no 'id'")
     qid = str(qid)
+    _check_texts([qid], "'id'")
     if qid in seen:
         raise ValueError(f"duplicate id {qid!r}")
     question = _question(qa)
@@ -187,12 +229,25 @@ def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
         if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
             raise ValueError(f"answers[{j}] must be an object with a 'text' string")
         texts.append(answer["text"])
+    _check_texts(texts, "'answers'")
+    if impossible and texts:  # the official script would score it as answerable
+        raise ValueError("'is_impossible' is true but 'answers' is not empty")
     seen.add(qid)
     return Item(qid, question, () if impossible else _unique(texts), (), None, where)
 
 
-def parse_squad(data: Any) -> tuple[list[Article], list[Item], list[Problem]]:
-    """Articles, questions and bad questions of a SQuAD file; QAError for a wrong shape."""
+def _missing_golds(item: Item, context: str) -> list[Problem]:
+    """A note per gold answer that its paragraph (`normalize_loose`d) does not hold, e.g. a
+    typo: no answer can match it, and the figures alone would not show why."""
+    return [Problem(f"{item.where} (id {item.id!r})",
+                    f"gold answer {gold!r} is not in its paragraph (scored as given)")
+            for gold in item.answers if normalize_loose(gold) not in context]
+
+
+def parse_squad(data: Any, notes: list[Problem] | None = None
+                ) -> tuple[list[Article], list[Item], list[Problem]]:
+    """Articles, questions and bad questions of a SQuAD file; QAError for a wrong shape.
+    `notes` (if given) collects the gold answers their paragraph does not hold."""
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise QAError("not a SQuAD file: expected a JSON object with a 'data' list of articles")
     articles: list[Article] = []
@@ -208,6 +263,8 @@ def parse_squad(data: Any) -> tuple[list[Article], list[Item], list[Problem]]:
         if title is not None and not isinstance(title, str):
             raise QAError(f"{place}.title: must be a string")
         title = (title or "").replace("_", " ").strip() or f"Article {a + 1}"
+        if _NOT_DOCUMENT_TEXT.search(title):
+            raise QAError(f"{place}.title: not valid text (a lone surrogate or a NUL character)")
         contexts = []
         for p, paragraph in enumerate(article["paragraphs"]):
             where = f"{place}.paragraphs[{p}]"
@@ -216,11 +273,19 @@ def parse_squad(data: Any) -> tuple[list[Article], list[Item], list[Problem]]:
             qas = paragraph.get("qas", [])
             if not isinstance(qas, list):
                 raise QAError(f"{where}.qas: must be a list")
+            if _NOT_DOCUMENT_TEXT.search(paragraph["context"]):  # the article could not be
+                raise QAError(f"{where}.context: not valid text (a lone surrogate or a NUL "
+                              "character)")  # written, or would be skipped as binary data
             if paragraph["context"].strip():
                 contexts.append(paragraph["context"].strip())
+            normalized: str | None = None
             for q, qa in enumerate(qas):
                 try:
                     items.append(_squad_question(qa, f"{where}.qas[{q}]", seen))
+                    if notes is not None and items[-1].answers:
+                        if normalized is None:
+                            normalized = normalize_loose(paragraph["context"])
+                        notes += _missing_golds(items[-1], normalized)
                 except ValueError as exc:
                     qid = qa.get("id") if isinstance(qa, dict) else None
                     label = f" (id {qid!r})" if isinstance(qid, str) and qid else ""
@@ -265,16 +330,19 @@ def load_testset(path: Path) -> TestSet:
             whole = json.loads(text)
         except ValueError as exc:
             error = exc
+        except RecursionError:
+            error = ValueError(TOO_DEEP)
     # A .json file with "data" is read as SQuAD even when damaged: the error names the place.
     if is_squad(whole) or (suffix == ".json" and isinstance(whole, dict) and "data" in whole):
-        articles, items, problems = parse_squad(whole)
-        return TestSet("squad", items, problems, articles, sha)
+        notes: list[Problem] = []
+        articles, items, problems = parse_squad(whole, notes)
+        return TestSet("squad", items, problems, articles, sha, tuple(notes))
     if suffix == ".json":  # a .json file must be one SQuAD object
         if error is not None:
             raise QAError(f"{str(path)!r} is not valid JSON ({error})")
         raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
                       "'data' list of articles (or use JSON lines, one question per line)")
-    items, problems = parse_jsonl(text.splitlines())
+    items, problems = parse_jsonl(jsonl_lines(text))
     return TestSet("jsonl", items, problems, [], sha)
 
 
@@ -303,7 +371,9 @@ def corpus_settings(settings: Settings, testset: TestSet) -> tuple[Settings, boo
         with contextlib.suppress(OSError, ValueError):
             meta = json.loads((folder / "corpus.json").read_text(encoding="utf-8"))
             ready = isinstance(meta, dict) and meta.get("version") == CORPUS_VERSION
-    return settings.with_overrides(seeds_dir=folder / "docs", index_dir=folder / "index"), ready
+    # its own (empty) data folder: the user's uploaded library (QA_DATA) is not the SQuAD corpus
+    return settings.with_overrides(seeds_dir=folder / "docs", index_dir=folder / "index",
+                                   data_dir=folder / "data"), ready
 
 
 def build_corpus(settings: Settings, testset: TestSet, build_index: Any) -> Settings:
@@ -323,7 +393,8 @@ def build_corpus(settings: Settings, testset: TestSet, build_index: Any) -> Sett
     tmp = root / f".{testset.sha256}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         _write_documents(tmp / "docs", testset.articles)
-        build_index(settings.with_overrides(seeds_dir=tmp / "docs", index_dir=tmp / "index"))
+        build_index(settings.with_overrides(seeds_dir=tmp / "docs", index_dir=tmp / "index",
+                                            data_dir=tmp / "data"))
         meta = {"version": CORPUS_VERSION, "sha256": testset.sha256,
                 "documents": [a.doc_id for a in testset.articles],
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
