@@ -438,6 +438,10 @@ def test_a_follow_up_pronoun_becomes_what_the_previous_question_named(
     ("What is the Eco mode for?", "the Eco mode"),
     ("What was the name of the boat that sank?", "the boat"),
     ("Who is Harriet?", "Harriet"),
+    # what qualifies it comes along: another town may have a library too
+    ("Who designed the library of Ashford?", "the library of Ashford"),
+    ("When was the bridge over the Tay opened?", "the bridge over the Tay"),
+    ("Who wrote the report on the storm in 1880?", "the report on the storm"),
     ("Who designed the first bridge?", "the first bridge"),
     ("Which programs can use the timer?", "the timer"),  # a later "they": the programs
     ("Which kettle heats the water fastest?", ""),  # a later "it": the kettle or the water

@@ -521,6 +521,7 @@ def _topic(doc: Any) -> tuple[str, str]:
         inner = [c for c in chunks if c.root.head.head == chunk.root
                  and c.root.head.lower_ == "of"]
         chunk = inner[0] if inner else chunk
+    text = _with_modifiers(doc, chunk)
     kind = _kind(chunk.root)
     # When the question word is the subject ("Who designed the bridge?", "What is built at
     # Granger Ridge?"), a later pronoun may mean the answer; of the same kind, it is unclear.
@@ -531,7 +532,23 @@ def _topic(doc: Any) -> tuple[str, str]:
         answer = "person" if wh is not None and wh.lower_ in ("who", "whom") else "thing"
     if wh is not None and wh.dep_ in ("nsubj", "nsubjpass") and kind == answer:
         return "", ""
-    return chunk.text, kind
+    return text, kind
+
+
+def _with_modifiers(doc: Any, chunk: Any) -> str:
+    """The phrase with the prepositional phrases that follow and qualify it: "the library of
+    Ashford", "the bridge over the Tay" (a library alone may be another town's). Not when
+    they hold a clause, a pronoun or a question word."""
+    end = chunk.end
+    for prep in chunk.root.rights:
+        if prep.dep_ != "prep" or prep.i != end or not any(
+                c.dep_ == "pobj" for c in prep.children):  # not "What is the Eco mode for?"
+            break
+        words = list(prep.subtree)
+        if any(t.pos_ in ("PRON", "VERB", "AUX") or t.lower_ in _WH for t in words):
+            break
+        end = words[-1].i + 1
+    return str(doc[chunk.start:end].text)
 
 
 _NAME_NOUNS = frozenset("name title".split())
