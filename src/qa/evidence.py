@@ -154,13 +154,16 @@ def gather_evidence(
     chunk_cosine = {h.chunk.index: h.dense_score for h in hits}
     margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
     total = sum(weights.values()) or 1.0
-    candidates = []
     passage_terms: dict[int, set[str]] = {}  # candidates share passages: tokenized once each
-    for sid, score, cosine in picked:
-        sentence = index.sentences[sid]
-        chunk = index.chunks[index.chunk_of(sid)]
-        mentions = _relabel(index.mentions_of(sid), sentence, wants_place)
-        s_terms = _terms_of(sentence.text)
+
+    def check(sentence: Sentence, score: float, cosine: float,
+              subject: str | None = None) -> Candidate:
+        """The candidate `sentence`, its words read with those of the `subject` its opening
+        pronoun stands for, when given."""
+        chunk = index.chunks[index.chunk_of(sentence.index)]
+        mentions = _relabel(index.mentions_of(sentence.index), sentence, wants_place)
+        s_terms = _terms_of(sentence.text if subject is None
+                            else subject + " " + sentence.text)
         if chunk.index not in passage_terms:
             passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
         s_terms = _with_names(s_terms, surnames)
@@ -207,14 +210,72 @@ def gather_evidence(
         if predicate and not missing:
             got = sum(weights[t] for t in predicate if t in s_terms)
             bonus += PREDICATE_BONUS * got / sum(weights[t] for t in predicate)
-        candidates.append(Candidate(sentence, chunk, score + bonus, cosine, mentions, features,
-                                    missing, never))
+        return Candidate(sentence, chunk, score + bonus, cosine, mentions, features, missing,
+                         never)
+
+    candidates = [check(index.sentences[sid], score, cosine) for sid, score, cosine in picked]
     if first is None:  # best first; a heading only after every sentence of prose
         candidates.sort(key=lambda c: (is_heading(c.sentence, c.chunk), -c.score))
+        if candidates and info.wants_type:
+            candidates = _continued(candidates, check)
     never_used = {t for t in q_terms if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
+
+
+# A sentence that goes on about the one before it: "It was designed by …", "He died …".
+_CONTINUES = re.compile(r"^(?:it|its|he|his|she|her|they|their)\b", re.IGNORECASE)
+
+
+def _continued(candidates: list[Candidate],
+               check: Callable[[Sentence, float, float, str | None], Candidate]
+               ) -> list[Candidate]:
+    """When the best sentence names what was asked about but holds no answer of the wanted
+    type, and the next sentence goes on about it by pronoun and holds one ("The library of
+    Ashford was opened in 1901. It was designed by the architect Mara Quint."), the next
+    sentence, read with the best one's words, comes first and the best one right after it,
+    so both are quoted in order."""
+    top = candidates[0]
+    if top.features["type_found"]:
+        return candidates
+    after = next((s for s in top.chunk.sentences if s.index == top.sentence.index + 1), None)
+    if after is None or not _CONTINUES.match(after.text):
+        return candidates
+    subject = _subject(top.sentence, top.mentions, after.text.split(maxsplit=1)[0].lower())
+    if subject is None:
+        return candidates
+    scored = next((c for c in candidates if c.sentence.index == after.index), None)
+    cosine = max(top.cosine, scored.cosine if scored is not None else 0.0)
+    continued = check(after, top.score, cosine, subject)
+    if not continued.features["type_found"]:
+        return candidates
+    continued = replace(continued, score=top.score + CONTINUED_MARGIN)
+    return [continued, top, *(c for c in candidates[1:] if c.sentence.index != after.index)]
+
+
+CONTINUED_MARGIN = 0.01  # just above the sentence it continues
+_OF = re.compile(r"^\s+(?:of|in|at|on|for|from|over)\s+$", re.IGNORECASE)
+
+
+def _subject(sentence: Sentence, mentions: tuple[Mention, ...], pronoun: str) -> str | None:
+    """The phrase a sentence opens with, which a pronoun opening the next one stands for
+    ("The library of Ashford" of "The library of Ashford was opened in 1901."), or None: when
+    the sentence opens otherwise ("After that wreck the merchants …", whose next "Its"
+    may mean anything in it), or the pronoun cannot stand for it ("He" for a library)."""
+    phrases = sorted((m for m in mentions if m.label == "NP"), key=lambda m: m.start)
+    if not phrases or phrases[0].start != sentence.start:
+        return None
+    end = phrases[0].end
+    for nxt in phrases[1:]:  # "of Ashford", "over the Tay"
+        if not _OF.match(sentence.text[end - sentence.start:nxt.start - sentence.start]):
+            break
+        end = nxt.end
+    person = any(m.label == "PERSON" and sentence.start <= m.start < end for m in mentions)
+    if (pronoun in ("he", "his", "she", "her") and not person
+            or pronoun in ("it", "its") and person):
+        return None
+    return sentence.text[:end - sentence.start]
 
 
 def _with_names(terms: set[str], surnames: dict[str, set[str]]) -> set[str]:
