@@ -192,3 +192,23 @@ def test_abstention_is_styled_apart(chat: Chat) -> None:
     expect(chat.page.locator("#qa-document mark").first).to_be_visible()
     chat.shot("abstention")
     assert chat.dialogs == []
+
+
+def test_typing_the_next_question_while_an_answer_arrives_keeps_it(chat: Chat) -> None:
+    """The box is emptied once, when the question is taken; what the person types while the
+    answer is worked out and streamed stays there (it used to be wiped at every step)."""
+    from playwright.sync_api import expect
+
+    page = chat.page
+    box = page.locator("#qa-question textarea")
+    box.fill(KADHIMI)
+    box.press("Enter")
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(1, timeout=ANSWER_TIMEOUT)
+    expect(box).to_have_value("")
+    box.fill(FOLLOW_UP)
+    expect(chat.answers.first.locator(".qa-sources").first).to_be_visible(timeout=ANSWER_TIMEOUT)
+    page.wait_for_timeout(300)
+    expect(box).to_have_value(FOLLOW_UP)
+    latest = chat.ask(FOLLOW_UP)  # and it can be sent as it is
+    expect(latest.locator("sup.qa-cite").first).to_be_visible()
+    assert chat.dialogs == []

@@ -550,8 +550,12 @@ def build_ui(pipeline: Pipeline | None = None,
         if not isinstance(message, str) or not message.strip():
             yield gr.skip(), gr.skip(), gr.skip()
             return
+        # The box is emptied once, as the question is taken (and the question shown at
+        # once): emptying it on every streamed step would wipe what the person types next
+        # while the answer is worked out and arrives.
+        yield "", [*history, {"role": "user", "content": text_html(message.strip())}], gr.skip()
         for messages, panel in respond(message, history, pipeline, doc_ids=selected):
-            yield "", messages, panel
+            yield gr.skip(), messages, panel
 
     def listing(selected: list[str] | None = None) -> tuple[Any, Any, Any]:
         """The document list and the choices of the selector and the remove control."""
