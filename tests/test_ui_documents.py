@@ -9,6 +9,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from qa.config import Settings
 from qa.pipeline import Pipeline
 from qa.ui import add_files, document_html, documents_html, remove_document, respond
@@ -111,3 +113,28 @@ def test_add_and_remove_refuse_a_client_that_sent_too_many_wrong_tokens(tmp_path
     now[0] += FAILED_TOKEN_WINDOW
     assert "Removed kestrel" in remove_document(pipeline, "kestrel-lighthouse", "s3cret",
                                                 throttle, guesser)
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_remove_button_says_what_is_missing_and_keeps_a_refused_pick(tmp_path: Path) -> None:
+    """Remove with nothing picked says so (it used to answer with an empty status, wiping the
+    last one); a removal refused for want of the token keeps the document picked, so typing
+    the token and clicking again removes it (the pick used to be reset: a second click then
+    did nothing at all); once removed, the pick is gone."""
+    from qa.ui import build_ui
+
+    pipeline = _pipeline(tmp_path, token="s3cret")
+    add_files(pipeline, [str(DOCS / "kestrel-lighthouse.html")], token="s3cret")
+    [remove] = [fn.fn for fn in build_ui(pipeline).fns.values() if fn.name == "remove"]
+
+    status, _, _, doomed = remove(None, [], None, "s3cret")
+    assert 'class="qa-bad"' in status and "Pick the uploaded document to remove" in status
+    assert doomed["value"] is None
+
+    status, _, _, doomed = remove("kestrel-lighthouse", [], None, None)
+    assert "needs the access token" in status and doomed["value"] == "kestrel-lighthouse"
+    assert "kestrel-lighthouse" in pipeline.index.documents
+
+    status, _, _, doomed = remove(doomed["value"], [], None, "s3cret")
+    assert "Removed kestrel" in status and doomed["value"] is None
+    assert "kestrel-lighthouse" not in pipeline.index.documents

@@ -557,8 +557,10 @@ def build_ui(pipeline: Pipeline | None = None,
         for messages, panel in respond(message, history, pipeline, doc_ids=selected):
             yield gr.skip(), messages, panel
 
-    def listing(selected: list[str] | None = None) -> tuple[Any, Any, Any]:
-        """The document list and the choices of the selector and the remove control."""
+    def listing(selected: list[str] | None = None,
+                doomed: str | None = None) -> tuple[Any, Any, Any]:
+        """The document list and the choices of the selector and the remove control (still
+        on `doomed`, if that document is still there to remove)."""
         try:
             entries, problems = shared().list_documents(), shared().problems()
         except QAError as exc:
@@ -567,8 +569,9 @@ def build_ui(pipeline: Pipeline | None = None,
                    for e in entries]
         removable = [c for c, e in zip(choices, entries, strict=True) if e.source == "upload"]
         keep = [d for d in selected or [] if d in {e.document.id for e in entries}]
+        pick = doomed if doomed in {doc_id for _, doc_id in removable} else None
         return (documents_html(entries, problems), gr.update(choices=choices, value=keep),
-                gr.update(choices=removable, value=None))
+                gr.update(choices=removable, value=pick))
 
     # Writes check the token themselves (add_files, remove_document): Gradio's queue runs
     # any event for any client, "private" ones included, whatever the page shows. Progress
@@ -584,10 +587,12 @@ def build_ui(pipeline: Pipeline | None = None,
     def remove(doc_id: str | None, selected: list[str] | None,
                request: gr.Request | None = None,
                token: str | None = None) -> tuple[Any, ...]:
-        if not doc_id:
-            return ("", *listing(selected))
+        if not doc_id:  # said, not silently ignored (it also wiped the last status)
+            return (status_html("Pick the uploaded document to remove first, under “Remove "
+                                "an uploaded document”.", ok=False), *listing(selected))
+        # A refused removal (no or wrong token) keeps the pick: type the token, click again.
         return (remove_document(shared(), doc_id, token, throttle, _address(request)),
-                *listing(selected))
+                *listing(selected, doc_id))
 
     _resolved(upload, gr)
     _resolved(remove, gr)
