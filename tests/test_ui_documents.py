@@ -138,3 +138,17 @@ def test_the_remove_button_says_what_is_missing_and_keeps_a_refused_pick(tmp_pat
     status, _, _, doomed = remove(doomed["value"], [], None, "s3cret")
     assert "Removed kestrel" in status and doomed["value"] is None
     assert "kestrel-lighthouse" not in pipeline.index.documents
+
+
+def test_a_file_name_keeps_its_quotes(tmp_path: Path) -> None:
+    """A browser sends `"` in a file name as %22 (and CR, LF as %0D, %0A); the chat shows
+    the name the file had (it showed `notes %22draft%22.html`). Other `%` stay as they are."""
+    pipeline = _pipeline(tmp_path)
+    upload = tmp_path / "gradio" / "notes %22draft%22 ünï 100%25.html"
+    upload.parent.mkdir()
+    shutil.copy(DOCS / "kestrel-lighthouse.html", upload)
+    assert "Added" in add_files(pipeline, [str(upload)])
+    [entry] = [e for e in pipeline.list_documents() if e.source == "upload"]
+    assert entry.original_name == 'notes "draft" ünï 100%25.html'
+    listing = html.unescape(documents_html(pipeline.list_documents()))
+    assert '· notes "draft" ünï 100%25.html"' in listing

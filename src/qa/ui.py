@@ -463,6 +463,17 @@ def token_refusal(pipeline: Pipeline, token: object, action: str, nothing: str,
                        f"{nothing}", ok=False)
 
 
+# A browser writes `"`, CR and LF in a file's name as %22, %0D and %0A when it sends the file
+# (WHATWG's multipart/form-data encoding: it escapes nothing else, `%` included), and
+# Gradio's upload route saves the file under the name as sent.
+_FORM_ESCAPED = re.compile(r"%(22|0D|0A)")
+
+
+def uploaded_name(path: str) -> str:
+    """The name a file had on the person's machine, from the path Gradio saved it at."""
+    return _FORM_ESCAPED.sub(lambda m: chr(int(m[1], 16)), Path(path).name)
+
+
 def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
               token: str | None = None, throttle: TokenThrottle | None = None,
               client: str | None = None) -> str:
@@ -486,7 +497,7 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
     if refusal is not None:
         return refusal
     step(0.1, f"Reading {len(paths)} file(s)…")
-    names = [Path(f).name for f in paths]
+    names = [uploaded_name(f) for f in paths]
     step(0.3, "Indexing…")
     try:
         added = pipeline.add_documents(paths, names, on_error=refused)
