@@ -152,3 +152,21 @@ def test_a_file_name_keeps_its_quotes(tmp_path: Path) -> None:
     assert entry.original_name == 'notes "draft" ünï 100%25.html'
     listing = html.unescape(documents_html(pipeline.list_documents()))
     assert '· notes "draft" ünï 100%25.html"' in listing
+
+
+def test_the_panel_does_not_call_an_abstention_s_closest_sentence_a_quote(tmp_path: Path) -> None:
+    """An abstention cites the closest passage so the reader can check it; the document panel
+    says it is the closest the documents come, not what 'the answer quotes'."""
+    from qa.types import Answer, Citation, Span
+
+    pipeline = _pipeline(tmp_path)
+    doc_id, document = next(iter(pipeline.index.documents.items()))
+    sentence = Span(0, 40, document.text[:40])
+    cited = Citation(1, doc_id, f"{doc_id}_0", sentence, sentence)
+    no = Answer("What is the capital of France?", "The document doesn't say [1].", True, 0.1,
+                (cited,))
+    panel = document_html(pipeline.index, no, 1)
+    assert "closest the documents come" in panel and "answer quotes" not in panel
+    assert 'data-cite="1"' in panel  # its [1] still points at the sentence
+    yes = replace(no, text="… [1]", abstained=False, confidence=0.9)
+    assert "the latest answer quotes are highlighted" in document_html(pipeline.index, yes, 1)

@@ -234,8 +234,10 @@ def document_html(index: Index, answer: Answer, turn: int) -> str:
             label = f' data-page="{page}" title="{page}"' if page else ""
             spans.setdefault(c.doc_id, []).append(
                 (c.quote.start, c.quote.end, f'data-cite="{c.n}" class="qa-quote"{label}'))
-        note = "The sentences the latest answer quotes are highlighted; the numbers match its "
-        note += "citations."
+        note = ("No answer: the highlighted sentences are the closest the documents come; "
+                "the numbers match the answer's." if answer.abstained else
+                "The sentences the latest answer quotes are highlighted; the numbers match its "
+                "citations.")
     elif answer.passages:
         for h in answer.passages[:MAX_RELATED]:
             spans.setdefault(h.chunk.doc_id, []).append(
