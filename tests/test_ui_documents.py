@@ -170,3 +170,15 @@ def test_the_panel_does_not_call_an_abstention_s_closest_sentence_a_quote(tmp_pa
     assert 'data-cite="1"' in panel  # its [1] still points at the sentence
     yes = replace(no, text="… [1]", abstained=False, confidence=0.9)
     assert "the latest answer quotes are highlighted" in document_html(pipeline.index, yes, 1)
+
+
+def test_the_upload_status_lists_the_files_in_the_order_they_came(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    status = add_files(pipeline, [str(DOCS / "water-report.pdf"), str(DOCS / "scanned.pdf"),
+                                  str(DOCS / "orchard-summary.docx"),
+                                  str(DOCS / "kestrel-lighthouse.html")])
+    added = [status.index(title) for title in ("Harbor Town Water Report",
+                                                "Orchard Cooperative Annual Summary",
+                                                "The Kestrel Point Lighthouse")]
+    assert added == sorted(added), status
+    assert status.index("Kestrel") < status.index("scanned PDF")  # then what was not added

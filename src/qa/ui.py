@@ -507,10 +507,10 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
         lines.append(f'<li class="qa-bad">{text_html(str(exc))}</li>')
         added = []
     step(1.0, "Done")
-    for doc in added:
-        pages = f", {len(doc.pages)} pages" if doc.pages else ""
-        lines.insert(0, f'<li class="qa-ok">Added “{text_html(doc.title)}” '
-                        f"({text_html(doc.kind.upper())}{pages})</li>")
+    lines[:0] = [  # first what was added, in the order the files came
+        f'<li class="qa-ok">Added “{text_html(doc.title)}” ({text_html(doc.kind.upper())}'
+        + (f", {len(doc.pages)} pages" if doc.pages else "") + ")</li>"
+        for doc in added]
     return f'<ul class="qa-upload-status">{"".join(lines)}</ul>'
 
 
