@@ -212,3 +212,26 @@ def test_typing_the_next_question_while_an_answer_arrives_keeps_it(chat: Chat) -
     latest = chat.ask(FOLLOW_UP)  # and it can be sent as it is
     expect(latest.locator("sup.qa-cite").first).to_be_visible()
     assert chat.dialogs == []
+
+
+def test_clear_while_an_answer_arrives_stays_cleared(chat: Chat) -> None:
+    """Clear during an answer empties the conversation for good: the answer's later steps
+    used to put the whole conversation back. A question asked after it is answered."""
+    from playwright.sync_api import expect
+
+    page = chat.page
+    chat.ask(KADHIMI)
+    box = page.locator("#qa-question textarea")
+    box.fill(FOLLOW_UP)
+    box.press("Enter")
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(2,
+                                                                         timeout=ANSWER_TIMEOUT)
+    page.locator("#qa-clear").click()
+    expect(chat.answers).to_have_count(0)
+    page.wait_for_timeout(2_000)  # past the streaming of the answer that was on its way
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(0)
+    expect(chat.answers).to_have_count(0)
+    expect(page.locator("#qa-document .qa-doc-empty")).to_be_visible()
+    latest = chat.ask(KADHIMI)
+    expect(latest.locator("sup.qa-cite").first).to_be_visible()
+    assert chat.dialogs == []

@@ -192,3 +192,15 @@ def test_user_and_document_text_is_escaped(real_pipeline: Pipeline, attack: str)
         assert "<script" not in panel and "<img" not in panel
     assert messages[0]["content"] == text_html(attack)
     assert message_text(messages[0]["content"]) == attack
+
+
+def test_clears_are_counted_per_session_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.ui import Clears
+
+    monkeypatch.setattr(Clears, "MAX_SESSIONS", 3)
+    clears = Clears()
+    clears.add(None)
+    assert clears.count(None) == 0  # no session known: nothing to stop
+    for session in ("a", "b", "a", "c", "d"):
+        clears.add(session)
+    assert [clears.count(s) for s in "abcd"] == [2, 0, 1, 1]  # "b", the oldest, was dropped

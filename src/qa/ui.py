@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,7 @@ STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly strea
 MAX_STREAM_STEPS = 40  # longer answers stream several words per step
 UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
 MAX_RELATED = 3
+CLEAR_SETTLE_MS = 250  # after Clear, when a streamed step already on its way has arrived
 
 DOC_PLACEHOLDER = (
     '<div class="qa-doc qa-doc-empty"><p>Ask a question: the document behind the answer '
@@ -536,6 +538,36 @@ def _address(request: gr.Request | None) -> str | None:
     return host if isinstance(host, str) else None
 
 
+def _session(request: gr.Request | None) -> str | None:
+    """The browser tab's Gradio session, when Gradio passed the request."""
+    session = getattr(request, "session_hash", None)
+    return session if isinstance(session, str) else None
+
+
+class Clears:
+    """How many times each session (browser tab) cleared its conversation, for the newest
+    MAX_SESSIONS sessions: an answer still streaming when its conversation is cleared stops,
+    instead of putting the conversation back with its next step."""
+
+    MAX_SESSIONS = 10_000
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: str | None) -> None:
+        if session is None:
+            return
+        with self._lock:
+            self._counts[session] = self._counts.pop(session, 0) + 1
+            while len(self._counts) > self.MAX_SESSIONS:
+                del self._counts[next(iter(self._counts))]
+
+    def count(self, session: str | None) -> int:
+        with self._lock:
+            return self._counts.get(session, 0) if session is not None else 0
+
+
 def _resolved(fn: Any, gr: Any) -> None:
     """`fn` with its annotations evaluated: Gradio passes the request to a parameter typed
     `gr.Request`, found by `typing.get_type_hints`, which cannot see this module's lazily
@@ -558,16 +590,22 @@ def build_ui(pipeline: Pipeline | None = None,
 
         return pipeline if pipeline is not None else default_pipeline()
 
-    def submit(message: str, history: list[Message],
-               selected: list[str] | None = None) -> Iterator[tuple[Any, Any, Any]]:
+    clears = Clears()
+
+    def submit(message: str, history: list[Message], selected: list[str] | None = None,
+               request: gr.Request | None = None) -> Iterator[tuple[Any, Any, Any]]:
         if not isinstance(message, str) or not message.strip():
             yield gr.skip(), gr.skip(), gr.skip()
             return
+        session = _session(request)
+        asked_after = clears.count(session)
         # The box is emptied once, as the question is taken (and the question shown at
         # once): emptying it on every streamed step would wipe what the person types next
         # while the answer is worked out and arrives.
         yield "", [*history, {"role": "user", "content": text_html(message.strip())}], gr.skip()
         for messages, panel in respond(message, history, pipeline, doc_ids=selected):
+            if clears.count(session) != asked_after:
+                return  # cleared meanwhile: the next step would put the conversation back
             yield gr.skip(), messages, panel
 
     def listing(selected: list[str] | None = None,
@@ -610,8 +648,16 @@ def build_ui(pipeline: Pipeline | None = None,
     _resolved(upload, gr)
     _resolved(remove, gr)
 
-    def clear() -> tuple[str, list[Message], str]:
+    def clear(request: gr.Request | None = None) -> tuple[str, list[Message], str]:
+        clears.add(_session(request))
         return "", [], DOC_PLACEHOLDER
+
+    def cleared(request: gr.Request | None = None) -> str:  # the chat's own trash button
+        clears.add(_session(request))
+        return DOC_PLACEHOLDER
+
+    for fn in (submit, clear, cleared):
+        _resolved(fn, gr)
 
     guarded = bool(shared().settings.api_token)  # a token is set: writes need it
     with gr.Blocks(title="qa: cited answers", analytics_enabled=False,
@@ -677,7 +723,15 @@ def build_ui(pipeline: Pipeline | None = None,
             api_name="chat", show_progress="minimal", concurrency_limit=UI_CONCURRENCY,
         )
         event.then(None, js=SCROLL_JS, api_visibility="private")
-        reset.click(clear, None, [box, chatbot, panel], queue=False, api_visibility="private")
-        chatbot.clear(lambda: DOC_PLACEHOLDER, None, panel, queue=False,
-                      api_visibility="private")
+        # Clearing stops an answer on its way (`Clears`); a step it sent just before can
+        # still arrive after the clear, so the conversation is emptied again a moment later.
+        def settle(event: Any) -> None:
+            event.then(None, js=f"() => new Promise(r => setTimeout(r, {CLEAR_SETTLE_MS}))",
+                       queue=False, api_visibility="private").then(
+                lambda: ([], DOC_PLACEHOLDER), None, [chatbot, panel], queue=False,
+                api_visibility="private")
+
+        settle(reset.click(clear, None, [box, chatbot, panel], queue=False,
+                           api_visibility="private"))
+        settle(chatbot.clear(cleared, None, panel, queue=False, api_visibility="private"))
     return demo
