@@ -182,3 +182,29 @@ def test_the_upload_status_lists_the_files_in_the_order_they_came(tmp_path: Path
                                                 "The Kestrel Point Lighthouse")]
     assert added == sorted(added), status
     assert status.index("Kestrel") < status.index("scanned PDF")  # then what was not added
+
+
+def test_asking_a_document_removed_since_the_page_listed_it_says_so(tmp_path: Path) -> None:
+    """'Limit questions to' a document another tab has removed: the chat says the document
+    is gone and what to do (it said "unknown document id 'kestrel-lighthouse'")."""
+    pipeline = _pipeline(tmp_path)
+    add_files(pipeline, [str(DOCS / "kestrel-lighthouse.html")])
+    pipeline.remove_documents(["kestrel-lighthouse"])
+    *_, (messages, panel) = respond("When was the lighthouse built?", [], pipeline, delay=0,
+                                    doc_ids=["kestrel-lighthouse"])
+    shown = html.unescape(messages[-1]["content"])
+    assert "qa-error" in shown and "No longer in the library" in shown
+    assert "kestrel-lighthouse" in shown and "Limit questions to" in shown
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_library_is_listed_again_after_each_answer(tmp_path: Path) -> None:
+    """Another tab (or the HTTP API) may add or remove documents: after each question the
+    page lists the library again (its table, 'Limit questions to', the remove choices)."""
+    from qa.ui import build_ui
+
+    fns = build_ui(_pipeline(tmp_path)).fns
+    [chat] = [i for i, fn in fns.items() if fn.api_name == "chat"]
+    after = [fn for fn in fns.values() if fn.trigger_after == chat]
+    assert any(fn.name == "listing" and [b.elem_id for b in fn.outputs]
+               == ["qa-doc-list", "qa-select", "qa-remove-choice"] for fn in after)

@@ -303,6 +303,11 @@ def respond(
     turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user") + 1
     messages.append({"role": "user", "content": text_html(message.strip())})
     try:
+        gone = sorted(set(doc_ids or ()) - set(pipeline.index.documents))
+        if gone:  # removed (in another tab, over HTTP) since this page listed them
+            raise QAError(f"No longer in the library (removed since this page listed it): "
+                          f"{', '.join(gone)}. Pick again under “Limit questions to”, or "
+                          "leave it empty to ask all documents.")
         answer = pipeline.ask(message, earlier_turns(history), doc_ids=doc_ids or None)
         index = pipeline.index
     except QAError as exc:
@@ -723,6 +728,8 @@ def build_ui(pipeline: Pipeline | None = None,
             api_name="chat", show_progress="minimal", concurrency_limit=UI_CONCURRENCY,
         )
         event.then(None, js=SCROLL_JS, api_visibility="private")
+        # The library may have changed since the page listed it (another tab, the HTTP API).
+        event.then(listing, [selector], [table, selector, doomed], api_visibility="private")
         # Clearing stops an answer on its way (`Clears`); a step it sent just before can
         # still arrive after the clear, so the conversation is emptied again a moment later.
         def settle(event: Any) -> None:
