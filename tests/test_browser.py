@@ -235,3 +235,19 @@ def test_clear_while_an_answer_arrives_stays_cleared(chat: Chat) -> None:
     latest = chat.ask(KADHIMI)
     expect(latest.locator("sup.qa-cite").first).to_be_visible()
     assert chat.dialogs == []
+
+
+def test_a_citation_marker_works_from_the_keyboard(chat: Chat) -> None:
+    """A [n] is reached with Tab and shown with Enter, as a click shows it (it could not
+    take the focus at all)."""
+    from playwright.sync_api import expect
+
+    answer = chat.ask(KADHIMI)
+    cite = answer.locator("sup.qa-cite").first
+    expect(cite).to_have_attribute("tabindex", "0")
+    cite.focus()
+    assert chat.page.evaluate("() => document.activeElement.matches('sup.qa-cite')")
+    chat.page.keyboard.press("Enter")
+    expect(chat.page.locator('#qa-document mark[data-cite="1"]')).to_have_class(
+        re.compile(r"\bqa-flash\b"))
+    assert chat.dialogs == []

@@ -380,14 +380,29 @@ window.qaScrollTo = function (mark) {
   mark.classList.add("qa-flash");
   setTimeout(() => mark.classList.remove("qa-flash"), 1500);
 };
-document.addEventListener("click", (event) => {
-  const cite = event.target.closest ? event.target.closest("sup.qa-cite") : null;
+window.qaShowCite = function (cite) {
   const doc = document.querySelector("#qa-document .qa-doc");
   if (!cite || !doc) return;
   const n = cite.className.match(/qa-cite-(\d+)/), turn = cite.className.match(/qa-turn-(\d+)/);
   if (!n || !turn || doc.dataset.turn !== turn[1]) return;
   window.qaScrollTo(doc.querySelector(`mark[data-cite="${n[1]}"]`));
+};
+const qaCite = (event) => event.target.closest ? event.target.closest("sup.qa-cite") : null;
+document.addEventListener("click", (event) => window.qaShowCite(qaCite(event)));
+// The chat's sanitizer keeps only classes, so the markers are made reachable by keyboard
+// here: Tab to a [n], Enter or Space shows its sentence.
+document.addEventListener("keydown", (event) => {
+  const cite = qaCite(event);
+  if (!cite || (event.key !== "Enter" && event.key !== " ")) return;
+  event.preventDefault();
+  window.qaShowCite(cite);
 });
+new MutationObserver(() => {
+  for (const cite of document.querySelectorAll("sup.qa-cite:not([tabindex])")) {
+    cite.tabIndex = 0;
+    cite.setAttribute("role", "button");
+  }
+}).observe(document.documentElement, {subtree: true, childList: true});
 </script>
 """
 SCROLL_JS = "() => { window.qaScrollTo?.(document.querySelector('#qa-document mark')); }"
