@@ -204,3 +204,21 @@ def test_clears_are_counted_per_session_and_bounded(monkeypatch: pytest.MonkeyPa
     for session in ("a", "b", "a", "c", "d"):
         clears.add(session)
     assert [clears.count(s) for s in "abcd"] == [2, 0, 1, 1]  # "b", the oldest, was dropped
+
+
+def test_a_refused_question_is_not_part_of_the_conversation() -> None:
+    """A question the chat refused ("'🚀' is not a question") got no answer: it is not
+    conversation for the next question (the refusal's words were searched as if they were an
+    answer: 'x' * 2000 after two emoji questions was answered 'Treatment [1]')."""
+    from qa.ui import error_html
+
+    history = [
+        {"role": "user", "content": text_html("Who opened the plant?")},
+        {"role": "assistant", "content": '<div class="qa-answer">Elena Voss [1]</div>'},
+        {"role": "user", "content": text_html("🚀")},
+        {"role": "assistant", "content": error_html("'🚀' is not a question: ask about the "
+                                                    "documents in words")},
+        {"role": "user", "content": "when?"},
+        {"role": "assistant", "content": [{"type": "text", "text": error_html("busy")}]},
+    ]
+    assert earlier_turns(history) == [Turn("Who opened the plant?", "Elena Voss [1]")]

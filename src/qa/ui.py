@@ -96,12 +96,17 @@ def earlier_turns(history: Sequence[Message]) -> list[Turn]:
             if text is not None:
                 turns.append(Turn(text))
         elif message.get("role") == "assistant" and turns and turns[-1].answer is None:
-            shown = _TAGS.sub(" ", message_text(message.get("content", ""), unescape=False))
+            shown = message_text(message.get("content", ""), unescape=False)
+            if _ERROR_REPLY.search(shown):  # refused ("… is not a question"): no turn at all,
+                turns.pop()  # or the refusal's words would be searched as the conversation
+                continue
+            shown = _TAGS.sub(" ", shown)
             turns[-1] = Turn(turns[-1].question, " ".join(html.unescape(shown).split()))
     return turns[-MAX_HISTORY:]
 
 
 _TAGS = re.compile(r"<[^>]*>")
+_ERROR_REPLY = re.compile(r'^\s*<div class="qa-answer qa-error">')  # error_html's
 
 
 
