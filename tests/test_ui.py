@@ -222,3 +222,24 @@ def test_a_refused_question_is_not_part_of_the_conversation() -> None:
         {"role": "assistant", "content": [{"type": "text", "text": error_html("busy")}]},
     ]
     assert earlier_turns(history) == [Turn("Who opened the plant?", "Elena Voss [1]")]
+
+
+def test_the_example_questions_come_with_the_documents(tmp_path: Path) -> None:
+    """The first page's examples are the seeds folder's `.examples.txt`, not questions about
+    the shipped article written into the code: other documents, other examples (or none)."""
+    from qa.ui import EXAMPLES_FILE, examples
+
+    assert examples(tmp_path) == ([], "Examples")  # no file: none
+    shipped, label = examples(ROOT / "seeds")
+    assert "What did Kadhimi tell the Washington Post?" in shipped and "follow-up" in label
+    (tmp_path / EXAMPLES_FILE).write_text(
+        "# a comment\n# label: Try these\n\n  When was the lighthouse built?  \n🚀\n"
+        + "Who keeps the bees?\n" * 20, encoding="utf-8")
+    questions, label = examples(tmp_path)
+    assert label == "Try these" and questions[0] == "When was the lighthouse built?"
+    assert len(questions) == 10 and "🚀" in questions  # as many as are shown, as written
+    (tmp_path / EXAMPLES_FILE).write_bytes(b"\xff\xfe not UTF-8")
+    assert examples(tmp_path) == ([], "Examples")
+    import qa.ui
+
+    assert "Kadhimi" not in Path(qa.ui.__file__).read_text(encoding="utf-8")

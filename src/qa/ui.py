@@ -49,13 +49,12 @@ if TYPE_CHECKING:
 
 Message = dict[str, Any]
 
-EXAMPLES = (
-    "How many American troops are in Iraq today?",
-    "What did Kadhimi tell the Washington Post?",
-    "What does he say Iraq will still need?",
-    "Who is the Pentagon spokesman?",
-    "What is the capital of France?",
-)
+# The example questions the first page offers come with the documents, not the code: the
+# seeds folder's `.examples.txt` (a dot file, so never indexed), one question a line, blank
+# lines and `#` comments skipped, a `# label: …` line naming them. No file, no examples.
+EXAMPLES_FILE = ".examples.txt"
+MAX_EXAMPLES = 10
+MAX_EXAMPLES_BYTES = 64 * 1024
 STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly streaming
 MAX_STREAM_STEPS = 40  # longer answers stream several words per step
 UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
@@ -81,6 +80,24 @@ def message_text(content: Any, unescape: bool = True) -> str:
         return " ".join(message_text(part, unescape) for part in content
                         if isinstance(part, (str, dict)))
     return ""
+
+
+def examples(seeds_dir: Path) -> tuple[list[str], str]:
+    """The example questions of the seeds folder's EXAMPLES_FILE and their label; none (and
+    the plain label) when there is no such file or it cannot be read as UTF-8."""
+    label, questions = "Examples", []
+    try:
+        with (seeds_dir / EXAMPLES_FILE).open("rb") as file:
+            text = file.read(MAX_EXAMPLES_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return [], label
+    for line in text.splitlines():
+        line = line.strip()
+        if line.lower().startswith("# label:"):
+            label = line[len("# label:"):].strip() or label
+        elif line and not line.startswith("#") and earlier_question(line) is not None:
+            questions.append(line)
+    return questions[:MAX_EXAMPLES], label
 
 
 def earlier_turns(history: Sequence[Message]) -> list[Turn]:
@@ -709,8 +726,9 @@ def build_ui(pipeline: Pipeline | None = None,
                 selector = gr.Dropdown(
                     label="Limit questions to (none selected: all documents)", choices=[],
                     multiselect=True, elem_id="qa-select", value=[])
-                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box],
-                            label="Examples (the third is a follow-up to the second)")
+                offered, label = examples(shared().settings.seeds_dir)
+                if offered:
+                    gr.Examples(examples=[[q] for q in offered], inputs=[box], label=label)
             with gr.Column(scale=2):
                 gr.Markdown("### Document")
                 panel = gr.HTML(DOC_PLACEHOLDER, elem_id="qa-document", js_on_load=None)
