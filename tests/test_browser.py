@@ -251,3 +251,16 @@ def test_a_citation_marker_works_from_the_keyboard(chat: Chat) -> None:
     expect(chat.page.locator('#qa-document mark[data-cite="1"]')).to_have_class(
         re.compile(r"\bqa-flash\b"))
     assert chat.dialogs == []
+
+
+def test_an_earlier_answer_s_citation_points_at_its_passage(chat: Chat) -> None:
+    """The panel shows the latest answer's documents; a [n] of an earlier answer points at
+    the passage listed under that answer (a click on it used to do nothing)."""
+    from playwright.sync_api import expect
+
+    first = chat.ask(KADHIMI)
+    chat.ask("Who is the Pentagon spokesman?")
+    expect(chat.page.locator("#qa-document .qa-doc")).to_have_attribute("data-turn", "2")
+    first.locator(".qa-text sup.qa-cite-1").first.click()
+    expect(first.locator(".qa-source").first).to_have_class(re.compile(r"\bqa-flash\b"))
+    assert chat.dialogs == []

@@ -379,7 +379,7 @@ CSS = """
 .qa-doc mark.qa-quote::after { content: attr(data-cite); font-size: .7em; font-weight: 700;
   vertical-align: super; margin-left: .15em; color: var(--color-accent); }
 .qa-doc mark.qa-near { background: #e5e7eb; color: inherit; }
-.qa-doc mark.qa-flash { outline: 2px solid var(--color-accent); }
+.qa-doc mark.qa-flash, .qa-source.qa-flash { outline: 2px solid var(--color-accent); }
 .qa-doc-pages { font-size: .85em; font-weight: 600; margin: 0 0 .4em; }
 .qa-docs table { width: 100%; font-size: .85em; border-collapse: collapse; }
 .qa-docs th, .qa-docs td { text-align: left; padding: .15em .4em;
@@ -404,10 +404,22 @@ window.qaScrollTo = function (mark) {
 };
 window.qaShowCite = function (cite) {
   const doc = document.querySelector("#qa-document .qa-doc");
-  if (!cite || !doc) return;
+  if (!cite) return;
   const n = cite.className.match(/qa-cite-(\d+)/), turn = cite.className.match(/qa-turn-(\d+)/);
-  if (!n || !turn || doc.dataset.turn !== turn[1]) return;
-  window.qaScrollTo(doc.querySelector(`mark[data-cite="${n[1]}"]`));
+  if (!n || !turn) return;
+  if (doc && doc.dataset.turn === turn[1]) {
+    window.qaScrollTo(doc.querySelector(`mark[data-cite="${n[1]}"]`));
+    return;
+  }
+  // An earlier answer's [n]: the panel shows the latest answer's documents, so point at the
+  // passage listed under that answer instead.
+  const source = [...document.querySelectorAll(`.qa-source sup.qa-cite-${n[1]}.qa-turn-${turn[1]}`)]
+    .map((sup) => sup.closest(".qa-source")).find((li) => li && li !== cite.closest(".qa-source"))
+    || cite.closest(".qa-source");
+  if (!source) return;
+  source.scrollIntoView({block: "nearest"});
+  source.classList.add("qa-flash");
+  setTimeout(() => source.classList.remove("qa-flash"), 1500);
 };
 const qaCite = (event) => event.target.closest ? event.target.closest("sup.qa-cite") : null;
 document.addEventListener("click", (event) => window.qaShowCite(qaCite(event)));
