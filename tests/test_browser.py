@@ -192,3 +192,75 @@ def test_abstention_is_styled_apart(chat: Chat) -> None:
     expect(chat.page.locator("#qa-document mark").first).to_be_visible()
     chat.shot("abstention")
     assert chat.dialogs == []
+
+
+def test_typing_the_next_question_while_an_answer_arrives_keeps_it(chat: Chat) -> None:
+    """The box is emptied once, when the question is taken; what the person types while the
+    answer is worked out and streamed stays there (it used to be wiped at every step)."""
+    from playwright.sync_api import expect
+
+    page = chat.page
+    box = page.locator("#qa-question textarea")
+    box.fill(KADHIMI)
+    box.press("Enter")
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(1, timeout=ANSWER_TIMEOUT)
+    expect(box).to_have_value("")
+    box.fill(FOLLOW_UP)
+    expect(chat.answers.first.locator(".qa-sources").first).to_be_visible(timeout=ANSWER_TIMEOUT)
+    page.wait_for_timeout(300)
+    expect(box).to_have_value(FOLLOW_UP)
+    latest = chat.ask(FOLLOW_UP)  # and it can be sent as it is
+    expect(latest.locator("sup.qa-cite").first).to_be_visible()
+    assert chat.dialogs == []
+
+
+def test_clear_while_an_answer_arrives_stays_cleared(chat: Chat) -> None:
+    """Clear during an answer empties the conversation for good: the answer's later steps
+    used to put the whole conversation back. A question asked after it is answered."""
+    from playwright.sync_api import expect
+
+    page = chat.page
+    chat.ask(KADHIMI)
+    box = page.locator("#qa-question textarea")
+    box.fill(FOLLOW_UP)
+    box.press("Enter")
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(2,
+                                                                         timeout=ANSWER_TIMEOUT)
+    page.locator("#qa-clear").click()
+    expect(chat.answers).to_have_count(0)
+    page.wait_for_timeout(2_000)  # past the streaming of the answer that was on its way
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(0)
+    expect(chat.answers).to_have_count(0)
+    expect(page.locator("#qa-document .qa-doc-empty")).to_be_visible()
+    latest = chat.ask(KADHIMI)
+    expect(latest.locator("sup.qa-cite").first).to_be_visible()
+    assert chat.dialogs == []
+
+
+def test_a_citation_marker_works_from_the_keyboard(chat: Chat) -> None:
+    """A [n] is reached with Tab and shown with Enter, as a click shows it (it could not
+    take the focus at all)."""
+    from playwright.sync_api import expect
+
+    answer = chat.ask(KADHIMI)
+    cite = answer.locator("sup.qa-cite").first
+    expect(cite).to_have_attribute("tabindex", "0")
+    cite.focus()
+    assert chat.page.evaluate("() => document.activeElement.matches('sup.qa-cite')")
+    chat.page.keyboard.press("Enter")
+    expect(chat.page.locator('#qa-document mark[data-cite="1"]')).to_have_class(
+        re.compile(r"\bqa-flash\b"))
+    assert chat.dialogs == []
+
+
+def test_an_earlier_answer_s_citation_points_at_its_passage(chat: Chat) -> None:
+    """The panel shows the latest answer's documents; a [n] of an earlier answer points at
+    the passage listed under that answer (a click on it used to do nothing)."""
+    from playwright.sync_api import expect
+
+    first = chat.ask(KADHIMI)
+    chat.ask("Who is the Pentagon spokesman?")
+    expect(chat.page.locator("#qa-document .qa-doc")).to_have_attribute("data-turn", "2")
+    first.locator(".qa-text sup.qa-cite-1").first.click()
+    expect(first.locator(".qa-source").first).to_have_class(re.compile(r"\bqa-flash\b"))
+    assert chat.dialogs == []

@@ -192,3 +192,54 @@ def test_user_and_document_text_is_escaped(real_pipeline: Pipeline, attack: str)
         assert "<script" not in panel and "<img" not in panel
     assert messages[0]["content"] == text_html(attack)
     assert message_text(messages[0]["content"]) == attack
+
+
+def test_clears_are_counted_per_session_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.ui import Clears
+
+    monkeypatch.setattr(Clears, "MAX_SESSIONS", 3)
+    clears = Clears()
+    clears.add(None)
+    assert clears.count(None) == 0  # no session known: nothing to stop
+    for session in ("a", "b", "a", "c", "d"):
+        clears.add(session)
+    assert [clears.count(s) for s in "abcd"] == [2, 0, 1, 1]  # "b", the oldest, was dropped
+
+
+def test_a_refused_question_is_not_part_of_the_conversation() -> None:
+    """A question the chat refused ("'🚀' is not a question") got no answer: it is not
+    conversation for the next question (the refusal's words were searched as if they were an
+    answer: 'x' * 2000 after two emoji questions was answered 'Treatment [1]')."""
+    from qa.ui import error_html
+
+    history = [
+        {"role": "user", "content": text_html("Who opened the plant?")},
+        {"role": "assistant", "content": '<div class="qa-answer">Elena Voss [1]</div>'},
+        {"role": "user", "content": text_html("🚀")},
+        {"role": "assistant", "content": error_html("'🚀' is not a question: ask about the "
+                                                    "documents in words")},
+        {"role": "user", "content": "when?"},
+        {"role": "assistant", "content": [{"type": "text", "text": error_html("busy")}]},
+    ]
+    assert earlier_turns(history) == [Turn("Who opened the plant?", "Elena Voss [1]")]
+
+
+def test_the_example_questions_come_with_the_documents(tmp_path: Path) -> None:
+    """The first page's examples are the seeds folder's `.examples.txt`, not questions about
+    the shipped article written into the code: other documents, other examples (or none)."""
+    from qa.ui import EXAMPLES_FILE, examples
+
+    assert examples(tmp_path) == ([], "Examples")  # no file: none
+    shipped, label = examples(ROOT / "seeds")
+    assert "What did Kadhimi tell the Washington Post?" in shipped and "follow-up" in label
+    (tmp_path / EXAMPLES_FILE).write_text(
+        "# a comment\n# label: Try these\n\n  When was the lighthouse built?  \n🚀\n"
+        + "Who keeps the bees?\n" * 20, encoding="utf-8")
+    questions, label = examples(tmp_path)
+    assert label == "Try these" and questions[0] == "When was the lighthouse built?"
+    assert len(questions) == 10 and "🚀" in questions  # as many as are shown, as written
+    (tmp_path / EXAMPLES_FILE).write_bytes(b"\xff\xfe not UTF-8")
+    assert examples(tmp_path) == ([], "Examples")
+    import qa.ui
+
+    assert "Kadhimi" not in Path(qa.ui.__file__).read_text(encoding="utf-8")

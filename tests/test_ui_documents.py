@@ -9,6 +9,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from qa.config import Settings
 from qa.pipeline import Pipeline
 from qa.ui import add_files, document_html, documents_html, remove_document, respond
@@ -111,3 +113,98 @@ def test_add_and_remove_refuse_a_client_that_sent_too_many_wrong_tokens(tmp_path
     now[0] += FAILED_TOKEN_WINDOW
     assert "Removed kestrel" in remove_document(pipeline, "kestrel-lighthouse", "s3cret",
                                                 throttle, guesser)
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_remove_button_says_what_is_missing_and_keeps_a_refused_pick(tmp_path: Path) -> None:
+    """Remove with nothing picked says so (it used to answer with an empty status, wiping the
+    last one); a removal refused for want of the token keeps the document picked, so typing
+    the token and clicking again removes it (the pick used to be reset: a second click then
+    did nothing at all); once removed, the pick is gone."""
+    from qa.ui import build_ui
+
+    pipeline = _pipeline(tmp_path, token="s3cret")
+    add_files(pipeline, [str(DOCS / "kestrel-lighthouse.html")], token="s3cret")
+    [remove] = [fn.fn for fn in build_ui(pipeline).fns.values() if fn.name == "remove"]
+
+    status, _, _, doomed = remove(None, [], None, "s3cret")
+    assert 'class="qa-bad"' in status and "Pick the uploaded document to remove" in status
+    assert doomed["value"] is None
+
+    status, _, _, doomed = remove("kestrel-lighthouse", [], None, None)
+    assert "needs the access token" in status and doomed["value"] == "kestrel-lighthouse"
+    assert "kestrel-lighthouse" in pipeline.index.documents
+
+    status, _, _, doomed = remove(doomed["value"], [], None, "s3cret")
+    assert "Removed kestrel" in status and doomed["value"] is None
+    assert "kestrel-lighthouse" not in pipeline.index.documents
+
+
+def test_a_file_name_keeps_its_quotes(tmp_path: Path) -> None:
+    """A browser sends `"` in a file name as %22 (and CR, LF as %0D, %0A); the chat shows
+    the name the file had (it showed `notes %22draft%22.html`). Other `%` stay as they are."""
+    pipeline = _pipeline(tmp_path)
+    upload = tmp_path / "gradio" / "notes %22draft%22 ünï 100%25.html"
+    upload.parent.mkdir()
+    shutil.copy(DOCS / "kestrel-lighthouse.html", upload)
+    assert "Added" in add_files(pipeline, [str(upload)])
+    [entry] = [e for e in pipeline.list_documents() if e.source == "upload"]
+    assert entry.original_name == 'notes "draft" ünï 100%25.html'
+    listing = html.unescape(documents_html(pipeline.list_documents()))
+    assert '· notes "draft" ünï 100%25.html"' in listing
+
+
+def test_the_panel_does_not_call_an_abstention_s_closest_sentence_a_quote(tmp_path: Path) -> None:
+    """An abstention cites the closest passage so the reader can check it; the document panel
+    says it is the closest the documents come, not what 'the answer quotes'."""
+    from qa.types import Answer, Citation, Span
+
+    pipeline = _pipeline(tmp_path)
+    doc_id, document = next(iter(pipeline.index.documents.items()))
+    sentence = Span(0, 40, document.text[:40])
+    cited = Citation(1, doc_id, f"{doc_id}_0", sentence, sentence)
+    no = Answer("What is the capital of France?", "The document doesn't say [1].", True, 0.1,
+                (cited,))
+    panel = document_html(pipeline.index, no, 1)
+    assert "closest the documents come" in panel and "answer quotes" not in panel
+    assert 'data-cite="1"' in panel  # its [1] still points at the sentence
+    yes = replace(no, text="… [1]", abstained=False, confidence=0.9)
+    assert "the latest answer quotes are highlighted" in document_html(pipeline.index, yes, 1)
+
+
+def test_the_upload_status_lists_the_files_in_the_order_they_came(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    status = add_files(pipeline, [str(DOCS / "water-report.pdf"), str(DOCS / "scanned.pdf"),
+                                  str(DOCS / "orchard-summary.docx"),
+                                  str(DOCS / "kestrel-lighthouse.html")])
+    added = [status.index(title) for title in ("Harbor Town Water Report",
+                                                "Orchard Cooperative Annual Summary",
+                                                "The Kestrel Point Lighthouse")]
+    assert added == sorted(added), status
+    assert status.index("Kestrel") < status.index("scanned PDF")  # then what was not added
+
+
+def test_asking_a_document_removed_since_the_page_listed_it_says_so(tmp_path: Path) -> None:
+    """'Limit questions to' a document another tab has removed: the chat says the document
+    is gone and what to do (it said "unknown document id 'kestrel-lighthouse'")."""
+    pipeline = _pipeline(tmp_path)
+    add_files(pipeline, [str(DOCS / "kestrel-lighthouse.html")])
+    pipeline.remove_documents(["kestrel-lighthouse"])
+    *_, (messages, panel) = respond("When was the lighthouse built?", [], pipeline, delay=0,
+                                    doc_ids=["kestrel-lighthouse"])
+    shown = html.unescape(messages[-1]["content"])
+    assert "qa-error" in shown and "No longer in the library" in shown
+    assert "kestrel-lighthouse" in shown and "Limit questions to" in shown
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_library_is_listed_again_after_each_answer(tmp_path: Path) -> None:
+    """Another tab (or the HTTP API) may add or remove documents: after each question the
+    page lists the library again (its table, 'Limit questions to', the remove choices)."""
+    from qa.ui import build_ui
+
+    fns = build_ui(_pipeline(tmp_path)).fns
+    [chat] = [i for i, fn in fns.items() if fn.api_name == "chat"]
+    after = [fn for fn in fns.values() if fn.trigger_after == chat]
+    assert any(fn.name == "listing" and [b.elem_id for b in fn.outputs]
+               == ["qa-doc-list", "qa-select", "qa-remove-choice"] for fn in after)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -48,17 +49,17 @@ if TYPE_CHECKING:
 
 Message = dict[str, Any]
 
-EXAMPLES = (
-    "How many American troops are in Iraq today?",
-    "What did Kadhimi tell the Washington Post?",
-    "What does he say Iraq will still need?",
-    "Who is the Pentagon spokesman?",
-    "What is the capital of France?",
-)
+# The example questions the first page offers come with the documents, not the code: the
+# seeds folder's `.examples.txt` (a dot file, so never indexed), one question a line, blank
+# lines and `#` comments skipped, a `# label: …` line naming them. No file, no examples.
+EXAMPLES_FILE = ".examples.txt"
+MAX_EXAMPLES = 10
+MAX_EXAMPLES_BYTES = 64 * 1024
 STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly streaming
 MAX_STREAM_STEPS = 40  # longer answers stream several words per step
 UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
 MAX_RELATED = 3
+CLEAR_SETTLE_MS = 250  # after Clear, when a streamed step already on its way has arrived
 
 DOC_PLACEHOLDER = (
     '<div class="qa-doc qa-doc-empty"><p>Ask a question: the document behind the answer '
@@ -81,6 +82,24 @@ def message_text(content: Any, unescape: bool = True) -> str:
     return ""
 
 
+def examples(seeds_dir: Path) -> tuple[list[str], str]:
+    """The example questions of the seeds folder's EXAMPLES_FILE and their label; none (and
+    the plain label) when there is no such file or it cannot be read as UTF-8."""
+    label, questions = "Examples", []
+    try:
+        with (seeds_dir / EXAMPLES_FILE).open("rb") as file:
+            text = file.read(MAX_EXAMPLES_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return [], label
+    for line in text.splitlines():
+        line = line.strip()
+        if line.lower().startswith("# label:"):
+            label = line[len("# label:"):].strip() or label
+        elif line and not line.startswith("#") and earlier_question(line) is not None:
+            questions.append(line)
+    return questions[:MAX_EXAMPLES], label
+
+
 def earlier_turns(history: Sequence[Message]) -> list[Turn]:
     """The usable turns of a conversation (the last MAX_HISTORY, oldest first), as the
     pipeline's `history`: each question with the text of the answer shown for it. A turn
@@ -94,12 +113,17 @@ def earlier_turns(history: Sequence[Message]) -> list[Turn]:
             if text is not None:
                 turns.append(Turn(text))
         elif message.get("role") == "assistant" and turns and turns[-1].answer is None:
-            shown = _TAGS.sub(" ", message_text(message.get("content", ""), unescape=False))
+            shown = message_text(message.get("content", ""), unescape=False)
+            if _ERROR_REPLY.search(shown):  # refused ("… is not a question"): no turn at all,
+                turns.pop()  # or the refusal's words would be searched as the conversation
+                continue
+            shown = _TAGS.sub(" ", shown)
             turns[-1] = Turn(turns[-1].question, " ".join(html.unescape(shown).split()))
     return turns[-MAX_HISTORY:]
 
 
 _TAGS = re.compile(r"<[^>]*>")
+_ERROR_REPLY = re.compile(r'^\s*<div class="qa-answer qa-error">')  # error_html's
 
 
 
@@ -234,8 +258,10 @@ def document_html(index: Index, answer: Answer, turn: int) -> str:
             label = f' data-page="{page}" title="{page}"' if page else ""
             spans.setdefault(c.doc_id, []).append(
                 (c.quote.start, c.quote.end, f'data-cite="{c.n}" class="qa-quote"{label}'))
-        note = "The sentences the latest answer quotes are highlighted; the numbers match its "
-        note += "citations."
+        note = ("No answer: the highlighted sentences are the closest the documents come; "
+                "the numbers match the answer's." if answer.abstained else
+                "The sentences the latest answer quotes are highlighted; the numbers match its "
+                "citations.")
     elif answer.passages:
         for h in answer.passages[:MAX_RELATED]:
             spans.setdefault(h.chunk.doc_id, []).append(
@@ -299,6 +325,11 @@ def respond(
     turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user") + 1
     messages.append({"role": "user", "content": text_html(message.strip())})
     try:
+        gone = sorted(set(doc_ids or ()) - set(pipeline.index.documents))
+        if gone:  # removed (in another tab, over HTTP) since this page listed them
+            raise QAError(f"No longer in the library (removed since this page listed it): "
+                          f"{', '.join(gone)}. Pick again under “Limit questions to”, or "
+                          "leave it empty to ask all documents.")
         answer = pipeline.ask(message, earlier_turns(history), doc_ids=doc_ids or None)
         index = pipeline.index
     except QAError as exc:
@@ -348,7 +379,7 @@ CSS = """
 .qa-doc mark.qa-quote::after { content: attr(data-cite); font-size: .7em; font-weight: 700;
   vertical-align: super; margin-left: .15em; color: var(--color-accent); }
 .qa-doc mark.qa-near { background: #e5e7eb; color: inherit; }
-.qa-doc mark.qa-flash { outline: 2px solid var(--color-accent); }
+.qa-doc mark.qa-flash, .qa-source.qa-flash { outline: 2px solid var(--color-accent); }
 .qa-doc-pages { font-size: .85em; font-weight: 600; margin: 0 0 .4em; }
 .qa-docs table { width: 100%; font-size: .85em; border-collapse: collapse; }
 .qa-docs th, .qa-docs td { text-align: left; padding: .15em .4em;
@@ -371,14 +402,41 @@ window.qaScrollTo = function (mark) {
   mark.classList.add("qa-flash");
   setTimeout(() => mark.classList.remove("qa-flash"), 1500);
 };
-document.addEventListener("click", (event) => {
-  const cite = event.target.closest ? event.target.closest("sup.qa-cite") : null;
+window.qaShowCite = function (cite) {
   const doc = document.querySelector("#qa-document .qa-doc");
-  if (!cite || !doc) return;
+  if (!cite) return;
   const n = cite.className.match(/qa-cite-(\d+)/), turn = cite.className.match(/qa-turn-(\d+)/);
-  if (!n || !turn || doc.dataset.turn !== turn[1]) return;
-  window.qaScrollTo(doc.querySelector(`mark[data-cite="${n[1]}"]`));
+  if (!n || !turn) return;
+  if (doc && doc.dataset.turn === turn[1]) {
+    window.qaScrollTo(doc.querySelector(`mark[data-cite="${n[1]}"]`));
+    return;
+  }
+  // An earlier answer's [n]: the panel shows the latest answer's documents, so point at the
+  // passage listed under that answer instead.
+  const source = [...document.querySelectorAll(`.qa-source sup.qa-cite-${n[1]}.qa-turn-${turn[1]}`)]
+    .map((sup) => sup.closest(".qa-source")).find((li) => li && li !== cite.closest(".qa-source"))
+    || cite.closest(".qa-source");
+  if (!source) return;
+  source.scrollIntoView({block: "nearest"});
+  source.classList.add("qa-flash");
+  setTimeout(() => source.classList.remove("qa-flash"), 1500);
+};
+const qaCite = (event) => event.target.closest ? event.target.closest("sup.qa-cite") : null;
+document.addEventListener("click", (event) => window.qaShowCite(qaCite(event)));
+// The chat's sanitizer keeps only classes, so the markers are made reachable by keyboard
+// here: Tab to a [n], Enter or Space shows its sentence.
+document.addEventListener("keydown", (event) => {
+  const cite = qaCite(event);
+  if (!cite || (event.key !== "Enter" && event.key !== " ")) return;
+  event.preventDefault();
+  window.qaShowCite(cite);
 });
+new MutationObserver(() => {
+  for (const cite of document.querySelectorAll("sup.qa-cite:not([tabindex])")) {
+    cite.tabIndex = 0;
+    cite.setAttribute("role", "button");
+  }
+}).observe(document.documentElement, {subtree: true, childList: true});
 </script>
 """
 SCROLL_JS = "() => { window.qaScrollTo?.(document.querySelector('#qa-document mark')); }"
@@ -463,6 +521,17 @@ def token_refusal(pipeline: Pipeline, token: object, action: str, nothing: str,
                        f"{nothing}", ok=False)
 
 
+# A browser writes `"`, CR and LF in a file's name as %22, %0D and %0A when it sends the file
+# (WHATWG's multipart/form-data encoding: it escapes nothing else, `%` included), and
+# Gradio's upload route saves the file under the name as sent.
+_FORM_ESCAPED = re.compile(r"%(22|0D|0A)")
+
+
+def uploaded_name(path: str) -> str:
+    """The name a file had on the person's machine, from the path Gradio saved it at."""
+    return _FORM_ESCAPED.sub(lambda m: chr(int(m[1], 16)), Path(path).name)
+
+
 def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
               token: str | None = None, throttle: TokenThrottle | None = None,
               client: str | None = None) -> str:
@@ -486,7 +555,7 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
     if refusal is not None:
         return refusal
     step(0.1, f"Reading {len(paths)} file(s)…")
-    names = [Path(f).name for f in paths]
+    names = [uploaded_name(f) for f in paths]
     step(0.3, "Indexing…")
     try:
         added = pipeline.add_documents(paths, names, on_error=refused)
@@ -494,10 +563,10 @@ def add_files(pipeline: Pipeline, files: Sequence[str], progress: Any = None,
         lines.append(f'<li class="qa-bad">{text_html(str(exc))}</li>')
         added = []
     step(1.0, "Done")
-    for doc in added:
-        pages = f", {len(doc.pages)} pages" if doc.pages else ""
-        lines.insert(0, f'<li class="qa-ok">Added “{text_html(doc.title)}” '
-                        f"({text_html(doc.kind.upper())}{pages})</li>")
+    lines[:0] = [  # first what was added, in the order the files came
+        f'<li class="qa-ok">Added “{text_html(doc.title)}” ({text_html(doc.kind.upper())}'
+        + (f", {len(doc.pages)} pages" if doc.pages else "") + ")</li>"
+        for doc in added]
     return f'<ul class="qa-upload-status">{"".join(lines)}</ul>'
 
 
@@ -523,6 +592,36 @@ def _address(request: gr.Request | None) -> str | None:
     return host if isinstance(host, str) else None
 
 
+def _session(request: gr.Request | None) -> str | None:
+    """The browser tab's Gradio session, when Gradio passed the request."""
+    session = getattr(request, "session_hash", None)
+    return session if isinstance(session, str) else None
+
+
+class Clears:
+    """How many times each session (browser tab) cleared its conversation, for the newest
+    MAX_SESSIONS sessions: an answer still streaming when its conversation is cleared stops,
+    instead of putting the conversation back with its next step."""
+
+    MAX_SESSIONS = 10_000
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: str | None) -> None:
+        if session is None:
+            return
+        with self._lock:
+            self._counts[session] = self._counts.pop(session, 0) + 1
+            while len(self._counts) > self.MAX_SESSIONS:
+                del self._counts[next(iter(self._counts))]
+
+    def count(self, session: str | None) -> int:
+        with self._lock:
+            return self._counts.get(session, 0) if session is not None else 0
+
+
 def _resolved(fn: Any, gr: Any) -> None:
     """`fn` with its annotations evaluated: Gradio passes the request to a parameter typed
     `gr.Request`, found by `typing.get_type_hints`, which cannot see this module's lazily
@@ -545,16 +644,28 @@ def build_ui(pipeline: Pipeline | None = None,
 
         return pipeline if pipeline is not None else default_pipeline()
 
-    def submit(message: str, history: list[Message],
-               selected: list[str] | None = None) -> Iterator[tuple[Any, Any, Any]]:
+    clears = Clears()
+
+    def submit(message: str, history: list[Message], selected: list[str] | None = None,
+               request: gr.Request | None = None) -> Iterator[tuple[Any, Any, Any]]:
         if not isinstance(message, str) or not message.strip():
             yield gr.skip(), gr.skip(), gr.skip()
             return
+        session = _session(request)
+        asked_after = clears.count(session)
+        # The box is emptied once, as the question is taken (and the question shown at
+        # once): emptying it on every streamed step would wipe what the person types next
+        # while the answer is worked out and arrives.
+        yield "", [*history, {"role": "user", "content": text_html(message.strip())}], gr.skip()
         for messages, panel in respond(message, history, pipeline, doc_ids=selected):
-            yield "", messages, panel
+            if clears.count(session) != asked_after:
+                return  # cleared meanwhile: the next step would put the conversation back
+            yield gr.skip(), messages, panel
 
-    def listing(selected: list[str] | None = None) -> tuple[Any, Any, Any]:
-        """The document list and the choices of the selector and the remove control."""
+    def listing(selected: list[str] | None = None,
+                doomed: str | None = None) -> tuple[Any, Any, Any]:
+        """The document list and the choices of the selector and the remove control (still
+        on `doomed`, if that document is still there to remove)."""
         try:
             entries, problems = shared().list_documents(), shared().problems()
         except QAError as exc:
@@ -563,8 +674,9 @@ def build_ui(pipeline: Pipeline | None = None,
                    for e in entries]
         removable = [c for c, e in zip(choices, entries, strict=True) if e.source == "upload"]
         keep = [d for d in selected or [] if d in {e.document.id for e in entries}]
+        pick = doomed if doomed in {doc_id for _, doc_id in removable} else None
         return (documents_html(entries, problems), gr.update(choices=choices, value=keep),
-                gr.update(choices=removable, value=None))
+                gr.update(choices=removable, value=pick))
 
     # Writes check the token themselves (add_files, remove_document): Gradio's queue runs
     # any event for any client, "private" ones included, whatever the page shows. Progress
@@ -580,16 +692,26 @@ def build_ui(pipeline: Pipeline | None = None,
     def remove(doc_id: str | None, selected: list[str] | None,
                request: gr.Request | None = None,
                token: str | None = None) -> tuple[Any, ...]:
-        if not doc_id:
-            return ("", *listing(selected))
+        if not doc_id:  # said, not silently ignored (it also wiped the last status)
+            return (status_html("Pick the uploaded document to remove first, under “Remove "
+                                "an uploaded document”.", ok=False), *listing(selected))
+        # A refused removal (no or wrong token) keeps the pick: type the token, click again.
         return (remove_document(shared(), doc_id, token, throttle, _address(request)),
-                *listing(selected))
+                *listing(selected, doc_id))
 
     _resolved(upload, gr)
     _resolved(remove, gr)
 
-    def clear() -> tuple[str, list[Message], str]:
+    def clear(request: gr.Request | None = None) -> tuple[str, list[Message], str]:
+        clears.add(_session(request))
         return "", [], DOC_PLACEHOLDER
+
+    def cleared(request: gr.Request | None = None) -> str:  # the chat's own trash button
+        clears.add(_session(request))
+        return DOC_PLACEHOLDER
+
+    for fn in (submit, clear, cleared):
+        _resolved(fn, gr)
 
     guarded = bool(shared().settings.api_token)  # a token is set: writes need it
     with gr.Blocks(title="qa: cited answers", analytics_enabled=False,
@@ -616,8 +738,9 @@ def build_ui(pipeline: Pipeline | None = None,
                 selector = gr.Dropdown(
                     label="Limit questions to (none selected: all documents)", choices=[],
                     multiselect=True, elem_id="qa-select", value=[])
-                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box],
-                            label="Examples (the third is a follow-up to the second)")
+                offered, label = examples(shared().settings.seeds_dir)
+                if offered:
+                    gr.Examples(examples=[[q] for q in offered], inputs=[box], label=label)
             with gr.Column(scale=2):
                 gr.Markdown("### Document")
                 panel = gr.HTML(DOC_PLACEHOLDER, elem_id="qa-document", js_on_load=None)
@@ -655,7 +778,17 @@ def build_ui(pipeline: Pipeline | None = None,
             api_name="chat", show_progress="minimal", concurrency_limit=UI_CONCURRENCY,
         )
         event.then(None, js=SCROLL_JS, api_visibility="private")
-        reset.click(clear, None, [box, chatbot, panel], queue=False, api_visibility="private")
-        chatbot.clear(lambda: DOC_PLACEHOLDER, None, panel, queue=False,
-                      api_visibility="private")
+        # The library may have changed since the page listed it (another tab, the HTTP API).
+        event.then(listing, [selector], [table, selector, doomed], api_visibility="private")
+        # Clearing stops an answer on its way (`Clears`); a step it sent just before can
+        # still arrive after the clear, so the conversation is emptied again a moment later.
+        def settle(event: Any) -> None:
+            event.then(None, js=f"() => new Promise(r => setTimeout(r, {CLEAR_SETTLE_MS}))",
+                       queue=False, api_visibility="private").then(
+                lambda: ([], DOC_PLACEHOLDER), None, [chatbot, panel], queue=False,
+                api_visibility="private")
+
+        settle(reset.click(clear, None, [box, chatbot, panel], queue=False,
+                           api_visibility="private"))
+        settle(chatbot.clear(cleared, None, panel, queue=False, api_visibility="private"))
     return demo
