@@ -518,7 +518,8 @@ def test_the_sentence_that_goes_on_about_the_subject_by_pronoun_is_quoted_with_i
         answer = pipeline.ask(question)
         assert not answer.abstained, question
         quotes = [c.quote.text for c in answer.citations]
-        assert len(quotes) == 2 and all(q.startswith(w) for q, w in zip(quotes, quoted)), quotes
+        assert len(quotes) == 2, quotes
+        assert all(q.startswith(w) for q, w in zip(quotes, quoted, strict=True)), quotes
         assert answer.lead is None or answer.lead.span.text.endswith(lead)  # never another
         _check_exact(answer, on_disk)
     # "Its" after a sentence that does not open with what it stands for is not read as
