@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,39 @@ def test_add_stores_original_text_and_metadata_and_indexes(pipeline: Pipeline) -
     assert entries["water-report"].source == "upload" and entries["water-report"].size > 0
     assert entries["politico-us-iraq-advisory-transition"].source == "seed"
     assert not list(data.glob(".*-*"))  # no temporary folders left behind
+
+
+class GatedEmbedder(HashingEmbedder):
+    """Blocks the embedding calls of the thread named "adding" until `gate` opens."""
+
+    def __init__(self) -> None:
+        self.gate, self.waiting = threading.Event(), threading.Event()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if threading.current_thread().name == "adding":
+            self.waiting.set()
+            assert self.gate.wait(30)
+        return super().embed(texts)
+
+
+def test_questions_are_answered_from_the_current_index_while_an_upload_is_indexed(
+        settings: Settings) -> None:
+    """A large upload takes minutes to embed: the chat and /healthz must not wait for it."""
+    embedder = GatedEmbedder()
+    pipeline = Pipeline(settings, embedder)
+    before = pipeline.index
+    adding = threading.Thread(target=pipeline.add_documents, args=([HTML],), name="adding")
+    adding.start()
+    try:
+        assert embedder.waiting.wait(30)
+        started = time.monotonic()
+        hits = pipeline.retrieve("How many US troops are in Iraq?")
+        assert time.monotonic() - started < 5 and pipeline.index is before
+        assert hits and "kestrel-lighthouse" not in pipeline.index.documents
+    finally:
+        embedder.gate.set()
+        adding.join(30)
+    assert "kestrel-lighthouse" in pipeline.index.documents
 
 
 def test_duplicate_names_get_fresh_ids_and_nothing_escapes(pipeline: Pipeline,

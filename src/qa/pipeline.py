@@ -436,11 +436,13 @@ class Pipeline:
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
     def _reload(self) -> Index:
-        """The index after a change of documents: open_index sees the change and updates it."""
+        """The index after a change of documents: open_index sees the change and updates it.
+        Built outside `_lock` (callers hold `_docs_lock`), so questions are answered from the
+        current index while a large upload is embedded, and only the swap waits."""
+        index = self._open()
         with self._lock:
-            self._install(self._open())
-            assert self._index is not None
-            return self._index
+            self._install(index)
+        return index
 
     def add_documents(
         self, paths: Sequence[str | Path] | str | Path, names: Sequence[str] | None = None,
