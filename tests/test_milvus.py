@@ -75,6 +75,7 @@ def test_backend_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert milvus_index.milvus_uri(Settings(index_dir=Path("x"))) == "x/milvus.db"
 
 
+@pytest.mark.slow  # threads or an ANN build: over the fast tier's budget
 def test_unreachable_milvus_is_one_line_and_exit_1(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

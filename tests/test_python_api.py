@@ -92,6 +92,7 @@ def test_one_path_or_one_id_as_a_string_is_one_document(fake_pipeline: Pipeline,
     assert "orchard" not in fake_pipeline.index.documents
 
 
+@pytest.mark.slow  # threads or an ANN build: over the fast tier's budget
 def test_langchain_retriever_titles_come_from_the_index_its_hits_came_from(
         fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another thread removing a document between the search and the title lookup made

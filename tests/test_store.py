@@ -535,6 +535,7 @@ def test_annotations_are_stored_aligned_and_reused(fake_pipeline: Pipeline, seed
 # -- concurrent readers ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # threads or an ANN build: over the fast tier's budget
 def test_readers_never_see_a_half_replaced_index(fake_pipeline: Pipeline,
                                                  seeds_copy: Path) -> None:
     settings = fake_pipeline.settings
@@ -641,6 +642,7 @@ def test_top_k_is_a_stable_partial_sort() -> None:
                                       np.argsort(-scores, kind="stable")[:k])
 
 
+@pytest.mark.slow  # threads or an ANN build: over the fast tier's budget
 def test_hnsw_recall_at_10_against_exact_search() -> None:
     rng = np.random.default_rng(1)
     dim, n = 48, 5_000
