@@ -10,13 +10,14 @@ import json
 import shutil
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qa import cli
-from qa.config import Settings
+from qa.config import Settings, load_settings
 from qa.errors import BadQuestion, IndexStale
 from qa.loaders import BadDocument, load
 from qa.loaders.library import UnknownDocument, load_corpus
@@ -378,13 +379,79 @@ def test_a_crlf_upload_reuses_its_stored_text(pipeline: Pipeline, tmp_path: Path
 
 
 def test_data_folder_inside_seeds_is_refused(settings: Settings) -> None:
-    from dataclasses import replace
-
     from qa.errors import BadSetting
 
     bad = Pipeline(replace(settings, data_dir=settings.seeds_dir / "uploads"), HashingEmbedder())
     with pytest.raises(BadSetting, match="must not be inside the seeds folder"):
         bad.add_documents([HTML])
+
+
+# -- where uploads live ----------------------------------------------------------------------
+
+
+def test_the_data_folder_is_named_after_its_index(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().documents_dir == Path("data")  # the default layout keeps its uploads
+    assert Settings(index_dir=tmp_path / "index").documents_dir == tmp_path / "data"
+    assert Settings(index_dir=tmp_path / "x-idx").documents_dir == tmp_path / "x-idx-data"
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert Settings(index_dir=Path(".")).documents_dir == tmp_path.resolve() / "here-data"
+
+
+def test_qa_data_and_the_flag_still_name_the_data_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_DATA", str(tmp_path / "mine"))
+    assert load_settings(index_dir=tmp_path / "x-idx").documents_dir == tmp_path / "mine"
+    assert load_settings(index_dir=tmp_path / "x-idx", data_dir=tmp_path / "flag"
+                         ).documents_dir == tmp_path / "flag"
+    assert load_settings(index_dir=tmp_path / "x-idx").legacy_documents_dir is None
+
+
+def test_uploads_in_the_old_shared_folder_are_named_once_and_left_alone(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every index in a folder used to keep its uploads in `data` there: an index with
+    another name than `index` now has its own, and says once where its old uploads are."""
+    old = tmp_path / "data"
+    Pipeline(settings, HashingEmbedder()).add_documents([HTML])  # `index` -> `data`
+    assert (old / "kestrel-lighthouse" / "meta.json").is_file()
+    capsys.readouterr()
+    custom = replace(settings, index_dir=tmp_path / "x-idx")
+    assert "kestrel-lighthouse" not in Pipeline(custom, HashingEmbedder()).index.documents
+    again = Pipeline(custom, HashingEmbedder())
+    assert "kestrel-lighthouse" not in again.index.documents  # loaded and checked again
+    again.add_documents([PDF])
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if repr(str(old)) in line]
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith("qa: ") and "set QA_DATA (or --data) to" in warnings[0]
+    assert (old / "kestrel-lighthouse" / "meta.json").is_file()  # nothing moved
+    assert (tmp_path / "x-idx-data" / "water-report" / "meta.json").is_file()
+    assert "water-report" not in Pipeline(settings, HashingEmbedder()).index.documents
+    named = Pipeline(replace(custom, index_dir=tmp_path / "z-idx", data_dir=old),
+                     HashingEmbedder())
+    assert "kestrel-lighthouse" in named.index.documents
+    assert repr(str(old)) not in capsys.readouterr().err  # named: nothing to say
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_two_indexes_in_one_folder_do_not_share_uploads(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa add --index /tmp/x-idx` stored into /tmp/data, which `qa eval` or `qa serve` with
+    any other index under /tmp then indexed as its own documents."""
+    def run(index: str, *args: str) -> int:
+        return cli.main([*args, "--seeds", str(settings.seeds_dir), "--index",
+                         str(tmp_path / index), "--model", "fake-hashing"])
+
+    assert run("x-idx", "add", str(HTML)) == 0
+    assert (tmp_path / "x-idx-data" / "kestrel-lighthouse" / "meta.json").is_file()
+    capsys.readouterr()
+    assert run("y-idx", "list", "--json") == 0
+    listed = {d["id"] for d in json.loads(capsys.readouterr().out)["documents"]}
+    assert listed and "kestrel-lighthouse" not in listed
+    assert run("x-idx", "list", "--json") == 0
+    assert "kestrel-lighthouse" in {
+        d["id"] for d in json.loads(capsys.readouterr().out)["documents"]}
 
 
 # -- CLI -------------------------------------------------------------------------------------

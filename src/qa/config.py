@@ -1,11 +1,12 @@
 """Settings: one frozen record, read from defaults, then the environment, then flags.
 
 Environment variables: QA_MODEL, QA_SEEDS, QA_INDEX, QA_K, QA_CHUNK_CHARS, QA_CACHE_DIR,
-QA_SPACY, QA_SPACY_PROCESSES, QA_DATA (uploaded documents; default: `data` beside the index
-folder), QA_HNSW_ABOVE, QA_IVF_ABOVE, QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND
-(`embedded` or `milvus`) with QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for
-the server QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list;
-`*` for any) and QA_REFRESH_SECONDS.
+QA_SPACY, QA_SPACY_PROCESSES, QA_DATA (uploaded documents; default: `data` beside an index
+folder named `index`, `<index name>-data` beside any other), QA_HNSW_ABOVE, QA_IVF_ABOVE,
+QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND (`embedded` or `milvus`) with
+QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server
+QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_API_TOKEN, QA_ALLOWED_HOSTS (comma list; `*` for
+any) and QA_REFRESH_SECONDS.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Settings:
     # "embed": each passage is embedded; "mean": its vector is the mean of its sentences'
     # (about half the build's model time; see docs/scaling.md for the quality measured)
     passage_vectors: str = "mean"
-    data_dir: Path | None = None  # uploaded documents; None: `data` beside the index folder
+    data_dir: Path | None = None  # uploaded documents; None: see `documents_dir`
     # "embedded": FAISS + qa's BM25 in the process; "milvus": passage search and BM25 in
     # Milvus (qa/milvus_index.py). URI: http(s)://host:19530, or a Milvus Lite .db file
     # (default: milvus.db in the index folder). The token is a cluster's "user:password".
@@ -144,8 +145,27 @@ class Settings:
 
     @property
     def documents_dir(self) -> Path:
-        """Where uploaded documents live (never under the seeds folder)."""
-        return self.data_dir if self.data_dir is not None else self.index_dir.parent / "data"
+        """Where uploaded documents live (never under the seeds folder): `data_dir`, else a
+        folder beside the index named after it, so that two indexes in one folder never
+        share uploads: `data` beside an index folder named `index` (the default layout),
+        `<name>-data` beside any other (`/tmp/x-idx` keeps its uploads in `/tmp/x-idx-data`)."""
+        if self.data_dir is not None:
+            return self.data_dir
+        index = self.index_dir
+        if index.name in ("", ".."):  # `.`, `..`: name the folder they stand for
+            index = index.resolve()
+        if index.name in ("", "index"):
+            return index.parent / "data"
+        return index.parent / f"{index.name}-data"
+
+    @property
+    def legacy_documents_dir(self) -> Path | None:
+        """Where uploads went before the data folder was named after its index (`data`
+        beside any index folder), when that is not where they go now; else None."""
+        if self.data_dir is not None:
+            return None
+        legacy = self.index_dir.parent / "data"
+        return None if legacy == self.documents_dir else legacy
 
     def chunking(self) -> dict[str, Any]:
         """The values that change what the index holds (compared against the manifest)."""

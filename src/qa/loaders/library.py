@@ -351,6 +351,27 @@ def stored_folders(data_dir: Path) -> list[Path]:
                   if p.is_dir() and not p.is_symlink() and _STORED_ID.match(p.name))
 
 
+_legacy_checked: set[tuple[Path, Path]] = set()
+
+
+def warn_legacy_uploads(settings: Settings) -> None:
+    """Once per process and data folder: say so when the folder every index in a folder
+    used to share (`data` beside it) holds uploads and this index's own data folder does
+    not exist yet, so an upgrade does not silently stop reading them. Moves nothing."""
+    legacy, data = settings.legacy_documents_dir, settings.documents_dir
+    if legacy is None or (legacy, data) in _legacy_checked:
+        return
+    _legacy_checked.add((legacy, data))
+    try:
+        if data.exists() or not any((f / META).is_file() for f in stored_folders(legacy)):
+            return
+    except OSError:  # an unreadable old folder: nothing to say about it
+        return
+    log(f"the uploads in {str(legacy)!r} are no longer read with the index "
+        f"{str(settings.index_dir)!r} (its data folder is now {str(data)!r}); to keep using "
+        f"them, set QA_DATA (or --data) to {str(legacy)!r}")
+
+
 def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dict[str, Path]:
     """Cheap: each id a document may have and the file it would come from (seeds named as
     `seed_files` names them; uploads by their stored metadata), without reading or
@@ -361,6 +382,7 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
         what = "is not a folder" if settings.seeds_dir.exists() else "does not exist"
         raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} {what}")
     files = dict(seed_files(settings.seeds_dir, previous)[0])
+    warn_legacy_uploads(settings)
     for folder in stored_folders(settings.documents_dir):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -488,6 +510,7 @@ def copies(settings: Settings, prepared: Sequence[Prepared],
 
 
 def check_data_dir(settings: Settings) -> Path:
+    warn_legacy_uploads(settings)
     data = settings.documents_dir
     seeds = settings.seeds_dir.resolve()
     resolved = data.resolve()
