@@ -411,23 +411,25 @@ def test_qa_data_and_the_flag_still_name_the_data_folder(
 def test_uploads_in_the_old_shared_folder_are_named_once_and_left_alone(
         settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every index in a folder used to keep its uploads in `data` there: an index with
-    another name than `index` now has its own, and says once where its old uploads are."""
+    another name than `index` now has its own, and when its last build read uploads from the
+    old place, it says once where they are and how to keep them."""
     old = tmp_path / "data"
-    Pipeline(settings, HashingEmbedder()).add_documents([HTML])  # `index` -> `data`
+    custom = replace(settings, index_dir=tmp_path / "x-idx")
+    Pipeline(replace(custom, data_dir=old), HashingEmbedder()).add_documents([HTML])  # before
     assert (old / "kestrel-lighthouse" / "meta.json").is_file()
     capsys.readouterr()
-    custom = replace(settings, index_dir=tmp_path / "x-idx")
-    assert "kestrel-lighthouse" not in Pipeline(custom, HashingEmbedder()).index.documents
-    again = Pipeline(custom, HashingEmbedder())
-    assert "kestrel-lighthouse" not in again.index.documents  # loaded and checked again
-    again.add_documents([PDF])
+    upgraded = Pipeline(custom, HashingEmbedder())
+    assert "kestrel-lighthouse" not in upgraded.index.documents
+    upgraded.add_documents([PDF])
+    fresh = Pipeline(replace(custom, index_dir=tmp_path / "y-idx"), HashingEmbedder())
+    assert "kestrel-lighthouse" not in fresh.index.documents  # a new index: nothing to say
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if repr(str(old)) in line]
     assert len(warnings) == 1, err
     assert warnings[0].startswith("qa: ") and "set QA_DATA (or --data) to" in warnings[0]
+    assert repr(str(custom.index_dir)) in warnings[0]
     assert (old / "kestrel-lighthouse" / "meta.json").is_file()  # nothing moved
     assert (tmp_path / "x-idx-data" / "water-report" / "meta.json").is_file()
-    assert "water-report" not in Pipeline(settings, HashingEmbedder()).index.documents
     named = Pipeline(replace(custom, index_dir=tmp_path / "z-idx", data_dir=old),
                      HashingEmbedder())
     assert "kestrel-lighthouse" in named.index.documents

@@ -192,6 +192,7 @@ class PreviousIds:
 
     seeds: Mapping[str, str] = field(default_factory=dict)
     uploads: frozenset[str] = frozenset()
+    legacy: bool = False  # it read uploads from `settings.legacy_documents_dir`
 
 
 def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]]) -> PreviousIds:
@@ -207,15 +208,20 @@ def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]]) -> Prev
         return resolved[key]
 
     seeds_dir, data_dir = where(settings.seeds_dir), where(settings.documents_dir)
+    legacy_dir = settings.legacy_documents_dir
+    old_dir = where(legacy_dir) if legacy_dir is not None else None
     seeds: dict[str, str] = {}
     uploads: set[str] = set()
+    legacy = False
     for doc_id, path in entries:
         file = Path(path)
         if where(file.parent) == seeds_dir:
             seeds[file.name] = doc_id
         elif where(file.parent.parent) == data_dir:
             uploads.add(doc_id)
-    return PreviousIds(seeds, frozenset(uploads))
+        elif where(file.parent.parent) == old_dir:
+            legacy = True
+    return PreviousIds(seeds, frozenset(uploads), legacy)
 
 
 def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
@@ -354,19 +360,16 @@ def stored_folders(data_dir: Path) -> list[Path]:
 _legacy_checked: set[tuple[Path, Path]] = set()
 
 
-def warn_legacy_uploads(settings: Settings) -> None:
-    """Once per process and data folder: say so when the folder every index in a folder
-    used to share (`data` beside it) holds uploads and this index's own data folder does
-    not exist yet, so an upgrade does not silently stop reading them. Moves nothing."""
+def warn_legacy_uploads(settings: Settings, previous: PreviousIds | None) -> None:
+    """Once per process and data folder: when this index's last build read uploads from the
+    folder every index in a folder used to share (`data` beside it), say that they are no
+    longer read and how to keep them, so an upgrade does not drop them silently. Moves
+    nothing; silent for a new index, whatever that folder holds."""
     legacy, data = settings.legacy_documents_dir, settings.documents_dir
-    if legacy is None or (legacy, data) in _legacy_checked:
+    if legacy is None or previous is None or not previous.legacy \
+            or (legacy, data) in _legacy_checked:
         return
     _legacy_checked.add((legacy, data))
-    try:
-        if data.exists() or not any((f / META).is_file() for f in stored_folders(legacy)):
-            return
-    except OSError:  # an unreadable old folder: nothing to say about it
-        return
     log(f"the uploads in {str(legacy)!r} are no longer read with the index "
         f"{str(settings.index_dir)!r} (its data folder is now {str(data)!r}); to keep using "
         f"them, set QA_DATA (or --data) to {str(legacy)!r}")
@@ -382,7 +385,7 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
         what = "is not a folder" if settings.seeds_dir.exists() else "does not exist"
         raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} {what}")
     files = dict(seed_files(settings.seeds_dir, previous)[0])
-    warn_legacy_uploads(settings)
+    warn_legacy_uploads(settings, previous)
     for folder in stored_folders(settings.documents_dir):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -510,7 +513,6 @@ def copies(settings: Settings, prepared: Sequence[Prepared],
 
 
 def check_data_dir(settings: Settings) -> Path:
-    warn_legacy_uploads(settings)
     data = settings.documents_dir
     seeds = settings.seeds_dir.resolve()
     resolved = data.resolve()
