@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,6 +123,41 @@ def test_a_number_outside_any_noun_phrase_may_be_the_count() -> None:
     assert [span.text for span, _ in options] == ["8.4 million"]
     ducks = _count_evidence("How many ducks did the club see?", "duck")
     assert lead_options(ducks.candidates[0], ducks) == []
+
+
+def _made(question: str, wants: tuple[str, ...], text: str,
+          mentions: list[tuple[str, str]], **info: Any) -> Evidence:
+    """Evidence over one sentence `text` with the given (label, text) mentions."""
+    evidence = _evidence(question, wants, text=text + " ")
+    found = tuple(Mention(label, text.index(words), text.index(words) + len(words), words)
+                  for label, words in mentions)
+    return replace(evidence, question=replace(evidence.question, **info),
+                   candidates=(replace(evidence.candidates[0], mentions=found),))
+
+
+def test_a_how_long_lead_is_a_length_never_a_time_of_day() -> None:
+    text = "The loaves are shaped at 4 am and proofed for eighteen hours."
+    mentions = [("TIME", "4 am"), ("TIME", "eighteen hours")]
+    wants = ("DATE", "TIME", "QUANTITY", "CARDINAL")
+    asked = _made("How long are the loaves proofed?", wants, text, mentions, duration=True)
+    lead = compose(asked, _model(5, 5)).lead
+    assert lead is not None and lead.span.text == "eighteen hours"
+    when = _made("When are the loaves shaped?", wants, text, mentions)
+    assert [span.text for span, _ in lead_options(when.candidates[0], when)][0] == "4 am"
+
+
+def test_who_did_it_is_the_person_after_by_and_the_question_s_verb() -> None:
+    """spaCy labels "Mill Road" a person; the mayor opened the plant."""
+    text = "The treatment plant on Mill Road was opened in 1987 by mayor Elena Voss."
+    evidence = _made("Who opened the treatment plant?", ("PERSON", "ORG"), text,
+                     [("PERSON", "Mill Road"), ("DATE", "1987"), ("PERSON", "Elena Voss")])
+    assert [span.text for span, _ in lead_options(evidence.candidates[0], evidence)] == [
+        "Elena Voss", "Mill Road"]
+    text = "Operas directed by Ada Lowe were seen by Tom Hale on his visit."
+    other = _made("Who directed the operas Tom Hale saw?", ("PERSON",), text,
+                  [("PERSON", "Ada Lowe"), ("PERSON", "Tom Hale")])
+    options = lead_options(other.candidates[0], other)
+    assert [span.text for span, _ in options] == ["Ada Lowe"]  # Tom Hale: the question's
 
 
 def test_no_lead_when_the_lead_model_does_not_trust_it() -> None:

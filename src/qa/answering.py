@@ -23,7 +23,15 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from qa.evidence import NAMED, Candidate, Evidence, counts_asked, negated_clause, type_spans
+from qa.evidence import (
+    CLOCK,
+    NAMED,
+    Candidate,
+    Evidence,
+    counts_asked,
+    negated_clause,
+    type_spans,
+)
 from qa.lexical import tokenize
 from qa.types import Answer, Citation, Lead, Mention, Span
 
@@ -95,6 +103,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
     text, start = candidate.sentence.text, candidate.sentence.start
     if info.counted:  # "How many troops": not the "six" of "six drone attacks"
         spans = [m for m in spans if counts_asked(m, candidate.mentions, info.counted)]
+    if info.duration:  # "How long are the loaves proofed?": not "4 a.m."
+        spans = [m for m in spans if not CLOCK.search(m.text)]
     if info.negated:  # "Which programs cannot…": not the ones the sentence says can
         spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
     if not spans:
@@ -119,10 +129,28 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "measure": float(wanted in MEASURES),
             "specific": float(_specific(mention, candidate.sentence.start)),
         }
-        options.append((distance + 60 * rank, Span(mention.start, mention.end, mention.text),
+        order = distance + 60 * rank
+        if wanted == "PERSON" and mention.label == "PERSON":
+            before = text[:mention.start - start]
+            after = text[mention.end - start:]
+            agent = _AGENT.search(before)
+            if agent and set(tokenize(agent.group(1))) & evidence.question_terms \
+                    and not _POSSESSIVE.match(after):  # "designed and sculpted by Clésinger"
+                order -= 1000
+            elif _AT_PLACE.search(before):  # "The plant on Mill Road" (labelled a person)
+                order += 500
+        options.append((order, Span(mention.start, mention.end, mention.text),
                         features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+# "<verb> [adverb] by [the] [title] NAME": the verb, which the question must use ("Who
+# sculpted …?"), not "directed by Gaspare Spontini" elsewhere in the sentence.
+_AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|her|their|its)\s+)?"
+                    r"(?:[a-z]+\s+){0,2}$")
+_AT_PLACE = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"^[’']s\b")
 
 
 def _specific(mention: Mention, sentence_start: int) -> bool:

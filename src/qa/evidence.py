@@ -373,7 +373,7 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
 
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"^[’']s\b")
-_CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
+CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
 _COUNTS = frozenset(("CARDINAL", "QUANTITY"))
 
 
@@ -385,7 +385,7 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
     a person), unless it is a possessive ("at Harriet's house")."""
     out = []
     for m in mentions:
-        if m.label in _COUNTS and _CLOCK.search(m.text):
+        if m.label in _COUNTS and CLOCK.search(m.text):
             m = replace(m, label="TIME")
         elif places and m.label == "PERSON":
             before = sentence.text[:m.start - sentence.start]
