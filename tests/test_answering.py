@@ -198,6 +198,13 @@ def test_abstention_names_the_question_words_no_document_uses() -> None:
     assert compose(evidence, _model(5, 5)).abstained is False  # the wording only, no veto
 
 
+def test_an_abstention_names_a_long_word_briefly() -> None:
+    """'x' * 2000 was named whole: "They never mention “xxxx…(2,000 x)”"."""
+    evidence = _evidence("x" * 2000, (), unknown_words=("x" * 2000,))
+    answer = compose(evidence, _model(-5, 5))
+    assert answer.abstained and len(answer.text) < 120 and "x…”" in answer.text
+
+
 def test_a_form_of_a_document_word_is_not_a_word_the_documents_never_use() -> None:
     from qa.evidence import _relative_known
 

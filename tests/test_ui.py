@@ -88,6 +88,13 @@ def test_bad_question_is_shown_as_an_error(fake_pipeline: Pipeline) -> None:
     assert panel == DOC_PLACEHOLDER
 
 
+def test_the_question_is_shown_as_it_is_answered(fake_pipeline: Pipeline) -> None:
+    """Control characters and bidirectional overrides are dropped from the question before
+    it is answered: the chat shows it without them ("who\u202e is" showed reversed)."""
+    messages, _ = final("Who\u202e is\x00 the Pentagon spokesman?", [], fake_pipeline)
+    assert message_text(messages[0]["content"]) == "Who is the Pentagon spokesman?"
+
+
 @pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
 def test_build_ui_loads_nothing(fake_pipeline: Pipeline) -> None:
     demo = build_ui(fake_pipeline)

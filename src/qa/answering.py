@@ -257,8 +257,12 @@ def _kind(wants: tuple[str, ...]) -> str:
     return " or ".join(kinds) if len(kinds) <= 2 else "figure"
 
 
+MAX_NAMED_CHARS = 40  # a word or phrase named in an abstention is cut to this ("xxxx…")
+
+
 def _phrase(text: str) -> str:
-    return re.sub(r"^(?:the|a|an)\s+", "", text.strip(), flags=re.IGNORECASE)
+    text = re.sub(r"^(?:the|a|an)\s+", "", text.strip(), flags=re.IGNORECASE)
+    return text if len(text) <= MAX_NAMED_CHARS else text[:MAX_NAMED_CHARS - 1] + "…"
 
 
 def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -> Answer:

@@ -62,6 +62,12 @@ def clean_question(question: str, what: str = "the question") -> str:
     return text[start:end]
 
 
+def without_controls(text: str) -> str:
+    """`text` less the characters a question drops: control characters and bidirectional
+    overrides, which would show a question other than the one answered ("who\u202e is")."""
+    return _DROPPED.sub("", text)
+
+
 def turn_name(n: int) -> str:
     """How an error names earlier turn `n` (from 1), in the CLI, the HTTP API, MCP and
     `qa eval` alike: "history turn 2" (not pydantic's "history[1]")."""

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.config import MAX_HISTORY
 from qa.errors import QAError, TooManyAttempts
-from qa.schema import earlier_question, text_html
+from qa.schema import earlier_question, text_html, without_controls
 from qa.security import TOKEN_COOKIE, TokenThrottle, authorize
 from qa.types import Answer, Citation, Turn
 
@@ -323,7 +323,7 @@ def respond(
         yield messages, DOC_PLACEHOLDER
         return
     turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user") + 1
-    messages.append({"role": "user", "content": text_html(message.strip())})
+    messages.append({"role": "user", "content": text_html(without_controls(message).strip())})
     try:
         gone = sorted(set(doc_ids or ()) - set(pipeline.index.documents))
         if gone:  # removed (in another tab, over HTTP) since this page listed them
