@@ -571,6 +571,26 @@ def test_the_sentence_that_goes_on_about_the_subject_by_pronoun_is_quoted_with_i
     assert answer.lead is None or "sixty-eight" not in answer.lead.span.text
 
 
+FERRIES = {f"ferry{n}": f"Ferry {n}\n\nFerry number {n} carries {10 * n + 20} cars. It was "
+                         f"built in {1900 + n}.\n" for n in (9, 10, 11)}
+
+
+@pytest.mark.slow
+def test_a_number_no_document_uses_is_a_question_about_something_else(tmp_path: Path) -> None:
+    """"Ferry number 99" of a library of ferries 9, 10 and 11 was answered with theirs."""
+    from qa.config import Settings
+
+    (tmp_path / "seeds").mkdir()
+    for name, text in FERRIES.items():
+        (tmp_path / "seeds" / f"{name}.txt").write_text(text, encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    answer = pipeline.ask("How many cars does ferry number 99 carry?")
+    assert answer.abstained and "never mention" in answer.text and "99" in answer.text
+    answer = pipeline.ask("How many cars does ferry number 10 carry?")
+    assert not answer.abstained and "120 cars" in answer.citations[0].quote.text
+    assert not pipeline.ask("Which ferry was built in the 1900s?").abstained  # any year
+
+
 MILL = """Ada Brennan founded the Harbour Mill in 1890, after ten years as a clerk in Leeds.
 
 The mill wove sailcloth for the fishing fleet. Its looms ran on steam until 1912, when the

@@ -127,9 +127,15 @@ def gather_evidence(
             surnames[words[-1]] = set(words)
     # A name none of whose words any document uses, nor a form of them (typos and spelling
     # variants of a known name share some words with it, so they are not counted).
+    # So is a number of at most four digits that no document uses ("ferry number 99" of a
+    # library that has ferries 9 and 10; "What happened in 1887?"): the question is about
+    # something else. Longer ones are often written otherwise ("100,000,000": "100 million").
     never = tuple(m.text for m in info.entities if m.label in NAMED
                   and (terms := _terms_of(m.text))
-                  and not any(used(t) for t in terms))
+                  and not any(used(t) for t in terms)) + tuple(
+        m.text for m in info.entities if m.label not in NAMED and not _DECADE.search(m.text)
+        and (digits := [t for t in _terms_of(m.text) if t.isdigit() and len(t) <= 4])
+        and not any(knows(t) for t in digits))
 
     wants_place = bool(set(info.wants) & set(PLACE))
     # The question's words beyond its names ("chief executive" of "the chief executive of
@@ -373,6 +379,7 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
 
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"^[’']s\b")
+_DECADE = re.compile(r"\d0[’']?s\b")  # "the 1600s", "the '90s": any year in them
 CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
 _COUNTS = frozenset(("CARDINAL", "QUANTITY"))
 
