@@ -733,6 +733,31 @@ def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     assert none["lead_shown"] == 0.0 and none["lead_correct"] == 0.0
 
 
+def test_reliability_bins_whether_the_quoted_sentence_is_right_not_the_decision(
+        tmp_path: Path) -> None:
+    """A right abstention at confidence 0.05 is not a right answer at 0.05: counted so, the
+    low bins sat above the diagonal whatever the model's calibration."""
+    def outcome(has_answer: bool, abstained: bool, confidence: float,
+                supports: bool) -> evaluation.Outcome:
+        return evaluation.Outcome(None, has_answer, abstained, confidence, 1.0, None, False,
+                                  supports and not abstained, supports,
+                                  Scored(has_answer, not abstained, 0, 0.0, 0.5), 0, 0)
+
+    outcomes = [outcome(False, True, 0.05, False),  # unanswerable, rightly withheld
+                outcome(True, True, 0.35, True),  # withheld, but its closest sentence holds it
+                outcome(True, False, 0.95, True), outcome(True, False, 0.92, False)]
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps({
+        "id": str(i), "question": "q", "gold": [], "abstained": o.abstained, "answer": "a",
+        "passages": []}) + "\n" for i, o in enumerate(outcomes)), encoding="utf-8")
+    report = tmp_path / "r.md"
+    eval_report.write_report(report, {"f1": 1.0}, outcomes, predictions, "t")
+    text = report.read_text(encoding="utf-8")
+    assert "| 0.0-0.1 | 1 | 0.050 | 0.000 |" in text
+    assert "| 0.3-0.4 | 1 | 0.350 | 1.000 |" in text
+    assert "| 0.9-1.0 | 2 | 0.935 | 0.500 |" in text
+
+
 # -- compare ---------------------------------------------------------------------------------
 
 

@@ -292,7 +292,7 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
                  predictions: Path, title: str) -> None:
     """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss."""
     latencies = [o.latency_ms for o in outcomes]
-    reliability = reliability_bins([(o.confidence, o.right) for o in outcomes])
+    reliability = reliability_bins([(o.confidence, o.sentence_right) for o in outcomes])
     # linked by a relative URL, quoted: a report named "run #2 (50%).html" keeps its plots
     latency_png = path.with_suffix(".latency.png")
     reliability_png = path.with_suffix(".reliability.png")
@@ -306,7 +306,9 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     skipped = f"{int(metrics.get('skipped', 0))}, failed: {int(metrics.get('errors', 0))}"
     miss_note = ("A miss is an answerable question whose answer lacks the gold answer (or was "
                  "refused), or an unanswerable question that was answered. Reliability: "
-                 "questions binned by confidence; accuracy counts the same \"right\".")
+                 "questions binned by confidence; accuracy is the share whose quoted "
+                 "sentence (for an abstention, the closest one it cites) holds a gold "
+                 "answer, which is what confidence estimates.")
     if path.suffix.lower() in (".html", ".htm"):
         e = html.escape
 

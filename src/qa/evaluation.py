@@ -196,6 +196,13 @@ class Outcome:
         return (not self.abstained and self.contains) if self.has_answer else self.abstained
 
     @property
+    def sentence_right(self) -> bool:
+        """What `confidence` estimates: the sentence quoted first (for an abstention, the
+        closest one it cites) holds a gold answer, whether or not it was given as the answer.
+        A right abstention is not a right answer at its low confidence."""
+        return self.has_answer and self.supports
+
+    @property
     def group(self) -> str:
         return self.kind or ("answerable" if self.has_answer else "unanswerable")
 
