@@ -472,6 +472,26 @@ def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
     assert json.loads(stdout)["questions"] == 2 and json.loads(stdout)["skipped"] == 0
 
 
+def test_a_field_qa_does_not_read_is_noted_once_with_its_first_line(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt "histroy" asked the follow-up without its history, silently."""
+    rows = [{"id": "1", "question": "Who is the Pentagon spokesman?", "answers": ["John Kirby"]},
+            {"id": "2", "question": "What did he say?", "answers": ["x"], "histroy": ["a"]},
+            {"id": "3", "question": "Who is Kadhimi?", "answers": ["x"], "histroy": ["b"],
+             "source": "me"}]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code, _, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
+                            str(tmp_path / "index"), "--model", "fake-hashing", "--json")
+    assert code == 0, stderr
+    notes = [line for line in stderr.splitlines() if "is not one qa reads" in line]
+    assert notes == [
+        f"qa: eval: {testset}: line 2: field 'histroy' (2 line(s)) is not one qa reads (it "
+        "reads id, question, answers, history, kind): ignored",
+        f"qa: eval: {testset}: line 3: field 'source' (1 line(s)) is not one qa reads (it "
+        "reads id, question, answers, history, kind): ignored"]
+
+
 def test_strict_reports_every_question_the_run_would_skip(
         tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,11 +136,19 @@ def jsonl_lines(text: str) -> Iterator[str]:
         yield text[start:]
 
 
-def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
-    """Items of a JSON-lines test set, and one problem per bad line (with its number)."""
+JSONL_FIELDS = ("id", "question", "answers", "history", "kind")
+MAX_NOTED = 10  # distinct unknown fields noted
+
+
+def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None
+                ) -> tuple[list[Item], list[Problem]]:
+    """Items of a JSON-lines test set, and one problem per bad line (with its number).
+    `notes` (if given) gets one note per field qa does not read, at its first line: extra
+    fields are allowed, but a misspelt "histroy" would silently ask without the history."""
     items: list[Item] = []
     problems: list[Problem] = []
     seen: set[str] = set()
+    unknown: dict[str, list[int]] = {}  # field -> [first line, lines]; at most MAX_NOTED
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -154,6 +162,11 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
                 raise ValueError(f"not valid JSON ({TOO_DEEP})") from None
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
+            for key in row:
+                if key in unknown:
+                    unknown[key][1] += 1
+                elif key not in JSONL_FIELDS and len(unknown) < MAX_NOTED:
+                    unknown[key] = [number, 1]
             question = _question(row)
             answers, history = row.get("answers"), row.get("history") or []
             if "answers" not in row:
@@ -181,6 +194,11 @@ def parse_jsonl(lines: Iterable[str]) -> tuple[list[Item], list[Problem]]:
                               kind or None, where))
         except ValueError as exc:
             problems.append(Problem(where, str(exc)))
+    if notes is not None:
+        for key, (first, count) in unknown.items():
+            notes.append(Problem(f"line {first}", (
+                f"field {key[:40]!r} ({count:,} line(s)) is not one qa reads (it reads "
+                f"{', '.join(JSONL_FIELDS)}): ignored")))
     return items, problems
 
 
@@ -342,8 +360,9 @@ def load_testset(path: Path) -> TestSet:
             raise QAError(f"{str(path)!r} is not valid JSON ({error})")
         raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
                       "'data' list of articles (or use JSON lines, one question per line)")
-    items, problems = parse_jsonl(jsonl_lines(text))
-    return TestSet("jsonl", items, problems, [], sha)
+    notes = []
+    items, problems = parse_jsonl(jsonl_lines(text), notes)
+    return TestSet("jsonl", items, problems, [], sha, tuple(notes))
 
 
 # -- the SQuAD documents and their index, cached ---------------------------------------------
