@@ -407,6 +407,10 @@ def test_follow_up_uses_the_previous_answer(real_pipeline: Pipeline) -> None:
                                [Turn(first.question, first.text)])
     assert not follow.abstained
     assert "intelligence" in " ".join(c.quote.text for c in follow.citations)
+    # Given only the earlier question (CLI --history, Python), its answer is found first:
+    # without it, "he" was searched with the question alone and quoted "no longer needs".
+    alone = real_pipeline.ask("What does he say Iraq still needs?", [first.question])
+    assert alone.text == follow.text
 
 
 @pytest.mark.slow

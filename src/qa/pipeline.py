@@ -393,6 +393,11 @@ class Pipeline:
             if resolved != text:
                 info, follow_up = self.analyze(resolved), False
             else:
+                if turns[-1].answer is None:  # only the question was given (CLI --history,
+                    # Python): its answer is what the conversation was about. One level: the
+                    # earlier question is answered on its own.
+                    said = self.ask(turns[-1].question, (), k, doc_ids).text
+                    turns[-1] = Turn(turns[-1].question, said)
                 context = f"{turns[-1].question} {turns[-1].answer or ''}".strip()
         query = Query.of(info.text, context, CONTEXT_WEIGHT, index=index, words=self.words())
         if context:  # one batch: the question, and the earlier turn at a lower weight
