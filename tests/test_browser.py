@@ -194,6 +194,19 @@ def test_abstention_is_styled_apart(chat: Chat) -> None:
     assert chat.dialogs == []
 
 
+def test_an_over_long_question_is_refused_not_cut(chat: Chat) -> None:
+    """The box cut a pasted question at 2,000 characters and the cut one was answered; the
+    whole question now reaches the server, which says it is too long."""
+    from playwright.sync_api import expect
+
+    box = chat.page.locator("#qa-question textarea")
+    box.fill("Who is the Pentagon spokesman? " + "x" * 2100)
+    box.press("Enter")
+    error = chat.page.locator("#qa-chat .qa-error").last
+    expect(error).to_contain_text("too long", timeout=ANSWER_TIMEOUT)
+    assert chat.dialogs == []
+
+
 def test_typing_the_next_question_while_an_answer_arrives_keeps_it(chat: Chat) -> None:
     """The box is emptied once, when the question is taken; what the person types while the
     answer is worked out and streamed stays there (it used to be wiped at every step)."""

@@ -731,7 +731,8 @@ def build_ui(pipeline: Pipeline | None = None,
                 with gr.Row():
                     box = gr.Textbox(
                         show_label=False, placeholder="Ask a question…", elem_id="qa-question",
-                        scale=8, autofocus=True, max_length=2000, container=False,
+                        scale=8, autofocus=True, container=False,  # no max_length: the
+                        # browser would cut a long paste silently; the server says it is long
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                     reset = gr.Button("Clear", scale=1, elem_id="qa-clear")
