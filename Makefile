@@ -33,8 +33,9 @@ browser:
 test: $(VENV)/.dev browser
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# The fast tier on every core (pytest-xdist): about 12 s instead of 17 s on two.
 test-fast: $(VENV)/.dev
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not browser"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto -m "not slow and not browser"
 
 check: $(VENV)/.dev
 	$(BIN)/ruff check src tests app.py benchmarks

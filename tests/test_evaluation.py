@@ -754,9 +754,10 @@ def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
 
 
 def test_reliability_bins_whether_the_quoted_sentence_is_right_not_the_decision(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A right abstention at confidence 0.05 is not a right answer at 0.05: counted so, the
     low bins sat above the diagonal whatever the model's calibration."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
     def outcome(has_answer: bool, abstained: bool, confidence: float,
                 supports: bool) -> evaluation.Outcome:
         return evaluation.Outcome(None, has_answer, abstained, confidence, 1.0, None, False,

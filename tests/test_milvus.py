@@ -92,6 +92,7 @@ def test_unreachable_milvus_is_one_line_and_exit_1(
     assert not (tmp_path / "index" / "manifest.json").exists()  # failed before building
 
 
+@pytest.mark.slow  # imports pymilvus and Milvus Lite: a second of the fast tier
 def test_a_lite_file_held_by_another_process_is_one_line_without_a_traceback(
         tmp_path: Path, caplog: pytest.LogCaptureFixture,
         capsys: pytest.CaptureFixture[str]) -> None:
