@@ -135,6 +135,22 @@ def _made(question: str, wants: tuple[str, ...], text: str,
                    candidates=(replace(evidence.candidates[0], mentions=found),))
 
 
+def test_a_pronoun_sentence_of_another_document_is_not_quoted_beside_the_answer() -> None:
+    """"When did Café Zoë open?": "It was opened by José Núñez in 2004.", from another
+    document, read as about Café Zoë."""
+    text = "Café Zoë opened in 1998. It was opened by José Núñez in 2004. "
+    evidence = _evidence("When did Café Zoë open?", ("DATE",), text=text)
+    top, second = evidence.candidates[:2]
+    elsewhere = replace(second, score=top.score,
+                        sentence=replace(second.sentence, doc_id="other"),
+                        chunk=replace(second.chunk, doc_id="other"))
+    answer = compose(replace(evidence, candidates=(top, elsewhere)), _model(5, 5))
+    assert [c.quote.text for c in answer.citations] == ["Café Zoë opened in 1998."]
+    same = compose(replace(evidence, candidates=(top, replace(second, score=top.score))),
+                   _model(5, 5))
+    assert len(same.citations) == 2  # in its own document, it goes on about the same café
+
+
 def test_a_how_long_lead_is_a_length_never_a_time_of_day() -> None:
     text = "The loaves are shaped at 4 am and proofed for eighteen hours."
     mentions = [("TIME", "4 am"), ("TIME", "eighteen hours")]
