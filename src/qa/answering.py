@@ -26,6 +26,7 @@ from typing import Any
 from qa.evidence import (
     CLOCK,
     NAMED,
+    OPENS_WITH_PRONOUN,
     Candidate,
     Evidence,
     counts_asked,
@@ -153,12 +154,6 @@ _AT_PLACE = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"^[’']s\b")
 
 
-# A sentence about whatever its document was just saying: out of it, beside a sentence of
-# another document, it reads as about that one ("It was opened by José Núñez in 2004.").
-_OPENS_WITH_PRONOUN = re.compile(r"^[“\"']?(?:it|its|he|his|she|her|they|their|this|these)\b",
-                                 re.IGNORECASE)
-
-
 def _specific(mention: Mention, sentence_start: int) -> bool:
     """Does the span name something (a capitalised word not opening the sentence, or a
     digit)? "a newly recorded track" only describes what "what track" asks for; "Nuclear"
@@ -222,7 +217,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         if (second.score >= top.score - SECOND_SENTENCE_MARGIN
                 and second.sentence.index != top.sentence.index
                 and not (second.sentence.doc_id != top.sentence.doc_id
-                         and _OPENS_WITH_PRONOUN.match(second.sentence.text))
+                         and OPENS_WITH_PRONOUN.match(second.sentence.text))
                 and _words(top.sentence.text) + _words(second.sentence.text)
                 + (_words(lead_span.text) if lead_span else 0) <= MAX_ANSWER_WORDS):
             chosen.append(second)

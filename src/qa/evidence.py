@@ -230,8 +230,10 @@ def gather_evidence(
                     frozenset(q_terms), _surface(info.text, never_used))
 
 
-# A sentence that goes on about the one before it: "It was designed by …", "He died …".
-_CONTINUES = re.compile(r"^(?:it|its|he|his|she|her|they|their)\b", re.IGNORECASE)
+# A sentence that goes on about what its document was just saying (shared with answering:
+# out of its document, beside another one's sentence, it reads as about that one).
+OPENS_WITH_PRONOUN = re.compile(
+    r"^[“\"']?(it|its|he|his|she|her|they|their|this|these)\b", re.IGNORECASE)
 
 
 def _continued(candidates: list[Candidate],
@@ -246,9 +248,10 @@ def _continued(candidates: list[Candidate],
     if top.features["type_found"]:
         return candidates
     after = next((s for s in top.chunk.sentences if s.index == top.sentence.index + 1), None)
-    if after is None or not _CONTINUES.match(after.text):
-        return candidates
-    subject = _subject(top.sentence, top.mentions, after.text.split(maxsplit=1)[0].lower())
+    opening = OPENS_WITH_PRONOUN.match(after.text) if after is not None else None
+    if after is None or opening is None or opening.group(1).lower() in ("this", "these"):
+        return candidates  # "This …" is about the whole sentence before, not its subject
+    subject = _subject(top.sentence, top.mentions, opening.group(1).lower())
     if subject is None:
         return candidates
     scored = next((c for c in candidates if c.sentence.index == after.index), None)
