@@ -151,6 +151,17 @@ def test_a_pronoun_sentence_of_another_document_is_not_quoted_beside_the_answer(
     assert len(same.citations) == 2  # in its own document, it goes on about the same café
 
 
+def test_the_same_words_are_not_quoted_twice() -> None:
+    """Two documents with the same sentence ("The museum is closed on Mondays.") gave an
+    answer quoting it twice."""
+    text = "The museum is closed on Mondays. The museum is closed on Mondays. "
+    evidence = _evidence("On which day is the museum closed?", ("DATE",), text=text)
+    top, second = evidence.candidates[:2]
+    answer = compose(replace(evidence, candidates=(top, replace(second, score=top.score))),
+                     _model(5, 5))
+    assert [c.quote.text for c in answer.citations] == ["The museum is closed on Mondays."]
+
+
 def test_a_how_long_lead_is_a_length_never_a_time_of_day() -> None:
     text = "The loaves are shaped at 4 am and proofed for eighteen hours."
     mentions = [("TIME", "4 am"), ("TIME", "eighteen hours")]

@@ -216,6 +216,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         second = evidence.candidates[1]
         if (second.score >= top.score - SECOND_SENTENCE_MARGIN
                 and second.sentence.index != top.sentence.index
+                and second.sentence.text != top.sentence.text  # the same words, twice
                 and not (second.sentence.doc_id != top.sentence.doc_id
                          and OPENS_WITH_PRONOUN.match(second.sentence.text))
                 and _words(top.sentence.text) + _words(second.sentence.text)
