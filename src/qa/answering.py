@@ -27,6 +27,7 @@ from qa.evidence import (
     CLOCK,
     NAMED,
     OPENS_WITH_PRONOUN,
+    POSSESSIVE,
     Candidate,
     Evidence,
     counts_asked,
@@ -136,9 +137,9 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             after = text[mention.end - start:]
             agent = _AGENT.search(before)
             if agent and set(tokenize(agent.group(1))) & evidence.question_terms \
-                    and not _POSSESSIVE.match(after):  # "designed and sculpted by Clésinger"
+                    and not POSSESSIVE.match(after):  # "designed and sculpted by Clésinger"
                 order -= 1000
-            elif _AT_PLACE.search(before):  # "The plant on Mill Road" (labelled a person)
+            elif _AFTER_PLACE_WORD.search(before):  # "The plant on Mill Road" (labelled a person)
                 order += 500
         options.append((order, Span(mention.start, mention.end, mention.text),
                         features))
@@ -150,8 +151,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
 # sculpted …?"), not "directed by Gaspare Spontini" elsewhere in the sentence.
 _AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|her|their|its)\s+)?"
                     r"(?:[a-z]+\s+){0,2}$")
-_AT_PLACE = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
-_POSSESSIVE = re.compile(r"^[’']s\b")
+_AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
 
 
 def _specific(mention: Mention, sentence_start: int) -> bool:

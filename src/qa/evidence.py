@@ -381,7 +381,7 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
 
 
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
-_POSSESSIVE = re.compile(r"^[’']s\b")
+POSSESSIVE = re.compile(r"^[’']s\b")  # "Harriet's": the name owns what follows
 _DECADE = re.compile(r"\d0[’']?s\b")  # "the 1600s", "the '90s": any year in them
 CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
 _COUNTS = frozenset(("CARDINAL", "QUANTITY"))
@@ -400,7 +400,7 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
         elif places and m.label == "PERSON":
             before = sentence.text[:m.start - sentence.start]
             after = sentence.text[m.end - sentence.start:]
-            if _AT_PLACE.search(before) and not _POSSESSIVE.match(after):
+            if _AT_PLACE.search(before) and not POSSESSIVE.match(after):
                 m = replace(m, label="GPE")
         out.append(m)
     return tuple(out)

@@ -47,7 +47,7 @@ def clean_question(question: str, what: str = "the question") -> str:
     if _SURROGATE.search(question):  # JSON "\ud800", or argv bytes that were not UTF-8
         raise BadQuestion(f"{what} is not valid text (a lone surrogate or a byte that "
                           "is not UTF-8)")
-    text = _DROPPED.sub("", question).strip()
+    text = without_controls(question).strip()
     if len(text) > MAX_QUESTION_CHARS:
         raise BadQuestion(
             f"{what} is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})"
