@@ -126,11 +126,8 @@ def _consistent(method: Callable[..., R]) -> Callable[..., R]:
         if self._watching:
             self.refresh()
         for attempt in range(2):
-            self._pinned.active, self._pinned.index = True, None  # pinned on first use
-            try:
+            with self._pin():
                 result = method(self, *args, **kwargs)
-            finally:
-                self._pinned.active, self._pinned.index = False, None
             if not self._watching or attempt or self._still_in_source(result):  # type: ignore[arg-type]
                 break
             self.refresh(force=True)  # withholds the changed file before answering again
@@ -358,9 +355,15 @@ class Pipeline:
             return
         if self._watching:
             self.refresh()
-        self._pinned.active, self._pinned.index = True, None
-        try:
+        with self._pin():
             yield self.index
+
+    @contextlib.contextmanager
+    def _pin(self) -> Iterator[None]:
+        """Within it, this thread's calls see one index: the first one `index` returns."""
+        self._pinned.active, self._pinned.index = True, None  # pinned on first use
+        try:
+            yield
         finally:
             self._pinned.active, self._pinned.index = False, None
 
