@@ -12,6 +12,8 @@ short text per call (a question). Variants:
 * `torch`: qa.bert, calls cut at TORCH_TOKENS padded tokens (`token_batches`, as ONNX);
 * `torch-1t`: the same with one torch thread; `torch-tokens<k>`: calls cut at k tokens;
 * `torch-texts<k>`: k texts per call, sorted by characters (the default before: 16);
+* `torch-bf16`: qa.bert under bfloat16 autocast, as an index build embeds documents where
+  the CPU has native bfloat16 (`QA_DOCUMENT_PRECISION`);
 * `st`: sentence-transformers' own `encode` (the reference the issue compares against);
 * `onnx-<level>`: the exported graph on ONNX Runtime, optimisation level none/basic/
   extended/all, 2 intra-op threads, no spinning;
@@ -62,6 +64,8 @@ def variant(name: str, folder: Path, cache: Path, max_len: int):
         import torch
 
         torch.set_num_threads(1 if name == "torch-1t" else min(os.cpu_count() or 1, 8))
+        if name == "torch-bf16":
+            return _BertBackend(folder, max_len, "cpu", bfloat16=True).encode
         if name.startswith("torch-tokens"):
             return _BertBackend(folder, max_len, "cpu", tokens=int(name[12:])).encode
         bert = _BertBackend(folder, max_len, "cpu")

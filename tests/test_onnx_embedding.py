@@ -174,3 +174,75 @@ def test_onnx_vectors_equal_torch_vectors(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.embed(texts[:20]), b[:20], atol=1e-5)
     assert graphs[0].stat().st_mtime_ns == mtime  # reused, not exported again
     assert list(tmp_path.rglob("*.tmp")) == []
+
+
+
+def test_document_precision_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load_settings().document_precision == "auto"
+    monkeypatch.setenv("QA_DOCUMENT_PRECISION", "bfloat16")
+    assert load_settings().document_precision == "bfloat16"
+    monkeypatch.setenv("QA_DOCUMENT_PRECISION", "int4")
+    with pytest.raises(BadSetting, match="QA_DOCUMENT_PRECISION.*'int4'"):
+        load_settings()
+    embedder = make_embedder(Settings(document_precision="float32", cache_dir=tmp_path))
+    assert (embedder.document_precision, embedder._documents) == ("float32", None)
+    with pytest.raises(ValueError, match="document_precision"):
+        SentenceTransformerEmbedder(document_precision="int4")
+
+
+def test_float32_documents_take_the_question_path(tmp_path: Path) -> None:
+    """Documents in float32 (asked for, or "auto" on a CPU without native bfloat16) are
+    embedded by the same backend as questions: one model in memory."""
+    embedder = SentenceTransformerEmbedder(document_precision="float32", cache_dir=tmp_path)
+
+    class Backend:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    backend = Backend()
+    embedder._backend = backend  # type: ignore[assignment]
+    assert embedder.embed_documents(["a", "b"]).shape == (2, 2)
+    assert (embedder._documents, embedder.document_precision_used) == (backend, "float32")
+
+
+def test_native_bfloat16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+    import io
+
+    from qa import embedding
+
+    real_open = builtins.open
+
+    def cpuinfo(flags: str) -> object:
+        def fake(path: object, *args: object, **kwargs: object) -> object:
+            if path == "/proc/cpuinfo":
+                return io.StringIO(f"processor\t: 0\nflags\t\t: {flags}\n")
+            return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+        return fake
+
+    monkeypatch.setattr(builtins, "open", cpuinfo("fpu avx2 avx512f avx512_bf16"))
+    assert embedding.native_bfloat16()
+    monkeypatch.setattr(builtins, "open", cpuinfo("fpu avx2 amx_bf16 amx_tile"))
+    assert embedding.native_bfloat16()
+    monkeypatch.setattr(builtins, "open", cpuinfo("fpu avx2 avx512f avx512_vnni"))
+    assert not embedding.native_bfloat16()
+
+
+@pytest.mark.slow
+def test_bfloat16_document_vectors() -> None:
+    """`QA_DOCUMENT_PRECISION=bfloat16`: documents through torch in bfloat16, the same
+    vectors as float32 to cosine >= 0.9999 and the same whatever their batch; questions keep
+    the float path."""
+    texts = _real_sentences(300) + ["x", "", "word " * 400]
+    embedder = SentenceTransformerEmbedder(runtime="onnx", document_precision="bfloat16")
+    exact = embedder.embed(texts)
+    approx = embedder.embed_documents(texts)
+    assert (embedder.runtime_used, embedder.document_precision_used) == ("onnx", "bfloat16")
+    assert approx.shape == exact.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(approx, axis=1), 1.0, atol=1e-5)
+    cosine = np.sum(exact * approx, axis=1)
+    assert cosine.min() >= 0.9999, cosine.min()
+    assert not np.allclose(exact, approx, atol=1e-6)  # really computed otherwise
+    alone = np.concatenate([embedder.embed_documents([t]) for t in texts[:40]])
+    assert np.sum(alone * approx[:40], axis=1).min() >= 0.9999
+    assert embedder.embed_documents([]).shape == (0, 384)

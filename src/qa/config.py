@@ -68,6 +68,10 @@ class Settings:
     # how the model runs: "onnx" (ONNX Runtime, graph exported once into cache_dir), "torch",
     # or "auto" (onnx when onnxruntime is installed and the model is a plain BERT)
     embed_runtime: str = "auto"
+    # how an index build embeds documents: "bfloat16" (torch, cosine >= 0.9999 to float32,
+    # ~1.5x less CPU time where the CPU has native bfloat16), "float32", or "auto" (bfloat16
+    # on such a CPU). Questions are always embedded in float32. See qa.embedding.PRECISIONS.
+    document_precision: str = "auto"
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -107,6 +111,9 @@ class Settings:
         if self.embed_runtime not in ("auto", "onnx", "torch"):
             raise BadSetting("embed_runtime (QA_EMBED_RUNTIME) must be 'auto', 'onnx' or "
                              f"'torch', got {self.embed_runtime!r}")
+        if self.document_precision not in ("auto", "float32", "bfloat16"):
+            raise BadSetting("document_precision (QA_DOCUMENT_PRECISION) must be 'auto', "
+                             f"'float32' or 'bfloat16', got {self.document_precision!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
         if self.ivf_above < 1:
@@ -185,7 +192,7 @@ _PATHS = ("seeds_dir", "index_dir", "cache_dir", "data_dir")
 _INTS = ("k", "chunk_chars", "min_chunk_chars", "spacy_processes", "max_body_bytes",
          "max_upload_bytes", "hnsw_above", "ivf_above")
 _STRS = ("model", "spacy", "passage_vectors", "backend", "milvus_collection", "embed_runtime",
-         "api_token", "milvus_uri", "milvus_token")
+         "document_precision", "api_token", "milvus_uri", "milvus_token")
 _OPTIONAL_STRS = ("api_token", "milvus_uri", "milvus_token")
 
 
@@ -263,6 +270,7 @@ def load_settings(**overrides: Any) -> Settings:
         "milvus_token": os.environ.get("QA_MILVUS_TOKEN") or None,
         "milvus_collection": os.environ.get("QA_MILVUS_COLLECTION") or None,
         "embed_runtime": os.environ.get("QA_EMBED_RUNTIME") or None,
+        "document_precision": os.environ.get("QA_DOCUMENT_PRECISION") or None,
     }
     return Settings().with_overrides(**env).with_overrides(**overrides)
 

@@ -152,6 +152,9 @@ class Manifest(_Strict):
     built_at_ns: int = 0
     build_seconds: float = 0.0
     embedded: dict[str, int] = Field(default_factory=dict)
+    # how this build's new document vectors were embedded (`QA_DOCUMENT_PRECISION`); vectors
+    # reused from an earlier build keep theirs. Either suits float32 questions.
+    document_precision: str = "float32"
 
 
 # -- the index in memory -----------------------------------------------------------------------
@@ -726,9 +729,10 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         for i, (_, s, e) in enumerate(part.sentences):
             new_texts.append(text[s:e])
             targets.append((1, part.sentence_row + i))
+    embed_documents = getattr(embedder, "embed_documents", embedder.embed)
     dim = previous.manifest_record.dimension if previous is not None else None
     if dim is None:
-        dim = int(embedder.embed(["dimension probe"]).shape[1])
+        dim = int(embed_documents(["dimension probe"]).shape[1])
     chunk_matrix = np.lib.format.open_memmap(folder / MATRIX, mode="w+", dtype=np.float32,
                                              shape=(n_chunks, dim))
     sentence_matrix = np.lib.format.open_memmap(folder / "sentence_vectors.npy", mode="w+",
@@ -744,7 +748,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
                 np.arange(c0, c0 + nc))
             sentence_matrix[part.sentence_row : part.sentence_row + ns] = (
                 previous._sentence_matrix[s0 : s0 + ns])
-    _embed_into(embedder, new_texts, targets, (chunk_matrix, sentence_matrix),
+    _embed_into(embed_documents, new_texts, targets, (chunk_matrix, sentence_matrix),
                 f"indexing {len(new_parts)} document(s), "
                 f"{sum(len(p.chunks) for p in new_parts):,} passages")
     del new_texts, targets
@@ -825,11 +829,15 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         build_seconds=round(time.perf_counter() - build.started, 3),
         embedded={"documents": len(new_parts), "texts": sum(
             len(p.chunks) + len(p.sentences) for p in new_parts)},
+        document_precision=getattr(embedder, "document_precision_used", None) or (
+            previous.manifest_record.document_precision if previous is not None
+            else "float32"),
     )
 
 
-def _embed_into(embedder: Embedder, texts: list[str], targets: list[tuple[int, int]],
-                outputs: tuple[np.ndarray, np.ndarray], label: str) -> None:
+def _embed_into(embed: Callable[[list[str]], np.ndarray], texts: list[str],
+                targets: list[tuple[int, int]], outputs: tuple[np.ndarray, np.ndarray],
+                label: str) -> None:
     """Embed `texts` in batches of similar length (less padding) into their target rows."""
     if not texts:
         return
@@ -837,7 +845,7 @@ def _embed_into(embedder: Embedder, texts: list[str], targets: list[tuple[int, i
     with Progress(label, total=len(texts), unit="texts") as bar:
         for begin in range(0, len(order), EMBED_BATCH):
             batch = order[begin : begin + EMBED_BATCH]
-            vectors = embedder.embed([texts[i] for i in batch])
+            vectors = embed([texts[i] for i in batch])
             for which in (0, 1):
                 picked = [(j, targets[i][1]) for j, i in enumerate(batch)
                           if targets[i][0] == which]
