@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from qa.config import Settings
-from qa.errors import SeedError
 from qa.loaders import BadDocument, load, loader_for
 from qa.loaders.library import load_corpus, safe_id
 from scripts.make_test_documents import (
@@ -183,11 +182,12 @@ def test_one_bad_seed_does_not_block_the_rest(tmp_path: Path,
     assert "dangling.txt" not in capsys.readouterr().err
 
 
-def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
+def test_nothing_readable_is_an_empty_library_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "bad.txt").write_bytes(b"\xff\xfe\xfd")
-    with pytest.raises(SeedError, match="no documents to index"):
-        load_corpus(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    corpus = load_corpus(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    assert corpus.documents == []
+    assert [Path(p.file).name for p in corpus.problems] == ["bad.txt"]
 
 
 @pytest.mark.parametrize(

@@ -232,6 +232,8 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
             pages = str(len(d.pages)) if d.pages else "-"
             _print(f"{d.id}\t{d.kind}\t{pages} p.\t{_size(e.size)}\t{e.added_at}\t"
                    f"{e.source}\t{e.original_name or '-'}\t{d.title}")
+        if not entries:  # said on stderr: stdout stays one line per document
+            print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
         for p in problems:
             print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
     return 1 if failed else 0

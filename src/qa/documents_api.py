@@ -62,8 +62,8 @@ _UPLOAD_BODY = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "a token is set and the request lacks it"},
     404: {"description": "no such document"},
-    409: {"description": "the upload's text is already a document's; or a seed document, "
-                         "or the last document, cannot be removed"},
+    409: {"description": "the upload's text is already a document's; or a seed document "
+                         "cannot be removed"},
     413: {"description": "the file is too large, or a zip bomb"},
     415: {"description": "not a supported type, or the content does not match the name"},
     422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},

@@ -30,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, NothingToIndex, QAError
+from qa.errors import BadQuestion, QAError
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 EMBED_THREADS = 8  # questions embedded at once beside their parse (one per request in flight)
+# The answer to any question while the library holds no document (every edge says this)
+EMPTY_LIBRARY = ("There are no documents to answer from: the library is empty. "
+                 "Add a document first.")
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 R = TypeVar("R")
@@ -341,6 +344,9 @@ class Pipeline:
         text = clean_question(question)
         k = check_k(self.settings.k if k is None else k)
         index = self.index
+        if not index.documents:  # an empty library: nothing to search, no model to load
+            self.searchable(index, doc_ids)  # an unknown id is still named
+            return []
         query = Query.of(text, index=index, words=self.words())
         return retrieve(index, self.embedder, query, k, self.weights,
                         self.searchable(index, doc_ids))
@@ -431,8 +437,13 @@ class Pipeline:
         answers given (a follow-up whose pronoun names the previous question's subject is asked
         in its standalone form; any other is searched with the previous question and answer).
         `doc_ids` limits the answer to those documents."""
-        evidence = self.evidence(question, history, k, doc_ids)
         text = clean_question(question)
+        if not self.index.documents:  # answered before any model loads
+            self.searchable(self.index, doc_ids)  # an unknown id is still named
+            check_k(self.settings.k if k is None else k)
+            check_history(history)
+            return Answer(text, EMPTY_LIBRARY, True, 0.0)
+        evidence = self.evidence(question, history, k, doc_ids)
         if evidence is None:
             return Answer(text, "The documents hold nothing to search.", True, 0.0)
         # A resolved follow-up was searched as its standalone form; the answer is to what
@@ -488,12 +499,8 @@ class Pipeline:
         if not prepared:
             return []
         with self._docs_lock:
-            try:
-                current: Index | None = self.index
-            except NothingToIndex:  # an empty library: the first documents added build it
-                current = None
-            indexed = ({d.text_sha256: d.id for d in current.manifest_record.documents}
-                       if current is not None else {})
+            current = self.index
+            indexed = {d.text_sha256: d.id for d in current.manifest_record.documents}
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
                 new = []
@@ -507,8 +514,8 @@ class Pipeline:
                         on_error(item.name, refusal)
                 if not new:
                     return []
-                taken = lib.seed_ids(self.settings.seeds_dir, sticky_ids(
-                    self.settings, current.manifest_record) if current is not None else None)
+                taken = lib.seed_ids(self.settings.seeds_dir,
+                                     sticky_ids(self.settings, current.manifest_record))
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
@@ -519,11 +526,11 @@ class Pipeline:
 
     def remove_documents(self, doc_ids: Sequence[str] | str,
                          on_error: Callable[[str, QAError], None] | None = None) -> list[str]:
-        """Remove uploaded documents and update the index once; seeds cannot be removed. If
+        """Remove uploaded documents and update the index once; seeds cannot be removed (the
+        last document can: the library is then empty, and questions say so). If
         the update fails, the documents are put back. An unknown id or a seed raises before
         anything changes, unless `on_error` is given: then it is reported there and the
         others are removed. Returns the ids removed."""
-        from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
         if isinstance(doc_ids, str):
@@ -545,8 +552,6 @@ class Pipeline:
                         raise refusal
                     on_error(doc_id, refusal)
                     wanted.remove(doc_id)
-            if not set(index.documents) - set(wanted):
-                raise BadDocument("cannot remove every document: the index would be empty", 409)
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
                 moves: list[tuple[Path, Path]] = []

@@ -43,7 +43,7 @@ from typing import Any
 
 from qa.atomic import write_text_atomic
 from qa.config import Settings
-from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
+from qa.errors import BadSetting, QAError, SeedError, WriteError
 from qa.loaders import (
     SUFFIXES,
     BadDocument,
@@ -399,8 +399,8 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
 
 def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corpus:
     """Seeds and uploaded documents, with the problems found (reported once on stderr);
-    seed ids as `seed_files` gives them after the build `previous` describes. Raise
-    `SeedError` only when nothing at all can be indexed."""
+    seed ids as `seed_files` gives them after the build `previous` describes. No document at
+    all is an empty library (every upload removed, nothing added yet), not an error."""
     seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes,
                                              previous)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
@@ -419,10 +419,6 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corp
         uploaded.add(document.id)
         documents.append(document)
     report(problems)
-    if not documents:
-        reasons = "; ".join(f"{Path(p.file).name}: {p.reason}" for p in problems[:3])
-        raise NothingToIndex(f"no documents to index in {str(settings.seeds_dir)!r}"
-                        + (f" ({reasons})" if reasons else ""))
     return Corpus(documents, problems, frozenset(uploaded))
 
 
