@@ -166,3 +166,20 @@ def test_the_web_chats_list_says_the_library_is_empty() -> None:
     from qa.ui import documents_html
 
     assert "No documents yet" in documents_html([])
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_add_works_without_a_seeds_folder(tmp_path: Path, orchard: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa add FILE --seeds <missing>` failed: "seeds folder ... does not exist"."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "no-seeds",
+                        index_dir=tmp_path / "index", spacy="none")
+    assert cli.main(_argv(settings, "add", str(orchard))) == 0
+    out, err = capsys.readouterr()
+    assert "added orchard" in out and "error" not in err
+    assert cli.main(_argv(settings, "ask", QUESTION, "--json")) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert [c["doc_id"] for c in said["citations"]] == ["orchard"]
+    assert cli.main(_argv(settings, "list")) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("orchard\t") and "the seeds folder does not exist" in err

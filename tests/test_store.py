@@ -111,11 +111,26 @@ def test_missing_index_is_built(
     assert "no index yet" in capsys.readouterr().err
 
 
-def test_missing_seeds_fail_before_any_embedding(tmp_path: Path) -> None:
+def test_a_missing_seeds_folder_is_an_empty_library_named_as_a_problem(
+        tmp_path: Path) -> None:
+    """The uploads are the library too: a missing seeds folder is reported, not fatal."""
     counting = CountingEmbedder(HashingEmbedder())
     settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "nope",
                               index_dir=tmp_path / "index")
-    with pytest.raises(SeedError, match="does not exist"):
+    index = open_index(settings, counting, rebuild=True,
+                       words=lambda: pytest.fail("word table loaded"))  # type: ignore[arg-type]
+    assert not index.documents and counting.texts == ["dimension probe"]
+    assert [(p.file, p.reason) for p in index.manifest_record.problems] == [
+        (str(tmp_path / "nope"), "the seeds folder does not exist")]
+    assert load_index(settings).manifest_record.data == index.manifest_record.data  # fresh
+
+
+def test_a_seeds_path_that_is_a_file_fails_before_any_embedding(tmp_path: Path) -> None:
+    counting = CountingEmbedder(HashingEmbedder())
+    (tmp_path / "seeds").write_text("not a folder")
+    settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                              index_dir=tmp_path / "index")
+    with pytest.raises(SeedError, match="is not a folder"):
         open_index(settings, counting, rebuild=True,
                    words=lambda: pytest.fail("word table loaded"))  # type: ignore[arg-type]
     assert counting.texts == []

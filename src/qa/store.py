@@ -572,7 +572,7 @@ def build_index(
         ids = sticky_ids(settings, _read_manifest(settings.index_dir))
     except (IndexMissing, IndexCorrupt):
         ids = None  # a fresh index: ids by the file names alone
-    files = corpus_files(settings, ids)  # fails at once on a missing folder
+    files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
     stats = _stat_files(files)
     corpus = load_corpus(settings, ids)
     documents = corpus.documents

@@ -380,11 +380,14 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
     `seed_files` names them; uploads by their stored metadata), without reading or
     extracting anything, for staleness checks. Every document `load_corpus` yields (given
     the same `previous`) is here under the same id; a file here that it skipped (empty,
-    corrupt) is one the build records as skipped. Fails at once on a missing seeds folder."""
-    if not settings.seeds_dir.is_dir():
-        what = "is not a folder" if settings.seeds_dir.exists() else "does not exist"
-        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} {what}")
-    files = dict(seed_files(settings.seeds_dir, previous)[0])
+    corrupt) is one the build records as skipped. A missing seeds folder holds no files (the
+    uploads are the library; loading reports it as a problem); a seeds path that is a file
+    fails at once."""
+    files: dict[str, Path] = {}
+    if settings.seeds_dir.is_dir():
+        files.update(seed_files(settings.seeds_dir, previous)[0])
+    elif settings.seeds_dir.exists():
+        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} is not a folder")
     warn_legacy_uploads(settings, previous)
     for folder in stored_folders(settings.documents_dir):
         try:
