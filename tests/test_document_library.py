@@ -528,3 +528,43 @@ def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b]0;pwned\\x07" in out
+
+
+def test_a_seed_file_with_another_documents_text_is_indexed_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two seed files with one text were both indexed: the same quote cited twice, from two
+    files. The copy is skipped, named with the document it copies (as an upload of a copy
+    is refused), and indexed again once the original goes."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    text = "The museum is closed on Mondays for maintenance. It opens at nine.\n"
+    (seeds / "museum.txt").write_text(text, encoding="utf-8")
+    (seeds / "museum-copy.txt").write_text(text, encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert list(pipeline.index.documents) == ["museum-copy"]  # the first, by file name
+    reason = ("the same text as the document 'museum-copy' (museum-copy.txt); "
+              "not indexed twice")
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [
+        (str(seeds / "museum.txt"), reason)]
+    assert reason in capsys.readouterr().err
+    hits = pipeline.retrieve("When is the museum closed?", k=5)
+    assert [h.chunk.doc_id for h in hits] == ["museum-copy"]
+    build = pipeline.index.manifest["data"]
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert restarted.index.manifest["data"] == build  # the skipped copy is not "new"
+
+    (seeds / "museum-copy.txt").unlink()
+    assert list(Pipeline(settings, HashingEmbedder()).index.documents) == ["museum"]
+
+    upload = tmp_path / "hours.txt"
+    upload.write_text("The garden opens at dawn and closes at dusk.\n", encoding="utf-8")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    pipeline.add_documents([upload])
+    shutil.copy(upload, seeds / "hours-seed.txt")  # a seed added later with an upload's text
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert "hours" not in pipeline.index.documents and "hours-seed" in pipeline.index.documents
+    assert (str(settings.documents_dir / "hours"),
+            "the same text as the document 'hours-seed' (hours-seed.txt); not indexed twice"
+            ) in [(p.file, p.reason) for p in pipeline.problems()]

@@ -421,8 +421,32 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corp
         taken.add(document.id)
         uploaded.add(document.id)
         documents.append(document)
+    documents = _without_copies(documents, uploaded, problems)
     report(problems)
     return Corpus(documents, problems, frozenset(uploaded))
+
+
+def _without_copies(documents: list[Document], uploaded: set[str],
+                    problems: list[Problem]) -> list[Document]:
+    """`documents` less any whose text an earlier one has (seeds in file-name order, then
+    uploads), each named in `problems` with the document it copies: a second copy would
+    only have answers quote the same sentence twice. Uploads are refused as such on the
+    way in (`copies`); two seed files, or a seed file added later with an upload's text,
+    are found here. A copy is indexed again once its text (or the original's) changes."""
+    first: dict[str, Document] = {}
+    kept = []
+    for document in documents:
+        original = first.setdefault(document.text_sha256, document)
+        if original is document:
+            kept.append(document)
+            continue
+        upload = document.id in uploaded
+        where = str(Path(document.path).parent) if upload else document.path
+        named = "" if original.id in uploaded else f" ({Path(original.path).name})"
+        problems.append(Problem(where, f"the same text as the document {original.id!r}"
+                                       f"{named}; not indexed twice"))
+        uploaded.discard(document.id)
+    return kept
 
 
 # -- writing ---------------------------------------------------------------------------------
