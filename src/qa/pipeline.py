@@ -216,14 +216,18 @@ class Pipeline:
 
     def searchable(self, index: Index, doc_ids: Iterable[str] | None = None
                    ) -> frozenset[str] | None:
-        """The documents a question may be answered from: `doc_ids` (None: all), less those
-        whose file changed or vanished since they were indexed (until re-indexed)."""
+        """The documents a question may be answered from: `doc_ids` (None: all; an empty list
+        is a BadQuestion, not all), less those whose file changed or vanished since they were
+        indexed (until re-indexed)."""
         withheld = self._fresh.unverified(index) if self._watching else frozenset()
         if isinstance(doc_ids, str):
             doc_ids = [doc_ids]
         elif doc_ids is not None and not isinstance(doc_ids, Iterable):
             raise BadQuestion(f"doc_ids must be a list of document ids, got {doc_ids!r}")
         wanted = frozenset(doc_ids) if doc_ids is not None else frozenset()
+        if doc_ids is not None and not wanted:  # never silently widened to every document
+            raise BadQuestion("doc_ids is empty: name at least one document, or leave doc_ids "
+                              "out to search them all")
         unknown = sorted(wanted - set(index.documents))
         if unknown:
             raise BadQuestion(f"unknown document id {unknown[0]!r}")
@@ -392,6 +396,7 @@ class Pipeline:
         info = self.analyze(text)
         check_content(text, info)
         index = self.index
+        allowed = self.searchable(index, doc_ids)  # a bad doc_ids fails before the search
         follow_up = bool(turns) and (info.refers_back or not info.has_subject)
         context = ""
         if follow_up:
@@ -415,8 +420,7 @@ class Pipeline:
             vector = vector / np.linalg.norm(vector)
         else:
             vector = (embedding.result() if embedding else self.embedder.embed([info.text]))[0]
-        hits, scored = search(index, vector, query, k, self.weights,
-                              self.searchable(index, doc_ids))
+        hits, scored = search(index, vector, query, k, self.weights, allowed)
         if not hits:
             return None
         first = None
