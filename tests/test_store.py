@@ -775,3 +775,33 @@ def test_a_passage_is_shown_with_its_best_sentence_not_its_heading(tmp_path: Pat
     assert hits[0].chunk.text.startswith("The Old Harbor Lighthouse\n")  # one passage
     assert hits[0].sentence.text == "The Old Harbor Lighthouse was built in 1872."
     assert text[hits[0].sentence.start : hits[0].sentence.end] == hits[0].sentence.text
+
+
+def test_decoded_document_texts_are_bounded(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Index kept every document's decoded text (and its Document) for its whole life: a
+    large library ended up wholly in memory, beside its memory map. Now a small LRU,
+    bounded by entries and by characters, and texts read back exactly after eviction."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    texts = {f"doc{n}": f"Document {n} is about the river number {n}. " * (n + 1)
+             for n in range(6)}
+    for doc_id, text in texts.items():
+        (seeds / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(store, "CACHE_DOCUMENTS", 3)
+    monkeypatch.setattr(store, "CACHE_CHARS", len(texts["doc5"]) + len(texts["doc4"]))
+    index = build_index(Settings(model="fake-hashing", seeds_dir=seeds,
+                                 index_dir=tmp_path / "index"), HashingEmbedder())
+    for _ in range(2):
+        for doc_id, text in texts.items():
+            assert index.source(doc_id) == text and index.documents[doc_id].text == text
+            assert len(index._source_cache) <= 3 and len(index._document_cache) <= 3
+    assert len(index._source_cache) == 2  # doc4 and doc5: the characters' bound
+    assert index._source_cache.get("doc5") == texts["doc5"]  # the most recent stays
+    assert all(index.chunks[i].text == index.source(c.doc_id)[c.start:c.end]
+               for i, c in enumerate(index.chunks))
+    big = store._Recent(len, entries=3, chars=4)
+    big.put("a", "longer than four")  # one entry over the bound is still kept (just used)
+    assert big.get("a") == "longer than four"
+    big.put("b", "xy")
+    assert big.get("a") is None and big.get("b") == "xy"

@@ -39,13 +39,15 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 import faiss
 import numpy as np
@@ -156,6 +158,52 @@ class Manifest(_Strict):
 
 # -- the index in memory -----------------------------------------------------------------------
 
+# Decoded document texts kept in memory (the rest are decoded again from the memory-mapped
+# texts.bin on use: ~1 ms per MB): enough for every document one question touches, bounded
+# however large the library. Both limits hold; the most recent entry is always kept.
+CACHE_DOCUMENTS = 64
+CACHE_CHARS = 32_000_000
+
+V = TypeVar("V")
+
+
+class _Recent(Generic[V]):
+    """A thread-safe least-recently-used map, bounded by entries and by characters."""
+
+    def __init__(self, size: Callable[[V], int], entries: int | None = None,
+                 chars: int | None = None) -> None:
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self._size = size
+        self._entries = CACHE_DOCUMENTS if entries is None else entries
+        self._chars = CACHE_CHARS if chars is None else chars
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> V | None:
+        # no lock: each OrderedDict call is atomic, and a hit is the hot path (tens per
+        # question); only `put` has steps that must not interleave
+        value = self._items.get(key)
+        if value is not None:
+            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+                self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: V) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._held -= self._size(old)
+            self._items[key] = value
+            self._held += self._size(value)
+            while len(self._items) > 1 and (len(self._items) > self._entries
+                                            or self._held > self._chars):
+                _, dropped = self._items.popitem(last=False)
+                self._held -= self._size(dropped)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 
 class _Chunks(Sequence[Chunk]):
     def __init__(self, index: Index) -> None:
@@ -260,8 +308,8 @@ class Index:
         self._first_sentence = np.searchsorted(owner, np.arange(n_c + 1)).astype(np.int64)
         doc_of = chunk_table[:, 0] if n_c else np.zeros(0, np.int64)
         self._first_chunk = np.searchsorted(doc_of, np.arange(n_d + 1)).astype(np.int64)
-        self._source_cache: dict[str, str] = {}
-        self._document_cache: dict[str, Document] = {}
+        self._source_cache: _Recent[str] = _Recent(len)
+        self._document_cache: _Recent[Document] = _Recent(lambda d: len(d.text))
         self.documents: Mapping[str, Document] = _Documents(self)
         self.chunks: Sequence[Chunk] = _Chunks(self)
         self.sentences: Sequence[Sentence] = _Sentences(self)
@@ -275,7 +323,7 @@ class Index:
             meta = self._doc_meta[self._doc_pos[doc_id]]
             raw = bytes(self._texts[int(meta["byte_start"]) : int(meta["byte_end"])])
             text = raw.decode("utf-8", "surrogatepass")
-            self._source_cache[doc_id] = text
+            self._source_cache.put(doc_id, text)
         return text
 
     def _document(self, doc_id: str) -> Document:
@@ -287,7 +335,7 @@ class Index:
             doc = Document(id=doc_id, title=str(meta["title"]), path=str(meta["path"]),
                            text=text, sha256=str(meta["sha256"]), paragraphs=(),
                            kind=str(meta.get("kind", "txt")), pages=pages)
-            self._document_cache[doc_id] = doc
+            self._document_cache.put(doc_id, doc)
         return doc
 
     def _sentence(self, sid: int) -> Sentence:
