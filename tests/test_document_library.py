@@ -437,6 +437,40 @@ def test_uploads_in_the_old_shared_folder_are_named_once_and_left_alone(
 
 
 @pytest.mark.usefixtures("fake_cli")
+def test_where_the_old_uploads_went_is_still_said_after_the_upgrade(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warning was one log line at the upgrade load (often a server's log), gone from
+    every later run: `qa list` and the build report never said where the uploads went."""
+    from qa.loaders import library
+
+    old = tmp_path / "data"
+    custom = replace(settings, index_dir=tmp_path / "x-idx")
+    Pipeline(replace(custom, data_dir=old), HashingEmbedder()).add_documents([HTML])
+    Pipeline(custom, HashingEmbedder()).add_documents([PDF])  # the upgrade, then a build
+    capsys.readouterr()
+    monkeypatch.setattr(library, "_reported", set())  # a later process
+
+    def argv(*args: str) -> list[str]:
+        return [*args, "--seeds", str(settings.seeds_dir), "--index", str(custom.index_dir),
+                "--model", "fake-hashing"]
+
+    assert cli.main(argv("list")) == 0
+    err = capsys.readouterr().err
+    assert f"qa: skipped {old}: its uploads are no longer read with the index" in err
+    assert f"set QA_DATA (or --data) to {str(old)!r}" in err
+    assert cli.main(argv("list", "--json")) == 0
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [p["file"] for p in problems] == [str(old)]
+    assert cli.main(argv("remove", "water-report")) == 0  # later builds keep saying it
+    capsys.readouterr()
+    assert [p.file for p in Pipeline(custom, HashingEmbedder()).problems()] == [str(old)]
+    shutil.rmtree(old / "kestrel-lighthouse")  # moved away by the user: nothing to say
+    assert cli.main(argv("add", str(PDF))) == 0
+    assert Pipeline(custom, HashingEmbedder()).problems() == []
+
+
+@pytest.mark.usefixtures("fake_cli")
 def test_two_indexes_in_one_folder_do_not_share_uploads(
         settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`qa add --index /tmp/x-idx` stored into /tmp/data, which `qa eval` or `qa serve` with

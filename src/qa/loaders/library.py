@@ -192,13 +192,16 @@ class PreviousIds:
 
     seeds: Mapping[str, str] = field(default_factory=dict)
     uploads: frozenset[str] = frozenset()
-    legacy: bool = False  # it read uploads from `settings.legacy_documents_dir`
+    legacy: bool = False  # it read uploads from `settings.legacy_documents_dir` (or said so)
 
 
-def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]]) -> PreviousIds:
+def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
+                 problem_files: Iterable[str] = ()) -> PreviousIds:
     """Split the last build's (id, path) pairs into seeds (a file of the seeds folder) and
     uploads (a file of a folder in the data folder); folders are compared resolved, once each,
-    so a relative and an absolute seeds path name the same files."""
+    so a relative and an absolute seeds path name the same files. `legacy`: it read uploads
+    from `settings.legacy_documents_dir`, or named that folder among its problems
+    (`legacy_problem`), which keeps saying so build after build."""
     resolved: dict[str, Path] = {}
 
     def where(folder: Path) -> Path:
@@ -221,6 +224,8 @@ def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]]) -> Prev
             uploads.add(doc_id)
         elif where(file.parent.parent) == old_dir:
             legacy = True
+    if old_dir is not None and any(where(Path(f)) == old_dir for f in problem_files):
+        legacy = True
     return PreviousIds(seeds, frozenset(uploads), legacy)
 
 
@@ -357,22 +362,20 @@ def stored_folders(data_dir: Path) -> list[Path]:
                   if p.is_dir() and not p.is_symlink() and _STORED_ID.match(p.name))
 
 
-_legacy_checked: set[tuple[Path, Path]] = set()
-
-
-def warn_legacy_uploads(settings: Settings, previous: PreviousIds | None) -> None:
-    """Once per process and data folder: when this index's last build read uploads from the
-    folder every index in a folder used to share (`data` beside it), say that they are no
-    longer read and how to keep them, so an upgrade does not drop them silently. Moves
-    nothing; silent for a new index, whatever that folder holds."""
+def legacy_problem(settings: Settings, previous: PreviousIds | None) -> Problem | None:
+    """When this index's builds read uploads from the folder every index in a folder used
+    to share (`data` beside it) and that folder still holds uploads: a problem naming it,
+    saying that they are no longer read and how to keep them. Recorded with the build's
+    skipped files, it is on stderr at the upgrade and stays in `qa list`, `/healthz` and the
+    web chat's skipped files (and in every later build) until the uploads are moved or
+    named with QA_DATA. Moves nothing; None for a new index, whatever that folder holds."""
     legacy, data = settings.legacy_documents_dir, settings.documents_dir
-    if legacy is None or previous is None or not previous.legacy \
-            or (legacy, data) in _legacy_checked:
-        return
-    _legacy_checked.add((legacy, data))
-    log(f"the uploads in {str(legacy)!r} are no longer read with the index "
-        f"{str(settings.index_dir)!r} (its data folder is now {str(data)!r}); to keep using "
-        f"them, set QA_DATA (or --data) to {str(legacy)!r}")
+    if legacy is None or previous is None or not previous.legacy or not stored_folders(legacy):
+        return None
+    return Problem(str(legacy), f"its uploads are no longer read with the index "
+                                f"{str(settings.index_dir)!r} (its data folder is now "
+                                f"{str(data)!r}); to keep using them, set QA_DATA (or --data) "
+                                f"to {str(legacy)!r}")
 
 
 def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dict[str, Path]:
@@ -388,7 +391,6 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
         files.update(seed_files(settings.seeds_dir, previous)[0])
     elif settings.seeds_dir.exists():
         raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} is not a folder")
-    warn_legacy_uploads(settings, previous)
     for folder in stored_folders(settings.documents_dir):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -422,6 +424,9 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corp
         uploaded.add(document.id)
         documents.append(document)
     documents = _without_copies(documents, uploaded, problems)
+    legacy = legacy_problem(settings, previous)
+    if legacy is not None:
+        problems.append(legacy)
     report(problems)
     return Corpus(documents, problems, frozenset(uploaded))
 
