@@ -119,7 +119,7 @@ def test_a_missing_seeds_folder_is_an_empty_library_named_as_a_problem(
                               index_dir=tmp_path / "index")
     index = open_index(settings, counting, rebuild=True,
                        words=lambda: pytest.fail("word table loaded"))  # type: ignore[arg-type]
-    assert not index.documents and counting.texts == ["dimension probe"]
+    assert not index.documents and counting.texts == []  # an empty library: no model
     assert [(p.file, p.reason) for p in index.manifest_record.problems] == [
         (str(tmp_path / "nope"), "the seeds folder does not exist")]
     assert load_index(settings).manifest_record.data == index.manifest_record.data  # fresh

@@ -774,8 +774,10 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         for i, (_, s, e) in enumerate(part.sentences):
             new_texts.append(text[s:e])
             targets.append((1, part.sentence_row + i))
-    dim = previous.manifest_record.dimension if previous is not None else None
-    if dim is None:
+    dim = previous.manifest_record.dimension if previous is not None else 0
+    # an empty library needs no model (dimension 0 until a document comes); Milvus
+    # collections are made with the model's dimension, empty or not
+    if not dim and (n_sentences or settings.backend == "milvus"):
         dim = int(embedder.embed(["dimension probe"]).shape[1])
     chunk_matrix = np.lib.format.open_memmap(folder / MATRIX, mode="w+", dtype=np.float32,
                                              shape=(n_chunks, dim))
