@@ -183,3 +183,15 @@ def test_add_works_without_a_seeds_folder(tmp_path: Path, orchard: Path,
     assert cli.main(_argv(settings, "list")) == 0
     out, err = capsys.readouterr()
     assert out.startswith("orchard\t") and "the seeds folder does not exist" in err
+
+
+def test_the_web_chat_removes_the_last_document_then_says_the_library_is_empty(
+        settings: Settings, orchard: Path) -> None:
+    from qa.ui import remove_document, respond
+
+    pipeline = _pipeline(settings)
+    pipeline.add_documents([orchard])
+    assert "Removed orchard" in remove_document(pipeline, "orchard")
+    *_, (messages, _) = respond(QUESTION, [], pipeline, delay=0)
+    assert EMPTY_LIBRARY.split(":")[0] in messages[-1]["content"]
+    assert "qa-error" not in messages[-1]["content"]
