@@ -245,9 +245,9 @@ def test_validation_detail_names_the_field() -> None:
 
 @pytest.mark.slow  # a subprocess or a server: seconds, not a unit test
 def test_unloadable_index_is_503_json_and_healthz_says_loading(tmp_path: Path) -> None:
-    empty = tmp_path / "seeds"
-    empty.mkdir()
-    settings = Settings(model="fake-hashing", seeds_dir=empty, index_dir=tmp_path / "index")
+    unusable = tmp_path / "seeds"
+    unusable.write_text("a file, not a folder")  # (an empty library loads: it is no error)
+    settings = Settings(model="fake-hashing", seeds_dir=unusable, index_dir=tmp_path / "index")
     client = TestClient(create_app(Pipeline(settings, HashingEmbedder())),  # no lifespan
                         base_url=LOCAL)
     health = client.get("/healthz")

@@ -214,8 +214,8 @@ def test_bad_environment_setting(qa_main: Any, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_bad_seeds(qa_main: Any, tmp_path: Path) -> None:
-    """`qa index` that indexes nothing is an error naming why (no model is loaded); asking
-    an empty library is not (it says it is empty: see test_empty_library.py)."""
+    """`qa index` that indexes nothing is an error naming why (no model is loaded), and so
+    is a library whose files are all unreadable; asking an empty one is not (it says so)."""
     index = str(tmp_path / "index")
     err = assert_one_line(qa_main("index", "--seeds", str(tmp_path / "missing"), "--index",
                                   index), 1)
@@ -224,11 +224,12 @@ def test_bad_seeds(qa_main: Any, tmp_path: Path) -> None:
     assert_one_line(qa_main("index", "--seeds", str(tmp_path / "empty"), "--index", index), 1)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "latin1.txt").write_bytes(b"Caf\xe9 au lait\n")
-    err = assert_one_line(qa_main("index", "--seeds", str(tmp_path / "bad"), "--index",
-                                  index), 1)
-    assert "latin1.txt: not UTF-8" in err.splitlines()[-1]
-    code, out, err = qa_main("retrieve", "coffee", "--seeds", str(tmp_path / "bad"),
-                             "--index", index)
+    err = assert_one_line(qa_main("retrieve", "coffee", "--seeds", str(tmp_path / "bad"),
+                                  "--index", index), 1)  # one broken file never empties it
+    assert "not UTF-8" in err
+    (tmp_path / "none").mkdir()  # no file at all: an empty library, which says so
+    code, out, err = qa_main("retrieve", "coffee", "--seeds", str(tmp_path / "none"),
+                             "--index", str(tmp_path / "index2"))
     assert code == 0 and out == "" and "the library is empty" in err
     (tmp_path / "blank").mkdir()
     (tmp_path / "blank" / "blank.md").write_text("\n \n", encoding="utf-8")

@@ -195,3 +195,19 @@ def test_the_web_chat_removes_the_last_document_then_says_the_library_is_empty(
     *_, (messages, _) = respond(QUESTION, [], pipeline, delay=0)
     assert EMPTY_LIBRARY.split(":")[0] in messages[-1]["content"]
     assert "qa-error" not in messages[-1]["content"]
+
+
+def test_the_last_upload_can_be_removed_beside_an_unreadable_seed(
+        settings: Settings, orchard: Path) -> None:
+    """A seeds folder holding only a file that cannot be read (here not UTF-8): the first
+    upload builds the index, and removing it leaves an empty library, not an error. A
+    rebuild that finds no readable file is still refused (the index it has stays)."""
+    (settings.seeds_dir / "latin1.txt").write_bytes(b"Caf\xe9 au lait\n")
+    pipeline = _pipeline(settings)
+    assert [d.id for d in pipeline.add_documents([orchard])] == ["orchard"]
+    assert pipeline.remove_documents(["orchard"]) == ["orchard"]
+    assert not pipeline.index.documents and pipeline.ask(QUESTION).text == EMPTY_LIBRARY
+    restarted = _pipeline(settings)
+    assert not restarted.index.documents
+    [problem] = restarted.problems()
+    assert problem.file.endswith("latin1.txt") and "UTF-8" in problem.reason

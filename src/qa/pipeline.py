@@ -30,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, QAError
+from qa.errors import BadQuestion, NothingToIndex, QAError
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -202,11 +202,12 @@ class Pipeline:
             self._pinned.index = index
         return index
 
-    def _open(self, rebuild: bool = False) -> Index:
+    def _open(self, rebuild: bool = False, empty_ok: bool = False) -> Index:
         try:
             return open_index(self.settings, self.embedder, rebuild=rebuild,
                               words=self._words_for_build, annotate=self._annotate,
-                              annotator=f"qa-mentions/{self.analyzer.name}")
+                              annotator=f"qa-mentions/{self.analyzer.name}",
+                              empty_ok=empty_ok)
         finally:
             self.analyzer.close()  # the helper processes a large build started
 
@@ -458,11 +459,12 @@ class Pipeline:
 
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
-    def _reload(self) -> Index:
+    def _reload(self, empty_ok: bool = False) -> Index:
         """The index after a change of documents: open_index sees the change and updates it.
         Built outside `_lock` (callers hold `_docs_lock`), so questions are answered from the
-        current index while a large upload is embedded, and only the swap waits."""
-        index = self._open()
+        current index while a large upload is embedded, and only the swap waits. `empty_ok`:
+        the change removed the last readable document (the library may be empty)."""
+        index = self._open(empty_ok=empty_ok)
         with self._lock:
             self._install(index)
         return index
@@ -503,8 +505,12 @@ class Pipeline:
         if not prepared:
             return []
         with self._docs_lock:
-            current = self.index
-            indexed = {d.text_sha256: d.id for d in current.manifest_record.documents}
+            try:
+                current: Index | None = self.index
+            except NothingToIndex:  # no readable document yet: the first added builds it
+                current = None
+            indexed = ({d.text_sha256: d.id for d in current.manifest_record.documents}
+                       if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
                 new = []
@@ -518,8 +524,8 @@ class Pipeline:
                         on_error(item.name, refusal)
                 if not new:
                     return []
-                taken = lib.seed_ids(self.settings.seeds_dir,
-                                     sticky_ids(self.settings, current.manifest_record))
+                taken = lib.seed_ids(self.settings.seeds_dir, sticky_ids(
+                    self.settings, current.manifest_record) if current is not None else None)
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
@@ -571,7 +577,7 @@ class Pipeline:
                 if not moves:
                     return []
                 try:
-                    self._reload()
+                    self._reload(empty_ok=True)
                 except BaseException:
                     lib.undo(moves)
                     raise

@@ -607,13 +607,16 @@ def build_index(
     words: WordsArg = None,
     annotate: Annotate | None = None,
     annotator: str | None = None,
+    empty_ok: bool = False,
 ) -> Index:
     """Read the seeds, chunk and embed what changed, write a new build; return it loaded.
 
     `words` (the model's word table, or a function loading it) gives the vocabulary's
     vectors without a model pass; it is called only if the build has new terms. `annotate`
     adds one JSON object per sentence (stored as `annotations.jsonl`); `annotator` names
-    it, so that a different annotator re-annotates every sentence.
+    it, so that a different annotator re-annotates every sentence. Files of which none can
+    be read raise `NothingToIndex` and leave the index as it is, unless `empty_ok`
+    (`load_corpus`); no file at all is an empty library.
     """
     started = time.perf_counter()
     try:
@@ -622,7 +625,7 @@ def build_index(
         ids = None  # a fresh index: ids by the file names alone
     files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
     stats = _stat_files(files)
-    corpus = load_corpus(settings, ids)
+    corpus = load_corpus(settings, ids, empty_ok)
     documents = corpus.documents
     skipped = _skipped(files, {d.id for d in documents}, stats)
     texts = _stat_texts(documents, corpus.uploaded)
@@ -1248,6 +1251,7 @@ def open_index(
     words: WordsArg = None,
     annotate: Annotate | None = None,
     annotator: str | None = None,
+    empty_ok: bool = False,
 ) -> Index:
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
@@ -1262,7 +1266,7 @@ def open_index(
         except (IndexStale, IndexCorrupt) as exc:
             log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
-    index = build_index(settings, embedder, words, annotate, annotator)
+    index = build_index(settings, embedder, words, annotate, annotator, empty_ok)
     counts, embedded = index.manifest["counts"], index.manifest["embedded"]
     log(
         f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "

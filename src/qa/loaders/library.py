@@ -43,7 +43,7 @@ from typing import Any
 
 from qa.atomic import write_text_atomic
 from qa.config import Settings
-from qa.errors import BadSetting, QAError, SeedError, WriteError
+from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
 from qa.loaders import (
     SUFFIXES,
     BadDocument,
@@ -402,16 +402,21 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
     return files
 
 
-def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corpus:
+def load_corpus(settings: Settings, previous: PreviousIds | None = None,
+                empty_ok: bool = False) -> Corpus:
     """Seeds and uploaded documents, with the problems found (reported once on stderr);
-    seed ids as `seed_files` gives them after the build `previous` describes. No document at
-    all is an empty library (every upload removed, nothing added yet), not an error."""
+    seed ids as `seed_files` gives them after the build `previous` describes. No file at
+    all is an empty library (nothing added yet, every upload removed, no seeds folder), not
+    an error; files of which none can be read raise `NothingToIndex` naming why (a build
+    then keeps the index it has: one broken file must not empty a library), unless
+    `empty_ok` (the user removed the last readable document)."""
     seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes,
                                              previous)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
     taken = {doc_id for doc_id, _ in seeds}
     uploaded = set()
-    for folder in stored_folders(settings.documents_dir):
+    folders = stored_folders(settings.documents_dir)
+    for folder in folders:
         try:
             document = _load_stored(folder, settings.max_upload_bytes)
         except BadDocument as exc:
@@ -428,6 +433,10 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corp
     if legacy is not None:
         problems.append(legacy)
     report(problems)
+    if not documents and (seeds or folders) and not empty_ok:
+        reasons = "; ".join(f"{Path(p.file).name}: {p.reason}" for p in problems[:3])
+        raise NothingToIndex(f"no documents to index in {str(settings.seeds_dir)!r}"
+                             + (f" ({reasons})" if reasons else ""))
     return Corpus(documents, problems, frozenset(uploaded))
 
 
