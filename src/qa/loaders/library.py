@@ -442,15 +442,23 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None,
 
 def _without_copies(documents: list[Document], uploaded: set[str],
                     problems: list[Problem]) -> list[Document]:
-    """`documents` less any whose text an earlier one has (seeds in file-name order, then
-    uploads), each named in `problems` with the document it copies: a second copy would
-    only have answers quote the same sentence twice. Uploads are refused as such on the
-    way in (`copies`); two seed files, or a seed file added later with an upload's text,
-    are found here. A copy is indexed again once its text (or the original's) changes."""
+    """`documents` (in their order) less any whose text another one has, each named in
+    `problems` with the document it copies: a second copy would only have answers quote the
+    same sentence twice. Of seed files with one text the one whose name is shortest in
+    stem order is kept (`report.txt` before `report-copy.txt` and `report (1).txt`), then
+    uploads in order. Uploads are refused as copies on the way in (`copies`); two seed
+    files, or a seed file added later with an upload's text, are found here. A copy is
+    indexed again once its text (or the original's) changes."""
+    def rank(i: int) -> tuple[bool, str, str, int]:
+        path = Path(documents[i].path)
+        return (documents[i].id in uploaded, path.stem, path.name, i)
+
     first: dict[str, Document] = {}
+    for i in sorted(range(len(documents)), key=rank):
+        first.setdefault(documents[i].text_sha256, documents[i])
     kept = []
     for document in documents:
-        original = first.setdefault(document.text_sha256, document)
+        original = first[document.text_sha256]
         if original is document:
             kept.append(document)
             continue
