@@ -805,3 +805,19 @@ def test_decoded_document_texts_are_bounded(tmp_path: Path,
     assert big.get("a") == "longer than four"
     big.put("b", "xy")
     assert big.get("a") is None and big.get("b") == "xy"
+
+
+def test_a_seeds_folder_made_or_removed_since_the_build_makes_it_stale(tmp_path: Path) -> None:
+    """With no file in it either way, the index stayed 'fresh': `qa list` kept saying 'the
+    seeds folder does not exist' after it was made (and nothing once it was removed)."""
+    settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                              index_dir=tmp_path / "index")
+    build_index(settings, HashingEmbedder())
+    (tmp_path / "seeds").mkdir()
+    with pytest.raises(IndexStale, match="seeds"):
+        load_index(settings)
+    assert build_index(settings, HashingEmbedder()).manifest_record.problems == []
+    load_index(settings)  # fresh
+    (tmp_path / "seeds").rmdir()
+    with pytest.raises(IndexStale, match="seeds"):
+        load_index(settings)

@@ -62,7 +62,14 @@ from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
-from qa.loaders.library import TEXT, PreviousIds, corpus_files, load_corpus, previous_ids
+from qa.loaders.library import (
+    SEEDS_MISSING,
+    TEXT,
+    PreviousIds,
+    corpus_files,
+    load_corpus,
+    previous_ids,
+)
 from qa.log import log
 from qa.progress import Progress
 from qa.types import Chunk, Document, Mention, Sentence, Span
@@ -1104,6 +1111,9 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
     skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
     now = corpus_files(settings, sticky_ids(settings, manifest))
     changed = sorted((set(built) | set(skipped)) ^ set(now))
+    said_missing = any(p.reason == SEEDS_MISSING for p in manifest.problems)
+    if said_missing == settings.seeds_dir.is_dir():  # made or removed since: say it right
+        changed.append(str(settings.seeds_dir))
     racy_after = manifest.built_at_ns - int(RACY_SECONDS * 1e9)
     for doc_id in sorted((set(built) | set(skipped)) & set(now)):
         entry: DocumentEntry | SkippedEntry = built.get(doc_id) or skipped[doc_id]

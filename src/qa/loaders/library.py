@@ -55,6 +55,7 @@ from qa.loaders import (
 from qa.log import log
 from qa.types import Document
 
+SEEDS_MISSING = "the seeds folder does not exist"  # a build's problem (see `_load_seeds`)
 META = "meta.json"
 TEXT = "text.txt"
 MAX_ID = 80
@@ -284,7 +285,7 @@ def _load_seeds(seeds_dir: Path, max_bytes: int, previous: PreviousIds | None = 
                 ) -> tuple[list[tuple[str, Path]], list[Document], list[Problem]]:
     """`load_seeds`, with the seed files it tried (`seed_files`), readable or not."""
     if not seeds_dir.is_dir():
-        return [], [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
+        return [], [], [Problem(str(seeds_dir), SEEDS_MISSING)]
     documents: list[Document] = []
     files, problems = seed_files(seeds_dir, previous)
     for doc_id, path in files:
