@@ -18,6 +18,7 @@ from qa import cli
 from qa.config import Settings
 from qa.documents_api import router
 from qa.errors import BadQuestion
+from qa.loaders.library import UnknownDocument
 from qa.mcp_server import build_server
 from qa.openai_api import openai_router
 from qa.pipeline import EMPTY_LIBRARY, Pipeline
@@ -211,3 +212,19 @@ def test_the_last_upload_can_be_removed_beside_an_unreadable_seed(
     assert not restarted.index.documents
     [problem] = restarted.problems()
     assert problem.file.endswith("latin1.txt") and "UTF-8" in problem.reason
+
+
+def test_an_upload_whose_file_broke_can_be_removed_when_nothing_else_can_be_read(
+        settings: Settings, orchard: Path) -> None:
+    """Only an unreadable seed and an upload whose stored original went missing: loading
+    the index failed ('no documents to index'), and so did removing the broken upload,
+    the user's way out."""
+    (settings.seeds_dir / "latin1.txt").write_bytes(b"Caf\xe9 au lait\n")
+    _pipeline(settings).add_documents([orchard])
+    (settings.documents_dir / "orchard" / "original.txt").unlink()
+    pipeline = _pipeline(settings)
+    assert pipeline.remove_documents(["orchard"]) == ["orchard"]
+    assert not pipeline.index.documents
+    assert not (settings.documents_dir / "orchard").exists()
+    with pytest.raises(UnknownDocument, match="no uploaded document has the id 'latin1'"):
+        pipeline.remove_documents(["latin1"])  # a (skipped) seed is no upload

@@ -552,10 +552,14 @@ class Pipeline:
         doc_ids = ids
         wanted = list(dict.fromkeys(doc_ids))
         with self._docs_lock:
-            index = self.index
-            seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
+            try:
+                index: Index | None = self.index
+            except NothingToIndex:  # no file can be read: removing one may be the fix
+                index = None
+            seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids()
+                                 if index is not None else None)
             for doc_id in list(wanted):
-                if doc_id in index.documents and doc_id in seeds:
+                if (index is None or doc_id in index.documents) and doc_id in seeds:
                     refusal = lib.UnknownDocument(
                         f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
                     if on_error is None:
