@@ -821,3 +821,19 @@ def test_a_seeds_folder_made_or_removed_since_the_build_makes_it_stale(tmp_path:
     (tmp_path / "seeds").rmdir()
     with pytest.raises(IndexStale, match="seeds"):
         load_index(settings)
+
+
+def test_a_listing_reads_each_texts_hash_from_the_build(fake_pipeline: Pipeline,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the text caches bounded, every document list (GET /api/documents, qa list, the
+    chat's list after each upload) would hash every evicted document's text again."""
+    index = fake_pipeline.index
+    import qa.types
+
+    def no_hashing(*args: object) -> object:
+        raise AssertionError("a document's text was hashed again")
+
+    monkeypatch.setattr(qa.types.hashlib, "sha256", no_hashing)
+    for document in index.documents.values():
+        record = next(d for d in index.manifest_record.documents if d.id == document.id)
+        assert document.text_sha256 == record.text_sha256

@@ -342,6 +342,8 @@ class Index:
             doc = Document(id=doc_id, title=str(meta["title"]), path=str(meta["path"]),
                            text=text, sha256=str(meta["sha256"]), paragraphs=(),
                            kind=str(meta.get("kind", "txt")), pages=pages)
+            # the build hashed this text: a listing of an evicted document need not again
+            doc.__dict__["text_sha256"] = str(meta["text_sha256"])
             self._document_cache.put(doc_id, doc)
         return doc
 
