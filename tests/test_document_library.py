@@ -602,3 +602,30 @@ def test_a_seed_file_with_another_documents_text_is_indexed_once(
     assert (str(settings.documents_dir / "hours"),
             "the same text as the document 'hours-seed' (hours-seed.txt); not indexed twice"
             ) in [(p.file, p.reason) for p in pipeline.problems()]
+
+
+def test_a_seed_file_named_like_an_upload_never_hides_it_in_a_fresh_index(
+        tmp_path: Path) -> None:
+    """A seed file 'orchard.txt' beside an upload 'orchard' took the id in a fresh index
+    (deleted, rebuilt for another model): the upload was skipped ('a seed file has the id
+    'orchard'') and could not be removed either ('a shipped seed document')."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
+    upload = tmp_path / "orchard.txt"
+    upload.write_text("The orchard of Brindle grows forty kinds of apple.\n", encoding="utf-8")
+    Pipeline(settings, HashingEmbedder()).add_documents([upload])
+    (seeds / "orchard.txt").write_text("The pear grove is older than the orchard.\n",
+                                       encoding="utf-8")
+    shutil.rmtree(tmp_path / "index")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert sorted(pipeline.index.documents) == ["orchard", "orchard-txt"]
+    assert pipeline.problems() == []
+    assert pipeline.index.documents["orchard"].text.startswith("The orchard of Brindle")
+    build = pipeline.index.manifest["data"]  # and the check names them alike: still fresh
+    assert Pipeline(settings, HashingEmbedder()).index.manifest["data"] == build
+    assert pipeline.remove_documents(["orchard"]) == ["orchard"]
+    assert list(pipeline.index.documents) == ["orchard-txt"]
+    with pytest.raises(UnknownDocument, match="seed"):
+        pipeline.remove_documents(["orchard-txt"])

@@ -556,8 +556,9 @@ class Pipeline:
                 index: Index | None = self.index
             except NothingToIndex:  # no file can be read: removing one may be the fix
                 index = None
+            # seed documents only: an upload named like a seed file's stem is no seed
             seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids()
-                                 if index is not None else None)
+                                 if index is not None else None, stems=False)
             for doc_id in list(wanted):
                 if (index is None or doc_id in index.documents) and doc_id in seeds:
                     refusal = lib.UnknownDocument(

@@ -69,6 +69,7 @@ from qa.loaders.library import (
     corpus_files,
     load_corpus,
     previous_ids,
+    stored_folders,
 )
 from qa.log import log
 from qa.progress import Progress
@@ -631,7 +632,10 @@ def build_index(
     try:
         ids = sticky_ids(settings, _read_manifest(settings.index_dir))
     except (IndexMissing, IndexCorrupt):
-        ids = None  # a fresh index: ids by the file names alone
+        # a fresh index: seeds by their file names, but never an id an upload has (its
+        # folder is named by it): a seed file x.txt beside an upload x is 'x-txt'
+        ids = PreviousIds(uploads=frozenset(f.name for f in stored_folders(
+            settings.documents_dir)))
     files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
     stats = _stat_files(files)
     corpus = load_corpus(settings, ids, empty_ok)

@@ -645,12 +645,14 @@ def discard(settings: Settings, ids: Sequence[str]) -> None:
 
 
 
-def seed_ids(seeds_dir: Path, previous: PreviousIds | None = None) -> set[str]:
-    """The ids the seeds folder takes (every file stem and every seed id, readable or not,
-    as the build after `previous` names them)."""
+def seed_ids(seeds_dir: Path, previous: PreviousIds | None = None,
+             stems: bool = True) -> set[str]:
+    """The ids the seeds folder takes (every seed id, readable or not, as the build after
+    `previous` names them, and with `stems` every file stem: ids a new upload must not
+    take; without, the ids of seed documents only)."""
     with contextlib.suppress(OSError):
-        return ({p.stem for p in seeds_dir.iterdir()}
-                | {i for i, _ in seed_files(seeds_dir, previous)[0]})
+        return ({p.stem for p in seeds_dir.iterdir()} if stems else set()) \
+            | {i for i, _ in seed_files(seeds_dir, previous)[0]}
     return set()
 
 
