@@ -245,9 +245,9 @@ def test_validation_detail_names_the_field() -> None:
 
 @pytest.mark.slow  # a subprocess or a server: seconds, not a unit test
 def test_unloadable_index_is_503_json_and_healthz_says_loading(tmp_path: Path) -> None:
-    empty = tmp_path / "seeds"
-    empty.mkdir()
-    settings = Settings(model="fake-hashing", seeds_dir=empty, index_dir=tmp_path / "index")
+    unusable = tmp_path / "seeds"
+    unusable.write_text("a file, not a folder")  # (an empty library loads: it is no error)
+    settings = Settings(model="fake-hashing", seeds_dir=unusable, index_dir=tmp_path / "index")
     client = TestClient(create_app(Pipeline(settings, HashingEmbedder())),  # no lifespan
                         base_url=LOCAL)
     health = client.get("/healthz")
@@ -259,9 +259,9 @@ def test_unloadable_index_is_503_json_and_healthz_says_loading(tmp_path: Path) -
 
 @pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
 def test_warm_up_failure_shows_in_healthz(tmp_path: Path) -> None:
-    empty = tmp_path / "seeds"
-    empty.mkdir()
-    settings = Settings(model="fake-hashing", seeds_dir=empty, index_dir=tmp_path / "index")
+    unusable = tmp_path / "seeds"
+    unusable.write_text("a file, not a folder")
+    settings = Settings(model="fake-hashing", seeds_dir=unusable, index_dir=tmp_path / "index")
     with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
         deadline = time.monotonic() + 10
         while (body := client.get("/healthz").json())["status"] == "loading":

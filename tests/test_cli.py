@@ -214,15 +214,23 @@ def test_bad_environment_setting(qa_main: Any, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_bad_seeds(qa_main: Any, tmp_path: Path) -> None:
+    """`qa index` that indexes nothing is an error naming why (no model is loaded), and so
+    is a library whose files are all unreadable; asking an empty one is not (it says so)."""
     index = str(tmp_path / "index")
-    assert_one_line(qa_main("index", "--seeds", str(tmp_path / "missing"), "--index", index), 1)
+    err = assert_one_line(qa_main("index", "--seeds", str(tmp_path / "missing"), "--index",
+                                  index), 1)
+    assert "no documents to index" in err and "missing: the seeds folder does not exist" in err
     (tmp_path / "empty").mkdir()
     assert_one_line(qa_main("index", "--seeds", str(tmp_path / "empty"), "--index", index), 1)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "latin1.txt").write_bytes(b"Caf\xe9 au lait\n")
     err = assert_one_line(qa_main("retrieve", "coffee", "--seeds", str(tmp_path / "bad"),
-                                  "--index", index), 1)
+                                  "--index", index), 1)  # one broken file never empties it
     assert "not UTF-8" in err
+    (tmp_path / "none").mkdir()  # no file at all: an empty library, which says so
+    code, out, err = qa_main("retrieve", "coffee", "--seeds", str(tmp_path / "none"),
+                             "--index", str(tmp_path / "index2"))
+    assert code == 0 and out == "" and "the library is empty" in err
     (tmp_path / "blank").mkdir()
     (tmp_path / "blank" / "blank.md").write_text("\n \n", encoding="utf-8")
     assert_one_line(qa_main("index", "--seeds", str(tmp_path / "blank"), "--index", index), 1)

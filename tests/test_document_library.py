@@ -437,6 +437,40 @@ def test_uploads_in_the_old_shared_folder_are_named_once_and_left_alone(
 
 
 @pytest.mark.usefixtures("fake_cli")
+def test_where_the_old_uploads_went_is_still_said_after_the_upgrade(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warning was one log line at the upgrade load (often a server's log), gone from
+    every later run: `qa list` and the build report never said where the uploads went."""
+    from qa.loaders import library
+
+    old = tmp_path / "data"
+    custom = replace(settings, index_dir=tmp_path / "x-idx")
+    Pipeline(replace(custom, data_dir=old), HashingEmbedder()).add_documents([HTML])
+    Pipeline(custom, HashingEmbedder()).add_documents([PDF])  # the upgrade, then a build
+    capsys.readouterr()
+    monkeypatch.setattr(library, "_reported", set())  # a later process
+
+    def argv(*args: str) -> list[str]:
+        return [*args, "--seeds", str(settings.seeds_dir), "--index", str(custom.index_dir),
+                "--model", "fake-hashing"]
+
+    assert cli.main(argv("list")) == 0
+    err = capsys.readouterr().err
+    assert f"qa: skipped {old}: its uploads are no longer read with the index" in err
+    assert f"set QA_DATA (or --data) to {str(old)!r}" in err
+    assert cli.main(argv("list", "--json")) == 0
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [p["file"] for p in problems] == [str(old)]
+    assert cli.main(argv("remove", "water-report")) == 0  # later builds keep saying it
+    capsys.readouterr()
+    assert [p.file for p in Pipeline(custom, HashingEmbedder()).problems()] == [str(old)]
+    shutil.rmtree(old / "kestrel-lighthouse")  # moved away by the user: nothing to say
+    assert cli.main(argv("add", str(PDF))) == 0
+    assert Pipeline(custom, HashingEmbedder()).problems() == []
+
+
+@pytest.mark.usefixtures("fake_cli")
 def test_two_indexes_in_one_folder_do_not_share_uploads(
         settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`qa add --index /tmp/x-idx` stored into /tmp/data, which `qa eval` or `qa serve` with
@@ -528,3 +562,70 @@ def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b]0;pwned\\x07" in out
+
+
+def test_a_seed_file_with_another_documents_text_is_indexed_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two seed files with one text were both indexed: the same quote cited twice, from two
+    files. The copy is skipped, named with the document it copies (as an upload of a copy
+    is refused), and indexed again once the original goes."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    text = "The museum is closed on Mondays for maintenance. It opens at nine.\n"
+    (seeds / "museum.txt").write_text(text, encoding="utf-8")
+    (seeds / "museum-copy.txt").write_text(text, encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    # the shorter name is kept, though 'museum-copy.txt' sorts first ('-' < '.')
+    assert list(pipeline.index.documents) == ["museum"]
+    reason = "the same text as the document 'museum' (museum.txt); not indexed twice"
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [
+        (str(seeds / "museum-copy.txt"), reason)]
+    assert reason in capsys.readouterr().err
+    hits = pipeline.retrieve("When is the museum closed?", k=5)
+    assert [h.chunk.doc_id for h in hits] == ["museum"]
+    build = pipeline.index.manifest["data"]
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert restarted.index.manifest["data"] == build  # the skipped copy is not "new"
+
+    (seeds / "museum.txt").unlink()
+    assert list(Pipeline(settings, HashingEmbedder()).index.documents) == ["museum-copy"]
+
+    upload = tmp_path / "hours.txt"
+    upload.write_text("The garden opens at dawn and closes at dusk.\n", encoding="utf-8")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    pipeline.add_documents([upload])
+    shutil.copy(upload, seeds / "hours-seed.txt")  # a seed added later with an upload's text
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert "hours" not in pipeline.index.documents and "hours-seed" in pipeline.index.documents
+    assert (str(settings.documents_dir / "hours"),
+            "the same text as the document 'hours-seed' (hours-seed.txt); not indexed twice"
+            ) in [(p.file, p.reason) for p in pipeline.problems()]
+
+
+def test_a_seed_file_named_like_an_upload_never_hides_it_in_a_fresh_index(
+        tmp_path: Path) -> None:
+    """A seed file 'orchard.txt' beside an upload 'orchard' took the id in a fresh index
+    (deleted, rebuilt for another model): the upload was skipped ('a seed file has the id
+    'orchard'') and could not be removed either ('a shipped seed document')."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
+    upload = tmp_path / "orchard.txt"
+    upload.write_text("The orchard of Brindle grows forty kinds of apple.\n", encoding="utf-8")
+    Pipeline(settings, HashingEmbedder()).add_documents([upload])
+    (seeds / "orchard.txt").write_text("The pear grove is older than the orchard.\n",
+                                       encoding="utf-8")
+    shutil.rmtree(tmp_path / "index")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert sorted(pipeline.index.documents) == ["orchard", "orchard-txt"]
+    assert pipeline.problems() == []
+    assert pipeline.index.documents["orchard"].text.startswith("The orchard of Brindle")
+    build = pipeline.index.manifest["data"]  # and the check names them alike: still fresh
+    assert Pipeline(settings, HashingEmbedder()).index.manifest["data"] == build
+    assert pipeline.remove_documents(["orchard"]) == ["orchard"]
+    assert list(pipeline.index.documents) == ["orchard-txt"]
+    with pytest.raises(UnknownDocument, match="seed"):
+        pipeline.remove_documents(["orchard-txt"])

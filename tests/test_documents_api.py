@@ -251,3 +251,25 @@ def test_routes_are_in_the_openapi_schema(api: tuple[TestClient, Pipeline]) -> N
     assert set(paths["/api/documents/{doc_id}"]) == {"get", "delete"}
     body = paths["/api/documents"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in body
+
+
+def test_an_upload_the_index_skipped_can_be_deleted(tmp_path: Path) -> None:
+    """DELETE answered 404 'no document has the id' for an upload that is stored but not
+    indexed (a seed file added later with its text): listed under problems, never removable
+    over HTTP."""
+    app, pipeline = _app(tmp_path)
+    text = b"The harbor bell rings at noon every day.\n"
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert _upload(client, "bell.txt", text).status_code == 201
+        (pipeline.settings.seeds_dir / "bell-seed.txt").write_bytes(text)
+        pipeline.rebuild()
+        problems = client.get("/api/documents").json()["problems"]
+        assert [p["file"] for p in problems] == [str(pipeline.settings.documents_dir / "bell")]
+        r = client.delete("/api/documents/bell")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"removed": ["bell"]}
+        assert client.get("/api/documents").json()["problems"] == []
+        assert not (pipeline.settings.documents_dir / "bell").exists()
+        r = client.delete("/api/documents/bell")
+        assert r.status_code == 404 and r.json() == {
+            "detail": "no uploaded document has the id 'bell'"}

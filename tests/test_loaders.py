@@ -184,10 +184,21 @@ def test_one_bad_seed_does_not_block_the_rest(tmp_path: Path,
 
 
 def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
+    """(unless the caller removed the last readable document: then an empty library)"""
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "bad.txt").write_bytes(b"\xff\xfe\xfd")
+    settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
     with pytest.raises(SeedError, match="no documents to index"):
-        load_corpus(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+        load_corpus(settings)
+    corpus = load_corpus(settings, empty_ok=True)
+    assert corpus.documents == []
+    assert [Path(p.file).name for p in corpus.problems] == ["bad.txt"]
+
+
+def test_no_file_at_all_is_an_empty_library(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    corpus = load_corpus(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    assert corpus.documents == [] and corpus.problems == []
 
 
 @pytest.mark.parametrize(

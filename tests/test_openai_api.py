@@ -285,9 +285,9 @@ def test_unavailable_index_is_503_error_object(tmp_path: Path) -> None:
     from qa.config import Settings
     from tests.conftest import HashingEmbedder
 
-    empty = tmp_path / "seeds"
-    empty.mkdir()
-    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=empty,
+    unusable = tmp_path / "seeds"
+    unusable.write_text("a file, not a folder")
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=unusable,
                                  index_dir=tmp_path / "index", spacy="none"), HashingEmbedder())
     r = TestClient(edge_app(pipeline)).post(
         "/v1/chat/completions", json={"messages": [{"role": "user", "content": "Who?"}]})

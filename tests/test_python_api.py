@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from qa import BadQuestion, BadSetting, Pipeline, Settings, Turn, load_settings
-from qa.errors import NothingToIndex
 
 ARTICLE_QUESTION = "Who is the Pentagon spokesman?"
 
@@ -132,11 +131,11 @@ def test_the_first_document_can_be_added_to_an_empty_library(tmp_path: Path) -> 
     hit = pipeline.retrieve("orchard apple kinds", k=1)[0]
     assert pipeline.index.source("orchard")[hit.sentence.start:hit.sentence.end] == \
         hit.sentence.text
-    with pytest.raises(NothingToIndex):  # still: an index needs a document (another
-        # index beside it has its own data folder, `other-data`, not this one's `data`)
-        Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
-                          index_dir=tmp_path / "other", spacy="none"),
-                 HashingEmbedder()).retrieve("apple")
+    # another index beside it has its own data folder (`other-data`, not this one's `data`):
+    # an empty library, which finds nothing
+    assert Pipeline(Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                             index_dir=tmp_path / "other", spacy="none"),
+                    HashingEmbedder()).retrieve("apple") == []
 
 
 @pytest.mark.parametrize(("call", "message"), [
@@ -183,3 +182,29 @@ def test_a_seeds_folder_that_is_a_file_is_named_as_such(tmp_path: Path) -> None:
                         HashingEmbedder())
     with pytest.raises(SeedError, match=r"seeds folder '.*seeds' is not a folder$"):
         pipeline.retrieve("apple")
+
+
+def test_an_empty_doc_ids_list_is_refused_not_widened_to_every_document(
+        fake_pipeline: Pipeline) -> None:
+    """`doc_ids=[]` searched every document, as if no restriction had been given: a client
+    that filtered its selection down to nothing got answers from documents it had excluded."""
+    message = "doc_ids is empty: name at least one document, or leave doc_ids out"
+    with pytest.raises(BadQuestion, match=message):
+        fake_pipeline.retrieve(ARTICLE_QUESTION, doc_ids=[])
+    with pytest.raises(BadQuestion, match=message):
+        fake_pipeline.ask(ARTICLE_QUESTION, doc_ids=[])
+    assert fake_pipeline.retrieve(ARTICLE_QUESTION, doc_ids=None)  # None: every document
+
+
+def test_an_empty_doc_ids_list_over_http_is_422_with_one_line(fake_pipeline: Pipeline) -> None:
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    with TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860") as client:
+        for route in ("/api/ask", "/api/retrieve"):
+            r = client.post(route, json={"question": ARTICLE_QUESTION, "doc_ids": []})
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"].startswith("doc_ids is empty")
+            r = client.post(route, json={"question": ARTICLE_QUESTION, "doc_ids": None})
+            assert r.status_code == 200, r.text

@@ -25,7 +25,7 @@ from qa.atomic import write_text_atomic
 from qa.config import Settings, check_writable_dir, load_settings
 from qa.errors import BadQuestion, BadSetting, WriteError
 from qa.expansion import load_word_vectors
-from qa.pipeline import Pipeline, clean_question
+from qa.pipeline import EMPTY_LIBRARY, Pipeline, clean_question
 from qa.retrieval import Query, retrieve
 from tests.conftest import ROOT, SEEDS, HashingEmbedder
 
@@ -365,7 +365,10 @@ def test_removed_seed_is_never_cited(two_docs: Settings) -> None:
         pipeline.unwatch()
 
 
-def test_all_seeds_removed_abstains_and_reports_the_failed_reindex(two_docs: Settings) -> None:
+def test_all_seeds_removed_abstains_then_answers_that_the_library_is_empty(
+        two_docs: Settings) -> None:
+    """Removing the seeds folder empties the library (a re-index, not a failed one: the
+    uploads alone are a library); the missing folder is named among the problems."""
     pipeline = Pipeline(two_docs, HashingEmbedder())
     pipeline.watch()
     try:
@@ -373,9 +376,12 @@ def test_all_seeds_removed_abstains_and_reports_the_failed_reindex(two_docs: Set
         shutil.rmtree(two_docs.seeds_dir)
         assert pipeline.ask("Who kept the lamp burning?").citations == ()
         assert pipeline.retrieve("lighthouse") == []
-        _wait(lambda: "reindex_error" in pipeline.freshness())
-        health = pipeline.freshness()
-        assert health["documents"] == 0 and len(health["withheld"]) == 2
+        _wait(lambda: not pipeline.freshness()["reindexing"]
+              and pipeline.freshness()["documents"] == 0
+              and not pipeline.freshness()["withheld"])
+        assert "reindex_error" not in pipeline.freshness()
+        assert pipeline.ask("Who kept the lamp burning?").text == EMPTY_LIBRARY
+        assert [p.reason for p in pipeline.problems()] == ["the seeds folder does not exist"]
     finally:
         pipeline.unwatch()
 

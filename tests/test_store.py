@@ -111,11 +111,26 @@ def test_missing_index_is_built(
     assert "no index yet" in capsys.readouterr().err
 
 
-def test_missing_seeds_fail_before_any_embedding(tmp_path: Path) -> None:
+def test_a_missing_seeds_folder_is_an_empty_library_named_as_a_problem(
+        tmp_path: Path) -> None:
+    """The uploads are the library too: a missing seeds folder is reported, not fatal."""
     counting = CountingEmbedder(HashingEmbedder())
     settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "nope",
                               index_dir=tmp_path / "index")
-    with pytest.raises(SeedError, match="does not exist"):
+    index = open_index(settings, counting, rebuild=True,
+                       words=lambda: pytest.fail("word table loaded"))  # type: ignore[arg-type]
+    assert not index.documents and counting.texts == []  # an empty library: no model
+    assert [(p.file, p.reason) for p in index.manifest_record.problems] == [
+        (str(tmp_path / "nope"), "the seeds folder does not exist")]
+    assert load_index(settings).manifest_record.data == index.manifest_record.data  # fresh
+
+
+def test_a_seeds_path_that_is_a_file_fails_before_any_embedding(tmp_path: Path) -> None:
+    counting = CountingEmbedder(HashingEmbedder())
+    (tmp_path / "seeds").write_text("not a folder")
+    settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                              index_dir=tmp_path / "index")
+    with pytest.raises(SeedError, match="is not a folder"):
         open_index(settings, counting, rebuild=True,
                    words=lambda: pytest.fail("word table loaded"))  # type: ignore[arg-type]
     assert counting.texts == []
@@ -760,3 +775,65 @@ def test_a_passage_is_shown_with_its_best_sentence_not_its_heading(tmp_path: Pat
     assert hits[0].chunk.text.startswith("The Old Harbor Lighthouse\n")  # one passage
     assert hits[0].sentence.text == "The Old Harbor Lighthouse was built in 1872."
     assert text[hits[0].sentence.start : hits[0].sentence.end] == hits[0].sentence.text
+
+
+def test_decoded_document_texts_are_bounded(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Index kept every document's decoded text (and its Document) for its whole life: a
+    large library ended up wholly in memory, beside its memory map. Now a small LRU,
+    bounded by entries and by characters, and texts read back exactly after eviction."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    texts = {f"doc{n}": f"Document {n} is about the river number {n}. " * (n + 1)
+             for n in range(6)}
+    for doc_id, text in texts.items():
+        (seeds / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(store, "CACHE_DOCUMENTS", 3)
+    monkeypatch.setattr(store, "CACHE_CHARS", len(texts["doc5"]) + len(texts["doc4"]))
+    index = build_index(Settings(model="fake-hashing", seeds_dir=seeds,
+                                 index_dir=tmp_path / "index"), HashingEmbedder())
+    for _ in range(2):
+        for doc_id, text in texts.items():
+            assert index.source(doc_id) == text and index.documents[doc_id].text == text
+            assert len(index._source_cache) <= 3 and len(index._document_cache) <= 3
+    assert len(index._source_cache) == 2  # doc4 and doc5: the characters' bound
+    assert index._source_cache.get("doc5") == texts["doc5"]  # the most recent stays
+    assert all(index.chunks[i].text == index.source(c.doc_id)[c.start:c.end]
+               for i, c in enumerate(index.chunks))
+    big = store._Recent(len, entries=3, chars=4)
+    big.put("a", "longer than four")  # one entry over the bound is still kept (just used)
+    assert big.get("a") == "longer than four"
+    big.put("b", "xy")
+    assert big.get("a") is None and big.get("b") == "xy"
+
+
+def test_a_seeds_folder_made_or_removed_since_the_build_makes_it_stale(tmp_path: Path) -> None:
+    """With no file in it either way, the index stayed 'fresh': `qa list` kept saying 'the
+    seeds folder does not exist' after it was made (and nothing once it was removed)."""
+    settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                              index_dir=tmp_path / "index")
+    build_index(settings, HashingEmbedder())
+    (tmp_path / "seeds").mkdir()
+    with pytest.raises(IndexStale, match="seeds"):
+        load_index(settings)
+    assert build_index(settings, HashingEmbedder()).manifest_record.problems == []
+    load_index(settings)  # fresh
+    (tmp_path / "seeds").rmdir()
+    with pytest.raises(IndexStale, match="seeds"):
+        load_index(settings)
+
+
+def test_a_listing_reads_each_texts_hash_from_the_build(fake_pipeline: Pipeline,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the text caches bounded, every document list (GET /api/documents, qa list, the
+    chat's list after each upload) would hash every evicted document's text again."""
+    index = fake_pipeline.index
+    import qa.types
+
+    def no_hashing(*args: object) -> object:
+        raise AssertionError("a document's text was hashed again")
+
+    monkeypatch.setattr(qa.types.hashlib, "sha256", no_hashing)
+    for document in index.documents.values():
+        record = next(d for d in index.manifest_record.documents if d.id == document.id)
+        assert document.text_sha256 == record.text_sha256

@@ -138,7 +138,8 @@ class RetrieveRequest(BaseModel):
     k: K | None = None
     doc_ids: list[StrictStr] | None = Field(
         default=None, max_length=1000,
-        description="only search these documents (ids from GET /api/documents)")
+        description="only search these documents (ids from GET /api/documents); leave it out "
+                    "(or null) to search them all: an empty list is refused (422)")
 
 
 class HistoryTurn(BaseModel):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from qa.config import MAX_K, Settings, load_settings
-from qa.errors import BadSetting, QAError, describe_os_error
+from qa.errors import BadSetting, NothingToIndex, QAError, describe_os_error
 from qa.pipeline import Pipeline, check_destinations
 from qa.schema import (
     answer_json,
@@ -232,6 +232,8 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
             pages = str(len(d.pages)) if d.pages else "-"
             _print(f"{d.id}\t{d.kind}\t{pages} p.\t{_size(e.size)}\t{e.added_at}\t"
                    f"{e.source}\t{e.original_name or '-'}\t{d.title}")
+        if not entries:  # said on stderr: stdout stays one line per document
+            print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
         for p in problems:
             print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
     return 1 if failed else 0
@@ -280,10 +282,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "index":
         index = pipeline.rebuild()
         counts = index.manifest["counts"]
+        if not counts["documents"]:  # built (the library is empty), but nothing was indexed
+            reasons = "; ".join(f"{os.path.basename(p.file)}: {p.reason}"
+                                for p in pipeline.problems()[:3])
+            raise NothingToIndex(f"no documents to index in {str(settings.seeds_dir)!r} or "
+                                 f"{str(settings.documents_dir)!r}"
+                                 + (f" ({reasons})" if reasons else ""))
         print(f"indexed {counts['documents']} document(s): {counts['chunks']} passages, "
               f"{counts['sentences']} sentences -> {pipeline.settings.index_dir}")
     elif args.command == "retrieve":
         hits = pipeline.retrieve(args.question, args.k, args.doc)
+        if not hits and not pipeline.index.documents:
+            print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
         if args.json:
             print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         else:

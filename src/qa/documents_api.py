@@ -62,8 +62,8 @@ _UPLOAD_BODY = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "a token is set and the request lacks it"},
     404: {"description": "no such document"},
-    409: {"description": "the upload's text is already a document's; or a seed document, "
-                         "or the last document, cannot be removed"},
+    409: {"description": "the upload's text is already a document's; or a seed document "
+                         "cannot be removed"},
     413: {"description": "the file is too large, or a zip bomb"},
     415: {"description": "not a supported type, or the content does not match the name"},
     422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},
@@ -223,10 +223,10 @@ def get_document(doc_id: str, request: Request) -> JSONResponse:
 
 @router.delete("/{doc_id}", dependencies=[Depends(require_token)], responses=_ERRORS)
 def delete_document(doc_id: str, request: Request) -> JSONResponse:
-    """Remove an uploaded document and update the index (seed documents stay)."""
+    """Remove an uploaded document and update the index (seed documents stay). An upload
+    the index skipped (listed under `problems`: a copy of another document's text) can be
+    removed too."""
     pipeline = _pipeline(request)
-    if doc_id not in pipeline.index.documents:
-        return _error(404, f"no document has the id {doc_id!r}")
     try:
         removed = pipeline.remove_documents([doc_id])
     except (BadDocument, lib.UnknownDocument) as exc:

@@ -477,6 +477,9 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
             raise QAError(f"test set {str(path)!r} holds no questions")
         started = time.perf_counter()
         pipeline = _pipeline_for(testset, settings)
+        if not pipeline.index.documents:  # every answer would be "no documents": all zeros
+            raise QAError(f"the library is empty (no document in {str(settings.seeds_dir)!r} "
+                          f"or {str(settings.documents_dir)!r}): nothing to evaluate against")
         if testset.format == "jsonl":
             for note in missing_golds(testset.items, pipeline.index):
                 print(f"qa: eval: {path}: {note}", file=sys.stderr)

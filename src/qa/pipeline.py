@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 EMBED_THREADS = 8  # questions embedded at once beside their parse (one per request in flight)
+# The answer to any question while the library holds no document (every edge says this)
+EMPTY_LIBRARY = ("There are no documents to answer from: the library is empty. "
+                 "Add a document first.")
 WH_WORD = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
 
 R = TypeVar("R")
@@ -199,11 +202,12 @@ class Pipeline:
             self._pinned.index = index
         return index
 
-    def _open(self, rebuild: bool = False) -> Index:
+    def _open(self, rebuild: bool = False, empty_ok: bool = False) -> Index:
         try:
             return open_index(self.settings, self.embedder, rebuild=rebuild,
                               words=self._words_for_build, annotate=self._annotate,
-                              annotator=f"qa-mentions/{self.analyzer.name}")
+                              annotator=f"qa-mentions/{self.analyzer.name}",
+                              empty_ok=empty_ok)
         finally:
             self.analyzer.close()  # the helper processes a large build started
 
@@ -213,14 +217,18 @@ class Pipeline:
 
     def searchable(self, index: Index, doc_ids: Iterable[str] | None = None
                    ) -> frozenset[str] | None:
-        """The documents a question may be answered from: `doc_ids` (None: all), less those
-        whose file changed or vanished since they were indexed (until re-indexed)."""
+        """The documents a question may be answered from: `doc_ids` (None: all; an empty list
+        is a BadQuestion, not all), less those whose file changed or vanished since they were
+        indexed (until re-indexed)."""
         withheld = self._fresh.unverified(index) if self._watching else frozenset()
         if isinstance(doc_ids, str):
             doc_ids = [doc_ids]
         elif doc_ids is not None and not isinstance(doc_ids, Iterable):
             raise BadQuestion(f"doc_ids must be a list of document ids, got {doc_ids!r}")
         wanted = frozenset(doc_ids) if doc_ids is not None else frozenset()
+        if doc_ids is not None and not wanted:  # never silently widened to every document
+            raise BadQuestion("doc_ids is empty: name at least one document, or leave doc_ids "
+                              "out to search them all")
         unknown = sorted(wanted - set(index.documents))
         if unknown:
             raise BadQuestion(f"unknown document id {unknown[0]!r}")
@@ -341,6 +349,9 @@ class Pipeline:
         text = clean_question(question)
         k = check_k(self.settings.k if k is None else k)
         index = self.index
+        if not index.documents:  # an empty library: nothing to search, no model to load
+            self.searchable(index, doc_ids)  # an unknown id is still named
+            return []
         query = Query.of(text, index=index, words=self.words())
         return retrieve(index, self.embedder, query, k, self.weights,
                         self.searchable(index, doc_ids))
@@ -386,6 +397,7 @@ class Pipeline:
         info = self.analyze(text)
         check_content(text, info)
         index = self.index
+        allowed = self.searchable(index, doc_ids)  # a bad doc_ids fails before the search
         follow_up = bool(turns) and (info.refers_back or not info.has_subject)
         context = ""
         if follow_up:
@@ -409,8 +421,7 @@ class Pipeline:
             vector = vector / np.linalg.norm(vector)
         else:
             vector = (embedding.result() if embedding else self.embedder.embed([info.text]))[0]
-        hits, scored = search(index, vector, query, k, self.weights,
-                              self.searchable(index, doc_ids))
+        hits, scored = search(index, vector, query, k, self.weights, allowed)
         if not hits:
             return None
         first = None
@@ -431,8 +442,13 @@ class Pipeline:
         answers given (a follow-up whose pronoun names the previous question's subject is asked
         in its standalone form; any other is searched with the previous question and answer).
         `doc_ids` limits the answer to those documents."""
-        evidence = self.evidence(question, history, k, doc_ids)
         text = clean_question(question)
+        if not self.index.documents:  # answered before any model loads
+            self.searchable(self.index, doc_ids)  # an unknown id is still named
+            check_k(self.settings.k if k is None else k)
+            check_history(history)
+            return Answer(text, EMPTY_LIBRARY, True, 0.0)
+        evidence = self.evidence(question, history, k, doc_ids)
         if evidence is None:
             return Answer(text, "The documents hold nothing to search.", True, 0.0)
         # A resolved follow-up was searched as its standalone form; the answer is to what
@@ -443,11 +459,12 @@ class Pipeline:
 
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
-    def _reload(self) -> Index:
+    def _reload(self, empty_ok: bool = False) -> Index:
         """The index after a change of documents: open_index sees the change and updates it.
         Built outside `_lock` (callers hold `_docs_lock`), so questions are answered from the
-        current index while a large upload is embedded, and only the swap waits."""
-        index = self._open()
+        current index while a large upload is embedded, and only the swap waits. `empty_ok`:
+        the change removed the last readable document (the library may be empty)."""
+        index = self._open(empty_ok=empty_ok)
         with self._lock:
             self._install(index)
         return index
@@ -490,7 +507,7 @@ class Pipeline:
         with self._docs_lock:
             try:
                 current: Index | None = self.index
-            except NothingToIndex:  # an empty library: the first documents added build it
+            except NothingToIndex:  # no readable document yet: the first added builds it
                 current = None
             indexed = ({d.text_sha256: d.id for d in current.manifest_record.documents}
                        if current is not None else {})
@@ -519,11 +536,11 @@ class Pipeline:
 
     def remove_documents(self, doc_ids: Sequence[str] | str,
                          on_error: Callable[[str, QAError], None] | None = None) -> list[str]:
-        """Remove uploaded documents and update the index once; seeds cannot be removed. If
+        """Remove uploaded documents and update the index once; seeds cannot be removed (the
+        last document can: the library is then empty, and questions say so). If
         the update fails, the documents are put back. An unknown id or a seed raises before
         anything changes, unless `on_error` is given: then it is reported there and the
         others are removed. Returns the ids removed."""
-        from qa.loaders import BadDocument
         from qa.loaders import library as lib
 
         if isinstance(doc_ids, str):
@@ -535,18 +552,21 @@ class Pipeline:
         doc_ids = ids
         wanted = list(dict.fromkeys(doc_ids))
         with self._docs_lock:
-            index = self.index
-            seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
+            try:
+                index: Index | None = self.index
+            except NothingToIndex:  # no file can be read: removing one may be the fix
+                index = None
+            # seed documents only: an upload named like a seed file's stem is no seed
+            seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids()
+                                 if index is not None else None, stems=False)
             for doc_id in list(wanted):
-                if doc_id in index.documents and doc_id in seeds:
+                if (index is None or doc_id in index.documents) and doc_id in seeds:
                     refusal = lib.UnknownDocument(
                         f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
                     if on_error is None:
                         raise refusal
                     on_error(doc_id, refusal)
                     wanted.remove(doc_id)
-            if not set(index.documents) - set(wanted):
-                raise BadDocument("cannot remove every document: the index would be empty", 409)
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
                 moves: list[tuple[Path, Path]] = []
@@ -562,7 +582,7 @@ class Pipeline:
                 if not moves:
                     return []
                 try:
-                    self._reload()
+                    self._reload(empty_ok=True)
                 except BaseException:
                     lib.undo(moves)
                     raise

@@ -39,13 +39,15 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 import faiss
 import numpy as np
@@ -60,7 +62,15 @@ from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
-from qa.loaders.library import TEXT, PreviousIds, corpus_files, load_corpus, previous_ids
+from qa.loaders.library import (
+    SEEDS_MISSING,
+    TEXT,
+    PreviousIds,
+    corpus_files,
+    load_corpus,
+    previous_ids,
+    stored_folders,
+)
 from qa.log import log
 from qa.progress import Progress
 from qa.types import Chunk, Document, Mention, Sentence, Span
@@ -158,6 +168,52 @@ class Manifest(_Strict):
 
 
 # -- the index in memory -----------------------------------------------------------------------
+
+# Decoded document texts kept in memory (the rest are decoded again from the memory-mapped
+# texts.bin on use: ~1 ms per MB): enough for every document one question touches, bounded
+# however large the library. Both limits hold; the most recent entry is always kept.
+CACHE_DOCUMENTS = 64
+CACHE_CHARS = 32_000_000
+
+V = TypeVar("V")
+
+
+class _Recent(Generic[V]):
+    """A thread-safe least-recently-used map, bounded by entries and by characters."""
+
+    def __init__(self, size: Callable[[V], int], entries: int | None = None,
+                 chars: int | None = None) -> None:
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self._size = size
+        self._entries = CACHE_DOCUMENTS if entries is None else entries
+        self._chars = CACHE_CHARS if chars is None else chars
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> V | None:
+        # no lock: each OrderedDict call is atomic, and a hit is the hot path (tens per
+        # question); only `put` has steps that must not interleave
+        value = self._items.get(key)
+        if value is not None:
+            with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
+                self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: V) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._held -= self._size(old)
+            self._items[key] = value
+            self._held += self._size(value)
+            while len(self._items) > 1 and (len(self._items) > self._entries
+                                            or self._held > self._chars):
+                _, dropped = self._items.popitem(last=False)
+                self._held -= self._size(dropped)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
 
 
 class _Chunks(Sequence[Chunk]):
@@ -263,8 +319,8 @@ class Index:
         self._first_sentence = np.searchsorted(owner, np.arange(n_c + 1)).astype(np.int64)
         doc_of = chunk_table[:, 0] if n_c else np.zeros(0, np.int64)
         self._first_chunk = np.searchsorted(doc_of, np.arange(n_d + 1)).astype(np.int64)
-        self._source_cache: dict[str, str] = {}
-        self._document_cache: dict[str, Document] = {}
+        self._source_cache: _Recent[str] = _Recent(len)
+        self._document_cache: _Recent[Document] = _Recent(lambda d: len(d.text))
         self.documents: Mapping[str, Document] = _Documents(self)
         self.chunks: Sequence[Chunk] = _Chunks(self)
         self.sentences: Sequence[Sentence] = _Sentences(self)
@@ -278,7 +334,7 @@ class Index:
             meta = self._doc_meta[self._doc_pos[doc_id]]
             raw = bytes(self._texts[int(meta["byte_start"]) : int(meta["byte_end"])])
             text = raw.decode("utf-8", "surrogatepass")
-            self._source_cache[doc_id] = text
+            self._source_cache.put(doc_id, text)
         return text
 
     def _document(self, doc_id: str) -> Document:
@@ -290,7 +346,9 @@ class Index:
             doc = Document(id=doc_id, title=str(meta["title"]), path=str(meta["path"]),
                            text=text, sha256=str(meta["sha256"]), paragraphs=(),
                            kind=str(meta.get("kind", "txt")), pages=pages)
-            self._document_cache[doc_id] = doc
+            # the build hashed this text: a listing of an evicted document need not again
+            doc.__dict__["text_sha256"] = str(meta["text_sha256"])
+            self._document_cache.put(doc_id, doc)
         return doc
 
     def _sentence(self, sid: int) -> Sentence:
@@ -562,22 +620,28 @@ def build_index(
     words: WordsArg = None,
     annotate: Annotate | None = None,
     annotator: str | None = None,
+    empty_ok: bool = False,
 ) -> Index:
     """Read the seeds, chunk and embed what changed, write a new build; return it loaded.
 
     `words` (the model's word table, or a function loading it) gives the vocabulary's
     vectors without a model pass; it is called only if the build has new terms. `annotate`
     adds one JSON object per sentence (stored as `annotations.jsonl`); `annotator` names
-    it, so that a different annotator re-annotates every sentence.
+    it, so that a different annotator re-annotates every sentence. Files of which none can
+    be read raise `NothingToIndex` and leave the index as it is, unless `empty_ok`
+    (`load_corpus`); no file at all is an empty library.
     """
     started = time.perf_counter()
     try:
         ids = sticky_ids(settings, _read_manifest(settings.index_dir))
     except (IndexMissing, IndexCorrupt):
-        ids = None  # a fresh index: ids by the file names alone
-    files = corpus_files(settings, ids)  # fails at once on a missing folder
+        # a fresh index: seeds by their file names, but never an id an upload has (its
+        # folder is named by it): a seed file x.txt beside an upload x is 'x-txt'
+        ids = PreviousIds(uploads=frozenset(f.name for f in stored_folders(
+            settings.documents_dir)))
+    files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
     stats = _stat_files(files)
-    corpus = load_corpus(settings, ids)
+    corpus = load_corpus(settings, ids, empty_ok)
     documents = corpus.documents
     skipped = _skipped(files, {d.id for d in documents}, stats)
     texts = _stat_texts(documents, corpus.uploaded)
@@ -622,7 +686,7 @@ def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
     """The ids `manifest`'s build gave its files (loaded or skipped), which they keep."""
     entries = [(d.id, d.path) for d in manifest.documents]
     entries += [(s.id, s.path) for s in manifest.skipped]
-    return previous_ids(settings, entries)
+    return previous_ids(settings, entries, [p.file for p in manifest.problems])
 
 
 def _with_backend(index: Index, settings: Settings) -> Index:
@@ -730,8 +794,10 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
             new_texts.append(text[s:e])
             targets.append((1, part.sentence_row + i))
     embed_documents = getattr(embedder, "embed_documents", embedder.embed)
-    dim = previous.manifest_record.dimension if previous is not None else None
-    if dim is None:
+    dim = previous.manifest_record.dimension if previous is not None else 0
+    # an empty library needs no model (dimension 0 until a document comes); Milvus
+    # collections are made with the model's dimension, empty or not
+    if not dim and (n_sentences or settings.backend == "milvus"):
         dim = int(embed_documents(["dimension probe"]).shape[1])
     chunk_matrix = np.lib.format.open_memmap(folder / MATRIX, mode="w+", dtype=np.float32,
                                              shape=(n_chunks, dim))
@@ -1059,6 +1125,9 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
     skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
     now = corpus_files(settings, sticky_ids(settings, manifest))
     changed = sorted((set(built) | set(skipped)) ^ set(now))
+    said_missing = any(p.reason == SEEDS_MISSING for p in manifest.problems)
+    if said_missing == settings.seeds_dir.is_dir():  # made or removed since: say it right
+        changed.append(str(settings.seeds_dir))
     racy_after = manifest.built_at_ns - int(RACY_SECONDS * 1e9)
     for doc_id in sorted((set(built) | set(skipped)) & set(now)):
         entry: DocumentEntry | SkippedEntry = built.get(doc_id) or skipped[doc_id]
@@ -1206,6 +1275,7 @@ def open_index(
     words: WordsArg = None,
     annotate: Annotate | None = None,
     annotator: str | None = None,
+    empty_ok: bool = False,
 ) -> Index:
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
@@ -1220,7 +1290,7 @@ def open_index(
         except (IndexStale, IndexCorrupt) as exc:
             log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
-    index = build_index(settings, embedder, words, annotate, annotator)
+    index = build_index(settings, embedder, words, annotate, annotator, empty_ok)
     counts, embedded = index.manifest["counts"], index.manifest["embedded"]
     log(
         f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "

@@ -476,7 +476,7 @@ def _tooltip(entry: Entry) -> str:
 
 def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -> str:
     """The document list: title (its tooltip: the whole title and the file's original
-    name), type, size, pages, when added (all escaped)."""
+    name), type, size, pages, when added (all escaped); an empty library says so."""
     rows = "".join(
         f'<tr data-doc="{html.escape(e.document.id, quote=True)}">'
         f'<td class="qa-doc-title" title="{text_html(_tooltip(e))}">'
@@ -485,7 +485,8 @@ def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -
         f"<td>{text_html(e.added_at[:16].replace('T', ' '))}</td>"
         f"<td>{'shipped' if e.source == 'seed' else 'uploaded'}</td></tr>"
         for e in entries
-    )
+    ) or ('<tr class="qa-docs-empty"><td colspan="6">No documents yet: upload one to ask '
+          "about it.</td></tr>")
     skipped = "".join(f"<li>{text_html(Path(p.file).name)}: {text_html(p.reason)}</li>"
                       for p in problems)
     skipped_html = (f'<p class="qa-label">Skipped files</p><ul class="qa-skipped">{skipped}'

@@ -55,6 +55,7 @@ from qa.loaders import (
 from qa.log import log
 from qa.types import Document
 
+SEEDS_MISSING = "the seeds folder does not exist"  # a build's problem (see `_load_seeds`)
 META = "meta.json"
 TEXT = "text.txt"
 MAX_ID = 80
@@ -192,13 +193,16 @@ class PreviousIds:
 
     seeds: Mapping[str, str] = field(default_factory=dict)
     uploads: frozenset[str] = frozenset()
-    legacy: bool = False  # it read uploads from `settings.legacy_documents_dir`
+    legacy: bool = False  # it read uploads from `settings.legacy_documents_dir` (or said so)
 
 
-def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]]) -> PreviousIds:
+def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
+                 problem_files: Iterable[str] = ()) -> PreviousIds:
     """Split the last build's (id, path) pairs into seeds (a file of the seeds folder) and
     uploads (a file of a folder in the data folder); folders are compared resolved, once each,
-    so a relative and an absolute seeds path name the same files."""
+    so a relative and an absolute seeds path name the same files. `legacy`: it read uploads
+    from `settings.legacy_documents_dir`, or named that folder among its problems
+    (`legacy_problem`), which keeps saying so build after build."""
     resolved: dict[str, Path] = {}
 
     def where(folder: Path) -> Path:
@@ -221,6 +225,8 @@ def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]]) -> Prev
             uploads.add(doc_id)
         elif where(file.parent.parent) == old_dir:
             legacy = True
+    if old_dir is not None and any(where(Path(f)) == old_dir for f in problem_files):
+        legacy = True
     return PreviousIds(seeds, frozenset(uploads), legacy)
 
 
@@ -279,7 +285,7 @@ def _load_seeds(seeds_dir: Path, max_bytes: int, previous: PreviousIds | None = 
                 ) -> tuple[list[tuple[str, Path]], list[Document], list[Problem]]:
     """`load_seeds`, with the seed files it tried (`seed_files`), readable or not."""
     if not seeds_dir.is_dir():
-        return [], [], [Problem(str(seeds_dir), "the seeds folder does not exist")]
+        return [], [], [Problem(str(seeds_dir), SEEDS_MISSING)]
     documents: list[Document] = []
     files, problems = seed_files(seeds_dir, previous)
     for doc_id, path in files:
@@ -357,22 +363,20 @@ def stored_folders(data_dir: Path) -> list[Path]:
                   if p.is_dir() and not p.is_symlink() and _STORED_ID.match(p.name))
 
 
-_legacy_checked: set[tuple[Path, Path]] = set()
-
-
-def warn_legacy_uploads(settings: Settings, previous: PreviousIds | None) -> None:
-    """Once per process and data folder: when this index's last build read uploads from the
-    folder every index in a folder used to share (`data` beside it), say that they are no
-    longer read and how to keep them, so an upgrade does not drop them silently. Moves
-    nothing; silent for a new index, whatever that folder holds."""
+def legacy_problem(settings: Settings, previous: PreviousIds | None) -> Problem | None:
+    """When this index's builds read uploads from the folder every index in a folder used
+    to share (`data` beside it) and that folder still holds uploads: a problem naming it,
+    saying that they are no longer read and how to keep them. Recorded with the build's
+    skipped files, it is on stderr at the upgrade and stays in `qa list`, `/healthz` and the
+    web chat's skipped files (and in every later build) until the uploads are moved or
+    named with QA_DATA. Moves nothing; None for a new index, whatever that folder holds."""
     legacy, data = settings.legacy_documents_dir, settings.documents_dir
-    if legacy is None or previous is None or not previous.legacy \
-            or (legacy, data) in _legacy_checked:
-        return
-    _legacy_checked.add((legacy, data))
-    log(f"the uploads in {str(legacy)!r} are no longer read with the index "
-        f"{str(settings.index_dir)!r} (its data folder is now {str(data)!r}); to keep using "
-        f"them, set QA_DATA (or --data) to {str(legacy)!r}")
+    if legacy is None or previous is None or not previous.legacy or not stored_folders(legacy):
+        return None
+    return Problem(str(legacy), f"its uploads are no longer read with the index "
+                                f"{str(settings.index_dir)!r} (its data folder is now "
+                                f"{str(data)!r}); to keep using them, set QA_DATA (or --data) "
+                                f"to {str(legacy)!r}")
 
 
 def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dict[str, Path]:
@@ -380,12 +384,14 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
     `seed_files` names them; uploads by their stored metadata), without reading or
     extracting anything, for staleness checks. Every document `load_corpus` yields (given
     the same `previous`) is here under the same id; a file here that it skipped (empty,
-    corrupt) is one the build records as skipped. Fails at once on a missing seeds folder."""
-    if not settings.seeds_dir.is_dir():
-        what = "is not a folder" if settings.seeds_dir.exists() else "does not exist"
-        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} {what}")
-    files = dict(seed_files(settings.seeds_dir, previous)[0])
-    warn_legacy_uploads(settings, previous)
+    corrupt) is one the build records as skipped. A missing seeds folder holds no files (the
+    uploads are the library; loading reports it as a problem); a seeds path that is a file
+    fails at once."""
+    files: dict[str, Path] = {}
+    if settings.seeds_dir.is_dir():
+        files.update(seed_files(settings.seeds_dir, previous)[0])
+    elif settings.seeds_dir.exists():
+        raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} is not a folder")
     for folder in stored_folders(settings.documents_dir):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -397,16 +403,21 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
     return files
 
 
-def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corpus:
+def load_corpus(settings: Settings, previous: PreviousIds | None = None,
+                empty_ok: bool = False) -> Corpus:
     """Seeds and uploaded documents, with the problems found (reported once on stderr);
-    seed ids as `seed_files` gives them after the build `previous` describes. Raise
-    `SeedError` only when nothing at all can be indexed."""
+    seed ids as `seed_files` gives them after the build `previous` describes. No file at
+    all is an empty library (nothing added yet, every upload removed, no seeds folder), not
+    an error; files of which none can be read raise `NothingToIndex` naming why (a build
+    then keeps the index it has: one broken file must not empty a library), unless
+    `empty_ok` (the user removed the last readable document)."""
     seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes,
                                              previous)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
     taken = {doc_id for doc_id, _ in seeds}
     uploaded = set()
-    for folder in stored_folders(settings.documents_dir):
+    folders = stored_folders(settings.documents_dir)
+    for folder in folders:
         try:
             document = _load_stored(folder, settings.max_upload_bytes)
         except BadDocument as exc:
@@ -418,12 +429,47 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None) -> Corp
         taken.add(document.id)
         uploaded.add(document.id)
         documents.append(document)
+    documents = _without_copies(documents, uploaded, problems)
+    legacy = legacy_problem(settings, previous)
+    if legacy is not None:
+        problems.append(legacy)
     report(problems)
-    if not documents:
+    if not documents and (seeds or folders) and not empty_ok:
         reasons = "; ".join(f"{Path(p.file).name}: {p.reason}" for p in problems[:3])
         raise NothingToIndex(f"no documents to index in {str(settings.seeds_dir)!r}"
-                        + (f" ({reasons})" if reasons else ""))
+                             + (f" ({reasons})" if reasons else ""))
     return Corpus(documents, problems, frozenset(uploaded))
+
+
+def _without_copies(documents: list[Document], uploaded: set[str],
+                    problems: list[Problem]) -> list[Document]:
+    """`documents` (in their order) less any whose text another one has, each named in
+    `problems` with the document it copies: a second copy would only have answers quote the
+    same sentence twice. Of seed files with one text the one whose name is shortest in
+    stem order is kept (`report.txt` before `report-copy.txt` and `report (1).txt`), then
+    uploads in order. Uploads are refused as copies on the way in (`copies`); two seed
+    files, or a seed file added later with an upload's text, are found here. A copy is
+    indexed again once its text (or the original's) changes."""
+    def rank(i: int) -> tuple[bool, str, str, int]:
+        path = Path(documents[i].path)
+        return (documents[i].id in uploaded, path.stem, path.name, i)
+
+    first: dict[str, Document] = {}
+    for i in sorted(range(len(documents)), key=rank):
+        first.setdefault(documents[i].text_sha256, documents[i])
+    kept = []
+    for document in documents:
+        original = first[document.text_sha256]
+        if original is document:
+            kept.append(document)
+            continue
+        upload = document.id in uploaded
+        where = str(Path(document.path).parent) if upload else document.path
+        named = "" if original.id in uploaded else f" ({Path(original.path).name})"
+        problems.append(Problem(where, f"the same text as the document {original.id!r}"
+                                       f"{named}; not indexed twice"))
+        uploaded.discard(document.id)
+    return kept
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -599,12 +645,14 @@ def discard(settings: Settings, ids: Sequence[str]) -> None:
 
 
 
-def seed_ids(seeds_dir: Path, previous: PreviousIds | None = None) -> set[str]:
-    """The ids the seeds folder takes (every file stem and every seed id, readable or not,
-    as the build after `previous` names them)."""
+def seed_ids(seeds_dir: Path, previous: PreviousIds | None = None,
+             stems: bool = True) -> set[str]:
+    """The ids the seeds folder takes (every seed id, readable or not, as the build after
+    `previous` names them, and with `stems` every file stem: ids a new upload must not
+    take; without, the ids of seed documents only)."""
     with contextlib.suppress(OSError):
-        return ({p.stem for p in seeds_dir.iterdir()}
-                | {i for i, _ in seed_files(seeds_dir, previous)[0]})
+        return ({p.stem for p in seeds_dir.iterdir()} if stems else set()) \
+            | {i for i, _ in seed_files(seeds_dir, previous)[0]}
     return set()
 
 
