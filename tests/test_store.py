@@ -837,3 +837,39 @@ def test_a_listing_reads_each_texts_hash_from_the_build(fake_pipeline: Pipeline,
     for document in index.documents.values():
         record = next(d for d in index.manifest_record.documents if d.id == document.id)
         assert document.text_sha256 == record.text_sha256
+
+
+def test_documents_go_through_the_embedders_document_path(tmp_path: Path) -> None:
+    """A build embeds passages and sentences with `embed_documents` where the embedder has
+    one (bfloat16, `QA_DOCUMENT_PRECISION`), records the precision it reports, and keeps the
+    recorded one when a later build embeds nothing new."""
+
+    class TwoPaths(HashingEmbedder):
+        def __init__(self) -> None:
+            self.documents: list[str] = []
+            self.questions: list[str] = []
+            self.document_precision_used: str | None = None
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            self.questions.extend(texts)
+            return super().embed(texts)
+
+        def embed_documents(self, texts: list[str]) -> np.ndarray:
+            self.documents.extend(texts)
+            self.document_precision_used = "bfloat16"
+            return super().embed(texts)
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    _write(seeds, "a.txt", "The ferry leaves at nine. It carries forty cars.")
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", spacy="none")
+    embedder = TwoPaths()
+    built = build_index(settings, embedder)
+    assert "The ferry leaves at nine." in embedder.documents
+    assert "The ferry leaves at nine." not in embedder.questions  # (index terms may be)
+    assert built.manifest["document_precision"] == "bfloat16"
+    _write(seeds, "b.txt", "The museum opens at ten.")
+    kept = build_index(settings, HashingEmbedder())  # a.txt reused, b.txt embedded by `embed`
+    assert kept.manifest["document_precision"] == "float32"
+    (seeds / "b.txt").unlink()
+    assert build_index(settings, TwoPaths()).manifest["document_precision"] == "float32"

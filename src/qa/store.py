@@ -793,7 +793,16 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         for i, (_, s, e) in enumerate(part.sentences):
             new_texts.append(text[s:e])
             targets.append((1, part.sentence_row + i))
-    embed_documents = getattr(embedder, "embed_documents", embedder.embed)
+    precision = previous.manifest_record.document_precision if previous else "float32"
+
+    def embed_documents(texts: list[str]) -> np.ndarray:
+        """The embedder's way for document texts (`embed_documents`), else `embed`; looked up
+        only when something is embedded (an empty build touches no model)."""
+        nonlocal precision
+        vectors = np.asarray(getattr(embedder, "embed_documents", embedder.embed)(texts))
+        precision = getattr(embedder, "document_precision_used", None) or "float32"
+        return vectors
+
     dim = previous.manifest_record.dimension if previous is not None else 0
     # an empty library needs no model (dimension 0 until a document comes); Milvus
     # collections are made with the model's dimension, empty or not
@@ -895,9 +904,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         build_seconds=round(time.perf_counter() - build.started, 3),
         embedded={"documents": len(new_parts), "texts": sum(
             len(p.chunks) + len(p.sentences) for p in new_parts)},
-        document_precision=getattr(embedder, "document_precision_used", None) or (
-            previous.manifest_record.document_precision if previous is not None
-            else "float32"),
+        document_precision=precision,
     )
 
 
