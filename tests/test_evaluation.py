@@ -201,6 +201,74 @@ def test_squad_golds_not_in_their_paragraph_are_noted_and_impossible_with_answer
     assert load_testset(SMALL_SQUAD).notes == ()
 
 
+def test_a_jsonl_test_set_is_read_a_line_at_a_time_not_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON-lines file was read whole (bytes, then a decoded copy, then its lines): a
+    120 MB file took about 720 MB before the first question. It is now read a line at a
+    time, with its SHA-256 taken as the lines pass, and --limit keeps only what it asks."""
+    rows = [{"id": f"q{n}", "kind": "factual", "question": f"Who wrote report {n} of the year?",
+             "answers": [f"author {n}"], "history": ["Which report?"] if n % 3 else []}
+            for n in range(20_000)]
+    text = "\ufeff" + "".join(json.dumps(r) + ("\r\n" if n % 2 else "\n")
+                              for n, r in enumerate(rows))
+    path = _squad(tmp_path, text, "big.jsonl")
+    whole = load_testset(path)  # before the file reads are forbidden: the reference
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read whole"))
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: pytest.fail("read whole"))
+    streamed = load_testset(path)
+    assert streamed == whole and len(streamed.items) == 20_000
+    import hashlib
+    import tracemalloc
+
+    with open(path, "rb") as fh:
+        assert streamed.sha256 == hashlib.sha256(fh.read()).hexdigest()
+    peaks = []
+    for limit in (None, 10):
+        tracemalloc.start()
+        try:
+            limited = load_testset(path, limit=limit)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert [i.id for i in limited.items] == [f"q{n}" for n in range(10)]
+    assert peaks[1] < peaks[0] / 2, peaks  # the ids seen (duplicates), not the file or items
+
+
+def test_a_jsonl_line_too_long_for_a_question_is_a_problem_and_bad_bytes_name_their_offset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa import testset as testset_module
+
+    monkeypatch.setattr(testset_module, "MAX_LINE_BYTES", 1000)
+    good = json.dumps({"id": "a", "question": "Who?", "answers": []})
+    long = json.dumps({"id": "b", "question": "Who " + "x" * 3000 + "?", "answers": []})
+    text = f"{good}\n{long}\n{good.replace('a', 'c', 1)}\n"
+    testset = load_testset(_squad(tmp_path, text, "long.jsonl"))
+    assert [i.id for i in testset.items] == ["a", "c"]
+    assert [str(p) for p in testset.problems] == [
+        "line 2: the line is longer than 1,000 bytes"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(good.encode() + b"\n" + b'{"question": "Wh\xe9?"}\n')
+    with pytest.raises(QAError, match=f"bad byte at offset {len(good) + 1 + 16}\\)"):
+        load_testset(bad)
+
+
+def test_a_squad_file_parsed_whole_has_its_own_cap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SQuAD file is one JSON document, parsed whole at about five times its size: the
+    512 MB cap of a test set let one need several GB. It now has its own cap; JSON lines
+    (read a line at a time) keep theirs."""
+    from qa import testset as testset_module
+
+    monkeypatch.setattr(testset_module, "MAX_SQUAD_BYTES", 1000)
+    squad = _squad(tmp_path, SMALL_SQUAD.read_text(encoding="utf-8"), "big.json")
+    with pytest.raises(QAError, match=r"too large for a SQuAD file \([0-9,]+ bytes; at most "
+                                      r"1,000: split it, or use JSON lines\)"):
+        load_testset(squad)
+    rows = "".join(json.dumps({"id": str(n), "question": "Who spoke?", "answers": []}) + "\n"
+                   for n in range(50))
+    assert len(load_testset(_squad(tmp_path, rows, "rows.txt")).items) == 50
+
+
 def test_testset_format_is_told_by_content(tmp_path: Path) -> None:
     assert load_testset(SMALL_SQUAD).format == "squad"
     jsonl = tmp_path / "set.txt"
@@ -470,6 +538,14 @@ def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
     assert notes == [f"qa: eval: {testset}: line 1 (id '1'): gold answer 'around 2,600' is in "
                      "none of the documents (scored as given)"]
     assert json.loads(stdout)["questions"] == 2 and json.loads(stdout)["skipped"] == 0
+    code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(seeds), "--index",
+                                 str(tmp_path / "index"), "--model", "fake-hashing", "--json",
+                                 "--limit", "1")
+    assert code == 0 and json.loads(stdout)["questions"] == 1  # only what it asks is kept
+    for bad in ("0", "x"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["eval", str(testset), "--limit", bad])
+        assert exit_info.value.code == 2
 
 
 def test_a_field_qa_does_not_read_is_noted_once_with_its_first_line(

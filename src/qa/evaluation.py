@@ -454,7 +454,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     outputs = eval_report.Outputs.open(
         out=args.out, csv=args.csv, report=args.report, metrics=args.metrics_out, inputs=[path])
     try:
-        testset = load_testset(path)
+        testset = load_testset(path, args.limit)
         report_problem = _report_problem(path, args.strict)
         problems = list(testset.problems)
         if args.strict:
