@@ -697,6 +697,45 @@ def test_latency_times_the_question_not_the_replayed_conversation(
     assert metrics["latency_max_ms"] < 150
 
 
+def test_earlier_turns_the_run_already_asked_are_reused_not_asked_again(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up with N earlier turns asked each of them again (one ask per turn), even
+    when the run had just asked the same turn as a question of the set or as another
+    follow-up's turn. Those answers are now reused; the predictions are the same."""
+    first = "Who is the Pentagon spokesman?"
+    second = "What did he say about the advisers?"
+    items = [Item("a", first, ("John Kirby",)),
+             Item("b", second, (), (first,)),
+             Item("c", "When did he say it?", (), (first, second)),
+             Item("d", "And where?", (), (first, second))]
+
+    def without_reuse(question: str, history: list[str], k: int) -> Answer:
+        return fake_pipeline.ask(question, evaluation.replay(fake_pipeline, history, k), k)
+
+    def strip(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "latency_ms"} for r in records]
+
+    expected: list[dict[str, Any]] = []
+    evaluation.evaluate(fake_pipeline, items, asker=without_reuse, sink=expected.append)
+    asked: list[tuple[str, int]] = []
+    ask = fake_pipeline.ask
+
+    def counting(question: str, turns: Any = (), k: Any = None, *a: Any) -> Answer:
+        asked.append((question, len(turns)))
+        return ask(question, turns, k, *a)
+
+    monkeypatch.setattr(fake_pipeline, "ask", counting)
+    records: list[dict[str, Any]] = []
+    evaluation.evaluate(fake_pipeline, items, sink=records.append)
+    assert strip(records) == strip(expected)
+    # the warm-up, then each question once: "c" and "d" reuse "a" and "b" as their turns
+    assert asked[1:] == [(first, 0), (second, 1), ("When did he say it?", 2), ("And where?", 2)]
+    answered = evaluation.Answered(limit=2)
+    for n in range(3):
+        answered.put((str(n), (), 5), "x")
+    assert answered.get(("0", (), 5)) is None and answered.get(("2", (), 5)) == "x"
+
+
 def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
     items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
              Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]

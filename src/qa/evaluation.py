@@ -232,17 +232,51 @@ def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTex
 # -- the run ---------------------------------------------------------------------------------
 
 
-def replay(pipeline: Pipeline, history: list[str], k: int) -> list[Turn]:
+Asked = tuple[str, tuple[Turn, ...], int]  # a question, the turns before it, k
+MAX_REMEMBERED = 10_000  # answers kept for reuse as earlier turns (their text only)
+
+
+class Answered:
+    """The answers a run has given, by what was asked (the question, the turns before it with
+    their answers, k): an earlier turn of a follow-up that the run already asked, as a
+    question of the set or as another follow-up's turn, is not asked again. `ask` is a pure
+    function of these, so the reused answer is the one a new ask would give. Bounded: at most
+    MAX_REMEMBERED answers, the oldest forgotten first."""
+
+    def __init__(self, limit: int = MAX_REMEMBERED) -> None:
+        self.limit = limit
+        self._texts: dict[Asked, str] = {}
+        self.reused = 0
+
+    def get(self, key: Asked) -> str | None:
+        text = self._texts.get(key)
+        self.reused += text is not None
+        return text
+
+    def put(self, key: Asked, text: str) -> None:
+        self._texts[key] = text
+        if len(self._texts) > self.limit:
+            del self._texts[next(iter(self._texts))]
+
+
+def replay(pipeline: Pipeline, history: list[str], k: int,
+           answered: Answered | None = None) -> list[Turn]:
     """The conversation as a user had it: each earlier question answered in turn, so a
-    follow-up sees the answers that were shown (as in the web chat)."""
+    follow-up sees the answers that were shown (as in the web chat). A turn `answered`
+    already holds is not asked again."""
     turns: list[Turn] = []
     for n, question in enumerate(history, start=1):
         text = clean_turn(question, n)
-        try:
-            answer = pipeline.ask(text, turns, k)
-        except BadQuestion as exc:
-            raise BadQuestion(f"{turn_name(n)}: {exc}") from None
-        turns.append(Turn(text, answer.text))
+        key = (text, tuple(turns), k)
+        shown = answered.get(key) if answered is not None else None
+        if shown is None:
+            try:
+                shown = pipeline.ask(text, turns, k).text
+            except BadQuestion as exc:
+                raise BadQuestion(f"{turn_name(n)}: {exc}") from None
+            if answered is not None:
+                answered.put(key, shown)
+        turns.append(Turn(text, shown))
     return turns
 
 
@@ -305,10 +339,14 @@ def evaluate(
     """
     replayed: list[float] = []  # when the conversation was replayed: the timed ask starts
 
+    answered = Answered()
+
     def qa_ask(question: str, history: list[str], kk: int) -> Answer:
-        turns = replay(pipeline, history, kk)
+        turns = replay(pipeline, history, kk, answered)
         replayed.append(time.perf_counter())
-        return pipeline.ask(question, turns, kk)
+        answer = pipeline.ask(question, turns, kk)
+        answered.put((question, tuple(turns), kk), answer.text)
+        return answer
 
     ask: Asker = asker or qa_ask
     sources = SourceTexts(pipeline.index, pipeline.settings.seeds_dir)
