@@ -865,7 +865,53 @@ def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     assert metrics["lead_shown"] == 0.75  # 3 of the 4 answers (the abstention is not one)
     assert metrics["lead_correct"] == round(1 / 3, 4)
     none = evaluation.aggregate([outcome(True, False, False, False)])
-    assert none["lead_shown"] == 0.0 and none["lead_correct"] == 0.0
+    assert none["lead_shown"] == 0.0 and none["lead_correct"] is None  # no lead: undefined
+
+
+def test_a_metric_over_no_questions_is_undefined_not_zero_and_a_gate_on_it_fails(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """abstention_precision was 0.0 when nothing was abstained (as were hit@1 without
+    answerable questions and lead_correct without a lead): read as "every abstention was
+    wrong". Such a metric is now null in JSON, n/a in the table and the reports, and a
+    --fail-on-drop gate on it fails with one line naming it."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    answered = evaluation.Outcome(None, True, False, 0.9, 1.0, 1, True, True, True,
+                                  Scored(True, True, 1, 1.0, 0.1), 2, 2)
+    metrics = evaluation.aggregate([answered])
+    undefined = {k for k, v in metrics.items() if v is None}
+    assert undefined == {"abstention_precision", "abstained_unanswerable", "abstention_f1",
+                         "lead_correct"}
+    assert metrics["hit@1"] == 1.0 and metrics["wrongly_abstained"] == 0.0
+    withheld = evaluation.Outcome(None, False, True, 0.1, 1.0, None, False, False, False,
+                                  Scored(False, False, 1, 1.0, 0.9), 0, 0)
+    only_unanswerable = evaluation.aggregate([withheld])
+    assert only_unanswerable["abstention_precision"] == 1.0
+    assert {k for k, v in only_unanswerable.items() if v is None} >= {
+        "hit@1", "mrr", "answer_contains_gold", "wrongly_abstained", "citation_exact",
+        "citation_supports_gold", "lead_shown", "lead_correct"}
+    assert "abstention_precision    n/a" in evaluation.format_table(metrics)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(json.dumps({"id": "1", "question": "q", "gold": ["g"],
+                                       "abstained": False, "answer": "g", "passages": []})
+                           + "\n", encoding="utf-8")
+    for name in ("r.md", "r.html"):
+        eval_report.write_report(tmp_path / name, metrics, [answered], predictions, "t")
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert ("| abstention_precision | n/a |" in text
+                or "<td>abstention_precision</td><td>n/a</td>" in text) and "None" not in text
+    a = _squad(tmp_path, {**metrics, "abstention_precision": 0.5}, "a.json")
+    b = _squad(tmp_path, metrics, "b.json")
+    assert json.loads(b.read_text())["abstention_precision"] is None  # null in JSON
+    code, out, err = _main(capsys, "eval", "--compare", str(a), str(b))
+    assert code == 0 and "abstention_precision" in out
+    row = next(line for line in out.splitlines() if line.startswith("abstention_precision "))
+    assert row.split()[1:] == ["0.5000", "n/a", "-"]
+    code, out, err = _main(capsys, "eval", "--compare", str(a), str(b),
+                           "--fail-on-drop", "abstention_precision=0.1")
+    assert code == 1 and out == "" and err == (
+        "qa: error: --fail-on-drop: metric 'abstention_precision' is undefined (null) in B: "
+        "that run had nothing to measure it on; the gate fails\n")
 
 
 def test_reliability_bins_whether_the_quoted_sentence_is_right_not_the_decision(

@@ -330,7 +330,7 @@ def evaluate(
     asker: Asker | None = None,
     sink: Callable[[dict[str, Any]], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
-) -> tuple[dict[str, float], list[Outcome]]:
+) -> tuple[Metrics, list[Outcome]]:
     """Ask every item (warm process), hand each prediction to `sink`, return the metrics.
 
     A question the pipeline refuses (`BadQuestion`) is reported to `on_problem`, skipped and
@@ -387,25 +387,39 @@ def evaluate(
     return metrics, outcomes
 
 
-def _mean(values: Sequence[float]) -> float:
-    return round(statistics.fmean(values), 4) if values else 0.0
+def _mean(values: Sequence[float]) -> float | None:
+    """The mean, or None (null in JSON, "n/a" in reports) when there is nothing to average:
+    a share of no questions is undefined, not 0."""
+    return round(statistics.fmean(values), 4) if values else None
 
 
-def aggregate(outcomes: Sequence[Outcome]) -> dict[str, float]:
-    """The flat metric object: SQuAD v2 (percent) first, then qa's own (fractions, ms)."""
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+Metrics = dict[str, float | None]  # a metric is None where it is undefined (see _mean)
+
+
+def aggregate(outcomes: Sequence[Outcome]) -> Metrics:
+    """The flat metric object: SQuAD v2 (percent) first, then qa's own (fractions, ms). A
+    share over no questions (hit@1 without answerable questions, abstention precision with
+    no abstention, lead_correct with no lead) is None: undefined, not 0."""
     has = [o for o in outcomes if o.has_answer]
     no = [o for o in outcomes if not o.has_answer]
     abstained_no = sum(o.abstained for o in no)
     abstained_all = sum(o.abstained for o in outcomes)
-    precision = abstained_no / abstained_all if abstained_all else 0.0
-    recall = abstained_no / len(no) if no else 0.0
-    spans = sum(o.spans for o in outcomes)
+    precision = _ratio(abstained_no, abstained_all)
+    recall = _ratio(abstained_no, len(no))
+    f1: float | None = None
+    if precision is not None and recall is not None:
+        f1 = round(2 * precision * recall / (precision + recall), 4) if precision + recall \
+            else 0.0
     latencies = [o.latency_ms for o in outcomes]
 
     def hit(o: Outcome, n: int) -> float:
         return float(o.first_rank is not None and o.first_rank <= n)
 
-    metrics: dict[str, float] = {
+    metrics: Metrics = {
         "questions": len(outcomes), "answerable": len(has), "unanswerable": len(no),
     }
     metrics.update(squad_v2_metrics([o.squad for o in outcomes]))
@@ -416,14 +430,13 @@ def aggregate(outcomes: Sequence[Outcome]) -> dict[str, float]:
         "mrr": _mean([1 / o.first_rank if o.first_rank else 0.0 for o in has]),
         "sentence_hit@1": _mean([float(o.sentence_hit) for o in has]),
         "answer_contains_gold": _mean([float(o.contains and not o.abstained) for o in has]),
-        "citation_exact": round(sum(o.spans_exact for o in outcomes) / spans, 4)
-        if spans else 1.0,
+        "citation_exact": _ratio(sum(o.spans_exact for o in outcomes),
+                                 sum(o.spans for o in outcomes)),
         "citation_supports_gold": _mean([float(o.supports) for o in has if not o.abstained]),
-        "abstained_unanswerable": round(recall, 4),
+        "abstained_unanswerable": recall,
         "wrongly_abstained": _mean([float(o.abstained) for o in has]),
-        "abstention_precision": round(precision, 4),
-        "abstention_f1": round(2 * precision * recall / (precision + recall), 4)
-        if precision + recall else 0.0,
+        "abstention_precision": precision,
+        "abstention_f1": f1,
         "lead_shown": _mean([float(o.lead) for o in outcomes if not o.abstained]),
         "lead_correct": _mean([float(o.lead_right) for o in outcomes if o.lead]),
         "latency_p50_ms": round(percentile(latencies, 50), 2),
@@ -436,11 +449,15 @@ def aggregate(outcomes: Sequence[Outcome]) -> dict[str, float]:
 # -- the command -----------------------------------------------------------------------------
 
 
-def format_table(metrics: dict[str, float]) -> str:
+def format_table(metrics: Metrics) -> str:
     width = max(len(k) for k in metrics)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  -----"]
     for name, value in metrics.items():
-        shown = f"{value:.4f}" if isinstance(value, float) and not name.endswith("_ms") else value
+        shown: Any = value
+        if value is None:
+            shown = "n/a"  # undefined: nothing to measure it on
+        elif isinstance(value, float) and not name.endswith("_ms"):
+            shown = f"{value:.4f}"
         lines.append(f"{name:<{width}}  {shown}")
     return "\n".join(lines)
 
@@ -521,10 +538,10 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         asker = baseline_asker(pipeline) if args.baseline else None
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
                                      sink=outputs.write, on_problem=report_problem)
-        metrics["skipped"] += len(testset.problems)
+        metrics["skipped"] = (metrics["skipped"] or 0) + len(testset.problems)
         if not outcomes:  # nothing scored: all zeros would pass for a result
             raise QAError(f"no question of {str(path)!r} could be asked "
-                          f"({int(metrics['skipped'])} skipped, {int(metrics['errors'])} "
+                          f"({int(metrics['skipped'] or 0)} skipped, {int(metrics['errors'] or 0)} "
                           "failed: see above)")
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
         name = "dense-only baseline" if args.baseline else "qa"
