@@ -868,6 +868,31 @@ def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     assert none["lead_shown"] == 0.0 and none["lead_correct"] is None  # no lead: undefined
 
 
+def test_a_lead_is_right_by_the_official_squad_f1_the_reported_f1_uses(
+        fake_pipeline: Pipeline) -> None:
+    """lead_correct used qa's looser token F1 (it drops Unicode punctuation too), not the
+    official SQuAD F1 that the issue defines it by and that `f1` reports: a lead in curly
+    quotes counted as right though its SQuAD F1 against the gold is 0."""
+    from qa.types import Citation, Lead, Span
+
+    assert evaluation.lead_correct("Inherent Resolve", ["the Inherent Resolve", "x"])
+    assert evaluation.lead_correct("around 2,500", ["2,500"])  # F1 2/3
+    assert not evaluation.lead_correct("\u201cInherent Resolve\u201d", ["Inherent Resolve"])
+    assert not evaluation.lead_correct("\u201cInherent\u201d", ["Inherent"])
+    assert not evaluation.lead_correct("anything", [])  # a lead on an unanswerable question
+    quote = "It was called \u201cInherent Resolve\u201d by them."
+    span = Span(14, 32, "\u201cInherent Resolve\u201d")
+    answer = Answer("q", f"{quote} [1]", False, 0.9,
+                    (Citation(1, "d", "d_0", Span(0, len(quote), quote),
+                              Span(0, len(quote), quote)),), (), Lead(1, "d", span))
+    item = Item("i", "What was it called?", ("Inherent Resolve",))
+    record = evaluation.prediction_record(item, answer, 1.0)
+    outcome = evaluation.score(item, answer, record,
+                               evaluation.SourceTexts(fake_pipeline.index))
+    assert outcome.lead and not outcome.lead_right
+    assert outcome.lead_right == (outcome.squad.f1 >= evaluation.LEAD_RIGHT_F1)
+
+
 def test_a_metric_over_no_questions_is_undefined_not_zero_and_a_gate_on_it_fails(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from qa.config import Settings
 from qa.errors import BadQuestion, BadSetting, QAError
-from qa.metrics import (  # noqa: F401 - exact_match: used by scripts/benchmarks
+from qa.metrics import (  # noqa: F401 - exact_match, token_f1: used by scripts/benchmarks
     Scored,
     contains_gold,
     exact_match,
@@ -224,9 +224,15 @@ def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTex
         squad=Scored(bool(golds), bool(prediction), exact, f1,
                      record["no_answer_probability"]),
         spans=spans, spans_exact=spans_exact, lead=answer.lead is not None,
-        lead_right=answer.lead is not None and bool(golds)
-        and token_f1(answer.lead.span.text, golds) >= LEAD_RIGHT_F1,
+        lead_right=answer.lead is not None and lead_correct(answer.lead.span.text, golds),
     )
+
+
+def lead_correct(lead: str, golds: Sequence[str]) -> bool:
+    """A lead is right when its official SQuAD token F1 (`squad_scores`, the reported `f1`'s
+    own rule: ASCII punctuation only, the best gold, golds that normalise to nothing dropped)
+    reaches LEAD_RIGHT_F1; a lead on an unanswerable question is wrong."""
+    return bool(golds) and squad_scores(lead, golds)[1] >= LEAD_RIGHT_F1
 
 
 # -- the run ---------------------------------------------------------------------------------
