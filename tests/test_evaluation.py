@@ -208,7 +208,7 @@ def test_a_jsonl_test_set_is_read_a_line_at_a_time_not_whole(
     time, with its SHA-256 taken as the lines pass, and --limit keeps only what it asks."""
     rows = [{"id": f"q{n}", "kind": "factual", "question": f"Who wrote report {n} of the year?",
              "answers": [f"author {n}"], "history": ["Which report?"] if n % 3 else []}
-            for n in range(20_000)]
+            for n in range(3_000)]
     text = "\ufeff" + "".join(json.dumps(r) + ("\r\n" if n % 2 else "\n")
                               for n, r in enumerate(rows))
     path = _squad(tmp_path, text, "big.jsonl")
@@ -216,7 +216,7 @@ def test_a_jsonl_test_set_is_read_a_line_at_a_time_not_whole(
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read whole"))
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: pytest.fail("read whole"))
     streamed = load_testset(path)
-    assert streamed == whole and len(streamed.items) == 20_000
+    assert streamed == whole and len(streamed.items) == 3_000
     import hashlib
     import tracemalloc
 
@@ -546,6 +546,70 @@ def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["eval", str(testset), "--limit", bad])
         assert exit_info.value.code == 2
+
+
+class _Documents:
+    """What `missing_golds` reads of an index: its document ids and their texts."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.documents = {f"d{n}": None for n in range(len(texts))}
+
+    def source(self, doc_id: str) -> str:
+        return self.texts[int(doc_id[1:])]
+
+
+def test_golds_in_no_document_are_found_with_bounded_work(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """The note on golds no document holds searched every normalised document once per gold
+    (corpus size x golds: minutes on a large corpus). Each distinct gold is now decided once,
+    by the corpus's words where they suffice, else by one search of one normalised text, and
+    the searches have a budget: what is left unchecked is counted in one note."""
+    from qa.metrics import normalize_loose
+
+    docs = _Documents(["The Pentagon said 2,500 troops stay.", "John Kirby spoke on Monday.",
+                       "Operation \u201cInherent Resolve\u201d ends."])
+    golds = ["2,500", "500", "troops stay", "Kirby", "Kirbby", "stay John", "said 2,500 troops",
+             "said 2,501 troops", "inherent resolve", "Monday", "the Pentagon", "\u2014"]
+    items = [Item(f"q{n}", "Q?", (g,)) for n, g in enumerate(golds)]
+    items.append(Item("again", "Q?", ("Kirbby", "2,500")))
+
+    def naive() -> list[str]:  # the rule as it was: a substring of a normalised document
+        texts = [normalize_loose(t) for t in docs.texts]
+        return [f"id {i.id!r}: gold answer {g!r} is in none of the documents (scored as given)"
+                for i in items for g in i.answers
+                if normalize_loose(g) and not any(normalize_loose(g) in t for t in texts)]
+
+    notes = [str(p) for p in evaluation.missing_golds(items, docs)]  # type: ignore[arg-type]
+    assert notes == naive() and len(notes) == 4  # Kirbby twice, stay John, 2,501
+    real_search = evaluation._Corpus.search
+    # with nothing to spend, only what the words decide is decided: 2500, kirby, monday and
+    # pentagon are words of the text; "said 2501 troops" has an inner word no document has
+    notes = [str(p) for p in evaluation.missing_golds(items, docs, budget=0, probes=0)]
+    assert notes == [
+        "id 'q7': gold answer 'said 2,501 troops' is in none of the documents (scored as given)",
+        "gold answers: 6 of 11 distinct gold answer(s) were not looked for in the documents "
+        f"({sum(len(normalize_loose(t)) for t in docs.texts):,} characters: too long "
+        "to search for each)"]
+    # the places of words decide the rest, with no search of the text
+    monkeypatch.setattr(evaluation._Corpus, "search", lambda self, wanted, within: (
+        pytest.fail(f"searched for {wanted!r}") if within is self.texts
+        else real_search(self, wanted, within)))
+    assert [str(p) for p in evaluation.missing_golds(items, docs)] == naive()
+    # the same decisions as a search of each document, on random text and random golds
+    import random
+
+    monkeypatch.undo()
+    rng = random.Random(7)
+    vocabulary = ["ab", "abc", "b", "bc", "c", "ca", "the", "2,500", "x-y"]
+    docs.texts = [" ".join(rng.choice(vocabulary) for _ in range(40)) for _ in range(5)]
+    docs.documents = {f"d{n}": None for n in range(5)}
+    items = [Item(f"r{n}", "Q?", (" ".join(rng.choice(vocabulary) for _ in
+                                            range(rng.randint(1, 4)))[rng.randint(0, 1):],))
+             for n in range(400)]
+    for probes in (None, 0):  # by the places of words, or by a search
+        notes = [str(p) for p in evaluation.missing_golds(items, docs, probes=probes)]
+        assert notes == naive() and 20 < len(notes) < 380
 
 
 def test_a_field_qa_does_not_read_is_noted_once_with_its_first_line(
