@@ -800,6 +800,47 @@ def test_earlier_turns_the_run_already_asked_are_reused_not_asked_again(
     assert answered.get(("0", (), 5)) is None and answered.get(("2", (), 5)) == "x"
 
 
+def test_earlier_answers_the_test_set_gives_are_used_not_asked(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up's history could only hold questions, each asked again before it; a test
+    set that knows the answers shown (a logged conversation) can now give them, as the HTTP
+    API takes them: {"question", "answer"}. Such a turn is not asked; null means unknown."""
+    from qa.types import Turn
+
+    rows = [{"id": "f", "question": "What did he say?", "answers": [],
+             "history": [{"question": "Who is the spokesman?", "answer": "John Kirby [1]"},
+                         {"question": "And the minister?", "answer": None}, "Where?"]},
+            {"id": "b1", "question": "Q?", "answers": [], "history": [{"question": 1}]},
+            {"id": "b2", "question": "Q?", "answers": [], "history": [{"question": "Q",
+                                                                        "answer": 3}]},
+            {"id": "b3", "question": "Q?", "answers": [], "history": [{"question": "Q",
+                                                                        "said": "x"}]},
+            {"id": "b4", "question": "Q?", "answers": [], "history": "Who?"}]
+    items, problems = parse_jsonl(json.dumps(r) for r in rows)
+    assert items[0].history == (Turn("Who is the spokesman?", "John Kirby [1]"),
+                                "And the minister?", "Where?")
+    assert [str(p) for p in problems] == [
+        "line 2: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
+        "(turn 1 is not)",
+        "line 3: 'history' turn 1: 'answer' must be a string or null",
+        "line 4: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
+        "(turn 1 is not)",
+        "line 5: 'history' must be a list of questions or {\"question\", \"answer\"} objects"]
+    asked: list[tuple[str, tuple[Any, ...]]] = []
+
+    def ask(question: str, turns: Any = (), k: Any = None, *a: Any) -> Answer:
+        asked.append((question, tuple(turns)))
+        return Answer(question, f"said of {question}", True, 0.0)
+
+    monkeypatch.setattr(fake_pipeline, "ask", ask)
+    evaluation.evaluate(fake_pipeline, items)
+    given = Turn("Who is the spokesman?", "John Kirby [1]")
+    minister = Turn("And the minister?", "said of And the minister?")
+    assert asked[1:] == [("And the minister?", (given,)), ("Where?", (given, minister)),
+                         ("What did he say?", (given, minister,
+                                               Turn("Where?", "said of Where?")))]
+
+
 def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
     items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
              Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]

@@ -62,7 +62,7 @@ from qa.testset import (
 )
 from qa.types import Answer, Citation, Span, Turn
 
-Asker = Callable[[str, list[str], int], Answer]
+Asker = Callable[[str, list[str | Turn], int], Answer]  # question, earlier turns, k
 
 
 def baseline_asker(pipeline: Pipeline) -> Asker:
@@ -71,7 +71,7 @@ def baseline_asker(pipeline: Pipeline) -> Asker:
 
     dense_only = Weights(dense=1.0, lexical=0.0, sentence=0.0, sentence_lexical=0.0)
 
-    def ask(question: str, history: list[str], k: int) -> Answer:
+    def ask(question: str, history: list[str | Turn], k: int) -> Answer:
         # the check qa's own ask makes (BadQuestion: skipped), so both score the same set
         check_turns(question, history, pipeline.analyzer)
         index = pipeline.index
@@ -268,16 +268,18 @@ class Answered:
             del self._texts[next(iter(self._texts))]
 
 
-def replay(pipeline: Pipeline, history: list[str], k: int,
+def replay(pipeline: Pipeline, history: Sequence[str | Turn], k: int,
            answered: Answered | None = None) -> list[Turn]:
     """The conversation as a user had it: each earlier question answered in turn, so a
-    follow-up sees the answers that were shown (as in the web chat). A turn `answered`
-    already holds is not asked again."""
+    follow-up sees the answers that were shown (as in the web chat). A turn that carries its
+    answer (the test set gives it), or one `answered` already holds, is not asked again."""
     turns: list[Turn] = []
-    for n, question in enumerate(history, start=1):
-        text = clean_turn(question, n)
+    for n, turn in enumerate(history, start=1):
+        given = turn.answer if isinstance(turn, Turn) else None
+        text = clean_turn(turn.question if isinstance(turn, Turn) else turn, n)
         key = (text, tuple(turns), k)
-        shown = answered.get(key) if answered is not None else None
+        shown = given if given is not None else (
+            answered.get(key) if answered is not None else None)
         if shown is None:
             try:
                 shown = pipeline.ask(text, turns, k).text
@@ -421,11 +423,11 @@ def missing_golds(items: Sequence[Item], index: Index, budget: int | None = None
     return notes
 
 
-def check_turns(question: str, history: Sequence[str], analyzer: Analyzer) -> None:
+def check_turns(question: str, history: Sequence[str | Turn], analyzer: Analyzer) -> None:
     """`check_question` on each history turn (named as every edge names it: `clean_turn`,
     then "history turn 2: ..." for content), then on the question."""
     for n, turn in enumerate(history, start=1):
-        text = clean_turn(turn, n)
+        text = clean_turn(turn.question if isinstance(turn, Turn) else turn, n)
         try:
             check_content(text, analyzer.question(text))
         except BadQuestion as exc:
@@ -451,7 +453,7 @@ def evaluate(
 
     answered = Answered()
 
-    def qa_ask(question: str, history: list[str], kk: int) -> Answer:
+    def qa_ask(question: str, history: list[str | Turn], kk: int) -> Answer:
         turns = replay(pipeline, history, kk, answered)
         replayed.append(time.perf_counter())
         answer = pipeline.ask(question, turns, kk)

@@ -5,7 +5,9 @@ line number or its place in the SQuAD file, and why), and for SQuAD the articles
 become the documents the questions are asked against.
 
 JSON lines: `{"id", "question", "answers": [...], "history": [...]?, "kind"?}` per line;
-`answers` empty means the documents cannot answer it. SQuAD: an object whose `data` lists
+`answers` empty means the documents cannot answer it; `history` lists the earlier turns,
+oldest first: questions (the run asks them in turn), or `{"question", "answer"}` objects
+whose answer is used as given (as the HTTP API takes them). SQuAD: an object whose `data` lists
 articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].text`
 (deduplicated) and `is_impossible` questions are the unanswerable ones. A `.jsonl` file is
 JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`), and a `.json` file
@@ -37,10 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.config import Settings
+from qa.config import MAX_TURN_ANSWER_CHARS, Settings
 from qa.errors import BadQuestion, QAError
 from qa.metrics import normalize_loose
 from qa.schema import clean_question
+from qa.types import Turn
 
 MAX_TESTSET_BYTES = 512 * 1024 * 1024  # JSON lines, read a line at a time
 # A SQuAD file is one JSON document: parsed whole it takes several times its size (a 40 MB
@@ -57,7 +60,7 @@ class Item:
     id: str
     question: str
     answers: tuple[str, ...]
-    history: tuple[str, ...] = ()
+    history: tuple[str | Turn, ...] = ()  # a Turn carries the answer the test set gives
     kind: str | None = None
     where: str = ""  # "line 12" or "data[0].paragraphs[3].qas[1]"
 
@@ -127,6 +130,32 @@ def _unique(texts: Iterable[str]) -> tuple[str, ...]:
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_HISTORY = "'history' must be a list of questions or {\"question\", \"answer\"} objects"
+
+
+def _history(value: Any) -> list[str | Turn]:
+    """The earlier turns of a JSON-lines question: a string is a question the run asks; an
+    object gives the answer shown for it too (null: unknown, so asked), as the HTTP API
+    takes it. ValueError naming what is wrong."""
+    if not isinstance(value, list):
+        raise ValueError(_HISTORY)
+    turns: list[str | Turn] = []
+    for n, turn in enumerate(value, start=1):
+        if isinstance(turn, str):
+            turns.append(turn)
+            continue
+        if (not isinstance(turn, dict) or not isinstance(turn.get("question"), str)
+                or set(turn) - {"question", "answer"}):
+            raise ValueError(f"{_HISTORY} (turn {n} is not)")
+        answer = turn.get("answer")
+        if answer is not None and not isinstance(answer, str):
+            raise ValueError(f"'history' turn {n}: 'answer' must be a string or null")
+        if answer is not None and len(answer) > MAX_TURN_ANSWER_CHARS:
+            raise ValueError(f"'history' turn {n}: 'answer' is too long ({len(answer):,} "
+                             f"characters; at most {MAX_TURN_ANSWER_CHARS:,})")
+        _check_texts([answer or ""], f"'history' turn {n}: 'answer'")
+        turns.append(Turn(turn["question"], answer) if answer is not None else turn["question"])
+    return turns
 
 
 def jsonl_lines(text: str) -> Iterator[str]:
@@ -185,8 +214,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
             if any(not a.strip() for a in answers):
                 raise ValueError("'answers' holds a blank answer (a question the documents "
                                  "cannot answer has \"answers\": [])")
-            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-                raise ValueError("'history' must be a list of strings")
+            history = _history(history)
             _check_texts(answers, "'answers'")
             raw_id, kind = row.get("id", f"line-{number}"), row.get("kind")
             if (not isinstance(raw_id, str | int) or isinstance(raw_id, bool)
