@@ -841,6 +841,15 @@ def test_earlier_answers_the_test_set_gives_are_used_not_asked(
                                                Turn("Where?", "said of Where?")))]
 
 
+def test_hit_at_n_beyond_the_passages_retrieved_is_undefined(fake_pipeline: Pipeline) -> None:
+    """With -k 1 a run retrieves one passage, so hit@3 and hit@5 were hit@1 under other
+    names (and compared as if measured); they are now null."""
+    items = [Item("a", "How many American troops are in Iraq today?", ("2,500",))]
+    metrics, _ = evaluation.evaluate(fake_pipeline, items, k=1)
+    assert metrics["hit@1"] is not None and metrics["hit@3"] is None and metrics["hit@5"] is None
+    assert evaluation.evaluate(fake_pipeline, items, k=5)[0]["hit@5"] is not None
+
+
 def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
     items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
              Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]
@@ -938,6 +947,11 @@ def test_breakdown_hit_at_1_is_over_the_answerable_questions_of_the_kind(
     report = tmp_path / "r.md"
     eval_report.write_report(report, {"hit@1": 1.0}, outcomes, predictions, "t")
     assert "| followup | 4 | 0.0 | 0.0 | 1.000 | 0.500 | 1.000 |" in report.read_text("utf-8")
+    predictions.write_text("".join(json.dumps(
+        {"id": str(n), "question": "q", "gold": [], "abstained": True, "answer": "",
+         "passages": []}) + "\n" for n in range(2)), encoding="utf-8")
+    eval_report.write_report(report, {"hit@1": None}, outcomes[2:], predictions, "t")
+    assert "| followup | 2 | 0.0 | 0.0 | 1.000 | 1.000 | n/a |" in report.read_text("utf-8")
 
 
 def test_plots_are_linked_by_a_quoted_url(tmp_path: Path,
@@ -1021,6 +1035,10 @@ def test_a_metric_over_no_questions_is_undefined_not_zero_and_a_gate_on_it_fails
         "hit@1", "mrr", "answer_contains_gold", "wrongly_abstained", "citation_exact",
         "citation_supports_gold", "lead_shown", "lead_correct"}
     assert "abstention_precision    n/a" in evaluation.format_table(metrics)
+    # hit@3 and hit@5 of a run that retrieved one passage (-k 1) are not hit@1 again
+    assert [evaluation.aggregate([answered], k)["hit@5"] for k in (1, 3, 5, 20)] == [
+        None, None, 1.0, 1.0]
+    assert evaluation.aggregate([answered], 1)["hit@3"] is None
     predictions = tmp_path / "p.jsonl"
     predictions.write_text(json.dumps({"id": "1", "question": "q", "gold": ["g"],
                                        "abstained": False, "answer": "g", "passages": []})

@@ -277,7 +277,7 @@ def _breakdown(outcomes: Sequence[Outcome]) -> list[list[str]]:
             f"{sum(o.right for o in group) / n:.3f}",
             f"{sum(o.abstained for o in group) / n:.3f}",
             f"{sum(o.first_rank == 1 for o in answerable) / len(answerable):.3f}"
-            if answerable else "-",
+            if answerable else NOT_DEFINED,
         ])
     return rows
 

@@ -493,7 +493,7 @@ def evaluate(
             if sink:
                 sink(record)
             bar.update()
-    metrics = aggregate(outcomes)
+    metrics = aggregate(outcomes, k)
     metrics["skipped"] = skipped
     metrics["errors"] = errors
     return metrics, outcomes
@@ -512,10 +512,11 @@ def _ratio(part: float, whole: float) -> float | None:
 Metrics = dict[str, float | None]  # a metric is None where it is undefined (see _mean)
 
 
-def aggregate(outcomes: Sequence[Outcome]) -> Metrics:
+def aggregate(outcomes: Sequence[Outcome], k: int | None = None) -> Metrics:
     """The flat metric object: SQuAD v2 (percent) first, then qa's own (fractions, ms). A
     share over no questions (hit@1 without answerable questions, abstention precision with
-    no abstention, lead_correct with no lead) is None: undefined, not 0."""
+    no abstention, lead_correct with no lead) is None: undefined, not 0; so is hit@n when
+    only `k` < n passages were retrieved."""
     has = [o for o in outcomes if o.has_answer]
     no = [o for o in outcomes if not o.has_answer]
     abstained_no = sum(o.abstained for o in no)
@@ -531,14 +532,17 @@ def aggregate(outcomes: Sequence[Outcome]) -> Metrics:
     def hit(o: Outcome, n: int) -> float:
         return float(o.first_rank is not None and o.first_rank <= n)
 
+    def hits(n: int) -> float | None:
+        return _mean([hit(o, n) for o in has]) if k is None or n <= k else None
+
     metrics: Metrics = {
         "questions": len(outcomes), "answerable": len(has), "unanswerable": len(no),
     }
     metrics.update(squad_v2_metrics([o.squad for o in outcomes]))
     metrics.update({
-        "hit@1": _mean([hit(o, 1) for o in has]),
-        "hit@3": _mean([hit(o, 3) for o in has]),
-        "hit@5": _mean([hit(o, 5) for o in has]),
+        "hit@1": hits(1),
+        "hit@3": hits(3),
+        "hit@5": hits(5),
         "mrr": _mean([1 / o.first_rank if o.first_rank else 0.0 for o in has]),
         "sentence_hit@1": _mean([float(o.sentence_hit) for o in has]),
         "answer_contains_gold": _mean([float(o.contains and not o.abstained) for o in has]),
