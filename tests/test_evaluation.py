@@ -901,6 +901,39 @@ def test_report_escapes_everything_and_lists_every_miss(
     assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
 
 
+def test_the_report_is_written_as_it_is_read_not_held_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report listed every miss in memory and built the whole page as one string (a
+    50,000-question run: 80 MB for a 17 MB report). It is now written as the predictions are
+    read, atomically, with the same bytes."""
+    import tracemalloc
+
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    predictions = tmp_path / "p.jsonl"
+    outcomes = []
+    with predictions.open("w", encoding="utf-8") as fh:
+        for n in range(3000):
+            outcomes.append(evaluation.Outcome(None, True, False, 0.5, 1.0, None, False, False,
+                                               False, Scored(True, True, 0, 0.0, 0.5), 0, 0))
+            fh.write(json.dumps({"id": str(n), "question": "Why? " * 20, "gold": ["g"],
+                                 "abstained": False, "answer": "An answer. " * 30,
+                                 "passages": [{"text": "A passage. " * 20}]}) + "\n")
+    for name in ("r.md", "r.html"):
+        report = tmp_path / name
+        tracemalloc.start()
+        try:
+            eval_report.write_report(report, {"f1": 1.0}, outcomes, predictions, "t")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        size = report.stat().st_size
+        assert size > 1_500_000 and peak < size / 3, (name, peak, size)
+        text = report.read_text(encoding="utf-8")
+        assert text.count("An answer.") == 3000 * 27  # each answer's first 300 characters
+        assert ("## Misses (3000 of 3000)" in text) != ("<h2>Misses (3000 of 3000)</h2>" in text)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "r.html", "r.md"]
+
+
 def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> None:
     """A quoted document sentence or a question starting with "=" (or + - @ tab) was written
     to --csv as is, and a spreadsheet opening it runs it as a formula (CSV injection)."""

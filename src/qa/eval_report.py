@@ -26,13 +26,13 @@ import os
 import sys
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from qa.atomic import write_text_atomic
+from qa.atomic import write_text_atomic, write_texts_atomic
 from qa.errors import BadSetting, QAError
 from qa.metrics import percentile, reliability_bins
 
@@ -298,7 +298,9 @@ def _misses(outcomes: Sequence[Outcome], predictions: Path) -> Iterator[list[str
 
 def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequence[Outcome],
                  predictions: Path, title: str) -> None:
-    """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss."""
+    """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss. The
+    misses are read from the streamed predictions and written as they are read (atomically):
+    a long run's report is never held whole in memory."""
     latencies = [o.latency_ms for o in outcomes]
     reliability = reliability_bins([(o.confidence, o.sentence_right) for o in outcomes])
     # linked by a relative URL, quoted: a report named "run #2 (50%).html" keeps its plots
@@ -310,7 +312,8 @@ def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequ
     breakdown = _breakdown(outcomes)
     reliability_rows = [[f"{lo:.1f}-{hi:.1f}", str(n), f"{c:.3f}" if n else "-",
                          f"{acc:.3f}" if n else "-"] for lo, hi, n, c, acc in reliability]
-    misses = list(_misses(outcomes, predictions))
+    misses = _misses(outcomes, predictions)
+    missed = sum(not o.right for o in outcomes)  # what _misses yields
     skipped = f"{int(metrics.get('skipped') or 0)}, failed: {int(metrics.get('errors') or 0)}"
     miss_note = ("A miss is an answerable question whose answer lacks the gold answer (or was "
                  "refused), or an unanswerable question that was answered. Reliability: "
@@ -320,49 +323,81 @@ def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequ
     if path.suffix.lower() in (".html", ".htm"):
         e = html.escape
 
-        def table(head: list[str], rows: Sequence[list[str]]) -> str:
+        def table(head: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
             cells = "".join(f"<th>{e(h)}</th>" for h in head)
-            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
-                           for row in rows)
-            return f"<table border=1><tr>{cells}</tr>{body}</table>"
+            yield f"<table border=1><tr>{cells}</tr>"
+            for row in rows:
+                yield "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+            yield "</table>"
 
         def image(png: Path, ok: bool, alt: str) -> str:
             return f'<p><img src="{e(quote(png.name))}" alt="{e(alt)}"></p>' if ok else ""
 
-        body = (
-            f"<h1>{e(title)}</h1><h2>Metrics</h2>{table(['metric', 'value'], metric_rows)}"
-            f"<h2>By kind</h2>{table(BREAKDOWN_HEAD, breakdown)}"
-            f"<h2>Latency (warm ask, per question)</h2>"
-            f"{image(latency_png, has_latency, 'latency histogram')}"
-            f"<pre>{e(chr(10).join(_text_histogram(latencies)))}</pre>"
-            f"<h2>Confidence reliability</h2>"
-            f"{image(reliability_png, has_reliability, 'reliability plot')}"
-            f"{table(RELIABILITY_HEAD, reliability_rows)}"
-            f"<h2>Misses ({len(misses)} of {len(outcomes)})</h2><p>{e(miss_note)}</p>"
-            f"<p>Skipped bad questions: {skipped}</p>{table(MISS_HEAD, misses)}"
-        )
-        head = f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>"
-        write_text_atomic(path, head + body + "\n")
+        def page() -> Iterator[str]:
+            yield (f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>"
+                   f"<h1>{e(title)}</h1><h2>Metrics</h2>")
+            yield from table(["metric", "value"], metric_rows)
+            yield "<h2>By kind</h2>"
+            yield from table(BREAKDOWN_HEAD, breakdown)
+            yield (f"<h2>Latency (warm ask, per question)</h2>"
+                   f"{image(latency_png, has_latency, 'latency histogram')}"
+                   f"<pre>{e(chr(10).join(_text_histogram(latencies)))}</pre>"
+                   f"<h2>Confidence reliability</h2>"
+                   f"{image(reliability_png, has_reliability, 'reliability plot')}")
+            yield from table(RELIABILITY_HEAD, reliability_rows)
+            yield (f"<h2>Misses ({missed} of {len(outcomes)})</h2><p>{e(miss_note)}</p>"
+                   f"<p>Skipped bad questions: {skipped}</p>")
+            yield from table(MISS_HEAD, misses)
+            yield "\n"
+
+        write_texts_atomic(path, _batched(page()))
         return
 
     def cell(text: str) -> str:
         return html.escape(text.replace("\n", " "), quote=False).replace("|", "\\|")
 
-    def md_table(head: list[str], rows: Sequence[list[str]]) -> list[str]:
-        return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                + ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows] + [""])
+    def md_table(head: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+        yield "| " + " | ".join(head) + " |"
+        yield "|" + "---|" * len(head)
+        for row in rows:
+            yield "| " + " | ".join(cell(c) for c in row) + " |"
+        yield ""
 
-    lines = [f"# {cell(title)}", "", "## Metrics", "", *md_table(["metric", "value"], metric_rows),
-             "## By kind", "", *md_table(BREAKDOWN_HEAD, breakdown),
-             "## Latency (warm `ask`, per question)", ""]
-    lines += [f"![latency histogram]({quote(latency_png.name)})", ""] if has_latency else []
-    lines += ["```", *_text_histogram(latencies), "```", "", "## Confidence reliability", ""]
-    lines += [f"![reliability plot]({quote(reliability_png.name)})", ""] if has_reliability \
-        else []
-    lines += [*md_table(RELIABILITY_HEAD, reliability_rows),
-              f"## Misses ({len(misses)} of {len(outcomes)})", "", miss_note, "",
-              f"Skipped bad questions: {skipped}", "", *md_table(MISS_HEAD, misses)]
-    write_text_atomic(path, "\n".join(lines))
+    def lines() -> Iterator[str]:
+        yield from [f"# {cell(title)}", "", "## Metrics", ""]
+        yield from md_table(["metric", "value"], metric_rows)
+        yield from ["## By kind", ""]
+        yield from md_table(BREAKDOWN_HEAD, breakdown)
+        yield from ["## Latency (warm `ask`, per question)", ""]
+        if has_latency:
+            yield from [f"![latency histogram]({quote(latency_png.name)})", ""]
+        yield from ["```", *_text_histogram(latencies), "```", "", "## Confidence reliability", ""]
+        if has_reliability:
+            yield from [f"![reliability plot]({quote(reliability_png.name)})", ""]
+        yield from md_table(RELIABILITY_HEAD, reliability_rows)
+        yield from [f"## Misses ({missed} of {len(outcomes)})", "", miss_note, "",
+                    f"Skipped bad questions: {skipped}", ""]
+        yield from md_table(MISS_HEAD, misses)
+
+    def joined() -> Iterator[str]:  # "\n".join(lines()), a line at a time
+        for n, line in enumerate(lines()):
+            yield line if n == 0 else "\n" + line
+
+    write_texts_atomic(path, _batched(joined()))
+
+
+def _batched(texts: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
+    """The texts in pieces of about `size` characters (fewer, larger writes)."""
+    pending: list[str] = []
+    length = 0
+    for text in texts:
+        pending.append(text)
+        length += len(text)
+        if length >= size:
+            yield "".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield "".join(pending)
 
 
 # -- comparing two runs ----------------------------------------------------------------------
