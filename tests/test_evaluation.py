@@ -1160,6 +1160,24 @@ def test_compare_prints_side_by_side_and_gates_regressions(
     assert _main(capsys, "eval", str(SMALL_SQUAD), "--fail-on-drop", "f1=1")[0] == 2
 
 
+def test_a_metrics_file_too_large_to_be_one_is_refused_before_it_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compare read a metrics file whole, whatever its size: naming a run's predictions
+    (hundreds of MB) by mistake read them all into memory to say "not valid JSON"."""
+    monkeypatch.setattr(eval_report, "MAX_METRICS_BYTES", 100)
+    a = _squad(tmp_path, {"f1": 70.0}, "a.json")
+    big = _squad(tmp_path, "".join(json.dumps({"id": str(n)}) + "\n" for n in range(20)),
+                 "predictions.jsonl")
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *args, **kw: (
+        pytest.fail("read whole") if self == big else read_text(self, *args, **kw)))
+    code, out, err = _main(capsys, "eval", "--compare", str(a), str(big))
+    assert code == 1 and out == "" and err == (
+        f"qa: error: metrics file {str(big)!r} is too large for a metric object "
+        f"({big.stat().st_size:,} bytes; at most 100)\n")
+
+
 def test_a_gated_metric_missing_or_not_finite_fails_the_gate(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = _squad(tmp_path, '{"f1": 70.0, "exact": 60.0, "hit@1": 0.8}', "a.json")

@@ -409,10 +409,17 @@ def lower_is_better(name: str) -> bool:
     return name.endswith("_ms") or name in LOWER_IS_BETTER
 
 
+MAX_METRICS_BYTES = 16 * 1024 * 1024  # a metric object is a few KB
+
+
 def load_metrics(path: Path) -> dict[str, float | None]:
     """A metric object from `qa eval --json`/`--metrics-out` (or an object holding one under
     "metrics"); only its numbers and its nulls (undefined metrics) are kept."""
     try:
+        size = path.stat().st_size
+        if size > MAX_METRICS_BYTES:  # e.g. the predictions file named by mistake
+            raise QAError(f"metrics file {str(path)!r} is too large for a metric object "
+                          f"({size:,} bytes; at most {MAX_METRICS_BYTES:,})")
         data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as test sets allow
     except FileNotFoundError:
         raise QAError(f"metrics file {str(path)!r} does not exist") from None

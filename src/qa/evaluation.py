@@ -174,7 +174,7 @@ def prediction_record(item: Item, answer: Answer, latency_ms: float) -> dict[str
 LEAD_RIGHT_F1 = 0.5  # a lead counts as right from this SQuAD token F1 against a gold
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per question, kept for the whole run
 class Outcome:
     """The few numbers kept per question (the predictions themselves are streamed out)."""
 

@@ -63,7 +63,7 @@ def squad_scores(prediction: str, golds: Sequence[str]) -> tuple[int, float]:
             max(compute_f1(g, prediction) for g in usable))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scored:
     """What the SQuAD v2 aggregate needs of one question (kept for every question: small)."""
 
