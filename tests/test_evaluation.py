@@ -815,7 +815,9 @@ def test_earlier_answers_the_test_set_gives_are_used_not_asked(
                                                                         "answer": 3}]},
             {"id": "b3", "question": "Q?", "answers": [], "history": [{"question": "Q",
                                                                         "said": "x"}]},
-            {"id": "b4", "question": "Q?", "answers": [], "history": "Who?"}]
+            {"id": "b4", "question": "Q?", "answers": [], "history": "Who?"},
+            {"id": "b5", "question": "Q?", "answers": [], "history": ["Who?"] * 21},
+            {"id": "ok", "question": "Q?", "answers": [], "history": ["Who?"] * 20}]
     items, problems = parse_jsonl(json.dumps(r) for r in rows)
     assert items[0].history == (Turn("Who is the spokesman?", "John Kirby [1]"),
                                 "And the minister?", "Where?")
@@ -825,7 +827,10 @@ def test_earlier_answers_the_test_set_gives_are_used_not_asked(
         "line 3: 'history' turn 1: 'answer' must be a string or null",
         "line 4: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
         "(turn 1 is not)",
-        "line 5: 'history' must be a list of questions or {\"question\", \"answer\"} objects"]
+        "line 5: 'history' must be a list of questions or {\"question\", \"answer\"} objects",
+        "line 6: 'history' has 21 turns; at most 20 (as the HTTP API takes)"]
+    assert [i.id for i in items] == ["f", "ok"]
+    items = items[:1]
     asked: list[tuple[str, tuple[Any, ...]]] = []
 
     def ask(question: str, turns: Any = (), k: Any = None, *a: Any) -> Answer:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.config import MAX_TURN_ANSWER_CHARS, Settings
+from qa.config import MAX_HISTORY, MAX_TURN_ANSWER_CHARS, Settings
 from qa.errors import BadQuestion, QAError
 from qa.metrics import normalize_loose
 from qa.schema import clean_question
@@ -139,6 +139,9 @@ def _history(value: Any) -> list[str | Turn]:
     takes it. ValueError naming what is wrong."""
     if not isinstance(value, list):
         raise ValueError(_HISTORY)
+    if len(value) > MAX_HISTORY:  # each turn is asked in turn: a long one costs an ask each
+        raise ValueError(f"'history' has {len(value):,} turns; at most {MAX_HISTORY} (as the "
+                         "HTTP API takes)")
     turns: list[str | Turn] = []
     for n, turn in enumerate(value, start=1):
         if isinstance(turn, str):
