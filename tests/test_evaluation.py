@@ -252,6 +252,32 @@ def test_a_jsonl_line_too_long_for_a_question_is_a_problem_and_bad_bytes_name_th
         load_testset(bad)
 
 
+def test_what_a_run_keeps_of_a_jsonl_test_set_is_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every question (about 0.9 KB a question with its outcome) and every bad line of a
+    file was kept: a 512 MB file of short lines needed several GB. Past MAX_QUESTIONS the
+    run stops with one line that points to --limit; past MAX_PROBLEMS bad lines, likewise."""
+    from qa import testset as testset_module
+
+    monkeypatch.setattr(testset_module, "MAX_QUESTIONS", 5)
+    monkeypatch.setattr(testset_module, "MAX_PROBLEMS", 3)
+    rows = "".join(json.dumps({"id": str(n), "question": "Who?", "answers": []}) + "\n"
+                   for n in range(8))
+    path = _squad(tmp_path, rows, "many.jsonl")
+    with pytest.raises(QAError) as error:
+        load_testset(path)
+    assert str(error.value) == (f"test set {str(path)!r}: it holds more than 5 questions, more "
+                                "than one run keeps: ask it in parts (--limit N)")
+    assert len(load_testset(path, limit=5).items) == 5
+    bad = _squad(tmp_path, "not json\n" * 4, "bad.jsonl")
+    with pytest.raises(QAError) as error:
+        load_testset(bad)
+    assert str(error.value) == (f"test set {str(bad)!r}: it has more than 3 bad lines (the "
+                                "first: line 1: not valid JSON (Expecting value)): is it a "
+                                "JSON-lines test set?")
+    assert len(load_testset(_squad(tmp_path, "not json\n" * 3, "ok.jsonl")).problems) == 3
+
+
 def test_a_squad_file_parsed_whole_has_its_own_cap(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A SQuAD file is one JSON document, parsed whole at about five times its size: the

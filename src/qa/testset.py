@@ -175,12 +175,22 @@ def jsonl_lines(text: str) -> Iterator[str]:
 
 JSONL_FIELDS = ("id", "question", "answers", "history", "kind")
 MAX_NOTED = 10  # distinct unknown fields noted
+# What one run keeps, about 0.9 KB a question with its outcome: 1,000,000 is about 0.9 GB
+# (and some 14 hours of asking); more is asked in parts with --limit. A file of many more
+# bad lines than that is not a test set.
+MAX_QUESTIONS = 1_000_000
+MAX_PROBLEMS = 100_000
+
+
+class TooMuch(QAError):
+    """A test set past what one run keeps (MAX_QUESTIONS, MAX_PROBLEMS)."""
 
 
 def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
                 limit: int | None = None) -> tuple[list[Item], list[Problem]]:
     """Items of a JSON-lines test set, and one problem per bad line (with its number).
     With `limit`, only the first `limit` good items are kept (every line is still checked).
+    QAError past MAX_QUESTIONS kept or MAX_PROBLEMS bad lines: what a run holds is bounded.
     `notes` (if given) gets one note per field qa does not read, at its first line: extra
     fields are allowed, but a misspelt "histroy" would silently ask without the history."""
     items: list[Item] = []
@@ -231,10 +241,16 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
             seen.add(str(raw_id))
             if limit is not None and len(items) >= limit:
                 continue
+            if len(items) >= MAX_QUESTIONS:
+                raise TooMuch(f"it holds more than {MAX_QUESTIONS:,} questions, more than one "
+                              "run keeps: ask it in parts (--limit N)")
             items.append(Item(str(raw_id), question, _unique(answers), tuple(history),
                               sys.intern(kind) if kind else None, where))
         except ValueError as exc:
             problems.append(Problem(where, str(exc)))
+            if len(problems) > MAX_PROBLEMS:
+                raise TooMuch(f"it has more than {MAX_PROBLEMS:,} bad lines (the first: "
+                              f"{problems[0]}): is it a JSON-lines test set?") from None
     if notes is not None:
         for key, (first, count) in unknown.items():
             notes.append(Problem(f"line {first}", (
@@ -468,7 +484,10 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
         reader = _Reader(path)
         if not whole_file:
             notes: list[Problem] = []
-            items, problems = parse_jsonl(reader.lines(), notes, limit)
+            try:
+                items, problems = parse_jsonl(reader.lines(), notes, limit)
+            except TooMuch as exc:
+                raise QAError(f"test set {str(path)!r}: {exc}") from None
             return TestSet("jsonl", items, problems, [], reader.sha256(), tuple(notes))
         text = reader.whole()
     except FileNotFoundError:
@@ -497,7 +516,10 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
         raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
                       "'data' list of articles (or use JSON lines, one question per line)")
     notes = []
-    items, problems = parse_jsonl(jsonl_lines(text), notes, limit)
+    try:
+        items, problems = parse_jsonl(jsonl_lines(text), notes, limit)
+    except TooMuch as exc:
+        raise QAError(f"test set {str(path)!r}: {exc}") from None
     return TestSet("jsonl", items, problems, [], sha, tuple(notes))
 
 
