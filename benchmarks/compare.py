@@ -309,7 +309,8 @@ def _time_followups(
         floors.append(timed(lambda q=item.question: embedder.embed([q])))
         counting.calls = 0
         started = time.perf_counter()
-        counted.ask(item.question, [Turn(h) for h in item.history], QA_K)
+        turns = [h if isinstance(h, Turn) else Turn(h) for h in item.history]
+        counted.ask(item.question, turns, QA_K)
         latencies.append(time.perf_counter() - started)
         calls.append(counting.calls)
     return {

@@ -201,6 +201,100 @@ def test_squad_golds_not_in_their_paragraph_are_noted_and_impossible_with_answer
     assert load_testset(SMALL_SQUAD).notes == ()
 
 
+def test_a_jsonl_test_set_is_read_a_line_at_a_time_not_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON-lines file was read whole (bytes, then a decoded copy, then its lines): a
+    120 MB file took about 720 MB before the first question. It is now read a line at a
+    time, with its SHA-256 taken as the lines pass, and --limit keeps only what it asks."""
+    rows = [{"id": f"q{n}", "kind": "factual", "question": f"Who wrote report {n} of the year?",
+             "answers": [f"author {n}"], "history": ["Which report?"] if n % 3 else []}
+            for n in range(3_000)]
+    text = "\ufeff" + "".join(json.dumps(r) + ("\r\n" if n % 2 else "\n")
+                              for n, r in enumerate(rows))
+    path = _squad(tmp_path, text, "big.jsonl")
+    whole = load_testset(path)  # before the file reads are forbidden: the reference
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read whole"))
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: pytest.fail("read whole"))
+    streamed = load_testset(path)
+    assert streamed == whole and len(streamed.items) == 3_000
+    import hashlib
+    import tracemalloc
+
+    with open(path, "rb") as fh:
+        assert streamed.sha256 == hashlib.sha256(fh.read()).hexdigest()
+    peaks = []
+    for limit in (None, 10):
+        tracemalloc.start()
+        try:
+            limited = load_testset(path, limit=limit)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert [i.id for i in limited.items] == [f"q{n}" for n in range(10)]
+    assert peaks[1] < peaks[0] / 2, peaks  # the ids seen (duplicates), not the file or items
+
+
+def test_a_jsonl_line_too_long_for_a_question_is_a_problem_and_bad_bytes_name_their_offset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa import testset as testset_module
+
+    monkeypatch.setattr(testset_module, "MAX_LINE_BYTES", 1000)
+    good = json.dumps({"id": "a", "question": "Who?", "answers": []})
+    long = json.dumps({"id": "b", "question": "Who " + "x" * 3000 + "?", "answers": []})
+    text = f"{good}\n{long}\n{good.replace('a', 'c', 1)}\n"
+    testset = load_testset(_squad(tmp_path, text, "long.jsonl"))
+    assert [i.id for i in testset.items] == ["a", "c"]
+    assert [str(p) for p in testset.problems] == [
+        "line 2: the line is longer than 1,000 bytes"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(good.encode() + b"\n" + b'{"question": "Wh\xe9?"}\n')
+    with pytest.raises(QAError, match=f"bad byte at offset {len(good) + 1 + 16}\\)"):
+        load_testset(bad)
+
+
+def test_what_a_run_keeps_of_a_jsonl_test_set_is_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every question (about 0.9 KB a question with its outcome) and every bad line of a
+    file was kept: a 512 MB file of short lines needed several GB. Past MAX_QUESTIONS the
+    run stops with one line that points to --limit; past MAX_PROBLEMS bad lines, likewise."""
+    from qa import testset as testset_module
+
+    monkeypatch.setattr(testset_module, "MAX_QUESTIONS", 5)
+    monkeypatch.setattr(testset_module, "MAX_PROBLEMS", 3)
+    rows = "".join(json.dumps({"id": str(n), "question": "Who?", "answers": []}) + "\n"
+                   for n in range(8))
+    path = _squad(tmp_path, rows, "many.jsonl")
+    with pytest.raises(QAError) as error:
+        load_testset(path)
+    assert str(error.value) == (f"test set {str(path)!r}: it holds more than 5 questions, more "
+                                "than one run keeps: ask it in parts (--limit N)")
+    assert len(load_testset(path, limit=5).items) == 5
+    bad = _squad(tmp_path, "not json\n" * 4, "bad.jsonl")
+    with pytest.raises(QAError) as error:
+        load_testset(bad)
+    assert str(error.value) == (f"test set {str(bad)!r}: it has more than 3 bad lines (the "
+                                "first: line 1: not valid JSON (Expecting value)): is it a "
+                                "JSON-lines test set?")
+    assert len(load_testset(_squad(tmp_path, "not json\n" * 3, "ok.jsonl")).problems) == 3
+
+
+def test_a_squad_file_parsed_whole_has_its_own_cap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SQuAD file is one JSON document, parsed whole at about five times its size: the
+    512 MB cap of a test set let one need several GB. It now has its own cap; JSON lines
+    (read a line at a time) keep theirs."""
+    from qa import testset as testset_module
+
+    monkeypatch.setattr(testset_module, "MAX_SQUAD_BYTES", 1000)
+    squad = _squad(tmp_path, SMALL_SQUAD.read_text(encoding="utf-8"), "big.json")
+    with pytest.raises(QAError, match=r"too large for a SQuAD file \([0-9,]+ bytes; at most "
+                                      r"1,000: split it, or use JSON lines\)"):
+        load_testset(squad)
+    rows = "".join(json.dumps({"id": str(n), "question": "Who spoke?", "answers": []}) + "\n"
+                   for n in range(50))
+    assert len(load_testset(_squad(tmp_path, rows, "rows.txt")).items) == 50
+
+
 def test_testset_format_is_told_by_content(tmp_path: Path) -> None:
     assert load_testset(SMALL_SQUAD).format == "squad"
     jsonl = tmp_path / "set.txt"
@@ -470,6 +564,78 @@ def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
     assert notes == [f"qa: eval: {testset}: line 1 (id '1'): gold answer 'around 2,600' is in "
                      "none of the documents (scored as given)"]
     assert json.loads(stdout)["questions"] == 2 and json.loads(stdout)["skipped"] == 0
+    code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(seeds), "--index",
+                                 str(tmp_path / "index"), "--model", "fake-hashing", "--json",
+                                 "--limit", "1")
+    assert code == 0 and json.loads(stdout)["questions"] == 1  # only what it asks is kept
+    for bad in ("0", "x"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["eval", str(testset), "--limit", bad])
+        assert exit_info.value.code == 2
+
+
+class _Documents:
+    """What `missing_golds` reads of an index: its document ids and their texts."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.documents = {f"d{n}": None for n in range(len(texts))}
+
+    def source(self, doc_id: str) -> str:
+        return self.texts[int(doc_id[1:])]
+
+
+def test_golds_in_no_document_are_found_with_bounded_work(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """The note on golds no document holds searched every normalised document once per gold
+    (corpus size x golds: minutes on a large corpus). Each distinct gold is now decided once,
+    by the corpus's words where they suffice, else by one search of one normalised text, and
+    the searches have a budget: what is left unchecked is counted in one note."""
+    from qa.metrics import normalize_loose
+
+    docs = _Documents(["The Pentagon said 2,500 troops stay.", "John Kirby spoke on Monday.",
+                       "Operation \u201cInherent Resolve\u201d ends."])
+    golds = ["2,500", "500", "troops stay", "Kirby", "Kirbby", "stay John", "said 2,500 troops",
+             "said 2,501 troops", "inherent resolve", "Monday", "the Pentagon", "\u2014"]
+    items = [Item(f"q{n}", "Q?", (g,)) for n, g in enumerate(golds)]
+    items.append(Item("again", "Q?", ("Kirbby", "2,500")))
+
+    def naive() -> list[str]:  # the rule as it was: a substring of a normalised document
+        texts = [normalize_loose(t) for t in docs.texts]
+        return [f"id {i.id!r}: gold answer {g!r} is in none of the documents (scored as given)"
+                for i in items for g in i.answers
+                if normalize_loose(g) and not any(normalize_loose(g) in t for t in texts)]
+
+    notes = [str(p) for p in evaluation.missing_golds(items, docs)]  # type: ignore[arg-type]
+    assert notes == naive() and len(notes) == 4  # Kirbby twice, stay John, 2,501
+    real_search = evaluation._Corpus.search
+    # with nothing to spend, only what the words decide is decided: 2500, kirby, monday and
+    # pentagon are words of the text; "said 2501 troops" has an inner word no document has
+    notes = [str(p) for p in evaluation.missing_golds(items, docs, budget=0, probes=0)]
+    assert notes == [
+        "id 'q7': gold answer 'said 2,501 troops' is in none of the documents (scored as given)",
+        "gold answers: 6 of 11 distinct gold answer(s) were not looked for in the documents "
+        f"({sum(len(normalize_loose(t)) for t in docs.texts):,} characters: too long "
+        "to search for each)"]
+    # the places of words decide the rest, with no search of the text
+    monkeypatch.setattr(evaluation._Corpus, "search", lambda self, wanted, within: (
+        pytest.fail(f"searched for {wanted!r}") if within is self.texts
+        else real_search(self, wanted, within)))
+    assert [str(p) for p in evaluation.missing_golds(items, docs)] == naive()
+    # the same decisions as a search of each document, on random text and random golds
+    import random
+
+    monkeypatch.undo()
+    rng = random.Random(7)
+    vocabulary = ["ab", "abc", "b", "bc", "c", "ca", "the", "2,500", "x-y"]
+    docs.texts = [" ".join(rng.choice(vocabulary) for _ in range(40)) for _ in range(5)]
+    docs.documents = {f"d{n}": None for n in range(5)}
+    items = [Item(f"r{n}", "Q?", (" ".join(rng.choice(vocabulary) for _ in
+                                            range(rng.randint(1, 4)))[rng.randint(0, 1):],))
+             for n in range(400)]
+    for probes in (None, 0):  # by the places of words, or by a search
+        notes = [str(p) for p in evaluation.missing_golds(items, docs, probes=probes)]
+        assert notes == naive() and 20 < len(notes) < 380
 
 
 def test_a_field_qa_does_not_read_is_noted_once_with_its_first_line(
@@ -621,6 +787,100 @@ def test_latency_times_the_question_not_the_replayed_conversation(
     assert metrics["latency_max_ms"] < 150
 
 
+def test_earlier_turns_the_run_already_asked_are_reused_not_asked_again(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up with N earlier turns asked each of them again (one ask per turn), even
+    when the run had just asked the same turn as a question of the set or as another
+    follow-up's turn. Those answers are now reused; the predictions are the same."""
+    first = "Who is the Pentagon spokesman?"
+    second = "What did he say about the advisers?"
+    items = [Item("a", first, ("John Kirby",)),
+             Item("b", second, (), (first,)),
+             Item("c", "When did he say it?", (), (first, second)),
+             Item("d", "And where?", (), (first, second))]
+
+    def without_reuse(question: str, history: list[str], k: int) -> Answer:
+        return fake_pipeline.ask(question, evaluation.replay(fake_pipeline, history, k), k)
+
+    def strip(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "latency_ms"} for r in records]
+
+    expected: list[dict[str, Any]] = []
+    evaluation.evaluate(fake_pipeline, items, asker=without_reuse, sink=expected.append)
+    asked: list[tuple[str, int]] = []
+    ask = fake_pipeline.ask
+
+    def counting(question: str, turns: Any = (), k: Any = None, *a: Any) -> Answer:
+        asked.append((question, len(turns)))
+        return ask(question, turns, k, *a)
+
+    monkeypatch.setattr(fake_pipeline, "ask", counting)
+    records: list[dict[str, Any]] = []
+    evaluation.evaluate(fake_pipeline, items, sink=records.append)
+    assert strip(records) == strip(expected)
+    # the warm-up, then each question once: "c" and "d" reuse "a" and "b" as their turns
+    assert asked[1:] == [(first, 0), (second, 1), ("When did he say it?", 2), ("And where?", 2)]
+    answered = evaluation.Answered(limit=2)
+    for n in range(3):
+        answered.put((str(n), (), 5), "x")
+    assert answered.get(("0", (), 5)) is None and answered.get(("2", (), 5)) == "x"
+
+
+def test_earlier_answers_the_test_set_gives_are_used_not_asked(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up's history could only hold questions, each asked again before it; a test
+    set that knows the answers shown (a logged conversation) can now give them, as the HTTP
+    API takes them: {"question", "answer"}. Such a turn is not asked; null means unknown."""
+    from qa.types import Turn
+
+    rows = [{"id": "f", "question": "What did he say?", "answers": [],
+             "history": [{"question": "Who is the spokesman?", "answer": "John Kirby [1]"},
+                         {"question": "And the minister?", "answer": None}, "Where?"]},
+            {"id": "b1", "question": "Q?", "answers": [], "history": [{"question": 1}]},
+            {"id": "b2", "question": "Q?", "answers": [], "history": [{"question": "Q",
+                                                                        "answer": 3}]},
+            {"id": "b3", "question": "Q?", "answers": [], "history": [{"question": "Q",
+                                                                        "said": "x"}]},
+            {"id": "b4", "question": "Q?", "answers": [], "history": "Who?"},
+            {"id": "b5", "question": "Q?", "answers": [], "history": ["Who?"] * 21},
+            {"id": "ok", "question": "Q?", "answers": [], "history": ["Who?"] * 20}]
+    items, problems = parse_jsonl(json.dumps(r) for r in rows)
+    assert items[0].history == (Turn("Who is the spokesman?", "John Kirby [1]"),
+                                "And the minister?", "Where?")
+    assert [str(p) for p in problems] == [
+        "line 2: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
+        "(turn 1 is not)",
+        "line 3: 'history' turn 1: 'answer' must be a string or null",
+        "line 4: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
+        "(turn 1 is not)",
+        "line 5: 'history' must be a list of questions or {\"question\", \"answer\"} objects",
+        "line 6: 'history' has 21 turns; at most 20 (as the HTTP API takes)"]
+    assert [i.id for i in items] == ["f", "ok"]
+    items = items[:1]
+    asked: list[tuple[str, tuple[Any, ...]]] = []
+
+    def ask(question: str, turns: Any = (), k: Any = None, *a: Any) -> Answer:
+        asked.append((question, tuple(turns)))
+        return Answer(question, f"said of {question}", True, 0.0)
+
+    monkeypatch.setattr(fake_pipeline, "ask", ask)
+    evaluation.evaluate(fake_pipeline, items)
+    given = Turn("Who is the spokesman?", "John Kirby [1]")
+    minister = Turn("And the minister?", "said of And the minister?")
+    assert asked[1:] == [("And the minister?", (given,)), ("Where?", (given, minister)),
+                         ("What did he say?", (given, minister,
+                                               Turn("Where?", "said of Where?")))]
+
+
+def test_hit_at_n_beyond_the_passages_retrieved_is_undefined(fake_pipeline: Pipeline) -> None:
+    """With -k 1 a run retrieves one passage, so hit@3 and hit@5 were hit@1 under other
+    names (and compared as if measured); they are now null."""
+    items = [Item("a", "How many American troops are in Iraq today?", ("2,500",))]
+    metrics, _ = evaluation.evaluate(fake_pipeline, items, k=1)
+    assert metrics["hit@1"] is not None and metrics["hit@3"] is None and metrics["hit@5"] is None
+    assert evaluation.evaluate(fake_pipeline, items, k=5)[0]["hit@5"] is not None
+
+
 def test_a_failing_question_is_reported_and_counted_not_fatal(fake_pipeline: Pipeline) -> None:
     items = [Item("a", "How many American troops are in Iraq today?", ("around 2,500",)),
              Item("b", "boom?", (), where="line 2"), Item("c", "  ", ())]
@@ -672,6 +932,39 @@ def test_report_escapes_everything_and_lists_every_miss(
     assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
 
 
+def test_the_report_is_written_as_it_is_read_not_held_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report listed every miss in memory and built the whole page as one string (a
+    50,000-question run: 80 MB for a 17 MB report). It is now written as the predictions are
+    read, atomically, with the same bytes."""
+    import tracemalloc
+
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    predictions = tmp_path / "p.jsonl"
+    outcomes = []
+    with predictions.open("w", encoding="utf-8") as fh:
+        for n in range(3000):
+            outcomes.append(evaluation.Outcome(None, True, False, 0.5, 1.0, None, False, False,
+                                               False, Scored(True, True, 0, 0.0, 0.5), 0, 0))
+            fh.write(json.dumps({"id": str(n), "question": "Why? " * 20, "gold": ["g"],
+                                 "abstained": False, "answer": "An answer. " * 30,
+                                 "passages": [{"text": "A passage. " * 20}]}) + "\n")
+    for name in ("r.md", "r.html"):
+        report = tmp_path / name
+        tracemalloc.start()
+        try:
+            eval_report.write_report(report, {"f1": 1.0}, outcomes, predictions, "t")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        size = report.stat().st_size
+        assert size > 1_500_000 and peak < size / 3, (name, peak, size)
+        text = report.read_text(encoding="utf-8")
+        assert text.count("An answer.") == 3000 * 27  # each answer's first 300 characters
+        assert ("## Misses (3000 of 3000)" in text) != ("<h2>Misses (3000 of 3000)</h2>" in text)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "r.html", "r.md"]
+
+
 def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> None:
     """A quoted document sentence or a question starting with "=" (or + - @ tab) was written
     to --csv as is, and a spreadsheet opening it runs it as a formula (CSV injection)."""
@@ -718,6 +1011,11 @@ def test_breakdown_hit_at_1_is_over_the_answerable_questions_of_the_kind(
     report = tmp_path / "r.md"
     eval_report.write_report(report, {"hit@1": 1.0}, outcomes, predictions, "t")
     assert "| followup | 4 | 0.0 | 0.0 | 1.000 | 0.500 | 1.000 |" in report.read_text("utf-8")
+    predictions.write_text("".join(json.dumps(
+        {"id": str(n), "question": "q", "gold": [], "abstained": True, "answer": "",
+         "passages": []}) + "\n" for n in range(2)), encoding="utf-8")
+    eval_report.write_report(report, {"hit@1": None}, outcomes[2:], predictions, "t")
+    assert "| followup | 2 | 0.0 | 0.0 | 1.000 | 1.000 | n/a |" in report.read_text("utf-8")
 
 
 def test_plots_are_linked_by_a_quoted_url(tmp_path: Path,
@@ -750,7 +1048,82 @@ def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     assert metrics["lead_shown"] == 0.75  # 3 of the 4 answers (the abstention is not one)
     assert metrics["lead_correct"] == round(1 / 3, 4)
     none = evaluation.aggregate([outcome(True, False, False, False)])
-    assert none["lead_shown"] == 0.0 and none["lead_correct"] == 0.0
+    assert none["lead_shown"] == 0.0 and none["lead_correct"] is None  # no lead: undefined
+
+
+def test_a_lead_is_right_by_the_official_squad_f1_the_reported_f1_uses(
+        fake_pipeline: Pipeline) -> None:
+    """lead_correct used qa's looser token F1 (it drops Unicode punctuation too), not the
+    official SQuAD F1 that the issue defines it by and that `f1` reports: a lead in curly
+    quotes counted as right though its SQuAD F1 against the gold is 0."""
+    from qa.types import Citation, Lead, Span
+
+    assert evaluation.lead_correct("Inherent Resolve", ["the Inherent Resolve", "x"])
+    assert evaluation.lead_correct("around 2,500", ["2,500"])  # F1 2/3
+    assert not evaluation.lead_correct("\u201cInherent Resolve\u201d", ["Inherent Resolve"])
+    assert not evaluation.lead_correct("\u201cInherent\u201d", ["Inherent"])
+    assert not evaluation.lead_correct("anything", [])  # a lead on an unanswerable question
+    quote = "It was called \u201cInherent Resolve\u201d by them."
+    span = Span(14, 32, "\u201cInherent Resolve\u201d")
+    answer = Answer("q", f"{quote} [1]", False, 0.9,
+                    (Citation(1, "d", "d_0", Span(0, len(quote), quote),
+                              Span(0, len(quote), quote)),), (), Lead(1, "d", span))
+    item = Item("i", "What was it called?", ("Inherent Resolve",))
+    record = evaluation.prediction_record(item, answer, 1.0)
+    outcome = evaluation.score(item, answer, record,
+                               evaluation.SourceTexts(fake_pipeline.index))
+    assert outcome.lead and not outcome.lead_right
+    assert outcome.lead_right == (outcome.squad.f1 >= evaluation.LEAD_RIGHT_F1)
+
+
+def test_a_metric_over_no_questions_is_undefined_not_zero_and_a_gate_on_it_fails(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """abstention_precision was 0.0 when nothing was abstained (as were hit@1 without
+    answerable questions and lead_correct without a lead): read as "every abstention was
+    wrong". Such a metric is now null in JSON, n/a in the table and the reports, and a
+    --fail-on-drop gate on it fails with one line naming it."""
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    answered = evaluation.Outcome(None, True, False, 0.9, 1.0, 1, True, True, True,
+                                  Scored(True, True, 1, 1.0, 0.1), 2, 2)
+    metrics = evaluation.aggregate([answered])
+    undefined = {k for k, v in metrics.items() if v is None}
+    assert undefined == {"abstention_precision", "abstained_unanswerable", "abstention_f1",
+                         "lead_correct"}
+    assert metrics["hit@1"] == 1.0 and metrics["wrongly_abstained"] == 0.0
+    withheld = evaluation.Outcome(None, False, True, 0.1, 1.0, None, False, False, False,
+                                  Scored(False, False, 1, 1.0, 0.9), 0, 0)
+    only_unanswerable = evaluation.aggregate([withheld])
+    assert only_unanswerable["abstention_precision"] == 1.0
+    assert {k for k, v in only_unanswerable.items() if v is None} >= {
+        "hit@1", "mrr", "answer_contains_gold", "wrongly_abstained", "citation_exact",
+        "citation_supports_gold", "lead_shown", "lead_correct"}
+    assert "abstention_precision    n/a" in evaluation.format_table(metrics)
+    # hit@3 and hit@5 of a run that retrieved one passage (-k 1) are not hit@1 again
+    assert [evaluation.aggregate([answered], k)["hit@5"] for k in (1, 3, 5, 20)] == [
+        None, None, 1.0, 1.0]
+    assert evaluation.aggregate([answered], 1)["hit@3"] is None
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(json.dumps({"id": "1", "question": "q", "gold": ["g"],
+                                       "abstained": False, "answer": "g", "passages": []})
+                           + "\n", encoding="utf-8")
+    for name in ("r.md", "r.html"):
+        eval_report.write_report(tmp_path / name, metrics, [answered], predictions, "t")
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert ("| abstention_precision | n/a |" in text
+                or "<td>abstention_precision</td><td>n/a</td>" in text) and "None" not in text
+    a = _squad(tmp_path, {**metrics, "abstention_precision": 0.5}, "a.json")
+    b = _squad(tmp_path, metrics, "b.json")
+    assert json.loads(b.read_text())["abstention_precision"] is None  # null in JSON
+    code, out, err = _main(capsys, "eval", "--compare", str(a), str(b))
+    assert code == 0 and "abstention_precision" in out
+    row = next(line for line in out.splitlines() if line.startswith("abstention_precision "))
+    assert row.split()[1:] == ["0.5000", "n/a", "-"]
+    code, out, err = _main(capsys, "eval", "--compare", str(a), str(b),
+                           "--fail-on-drop", "abstention_precision=0.1")
+    assert code == 1 and out == "" and err == (
+        "qa: error: --fail-on-drop: metric 'abstention_precision' is undefined (null) in B: "
+        "that run had nothing to measure it on; the gate fails\n")
 
 
 def test_reliability_bins_whether_the_quoted_sentence_is_right_not_the_decision(
@@ -816,6 +1189,24 @@ def test_compare_prints_side_by_side_and_gates_regressions(
     assert _main(capsys, "eval")[0] == 2
     assert _main(capsys, "eval", str(SMALL_SQUAD), "--compare", str(a), str(b))[0] == 2
     assert _main(capsys, "eval", str(SMALL_SQUAD), "--fail-on-drop", "f1=1")[0] == 2
+
+
+def test_a_metrics_file_too_large_to_be_one_is_refused_before_it_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compare read a metrics file whole, whatever its size: naming a run's predictions
+    (hundreds of MB) by mistake read them all into memory to say "not valid JSON"."""
+    monkeypatch.setattr(eval_report, "MAX_METRICS_BYTES", 100)
+    a = _squad(tmp_path, {"f1": 70.0}, "a.json")
+    big = _squad(tmp_path, "".join(json.dumps({"id": str(n)}) + "\n" for n in range(20)),
+                 "predictions.jsonl")
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *args, **kw: (
+        pytest.fail("read whole") if self == big else read_text(self, *args, **kw)))
+    code, out, err = _main(capsys, "eval", "--compare", str(a), str(big))
+    assert code == 1 and out == "" and err == (
+        f"qa: error: metrics file {str(big)!r} is too large for a metric object "
+        f"({big.stat().st_size:,} bytes; at most 100)\n")
 
 
 def test_a_gated_metric_missing_or_not_finite_fails_the_gate(

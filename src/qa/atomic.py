@@ -12,6 +12,7 @@ import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from qa.errors import WriteError
@@ -33,6 +34,12 @@ def current_umask() -> int:
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically, mode 0666 & ~umask; WriteError on failure."""
+    write_chunks_atomic(path, [data])
+
+
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+    """`write_bytes_atomic` of the chunks written one after another: a large file (a report
+    of every miss of a long run) is never held whole in memory."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -42,9 +49,10 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise WriteError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        for data in chunks:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
         os.fchmod(fd, 0o666 & ~current_umask())
         os.fsync(fd)
         os.close(fd)
@@ -63,3 +71,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """`write_bytes_atomic` of the UTF-8 text."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_texts_atomic(path: Path, texts: Iterable[str]) -> None:
+    """`write_chunks_atomic` of the texts, UTF-8, written as they come."""
+    write_chunks_atomic(path, (text.encode("utf-8") for text in texts))

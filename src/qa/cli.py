@@ -67,6 +67,16 @@ def _add_doc_filter(p: argparse.ArgumentParser) -> None:
                    help="only search this document (repeat for several; see 'qa list')")
 
 
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _positive_k(value: str) -> int:
     try:
         k = int(value)
@@ -128,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "before the run if any is bad")
     p.add_argument("--baseline", action="store_true",
                    help="evaluate the plain dense-only baseline instead of qa")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                   help="ask only the first N good questions (the whole file is still checked)")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                    help="compare two metric objects (from --json or --metrics-out)")
     p.add_argument("--fail-on-drop", action="append", metavar="METRIC=DELTA",

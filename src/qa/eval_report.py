@@ -10,8 +10,9 @@ Every path is checked (and its temporary file created) before the first question
 `--compare A.json B.json` prints two metric objects side by side with the change, and with
 `--fail-on-drop METRIC=DELTA` exits 1 when B is worse than A by more than DELTA: lower for
 scores, higher for the few metrics where lower is better (latency, wrongly_abstained,
-skipped, total_seconds). A gate that cannot be checked (its metric missing from one run, or
-not a finite number in either) fails.
+skipped, total_seconds). A gate that cannot be checked (its metric missing from one run,
+undefined (null) in either, or not a finite number in either) fails. An undefined metric is
+shown as "n/a" in the reports and the comparison.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import os
 import sys
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from qa.atomic import write_text_atomic
+from qa.atomic import write_text_atomic, write_texts_atomic
 from qa.errors import BadSetting, QAError
 from qa.metrics import percentile, reliability_bins
 
@@ -123,7 +124,8 @@ class Outputs:
         if self._csv is not None:
             self._csv.writerow(csv_row(record))
 
-    def finish(self, metrics: dict[str, float], outcomes: Sequence[Outcome], title: str) -> None:
+    def finish(self, metrics: Mapping[str, float | None], outcomes: Sequence[Outcome],
+               title: str) -> None:
         """Close the streams, write the report and the metrics, then rename into place."""
         for _tmp, fh in self._files.values():
             fh.flush()
@@ -251,7 +253,13 @@ def _text_histogram(latencies: list[float], bins: int = 8) -> list[str]:
 
 
 def _shown(value: Any) -> str:
+    """A metric as reports print it; None (undefined: nothing to measure it on) is "n/a"."""
+    if value is None:
+        return NOT_DEFINED
     return f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+NOT_DEFINED = "n/a"
 
 
 def _breakdown(outcomes: Sequence[Outcome]) -> list[list[str]]:
@@ -269,7 +277,7 @@ def _breakdown(outcomes: Sequence[Outcome]) -> list[list[str]]:
             f"{sum(o.right for o in group) / n:.3f}",
             f"{sum(o.abstained for o in group) / n:.3f}",
             f"{sum(o.first_rank == 1 for o in answerable) / len(answerable):.3f}"
-            if answerable else "-",
+            if answerable else NOT_DEFINED,
         ])
     return rows
 
@@ -288,9 +296,11 @@ def _misses(outcomes: Sequence[Outcome], predictions: Path) -> Iterator[list[str
                "(abstained)" if pred["abstained"] else pred["answer"][:300], top[:200]]
 
 
-def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outcome],
+def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequence[Outcome],
                  predictions: Path, title: str) -> None:
-    """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss."""
+    """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss. The
+    misses are read from the streamed predictions and written as they are read (atomically):
+    a long run's report is never held whole in memory."""
     latencies = [o.latency_ms for o in outcomes]
     reliability = reliability_bins([(o.confidence, o.sentence_right) for o in outcomes])
     # linked by a relative URL, quoted: a report named "run #2 (50%).html" keeps its plots
@@ -302,8 +312,9 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     breakdown = _breakdown(outcomes)
     reliability_rows = [[f"{lo:.1f}-{hi:.1f}", str(n), f"{c:.3f}" if n else "-",
                          f"{acc:.3f}" if n else "-"] for lo, hi, n, c, acc in reliability]
-    misses = list(_misses(outcomes, predictions))
-    skipped = f"{int(metrics.get('skipped', 0))}, failed: {int(metrics.get('errors', 0))}"
+    misses = _misses(outcomes, predictions)
+    missed = sum(not o.right for o in outcomes)  # what _misses yields
+    skipped = f"{int(metrics.get('skipped') or 0)}, failed: {int(metrics.get('errors') or 0)}"
     miss_note = ("A miss is an answerable question whose answer lacks the gold answer (or was "
                  "refused), or an unanswerable question that was answered. Reliability: "
                  "questions binned by confidence; accuracy is the share whose quoted "
@@ -312,49 +323,81 @@ def write_report(path: Path, metrics: dict[str, float], outcomes: Sequence[Outco
     if path.suffix.lower() in (".html", ".htm"):
         e = html.escape
 
-        def table(head: list[str], rows: Sequence[list[str]]) -> str:
+        def table(head: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
             cells = "".join(f"<th>{e(h)}</th>" for h in head)
-            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
-                           for row in rows)
-            return f"<table border=1><tr>{cells}</tr>{body}</table>"
+            yield f"<table border=1><tr>{cells}</tr>"
+            for row in rows:
+                yield "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+            yield "</table>"
 
         def image(png: Path, ok: bool, alt: str) -> str:
             return f'<p><img src="{e(quote(png.name))}" alt="{e(alt)}"></p>' if ok else ""
 
-        body = (
-            f"<h1>{e(title)}</h1><h2>Metrics</h2>{table(['metric', 'value'], metric_rows)}"
-            f"<h2>By kind</h2>{table(BREAKDOWN_HEAD, breakdown)}"
-            f"<h2>Latency (warm ask, per question)</h2>"
-            f"{image(latency_png, has_latency, 'latency histogram')}"
-            f"<pre>{e(chr(10).join(_text_histogram(latencies)))}</pre>"
-            f"<h2>Confidence reliability</h2>"
-            f"{image(reliability_png, has_reliability, 'reliability plot')}"
-            f"{table(RELIABILITY_HEAD, reliability_rows)}"
-            f"<h2>Misses ({len(misses)} of {len(outcomes)})</h2><p>{e(miss_note)}</p>"
-            f"<p>Skipped bad questions: {skipped}</p>{table(MISS_HEAD, misses)}"
-        )
-        head = f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>"
-        write_text_atomic(path, head + body + "\n")
+        def page() -> Iterator[str]:
+            yield (f"<!doctype html><meta charset=utf-8><title>{e(title)}</title>"
+                   f"<h1>{e(title)}</h1><h2>Metrics</h2>")
+            yield from table(["metric", "value"], metric_rows)
+            yield "<h2>By kind</h2>"
+            yield from table(BREAKDOWN_HEAD, breakdown)
+            yield (f"<h2>Latency (warm ask, per question)</h2>"
+                   f"{image(latency_png, has_latency, 'latency histogram')}"
+                   f"<pre>{e(chr(10).join(_text_histogram(latencies)))}</pre>"
+                   f"<h2>Confidence reliability</h2>"
+                   f"{image(reliability_png, has_reliability, 'reliability plot')}")
+            yield from table(RELIABILITY_HEAD, reliability_rows)
+            yield (f"<h2>Misses ({missed} of {len(outcomes)})</h2><p>{e(miss_note)}</p>"
+                   f"<p>Skipped bad questions: {skipped}</p>")
+            yield from table(MISS_HEAD, misses)
+            yield "\n"
+
+        write_texts_atomic(path, _batched(page()))
         return
 
     def cell(text: str) -> str:
         return html.escape(text.replace("\n", " "), quote=False).replace("|", "\\|")
 
-    def md_table(head: list[str], rows: Sequence[list[str]]) -> list[str]:
-        return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                + ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows] + [""])
+    def md_table(head: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+        yield "| " + " | ".join(head) + " |"
+        yield "|" + "---|" * len(head)
+        for row in rows:
+            yield "| " + " | ".join(cell(c) for c in row) + " |"
+        yield ""
 
-    lines = [f"# {cell(title)}", "", "## Metrics", "", *md_table(["metric", "value"], metric_rows),
-             "## By kind", "", *md_table(BREAKDOWN_HEAD, breakdown),
-             "## Latency (warm `ask`, per question)", ""]
-    lines += [f"![latency histogram]({quote(latency_png.name)})", ""] if has_latency else []
-    lines += ["```", *_text_histogram(latencies), "```", "", "## Confidence reliability", ""]
-    lines += [f"![reliability plot]({quote(reliability_png.name)})", ""] if has_reliability \
-        else []
-    lines += [*md_table(RELIABILITY_HEAD, reliability_rows),
-              f"## Misses ({len(misses)} of {len(outcomes)})", "", miss_note, "",
-              f"Skipped bad questions: {skipped}", "", *md_table(MISS_HEAD, misses)]
-    write_text_atomic(path, "\n".join(lines))
+    def lines() -> Iterator[str]:
+        yield from [f"# {cell(title)}", "", "## Metrics", ""]
+        yield from md_table(["metric", "value"], metric_rows)
+        yield from ["## By kind", ""]
+        yield from md_table(BREAKDOWN_HEAD, breakdown)
+        yield from ["## Latency (warm `ask`, per question)", ""]
+        if has_latency:
+            yield from [f"![latency histogram]({quote(latency_png.name)})", ""]
+        yield from ["```", *_text_histogram(latencies), "```", "", "## Confidence reliability", ""]
+        if has_reliability:
+            yield from [f"![reliability plot]({quote(reliability_png.name)})", ""]
+        yield from md_table(RELIABILITY_HEAD, reliability_rows)
+        yield from [f"## Misses ({missed} of {len(outcomes)})", "", miss_note, "",
+                    f"Skipped bad questions: {skipped}", ""]
+        yield from md_table(MISS_HEAD, misses)
+
+    def joined() -> Iterator[str]:  # "\n".join(lines()), a line at a time
+        for n, line in enumerate(lines()):
+            yield line if n == 0 else "\n" + line
+
+    write_texts_atomic(path, _batched(joined()))
+
+
+def _batched(texts: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
+    """The texts in pieces of about `size` characters (fewer, larger writes)."""
+    pending: list[str] = []
+    length = 0
+    for text in texts:
+        pending.append(text)
+        length += len(text)
+        if length >= size:
+            yield "".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield "".join(pending)
 
 
 # -- comparing two runs ----------------------------------------------------------------------
@@ -366,10 +409,17 @@ def lower_is_better(name: str) -> bool:
     return name.endswith("_ms") or name in LOWER_IS_BETTER
 
 
-def load_metrics(path: Path) -> dict[str, float]:
+MAX_METRICS_BYTES = 16 * 1024 * 1024  # a metric object is a few KB
+
+
+def load_metrics(path: Path) -> dict[str, float | None]:
     """A metric object from `qa eval --json`/`--metrics-out` (or an object holding one under
-    "metrics"); only its numbers are kept."""
+    "metrics"); only its numbers and its nulls (undefined metrics) are kept."""
     try:
+        size = path.stat().st_size
+        if size > MAX_METRICS_BYTES:  # e.g. the predictions file named by mistake
+            raise QAError(f"metrics file {str(path)!r} is too large for a metric object "
+                          f"({size:,} bytes; at most {MAX_METRICS_BYTES:,})")
         data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as test sets allow
     except FileNotFoundError:
         raise QAError(f"metrics file {str(path)!r} does not exist") from None
@@ -382,14 +432,16 @@ def load_metrics(path: Path) -> dict[str, float]:
                       ) from None
     if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
         data = data["metrics"]
-    numbers: dict[str, float] = {}
+    numbers: dict[str, float | None] = {}
     for name, value in data.items() if isinstance(data, dict) else ():
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if value is None:
+            numbers[name] = None
+        elif isinstance(value, int | float) and not isinstance(value, bool):
             try:
                 numbers[name] = float(value)
             except OverflowError:  # a JSON integer beyond a float: not finite (the gate fails)
                 numbers[name] = math.inf if value > 0 else -math.inf
-    if not numbers:
+    if not any(v is not None for v in numbers.values()):
         raise QAError(f"{str(path)!r} holds no metric object (write one with "
                       "`qa eval FILE --json` or `--metrics-out`)")
     return numbers
@@ -406,9 +458,10 @@ def parse_gate(text: str) -> tuple[str, float]:
     return name.strip(), value
 
 
-def compare(a: dict[str, float], b: dict[str, float], gates: Sequence[str]
+def compare(a: Mapping[str, float | None], b: Mapping[str, float | None], gates: Sequence[str]
             ) -> tuple[list[str], list[str]]:
-    """The side-by-side table and one line per gate that failed."""
+    """The side-by-side table and one line per gate that failed. A gated metric undefined
+    (null) in either run fails its gate: there is nothing to compare."""
     parsed = [parse_gate(g) for g in gates]
     for name, _ in parsed:
         missing = [label for label, m in (("A", a), ("B", b)) if name not in m]
@@ -420,16 +473,20 @@ def compare(a: dict[str, float], b: dict[str, float], gates: Sequence[str]
             raise QAError(f"--fail-on-drop: metric {name!r} is missing from {missing[0]}; "
                           "the gate fails")
         for label, m in (("A", a), ("B", b)):
-            if not math.isfinite(m[name]):
+            value = m[name]
+            if value is None:
+                raise QAError(f"--fail-on-drop: metric {name!r} is undefined (null) in {label}: "
+                              "that run had nothing to measure it on; the gate fails")
+            if not math.isfinite(value):
                 raise QAError(f"--fail-on-drop: metric {name!r} is not a finite number in "
                               f"{label} ({m[name]}); the gate fails")
     names = list(a) + [k for k in b if k not in a]
     width = max(len(n) for n in names)
     lines = [f"{'metric':<{width}}  {'A':>12}  {'B':>12}  {'B - A':>12}",
              f"{'-' * width}  {'-' * 12}  {'-' * 12}  {'-' * 12}"]
-    def num(value: float | None, sign: str = "") -> str:
+    def num(value: float | None, sign: str = "", missing: str = "-") -> str:
         if value is None:
-            return f"{'-':>12}"
+            return f"{missing:>12}"
         if value.is_integer() and abs(value) < 1e15:
             return f"{int(value):{sign}12d}"
         return f"{value:{sign}12.4f}"
@@ -437,15 +494,23 @@ def compare(a: dict[str, float], b: dict[str, float], gates: Sequence[str]
     for name in names:
         va, vb = a.get(name), b.get(name)
         diff = num(vb - va, "+") if va is not None and vb is not None else num(None)
-        lines.append(f"{name:<{width}}  {num(va)}  {num(vb)}  {diff}")
+        lines.append(f"{name:<{width}}  {num(va, missing=_absent(a, name))}  "
+                     f"{num(vb, missing=_absent(b, name))}  {diff}")
     failures = []
     for name, delta in parsed:
-        worse = a[name] - b[name] if not lower_is_better(name) else b[name] - a[name]
+        va, vb = a[name], b[name]
+        assert va is not None and vb is not None  # checked above
+        worse = va - vb if not lower_is_better(name) else vb - va
         if worse > delta + 1e-12:
             failures.append(f"{name} went from {_shown(a[name])} to {_shown(b[name])} "
                             f"({'up' if lower_is_better(name) else 'down'} "
                             f"{_shown(round(worse, 6))}, more than {_shown(delta)})")
     return lines, failures
+
+
+def _absent(metrics: Mapping[str, float | None], name: str) -> str:
+    """How the table shows a value that is not a number: n/a when undefined, - when absent."""
+    return NOT_DEFINED if name in metrics else "-"
 
 
 def run_compare(paths: Sequence[str], gates: Sequence[str]) -> int:

@@ -19,12 +19,15 @@ part of qa is measured, not claimed.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
 import os
+import re
 import statistics
 import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Any
 
 from qa.config import Settings
 from qa.errors import BadQuestion, BadSetting, QAError
-from qa.metrics import (  # noqa: F401 - exact_match: used by scripts/benchmarks
+from qa.metrics import (  # noqa: F401 - exact_match, token_f1: used by scripts/benchmarks
     Scored,
     contains_gold,
     exact_match,
@@ -59,7 +62,7 @@ from qa.testset import (
 )
 from qa.types import Answer, Citation, Span, Turn
 
-Asker = Callable[[str, list[str], int], Answer]
+Asker = Callable[[str, list[str | Turn], int], Answer]  # question, earlier turns, k
 
 
 def baseline_asker(pipeline: Pipeline) -> Asker:
@@ -68,7 +71,7 @@ def baseline_asker(pipeline: Pipeline) -> Asker:
 
     dense_only = Weights(dense=1.0, lexical=0.0, sentence=0.0, sentence_lexical=0.0)
 
-    def ask(question: str, history: list[str], k: int) -> Answer:
+    def ask(question: str, history: list[str | Turn], k: int) -> Answer:
         # the check qa's own ask makes (BadQuestion: skipped), so both score the same set
         check_turns(question, history, pipeline.analyzer)
         index = pipeline.index
@@ -171,7 +174,7 @@ def prediction_record(item: Item, answer: Answer, latency_ms: float) -> dict[str
 LEAD_RIGHT_F1 = 0.5  # a lead counts as right from this SQuAD token F1 against a gold
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per question, kept for the whole run
 class Outcome:
     """The few numbers kept per question (the predictions themselves are streamed out)."""
 
@@ -224,25 +227,67 @@ def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTex
         squad=Scored(bool(golds), bool(prediction), exact, f1,
                      record["no_answer_probability"]),
         spans=spans, spans_exact=spans_exact, lead=answer.lead is not None,
-        lead_right=answer.lead is not None and bool(golds)
-        and token_f1(answer.lead.span.text, golds) >= LEAD_RIGHT_F1,
+        lead_right=answer.lead is not None and lead_correct(answer.lead.span.text, golds),
     )
+
+
+def lead_correct(lead: str, golds: Sequence[str]) -> bool:
+    """A lead is right when its official SQuAD token F1 (`squad_scores`, the reported `f1`'s
+    own rule: ASCII punctuation only, the best gold, golds that normalise to nothing dropped)
+    reaches LEAD_RIGHT_F1; a lead on an unanswerable question is wrong."""
+    return bool(golds) and squad_scores(lead, golds)[1] >= LEAD_RIGHT_F1
 
 
 # -- the run ---------------------------------------------------------------------------------
 
 
-def replay(pipeline: Pipeline, history: list[str], k: int) -> list[Turn]:
+Asked = tuple[str, tuple[Turn, ...], int]  # a question, the turns before it, k
+MAX_REMEMBERED = 10_000  # answers kept for reuse as earlier turns (their text only)
+
+
+class Answered:
+    """The answers a run has given, by what was asked (the question, the turns before it with
+    their answers, k): an earlier turn of a follow-up that the run already asked, as a
+    question of the set or as another follow-up's turn, is not asked again. `ask` is a pure
+    function of these, so the reused answer is the one a new ask would give. Bounded: at most
+    MAX_REMEMBERED answers, the oldest forgotten first."""
+
+    def __init__(self, limit: int = MAX_REMEMBERED) -> None:
+        self.limit = limit
+        self._texts: dict[Asked, str] = {}
+        self.reused = 0
+
+    def get(self, key: Asked) -> str | None:
+        text = self._texts.get(key)
+        self.reused += text is not None
+        return text
+
+    def put(self, key: Asked, text: str) -> None:
+        self._texts[key] = text
+        if len(self._texts) > self.limit:
+            del self._texts[next(iter(self._texts))]
+
+
+def replay(pipeline: Pipeline, history: Sequence[str | Turn], k: int,
+           answered: Answered | None = None) -> list[Turn]:
     """The conversation as a user had it: each earlier question answered in turn, so a
-    follow-up sees the answers that were shown (as in the web chat)."""
+    follow-up sees the answers that were shown (as in the web chat). A turn that carries its
+    answer (the test set gives it), or one `answered` already holds, is not asked again."""
     turns: list[Turn] = []
-    for n, question in enumerate(history, start=1):
-        text = clean_turn(question, n)
-        try:
-            answer = pipeline.ask(text, turns, k)
-        except BadQuestion as exc:
-            raise BadQuestion(f"{turn_name(n)}: {exc}") from None
-        turns.append(Turn(text, answer.text))
+    for n, turn in enumerate(history, start=1):
+        given = turn.answer if isinstance(turn, Turn) else None
+        text = clean_turn(turn.question if isinstance(turn, Turn) else turn, n)
+        key = (text, tuple(turns), k)
+        shown = given if given is not None else (
+            answered.get(key) if answered is not None else None)
+        if shown is None:
+            try:
+                shown = pipeline.ask(text, turns, k).text
+            except BadQuestion as exc:
+                raise BadQuestion(f"{turn_name(n)}: {exc}") from None
+            if answered is not None:
+                answered.put(key, shown)
+        turns.append(Turn(text, shown))
     return turns
 
 
@@ -262,26 +307,127 @@ def screen(items: Sequence[Item], analyzer: Analyzer) -> list[Problem]:
     return problems
 
 
-def missing_golds(items: Sequence[Item], index: Index) -> list[Problem]:
+MAX_GOLD_SCAN = 2_000_000_000  # characters searched for golds, in all (~3 s)
+MAX_GOLD_PROBES = 20_000_000  # places of words tried for golds, in all (~5 s)
+_WORD = re.compile(r"\S+")
+_OFFSET = (1 << 40) - 1  # a place: document number << 40 | offset in its normalised text
+
+
+@dataclass
+class _Corpus:
+    """The documents normalised for `missing_golds`, their words, where the words that golds
+    need stand (document number << 40 | offset), and what may still be read (characters
+    searched, places tried)."""
+
+    texts: list[str]
+    words: set[str]
+    lexicon: str  # every word once, each between line feeds
+    ordered: list[str]  # the words, sorted
+    places: dict[str, array[int]]
+    scan: int
+    probes: int
+
+    def search(self, wanted: str, within: Sequence[str]) -> bool | None:
+        """Is `wanted` in one of the texts `within`? None: over budget."""
+        if self.scan < sum(map(len, within)):
+            return None
+        for text in within:
+            at = text.find(wanted)
+            self.scan -= len(text) if at < 0 else at + len(wanted)
+            if at >= 0:
+                return True
+        return False
+
+    def tried_at(self, wanted: str, word: str, shift: int) -> bool | None:
+        """Does `wanted` start `shift` characters before a place of `word`? None: over budget."""
+        found = self.places.get(word, ())
+        if len(found) > self.probes:
+            return None
+        self.probes -= len(found)
+        return any(self.texts[at >> 40].startswith(wanted, (at & _OFFSET) - shift)
+                   for at in found if at & _OFFSET >= shift)
+
+
+def _with_prefix(ordered: list[str], prefix: str) -> list[str]:
+    start = bisect.bisect_left(ordered, prefix)
+    end = bisect.bisect_left(ordered, prefix + "\U0010ffff")
+    return ordered[start:end]
+
+
+def _gold_in(corpus: _Corpus, wanted: str, tokens: list[str]) -> bool | None:
+    """Is `wanted` (normalised, split into `tokens`) a substring of the corpus text? None when
+    the budget is spent. A gold's inner words are whole words wherever it stands, its first
+    word ends one and its last begins one; so one word is in a word of the lexicon, two words
+    stand where a word beginning with the second does, and more stand where their rarest inner
+    word does. Where the places would cost too much, the text is searched."""
+    if any(t not in corpus.words for t in tokens[1:-1]):
+        return False
+    if len(tokens) == 1:
+        return True if wanted in corpus.words else corpus.search(wanted, [corpus.lexicon])
+    decided: bool | None = None
+    if len(tokens) == 2:
+        after = _with_prefix(corpus.ordered, tokens[1])
+        if sum(len(corpus.places[w]) for w in after) <= corpus.probes:
+            shift = len(tokens[0]) + 1
+            decided = any(corpus.tried_at(tokens[0] + " ", w, shift) for w in after)
+    else:
+        i = min(range(1, len(tokens) - 1), key=lambda j: len(corpus.places[tokens[j]]))
+        decided = corpus.tried_at(wanted, tokens[i], sum(len(t) + 1 for t in tokens[:i]))
+    return decided if decided is not None else corpus.search(wanted, corpus.texts)
+
+
+def missing_golds(items: Sequence[Item], index: Index, budget: int | None = None,
+                  probes: int | None = None) -> list[Problem]:
     """A note per gold answer that no indexed document holds (both `normalize_loose`d), e.g.
     a typo or a gold from another document: no answer can match it, and the figures alone
-    would not show why. (A SQuAD file's golds are checked against their paragraph.)"""
-    texts = [normalize_loose(index.source(doc_id)) for doc_id in index.documents]
-    notes = []
-    for item in items:
-        for gold in item.answers:
-            wanted = normalize_loose(gold)
-            if wanted and not any(wanted in text for text in texts):
-                notes.append(Problem(_where(item), f"gold answer {gold!r} is in none of the "
-                                                   "documents (scored as given)"))
+    would not show why. (A SQuAD file's golds are checked against their paragraph.)
+
+    The documents are normalised once (`_Corpus`) and each distinct gold is decided once
+    (`_gold_in`), mostly from the words and where they stand, not by searching the text once
+    per gold and document. Searches read at most `budget` characters in all (MAX_GOLD_SCAN)
+    and at most `probes` places are tried (MAX_GOLD_PROBES): golds left over are not
+    checked, and one note says how many."""
+    golds = {w: w.split() for item in items for g in item.answers if (w := normalize_loose(g))}
+    words: set[str] = set()
+    parts = []
+    for doc_id in index.documents:
+        text = normalize_loose(index.source(doc_id))
+        words.update(text.split())
+        parts.append(text)
+    ordered = sorted(words)
+    needed = set()
+    for tokens in golds.values():
+        if len(tokens) == 2:
+            needed.update(_with_prefix(ordered, tokens[1]))
+        else:
+            needed.update(t for t in tokens[1:-1] if t in words)
+    places: dict[str, array[int]] = {w: array("q") for w in needed}
+    for number, text in enumerate(parts if needed else ()):
+        for match in _WORD.finditer(text):
+            if (found := places.get(match.group())) is not None:
+                found.append(number << 40 | match.start())
+    corpus = _Corpus(parts, words, "\n" + "\n".join(ordered) + "\n", ordered, places,
+                     MAX_GOLD_SCAN if budget is None else budget,
+                     MAX_GOLD_PROBES if probes is None else probes)
+    there = {w: _gold_in(corpus, w, tokens) for w, tokens in golds.items()}
+    notes = [Problem(_where(item), f"gold answer {gold!r} is in none of the documents "
+                                   "(scored as given)")
+             for item in items for gold in item.answers
+             if (w := normalize_loose(gold)) and there[w] is False]
+    unchecked = sum(v is None for v in there.values())  # over the budget
+    if unchecked:
+        notes.append(Problem("gold answers", (
+            f"{unchecked:,} of {len(there):,} distinct gold answer(s) were not looked for in "
+            f"the documents ({sum(map(len, parts)):,} characters: too long to search for "
+            "each)")))
     return notes
 
 
-def check_turns(question: str, history: Sequence[str], analyzer: Analyzer) -> None:
+def check_turns(question: str, history: Sequence[str | Turn], analyzer: Analyzer) -> None:
     """`check_question` on each history turn (named as every edge names it: `clean_turn`,
     then "history turn 2: ..." for content), then on the question."""
     for n, turn in enumerate(history, start=1):
-        text = clean_turn(turn, n)
+        text = clean_turn(turn.question if isinstance(turn, Turn) else turn, n)
         try:
             check_content(text, analyzer.question(text))
         except BadQuestion as exc:
@@ -296,7 +442,7 @@ def evaluate(
     asker: Asker | None = None,
     sink: Callable[[dict[str, Any]], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
-) -> tuple[dict[str, float], list[Outcome]]:
+) -> tuple[Metrics, list[Outcome]]:
     """Ask every item (warm process), hand each prediction to `sink`, return the metrics.
 
     A question the pipeline refuses (`BadQuestion`) is reported to `on_problem`, skipped and
@@ -305,10 +451,14 @@ def evaluate(
     """
     replayed: list[float] = []  # when the conversation was replayed: the timed ask starts
 
-    def qa_ask(question: str, history: list[str], kk: int) -> Answer:
-        turns = replay(pipeline, history, kk)
+    answered = Answered()
+
+    def qa_ask(question: str, history: list[str | Turn], kk: int) -> Answer:
+        turns = replay(pipeline, history, kk, answered)
         replayed.append(time.perf_counter())
-        return pipeline.ask(question, turns, kk)
+        answer = pipeline.ask(question, turns, kk)
+        answered.put((question, tuple(turns), kk), answer.text)
+        return answer
 
     ask: Asker = asker or qa_ask
     sources = SourceTexts(pipeline.index, pipeline.settings.seeds_dir)
@@ -343,49 +493,66 @@ def evaluate(
             if sink:
                 sink(record)
             bar.update()
-    metrics = aggregate(outcomes)
+    metrics = aggregate(outcomes, k)
     metrics["skipped"] = skipped
     metrics["errors"] = errors
     return metrics, outcomes
 
 
-def _mean(values: Sequence[float]) -> float:
-    return round(statistics.fmean(values), 4) if values else 0.0
+def _mean(values: Sequence[float]) -> float | None:
+    """The mean, or None (null in JSON, "n/a" in reports) when there is nothing to average:
+    a share of no questions is undefined, not 0."""
+    return round(statistics.fmean(values), 4) if values else None
 
 
-def aggregate(outcomes: Sequence[Outcome]) -> dict[str, float]:
-    """The flat metric object: SQuAD v2 (percent) first, then qa's own (fractions, ms)."""
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+Metrics = dict[str, float | None]  # a metric is None where it is undefined (see _mean)
+
+
+def aggregate(outcomes: Sequence[Outcome], k: int | None = None) -> Metrics:
+    """The flat metric object: SQuAD v2 (percent) first, then qa's own (fractions, ms). A
+    share over no questions (hit@1 without answerable questions, abstention precision with
+    no abstention, lead_correct with no lead) is None: undefined, not 0; so is hit@n when
+    only `k` < n passages were retrieved."""
     has = [o for o in outcomes if o.has_answer]
     no = [o for o in outcomes if not o.has_answer]
     abstained_no = sum(o.abstained for o in no)
     abstained_all = sum(o.abstained for o in outcomes)
-    precision = abstained_no / abstained_all if abstained_all else 0.0
-    recall = abstained_no / len(no) if no else 0.0
-    spans = sum(o.spans for o in outcomes)
+    precision = _ratio(abstained_no, abstained_all)
+    recall = _ratio(abstained_no, len(no))
+    f1: float | None = None
+    if precision is not None and recall is not None:
+        f1 = round(2 * precision * recall / (precision + recall), 4) if precision + recall \
+            else 0.0
     latencies = [o.latency_ms for o in outcomes]
 
     def hit(o: Outcome, n: int) -> float:
         return float(o.first_rank is not None and o.first_rank <= n)
 
-    metrics: dict[str, float] = {
+    def hits(n: int) -> float | None:
+        return _mean([hit(o, n) for o in has]) if k is None or n <= k else None
+
+    metrics: Metrics = {
         "questions": len(outcomes), "answerable": len(has), "unanswerable": len(no),
     }
     metrics.update(squad_v2_metrics([o.squad for o in outcomes]))
     metrics.update({
-        "hit@1": _mean([hit(o, 1) for o in has]),
-        "hit@3": _mean([hit(o, 3) for o in has]),
-        "hit@5": _mean([hit(o, 5) for o in has]),
+        "hit@1": hits(1),
+        "hit@3": hits(3),
+        "hit@5": hits(5),
         "mrr": _mean([1 / o.first_rank if o.first_rank else 0.0 for o in has]),
         "sentence_hit@1": _mean([float(o.sentence_hit) for o in has]),
         "answer_contains_gold": _mean([float(o.contains and not o.abstained) for o in has]),
-        "citation_exact": round(sum(o.spans_exact for o in outcomes) / spans, 4)
-        if spans else 1.0,
+        "citation_exact": _ratio(sum(o.spans_exact for o in outcomes),
+                                 sum(o.spans for o in outcomes)),
         "citation_supports_gold": _mean([float(o.supports) for o in has if not o.abstained]),
-        "abstained_unanswerable": round(recall, 4),
+        "abstained_unanswerable": recall,
         "wrongly_abstained": _mean([float(o.abstained) for o in has]),
-        "abstention_precision": round(precision, 4),
-        "abstention_f1": round(2 * precision * recall / (precision + recall), 4)
-        if precision + recall else 0.0,
+        "abstention_precision": precision,
+        "abstention_f1": f1,
         "lead_shown": _mean([float(o.lead) for o in outcomes if not o.abstained]),
         "lead_correct": _mean([float(o.lead_right) for o in outcomes if o.lead]),
         "latency_p50_ms": round(percentile(latencies, 50), 2),
@@ -398,11 +565,15 @@ def aggregate(outcomes: Sequence[Outcome]) -> dict[str, float]:
 # -- the command -----------------------------------------------------------------------------
 
 
-def format_table(metrics: dict[str, float]) -> str:
+def format_table(metrics: Metrics) -> str:
     width = max(len(k) for k in metrics)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  -----"]
     for name, value in metrics.items():
-        shown = f"{value:.4f}" if isinstance(value, float) and not name.endswith("_ms") else value
+        shown: Any = value
+        if value is None:
+            shown = "n/a"  # undefined: nothing to measure it on
+        elif isinstance(value, float) and not name.endswith("_ms"):
+            shown = f"{value:.4f}"
         lines.append(f"{name:<{width}}  {shown}")
     return "\n".join(lines)
 
@@ -454,7 +625,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     outputs = eval_report.Outputs.open(
         out=args.out, csv=args.csv, report=args.report, metrics=args.metrics_out, inputs=[path])
     try:
-        testset = load_testset(path)
+        testset = load_testset(path, args.limit)
         report_problem = _report_problem(path, args.strict)
         problems = list(testset.problems)
         if args.strict:
@@ -486,10 +657,10 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         asker = baseline_asker(pipeline) if args.baseline else None
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
                                      sink=outputs.write, on_problem=report_problem)
-        metrics["skipped"] += len(testset.problems)
+        metrics["skipped"] = (metrics["skipped"] or 0) + len(testset.problems)
         if not outcomes:  # nothing scored: all zeros would pass for a result
             raise QAError(f"no question of {str(path)!r} could be asked "
-                          f"({int(metrics['skipped'])} skipped, {int(metrics['errors'])} "
+                          f"({int(metrics['skipped'] or 0)} skipped, {int(metrics['errors'] or 0)} "
                           "failed: see above)")
         metrics["total_seconds"] = round(time.perf_counter() - started, 2)
         name = "dense-only baseline" if args.baseline else "qa"

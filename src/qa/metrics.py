@@ -63,7 +63,7 @@ def squad_scores(prediction: str, golds: Sequence[str]) -> tuple[int, float]:
             max(compute_f1(g, prediction) for g in usable))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scored:
     """What the SQuAD v2 aggregate needs of one question (kept for every question: small)."""
 
@@ -131,10 +131,22 @@ def squad_v2_metrics(scored: Sequence[Scored], na_prob_thresh: float = 1.0) -> d
 # -- qa's own measures -----------------------------------------------------------------------
 
 
+class _LooseDrops(dict[int, int | None]):
+    """What `normalize_loose` drops, as a `str.translate` table filled as characters are met:
+    ASCII punctuation and every Unicode punctuation mark (category P*) map to None."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.category(chr(code)).startswith("P") else code
+        self[code] = kept
+        return kept
+
+
+_LOOSE_DROPS = _LooseDrops(dict.fromkeys(map(ord, _PUNCTUATION)))
+
+
 def normalize_loose(text: str) -> str:
     """SQuAD-like normalisation that also drops Unicode punctuation (curly quotes, dashes)."""
-    text = "".join(ch for ch in text.lower() if not unicodedata.category(ch).startswith("P")
-                   and ch not in _PUNCTUATION)
+    text = text.lower().translate(_LOOSE_DROPS)  # a document of MBs: C speed, not per char
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

@@ -5,7 +5,9 @@ line number or its place in the SQuAD file, and why), and for SQuAD the articles
 become the documents the questions are asked against.
 
 JSON lines: `{"id", "question", "answers": [...], "history": [...]?, "kind"?}` per line;
-`answers` empty means the documents cannot answer it. SQuAD: an object whose `data` lists
+`answers` empty means the documents cannot answer it; `history` lists the earlier turns,
+oldest first: questions (the run asks them in turn), or `{"question", "answer"}` objects
+whose answer is used as given (as the HTTP API takes them). SQuAD: an object whose `data` lists
 articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].text`
 (deduplicated) and `is_impossible` questions are the unanswerable ones. A `.jsonl` file is
 JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`), and a `.json` file
@@ -21,12 +23,14 @@ reuses it and a changed file gets a new folder.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import time
 import unicodedata
 import uuid
@@ -35,24 +39,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.config import Settings
+from qa.config import MAX_HISTORY, MAX_TURN_ANSWER_CHARS, Settings
 from qa.errors import BadQuestion, QAError
 from qa.metrics import normalize_loose
 from qa.schema import clean_question
+from qa.types import Turn
 
-MAX_TESTSET_BYTES = 512 * 1024 * 1024  # a SQuAD 2.0 train file is 40 MB
+MAX_TESTSET_BYTES = 512 * 1024 * 1024  # JSON lines, read a line at a time
+# A SQuAD file is one JSON document: parsed whole it takes several times its size (a 40 MB
+# SQuAD 2.0 train file, the largest published, about 200 MB of memory).
+MAX_SQUAD_BYTES = 128 * 1024 * 1024
 TOO_DEEP = "nested too deeply"  # json.loads raises RecursionError, not ValueError
 CORPUS_VERSION = 2  # how the corpus is built (2: its own data folder); a change rebuilds it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a test set may hold a million of them
 class Item:
     """One question of a test set; `answers` empty means it is unanswerable."""
 
     id: str
     question: str
     answers: tuple[str, ...]
-    history: tuple[str, ...] = ()
+    history: tuple[str | Turn, ...] = ()  # a Turn carries the answer the test set gives
     kind: str | None = None
     where: str = ""  # "line 12" or "data[0].paragraphs[3].qas[1]"
 
@@ -122,6 +130,35 @@ def _unique(texts: Iterable[str]) -> tuple[str, ...]:
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_HISTORY = "'history' must be a list of questions or {\"question\", \"answer\"} objects"
+
+
+def _history(value: Any) -> list[str | Turn]:
+    """The earlier turns of a JSON-lines question: a string is a question the run asks; an
+    object gives the answer shown for it too (null: unknown, so asked), as the HTTP API
+    takes it. ValueError naming what is wrong."""
+    if not isinstance(value, list):
+        raise ValueError(_HISTORY)
+    if len(value) > MAX_HISTORY:  # each turn is asked in turn: a long one costs an ask each
+        raise ValueError(f"'history' has {len(value):,} turns; at most {MAX_HISTORY} (as the "
+                         "HTTP API takes)")
+    turns: list[str | Turn] = []
+    for n, turn in enumerate(value, start=1):
+        if isinstance(turn, str):
+            turns.append(turn)
+            continue
+        if (not isinstance(turn, dict) or not isinstance(turn.get("question"), str)
+                or set(turn) - {"question", "answer"}):
+            raise ValueError(f"{_HISTORY} (turn {n} is not)")
+        answer = turn.get("answer")
+        if answer is not None and not isinstance(answer, str):
+            raise ValueError(f"'history' turn {n}: 'answer' must be a string or null")
+        if answer is not None and len(answer) > MAX_TURN_ANSWER_CHARS:
+            raise ValueError(f"'history' turn {n}: 'answer' is too long ({len(answer):,} "
+                             f"characters; at most {MAX_TURN_ANSWER_CHARS:,})")
+        _check_texts([answer or ""], f"'history' turn {n}: 'answer'")
+        turns.append(Turn(turn["question"], answer) if answer is not None else turn["question"])
+    return turns
 
 
 def jsonl_lines(text: str) -> Iterator[str]:
@@ -138,11 +175,22 @@ def jsonl_lines(text: str) -> Iterator[str]:
 
 JSONL_FIELDS = ("id", "question", "answers", "history", "kind")
 MAX_NOTED = 10  # distinct unknown fields noted
+# What one run keeps, about 0.9 KB a question with its outcome: 1,000,000 is about 0.9 GB
+# (and some 14 hours of asking); more is asked in parts with --limit. A file of many more
+# bad lines than that is not a test set.
+MAX_QUESTIONS = 1_000_000
+MAX_PROBLEMS = 100_000
 
 
-def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None
-                ) -> tuple[list[Item], list[Problem]]:
+class TooMuch(QAError):
+    """A test set past what one run keeps (MAX_QUESTIONS, MAX_PROBLEMS)."""
+
+
+def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
+                limit: int | None = None) -> tuple[list[Item], list[Problem]]:
     """Items of a JSON-lines test set, and one problem per bad line (with its number).
+    With `limit`, only the first `limit` good items are kept (every line is still checked).
+    QAError past MAX_QUESTIONS kept or MAX_PROBLEMS bad lines: what a run holds is bounded.
     `notes` (if given) gets one note per field qa does not read, at its first line: extra
     fields are allowed, but a misspelt "histroy" would silently ask without the history."""
     items: list[Item] = []
@@ -154,6 +202,8 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None
             continue
         where = f"line {number}"
         try:
+            if line == LONG_LINE:
+                raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
             try:
                 row = json.loads(line)
             except ValueError as exc:
@@ -177,8 +227,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None
             if any(not a.strip() for a in answers):
                 raise ValueError("'answers' holds a blank answer (a question the documents "
                                  "cannot answer has \"answers\": [])")
-            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-                raise ValueError("'history' must be a list of strings")
+            history = _history(history)
             _check_texts(answers, "'answers'")
             raw_id, kind = row.get("id", f"line-{number}"), row.get("kind")
             if (not isinstance(raw_id, str | int) or isinstance(raw_id, bool)
@@ -190,10 +239,18 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None
             if str(raw_id) in seen:
                 raise ValueError(f"duplicate id {str(raw_id)!r}")
             seen.add(str(raw_id))
+            if limit is not None and len(items) >= limit:
+                continue
+            if len(items) >= MAX_QUESTIONS:
+                raise TooMuch(f"it holds more than {MAX_QUESTIONS:,} questions, more than one "
+                              "run keeps: ask it in parts (--limit N)")
             items.append(Item(str(raw_id), question, _unique(answers), tuple(history),
-                              kind or None, where))
+                              sys.intern(kind) if kind else None, where))
         except ValueError as exc:
             problems.append(Problem(where, str(exc)))
+            if len(problems) > MAX_PROBLEMS:
+                raise TooMuch(f"it has more than {MAX_PROBLEMS:,} bad lines (the first: "
+                              f"{problems[0]}): is it a JSON-lines test set?") from None
     if notes is not None:
         for key, (first, count) in unknown.items():
             notes.append(Problem(f"line {first}", (
@@ -318,9 +375,97 @@ def parse_squad(data: Any, notes: list[Problem] | None = None
 # -- reading ---------------------------------------------------------------------------------
 
 
-def load_testset(path: Path) -> TestSet:
+class _Reader:
+    """The bytes of a test set, read once in blocks: the SHA-256 of the whole file (the key of
+    a SQuAD corpus) is taken as they pass, so no copy of the file is kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.offset = 0  # of the next byte in the file
+
+    def _bad_text(self, exc: UnicodeDecodeError, at: int) -> QAError:
+        return QAError(f"test set {str(self.path)!r} is not UTF-8 text "
+                       f"(bad byte at offset {at + exc.start})")
+
+    def whole(self) -> str:
+        """The file as text (its size checked by the caller)."""
+        raw = self.path.read_bytes()
+        self.digest.update(raw)
+        body = raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._bad_text(exc, len(raw) - len(body)) from None
+
+    def lines(self) -> Iterator[str]:
+        """The lines of a JSON-lines file, split as `jsonl_lines` splits them, one at a time.
+        A line longer than MAX_LINE_BYTES is yielded as LONG_LINE (a problem, not a question)
+        and never held whole."""
+        with self.path.open("rb") as fh:
+            first = True
+            while True:
+                raw = fh.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    break
+                at = self.offset
+                self.digest.update(raw)
+                self.offset += len(raw)
+                if first and raw.startswith(codecs.BOM_UTF8):
+                    raw, at = raw[3:], at + 3
+                first = False
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                        raw = fh.readline(1 << 20)
+                        self.digest.update(raw)
+                        self.offset += len(raw)
+                    yield LONG_LINE
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise self._bad_text(exc, at) from None
+                text = text.removesuffix("\n").removesuffix("\r")
+                yield from text.split("\r")
+
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+
+MAX_LINE_BYTES = 4 * 1024 * 1024  # one JSON-lines question; a question is a few KB at most
+LONG_LINE = "\x00long line"  # a line no question fits in (JSON text cannot start with NUL)
+
+
+def _one_json_value(path: Path, suffix: str) -> bool:
+    """Might the file be one JSON value (a SQuAD file) rather than JSON lines? Only the start
+    is read: a file whose first line is a JSON value of its own, followed by more lines, is
+    JSON lines (as one value it would be invalid JSON)."""
+    if suffix == ".json":
+        return True
+    if suffix == ".jsonl":
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace")
+    if not text.lstrip().startswith("{"):
+        return False
+    first, sep, rest = text.lstrip().partition("\n")
+    if not sep or not rest.strip():
+        return True
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        return True
+    return False
+
+
+def load_testset(path: Path, limit: int | None = None) -> TestSet:
     """Read a test set: a `.jsonl` file as JSON lines; another as SQuAD when it is
-    SQuAD-shaped (a `.json` file must be), else as JSON lines."""
+    SQuAD-shaped (a `.json` file must be), else as JSON lines. With `limit`, only the first
+    `limit` good questions are kept (every question is still checked).
+
+    JSON lines are read a line at a time (memory: the questions, not the file); a SQuAD
+    file is one JSON document, parsed whole, so it has its own, lower cap."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -328,22 +473,31 @@ def load_testset(path: Path) -> TestSet:
         if size > MAX_TESTSET_BYTES:
             raise QAError(f"test set {str(path)!r} is too large ({size:,} bytes; "
                           f"at most {MAX_TESTSET_BYTES:,})")
-        raw = path.read_bytes()
+        suffix = path.suffix.lower()
+        whole_file = _one_json_value(path, suffix)
+        if whole_file and size > MAX_SQUAD_BYTES:
+            if suffix == ".json":
+                raise QAError(f"test set {str(path)!r} is too large for a SQuAD file "
+                              f"({size:,} bytes; at most {MAX_SQUAD_BYTES:,}: split it, or "
+                              "use JSON lines)")
+            whole_file = False  # too large to be read as one document: read as JSON lines
+        reader = _Reader(path)
+        if not whole_file:
+            notes: list[Problem] = []
+            try:
+                items, problems = parse_jsonl(reader.lines(), notes, limit)
+            except TooMuch as exc:
+                raise QAError(f"test set {str(path)!r}: {exc}") from None
+            return TestSet("jsonl", items, problems, [], reader.sha256(), tuple(notes))
+        text = reader.whole()
     except FileNotFoundError:
         raise QAError(f"test set {str(path)!r} does not exist") from None
     except OSError as exc:
         raise QAError(f"cannot read test set {str(path)!r}: {exc.strerror}") from None
-    sha = hashlib.sha256(raw).hexdigest()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise QAError(f"test set {str(path)!r} is not UTF-8 text "
-                      f"(bad byte at offset {exc.start})") from None
-    del raw
-    suffix = path.suffix.lower()
+    sha = reader.sha256()
     whole: Any = None
     error: ValueError | None = None
-    if suffix != ".jsonl" and text.lstrip().startswith("{"):
+    if text.lstrip().startswith("{"):
         try:
             whole = json.loads(text)
         except ValueError as exc:
@@ -352,16 +506,20 @@ def load_testset(path: Path) -> TestSet:
             error = ValueError(TOO_DEEP)
     # A .json file with "data" is read as SQuAD even when damaged: the error names the place.
     if is_squad(whole) or (suffix == ".json" and isinstance(whole, dict) and "data" in whole):
-        notes: list[Problem] = []
+        del text
+        notes = []
         articles, items, problems = parse_squad(whole, notes)
-        return TestSet("squad", items, problems, articles, sha, tuple(notes))
+        return TestSet("squad", items[:limit], problems, articles, sha, tuple(notes))
     if suffix == ".json":  # a .json file must be one SQuAD object
         if error is not None:
             raise QAError(f"{str(path)!r} is not valid JSON ({error})")
         raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
                       "'data' list of articles (or use JSON lines, one question per line)")
     notes = []
-    items, problems = parse_jsonl(jsonl_lines(text), notes)
+    try:
+        items, problems = parse_jsonl(jsonl_lines(text), notes, limit)
+    except TooMuch as exc:
+        raise QAError(f"test set {str(path)!r}: {exc}") from None
     return TestSet("jsonl", items, problems, [], sha, tuple(notes))
 
 
