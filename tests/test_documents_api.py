@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -251,3 +252,69 @@ def test_routes_are_in_the_openapi_schema(api: tuple[TestClient, Pipeline]) -> N
     assert set(paths["/api/documents/{doc_id}"]) == {"get", "delete"}
     body = paths["/api/documents"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in body
+
+
+class _ShutdownMidBuild(HashingEmbedder):
+    """Stops the pipeline's builds (as Ctrl-C on `qa serve` does) while a build embeds."""
+
+    def __init__(self) -> None:
+        self.pipeline: Pipeline | None = None
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self.pipeline is not None and len(texts) > 1:
+            self.pipeline.stop_indexing()
+        return super().embed(texts)
+
+
+def _index_files(pipeline: Pipeline) -> dict[str, bytes]:
+    folder = pipeline.settings.index_dir
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b""
+            for p in sorted(folder.rglob("*")) if p.name != ".lock"}
+
+
+def test_shutdown_while_an_upload_is_indexed_answers_503_and_changes_nothing(
+        tmp_path: Path) -> None:
+    """Ctrl-C while an upload is embedded: a one-line JSON 503, not a plain 500; the index
+    on disk is the one from before (no new build, no temporary folder), the upload is not
+    in the data folder, and a new pipeline opens the old index as it was."""
+    app, pipeline = _app(tmp_path)
+    embedder = _ShutdownMidBuild()
+    pipeline.embedder = embedder
+    before_ids = list(pipeline.index.documents)
+    before = _index_files(pipeline)
+    embedder.pipeline = pipeline
+    text = "The harbour master rang the bell at noon. " * 200
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = _upload(client, "harbour.txt", text.encode())
+        assert response.status_code == 503, response.text
+        assert response.json() == {
+            "detail": "the server is shutting down; the document was not added"}
+        later = _upload(client, "harbour.txt", text.encode())  # none starts any more
+        assert later.status_code == 503
+        removal = client.delete("/api/documents/politico-us-iraq-advisory-transition")
+        assert removal.status_code in (409, 503)
+    assert _index_files(pipeline) == before
+    assert not (pipeline.settings.documents_dir / "harbour").exists()
+    reopened = Pipeline(pipeline.settings, HashingEmbedder())
+    assert list(reopened.index.documents) == before_ids
+    assert reopened.index.manifest == pipeline.index.manifest
+
+
+def test_a_signal_to_the_server_stops_the_builds_first() -> None:
+    """`qa serve`'s uvicorn server stops the pipeline's builds on the signal itself, before
+    its few seconds of grace for open requests begin (then it cancels them: a plain 500)."""
+    import signal
+
+    import uvicorn
+
+    from qa.api import _server_class
+
+    stopped: list[bool] = []
+
+    class Recorder:
+        def stop_indexing(self) -> None:
+            stopped.append(True)
+
+    server = _server_class()(uvicorn.Config(FastAPI()), Recorder())
+    server.handle_exit(signal.SIGINT, None)
+    assert stopped == [True] and server.should_exit

@@ -527,3 +527,49 @@ def test_a_model_run_by_sentence_transformers_loads_beside_spacy(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert "Ada Morrow" in done.stdout
     assert "PyTorch was not found" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_ctrl_c_while_an_upload_is_indexed(tmp_path: Path, real_pipeline: Pipeline) -> None:
+    """SIGINT to `qa serve` while an upload is embedded: the upload gets a JSON 503 saying
+    the document was not added, the server exits as on any Ctrl-C (130, "qa: interrupted")
+    with no traceback or error logged, and the index on disk is the one from before (a
+    fresh pipeline opens it with the same documents)."""
+    import signal
+    import threading
+
+    from tests.conftest_web import serving
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+    env = {**os.environ, "QA_SEEDS": str(seeds), "QA_INDEX": str(settings.index_dir),
+           "QA_CACHE_DIR": str(real_pipeline.settings.cache_dir),
+           "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    article = (SEEDS / "politico-us-iraq-advisory-transition.txt").read_text("utf-8")
+    big = "\n\n".join(f"Report {n}.\n\n{article}" for n in range(25))  # ~130k characters
+    log = tmp_path / "serve.log"
+    replies: list[httpx.Response] = []
+    with serving(env, log) as server:
+        manifest = (settings.index_dir / "manifest.json").read_bytes()
+        builds = sorted(p.name for p in settings.index_dir.iterdir())
+        upload = threading.Thread(target=lambda: replies.append(httpx.post(
+            server.url + "api/documents", files={"file": ("reports.txt", big.encode())},
+            timeout=300)))
+        upload.start()
+        _wait(lambda: "rebuilding the index" in log.read_text("utf-8"), 60)
+        time.sleep(1.0)  # into the embedding
+        server.process.send_signal(signal.SIGINT)
+        upload.join(timeout=120)
+        assert server.process.wait(timeout=120) == 130, server.log_tail()
+    (reply,) = replies
+    assert reply.status_code == 503, reply.text
+    assert reply.json() == {"detail": "the server is shutting down; the document was not added"}
+    text = log.read_text("utf-8")
+    assert "Traceback" not in text and "ERROR" not in text, text
+    assert (settings.index_dir / "manifest.json").read_bytes() == manifest
+    assert sorted(p.name for p in settings.index_dir.iterdir()) == builds
+    assert not (settings.documents_dir / "reports").exists()
+    assert list(Pipeline(settings).index.documents) == ["politico-us-iraq-advisory-transition"]

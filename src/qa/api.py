@@ -80,6 +80,7 @@ from qa.errors import (
     ModelError,
     QAError,
     SeedError,
+    ShuttingDown,
     TooManyAttempts,
 )
 from qa.log import log
@@ -110,7 +111,7 @@ from qa.ui import CSS, HEAD, build_ui
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
 
-_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError)
+_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError, ShuttingDown)
 
 
 # -- requests --------------------------------------------------------------------------------
@@ -762,8 +763,43 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     if isinstance(readiness, Readiness):
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS, http=_header_timeout_protocol())
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                            http=_header_timeout_protocol())
+    _server_class()(config, app.state.pipeline).run()
+
+
+STOP_SECONDS = 120.0  # at shutdown, the longest wait for an upload's build to stop
+
+
+def _server_class() -> type:
+    """uvicorn's server, stopping the pipeline's builds as soon as a signal (Ctrl-C,
+    SIGTERM) arrives: an upload being indexed gets its 503 ("the document was not added")
+    at the build's next batch, before uvicorn's short grace for open requests begins (it
+    would cancel the request, answered with a plain 500 and a traceback)."""
+    import asyncio
+    from types import FrameType
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, pipeline: Pipeline) -> None:
+            super().__init__(config)
+            self.pipeline = pipeline
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.pipeline.stop_indexing()
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for server in self.servers:  # no new requests while the upload stops
+                server.close()
+            if not self.force_exit and not self.pipeline.wait_idle(0):
+                log("stopping: the document being indexed will not be added…")
+                await asyncio.to_thread(self.pipeline.wait_idle, STOP_SECONDS)
+            await super().shutdown(sockets)
+
+    return Server
 
 
 def preflight(settings: Settings, host: str) -> None:

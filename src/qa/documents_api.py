@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import QAError, ShuttingDown
 from qa.loaders import BadDocument
 from qa.loaders import library as lib
 from qa.pipeline import Pipeline
@@ -67,6 +67,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "the file is too large, or a zip bomb"},
     415: {"description": "not a supported type, or the content does not match the name"},
     422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},
+    503: {"description": "the server is shutting down: the change was not made"},
     429: {"description": "too many wrong tokens from this client lately (see Retry-After)"},
 }
 
@@ -200,6 +201,8 @@ async def upload_documents(request: Request) -> JSONResponse:
         return JSONResponse({"documents": [document_json(e) for e in entries]}, 201)
     except (BadDocument, lib.UnknownDocument) as exc:
         return _error(exc.status, str(exc))
+    except ShuttingDown as exc:
+        return _error(exc.status, str(exc))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -229,7 +232,7 @@ def delete_document(doc_id: str, request: Request) -> JSONResponse:
         return _error(404, f"no document has the id {doc_id!r}")
     try:
         removed = pipeline.remove_documents([doc_id])
-    except (BadDocument, lib.UnknownDocument) as exc:
+    except (BadDocument, lib.UnknownDocument, ShuttingDown) as exc:
         return _error(exc.status, str(exc))
     except QAError as exc:
         return _error(500, str(exc))

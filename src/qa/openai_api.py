@@ -43,6 +43,7 @@ from qa.errors import (
     ModelError,
     QAError,
     SeedError,
+    ShuttingDown,
 )
 from qa.log import log
 from qa.pipeline import Pipeline
@@ -57,7 +58,7 @@ MAX_MESSAGES = 1000  # a long conversation is fine; only the last MAX_HISTORY tu
 MAX_CONTENT_CHARS = 100_000  # one message (earlier replies carry their Sources lists)
 WORDS_PER_CHUNK = 3  # streamed content pieces
 
-_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError)
+_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError, ShuttingDown)
 
 
 # -- requests --------------------------------------------------------------------------------

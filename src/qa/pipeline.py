@@ -30,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, NothingToIndex, QAError
+from qa.errors import BadQuestion, NothingToIndex, QAError, ShuttingDown
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -46,7 +46,7 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import Index, open_index, sticky_ids
+from qa.store import BuildStop, Index, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
@@ -166,6 +166,7 @@ class Pipeline:
         self._reload_error = ""
         self._stop = threading.Event()
         self._docs_lock = threading.Lock()
+        self._build_stop = BuildStop()  # set when a server shuts down (`stop_indexing`)
 
     def words(self) -> WordVectors | None:
         """The model's word table for query expansion (None for embedders without one)."""
@@ -203,7 +204,8 @@ class Pipeline:
         try:
             return open_index(self.settings, self.embedder, rebuild=rebuild,
                               words=self._words_for_build, annotate=self._annotate,
-                              annotator=f"qa-mentions/{self.analyzer.name}")
+                              annotator=f"qa-mentions/{self.analyzer.name}",
+                              stop=self._build_stop)
         finally:
             self.analyzer.close()  # the helper processes a large build started
 
@@ -255,6 +257,20 @@ class Pipeline:
     def unwatch(self) -> None:
         self._stop.set()
 
+    def stop_indexing(self) -> None:
+        """A server is shutting down: every build in progress stops at its next batch and
+        leaves the index as it was (an upload it was for is not added: `ShuttingDown`), and
+        none starts. Returns at once (a manifest swap in progress ends first: ms)."""
+        self._build_stop.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for an upload or removal in progress to end; True if none
+        is left (after `stop_indexing`, one ends at its build's next batch)."""
+        if not self._docs_lock.acquire(timeout=timeout):
+            return False
+        self._docs_lock.release()
+        return True
+
     def _watch_loop(self) -> None:
         while not self._stop.wait(self.settings.refresh_seconds):
             try:
@@ -294,6 +310,10 @@ class Pipeline:
                 log(f"re-indexing in the background (changed or removed: {', '.join(withheld)})")
             try:
                 index = self._open()
+            except ShuttingDown:
+                with self._reload_lock:
+                    self._reloading = False
+                return
             except Exception as exc:  # noqa: BLE001 - reported by /healthz; old index stays
                 self._reload_error = (str(exc) if isinstance(exc, QAError)
                                       else f"{type(exc).__name__}: {exc}")
@@ -487,7 +507,8 @@ class Pipeline:
                 on_error(str(name or path), exc)
         if not prepared:
             return []
-        with self._docs_lock:
+        with self._docs_lock, _not_when_stopping("not added"):
+            self._build_stop.check()
             try:
                 current: Index | None = self.index
             except NothingToIndex:  # an empty library: the first documents added build it
@@ -534,7 +555,8 @@ class Pipeline:
                 f"doc_ids must be a list of document ids, got {doc_ids!r:.80}", 422)
         doc_ids = ids
         wanted = list(dict.fromkeys(doc_ids))
-        with self._docs_lock:
+        with self._docs_lock, _not_when_stopping("not removed"):
+            self._build_stop.check()
             index = self.index
             seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids())
             for doc_id in list(wanted):
@@ -585,6 +607,15 @@ class Pipeline:
         from qa.loaders import library as lib
 
         return [lib.Problem(p.file, p.reason) for p in self.index.manifest_record.problems]
+
+
+@contextlib.contextmanager
+def _not_when_stopping(what: str) -> Iterator[None]:
+    """A build stopped by `stop_indexing` names what it was for: the document was `what`."""
+    try:
+        yield
+    except ShuttingDown:
+        raise ShuttingDown(f"the server is shutting down; the document was {what}") from None
 
 
 _default: Pipeline | None = None
