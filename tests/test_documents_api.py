@@ -318,3 +318,30 @@ def test_a_signal_to_the_server_stops_the_builds_first() -> None:
     server = _server_class()(uvicorn.Config(FastAPI()), Recorder())
     server.handle_exit(signal.SIGINT, None)
     assert stopped == [True] and server.should_exit
+
+
+class _Counting(HashingEmbedder):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        return super().embed(texts)
+
+
+def test_an_upload_over_the_character_cap_is_413_at_once(tmp_path: Path) -> None:
+    """Bytes under the cap can still be hours of indexing (30 MB of text): the text's length
+    is capped too, refused before any model work, naming the cap and its setting."""
+    app, pipeline = _app(tmp_path)
+    pipeline.settings = replace(pipeline.settings, max_upload_chars=5000)
+    pipeline.index  # noqa: B018 - built before counting
+    embedder = _Counting()
+    pipeline.embedder = embedder
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        long = _upload(client, "long.txt", ("The tide rose at dawn. " * 300).encode())
+        assert long.status_code == 413, long.text
+        assert long.json() == {"detail": "long.txt: the text is too long to index here "
+                                         "(6,900 characters; at most 5,000, QA_MAX_UPLOAD_CHARS)"}
+        assert embedder.calls == 0 and not (pipeline.settings.documents_dir / "long").exists()
+        short = _upload(client, "short.txt", ("The tide rose at dawn. " * 200).encode())
+        assert short.status_code == 201, short.text

@@ -275,10 +275,14 @@ def test_index_files_are_readable_by_others(fake_pipeline: Pipeline) -> None:
 def test_server_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_MAX_BODY_BYTES", "4096")
     monkeypatch.setenv("QA_MAX_UPLOAD_BYTES", "100000")
+    monkeypatch.setenv("QA_MAX_UPLOAD_CHARS", "20000")
     monkeypatch.setenv("QA_API_TOKEN", "s3cret")
     monkeypatch.setenv("QA_ALLOWED_HOSTS", "qa.example, localhost")
     settings = load_settings()
     assert settings.max_body_bytes == 4096 and settings.max_upload_bytes == 100000
+    assert settings.max_upload_chars == 20000
+    with pytest.raises(BadSetting, match="max_upload_chars must be at least 1000, got 10"):
+        Settings(max_upload_chars=10)
     assert settings.api_token == "s3cret" and "s3cret" not in repr(settings)
     assert settings.allowed_hosts == ("qa.example", "localhost")
     monkeypatch.setenv("QA_MAX_BODY_BYTES", "lots")

@@ -475,13 +475,16 @@ class Pipeline:
     def add_documents(
         self, paths: Sequence[str | Path] | str | Path, names: Sequence[str] | None = None,
         on_error: Callable[[str, BadDocument], None] | None = None,
+        capped: bool = True,
     ) -> list[Document]:
         """Check, store (atomically, in the data folder) and index new documents.
 
         A bad file, or one whose text a document already has (409), raises `BadDocument`
         before anything is written, unless `on_error` is given: then it is reported there
-        and the others are added. If the index update fails, the new files are removed
-        again and the index is as before.
+        and the others are added. So does (413) one whose text is over
+        `settings.max_upload_chars`, unless `capped` is False (`qa add`, a local command
+        with a progress bar and Ctrl-C). If the index update fails, the new files are
+        removed again and the index is as before.
         """
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
@@ -500,7 +503,8 @@ class Pipeline:
         for i, path in enumerate(paths):
             name = names[i] if names is not None else None
             try:
-                prepared.append(lib.prepare(Path(path), name, self.settings.max_upload_bytes))
+                prepared.append(lib.prepare(Path(path), name, self.settings.max_upload_bytes,
+                                            self.settings.max_upload_chars if capped else None))
             except BadDocument as exc:
                 if on_error is None:
                     raise

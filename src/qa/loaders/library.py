@@ -480,11 +480,17 @@ class Prepared:
     original_name: str = ""  # the name it came with, for display only (`display_name`)
 
 
-def prepare(path: Path, name: str | None, max_bytes: int) -> Prepared:
-    """Read and extract one file, raising `BadDocument` with a one-line reason."""
+def prepare(path: Path, name: str | None, max_bytes: int,
+            max_chars: int | None = None) -> Prepared:
+    """Read and extract one file, raising `BadDocument` with a one-line reason: 413 for
+    more than `max_bytes` bytes, or (if given) more than `max_chars` characters of text."""
     shown = PurePosixPath((name or path.name).replace("\\", "/")).name or "upload"
     raw = read_capped(path, max_bytes)
     loader, extracted = extract(raw, shown)
+    if max_chars is not None and len(extracted.text) > max_chars:
+        raise BadDocument(
+            f"{shown}: the text is too long to index here ({len(extracted.text):,} "
+            f"characters; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS)", status=413)
     clean = safe_id(shown) + Path(shown).suffix.lower()
     return Prepared(clean, raw, loader.kind, loader.extractor, extracted,
                     display_name(name or path.name))
