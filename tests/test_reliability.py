@@ -354,6 +354,38 @@ def test_edited_seed_is_withheld_at_once_then_reindexed(two_docs: Settings) -> N
         pipeline.unwatch()
 
 
+def test_ask_with_index_still_answers_again_when_a_quoted_file_changes(
+        two_docs: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ask_with_index` (the chat, /api/ask, /v1, MCP) keeps `ask`'s check: a seed edited
+    while its answer is composed is withheld and the question answered again, and the index
+    returned is the one that second answer came from."""
+    import qa.pipeline
+
+    pipeline = Pipeline(two_docs, HashingEmbedder())
+    pipeline.watch()
+    seed = two_docs.seeds_dir / "lighthouse.txt"
+    compose = qa.pipeline.compose
+    calls: list[int] = []
+
+    def compose_while_edited(*args: Any, **kwargs: Any) -> Any:
+        if not calls:
+            seed.write_text(LIGHTHOUSE.replace("Ada Morrow", "Tomas Keel"), encoding="utf-8")
+        calls.append(1)
+        return compose(*args, **kwargs)
+
+    try:
+        pipeline.index  # noqa: B018 - built and verified before the edit
+        monkeypatch.setattr(qa.pipeline, "compose", compose_while_edited)
+        answer, index = pipeline.ask_with_index("Who kept the lamp burning?")
+        assert len(calls) == 2  # answered again
+        assert "lighthouse" not in {c.doc_id for c in answer.citations}
+        assert "Ada Morrow" not in answer.text
+        for c in answer.citations:
+            assert index.documents[c.doc_id].text[c.quote.start:c.quote.end] == c.quote.text
+    finally:
+        pipeline.unwatch()
+
+
 def test_removed_seed_is_never_cited(two_docs: Settings) -> None:
     pipeline = Pipeline(two_docs, HashingEmbedder())
     pipeline.watch()

@@ -391,8 +391,9 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         """A cited answer to `question` (or an abstention), given the earlier questions."""
         history = [h if isinstance(h, str) else Turn(h.question, h.answer)
                    for h in request.history]
-        answer = shared.ask(request.question, history, request.k, request.doc_ids)
-        return with_pages(answer_json(answer), shared.index.documents)
+        answer, index = shared.ask_with_index(request.question, history, request.k,
+                                              request.doc_ids)
+        return with_pages(answer_json(answer), index.documents)
 
     @app.post("/api/retrieve", tags=["qa"], responses=ERRORS)
     def retrieve(request: RetrieveRequest) -> list[dict[str, Any]]:

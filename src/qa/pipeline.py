@@ -345,12 +345,13 @@ class Pipeline:
             body["reindex_error"] = self._reload_error
         return body
 
-    def _still_in_source(self, result: Answer | list[Hit]) -> bool:
+    def _still_in_source(self, result: Answer | list[Hit] | tuple[Any, Index]) -> bool:
         """Cheap: do the files of every document this result quotes still look as verified?"""
-        hits = result if isinstance(result, list) else [*result.passages]
+        found: Answer | list[Hit] = result[0] if isinstance(result, tuple) else result
+        hits = found if isinstance(found, list) else [*found.passages]
         docs = {h.chunk.doc_id for h in hits}
-        if isinstance(result, Answer):
-            docs |= {c.doc_id for c in result.citations}
+        if isinstance(found, Answer):
+            docs |= {c.doc_id for c in found.citations}
         return self._fresh.is_current(docs)
 
     @_consistent
@@ -364,6 +365,17 @@ class Pipeline:
         query = Query.of(text, index=index, words=self.words())
         return retrieve(index, self.embedder, query, k, self.weights,
                         self.searchable(index, doc_ids))
+
+    def retrieve_with_index(self, question: str, k: int | None = None,
+                            doc_ids: Iterable[str] | None = None) -> tuple[list[Hit], Index]:
+        """`retrieve`, and the index the hits came from: see `ask_with_index`."""
+        return self._with_index(lambda: self.retrieve(question, k, doc_ids))
+
+    @_consistent
+    def _with_index(self, call: Callable[[], R]) -> tuple[R, Index]:
+        """`call()` (an `ask` or `retrieve`) and the index it used: one pin for both, and
+        the whole call made again, on a fresh index, if a quoted file changed under it."""
+        return call(), self.index
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[Index]:
@@ -460,6 +472,16 @@ class Pipeline:
         answer = compose(evidence)
         read_as = answer.question if answer.question != text else None
         return dataclasses.replace(answer, question=text, read_as=read_as)
+
+    def ask_with_index(
+        self, question: str, history: Sequence[str | Turn] = (), k: int | None = None,
+        doc_ids: Iterable[str] | None = None,
+    ) -> tuple[Answer, Index]:
+        """`ask`, and the index the answer came from: the one to look its citations up in
+        (titles, pages, the text around a quote), even if an upload, a removal or a changed
+        file swaps `index` before the caller reads it. Unlike `ask` inside `pinned()`, the
+        answer is still checked against its files and made again if one changed."""
+        return self._with_index(lambda: self.ask(question, history, k, doc_ids))
 
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
