@@ -345,3 +345,29 @@ def test_an_upload_over_the_character_cap_is_413_at_once(tmp_path: Path) -> None
         assert embedder.calls == 0 and not (pipeline.settings.documents_dir / "long").exists()
         short = _upload(client, "short.txt", ("The tide rose at dawn. " * 200).encode())
         assert short.status_code == 201, short.text
+
+
+def test_shutdown_waits_for_the_first_build_to_stop(tmp_path: Path) -> None:
+    """A server stopped while it builds its index: `wait_idle` returns once the build has
+    stopped at its next batch (the process may exit), leaving no index and no build folder."""
+    _, pipeline = _app(tmp_path)
+    embedder = _ShutdownMidBuild()
+    pipeline.embedder = embedder
+    embedder.pipeline = pipeline
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            pipeline.index  # noqa: B018 - the first build
+        except BaseException as exc:  # noqa: BLE001 - examined below
+            errors.append(exc)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    assert pipeline.wait_idle(30)
+    builder.join(timeout=30)
+    assert not pipeline.busy()
+    assert [type(e).__name__ for e in errors] == ["ShuttingDown"]
+    index = pipeline.settings.index_dir
+    assert not (index / "manifest.json").exists()
+    assert not [p for p in index.iterdir() if p.name.startswith(".build-")]

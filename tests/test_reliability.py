@@ -609,3 +609,44 @@ def test_ctrl_c_while_an_upload_is_indexed(tmp_path: Path, real_pipeline: Pipeli
     assert sorted(p.name for p in settings.index_dir.iterdir()) == builds
     assert not (settings.documents_dir / "reports").exists()
     assert list(Pipeline(settings).index.documents) == ["politico-us-iraq-advisory-transition"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ctrl_c_while_the_server_builds_its_first_index(tmp_path: Path,
+                                                        real_pipeline: Pipeline) -> None:
+    """SIGINT while `qa serve` builds its index at start: the build stops at its next batch
+    and the process exits as on any Ctrl-C, instead of the interpreter killing the build's
+    thread inside the model ("terminate called without an active exception", SIGABRT)."""
+    import signal
+
+    from tests.conftest_web import free_port
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    article = (SEEDS / "politico-us-iraq-advisory-transition.txt").read_text("utf-8")
+    (seeds / "reports.txt").write_text(
+        "\n\n".join(f"Report {n}.\n\n{article}" for n in range(25)), encoding="utf-8")
+    index = tmp_path / "index"
+    env = {**os.environ, "QA_SEEDS": str(seeds), "QA_INDEX": str(index),
+           "QA_CACHE_DIR": str(real_pipeline.settings.cache_dir),
+           "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--port", str(free_port())],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: "building it" in log.read_text("utf-8"), 120)
+        time.sleep(1.0)  # into the embedding
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = log.read_text("utf-8")
+    assert code == 130, text
+    assert "terminate called" not in text and "Traceback" not in text and "error" not in text
+    assert not (index / "manifest.json").exists()
+    assert not [p for p in index.iterdir() if p.name.startswith(".build-")]

@@ -326,7 +326,8 @@ def warm(pipeline: Pipeline, readiness: Readiness) -> None:
     except Exception as exc:  # noqa: BLE001 - reported by /healthz and on stderr
         readiness.detail = str(exc) if isinstance(exc, QAError) else f"{type(exc).__name__}: {exc}"
         readiness.status = "error"
-        log(f"error: {readiness.detail}")
+        if not isinstance(exc, ShuttingDown):  # Ctrl-C during the first build: no error
+            log(f"error: {readiness.detail}")
         return
     readiness.counts = {"model": pipeline.settings.model, **counts}
     readiness.status = "ok"
@@ -795,8 +796,8 @@ def _server_class() -> type:
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             for server in self.servers:  # no new requests while the upload stops
                 server.close()
-            if not self.force_exit and not self.pipeline.wait_idle(0):
-                log("stopping: the document being indexed will not be added…")
+            if not self.force_exit and self.pipeline.busy():
+                log("stopping: the index being built is left as it was…")
                 await asyncio.to_thread(self.pipeline.wait_idle, STOP_SECONDS)
             await super().shutdown(sockets)
 

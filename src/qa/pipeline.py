@@ -167,6 +167,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._docs_lock = threading.Lock()
         self._build_stop = BuildStop()  # set when a server shuts down (`stop_indexing`)
+        self._opening = 0  # `_open` calls in progress (loads and builds), for `wait_idle`
+        self._opening_lock = threading.Lock()
 
     def words(self) -> WordVectors | None:
         """The model's word table for query expansion (None for embedders without one)."""
@@ -201,6 +203,8 @@ class Pipeline:
         return index
 
     def _open(self, rebuild: bool = False) -> Index:
+        with self._opening_lock:
+            self._opening += 1
         try:
             return open_index(self.settings, self.embedder, rebuild=rebuild,
                               words=self._words_for_build, annotate=self._annotate,
@@ -208,6 +212,8 @@ class Pipeline:
                               stop=self._build_stop)
         finally:
             self.analyzer.close()  # the helper processes a large build started
+            with self._opening_lock:
+                self._opening -= 1
 
     def _annotate(self, sentences: list[Sentence]) -> list[dict[str, Any]]:
         """The index's per-sentence annotations: entities and noun chunks (spaCy)."""
@@ -263,12 +269,19 @@ class Pipeline:
         none starts. Returns at once (a manifest swap in progress ends first: ms)."""
         self._build_stop.set()
 
+    def busy(self) -> bool:
+        """Is an upload, a removal, or a load or build of the index in progress?"""
+        return self._docs_lock.locked() or self._opening > 0
+
     def wait_idle(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for an upload or removal in progress to end; True if none
-        is left (after `stop_indexing`, one ends at its build's next batch)."""
-        if not self._docs_lock.acquire(timeout=timeout):
-            return False
-        self._docs_lock.release()
+        """Wait up to `timeout` s for `busy()` to end; True if it did. After `stop_indexing`
+        a build ends at its next batch: the process may then exit without killing one in
+        the middle of the model (a thread killed there aborts the interpreter)."""
+        deadline = time.monotonic() + timeout
+        while self.busy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
         return True
 
     def _watch_loop(self) -> None:
