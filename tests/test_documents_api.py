@@ -371,3 +371,19 @@ def test_shutdown_waits_for_the_first_build_to_stop(tmp_path: Path) -> None:
     index = pipeline.settings.index_dir
     assert not (index / "manifest.json").exists()
     assert not [p for p in index.iterdir() if p.name.startswith(".build-")]
+
+
+def test_a_chat_upload_stopped_by_shutdown_says_it_was_not_added(tmp_path: Path) -> None:
+    """The web chat's upload goes the same way: a one-line status, nothing added."""
+    from qa.ui import add_files
+
+    _, pipeline = _app(tmp_path)
+    pipeline.index  # noqa: B018 - built before the upload
+    embedder = _ShutdownMidBuild()
+    pipeline.embedder = embedder
+    embedder.pipeline = pipeline
+    upload = tmp_path / "harbour.txt"
+    upload.write_text("The harbour master rang the bell at noon. " * 200, encoding="utf-8")
+    status = add_files(pipeline, [str(upload)])
+    assert "the server is shutting down; the document was not added" in status
+    assert "qa-ok" not in status and "harbour" not in pipeline.index.documents
