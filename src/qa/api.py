@@ -367,6 +367,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         try:
             yield
         finally:
+            shared.stop_indexing()  # under `uvicorn app:app`, whose signal handler is not ours
             shared.unwatch()
             if uploads is not None:  # what Gradio stored for uploads is ours to remove
                 shutil.rmtree(uploads, ignore_errors=True)
@@ -798,7 +799,10 @@ def _server_class() -> type:
                 server.close()
             if not self.force_exit and self.pipeline.busy():
                 log("stopping: the index being built is left as it was…")
-                await asyncio.to_thread(self.pipeline.wait_idle, STOP_SECONDS)
+                deadline = time.monotonic() + STOP_SECONDS
+                while (self.pipeline.busy() and not self.force_exit  # a second Ctrl-C
+                       and time.monotonic() < deadline):
+                    await asyncio.sleep(0.05)
             await super().shutdown(sockets)
 
     return Server
