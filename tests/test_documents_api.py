@@ -387,3 +387,21 @@ def test_a_chat_upload_stopped_by_shutdown_says_it_was_not_added(tmp_path: Path)
     status = add_files(pipeline, [str(upload)])
     assert "the server is shutting down; the document was not added" in status
     assert "qa-ok" not in status and "harbour" not in pipeline.index.documents
+
+
+def test_the_character_cap_is_for_all_the_files_of_one_upload(tmp_path: Path) -> None:
+    """Twenty files just under the cap would be twenty times the indexing the cap allows:
+    the cap is on the upload's text in all; the request is refused whole, nothing stored."""
+    app, pipeline = _app(tmp_path)
+    pipeline.settings = replace(pipeline.settings, max_upload_chars=5000)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = client.post("/api/documents", files=[
+            ("file", ("dawn.txt", ("The tide rose at dawn. " * 150).encode())),
+            ("file", ("dusk.txt", ("The tide fell at dusk. " * 150).encode()))])
+        assert response.status_code == 413, response.text
+        assert response.json() == {"detail": (
+            "dusk.txt: too much text for one upload (3,450 characters after 3,450 in the "
+            "files before it; at most 5,000, QA_MAX_UPLOAD_CHARS): send it on its own")}
+        assert not {"dawn", "dusk"} & set(pipeline.index.documents)
+        assert _upload(client, "dusk.txt", ("The tide fell at dusk. " * 150).encode()
+                       ).status_code == 201

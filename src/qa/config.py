@@ -53,7 +53,7 @@ class Settings:
     spacy_processes: int = 0  # processes that analyse a large build's text; 0: one per core
     max_body_bytes: int = MAX_BODY_BYTES  # HTTP JSON bodies; larger ones get 413 unread
     max_upload_bytes: int = MAX_UPLOAD_BYTES  # uploaded files (web chat, upload API)
-    max_upload_chars: int = MAX_UPLOAD_CHARS  # their extracted text (not `qa add`'s)
+    max_upload_chars: int = MAX_UPLOAD_CHARS  # text of one upload's files (not `qa add`)
     api_token: str | None = field(default=None, repr=False)  # Bearer token for writes
     allowed_hosts: tuple[str, ...] = ()  # Host header names served; () = loopback + bound
     refresh_seconds: float = 1.0  # how often a server looks for changed seeds or a new build

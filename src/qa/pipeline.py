@@ -51,7 +51,7 @@ from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
     from qa.loaders import BadDocument
-    from qa.loaders.library import Entry, PreviousIds, Problem
+    from qa.loaders.library import Entry, Prepared, PreviousIds, Problem
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 EMBED_THREADS = 8  # questions embedded at once beside their parse (one per request in flight)
@@ -516,7 +516,7 @@ class Pipeline:
 
         A bad file, or one whose text a document already has (409), raises `BadDocument`
         before anything is written, unless `on_error` is given: then it is reported there
-        and the others are added. So does (413) one whose text is over
+        and the others are added. So does (413) one whose text would bring the call's over
         `settings.max_upload_chars`, unless `capped` is False (`qa add`, a local command
         with a progress bar and Ctrl-C). If the index update fails, the new files are
         removed again and the index is as before.
@@ -534,12 +534,15 @@ class Pipeline:
         if names is not None and len(names) != len(paths):
             raise BadDocument(f"names must give one name per path: {len(names)} names for "
                               f"{len(paths)} paths")
-        prepared = []
+        prepared: list[Prepared] = []
+        cap = self.settings.max_upload_chars if capped else None
         for i, path in enumerate(paths):
             name = names[i] if names is not None else None
             try:
-                prepared.append(lib.prepare(Path(path), name, self.settings.max_upload_bytes,
-                                            self.settings.max_upload_chars if capped else None))
+                item = lib.prepare(Path(path), name, self.settings.max_upload_bytes, cap)
+                if cap is not None:  # the cap is on one upload's work: all its files
+                    lib.check_total(item, sum(len(p.extracted.text) for p in prepared), cap)
+                prepared.append(item)
             except BadDocument as exc:
                 if on_error is None:
                     raise

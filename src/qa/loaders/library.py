@@ -496,6 +496,17 @@ def prepare(path: Path, name: str | None, max_bytes: int,
                     display_name(name or path.name))
 
 
+def check_total(item: Prepared, before: int, max_chars: int) -> None:
+    """Refuse (413) `item` if its text and the `before` characters of the files before it
+    in the same upload are over `max_chars`: the cap bounds one upload's indexing time."""
+    chars = len(item.extracted.text)
+    if before + chars > max_chars:
+        raise BadDocument(
+            f"{item.name}: too much text for one upload ({chars:,} characters after {before:,} "
+            f"in the files before it; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS): send it on "
+            "its own", status=413)
+
+
 def copies(settings: Settings, prepared: Sequence[Prepared],
            indexed: Mapping[str, str]) -> list[BadDocument | None]:
     """For each prepared file, a 409 naming the document that already has its text, or
