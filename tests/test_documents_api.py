@@ -405,3 +405,29 @@ def test_the_character_cap_is_for_all_the_files_of_one_upload(tmp_path: Path) ->
         assert not {"dawn", "dusk"} & set(pipeline.index.documents)
         assert _upload(client, "dusk.txt", ("The tide fell at dusk. " * 150).encode()
                        ).status_code == 201
+
+
+def test_an_upload_sweeps_what_a_killed_server_left(tmp_path: Path) -> None:
+    """A server killed (SIGKILL, out of memory, power) while an upload streamed left its
+    parts (up to 20 files of QA_MAX_UPLOAD_BYTES) in the data folder for good; one killed
+    while storing a document left an `.incoming-` folder. The next upload removes them;
+    an upload still streaming (another server on the same folder) is left alone."""
+    import os
+
+    app, pipeline = _app(tmp_path)
+    pipeline.index  # noqa: B018 - built first
+    data = pipeline.settings.documents_dir
+    data.mkdir(exist_ok=True)
+    stale, fresh, incoming = (data / ".upload-stale", data / ".upload-fresh",
+                              data / ".incoming-0123")
+    for folder in (stale, fresh, incoming):
+        folder.mkdir()
+        (folder / "part-0").write_bytes(b"x" * 1000)
+    two_hours_ago = time.time() - 7200
+    for path in (stale / "part-0", stale):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert _upload(client, "tides.txt", ("The tide rose at dawn. " * 20).encode()
+                       ).status_code == 201
+    assert not stale.exists() and not incoming.exists()
+    assert (fresh / "part-0").exists()

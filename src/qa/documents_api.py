@@ -159,7 +159,7 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
     if declared.isdigit() and int(declared) > cap:
         raise BadDocument(f"the body is over {cap:,} bytes", 413)
     data = lib.check_data_dir(settings)
-    folder = data / f".upload-{uuid.uuid4().hex}"
+    folder = data / f"{lib.UPLOAD_PREFIX}{uuid.uuid4().hex}"
     folder.mkdir()
     upload = _Upload(folder, limit)
     parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()))

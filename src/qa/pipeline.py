@@ -559,6 +559,7 @@ class Pipeline:
                        if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
+                lib.sweep(data)
                 new = []
                 refusals = lib.copies(self.settings, prepared, indexed)
                 for item, refusal in zip(prepared, refusals, strict=True):

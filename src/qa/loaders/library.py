@@ -555,6 +555,29 @@ def data_lock(data: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.documents_api)
+INCOMING_PREFIX = ".incoming-"  # a document being written by `commit`
+STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
+
+
+def sweep(data: Path) -> None:
+    """Remove what a killed process left in the data folder (call under `data_lock`): any
+    `.incoming-` folder (only a writer holding the lock has one), and `.upload-` folders
+    whose newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each)."""
+    now = time.time()
+    for path in data.iterdir():
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if path.name.startswith(INCOMING_PREFIX):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(UPLOAD_PREFIX):
+            with contextlib.suppress(OSError):
+                newest = max([path.stat().st_mtime, *(p.stat().st_mtime
+                                                      for p in path.iterdir())])
+                if now - newest > STALE_UPLOAD_SECONDS:
+                    shutil.rmtree(path, ignore_errors=True)
+
+
 def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) -> list[str]:
     """Write each prepared file into its own folder (temp folder, then rename); their ids."""
     data = check_data_dir(settings)
@@ -563,7 +586,7 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
     for item in prepared:
         doc_id = unique_id(safe_id(item.name), taken)
         taken.add(doc_id)
-        tmp = data / f".incoming-{uuid.uuid4().hex}"
+        tmp = data / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
             meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted,
