@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -431,3 +432,61 @@ def test_an_upload_sweeps_what_a_killed_server_left(tmp_path: Path) -> None:
                        ).status_code == 201
     assert not stale.exists() and not incoming.exists()
     assert (fresh / "part-0").exists()
+
+
+@pytest.mark.slow  # a real uvicorn server (and Gradio): what TestClient cannot show
+def test_an_upload_still_streaming_at_shutdown_gets_503_at_once(tmp_path: Path) -> None:
+    """Ctrl-C while an upload's body is still arriving (or stalled): a JSON 503 within a
+    moment, its parts removed, instead of uvicorn cancelling the request after its grace
+    (a plain 500, a logged traceback, the parts left in the data folder). The app's
+    hardening (`qa.api.Hardening`) does it for every body: the chat's upload route too."""
+    import socket
+
+    from qa.api import create_app
+
+    _, pipeline = _app(tmp_path)
+    pipeline.index  # noqa: B018 - built first
+    data = pipeline.settings.documents_dir
+
+    def stalled(sock: socket.socket, path: bytes, field: bytes) -> None:
+        sock.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 100000\r\n\r\n"
+                     b'--b\r\nContent-Disposition: form-data; name="' + field +
+                     b'"; filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
+                     + b"word " * 2000)
+
+    def reply_of(sock: socket.socket) -> bytes:
+        reply = b""
+        while b"}" not in reply:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+    with served(create_app(pipeline)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            stalled(sock, b"/api/documents", b"file")
+            _wait_for(lambda: data.is_dir() and any(
+                p.name.startswith(".upload-") for p in data.iterdir()))
+            started = time.monotonic()
+            pipeline.stop_indexing()  # what the signal handler of `qa serve` does first
+            replies = [reply_of(sock)]
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            stalled(sock, b"/gradio_api/upload?upload_id=x", b"files")
+            replies.append(reply_of(sock))
+        assert time.monotonic() - started < 3
+    for reply in replies:
+        assert reply.startswith(b"HTTP/1.1 503"), reply[:200]
+        assert reply.endswith(
+            b'{"detail":"the server is shutting down; the document was not added"}')
+    assert not any(p.name.startswith(".upload-") for p in data.iterdir())
+
+
+def _wait_for(predicate: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

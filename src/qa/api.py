@@ -30,6 +30,7 @@ changed document is never quoted meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -568,13 +569,19 @@ class Hardening:
                           ((b"connection", b"close"),))
             return
         received = 0
+        body_done = False
+        pipeline: Pipeline = self.owner.state.pipeline
+        stopped = (SHUTTING_DOWN if _is_chat_upload(scope) or scope["path"].startswith(
+            "/api/documents") else "the server is shutting down; try again later")
 
         async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            message = await (receive() if body_done
+                             else _body_or_stop(receive, pipeline, stopped))
             received += len(message.get("body", b""))
             if received > limit:
                 raise StarletteHTTPException(413, f"the body is over {limit:,} bytes")
+            body_done = body_done or not message.get("more_body", False)
             return message
 
         async def with_headers(message: Message) -> None:
@@ -585,6 +592,25 @@ class Hardening:
             await send(message)
 
         await self.app(scope, capped_receive, with_headers)
+
+
+STOP_CHECK_SECONDS = 0.25  # how often a body still arriving looks whether the server stops
+SHUTTING_DOWN = "the server is shutting down; the document was not added"
+
+
+async def _body_or_stop(receive: Receive, pipeline: Pipeline, stopped: str) -> Message:
+    """The next message of a request's body; 503 (StarletteHTTPException, detail `stopped`)
+    once the server is stopping, even while the client sends nothing. Else a Ctrl-C during
+    an upload waited out uvicorn's grace, then the request was cancelled: a plain 500 and a
+    traceback."""
+    pending = asyncio.ensure_future(receive())
+    while True:
+        done, _ = await asyncio.wait({pending}, timeout=STOP_CHECK_SECONDS)
+        if done:
+            return pending.result()
+        if pipeline.stopping:
+            pending.cancel()
+            raise StarletteHTTPException(503, stopped, {"connection": "close"})
 
 
 CHAT_UPLOAD_PATH = "/gradio_api/upload"
@@ -692,7 +718,6 @@ def _header_timeout_protocol() -> type:
     """uvicorn's h11 protocol, plus a deadline for the request line and headers: h11 has
     none, and uvicorn's keep-alive timer is reset by every byte, so a client sending one
     header byte at a time (slowloris) would hold a connection for ever."""
-    import asyncio
 
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -780,7 +805,6 @@ def _server_class() -> type:
     SIGTERM) arrives: an upload being indexed gets its 503 ("the document was not added")
     at the build's next batch, before uvicorn's short grace for open requests begins (it
     would cancel the request, answered with a plain 500 and a traceback)."""
-    import asyncio
     from types import FrameType
 
     import uvicorn

@@ -164,17 +164,17 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
     upload = _Upload(folder, limit)
     parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()))
     try:
-        async for chunk in request.stream():
+        async for chunk in request.stream():  # `qa.api.Hardening` ends it at shutdown: 503
             parser.write(chunk)
             if upload.error:
                 break
         else:
             parser.finalize()
-    except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
+    except BaseException as exc:
         upload.close()
         shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(exc, HTTPException):  # the server's body cap (413), answered as it is
-            raise
+        if isinstance(exc, HTTPException) or not isinstance(exc, Exception):
+            raise  # the server's body cap (413), answered as it is; a cancelled request
         raise BadDocument(f"the multipart body is malformed ({type(exc).__name__})") from None
     upload.close()
     return folder, upload

@@ -269,6 +269,11 @@ class Pipeline:
         none starts. Returns at once (a manifest swap in progress ends first: ms)."""
         self._build_stop.set()
 
+    @property
+    def stopping(self) -> bool:
+        """Has `stop_indexing` been called (the server is shutting down)?"""
+        return self._build_stop.is_set()
+
     def busy(self) -> bool:
         """Is an upload, a removal, or a load or build of the index in progress?"""
         return self._docs_lock.locked() or self._opening > 0
