@@ -844,7 +844,7 @@ def test_an_upload_may_hold_several_files_of_the_file_limit(tmp_path: Path) -> N
     from qa.documents_api import MAX_FILES, MULTIPART_OVERHEAD
 
     limit = 1 << 20
-    client = api_client(tmp_path, max_upload_bytes=limit)
+    client = api_client(tmp_path, max_upload_bytes=limit, max_upload_chars=2 * limit)
     files = [("file", (f"part-{i}.txt", (f"Part {i}\n\n" + ("x" * 60_000 + ". ") * 20)
                        .encode()[:limit])) for i in range(2)]
     r = client.post("/api/documents", files=files)  # 2 MiB: over one file's limit + framing

@@ -552,6 +552,19 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.usefixtures("fake_cli")
+def test_cli_add_has_no_character_cap(settings: Settings, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """QA_MAX_UPLOAD_CHARS is for the server's uploads: `qa add` is a local command that
+    shows its progress and stops on Ctrl-C."""
+    monkeypatch.setenv("QA_MAX_UPLOAD_CHARS", "1000")
+    long = tmp_path / "tides.txt"
+    long.write_text("Tides\n\n" + "The tide rose at dawn. " * 100, encoding="utf-8")
+    assert cli.main(_argv(settings, "add", str(long))) == 0, capsys.readouterr().err
+    assert "added tides (txt, 2,307 characters)" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("fake_cli")
 def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     hostile = tmp_path / "hostile.txt"

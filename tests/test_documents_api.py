@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -273,3 +275,240 @@ def test_an_upload_the_index_skipped_can_be_deleted(tmp_path: Path) -> None:
         r = client.delete("/api/documents/bell")
         assert r.status_code == 404 and r.json() == {
             "detail": "no uploaded document has the id 'bell'"}
+
+
+class _ShutdownMidBuild(HashingEmbedder):
+    """Stops the pipeline's builds (as Ctrl-C on `qa serve` does) while a build embeds."""
+
+    def __init__(self) -> None:
+        self.pipeline: Pipeline | None = None
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self.pipeline is not None and len(texts) > 1:
+            self.pipeline.stop_indexing()
+        return super().embed(texts)
+
+
+def _index_files(pipeline: Pipeline) -> dict[str, bytes]:
+    folder = pipeline.settings.index_dir
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b""
+            for p in sorted(folder.rglob("*")) if p.name != ".lock"}
+
+
+def test_shutdown_while_an_upload_is_indexed_answers_503_and_changes_nothing(
+        tmp_path: Path) -> None:
+    """Ctrl-C while an upload is embedded: a one-line JSON 503, not a plain 500; the index
+    on disk is the one from before (no new build, no temporary folder), the upload is not
+    in the data folder, and a new pipeline opens the old index as it was."""
+    app, pipeline = _app(tmp_path)
+    embedder = _ShutdownMidBuild()
+    pipeline.embedder = embedder
+    before_ids = list(pipeline.index.documents)
+    before = _index_files(pipeline)
+    embedder.pipeline = pipeline
+    text = "The harbour master rang the bell at noon. " * 200
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = _upload(client, "harbour.txt", text.encode())
+        assert response.status_code == 503, response.text
+        assert response.json() == {
+            "detail": "the server is shutting down; the document was not added"}
+        later = _upload(client, "harbour.txt", text.encode())  # none starts any more
+        assert later.status_code == 503
+        removal = client.delete("/api/documents/politico-us-iraq-advisory-transition")
+        assert removal.status_code in (409, 503)
+    assert _index_files(pipeline) == before
+    assert not (pipeline.settings.documents_dir / "harbour").exists()
+    reopened = Pipeline(pipeline.settings, HashingEmbedder())
+    assert list(reopened.index.documents) == before_ids
+    assert reopened.index.manifest == pipeline.index.manifest
+
+
+def test_a_signal_to_the_server_stops_the_builds_first() -> None:
+    """`qa serve`'s uvicorn server stops the pipeline's builds on the signal itself, before
+    its few seconds of grace for open requests begin (then it cancels them: a plain 500)."""
+    import signal
+
+    import uvicorn
+
+    from qa.api import _server_class
+
+    stopped: list[bool] = []
+
+    class Recorder:
+        def stop_indexing(self) -> None:
+            stopped.append(True)
+
+    server = _server_class()(uvicorn.Config(FastAPI()), Recorder())
+    server.handle_exit(signal.SIGINT, None)
+    assert stopped == [True] and server.should_exit
+
+
+class _Counting(HashingEmbedder):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        return super().embed(texts)
+
+
+def test_an_upload_over_the_character_cap_is_413_at_once(tmp_path: Path) -> None:
+    """Bytes under the cap can still be hours of indexing (30 MB of text): the text's length
+    is capped too, refused before any model work, naming the cap and its setting."""
+    app, pipeline = _app(tmp_path)
+    pipeline.settings = replace(pipeline.settings, max_upload_chars=5000)
+    pipeline.index  # noqa: B018 - built before counting
+    embedder = _Counting()
+    pipeline.embedder = embedder
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        long = _upload(client, "long.txt", ("The tide rose at dawn. " * 300).encode())
+        assert long.status_code == 413, long.text
+        assert long.json() == {"detail": "long.txt: the text is too long to index here "
+                                         "(6,900 characters; at most 5,000, QA_MAX_UPLOAD_CHARS)"}
+        assert embedder.calls == 0 and not (pipeline.settings.documents_dir / "long").exists()
+        short = _upload(client, "short.txt", ("The tide rose at dawn. " * 200).encode())
+        assert short.status_code == 201, short.text
+
+
+def test_shutdown_waits_for_the_first_build_to_stop(tmp_path: Path) -> None:
+    """A server stopped while it builds its index: `wait_idle` returns once the build has
+    stopped at its next batch (the process may exit), leaving no index and no build folder."""
+    _, pipeline = _app(tmp_path)
+    embedder = _ShutdownMidBuild()
+    pipeline.embedder = embedder
+    embedder.pipeline = pipeline
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            pipeline.index  # noqa: B018 - the first build
+        except BaseException as exc:  # noqa: BLE001 - examined below
+            errors.append(exc)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    assert pipeline.wait_idle(30)
+    builder.join(timeout=30)
+    assert not pipeline.busy()
+    assert [type(e).__name__ for e in errors] == ["ShuttingDown"]
+    index = pipeline.settings.index_dir
+    assert not (index / "manifest.json").exists()
+    assert not [p for p in index.iterdir() if p.name.startswith(".build-")]
+
+
+def test_a_chat_upload_stopped_by_shutdown_says_it_was_not_added(tmp_path: Path) -> None:
+    """The web chat's upload goes the same way: a one-line status, nothing added."""
+    from qa.ui import add_files
+
+    _, pipeline = _app(tmp_path)
+    pipeline.index  # noqa: B018 - built before the upload
+    embedder = _ShutdownMidBuild()
+    pipeline.embedder = embedder
+    embedder.pipeline = pipeline
+    upload = tmp_path / "harbour.txt"
+    upload.write_text("The harbour master rang the bell at noon. " * 200, encoding="utf-8")
+    status = add_files(pipeline, [str(upload)])
+    assert "the server is shutting down; the document was not added" in status
+    assert "qa-ok" not in status and "harbour" not in pipeline.index.documents
+
+
+def test_the_character_cap_is_for_all_the_files_of_one_upload(tmp_path: Path) -> None:
+    """Twenty files just under the cap would be twenty times the indexing the cap allows:
+    the cap is on the upload's text in all; the request is refused whole, nothing stored."""
+    app, pipeline = _app(tmp_path)
+    pipeline.settings = replace(pipeline.settings, max_upload_chars=5000)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = client.post("/api/documents", files=[
+            ("file", ("dawn.txt", ("The tide rose at dawn. " * 150).encode())),
+            ("file", ("dusk.txt", ("The tide fell at dusk. " * 150).encode()))])
+        assert response.status_code == 413, response.text
+        assert response.json() == {"detail": (
+            "dusk.txt: too much text for one upload (3,450 characters after 3,450 in the "
+            "files before it; at most 5,000, QA_MAX_UPLOAD_CHARS): send it on its own")}
+        assert not {"dawn", "dusk"} & set(pipeline.index.documents)
+        assert _upload(client, "dusk.txt", ("The tide fell at dusk. " * 150).encode()
+                       ).status_code == 201
+
+
+def test_an_upload_sweeps_what_a_killed_server_left(tmp_path: Path) -> None:
+    """A server killed (SIGKILL, out of memory, power) while an upload streamed left its
+    parts (up to 20 files of QA_MAX_UPLOAD_BYTES) in the data folder for good; one killed
+    while storing a document left an `.incoming-` folder. The next upload removes them;
+    an upload still streaming (another server on the same folder) is left alone."""
+    import os
+
+    app, pipeline = _app(tmp_path)
+    pipeline.index  # noqa: B018 - built first
+    data = pipeline.settings.documents_dir
+    data.mkdir(exist_ok=True)
+    stale, fresh, incoming = (data / ".upload-stale", data / ".upload-fresh",
+                              data / ".incoming-0123")
+    for folder in (stale, fresh, incoming):
+        folder.mkdir()
+        (folder / "part-0").write_bytes(b"x" * 1000)
+    two_hours_ago = time.time() - 7200
+    for path in (stale / "part-0", stale):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert _upload(client, "tides.txt", ("The tide rose at dawn. " * 20).encode()
+                       ).status_code == 201
+    assert not stale.exists() and not incoming.exists()
+    assert (fresh / "part-0").exists()
+
+
+@pytest.mark.slow  # a real uvicorn server (and Gradio): what TestClient cannot show
+def test_an_upload_still_streaming_at_shutdown_gets_503_at_once(tmp_path: Path) -> None:
+    """Ctrl-C while an upload's body is still arriving (or stalled): a JSON 503 within a
+    moment, its parts removed, instead of uvicorn cancelling the request after its grace
+    (a plain 500, a logged traceback, the parts left in the data folder). The app's
+    hardening (`qa.api.Hardening`) does it for every body: the chat's upload route too."""
+    import socket
+
+    from qa.api import create_app
+
+    _, pipeline = _app(tmp_path)
+    pipeline.index  # noqa: B018 - built first
+    data = pipeline.settings.documents_dir
+
+    def stalled(sock: socket.socket, path: bytes, field: bytes) -> None:
+        sock.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 100000\r\n\r\n"
+                     b'--b\r\nContent-Disposition: form-data; name="' + field +
+                     b'"; filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
+                     + b"word " * 2000)
+
+    def reply_of(sock: socket.socket) -> bytes:
+        reply = b""
+        while b"}" not in reply:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+    with served(create_app(pipeline)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            stalled(sock, b"/api/documents", b"file")
+            _wait_for(lambda: data.is_dir() and any(
+                p.name.startswith(".upload-") for p in data.iterdir()))
+            started = time.monotonic()
+            pipeline.stop_indexing()  # what the signal handler of `qa serve` does first
+            replies = [reply_of(sock)]
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            stalled(sock, b"/gradio_api/upload?upload_id=x", b"files")
+            replies.append(reply_of(sock))
+        assert time.monotonic() - started < 3
+    for reply in replies:
+        assert reply.startswith(b"HTTP/1.1 503"), reply[:200]
+        assert reply.endswith(
+            b'{"detail":"the server is shutting down; the document was not added"}')
+    assert not any(p.name.startswith(".upload-") for p in data.iterdir())
+
+
+def _wait_for(predicate: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

@@ -275,10 +275,14 @@ def test_index_files_are_readable_by_others(fake_pipeline: Pipeline) -> None:
 def test_server_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_MAX_BODY_BYTES", "4096")
     monkeypatch.setenv("QA_MAX_UPLOAD_BYTES", "100000")
+    monkeypatch.setenv("QA_MAX_UPLOAD_CHARS", "20000")
     monkeypatch.setenv("QA_API_TOKEN", "s3cret")
     monkeypatch.setenv("QA_ALLOWED_HOSTS", "qa.example, localhost")
     settings = load_settings()
     assert settings.max_body_bytes == 4096 and settings.max_upload_bytes == 100000
+    assert settings.max_upload_chars == 20000
+    with pytest.raises(BadSetting, match="max_upload_chars must be at least 1000, got 10"):
+        Settings(max_upload_chars=10)
     assert settings.api_token == "s3cret" and "s3cret" not in repr(settings)
     assert settings.allowed_hosts == ("qa.example", "localhost")
     monkeypatch.setenv("QA_MAX_BODY_BYTES", "lots")
@@ -346,6 +350,38 @@ def test_edited_seed_is_withheld_at_once_then_reindexed(two_docs: Settings) -> N
               and not pipeline.freshness()["withheld"])
         assert "lighthouse" in _cited_text_is_in_the_file(pipeline, "Tomas Keel fisherman lamp")
         assert any("Tomas Keel" in h.chunk.text for h in pipeline.retrieve("Tomas Keel"))
+    finally:
+        pipeline.unwatch()
+
+
+def test_ask_with_index_still_answers_again_when_a_quoted_file_changes(
+        two_docs: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ask_with_index` (the chat, /api/ask, /v1, MCP) keeps `ask`'s check: a seed edited
+    while its answer is composed is withheld and the question answered again, and the index
+    returned is the one that second answer came from."""
+    import qa.pipeline
+
+    pipeline = Pipeline(two_docs, HashingEmbedder())
+    pipeline.watch()
+    seed = two_docs.seeds_dir / "lighthouse.txt"
+    compose = qa.pipeline.compose
+    calls: list[int] = []
+
+    def compose_while_edited(*args: Any, **kwargs: Any) -> Any:
+        if not calls:
+            seed.write_text(LIGHTHOUSE.replace("Ada Morrow", "Tomas Keel"), encoding="utf-8")
+        calls.append(1)
+        return compose(*args, **kwargs)
+
+    try:
+        pipeline.index  # noqa: B018 - built and verified before the edit
+        monkeypatch.setattr(qa.pipeline, "compose", compose_while_edited)
+        answer, index = pipeline.ask_with_index("Who kept the lamp burning?")
+        assert len(calls) == 2  # answered again
+        assert "lighthouse" not in {c.doc_id for c in answer.citations}
+        assert "Ada Morrow" not in answer.text
+        for c in answer.citations:
+            assert index.documents[c.doc_id].text[c.quote.start:c.quote.end] == c.quote.text
     finally:
         pipeline.unwatch()
 
@@ -533,3 +569,90 @@ def test_a_model_run_by_sentence_transformers_loads_beside_spacy(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert "Ada Morrow" in done.stdout
     assert "PyTorch was not found" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_ctrl_c_while_an_upload_is_indexed(tmp_path: Path, real_pipeline: Pipeline) -> None:
+    """SIGINT to `qa serve` while an upload is embedded: the upload gets a JSON 503 saying
+    the document was not added, the server exits as on any Ctrl-C (130, "qa: interrupted")
+    with no traceback or error logged, and the index on disk is the one from before (a
+    fresh pipeline opens it with the same documents)."""
+    import signal
+    import threading
+
+    from tests.conftest_web import serving
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+    env = {**os.environ, "QA_SEEDS": str(seeds), "QA_INDEX": str(settings.index_dir),
+           "QA_CACHE_DIR": str(real_pipeline.settings.cache_dir),
+           "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    article = (SEEDS / "politico-us-iraq-advisory-transition.txt").read_text("utf-8")
+    big = "\n\n".join(f"Report {n}.\n\n{article}" for n in range(25))  # ~130k characters
+    log = tmp_path / "serve.log"
+    replies: list[httpx.Response] = []
+    with serving(env, log) as server:
+        manifest = (settings.index_dir / "manifest.json").read_bytes()
+        builds = sorted(p.name for p in settings.index_dir.iterdir())
+        upload = threading.Thread(target=lambda: replies.append(httpx.post(
+            server.url + "api/documents", files={"file": ("reports.txt", big.encode())},
+            timeout=300)))
+        upload.start()
+        _wait(lambda: "rebuilding the index" in log.read_text("utf-8"), 60)
+        time.sleep(1.0)  # into the embedding
+        server.process.send_signal(signal.SIGINT)
+        upload.join(timeout=120)
+        assert server.process.wait(timeout=120) == 130, server.log_tail()
+    (reply,) = replies
+    assert reply.status_code == 503, reply.text
+    assert reply.json() == {"detail": "the server is shutting down; the document was not added"}
+    text = log.read_text("utf-8")
+    assert "Traceback" not in text and "ERROR" not in text, text
+    assert (settings.index_dir / "manifest.json").read_bytes() == manifest
+    assert sorted(p.name for p in settings.index_dir.iterdir()) == builds
+    assert not (settings.documents_dir / "reports").exists()
+    assert list(Pipeline(settings).index.documents) == ["politico-us-iraq-advisory-transition"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ctrl_c_while_the_server_builds_its_first_index(tmp_path: Path,
+                                                        real_pipeline: Pipeline) -> None:
+    """SIGINT while `qa serve` builds its index at start: the build stops at its next batch
+    and the process exits as on any Ctrl-C, instead of the interpreter killing the build's
+    thread inside the model ("terminate called without an active exception", SIGABRT)."""
+    import signal
+
+    from tests.conftest_web import free_port
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    article = (SEEDS / "politico-us-iraq-advisory-transition.txt").read_text("utf-8")
+    (seeds / "reports.txt").write_text(
+        "\n\n".join(f"Report {n}.\n\n{article}" for n in range(25)), encoding="utf-8")
+    index = tmp_path / "index"
+    env = {**os.environ, "QA_SEEDS": str(seeds), "QA_INDEX": str(index),
+           "QA_CACHE_DIR": str(real_pipeline.settings.cache_dir),
+           "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--port", str(free_port())],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: "building it" in log.read_text("utf-8"), 120)
+        time.sleep(1.0)  # into the embedding
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = log.read_text("utf-8")
+    assert code == 130, text
+    assert "terminate called" not in text and "Traceback" not in text and "error" not in text
+    assert not (index / "manifest.json").exists()
+    assert not [p for p in index.iterdir() if p.name.startswith(".build-")]

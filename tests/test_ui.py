@@ -95,6 +95,39 @@ def test_the_question_is_shown_as_it_is_answered(fake_pipeline: Pipeline) -> Non
     assert message_text(messages[0]["content"]) == "Who is the Pentagon spokesman?"
 
 
+HARBOUR = ("Harbour notes\n\nThe harbour master of Port Ellen rang the tide bell at noon every "
+           "day. The bell was cast in 1820 by the Whitby foundry.\n")
+
+
+def test_the_highlight_comes_from_the_index_the_answer_came_from(
+        fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cited document is removed (another tab, the HTTP API) while the answer is being
+    composed: the document panel still shows and highlights the quote from the index the
+    answer came from, not from the index that replaced it (where the document is gone)."""
+    import threading
+
+    import qa.pipeline
+
+    upload = tmp_path / "harbour.txt"
+    upload.write_text(HARBOUR, encoding="utf-8")
+    assert [d.id for d in fake_pipeline.add_documents([upload])] == ["harbour"]
+    compose = qa.pipeline.compose
+
+    def compose_while_removed(*args: Any, **kwargs: Any) -> Any:
+        remover = threading.Thread(target=fake_pipeline.remove_documents, args=(["harbour"],))
+        remover.start()
+        remover.join()  # the index is swapped under this answer
+        return compose(*args, **kwargs)
+
+    monkeypatch.setattr(qa.pipeline, "compose", compose_while_removed)
+    messages, panel = final("Who rang the tide bell at noon?", [], fake_pipeline)
+    assert "harbour" not in fake_pipeline.index.documents  # the swap happened
+    assert '<span class="qa-title" title="Harbour notes">' in messages[-1]["content"]
+    assert 'data-doc="harbour"' in panel
+    assert ('class="qa-quote">The harbour master of Port Ellen rang the tide bell at noon '
+            'every day.</mark>') in panel
+
+
 @pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
 def test_build_ui_loads_nothing(fake_pipeline: Pipeline) -> None:
     demo = build_ui(fake_pipeline)

@@ -30,6 +30,7 @@ changed document is never quoted meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -80,6 +81,7 @@ from qa.errors import (
     ModelError,
     QAError,
     SeedError,
+    ShuttingDown,
     TooManyAttempts,
 )
 from qa.log import log
@@ -110,7 +112,7 @@ from qa.ui import CSS, HEAD, build_ui
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
 
-_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError)
+_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError, ShuttingDown)
 
 
 # -- requests --------------------------------------------------------------------------------
@@ -326,7 +328,8 @@ def warm(pipeline: Pipeline, readiness: Readiness) -> None:
     except Exception as exc:  # noqa: BLE001 - reported by /healthz and on stderr
         readiness.detail = str(exc) if isinstance(exc, QAError) else f"{type(exc).__name__}: {exc}"
         readiness.status = "error"
-        log(f"error: {readiness.detail}")
+        if not isinstance(exc, ShuttingDown):  # Ctrl-C during the first build: no error
+            log(f"error: {readiness.detail}")
         return
     readiness.counts = {"model": pipeline.settings.model, **counts}
     readiness.status = "ok"
@@ -366,6 +369,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         try:
             yield
         finally:
+            shared.stop_indexing()  # under `uvicorn app:app`, whose signal handler is not ours
             shared.unwatch()
             if uploads is not None:  # what Gradio stored for uploads is ours to remove
                 shutil.rmtree(uploads, ignore_errors=True)
@@ -391,8 +395,9 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
         """A cited answer to `question` (or an abstention), given the earlier questions."""
         history = [h if isinstance(h, str) else Turn(h.question, h.answer)
                    for h in request.history]
-        answer = shared.ask(request.question, history, request.k, request.doc_ids)
-        return with_pages(answer_json(answer), shared.index.documents)
+        answer, index = shared.ask_with_index(request.question, history, request.k,
+                                              request.doc_ids)
+        return with_pages(answer_json(answer), index.documents)
 
     @app.post("/api/retrieve", tags=["qa"], responses=ERRORS)
     def retrieve(request: RetrieveRequest) -> list[dict[str, Any]]:
@@ -565,13 +570,19 @@ class Hardening:
                           ((b"connection", b"close"),))
             return
         received = 0
+        body_done = False
+        pipeline: Pipeline = self.owner.state.pipeline
+        stopped = (SHUTTING_DOWN if _is_chat_upload(scope) or scope["path"].startswith(
+            "/api/documents") else "the server is shutting down; try again later")
 
         async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            message = await (receive() if body_done
+                             else _body_or_stop(receive, pipeline, stopped))
             received += len(message.get("body", b""))
             if received > limit:
                 raise StarletteHTTPException(413, f"the body is over {limit:,} bytes")
+            body_done = body_done or not message.get("more_body", False)
             return message
 
         async def with_headers(message: Message) -> None:
@@ -582,6 +593,25 @@ class Hardening:
             await send(message)
 
         await self.app(scope, capped_receive, with_headers)
+
+
+STOP_CHECK_SECONDS = 0.25  # how often a body still arriving looks whether the server stops
+SHUTTING_DOWN = "the server is shutting down; the document was not added"
+
+
+async def _body_or_stop(receive: Receive, pipeline: Pipeline, stopped: str) -> Message:
+    """The next message of a request's body; 503 (StarletteHTTPException, detail `stopped`)
+    once the server is stopping, even while the client sends nothing. Else a Ctrl-C during
+    an upload waited out uvicorn's grace, then the request was cancelled: a plain 500 and a
+    traceback."""
+    pending = asyncio.ensure_future(receive())
+    while True:
+        done, _ = await asyncio.wait({pending}, timeout=STOP_CHECK_SECONDS)
+        if done:
+            return pending.result()
+        if pipeline.stopping:
+            pending.cancel()
+            raise StarletteHTTPException(503, stopped, {"connection": "close"})
 
 
 CHAT_UPLOAD_PATH = "/gradio_api/upload"
@@ -689,7 +719,6 @@ def _header_timeout_protocol() -> type:
     """uvicorn's h11 protocol, plus a deadline for the request line and headers: h11 has
     none, and uvicorn's keep-alive timer is reset by every byte, so a client sending one
     header byte at a time (slowloris) would hold a connection for ever."""
-    import asyncio
 
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -763,8 +792,45 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     if isinstance(readiness, Readiness):
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS, http=_header_timeout_protocol())
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                            http=_header_timeout_protocol())
+    _server_class()(config, app.state.pipeline).run()
+
+
+STOP_SECONDS = 120.0  # at shutdown, the longest wait for an upload's build to stop
+
+
+def _server_class() -> type:
+    """uvicorn's server, stopping the pipeline's builds as soon as a signal (Ctrl-C,
+    SIGTERM) arrives: an upload being indexed gets its 503 ("the document was not added")
+    at the build's next batch, before uvicorn's short grace for open requests begins (it
+    would cancel the request, answered with a plain 500 and a traceback)."""
+    from types import FrameType
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, pipeline: Pipeline) -> None:
+            super().__init__(config)
+            self.pipeline = pipeline
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.pipeline.stop_indexing()
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for server in self.servers:  # no new requests while the upload stops
+                server.close()
+            if not self.force_exit and self.pipeline.busy():
+                log("stopping: the index being built is left as it was…")
+                deadline = time.monotonic() + STOP_SECONDS
+                while (self.pipeline.busy() and not self.force_exit  # a second Ctrl-C
+                       and time.monotonic() < deadline):
+                    await asyncio.sleep(0.05)
+            await super().shutdown(sockets)
+
+    return Server
 
 
 def preflight(settings: Settings, host: str) -> None:

@@ -226,7 +226,9 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
         print(terminal_safe(f"qa: error: {exc}"), file=sys.stderr)
 
     if args.command == "add":
-        for doc in pipeline.add_documents(args.files, on_error=refused):
+        # no character cap (QA_MAX_UPLOAD_CHARS is the server's): a local command shows
+        # its progress and ETA, and Ctrl-C stops it with the index as it was
+        for doc in pipeline.add_documents(args.files, on_error=refused, capped=False):
             pages = f", {len(doc.pages)} pages" if doc.pages else ""
             _print(f"added {doc.id} ({doc.kind}{pages}, {len(doc.text):,} characters): "
                    f"{doc.title}")

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import QAError, ShuttingDown
 from qa.loaders import BadDocument
 from qa.loaders import library as lib
 from qa.pipeline import Pipeline
@@ -67,6 +67,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "the file is too large, or a zip bomb"},
     415: {"description": "not a supported type, or the content does not match the name"},
     422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},
+    503: {"description": "the server is shutting down: the change was not made"},
     429: {"description": "too many wrong tokens from this client lately (see Retry-After)"},
 }
 
@@ -158,22 +159,22 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
     if declared.isdigit() and int(declared) > cap:
         raise BadDocument(f"the body is over {cap:,} bytes", 413)
     data = lib.check_data_dir(settings)
-    folder = data / f".upload-{uuid.uuid4().hex}"
+    folder = data / f"{lib.UPLOAD_PREFIX}{uuid.uuid4().hex}"
     folder.mkdir()
     upload = _Upload(folder, limit)
     parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()))
     try:
-        async for chunk in request.stream():
+        async for chunk in request.stream():  # `qa.api.Hardening` ends it at shutdown: 503
             parser.write(chunk)
             if upload.error:
                 break
         else:
             parser.finalize()
-    except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
+    except BaseException as exc:
         upload.close()
         shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(exc, HTTPException):  # the server's body cap (413), answered as it is
-            raise
+        if isinstance(exc, HTTPException) or not isinstance(exc, Exception):
+            raise  # the server's body cap (413), answered as it is; a cancelled request
         raise BadDocument(f"the multipart body is malformed ({type(exc).__name__})") from None
     upload.close()
     return folder, upload
@@ -199,6 +200,8 @@ async def upload_documents(request: Request) -> JSONResponse:
         entries = [lib.entry(pipeline.settings, d) for d in documents]
         return JSONResponse({"documents": [document_json(e) for e in entries]}, 201)
     except (BadDocument, lib.UnknownDocument) as exc:
+        return _error(exc.status, str(exc))
+    except ShuttingDown as exc:
         return _error(exc.status, str(exc))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -229,7 +232,7 @@ def delete_document(doc_id: str, request: Request) -> JSONResponse:
     pipeline = _pipeline(request)
     try:
         removed = pipeline.remove_documents([doc_id])
-    except (BadDocument, lib.UnknownDocument) as exc:
+    except (BadDocument, lib.UnknownDocument, ShuttingDown) as exc:
         return _error(exc.status, str(exc))
     except QAError as exc:
         return _error(500, str(exc))

@@ -54,6 +54,13 @@ def describe_os_error(exc: OSError, action: str = "write") -> str:
     return f"cannot {action}{where}: {reason}"
 
 
+class ShuttingDown(QAError):
+    """The server is stopping (Ctrl-C, SIGTERM): a build in progress was stopped, and the
+    change it was for (an upload, a removal) was not made. HTTP 503: try again later."""
+
+    status = 503
+
+
 class TooManyAttempts(QAError):
     """A client sent too many wrong tokens lately; it may try again in `retry_after` s."""
 

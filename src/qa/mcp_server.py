@@ -193,8 +193,8 @@ def build_server(pipeline: Pipeline) -> QAServer:
         Sources; the structured result has each citation's document id, offsets and quote."""
         with _as_tool_errors():
             text = clean_question(question)
-            answer = pipeline.ask(text, _turns(history))
-            documents = pipeline.index.documents
+            answer, index = pipeline.ask_with_index(text, _turns(history))
+            documents = index.documents
         return _result(answer_with_sources(answer, documents),
                        cited_answer_json(answer, documents))
 
@@ -204,9 +204,9 @@ def build_server(pipeline: Pipeline) -> QAServer:
         character offsets (document.text[start:end] == text), title, page and best
         sentence."""
         with _as_tool_errors():
-            hits = pipeline.retrieve(clean_question(question),
-                                     None if k is None else check_k(k))
-            found = hits_json(hits, pipeline.index.documents)
+            hits, index = pipeline.retrieve_with_index(clean_question(question),
+                                                       None if k is None else check_k(k))
+            found = hits_json(hits, index.documents)
         return _result(json.dumps(found, ensure_ascii=False), {"hits": found})
 
     @server.tool(title="List documents")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -43,13 +43,14 @@ from qa.errors import (
     ModelError,
     QAError,
     SeedError,
+    ShuttingDown,
 )
 from qa.log import log
 from qa.pipeline import Pipeline
 from qa.schema import NOT_JSON, clean_question, earlier_question, not_json_type, unparsable
 from qa.security import require_token
 from qa.sources import answer_with_sources, cited_answer_json, without_sources
-from qa.types import Answer, Turn
+from qa.types import Answer, Document, Turn
 
 MODEL_ID = "qa"
 PREFIX = "/v1"
@@ -57,7 +58,7 @@ MAX_MESSAGES = 1000  # a long conversation is fine; only the last MAX_HISTORY tu
 MAX_CONTENT_CHARS = 100_000  # one message (earlier replies carry their Sources lists)
 WORDS_PER_CHUNK = 3  # streamed content pieces
 
-_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError)
+_UNAVAILABLE = (IndexMissing, IndexCorrupt, IndexStale, ModelError, SeedError, ShuttingDown)
 
 
 # -- requests --------------------------------------------------------------------------------
@@ -264,8 +265,8 @@ def _sse(data: dict[str, Any]) -> str:
 class Completion:
     """One answered request, rendered as a whole response or as a stream of chunks."""
 
-    def __init__(self, pipeline: Pipeline, question: str, answer: Answer) -> None:
-        documents = pipeline.index.documents
+    def __init__(self, question: str, answer: Answer, documents: Mapping[str, Document]
+                 ) -> None:
         self.question = question
         self.content = answer_with_sources(answer, documents)
         self.answer = cited_answer_json(answer, documents)
@@ -334,7 +335,8 @@ def openai_router(pipeline: Pipeline) -> APIRouter:
             return error_response(exc.status, str(exc), exc.param, exc.code)
         except BadQuestion as exc:
             return error_response(400, str(exc), f"messages[{len(request.messages) - 1}].content")
-        done = Completion(pipeline, question, pipeline.ask(question, history))
+        answer, index = pipeline.ask_with_index(question, history)
+        done = Completion(question, answer, index.documents)
         if not request.stream:
             return done.response()
         include_usage = bool(request.stream_options and request.stream_options.include_usage)

@@ -30,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, NothingToIndex, QAError
+from qa.errors import BadQuestion, NothingToIndex, QAError, ShuttingDown
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -46,12 +46,12 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import Index, open_index, sticky_ids
+from qa.store import BuildStop, Index, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
     from qa.loaders import BadDocument
-    from qa.loaders.library import Entry, PreviousIds, Problem
+    from qa.loaders.library import Entry, Prepared, PreviousIds, Problem
 
 CONTEXT_WEIGHT = 0.5  # weight of the previous turn in a follow-up's query
 EMBED_THREADS = 8  # questions embedded at once beside their parse (one per request in flight)
@@ -169,6 +169,9 @@ class Pipeline:
         self._reload_error = ""
         self._stop = threading.Event()
         self._docs_lock = threading.Lock()
+        self._build_stop = BuildStop()  # set when a server shuts down (`stop_indexing`)
+        self._opening = 0  # `_open` calls in progress (loads and builds), for `wait_idle`
+        self._opening_lock = threading.Lock()
 
     def words(self) -> WordVectors | None:
         """The model's word table for query expansion (None for embedders without one)."""
@@ -203,13 +206,17 @@ class Pipeline:
         return index
 
     def _open(self, rebuild: bool = False, empty_ok: bool = False) -> Index:
+        with self._opening_lock:
+            self._opening += 1
         try:
             return open_index(self.settings, self.embedder, rebuild=rebuild,
                               words=self._words_for_build, annotate=self._annotate,
                               annotator=f"qa-mentions/{self.analyzer.name}",
-                              empty_ok=empty_ok)
+                              empty_ok=empty_ok, stop=self._build_stop)
         finally:
             self.analyzer.close()  # the helper processes a large build started
+            with self._opening_lock:
+                self._opening -= 1
 
     def _annotate(self, sentences: list[Sentence]) -> list[dict[str, Any]]:
         """The index's per-sentence annotations: entities and noun chunks (spaCy)."""
@@ -263,6 +270,32 @@ class Pipeline:
     def unwatch(self) -> None:
         self._stop.set()
 
+    def stop_indexing(self) -> None:
+        """A server is shutting down: every build in progress stops at its next batch and
+        leaves the index as it was (an upload it was for is not added: `ShuttingDown`), and
+        none starts. Returns at once (a manifest swap in progress ends first: ms)."""
+        self._build_stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Has `stop_indexing` been called (the server is shutting down)?"""
+        return self._build_stop.is_set()
+
+    def busy(self) -> bool:
+        """Is an upload, a removal, or a load or build of the index in progress?"""
+        return self._docs_lock.locked() or self._opening > 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for `busy()` to end; True if it did. After `stop_indexing`
+        a build ends at its next batch: the process may then exit without killing one in
+        the middle of the model (a thread killed there aborts the interpreter)."""
+        deadline = time.monotonic() + timeout
+        while self.busy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def _watch_loop(self) -> None:
         while not self._stop.wait(self.settings.refresh_seconds):
             try:
@@ -302,6 +335,10 @@ class Pipeline:
                 log(f"re-indexing in the background (changed or removed: {', '.join(withheld)})")
             try:
                 index = self._open()
+            except ShuttingDown:
+                with self._reload_lock:
+                    self._reloading = False
+                return
             except Exception as exc:  # noqa: BLE001 - reported by /healthz; old index stays
                 self._reload_error = (str(exc) if isinstance(exc, QAError)
                                       else f"{type(exc).__name__}: {exc}")
@@ -333,12 +370,13 @@ class Pipeline:
             body["reindex_error"] = self._reload_error
         return body
 
-    def _still_in_source(self, result: Answer | list[Hit]) -> bool:
+    def _still_in_source(self, result: Answer | list[Hit] | tuple[Any, Index]) -> bool:
         """Cheap: do the files of every document this result quotes still look as verified?"""
-        hits = result if isinstance(result, list) else [*result.passages]
+        found: Answer | list[Hit] = result[0] if isinstance(result, tuple) else result
+        hits = found if isinstance(found, list) else [*found.passages]
         docs = {h.chunk.doc_id for h in hits}
-        if isinstance(result, Answer):
-            docs |= {c.doc_id for c in result.citations}
+        if isinstance(found, Answer):
+            docs |= {c.doc_id for c in found.citations}
         return self._fresh.is_current(docs)
 
     @_consistent
@@ -355,6 +393,17 @@ class Pipeline:
         query = Query.of(text, index=index, words=self.words())
         return retrieve(index, self.embedder, query, k, self.weights,
                         self.searchable(index, doc_ids))
+
+    def retrieve_with_index(self, question: str, k: int | None = None,
+                            doc_ids: Iterable[str] | None = None) -> tuple[list[Hit], Index]:
+        """`retrieve`, and the index the hits came from: see `ask_with_index`."""
+        return self._with_index(lambda: self.retrieve(question, k, doc_ids))
+
+    @_consistent
+    def _with_index(self, call: Callable[[], R]) -> tuple[R, Index]:
+        """`call()` (an `ask` or `retrieve`) and the index it used: one pin for both, and
+        the whole call made again, on a fresh index, if a quoted file changed under it."""
+        return call(), self.index
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[Index]:
@@ -457,6 +506,16 @@ class Pipeline:
         read_as = answer.question if answer.question != text else None
         return dataclasses.replace(answer, question=text, read_as=read_as)
 
+    def ask_with_index(
+        self, question: str, history: Sequence[str | Turn] = (), k: int | None = None,
+        doc_ids: Iterable[str] | None = None,
+    ) -> tuple[Answer, Index]:
+        """`ask`, and the index the answer came from: the one to look its citations up in
+        (titles, pages, the text around a quote), even if an upload, a removal or a changed
+        file swaps `index` before the caller reads it. Unlike `ask` inside `pinned()`, the
+        answer is still checked against its files and made again if one changed."""
+        return self._with_index(lambda: self.ask(question, history, k, doc_ids))
+
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
     def _reload(self, empty_ok: bool = False) -> Index:
@@ -472,13 +531,16 @@ class Pipeline:
     def add_documents(
         self, paths: Sequence[str | Path] | str | Path, names: Sequence[str] | None = None,
         on_error: Callable[[str, BadDocument], None] | None = None,
+        capped: bool = True,
     ) -> list[Document]:
         """Check, store (atomically, in the data folder) and index new documents.
 
         A bad file, or one whose text a document already has (409), raises `BadDocument`
         before anything is written, unless `on_error` is given: then it is reported there
-        and the others are added. If the index update fails, the new files are removed
-        again and the index is as before.
+        and the others are added. So does (413) one whose text would bring the call's over
+        `settings.max_upload_chars`, unless `capped` is False (`qa add`, a local command
+        with a progress bar and Ctrl-C). If the index update fails, the new files are
+        removed again and the index is as before.
         """
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
@@ -493,18 +555,23 @@ class Pipeline:
         if names is not None and len(names) != len(paths):
             raise BadDocument(f"names must give one name per path: {len(names)} names for "
                               f"{len(paths)} paths")
-        prepared = []
+        prepared: list[Prepared] = []
+        cap = self.settings.max_upload_chars if capped else None
         for i, path in enumerate(paths):
             name = names[i] if names is not None else None
             try:
-                prepared.append(lib.prepare(Path(path), name, self.settings.max_upload_bytes))
+                item = lib.prepare(Path(path), name, self.settings.max_upload_bytes, cap)
+                if cap is not None:  # the cap is on one upload's work: all its files
+                    lib.check_total(item, sum(len(p.extracted.text) for p in prepared), cap)
+                prepared.append(item)
             except BadDocument as exc:
                 if on_error is None:
                     raise
                 on_error(str(name or path), exc)
         if not prepared:
             return []
-        with self._docs_lock:
+        with self._docs_lock, _not_when_stopping("not added"):
+            self._build_stop.check()
             try:
                 current: Index | None = self.index
             except NothingToIndex:  # no readable document yet: the first added builds it
@@ -513,6 +580,7 @@ class Pipeline:
                        if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
+                lib.sweep(data)
                 new = []
                 refusals = lib.copies(self.settings, prepared, indexed)
                 for item, refusal in zip(prepared, refusals, strict=True):
@@ -551,7 +619,8 @@ class Pipeline:
                 f"doc_ids must be a list of document ids, got {doc_ids!r:.80}", 422)
         doc_ids = ids
         wanted = list(dict.fromkeys(doc_ids))
-        with self._docs_lock:
+        with self._docs_lock, _not_when_stopping("not removed"):
+            self._build_stop.check()
             try:
                 index: Index | None = self.index
             except NothingToIndex:  # no file can be read: removing one may be the fix
@@ -605,6 +674,15 @@ class Pipeline:
         from qa.loaders import library as lib
 
         return [lib.Problem(p.file, p.reason) for p in self.index.manifest_record.problems]
+
+
+@contextlib.contextmanager
+def _not_when_stopping(what: str) -> Iterator[None]:
+    """A build stopped by `stop_indexing` names what it was for: the document was `what`."""
+    try:
+        yield
+    except ShuttingDown:
+        raise ShuttingDown(f"the server is shutting down; the document was {what}") from None
 
 
 _default: Pipeline | None = None

@@ -58,7 +58,7 @@ from qa.atomic import write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError
+from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError, ShuttingDown
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
@@ -94,6 +94,36 @@ RACY_SECONDS = 2.0  # a file changed this close to a build or a check is hashed,
 
 Annotate = Callable[[list[Sentence]], list[dict[str, Any]]]
 WordsArg = WordVectors | Callable[[], WordVectors | None] | None
+
+
+class BuildStop:
+    """Tells builds to stop, from another thread (a server shutting down). A build checks it
+    before each batch of model work and just before it swaps the manifest; once `set()` has
+    returned, no build swaps in any more: each raises `ShuttingDown` and leaves the index on
+    disk as it was."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+
+    def set(self) -> None:
+        """Stop builds from now on (waits only for a manifest swap in progress: ms)."""
+        with self._lock:
+            self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def check(self) -> None:
+        if self._set:
+            raise ShuttingDown("the server is shutting down; the index was not changed")
+
+    @contextlib.contextmanager
+    def swapping(self) -> Iterator[None]:
+        """Around the swap: `set()` waits for it to end, or it never begins."""
+        with self._lock:
+            self.check()
+            yield
 
 
 # -- the manifest ------------------------------------------------------------------------------
@@ -621,6 +651,7 @@ def build_index(
     annotate: Annotate | None = None,
     annotator: str | None = None,
     empty_ok: bool = False,
+    stop: BuildStop | None = None,
 ) -> Index:
     """Read the seeds, chunk and embed what changed, write a new build; return it loaded.
 
@@ -629,8 +660,11 @@ def build_index(
     adds one JSON object per sentence (stored as `annotations.jsonl`); `annotator` names
     it, so that a different annotator re-annotates every sentence. Files of which none can
     be read raise `NothingToIndex` and leave the index as it is, unless `empty_ok`
-    (`load_corpus`); no file at all is an empty library.
+    (`load_corpus`); no file at all is an empty library. Once `stop` is set the build
+    raises `ShuttingDown` at its next batch and leaves the index as it was.
     """
+    stop = stop or BuildStop()
+    stop.check()
     started = time.perf_counter()
     try:
         ids = sticky_ids(settings, _read_manifest(settings.index_dir))
@@ -662,19 +696,25 @@ def build_index(
         tmp_dir.mkdir()
         try:
             build = _BuildInputs(settings, embedder, documents, stats, texts, skipped,
-                                 problems, previous, words, annotate, annotator, started)
+                                 problems, previous, words, annotate, annotator, started, stop)
             manifest = _write_build(tmp_dir, name, build)
+            stop.check()
             os.replace(tmp_dir, index_dir / name)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
-        built = _open_build(index_dir, manifest, settings.hnsw_above, settings.ivf_above,
-                            verify=False)  # _write_build hashed them for the manifest
-        if settings.backend == "milvus":  # Milvus holds every document before the swap
-            from qa import milvus_index
+        try:
+            built = _open_build(index_dir, manifest, settings.hnsw_above, settings.ivf_above,
+                                verify=False)  # _write_build hashed them for the manifest
+            if settings.backend == "milvus":  # Milvus holds every document before the swap
+                from qa import milvus_index
 
-            milvus_index.sync(built, settings)
-        write_text_atomic(index_dir / MANIFEST, manifest.model_dump_json(indent=2))
+                milvus_index.sync(built, settings)
+            with stop.swapping():
+                write_text_atomic(index_dir / MANIFEST, manifest.model_dump_json(indent=2))
+        except ShuttingDown:  # the new build is no one's: the manifest names the old one
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+            raise
         keep = {name, previous.folder.name} if previous is not None else {name}
         _remove_old_builds(index_dir, keep=keep)
         if settings.backend == "milvus":  # then forgets the documents the build dropped
@@ -740,6 +780,7 @@ class _BuildInputs:
     annotate: Annotate | None
     annotator: str | None
     started: float  # `time.perf_counter()` when the build began: its manifest's duration
+    stop: BuildStop  # checked before each batch of model work
 
 
 def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
@@ -825,7 +866,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
                 previous._sentence_matrix[s0 : s0 + ns])
     _embed_into(embed_documents, new_texts, targets, (chunk_matrix, sentence_matrix),
                 f"indexing {len(new_parts)} document(s), "
-                f"{sum(len(p.chunks) for p in new_parts):,} passages")
+                f"{sum(len(p.chunks) for p in new_parts):,} passages", build.stop)
     del new_texts, targets
     if mean_passages:  # a passage's vector: the normalized mean of its sentences' vectors
         for part in new_parts:
@@ -850,6 +891,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
     del chunk_matrix, sentence_matrix
 
     # lexical: term counts of sentences, reused or counted; passages sum their sentences
+    build.stop.check()
     counts, terms = _term_counts(parts, previous)
     owner = sentence_table[:, 0]
     membership = sparse.csr_matrix(
@@ -872,7 +914,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
     # annotations (optional)
     if build.annotate is not None:
         _write_annotations(folder / "annotations.jsonl", parts, sentence_table, previous,
-                           build.annotate, build.annotator)
+                           build.annotate, build.annotator, build.stop)
 
     entries = []
     for part in parts:
@@ -910,7 +952,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
 
 def _embed_into(embed: Callable[[list[str]], np.ndarray], texts: list[str],
                 targets: list[tuple[int, int]], outputs: tuple[np.ndarray, np.ndarray],
-                label: str) -> None:
+                label: str, stop: BuildStop | None = None) -> None:
     """Embed `texts` in batches of similar length (less padding) into their target rows."""
     if not texts:
         return
@@ -918,6 +960,8 @@ def _embed_into(embed: Callable[[list[str]], np.ndarray], texts: list[str],
     with Progress(label, total=len(texts), unit="texts") as bar:
         for begin in range(0, len(order), EMBED_BATCH):
             batch = order[begin : begin + EMBED_BATCH]
+            if stop is not None:
+                stop.check()
             vectors = embed([texts[i] for i in batch])
             for which in (0, 1):
                 picked = [(j, targets[i][1]) for j, i in enumerate(batch)
@@ -1025,7 +1069,7 @@ def _term_vectors(terms: list[str], parts: list[_Part], previous: Index | None,
 
 def _write_annotations(path: Path, parts: list[_Part], sentence_table: np.ndarray,
                        previous: Index | None, annotate: Annotate,
-                       annotator: str | None) -> None:
+                       annotator: str | None, stop: BuildStop | None = None) -> None:
     """One JSON line per sentence: reused for unchanged documents, else from `annotate`,
     called on batches of ANNOTATE_BATCH sentences, across documents (a progress line,
     bounded memory: a 20 MB document is ~130k sentences and minutes of spaCy; and batches
@@ -1047,6 +1091,8 @@ def _write_annotations(path: Path, parts: list[_Part], sentence_table: np.ndarra
         def flush() -> None:
             if not pending:
                 return
+            if stop is not None:
+                stop.check()
             values = annotate(pending)
             if len(values) != len(pending):
                 raise QAError("the annotator returned a different number of sentences")
@@ -1283,6 +1329,7 @@ def open_index(
     annotate: Annotate | None = None,
     annotator: str | None = None,
     empty_ok: bool = False,
+    stop: BuildStop | None = None,
 ) -> Index:
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
@@ -1297,7 +1344,7 @@ def open_index(
         except (IndexStale, IndexCorrupt) as exc:
             log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
-    index = build_index(settings, embedder, words, annotate, annotator, empty_ok)
+    index = build_index(settings, embedder, words, annotate, annotator, empty_ok, stop)
     counts, embedded = index.manifest["counts"], index.manifest["embedded"]
     log(
         f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "

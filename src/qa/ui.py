@@ -330,8 +330,9 @@ def respond(
             raise QAError(f"No longer in the library (removed since this page listed it): "
                           f"{', '.join(gone)}. Pick again under “Limit questions to”, or "
                           "leave it empty to ask all documents.")
-        answer = pipeline.ask(message, earlier_turns(history), doc_ids=doc_ids or None)
-        index = pipeline.index
+        # the index the answer came from: an upload or removal meanwhile swaps `index`
+        answer, index = pipeline.ask_with_index(message, earlier_turns(history),
+                                                doc_ids=doc_ids or None)
     except QAError as exc:
         yield [*messages, {"role": "assistant", "content": error_html(str(exc))}], DOC_PLACEHOLDER
         return

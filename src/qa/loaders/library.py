@@ -526,14 +526,31 @@ class Prepared:
     original_name: str = ""  # the name it came with, for display only (`display_name`)
 
 
-def prepare(path: Path, name: str | None, max_bytes: int) -> Prepared:
-    """Read and extract one file, raising `BadDocument` with a one-line reason."""
+def prepare(path: Path, name: str | None, max_bytes: int,
+            max_chars: int | None = None) -> Prepared:
+    """Read and extract one file, raising `BadDocument` with a one-line reason: 413 for
+    more than `max_bytes` bytes, or (if given) more than `max_chars` characters of text."""
     shown = PurePosixPath((name or path.name).replace("\\", "/")).name or "upload"
     raw = read_capped(path, max_bytes)
     loader, extracted = extract(raw, shown)
+    if max_chars is not None and len(extracted.text) > max_chars:
+        raise BadDocument(
+            f"{shown}: the text is too long to index here ({len(extracted.text):,} "
+            f"characters; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS)", status=413)
     clean = safe_id(shown) + Path(shown).suffix.lower()
     return Prepared(clean, raw, loader.kind, loader.extractor, extracted,
                     display_name(name or path.name))
+
+
+def check_total(item: Prepared, before: int, max_chars: int) -> None:
+    """Refuse (413) `item` if its text and the `before` characters of the files before it
+    in the same upload are over `max_chars`: the cap bounds one upload's indexing time."""
+    chars = len(item.extracted.text)
+    if before + chars > max_chars:
+        raise BadDocument(
+            f"{item.name}: too much text for one upload ({chars:,} characters after {before:,} "
+            f"in the files before it; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS): send it on "
+            "its own", status=413)
 
 
 def copies(settings: Settings, prepared: Sequence[Prepared],
@@ -584,6 +601,29 @@ def data_lock(data: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.documents_api)
+INCOMING_PREFIX = ".incoming-"  # a document being written by `commit`
+STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
+
+
+def sweep(data: Path) -> None:
+    """Remove what a killed process left in the data folder (call under `data_lock`): any
+    `.incoming-` folder (only a writer holding the lock has one), and `.upload-` folders
+    whose newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each)."""
+    now = time.time()
+    for path in data.iterdir():
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if path.name.startswith(INCOMING_PREFIX):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(UPLOAD_PREFIX):
+            with contextlib.suppress(OSError):
+                newest = max([path.stat().st_mtime, *(p.stat().st_mtime
+                                                      for p in path.iterdir())])
+                if now - newest > STALE_UPLOAD_SECONDS:
+                    shutil.rmtree(path, ignore_errors=True)
+
+
 def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) -> list[str]:
     """Write each prepared file into its own folder (temp folder, then rename); their ids."""
     data = check_data_dir(settings)
@@ -592,7 +632,7 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
     for item in prepared:
         doc_id = unique_id(safe_id(item.name), taken)
         taken.add(doc_id)
-        tmp = data / f".incoming-{uuid.uuid4().hex}"
+        tmp = data / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
             meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted,
