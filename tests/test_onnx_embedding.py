@@ -178,14 +178,14 @@ def test_onnx_vectors_equal_torch_vectors(tmp_path: Path) -> None:
 
 
 def test_document_precision_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert load_settings().document_precision == "auto"
+    assert load_settings().document_precision == "float32"
     monkeypatch.setenv("QA_DOCUMENT_PRECISION", "bfloat16")
     assert load_settings().document_precision == "bfloat16"
     monkeypatch.setenv("QA_DOCUMENT_PRECISION", "int4")
     with pytest.raises(BadSetting, match="QA_DOCUMENT_PRECISION.*'int4'"):
         load_settings()
-    embedder = make_embedder(Settings(document_precision="float32", cache_dir=tmp_path))
-    assert (embedder.document_precision, embedder._documents) == ("float32", None)
+    embedder = make_embedder(Settings(document_precision="auto", cache_dir=tmp_path))
+    assert (embedder.document_precision, embedder._documents) == ("auto", None)
     with pytest.raises(ValueError, match="document_precision"):
         SentenceTransformerEmbedder(document_precision="int4")
 
@@ -203,6 +203,22 @@ def test_float32_documents_take_the_question_path(tmp_path: Path) -> None:
     embedder._backend = backend  # type: ignore[assignment]
     assert embedder.embed_documents(["a", "b"]).shape == (2, 2)
     assert (embedder._documents, embedder.document_precision_used) == (backend, "float32")
+
+
+def test_auto_embeds_documents_in_float_without_native_bfloat16(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from qa import embedding
+
+    monkeypatch.setattr(embedding, "native_bfloat16", lambda: False)
+    embedder = SentenceTransformerEmbedder(document_precision="auto", cache_dir=tmp_path)
+
+    class Backend:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    embedder._backend = Backend()  # type: ignore[assignment]
+    embedder.embed_documents(["a"])
+    assert embedder.document_precision_used == "float32"  # no torch: emulated is slow
 
 
 def test_native_bfloat16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,10 +73,11 @@ class Settings:
     # how the model runs: "onnx" (ONNX Runtime, graph exported once into cache_dir), "torch",
     # or "auto" (onnx when onnxruntime is installed and the model is a plain BERT)
     embed_runtime: str = "auto"
-    # how an index build embeds documents: "bfloat16" (torch, cosine >= 0.9999 to float32,
-    # ~1.5x less CPU time where the CPU has native bfloat16), "float32", or "auto" (bfloat16
-    # on such a CPU). Questions are always embedded in float32. See qa.embedding.PRECISIONS.
-    document_precision: str = "auto"
+    # how an index build embeds documents: "float32" (the question path), "bfloat16" (torch,
+    # cosine >= 0.9999 to float32, ~1.6x less CPU time where the CPU has native bfloat16,
+    # ~430 MB more memory), or "auto" (bfloat16 on such a CPU). Questions are always embedded
+    # in float32. See qa.embedding.PRECISIONS.
+    document_precision: str = "float32"
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -120,8 +121,8 @@ class Settings:
             raise BadSetting("embed_runtime (QA_EMBED_RUNTIME) must be 'auto', 'onnx' or "
                              f"'torch', got {self.embed_runtime!r}")
         if self.document_precision not in ("auto", "float32", "bfloat16"):
-            raise BadSetting("document_precision (QA_DOCUMENT_PRECISION) must be 'auto', "
-                             f"'float32' or 'bfloat16', got {self.document_precision!r}")
+            raise BadSetting("document_precision (QA_DOCUMENT_PRECISION) must be 'float32', "
+                             f"'bfloat16' or 'auto', got {self.document_precision!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
         if self.ivf_above < 1:

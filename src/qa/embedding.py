@@ -37,10 +37,12 @@ TORCH_TOKENS = 1024
 TORCH_MOST_TEXTS = 256
 # How an index build embeds documents (`QA_DOCUMENT_PRECISION`): "bfloat16" runs the torch
 # path under bfloat16 autocast. On a CPU with native bfloat16 (AVX512-BF16, AMX) that took
-# 1.55x less CPU time per sentence than ONNX float32 (160 vs 104 sentences per CPU-second),
-# at cosine >= 0.9999 to the float vectors; elsewhere it is emulated and slow, so "auto" uses
-# it only on such a CPU. Questions are always embedded in float32.
-PRECISIONS = ("auto", "float32", "bfloat16")
+# 1.63x less CPU time per sentence than ONNX float32 (6.28 vs 10.26 ms), at cosine >= 0.9999
+# to the float vectors; elsewhere it is emulated and slow, so "auto" uses it only on such a
+# CPU. Not the default: torch and a second copy of the model cost the build ~430 MB more
+# (2 MB text: 887 vs 454 MiB peak; 20 MB: 1,914 MiB, over the 1.5 GB the build must keep
+# to). Questions are always embedded in float32.
+PRECISIONS = ("float32", "bfloat16", "auto")
 
 # OpenMP threads that spin-wait after each parallel region starve torch's next one whenever
 # another process holds a core: on 2 cores, embedding a question went from ~17 ms to ~480 ms.
@@ -291,7 +293,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu", fast: bool = True,
                  runtime: str = "torch", cache_dir: Path | None = None,
-                 document_precision: str = "auto") -> None:
+                 document_precision: str = "float32") -> None:
         if runtime not in ("auto", "onnx", "torch"):
             raise ValueError(f"runtime must be 'auto', 'onnx' or 'torch', got {runtime!r}")
         if document_precision not in PRECISIONS:
