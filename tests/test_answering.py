@@ -24,7 +24,7 @@ from qa.answering import (
 )
 from qa.chunking import is_heading
 from qa.errors import BadQuestion
-from qa.evidence import FEATURES, Candidate, Evidence
+from qa.evidence import DURATION, FEATURES, Candidate, Evidence
 from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
 from qa.pipeline import Pipeline
 from qa.schema import answer_markdown, answer_plain
@@ -171,6 +171,39 @@ def test_a_how_long_lead_is_a_length_never_a_time_of_day() -> None:
     assert lead is not None and lead.span.text == "eighteen hours"
     when = _made("When are the loaves shaped?", wants, text, mentions)
     assert [span.text for span, _ in lead_options(when.candidates[0], when)][0] == "4 am"
+
+
+def test_a_when_lead_is_a_point_in_time_never_a_bare_length_of_time() -> None:
+    """"When did the Board declare the shortage?" was led by "two days" (a DATE to spaCy)."""
+    text = ("Two days later, on September 14, 2022, the Board declared a shortage for two "
+            "days, to be lifted within 72 hours of rain.")
+    mentions = [("DATE", "Two days later"), ("DATE", "September 14, 2022"),
+                ("DATE", "two days"), ("TIME", "72 hours")]
+    asked = _made("When did the Board declare a shortage?", ("DATE", "TIME"), text, mentions,
+                  point=True)
+    assert [s.text for s, _ in lead_options(asked.candidates[0], asked)] == [
+        "September 14, 2022", "Two days later", "72 hours"]  # "within 72 hours": a when
+    long = _made("How long did the shortage last?", ("DATE", "TIME"), text, mentions,
+                 duration=True)
+    assert "two days" in [s.text for s, _ in lead_options(long.candidates[0], long)]
+    for length in ("two days", "nearly 40 years", "several months", "a decade", "3 weeks",
+                   "forty-two years", "ten long years"):
+        assert DURATION.match(length), length
+    for when in ("two days later", "in 1911", "the 1990s", "May 2001", "the next decade",
+                 "three years after the war", "Mondays"):
+        assert not DURATION.match(when), when
+
+
+@pytest.mark.slow
+def test_when_and_what_year_ask_for_a_point_in_time(real_pipeline: Pipeline) -> None:
+    point = {q: real_pipeline.analyze(q).point for q in (
+        "When did the museum open?", "In what year was the bridge built?",
+        "How long did the war last?", "What colour is the door?",
+        "How many years did it take?")}
+    assert point == {"When did the museum open?": True,
+                     "In what year was the bridge built?": True,
+                     "How long did the war last?": False, "What colour is the door?": False,
+                     "How many years did it take?": False}
 
 
 def test_who_did_it_is_the_person_after_by_and_the_question_s_verb() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from qa.evidence import (
     CLOCK,
+    DURATION,
     NAMED,
     OPENS_WITH_PRONOUN,
     POSSESSIVE,
@@ -107,6 +108,9 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         spans = [m for m in spans if counts_asked(m, candidate.mentions, info.counted)]
     if info.duration:  # "How long are the loaves proofed?": not "4 a.m."
         spans = [m for m in spans if not CLOCK.search(m.text)]
+    if info.point:  # "When did the Board declare …?": not "two days" (but "within 72 hours")
+        spans = [m for m in spans if not DURATION.match(m.text)
+                 or _FROM_THEN.search(text[:m.start - start])]
     if info.negated:  # "Which programs cannot…": not the ones the sentence says can
         spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
     if not spans:
@@ -151,6 +155,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
 # sculpted …?"), not "directed by Gaspare Spontini" elsewhere in the sentence.
 _AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|her|their|its)\s+)?"
                     r"(?:[a-z]+\s+){0,2}$")
+_FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 _AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
 
 

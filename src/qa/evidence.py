@@ -385,6 +385,14 @@ POSSESSIVE = re.compile(r"^[’']s\b")  # "Harriet's": the name owns what follow
 _DECADE = re.compile(r"\d0[’']?s\b")  # "the 1600s", "the '90s": any year in them
 CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
 _COUNTS = frozenset(("CARDINAL", "QUANTITY"))
+# A length of time and nothing else ("two days", "nearly 40 years", "several months"): no
+# answer to "when" ("two days later", "in two years", "the 1990s" are not matched).
+DURATION = re.compile(
+    r"^(?:(?:about|around|almost|nearly|over|some|just|only|more than|less than|at least)\s+)?"
+    r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|sixty|hundred|a few|few|several|many|\d[\d,.]*)(?:[\s-]\w+)?\s+"
+    r"(?:seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?|decades?|centuries|"
+    r"century)$", re.IGNORECASE)
 
 
 def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool

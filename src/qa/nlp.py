@@ -132,6 +132,7 @@ class QuestionInfo:
     references: tuple[Reference, ...] = ()  # its pronouns that point back ("it", "their")
     counted: str = ""  # the noun "how many" counts (lemma): "troop" of "How many US troops"
     duration: bool = False  # "how long": a length of time or space, never a time of day
+    point: bool = False  # "when", "in what year": a point in time, never a length of time
 
     @property
     def wants_type(self) -> bool:
@@ -437,7 +438,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
     lower = [t.lower_ for t in tokens]
     wants: tuple[str, ...] = ()
     focus = counted = ""
-    duration = False
+    duration = point = False
     wh = next((i for i, t in enumerate(tokens) if t.lower_ in _WH), None)
     if wh is not None:
         word = lower[wh]
@@ -451,7 +452,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
             if nxt == "much":  # an amount of money when money is asked about, never a count
                 wants = MONEY if _MONEY_WORDS & set(lower) else ("QUANTITY", "PERCENT", "MONEY")
         elif word == "when":
-            wants = DATE
+            wants, point = DATE, True
         elif word == "where":
             wants = PLACE + ("ORG",)
         elif word in ("who", "whom", "whose"):
@@ -469,6 +470,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
                 else:
                     group = _type_group(focus, type_of)
                     wants = GROUPS[group] if group else ()
+                    point = focus in _POINT_NOUNS
     entities = tuple(
         Mention(e.label_, e.start_char, e.end_char, e.text, e.root.lemma_.lower())
         for e in doc.ents
@@ -493,7 +495,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
-                        topic, topic_kind, references, counted, duration)
+                        topic, topic_kind, references, counted, duration, point)
 
 
 # Pronouns a follow-up's subject is put back for. Not "he" or "she": a text goes on about a
@@ -582,6 +584,8 @@ def resolve(question: QuestionInfo, previous: QuestionInfo) -> str:
 # Nouns "how many" counts that any counted thing may stand for: "How many people watched"
 # is answered by "12.4 million viewers", "How many types of iPod" by "three versions".
 _ANY_COUNT = frozenset("people person type kind sort form version variety time".split())
+# "What year / date / day …" asks when, like "when": a point in time, not a length of it.
+_POINT_NOUNS = frozenset("year date day month decade century".split())
 _TIME_UNITS = frozenset("second minute hour day night week month year decade century".split())
 
 
