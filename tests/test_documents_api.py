@@ -433,17 +433,18 @@ def test_the_character_cap_is_for_all_the_files_of_one_upload(tmp_path: Path) ->
 def test_an_upload_sweeps_what_a_killed_server_left(tmp_path: Path) -> None:
     """A server killed (SIGKILL, out of memory, power) while an upload streamed left its
     parts (up to 20 files of QA_MAX_UPLOAD_BYTES) in the data folder for good; one killed
-    while storing a document left an `.incoming-` folder. The next upload removes them;
-    an upload still streaming (another server on the same folder) is left alone."""
+    while storing a document left an `.incoming-` folder, and one killed while removing a
+    document its `.removed-` folder. The next upload removes them; an upload still
+    streaming (another server on the same folder) is left alone."""
     import os
 
     app, pipeline = _app(tmp_path)
     pipeline.index  # noqa: B018 - built first
     data = pipeline.settings.documents_dir
     data.mkdir(exist_ok=True)
-    stale, fresh, incoming = (data / ".upload-stale", data / ".upload-fresh",
-                              data / ".incoming-0123")
-    for folder in (stale, fresh, incoming):
+    stale, fresh, incoming, removed = (data / ".upload-stale", data / ".upload-fresh",
+                                       data / ".incoming-0123", data / ".removed-tides-0123")
+    for folder in (stale, fresh, incoming, removed):
         folder.mkdir()
         (folder / "part-0").write_bytes(b"x" * 1000)
     two_hours_ago = time.time() - 7200
@@ -452,7 +453,7 @@ def test_an_upload_sweeps_what_a_killed_server_left(tmp_path: Path) -> None:
     with TestClient(app, base_url="http://127.0.0.1") as client:
         assert _upload(client, "tides.txt", ("The tide rose at dawn. " * 20).encode()
                        ).status_code == 201
-    assert not stale.exists() and not incoming.exists()
+    assert not stale.exists() and not incoming.exists() and not removed.exists()
     assert (fresh / "part-0").exists()
 
 

@@ -603,18 +603,21 @@ def data_lock(data: Path) -> Iterator[None]:
 
 UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.documents_api)
 INCOMING_PREFIX = ".incoming-"  # a document being written by `commit`
+REMOVED_PREFIX = ".removed-"  # a document set aside by `withdraw` until its removal is done
 STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
 
 
 def sweep(data: Path) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
-    `.incoming-` folder (only a writer holding the lock has one), and `.upload-` folders
-    whose newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each)."""
+    `.incoming-` or `.removed-` folder (only a writer holding the lock has one; a document
+    set aside by a removal that was killed is gone from the index once it loads again), and
+    `.upload-` folders whose newest file is over an hour old (up to 20 files of
+    QA_MAX_UPLOAD_BYTES each)."""
     now = time.time()
     for path in data.iterdir():
         if not path.is_dir() or path.is_symlink():
             continue
-        if path.name.startswith(INCOMING_PREFIX):
+        if path.name.startswith((INCOMING_PREFIX, REMOVED_PREFIX)):
             shutil.rmtree(path, ignore_errors=True)
         elif path.name.startswith(UPLOAD_PREFIX):
             with contextlib.suppress(OSError):
@@ -660,7 +663,7 @@ def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
         if not _STORED_ID.match(doc_id) or not (folder / META).is_file():
             undo(moves)
             raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
-        aside = data / f".removed-{doc_id}-{uuid.uuid4().hex[:8]}"
+        aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
         os.replace(folder, aside)
         moves.append((folder, aside))
     return moves
