@@ -140,6 +140,29 @@ def test_the_remove_button_says_what_is_missing_and_keeps_a_refused_pick(tmp_pat
     assert "kestrel-lighthouse" not in pipeline.index.documents
 
 
+@pytest.mark.slow  # imports Gradio
+def test_an_upload_the_index_skipped_can_be_removed_in_the_chat(tmp_path: Path) -> None:
+    """An upload stored but skipped by the build (a seed file came with the same text) is
+    listed under the problems; the chat's remove control offered indexed uploads only, so
+    only the CLI or HTTP could remove it."""
+    from qa.ui import build_ui
+
+    pipeline = _pipeline(tmp_path)
+    text = "The harbor bell rings at noon every day.\n"
+    (tmp_path / "bell.txt").write_text(text, encoding="utf-8")
+    assert "Added" in add_files(pipeline, [str(tmp_path / "bell.txt")])
+    (pipeline.settings.seeds_dir / "bell-seed.txt").write_text(text, encoding="utf-8")
+    pipeline.rebuild()
+    assert [Path(p.file).name for p in pipeline.problems()] == ["bell"]
+    fns = {fn.name: fn.fn for fn in build_ui(pipeline).fns.values()}
+    _, _, doomed = fns["listing"]([], None)
+    assert ("bell (not indexed)", "bell") in doomed["choices"]
+    status, _, _, doomed = fns["remove"]("bell", [], None, None)
+    assert "Removed" in status and doomed["value"] is None, status
+    assert pipeline.problems() == []
+    assert not (pipeline.settings.documents_dir / "bell").exists()
+
+
 def test_a_file_name_keeps_its_quotes(tmp_path: Path) -> None:
     """A browser sends `"` in a file name as %22 (and CR, LF as %0D, %0A); the chat shows
     the name the file had (it showed `notes %22draft%22.html`). Other `%` stay as they are."""

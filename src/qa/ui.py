@@ -675,6 +675,9 @@ def build_ui(pipeline: Pipeline | None = None,
         choices = [(f"{e.document.title} ({e.document.kind})", e.document.id)
                    for e in entries]
         removable = [c for c, e in zip(choices, entries, strict=True) if e.source == "upload"]
+        stored = shared().settings.documents_dir  # uploads the build skipped: removable too
+        removable += [(f"{Path(p.file).name} (not indexed)", Path(p.file).name)
+                      for p in problems if Path(p.file).parent == stored]
         keep = [d for d in selected or [] if d in {e.document.id for e in entries}]
         pick = doomed if doomed in {doc_id for _, doc_id in removable} else None
         return (documents_html(entries, problems), gr.update(choices=choices, value=keep),
