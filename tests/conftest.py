@@ -106,3 +106,21 @@ def real_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 
 def load_questions(path: Path = DEV_SET) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture
+def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI runs (`cli.main`) on the fake embedder, without spaCy: no model."""
+    monkeypatch.setenv("QA_SPACY", "none")
+    real = Pipeline.__init__
+
+    def init(self: Pipeline, settings: Settings | None = None, embedder: object = None) -> None:
+        real(self, settings, HashingEmbedder())
+
+    monkeypatch.setattr(Pipeline, "__init__", init)
+
+
+def cli_argv(settings: Settings, *args: str) -> list[str]:
+    """`args` plus the folders of `settings` and the fake model's name (see `fake_cli`)."""
+    return [*args, "--seeds", str(settings.seeds_dir), "--index", str(settings.index_dir),
+            "--model", "fake-hashing"]

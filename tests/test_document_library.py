@@ -22,7 +22,7 @@ from qa.errors import BadQuestion, IndexStale
 from qa.loaders import BadDocument, load
 from qa.loaders.library import UnknownDocument, load_corpus
 from qa.pipeline import Pipeline
-from tests.conftest import ARTICLE, SEEDS, HashingEmbedder
+from tests.conftest import ARTICLE, SEEDS, HashingEmbedder, cli_argv
 
 DOCS = Path(__file__).resolve().parent / "data" / "docs"
 PDF, DOCX, HTML = DOCS / "water-report.pdf", DOCS / "orchard-summary.docx", \
@@ -493,61 +493,45 @@ def test_two_indexes_in_one_folder_do_not_share_uploads(
 # -- CLI -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QA_SPACY", "none")  # no model in the fast tier
-    real = Pipeline.__init__
-
-    def init(self: Pipeline, settings: Settings | None = None, embedder: object = None) -> None:
-        real(self, settings, HashingEmbedder())
-
-    monkeypatch.setattr(Pipeline, "__init__", init)
-
-
-def _argv(settings: Settings, *args: str) -> list[str]:
-    return [*args, "--seeds", str(settings.seeds_dir), "--index", str(settings.index_dir),
-            "--model", "fake-hashing"]
-
-
 @pytest.mark.usefixtures("fake_cli")
 def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(_argv(settings, "add", str(PDF), str(DOCS / "encrypted.pdf"), str(HTML)))
+    code = cli.main(cli_argv(settings, "add", str(PDF), str(DOCS / "encrypted.pdf"), str(HTML)))
     out, err = capsys.readouterr()
     assert code == 1  # one file refused, the others added
     assert "added water-report (pdf, 3 pages" in out and "added kestrel-lighthouse" in out
     errors = [line for line in err.splitlines() if line.startswith("qa: error")]
     assert len(errors) == 1 and "encrypted.pdf: the PDF is encrypted" in errors[0]
-    assert cli.main(_argv(settings, "list", "--json")) == 0
+    assert cli.main(cli_argv(settings, "list", "--json")) == 0
     listing = json.loads(capsys.readouterr().out)
     by_id = {d["id"]: d for d in listing["documents"]}
     assert by_id["water-report"]["pages"] == 3 and by_id["water-report"]["kind"] == "pdf"
     assert listing["problems"] == []
     assert by_id["water-report"]["original_name"] == "water-report.pdf"
-    assert cli.main(_argv(settings, "list")) == 0
+    assert cli.main(cli_argv(settings, "list")) == 0
     out = capsys.readouterr().out
     assert "water-report\tpdf\t3 p." in out and "\tupload\twater-report.pdf\t" in out
-    assert cli.main(_argv(settings, "remove", "water-report", "nope")) == 1
+    assert cli.main(cli_argv(settings, "remove", "water-report", "nope")) == 1
     out, err = capsys.readouterr()
     assert "removed water-report" in out and "'nope'" in err
-    assert cli.main(_argv(settings, "add", "/no/such/file.pdf")) == 1
+    assert cli.main(cli_argv(settings, "add", "/no/such/file.pdf")) == 1
     assert "cannot read the file" in capsys.readouterr().err
-    assert cli.main(_argv(settings, "add", str(PDF), str(DOCX))) == 0
+    assert cli.main(cli_argv(settings, "add", str(PDF), str(DOCX))) == 0
     capsys.readouterr()
     # several ids: one index update (one per id made removing n documents n builds), the
     # refused ones named, the rest removed
-    assert cli.main(_argv(settings, "remove", "water-report", "nope", "orchard-summary",
+    assert cli.main(cli_argv(settings, "remove", "water-report", "nope", "orchard-summary",
                           "politico-us-iraq-advisory-transition")) == 1
     out, err = capsys.readouterr()
     assert "removed water-report" in out and "removed orchard-summary" in out
     assert "'nope'" in err and "shipped seed document" in err
     assert err.count("qa: indexed ") == 1, err
-    assert cli.main(_argv(settings, "add", str(HTML))) == 1  # a copy of kestrel-lighthouse
+    assert cli.main(cli_argv(settings, "add", str(HTML))) == 1  # a copy of kestrel-lighthouse
     out, err = capsys.readouterr()
     assert "added" not in out and err.count("\n") == 1 and err.startswith(
         "qa: error: kestrel-lighthouse.html: the same text as the document "
         "'kestrel-lighthouse'; not added again")
     with pytest.raises(SystemExit) as info:
-        cli.main(_argv(settings, "add"))
+        cli.main(cli_argv(settings, "add"))
     assert info.value.code == 2
 
 
@@ -560,7 +544,7 @@ def test_cli_add_has_no_character_cap(settings: Settings, tmp_path: Path,
     monkeypatch.setenv("QA_MAX_UPLOAD_CHARS", "1000")
     long = tmp_path / "tides.txt"
     long.write_text("Tides\n\n" + "The tide rose at dawn. " * 100, encoding="utf-8")
-    assert cli.main(_argv(settings, "add", str(long))) == 0, capsys.readouterr().err
+    assert cli.main(cli_argv(settings, "add", str(long))) == 0, capsys.readouterr().err
     assert "added tides (txt, 2,307 characters)" in capsys.readouterr().out
 
 
@@ -570,8 +554,8 @@ def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
     hostile = tmp_path / "hostile.txt"
     hostile.write_text("Escapes\n\nThe \x1b]0;pwned\x07 title \x1b[2J was set by the harbor "
                        "master.\n", encoding="utf-8")
-    assert cli.main(_argv(settings, "add", str(hostile))) == 0
-    assert cli.main(_argv(settings, "retrieve", "harbor master title", "--doc", "hostile")) == 0
+    assert cli.main(cli_argv(settings, "add", str(hostile))) == 0
+    assert cli.main(cli_argv(settings, "retrieve", "harbor master title", "--doc", "hostile")) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b]0;pwned\\x07" in out

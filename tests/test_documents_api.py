@@ -68,6 +68,17 @@ def served(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+def _reply(sock: Any) -> bytes:
+    """A raw HTTP reply read from `sock` until its JSON body has closed (or the peer has)."""
+    reply = b""
+    while b"}" not in reply:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
 def _upload(client: httpx.Client, name: str, data: bytes, **kw: object) -> httpx.Response:
     return client.post("/api/documents", files={"file": (name, data)}, **kw)
 
@@ -212,12 +223,7 @@ def test_size_cap_is_enforced_while_streaming(tmp_path: Path) -> None:
                          b"Content-Type: multipart/form-data; boundary=b\r\n"
                          b"Content-Length: " + str(declared).encode() + b"\r\n\r\n" + head)
             sock.sendall(b"word " * (2 * LIMIT // 5))  # twice the cap: 512 KB of 4 MB
-            reply = b""
-            while b"}" not in reply:
-                data = sock.recv(4096)
-                if not data:
-                    break
-                reply += data
+            reply = _reply(sock)
         assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
         assert b"too large" in reply
         assert not any(p.name.startswith(".upload-") for p in
@@ -479,15 +485,6 @@ def test_an_upload_still_streaming_at_shutdown_gets_503_at_once(tmp_path: Path) 
                      b'"; filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
                      + b"word " * 2000)
 
-    def reply_of(sock: socket.socket) -> bytes:
-        reply = b""
-        while b"}" not in reply:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-        return reply
-
     with served(create_app(pipeline)) as url:
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -496,10 +493,10 @@ def test_an_upload_still_streaming_at_shutdown_gets_503_at_once(tmp_path: Path) 
                 p.name.startswith(".upload-") for p in data.iterdir()))
             started = time.monotonic()
             pipeline.stop_indexing()  # what the signal handler of `qa serve` does first
-            replies = [reply_of(sock)]
+            replies = [_reply(sock)]
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             stalled(sock, b"/gradio_api/upload?upload_id=x", b"files")
-            replies.append(reply_of(sock))
+            replies.append(_reply(sock))
         assert time.monotonic() - started < 3
     for reply in replies:
         assert reply.startswith(b"HTTP/1.1 503"), reply[:200]

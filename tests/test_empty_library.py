@@ -22,7 +22,7 @@ from qa.loaders.library import UnknownDocument
 from qa.mcp_server import build_server
 from qa.openai_api import openai_router
 from qa.pipeline import EMPTY_LIBRARY, Pipeline
-from tests.conftest import HashingEmbedder
+from tests.conftest import HashingEmbedder, cli_argv
 
 ORCHARD = "The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n"
 QUESTION = "How many kinds of apple grow in the orchard?"
@@ -75,41 +75,25 @@ def test_a_new_empty_library_answers_that_it_is_empty(settings: Settings) -> Non
     assert pipeline.list_documents() == []
 
 
-@pytest.fixture
-def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QA_SPACY", "none")
-    real = Pipeline.__init__
-
-    def init(self: Pipeline, settings: Settings | None = None, embedder: object = None) -> None:
-        real(self, settings, HashingEmbedder())
-
-    monkeypatch.setattr(Pipeline, "__init__", init)
-
-
-def _argv(settings: Settings, *args: str) -> list[str]:
-    return [*args, "--seeds", str(settings.seeds_dir), "--index", str(settings.index_dir),
-            "--model", "fake-hashing"]
-
-
 @pytest.mark.usefixtures("fake_cli")
 def test_cli_empties_the_library(settings: Settings, orchard: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(_argv(settings, "add", str(orchard))) == 0
+    assert cli.main(cli_argv(settings, "add", str(orchard))) == 0
     capsys.readouterr()
-    assert cli.main(_argv(settings, "remove", "orchard")) == 0
+    assert cli.main(cli_argv(settings, "remove", "orchard")) == 0
     out, err = capsys.readouterr()
     assert "removed orchard" in out and "error" not in err
-    assert cli.main(_argv(settings, "list")) == 0
+    assert cli.main(cli_argv(settings, "list")) == 0
     out, err = capsys.readouterr()
     assert out == "" and "the library is empty" in err
-    assert cli.main(_argv(settings, "list", "--json")) == 0
+    assert cli.main(cli_argv(settings, "list", "--json")) == 0
     assert json.loads(capsys.readouterr().out)["documents"] == []
-    assert cli.main(_argv(settings, "ask", QUESTION)) == 0
+    assert cli.main(cli_argv(settings, "ask", QUESTION)) == 0
     assert EMPTY_LIBRARY in capsys.readouterr().out
-    assert cli.main(_argv(settings, "ask", QUESTION, "--json")) == 0
+    assert cli.main(cli_argv(settings, "ask", QUESTION, "--json")) == 0
     said = json.loads(capsys.readouterr().out)
     assert said["text"] == EMPTY_LIBRARY and said["abstained"] and said["citations"] == []
-    assert cli.main(_argv(settings, "add", str(orchard))) == 0
+    assert cli.main(cli_argv(settings, "add", str(orchard))) == 0
     assert "added orchard" in capsys.readouterr().out
 
 
@@ -120,7 +104,7 @@ def test_eval_refuses_an_empty_library(settings: Settings, tmp_path: Path,
     testset = tmp_path / "t.jsonl"
     testset.write_text(json.dumps({"id": "1", "question": QUESTION, "answers": ["forty"]})
                        + "\n", encoding="utf-8")
-    assert cli.main(_argv(settings, "eval", str(testset))) == 1
+    assert cli.main(cli_argv(settings, "eval", str(testset))) == 1
     err = capsys.readouterr().err
     assert "the library is empty" in err and "Traceback" not in err
 
@@ -175,13 +159,13 @@ def test_add_works_without_a_seeds_folder(tmp_path: Path, orchard: Path,
     """`qa add FILE --seeds <missing>` failed: "seeds folder ... does not exist"."""
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "no-seeds",
                         index_dir=tmp_path / "index", spacy="none")
-    assert cli.main(_argv(settings, "add", str(orchard))) == 0
+    assert cli.main(cli_argv(settings, "add", str(orchard))) == 0
     out, err = capsys.readouterr()
     assert "added orchard" in out and "error" not in err
-    assert cli.main(_argv(settings, "ask", QUESTION, "--json")) == 0
+    assert cli.main(cli_argv(settings, "ask", QUESTION, "--json")) == 0
     said = json.loads(capsys.readouterr().out)
     assert [c["doc_id"] for c in said["citations"]] == ["orchard"]
-    assert cli.main(_argv(settings, "list")) == 0
+    assert cli.main(cli_argv(settings, "list")) == 0
     out, err = capsys.readouterr()
     assert out.startswith("orchard\t") and "the seeds folder does not exist" in err
 
