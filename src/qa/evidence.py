@@ -29,7 +29,7 @@ import numpy as np
 
 from qa.chunking import is_heading
 from qa.lexical import tokenize
-from qa.nlp import PLACE, QuestionInfo
+from qa.nlp import PLACE, TIME_UNITS, QuestionInfo
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
 from qa.types import Chunk, Hit, Mention, Sentence
@@ -391,8 +391,8 @@ DURATION = re.compile(
     r"^(?:(?:about|around|almost|nearly|over|some|just|only|more than|less than|at least)\s+)?"
     r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
     r"thirty|forty|fifty|sixty|hundred|a few|few|several|many|\d[\d,.]*)(?:[\s-]\w+)?\s+"
-    r"(?:seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?|decades?|centuries|"
-    r"century)$", re.IGNORECASE)
+    rf"(?:(?:{'|'.join(sorted(TIME_UNITS - {'century'}))})s?|century|centuries)$",
+    re.IGNORECASE)
 
 
 def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool

@@ -447,7 +447,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
             wants = _HOW.get(nxt, ())
             duration = nxt == "long"
             counted = _counted(tokens[wh + 1]) if nxt == "many" else ""
-            if counted in _TIME_UNITS:  # "eleven consecutive weeks" is a DATE
+            if counted in TIME_UNITS:  # "eleven consecutive weeks" is a DATE
                 wants, counted = DATE + NUMBER, ""
             if nxt == "much":  # an amount of money when money is asked about, never a count
                 wants = MONEY if _MONEY_WORDS & set(lower) else ("QUANTITY", "PERCENT", "MONEY")
@@ -586,7 +586,7 @@ def resolve(question: QuestionInfo, previous: QuestionInfo) -> str:
 _ANY_COUNT = frozenset("people person type kind sort form version variety time".split())
 # "What year / date / day …" asks when, like "when": a point in time, not a length of it.
 _POINT_NOUNS = frozenset("year date day month decade century".split())
-_TIME_UNITS = frozenset("second minute hour day night week month year decade century".split())
+TIME_UNITS = frozenset("second minute hour day night week month year decade century".split())
 
 
 def _counted(many: Any) -> str:
