@@ -12,9 +12,10 @@ it covers the question (the inputs of the fitted answer model) and what it lacks
   outside the question's own words;
 * negation: the question is negated and the sentence is not, or the reverse.
 
-Candidates are re-ranked by retrieval score plus a bonus for holding the expected type, so
-"when" prefers the sentence with a date in it, and one for saying the question's words
-beyond its names, which the passage around the sentence often supplies.
+Each candidate's score is its retrieval score plus a bonus for holding the expected type (so
+"when" prefers the sentence with a date in it) and one for saying the question's words
+beyond its names, which the passage around the sentence often supplies. The candidates are
+then ordered by the sentence ranker (`qa.ranking`), which weighs these signals together.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from qa.chunking import is_heading
 from qa.lexical import tokenize
 from qa.nlp import PLACE, TIME_UNITS, QuestionInfo
+from qa.ranking import Forest, default_ranker, ranking_matrix
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
 from qa.types import Chunk, Hit, Mention, Sentence
@@ -65,6 +67,8 @@ class Candidate:
     features: dict[str, float]
     missing: tuple[str, ...] = ()  # question phrases the passage does not mention
     never: tuple[str, ...] = ()  # question phrases no document mentions
+    signals: tuple[float, ...] = ()  # what the sentence ranker sees (`ranking.SIGNALS`)
+    ranking: tuple[float, ...] = ()  # the ranker's input row, among its question's candidates
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,7 @@ def gather_evidence(
             p for p in picked if p[0] != first[0].index]
 
     chunk_cosine = {h.chunk.index: h.dense_score for h in hits}
+    hit_of = {h.chunk.index: h for h in hits}
     margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
     total = sum(weights.values()) or 1.0
     passage_terms: dict[int, set[str]] = {}  # candidates share passages: tokenized once each
@@ -216,18 +221,45 @@ def gather_evidence(
         if predicate and not missing:
             got = sum(weights[t] for t in predicate if t in s_terms)
             bonus += PREDICATE_BONUS * got / sum(weights[t] for t in predicate)
+        hit = hit_of.get(chunk.index)
+        words = _terms_of(sentence.text)
+        signals = (score, cosine, score - cosine,
+                   hit.score if hit else 0.0, 1.0 / hit.rank if hit else 0.0,
+                   hit.dense_score if hit else 0.0,
+                   features["coverage"], features["context_coverage"],
+                   features["type_found"] * features["wants_type"],
+                   features["negation_mismatch"], features["entities_missing"],
+                   float(is_heading(sentence, chunk)),
+                   float(bool(chunk.sentences) and chunk.sentences[0].index == sentence.index),
+                   min(len(tokenize(sentence.text)), 60) / 60,
+                   len(q_terms & words) / max(len(q_terms), 1), bonus)
         return Candidate(sentence, chunk, score + bonus, cosine, mentions, features, missing,
-                         never)
+                         never, signals)
 
     candidates = [check(index.sentences[sid], score, cosine) for sid, score, cosine in picked]
     if first is None:  # best first; a heading only after every sentence of prose
         candidates.sort(key=lambda c: (is_heading(c.sentence, c.chunk), -c.score))
+        candidates = rank(candidates)
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
     never_used = {t for t in q_terms if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
+
+
+def rank(candidates: list[Candidate], ranker: Forest | None = None) -> list[Candidate]:
+    """The candidates ordered by the sentence ranker's probability that each holds the
+    answer (a heading still after every sentence of prose), each with its ranker input."""
+    if not candidates:
+        return candidates
+    matrix = ranking_matrix([c.signals for c in candidates])
+    p = (ranker or default_ranker()).probability(matrix)
+    ranked = [replace(c, ranking=tuple(float(v) for v in row))
+              for c, row in zip(candidates, matrix, strict=True)]
+    order = sorted(range(len(ranked)),
+                   key=lambda i: (is_heading(ranked[i].sentence, ranked[i].chunk), -p[i]))
+    return [ranked[i] for i in order]
 
 
 # A sentence that goes on about what its document was just saying (shared with answering:
