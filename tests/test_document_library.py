@@ -20,6 +20,7 @@ from qa import cli
 from qa.config import Settings, load_settings
 from qa.errors import BadQuestion, IndexStale
 from qa.loaders import BadDocument, load
+from qa.loaders import library as lib
 from qa.loaders.library import UnknownDocument, load_corpus
 from qa.pipeline import Pipeline
 from tests.conftest import ARTICLE, SEEDS, HashingEmbedder, cli_argv
@@ -187,6 +188,75 @@ def test_remove_updates_the_index_and_refuses_seeds_and_unknown_ids(pipeline: Pi
         pipeline.remove_documents(["../seeds"])
     assert info.value.status == 404
     assert "kestrel-lighthouse" in pipeline.index.documents
+
+
+class Killed(BaseException):
+    """The process dying where it is raised: no handler of qa's runs after it (the
+    undo or clean-up those handlers do is patched out)."""
+
+
+def _set_aside(settings: Settings) -> list[str]:
+    return sorted(p.name for p in settings.documents_dir.glob(".removed-*"))
+
+
+def test_a_removal_killed_before_the_index_was_updated_is_undone(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A removal killed after setting the upload aside but before the rebuilt index was
+    committed: the client never heard 'removed', yet the next load dropped the document
+    as changed (and the next upload's sweep deleted its files). It is put back instead."""
+    settings = pipeline.settings
+    pipeline.add_documents([PDF, HTML])
+    build = pipeline.index.manifest["data"]
+
+    def dies(self: Pipeline, empty_ok: bool = False) -> None:
+        raise Killed
+
+    monkeypatch.setattr(Pipeline, "_reload", dies)
+    monkeypatch.setattr(lib, "undo", lambda moves: None)
+    with pytest.raises(Killed):
+        pipeline.remove_documents(["water-report"])
+    monkeypatch.undo()
+    assert not (settings.documents_dir / "water-report").exists()
+    assert _set_aside(settings)  # what the killed removal left
+
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert "water-report" in restarted.index.documents
+    assert restarted.index.manifest["data"] == build  # put back before the check: fresh
+    assert (settings.documents_dir / "water-report" / "original.pdf").read_bytes() == \
+        PDF.read_bytes()
+    assert not _set_aside(settings)
+
+    # a process whose index was loaded before: its upload's sweep and its removal's
+    # rebuild settle it too, instead of deleting it or dropping it as changed
+    for write in (lambda: restarted.add_documents([DOCX]),
+                  lambda: restarted.remove_documents(["orchard-summary"])):
+        lib.withdraw(settings, ["kestrel-lighthouse"])  # killed there, by another process
+        write()
+        assert "kestrel-lighthouse" in restarted.index.documents
+        assert (settings.documents_dir / "kestrel-lighthouse" / "meta.json").is_file()
+        assert not _set_aside(settings)
+
+
+def test_a_removal_killed_after_the_index_was_updated_is_finished(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after the index without it was committed, before its files were deleted:
+    the removal stands, and the files go at the next load."""
+    settings = pipeline.settings
+    pipeline.add_documents([PDF, HTML])
+
+    def dies(moves: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(lib, "finish", dies)
+    with pytest.raises(Killed):
+        pipeline.remove_documents(["water-report"])
+    monkeypatch.undo()
+    assert _set_aside(settings)
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert "water-report" not in restarted.index.documents
+    assert "kestrel-lighthouse" in restarted.index.documents
+    assert not _set_aside(settings)
+    assert not (settings.documents_dir / "water-report").exists()
 
 
 def test_retrieval_limited_to_selected_documents(pipeline: Pipeline) -> None:

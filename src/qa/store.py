@@ -67,8 +67,11 @@ from qa.loaders.library import (
     TEXT,
     PreviousIds,
     corpus_files,
+    data_lock,
     load_corpus,
     previous_ids,
+    set_aside,
+    settle_removals,
     stored_folders,
 )
 from qa.log import log
@@ -722,6 +725,32 @@ def build_index(
     return _with_backend(built, settings)
 
 
+def committed_uploads(settings: Settings) -> frozenset[str] | None:
+    """The uploads the committed index holds (indexed, or skipped: listed under its
+    problems), from its manifest on disk; None without a readable one."""
+    try:
+        return sticky_ids(settings, _read_manifest(settings.index_dir)).uploads
+    except (IndexMissing, IndexCorrupt):
+        return None
+
+
+def settle_data(settings: Settings) -> None:
+    """Before the index is checked: finish or undo what a removal killed mid-way left in
+    the data folder (`settle_removals`), so that a document whose removal never committed
+    is not dropped as changed (its client was never told it was removed). Skipped while
+    a writer holds the data lock: its removal is in progress, and it settles its own."""
+    data = settings.documents_dir
+    if not set_aside(data):
+        return
+    try:
+        with data_lock(data, wait=False) as held:
+            if held:
+                settle_removals(data, committed_uploads(settings))
+    except OSError as exc:  # a read-only data folder: the check decides as before
+        log(f"warning: cannot settle an interrupted removal in {str(data)!r}: "
+            f"{exc.strerror or exc}")
+
+
 def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
     """The ids `manifest`'s build gave its files (loaded or skipped), which they keep."""
     entries = [(d.id, d.path) for d in manifest.documents]
@@ -1334,8 +1363,10 @@ def open_index(
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
     A (re)build reuses what it can of the previous build. `words` is called only if the
-    build meets terms it has no vector for: it may load the model's word table.
+    build meets terms it has no vector for: it may load the model's word table. First a
+    removal killed mid-way is finished or undone (`settle_data`).
     """
+    settle_data(settings)
     if not rebuild:
         try:
             return load_index(settings, annotator=annotator)

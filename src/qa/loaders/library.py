@@ -36,7 +36,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -591,12 +591,18 @@ def check_data_dir(settings: Settings) -> Path:
 
 
 @contextlib.contextmanager
-def data_lock(data: Path) -> Iterator[None]:
-    """One writer at a time per data folder (other processes wait)."""
+def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
+    """One writer at a time per data folder (other processes wait). With `wait=False` it
+    yields False at once, holding nothing, while another writer (another process, or
+    another thread or call of this one) holds it."""
     with (data / ".lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -607,17 +613,18 @@ REMOVED_PREFIX = ".removed-"  # a document set aside by `withdraw` until its rem
 STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
 
 
-def sweep(data: Path) -> None:
+def sweep(data: Path, indexed: Collection[str] | None) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
-    `.incoming-` or `.removed-` folder (only a writer holding the lock has one; a document
-    set aside by a removal that was killed is gone from the index once it loads again), and
-    `.upload-` folders whose newest file is over an hour old (up to 20 files of
-    QA_MAX_UPLOAD_BYTES each)."""
+    `.incoming-` folder (only a writer holding the lock has one), `.upload-` folders whose
+    newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each); and
+    settle the removals a killed process left half done (`settle_removals`, `indexed`: the
+    uploads the committed index holds)."""
+    settle_removals(data, indexed)
     now = time.time()
     for path in data.iterdir():
         if not path.is_dir() or path.is_symlink():
             continue
-        if path.name.startswith((INCOMING_PREFIX, REMOVED_PREFIX)):
+        if path.name.startswith(INCOMING_PREFIX):
             shutil.rmtree(path, ignore_errors=True)
         elif path.name.startswith(UPLOAD_PREFIX):
             with contextlib.suppress(OSError):
@@ -625,6 +632,40 @@ def sweep(data: Path) -> None:
                                                       for p in path.iterdir())])
                 if now - newest > STALE_UPLOAD_SECONDS:
                     shutil.rmtree(path, ignore_errors=True)
+
+
+def set_aside(data: Path) -> list[Path]:
+    """The `.removed-<id>-<hex>` folders of removals in progress or killed (`withdraw`)."""
+    try:
+        return sorted(p for p in data.iterdir() if p.name.startswith(REMOVED_PREFIX)
+                      and p.is_dir() and not p.is_symlink())
+    except OSError:  # no data folder yet
+        return []
+
+
+def settle_removals(data: Path, indexed: Collection[str] | None) -> None:
+    """Finish or undo the removals a killed process left half done (call under `data_lock`,
+    so none is in progress). A removal sets its document aside (`withdraw`), rebuilds the
+    index without it, then deletes it (`finish`). A document the committed index still
+    holds (`indexed`: its uploads, indexed or skipped; None: no readable index) was never
+    removed, and its client never told so: it is moved back. One whose removal was
+    committed is deleted."""
+    for aside in set_aside(data):
+        doc_id = aside.name[len(REMOVED_PREFIX):].rpartition("-")[0]
+        if indexed is not None and doc_id not in indexed:
+            shutil.rmtree(aside, ignore_errors=True)
+            continue
+        home = data / doc_id
+        try:
+            if not _STORED_ID.match(doc_id) or home.exists():
+                raise FileExistsError(errno.EEXIST, "the name is taken")
+            os.replace(aside, home)
+        except OSError as exc:
+            log(printable(f"warning: could not put back {aside.name}, whose removal was "
+                          f"interrupted ({exc.strerror or exc}): it is left as it is"))
+            continue
+        log(printable(f"{doc_id}: its removal was interrupted before the index was updated; "
+                      "it was put back"))
 
 
 def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) -> list[str]:
