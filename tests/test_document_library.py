@@ -658,17 +658,41 @@ def test_a_seed_file_with_another_documents_text_is_indexed_once(
 
     (seeds / "museum.txt").unlink()
     assert list(Pipeline(settings, HashingEmbedder()).index.documents) == ["museum-copy"]
+    # museum.txt back: the document indexed meanwhile keeps its id (and its citations)
+    (seeds / "museum.txt").write_text(text, encoding="utf-8")
+    assert list(Pipeline(settings, HashingEmbedder()).index.documents) == ["museum-copy"]
 
+
+def test_a_seed_file_with_an_uploads_text_never_takes_its_place(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A seed file added later with an upload's text won: the upload, its id and every
+    citation of it went (listed as 'the same text as the document 'hours-seed''). The
+    upload the user made stays; the seed file is the copy, skipped and named like any."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "museum.txt").write_text("The museum is closed on Mondays.\n", encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
     upload = tmp_path / "hours.txt"
     upload.write_text("The garden opens at dawn and closes at dusk.\n", encoding="utf-8")
-    pipeline = Pipeline(settings, HashingEmbedder())
-    pipeline.add_documents([upload])
+    Pipeline(settings, HashingEmbedder()).add_documents([upload])
     shutil.copy(upload, seeds / "hours-seed.txt")  # a seed added later with an upload's text
+    skip = (str(seeds / "hours-seed.txt"),
+            "the same text as the document 'hours'; not indexed twice")
+    capsys.readouterr()
     pipeline = Pipeline(settings, HashingEmbedder())
-    assert "hours" not in pipeline.index.documents and "hours-seed" in pipeline.index.documents
-    assert (str(settings.documents_dir / "hours"),
-            "the same text as the document 'hours-seed' (hours-seed.txt); not indexed twice"
-            ) in [(p.file, p.reason) for p in pipeline.problems()]
+    assert sorted(pipeline.index.documents) == ["hours", "museum"]
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [skip]
+    assert f"skipped {skip[0]}: {skip[1]}" in capsys.readouterr().err
+    build = pipeline.index.manifest["data"]
+    assert Pipeline(settings, HashingEmbedder()).index.manifest["data"] == build  # fresh
+    shutil.rmtree(settings.index_dir)  # a fresh index (another model): the upload still
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert sorted(pipeline.index.documents) == ["hours", "museum"]
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [skip]
+    assert pipeline.remove_documents(["hours"]) == ["hours"]  # the copy is indexed then
+    assert sorted(pipeline.index.documents) == ["hours-seed", "museum"]
+    assert pipeline.problems() == []
 
 
 def test_a_seed_file_named_like_an_upload_never_hides_it_in_a_fresh_index(

@@ -755,7 +755,8 @@ def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
     """The ids `manifest`'s build gave its files (loaded or skipped), which they keep."""
     entries = [(d.id, d.path) for d in manifest.documents]
     entries += [(s.id, s.path) for s in manifest.skipped]
-    return previous_ids(settings, entries, [p.file for p in manifest.problems])
+    return previous_ids(settings, entries, [p.file for p in manifest.problems],
+                        [d.id for d in manifest.documents])
 
 
 def _with_backend(index: Index, settings: Settings) -> Index:

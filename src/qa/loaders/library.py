@@ -194,15 +194,19 @@ class PreviousIds:
     seeds: Mapping[str, str] = field(default_factory=dict)
     uploads: frozenset[str] = frozenset()
     legacy: bool = False  # it read uploads from `settings.legacy_documents_dir` (or said so)
+    indexed: frozenset[str] = frozenset()  # the ids it indexed (not skipped): of two files
+    # with one text, the one indexed before stays (`_without_copies`)
 
 
 def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
-                 problem_files: Iterable[str] = ()) -> PreviousIds:
+                 problem_files: Iterable[str] = (),
+                 indexed: Iterable[str] = ()) -> PreviousIds:
     """Split the last build's (id, path) pairs into seeds (a file of the seeds folder) and
     uploads (a file of a folder in the data folder); folders are compared resolved, once each,
     so a relative and an absolute seeds path name the same files. `legacy`: it read uploads
     from `settings.legacy_documents_dir`, or named that folder among its problems
-    (`legacy_problem`), which keeps saying so build after build."""
+    (`legacy_problem`), which keeps saying so build after build. `indexed`: the ids it
+    indexed."""
     resolved: dict[str, Path] = {}
 
     def where(folder: Path) -> Path:
@@ -227,7 +231,7 @@ def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
             legacy = True
     if old_dir is not None and any(where(Path(f)) == old_dir for f in problem_files):
         legacy = True
-    return PreviousIds(seeds, frozenset(uploads), legacy)
+    return PreviousIds(seeds, frozenset(uploads), legacy, frozenset(indexed))
 
 
 def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
@@ -429,7 +433,8 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None,
         taken.add(document.id)
         uploaded.add(document.id)
         documents.append(document)
-    documents = _without_copies(documents, uploaded, problems)
+    documents = _without_copies(documents, uploaded, problems,
+                                previous.indexed if previous is not None else frozenset())
     legacy = legacy_problem(settings, previous)
     if legacy is not None:
         problems.append(legacy)
@@ -442,17 +447,21 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None,
 
 
 def _without_copies(documents: list[Document], uploaded: set[str],
-                    problems: list[Problem]) -> list[Document]:
+                    problems: list[Problem], indexed: frozenset[str] = frozenset()
+                    ) -> list[Document]:
     """`documents` (in their order) less any whose text another one has, each named in
     `problems` with the document it copies: a second copy would only have answers quote the
-    same sentence twice. Of seed files with one text the one whose name is shortest in
-    stem order is kept (`report.txt` before `report-copy.txt` and `report (1).txt`), then
-    uploads in order. Uploads are refused as copies on the way in (`copies`); two seed
-    files, or a seed file added later with an upload's text, are found here. A copy is
-    indexed again once its text (or the original's) changes."""
-    def rank(i: int) -> tuple[bool, str, str, int]:
+    same sentence twice. The one kept is the earlier or the explicit one: one the last build
+    indexed (`indexed`), so no id cited so far goes; then an upload (the user added it; a
+    seed file added later with its text is the copy); then of seed files the one whose name
+    is shortest in stem order (`report.txt` before `report-copy.txt` and `report (1).txt`).
+    Uploads are refused as copies on the way in (`copies`); two seed files, or a seed file
+    added later with an upload's text, are found here. A copy is indexed again once its
+    text (or the original's) changes."""
+    def rank(i: int) -> tuple[bool, bool, str, str, int]:
         path = Path(documents[i].path)
-        return (documents[i].id in uploaded, path.stem, path.name, i)
+        return (documents[i].id not in indexed, documents[i].id not in uploaded, path.stem,
+                path.name, i)
 
     first: dict[str, Document] = {}
     for i in sorted(range(len(documents)), key=rank):
