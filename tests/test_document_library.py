@@ -695,6 +695,88 @@ def test_a_seed_file_with_an_uploads_text_never_takes_its_place(
     assert pipeline.problems() == []
 
 
+def _racing_seed(monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+                 after: str = "commit", build: bool = False) -> None:
+    """A seed file `name` written while add_documents runs: after the upload is stored
+    (`commit`: before the rebuild) or after it was checked for copies (`copies`); with
+    `build`, another process then indexes it."""
+    step = getattr(lib, after)
+
+    def racing(settings: Settings, *args: object) -> object:
+        result = step(settings, *args)
+        (settings.seeds_dir / name).write_text(text, encoding="utf-8")
+        if build:
+            Pipeline(settings, HashingEmbedder()).rebuild()
+        return result
+
+    monkeypatch.setattr(lib, after, racing)
+
+
+@pytest.mark.parametrize("errors", [True, False])
+def test_a_seed_file_arriving_during_an_upload_never_leaves_it_half_added(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: bool) -> None:
+    """A seed file with the upload's text (or its id) written after the upload was checked
+    but before the index was rebuilt left the upload stored but skipped, and add_documents
+    returned nothing (or the seed file's document under the upload's id), with no message.
+    A new or edited seed file is the copy (or takes another id); one that another process
+    indexed meanwhile stays, and the upload is refused as any copy is (409), its files
+    gone, the index as if it never came."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "museum.txt").write_text("The museum is closed on Mondays.\n", encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    pipeline.index  # noqa: B018 - built before the upload
+    refused: list[tuple[str, BadDocument]] = []
+    on_error = (lambda name, exc: refused.append((name, exc))) if errors else None
+
+    def add(name: str, text: str) -> list[str]:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        return [d.id for d in pipeline.add_documents([tmp_path / name], on_error=on_error)]
+
+    def problems() -> list[tuple[str, str]]:
+        return [(Path(p.file).name, p.reason) for p in pipeline.problems()]
+
+    text = "The garden opens at dawn and closes at dusk.\n"
+    with monkeypatch.context() as patch:  # a new seed file with the upload's text
+        _racing_seed(patch, "hours-seed.txt", text)
+        assert add("hours.txt", text) == ["hours"]
+    assert problems() == [("hours-seed.txt", "the same text as the document 'hours'; not "
+                                             "indexed twice")]
+    with monkeypatch.context() as patch:  # an indexed seed file edited to it
+        _racing_seed(patch, "museum.txt", "The cafe serves tea until five.\n")
+        assert add("cafe.txt", "The cafe serves tea until five.\n") == ["cafe"]
+    assert ("museum.txt", "the same text as the document 'cafe'; not indexed twice"
+            ) in problems()
+    with monkeypatch.context() as patch:  # a new seed file named like the upload
+        _racing_seed(patch, "garden.txt", "The greenhouse is warm all year.\n")
+        assert add("garden.txt", "The garden is closed in winter.\n") == ["garden"]
+    assert pipeline.index.documents["garden"].text == "The garden is closed in winter.\n"
+    assert "garden-txt" in pipeline.index.documents
+    assert not refused
+
+    before = sorted(pipeline.index.documents)
+    late = "The ferry leaves at noon.\n"
+    with monkeypatch.context() as patch:  # indexed by another process meanwhile
+        _racing_seed(patch, "ferry.txt", late, after="copies", build=True)
+        if errors:
+            assert add("boat.txt", late) == []
+            [(name, exc)] = refused
+            assert name == "boat.txt"
+        else:
+            with pytest.raises(BadDocument) as info:
+                add("boat.txt", late)
+            exc = info.value
+    assert exc.status == 409
+    assert str(exc) == "boat.txt: the same text as the document 'ferry'; not added again"
+    assert not (settings.documents_dir / "boat").exists()
+    assert sorted(pipeline.index.documents) == sorted([*before, "ferry"])
+    assert all(name != "boat" for name, _ in problems())
+    build = pipeline.index.manifest["data"]
+    assert Pipeline(settings, HashingEmbedder()).index.manifest["data"] == build  # fresh
+
+
 def test_a_seed_file_named_like_an_upload_never_hides_it_in_a_fresh_index(
         tmp_path: Path) -> None:
     """A seed file 'orchard.txt' beside an upload 'orchard' took the id in a fresh index

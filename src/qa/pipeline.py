@@ -540,7 +540,9 @@ class Pipeline:
         and the others are added. So does (413) one whose text would bring the call's over
         `settings.max_upload_chars`, unless `capped` is False (`qa add`, a local command
         with a progress bar and Ctrl-C). If the index update fails, the new files are
-        removed again and the index is as before.
+        removed again and the index is as before. A file the update skipped after all (a
+        seed file with its text was indexed meanwhile, by another process) is refused the
+        same way (409), after the update: removed again, and the index updated without it.
         """
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
@@ -597,10 +599,46 @@ class Pipeline:
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
+                    lost = {i: self._not_indexed(index, i, item)
+                            for i, item in zip(ids, new, strict=True)
+                            if not self._indexed_upload(index, i)}
+                    if lost:  # a seed file came meanwhile with its text: refused after all
+                        lib.discard(self.settings, ids if on_error is None else list(lost))
+                        index = self._reload(empty_ok=True)
+                        for item, refusal in lost.values():
+                            if on_error is None:
+                                raise refusal
+                            on_error(item.name, refusal)
+                        ids = [i for i in ids if i not in lost]
                 except BaseException:
                     lib.discard(self.settings, ids)
                     raise
-        return [index.documents[i] for i in ids if i in index.documents]
+        return [index.documents[i] for i in ids]
+
+    def _indexed_upload(self, index: Index, doc_id: str) -> bool:
+        """Is `doc_id` in `index` as the upload of that id (not a seed file that took it)?"""
+        document = index.documents.get(doc_id)
+        return document is not None and Path(document.path).parent == \
+            self.settings.documents_dir / doc_id
+
+    def _not_indexed(self, index: Index, doc_id: str, item: Prepared
+                     ) -> tuple[Prepared, BadDocument]:
+        """Why the build skipped the upload `doc_id` just stored, as a refusal like those of
+        `copies`: a seed file with its text came after they were looked for (or changed to
+        it), and the document indexed before stays."""
+        from qa.loaders import BadDocument
+        from qa.loaders import library as lib
+
+        sha = lib.text_sha256(item.extracted.text)
+        holder = next((d.id for d in index.manifest_record.documents if d.text_sha256 == sha),
+                      None)
+        if holder is not None:
+            return item, BadDocument(f"{item.name}: the same text as the document {holder!r}; "
+                                     "not added again", status=409)
+        folder = str(self.settings.documents_dir / doc_id)
+        reason = next((p.reason for p in index.manifest_record.problems if p.file == folder),
+                      "the index skipped it")
+        return item, BadDocument(f"{item.name}: {reason}; not added", status=409)
 
     def remove_documents(self, doc_ids: Sequence[str] | str,
                          on_error: Callable[[str, QAError], None] | None = None) -> list[str]:

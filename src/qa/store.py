@@ -44,7 +44,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
@@ -672,10 +672,12 @@ def build_index(
     try:
         ids = sticky_ids(settings, _read_manifest(settings.index_dir))
     except (IndexMissing, IndexCorrupt):
-        # a fresh index: seeds by their file names, but never an id an upload has (its
-        # folder is named by it): a seed file x.txt beside an upload x is 'x-txt'
-        ids = PreviousIds(uploads=frozenset(f.name for f in stored_folders(
-            settings.documents_dir)))
+        ids = PreviousIds()  # a fresh index: seeds by their file names
+    # but a new seed file never takes an id an upload has (its folder is named by it), nor
+    # one an upload stored since the last build has (stored while a seed file came): a seed
+    # file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
+    stored = {f.name for f in stored_folders(settings.documents_dir)}
+    ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
     files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
     stats = _stat_files(files)
     corpus = load_corpus(settings, ids, empty_ok)
@@ -756,7 +758,7 @@ def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
     entries = [(d.id, d.path) for d in manifest.documents]
     entries += [(s.id, s.path) for s in manifest.skipped]
     return previous_ids(settings, entries, [p.file for p in manifest.problems],
-                        [d.id for d in manifest.documents])
+                        [(d.id, d.text_sha256) for d in manifest.documents])
 
 
 def _with_backend(index: Index, settings: Settings) -> Index:

@@ -161,8 +161,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _text_sha(text: str) -> str:
+def text_sha256(text: str) -> str:
+    """The hash of a document's text (`Document.text_sha256`)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -194,19 +196,20 @@ class PreviousIds:
     seeds: Mapping[str, str] = field(default_factory=dict)
     uploads: frozenset[str] = frozenset()
     legacy: bool = False  # it read uploads from `settings.legacy_documents_dir` (or said so)
-    indexed: frozenset[str] = frozenset()  # the ids it indexed (not skipped): of two files
-    # with one text, the one indexed before stays (`_without_copies`)
+    # what it indexed (not skipped), as (id, text SHA-256): of two documents with one text,
+    # the one that had it in the last build stays (`_without_copies`)
+    indexed: frozenset[tuple[str, str]] = frozenset()
 
 
 def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
                  problem_files: Iterable[str] = (),
-                 indexed: Iterable[str] = ()) -> PreviousIds:
+                 indexed: Iterable[tuple[str, str]] = ()) -> PreviousIds:
     """Split the last build's (id, path) pairs into seeds (a file of the seeds folder) and
     uploads (a file of a folder in the data folder); folders are compared resolved, once each,
     so a relative and an absolute seeds path name the same files. `legacy`: it read uploads
     from `settings.legacy_documents_dir`, or named that folder among its problems
-    (`legacy_problem`), which keeps saying so build after build. `indexed`: the ids it
-    indexed."""
+    (`legacy_problem`), which keeps saying so build after build. `indexed`: the documents it
+    indexed, as (id, text SHA-256)."""
     resolved: dict[str, Path] = {}
 
     def where(folder: Path) -> Path:
@@ -335,14 +338,14 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
         why = ""
         with contextlib.suppress(OSError, UnicodeDecodeError):
             stored = (folder / TEXT).read_bytes().decode("utf-8")  # no newline translation
-            if _text_sha(stored) == meta.get("text_sha256"):
+            if text_sha256(stored) == meta.get("text_sha256"):
                 text = stored
     if text is not None:
         pages = tuple((int(s), int(e)) for s, e in meta.get("pages", []))
         extracted = Extracted(text=text, title=str(meta.get("title", folder.name)), pages=pages)
         return document_of(folder.name, str(original), str(meta["kind"]), extracted, file_sha)
     loader, extracted = extract(raw, str(meta.get("name", original.name)))
-    changed = _text_sha(extracted.text) != meta.get("text_sha256")
+    changed = text_sha256(extracted.text) != meta.get("text_sha256")
     if not why:  # the original is the truth: a hand-edited copy of its text is replaced
         log(f"{folder.name}: its {TEXT} no longer held the text extracted from its original "
             "(edited by hand?); extracting it again"
@@ -447,21 +450,23 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None,
 
 
 def _without_copies(documents: list[Document], uploaded: set[str],
-                    problems: list[Problem], indexed: frozenset[str] = frozenset()
-                    ) -> list[Document]:
+                    problems: list[Problem],
+                    indexed: frozenset[tuple[str, str]] = frozenset()) -> list[Document]:
     """`documents` (in their order) less any whose text another one has, each named in
     `problems` with the document it copies: a second copy would only have answers quote the
     same sentence twice. The one kept is the earlier or the explicit one: one the last build
-    indexed (`indexed`), so no id cited so far goes; then an upload (the user added it; a
-    seed file added later with its text is the copy); then of seed files the one whose name
-    is shortest in stem order (`report.txt` before `report-copy.txt` and `report (1).txt`).
+    indexed with this text (`indexed`), so no id cited so far goes; then an upload (the user
+    added it; a seed file added, or edited, later to its text is the copy); then of seed
+    files the one whose name is shortest in stem order (`report.txt` before
+    `report-copy.txt` and `report (1).txt`).
     Uploads are refused as copies on the way in (`copies`); two seed files, or a seed file
     added later with an upload's text, are found here. A copy is indexed again once its
     text (or the original's) changes."""
     def rank(i: int) -> tuple[bool, bool, str, str, int]:
         path = Path(documents[i].path)
-        return (documents[i].id not in indexed, documents[i].id not in uploaded, path.stem,
-                path.name, i)
+        document = documents[i]
+        return ((document.id, document.text_sha256) not in indexed,
+                document.id not in uploaded, path.stem, path.name, i)
 
     first: dict[str, Document] = {}
     for i in sorted(range(len(documents)), key=rank):
@@ -508,7 +513,7 @@ def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extract
         "added_at": added_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "file_sha256": _sha256(raw),
         "extractor": extractor,
-        "text_sha256": _text_sha(extracted.text),
+        "text_sha256": text_sha256(extracted.text),
     }
 
 
@@ -576,7 +581,7 @@ def copies(settings: Settings, prepared: Sequence[Prepared],
             known.setdefault(meta["text_sha256"], f"the document {folder.name!r}")
     refusals: list[BadDocument | None] = []
     for item in prepared:
-        sha = _text_sha(item.extracted.text)
+        sha = text_sha256(item.extracted.text)
         where = known.get(sha)
         refusals.append(None if where is None else BadDocument(
             f"{item.name}: the same text as {where}; not added again", status=409))
