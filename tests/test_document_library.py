@@ -560,6 +560,46 @@ def test_two_indexes_in_one_folder_do_not_share_uploads(
         d["id"] for d in json.loads(capsys.readouterr().out)["documents"]}
 
 
+def test_a_listing_decodes_no_document_text_and_older_indexes_still_list(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every document list (qa list, GET /api/documents, the chat's list after each
+    question and upload) decoded every document's text to count its characters (and read
+    each upload's meta.json, and stat'ed each seed file): 15-19 ms for 300 documents. The
+    build records what the list shows; an index built before it did still lists alike."""
+    from qa.schema import documents_json
+    from qa.store import Index
+
+    Pipeline(settings, HashingEmbedder()).add_documents([PDF, HTML])
+    pipeline = Pipeline(settings, HashingEmbedder())  # a fresh load: nothing decoded yet
+    index = pipeline.index
+    expected = {d: (len(index.source(d)), len(index.documents[d].pages))
+                for d in index.documents}
+    pipeline = Pipeline(settings, HashingEmbedder())
+
+    def no_text(self: Index, doc_id: str) -> str:
+        raise AssertionError(f"the text of {doc_id!r} was decoded")
+
+    def no_meta(settings: Settings, doc_id: str) -> None:
+        raise AssertionError(f"the metadata of {doc_id!r} was read")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Index, "source", no_text)
+        patch.setattr(lib, "read_meta", no_meta)
+        listing = documents_json(pipeline.list_documents(), pipeline.problems())
+    by_id = {d["id"]: d for d in listing["documents"]}
+    assert {d: (by_id[d]["chars"], by_id[d]["pages"]) for d in by_id} == expected
+    assert by_id["water-report"]["pages"] == 3 and by_id["water-report"]["source"] == "upload"
+    assert by_id["water-report"]["original_name"] == "water-report.pdf"
+    assert by_id["water-report"]["size"] == PDF.stat().st_size
+    seed = by_id["politico-us-iraq-advisory-transition"]
+    assert seed["source"] == "seed" and seed["size"] == ARTICLE.stat().st_size
+
+    # an index built before the build kept them: the same list, from the files
+    for record in pipeline.index._doc_meta:
+        del record["chars"], record["listed"]
+    assert documents_json(pipeline.list_documents(), pipeline.problems()) == listing
+
+
 # -- CLI -------------------------------------------------------------------------------------
 
 

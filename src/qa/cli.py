@@ -243,7 +243,7 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
             return 0
         for e in entries:
             d = e.document
-            pages = str(len(d.pages)) if d.pages else "-"
+            pages = str(d.pages) if d.pages else "-"
             _print(f"{d.id}\t{d.kind}\t{pages} p.\t{_size(e.size)}\t{e.added_at}\t"
                    f"{e.source}\t{e.original_name or '-'}\t{d.title}")
         if not entries:  # said on stderr: stdout stays one line per document

@@ -218,10 +218,12 @@ def list_documents(request: Request) -> dict[str, Any]:
 def get_document(doc_id: str, request: Request) -> JSONResponse:
     """One document's metadata and text: every citation's offsets point into `text`."""
     pipeline = _pipeline(request)
-    document = pipeline.index.documents.get(doc_id)
+    index = pipeline.index  # once: an upload or removal may swap it meanwhile
+    document = index.documents.get(doc_id)
     if document is None:
         return _error(404, f"no document has the id {doc_id!r}")
-    return JSONResponse(document_json(lib.entry(pipeline.settings, document), with_text=True))
+    return JSONResponse(document_json(lib.entry(pipeline.settings, document,
+                                                index.listed(doc_id)), text=document))
 
 
 @router.delete("/{doc_id}", dependencies=[Depends(require_token)], responses=_ERRORS)

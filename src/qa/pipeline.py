@@ -704,10 +704,12 @@ class Pipeline:
         return sticky_ids(self.settings, self.index.manifest_record)
 
     def list_documents(self) -> list[Entry]:
-        """Every indexed document with its metadata (seeds and uploads), in index order."""
+        """Every indexed document with its metadata (seeds and uploads), in index order,
+        from what the build recorded: no document's text is read or decoded."""
         from qa.loaders import library as lib
 
-        return [lib.entry(self.settings, d) for d in self.index.documents.values()]
+        index = self.index
+        return [lib.entry(self.settings, index.info(d), index.listed(d)) for d in index.documents]
 
     def problems(self) -> list[Problem]:
         """Files the index's build skipped, with the reason (kept in its manifest, so a

@@ -68,6 +68,7 @@ from qa.loaders.library import (
     PreviousIds,
     corpus_files,
     data_lock,
+    entry,
     load_corpus,
     previous_ids,
     set_aside,
@@ -76,7 +77,7 @@ from qa.loaders.library import (
 )
 from qa.log import log
 from qa.progress import Progress
-from qa.types import Chunk, Document, Mention, Sentence, Span
+from qa.types import Chunk, Document, DocumentInfo, Mention, Sentence, Span
 from qa.vectors import (
     GRAPH,
     HNSW_ABOVE,
@@ -369,6 +370,23 @@ class Index:
             text = raw.decode("utf-8", "surrogatepass")
             self._source_cache.put(doc_id, text)
         return text
+
+    def info(self, doc_id: str) -> DocumentInfo:
+        """What a document list shows of a document, from the build's records: no text is
+        decoded (an index built before they were kept counts its characters)."""
+        meta = self._doc_meta[self._doc_pos[doc_id]]  # KeyError for an unknown id
+        chars = meta.get("chars")
+        return DocumentInfo(doc_id, str(meta["title"]), str(meta["path"]),
+                            str(meta.get("kind", "txt")), str(meta["sha256"]),
+                            str(meta["text_sha256"]),
+                            chars if isinstance(chars, int) else len(self.source(doc_id)),
+                            len(meta["pages"]))
+
+    def listed(self, doc_id: str) -> dict[str, Any] | None:
+        """What the build recorded of a document's list entry (`Entry.record`); None for an
+        index built before it was kept."""
+        listed = self._doc_meta[self._doc_pos[doc_id]].get("listed")
+        return listed if isinstance(listed, dict) else None
 
     def _document(self, doc_id: str) -> Document:
         doc = self._document_cache.get(doc_id)
@@ -835,6 +853,8 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
                 "text_sha256": part.doc.text_sha256,
                 "pages": [[p.start, p.end] for p in part.doc.pages],
                 "byte_start": byte_at, "byte_end": byte_at + len(raw),
+                # what a document list shows: listing the library decodes no text
+                "chars": len(part.doc.text), "listed": entry(settings, part.doc).record(),
             })
             byte_at += len(raw)
     (folder / "documents.json").write_text(json.dumps(doc_records, ensure_ascii=False),

@@ -482,7 +482,7 @@ def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -
         f'<tr data-doc="{html.escape(e.document.id, quote=True)}">'
         f'<td class="qa-doc-title" title="{text_html(_tooltip(e))}">'
         f"{text_html(e.document.title)}</td><td>{text_html(e.document.kind.upper())}</td>"
-        f"<td>{_size(e.size)}</td><td>{len(e.document.pages) or '–'}</td>"
+        f"<td>{_size(e.size)}</td><td>{e.document.pages or '–'}</td>"
         f"<td>{text_html(e.added_at[:16].replace('T', ' '))}</td>"
         f"<td>{'shipped' if e.source == 'seed' else 'uploaded'}</td></tr>"
         for e in entries

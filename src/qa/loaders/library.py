@@ -53,7 +53,7 @@ from qa.loaders import (
     read_capped,
 )
 from qa.log import log
-from qa.types import Document
+from qa.types import Document, DocumentInfo
 
 SEEDS_MISSING = "the seeds folder does not exist"  # a build's problem (see `_load_seeds`)
 META = "meta.json"
@@ -758,7 +758,7 @@ def seed_ids(seeds_dir: Path, previous: PreviousIds | None = None,
 class Entry:
     """A document and what the document list shows about it."""
 
-    document: Document
+    document: DocumentInfo
     source: str  # "seed" | "upload"
     name: str  # the file name (uploads: as sanitised on upload)
     size: int  # bytes of the file
@@ -766,20 +766,39 @@ class Entry:
     extractor: str
     original_name: str | None = None  # as uploaded (seeds: the file name); None: not kept
 
+    def record(self) -> dict[str, Any]:
+        """What a build keeps of it beside the document (`entry` reads it back)."""
+        return {"source": self.source, "name": self.name, "size": self.size,
+                "added_at": self.added_at, "extractor": self.extractor,
+                "original_name": self.original_name}
 
-def entry(settings: Settings, document: Document) -> Entry:
-    meta = read_meta(settings, document.id)
-    if meta is not None and Path(document.path).parent.name == document.id:
-        return Entry(document, "upload", str(meta.get("name", "")), int(meta.get("size", 0)),
+
+def entry(settings: Settings, document: Document | DocumentInfo,
+          recorded: Mapping[str, Any] | None = None) -> Entry:
+    """The list entry of a document: from what its build `recorded` (`Entry.record`), else
+    (an index built before it was kept) from its metadata or its file."""
+    info = document if isinstance(document, DocumentInfo) else DocumentInfo.of(document)
+    if recorded is not None:
+        try:
+            original = recorded["original_name"]
+            return Entry(info, str(recorded["source"]), str(recorded["name"]),
+                         int(recorded["size"]), str(recorded["added_at"]),
+                         str(recorded["extractor"]),
+                         original if isinstance(original, str) else None)
+        except (KeyError, TypeError, ValueError):
+            pass
+    meta = read_meta(settings, info.id)
+    if meta is not None and Path(info.path).parent.name == info.id:
+        return Entry(info, "upload", str(meta.get("name", "")), int(meta.get("size", 0)),
                      str(meta.get("added_at", "")), str(meta.get("extractor", "")),
                      _original_name(meta))
-    path = Path(document.path)
+    path = Path(info.path)
     try:
         stat = path.stat()
         size, mtime = stat.st_size, stat.st_mtime
     except OSError:
         size, mtime = 0, 0.0
     loader = SUFFIXES.get(path.suffix.lower())
-    return Entry(document, "seed", path.name, size,
+    return Entry(info, "seed", path.name, size,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)),
                  loader.extractor if loader is not None else "", display_name(path.name))
