@@ -195,6 +195,10 @@ class Killed(BaseException):
     undo or clean-up those handlers do is patched out)."""
 
 
+def _dies(*args: object, **kwargs: object) -> None:
+    raise Killed
+
+
 def _set_aside(settings: Settings) -> list[str]:
     return sorted(p.name for p in settings.documents_dir.glob(".removed-*"))
 
@@ -207,11 +211,7 @@ def test_a_removal_killed_before_the_index_was_updated_is_undone(
     settings = pipeline.settings
     pipeline.add_documents([PDF, HTML])
     build = pipeline.index.manifest["data"]
-
-    def dies(self: Pipeline, empty_ok: bool = False) -> None:
-        raise Killed
-
-    monkeypatch.setattr(Pipeline, "_reload", dies)
+    monkeypatch.setattr(Pipeline, "_reload", _dies)
     monkeypatch.setattr(lib, "undo", lambda moves: None)
     with pytest.raises(Killed):
         pipeline.remove_documents(["water-report"])
@@ -243,11 +243,7 @@ def test_a_removal_killed_after_the_index_was_updated_is_finished(
     the removal stands, and the files go at the next load."""
     settings = pipeline.settings
     pipeline.add_documents([PDF, HTML])
-
-    def dies(moves: object) -> None:
-        raise Killed
-
-    monkeypatch.setattr(lib, "finish", dies)
+    monkeypatch.setattr(lib, "finish", _dies)
     with pytest.raises(Killed):
         pipeline.remove_documents(["water-report"])
     monkeypatch.undo()
@@ -257,6 +253,47 @@ def test_a_removal_killed_after_the_index_was_updated_is_finished(
     assert "kestrel-lighthouse" in restarted.index.documents
     assert not _set_aside(settings)
     assert not (settings.documents_dir / "water-report").exists()
+
+
+def test_an_upload_killed_before_the_index_was_updated_is_not_added(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload killed after its files were stored but before the index with it was
+    committed: the client got no reply (or an error), yet the next load indexed it as a
+    new file, and the client's retry was refused as a copy of it. It is deleted instead;
+    killed after the commit, it stays."""
+    settings = pipeline.settings
+    build = pipeline.index.manifest["data"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "_reload", _dies)
+        patch.setattr(lib, "discard", lambda settings, ids: None)
+        with pytest.raises(Killed):
+            pipeline.add_documents([PDF])
+    assert (settings.documents_dir / "water-report").is_dir()  # what the kill left
+
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert "water-report" not in restarted.index.documents
+    assert restarted.index.manifest["data"] == build  # settled before the check: fresh
+    assert not (settings.documents_dir / "water-report").exists()
+    assert not list(settings.documents_dir.glob(".pending-*"))
+    assert [d.id for d in restarted.add_documents([PDF])] == ["water-report"]  # the retry
+
+    with monkeypatch.context() as patch:  # killed once the index with it was committed
+        patch.setattr(lib, "confirm", _dies)
+        with pytest.raises(Killed):
+            restarted.add_documents([HTML])
+    again = Pipeline(settings, HashingEmbedder())
+    assert {"water-report", "kestrel-lighthouse"} <= set(again.index.documents)
+    assert not list(settings.documents_dir.glob(".pending-*"))
+
+    # a process whose index was loaded before: its own add settles another's first
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "_reload", _dies)
+        patch.setattr(lib, "discard", lambda settings, ids: None)
+        with pytest.raises(Killed):
+            Pipeline(settings, HashingEmbedder()).add_documents([DOCX])
+    again.remove_documents(["kestrel-lighthouse"])
+    assert "orchard-summary" not in again.index.documents
+    assert not (settings.documents_dir / "orchard-summary").exists()
 
 
 def test_retrieval_limited_to_selected_documents(pipeline: Pipeline) -> None:

@@ -46,7 +46,7 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import BuildStop, Index, committed_uploads, open_index, sticky_ids
+from qa.store import BuildStop, Index, committed, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
@@ -582,7 +582,7 @@ class Pipeline:
                        if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
-                lib.sweep(data, committed_uploads(self.settings))
+                lib.sweep(data, committed(self.settings))
                 new = []
                 refusals = lib.copies(self.settings, prepared, indexed)
                 for item, refusal in zip(prepared, refusals, strict=True):
@@ -613,6 +613,7 @@ class Pipeline:
                 except BaseException:
                     lib.discard(self.settings, ids)
                     raise
+                lib.confirm(self.settings, ids)
         return [index.documents[i] for i in ids]
 
     def _indexed_upload(self, index: Index, doc_id: str) -> bool:
@@ -676,9 +677,9 @@ class Pipeline:
                     wanted.remove(doc_id)
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
-                # another process's removal killed mid-way: settled before this one's
-                # rebuild could drop its document as changed
-                lib.settle_removals(data, committed_uploads(self.settings))
+                # another process's add or removal killed mid-way: settled before this
+                # one's rebuild could index or drop its document as new or changed
+                lib.settle(data, committed(self.settings))
                 moves: list[tuple[Path, Path]] = []
                 for doc_id in list(wanted):
                     try:

@@ -71,9 +71,9 @@ from qa.loaders.library import (
     entry,
     load_corpus,
     previous_ids,
-    set_aside,
-    settle_removals,
+    settle,
     stored_folders,
+    unsettled,
 )
 from qa.log import log
 from qa.progress import Progress
@@ -745,29 +745,30 @@ def build_index(
     return _with_backend(built, settings)
 
 
-def committed_uploads(settings: Settings) -> frozenset[str] | None:
-    """The uploads the committed index holds (indexed, or skipped: listed under its
-    problems), from its manifest on disk; None without a readable one."""
+def committed(settings: Settings) -> PreviousIds | None:
+    """The ids of the committed index (its manifest on disk, `sticky_ids`); None without a
+    readable one."""
     try:
-        return sticky_ids(settings, _read_manifest(settings.index_dir)).uploads
+        return sticky_ids(settings, _read_manifest(settings.index_dir))
     except (IndexMissing, IndexCorrupt):
         return None
 
 
 def settle_data(settings: Settings) -> None:
-    """Before the index is checked: finish or undo what a removal killed mid-way left in
-    the data folder (`settle_removals`), so that a document whose removal never committed
-    is not dropped as changed (its client was never told it was removed). Skipped while
-    a writer holds the data lock: its removal is in progress, and it settles its own."""
+    """Before the index is checked: finish or undo what an add or a removal killed mid-way
+    left in the data folder (`settle`), so that the check neither drops a document whose
+    removal never committed nor indexes one whose add never did (as changed or new files):
+    its client was never told either. Skipped while a writer holds the data lock: its
+    change is in progress, and it settles its own."""
     data = settings.documents_dir
-    if not set_aside(data):
+    if not unsettled(data):
         return
     try:
         with data_lock(data, wait=False) as held:
             if held:
-                settle_removals(data, committed_uploads(settings))
+                settle(data, committed(settings))
     except OSError as exc:  # a read-only data folder: the check decides as before
-        log(f"warning: cannot settle an interrupted removal in {str(data)!r}: "
+        log(f"warning: cannot settle an interrupted change in {str(data)!r}: "
             f"{exc.strerror or exc}")
 
 
@@ -1386,8 +1387,8 @@ def open_index(
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
     A (re)build reuses what it can of the previous build. `words` is called only if the
-    build meets terms it has no vector for: it may load the model's word table. First a
-    removal killed mid-way is finished or undone (`settle_data`).
+    build meets terms it has no vector for: it may load the model's word table. First an
+    add or a removal killed mid-way is finished or undone (`settle_data`).
     """
     settle_data(settings)
     if not rebuild:

@@ -36,7 +36,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -624,16 +624,16 @@ def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
 UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.documents_api)
 INCOMING_PREFIX = ".incoming-"  # a document being written by `commit`
 REMOVED_PREFIX = ".removed-"  # a document set aside by `withdraw` until its removal is done
+PENDING_PREFIX = ".pending-"  # beside a document `commit` stored, until its add is `confirm`ed
 STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
 
 
-def sweep(data: Path, indexed: Collection[str] | None) -> None:
+def sweep(data: Path, committed: PreviousIds | None) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
     `.incoming-` folder (only a writer holding the lock has one), `.upload-` folders whose
     newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each); and
-    settle the removals a killed process left half done (`settle_removals`, `indexed`: the
-    uploads the committed index holds)."""
-    settle_removals(data, indexed)
+    settle the adds and removals a killed process left half done (`settle`)."""
+    settle(data, committed)
     now = time.time()
     for path in data.iterdir():
         if not path.is_dir() or path.is_symlink():
@@ -648,34 +648,52 @@ def sweep(data: Path, indexed: Collection[str] | None) -> None:
                     shutil.rmtree(path, ignore_errors=True)
 
 
-def set_aside(data: Path) -> list[Path]:
-    """The `.removed-<id>-<hex>` folders of removals in progress or killed (`withdraw`)."""
+def unsettled(data: Path) -> list[Path]:
+    """What adds and removals in progress (or killed) have in the data folder: the
+    `.pending-<id>` mark of a document stored by `commit`, not yet `confirm`ed, and the
+    `.removed-<id>-<hex>` folder of one set aside by `withdraw`."""
     try:
-        return sorted(p for p in data.iterdir() if p.name.startswith(REMOVED_PREFIX)
-                      and p.is_dir() and not p.is_symlink())
+        return sorted(p for p in data.iterdir() if not p.is_symlink() and (
+            p.name.startswith(PENDING_PREFIX) and p.is_file()
+            or p.name.startswith(REMOVED_PREFIX) and p.is_dir()))
     except OSError:  # no data folder yet
         return []
 
 
-def settle_removals(data: Path, indexed: Collection[str] | None) -> None:
-    """Finish or undo the removals a killed process left half done (call under `data_lock`,
-    so none is in progress). A removal sets its document aside (`withdraw`), rebuilds the
-    index without it, then deletes it (`finish`). A document the committed index still
-    holds (`indexed`: its uploads, indexed or skipped; None: no readable index) was never
-    removed, and its client never told so: it is moved back. One whose removal was
-    committed is deleted."""
-    for aside in set_aside(data):
-        doc_id = aside.name[len(REMOVED_PREFIX):].rpartition("-")[0]
-        if indexed is not None and doc_id not in indexed:
-            shutil.rmtree(aside, ignore_errors=True)
+def settle(data: Path, committed: PreviousIds | None) -> None:
+    """Finish or undo the adds and removals a killed process left half done (call under
+    `data_lock`, so none is in progress), by what the committed index holds (`committed`,
+    its manifest's ids; None: no readable index). Its client was never told the outcome;
+    the index decides it.
+
+    An add stores the document (`commit`, marked pending), rebuilds the index with it, then
+    `confirm`s it: one the committed index indexed stays; any other is deleted, as if it
+    never came. A removal sets the document aside (`withdraw`), rebuilds the index without
+    it, then deletes it (`finish`): one the committed index still holds (indexed or
+    skipped) is moved back; one whose removal was committed is deleted."""
+    indexed = {doc_id for doc_id, _ in committed.indexed} if committed is not None else set()
+    uploads = committed.uploads if committed is not None else frozenset()
+    for path in unsettled(data):
+        if path.name.startswith(PENDING_PREFIX):
+            doc_id = path.name[len(PENDING_PREFIX):]
+            if doc_id not in indexed and _STORED_ID.match(doc_id):
+                shutil.rmtree(data / doc_id, ignore_errors=True)
+                log(printable(f"{doc_id}: its upload was interrupted before the index was "
+                              "updated; it was not added"))
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        doc_id = path.name[len(REMOVED_PREFIX):].rpartition("-")[0]
+        if committed is not None and doc_id not in uploads:
+            shutil.rmtree(path, ignore_errors=True)
             continue
         home = data / doc_id
         try:
             if not _STORED_ID.match(doc_id) or home.exists():
                 raise FileExistsError(errno.EEXIST, "the name is taken")
-            os.replace(aside, home)
+            os.replace(path, home)
         except OSError as exc:
-            log(printable(f"warning: could not put back {aside.name}, whose removal was "
+            log(printable(f"warning: could not put back {path.name}, whose removal was "
                           f"interrupted ({exc.strerror or exc}): it is left as it is"))
             continue
         log(printable(f"{doc_id}: its removal was interrupted before the index was updated; "
@@ -683,7 +701,8 @@ def settle_removals(data: Path, indexed: Collection[str] | None) -> None:
 
 
 def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) -> list[str]:
-    """Write each prepared file into its own folder (temp folder, then rename); their ids."""
+    """Write each prepared file into its own folder (temp folder, then rename); their ids.
+    Each is pending (`settle`) until `confirm`ed or `discard`ed."""
     data = check_data_dir(settings)
     taken = set(taken) | {p.name for p in stored_folders(data)}
     ids: list[str] = []
@@ -701,12 +720,20 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
                 os.fsync(fh.fileno())
             write_text_atomic(tmp / TEXT, item.extracted.text)
             write_text_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=1))
+            (data / f"{PENDING_PREFIX}{doc_id}").touch()  # until `confirm` (see `settle`)
             os.replace(tmp, data / doc_id)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            (data / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
             raise
         ids.append(doc_id)
     return ids
+
+
+def confirm(settings: Settings, ids: Sequence[str]) -> None:
+    """The documents `commit` stored are in the committed index: no longer pending."""
+    for doc_id in ids:
+        (settings.documents_dir / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
 
 
 def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
@@ -739,6 +766,7 @@ def discard(settings: Settings, ids: Sequence[str]) -> None:
     """Delete freshly added documents again (their index update failed)."""
     for doc_id in ids:
         shutil.rmtree(settings.documents_dir / doc_id, ignore_errors=True)
+        (settings.documents_dir / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
 
 
 
