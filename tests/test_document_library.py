@@ -296,6 +296,21 @@ def test_an_upload_killed_before_the_index_was_updated_is_not_added(
     assert not (settings.documents_dir / "orchard-summary").exists()
 
 
+def test_an_upload_whose_metadata_is_lost_can_be_removed(pipeline: Pipeline) -> None:
+    """An upload folder without its meta.json is listed under the problems (and the web
+    chat offers it for removal), but removing it said 'no uploaded document has the id'
+    on every edge: it could only be deleted by hand."""
+    pipeline.add_documents([HTML])
+    folder = pipeline.settings.documents_dir / "kestrel-lighthouse"
+    (folder / "meta.json").unlink()
+    pipeline = Pipeline(pipeline.settings, HashingEmbedder())
+    assert [p.file for p in pipeline.problems()] == [str(folder)]
+    assert pipeline.remove_documents(["kestrel-lighthouse"]) == ["kestrel-lighthouse"]
+    assert not folder.exists() and pipeline.problems() == []
+    with pytest.raises(UnknownDocument, match="no uploaded document"):
+        pipeline.remove_documents(["kestrel-lighthouse"])
+
+
 def test_retrieval_limited_to_selected_documents(pipeline: Pipeline) -> None:
     pipeline.add_documents([PDF, HTML])
     hits = pipeline.retrieve("lighthouse keeper", k=5, doc_ids=["water-report"])

@@ -1231,6 +1231,10 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
     skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
     now = corpus_files(settings, sticky_ids(settings, manifest))
     changed = sorted((set(built) | set(skipped)) ^ set(now))
+    # an upload folder skipped as unreadable (no metadata: not among the files) and since
+    # removed: its problem must go
+    changed += [Path(p.file).name for p in manifest.problems
+                if Path(p.file).parent == settings.documents_dir and not Path(p.file).exists()]
     said_missing = any(p.reason == SEEDS_MISSING for p in manifest.problems)
     if said_missing == settings.seeds_dir.is_dir():  # made or removed since: say it right
         changed.append(str(settings.seeds_dir))

@@ -737,12 +737,14 @@ def confirm(settings: Settings, ids: Sequence[str]) -> None:
 
 
 def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
-    """Move uploaded documents aside (hidden folders); the moves, to finish or undo."""
+    """Move uploaded documents aside (hidden folders); the moves, to finish or undo. Any
+    document folder of the data folder (`stored_folders`) can be: one whose metadata is
+    lost is listed among the problems, and must be removable too."""
     data = settings.documents_dir
     moves: list[tuple[Path, Path]] = []
     for doc_id in ids:
         folder = data / doc_id
-        if not _STORED_ID.match(doc_id) or not (folder / META).is_file():
+        if not _STORED_ID.match(doc_id) or not folder.is_dir() or folder.is_symlink():
             undo(moves)
             raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
         aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
