@@ -175,6 +175,30 @@ def test_a_failed_index_update_rolls_the_new_files_back(pipeline: Pipeline,
     assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
 
 
+def test_a_file_that_cannot_be_stored_leaves_none_of_its_upload(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second file of an upload failing to be written (a full disk) left the first
+    stored but not indexed, with an error for the whole upload: the next load (or another
+    process's rebuild) indexed it, though its client had been told the upload failed."""
+    from qa.errors import WriteError
+
+    before = set(pipeline.index.documents)
+    written = lib.write_text_atomic
+
+    def full(path: Path, text: str) -> None:
+        if path.name == "meta.json" and list(pipeline.settings.documents_dir.glob("[!.]*")):
+            raise WriteError(f"cannot write {str(path)!r}: No space left on device")
+        written(path, text)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lib, "write_text_atomic", full)
+        with pytest.raises(WriteError, match="No space left"):
+            pipeline.add_documents([PDF, HTML])
+    data = pipeline.settings.documents_dir
+    assert sorted(p.name for p in data.iterdir()) == [".lock"]  # nothing left, no marks
+    assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
+
+
 def test_remove_updates_the_index_and_refuses_seeds_and_unknown_ids(pipeline: Pipeline) -> None:
     pipeline.add_documents([PDF, HTML])
     assert pipeline.remove_documents(["water-report"]) == ["water-report"]

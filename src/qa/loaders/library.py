@@ -702,7 +702,8 @@ def settle(data: Path, committed: PreviousIds | None) -> None:
 
 def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) -> list[str]:
     """Write each prepared file into its own folder (temp folder, then rename); their ids.
-    Each is pending (`settle`) until `confirm`ed or `discard`ed."""
+    Each is pending (`settle`) until `confirm`ed or `discard`ed. If one cannot be written
+    (a full disk), none is left."""
     data = check_data_dir(settings)
     taken = set(taken) | {p.name for p in stored_folders(data)}
     ids: list[str] = []
@@ -725,6 +726,7 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             (data / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
+            discard(settings, ids)  # all or none: the ones before it go too
             raise
         ids.append(doc_id)
     return ids
