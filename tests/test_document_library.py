@@ -335,6 +335,28 @@ def test_an_upload_whose_metadata_is_lost_can_be_removed(pipeline: Pipeline) -> 
         pipeline.remove_documents(["kestrel-lighthouse"])
 
 
+def test_a_removal_that_cannot_move_a_folder_puts_the_others_back(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removing several documents, one whose folder cannot be moved (permissions) failed
+    the call but left the ones before it set aside: gone from the data folder, still in the
+    index, until a later load put them back."""
+    pipeline.add_documents([PDF, HTML])
+    withdraw = lib.withdraw
+
+    def stuck(settings: Settings, ids: list[str]) -> list[tuple[Path, Path]]:
+        if ids == ["kestrel-lighthouse"]:
+            raise PermissionError(13, "Permission denied")
+        return withdraw(settings, ids)
+
+    monkeypatch.setattr(lib, "withdraw", stuck)
+    with pytest.raises(PermissionError):
+        pipeline.remove_documents(["water-report", "kestrel-lighthouse"],
+                                  on_error=lambda doc_id, exc: None)
+    assert (pipeline.settings.documents_dir / "water-report" / "meta.json").is_file()
+    assert not _set_aside(pipeline.settings)
+    assert {"water-report", "kestrel-lighthouse"} <= set(pipeline.index.documents)
+
+
 def test_retrieval_limited_to_selected_documents(pipeline: Pipeline) -> None:
     pipeline.add_documents([PDF, HTML])
     hits = pipeline.retrieve("lighthouse keeper", k=5, doc_ids=["water-report"])

@@ -690,6 +690,9 @@ class Pipeline:
                             raise
                         on_error(doc_id, exc)
                         wanted.remove(doc_id)
+                    except BaseException:  # cannot be moved (permissions): none is removed
+                        lib.undo(moves)
+                        raise
                 if not moves:
                     return []
                 try:
