@@ -744,6 +744,24 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.usefixtures("fake_cli")
+def test_cli_list_names_each_skipped_file_once(
+        settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """'qa list' that (re)built the index printed every skipped file twice: once as the
+    build read it, once in the list."""
+    (settings.seeds_dir / "zz-copy.txt").write_bytes(ARTICLE.read_bytes())
+    (settings.seeds_dir / "notes.rtf").write_text("{\\rtf1 hi}", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(cli_argv(settings, "list")) == 0
+    err = capsys.readouterr().err
+    assert err.count("skipped ") == 2, err
+    assert err.count(f"skipped {settings.seeds_dir / 'zz-copy.txt'}: the same text") == 1
+    assert cli.main(cli_argv(settings, "list")) == 0  # a list that only loads: still said
+    assert capsys.readouterr().err.count("skipped ") == 2
+    assert cli.main(cli_argv(settings, "list", "--json")) == 0
+    assert len(json.loads(capsys.readouterr().out)["problems"]) == 2
+
+
+@pytest.mark.usefixtures("fake_cli")
 def test_cli_add_has_no_character_cap(settings: Settings, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:

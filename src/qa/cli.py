@@ -237,6 +237,9 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
         for doc_id in pipeline.remove_documents(args.ids, on_error=refused):
             _print(f"removed {doc_id}")
     else:
+        from qa.loaders.library import reported
+
+        said = reported()
         entries, problems = pipeline.list_documents(), pipeline.problems()
         if args.json:
             print(json.dumps(documents_json(entries, problems), ensure_ascii=False, indent=2))
@@ -248,8 +251,9 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
                    f"{e.source}\t{e.original_name or '-'}\t{d.title}")
         if not entries:  # said on stderr: stdout stays one line per document
             print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
-        for p in problems:
-            print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
+        for p in problems:  # each once: a list that (re)built the index said some already
+            if p in said or p not in reported():
+                print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
     return 1 if failed else 0
 
 

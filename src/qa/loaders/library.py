@@ -98,6 +98,11 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def reported() -> frozenset[Problem]:
+    """The problems `report` has logged in this process so far."""
+    return frozenset(_reported)
+
+
 def report(problems: Sequence[Problem]) -> None:
     """Log each problem on stderr once per process (control characters escaped)."""
     for problem in problems:
