@@ -285,6 +285,28 @@ def test_an_upload_the_index_skipped_can_be_deleted(tmp_path: Path) -> None:
             "detail": "no uploaded document has the id 'bell'"}
 
 
+def test_the_list_and_its_problems_come_from_one_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GET /api/documents (and qa list, the web chat's list) read the documents from the
+    index, then the problems from the index again: an upload or removal swapping it in
+    between listed a document both as indexed and as skipped (or as neither)."""
+    app, pipeline = _app(tmp_path)
+    seed = pipeline.settings.seeds_dir / "bell-seed.txt"
+    seed.write_bytes(b"The harbor is quiet at night.\n")
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert _upload(client, "bell.txt", b"The harbor bell rings at noon every day.\n"
+                       ).status_code == 201
+        before = pipeline.index
+        shutil.copy(seed, pipeline.settings.documents_dir / "bell" / "original.txt")
+        after = pipeline.rebuild()  # bell is now a copy of the seed: skipped
+        assert "bell" not in after.documents and after.manifest_record.problems
+        swaps = iter([before, after, after])
+        monkeypatch.setattr(Pipeline, "index", property(lambda self: next(swaps)))
+        listing = client.get("/api/documents").json()
+    assert "bell" in [d["id"] for d in listing["documents"]]
+    assert listing["problems"] == []  # both from the index it began with
+
+
 class _ShutdownMidBuild(HashingEmbedder):
     """Stops the pipeline's builds (as Ctrl-C on `qa serve` does) while a build embeds."""
 

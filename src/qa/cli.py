@@ -240,7 +240,7 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
         from qa.loaders.library import reported
 
         said = reported()
-        entries, problems = pipeline.list_documents(), pipeline.problems()
+        entries, problems = pipeline.library()
         if args.json:
             print(json.dumps(documents_json(entries, problems), ensure_ascii=False, indent=2))
             return 0

@@ -211,7 +211,7 @@ async def upload_documents(request: Request) -> JSONResponse:
 def list_documents(request: Request) -> dict[str, Any]:
     """Every indexed document (seeds and uploads) and the files that were skipped, with why."""
     pipeline = _pipeline(request)
-    return documents_json(pipeline.list_documents(), pipeline.problems())
+    return documents_json(*pipeline.library())
 
 
 @router.get("/{doc_id}", responses=_ERRORS)

@@ -710,17 +710,29 @@ class Pipeline:
     def list_documents(self) -> list[Entry]:
         """Every indexed document with its metadata (seeds and uploads), in index order,
         from what the build recorded: no document's text is read or decoded."""
-        from qa.loaders import library as lib
-
-        index = self.index
-        return [lib.entry(self.settings, index.info(d), index.listed(d)) for d in index.documents]
+        return self._entries(self.index)
 
     def problems(self) -> list[Problem]:
         """Files the index's build skipped, with the reason (kept in its manifest, so a
         command that finds the index fresh reports them without re-reading any file)."""
+        return self._problems(self.index)
+
+    def library(self) -> tuple[list[Entry], list[Problem]]:
+        """`list_documents()` and `problems()` of one index: an upload or a removal may
+        swap the index between two calls (a document both listed and skipped, or neither)."""
+        index = self.index
+        return self._entries(index), self._problems(index)
+
+    def _entries(self, index: Index) -> list[Entry]:
         from qa.loaders import library as lib
 
-        return [lib.Problem(p.file, p.reason) for p in self.index.manifest_record.problems]
+        return [lib.entry(self.settings, index.info(d), index.listed(d)) for d in index.documents]
+
+    @staticmethod
+    def _problems(index: Index) -> list[Problem]:
+        from qa.loaders import library as lib
+
+        return [lib.Problem(p.file, p.reason) for p in index.manifest_record.problems]
 
 
 @contextlib.contextmanager

@@ -669,7 +669,7 @@ def build_ui(pipeline: Pipeline | None = None,
         """The document list and the choices of the selector and the remove control (still
         on `doomed`, if that document is still there to remove)."""
         try:
-            entries, problems = shared().list_documents(), shared().problems()
+            entries, problems = shared().library()
         except QAError as exc:
             return error_html(str(exc)), gr.update(), gr.update()
         choices = [(f"{e.document.title} ({e.document.kind})", e.document.id)
