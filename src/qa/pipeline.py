@@ -618,8 +618,7 @@ class Pipeline:
 
     def _indexed_upload(self, index: Index, doc_id: str) -> bool:
         """Is `doc_id` in `index` as the upload of that id (not a seed file that took it)?"""
-        document = index.documents.get(doc_id)
-        return document is not None and Path(document.path).parent == \
+        return doc_id in index.documents and Path(index.info(doc_id).path).parent == \
             self.settings.documents_dir / doc_id
 
     def _not_indexed(self, index: Index, doc_id: str, item: Prepared

@@ -299,6 +299,9 @@ class _Documents(Mapping[str, Document]):
     def __getitem__(self, doc_id: str) -> Document:
         return self._index._document(doc_id)
 
+    def __contains__(self, doc_id: object) -> bool:  # without decoding the document's text
+        return doc_id in self._index._doc_pos
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index._doc_ids)
 

@@ -171,7 +171,6 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -463,13 +462,12 @@ def _without_copies(documents: list[Document], uploaded: set[str],
     indexed with this text (`indexed`), so no id cited so far goes; then an upload (the user
     added it; a seed file added, or edited, later to its text is the copy); then of seed
     files the one whose name is shortest in stem order (`report.txt` before
-    `report-copy.txt` and `report (1).txt`).
-    Uploads are refused as copies on the way in (`copies`); two seed files, or a seed file
-    added later with an upload's text, are found here. A copy is indexed again once its
-    text (or the original's) changes."""
+    `report-copy.txt` and `report (1).txt`). Uploads are refused as copies on the way in
+    (`copies`); two seed files, or a seed file added later with an upload's text, are found
+    here. A copy is indexed again once its text (or the original's) changes."""
     def rank(i: int) -> tuple[bool, bool, str, str, int]:
-        path = Path(documents[i].path)
         document = documents[i]
+        path = Path(document.path)
         return ((document.id, document.text_sha256) not in indexed,
                 document.id not in uploaded, path.stem, path.name, i)
 
