@@ -20,6 +20,7 @@ from qa import cli
 from qa.config import Settings, load_settings
 from qa.errors import BadQuestion, IndexStale
 from qa.loaders import BadDocument, load
+from qa.loaders import library as lib
 from qa.loaders.library import UnknownDocument, load_corpus
 from qa.pipeline import Pipeline
 from tests.conftest import ARTICLE, SEEDS, HashingEmbedder, cli_argv
@@ -174,6 +175,30 @@ def test_a_failed_index_update_rolls_the_new_files_back(pipeline: Pipeline,
     assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
 
 
+def test_a_file_that_cannot_be_stored_leaves_none_of_its_upload(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second file of an upload failing to be written (a full disk) left the first
+    stored but not indexed, with an error for the whole upload: the next load (or another
+    process's rebuild) indexed it, though its client had been told the upload failed."""
+    from qa.errors import WriteError
+
+    before = set(pipeline.index.documents)
+    written = lib.write_text_atomic
+
+    def full(path: Path, text: str) -> None:
+        if path.name == "meta.json" and list(pipeline.settings.documents_dir.glob("[!.]*")):
+            raise WriteError(f"cannot write {str(path)!r}: No space left on device")
+        written(path, text)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lib, "write_text_atomic", full)
+        with pytest.raises(WriteError, match="No space left"):
+            pipeline.add_documents([PDF, HTML])
+    data = pipeline.settings.documents_dir
+    assert sorted(p.name for p in data.iterdir()) == [".lock"]  # nothing left, no marks
+    assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
+
+
 def test_remove_updates_the_index_and_refuses_seeds_and_unknown_ids(pipeline: Pipeline) -> None:
     pipeline.add_documents([PDF, HTML])
     assert pipeline.remove_documents(["water-report"]) == ["water-report"]
@@ -187,6 +212,149 @@ def test_remove_updates_the_index_and_refuses_seeds_and_unknown_ids(pipeline: Pi
         pipeline.remove_documents(["../seeds"])
     assert info.value.status == 404
     assert "kestrel-lighthouse" in pipeline.index.documents
+
+
+class Killed(BaseException):
+    """The process dying where it is raised: no handler of qa's runs after it (the
+    undo or clean-up those handlers do is patched out)."""
+
+
+def _dies(*args: object, **kwargs: object) -> None:
+    raise Killed
+
+
+def _set_aside(settings: Settings) -> list[str]:
+    return sorted(p.name for p in settings.documents_dir.glob(".removed-*"))
+
+
+def test_a_removal_killed_before_the_index_was_updated_is_undone(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A removal killed after setting the upload aside but before the rebuilt index was
+    committed: the client never heard 'removed', yet the next load dropped the document
+    as changed (and the next upload's sweep deleted its files). It is put back instead."""
+    settings = pipeline.settings
+    pipeline.add_documents([PDF, HTML])
+    build = pipeline.index.manifest["data"]
+    monkeypatch.setattr(Pipeline, "_reload", _dies)
+    monkeypatch.setattr(lib, "undo", lambda moves: None)
+    with pytest.raises(Killed):
+        pipeline.remove_documents(["water-report"])
+    monkeypatch.undo()
+    assert not (settings.documents_dir / "water-report").exists()
+    assert _set_aside(settings)  # what the killed removal left
+
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert "water-report" in restarted.index.documents
+    assert restarted.index.manifest["data"] == build  # put back before the check: fresh
+    assert (settings.documents_dir / "water-report" / "original.pdf").read_bytes() == \
+        PDF.read_bytes()
+    assert not _set_aside(settings)
+
+    # a process whose index was loaded before: its upload's sweep and its removal's
+    # rebuild settle it too, instead of deleting it or dropping it as changed
+    for write in (lambda: restarted.add_documents([DOCX]),
+                  lambda: restarted.remove_documents(["orchard-summary"])):
+        lib.withdraw(settings, ["kestrel-lighthouse"])  # killed there, by another process
+        write()
+        assert "kestrel-lighthouse" in restarted.index.documents
+        assert (settings.documents_dir / "kestrel-lighthouse" / "meta.json").is_file()
+        assert not _set_aside(settings)
+
+
+def test_a_removal_killed_after_the_index_was_updated_is_finished(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after the index without it was committed, before its files were deleted:
+    the removal stands, and the files go at the next load."""
+    settings = pipeline.settings
+    pipeline.add_documents([PDF, HTML])
+    monkeypatch.setattr(lib, "finish", _dies)
+    with pytest.raises(Killed):
+        pipeline.remove_documents(["water-report"])
+    monkeypatch.undo()
+    assert _set_aside(settings)
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert "water-report" not in restarted.index.documents
+    assert "kestrel-lighthouse" in restarted.index.documents
+    assert not _set_aside(settings)
+    assert not (settings.documents_dir / "water-report").exists()
+
+
+def test_an_upload_killed_before_the_index_was_updated_is_not_added(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload killed after its files were stored but before the index with it was
+    committed: the client got no reply (or an error), yet the next load indexed it as a
+    new file, and the client's retry was refused as a copy of it. It is deleted instead;
+    killed after the commit, it stays."""
+    settings = pipeline.settings
+    build = pipeline.index.manifest["data"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "_reload", _dies)
+        patch.setattr(lib, "discard", lambda settings, ids: None)
+        with pytest.raises(Killed):
+            pipeline.add_documents([PDF])
+    assert (settings.documents_dir / "water-report").is_dir()  # what the kill left
+
+    restarted = Pipeline(settings, HashingEmbedder())
+    assert "water-report" not in restarted.index.documents
+    assert restarted.index.manifest["data"] == build  # settled before the check: fresh
+    assert not (settings.documents_dir / "water-report").exists()
+    assert not list(settings.documents_dir.glob(".pending-*"))
+    assert [d.id for d in restarted.add_documents([PDF])] == ["water-report"]  # the retry
+
+    with monkeypatch.context() as patch:  # killed once the index with it was committed
+        patch.setattr(lib, "confirm", _dies)
+        with pytest.raises(Killed):
+            restarted.add_documents([HTML])
+    again = Pipeline(settings, HashingEmbedder())
+    assert {"water-report", "kestrel-lighthouse"} <= set(again.index.documents)
+    assert not list(settings.documents_dir.glob(".pending-*"))
+
+    # a process whose index was loaded before: its own add settles another's first
+    with monkeypatch.context() as patch:
+        patch.setattr(Pipeline, "_reload", _dies)
+        patch.setattr(lib, "discard", lambda settings, ids: None)
+        with pytest.raises(Killed):
+            Pipeline(settings, HashingEmbedder()).add_documents([DOCX])
+    again.remove_documents(["kestrel-lighthouse"])
+    assert "orchard-summary" not in again.index.documents
+    assert not (settings.documents_dir / "orchard-summary").exists()
+
+
+def test_an_upload_whose_metadata_is_lost_can_be_removed(pipeline: Pipeline) -> None:
+    """An upload folder without its meta.json is listed under the problems (and the web
+    chat offers it for removal), but removing it said 'no uploaded document has the id'
+    on every edge: it could only be deleted by hand."""
+    pipeline.add_documents([HTML])
+    folder = pipeline.settings.documents_dir / "kestrel-lighthouse"
+    (folder / "meta.json").unlink()
+    pipeline = Pipeline(pipeline.settings, HashingEmbedder())
+    assert [p.file for p in pipeline.problems()] == [str(folder)]
+    assert pipeline.remove_documents(["kestrel-lighthouse"]) == ["kestrel-lighthouse"]
+    assert not folder.exists() and pipeline.problems() == []
+    with pytest.raises(UnknownDocument, match="no uploaded document"):
+        pipeline.remove_documents(["kestrel-lighthouse"])
+
+
+def test_a_removal_that_cannot_move_a_folder_puts_the_others_back(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removing several documents, one whose folder cannot be moved (permissions) failed
+    the call but left the ones before it set aside: gone from the data folder, still in the
+    index, until a later load put them back."""
+    pipeline.add_documents([PDF, HTML])
+    withdraw = lib.withdraw
+
+    def stuck(settings: Settings, ids: list[str]) -> list[tuple[Path, Path]]:
+        if ids == ["kestrel-lighthouse"]:
+            raise PermissionError(13, "Permission denied")
+        return withdraw(settings, ids)
+
+    monkeypatch.setattr(lib, "withdraw", stuck)
+    with pytest.raises(PermissionError):
+        pipeline.remove_documents(["water-report", "kestrel-lighthouse"],
+                                  on_error=lambda doc_id, exc: None)
+    assert (pipeline.settings.documents_dir / "water-report" / "meta.json").is_file()
+    assert not _set_aside(pipeline.settings)
+    assert {"water-report", "kestrel-lighthouse"} <= set(pipeline.index.documents)
 
 
 def test_retrieval_limited_to_selected_documents(pipeline: Pipeline) -> None:
@@ -490,6 +658,46 @@ def test_two_indexes_in_one_folder_do_not_share_uploads(
         d["id"] for d in json.loads(capsys.readouterr().out)["documents"]}
 
 
+def test_a_listing_decodes_no_document_text_and_older_indexes_still_list(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every document list (qa list, GET /api/documents, the chat's list after each
+    question and upload) decoded every document's text to count its characters (and read
+    each upload's meta.json, and stat'ed each seed file): 15-19 ms for 300 documents. The
+    build records what the list shows; an index built before it did still lists alike."""
+    from qa.schema import documents_json
+    from qa.store import Index
+
+    Pipeline(settings, HashingEmbedder()).add_documents([PDF, HTML])
+    pipeline = Pipeline(settings, HashingEmbedder())  # a fresh load: nothing decoded yet
+    index = pipeline.index
+    expected = {d: (len(index.source(d)), len(index.documents[d].pages))
+                for d in index.documents}
+    pipeline = Pipeline(settings, HashingEmbedder())
+
+    def no_text(self: Index, doc_id: str) -> str:
+        raise AssertionError(f"the text of {doc_id!r} was decoded")
+
+    def no_meta(settings: Settings, doc_id: str) -> None:
+        raise AssertionError(f"the metadata of {doc_id!r} was read")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Index, "source", no_text)
+        patch.setattr(lib, "read_meta", no_meta)
+        listing = documents_json(pipeline.list_documents(), pipeline.problems())
+    by_id = {d["id"]: d for d in listing["documents"]}
+    assert {d: (by_id[d]["chars"], by_id[d]["pages"]) for d in by_id} == expected
+    assert by_id["water-report"]["pages"] == 3 and by_id["water-report"]["source"] == "upload"
+    assert by_id["water-report"]["original_name"] == "water-report.pdf"
+    assert by_id["water-report"]["size"] == PDF.stat().st_size
+    seed = by_id["politico-us-iraq-advisory-transition"]
+    assert seed["source"] == "seed" and seed["size"] == ARTICLE.stat().st_size
+
+    # an index built before the build kept them: the same list, from the files
+    for record in pipeline.index._doc_meta:
+        del record["chars"], record["listed"]
+    assert documents_json(pipeline.list_documents(), pipeline.problems()) == listing
+
+
 # -- CLI -------------------------------------------------------------------------------------
 
 
@@ -533,6 +741,24 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as info:
         cli.main(cli_argv(settings, "add"))
     assert info.value.code == 2
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_cli_list_names_each_skipped_file_once(
+        settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """'qa list' that (re)built the index printed every skipped file twice: once as the
+    build read it, once in the list."""
+    (settings.seeds_dir / "zz-copy.txt").write_bytes(ARTICLE.read_bytes())
+    (settings.seeds_dir / "notes.rtf").write_text("{\\rtf1 hi}", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(cli_argv(settings, "list")) == 0
+    err = capsys.readouterr().err
+    assert err.count("skipped ") == 2, err
+    assert err.count(f"skipped {settings.seeds_dir / 'zz-copy.txt'}: the same text") == 1
+    assert cli.main(cli_argv(settings, "list")) == 0  # a list that only loads: still said
+    assert capsys.readouterr().err.count("skipped ") == 2
+    assert cli.main(cli_argv(settings, "list", "--json")) == 0
+    assert len(json.loads(capsys.readouterr().out)["problems"]) == 2
 
 
 @pytest.mark.usefixtures("fake_cli")
@@ -588,17 +814,123 @@ def test_a_seed_file_with_another_documents_text_is_indexed_once(
 
     (seeds / "museum.txt").unlink()
     assert list(Pipeline(settings, HashingEmbedder()).index.documents) == ["museum-copy"]
+    # museum.txt back: the document indexed meanwhile keeps its id (and its citations)
+    (seeds / "museum.txt").write_text(text, encoding="utf-8")
+    assert list(Pipeline(settings, HashingEmbedder()).index.documents) == ["museum-copy"]
 
+
+def test_a_seed_file_with_an_uploads_text_never_takes_its_place(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A seed file added later with an upload's text won: the upload, its id and every
+    citation of it went (listed as 'the same text as the document 'hours-seed''). The
+    upload the user made stays; the seed file is the copy, skipped and named like any."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "museum.txt").write_text("The museum is closed on Mondays.\n", encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
     upload = tmp_path / "hours.txt"
     upload.write_text("The garden opens at dawn and closes at dusk.\n", encoding="utf-8")
-    pipeline = Pipeline(settings, HashingEmbedder())
-    pipeline.add_documents([upload])
+    Pipeline(settings, HashingEmbedder()).add_documents([upload])
     shutil.copy(upload, seeds / "hours-seed.txt")  # a seed added later with an upload's text
+    skip = (str(seeds / "hours-seed.txt"),
+            "the same text as the document 'hours'; not indexed twice")
+    capsys.readouterr()
     pipeline = Pipeline(settings, HashingEmbedder())
-    assert "hours" not in pipeline.index.documents and "hours-seed" in pipeline.index.documents
-    assert (str(settings.documents_dir / "hours"),
-            "the same text as the document 'hours-seed' (hours-seed.txt); not indexed twice"
-            ) in [(p.file, p.reason) for p in pipeline.problems()]
+    assert sorted(pipeline.index.documents) == ["hours", "museum"]
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [skip]
+    assert f"skipped {skip[0]}: {skip[1]}" in capsys.readouterr().err
+    build = pipeline.index.manifest["data"]
+    assert Pipeline(settings, HashingEmbedder()).index.manifest["data"] == build  # fresh
+    shutil.rmtree(settings.index_dir)  # a fresh index (another model): the upload still
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert sorted(pipeline.index.documents) == ["hours", "museum"]
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [skip]
+    assert pipeline.remove_documents(["hours"]) == ["hours"]  # the copy is indexed then
+    assert sorted(pipeline.index.documents) == ["hours-seed", "museum"]
+    assert pipeline.problems() == []
+
+
+def _racing_seed(monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+                 after: str = "commit", build: bool = False) -> None:
+    """A seed file `name` written while add_documents runs: after the upload is stored
+    (`commit`: before the rebuild) or after it was checked for copies (`copies`); with
+    `build`, another process then indexes it."""
+    step = getattr(lib, after)
+
+    def racing(settings: Settings, *args: object) -> object:
+        result = step(settings, *args)
+        (settings.seeds_dir / name).write_text(text, encoding="utf-8")
+        if build:
+            Pipeline(settings, HashingEmbedder()).rebuild()
+        return result
+
+    monkeypatch.setattr(lib, after, racing)
+
+
+@pytest.mark.parametrize("errors", [True, False])
+def test_a_seed_file_arriving_during_an_upload_never_leaves_it_half_added(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: bool) -> None:
+    """A seed file with the upload's text (or its id) written after the upload was checked
+    but before the index was rebuilt left the upload stored but skipped, and add_documents
+    returned nothing (or the seed file's document under the upload's id), with no message.
+    A new or edited seed file is the copy (or takes another id); one that another process
+    indexed meanwhile stays, and the upload is refused as any copy is (409), its files
+    gone, the index as if it never came."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "museum.txt").write_text("The museum is closed on Mondays.\n", encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                        spacy="none")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    pipeline.index  # noqa: B018 - built before the upload
+    refused: list[tuple[str, BadDocument]] = []
+    on_error = (lambda name, exc: refused.append((name, exc))) if errors else None
+
+    def add(name: str, text: str) -> list[str]:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        return [d.id for d in pipeline.add_documents([tmp_path / name], on_error=on_error)]
+
+    def problems() -> list[tuple[str, str]]:
+        return [(Path(p.file).name, p.reason) for p in pipeline.problems()]
+
+    text = "The garden opens at dawn and closes at dusk.\n"
+    with monkeypatch.context() as patch:  # a new seed file with the upload's text
+        _racing_seed(patch, "hours-seed.txt", text)
+        assert add("hours.txt", text) == ["hours"]
+    assert problems() == [("hours-seed.txt", "the same text as the document 'hours'; not "
+                                             "indexed twice")]
+    with monkeypatch.context() as patch:  # an indexed seed file edited to it
+        _racing_seed(patch, "museum.txt", "The cafe serves tea until five.\n")
+        assert add("cafe.txt", "The cafe serves tea until five.\n") == ["cafe"]
+    assert ("museum.txt", "the same text as the document 'cafe'; not indexed twice"
+            ) in problems()
+    with monkeypatch.context() as patch:  # a new seed file named like the upload
+        _racing_seed(patch, "garden.txt", "The greenhouse is warm all year.\n")
+        assert add("garden.txt", "The garden is closed in winter.\n") == ["garden"]
+    assert pipeline.index.documents["garden"].text == "The garden is closed in winter.\n"
+    assert "garden-txt" in pipeline.index.documents
+    assert not refused
+
+    before = sorted(pipeline.index.documents)
+    late = "The ferry leaves at noon.\n"
+    with monkeypatch.context() as patch:  # indexed by another process meanwhile
+        _racing_seed(patch, "ferry.txt", late, after="copies", build=True)
+        if errors:
+            assert add("boat.txt", late) == []
+            [(name, exc)] = refused
+            assert name == "boat.txt"
+        else:
+            with pytest.raises(BadDocument) as info:
+                add("boat.txt", late)
+            exc = info.value
+    assert exc.status == 409
+    assert str(exc) == "boat.txt: the same text as the document 'ferry'; not added again"
+    assert not (settings.documents_dir / "boat").exists()
+    assert sorted(pipeline.index.documents) == sorted([*before, "ferry"])
+    assert all(name != "boat" for name, _ in problems())
+    build = pipeline.index.manifest["data"]
+    assert Pipeline(settings, HashingEmbedder()).index.manifest["data"] == build  # fresh
 
 
 def test_a_seed_file_named_like_an_upload_never_hides_it_in_a_fresh_index(

@@ -263,13 +263,15 @@ def test_routes_are_in_the_openapi_schema(api: tuple[TestClient, Pipeline]) -> N
 
 def test_an_upload_the_index_skipped_can_be_deleted(tmp_path: Path) -> None:
     """DELETE answered 404 'no document has the id' for an upload that is stored but not
-    indexed (a seed file added later with its text): listed under problems, never removable
-    over HTTP."""
+    indexed (its original replaced by hand with a seed file's text): listed under problems,
+    never removable over HTTP."""
     app, pipeline = _app(tmp_path)
-    text = b"The harbor bell rings at noon every day.\n"
+    seed = pipeline.settings.seeds_dir / "bell-seed.txt"
+    seed.write_bytes(b"The harbor is quiet at night.\n")
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        assert _upload(client, "bell.txt", text).status_code == 201
-        (pipeline.settings.seeds_dir / "bell-seed.txt").write_bytes(text)
+        assert _upload(client, "bell.txt", b"The harbor bell rings at noon every day.\n"
+                       ).status_code == 201
+        shutil.copy(seed, pipeline.settings.documents_dir / "bell" / "original.txt")
         pipeline.rebuild()
         problems = client.get("/api/documents").json()["problems"]
         assert [p["file"] for p in problems] == [str(pipeline.settings.documents_dir / "bell")]
@@ -281,6 +283,28 @@ def test_an_upload_the_index_skipped_can_be_deleted(tmp_path: Path) -> None:
         r = client.delete("/api/documents/bell")
         assert r.status_code == 404 and r.json() == {
             "detail": "no uploaded document has the id 'bell'"}
+
+
+def test_the_list_and_its_problems_come_from_one_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GET /api/documents (and qa list, the web chat's list) read the documents from the
+    index, then the problems from the index again: an upload or removal swapping it in
+    between listed a document both as indexed and as skipped (or as neither)."""
+    app, pipeline = _app(tmp_path)
+    seed = pipeline.settings.seeds_dir / "bell-seed.txt"
+    seed.write_bytes(b"The harbor is quiet at night.\n")
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert _upload(client, "bell.txt", b"The harbor bell rings at noon every day.\n"
+                       ).status_code == 201
+        before = pipeline.index
+        shutil.copy(seed, pipeline.settings.documents_dir / "bell" / "original.txt")
+        after = pipeline.rebuild()  # bell is now a copy of the seed: skipped
+        assert "bell" not in after.documents and after.manifest_record.problems
+        swaps = iter([before, after, after])
+        monkeypatch.setattr(Pipeline, "index", property(lambda self: next(swaps)))
+        listing = client.get("/api/documents").json()
+    assert "bell" in [d["id"] for d in listing["documents"]]
+    assert listing["problems"] == []  # both from the index it began with
 
 
 class _ShutdownMidBuild(HashingEmbedder):

@@ -334,6 +334,32 @@ def test_withheld_documents_are_not_searched(two_docs: Settings) -> None:
     assert any(h.chunk.doc_id == "lighthouse" for h in retrieve(full, pipeline.embedder, query, 5))
 
 
+def test_following_the_files_decodes_no_document_text(
+        two_docs: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A watching server verifies each new index (after every upload and removal) and
+    checks any older one a request still holds: both went through every document's
+    decoded text (and pushed the documents a question needs out of the bounded cache),
+    for a path and a hash the manifest holds."""
+    from qa.freshness import Freshness
+    from qa.store import Index
+
+    extra = two_docs.seeds_dir / "extra.txt"
+    extra.write_text("The ferry leaves at noon.\n", "utf-8")
+    old = Pipeline(two_docs, HashingEmbedder()).index
+    extra.unlink()
+    new = Pipeline(two_docs, HashingEmbedder()).index
+
+    def no_text(self: Index, doc_id: str) -> str:
+        raise AssertionError(f"the text of {doc_id!r} was decoded")
+
+    monkeypatch.setattr(Index, "source", no_text)
+    fresh = Freshness(two_docs.seeds_dir, two_docs.index_dir)
+    assert fresh.install(new) is False and fresh.withheld == frozenset()
+    assert fresh.unverified(old) == {"extra"}  # removed since: never searched
+    (two_docs.seeds_dir / "lighthouse.txt").write_text(LIGHTHOUSE + "More.\n", "utf-8")
+    assert fresh.install(new) is True and fresh.withheld == {"lighthouse"}
+
+
 def test_edited_seed_is_withheld_at_once_then_reindexed(two_docs: Settings) -> None:
     pipeline = Pipeline(two_docs, HashingEmbedder())
     pipeline.watch()

@@ -19,7 +19,7 @@ from qa.lexical import BM25, SparseBM25, bm25_weights, term_counts, tokenize
 from qa.loaders.library import UnknownDocument
 from qa.pipeline import Pipeline
 from qa.retrieval import Query, search
-from qa.store import build_index, load_index, open_index
+from qa.store import Index, build_index, load_index, open_index
 from qa.vectors import FaissVectors, top_k
 from tests.conftest import ARTICLE, HashingEmbedder
 
@@ -837,6 +837,21 @@ def test_a_listing_reads_each_texts_hash_from_the_build(fake_pipeline: Pipeline,
     for document in index.documents.values():
         record = next(d for d in index.manifest_record.documents if d.id == document.id)
         assert document.text_sha256 == record.text_sha256
+
+
+def test_asking_whether_a_document_is_indexed_decodes_no_text(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`doc_id in index.documents` (every doc_ids filter, removal and upload) went through
+    Mapping's __contains__, which builds the whole Document: its text decoded and cached."""
+    fake_pipeline.index  # noqa: B018 - built
+    index = Pipeline(fake_pipeline.settings, HashingEmbedder()).index  # loaded: none decoded
+
+    def no_text(self: Index, doc_id: str) -> str:
+        raise AssertionError(f"the text of {doc_id!r} was decoded")
+
+    monkeypatch.setattr(Index, "source", no_text)
+    assert "politico-us-iraq-advisory-transition" in index.documents
+    assert "nope" not in index.documents and 3 not in index.documents
 
 
 def test_documents_go_through_the_embedders_document_path(tmp_path: Path) -> None:

@@ -142,16 +142,18 @@ def test_the_remove_button_says_what_is_missing_and_keeps_a_refused_pick(tmp_pat
 
 @pytest.mark.slow  # imports Gradio
 def test_an_upload_the_index_skipped_can_be_removed_in_the_chat(tmp_path: Path) -> None:
-    """An upload stored but skipped by the build (a seed file came with the same text) is
-    listed under the problems; the chat's remove control offered indexed uploads only, so
-    only the CLI or HTTP could remove it."""
+    """An upload stored but skipped by the build (its original replaced by hand with a seed
+    file's text) is listed under the problems; the chat's remove control offered indexed
+    uploads only, so only the CLI or HTTP could remove it."""
     from qa.ui import build_ui
 
     pipeline = _pipeline(tmp_path)
-    text = "The harbor bell rings at noon every day.\n"
-    (tmp_path / "bell.txt").write_text(text, encoding="utf-8")
+    seed = pipeline.settings.seeds_dir / "bell-seed.txt"
+    seed.write_text("The harbor is quiet at night.\n", encoding="utf-8")
+    (tmp_path / "bell.txt").write_text("The harbor bell rings at noon every day.\n",
+                                       encoding="utf-8")
     assert "Added" in add_files(pipeline, [str(tmp_path / "bell.txt")])
-    (pipeline.settings.seeds_dir / "bell-seed.txt").write_text(text, encoding="utf-8")
+    shutil.copy(seed, pipeline.settings.documents_dir / "bell" / "original.txt")
     pipeline.rebuild()
     assert [Path(p.file).name for p in pipeline.problems()] == ["bell"]
     fns = {fn.name: fn.fn for fn in build_ui(pipeline).fns.values()}

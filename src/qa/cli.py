@@ -237,19 +237,23 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
         for doc_id in pipeline.remove_documents(args.ids, on_error=refused):
             _print(f"removed {doc_id}")
     else:
-        entries, problems = pipeline.list_documents(), pipeline.problems()
+        from qa.loaders.library import reported
+
+        said = reported()
+        entries, problems = pipeline.library()
         if args.json:
             print(json.dumps(documents_json(entries, problems), ensure_ascii=False, indent=2))
             return 0
         for e in entries:
             d = e.document
-            pages = str(len(d.pages)) if d.pages else "-"
+            pages = str(d.pages) if d.pages else "-"
             _print(f"{d.id}\t{d.kind}\t{pages} p.\t{_size(e.size)}\t{e.added_at}\t"
                    f"{e.source}\t{e.original_name or '-'}\t{d.title}")
         if not entries:  # said on stderr: stdout stays one line per document
             print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
-        for p in problems:
-            print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
+        for p in problems:  # each once: a list that (re)built the index said some already
+            if p in said or p not in reported():
+                print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
     return 1 if failed else 0
 
 

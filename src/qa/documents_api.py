@@ -211,17 +211,19 @@ async def upload_documents(request: Request) -> JSONResponse:
 def list_documents(request: Request) -> dict[str, Any]:
     """Every indexed document (seeds and uploads) and the files that were skipped, with why."""
     pipeline = _pipeline(request)
-    return documents_json(pipeline.list_documents(), pipeline.problems())
+    return documents_json(*pipeline.library())
 
 
 @router.get("/{doc_id}", responses=_ERRORS)
 def get_document(doc_id: str, request: Request) -> JSONResponse:
     """One document's metadata and text: every citation's offsets point into `text`."""
     pipeline = _pipeline(request)
-    document = pipeline.index.documents.get(doc_id)
+    index = pipeline.index  # once: an upload or removal may swap it meanwhile
+    document = index.documents.get(doc_id)
     if document is None:
         return _error(404, f"no document has the id {doc_id!r}")
-    return JSONResponse(document_json(lib.entry(pipeline.settings, document), with_text=True))
+    return JSONResponse(document_json(lib.entry(pipeline.settings, document,
+                                                index.listed(doc_id)), text=document))
 
 
 @router.delete("/{doc_id}", dependencies=[Depends(require_token)], responses=_ERRORS)

@@ -78,13 +78,13 @@ class Freshness:
         """Verify every document of a newly loaded `index` by hash; True if one no longer
         matches its file or a newer build is already on disk (so reload again)."""
         seen = {}
-        files = {d.get("id"): d.get("sha256") for d in index.manifest.get("documents", [])}
-        for doc in index.documents.values():
+        # from the manifest: a reload (after every upload and removal) decodes no text
+        for doc in index.manifest_record.documents:
             path = Path(doc.path)
             if not self._is_seed(path):  # uploads change only through the API, which reloads
                 continue
             key = stat_key(path)
-            expected = files.get(doc.id) or doc.sha256  # the file's hash, as the build saw it
+            expected = doc.sha256  # the file's hash, as the build saw it
             seen[doc.id] = _Seen(path, key, key is not None and file_sha256(path) == expected,
                                  expected)
         with self._lock:
@@ -106,9 +106,9 @@ class Freshness:
         if self._index is index:
             return frozenset(k for k, s in seen.items() if not s.ok)
         return frozenset(
-            doc_id for doc_id, doc in index.documents.items()
-            if (doc_id in seen and not seen[doc_id].ok)
-            or (doc_id not in seen and self._is_seed(Path(doc.path))))
+            doc.id for doc in index.manifest_record.documents
+            if (doc.id in seen and not seen[doc.id].ok)
+            or (doc.id not in seen and self._is_seed(Path(doc.path))))
 
     def is_current(self, doc_ids: set[str]) -> bool:
         """Cheap: do these documents' files still hold what was indexed (stat only)? False

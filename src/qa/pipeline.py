@@ -46,7 +46,7 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import BuildStop, Index, open_index, sticky_ids
+from qa.store import BuildStop, Index, committed, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
@@ -540,7 +540,9 @@ class Pipeline:
         and the others are added. So does (413) one whose text would bring the call's over
         `settings.max_upload_chars`, unless `capped` is False (`qa add`, a local command
         with a progress bar and Ctrl-C). If the index update fails, the new files are
-        removed again and the index is as before.
+        removed again and the index is as before. A file the update skipped after all (a
+        seed file with its text was indexed meanwhile, by another process) is refused the
+        same way (409), after the update: removed again, and the index updated without it.
         """
         from qa.loaders import BadDocument
         from qa.loaders import library as lib
@@ -580,7 +582,7 @@ class Pipeline:
                        if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
-                lib.sweep(data)
+                lib.sweep(data, committed(self.settings))
                 new = []
                 refusals = lib.copies(self.settings, prepared, indexed)
                 for item, refusal in zip(prepared, refusals, strict=True):
@@ -597,10 +599,46 @@ class Pipeline:
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()
+                    lost = {i: self._not_indexed(index, i, item)
+                            for i, item in zip(ids, new, strict=True)
+                            if not self._indexed_upload(index, i)}
+                    if lost:  # a seed file came meanwhile with its text: refused after all
+                        lib.discard(self.settings, ids if on_error is None else list(lost))
+                        index = self._reload(empty_ok=True)
+                        for item, refusal in lost.values():
+                            if on_error is None:
+                                raise refusal
+                            on_error(item.name, refusal)
+                        ids = [i for i in ids if i not in lost]
                 except BaseException:
                     lib.discard(self.settings, ids)
                     raise
-        return [index.documents[i] for i in ids if i in index.documents]
+                lib.confirm(self.settings, ids)
+        return [index.documents[i] for i in ids]
+
+    def _indexed_upload(self, index: Index, doc_id: str) -> bool:
+        """Is `doc_id` in `index` as the upload of that id (not a seed file that took it)?"""
+        return doc_id in index.documents and Path(index.info(doc_id).path).parent == \
+            self.settings.documents_dir / doc_id
+
+    def _not_indexed(self, index: Index, doc_id: str, item: Prepared
+                     ) -> tuple[Prepared, BadDocument]:
+        """Why the build skipped the upload `doc_id` just stored, as a refusal like those of
+        `copies`: a seed file with its text came after they were looked for (or changed to
+        it), and the document indexed before stays."""
+        from qa.loaders import BadDocument
+        from qa.loaders import library as lib
+
+        sha = lib.text_sha256(item.extracted.text)
+        holder = next((d.id for d in index.manifest_record.documents if d.text_sha256 == sha),
+                      None)
+        if holder is not None:
+            return item, BadDocument(f"{item.name}: the same text as the document {holder!r}; "
+                                     "not added again", status=409)
+        folder = str(self.settings.documents_dir / doc_id)
+        reason = next((p.reason for p in index.manifest_record.problems if p.file == folder),
+                      "the index skipped it")
+        return item, BadDocument(f"{item.name}: {reason}; not added", status=409)
 
     def remove_documents(self, doc_ids: Sequence[str] | str,
                          on_error: Callable[[str, QAError], None] | None = None) -> list[str]:
@@ -638,6 +676,9 @@ class Pipeline:
                     wanted.remove(doc_id)
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
+                # another process's add or removal killed mid-way: settled before this
+                # one's rebuild could index or drop its document as new or changed
+                lib.settle(data, committed(self.settings))
                 moves: list[tuple[Path, Path]] = []
                 for doc_id in list(wanted):
                     try:
@@ -648,6 +689,9 @@ class Pipeline:
                             raise
                         on_error(doc_id, exc)
                         wanted.remove(doc_id)
+                    except BaseException:  # cannot be moved (permissions): none is removed
+                        lib.undo(moves)
+                        raise
                 if not moves:
                     return []
                 try:
@@ -663,17 +707,31 @@ class Pipeline:
         return sticky_ids(self.settings, self.index.manifest_record)
 
     def list_documents(self) -> list[Entry]:
-        """Every indexed document with its metadata (seeds and uploads), in index order."""
-        from qa.loaders import library as lib
-
-        return [lib.entry(self.settings, d) for d in self.index.documents.values()]
+        """Every indexed document with its metadata (seeds and uploads), in index order,
+        from what the build recorded: no document's text is read or decoded."""
+        return self._entries(self.index)
 
     def problems(self) -> list[Problem]:
         """Files the index's build skipped, with the reason (kept in its manifest, so a
         command that finds the index fresh reports them without re-reading any file)."""
+        return self._problems(self.index)
+
+    def library(self) -> tuple[list[Entry], list[Problem]]:
+        """`list_documents()` and `problems()` of one index: an upload or a removal may
+        swap the index between two calls (a document both listed and skipped, or neither)."""
+        index = self.index
+        return self._entries(index), self._problems(index)
+
+    def _entries(self, index: Index) -> list[Entry]:
         from qa.loaders import library as lib
 
-        return [lib.Problem(p.file, p.reason) for p in self.index.manifest_record.problems]
+        return [lib.entry(self.settings, index.info(d), index.listed(d)) for d in index.documents]
+
+    @staticmethod
+    def _problems(index: Index) -> list[Problem]:
+        from qa.loaders import library as lib
+
+        return [lib.Problem(p.file, p.reason) for p in index.manifest_record.problems]
 
 
 @contextlib.contextmanager

@@ -247,8 +247,9 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 # -- documents (issue 11) --------------------------------------------------------------------
 
 
-def document_json(entry: Entry, with_text: bool = False) -> dict[str, Any]:
-    """One document of the list (`qa list --json`, `GET /api/documents[/{id}]`)."""
+def document_json(entry: Entry, text: Document | None = None) -> dict[str, Any]:
+    """One document of the list (`qa list --json`, `GET /api/documents`); with the
+    document's `text` (`GET /api/documents/{id}`), its text and page spans too."""
     doc = entry.document
     out: dict[str, Any] = {
         "id": doc.id,
@@ -258,17 +259,17 @@ def document_json(entry: Entry, with_text: bool = False) -> dict[str, Any]:
         "name": entry.name,
         "original_name": entry.original_name,  # display only; null for older uploads
         "size": entry.size,
-        "pages": len(doc.pages),
-        "chars": len(doc.text),
+        "pages": doc.pages,
+        "chars": doc.chars,
         "added_at": entry.added_at,
         "sha256": doc.sha256,
         "text_sha256": doc.text_sha256,
         "extractor": entry.extractor,
     }
-    if with_text:
-        out["text"] = doc.text
+    if text is not None:
+        out["text"] = text.text
         out["page_spans"] = [{"page": n, "start": p.start, "end": p.end}
-                             for n, p in enumerate(doc.pages, start=1)]
+                             for n, p in enumerate(text.pages, start=1)]
     return out
 
 

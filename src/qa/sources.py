@@ -90,7 +90,7 @@ def document_json(entry: Entry) -> dict[str, Any]:
         "original_name": entry.original_name,
         "source": entry.source,
         "size": entry.size,
-        "characters": len(document.text),
-        "pages": len(document.pages) or None,
+        "characters": document.chars,
+        "pages": document.pages or None,
         "sha256": document.sha256,
     }

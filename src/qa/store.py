@@ -44,7 +44,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
@@ -67,13 +67,17 @@ from qa.loaders.library import (
     TEXT,
     PreviousIds,
     corpus_files,
+    data_lock,
+    entry,
     load_corpus,
     previous_ids,
+    settle,
     stored_folders,
+    unsettled,
 )
 from qa.log import log
 from qa.progress import Progress
-from qa.types import Chunk, Document, Mention, Sentence, Span
+from qa.types import Chunk, Document, DocumentInfo, Mention, Sentence, Span
 from qa.vectors import (
     GRAPH,
     HNSW_ABOVE,
@@ -295,6 +299,9 @@ class _Documents(Mapping[str, Document]):
     def __getitem__(self, doc_id: str) -> Document:
         return self._index._document(doc_id)
 
+    def __contains__(self, doc_id: object) -> bool:  # without decoding the document's text
+        return doc_id in self._index._doc_pos
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index._doc_ids)
 
@@ -366,6 +373,23 @@ class Index:
             text = raw.decode("utf-8", "surrogatepass")
             self._source_cache.put(doc_id, text)
         return text
+
+    def info(self, doc_id: str) -> DocumentInfo:
+        """What a document list shows of a document, from the build's records: no text is
+        decoded (an index built before they were kept counts its characters)."""
+        meta = self._doc_meta[self._doc_pos[doc_id]]  # KeyError for an unknown id
+        chars = meta.get("chars")
+        return DocumentInfo(doc_id, str(meta["title"]), str(meta["path"]),
+                            str(meta.get("kind", "txt")), str(meta["sha256"]),
+                            str(meta["text_sha256"]),
+                            chars if isinstance(chars, int) else len(self.source(doc_id)),
+                            len(meta["pages"]))
+
+    def listed(self, doc_id: str) -> dict[str, Any] | None:
+        """What the build recorded of a document's list entry (`Entry.record`); None for an
+        index built before it was kept."""
+        listed = self._doc_meta[self._doc_pos[doc_id]].get("listed")
+        return listed if isinstance(listed, dict) else None
 
     def _document(self, doc_id: str) -> Document:
         doc = self._document_cache.get(doc_id)
@@ -669,10 +693,12 @@ def build_index(
     try:
         ids = sticky_ids(settings, _read_manifest(settings.index_dir))
     except (IndexMissing, IndexCorrupt):
-        # a fresh index: seeds by their file names, but never an id an upload has (its
-        # folder is named by it): a seed file x.txt beside an upload x is 'x-txt'
-        ids = PreviousIds(uploads=frozenset(f.name for f in stored_folders(
-            settings.documents_dir)))
+        ids = PreviousIds()  # a fresh index: seeds by their file names
+    # but a new seed file never takes an id an upload has (its folder is named by it), nor
+    # one an upload stored since the last build has (stored while a seed file came): a seed
+    # file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
+    stored = {f.name for f in stored_folders(settings.documents_dir)}
+    ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
     files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
     stats = _stat_files(files)
     corpus = load_corpus(settings, ids, empty_ok)
@@ -722,11 +748,39 @@ def build_index(
     return _with_backend(built, settings)
 
 
+def committed(settings: Settings) -> PreviousIds | None:
+    """The ids of the committed index (its manifest on disk, `sticky_ids`); None without a
+    readable one."""
+    try:
+        return sticky_ids(settings, _read_manifest(settings.index_dir))
+    except (IndexMissing, IndexCorrupt):
+        return None
+
+
+def settle_data(settings: Settings) -> None:
+    """Before the index is checked: finish or undo what an add or a removal killed mid-way
+    left in the data folder (`settle`), so that the check neither drops a document whose
+    removal never committed nor indexes one whose add never did (as changed or new files):
+    its client was never told either. Skipped while a writer holds the data lock: its
+    change is in progress, and it settles its own."""
+    data = settings.documents_dir
+    if not unsettled(data):
+        return
+    try:
+        with data_lock(data, wait=False) as held:
+            if held:
+                settle(data, committed(settings))
+    except OSError as exc:  # a read-only data folder: the check decides as before
+        log(f"warning: cannot settle an interrupted change in {str(data)!r}: "
+            f"{exc.strerror or exc}")
+
+
 def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
     """The ids `manifest`'s build gave its files (loaded or skipped), which they keep."""
     entries = [(d.id, d.path) for d in manifest.documents]
     entries += [(s.id, s.path) for s in manifest.skipped]
-    return previous_ids(settings, entries, [p.file for p in manifest.problems])
+    return previous_ids(settings, entries, [p.file for p in manifest.problems],
+                        [(d.id, d.text_sha256) for d in manifest.documents])
 
 
 def _with_backend(index: Index, settings: Settings) -> Index:
@@ -803,6 +857,8 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
                 "text_sha256": part.doc.text_sha256,
                 "pages": [[p.start, p.end] for p in part.doc.pages],
                 "byte_start": byte_at, "byte_end": byte_at + len(raw),
+                # what a document list shows: listing the library decodes no text
+                "chars": len(part.doc.text), "listed": entry(settings, part.doc).record(),
             })
             byte_at += len(raw)
     (folder / "documents.json").write_text(json.dumps(doc_records, ensure_ascii=False),
@@ -1178,6 +1234,10 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
     skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
     now = corpus_files(settings, sticky_ids(settings, manifest))
     changed = sorted((set(built) | set(skipped)) ^ set(now))
+    # an upload folder skipped as unreadable (no metadata: not among the files) and since
+    # removed: its problem must go
+    changed += [Path(p.file).name for p in manifest.problems
+                if Path(p.file).parent == settings.documents_dir and not Path(p.file).exists()]
     said_missing = any(p.reason == SEEDS_MISSING for p in manifest.problems)
     if said_missing == settings.seeds_dir.is_dir():  # made or removed since: say it right
         changed.append(str(settings.seeds_dir))
@@ -1334,8 +1394,10 @@ def open_index(
     """Load the index, or (re)build it when it is missing, stale or damaged, saying why.
 
     A (re)build reuses what it can of the previous build. `words` is called only if the
-    build meets terms it has no vector for: it may load the model's word table.
+    build meets terms it has no vector for: it may load the model's word table. First an
+    add or a removal killed mid-way is finished or undone (`settle_data`).
     """
+    settle_data(settings)
     if not rebuild:
         try:
             return load_index(settings, annotator=annotator)

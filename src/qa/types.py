@@ -51,6 +51,27 @@ class Document:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """What a document list shows of a document, without its text: the index records it
+    at build time, so listing a library decodes no text."""
+
+    id: str
+    title: str
+    path: str
+    kind: str
+    sha256: str  # of the file's bytes
+    text_sha256: str
+    chars: int  # characters of `Document.text`
+    pages: int  # how many `Document.pages` (0: none)
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentInfo:
+        return cls(document.id, document.title, document.path, document.kind,
+                   document.sha256, document.text_sha256, len(document.text),
+                   len(document.pages))
+
+
+@dataclass(frozen=True)
 class Sentence:
     """A sentence of a chunk, with offsets into its document."""
 

@@ -482,7 +482,7 @@ def documents_html(entries: Sequence[Entry], problems: Sequence[Problem] = ()) -
         f'<tr data-doc="{html.escape(e.document.id, quote=True)}">'
         f'<td class="qa-doc-title" title="{text_html(_tooltip(e))}">'
         f"{text_html(e.document.title)}</td><td>{text_html(e.document.kind.upper())}</td>"
-        f"<td>{_size(e.size)}</td><td>{len(e.document.pages) or '–'}</td>"
+        f"<td>{_size(e.size)}</td><td>{e.document.pages or '–'}</td>"
         f"<td>{text_html(e.added_at[:16].replace('T', ' '))}</td>"
         f"<td>{'shipped' if e.source == 'seed' else 'uploaded'}</td></tr>"
         for e in entries
@@ -669,7 +669,7 @@ def build_ui(pipeline: Pipeline | None = None,
         """The document list and the choices of the selector and the remove control (still
         on `doomed`, if that document is still there to remove)."""
         try:
-            entries, problems = shared().list_documents(), shared().problems()
+            entries, problems = shared().library()
         except QAError as exc:
             return error_html(str(exc)), gr.update(), gr.update()
         choices = [(f"{e.document.title} ({e.document.kind})", e.document.id)

@@ -53,7 +53,7 @@ from qa.loaders import (
     read_capped,
 )
 from qa.log import log
-from qa.types import Document
+from qa.types import Document, DocumentInfo
 
 SEEDS_MISSING = "the seeds folder does not exist"  # a build's problem (see `_load_seeds`)
 META = "meta.json"
@@ -96,6 +96,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def printable(text: str) -> str:
     """`text` with control characters (terminal escapes) shown as `\\xNN`, for logs."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def reported() -> frozenset[Problem]:
+    """The problems `report` has logged in this process so far."""
+    return frozenset(_reported)
 
 
 def report(problems: Sequence[Problem]) -> None:
@@ -161,7 +166,8 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _text_sha(text: str) -> str:
+def text_sha256(text: str) -> str:
+    """The hash of a document's text (`Document.text_sha256`)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -194,15 +200,20 @@ class PreviousIds:
     seeds: Mapping[str, str] = field(default_factory=dict)
     uploads: frozenset[str] = frozenset()
     legacy: bool = False  # it read uploads from `settings.legacy_documents_dir` (or said so)
+    # what it indexed (not skipped), as (id, text SHA-256): of two documents with one text,
+    # the one that had it in the last build stays (`_without_copies`)
+    indexed: frozenset[tuple[str, str]] = frozenset()
 
 
 def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
-                 problem_files: Iterable[str] = ()) -> PreviousIds:
+                 problem_files: Iterable[str] = (),
+                 indexed: Iterable[tuple[str, str]] = ()) -> PreviousIds:
     """Split the last build's (id, path) pairs into seeds (a file of the seeds folder) and
     uploads (a file of a folder in the data folder); folders are compared resolved, once each,
     so a relative and an absolute seeds path name the same files. `legacy`: it read uploads
     from `settings.legacy_documents_dir`, or named that folder among its problems
-    (`legacy_problem`), which keeps saying so build after build."""
+    (`legacy_problem`), which keeps saying so build after build. `indexed`: the documents it
+    indexed, as (id, text SHA-256)."""
     resolved: dict[str, Path] = {}
 
     def where(folder: Path) -> Path:
@@ -227,7 +238,7 @@ def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
             legacy = True
     if old_dir is not None and any(where(Path(f)) == old_dir for f in problem_files):
         legacy = True
-    return PreviousIds(seeds, frozenset(uploads), legacy)
+    return PreviousIds(seeds, frozenset(uploads), legacy, frozenset(indexed))
 
 
 def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
@@ -331,14 +342,14 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
         why = ""
         with contextlib.suppress(OSError, UnicodeDecodeError):
             stored = (folder / TEXT).read_bytes().decode("utf-8")  # no newline translation
-            if _text_sha(stored) == meta.get("text_sha256"):
+            if text_sha256(stored) == meta.get("text_sha256"):
                 text = stored
     if text is not None:
         pages = tuple((int(s), int(e)) for s, e in meta.get("pages", []))
         extracted = Extracted(text=text, title=str(meta.get("title", folder.name)), pages=pages)
         return document_of(folder.name, str(original), str(meta["kind"]), extracted, file_sha)
     loader, extracted = extract(raw, str(meta.get("name", original.name)))
-    changed = _text_sha(extracted.text) != meta.get("text_sha256")
+    changed = text_sha256(extracted.text) != meta.get("text_sha256")
     if not why:  # the original is the truth: a hand-edited copy of its text is replaced
         log(f"{folder.name}: its {TEXT} no longer held the text extracted from its original "
             "(edited by hand?); extracting it again"
@@ -429,7 +440,8 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None,
         taken.add(document.id)
         uploaded.add(document.id)
         documents.append(document)
-    documents = _without_copies(documents, uploaded, problems)
+    documents = _without_copies(documents, uploaded, problems,
+                                previous.indexed if previous is not None else frozenset())
     legacy = legacy_problem(settings, previous)
     if legacy is not None:
         problems.append(legacy)
@@ -442,17 +454,22 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None,
 
 
 def _without_copies(documents: list[Document], uploaded: set[str],
-                    problems: list[Problem]) -> list[Document]:
+                    problems: list[Problem],
+                    indexed: frozenset[tuple[str, str]] = frozenset()) -> list[Document]:
     """`documents` (in their order) less any whose text another one has, each named in
     `problems` with the document it copies: a second copy would only have answers quote the
-    same sentence twice. Of seed files with one text the one whose name is shortest in
-    stem order is kept (`report.txt` before `report-copy.txt` and `report (1).txt`), then
-    uploads in order. Uploads are refused as copies on the way in (`copies`); two seed
-    files, or a seed file added later with an upload's text, are found here. A copy is
-    indexed again once its text (or the original's) changes."""
-    def rank(i: int) -> tuple[bool, str, str, int]:
-        path = Path(documents[i].path)
-        return (documents[i].id in uploaded, path.stem, path.name, i)
+    same sentence twice. The one kept is the earlier or the explicit one: one the last build
+    indexed with this text (`indexed`), so no id cited so far goes; then an upload (the user
+    added it; a seed file added, or edited, later to its text is the copy); then of seed
+    files the one whose name is shortest in stem order (`report.txt` before
+    `report-copy.txt` and `report (1).txt`). Uploads are refused as copies on the way in
+    (`copies`); two seed files, or a seed file added later with an upload's text, are found
+    here. A copy is indexed again once its text (or the original's) changes."""
+    def rank(i: int) -> tuple[bool, bool, str, str, int]:
+        document = documents[i]
+        path = Path(document.path)
+        return ((document.id, document.text_sha256) not in indexed,
+                document.id not in uploaded, path.stem, path.name, i)
 
     first: dict[str, Document] = {}
     for i in sorted(range(len(documents)), key=rank):
@@ -499,7 +516,7 @@ def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extract
         "added_at": added_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "file_sha256": _sha256(raw),
         "extractor": extractor,
-        "text_sha256": _text_sha(extracted.text),
+        "text_sha256": text_sha256(extracted.text),
     }
 
 
@@ -567,7 +584,7 @@ def copies(settings: Settings, prepared: Sequence[Prepared],
             known.setdefault(meta["text_sha256"], f"the document {folder.name!r}")
     refusals: list[BadDocument | None] = []
     for item in prepared:
-        sha = _text_sha(item.extracted.text)
+        sha = text_sha256(item.extracted.text)
         where = known.get(sha)
         refusals.append(None if where is None else BadDocument(
             f"{item.name}: the same text as {where}; not added again", status=409))
@@ -591,12 +608,18 @@ def check_data_dir(settings: Settings) -> Path:
 
 
 @contextlib.contextmanager
-def data_lock(data: Path) -> Iterator[None]:
-    """One writer at a time per data folder (other processes wait)."""
+def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
+    """One writer at a time per data folder (other processes wait). With `wait=False` it
+    yields False at once, holding nothing, while another writer (another process, or
+    another thread or call of this one) holds it."""
     with (data / ".lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -604,20 +627,21 @@ def data_lock(data: Path) -> Iterator[None]:
 UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.documents_api)
 INCOMING_PREFIX = ".incoming-"  # a document being written by `commit`
 REMOVED_PREFIX = ".removed-"  # a document set aside by `withdraw` until its removal is done
+PENDING_PREFIX = ".pending-"  # beside a document `commit` stored, until its add is `confirm`ed
 STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
 
 
-def sweep(data: Path) -> None:
+def sweep(data: Path, committed: PreviousIds | None) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
-    `.incoming-` or `.removed-` folder (only a writer holding the lock has one; a document
-    set aside by a removal that was killed is gone from the index once it loads again), and
-    `.upload-` folders whose newest file is over an hour old (up to 20 files of
-    QA_MAX_UPLOAD_BYTES each)."""
+    `.incoming-` folder (only a writer holding the lock has one), `.upload-` folders whose
+    newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each); and
+    settle the adds and removals a killed process left half done (`settle`)."""
+    settle(data, committed)
     now = time.time()
     for path in data.iterdir():
         if not path.is_dir() or path.is_symlink():
             continue
-        if path.name.startswith((INCOMING_PREFIX, REMOVED_PREFIX)):
+        if path.name.startswith(INCOMING_PREFIX):
             shutil.rmtree(path, ignore_errors=True)
         elif path.name.startswith(UPLOAD_PREFIX):
             with contextlib.suppress(OSError):
@@ -627,8 +651,62 @@ def sweep(data: Path) -> None:
                     shutil.rmtree(path, ignore_errors=True)
 
 
+def unsettled(data: Path) -> list[Path]:
+    """What adds and removals in progress (or killed) have in the data folder: the
+    `.pending-<id>` mark of a document stored by `commit`, not yet `confirm`ed, and the
+    `.removed-<id>-<hex>` folder of one set aside by `withdraw`."""
+    try:
+        return sorted(p for p in data.iterdir() if not p.is_symlink() and (
+            p.name.startswith(PENDING_PREFIX) and p.is_file()
+            or p.name.startswith(REMOVED_PREFIX) and p.is_dir()))
+    except OSError:  # no data folder yet
+        return []
+
+
+def settle(data: Path, committed: PreviousIds | None) -> None:
+    """Finish or undo the adds and removals a killed process left half done (call under
+    `data_lock`, so none is in progress), by what the committed index holds (`committed`,
+    its manifest's ids; None: no readable index). Its client was never told the outcome;
+    the index decides it.
+
+    An add stores the document (`commit`, marked pending), rebuilds the index with it, then
+    `confirm`s it: one the committed index indexed stays; any other is deleted, as if it
+    never came. A removal sets the document aside (`withdraw`), rebuilds the index without
+    it, then deletes it (`finish`): one the committed index still holds (indexed or
+    skipped) is moved back; one whose removal was committed is deleted."""
+    indexed = {doc_id for doc_id, _ in committed.indexed} if committed is not None else set()
+    uploads = committed.uploads if committed is not None else frozenset()
+    for path in unsettled(data):
+        if path.name.startswith(PENDING_PREFIX):
+            doc_id = path.name[len(PENDING_PREFIX):]
+            if doc_id not in indexed and _STORED_ID.match(doc_id):
+                shutil.rmtree(data / doc_id, ignore_errors=True)
+                log(printable(f"{doc_id}: its upload was interrupted before the index was "
+                              "updated; it was not added"))
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        doc_id = path.name[len(REMOVED_PREFIX):].rpartition("-")[0]
+        if committed is not None and doc_id not in uploads:
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        home = data / doc_id
+        try:
+            if not _STORED_ID.match(doc_id) or home.exists():
+                raise FileExistsError(errno.EEXIST, "the name is taken")
+            os.replace(path, home)
+        except OSError as exc:
+            log(printable(f"warning: could not put back {path.name}, whose removal was "
+                          f"interrupted ({exc.strerror or exc}): it is left as it is"))
+            continue
+        log(printable(f"{doc_id}: its removal was interrupted before the index was updated; "
+                      "it was put back"))
+
+
 def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) -> list[str]:
-    """Write each prepared file into its own folder (temp folder, then rename); their ids."""
+    """Write each prepared file into its own folder (temp folder, then rename); their ids.
+    Each is pending (`settle`) until `confirm`ed or `discard`ed. If one cannot be written
+    (a full disk), none is left."""
     data = check_data_dir(settings)
     taken = set(taken) | {p.name for p in stored_folders(data)}
     ids: list[str] = []
@@ -646,21 +724,32 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
                 os.fsync(fh.fileno())
             write_text_atomic(tmp / TEXT, item.extracted.text)
             write_text_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=1))
+            (data / f"{PENDING_PREFIX}{doc_id}").touch()  # until `confirm` (see `settle`)
             os.replace(tmp, data / doc_id)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            (data / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
+            discard(settings, ids)  # all or none: the ones before it go too
             raise
         ids.append(doc_id)
     return ids
 
 
+def confirm(settings: Settings, ids: Sequence[str]) -> None:
+    """The documents `commit` stored are in the committed index: no longer pending."""
+    for doc_id in ids:
+        (settings.documents_dir / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
+
+
 def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
-    """Move uploaded documents aside (hidden folders); the moves, to finish or undo."""
+    """Move uploaded documents aside (hidden folders); the moves, to finish or undo. Any
+    document folder of the data folder (`stored_folders`) can be: one whose metadata is
+    lost is listed among the problems, and must be removable too."""
     data = settings.documents_dir
     moves: list[tuple[Path, Path]] = []
     for doc_id in ids:
         folder = data / doc_id
-        if not _STORED_ID.match(doc_id) or not (folder / META).is_file():
+        if not _STORED_ID.match(doc_id) or not folder.is_dir() or folder.is_symlink():
             undo(moves)
             raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
         aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
@@ -684,6 +773,7 @@ def discard(settings: Settings, ids: Sequence[str]) -> None:
     """Delete freshly added documents again (their index update failed)."""
     for doc_id in ids:
         shutil.rmtree(settings.documents_dir / doc_id, ignore_errors=True)
+        (settings.documents_dir / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
 
 
 
@@ -703,7 +793,7 @@ def seed_ids(seeds_dir: Path, previous: PreviousIds | None = None,
 class Entry:
     """A document and what the document list shows about it."""
 
-    document: Document
+    document: DocumentInfo
     source: str  # "seed" | "upload"
     name: str  # the file name (uploads: as sanitised on upload)
     size: int  # bytes of the file
@@ -711,20 +801,39 @@ class Entry:
     extractor: str
     original_name: str | None = None  # as uploaded (seeds: the file name); None: not kept
 
+    def record(self) -> dict[str, Any]:
+        """What a build keeps of it beside the document (`entry` reads it back)."""
+        return {"source": self.source, "name": self.name, "size": self.size,
+                "added_at": self.added_at, "extractor": self.extractor,
+                "original_name": self.original_name}
 
-def entry(settings: Settings, document: Document) -> Entry:
-    meta = read_meta(settings, document.id)
-    if meta is not None and Path(document.path).parent.name == document.id:
-        return Entry(document, "upload", str(meta.get("name", "")), int(meta.get("size", 0)),
+
+def entry(settings: Settings, document: Document | DocumentInfo,
+          recorded: Mapping[str, Any] | None = None) -> Entry:
+    """The list entry of a document: from what its build `recorded` (`Entry.record`), else
+    (an index built before it was kept) from its metadata or its file."""
+    info = document if isinstance(document, DocumentInfo) else DocumentInfo.of(document)
+    if recorded is not None:
+        try:
+            original = recorded["original_name"]
+            return Entry(info, str(recorded["source"]), str(recorded["name"]),
+                         int(recorded["size"]), str(recorded["added_at"]),
+                         str(recorded["extractor"]),
+                         original if isinstance(original, str) else None)
+        except (KeyError, TypeError, ValueError):
+            pass
+    meta = read_meta(settings, info.id)
+    if meta is not None and Path(info.path).parent.name == info.id:
+        return Entry(info, "upload", str(meta.get("name", "")), int(meta.get("size", 0)),
                      str(meta.get("added_at", "")), str(meta.get("extractor", "")),
                      _original_name(meta))
-    path = Path(document.path)
+    path = Path(info.path)
     try:
         stat = path.stat()
         size, mtime = stat.st_size, stat.st_mtime
     except OSError:
         size, mtime = 0, 0.0
     loader = SUFFIXES.get(path.suffix.lower())
-    return Entry(document, "seed", path.name, size,
+    return Entry(info, "seed", path.name, size,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)),
                  loader.extractor if loader is not None else "", display_name(path.name))
