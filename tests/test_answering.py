@@ -23,6 +23,7 @@ from qa.answering import (
     lead_options,
 )
 from qa.chunking import is_heading
+from qa.config import Settings
 from qa.errors import BadQuestion
 from qa.evidence import DURATION, FEATURES, Candidate, Evidence
 from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
@@ -405,6 +406,15 @@ def article_source() -> dict[str, str]:
         ("What is the name of the ship's captain?", "PERSON"),
         ("Why did the bridge close?", None),
         ("What does the report recommend?", None),
+        ("What is the email address of the help desk?", "EMAIL"),
+        ("What is the e-mail address of the help desk?", "EMAIL"),
+        ("Which phone number should I call for repairs?", "PHONE"),
+        ("What is the library's fax number?", "PHONE"),
+        ("What is the website of the museum?", "URL"),
+        ("Which website criticized the battery life?", None),  # a site's name, not its URL
+        ("What web address does the manual give?", "URL"),
+        ("What is the address of the museum?", None),  # a street, not an email
+        ("What number of troops stayed?", "CARDINAL"),
     ],
 )
 def test_expected_answer_type(real_pipeline: Pipeline, question: str, wants: str | None) -> None:
@@ -790,3 +800,132 @@ def test_the_pronouns_that_point_back(real_pipeline: Pipeline, follow: str,
                                       pointing: list[str]) -> None:
     info = real_pipeline.analyze(follow)
     assert [follow[r.start:r.end] for r in info.references] == pointing
+
+
+# -- answer types found by their form, and ones whose absence means "the document doesn't say"
+
+
+def test_contact_details_are_found_by_their_form_at_exact_offsets() -> None:
+    from qa.evidence import contact_mentions
+    text = ("Write to help.desk+loans@riverside-library.org, see www.riverside.org/hours. "
+            "or call +1 (555) 013-4477; open 1990-1995, room 12 34, code 2024.")
+    sentence = Sentence("d", 0, 10, 10 + len(text), text)
+    found = contact_mentions(sentence, ("EMAIL", "URL", "PHONE"))
+    assert [(m.label, m.text) for m in found] == [
+        ("EMAIL", "help.desk+loans@riverside-library.org"),
+        ("URL", "www.riverside.org/hours"),
+        ("PHONE", "+1 (555) 013-4477"),  # not the years, nor a short number
+    ]
+    for m in found:
+        assert text[m.start - 10 : m.end - 10] == m.text
+    assert contact_mentions(sentence, ("DATE",)) == ()
+
+
+def test_an_amount_of_money_gets_back_its_currency_sign() -> None:
+    from qa.evidence import _relabel
+    text = "Cards cost $15 a year and €2.50 a day, or 30 for life."
+    sentence = Sentence("d", 0, 100, 100 + len(text), text)
+    def at(label: str, words: str) -> Mention:
+        start = 100 + text.index(words)
+        return Mention(label, start, start + len(words), words)
+    mended = _relabel((at("MONEY", "15"), at("MONEY", "2.50"), at("CARDINAL", "30"),
+                       at("MONEY", "Cards")), sentence, False)  # (no number: not money)
+    assert [m.text for m in mended] == ["$15", "€2.50", "30"]
+    for m in mended:
+        assert text[m.start - 100 : m.end - 100] == m.text
+
+
+def test_a_price_asked_and_given_nowhere_is_withheld() -> None:
+    evidence = _evidence("How much does a ticket cost?", ("MONEY",))
+    evidence = replace(evidence, candidates=tuple(
+        replace(c, features={**c.features, "type_found": 0.0}) for c in evidence.candidates))
+    answer = compose(evidence, _model(5, 5))
+    assert answer.abstained
+    assert "gives no amount of money that answers it" in answer.text
+    # One sentence holding an amount is enough to answer.
+    given = replace(evidence, candidates=(replace(evidence.candidates[0], features={
+        **evidence.candidates[0].features, "type_found": 1.0}), *evidence.candidates[1:]))
+    assert not compose(given, _model(5, 5)).abstained
+    # An amount in words the entity model missed ("four pounds") is one too.
+    worded = replace(evidence, candidates=(replace(evidence.candidates[0], sentence=replace(
+        evidence.candidates[0].sentence, text="It cost four pounds and sixty pence.")),
+        *evidence.candidates[1:]))
+    assert not compose(worded, _model(5, 5)).abstained
+    # Kinds of cost are not an amount: "What costs will solar energy lower?"
+    kinds = replace(evidence, question=replace(evidence.question,
+                                               text="What costs will solar energy lower?"))
+    assert not compose(kinds, _model(5, 5)).abstained
+    # A kind found less reliably (a count) is left to the answer model.
+    counted = replace(evidence, question=replace(evidence.question,
+                                                 wants=("CARDINAL", "QUANTITY")))
+    assert not compose(counted, _model(5, 5)).abstained
+
+
+def test_a_single_contact_detail_of_a_trusted_sentence_leads() -> None:
+    text = "The desk answers calls. Write to desk@example.org for help. "
+    evidence = _evidence("What is the email address of the desk?", ("EMAIL",), text=text)
+    email = Mention("EMAIL", text.index("desk@"), text.index(" for help"), "desk@example.org")
+    second = replace(evidence.candidates[1], mentions=(email,))
+    evidence = replace(evidence, candidates=(second, evidence.candidates[0]))
+    answer = compose(evidence, _model(5, -5))  # the lead model alone would not show it
+    assert answer.lead is not None and answer.lead.span.text == "desk@example.org"
+    assert text[answer.lead.span.start : answer.lead.span.end] == "desk@example.org"
+    doubtful = _model(-0.5, -5)  # confidence 0.38: answered, but below the lead's minimum
+    doubtful = AnswerModel(replace(doubtful.answer, threshold=0.1), doubtful.lead)
+    answer = compose(evidence, doubtful)
+    assert not answer.abstained and answer.lead is None
+
+
+HELP_DESK = """# Riverside Library help desk
+
+The Riverside Library lends books, films and tools to anyone with a library card.
+
+## Contact
+
+The help desk answers questions about loans, renewals and lost cards. You can write to the \
+help desk at helpdesk@riverside-library.org or call it on +1 555 013 4477 between 9 am and \
+5 pm. The catalogue and opening hours are on the library's website, \
+https://www.riverside-library.org/catalogue.
+
+## Tools
+
+Tools are lent for one week. A drill or a ladder must be returned clean. A card costs \
+visitors a yearly fee, which the council sets each spring.
+"""
+
+
+@pytest.mark.slow
+def test_contact_details_lead_and_an_absent_price_is_withheld(tmp_path: Path) -> None:
+    """The real model and spaCy on a document of another kind (a help page)."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "help.md").write_text(HELP_DESK, encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"))
+    source = {"help": (seeds / "help.md").read_text(encoding="utf-8")}
+    for question, lead in [
+        ("What is the email address of the help desk?", "helpdesk@riverside-library.org"),
+        ("What is the phone number of the help desk?", "+1 555 013 4477"),
+        ("What is the library's website?", "https://www.riverside-library.org/catalogue"),
+    ]:
+        answer = pipeline.ask(question)
+        _check_exact(answer, source)
+        assert answer.lead is not None and answer.lead.span.text == lead, answer
+    answer = pipeline.ask("How much does a card cost visitors?")
+    assert answer.abstained and "no amount of money" in answer.text, answer.text
+    # A word of the question that only asks ("much" of "how much") is not named as missing.
+    answer = pipeline.ask("How much does a bicycle cost?")
+    assert answer.abstained and "“bicycle”" in answer.text and "much" not in answer.text
+
+
+def test_a_noun_phrase_lead_still_needs_the_lead_model() -> None:
+    """Only contact details bypass the lead model; a question that wants no entity type
+    ("which director") must not, though its one noun phrase is as single as an email."""
+    evidence = _evidence("Which director served until 1930?", ())
+    start = TEXT.index("Its first director")
+    np_span = Mention("NP", start, start + len("Its first director"), "Its first director",
+                      "director")
+    top = replace(evidence.candidates[1], mentions=(np_span,))
+    evidence = replace(evidence, candidates=(top, evidence.candidates[0]),
+                       question=replace(evidence.question, focus="director"))
+    assert compose(evidence, _model(5, 5)).lead is not None  # the lead model trusts it
+    assert compose(evidence, _model(5, -5)).lead is None

@@ -25,6 +25,7 @@ from typing import Any
 
 from qa.evidence import (
     CLOCK,
+    CURRENCY_WORDS,
     DURATION,
     NAMED,
     OPENS_WITH_PRONOUN,
@@ -36,6 +37,7 @@ from qa.evidence import (
     type_spans,
 )
 from qa.lexical import tokenize
+from qa.nlp import CONTACT
 from qa.types import Answer, Citation, Lead, Mention, Span
 
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
@@ -198,6 +200,32 @@ def _quote_span(candidate: Candidate, budget: int, around: Span | None) -> Span:
     return Span(a, b, sentence.text[a - sentence.start : b - sentence.start])
 
 
+# Answer types found so reliably (a currency amount; contact details, by their form) that
+# none in any candidate sentence means the documents do not give it: "How much does the
+# WS-40 cost?" of a manual without prices, "What is the fax number?" of one without a fax.
+FOUND_RELIABLY = frozenset(("MONEY", *CONTACT))
+
+
+def _asks_contact(evidence: Evidence) -> bool:
+    wants = set(evidence.question.wants)
+    return bool(wants) and wants <= set(CONTACT)
+
+
+# An amount asked for: "how much", "what is the price of": not "what costs will it lower?"
+_AMOUNT_ASKED = re.compile(r"\bhow\s+much\b|\bwhat(?:[’']s|\s+(?:is|was|are|were|will\s+be))"
+                           r"\s+the\s+(?:\w+\s+)?(?:price|cost|fee|charge|fare|rent)\b",
+                           re.IGNORECASE)
+
+
+def _none_given(evidence: Evidence) -> bool:
+    wants = set(evidence.question.wants)
+    if wants == {"MONEY"} and not _AMOUNT_ASKED.search(evidence.question.text):
+        return False
+    return bool(wants) and wants <= FOUND_RELIABLY and not any(
+        c.features["type_found"] or ("MONEY" in wants and CURRENCY_WORDS.search(c.sentence.text))
+        for c in evidence.candidates)
+
+
 def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     """The answer for `evidence`: quotes and a lead, or an abstention that says why."""
     model = model or default_model()
@@ -206,15 +234,16 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         return _abstain(evidence, None, 0.0)
     top = evidence.candidates[0]
     confidence = model.answer.probability(top.features)
-    if confidence < model.answer.threshold or top.never:  # a name no document mentions
-        return _abstain(evidence, top, confidence)
+    if confidence < model.answer.threshold or top.never or _none_given(evidence):
+        return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
 
     lead_span = None
     options = lead_options(top, evidence) if confidence >= LEAD_MIN_CONFIDENCE else []
     if options:
         span, features = options[0]
-        if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold:
-            lead_span = span
+        if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
+                or (_asks_contact(evidence) and features["single"]):
+            lead_span = span  # (the one email address or phone number of a right sentence)
 
     chosen = [top]
     if len(evidence.candidates) > 1:
@@ -253,7 +282,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
                   passages=evidence.hits, lead=lead)
 
 
-_KIND = {"DATE": "date", "TIME": "time", "CARDINAL": "number", "QUANTITY": "quantity",
+_KIND = {"EMAIL": "email address", "URL": "web address", "PHONE": "phone number",
+         "DATE": "date", "TIME": "time", "CARDINAL": "number", "QUANTITY": "quantity",
          "MONEY": "amount of money", "PERCENT": "percentage", "PERSON": "name",
          "GPE": "place", "LOC": "place", "FAC": "place", "ORG": "name"}
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from qa.chunking import is_heading
 from qa.lexical import tokenize
-from qa.nlp import PLACE, TIME_UNITS, QuestionInfo
+from qa.nlp import CONTACT, PLACE, TIME_UNITS, QuestionInfo
 from qa.ranking import Forest, default_ranker, ranking_matrix
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
@@ -142,6 +142,7 @@ def gather_evidence(
         and not any(knows(t) for t in digits))
 
     wants_place = bool(set(info.wants) & set(PLACE))
+    contact = bool(set(info.wants) & set(CONTACT))
     # The question's words beyond its names ("chief executive" of "the chief executive of
     # the Greenfield Water Company"): the passage may hold the name, the sentence must say
     # the rest.
@@ -173,11 +174,15 @@ def gather_evidence(
         pronoun stands for, when given."""
         chunk = index.chunks[index.chunk_of(sentence.index)]
         mentions = _relabel(index.mentions_of(sentence.index), sentence, wants_place)
+        details = contact_mentions(sentence, info.wants) if contact else ()
+        mentions += details
         s_terms = _terms_of(sentence.text if subject is None
                             else subject + " " + sentence.text)
         if chunk.index not in passage_terms:
             passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
         s_terms = _with_names(s_terms, surnames)
+        if details:  # "x@y.org" says "email address" without the words
+            s_terms |= q_terms & CONTACT_TERMS
         p_terms = passage_terms[chunk.index] | s_terms
         covered = context = unknown = 0.0
         missing_rare = 0.0
@@ -240,12 +245,18 @@ def gather_evidence(
     if first is None:  # best first; a heading only after every sentence of prose
         candidates.sort(key=lambda c: (is_heading(c.sentence, c.chunk), -c.score))
         candidates = rank(candidates)
+        if contact:  # found by its form, so a sentence holding one is the one to quote
+            candidates.sort(key=lambda c: not c.features["type_found"])
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
-    never_used = {t for t in q_terms if not used(t)
+    asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text))))  # "much" of "how much"
+    never_used = {t for t in q_terms - asking if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
+
+
+_HOW_WORD = re.compile(r"\bhow\s+(\w+)", re.IGNORECASE)
 
 
 def rank(candidates: list[Candidate], ranker: Forest | None = None) -> list[Candidate]:
@@ -427,14 +438,62 @@ DURATION = re.compile(
     re.IGNORECASE)
 
 
+# Contact details by their form (the entity model labels none of them): an address with
+# "@", a link that starts with a scheme or "www.", a phone number of 7 to 15 digits in groups.
+CONTACT_FORMS = {
+    "EMAIL": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"),
+    "URL": re.compile(r"\b(?:https?://|www\.)[^\s<>\"“”']*[^\s<>\"“”'.,;:!?)\]]"),
+    "PHONE": re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}"
+                        r"(?:[ .-]\d{2,5}){1,4}(?![\w-])"),
+}
+_PHONE_DIGITS = (7, 15)
+_YEARS = re.compile(r"(?:1[5-9]|20)\d\d\s*[-–.]\s*(?:1[5-9]|20)\d\d")  # "1990-1995"
+# The words that ask for a contact detail, which its form says in a sentence ("x@y.org" is
+# an email address); not the ones that say which ("fax", "mobile"): the sentence must.
+CONTACT_TERMS = frozenset(tokenize("email e-mail mail address phone telephone number website "
+                                   "web site url homepage page link contact"))
+
+
+def contact_mentions(sentence: Sentence, wants: Sequence[str]) -> tuple[Mention, ...]:
+    """The sentence's contact details of the kinds `wants` asks for, as mentions."""
+    out = []
+    for label in wants:
+        form = CONTACT_FORMS.get(label)
+        for m in form.finditer(sentence.text) if form else ():
+            digits = sum(ch.isdigit() for ch in m.group())
+            if label == "PHONE" and (not _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1]
+                                     or _YEARS.fullmatch(m.group())):
+                continue
+            out.append(Mention(label, sentence.start + m.start(), sentence.start + m.end(),
+                               m.group(), m.group().lower()))
+    return tuple(out)
+
+
+_CURRENCY = frozenset("$€£¥₹")
+# Money named in words ("four pounds and sixty pence"), which the entity model may miss.
+CURRENCY_WORDS = re.compile(r"[$€£¥₹]|\b(?:dollars?|euros?|pounds?|cents?|pence|penny|pennies|"
+                            r"yen|rupees?|francs?|shillings?|pesos?|yuan|lira|kronor|kronur|"
+                            r"krona|krone|kroner|rand|guineas?)\b", re.IGNORECASE)
+_AMOUNT = re.compile(rf"\d|{CURRENCY_WORDS.pattern}|\b(?:billion|million|thousand|hundred)\b",
+                     re.IGNORECASE)
+
+
 def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
              ) -> tuple[Mention, ...]:
-    """Mend two mistakes of the small English model. A count or quantity with a clock
-    time in it ("8 am to 6 pm") is a time, never a number. When a place is wanted
-    (`places`), a name right after "in", "at" or "near" is one ("died at Moffat", labelled
-    a person), unless it is a possessive ("at Harriet's house")."""
+    """Mend mistakes of the small English model. An "amount of money" with no number or
+    currency in it ("## Contact") is none; one labelled without the currency sign before
+    it ("$15" as "15") gets its sign back. A count or
+    quantity with a clock time in it ("8 am to 6 pm") is a time, never a number. When a
+    place is wanted (`places`), a name right after "in", "at" or "near" is one ("died at
+    Moffat", labelled a person), unless it is a possessive ("at Harriet's house")."""
     out = []
     for m in mentions:
+        if m.label == "MONEY" and not _AMOUNT.search(m.text):
+            continue  # "## Contact", labelled an amount of money
+        if m.label == "MONEY" and m.start > sentence.start \
+                and sentence.text[m.start - sentence.start - 1] in _CURRENCY:
+            m = replace(m, start=m.start - 1,  # "$15", labelled without its "$"
+                        text=sentence.text[m.start - sentence.start - 1:m.end - sentence.start])
         if m.label in _COUNTS and CLOCK.search(m.text):
             m = replace(m, label="TIME")
         elif places and m.label == "PERSON":

@@ -82,6 +82,18 @@ for _group, _nouns in {
     for _noun in _nouns.split():
         _TYPE_NOUNS[_noun] = _group
 
+# Contact details asked for by name ("the email address", "the phone number", "the website"):
+# their spans are found in a sentence by their form (`evidence.CONTACT_FORMS`), which the
+# entity model does not label.
+CONTACT = ("EMAIL", "URL", "PHONE")
+_CONTACT_PHRASES = (
+    ("EMAIL", re.compile(r"\be\s*-?\s*mail\b")),
+    ("URL", re.compile(r"\b(?:web\s*site|url|homepage|home page|web (?:address|page)|link)\b")),
+    ("PHONE", re.compile(r"\b(?:(?:tele)?phone|fax|hotline|helpline|mobile)\b")),
+)
+_CONTACT_NOUNS = frozenset("address number email mail website site url homepage page link phone "
+                           "telephone fax hotline helpline contact line".split())
+
 # How-questions that want a measure, by the word after "how".
 _HOW: dict[str, tuple[str, ...]] = {
     "many": NUMBER, "much": ("QUANTITY", "PERCENT", "MONEY"),
@@ -471,6 +483,9 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
                     group = _type_group(focus, type_of)
                     wants = GROUPS[group] if group else ()
                     point = focus in _POINT_NOUNS
+                contact = _contact(doc, noun, tokens[wh].dep_ == "det")
+                if contact:
+                    wants, point = (contact,), False
     entities = tuple(
         Mention(e.label_, e.start_char, e.end_char, e.text, e.root.lemma_.lower())
         for e in doc.ents
@@ -617,6 +632,19 @@ def _focus_noun(tokens: list[Any], wh: int) -> Any | None:
         if objects:
             noun = objects[0]
     return noun
+
+
+def _contact(doc: Any, noun: Any, determiner: bool) -> str | None:
+    """The contact detail a "what" asks for by its noun phrase: EMAIL for "the e-mail
+    address", PHONE for "which phone number", URL for "what is the website"; None
+    otherwise. "Which website ran the survey?" (`determiner`) asks for a site's name."""
+    if noun.lemma_.lower() not in _CONTACT_NOUNS and noun.lower_ not in _CONTACT_NOUNS:
+        return None
+    phrase = doc[noun.left_edge.i : noun.i + 1].text.lower()
+    label = next((label for label, form in _CONTACT_PHRASES if form.search(phrase)), None)
+    if label == "URL" and determiner and not re.search(r"\b(?:url|address|link)\b", phrase):
+        return None
+    return label
 
 
 def _name_of(noun: Any) -> Any | None:
