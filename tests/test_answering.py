@@ -424,6 +424,20 @@ def test_expected_answer_type(real_pipeline: Pipeline, question: str, wants: str
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
+    ("question", "wants"),
+    [
+        ("What is the population of the city?", ("CARDINAL", "QUANTITY")),  # not "about 40%"
+        ("What is the height of the tower?", ("QUANTITY", "CARDINAL")),
+        ("What was the total amount raised?", ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")),
+    ],
+)
+def test_a_count_or_a_measure_is_never_money_or_a_share(
+        real_pipeline: Pipeline, question: str, wants: tuple[str, ...]) -> None:
+    assert real_pipeline.analyze(question).wants == wants
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
     ("question", "counted"),
     [
         ("How many US troops are in Syria?", "troop"),

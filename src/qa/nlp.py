@@ -50,6 +50,7 @@ ORG = ("ORG", "NORP")
 NAME = ("PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "NORP")
 GROUPS: dict[str, tuple[str, ...]] = {
     "person": PERSON, "date": DATE, "number": NUMBER, "money": MONEY, "percent": PERCENT,
+    "count": ("CARDINAL", "QUANTITY"), "measure": ("QUANTITY", "CARDINAL"),
     "place": PLACE, "organization": ORG, "name": NAME, "language": ("LANGUAGE", "NORP"),
     "event": ("EVENT",), "work": ("WORK_OF_ART", "PRODUCT"), "law": ("LAW",),
 }
@@ -59,8 +60,11 @@ _TYPE_NOUNS: dict[str, str] = {}
 for _group, _nouns in {
     "date": "year date day month decade century time period era season age week hour "
             "birthday anniversary",
-    "number": "number amount quantity total count population size length height width depth "
-              "distance weight area volume temperature speed capacity score rank dimension",
+    # a count or a measure is never a sum of money or a share ("the population": not "40%")
+    "number": "amount total",
+    "count": "number count population score rank",
+    "measure": "quantity size length height width depth distance weight area volume "
+               "temperature speed capacity dimension",
     "money": "price cost sum fee budget salary revenue income value worth fine wage fund funding "
              "profit payment",
     "percent": "percentage percent proportion share rate",
