@@ -176,8 +176,8 @@ def gather_evidence(
         mentions = _relabel(index.mentions_of(sentence.index), sentence, wants_place)
         details = contact_mentions(sentence, info.wants) if contact else ()
         mentions += details
-        s_terms = _terms_of(sentence.text if subject is None
-                            else subject + " " + sentence.text)
+        own = tokenize(sentence.text)  # the sentence's own words (tokenized once)
+        s_terms = set(own) if subject is None else set(own) | _terms_of(subject)
         if chunk.index not in passage_terms:
             passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
         s_terms = _with_names(s_terms, surnames)
@@ -227,7 +227,6 @@ def gather_evidence(
             got = sum(weights[t] for t in predicate if t in s_terms)
             bonus += PREDICATE_BONUS * got / sum(weights[t] for t in predicate)
         hit = hit_of.get(chunk.index)
-        words = _terms_of(sentence.text)
         signals = (score, cosine, score - cosine,
                    hit.score if hit else 0.0, 1.0 / hit.rank if hit else 0.0,
                    hit.dense_score if hit else 0.0,
@@ -236,8 +235,8 @@ def gather_evidence(
                    features["negation_mismatch"], features["entities_missing"],
                    float(is_heading(sentence, chunk)),
                    float(bool(chunk.sentences) and chunk.sentences[0].index == sentence.index),
-                   min(len(tokenize(sentence.text)), 60) / 60,
-                   len(q_terms & words) / max(len(q_terms), 1), bonus)
+                   min(len(own), 60) / 60,
+                   len(q_terms.intersection(own)) / max(len(q_terms), 1), bonus)
         return Candidate(sentence, chunk, score + bonus, cosine, mentions, features, missing,
                          never, signals)
 
@@ -266,8 +265,8 @@ def rank(candidates: list[Candidate], ranker: Forest | None = None) -> list[Cand
         return candidates
     matrix = ranking_matrix([c.signals for c in candidates])
     p = (ranker or default_ranker()).probability(matrix)
-    ranked = [replace(c, ranking=tuple(float(v) for v in row))
-              for c, row in zip(candidates, matrix, strict=True)]
+    ranked = [replace(c, ranking=tuple(row)) for c, row in zip(candidates, matrix.tolist(),
+                                                                 strict=True)]
     order = sorted(range(len(ranked)),
                    key=lambda i: (is_heading(ranked[i].sentence, ranked[i].chunk), -p[i]))
     return [ranked[i] for i in order]
