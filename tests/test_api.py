@@ -993,3 +993,53 @@ def test_gradios_recording_route_is_not_served(tmp_path: Path,
         assert r.status_code == 404, r.text
         assert r.json()["detail"] == "there is no /gradio_api/process_recording here"
         assert not any(uploads.rglob("*.webm"))
+
+
+def test_an_internal_error_is_a_500_and_one_line_in_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug in a route is answered 500 in the route's error shape and logged as one line
+    naming where it was raised: Starlette re-raised it after the handler, and uvicorn
+    printed the traceback (the test client raised it into the test)."""
+    client = api_client(tmp_path)
+    pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(pipeline, "ask", broken)
+    r = client.post("/api/ask", json={"question": "Who is the Pentagon spokesman?"})
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert r.headers["x-content-type-options"] == "nosniff"
+    r = client.post("/v1/chat/completions",
+                    json={"messages": [{"role": "user", "content": "Who is it?"}]})
+    assert r.status_code == 500 and r.json()["error"]["message"] == "internal error"
+    logged = [line for line in capsys.readouterr().err.splitlines() if "internal error" in line]
+    assert len(logged) == 2
+    assert logged[0].startswith("qa: internal error: RuntimeError: boom second line (test_api.py:")
+
+
+@pytest.mark.slow
+def test_bogus_chat_sessions_and_events_get_gradios_answer_without_a_traceback(
+        server: Server) -> None:
+    """An unknown session of the chat's queue stream gets Gradio's own answer (an event
+    `session_not_found`, which its page acts on), an unknown event id of `/call/` its error
+    event, and an unknown `fn_index` 422: each logged a traceback (gradio#9169; a KeyError
+    from Gradio's unchecked lookup was a 500)."""
+    before = server.log.read_text(encoding="utf-8", errors="replace")
+    r = httpx.get(server.url + "gradio_api/queue/data", params={"session_hash": "bogus-1234"},
+                  timeout=30)
+    assert r.status_code == 200, r.text
+    event = json.loads(r.text.strip().removeprefix("data: "))
+    assert event["msg"] == "unexpected_error" and event["session_not_found"] is True
+    r = httpx.get(server.url + "gradio_api/call/chat/no-such-event", timeout=30)
+    assert "event: error" in r.text
+    bogus = {"data": [1], "fn_index": 99999, "session_hash": "bogus-1234",
+             "event_data": None, "trigger_id": None}
+    for path in ("gradio_api/queue/join", "gradio_api/run/predict"):
+        r = post(server, path, json=bogus)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json() == {"detail": "the chat has no event 99999 (fn_index)"}
+    time.sleep(0.5)  # the log is written after the reply
+    logged = server.log.read_text(encoding="utf-8", errors="replace")[len(before):]
+    assert "Traceback" not in logged and "internal error" not in logged, logged
