@@ -1043,3 +1043,23 @@ def test_bogus_chat_sessions_and_events_get_gradios_answer_without_a_traceback(
     time.sleep(0.5)  # the log is written after the reply
     logged = server.log.read_text(encoding="utf-8", errors="replace")[len(before):]
     assert "Traceback" not in logged and "internal error" not in logged, logged
+
+
+@pytest.mark.slow
+def test_a_chat_event_given_bad_input_logs_one_line_not_a_traceback(server: Server) -> None:
+    """Gradio's queue printed the whole traceback of each event given bad input (one value
+    instead of three, a history that is not a list): ~20 lines a request. The client still
+    gets Gradio's error event; the log one line per failure."""
+    before = server.log.read_text(encoding="utf-8", errors="replace")
+    for data in ([1], ["Who?", "not a list", []]):
+        r = post(server, "gradio_api/call/chat", json={"data": data})
+        assert r.status_code == 200, r.text
+        stream = httpx.get(server.url + f"gradio_api/call/chat/{r.json()['event_id']}",
+                           timeout=30)
+        assert "event: error" in stream.text, stream.text
+    time.sleep(0.5)
+    logged = server.log.read_text(encoding="utf-8", errors="replace")[len(before):]
+    assert "Traceback" not in logged, logged
+    failures = [line for line in logged.splitlines() if "chat event failed" in line]
+    assert len(failures) == 2, logged
+    assert failures[0].startswith("qa: chat event failed: ValueError: An event handler")

@@ -36,6 +36,7 @@ import json
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -355,7 +356,33 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     for route in app.router.routes:
         if isinstance(route, Mount) and isinstance(route.app, FastAPI):
             route.app.add_exception_handler(KeyError, _unknown_event)
+    _one_line_chat_errors()
     return app
+
+
+class _OneLineTraceback:
+    """The `traceback` module as Gradio's queue sees it, but `print_exc` logs one line."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(traceback, name)
+
+    @staticmethod
+    def print_exc(*_: Any, **__: Any) -> None:
+        exc = sys.exc_info()[1]
+        if exc is not None:
+            log(f"chat event failed: {_one_line(exc)}")
+
+
+def _one_line_chat_errors() -> None:
+    """Gradio's queue prints the whole traceback of every error an event raises
+    (`queueing.process_events`: `traceback.print_exc()`), a client's bad input included: a
+    POST to /gradio_api/call/chat with one value instead of three, or a chat history that is
+    not a list, wrote ~20 lines to the log each time. The client is told by Gradio's error
+    event as before; the log gets one line naming the error and where it was raised."""
+    import gradio.queueing
+
+    if not isinstance(gradio.queueing.traceback, _OneLineTraceback):
+        gradio.queueing.traceback = _OneLineTraceback()  # type: ignore[assignment]
 
 
 async def _unknown_event(_: Request, exc: Exception) -> JSONResponse:
