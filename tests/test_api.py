@@ -1063,3 +1063,42 @@ def test_a_chat_event_given_bad_input_logs_one_line_not_a_traceback(server: Serv
     failures = [line for line in logged.splitlines() if "chat event failed" in line]
     assert len(failures) == 2, logged
     assert failures[0].startswith("qa: chat event failed: ValueError: An event handler")
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_chats_queue_is_bounded_and_cannot_be_skipped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio's queue was unbounded (a client looping on /queue/join grew the server's
+    memory without end) and its REST route /run/chat ran the chat directly, past the queue
+    and its concurrency limit. Full, the queue answers Gradio's 503 "queue is full"."""
+    import threading
+
+    import qa.ui
+
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    monkeypatch.setattr(qa.ui, "QUEUE_SIZE", 1)
+    monkeypatch.setattr(qa.ui, "UI_CONCURRENCY", 1)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_respond(message: str, history: Any, *_: Any, **__: Any) -> Iterator[Any]:
+        entered.set()
+        release.wait(20)
+        yield [*history, {"role": "assistant", "content": "done"}], ""
+
+    monkeypatch.setattr(qa.ui, "respond", slow_respond)
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    chat = {"data": ["Who is the Pentagon spokesman?", [], []]}
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        r = client.post("/gradio_api/run/chat", json=chat)
+        assert r.status_code == 404 and "join the queue" in r.json()["detail"], r.text
+        try:
+            assert client.post("/gradio_api/call/chat", json=chat).status_code == 200
+            assert entered.wait(20), "the first chat is being answered"
+            assert client.post("/gradio_api/call/chat", json=chat).status_code == 200  # waits
+            r = client.post("/gradio_api/call/chat", json=chat)
+            assert r.status_code == 503 and "Queue is full" in r.text, r.text
+        finally:
+            release.set()
