@@ -1102,3 +1102,35 @@ def test_the_chats_queue_is_bounded_and_cannot_be_skipped(
             assert r.status_code == 503 and "Queue is full" in r.text, r.text
         finally:
             release.set()
+
+
+@pytest.mark.slow  # imports Gradio
+def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chat's upload event takes file paths; Gradio checks that they are uploads only in
+    an app it launched, not one mounted on qa's server. A crafted queue event naming any
+    file the server could read had it indexed, and its whole text served by the API."""
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    secret = tmp_path / "private" / "notes.txt"
+    secret.parent.mkdir()
+    secret.write_text("Private notes\n\nThe vault code is 4417.\n", encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    app = create_app(Pipeline(settings, HashingEmbedder()))
+    with TestClient(app, base_url=LOCAL) as client:
+        config = client.get("/config").json()
+        [upload] = [d["id"] for d in config["dependencies"] if d.get("api_name") == "upload"]
+        event = {"data": [[{"path": str(secret), "orig_name": "notes.txt",
+                            "meta": {"_type": "gradio.FileData"}}], []],
+                 "fn_index": upload, "session_hash": "crafted1", "trigger_id": None,
+                 "event_data": None}
+        assert client.post("/gradio_api/queue/join", json=event).status_code == 200
+        with client.stream("GET", "/gradio_api/queue/data",
+                           params={"session_hash": "crafted1"}) as stream:
+            done = next(json.loads(line.removeprefix("data: "))
+                        for line in stream.iter_lines()
+                        if '"process_completed"' in line)
+        assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
+        assert [d["id"] for d in client.get("/api/documents").json()["documents"]] == []

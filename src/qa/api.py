@@ -351,6 +351,12 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     app = create_api(pipeline)
     shared: Pipeline = app.state.pipeline
     chat = build_ui(shared, app.state.token_throttle)  # one count of wrong tokens per client
+    # Gradio checks that a file an event names was uploaded (it is in the upload folder)
+    # only in an app it launched (`processing_utils._check_allowed`); mounting never sets
+    # `has_launched`, so a crafted queue event naming any file the server can read
+    # (/home/x/notes.md) had it copied in, indexed, and its whole text served by
+    # GET /api/documents/{id}.
+    chat.has_launched = True
     app = gr.mount_gradio_app(app, chat, path="/", css=CSS, head=HEAD,
                               max_file_size=shared.settings.max_upload_bytes)
     for route in app.router.routes:
