@@ -1107,9 +1107,10 @@ def test_the_chats_queue_is_bounded_and_cannot_be_skipped(
 @pytest.mark.slow  # imports Gradio
 def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The chat's upload event takes file paths; Gradio checks that they are uploads only in
-    an app it launched, not one mounted on qa's server. A crafted queue event naming any
-    file the server could read had it indexed, and its whole text served by the API."""
+    """The chat's events take file paths (the upload's files, files in a chat history);
+    Gradio checks that they are uploads only in an app it launched, not one mounted on qa's
+    server. A crafted queue event naming any file the server could read had it indexed and
+    served by the API, or copied to Gradio's cache and served at /gradio_api/file=."""
     uploads = tmp_path / "qa-uploads-test"
     uploads.mkdir()
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
@@ -1134,3 +1135,19 @@ def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
                         if '"process_completed"' in line)
         assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
         assert [d["id"] for d in client.get("/api/documents").json()["documents"]] == []
+        # The same through the chat (no token needed): a file in the history was copied to
+        # Gradio's cache and served to anyone at /gradio_api/file=<its cache path>.
+        [chat] = [d["id"] for d in config["dependencies"] if d.get("api_name") == "chat"]
+        history = [{"role": "user", "content": [{"type": "file", "file": {
+                       "path": str(secret), "meta": {"_type": "gradio.FileData"}}}]},
+                   {"role": "assistant", "content": [{"type": "text", "text": "ok"}]}]
+        event = {**event, "data": ["Who?", history, []], "fn_index": chat,
+                 "session_hash": "crafted2"}
+        assert client.post("/gradio_api/queue/join", json=event).status_code == 200
+        with client.stream("GET", "/gradio_api/queue/data",
+                           params={"session_hash": "crafted2"}) as stream:
+            done = next(json.loads(line.removeprefix("data: "))
+                        for line in stream.iter_lines()
+                        if '"process_completed"' in line)
+        assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
+        assert "4417" not in json.dumps(done)
