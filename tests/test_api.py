@@ -993,3 +993,161 @@ def test_gradios_recording_route_is_not_served(tmp_path: Path,
         assert r.status_code == 404, r.text
         assert r.json()["detail"] == "there is no /gradio_api/process_recording here"
         assert not any(uploads.rglob("*.webm"))
+
+
+def test_an_internal_error_is_a_500_and_one_line_in_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug in a route is answered 500 in the route's error shape and logged as one line
+    naming where it was raised: Starlette re-raised it after the handler, and uvicorn
+    printed the traceback (the test client raised it into the test)."""
+    client = api_client(tmp_path)
+    pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(pipeline, "ask", broken)
+    r = client.post("/api/ask", json={"question": "Who is the Pentagon spokesman?"})
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert r.headers["x-content-type-options"] == "nosniff"
+    r = client.post("/v1/chat/completions",
+                    json={"messages": [{"role": "user", "content": "Who is it?"}]})
+    assert r.status_code == 500 and r.json()["error"]["message"] == "internal error"
+    logged = [line for line in capsys.readouterr().err.splitlines() if "internal error" in line]
+    assert len(logged) == 2
+    assert logged[0].startswith("qa: internal error: RuntimeError: boom second line (test_api.py:")
+
+
+@pytest.mark.slow
+def test_bogus_chat_sessions_and_events_get_gradios_answer_without_a_traceback(
+        server: Server) -> None:
+    """An unknown session of the chat's queue stream gets Gradio's own answer (an event
+    `session_not_found`, which its page acts on), an unknown event id of `/call/` its error
+    event, and an unknown `fn_index` 422: each logged a traceback (gradio#9169; a KeyError
+    from Gradio's unchecked lookup was a 500)."""
+    before = server.log.read_text(encoding="utf-8", errors="replace")
+    r = httpx.get(server.url + "gradio_api/queue/data", params={"session_hash": "bogus-1234"},
+                  timeout=30)
+    assert r.status_code == 200, r.text
+    event = json.loads(r.text.strip().removeprefix("data: "))
+    assert event["msg"] == "unexpected_error" and event["session_not_found"] is True
+    r = httpx.get(server.url + "gradio_api/call/chat/no-such-event", timeout=30)
+    assert "event: error" in r.text
+    bogus = {"data": [1], "fn_index": 99999, "session_hash": "bogus-1234",
+             "event_data": None, "trigger_id": None}
+    for path in ("gradio_api/queue/join", "gradio_api/run/predict"):
+        r = post(server, path, json=bogus)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json() == {"detail": "the chat has no event 99999 (fn_index)"}
+    time.sleep(0.5)  # the log is written after the reply
+    logged = server.log.read_text(encoding="utf-8", errors="replace")[len(before):]
+    assert "Traceback" not in logged and "internal error" not in logged, logged
+
+
+@pytest.mark.slow
+def test_a_chat_event_given_bad_input_logs_one_line_not_a_traceback(server: Server) -> None:
+    """Gradio's queue printed the whole traceback of each event given bad input (one value
+    instead of three, a history that is not a list): ~20 lines a request. The client still
+    gets Gradio's error event; the log one line per failure."""
+    before = server.log.read_text(encoding="utf-8", errors="replace")
+    for data in ([1], ["Who?", "not a list", []]):
+        r = post(server, "gradio_api/call/chat", json={"data": data})
+        assert r.status_code == 200, r.text
+        stream = httpx.get(server.url + f"gradio_api/call/chat/{r.json()['event_id']}",
+                           timeout=30)
+        assert "event: error" in stream.text, stream.text
+    time.sleep(0.5)
+    logged = server.log.read_text(encoding="utf-8", errors="replace")[len(before):]
+    assert "Traceback" not in logged, logged
+    failures = [line for line in logged.splitlines() if "chat event failed" in line]
+    assert len(failures) == 2, logged
+    assert failures[0].startswith("qa: chat event failed: ValueError: An event handler")
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_chats_queue_is_bounded_and_cannot_be_skipped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio's queue was unbounded (a client looping on /queue/join grew the server's
+    memory without end) and its REST route /run/chat ran the chat directly, past the queue
+    and its concurrency limit. Full, the queue answers Gradio's 503 "queue is full"."""
+    import threading
+
+    import qa.ui
+
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    monkeypatch.setattr(qa.ui, "QUEUE_SIZE", 1)
+    monkeypatch.setattr(qa.ui, "UI_CONCURRENCY", 1)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_respond(message: str, history: Any, *_: Any, **__: Any) -> Iterator[Any]:
+        entered.set()
+        release.wait(20)
+        yield [*history, {"role": "assistant", "content": "done"}], ""
+
+    monkeypatch.setattr(qa.ui, "respond", slow_respond)
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    chat = {"data": ["Who is the Pentagon spokesman?", [], []]}
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        r = client.post("/gradio_api/run/chat", json=chat)
+        assert r.status_code == 404 and "join the queue" in r.json()["detail"], r.text
+        try:
+            assert client.post("/gradio_api/call/chat", json=chat).status_code == 200
+            assert entered.wait(20), "the first chat is being answered"
+            assert client.post("/gradio_api/call/chat", json=chat).status_code == 200  # waits
+            r = client.post("/gradio_api/call/chat", json=chat)
+            assert r.status_code == 503 and "Queue is full" in r.text, r.text
+        finally:
+            release.set()
+
+
+@pytest.mark.slow  # imports Gradio
+def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chat's events take file paths (the upload's files, files in a chat history);
+    Gradio checks that they are uploads only in an app it launched, not one mounted on qa's
+    server. A crafted queue event naming any file the server could read had it indexed and
+    served by the API, or copied to Gradio's cache and served at /gradio_api/file=."""
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    secret = tmp_path / "private" / "notes.txt"
+    secret.parent.mkdir()
+    secret.write_text("Private notes\n\nThe vault code is 4417.\n", encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    app = create_app(Pipeline(settings, HashingEmbedder()))
+    with TestClient(app, base_url=LOCAL) as client:
+        config = client.get("/config").json()
+        [upload] = [d["id"] for d in config["dependencies"] if d.get("api_name") == "upload"]
+        event = {"data": [[{"path": str(secret), "orig_name": "notes.txt",
+                            "meta": {"_type": "gradio.FileData"}}], []],
+                 "fn_index": upload, "session_hash": "crafted1", "trigger_id": None,
+                 "event_data": None}
+        assert client.post("/gradio_api/queue/join", json=event).status_code == 200
+        with client.stream("GET", "/gradio_api/queue/data",
+                           params={"session_hash": "crafted1"}) as stream:
+            done = next(json.loads(line.removeprefix("data: "))
+                        for line in stream.iter_lines()
+                        if '"process_completed"' in line)
+        assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
+        assert [d["id"] for d in client.get("/api/documents").json()["documents"]] == []
+        # The same through the chat (no token needed): a file in the history was copied to
+        # Gradio's cache and served to anyone at /gradio_api/file=<its cache path>.
+        [chat] = [d["id"] for d in config["dependencies"] if d.get("api_name") == "chat"]
+        history = [{"role": "user", "content": [{"type": "file", "file": {
+                       "path": str(secret), "meta": {"_type": "gradio.FileData"}}}]},
+                   {"role": "assistant", "content": [{"type": "text", "text": "ok"}]}]
+        event = {**event, "data": ["Who?", history, []], "fn_index": chat,
+                 "session_hash": "crafted2"}
+        assert client.post("/gradio_api/queue/join", json=event).status_code == 200
+        with client.stream("GET", "/gradio_api/queue/data",
+                           params={"session_hash": "crafted2"}) as stream:
+            done = next(json.loads(line.removeprefix("data: "))
+                        for line in stream.iter_lines()
+                        if '"process_completed"' in line)
+        assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
+        assert "4417" not in json.dumps(done)

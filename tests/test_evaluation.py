@@ -1335,3 +1335,82 @@ def test_missing_file_is_one_line_error_in_a_subprocess(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=ENV, timeout=60, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("qa: error:") and "Traceback" not in proc.stderr
+
+
+def _varied_outcomes(n: int) -> list[evaluation.Outcome]:
+    """Outcomes of every shape: kinds, ranks, abstentions, leads, odd confidences."""
+    out = []
+    for i in range(n):
+        has = i % 3 != 0
+        out.append(evaluation.Outcome(
+            kind=("factual", None, "follow<up>")[i % 3], has_answer=has, abstained=i % 5 == 0,
+            confidence=(i % 11) / 10 + (0.05 if i % 7 == 0 else 0.0), latency_ms=i * 0.37 % 41,
+            first_rank=(i % 7) or None if has else None, sentence_hit=i % 2 == 0,
+            contains=i % 4 != 1, supports=i % 6 != 2,
+            squad=Scored(has, i % 5 != 0, i % 2, (i % 9) / 8, 1 - (i % 11) / 10),
+            spans=3, spans_exact=3 - (i % 13 == 0), lead=i % 3 == 1, lead_right=i % 6 == 1))
+    return out
+
+
+def test_a_runs_outcomes_are_kept_in_columns_and_read_back_the_same(tmp_path: Path) -> None:
+    """A run kept an `Outcome` object (with its `Scored`) per question, about 300 bytes: a
+    million questions held ~300 MB until the end. They are now columns of arrays; what is
+    read back, and every figure and report made from them, is the same."""
+    import tracemalloc
+
+    listed = _varied_outcomes(300)
+    kept = evaluation.Outcomes(listed)
+    assert len(kept) == 300 and list(kept) == listed and kept[5] == listed[5]
+    assert kept[-2:] == listed[-2:]
+    assert evaluation.aggregate(kept, 5) == evaluation.aggregate(listed, 5)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps({
+        "id": str(i), "question": "q?", "gold": ["g"], "abstained": o.abstained,
+        "answer": "a", "passages": []}) + "\n" for i, o in enumerate(listed)), encoding="utf-8")
+    for source, name in ((listed, "a"), (kept, "b")):
+        (tmp_path / name).mkdir()
+        eval_report.write_report(tmp_path / name / "r.md", {"f1": 1.0}, source, predictions,
+                                 "t")
+    assert (tmp_path / "a" / "r.md").read_text() == (tmp_path / "b" / "r.md").read_text()
+
+    sizes = []
+    for n in (500, 4_500):
+        many = _varied_outcomes(n)
+        tracemalloc.start()
+        try:
+            store = evaluation.Outcomes()
+            for outcome in many:
+                store.append(outcome)
+            sizes.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        del many, store
+    assert (sizes[1] - sizes[0]) / 4_000 < 100, sizes  # bytes a question (a list: ~300)
+
+
+def test_evaluate_keeps_a_few_bytes_a_question(fake_pipeline: Pipeline) -> None:
+    """What `evaluate` holds after a run grows by well under 100 bytes a question (it was
+    about 280: an `Outcome` and a `Scored` object each), and the figures are unchanged."""
+    import dataclasses
+    import gc
+    import tracemalloc
+
+    fixed = fake_pipeline.ask("How many American troops are in Iraq today?")
+    fixed = dataclasses.replace(fixed, passages=fixed.passages[:1])  # scored faster
+    held = []
+    for n in (50, 250):
+        items = [Item(f"q{i}", f"Question {i}?", ("gold",) if i % 5 == 0 else ())
+                 for i in range(n)]
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            metrics, outcomes = evaluation.evaluate(
+                fake_pipeline, items, asker=lambda q, h, k: fixed)
+            gc.collect()
+            held.append(tracemalloc.get_traced_memory()[0] - before)
+        finally:
+            tracemalloc.stop()
+        assert metrics == evaluation.aggregate(list(outcomes)) | {"skipped": 0, "errors": 0}
+        del outcomes
+    assert (held[1] - held[0]) / 200 < 100, held

@@ -303,3 +303,41 @@ def test_stdio_answers_a_line_that_is_not_json_rpc(fake_pipeline: Pipeline) -> N
         {"code": -32600, "message": "Invalid Request"}]
     [tools] = [r["result"]["tools"] for r in replies if r["id"] == 2]
     assert {t["name"] for t in tools} == {"ask", "retrieve", "list_documents"}
+
+
+def test_unknown_prompts_and_bodies_that_are_not_messages_are_one_line_errors(
+        fake_pipeline: Pipeline, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """`prompts/get` of a prompt qa does not have raised a ValueError that the SDK logged
+    with a traceback and answered with error code 0; a JSON body that is not one JSON-RPC
+    message (a batch, null, jsonrpc 1.0) got -32602 and pydantic's report of every union
+    branch, a dozen lines echoing the input."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))
+    accept = {"Accept": "application/json, text/event-stream",
+              "Content-Type": "application/json"}
+    with TestClient(app, base_url="http://127.0.0.1:7860") as web:
+        r = web.post("/mcp", headers=accept, json={
+            "jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": {"name": "x"}})
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == 7 and r.json()["error"]["code"] == -32602
+        assert r.json()["error"]["message"].startswith("unknown prompt 'x'")
+        tool_list = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        for body in ([tool_list, tool_list], None, {**tool_list, "jsonrpc": "1.0"}, []):
+            r = web.post("/mcp", headers=accept, content=json.dumps(body))
+            assert r.status_code == 400, r.text
+            assert int(r.headers["content-length"]) == len(r.content)
+            error = r.json()["error"]
+            assert error["code"] == -32600 and "\n" not in error["message"], r.text
+            assert error["message"].startswith("Invalid Request: ")
+        r = web.post("/mcp", headers=accept, content=b"{")  # kept: already one line
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32700
+    logged = capsys.readouterr().err + caplog.text
+    assert "Traceback" not in logged and "raised" not in logged, logged

@@ -36,9 +36,11 @@ import json
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -349,8 +351,54 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     app = create_api(pipeline)
     shared: Pipeline = app.state.pipeline
     chat = build_ui(shared, app.state.token_throttle)  # one count of wrong tokens per client
-    return gr.mount_gradio_app(app, chat, path="/", css=CSS, head=HEAD,
-                               max_file_size=shared.settings.max_upload_bytes)
+    # Gradio checks that a file an event names was uploaded (it is in the upload folder)
+    # only in an app it launched (`processing_utils._check_allowed`); mounting never sets
+    # `has_launched`, so a crafted queue event naming any file the server can read
+    # (/home/x/notes.md) had it copied in, indexed, and its whole text served by
+    # GET /api/documents/{id}.
+    chat.has_launched = True
+    app = gr.mount_gradio_app(app, chat, path="/", css=CSS, head=HEAD,
+                              max_file_size=shared.settings.max_upload_bytes)
+    for route in app.router.routes:
+        if isinstance(route, Mount) and isinstance(route.app, FastAPI):
+            route.app.add_exception_handler(KeyError, _unknown_event)
+    _one_line_chat_errors()
+    return app
+
+
+class _OneLineTraceback:
+    """The `traceback` module as Gradio's queue sees it, but `print_exc` logs one line."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(traceback, name)
+
+    @staticmethod
+    def print_exc(*_: Any, **__: Any) -> None:
+        exc = sys.exc_info()[1]
+        if exc is not None:
+            log(f"chat event failed: {_one_line(exc)}")
+
+
+def _one_line_chat_errors() -> None:
+    """Gradio's queue prints the whole traceback of every error an event raises
+    (`queueing.process_events`: `traceback.print_exc()`), a client's bad input included: a
+    POST to /gradio_api/call/chat with one value instead of three, or a chat history that is
+    not a list, wrote ~20 lines to the log each time. The client is told by Gradio's error
+    event as before; the log gets one line naming the error and where it was raised."""
+    import gradio.queueing
+
+    if not isinstance(gradio.queueing.traceback, _OneLineTraceback):
+        gradio.queueing.traceback = _OneLineTraceback()  # type: ignore[assignment]
+
+
+async def _unknown_event(_: Request, exc: Exception) -> JSONResponse:
+    """422 for a chat request naming an event the chat does not have (`fn_index`): Gradio
+    looks it up unchecked (`route_utils.get_fn`), and the KeyError was a 500 with a
+    traceback. Any other KeyError is a bug, raised on (`Hardening` logs it in one line)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or frames[-1].name != "get_fn":
+        raise exc
+    return JSONResponse({"detail": f"the chat has no event {exc.args[0]!r} (fn_index)"}, 422)
 
 
 def create_api(pipeline: Pipeline | None = None) -> FastAPI:
@@ -585,14 +633,60 @@ class Hardening:
             body_done = body_done or not message.get("more_body", False)
             return message
 
+        started = finished = False
+
         async def with_headers(message: Message) -> None:
+            nonlocal started, finished
             if message["type"] == "http.response.start":
+                started = True
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 message["headers"] = [*message.get("headers", []),
                                       *(h for h in SECURITY_HEADERS if h[0] not in present)]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
             await send(message)
 
-        await self.app(scope, capped_receive, with_headers)
+        try:
+            await self.app(scope, capped_receive, with_headers)
+        except Exception as exc:  # noqa: BLE001 - answered here, one line in the log
+            if not started:
+                log(f"internal error: {_one_line(exc)}")
+                await _refuse(scope, send, 500, "internal error")
+                return
+            if not _stream_told(exc, scope):
+                log(f"internal error after the reply began ({scope['path']}): "
+                    f"{_one_line(exc)}")
+            if not finished:  # end the reply cleanly: its status and part are sent
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message (file:line)` of where `exc` was raised: enough to find a bug, no
+    traceback (Starlette re-raises every unhandled error, and uvicorn prints it)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {message}{where}"
+
+
+# Gradio's event streams: the chat's queue, and the stream of a `/call/<api>` request.
+STREAM_PATHS = ("/gradio_api/queue/data", "/gradio_api/call/")
+
+
+def _stream_told(exc: BaseException, scope: Scope) -> bool:
+    """Whether `exc` is the HTTP error a Gradio event stream raises after it already told
+    the client so in the stream, then re-raises into a reply already begun
+    (gradio-app/gradio#9169): an unknown or expired `session_hash` of the queue (its
+    message `{"msg": "unexpected_error", "session_not_found": true}` is Gradio's own
+    contract, which its page acts on), an unknown event id of `/call/<api>/<id>`."""
+    if scope["method"] != "GET" or not any(part in scope["path"] for part in STREAM_PATHS):
+        return False
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StarletteHTTPException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 STOP_CHECK_SECONDS = 0.25  # how often a body still arriving looks whether the server stops

@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import tempfile
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,7 +210,7 @@ def _save_plot(path: Path, draw: Any) -> bool:
     return True
 
 
-def _latency_plot(latencies: list[float], path: Path) -> bool:
+def _latency_plot(latencies: Sequence[float], path: Path) -> bool:
     def draw(ax: Any) -> None:
         ax.hist(latencies, bins=30, color="#3b6ea5")
         ax.set_xlabel("ask latency (ms, warm)")
@@ -235,7 +236,7 @@ def _reliability_plot(table: list[tuple[float, float, int, float, float]], path:
     return _save_plot(path, draw)
 
 
-def _text_histogram(latencies: list[float], bins: int = 8) -> list[str]:
+def _text_histogram(latencies: Sequence[float], bins: int = 8) -> list[str]:
     """Bars over [min, p99]; the slowest 1% (often a cold cache or a long answer) in one row."""
     if not latencies:
         return []
@@ -262,22 +263,24 @@ def _shown(value: Any) -> str:
 NOT_DEFINED = "n/a"
 
 
-def _breakdown(outcomes: Sequence[Outcome]) -> list[list[str]]:
-    groups: dict[str, list[Outcome]] = defaultdict(list)
+def _breakdown(outcomes: Iterable[Outcome]) -> list[list[str]]:
+    """A row per kind of question, from a few sums per kind (one pass, nothing per question)."""
+    groups: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0, 0, 0, 0])
     for o in outcomes:
-        groups[o.group].append(o)
+        g = groups[o.group]  # questions, exact, f1, right, abstained, answerable, hit@1
+        g[0] += 1
+        g[1] += o.squad.exact
+        g[2] += o.squad.f1
+        g[3] += o.right
+        g[4] += o.abstained
+        g[5] += o.has_answer
+        g[6] += o.has_answer and o.first_rank == 1  # hit@1 is over these, as in metrics
     rows = []
-    for name, group in sorted(groups.items()):
-        n = len(group)
-        answerable = [o for o in group if o.has_answer]  # hit@1 is over these, as in metrics
+    for name, (n, exact, f1, right, abstained, answerable, hit) in sorted(groups.items()):
         rows.append([
-            name, str(n),
-            f"{100 * sum(o.squad.exact for o in group) / n:.1f}",
-            f"{100 * sum(o.squad.f1 for o in group) / n:.1f}",
-            f"{sum(o.right for o in group) / n:.3f}",
-            f"{sum(o.abstained for o in group) / n:.3f}",
-            f"{sum(o.first_rank == 1 for o in answerable) / len(answerable):.3f}"
-            if answerable else NOT_DEFINED,
+            name, str(int(n)), f"{100 * exact / n:.1f}", f"{100 * f1 / n:.1f}",
+            f"{right / n:.3f}", f"{abstained / n:.3f}",
+            f"{hit / answerable:.3f}" if answerable else NOT_DEFINED,
         ])
     return rows
 
@@ -301,8 +304,8 @@ def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequ
     """A Markdown or HTML report: metrics, breakdown, latency, reliability, every miss. The
     misses are read from the streamed predictions and written as they are read (atomically):
     a long run's report is never held whole in memory."""
-    latencies = [o.latency_ms for o in outcomes]
-    reliability = reliability_bins([(o.confidence, o.sentence_right) for o in outcomes])
+    latencies = array("d", (o.latency_ms for o in outcomes))  # 8 bytes a question
+    reliability = reliability_bins((o.confidence, o.sentence_right) for o in outcomes)
     # linked by a relative URL, quoted: a report named "run #2 (50%).html" keeps its plots
     latency_png = path.with_suffix(".latency.png")
     reliability_png = path.with_suffix(".reliability.png")

@@ -6,7 +6,7 @@ keyed by name: the official SQuAD v2 object (`exact`, `f1`, `total`, `HasAns_*`,
 MRR, gold in the best sentence, answer contains gold, citation exactness re-checked against
 the document files, support, abstention precision/recall, warm latency percentiles) and the
 number of skipped bad questions. Predictions are streamed to `--out`/`--csv` as they come
-(`qa.eval_report`), so memory holds only a few numbers per question.
+(`qa.eval_report`), so memory holds only a few numbers per question (`Outcomes`).
 
 The SQuAD prediction is `schema.short_answer` (the lead span; the quotes where there is no
 lead; "" for an abstention) and its no-answer probability is `1 - confidence`.
@@ -22,16 +22,18 @@ import argparse
 import bisect
 import contextlib
 import json
+import math
 import os
 import re
-import statistics
 import sys
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from qa.config import Settings
 from qa.errors import BadQuestion, BadSetting, QAError
@@ -208,6 +210,72 @@ class Outcome:
     @property
     def group(self) -> str:
         return self.kind or ("answerable" if self.has_answer else "unanswerable")
+
+
+_FLAGS = ("has_answer", "abstained", "sentence_hit", "contains", "supports", "lead",
+          "lead_right", "answered")  # Outcome's booleans and Scored.answered, one bit each
+
+
+class Outcomes(Sequence[Outcome]):
+    """A run's outcomes, kept column by column in arrays (about 60 bytes a question, and no
+    object per question): a list of `Outcome`s took about 300 bytes a question, and a run
+    may ask a million. Read back as `Outcome`s, one at a time."""
+
+    def __init__(self, outcomes: Iterable[Outcome] = ()) -> None:
+        self._kinds: dict[str | None, int] = {}
+        self._kind_names: list[str | None] = []
+        self._kind = array("I")
+        self._flags = array("H")
+        self._first_rank = array("i")  # 0: none
+        self._spans = array("I")
+        self._spans_exact = array("I")
+        self._reals = {name: array("d") for name in
+                       ("confidence", "latency_ms", "exact", "f1", "na_prob")}
+        for outcome in outcomes:
+            self.append(outcome)
+
+    def append(self, o: Outcome) -> None:
+        kind = self._kinds.setdefault(o.kind, len(self._kind_names))
+        if kind == len(self._kind_names):
+            self._kind_names.append(o.kind)
+        self._kind.append(kind)
+        values = (o.has_answer, o.abstained, o.sentence_hit, o.contains, o.supports, o.lead,
+                  o.lead_right, o.squad.answered)
+        self._flags.append(sum(1 << bit for bit, on in enumerate(values) if on))
+        self._first_rank.append(o.first_rank or 0)
+        self._spans.append(o.spans)
+        self._spans_exact.append(o.spans_exact)
+        for name, value in (("confidence", o.confidence), ("latency_ms", o.latency_ms),
+                            ("exact", o.squad.exact), ("f1", o.squad.f1),
+                            ("na_prob", o.squad.na_prob)):
+            self._reals[name].append(value)
+
+    def __len__(self) -> int:
+        return len(self._kind)
+
+    @overload
+    def __getitem__(self, i: int) -> Outcome: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Outcome]: ...
+
+    def __getitem__(self, i: int | slice) -> Outcome | list[Outcome]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        flags = self._flags[i]
+        on = {name: bool(flags >> bit & 1) for bit, name in enumerate(_FLAGS)}
+        reals = {name: column[i] for name, column in self._reals.items()}
+        exact = reals["exact"]
+        return Outcome(
+            kind=self._kind_names[self._kind[i]], has_answer=on["has_answer"],
+            abstained=on["abstained"], confidence=reals["confidence"],
+            latency_ms=reals["latency_ms"], first_rank=self._first_rank[i] or None,
+            sentence_hit=on["sentence_hit"], contains=on["contains"], supports=on["supports"],
+            squad=Scored(on["has_answer"], on["answered"],
+                         int(exact) if exact.is_integer() else exact, reals["f1"],
+                         reals["na_prob"]),
+            spans=self._spans[i], spans_exact=self._spans_exact[i], lead=on["lead"],
+            lead_right=on["lead_right"])
 
 
 def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTexts) -> Outcome:
@@ -442,7 +510,7 @@ def evaluate(
     asker: Asker | None = None,
     sink: Callable[[dict[str, Any]], None] | None = None,
     on_problem: Callable[[Problem], None] | None = None,
-) -> tuple[Metrics, list[Outcome]]:
+) -> tuple[Metrics, Outcomes]:
     """Ask every item (warm process), hand each prediction to `sink`, return the metrics.
 
     A question the pipeline refuses (`BadQuestion`) is reported to `on_problem`, skipped and
@@ -463,7 +531,7 @@ def evaluate(
     ask: Asker = asker or qa_ask
     sources = SourceTexts(pipeline.index, pipeline.settings.seeds_dir)
     ask("warm-up question about the documents", [], k)  # model and caches warm before timing
-    outcomes: list[Outcome] = []
+    outcomes = Outcomes()
     skipped = errors = 0
     with Progress("eval", total=len(items), unit="questions") as bar:
         for item in items:
@@ -499,67 +567,99 @@ def evaluate(
     return metrics, outcomes
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    """The mean, or None (null in JSON, "n/a" in reports) when there is nothing to average:
-    a share of no questions is undefined, not 0."""
-    return round(statistics.fmean(values), 4) if values else None
-
-
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-Metrics = dict[str, float | None]  # a metric is None where it is undefined (see _mean)
+Metrics = dict[str, float | None]  # None where undefined (a share of no questions)
 
 
 def aggregate(outcomes: Sequence[Outcome], k: int | None = None) -> Metrics:
     """The flat metric object: SQuAD v2 (percent) first, then qa's own (fractions, ms). A
     share over no questions (hit@1 without answerable questions, abstention precision with
     no abstention, lead_correct with no lead) is None: undefined, not 0; so is hit@n when
-    only `k` < n passages were retrieved."""
-    has = [o for o in outcomes if o.has_answer]
-    no = [o for o in outcomes if not o.has_answer]
-    abstained_no = sum(o.abstained for o in no)
-    abstained_all = sum(o.abstained for o in outcomes)
-    precision = _ratio(abstained_no, abstained_all)
-    recall = _ratio(abstained_no, len(no))
+    only `k` < n passages were retrieved. One pass of counts and sums: of each question, only
+    its latency (for the percentiles) and the SQuAD columns are read again."""
+    count: Counter[str] = Counter()
+    ranks: Counter[int] = Counter()  # answerable questions by the rank of the first gold
+    latencies = array("d")
+    spans = spans_exact = 0
+    for o in outcomes:
+        latencies.append(o.latency_ms)
+        spans += o.spans
+        spans_exact += o.spans_exact
+        count["abstained_all"] += o.abstained
+        if not o.abstained:
+            count["answered"] += 1
+            count["lead"] += o.lead
+        if o.lead:
+            count["leads"] += 1
+            count["lead_right"] += o.lead_right
+        if not o.has_answer:
+            count["no"] += 1
+            count["abstained_no"] += o.abstained
+            continue
+        count["has"] += 1
+        ranks[o.first_rank or 0] += 1
+        count["sentence_hit"] += o.sentence_hit
+        count["contains"] += o.contains and not o.abstained
+        count["wrongly_abstained"] += o.abstained
+        if not o.abstained:
+            count["answered_has"] += 1
+            count["supports"] += o.supports
+    has, no = count["has"], count["no"]
+    precision = _ratio(count["abstained_no"], count["abstained_all"])
+    recall = _ratio(count["abstained_no"], no)
     f1: float | None = None
     if precision is not None and recall is not None:
         f1 = round(2 * precision * recall / (precision + recall), 4) if precision + recall \
             else 0.0
-    latencies = [o.latency_ms for o in outcomes]
 
-    def hit(o: Outcome, n: int) -> float:
-        return float(o.first_rank is not None and o.first_rank <= n)
+    def share(part: float, whole: int) -> float | None:  # a mean of 0/1 values
+        return round(part / whole, 4) if whole else None
 
     def hits(n: int) -> float | None:
-        return _mean([hit(o, n) for o in has]) if k is None or n <= k else None
+        if k is not None and n > k:
+            return None
+        return share(sum(c for r, c in ranks.items() if 0 < r <= n), has)
 
-    metrics: Metrics = {
-        "questions": len(outcomes), "answerable": len(has), "unanswerable": len(no),
-    }
-    metrics.update(squad_v2_metrics([o.squad for o in outcomes]))
+    # fmean's sum is math.fsum: exact whatever the order, so the same from the counts
+    reciprocal = math.fsum(x for r, c in ranks.items() if r for x in repeat(1 / r, c))
+    metrics: Metrics = {"questions": len(latencies), "answerable": has, "unanswerable": no}
+    metrics.update(squad_v2_metrics(_SquadView(outcomes)))
     metrics.update({
         "hit@1": hits(1),
         "hit@3": hits(3),
         "hit@5": hits(5),
-        "mrr": _mean([1 / o.first_rank if o.first_rank else 0.0 for o in has]),
-        "sentence_hit@1": _mean([float(o.sentence_hit) for o in has]),
-        "answer_contains_gold": _mean([float(o.contains and not o.abstained) for o in has]),
-        "citation_exact": _ratio(sum(o.spans_exact for o in outcomes),
-                                 sum(o.spans for o in outcomes)),
-        "citation_supports_gold": _mean([float(o.supports) for o in has if not o.abstained]),
+        "mrr": share(reciprocal, has),
+        "sentence_hit@1": share(count["sentence_hit"], has),
+        "answer_contains_gold": share(count["contains"], has),
+        "citation_exact": _ratio(spans_exact, spans),
+        "citation_supports_gold": share(count["supports"], count["answered_has"]),
         "abstained_unanswerable": recall,
-        "wrongly_abstained": _mean([float(o.abstained) for o in has]),
+        "wrongly_abstained": share(count["wrongly_abstained"], has),
         "abstention_precision": precision,
         "abstention_f1": f1,
-        "lead_shown": _mean([float(o.lead) for o in outcomes if not o.abstained]),
-        "lead_correct": _mean([float(o.lead_right) for o in outcomes if o.lead]),
+        "lead_shown": share(count["lead"], count["answered"]),
+        "lead_correct": share(count["lead_right"], count["leads"]),
         "latency_p50_ms": round(percentile(latencies, 50), 2),
         "latency_p95_ms": round(percentile(latencies, 95), 2),
         "latency_max_ms": round(max(latencies, default=0.0), 2),
     })
     return metrics
+
+
+class _SquadView(Sequence[Scored]):
+    """The `Scored` of each outcome, read as the SQuAD aggregate needs it (no list of them)."""
+
+    def __init__(self, outcomes: Sequence[Outcome]) -> None:
+        self.outcomes = outcomes
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.outcomes[i].squad
 
 
 # -- the command -----------------------------------------------------------------------------

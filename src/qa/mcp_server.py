@@ -31,8 +31,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp.types import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     PARSE_ERROR,
     CallToolResult,
@@ -41,7 +43,7 @@ from mcp.types import (
     TextContent,
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError
@@ -144,6 +146,16 @@ class QAServer(MCPServer):
                 raise
             raise ToolError(f"{name}: {str(exc).removeprefix(prefix)}") from None
 
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None,
+                         context: Any = None) -> Any:
+        """qa has no prompts: `prompts/get` is INVALID_PARAMS naming the prompt, where the
+        SDK raised a ValueError that its dispatcher logged with a traceback and answered with
+        error code 0."""
+        if not any(p.name == name for p in await self.list_prompts()):
+            raise MCPError(INVALID_PARAMS, f"unknown prompt {name!r}: qa offers no prompts; "
+                                           "its tools are ask, retrieve and list_documents")
+        return await super().get_prompt(name, arguments, context)
+
     async def run_stdio_async(self, stdin: Any = None, stdout: Any = None) -> None:
         """The SDK's stdio loop (over `stdin`/`stdout` if given: anyio text files), but a
         line that is not a JSON-RPC message gets JSON-RPC's error reply (-32700 parse error,
@@ -245,14 +257,59 @@ def run_stdio(settings: Settings) -> None:
 
 class _Forward(Response):
     """A response that hands the request over to an ASGI app (the SDK's HTTP transport), so
-    the route keeps FastAPI's dependencies (the token) in front of it."""
+    the route keeps FastAPI's dependencies (the token) in front of it. A body that is JSON
+    but not a JSON-RPC message (an array, null, a wrong `jsonrpc`) is answered as stdio
+    answers it (`_rejection`: -32600 Invalid Request, one line): the SDK's reply was
+    -32602 with pydantic's report of every union branch, a dozen lines echoing the input."""
 
     def __init__(self, app: ASGIApp) -> None:
         super().__init__()
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        held: list[Message] = []
+
+        async def screened(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                held.append(message)  # small: an error object; decided with its body
+                return
+            if held and message["type"] == "http.response.body":
+                held.append(message)
+                if message.get("more_body"):
+                    return
+                start, *parts = held
+                held.clear()
+                body = b"".join(part.get("body", b"") for part in parts)
+                body = _one_line_rejection(body)
+                headers = [(k, v) for k, v in start.get("headers", [])
+                           if k.lower() != b"content-length"]
+                await send({**start, "headers": [
+                    *headers, (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, screened)
+
+
+_NOT_A_MESSAGE = "Validation error:"  # how the SDK's transport begins that reply
+
+
+def _one_line_rejection(body: bytes) -> bytes:
+    """The SDK's 400 reply, but for a body that is not a JSON-RPC message: -32600
+    Invalid Request in one line. Any other reply is kept as it is."""
+    try:
+        reply = json.loads(body)
+        message = reply["error"]["message"]
+    except (ValueError, TypeError, KeyError):
+        return body
+    if not isinstance(message, str) or not message.startswith(_NOT_A_MESSAGE):
+        return body
+    error = ErrorData(code=INVALID_REQUEST, message=(
+        "Invalid Request: the body must be one JSON-RPC 2.0 message, an object with "
+        '"jsonrpc": "2.0" and a "method" (batches are not supported)'))
+    return JSONRPCError(jsonrpc="2.0", id=None, error=error).model_dump_json(
+        by_alias=True, exclude_unset=True).encode()
 
 
 def _transport_security() -> TransportSecuritySettings:

@@ -21,8 +21,9 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # -- the official SQuAD v2 rules -------------------------------------------------------------
 
@@ -100,32 +101,52 @@ def squad_v2_metrics(scored: Sequence[Scored], na_prob_thresh: float = 1.0) -> d
     """The official metric object: exact, f1, total, HasAns_*, NoAns_*, best_* (percent).
 
     `na_prob_thresh` is the official script's `--na-prob-thresh` (default 1.0): a question
-    whose no-answer probability exceeds it counts as abstained.
+    whose no-answer probability exceeds it counts as abstained. Sums are taken in one pass, in
+    the order given (the official script's order), so `scored` may be a lazy view over a
+    long run's columns: nothing per question is built beside it but the threshold search's
+    order.
     """
     if not scored:
         return {"exact": 0.0, "f1": 0.0, "total": 0}
-
-    def thresholded(s: Scored, raw: float) -> float:
-        return float(not s.has_answer) if s.na_prob > na_prob_thresh else raw
-
-    exact = [thresholded(s, s.exact) for s in scored]
-    f1 = [thresholded(s, s.f1) for s in scored]
-    out: dict[str, float] = {
-        "exact": 100.0 * sum(exact) / len(scored),
-        "f1": 100.0 * sum(f1) / len(scored),
-        "total": len(scored),
-    }
+    exact = f1 = 0.0
+    groups = {True: [0.0, 0.0, 0], False: [0.0, 0.0, 0]}  # exact, f1, questions
+    for s in scored:  # running sums in the order given, as the official sums add them
+        cut = s.na_prob > na_prob_thresh
+        e = float(not s.has_answer) if cut else s.exact
+        f = float(not s.has_answer) if cut else s.f1
+        exact += e
+        f1 += f
+        group = groups[s.has_answer]
+        group[0] += e
+        group[1] += f
+        group[2] += 1
+    total = len(scored)
+    out: dict[str, float] = {"exact": 100.0 * exact / total, "f1": 100.0 * f1 / total,
+                             "total": total}
     for prefix, wanted in (("HasAns", True), ("NoAns", False)):
-        ids = [i for i, s in enumerate(scored) if s.has_answer is wanted]
-        if ids:
-            out[f"{prefix}_exact"] = 100.0 * sum(exact[i] for i in ids) / len(ids)
-            out[f"{prefix}_f1"] = 100.0 * sum(f1[i] for i in ids) / len(ids)
-            out[f"{prefix}_total"] = len(ids)
-    best_exact, exact_thresh = find_best_thresh(scored, [s.exact for s in scored])
-    best_f1, f1_thresh = find_best_thresh(scored, [s.f1 for s in scored])
+        g_exact, g_f1, count = groups[wanted]
+        if count:
+            out[f"{prefix}_exact"] = 100.0 * g_exact / count
+            out[f"{prefix}_f1"] = 100.0 * g_f1 / count
+            out[f"{prefix}_total"] = int(count)
+    best_exact, exact_thresh = find_best_thresh(scored, _Field(scored, "exact"))
+    best_f1, f1_thresh = find_best_thresh(scored, _Field(scored, "f1"))
     out.update(best_exact=best_exact, best_exact_thresh=exact_thresh,
                best_f1=best_f1, best_f1_thresh=f1_thresh)
     return out
+
+
+class _Field(Sequence[float]):
+    """One field of each `Scored`, read as it is needed (no list of them)."""
+
+    def __init__(self, scored: Sequence[Scored], name: str) -> None:
+        self.scored, self.name = scored, name
+
+    def __len__(self) -> int:
+        return len(self.scored)
+
+    def __getitem__(self, i: Any) -> Any:
+        return getattr(self.scored[i], self.name)
 
 
 # -- qa's own measures -----------------------------------------------------------------------
@@ -207,17 +228,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def reliability_bins(pairs: Sequence[tuple[float, bool]], bins: int = 10
+def reliability_bins(pairs: Iterable[tuple[float, bool]], bins: int = 10
                      ) -> list[tuple[float, float, int, float, float]]:
-    """Calibration table: (low, high, count, mean confidence, observed accuracy) per bin."""
+    """Calibration table: (low, high, count, mean confidence, observed accuracy) per bin.
+    One pass with a few sums per bin: `pairs` may be a generator over a long run."""
+    counts, confidences, rights = [0] * bins, [0.0] * bins, [0] * bins
+    for c, ok in pairs:
+        if c != c:  # NaN: in no bin
+            continue
+        b = 0 if c < 0 else bins - 1 if c >= 1 else min(int(c * bins), bins - 1)
+        while b > 0 and c < b / bins:  # the comparisons decide, not the rounded product
+            b -= 1
+        while b < bins - 1 and c >= (b + 1) / bins:
+            b += 1
+        counts[b] += 1
+        confidences[b] += c
+        rights[b] += ok
     table = []
-    for b in range(bins):
+    for b, n in enumerate(counts):
         lo, hi = b / bins, (b + 1) / bins
-        inside = [(c, ok) for c, ok in pairs
-                  if lo <= c < hi or (b == bins - 1 and c >= hi) or (b == 0 and c < lo)]
-        if inside:
-            table.append((lo, hi, len(inside), sum(c for c, _ in inside) / len(inside),
-                          sum(ok for _, ok in inside) / len(inside)))
-        else:
-            table.append((lo, hi, 0, 0.0, 0.0))
+        table.append((lo, hi, n, confidences[b] / n, rights[b] / n) if n
+                     else (lo, hi, 0, 0.0, 0.0))
     return table

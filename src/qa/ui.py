@@ -58,6 +58,7 @@ MAX_EXAMPLES_BYTES = 64 * 1024
 STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly streaming
 MAX_STREAM_STEPS = 40  # longer answers stream several words per step
 UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
+QUEUE_SIZE = 256  # chat events waiting at most (Gradio's queue), beyond those answered
 MAX_RELATED = 3
 CLEAR_SETTLE_MS = 250  # after Clear, when a streamed step already on its way has arrived
 
@@ -797,4 +798,9 @@ def build_ui(pipeline: Pipeline | None = None,
         settle(reset.click(clear, None, [box, chatbot, panel], queue=False,
                            api_visibility="private"))
         settle(chatbot.clear(cleared, None, panel, queue=False, api_visibility="private"))
+    # Gradio's queue is unbounded by default, and its REST routes (/run/<api>, /api/<api>)
+    # run a queued event directly, past the queue and its concurrency limits: a client
+    # looping on /queue/join grew the server's memory without end. Full, the queue answers
+    # Gradio's own "queue_full" (the page says the app is busy).
+    demo.queue(max_size=QUEUE_SIZE, api_open=False)
     return demo
