@@ -16,8 +16,9 @@ from the examples a previous run wrote, in seconds.
 The ranker is fitted first, on every candidate sentence of every answerable fitting
 question (label: the sentence holds a gold answer); the pool is then collected again, in
 the new ranker's order, for the two other models (their features are those of the sentence
-the ranker puts first). Each question gives one example of the answer model: the features of the best candidate
-sentence, labelled 1 when the question is answerable and a gold answer is in that sentence.
+the ranker puts first). Each question gives one example of the answer model: the features
+of the best candidate sentence, labelled 1 when the question is answerable and a gold answer
+is in that sentence.
 The first lead span of the best sentence of an answerable question gives one example of the
 lead model, labelled 1 when its SQuAD token F1 against a gold answer is at least 0.5; among
 its features is the answer model's out-of-fold probability for the sentence (stacking). Both
