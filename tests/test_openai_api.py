@@ -409,3 +409,13 @@ def test_document_markup_is_inert_in_the_reply(fake_pipeline: Pipeline) -> None:
     assert text[cited["quote"]["start"]:cited["quote"]["end"]] == EVIL_QUOTE
     assert cited["title"] == EVIL_TITLE
     assert f"[{cited['n']}]" in content  # the markers stay Markdown-plain
+
+
+@pytest.mark.parametrize("stream", ["yes", 1, "true"])
+def test_stream_must_be_a_json_boolean(fake_pipeline: Pipeline, stream: Any) -> None:
+    """A lax reading turned "yes" into a streamed reply the client did not ask for."""
+    body = {"messages": [{"role": "user", "content": KADHIMI}], "stream": stream}
+    with TestClient(edge_app(fake_pipeline)) as web:
+        r = web.post("/v1/chat/completions", json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "stream"

@@ -461,8 +461,9 @@ def _without_copies(documents: list[Document], uploaded: set[str],
     same sentence twice. The one kept is the earlier or the explicit one: one the last build
     indexed with this text (`indexed`), so no id cited so far goes; then an upload (the user
     added it; a seed file added, or edited, later to its text is the copy); then of seed
-    files the one whose name is shortest in stem order (`report.txt` before
-    `report-copy.txt` and `report (1).txt`). Uploads are refused as copies on the way in
+    files the one whose name comes first in stem order, so a name comes before its longer
+    copies (`report.txt` before `report-copy.txt` and `report (1).txt`; but also `copy.txt`
+    before `report.txt`). Uploads are refused as copies on the way in
     (`copies`); two seed files, or a seed file added later with an upload's text, are found
     here. A copy is indexed again once its text (or the original's) changes."""
     def rank(i: int) -> tuple[bool, bool, str, str, int]:
