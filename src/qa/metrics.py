@@ -214,10 +214,13 @@ class _Marks(dict[int, str]):
 
     def __missing__(self, code: int) -> str:
         ch = chr(code)
-        self[code] = " " if ch in _PUNCTUATION or unicodedata.category(ch)[0] in "PS" else ch
-        return self[code]
+        value = " " if ch in _PUNCTUATION or unicodedata.category(ch)[0] in "PS" else ch
+        if len(self) < _MAX_MARKS:  # text of every script still fits; no more is kept
+            self[code] = value
+        return value
 
 
+_MAX_MARKS = 1 << 16
 _MARKS = _Marks()
 
 
