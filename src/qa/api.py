@@ -888,7 +888,8 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                            http=_header_timeout_protocol())
+                            http=_header_timeout_protocol(),
+                            limit_concurrency=settings.max_connections)
     _server_class()(config, app.state.pipeline).run()
 
 

@@ -5,7 +5,7 @@ QA_SPACY, QA_SPACY_PROCESSES, QA_DATA (uploaded documents; default: `data` besid
 folder named `index`, `<index name>-data` beside any other), QA_HNSW_ABOVE, QA_IVF_ABOVE,
 QA_PASSAGE_VECTORS, QA_EMBED_RUNTIME, QA_BACKEND (`embedded` or `milvus`) with
 QA_MILVUS_URI, QA_MILVUS_TOKEN and QA_MILVUS_COLLECTION, and for the server
-QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_MAX_UPLOAD_CHARS, QA_API_TOKEN,
+QA_MAX_BODY_BYTES, QA_MAX_UPLOAD_BYTES, QA_MAX_UPLOAD_CHARS, QA_MAX_CONNECTIONS, QA_API_TOKEN,
 QA_ALLOWED_HOSTS (comma list; `*` for any) and QA_REFRESH_SECONDS.
 """
 
@@ -34,6 +34,9 @@ MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
 # on 2 CPU cores, so a million characters (a long book) is 3-4 minutes of an upload that
 # cannot be cancelled, and 30 MB of text (under the byte cap) would be some 90 minutes.
 MAX_UPLOAD_CHARS = 1_000_000
+# Open connections the server keeps at once; more get 503 at once. The chat's event streams
+# and Gradio's heartbeat each hold one open for as long as the client likes.
+MAX_CONNECTIONS = 512
 MILVUS_COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")  # a prefix of Milvus names
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_SPACY_PROCESSES = 16
@@ -56,6 +59,7 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES  # HTTP JSON bodies; larger ones get 413 unread
     max_upload_bytes: int = MAX_UPLOAD_BYTES  # uploaded files (web chat, upload API)
     max_upload_chars: int = MAX_UPLOAD_CHARS  # text of one upload's files (not `qa add`)
+    max_connections: int = MAX_CONNECTIONS  # `qa serve`: open connections, then 503
     api_token: str | None = field(default=None, repr=False)  # Bearer token for writes
     allowed_hosts: tuple[str, ...] = ()  # Host header names served; () = loopback + bound
     refresh_seconds: float = 1.0  # how often a server looks for changed seeds or a new build
@@ -96,6 +100,8 @@ class Settings:
         for name in ("max_body_bytes", "max_upload_bytes"):
             if getattr(self, name) < 1024:
                 raise BadSetting(f"{name} must be at least 1024, got {getattr(self, name)!r}")
+        if self.max_connections < 4:
+            raise BadSetting(f"max_connections must be at least 4, got {self.max_connections!r}")
         if self.max_upload_chars < 1000:
             raise BadSetting(
                 f"max_upload_chars must be at least 1000, got {self.max_upload_chars!r}")
@@ -201,7 +207,7 @@ class Settings:
 
 _PATHS = ("seeds_dir", "index_dir", "cache_dir", "data_dir")
 _INTS = ("k", "chunk_chars", "min_chunk_chars", "spacy_processes", "max_body_bytes",
-         "max_upload_bytes", "max_upload_chars", "hnsw_above", "ivf_above")
+         "max_upload_bytes", "max_upload_chars", "max_connections", "hnsw_above", "ivf_above")
 _STRS = ("model", "spacy", "passage_vectors", "backend", "milvus_collection", "embed_runtime",
          "document_precision", "api_token", "milvus_uri", "milvus_token")
 _OPTIONAL_STRS = ("api_token", "milvus_uri", "milvus_token")
@@ -270,6 +276,7 @@ def load_settings(**overrides: Any) -> Settings:
         "max_body_bytes": _int_env("QA_MAX_BODY_BYTES"),
         "max_upload_bytes": _int_env("QA_MAX_UPLOAD_BYTES"),
         "max_upload_chars": _int_env("QA_MAX_UPLOAD_CHARS"),
+        "max_connections": _int_env("QA_MAX_CONNECTIONS"),
         "api_token": os.environ.get("QA_API_TOKEN") or None,
         "allowed_hosts": _hosts_env("QA_ALLOWED_HOSTS"),
         "refresh_seconds": _float_env("QA_REFRESH_SECONDS"),
