@@ -411,11 +411,23 @@ def test_document_markup_is_inert_in_the_reply(fake_pipeline: Pipeline) -> None:
     assert f"[{cited['n']}]" in content  # the markers stay Markdown-plain
 
 
-@pytest.mark.parametrize("stream", ["yes", 1, "true"])
-def test_stream_must_be_a_json_boolean(fake_pipeline: Pipeline, stream: Any) -> None:
-    """A lax reading turned "yes" into a streamed reply the client did not ask for."""
-    body = {"messages": [{"role": "user", "content": KADHIMI}], "stream": stream}
+@pytest.mark.parametrize(("param", "value"), [
+    ("stream", "yes"), ("stream", 1), ("stream", "true"),  # a lax reading streamed these
+    ("max_tokens", -5), ("max_tokens", 0), ("max_tokens", "10"), ("max_completion_tokens", 0),
+    ("temperature", -1), ("temperature", 2.5), ("top_p", 1.5),
+])
+def test_values_openai_refuses_are_refused(fake_pipeline: Pipeline, param: str,
+                                           value: Any) -> None:
+    body = {"messages": [{"role": "user", "content": KADHIMI}], param: value}
     with TestClient(edge_app(fake_pipeline)) as web:
         r = web.post("/v1/chat/completions", json=body)
-    assert r.status_code == 400, r.text
-    assert r.json()["error"]["param"] == "stream"
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["param"] == param
+        # NaN is not JSON; Python's json writes it, and it is refused all the same
+        nan = web.post("/v1/chat/completions", content=b'{"messages": [{"role": "user", '
+                       b'"content": "Who?"}], "temperature": NaN}',
+                       headers={"content-type": "application/json"})
+        assert nan.status_code == 400, nan.text
+        fine = {**body, param: {"stream": False, "max_tokens": 16, "max_completion_tokens": 16,
+                                "temperature": 0.2, "top_p": 1}[param]}
+        assert web.post("/v1/chat/completions", json=fine).status_code == 200
