@@ -811,6 +811,11 @@ def test_a_seed_file_with_another_documents_text_is_indexed_once(
     build = pipeline.index.manifest["data"]
     restarted = Pipeline(settings, HashingEmbedder())
     assert restarted.index.manifest["data"] == build  # the skipped copy is not "new"
+    # Removing the skipped copy says what it is (it said "no uploaded document has the id")
+    with pytest.raises(UnknownDocument, match="'museum-copy' is a file of the seeds folder "
+                                              "that was not indexed") as refused:
+        restarted.remove_documents(["museum-copy"])
+    assert refused.value.status == 409 and (seeds / "museum-copy.txt").exists()
 
     (seeds / "museum.txt").unlink()
     assert list(Pipeline(settings, HashingEmbedder()).index.documents) == ["museum-copy"]

@@ -210,5 +210,8 @@ def test_an_upload_whose_file_broke_can_be_removed_when_nothing_else_can_be_read
     assert pipeline.remove_documents(["orchard"]) == ["orchard"]
     assert not pipeline.index.documents
     assert not (settings.documents_dir / "orchard").exists()
-    with pytest.raises(UnknownDocument, match="no uploaded document has the id 'latin1'"):
+    with pytest.raises(UnknownDocument, match="'latin1' is a file of the seeds folder that "
+                                              "was not indexed") as refused:
         pipeline.remove_documents(["latin1"])  # a (skipped) seed is no upload
+    assert refused.value.status == 409
+    assert (settings.seeds_dir / "latin1.txt").exists()

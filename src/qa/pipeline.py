@@ -667,13 +667,22 @@ class Pipeline:
             seeds = lib.seed_ids(self.settings.seeds_dir, self._sticky_ids()
                                  if index is not None else None, stems=False)
             for doc_id in list(wanted):
-                if (index is None or doc_id in index.documents) and doc_id in seeds:
+                if doc_id not in seeds:
+                    continue
+                if index is None or doc_id in index.documents:
                     refusal = lib.UnknownDocument(
                         f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
-                    if on_error is None:
-                        raise refusal
-                    on_error(doc_id, refusal)
-                    wanted.remove(doc_id)
+                elif not (self.settings.documents_dir / doc_id).is_dir():  # not an upload
+                    refusal = lib.UnknownDocument(
+                        f"{doc_id!r} is a file of the seeds folder that was not indexed (qa "
+                        "list says why): qa removes uploads only; fix or delete the file "
+                        "itself", 409)
+                else:
+                    continue
+                if on_error is None:
+                    raise refusal
+                on_error(doc_id, refusal)
+                wanted.remove(doc_id)
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
                 # another process's add or removal killed mid-way: settled before this
