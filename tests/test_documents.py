@@ -71,6 +71,11 @@ def test_sentence_splitter_handles_the_articles_quirks() -> None:
         ("“And the numbers?” Ilse asked. She waited.", ["“And the numbers?” Ilse asked.",
                                                         "She waited."]),
         ("He said “go.” She went home quickly.", ["He said “go.”", "She went home quickly."]),
+        # Markdown emphasis: an FAQ's bold question and its answer on the next line
+        ("**How do I rent a bike?**\nDownload the app. Scan the code.",
+         ["**How do I rent a bike?**", "Download the app.", "Scan the code."]),
+        ("It opens at nine. **Closed** on Mondays. _Note._ Free entry.",
+         ["It opens at nine.", "**Closed** on Mondays.", "_Note._", "Free entry."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:

@@ -25,9 +25,10 @@ _ABBREVIATIONS = frozenset(
     dec a.m p.m approx dept est""".split()
 )
 
-# A full stop (or ! ? …) with any closing quotes/brackets, then space, then what can open a
-# sentence: an optional opening quote and a capital letter or a digit.
-_BOUNDARY = re.compile(r"""[.!?…]+["”’')\]]*(?=\s+["“‘'(\[]?[A-Z0-9])""")
+# A full stop (or ! ? …) with any closing quotes/brackets or Markdown emphasis, then space,
+# then what can open a sentence: opening quotes or emphasis and a capital letter or a digit
+# ("**How do I rent a bike?**" and the answer on the next line are two sentences).
+_BOUNDARY = re.compile(r"""[.!?…]+["”’')\]*_]*(?=\s+["“‘'(\[*_]*[A-Z0-9])""")
 _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d+[.)])\s")
 _LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
 _HAS_WORD = re.compile(r"\w")
