@@ -11,7 +11,8 @@ unanswerable questions, New York City, To Kill a Mockingbird, Solar energy), the
 eval/docs, and the article's shipped test set eval/article_qa.jsonl. Each fitting source is
 also asked 30 answerable questions of the other fitting sources, as unanswerable ones
 (people ask about what their documents never cover; see cross_examples). `--from-dump` refits
-from the examples a previous run wrote, in seconds.
+from the examples a previous run wrote, in seconds; `--keep-ranker` refits the answer and
+lead models only.
 
 The ranker is fitted first, on every candidate sentence of every answerable fitting
 question (label: the sentence holds a gold answer); the pool is then collected again, in
@@ -258,15 +259,18 @@ def main() -> None:
     parser.add_argument("--per-article", type=int, default=260)
     parser.add_argument("--from-dump", action="store_true",
                         help="refit from WORK/examples.json instead of running the pipeline")
+    parser.add_argument("--keep-ranker", action="store_true",
+                        help="refit the answer and lead models only, with the shipped ranker")
     args = parser.parse_args()
     work = Path(args.work)
     ranker_out = ROOT / "src" / "qa" / "sentence_ranker.json"
-    if args.from_dump:
-        ranked = json.loads((work / "ranker_examples.json").read_text(encoding="utf-8"))
-    else:  # every question of the fitting articles: the ranker sees each candidate
-        ranked = collect(work, 100_000, "ranker_examples.json", cross=False)
-    ranker_out.write_text(json.dumps(fit_ranker(ranked)) + "\n", encoding="utf-8")
-    default_ranker.cache_clear()
+    if not args.keep_ranker:
+        if args.from_dump:
+            ranked = json.loads((work / "ranker_examples.json").read_text(encoding="utf-8"))
+        else:  # every question of the fitting articles: the ranker sees each candidate
+            ranked = collect(work, 100_000, "ranker_examples.json", cross=False)
+        ranker_out.write_text(json.dumps(fit_ranker(ranked)) + "\n", encoding="utf-8")
+        default_ranker.cache_clear()
     if args.from_dump:  # (collected with the ranker of that run)
         every = json.loads((work / "examples.json").read_text(encoding="utf-8"))
     else:  # the answer and lead models see the candidates in the new ranker's order
