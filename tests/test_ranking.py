@@ -9,6 +9,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
+from qa.chunking import is_heading
 from qa.evidence import Candidate, rank
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.types import Chunk, Sentence
@@ -74,8 +75,9 @@ def test_rank_orders_by_the_ranker_and_keeps_headings_last() -> None:
          "right": [2, 0, 0], "leaf": [False, True, True], "value": [0, 1.0, -1.0]}]})
 
     def candidate(sentence: Sentence, first: float) -> Candidate:
-        return Candidate(sentence, chunk, 1.0, 0.5, (), {},
-                         signals=(first,) + (0.0,) * (len(SIGNALS) - 1))
+        signals = [first] + [0.0] * (len(SIGNALS) - 1)
+        signals[SIGNALS.index("heading")] = float(is_heading(sentence, chunk))
+        return Candidate(sentence, chunk, 1.0, 0.5, (), {}, signals=tuple(signals))
 
     ranked = rank([candidate(sentences[1], 0.9), candidate(sentences[0], 0.1),
                    candidate(sentences[2], 0.1)], prefers_low)

@@ -31,7 +31,7 @@ import numpy as np
 from qa.chunking import is_heading
 from qa.lexical import tokenize
 from qa.nlp import CONTACT, PLACE, TIME_UNITS, QuestionInfo
-from qa.ranking import Forest, default_ranker, ranking_matrix
+from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
 from qa.types import Chunk, Hit, Mention, Sentence
@@ -55,6 +55,9 @@ FEATURES = (
 )
 
 
+_HEADING = SIGNALS.index("heading")
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One sentence that could answer, with its passage, mentions and features."""
@@ -69,6 +72,11 @@ class Candidate:
     never: tuple[str, ...] = ()  # question phrases no document mentions
     signals: tuple[float, ...] = ()  # what the sentence ranker sees (`ranking.SIGNALS`)
     ranking: tuple[float, ...] = ()  # the ranker's input row, among its question's candidates
+
+    @property
+    def heading(self) -> bool:
+        """A title or heading (`chunking.is_heading`), as measured among its signals."""
+        return bool(self.signals[_HEADING])
 
 
 @dataclass(frozen=True)
@@ -242,7 +250,7 @@ def gather_evidence(
 
     candidates = [check(index.sentences[sid], score, cosine) for sid, score, cosine in picked]
     if first is None:  # best first; a heading only after every sentence of prose
-        candidates.sort(key=lambda c: (is_heading(c.sentence, c.chunk), -c.score))
+        candidates.sort(key=lambda c: (c.heading, -c.score))
         candidates = rank(candidates)
         if contact:  # found by its form, so a sentence holding one is the one to quote
             candidates.sort(key=lambda c: not c.features["type_found"])
@@ -267,8 +275,7 @@ def rank(candidates: list[Candidate], ranker: Forest | None = None) -> list[Cand
     p = (ranker or default_ranker()).probability(matrix)
     ranked = [replace(c, ranking=tuple(row)) for c, row in zip(candidates, matrix.tolist(),
                                                                  strict=True)]
-    order = sorted(range(len(ranked)),
-                   key=lambda i: (is_heading(ranked[i].sentence, ranked[i].chunk), -p[i]))
+    order = sorted(range(len(ranked)), key=lambda i: (ranked[i].heading, -p[i]))
     return [ranked[i] for i in order]
 
 
