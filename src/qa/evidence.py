@@ -30,7 +30,7 @@ import numpy as np
 
 from qa.chunking import is_heading
 from qa.lexical import tokenize
-from qa.nlp import CONTACT, PLACE, TIME_UNITS, QuestionInfo
+from qa.nlp import CONTACT, CONTACT_WORDS, PLACE, TIME_UNITS, QuestionInfo
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
@@ -456,8 +456,7 @@ _PHONE_DIGITS = (7, 15)
 _YEARS = re.compile(r"(?:1[5-9]|20)\d\d\s*[-–.]\s*(?:1[5-9]|20)\d\d")  # "1990-1995"
 # The words that ask for a contact detail, which its form says in a sentence ("x@y.org" is
 # an email address); not the ones that say which ("fax", "mobile"): the sentence must.
-CONTACT_TERMS = frozenset(tokenize("email e-mail mail address phone telephone number website "
-                                   "web site url homepage page link contact"))
+CONTACT_TERMS = frozenset(tokenize(" ".join(sorted(CONTACT_WORDS)) + " e-mail web"))
 
 
 def contact_mentions(sentence: Sentence, wants: Sequence[str]) -> tuple[Mention, ...]:
@@ -477,7 +476,8 @@ def contact_mentions(sentence: Sentence, wants: Sequence[str]) -> tuple[Mention,
 
 _CURRENCY = frozenset("$€£¥₹")
 # Money named in words ("four pounds and sixty pence"), which the entity model may miss.
-CURRENCY_WORDS = re.compile(r"[$€£¥₹]|\b(?:dollars?|euros?|pounds?|cents?|pence|penny|pennies|"
+CURRENCY_WORDS = re.compile(rf"[{''.join(sorted(_CURRENCY))}]|"
+                            r"\b(?:dollars?|euros?|pounds?|cents?|pence|penny|pennies|"
                             r"yen|rupees?|francs?|shillings?|pesos?|yuan|lira|kronor|kronur|"
                             r"krona|krone|kroner|rand|guineas?)\b", re.IGNORECASE)
 _AMOUNT = re.compile(rf"\d|{CURRENCY_WORDS.pattern}|\b(?:billion|million|thousand|hundred)\b",

@@ -95,8 +95,12 @@ _CONTACT_PHRASES = (
     ("URL", re.compile(r"\b(?:web\s*site|url|homepage|home page|web (?:address|page)|link)\b")),
     ("PHONE", re.compile(r"\b(?:(?:tele)?phone|fax|hotline|helpline|mobile)\b")),
 )
-_CONTACT_NOUNS = frozenset("address number email mail website site url homepage page link phone "
-                           "telephone fax hotline helpline contact line".split())
+# The nouns that ask for a contact detail whatever its kind; a sentence's detail says them by
+# its form ("x@y.org" is an email address: `evidence.CONTACT_TERMS`) ...
+CONTACT_WORDS = frozenset("address number email mail website site url homepage page link phone "
+                          "telephone contact".split())
+# ... and those that say which kind, which the sentence must say itself ("the fax number").
+_CONTACT_NOUNS = CONTACT_WORDS | frozenset("fax hotline helpline line".split())
 
 # How-questions that want a measure, by the word after "how".
 _HOW: dict[str, tuple[str, ...]] = {
