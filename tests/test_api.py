@@ -1104,6 +1104,15 @@ def test_the_chats_queue_is_bounded_and_cannot_be_skipped(
             release.set()
 
 
+def _completed(client: TestClient, event: dict[str, Any]) -> dict[str, Any]:
+    """Join the chat's queue with `event` and read its stream to the completion message."""
+    assert client.post("/gradio_api/queue/join", json=event).status_code == 200
+    with client.stream("GET", "/gradio_api/queue/data",
+                       params={"session_hash": event["session_hash"]}) as stream:
+        return next(json.loads(line.removeprefix("data: ")) for line in stream.iter_lines()
+                    if '"process_completed"' in line)
+
+
 @pytest.mark.slow  # imports Gradio
 def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1127,12 +1136,7 @@ def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
                             "meta": {"_type": "gradio.FileData"}}], []],
                  "fn_index": upload, "session_hash": "crafted1", "trigger_id": None,
                  "event_data": None}
-        assert client.post("/gradio_api/queue/join", json=event).status_code == 200
-        with client.stream("GET", "/gradio_api/queue/data",
-                           params={"session_hash": "crafted1"}) as stream:
-            done = next(json.loads(line.removeprefix("data: "))
-                        for line in stream.iter_lines()
-                        if '"process_completed"' in line)
+        done = _completed(client, event)
         assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
         assert [d["id"] for d in client.get("/api/documents").json()["documents"]] == []
         # The same through the chat (no token needed): a file in the history was copied to
@@ -1143,11 +1147,6 @@ def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
                    {"role": "assistant", "content": [{"type": "text", "text": "ok"}]}]
         event = {**event, "data": ["Who?", history, []], "fn_index": chat,
                  "session_hash": "crafted2"}
-        assert client.post("/gradio_api/queue/join", json=event).status_code == 200
-        with client.stream("GET", "/gradio_api/queue/data",
-                           params={"session_hash": "crafted2"}) as stream:
-            done = next(json.loads(line.removeprefix("data: "))
-                        for line in stream.iter_lines()
-                        if '"process_completed"' in line)
+        done = _completed(client, event)
         assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
         assert "4417" not in json.dumps(done)

@@ -261,16 +261,23 @@ def test_routes_are_in_the_openapi_schema(api: tuple[TestClient, Pipeline]) -> N
     assert "multipart/form-data" in body
 
 
+def _bell_and_a_seed(client: TestClient, pipeline: Pipeline) -> Path:
+    """Upload 'bell' and write a seed file of other text, whose copy over the upload's
+    original makes the next build skip the upload; the seed file's path."""
+    seed = pipeline.settings.seeds_dir / "bell-seed.txt"
+    seed.write_bytes(b"The harbor is quiet at night.\n")
+    assert _upload(client, "bell.txt", b"The harbor bell rings at noon every day.\n"
+                   ).status_code == 201
+    return seed
+
+
 def test_an_upload_the_index_skipped_can_be_deleted(tmp_path: Path) -> None:
     """DELETE answered 404 'no document has the id' for an upload that is stored but not
     indexed (its original replaced by hand with a seed file's text): listed under problems,
     never removable over HTTP."""
     app, pipeline = _app(tmp_path)
-    seed = pipeline.settings.seeds_dir / "bell-seed.txt"
-    seed.write_bytes(b"The harbor is quiet at night.\n")
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        assert _upload(client, "bell.txt", b"The harbor bell rings at noon every day.\n"
-                       ).status_code == 201
+        seed = _bell_and_a_seed(client, pipeline)
         shutil.copy(seed, pipeline.settings.documents_dir / "bell" / "original.txt")
         pipeline.rebuild()
         problems = client.get("/api/documents").json()["problems"]
@@ -291,11 +298,8 @@ def test_the_list_and_its_problems_come_from_one_index(
     index, then the problems from the index again: an upload or removal swapping it in
     between listed a document both as indexed and as skipped (or as neither)."""
     app, pipeline = _app(tmp_path)
-    seed = pipeline.settings.seeds_dir / "bell-seed.txt"
-    seed.write_bytes(b"The harbor is quiet at night.\n")
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        assert _upload(client, "bell.txt", b"The harbor bell rings at noon every day.\n"
-                       ).status_code == 201
+        seed = _bell_and_a_seed(client, pipeline)
         before = pipeline.index
         shutil.copy(seed, pipeline.settings.documents_dir / "bell" / "original.txt")
         after = pipeline.rebuild()  # bell is now a copy of the seed: skipped
