@@ -200,12 +200,6 @@ def _quote_span(candidate: Candidate, budget: int, around: Span | None) -> Span:
     return Span(a, b, sentence.text[a - sentence.start : b - sentence.start])
 
 
-# Answer types found so reliably (a currency amount; contact details, by their form) that
-# none in any candidate sentence means the documents do not give it: "How much does the
-# WS-40 cost?" of a manual without prices, "What is the fax number?" of one without a fax.
-FOUND_RELIABLY = frozenset(("MONEY", *CONTACT))
-
-
 def _asks_contact(evidence: Evidence) -> bool:
     wants = set(evidence.question.wants)
     return bool(wants) and wants <= set(CONTACT)
@@ -218,12 +212,16 @@ _AMOUNT_ASKED = re.compile(r"\bhow\s+much\b|\bwhat(?:[’']s|\s+(?:is|was|are|we
 
 
 def _none_given(evidence: Evidence) -> bool:
-    wants = set(evidence.question.wants)
-    if wants == {"MONEY"} and not _AMOUNT_ASKED.search(evidence.question.text):
+    """An amount of money or a contact detail, asked for and in no candidate sentence: these
+    are found so reliably (an amount by the entity model or in words, a contact detail by its
+    form) that none means the documents do not give it: "How much does the WS-40 cost?" of a
+    manual without prices, "What is the fax number?" of one without a fax."""
+    money = evidence.question.wants == ("MONEY",) and bool(
+        _AMOUNT_ASKED.search(evidence.question.text))
+    if not (money or _asks_contact(evidence)):
         return False
-    return bool(wants) and wants <= FOUND_RELIABLY and not any(
-        c.features["type_found"] or ("MONEY" in wants and CURRENCY_WORDS.search(c.sentence.text))
-        for c in evidence.candidates)
+    return not any(c.features["type_found"] or (money and CURRENCY_WORDS.search(c.sentence.text))
+                   for c in evidence.candidates)
 
 
 def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
