@@ -126,3 +126,32 @@ def test_only_the_building_thread_stops_its_helpers(monkeypatch: pytest.MonkeyPa
     finally:
         analyzer.close()
     assert analyzer._helpers is None and helpers[0].process.poll() == 0
+
+
+@pytest.mark.slow
+def test_numpy_products_find_what_spacys_own_pipeline_finds() -> None:
+    """`load_spacy` swaps thinc's BLIS products for numpy's (faster here): the entities,
+    noun chunks and parses of real documents' sentences stay those of the stock pipeline."""
+    import spacy
+    from thinc.api import NumpyOps
+
+    ours = nlp.load_spacy(nlp.DEFAULT_SPACY)
+    stock = spacy.load(nlp.DEFAULT_SPACY, exclude=["senter"])
+    swapped = [n for _, p in ours.pipeline if getattr(p, "model", None) is not None
+               for n in p.model.walk()]
+    assert swapped and all(isinstance(n.ops, NumpyOps) and not n.ops.use_blis for n in swapped)
+    assert all(n.ops.use_blis for _, p in stock.pipeline if getattr(p, "model", None)
+               is not None for n in p.model.walk())
+    texts = [line for kind in ("manual", "report", "story")
+             for path in sorted((DOCS / kind).iterdir())
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(texts) > 100
+
+    def found(pipeline: object, text: str) -> object:
+        doc = pipeline(text)  # type: ignore[operator]
+        return ([(e.label_, e.start_char, e.end_char) for e in doc.ents],
+                [(c.start_char, c.end_char) for c in doc.noun_chunks],
+                [(t.dep_, t.head.i, t.tag_, t.lemma_) for t in doc])
+
+    with nlp._one_blas_thread():
+        assert [found(ours, t) for t in texts] == [found(stock, t) for t in texts]
