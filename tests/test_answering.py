@@ -195,6 +195,27 @@ def test_a_when_lead_is_a_point_in_time_never_a_bare_length_of_time() -> None:
         assert not DURATION.match(when), when
 
 
+def test_a_what_year_lead_is_the_year_its_date_names() -> None:
+    """"In what year did the port handle record cargo?" was led by "the first half of
+    2014"; the lead is "2014", an exact slice of the sentence."""
+    text = ("In the first half of 2014 the port handled record cargo, as it had from 1990 "
+            "to 1995 and in the 1960s.")
+    mentions = [("DATE", "the first half of 2014"), ("DATE", "1990 to 1995"),
+                ("DATE", "the 1960s")]
+    asked = _made("In what year did the port handle record cargo?", ("DATE",), text,
+                  mentions, focus="year", point=True)
+    spans = [s for s, _ in lead_options(asked.candidates[0], asked)]
+    assert sorted(s.text for s in spans) == ["1990 to 1995", "2014", "the 1960s"]
+    dynasty = _made("What years did the emperor rule?", ("DATE",), "He ruled the Ming dynasty.",
+                    [("DATE", "the Ming dynasty")], focus="year", point=True)
+    assert lead_options(dynasty.candidates[0], dynasty) == []  # a year names a number
+    assert all(text[s.start:s.end] == s.text for s in spans)  # offsets into the sentence
+    when = _made("When did the port handle record cargo?", ("DATE",), text, mentions,
+                 point=True)
+    assert "the first half of 2014" in [s.text for s, _ in lead_options(when.candidates[0],
+                                                                          when)]
+
+
 @pytest.mark.slow
 def test_when_and_what_year_ask_for_a_point_in_time(real_pipeline: Pipeline) -> None:
     point = {q: real_pipeline.analyze(q).point for q in (

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -115,6 +115,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
                  or _FROM_THEN.search(text[:m.start - start])]
     if info.negated:  # "Which programs cannot…": not the ones the sentence says can
         spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
+    if info.focus == "year":  # "What years did he rule?": not "the Ming dynasty" (a DATE)
+        spans = [m for m in spans if any(ch.isdigit() for ch in m.text)]
     if not spans:
         return []
     anchors = [m.start() + start for m in re.finditer(r"[\w’'-]+", text)
@@ -147,8 +149,9 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
                 order -= 1000
             elif _AFTER_PLACE_WORD.search(before):  # "The plant on Mill Road" (labelled a person)
                 order += 500
-        options.append((order, Span(mention.start, mention.end, mention.text),
-                        features))
+        # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
+        shown = _year_of(mention) if info.focus == "year" else mention
+        options.append((order, Span(shown.start, shown.end, shown.text), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
 
@@ -159,6 +162,21 @@ _AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|he
                     r"(?:[a-z]+\s+){0,2}$")
 _FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 _AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+# A year of four digits, not part of a longer number, an amount or a decade ("the 1960s").
+_YEAR = re.compile(r"(?<![\d,.$£€])(?:1\d|20)\d\d(?![\d,]|[’']?s\b)")
+
+
+def _year_of(mention: Mention) -> Mention:
+    """The one year a date names, as its own span ("July 3, 2007" → "2007"); a span naming
+    no year or several ("1870 to 1930") stays whole."""
+    years = list(_YEAR.finditer(mention.text))
+    if len(years) != 1 or years[0].group() == mention.text:
+        return mention
+    year = years[0]
+    return replace(mention, start=mention.start + year.start(),
+                   end=mention.start + year.end(), text=year.group())
 
 
 def _specific(mention: Mention, sentence_start: int) -> bool:
