@@ -501,8 +501,8 @@ class Index:
         if "annotations.jsonl" not in self.manifest_record.files:
             return None
         path = self.folder / "annotations.jsonl"
-        data = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else \
-            np.zeros(0, np.uint8)
+        data = np.asarray(np.memmap(path, dtype=np.uint8, mode="r")) if path.stat().st_size \
+            else np.zeros(0, np.uint8)
         ends = np.flatnonzero(data == ord("\n")) + 1
         if len(ends) != len(self.sentences):
             raise IndexCorrupt("annotations do not match the sentences")
