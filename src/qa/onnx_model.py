@@ -120,3 +120,59 @@ def onnx_graph(cache_dir: Path, folder: Path) -> Path:
             "sha256": digest, "opset": OPSET, "weights": str(folder.resolve())}
     write_bytes_atomic(where / META, json.dumps(meta, indent=1).encode())
     return path
+
+
+QUANTIZED_META = "model-int8.json"
+
+
+def quantized_graph(cache_dir: Path, folder: Path) -> Path:
+    """The graph with its matrix products in int8, made once from `onnx_graph` and cached
+    beside it, validated the same way (`model-int8.json` records both hashes).
+
+    ONNX Runtime's dynamic quantisation: weights in int8, one scale per output channel;
+    activations in uint8 with one scale per call, so a text's vector depends on the texts
+    that share its call: `qa.embedding` gives each text a call of its own.
+    """
+    source = onnx_graph(cache_dir, folder)
+    where = source.parent
+    source_hash = json.loads((where / META).read_text(encoding="utf-8"))["sha256"]
+    try:
+        meta = json.loads((where / QUANTIZED_META).read_text(encoding="utf-8"))
+        path = where / str(meta["file"])
+        if (meta.get("export") == EXPORT_VERSION and meta.get("from") == source_hash
+                and path.parent == where and _sha256(path) == meta["sha256"]):
+            return path
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    data = _quantize(source)
+    digest = hashlib.sha256(data).hexdigest()
+    path = where / f"model-int8-{digest[:16]}.onnx"
+    write_bytes_atomic(path, data)
+    meta = {"export": EXPORT_VERSION, "from": source_hash, "file": path.name, "sha256": digest,
+            "quantization": "dynamic, int8 weights per channel, MatMul"}
+    write_bytes_atomic(where / QUANTIZED_META, json.dumps(meta, indent=1).encode())
+    return path
+
+
+def _quantize(source: Path) -> bytes:
+    import logging
+    import tempfile
+
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        raise ModelError("QA_DOCUMENT_PRECISION=int8 needs onnxruntime with its quantization "
+                         "tools and the package onnx (pip install onnx)") from None
+    root = logging.getLogger()
+    quiet = logging.NullHandler()  # its "consider pre-processing" notice: not for our users
+    root.addHandler(quiet)  # (a handler, so logging.warning configures no stderr handler)
+    logging.disable(logging.WARNING)
+    try:
+        with tempfile.TemporaryDirectory(dir=source.parent) as scratch:
+            target = Path(scratch) / "model-int8.onnx"
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"])
+            return target.read_bytes()
+    finally:
+        logging.disable(logging.NOTSET)
+        root.removeHandler(quiet)
