@@ -300,8 +300,12 @@ def spacy_processes(settings: Settings) -> int:
     this process may use, at most AUTO_SPACY_PROCESSES: each holds its own spaCy, ~250 MB)."""
     if settings.spacy_processes:
         return settings.spacy_processes
+    return min(usable_cores(), AUTO_SPACY_PROCESSES)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), at least 1."""
     try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, AUTO_SPACY_PROCESSES))
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
