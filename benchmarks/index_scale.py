@@ -184,6 +184,7 @@ def bench_big(mb: float, workdir: Path, real: bool = False) -> dict[str, object]
         f"peak_rss_mib_{which}": peak_mib(),  # run --sizes "" for a clean figure
         "counts": index.manifest["counts"], "vectors": index.manifest["vectors"],
         "runtime": getattr(embedder, "runtime_used", None),
+        "document_precision": index.manifest.get("document_precision"),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
     if children is not None:  # spaCy helper processes (QA_SPACY_PROCESSES) ran beside it
