@@ -279,11 +279,16 @@ def test_int8_document_vectors(tmp_path: Path) -> None:
     text's vector is the same whatever else is embedded with it (per-call activation scales
     made them differ); close to float32; the graph is made once, validated and re-made when
     damaged; questions keep the float path."""
+    import logging
+
     texts = _real_sentences(300) + ["x", "", "word " * 400]
     embedder = SentenceTransformerEmbedder(runtime="onnx", document_precision="int8",
                                            cache_dir=tmp_path)
     exact = embedder.embed(texts)
-    approx = embedder.embed_documents(texts)
+    handlers, disabled = list(logging.getLogger().handlers), logging.root.manager.disable
+    approx = embedder.embed_documents(texts)  # quantises the graph: its logging is silenced
+    assert (list(logging.getLogger().handlers), logging.root.manager.disable) == (
+        handlers, disabled)  # and the process's logging left as it was
     assert (embedder.runtime_used, embedder.document_precision_used) == ("onnx", "int8")
     assert approx.shape == exact.shape == (len(texts), 384)
     np.testing.assert_allclose(np.linalg.norm(approx, axis=1), 1.0, atol=1e-5)

@@ -166,7 +166,8 @@ def _quantize(source: Path) -> bytes:
     root = logging.getLogger()
     quiet = logging.NullHandler()  # its "consider pre-processing" notice: not for our users
     root.addHandler(quiet)  # (a handler, so logging.warning configures no stderr handler)
-    logging.disable(logging.WARNING)
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.WARNING))
     try:
         with tempfile.TemporaryDirectory(dir=source.parent) as scratch:
             target = Path(scratch) / "model-int8.onnx"
@@ -174,5 +175,5 @@ def _quantize(source: Path) -> bytes:
                              per_channel=True, op_types_to_quantize=["MatMul"])
             return target.read_bytes()
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(disabled)
         root.removeHandler(quiet)
