@@ -963,3 +963,37 @@ def test_a_seed_file_named_like_an_upload_never_hides_it_in_a_fresh_index(
     assert list(pipeline.index.documents) == ["orchard-txt"]
     with pytest.raises(UnknownDocument, match="seed"):
         pipeline.remove_documents(["orchard-txt"])
+
+
+def test_two_indexes_sharing_a_data_folder_settle_each_others_changes_by_the_owner(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two indexes with one data folder (QA_DATA): an add or a removal killed in one was
+    settled by whichever opened next, by its own manifest. Index B deleted an upload that
+    index A had committed (only its confirmation was lost), and put back one whose removal
+    A had committed. The change is settled by the index that made it."""
+    shared = replace(settings, data_dir=tmp_path / "shared-data")
+    a = replace(shared, index_dir=tmp_path / "a-idx")
+    b = replace(shared, index_dir=tmp_path / "b-idx")
+    assert "kestrel-lighthouse" not in Pipeline(b, HashingEmbedder()).index.documents
+    first = Pipeline(a, HashingEmbedder())
+    with monkeypatch.context() as patch:  # killed once A's index with it was committed
+        patch.setattr(lib, "confirm", _dies)
+        with pytest.raises(Killed):
+            first.add_documents([HTML])
+    assert list(shared.documents_dir.glob(".pending-*"))
+
+    other = Pipeline(b, HashingEmbedder())
+    assert "kestrel-lighthouse" in other.index.documents  # A's add stands, for B too
+    assert (shared.documents_dir / "kestrel-lighthouse" / "meta.json").is_file()
+    assert not list(shared.documents_dir.glob(".pending-*"))
+
+    with monkeypatch.context() as patch:  # A's removal killed after its index committed
+        patch.setattr(lib, "finish", _dies)
+        with pytest.raises(Killed):
+            Pipeline(a, HashingEmbedder()).remove_documents(["kestrel-lighthouse"])
+    assert _set_aside(shared)
+    again = Pipeline(b, HashingEmbedder())  # B still indexed it: not a reason to keep it
+    assert "kestrel-lighthouse" not in again.index.documents
+    assert not (shared.documents_dir / "kestrel-lighthouse").exists()
+    assert not _set_aside(shared)  # nor the mark naming its index
+    assert "kestrel-lighthouse" not in Pipeline(a, HashingEmbedder()).index.documents

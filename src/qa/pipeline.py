@@ -46,7 +46,7 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import BuildStop, Index, committed, open_index, sticky_ids
+from qa.store import BuildStop, Index, committed_by, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
@@ -582,7 +582,7 @@ class Pipeline:
                        if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
-                lib.sweep(data, committed(self.settings))
+                lib.sweep(data, committed_by(self.settings))
                 new = []
                 refusals = lib.copies(self.settings, prepared, indexed)
                 for item, refusal in zip(prepared, refusals, strict=True):
@@ -687,7 +687,7 @@ class Pipeline:
             with lib.data_lock(data):
                 # another process's add or removal killed mid-way: settled before this
                 # one's rebuild could index or drop its document as new or changed
-                lib.settle(data, committed(self.settings))
+                lib.settle(data, committed_by(self.settings))
                 moves: list[tuple[Path, Path]] = []
                 for doc_id in list(wanted):
                     try:

@@ -65,6 +65,7 @@ from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
 from qa.loaders.library import (
     SEEDS_MISSING,
     TEXT,
+    Judge,
     PreviousIds,
     corpus_files,
     data_lock,
@@ -757,6 +758,20 @@ def committed(settings: Settings) -> PreviousIds | None:
         return None
 
 
+def committed_by(settings: Settings) -> Judge:
+    """What settles a killed change (`settle`): the committed ids of the index that made it,
+    named by its mark; this index's for a mark that names none. Another index sharing the
+    data folder (QA_DATA) is read with its folder and this data folder."""
+    own = settings.index_dir.resolve()
+
+    def judge(owner: Path | None) -> PreviousIds | None:
+        if owner is None or owner == own:
+            return committed(settings)
+        return committed(replace(settings, index_dir=owner, data_dir=settings.documents_dir))
+
+    return judge
+
+
 def settle_data(settings: Settings) -> None:
     """Before the index is checked: finish or undo what an add or a removal killed mid-way
     left in the data folder (`settle`), so that the check neither drops a document whose
@@ -769,7 +784,7 @@ def settle_data(settings: Settings) -> None:
     try:
         with data_lock(data, wait=False) as held:
             if held:
-                settle(data, committed(settings))
+                settle(data, committed_by(settings))
     except OSError as exc:  # a read-only data folder: the check decides as before
         log(f"warning: cannot settle an interrupted change in {str(data)!r}: "
             f"{exc.strerror or exc}")

@@ -36,7 +36,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -629,10 +629,32 @@ UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.docum
 INCOMING_PREFIX = ".incoming-"  # a document being written by `commit`
 REMOVED_PREFIX = ".removed-"  # a document set aside by `withdraw` until its removal is done
 PENDING_PREFIX = ".pending-"  # beside a document `commit` stored, until its add is `confirm`ed
+OWNER_SUFFIX = ".index"  # `.removed-<id>-<hex>.index`: the index whose removal it is
 STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
 
 
-def sweep(data: Path, committed: PreviousIds | None) -> None:
+# What decides a killed change: the committed ids (`PreviousIds`, None without a readable
+# index) of the index that made it, given that index's folder (None: a mark that names none,
+# left by an older qa; the index settling it decides, as it did then).
+Judge = Callable[[Path | None], PreviousIds | None]
+
+
+def owner_mark(settings: Settings) -> str:
+    """What a change's mark holds: the folder of the index making it (resolved), so that
+    another index sharing the data folder (QA_DATA) settles it by that index's manifest."""
+    return str(settings.index_dir.resolve())
+
+
+def _mark_owner(path: Path) -> Path | None:
+    """The index folder a mark names; None for a mark without one (older qa) or unreadable."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        text = path.read_text(encoding="utf-8").strip()
+        if text.startswith("/"):
+            return Path(text)
+    return None
+
+
+def sweep(data: Path, committed: Judge) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
     `.incoming-` folder (only a writer holding the lock has one), `.upload-` folders whose
     newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each); and
@@ -655,31 +677,41 @@ def sweep(data: Path, committed: PreviousIds | None) -> None:
 def unsettled(data: Path) -> list[Path]:
     """What adds and removals in progress (or killed) have in the data folder: the
     `.pending-<id>` mark of a document stored by `commit`, not yet `confirm`ed, and the
-    `.removed-<id>-<hex>` folder of one set aside by `withdraw`."""
+    `.removed-<id>-<hex>` folder of one set aside by `withdraw` (and the mark naming its
+    index, left alone when its removal was killed while finishing)."""
     try:
         return sorted(p for p in data.iterdir() if not p.is_symlink() and (
             p.name.startswith(PENDING_PREFIX) and p.is_file()
-            or p.name.startswith(REMOVED_PREFIX) and p.is_dir()))
+            or p.name.startswith(REMOVED_PREFIX) and (p.is_dir() or _orphan_mark(p))))
     except OSError:  # no data folder yet
         return []
 
 
-def settle(data: Path, committed: PreviousIds | None) -> None:
+def settle(data: Path, committed: Judge) -> None:
     """Finish or undo the adds and removals a killed process left half done (call under
-    `data_lock`, so none is in progress), by what the committed index holds (`committed`,
-    its manifest's ids; None: no readable index). Its client was never told the outcome;
-    the index decides it.
+    `data_lock`, so none is in progress), by what the index that made each one committed
+    (`committed` of the index folder its mark names: its manifest's ids; None: no readable
+    index). Its client was never told the outcome; that index decides it, not another one
+    sharing the data folder (which may not have been rebuilt since, or at all).
 
     An add stores the document (`commit`, marked pending), rebuilds the index with it, then
     `confirm`s it: one the committed index indexed stays; any other is deleted, as if it
     never came. A removal sets the document aside (`withdraw`), rebuilds the index without
     it, then deletes it (`finish`): one the committed index still holds (indexed or
     skipped) is moved back; one whose removal was committed is deleted."""
-    indexed = {doc_id for doc_id, _ in committed.indexed} if committed is not None else set()
-    uploads = committed.uploads if committed is not None else frozenset()
+    judged: dict[Path | None, PreviousIds | None] = {}
+
+    def by_owner(mark: Path) -> PreviousIds | None:
+        owner = _mark_owner(mark)
+        if owner not in judged:
+            judged[owner] = committed(owner)
+        return judged[owner]
+
     for path in unsettled(data):
         if path.name.startswith(PENDING_PREFIX):
             doc_id = path.name[len(PENDING_PREFIX):]
+            ids = by_owner(path)
+            indexed = {i for i, _ in ids.indexed} if ids is not None else set()
             if doc_id not in indexed and _STORED_ID.match(doc_id):
                 shutil.rmtree(data / doc_id, ignore_errors=True)
                 log(printable(f"{doc_id}: its upload was interrupted before the index was "
@@ -687,15 +719,22 @@ def settle(data: Path, committed: PreviousIds | None) -> None:
             with contextlib.suppress(OSError):
                 path.unlink()
             continue
+        if path.is_file():  # an orphan mark (`unsettled`)
+            path.unlink(missing_ok=True)
+            continue
         doc_id = path.name[len(REMOVED_PREFIX):].rpartition("-")[0]
-        if committed is not None and doc_id not in uploads:
+        mark = _owner_file(path)
+        ids = by_owner(mark)
+        if ids is not None and doc_id not in ids.uploads:
             shutil.rmtree(path, ignore_errors=True)
+            mark.unlink(missing_ok=True)
             continue
         home = data / doc_id
         try:
             if not _STORED_ID.match(doc_id) or home.exists():
                 raise FileExistsError(errno.EEXIST, "the name is taken")
             os.replace(path, home)
+            mark.unlink(missing_ok=True)
         except OSError as exc:
             log(printable(f"warning: could not put back {path.name}, whose removal was "
                           f"interrupted ({exc.strerror or exc}): it is left as it is"))
@@ -725,7 +764,8 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
                 os.fsync(fh.fileno())
             write_text_atomic(tmp / TEXT, item.extracted.text)
             write_text_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=1))
-            (data / f"{PENDING_PREFIX}{doc_id}").touch()  # until `confirm` (see `settle`)
+            # until `confirm` (see `settle`), naming the index it is for
+            write_text_atomic(data / f"{PENDING_PREFIX}{doc_id}", owner_mark(settings))
             os.replace(tmp, data / doc_id)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -754,20 +794,41 @@ def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
             undo(moves)
             raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
         aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
-        os.replace(folder, aside)
+        mark = _owner_file(aside)
+        try:  # the index it is for, named first: a set-aside folder never lacks it
+            write_text_atomic(mark, owner_mark(settings))
+            os.replace(folder, aside)
+        except BaseException:
+            mark.unlink(missing_ok=True)
+            undo(moves)
+            raise
         moves.append((folder, aside))
     return moves
+
+
+def _orphan_mark(path: Path) -> bool:
+    """Is `path` the owner mark of a set-aside folder that is gone?"""
+    return (path.name.endswith(OWNER_SUFFIX) and path.is_file()
+            and not path.with_name(path.name.removesuffix(OWNER_SUFFIX)).exists())
+
+
+def _owner_file(aside: Path) -> Path:
+    """Beside a `.removed-` folder: the index whose removal set it aside (`owner_mark`)."""
+    return aside.with_name(aside.name + OWNER_SUFFIX)
 
 
 def undo(moves: Sequence[tuple[Path, Path]]) -> None:
     for folder, aside in reversed(moves):
         with contextlib.suppress(OSError):
             os.replace(aside, folder)
+            _owner_file(aside).unlink(missing_ok=True)
 
 
 def finish(moves: Sequence[tuple[Path, Path]]) -> None:
     for _, aside in moves:
         shutil.rmtree(aside, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            _owner_file(aside).unlink(missing_ok=True)
 
 
 def discard(settings: Settings, ids: Sequence[str]) -> None:
