@@ -997,3 +997,49 @@ def test_two_indexes_sharing_a_data_folder_settle_each_others_changes_by_the_own
     assert not (shared.documents_dir / "kestrel-lighthouse").exists()
     assert not _set_aside(shared)  # nor the mark naming its index
     assert "kestrel-lighthouse" not in Pipeline(a, HashingEmbedder()).index.documents
+
+
+class FailingGate(GatedEmbedder):
+    """`GatedEmbedder` whose gated call fails once the gate opens: the upload's build dies."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = super().embed(texts)
+        if threading.current_thread().name == "adding":
+            raise RuntimeError("out of memory while embedding")
+        return vectors
+
+
+def test_a_build_elsewhere_never_indexes_an_upload_still_in_progress(
+        settings: Settings, tmp_path: Path) -> None:
+    """`qa index` (another process, here another index on the same QA_DATA) while `qa serve`
+    indexed an upload: its build took no data lock and indexed the upload, whose own build
+    then failed and removed it again: that index cited a document that was never added. And a
+    reader (`qa ask`) saw the unconfirmed upload as a new file and rebuilt. Neither now."""
+    from qa.store import build_index, load_index
+
+    shared = replace(settings, data_dir=tmp_path / "shared-data")
+    other = replace(shared, index_dir=tmp_path / "other-idx")
+    embedder = FailingGate()
+    writer = Pipeline(shared, embedder)
+    assert writer.index.documents
+    failed: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            writer.add_documents([HTML])
+        except RuntimeError as exc:
+            failed.append(exc)
+
+    adding = threading.Thread(target=add, name="adding")
+    adding.start()
+    try:
+        assert embedder.waiting.wait(30)  # stored, pending, being embedded
+        assert (shared.documents_dir / "kestrel-lighthouse").is_dir()
+        built = build_index(other, HashingEmbedder())
+        assert "kestrel-lighthouse" not in built.documents
+        assert "kestrel-lighthouse" not in load_index(shared).documents  # fresh: no rebuild
+    finally:
+        embedder.gate.set()
+        adding.join(30)
+    assert failed and not (shared.documents_dir / "kestrel-lighthouse").exists()
+    assert "kestrel-lighthouse" not in Pipeline(other, HashingEmbedder()).index.documents

@@ -70,7 +70,9 @@ from qa.loaders.library import (
     corpus_files,
     data_lock,
     entry,
+    held_here,
     load_corpus,
+    pending_ids,
     previous_ids,
     settle,
     stored_folders,
@@ -691,21 +693,22 @@ def build_index(
     stop = stop or BuildStop()
     stop.check()
     started = time.perf_counter()
-    try:
-        ids = sticky_ids(settings, _read_manifest(settings.index_dir))
-    except (IndexMissing, IndexCorrupt):
-        ids = PreviousIds()  # a fresh index: seeds by their file names
-    # but a new seed file never takes an id an upload has (its folder is named by it), nor
-    # one an upload stored since the last build has (stored while a seed file came): a seed
-    # file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
-    stored = {f.name for f in stored_folders(settings.documents_dir)}
-    ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
-    files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
-    stats = _stat_files(files)
-    corpus = load_corpus(settings, ids, empty_ok)
-    documents = corpus.documents
-    skipped = _skipped(files, {d.id for d in documents}, stats)
-    texts = _stat_texts(documents, corpus.uploaded)
+    with _reading_corpus(settings) as hide:
+        try:
+            ids = sticky_ids(settings, _read_manifest(settings.index_dir))
+        except (IndexMissing, IndexCorrupt):
+            ids = PreviousIds()  # a fresh index: seeds by their file names
+        # but a new seed file never takes an id an upload has (its folder is named by it), nor
+        # one an upload stored since the last build has (stored while a seed file came): a
+        # seed file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
+        stored = {f.name for f in stored_folders(settings.documents_dir, hide)}
+        ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
+        files = corpus_files(settings, ids, hide)  # fails at once on a seeds path that is a file
+        stats = _stat_files(files)
+        corpus = load_corpus(settings, ids, empty_ok, hide)
+        documents = corpus.documents
+        skipped = _skipped(files, {d.id for d in documents}, stats)
+        texts = _stat_texts(documents, corpus.uploaded)
     problems = [ProblemEntry(file=p.file, reason=p.reason) for p in corpus.problems]
     prepare_index_dir(settings.index_dir)
     if settings.backend == "milvus":  # unreachable: say so before embedding anything
@@ -747,6 +750,43 @@ def build_index(
         if settings.backend == "milvus":  # then forgets the documents the build dropped
             milvus_index.prune(built, settings)
     return _with_backend(built, settings)
+
+
+@contextlib.contextmanager
+def _reading_corpus(settings: Settings) -> Iterator[frozenset[str]]:
+    """While a build reads the documents: the uploads it must leave out. It holds the data
+    lock meanwhile, as writers do, after settling what a killed writer left (`settle`), so a
+    writer waits for the read, never for the embedding; a writer's own rebuild (this thread
+    holds the lock) reads its new uploads. While another writer holds the lock, its add is
+    in progress: its uploads not in the committed index yet (`unconfirmed`) are left out,
+    so this build neither waits for that writer's nor indexes what may never be added (that
+    writer's build adds them)."""
+    data = settings.documents_dir
+    if held_here(data) or not data.is_dir():
+        yield frozenset()
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            held = stack.enter_context(data_lock(data, wait=False))
+        except OSError:  # a read-only data folder: what is pending cannot be settled
+            held = False
+        if held:
+            settle(data, committed_by(settings))
+        yield frozenset() if held else unconfirmed(settings)
+
+
+def unconfirmed(settings: Settings) -> frozenset[str]:
+    """The uploads of an add in progress (`pending_ids`) that the committed index does not
+    hold: another writer's, not to be indexed (nor seen as new files) until it confirms
+    them; none while this thread is the writer (its rebuild is for them)."""
+    data = settings.documents_dir
+    if held_here(data):
+        return frozenset()
+    pending = pending_ids(data)
+    if not pending:
+        return frozenset()
+    ids = committed(settings)
+    return frozenset(pending - ({i for i, _ in ids.indexed} if ids is not None else set()))
 
 
 def committed(settings: Settings) -> PreviousIds | None:
@@ -1247,7 +1287,9 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         return
     built = {d.id: d for d in manifest.documents}
     skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
-    now = corpus_files(settings, sticky_ids(settings, manifest))
+    # an upload in progress is no change yet: its writer's build adds it (no reader waits)
+    hide = unconfirmed(settings) - set(built) - set(skipped)
+    now = corpus_files(settings, sticky_ids(settings, manifest), hide)
     changed = sorted((set(built) | set(skipped)) ^ set(now))
     # an upload folder skipped as unreadable (no metadata: not among the files) and since
     # removed: its problem must go

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import unicodedata
 import uuid
@@ -367,11 +368,12 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
     return document_of(folder.name, str(original), loader.kind, extracted, file_sha)
 
 
-def stored_folders(data_dir: Path) -> list[Path]:
+def stored_folders(data_dir: Path, hide: frozenset[str] = frozenset()) -> list[Path]:
+    """The document folders of the data folder, by name, less those named in `hide`."""
     if not data_dir.is_dir():
         return []
-    return sorted(p for p in data_dir.iterdir()
-                  if p.is_dir() and not p.is_symlink() and _STORED_ID.match(p.name))
+    return sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                  and _STORED_ID.match(p.name) and p.name not in hide)
 
 
 def legacy_problem(settings: Settings, previous: PreviousIds | None) -> Problem | None:
@@ -390,20 +392,21 @@ def legacy_problem(settings: Settings, previous: PreviousIds | None) -> Problem 
                                 f"to {str(legacy)!r}")
 
 
-def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dict[str, Path]:
+def corpus_files(settings: Settings, previous: PreviousIds | None = None,
+                 hide: frozenset[str] = frozenset()) -> dict[str, Path]:
     """Cheap: each id a document may have and the file it would come from (seeds named as
     `seed_files` names them; uploads by their stored metadata), without reading or
     extracting anything, for staleness checks. Every document `load_corpus` yields (given
     the same `previous`) is here under the same id; a file here that it skipped (empty,
     corrupt) is one the build records as skipped. A missing seeds folder holds no files (the
     uploads are the library; loading reports it as a problem); a seeds path that is a file
-    fails at once."""
+    fails at once. Uploads in `hide` (an add in progress: `pending_ids`) are left out."""
     files: dict[str, Path] = {}
     if settings.seeds_dir.is_dir():
         files.update(seed_files(settings.seeds_dir, previous)[0])
     elif settings.seeds_dir.exists():
         raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} is not a folder")
-    for folder in stored_folders(settings.documents_dir):
+    for folder in stored_folders(settings.documents_dir, hide):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
             original = _stored_original(folder, meta)
@@ -415,19 +418,20 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
 
 
 def load_corpus(settings: Settings, previous: PreviousIds | None = None,
-                empty_ok: bool = False) -> Corpus:
+                empty_ok: bool = False, hide: frozenset[str] = frozenset()) -> Corpus:
     """Seeds and uploaded documents, with the problems found (reported once on stderr);
     seed ids as `seed_files` gives them after the build `previous` describes. No file at
     all is an empty library (nothing added yet, every upload removed, no seeds folder), not
     an error; files of which none can be read raise `NothingToIndex` naming why (a build
     then keeps the index it has: one broken file must not empty a library), unless
-    `empty_ok` (the user removed the last readable document)."""
+    `empty_ok` (the user removed the last readable document). Uploads in `hide` (another
+    writer's add in progress) are left out, as if not stored yet."""
     seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes,
                                              previous)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
     taken = {doc_id for doc_id, _ in seeds}
     uploaded = set()
-    folders = stored_folders(settings.documents_dir)
+    folders = stored_folders(settings.documents_dir, hide)
     for folder in folders:
         try:
             document = _load_stored(folder, settings.max_upload_bytes)
@@ -608,6 +612,10 @@ def check_data_dir(settings: Settings) -> Path:
     return data
 
 
+_holders: dict[str, int] = {}  # data folder (real path) -> the thread holding its lock here
+_holders_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
     """One writer at a time per data folder (other processes wait). With `wait=False` it
@@ -619,10 +627,27 @@ def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
         except BlockingIOError:
             yield False
             return
+        key = os.path.realpath(data)
+        with _holders_lock:
+            _holders[key] = threading.get_ident()
         try:
             yield True
         finally:
+            with _holders_lock:
+                _holders.pop(key, None)
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def held_here(data: Path) -> bool:
+    """Does this thread hold `data_lock(data)` (a writer rebuilding for its own change)?"""
+    with _holders_lock:
+        return _holders.get(os.path.realpath(data)) == threading.get_ident()
+
+
+def pending_ids(data: Path) -> set[str]:
+    """The uploads stored by `commit` and not yet `confirm`ed (or settled)."""
+    return {p.name[len(PENDING_PREFIX):] for p in unsettled(data)
+            if p.name.startswith(PENDING_PREFIX)}
 
 
 UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.documents_api)
