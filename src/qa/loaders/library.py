@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from qa.atomic import write_text_atomic
+from qa.atomic import write_bytes_atomic, write_text_atomic
 from qa.config import Settings
 from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
 from qa.loaders import (
@@ -779,23 +779,26 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
         doc_id = unique_id(safe_id(item.name), taken)
         taken.add(doc_id)
         tmp = data / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
-        tmp.mkdir()
+        try:
+            tmp.mkdir()
+        except OSError as exc:
+            discard(settings, ids)
+            raise WriteError.of(exc, data / doc_id) from None
         try:
             meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted,
                          original_name=item.original_name)
-            with (tmp / meta["file"]).open("wb") as fh:
-                fh.write(item.raw)
-                fh.flush()
-                os.fsync(fh.fileno())
+            write_bytes_atomic(tmp / meta["file"], item.raw)  # a full disk: WriteError (507)
             write_text_atomic(tmp / TEXT, item.extracted.text)
             write_text_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=1))
             # until `confirm` (see `settle`), naming the index it is for
             write_text_atomic(data / f"{PENDING_PREFIX}{doc_id}", owner_mark(settings))
             os.replace(tmp, data / doc_id)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             (data / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
             discard(settings, ids)  # all or none: the ones before it go too
+            if isinstance(exc, OSError):
+                raise WriteError.of(exc, data / doc_id) from None
             raise
         ids.append(doc_id)
     return ids
@@ -820,8 +823,10 @@ def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
             raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
         aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
         mark = _owner_file(aside)
-        try:  # the index it is for, named first: a set-aside folder never lacks it
-            write_text_atomic(mark, owner_mark(settings))
+        try:  # the index it is for, named first; a full disk (removing is the way out of
+            # one) removes without it: settled by the next index, as before marks named one
+            with contextlib.suppress(WriteError):
+                write_text_atomic(mark, owner_mark(settings))
             os.replace(folder, aside)
         except BaseException:
             mark.unlink(missing_ok=True)
