@@ -1043,3 +1043,31 @@ def test_a_build_elsewhere_never_indexes_an_upload_still_in_progress(
         adding.join(30)
     assert failed and not (shared.documents_dir / "kestrel-lighthouse").exists()
     assert "kestrel-lighthouse" not in Pipeline(other, HashingEmbedder()).index.documents
+
+
+def test_a_full_disk_during_a_build_is_an_error_not_a_crash(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vector files are memory maps of sparse files: on a full disk (a tmpfs) writing
+    into one killed the process with SIGBUS ('Bus error', exit 135): `qa serve` died on an
+    upload. Their blocks are allocated first, so a full disk is a WriteError naming the index
+    folder, the upload is rolled back and the index is as it was."""
+    import errno
+    import os
+
+    from qa import store
+    from qa.errors import WriteError
+
+    before = set(pipeline.index.documents)
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store.os, "posix_fallocate", full)
+    with pytest.raises(WriteError, match=r"^cannot write the index in '.*index': No space "
+                                         r"left on device$") as raised:
+        pipeline.add_documents([HTML])
+    assert raised.value.status == 507
+    monkeypatch.undo()
+    assert not (pipeline.settings.documents_dir / "kestrel-lighthouse").exists()
+    assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
+    assert not list(pipeline.settings.index_dir.glob(".build-*"))

@@ -34,6 +34,7 @@ build; only new or changed documents are chunked and embedded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -58,7 +59,14 @@ from qa.atomic import write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError, ShuttingDown
+from qa.errors import (
+    IndexCorrupt,
+    IndexMissing,
+    IndexStale,
+    QAError,
+    ShuttingDown,
+    WriteError,
+)
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
@@ -730,8 +738,10 @@ def build_index(
             manifest = _write_build(tmp_dir, name, build)
             stop.check()
             os.replace(tmp_dir, index_dir / name)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:  # one line, 507
+                raise WriteError.of(exc, index_dir, "write the index in") from None
             raise
         try:
             built = _open_build(index_dir, manifest, settings.hnsw_above, settings.ivf_above,
@@ -892,6 +902,24 @@ class _BuildInputs:
     stop: BuildStop  # checked before each batch of model work
 
 
+def _new_matrix(path: Path, shape: tuple[int, int]) -> np.memmap:
+    """A float32 `.npy` file of `shape`, memory-mapped for writing, its blocks allocated
+    first: a page of a sparse file written into on a full disk kills the process (SIGBUS,
+    no error to report); allocated, a full disk is an OSError (ENOSPC) here."""
+    matrix = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    try:
+        with path.open("r+b") as fh:
+            os.posix_fallocate(fh.fileno(), 0, path.stat().st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            del matrix
+            raise
+    return matrix
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
     """Write build `name`'s files into `folder`; the manifest that describes them."""
     settings, embedder, previous = build.settings, build.embedder, build.previous
@@ -960,10 +988,8 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
     # collections are made with the model's dimension, empty or not
     if not dim and (n_sentences or settings.backend == "milvus"):
         dim = int(embed_documents(["dimension probe"]).shape[1])
-    chunk_matrix = np.lib.format.open_memmap(folder / MATRIX, mode="w+", dtype=np.float32,
-                                             shape=(n_chunks, dim))
-    sentence_matrix = np.lib.format.open_memmap(folder / "sentence_vectors.npy", mode="w+",
-                                                dtype=np.float32, shape=(n_sentences, dim))
+    chunk_matrix = _new_matrix(folder / MATRIX, (n_chunks, dim))
+    sentence_matrix = _new_matrix(folder / "sentence_vectors.npy", (n_sentences, dim))
     if previous is not None:
         for part in parts:
             if part.previous is None:
