@@ -1071,3 +1071,36 @@ def test_a_full_disk_during_a_build_is_an_error_not_a_crash(
     assert not (pipeline.settings.documents_dir / "kestrel-lighthouse").exists()
     assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
     assert not list(pipeline.settings.index_dir.glob(".build-*"))
+
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_a_seed_file_changed_during_a_build_is_seen_as_changed(
+        settings: Settings, change: str) -> None:
+    """An HTML seed file edited while the build embedded it: the manifest recorded the hash
+    of the new bytes beside the old text, so every later check called the index fresh and
+    answers quoted text the file no longer held. Deleted meanwhile, the build failed
+    (FileNotFoundError: 'internal error'). Both now build, and the next check rebuilds."""
+    from qa.store import load_index
+
+    seed = settings.seeds_dir / HTML.name
+    shutil.copy(HTML, seed)
+
+    class Editing(HashingEmbedder):
+        def embed(self, texts: list[str]) -> np.ndarray:
+            if seed.exists():
+                if change == "edit":
+                    seed.write_text(HTML.read_text("utf-8").replace("1871", "1999"), "utf-8")
+                else:
+                    seed.unlink()
+            return super().embed(texts)
+
+    index = Pipeline(settings, Editing()).index
+    assert "kestrel-lighthouse" in index.documents and "1871" in index.documents[
+        "kestrel-lighthouse"].text
+    with pytest.raises(IndexStale, match="kestrel-lighthouse"):
+        load_index(settings)
+    rebuilt = Pipeline(settings, HashingEmbedder()).index
+    if change == "edit":
+        assert "1999" in rebuilt.documents["kestrel-lighthouse"].text
+    else:
+        assert "kestrel-lighthouse" not in rebuilt.documents

@@ -902,6 +902,28 @@ class _BuildInputs:
     stop: BuildStop  # checked before each batch of model work
 
 
+CHANGED = "0" * 64  # the recorded hash of a file that changed or went while it was indexed
+
+
+def _sha_if_unchanged(path: Path, before: os.stat_result) -> str:
+    """The file's hash, if it is still as it was when the build read it (`before`), else
+    CHANGED: the hash of newer bytes beside the old text would make the next check call the
+    index fresh (and a file deleted meanwhile failed the whole build)."""
+    def same() -> bool:
+        st = path.stat()
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == \
+            (before.st_size, before.st_mtime_ns, before.st_ino)
+
+    try:
+        if same():
+            sha = _sha256(path)
+            if same():
+                return sha
+    except OSError:
+        pass
+    return CHANGED
+
+
 def _new_matrix(path: Path, shape: tuple[int, int]) -> np.memmap:
     """A float32 `.npy` file of `shape`, memory-mapped for writing, its blocks allocated
     first: a page of a sparse file written into on a full disk kills the process (SIGBUS,
@@ -1058,7 +1080,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         st = build.stats.get(part.doc.path)
         # the file's own hash (for extracted formats `doc.sha256` names the extracted text)
         file_sha = part.doc.sha256 if part.doc.kind in ("txt", "md") or st is None \
-            else _sha256(Path(part.doc.path))
+            else _sha_if_unchanged(Path(part.doc.path), st)
         stored = build.texts.get(part.doc.id)
         entries.append(DocumentEntry(
             id=part.doc.id, title=part.doc.title, path=part.doc.path, kind=part.doc.kind,
