@@ -1104,3 +1104,22 @@ def test_a_seed_file_changed_during_a_build_is_seen_as_changed(
         assert "1999" in rebuilt.documents["kestrel-lighthouse"].text
     else:
         assert "kestrel-lighthouse" not in rebuilt.documents
+
+
+def test_a_seed_file_whose_name_is_not_utf8_is_skipped_not_fatal(settings: Settings) -> None:
+    """A seed file named in Latin-1 (`caf\\xe9.txt`, from an old archive): its path could not
+    be written into the build's documents.json, and the whole build failed ('internal error:
+    UnicodeEncodeError'): one file's name blocked the library. It is skipped, named with the
+    byte shown."""
+    import os
+
+    name = os.fsencode(settings.seeds_dir) + b"/caf\xe9.txt"
+    with open(name, "wb") as fh:
+        fh.write(b"The keeper of the lighthouse was Anna Holt.\n")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert list(pipeline.index.documents) == ["politico-us-iraq-advisory-transition"]
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [
+        (f"{settings.seeds_dir}/caf\\xe9.txt",
+         "its name is not UTF-8 (written in another encoding?): rename it to index it")]
+    assert list(Pipeline(settings, HashingEmbedder()).index.documents) == [
+        "politico-us-iraq-advisory-transition"]

@@ -193,6 +193,20 @@ def _entry_problem(path: Path) -> str | None:
     return ""
 
 
+def _utf8(name: str) -> bool:
+    """Is a file name valid UTF-8 (no byte decoded as a lone surrogate)?"""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """`path` as text, a byte of its name that is not UTF-8 shown as `\\xNN`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class PreviousIds:
     """The ids the last build gave (from its manifest): each seed file's, by file name, and
@@ -257,6 +271,10 @@ def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
     problems: list[Problem] = []
     for path in sorted(seeds_dir.iterdir()):
         if path.name.startswith("."):
+            continue
+        if not _utf8(path.name):  # a path no manifest, log or JSON reply can hold as it is
+            problems.append(Problem(_shown(path), "its name is not UTF-8 (written in another "
+                                                  "encoding?): rename it to index it"))
             continue
         trouble = _entry_problem(path)
         if trouble is None:
