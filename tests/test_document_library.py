@@ -1123,3 +1123,42 @@ def test_a_seed_file_whose_name_is_not_utf8_is_skipped_not_fatal(settings: Setti
          "its name is not UTF-8 (written in another encoding?): rename it to index it")]
     assert list(Pipeline(settings, HashingEmbedder()).index.documents) == [
         "politico-us-iraq-advisory-transition"]
+
+
+def test_a_build_that_waited_for_an_upload_s_build_keeps_the_upload(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build by another process (here another thread: `qa index`, or a server's background
+    reload) read the library while an upload was being indexed, leaving the unconfirmed
+    upload out, then waited for that upload's build: committed after it, its index dropped
+    the upload the client had just been told was added. A build whose wait saw another
+    build committed reads the library again."""
+    from qa import store
+
+    embedder = GatedEmbedder()
+    writer = Pipeline(settings, embedder)
+    assert writer.index.documents
+    waiting = threading.Event()
+    locking = store._build_lock
+
+    def spy(index_dir: Path) -> object:
+        if threading.current_thread().name == "other":
+            waiting.set()
+        return locking(index_dir)
+
+    monkeypatch.setattr(store, "_build_lock", spy)
+    adding = threading.Thread(target=writer.add_documents, args=([HTML],), name="adding")
+    adding.start()
+    built: list[store.Index] = []
+    other = threading.Thread(name="other", target=lambda: built.append(
+        store.build_index(settings, HashingEmbedder())))
+    try:
+        assert embedder.waiting.wait(30)  # the upload is being embedded, holding the locks
+        other.start()
+        assert waiting.wait(30)  # the other build has read the library and waits
+    finally:
+        embedder.gate.set()
+        adding.join(30)
+        other.join(30)
+    assert "kestrel-lighthouse" in writer.index.documents
+    assert "kestrel-lighthouse" in built[0].documents
+    assert "kestrel-lighthouse" in store.load_index(settings).documents

@@ -675,6 +675,51 @@ def _stat_texts(documents: list[Document], uploaded: frozenset[str]
     return texts
 
 
+@dataclass(frozen=True)
+class _Read:
+    """The corpus as a build read it (`_read_corpus`)."""
+
+    documents: list[Document]
+    stats: dict[str, os.stat_result]
+    texts: dict[str, os.stat_result]
+    skipped: list[SkippedEntry]
+    problems: list[ProblemEntry]
+    manifest: tuple[int, int, int] | None  # `_manifest_key` before it was read
+
+
+def _manifest_key(index_dir: Path) -> tuple[int, int, int] | None:
+    """What tells one committed manifest from the next (inode, size, mtime)."""
+    try:
+        st = (index_dir / MANIFEST).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_corpus(settings: Settings, empty_ok: bool) -> _Read:
+    """Read the documents for a build (`load_corpus`), with the ids the committed index
+    gave them and each file's stat from before it was read."""
+    manifest = _manifest_key(settings.index_dir)
+    with _reading_corpus(settings) as hide:
+        try:
+            ids = sticky_ids(settings, _read_manifest(settings.index_dir))
+        except (IndexMissing, IndexCorrupt):
+            ids = PreviousIds()  # a fresh index: seeds by their file names
+        # but a new seed file never takes an id an upload has (its folder is named by it), nor
+        # one an upload stored since the last build has (stored while a seed file came): a
+        # seed file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
+        stored = {f.name for f in stored_folders(settings.documents_dir, hide)}
+        ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
+        files = corpus_files(settings, ids, hide)  # fails at once on a seeds path that is a file
+        stats = _stat_files(files)
+        corpus = load_corpus(settings, ids, empty_ok, hide)
+        documents = corpus.documents
+        skipped = _skipped(files, {d.id for d in documents}, stats)
+        texts = _stat_texts(documents, corpus.uploaded)
+    return _Read(documents, stats, texts, skipped,
+                 [ProblemEntry(file=p.file, reason=p.reason) for p in corpus.problems], manifest)
+
+
 def _resolve_words(words: WordsArg) -> WordVectors | None:
     return words() if callable(words) else words
 
@@ -701,23 +746,7 @@ def build_index(
     stop = stop or BuildStop()
     stop.check()
     started = time.perf_counter()
-    with _reading_corpus(settings) as hide:
-        try:
-            ids = sticky_ids(settings, _read_manifest(settings.index_dir))
-        except (IndexMissing, IndexCorrupt):
-            ids = PreviousIds()  # a fresh index: seeds by their file names
-        # but a new seed file never takes an id an upload has (its folder is named by it), nor
-        # one an upload stored since the last build has (stored while a seed file came): a
-        # seed file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
-        stored = {f.name for f in stored_folders(settings.documents_dir, hide)}
-        ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
-        files = corpus_files(settings, ids, hide)  # fails at once on a seeds path that is a file
-        stats = _stat_files(files)
-        corpus = load_corpus(settings, ids, empty_ok, hide)
-        documents = corpus.documents
-        skipped = _skipped(files, {d.id for d in documents}, stats)
-        texts = _stat_texts(documents, corpus.uploaded)
-    problems = [ProblemEntry(file=p.file, reason=p.reason) for p in corpus.problems]
+    read = _read_corpus(settings, empty_ok)
     prepare_index_dir(settings.index_dir)
     if settings.backend == "milvus":  # unreachable: say so before embedding anything
         from qa import milvus_index
@@ -727,6 +756,12 @@ def build_index(
     if annotate is not None and annotator is None:
         annotator = getattr(annotate, "__qualname__", "annotate")
     with _build_lock(index_dir):
+        if _manifest_key(index_dir) != read.manifest:
+            # another build was committed while this one waited (a writer's, for the upload
+            # this read left out as unconfirmed): read again, or this build would drop it
+            read = _read_corpus(settings, empty_ok)
+        documents, stats, texts, skipped = read.documents, read.stats, read.texts, read.skipped
+        problems = read.problems
         _clean_leftovers(index_dir)
         previous = _previous_index(settings, embedder.name)
         name = f"build-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
