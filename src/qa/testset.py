@@ -272,13 +272,18 @@ def is_squad(data: Any) -> bool:
                     for a in data["data"]))
 
 
-def _doc_id(title: str, taken: set[str], number: int) -> str:
-    """A file-name-safe, unique id for an article's document ("Beyoncé" -> "Beyonce")."""
+def _doc_id(title: str, taken: set[str], number: int,
+            tried: dict[str, int] | None = None) -> str:
+    """A file-name-safe, unique id for an article's document ("Beyoncé" -> "Beyonce").
+    `tried` keeps the last number each name was tried with: a file of thousands of articles
+    with one title numbers each in one step, not by trying every number before it."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_title).strip("._-")[:80] or f"article-{number}"
-    doc_id, n = base, 2
+    tried = {} if tried is None else tried
+    doc_id, n = base, tried.get(base.lower(), 1) + 1
     while doc_id.lower() in taken:
         doc_id, n = f"{base}-{n}", n + 1
+    tried[base.lower()] = n - 1
     taken.add(doc_id.lower())
     return doc_id
 
@@ -331,6 +336,7 @@ class _SquadParts:
         self.problems: list[Problem] = []
         self.notes = notes
         self.taken: set[str] = set()
+        self.tried: dict[str, int] = {}  # `_doc_id`
         self.seen: set[str] = set()
         self.count = 0  # articles read
 
@@ -384,7 +390,7 @@ class _SquadParts:
                                   "one run keeps: ask it in parts (--limit N)")
                 items.append(item)
         if contexts:
-            self.articles.append(Article(_doc_id(title, self.taken, a + 1), title,
+            self.articles.append(Article(_doc_id(title, self.taken, a + 1, self.tried), title,
                                          tuple(contexts)))
 
     def result(self) -> tuple[list[Article], list[Item], list[Problem]]:
