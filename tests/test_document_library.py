@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1162,3 +1163,51 @@ def test_a_build_that_waited_for_an_upload_s_build_keeps_the_upload(
     assert "kestrel-lighthouse" in writer.index.documents
     assert "kestrel-lighthouse" in built[0].documents
     assert "kestrel-lighthouse" in store.load_index(settings).documents
+
+
+def test_an_upload_of_many_files_holds_their_text_not_their_bytes(
+        pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa add *.pdf` read every file whole and kept the bytes of all of them until the last
+    was stored: memory grew with the files' total size (100 PDFs of 20 MB: 2 GB), not their
+    text. The bytes are read again, a block at a time, when each is stored; a file changed
+    in between is refused (409), none of the upload is kept."""
+    import tracemalloc
+
+    files = []
+    for i in range(10):  # 10 x 250 KB of script around a sentence of text
+        path = tmp_path / f"page-{i}.html"
+        path.write_text(f"<html><head><title>Page {i}</title><script>{'x' * 250_000}</script>"
+                        f"</head><body><p>Page {i} says mill {i} stood by the river.</p>"
+                        "</body></html>", "utf-8")
+        files.append(path)
+    assert pipeline.index.documents
+    lib.prepare(files[0], None, 1 << 20)  # the HTML extractor imported and warmed up
+    from qa import store
+
+    building = store.build_index
+    held: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> store.Index:
+        held.append(tracemalloc.get_traced_memory()[0])  # all checked, the first stored
+        return building(*args, **kwargs)
+
+    monkeypatch.setattr(store, "build_index", spy)
+    tracemalloc.start()
+    try:
+        added = pipeline.add_documents(files)
+    finally:
+        tracemalloc.stop()
+    monkeypatch.undo()
+    assert len(added) == 10
+    assert held[0] < 10 * 250_000 / 4, f"{held[0]:,} bytes held"
+    assert (pipeline.settings.documents_dir / "page-0" / "original.html").read_bytes() == \
+        files[0].read_bytes()
+
+    item = lib.prepare(files[0], "again.html", 1 << 20)
+    files[0].write_text(files[0].read_text("utf-8").replace("mill 0", "mill 9"), "utf-8")
+    with pytest.raises(BadDocument, match="^again.html: the file changed while it was being "
+                                          "added; add it again$") as raised:
+        lib.commit(pipeline.settings, [item], set())
+    assert raised.value.status == 409
+    assert not (pipeline.settings.documents_dir / "again").exists()
+    assert not list(pipeline.settings.documents_dir.glob(".*-*"))

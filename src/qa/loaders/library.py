@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from qa.atomic import write_bytes_atomic, write_text_atomic
+from qa.atomic import write_chunks_atomic, write_text_atomic
 from qa.config import Settings
 from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
 from qa.loaders import (
@@ -375,8 +375,8 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
             + ("; the text changed: it will be re-indexed" if changed else ""))
     elif changed:
         log(f"{folder.name}: {why}, and so did its text; it will be re-indexed")
-    fresh = _meta(folder.name, str(meta.get("name", original.name)), raw, loader.kind,
-                  loader.extractor, extracted, added_at=str(meta.get("added_at", "")),
+    fresh = _meta(folder.name, str(meta.get("name", original.name)), len(raw), file_sha,
+                  loader.kind, loader.extractor, extracted, added_at=str(meta.get("added_at", "")),
                   original_name=_original_name(meta))
     try:  # best effort: a read-only data folder still serves the fresh extraction
         write_text_atomic(folder / TEXT, extracted.text)
@@ -522,8 +522,9 @@ def _original_name(meta: Mapping[str, Any]) -> str | None:
     return (display_name(value) or None) if isinstance(value, str) else None
 
 
-def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extracted: Extracted,
-          added_at: str = "", original_name: str | None = None) -> dict[str, Any]:
+def _meta(doc_id: str, name: str, size: int, file_sha256: str, kind: str, extractor: str,
+          extracted: Extracted, added_at: str = "",
+          original_name: str | None = None) -> dict[str, Any]:
     suffix = Path(name).suffix.lower()
     kept = {"original_name": original_name} if original_name else {}
     return {
@@ -533,11 +534,11 @@ def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extract
         "name": name,
         **kept,
         "file": f"original{suffix}",
-        "size": len(raw),
+        "size": size,
         "pages": [list(p) for p in extracted.pages],
         "chars": len(extracted.text),
         "added_at": added_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "file_sha256": _sha256(raw),
+        "file_sha256": file_sha256,
         "extractor": extractor,
         "text_sha256": text_sha256(extracted.text),
     }
@@ -559,7 +560,9 @@ class Prepared:
     """A checked file, ready to be written into the data folder."""
 
     name: str  # the sanitised original file name, the id's source
-    raw: bytes
+    source: Path  # the file, read again (and checked against `sha256`) when it is stored
+    size: int
+    sha256: str  # of the bytes `extracted` came from
     kind: str
     extractor: str
     extracted: Extracted
@@ -578,8 +581,9 @@ def prepare(path: Path, name: str | None, max_bytes: int,
             f"{shown}: the text is too long to index here ({len(extracted.text):,} "
             f"characters; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS)", status=413)
     clean = safe_id(shown) + Path(shown).suffix.lower()
-    return Prepared(clean, raw, loader.kind, loader.extractor, extracted,
-                    display_name(name or path.name))
+    # the bytes are not kept: an upload of many large files holds their text, not them
+    return Prepared(clean, path, len(raw), _sha256(raw), loader.kind, loader.extractor,
+                    extracted, display_name(name or path.name))
 
 
 def check_total(item: Prepared, before: int, max_chars: int) -> None:
@@ -803,9 +807,9 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
             discard(settings, ids)
             raise WriteError.of(exc, data / doc_id) from None
         try:
-            meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted,
-                         original_name=item.original_name)
-            write_bytes_atomic(tmp / meta["file"], item.raw)  # a full disk: WriteError (507)
+            meta = _meta(doc_id, item.name, item.size, item.sha256, item.kind, item.extractor,
+                         item.extracted, original_name=item.original_name)
+            _copy_checked(item, tmp / meta["file"])  # a full disk: WriteError (507)
             write_text_atomic(tmp / TEXT, item.extracted.text)
             write_text_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=1))
             # until `confirm` (see `settle`), naming the index it is for
@@ -820,6 +824,29 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
             raise
         ids.append(doc_id)
     return ids
+
+
+def _copy_checked(item: Prepared, target: Path) -> None:
+    """Copy the prepared file to `target` (atomically, a block at a time), refusing (409)
+    one that is no longer the file its text was extracted from."""
+    digest, copied = hashlib.sha256(), 0
+
+    def blocks() -> Iterator[bytes]:
+        nonlocal copied
+        try:
+            with item.source.open("rb") as fh:
+                while copied <= item.size and (block := fh.read(1 << 20)):
+                    digest.update(block)
+                    copied += len(block)
+                    yield block
+        except OSError as exc:
+            raise BadDocument(f"{item.name}: cannot read the file: {exc.strerror}") from None
+
+    write_chunks_atomic(target, blocks())
+    if copied != item.size or digest.hexdigest() != item.sha256:
+        target.unlink(missing_ok=True)
+        raise BadDocument(f"{item.name}: the file changed while it was being added; add it "
+                          "again", status=409)
 
 
 def confirm(settings: Settings, ids: Sequence[str]) -> None:
