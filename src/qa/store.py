@@ -1322,6 +1322,27 @@ def _clean_leftovers(index_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def sweep_index(index_dir: Path) -> None:
+    """Remove what a killed build left (`_clean_leftovers`: a `.build-*.tmp` folder may hold
+    gigabytes of vectors) when no build is running, so that it does not wait for the next
+    build. Skipped while one runs, and where the folder cannot be written."""
+    try:
+        if not any(p.name.startswith(".") and p.name.endswith(".tmp")
+                   for p in index_dir.iterdir()):
+            return
+        with (index_dir / ".lock").open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a build is running: the folder may be its own
+            try:
+                _clean_leftovers(index_dir)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return
+
+
 def _remove_old_builds(index_dir: Path, keep: set[str]) -> None:
     """Builds other than the new one and the one it replaced (a reader may be opening that)."""
     for path in index_dir.iterdir():
@@ -1535,9 +1556,11 @@ def open_index(
 
     A (re)build reuses what it can of the previous build. `words` is called only if the
     build meets terms it has no vector for: it may load the model's word table. First an
-    add or a removal killed mid-way is finished or undone (`settle_data`).
+    add or a removal killed mid-way is finished or undone (`settle_data`), and what a
+    killed build left is removed (`sweep_index`).
     """
     settle_data(settings)
+    sweep_index(settings.index_dir)
     if not rebuild:
         try:
             return load_index(settings, annotator=annotator)
