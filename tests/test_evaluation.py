@@ -368,6 +368,10 @@ def test_a_damaged_squad_file_is_named_as_json_names_it(
     with pytest.raises(QAError, match=rf"is not UTF-8 text \(bad byte at offset {at}\)$"):
         load_testset(path)
     assert load_testset(SMALL_SQUAD) == load_testset(_squad(tmp_path, text, "whole.json"))
+    # json.loads kept the last of two 'data' lists: the first's articles went unasked
+    twice = _squad(tmp_path, text.rstrip()[:-1] + ', "data": []}', "twice.json")
+    with pytest.raises(QAError, match=r"^test set '.*twice.json' has a second 'data' list"):
+        load_testset(twice)
 
 
 def test_testset_format_is_told_by_content(tmp_path: Path) -> None:

@@ -583,6 +583,9 @@ def _squad_stream(reader: _Reader, fh: BinaryIO, parts: _SquadParts, strict: boo
         stream.take(":", "':' delimiter")
         if key != "data":
             stream.value(MAX_ARTICLE_CHARS, f"the value of {key!r:.40}")
+        elif seen_data and parts.count:
+            raise QAError(f"test set {str(reader.path)!r} has a second 'data' list of "
+                          "articles: merge them into one")
         elif seen_data or stream.peek() != "[":
             stream.value(MAX_ARTICLE_CHARS, "the value of 'data'")  # valid JSON at least?
             raise NotSquad
