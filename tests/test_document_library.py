@@ -555,6 +555,31 @@ def test_data_folder_inside_seeds_is_refused(settings: Settings) -> None:
         bad.add_documents([HTML])
 
 
+@pytest.mark.parametrize("data", ["index", "."])
+def test_a_data_folder_holding_the_index_is_refused(settings: Settings, data: str) -> None:
+    """QA_DATA naming the index folder itself: the add took the data lock, then its build
+    waited for the index's lock, the same `.lock` file: `qa add` hung for ever. The index
+    inside the data folder looked like an upload of its own. Both are refused at once."""
+    from qa.errors import BadSetting
+
+    bad = Pipeline(replace(settings, data_dir=settings.index_dir.parent / data),
+                   HashingEmbedder())
+    outcome: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            bad.add_documents([HTML])
+        except BaseException as exc:  # noqa: BLE001 - what the add raised, for the test
+            outcome.append(exc)
+
+    adding = threading.Thread(target=add, daemon=True)
+    adding.start()
+    adding.join(10)
+    assert not adding.is_alive(), "the add hung"
+    assert isinstance(outcome[0], BadSetting)
+    assert "must not be the data folder" in str(outcome[0])
+
+
 # -- where uploads live ----------------------------------------------------------------------
 
 

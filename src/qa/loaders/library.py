@@ -625,6 +625,12 @@ def check_data_dir(settings: Settings) -> Path:
     resolved = data.resolve()
     if resolved == seeds or seeds in resolved.parents:
         raise BadSetting(f"the data folder {str(data)!r} must not be inside the seeds folder")
+    index = settings.index_dir.resolve()
+    if resolved == index or resolved in index.parents:
+        # one folder's lock would be both the index's and the data's (an add waited forever);
+        # an index inside the data folder looks like an upload (`qa remove` could take it)
+        raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the data "
+                         f"folder {str(data)!r} (QA_DATA) nor inside it")
     try:
         data.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
