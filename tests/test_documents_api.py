@@ -484,11 +484,16 @@ def test_an_upload_sweeps_what_a_killed_server_left(tmp_path: Path) -> None:
     two_hours_ago = time.time() - 7200
     for path in (stale / "part-0", stale):
         os.utime(path, (two_hours_ago, two_hours_ago))
+    # a mark killed while it was written (it names its index: `settle`)
+    marks = [data / "..pending-tides.a1b2.tmp", data / "..removed-tides-0123.index.c3.tmp"]
+    for mark in marks:
+        mark.write_text("/half")
     with TestClient(app, base_url="http://127.0.0.1") as client:
         assert _upload(client, "tides.txt", ("The tide rose at dawn. " * 20).encode()
                        ).status_code == 201
     assert not stale.exists() and not incoming.exists() and not removed.exists()
     assert (fresh / "part-0").exists()
+    assert not any(mark.exists() for mark in marks)
 
 
 @pytest.mark.slow  # a real uvicorn server (and Gradio): what TestClient cannot show

@@ -709,12 +709,17 @@ def _mark_owner(path: Path) -> Path | None:
 
 def sweep(data: Path, committed: Judge) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
-    `.incoming-` folder (only a writer holding the lock has one), `.upload-` folders whose
+    `.incoming-` folder or mark's temporary file (only a writer holding the lock has one),
+    `.upload-` folders whose
     newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each); and
     settle the adds and removals a killed process left half done (`settle`)."""
     settle(data, committed)
     now = time.time()
     for path in data.iterdir():
+        if path.name.startswith((f".{PENDING_PREFIX}", f".{REMOVED_PREFIX}")) and \
+                path.name.endswith(".tmp") and path.is_file():
+            path.unlink(missing_ok=True)  # a mark's temporary file (written under the lock)
+            continue
         if not path.is_dir() or path.is_symlink():
             continue
         if path.name.startswith(INCOMING_PREFIX):
