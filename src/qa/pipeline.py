@@ -158,7 +158,8 @@ class Pipeline:
         # question embeddings run here while the question is parsed (threads start on use)
         self._embedding_pool = ThreadPoolExecutor(EMBED_THREADS, thread_name_prefix="qa-embed")
         # Freshness (a server's `watch()`): see `refresh`.
-        self._fresh = Freshness(self.settings.seeds_dir, self.settings.index_dir)
+        self._fresh = Freshness(self.settings.seeds_dir, self.settings.index_dir,
+                                self.settings.documents_dir)
         self._watching = False
         self._pinned = threading.local()  # the index one ask/retrieve call uses throughout
         self._check_lock = threading.Lock()
