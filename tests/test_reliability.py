@@ -750,3 +750,23 @@ def test_a_server_follows_uploads_another_process_adds_or_removes(
         _wait(lambda: "tides" not in server.index.documents)
     finally:
         server.unwatch()
+
+
+def test_a_server_s_own_upload_starts_no_second_reload(
+        two_docs: Settings, tmp_path: Path) -> None:
+    """Watching the data folder must not reload after the server's own uploads and
+    removals: they install their index themselves (under the data lock)."""
+    server = Pipeline(two_docs, HashingEmbedder())
+    assert server.index.documents
+    server.watch()
+    try:
+        note = tmp_path / "tides.txt"
+        note.write_text("The tide rose at dawn over the harbour wall.\n", "utf-8")
+        server.add_documents([note])
+        server.refresh(force=True)
+        assert not server.freshness()["reindexing"]
+        server.remove_documents(["tides"])
+        server.refresh(force=True)
+        assert not server.freshness()["reindexing"]
+    finally:
+        server.unwatch()

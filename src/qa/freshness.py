@@ -102,6 +102,11 @@ class Freshness:
         newer = _build_id(self.index_dir) not in (None, index.manifest.get("data"))
         return bool(self.withheld) or newer
 
+    def data_seen(self) -> None:
+        """This process changed the data folder (an add or a removal, under the data lock:
+        no other writer's change is mixed in) and reloaded for it: no reload to start."""
+        self._data_key = self._data_stat()
+
     def _data_stat(self) -> StatKey | None:
         return stat_key(self.data_dir) if self.data_dir is not None else None
 

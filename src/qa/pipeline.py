@@ -615,6 +615,7 @@ class Pipeline:
                     lib.discard(self.settings, ids)
                     raise
                 lib.confirm(self.settings, ids)
+                self._fresh.data_seen()  # its own change: installed already
         return [index.documents[i] for i in ids]
 
     def _indexed_upload(self, index: Index, doc_id: str) -> bool:
@@ -710,6 +711,7 @@ class Pipeline:
                     lib.undo(moves)
                     raise
                 lib.finish(moves)
+                self._fresh.data_seen()
         return wanted
 
     def _sticky_ids(self) -> PreviousIds:
