@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -554,6 +555,31 @@ def test_data_folder_inside_seeds_is_refused(settings: Settings) -> None:
         bad.add_documents([HTML])
 
 
+@pytest.mark.parametrize("data", ["index", "."])
+def test_a_data_folder_holding_the_index_is_refused(settings: Settings, data: str) -> None:
+    """QA_DATA naming the index folder itself: the add took the data lock, then its build
+    waited for the index's lock, the same `.lock` file: `qa add` hung for ever. The index
+    inside the data folder looked like an upload of its own. Both are refused at once."""
+    from qa.errors import BadSetting
+
+    bad = Pipeline(replace(settings, data_dir=settings.index_dir.parent / data),
+                   HashingEmbedder())
+    outcome: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            bad.add_documents([HTML])
+        except BaseException as exc:  # noqa: BLE001 - what the add raised, for the test
+            outcome.append(exc)
+
+    adding = threading.Thread(target=add, daemon=True)
+    adding.start()
+    adding.join(10)
+    assert not adding.is_alive(), "the add hung"
+    assert isinstance(outcome[0], BadSetting)
+    assert "must not be the data folder" in str(outcome[0])
+
+
 # -- where uploads live ----------------------------------------------------------------------
 
 
@@ -963,3 +989,250 @@ def test_a_seed_file_named_like_an_upload_never_hides_it_in_a_fresh_index(
     assert list(pipeline.index.documents) == ["orchard-txt"]
     with pytest.raises(UnknownDocument, match="seed"):
         pipeline.remove_documents(["orchard-txt"])
+
+
+def test_two_indexes_sharing_a_data_folder_settle_each_others_changes_by_the_owner(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two indexes with one data folder (QA_DATA): an add or a removal killed in one was
+    settled by whichever opened next, by its own manifest. Index B deleted an upload that
+    index A had committed (only its confirmation was lost), and put back one whose removal
+    A had committed. The change is settled by the index that made it."""
+    shared = replace(settings, data_dir=tmp_path / "shared-data")
+    a = replace(shared, index_dir=tmp_path / "a-idx")
+    b = replace(shared, index_dir=tmp_path / "b-idx")
+    assert "kestrel-lighthouse" not in Pipeline(b, HashingEmbedder()).index.documents
+    first = Pipeline(a, HashingEmbedder())
+    with monkeypatch.context() as patch:  # killed once A's index with it was committed
+        patch.setattr(lib, "confirm", _dies)
+        with pytest.raises(Killed):
+            first.add_documents([HTML])
+    assert list(shared.documents_dir.glob(".pending-*"))
+
+    other = Pipeline(b, HashingEmbedder())
+    assert "kestrel-lighthouse" in other.index.documents  # A's add stands, for B too
+    assert (shared.documents_dir / "kestrel-lighthouse" / "meta.json").is_file()
+    assert not list(shared.documents_dir.glob(".pending-*"))
+
+    with monkeypatch.context() as patch:  # A's removal killed after its index committed
+        patch.setattr(lib, "finish", _dies)
+        with pytest.raises(Killed):
+            Pipeline(a, HashingEmbedder()).remove_documents(["kestrel-lighthouse"])
+    assert _set_aside(shared)
+    again = Pipeline(b, HashingEmbedder())  # B still indexed it: not a reason to keep it
+    assert "kestrel-lighthouse" not in again.index.documents
+    assert not (shared.documents_dir / "kestrel-lighthouse").exists()
+    assert not _set_aside(shared)  # nor the mark naming its index
+    assert "kestrel-lighthouse" not in Pipeline(a, HashingEmbedder()).index.documents
+
+
+class FailingGate(GatedEmbedder):
+    """`GatedEmbedder` whose gated call fails once the gate opens: the upload's build dies."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = super().embed(texts)
+        if threading.current_thread().name == "adding":
+            raise RuntimeError("out of memory while embedding")
+        return vectors
+
+
+def test_a_build_elsewhere_never_indexes_an_upload_still_in_progress(
+        settings: Settings, tmp_path: Path) -> None:
+    """`qa index` (another process, here another index on the same QA_DATA) while `qa serve`
+    indexed an upload: its build took no data lock and indexed the upload, whose own build
+    then failed and removed it again: that index cited a document that was never added. And a
+    reader (`qa ask`) saw the unconfirmed upload as a new file and rebuilt. Neither now."""
+    from qa.store import build_index, load_index
+
+    shared = replace(settings, data_dir=tmp_path / "shared-data")
+    other = replace(shared, index_dir=tmp_path / "other-idx")
+    embedder = FailingGate()
+    writer = Pipeline(shared, embedder)
+    assert writer.index.documents
+    failed: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            writer.add_documents([HTML])
+        except RuntimeError as exc:
+            failed.append(exc)
+
+    adding = threading.Thread(target=add, name="adding")
+    adding.start()
+    try:
+        assert embedder.waiting.wait(30)  # stored, pending, being embedded
+        assert (shared.documents_dir / "kestrel-lighthouse").is_dir()
+        built = build_index(other, HashingEmbedder())
+        assert "kestrel-lighthouse" not in built.documents
+        assert "kestrel-lighthouse" not in load_index(shared).documents  # fresh: no rebuild
+    finally:
+        embedder.gate.set()
+        adding.join(30)
+    assert failed and not (shared.documents_dir / "kestrel-lighthouse").exists()
+    assert "kestrel-lighthouse" not in Pipeline(other, HashingEmbedder()).index.documents
+
+
+def test_a_full_disk_during_a_build_is_an_error_not_a_crash(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vector files are memory maps of sparse files: on a full disk (a tmpfs) writing
+    into one killed the process with SIGBUS ('Bus error', exit 135): `qa serve` died on an
+    upload. Their blocks are allocated first, so a full disk is a WriteError naming the index
+    folder, the upload is rolled back and the index is as it was."""
+    import errno
+    import os
+
+    from qa import store
+    from qa.errors import WriteError
+
+    before = set(pipeline.index.documents)
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store.os, "posix_fallocate", full)
+    with pytest.raises(WriteError, match=r"^cannot write the index in '.*index': No space "
+                                         r"left on device$") as raised:
+        pipeline.add_documents([HTML])
+    assert raised.value.status == 507
+    monkeypatch.undo()
+    assert not (pipeline.settings.documents_dir / "kestrel-lighthouse").exists()
+    assert set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents) == before
+    assert not list(pipeline.settings.index_dir.glob(".build-*"))
+
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_a_seed_file_changed_during_a_build_is_seen_as_changed(
+        settings: Settings, change: str) -> None:
+    """An HTML seed file edited while the build embedded it: the manifest recorded the hash
+    of the new bytes beside the old text, so every later check called the index fresh and
+    answers quoted text the file no longer held. Deleted meanwhile, the build failed
+    (FileNotFoundError: 'internal error'). Both now build, and the next check rebuilds."""
+    from qa.store import load_index
+
+    seed = settings.seeds_dir / HTML.name
+    shutil.copy(HTML, seed)
+
+    class Editing(HashingEmbedder):
+        def embed(self, texts: list[str]) -> np.ndarray:
+            if seed.exists():
+                if change == "edit":
+                    seed.write_text(HTML.read_text("utf-8").replace("1871", "1999"), "utf-8")
+                else:
+                    seed.unlink()
+            return super().embed(texts)
+
+    index = Pipeline(settings, Editing()).index
+    assert "kestrel-lighthouse" in index.documents and "1871" in index.documents[
+        "kestrel-lighthouse"].text
+    with pytest.raises(IndexStale, match="kestrel-lighthouse"):
+        load_index(settings)
+    rebuilt = Pipeline(settings, HashingEmbedder()).index
+    if change == "edit":
+        assert "1999" in rebuilt.documents["kestrel-lighthouse"].text
+    else:
+        assert "kestrel-lighthouse" not in rebuilt.documents
+
+
+def test_a_seed_file_whose_name_is_not_utf8_is_skipped_not_fatal(settings: Settings) -> None:
+    """A seed file named in Latin-1 (`caf\\xe9.txt`, from an old archive): its path could not
+    be written into the build's documents.json, and the whole build failed ('internal error:
+    UnicodeEncodeError'): one file's name blocked the library. It is skipped, named with the
+    byte shown."""
+    import os
+
+    name = os.fsencode(settings.seeds_dir) + b"/caf\xe9.txt"
+    with open(name, "wb") as fh:
+        fh.write(b"The keeper of the lighthouse was Anna Holt.\n")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert list(pipeline.index.documents) == ["politico-us-iraq-advisory-transition"]
+    assert [(p.file, p.reason) for p in pipeline.problems()] == [
+        (f"{settings.seeds_dir}/caf\\xe9.txt",
+         "its name is not UTF-8 (written in another encoding?): rename it to index it")]
+    assert list(Pipeline(settings, HashingEmbedder()).index.documents) == [
+        "politico-us-iraq-advisory-transition"]
+
+
+def test_a_build_that_waited_for_an_upload_s_build_keeps_the_upload(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build by another process (here another thread: `qa index`, or a server's background
+    reload) read the library while an upload was being indexed, leaving the unconfirmed
+    upload out, then waited for that upload's build: committed after it, its index dropped
+    the upload the client had just been told was added. A build whose wait saw another
+    build committed reads the library again."""
+    from qa import store
+
+    embedder = GatedEmbedder()
+    writer = Pipeline(settings, embedder)
+    assert writer.index.documents
+    waiting = threading.Event()
+    locking = store._build_lock
+
+    def spy(index_dir: Path) -> object:
+        if threading.current_thread().name == "other":
+            waiting.set()
+        return locking(index_dir)
+
+    monkeypatch.setattr(store, "_build_lock", spy)
+    adding = threading.Thread(target=writer.add_documents, args=([HTML],), name="adding")
+    adding.start()
+    built: list[store.Index] = []
+    other = threading.Thread(name="other", target=lambda: built.append(
+        store.build_index(settings, HashingEmbedder())))
+    try:
+        assert embedder.waiting.wait(30)  # the upload is being embedded, holding the locks
+        other.start()
+        assert waiting.wait(30)  # the other build has read the library and waits
+    finally:
+        embedder.gate.set()
+        adding.join(30)
+        other.join(30)
+    assert "kestrel-lighthouse" in writer.index.documents
+    assert "kestrel-lighthouse" in built[0].documents
+    assert "kestrel-lighthouse" in store.load_index(settings).documents
+
+
+def test_an_upload_of_many_files_holds_their_text_not_their_bytes(
+        pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa add *.pdf` read every file whole and kept the bytes of all of them until the last
+    was stored: memory grew with the files' total size (100 PDFs of 20 MB: 2 GB), not their
+    text. The bytes are read again, a block at a time, when each is stored; a file changed
+    in between is refused (409), none of the upload is kept."""
+    import tracemalloc
+
+    files = []
+    for i in range(10):  # 10 x 250 KB of script around a sentence of text
+        path = tmp_path / f"page-{i}.html"
+        path.write_text(f"<html><head><title>Page {i}</title><script>{'x' * 250_000}</script>"
+                        f"</head><body><p>Page {i} says mill {i} stood by the river.</p>"
+                        "</body></html>", "utf-8")
+        files.append(path)
+    assert pipeline.index.documents
+    lib.prepare(files[0], None, 1 << 20)  # the HTML extractor imported and warmed up
+    from qa import store
+
+    building = store.build_index
+    held: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> store.Index:
+        held.append(tracemalloc.get_traced_memory()[0])  # all checked, the first stored
+        return building(*args, **kwargs)
+
+    monkeypatch.setattr(store, "build_index", spy)
+    tracemalloc.start()
+    try:
+        added = pipeline.add_documents(files)
+    finally:
+        tracemalloc.stop()
+    monkeypatch.undo()
+    assert len(added) == 10
+    assert held[0] < 10 * 250_000 / 4, f"{held[0]:,} bytes held"
+    assert (pipeline.settings.documents_dir / "page-0" / "original.html").read_bytes() == \
+        files[0].read_bytes()
+
+    item = lib.prepare(files[0], "again.html", 1 << 20)
+    files[0].write_text(files[0].read_text("utf-8").replace("mill 0", "mill 9"), "utf-8")
+    with pytest.raises(BadDocument, match="^again.html: the file changed while it was being "
+                                          "added; add it again$") as raised:
+        lib.commit(pipeline.settings, [item], set())
+    assert raised.value.status == 409
+    assert not (pipeline.settings.documents_dir / "again").exists()
+    assert not list(pipeline.settings.documents_dir.glob(".*-*"))

@@ -484,11 +484,16 @@ def test_an_upload_sweeps_what_a_killed_server_left(tmp_path: Path) -> None:
     two_hours_ago = time.time() - 7200
     for path in (stale / "part-0", stale):
         os.utime(path, (two_hours_ago, two_hours_ago))
+    # a mark killed while it was written (it names its index: `settle`)
+    marks = [data / "..pending-tides.a1b2.tmp", data / "..removed-tides-0123.index.c3.tmp"]
+    for mark in marks:
+        mark.write_text("/half")
     with TestClient(app, base_url="http://127.0.0.1") as client:
         assert _upload(client, "tides.txt", ("The tide rose at dawn. " * 20).encode()
                        ).status_code == 201
     assert not stale.exists() and not incoming.exists() and not removed.exists()
     assert (fresh / "part-0").exists()
+    assert not any(mark.exists() for mark in marks)
 
 
 @pytest.mark.slow  # a real uvicorn server (and Gradio): what TestClient cannot show
@@ -538,3 +543,33 @@ def _wait_for(predicate: Any, seconds: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_full_disk_is_a_507_naming_it_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data folder on a full disk: an upload whose parts could not be streamed to disk was
+    a 422 'the multipart body is malformed (OSError)', and one whose stored copy could not be
+    written a bare 500 'internal error'. Both are a 507 saying which folder is full."""
+    import errno
+    import os
+
+    from qa.documents_api import _Upload
+
+    app, pipeline = _app(tmp_path)
+    before = set(pipeline.index.documents)
+    data = pipeline.settings.documents_dir
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        for patched in ((_Upload, "_data"), (os, "fsync")):  # streaming it; storing it
+            with monkeypatch.context() as patch:
+                patch.setattr(*patched, full)
+                response = _upload(client, "notes.txt", b"The mill stood by the river.\n")
+            assert response.status_code == 507, response.text
+            detail = response.json()["detail"]
+            assert detail.startswith(f"cannot write '{data}/")
+            assert detail.endswith(": No space left on device")
+            assert [p.name for p in data.iterdir() if p.name != ".lock"] == []
+    assert set(pipeline.index.documents) == before

@@ -231,3 +231,34 @@ def test_a_pdf_locked_only_by_an_owner_password_opens(tmp_path: Path) -> None:
     assert PdfReader(locked).is_encrypted
     doc, plain = load(locked), load(DOCS / "water-report.pdf")
     assert doc.text == plain.text and doc.pages == plain.pages
+
+
+def test_a_fifo_or_a_device_is_refused_at_once_not_read(tmp_path: Path) -> None:
+    """`qa add` of a named pipe waited forever for a writer (the read blocks); a device was
+    read to the size cap. Neither is a document: refused before it is opened."""
+    import threading
+
+    from qa.loaders import read_capped
+
+    fifo = tmp_path / "notes.txt"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_capped(fifo, 1000)
+        except BaseException as exc:  # noqa: BLE001 - what the reader raised, for the test
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # unblock the old code's open() so the test can end
+        with open(fifo, "wb"):
+            pass
+        reader.join(5)
+        pytest.fail("reading a FIFO blocked")
+    assert isinstance(outcome[0], BadDocument) and str(outcome[0]) == \
+        "notes.txt: not a regular file"
+    with pytest.raises(BadDocument, match="^zero: not a regular file$"):
+        read_capped(Path("/dev/zero"), 1000)

@@ -726,3 +726,47 @@ def test_max_connections_is_a_checked_setting(monkeypatch: pytest.MonkeyPatch) -
         load_settings()
     monkeypatch.setenv("QA_MAX_CONNECTIONS", "64")
     assert load_settings().max_connections == 64
+
+
+def test_a_server_follows_uploads_another_process_adds_or_removes(
+        two_docs: Settings, tmp_path: Path) -> None:
+    """Two servers (or a server and `qa add`) on one QA_DATA: the server watched its seeds
+    and its own manifest only, so an upload added elsewhere was never answered from, and one
+    removed elsewhere (a document the user deleted) was still quoted, until a restart. A
+    change of the data folder starts a reload too."""
+    from dataclasses import replace
+
+    shared = replace(two_docs, data_dir=tmp_path / "shared-data")
+    server = Pipeline(shared, HashingEmbedder())
+    assert server.index.documents
+    server.watch()
+    try:
+        other = Pipeline(replace(shared, index_dir=tmp_path / "other-idx"), HashingEmbedder())
+        note = tmp_path / "tides.txt"
+        note.write_text("The tide rose at dawn over the harbour wall.\n", "utf-8")
+        other.add_documents([note])
+        _wait(lambda: "tides" in server.index.documents)
+        other.remove_documents(["tides"])
+        _wait(lambda: "tides" not in server.index.documents)
+    finally:
+        server.unwatch()
+
+
+def test_a_server_s_own_upload_starts_no_second_reload(
+        two_docs: Settings, tmp_path: Path) -> None:
+    """Watching the data folder must not reload after the server's own uploads and
+    removals: they install their index themselves (under the data lock)."""
+    server = Pipeline(two_docs, HashingEmbedder())
+    assert server.index.documents
+    server.watch()
+    try:
+        note = tmp_path / "tides.txt"
+        note.write_text("The tide rose at dawn over the harbour wall.\n", "utf-8")
+        server.add_documents([note])
+        server.refresh(force=True)
+        assert not server.freshness()["reindexing"]
+        server.remove_documents(["tides"])
+        server.refresh(force=True)
+        assert not server.freshness()["reindexing"]
+    finally:
+        server.unwatch()

@@ -888,3 +888,26 @@ def test_documents_go_through_the_embedders_document_path(tmp_path: Path) -> Non
     assert kept.manifest["document_precision"] == "float32"
     (seeds / "b.txt").unlink()
     assert build_index(settings, TwoPaths()).manifest["document_precision"] == "float32"
+
+
+def test_what_a_killed_build_left_goes_when_the_index_is_next_opened(tmp_path: Path) -> None:
+    """A build killed (kill -9, a crash) left its `.build-*.tmp` folder, the vectors of
+    everything it embedded, until the next build: an index found fresh kept it for good.
+    It goes when the index is opened and no build runs; never while one does."""
+    import fcntl
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "note.txt").write_text("The mill stood by the river.\n", "utf-8")
+    settings = store.Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                              index_dir=tmp_path / "index")
+    open_index(settings, HashingEmbedder())
+    left = settings.index_dir / ".build-20260101T000000-deadbeef.tmp"
+    left.mkdir()
+    (left / "chunk_vectors.npy").write_bytes(b"\0" * 1000)
+    with (settings.index_dir / ".lock").open("a") as fh:  # a build in progress
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        open_index(settings, HashingEmbedder())
+        assert left.is_dir()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    open_index(settings, HashingEmbedder())
+    assert not left.exists()

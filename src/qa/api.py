@@ -85,6 +85,7 @@ from qa.errors import (
     SeedError,
     ShuttingDown,
     TooManyAttempts,
+    WriteError,
 )
 from qa.log import log
 from qa.openai_api import PREFIX as OPENAI_PREFIX
@@ -208,6 +209,8 @@ def status_of(exc: QAError) -> int:
         return 422
     if isinstance(exc, _UNAVAILABLE):
         return 503
+    if isinstance(exc, WriteError):
+        return exc.status  # 507: the disk is full
     return 500
 
 

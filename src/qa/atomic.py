@@ -43,11 +43,11 @@ def write_chunks_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WriteError(f"cannot create folder {str(path.parent)!r}: {exc.strerror}") from None
+        raise WriteError.of(exc, path.parent, "create folder") from None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise WriteError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+        raise WriteError.of(exc, path) from None
     try:
         for data in chunks:
             view = memoryview(data)
@@ -64,7 +64,7 @@ def write_chunks_atomic(path: Path, chunks: Iterable[bytes]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise WriteError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+            raise WriteError.of(exc, path) from None
         raise
 
 

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from qa.config import Settings
-from qa.errors import QAError, ShuttingDown
+from qa.errors import QAError, ShuttingDown, WriteError
 from qa.loaders import BadDocument
 from qa.loaders import library as lib
 from qa.pipeline import Pipeline
@@ -160,7 +160,10 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
         raise BadDocument(f"the body is over {cap:,} bytes", 413)
     data = lib.check_data_dir(settings)
     folder = data / f"{lib.UPLOAD_PREFIX}{uuid.uuid4().hex}"
-    folder.mkdir()
+    try:
+        folder.mkdir()
+    except OSError as exc:
+        raise WriteError.of(exc, folder) from None
     upload = _Upload(folder, limit)
     parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()))
     try:
@@ -175,6 +178,8 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
         shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, HTTPException) or not isinstance(exc, Exception):
             raise  # the server's body cap (413), answered as it is; a cancelled request
+        if isinstance(exc, OSError):  # the part could not be stored: a full disk (507)
+            raise WriteError.of(exc, folder) from None
         raise BadDocument(f"the multipart body is malformed ({type(exc).__name__})") from None
     upload.close()
     return folder, upload
@@ -187,7 +192,7 @@ async def upload_documents(request: Request) -> JSONResponse:
     pipeline = _pipeline(request)
     try:
         folder, upload = await _receive(request, pipeline)
-    except BadDocument as exc:
+    except (BadDocument, WriteError) as exc:
         return _error(exc.status, str(exc))
     try:
         if upload.error:
@@ -199,7 +204,7 @@ async def upload_documents(request: Request) -> JSONResponse:
         documents = await run_in_threadpool(pipeline.add_documents, paths, names)
         entries = [lib.entry(pipeline.settings, d) for d in documents]
         return JSONResponse({"documents": [document_json(e) for e in entries]}, 201)
-    except (BadDocument, lib.UnknownDocument) as exc:
+    except (BadDocument, lib.UnknownDocument, WriteError) as exc:
         return _error(exc.status, str(exc))
     except ShuttingDown as exc:
         return _error(exc.status, str(exc))
@@ -235,6 +240,8 @@ def delete_document(doc_id: str, request: Request) -> JSONResponse:
     try:
         removed = pipeline.remove_documents([doc_id])
     except (BadDocument, lib.UnknownDocument, ShuttingDown) as exc:
+        return _error(exc.status, str(exc))
+    except WriteError as exc:
         return _error(exc.status, str(exc))
     except QAError as exc:
         return _error(500, str(exc))

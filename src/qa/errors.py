@@ -1,5 +1,9 @@
 """One small error hierarchy; the edges (CLI, HTTP, UI) turn these into clear messages."""
 
+from __future__ import annotations
+
+import errno
+
 
 class QAError(Exception):
     """Base of every error qa raises on purpose. The message is one line, for a person."""
@@ -44,7 +48,18 @@ class ModelError(QAError):
 
 
 class WriteError(QAError):
-    """A file or folder qa must write cannot be written (full disk, no permission, read-only)."""
+    """A file or folder qa must write cannot be written (full disk, no permission, read-only).
+    HTTP 507 (Insufficient Storage) when the disk or quota is full, else 500."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @classmethod
+    def of(cls, exc: OSError, path: object, action: str = "write") -> WriteError:
+        """`cannot write '<path>': No space left on device`, with the status that fits."""
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        return cls(f"cannot {action} {str(path)!r}: {exc.strerror or exc}", 507 if full else 500)
 
 
 def describe_os_error(exc: OSError, action: str = "write") -> str:

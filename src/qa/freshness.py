@@ -3,7 +3,8 @@ still match their source files, whether a newer build is on disk, and the index 
 meanwhile.
 
 In: a loaded `Index` and the settings' folders. Out: `Freshness.check()` says whether the
-index must be reloaded (a new build id in the manifest, a seed added, changed or removed);
+index must be reloaded (a new build id in the manifest, a seed added, changed or removed,
+an upload added or removed in the data folder, by this process or another);
 `Freshness.withheld` names every document whose file no longer holds the text it was
 indexed from: the pipeline searches the other documents only, so nothing cites text that
 is gone. Checks are cheap: a `stat`
@@ -61,14 +62,18 @@ class _Seen:
 class Freshness:
     """Per loaded index: the verified state of its files and the view to serve."""
 
-    def __init__(self, seeds_dir: Path, index_dir: Path) -> None:
+    def __init__(self, seeds_dir: Path, index_dir: Path, data_dir: Path | None = None) -> None:
         self.seeds_dir = seeds_dir
         self.index_dir = index_dir
+        # uploads added or removed by another process (another index on the same QA_DATA,
+        # `qa add`): the folder's entries change, and so does its stat
+        self.data_dir = data_dir
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._seen: dict[str, _Seen] = {}
         self._manifest_key: StatKey | None = None
         self._seeds_key: StatKey | None = None
+        self._data_key: StatKey | None = None
 
     @property
     def withheld(self) -> frozenset[str]:
@@ -92,8 +97,18 @@ class Freshness:
             self._seen = seen
             self._manifest_key = stat_key(manifest_path(self.index_dir))
             self._seeds_key = stat_key(self.seeds_dir)
+            if self._data_key is None:  # later, `check` alone: a change while this index
+                self._data_key = self._data_stat()  # loaded is reloaded for again
         newer = _build_id(self.index_dir) not in (None, index.manifest.get("data"))
         return bool(self.withheld) or newer
+
+    def data_seen(self) -> None:
+        """This process changed the data folder (an add or a removal, under the data lock:
+        no other writer's change is mixed in) and reloaded for it: no reload to start."""
+        self._data_key = self._data_stat()
+
+    def _data_stat(self) -> StatKey | None:
+        return stat_key(self.data_dir) if self.data_dir is not None else None
 
     def _is_seed(self, path: Path) -> bool:
         return path.parent.resolve() == self.seeds_dir.resolve()
@@ -133,6 +148,10 @@ class Freshness:
         if key != self._seeds_key:
             self._seeds_key = key
             reload = True  # a file added, removed or renamed
+        key = self._data_stat()
+        if key != self._data_key:
+            self._data_key = key
+            reload = True  # an upload added or removed, perhaps by another process
         seen_now = dict(self._seen)
         for doc_id, seen in seen_now.items():
             key = stat_key(seen.path)

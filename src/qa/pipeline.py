@@ -46,7 +46,7 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import BuildStop, Index, committed, open_index, sticky_ids
+from qa.store import BuildStop, Index, committed_by, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
@@ -158,7 +158,8 @@ class Pipeline:
         # question embeddings run here while the question is parsed (threads start on use)
         self._embedding_pool = ThreadPoolExecutor(EMBED_THREADS, thread_name_prefix="qa-embed")
         # Freshness (a server's `watch()`): see `refresh`.
-        self._fresh = Freshness(self.settings.seeds_dir, self.settings.index_dir)
+        self._fresh = Freshness(self.settings.seeds_dir, self.settings.index_dir,
+                                self.settings.documents_dir)
         self._watching = False
         self._pinned = threading.local()  # the index one ask/retrieve call uses throughout
         self._check_lock = threading.Lock()
@@ -582,7 +583,7 @@ class Pipeline:
                        if current is not None else {})
             data = lib.check_data_dir(self.settings)
             with lib.data_lock(data):
-                lib.sweep(data, committed(self.settings))
+                lib.sweep(data, committed_by(self.settings))
                 new = []
                 refusals = lib.copies(self.settings, prepared, indexed)
                 for item, refusal in zip(prepared, refusals, strict=True):
@@ -614,6 +615,7 @@ class Pipeline:
                     lib.discard(self.settings, ids)
                     raise
                 lib.confirm(self.settings, ids)
+                self._fresh.data_seen()  # its own change: installed already
         return [index.documents[i] for i in ids]
 
     def _indexed_upload(self, index: Index, doc_id: str) -> bool:
@@ -687,7 +689,7 @@ class Pipeline:
             with lib.data_lock(data):
                 # another process's add or removal killed mid-way: settled before this
                 # one's rebuild could index or drop its document as new or changed
-                lib.settle(data, committed(self.settings))
+                lib.settle(data, committed_by(self.settings))
                 moves: list[tuple[Path, Path]] = []
                 for doc_id in list(wanted):
                     try:
@@ -709,6 +711,7 @@ class Pipeline:
                     lib.undo(moves)
                     raise
                 lib.finish(moves)
+                self._fresh.data_seen()
         return wanted
 
     def _sticky_ids(self) -> PreviousIds:

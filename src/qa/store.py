@@ -34,6 +34,7 @@ build; only new or changed documents are chunked and embedded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -58,18 +59,28 @@ from qa.atomic import write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.embedding import Embedder
-from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QAError, ShuttingDown
+from qa.errors import (
+    IndexCorrupt,
+    IndexMissing,
+    IndexStale,
+    QAError,
+    ShuttingDown,
+    WriteError,
+)
 from qa.expansion import WordVectors, surface_forms, term_vectors
 from qa.lexical import LexicalIndex, SparseBM25, Terms, bm25_weights, term_counts
 from qa.loaders import EXTRACTED_KINDS, extractor_for, extractor_for_name
 from qa.loaders.library import (
     SEEDS_MISSING,
     TEXT,
+    Judge,
     PreviousIds,
     corpus_files,
     data_lock,
     entry,
+    held_here,
     load_corpus,
+    pending_ids,
     previous_ids,
     settle,
     stored_folders,
@@ -664,6 +675,51 @@ def _stat_texts(documents: list[Document], uploaded: frozenset[str]
     return texts
 
 
+@dataclass(frozen=True)
+class _Read:
+    """The corpus as a build read it (`_read_corpus`)."""
+
+    documents: list[Document]
+    stats: dict[str, os.stat_result]
+    texts: dict[str, os.stat_result]
+    skipped: list[SkippedEntry]
+    problems: list[ProblemEntry]
+    manifest: tuple[int, int, int] | None  # `_manifest_key` before it was read
+
+
+def _manifest_key(index_dir: Path) -> tuple[int, int, int] | None:
+    """What tells one committed manifest from the next (inode, size, mtime)."""
+    try:
+        st = (index_dir / MANIFEST).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_corpus(settings: Settings, empty_ok: bool) -> _Read:
+    """Read the documents for a build (`load_corpus`), with the ids the committed index
+    gave them and each file's stat from before it was read."""
+    manifest = _manifest_key(settings.index_dir)
+    with _reading_corpus(settings) as hide:
+        try:
+            ids = sticky_ids(settings, _read_manifest(settings.index_dir))
+        except (IndexMissing, IndexCorrupt):
+            ids = PreviousIds()  # a fresh index: seeds by their file names
+        # but a new seed file never takes an id an upload has (its folder is named by it), nor
+        # one an upload stored since the last build has (stored while a seed file came): a
+        # seed file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
+        stored = {f.name for f in stored_folders(settings.documents_dir, hide)}
+        ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
+        files = corpus_files(settings, ids, hide)  # fails at once on a seeds path that is a file
+        stats = _stat_files(files)
+        corpus = load_corpus(settings, ids, empty_ok, hide)
+        documents = corpus.documents
+        skipped = _skipped(files, {d.id for d in documents}, stats)
+        texts = _stat_texts(documents, corpus.uploaded)
+    return _Read(documents, stats, texts, skipped,
+                 [ProblemEntry(file=p.file, reason=p.reason) for p in corpus.problems], manifest)
+
+
 def _resolve_words(words: WordsArg) -> WordVectors | None:
     return words() if callable(words) else words
 
@@ -690,22 +746,7 @@ def build_index(
     stop = stop or BuildStop()
     stop.check()
     started = time.perf_counter()
-    try:
-        ids = sticky_ids(settings, _read_manifest(settings.index_dir))
-    except (IndexMissing, IndexCorrupt):
-        ids = PreviousIds()  # a fresh index: seeds by their file names
-    # but a new seed file never takes an id an upload has (its folder is named by it), nor
-    # one an upload stored since the last build has (stored while a seed file came): a seed
-    # file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
-    stored = {f.name for f in stored_folders(settings.documents_dir)}
-    ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
-    files = corpus_files(settings, ids)  # fails at once on a seeds path that is a file
-    stats = _stat_files(files)
-    corpus = load_corpus(settings, ids, empty_ok)
-    documents = corpus.documents
-    skipped = _skipped(files, {d.id for d in documents}, stats)
-    texts = _stat_texts(documents, corpus.uploaded)
-    problems = [ProblemEntry(file=p.file, reason=p.reason) for p in corpus.problems]
+    read = _read_corpus(settings, empty_ok)
     prepare_index_dir(settings.index_dir)
     if settings.backend == "milvus":  # unreachable: say so before embedding anything
         from qa import milvus_index
@@ -715,6 +756,12 @@ def build_index(
     if annotate is not None and annotator is None:
         annotator = getattr(annotate, "__qualname__", "annotate")
     with _build_lock(index_dir):
+        if _manifest_key(index_dir) != read.manifest:
+            # another build was committed while this one waited (a writer's, for the upload
+            # this read left out as unconfirmed): read again, or this build would drop it
+            read = _read_corpus(settings, empty_ok)
+        documents, stats, texts, skipped = read.documents, read.stats, read.texts, read.skipped
+        problems = read.problems
         _clean_leftovers(index_dir)
         previous = _previous_index(settings, embedder.name)
         name = f"build-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -726,8 +773,10 @@ def build_index(
             manifest = _write_build(tmp_dir, name, build)
             stop.check()
             os.replace(tmp_dir, index_dir / name)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:  # one line, 507
+                raise WriteError.of(exc, index_dir, "write the index in") from None
             raise
         try:
             built = _open_build(index_dir, manifest, settings.hnsw_above, settings.ivf_above,
@@ -748,6 +797,43 @@ def build_index(
     return _with_backend(built, settings)
 
 
+@contextlib.contextmanager
+def _reading_corpus(settings: Settings) -> Iterator[frozenset[str]]:
+    """While a build reads the documents: the uploads it must leave out. It holds the data
+    lock meanwhile, as writers do, after settling what a killed writer left (`settle`), so a
+    writer waits for the read, never for the embedding; a writer's own rebuild (this thread
+    holds the lock) reads its new uploads. While another writer holds the lock, its add is
+    in progress: its uploads not in the committed index yet (`unconfirmed`) are left out,
+    so this build neither waits for that writer's nor indexes what may never be added (that
+    writer's build adds them)."""
+    data = settings.documents_dir
+    if held_here(data) or not data.is_dir():
+        yield frozenset()
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            held = stack.enter_context(data_lock(data, wait=False))
+        except OSError:  # a read-only data folder: what is pending cannot be settled
+            held = False
+        if held:
+            settle(data, committed_by(settings))
+        yield frozenset() if held else unconfirmed(settings)
+
+
+def unconfirmed(settings: Settings) -> frozenset[str]:
+    """The uploads of an add in progress (`pending_ids`) that the committed index does not
+    hold: another writer's, not to be indexed (nor seen as new files) until it confirms
+    them; none while this thread is the writer (its rebuild is for them)."""
+    data = settings.documents_dir
+    if held_here(data):
+        return frozenset()
+    pending = pending_ids(data)
+    if not pending:
+        return frozenset()
+    ids = committed(settings)
+    return frozenset(pending - ({i for i, _ in ids.indexed} if ids is not None else set()))
+
+
 def committed(settings: Settings) -> PreviousIds | None:
     """The ids of the committed index (its manifest on disk, `sticky_ids`); None without a
     readable one."""
@@ -755,6 +841,20 @@ def committed(settings: Settings) -> PreviousIds | None:
         return sticky_ids(settings, _read_manifest(settings.index_dir))
     except (IndexMissing, IndexCorrupt):
         return None
+
+
+def committed_by(settings: Settings) -> Judge:
+    """What settles a killed change (`settle`): the committed ids of the index that made it,
+    named by its mark; this index's for a mark that names none. Another index sharing the
+    data folder (QA_DATA) is read with its folder and this data folder."""
+    own = settings.index_dir.resolve()
+
+    def judge(owner: Path | None) -> PreviousIds | None:
+        if owner is None or owner == own:
+            return committed(settings)
+        return committed(replace(settings, index_dir=owner, data_dir=settings.documents_dir))
+
+    return judge
 
 
 def settle_data(settings: Settings) -> None:
@@ -769,7 +869,7 @@ def settle_data(settings: Settings) -> None:
     try:
         with data_lock(data, wait=False) as held:
             if held:
-                settle(data, committed(settings))
+                settle(data, committed_by(settings))
     except OSError as exc:  # a read-only data folder: the check decides as before
         log(f"warning: cannot settle an interrupted change in {str(data)!r}: "
             f"{exc.strerror or exc}")
@@ -835,6 +935,46 @@ class _BuildInputs:
     annotator: str | None
     started: float  # `time.perf_counter()` when the build began: its manifest's duration
     stop: BuildStop  # checked before each batch of model work
+
+
+CHANGED = "0" * 64  # the recorded hash of a file that changed or went while it was indexed
+
+
+def _sha_if_unchanged(path: Path, before: os.stat_result) -> str:
+    """The file's hash, if it is still as it was when the build read it (`before`), else
+    CHANGED: the hash of newer bytes beside the old text would make the next check call the
+    index fresh (and a file deleted meanwhile failed the whole build)."""
+    def same() -> bool:
+        st = path.stat()
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == \
+            (before.st_size, before.st_mtime_ns, before.st_ino)
+
+    try:
+        if same():
+            sha = _sha256(path)
+            if same():
+                return sha
+    except OSError:
+        pass
+    return CHANGED
+
+
+def _new_matrix(path: Path, shape: tuple[int, int]) -> np.memmap:
+    """A float32 `.npy` file of `shape`, memory-mapped for writing, its blocks allocated
+    first: a page of a sparse file written into on a full disk kills the process (SIGBUS,
+    no error to report); allocated, a full disk is an OSError (ENOSPC) here."""
+    matrix = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    try:
+        with path.open("r+b") as fh:
+            os.posix_fallocate(fh.fileno(), 0, path.stat().st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            del matrix
+            raise
+    return matrix
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
@@ -905,10 +1045,8 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
     # collections are made with the model's dimension, empty or not
     if not dim and (n_sentences or settings.backend == "milvus"):
         dim = int(embed_documents(["dimension probe"]).shape[1])
-    chunk_matrix = np.lib.format.open_memmap(folder / MATRIX, mode="w+", dtype=np.float32,
-                                             shape=(n_chunks, dim))
-    sentence_matrix = np.lib.format.open_memmap(folder / "sentence_vectors.npy", mode="w+",
-                                                dtype=np.float32, shape=(n_sentences, dim))
+    chunk_matrix = _new_matrix(folder / MATRIX, (n_chunks, dim))
+    sentence_matrix = _new_matrix(folder / "sentence_vectors.npy", (n_sentences, dim))
     if previous is not None:
         for part in parts:
             if part.previous is None:
@@ -977,7 +1115,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         st = build.stats.get(part.doc.path)
         # the file's own hash (for extracted formats `doc.sha256` names the extracted text)
         file_sha = part.doc.sha256 if part.doc.kind in ("txt", "md") or st is None \
-            else _sha256(Path(part.doc.path))
+            else _sha_if_unchanged(Path(part.doc.path), st)
         stored = build.texts.get(part.doc.id)
         entries.append(DocumentEntry(
             id=part.doc.id, title=part.doc.title, path=part.doc.path, kind=part.doc.kind,
@@ -1184,6 +1322,27 @@ def _clean_leftovers(index_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def sweep_index(index_dir: Path) -> None:
+    """Remove what a killed build left (`_clean_leftovers`: a `.build-*.tmp` folder may hold
+    gigabytes of vectors) when no build is running, so that it does not wait for the next
+    build. Skipped while one runs, and where the folder cannot be written."""
+    try:
+        if not any(p.name.startswith(".") and p.name.endswith(".tmp")
+                   for p in index_dir.iterdir()):
+            return
+        with (index_dir / ".lock").open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a build is running: the folder may be its own
+            try:
+                _clean_leftovers(index_dir)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return
+
+
 def _remove_old_builds(index_dir: Path, keep: set[str]) -> None:
     """Builds other than the new one and the one it replaced (a reader may be opening that)."""
     for path in index_dir.iterdir():
@@ -1232,7 +1391,9 @@ def _check_fresh(manifest: Manifest, settings: Settings, check_seeds: bool = Tru
         return
     built = {d.id: d for d in manifest.documents}
     skipped = {s.id: s for s in manifest.skipped}  # files the build could not load
-    now = corpus_files(settings, sticky_ids(settings, manifest))
+    # an upload in progress is no change yet: its writer's build adds it (no reader waits)
+    hide = unconfirmed(settings) - set(built) - set(skipped)
+    now = corpus_files(settings, sticky_ids(settings, manifest), hide)
     changed = sorted((set(built) | set(skipped)) ^ set(now))
     # an upload folder skipped as unreadable (no metadata: not among the files) and since
     # removed: its problem must go
@@ -1395,9 +1556,11 @@ def open_index(
 
     A (re)build reuses what it can of the previous build. `words` is called only if the
     build meets terms it has no vector for: it may load the model's word table. First an
-    add or a removal killed mid-way is finished or undone (`settle_data`).
+    add or a removal killed mid-way is finished or undone (`settle_data`), and what a
+    killed build left is removed (`sweep_index`).
     """
     settle_data(settings)
+    sweep_index(settings.index_dir)
     if not rebuild:
         try:
             return load_index(settings, annotator=annotator)

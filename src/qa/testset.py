@@ -10,8 +10,10 @@ oldest first: questions (the run asks them in turn), or `{"question", "answer"}`
 whose answer is used as given (as the HTTP API takes them). SQuAD: an object whose `data` lists
 articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].text`
 (deduplicated) and `is_impossible` questions are the unanswerable ones. A `.jsonl` file is
-JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`), and a `.json` file
-must be SQuAD. A bad question is a `Problem` (the run skips and counts it); a file
+JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`: an article with
+`paragraphs`), and a `.json` file must be SQuAD. Neither is read whole: JSON lines a line at a
+time, SQuAD an article at a time (`_squad_stream`). A bad question is a `Problem` (the run
+skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
 A SQuAD gold answer its paragraph does not hold is a note (`TestSet.notes`): kept and scored.
 
@@ -37,7 +39,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from qa.config import MAX_HISTORY, MAX_TURN_ANSWER_CHARS, Settings
 from qa.errors import BadQuestion, QAError
@@ -45,10 +47,10 @@ from qa.metrics import normalize_loose
 from qa.schema import clean_question
 from qa.types import Turn
 
-MAX_TESTSET_BYTES = 512 * 1024 * 1024  # JSON lines, read a line at a time
-# A SQuAD file is one JSON document: parsed whole it takes several times its size (a 40 MB
-# SQuAD 2.0 train file, the largest published, about 200 MB of memory).
-MAX_SQUAD_BYTES = 128 * 1024 * 1024
+MAX_TESTSET_BYTES = 512 * 1024 * 1024  # JSON lines, read a line at a time; SQuAD too
+# A SQuAD file is read an article at a time; one article is parsed whole, at several times its
+# size (the largest of the SQuAD 2.0 train file, the largest published, is under 1 MB)
+MAX_ARTICLE_CHARS = 64 * 1024 * 1024
 TOO_DEEP = "nested too deeply"  # json.loads raises RecursionError, not ValueError
 CORPUS_VERSION = 2  # how the corpus is built (2: its own data folder); a change rebuilds it
 
@@ -270,13 +272,18 @@ def is_squad(data: Any) -> bool:
                     for a in data["data"]))
 
 
-def _doc_id(title: str, taken: set[str], number: int) -> str:
-    """A file-name-safe, unique id for an article's document ("Beyoncé" -> "Beyonce")."""
+def _doc_id(title: str, taken: set[str], number: int,
+            tried: dict[str, int] | None = None) -> str:
+    """A file-name-safe, unique id for an article's document ("Beyoncé" -> "Beyonce").
+    `tried` keeps the last number each name was tried with: a file of thousands of articles
+    with one title numbers each in one step, not by trying every number before it."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_title).strip("._-")[:80] or f"article-{number}"
-    doc_id, n = base, 2
+    tried = {} if tried is None else tried
+    doc_id, n = base, tried.get(base.lower(), 1) + 1
     while doc_id.lower() in taken:
         doc_id, n = f"{base}-{n}", n + 1
+    tried[base.lower()] = n - 1
     taken.add(doc_id.lower())
     return doc_id
 
@@ -319,18 +326,25 @@ def _missing_golds(item: Item, context: str) -> list[Problem]:
             for gold in item.answers if normalize_loose(gold) not in context]
 
 
-def parse_squad(data: Any, notes: list[Problem] | None = None
-                ) -> tuple[list[Article], list[Item], list[Problem]]:
-    """Articles, questions and bad questions of a SQuAD file; QAError for a wrong shape.
-    `notes` (if given) collects the gold answers their paragraph does not hold."""
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise QAError("not a SQuAD file: expected a JSON object with a 'data' list of articles")
-    articles: list[Article] = []
-    items: list[Item] = []
-    problems: list[Problem] = []
-    taken: set[str] = set()
-    seen: set[str] = set()
-    for a, article in enumerate(data["data"]):
+class _SquadParts:
+    """What the articles of a SQuAD file add up to, one article at a time (`add`)."""
+
+    def __init__(self, notes: list[Problem] | None = None, limit: int | None = None) -> None:
+        self.limit = limit  # questions kept (every one is checked); None: all
+        self.articles: list[Article] = []
+        self.items: list[Item] = []
+        self.problems: list[Problem] = []
+        self.notes = notes
+        self.taken: set[str] = set()
+        self.tried: dict[str, int] = {}  # `_doc_id`
+        self.seen: set[str] = set()
+        self.count = 0  # articles read
+
+    def add(self, article: Any) -> None:
+        """The next article (`data[count]`): its document, questions and bad questions;
+        QAError for a wrong shape."""
+        a, items, notes = self.count, self.items, self.notes
+        self.count += 1
         place = f"data[{a}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
             raise QAError(f"{place}: an article must be an object with a 'paragraphs' list")
@@ -356,20 +370,45 @@ def parse_squad(data: Any, notes: list[Problem] | None = None
             normalized: str | None = None
             for q, qa in enumerate(qas):
                 try:
-                    items.append(_squad_question(qa, f"{where}.qas[{q}]", seen))
-                    if notes is not None and items[-1].answers:
-                        if normalized is None:
-                            normalized = normalize_loose(paragraph["context"])
-                        notes += _missing_golds(items[-1], normalized)
+                    item = _squad_question(qa, f"{where}.qas[{q}]", self.seen)
                 except ValueError as exc:
                     qid = qa.get("id") if isinstance(qa, dict) else None
                     label = f" (id {qid!r})" if isinstance(qid, str) and qid else ""
-                    problems.append(Problem(f"{where}.qas[{q}]{label}", str(exc)))
+                    self.problems.append(Problem(f"{where}.qas[{q}]{label}", str(exc)))
+                    if len(self.problems) > MAX_PROBLEMS:
+                        raise TooMuch(f"it has more than {MAX_PROBLEMS:,} bad questions (the "
+                                      f"first: {self.problems[0]})") from None
+                    continue
+                if notes is not None and item.answers:
+                    if normalized is None:
+                        normalized = normalize_loose(paragraph["context"])
+                    notes += _missing_golds(item, normalized)
+                if self.limit is not None and len(items) >= self.limit:
+                    continue  # checked, not kept
+                if len(items) >= MAX_QUESTIONS:
+                    raise TooMuch(f"it holds more than {MAX_QUESTIONS:,} questions, more than "
+                                  "one run keeps: ask it in parts (--limit N)")
+                items.append(item)
         if contexts:
-            articles.append(Article(_doc_id(title, taken, a + 1), title, tuple(contexts)))
-    if not articles:
-        raise QAError("the SQuAD file holds no paragraphs of text")
-    return articles, items, problems
+            self.articles.append(Article(_doc_id(title, self.taken, a + 1, self.tried), title,
+                                         tuple(contexts)))
+
+    def result(self) -> tuple[list[Article], list[Item], list[Problem]]:
+        if not self.articles:
+            raise QAError("the SQuAD file holds no paragraphs of text")
+        return self.articles, self.items, self.problems
+
+
+def parse_squad(data: Any, notes: list[Problem] | None = None
+                ) -> tuple[list[Article], list[Item], list[Problem]]:
+    """Articles, questions and bad questions of a SQuAD file; QAError for a wrong shape.
+    `notes` (if given) collects the gold answers their paragraph does not hold."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise QAError("not a SQuAD file: expected a JSON object with a 'data' list of articles")
+    parts = _SquadParts(notes)
+    for article in data["data"]:
+        parts.add(article)
+    return parts.result()
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -387,16 +426,6 @@ class _Reader:
     def _bad_text(self, exc: UnicodeDecodeError, at: int) -> QAError:
         return QAError(f"test set {str(self.path)!r} is not UTF-8 text "
                        f"(bad byte at offset {at + exc.start})")
-
-    def whole(self) -> str:
-        """The file as text (its size checked by the caller)."""
-        raw = self.path.read_bytes()
-        self.digest.update(raw)
-        body = raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise self._bad_text(exc, len(raw) - len(body)) from None
 
     def lines(self) -> Iterator[str]:
         """The lines of a JSON-lines file, split as `jsonl_lines` splits them, one at a time.
@@ -432,6 +461,172 @@ class _Reader:
         return self.digest.hexdigest()
 
 
+class NotJson(ValueError):
+    """The file is not valid JSON; the message is json's, with the place in the file."""
+
+
+class NotSquad(Exception):
+    """Valid so far, but not SQuAD-shaped (no object with a 'data' list at the top)."""
+
+
+_JSON = json.JSONDecoder()
+_SPACE = " \t\n\r"
+_TOKEN = 16  # a JSON token cut off at the end of a block fails this close to the end
+
+
+class _JsonStream:
+    """One JSON document read a block at a time, decoded a value at a time
+    (`json.JSONDecoder.raw_decode`): memory holds the value being decoded, not the file.
+    Errors are `NotJson` with json's message and the place in the whole file."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, reader: _Reader, fh: BinaryIO) -> None:
+        self.reader, self.fh = reader, fh
+        self.text = ""  # decoded, not yet consumed from `pos` on
+        self.pos = 0
+        self.dropped = 0  # characters consumed and dropped before `text`
+        self.lines = 0  # newlines among them
+        self.column0 = 0  # characters after the last of them
+        self.eof = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._first = True
+
+    def _fill(self, wanted: int = 0) -> bool:
+        """Read at least a block (or `wanted` bytes) more; False at the end of the file."""
+        if self.eof:
+            return False
+        if self.pos > len(self.text) // 2:  # drop what was consumed
+            gone = self.text[:self.pos]
+            newlines = gone.count("\n")
+            self.column0 = (len(gone) - 1 - gone.rindex("\n") if newlines
+                            else self.column0 + len(gone))
+            self.lines += newlines
+            self.dropped += len(gone)
+            self.text, self.pos = self.text[self.pos:], 0
+        raw = self.fh.read(max(self.BLOCK, wanted))
+        at = self.reader.offset
+        self.reader.digest.update(raw)
+        self.reader.offset += len(raw)
+        if self._first and raw.startswith(codecs.BOM_UTF8):
+            raw, at = raw[3:], at + 3
+        self._first = False
+        pending = len(self._decoder.getstate()[0])
+        try:
+            self.text += self._decoder.decode(raw, final=not raw)
+        except UnicodeDecodeError as exc:
+            raise self.reader._bad_text(exc, at - pending) from None
+        self.eof = not raw
+        return True
+
+    def error(self, message: str, pos: int | None = None) -> NotJson:
+        """json's message at `pos` of `text` (default: here): line, column and character
+        counted from the start of the file."""
+        pos = self.pos if pos is None else pos
+        before = self.text[:pos]
+        newlines = before.count("\n")
+        line = self.lines + newlines + 1
+        column = (pos - before.rindex("\n") if newlines else self.column0 + pos + 1)
+        return NotJson(f"{message}: line {line} column {column} (char {self.dropped + pos})")
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end of the file)."""
+        while True:
+            while self.pos < len(self.text) and self.text[self.pos] in _SPACE:
+                self.pos += 1
+            if self.pos < len(self.text) or not self._fill():
+                return self.text[self.pos:self.pos + 1]
+
+    def take(self, char: str, expected: str) -> None:
+        """Consume `char` (after white space), else NotJson "Expecting `expected`"."""
+        if self.peek() != char:
+            raise self.error(f"Expecting {expected}")
+        self.pos += 1
+
+    def value(self, cap: int, what: str) -> Any:
+        """The next JSON value, decoded whole; QAError if it is over `cap` characters."""
+        self.peek()
+        while True:
+            try:
+                value, end = _JSON.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as exc:
+                cut = exc.msg.startswith("Unterminated string") or \
+                    exc.pos >= len(self.text) - _TOKEN
+                if self.eof or not cut:
+                    raise self.error(exc.msg, exc.pos) from None
+            except RecursionError:
+                raise NotJson(TOO_DEEP) from None
+            else:
+                if end < len(self.text) or self.eof:  # a number may go on in the next block
+                    self.pos = end
+                    return value
+            if len(self.text) - self.pos > cap:
+                raise QAError(f"test set {str(self.reader.path)!r}: {what} is larger than "
+                              f"{cap:,} characters of JSON; split it")
+            self._fill(len(self.text) - self.pos)  # doubles: linear in the value's size
+
+
+def _squad_stream(reader: _Reader, fh: BinaryIO, parts: _SquadParts, strict: bool) -> None:
+    """Read a SQuAD file from `fh` into `parts`, an article at a time: memory holds one
+    article's JSON, not the file's. NotJson for invalid JSON, NotSquad when it is not
+    SQuAD-shaped (with `strict`, a `.json` file: a QAError saying so), QAError for an article
+    of the wrong shape or over MAX_ARTICLE_CHARS."""
+    stream = _JsonStream(reader, fh)
+    if stream.peek() != "{":
+        raise NotSquad
+    stream.pos += 1
+    seen_data = comma = False
+    while stream.peek() != "}" or comma:  # `{}` is an object, `{"a": 1,}` is not
+        if stream.peek() != '"':
+            raise stream.error("Expecting property name enclosed in double quotes")
+        key = stream.value(MAX_ARTICLE_CHARS, "a key")
+        stream.take(":", "':' delimiter")
+        if key != "data":
+            stream.value(MAX_ARTICLE_CHARS, f"the value of {key!r:.40}")
+        elif seen_data and parts.count:
+            raise QAError(f"test set {str(reader.path)!r} has a second 'data' list of "
+                          "articles: merge them into one")
+        elif seen_data or stream.peek() != "[":
+            stream.value(MAX_ARTICLE_CHARS, "the value of 'data'")  # valid JSON at least?
+            raise NotSquad
+        else:
+            seen_data = True
+            stream.pos += 1
+            # Until an article has paragraphs, a file that need not be SQuAD (not `strict`)
+            # may be JSON lines: its articles are not added (nor held: only the first)
+            sure, first = strict, None
+            if stream.peek() == "]":
+                stream.pos += 1
+            else:
+                while True:
+                    article = stream.value(MAX_ARTICLE_CHARS, f"data[{parts.count}]")
+                    if sure:
+                        parts.add(article)
+                    elif isinstance(article, dict) and isinstance(
+                            article.get("paragraphs"), list):
+                        if first is not None:
+                            parts.add(first)  # SQuAD after all: data[0] is a wrong shape
+                        sure = True
+                        parts.add(article)
+                    elif first is None:
+                        first = article
+                    del article
+                    if stream.peek() == "]":
+                        stream.pos += 1
+                        break
+                    stream.take(",", "',' delimiter")
+            if not sure:
+                raise NotSquad  # no article has paragraphs: JSON lines, perhaps
+        comma = stream.peek() != "}"
+        if comma:
+            stream.take(",", "',' delimiter")
+    stream.pos += 1
+    if not seen_data:
+        raise NotSquad
+    if stream.peek():
+        raise stream.error("Extra data")
+
+
 MAX_LINE_BYTES = 4 * 1024 * 1024  # one JSON-lines question; a question is a few KB at most
 LONG_LINE = "\x00long line"  # a line no question fits in (JSON text cannot start with NUL)
 
@@ -464,8 +659,9 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
     SQuAD-shaped (a `.json` file must be), else as JSON lines. With `limit`, only the first
     `limit` good questions are kept (every question is still checked).
 
-    JSON lines are read a line at a time (memory: the questions, not the file); a SQuAD
-    file is one JSON document, parsed whole, so it has its own, lower cap."""
+    Neither is held whole: JSON lines are read a line at a time, a SQuAD file an article at
+    a time (`_squad_stream`), so memory holds the questions and the articles' text, and
+    while reading one article's JSON (at most MAX_ARTICLE_CHARS), not the file's."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -474,53 +670,37 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
             raise QAError(f"test set {str(path)!r} is too large ({size:,} bytes; "
                           f"at most {MAX_TESTSET_BYTES:,})")
         suffix = path.suffix.lower()
-        whole_file = _one_json_value(path, suffix)
-        if whole_file and size > MAX_SQUAD_BYTES:
-            if suffix == ".json":
-                raise QAError(f"test set {str(path)!r} is too large for a SQuAD file "
-                              f"({size:,} bytes; at most {MAX_SQUAD_BYTES:,}: split it, or "
-                              "use JSON lines)")
-            whole_file = False  # too large to be read as one document: read as JSON lines
-        reader = _Reader(path)
-        if not whole_file:
+        if _one_json_value(path, suffix):
+            reader = _Reader(path)
             notes: list[Problem] = []
+            parts = _SquadParts(notes, limit)
             try:
-                items, problems = parse_jsonl(reader.lines(), notes, limit)
+                with path.open("rb") as fh:
+                    _squad_stream(reader, fh, parts, strict=suffix == ".json")
+                articles, items, problems = parts.result()
+                return TestSet("squad", items, problems, articles, reader.sha256(), tuple(notes))
             except TooMuch as exc:
                 raise QAError(f"test set {str(path)!r}: {exc}") from None
-            return TestSet("jsonl", items, problems, [], reader.sha256(), tuple(notes))
-        text = reader.whole()
+            except NotJson as exc:
+                if suffix == ".json":  # a .json file must be one SQuAD object
+                    raise QAError(f"{str(path)!r} is not valid JSON ({exc})") from None
+            except NotSquad:
+                if suffix == ".json":
+                    raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object "
+                                  "with a 'data' list of articles (or use JSON lines, one "
+                                  "question per line)") from None
+            del parts  # not SQuAD-shaped: read as JSON lines
+        reader = _Reader(path)
+        notes = []
+        try:
+            items, problems = parse_jsonl(reader.lines(), notes, limit)
+        except TooMuch as exc:
+            raise QAError(f"test set {str(path)!r}: {exc}") from None
+        return TestSet("jsonl", items, problems, [], reader.sha256(), tuple(notes))
     except FileNotFoundError:
         raise QAError(f"test set {str(path)!r} does not exist") from None
     except OSError as exc:
         raise QAError(f"cannot read test set {str(path)!r}: {exc.strerror}") from None
-    sha = reader.sha256()
-    whole: Any = None
-    error: ValueError | None = None
-    if text.lstrip().startswith("{"):
-        try:
-            whole = json.loads(text)
-        except ValueError as exc:
-            error = exc
-        except RecursionError:
-            error = ValueError(TOO_DEEP)
-    # A .json file with "data" is read as SQuAD even when damaged: the error names the place.
-    if is_squad(whole) or (suffix == ".json" and isinstance(whole, dict) and "data" in whole):
-        del text
-        notes = []
-        articles, items, problems = parse_squad(whole, notes)
-        return TestSet("squad", items[:limit], problems, articles, sha, tuple(notes))
-    if suffix == ".json":  # a .json file must be one SQuAD object
-        if error is not None:
-            raise QAError(f"{str(path)!r} is not valid JSON ({error})")
-        raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object with a "
-                      "'data' list of articles (or use JSON lines, one question per line)")
-    notes = []
-    try:
-        items, problems = parse_jsonl(jsonl_lines(text), notes, limit)
-    except TooMuch as exc:
-        raise QAError(f"test set {str(path)!r}: {exc}") from None
-    return TestSet("jsonl", items, problems, [], sha, tuple(notes))
 
 
 # -- the SQuAD documents and their index, cached ---------------------------------------------

@@ -13,6 +13,7 @@ seeds and uploads together, reporting (not raising on) the files it has to skip.
 from __future__ import annotations
 
 import hashlib
+import stat
 from pathlib import Path
 
 from qa.loaders.base import (
@@ -91,7 +92,10 @@ def loader_for(name: str, raw: bytes) -> Loader:
 def read_capped(path: Path, max_bytes: int) -> bytes:
     """The bytes of `path`, refusing (413) a file over `max_bytes` before reading it."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):  # a FIFO would
+            raise BadDocument(f"{path.name}: not a regular file")  # block the read forever
         if size > max_bytes:
             raise BadDocument(f"{path.name}: the file is too large ({size:,} bytes; at most "
                               f"{max_bytes:,})", status=413)

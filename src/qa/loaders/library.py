@@ -33,15 +33,16 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from qa.atomic import write_text_atomic
+from qa.atomic import write_chunks_atomic, write_text_atomic
 from qa.config import Settings
 from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
 from qa.loaders import (
@@ -192,6 +193,20 @@ def _entry_problem(path: Path) -> str | None:
     return ""
 
 
+def _utf8(name: str) -> bool:
+    """Is a file name valid UTF-8 (no byte decoded as a lone surrogate)?"""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """`path` as text, a byte of its name that is not UTF-8 shown as `\\xNN`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class PreviousIds:
     """The ids the last build gave (from its manifest): each seed file's, by file name, and
@@ -256,6 +271,10 @@ def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
     problems: list[Problem] = []
     for path in sorted(seeds_dir.iterdir()):
         if path.name.startswith("."):
+            continue
+        if not _utf8(path.name):  # a path no manifest, log or JSON reply can hold as it is
+            problems.append(Problem(_shown(path), "its name is not UTF-8 (written in another "
+                                                  "encoding?): rename it to index it"))
             continue
         trouble = _entry_problem(path)
         if trouble is None:
@@ -356,8 +375,8 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
             + ("; the text changed: it will be re-indexed" if changed else ""))
     elif changed:
         log(f"{folder.name}: {why}, and so did its text; it will be re-indexed")
-    fresh = _meta(folder.name, str(meta.get("name", original.name)), raw, loader.kind,
-                  loader.extractor, extracted, added_at=str(meta.get("added_at", "")),
+    fresh = _meta(folder.name, str(meta.get("name", original.name)), len(raw), file_sha,
+                  loader.kind, loader.extractor, extracted, added_at=str(meta.get("added_at", "")),
                   original_name=_original_name(meta))
     try:  # best effort: a read-only data folder still serves the fresh extraction
         write_text_atomic(folder / TEXT, extracted.text)
@@ -367,11 +386,12 @@ def _load_stored(folder: Path, max_bytes: int) -> Document:
     return document_of(folder.name, str(original), loader.kind, extracted, file_sha)
 
 
-def stored_folders(data_dir: Path) -> list[Path]:
+def stored_folders(data_dir: Path, hide: frozenset[str] = frozenset()) -> list[Path]:
+    """The document folders of the data folder, by name, less those named in `hide`."""
     if not data_dir.is_dir():
         return []
-    return sorted(p for p in data_dir.iterdir()
-                  if p.is_dir() and not p.is_symlink() and _STORED_ID.match(p.name))
+    return sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                  and _STORED_ID.match(p.name) and p.name not in hide)
 
 
 def legacy_problem(settings: Settings, previous: PreviousIds | None) -> Problem | None:
@@ -390,20 +410,21 @@ def legacy_problem(settings: Settings, previous: PreviousIds | None) -> Problem 
                                 f"to {str(legacy)!r}")
 
 
-def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dict[str, Path]:
+def corpus_files(settings: Settings, previous: PreviousIds | None = None,
+                 hide: frozenset[str] = frozenset()) -> dict[str, Path]:
     """Cheap: each id a document may have and the file it would come from (seeds named as
     `seed_files` names them; uploads by their stored metadata), without reading or
     extracting anything, for staleness checks. Every document `load_corpus` yields (given
     the same `previous`) is here under the same id; a file here that it skipped (empty,
     corrupt) is one the build records as skipped. A missing seeds folder holds no files (the
     uploads are the library; loading reports it as a problem); a seeds path that is a file
-    fails at once."""
+    fails at once. Uploads in `hide` (an add in progress: `pending_ids`) are left out."""
     files: dict[str, Path] = {}
     if settings.seeds_dir.is_dir():
         files.update(seed_files(settings.seeds_dir, previous)[0])
     elif settings.seeds_dir.exists():
         raise SeedError(f"seeds folder {str(settings.seeds_dir)!r} is not a folder")
-    for folder in stored_folders(settings.documents_dir):
+    for folder in stored_folders(settings.documents_dir, hide):
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
             original = _stored_original(folder, meta)
@@ -415,19 +436,20 @@ def corpus_files(settings: Settings, previous: PreviousIds | None = None) -> dic
 
 
 def load_corpus(settings: Settings, previous: PreviousIds | None = None,
-                empty_ok: bool = False) -> Corpus:
+                empty_ok: bool = False, hide: frozenset[str] = frozenset()) -> Corpus:
     """Seeds and uploaded documents, with the problems found (reported once on stderr);
     seed ids as `seed_files` gives them after the build `previous` describes. No file at
     all is an empty library (nothing added yet, every upload removed, no seeds folder), not
     an error; files of which none can be read raise `NothingToIndex` naming why (a build
     then keeps the index it has: one broken file must not empty a library), unless
-    `empty_ok` (the user removed the last readable document)."""
+    `empty_ok` (the user removed the last readable document). Uploads in `hide` (another
+    writer's add in progress) are left out, as if not stored yet."""
     seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes,
                                              previous)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
     taken = {doc_id for doc_id, _ in seeds}
     uploaded = set()
-    folders = stored_folders(settings.documents_dir)
+    folders = stored_folders(settings.documents_dir, hide)
     for folder in folders:
         try:
             document = _load_stored(folder, settings.max_upload_bytes)
@@ -500,8 +522,9 @@ def _original_name(meta: Mapping[str, Any]) -> str | None:
     return (display_name(value) or None) if isinstance(value, str) else None
 
 
-def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extracted: Extracted,
-          added_at: str = "", original_name: str | None = None) -> dict[str, Any]:
+def _meta(doc_id: str, name: str, size: int, file_sha256: str, kind: str, extractor: str,
+          extracted: Extracted, added_at: str = "",
+          original_name: str | None = None) -> dict[str, Any]:
     suffix = Path(name).suffix.lower()
     kept = {"original_name": original_name} if original_name else {}
     return {
@@ -511,11 +534,11 @@ def _meta(doc_id: str, name: str, raw: bytes, kind: str, extractor: str, extract
         "name": name,
         **kept,
         "file": f"original{suffix}",
-        "size": len(raw),
+        "size": size,
         "pages": [list(p) for p in extracted.pages],
         "chars": len(extracted.text),
         "added_at": added_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "file_sha256": _sha256(raw),
+        "file_sha256": file_sha256,
         "extractor": extractor,
         "text_sha256": text_sha256(extracted.text),
     }
@@ -537,7 +560,9 @@ class Prepared:
     """A checked file, ready to be written into the data folder."""
 
     name: str  # the sanitised original file name, the id's source
-    raw: bytes
+    source: Path  # the file, read again (and checked against `sha256`) when it is stored
+    size: int
+    sha256: str  # of the bytes `extracted` came from
     kind: str
     extractor: str
     extracted: Extracted
@@ -556,8 +581,9 @@ def prepare(path: Path, name: str | None, max_bytes: int,
             f"{shown}: the text is too long to index here ({len(extracted.text):,} "
             f"characters; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS)", status=413)
     clean = safe_id(shown) + Path(shown).suffix.lower()
-    return Prepared(clean, raw, loader.kind, loader.extractor, extracted,
-                    display_name(name or path.name))
+    # the bytes are not kept: an upload of many large files holds their text, not them
+    return Prepared(clean, path, len(raw), _sha256(raw), loader.kind, loader.extractor,
+                    extracted, display_name(name or path.name))
 
 
 def check_total(item: Prepared, before: int, max_chars: int) -> None:
@@ -599,6 +625,12 @@ def check_data_dir(settings: Settings) -> Path:
     resolved = data.resolve()
     if resolved == seeds or seeds in resolved.parents:
         raise BadSetting(f"the data folder {str(data)!r} must not be inside the seeds folder")
+    index = settings.index_dir.resolve()
+    if resolved == index or resolved in index.parents:
+        # one folder's lock would be both the index's and the data's (an add waited forever);
+        # an index inside the data folder looks like an upload (`qa remove` could take it)
+        raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the data "
+                         f"folder {str(data)!r} (QA_DATA) nor inside it")
     try:
         data.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -606,6 +638,10 @@ def check_data_dir(settings: Settings) -> Path:
     if not os.access(data, os.W_OK):
         raise QAError(f"data folder {str(data)!r} is not writable")
     return data
+
+
+_holders: dict[str, int] = {}  # data folder (real path) -> the thread holding its lock here
+_holders_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -619,27 +655,71 @@ def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
         except BlockingIOError:
             yield False
             return
+        key = os.path.realpath(data)
+        with _holders_lock:
+            _holders[key] = threading.get_ident()
         try:
             yield True
         finally:
+            with _holders_lock:
+                _holders.pop(key, None)
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def held_here(data: Path) -> bool:
+    """Does this thread hold `data_lock(data)` (a writer rebuilding for its own change)?"""
+    with _holders_lock:
+        return _holders.get(os.path.realpath(data)) == threading.get_ident()
+
+
+def pending_ids(data: Path) -> set[str]:
+    """The uploads stored by `commit` and not yet `confirm`ed (or settled)."""
+    return {p.name[len(PENDING_PREFIX):] for p in unsettled(data)
+            if p.name.startswith(PENDING_PREFIX)}
 
 
 UPLOAD_PREFIX = ".upload-"  # an HTTP upload's parts while they stream (qa.documents_api)
 INCOMING_PREFIX = ".incoming-"  # a document being written by `commit`
 REMOVED_PREFIX = ".removed-"  # a document set aside by `withdraw` until its removal is done
 PENDING_PREFIX = ".pending-"  # beside a document `commit` stored, until its add is `confirm`ed
+OWNER_SUFFIX = ".index"  # `.removed-<id>-<hex>.index`: the index whose removal it is
 STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
 
 
-def sweep(data: Path, committed: PreviousIds | None) -> None:
+# What decides a killed change: the committed ids (`PreviousIds`, None without a readable
+# index) of the index that made it, given that index's folder (None: a mark that names none,
+# left by an older qa; the index settling it decides, as it did then).
+Judge = Callable[[Path | None], PreviousIds | None]
+
+
+def owner_mark(settings: Settings) -> str:
+    """What a change's mark holds: the folder of the index making it (resolved), so that
+    another index sharing the data folder (QA_DATA) settles it by that index's manifest."""
+    return str(settings.index_dir.resolve())
+
+
+def _mark_owner(path: Path) -> Path | None:
+    """The index folder a mark names; None for a mark without one (older qa) or unreadable."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        text = path.read_text(encoding="utf-8").strip()
+        if text.startswith("/"):
+            return Path(text)
+    return None
+
+
+def sweep(data: Path, committed: Judge) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
-    `.incoming-` folder (only a writer holding the lock has one), `.upload-` folders whose
+    `.incoming-` folder or mark's temporary file (only a writer holding the lock has one),
+    `.upload-` folders whose
     newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each); and
     settle the adds and removals a killed process left half done (`settle`)."""
     settle(data, committed)
     now = time.time()
     for path in data.iterdir():
+        if path.name.startswith((f".{PENDING_PREFIX}", f".{REMOVED_PREFIX}")) and \
+                path.name.endswith(".tmp") and path.is_file():
+            path.unlink(missing_ok=True)  # a mark's temporary file (written under the lock)
+            continue
         if not path.is_dir() or path.is_symlink():
             continue
         if path.name.startswith(INCOMING_PREFIX):
@@ -655,31 +735,41 @@ def sweep(data: Path, committed: PreviousIds | None) -> None:
 def unsettled(data: Path) -> list[Path]:
     """What adds and removals in progress (or killed) have in the data folder: the
     `.pending-<id>` mark of a document stored by `commit`, not yet `confirm`ed, and the
-    `.removed-<id>-<hex>` folder of one set aside by `withdraw`."""
+    `.removed-<id>-<hex>` folder of one set aside by `withdraw` (and the mark naming its
+    index, left alone when its removal was killed while finishing)."""
     try:
         return sorted(p for p in data.iterdir() if not p.is_symlink() and (
             p.name.startswith(PENDING_PREFIX) and p.is_file()
-            or p.name.startswith(REMOVED_PREFIX) and p.is_dir()))
+            or p.name.startswith(REMOVED_PREFIX) and (p.is_dir() or _orphan_mark(p))))
     except OSError:  # no data folder yet
         return []
 
 
-def settle(data: Path, committed: PreviousIds | None) -> None:
+def settle(data: Path, committed: Judge) -> None:
     """Finish or undo the adds and removals a killed process left half done (call under
-    `data_lock`, so none is in progress), by what the committed index holds (`committed`,
-    its manifest's ids; None: no readable index). Its client was never told the outcome;
-    the index decides it.
+    `data_lock`, so none is in progress), by what the index that made each one committed
+    (`committed` of the index folder its mark names: its manifest's ids; None: no readable
+    index). Its client was never told the outcome; that index decides it, not another one
+    sharing the data folder (which may not have been rebuilt since, or at all).
 
     An add stores the document (`commit`, marked pending), rebuilds the index with it, then
     `confirm`s it: one the committed index indexed stays; any other is deleted, as if it
     never came. A removal sets the document aside (`withdraw`), rebuilds the index without
     it, then deletes it (`finish`): one the committed index still holds (indexed or
     skipped) is moved back; one whose removal was committed is deleted."""
-    indexed = {doc_id for doc_id, _ in committed.indexed} if committed is not None else set()
-    uploads = committed.uploads if committed is not None else frozenset()
+    judged: dict[Path | None, PreviousIds | None] = {}
+
+    def by_owner(mark: Path) -> PreviousIds | None:
+        owner = _mark_owner(mark)
+        if owner not in judged:
+            judged[owner] = committed(owner)
+        return judged[owner]
+
     for path in unsettled(data):
         if path.name.startswith(PENDING_PREFIX):
             doc_id = path.name[len(PENDING_PREFIX):]
+            ids = by_owner(path)
+            indexed = {i for i, _ in ids.indexed} if ids is not None else set()
             if doc_id not in indexed and _STORED_ID.match(doc_id):
                 shutil.rmtree(data / doc_id, ignore_errors=True)
                 log(printable(f"{doc_id}: its upload was interrupted before the index was "
@@ -687,15 +777,22 @@ def settle(data: Path, committed: PreviousIds | None) -> None:
             with contextlib.suppress(OSError):
                 path.unlink()
             continue
+        if path.is_file():  # an orphan mark (`unsettled`)
+            path.unlink(missing_ok=True)
+            continue
         doc_id = path.name[len(REMOVED_PREFIX):].rpartition("-")[0]
-        if committed is not None and doc_id not in uploads:
+        mark = _owner_file(path)
+        ids = by_owner(mark)
+        if ids is not None and doc_id not in ids.uploads:
             shutil.rmtree(path, ignore_errors=True)
+            mark.unlink(missing_ok=True)
             continue
         home = data / doc_id
         try:
             if not _STORED_ID.match(doc_id) or home.exists():
                 raise FileExistsError(errno.EEXIST, "the name is taken")
             os.replace(path, home)
+            mark.unlink(missing_ok=True)
         except OSError as exc:
             log(printable(f"warning: could not put back {path.name}, whose removal was "
                           f"interrupted ({exc.strerror or exc}): it is left as it is"))
@@ -715,25 +812,52 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
         doc_id = unique_id(safe_id(item.name), taken)
         taken.add(doc_id)
         tmp = data / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
-        tmp.mkdir()
         try:
-            meta = _meta(doc_id, item.name, item.raw, item.kind, item.extractor, item.extracted,
-                         original_name=item.original_name)
-            with (tmp / meta["file"]).open("wb") as fh:
-                fh.write(item.raw)
-                fh.flush()
-                os.fsync(fh.fileno())
+            tmp.mkdir()
+        except OSError as exc:
+            discard(settings, ids)
+            raise WriteError.of(exc, data / doc_id) from None
+        try:
+            meta = _meta(doc_id, item.name, item.size, item.sha256, item.kind, item.extractor,
+                         item.extracted, original_name=item.original_name)
+            _copy_checked(item, tmp / meta["file"])  # a full disk: WriteError (507)
             write_text_atomic(tmp / TEXT, item.extracted.text)
             write_text_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=1))
-            (data / f"{PENDING_PREFIX}{doc_id}").touch()  # until `confirm` (see `settle`)
+            # until `confirm` (see `settle`), naming the index it is for
+            write_text_atomic(data / f"{PENDING_PREFIX}{doc_id}", owner_mark(settings))
             os.replace(tmp, data / doc_id)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             (data / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
             discard(settings, ids)  # all or none: the ones before it go too
+            if isinstance(exc, OSError):
+                raise WriteError.of(exc, data / doc_id) from None
             raise
         ids.append(doc_id)
     return ids
+
+
+def _copy_checked(item: Prepared, target: Path) -> None:
+    """Copy the prepared file to `target` (atomically, a block at a time), refusing (409)
+    one that is no longer the file its text was extracted from."""
+    digest, copied = hashlib.sha256(), 0
+
+    def blocks() -> Iterator[bytes]:
+        nonlocal copied
+        try:
+            with item.source.open("rb") as fh:
+                while copied <= item.size and (block := fh.read(1 << 20)):
+                    digest.update(block)
+                    copied += len(block)
+                    yield block
+        except OSError as exc:
+            raise BadDocument(f"{item.name}: cannot read the file: {exc.strerror}") from None
+
+    write_chunks_atomic(target, blocks())
+    if copied != item.size or digest.hexdigest() != item.sha256:
+        target.unlink(missing_ok=True)
+        raise BadDocument(f"{item.name}: the file changed while it was being added; add it "
+                          "again", status=409)
 
 
 def confirm(settings: Settings, ids: Sequence[str]) -> None:
@@ -754,20 +878,43 @@ def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
             undo(moves)
             raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
         aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
-        os.replace(folder, aside)
+        mark = _owner_file(aside)
+        try:  # the index it is for, named first; a full disk (removing is the way out of
+            # one) removes without it: settled by the next index, as before marks named one
+            with contextlib.suppress(WriteError):
+                write_text_atomic(mark, owner_mark(settings))
+            os.replace(folder, aside)
+        except BaseException:
+            mark.unlink(missing_ok=True)
+            undo(moves)
+            raise
         moves.append((folder, aside))
     return moves
+
+
+def _orphan_mark(path: Path) -> bool:
+    """Is `path` the owner mark of a set-aside folder that is gone?"""
+    return (path.name.endswith(OWNER_SUFFIX) and path.is_file()
+            and not path.with_name(path.name.removesuffix(OWNER_SUFFIX)).exists())
+
+
+def _owner_file(aside: Path) -> Path:
+    """Beside a `.removed-` folder: the index whose removal set it aside (`owner_mark`)."""
+    return aside.with_name(aside.name + OWNER_SUFFIX)
 
 
 def undo(moves: Sequence[tuple[Path, Path]]) -> None:
     for folder, aside in reversed(moves):
         with contextlib.suppress(OSError):
             os.replace(aside, folder)
+            _owner_file(aside).unlink(missing_ok=True)
 
 
 def finish(moves: Sequence[tuple[Path, Path]]) -> None:
     for _, aside in moves:
         shutil.rmtree(aside, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            _owner_file(aside).unlink(missing_ok=True)
 
 
 def discard(settings: Settings, ids: Sequence[str]) -> None:
