@@ -1150,3 +1150,40 @@ def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
         done = _completed(client, event)
         assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
         assert "4417" not in json.dumps(done)
+
+
+def test_a_compressed_body_is_415_on_every_route(tmp_path: Path) -> None:
+    """Nothing decodes a Content-Encoding: a gzip body was read as it came, so /api/ask said
+    422 "not UTF-8 text" and /v1 400; every route that reads a body answers 415 instead, in
+    its own error shape, naming the coding, with `Accept-Encoding: identity` (RFC 9110)."""
+    import gzip
+
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path)
+    client.app.mount("/", PlainTextResponse("the chat", 200))  # type: ignore[attr-defined]
+    question = json.dumps({"question": "Who?"}).encode()
+    chat = json.dumps({"model": "qa", "messages": [{"role": "user", "content": "Who?"}]})
+    rpc = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    headers = {"content-type": "application/json",
+               "accept": "application/json, text/event-stream"}
+    for path, body in [("/api/ask", question), ("/api/retrieve", question),
+                       ("/v1/chat/completions", chat.encode()), ("/mcp", rpc),
+                       ("/gradio_api/queue/join", b"{}")]:
+        for coding in ("gzip", "br", "identity, gzip", "x-unknown"):
+            sent = gzip.compress(body) if coding == "gzip" else body
+            r = client.post(path, content=sent, headers={**headers,
+                                                         "content-encoding": coding})
+            assert r.status_code == 415, (path, coding, r.text)
+            assert r.headers["accept-encoding"] == "identity"
+            message = (r.json()["error"]["message"] if path.startswith("/v1")
+                       else r.json()["detail"])
+            assert message.startswith(f"Content-Encoding {coding.split(', ')[-1]!r} is not "
+                                      "supported") and "\n" not in message, r.text
+    r = client.post("/api/documents", files={"file": ("a.txt", gzip.compress(b"Text."))},
+                    headers={"content-encoding": "gzip"})
+    assert r.status_code == 415 and "Content-Encoding" in r.json()["detail"], r.text
+    for coding in ("identity", "IDENTITY", ""):  # no coding at all: served as ever
+        r = client.post("/api/retrieve", content=question, headers={
+            **headers, "content-encoding": coding})
+        assert r.status_code == 200, (coding, r.text)

@@ -21,11 +21,12 @@ bad input (with `errors`, the per-field list, for validation errors; also a body
 UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 401 for a
 missing token on a write, 429 (with `Retry-After`) for a client that sent too many wrong
 tokens lately, 404 for an unknown route, 405 for a wrong method, 413 for a body
-over the cap, 503 when the model or index cannot be loaded, 500 otherwise. One pipeline
-serves every request from FastAPI's threadpool; it is warmed in a background thread at
-startup, so the server answers `/healthz` at once, and it follows its files
-(`Pipeline.watch`): a new build or a changed seed is picked up without a restart, and a
-changed document is never quoted meanwhile.
+over the cap, 415 for a compressed body (any Content-Encoding but identity), 503 when the
+model or index cannot be loaded, 500 otherwise. One pipeline serves every request from
+FastAPI's threadpool; it is warmed in a background thread at startup, so the server
+answers `/healthz` at once, and it follows its files (`Pipeline.watch`): a new build or a
+changed seed is picked up without a restart, and a changed document is never quoted
+meanwhile.
 """
 
 from __future__ import annotations
@@ -543,9 +544,9 @@ class Hardening:
     the Host allow-list (400), 405 for a wrong method on an API route (Gradio's mount at
     `/` would otherwise answer 404), 404 for an unknown `/v1` path, the token for Gradio's
     upload route when one is set (401, 429: `_chat_upload_refusal`) and its folder's quota
-    (507), the body cap from Content-Length and while streaming (413, never reading more
-    than the cap), and the security headers on every response. Its errors under `/v1` are
-    OpenAI's error object."""
+    (507), 415 for a compressed body (`_content_coding`), the body cap from Content-Length
+    and while streaming (413, never reading more than the cap), and the security headers
+    on every response. Its errors under `/v1` are OpenAI's error object."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
@@ -600,6 +601,12 @@ class Hardening:
             return
         if scope["path"].endswith(UNUSED_CHAT_ROUTES):
             await _refuse(scope, send, 404, f"there is no {scope['path']} here")
+            return
+        encoding = _content_coding(scope)
+        if encoding is not None:  # nothing of ours or Gradio's decodes a body
+            await _refuse(scope, send, 415, f"Content-Encoding {encoding!r} is not supported; "
+                          "send the body uncompressed",
+                          ((b"accept-encoding", b"identity"), (b"connection", b"close")))
             return
         limit = self._limit(scope)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
@@ -658,6 +665,17 @@ class Hardening:
                     f"{_one_line(exc)}")
             if not finished:  # end the reply cleanly: its status and part are sent
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _content_coding(scope: Scope) -> str | None:
+    """The request's Content-Encoding when it names a coding other than `identity` (gzip,
+    br, ...; None: none). No route decodes one, so a gzip body was read as it came: a JSON
+    route answered 422 "not UTF-8 text", a chat event worse. RFC 9110 (15.5.16) wants 415,
+    with `Accept-Encoding` saying what would do."""
+    codings = [c.strip() for k, v in scope["headers"] if k == b"content-encoding"
+               for c in v.decode("latin-1").split(",")]
+    named = [c for c in codings if c and c.lower() != "identity"]
+    return ", ".join(named)[:100] if named else None
 
 
 def _one_line(exc: BaseException) -> str:
