@@ -1187,3 +1187,44 @@ def test_a_compressed_body_is_415_on_every_route(tmp_path: Path) -> None:
         r = client.post("/api/retrieve", content=question, headers={
             **headers, "content-encoding": coding})
         assert r.status_code == 200, (coding, r.text)
+
+
+@pytest.mark.timeout(60)
+def test_a_body_trickled_in_is_408_and_frees_its_connection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a real server: uvicorn has no deadline for a body, so a client sending a byte now
+    and then held its connection (one of QA_MAX_CONNECTIONS) for ever. The body must come
+    within BODY_SECONDS plus a second per BODY_MIN_RATE bytes, else 408 in the route's
+    error shape and the connection is closed; a body that comes at once is served."""
+    import qa.api
+    from tests.test_documents_api import served
+
+    monkeypatch.setattr(qa.api, "BODY_SECONDS", 0.5)
+    client = api_client(tmp_path)
+    part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nA'
+    starts = [("/api/retrieve", "application/json", b"{"),
+              ("/v1/chat/completions", "application/json", b"{"),
+              ("/mcp", "application/json", b"{"),
+              ("/api/documents", "multipart/form-data; boundary=b", part)]
+    with served(client.app) as url:  # type: ignore[arg-type]
+        port = int(url.rsplit(":", 1)[1])
+        started = time.monotonic()
+        sockets = []
+        for path, kind, start in starts:  # all at once: they wait side by side
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sockets.append(sock)
+            sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         f"Content-Type: {kind}\r\nAccept: application/json, "
+                         "text/event-stream\r\nContent-Length: 1000\r\n\r\n".encode() + start)
+        for (path, _, _), sock in zip(starts, sockets, strict=True):
+            with sock:
+                reply, chunk = b"", b"-"
+                while chunk:  # the server answers, then closes the connection
+                    chunk = sock.recv(4096)
+                    reply += chunk
+            assert reply.startswith(b"HTTP/1.1 408"), (path, reply[:300])
+            assert b"connection: close" in reply.lower()
+            assert b"the body came too slowly" in reply, reply
+        assert time.monotonic() - started < 5
+        r = httpx.post(url + "/api/retrieve", json={"question": "Who?"}, timeout=10)
+        assert r.status_code == 200, r.text

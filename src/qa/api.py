@@ -502,6 +502,11 @@ SECURITY_HEADERS = (
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing around one file of a Gradio upload
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 HEADER_SECONDS = 10.0  # a request's line and headers must arrive within this (slowloris)
+# A body must arrive within BODY_SECONDS, plus a second for every BODY_MIN_RATE bytes that
+# came (Apache's mod_reqtimeout default, body=20,MinRate=500): a slow link uploads at its
+# pace, a client trickling a byte now and then no longer holds a connection for ever.
+BODY_SECONDS = 20.0
+BODY_MIN_RATE = 500  # bytes per second
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # named in `Allow`
 
 
@@ -545,7 +550,8 @@ class Hardening:
     `/` would otherwise answer 404), 404 for an unknown `/v1` path, the token for Gradio's
     upload route when one is set (401, 429: `_chat_upload_refusal`) and its folder's quota
     (507), 415 for a compressed body (`_content_coding`), the body cap from Content-Length
-    and while streaming (413, never reading more than the cap), and the security headers
+    and while streaming (413, never reading more than the cap), a deadline for the body
+    (408, BODY_SECONDS), and the security headers
     on every response. Its errors under `/v1` are OpenAI's error object."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
@@ -629,11 +635,13 @@ class Hardening:
         pipeline: Pipeline = self.owner.state.pipeline
         stopped = (SHUTTING_DOWN if _is_chat_upload(scope) or scope["path"].startswith(
             "/api/documents") else "the server is shutting down; try again later")
+        started_at = time.monotonic()
 
         async def capped_receive() -> Message:
             nonlocal received, body_done
+            deadline = started_at + BODY_SECONDS + received / BODY_MIN_RATE
             message = await (receive() if body_done
-                             else _body_or_stop(receive, pipeline, stopped))
+                             else _body_or_stop(receive, pipeline, stopped, deadline))
             received += len(message.get("body", b""))
             if received > limit:
                 raise StarletteHTTPException(413, f"the body is over {limit:,} bytes")
@@ -711,19 +719,28 @@ STOP_CHECK_SECONDS = 0.25  # how often a body still arriving looks whether the s
 SHUTTING_DOWN = "the server is shutting down; the document was not added"
 
 
-async def _body_or_stop(receive: Receive, pipeline: Pipeline, stopped: str) -> Message:
+async def _body_or_stop(receive: Receive, pipeline: Pipeline, stopped: str,
+                        deadline: float) -> Message:
     """The next message of a request's body; 503 (StarletteHTTPException, detail `stopped`)
     once the server is stopping, even while the client sends nothing. Else a Ctrl-C during
     an upload waited out uvicorn's grace, then the request was cancelled: a plain 500 and a
-    traceback."""
+    traceback. 408 once the time.monotonic() `deadline` passes (BODY_SECONDS): uvicorn
+    has no deadline for a body, so a client sending a byte every few seconds held its
+    connection, one of QA_MAX_CONNECTIONS, for as long as it liked."""
     pending = asyncio.ensure_future(receive())
     while True:
-        done, _ = await asyncio.wait({pending}, timeout=STOP_CHECK_SECONDS)
+        wait = min(STOP_CHECK_SECONDS, deadline - time.monotonic())
+        done, _ = await asyncio.wait({pending}, timeout=max(wait, 0))
         if done:
             return pending.result()
         if pipeline.stopping:
             pending.cancel()
             raise StarletteHTTPException(503, stopped, {"connection": "close"})
+        if time.monotonic() >= deadline:
+            pending.cancel()
+            raise StarletteHTTPException(
+                408, f"the body came too slowly (at least {BODY_MIN_RATE} bytes a second "
+                     "are needed); nothing was done", {"connection": "close"})
 
 
 CHAT_UPLOAD_PATH = "/gradio_api/upload"
