@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1228,3 +1229,78 @@ def test_a_body_trickled_in_is_408_and_frees_its_connection(
         assert time.monotonic() - started < 5
         r = httpx.post(url + "/api/retrieve", json={"question": "Who?"}, timeout=10)
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.timeout(60)
+def test_the_chats_streams_leave_connections_for_the_api(tmp_path: Path) -> None:
+    """On a real server capped at 8 connections (uvicorn's limit_concurrency): Gradio's
+    event streams and heartbeats, which a client holds open as long as it likes, shared
+    that one pool with the API, so six held streams made /api/retrieve and /healthz 503.
+    They may hold only `max_chat_streams` (6 of 8 here); the next gets 503 with
+    Retry-After, the API is still served, and a stream closed frees its place."""
+    import asyncio
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from qa.api import server_config
+    from tests.conftest_web import free_port
+
+    client = api_client(tmp_path, max_connections=8)
+    app = client.app
+
+    async def held(request: Request) -> StreamingResponse:  # as Gradio's heartbeat holds
+        async def beats() -> Any:
+            yield b"data: {}\n\n"
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.05)
+        return StreamingResponse(beats(), media_type="text/event-stream")
+
+    # where the chat is mounted
+    app.mount("/", Starlette(routes=[Route("/{path:path}", held)]))  # type: ignore[attr-defined]
+    port = free_port()
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    held_open: list[socket.socket] = []
+    statuses = []
+    try:
+        for n in range(8):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            held_open.append(sock)
+            path = ("/gradio_api/heartbeat/tab-{n}", "/gradio_api/queue/data?session_hash={n}",
+                    "/gradio_api/call/chat/{n}")[n % 3].format(n=n)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            reply = sock.recv(4096)
+            if n >= 6:  # refused: answered whole, then closed, so its place goes back
+                while chunk := sock.recv(4096):
+                    reply += chunk
+            statuses.append(reply)
+        assert [r.split(b" ")[1] for r in statuses] == [b"200"] * 6 + [b"503"] * 2, statuses
+        assert b"retry-after: 5" in statuses[-1].lower() and b"the chat is busy" in \
+            statuses[-1]
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(url + "/healthz", timeout=10).status_code in (200, 503)
+        r = httpx.post(url + "/api/retrieve", json={"question": "Who?"}, timeout=10)
+        assert r.status_code == 200, r.text
+        held_open.pop(0).close()  # a tab closed: its place is free again
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /gradio_api/heartbeat/again HTTP/1.1\r\n"
+                             b"Host: 127.0.0.1\r\n\r\n")
+                if sock.recv(4096).startswith(b"HTTP/1.1 200"):
+                    break
+            assert time.monotonic() < deadline, "a closed stream never freed its place"
+            time.sleep(0.1)
+    finally:
+        for sock in held_open:
+            sock.close()
+        server.should_exit = True
+        thread.join(timeout=10)

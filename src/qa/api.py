@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -112,6 +112,9 @@ from qa.security import (
 )
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
+
+if TYPE_CHECKING:
+    import uvicorn
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
 
@@ -557,6 +560,7 @@ class Hardening:
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
         self.owner = owner
+        self.chat_streams = 0  # open now (`_is_chat_stream`); only the event loop counts
 
     def _limit(self, scope: Scope) -> int:
         settings: Settings = self.owner.state.pipeline.settings
@@ -649,6 +653,16 @@ class Hardening:
             return message
 
         started = finished = False
+        stream = _is_chat_stream(scope)
+        if stream:
+            most = self.owner.state.pipeline.settings.max_chat_streams
+            if self.chat_streams >= most:
+                await _refuse(scope, send, 503, f"the chat is busy ({most} streams open); "
+                              "try again in a moment",
+                              ((b"retry-after", str(CHAT_BUSY_RETRY_SECONDS).encode()),
+                               (b"connection", b"close")))  # its place goes back at once
+                return
+            self.chat_streams += 1
 
         async def with_headers(message: Message) -> None:
             nonlocal started, finished
@@ -673,6 +687,9 @@ class Hardening:
                     f"{_one_line(exc)}")
             if not finished:  # end the reply cleanly: its status and part are sent
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if stream:
+                self.chat_streams -= 1
 
 
 def _content_coding(scope: Scope) -> str | None:
@@ -697,6 +714,13 @@ def _one_line(exc: BaseException) -> str:
 
 # Gradio's event streams: the chat's queue, and the stream of a `/call/<api>` request.
 STREAM_PATHS = ("/gradio_api/queue/data", "/gradio_api/call/")
+# What a client may hold open as long as it likes: those streams and Gradio's heartbeat.
+CHAT_STREAM_PATHS = (*STREAM_PATHS, "/gradio_api/heartbeat/")
+CHAT_BUSY_RETRY_SECONDS = 5
+
+
+def _is_chat_stream(scope: Scope) -> bool:
+    return scope["method"] == "GET" and any(part in scope["path"] for part in CHAT_STREAM_PATHS)
 
 
 def _stream_told(exc: BaseException, scope: Scope) -> bool:
@@ -910,8 +934,6 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve `app` with uvicorn until interrupted, printing where. Refuses (BadSetting)
     to listen beyond loopback without a token, or when the index folder cannot be written
     and a build will be needed, before any model loads."""
-    import uvicorn
-
     settings: Settings = app.state.pipeline.settings
     preflight(settings, host)
     _check_port(host, port)
@@ -921,11 +943,18 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     if isinstance(readiness, Readiness):
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                            timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                            http=_header_timeout_protocol(),
-                            limit_concurrency=settings.max_connections)
-    _server_class()(config, app.state.pipeline).run()
+    _server_class()(server_config(app, host, port), app.state.pipeline).run()
+
+
+def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's configuration for serving `app` (tests serve with it too)."""
+    import uvicorn
+
+    settings: Settings = app.state.pipeline.settings
+    return uvicorn.Config(app, host=host, port=port, log_level="warning",
+                          timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                          http=_header_timeout_protocol(),
+                          limit_concurrency=settings.max_connections)
 
 
 STOP_SECONDS = 120.0  # at shutdown, the longest wait for an upload's build to stop

@@ -35,7 +35,8 @@ MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
 # cannot be cancelled, and 30 MB of text (under the byte cap) would be some 90 minutes.
 MAX_UPLOAD_CHARS = 1_000_000
 # Open connections the server keeps at once; more get 503 at once. The chat's event streams
-# and Gradio's heartbeat each hold one open for as long as the client likes.
+# and Gradio's heartbeat each hold one open for as long as the client likes, so they may take
+# only part of them (`Settings.max_chat_streams`): the rest stay for the API.
 MAX_CONNECTIONS = 512
 MILVUS_COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")  # a prefix of Milvus names
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -166,6 +167,13 @@ class Settings:
                 isinstance(h, str) for h in hosts):
             raise BadSetting(f"allowed_hosts must be a tuple of host names, got {hosts!r}")
         object.__setattr__(self, "allowed_hosts", tuple(hosts))
+
+    @property
+    def max_chat_streams(self) -> int:
+        """The chat's long-lived streams (Gradio's event streams and heartbeats) the server
+        holds at once: three quarters of `max_connections`, so that the JSON API, /v1 and
+        /mcp keep the rest (at least 2) however many chats wait for answers."""
+        return self.max_connections - max(2, self.max_connections // 4)
 
     @property
     def documents_dir(self) -> Path:
