@@ -1233,10 +1233,10 @@ def test_a_body_trickled_in_is_408_and_frees_its_connection(
 
 @pytest.mark.timeout(60)
 def test_the_chats_streams_leave_connections_for_the_api(tmp_path: Path) -> None:
-    """On a real server capped at 8 connections (uvicorn's limit_concurrency): Gradio's
+    """On a real server capped at 16 connections (uvicorn's limit_concurrency): Gradio's
     event streams and heartbeats, which a client holds open as long as it likes, shared
-    that one pool with the API, so six held streams made /api/retrieve and /healthz 503.
-    They may hold only `max_chat_streams` (6 of 8 here); the next gets 503 with
+    that one pool with the API, so 15 held streams made /api/retrieve and /healthz 503.
+    They may hold only `max_chat_streams` (12 of 16 here); the next gets 503 with
     Retry-After, the API is still served, and a stream closed frees its place."""
     import asyncio
 
@@ -1249,7 +1249,7 @@ def test_the_chats_streams_leave_connections_for_the_api(tmp_path: Path) -> None
     from qa.api import server_config
     from tests.conftest_web import free_port
 
-    client = api_client(tmp_path, max_connections=8)
+    client = api_client(tmp_path, max_connections=16)
     app = client.app
 
     async def held(request: Request) -> StreamingResponse:  # as Gradio's heartbeat holds
@@ -1271,18 +1271,18 @@ def test_the_chats_streams_leave_connections_for_the_api(tmp_path: Path) -> None
     held_open: list[socket.socket] = []
     statuses = []
     try:
-        for n in range(8):
+        for n in range(14):
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             held_open.append(sock)
             path = ("/gradio_api/heartbeat/tab-{n}", "/gradio_api/queue/data?session_hash={n}",
                     "/gradio_api/call/chat/{n}")[n % 3].format(n=n)
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             reply = sock.recv(4096)
-            if n >= 6:  # refused: answered whole, then closed, so its place goes back
+            if n >= 12:  # refused: answered whole, then closed, so its place goes back
                 while chunk := sock.recv(4096):
                     reply += chunk
             statuses.append(reply)
-        assert [r.split(b" ")[1] for r in statuses] == [b"200"] * 6 + [b"503"] * 2, statuses
+        assert [r.split(b" ")[1] for r in statuses] == [b"200"] * 12 + [b"503"] * 2, statuses
         assert b"retry-after: 5" in statuses[-1].lower() and b"the chat is busy" in \
             statuses[-1]
         url = f"http://127.0.0.1:{port}"
