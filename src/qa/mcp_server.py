@@ -325,13 +325,14 @@ class _Forward(Response):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body, more = b"", True
+        parts, more = [], True
         while more:  # capped by `qa.api.Hardening`
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client left
-            body += message.get("body", b"")
+            parts.append(message.get("body", b""))
             more = message.get("more_body", False)
+        body = b"".join(parts)
         try:
             parsed = pydantic_core.from_json(body)
         except ValueError:
