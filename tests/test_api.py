@@ -1304,3 +1304,37 @@ def test_the_chats_streams_leave_connections_for_the_api(tmp_path: Path) -> None
             sock.close()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_write_from_another_sites_page_is_403(tmp_path: Path) -> None:
+    """Without a token (the default, on loopback) a page of any web site could make the
+    visitor's browser upload a file to /api/documents: a multipart form POST is a "simple"
+    request, sent without a CORS preflight, and qa then quoted the planted text. A write
+    (POST, PUT, PATCH, DELETE) whose `Origin` is not this server is refused 403 on every
+    route, the chat's included; the server's own pages and clients that send no Origin
+    (curl, the openai and MCP clients) are served as before."""
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path)
+    client.app.mount("/", PlainTextResponse("the chat", 200))  # type: ignore[attr-defined]
+    planted = {"file": ("planted.txt", b"Planted by another site. The code is swordfish.\n")}
+    for origin in ("https://evil.example", "null", "http://127.0.0.1:9999",
+                   "http://127.0.0.1.evil.example:7860", "file://", "not a url"):
+        headers = {"origin": origin}
+        r = client.post("/api/documents", files=planted, headers=headers)
+        assert r.status_code == 403, (origin, r.text)
+        assert r.json()["detail"].startswith("cross-site request refused: Origin ")
+        assert client.delete("/api/documents/planted", headers=headers).status_code == 403
+        assert client.post("/gradio_api/upload", files=planted,
+                           headers=headers).status_code == 403
+        r = client.post("/v1/chat/completions", headers=headers, json={
+            "messages": [{"role": "user", "content": "Who?"}]})
+        assert r.status_code == 403 and "cross-site" in r.json()["error"]["message"]
+        assert client.get("/api/documents", headers=headers).status_code == 200  # a read
+    assert "planted" not in {d["id"] for d in client.get("/api/documents").json()["documents"]}
+    r = client.post("/api/documents", files=planted, headers={"origin": LOCAL})  # its own page
+    assert r.status_code == 201, r.text
+    assert client.delete("/api/documents/planted").status_code == 200  # no Origin: curl
+    r = client.post("/api/retrieve", json={"question": "Who?"},
+                    headers={"origin": "http://localhost:7860", "host": "localhost:7860"})
+    assert r.status_code == 200, r.text

@@ -17,16 +17,16 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
     /                   the Gradio chat
 
 Every error is JSON `{"detail": "one line"}` (under `/v1`, OpenAI's error object): 422 for
-bad input (with `errors`, the per-field list, for validation errors; also a body that is not
-UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 401 for a
-missing token on a write, 429 (with `Retry-After`) for a client that sent too many wrong
-tokens lately, 404 for an unknown route, 405 for a wrong method, 413 for a body
-over the cap, 415 for a compressed body (any Content-Encoding but identity), 503 when the
-model or index cannot be loaded, 500 otherwise. One pipeline serves every request from
-FastAPI's threadpool; it is warmed in a background thread at startup, so the server
-answers `/healthz` at once, and it follows its files (`Pipeline.watch`): a new build or a
-changed seed is picked up without a restart, and a changed document is never quoted
-meanwhile.
+bad input (with `errors`, the per-field list, for validation errors; also a body that is
+not UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 403
+for a write from another site's page (`Origin`), 401 for a missing token on a write, 429
+(with `Retry-After`) for a client that sent too many wrong tokens lately, 404 for an
+unknown route, 405 for a wrong method, 413 for a body over the cap, 415 for a compressed
+body (any Content-Encoding but identity), 503 when the model or index cannot be loaded, 500
+otherwise. One pipeline serves every request from FastAPI's threadpool; it is warmed in a
+background thread at startup, so the server answers `/healthz` at once, and it follows its
+files (`Pipeline.watch`): a new build or a changed seed is picked up without a restart, and
+a changed document is never quoted meanwhile.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -548,14 +549,14 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str,
 
 
 class Hardening:
-    """Pure ASGI middleware in front of everything (API, docs and the mounted chat):
-    the Host allow-list (400), 405 for a wrong method on an API route (Gradio's mount at
-    `/` would otherwise answer 404), 404 for an unknown `/v1` path, the token for Gradio's
-    upload route when one is set (401, 429: `_chat_upload_refusal`) and its folder's quota
-    (507), 415 for a compressed body (`_content_coding`), the body cap from Content-Length
-    and while streaming (413, never reading more than the cap), a deadline for the body
-    (408, BODY_SECONDS), and the security headers
-    on every response. Its errors under `/v1` are OpenAI's error object."""
+    """Pure ASGI middleware in front of everything (API, docs and the mounted chat): the
+    Host allow-list (400), a write from another site's page (403, `_foreign_origin`), 405
+    for a wrong method on an API route (Gradio's mount at `/` would otherwise answer 404),
+    404 for an unknown `/v1` path, the token for Gradio's upload route when one is set
+    (401, 429: `_chat_upload_refusal`) and its folder's quota (507), 415 for a compressed
+    body (`_content_coding`), the body cap from Content-Length and while streaming (413,
+    never reading more than the cap), a deadline for the body (408, BODY_SECONDS), and the
+    security headers on every response. Its errors under `/v1` are OpenAI's error object."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
@@ -595,6 +596,14 @@ class Hardening:
             if scope["type"] == "http":
                 await _refuse(scope, send, 400, f"host {host!r} is not served here "
                               "(set QA_ALLOWED_HOSTS to allow it)")
+            return
+        settings: Settings = self.owner.state.pipeline.settings
+        foreign = _foreign_origin(scope, host, settings.allowed_hosts)
+        if foreign is not None:
+            if scope["type"] == "http":
+                await _refuse(scope, send, 403, f"cross-site request refused: Origin "
+                              f"{foreign!r} is not this server (a page of another site "
+                              "may not write here)")
             return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
@@ -690,6 +699,34 @@ class Hardening:
         finally:
             if stream:
                 self.chat_streams -= 1
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _foreign_origin(scope: Scope, host: str, configured: tuple[str, ...]) -> str | None:
+    """The `Origin` of a request that a page of another site made a browser send (None:
+    none, or this server's own). Without a token (the default, on loopback) every write is
+    open to whoever can reach the server, and a browser is such a client for any page it
+    shows: a form on any web site could POST a file to /api/documents (multipart is a
+    "simple" request, sent without asking), and qa then quoted it. Browsers name the page's
+    origin on every such request; same origin is `Origin` naming the `Host` the request
+    was sent to, or a name of QA_ALLOWED_HOSTS (behind a proxy that rewrites `Host`). A
+    websocket is checked whatever its method; "null" (a sandboxed frame) is foreign."""
+    if scope["type"] == "http" and scope["method"] not in UNSAFE_METHODS:
+        return None
+    origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+    if origin is None:
+        return None  # not a browser: curl, the openai and MCP clients
+    try:
+        parsed = urllib.parse.urlsplit(origin.strip())
+        name = (parsed.hostname or "").lower()
+    except ValueError:
+        return origin[:100]
+    if parsed.scheme in ("http", "https") and name:
+        if parsed.netloc.lower() == host.strip().lower() or name in configured:
+            return None
+    return origin[:100]
 
 
 def _content_coding(scope: Scope) -> str | None:
