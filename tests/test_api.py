@@ -1338,3 +1338,27 @@ def test_a_write_from_another_sites_page_is_403(tmp_path: Path) -> None:
     r = client.post("/api/retrieve", json={"question": "Who?"},
                     headers={"origin": "http://localhost:7860", "host": "localhost:7860"})
     assert r.status_code == 200, r.text
+
+
+def test_a_multipart_content_type_does_not_raise_a_json_routes_body_cap(tmp_path: Path) -> None:
+    """The body cap was the file limit (50 MB by default) for any request that called
+    itself multipart/form-data, so /api/ask, /v1 and /mcp read such a body whole into
+    memory before refusing it (/mcp held 45 MB of one). Only the upload routes take files;
+    every other route keeps QA_MAX_BODY_BYTES, refused from Content-Length unread."""
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path, max_body_bytes=4096, max_upload_bytes=1 << 20)
+    client.app.mount("/", PlainTextResponse("the chat", 200))  # type: ignore[attr-defined]
+    body = b"--b\r\n" + b"x" * 100_000
+    headers = {"content-type": "multipart/form-data; boundary=b",
+               "accept": "application/json, text/event-stream"}
+    for path in ("/api/ask", "/api/retrieve", "/v1/chat/completions", "/mcp",
+                 "/gradio_api/queue/join"):
+        r = client.post(path, content=body, headers=headers)
+        assert r.status_code == 413, (path, r.status_code, r.text)
+        message = r.json()["error"]["message"] if path.startswith("/v1") else r.json()["detail"]
+        assert message == "the body is over 4,096 bytes", r.text
+    r = client.post("/gradio_api/upload", content=body, headers=headers)  # files: its cap
+    assert r.status_code != 413, r.text
+    r = client.post("/api/documents", files={"file": ("big.txt", b"Big. " * 2_000)})
+    assert r.status_code == 201, r.text

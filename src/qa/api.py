@@ -567,9 +567,10 @@ class Hardening:
         settings: Settings = self.owner.state.pipeline.settings
         if scope["path"] == documents_router.prefix and scope["method"] == "POST":
             return upload_cap(settings)  # up to MAX_FILES files, streamed to disk
-        for name, value in scope["headers"]:
-            if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
-                return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        if _is_chat_upload(scope):  # one file (Gradio's upload route)
+            return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        # Any other route takes JSON, read whole into memory: a multipart Content-Type once
+        # raised its cap to the file limit, so /mcp held 45 MB of a 'multipart' body.
         return settings.max_body_bytes
 
     def _match(self, scope: Scope) -> set[Match]:
