@@ -1362,3 +1362,29 @@ def test_a_multipart_content_type_does_not_raise_a_json_routes_body_cap(tmp_path
     assert r.status_code != 413, r.text
     r = client.post("/api/documents", files={"file": ("big.txt", b"Big. " * 2_000)})
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_chats_api_answers_a_bad_call_with_a_4xx(tmp_path: Path) -> None:
+    """Gradio's API routes met a client's mistake with a plain-text 500 "Internal Server
+    Error": an endpoint name the chat does not have (/gradio_api/call/<name>, run/<name>,
+    api/<name>: FnIndexInferError; call/v2/<name>: KeyError), or call/v2 arguments that do
+    not fit (one missing, one unknown: TypeError). Now 404 and 422, one JSON line each;
+    a good call is served as before."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL,
+                    raise_server_exceptions=False) as client:
+        for path in ("call/v2/nope", "call/nope", "run/nope", "api/nope"):
+            r = client.post(f"/gradio_api/{path}", json={"data": []})
+            assert r.status_code == 404, (path, r.text)
+            assert r.json() == {"detail": "the chat has no API endpoint 'nope' (its "
+                                          "endpoints: GET /gradio_api/info)"}
+        for body, words in [({}, "No value provided for required argument: message"),
+                            ({"message": "Who?", "bogus": 1},
+                             "Parameter `bogus` is not a valid key-word argument")]:
+            r = client.post("/gradio_api/call/v2/chat", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["detail"] == f"{words} (its arguments: GET /gradio_api/info)"
+        r = client.post("/gradio_api/call/v2/chat", json={"message": "Who?"})
+        assert r.status_code == 200 and r.json()["event_id"], r.text

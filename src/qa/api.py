@@ -364,9 +364,13 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     chat.has_launched = True
     app = gr.mount_gradio_app(app, chat, path="/", css=CSS, head=HEAD,
                               max_file_size=shared.settings.max_upload_bytes)
+    from gradio.route_utils import FnIndexInferError
+
     for route in app.router.routes:
         if isinstance(route, Mount) and isinstance(route.app, FastAPI):
             route.app.add_exception_handler(KeyError, _unknown_event)
+            route.app.add_exception_handler(FnIndexInferError, _unknown_event)
+            route.app.add_exception_handler(TypeError, _bad_call_arguments)
     _one_line_chat_errors()
     return app
 
@@ -396,14 +400,38 @@ def _one_line_chat_errors() -> None:
         gradio.queueing.traceback = _OneLineTraceback()  # type: ignore[assignment]
 
 
-async def _unknown_event(_: Request, exc: Exception) -> JSONResponse:
+async def _unknown_event(request: Request, exc: Exception) -> JSONResponse:
     """422 for a chat request naming an event the chat does not have (`fn_index`): Gradio
     looks it up unchecked (`route_utils.get_fn`), and the KeyError was a 500 with a
-    traceback. Any other KeyError is a bug, raised on (`Hardening` logs it in one line)."""
+    traceback. 404 for an API name it does not have: /gradio_api/call/<name>, run/<name>
+    and api/<name> raised FnIndexInferError, /gradio_api/call/v2/<name> a KeyError, each a
+    plain-text 500. Any other KeyError is a bug, raised on (`Hardening` logs it in one
+    line)."""
     frames = traceback.extract_tb(exc.__traceback__)
+    name = request.path_params.get("api_name")
+    from gradio.route_utils import FnIndexInferError
+
+    if isinstance(exc, FnIndexInferError) or (
+            isinstance(exc, KeyError) and name is not None and exc.args == (f"/{name}",)):
+        return JSONResponse({"detail": f"the chat has no API endpoint {name!r} (its "
+                                       "endpoints: GET /gradio_api/info)"}, 404)
     if not frames or frames[-1].name != "get_fn":
         raise exc
     return JSONResponse({"detail": f"the chat has no event {exc.args[0]!r} (fn_index)"}, 422)
+
+
+_VIEW_API = re.compile(r"\s*Please click on 'view API'.*$")
+
+
+async def _bad_call_arguments(_: Request, exc: Exception) -> JSONResponse:
+    """422 for a /gradio_api/call/v2/<name> request whose arguments do not fit the
+    endpoint (one missing, one it does not take): `construct_args` raised a TypeError,
+    answered with a plain-text 500. Any other TypeError is a bug, raised on."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or frames[-1].name != "construct_args":
+        raise exc
+    message = _VIEW_API.sub("", str(exc)).rstrip(". ")
+    return JSONResponse({"detail": f"{message} (its arguments: GET /gradio_api/info)"}, 422)
 
 
 def create_api(pipeline: Pipeline | None = None) -> FastAPI:
