@@ -996,6 +996,20 @@ def test_gradios_recording_route_is_not_served(tmp_path: Path,
         assert not any(uploads.rglob("*.webm"))
 
 
+@pytest.mark.slow  # imports Gradio
+@pytest.mark.timeout(60)  # the stream never ended
+def test_gradios_reload_stream_is_not_served(tmp_path: Path) -> None:
+    """/gradio_api/dev/reload is the event stream of Gradio's reload mode, which the chat
+    never runs in: anyone could hold it open for ever, outside the chat streams' share of
+    QA_MAX_CONNECTIONS, its loop waking every 50 ms. It answers 404."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        r = client.get("/gradio_api/dev/reload")
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == "there is no /gradio_api/dev/reload here"
+
+
 def test_an_internal_error_is_a_500_and_one_line_in_the_log(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -835,8 +835,10 @@ async def _body_or_stop(receive: Receive, pipeline: Pipeline, stopped: str,
 
 CHAT_UPLOAD_PATH = "/gradio_api/upload"
 # Gradio routes the chat never uses that would take a file from anyone: a recording is
-# written to disk and handed to ffmpeg (qa has no audio or video component).
-UNUSED_CHAT_ROUTES = ("/gradio_api/process_recording",)
+# written to disk and handed to ffmpeg (qa has no audio or video component); and the event
+# stream of Gradio's reload mode (`gradio app.py`), which the chat never runs in: anyone
+# could hold it open for ever (a place under QA_MAX_CONNECTIONS, woken 20 times a second).
+UNUSED_CHAT_ROUTES = ("/gradio_api/process_recording", "/gradio_api/dev/reload")
 CHAT_UPLOAD_FILES = 20  # the chat's upload folder holds at most this many files' worth
 
 
