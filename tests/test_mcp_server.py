@@ -410,3 +410,31 @@ def test_stdio_answers_a_request_with_a_bad_id(fake_pipeline: Pipeline) -> None:
         if reply["id"] is None:
             assert reply["error"]["code"] == -32600, reply
             assert "must be a string or an integer" in reply["error"]["message"]
+
+
+def test_a_body_not_sent_as_json_is_a_json_rpc_415(fake_pipeline: Pipeline) -> None:
+    """The SDK's transport security answered a POST whose Content-Type is not JSON with a
+    plain-text 400 "Invalid Content-Type header", which a JSON-RPC client cannot read:
+    it is 415 with a JSON-RPC error (-32600, id null) in one line."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))
+    message = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    with TestClient(app, base_url="http://127.0.0.1:7860") as web:
+        for kind in ("text/plain", "application/x-www-form-urlencoded", ""):
+            r = web.post("/mcp", content=message, headers={
+                "Accept": "application/json, text/event-stream", "Content-Type": kind})
+            assert r.status_code == 415, (kind, r.text)
+            assert r.json() == {"jsonrpc": "2.0", "id": None, "error": {
+                "code": -32600, "message": "Unsupported Media Type: send the JSON-RPC "
+                "message with the header Content-Type: application/json"}}
+        r = web.post("/mcp", content=message, headers={
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json; charset=utf-8"})
+        assert r.status_code == 200 and r.json()["id"] == 1, r.text

@@ -317,7 +317,8 @@ class _Forward(Response):
     answers it (`_rejection`: -32600 Invalid Request, one line): the SDK's reply was
     -32602 with pydantic's report of every union branch, a dozen lines echoing the input.
     A request whose id MCP does not allow (`bad_id`) is answered here, before the SDK sees
-    it: -32600, id null, where the SDK answered 202 and nothing. The body is read whole
+    it: -32600, id null, where the SDK answered 202 and nothing; so is a body that is not
+    sent as JSON (415, where the SDK answered a plain-text 400). The body is read whole
     first (`qa.api.Hardening` caps it) and handed on as it came."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -333,16 +334,17 @@ class _Forward(Response):
             parts.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(parts)
+        kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        if not kind.lower().startswith(b"application/json"):  # as the SDK decides it
+            await _reply(send, 415, JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(
+                code=INVALID_REQUEST, message=NOT_JSON_RPC_TYPE)))
+            return
         try:
             parsed = pydantic_core.from_json(body)
         except ValueError:
             parsed = None  # the SDK answers it (parse error)
         if bad_id(parsed):
-            reply = bad_id_reply().model_dump_json(by_alias=True, exclude_unset=True).encode()
-            await send({"type": "http.response.start", "status": 400, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(reply)).encode())]})
-            await send({"type": "http.response.body", "body": reply})
+            await _reply(send, 400, bad_id_reply())
             return
         replayed = False
 
@@ -379,6 +381,17 @@ class _Forward(Response):
 
 
 _NOT_A_MESSAGE = "Validation error:"  # how the SDK's transport begins that reply
+# The SDK's transport security answered a body of another type with a plain-text 400
+# "Invalid Content-Type header", which no JSON-RPC client can read.
+NOT_JSON_RPC_TYPE = ("Unsupported Media Type: send the JSON-RPC message with the header "
+                     "Content-Type: application/json")
+
+
+async def _reply(send: Send, status: int, error: JSONRPCError) -> None:
+    body = error.model_dump_json(by_alias=True, exclude_unset=True).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _one_line_rejection(body: bytes) -> bytes:
