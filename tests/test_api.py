@@ -1402,3 +1402,27 @@ def test_the_chats_api_answers_a_bad_call_with_a_4xx(tmp_path: Path) -> None:
             assert r.json()["detail"] == f"{words} (its arguments: GET /gradio_api/info)"
         r = client.post("/gradio_api/call/v2/chat", json={"message": "Who?"})
         assert r.status_code == 200 and r.json()["event_id"], r.text
+
+
+@pytest.mark.slow  # imports Gradio
+def test_a_crafted_chat_events_error_is_one_line(tmp_path: Path) -> None:
+    """A chat event whose input Gradio cannot take (a history of bad turns) was answered
+    with pydantic's report of every one of them: 3.5 MB, many lines, for a 600 KB request
+    of 20,000 turns. The client gets one line: the count and the first complaint; Gradio's
+    messages for people (gr.Error, here a choice not offered) are kept."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        config = client.get("/config").json()
+        [chat] = [d["id"] for d in config["dependencies"] if d.get("api_name") == "chat"]
+        event = {"data": ["Who?", [{"role": "user", "content": "a"}] * 2000, []],
+                 "fn_index": chat, "session_hash": "crafted3", "trigger_id": None,
+                 "event_data": None}
+        done = _completed(client, event)
+        error = done["output"]["error"]
+        assert done["success"] is False and "\n" not in error and len(error) <= 300, error
+        assert error.startswith("invalid input for ChatbotDataMessages: 0.content: "), error
+        assert error.endswith("(and 1999 more)"), error
+        event = {**event, "data": ["Who?", [], ["no-such-document"]], "session_hash": "c4"}
+        done = _completed(client, event)
+        assert "no-such-document" in done["output"]["error"]  # gr.Error: as Gradio wrote it

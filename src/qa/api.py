@@ -393,11 +393,46 @@ def _one_line_chat_errors() -> None:
     (`queueing.process_events`: `traceback.print_exc()`), a client's bad input included: a
     POST to /gradio_api/call/chat with one value instead of three, or a chat history that is
     not a list, wrote ~20 lines to the log each time. The client is told by Gradio's error
-    event as before; the log gets one line naming the error and where it was raised."""
+    event as before; the log gets one line naming the error and where it was raised.
+
+    The client was sent the error's whole text, too (`utils.error_payload`, as the mount's
+    `show_error` asks): for a history of 20,000 bad turns, pydantic's report of each, 3.5 MB
+    in answer to a 600 KB request. It gets one line (`_one_line_error`); Gradio's own
+    messages for people (`gr.Error`) are sent as they are."""
     import gradio.queueing
+    import gradio.utils
+    from gradio.exceptions import Error
 
     if not isinstance(gradio.queueing.traceback, _OneLineTraceback):
         gradio.queueing.traceback = _OneLineTraceback()  # type: ignore[assignment]
+    sent = gradio.utils.error_payload
+    if getattr(sent, "one_line", False):
+        return
+
+    def one_line(error: BaseException | None, show_error: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(sent(error, show_error))
+        if isinstance(payload.get("error"), str) and not isinstance(error, Error):
+            payload["error"] = _one_line_error(error)
+        return payload
+
+    setattr(one_line, "one_line", True)  # noqa: B010 - a mark on a function
+    gradio.utils.error_payload = one_line
+    gradio.queueing.error_payload = one_line
+
+
+def _one_line_error(error: BaseException | None) -> str:
+    """An event's error for the client, in one line: a validation error's count and first
+    complaint, else its text, at most 300 characters."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        found = error.errors()
+        where = ".".join(str(part) for part in found[0]["loc"]) if found else ""
+        message = found[0]["msg"] if found else "invalid"
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return (f"invalid input for {error.title}: {where + ': ' if where else ''}"
+                f"{message}{more}")[:300]
+    return " ".join(str(error).split())[:300]
 
 
 async def _unknown_event(request: Request, exc: Exception) -> JSONResponse:
