@@ -438,3 +438,26 @@ def test_a_body_not_sent_as_json_is_a_json_rpc_415(fake_pipeline: Pipeline) -> N
             "Accept": "application/json, text/event-stream",
             "Content-Type": "application/json; charset=utf-8"})
         assert r.status_code == 200 and r.json()["id"] == 1, r.text
+
+
+@pytest.mark.parametrize("base", ["http://[::1]", "http://localhost", "http://[::1]:7860"])
+def test_every_loopback_name_reaches_mcp(fake_pipeline: Pipeline, base: str) -> None:
+    """The server serves every loopback name (Host [::1], localhost, 127.0.0.1, with or
+    without a port), but the SDK's own Host check listed [::1] only with a port: a
+    loopback server on port 80 reached as http://[::1]/mcp got a plain-text 421 "Invalid
+    Host header", which no JSON-RPC client reads. The page's own Origin passes too."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))
+    with TestClient(app, base_url=base) as web:
+        r = web.post("/mcp", content=json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), headers={
+            "content-type": "application/json", "origin": base,
+            "accept": "application/json, text/event-stream"})
+        assert r.status_code == 200 and r.json()["id"] == 1, r.text
