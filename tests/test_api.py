@@ -1426,3 +1426,54 @@ def test_a_crafted_chat_events_error_is_one_line(tmp_path: Path) -> None:
         event = {**event, "data": ["Who?", [], ["no-such-document"]], "session_hash": "c4"}
         done = _completed(client, event)
         assert "no-such-document" in done["output"]["error"]  # gr.Error: as Gradio wrote it
+
+
+@pytest.mark.timeout(60)
+def test_a_request_past_the_connection_cap_gets_a_json_503(tmp_path: Path) -> None:
+    """Past QA_MAX_CONNECTIONS uvicorn answered a plain-text "Service Unavailable", without
+    Retry-After or the security headers, and logged a warning for every request refused.
+    The reply is JSON in one line with Retry-After and the headers, the log says so once a
+    minute at most, and the server serves again once connections close."""
+    import uvicorn
+
+    from qa.api import server_config
+    from tests.conftest_web import free_port
+
+    client = api_client(tmp_path, max_connections=16)
+    port = free_port()
+    server = uvicorn.Server(server_config(client.app, "127.0.0.1", port))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(15)]
+    try:
+        time.sleep(0.2)  # all 15 accepted and counted
+        replies = []
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                reply, chunk = b"", b"-"
+                while chunk:
+                    chunk = sock.recv(4096)
+                    reply += chunk
+                replies.append(reply)
+        for reply in replies:
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503"), reply
+            assert b"retry-after: 5" in head and b"x-content-type-options: nosniff" in head
+            assert json.loads(body) == {"detail": "the server is busy (QA_MAX_CONNECTIONS "
+                                                  "connections are open); try again in a "
+                                                  "moment"}
+    finally:
+        for sock in idle:
+            sock.close()
+    try:
+        deadline = time.monotonic() + 10
+        while httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 503:
+            assert time.monotonic() < deadline, "connections never freed"
+            time.sleep(0.1)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

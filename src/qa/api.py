@@ -971,10 +971,30 @@ def private_upload_folder() -> Path:
     return folder
 
 
+BUSY_RETRY_SECONDS = 5
+BUSY_LOG_SECONDS = 60.0  # the log says the server refuses connections at most this often
+_busy_logged = [float("-inf")]
+
+
+def _busy_reply() -> bytes:
+    """The whole HTTP reply to a request past QA_MAX_CONNECTIONS: JSON, Retry-After and
+    the security headers, where uvicorn's own was a plain-text "Service Unavailable" with
+    none of them, and a log warning for every request refused."""
+    body = json.dumps({"detail": "the server is busy (QA_MAX_CONNECTIONS connections are "
+                                 "open); try again in a moment"}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
+               (b"retry-after", str(BUSY_RETRY_SECONDS).encode()), (b"connection", b"close"),
+               *SECURITY_HEADERS]
+    head = b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+    return b"HTTP/1.1 503 Service Unavailable\r\n" + head + b"\r\n" + body
+
+
 def _header_timeout_protocol() -> type:
     """uvicorn's h11 protocol, plus a deadline for the request line and headers: h11 has
     none, and uvicorn's keep-alive timer is reset by every byte, so a client sending one
-    header byte at a time (slowloris) would hold a connection for ever."""
+    header byte at a time (slowloris) would hold a connection for ever. A request past the
+    connection cap is answered `_busy_reply` (uvicorn's test, made first)."""
 
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -999,7 +1019,23 @@ def _header_timeout_protocol() -> type:
             super().connection_made(transport)
             self._arm()
 
+        def _busy(self) -> bool:
+            limit = self.limit_concurrency  # uvicorn's own test at a request's start
+            return limit is not None and (len(self.connections) >= limit
+                                          or len(self.tasks) >= limit)
+
         def data_received(self, data: bytes) -> None:
+            if (self.conn.their_state is h11.IDLE and self._busy()
+                    and (self.cycle is None or self.cycle.response_complete)):
+                self._disarm()
+                self.transport.write(_busy_reply())
+                self.transport.close()
+                now = time.monotonic()
+                if now - _busy_logged[0] >= BUSY_LOG_SECONDS:
+                    _busy_logged[0] = now
+                    log(f"busy: {self.limit_concurrency} connections are open "
+                        "(QA_MAX_CONNECTIONS); refusing more with 503")
+                return
             super().data_received(data)
             if self.conn.their_state is not h11.IDLE:
                 self._disarm()
