@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -995,6 +996,20 @@ def test_gradios_recording_route_is_not_served(tmp_path: Path,
         assert not any(uploads.rglob("*.webm"))
 
 
+@pytest.mark.slow  # imports Gradio
+@pytest.mark.timeout(60)  # the stream never ended
+def test_gradios_reload_stream_is_not_served(tmp_path: Path) -> None:
+    """/gradio_api/dev/reload is the event stream of Gradio's reload mode, which the chat
+    never runs in: anyone could hold it open for ever, outside the chat streams' share of
+    QA_MAX_CONNECTIONS, its loop waking every 50 ms. It answers 404."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        r = client.get("/gradio_api/dev/reload")
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == "there is no /gradio_api/dev/reload here"
+
+
 def test_an_internal_error_is_a_500_and_one_line_in_the_log(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1150,3 +1165,315 @@ def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
         done = _completed(client, event)
         assert done["success"] is False and "not uploaded by a user" in done["output"]["error"]
         assert "4417" not in json.dumps(done)
+
+
+def test_a_compressed_body_is_415_on_every_route(tmp_path: Path) -> None:
+    """Nothing decodes a Content-Encoding: a gzip body was read as it came, so /api/ask said
+    422 "not UTF-8 text" and /v1 400; every route that reads a body answers 415 instead, in
+    its own error shape, naming the coding, with `Accept-Encoding: identity` (RFC 9110)."""
+    import gzip
+
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path)
+    client.app.mount("/", PlainTextResponse("the chat", 200))  # type: ignore[attr-defined]
+    question = json.dumps({"question": "Who?"}).encode()
+    chat = json.dumps({"model": "qa", "messages": [{"role": "user", "content": "Who?"}]})
+    rpc = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    headers = {"content-type": "application/json",
+               "accept": "application/json, text/event-stream"}
+    for path, body in [("/api/ask", question), ("/api/retrieve", question),
+                       ("/v1/chat/completions", chat.encode()), ("/mcp", rpc),
+                       ("/gradio_api/queue/join", b"{}")]:
+        for coding in ("gzip", "br", "identity, gzip", "x-unknown"):
+            sent = gzip.compress(body) if coding == "gzip" else body
+            r = client.post(path, content=sent, headers={**headers,
+                                                         "content-encoding": coding})
+            assert r.status_code == 415, (path, coding, r.text)
+            assert r.headers["accept-encoding"] == "identity"
+            message = (r.json()["error"]["message"] if path.startswith("/v1")
+                       else r.json()["detail"])
+            assert message.startswith(f"Content-Encoding {coding.split(', ')[-1]!r} is not "
+                                      "supported") and "\n" not in message, r.text
+    r = client.post("/api/documents", files={"file": ("a.txt", gzip.compress(b"Text."))},
+                    headers={"content-encoding": "gzip"})
+    assert r.status_code == 415 and "Content-Encoding" in r.json()["detail"], r.text
+    for coding in ("identity", "IDENTITY", ""):  # no coding at all: served as ever
+        r = client.post("/api/retrieve", content=question, headers={
+            **headers, "content-encoding": coding})
+        assert r.status_code == 200, (coding, r.text)
+
+
+@pytest.mark.timeout(60)
+def test_a_body_trickled_in_is_408_and_frees_its_connection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a real server: uvicorn has no deadline for a body, so a client sending a byte now
+    and then held its connection (one of QA_MAX_CONNECTIONS) for ever. The body must come
+    within BODY_SECONDS plus a second per BODY_MIN_RATE bytes, else 408 in the route's
+    error shape and the connection is closed; a body that comes at once is served."""
+    import qa.api
+    from tests.test_documents_api import served
+
+    monkeypatch.setattr(qa.api, "BODY_SECONDS", 0.5)
+    client = api_client(tmp_path)
+    part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nA'
+    starts = [("/api/retrieve", "application/json", b"{"),
+              ("/v1/chat/completions", "application/json", b"{"),
+              ("/mcp", "application/json", b"{"),
+              ("/api/documents", "multipart/form-data; boundary=b", part)]
+    with served(client.app) as url:  # type: ignore[arg-type]
+        port = int(url.rsplit(":", 1)[1])
+        started = time.monotonic()
+        sockets = []
+        for path, kind, start in starts:  # all at once: they wait side by side
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sockets.append(sock)
+            sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         f"Content-Type: {kind}\r\nAccept: application/json, "
+                         "text/event-stream\r\nContent-Length: 1000\r\n\r\n".encode() + start)
+        for (path, _, _), sock in zip(starts, sockets, strict=True):
+            with sock:
+                reply, chunk = b"", b"-"
+                while chunk:  # the server answers, then closes the connection
+                    chunk = sock.recv(4096)
+                    reply += chunk
+            assert reply.startswith(b"HTTP/1.1 408"), (path, reply[:300])
+            assert b"connection: close" in reply.lower()
+            assert b"the body came too slowly" in reply, reply
+        assert time.monotonic() - started < 5
+        r = httpx.post(url + "/api/retrieve", json={"question": "Who?"}, timeout=10)
+        assert r.status_code == 200, r.text
+
+
+@pytest.mark.timeout(60)
+def test_the_chats_streams_leave_connections_for_the_api(tmp_path: Path) -> None:
+    """On a real server capped at 16 connections (uvicorn's limit_concurrency): Gradio's
+    event streams and heartbeats, which a client holds open as long as it likes, shared
+    that one pool with the API, so 15 held streams made /api/retrieve and /healthz 503.
+    They may hold only `max_chat_streams` (12 of 16 here); the next gets 503 with
+    Retry-After, the API is still served, and a stream closed frees its place."""
+    import asyncio
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from qa.api import server_config
+    from tests.conftest_web import free_port
+
+    client = api_client(tmp_path, max_connections=16)
+    app = client.app
+
+    async def held(request: Request) -> StreamingResponse:  # as Gradio's heartbeat holds
+        async def beats() -> Any:
+            yield b"data: {}\n\n"
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.05)
+        return StreamingResponse(beats(), media_type="text/event-stream")
+
+    # where the chat is mounted
+    app.mount("/", Starlette(routes=[Route("/{path:path}", held)]))  # type: ignore[attr-defined]
+    port = free_port()
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    held_open: list[socket.socket] = []
+    statuses = []
+    try:
+        for n in range(14):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            held_open.append(sock)
+            path = ("/gradio_api/heartbeat/tab-{n}", "/gradio_api/queue/data?session_hash={n}",
+                    "/gradio_api/call/chat/{n}")[n % 3].format(n=n)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            reply = sock.recv(4096)
+            if n >= 12:  # refused: answered whole, then closed, so its place goes back
+                while chunk := sock.recv(4096):
+                    reply += chunk
+            statuses.append(reply)
+        assert [r.split(b" ")[1] for r in statuses] == [b"200"] * 12 + [b"503"] * 2, statuses
+        assert b"retry-after: 5" in statuses[-1].lower() and b"the chat is busy" in \
+            statuses[-1]
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(url + "/healthz", timeout=10).status_code in (200, 503)
+        r = httpx.post(url + "/api/retrieve", json={"question": "Who?"}, timeout=10)
+        assert r.status_code == 200, r.text
+        held_open.pop(0).close()  # a tab closed: its place is free again
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /gradio_api/heartbeat/again HTTP/1.1\r\n"
+                             b"Host: 127.0.0.1\r\n\r\n")
+                if sock.recv(4096).startswith(b"HTTP/1.1 200"):
+                    break
+            assert time.monotonic() < deadline, "a closed stream never freed its place"
+            time.sleep(0.1)
+    finally:
+        for sock in held_open:
+            sock.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_write_from_another_sites_page_is_403(tmp_path: Path) -> None:
+    """Without a token (the default, on loopback) a page of any web site could make the
+    visitor's browser upload a file to /api/documents: a multipart form POST is a "simple"
+    request, sent without a CORS preflight, and qa then quoted the planted text. A write
+    (POST, PUT, PATCH, DELETE) whose `Origin` is not this server is refused 403 on every
+    route, the chat's included; the server's own pages and clients that send no Origin
+    (curl, the openai and MCP clients) are served as before."""
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path)
+    client.app.mount("/", PlainTextResponse("the chat", 200))  # type: ignore[attr-defined]
+    planted = {"file": ("planted.txt", b"Planted by another site. The code is swordfish.\n")}
+    for origin in ("https://evil.example", "null", "http://127.0.0.1:9999",
+                   "http://127.0.0.1.evil.example:7860", "file://", "not a url"):
+        headers = {"origin": origin}
+        r = client.post("/api/documents", files=planted, headers=headers)
+        assert r.status_code == 403, (origin, r.text)
+        assert r.json()["detail"].startswith("cross-site request refused: Origin ")
+        assert client.delete("/api/documents/planted", headers=headers).status_code == 403
+        assert client.post("/gradio_api/upload", files=planted,
+                           headers=headers).status_code == 403
+        r = client.post("/v1/chat/completions", headers=headers, json={
+            "messages": [{"role": "user", "content": "Who?"}]})
+        assert r.status_code == 403 and "cross-site" in r.json()["error"]["message"]
+        assert client.get("/api/documents", headers=headers).status_code == 200  # a read
+    assert "planted" not in {d["id"] for d in client.get("/api/documents").json()["documents"]}
+    r = client.post("/api/documents", files=planted, headers={"origin": LOCAL})  # its own page
+    assert r.status_code == 201, r.text
+    assert client.delete("/api/documents/planted").status_code == 200  # no Origin: curl
+    r = client.post("/api/retrieve", json={"question": "Who?"},
+                    headers={"origin": "http://localhost:7860", "host": "localhost:7860"})
+    assert r.status_code == 200, r.text
+
+
+def test_a_multipart_content_type_does_not_raise_a_json_routes_body_cap(tmp_path: Path) -> None:
+    """The body cap was the file limit (50 MB by default) for any request that called
+    itself multipart/form-data, so /api/ask, /v1 and /mcp read such a body whole into
+    memory before refusing it (/mcp held 45 MB of one). Only the upload routes take files;
+    every other route keeps QA_MAX_BODY_BYTES, refused from Content-Length unread."""
+    from starlette.responses import PlainTextResponse
+
+    client = api_client(tmp_path, max_body_bytes=4096, max_upload_bytes=1 << 20)
+    client.app.mount("/", PlainTextResponse("the chat", 200))  # type: ignore[attr-defined]
+    body = b"--b\r\n" + b"x" * 100_000
+    headers = {"content-type": "multipart/form-data; boundary=b",
+               "accept": "application/json, text/event-stream"}
+    for path in ("/api/ask", "/api/retrieve", "/v1/chat/completions", "/mcp",
+                 "/gradio_api/queue/join"):
+        r = client.post(path, content=body, headers=headers)
+        assert r.status_code == 413, (path, r.status_code, r.text)
+        message = r.json()["error"]["message"] if path.startswith("/v1") else r.json()["detail"]
+        assert message == "the body is over 4,096 bytes", r.text
+    r = client.post("/gradio_api/upload", content=body, headers=headers)  # files: its cap
+    assert r.status_code != 413, r.text
+    r = client.post("/api/documents", files={"file": ("big.txt", b"Big. " * 2_000)})
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_chats_api_answers_a_bad_call_with_a_4xx(tmp_path: Path) -> None:
+    """Gradio's API routes met a client's mistake with a plain-text 500 "Internal Server
+    Error": an endpoint name the chat does not have (/gradio_api/call/<name>, run/<name>,
+    api/<name>: FnIndexInferError; call/v2/<name>: KeyError), or call/v2 arguments that do
+    not fit (one missing, one unknown: TypeError). Now 404 and 422, one JSON line each;
+    a good call is served as before."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL,
+                    raise_server_exceptions=False) as client:
+        for path in ("call/v2/nope", "call/nope", "run/nope", "api/nope"):
+            r = client.post(f"/gradio_api/{path}", json={"data": []})
+            assert r.status_code == 404, (path, r.text)
+            assert r.json() == {"detail": "the chat has no API endpoint 'nope' (its "
+                                          "endpoints: GET /gradio_api/info)"}
+        for body, words in [({}, "No value provided for required argument: message"),
+                            ({"message": "Who?", "bogus": 1},
+                             "Parameter `bogus` is not a valid key-word argument")]:
+            r = client.post("/gradio_api/call/v2/chat", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["detail"] == f"{words} (its arguments: GET /gradio_api/info)"
+        r = client.post("/gradio_api/call/v2/chat", json={"message": "Who?"})
+        assert r.status_code == 200 and r.json()["event_id"], r.text
+
+
+@pytest.mark.slow  # imports Gradio
+def test_a_crafted_chat_events_error_is_one_line(tmp_path: Path) -> None:
+    """A chat event whose input Gradio cannot take (a history of bad turns) was answered
+    with pydantic's report of every one of them: 3.5 MB, many lines, for a 600 KB request
+    of 20,000 turns. The client gets one line: the count and the first complaint; Gradio's
+    messages for people (gr.Error, here a choice not offered) are kept."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        config = client.get("/config").json()
+        [chat] = [d["id"] for d in config["dependencies"] if d.get("api_name") == "chat"]
+        event = {"data": ["Who?", [{"role": "user", "content": "a"}] * 2000, []],
+                 "fn_index": chat, "session_hash": "crafted3", "trigger_id": None,
+                 "event_data": None}
+        done = _completed(client, event)
+        error = done["output"]["error"]
+        assert done["success"] is False and "\n" not in error and len(error) <= 300, error
+        assert error.startswith("invalid input for ChatbotDataMessages: 0.content: "), error
+        assert error.endswith("(and 1999 more)"), error
+        event = {**event, "data": ["Who?", [], ["no-such-document"]], "session_hash": "c4"}
+        done = _completed(client, event)
+        assert "no-such-document" in done["output"]["error"]  # gr.Error: as Gradio wrote it
+
+
+@pytest.mark.timeout(60)
+def test_a_request_past_the_connection_cap_gets_a_json_503(tmp_path: Path) -> None:
+    """Past QA_MAX_CONNECTIONS uvicorn answered a plain-text "Service Unavailable", without
+    Retry-After or the security headers, and logged a warning for every request refused.
+    The reply is JSON in one line with Retry-After and the headers, the log says so once a
+    minute at most, and the server serves again once connections close."""
+    import uvicorn
+
+    from qa.api import server_config
+    from tests.conftest_web import free_port
+
+    client = api_client(tmp_path, max_connections=16)
+    port = free_port()
+    server = uvicorn.Server(server_config(client.app, "127.0.0.1", port))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(15)]
+    try:
+        time.sleep(0.2)  # all 15 accepted and counted
+        replies = []
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                reply, chunk = b"", b"-"
+                while chunk:
+                    chunk = sock.recv(4096)
+                    reply += chunk
+                replies.append(reply)
+        for reply in replies:
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503"), reply
+            assert b"retry-after: 5" in head and b"x-content-type-options: nosniff" in head
+            assert json.loads(body) == {"detail": "the server is busy (QA_MAX_CONNECTIONS "
+                                                  "connections are open); try again in a "
+                                                  "moment"}
+    finally:
+        for sock in idle:
+            sock.close()
+    try:
+        deadline = time.monotonic() + 10
+        while httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 503:
+            assert time.monotonic() < deadline, "connections never freed"
+            time.sleep(0.1)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -341,3 +341,123 @@ def test_unknown_prompts_and_bodies_that_are_not_messages_are_one_line_errors(
         assert r.status_code == 400 and r.json()["error"]["code"] == -32700
     logged = capsys.readouterr().err + caplog.text
     assert "Traceback" not in logged and "raised" not in logged, logged
+
+
+BAD_IDS: list[Any] = [{"a": 1}, [1], 1.5, 1.0, True, None]
+
+
+def test_a_request_with_an_id_mcp_does_not_allow_is_invalid_on_a_real_server(
+        fake_pipeline: Pipeline) -> None:
+    """An id that is an object, an array, a number with a fraction, a boolean or null: the
+    SDK read the request as a notification (its RequestId is a strict int or a str; the
+    rest fell through to JSONRPCNotification, modelcontextprotocol/python-sdk#2057) and
+    answered 202 with no body, so the client waited for ever. JSON-RPC wants -32600 with id
+    null; good ids and real notifications are served as before."""
+    import json
+
+    from qa.api import create_api
+    from tests.test_documents_api import served
+
+    headers = {"Accept": "application/json, text/event-stream",
+               "Content-Type": "application/json"}
+    with served(create_api(fake_pipeline)) as url, httpx.Client(base_url=url,
+                                                                timeout=30) as web:
+        for bad in BAD_IDS:
+            r = web.post("/mcp", headers=headers, content=json.dumps(
+                {"jsonrpc": "2.0", "id": bad, "method": "tools/list"}))
+            assert r.status_code == 400, (bad, r.status_code, r.text)
+            assert r.json()["id"] is None and r.json()["error"]["code"] == -32600, r.text
+            assert r.json()["error"]["message"].startswith(
+                "Invalid Request: the id must be a string or an integer")
+            assert r.headers["x-content-type-options"] == "nosniff"  # Hardening's headers
+        for good in (7, "seven", -1, 2**70, ""):
+            r = web.post("/mcp", headers=headers, content=json.dumps(
+                {"jsonrpc": "2.0", "id": good, "method": "tools/list"}))
+            assert r.status_code == 200 and r.json()["id"] == good, r.text
+            assert {t["name"] for t in r.json()["result"]["tools"]} >= {"ask", "retrieve"}
+        r = web.post("/mcp", headers=headers, content=json.dumps(
+            {"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        assert r.status_code == 202 and not r.content  # a notification: no reply
+
+
+def test_stdio_answers_a_request_with_a_bad_id(fake_pipeline: Pipeline) -> None:
+    """Over stdio the SDK dropped such a request without a word; it gets -32600, id null,
+    in order with the replies to the lines around it."""
+    import io
+    import json
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}
+    lines = [json.dumps(initialize),
+             *(json.dumps({"jsonrpc": "2.0", "id": bad, "method": "tools/list"})
+               for bad in BAD_IDS),
+             json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:  # open until the replies are in
+        for line in lines:
+            yield line + "\n"
+        with anyio.move_on_after(10):
+            while stdout.getvalue().count("\n") < 2 + len(BAD_IDS):
+                await anyio.sleep(0.01)
+
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
+        stdin(), anyio.wrap_file(stdout)))
+    replies = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert sorted(str(r["id"]) for r in replies) == ["1", "2", *["None"] * len(BAD_IDS)]
+    for reply in replies:
+        if reply["id"] is None:
+            assert reply["error"]["code"] == -32600, reply
+            assert "must be a string or an integer" in reply["error"]["message"]
+
+
+def test_a_body_not_sent_as_json_is_a_json_rpc_415(fake_pipeline: Pipeline) -> None:
+    """The SDK's transport security answered a POST whose Content-Type is not JSON with a
+    plain-text 400 "Invalid Content-Type header", which a JSON-RPC client cannot read:
+    it is 415 with a JSON-RPC error (-32600, id null) in one line."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))
+    message = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    with TestClient(app, base_url="http://127.0.0.1:7860") as web:
+        for kind in ("text/plain", "application/x-www-form-urlencoded", ""):
+            r = web.post("/mcp", content=message, headers={
+                "Accept": "application/json, text/event-stream", "Content-Type": kind})
+            assert r.status_code == 415, (kind, r.text)
+            assert r.json() == {"jsonrpc": "2.0", "id": None, "error": {
+                "code": -32600, "message": "Unsupported Media Type: send the JSON-RPC "
+                "message with the header Content-Type: application/json"}}
+        r = web.post("/mcp", content=message, headers={
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json; charset=utf-8"})
+        assert r.status_code == 200 and r.json()["id"] == 1, r.text
+
+
+@pytest.mark.parametrize("base", ["http://[::1]", "http://localhost", "http://[::1]:7860"])
+def test_every_loopback_name_reaches_mcp(fake_pipeline: Pipeline, base: str) -> None:
+    """The server serves every loopback name (Host [::1], localhost, 127.0.0.1, with or
+    without a port), but the SDK's own Host check listed [::1] only with a port: a
+    loopback server on port 80 reached as http://[::1]/mcp got a plain-text 421 "Invalid
+    Host header", which no JSON-RPC client reads. The page's own Origin passes too."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))
+    with TestClient(app, base_url=base) as web:
+        r = web.post("/mcp", content=json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), headers={
+            "content-type": "application/json", "origin": base,
+            "accept": "application/json, text/event-stream"})
+        assert r.status_code == 200 and r.json()["id"] == 1, r.text

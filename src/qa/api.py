@@ -17,15 +17,16 @@ In: JSON requests. Out: the JSON shapes of `qa ask --json` and `qa retrieve --js
     /                   the Gradio chat
 
 Every error is JSON `{"detail": "one line"}` (under `/v1`, OpenAI's error object): 422 for
-bad input (with `errors`, the per-field list, for validation errors; also a body that is not
-UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 401 for a
-missing token on a write, 429 (with `Retry-After`) for a client that sent too many wrong
-tokens lately, 404 for an unknown route, 405 for a wrong method, 413 for a body
-over the cap, 503 when the model or index cannot be loaded, 500 otherwise. One pipeline
-serves every request from FastAPI's threadpool; it is warmed in a background thread at
-startup, so the server answers `/healthz` at once, and it follows its files
-(`Pipeline.watch`): a new build or a changed seed is picked up without a restart, and a
-changed document is never quoted meanwhile.
+bad input (with `errors`, the per-field list, for validation errors; also a body that is
+not UTF-8 JSON or is nested too deeply), 400 for a Host header not on the allow-list, 403
+for a write from another site's page (`Origin`), 401 for a missing token on a write, 429
+(with `Retry-After`) for a client that sent too many wrong tokens lately, 404 for an
+unknown route, 405 for a wrong method, 413 for a body over the cap, 415 for a compressed
+body (any Content-Encoding but identity), 503 when the model or index cannot be loaded, 500
+otherwise. One pipeline serves every request from FastAPI's threadpool; it is warmed in a
+background thread at startup, so the server answers `/healthz` at once, and it follows its
+files (`Pipeline.watch`): a new build or a changed seed is picked up without a restart, and
+a changed document is never quoted meanwhile.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -112,6 +114,9 @@ from qa.security import (
 )
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
+
+if TYPE_CHECKING:
+    import uvicorn
 
 WARM_QUESTION = "What is this document about?"  # first call pays for lazy tables and torch
 
@@ -362,9 +367,13 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
     chat.has_launched = True
     app = gr.mount_gradio_app(app, chat, path="/", css=CSS, head=HEAD,
                               max_file_size=shared.settings.max_upload_bytes)
+    from gradio.route_utils import FnIndexInferError
+
     for route in app.router.routes:
         if isinstance(route, Mount) and isinstance(route.app, FastAPI):
             route.app.add_exception_handler(KeyError, _unknown_event)
+            route.app.add_exception_handler(FnIndexInferError, _unknown_event)
+            route.app.add_exception_handler(TypeError, _bad_call_arguments)
     _one_line_chat_errors()
     return app
 
@@ -387,21 +396,80 @@ def _one_line_chat_errors() -> None:
     (`queueing.process_events`: `traceback.print_exc()`), a client's bad input included: a
     POST to /gradio_api/call/chat with one value instead of three, or a chat history that is
     not a list, wrote ~20 lines to the log each time. The client is told by Gradio's error
-    event as before; the log gets one line naming the error and where it was raised."""
+    event as before; the log gets one line naming the error and where it was raised.
+
+    The client was sent the error's whole text, too (`utils.error_payload`, as the mount's
+    `show_error` asks): for a history of 20,000 bad turns, pydantic's report of each, 3.5 MB
+    in answer to a 600 KB request. It gets one line (`_one_line_error`); Gradio's own
+    messages for people (`gr.Error`) are sent as they are."""
     import gradio.queueing
+    import gradio.utils
+    from gradio.exceptions import Error
 
     if not isinstance(gradio.queueing.traceback, _OneLineTraceback):
         gradio.queueing.traceback = _OneLineTraceback()  # type: ignore[assignment]
+    sent = gradio.utils.error_payload
+    if getattr(sent, "one_line", False):
+        return
+
+    def one_line(error: BaseException | None, show_error: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(sent(error, show_error))
+        if isinstance(payload.get("error"), str) and not isinstance(error, Error):
+            payload["error"] = _one_line_error(error)
+        return payload
+
+    setattr(one_line, "one_line", True)  # noqa: B010 - a mark on a function
+    gradio.utils.error_payload = one_line
+    gradio.queueing.error_payload = one_line
 
 
-async def _unknown_event(_: Request, exc: Exception) -> JSONResponse:
+def _one_line_error(error: BaseException | None) -> str:
+    """An event's error for the client, in one line: a validation error's count and first
+    complaint, else its text, at most 300 characters."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        found = error.errors()
+        where = ".".join(str(part) for part in found[0]["loc"]) if found else ""
+        message = found[0]["msg"] if found else "invalid"
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return (f"invalid input for {error.title}: {where + ': ' if where else ''}"
+                f"{message}{more}")[:300]
+    return " ".join(str(error).split())[:300]
+
+
+async def _unknown_event(request: Request, exc: Exception) -> JSONResponse:
     """422 for a chat request naming an event the chat does not have (`fn_index`): Gradio
     looks it up unchecked (`route_utils.get_fn`), and the KeyError was a 500 with a
-    traceback. Any other KeyError is a bug, raised on (`Hardening` logs it in one line)."""
+    traceback. 404 for an API name it does not have: /gradio_api/call/<name>, run/<name>
+    and api/<name> raised FnIndexInferError, /gradio_api/call/v2/<name> a KeyError, each a
+    plain-text 500. Any other KeyError is a bug, raised on (`Hardening` logs it in one
+    line)."""
     frames = traceback.extract_tb(exc.__traceback__)
+    name = request.path_params.get("api_name")
+    from gradio.route_utils import FnIndexInferError
+
+    if isinstance(exc, FnIndexInferError) or (
+            isinstance(exc, KeyError) and name is not None and exc.args == (f"/{name}",)):
+        return JSONResponse({"detail": f"the chat has no API endpoint {name!r} (its "
+                                       "endpoints: GET /gradio_api/info)"}, 404)
     if not frames or frames[-1].name != "get_fn":
         raise exc
     return JSONResponse({"detail": f"the chat has no event {exc.args[0]!r} (fn_index)"}, 422)
+
+
+_VIEW_API = re.compile(r"\s*Please click on 'view API'.*$")
+
+
+async def _bad_call_arguments(_: Request, exc: Exception) -> JSONResponse:
+    """422 for a /gradio_api/call/v2/<name> request whose arguments do not fit the
+    endpoint (one missing, one it does not take): `construct_args` raised a TypeError,
+    answered with a plain-text 500. Any other TypeError is a bug, raised on."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or frames[-1].name != "construct_args":
+        raise exc
+    message = _VIEW_API.sub("", str(exc)).rstrip(". ")
+    return JSONResponse({"detail": f"{message} (its arguments: GET /gradio_api/info)"}, 422)
 
 
 def create_api(pipeline: Pipeline | None = None) -> FastAPI:
@@ -504,6 +572,11 @@ SECURITY_HEADERS = (
 UPLOAD_OVERHEAD = 1 << 20  # multipart framing around one file of a Gradio upload
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 HEADER_SECONDS = 10.0  # a request's line and headers must arrive within this (slowloris)
+# A body must arrive within BODY_SECONDS, plus a second for every BODY_MIN_RATE bytes that
+# came (Apache's mod_reqtimeout default, body=20,MinRate=500): a slow link uploads at its
+# pace, a client trickling a byte now and then no longer holds a connection for ever.
+BODY_SECONDS = 20.0
+BODY_MIN_RATE = 500  # bytes per second
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # named in `Allow`
 
 
@@ -542,25 +615,28 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str,
 
 
 class Hardening:
-    """Pure ASGI middleware in front of everything (API, docs and the mounted chat):
-    the Host allow-list (400), 405 for a wrong method on an API route (Gradio's mount at
-    `/` would otherwise answer 404), 404 for an unknown `/v1` path, the token for Gradio's
-    upload route when one is set (401, 429: `_chat_upload_refusal`) and its folder's quota
-    (507), the body cap from Content-Length and while streaming (413, never reading more
-    than the cap), and the security headers on every response. Its errors under `/v1` are
-    OpenAI's error object."""
+    """Pure ASGI middleware in front of everything (API, docs and the mounted chat): the
+    Host allow-list (400), a write from another site's page (403, `_foreign_origin`), 405
+    for a wrong method on an API route (Gradio's mount at `/` would otherwise answer 404),
+    404 for an unknown `/v1` path, the token for Gradio's upload route when one is set
+    (401, 429: `_chat_upload_refusal`) and its folder's quota (507), 415 for a compressed
+    body (`_content_coding`), the body cap from Content-Length and while streaming (413,
+    never reading more than the cap), a deadline for the body (408, BODY_SECONDS), and the
+    security headers on every response. Its errors under `/v1` are OpenAI's error object."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
         self.owner = owner
+        self.chat_streams = 0  # open now (`_is_chat_stream`); only the event loop counts
 
     def _limit(self, scope: Scope) -> int:
         settings: Settings = self.owner.state.pipeline.settings
         if scope["path"] == documents_router.prefix and scope["method"] == "POST":
             return upload_cap(settings)  # up to MAX_FILES files, streamed to disk
-        for name, value in scope["headers"]:
-            if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
-                return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        if _is_chat_upload(scope):  # one file (Gradio's upload route)
+            return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        # Any other route takes JSON, read whole into memory: a multipart Content-Type once
+        # raised its cap to the file limit, so /mcp held 45 MB of a 'multipart' body.
         return settings.max_body_bytes
 
     def _match(self, scope: Scope) -> set[Match]:
@@ -588,6 +664,14 @@ class Hardening:
                 await _refuse(scope, send, 400, f"host {host!r} is not served here "
                               "(set QA_ALLOWED_HOSTS to allow it)")
             return
+        settings: Settings = self.owner.state.pipeline.settings
+        foreign = _foreign_origin(scope, host, settings.allowed_hosts)
+        if foreign is not None:
+            if scope["type"] == "http":
+                await _refuse(scope, send, 403, f"cross-site request refused: Origin "
+                              f"{foreign!r} is not this server (a page of another site "
+                              "may not write here)")
+            return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
@@ -603,6 +687,12 @@ class Hardening:
             return
         if scope["path"].endswith(UNUSED_CHAT_ROUTES):
             await _refuse(scope, send, 404, f"there is no {scope['path']} here")
+            return
+        encoding = _content_coding(scope)
+        if encoding is not None:  # nothing of ours or Gradio's decodes a body
+            await _refuse(scope, send, 415, f"Content-Encoding {encoding!r} is not supported; "
+                          "send the body uncompressed",
+                          ((b"accept-encoding", b"identity"), (b"connection", b"close")))
             return
         limit = self._limit(scope)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
@@ -625,11 +715,13 @@ class Hardening:
         pipeline: Pipeline = self.owner.state.pipeline
         stopped = (SHUTTING_DOWN if _is_chat_upload(scope) or scope["path"].startswith(
             "/api/documents") else "the server is shutting down; try again later")
+        started_at = time.monotonic()
 
         async def capped_receive() -> Message:
             nonlocal received, body_done
+            deadline = started_at + BODY_SECONDS + received / BODY_MIN_RATE
             message = await (receive() if body_done
-                             else _body_or_stop(receive, pipeline, stopped))
+                             else _body_or_stop(receive, pipeline, stopped, deadline))
             received += len(message.get("body", b""))
             if received > limit:
                 raise StarletteHTTPException(413, f"the body is over {limit:,} bytes")
@@ -637,6 +729,16 @@ class Hardening:
             return message
 
         started = finished = False
+        stream = _is_chat_stream(scope)
+        if stream:
+            most = self.owner.state.pipeline.settings.max_chat_streams
+            if self.chat_streams >= most:
+                await _refuse(scope, send, 503, f"the chat is busy ({most} streams open); "
+                              "try again in a moment",
+                              ((b"retry-after", str(CHAT_BUSY_RETRY_SECONDS).encode()),
+                               (b"connection", b"close")))  # its place goes back at once
+                return
+            self.chat_streams += 1
 
         async def with_headers(message: Message) -> None:
             nonlocal started, finished
@@ -661,6 +763,48 @@ class Hardening:
                     f"{_one_line(exc)}")
             if not finished:  # end the reply cleanly: its status and part are sent
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if stream:
+                self.chat_streams -= 1
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _foreign_origin(scope: Scope, host: str, configured: tuple[str, ...]) -> str | None:
+    """The `Origin` of a request that a page of another site made a browser send (None:
+    none, or this server's own). Without a token (the default, on loopback) every write is
+    open to whoever can reach the server, and a browser is such a client for any page it
+    shows: a form on any web site could POST a file to /api/documents (multipart is a
+    "simple" request, sent without asking), and qa then quoted it. Browsers name the page's
+    origin on every such request; same origin is `Origin` naming the `Host` the request
+    was sent to, or a name of QA_ALLOWED_HOSTS (behind a proxy that rewrites `Host`). A
+    websocket is checked whatever its method; "null" (a sandboxed frame) is foreign."""
+    if scope["type"] == "http" and scope["method"] not in UNSAFE_METHODS:
+        return None
+    origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+    if origin is None:
+        return None  # not a browser: curl, the openai and MCP clients
+    try:
+        parsed = urllib.parse.urlsplit(origin.strip())
+        name = (parsed.hostname or "").lower()
+    except ValueError:
+        return origin[:100]
+    if parsed.scheme in ("http", "https") and name:
+        if parsed.netloc.lower() == host.strip().lower() or name in configured:
+            return None
+    return origin[:100]
+
+
+def _content_coding(scope: Scope) -> str | None:
+    """The request's Content-Encoding when it names a coding other than `identity` (gzip,
+    br, ...; None: none). No route decodes one, so a gzip body was read as it came: a JSON
+    route answered 422 "not UTF-8 text", a chat event worse. RFC 9110 (15.5.16) wants 415,
+    with `Accept-Encoding` saying what would do."""
+    codings = [c.strip() for k, v in scope["headers"] if k == b"content-encoding"
+               for c in v.decode("latin-1").split(",")]
+    named = [c for c in codings if c and c.lower() != "identity"]
+    return ", ".join(named)[:100] if named else None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -674,6 +818,13 @@ def _one_line(exc: BaseException) -> str:
 
 # Gradio's event streams: the chat's queue, and the stream of a `/call/<api>` request.
 STREAM_PATHS = ("/gradio_api/queue/data", "/gradio_api/call/")
+# What a client may hold open as long as it likes: those streams and Gradio's heartbeat.
+CHAT_STREAM_PATHS = (*STREAM_PATHS, "/gradio_api/heartbeat/")
+CHAT_BUSY_RETRY_SECONDS = 5
+
+
+def _is_chat_stream(scope: Scope) -> bool:
+    return scope["method"] == "GET" and any(part in scope["path"] for part in CHAT_STREAM_PATHS)
 
 
 def _stream_told(exc: BaseException, scope: Scope) -> bool:
@@ -696,25 +847,36 @@ STOP_CHECK_SECONDS = 0.25  # how often a body still arriving looks whether the s
 SHUTTING_DOWN = "the server is shutting down; the document was not added"
 
 
-async def _body_or_stop(receive: Receive, pipeline: Pipeline, stopped: str) -> Message:
+async def _body_or_stop(receive: Receive, pipeline: Pipeline, stopped: str,
+                        deadline: float) -> Message:
     """The next message of a request's body; 503 (StarletteHTTPException, detail `stopped`)
     once the server is stopping, even while the client sends nothing. Else a Ctrl-C during
     an upload waited out uvicorn's grace, then the request was cancelled: a plain 500 and a
-    traceback."""
+    traceback. 408 once the time.monotonic() `deadline` passes (BODY_SECONDS): uvicorn
+    has no deadline for a body, so a client sending a byte every few seconds held its
+    connection, one of QA_MAX_CONNECTIONS, for as long as it liked."""
     pending = asyncio.ensure_future(receive())
     while True:
-        done, _ = await asyncio.wait({pending}, timeout=STOP_CHECK_SECONDS)
+        wait = min(STOP_CHECK_SECONDS, deadline - time.monotonic())
+        done, _ = await asyncio.wait({pending}, timeout=max(wait, 0))
         if done:
             return pending.result()
         if pipeline.stopping:
             pending.cancel()
             raise StarletteHTTPException(503, stopped, {"connection": "close"})
+        if time.monotonic() >= deadline:
+            pending.cancel()
+            raise StarletteHTTPException(
+                408, f"the body came too slowly (at least {BODY_MIN_RATE} bytes a second "
+                     "are needed); nothing was done", {"connection": "close"})
 
 
 CHAT_UPLOAD_PATH = "/gradio_api/upload"
 # Gradio routes the chat never uses that would take a file from anyone: a recording is
-# written to disk and handed to ffmpeg (qa has no audio or video component).
-UNUSED_CHAT_ROUTES = ("/gradio_api/process_recording",)
+# written to disk and handed to ffmpeg (qa has no audio or video component); and the event
+# stream of Gradio's reload mode (`gradio app.py`), which the chat never runs in: anyone
+# could hold it open for ever (a place under QA_MAX_CONNECTIONS, woken 20 times a second).
+UNUSED_CHAT_ROUTES = ("/gradio_api/process_recording", "/gradio_api/dev/reload")
 CHAT_UPLOAD_FILES = 20  # the chat's upload folder holds at most this many files' worth
 
 
@@ -812,10 +974,30 @@ def private_upload_folder() -> Path:
     return folder
 
 
+BUSY_RETRY_SECONDS = 5
+BUSY_LOG_SECONDS = 60.0  # the log says the server refuses connections at most this often
+_busy_logged = [float("-inf")]
+
+
+def _busy_reply() -> bytes:
+    """The whole HTTP reply to a request past QA_MAX_CONNECTIONS: JSON, Retry-After and
+    the security headers, where uvicorn's own was a plain-text "Service Unavailable" with
+    none of them, and a log warning for every request refused."""
+    body = json.dumps({"detail": "the server is busy (QA_MAX_CONNECTIONS connections are "
+                                 "open); try again in a moment"}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
+               (b"retry-after", str(BUSY_RETRY_SECONDS).encode()), (b"connection", b"close"),
+               *SECURITY_HEADERS]
+    head = b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+    return b"HTTP/1.1 503 Service Unavailable\r\n" + head + b"\r\n" + body
+
+
 def _header_timeout_protocol() -> type:
     """uvicorn's h11 protocol, plus a deadline for the request line and headers: h11 has
     none, and uvicorn's keep-alive timer is reset by every byte, so a client sending one
-    header byte at a time (slowloris) would hold a connection for ever."""
+    header byte at a time (slowloris) would hold a connection for ever. A request past the
+    connection cap is answered `_busy_reply` (uvicorn's test, made first)."""
 
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -840,7 +1022,23 @@ def _header_timeout_protocol() -> type:
             super().connection_made(transport)
             self._arm()
 
+        def _busy(self) -> bool:
+            limit = self.limit_concurrency  # uvicorn's own test at a request's start
+            return limit is not None and (len(self.connections) >= limit
+                                          or len(self.tasks) >= limit)
+
         def data_received(self, data: bytes) -> None:
+            if (self.conn.their_state is h11.IDLE and self._busy()
+                    and (self.cycle is None or self.cycle.response_complete)):
+                self._disarm()
+                self.transport.write(_busy_reply())
+                self.transport.close()
+                now = time.monotonic()
+                if now - _busy_logged[0] >= BUSY_LOG_SECONDS:
+                    _busy_logged[0] = now
+                    log(f"busy: {self.limit_concurrency} connections are open "
+                        "(QA_MAX_CONNECTIONS); refusing more with 503")
+                return
             super().data_received(data)
             if self.conn.their_state is not h11.IDLE:
                 self._disarm()
@@ -878,8 +1076,6 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve `app` with uvicorn until interrupted, printing where. Refuses (BadSetting)
     to listen beyond loopback without a token, or when the index folder cannot be written
     and a build will be needed, before any model loads."""
-    import uvicorn
-
     settings: Settings = app.state.pipeline.settings
     preflight(settings, host)
     _check_port(host, port)
@@ -889,11 +1085,18 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     if isinstance(readiness, Readiness):
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                            timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                            http=_header_timeout_protocol(),
-                            limit_concurrency=settings.max_connections)
-    _server_class()(config, app.state.pipeline).run()
+    _server_class()(server_config(app, host, port), app.state.pipeline).run()
+
+
+def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's configuration for serving `app` (tests serve with it too)."""
+    import uvicorn
+
+    settings: Settings = app.state.pipeline.settings
+    return uvicorn.Config(app, host=host, port=port, log_level="warning",
+                          timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                          http=_header_timeout_protocol(),
+                          limit_concurrency=settings.max_connections)
 
 
 STOP_SECONDS = 120.0  # at shutdown, the longest wait for an upload's build to stop

@@ -35,8 +35,12 @@ MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
 # cannot be cancelled, and 30 MB of text (under the byte cap) would be some 90 minutes.
 MAX_UPLOAD_CHARS = 1_000_000
 # Open connections the server keeps at once; more get 503 at once. The chat's event streams
-# and Gradio's heartbeat each hold one open for as long as the client likes.
+# and Gradio's heartbeat each hold one open for as long as the client likes, so they may take
+# only part of them (`Settings.max_chat_streams`): the rest stay for the API.
 MAX_CONNECTIONS = 512
+# Fewer and the chat page cannot load: a browser opens up to 6 connections to one host at once
+# for its assets (Chromium, Firefox), and past the cap uvicorn answers 503.
+MIN_CONNECTIONS = 16
 MILVUS_COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")  # a prefix of Milvus names
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_SPACY_PROCESSES = 16
@@ -101,8 +105,10 @@ class Settings:
         for name in ("max_body_bytes", "max_upload_bytes"):
             if getattr(self, name) < 1024:
                 raise BadSetting(f"{name} must be at least 1024, got {getattr(self, name)!r}")
-        if self.max_connections < 4:
-            raise BadSetting(f"max_connections must be at least 4, got {self.max_connections!r}")
+        if self.max_connections < MIN_CONNECTIONS:
+            raise BadSetting(f"max_connections must be at least {MIN_CONNECTIONS} (a browser "
+                             "loading the chat opens 6 at once), got "
+                             f"{self.max_connections!r}")
         if self.max_upload_chars < 1000:
             raise BadSetting(
                 f"max_upload_chars must be at least 1000, got {self.max_upload_chars!r}")
@@ -167,6 +173,13 @@ class Settings:
                 isinstance(h, str) for h in hosts):
             raise BadSetting(f"allowed_hosts must be a tuple of host names, got {hosts!r}")
         object.__setattr__(self, "allowed_hosts", tuple(hosts))
+
+    @property
+    def max_chat_streams(self) -> int:
+        """The chat's long-lived streams (Gradio's event streams and heartbeats) the server
+        holds at once: three quarters of `max_connections`, so that the JSON API, /v1 and
+        /mcp keep the rest (at least 2) however many chats wait for answers."""
+        return self.max_connections - max(2, self.max_connections // 4)
 
     @property
     def documents_dir(self) -> Path:

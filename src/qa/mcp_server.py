@@ -10,22 +10,27 @@ with document ids, offsets, titles and pages).
 
 Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank question, k
 out of range, a wrong type) comes back as a tool error with a one-line message, never a
-crash. Over HTTP the endpoint is stateless JSON (no sessions to keep: POST only, 405 to GET
-and DELETE), sits behind the same optional bearer token as the rest of the API, and checks
+crash; a message that is not JSON-RPC, or a request whose id is not a string or an integer,
+gets JSON-RPC's one-line error reply with id null on both transports, never silence.
+Over HTTP the endpoint is stateless JSON (no sessions to keep: POST only, 405 to GET and
+DELETE), sits behind the same optional bearer token as the rest of the API, and checks
 Host/Origin against loopback unless a token is set (a token is required beyond loopback, and
 then it is the protection).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 import anyio
+import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
@@ -160,8 +165,12 @@ class QAServer(MCPServer):
         """The SDK's stdio loop (over `stdin`/`stdout` if given: anyio text files), but a
         line that is not a JSON-RPC message gets JSON-RPC's error reply (-32700 parse error,
         -32600 invalid request, id null), where the SDK would drop it and leave the client
-        waiting."""
-        async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+        waiting; so does a request whose id is not a string or an integer (`bad_id`),
+        which the SDK read as a notification and never answered."""
+        lines = _screened_lines(stdin if stdin is not None else _stdin_lines())
+        # The SDK types `stdin` as an anyio file; it only iterates its lines.
+        async with stdio_server(lines, stdout) as (  # type: ignore[arg-type]
+                read_stream, write_stream):
             forward, messages = anyio.create_memory_object_stream[SessionMessage | Exception]()
 
             async def screen() -> None:
@@ -181,10 +190,56 @@ class QAServer(MCPServer):
                 group.cancel_scope.cancel()
 
 
+BAD_ID = ("Invalid Request: the id must be a string or an integer (in MCP null, 1.5, 1.0, "
+          "true, an object or an array is no id)")
+
+
+def bad_id(message: object) -> bool:
+    """Whether `message` (parsed JSON) is a request whose `id` MCP does not allow: not a
+    string or an integer (JSON-RPC 2.0 allows null and discourages fractions; MCP allows
+    neither, and the SDK's `RequestId` is a strict int or a str). The SDK then read it as
+    a notification, the id dropped (modelcontextprotocol/python-sdk#2057): over HTTP a 202
+    and no reply, over stdio nothing at all. JSON-RPC wants -32600 with id null."""
+    if not isinstance(message, dict) or "method" not in message or "id" not in message:
+        return False
+    found = message["id"]
+    return not isinstance(found, str) and (not isinstance(found, int) or isinstance(found, bool))
+
+
+def bad_id_reply() -> JSONRPCError:
+    return JSONRPCError(jsonrpc="2.0", id=None,
+                        error=ErrorData(code=INVALID_REQUEST, message=BAD_ID))
+
+
+async def _stdin_lines() -> AsyncIterator[str]:
+    """The process's stdin as UTF-8 lines (what the SDK reads when given none)."""
+    source = anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
+                                              errors="replace"))
+    async for line in source:
+        yield line
+
+
+# What `_screened_lines` hands the SDK for a request with a bad id: not JSON, so the SDK
+# passes on its parse error, which `_rejection` answers in turn, in order with the rest.
+_BAD_ID_LINE = "qa: a request with a bad id"
+
+
+async def _screened_lines(lines: AsyncIterable[str]) -> AsyncIterator[str]:
+    """`lines`, a request with a bad id (`bad_id`) replaced by _BAD_ID_LINE."""
+    async for line in lines:
+        try:
+            message = pydantic_core.from_json(line)
+        except ValueError:
+            message = None  # the SDK answers it (parse error)
+        yield _BAD_ID_LINE + "\n" if bad_id(message) else line
+
+
 def _rejection(error: Exception) -> JSONRPCError | None:
     """JSON-RPC's reply to a line that is not valid JSON (-32700) or not a message (-32600);
     None for a blank line (nothing was sent)."""
     found = error.errors() if isinstance(error, ValidationError) else []
+    if any(str(e.get("input", "")).strip() == _BAD_ID_LINE for e in found):
+        return bad_id_reply()
     if any(e["type"] == "json_invalid" for e in found):
         if all(isinstance(e.get("input"), str) and not e["input"].strip() for e in found):
             return None
@@ -260,13 +315,46 @@ class _Forward(Response):
     the route keeps FastAPI's dependencies (the token) in front of it. A body that is JSON
     but not a JSON-RPC message (an array, null, a wrong `jsonrpc`) is answered as stdio
     answers it (`_rejection`: -32600 Invalid Request, one line): the SDK's reply was
-    -32602 with pydantic's report of every union branch, a dozen lines echoing the input."""
+    -32602 with pydantic's report of every union branch, a dozen lines echoing the input.
+    A request whose id MCP does not allow (`bad_id`) is answered here, before the SDK sees
+    it: -32600, id null, where the SDK answered 202 and nothing; so is a body that is not
+    sent as JSON (415, where the SDK answered a plain-text 400). The body is read whole
+    first (`qa.api.Hardening` caps it) and handed on as it came."""
 
     def __init__(self, app: ASGIApp) -> None:
         super().__init__()
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts, more = [], True
+        while more:  # capped by `qa.api.Hardening`
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left
+            parts.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(parts)
+        kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        if not kind.lower().startswith(b"application/json"):  # as the SDK decides it
+            await _reply(send, 415, JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(
+                code=INVALID_REQUEST, message=NOT_JSON_RPC_TYPE)))
+            return
+        try:
+            parsed = pydantic_core.from_json(body)
+        except ValueError:
+            parsed = None  # the SDK answers it (parse error)
+        if bad_id(parsed):
+            await _reply(send, 400, bad_id_reply())
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
         held: list[Message] = []
 
         async def screened(message: Message) -> None:
@@ -289,10 +377,21 @@ class _Forward(Response):
                 return
             await send(message)
 
-        await self.app(scope, receive, screened)
+        await self.app(scope, replay, screened)
 
 
 _NOT_A_MESSAGE = "Validation error:"  # how the SDK's transport begins that reply
+# The SDK's transport security answered a body of another type with a plain-text 400
+# "Invalid Content-Type header", which no JSON-RPC client can read.
+NOT_JSON_RPC_TYPE = ("Unsupported Media Type: send the JSON-RPC message with the header "
+                     "Content-Type: application/json")
+
+
+async def _reply(send: Send, status: int, error: JSONRPCError) -> None:
+    body = error.model_dump_json(by_alias=True, exclude_unset=True).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _one_line_rejection(body: bytes) -> bytes:
@@ -319,8 +418,12 @@ def _transport_security() -> TransportSecuritySettings:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
-        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        # each with any port and without one (port 80): "[::1]" alone was refused, a
+        # plain-text 421 "Invalid Host header" that no JSON-RPC client reads
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost",
+                       "[::1]"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*",
+                         "http://127.0.0.1", "http://localhost", "http://[::1]"],
     )
 
 

@@ -15,8 +15,9 @@ ending with `data: [DONE]`. Parameters qa has no use for (temperature, tools, n,
 accepted and ignored. Every error is OpenAI's shape, `{"error": {"message", "type", "param",
 "code"}}`, with a 4xx status for the client's mistakes (400 malformed, 401 token, 404 model) and
 503 while the index cannot be loaded; the server's hardening (`qa.api.Hardening`: 400 host,
-404 path, 405 method, 413 body) answers `/v1` in the same shape. Usage counts are words, not
-tokens: qa has no tokenizer of its own output.
+403 cross-site, 404 path, 405 method, 413 body, 415 compressed body) answers `/v1` in the
+same shape.
+Usage counts are words, not tokens: qa has no tokenizer of its own output.
 """
 
 from __future__ import annotations
