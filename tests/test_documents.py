@@ -64,6 +64,13 @@ def test_sentence_splitter_handles_the_articles_quirks() -> None:
     [
         ("He met Gen. Smith. Then he left.", ["He met Gen. Smith.", "Then he left."]),
         ("John F. Kennedy spoke. It rained.", ["John F. Kennedy spoke.", "It rained."]),
+        # a lone small letter abbreviates ("reigned", "circa", "died", "versus", "floruit")
+        ("The Hongwu Emperor (r. 1368–1398). It ended. Songtsän Gampo (c. 605–649) ruled.",
+         ["The Hongwu Emperor (r. 1368–1398).", "It ended.",
+          "Songtsän Gampo (c. 605–649) ruled."]),
+        ("Roe v. Wade stood. Zhi Guang (d. 1435) and Hou Xian (fl. 1403) went. In the 1990s. "
+         "Next.", ["Roe v. Wade stood.", "Zhi Guang (d. 1435) and Hou Xian (fl. 1403) went.",
+                   "In the 1990s.", "Next."]),
         ("It cost $2.5 billion. “Too much,” he said.", ["It cost $2.5 billion.",
                                                         "“Too much,” he said."]),
         ("Is it over? Yes! 2019 was the year.", ["Is it over?", "Yes!", "2019 was the year."]),

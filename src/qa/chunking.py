@@ -22,7 +22,7 @@ from qa.types import Chunk, Document, Sentence, Span
 _ABBREVIATIONS = frozenset(
     """u.s u.k u.n u.s.a e.u e.g i.e mr mrs ms dr prof gen maj col lt sgt capt cmdr adm sen rep
     gov pres st jr sr inc ltd co corp vs no nos fig jan feb mar apr jun jul aug sep sept oct nov
-    dec a.m p.m approx dept est""".split()
+    dec a.m p.m approx dept est ca fl cf""".split()
 )
 
 # A full stop (or ! ? …) with any closing quotes/brackets or Markdown emphasis, then space,
@@ -47,6 +47,8 @@ def _is_abbreviation(text: str, dot: int) -> bool:
         return False
     if len(word) == 1 and text[start].isupper():  # an initial: "John F. Kennedy"
         return True
+    if len(word) == 1 and (start == 0 or not text[start - 1].isalnum()):
+        return True  # a lone small letter: "(r. 1368–1398)", "(c. 605)", "Roe v. Wade"
     return word in _ABBREVIATIONS
 
 

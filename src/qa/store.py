@@ -101,7 +101,7 @@ from qa.vectors import (
     load_array,
 )
 
-FORMAT_VERSION = 5  # 5: sentences end at emphasis after a full stop (chunking)
+FORMAT_VERSION = 6  # 6: no sentence ends at a lone small letter's stop, "(r. 1368)" (chunking)
 MANIFEST = "manifest.json"
 EMBED_BATCH = 512  # texts per embedder call: bounded memory, steady progress
 ANNOTATE_BATCH = 512  # sentences per annotator call (spaCy): the same, for the annotation
