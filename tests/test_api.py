@@ -1204,6 +1204,7 @@ def test_a_compressed_body_is_415_on_every_route(tmp_path: Path) -> None:
         assert r.status_code == 200, (coding, r.text)
 
 
+@pytest.mark.slow  # waits out a real deadline: the fast tier stays under 15 s
 @pytest.mark.timeout(60)
 def test_a_body_trickled_in_is_408_and_frees_its_connection(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,6 +141,7 @@ def test_http_openai_and_mcp_on_an_empty_library(settings: Settings, orchard: Pa
     anyio.run(check)
 
 
+@pytest.mark.slow  # imports LangChain (~1 s): the fast tier stays under 15 s
 def test_langchain_retriever_on_an_empty_library(settings: Settings) -> None:
     from qa.langchain_retriever import QARetriever
 

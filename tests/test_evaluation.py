@@ -202,6 +202,7 @@ def test_squad_golds_not_in_their_paragraph_are_noted_and_impossible_with_answer
     assert load_testset(SMALL_SQUAD).notes == ()
 
 
+@pytest.mark.slow  # a measurement (memory, time): the fast tier stays under 15 s
 def test_a_jsonl_test_set_is_read_a_line_at_a_time_not_whole(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A JSON-lines file was read whole (bytes, then a decoded copy, then its lines): a
@@ -293,6 +294,7 @@ def _many_articles(articles: int, paragraphs: int = 10) -> dict[str, Any]:
     return {"version": "v2.0", "data": data}
 
 
+@pytest.mark.slow  # a measurement (memory, time): the fast tier stays under 15 s
 def test_a_squad_file_is_read_an_article_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A SQuAD file was parsed whole (json.loads): about twice its size more than the
@@ -1431,6 +1433,7 @@ def _varied_outcomes(n: int) -> list[evaluation.Outcome]:
     return out
 
 
+@pytest.mark.slow  # a measurement (memory, time): the fast tier stays under 15 s
 def test_a_runs_outcomes_are_kept_in_columns_and_read_back_the_same(tmp_path: Path) -> None:
     """A run kept an `Outcome` object (with its `Scored`) per question, about 300 bytes: a
     million questions held ~300 MB until the end. They are now columns of arrays; what is
@@ -1467,6 +1470,7 @@ def test_a_runs_outcomes_are_kept_in_columns_and_read_back_the_same(tmp_path: Pa
     assert (sizes[1] - sizes[0]) / 4_000 < 100, sizes  # bytes a question (a list: ~300)
 
 
+@pytest.mark.slow  # a measurement (memory, time): the fast tier stays under 15 s
 def test_evaluate_keeps_a_few_bytes_a_question(fake_pipeline: Pipeline) -> None:
     """What `evaluate` holds after a run grows by well under 100 bytes a question (it was
     about 280: an `Outcome` and a `Scored` object each), and the figures are unchanged."""
