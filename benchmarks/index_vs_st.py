@@ -87,9 +87,11 @@ def main() -> None:
             results[f"qa_index_{runtime}_s"] = round(time.perf_counter() - started, 2)
             results[f"qa_index_{runtime}_peak_mib"] = int(
                 run.stderr.strip().splitlines()[-1]) // 1024
-            progress = [line for line in run.stderr.splitlines() if "elapsed)" in line]
-            if progress:  # the embedding stage's last progress line: its rate and duration
-                results[f"qa_index_{runtime}_embedding"] = progress[-1].split(": ", 1)[-1]
+            for stage, opening in (("embedding", "indexing"), ("annotation", "annotating")):
+                progress = [line for line in run.stderr.splitlines()
+                            if line.startswith(opening) and "elapsed)" in line]
+                if progress:  # the stage's last progress line: its rate and duration
+                    results[f"qa_index_{runtime}_{stage}"] = progress[-1].split(": ", 1)[-1]
             results[f"loadavg_{runtime}"] = [round(x, 2) for x in os.getloadavg()]
             if not sentences_file.exists():
                 sentences_file.write_text(json.dumps(index_sentences(index_dir, seeds)),
