@@ -102,6 +102,12 @@ def test_upload_list_show_delete(api: tuple[TestClient, Pipeline]) -> None:
     assert shown["text"] == stored.read_text("utf-8")
     assert [p["page"] for p in shown["page_spans"]] == [1, 2, 3]
     assert client.get("/api/documents/nope").status_code == 404
+    long = "a" * 5000  # an unknown id is named, not echoed whole
+    for r in (client.get(f"/api/documents/{long}"), client.delete(f"/api/documents/{long}")):
+        assert r.status_code == 404 and len(r.json()["detail"]) < 160, r.json()
+        assert "'aaaa" in r.json()["detail"]
+    asked = client.post("/api/ask", json={"question": "Who met?", "doc_ids": [long]})
+    assert asked.status_code == 404 and len(asked.json()["detail"]) < 160
     assert client.delete("/api/documents/water-report").json() == {
         "removed": ["water-report"]}
     assert client.get("/api/documents/water-report").status_code == 404

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from qa.config import Settings
-from qa.errors import QAError, ShuttingDown, WriteError
+from qa.errors import QAError, ShuttingDown, WriteError, quoted
 from qa.loaders import BadDocument
 from qa.loaders import library as lib
 from qa.pipeline import Pipeline
@@ -226,7 +226,7 @@ def get_document(doc_id: str, request: Request) -> JSONResponse:
     index = pipeline.index  # once: an upload or removal may swap it meanwhile
     document = index.documents.get(doc_id)
     if document is None:
-        return _error(404, f"no document has the id {doc_id!r}")
+        return _error(404, f"no document has the id {quoted(doc_id)}")
     return JSONResponse(document_json(lib.entry(pipeline.settings, document,
                                                 index.listed(doc_id)), text=document))
 

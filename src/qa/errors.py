@@ -5,6 +5,13 @@ from __future__ import annotations
 import errno
 
 
+def quoted(value: object, limit: int = 80) -> str:
+    """`repr(value)` for a message, at most `limit` characters: an id or path sent by a
+    client is echoed, not a 5,000-character one whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class QAError(Exception):
     """Base of every error qa raises on purpose. The message is one line, for a person."""
 

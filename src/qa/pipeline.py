@@ -30,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, NothingToIndex, QAError, ShuttingDown
+from qa.errors import BadQuestion, NothingToIndex, QAError, ShuttingDown, quoted
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -239,7 +239,7 @@ class Pipeline:
                               "out to search them all")
         unknown = sorted(wanted - set(index.documents))
         if unknown:
-            raise BadQuestion(f"unknown document id {unknown[0]!r}")
+            raise BadQuestion(f"unknown document id {quoted(unknown[0])}")
         if not wanted and not withheld:
             return None
         return (wanted or frozenset(index.documents)) - withheld
@@ -673,10 +673,10 @@ class Pipeline:
                     continue
                 if index is None or doc_id in index.documents:
                     refusal = lib.UnknownDocument(
-                        f"{doc_id!r} is a shipped seed document: it cannot be removed", 409)
+                        f"{quoted(doc_id)} is a shipped seed document: it cannot be removed", 409)
                 elif not (self.settings.documents_dir / doc_id).is_dir():  # not an upload
                     refusal = lib.UnknownDocument(
-                        f"{doc_id!r} is a file of the seeds folder that was not indexed (qa "
+                        f"{quoted(doc_id)} is a file of the seeds folder that was not indexed (qa "
                         "list says why): qa removes uploads only; fix or delete the file "
                         "itself", 409)
                 else:

@@ -44,7 +44,7 @@ from typing import Any
 
 from qa.atomic import write_chunks_atomic, write_text_atomic
 from qa.config import Settings
-from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError
+from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError, quoted
 from qa.loaders import (
     SUFFIXES,
     BadDocument,
@@ -876,7 +876,7 @@ def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
         folder = data / doc_id
         if not _STORED_ID.match(doc_id) or not folder.is_dir() or folder.is_symlink():
             undo(moves)
-            raise UnknownDocument(f"no uploaded document has the id {doc_id!r}")
+            raise UnknownDocument(f"no uploaded document has the id {quoted(doc_id)}")
         aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
         mark = _owner_file(aside)
         try:  # the index it is for, named first; a full disk (removing is the way out of
