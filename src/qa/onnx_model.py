@@ -53,18 +53,34 @@ def cache_folder(cache_dir: Path, folder: Path) -> Path:
 
 def cached_graph(cache_dir: Path, folder: Path) -> Path | None:
     """The cached graph for these weights if it exists and its bytes match its recorded hash."""
-    where = cache_folder(cache_dir, folder)
+    return _cached(cache_folder(cache_dir, folder), META, {"source": source_key(folder)})
+
+
+def _cached(where: Path, meta_name: str, expect: dict[str, str]) -> Path | None:
+    """The file a cache entry's metadata (`where / meta_name`) names, if the metadata is of
+    this export version and says `expect`, and the file's bytes match its recorded hash."""
     try:
-        meta = json.loads((where / META).read_text(encoding="utf-8"))
-        if not isinstance(meta, dict) or meta.get("export") != EXPORT_VERSION:
-            return None
-        if meta.get("source") != source_key(folder):
+        meta = json.loads((where / meta_name).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("export") != EXPORT_VERSION or any(
+                meta.get(key) != value for key, value in expect.items()):
             return None
         path = where / str(meta["file"])
         if path.parent != where or _sha256(path) != meta["sha256"]:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return path
+
+
+def _store(where: Path, meta_name: str, stem: str, data: bytes,
+           about: dict[str, str | int]) -> Path:
+    """Write `data` as `stem-<hash>.onnx` in `where` (a name per content: concurrent writers
+    never collide), then its metadata, each atomically; the file's path."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = where / f"{stem}-{digest[:16]}.onnx"
+    write_bytes_atomic(path, data)
+    meta = {"export": EXPORT_VERSION, "file": path.name, "sha256": digest, **about}
+    write_bytes_atomic(where / meta_name, json.dumps(meta, indent=1).encode())
     return path
 
 
@@ -111,15 +127,9 @@ def onnx_graph(cache_dir: Path, folder: Path) -> Path:
     found = cached_graph(cache_dir, folder)
     if found is not None:
         return found
-    data = export_graph(folder)
-    digest = hashlib.sha256(data).hexdigest()
-    where = cache_folder(cache_dir, folder)
-    path = where / f"model-{digest[:16]}.onnx"
-    write_bytes_atomic(path, data)  # a name per content: concurrent exports never collide
-    meta = {"export": EXPORT_VERSION, "source": source_key(folder), "file": path.name,
-            "sha256": digest, "opset": OPSET, "weights": str(folder.resolve())}
-    write_bytes_atomic(where / META, json.dumps(meta, indent=1).encode())
-    return path
+    return _store(cache_folder(cache_dir, folder), META, "model", export_graph(folder),
+                  {"source": source_key(folder), "opset": OPSET,
+                   "weights": str(folder.resolve())})
 
 
 QUANTIZED_META = "model-int8.json"
@@ -136,22 +146,9 @@ def quantized_graph(cache_dir: Path, folder: Path) -> Path:
     source = onnx_graph(cache_dir, folder)
     where = source.parent
     source_hash = json.loads((where / META).read_text(encoding="utf-8"))["sha256"]
-    try:
-        meta = json.loads((where / QUANTIZED_META).read_text(encoding="utf-8"))
-        path = where / str(meta["file"])
-        if (meta.get("export") == EXPORT_VERSION and meta.get("from") == source_hash
-                and path.parent == where and _sha256(path) == meta["sha256"]):
-            return path
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    data = _quantize(source)
-    digest = hashlib.sha256(data).hexdigest()
-    path = where / f"model-int8-{digest[:16]}.onnx"
-    write_bytes_atomic(path, data)
-    meta = {"export": EXPORT_VERSION, "from": source_hash, "file": path.name, "sha256": digest,
-            "quantization": "dynamic, int8 weights per channel, MatMul"}
-    write_bytes_atomic(where / QUANTIZED_META, json.dumps(meta, indent=1).encode())
-    return path
+    return _cached(where, QUANTIZED_META, {"from": source_hash}) or _store(
+        where, QUANTIZED_META, "model-int8", _quantize(source),
+        {"from": source_hash, "quantization": "dynamic, int8 weights per channel, MatMul"})
 
 
 def _quantize(source: Path) -> bytes:
