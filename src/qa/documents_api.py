@@ -204,9 +204,7 @@ async def upload_documents(request: Request) -> JSONResponse:
         documents = await run_in_threadpool(pipeline.add_documents, paths, names)
         entries = [lib.entry(pipeline.settings, d) for d in documents]
         return JSONResponse({"documents": [document_json(e) for e in entries]}, 201)
-    except (BadDocument, lib.UnknownDocument, WriteError) as exc:
-        return _error(exc.status, str(exc))
-    except ShuttingDown as exc:
+    except (BadDocument, lib.UnknownDocument, WriteError, ShuttingDown) as exc:
         return _error(exc.status, str(exc))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -239,9 +237,7 @@ def delete_document(doc_id: str, request: Request) -> JSONResponse:
     pipeline = _pipeline(request)
     try:
         removed = pipeline.remove_documents([doc_id])
-    except (BadDocument, lib.UnknownDocument, ShuttingDown) as exc:
-        return _error(exc.status, str(exc))
-    except WriteError as exc:
+    except (BadDocument, lib.UnknownDocument, ShuttingDown, WriteError) as exc:
         return _error(exc.status, str(exc))
     except QAError as exc:
         return _error(500, str(exc))

@@ -15,27 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.store import MANIFEST, Index
-
-StatKey = tuple[int, int, int]  # (inode, size, mtime in ns)
+from qa.store import MANIFEST, Index, StatKey, stat_key
 
 
 def manifest_path(index_dir: Path) -> Path:
     return index_dir / MANIFEST
-
-
-def stat_key(path: Path) -> StatKey | None:
-    """What a cheap check compares; None when the file is gone or cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def file_sha256(path: Path) -> str | None:

@@ -675,6 +675,19 @@ def _stat_texts(documents: list[Document], uploaded: frozenset[str]
     return texts
 
 
+StatKey = tuple[int, int, int]  # (inode, size, mtime in ns)
+
+
+def stat_key(path: Path) -> StatKey | None:
+    """What a cheap check compares (one committed manifest from the next, a seed file from
+    its edit: `qa.freshness`); None when the file is gone or cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @dataclass(frozen=True)
 class _Read:
     """The corpus as a build read it (`_read_corpus`)."""
@@ -684,22 +697,13 @@ class _Read:
     texts: dict[str, os.stat_result]
     skipped: list[SkippedEntry]
     problems: list[ProblemEntry]
-    manifest: tuple[int, int, int] | None  # `_manifest_key` before it was read
-
-
-def _manifest_key(index_dir: Path) -> tuple[int, int, int] | None:
-    """What tells one committed manifest from the next (inode, size, mtime)."""
-    try:
-        st = (index_dir / MANIFEST).stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
+    manifest: StatKey | None  # the manifest's `stat_key` before it was read
 
 
 def _read_corpus(settings: Settings, empty_ok: bool) -> _Read:
     """Read the documents for a build (`load_corpus`), with the ids the committed index
     gave them and each file's stat from before it was read."""
-    manifest = _manifest_key(settings.index_dir)
+    manifest = stat_key(settings.index_dir / MANIFEST)
     with _reading_corpus(settings) as hide:
         try:
             ids = sticky_ids(settings, _read_manifest(settings.index_dir))
@@ -756,7 +760,7 @@ def build_index(
     if annotate is not None and annotator is None:
         annotator = getattr(annotate, "__qualname__", "annotate")
     with _build_lock(index_dir):
-        if _manifest_key(index_dir) != read.manifest:
+        if stat_key(index_dir / MANIFEST) != read.manifest:
             # another build was committed while this one waited (a writer's, for the upload
             # this read left out as unconfirmed): read again, or this build would drop it
             read = _read_corpus(settings, empty_ok)
@@ -944,15 +948,11 @@ def _sha_if_unchanged(path: Path, before: os.stat_result) -> str:
     """The file's hash, if it is still as it was when the build read it (`before`), else
     CHANGED: the hash of newer bytes beside the old text would make the next check call the
     index fresh (and a file deleted meanwhile failed the whole build)."""
-    def same() -> bool:
-        st = path.stat()
-        return (st.st_size, st.st_mtime_ns, st.st_ino) == \
-            (before.st_size, before.st_mtime_ns, before.st_ino)
-
+    then = (before.st_ino, before.st_size, before.st_mtime_ns)  # its `stat_key` then
     try:
-        if same():
+        if stat_key(path) == then:
             sha = _sha256(path)
-            if same():
+            if stat_key(path) == then:
                 return sha
     except OSError:
         pass
