@@ -366,14 +366,12 @@ def test_long_sentences_are_quoted_as_an_exact_window_within_the_word_limit() ->
     text = f"{words} and then in 1911 the museum opened with {words}. Short one here. "
     answer = compose(_evidence("When did the museum open?", ("DATE",), text=text), _model(5, 5))
     assert answer.lead is not None and answer.lead.span.text == "1911"
-    total = len(answer.lead.span.text.split()) + sum(len(c.quote.text.split())
-                                                     for c in answer.citations)
-    assert total <= MAX_ANSWER_WORDS
+    assert len(answer_plain(answer).split()) <= MAX_ANSWER_WORDS  # the dash and [n] too
     for c in answer.citations:
         assert text[c.quote.start : c.quote.end] == c.quote.text
     quote = answer.citations[answer.lead.n - 1].quote
     assert quote.start <= answer.lead.span.start < answer.lead.span.end <= quote.end
-    assert answer.text.startswith("… ") and " … [1]" in answer.text
+    assert answer.text.startswith("…word") and re.search(r"\w… \[1\]", answer.text)
 
 
 def test_null_analyzer_knows_follow_ups_without_spacy() -> None:

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -1130,6 +1131,27 @@ def test_lead_metrics_count_shown_leads_and_their_precision() -> None:
     assert metrics["lead_correct"] == round(1 / 3, 4)
     none = evaluation.aggregate([outcome(True, False, False, False)])
     assert none["lead_shown"] == 0.0 and none["lead_correct"] is None  # no lead: undefined
+
+
+def test_answer_words_max_is_the_longest_answer_as_shown(fake_pipeline: Pipeline) -> None:
+    """Counted as a reader (or `str.split`) counts the plain answer: the lead, its dash, the
+    quotes and their markers; kept through the column store and aggregated as a maximum."""
+    from qa.types import Citation, Lead, Span
+
+    quote = "It was called Inherent Resolve by them."
+    answer = Answer("q", f"{quote} [1]", False, 0.9,
+                    (Citation(1, "d", "d_0", Span(0, len(quote), quote),
+                              Span(0, len(quote), quote)),), (),
+                    Lead(1, "d", Span(14, 30, "Inherent Resolve")))
+    item = Item("i", "What was it called?", ("Inherent Resolve",))
+    record = evaluation.prediction_record(item, answer, 1.0)
+    outcome = evaluation.score(item, answer, record, evaluation.SourceTexts(fake_pipeline.index))
+    assert outcome.words == 2 + 1 + 7 + 1  # "Inherent Resolve — It was ... them. [1]"
+    short = replace(outcome, words=3)
+    stored = evaluation.Outcomes([short, outcome, short])
+    assert stored[1].words == 11
+    assert evaluation.aggregate(stored)["answer_words_max"] == 11
+    assert eval_report.lower_is_better("answer_words_max")
 
 
 def test_a_lead_is_right_by_the_official_squad_f1_the_reported_f1_uses(

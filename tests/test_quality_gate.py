@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from qa import cli
+from qa.answering import MAX_ANSWER_WORDS
 
 ROOT = Path(__file__).resolve().parents[1]
 GATES = [
@@ -56,6 +57,7 @@ def test_held_out_quality_does_not_drop(name: str, tmp_path: Path,
     assert code == 0, capsys.readouterr().err
     measured = json.loads(metrics.read_text(encoding="utf-8"))
     assert measured["citation_exact"] == 1.0
+    assert measured["answer_words_max"] <= MAX_ANSWER_WORDS  # as shown: lead, dash, [n] too
     baseline = ROOT / "eval" / "baselines" / f"{name}.json"
     gates = [arg for gate in (GATES if name in SETS else OFF_TOPIC_GATES)
              for arg in ("--fail-on-drop", gate)]

@@ -201,6 +201,11 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+def _lead_words(lead: Span | None) -> int:
+    """The words a lead adds to what is shown: its own, and the dash after it."""
+    return _words(lead.text) + 1 if lead is not None else 0
+
+
 def _quote_span(candidate: Candidate, budget: int, around: Span | None) -> Span:
     """The sentence, or (when longer than `budget` words) the window of it around `around`
     or its start: still an exact slice of the document."""
@@ -269,14 +274,16 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
                 and second.sentence.text != top.sentence.text  # the same words, twice
                 and not (second.sentence.doc_id != top.sentence.doc_id
                          and OPENS_WITH_PRONOUN.match(second.sentence.text))
-                and _words(top.sentence.text) + _words(second.sentence.text)
-                + (_words(lead_span.text) if lead_span else 0) <= MAX_ANSWER_WORDS):
+                and _words(top.sentence.text) + _words(second.sentence.text) + 2
+                + _lead_words(lead_span) <= MAX_ANSWER_WORDS):
             chosen.append(second)
             if (second.sentence.index == top.sentence.index - 1
                     and second.sentence.doc_id == top.sentence.doc_id):
                 chosen.reverse()  # the sentence just before the best one: read them in order
 
-    budget = MAX_ANSWER_WORDS - (_words(lead_span.text) if lead_span else 0)
+    # Every word shown counts, as a reader (or `str.split`) counts them: the lead and its dash,
+    # the quotes, and each quote's `[n]` marker (a cut quote's "…" is joined to its word).
+    budget = MAX_ANSWER_WORDS - _lead_words(lead_span) - len(chosen)
     citations, parts = [], []
     lead = None
     for n, candidate in enumerate(chosen, start=1):
@@ -288,7 +295,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
                                   Span(chunk.start, chunk.end, chunk.text), quote))
         cut_before = quote.start > candidate.sentence.start
         cut_after = quote.end < candidate.sentence.end
-        parts.append(("… " if cut_before else "") + quote.text + (" …" if cut_after else "")
+        parts.append(("…" if cut_before else "") + quote.text + ("…" if cut_after else "")
                      + f" [{n}]")
         if candidate is top and lead_span is not None \
                 and quote.start <= lead_span.start and lead_span.end <= quote.end:

@@ -405,7 +405,8 @@ def _batched(texts: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
 
 # -- comparing two runs ----------------------------------------------------------------------
 
-LOWER_IS_BETTER = ("wrongly_abstained", "skipped", "errors", "total_seconds")
+LOWER_IS_BETTER = ("wrongly_abstained", "answer_words_max", "skipped", "errors",
+                   "total_seconds")
 
 
 def lower_is_better(name: str) -> bool:

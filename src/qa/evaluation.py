@@ -51,7 +51,7 @@ from qa.nlp import Analyzer, make_analyzer
 from qa.pipeline import Pipeline, check_content, check_question
 from qa.progress import Progress
 from qa.retrieval import Query, search
-from qa.schema import answer_json, clean_turn, short_answer, turn_name
+from qa.schema import answer_json, answer_plain, clean_turn, short_answer, turn_name
 from qa.store import Index
 from qa.testset import (
     Item,
@@ -194,6 +194,7 @@ class Outcome:
     spans_exact: int
     lead: bool = False  # the answer showed a lead (a bold short answer)
     lead_right: bool = False  # ... with SQuAD token F1 >= 0.5 against a gold answer
+    words: int = 0  # words of the answer as shown (`schema.answer_plain`, split at spaces)
 
     @property
     def right(self) -> bool:
@@ -229,6 +230,7 @@ class Outcomes(Sequence[Outcome]):
         self._first_rank = array("i")  # 0: none
         self._spans = array("I")
         self._spans_exact = array("I")
+        self._words = array("I")
         self._reals = {name: array("d") for name in
                        ("confidence", "latency_ms", "exact", "f1", "na_prob")}
         for outcome in outcomes:
@@ -245,6 +247,7 @@ class Outcomes(Sequence[Outcome]):
         self._first_rank.append(o.first_rank or 0)
         self._spans.append(o.spans)
         self._spans_exact.append(o.spans_exact)
+        self._words.append(o.words)
         for name, value in (("confidence", o.confidence), ("latency_ms", o.latency_ms),
                             ("exact", o.squad.exact), ("f1", o.squad.f1),
                             ("na_prob", o.squad.na_prob)):
@@ -275,7 +278,7 @@ class Outcomes(Sequence[Outcome]):
                          int(exact) if exact.is_integer() else exact, reals["f1"],
                          reals["na_prob"]),
             spans=self._spans[i], spans_exact=self._spans_exact[i], lead=on["lead"],
-            lead_right=on["lead_right"])
+            lead_right=on["lead_right"], words=self._words[i])
 
 
 def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTexts) -> Outcome:
@@ -296,6 +299,7 @@ def score(item: Item, answer: Answer, record: dict[str, Any], sources: SourceTex
                      record["no_answer_probability"]),
         spans=spans, spans_exact=spans_exact, lead=answer.lead is not None,
         lead_right=answer.lead is not None and lead_correct(answer.lead.span.text, golds),
+        words=len(answer_plain(answer).split()),
     )
 
 
@@ -583,9 +587,10 @@ def aggregate(outcomes: Sequence[Outcome], k: int | None = None) -> Metrics:
     count: Counter[str] = Counter()
     ranks: Counter[int] = Counter()  # answerable questions by the rank of the first gold
     latencies = array("d")
-    spans = spans_exact = 0
+    spans = spans_exact = words = 0
     for o in outcomes:
         latencies.append(o.latency_ms)
+        words = max(words, o.words)
         spans += o.spans
         spans_exact += o.spans_exact
         count["abstained_all"] += o.abstained
@@ -642,6 +647,7 @@ def aggregate(outcomes: Sequence[Outcome], k: int | None = None) -> Metrics:
         "abstention_f1": f1,
         "lead_shown": share(count["lead"], count["answered"]),
         "lead_correct": share(count["lead_right"], count["leads"]),
+        "answer_words_max": words,
         "latency_p50_ms": round(percentile(latencies, 50), 2),
         "latency_p95_ms": round(percentile(latencies, 95), 2),
         "latency_max_ms": round(max(latencies, default=0.0), 2),
