@@ -6,6 +6,7 @@ held-out sets (tests/test_quality_gate.py)."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from qa.answering import (
     LEAD_FEATURES,
     LEAD_MIN_CONFIDENCE,
     MAX_ANSWER_WORDS,
+    TENTATIVE_BELOW,
     AnswerModel,
     Logistic,
     compose,
@@ -28,7 +30,7 @@ from qa.errors import BadQuestion
 from qa.evidence import DURATION, FEATURES, Candidate, Evidence
 from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
 from qa.pipeline import Pipeline
-from qa.schema import answer_markdown, answer_plain
+from qa.schema import answer_json, answer_markdown, answer_plain
 from qa.types import Answer, Chunk, Mention, Sentence, Turn
 from tests.conftest import ARTICLE, load_questions
 
@@ -372,6 +374,32 @@ def test_long_sentences_are_quoted_as_an_exact_window_within_the_word_limit() ->
     quote = answer.citations[answer.lead.n - 1].quote
     assert quote.start <= answer.lead.span.start < answer.lead.span.end <= quote.end
     assert answer.text.startswith("…word") and re.search(r"\w… \[1\]", answer.text)
+
+
+def test_an_answer_more_likely_wrong_than_right_says_so_within_the_word_limit() -> None:
+    """Below TENTATIVE_BELOW the quotes are given as the closest the document comes, with no
+    lead, flagged `tentative` in the JSON; above it, nothing changes. The hedge's words count
+    against the 60."""
+    def model(p: float) -> AnswerModel:
+        bias = math.log(p / (1 - p))
+        answer = Logistic(FEATURES, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES),
+                          (0.0,) * len(FEATURES), bias, 0.05)
+        return AnswerModel(answer, _model(5, 5).lead)
+
+    evidence = _evidence("When did the museum open?", ("DATE",))
+    unsure = compose(evidence, model(TENTATIVE_BELOW - 0.05))
+    assert unsure.tentative and not unsure.abstained and unsure.lead is None
+    assert unsure.text.startswith("Not sure the document answers this.")
+    assert unsure.citations and unsure.citations[0].quote.text in unsure.text
+    assert answer_json(unsure)["tentative"] is True
+    sure = compose(evidence, model(TENTATIVE_BELOW + 0.05))
+    assert not sure.tentative and not sure.text.startswith("Not sure")
+    assert answer_json(sure)["tentative"] is False
+    words = " ".join(f"word{i}" for i in range(90))
+    long = compose(_evidence("When did the museum open?", ("DATE",),
+                             text=f"{words} and then in 1911 the museum opened. Short. "),
+                   model(0.1))
+    assert long.tentative and len(answer_plain(long).split()) <= MAX_ANSWER_WORDS
 
 
 def test_null_analyzer_knows_follow_ups_without_spacy() -> None:

@@ -124,7 +124,7 @@ def test_ask_json_and_text(built: tuple[Path, Path]) -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"answer", "text", "lead", "abstained", "confidence", "read_as",
-                        "citations", "passages"}
+                        "tentative", "citations", "passages"}
     assert out["read_as"] is None  # "he": searched with the conversation, not rewritten
     assert not out["abstained"] and "intelligence support" in out["answer"]
     if out["lead"] is not None:

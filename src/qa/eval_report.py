@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 REPORT_SUFFIXES = (".md", ".markdown", ".html", ".htm")
 CSV_FIELDS = ("id", "question", "kind", "gold", "answerable", "prediction", "answer", "text",
-              "lead", "abstained", "confidence", "no_answer_probability", "read_as",
+              "lead", "abstained", "tentative", "confidence", "no_answer_probability", "read_as",
               "citations", "passages", "latency_ms")
 
 

@@ -230,6 +230,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
         "read_as": answer.read_as,
+        "tentative": answer.tentative,
         "citations": [
             {
                 "n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id,

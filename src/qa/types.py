@@ -162,3 +162,6 @@ class Answer:
     # A follow-up answered in its standalone form ("How long does the Porridge program
     # take?" for "How long does it take?"), shown so the reader can check the reading.
     read_as: str | None = None
+    # Answered, but more likely wrong than right (`answering.TENTATIVE_BELOW`): the text
+    # says so before the quotes.
+    tentative: bool = False
