@@ -27,7 +27,7 @@ from qa.answering import (
 from qa.chunking import is_heading
 from qa.config import Settings
 from qa.errors import BadQuestion
-from qa.evidence import DURATION, FEATURES, Candidate, Evidence
+from qa.evidence import DURATION, FEATURES, Candidate, Evidence, answer_spans
 from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
 from qa.pipeline import Pipeline
 from qa.schema import answer_json, answer_markdown, answer_plain
@@ -82,6 +82,35 @@ def test_compose_quotes_exactly_and_leads_with_a_typed_span() -> None:
     assert answer.text == f"{quote.text} [1]"  # no markup in the record
     assert answer_markdown(answer) == f"**1911** — {quote.text} [1]"
     assert answer_plain(answer) == f"1911 — {quote.text} [1]"
+
+
+def test_the_type_is_present_only_as_a_span_that_could_answer() -> None:
+    """The evidence check's "type found" reads the spans a lead could be: "In what year"
+    is not answered by a sentence whose only date is "October", nor "when" by "two days";
+    "how many members" still finds "2,500 troops" (a paraphrase), though no lead counts
+    members with it."""
+    def spans(question: str, text: str, label: str, phrase: str, **kw: Any) -> list[str]:
+        sentence = Sentence("d", 0, 0, len(text), text)
+        at = text.index(phrase)
+        mention = Mention(label, at, at + len(phrase), phrase)
+        info = QuestionInfo(question, (label,), kw.pop("focus", ""), (), (), False, False,
+                            True, **kw)
+        return [m.text for m in answer_spans(sentence, (mention,), info, frozenset())]
+
+    assert spans("In what year did it end?", "It ended in October.", "DATE", "October",
+                 focus="year") == []
+    assert spans("In what year did it end?", "It ended in 2019.", "DATE", "2019",
+                 focus="year") == ["2019"]
+    assert spans("When did it end?", "It ended two days ago.", "DATE", "two days",
+                 point=True) == []
+    troops = "There are 2,500 troops."
+    info = QuestionInfo("How many members?", ("CARDINAL",), "", (), (), False, False, True,
+                        counted="member")
+    sentence = Sentence("d", 0, 0, len(troops), troops)
+    number = (Mention("CARDINAL", 10, 15, "2,500"), Mention("NP", 10, 22, "2,500 troops"))
+    assert [m.text for m in answer_spans(sentence, number, info, frozenset(),
+                                         counted=False)] == ["2,500"]
+    assert answer_spans(sentence, number, info, frozenset()) == []
 
 
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:

@@ -24,17 +24,13 @@ from importlib import resources
 from typing import Any
 
 from qa.evidence import (
-    CLOCK,
     CURRENCY_WORDS,
-    DURATION,
     NAMED,
     OPENS_WITH_PRONOUN,
     POSSESSIVE,
     Candidate,
     Evidence,
-    counts_asked,
-    negated_clause,
-    type_spans,
+    answer_spans,
 )
 from qa.lexical import tokenize
 from qa.nlp import CONTACT
@@ -108,19 +104,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
     likely label (an organisation for "who") is pushed back.
     """
     info = evidence.question
-    spans = type_spans(candidate.mentions, info, evidence.question_terms)
+    spans = answer_spans(candidate.sentence, candidate.mentions, info, evidence.question_terms)
     text, start = candidate.sentence.text, candidate.sentence.start
-    if info.counted:  # "How many troops": not the "six" of "six drone attacks"
-        spans = [m for m in spans if counts_asked(m, candidate.mentions, info.counted)]
-    if info.duration:  # "How long are the loaves proofed?": not "4 a.m."
-        spans = [m for m in spans if not CLOCK.search(m.text)]
-    if info.point:  # "When did the Board declare …?": not "two days" (but "within 72 hours")
-        spans = [m for m in spans if not DURATION.match(m.text)
-                 or _FROM_THEN.search(text[:m.start - start])]
-    if info.negated:  # "Which programs cannot…": not the ones the sentence says can
-        spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
-    if info.focus == "year":  # "What years did he rule?": not "the Ming dynasty" (a DATE)
-        spans = [m for m in spans if any(ch.isdigit() for ch in m.text)]
     if not spans:
         return []
     anchors = [m.start() + start for m in re.finditer(r"[\w’'-]+", text)
@@ -164,7 +149,6 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
 # sculpted …?"), not "directed by Gaspare Spontini" elsewhere in the sentence.
 _AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|her|their|its)\s+)?"
                     r"(?:[a-z]+\s+){0,2}$")
-_FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 _AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
 
 

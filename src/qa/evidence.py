@@ -211,7 +211,7 @@ def gather_evidence(
             if not knows(term):
                 unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
         missing = tuple(text for text, terms in entity_terms if not terms <= p_terms)
-        found = type_spans(mentions, info, q_terms)
+        found = answer_spans(sentence, mentions, info, q_terms, counted=False)
         negation = bool(_NEGATION.search(sentence.text))
         features = {
             "cosine": cosine,
@@ -413,6 +413,31 @@ def type_spans(
         return []
     return [m for m in wanted if not in_question(m.text, q_terms)
             and not any(_overlaps(m, e.text) for e in info.entities)]
+
+
+def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: QuestionInfo,
+                 q_terms: set[str] | frozenset[str], counted: bool = True) -> list[Mention]:
+    """The spans of the sentence that could answer: of the expected type (`type_spans`) and
+    of the right kind within it. Both the evidence check ("the type is present") and the
+    lead read these, so a sentence whose only date is "October" does not hold the year that
+    "In what year …?" asks for."""
+    spans = type_spans(mentions, info, q_terms)
+    text, start = sentence.text, sentence.start
+    if counted and info.counted:  # "How many troops": not the "six" of "six drone attacks"
+        spans = [m for m in spans if counts_asked(m, mentions, info.counted)]
+    if info.duration:  # "How long are the loaves proofed?": not "4 a.m."
+        spans = [m for m in spans if not CLOCK.search(m.text)]
+    if info.point:  # "When did the Board declare …?": not "two days" (but "within 72 hours")
+        spans = [m for m in spans if not DURATION.match(m.text)
+                 or _FROM_THEN.search(text[:m.start - start])]
+    if info.negated:  # "Which programs cannot…": not the ones the sentence says can
+        spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
+    if info.focus == "year":  # "What years did he rule?": not "the Ming dynasty" (a DATE)
+        spans = [m for m in spans if any(ch.isdigit() for ch in m.text)]
+    return spans
+
+
+_FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 
 
 def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) -> bool:
