@@ -83,6 +83,15 @@ def test_sentence_splitter_handles_the_articles_quirks() -> None:
          ["**How do I rent a bike?**", "Download the app.", "Scan the code."]),
         ("It opens at nine. **Closed** on Mondays. _Note._ Free entry.",
          ["It opens at nine.", "**Closed** on Mondays.", "_Note._", "Free entry."]),
+        # each row of a table is a sentence: Markdown (its rule row joins the header), rows
+        # with " | " cells (as the Word and HTML loaders write them), tab-separated rows
+        ("Settings:\n| Name | Default |\n|---|---|\n| retries | 25 |\n| port | 7420 |\nDone.",
+         ["Settings:", "| Name | Default |\n|---|---|", "| retries | 25 |", "| port | 7420 |",
+          "Done."]),
+        ("Fruit | Tons | Buyer\nPears | 85 | Riverside", ["Fruit | Tons | Buyer",
+                                                         "Pears | 85 | Riverside"]),
+        ("a\tb\tc\nd\te\tf", ["a\tb\tc", "d\te\tf"]),
+        ("Use a | pipe in prose\nand go on.", ["Use a | pipe in prose\nand go on."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:

@@ -113,3 +113,38 @@ def test_adding_one_document_embeds_only_that_document(real_pipeline: Pipeline,
                                            if c.doc_id != added.id}
     assert not embedded & seed_texts  # nothing of an unchanged document re-embedded
     assert new_texts <= embedded
+
+
+TABLE_DOC = """# Rivet settings
+
+Rivet is a job queue. Its worker reads these settings at start-up.
+
+| Setting | Default | Meaning |
+|---|---|---|
+| `max_workers` | 10 | Jobs run at the same time by one worker process |
+| `retry_limit` | 25 | Attempts before a job is marked dead |
+| `poll_interval` | 2 seconds | How often an idle worker checks for new jobs |
+
+Jobs that fail are retried with exponential backoff.
+"""
+
+
+def test_a_table_row_is_quoted_as_its_own_sentence(real_pipeline: Pipeline,
+                                                   tmp_path: Path) -> None:
+    """A Markdown table was one "sentence": every answer about a setting quoted the whole
+    table. Each row is now a sentence, so the quote is the row that answers."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "rivet.md").write_text(TABLE_DOC, encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index",
+                                 cache_dir=real_pipeline.settings.cache_dir),
+                        real_pipeline.embedder)
+    for question, row in (
+            ("How many attempts before a job is marked dead?", "`retry_limit` | 25"),
+            ("How often does an idle worker check for new jobs?", "`poll_interval` | 2 seconds")):
+        answer = pipeline.ask(question)
+        assert not answer.abstained, answer.text
+        quote = answer.citations[0].quote
+        source = (seeds / "rivet.md").read_text(encoding="utf-8")
+        assert source[quote.start:quote.end] == quote.text
+        assert quote.text.startswith("| ") and row in quote.text and "\n" not in quote.text

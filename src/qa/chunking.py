@@ -5,7 +5,8 @@ original text exactly, each listing its sentences with their own exact offsets.
 
 Sentences are found by a small rule-based splitter written for scraped news text: it keeps
 `U.S.`, initials and numbers like `2,500` inside a sentence, treats closing quotes after the
-full stop as part of the sentence, and folds stray quote marks into their neighbour. Passages
+full stop as part of the sentence, and folds stray quote marks into their neighbour; a list
+item or a row of a table is a sentence of its own, so a quote is the row that answers. Passages
 are then packed from whole sentences, one paragraph at a time, so a passage never cuts a
 sentence and rarely spans a topic change. LangChain's splitters recover offsets with
 `str.find` on stripped text; packing our own spans keeps `source[start:end] == text` by
@@ -31,6 +32,9 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]*_]*(?=\s+["“‘'(\[*_]*[A-Z0-9])""")
 _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d+[.)])\s")
 _LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
+# A row of a table: a line opening with "|" (Markdown), or with two or more cells split by
+# " | " (rows as the Word and HTML loaders write them) or by tabs.
+_TABLE_ROW = re.compile(r"[ \t]*\|.*|[^\n]*\s\|\s[^\n]*\s\|\s[^\n]*|[^\n\t]*\t[^\n\t]*\t[^\n]*")
 _HAS_WORD = re.compile(r"\w")
 _CLOSING_QUOTES = frozenset("\"”’'")
 _OPENING_QUOTES = frozenset("\"“‘'")
@@ -62,6 +66,14 @@ def _split_points(text: str) -> Iterator[int]:
         yield m.end()
     for m in _LIST_ITEM.finditer(text):
         yield m.start()
+    lines = text.split("\n")
+    rows = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
+    end = 0
+    for n, line in enumerate(lines[:-1]):
+        end += len(line)
+        if rows[n] or rows[n + 1]:  # each row of a table is a sentence of its own
+            yield end
+        end += 1
 
 
 def split_sentences(text: str, offset: int = 0) -> list[Span]:
