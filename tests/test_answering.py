@@ -384,6 +384,10 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
      True),  # its first row names the columns
     ("He left at noon. Then\nmore", "Then", False),  # not alone on its line
     ("Made in Denmark.\n", "Made in Denmark.", False),  # a sentence
+    # a numbered line that is a paragraph of its own is a section's heading; in a list, not
+    ("Intro.\n\n4. How to apply\n\nWrite to us.", "4. How to apply", True),
+    ("4. How to apply\n\nWrite to us.", "4. How to apply", True),
+    ("Steps:\n1. Rinse the rice\n2. Add water", "1. Rinse the rice", False),
 ])
 def test_headings_are_told_from_sentences(text: str, line: str, heading: bool) -> None:
     start = text.index(line)

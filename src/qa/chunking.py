@@ -32,6 +32,8 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]*_]*(?=\s+["“‘'(\[*_]*[A-Z0-9])""")
 _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d+[.)])\s")
 _LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
+# What numbers an item or a section where a sentence opens: "4", "2.1", "IV", "b".
+_MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[a-z]")
 # A row of a table: a line opening with "|" (Markdown), or with two or more cells split by
 # " | " (rows as the Word and HTML loaders write them) or by tabs.
 _TABLE_ROW = re.compile(r"[ \t]*\|.*|[^\n]*\s\|\s[^\n]*\s\|\s[^\n]*|[^\n\t]*\t[^\n\t]*\t[^\n]*")
@@ -58,12 +60,17 @@ def _is_abbreviation(text: str, dot: int) -> bool:
 
 def _split_points(text: str) -> Iterator[int]:
     """Offsets in `text` where one sentence ends (exclusive)."""
+    last = 0
     for m in _BOUNDARY.finditer(text):
         first_stop = m.start()
         if text[first_stop] == "." and m.group().count(".") == 1:
             if _is_abbreviation(text, first_stop):
                 continue
-        yield m.end()
+            opened = max(last, text.rfind("\n", 0, first_stop) + 1)
+            if _MARKER.fullmatch(text[opened:first_stop].strip()):
+                continue  # "4. How to apply", "2.1. Scope", "IV. Results": a number, not an end
+        last = m.end()
+        yield last
     for m in _LIST_ITEM.finditer(text):
         yield m.start()
     lines = text.split("\n")
@@ -183,12 +190,15 @@ def chunk_documents(
 HEADING_WORDS = 8
 _CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
+_BLANK_BEFORE = re.compile(r"(?:^|\n[ \t]*\n)$")  # the passage's start, or a blank line
+_BLANK_AFTER = re.compile(r"^(?:$|\n[ \t]*\n)")
 
 
 def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
     words alone on their line with no closing punctuation, or the first row of a table
     ("Fruit | Tons harvested | Main buyer", rows as the Word and HTML loaders write them)?
+    A numbered line that is a paragraph of its own ("4. How to apply") is a section heading.
     It names a topic or columns but answers nothing, though it shares the question's words;
     a list item or a table's later row ("Pears | 85 | Riverside Cannery") is not one."""
     text = sentence.text
@@ -200,5 +210,7 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         previous = before.rstrip().rpartition("\n")[2]
         following = after.lstrip().partition("\n")[0]
         return bool(_CELLS.search(following)) and not _CELLS.search(previous)
+    numbered_section = bool(_LIST_MARK.match(text)) and _BLANK_BEFORE.search(before) is not None \
+        and _BLANK_AFTER.match(after) is not None  # "4. How to apply", a paragraph alone
     return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
-                or _LIST_MARK.match(text))
+                or (_LIST_MARK.match(text) and not numbered_section))
