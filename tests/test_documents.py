@@ -92,12 +92,15 @@ def test_sentence_splitter_handles_the_articles_quirks() -> None:
                                                          "Pears | 85 | Riverside"]),
         ("a\tb\tc\nd\te\tf", ["a\tb\tc", "d\te\tf"]),
         ("Use a | pipe in prose\nand go on.", ["Use a | pipe in prose\nand go on."]),
+        ("|---|---|", []), ("* * *", []),  # a rule alone says nothing
         # a number that opens a line or a sentence numbers it ("1." was a sentence alone)
         ("4. How to apply", ["4. How to apply"]),
         ("Steps:\n1. Download it.\n2. Run it. 3. Check it.\nIV. Results",
          ["Steps:", "1. Download it.", "2. Run it.", "3. Check it.", "IV. Results"]),
         ("He scored 4. Then he left. In 2019. The end.",
          ["He scored 4.", "Then he left.", "In 2019.", "The end."]),
+        ("It opened to the public in\n1990. It closed.",  # a hard-wrapped year: no list item
+         ["It opened to the public in\n1990.", "It closed."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:

@@ -30,7 +30,7 @@ _ABBREVIATIONS = frozenset(
 # then what can open a sentence: opening quotes or emphasis and a capital letter or a digit
 # ("**How do I rent a bike?**" and the answer on the next line are two sentences).
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]*_]*(?=\s+["“‘'(\[*_]*[A-Z0-9])""")
-_LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d+[.)])\s")
+_LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d{1,3}[.)])\s")  # not "\n1990. It closed"
 _LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
 # What numbers an item or a section where a sentence opens: "4", "2.1", "IV", "b".
 _MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[a-z]")
@@ -99,8 +99,11 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
             prev = spans.pop()  # a stray quote mark, or "Ilse asked.": part of the one before
             s = prev.start - offset
         spans.append(Span(offset + s, offset + e, text[s:e]))
-    # A leading fragment with no words joins the sentence after it.
-    if len(spans) > 1 and not _HAS_WORD.search(spans[0].text):
+    # A leading fragment with no words joins the sentence after it; alone ("***", a table's
+    # "|---|---|" rule as a paragraph of its own) it is no sentence: it says nothing.
+    if spans and not _HAS_WORD.search(spans[0].text):
+        if len(spans) == 1:
+            return []
         first, second = spans[0], spans[1]
         merged_text = text[first.start - offset : second.end - offset]
         spans[:2] = [Span(first.start, second.end, merged_text)]
