@@ -69,6 +69,31 @@ def test_add_stores_original_text_and_metadata_and_indexes(pipeline: Pipeline) -
     assert not list(data.glob(".*-*"))  # no temporary folders left behind
 
 
+def test_an_html_upload_s_sentences_are_whole_and_slice_its_stored_text(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    """A short page's inline elements made sentences of their own ('bold', '.'), quoted
+    as they were; every sentence is whole and exactly where its offsets say."""
+    page = tmp_path / "hours.html"
+    page.write_text("<html><head><title>Hours</title></head><body><main><h2>Opening hours</h2>"
+                    "<p>The museum is open six days a week; it is <em>closed on Mondays</em>.</p>"
+                    "<table><tr><th>Day</th><th>Hours</th></tr><tr><td>Tuesday to Friday</td>"
+                    "<td>10:00 to <b>17:00</b></td></tr></table><h2>What to bring</h2>"
+                    "<ul><li>A <strong>valid ticket</strong>, printed or on your phone.</li>"
+                    "<li>Photo ID for the <a href='/a'>archive room</a>.</li></ul></main>"
+                    "</body></html>", encoding="utf-8")
+    (added,) = pipeline.add_documents([page])
+    index = pipeline.index
+    stored = (pipeline.settings.documents_dir / added.id / "text.txt").read_text("utf-8")
+    sentences = [s for s in index.sentences if s.doc_id == added.id]
+    assert sentences
+    for sentence in sentences:
+        assert stored[sentence.start:sentence.end] == sentence.text
+        assert index.source(added.id)[sentence.start:sentence.end] == sentence.text
+    texts = {s.text for s in sentences}
+    assert "The museum is open six days a week; it is closed on Mondays." in texts
+    assert not texts & {"closed on Mondays", ".", "valid ticket", "archive room"}, texts
+
+
 class GatedEmbedder(HashingEmbedder):
     """Blocks the embedding calls of the thread named "adding" until `gate` opens."""
 

@@ -65,6 +65,69 @@ def test_html_main_text_without_navigation_scripts_or_footer() -> None:
         assert furniture not in doc.text
 
 
+PAGES = Path(__file__).resolve().parent / "data" / "html"
+_NEWS, _DOCS_PAGE, _TABLE = (
+    (PAGES / f"{name}.html").read_text("utf-8") for name in ("news", "docs-page", "table-and-list"))
+_SHORT = ("<html><body><article><h1>Title here</h1><p>This is a sentence with <b>bold</b> words."
+          "</p><p>Another has <i>italic</i>, <em>emphasis</em>, <strong>strong</strong>, a <a "
+          "href='/x'>link</a>, a <span>span</span>, <code>code()</code> and a note<sup>1</sup>."
+          "</p><p>Line one.<br>Line two.</p></article></body></html>")
+_FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code()", "1",
+              "closed on Mondays", "17:00", "valid ticket", "archive room", "12 May", "£4.50"}
+
+
+@pytest.mark.parametrize(("page", "blocks", "furniture"), [
+    ("<html><body><article><h1>Title here</h1><p>This is a sentence with <b>bold</b> words.</p>"
+     "<p>More <i>italic</i> text follows <span>here</span>.</p></article></body></html>",
+     ["Title here", "This is a sentence with bold words.", "More italic text follows here."],
+     []),
+    (_SHORT, ["Title here", "This is a sentence with bold words.", "Line one.", "Line two.",
+              "Another has italic, emphasis, strong, a link, a span, code() and a note1."], []),
+    (_NEWS, ["Ferry service to resume in May",
+             "The Kestrel Island ferry will run again from 12 May, the harbour board said on "
+             "Monday, after a winter in which the old pier was rebuilt.",
+             "Tickets cost £4.50 for adults; children under 12 travel free.1"],
+     ["Facebook", "Log in", "Related stories", "Pier rebuild", "All rights reserved"]),
+    (_DOCS_PAGE, ["Run pip install tool to install the latest release; see the release notes "
+                  "for details.", "$ pip install tool",
+                  "The --verbose flag prints each step as it runs, and --quiet prints nothing "
+                  "but errors.", "Python 3.10 or newer is required."],
+     ["API reference", "Sphinx", "Copyright"]),
+    (_TABLE, ["The museum is open six days a week; it is closed on Mondays.", "Opening hours",
+              "| Tuesday to Friday | 10:00 to 17:00 |", "What to bring",
+              "- A valid ticket, printed or on your phone.", "- Photo ID for the archive room."],
+     []),
+], ids=["tiny", "short", "news", "docs", "table-and-list"])
+def test_html_inline_elements_stay_in_their_sentence(
+        tmp_path: Path, page: str, blocks: list[str], furniture: list[str]) -> None:
+    """On a short page trafilatura's rescue joined every text node with a line break:
+    `<p>a sentence with <b>bold</b> words.</p>` became three paragraphs, so sentences (and
+    quotes) broke at every b, i, a, span, code and sup; a short news page ran its heading,
+    byline and text into one paragraph. Each block is a paragraph; inline text stays in it."""
+    path = tmp_path / "page.html"
+    path.write_text(page, encoding="utf-8")
+    doc = load(path)
+    assert set(blocks) <= {p.text for p in doc.paragraphs}, doc.text
+    assert not {p.text for p in doc.paragraphs} & _FRAGMENTS, doc.text
+    for span in doc.paragraphs:
+        assert doc.text[span.start:span.end] == span.text
+    for word in furniture:
+        assert word not in doc.text
+
+
+def test_a_page_trafilatura_cannot_read_keeps_its_blocks_without_menus() -> None:
+    """The fallback (trafilatura finds no text: here, a page nested too deeply for it) ran
+    every block into one paragraph, with a space before each inline element's text and a
+    menu of links kept."""
+    from qa.loaders.html import HtmlLoader
+
+    page = ('<html><body><div class="menu"><a href="/">Home</a> <a href="/a">About us</a></div>'
+            + "<div>" * 300 + "<p>We bake <b>bread</b>, every <i>morning</i>.</p><p>The shop "
+            "opens at <a href='/h'>nine</a>.</p>" + "</div>" * 300 + "</body></html>")
+    text = HtmlLoader().extract(page.encode(), "bakery.html").text
+    assert text == "We bake bread, every morning.\n\nThe shop opens at nine."
+
+
 def test_paragraph_spans_slice_the_text_for_every_format() -> None:
     for name in ("water-report.pdf", "orchard-summary.docx", "kestrel-lighthouse.html"):
         doc = load(DOCS / name)
