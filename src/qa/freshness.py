@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.loaders.library import held_in_process
 from qa.store import MANIFEST, Index, StatKey, stat_key
 
 
@@ -151,8 +152,13 @@ class Freshness:
         if index is None:
             return False
         reload = False
+        # this process's own add or removal (under the data lock) builds and installs its
+        # index itself, then says so (`data_seen`): a check while it writes the manifest and
+        # the data folder must not start a second reload; once it is done, the new manifest
+        # is the installed index's and the data folder's stat the one it left
+        writing = self.data_dir is not None and held_in_process(self.data_dir)
         key = stat_key(manifest_path(self.index_dir))
-        if key != self._manifest_key and not reloading:
+        if key != self._manifest_key and not reloading and not writing:
             self._manifest_key = key
             reload |= _build_id(self.index_dir) not in (None, index.manifest.get("data"))
         key = stat_key(self.seeds_dir)
@@ -160,7 +166,7 @@ class Freshness:
             self._seeds_key = key
             reload = True  # a file added, removed or renamed
         key = self._data_stat()
-        data_changed = key != self._data_key
+        data_changed = key != self._data_key and not writing
         if data_changed:
             self._data_key = key
             reload = True  # an upload added or removed, perhaps by another process

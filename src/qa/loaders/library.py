@@ -673,6 +673,13 @@ def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def held_in_process(data: Path) -> bool:
+    """Does any thread of this process hold `data_lock(data)`? While it does, every change
+    of the data folder is that writer's (another process waits for the lock)."""
+    with _holders_lock:
+        return os.path.realpath(data) in _holders
+
+
 def held_here(data: Path) -> bool:
     """Does this thread hold `data_lock(data)` (a writer rebuilding for its own change)?"""
     with _holders_lock:
