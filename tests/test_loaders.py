@@ -43,6 +43,94 @@ def test_pdf_pages_are_spans_of_the_text_and_match_the_pdfs_own_pages() -> None:
     assert any(p.text.startswith("The treatment plant on Mill Road") for p in doc.paragraphs)
 
 
+_MINUTES = ("On day {n} the harbour board met to discuss the {topic}, which the members debated "
+            "at length before they voted on it. The chair said that the decision on the {topic} "
+            "would be published within {n} weeks, and that the public could comment on it. ")
+_TOPICS = ("ferry timetable", "pier repairs", "winter fees", "mooring rules", "dredging plan",
+           "fish market", "lighthouse lease", "harbour lights", "boat ramp", "wharf cranes")
+
+
+def _minutes_pdf(path: Path) -> None:
+    """Three pages of minutes with a running header, a page-number footer, and one long
+    paragraph that runs from the first page onto the second."""
+    from fpdf import FPDF
+
+    class Minutes(FPDF):
+        def header(self) -> None:
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 5, "Harbour Board Minutes - Internal", align="C")
+            self.ln(8)
+
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 5, f"Page {self.page_no()}", align="C")
+
+    pdf = Minutes()
+    pdf.set_auto_page_break(True, 20)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Minutes of the spring meeting", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, "".join(_MINUTES.format(n=n + 2, topic=t) for n, t in
+                                 enumerate(_TOPICS * 3)), new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+
+
+def test_pdf_running_heads_are_dropped_and_sentences_run_across_pages(tmp_path: Path) -> None:
+    """The header and the page number of every page were text: quoted as answers ('Page 2'),
+    glued to the sentence above the footer ('...debated at\nPage 2'), and the header was
+    the document's title; a sentence running onto the next page was cut in two paragraphs."""
+    from qa.chunking import chunk_documents
+
+    _minutes_pdf(tmp_path / "minutes.pdf")
+    doc = load(tmp_path / "minutes.pdf")
+    assert len(doc.pages) >= 2
+    assert "Harbour Board Minutes" not in doc.text and "Page " not in doc.text
+    assert doc.title == "Minutes of the spring meeting"
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert sentences[0] == "Minutes of the spring meeting"
+    for sentence in sentences[1:]:  # each whole: a capital at the start, a stop at the end
+        assert sentence[0].isupper() and sentence.endswith("."), sentence
+    crossing = next(s for s in sentences if doc.text.index(s) < doc.pages[1].start
+                    < doc.text.index(s) + len(s))
+    assert doc.page_of(doc.text.index(crossing)) == 1
+    for page in doc.pages:
+        assert doc.text[page.start:page.end] == page.text
+
+
+def test_pdf_narrow_columns_and_hyphenated_words(tmp_path: Path) -> None:
+    """In a narrow column the first line of a paragraph, short and without a full stop, was
+    taken for a heading and cut from its sentence; a word hyphenated at a line break stayed
+    in two pieces ('pub-' / 'lish'), which neither search nor a reader expects."""
+    from fpdf import FPDF
+
+    from qa.chunking import chunk_documents
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    column = ("The harbour board approved the new ferry timetable after a long debate about "
+              "the cost of the winter service. Tickets stay at four pounds.")
+    pdf.set_xy(10, 20)
+    pdf.multi_cell(80, 5, column)
+    pdf.set_xy(110, 20)
+    pdf.multi_cell(80, 5, column.replace("ferry", "bus"))
+    pdf.set_xy(10, 80)
+    for line in ("Storage", "The office will pub-", "lish the timetable, with a well-",
+                 "known map, on its web-", "site in June; the map is well-known."):
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "columns.pdf"))
+    doc = load(tmp_path / "columns.pdf")
+    sentences = [" ".join(s.text.split()) for c in chunk_documents([doc]) for s in c.sentences]
+    for vehicle in ("ferry", "bus"):
+        assert f"The harbour board approved the new {vehicle} timetable after a long debate " \
+               "about the cost of the winter service." in sentences, sentences
+    paragraphs = [p.text for p in doc.paragraphs]
+    assert "Storage" in paragraphs  # a heading is still a heading
+    assert "The office will publish the timetable, with a well-known map, on its website in " \
+           "June; the map is well-known." in paragraphs, paragraphs
+
+
 def test_docx_paragraphs_and_table_rows_in_order() -> None:
     doc = load(DOCS / "orchard-summary.docx")
     assert doc.kind == "docx" and doc.title == "Orchard Cooperative Annual Summary"
