@@ -143,6 +143,17 @@ def test_docx_paragraphs_and_table_rows_in_order() -> None:
     assert any(p.text == "Pears | 85 | Riverside Cannery" for p in doc.paragraphs)
 
 
+def test_docx_soft_hyphens_do_not_split_words(tmp_path: Path) -> None:
+    """A soft hyphen (U+00AD, invisible) stayed in the text: `infor\u00admation` was two
+    words for search and an invisible character in quotes."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("The infor\u00admation desk opens at nine on week\u00addays.")
+    document.save(str(tmp_path / "desk.docx"))
+    assert load(tmp_path / "desk.docx").text == "The information desk opens at nine on weekdays."
+
+
 def test_html_main_text_without_navigation_scripts_or_footer() -> None:
     doc = load(DOCS / "kestrel-lighthouse.html")
     assert doc.kind == "html" and doc.title == "The Kestrel Point Lighthouse"

@@ -14,7 +14,7 @@ from importlib.metadata import version
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 1
+REVISION = 2  # 2: soft hyphens dropped
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
