@@ -227,6 +227,16 @@ def test_a_page_trafilatura_cannot_read_keeps_its_blocks_without_menus() -> None
     assert text == "We bake bread, every morning.\n\nThe shop opens at nine."
 
 
+def test_a_page_of_navigation_only_holds_no_text(tmp_path: Path) -> None:
+    """A page with nothing but its menu was indexed as a document whose text was 'Home'."""
+    page = tmp_path / "menu.html"
+    page.write_text('<html><body><nav><a href="/">Home</a> <a href="/news">News</a></nav>'
+                    "<footer>© 2025 Example Ltd.</footer></body></html>", encoding="utf-8")
+    with pytest.raises(BadDocument, match="holds no main text") as info:
+        load(page)
+    assert info.value.status == 422
+
+
 def test_paragraph_spans_slice_the_text_for_every_format() -> None:
     for name in ("water-report.pdf", "orchard-summary.docx", "kestrel-lighthouse.html"):
         doc = load(DOCS / name)

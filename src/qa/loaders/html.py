@@ -61,6 +61,17 @@ def _fallback(html: str) -> str:
     return _paragraph_text(root.text(separator="").split(_BREAK))
 
 
+def _navigation_only(text: str, html: str) -> bool:
+    """Is every paragraph of `text` the text of the page's <nav> (what trafilatura gives for
+    a page with nothing else: its menu)?"""
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    menus = " ".join(" ".join(n.text(separator=" ").split())
+                     for n in HTMLParser(html).css("nav"))
+    return bool(text) and bool(menus) and all(
+        paragraph in menus for paragraph in text.split("\n\n"))
+
+
 def _main_text(html: str) -> str:
     """trafilatura's main text of the page, without its body-dump rescue ("" if none)."""
     import trafilatura
@@ -108,6 +119,8 @@ class HtmlLoader:
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
         text = _paragraph_text(_main_text(html).splitlines())
         if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
+            if _navigation_only(text, html):
+                text = ""
             fallback = _fallback(html)
             if len(fallback) >= 2 * len(text):
                 text = fallback
