@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,6 +153,42 @@ def test_docx_soft_hyphens_do_not_split_words(tmp_path: Path) -> None:
     document.add_paragraph("The infor\u00admation desk opens at nine on week\u00addays.")
     document.save(str(tmp_path / "desk.docx"))
     assert load(tmp_path / "desk.docx").text == "The information desk opens at nine on weekdays."
+
+
+def test_docx_content_controls_and_tracked_changes_are_read_as_word_shows_them(
+        tmp_path: Path) -> None:
+    """A paragraph inside a content control (w:sdt, common in documents made from templates)
+    was dropped, and so were the words of a tracked insertion (w:ins): Word shows both."""
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def run(text: str, tag: str = "w:t") -> Any:
+        r, t = OxmlElement("w:r"), OxmlElement(tag)
+        t.text = text
+        r.append(t)
+        return r
+
+    document = docx.Document()
+    document.add_paragraph("Before the control.")
+    inside = document.add_paragraph("The ferry leaves at seven from the north pier.")
+    control, content = OxmlElement("w:sdt"), OxmlElement("w:sdtContent")
+    control.append(content)
+    inside._p.addprevious(control)
+    content.append(inside._p)
+    tracked = document.add_paragraph("Tickets cost")
+    for tag, text in (("w:ins", " four pounds"), ("w:del", " three pounds")):
+        change = OxmlElement(tag)
+        change.set(qn("w:id"), "1")
+        change.set(qn("w:author"), "Editor")
+        change.append(run(text, "w:delText" if tag == "w:del" else "w:t"))
+        tracked._p.append(change)
+    tracked._p.append(run(" for adults."))
+    document.add_paragraph("After the control.")
+    document.save(str(tmp_path / "template.docx"))
+    assert [p.text for p in load(tmp_path / "template.docx").paragraphs] == [
+        "Before the control.", "The ferry leaves at seven from the north pier.",
+        "Tickets cost four pounds for adults.", "After the control."]
 
 
 def test_html_main_text_without_navigation_scripts_or_footer() -> None:
