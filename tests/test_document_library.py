@@ -896,6 +896,23 @@ def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
     assert "\\x1b]0;pwned\\x07" in out
 
 
+@pytest.mark.usefixtures("fake_cli")
+def test_cli_prints_a_windows_text_file_s_line_ends_as_line_ends(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sentence of a CRLF text file wrapped across lines was printed 'the new\\x0d' and
+    'ferry timetable': every quote from a Windows text file showed an escape. A lone
+    carriage return (it would overwrite the line) is still escaped."""
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"Harbour news\r\n\r\nThe harbour board approved the new\r\nferry "
+                      b"timetable on Monday.\r\nA lone\rreturn stays visible.\r\n")
+    assert cli.main(cli_argv(settings, "add", str(notes))) == 0
+    assert cli.main(cli_argv(settings, "retrieve", "harbour board ferry timetable",
+                             "--doc", "notes")) == 0
+    out = capsys.readouterr().out
+    assert "the new\nferry timetable" in out and "\\x0d\n" not in out, out
+    assert "\r" not in out and "lone\\x0dreturn" in out
+
+
 def test_a_seed_file_with_another_documents_text_is_indexed_once(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two seed files with one text were both indexed: the same quote cited twice, from two
