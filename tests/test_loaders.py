@@ -132,6 +132,27 @@ def test_pdf_narrow_columns_and_hyphenated_words(tmp_path: Path) -> None:
            "June; the map is well-known." in paragraphs, paragraphs
 
 
+def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
+    """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
+    'rst', 'o' and 'ce'."""
+    from fpdf import FPDF
+
+    from qa.lexical import tokenize
+
+    pdf = FPDF()
+    pdf.add_page()
+    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not font.is_file():
+        pytest.skip("no DejaVu font to typeset ligatures with")
+    pdf.add_font("dejavu", "", str(font))
+    pdf.set_font("dejavu", size=12)
+    pdf.multi_cell(0, 7, "The \ufb01rst o\ufb03ce \ufb02oor was \ufb01nished by the sta\ufb00.")
+    pdf.output(str(tmp_path / "office.pdf"))
+    text = load(tmp_path / "office.pdf").text
+    assert text == "The first office floor was finished by the staff."
+    assert set(tokenize("first office floor")) <= set(tokenize(text))
+
+
 def test_docx_paragraphs_and_table_rows_in_order() -> None:
     doc = load(DOCS / "orchard-summary.docx")
     assert doc.kind == "docx" and doc.title == "Orchard Cooperative Annual Summary"

@@ -22,7 +22,7 @@ from typing import Any
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
 REVISION = 3  # 3: running headers, footers and page numbers dropped; words and sentences
-# broken across lines and pages joined; a wrapped line is no heading
+# broken across lines and pages joined; a wrapped line is no heading; ligatures as letters
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
