@@ -238,6 +238,10 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
      "<p>More <i>italic</i> text follows <span>here</span>.</p></article></body></html>",
      ["Title here", "This is a sentence with bold words.", "More italic text follows here."],
      []),
+    ("<html><body><article><p>The harbour board approved<br>the new ferry timetable on Monday."
+     "</p><p>Write to us at:<br>1 Quay Street<br>Kestrel</p></article></body></html>",
+     ["The harbour board approved the new ferry timetable on Monday.", "Write to us at:",
+      "1 Quay Street", "Kestrel"], []),
     (_SHORT, ["Title here", "This is a sentence with bold words.", "Line one.", "Line two.",
               "Another has italic, emphasis, strong, a link, a span, code() and a note1."], []),
     (_NEWS, ["Ferry service to resume in May",
@@ -254,7 +258,7 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
               "| Tuesday to Friday | 10:00 to 17:00 |", "What to bring",
               "- A valid ticket, printed or on your phone.", "- Photo ID for the archive room."],
      []),
-], ids=["tiny", "short", "news", "docs", "table-and-list"])
+], ids=["tiny", "br", "short", "news", "docs", "table-and-list"])
 def test_html_inline_elements_stay_in_their_sentence(
         tmp_path: Path, page: str, blocks: list[str], furniture: list[str]) -> None:
     """On a short page trafilatura's rescue joined every text node with a line break:

@@ -16,7 +16,7 @@ from importlib.metadata import version
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
 
-REVISION = 2  # 2: inline elements no longer split short pages into paragraphs
+REVISION = 2  # 2: inline elements and <br> no longer split sentences into paragraphs
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -30,9 +30,21 @@ _BREAK = "\ue000"  # a private-use character marking a block boundary in the fal
 SHORT = 250  # characters: below this, trafilatura's text may have missed the page's text
 
 
+_ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
+
+
 def _paragraph_text(lines: list[str]) -> str:
-    kept = [" ".join(line.split()) for line in lines]
-    return "\n\n".join(line for line in kept if line)
+    """One paragraph per line, but a line that goes on in lower case after a line with no
+    full stop (a <br> inside a sentence) is joined to it."""
+    kept: list[str] = []
+    for line in (" ".join(line.split()) for line in lines):
+        if not line:
+            continue
+        if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
+            kept[-1] = f"{kept[-1]} {line}"
+        else:
+            kept.append(line)
+    return "\n\n".join(kept)
 
 
 def _fallback(html: str) -> str:
