@@ -287,6 +287,13 @@ def test_a_page_trafilatura_cannot_read_keeps_its_blocks_without_menus() -> None
             "opens at <a href='/h'>nine</a>.</p>" + "</div>" * 300 + "</body></html>")
     text = HtmlLoader().extract(page.encode(), "bakery.html").text
     assert text == "We bake bread, every morning.\n\nThe shop opens at nine."
+    # blocks the site names as furniture go too, unless they hold the page (a wrapper)
+    page = ('<html><body><div class="layout-with-sidebar">' + "<div>" * 300 +
+            '<div id="cookie-banner">We use cookies to improve your visit.</div>'
+            "<p>We bake bread.</p>" + '<div class="share-bar">Tell your friends about us!</div>'
+            '<div class="site-footer">Registered in England, company 01234.</div>'
+            + "</div>" * 300 + "</div></body></html>")
+    assert HtmlLoader().extract(page.encode(), "bakery.html").text == "We bake bread."
 
 
 def test_a_page_of_navigation_only_holds_no_text(tmp_path: Path) -> None:

@@ -26,6 +26,11 @@ _BLOCKS = ("address, article, aside, blockquote, br, dd, details, dialog, div, d
            "section, summary, table, td, th, tr, ul")
 _MENUS = "div, ul, ol, p, li, section, table, tr, td, dl"
 MAX_MENU_CHECKS = 2000
+# class or id names (a whole word of them) that sites give their furniture
+_FURNITURE = re.compile(
+    r"(?:^|[\s_-])(?:cookies?|consent|gdpr|banner|footer|navbar|nav|menu|share|sharing|social|"
+    r"related|newsletter|subscribe|comments?|sidebar|advert|ads?|promo|breadcrumbs?|"
+    r"skip-link)(?=$|[\s_-])", re.IGNORECASE)
 _BREAK = "\ue000"  # a private-use character marking a block boundary in the fallback's text
 SHORT = 250  # characters: below this, trafilatura's text may have missed the page's text
 
@@ -58,6 +63,16 @@ def _fallback(html: str) -> str:
     root = tree.css_first("main") or tree.css_first("article") or tree.body
     if root is None:
         return ""
+    named = root.css("[class], [id]")
+    total = len(root.text())
+    # a block the site itself names as furniture (a cookie banner, a share bar), unless it
+    # holds half the page (a wrapper: `layout-with-sidebar`); each costs its text, so a page
+    # of thousands of them is not checked
+    for node in named if len(named) <= MAX_MENU_CHECKS else ():
+        names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
+        if (_FURNITURE.search(names) and node.mem_id != root.mem_id and node.parent is not None
+                and 2 * len(node.text()) < total):
+            node.decompose()
     menus = root.css(_MENUS)
     # a block mostly of link text (a menu, a list of links) goes; each costs its text, so a
     # page of thousands of nested blocks (a fallback for what trafilatura could not parse)
@@ -78,9 +93,11 @@ def _navigation_only(text: str, html: str) -> bool:
     a page with nothing else: its menu)?"""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+    if not text:
+        return False
     menus = " ".join(" ".join(n.text(separator=" ").split())
                      for n in HTMLParser(html).css("nav"))
-    return bool(text) and bool(menus) and all(
+    return bool(menus) and all(
         paragraph in menus for paragraph in text.split("\n\n"))
 
 
