@@ -267,6 +267,9 @@ def test_a_removed_id_is_never_given_again(pipeline: Pipeline, tmp_path: Path) -
     seed.write_text("A seed file named like the removed upload.\n", encoding="utf-8")
     ids = set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents)
     assert "report" not in ids and "report-txt" in ids
+    shutil.rmtree(pipeline.settings.index_dir)  # a fresh index names seeds by file name, but
+    ids = set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents)
+    assert "report" not in ids and "report-txt" in ids  # never by a removed upload's id
 
 
 def test_a_removal_finished_by_the_next_load_retires_its_id(
