@@ -306,6 +306,32 @@ def test_a_page_of_navigation_only_holds_no_text(tmp_path: Path) -> None:
     assert info.value.status == 422
 
 
+def test_an_html_page_in_its_declared_encoding_is_read(tmp_path: Path) -> None:
+    """A page saved from an older site (ISO-8859-1, windows-1252, as its <meta charset> says)
+    was refused as 'not UTF-8 text'; the declared encoding is no guess. One that is not what
+    it declares, or declares an unknown one, is still refused in one line."""
+    pages = {
+        "latin1.html": b'<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head>'
+                       b"<body><p>The caf\xe9 on the pier sells cr\xeapes on Sundays.</p>"
+                       b"</body></html>",
+        "cp1252.html": b'<html><head><meta http-equiv="Content-Type" content="text/html; '
+                       b'charset=windows-1252"></head><body><p>He said \x93hello\x94 to the '
+                       b"ferryman \x96 twice.</p></body></html>",
+    }
+    for name, raw in pages.items():
+        (tmp_path / name).write_bytes(raw)
+    latin1 = load(tmp_path / "latin1.html")
+    assert latin1.title == "Café" and latin1.text == "The café on the pier sells crêpes on Sundays."
+    assert load(tmp_path / "cp1252.html").text == "He said “hello” to the ferryman – twice."
+    for charset, message in (("utf-8", "not valid utf-8 text, as its <meta charset> says"),
+                             ("klingon", "names an unknown encoding 'klingon'")):
+        (tmp_path / "bad.html").write_bytes(f'<html><head><meta charset="{charset}"></head>'
+                                            "<body><p>caf".encode() + b"\xe9.</p></body></html>")
+        with pytest.raises(BadDocument, match=message) as info:
+            load(tmp_path / "bad.html")
+        assert info.value.status == 422 and "\n" not in str(info.value)
+
+
 def test_paragraph_spans_slice_the_text_for_every_format() -> None:
     for name in ("water-report.pdf", "orchard-summary.docx", "kestrel-lighthouse.html"):
         doc = load(DOCS / name)

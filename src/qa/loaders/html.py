@@ -101,6 +101,33 @@ def _navigation_only(text: str, html: str) -> bool:
         paragraph in menus for paragraph in text.split("\n\n"))
 
 
+_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""",
+                      re.IGNORECASE)
+
+
+def _decode(raw: bytes, name: str) -> str:
+    """The page as text: UTF-8 (or a byte-order mark's encoding), else the encoding its
+    <meta charset> declares in its first 4 KB (a saved page of an older site: ISO-8859-1,
+    windows-1252), read strictly. A page that is not what it declares stays refused."""
+    try:
+        return decode_text(raw, name)
+    except BadDocument:
+        declared = _CHARSET.search(raw[:4096])
+        if declared is None:
+            raise
+        encoding = declared.group(1).decode("ascii").lower()
+        if encoding in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
+            encoding = "windows-1252"  # what browsers read these labels as (WHATWG)
+        try:
+            return raw.decode(encoding)
+        except LookupError:
+            raise BadDocument(f"{name}: not UTF-8, and its <meta charset> names an unknown "
+                              f"encoding {encoding!r}; save it as UTF-8") from None
+        except UnicodeDecodeError as exc:
+            raise BadDocument(f"{name}: not valid {encoding} text, as its <meta charset> says "
+                              f"(bad byte at offset {exc.start}); save it as UTF-8") from None
+
+
 def _main_text(html: str) -> str:
     """trafilatura's main text of the page, without its body-dump rescue ("" if none)."""
     import trafilatura
@@ -143,7 +170,7 @@ class HtmlLoader:
         return bool(_HTML_START.match(head)) or b"<body" in head.lower() or b"<p" in head.lower()
 
     def extract(self, raw: bytes, name: str) -> Extracted:
-        html = decode_text(raw, name)
+        html = _decode(raw, name)
         if not html.strip():
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
         text = _paragraph_text(_main_text(html).splitlines())
