@@ -212,6 +212,35 @@ def test_docx_content_controls_and_tracked_changes_are_read_as_word_shows_them(
         "Tickets cost four pounds for adults.", "After the control."]
 
 
+_NOTES = ('<w:{kind}s xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+          '<w:{kind} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
+          '</w:{kind}><w:{kind} w:id="1"><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:{kind}>'
+          "</w:{kind}s>")
+
+
+def test_docx_footnotes_and_endnotes_follow_the_body(tmp_path: Path) -> None:
+    """Footnotes and endnotes (word/footnotes.xml, word/endnotes.xml) were never read: a
+    fact given only in a note could not be found or quoted."""
+    import zipfile
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("The ferry carried a record number of passengers.")
+    document.save(str(tmp_path / "plain.docx"))
+    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
+            zipfile.ZipFile(tmp_path / "notes.docx", "w") as out:
+        for item in src.infolist():
+            out.writestr(item, src.read(item))
+        out.writestr("word/footnotes.xml", _NOTES.format(
+            kind="footnote", text="The record was 12,400 passengers in 2024."))
+        out.writestr("word/endnotes.xml", _NOTES.format(
+            kind="endnote", text="Figures from the harbour board."))
+    assert [p.text for p in load(tmp_path / "notes.docx").paragraphs] == [
+        "The ferry carried a record number of passengers.",
+        "The record was 12,400 passengers in 2024.", "Figures from the harbour board."]
+
+
 def test_html_main_text_without_navigation_scripts_or_footer() -> None:
     doc = load(DOCS / "kestrel-lighthouse.html")
     assert doc.kind == "html" and doc.title == "The Kestrel Point Lighthouse"

@@ -5,7 +5,8 @@ checked, so a zip bomb dressed as a .docx is refused without inflating it (Pytho
 never reads more than an entry declares, so the declared sizes bound the work). Each
 paragraph and each table row (cells joined by " | ") becomes one paragraph of the text,
 read as Word shows it with tracked changes accepted, paragraphs in content controls
-included (python-docx's `Paragraph.text` and body children skip both).
+included (python-docx's `Paragraph.text` and body children skip both); footnotes and
+endnotes follow the body.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 2  # 2: soft hyphens dropped; content controls and tracked insertions read
+REVISION = 2  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -84,6 +85,20 @@ def paragraph_text(paragraph: Any) -> str:
     return " ".join("".join(parts).split())
 
 
+def _notes(archive: zipfile.ZipFile) -> Iterator[str]:
+    """The paragraphs of the footnotes, then of the endnotes (after the body, as a printed
+    page puts them after its text); not the separator lines Word keeps among them."""
+    from docx.oxml.parser import parse_xml
+
+    names = set(archive.namelist())
+    for part, tag in (("word/footnotes.xml", "footnote"), ("word/endnotes.xml", "endnote")):
+        if part not in names:
+            continue
+        for note in parse_xml(archive.read(part)).iterchildren(W + tag):
+            if note.get(W + "type") in (None, "normal"):
+                yield from (paragraph_text(p) for p in note.iter(W + "p"))
+
+
 def _row_text(row: object) -> str:
     cells: list[str] = []
     for cell in row.cells:  # type: ignore[attr-defined]
@@ -109,7 +124,7 @@ class DocxLoader:
         import docx
         from docx.table import Table
 
-        check_zip(raw, name)
+        archive = check_zip(raw, name)
         try:
             document = docx.Document(io.BytesIO(raw))
             blocks: list[str] = []
@@ -118,6 +133,7 @@ class DocxLoader:
                     blocks.append(paragraph_text(element))
                 else:
                     blocks.extend(_row_text(r) for r in Table(element, document).rows)
+            blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
         except BadDocument:
             raise
