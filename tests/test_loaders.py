@@ -102,7 +102,8 @@ def test_pdf_running_heads_are_dropped_and_sentences_run_across_pages(tmp_path: 
 def test_pdf_narrow_columns_and_hyphenated_words(tmp_path: Path) -> None:
     """In a narrow column the first line of a paragraph, short and without a full stop, was
     taken for a heading and cut from its sentence; a word hyphenated at a line break stayed
-    in two pieces ('pub-' / 'lish'), which neither search nor a reader expects."""
+    in two pieces ('pub-' / 'lish'), which neither search nor a reader expects; every quote
+    held the column's line breaks ('the new ferry\ntimetable')."""
     from fpdf import FPDF
 
     from qa.chunking import chunk_documents
@@ -123,9 +124,9 @@ def test_pdf_narrow_columns_and_hyphenated_words(tmp_path: Path) -> None:
     pdf.output(str(tmp_path / "columns.pdf"))
     doc = load(tmp_path / "columns.pdf")
     sentences = [" ".join(s.text.split()) for c in chunk_documents([doc]) for s in c.sentences]
-    for vehicle in ("ferry", "bus"):
+    for vehicle in ("ferry", "bus"):  # whole, and read as a sentence: no line breaks in it
         assert f"The harbour board approved the new {vehicle} timetable after a long debate " \
-               "about the cost of the winter service." in sentences, sentences
+               "about the cost of the winter service." in doc.text, sentences
     paragraphs = [p.text for p in doc.paragraphs]
     assert "Storage" in paragraphs  # a heading is still a heading
     assert "The office will publish the timetable, with a well-known map, on its website in " \

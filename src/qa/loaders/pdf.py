@@ -22,7 +22,8 @@ from typing import Any
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
 REVISION = 3  # 3: running headers, footers and page numbers dropped; words and sentences
-# broken across lines and pages joined; a wrapped line is no heading; ligatures as letters
+# broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
+# a line break inside a sentence a space
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -105,6 +106,18 @@ def join_broken_words(text: str, document: str) -> str:
     return _BROKEN_WORD.sub(join, text)
 
 
+# a line break inside a sentence: after a line that does not end one (nor a clause a list
+# may follow), before a line that goes on in lower case
+_WRAPPED = re.compile(r"""(?<=[^\s.!?…:;"”’)\]])\n(?=[^\W\d_A-Z])""")
+
+
+def join_wrapped_lines(text: str) -> str:
+    """`text` with each line break inside a sentence a space (`debated at\nlength` is
+    `debated at length`), so that a quote reads as the sentence it is; the line breaks a
+    page's layout means (before a capital, a number, a list mark) stay."""
+    return _WRAPPED.sub(" ", text)
+
+
 def _continues(before: str, after: str) -> bool:
     """Does the sentence at the end of one page go on at the start of the next?"""
     return bool(before.strip()) and not _ends_sentence(before) and after[:1].islower()
@@ -153,7 +166,8 @@ class PdfLoader:
         if not any(kept):  # nothing but what looked like running heads: keep it all
             kept = raw_texts
         whole = "\n".join(kept)
-        texts = [page_paragraphs(join_broken_words(text, whole)) for text in kept]
+        texts = [join_wrapped_lines(page_paragraphs(join_broken_words(text, whole)))
+                 for text in kept]
         pieces: list[str] = []
         pages: list[tuple[int, int]] = []
         pos = 0
