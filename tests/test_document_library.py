@@ -69,6 +69,31 @@ def test_add_stores_original_text_and_metadata_and_indexes(pipeline: Pipeline) -
     assert not list(data.glob(".*-*"))  # no temporary folders left behind
 
 
+def test_an_html_upload_s_sentences_are_whole_and_slice_its_stored_text(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    """A short page's inline elements made sentences of their own ('bold', '.'), quoted
+    as they were; every sentence is whole and exactly where its offsets say."""
+    page = tmp_path / "hours.html"
+    page.write_text("<html><head><title>Hours</title></head><body><main><h2>Opening hours</h2>"
+                    "<p>The museum is open six days a week; it is <em>closed on Mondays</em>.</p>"
+                    "<table><tr><th>Day</th><th>Hours</th></tr><tr><td>Tuesday to Friday</td>"
+                    "<td>10:00 to <b>17:00</b></td></tr></table><h2>What to bring</h2>"
+                    "<ul><li>A <strong>valid ticket</strong>, printed or on your phone.</li>"
+                    "<li>Photo ID for the <a href='/a'>archive room</a>.</li></ul></main>"
+                    "</body></html>", encoding="utf-8")
+    (added,) = pipeline.add_documents([page])
+    index = pipeline.index
+    stored = (pipeline.settings.documents_dir / added.id / "text.txt").read_text("utf-8")
+    sentences = [s for s in index.sentences if s.doc_id == added.id]
+    assert sentences
+    for sentence in sentences:
+        assert stored[sentence.start:sentence.end] == sentence.text
+        assert index.source(added.id)[sentence.start:sentence.end] == sentence.text
+    texts = {s.text for s in sentences}
+    assert "The museum is open six days a week; it is closed on Mondays." in texts
+    assert not texts & {"closed on Mondays", ".", "valid ticket", "archive room"}, texts
+
+
 class GatedEmbedder(HashingEmbedder):
     """Blocks the embedding calls of the thread named "adding" until `gate` opens."""
 
@@ -213,6 +238,67 @@ def test_remove_updates_the_index_and_refuses_seeds_and_unknown_ids(pipeline: Pi
         pipeline.remove_documents(["../seeds"])
     assert info.value.status == 404
     assert "kestrel-lighthouse" in pipeline.index.documents
+
+
+def _report(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.txt").write_text(text, encoding="utf-8")
+    return folder / "report.txt"
+
+
+def test_a_removed_id_is_never_given_again(pipeline: Pipeline, tmp_path: Path) -> None:
+    """`report-2` removed, then another `report.txt` added: it was `report-2` again, so a
+    citation saved before (an id and offsets) silently pointed into another document. It
+    is `report-3`; the record survives a restart and a seed file named after the removed
+    id gets another id too."""
+    texts = ["The annual report says revenue grew by ten percent.\n",
+             "The weather report says it rained for three days in March.\n",
+             "A third report tells of the harbour opening in June.\n",
+             "A fourth report lists the new ferry times.\n"]
+    first, second, third, fourth = (_report(tmp_path / f"u{n}", t) for n, t in enumerate(texts))
+    assert [d.id for d in pipeline.add_documents([first, second])] == ["report", "report-2"]
+    assert pipeline.remove_documents(["report-2"]) == ["report-2"]
+    assert [d.id for d in pipeline.add_documents([third])] == ["report-3"]
+    assert pipeline.remove_documents(["report"]) == ["report"]
+    restarted = Pipeline(pipeline.settings, HashingEmbedder())
+    assert [d.id for d in restarted.add_documents([fourth])] == ["report-4"]
+    assert sorted(lib.retired_ids(pipeline.settings.documents_dir)) == ["report", "report-2"]
+    seed = pipeline.settings.seeds_dir / "report.txt"
+    seed.write_text("A seed file named like the removed upload.\n", encoding="utf-8")
+    ids = set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents)
+    assert "report" not in ids and "report-txt" in ids
+    shutil.rmtree(pipeline.settings.index_dir)  # a fresh index names seeds by file name, but
+    ids = set(Pipeline(pipeline.settings, HashingEmbedder()).index.documents)
+    assert "report" not in ids and "report-txt" in ids  # never by a removed upload's id
+
+
+def test_a_removal_finished_by_the_next_load_retires_its_id(
+        pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    settings = pipeline.settings
+    pipeline.add_documents([PDF])
+    monkeypatch.setattr(lib, "finish", _dies)
+    with pytest.raises(Killed):
+        pipeline.remove_documents(["water-report"])
+    monkeypatch.undo()
+    restarted = Pipeline(settings, HashingEmbedder())  # settles: the removal stands
+    assert "water-report" not in restarted.index.documents
+    other = tmp_path / "new" / "water-report.txt"
+    other.parent.mkdir()
+    other.write_text("Another water report, about the river.\n", encoding="utf-8")
+    assert [d.id for d in restarted.add_documents([other])] == ["water-report-2"]
+
+
+def test_an_unreadable_record_of_removed_ids_is_reported_not_fatal(
+        pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A data folder from before the record (none) or with a broken one adds as before."""
+    data = pipeline.settings.documents_dir
+    data.mkdir(parents=True, exist_ok=True)
+    (data / lib.RETIRED).write_text("{not json", encoding="utf-8")
+    first = _report(tmp_path / "a", "The annual report says revenue grew by ten percent.\n")
+    assert [d.id for d in pipeline.add_documents([first])] == ["report"]
+    assert "unreadable record of removed document ids" in capsys.readouterr().err
+    assert pipeline.remove_documents(["report"]) == ["report"]
+    assert lib.retired_ids(data) == {"report"}  # recording starts again
 
 
 class Killed(BaseException):
@@ -750,13 +836,13 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
     assert cli.main(cli_argv(settings, "add", "/no/such/file.pdf")) == 1
     assert "cannot read the file" in capsys.readouterr().err
     assert cli.main(cli_argv(settings, "add", str(PDF), str(DOCX))) == 0
-    capsys.readouterr()
+    assert "added water-report-2 " in capsys.readouterr().out  # a removed id is not reused
     # several ids: one index update (one per id made removing n documents n builds), the
     # refused ones named, the rest removed
-    assert cli.main(cli_argv(settings, "remove", "water-report", "nope", "orchard-summary",
+    assert cli.main(cli_argv(settings, "remove", "water-report-2", "nope", "orchard-summary",
                           "politico-us-iraq-advisory-transition")) == 1
     out, err = capsys.readouterr()
-    assert "removed water-report" in out and "removed orchard-summary" in out
+    assert "removed water-report-2" in out and "removed orchard-summary" in out
     assert "'nope'" in err and "shipped seed document" in err
     assert err.count("qa: indexed ") == 1, err
     assert cli.main(cli_argv(settings, "add", str(HTML))) == 1  # a copy of kestrel-lighthouse
@@ -811,6 +897,23 @@ def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b]0;pwned\\x07" in out
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_cli_prints_a_windows_text_file_s_line_ends_as_line_ends(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sentence of a CRLF text file wrapped across lines was printed 'the new\\x0d' and
+    'ferry timetable': every quote from a Windows text file showed an escape. A lone
+    carriage return (it would overwrite the line) is still escaped."""
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"Harbour news\r\n\r\nThe harbour board approved the new\r\nferry "
+                      b"timetable on Monday.\r\nA lone\rreturn stays visible.\r\n")
+    assert cli.main(cli_argv(settings, "add", str(notes))) == 0
+    assert cli.main(cli_argv(settings, "retrieve", "harbour board ferry timetable",
+                             "--doc", "notes")) == 0
+    out = capsys.readouterr().out
+    assert "the new\nferry timetable" in out and "\\x0d\n" not in out, out
+    assert "\r" not in out and "lone\\x0dreturn" in out
 
 
 def test_a_seed_file_with_another_documents_text_is_indexed_once(

@@ -61,10 +61,10 @@ def test_the_last_document_can_be_removed_and_the_empty_library_persists(
 
     restarted = _pipeline(settings)  # the empty index loads as it is, no rebuild
     assert restarted.list_documents() == [] and restarted.ask(QUESTION).text == EMPTY_LIBRARY
-    assert [d.id for d in restarted.add_documents([orchard])] == ["orchard"]
+    assert [d.id for d in restarted.add_documents([orchard])] == ["orchard-2"]  # not reused
     hit = restarted.retrieve("orchard apple kinds", k=1)[0]
-    assert hit.chunk.doc_id == "orchard"
-    assert restarted.index.source("orchard")[hit.sentence.start:hit.sentence.end] == \
+    assert hit.chunk.doc_id == "orchard-2"
+    assert restarted.index.source("orchard-2")[hit.sentence.start:hit.sentence.end] == \
         hit.sentence.text
 
 
@@ -127,7 +127,7 @@ def test_http_openai_and_mcp_on_an_empty_library(settings: Settings, orchard: Pa
         assert r.json()["choices"][0]["message"]["content"].startswith(EMPTY_LIBRARY)
         r = client.post("/api/documents", files={"file": ("orchard.txt", ORCHARD.encode())})
         assert r.status_code == 201, r.text
-    pipeline.remove_documents(["orchard"])
+    pipeline.remove_documents(["orchard-2"])  # a removed id is never given again
 
     async def check() -> None:
         from mcp import Client

@@ -533,8 +533,10 @@ def test_squad_text_no_document_can_hold_is_refused_and_a_skipped_article_fails(
     for bad in ("\x00", "\ud800"):
         data = _small()
         data["data"][1]["paragraphs"][1]["context"] += bad
-        code, _, stderr = _main(capsys, "eval", str(_squad(tmp_path, data)))
-        assert code == 1 and stderr == ("qa: error: data[1].paragraphs[1].context: not valid "
+        path = _squad(tmp_path, data)
+        code, _, stderr = _main(capsys, "eval", str(path))
+        assert code == 1 and stderr == (f"qa: error: test set {str(path)!r}: "
+                                        "data[1].paragraphs[1].context: not valid "
                                         "text (a lone surrogate or a NUL character)\n")
     assert fake_model == []  # refused before any model or index
 
@@ -827,10 +829,17 @@ def test_malformed_files_are_one_line_errors(tmp_path: Path,
          "data[0].paragraphs[0]: a paragraph must be an object with a 'context' string"),
         (tmp_path / "missing.json", "does not exist"),
         (_squad(tmp_path, "", "empty.jsonl"), "holds no questions"),
+        # these said what was wrong but not in which file
+        (_squad(tmp_path, {"data": [{"title": "T", "paragraphs": []}]}, "d.json"),
+         "the SQuAD file holds no paragraphs of text"),
+        (_squad(tmp_path, {"data": []}, "e.json"), "holds no paragraphs of text"),
+        (_squad(tmp_path, {"data": [{"paragraphs": [{"context": " "}]}]}, "f.txt"),
+         "holds no paragraphs of text"),
     ]
     for path, message in cases:
         code, _, stderr = _main(capsys, "eval", str(path))
         assert code == 1 and message in stderr, stderr
+        assert str(path) in stderr, stderr
         assert stderr.startswith("qa: error:") and stderr.count("\n") == 1
 
 

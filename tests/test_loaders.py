@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,116 @@ def test_pdf_pages_are_spans_of_the_text_and_match_the_pdfs_own_pages() -> None:
     assert any(p.text.startswith("The treatment plant on Mill Road") for p in doc.paragraphs)
 
 
+_MINUTES = ("On day {n} the harbour board met to discuss the {topic}, which the members debated "
+            "at length before they voted on it. The chair said that the decision on the {topic} "
+            "would be published within {n} weeks, and that the public could comment on it. ")
+_TOPICS = ("ferry timetable", "pier repairs", "winter fees", "mooring rules", "dredging plan",
+           "fish market", "lighthouse lease", "harbour lights", "boat ramp", "wharf cranes")
+
+
+def _minutes_pdf(path: Path) -> None:
+    """Three pages of minutes with a running header, a page-number footer, and one long
+    paragraph that runs from the first page onto the second."""
+    from fpdf import FPDF
+
+    class Minutes(FPDF):
+        def header(self) -> None:
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 5, "Harbour Board Minutes - Internal", align="C")
+            self.ln(8)
+
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font("Helvetica", size=8)
+            self.cell(0, 5, f"Page {self.page_no()}", align="C")
+
+    pdf = Minutes()
+    pdf.set_auto_page_break(True, 20)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Minutes of the spring meeting", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, "".join(_MINUTES.format(n=n + 2, topic=t) for n, t in
+                                 enumerate(_TOPICS * 3)), new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+
+
+def test_pdf_running_heads_are_dropped_and_sentences_run_across_pages(tmp_path: Path) -> None:
+    """The header and the page number of every page were text: quoted as answers ('Page 2'),
+    glued to the sentence above the footer ('...debated at\nPage 2'), and the header was
+    the document's title; a sentence running onto the next page was cut in two paragraphs."""
+    from qa.chunking import chunk_documents
+
+    _minutes_pdf(tmp_path / "minutes.pdf")
+    doc = load(tmp_path / "minutes.pdf")
+    assert len(doc.pages) >= 2
+    assert "Harbour Board Minutes" not in doc.text and "Page " not in doc.text
+    assert doc.title == "Minutes of the spring meeting"
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert sentences[0] == "Minutes of the spring meeting"
+    for sentence in sentences[1:]:  # each whole: a capital at the start, a stop at the end
+        assert sentence[0].isupper() and sentence.endswith("."), sentence
+    crossing = next(s for s in sentences if doc.text.index(s) < doc.pages[1].start
+                    < doc.text.index(s) + len(s))
+    assert doc.page_of(doc.text.index(crossing)) == 1
+    for page in doc.pages:
+        assert doc.text[page.start:page.end] == page.text
+
+
+def test_pdf_narrow_columns_and_hyphenated_words(tmp_path: Path) -> None:
+    """In a narrow column the first line of a paragraph, short and without a full stop, was
+    taken for a heading and cut from its sentence; a word hyphenated at a line break stayed
+    in two pieces ('pub-' / 'lish'), which neither search nor a reader expects; every quote
+    held the column's line breaks ('the new ferry\ntimetable')."""
+    from fpdf import FPDF
+
+    from qa.chunking import chunk_documents
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    column = ("The harbour board approved the new ferry timetable after a long debate about "
+              "the cost of the winter service. Tickets stay at four pounds.")
+    pdf.set_xy(10, 20)
+    pdf.multi_cell(80, 5, column)
+    pdf.set_xy(110, 20)
+    pdf.multi_cell(80, 5, column.replace("ferry", "bus"))
+    pdf.set_xy(10, 80)
+    for line in ("Storage", "The office will pub-", "lish the timetable, with a well-",
+                 "known map, on its web-", "site in June; the map is well-known."):
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "columns.pdf"))
+    doc = load(tmp_path / "columns.pdf")
+    sentences = [" ".join(s.text.split()) for c in chunk_documents([doc]) for s in c.sentences]
+    for vehicle in ("ferry", "bus"):  # whole, and read as a sentence: no line breaks in it
+        assert f"The harbour board approved the new {vehicle} timetable after a long debate " \
+               "about the cost of the winter service." in doc.text, sentences
+    paragraphs = [p.text for p in doc.paragraphs]
+    assert "Storage" in paragraphs  # a heading is still a heading
+    assert "The office will publish the timetable, with a well-known map, on its website in " \
+           "June; the map is well-known." in paragraphs, paragraphs
+
+
+def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
+    """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
+    'rst', 'o' and 'ce'."""
+    from fpdf import FPDF
+
+    from qa.lexical import tokenize
+
+    pdf = FPDF()
+    pdf.add_page()
+    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not font.is_file():
+        pytest.skip("no DejaVu font to typeset ligatures with")
+    pdf.add_font("dejavu", "", str(font))
+    pdf.set_font("dejavu", size=12)
+    pdf.multi_cell(0, 7, "The \ufb01rst o\ufb03ce \ufb02oor was \ufb01nished by the sta\ufb00.")
+    pdf.output(str(tmp_path / "office.pdf"))
+    text = load(tmp_path / "office.pdf").text
+    assert text == "The first office floor was finished by the staff."
+    assert set(tokenize("first office floor")) <= set(tokenize(text))
+
+
 def test_docx_paragraphs_and_table_rows_in_order() -> None:
     doc = load(DOCS / "orchard-summary.docx")
     assert doc.kind == "docx" and doc.title == "Orchard Cooperative Annual Summary"
@@ -55,6 +166,82 @@ def test_docx_paragraphs_and_table_rows_in_order() -> None:
     assert any(p.text == "Pears | 85 | Riverside Cannery" for p in doc.paragraphs)
 
 
+def test_docx_soft_hyphens_do_not_split_words(tmp_path: Path) -> None:
+    """A soft hyphen (U+00AD, invisible) stayed in the text: `infor\u00admation` was two
+    words for search and an invisible character in quotes."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("The infor\u00admation desk opens at nine on week\u00addays.")
+    document.save(str(tmp_path / "desk.docx"))
+    assert load(tmp_path / "desk.docx").text == "The information desk opens at nine on weekdays."
+
+
+def test_docx_content_controls_and_tracked_changes_are_read_as_word_shows_them(
+        tmp_path: Path) -> None:
+    """A paragraph inside a content control (w:sdt, common in documents made from templates)
+    was dropped, and so were the words of a tracked insertion (w:ins): Word shows both."""
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def run(text: str, tag: str = "w:t") -> Any:
+        r, t = OxmlElement("w:r"), OxmlElement(tag)
+        t.text = text
+        r.append(t)
+        return r
+
+    document = docx.Document()
+    document.add_paragraph("Before the control.")
+    inside = document.add_paragraph("The ferry leaves at seven from the north pier.")
+    control, content = OxmlElement("w:sdt"), OxmlElement("w:sdtContent")
+    control.append(content)
+    inside._p.addprevious(control)
+    content.append(inside._p)
+    tracked = document.add_paragraph("Tickets cost")
+    for tag, text in (("w:ins", " four pounds"), ("w:del", " three pounds")):
+        change = OxmlElement(tag)
+        change.set(qn("w:id"), "1")
+        change.set(qn("w:author"), "Editor")
+        change.append(run(text, "w:delText" if tag == "w:del" else "w:t"))
+        tracked._p.append(change)
+    tracked._p.append(run(" for adults."))
+    document.add_paragraph("After the control.")
+    document.save(str(tmp_path / "template.docx"))
+    assert [p.text for p in load(tmp_path / "template.docx").paragraphs] == [
+        "Before the control.", "The ferry leaves at seven from the north pier.",
+        "Tickets cost four pounds for adults.", "After the control."]
+
+
+_NOTES = ('<w:{kind}s xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+          '<w:{kind} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
+          '</w:{kind}><w:{kind} w:id="1"><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:{kind}>'
+          "</w:{kind}s>")
+
+
+def test_docx_footnotes_and_endnotes_follow_the_body(tmp_path: Path) -> None:
+    """Footnotes and endnotes (word/footnotes.xml, word/endnotes.xml) were never read: a
+    fact given only in a note could not be found or quoted."""
+    import zipfile
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("The ferry carried a record number of passengers.")
+    document.save(str(tmp_path / "plain.docx"))
+    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
+            zipfile.ZipFile(tmp_path / "notes.docx", "w") as out:
+        for item in src.infolist():
+            out.writestr(item, src.read(item))
+        out.writestr("word/footnotes.xml", _NOTES.format(
+            kind="footnote", text="The record was 12,400 passengers in 2024."))
+        out.writestr("word/endnotes.xml", _NOTES.format(
+            kind="endnote", text="Figures from the harbour board."))
+    assert [p.text for p in load(tmp_path / "notes.docx").paragraphs] == [
+        "The ferry carried a record number of passengers.",
+        "The record was 12,400 passengers in 2024.", "Figures from the harbour board."]
+
+
 def test_html_main_text_without_navigation_scripts_or_footer() -> None:
     doc = load(DOCS / "kestrel-lighthouse.html")
     assert doc.kind == "html" and doc.title == "The Kestrel Point Lighthouse"
@@ -63,6 +250,116 @@ def test_html_main_text_without_navigation_scripts_or_footer() -> None:
     for furniture in ("Gift shop", "UA-NAVIGATION-SCRIPT", "FOOTER-SCRIPT-TEXT", "Copyright",
                       "trackingId", "font-family", "newsletter"):
         assert furniture not in doc.text
+
+
+PAGES = Path(__file__).resolve().parent / "data" / "html"
+_NEWS, _DOCS_PAGE, _TABLE = (
+    (PAGES / f"{name}.html").read_text("utf-8") for name in ("news", "docs-page", "table-and-list"))
+_SHORT = ("<html><body><article><h1>Title here</h1><p>This is a sentence with <b>bold</b> words."
+          "</p><p>Another has <i>italic</i>, <em>emphasis</em>, <strong>strong</strong>, a <a "
+          "href='/x'>link</a>, a <span>span</span>, <code>code()</code> and a note<sup>1</sup>."
+          "</p><p>Line one.<br>Line two.</p></article></body></html>")
+_FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code()", "1",
+              "closed on Mondays", "17:00", "valid ticket", "archive room", "12 May", "£4.50"}
+
+
+@pytest.mark.parametrize(("page", "blocks", "furniture"), [
+    ("<html><body><article><h1>Title here</h1><p>This is a sentence with <b>bold</b> words.</p>"
+     "<p>More <i>italic</i> text follows <span>here</span>.</p></article></body></html>",
+     ["Title here", "This is a sentence with bold words.", "More italic text follows here."],
+     []),
+    ("<html><body><article><p>The harbour board approved<br>the new ferry timetable on Monday."
+     "</p><p>Write to us at:<br>1 Quay Street<br>Kestrel</p></article></body></html>",
+     ["The harbour board approved the new ferry timetable on Monday.", "Write to us at:",
+      "1 Quay Street", "Kestrel"], []),
+    (_SHORT, ["Title here", "This is a sentence with bold words.", "Line one.", "Line two.",
+              "Another has italic, emphasis, strong, a link, a span, code() and a note1."], []),
+    (_NEWS, ["Ferry service to resume in May",
+             "The Kestrel Island ferry will run again from 12 May, the harbour board said on "
+             "Monday, after a winter in which the old pier was rebuilt.",
+             "Tickets cost £4.50 for adults; children under 12 travel free.1"],
+     ["Facebook", "Log in", "Related stories", "Pier rebuild", "All rights reserved"]),
+    (_DOCS_PAGE, ["Run pip install tool to install the latest release; see the release notes "
+                  "for details.", "$ pip install tool",
+                  "The --verbose flag prints each step as it runs, and --quiet prints nothing "
+                  "but errors.", "Python 3.10 or newer is required."],
+     ["API reference", "Sphinx", "Copyright"]),
+    (_TABLE, ["The museum is open six days a week; it is closed on Mondays.", "Opening hours",
+              "| Tuesday to Friday | 10:00 to 17:00 |", "What to bring",
+              "- A valid ticket, printed or on your phone.", "- Photo ID for the archive room."],
+     []),
+], ids=["tiny", "br", "short", "news", "docs", "table-and-list"])
+def test_html_inline_elements_stay_in_their_sentence(
+        tmp_path: Path, page: str, blocks: list[str], furniture: list[str]) -> None:
+    """On a short page trafilatura's rescue joined every text node with a line break:
+    `<p>a sentence with <b>bold</b> words.</p>` became three paragraphs, so sentences (and
+    quotes) broke at every b, i, a, span, code and sup; a short news page ran its heading,
+    byline and text into one paragraph. Each block is a paragraph; inline text stays in it."""
+    path = tmp_path / "page.html"
+    path.write_text(page, encoding="utf-8")
+    doc = load(path)
+    assert set(blocks) <= {p.text for p in doc.paragraphs}, doc.text
+    assert not {p.text for p in doc.paragraphs} & _FRAGMENTS, doc.text
+    for span in doc.paragraphs:
+        assert doc.text[span.start:span.end] == span.text
+    for word in furniture:
+        assert word not in doc.text
+
+
+def test_a_page_trafilatura_cannot_read_keeps_its_blocks_without_menus() -> None:
+    """The fallback (trafilatura finds no text: here, a page nested too deeply for it) ran
+    every block into one paragraph, with a space before each inline element's text and a
+    menu of links kept."""
+    from qa.loaders.html import HtmlLoader
+
+    page = ('<html><body><div class="menu"><a href="/">Home</a> <a href="/a">About us</a></div>'
+            + "<div>" * 300 + "<p>We bake <b>bread</b>, every <i>morning</i>.</p><p>The shop "
+            "opens at <a href='/h'>nine</a>.</p>" + "</div>" * 300 + "</body></html>")
+    text = HtmlLoader().extract(page.encode(), "bakery.html").text
+    assert text == "We bake bread, every morning.\n\nThe shop opens at nine."
+    # blocks the site names as furniture go too, unless they hold the page (a wrapper)
+    page = ('<html><body><div class="layout-with-sidebar">' + "<div>" * 300 +
+            '<div id="cookie-banner">We use cookies to improve your visit.</div>'
+            "<p>We bake bread.</p>" + '<div class="share-bar">Tell your friends about us!</div>'
+            '<div class="site-footer">Registered in England, company 01234.</div>'
+            + "</div>" * 300 + "</div></body></html>")
+    assert HtmlLoader().extract(page.encode(), "bakery.html").text == "We bake bread."
+
+
+def test_a_page_of_navigation_only_holds_no_text(tmp_path: Path) -> None:
+    """A page with nothing but its menu was indexed as a document whose text was 'Home'."""
+    page = tmp_path / "menu.html"
+    page.write_text('<html><body><nav><a href="/">Home</a> <a href="/news">News</a></nav>'
+                    "<footer>© 2025 Example Ltd.</footer></body></html>", encoding="utf-8")
+    with pytest.raises(BadDocument, match="holds no main text") as info:
+        load(page)
+    assert info.value.status == 422
+
+
+def test_an_html_page_in_its_declared_encoding_is_read(tmp_path: Path) -> None:
+    """A page saved from an older site (ISO-8859-1, windows-1252, as its <meta charset> says)
+    was refused as 'not UTF-8 text'; the declared encoding is no guess. One that is not what
+    it declares, or declares an unknown one, is still refused in one line."""
+    pages = {
+        "latin1.html": b'<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head>'
+                       b"<body><p>The caf\xe9 on the pier sells cr\xeapes on Sundays.</p>"
+                       b"</body></html>",
+        "cp1252.html": b'<html><head><meta http-equiv="Content-Type" content="text/html; '
+                       b'charset=windows-1252"></head><body><p>He said \x93hello\x94 to the '
+                       b"ferryman \x96 twice.</p></body></html>",
+    }
+    for name, raw in pages.items():
+        (tmp_path / name).write_bytes(raw)
+    latin1 = load(tmp_path / "latin1.html")
+    assert latin1.title == "Café" and latin1.text == "The café on the pier sells crêpes on Sundays."
+    assert load(tmp_path / "cp1252.html").text == "He said “hello” to the ferryman – twice."
+    for charset, message in (("utf-8", "not valid utf-8 text, as its <meta charset> says"),
+                             ("klingon", "names an unknown encoding 'klingon'")):
+        (tmp_path / "bad.html").write_bytes(f'<html><head><meta charset="{charset}"></head>'
+                                            "<body><p>caf".encode() + b"\xe9.</p></body></html>")
+        with pytest.raises(BadDocument, match=message) as info:
+            load(tmp_path / "bad.html")
+        assert info.value.status == 422 and "\n" not in str(info.value)
 
 
 def test_paragraph_spans_slice_the_text_for_every_format() -> None:

@@ -757,6 +757,103 @@ def test_a_server_follows_uploads_another_process_adds_or_removes(
         server.unwatch()
 
 
+TIDES = "The tide rose at dawn over the harbour wall.\n"
+
+
+def _shared_server(two_docs: Settings, tmp_path: Path, refresh_seconds: float
+                   ) -> tuple[Pipeline, Pipeline]:
+    """A watching server and another process's pipeline on one QA_DATA, holding 'tides'."""
+    from dataclasses import replace
+
+    shared = replace(two_docs, data_dir=tmp_path / "shared-data",
+                     refresh_seconds=refresh_seconds)
+    other = Pipeline(replace(shared, index_dir=tmp_path / "other-idx"), HashingEmbedder())
+    note = tmp_path / "tides.txt"
+    note.write_text(TIDES, "utf-8")
+    other.add_documents([note])
+    server = Pipeline(shared, HashingEmbedder())
+    assert "tides" in server.index.documents
+    server.watch()
+    return server, other
+
+
+def test_an_upload_removed_by_another_process_is_withheld_before_the_reload_ends(
+        two_docs: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process removed an upload: this server kept quoting it until its background
+    reload (a rebuild, for a large library minutes) ended. It is withheld at the next
+    check, as an edited seed is."""
+    import threading
+
+    gate = threading.Event()
+    server, other = _shared_server(two_docs, tmp_path, 0.05)
+    opened = Pipeline._open
+
+    def slow_reload(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "qa-reindex":
+            gate.wait(30)
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "_open", slow_reload)
+    try:
+        assert any(h.chunk.doc_id == "tides" for h in server.retrieve("tide dawn harbour wall"))
+        other.remove_documents(["tides"])
+        _wait(lambda: server.freshness()["reindexing"])
+        assert "tides" in server.index.documents  # the reload has not ended
+        assert server.freshness()["withheld"] == ["tides"]
+        for _ in range(3):
+            assert all(h.chunk.doc_id != "tides"
+                       for h in server.retrieve("tide dawn harbour wall"))
+            assert "tides" not in {c.doc_id for c in server.ask("When did the tide rise?")
+                                   .citations}
+        gate.set()
+        _wait(lambda: "tides" not in server.index.documents
+              and not server.freshness()["reindexing"])
+        assert server.freshness()["withheld"] == []
+    finally:
+        gate.set()
+        server.unwatch()
+
+
+def test_an_answer_quoting_an_upload_removed_meanwhile_is_made_again(
+        two_docs: Settings, tmp_path: Path) -> None:
+    """Between two checks (refresh_seconds) an answer still found the removed upload:
+    after the answer, the files of what it quotes are looked at, and it is made again."""
+    server, other = _shared_server(two_docs, tmp_path, 3600)
+    try:
+        server.refresh(force=True)  # the next check is an hour away
+        other.remove_documents(["tides"])
+        assert all(h.chunk.doc_id != "tides" for h in server.retrieve("tide dawn harbour wall"))
+        assert server.freshness()["withheld"] == ["tides"]
+    finally:
+        server.unwatch()
+
+
+def test_a_check_during_the_server_s_own_upload_starts_no_second_reload(
+        two_docs: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher's check, run after an add or a removal wrote its manifest (or changed
+    the data folder) and before its index was installed, saw a build id other than the
+    served one and started a second, needless reload (1 run in 5 to 25 of the test below)."""
+    server = Pipeline(two_docs, HashingEmbedder())
+    assert server.index.documents
+    server.watch()
+    install = Pipeline._install
+
+    def checked_first(self: Pipeline, index: Any) -> None:
+        self.refresh(force=True)  # the watcher, at the worst moment
+        install(self, index)
+
+    monkeypatch.setattr(Pipeline, "_install", checked_first)
+    try:
+        note = tmp_path / "tides.txt"
+        note.write_text(TIDES, "utf-8")
+        server.add_documents([note])
+        assert not server.freshness()["reindexing"]
+        server.remove_documents(["tides"])
+        assert not server.freshness()["reindexing"]
+    finally:
+        server.unwatch()
+
+
 def test_a_server_s_own_upload_starts_no_second_reload(
         two_docs: Settings, tmp_path: Path) -> None:
     """Watching the data folder must not reload after the server's own uploads and

@@ -78,7 +78,7 @@ def test_add_and_remove_need_the_token_when_one_is_set(tmp_path: Path) -> None:
 
     pipeline.settings = replace(pipeline.settings, api_token=None)  # loopback: no token
     assert 'class="qa-ok"' in add_files(pipeline, [kestrel])
-    assert 'class="qa-ok"' in remove_document(pipeline, "kestrel-lighthouse")
+    assert 'class="qa-ok"' in remove_document(pipeline, "kestrel-lighthouse-2")  # not reused
 
 
 def test_add_and_remove_refuse_a_client_that_sent_too_many_wrong_tokens(tmp_path: Path) -> None:

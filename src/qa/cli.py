@@ -37,8 +37,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def terminal_safe(text: str) -> str:
-    """`text` with every control character except newline and tab shown as `\\xNN`."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """`text` with every control character except newline and tab shown as `\\xNN`; a
+    Windows line end (a quote from a CRLF text file) is a newline, a lone carriage return
+    (which would overwrite the line) is escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
 
 
 class _Parser(argparse.ArgumentParser):

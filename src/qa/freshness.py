@@ -8,7 +8,10 @@ an upload added or removed in the data folder, by this process or another);
 `Freshness.withheld` names every document whose file no longer holds the text it was
 indexed from: the pipeline searches the other documents only, so nothing cites text that
 is gone. Checks are cheap: a `stat`
-per file, and a hash only when size or modification time moved.
+per file, and a hash only when size or modification time moved. An upload (a folder of the
+data folder) changes only by being added or removed, by this process or another sharing
+the data folder: it is withheld once its file is gone, looked at only when the data
+folder's own stat moved (and, for the documents an answer quotes, after each answer).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.loaders.library import held_in_process
 from qa.store import MANIFEST, Index, StatKey, stat_key
 
 
@@ -45,6 +49,7 @@ class _Seen:
     key: StatKey | None
     ok: bool
     sha256: str | None = None
+    upload: bool = False  # verified by being there (its stat), not by its hash
 
 
 class Freshness:
@@ -56,6 +61,7 @@ class Freshness:
         # uploads added or removed by another process (another index on the same QA_DATA,
         # `qa add`): the folder's entries change, and so does its stat
         self.data_dir = data_dir
+        self._data_real = data_dir.resolve() if data_dir is not None else None
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._seen: dict[str, _Seen] = {}
@@ -74,7 +80,11 @@ class Freshness:
         # from the manifest: a reload (after every upload and removal) decodes no text
         for doc in index.manifest_record.documents:
             path = Path(doc.path)
-            if not self._is_seed(path):  # uploads change only through the API, which reloads
+            if self._is_upload(path):  # removed (perhaps by another process) or not
+                key = stat_key(path)
+                seen[doc.id] = _Seen(path, key, key is not None, upload=True)
+                continue
+            if not self._is_seed(path):
                 continue
             key = stat_key(path)
             expected = doc.sha256  # the file's hash, as the build saw it
@@ -101,6 +111,12 @@ class Freshness:
     def _is_seed(self, path: Path) -> bool:
         return path.parent.resolve() == self.seeds_dir.resolve()
 
+    def _is_upload(self, path: Path) -> bool:
+        """Is `path` the file of an upload (`<data folder>/<id>/original.<ext>`)?"""
+        folder = path.parent.parent
+        return self.data_dir is not None and (folder == self.data_dir
+                                              or folder.resolve() == self._data_real)
+
     def unverified(self, index: Index) -> frozenset[str]:
         """The documents of `index` not known to match their files now: withheld ones, and
         any this check has not verified (a request may still hold an index that a reload
@@ -111,14 +127,22 @@ class Freshness:
         return frozenset(
             doc.id for doc in index.manifest_record.documents
             if (doc.id in seen and not seen[doc.id].ok)
-            or (doc.id not in seen and self._is_seed(Path(doc.path))))
+            or (doc.id not in seen and (self._is_seed(Path(doc.path)) or (
+                self._is_upload(Path(doc.path)) and stat_key(Path(doc.path)) is None))))
 
     def is_current(self, doc_ids: set[str]) -> bool:
         """Cheap: do these documents' files still hold what was indexed (stat only)? False
         for a document withheld meanwhile: an answer begun before still quoted it."""
         seen = self._seen
-        return all(doc_id not in seen or (seen[doc_id].ok and stat_key(seen[doc_id].path)
-                                          == seen[doc_id].key) for doc_id in doc_ids)
+
+        def current(doc_id: str) -> bool:
+            known = seen.get(doc_id)
+            if known is None:
+                return True
+            key = stat_key(known.path)
+            return known.ok and (key is not None if known.upload else key == known.key)
+
+        return all(current(doc_id) for doc_id in doc_ids)
 
     def check(self, reloading: bool = False) -> bool:
         """Look at the files; True when the index should be reloaded. Documents whose file
@@ -128,8 +152,13 @@ class Freshness:
         if index is None:
             return False
         reload = False
+        # this process's own add or removal (under the data lock) builds and installs its
+        # index itself, then says so (`data_seen`): a check while it writes the manifest and
+        # the data folder must not start a second reload; once it is done, the new manifest
+        # is the installed index's and the data folder's stat the one it left
+        writing = self.data_dir is not None and held_in_process(self.data_dir)
         key = stat_key(manifest_path(self.index_dir))
-        if key != self._manifest_key and not reloading:
+        if key != self._manifest_key and not reloading and not writing:
             self._manifest_key = key
             reload |= _build_id(self.index_dir) not in (None, index.manifest.get("data"))
         key = stat_key(self.seeds_dir)
@@ -137,11 +166,17 @@ class Freshness:
             self._seeds_key = key
             reload = True  # a file added, removed or renamed
         key = self._data_stat()
-        if key != self._data_key:
+        data_changed = key != self._data_key and not writing
+        if data_changed:
             self._data_key = key
             reload = True  # an upload added or removed, perhaps by another process
         seen_now = dict(self._seen)
         for doc_id, seen in seen_now.items():
+            if seen.upload:  # removed with the data folder's stat moving: withheld until
+                if data_changed:  # the reload (which that change starts) drops it
+                    key = stat_key(seen.path)
+                    seen_now[doc_id] = _Seen(seen.path, key, key is not None, upload=True)
+                continue
             key = stat_key(seen.path)
             if key == seen.key:
                 continue

@@ -82,6 +82,7 @@ from qa.loaders.library import (
     load_corpus,
     pending_ids,
     previous_ids,
+    retired_ids,
     settle,
     stored_folders,
     unsettled,
@@ -709,7 +710,8 @@ def _read_corpus(settings: Settings, empty_ok: bool) -> _Read:
         try:
             ids = sticky_ids(settings, _read_manifest(settings.index_dir))
         except (IndexMissing, IndexCorrupt):
-            ids = PreviousIds()  # a fresh index: seeds by their file names
+            # a fresh index: seeds by their file names, never a removed upload's id
+            ids = PreviousIds(retired=retired_ids(settings.documents_dir))
         # but a new seed file never takes an id an upload has (its folder is named by it), nor
         # one an upload stored since the last build has (stored while a seed file came): a
         # seed file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.

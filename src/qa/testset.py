@@ -326,6 +326,10 @@ def _missing_golds(item: Item, context: str) -> list[Problem]:
             for gold in item.answers if normalize_loose(gold) not in context]
 
 
+class SquadShape(QAError):
+    """A SQuAD file of the wrong shape (says where in it); `load_testset` names the file."""
+
+
 class _SquadParts:
     """What the articles of a SQuAD file add up to, one article at a time (`add`)."""
 
@@ -347,24 +351,27 @@ class _SquadParts:
         self.count += 1
         place = f"data[{a}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
-            raise QAError(f"{place}: an article must be an object with a 'paragraphs' list")
+            raise SquadShape(f"{place}: an article must be an object with a 'paragraphs' "
+                             "list")
         title = article.get("title")
         if title is not None and not isinstance(title, str):
-            raise QAError(f"{place}.title: must be a string")
+            raise SquadShape(f"{place}.title: must be a string")
         title = (title or "").replace("_", " ").strip() or f"Article {a + 1}"
         if _NOT_DOCUMENT_TEXT.search(title):
-            raise QAError(f"{place}.title: not valid text (a lone surrogate or a NUL character)")
+            raise SquadShape(f"{place}.title: not valid text (a lone surrogate or a NUL "
+                             "character)")
         contexts = []
         for p, paragraph in enumerate(article["paragraphs"]):
             where = f"{place}.paragraphs[{p}]"
             if not isinstance(paragraph, dict) or not isinstance(paragraph.get("context"), str):
-                raise QAError(f"{where}: a paragraph must be an object with a 'context' string")
+                raise SquadShape(f"{where}: a paragraph must be an object with a 'context' "
+                                 "string")
             qas = paragraph.get("qas", [])
             if not isinstance(qas, list):
-                raise QAError(f"{where}.qas: must be a list")
+                raise SquadShape(f"{where}.qas: must be a list")
             if _NOT_DOCUMENT_TEXT.search(paragraph["context"]):  # the article could not be
-                raise QAError(f"{where}.context: not valid text (a lone surrogate or a NUL "
-                              "character)")  # written, or would be skipped as binary data
+                raise SquadShape(f"{where}.context: not valid text (a lone surrogate or a "
+                                 "NUL character)")  # written, or would be skipped as binary data
             if paragraph["context"].strip():
                 contexts.append(paragraph["context"].strip())
             normalized: str | None = None
@@ -395,7 +402,7 @@ class _SquadParts:
 
     def result(self) -> tuple[list[Article], list[Item], list[Problem]]:
         if not self.articles:
-            raise QAError("the SQuAD file holds no paragraphs of text")
+            raise SquadShape("the SQuAD file holds no paragraphs of text")
         return self.articles, self.items, self.problems
 
 
@@ -679,7 +686,7 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
                     _squad_stream(reader, fh, parts, strict=suffix == ".json")
                 articles, items, problems = parts.result()
                 return TestSet("squad", items, problems, articles, reader.sha256(), tuple(notes))
-            except TooMuch as exc:
+            except (TooMuch, SquadShape) as exc:
                 raise QAError(f"test set {str(path)!r}: {exc}") from None
             except NotJson as exc:
                 if suffix == ".json":  # a .json file must be one SQuAD object

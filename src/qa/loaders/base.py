@@ -95,15 +95,22 @@ def looks_like_text(raw: bytes) -> bool:
     return b"\x00" not in head
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\ufeff]")
+
+
+# Typographic ligatures (PDFs typeset by TeX or InDesign): `ﬁrst` is "rst" to search
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi",
+                            "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"})
 
 
 def clean_extracted(text: str) -> str:
-    """Extracted text without control characters (terminal escapes, NULs, form feeds), with
-    NFC-composed characters and Unix line ends. Only for extracted text: plain text keeps its
-    bytes, so that offsets can be checked against the file itself."""
+    """Extracted text without control characters (terminal escapes, NULs, form feeds) and
+    soft hyphens (invisible, yet they cut a word in two for search: `infor\u00admation`), with
+    ligatures as their letters (`ﬁ` → `fi`), NFC-composed characters and Unix line ends. Only
+    for extracted text: plain text keeps its bytes, so that offsets can be checked against
+    the file itself."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return _CONTROL.sub("", text)
+    return _CONTROL.sub("", text).translate(_LIGATURES)
 
 
 # -- paragraphs ------------------------------------------------------------------------------

@@ -3,18 +3,23 @@
 A .docx is a zip archive: before anything is unpacked, the sizes its directory declares are
 checked, so a zip bomb dressed as a .docx is refused without inflating it (Python's zipfile
 never reads more than an entry declares, so the declared sizes bound the work). Each
-paragraph and each table row (cells joined by " | ") becomes one paragraph of the text.
+paragraph and each table row (cells joined by " | ") becomes one paragraph of the text,
+read as Word shows it with tracked changes accepted, paragraphs in content controls
+included (python-docx's `Paragraph.text` and body children skip both); footnotes and
+endnotes follow the body.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from importlib.metadata import version
+from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 1
+REVISION = 2  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -42,10 +47,63 @@ def check_zip(raw: bytes, name: str) -> zipfile.ZipFile:
     return archive
 
 
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# what wraps paragraphs and tables without being one: content controls, custom XML, a
+# tracked insertion of whole paragraphs
+_WRAPPERS = frozenset(W + tag for tag in ("sdt", "sdtContent", "customXml", "ins",
+                                          "moveTo", "smartTag"))
+_TEXT = {W + "t": "", W + "tab": " ", W + "br": " ", W + "cr": " ", W + "noBreakHyphen": "-"}
+# text inside these is not the paragraph's: a text box's own paragraphs, deleted text
+_NOT_HERE = frozenset(W + tag for tag in ("txbxContent", "del", "moveFrom"))
+
+
+def blocks_of(body: Any) -> Iterator[Any]:
+    """The paragraphs (w:p) and tables (w:tbl) of a body in document order, those inside
+    content controls and other wrappers included (no recursion: a deep file cannot
+    overflow the stack)."""
+    stack = list(reversed(body))
+    while stack:
+        element = stack.pop()
+        if element.tag in (W + "p", W + "tbl"):
+            yield element
+        elif element.tag in _WRAPPERS:
+            stack.extend(reversed(element))
+
+
+def paragraph_text(paragraph: Any) -> str:
+    """A paragraph's text as Word shows it with tracked changes accepted: its runs, those
+    in hyperlinks, fields, content controls and tracked insertions included, deleted text
+    and the paragraphs of text boxes left out; tabs and line breaks as spaces."""
+    parts = []
+    for element in paragraph.iter(*_TEXT):
+        inside = element.getparent()
+        while inside is not None and inside is not paragraph and inside.tag not in _NOT_HERE:
+            inside = inside.getparent()
+        if inside is not None and inside is not paragraph:
+            continue
+        parts.append(element.text or "" if element.tag == W + "t" else _TEXT[element.tag])
+    return " ".join("".join(parts).split())
+
+
+def _notes(archive: zipfile.ZipFile) -> Iterator[str]:
+    """The paragraphs of the footnotes, then of the endnotes (after the body, as a printed
+    page puts them after its text); not the separator lines Word keeps among them."""
+    from docx.oxml.parser import parse_xml
+
+    names = set(archive.namelist())
+    for part, tag in (("word/footnotes.xml", "footnote"), ("word/endnotes.xml", "endnote")):
+        if part not in names:
+            continue
+        for note in parse_xml(archive.read(part)).iterchildren(W + tag):
+            if note.get(W + "type") in (None, "normal"):
+                yield from (paragraph_text(p) for p in note.iter(W + "p"))
+
+
 def _row_text(row: object) -> str:
     cells: list[str] = []
     for cell in row.cells:  # type: ignore[attr-defined]
-        text = " ".join(cell.text.split())
+        text = " ".join(paragraph_text(p) for p in cell._tc.iter(W + "p"))
+        text = " ".join(text.split())
         if not cells or text != cells[-1]:  # merged cells repeat their text
             cells.append(text)
     return " | ".join(c for c in cells if c)
@@ -65,18 +123,17 @@ class DocxLoader:
     def extract(self, raw: bytes, name: str) -> Extracted:
         import docx
         from docx.table import Table
-        from docx.text.paragraph import Paragraph
 
-        check_zip(raw, name)
+        archive = check_zip(raw, name)
         try:
             document = docx.Document(io.BytesIO(raw))
             blocks: list[str] = []
-            for element in document.element.body.iterchildren():
-                tag = element.tag.rsplit("}", 1)[-1]
-                if tag == "p":
-                    blocks.append(" ".join(Paragraph(element, document).text.split()))
-                elif tag == "tbl":
+            for element in blocks_of(document.element.body):
+                if element.tag == W + "p":
+                    blocks.append(paragraph_text(element))
+                else:
                     blocks.extend(_row_text(r) for r in Table(element, document).rows)
+            blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
         except BadDocument:
             raise

@@ -1,8 +1,12 @@
 """HTML: the page's main text, found by trafilatura (navigation, scripts, footers and other
-boilerplate dropped); selectolax is the fallback for pages too short for trafilatura.
+boilerplate dropped); selectolax is the fallback for short pages where trafilatura finds
+much less text than the page's blocks hold (or none).
 
 The extracted text has one paragraph per block, separated by blank lines, so paragraphs and
-sentences never run across blocks.
+sentences never run across blocks, and inline elements (b, i, a, span, code, sup...) stay
+inside the sentence they are part of. trafilatura's own rescue for short pages (its
+"baseline", which joins every text node of the body with a line break, so `with <b>bold</b>
+words` became three paragraphs) is turned off; the fallback takes its place.
 """
 
 from __future__ import annotations
@@ -12,33 +16,131 @@ from importlib.metadata import version
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
 
-REVISION = 1
+REVISION = 2  # 2: inline elements and <br> no longer split sentences into paragraphs
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
-_BLOCKS = "h1, h2, h3, h4, h5, h6, p, li, pre, blockquote, td, th, dt, dd, figcaption"
+# Elements whose start and end separate paragraphs (any other element is inline)
+_BLOCKS = ("address, article, aside, blockquote, br, dd, details, dialog, div, dl, dt, "
+           "fieldset, figcaption, figure, h1, h2, h3, h4, h5, h6, hr, li, main, ol, p, pre, "
+           "section, summary, table, td, th, tr, ul")
+_MENUS = "div, ul, ol, p, li, section, table, tr, td, dl"
+MAX_MENU_CHECKS = 2000
+# class or id names (a whole word of them) that sites give their furniture
+_FURNITURE = re.compile(
+    r"(?:^|[\s_-])(?:cookies?|consent|gdpr|banner|footer|navbar|nav|menu|share|sharing|social|"
+    r"related|newsletter|subscribe|comments?|sidebar|advert|ads?|promo|breadcrumbs?|"
+    r"skip-link)(?=$|[\s_-])", re.IGNORECASE)
+_BREAK = "\ue000"  # a private-use character marking a block boundary in the fallback's text
+SHORT = 250  # characters: below this, trafilatura's text may have missed the page's text
+
+
+_ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
 
 
 def _paragraph_text(lines: list[str]) -> str:
-    kept = [" ".join(line.split()) for line in lines]
-    return "\n\n".join(line for line in kept if line)
+    """One paragraph per line, but a line that goes on in lower case after a line with no
+    full stop (a <br> inside a sentence) is joined to it."""
+    kept: list[str] = []
+    for line in (" ".join(line.split()) for line in lines):
+        if not line:
+            continue
+        if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
+            kept[-1] = f"{kept[-1]} {line}"
+        else:
+            kept.append(line)
+    return "\n\n".join(kept)
 
 
 def _fallback(html: str) -> str:
-    """Text of the page's block elements, without the parts that are never content."""
+    """Text of the page without the parts that are never content: a paragraph per block
+    element (the text of inline elements stays in its block's sentence)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-    tree = HTMLParser(html)
+    tree = HTMLParser(html.replace(_BREAK, ""))
     for node in tree.css(_DROP):
         node.decompose()
     root = tree.css_first("main") or tree.css_first("article") or tree.body
     if root is None:
         return ""
-    blocks = [n.text(separator=" ") for n in root.css(_BLOCKS)
-              if n.css_first(_BLOCKS) is None]
-    if not blocks:
-        blocks = [root.text(separator=" ")]
-    return _paragraph_text(blocks)
+    named = root.css("[class], [id]")
+    total = len(root.text())
+    # a block the site itself names as furniture (a cookie banner, a share bar), unless it
+    # holds half the page (a wrapper: `layout-with-sidebar`); each costs its text, so a page
+    # of thousands of them is not checked
+    for node in named if len(named) <= MAX_MENU_CHECKS else ():
+        names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
+        if (_FURNITURE.search(names) and node.mem_id != root.mem_id and node.parent is not None
+                and 2 * len(node.text()) < total):
+            node.decompose()
+    menus = root.css(_MENUS)
+    # a block mostly of link text (a menu, a list of links) goes; each costs its text, so a
+    # page of thousands of nested blocks (a fallback for what trafilatura could not parse)
+    # is not checked
+    for node in menus if len(menus) <= MAX_MENU_CHECKS else ():
+        text = len("".join(node.text().split()))
+        links = sum(len("".join(a.text().split())) for a in node.css("a"))
+        if text and links * 2 >= text and node.parent is not None:
+            node.decompose()
+    for node in root.css(_BLOCKS):  # no recursion: a deeply nested page cannot overflow
+        node.insert_before(_BREAK)
+        node.insert_after(_BREAK)
+    return _paragraph_text(root.text(separator="").split(_BREAK))
+
+
+def _navigation_only(text: str, html: str) -> bool:
+    """Is every paragraph of `text` the text of the page's <nav> (what trafilatura gives for
+    a page with nothing else: its menu)?"""
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    if not text:
+        return False
+    menus = " ".join(" ".join(n.text(separator=" ").split())
+                     for n in HTMLParser(html).css("nav"))
+    return bool(menus) and all(
+        paragraph in menus for paragraph in text.split("\n\n"))
+
+
+_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""",
+                      re.IGNORECASE)
+
+
+def _decode(raw: bytes, name: str) -> str:
+    """The page as text: UTF-8 (or a byte-order mark's encoding), else the encoding its
+    <meta charset> declares in its first 4 KB (a saved page of an older site: ISO-8859-1,
+    windows-1252), read strictly. A page that is not what it declares stays refused."""
+    try:
+        return decode_text(raw, name)
+    except BadDocument:
+        declared = _CHARSET.search(raw[:4096])
+        if declared is None:
+            raise
+        encoding = declared.group(1).decode("ascii").lower()
+        if encoding in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
+            encoding = "windows-1252"  # what browsers read these labels as (WHATWG)
+        try:
+            return raw.decode(encoding)
+        except LookupError:
+            raise BadDocument(f"{name}: not UTF-8, and its <meta charset> names an unknown "
+                              f"encoding {encoding!r}; save it as UTF-8") from None
+        except UnicodeDecodeError as exc:
+            raise BadDocument(f"{name}: not valid {encoding} text, as its <meta charset> says "
+                              f"(bad byte at offset {exc.start}); save it as UTF-8") from None
+
+
+def _main_text(html: str) -> str:
+    """trafilatura's main text of the page, without its body-dump rescue ("" if none)."""
+    import trafilatura
+    from trafilatura.settings import use_config
+
+    config = use_config()
+    config.set("DEFAULT", "MIN_EXTRACTED_SIZE", "0")  # never the baseline (see above)
+    try:
+        return trafilatura.extract(html, include_comments=False, include_tables=True,
+                                   include_images=False, favor_recall=True,
+                                   config=config) or ""
+    except Exception:  # noqa: BLE001 - a page trafilatura cannot parse goes to the fallback
+        return ""
 
 
 def _title(html: str) -> str:
@@ -68,17 +170,16 @@ class HtmlLoader:
         return bool(_HTML_START.match(head)) or b"<body" in head.lower() or b"<p" in head.lower()
 
     def extract(self, raw: bytes, name: str) -> Extracted:
-        import trafilatura
-
-        html = decode_text(raw, name)
+        html = _decode(raw, name)
         if not html.strip():
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
-        try:
-            main = trafilatura.extract(html, include_comments=False, include_tables=True,
-                                       include_images=False, favor_recall=True) or ""
-        except Exception:  # noqa: BLE001 - a page trafilatura cannot parse goes to the fallback
-            main = ""
-        text = _paragraph_text(main.splitlines()) if main.strip() else _fallback(html)
+        text = _paragraph_text(_main_text(html).splitlines())
+        if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
+            if _navigation_only(text, html):
+                text = ""
+            fallback = _fallback(html)
+            if len(fallback) >= 2 * len(text):
+                text = fallback
         text = clean_extracted(text)
         if not text.strip():
             raise BadDocument(f"{name}: the HTML page holds no main text to index")

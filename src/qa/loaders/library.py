@@ -153,7 +153,8 @@ def display_name(name: str) -> str:
     return shown
 
 
-def unique_id(wanted: str, taken: set[str]) -> str:
+def unique_id(wanted: str, taken: set[str] | frozenset[str]) -> str:
+    """`wanted`, or `wanted-2`, `wanted-3`... whichever is first not in `taken`."""
     if wanted not in taken:
         return wanted
     for n in range(2, 100_000):
@@ -218,6 +219,8 @@ class PreviousIds:
     # what it indexed (not skipped), as (id, text SHA-256): of two documents with one text,
     # the one that had it in the last build stays (`_without_copies`)
     indexed: frozenset[tuple[str, str]] = frozenset()
+    # ids of removed uploads (`retired_ids`), which no new file may take
+    retired: frozenset[str] = frozenset()
 
 
 def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
@@ -228,7 +231,7 @@ def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
     so a relative and an absolute seeds path name the same files. `legacy`: it read uploads
     from `settings.legacy_documents_dir`, or named that folder among its problems
     (`legacy_problem`), which keeps saying so build after build. `indexed`: the documents it
-    indexed, as (id, text SHA-256)."""
+    indexed, as (id, text SHA-256). `retired`: the data folder's removed ids, read now."""
     resolved: dict[str, Path] = {}
 
     def where(folder: Path) -> Path:
@@ -253,7 +256,8 @@ def previous_ids(settings: Settings, entries: Iterable[tuple[str, str]],
             legacy = True
     if old_dir is not None and any(where(Path(f)) == old_dir for f in problem_files):
         legacy = True
-    return PreviousIds(seeds, frozenset(uploads), legacy, frozenset(indexed))
+    return PreviousIds(seeds, frozenset(uploads), legacy, frozenset(indexed),
+                       retired_ids(settings.documents_dir))
 
 
 def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
@@ -264,7 +268,9 @@ def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
     Ids are sticky, so that citations and links by id keep working: a file the last build
     named (`previous`) keeps its id while it is there. A new file gets its stem when no
     other file keeps it and no upload had it, else `stem-suffix` (numbered if need be), in
-    file-name order. Without `previous` (a fresh index) that rule alone names every file:
+    file-name order; a new file never takes the id of a removed upload (`previous.retired`),
+    so a citation saved before the removal never points into it. Without `previous` (a fresh
+    index) that rule alone names every file:
     `x.md` and `x.txt` are `x` and `x-txt`, readable or not, so loading and the cheap
     staleness check (`corpus_files`), given the same `previous`, always name a file alike."""
     paths: list[Path] = []
@@ -294,6 +300,7 @@ def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
         if kept is not None and kept not in taken:
             ids[path] = kept
             taken.add(kept)
+    taken |= previous.retired  # a kept id is never retired; a new one must not be one
     for path in paths:
         if path not in ids:
             doc_id = path.stem
@@ -666,6 +673,13 @@ def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def held_in_process(data: Path) -> bool:
+    """Does any thread of this process hold `data_lock(data)`? While it does, every change
+    of the data folder is that writer's (another process waits for the lock)."""
+    with _holders_lock:
+        return os.path.realpath(data) in _holders
+
+
 def held_here(data: Path) -> bool:
     """Does this thread hold `data_lock(data)` (a writer rebuilding for its own change)?"""
     with _holders_lock:
@@ -784,6 +798,7 @@ def settle(data: Path, committed: Judge) -> None:
         mark = _owner_file(path)
         ids = by_owner(mark)
         if ids is not None and doc_id not in ids.uploads:
+            retire(data, [doc_id])
             shutil.rmtree(path, ignore_errors=True)
             mark.unlink(missing_ok=True)
             continue
@@ -806,7 +821,7 @@ def commit(settings: Settings, prepared: Sequence[Prepared], taken: set[str]) ->
     Each is pending (`settle`) until `confirm`ed or `discard`ed. If one cannot be written
     (a full disk), none is left."""
     data = check_data_dir(settings)
-    taken = set(taken) | {p.name for p in stored_folders(data)}
+    taken = set(taken) | {p.name for p in stored_folders(data)} | retired_ids(data)
     ids: list[str] = []
     for item in prepared:
         doc_id = unique_id(safe_id(item.name), taken)
@@ -860,6 +875,44 @@ def _copy_checked(item: Prepared, target: Path) -> None:
                           "again", status=409)
 
 
+RETIRED = ".retired-ids.json"  # in the data folder: the ids of removed uploads
+
+
+def retired_ids(data: Path) -> frozenset[str]:
+    """The ids of the uploads removed from the data folder `data` (`retire`), which no new
+    document may take: a citation saved before a removal (an id and offsets) must never
+    point into another document. A data folder from before the record was kept has none
+    (so its earlier removals are not known); an unreadable record is reported and read as
+    none."""
+    path = data / RETIRED
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return frozenset()
+    except (OSError, ValueError) as exc:
+        report([Problem(str(path), f"unreadable record of removed document ids ({exc}); "
+                                   "their ids may be given again")])
+        return frozenset()
+    ids = record.get("retired") if isinstance(record, dict) else None
+    return frozenset(i for i in ids if isinstance(i, str)) if isinstance(ids, list) \
+        else frozenset()
+
+
+def retire(data: Path, ids: Iterable[str]) -> None:
+    """Add `ids` to the data folder's record of removed ids (atomically; call under
+    `data_lock`). A record that cannot be written is logged: the removal stands."""
+    known = retired_ids(data)
+    new = set(ids) - known
+    if not new:
+        return
+    record = {"retired": sorted(known | new)}
+    try:
+        write_text_atomic(data / RETIRED, json.dumps(record, ensure_ascii=False, indent=0))
+    except WriteError as exc:
+        log(printable(f"warning: cannot record the removed ids {', '.join(sorted(new))}: "
+                      f"{exc}; a new document may be given one of them"))
+
+
 def confirm(settings: Settings, ids: Sequence[str]) -> None:
     """The documents `commit` stored are in the committed index: no longer pending."""
     for doc_id in ids:
@@ -911,6 +964,10 @@ def undo(moves: Sequence[tuple[Path, Path]]) -> None:
 
 
 def finish(moves: Sequence[tuple[Path, Path]]) -> None:
+    """Delete the documents `withdraw` set aside (their removal is committed), their ids
+    retired first (`retire`)."""
+    for folder, _ in moves:
+        retire(folder.parent, [folder.name])
     for _, aside in moves:
         shutil.rmtree(aside, ignore_errors=True)
         with contextlib.suppress(OSError):

@@ -1,20 +1,32 @@
 """PDF: the text layer of every page, read with pypdf (BSD licence).
 
-Pages are joined by a blank line and recorded as spans, so a citation knows its page. An
-encrypted PDF and a scanned PDF with no text layer are refused with a clear reason (qa does
-no OCR).
+Pages are joined by a blank line and recorded as spans, so a citation knows its page; a page
+whose sentence goes on on the next page (it ends without a full stop, the next one starts
+in lower case) is joined to it by a line break only, so that sentence stays whole. Running
+headers and footers (a line at the top or bottom of most pages, page numbers aside) and
+bare page numbers are dropped, so they are never quoted nor glued to a sentence; a word
+hyphenated at a line break is joined again (`infor-` / `mation`), unless the document
+writes it with its hyphen elsewhere. An encrypted PDF and a scanned PDF with no text layer
+are refused with a clear reason (qa does no OCR).
 """
 
 from __future__ import annotations
 
 import io
+import math
+import re
+from collections import Counter
 from importlib.metadata import version
 from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 2
+REVISION = 3  # 3: running headers, footers and page numbers dropped; words and sentences
+# broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
+# a line break inside a sentence a space
 PAGE_BREAK = "\n\n"
+PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
+EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
 MAX_PAGES = 5000
 HEADING_CHARS = 80
 
@@ -23,12 +35,15 @@ def _ends_sentence(line: str) -> bool:
     return line.rstrip().endswith((".", "!", "?", ":", "”", '"'))
 
 
-def _is_heading(line: str, after_break: bool) -> bool:
+def _is_heading(line: str, after_break: bool, following: str = "") -> bool:
     """A short line that opens with a capital or digit, ends without punctuation and follows
-    the end of a sentence (or starts the page): a title or heading, not wrapped text."""
+    the end of a sentence (or starts the page): a title or heading, not wrapped text. Not
+    when the line after it goes on in lower case: that is the first line of a paragraph
+    (in a narrow column, as short as a heading)."""
     text = line.strip()
     return (after_break and 0 < len(text) <= HEADING_CHARS and (text[0].isupper()
-            or text[0].isdigit()) and not text.endswith((".", ",", ";", ":", "!", "?", "-")))
+            or text[0].isdigit()) and not text.endswith((".", ",", ";", ":", "!", "?", "-"))
+            and not following.lstrip()[:1].islower())
 
 
 def page_paragraphs(text: str) -> str:
@@ -36,8 +51,9 @@ def page_paragraphs(text: str) -> str:
     the start of the sentence under it (pypdf gives lines, not paragraphs)."""
     out: list[str] = []
     after_break = True
-    for line in text.split("\n"):
-        heading = _is_heading(line, after_break)
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        heading = _is_heading(line, after_break, lines[n + 1] if n + 1 < len(lines) else "")
         if heading and out and out[-1] != "":
             out.append("")
         out.append(line)
@@ -45,6 +61,66 @@ def page_paragraphs(text: str) -> str:
             out.append("")
         after_break = heading or _ends_sentence(line) or not line.strip()
     return "\n".join(out).strip()
+
+
+_PAGE_NUMBER = re.compile(r"^\W*(?:page\s*)?\d{1,5}(?:\s*(?:of|/)\s*\d{1,5})?\W*$",
+                          re.IGNORECASE)
+_BROKEN_WORD = re.compile(r"(\w+)[-\u00ad]\n([^\W\d_A-Z]\w*)")
+
+
+def _shape(line: str) -> str:
+    """A line as running heads repeat it: case and spacing aside, any number as `#`."""
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def _edges(lines: list[str]) -> list[int]:
+    """The indices of the first and last EDGE_LINES non-blank lines of a page."""
+    full = [i for i, line in enumerate(lines) if line.strip()]
+    return sorted(set(full[:EDGE_LINES] + full[-EDGE_LINES:]))
+
+
+def drop_furniture(pages: list[str]) -> list[str]:
+    """The pages without their running headers and footers: a line among the first or last
+    EDGE_LINES of a page that (numbers aside) is at the top or bottom of at least half the
+    pages (two at least), and a line that is only a page number ("7", "Page 7 of 9")."""
+    lines = [page.split("\n") for page in pages]
+    seen: Counter[str] = Counter()
+    for page in lines:
+        seen.update({_shape(page[i]) for i in _edges(page)})
+    need = max(2, math.ceil(len(pages) / 2))
+    kept = []
+    for page in lines:
+        drop = {i for i in _edges(page)
+                if _PAGE_NUMBER.match(page[i]) or seen[_shape(page[i])] >= need}
+        kept.append("\n".join(line for i, line in enumerate(page) if i not in drop).strip())
+    return kept
+
+
+def join_broken_words(text: str, document: str) -> str:
+    """`text` with each word hyphenated at a line break joined (`infor-\nmation`), unless
+    `document` writes it with the hyphen (`well-known`), which then stays, on one line."""
+    def join(m: re.Match[str]) -> str:
+        hyphenated = f"{m.group(1)}-{m.group(2)}"
+        return hyphenated if hyphenated in document else m.group(1) + m.group(2)
+
+    return _BROKEN_WORD.sub(join, text)
+
+
+# a line break inside a sentence: after a line that does not end one (nor a clause a list
+# may follow), before a line that goes on in lower case
+_WRAPPED = re.compile(r"""(?<=[^\s.!?…:;"”’)\]])\n(?=[^\W\d_A-Z])""")
+
+
+def join_wrapped_lines(text: str) -> str:
+    """`text` with each line break inside a sentence a space (`debated at\nlength` is
+    `debated at length`), so that a quote reads as the sentence it is; the line breaks a
+    page's layout means (before a capital, a number, a list mark) stay."""
+    return _WRAPPED.sub(" ", text)
+
+
+def _continues(before: str, after: str) -> bool:
+    """Does the sentence at the end of one page go on at the start of the next?"""
+    return bool(before.strip()) and not _ends_sentence(before) and after[:1].islower()
 
 
 class PdfLoader:
@@ -73,8 +149,8 @@ class PdfLoader:
             if len(reader.pages) > MAX_PAGES:
                 raise BadDocument(f"{name}: the PDF has {len(reader.pages)} pages "
                                   f"(at most {MAX_PAGES})", status=413)
-            texts = [page_paragraphs(clean_extracted(page.extract_text() or "").strip())
-                     for page in reader.pages]
+            raw_texts = [clean_extracted(page.extract_text() or "").strip()
+                         for page in reader.pages]
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
         except BadDocument:
             raise
@@ -82,16 +158,28 @@ class PdfLoader:
                 RecursionError, OSError) as exc:
             raise BadDocument(f"{name}: the PDF is corrupt or unreadable "
                               f"({type(exc).__name__})") from None
-        if not texts:
+        if not raw_texts:
             raise BadDocument(f"{name}: the PDF has no pages")
-        if not any(texts):
+        if not any(raw_texts):
             raise BadDocument(f"{name}: scanned PDF with no text layer (qa does not do OCR)")
-        pieces, pages, pos = [], [], 0
-        for text in texts:
+        kept = drop_furniture(raw_texts)
+        if not any(kept):  # nothing but what looked like running heads: keep it all
+            kept = raw_texts
+        whole = "\n".join(kept)
+        texts = [join_wrapped_lines(page_paragraphs(join_broken_words(text, whole)))
+                 for text in kept]
+        pieces: list[str] = []
+        pages: list[tuple[int, int]] = []
+        pos = 0
+        for n, text in enumerate(texts):
+            if n:
+                joint = PAGE_CONTINUES if _continues(texts[n - 1], text) else PAGE_BREAK
+                pieces.append(joint)
+                pos += len(joint)
             pages.append((pos, pos + len(text)))
             pieces.append(text)
-            pos += len(text) + len(PAGE_BREAK)
-        full = PAGE_BREAK.join(pieces)
+            pos += len(text)
+        full = "".join(pieces)
         title = clean_extracted(str(meta_title)).strip()
         if not title:
             title = next(line.strip() for t in texts if t for line in t.splitlines()
