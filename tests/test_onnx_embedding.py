@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -178,7 +179,7 @@ def test_onnx_vectors_equal_torch_vectors(tmp_path: Path) -> None:
 
 
 def test_document_precision_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert load_settings().document_precision == "float32"
+    assert load_settings().document_precision == "auto"
     monkeypatch.setenv("QA_DOCUMENT_PRECISION", "bfloat16")
     assert load_settings().document_precision == "bfloat16"
     monkeypatch.setenv("QA_DOCUMENT_PRECISION", "int8")
@@ -193,8 +194,8 @@ def test_document_precision_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def test_float32_documents_take_the_question_path(tmp_path: Path) -> None:
-    """Documents in float32 (asked for, or "auto" on a CPU without native bfloat16) are
-    embedded by the same backend as questions: one model in memory."""
+    """Documents in float32 (asked for, or "auto" on a CPU without VNNI) are embedded by the
+    same backend as questions: one model in memory."""
     embedder = SentenceTransformerEmbedder(document_precision="float32", cache_dir=tmp_path)
 
     class Backend:
@@ -207,20 +208,45 @@ def test_float32_documents_take_the_question_path(tmp_path: Path) -> None:
     assert (embedder._documents, embedder.document_precision_used) == (backend, "float32")
 
 
-def test_auto_embeds_documents_in_float_without_native_bfloat16(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_auto_embeds_documents_in_int8_only_where_it_runs_well(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """"auto" (the default) takes int8 on a CPU with VNNI; float32 without VNNI (slow and
+    saturating int8 products), and float32 with a one-line notice where int8 cannot run (a
+    model that is no plain BERT); never bfloat16, which costs the build ~430 MB."""
     from qa import embedding
 
-    monkeypatch.setattr(embedding, "native_bfloat16", lambda: False)
-    embedder = SentenceTransformerEmbedder(document_precision="auto", cache_dir=tmp_path)
-
     class Backend:
+        def __init__(self, precision: str) -> None:
+            self.precision = precision
+
         def encode(self, texts: list[str]) -> np.ndarray:
             return np.ones((len(texts), 2), dtype=np.float32)
 
-    embedder._backend = Backend()  # type: ignore[assignment]
-    embedder.embed_documents(["a"])
-    assert embedder.document_precision_used == "float32"  # no torch: emulated is slow
+    def auto(vnni: bool, int8: Any) -> SentenceTransformerEmbedder:
+        monkeypatch.setattr(embedding, "native_int8", lambda: vnni)
+        monkeypatch.setattr(embedding, "native_bfloat16", lambda: True)
+        monkeypatch.setattr(SentenceTransformerEmbedder, "_int8", int8)
+        embedder = SentenceTransformerEmbedder(document_precision="auto", cache_dir=tmp_path)
+        embedder._backend = Backend("float32")  # type: ignore[assignment]
+        embedder.embed_documents(["a"])
+        return embedder
+
+    def int8(self: SentenceTransformerEmbedder) -> Backend:
+        return Backend("int8")
+
+    assert auto(True, int8)._documents.precision == "int8"  # type: ignore[union-attr]
+    assert auto(False, int8).document_precision_used == "float32"
+
+    def cannot(self: SentenceTransformerEmbedder) -> Backend:
+        raise ModelError("QA_DOCUMENT_PRECISION=int8 runs only plain mean-pooled BERT models")
+
+    assert auto(True, cannot).document_precision_used == "float32"
+    assert "documents are embedded in float32" in capsys.readouterr().err
+    monkeypatch.setattr(SentenceTransformerEmbedder, "_int8", cannot)
+    asked = SentenceTransformerEmbedder(document_precision="int8", cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="plain mean-pooled"):
+        asked.embed_documents(["a"])  # asked for by name: the error, not a silent fallback
 
 
 def test_native_bfloat16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,7 +269,11 @@ def test_native_bfloat16_reads_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(builtins, "open", cpuinfo("fpu avx2 amx_bf16 amx_tile"))
     assert embedding.native_bfloat16()
     monkeypatch.setattr(builtins, "open", cpuinfo("fpu avx2 avx512f avx512_vnni"))
-    assert not embedding.native_bfloat16()
+    assert not embedding.native_bfloat16() and embedding.native_int8()
+    monkeypatch.setattr(builtins, "open", cpuinfo("fpu avx2 avx_vnni"))
+    assert embedding.native_int8()
+    monkeypatch.setattr(builtins, "open", cpuinfo("fpu avx2 fma"))
+    assert not embedding.native_int8()
 
 
 @pytest.mark.slow

@@ -86,9 +86,9 @@ class Settings:
     # how an index build embeds documents: "float32" (the question path), "bfloat16" (torch,
     # cosine >= 0.9999 to float32, ~1.6x less CPU time where the CPU has native bfloat16,
     # ~430 MB more memory), "int8" (ONNX Runtime, int8 matrix products, one text a call), or
-    # "auto" (bfloat16 on such a CPU). Questions are always embedded in float32. See the
-    # comment on DOCUMENT_PRECISIONS in qa.embedding.
-    document_precision: str = "float32"
+    # "auto" (int8 on a CPU with VNNI, else float32). Questions are always embedded in
+    # float32. See the comment on DOCUMENT_PRECISIONS in qa.embedding.
+    document_precision: str = "auto"
 
     def __post_init__(self) -> None:
         self._check_types()

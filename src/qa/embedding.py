@@ -25,6 +25,7 @@ import numpy as np
 from qa.config import DEFAULT_MODEL, DOCUMENT_PRECISIONS, Settings, usable_cores
 from qa.errors import ModelError
 from qa.imports import TORCH_IMPORTS
+from qa.log import log
 
 # Model calls are cut by tokens, not texts: texts sorted by token count, and a call holds
 # as many as fit in this many (padded) tokens, so a call of single words holds a few hundred
@@ -38,12 +39,16 @@ ONNX_MOST_TEXTS = 256
 TORCH_TOKENS = 1024
 TORCH_MOST_TEXTS = 256
 # How a build embeds documents (`QA_DOCUMENT_PRECISION`, config.DOCUMENT_PRECISIONS):
-# "bfloat16" runs the torch path under bfloat16 autocast. On a CPU with native bfloat16
-# (AVX512-BF16, AMX) that took 1.63x less CPU time per sentence than ONNX float32 (6.28 vs
-# 10.26 ms), at cosine >= 0.9999 to the float vectors; elsewhere it is emulated and slow, so
-# "auto" uses it only on such a CPU. Not the default: torch and a second copy of the model
-# cost the build ~430 MB more (2 MB text: 887 vs 454 MiB peak; 20 MB: 1,914 MiB, over the
-# 1.5 GB the build must keep to). Questions are always embedded in float32.
+# "int8" runs ONNX Runtime's int8 graph, one text a call (its vector never depends on the
+# batch): 2.2x less CPU time per text than float32 on a CPU with VNNI (AVX512-VNNI,
+# AVX-VNNI, AMX), cosine 0.994 to float32, answers within noise on the held-out eval sets
+# (docs/scaling.md). Without VNNI int8 products are slow and may saturate, so "auto" (the
+# default) takes int8 only on such a CPU, for a plain mean-pooled BERT, and float32
+# otherwise. "bfloat16" runs the torch path under bfloat16 autocast: on a CPU with native
+# bfloat16 (AVX512-BF16, AMX) 1.63x less CPU time per sentence than ONNX float32 (6.28 vs
+# 10.26 ms), at cosine >= 0.9999; only when asked for: torch and a second copy of the model
+# cost the build ~430 MB more (20 MB text: 1,914 MiB, over the 1.5 GB the build must keep
+# to). Questions are always embedded in float32.
 
 # OpenMP threads that spin-wait after each parallel region starve torch's next one whenever
 # another process holds a core: on 2 cores, embedding a question went from ~17 ms to ~480 ms.
@@ -400,7 +405,7 @@ class SentenceTransformerEmbedder:
             if self._documents is None:
                 wanted = self.document_precision
                 if wanted == "auto":
-                    wanted = "bfloat16" if native_bfloat16() else "float32"
+                    wanted = "int8" if native_int8() else "float32"
                 plain = None
                 if wanted == "bfloat16" and self.fast and self.device == "cpu":
                     target = Path(resolve_model(self.name))
@@ -415,7 +420,12 @@ class SentenceTransformerEmbedder:
                                              "(pip install torch), or set it to float32") \
                                 from None
                 if wanted == "int8":
-                    self._documents = self._int8()
+                    try:
+                        self._documents = self._int8()
+                    except ModelError as error:
+                        if self.document_precision == "int8":
+                            raise
+                        log(f"documents are embedded in float32: {error}")  # auto
         if self._documents is not None:
             return self._documents
         backend = self._load()
@@ -454,14 +464,24 @@ class SentenceTransformerEmbedder:
 def native_bfloat16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX), read from
     /proc/cpuinfo (no torch import); False where that cannot be read."""
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def native_int8() -> bool:
+    """Whether this CPU has int8 dot products (AVX512-VNNI, AVX-VNNI or AMX), which ONNX
+    Runtime's int8 products need to be fast and exact; False where that cannot be read."""
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & _cpu_flags())
+
+
+def _cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
+                    return set(line.split())
     except OSError:
         pass
-    return False
+    return set()
 
 
 def make_embedder(settings: Settings) -> SentenceTransformerEmbedder:
