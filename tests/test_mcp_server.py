@@ -142,6 +142,30 @@ def test_stdio_server(real_pipeline: Pipeline, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
+def test_stdio_answers_a_call_piped_in_before_stdin_ends(real_pipeline: Pipeline) -> None:
+    """`printf '<initialize>\\n<initialized>\\n<tools/call ask>\\n' | qa mcp` printed the
+    reply to initialize and nothing for the call: the SDK cancelled it at the end of stdin."""
+    import json
+    import subprocess
+
+    settings = real_pipeline.settings
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "ask", "arguments": {"question": KADHIMI}}}
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "mcp", "--seeds", str(settings.seeds_dir),
+         "--index", str(settings.index_dir)],
+        input="".join(_stdio_lines(call)), capture_output=True, text=True, timeout=200,
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                       "QA_CACHE_DIR": str(settings.cache_dir)})
+    assert done.returncode == 0, done.stderr
+    replies = {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert sorted(replies) == [1, 2], done.stdout
+    answer = replies[2]["result"]["structuredContent"]
+    assert answer["text"] == real_pipeline.ask(KADHIMI).text and answer["citations"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_streamable_http_on_the_running_server(server: Server, real_pipeline: Pipeline) -> None:
     run(Client(server.url + "mcp"), lambda c: exercise(c, real_pipeline))
 
@@ -461,3 +485,48 @@ def test_every_loopback_name_reaches_mcp(fake_pipeline: Pipeline, base: str) -> 
             "content-type": "application/json", "origin": base,
             "accept": "application/json, text/event-stream"})
         assert r.status_code == 200 and r.json()["id"] == 1, r.text
+
+
+def _stdio_lines(*messages: dict[str, Any]) -> list[str]:
+    import json
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    return [json.dumps(m) + "\n" for m in (initialize, initialized, *messages)]
+
+
+def test_stdio_answers_every_request_read_before_stdin_ends(fake_pipeline: Pipeline) -> None:
+    """`printf '<initialize>\\n<initialized>\\n<tools/call>\\n' | qa mcp` printed the reply
+    to initialize only: at the end of stdin the SDK cancelled the calls still running and
+    the process ended without a word for them. Every request read is answered first."""
+    import io
+    import json
+    import time
+
+    slow = fake_pipeline.list_documents
+
+    def slowly() -> Any:
+        time.sleep(0.5)  # still running when stdin ends
+        return slow()
+
+    fake_pipeline.list_documents = slowly  # type: ignore[method-assign]
+    calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+              "params": {"name": name, "arguments": arguments}}
+             for n, name, arguments in ((2, "list_documents", {}),
+                                        (3, "retrieve", {"question": "troops", "k": 2}),
+                                        (4, "ask", {"question": "   "}))]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:  # ends at once, as a pipe from printf does
+        for line in _stdio_lines(*calls):
+            yield line
+
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
+        stdin(), anyio.wrap_file(stdout)))
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    assert sorted(replies) == [1, 2, 3, 4], stdout.getvalue()
+    assert replies[2]["result"]["structuredContent"]["documents"]
+    assert len(replies[3]["result"]["structuredContent"]["hits"]) == 2
+    assert replies[4]["result"]["isError"] is True

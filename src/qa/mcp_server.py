@@ -45,6 +45,9 @@ from mcp.types import (
     CallToolResult,
     ErrorData,
     JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
     TextContent,
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -166,12 +169,17 @@ class QAServer(MCPServer):
         line that is not a JSON-RPC message gets JSON-RPC's error reply (-32700 parse error,
         -32600 invalid request, id null), where the SDK would drop it and leave the client
         waiting; so does a request whose id is not a string or an integer (`bad_id`),
-        which the SDK read as a notification and never answered."""
+        which the SDK read as a notification and never answered. At the end of stdin every
+        request read is answered before the loop ends (for at most DRAIN_SECONDS): the SDK
+        cancelled the calls still running, so `printf '<initialize>...<tools/call>' | qa
+        mcp` printed no reply to the call."""
         lines = _screened_lines(stdin if stdin is not None else _stdin_lines())
         # The SDK types `stdin` as an anyio file; it only iterates its lines.
         async with stdio_server(lines, stdout) as (  # type: ignore[arg-type]
                 read_stream, write_stream):
             forward, messages = anyio.create_memory_object_stream[SessionMessage | Exception]()
+            replies, outgoing = anyio.create_memory_object_stream[SessionMessage]()
+            waiting = _Unanswered()
 
             async def screen() -> None:
                 async with forward:
@@ -180,14 +188,69 @@ class QAServer(MCPServer):
                             if (reply := _rejection(item)) is not None:
                                 await write_stream.send(SessionMessage(reply))
                         else:
+                            waiting.read(item.message)
                             await forward.send(item)
+                    with anyio.move_on_after(DRAIN_SECONDS):
+                        await waiting.answered()
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(screen)
-                lowlevel = self._lowlevel_server
-                await lowlevel.run(messages, write_stream,
-                                   lowlevel.create_initialization_options())
-                group.cancel_scope.cancel()
+            async def relay() -> None:
+                async with outgoing:
+                    async for item in outgoing:
+                        waiting.replied(item.message)
+                        await write_stream.send(item)
+
+            try:
+                async with anyio.create_task_group() as sending:
+                    sending.start_soon(relay)
+                    async with anyio.create_task_group() as reading:
+                        reading.start_soon(screen)
+                        lowlevel = self._lowlevel_server
+                        await lowlevel.run(messages, replies,
+                                           lowlevel.create_initialization_options())
+                        reading.cancel_scope.cancel()
+            finally:
+                await write_stream.aclose()
+
+
+DRAIN_SECONDS = 120.0  # at the end of stdin, the longest wait for the replies still due
+
+
+class _Unanswered:
+    """The requests read over stdio that have no reply yet, by id."""
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[str, object], int] = {}
+        self._changed = anyio.Event()
+
+    @staticmethod
+    def _key(request_id: object) -> tuple[str, object]:
+        return type(request_id).__name__, request_id  # 1 and "1" are two ids
+
+    def read(self, message: object) -> None:
+        if isinstance(message, JSONRPCRequest):
+            key = self._key(message.id)
+            self._due[key] = self._due.get(key, 0) + 1
+        elif isinstance(message, JSONRPCNotification) and message.method == (
+                "notifications/cancelled"):  # the SDK never answers a cancelled request
+            self._settle((message.params or {}).get("requestId"))
+
+    def replied(self, message: object) -> None:
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            self._settle(message.id)
+
+    def _settle(self, request_id: object) -> None:
+        key = self._key(request_id)
+        if key in self._due:
+            self._due[key] -= 1
+            if not self._due[key]:
+                del self._due[key]
+            self._changed.set()
+
+    async def answered(self) -> None:
+        """Return once every request read has its reply."""
+        while self._due:
+            self._changed = anyio.Event()
+            await self._changed.wait()
 
 
 BAD_ID = ("Invalid Request: the id must be a string or an integer (in MCP null, 1.5, 1.0, "
