@@ -530,3 +530,85 @@ def test_stdio_answers_every_request_read_before_stdin_ends(fake_pipeline: Pipel
     assert replies[2]["result"]["structuredContent"]["documents"]
     assert len(replies[3]["result"]["structuredContent"]["hits"]) == 2
     assert replies[4]["result"]["isError"] is True
+
+
+def _initialize(version: object, **params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}, **params}}
+
+
+BAD_INITIALIZE: list[tuple[dict[str, Any], str]] = [
+    ({"jsonrpc": "2.0", "id": 1, "method": "initialize"}, "params: Field required"),
+    ({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+     "params.protocolVersion: Field required"),
+    (_initialize(20250618), "params.protocolVersion: Input should be a valid string"),
+]
+
+
+def test_an_unknown_protocol_version_is_negotiated_on_a_real_http_server(
+        fake_pipeline: Pipeline) -> None:
+    """A client stamping its MCP-Protocol-Version header on `initialize` (as it does on
+    every request) with a version qa does not speak got 400 and -32602 "params._meta must
+    be an object carrying the required 'io.modelcontextprotocol/protocolVersion' and ...":
+    MCP's lifecycle says the server answers with a version it supports. Any other request
+    with such a header is 400 naming the versions spoken; a malformed `initialize` is
+    -32602 naming the field, where the SDK said only "Invalid request parameters"."""
+    import json
+
+    from qa.api import create_api
+    from tests.test_documents_api import served
+
+    headers = {"Accept": "application/json, text/event-stream",
+               "Content-Type": "application/json"}
+    with served(create_api(fake_pipeline)) as url, httpx.Client(base_url=url,
+                                                                timeout=30) as web:
+        for version, header in (("1999-01-01", "1999-01-01"), ("2099-12-31", "2099-12-31"),
+                                ("1999-01-01", None), ("2026-07-28", "2026-07-28"),
+                                ("2025-06-18", "2025-06-18")):
+            extra = {"MCP-Protocol-Version": header} if header else {}
+            r = web.post("/mcp", headers={**headers, **extra},
+                         content=json.dumps(_initialize(version)))
+            assert r.status_code == 200, (version, r.text)
+            want = version if version == "2025-06-18" else "2025-11-25"
+            assert r.json()["result"]["protocolVersion"] == want, r.text
+        r = web.post("/mcp", headers={**headers, "MCP-Protocol-Version": "1999-01-01"},
+                     content=json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}))
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert r.json()["id"] == 5 and error["code"] == -32600
+        assert "unsupported protocol version '1999-01-01'" in error["message"]
+        assert "_meta" not in error["message"] and "2025-11-25" in error["message"]
+        assert error["data"]["requested"] == "1999-01-01"
+        for body, expected in BAD_INITIALIZE:
+            r = web.post("/mcp", headers=headers, content=json.dumps(body))
+            error = r.json()["error"]
+            assert error["code"] == -32602 and expected in error["message"], r.text
+            assert error["message"].startswith("Invalid params for initialize: ")
+
+
+def test_an_unknown_protocol_version_is_negotiated_over_stdio(fake_pipeline: Pipeline) -> None:
+    """Over stdio too: an unknown version is answered with one qa speaks, a malformed
+    `initialize` names the field, and a request before `initialize` says so (the SDK said
+    "Invalid request parameters" to all three)."""
+    import io
+    import json
+
+    lines = [json.dumps(m) + "\n" for m in (
+        {"jsonrpc": "2.0", "id": 9, "method": "tools/list"},
+        *(dict(body, id=10 + n) for n, (body, _) in enumerate(BAD_INITIALIZE)),
+        _initialize("1999-01-01"))]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
+        stdin(), anyio.wrap_file(stdout)))
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    assert replies[1]["result"]["protocolVersion"] == "2025-11-25", replies
+    assert "not initialized; send initialize" in replies[9]["error"]["message"]
+    for n, (_, expected) in enumerate(BAD_INITIALIZE):
+        assert replies[10 + n]["error"]["code"] == -32602
+        assert expected in replies[10 + n]["error"]["message"], replies[10 + n]

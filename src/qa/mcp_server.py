@@ -12,6 +12,9 @@ Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank
 out of range, a wrong type) comes back as a tool error with a one-line message, never a
 crash; a message that is not JSON-RPC, or a request whose id is not a string or an integer,
 gets JSON-RPC's one-line error reply with id null on both transports, never silence.
+An `initialize` naming a protocol version qa does not speak is answered with one it does
+(MCP's version negotiation), over HTTP whatever its MCP-Protocol-Version header says; a
+malformed one is -32602 naming the field.
 Over HTTP the endpoint is stateless JSON (no sessions to keep: POST only, 405 to GET and
 DELETE), sits behind the same optional bearer token as the rest of the API, and checks
 Host/Origin against loopback unless a token is set (a token is required beyond loopback, and
@@ -32,11 +35,13 @@ from typing import Annotated, Any
 import anyio
 import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import SessionMessage
 from mcp.types import (
     INVALID_PARAMS,
@@ -50,11 +55,12 @@ from mcp.types import (
     JSONRPCResponse,
     TextContent,
 )
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
-from qa.errors import QAError
+from qa.errors import QAError, quoted
 from qa.log import log
 from qa.pipeline import Pipeline, check_k
 from qa.schema import clean_question, clean_turn
@@ -130,8 +136,13 @@ def _one_line(error: ValidationError) -> str:
 class QAServer(MCPServer):
     """MCPServer whose tool errors read `ask: the question is empty`, whose argument
     errors are one line (the SDK passes on pydantic's multi-line report) and name unknown
-    arguments (the SDK ignores them), and whose stdio loop answers a line that is not
-    JSON-RPC."""
+    arguments (the SDK ignores them), whose malformed requests (an `initialize` without a
+    string protocolVersion, a request before `initialize`) are told what is wrong
+    (`_clear_request_errors`), and whose stdio loop answers a line that is not JSON-RPC."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lowlevel_server.middleware.append(_clear_request_errors)
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
@@ -251,6 +262,30 @@ class _Unanswered:
         while self._due:
             self._changed = anyio.Event()
             await self._changed.wait()
+
+
+NOT_INITIALIZED = ("Invalid request parameters: the connection is not initialized; send "
+                   "initialize, then notifications/initialized, first")
+
+
+async def _clear_request_errors(ctx: ServerRequestContext[Any, Any],
+                                call_next: CallNext) -> HandlerResult:
+    """The SDK's errors for malformed requests, told what is wrong (same codes): it
+    answered an `initialize` whose params were missing or mistyped, and any request
+    before `initialize` over stdio, with -32602 "Invalid request parameters" and nothing
+    more (MCP's lifecycle: `initialize` needs protocolVersion, capabilities and
+    clientInfo). An `initialize` naming a version the server does not speak is not an
+    error: the SDK answers with the newest version it speaks, as the spec asks."""
+    try:
+        return await call_next(ctx)
+    except ValidationError as exc:
+        raise MCPError(INVALID_PARAMS, f"Invalid params for {ctx.method}: "
+                                       f"{_one_line(exc)}") from None
+    except MCPError as exc:
+        if (exc.error.code == INVALID_PARAMS and exc.error.message == "Invalid request "
+                "parameters" and not exc.error.data and ctx.method != "initialize"):
+            raise MCPError(INVALID_PARAMS, NOT_INITIALIZED) from None
+        raise
 
 
 BAD_ID = ("Invalid Request: the id must be a string or an integer (in MCP null, 1.5, 1.0, "
@@ -381,8 +416,11 @@ class _Forward(Response):
     -32602 with pydantic's report of every union branch, a dozen lines echoing the input.
     A request whose id MCP does not allow (`bad_id`) is answered here, before the SDK sees
     it: -32600, id null, where the SDK answered 202 and nothing; so is a body that is not
-    sent as JSON (415, where the SDK answered a plain-text 400). The body is read whole
-    first (`qa.api.Hardening` caps it) and handed on as it came."""
+    sent as JSON (415, where the SDK answered a plain-text 400). An MCP-Protocol-Version
+    header naming a version the SDK does not negotiate is dropped from an `initialize`
+    (the handshake decides the version) and answered 400 `_unsupported_version` on any
+    other request without the 2026 envelope. The body is read whole first
+    (`qa.api.Hardening` caps it) and handed on as it came."""
 
     def __init__(self, app: ASGIApp) -> None:
         super().__init__()
@@ -409,6 +447,15 @@ class _Forward(Response):
         if bad_id(parsed):
             await _reply(send, 400, bad_id_reply())
             return
+        version = next((v.decode("latin-1") for k, v in scope["headers"]
+                        if k == _VERSION_HEADER), None)
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            if _is_initialize(parsed):  # the handshake negotiates; no header decides it
+                scope = {**scope, "headers": [(k, v) for k, v in scope["headers"]
+                                              if k != _VERSION_HEADER]}
+            elif version not in MODERN_PROTOCOL_VERSIONS and not _has_envelope(parsed):
+                await _reply(send, 400, _unsupported_version(version, parsed))
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -441,6 +488,38 @@ class _Forward(Response):
             await send(message)
 
         await self.app(scope, replay, screened)
+
+
+_VERSION_HEADER = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
+
+
+def _is_initialize(message: object) -> bool:
+    return isinstance(message, dict) and message.get("method") == "initialize" and (
+        "id" in message)
+
+
+def _has_envelope(message: object) -> bool:
+    """Whether `message` carries the per-request `params._meta` of MCP 2026-07-28 (the
+    SDK judges its version itself, answering -32022 with the versions it serves)."""
+    params = message.get("params") if isinstance(message, dict) else None
+    return isinstance(params, dict) and isinstance(params.get("_meta"), dict)
+
+
+def _unsupported_version(version: str, message: object) -> JSONRPCError:
+    """MCP's answer to an MCP-Protocol-Version header naming a version the server does not
+    speak (a 400, as the transport spec asks), in words: the SDK's was -32602 "params._meta
+    must be an object carrying the required 'io.modelcontextprotocol/protocolVersion' and
+    ..." for any request without the 2026 envelope, `initialize` included."""
+    supported = [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]
+    found = message.get("id") if isinstance(message, dict) else None
+    error = ErrorData(code=INVALID_REQUEST, data={"supported": supported,
+                                                  "requested": version[:100]},
+                      message=(f"Bad Request: unsupported protocol version {quoted(version)} "
+                               "in the MCP-Protocol-Version header; this server speaks "
+                               f"{', '.join(HANDSHAKE_PROTOCOL_VERSIONS)} (agreed by "
+                               f"initialize) and {', '.join(MODERN_PROTOCOL_VERSIONS)}"))
+    return JSONRPCError(jsonrpc="2.0", id=found if isinstance(found, str | int) else None,
+                        error=error)
 
 
 _NOT_A_MESSAGE = "Validation error:"  # how the SDK's transport begins that reply
