@@ -1478,3 +1478,64 @@ def test_a_request_past_the_connection_cap_gets_a_json_503(tmp_path: Path) -> No
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+MALFORMED_MULTIPART = [  # (body, what python-multipart says of it)
+    (b"garbage without a boundary", "Expected boundary character"),
+    (b"--XYZ\r\nbad header line\r\n\r\nhello\r\n--XYZ--\r\n", "invalid character"),
+]
+
+
+def _multipart_records(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("python_multipart")]
+
+
+def test_a_malformed_upload_is_told_to_the_client_not_the_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """python-multipart logged a warning for each malformed body it was sent (wrapped over
+    two lines by the MCP SDK's log handler): log noise anyone could make at will. The
+    client's 422 says what is wrong; the log says nothing."""
+    from tests.test_documents_api import served
+
+    client = api_client(tmp_path)
+    with served(client.app) as url, httpx.Client(base_url=url, timeout=30) as web:
+        for body, reason in MALFORMED_MULTIPART:
+            r = web.post("/api/documents", content=body,
+                         headers={"content-type": "multipart/form-data; boundary=XYZ"})
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"].startswith("the multipart body is malformed: ")
+            assert reason in r.json()["detail"], r.text
+    assert _multipart_records(caplog) == []
+
+
+@pytest.mark.slow  # imports Gradio
+def test_a_malformed_upload_to_the_chat_leaves_no_warning_in_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        for body, _ in MALFORMED_MULTIPART:
+            r = client.post("/gradio_api/upload", content=body,
+                            headers={"content-type": "multipart/form-data; boundary=XYZ"})
+            assert 400 <= r.status_code < 500, r.text
+    assert _multipart_records(caplog) == []
+
+
+def test_library_warnings_are_one_line_once_an_mcp_server_is_built() -> None:
+    """Building the MCP server ran the SDK's `logging.basicConfig` with a RichHandler, so
+    every library's warning in the process was printed wrapped over several lines."""
+    import subprocess
+    import sys
+
+    script = ("import logging; from qa.mcp_server import QAServer; QAServer('qa'); "
+              "logging.getLogger('somelib').warning('a warning ' * 30 + '\\nsecond line')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("qa: somelib: warning: a warning a warning"), line
+    assert line.endswith("second line"), line

@@ -89,7 +89,7 @@ from qa.errors import (
     TooManyAttempts,
     WriteError,
 )
-from qa.log import log
+from qa.log import log, quiet_client_input_warnings
 from qa.openai_api import PREFIX as OPENAI_PREFIX
 from qa.openai_api import error_json, openai_router
 from qa.pipeline import Pipeline, check_destinations, default_pipeline
@@ -477,6 +477,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
     the hardening in front of them."""
     shared = pipeline or default_pipeline()
     settings = shared.settings
+    quiet_client_input_warnings()  # a malformed upload is the client's to hear about
     readiness = Readiness()
     uploads = _upload_folder()
 

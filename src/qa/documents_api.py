@@ -180,7 +180,8 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
             raise  # the server's body cap (413), answered as it is; a cancelled request
         if isinstance(exc, OSError):  # the part could not be stored: a full disk (507)
             raise WriteError.of(exc, folder) from None
-        raise BadDocument(f"the multipart body is malformed ({type(exc).__name__})") from None
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise BadDocument(f"the multipart body is malformed: {reason}") from None
     upload.close()
     return folder, upload
 

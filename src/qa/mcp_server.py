@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -61,7 +62,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError, quoted
-from qa.log import log
+from qa.log import log, one_line_handler
 from qa.pipeline import Pipeline, check_k
 from qa.schema import clean_question, clean_turn
 from qa.security import require_token
@@ -141,8 +142,14 @@ class QAServer(MCPServer):
     (`_clear_request_errors`), and whose stdio loop answers a line that is not JSON-RPC."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        before = list(logging.root.handlers)
         super().__init__(*args, **kwargs)
         self._lowlevel_server.middleware.append(_clear_request_errors)
+        added = [h for h in logging.root.handlers if h not in before]
+        if added:  # the SDK's `logging.basicConfig`: a RichHandler that wraps each record
+            for handler in added:  # over lines (any library's warning, in every process
+                logging.root.removeHandler(handler)  # that built a server)
+            logging.root.addHandler(one_line_handler())
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
