@@ -1539,3 +1539,35 @@ def test_library_warnings_are_one_line_once_an_mcp_server_is_built() -> None:
     [line] = done.stderr.splitlines()
     assert line.startswith("qa: somelib: warning: a warning a warning"), line
     assert line.endswith("second line"), line
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_chats_upload_reads_an_rfc_5987_file_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio's upload route read a part named only by `filename*=UTF-8''%E2%80%A6.txt` as a
+    plain field and answered a plain-text 500 (so did any `files` part without a file
+    name): the name is decoded as /api/documents decodes it, and a part that is no file is
+    a 400 in one JSON line."""
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    headers = {"content-type": "multipart/form-data; boundary=XYZ"}
+
+    def part(disposition: bytes) -> bytes:
+        return (b"--XYZ\r\nContent-Disposition: form-data; name=\"files\"; " + disposition
+                + b"\r\nContent-Type: text/plain\r\n\r\nhello there\r\n--XYZ--\r\n")
+
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL,
+                    raise_server_exceptions=False) as client:
+        for disposition, kept in ((b"filename*=UTF-8''%E2%80%A6.txt", "….txt"),
+                                  (b'filename="a.txt"; filename*=UTF-8\'\'caf%C3%A9%20notes.txt',
+                                   "café notes.txt"),
+                                  (b'filename="plain.txt"', "plain.txt")):
+            r = client.post("/gradio_api/upload", content=part(disposition), headers=headers)
+            assert r.status_code == 200, (disposition, r.text)
+            assert Path(r.json()[0]).name == kept
+        r = client.post("/gradio_api/upload", content=part(b"x=1"), headers=headers)
+        assert r.status_code == 400, r.text
+        assert "must be a file" in r.json()["detail"]

@@ -74,8 +74,8 @@ from qa.config import (
     MAX_TURN_ANSWER_CHARS,
     Settings,
 )
+from qa.documents_api import part_filename, upload_cap
 from qa.documents_api import router as documents_router
-from qa.documents_api import upload_cap
 from qa.errors import (
     BadQuestion,
     BadSetting,
@@ -375,7 +375,43 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
             route.app.add_exception_handler(FnIndexInferError, _unknown_event)
             route.app.add_exception_handler(TypeError, _bad_call_arguments)
     _one_line_chat_errors()
+    _chat_upload_reads_extended_names()
     return app
+
+
+def _chat_upload_reads_extended_names() -> None:
+    """Gradio's upload route reads a part's file name from `filename` only: a part naming
+    its file as `filename*=UTF-8''%E2%80%A6.txt` (RFC 6266, as HTTP libraries send it) was
+    read as a plain field, and the route answered a plain-text 500. Its name is read as
+    /api/documents reads it (`part_filename`) and handed to Gradio as a plain `filename`."""
+    from gradio.route_utils import GradioMultiPartParser
+
+    read = GradioMultiPartParser.on_headers_finished
+    if getattr(read, "extended_names", False):
+        return
+
+    def on_headers_finished(self: Any) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        part = self._current_part
+        disposition = part.content_disposition or b""
+        kind, options = parse_options_header(disposition)
+        name = part_filename(disposition, options)
+        if name is not None and name != options.get(b"filename", b"").decode("utf-8",
+                                                                            "replace"):
+            field = options.get(b"name", b"")
+            part.content_disposition = b"".join((
+                kind, b'; name="', _quoted_param(field), b'"; filename="',
+                _quoted_param(name.encode("utf-8")), b'"'))
+        read(self)
+
+    setattr(on_headers_finished, "extended_names", True)  # noqa: B010 - a mark
+    GradioMultiPartParser.on_headers_finished = on_headers_finished  # type: ignore[method-assign]
+
+
+def _quoted_param(value: bytes) -> bytes:
+    """`value` for a quoted parameter of a header (python-multipart's unquoting undone)."""
+    return value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
 
 
 class _OneLineTraceback:
@@ -464,8 +500,13 @@ _VIEW_API = re.compile(r"\s*Please click on 'view API'.*$")
 async def _bad_call_arguments(_: Request, exc: Exception) -> JSONResponse:
     """422 for a /gradio_api/call/v2/<name> request whose arguments do not fit the
     endpoint (one missing, one it does not take): `construct_args` raised a TypeError,
-    answered with a plain-text 500. Any other TypeError is a bug, raised on."""
+    answered with a plain-text 500. 400 for an upload to the chat with a part named
+    `files` that is not a file (`upload_fn`: a plain-text 500 too). Any other TypeError is
+    a bug, raised on."""
     frames = traceback.extract_tb(exc.__traceback__)
+    if frames and frames[-1].name == "upload_fn":  # a `files` part that is not a file
+        return JSONResponse({"detail": "every part named 'files' must be a file (its "
+                                       "Content-Disposition names a filename)"}, 400)
     if not frames or frames[-1].name != "construct_args":
         raise exc
     message = _VIEW_API.sub("", str(exc)).rstrip(". ")
