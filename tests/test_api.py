@@ -1571,3 +1571,25 @@ def test_the_chats_upload_reads_an_rfc_5987_file_name(
         r = client.post("/gradio_api/upload", content=part(b"x=1"), headers=headers)
         assert r.status_code == 400, r.text
         assert "must be a file" in r.json()["detail"]
+
+
+def test_an_ipv6_host_in_brackets_is_served(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa serve --host [::1]` (the address as a URL writes it, loopback to the exposure
+    check) failed with "cannot listen on [::1]:7860: Name or service not known"."""
+    import qa.api
+    from tests.conftest_web import free_port
+
+    served: list[tuple[str, int]] = []
+
+    class Recorder:
+        def __init__(self, config: Any, _: Pipeline) -> None:
+            served.append((config.host, config.port))
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(qa.api, "_server_class", lambda: Recorder)
+    port = free_port()
+    qa.api.run(api_client(tmp_path).app, host="[::1]", port=port)  # type: ignore[arg-type]
+    assert served == [("::1", port)]

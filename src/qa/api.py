@@ -1114,12 +1114,20 @@ def _check_port(host: str, port: int) -> None:
             raise BadSetting(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def bind_address(host: str) -> str:
+    """`--host` as a socket takes it: an IPv6 address as URLs write it ("[::1]", which is
+    loopback to `is_loopback`) without its brackets; the socket refused it ("cannot listen
+    on [::1]:7860: Name or service not known")."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve `app` with uvicorn until interrupted, printing where. Refuses (BadSetting)
     to listen beyond loopback without a token, or when the index folder cannot be written
     and a build will be needed, before any model loads."""
     settings: Settings = app.state.pipeline.settings
     preflight(settings, host)
+    host = bind_address(host)
     _check_port(host, port)
     app.state.allowed_hosts = allowed_hosts(settings, None if is_loopback(host) else host)
     url = display_url(host, port)
