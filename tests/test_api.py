@@ -1593,3 +1593,35 @@ def test_an_ipv6_host_in_brackets_is_served(tmp_path: Path,
     port = free_port()
     qa.api.run(api_client(tmp_path).app, host="[::1]", port=port)  # type: ignore[arg-type]
     assert served == [("::1", port)]
+
+
+def test_what_a_client_sent_is_named_not_echoed_whole(tmp_path: Path) -> None:
+    """A 20,000-character path, Host header, model name, prompt, tool name or resource
+    uri came back whole in the error (a 40 KB reply to a 20 KB resource request): each is
+    named in at most 100 characters, as an unknown document id already was."""
+    from tests.test_documents_api import served
+
+    long = "x" * 20_000
+    mcp = {"content-type": "application/json",
+           "accept": "application/json, text/event-stream"}
+
+    def rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+
+    with served(api_client(tmp_path).app) as url, httpx.Client(base_url=url,
+                                                                 timeout=30) as web:
+        replies = [
+            web.get(f"/v1/{long}"),
+            web.get(f"/v1/models/{long}"),
+            web.get("/healthz", headers={"host": long}),
+            web.post("/v1/chat/completions", json={"model": long, "messages": [
+                {"role": "user", "content": "Who?"}]}),
+            web.post("/mcp", headers=mcp, json=rpc("prompts/get", {"name": long})),
+            web.post("/mcp", headers=mcp, json=rpc("tools/call", {"name": long,
+                                                                  "arguments": {}})),
+            web.post("/mcp", headers=mcp, json=rpc("resources/read", {"uri": f"file:///{long}"})),
+            web.post("/mcp", headers=mcp, json=rpc(long, {})),
+        ]
+    for r in replies:
+        assert 200 <= r.status_code < 500, r.text[:200]
+        assert len(r.content) < 1000, (r.request.url.path[:50], r.text[:300])

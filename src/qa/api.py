@@ -88,6 +88,8 @@ from qa.errors import (
     ShuttingDown,
     TooManyAttempts,
     WriteError,
+    clipped,
+    quoted,
 )
 from qa.log import log, quiet_client_input_warnings
 from qa.openai_api import PREFIX as OPENAI_PREFIX
@@ -487,11 +489,11 @@ async def _unknown_event(request: Request, exc: Exception) -> JSONResponse:
 
     if isinstance(exc, FnIndexInferError) or (
             isinstance(exc, KeyError) and name is not None and exc.args == (f"/{name}",)):
-        return JSONResponse({"detail": f"the chat has no API endpoint {name!r} (its "
+        return JSONResponse({"detail": f"the chat has no API endpoint {quoted(name)} (its "
                                        "endpoints: GET /gradio_api/info)"}, 404)
     if not frames or frames[-1].name != "get_fn":
         raise exc
-    return JSONResponse({"detail": f"the chat has no event {exc.args[0]!r} (fn_index)"}, 422)
+    return JSONResponse({"detail": f"the chat has no event {quoted(exc.args[0])} (fn_index)"}, 422)
 
 
 _VIEW_API = re.compile(r"\s*Please click on 'view API'.*$")
@@ -703,7 +705,7 @@ class Hardening:
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
         if hosts is not None and _host_name(host) not in hosts:
             if scope["type"] == "http":
-                await _refuse(scope, send, 400, f"host {host!r} is not served here "
+                await _refuse(scope, send, 400, f"host {quoted(host)} is not served here "
                               "(set QA_ALLOWED_HOSTS to allow it)")
             return
         settings: Settings = self.owner.state.pipeline.settings
@@ -724,11 +726,11 @@ class Hardening:
                           ((b"allow", ", ".join(sorted(allowed)).encode()),))
             return
         if _is_openai(scope) and not self._match(scope) - {Match.NONE}:  # not the chat's 404
-            await _refuse(scope, send, 404, f"there is no {scope['path']}; qa serves POST "
+            await _refuse(scope, send, 404, f"there is no {clipped(scope['path'])}; qa serves POST "
                           f"{OPENAI_PREFIX}/chat/completions and GET {OPENAI_PREFIX}/models")
             return
         if scope["path"].endswith(UNUSED_CHAT_ROUTES):
-            await _refuse(scope, send, 404, f"there is no {scope['path']} here")
+            await _refuse(scope, send, 404, f"there is no {clipped(scope['path'])} here")
             return
         encoding = _content_coding(scope)
         if encoding is not None:  # nothing of ours or Gradio's decodes a body
@@ -801,7 +803,7 @@ class Hardening:
                 await _refuse(scope, send, 500, "internal error")
                 return
             if not _stream_told(exc, scope):
-                log(f"internal error after the reply began ({scope['path']}): "
+                log(f"internal error after the reply began ({clipped(scope['path'])}): "
                     f"{_one_line(exc)}")
             if not finished:  # end the reply cleanly: its status and part are sent
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

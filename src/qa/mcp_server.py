@@ -61,7 +61,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
-from qa.errors import QAError, quoted
+from qa.errors import QAError, clipped, quoted
 from qa.log import log, one_line_handler
 from qa.pipeline import Pipeline, check_k
 from qa.schema import clean_question, clean_turn
@@ -153,7 +153,11 @@ class QAServer(MCPServer):
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
-        tool = next((t for t in await self.list_tools() if t.name == name), None)
+        tools = await self.list_tools()
+        tool = next((t for t in tools if t.name == name), None)
+        if tool is None:  # the SDK's "Unknown tool: <name>" echoed a name of any length
+            raise ToolError(f"unknown tool {quoted(name)}; qa's tools are "
+                            f"{', '.join(t.name for t in tools)}")
         known = (tool.input_schema.get("properties") or {}) if tool is not None else {}
         unknown = sorted(set(arguments or {}) - set(known)) if tool is not None else []
         if unknown:  # the SDK would drop them: a misspelt `k` must not pass unnoticed
@@ -178,7 +182,7 @@ class QAServer(MCPServer):
         SDK raised a ValueError that its dispatcher logged with a traceback and answered with
         error code 0."""
         if not any(p.name == name for p in await self.list_prompts()):
-            raise MCPError(INVALID_PARAMS, f"unknown prompt {name!r}: qa offers no prompts; "
+            raise MCPError(INVALID_PARAMS, f"unknown prompt {quoted(name)}: qa offers no prompts; "
                                            "its tools are ask, retrieve and list_documents")
         return await super().get_prompt(name, arguments, context)
 
@@ -271,6 +275,7 @@ class _Unanswered:
             await self._changed.wait()
 
 
+MAX_ERROR_CHARS = 300  # an error's message; what it quotes of the request, 100 of them
 NOT_INITIALIZED = ("Invalid request parameters: the connection is not initialized; send "
                    "initialize, then notifications/initialized, first")
 
@@ -289,9 +294,18 @@ async def _clear_request_errors(ctx: ServerRequestContext[Any, Any],
         raise MCPError(INVALID_PARAMS, f"Invalid params for {ctx.method}: "
                                        f"{_one_line(exc)}") from None
     except MCPError as exc:
-        if (exc.error.code == INVALID_PARAMS and exc.error.message == "Invalid request "
-                "parameters" and not exc.error.data and ctx.method != "initialize"):
+        error = exc.error
+        if (error.code == INVALID_PARAMS and error.message == "Invalid request "
+                "parameters" and not error.data and ctx.method != "initialize"):
             raise MCPError(INVALID_PARAMS, NOT_INITIALIZED) from None
+        data = error.data
+        if isinstance(data, dict):
+            data = {k: clipped(v) if isinstance(v, str) else v for k, v in data.items()}
+        elif isinstance(data, str):
+            data = clipped(data)
+        if data != error.data or len(error.message) > MAX_ERROR_CHARS:
+            # what the SDK echoes of a request (a method, a resource's uri), not all of it
+            raise MCPError(error.code, clipped(error.message, MAX_ERROR_CHARS), data) from None
         raise
 
 

@@ -45,6 +45,7 @@ from qa.errors import (
     QAError,
     SeedError,
     ShuttingDown,
+    quoted,
 )
 from qa.log import log
 from qa.pipeline import Pipeline
@@ -334,7 +335,8 @@ def openai_router(pipeline: Pipeline) -> APIRouter:
         """A cited answer to the last user message, as an OpenAI chat completion."""
         try:
             if request.model != MODEL_ID:
-                raise _BadRequest(f"the model {request.model!r} does not exist; use {MODEL_ID!r}",
+                raise _BadRequest(f"the model {quoted(request.model)} does not exist; use "
+                                  f"{MODEL_ID!r}",
                                   "model", 404, "model_not_found")
             text, history = conversation(request.messages)
             question = clean_question(text)
@@ -360,7 +362,7 @@ def openai_router(pipeline: Pipeline) -> APIRouter:
     def model(model_id: str) -> dict[str, Any] | Response:
         """One model, or OpenAI's 404."""
         if model_id != MODEL_ID:
-            return error_response(404, f"the model {model_id!r} does not exist; use "
+            return error_response(404, f"the model {quoted(model_id)} does not exist; use "
                                        f"{MODEL_ID!r}", "model", "model_not_found")
         return _model(started)
 
