@@ -612,3 +612,37 @@ def test_an_unknown_protocol_version_is_negotiated_over_stdio(fake_pipeline: Pip
     for n, (_, expected) in enumerate(BAD_INITIALIZE):
         assert replies[10 + n]["error"]["code"] == -32602
         assert expected in replies[10 + n]["error"]["message"], replies[10 + n]
+
+
+def test_stdio_skips_a_line_over_the_size_limit_without_holding_it(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa mcp` read each line whole, however long: a 300 MB line without a newline held
+    840 MB. A line over QA_MAX_BODY_BYTES is read in pieces of at most that, skipped, and
+    answered -32600; the next message is served as usual."""
+    import io
+    import json
+    import types
+
+    limit = 4096
+    fed: list[int] = []
+
+    class Spy(io.BytesIO):
+        def readline(self, size: int | None = -1) -> bytes:
+            line = super().readline(size)
+            fed.append(len(line))
+            return line
+
+    body = b"".join(line.encode() for line in _stdio_lines(
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+    first, rest = body.split(b"\n", 1)
+    stdin = Spy(first + b"\n" + b"x" * (10 * limit) + b"\n" + rest)
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=stdin))
+    server = build_server(fake_pipeline)
+    server.max_line_bytes = limit
+    stdout = io.StringIO()
+    anyio.run(lambda: server.run_stdio_async(None, anyio.wrap_file(stdout)))
+    replies = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert sorted(str(r["id"]) for r in replies) == ["1", "2", "None"], replies
+    [error] = [r["error"] for r in replies if r["id"] is None]
+    assert error["code"] == -32600 and "size limit" in error["message"]
+    assert max(fed) <= limit + 1

@@ -23,7 +23,6 @@ then it is the protection).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -60,7 +59,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.config import MAX_BODY_BYTES, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError, clipped, quoted
 from qa.log import log, one_line_handler
 from qa.pipeline import Pipeline, check_k
@@ -141,6 +140,8 @@ class QAServer(MCPServer):
     string protocolVersion, a request before `initialize`) are told what is wrong
     (`_clear_request_errors`), and whose stdio loop answers a line that is not JSON-RPC."""
 
+    max_line_bytes = MAX_BODY_BYTES  # one message over stdio, as one HTTP body
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         before = list(logging.root.handlers)
         super().__init__(*args, **kwargs)
@@ -195,7 +196,8 @@ class QAServer(MCPServer):
         request read is answered before the loop ends (for at most DRAIN_SECONDS): the SDK
         cancelled the calls still running, so `printf '<initialize>...<tools/call>' | qa
         mcp` printed no reply to the call."""
-        lines = _screened_lines(stdin if stdin is not None else _stdin_lines())
+        lines = _screened_lines(stdin if stdin is not None
+                                else _stdin_lines(self.max_line_bytes))
         # The SDK types `stdin` as an anyio file; it only iterates its lines.
         async with stdio_server(lines, stdout) as (  # type: ignore[arg-type]
                 read_stream, write_stream):
@@ -330,17 +332,27 @@ def bad_id_reply() -> JSONRPCError:
                         error=ErrorData(code=INVALID_REQUEST, message=BAD_ID))
 
 
-async def _stdin_lines() -> AsyncIterator[str]:
-    """The process's stdin as UTF-8 lines (what the SDK reads when given none)."""
-    source = anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
-                                              errors="replace"))
-    async for line in source:
-        yield line
+async def _stdin_lines(limit: int) -> AsyncIterator[str]:
+    """The process's stdin as UTF-8 lines (what the SDK reads when given none), each read
+    in at most `limit` bytes: a longer one is skipped as it arrives and replaced by
+    _TOO_LONG_LINE (the SDK read any line whole: a 300 MB one held 840 MB)."""
+    source = sys.stdin.buffer
+    while line := await anyio.to_thread.run_sync(source.readline, limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := await anyio.to_thread.run_sync(source.readline, limit)) and (
+                    not rest.endswith(b"\n")):
+                pass
+            yield _TOO_LONG_LINE + "\n"
+        else:
+            yield line.decode("utf-8", "replace")
 
 
 # What `_screened_lines` hands the SDK for a request with a bad id: not JSON, so the SDK
 # passes on its parse error, which `_rejection` answers in turn, in order with the rest.
 _BAD_ID_LINE = "qa: a request with a bad id"
+_TOO_LONG_LINE = "qa: a message over the size limit"  # likewise, from `_stdin_lines`
+TOO_LONG = ("Invalid Request: the message is over the size limit (QA_MAX_BODY_BYTES); it "
+            "was not read")
 
 
 async def _screened_lines(lines: AsyncIterable[str]) -> AsyncIterator[str]:
@@ -359,6 +371,9 @@ def _rejection(error: Exception) -> JSONRPCError | None:
     found = error.errors() if isinstance(error, ValidationError) else []
     if any(str(e.get("input", "")).strip() == _BAD_ID_LINE for e in found):
         return bad_id_reply()
+    if any(str(e.get("input", "")).strip() == _TOO_LONG_LINE for e in found):
+        return JSONRPCError(jsonrpc="2.0", id=None,
+                            error=ErrorData(code=INVALID_REQUEST, message=TOO_LONG))
     if any(e["type"] == "json_invalid" for e in found):
         if all(isinstance(e.get("input"), str) and not e["input"].strip() for e in found):
             return None
@@ -371,6 +386,7 @@ def _rejection(error: Exception) -> JSONRPCError | None:
 def build_server(pipeline: Pipeline) -> QAServer:
     """The MCP server with qa's three tools over `pipeline`."""
     server = QAServer("qa", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+    server.max_line_bytes = pipeline.settings.max_body_bytes
 
     @server.tool(title="Ask the documents")
     def ask(question: Question, history: History = None) -> CallToolResult:
