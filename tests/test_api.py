@@ -1625,3 +1625,24 @@ def test_what_a_client_sent_is_named_not_echoed_whole(tmp_path: Path) -> None:
     for r in replies:
         assert 200 <= r.status_code < 500, r.text[:200]
         assert len(r.content) < 1000, (r.request.url.path[:50], r.text[:300])
+
+
+def test_a_token_set_with_surrounding_spaces_is_the_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA_API_TOKEN with a trailing space (from an env file) refused every write: what a
+    client sends was trimmed, the token itself was not. A token of characters a header
+    cannot carry (HTTP reads headers as Latin-1) is refused when the server starts."""
+    from qa.config import load_settings
+    from qa.errors import BadSetting
+
+    client = api_client(tmp_path, api_token="abcdefghijklmnopqrst \n")
+    for sent in ("abcdefghijklmnopqrst", "abcdefghijklmnopqrst "):
+        r = client.post("/api/documents", files={"file": ("a.txt", b"A\n\nText one.\n")},
+                        headers={"authorization": f"Bearer {sent}"})
+        assert r.status_code in (201, 409), r.text
+    for token in ("pässwörd-1234567890", "tab\tinside-1234567890"):
+        with pytest.raises(BadSetting, match="printable ASCII"):
+            Settings(api_token=token)
+    monkeypatch.setenv("QA_API_TOKEN", "Schlüssel-1234567890")
+    with pytest.raises(BadSetting, match="QA_API_TOKEN must be printable ASCII"):
+        load_settings()

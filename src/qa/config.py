@@ -114,6 +114,13 @@ class Settings:
                 f"max_upload_chars must be at least 1000, got {self.max_upload_chars!r}")
         if self.api_token is not None and not self.api_token.strip():
             raise BadSetting("QA_API_TOKEN must not be blank")
+        if self.api_token is not None and not all(
+                " " <= ch <= "~" for ch in self.api_token.strip()):
+            # a client sends it in a header, which HTTP reads as Latin-1: a token of other
+            # characters could never be given
+            raise BadSetting("QA_API_TOKEN must be printable ASCII (it is sent as "
+                             "'Authorization: Bearer <token>'); e.g. the output of "
+                             "'python -c \"import secrets; print(secrets.token_urlsafe())\"'")
         if not 0.05 <= self.refresh_seconds <= 3600:
             raise BadSetting(
                 f"refresh_seconds must be from 0.05 to 3600, got {self.refresh_seconds!r}")
