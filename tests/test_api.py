@@ -1646,3 +1646,28 @@ def test_a_token_set_with_surrounding_spaces_is_the_token(
     monkeypatch.setenv("QA_API_TOKEN", "Schlüssel-1234567890")
     with pytest.raises(BadSetting, match="QA_API_TOKEN must be printable ASCII"):
         load_settings()
+
+
+def test_allowed_hosts_that_could_never_match_are_refused_at_start(tmp_path: Path) -> None:
+    """QA_ALLOWED_HOSTS=example.com:8080 (or http://example.com) was taken as it was, but
+    the check compares the Host header's name without its port: every request was refused
+    400 'host ... is not served here (set QA_ALLOWED_HOSTS to allow it)'. Such a value is
+    a BadSetting naming it; an IPv6 address in brackets is the address."""
+    import os
+    import subprocess
+    import sys
+
+    from qa.errors import BadSetting
+
+    for bad in ("example.com:8080", "http://example.com", "exa mple.com", "a/b"):
+        with pytest.raises(BadSetting, match="without a scheme, port or path"):
+            Settings(allowed_hosts=(bad,))
+    client = api_client(tmp_path, allowed_hosts=("[::1]", "QA.Example"))
+    for base in ("http://[::1]:7860", "http://qa.example"):
+        client.base_url = base  # type: ignore[assignment]
+        assert client.get("/healthz").status_code != 400, base
+    done = subprocess.run([sys.executable, "-m", "qa.cli", "serve"], capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "QA_ALLOWED_HOSTS": "qa.example:443"})
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "'qa.example:443'" in done.stderr
