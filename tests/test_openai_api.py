@@ -467,7 +467,7 @@ def test_a_client_that_hangs_up_mid_stream_leaves_no_warnings(
                              b"Content-Type: application/json\r\nContent-Length: "
                              + str(len(body)).encode() + b"\r\n\r\n" + body)
                 assert sock.recv(300)  # the first chunks, then gone
-        time.sleep(1.0)
+        time.sleep(0.5)
     finally:
         server.should_exit = True
         thread.join(timeout=5)
