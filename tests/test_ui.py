@@ -283,3 +283,31 @@ def test_the_example_questions_come_with_the_documents(tmp_path: Path) -> None:
     import qa.ui
 
     assert "Kadhimi" not in Path(qa.ui.__file__).read_text(encoding="utf-8")
+
+
+BIDI_NOTE = ("Lamp notes\n\nThe keeper of the lamp was Ada Brown \u202e and she lit it every "
+             "night at nine.\n")
+
+
+def test_a_documents_bidi_override_does_not_reverse_the_answer(fake_pipeline: Pipeline) -> None:
+    """A right-to-left override (U+202E) in a document's sentence went into the chat's
+    HTML (and the Markdown of /v1 and MCP) as it was, left open: the rest of the answer
+    line, its [n] marker and any later quote, rendered reversed. It is not shown; the
+    citation still quotes the document exactly."""
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    (fake_pipeline.settings.seeds_dir / "lamp.txt").write_text(BIDI_NOTE, encoding="utf-8")
+    question = "Who was the keeper of the lamp?"
+    messages, panel = final(question, [], fake_pipeline)
+    assert "lamp" in messages[-1]["content"]
+    for shown in (messages[-1]["content"], panel):
+        assert "\u202e" not in shown
+    web = TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860")
+    r = web.post("/v1/chat/completions", json={"model": "qa", "messages": [
+        {"role": "user", "content": question}]})
+    content = r.json()["choices"][0]["message"]["content"]
+    assert "lamp" in content and "\u202e" not in content
+    quotes = [c["quote"]["text"] for c in r.json()["qa"]["citations"]]
+    assert any("\u202e" in q for q in quotes), quotes  # the data: exactly as written

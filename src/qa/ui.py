@@ -232,21 +232,25 @@ def error_html(message: str) -> str:
 
 
 def highlight(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
-    """`text` HTML-escaped (newlines kept), each `(start, end, attributes)` span wrapped in
-    `<mark attributes>`.
+    """`text` HTML-escaped (newlines kept; control characters and bidirectional overrides,
+    which would reverse what follows them, left out), each `(start, end, attributes)` span
+    wrapped in `<mark attributes>`.
 
     Spans are applied in document order; the part of a span that overlaps an earlier one is
     left out, so the marks never nest.
     """
+    def escaped(part: str) -> str:  # control characters and bidi overrides not shown
+        return html.escape(without_controls(part))
+
     out, cursor = [], 0
     for start, end, attributes in sorted(spans):
         start = max(start, cursor)
         if not 0 <= start < end <= len(text):
             continue
-        out.append(html.escape(text[cursor:start]))
-        out.append(f"<mark {attributes}>{html.escape(text[start:end])}</mark>")
+        out.append(escaped(text[cursor:start]))
+        out.append(f"<mark {attributes}>{escaped(text[start:end])}</mark>")
         cursor = end
-    out.append(html.escape(text[cursor:]))
+    out.append(escaped(text[cursor:]))
     return "".join(out)
 
 
