@@ -646,3 +646,35 @@ def test_stdio_skips_a_line_over_the_size_limit_without_holding_it(
     [error] = [r["error"] for r in replies if r["id"] is None]
     assert error["code"] == -32600 and "size limit" in error["message"]
     assert max(fed) <= limit + 1
+
+
+def test_a_byte_order_mark_before_the_json_is_ignored(fake_pipeline: Pipeline) -> None:
+    """A UTF-8 byte order mark before the message (an editor's or a Windows tool's) was a
+    parse error over stdio and HTTP, where /api/ask and /v1 ignore it as JSON allows."""
+    import io
+    import json
+
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    with TestClient(app, base_url="http://127.0.0.1:7860") as web:
+        r = web.post("/mcp", content=b"\xef\xbb\xbf" + json.dumps(message).encode(), headers={
+            "Accept": "application/json, text/event-stream", "Content-Type": "application/json"})
+        assert r.status_code == 200 and r.json()["id"] == 1, r.text
+    lines = _stdio_lines({**message, "id": 2})
+    lines[0] = "\ufeff" + lines[0]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
+        stdin(), anyio.wrap_file(stdout)))
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    assert sorted(replies) == [1, 2] and "result" in replies[2], replies
