@@ -159,8 +159,8 @@ class QAServer(MCPServer):
         if tool is None:  # the SDK's "Unknown tool: <name>" echoed a name of any length
             raise ToolError(f"unknown tool {quoted(name)}; qa's tools are "
                             f"{', '.join(t.name for t in tools)}")
-        known = (tool.input_schema.get("properties") or {}) if tool is not None else {}
-        unknown = sorted(set(arguments or {}) - set(known)) if tool is not None else []
+        known = tool.input_schema.get("properties") or {}
+        unknown = sorted(set(arguments or {}) - set(known))
         if unknown:  # the SDK would drop them: a misspelt `k` must not pass unnoticed
             raise ToolError(f"invalid arguments for {name}: unknown "
                             f"{'argument' if len(unknown) == 1 else 'arguments'} "
