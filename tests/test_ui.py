@@ -311,3 +311,22 @@ def test_a_documents_bidi_override_does_not_reverse_the_answer(fake_pipeline: Pi
     assert "lamp" in content and "\u202e" not in content
     quotes = [c["quote"]["text"] for c in r.json()["qa"]["citations"]]
     assert any("\u202e" in q for q in quotes), quotes  # the data: exactly as written
+
+
+def test_a_long_conversation_is_not_sent_back_at_every_streamed_step(
+        fake_pipeline: Pipeline) -> None:
+    """Every streamed step carries the whole conversation (Gradio's /call/ API sends it
+    whole each time): a history of 8,000 messages, an 840 KB request, came back as 18 MB
+    over 40 steps, with 10 s of work. A long conversation streams in fewer steps: at most
+    STREAM_MESSAGES messages in all; a short one word by word as before."""
+    from qa.ui import MAX_STREAM_STEPS
+
+    question = "Who is the Pentagon spokesman?"
+    short = list(respond(question, [], fake_pipeline, delay=0))
+    assert len(short) > 5
+    history = [{"role": role, "content": f"{role} {n}"}
+               for n in range(2000) for role in ("user", "assistant")]
+    steps = list(respond(question, history, fake_pipeline, delay=0))
+    assert len(steps) == 1 < MAX_STREAM_STEPS  # the answer whole (40 steps before)
+    assert message_text(steps[-1][0][-1]["content"]).startswith(
+        message_text(short[-1][0][-1]["content"])[:40])  # the same answer, whole
