@@ -508,7 +508,7 @@ def test_stdio_answers_every_request_read_before_stdin_ends(fake_pipeline: Pipel
     slow = fake_pipeline.list_documents
 
     def slowly() -> Any:
-        time.sleep(0.5)  # still running when stdin ends
+        time.sleep(0.2)  # still running when stdin ends
         return slow()
 
     fake_pipeline.list_documents = slowly  # type: ignore[method-assign]
