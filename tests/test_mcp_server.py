@@ -678,3 +678,50 @@ def test_a_byte_order_mark_before_the_json_is_ignored(fake_pipeline: Pipeline) -
         stdin(), anyio.wrap_file(stdout)))
     replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
     assert sorted(replies) == [1, 2] and "result" in replies[2], replies
+
+
+def test_qa_mcp_follows_documents_added_meanwhile(
+        fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa mcp` answered from the index it loaded for as long as it ran: a document added
+    meanwhile by `qa add` (another process) was neither listed nor quoted until a restart,
+    where `qa serve` follows its files. It watches them as the server does."""
+    import dataclasses
+    import io
+    import json
+    import time
+
+    from qa.mcp_server import QAServer, run_stdio
+
+    settings = dataclasses.replace(fake_pipeline.settings, refresh_seconds=0.05)
+    served = Pipeline(settings, fake_pipeline.embedder)
+    served.index  # noqa: B018 - built, as `qa index` left it
+    note = tmp_path / "tides.txt"
+    note.write_text("Tide notes\n\nThe harbour master rang the tide bell at noon.\n",
+                    encoding="utf-8")
+    listing = {"jsonrpc": "2.0", "method": "tools/call",
+               "params": {"name": "list_documents", "arguments": {}}}
+    lines = _stdio_lines({**listing, "id": 2})
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+        while stdout.getvalue().count("\n") < 2:
+            await anyio.sleep(0.01)
+        other = Pipeline(settings, fake_pipeline.embedder)  # `qa add`, another process
+        await anyio.to_thread.run_sync(other.add_documents, [note])
+        await anyio.sleep(0.5)
+        yield json.dumps({**listing, "id": 3}) + "\n"
+
+    def run(self: QAServer, transport: str) -> None:  # the real loop, on these streams
+        anyio.run(lambda: self.run_stdio_async(stdin(), anyio.wrap_file(stdout)))
+
+    monkeypatch.setattr(QAServer, "run", run)
+    monkeypatch.setattr("qa.mcp_server.Pipeline", lambda _: served)  # the fake embedder
+    started = time.monotonic()
+    run_stdio(settings)
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    ids = [[d["id"] for d in replies[n]["result"]["structuredContent"]["documents"]]
+           for n in (2, 3)]
+    assert "tides" not in ids[0] and "tides" in ids[1], ids
+    assert time.monotonic() - started < 30

@@ -432,7 +432,10 @@ def build_server(pipeline: Pipeline) -> QAServer:
 
 def run_stdio(settings: Settings) -> None:
     """`qa mcp`: serve the tools over stdin/stdout until the client closes them. The model and
-    index load in the background at once, so the first call waits less."""
+    index load in the background at once, so the first call waits less. The files are
+    followed as `qa serve` follows them (`Pipeline.watch`): a document added by `qa add` or
+    the HTTP API is listed and quoted, and a changed one is never quoted, without a restart
+    (the server answered from the index it had loaded for as long as it ran)."""
     pipeline = Pipeline(settings)
     server = build_server(pipeline)
 
@@ -443,8 +446,13 @@ def run_stdio(settings: Settings) -> None:
         except Exception as exc:  # noqa: BLE001 - the tools report it on their first call
             log(f"mcp: {exc}")
 
+    pipeline.watch()
     threading.Thread(target=warm, name="qa-mcp-warm-up", daemon=True).start()
-    server.run("stdio")
+    try:
+        server.run("stdio")
+    finally:
+        pipeline.stop_indexing()
+        pipeline.unwatch()
 
 
 # -- streamable HTTP, mounted on the API server ----------------------------------------------
