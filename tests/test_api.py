@@ -890,9 +890,10 @@ def test_head_healthz_answers_like_get_without_a_body(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [
-    ("PUT", "/api/documents", "GET, POST"), ("PATCH", "/api/documents/x", "DELETE, GET"),
-    ("PUT", "/api/documents/x", "DELETE, GET"), ("GET", "/v1/chat/completions", "POST"),
-    ("PUT", "/v1/models", "GET"), ("GET", "/api/ask", "POST"),
+    ("PUT", "/api/documents", "GET, HEAD, POST"),
+    ("PATCH", "/api/documents/x", "DELETE, GET, HEAD"),
+    ("PUT", "/api/documents/x", "DELETE, GET, HEAD"), ("GET", "/v1/chat/completions", "POST"),
+    ("PUT", "/v1/models", "GET, HEAD"), ("GET", "/api/ask", "POST"),
     ("DELETE", "/healthz", "GET, HEAD"),
 ])
 def test_wrong_method_on_any_api_route_is_405(tmp_path: Path, method: str, path: str,
@@ -1674,3 +1675,41 @@ def test_allowed_hosts_that_could_never_match_are_refused_at_start(
     assert cli.main(["serve"]) == 2
     said = capsys.readouterr().err
     assert said.count("\n") == 1 and "'qa.example:443'" in said, said
+
+
+def test_every_get_route_takes_head(tmp_path: Path) -> None:
+    """HEAD /api/documents, /api/documents/{id}, /v1/models and /docs answered 405 (only
+    /healthz had a HEAD route), where HTTP wants every GET resource to take HEAD (RFC
+    9110): the GET's status and headers, no body. On `qa serve`'s own protocol."""
+    import threading
+
+    import uvicorn
+
+    from qa.api import server_config
+    from tests.conftest_web import free_port
+
+    client = api_client(tmp_path)
+    port = free_port()
+    server = uvicorn.Server(server_config(client.app, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as web:
+            doc = SEEDS.glob("*.txt").__next__().stem
+            for path in ("/api/documents", f"/api/documents/{doc}", "/v1/models", "/docs",
+                         "/healthz", "/openapi.json"):
+                got = web.get(path)
+                head = web.head(path)
+                assert head.status_code == got.status_code == 200, (path, head.status_code)
+                assert head.content == b"", path
+                assert head.headers["content-type"] == got.headers["content-type"], path
+            r = web.head("/api/ask")
+            assert r.status_code == 405 and r.headers["allow"] == "POST"
+            r = web.head("/api/documents/nope")
+            assert r.status_code == 404
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)

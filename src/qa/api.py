@@ -690,12 +690,26 @@ class Hardening:
                 if not isinstance(route, Mount | Host)}
 
     def _allowed_methods(self, scope: Scope) -> set[str] | None:
-        """The methods of the API routes at this path, if the method asked is not one."""
+        """The methods of the API routes at this path, if the method asked is not one (HEAD
+        wherever GET is: `_head_as_get`)."""
         found = self._match(scope)
         if Match.FULL in found or Match.PARTIAL not in found:
             return None
-        return {method for method in METHODS if method != scope["method"]
-                and Match.FULL in self._match({**scope, "method": method})} or None
+        methods = {method for method in METHODS
+                   if Match.FULL in self._match({**scope, "method": method})}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return methods - {scope["method"]} or None
+
+    def _head_as_get(self, scope: Scope) -> Scope:
+        """A HEAD request to an API route that has GET only, as that GET: FastAPI's routes
+        answered 405 to HEAD /api/documents, /v1/models and /docs, where HTTP wants every
+        GET resource to take HEAD (RFC 9110, 9.3.2). The server still sends no body: it
+        answers by the request line it read, not by this scope."""
+        if scope["method"] != "HEAD" or Match.FULL in self._match(scope):
+            return scope
+        as_get = {**scope, "method": "GET"}
+        return as_get if Match.FULL in self._match(as_get) else scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -719,6 +733,7 @@ class Hardening:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        scope = self._head_as_get(scope)
         allowed = self._allowed_methods(scope)
         if allowed is not None:
             await _refuse(scope, send, 405, f"method {scope['method']} is not allowed here; "
