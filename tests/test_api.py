@@ -890,9 +890,10 @@ def test_head_healthz_answers_like_get_without_a_body(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [
-    ("PUT", "/api/documents", "GET, POST"), ("PATCH", "/api/documents/x", "DELETE, GET"),
-    ("PUT", "/api/documents/x", "DELETE, GET"), ("GET", "/v1/chat/completions", "POST"),
-    ("PUT", "/v1/models", "GET"), ("GET", "/api/ask", "POST"),
+    ("PUT", "/api/documents", "GET, HEAD, POST"),
+    ("PATCH", "/api/documents/x", "DELETE, GET, HEAD"),
+    ("PUT", "/api/documents/x", "DELETE, GET, HEAD"), ("GET", "/v1/chat/completions", "POST"),
+    ("PUT", "/v1/models", "GET, HEAD"), ("GET", "/api/ask", "POST"),
     ("DELETE", "/healthz", "GET, HEAD"),
 ])
 def test_wrong_method_on_any_api_route_is_405(tmp_path: Path, method: str, path: str,
@@ -1478,3 +1479,237 @@ def test_a_request_past_the_connection_cap_gets_a_json_503(tmp_path: Path) -> No
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+MALFORMED_MULTIPART = [  # (body, what python-multipart says of it)
+    (b"garbage without a boundary", "Expected boundary character"),
+    (b"--XYZ\r\nbad header line\r\n\r\nhello\r\n--XYZ--\r\n", "invalid character"),
+]
+
+
+def _multipart_records(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("python_multipart")]
+
+
+def test_a_malformed_upload_is_told_to_the_client_not_the_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """python-multipart logged a warning for each malformed body it was sent (wrapped over
+    two lines by the MCP SDK's log handler): log noise anyone could make at will. The
+    client's 422 says what is wrong; the log says nothing."""
+    from tests.test_documents_api import served
+
+    client = api_client(tmp_path)
+    with served(client.app) as url, httpx.Client(base_url=url, timeout=30) as web:
+        for body, reason in MALFORMED_MULTIPART:
+            r = web.post("/api/documents", content=body,
+                         headers={"content-type": "multipart/form-data; boundary=XYZ"})
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"].startswith("the multipart body is malformed: ")
+            assert reason in r.json()["detail"], r.text
+    assert _multipart_records(caplog) == []
+
+
+@pytest.mark.slow  # imports Gradio
+def test_a_malformed_upload_to_the_chat_leaves_no_warning_in_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
+        for body, _ in MALFORMED_MULTIPART:
+            r = client.post("/gradio_api/upload", content=body,
+                            headers={"content-type": "multipart/form-data; boundary=XYZ"})
+            assert 400 <= r.status_code < 500, r.text
+    assert _multipart_records(caplog) == []
+
+
+def test_library_warnings_are_one_line_once_an_mcp_server_is_built(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the MCP server ran the SDK's `logging.basicConfig` with a RichHandler, so
+    every library's warning in the process was printed wrapped over several lines."""
+    import logging
+
+    from qa.log import OneLine
+    from qa.mcp_server import QAServer
+
+    monkeypatch.setattr(logging.root, "handlers", [])  # as in a process of its own
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
+    QAServer("qa")
+    [handler] = logging.root.handlers
+    assert isinstance(handler.formatter, OneLine)
+    record = logging.LogRecord("somelib", logging.WARNING, __file__, 1,
+                               "a warning " * 30 + "\nsecond line", None, None)
+    line = handler.format(record)
+    assert line.startswith("qa: somelib: warning: a warning a warning"), line
+    assert "\n" not in line and line.endswith("second line"), line
+
+
+@pytest.mark.slow  # imports Gradio
+def test_the_chats_upload_reads_an_rfc_5987_file_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio's upload route read a part named only by `filename*=UTF-8''%E2%80%A6.txt` as a
+    plain field and answered a plain-text 500 (so did any `files` part without a file
+    name): the name is decoded as /api/documents decodes it, and a part that is no file is
+    a 400 in one JSON line."""
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
+                        index_dir=tmp_path / "index")
+    headers = {"content-type": "multipart/form-data; boundary=XYZ"}
+
+    def part(disposition: bytes) -> bytes:
+        return (b"--XYZ\r\nContent-Disposition: form-data; name=\"files\"; " + disposition
+                + b"\r\nContent-Type: text/plain\r\n\r\nhello there\r\n--XYZ--\r\n")
+
+    with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL,
+                    raise_server_exceptions=False) as client:
+        for disposition, kept in ((b"filename*=UTF-8''%E2%80%A6.txt", "….txt"),
+                                  (b'filename="a.txt"; filename*=UTF-8\'\'caf%C3%A9%20notes.txt',
+                                   "café notes.txt"),
+                                  (b'filename="plain.txt"', "plain.txt")):
+            r = client.post("/gradio_api/upload", content=part(disposition), headers=headers)
+            assert r.status_code == 200, (disposition, r.text)
+            assert Path(r.json()[0]).name == kept
+        r = client.post("/gradio_api/upload", content=part(b"x=1"), headers=headers)
+        assert r.status_code == 400, r.text
+        assert "must be a file" in r.json()["detail"]
+
+
+def test_an_ipv6_host_in_brackets_is_served(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa serve --host [::1]` (the address as a URL writes it, loopback to the exposure
+    check) failed with "cannot listen on [::1]:7860: Name or service not known"."""
+    import qa.api
+    from tests.conftest_web import free_port
+
+    served: list[tuple[str, int]] = []
+
+    class Recorder:
+        def __init__(self, config: Any, _: Pipeline) -> None:
+            served.append((config.host, config.port))
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(qa.api, "_server_class", lambda: Recorder)
+    port = free_port()
+    qa.api.run(api_client(tmp_path).app, host="[::1]", port=port)  # type: ignore[arg-type]
+    assert served == [("::1", port)]
+
+
+def test_what_a_client_sent_is_named_not_echoed_whole(tmp_path: Path) -> None:
+    """A 20,000-character path, Host header, model name, prompt, tool name or resource
+    uri came back whole in the error (a 40 KB reply to a 20 KB resource request): each is
+    named in at most 100 characters, as an unknown document id already was."""
+    from tests.test_documents_api import served
+
+    long = "x" * 20_000
+    mcp = {"content-type": "application/json",
+           "accept": "application/json, text/event-stream"}
+
+    def rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+
+    with served(api_client(tmp_path).app) as url, httpx.Client(base_url=url,
+                                                                 timeout=30) as web:
+        replies = [
+            web.get(f"/v1/{long}"),
+            web.get(f"/v1/models/{long}"),
+            web.get("/healthz", headers={"host": long}),
+            web.post("/v1/chat/completions", json={"model": long, "messages": [
+                {"role": "user", "content": "Who?"}]}),
+            web.post("/mcp", headers=mcp, json=rpc("prompts/get", {"name": long})),
+            web.post("/mcp", headers=mcp, json=rpc("tools/call", {"name": long,
+                                                                  "arguments": {}})),
+            web.post("/mcp", headers=mcp, json=rpc("resources/read", {"uri": f"file:///{long}"})),
+            web.post("/mcp", headers=mcp, json=rpc(long, {})),
+        ]
+    for r in replies:
+        assert 200 <= r.status_code < 500, r.text[:200]
+        assert len(r.content) < 1000, (r.request.url.path[:50], r.text[:300])
+
+
+def test_a_token_set_with_surrounding_spaces_is_the_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA_API_TOKEN with a trailing space (from an env file) refused every write: what a
+    client sends was trimmed, the token itself was not. A token of characters a header
+    cannot carry (HTTP reads headers as Latin-1) is refused when the server starts."""
+    from qa.config import load_settings
+    from qa.errors import BadSetting
+
+    client = api_client(tmp_path, api_token="abcdefghijklmnopqrst \n")
+    for sent in ("abcdefghijklmnopqrst", "abcdefghijklmnopqrst "):
+        r = client.post("/api/documents", files={"file": ("a.txt", b"A\n\nText one.\n")},
+                        headers={"authorization": f"Bearer {sent}"})
+        assert r.status_code in (201, 409), r.text
+    for token in ("pässwörd-1234567890", "tab\tinside-1234567890"):
+        with pytest.raises(BadSetting, match="printable ASCII"):
+            Settings(api_token=token)
+    monkeypatch.setenv("QA_API_TOKEN", "Schlüssel-1234567890")
+    with pytest.raises(BadSetting, match="QA_API_TOKEN must be printable ASCII"):
+        load_settings()
+
+
+def test_allowed_hosts_that_could_never_match_are_refused_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA_ALLOWED_HOSTS=example.com:8080 (or http://example.com) was taken as it was, but
+    the check compares the Host header's name without its port: every request was refused
+    400 'host ... is not served here (set QA_ALLOWED_HOSTS to allow it)'. Such a value is
+    a BadSetting naming it; an IPv6 address in brackets is the address."""
+    from qa import cli
+    from qa.errors import BadSetting
+
+    for bad in ("example.com:8080", "http://example.com", "exa mple.com", "a/b"):
+        with pytest.raises(BadSetting, match="without a scheme, port or path"):
+            Settings(allowed_hosts=(bad,))
+    client = api_client(tmp_path, allowed_hosts=("[::1]", "QA.Example"))
+    for base in ("http://[::1]:7860", "http://qa.example"):
+        client.base_url = base  # type: ignore[assignment]
+        assert client.get("/healthz").status_code != 400, base
+    monkeypatch.setenv("QA_ALLOWED_HOSTS", "qa.example:443")
+    assert cli.main(["serve"]) == 2
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "'qa.example:443'" in said, said
+
+
+def test_every_get_route_takes_head(tmp_path: Path) -> None:
+    """HEAD /api/documents, /api/documents/{id}, /v1/models and /docs answered 405 (only
+    /healthz had a HEAD route), where HTTP wants every GET resource to take HEAD (RFC
+    9110): the GET's status and headers, no body. On `qa serve`'s own protocol."""
+    import threading
+
+    import uvicorn
+
+    from qa.api import server_config
+    from tests.conftest_web import free_port
+
+    client = api_client(tmp_path)
+    port = free_port()
+    server = uvicorn.Server(server_config(client.app, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as web:
+            doc = SEEDS.glob("*.txt").__next__().stem
+            for path in ("/api/documents", f"/api/documents/{doc}", "/v1/models", "/docs",
+                         "/healthz", "/openapi.json"):
+                got = web.get(path)
+                head = web.head(path)
+                assert head.status_code == got.status_code == 200, (path, head.status_code)
+                assert head.content == b"", path
+                assert head.headers["content-type"] == got.headers["content-type"], path
+            r = web.head("/api/ask")
+            assert r.status_code == 405 and r.headers["allow"] == "POST"
+            r = web.head("/api/documents/nope")
+            assert r.status_code == 404
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)

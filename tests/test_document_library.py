@@ -891,12 +891,12 @@ def test_cli_never_prints_terminal_escapes(settings: Settings, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     hostile = tmp_path / "hostile.txt"
     hostile.write_text("Escapes\n\nThe \x1b]0;pwned\x07 title \x1b[2J was set by the harbor "
-                       "master.\n", encoding="utf-8")
+                       "master \u202eof the port.\n", encoding="utf-8")
     assert cli.main(cli_argv(settings, "add", str(hostile))) == 0
     assert cli.main(cli_argv(settings, "retrieve", "harbor master title", "--doc", "hostile")) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "\x07" not in out
-    assert "\\x1b]0;pwned\\x07" in out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b]0;pwned\\x07" in out and "\\u202eof" in out  # a right-to-left override
 
 
 @pytest.mark.usefixtures("fake_cli")

@@ -579,3 +579,30 @@ def test_a_full_disk_is_a_507_naming_it_and_leaves_nothing(
             assert detail.endswith(": No space left on device")
             assert [p.name for p in data.iterdir() if p.name != ".lock"] == []
     assert set(pipeline.index.documents) == before
+
+
+EXTENDED_NAMES = [  # (Content-Disposition parameters after name="file", the name kept)
+    ("filename*=UTF-8''%E2%80%A6.txt", "….txt"),
+    ("filename*=utf-8'en'Caf%C3%A9%20notes.txt", "Café notes.txt"),
+    ("filename=\"plain.txt\"; filename*=UTF-8''Ta%C3%9Fe.txt", "Taße.txt"),
+    ("filename*=ISO-8859-1''Se%F1or.txt", "Señor.txt"),
+    ("filename=\"fallback.txt\"; filename*=UTF-8''%FF%FE.txt", "fallback.txt"),
+]
+
+
+def test_an_rfc_5987_file_name_is_read_on_a_real_server(tmp_path: Path) -> None:
+    """A part naming its file only as `filename*=UTF-8''%E2%80%A6.txt` (RFC 6266's form,
+    which python-multipart ignores) got 422 "no file"; the name is decoded, preferred to
+    a plain `filename`, which stands when `filename*` cannot be decoded."""
+    app, _ = _app(tmp_path)
+    with served(app) as url, httpx.Client(base_url=url, timeout=30) as web:
+        for n, (params, kept) in enumerate(EXTENDED_NAMES):
+            body = (b'--XYZ\r\nContent-Disposition: form-data; name="file"; '
+                    + params.encode("ascii") + b"\r\nContent-Type: text/plain\r\n\r\n"
+                    + f"Reservoir {n} held {n + 40} days of water.\n".encode()
+                    + b"\r\n--XYZ--\r\n")
+            r = web.post("/api/documents", content=body,
+                         headers={"content-type": "multipart/form-data; boundary=XYZ"})
+            assert r.status_code == 201, (params, r.text)
+            [document] = r.json()["documents"]
+            assert document["original_name"] == kept, (params, document)

@@ -142,6 +142,30 @@ def test_stdio_server(real_pipeline: Pipeline, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
+def test_stdio_answers_a_call_piped_in_before_stdin_ends(real_pipeline: Pipeline) -> None:
+    """`printf '<initialize>\\n<initialized>\\n<tools/call ask>\\n' | qa mcp` printed the
+    reply to initialize and nothing for the call: the SDK cancelled it at the end of stdin."""
+    import json
+    import subprocess
+
+    settings = real_pipeline.settings
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "ask", "arguments": {"question": KADHIMI}}}
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "mcp", "--seeds", str(settings.seeds_dir),
+         "--index", str(settings.index_dir)],
+        input="".join(_stdio_lines(call)), capture_output=True, text=True, timeout=200,
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                       "QA_CACHE_DIR": str(settings.cache_dir)})
+    assert done.returncode == 0, done.stderr
+    replies = {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert sorted(replies) == [1, 2], done.stdout
+    answer = replies[2]["result"]["structuredContent"]
+    assert answer["text"] == real_pipeline.ask(KADHIMI).text and answer["citations"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_streamable_http_on_the_running_server(server: Server, real_pipeline: Pipeline) -> None:
     run(Client(server.url + "mcp"), lambda c: exercise(c, real_pipeline))
 
@@ -461,3 +485,243 @@ def test_every_loopback_name_reaches_mcp(fake_pipeline: Pipeline, base: str) -> 
             "content-type": "application/json", "origin": base,
             "accept": "application/json, text/event-stream"})
         assert r.status_code == 200 and r.json()["id"] == 1, r.text
+
+
+def _stdio_lines(*messages: dict[str, Any]) -> list[str]:
+    import json
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    return [json.dumps(m) + "\n" for m in (initialize, initialized, *messages)]
+
+
+def test_stdio_answers_every_request_read_before_stdin_ends(fake_pipeline: Pipeline) -> None:
+    """`printf '<initialize>\\n<initialized>\\n<tools/call>\\n' | qa mcp` printed the reply
+    to initialize only: at the end of stdin the SDK cancelled the calls still running and
+    the process ended without a word for them. Every request read is answered first."""
+    import io
+    import json
+    import time
+
+    slow = fake_pipeline.list_documents
+
+    def slowly() -> Any:
+        time.sleep(0.2)  # still running when stdin ends
+        return slow()
+
+    fake_pipeline.list_documents = slowly  # type: ignore[method-assign]
+    calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+              "params": {"name": name, "arguments": arguments}}
+             for n, name, arguments in ((2, "list_documents", {}),
+                                        (3, "retrieve", {"question": "troops", "k": 2}),
+                                        (4, "ask", {"question": "   "}))]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:  # ends at once, as a pipe from printf does
+        for line in _stdio_lines(*calls):
+            yield line
+
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
+        stdin(), anyio.wrap_file(stdout)))
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    assert sorted(replies) == [1, 2, 3, 4], stdout.getvalue()
+    assert replies[2]["result"]["structuredContent"]["documents"]
+    assert len(replies[3]["result"]["structuredContent"]["hits"]) == 2
+    assert replies[4]["result"]["isError"] is True
+
+
+def _initialize(version: object, **params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}, **params}}
+
+
+BAD_INITIALIZE: list[tuple[dict[str, Any], str]] = [
+    ({"jsonrpc": "2.0", "id": 1, "method": "initialize"}, "params: Field required"),
+    ({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+     "params.protocolVersion: Field required"),
+    (_initialize(20250618), "params.protocolVersion: Input should be a valid string"),
+]
+
+
+def test_an_unknown_protocol_version_is_negotiated_on_a_real_http_server(
+        fake_pipeline: Pipeline) -> None:
+    """A client stamping its MCP-Protocol-Version header on `initialize` (as it does on
+    every request) with a version qa does not speak got 400 and -32602 "params._meta must
+    be an object carrying the required 'io.modelcontextprotocol/protocolVersion' and ...":
+    MCP's lifecycle says the server answers with a version it supports. Any other request
+    with such a header is 400 naming the versions spoken; a malformed `initialize` is
+    -32602 naming the field, where the SDK said only "Invalid request parameters"."""
+    import json
+
+    from qa.api import create_api
+    from tests.test_documents_api import served
+
+    headers = {"Accept": "application/json, text/event-stream",
+               "Content-Type": "application/json"}
+    with served(create_api(fake_pipeline)) as url, httpx.Client(base_url=url,
+                                                                timeout=30) as web:
+        for version, header in (("1999-01-01", "1999-01-01"), ("2099-12-31", "2099-12-31"),
+                                ("1999-01-01", None), ("2026-07-28", "2026-07-28"),
+                                ("2025-06-18", "2025-06-18")):
+            extra = {"MCP-Protocol-Version": header} if header else {}
+            r = web.post("/mcp", headers={**headers, **extra},
+                         content=json.dumps(_initialize(version)))
+            assert r.status_code == 200, (version, r.text)
+            want = version if version == "2025-06-18" else "2025-11-25"
+            assert r.json()["result"]["protocolVersion"] == want, r.text
+        r = web.post("/mcp", headers={**headers, "MCP-Protocol-Version": "1999-01-01"},
+                     content=json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}))
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert r.json()["id"] == 5 and error["code"] == -32600
+        assert "unsupported protocol version '1999-01-01'" in error["message"]
+        assert "_meta" not in error["message"] and "2025-11-25" in error["message"]
+        assert error["data"]["requested"] == "1999-01-01"
+        for body, expected in BAD_INITIALIZE:
+            r = web.post("/mcp", headers=headers, content=json.dumps(body))
+            error = r.json()["error"]
+            assert error["code"] == -32602 and expected in error["message"], r.text
+            assert error["message"].startswith("Invalid params for initialize: ")
+
+
+def test_an_unknown_protocol_version_is_negotiated_over_stdio(fake_pipeline: Pipeline) -> None:
+    """Over stdio too: an unknown version is answered with one qa speaks, a malformed
+    `initialize` names the field, and a request before `initialize` says so (the SDK said
+    "Invalid request parameters" to all three)."""
+    import io
+    import json
+
+    lines = [json.dumps(m) + "\n" for m in (
+        {"jsonrpc": "2.0", "id": 9, "method": "tools/list"},
+        *(dict(body, id=10 + n) for n, (body, _) in enumerate(BAD_INITIALIZE)),
+        _initialize("1999-01-01"))]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
+        stdin(), anyio.wrap_file(stdout)))
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    assert replies[1]["result"]["protocolVersion"] == "2025-11-25", replies
+    assert "not initialized; send initialize" in replies[9]["error"]["message"]
+    for n, (_, expected) in enumerate(BAD_INITIALIZE):
+        assert replies[10 + n]["error"]["code"] == -32602
+        assert expected in replies[10 + n]["error"]["message"], replies[10 + n]
+
+
+def test_stdio_skips_a_line_over_the_size_limit_without_holding_it(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa mcp` read each line whole, however long: a 300 MB line without a newline held
+    840 MB. A line over QA_MAX_BODY_BYTES is read in pieces of at most that, skipped, and
+    answered -32600; the next message is served as usual."""
+    import io
+    import json
+    import types
+
+    limit = 4096
+    fed: list[int] = []
+
+    class Spy(io.BytesIO):
+        def readline(self, size: int | None = -1) -> bytes:
+            line = super().readline(size)
+            fed.append(len(line))
+            return line
+
+    body = b"".join(line.encode() for line in _stdio_lines(
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+    first, rest = body.split(b"\n", 1)
+    stdin = Spy(first + b"\n" + b"x" * (10 * limit) + b"\n" + rest)
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=stdin))
+    server = build_server(fake_pipeline)
+    server.max_line_bytes = limit
+    stdout = io.StringIO()
+    anyio.run(lambda: server.run_stdio_async(None, anyio.wrap_file(stdout)))
+    replies = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert sorted(str(r["id"]) for r in replies) == ["1", "2", "None"], replies
+    [error] = [r["error"] for r in replies if r["id"] is None]
+    assert error["code"] == -32600 and "size limit" in error["message"]
+    assert max(fed) <= limit + 1
+
+
+def test_a_byte_order_mark_before_the_json_is_ignored(fake_pipeline: Pipeline) -> None:
+    """A UTF-8 byte order mark before the message (an editor's or a Windows tool's) was a
+    parse error over stdio and HTTP, where /api/ask and /v1 ignore it as JSON allows."""
+    import io
+    import json
+
+    from fastapi.testclient import TestClient
+    from starlette.responses import PlainTextResponse
+
+    from qa.api import create_api
+
+    app = create_api(fake_pipeline)
+    app.mount("/", PlainTextResponse("not found", 404))
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    with TestClient(app, base_url="http://127.0.0.1:7860") as web:
+        r = web.post("/mcp", content=b"\xef\xbb\xbf" + json.dumps(message).encode(), headers={
+            "Accept": "application/json, text/event-stream", "Content-Type": "application/json"})
+        assert r.status_code == 200 and r.json()["id"] == 1, r.text
+    lines = _stdio_lines({**message, "id": 2})
+    lines[0] = "\ufeff" + lines[0]
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
+        stdin(), anyio.wrap_file(stdout)))
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    assert sorted(replies) == [1, 2] and "result" in replies[2], replies
+
+
+def test_qa_mcp_follows_documents_added_meanwhile(
+        fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa mcp` answered from the index it loaded for as long as it ran: a document added
+    meanwhile by `qa add` (another process) was neither listed nor quoted until a restart,
+    where `qa serve` follows its files. It watches them as the server does."""
+    import dataclasses
+    import io
+    import json
+    import time
+
+    from qa.mcp_server import QAServer, run_stdio
+
+    settings = dataclasses.replace(fake_pipeline.settings, refresh_seconds=0.05)
+    served = Pipeline(settings, fake_pipeline.embedder)
+    served.index  # noqa: B018 - built, as `qa index` left it
+    note = tmp_path / "tides.txt"
+    note.write_text("Tide notes\n\nThe harbour master rang the tide bell at noon.\n",
+                    encoding="utf-8")
+    listing = {"jsonrpc": "2.0", "method": "tools/call",
+               "params": {"name": "list_documents", "arguments": {}}}
+    lines = _stdio_lines({**listing, "id": 2})
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+        while stdout.getvalue().count("\n") < 2:
+            await anyio.sleep(0.01)
+        other = Pipeline(settings, fake_pipeline.embedder)  # `qa add`, another process
+        await anyio.to_thread.run_sync(other.add_documents, [note])
+        await anyio.sleep(0.5)
+        yield json.dumps({**listing, "id": 3}) + "\n"
+
+    def run(self: QAServer, transport: str) -> None:  # the real loop, on these streams
+        anyio.run(lambda: self.run_stdio_async(stdin(), anyio.wrap_file(stdout)))
+
+    monkeypatch.setattr(QAServer, "run", run)
+    monkeypatch.setattr("qa.mcp_server.Pipeline", lambda _: served)  # the fake embedder
+    started = time.monotonic()
+    run_stdio(settings)
+    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    ids = [[d["id"] for d in replies[n]["result"]["structuredContent"]["documents"]]
+           for n in (2, 3)]
+    assert "tides" not in ids[0] and "tides" in ids[1], ids
+    assert time.monotonic() - started < 30

@@ -208,3 +208,24 @@ def test_an_empty_doc_ids_list_over_http_is_422_with_one_line(fake_pipeline: Pip
             assert r.json()["detail"].startswith("doc_ids is empty")
             r = client.post(route, json={"question": ARTICLE_QUESTION, "doc_ids": None})
             assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("earlier", ["?", "👍", "...", "a"])
+def test_an_earlier_turn_that_asked_nothing_does_not_refuse_the_question(
+        fake_pipeline: Pipeline, earlier: str) -> None:
+    """A chat whose history holds "?" or "👍" (a /v1 client keeps every message) had every
+    later follow-up refused with "'👍' is not a question" (400 on /v1, 422 on /api/ask, a
+    tool error over MCP): the earlier turn, which has no answer, was asked again to find
+    what the conversation was about. Such a turn adds nothing: the question is answered
+    as if it came first."""
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    question = "What did he say next?"
+    alone = fake_pipeline.ask(question)
+    assert fake_pipeline.ask(question, [earlier]).text == alone.text
+    web = TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860")
+    r = web.post("/v1/chat/completions", json={"model": "qa", "messages": [
+        {"role": "user", "content": earlier}, {"role": "user", "content": question}]})
+    assert r.status_code == 200, r.text

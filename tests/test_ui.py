@@ -283,3 +283,50 @@ def test_the_example_questions_come_with_the_documents(tmp_path: Path) -> None:
     import qa.ui
 
     assert "Kadhimi" not in Path(qa.ui.__file__).read_text(encoding="utf-8")
+
+
+BIDI_NOTE = ("Lamp notes\n\nThe keeper of the lamp was Ada Brown \u202e and she lit it every "
+             "night at nine.\n")
+
+
+def test_a_documents_bidi_override_does_not_reverse_the_answer(fake_pipeline: Pipeline) -> None:
+    """A right-to-left override (U+202E) in a document's sentence went into the chat's
+    HTML (and the Markdown of /v1 and MCP) as it was, left open: the rest of the answer
+    line, its [n] marker and any later quote, rendered reversed. It is not shown; the
+    citation still quotes the document exactly."""
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    (fake_pipeline.settings.seeds_dir / "lamp.txt").write_text(BIDI_NOTE, encoding="utf-8")
+    question = "Who was the keeper of the lamp?"
+    messages, panel = final(question, [], fake_pipeline)
+    assert "lamp" in messages[-1]["content"]
+    for shown in (messages[-1]["content"], panel):
+        assert "\u202e" not in shown
+    web = TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860")
+    r = web.post("/v1/chat/completions", json={"model": "qa", "messages": [
+        {"role": "user", "content": question}]})
+    content = r.json()["choices"][0]["message"]["content"]
+    assert "lamp" in content and "\u202e" not in content
+    quotes = [c["quote"]["text"] for c in r.json()["qa"]["citations"]]
+    assert any("\u202e" in q for q in quotes), quotes  # the data: exactly as written
+
+
+def test_a_long_conversation_is_not_sent_back_at_every_streamed_step(
+        fake_pipeline: Pipeline) -> None:
+    """Every streamed step carries the whole conversation (Gradio's /call/ API sends it
+    whole each time): a history of 8,000 messages, an 840 KB request, came back as 18 MB
+    over 40 steps, with 10 s of work. A long conversation streams in fewer steps: at most
+    STREAM_MESSAGES messages in all; a short one word by word as before."""
+    from qa.ui import MAX_STREAM_STEPS
+
+    question = "Who is the Pentagon spokesman?"
+    short = list(respond(question, [], fake_pipeline, delay=0))
+    assert len(short) > 5
+    history = [{"role": role, "content": f"{role} {n}"}
+               for n in range(2000) for role in ("user", "assistant")]
+    steps = list(respond(question, history, fake_pipeline, delay=0))
+    assert len(steps) == 1 < MAX_STREAM_STEPS  # the answer whole (40 steps before)
+    assert message_text(steps[-1][0][-1]["content"]).startswith(
+        message_text(short[-1][0][-1]["content"])[:40])  # the same answer, whole

@@ -74,8 +74,8 @@ from qa.config import (
     MAX_TURN_ANSWER_CHARS,
     Settings,
 )
+from qa.documents_api import part_filename, upload_cap
 from qa.documents_api import router as documents_router
-from qa.documents_api import upload_cap
 from qa.errors import (
     BadQuestion,
     BadSetting,
@@ -88,8 +88,10 @@ from qa.errors import (
     ShuttingDown,
     TooManyAttempts,
     WriteError,
+    clipped,
+    quoted,
 )
-from qa.log import log
+from qa.log import log, quiet_client_input_warnings
 from qa.openai_api import PREFIX as OPENAI_PREFIX
 from qa.openai_api import error_json, openai_router
 from qa.pipeline import Pipeline, check_destinations, default_pipeline
@@ -375,7 +377,43 @@ def create_app(pipeline: Pipeline | None = None) -> FastAPI:
             route.app.add_exception_handler(FnIndexInferError, _unknown_event)
             route.app.add_exception_handler(TypeError, _bad_call_arguments)
     _one_line_chat_errors()
+    _chat_upload_reads_extended_names()
     return app
+
+
+def _chat_upload_reads_extended_names() -> None:
+    """Gradio's upload route reads a part's file name from `filename` only: a part naming
+    its file as `filename*=UTF-8''%E2%80%A6.txt` (RFC 6266, as HTTP libraries send it) was
+    read as a plain field, and the route answered a plain-text 500. Its name is read as
+    /api/documents reads it (`part_filename`) and handed to Gradio as a plain `filename`."""
+    from gradio.route_utils import GradioMultiPartParser
+
+    read = GradioMultiPartParser.on_headers_finished
+    if getattr(read, "extended_names", False):
+        return
+
+    def on_headers_finished(self: Any) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        part = self._current_part
+        disposition = part.content_disposition or b""
+        kind, options = parse_options_header(disposition)
+        name = part_filename(disposition, options)
+        if name is not None and name != options.get(b"filename", b"").decode("utf-8",
+                                                                            "replace"):
+            field = options.get(b"name", b"")
+            part.content_disposition = b"".join((
+                kind, b'; name="', _quoted_param(field), b'"; filename="',
+                _quoted_param(name.encode("utf-8")), b'"'))
+        read(self)
+
+    setattr(on_headers_finished, "extended_names", True)  # noqa: B010 - a mark
+    GradioMultiPartParser.on_headers_finished = on_headers_finished  # type: ignore[method-assign]
+
+
+def _quoted_param(value: bytes) -> bytes:
+    """`value` for a quoted parameter of a header (python-multipart's unquoting undone)."""
+    return value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
 
 
 class _OneLineTraceback:
@@ -451,11 +489,11 @@ async def _unknown_event(request: Request, exc: Exception) -> JSONResponse:
 
     if isinstance(exc, FnIndexInferError) or (
             isinstance(exc, KeyError) and name is not None and exc.args == (f"/{name}",)):
-        return JSONResponse({"detail": f"the chat has no API endpoint {name!r} (its "
+        return JSONResponse({"detail": f"the chat has no API endpoint {quoted(name)} (its "
                                        "endpoints: GET /gradio_api/info)"}, 404)
     if not frames or frames[-1].name != "get_fn":
         raise exc
-    return JSONResponse({"detail": f"the chat has no event {exc.args[0]!r} (fn_index)"}, 422)
+    return JSONResponse({"detail": f"the chat has no event {quoted(exc.args[0])} (fn_index)"}, 422)
 
 
 _VIEW_API = re.compile(r"\s*Please click on 'view API'.*$")
@@ -464,8 +502,13 @@ _VIEW_API = re.compile(r"\s*Please click on 'view API'.*$")
 async def _bad_call_arguments(_: Request, exc: Exception) -> JSONResponse:
     """422 for a /gradio_api/call/v2/<name> request whose arguments do not fit the
     endpoint (one missing, one it does not take): `construct_args` raised a TypeError,
-    answered with a plain-text 500. Any other TypeError is a bug, raised on."""
+    answered with a plain-text 500. 400 for an upload to the chat with a part named
+    `files` that is not a file (`upload_fn`: a plain-text 500 too). Any other TypeError is
+    a bug, raised on."""
     frames = traceback.extract_tb(exc.__traceback__)
+    if frames and frames[-1].name == "upload_fn":  # a `files` part that is not a file
+        return JSONResponse({"detail": "every part named 'files' must be a file (its "
+                                       "Content-Disposition names a filename)"}, 400)
     if not frames or frames[-1].name != "construct_args":
         raise exc
     message = _VIEW_API.sub("", str(exc)).rstrip(". ")
@@ -477,6 +520,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
     the hardening in front of them."""
     shared = pipeline or default_pipeline()
     settings = shared.settings
+    quiet_client_input_warnings()  # a malformed upload is the client's to hear about
     readiness = Readiness()
     uploads = _upload_folder()
 
@@ -646,12 +690,26 @@ class Hardening:
                 if not isinstance(route, Mount | Host)}
 
     def _allowed_methods(self, scope: Scope) -> set[str] | None:
-        """The methods of the API routes at this path, if the method asked is not one."""
+        """The methods of the API routes at this path, if the method asked is not one (HEAD
+        wherever GET is: `_head_as_get`)."""
         found = self._match(scope)
         if Match.FULL in found or Match.PARTIAL not in found:
             return None
-        return {method for method in METHODS if method != scope["method"]
-                and Match.FULL in self._match({**scope, "method": method})} or None
+        methods = {method for method in METHODS
+                   if Match.FULL in self._match({**scope, "method": method})}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return methods - {scope["method"]} or None
+
+    def _head_as_get(self, scope: Scope) -> Scope:
+        """A HEAD request to an API route that has GET only, as that GET: FastAPI's routes
+        answered 405 to HEAD /api/documents, /v1/models and /docs, where HTTP wants every
+        GET resource to take HEAD (RFC 9110, 9.3.2). The server still sends no body: it
+        answers by the request line it read, not by this scope."""
+        if scope["method"] != "HEAD" or Match.FULL in self._match(scope):
+            return scope
+        as_get = {**scope, "method": "GET"}
+        return as_get if Match.FULL in self._match(as_get) else scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -661,7 +719,7 @@ class Hardening:
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
         if hosts is not None and _host_name(host) not in hosts:
             if scope["type"] == "http":
-                await _refuse(scope, send, 400, f"host {host!r} is not served here "
+                await _refuse(scope, send, 400, f"host {quoted(host)} is not served here "
                               "(set QA_ALLOWED_HOSTS to allow it)")
             return
         settings: Settings = self.owner.state.pipeline.settings
@@ -675,6 +733,7 @@ class Hardening:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        scope = self._head_as_get(scope)
         allowed = self._allowed_methods(scope)
         if allowed is not None:
             await _refuse(scope, send, 405, f"method {scope['method']} is not allowed here; "
@@ -682,11 +741,11 @@ class Hardening:
                           ((b"allow", ", ".join(sorted(allowed)).encode()),))
             return
         if _is_openai(scope) and not self._match(scope) - {Match.NONE}:  # not the chat's 404
-            await _refuse(scope, send, 404, f"there is no {scope['path']}; qa serves POST "
+            await _refuse(scope, send, 404, f"there is no {clipped(scope['path'])}; qa serves POST "
                           f"{OPENAI_PREFIX}/chat/completions and GET {OPENAI_PREFIX}/models")
             return
         if scope["path"].endswith(UNUSED_CHAT_ROUTES):
-            await _refuse(scope, send, 404, f"there is no {scope['path']} here")
+            await _refuse(scope, send, 404, f"there is no {clipped(scope['path'])} here")
             return
         encoding = _content_coding(scope)
         if encoding is not None:  # nothing of ours or Gradio's decodes a body
@@ -759,7 +818,7 @@ class Hardening:
                 await _refuse(scope, send, 500, "internal error")
                 return
             if not _stream_told(exc, scope):
-                log(f"internal error after the reply began ({scope['path']}): "
+                log(f"internal error after the reply began ({clipped(scope['path'])}): "
                     f"{_one_line(exc)}")
             if not finished:  # end the reply cleanly: its status and part are sent
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -1072,12 +1131,20 @@ def _check_port(host: str, port: int) -> None:
             raise BadSetting(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def bind_address(host: str) -> str:
+    """`--host` as a socket takes it: an IPv6 address as URLs write it ("[::1]", which is
+    loopback to `is_loopback`) without its brackets; the socket refused it ("cannot listen
+    on [::1]:7860: Name or service not known")."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve `app` with uvicorn until interrupted, printing where. Refuses (BadSetting)
     to listen beyond loopback without a token, or when the index folder cannot be written
     and a build will be needed, before any model loads."""
     settings: Settings = app.state.pipeline.settings
     preflight(settings, host)
+    host = bind_address(host)
     _check_port(host, port)
     app.state.allowed_hosts = allowed_hosts(settings, None if is_loopback(host) else host)
     url = display_url(host, port)

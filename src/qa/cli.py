@@ -32,15 +32,21 @@ from qa.types import Answer, Hit, Turn
 USAGE_ERROR = 2
 
 # Control characters (terminal escape sequences, NUL, DEL, C1) from documents or file names
-# are printed as visible escapes, never sent to the terminal raw.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# are printed as visible escapes, never sent to the terminal raw; so are bidirectional
+# embeddings, overrides and isolates, which a terminal that orders text (VTE, mlterm) would
+# let reverse the rest of the line: the [n] marker and the quote after it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(ch: str) -> str:
+    return f"\\x{ord(ch):02x}" if ord(ch) <= 0xFF else f"\\u{ord(ch):04x}"
 
 
 def terminal_safe(text: str) -> str:
-    """`text` with every control character except newline and tab shown as `\\xNN`; a
-    Windows line end (a quote from a CRLF text file) is a newline, a lone carriage return
-    (which would overwrite the line) is escaped."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
+    """`text` with every control character except newline and tab shown as `\\xNN`, and
+    each bidirectional control as `\\uNNNN`; a Windows line end (a quote from a CRLF text
+    file) is a newline, a lone carriage return (which would overwrite the line) is escaped."""
+    return _CONTROL.sub(lambda m: _escape(m.group()), text.replace("\r\n", "\n"))
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,6 +15,7 @@ import numbers
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,13 @@ class Settings:
                 f"max_upload_chars must be at least 1000, got {self.max_upload_chars!r}")
         if self.api_token is not None and not self.api_token.strip():
             raise BadSetting("QA_API_TOKEN must not be blank")
+        if self.api_token is not None and not all(
+                " " <= ch <= "~" for ch in self.api_token.strip()):
+            # a client sends it in a header, which HTTP reads as Latin-1: a token of other
+            # characters could never be given
+            raise BadSetting("QA_API_TOKEN must be printable ASCII (it is sent as "
+                             "'Authorization: Bearer <token>'); e.g. the output of "
+                             "'python -c \"import secrets; print(secrets.token_urlsafe())\"'")
         if not 0.05 <= self.refresh_seconds <= 3600:
             raise BadSetting(
                 f"refresh_seconds must be from 0.05 to 3600, got {self.refresh_seconds!r}")
@@ -172,7 +180,7 @@ class Settings:
         if isinstance(hosts, str) or not isinstance(hosts, tuple | list) or not all(
                 isinstance(h, str) for h in hosts):
             raise BadSetting(f"allowed_hosts must be a tuple of host names, got {hosts!r}")
-        object.__setattr__(self, "allowed_hosts", tuple(hosts))
+        object.__setattr__(self, "allowed_hosts", tuple(_host_names(hosts)))
 
     @property
     def max_chat_streams(self) -> int:
@@ -245,6 +253,33 @@ def _float_env(name: str) -> float | None:
         return float(raw)
     except ValueError:
         raise BadSetting(f"{name} must be a number, got {raw!r}") from None
+
+
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?")
+
+
+def _host_names(hosts: Sequence[str]) -> list[str]:
+    """`allowed_hosts` as the Host header check compares them: lower case, an IPv6 address
+    without its brackets. A name with a scheme, a port or a path is a BadSetting: it could
+    never match (the check compares the Host header's name, its port left out), so every
+    request was refused 400 'host ... is not served here (set QA_ALLOWED_HOSTS to allow
+    it)' while QA_ALLOWED_HOSTS was set."""
+    import ipaddress
+
+    names = []
+    for host in hosts:
+        name = host.strip().lower()
+        if name.startswith("[") and name.endswith("]"):
+            name = name[1:-1]
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            if name != "*" and not _HOST_NAME.fullmatch(name):
+                raise BadSetting(
+                    f"allowed_hosts (QA_ALLOWED_HOSTS) takes host names or addresses, without "
+                    f"a scheme, port or path (e.g. qa.example.com), got {host!r}") from None
+        names.append(name)
+    return names
 
 
 def _hosts_env(name: str) -> tuple[str, ...] | None:

@@ -18,7 +18,9 @@ change nothing that is already indexed.
 
 from __future__ import annotations
 
+import re
 import shutil
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any, cast
@@ -82,6 +84,33 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status)
 
 
+# RFC 5987/8187 `filename*=charset'language'percent-encoded`, as RFC 6266 lets a
+# Content-Disposition name a file; python-multipart ignores it (RFC 7578 keeps it out of
+# forms), but clients built on HTTP libraries send it, some without a plain `filename`.
+_EXTENDED_FILENAME = re.compile(rb"""(?:^|;)[ \t]*filename\*[ \t]*=[ \t]*"?([^";]*)"?""",
+                                re.IGNORECASE)
+_CHARSETS = ("utf-8", "iso-8859-1")
+
+
+def part_filename(disposition: bytes, options: dict[bytes, bytes]) -> str | None:
+    """The file name a multipart part's Content-Disposition gives (None: not a file):
+    `filename*` decoded when its charset is UTF-8 or ISO-8859-1 and its bytes are, else
+    `filename` (UTF-8, as browsers send it)."""
+    found = _EXTENDED_FILENAME.search(disposition)
+    if found is not None:
+        charset, _, rest = found[1].decode("latin-1").partition("'")
+        _, _, encoded = rest.partition("'")
+        if charset.strip().lower() in _CHARSETS:
+            try:
+                return urllib.parse.unquote_to_bytes(encoded).decode(charset.strip().lower())
+            except UnicodeDecodeError:
+                pass  # the plain name, if any, stands
+    plain = options.get(b"filename")
+    if plain is None:
+        return "" if found is not None else None  # a file whose name cannot be read
+    return plain.decode("utf-8", "replace")
+
+
 class _Upload:
     """Streams multipart parts into files under `folder`, refusing any part over `limit`."""
 
@@ -116,13 +145,15 @@ class _Upload:
     def _headers_done(self) -> None:
         from python_multipart.multipart import parse_options_header
 
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if options.get(b"name") not in FIELD_NAMES or b"filename" not in options:
+        disposition = self._headers.get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
+        name = part_filename(disposition, options)
+        if options.get(b"name") not in FIELD_NAMES or name is None:
             return  # other fields are ignored
         if len(self.files) >= MAX_FILES:
             self.error = self.error or (413, f"at most {MAX_FILES} files per upload")
             return
-        self._name = options[b"filename"].decode("utf-8", "replace") or "upload"
+        self._name = name or "upload"
         path = self.folder / f"part-{len(self.files)}"
         self._out = path.open("wb")
         self.files.append((path, self._name))
@@ -180,7 +211,8 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
             raise  # the server's body cap (413), answered as it is; a cancelled request
         if isinstance(exc, OSError):  # the part could not be stored: a full disk (507)
             raise WriteError.of(exc, folder) from None
-        raise BadDocument(f"the multipart body is malformed ({type(exc).__name__})") from None
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise BadDocument(f"the multipart body is malformed: {reason}") from None
     upload.close()
     return folder, upload
 

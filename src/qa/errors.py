@@ -12,6 +12,12 @@ def quoted(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def clipped(text: str, limit: int = 100) -> str:
+    """`text` (a path, a header a client sent) in at most `limit` characters, for a message
+    that names it without echoing all of it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class QAError(Exception):
     """Base of every error qa raises on purpose. The message is one line, for a person."""
 

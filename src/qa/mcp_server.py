@@ -12,6 +12,9 @@ Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank
 out of range, a wrong type) comes back as a tool error with a one-line message, never a
 crash; a message that is not JSON-RPC, or a request whose id is not a string or an integer,
 gets JSON-RPC's one-line error reply with id null on both transports, never silence.
+An `initialize` naming a protocol version qa does not speak is answered with one it does
+(MCP's version negotiation), over HTTP whatever its MCP-Protocol-Version header says; a
+malformed one is -32602 naming the field.
 Over HTTP the endpoint is stateless JSON (no sessions to keep: POST only, 405 to GET and
 DELETE), sits behind the same optional bearer token as the rest of the API, and checks
 Host/Origin against loopback unless a token is set (a token is required beyond loopback, and
@@ -20,8 +23,8 @@ then it is the protection).
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -32,11 +35,13 @@ from typing import Annotated, Any
 import anyio
 import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import SessionMessage
 from mcp.types import (
     INVALID_PARAMS,
@@ -45,14 +50,18 @@ from mcp.types import (
     CallToolResult,
     ErrorData,
     JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
     TextContent,
 )
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.config import MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
-from qa.errors import QAError
-from qa.log import log
+from qa.config import MAX_BODY_BYTES, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
+from qa.errors import QAError, clipped, quoted
+from qa.log import log, one_line_handler
 from qa.pipeline import Pipeline, check_k
 from qa.schema import clean_question, clean_turn
 from qa.security import require_token
@@ -127,14 +136,31 @@ def _one_line(error: ValidationError) -> str:
 class QAServer(MCPServer):
     """MCPServer whose tool errors read `ask: the question is empty`, whose argument
     errors are one line (the SDK passes on pydantic's multi-line report) and name unknown
-    arguments (the SDK ignores them), and whose stdio loop answers a line that is not
-    JSON-RPC."""
+    arguments (the SDK ignores them), whose malformed requests (an `initialize` without a
+    string protocolVersion, a request before `initialize`) are told what is wrong
+    (`_clear_request_errors`), and whose stdio loop answers a line that is not JSON-RPC."""
+
+    max_line_bytes = MAX_BODY_BYTES  # one message over stdio, as one HTTP body
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        before = list(logging.root.handlers)
+        super().__init__(*args, **kwargs)
+        self._lowlevel_server.middleware.append(_clear_request_errors)
+        added = [h for h in logging.root.handlers if h not in before]
+        if added:  # the SDK's `logging.basicConfig`: a RichHandler that wraps each record
+            for handler in added:  # over lines (any library's warning, in every process
+                logging.root.removeHandler(handler)  # that built a server)
+            logging.root.addHandler(one_line_handler())
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
-        tool = next((t for t in await self.list_tools() if t.name == name), None)
-        known = (tool.input_schema.get("properties") or {}) if tool is not None else {}
-        unknown = sorted(set(arguments or {}) - set(known)) if tool is not None else []
+        tools = await self.list_tools()
+        tool = next((t for t in tools if t.name == name), None)
+        if tool is None:  # the SDK's "Unknown tool: <name>" echoed a name of any length
+            raise ToolError(f"unknown tool {quoted(name)}; qa's tools are "
+                            f"{', '.join(t.name for t in tools)}")
+        known = tool.input_schema.get("properties") or {}
+        unknown = sorted(set(arguments or {}) - set(known))
         if unknown:  # the SDK would drop them: a misspelt `k` must not pass unnoticed
             raise ToolError(f"invalid arguments for {name}: unknown "
                             f"{'argument' if len(unknown) == 1 else 'arguments'} "
@@ -157,7 +183,7 @@ class QAServer(MCPServer):
         SDK raised a ValueError that its dispatcher logged with a traceback and answered with
         error code 0."""
         if not any(p.name == name for p in await self.list_prompts()):
-            raise MCPError(INVALID_PARAMS, f"unknown prompt {name!r}: qa offers no prompts; "
+            raise MCPError(INVALID_PARAMS, f"unknown prompt {quoted(name)}: qa offers no prompts; "
                                            "its tools are ask, retrieve and list_documents")
         return await super().get_prompt(name, arguments, context)
 
@@ -166,12 +192,18 @@ class QAServer(MCPServer):
         line that is not a JSON-RPC message gets JSON-RPC's error reply (-32700 parse error,
         -32600 invalid request, id null), where the SDK would drop it and leave the client
         waiting; so does a request whose id is not a string or an integer (`bad_id`),
-        which the SDK read as a notification and never answered."""
-        lines = _screened_lines(stdin if stdin is not None else _stdin_lines())
+        which the SDK read as a notification and never answered. At the end of stdin every
+        request read is answered before the loop ends (for at most DRAIN_SECONDS): the SDK
+        cancelled the calls still running, so `printf '<initialize>...<tools/call>' | qa
+        mcp` printed no reply to the call."""
+        lines = _screened_lines(stdin if stdin is not None
+                                else _stdin_lines(self.max_line_bytes))
         # The SDK types `stdin` as an anyio file; it only iterates its lines.
         async with stdio_server(lines, stdout) as (  # type: ignore[arg-type]
                 read_stream, write_stream):
             forward, messages = anyio.create_memory_object_stream[SessionMessage | Exception]()
+            replies, outgoing = anyio.create_memory_object_stream[SessionMessage]()
+            waiting = _Unanswered()
 
             async def screen() -> None:
                 async with forward:
@@ -180,14 +212,103 @@ class QAServer(MCPServer):
                             if (reply := _rejection(item)) is not None:
                                 await write_stream.send(SessionMessage(reply))
                         else:
+                            waiting.read(item.message)
                             await forward.send(item)
+                    with anyio.move_on_after(DRAIN_SECONDS):
+                        await waiting.answered()
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(screen)
-                lowlevel = self._lowlevel_server
-                await lowlevel.run(messages, write_stream,
-                                   lowlevel.create_initialization_options())
-                group.cancel_scope.cancel()
+            async def relay() -> None:
+                async with outgoing:
+                    async for item in outgoing:
+                        waiting.replied(item.message)
+                        await write_stream.send(item)
+
+            try:
+                async with anyio.create_task_group() as sending:
+                    sending.start_soon(relay)
+                    async with anyio.create_task_group() as reading:
+                        reading.start_soon(screen)
+                        lowlevel = self._lowlevel_server
+                        await lowlevel.run(messages, replies,
+                                           lowlevel.create_initialization_options())
+                        reading.cancel_scope.cancel()
+            finally:
+                await write_stream.aclose()
+
+
+DRAIN_SECONDS = 120.0  # at the end of stdin, the longest wait for the replies still due
+
+
+class _Unanswered:
+    """The requests read over stdio that have no reply yet, by id."""
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[str, object], int] = {}
+        self._changed = anyio.Event()
+
+    @staticmethod
+    def _key(request_id: object) -> tuple[str, object]:
+        return type(request_id).__name__, request_id  # 1 and "1" are two ids
+
+    def read(self, message: object) -> None:
+        if isinstance(message, JSONRPCRequest):
+            key = self._key(message.id)
+            self._due[key] = self._due.get(key, 0) + 1
+        elif isinstance(message, JSONRPCNotification) and message.method == (
+                "notifications/cancelled"):  # the SDK never answers a cancelled request
+            self._settle((message.params or {}).get("requestId"))
+
+    def replied(self, message: object) -> None:
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            self._settle(message.id)
+
+    def _settle(self, request_id: object) -> None:
+        key = self._key(request_id)
+        if key in self._due:
+            self._due[key] -= 1
+            if not self._due[key]:
+                del self._due[key]
+            self._changed.set()
+
+    async def answered(self) -> None:
+        """Return once every request read has its reply."""
+        while self._due:
+            self._changed = anyio.Event()
+            await self._changed.wait()
+
+
+MAX_ERROR_CHARS = 300  # an error's message; what it quotes of the request, 100 of them
+NOT_INITIALIZED = ("Invalid request parameters: the connection is not initialized; send "
+                   "initialize, then notifications/initialized, first")
+
+
+async def _clear_request_errors(ctx: ServerRequestContext[Any, Any],
+                                call_next: CallNext) -> HandlerResult:
+    """The SDK's errors for malformed requests, told what is wrong (same codes): it
+    answered an `initialize` whose params were missing or mistyped, and any request
+    before `initialize` over stdio, with -32602 "Invalid request parameters" and nothing
+    more (MCP's lifecycle: `initialize` needs protocolVersion, capabilities and
+    clientInfo). An `initialize` naming a version the server does not speak is not an
+    error: the SDK answers with the newest version it speaks, as the spec asks."""
+    try:
+        return await call_next(ctx)
+    except ValidationError as exc:
+        raise MCPError(INVALID_PARAMS, f"Invalid params for {ctx.method}: "
+                                       f"{_one_line(exc)}") from None
+    except MCPError as exc:
+        error = exc.error
+        if (error.code == INVALID_PARAMS and error.message == "Invalid request "
+                "parameters" and not error.data and ctx.method != "initialize"):
+            raise MCPError(INVALID_PARAMS, NOT_INITIALIZED) from None
+        data = error.data
+        if isinstance(data, dict):
+            data = {k: clipped(v) if isinstance(v, str) else v for k, v in data.items()}
+        elif isinstance(data, str):
+            data = clipped(data)
+        if data != error.data or len(error.message) > MAX_ERROR_CHARS:
+            # what the SDK echoes of a request (a method, a resource's uri), not all of it
+            raise MCPError(error.code, clipped(error.message, MAX_ERROR_CHARS), data) from None
+        raise
 
 
 BAD_ID = ("Invalid Request: the id must be a string or an integer (in MCP null, 1.5, 1.0, "
@@ -211,22 +332,37 @@ def bad_id_reply() -> JSONRPCError:
                         error=ErrorData(code=INVALID_REQUEST, message=BAD_ID))
 
 
-async def _stdin_lines() -> AsyncIterator[str]:
-    """The process's stdin as UTF-8 lines (what the SDK reads when given none)."""
-    source = anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
-                                              errors="replace"))
-    async for line in source:
-        yield line
+async def _stdin_lines(limit: int) -> AsyncIterator[str]:
+    """The process's stdin as UTF-8 lines (what the SDK reads when given none), each read
+    in at most `limit` bytes: a longer one is skipped as it arrives and replaced by
+    _TOO_LONG_LINE (the SDK read any line whole: a 300 MB one held 840 MB)."""
+    source = sys.stdin.buffer
+    while line := await anyio.to_thread.run_sync(source.readline, limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := await anyio.to_thread.run_sync(source.readline, limit)) and (
+                    not rest.endswith(b"\n")):
+                pass
+            yield _TOO_LONG_LINE + "\n"
+        else:
+            yield line.decode("utf-8", "replace")
 
 
 # What `_screened_lines` hands the SDK for a request with a bad id: not JSON, so the SDK
 # passes on its parse error, which `_rejection` answers in turn, in order with the rest.
 _BAD_ID_LINE = "qa: a request with a bad id"
+_TOO_LONG_LINE = "qa: a message over the size limit"  # likewise, from `_stdin_lines`
+TOO_LONG = ("Invalid Request: the message is over the size limit (QA_MAX_BODY_BYTES); it "
+            "was not read")
 
 
 async def _screened_lines(lines: AsyncIterable[str]) -> AsyncIterator[str]:
-    """`lines`, a request with a bad id (`bad_id`) replaced by _BAD_ID_LINE."""
+    """`lines`, a request with a bad id (`bad_id`) replaced by _BAD_ID_LINE, and a byte
+    order mark before the first left out (a parse error, where /api/ask and /v1 ignore
+    it, as JSON allows)."""
+    first = True
     async for line in lines:
+        if first:
+            line, first = line.removeprefix("\ufeff"), False
         try:
             message = pydantic_core.from_json(line)
         except ValueError:
@@ -240,6 +376,9 @@ def _rejection(error: Exception) -> JSONRPCError | None:
     found = error.errors() if isinstance(error, ValidationError) else []
     if any(str(e.get("input", "")).strip() == _BAD_ID_LINE for e in found):
         return bad_id_reply()
+    if any(str(e.get("input", "")).strip() == _TOO_LONG_LINE for e in found):
+        return JSONRPCError(jsonrpc="2.0", id=None,
+                            error=ErrorData(code=INVALID_REQUEST, message=TOO_LONG))
     if any(e["type"] == "json_invalid" for e in found):
         if all(isinstance(e.get("input"), str) and not e["input"].strip() for e in found):
             return None
@@ -252,6 +391,7 @@ def _rejection(error: Exception) -> JSONRPCError | None:
 def build_server(pipeline: Pipeline) -> QAServer:
     """The MCP server with qa's three tools over `pipeline`."""
     server = QAServer("qa", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+    server.max_line_bytes = pipeline.settings.max_body_bytes
 
     @server.tool(title="Ask the documents")
     def ask(question: Question, history: History = None) -> CallToolResult:
@@ -292,7 +432,10 @@ def build_server(pipeline: Pipeline) -> QAServer:
 
 def run_stdio(settings: Settings) -> None:
     """`qa mcp`: serve the tools over stdin/stdout until the client closes them. The model and
-    index load in the background at once, so the first call waits less."""
+    index load in the background at once, so the first call waits less. The files are
+    followed as `qa serve` follows them (`Pipeline.watch`): a document added by `qa add` or
+    the HTTP API is listed and quoted, and a changed one is never quoted, without a restart
+    (the server answered from the index it had loaded for as long as it ran)."""
     pipeline = Pipeline(settings)
     server = build_server(pipeline)
 
@@ -303,8 +446,13 @@ def run_stdio(settings: Settings) -> None:
         except Exception as exc:  # noqa: BLE001 - the tools report it on their first call
             log(f"mcp: {exc}")
 
+    pipeline.watch()
     threading.Thread(target=warm, name="qa-mcp-warm-up", daemon=True).start()
-    server.run("stdio")
+    try:
+        server.run("stdio")
+    finally:
+        pipeline.stop_indexing()
+        pipeline.unwatch()
 
 
 # -- streamable HTTP, mounted on the API server ----------------------------------------------
@@ -318,8 +466,11 @@ class _Forward(Response):
     -32602 with pydantic's report of every union branch, a dozen lines echoing the input.
     A request whose id MCP does not allow (`bad_id`) is answered here, before the SDK sees
     it: -32600, id null, where the SDK answered 202 and nothing; so is a body that is not
-    sent as JSON (415, where the SDK answered a plain-text 400). The body is read whole
-    first (`qa.api.Hardening` caps it) and handed on as it came."""
+    sent as JSON (415, where the SDK answered a plain-text 400). An MCP-Protocol-Version
+    header naming a version the SDK does not negotiate is dropped from an `initialize`
+    (the handshake decides the version) and answered 400 `_unsupported_version` on any
+    other request without the 2026 envelope. The body is read whole first
+    (`qa.api.Hardening` caps it) and handed on as it came."""
 
     def __init__(self, app: ASGIApp) -> None:
         super().__init__()
@@ -333,7 +484,7 @@ class _Forward(Response):
                 return  # the client left
             parts.append(message.get("body", b""))
             more = message.get("more_body", False)
-        body = b"".join(parts)
+        body = b"".join(parts).removeprefix(b"\xef\xbb\xbf")  # a BOM, as /api/ask ignores it
         kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
         if not kind.lower().startswith(b"application/json"):  # as the SDK decides it
             await _reply(send, 415, JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(
@@ -346,6 +497,15 @@ class _Forward(Response):
         if bad_id(parsed):
             await _reply(send, 400, bad_id_reply())
             return
+        version = next((v.decode("latin-1") for k, v in scope["headers"]
+                        if k == _VERSION_HEADER), None)
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            if _is_initialize(parsed):  # the handshake negotiates; no header decides it
+                scope = {**scope, "headers": [(k, v) for k, v in scope["headers"]
+                                              if k != _VERSION_HEADER]}
+            elif version not in MODERN_PROTOCOL_VERSIONS and not _has_envelope(parsed):
+                await _reply(send, 400, _unsupported_version(version, parsed))
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -378,6 +538,38 @@ class _Forward(Response):
             await send(message)
 
         await self.app(scope, replay, screened)
+
+
+_VERSION_HEADER = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
+
+
+def _is_initialize(message: object) -> bool:
+    return isinstance(message, dict) and message.get("method") == "initialize" and (
+        "id" in message)
+
+
+def _has_envelope(message: object) -> bool:
+    """Whether `message` carries the per-request `params._meta` of MCP 2026-07-28 (the
+    SDK judges its version itself, answering -32022 with the versions it serves)."""
+    params = message.get("params") if isinstance(message, dict) else None
+    return isinstance(params, dict) and isinstance(params.get("_meta"), dict)
+
+
+def _unsupported_version(version: str, message: object) -> JSONRPCError:
+    """MCP's answer to an MCP-Protocol-Version header naming a version the server does not
+    speak (a 400, as the transport spec asks), in words: the SDK's was -32602 "params._meta
+    must be an object carrying the required 'io.modelcontextprotocol/protocolVersion' and
+    ..." for any request without the 2026 envelope, `initialize` included."""
+    supported = [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]
+    found = message.get("id") if isinstance(message, dict) else None
+    error = ErrorData(code=INVALID_REQUEST, data={"supported": supported,
+                                                  "requested": version[:100]},
+                      message=(f"Bad Request: unsupported protocol version {quoted(version)} "
+                               "in the MCP-Protocol-Version header; this server speaks "
+                               f"{', '.join(HANDSHAKE_PROTOCOL_VERSIONS)} (agreed by "
+                               f"initialize) and {', '.join(MODERN_PROTOCOL_VERSIONS)}"))
+    return JSONRPCError(jsonrpc="2.0", id=found if isinstance(found, str | int) else None,
+                        error=error)
 
 
 _NOT_A_MESSAGE = "Validation error:"  # how the SDK's transport begins that reply

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Annotated, Any, Literal
 
+import anyio.lowlevel
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -45,6 +46,7 @@ from qa.errors import (
     QAError,
     SeedError,
     ShuttingDown,
+    quoted,
 )
 from qa.log import log
 from qa.pipeline import Pipeline
@@ -311,9 +313,14 @@ class Completion:
 
 
 async def _async(events: Iterator[str]) -> AsyncIterator[str]:
-    # The answer is ready: yielding from the event loop spares a threadpool hop per chunk.
+    """`events` from the event loop (the answer is ready: no threadpool hop per chunk),
+    letting the loop run between them: written without a pause, the chunks after a client
+    hung up mid-stream each met the closed socket, and asyncio logged 'socket.send() raised
+    exception.' for each past the fifth (dozens of lines a request, for anyone to cause);
+    now the server sees the hang-up at the first and stops."""
     for event in events:
         yield event
+        await anyio.lowlevel.checkpoint()
 
 
 def _model(created: int) -> dict[str, Any]:
@@ -334,7 +341,8 @@ def openai_router(pipeline: Pipeline) -> APIRouter:
         """A cited answer to the last user message, as an OpenAI chat completion."""
         try:
             if request.model != MODEL_ID:
-                raise _BadRequest(f"the model {request.model!r} does not exist; use {MODEL_ID!r}",
+                raise _BadRequest(f"the model {quoted(request.model)} does not exist; use "
+                                  f"{MODEL_ID!r}",
                                   "model", 404, "model_not_found")
             text, history = conversation(request.messages)
             question = clean_question(text)
@@ -360,7 +368,7 @@ def openai_router(pipeline: Pipeline) -> APIRouter:
     def model(model_id: str) -> dict[str, Any] | Response:
         """One model, or OpenAI's 404."""
         if model_id != MODEL_ID:
-            return error_response(404, f"the model {model_id!r} does not exist; use "
+            return error_response(404, f"the model {quoted(model_id)} does not exist; use "
                                        f"{MODEL_ID!r}", "model", "model_not_found")
         return _model(started)
 

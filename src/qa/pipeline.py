@@ -461,9 +461,15 @@ class Pipeline:
                 if turns[-1].answer is None:  # only the question was given (CLI --history,
                     # Python): its answer is what the conversation was about. One level: the
                     # earlier question is answered on its own.
-                    said = self.ask(turns[-1].question, (), k, doc_ids).text
+                    try:
+                        said = self.ask(turns[-1].question, (), k, doc_ids).text
+                    except BadQuestion:  # "?", "👍": it asked nothing, so it adds nothing
+                        said = None  # (it refused every later question of the chat)
                     turns[-1] = Turn(turns[-1].question, said)
-                context = f"{turns[-1].question} {turns[-1].answer or ''}".strip()
+                if turns[-1].answer is None:
+                    follow_up = False
+                else:
+                    context = f"{turns[-1].question} {turns[-1].answer}".strip()
         query = Query.of(info.text, context, CONTEXT_WEIGHT, index=index, words=self.words())
         if context:  # one batch: the question, and the earlier turn at a lower weight
             vectors = self.embedder.embed([text, context])

@@ -136,10 +136,17 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 # One pass: HTML's special characters as entities, and the characters Markdown would act on
 # as numeric entities, which display as themselves and are never syntax. `html.unescape`
-# turns the result back into the text exactly (newlines aside: they become spaces).
+# turns the result back into the text exactly (newlines aside: they become spaces; and
+# bidirectional controls, left out below).
 _HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+# Bidirectional embeddings, overrides and isolates (U+202A-E, U+2066-9) in a document's
+# text are not shown: one left open (an RLO in a quote) reversed the rest of the line it was
+# rendered in, our [n] markers and the next quotes included, so an answer read as other than
+# it is. Text in the natural bidirectional order needs none of them.
+_BIDI_CONTROLS = {c: None for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _INERT = str.maketrans(
-    {**{c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~$:"}, **_HTML_ENTITIES}
+    {**{c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~$:"}, **_HTML_ENTITIES,
+     **_BIDI_CONTROLS}
 )
 _NEWLINES = re.compile(r"\s*\n\s*")
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -172,7 +179,8 @@ def markdown_text(text: str) -> str:
     backslash-escaped, and the `:` of `https://`, the `.` of `www.` and the `@` of an e-mail
     address, so that a GFM front end makes no link of them; newlines as spaces
     (`markdown_plain` undoes it)."""
-    escaped = _AUTOLINK.sub(r"\\", _MARKDOWN_SPECIAL.sub(r"\\\1", _NEWLINES.sub(" ", text)))
+    text = _NEWLINES.sub(" ", text).translate(_BIDI_CONTROLS)
+    escaped = _AUTOLINK.sub(r"\\", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
     return _LIST_START.sub(lambda m: m.group(1) + (
         f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), escaped)
 

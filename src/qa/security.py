@@ -53,12 +53,13 @@ def _settings(request: Request) -> Settings:
 
 def token_accepted(settings: Settings, given: object) -> bool:
     """May a write go ahead with the token `given` (None: none was sent)? Yes when no token
-    is set; otherwise only when `given` is the token (surrounding spaces aside)."""
+    is set; otherwise only when `given` is the token (surrounding spaces aside, on both:
+    a token set as 'secret ' was refused whatever was sent)."""
     token = settings.api_token
     if not token:
         return True
     return isinstance(given, str) and hmac.compare_digest(given.strip().encode(),
-                                                          token.encode())
+                                                          token.strip().encode())
 
 
 def given_token(authorization: str, cookie: str = "") -> str | None:

@@ -57,6 +57,7 @@ MAX_EXAMPLES = 10
 MAX_EXAMPLES_BYTES = 64 * 1024
 STREAM_DELAY = 0.015  # seconds between streamed pieces: fast, but visibly streaming
 MAX_STREAM_STEPS = 40  # longer answers stream several words per step
+STREAM_MESSAGES = 2000  # messages sent back over one answer's steps (a long chat: fewer steps)
 UI_CONCURRENCY = 16  # chats answered at once; each is ~20 ms of work plus the streaming
 QUEUE_SIZE = 256  # chat events waiting at most (Gradio's queue), beyond those answered
 MAX_RELATED = 3
@@ -232,21 +233,25 @@ def error_html(message: str) -> str:
 
 
 def highlight(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
-    """`text` HTML-escaped (newlines kept), each `(start, end, attributes)` span wrapped in
-    `<mark attributes>`.
+    """`text` HTML-escaped (newlines kept; control characters and bidirectional overrides,
+    which would reverse what follows them, left out), each `(start, end, attributes)` span
+    wrapped in `<mark attributes>`.
 
     Spans are applied in document order; the part of a span that overlaps an earlier one is
     left out, so the marks never nest.
     """
+    def escaped(part: str) -> str:  # control characters and bidi overrides not shown
+        return html.escape(without_controls(part))
+
     out, cursor = [], 0
     for start, end, attributes in sorted(spans):
         start = max(start, cursor)
         if not 0 <= start < end <= len(text):
             continue
-        out.append(html.escape(text[cursor:start]))
-        out.append(f"<mark {attributes}>{html.escape(text[start:end])}</mark>")
+        out.append(escaped(text[cursor:start]))
+        out.append(f"<mark {attributes}>{escaped(text[start:end])}</mark>")
         cursor = end
-    out.append(html.escape(text[cursor:]))
+    out.append(escaped(text[cursor:]))
     return "".join(out)
 
 
@@ -291,10 +296,10 @@ def document_html(index: Index, answer: Answer, turn: int) -> str:
 # -- the chat function -----------------------------------------------------------------------
 
 
-def _steps(pieces: Sequence[str]) -> Iterator[int]:
-    """How many pieces to show at each streamed step: word by word, at most MAX_STREAM_STEPS."""
+def _steps(pieces: Sequence[str], most: int = MAX_STREAM_STEPS) -> Iterator[int]:
+    """How many pieces to show at each streamed step: word by word, at most `most` steps."""
     ends = [i + 1 for i, piece in enumerate(pieces) if piece != " "]
-    stride = max(1, -(-len(ends) // MAX_STREAM_STEPS))
+    stride = max(1, -(-len(ends) // max(1, most)))
     steps = ends[stride - 1::stride]
     if not steps or steps[-1] != len(pieces):
         steps.append(len(pieces))
@@ -339,7 +344,11 @@ def respond(
         return
     panel = document_html(index, answer, turn)
     pieces = answer_pieces(answer, turn)
-    for i, shown in enumerate(_steps(pieces)):
+    # Each step sends the whole conversation again (Gradio's /call/ API sends it whole): a
+    # long one streams in fewer steps, so 8,000 messages (an 840 KB request) are not sent
+    # 40 times over (18 MB and 10 s of work); at most STREAM_MESSAGES messages in all.
+    most = min(MAX_STREAM_STEPS, STREAM_MESSAGES // max(1, len(messages)))
+    for i, shown in enumerate(_steps(pieces, most) if most > 1 else ()):
         if i and delay:
             time.sleep(delay)
         partial = answer_html(index, answer, turn, pieces[:shown], done=False)
