@@ -786,7 +786,8 @@ def test_strict_reports_every_question_the_run_would_skip(
 
 def test_screen_uses_the_parse_as_ask_does() -> None:
     """Content-free by the parse ("a": no subject, no content word, no question word) is
-    refused; a bare question word ("What?") is not, by the run or by the screen."""
+    refused; a bare question word ("What?") is not, by the run or by the screen; nor is a
+    line whose earlier turn asked nothing ("?"): ask reads its question on its own."""
 
     class Parse:
         name = "stub"
@@ -797,9 +798,7 @@ def test_screen_uses_the_parse_as_ask_does() -> None:
     items = [Item("1", "a", (), where="line 1"), Item("2", "What?", (), where="line 2"),
              Item("3", "Iraq troops?", (), ("?",), where="line 3")]
     assert [str(p) for p in evaluation.screen(items, Parse())] == [  # type: ignore[arg-type]
-        "line 1 (id '1'): 'a' is not a question: ask about the documents in words",
-        "line 3 (id '3'): history turn 1: '?' is not a question: ask about the documents in "
-        "words"]
+        "line 1 (id '1'): 'a' is not a question: ask about the documents in words"]
 
 
 def test_output_paths_are_checked_before_the_model(

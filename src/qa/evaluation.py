@@ -48,7 +48,7 @@ from qa.metrics import (  # noqa: F401 - exact_match, token_f1: used by scripts/
     token_f1,
 )
 from qa.nlp import Analyzer, make_analyzer
-from qa.pipeline import Pipeline, check_content, check_question
+from qa.pipeline import Pipeline, check_question
 from qa.progress import Progress
 from qa.retrieval import Query, search
 from qa.schema import answer_json, answer_plain, clean_turn, short_answer, turn_name
@@ -496,14 +496,11 @@ def missing_golds(items: Sequence[Item], index: Index, budget: int | None = None
 
 
 def check_turns(question: str, history: Sequence[str | Turn], analyzer: Analyzer) -> None:
-    """`check_question` on each history turn (named as every edge names it: `clean_turn`,
-    then "history turn 2: ..." for content), then on the question."""
+    """The checks `ask` makes: each history turn cleaned (`clean_turn`: blank, too long),
+    then `check_question` on the question. An earlier turn that asked nothing ("?", "👍")
+    is no reason to skip a line: `ask` reads the question on its own after it."""
     for n, turn in enumerate(history, start=1):
-        text = clean_turn(turn.question if isinstance(turn, Turn) else turn, n)
-        try:
-            check_content(text, analyzer.question(text))
-        except BadQuestion as exc:
-            raise BadQuestion(f"{turn_name(n)}: {exc}") from None
+        clean_turn(turn.question if isinstance(turn, Turn) else turn, n)
     check_question(question, analyzer)
 
 
