@@ -1081,6 +1081,26 @@ def test_a_chat_event_given_bad_input_logs_one_line_not_a_traceback(server: Serv
     assert failures[0].startswith("qa: chat event failed: ValueError: An event handler")
 
 
+@pytest.mark.slow
+def test_the_chat_api_limits_an_answer_to_the_documents_named(server: Server) -> None:
+    """The /chat API's third input (the documents to ask) was checked against the choices the
+    page was built with, which are none (they are filled in per page): any id was an error
+    event ("not in the list of choices"). A known id limits the answer; an unknown one is
+    answered as such."""
+    def chat(doc_ids: list[str]) -> str:
+        r = post(server, "gradio_api/call/chat", json={
+            "data": ["What did Kadhimi tell the Washington Post?", [], doc_ids]})
+        assert r.status_code == 200, r.text
+        return httpx.get(server.url + f"gradio_api/call/chat/{r.json()['event_id']}",
+                         timeout=60).text
+
+    limited = chat(["politico-us-iraq-advisory-transition"])
+    assert "event: complete" in limited and "not in the list of choices" not in limited
+    assert "Iraq" in limited
+    unknown = chat(["no-such-document"])
+    assert "event: complete" in unknown and "No longer in the library" in unknown, unknown
+
+
 @pytest.mark.slow  # imports Gradio
 def test_the_chats_queue_is_bounded_and_cannot_be_skipped(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -751,9 +751,12 @@ def build_ui(pipeline: Pipeline | None = None,
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                     reset = gr.Button("Clear", scale=1, elem_id="qa-clear")
+                # Its choices are filled in per page (`listing`): a caller of the /chat API
+                # names documents the page was not built with, so any value is taken, and
+                # one not in the library is answered as such (`respond`).
                 selector = gr.Dropdown(
                     label="Limit questions to (none selected: all documents)", choices=[],
-                    multiselect=True, elem_id="qa-select", value=[])
+                    multiselect=True, elem_id="qa-select", value=[], allow_custom_value=True)
                 offered, label = examples(shared().settings.seeds_dir)
                 if offered:
                     gr.Examples(examples=[[q] for q in offered], inputs=[box], label=label)
