@@ -388,6 +388,12 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("Intro.\n\n4. How to apply\n\nWrite to us.", "4. How to apply", True),
     ("4. How to apply\n\nWrite to us.", "4. How to apply", True),
     ("Steps:\n1. Rinse the rice\n2. Add water", "1. Rinse the rice", False),
+    # a bulleted line alone is a list item; so is an item of a loose list (blank lines
+    # between items numbered one after another)
+    ("Free on board:\n\n- Bikes travel free\n\nDogs pay.", "- Bikes travel free", False),
+    ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "1. Rinse the rice", False),
+    ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "2. Add water", False),
+    ("3. Fees\n\nNone.\n\n4. How to apply\n\n1. Write to us.", "4. How to apply", True),
 ])
 def test_headings_are_told_from_sentences(text: str, line: str, heading: bool) -> None:
     start = text.index(line)

@@ -213,6 +213,67 @@ def test_docx_content_controls_and_tracked_changes_are_read_as_word_shows_them(
         "Tickets cost four pounds for adults.", "After the control."]
 
 
+def _headings(doc: Any) -> list[str]:
+    """The sentences of `doc` that the chunker takes for headings."""
+    from qa.chunking import chunk_documents, is_heading
+
+    return [s.text for c in chunk_documents([doc]) for s in c.sentences if is_heading(s, c)]
+
+
+def test_docx_list_items_are_list_items_not_headings(tmp_path: Path) -> None:
+    """A bulleted or numbered Word list item ("Bikes travel free", no full stop) was a bare
+    line, which the chunker took for a heading (and the answer was withheld). Items carry
+    the mark Word shows ("- ", "1. "), a list is one paragraph, and a numbered heading keeps
+    its number and stays a heading."""
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    document = docx.Document()
+    heading = document.add_heading("Luggage", 1)
+    document.add_paragraph("Passengers may bring these items at no extra cost:")
+    document.add_paragraph("Bikes travel free", style="List Bullet")
+    document.add_paragraph("Prams travel free", style="List Bullet")
+    document.add_paragraph("To board the ferry:")
+    document.add_paragraph("Buy a ticket", style="List Number")
+    document.add_paragraph("Show it at the gate", style="List Number")
+    direct = document.add_paragraph("Find a seat", style="List Paragraph")
+    for paragraph, num_id in ((direct, "5"), (heading, "5")):  # numbering set on the paragraph
+        numbering, level, number = (OxmlElement(t) for t in ("w:numPr", "w:ilvl", "w:numId"))
+        level.set(qn("w:val"), "0")
+        number.set(qn("w:val"), num_id)
+        numbering.extend([level, number])
+        paragraph._p.get_or_add_pPr().append(numbering)
+    document.add_paragraph("Dogs must stay on a lead.")
+    document.save(str(tmp_path / "ferry.docx"))
+    doc = load(tmp_path / "ferry.docx")
+    assert [p.text for p in doc.paragraphs] == [
+        "1. Luggage", "Passengers may bring these items at no extra cost:",
+        "- Bikes travel free\n- Prams travel free", "To board the ferry:",
+        "2. Buy a ticket\n3. Show it at the gate\n4. Find a seat", "Dogs must stay on a lead."]
+    assert _headings(doc) == ["1. Luggage"]
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_html_list_items_are_lines_of_one_paragraph(fallback: bool) -> None:
+    """<li> items were paragraphs of their own (trafilatura's "- Bikes travel free" with blank
+    lines around it; the fallback's without a mark), so a short item read as a heading."""
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<h1>Luggage</h1><p>" + "Passengers may bring these items on board. " * 7
+               + "</p><p>What travels free:</p><ul><li>Bikes travel free</li><li></li>"
+               "<li>Prams <b>travel</b> free</li></ul><p>To board:</p><ol><li>Buy a ticket</li>"
+               "<li><p>Board the ferry</p></li></ol><p>Dogs must stay on a lead.</p>")
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    doc = HtmlLoader().extract(page.encode(), "ferry.html")
+    assert "- Bikes travel free\n- Prams travel free" in doc.text.split("\n\n")
+    assert "- Buy a ticket\n- Board the ferry" in doc.text.split("\n\n")
+    from qa.loaders import document_of
+
+    assert _headings(document_of("ferry", "ferry.html", "html", doc, "")) == ["Luggage"]
+
+
 _NOTES = ('<w:{kind}s xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
           '<w:{kind} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
           '</w:{kind}><w:{kind} w:id="1"><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:{kind}>'
@@ -286,7 +347,7 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
      ["API reference", "Sphinx", "Copyright"]),
     (_TABLE, ["The museum is open six days a week; it is closed on Mondays.", "Opening hours",
               "| Tuesday to Friday | 10:00 to 17:00 |", "What to bring",
-              "- A valid ticket, printed or on your phone.", "- Photo ID for the archive room."],
+              "- A valid ticket, printed or on your phone.\n- Photo ID for the archive room."],
      []),
 ], ids=["tiny", "br", "short", "news", "docs", "table-and-list"])
 def test_html_inline_elements_stay_in_their_sentence(

@@ -32,6 +32,7 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]*_]*(?=\s+["“‘'(\[*_]*[A-Z0-9])""")
 _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d{1,3}[.)])\s")  # not "\n1990. It closed"
 _LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
+_NUMBER_MARK = re.compile(r"(\d{1,3})[.)]\s")
 # What numbers an item or a section where a sentence opens: "4", "2.1", "IV", "b".
 _MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[a-z]")
 # A row of a table: a line opening with "|" (Markdown), or with two or more cells split by
@@ -213,7 +214,23 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         previous = before.rstrip().rpartition("\n")[2]
         following = after.lstrip().partition("\n")[0]
         return bool(_CELLS.search(following)) and not _CELLS.search(previous)
-    numbered_section = bool(_LIST_MARK.match(text)) and _BLANK_BEFORE.search(before) is not None \
-        and _BLANK_AFTER.match(after) is not None  # "4. How to apply", a paragraph alone
+    numbered_section = _numbered_section(text, before, after)
     return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
                 or (_LIST_MARK.match(text) and not numbered_section))
+
+
+def _numbered_section(text: str, before: str, after: str) -> bool:
+    """Is this numbered line a paragraph alone ("4. How to apply"), not an item of a loose
+    list, whose items are paragraphs numbered one after another ("1. Install it\n\n2. Run
+    it")? A bulleted line ("- Bikes travel free") never numbers a section."""
+    number = _NUMBER_MARK.match(text)
+    if number is None or _BLANK_BEFORE.search(before) is None \
+            or _BLANK_AFTER.match(after) is None:
+        return False
+    n = int(number.group(1))
+    previous = before.rstrip().rpartition("\n\n")[2].strip()
+    following = _NUMBER_MARK.match(after.lstrip())
+    previous_number = _NUMBER_MARK.match(previous)
+    return not ((following is not None and int(following.group(1)) == n + 1)
+                or (previous_number is not None and "\n" not in previous
+                    and int(previous_number.group(1)) == n - 1))

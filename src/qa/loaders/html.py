@@ -16,7 +16,8 @@ from importlib.metadata import version
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
 
-REVISION = 2  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
+#              3: a list's items are lines of one paragraph, each marked "- "
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -32,6 +33,10 @@ _FURNITURE = re.compile(
     r"related|newsletter|subscribe|comments?|sidebar|advert|ads?|promo|breadcrumbs?|"
     r"skip-link)(?=$|[\s_-])", re.IGNORECASE)
 _BREAK = "\ue000"  # a private-use character marking a block boundary in the fallback's text
+_ITEM, _END = "\ue001", "\ue002"  # ... and the start and end of a list item
+_EMPTY_ITEM = re.compile(f"{_ITEM}[\\s{_BREAK}]*{_END}")
+_ITEM_START = re.compile(f"{_ITEM}[\\s{_BREAK}{_ITEM}]*")
+_LIST_ITEM = re.compile(r"[-*•] ")  # as trafilatura writes a list item
 SHORT = 250  # characters: below this, trafilatura's text may have missed the page's text
 
 
@@ -40,13 +45,17 @@ _ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
 
 def _paragraph_text(lines: list[str]) -> str:
     """One paragraph per line, but a line that goes on in lower case after a line with no
-    full stop (a <br> inside a sentence) is joined to it."""
+    full stop (a <br> inside a sentence) is joined to it, and the items of a list ("- ...")
+    are lines of one paragraph, as in Markdown: a short item alone ("Bikes travel free")
+    would read as a heading."""
     kept: list[str] = []
     for line in (" ".join(line.split()) for line in lines):
-        if not line:
+        if not line or line in "-*•":
             continue
         if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
             kept[-1] = f"{kept[-1]} {line}"
+        elif kept and _LIST_ITEM.match(line) and _LIST_ITEM.match(kept[-1].rpartition("\n")[2]):
+            kept[-1] = f"{kept[-1]}\n{line}"
         else:
             kept.append(line)
     return "\n\n".join(kept)
@@ -57,7 +66,7 @@ def _fallback(html: str) -> str:
     element (the text of inline elements stays in its block's sentence)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-    tree = HTMLParser(html.replace(_BREAK, ""))
+    tree = HTMLParser(html.replace(_BREAK, "").replace(_ITEM, "").replace(_END, ""))
     for node in tree.css(_DROP):
         node.decompose()
     root = tree.css_first("main") or tree.css_first("article") or tree.body
@@ -84,8 +93,13 @@ def _fallback(html: str) -> str:
             node.decompose()
     for node in root.css(_BLOCKS):  # no recursion: a deeply nested page cannot overflow
         node.insert_before(_BREAK)
+        if node.tag == "li":
+            node.insert_before(_ITEM)
         node.insert_after(_BREAK)
-    return _paragraph_text(root.text(separator="").split(_BREAK))
+        if node.tag == "li":
+            node.insert_after(_END)
+    marked = _EMPTY_ITEM.sub("", root.text(separator="")).replace(_END, "")
+    return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK))
 
 
 def _navigation_only(text: str, html: str) -> bool:
