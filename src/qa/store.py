@@ -82,6 +82,7 @@ from qa.loaders.library import (
     load_corpus,
     pending_ids,
     previous_ids,
+    retire_vanished_seeds,
     retired_ids,
     settle,
     stored_folders,
@@ -718,6 +719,7 @@ def _read_corpus(settings: Settings, empty_ok: bool) -> _Read:
         stored = {f.name for f in stored_folders(settings.documents_dir, hide)}
         ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
         files = corpus_files(settings, ids, hide)  # fails at once on a seeds path that is a file
+        retire_vanished_seeds(settings, ids, files, stored)
         stats = _stat_files(files)
         corpus = load_corpus(settings, ids, empty_ok, hide)
         documents = corpus.documents

@@ -913,6 +913,39 @@ def retire(data: Path, ids: Iterable[str]) -> None:
                       f"{exc}; a new document may be given one of them"))
 
 
+def retire_vanished_seeds(settings: Settings, previous: PreviousIds,
+                          files: Mapping[str, Path], stored: Iterable[str]) -> None:
+    """Retire the ids of the seed files the last build indexed (`previous.seeds`) that are
+    gone from the seeds folder (deleted or renamed by hand): like a removed upload's, such an
+    id is never given again (a citation saved earlier must not point into another document).
+    `files`: the ids the build reads now (`corpus_files`); `stored`: the uploads' ids. Call
+    while a build reads the corpus: under `data_lock` if this thread holds it, else it is
+    taken without waiting (a writer holding it is not waited for: readers never wait on a
+    build). A missing seeds folder (unmounted, mistyped) retires nothing."""
+    if not settings.seeds_dir.is_dir():
+        return
+    gone = set(previous.seeds.values()) - set(files) - set(stored) - previous.retired
+    if not gone:
+        return
+    data = settings.documents_dir
+    if held_here(data):
+        retire(data, gone)
+        return
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        with data_lock(data, wait=False) as held:
+            if held:
+                retire(data, gone)
+                return
+    except OSError as exc:
+        log(printable(f"warning: cannot record the ids of removed seed files "
+                      f"{', '.join(sorted(gone))} in {str(data)!r}: {exc.strerror or exc}; "
+                      "a new document may be given one of them"))
+        return
+    log(printable(f"warning: another process is changing {str(data)!r}; the ids of removed "
+                  f"seed files ({', '.join(sorted(gone))}) are not recorded"))
+
+
 def confirm(settings: Settings, ids: Sequence[str]) -> None:
     """The documents `commit` stored are in the committed index: no longer pending."""
     for doc_id in ids:
