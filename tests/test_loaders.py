@@ -387,6 +387,36 @@ def test_a_page_trafilatura_cannot_read_keeps_its_blocks_without_menus() -> None
     assert HtmlLoader().extract(page.encode(), "bakery.html").text == "We bake bread."
 
 
+_HOURS = "<p>The library opens at nine on weekdays.</p>"
+_ROOMS = "".join(f"<p>The reading room on floor {n} holds the local history collection and "
+                 "maps of the harbour.</p>" for n in range(1, 5))
+
+
+@pytest.mark.parametrize(("content", "aside", "kept"), [
+    (f"<div><h1>Opening hours</h1>{_HOURS}</div>",
+     '<div class="promo">Join the friends club for twelve pounds a year.</div>', False),
+    (f"<div>{_HOURS}</div>",
+     '<div class="ads">Great deals on garden furniture this week only.</div>', False),
+    # a normal page: its banner goes, but a block named like furniture may hold its text
+    (f'<div class="article">{_ROOMS}', '<div class="promo">Members borrow up to ten books '
+     "at a time, free of charge.</div></div>", True),
+], ids=["short-promo", "short-ads", "normal"])
+def test_a_page_s_banner_and_furniture_are_not_its_text(content: str, aside: str,
+                                                         kept: bool) -> None:
+    """trafilatura kept a consent banner held in a plain div as a page's first paragraph
+    ('We use cookies. Settings', then quoted), and on a short page an ad or a promotion too;
+    the names the site gives them were looked at only when trafilatura found nothing."""
+    from qa.loaders.html import HtmlLoader
+
+    page = (f'<html><head><title>Library</title></head><body><div id="gdpr-consent">We use '
+            f'cookies. <a href="/s">Settings</a></div>{content}{aside}</body></html>')
+    text = HtmlLoader().extract(page.encode(), "library.html").text
+    assert "cookies" not in text and "Settings" not in text
+    assert "opens at nine" in text or "floor 4" in text
+    assert (("borrow up to ten" in text) if kept
+            else ("friends club" not in text and "garden" not in text)), text
+
+
 def test_a_page_of_navigation_only_holds_no_text(tmp_path: Path) -> None:
     """A page with nothing but its menu was indexed as a document whose text was 'Home'."""
     page = tmp_path / "menu.html"

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 from importlib.metadata import version
+from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
 
 REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
-#              3: a list's items are lines of one paragraph, each marked "- "
+#              3: a list's items are lines of one paragraph, each marked "- "; a short
+#                 page is read without the blocks it names as furniture
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -32,6 +34,8 @@ _FURNITURE = re.compile(
     r"(?:^|[\s_-])(?:cookies?|consent|gdpr|banner|footer|navbar|nav|menu|share|sharing|social|"
     r"related|newsletter|subscribe|comments?|sidebar|advert|ads?|promo|breadcrumbs?|"
     r"skip-link)(?=$|[\s_-])", re.IGNORECASE)
+# ... of which these never hold a page's text, on any page: consent and cookie banners
+_BANNERS = re.compile(r"(?:^|[\s_-])(?:cookies?|consent|gdpr)(?=$|[\s_-])", re.IGNORECASE)
 _BREAK = "\ue000"  # a private-use character marking a block boundary in the fallback's text
 _ITEM, _END = "\ue001", "\ue002"  # ... and the start and end of a list item
 _EMPTY_ITEM = re.compile(f"{_ITEM}[\\s{_BREAK}]*{_END}")
@@ -61,6 +65,33 @@ def _paragraph_text(lines: list[str]) -> str:
     return "\n\n".join(kept)
 
 
+def _drop_furniture(root: Any, furniture: re.Pattern[str] = _FURNITURE) -> bool:
+    """Drop the blocks under `root` the site itself names as furniture (a cookie banner, a
+    share bar, a sidebar), unless one holds half the page (a wrapper: `layout-with-sidebar`);
+    each costs its text, so a page of thousands of them is not checked. Did it drop any?"""
+    named = root.css("[class], [id]")
+    total = len(root.text())
+    dropped = False
+    for node in named if len(named) <= MAX_MENU_CHECKS else ():
+        names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
+        if (furniture.search(names) and node.mem_id != root.mem_id and node.parent is not None
+                and 2 * len(node.text()) < total):
+            node.decompose()
+            dropped = True
+    return dropped
+
+
+def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> str | None:
+    """The page without the blocks it names as furniture (`_drop_furniture`), for
+    trafilatura to read; None if it names none."""
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    tree = HTMLParser(html)
+    if tree.body is None or not _drop_furniture(tree.body, furniture):
+        return None
+    return str(tree.html or "")
+
+
 def _fallback(html: str) -> str:
     """Text of the page without the parts that are never content: a paragraph per block
     element (the text of inline elements stays in its block's sentence)."""
@@ -72,16 +103,7 @@ def _fallback(html: str) -> str:
     root = tree.css_first("main") or tree.css_first("article") or tree.body
     if root is None:
         return ""
-    named = root.css("[class], [id]")
-    total = len(root.text())
-    # a block the site itself names as furniture (a cookie banner, a share bar), unless it
-    # holds half the page (a wrapper: `layout-with-sidebar`); each costs its text, so a page
-    # of thousands of them is not checked
-    for node in named if len(named) <= MAX_MENU_CHECKS else ():
-        names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
-        if (_FURNITURE.search(names) and node.mem_id != root.mem_id and node.parent is not None
-                and 2 * len(node.text()) < total):
-            node.decompose()
+    _drop_furniture(root)
     menus = root.css(_MENUS)
     # a block mostly of link text (a menu, a list of links) goes; each costs its text, so a
     # page of thousands of nested blocks (a fallback for what trafilatura could not parse)
@@ -187,7 +209,17 @@ class HtmlLoader:
         html = _decode(raw, name)
         if not html.strip():
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
-        text = _paragraph_text(_main_text(html).splitlines())
+        # trafilatura keeps a cookie banner held in a plain div as the page's first
+        # paragraph; it never is the page's text
+        page = _without_furniture(html, _BANNERS) or html
+        text = _paragraph_text(_main_text(page).splitlines())
+        if len(text) < SHORT:
+            # on a short page it keeps a sidebar, an ad or a promotion too: read the page
+            # again without all the site names as furniture (on a normal page such a name
+            # may hold text: `related-facts`, `promo-article`, left to trafilatura)
+            cleaned = _without_furniture(html)
+            if cleaned is not None:
+                text = _paragraph_text(_main_text(cleaned).splitlines())
         if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
             if _navigation_only(text, html):
                 text = ""
