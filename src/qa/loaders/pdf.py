@@ -21,9 +21,10 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 3  # 3: running headers, footers and page numbers dropped; words and sentences
+REVISION = 4  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
-# a line break inside a sentence a space
+# a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
+# as its column is no heading
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -35,15 +36,32 @@ def _ends_sentence(line: str) -> bool:
     return line.rstrip().endswith((".", "!", "?", ":", "”", '"'))
 
 
-def _is_heading(line: str, after_break: bool, following: str = "") -> bool:
+# words a heading does not end with, though a line of a sentence broken by the layout may:
+# "The north pier was rebuilt between November 2024 and" / "March 2025 at a cost of..."
+_OPEN_WORDS = frozenset("and or but nor the a an of to in at by with from between than its their "
+                        "his her our your whose which that".split())
+_LAST_WORD = re.compile(r"(?:^|\W)([^\W\d_]+)$")
+
+
+def _open_end(text: str) -> bool:
+    """Does `text` end with a word no heading ends with ("and", "of", "the", "a"...)?"""
+    last = _LAST_WORD.search(text[-20:])
+    return last is not None and last.group(1) in _OPEN_WORDS  # "Appendix A" is a heading
+WIDE = 0.9  # of the page's longest line: a line as wide as the column is wrapped text
+
+
+def _is_heading(line: str, after_break: bool, following: str = "", width: int = 0) -> bool:
     """A short line that opens with a capital or digit, ends without punctuation and follows
     the end of a sentence (or starts the page): a title or heading, not wrapped text. Not
-    when the line after it goes on in lower case: that is the first line of a paragraph
-    (in a narrow column, as short as a heading)."""
+    when the line after it goes on (in lower case, or after a word no heading ends with),
+    nor when it fills the column (`width`: the page's longest line) and text follows it:
+    that is the first line of a paragraph (in a narrow column, as short as a heading)."""
     text = line.strip()
+    wrapped = bool(following.strip()) and len(text.split()) >= 6 and len(text) >= WIDE * width
     return (after_break and 0 < len(text) <= HEADING_CHARS and (text[0].isupper()
             or text[0].isdigit()) and not text.endswith((".", ",", ";", ":", "!", "?", "-"))
-            and not following.lstrip()[:1].islower())
+            and not following.lstrip()[:1].islower() and not _open_end(text)
+            and not wrapped)
 
 
 def page_paragraphs(text: str) -> str:
@@ -52,8 +70,10 @@ def page_paragraphs(text: str) -> str:
     out: list[str] = []
     after_break = True
     lines = text.split("\n")
+    width = max(len(line.strip()) for line in lines)
     for n, line in enumerate(lines):
-        heading = _is_heading(line, after_break, lines[n + 1] if n + 1 < len(lines) else "")
+        heading = _is_heading(line, after_break, lines[n + 1] if n + 1 < len(lines) else "",
+                              width)
         if heading and out and out[-1] != "":
             out.append("")
         out.append(line)
@@ -111,11 +131,19 @@ def join_broken_words(text: str, document: str) -> str:
 _WRAPPED = re.compile(r"""(?<=[^\s.!?…:;"”’)\]])\n(?=[^\W\d_A-Z])""")
 
 
+# ... or after a word no line of a layout ends with but one that wraps ("between November
+# 2024 and\nMarch 2025"), before a word or a number
+_WRAPPED_AFTER = re.compile(r"(?<=[^\W\d_])\n(?=\w)")
+
+
 def join_wrapped_lines(text: str) -> str:
     """`text` with each line break inside a sentence a space (`debated at\nlength` is
-    `debated at length`), so that a quote reads as the sentence it is; the line breaks a
-    page's layout means (before a capital, a number, a list mark) stay."""
-    return _WRAPPED.sub(" ", text)
+    `debated at length`; `rebuilt between November 2024 and\nMarch 2025`), so that a quote
+    reads as the sentence it is; the other line breaks a page's layout means (before a
+    capital, a number, a list mark) stay."""
+    text = _WRAPPED.sub(" ", text)
+    return _WRAPPED_AFTER.sub(
+        lambda m: " " if _open_end(text[max(0, m.start() - 20):m.start()]) else "\n", text)
 
 
 def _continues(before: str, after: str) -> bool:
