@@ -133,6 +133,33 @@ def test_pdf_narrow_columns_and_hyphenated_words(tmp_path: Path) -> None:
            "June; the map is well-known." in paragraphs, paragraphs
 
 
+def test_pdf_a_column_s_first_line_is_not_a_heading(tmp_path: Path) -> None:
+    """In a two-column page a column's first line ('The north pier was rebuilt between
+    November 2024 and', short, the next line opening with a capital) was taken for a
+    heading: the sentence was cut in two by a blank line, and its first half quoted alone."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, "Annual Report 2025")
+    pdf.ln(14)
+    pdf.set_font("Helvetica", size=10)
+    top = pdf.get_y()
+    pdf.set_xy(10, top)
+    pdf.multi_cell(90, 5, "Passenger numbers rose to 412,000 in 2025, an increase of 8 percent "
+                          "on the previous year. The busiest month was August.")
+    pdf.set_xy(110, top)
+    pdf.multi_cell(90, 5, "The north pier was rebuilt between November 2024 and March 2025 at "
+                          "a cost of 2.3 million pounds. Work finished two weeks early.")
+    pdf.output(str(tmp_path / "report.pdf"))
+    doc = load(tmp_path / "report.pdf")
+    assert doc.paragraphs[0].text == "Annual Report 2025"  # a heading stays one
+    sentence = ("The north pier was rebuilt between November 2024 and March 2025 at a cost of "
+                "2.3 million pounds.")
+    assert any(sentence in p.text for p in doc.paragraphs), doc.text
+
+
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
     """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
     'rst', 'o' and 'ce'."""
@@ -274,6 +301,16 @@ def test_html_list_items_are_lines_of_one_paragraph(fallback: bool) -> None:
     assert _headings(document_of("ferry", "ferry.html", "html", doc, "")) == ["Luggage"]
 
 
+def test_an_html_table_is_one_paragraph_whose_first_row_is_its_heading() -> None:
+    """Each row of an HTML table was a paragraph alone: its first row (the column names) was
+    not told from data, and its first data row, under the |---| rule, was taken for a
+    heading instead."""
+    doc = load(PAGES / "table-and-list.html")
+    headings = _headings(doc)
+    assert "| Day | Hours |\n|---|---|" in headings
+    assert not [h for h in headings if "Tuesday" in h or "Saturday" in h]
+
+
 _NOTES = ('<w:{kind}s xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
           '<w:{kind} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
           '</w:{kind}><w:{kind} w:id="1"><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:{kind}>'
@@ -346,7 +383,9 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
                   "but errors.", "Python 3.10 or newer is required."],
      ["API reference", "Sphinx", "Copyright"]),
     (_TABLE, ["The museum is open six days a week; it is closed on Mondays.", "Opening hours",
-              "| Tuesday to Friday | 10:00 to 17:00 |", "What to bring",
+              "| Day | Hours |\n|---|---|\n| Tuesday to Friday | 10:00 to 17:00 |\n"
+              "| Saturday and Sunday | 09:00 to 18:00 |",
+              "What to bring",
               "- A valid ticket, printed or on your phone.\n- Photo ID for the archive room."],
      []),
 ], ids=["tiny", "br", "short", "news", "docs", "table-and-list"])

@@ -192,6 +192,8 @@ def chunk_documents(
 
 
 HEADING_WORDS = 8
+QUESTION_WORDS = 20  # a question that is a paragraph alone: a FAQ's heading
+_MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]")
 _CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
 _BLANK_BEFORE = re.compile(r"(?:^|\n[ \t]*\n)$")  # the passage's start, or a blank line
@@ -202,7 +204,9 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
     words alone on their line with no closing punctuation, or the first row of a table
     ("Fruit | Tons harvested | Main buyer", rows as the Word and HTML loaders write them)?
-    A numbered line that is a paragraph of its own ("4. How to apply") is a section heading.
+    A numbered line that is a paragraph of its own ("4. How to apply") is a section heading,
+    and so is a question that is one ("How do I descale the machine?", a FAQ's) or a line
+    marked as a Markdown heading ("## Why use Rivet?"), whatever their punctuation.
     It names a topic or columns but answers nothing, though it shares the question's words;
     a list item or a table's later row ("Pears | 85 | Riverside Cannery") is not one."""
     text = sentence.text
@@ -213,10 +217,21 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     if _CELLS.search(text):
         previous = before.rstrip().rpartition("\n")[2]
         following = after.lstrip().partition("\n")[0]
-        return bool(_CELLS.search(following)) and not _CELLS.search(previous)
+        return _is_row(following) and not _is_row(previous)
+    if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
+        return True
+    paragraph_alone = _BLANK_BEFORE.search(before) is not None \
+        and _BLANK_AFTER.match(after) is not None
+    if paragraph_alone and text.endswith("?") and len(text.split()) <= QUESTION_WORDS:
+        return True  # a FAQ's question ("How do I descale the machine?") asks, not answers
     numbered_section = _numbered_section(text, before, after)
     return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
                 or (_LIST_MARK.match(text) and not numbered_section))
+
+
+def _is_row(line: str) -> bool:
+    """Is `line` a row of a table, its Markdown rule ("|---|---|") included?"""
+    return bool(_CELLS.search(line) or _TABLE_ROW.fullmatch(line.strip()))
 
 
 def _numbered_section(text: str, before: str, after: str) -> bool:

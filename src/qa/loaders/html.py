@@ -19,7 +19,8 @@ from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text
 
 REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
-#                 page is read without the blocks it names as furniture
+#                 page is read without the blocks it names as furniture; a table's rows
+#                 are lines of one paragraph
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -47,18 +48,25 @@ SHORT = 250  # characters: below this, trafilatura's text may have missed the pa
 _ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
 
 
+def _run_of(line: str) -> str:
+    """What kind of run of lines `line` belongs to: "item" (of a list), "row" (of a table, as
+    trafilatura writes it: "| a | b |"), or "" (a paragraph of its own)."""
+    return "item" if _LIST_ITEM.match(line) else "row" if line.startswith("|") else ""
+
+
 def _paragraph_text(lines: list[str]) -> str:
     """One paragraph per line, but a line that goes on in lower case after a line with no
     full stop (a <br> inside a sentence) is joined to it, and the items of a list ("- ...")
-    are lines of one paragraph, as in Markdown: a short item alone ("Bikes travel free")
-    would read as a heading."""
+    and the rows of a table are lines of one paragraph, as in Markdown: a short item alone
+    ("Bikes travel free") read as a heading, and a table's first row did not (nor was its
+    first data row told from one)."""
     kept: list[str] = []
     for line in (" ".join(line.split()) for line in lines):
         if not line or line in "-*•":
             continue
         if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
             kept[-1] = f"{kept[-1]} {line}"
-        elif kept and _LIST_ITEM.match(line) and _LIST_ITEM.match(kept[-1].rpartition("\n")[2]):
+        elif kept and _run_of(line) and _run_of(line) == _run_of(kept[-1].rpartition("\n")[2]):
             kept[-1] = f"{kept[-1]}\n{line}"
         else:
             kept.append(line)
