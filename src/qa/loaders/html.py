@@ -20,7 +20,8 @@ from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text
 REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
-#                 are lines of one paragraph
+#                 are lines of one paragraph; a definition list's terms and definitions are
+#                 paragraphs
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -54,15 +55,30 @@ def _run_of(line: str) -> str:
     return "item" if _LIST_ITEM.match(line) else "row" if line.startswith("|") else ""
 
 
-def _paragraph_text(lines: list[str]) -> str:
+def _terms(html: str) -> frozenset[str]:
+    """The terms and definitions of the page's definition lists (<dt>, <dd>), which
+    trafilatura writes as list items ("- The red light blinks", "- The tank is empty.")."""
+    if "<dt" not in html.lower():
+        return frozenset()
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    return frozenset(" ".join(n.text(separator=" ").split())
+                     for n in HTMLParser(html).css("dt, dd"))
+
+
+def _paragraph_text(lines: list[str], terms: frozenset[str] = frozenset()) -> str:
     """One paragraph per line, but a line that goes on in lower case after a line with no
     full stop (a <br> inside a sentence) is joined to it, and the items of a list ("- ...")
     and the rows of a table are lines of one paragraph, as in Markdown: a short item alone
     ("Bikes travel free") read as a heading, and a table's first row did not (nor was its
-    first data row told from one)."""
+    first data row told from one). The terms and definitions of a definition list (`terms`)
+    are paragraphs: a term names what its definition answers."""
     kept: list[str] = []
     for line in (" ".join(line.split()) for line in lines):
         if not line or line in "-*•":
+            continue
+        if _LIST_ITEM.match(line) and line[2:] in terms:  # a <dt> or a <dd>: a paragraph each,
+            kept.append(line[2:])  # so that a term reads as the heading it is
             continue
         if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
             kept[-1] = f"{kept[-1]} {line}"
@@ -220,14 +236,15 @@ class HtmlLoader:
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
         page = _without_furniture(html, _BANNERS) or html
-        text = _paragraph_text(_main_text(page).splitlines())
+        terms = _terms(html)
+        text = _paragraph_text(_main_text(page).splitlines(), terms)
         if len(text) < SHORT:
             # on a short page it keeps a sidebar, an ad or a promotion too: read the page
             # again without all the site names as furniture (on a normal page such a name
             # may hold text: `related-facts`, `promo-article`, left to trafilatura)
             cleaned = _without_furniture(html)
             if cleaned is not None:
-                text = _paragraph_text(_main_text(cleaned).splitlines())
+                text = _paragraph_text(_main_text(cleaned).splitlines(), terms)
         if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
             if _navigation_only(text, html):
                 text = ""
