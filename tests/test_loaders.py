@@ -714,3 +714,19 @@ def test_a_fifo_or_a_device_is_refused_at_once_not_read(tmp_path: Path) -> None:
         "notes.txt: not a regular file"
     with pytest.raises(BadDocument, match="^zero: not a regular file$"):
         read_capped(Path("/dev/zero"), 1000)
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("---\ntitle: Deploy guide\nauthor: Ops team\n---\n\n# Deploying the app\n\nRun it.\n",
+     "Deploy guide"),
+    ('---\ntitle: "Release notes: 2.0"\n---\nText.\n', "Release notes: 2.0"),
+    ("---\nlayout: post\n---\n\n## Release notes\n\nText.\n", "Release notes"),
+    ("# Plain heading\n\n---\n\nText.\n", "Plain heading"),
+])
+def test_a_markdown_file_s_title_is_its_front_matter_s(tmp_path: Path, text: str,
+                                                       title: str) -> None:
+    """A Markdown file with YAML front matter (Jekyll, Hugo, MkDocs) was titled '---'."""
+    path = tmp_path / "guide.md"
+    path.write_text(text, encoding="utf-8")
+    doc = load(path)
+    assert doc.title == title and doc.text == text
