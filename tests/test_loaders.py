@@ -304,26 +304,25 @@ def test_html_list_items_are_lines_of_one_paragraph(fallback: bool) -> None:
 @pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
 def test_a_definition_list_s_terms_name_what_their_definitions_answer(fallback: bool) -> None:
     """trafilatura wrote a <dl>'s terms and definitions alike as list items ("- The red light
-    blinks three times", "- The water tank is empty."), so the term was quoted as the answer
-    to 'What does it mean when the red light blinks three times?'. A term and each of its
-    definitions are paragraphs: the term reads as the heading it is."""
+    blinks three times", "- The water tank is empty."), so the term alone was quoted as the
+    answer to 'What does it mean when the red light blinks three times?'. A term and its
+    definitions are lines of one paragraph: the definition is quoted with what it defines."""
     from qa.loaders import document_of
     from qa.loaders.html import HtmlLoader
 
     article = ("<p>" + "Our machines are built in Leeds and tested by hand before they ship. " * 4
                + "</p><h2>Troubleshooting</h2><dl><dt>The red light blinks three times</dt>"
                "<dd>The water tank is empty or not seated properly.</dd><dt>Coffee is "
-               "lukewarm</dt><dd>Run the descaling cycle.</dd></dl><ul><li>Keep the receipt"
+               "lukewarm?</dt><dd>Run the descaling cycle.</dd></dl><ul><li>Keep the receipt"
                "</li><li>Register online</li></ul>")
     page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
             else f"<html><body><article>{article}</article></body></html>")
     doc = document_of("faq", "faq.html", "html", HtmlLoader().extract(page.encode(), "faq.html"),
                       "")
-    assert {"The red light blinks three times", "The water tank is empty or not seated "
-            "properly.", "Coffee is lukewarm", "Run the descaling cycle.",
+    assert {"The red light blinks three times\nThe water tank is empty or not seated "
+            "properly.", "Coffee is lukewarm?\nRun the descaling cycle.",
             "- Keep the receipt\n- Register online"} <= {p.text for p in doc.paragraphs}
-    assert _headings(doc) == ["Troubleshooting", "The red light blinks three times",
-                              "Coffee is lukewarm"]
+    assert _headings(doc) == ["Troubleshooting", "Coffee is lukewarm?"]
 
 
 def test_an_html_table_is_one_paragraph_whose_first_row_is_its_heading() -> None:

@@ -205,8 +205,9 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     words alone on their line with no closing punctuation, or the first row of a table
     ("Fruit | Tons harvested | Main buyer", rows as the Word and HTML loaders write them)?
     A numbered line that is a paragraph of its own ("4. How to apply") is a section heading,
-    and so is a question that is one ("How do I descale the machine?", a FAQ's) or a line
-    marked as a Markdown heading ("## Why use Rivet?"), whatever their punctuation.
+    and so is a question that is the first line of one ("How do I descale the machine?", a
+    FAQ's, its answer under it) or a line marked as a Markdown heading ("## Why use
+    Rivet?"), whatever their punctuation.
     It names a topic or columns but answers nothing, though it shares the question's words;
     a list item or a table's later row ("Pears | 85 | Riverside Cannery") is not one."""
     text = sentence.text
@@ -220,9 +221,8 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         return _is_row(following) and not _is_row(previous)
     if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
         return True
-    paragraph_alone = _BLANK_BEFORE.search(before) is not None \
-        and _BLANK_AFTER.match(after) is not None
-    if paragraph_alone and text.endswith("?") and len(text.split()) <= QUESTION_WORDS:
+    if _BLANK_BEFORE.search(before) is not None and text.endswith("?") \
+            and len(text.split()) <= QUESTION_WORDS:
         return True  # a FAQ's question ("How do I descale the machine?") asks, not answers
     numbered_section = _numbered_section(text, before, after)
     return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)

@@ -20,8 +20,8 @@ from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text
 REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
-#                 are lines of one paragraph; a definition list's terms and definitions are
-#                 paragraphs
+#                 are lines of one paragraph; so are a definition list's term and its
+#                 definitions
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -55,31 +55,42 @@ def _run_of(line: str) -> str:
     return "item" if _LIST_ITEM.match(line) else "row" if line.startswith("|") else ""
 
 
-def _terms(html: str) -> frozenset[str]:
-    """The terms and definitions of the page's definition lists (<dt>, <dd>), which
+Terms = tuple[frozenset[str], frozenset[str]]  # a page's <dt> texts and <dd> texts
+
+
+def _terms(html: str) -> Terms:
+    """The terms and the definitions of the page's definition lists (<dt>, <dd>), which
     trafilatura writes as list items ("- The red light blinks", "- The tank is empty.")."""
     if "<dt" not in html.lower():
-        return frozenset()
+        return frozenset(), frozenset()
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-    return frozenset(" ".join(n.text(separator=" ").split())
-                     for n in HTMLParser(html).css("dt, dd"))
+    tree = HTMLParser(html)
+    return tuple(frozenset(" ".join(n.text(separator=" ").split()) for n in tree.css(tag))
+                 for tag in ("dt", "dd"))  # type: ignore[return-value]
 
 
-def _paragraph_text(lines: list[str], terms: frozenset[str] = frozenset()) -> str:
+def _paragraph_text(lines: list[str], terms: Terms = (frozenset(), frozenset())) -> str:
     """One paragraph per line, but a line that goes on in lower case after a line with no
     full stop (a <br> inside a sentence) is joined to it, and the items of a list ("- ...")
     and the rows of a table are lines of one paragraph, as in Markdown: a short item alone
     ("Bikes travel free") read as a heading, and a table's first row did not (nor was its
-    first data row told from one). The terms and definitions of a definition list (`terms`)
-    are paragraphs: a term names what its definition answers."""
+    first data row told from one). A term of a definition list (`terms`) and its definitions
+    are lines of one paragraph, without list marks: the term says what they answer."""
     kept: list[str] = []
+    defined = False  # the last line is a term or a definition
     for line in (" ".join(line.split()) for line in lines):
         if not line or line in "-*•":
             continue
-        if _LIST_ITEM.match(line) and line[2:] in terms:  # a <dt> or a <dd>: a paragraph each,
-            kept.append(line[2:])  # so that a term reads as the heading it is
+        bare = line[2:] if _LIST_ITEM.match(line) else line
+        if bare in terms[0]:  # a <dt> opens a paragraph, its <dd>s are its next lines:
+            kept.append(bare)  # "The red light blinks three times\nThe tank is empty."
+            defined = True
             continue
+        if defined and bare in terms[1]:
+            kept[-1] = f"{kept[-1]}\n{bare}"
+            continue
+        defined = False
         if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
             kept[-1] = f"{kept[-1]} {line}"
         elif kept and _run_of(line) and _run_of(line) == _run_of(kept[-1].rpartition("\n")[2]):
@@ -116,7 +127,7 @@ def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> st
     return str(tree.html or "")
 
 
-def _fallback(html: str) -> str:
+def _fallback(html: str, terms: Terms = (frozenset(), frozenset())) -> str:
     """Text of the page without the parts that are never content: a paragraph per block
     element (the text of inline elements stays in its block's sentence)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
@@ -145,7 +156,7 @@ def _fallback(html: str) -> str:
         if node.tag == "li":
             node.insert_after(_END)
     marked = _EMPTY_ITEM.sub("", root.text(separator="")).replace(_END, "")
-    return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK))
+    return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK), terms)
 
 
 def _navigation_only(text: str, html: str) -> bool:
@@ -248,7 +259,7 @@ class HtmlLoader:
         if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
             if _navigation_only(text, html):
                 text = ""
-            fallback = _fallback(html)
+            fallback = _fallback(html, terms)
             if len(fallback) >= 2 * len(text):
                 text = fallback
         text = clean_extracted(text)
