@@ -160,6 +160,29 @@ def test_pdf_a_column_s_first_line_is_not_a_heading(tmp_path: Path) -> None:
     assert any(sentence in p.text for p in doc.paragraphs), doc.text
 
 
+def test_pdf_a_heading_after_a_list_is_a_heading(tmp_path: Path) -> None:
+    """A section's heading right under a list ('- Wheelchairs on request' / '1. Opening
+    hours') was glued to the sentence under it ('1. Opening hours\nThe museum opens at
+    ten...'): only a line ending a sentence let the next one be a heading."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    for line in ("The museum offers these services to every visitor:", "- Free cloakroom",
+                 "- Wheelchairs on request", "1. Opening hours",
+                 "The museum opens at ten every day except Monday."):
+        pdf.set_x(10)
+        pdf.multi_cell(0, 6, line)
+    pdf.output(str(tmp_path / "guide.pdf"))
+    doc = load(tmp_path / "guide.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        "The museum offers these services to every visitor:\n- Free cloakroom\n"
+        "- Wheelchairs on request", "1. Opening hours",
+        "The museum opens at ten every day except Monday."]
+    assert _headings(doc) == ["1. Opening hours"]
+
+
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
     """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
     'rst', 'o' and 'ce'."""

@@ -24,7 +24,7 @@ from qa.loaders.base import BadDocument, Extracted, clean_extracted
 REVISION = 4  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
 # a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
-# as its column is no heading
+# as its column is no heading; a heading after a list item is one
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -47,6 +47,7 @@ def _open_end(text: str) -> bool:
     """Does `text` end with a word no heading ends with ("and", "of", "the", "a"...)?"""
     last = _LAST_WORD.search(text[-20:])
     return last is not None and last.group(1) in _OPEN_WORDS  # "Appendix A" is a heading
+_LIST_LINE = re.compile(r"\s*(?:[-*•‣◦▪–]|\d{1,3}[.)])\s")
 WIDE = 0.9  # of the page's longest line: a line as wide as the column is wrapped text
 
 
@@ -79,7 +80,9 @@ def page_paragraphs(text: str) -> str:
         out.append(line)
         if heading:
             out.append("")
-        after_break = heading or _ends_sentence(line) or not line.strip()
+        # a list's item ends where its line does (unless it ends mid-phrase: "with")
+        after_break = heading or _ends_sentence(line) or not line.strip() or (
+            _LIST_LINE.match(line) is not None and not _open_end(line))
     return "\n".join(out).strip()
 
 
