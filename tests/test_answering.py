@@ -403,6 +403,9 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
      "How do I descale the machine?", True),
     ("## Why use Rivet?\nIt is small.", "## Why use Rivet?", True),
     ("Q&A\n\nWhy is my coffee cold?\nRun the descaling cycle.", "Why is my coffee cold?", True),
+    # lines that a colon's line introduces, one "sentence" with it, are no heading
+    ("Hours.\n\nFind us at:\n12 Mill Lane\nHolt\n\nWelcome.", "Find us at:\n12 Mill Lane\nHolt",
+     False),
     ("It was late.\nWhy did it stop?\nNobody knew.", "Why did it stop?", False),
     ("The tank is empty. Why did it stop? Nobody knows.", "Why did it stop?", False),
     ('She turned.\n\n"Where is the boat?"\n\nNobody knew.', '"Where is the boat?"', False),

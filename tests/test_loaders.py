@@ -348,6 +348,26 @@ def test_a_definition_list_s_terms_name_what_their_definitions_answer(fallback: 
     assert _headings(doc) == ["Troubleshooting", "Coffee is lukewarm?"]
 
 
+def test_html_lines_under_a_colon_are_one_paragraph_with_it(tmp_path: Path) -> None:
+    """'Opening hours:<br>Saturday 8am to 2pm<br>...' became a paragraph per line: each short
+    line alone read as a heading, so 'When does the bakery open on Saturday?' was answered
+    'Opening hours: [1]'. The colon's line and the short lines under it are one paragraph;
+    the page's headings and a new colon's line stay apart."""
+    page = tmp_path / "bakery.html"
+    page.write_text(
+        "<html><body><article><h1>Corner Bakery</h1><p>We bake bread every morning in our "
+        "shop on Mill Lane. Our sourdough takes two days to make.</p><p>Opening hours:<br>"
+        "Monday to Friday 7am to 6pm<br>Saturday 8am to 2pm<br>Closed on Sundays</p><p>Find "
+        "us at:<br>12 Mill Lane<br>Holt</p><p>Our cakes:</p><h2>Seasonal cakes</h2><p>In "
+        "autumn we bake apple cake.</p></article></body></html>", encoding="utf-8")
+    doc = load(page)
+    assert [p.text for p in doc.paragraphs][2:] == [
+        "Opening hours:\nMonday to Friday 7am to 6pm\nSaturday 8am to 2pm\nClosed on Sundays",
+        "Find us at:\n12 Mill Lane\nHolt", "Our cakes:", "Seasonal cakes",
+        "In autumn we bake apple cake."]
+    assert _headings(doc) == ["Corner Bakery", "Seasonal cakes"]
+
+
 def test_an_html_table_is_one_paragraph_whose_first_row_is_its_heading() -> None:
     """Each row of an HTML table was a paragraph alone: its first row (the column names) was
     not told from data, and its first data row, under the |---| rule, was taken for a
@@ -415,8 +435,8 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
      []),
     ("<html><body><article><p>The harbour board approved<br>the new ferry timetable on Monday."
      "</p><p>Write to us at:<br>1 Quay Street<br>Kestrel</p></article></body></html>",
-     ["The harbour board approved the new ferry timetable on Monday.", "Write to us at:",
-      "1 Quay Street", "Kestrel"], []),
+     ["The harbour board approved the new ferry timetable on Monday.",
+      "Write to us at:\n1 Quay Street\nKestrel"], []),
     (_SHORT, ["Title here", "This is a sentence with bold words.", "Line one.", "Line two.",
               "Another has italic, emphasis, strong, a link, a span, code() and a note1."], []),
     (_NEWS, ["Ferry service to resume in May",

@@ -194,6 +194,7 @@ def chunk_documents(
 HEADING_WORDS = 8
 QUESTION_WORDS = 20  # a question that is a paragraph alone: a FAQ's heading
 _MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]")
+_INTRODUCES = re.compile(r":[ \t]*\n[ \t]*\S")  # a line ending in a colon, and lines under it
 _CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
 _BLANK_BEFORE = re.compile(r"(?:^|\n[ \t]*\n)$")  # the passage's start, or a blank line
@@ -221,6 +222,8 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         return _is_row(following) and not _is_row(previous)
     if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
         return True
+    if _INTRODUCES.search(text):  # "Find us at:\n12 Mill Lane\nHolt": what a colon introduces
+        return False
     if _BLANK_BEFORE.search(before) is not None and text.endswith("?") \
             and len(text.split()) <= QUESTION_WORDS:
         return True  # a FAQ's question ("How do I descale the machine?") asks, not answers

@@ -12,6 +12,7 @@ words` became three paragraphs) is turned off; the fallback takes its place.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
@@ -21,7 +22,7 @@ REVISION = 3  # 2: inline elements and <br> no longer split sentences into parag
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
-#                 definitions
+#                 definitions, and a line ending in a colon and the short lines under it
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -55,39 +56,49 @@ def _run_of(line: str) -> str:
     return "item" if _LIST_ITEM.match(line) else "row" if line.startswith("|") else ""
 
 
-Terms = tuple[frozenset[str], frozenset[str]]  # a page's <dt> texts and <dd> texts
+@dataclass(frozen=True)
+class _Blocks:
+    """Texts of the page's blocks that trafilatura's lines do not tell apart: the terms and
+    definitions of definition lists (<dt>, <dd>: written as list items, "- The red light
+    blinks"), and headings (h1-h6)."""
+
+    terms: frozenset[str] = frozenset()
+    definitions: frozenset[str] = frozenset()
+    headings: frozenset[str] = frozenset()
 
 
-def _terms(html: str) -> Terms:
-    """The terms and the definitions of the page's definition lists (<dt>, <dd>), which
-    trafilatura writes as list items ("- The red light blinks", "- The tank is empty.")."""
-    if "<dt" not in html.lower():
-        return frozenset(), frozenset()
+def _blocks(html: str) -> _Blocks:
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(html)
-    return tuple(frozenset(" ".join(n.text(separator=" ").split()) for n in tree.css(tag))
-                 for tag in ("dt", "dd"))  # type: ignore[return-value]
+    return _Blocks(*(frozenset(" ".join(n.text(separator=" ").split()) for n in tree.css(tags))
+                     for tags in ("dt", "dd", "h1, h2, h3, h4, h5, h6")))
 
 
-def _paragraph_text(lines: list[str], terms: Terms = (frozenset(), frozenset())) -> str:
+ITEM_WORDS = 8  # a line under "Opening hours:" this short is one of what it introduces
+
+
+def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
     """One paragraph per line, but a line that goes on in lower case after a line with no
     full stop (a <br> inside a sentence) is joined to it, and the items of a list ("- ...")
     and the rows of a table are lines of one paragraph, as in Markdown: a short item alone
     ("Bikes travel free") read as a heading, and a table's first row did not (nor was its
-    first data row told from one). A term of a definition list (`terms`) and its definitions
-    are lines of one paragraph, without list marks: the term says what they answer."""
+    first data row told from one). A term of a definition list and its definitions are
+    lines of one paragraph, without list marks: the term says what they answer. So are a
+    line ending in a colon and the short lines under it ("Opening hours:", "Saturday 8am to
+    2pm", one per <br>), which alone read as headings; a heading of the page stays apart."""
     kept: list[str] = []
     defined = False  # the last line is a term or a definition
+    introduced = False  # the last line ends in a colon, or is one of the lines under one
     for line in (" ".join(line.split()) for line in lines):
         if not line or line in "-*•":
             continue
         bare = line[2:] if _LIST_ITEM.match(line) else line
-        if bare in terms[0]:  # a <dt> opens a paragraph, its <dd>s are its next lines:
+        if bare in blocks.terms:  # a <dt> opens a paragraph, its <dd>s are its next lines:
             kept.append(bare)  # "The red light blinks three times\nThe tank is empty."
-            defined = True
+            defined, introduced = True, False
             continue
-        if defined and bare in terms[1]:
+        if defined and bare in blocks.definitions:
             kept[-1] = f"{kept[-1]}\n{bare}"
             continue
         defined = False
@@ -95,8 +106,14 @@ def _paragraph_text(lines: list[str], terms: Terms = (frozenset(), frozenset()))
             kept[-1] = f"{kept[-1]} {line}"
         elif kept and _run_of(line) and _run_of(line) == _run_of(kept[-1].rpartition("\n")[2]):
             kept[-1] = f"{kept[-1]}\n{line}"
+        elif (introduced and not _run_of(line) and line not in blocks.headings
+              and len(line.split()) <= ITEM_WORDS and not _ENDS_SENTENCE.search(line)
+              and not line.endswith(":")):
+            kept[-1] = f"{kept[-1]}\n{line}"
+            continue
         else:
             kept.append(line)
+        introduced = kept[-1].endswith(":") and line not in blocks.headings
     return "\n\n".join(kept)
 
 
@@ -127,7 +144,7 @@ def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> st
     return str(tree.html or "")
 
 
-def _fallback(html: str, terms: Terms = (frozenset(), frozenset())) -> str:
+def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
     """Text of the page without the parts that are never content: a paragraph per block
     element (the text of inline elements stays in its block's sentence)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
@@ -156,7 +173,7 @@ def _fallback(html: str, terms: Terms = (frozenset(), frozenset())) -> str:
         if node.tag == "li":
             node.insert_after(_END)
     marked = _EMPTY_ITEM.sub("", root.text(separator="")).replace(_END, "")
-    return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK), terms)
+    return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK), blocks)
 
 
 def _navigation_only(text: str, html: str) -> bool:
@@ -247,19 +264,19 @@ class HtmlLoader:
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
         page = _without_furniture(html, _BANNERS) or html
-        terms = _terms(html)
-        text = _paragraph_text(_main_text(page).splitlines(), terms)
+        blocks = _blocks(html)
+        text = _paragraph_text(_main_text(page).splitlines(), blocks)
         if len(text) < SHORT:
             # on a short page it keeps a sidebar, an ad or a promotion too: read the page
             # again without all the site names as furniture (on a normal page such a name
             # may hold text: `related-facts`, `promo-article`, left to trafilatura)
             cleaned = _without_furniture(html)
             if cleaned is not None:
-                text = _paragraph_text(_main_text(cleaned).splitlines(), terms)
+                text = _paragraph_text(_main_text(cleaned).splitlines(), blocks)
         if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
             if _navigation_only(text, html):
                 text = ""
-            fallback = _fallback(html, terms)
+            fallback = _fallback(html, blocks)
             if len(fallback) >= 2 * len(text):
                 text = fallback
         text = clean_extracted(text)
