@@ -304,6 +304,33 @@ def test_docx_list_items_are_list_items_not_headings(tmp_path: Path) -> None:
     assert _headings(doc) == ["1. Luggage"]
 
 
+def test_docx_short_paragraphs_under_a_colon_are_lines_of_its_paragraph(
+        tmp_path: Path) -> None:
+    """'Opening hours:' then 'Saturday 8am to 2pm' as Word paragraphs: each short one alone
+    read as a heading, so the hours could not be quoted. They are lines of the colon's
+    paragraph; a heading, a list and a sentence after them stay apart."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("We bake bread every morning on Mill Lane.")
+    document.add_paragraph("Opening hours:")
+    document.add_paragraph("Monday to Friday 7am to 6pm")
+    document.add_paragraph("Saturday 8am to 2pm")
+    document.add_heading("Prices", 2)
+    document.add_paragraph("We sell:")
+    document.add_paragraph("Sourdough loaves", style="List Bullet")
+    document.add_paragraph("Contact:")
+    document.add_paragraph("Write to the manager, who answers every letter within a week.")
+    document.save(str(tmp_path / "bakery.docx"))
+    doc = load(tmp_path / "bakery.docx")
+    assert [p.text for p in doc.paragraphs] == [
+        "We bake bread every morning on Mill Lane.",
+        "Opening hours:\nMonday to Friday 7am to 6pm\nSaturday 8am to 2pm", "Prices",
+        "We sell:", "- Sourdough loaves", "Contact:",
+        "Write to the manager, who answers every letter within a week."]
+    assert _headings(doc) == ["Prices"]
+
+
 @pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
 def test_html_list_items_are_lines_of_one_paragraph(fallback: bool) -> None:
     """<li> items were paragraphs of their own (trafilatura's "- Bikes travel free" with blank

@@ -10,7 +10,8 @@ endnotes follow the body. An item of a bulleted or numbered list (numbering set 
 paragraph or by its style) is written with the mark the chunker knows, "- " or "3. ", and
 the items of a list are lines of one paragraph, as in Markdown: without its mark a short
 item ("Bikes travel free") read as a heading. A numbered heading keeps its number ("4. How
-to apply").
+to apply"). A paragraph ending in a colon and the short paragraphs under it ("Opening
+hours:", "Saturday 8am to 2pm") are lines of one paragraph: alone, each read as a heading.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
 REVISION = 3  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
-#              3: list items and numbered headings written with their marks
+#              3: list items and numbered headings written with their marks; short
+#                 paragraphs under a colon's are lines of its paragraph
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -106,6 +108,8 @@ def _notes(archive: zipfile.ZipFile) -> Iterator[str]:
 
 
 _LEVEL_TEXT = re.compile(r"%([1-9])")
+ITEM_WORDS = 8  # a paragraph under "Opening hours:" this short is one of what it introduces
+_ENDS = re.compile(r"""[.!?…]["'”’)\]]*$""")
 
 
 class Numbering:
@@ -155,6 +159,17 @@ class Numbering:
             sid = based.get(W + "val") if based is not None else ""
         return own, style_id or ""
 
+    def heading(self, paragraph: Any) -> bool:
+        """Is the paragraph a heading or title (by its style, or an outline level)?"""
+        ppr = paragraph.find(W + "pPr")
+        if ppr is not None and ppr.find(W + "outlineLvl") is not None:
+            return True
+        style_ref = ppr.find(W + "pStyle") if ppr is not None else None
+        style = self.styles.get(style_ref.get(W + "val") if style_ref is not None else "")
+        name = style.find(W + "name") if style is not None else None
+        return (name.get(W + "val") or "" if name is not None else "").lower().startswith(
+            ("heading", "title"))
+
     def mark(self, paragraph: Any) -> tuple[str, bool]:
         """The paragraph's list mark ("" if none) and whether it is a list item (not a
         numbered heading)."""
@@ -175,11 +190,8 @@ class Numbering:
             counts[level] += 1
         for deeper in range(level + 1, 9):
             counts[deeper] = 0
-        style = self.styles.get(style_id)
-        name = style.find(W + "name") if style is not None else None
-        heading = (name.get(W + "val") or "" if name is not None else "").lower().startswith(
-            ("heading", "title"))
-        fmt, text, _ = formats.get(level, ("bullet", "", 1))
+        heading = self.heading(paragraph)
+        _, text, _ = formats.get(level, ("bullet", "", 1))
         shown = _LEVEL_TEXT.sub(lambda m: str(max(counts[int(m.group(1)) - 1], 1)), text)
         numbered = bool(_LEVEL_TEXT.search(text)) and all(
             formats.get(int(n) - 1, ("",))[0] in ("decimal", "decimalZero")
@@ -237,19 +249,26 @@ class DocxLoader:
             numbering = Numbering(document)
             blocks: list[str] = []
             in_list = False  # the last block is a list, to which an item is one more line
+            introduced = False  # ... or a line ending in a colon, with the short lines under it
             for element in blocks_of(document.element.body):
                 if element.tag == W + "p":
                     text = paragraph_text(element)
                     if not text:
                         continue
                     mark, item = numbering.mark(element)
+                    heading = numbering.heading(element)
                     if item and in_list:
                         blocks[-1] += f"\n{mark}{text}"
+                    elif (introduced and not item and not heading and not text.endswith(":")
+                          and len(text.split()) <= ITEM_WORDS and not _ENDS.search(text)):
+                        blocks[-1] += f"\n{text}"  # "Opening hours:" / "Saturday 8am to 2pm"
+                        continue
                     else:
                         blocks.append(mark + text)
                     in_list = item
+                    introduced = text.endswith(":") and not (heading or item)
                 else:
-                    in_list = False
+                    in_list = introduced = False
                     blocks.extend(_row_text(r) for r in Table(element, document).rows)
             blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
