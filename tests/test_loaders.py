@@ -183,6 +183,26 @@ def test_pdf_a_heading_after_a_list_is_a_heading(tmp_path: Path) -> None:
     assert _headings(doc) == ["1. Opening hours"]
 
 
+@pytest.mark.parametrize(("meta", "title"), [
+    ("Microsoft Word - remote-work-policy.docx", "Remote Work Policy"),
+    ("C:\\Users\\ann\\draft3.doc", "Remote Work Policy"), ("Untitled", "Remote Work Policy"),
+    ("Remote working at Northwind", "Remote working at Northwind"),
+])
+def test_a_pdf_converter_s_file_name_is_not_its_title(tmp_path: Path, meta: str,
+                                                     title: str) -> None:
+    """A PDF saved from Word says 'Microsoft Word - report.docx' in its metadata title, which
+    was shown as the document's title in qa list, the library and citations."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.set_title(meta)
+    pdf.multi_cell(0, 6, "Remote Work Policy\n\nStaff may work from home two days a week.")
+    pdf.output(str(tmp_path / "policy.pdf"))
+    assert load(tmp_path / "policy.pdf").title == title
+
+
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
     """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
     'rst', 'o' and 'ce'."""

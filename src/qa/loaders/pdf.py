@@ -24,7 +24,8 @@ from qa.loaders.base import BadDocument, Extracted, clean_extracted
 REVISION = 4  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
 # a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
-# as its column is no heading; a heading after a list item is one
+# as its column is no heading; a heading after a list item is one; a converter's file name
+# is no title
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -149,6 +150,14 @@ def join_wrapped_lines(text: str) -> str:
         lambda m: " " if _open_end(text[max(0, m.start() - 20):m.start()]) else "\n", text)
 
 
+# A title a PDF converter puts in the metadata for want of one: the source file's name
+# ("Microsoft Word - report.docx", "C:\\work\\draft3.doc", "slides.pptx") or a placeholder
+_MADE_UP_TITLE = re.compile(
+    r"^(?:microsoft (?:word|powerpoint|excel) - .*|.*\.(?:docx?|pdf|pptx?|xlsx?|odt|rtf|txt|"
+    r"indd|tex|dvi|qxp|pages|key|html?)|untitled(?: document)?\d*|document\d*|title|"
+    r"no title|\(?anonymous\)?)$", re.IGNORECASE)
+
+
 def _continues(before: str, after: str) -> bool:
     """Does the sentence at the end of one page go on at the start of the next?"""
     return bool(before.strip()) and not _ends_sentence(before) and after[:1].islower()
@@ -212,6 +221,8 @@ class PdfLoader:
             pos += len(text)
         full = "".join(pieces)
         title = clean_extracted(str(meta_title)).strip()
+        if _MADE_UP_TITLE.search(title):  # what a converter wrote, not the document's title
+            title = ""
         if not title:
             title = next(line.strip() for t in texts if t for line in t.splitlines()
                          if line.strip())
