@@ -570,6 +570,25 @@ def test_a_page_s_banner_and_furniture_are_not_its_text(content: str, aside: str
             else ("friends club" not in text and "garden" not in text)), text
 
 
+def test_text_held_in_a_div_is_read() -> None:
+    """trafilatura drops the text of a <div> holding no <p> when the page has paragraphs
+    besides: an accordion FAQ's answer (<div class="faq-a">We refund unused months...</div>)
+    was never indexed, so 'Do you offer refunds?' had no answer."""
+    from qa.loaders.html import HtmlLoader
+
+    page = ('<html><body><main><h1>Help centre</h1><p>Answers to common questions about your '
+            "account and billing, and how to reach us when they do not help.</p>"
+            '<div class="faq-item"><button class="faq-q">Do you offer refunds?</button>'
+            '<div class="faq-a">We refund unused months within 14 days of payment.</div></div>'
+            "<div><div>Can I pause my plan?</div><div>Yes, for up to three months a year."
+            '</div></div></main><div class="footer"><a href="/p">Privacy</a></div>'
+            "</body></html>")
+    text = HtmlLoader().extract(page.encode(), "help.html").text
+    assert "We refund unused months within 14 days of payment." in text.split("\n\n")
+    assert "Can I pause my plan?\n\nYes, for up to three months a year." in text
+    assert "Privacy" not in text
+
+
 def test_a_page_of_navigation_only_holds_no_text(tmp_path: Path) -> None:
     """A page with nothing but its menu was indexed as a document whose text was 'Home'."""
     page = tmp_path / "menu.html"

@@ -22,7 +22,8 @@ REVISION = 3  # 2: inline elements and <br> no longer split sentences into parag
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
-#                 definitions, and a line ending in a colon and the short lines under it
+#                 definitions, and a line ending in a colon and the short lines under it;
+#                 a <div> of text is read as the paragraph it is
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -131,6 +132,35 @@ def _drop_furniture(root: Any, furniture: re.Pattern[str] = _FURNITURE) -> bool:
             node.decompose()
             dropped = True
     return dropped
+
+
+# elements that hold blocks: a <div> holding none of them holds only a paragraph's text
+_BLOCK_TAGS = frozenset(_BLOCKS.replace(" ", "").split(",")) - {"br"} | {
+    "nav", "header", "footer", "form", "main", "section", "aside", "button", "script",
+    "style", "noscript", "template", "svg", "iframe"}
+
+
+def _divs_as_paragraphs(html: str) -> str:
+    """The page with each <div> that holds text but no block (`<div class="faq-a">We refund
+    unused months.</div>`) as a <p>: trafilatura drops the text of such divs when the page
+    has paragraphs besides, so a site that writes its text in divs lost it. trafilatura
+    still judges them as paragraphs (link density, boilerplate). The page as it is if lxml
+    cannot parse it."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    changed = False
+    for div in tree.iter("div"):
+        if any(isinstance(child.tag, str) and child.tag in _BLOCK_TAGS for child in div):
+            continue
+        if div.text_content().strip():
+            div.tag = "p"
+            changed = True
+    return lxml.html.tostring(tree, encoding="unicode") if changed else html
 
 
 def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> str | None:
@@ -263,14 +293,15 @@ class HtmlLoader:
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
-        page = _without_furniture(html, _BANNERS) or html
+        divided = _divs_as_paragraphs(html)
+        page = _without_furniture(divided, _BANNERS) or divided
         blocks = _blocks(html)
         text = _paragraph_text(_main_text(page).splitlines(), blocks)
         if len(text) < SHORT:
             # on a short page it keeps a sidebar, an ad or a promotion too: read the page
             # again without all the site names as furniture (on a normal page such a name
             # may hold text: `related-facts`, `promo-article`, left to trafilatura)
-            cleaned = _without_furniture(html)
+            cleaned = _without_furniture(divided)
             if cleaned is not None:
                 text = _paragraph_text(_main_text(cleaned).splitlines(), blocks)
         if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
