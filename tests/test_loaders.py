@@ -838,3 +838,27 @@ def test_a_markdown_file_s_title_is_its_front_matter_s(tmp_path: Path, text: str
     path.write_text(text, encoding="utf-8")
     doc = load(path)
     assert doc.title == title and doc.text == text
+
+
+def test_docx_nonsense_numbering_still_loads(tmp_path: Path) -> None:
+    """A numbering part naming a missing list, levels that are not numbers, a start of 'q':
+    the text still loads, its items marked as bullets (never a traceback or a refusal)."""
+    import zipfile
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Intro:")
+    document.add_paragraph("Bikes travel free", style="List Bullet")
+    document.save(str(tmp_path / "plain.docx"))
+    numbering = ("<w:numbering xmlns:w='http://schemas.openxmlformats.org/wordprocessingml/2006/"
+                 "main'><w:num w:numId='1'><w:abstractNumId w:val='99'/><w:lvlOverride "
+                 "w:ilvl='zz'><w:startOverride w:val='q'/></w:lvlOverride></w:num><w:abstractNum "
+                 "w:abstractNumId='x'><w:lvl w:ilvl='zz'><w:start w:val='q'/><w:lvlText "
+                 "w:val='%9%1.'/></w:lvl></w:abstractNum></w:numbering>")
+    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
+            zipfile.ZipFile(tmp_path / "odd.docx", "w") as out:
+        for item in src.infolist():
+            out.writestr(item, numbering if item.filename == "word/numbering.xml"
+                         else src.read(item))
+    assert load(tmp_path / "odd.docx").text == "Intro:\n\n- Bikes travel free"

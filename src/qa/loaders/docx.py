@@ -123,7 +123,7 @@ class Numbering:
         self.levels: dict[str, dict[int, tuple[str, str, int]]] = {}
         try:
             numbering = document.part.numbering_part.element
-        except (KeyError, NotImplementedError):
+        except Exception:  # noqa: BLE001 - none, or unreadable: the text without list marks
             numbering = None
         if numbering is not None:
             abstract = {a.get(W + "abstractNumId"): a
