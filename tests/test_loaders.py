@@ -862,3 +862,31 @@ def test_docx_nonsense_numbering_still_loads(tmp_path: Path) -> None:
             out.writestr(item, numbering if item.filename == "word/numbering.xml"
                          else src.read(item))
     assert load(tmp_path / "odd.docx").text == "Intro:\n\n- Bikes travel free"
+
+
+def test_docx_text_boxes_are_read_once(tmp_path: Path) -> None:
+    """A text box's paragraphs (a sidebar, a callout) were left out: 'Tickets cost four
+    pounds.' in a box could not be found. They follow the paragraph that anchors the box,
+    once, though Word writes each box twice (drawing and VML fallback)."""
+    import docx
+    from docx.oxml import parse_xml
+
+    namespaces = " ".join(f'xmlns:{k}="{v}"' for k, v in {
+        "w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+        "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006",
+        "wps": "http://schemas.microsoft.com/office/word/2010/wordprocessingShape",
+        "v": "urn:schemas-microsoft-com:vml"}.items())
+    content = ("<w:txbxContent><w:p><w:r><w:t>Tickets cost four pounds.</w:t></w:r></w:p>"
+               "</w:txbxContent>")
+    document = docx.Document()
+    document.add_paragraph("The ferry runs daily.")
+    anchor = document.add_paragraph("See the box.")
+    anchor._p.append(parse_xml(
+        f"<w:r {namespaces}><mc:AlternateContent><mc:Choice Requires=\"wps\"><w:drawing>"
+        f"<wps:txbx>{content}</wps:txbx></w:drawing></mc:Choice><mc:Fallback><w:pict>"
+        f"<v:textbox>{content}</v:textbox></w:pict></mc:Fallback></mc:AlternateContent></w:r>"))
+    document.add_paragraph("Dogs travel free.")
+    document.save(str(tmp_path / "box.docx"))
+    assert [p.text for p in load(tmp_path / "box.docx").paragraphs] == [
+        "The ferry runs daily.", "See the box.", "Tickets cost four pounds.",
+        "Dogs travel free."]

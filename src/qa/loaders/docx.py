@@ -5,13 +5,14 @@ checked, so a zip bomb dressed as a .docx is refused without inflating it (Pytho
 never reads more than an entry declares, so the declared sizes bound the work). Each
 paragraph and each table row (cells joined by " | ") becomes one paragraph of the text,
 read as Word shows it with tracked changes accepted, paragraphs in content controls
-included (python-docx's `Paragraph.text` and body children skip both); footnotes and
-endnotes follow the body. An item of a bulleted or numbered list (numbering set on the
-paragraph or by its style) is written with the mark the chunker knows, "- " or "3. ", and
-the items of a list are lines of one paragraph, as in Markdown: without its mark a short
-item ("Bikes travel free") read as a heading. A numbered heading keeps its number ("4. How
-to apply"). A paragraph ending in a colon and the short paragraphs under it ("Opening
-hours:", "Saturday 8am to 2pm") are lines of one paragraph: alone, each read as a heading.
+included (python-docx's `Paragraph.text` and body children skip both); a text box's
+paragraphs follow the paragraph that anchors it; footnotes and endnotes follow the body.
+An item of a bulleted or numbered list (numbering set on the paragraph or by its style) is
+written with the mark the chunker knows, "- " or "3. ", and the items of a list are lines
+of one paragraph, as in Markdown: without its mark a short item ("Bikes travel free") read
+as a heading. A numbered heading keeps its number ("4. How to apply"). A paragraph ending
+in a colon and the short paragraphs under it ("Opening hours:", "Saturday 8am to 2pm") are
+lines of one paragraph: alone, each read as a heading.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
 REVISION = 3  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
-#                 paragraphs under a colon's are lines of its paragraph
+#                 paragraphs under a colon's are lines of its paragraph; text boxes read
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -91,6 +92,21 @@ def paragraph_text(paragraph: Any) -> str:
             continue
         parts.append(element.text or "" if element.tag == W + "t" else _TEXT[element.tag])
     return " ".join("".join(parts).split())
+
+
+_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+
+
+def text_boxes(paragraph: Any) -> Iterator[str]:
+    """The paragraphs of the text boxes anchored in `paragraph` (a sidebar, a callout), each
+    once: Word writes a box twice, as a drawing and as its VML fallback, of which the
+    fallback is skipped."""
+    for box in paragraph.iter(W + "txbxContent"):
+        inside = box.getparent()
+        while inside is not None and inside is not paragraph and inside.tag != _FALLBACK:
+            inside = inside.getparent()
+        if inside is paragraph:
+            yield from (paragraph_text(p) for p in box.iterchildren(W + "p"))
 
 
 def _notes(archive: zipfile.ZipFile) -> Iterator[str]:
@@ -253,6 +269,11 @@ class DocxLoader:
             for element in blocks_of(document.element.body):
                 if element.tag == W + "p":
                     text = paragraph_text(element)
+                    boxes = [b for b in text_boxes(element) if b]
+                    if boxes:  # after the paragraph they are anchored in, each apart
+                        in_list = introduced = False
+                        blocks.extend(([text] if text else []) + boxes)
+                        continue
                     if not text:
                         continue
                     mark, item = numbering.mark(element)
