@@ -203,6 +203,34 @@ def test_a_pdf_converter_s_file_name_is_not_its_title(tmp_path: Path, meta: str,
     assert load(tmp_path / "policy.pdf").title == title
 
 
+def test_pdf_a_table_s_rows_are_not_headings(tmp_path: Path) -> None:
+    """Each row of a table in a PDF ('BrewMaster Mini 0.8 litres 15 bar': short, no full
+    stop, after a line that ends a sentence) was taken for a heading, so no row could ever
+    be quoted. Three or more heading-like lines in a row are a block of one paragraph."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Product range\nThe table lists the tank size and pump pressure of "
+                         "each model we sell.")
+    with pdf.table() as table:
+        for cells in (("Model", "Tank", "Pressure"), ("BrewMaster 3000", "1.2 litres", "19 bar"),
+                      ("BrewMaster Mini", "0.8 litres", "15 bar")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.set_x(10)
+    pdf.multi_cell(0, 6, "All models ship with a two-year warranty.")
+    pdf.output(str(tmp_path / "range.pdf"))
+    doc = load(tmp_path / "range.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        "Product range", "The table lists the tank size and pump pressure of each model we "
+        "sell.", "Model Tank Pressure\nBrewMaster 3000 1.2 litres 19 bar\nBrewMaster Mini "
+        "0.8 litres 15 bar", "All models ship with a two-year warranty."]
+    assert _headings(doc) == ["Product range"]
+
+
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
     """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
     'rst', 'o' and 'ce'."""

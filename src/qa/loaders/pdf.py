@@ -25,12 +25,13 @@ REVISION = 4  # 3: running headers, footers and page numbers dropped; words and 
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
 # a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
 # as its column is no heading; a heading after a list item is one; a converter's file name
-# is no title
+# is no title; three heading-like lines in a row are a table's rows
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
 MAX_PAGES = 5000
 HEADING_CHARS = 80
+TABLE_ROWS = 3  # short lines in a row that are a table's rows, not headings
 
 
 def _ends_sentence(line: str) -> bool:
@@ -68,22 +69,38 @@ def _is_heading(line: str, after_break: bool, following: str = "", width: int = 
 
 def page_paragraphs(text: str) -> str:
     """A page's text with headings set apart by blank lines, so that a heading never becomes
-    the start of the sentence under it (pypdf gives lines, not paragraphs)."""
-    out: list[str] = []
+    the start of the sentence under it (pypdf gives lines, not paragraphs). Three or more
+    such lines in a row are no headings but the rows of a table (or a block of an address, a
+    title page): they stay lines of one paragraph, which can be quoted."""
     after_break = True
     lines = text.split("\n")
     width = max(len(line.strip()) for line in lines)
+    headings = []
     for n, line in enumerate(lines):
-        heading = _is_heading(line, after_break, lines[n + 1] if n + 1 < len(lines) else "",
-                              width)
+        headings.append(_is_heading(line, after_break,
+                                    lines[n + 1] if n + 1 < len(lines) else "", width))
+        # a list's item ends where its line does (unless it ends mid-phrase: "with")
+        after_break = headings[-1] or _ends_sentence(line) or not line.strip() or (
+            _LIST_LINE.match(line) is not None and not _open_end(line))
+    run = 0
+    for n in range(len(lines) + 1):
+        if n < len(lines) and headings[n]:
+            run += 1
+            continue
+        if run >= TABLE_ROWS:
+            headings[n - run:n] = [False] * run
+            if n - run > 0 and lines[n - run - 1].strip():  # a block of its own
+                lines[n - run] = "\n" + lines[n - run]
+            if n < len(lines) and lines[n].strip():
+                lines[n] = "\n" + lines[n]
+        run = 0
+    out: list[str] = []
+    for line, heading in zip(lines, headings, strict=True):
         if heading and out and out[-1] != "":
             out.append("")
         out.append(line)
         if heading:
             out.append("")
-        # a list's item ends where its line does (unless it ends mid-phrase: "with")
-        after_break = heading or _ends_sentence(line) or not line.strip() or (
-            _LIST_LINE.match(line) is not None and not _open_end(line))
     return "\n".join(out).strip()
 
 
