@@ -253,6 +253,8 @@ def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
 
 
 def test_docx_paragraphs_and_table_rows_in_order() -> None:
+    """A table's rows were paragraphs apart: a passage could begin mid-table and a one-column
+    row alone read as a heading. A table is one paragraph, a line per row."""
     doc = load(DOCS / "orchard-summary.docx")
     assert doc.kind == "docx" and doc.title == "Orchard Cooperative Annual Summary"
     rows = [" | ".join(r) for r in DOCX_TABLE]
@@ -261,7 +263,9 @@ def test_docx_paragraphs_and_table_rows_in_order() -> None:
     assert doc.text.index("Frost in late April") < positions[0]
     assert doc.text.index("board meets") > positions[-1]
     assert "Café Zoë" in doc.text
-    assert any(p.text == "Pears | 85 | Riverside Cannery" for p in doc.paragraphs)
+    table = next(p.text for p in doc.paragraphs if "Pears | 85 | Riverside Cannery" in p.text)
+    assert table.splitlines() == rows  # a table is one paragraph, a line per row
+    assert _headings(doc)[-1] == rows[0]  # its first row names the columns
 
 
 def test_docx_soft_hyphens_do_not_split_words(tmp_path: Path) -> None:

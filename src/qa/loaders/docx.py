@@ -2,17 +2,19 @@
 
 A .docx is a zip archive: before anything is unpacked, the sizes its directory declares are
 checked, so a zip bomb dressed as a .docx is refused without inflating it (Python's zipfile
-never reads more than an entry declares, so the declared sizes bound the work). Each
-paragraph and each table row (cells joined by " | ") becomes one paragraph of the text,
-read as Word shows it with tracked changes accepted, paragraphs in content controls
-included (python-docx's `Paragraph.text` and body children skip both); a text box's
-paragraphs follow the paragraph that anchors it; footnotes and endnotes follow the body.
-An item of a bulleted or numbered list (numbering set on the paragraph or by its style) is
-written with the mark the chunker knows, "- " or "3. ", and the items of a list are lines
-of one paragraph, as in Markdown: without its mark a short item ("Bikes travel free") read
-as a heading. A numbered heading keeps its number ("4. How to apply"). A paragraph ending
-in a colon and the short paragraphs under it ("Opening hours:", "Saturday 8am to 2pm") are
-lines of one paragraph: alone, each read as a heading.
+never reads more than an entry declares, so the declared sizes bound the work).
+
+Each paragraph becomes one paragraph of the text, and each table one whose lines are its
+rows (cells joined by " | "). A paragraph is read as Word shows it with tracked changes
+accepted, paragraphs in content controls included (python-docx's `Paragraph.text` and body
+children skip both); a text box's paragraphs follow the paragraph that anchors it;
+footnotes and endnotes follow the body. An item of a bulleted or numbered list (numbering
+set on the paragraph or by its style) is written with the mark the chunker knows, "- " or
+"3. ", and the items of a list are lines of one paragraph, as in Markdown: without its mark
+a short item ("Bikes travel free") read as a heading. A numbered heading keeps its number
+("4. How to apply"). A paragraph ending in a colon and the short paragraphs under it
+("Opening hours:", "Saturday 8am to 2pm") are lines of one paragraph: alone, each read as a
+heading.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
 REVISION = 3  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
-#                 paragraphs under a colon's are lines of its paragraph; text boxes read
+#                 paragraphs under a colon's are lines of its paragraph; text boxes read;
+#                 a table is one paragraph
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -290,7 +293,8 @@ class DocxLoader:
                     introduced = text.endswith(":") and not (heading or item)
                 else:
                     in_list = introduced = False
-                    blocks.extend(_row_text(r) for r in Table(element, document).rows)
+                    rows = [_row_text(r) for r in Table(element, document).rows]
+                    blocks.append("\n".join(r for r in rows if r))  # a table: one paragraph
             blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
         except BadDocument:
