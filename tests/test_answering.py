@@ -398,6 +398,7 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("| Setting | Default |\n|---|---|\n| retry_limit | 25 |\n| poll | 2 |",
      "| retry_limit | 25 |", False),
     ("| Setting | Default |\n|---|---|\n| retry_limit | 25 |", "| Setting | Default |", True),
+    ("Team | Email\nPeople Team | p@example.org\nIT Helpdesk\n\nDone.", "IT Helpdesk", False),
     # a FAQ's question, a paragraph alone, asks; a Markdown heading is one, whatever it ends
     ("Setup\n\nHow do I descale the machine?\n\nFill the tank with water.",
      "How do I descale the machine?", True),

@@ -222,6 +222,8 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         return _is_row(following) and not _is_row(previous)
     if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
         return True
+    if before.endswith("\n") and _is_row(before[:-1].rpartition("\n")[2]):
+        return False  # a row of a table with one cell filled ("IT Helpdesk")
     if _INTRODUCES.search(text):  # "Find us at:\n12 Mill Lane\nHolt": what a colon introduces
         return False
     if _BLANK_BEFORE.search(before) is not None and text.endswith("?") \
