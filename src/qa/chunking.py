@@ -38,6 +38,7 @@ _MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[a-z]")
 # A row of a table: a line opening with "|" (Markdown), or with two or more cells split by
 # " | " (rows as the Word and HTML loaders write them) or by tabs.
 _TABLE_ROW = re.compile(r"[ \t]*\|.*|[^\n]*\s\|\s[^\n]*\s\|\s[^\n]*|[^\n\t]*\t[^\n\t]*\t[^\n]*")
+_CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _HAS_WORD = re.compile(r"\w")
 _CLOSING_QUOTES = frozenset("\"”’'")
 _OPENING_QUOTES = frozenset("\"“‘'")
@@ -76,6 +77,10 @@ def _split_points(text: str) -> Iterator[int]:
         yield m.start()
     lines = text.split("\n")
     rows = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
+    cells = [bool(_CELLS.search(line)) for line in lines]
+    for n, has_cells in enumerate(cells):  # two columns: "People Team | people@..." under
+        if has_cells and ((n and cells[n - 1]) or (n + 1 < len(cells) and cells[n + 1])):
+            rows[n] = True  # "Contact | Email" is a row, as its neighbour is
     end = 0
     for n, line in enumerate(lines[:-1]):
         end += len(line)
@@ -195,7 +200,6 @@ HEADING_WORDS = 8
 QUESTION_WORDS = 20  # a question that is a paragraph alone: a FAQ's heading
 _MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]")
 _INTRODUCES = re.compile(r":[ \t]*\n[ \t]*\S")  # a line ending in a colon, and lines under it
-_CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
 _BLANK_BEFORE = re.compile(r"(?:^|\n[ \t]*\n)$")  # the passage's start, or a blank line
 _BLANK_AFTER = re.compile(r"^(?:$|\n[ \t]*\n)")
