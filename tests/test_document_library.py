@@ -273,7 +273,7 @@ def test_a_removed_id_is_never_given_again(pipeline: Pipeline, tmp_path: Path) -
 
 
 @pytest.mark.usefixtures("fake_cli")
-def test_a_seed_file_deleted_by_hand_never_lends_its_id_to_an_upload(
+def test_a_file_deleted_by_hand_never_lends_its_id_to_an_upload(
         settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`seeds/tides.txt` indexed as 'tides', deleted by hand, then an upload tides.txt was
     'added tides': only a removed upload's id was retired, so a citation saved before
@@ -302,9 +302,25 @@ def test_a_seed_file_deleted_by_hand_never_lends_its_id_to_an_upload(
     assert [d.id for d in server.add_documents([other])] == ["pier-2"]
     assert lib.retired_ids(settings.documents_dir) == {"tides", "pier"}
     assert "pier" not in server.index.documents
-    seeds.rename(tmp_path / "unmounted")  # a missing seeds folder retires nothing
-    assert cli.main(cli_argv(settings, "index")) == 0
-    assert lib.retired_ids(settings.documents_dir) == {"tides", "pier"}
+    # an index pointed at another seeds folder, and an upload's folder deleted by hand:
+    # the ids they had are retired too
+    article = next(p.stem for p in seeds.iterdir())
+    other_seeds = tmp_path / "other-seeds"
+    other_seeds.mkdir()
+    (other_seeds / "notes.txt").write_text("The harbour office opens at eight.\n", "utf-8")
+    shutil.rmtree(settings.documents_dir / "pier-2")
+    moved = replace(settings, seeds_dir=other_seeds)
+    assert cli.main(cli_argv(moved, "index")) == 0
+    assert lib.retired_ids(settings.documents_dir) == {"tides", "pier", "pier-2", article}
+    third = tmp_path / "up3" / "pier.txt"
+    third.parent.mkdir()
+    third.write_text("A new pier timetable starts in May.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(cli_argv(moved, "add", str(third))) == 0
+    assert "added pier-3 " in capsys.readouterr().out
+    other_seeds.rename(tmp_path / "unmounted")  # a missing seeds folder retires nothing
+    assert cli.main(cli_argv(moved, "index")) == 0
+    assert lib.retired_ids(settings.documents_dir) == {"tides", "pier", "pier-2", article}
 
 
 def test_a_removal_finished_by_the_next_load_retires_its_id(
