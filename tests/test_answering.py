@@ -404,6 +404,8 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
      "How do I descale the machine?", True),
     ("## Why use Rivet?\nIt is small.", "## Why use Rivet?", True),
     ("Q&A\n\nWhy is my coffee cold?\nRun the descaling cycle.", "Why is my coffee cold?", True),
+    ("FAQ\n\n**How do I rent a bike for the whole family at once?**\nUse the app.",
+     "**How do I rent a bike for the whole family at once?**", True),
     # lines that a colon's line introduces, one "sentence" with it, are no heading
     ("Hours.\n\nFind us at:\n12 Mill Lane\nHolt\n\nWelcome.", "Find us at:\n12 Mill Lane\nHolt",
      False),

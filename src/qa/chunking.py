@@ -230,7 +230,7 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         return False  # a row of a table with one cell filled ("IT Helpdesk")
     if _INTRODUCES.search(text):  # "Find us at:\n12 Mill Lane\nHolt": what a colon introduces
         return False
-    if _BLANK_BEFORE.search(before) is not None and text.endswith("?") \
+    if _BLANK_BEFORE.search(before) is not None and text.rstrip("*_").endswith("?") \
             and len(text.split()) <= QUESTION_WORDS:
         return True  # a FAQ's question ("How do I descale the machine?") asks, not answers
     numbered_section = _numbered_section(text, before, after)
