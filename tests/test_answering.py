@@ -388,6 +388,30 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("Intro.\n\n4. How to apply\n\nWrite to us.", "4. How to apply", True),
     ("4. How to apply\n\nWrite to us.", "4. How to apply", True),
     ("Steps:\n1. Rinse the rice\n2. Add water", "1. Rinse the rice", False),
+    # a bulleted line alone is a list item; so is an item of a loose list (blank lines
+    # between items numbered one after another)
+    ("Free on board:\n\n- Bikes travel free\n\nDogs pay.", "- Bikes travel free", False),
+    ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "1. Rinse the rice", False),
+    ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "2. Add water", False),
+    ("3. Fees\n\nNone.\n\n4. How to apply\n\n1. Write to us.", "4. How to apply", True),
+    # a table's first row under its Markdown rule holds data; the row above the rule names
+    ("| Setting | Default |\n|---|---|\n| retry_limit | 25 |\n| poll | 2 |",
+     "| retry_limit | 25 |", False),
+    ("| Setting | Default |\n|---|---|\n| retry_limit | 25 |", "| Setting | Default |", True),
+    ("Team | Email\nPeople Team | p@example.org\nIT Helpdesk\n\nDone.", "IT Helpdesk", False),
+    # a FAQ's question, a paragraph alone, asks; a Markdown heading is one, whatever it ends
+    ("Setup\n\nHow do I descale the machine?\n\nFill the tank with water.",
+     "How do I descale the machine?", True),
+    ("## Why use Rivet?\nIt is small.", "## Why use Rivet?", True),
+    ("Q&A\n\nWhy is my coffee cold?\nRun the descaling cycle.", "Why is my coffee cold?", True),
+    ("FAQ\n\n**How do I rent a bike for the whole family at once?**\nUse the app.",
+     "**How do I rent a bike for the whole family at once?**", True),
+    # lines that a colon's line introduces, one "sentence" with it, are no heading
+    ("Hours.\n\nFind us at:\n12 Mill Lane\nHolt\n\nWelcome.", "Find us at:\n12 Mill Lane\nHolt",
+     False),
+    ("It was late.\nWhy did it stop?\nNobody knew.", "Why did it stop?", False),
+    ("The tank is empty. Why did it stop? Nobody knows.", "Why did it stop?", False),
+    ('She turned.\n\n"Where is the boat?"\n\nNobody knew.', '"Where is the boat?"', False),
 ])
 def test_headings_are_told_from_sentences(text: str, line: str, heading: bool) -> None:
     start = text.index(line)

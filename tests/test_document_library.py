@@ -272,6 +272,57 @@ def test_a_removed_id_is_never_given_again(pipeline: Pipeline, tmp_path: Path) -
     assert "report" not in ids and "report-txt" in ids  # never by a removed upload's id
 
 
+@pytest.mark.usefixtures("fake_cli")
+def test_a_file_deleted_by_hand_never_lends_its_id_to_an_upload(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`seeds/tides.txt` indexed as 'tides', deleted by hand, then an upload tides.txt was
+    'added tides': only a removed upload's id was retired, so a citation saved before
+    silently pointed into another document. The build that sees a seed file gone retires
+    its id; an add before that build takes no id the committed index holds."""
+    seeds = settings.seeds_dir
+    (seeds / "tides.txt").write_text("High tide at the north pier is at six.\n", "utf-8")
+    (seeds / "pier.txt").write_text("The pier was rebuilt in the winter of 2021.\n", "utf-8")
+    upload = tmp_path / "up" / "tides.txt"
+    upload.parent.mkdir()
+    upload.write_text("Low water exposes the sandbar for two hours.\n", encoding="utf-8")
+    assert cli.main(cli_argv(settings, "index")) == 0
+    (seeds / "tides.txt").unlink()
+    assert cli.main(cli_argv(settings, "index")) == 0  # the build sees it gone: retired
+    assert lib.retired_ids(settings.documents_dir) == {"tides"}
+    capsys.readouterr()
+    assert cli.main(cli_argv(settings, "add", str(upload))) == 0
+    assert "added tides-2 " in capsys.readouterr().out
+    # a server whose index still holds the seed when the upload comes (no build between)
+    server = Pipeline(settings, HashingEmbedder())
+    assert "pier" in server.index.documents
+    (seeds / "pier.txt").unlink()
+    other = tmp_path / "up2" / "pier.txt"
+    other.parent.mkdir()
+    other.write_text("The pier café opens at nine.\n", encoding="utf-8")
+    assert [d.id for d in server.add_documents([other])] == ["pier-2"]
+    assert lib.retired_ids(settings.documents_dir) == {"tides", "pier"}
+    assert "pier" not in server.index.documents
+    # an index pointed at another seeds folder, and an upload's folder deleted by hand:
+    # the ids they had are retired too
+    article = next(p.stem for p in seeds.iterdir())
+    other_seeds = tmp_path / "other-seeds"
+    other_seeds.mkdir()
+    (other_seeds / "notes.txt").write_text("The harbour office opens at eight.\n", "utf-8")
+    shutil.rmtree(settings.documents_dir / "pier-2")
+    moved = replace(settings, seeds_dir=other_seeds)
+    assert cli.main(cli_argv(moved, "index")) == 0
+    assert lib.retired_ids(settings.documents_dir) == {"tides", "pier", "pier-2", article}
+    third = tmp_path / "up3" / "pier.txt"
+    third.parent.mkdir()
+    third.write_text("A new pier timetable starts in May.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(cli_argv(moved, "add", str(third))) == 0
+    assert "added pier-3 " in capsys.readouterr().out
+    other_seeds.rename(tmp_path / "unmounted")  # a missing seeds folder retires nothing
+    assert cli.main(cli_argv(moved, "index")) == 0
+    assert lib.retired_ids(settings.documents_dir) == {"tides", "pier", "pier-2", article}
+
+
 def test_a_removal_finished_by_the_next_load_retires_its_id(
         pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     settings = pipeline.settings

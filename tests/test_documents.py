@@ -91,6 +91,9 @@ def test_sentence_splitter_handles_the_articles_quirks() -> None:
         ("Fruit | Tons | Buyer\nPears | 85 | Riverside", ["Fruit | Tons | Buyer",
                                                          "Pears | 85 | Riverside"]),
         ("a\tb\tc\nd\te\tf", ["a\tb\tc", "d\te\tf"]),
+        # two columns: a row with one " | " is a row when the line beside it is one too
+        ("Contact | Email\nPeople Team | people@example.org\nIT Helpdesk | it@example.org",
+         ["Contact | Email", "People Team | people@example.org", "IT Helpdesk | it@example.org"]),
         ("Use a | pipe in prose\nand go on.", ["Use a | pipe in prose\nand go on."]),
         ("|---|---|", []), ("* * *", []),  # a rule alone says nothing
         # a number that opens a line or a sentence numbers it ("1." was a sentence alone)

@@ -148,3 +148,27 @@ def test_a_table_row_is_quoted_as_its_own_sentence(real_pipeline: Pipeline,
         source = (seeds / "rivet.md").read_text(encoding="utf-8")
         assert source[quote.start:quote.end] == quote.text
         assert quote.text.startswith("| ") and row in quote.text and "\n" not in quote.text
+
+
+def test_a_word_list_item_is_answered_not_withheld(real_pipeline: Pipeline,
+                                                   tmp_path: Path) -> None:
+    """A bulleted Word list item ("Bikes travel free", no full stop) was a bare line, taken
+    for a heading, so the answer was withheld though the passage ranked first."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Luggage on the ferry", 1)
+    document.add_paragraph("Passengers may bring the following items on board at no extra "
+                           "cost:")
+    document.add_paragraph("Bikes travel free", style="List Bullet")
+    document.add_paragraph("Prams travel free", style="List Bullet")
+    document.add_paragraph("Dogs must stay on a lead at all times.")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    document.save(str(seeds / "luggage.docx"))
+    pipeline = Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index",
+                                 cache_dir=real_pipeline.settings.cache_dir),
+                        real_pipeline.embedder)
+    answer = pipeline.ask("Do bikes travel free?")
+    assert not answer.abstained and not answer.tentative, answer.text
+    assert answer.citations[0].quote.text == "- Bikes travel free"

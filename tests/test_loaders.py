@@ -133,6 +133,104 @@ def test_pdf_narrow_columns_and_hyphenated_words(tmp_path: Path) -> None:
            "June; the map is well-known." in paragraphs, paragraphs
 
 
+def test_pdf_a_column_s_first_line_is_not_a_heading(tmp_path: Path) -> None:
+    """In a two-column page a column's first line ('The north pier was rebuilt between
+    November 2024 and', short, the next line opening with a capital) was taken for a
+    heading: the sentence was cut in two by a blank line, and its first half quoted alone."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, "Annual Report 2025")
+    pdf.ln(14)
+    pdf.set_font("Helvetica", size=10)
+    top = pdf.get_y()
+    pdf.set_xy(10, top)
+    pdf.multi_cell(90, 5, "Passenger numbers rose to 412,000 in 2025, an increase of 8 percent "
+                          "on the previous year. The busiest month was August.")
+    pdf.set_xy(110, top)
+    pdf.multi_cell(90, 5, "The north pier was rebuilt between November 2024 and March 2025 at "
+                          "a cost of 2.3 million pounds. Work finished two weeks early.")
+    pdf.output(str(tmp_path / "report.pdf"))
+    doc = load(tmp_path / "report.pdf")
+    assert doc.paragraphs[0].text == "Annual Report 2025"  # a heading stays one
+    sentence = ("The north pier was rebuilt between November 2024 and March 2025 at a cost of "
+                "2.3 million pounds.")
+    assert any(sentence in p.text for p in doc.paragraphs), doc.text
+
+
+def test_pdf_a_heading_after_a_list_is_a_heading(tmp_path: Path) -> None:
+    """A section's heading right under a list ('- Wheelchairs on request' / '1. Opening
+    hours') was glued to the sentence under it ('1. Opening hours\nThe museum opens at
+    ten...'): only a line ending a sentence let the next one be a heading."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    for line in ("The museum offers these services to every visitor:", "- Free cloakroom",
+                 "- Wheelchairs on request", "1. Opening hours",
+                 "The museum opens at ten every day except Monday."):
+        pdf.set_x(10)
+        pdf.multi_cell(0, 6, line)
+    pdf.output(str(tmp_path / "guide.pdf"))
+    doc = load(tmp_path / "guide.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        "The museum offers these services to every visitor:\n- Free cloakroom\n"
+        "- Wheelchairs on request", "1. Opening hours",
+        "The museum opens at ten every day except Monday."]
+    assert _headings(doc) == ["1. Opening hours"]
+
+
+@pytest.mark.parametrize(("meta", "title"), [
+    ("Microsoft Word - remote-work-policy.docx", "Remote Work Policy"),
+    ("C:\\Users\\ann\\draft3.doc", "Remote Work Policy"), ("Untitled", "Remote Work Policy"),
+    ("Remote working at Northwind", "Remote working at Northwind"),
+])
+def test_a_pdf_converter_s_file_name_is_not_its_title(tmp_path: Path, meta: str,
+                                                     title: str) -> None:
+    """A PDF saved from Word says 'Microsoft Word - report.docx' in its metadata title, which
+    was shown as the document's title in qa list, the library and citations."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.set_title(meta)
+    pdf.multi_cell(0, 6, "Remote Work Policy\n\nStaff may work from home two days a week.")
+    pdf.output(str(tmp_path / "policy.pdf"))
+    assert load(tmp_path / "policy.pdf").title == title
+
+
+def test_pdf_a_table_s_rows_are_not_headings(tmp_path: Path) -> None:
+    """Each row of a table in a PDF ('BrewMaster Mini 0.8 litres 15 bar': short, no full
+    stop, after a line that ends a sentence) was taken for a heading, so no row could ever
+    be quoted. Three or more heading-like lines in a row are a block of one paragraph."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Product range\nThe table lists the tank size and pump pressure of "
+                         "each model we sell.")
+    with pdf.table() as table:
+        for cells in (("Model", "Tank", "Pressure"), ("BrewMaster 3000", "1.2 litres", "19 bar"),
+                      ("BrewMaster Mini", "0.8 litres", "15 bar")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.set_x(10)
+    pdf.multi_cell(0, 6, "All models ship with a two-year warranty.")
+    pdf.output(str(tmp_path / "range.pdf"))
+    doc = load(tmp_path / "range.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        "Product range", "The table lists the tank size and pump pressure of each model we "
+        "sell.", "Model Tank Pressure\nBrewMaster 3000 1.2 litres 19 bar\nBrewMaster Mini "
+        "0.8 litres 15 bar", "All models ship with a two-year warranty."]
+    assert _headings(doc) == ["Product range"]
+
+
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
     """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
     'rst', 'o' and 'ce'."""
@@ -155,6 +253,8 @@ def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
 
 
 def test_docx_paragraphs_and_table_rows_in_order() -> None:
+    """A table's rows were paragraphs apart: a passage could begin mid-table and a one-column
+    row alone read as a heading. A table is one paragraph, a line per row."""
     doc = load(DOCS / "orchard-summary.docx")
     assert doc.kind == "docx" and doc.title == "Orchard Cooperative Annual Summary"
     rows = [" | ".join(r) for r in DOCX_TABLE]
@@ -163,7 +263,9 @@ def test_docx_paragraphs_and_table_rows_in_order() -> None:
     assert doc.text.index("Frost in late April") < positions[0]
     assert doc.text.index("board meets") > positions[-1]
     assert "Café Zoë" in doc.text
-    assert any(p.text == "Pears | 85 | Riverside Cannery" for p in doc.paragraphs)
+    table = next(p.text for p in doc.paragraphs if "Pears | 85 | Riverside Cannery" in p.text)
+    assert table.splitlines() == rows  # a table is one paragraph, a line per row
+    assert _headings(doc)[-1] == rows[0]  # its first row names the columns
 
 
 def test_docx_soft_hyphens_do_not_split_words(tmp_path: Path) -> None:
@@ -211,6 +313,148 @@ def test_docx_content_controls_and_tracked_changes_are_read_as_word_shows_them(
     assert [p.text for p in load(tmp_path / "template.docx").paragraphs] == [
         "Before the control.", "The ferry leaves at seven from the north pier.",
         "Tickets cost four pounds for adults.", "After the control."]
+
+
+def _headings(doc: Any) -> list[str]:
+    """The sentences of `doc` that the chunker takes for headings."""
+    from qa.chunking import chunk_documents, is_heading
+
+    return [s.text for c in chunk_documents([doc]) for s in c.sentences if is_heading(s, c)]
+
+
+def test_docx_list_items_are_list_items_not_headings(tmp_path: Path) -> None:
+    """A bulleted or numbered Word list item ("Bikes travel free", no full stop) was a bare
+    line, which the chunker took for a heading (and the answer was withheld). Items carry
+    the mark Word shows ("- ", "1. "), a list is one paragraph, and a numbered heading keeps
+    its number and stays a heading."""
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    document = docx.Document()
+    heading = document.add_heading("Luggage", 1)
+    document.add_paragraph("Passengers may bring these items at no extra cost:")
+    document.add_paragraph("Bikes travel free", style="List Bullet")
+    document.add_paragraph("Prams travel free", style="List Bullet")
+    document.add_paragraph("To board the ferry:")
+    document.add_paragraph("Buy a ticket", style="List Number")
+    document.add_paragraph("Show it at the gate", style="List Number")
+    direct = document.add_paragraph("Find a seat", style="List Paragraph")
+    for paragraph, num_id in ((direct, "5"), (heading, "5")):  # numbering set on the paragraph
+        numbering, level, number = (OxmlElement(t) for t in ("w:numPr", "w:ilvl", "w:numId"))
+        level.set(qn("w:val"), "0")
+        number.set(qn("w:val"), num_id)
+        numbering.extend([level, number])
+        paragraph._p.get_or_add_pPr().append(numbering)
+    document.add_paragraph("Dogs must stay on a lead.")
+    document.save(str(tmp_path / "ferry.docx"))
+    doc = load(tmp_path / "ferry.docx")
+    assert [p.text for p in doc.paragraphs] == [
+        "1. Luggage", "Passengers may bring these items at no extra cost:",
+        "- Bikes travel free\n- Prams travel free", "To board the ferry:",
+        "2. Buy a ticket\n3. Show it at the gate\n4. Find a seat", "Dogs must stay on a lead."]
+    assert _headings(doc) == ["1. Luggage"]
+
+
+def test_docx_short_paragraphs_under_a_colon_are_lines_of_its_paragraph(
+        tmp_path: Path) -> None:
+    """'Opening hours:' then 'Saturday 8am to 2pm' as Word paragraphs: each short one alone
+    read as a heading, so the hours could not be quoted. They are lines of the colon's
+    paragraph; a heading, a list and a sentence after them stay apart."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("We bake bread every morning on Mill Lane.")
+    document.add_paragraph("Opening hours:")
+    document.add_paragraph("Monday to Friday 7am to 6pm")
+    document.add_paragraph("Saturday 8am to 2pm")
+    document.add_heading("Prices", 2)
+    document.add_paragraph("We sell:")
+    document.add_paragraph("Sourdough loaves", style="List Bullet")
+    document.add_paragraph("Contact:")
+    document.add_paragraph("Write to the manager, who answers every letter within a week.")
+    document.save(str(tmp_path / "bakery.docx"))
+    doc = load(tmp_path / "bakery.docx")
+    assert [p.text for p in doc.paragraphs] == [
+        "We bake bread every morning on Mill Lane.",
+        "Opening hours:\nMonday to Friday 7am to 6pm\nSaturday 8am to 2pm", "Prices",
+        "We sell:", "- Sourdough loaves", "Contact:",
+        "Write to the manager, who answers every letter within a week."]
+    assert _headings(doc) == ["Prices"]
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_html_list_items_are_lines_of_one_paragraph(fallback: bool) -> None:
+    """<li> items were paragraphs of their own (trafilatura's "- Bikes travel free" with blank
+    lines around it; the fallback's without a mark), so a short item read as a heading."""
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<h1>Luggage</h1><p>" + "Passengers may bring these items on board. " * 7
+               + "</p><p>What travels free:</p><ul><li>Bikes travel free</li><li></li>"
+               "<li>Prams <b>travel</b> free</li></ul><p>To board:</p><ol><li>Buy a ticket</li>"
+               "<li><p>Board the ferry</p></li></ol><p>Dogs must stay on a lead.</p>")
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    doc = HtmlLoader().extract(page.encode(), "ferry.html")
+    assert "- Bikes travel free\n- Prams travel free" in doc.text.split("\n\n")
+    assert "- Buy a ticket\n- Board the ferry" in doc.text.split("\n\n")
+    from qa.loaders import document_of
+
+    assert _headings(document_of("ferry", "ferry.html", "html", doc, "")) == ["Luggage"]
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_a_definition_list_s_terms_name_what_their_definitions_answer(fallback: bool) -> None:
+    """trafilatura wrote a <dl>'s terms and definitions alike as list items ("- The red light
+    blinks three times", "- The water tank is empty."), so the term alone was quoted as the
+    answer to 'What does it mean when the red light blinks three times?'. A term and its
+    definitions are lines of one paragraph: the definition is quoted with what it defines."""
+    from qa.loaders import document_of
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<p>" + "Our machines are built in Leeds and tested by hand before they ship. " * 4
+               + "</p><h2>Troubleshooting</h2><dl><dt>The red light blinks three times</dt>"
+               "<dd>The water tank is empty or not seated properly.</dd><dt>Coffee is "
+               "lukewarm?</dt><dd>Run the descaling cycle.</dd></dl><ul><li>Keep the receipt"
+               "</li><li>Register online</li></ul>")
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    doc = document_of("faq", "faq.html", "html", HtmlLoader().extract(page.encode(), "faq.html"),
+                      "")
+    assert {"The red light blinks three times\nThe water tank is empty or not seated "
+            "properly.", "Coffee is lukewarm?\nRun the descaling cycle.",
+            "- Keep the receipt\n- Register online"} <= {p.text for p in doc.paragraphs}
+    assert _headings(doc) == ["Troubleshooting", "Coffee is lukewarm?"]
+
+
+def test_html_lines_under_a_colon_are_one_paragraph_with_it(tmp_path: Path) -> None:
+    """'Opening hours:<br>Saturday 8am to 2pm<br>...' became a paragraph per line: each short
+    line alone read as a heading, so 'When does the bakery open on Saturday?' was answered
+    'Opening hours: [1]'. The colon's line and the short lines under it are one paragraph;
+    the page's headings and a new colon's line stay apart."""
+    page = tmp_path / "bakery.html"
+    page.write_text(
+        "<html><body><article><h1>Corner Bakery</h1><p>We bake bread every morning in our "
+        "shop on Mill Lane. Our sourdough takes two days to make.</p><p>Opening hours:<br>"
+        "Monday to Friday 7am to 6pm<br>Saturday 8am to 2pm<br>Closed on Sundays</p><p>Find "
+        "us at:<br>12 Mill Lane<br>Holt</p><p>Our cakes:</p><h2>Seasonal cakes</h2><p>In "
+        "autumn we bake apple cake.</p></article></body></html>", encoding="utf-8")
+    doc = load(page)
+    assert [p.text for p in doc.paragraphs][2:] == [
+        "Opening hours:\nMonday to Friday 7am to 6pm\nSaturday 8am to 2pm\nClosed on Sundays",
+        "Find us at:\n12 Mill Lane\nHolt", "Our cakes:", "Seasonal cakes",
+        "In autumn we bake apple cake."]
+    assert _headings(doc) == ["Corner Bakery", "Seasonal cakes"]
+
+
+def test_an_html_table_is_one_paragraph_whose_first_row_is_its_heading() -> None:
+    """Each row of an HTML table was a paragraph alone: its first row (the column names) was
+    not told from data, and its first data row, under the |---| rule, was taken for a
+    heading instead."""
+    doc = load(PAGES / "table-and-list.html")
+    headings = _headings(doc)
+    assert "| Day | Hours |\n|---|---|" in headings
+    assert not [h for h in headings if "Tuesday" in h or "Saturday" in h]
 
 
 _NOTES = ('<w:{kind}s xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
@@ -270,8 +514,8 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
      []),
     ("<html><body><article><p>The harbour board approved<br>the new ferry timetable on Monday."
      "</p><p>Write to us at:<br>1 Quay Street<br>Kestrel</p></article></body></html>",
-     ["The harbour board approved the new ferry timetable on Monday.", "Write to us at:",
-      "1 Quay Street", "Kestrel"], []),
+     ["The harbour board approved the new ferry timetable on Monday.",
+      "Write to us at:\n1 Quay Street\nKestrel"], []),
     (_SHORT, ["Title here", "This is a sentence with bold words.", "Line one.", "Line two.",
               "Another has italic, emphasis, strong, a link, a span, code() and a note1."], []),
     (_NEWS, ["Ferry service to resume in May",
@@ -285,8 +529,10 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
                   "but errors.", "Python 3.10 or newer is required."],
      ["API reference", "Sphinx", "Copyright"]),
     (_TABLE, ["The museum is open six days a week; it is closed on Mondays.", "Opening hours",
-              "| Tuesday to Friday | 10:00 to 17:00 |", "What to bring",
-              "- A valid ticket, printed or on your phone.", "- Photo ID for the archive room."],
+              "| Day | Hours |\n|---|---|\n| Tuesday to Friday | 10:00 to 17:00 |\n"
+              "| Saturday and Sunday | 09:00 to 18:00 |",
+              "What to bring",
+              "- A valid ticket, printed or on your phone.\n- Photo ID for the archive room."],
      []),
 ], ids=["tiny", "br", "short", "news", "docs", "table-and-list"])
 def test_html_inline_elements_stay_in_their_sentence(
@@ -324,6 +570,55 @@ def test_a_page_trafilatura_cannot_read_keeps_its_blocks_without_menus() -> None
             '<div class="site-footer">Registered in England, company 01234.</div>'
             + "</div>" * 300 + "</div></body></html>")
     assert HtmlLoader().extract(page.encode(), "bakery.html").text == "We bake bread."
+
+
+_HOURS = "<p>The library opens at nine on weekdays.</p>"
+_ROOMS = "".join(f"<p>The reading room on floor {n} holds the local history collection and "
+                 "maps of the harbour.</p>" for n in range(1, 5))
+
+
+@pytest.mark.parametrize(("content", "aside", "kept"), [
+    (f"<div><h1>Opening hours</h1>{_HOURS}</div>",
+     '<div class="promo">Join the friends club for twelve pounds a year.</div>', False),
+    (f"<div>{_HOURS}</div>",
+     '<div class="ads">Great deals on garden furniture this week only.</div>', False),
+    # a normal page: its banner goes, but a block named like furniture may hold its text
+    (f'<div class="article">{_ROOMS}', '<div class="promo">Members borrow up to ten books '
+     "at a time, free of charge.</div></div>", True),
+], ids=["short-promo", "short-ads", "normal"])
+def test_a_page_s_banner_and_furniture_are_not_its_text(content: str, aside: str,
+                                                         kept: bool) -> None:
+    """trafilatura kept a consent banner held in a plain div as a page's first paragraph
+    ('We use cookies. Settings', then quoted), and on a short page an ad or a promotion too;
+    the names the site gives them were looked at only when trafilatura found nothing."""
+    from qa.loaders.html import HtmlLoader
+
+    page = (f'<html><head><title>Library</title></head><body><div id="gdpr-consent">We use '
+            f'cookies. <a href="/s">Settings</a></div>{content}{aside}</body></html>')
+    text = HtmlLoader().extract(page.encode(), "library.html").text
+    assert "cookies" not in text and "Settings" not in text
+    assert "opens at nine" in text or "floor 4" in text
+    assert (("borrow up to ten" in text) if kept
+            else ("friends club" not in text and "garden" not in text)), text
+
+
+def test_text_held_in_a_div_is_read() -> None:
+    """trafilatura drops the text of a <div> holding no <p> when the page has paragraphs
+    besides: an accordion FAQ's answer (<div class="faq-a">We refund unused months...</div>)
+    was never indexed, so 'Do you offer refunds?' had no answer."""
+    from qa.loaders.html import HtmlLoader
+
+    page = ('<html><body><main><h1>Help centre</h1><p>Answers to common questions about your '
+            "account and billing, and how to reach us when they do not help.</p>"
+            '<div class="faq-item"><button class="faq-q">Do you offer refunds?</button>'
+            '<div class="faq-a">We refund unused months within 14 days of payment.</div></div>'
+            "<div><div>Can I pause my plan?</div><div>Yes, for up to three months a year."
+            '</div></div></main><div class="footer"><a href="/p">Privacy</a></div>'
+            "</body></html>")
+    text = HtmlLoader().extract(page.encode(), "help.html").text
+    assert "We refund unused months within 14 days of payment." in text.split("\n\n")
+    assert "Can I pause my plan?\n\nYes, for up to three months a year." in text
+    assert "Privacy" not in text
 
 
 def test_a_page_of_navigation_only_holds_no_text(tmp_path: Path) -> None:
@@ -559,3 +854,71 @@ def test_a_fifo_or_a_device_is_refused_at_once_not_read(tmp_path: Path) -> None:
         "notes.txt: not a regular file"
     with pytest.raises(BadDocument, match="^zero: not a regular file$"):
         read_capped(Path("/dev/zero"), 1000)
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("---\ntitle: Deploy guide\nauthor: Ops team\n---\n\n# Deploying the app\n\nRun it.\n",
+     "Deploy guide"),
+    ('---\ntitle: "Release notes: 2.0"\n---\nText.\n', "Release notes: 2.0"),
+    ("---\nlayout: post\n---\n\n## Release notes\n\nText.\n", "Release notes"),
+    ("# Plain heading\n\n---\n\nText.\n", "Plain heading"),
+])
+def test_a_markdown_file_s_title_is_its_front_matter_s(tmp_path: Path, text: str,
+                                                       title: str) -> None:
+    """A Markdown file with YAML front matter (Jekyll, Hugo, MkDocs) was titled '---'."""
+    path = tmp_path / "guide.md"
+    path.write_text(text, encoding="utf-8")
+    doc = load(path)
+    assert doc.title == title and doc.text == text
+
+
+def test_docx_nonsense_numbering_still_loads(tmp_path: Path) -> None:
+    """A numbering part naming a missing list, levels that are not numbers, a start of 'q':
+    the text still loads, its items marked as bullets (never a traceback or a refusal)."""
+    import zipfile
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Intro:")
+    document.add_paragraph("Bikes travel free", style="List Bullet")
+    document.save(str(tmp_path / "plain.docx"))
+    numbering = ("<w:numbering xmlns:w='http://schemas.openxmlformats.org/wordprocessingml/2006/"
+                 "main'><w:num w:numId='1'><w:abstractNumId w:val='99'/><w:lvlOverride "
+                 "w:ilvl='zz'><w:startOverride w:val='q'/></w:lvlOverride></w:num><w:abstractNum "
+                 "w:abstractNumId='x'><w:lvl w:ilvl='zz'><w:start w:val='q'/><w:lvlText "
+                 "w:val='%9%1.'/></w:lvl></w:abstractNum></w:numbering>")
+    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
+            zipfile.ZipFile(tmp_path / "odd.docx", "w") as out:
+        for item in src.infolist():
+            out.writestr(item, numbering if item.filename == "word/numbering.xml"
+                         else src.read(item))
+    assert load(tmp_path / "odd.docx").text == "Intro:\n\n- Bikes travel free"
+
+
+def test_docx_text_boxes_are_read_once(tmp_path: Path) -> None:
+    """A text box's paragraphs (a sidebar, a callout) were left out: 'Tickets cost four
+    pounds.' in a box could not be found. They follow the paragraph that anchors the box,
+    once, though Word writes each box twice (drawing and VML fallback)."""
+    import docx
+    from docx.oxml import parse_xml
+
+    namespaces = " ".join(f'xmlns:{k}="{v}"' for k, v in {
+        "w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+        "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006",
+        "wps": "http://schemas.microsoft.com/office/word/2010/wordprocessingShape",
+        "v": "urn:schemas-microsoft-com:vml"}.items())
+    content = ("<w:txbxContent><w:p><w:r><w:t>Tickets cost four pounds.</w:t></w:r></w:p>"
+               "</w:txbxContent>")
+    document = docx.Document()
+    document.add_paragraph("The ferry runs daily.")
+    anchor = document.add_paragraph("See the box.")
+    anchor._p.append(parse_xml(
+        f"<w:r {namespaces}><mc:AlternateContent><mc:Choice Requires=\"wps\"><w:drawing>"
+        f"<wps:txbx>{content}</wps:txbx></w:drawing></mc:Choice><mc:Fallback><w:pict>"
+        f"<v:textbox>{content}</v:textbox></w:pict></mc:Fallback></mc:AlternateContent></w:r>"))
+    document.add_paragraph("Dogs travel free.")
+    document.save(str(tmp_path / "box.docx"))
+    assert [p.text for p in load(tmp_path / "box.docx").paragraphs] == [
+        "The ferry runs daily.", "See the box.", "Tickets cost four pounds.",
+        "Dogs travel free."]

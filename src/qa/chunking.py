@@ -32,11 +32,13 @@ _ABBREVIATIONS = frozenset(
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]*_]*(?=\s+["“‘'(\[*_]*[A-Z0-9])""")
 _LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d{1,3}[.)])\s")  # not "\n1990. It closed"
 _LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
+_NUMBER_MARK = re.compile(r"(\d{1,3})[.)]\s")
 # What numbers an item or a section where a sentence opens: "4", "2.1", "IV", "b".
 _MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[a-z]")
 # A row of a table: a line opening with "|" (Markdown), or with two or more cells split by
 # " | " (rows as the Word and HTML loaders write them) or by tabs.
 _TABLE_ROW = re.compile(r"[ \t]*\|.*|[^\n]*\s\|\s[^\n]*\s\|\s[^\n]*|[^\n\t]*\t[^\n\t]*\t[^\n]*")
+_CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _HAS_WORD = re.compile(r"\w")
 _CLOSING_QUOTES = frozenset("\"”’'")
 _OPENING_QUOTES = frozenset("\"“‘'")
@@ -75,6 +77,10 @@ def _split_points(text: str) -> Iterator[int]:
         yield m.start()
     lines = text.split("\n")
     rows = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
+    cells = [bool(_CELLS.search(line)) for line in lines]
+    for n, has_cells in enumerate(cells):  # two columns: "People Team | people@..." under
+        if has_cells and ((n and cells[n - 1]) or (n + 1 < len(cells) and cells[n + 1])):
+            rows[n] = True  # "Contact | Email" is a row, as its neighbour is
     end = 0
     for n, line in enumerate(lines[:-1]):
         end += len(line)
@@ -191,7 +197,9 @@ def chunk_documents(
 
 
 HEADING_WORDS = 8
-_CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
+QUESTION_WORDS = 20  # a question that is a paragraph alone: a FAQ's heading
+_MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]")
+_INTRODUCES = re.compile(r":[ \t]*\n[ \t]*\S")  # a line ending in a colon, and lines under it
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
 _BLANK_BEFORE = re.compile(r"(?:^|\n[ \t]*\n)$")  # the passage's start, or a blank line
 _BLANK_AFTER = re.compile(r"^(?:$|\n[ \t]*\n)")
@@ -201,7 +209,10 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     """Is this "sentence" a title or heading ("Warranty and Service", "## Programs"): a few
     words alone on their line with no closing punctuation, or the first row of a table
     ("Fruit | Tons harvested | Main buyer", rows as the Word and HTML loaders write them)?
-    A numbered line that is a paragraph of its own ("4. How to apply") is a section heading.
+    A numbered line that is a paragraph of its own ("4. How to apply") is a section heading,
+    and so is a question that is the first line of one ("How do I descale the machine?", a
+    FAQ's, its answer under it) or a line marked as a Markdown heading ("## Why use
+    Rivet?"), whatever their punctuation.
     It names a topic or columns but answers nothing, though it shares the question's words;
     a list item or a table's later row ("Pears | 85 | Riverside Cannery") is not one."""
     text = sentence.text
@@ -212,8 +223,38 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     if _CELLS.search(text):
         previous = before.rstrip().rpartition("\n")[2]
         following = after.lstrip().partition("\n")[0]
-        return bool(_CELLS.search(following)) and not _CELLS.search(previous)
-    numbered_section = bool(_LIST_MARK.match(text)) and _BLANK_BEFORE.search(before) is not None \
-        and _BLANK_AFTER.match(after) is not None  # "4. How to apply", a paragraph alone
+        return _is_row(following) and not _is_row(previous)
+    if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
+        return True
+    if before.endswith("\n") and _is_row(before[:-1].rpartition("\n")[2]):
+        return False  # a row of a table with one cell filled ("IT Helpdesk")
+    if _INTRODUCES.search(text):  # "Find us at:\n12 Mill Lane\nHolt": what a colon introduces
+        return False
+    if _BLANK_BEFORE.search(before) is not None and text.rstrip("*_").endswith("?") \
+            and len(text.split()) <= QUESTION_WORDS:
+        return True  # a FAQ's question ("How do I descale the machine?") asks, not answers
+    numbered_section = _numbered_section(text, before, after)
     return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
                 or (_LIST_MARK.match(text) and not numbered_section))
+
+
+def _is_row(line: str) -> bool:
+    """Is `line` a row of a table, its Markdown rule ("|---|---|") included?"""
+    return bool(_CELLS.search(line) or _TABLE_ROW.fullmatch(line.strip()))
+
+
+def _numbered_section(text: str, before: str, after: str) -> bool:
+    """Is this numbered line a paragraph alone ("4. How to apply"), not an item of a loose
+    list, whose items are paragraphs numbered one after another ("1. Install it\n\n2. Run
+    it")? A bulleted line ("- Bikes travel free") never numbers a section."""
+    number = _NUMBER_MARK.match(text)
+    if number is None or _BLANK_BEFORE.search(before) is None \
+            or _BLANK_AFTER.match(after) is None:
+        return False
+    n = int(number.group(1))
+    previous = before.rstrip().rpartition("\n\n")[2].strip()
+    following = _NUMBER_MARK.match(after.lstrip())
+    previous_number = _NUMBER_MARK.match(previous)
+    return not ((following is not None and int(following.group(1)) == n + 1)
+                or (previous_number is not None and "\n" not in previous
+                    and int(previous_number.group(1)) == n - 1))

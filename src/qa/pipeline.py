@@ -46,7 +46,7 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import BuildStop, Index, committed_by, open_index, sticky_ids
+from qa.store import BuildStop, Index, committed, committed_by, open_index, sticky_ids
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
@@ -603,6 +603,12 @@ class Pipeline:
                     return []
                 taken = lib.seed_ids(self.settings.seeds_dir, sticky_ids(
                     self.settings, current.manifest_record) if current is not None else None)
+                # nor an id the committed index gives a document: a seed file deleted by
+                # hand since keeps its id until the next build retires it
+                on_disk = committed(self.settings)
+                if on_disk is not None:
+                    taken |= set(on_disk.seeds.values()) | on_disk.uploads \
+                        | {i for i, _ in on_disk.indexed}
                 ids = lib.commit(self.settings, new, taken)
                 try:
                     index = self._reload()

@@ -82,6 +82,7 @@ from qa.loaders.library import (
     load_corpus,
     pending_ids,
     previous_ids,
+    retire_vanished,
     retired_ids,
     settle,
     stored_folders,
@@ -708,16 +709,20 @@ def _read_corpus(settings: Settings, empty_ok: bool) -> _Read:
     manifest = stat_key(settings.index_dir / MANIFEST)
     with _reading_corpus(settings) as hide:
         try:
-            ids = sticky_ids(settings, _read_manifest(settings.index_dir))
+            last = _read_manifest(settings.index_dir)
+            ids = sticky_ids(settings, last)
+            had = {d.id for d in last.documents} | {f.id for f in last.skipped}
         except (IndexMissing, IndexCorrupt):
             # a fresh index: seeds by their file names, never a removed upload's id
             ids = PreviousIds(retired=retired_ids(settings.documents_dir))
+            had = set()
         # but a new seed file never takes an id an upload has (its folder is named by it), nor
         # one an upload stored since the last build has (stored while a seed file came): a
         # seed file x.txt beside an upload x is 'x-txt'. A seed file keeps the id it had.
         stored = {f.name for f in stored_folders(settings.documents_dir, hide)}
         ids = replace(ids, uploads=ids.uploads | (stored - set(ids.seeds.values())))
         files = corpus_files(settings, ids, hide)  # fails at once on a seeds path that is a file
+        retire_vanished(settings, ids, had, files, stored)
         stats = _stat_files(files)
         corpus = load_corpus(settings, ids, empty_ok, hide)
         documents = corpus.documents

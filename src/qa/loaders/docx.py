@@ -2,16 +2,25 @@
 
 A .docx is a zip archive: before anything is unpacked, the sizes its directory declares are
 checked, so a zip bomb dressed as a .docx is refused without inflating it (Python's zipfile
-never reads more than an entry declares, so the declared sizes bound the work). Each
-paragraph and each table row (cells joined by " | ") becomes one paragraph of the text,
-read as Word shows it with tracked changes accepted, paragraphs in content controls
-included (python-docx's `Paragraph.text` and body children skip both); footnotes and
-endnotes follow the body.
+never reads more than an entry declares, so the declared sizes bound the work).
+
+Each paragraph becomes one paragraph of the text, and each table one whose lines are its
+rows (cells joined by " | "). A paragraph is read as Word shows it with tracked changes
+accepted, paragraphs in content controls included (python-docx's `Paragraph.text` and body
+children skip both); a text box's paragraphs follow the paragraph that anchors it;
+footnotes and endnotes follow the body. An item of a bulleted or numbered list (numbering
+set on the paragraph or by its style) is written with the mark the chunker knows, "- " or
+"3. ", and the items of a list are lines of one paragraph, as in Markdown: without its mark
+a short item ("Bikes travel free") read as a heading. A numbered heading keeps its number
+("4. How to apply"). A paragraph ending in a colon and the short paragraphs under it
+("Opening hours:", "Saturday 8am to 2pm") are lines of one paragraph: alone, each read as a
+heading.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -19,7 +28,10 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 2  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
+REVISION = 3  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
+#              3: list items and numbered headings written with their marks; short
+#                 paragraphs under a colon's are lines of its paragraph; text boxes read;
+#                 a table is one paragraph
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -85,6 +97,21 @@ def paragraph_text(paragraph: Any) -> str:
     return " ".join("".join(parts).split())
 
 
+_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+
+
+def text_boxes(paragraph: Any) -> Iterator[str]:
+    """The paragraphs of the text boxes anchored in `paragraph` (a sidebar, a callout), each
+    once: Word writes a box twice, as a drawing and as its VML fallback, of which the
+    fallback is skipped."""
+    for box in paragraph.iter(W + "txbxContent"):
+        inside = box.getparent()
+        while inside is not None and inside is not paragraph and inside.tag != _FALLBACK:
+            inside = inside.getparent()
+        if inside is paragraph:
+            yield from (paragraph_text(p) for p in box.iterchildren(W + "p"))
+
+
 def _notes(archive: zipfile.ZipFile) -> Iterator[str]:
     """The paragraphs of the footnotes, then of the endnotes (after the body, as a printed
     page puts them after its text); not the separator lines Word keeps among them."""
@@ -97,6 +124,117 @@ def _notes(archive: zipfile.ZipFile) -> Iterator[str]:
         for note in parse_xml(archive.read(part)).iterchildren(W + tag):
             if note.get(W + "type") in (None, "normal"):
                 yield from (paragraph_text(p) for p in note.iter(W + "p"))
+
+
+_LEVEL_TEXT = re.compile(r"%([1-9])")
+ITEM_WORDS = 8  # a paragraph under "Opening hours:" this short is one of what it introduces
+_ENDS = re.compile(r"""[.!?…]["'”’)\]]*$""")
+
+
+class Numbering:
+    """The list marks of a document's paragraphs, counted as Word counts them: per list
+    (numId) and level, a level's count restarting when a level above it moves on."""
+
+    def __init__(self, document: Any) -> None:
+        self.styles: dict[str, Any] = {}
+        for style in document.styles.element.iterchildren(W + "style"):
+            self.styles[style.get(W + "styleId") or ""] = style
+        self.levels: dict[str, dict[int, tuple[str, str, int]]] = {}
+        try:
+            numbering = document.part.numbering_part.element
+        except Exception:  # noqa: BLE001 - none, or unreadable: the text without list marks
+            numbering = None
+        if numbering is not None:
+            abstract = {a.get(W + "abstractNumId"): a
+                        for a in numbering.iterchildren(W + "abstractNum")}
+            for num in numbering.iterchildren(W + "num"):
+                ref = num.find(W + "abstractNumId")
+                base = abstract.get(ref.get(W + "val") if ref is not None else None)
+                levels = {} if base is None else {
+                    _int(lvl.get(W + "ilvl")): _level(lvl) for lvl in base.iter(W + "lvl")}
+                for override in num.iterchildren(W + "lvlOverride"):
+                    n = _int(override.get(W + "ilvl"))
+                    lvl, start = override.find(W + "lvl"), override.find(W + "startOverride")
+                    if lvl is not None:
+                        levels[n] = _level(lvl)
+                    if start is not None and n in levels:
+                        levels[n] = (*levels[n][:2], _int(start.get(W + "val"), 1))
+                self.levels[num.get(W + "numId") or ""] = levels
+        self.counts: dict[str, list[int]] = {}
+
+    def _properties(self, paragraph: Any) -> tuple[Any, str]:
+        """The paragraph's numbering properties (its own, else its style's) and style id."""
+        ppr = paragraph.find(W + "pPr")
+        own = ppr.find(W + "numPr") if ppr is not None else None
+        style_ref = ppr.find(W + "pStyle") if ppr is not None else None
+        style_id = style_ref.get(W + "val") if style_ref is not None else "Normal"
+        seen: set[str] = set()
+        sid = style_id
+        while own is None and sid in self.styles and sid not in seen:
+            seen.add(sid)
+            style = self.styles[sid]
+            own = style.find(f"{W}pPr/{W}numPr")
+            based = style.find(W + "basedOn")
+            sid = based.get(W + "val") if based is not None else ""
+        return own, style_id or ""
+
+    def heading(self, paragraph: Any) -> bool:
+        """Is the paragraph a heading or title (by its style, or an outline level)?"""
+        ppr = paragraph.find(W + "pPr")
+        if ppr is not None and ppr.find(W + "outlineLvl") is not None:
+            return True
+        style_ref = ppr.find(W + "pStyle") if ppr is not None else None
+        style = self.styles.get(style_ref.get(W + "val") if style_ref is not None else "")
+        name = style.find(W + "name") if style is not None else None
+        return (name.get(W + "val") or "" if name is not None else "").lower().startswith(
+            ("heading", "title"))
+
+    def mark(self, paragraph: Any) -> tuple[str, bool]:
+        """The paragraph's list mark ("" if none) and whether it is a list item (not a
+        numbered heading)."""
+        props, style_id = self._properties(paragraph)
+        if props is None:
+            return "", False
+        num_id = props.find(W + "numId")
+        ilvl = props.find(W + "ilvl")
+        key = num_id.get(W + "val") if num_id is not None else ""
+        level = min(_int(ilvl.get(W + "val")) if ilvl is not None else 0, 8)
+        if key in ("", "0"):  # numbering switched off
+            return "", False
+        formats = self.levels.get(key, {})
+        counts = self.counts.setdefault(key, [0] * 9)
+        if counts[level] == 0:
+            counts[level] = formats.get(level, ("", "", 1))[2]
+        else:
+            counts[level] += 1
+        for deeper in range(level + 1, 9):
+            counts[deeper] = 0
+        heading = self.heading(paragraph)
+        _, text, _ = formats.get(level, ("bullet", "", 1))
+        shown = _LEVEL_TEXT.sub(lambda m: str(max(counts[int(m.group(1)) - 1], 1)), text)
+        numbered = bool(_LEVEL_TEXT.search(text)) and all(
+            formats.get(int(n) - 1, ("",))[0] in ("decimal", "decimalZero")
+            for n in _LEVEL_TEXT.findall(text))
+        if heading:
+            return (f"{shown.strip()} " if numbered else ""), False
+        if numbered and re.fullmatch(r"\d+[.)]", shown.strip()):
+            return f"{shown.strip()} ", True
+        return "- ", True
+
+
+def _int(value: str | None, default: int = 0) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _level(lvl: Any) -> tuple[str, str, int]:
+    """A list level's number format ("decimal", "bullet"...), its text ("%1."), its start."""
+    fmt, text, start = lvl.find(W + "numFmt"), lvl.find(W + "lvlText"), lvl.find(W + "start")
+    return (fmt.get(W + "val") or "" if fmt is not None else "decimal",
+            text.get(W + "val") or "" if text is not None else "",
+            _int(start.get(W + "val"), 1) if start is not None else 1)
 
 
 def _row_text(row: object) -> str:
@@ -127,12 +265,36 @@ class DocxLoader:
         archive = check_zip(raw, name)
         try:
             document = docx.Document(io.BytesIO(raw))
+            numbering = Numbering(document)
             blocks: list[str] = []
+            in_list = False  # the last block is a list, to which an item is one more line
+            introduced = False  # ... or a line ending in a colon, with the short lines under it
             for element in blocks_of(document.element.body):
                 if element.tag == W + "p":
-                    blocks.append(paragraph_text(element))
+                    text = paragraph_text(element)
+                    boxes = [b for b in text_boxes(element) if b]
+                    if boxes:  # after the paragraph they are anchored in, each apart
+                        in_list = introduced = False
+                        blocks.extend(([text] if text else []) + boxes)
+                        continue
+                    if not text:
+                        continue
+                    mark, item = numbering.mark(element)
+                    heading = numbering.heading(element)
+                    if item and in_list:
+                        blocks[-1] += f"\n{mark}{text}"
+                    elif (introduced and not item and not heading and not text.endswith(":")
+                          and len(text.split()) <= ITEM_WORDS and not _ENDS.search(text)):
+                        blocks[-1] += f"\n{text}"  # "Opening hours:" / "Saturday 8am to 2pm"
+                        continue
+                    else:
+                        blocks.append(mark + text)
+                    in_list = item
+                    introduced = text.endswith(":") and not (heading or item)
                 else:
-                    blocks.extend(_row_text(r) for r in Table(element, document).rows)
+                    in_list = introduced = False
+                    rows = [_row_text(r) for r in Table(element, document).rows]
+                    blocks.append("\n".join(r for r in rows if r))  # a table: one paragraph
             blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
         except BadDocument:

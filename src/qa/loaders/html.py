@@ -12,11 +12,18 @@ words` became three paragraphs) is turned off; the fallback takes its place.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
 
-REVISION = 2  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
+#              3: a list's items are lines of one paragraph, each marked "- "; a short
+#                 page is read without the blocks it names as furniture; a table's rows
+#                 are lines of one paragraph; so are a definition list's term and its
+#                 definitions, and a line ending in a colon and the short lines under it;
+#                 a <div> of text is read as the paragraph it is
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -31,48 +38,154 @@ _FURNITURE = re.compile(
     r"(?:^|[\s_-])(?:cookies?|consent|gdpr|banner|footer|navbar|nav|menu|share|sharing|social|"
     r"related|newsletter|subscribe|comments?|sidebar|advert|ads?|promo|breadcrumbs?|"
     r"skip-link)(?=$|[\s_-])", re.IGNORECASE)
+# ... of which these never hold a page's text, on any page: consent and cookie banners
+_BANNERS = re.compile(r"(?:^|[\s_-])(?:cookies?|consent|gdpr)(?=$|[\s_-])", re.IGNORECASE)
 _BREAK = "\ue000"  # a private-use character marking a block boundary in the fallback's text
+_ITEM, _END = "\ue001", "\ue002"  # ... and the start and end of a list item
+_EMPTY_ITEM = re.compile(f"{_ITEM}[\\s{_BREAK}]*{_END}")
+_ITEM_START = re.compile(f"{_ITEM}[\\s{_BREAK}{_ITEM}]*")
+_LIST_ITEM = re.compile(r"[-*•] ")  # as trafilatura writes a list item
 SHORT = 250  # characters: below this, trafilatura's text may have missed the page's text
 
 
 _ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
 
 
-def _paragraph_text(lines: list[str]) -> str:
+def _run_of(line: str) -> str:
+    """What kind of run of lines `line` belongs to: "item" (of a list), "row" (of a table, as
+    trafilatura writes it: "| a | b |"), or "" (a paragraph of its own)."""
+    return "item" if _LIST_ITEM.match(line) else "row" if line.startswith("|") else ""
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Texts of the page's blocks that trafilatura's lines do not tell apart: the terms and
+    definitions of definition lists (<dt>, <dd>: written as list items, "- The red light
+    blinks"), and headings (h1-h6)."""
+
+    terms: frozenset[str] = frozenset()
+    definitions: frozenset[str] = frozenset()
+    headings: frozenset[str] = frozenset()
+
+
+def _blocks(html: str) -> _Blocks:
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    tree = HTMLParser(html)
+    return _Blocks(*(frozenset(" ".join(n.text(separator=" ").split()) for n in tree.css(tags))
+                     for tags in ("dt", "dd", "h1, h2, h3, h4, h5, h6")))
+
+
+ITEM_WORDS = 8  # a line under "Opening hours:" this short is one of what it introduces
+
+
+def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
     """One paragraph per line, but a line that goes on in lower case after a line with no
-    full stop (a <br> inside a sentence) is joined to it."""
+    full stop (a <br> inside a sentence) is joined to it, and the items of a list ("- ...")
+    and the rows of a table are lines of one paragraph, as in Markdown: a short item alone
+    ("Bikes travel free") read as a heading, and a table's first row did not (nor was its
+    first data row told from one). A term of a definition list and its definitions are
+    lines of one paragraph, without list marks: the term says what they answer. So are a
+    line ending in a colon and the short lines under it ("Opening hours:", "Saturday 8am to
+    2pm", one per <br>), which alone read as headings; a heading of the page stays apart."""
     kept: list[str] = []
+    defined = False  # the last line is a term or a definition
+    introduced = False  # the last line ends in a colon, or is one of the lines under one
     for line in (" ".join(line.split()) for line in lines):
-        if not line:
+        if not line or line in "-*•":
             continue
+        bare = line[2:] if _LIST_ITEM.match(line) else line
+        if bare in blocks.terms:  # a <dt> opens a paragraph, its <dd>s are its next lines:
+            kept.append(bare)  # "The red light blinks three times\nThe tank is empty."
+            defined, introduced = True, False
+            continue
+        if defined and bare in blocks.definitions:
+            kept[-1] = f"{kept[-1]}\n{bare}"
+            continue
+        defined = False
         if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
             kept[-1] = f"{kept[-1]} {line}"
+        elif kept and _run_of(line) and _run_of(line) == _run_of(kept[-1].rpartition("\n")[2]):
+            kept[-1] = f"{kept[-1]}\n{line}"
+        elif (introduced and not _run_of(line) and line not in blocks.headings
+              and len(line.split()) <= ITEM_WORDS and not _ENDS_SENTENCE.search(line)
+              and not line.endswith(":")):
+            kept[-1] = f"{kept[-1]}\n{line}"
+            continue
         else:
             kept.append(line)
+        introduced = kept[-1].endswith(":") and line not in blocks.headings
     return "\n\n".join(kept)
 
 
-def _fallback(html: str) -> str:
+def _drop_furniture(root: Any, furniture: re.Pattern[str] = _FURNITURE) -> bool:
+    """Drop the blocks under `root` the site itself names as furniture (a cookie banner, a
+    share bar, a sidebar), unless one holds half the page (a wrapper: `layout-with-sidebar`);
+    each costs its text, so a page of thousands of them is not checked. Did it drop any?"""
+    named = root.css("[class], [id]")
+    total = len(root.text())
+    dropped = False
+    for node in named if len(named) <= MAX_MENU_CHECKS else ():
+        names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
+        if (furniture.search(names) and node.mem_id != root.mem_id and node.parent is not None
+                and 2 * len(node.text()) < total):
+            node.decompose()
+            dropped = True
+    return dropped
+
+
+# elements that hold blocks: a <div> holding none of them holds only a paragraph's text
+_BLOCK_TAGS = frozenset(_BLOCKS.replace(" ", "").split(",")) - {"br"} | {
+    "nav", "header", "footer", "form", "main", "section", "aside", "button", "script",
+    "style", "noscript", "template", "svg", "iframe"}
+
+
+def _divs_as_paragraphs(html: str) -> str:
+    """The page with each <div> that holds text but no block (`<div class="faq-a">We refund
+    unused months.</div>`) as a <p>: trafilatura drops the text of such divs when the page
+    has paragraphs besides, so a site that writes its text in divs lost it. trafilatura
+    still judges them as paragraphs (link density, boilerplate). The page as it is if lxml
+    cannot parse it."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    changed = False
+    for div in tree.iter("div"):
+        if any(isinstance(child.tag, str) and child.tag in _BLOCK_TAGS for child in div):
+            continue
+        if div.text_content().strip():
+            div.tag = "p"
+            changed = True
+    return lxml.html.tostring(tree, encoding="unicode") if changed else html
+
+
+def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> str | None:
+    """The page without the blocks it names as furniture (`_drop_furniture`), for
+    trafilatura to read; None if it names none."""
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    tree = HTMLParser(html)
+    if tree.body is None or not _drop_furniture(tree.body, furniture):
+        return None
+    return str(tree.html or "")
+
+
+def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
     """Text of the page without the parts that are never content: a paragraph per block
     element (the text of inline elements stays in its block's sentence)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-    tree = HTMLParser(html.replace(_BREAK, ""))
+    tree = HTMLParser(html.replace(_BREAK, "").replace(_ITEM, "").replace(_END, ""))
     for node in tree.css(_DROP):
         node.decompose()
     root = tree.css_first("main") or tree.css_first("article") or tree.body
     if root is None:
         return ""
-    named = root.css("[class], [id]")
-    total = len(root.text())
-    # a block the site itself names as furniture (a cookie banner, a share bar), unless it
-    # holds half the page (a wrapper: `layout-with-sidebar`); each costs its text, so a page
-    # of thousands of them is not checked
-    for node in named if len(named) <= MAX_MENU_CHECKS else ():
-        names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
-        if (_FURNITURE.search(names) and node.mem_id != root.mem_id and node.parent is not None
-                and 2 * len(node.text()) < total):
-            node.decompose()
+    _drop_furniture(root)
     menus = root.css(_MENUS)
     # a block mostly of link text (a menu, a list of links) goes; each costs its text, so a
     # page of thousands of nested blocks (a fallback for what trafilatura could not parse)
@@ -84,8 +197,13 @@ def _fallback(html: str) -> str:
             node.decompose()
     for node in root.css(_BLOCKS):  # no recursion: a deeply nested page cannot overflow
         node.insert_before(_BREAK)
+        if node.tag == "li":
+            node.insert_before(_ITEM)
         node.insert_after(_BREAK)
-    return _paragraph_text(root.text(separator="").split(_BREAK))
+        if node.tag == "li":
+            node.insert_after(_END)
+    marked = _EMPTY_ITEM.sub("", root.text(separator="")).replace(_END, "")
+    return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK), blocks)
 
 
 def _navigation_only(text: str, html: str) -> bool:
@@ -173,11 +291,23 @@ class HtmlLoader:
         html = _decode(raw, name)
         if not html.strip():
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
-        text = _paragraph_text(_main_text(html).splitlines())
+        # trafilatura keeps a cookie banner held in a plain div as the page's first
+        # paragraph; it never is the page's text
+        divided = _divs_as_paragraphs(html)
+        page = _without_furniture(divided, _BANNERS) or divided
+        blocks = _blocks(html)
+        text = _paragraph_text(_main_text(page).splitlines(), blocks)
+        if len(text) < SHORT:
+            # on a short page it keeps a sidebar, an ad or a promotion too: read the page
+            # again without all the site names as furniture (on a normal page such a name
+            # may hold text: `related-facts`, `promo-article`, left to trafilatura)
+            cleaned = _without_furniture(divided)
+            if cleaned is not None:
+                text = _paragraph_text(_main_text(cleaned).splitlines(), blocks)
         if len(text) < SHORT:  # as trafilatura's rescue did: the page's text if much more
             if _navigation_only(text, html):
                 text = ""
-            fallback = _fallback(html)
+            fallback = _fallback(html, blocks)
             if len(fallback) >= 2 * len(text):
                 text = fallback
         text = clean_extracted(text)

@@ -913,6 +913,40 @@ def retire(data: Path, ids: Iterable[str]) -> None:
                       f"{exc}; a new document may be given one of them"))
 
 
+def retire_vanished(settings: Settings, previous: PreviousIds, had: Iterable[str],
+                    files: Mapping[str, Path], stored: Iterable[str]) -> None:
+    """Retire the ids the last build gave (`had`: its documents and skipped files) that no
+    file holds now: a seed file deleted or renamed by hand, the files of a seeds folder this
+    index no longer reads, an upload's folder deleted by hand. Like a removed upload's, such
+    an id is never given again (a citation saved earlier must not point into another
+    document). `files`: the ids the build reads now (`corpus_files`); `stored`: the uploads'
+    ids. Call while a build reads the corpus: under `data_lock` if this thread holds it, else
+    it is taken without waiting (a writer holding it is not waited for: readers never wait
+    on a build). A missing seeds folder (unmounted, mistyped) retires nothing."""
+    if not settings.seeds_dir.is_dir():
+        return
+    gone = set(had) - set(files) - set(stored) - previous.retired
+    if not gone:
+        return
+    data = settings.documents_dir
+    if held_here(data):
+        retire(data, gone)
+        return
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        with data_lock(data, wait=False) as held:
+            if held:
+                retire(data, gone)
+                return
+    except OSError as exc:
+        log(printable(f"warning: cannot record the ids of removed files "
+                      f"{', '.join(sorted(gone))} in {str(data)!r}: {exc.strerror or exc}; "
+                      "a new document may be given one of them"))
+        return
+    log(printable(f"warning: another process is changing {str(data)!r}; the ids of removed "
+                  f"files ({', '.join(sorted(gone))}) are not recorded"))
+
+
 def confirm(settings: Settings, ids: Sequence[str]) -> None:
     """The documents `commit` stored are in the committed index: no longer pending."""
     for doc_id in ids:

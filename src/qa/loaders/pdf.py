@@ -21,45 +21,86 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 3  # 3: running headers, footers and page numbers dropped; words and sentences
+REVISION = 4  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
-# a line break inside a sentence a space
+# a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
+# as its column is no heading; a heading after a list item is one; a converter's file name
+# is no title; three heading-like lines in a row are a table's rows
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
 MAX_PAGES = 5000
 HEADING_CHARS = 80
+TABLE_ROWS = 3  # short lines in a row that are a table's rows, not headings
 
 
 def _ends_sentence(line: str) -> bool:
     return line.rstrip().endswith((".", "!", "?", ":", "”", '"'))
 
 
-def _is_heading(line: str, after_break: bool, following: str = "") -> bool:
+# words a heading does not end with, though a line of a sentence broken by the layout may:
+# "The north pier was rebuilt between November 2024 and" / "March 2025 at a cost of..."
+_OPEN_WORDS = frozenset("and or but nor the a an of to in at by with from between than its their "
+                        "his her our your whose which that".split())
+_LAST_WORD = re.compile(r"(?:^|\W)([^\W\d_]+)$")
+
+
+def _open_end(text: str) -> bool:
+    """Does `text` end with a word no heading ends with ("and", "of", "the", "a"...)?"""
+    last = _LAST_WORD.search(text[-20:])
+    return last is not None and last.group(1) in _OPEN_WORDS  # "Appendix A" is a heading
+_LIST_LINE = re.compile(r"\s*(?:[-*•‣◦▪–]|\d{1,3}[.)])\s")
+WIDE = 0.9  # of the page's longest line: a line as wide as the column is wrapped text
+
+
+def _is_heading(line: str, after_break: bool, following: str = "", width: int = 0) -> bool:
     """A short line that opens with a capital or digit, ends without punctuation and follows
     the end of a sentence (or starts the page): a title or heading, not wrapped text. Not
-    when the line after it goes on in lower case: that is the first line of a paragraph
-    (in a narrow column, as short as a heading)."""
+    when the line after it goes on (in lower case, or after a word no heading ends with),
+    nor when it fills the column (`width`: the page's longest line) and text follows it:
+    that is the first line of a paragraph (in a narrow column, as short as a heading)."""
     text = line.strip()
+    wrapped = bool(following.strip()) and len(text.split()) >= 6 and len(text) >= WIDE * width
     return (after_break and 0 < len(text) <= HEADING_CHARS and (text[0].isupper()
             or text[0].isdigit()) and not text.endswith((".", ",", ";", ":", "!", "?", "-"))
-            and not following.lstrip()[:1].islower())
+            and not following.lstrip()[:1].islower() and not _open_end(text)
+            and not wrapped)
 
 
 def page_paragraphs(text: str) -> str:
     """A page's text with headings set apart by blank lines, so that a heading never becomes
-    the start of the sentence under it (pypdf gives lines, not paragraphs)."""
-    out: list[str] = []
+    the start of the sentence under it (pypdf gives lines, not paragraphs). Three or more
+    such lines in a row are no headings but the rows of a table (or a block of an address, a
+    title page): they stay lines of one paragraph, which can be quoted."""
     after_break = True
     lines = text.split("\n")
+    width = max(len(line.strip()) for line in lines)
+    headings = []
     for n, line in enumerate(lines):
-        heading = _is_heading(line, after_break, lines[n + 1] if n + 1 < len(lines) else "")
+        headings.append(_is_heading(line, after_break,
+                                    lines[n + 1] if n + 1 < len(lines) else "", width))
+        # a list's item ends where its line does (unless it ends mid-phrase: "with")
+        after_break = headings[-1] or _ends_sentence(line) or not line.strip() or (
+            _LIST_LINE.match(line) is not None and not _open_end(line))
+    run = 0
+    for n in range(len(lines) + 1):
+        if n < len(lines) and headings[n]:
+            run += 1
+            continue
+        if run >= TABLE_ROWS:
+            headings[n - run:n] = [False] * run
+            if n - run > 0 and lines[n - run - 1].strip():  # a block of its own
+                lines[n - run] = "\n" + lines[n - run]
+            if n < len(lines) and lines[n].strip():
+                lines[n] = "\n" + lines[n]
+        run = 0
+    out: list[str] = []
+    for line, heading in zip(lines, headings, strict=True):
         if heading and out and out[-1] != "":
             out.append("")
         out.append(line)
         if heading:
             out.append("")
-        after_break = heading or _ends_sentence(line) or not line.strip()
     return "\n".join(out).strip()
 
 
@@ -111,11 +152,27 @@ def join_broken_words(text: str, document: str) -> str:
 _WRAPPED = re.compile(r"""(?<=[^\s.!?…:;"”’)\]])\n(?=[^\W\d_A-Z])""")
 
 
+# ... or after a word no line of a layout ends with but one that wraps ("between November
+# 2024 and\nMarch 2025"), before a word or a number
+_WRAPPED_AFTER = re.compile(r"(?<=[^\W\d_])\n(?=\w)")
+
+
 def join_wrapped_lines(text: str) -> str:
     """`text` with each line break inside a sentence a space (`debated at\nlength` is
-    `debated at length`), so that a quote reads as the sentence it is; the line breaks a
-    page's layout means (before a capital, a number, a list mark) stay."""
-    return _WRAPPED.sub(" ", text)
+    `debated at length`; `rebuilt between November 2024 and\nMarch 2025`), so that a quote
+    reads as the sentence it is; the other line breaks a page's layout means (before a
+    capital, a number, a list mark) stay."""
+    text = _WRAPPED.sub(" ", text)
+    return _WRAPPED_AFTER.sub(
+        lambda m: " " if _open_end(text[max(0, m.start() - 20):m.start()]) else "\n", text)
+
+
+# A title a PDF converter puts in the metadata for want of one: the source file's name
+# ("Microsoft Word - report.docx", "C:\\work\\draft3.doc", "slides.pptx") or a placeholder
+_MADE_UP_TITLE = re.compile(
+    r"^(?:microsoft (?:word|powerpoint|excel) - .*|.*\.(?:docx?|pdf|pptx?|xlsx?|odt|rtf|txt|"
+    r"indd|tex|dvi|qxp|pages|key|html?)|untitled(?: document)?\d*|document\d*|title|"
+    r"no title|\(?anonymous\)?)$", re.IGNORECASE)
 
 
 def _continues(before: str, after: str) -> bool:
@@ -181,6 +238,8 @@ class PdfLoader:
             pos += len(text)
         full = "".join(pieces)
         title = clean_extracted(str(meta_title)).strip()
+        if _MADE_UP_TITLE.search(title):  # what a converter wrote, not the document's title
+            title = ""
         if not title:
             title = next(line.strip() for t in texts if t for line in t.splitlines()
                          if line.strip())
