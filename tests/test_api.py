@@ -841,6 +841,7 @@ def api_client(tmp_path: Path, **settings: Any) -> TestClient:
     return TestClient(create_api(pipeline), base_url=LOCAL)
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_an_upload_may_hold_several_files_of_the_file_limit(tmp_path: Path) -> None:
     from qa.documents_api import MAX_FILES, MULTIPART_OVERHEAD
 
@@ -1267,6 +1268,7 @@ def test_a_body_trickled_in_is_408_and_frees_its_connection(
         assert r.status_code == 200, r.text
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 @pytest.mark.timeout(60)
 def test_the_chats_streams_leave_connections_for_the_api(tmp_path: Path) -> None:
     """On a real server capped at 16 connections (uvicorn's limit_concurrency): Gradio's
@@ -1450,6 +1452,7 @@ def test_a_crafted_chat_events_error_is_one_line(tmp_path: Path) -> None:
         assert "no-such-document" in done["output"]["error"]  # gr.Error: as Gradio wrote it
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 @pytest.mark.timeout(60)
 def test_a_request_past_the_connection_cap_gets_a_json_503(tmp_path: Path) -> None:
     """Past QA_MAX_CONNECTIONS uvicorn answered a plain-text "Service Unavailable", without

@@ -43,6 +43,7 @@ def pipeline(settings: Settings) -> Pipeline:
     return Pipeline(settings, HashingEmbedder())
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_add_stores_original_text_and_metadata_and_indexes(pipeline: Pipeline) -> None:
     added = pipeline.add_documents([PDF, DOCX, HTML])
     assert [d.id for d in added] == ["water-report", "orchard-summary", "kestrel-lighthouse"]
@@ -767,6 +768,7 @@ def test_uploads_in_the_old_shared_folder_are_named_once_and_left_alone(
     assert repr(str(old)) not in capsys.readouterr().err  # named: nothing to say
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 @pytest.mark.usefixtures("fake_cli")
 def test_where_the_old_uploads_went_is_still_said_after_the_upgrade(
         settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -864,6 +866,7 @@ def test_a_listing_decodes_no_document_text_and_older_indexes_still_list(
 # -- CLI -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 @pytest.mark.usefixtures("fake_cli")
 def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(cli_argv(settings, "add", str(PDF), str(DOCS / "encrypted.pdf"), str(HTML)))
@@ -1344,6 +1347,7 @@ def test_a_build_that_waited_for_an_upload_s_build_keeps_the_upload(
     assert "kestrel-lighthouse" in store.load_index(settings).documents
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_an_upload_of_many_files_holds_their_text_not_their_bytes(
         pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`qa add *.pdf` read every file whole and kept the bytes of all of them until the last

@@ -590,6 +590,7 @@ EXTENDED_NAMES = [  # (Content-Disposition parameters after name="file", the nam
 ]
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_an_rfc_5987_file_name_is_read_on_a_real_server(tmp_path: Path) -> None:
     """A part naming its file only as `filename*=UTF-8''%E2%80%A6.txt` (RFC 6266's form,
     which python-multipart ignores) got 422 "no file"; the name is decoded, preferred to

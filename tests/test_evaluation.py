@@ -858,6 +858,7 @@ def test_deeply_nested_json_is_a_problem_not_an_internal_error(
         .replace("PATH", str(tmp_path / "deep.json"))
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_latency_times_the_question_not_the_replayed_conversation(
         fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     """A follow-up's latency included replaying its history (one full ask per earlier turn),
@@ -1022,6 +1023,7 @@ def test_report_escapes_everything_and_lists_every_miss(
     assert "\\| pipe" in md and "| tricky&lt;kind&gt; | 1 |" in md and "| unanswerable | 1 |" in md
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_the_report_is_written_as_it_is_read_not_held_whole(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The report listed every miss in memory and built the whole page as one string (a

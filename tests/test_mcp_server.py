@@ -680,6 +680,7 @@ def test_a_byte_order_mark_before_the_json_is_ignored(fake_pipeline: Pipeline) -
     assert sorted(replies) == [1, 2] and "result" in replies[2], replies
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_qa_mcp_follows_documents_added_meanwhile(
         fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`qa mcp` answered from the index it loaded for as long as it ran: a document added

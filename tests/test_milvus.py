@@ -122,6 +122,7 @@ def test_a_lite_file_held_by_another_process_is_one_line_without_a_traceback(
     assert not logged, [r.getMessage() for r in logged]
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_a_file_where_the_lite_folder_belongs_is_named_not_blamed_on_another_process(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A file at index/milvus.db (an older Milvus Lite's single file, or anything else) was

@@ -433,6 +433,7 @@ def test_values_openai_refuses_are_refused(fake_pipeline: Pipeline, param: str,
         assert web.post("/v1/chat/completions", json=fine).status_code == 200
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_a_client_that_hangs_up_mid_stream_leaves_no_warnings(
         fake_pipeline: Pipeline, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -159,6 +159,7 @@ def test_document_calls_with_the_wrong_types_are_one_line_errors(
     assert str(err.value) == message
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 @pytest.mark.parametrize("k", [0, 21, "3"])
 def test_langchain_retriever_checks_k_when_made(k: object) -> None:
     """QARetriever(k=0) was accepted and returned the default 5 passages; k=50 or '3'

@@ -733,6 +733,7 @@ def test_max_connections_is_a_checked_setting(monkeypatch: pytest.MonkeyPatch) -
     assert load_settings().max_connections == 64
 
 
+@pytest.mark.slow  # (kept out of the fast tier: under 15 s)
 def test_a_server_follows_uploads_another_process_adds_or_removes(
         two_docs: Settings, tmp_path: Path) -> None:
     """Two servers (or a server and `qa add`) on one QA_DATA: the server watched its seeds
