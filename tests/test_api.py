@@ -1433,7 +1433,7 @@ def test_a_crafted_chat_events_error_is_one_line(tmp_path: Path) -> None:
     """A chat event whose input Gradio cannot take (a history of bad turns) was answered
     with pydantic's report of every one of them: 3.5 MB, many lines, for a 600 KB request
     of 20,000 turns. The client gets one line: the count and the first complaint; Gradio's
-    messages for people (gr.Error, here a choice not offered) are kept."""
+    messages for people (gr.Error, here documents to ask that are not ids) are kept."""
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index")
     with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
@@ -1447,9 +1447,14 @@ def test_a_crafted_chat_events_error_is_one_line(tmp_path: Path) -> None:
         assert done["success"] is False and "\n" not in error and len(error) <= 300, error
         assert error.startswith("invalid input for ChatbotDataMessages: 0.content: "), error
         assert error.endswith("(and 1999 more)"), error
-        event = {**event, "data": ["Who?", [], ["no-such-document"]], "session_hash": "c4"}
-        done = _completed(client, event)
-        assert "no-such-document" in done["output"]["error"]  # gr.Error: as Gradio wrote it
+        for n, selected in enumerate(([{"id": 1}], 7)):
+            event = {**event, "data": ["Who?", [], selected], "session_hash": f"c4-{n}"}
+            done = _completed(client, event)  # gr.Error: as Gradio wrote it
+            assert done["output"]["error"] == "The documents to ask must be a list of " \
+                "document ids.", done
+        event = {**event, "data": ["Who?", [], "no-such-document"], "session_hash": "c5"}
+        done = _completed(client, event)  # an id the library lacks is answered as such
+        assert done["success"] is True and "No longer in the library" in json.dumps(done)
 
 
 @pytest.mark.slow  # (kept out of the fast tier: under 15 s)

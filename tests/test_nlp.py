@@ -70,15 +70,15 @@ def test_a_build_in_two_processes_annotates_as_one_does(
         return real_shared(self, texts, helpers)
 
     monkeypatch.setattr(nlp.SpacyAnalyzer, "_shared", share)
-    monkeypatch.setattr(nlp, "PARALLEL_START", 64)  # 358 sentences in three documents
-    monkeypatch.setattr("qa.store.ANNOTATE_BATCH", 64)  # 167, 113 and 78 sentences: per...
+    monkeypatch.setattr(nlp, "PARALLEL_START", 64)  # 333 sentences in three documents
+    monkeypatch.setattr("qa.store.ANNOTATE_BATCH", 64)  # each over 64 sentences: per...
     _, one = _build(tmp_path, "one", 1)
     assert not started and not shared
     pipeline, two = _build(tmp_path, "two", 2)
     assert len(started) == 1
     assert shared and set(shared[:-1]) == {64}  # ...document, batches would end short
     assert two == one
-    assert one.count("\n") == 358 and '"ORG"' in one and '"NP"' in one
+    assert one.count("\n") == 333 and '"ORG"' in one and '"NP"' in one
     assert started[0].process.poll() == 0  # stopped when the build ended
     assert pipeline.analyzer._helpers is None  # type: ignore[attr-defined]
 

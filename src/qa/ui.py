@@ -663,6 +663,11 @@ def build_ui(pipeline: Pipeline | None = None,
         if not isinstance(message, str) or not message.strip():
             yield gr.skip(), gr.skip(), gr.skip()
             return
+        if isinstance(selected, str):  # one id, from a caller of the /chat API
+            selected = [selected]
+        if selected is not None and not (isinstance(selected, list)
+                                         and all(isinstance(s, str) for s in selected)):
+            raise gr.Error("The documents to ask must be a list of document ids.")
         session = _session(request)
         asked_after = clears.count(session)
         # The box is emptied once, as the question is taken (and the question shown at
