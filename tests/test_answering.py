@@ -459,6 +459,18 @@ def test_an_answer_more_likely_wrong_than_right_says_so_within_the_word_limit() 
     assert long.tentative and len(answer_plain(long).split()) <= MAX_ANSWER_WORDS
 
 
+def test_a_list_item_is_quoted_without_its_bullet() -> None:
+    """"- The museum opened in 1911." was quoted with its bullet, so after a lead the answer
+    read "1911 — - The museum …". The quote starts after the bullet: still an exact slice,
+    and not marked as cut ("…")."""
+    text = "- The museum opened in 1911. Short one here. "
+    answer = compose(_evidence("When did the museum open?", ("DATE",), text=text), _model(5, 5))
+    quote = answer.citations[0].quote
+    assert quote.text == "The museum opened in 1911." == text[quote.start:quote.end]
+    assert answer.lead is not None and answer_plain(answer).startswith(
+        "1911 — The museum opened in 1911. [1]")
+
+
 def test_null_analyzer_knows_follow_ups_without_spacy() -> None:
     analyzer = NullAnalyzer()
     assert analyzer.question("What did she say next?").refers_back

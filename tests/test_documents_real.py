@@ -171,4 +171,4 @@ def test_a_word_list_item_is_answered_not_withheld(real_pipeline: Pipeline,
                         real_pipeline.embedder)
     answer = pipeline.ask("Do bikes travel free?")
     assert not answer.abstained and not answer.tentative, answer.text
-    assert answer.citations[0].quote.text == "- Bikes travel free"
+    assert answer.citations[0].quote.text == "Bikes travel free"  # quoted without its bullet

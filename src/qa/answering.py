@@ -34,7 +34,7 @@ from qa.evidence import (
 )
 from qa.lexical import tokenize
 from qa.nlp import CONTACT
-from qa.types import Answer, Citation, Lead, Mention, Span
+from qa.types import Answer, Citation, Lead, Mention, Sentence, Span
 
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
 SECOND_SENTENCE_MARGIN = 0.3  # measured on the pool: gold in the answer 0.675 -> 0.746
@@ -194,10 +194,22 @@ def _lead_words(lead: Span | None) -> int:
     return _words(lead.text) + 1 if lead is not None else 0
 
 
+_BULLET = re.compile(r"[-*+•][ \t]+(?=\S)")
+
+
+def _body(sentence: Sentence) -> Span:
+    """The sentence without a list item's bullet ("- Bikes travel free" quotes "Bikes travel
+    free": after a lead, "£300 — - A home office allowance" read as a stray dash)."""
+    mark = _BULLET.match(sentence.text)
+    if mark is None:
+        return Span(sentence.start, sentence.end, sentence.text)
+    return Span(sentence.start + mark.end(), sentence.end, sentence.text[mark.end():])
+
+
 def _quote_span(candidate: Candidate, budget: int, around: Span | None) -> Span:
-    """The sentence, or (when longer than `budget` words) the window of it around `around`
-    or its start: still an exact slice of the document."""
-    sentence = candidate.sentence
+    """The sentence (without a bullet, `_body`), or (when longer than `budget` words) the
+    window of it around `around` or its start: still an exact slice of the document."""
+    sentence = _body(candidate.sentence)
     if _words(sentence.text) <= budget:
         return Span(sentence.start, sentence.end, sentence.text)
     words = list(re.finditer(r"\S+", sentence.text))
@@ -282,8 +294,9 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         chunk = candidate.chunk
         citations.append(Citation(n, chunk.doc_id, chunk.id,
                                   Span(chunk.start, chunk.end, chunk.text), quote))
-        cut_before = quote.start > candidate.sentence.start
-        cut_after = quote.end < candidate.sentence.end
+        whole = _body(candidate.sentence)
+        cut_before = quote.start > whole.start
+        cut_after = quote.end < whole.end
         parts.append(("…" if cut_before else "") + quote.text + ("…" if cut_after else "")
                      + f" [{n}]")
         if candidate is top and lead_span is not None \
