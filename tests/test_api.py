@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.conftest_web"]
 
 LOCAL = "http://127.0.0.1:7860"  # the Host allow-list serves loopback names only
+
+
+def _gradio_uploads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of this test's own for Gradio's uploads and cache (GRADIO_TEMP_DIR)."""
+    uploads = tmp_path / "qa-uploads-test"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    return uploads
 KADHIMI = "What did Kadhimi tell the Washington Post?"
 FOLLOW_UP = "What does he say Iraq will still need?"
 QUESTIONS = [
@@ -704,9 +712,7 @@ def test_the_chats_upload_route_stores_only_with_the_token(
     header, Gradio stores the file; with no token set, it stores it as before."""
     from qa.security import FAILED_TOKENS_ALLOWED, TOKEN_COOKIE
 
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    uploads = _gradio_uploads(tmp_path, monkeypatch)
 
     def stored() -> list[Path]:
         return [p for p in uploads.rglob("*") if p.is_file()]
@@ -752,9 +758,7 @@ def test_loopback_names() -> None:
 @pytest.mark.slow  # imports Gradio (~4 s of CPU), which the fast tier never does
 def test_fast_hardening_with_the_test_client(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    uploads = _gradio_uploads(tmp_path, monkeypatch)
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index", max_body_bytes=2048,
                         max_upload_bytes=4096)
@@ -780,9 +784,7 @@ def test_gradio_uploads_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     sweep (every 10 minutes, files over an hour old; here every second) deletes it."""
     import qa.ui
 
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    _gradio_uploads(tmp_path, monkeypatch)
     monkeypatch.setattr(qa.ui, "UPLOAD_SWEEP", (1, 1))
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index", api_token="s3cret")
@@ -806,9 +808,7 @@ def test_the_chats_upload_folder_has_a_quota(tmp_path: Path,
     until files leave it."""
     import qa.api
 
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    uploads = _gradio_uploads(tmp_path, monkeypatch)
     monkeypatch.setattr(qa.api, "CHAT_UPLOAD_FILES", 1)
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index", api_token="s3cret",
@@ -984,9 +984,7 @@ def test_gradios_recording_route_is_not_served(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Gradio's /process_recording writes a posted recording to disk and runs ffmpeg on it;
     the chat has no audio or video, so it answers 404 before reading anything."""
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    uploads = _gradio_uploads(tmp_path, monkeypatch)
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index")
     with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
@@ -1112,9 +1110,7 @@ def test_the_chats_queue_is_bounded_and_cannot_be_skipped(
 
     import qa.ui
 
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    _gradio_uploads(tmp_path, monkeypatch)
     monkeypatch.setattr(qa.ui, "QUEUE_SIZE", 1)
     monkeypatch.setattr(qa.ui, "UI_CONCURRENCY", 1)
     entered, release = threading.Event(), threading.Event()
@@ -1157,9 +1153,7 @@ def test_a_chat_event_cannot_add_a_file_that_was_not_uploaded(
     Gradio checks that they are uploads only in an app it launched, not one mounted on qa's
     server. A crafted queue event naming any file the server could read had it indexed and
     served by the API, or copied to Gradio's cache and served at /gradio_api/file=."""
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    _gradio_uploads(tmp_path, monkeypatch)
     secret = tmp_path / "private" / "notes.txt"
     secret.parent.mkdir()
     secret.write_text("Private notes\n\nThe vault code is 4417.\n", encoding="utf-8")
@@ -1541,9 +1535,7 @@ def test_a_malformed_upload_is_told_to_the_client_not_the_log(
 def test_a_malformed_upload_to_the_chat_leaves_no_warning_in_the_log(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    _gradio_uploads(tmp_path, monkeypatch)
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index")
     with TestClient(create_app(Pipeline(settings, HashingEmbedder())), base_url=LOCAL) as client:
@@ -1582,9 +1574,7 @@ def test_the_chats_upload_reads_an_rfc_5987_file_name(
     plain field and answered a plain-text 500 (so did any `files` part without a file
     name): the name is decoded as /api/documents decodes it, and a part that is no file is
     a 400 in one JSON line."""
-    uploads = tmp_path / "qa-uploads-test"
-    uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    _gradio_uploads(tmp_path, monkeypatch)
     settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "none",
                         index_dir=tmp_path / "index")
     headers = {"content-type": "multipart/form-data; boundary=XYZ"}
@@ -1709,35 +1699,20 @@ def test_every_get_route_takes_head(tmp_path: Path) -> None:
     """HEAD /api/documents, /api/documents/{id}, /v1/models and /docs answered 405 (only
     /healthz had a HEAD route), where HTTP wants every GET resource to take HEAD (RFC
     9110): the GET's status and headers, no body. On `qa serve`'s own protocol."""
-    import threading
-
-    import uvicorn
-
-    from qa.api import server_config
-    from tests.conftest_web import free_port
+    from tests.test_documents_api import served
 
     client = api_client(tmp_path)
-    port = free_port()
-    server = uvicorn.Server(server_config(client.app, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as web:
-            doc = SEEDS.glob("*.txt").__next__().stem
-            for path in ("/api/documents", f"/api/documents/{doc}", "/v1/models", "/docs",
-                         "/healthz", "/openapi.json"):
-                got = web.get(path)
-                head = web.head(path)
-                assert head.status_code == got.status_code == 200, (path, head.status_code)
-                assert head.content == b"", path
-                assert head.headers["content-type"] == got.headers["content-type"], path
-            r = web.head("/api/ask")
-            assert r.status_code == 405 and r.headers["allow"] == "POST"
-            r = web.head("/api/documents/nope")
-            assert r.status_code == 404
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with served(client.app, qa_config=True) as url, httpx.Client(  # type: ignore[arg-type]
+            base_url=url, timeout=30) as web:
+        doc = SEEDS.glob("*.txt").__next__().stem
+        for path in ("/api/documents", f"/api/documents/{doc}", "/v1/models", "/docs",
+                     "/healthz", "/openapi.json"):
+            got = web.get(path)
+            head = web.head(path)
+            assert head.status_code == got.status_code == 200, (path, head.status_code)
+            assert head.content == b"", path
+            assert head.headers["content-type"] == got.headers["content-type"], path
+        r = web.head("/api/ask")
+        assert r.status_code == 405 and r.headers["allow"] == "POST"
+        r = web.head("/api/documents/nope")
+        assert r.status_code == 404

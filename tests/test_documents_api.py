@@ -50,12 +50,17 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
 
 
 @contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """`app` on a real uvicorn server on a free loopback port: its URL."""
+def served(app: FastAPI, qa_config: bool = False) -> Iterator[str]:
+    """`app` on a real uvicorn server on a free loopback port: its URL. With `qa_config`,
+    configured as `qa serve` configures it (`qa.api.server_config`)."""
     import uvicorn
 
+    from qa.api import server_config
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    config = server_config(app, "127.0.0.1", port) if qa_config else \
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -497,12 +497,27 @@ def _stdio_lines(*messages: dict[str, Any]) -> list[str]:
     return [json.dumps(m) + "\n" for m in (initialize, initialized, *messages)]
 
 
+def _stdio_replies(pipeline: Pipeline, lines: list[str]) -> tuple[dict[Any, Any], str]:
+    """Serve `lines` on stdio, stdin ending at once after them (as a pipe from printf does):
+    the replies by id, and stdout as written."""
+    import io
+    import json
+
+    stdout = io.StringIO()
+
+    async def stdin() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+
+    anyio.run(lambda: build_server(pipeline).run_stdio_async(stdin(), anyio.wrap_file(stdout)))
+    return {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}, \
+        stdout.getvalue()
+
+
 def test_stdio_answers_every_request_read_before_stdin_ends(fake_pipeline: Pipeline) -> None:
     """`printf '<initialize>\\n<initialized>\\n<tools/call>\\n' | qa mcp` printed the reply
     to initialize only: at the end of stdin the SDK cancelled the calls still running and
     the process ended without a word for them. Every request read is answered first."""
-    import io
-    import json
     import time
 
     slow = fake_pipeline.list_documents
@@ -517,16 +532,8 @@ def test_stdio_answers_every_request_read_before_stdin_ends(fake_pipeline: Pipel
              for n, name, arguments in ((2, "list_documents", {}),
                                         (3, "retrieve", {"question": "troops", "k": 2}),
                                         (4, "ask", {"question": "   "}))]
-    stdout = io.StringIO()
-
-    async def stdin() -> AsyncIterator[str]:  # ends at once, as a pipe from printf does
-        for line in _stdio_lines(*calls):
-            yield line
-
-    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
-        stdin(), anyio.wrap_file(stdout)))
-    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
-    assert sorted(replies) == [1, 2, 3, 4], stdout.getvalue()
+    replies, written = _stdio_replies(fake_pipeline, _stdio_lines(*calls))
+    assert sorted(replies) == [1, 2, 3, 4], written
     assert replies[2]["result"]["structuredContent"]["documents"]
     assert len(replies[3]["result"]["structuredContent"]["hits"]) == 2
     assert replies[4]["result"]["isError"] is True
@@ -591,22 +598,13 @@ def test_an_unknown_protocol_version_is_negotiated_over_stdio(fake_pipeline: Pip
     """Over stdio too: an unknown version is answered with one qa speaks, a malformed
     `initialize` names the field, and a request before `initialize` says so (the SDK said
     "Invalid request parameters" to all three)."""
-    import io
     import json
 
     lines = [json.dumps(m) + "\n" for m in (
         {"jsonrpc": "2.0", "id": 9, "method": "tools/list"},
         *(dict(body, id=10 + n) for n, (body, _) in enumerate(BAD_INITIALIZE)),
         _initialize("1999-01-01"))]
-    stdout = io.StringIO()
-
-    async def stdin() -> AsyncIterator[str]:
-        for line in lines:
-            yield line
-
-    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
-        stdin(), anyio.wrap_file(stdout)))
-    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    replies, _ = _stdio_replies(fake_pipeline, lines)
     assert replies[1]["result"]["protocolVersion"] == "2025-11-25", replies
     assert "not initialized; send initialize" in replies[9]["error"]["message"]
     for n, (_, expected) in enumerate(BAD_INITIALIZE):
@@ -651,7 +649,6 @@ def test_stdio_skips_a_line_over_the_size_limit_without_holding_it(
 def test_a_byte_order_mark_before_the_json_is_ignored(fake_pipeline: Pipeline) -> None:
     """A UTF-8 byte order mark before the message (an editor's or a Windows tool's) was a
     parse error over stdio and HTTP, where /api/ask and /v1 ignore it as JSON allows."""
-    import io
     import json
 
     from fastapi.testclient import TestClient
@@ -668,15 +665,7 @@ def test_a_byte_order_mark_before_the_json_is_ignored(fake_pipeline: Pipeline) -
         assert r.status_code == 200 and r.json()["id"] == 1, r.text
     lines = _stdio_lines({**message, "id": 2})
     lines[0] = "\ufeff" + lines[0]
-    stdout = io.StringIO()
-
-    async def stdin() -> AsyncIterator[str]:
-        for line in lines:
-            yield line
-
-    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(
-        stdin(), anyio.wrap_file(stdout)))
-    replies = {r["id"]: r for r in map(json.loads, stdout.getvalue().splitlines())}
+    replies, _ = _stdio_replies(fake_pipeline, lines)
     assert sorted(replies) == [1, 2] and "result" in replies[2], replies
 
 

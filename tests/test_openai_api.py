@@ -443,25 +443,16 @@ def test_a_client_that_hangs_up_mid_stream_leaves_no_warnings(
     fifth: dozens of lines a request, for anyone to cause. `qa serve`'s own protocol."""
     import json
     import socket
-    import threading
     import time
 
-    import uvicorn
-
-    from qa.api import create_api, server_config
-    from tests.conftest_web import free_port
+    from qa.api import create_api
+    from tests.test_documents_api import served
 
     monkeypatch.setattr("qa.openai_api.WORDS_PER_CHUNK", 1)  # a chunk a word: many writes
     body = json.dumps({"model": "qa", "stream": True, "messages": [
         {"role": "user", "content": "Who keeps the lamp?"}]}).encode()
-    port = free_port()
-    server = uvicorn.Server(server_config(create_api(fake_pipeline), "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with served(create_api(fake_pipeline), qa_config=True) as url:
+        port = int(url.rsplit(":", 1)[1])
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -469,8 +460,5 @@ def test_a_client_that_hangs_up_mid_stream_leaves_no_warnings(
                              + str(len(body)).encode() + b"\r\n\r\n" + body)
                 assert sock.recv(300)  # the first chunks, then gone
         time.sleep(0.5)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
     sent = [r.getMessage() for r in caplog.records if "socket.send()" in r.getMessage()]
     assert sent == []
