@@ -206,10 +206,9 @@ def _body(sentence: Sentence) -> Span:
     return Span(sentence.start + mark.end(), sentence.end, sentence.text[mark.end():])
 
 
-def _quote_span(candidate: Candidate, budget: int, around: Span | None) -> Span:
-    """The sentence (without a bullet, `_body`), or (when longer than `budget` words) the
-    window of it around `around` or its start: still an exact slice of the document."""
-    sentence = _body(candidate.sentence)
+def _quote_span(sentence: Span, budget: int, around: Span | None) -> Span:
+    """The sentence (its `_body`), or (when longer than `budget` words) the window of it
+    around `around` or its start: still an exact slice of the document."""
     if _words(sentence.text) <= budget:
         return Span(sentence.start, sentence.end, sentence.text)
     words = list(re.finditer(r"\S+", sentence.text))
@@ -289,12 +288,12 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     lead = None
     for n, candidate in enumerate(chosen, start=1):
         around = lead_span if candidate is top else None
-        quote = _quote_span(candidate, budget, around)
+        whole = _body(candidate.sentence)
+        quote = _quote_span(whole, budget, around)
         budget -= _words(quote.text)
         chunk = candidate.chunk
         citations.append(Citation(n, chunk.doc_id, chunk.id,
                                   Span(chunk.start, chunk.end, chunk.text), quote))
-        whole = _body(candidate.sentence)
         cut_before = quote.start > whole.start
         cut_after = quote.end < whole.end
         parts.append(("…" if cut_before else "") + quote.text + ("…" if cut_after else "")

@@ -20,6 +20,7 @@ from qa.config import MAX_K, Settings, load_settings
 from qa.errors import BadSetting, NothingToIndex, QAError, describe_os_error
 from qa.pipeline import Pipeline, check_destinations
 from qa.schema import (
+    BIDI_CONTROLS,
     answer_json,
     answer_plain,
     clean_turn,
@@ -35,7 +36,7 @@ USAGE_ERROR = 2
 # are printed as visible escapes, never sent to the terminal raw; so are bidirectional
 # embeddings, overrides and isolates, which a terminal that orders text (VTE, mlterm) would
 # let reverse the rest of the line: the [n] marker and the quote after it.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def _escape(ch: str) -> str:

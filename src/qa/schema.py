@@ -27,9 +27,12 @@ if TYPE_CHECKING:
 
 # -- questions -------------------------------------------------------------------------------
 
+# Bidirectional embeddings, overrides and isolates (U+202A-E, U+2066-9): never shown, as
+# one left open reverses what follows it. Text in the natural order needs none of them.
+BIDI_CONTROLS = "".join(map(chr, (*range(0x202A, 0x202F), *range(0x2066, 0x206A))))
 # Control characters other than tab and line breaks, and the bidirectional overrides that
 # would make an echoed question read differently from what it holds.
-_DROPPED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_DROPPED = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -139,14 +142,13 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 # turns the result back into the text exactly (newlines aside: they become spaces; and
 # bidirectional controls, left out below).
 _HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
-# Bidirectional embeddings, overrides and isolates (U+202A-E, U+2066-9) in a document's
-# text are not shown: one left open (an RLO in a quote) reversed the rest of the line it was
-# rendered in, our [n] markers and the next quotes included, so an answer read as other than
-# it is. Text in the natural bidirectional order needs none of them.
-_BIDI_CONTROLS = {c: None for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+# A document's bidirectional controls (BIDI_CONTROLS) are not shown: one left open (an RLO
+# in a quote) reversed the rest of the line it was rendered in, our [n] markers and the next
+# quotes included, so an answer read as other than it is.
+_BIDI_CONTROLS = {ord(c): None for c in BIDI_CONTROLS}
 _INERT = str.maketrans(
-    {**{c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~$:"}, **_HTML_ENTITIES,
-     **_BIDI_CONTROLS}
+    {**{ord(c): f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~$:"},
+     **{ord(c): entity for c, entity in _HTML_ENTITIES.items()}, **_BIDI_CONTROLS}
 )
 _NEWLINES = re.compile(r"\s*\n\s*")
 _MARKER = re.compile(r"\[(\d+)\]")
