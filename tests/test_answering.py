@@ -113,6 +113,22 @@ def test_the_type_is_present_only_as_a_span_that_could_answer() -> None:
     assert answer_spans(sentence, number, info, frozenset()) == []
 
 
+def test_a_number_counts_the_head_of_its_noun_phrase() -> None:
+    """"six rocket and drone attacks" counts attacks, not drones: the phrase's head is what
+    its number counts, not every word in it."""
+    text = "The base was the target of six rocket and drone attacks."
+    sentence = Sentence("d", 0, 0, len(text), text)
+    at = text.index("six")
+    number = (Mention("CARDINAL", at, at + 3, "six"),
+              Mention("NP", at, len(text) - 1, "six rocket and drone attacks", "attack"))
+    def counts(noun: str) -> list[str]:
+        info = QuestionInfo(f"How many {noun}s?", ("CARDINAL",), "", (), (), False, False,
+                            True, counted=noun)
+        return [m.text for m in answer_spans(sentence, number, info, frozenset())]
+    assert counts("drone") == []
+    assert counts("attack") == ["six"]
+
+
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:
     answer = compose(_evidence("How many rooms does it have?", ("CARDINAL", "QUANTITY")),
                      _model(5, 5))
@@ -588,6 +604,15 @@ def test_the_issue_examples_get_no_wrong_typed_lead(real_pipeline: Pipeline) -> 
 
 
 @pytest.mark.slow
+def test_a_plain_paraphrase_quotes_the_count_it_asks_for(real_pipeline: Pipeline) -> None:
+    """The issue's paraphrase: "US troops" where the article writes "American troops". The
+    sentence quoted first was the one about "six rocket and drone attacks" on US troops."""
+    answer = real_pipeline.ask("How many US troops are in Iraq?")
+    assert not answer.abstained
+    assert "2,500 American troops" in answer.citations[0].quote.text
+
+
+@pytest.mark.slow
 def test_standalone_questions_ignore_unrelated_history(real_pipeline: Pipeline) -> None:
     """Clicking the chat's example questions in order must not change their answers."""
     questions = ["How many American troops are in Iraq today?",
@@ -821,6 +846,26 @@ def test_a_full_name_is_matched_by_its_surname(tmp_path: Path) -> None:
     surname = pipeline.evidence("Where did Brennan die?")
     assert surname is not None and surname.candidates[0].sentence == top.sentence
     assert top.features["coverage"] >= surname.candidates[0].features["coverage"]
+
+
+@pytest.mark.slow
+def test_how_many_is_not_a_word_the_answer_must_use(tmp_path: Path) -> None:
+    """"many" of "How many workers …" is the question's form: "240 workers" covers it all, and
+    is quoted before a sentence that only shares the word "many"."""
+    from qa.config import Settings
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "mill.txt").write_text(
+        MILL + "\nAt its height the mill employed 240 workers from the town.\n\n"
+        "Many workers at the mill lived in the terraced streets by the river.\n",
+        encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    evidence = pipeline.evidence("How many workers did the mill employ?")
+    assert evidence is not None
+    by_text = {c.sentence.text: c for c in evidence.candidates}
+    counted = next(c for text, c in by_text.items() if "240" in text)
+    assert counted.features["coverage"] == pytest.approx(1.0)
+    assert evidence.candidates[0] is counted
 
 
 @pytest.mark.parametrize(("text", "name", "label"), [

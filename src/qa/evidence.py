@@ -113,6 +113,10 @@ def gather_evidence(
     `first`, when given (a follow-up's sentence chosen by the new question), is kept first.
     """
     q_terms = _terms_of(info.text)
+    # "many" of "how many", "long" of "how long": the question's own form, not what it is
+    # about. A sentence that uses the word covers it ("3 km long"); one that does not is
+    # not the less an answer ("2,500 troops" answers "How many troops …?").
+    asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text))))
     idf = {t: index.idf(t) for t in q_terms}  # looked up once: each is a column of the index
     weights = {t: max(value, 0.1) for t, value in idf.items()}
     n = max(int(index.manifest.get("counts", {}).get("sentences", 1)), 1)
@@ -194,7 +198,13 @@ def gather_evidence(
         p_terms = passage_terms[chunk.index] | s_terms
         covered = context = unknown = 0.0
         missing_rare = 0.0
+        # A "how" word the sentence does not use weighs nothing; one it uses is covered.
+        asked = total - sum(weights[t] for t in asking & weights.keys() if t not in s_terms)
         for term, weight in weights.items():
+            if term in asking:
+                covered += weight * (term in s_terms)
+                context += weight * (term in s_terms)
+                continue
             stand_ins = expansions.get(term, [])
             if term in s_terms:
                 covered += weight
@@ -212,13 +222,17 @@ def gather_evidence(
                 unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
         missing = tuple(text for text, terms in entity_terms if not terms <= p_terms)
         found = answer_spans(sentence, mentions, info, q_terms, counted=False)
+        # The ranker reads the spans a lead could be: a number counting what "how many" asks
+        # about ("2,500 American troops", not "six drone attacks"). The check does not:
+        # "Roughly how many service members …" is still answered by "2,500 troops".
+        leads = answer_spans(sentence, mentions, info, q_terms) if info.counted else found
         negation = bool(_NEGATION.search(sentence.text))
         features = {
             "cosine": cosine,
             "passage_cosine": chunk_cosine.get(chunk.index, cosine),
-            "coverage": covered / total,
-            "context_coverage": context / total,
-            "unknown": unknown / total,
+            "coverage": covered / (asked or 1.0),
+            "context_coverage": context / (asked or 1.0),
+            "unknown": unknown / (asked or 1.0),
             "missing_rare": missing_rare,
             "entities_missing": len(missing) / len(entity_terms) if entity_terms else 0.0,
             "entity_never": 1.0 if never else 0.0,
@@ -239,7 +253,7 @@ def gather_evidence(
                    hit.score if hit else 0.0, 1.0 / hit.rank if hit else 0.0,
                    hit.dense_score if hit else 0.0,
                    features["coverage"], features["context_coverage"],
-                   features["type_found"] * features["wants_type"],
+                   float(bool(leads)) * features["wants_type"],
                    features["negation_mismatch"], features["entities_missing"],
                    float(is_heading(sentence, chunk)),
                    float(bool(chunk.sentences) and chunk.sentences[0].index == sentence.index),
@@ -256,7 +270,6 @@ def gather_evidence(
             candidates.sort(key=lambda c: not c.features["type_found"])
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
-    asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text))))  # "much" of "how much"
     never_used = {t for t in q_terms - asking if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
@@ -442,14 +455,16 @@ _FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "with
 
 def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) -> bool:
     """Could this number be the count that "how many `counted`" asks for? A number inside a
-    noun phrase counts what follows it there, which must name the counted noun: "2,500
-    American troops" and "one host computer" count troops and hosts; "six rocket and drone
-    attacks" does not count troops, nor "the club's 45 volunteers" trees. A number outside
-    any noun phrase ("a population of 8.4 million", "three times") may be the count."""
+    noun phrase counts the phrase's head, which must be the counted noun: "2,500 American
+    troops" counts troops; "six rocket and drone attacks" counts attacks, neither troops nor
+    drones, and "the club's 45 volunteers" no trees. A phrase without a known head counts any
+    of the words after its number. A number outside any noun phrase ("a population of 8.4
+    million", "three times") may be the count."""
     if mention.label != "CARDINAL":
         return True
     wanted = set(tokenize(counted))
-    return all(set(tokenize(m.text[mention.end - m.start:])) & wanted for m in mentions
+    return all(m.head.lower() == counted if m.head
+               else set(tokenize(m.text[mention.end - m.start:])) & wanted for m in mentions
                if m.label == "NP" and m.start <= mention.start and mention.end <= m.end
                and not _overlaps(m, mention.text))
 
