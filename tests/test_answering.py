@@ -129,6 +129,22 @@ def test_a_number_counts_the_head_of_its_noun_phrase() -> None:
     assert counts("attack") == ["six"]
 
 
+def test_who_is_not_led_by_the_agent_of_another_verb() -> None:
+    """"Who chaired the inquiry?" is not "the Board of Trade" of "appointed by the Board of
+    Trade": that names who appointed it. Asked who appointed it, it leads."""
+    text = "An inquiry was appointed by the Board of Trade. It sat for a month. "
+    board = text.index("the Board")
+    def lead(question: str) -> str | None:
+        evidence = _evidence(question, ("PERSON", "ORG", "NORP"), text=text)
+        top = evidence.candidates[0]
+        top = replace(top, mentions=(Mention("ORG", board, board + 18, "the Board of Trade"),))
+        answer = compose(replace(evidence, candidates=(top, *evidence.candidates[1:])),
+                         _model(5, 5))
+        return answer.lead.span.text if answer.lead else None
+    assert lead("Who chaired the inquiry?") is None
+    assert lead("Who appointed the inquiry?") == "the Board of Trade"
+
+
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:
     answer = compose(_evidence("How many rooms does it have?", ("CARDINAL", "QUANTITY")),
                      _model(5, 5))

@@ -129,15 +129,18 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "specific": float(_specific(mention, candidate.sentence.start)),
         }
         order = distance + 60 * rank
-        if wanted == "PERSON" and mention.label == "PERSON":
+        if wanted == "PERSON":
             before = text[:mention.start - start]
             after = text[mention.end - start:]
             agent = _AGENT.search(before)
-            if agent and set(tokenize(agent.group(1))) & evidence.question_terms \
-                    and not POSSESSIVE.match(after):  # "designed and sculpted by Clésinger"
-                order -= 1000
-            elif _AFTER_PLACE_WORD.search(before):  # "The plant on Mill Road" (labelled a person)
-                order += 500
+            verb = agent and set(tokenize(agent.group(1))) & evidence.question_terms
+            if agent and not verb and not POSSESSIVE.match(after):
+                continue  # "appointed by the Board of Trade" did not chair it
+            if mention.label == "PERSON":
+                if verb and not POSSESSIVE.match(after):  # "designed and sculpted by Clésinger"
+                    order -= 1000
+                elif _AFTER_PLACE_WORD.search(before):  # "The plant on Mill Road" (a person)
+                    order += 500
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
         options.append((order, Span(shown.start, shown.end, shown.text), features))
