@@ -145,6 +145,23 @@ def test_who_is_not_led_by_the_agent_of_another_verb() -> None:
     assert lead("Who appointed the inquiry?") == "the Board of Trade"
 
 
+def test_who_holds_a_role_is_led_by_the_name_after_its_title() -> None:
+    """"Who was the harbour master?" of "The harbour master, Ewan Tait, opened the gates":
+    the sentence names the role's holder in so many words, so the name leads though the
+    lead model alone would not show it; a question that asks otherwise gets no lead."""
+    text = "The harbour master, Ewan Tait, opened the gates at dawn. The boats left. "
+    name = text.index("Ewan Tait")
+    def lead(question: str) -> str | None:
+        evidence = _evidence(question, ("PERSON", "ORG", "NORP"), text=text)
+        top = replace(evidence.candidates[0],
+                      mentions=(Mention("PERSON", name, name + 9, "Ewan Tait"),))
+        answer = compose(replace(evidence, candidates=(top, *evidence.candidates[1:])),
+                         _model(5, -5))
+        return answer.lead.span.text if answer.lead else None
+    assert lead("Who was the harbour master?") == "Ewan Tait"
+    assert lead("Who opened the gates?") is None
+
+
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:
     answer = compose(_evidence("How many rooms does it have?", ("CARDINAL", "QUANTITY")),
                      _model(5, 5))

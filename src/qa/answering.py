@@ -225,6 +225,25 @@ def _quote_span(sentence: Span, budget: int, around: Span | None) -> Span:
     return Span(a, b, sentence.text[a - sentence.start : b - sentence.start])
 
 
+# "Who is/was [the] <role> …?": asks who holds a role, which a sentence names by title.
+_WHO_IS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an)\s", re.IGNORECASE)
+_TITLE_BEFORE = re.compile(r"([\w’'-]+)(?:\s*,)?\s+$")
+
+
+def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
+    """Is the lead a person named right after the role the question asks about ("Who is
+    the Pentagon spokesman?": "Pentagon spokesman John Kirby"; "The stationmaster at
+    Dundee, James Smith, …")? The sentence says in so many words who holds it."""
+    if not _WHO_IS.match(evidence.question.text):
+        return False
+    if not any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
+               for m in top.mentions):
+        return False
+    before = top.sentence.text[:span.start - top.sentence.start]
+    title = _TITLE_BEFORE.search(before)
+    return bool(title and set(tokenize(title.group(1))) & evidence.question_terms)
+
+
 def _asks_contact(evidence: Evidence) -> bool:
     wants = set(evidence.question.wants)
     return bool(wants) and wants <= set(CONTACT)
@@ -265,8 +284,10 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     if options:
         span, features = options[0]
         if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
-                or (_asks_contact(evidence) and features["single"]):
-            lead_span = span  # (the one email address or phone number of a right sentence)
+                or (_asks_contact(evidence) and features["single"]) \
+                or _titled(span, top, evidence):
+            lead_span = span  # (also: the one email address or phone number of a right
+            # sentence, and the holder of the role asked about, named by its title)
 
     hedge = _hedge(evidence) if confidence < TENTATIVE_BELOW else ""
     chosen = [top]
