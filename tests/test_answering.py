@@ -162,6 +162,24 @@ def test_who_holds_a_role_is_led_by_the_name_after_its_title() -> None:
     assert lead("Who opened the gates?") is None
 
 
+def test_a_pronoun_no_conversation_explains_is_answered_tentatively() -> None:
+    """"When did he open it?" asked first: nothing says who "he" is, so the closest quote is
+    given as such, without a lead; the same question in a conversation is not hedged."""
+    evidence = _evidence("When did he open it?", ("DATE", "TIME"))
+    def asked(follow_up: float) -> tuple[Candidate, ...]:
+        return tuple(replace(c, features={**c.features, "follow_up": follow_up})
+                     for c in evidence.candidates)
+    alone = replace(evidence, question=replace(evidence.question, refers_back=True,
+                                               has_subject=False), candidates=asked(0.0))
+    answer = compose(alone, _model(5, 5))
+    assert answer.tentative and answer.lead is None and not answer.abstained
+    assert answer.text.startswith("Not sure who “he” is. Closest: The museum opened in 1911")
+    answer = compose(replace(alone, candidates=asked(1.0)), _model(5, 5))
+    assert not answer.tentative and answer.lead is not None
+    it = replace(alone, question=replace(alone.question, text="When did it open?"))
+    assert compose(it, _model(5, 5)).text.startswith("Not sure what “it” refers to. Closest:")
+
+
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:
     answer = compose(_evidence("How many rooms does it have?", ("CARDINAL", "QUANTITY")),
                      _model(5, 5))
@@ -656,6 +674,15 @@ def test_standalone_questions_ignore_unrelated_history(real_pipeline: Pipeline) 
         answer = real_pipeline.ask(question, history)
         assert answer.text == expected.text and answer.lead == expected.lead
         history.append(Turn(question, answer.text))
+
+
+@pytest.mark.slow
+def test_he_with_no_conversation_is_not_taken_for_granted(real_pipeline: Pipeline) -> None:
+    alone = real_pipeline.ask("What did he say next?")
+    assert alone.tentative and alone.text.startswith("Not sure who “he” is. Closest: ")
+    first = real_pipeline.ask("What did Kadhimi tell the Washington Post?")
+    follow = real_pipeline.ask("What did he say next?", [Turn(first.question, first.text)])
+    assert not follow.text.startswith("Not sure who")
 
 
 @pytest.mark.slow

@@ -280,7 +280,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
 
     lead_span = None
-    options = lead_options(top, evidence) if confidence >= LEAD_MIN_CONFIDENCE else []
+    options = lead_options(top, evidence) \
+        if confidence >= LEAD_MIN_CONFIDENCE and not _unresolved(evidence, top) else []
     if options:
         span, features = options[0]
         if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
@@ -289,7 +290,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
 
-    hedge = _hedge(evidence) if confidence < TENTATIVE_BELOW else ""
+    hedge = _unresolved(evidence, top) or (
+        _hedge(evidence) if confidence < TENTATIVE_BELOW else "")
     chosen = [top]
     if len(evidence.candidates) > 1:
         second = evidence.candidates[1]
@@ -328,6 +330,25 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     return Answer(question=question, text=hedge + " ".join(parts), abstained=False,
                   confidence=confidence, citations=tuple(citations),
                   passages=evidence.hits, lead=lead, tentative=bool(hedge))
+
+
+_PRONOUN = re.compile(r"\b(he|she|him|his|her|hers|it|its|they|them|their|theirs)\b",
+                      re.IGNORECASE)
+_PERSONAL = frozenset("he she him his her hers".split())
+
+
+def _unresolved(evidence: Evidence, top: Candidate) -> str:
+    """The hedge of a question asked by pronoun alone, outside a conversation ("What did he
+    say next?"): the documents are searched for it, but nothing says who "he" is."""
+    info = evidence.question
+    pronoun = _PRONOUN.search(info.text)
+    if not info.refers_back or info.has_subject or top.features.get("follow_up") \
+            or pronoun is None:
+        return ""
+    word = pronoun.group(1)
+    if word.lower() in _PERSONAL:
+        return f"Not sure who “{word}” is. Closest: "
+    return f"Not sure what “{word}” refers to. Closest: "
 
 
 def _hedge(evidence: Evidence) -> str:
