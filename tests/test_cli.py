@@ -269,3 +269,28 @@ def test_failed_rebuild_keeps_the_built_index(built: tuple[Path, Path], tmp_path
     ok = run("retrieve", "Who is the Pentagon spokesman?", "--json", "--seeds", str(seeds),
              "--index", str(index))
     assert ok.returncode == 0 and "rebuild" not in ok.stderr, ok.stderr
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_progress_lines_are_qa_lines_each_said_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A build's progress (what `qa serve` and `qa index` print while embedding and
+    annotating) read "indexing 1 document(s), 192 passages: 396/396 texts (…)" with no
+    `qa: ` prefix, unlike every other line qa writes on stderr, and in a log (no terminal)
+    its last line was written twice: by the last update and again on close."""
+    from qa.progress import Progress
+
+    init = Progress.__init__.__defaults__
+    assert init is not None
+    monkeypatch.setattr(Progress.__init__, "__defaults__", (*init[:-2], 0.0, 0.0))  # always
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    argv = ["index", "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"),
+            "--model", "fake-hashing"]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if " texts (" in line or " sentences (" in line]
+    assert progress, lines
+    assert all(line.startswith("qa: ") for line in lines), lines
+    counts = [line.rsplit(" (", 1)[0] for line in progress]  # without the rate and time
+    assert len(counts) == len(set(counts)), lines
