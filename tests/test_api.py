@@ -1716,3 +1716,32 @@ def test_every_get_route_takes_head(tmp_path: Path) -> None:
         assert r.status_code == 405 and r.headers["allow"] == "POST"
         r = web.head("/api/documents/nope")
         assert r.status_code == 404
+
+
+def test_the_openapi_examples_are_valid_and_name_no_shipped_document(tmp_path: Path) -> None:
+    """The examples /docs offers asked about the seed article ("What does he say Iraq will
+    still need?", "What did Kadhimi tell the Washington Post?"): users bring their own
+    documents. Each example is valid against its served schema (and its model), and names
+    no shipped document: no seed id, no name or place of the seeds."""
+    import jsonschema
+
+    from qa.api import AskRequest
+    from qa.openai_api import ChatRequest
+
+    served = api_client(tmp_path).get("/openapi.json").json()
+    models = {"AskRequest": AskRequest, "ChatRequest": ChatRequest}
+    found: list[Any] = []
+    for name, component in served["components"]["schemas"].items():
+        for example in component.get("examples", []):
+            jsonschema.validate(example, {**component, "components": served["components"]})
+            if name in models:
+                models[name].model_validate(example)
+            found.append(example)
+    assert {"AskRequest", "ChatRequest"} <= {
+        n for n, c in served["components"]["schemas"].items() if c.get("examples")}
+    text = json.dumps(found)
+    seed_ids = {p.stem for p in SEEDS.iterdir() if not p.name.startswith(".")}
+    assert seed_ids and not [i for i in seed_ids if i in text]
+    seeds = " ".join(p.read_text("utf-8") for p in SEEDS.iterdir() if p.is_file())
+    names = set(re.findall(r"(?<![.?!] )(?<!^)\b[A-Z][a-z]{3,}", seeds)) - {"What", "When"}
+    assert not [w for w in re.findall(r"\b[A-Z][a-z]{3,}", text) if w in names]

@@ -1,8 +1,8 @@
 """qa: question answering over documents, every answer cited to the exact passage.
 
     from qa import retrieve, ask
-    hits = retrieve("How many US troops are in Iraq?", k=5)
-    answer = ask("Who is the Pentagon spokesman?")
+    hits = retrieve("What does the warranty cover?", k=5)
+    answer = ask("How long does it last?", history=["What does the warranty cover?"])
 
 Importing qa is cheap: the embedding model loads on the first question.
 """
