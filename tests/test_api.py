@@ -1745,3 +1745,24 @@ def test_the_openapi_examples_are_valid_and_name_no_shipped_document(tmp_path: P
     seeds = " ".join(p.read_text("utf-8") for p in SEEDS.iterdir() if p.is_file())
     names = set(re.findall(r"(?<![.?!] )(?<!^)\b[A-Z][a-z]{3,}", seeds)) - {"What", "When"}
     assert not [w for w in re.findall(r"\b[A-Z][a-z]{3,}", text) if w in names]
+
+
+@pytest.mark.parametrize("error", [ModelError("the model cannot be loaded"),
+                                   IndexCorrupt("the index is corrupt: rebuild it")])
+def test_a_removal_the_server_cannot_make_now_is_a_503_as_an_upload_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: QAError) -> None:
+    """DELETE /api/documents/{id} answered any library error 500 ("internal"), though the
+    same error on an upload or a question (the model or index cannot be loaded) is a 503:
+    the server's state, to retry later."""
+    client = api_client(tmp_path)
+    pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(pipeline, "remove_documents", fail)
+    monkeypatch.setattr(pipeline, "add_documents", fail)
+    posted = client.post("/api/documents", files={"file": ("n.txt", b"A note.\n")})
+    deleted = client.delete("/api/documents/n")
+    assert posted.status_code == deleted.status_code == 503, (posted.text, deleted.text)
+    assert deleted.json() == {"detail": str(error)}
