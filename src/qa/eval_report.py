@@ -27,7 +27,7 @@ import sys
 import tempfile
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from urllib.parse import quote
 from qa.atomic import write_text_atomic, write_texts_atomic
 from qa.errors import BadSetting, QAError
 from qa.metrics import percentile, reliability_bins
+from qa.schema import markdown_text
 
 if TYPE_CHECKING:
     from qa.evaluation import Outcome
@@ -359,11 +360,17 @@ def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequ
     def cell(text: str) -> str:
         return html.escape(text.replace("\n", " "), quote=False).replace("|", "\\|")
 
-    def md_table(head: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+    def text_cell(text: str) -> str:
+        # the test set's and the documents' text: Markdown's own syntax escaped too
+        # (emphasis, links, code), so "[x](javascript:...)" or "**Bob**" shows as written
+        return markdown_text(html.escape(text, quote=False))
+
+    def md_table(head: list[str], rows: Iterable[list[str]],
+                 shown: Callable[[str], str] = cell) -> Iterator[str]:
         yield "| " + " | ".join(head) + " |"
         yield "|" + "---|" * len(head)
         for row in rows:
-            yield "| " + " | ".join(cell(c) for c in row) + " |"
+            yield "| " + " | ".join(shown(c) for c in row) + " |"
         yield ""
 
     def lines() -> Iterator[str]:
@@ -380,7 +387,7 @@ def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequ
         yield from md_table(RELIABILITY_HEAD, reliability_rows)
         yield from [f"## Misses ({missed} of {len(outcomes)})", "", miss_note, "",
                     f"Skipped bad questions: {skipped}", ""]
-        yield from md_table(MISS_HEAD, misses)
+        yield from md_table(MISS_HEAD, misses, text_cell)
 
     def joined() -> Iterator[str]:  # "\n".join(lines()), a line at a time
         for n, line in enumerate(lines()):
