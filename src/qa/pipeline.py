@@ -348,9 +348,12 @@ class Pipeline:
             else:
                 self._reload_error = ""
                 with self._lock:
+                    served = self._index.manifest.get("data") if self._index else None
                     self._install(index)
-                log(f"now answering from index {index.manifest.get('data')} "
-                    f"({len(index.documents)} document(s))")
+                # a reload started by a mere stat change may find the build it serves
+                if index.manifest.get("data") != served or withheld:
+                    log(f"now answering from index {index.manifest.get('data')} "
+                        f"({len(index.documents)} document(s))")
             with self._reload_lock:
                 if not self._reload_again:
                     self._reloading = False
