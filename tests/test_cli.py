@@ -181,6 +181,13 @@ def test_usage_errors(qa_main: Any, args: list[str], code: int) -> None:
     assert not Path("index").exists()  # rejected before anything was built
 
 
+def test_version(qa_main: Any) -> None:
+    """`qa --version` said "error: the following arguments are required: command"."""
+    from importlib.metadata import version
+
+    assert qa_main("--version") == (0, f"qa {version('qa')}\n", "")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
