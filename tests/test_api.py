@@ -1740,11 +1740,16 @@ def test_the_openapi_examples_are_valid_and_name_no_shipped_document(tmp_path: P
     assert {"AskRequest", "ChatRequest"} <= {
         n for n, c in served["components"]["schemas"].items() if c.get("examples")}
     text = json.dumps(found)
-    seed_ids = {p.stem for p in SEEDS.iterdir() if not p.name.startswith(".")}
-    assert seed_ids and not [i for i in seed_ids if i in text]
+    shipped = [p for p in [*SEEDS.iterdir(), *(SEEDS.parent / "eval" / "docs").rglob("*.txt")]
+               if p.is_file() and not p.name.startswith(".")]
+    assert len(shipped) > 3 and not [p.stem for p in shipped if p.stem in text]
     seeds = " ".join(p.read_text("utf-8") for p in SEEDS.iterdir() if p.is_file())
     names = set(re.findall(r"(?<![.?!] )(?<!^)\b[A-Z][a-z]{3,}", seeds)) - {"What", "When"}
     assert not [w for w in re.findall(r"\b[A-Z][a-z]{3,}", text) if w in names]
+    asked = " ".join(p.read_text("utf-8") for p in (SEEDS.parent / "eval").glob("*.jsonl"))
+    questions = [m["content"] for e in found for m in e.get("messages", [])] + [
+        q for e in found for q in [e.get("question"), *e.get("history", [])] if q]
+    assert not [q for q in questions if q != "…" and q in asked]  # no test set's question
 
 
 @pytest.mark.parametrize("error", [ModelError("the model cannot be loaded"),

@@ -173,9 +173,9 @@ class AskRequest(RetrieveRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{  # generic: users bring their own documents
-            "question": "How long does it last?",
-            "history": ["What does the warranty cover?"],
-            "doc_ids": ["product-manual"],
+            "question": "When do they get their laptop?",
+            "history": ["Who runs onboarding for new hires?"],
+            "doc_ids": ["onboarding-handbook"],
         }]},
     )
 

@@ -98,9 +98,9 @@ class ChatRequest(BaseModel):
         json_schema_extra={"examples": [{
             "model": MODEL_ID,
             "messages": [
-                {"role": "user", "content": "What does the warranty cover?"},
+                {"role": "user", "content": "Who runs onboarding for new hires?"},
                 {"role": "assistant", "content": "…"},
-                {"role": "user", "content": "How long does it last?"},
+                {"role": "user", "content": "When do they get their laptop?"},
             ],
         }]},
     )
