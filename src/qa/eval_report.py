@@ -88,9 +88,16 @@ class Outputs:
 
     @classmethod
     def open(cls, out: str | None, csv: str | None, report: str | None, metrics: str | None,
-             inputs: Sequence[Path] = ()) -> Outputs:
+             inputs: Sequence[Path] = (), folders: Mapping[str, Path] | None = None) -> Outputs:
+        """`folders`: what qa reads (the seeds, data and index folders, by name), where no
+        output may go: it would replace a document, or be indexed as one."""
         given = {"--out": out, "--csv": csv, "--report": report, "--metrics-out": metrics}
         paths = {flag: _check_path(flag, v) for flag, v in given.items() if v}
+        for flag, path in paths.items():
+            for name, folder in (folders or {}).items():
+                if path.resolve().is_relative_to(folder.resolve()):
+                    raise BadSetting(f"{flag}: {str(path)!r} is inside the {name} folder "
+                                     f"{str(folder)!r}, which qa reads; write it elsewhere")
         resolved = [p.resolve() for p in paths.values()]
         if len(set(resolved)) != len(resolved):
             raise BadSetting("two output flags name the same file")
