@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,27 @@ def test_a_cold_ask_imports_no_torch(built: tuple[Path, Path]) -> None:
 def test_usage_errors(qa_main: Any, args: list[str], code: int) -> None:
     assert_one_line(qa_main(*args), code)
     assert not Path("index").exists()  # rejected before anything was built
+
+
+@pytest.mark.parametrize("command", [["index"], ["list"], ["ask", "Who?"]])
+@pytest.mark.parametrize("index", ["seeds", "seeds/index"])
+def test_an_index_folder_in_the_seeds_folder_is_refused(qa_main: Any, command: list[str],
+                                                        index: str) -> None:
+    """`--index seeds` (or a folder in it) was accepted: the build wrote its files among the
+    documents, the manifest was then listed in every `qa list` and /healthz as a skipped
+    document ('manifest.json: unsupported file type'), and with `--index seeds/index` the
+    data folder beside it fell inside the seeds folder, so every upload was refused. `qa
+    serve` checks it before it listens (`preflight`)."""
+    from qa.api import preflight
+    from qa.errors import BadSetting
+
+    err = assert_one_line(qa_main(*command, "--index", index), 2)
+    message = f"the index folder {index!r} must not be the seeds folder or inside it"
+    assert message in err
+    with pytest.raises(BadSetting, match=re.escape(message)):
+        preflight(load_settings(index_dir=index), "127.0.0.1")
+    assert sorted(p.name for p in Path("seeds").iterdir()) == sorted(
+        p.name for p in SEEDS.iterdir())  # nothing written among the documents
 
 
 def test_version(qa_main: Any) -> None:
