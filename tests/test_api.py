@@ -1716,3 +1716,58 @@ def test_every_get_route_takes_head(tmp_path: Path) -> None:
         assert r.status_code == 405 and r.headers["allow"] == "POST"
         r = web.head("/api/documents/nope")
         assert r.status_code == 404
+
+
+def test_the_openapi_examples_are_valid_and_name_no_shipped_document(tmp_path: Path) -> None:
+    """The examples /docs offers asked about the seed article ("What does he say Iraq will
+    still need?", "What did Kadhimi tell the Washington Post?"): users bring their own
+    documents. Each example is valid against its served schema (and its model), and names
+    no shipped document: no seed id, no name or place of the seeds."""
+    import jsonschema
+
+    from qa.api import AskRequest
+    from qa.openai_api import ChatRequest
+
+    served = api_client(tmp_path).get("/openapi.json").json()
+    models = {"AskRequest": AskRequest, "ChatRequest": ChatRequest}
+    found: list[Any] = []
+    for name, component in served["components"]["schemas"].items():
+        for example in component.get("examples", []):
+            jsonschema.validate(example, {**component, "components": served["components"]})
+            if name in models:
+                models[name].model_validate(example)
+            found.append(example)
+    assert {"AskRequest", "ChatRequest"} <= {
+        n for n, c in served["components"]["schemas"].items() if c.get("examples")}
+    text = json.dumps(found)
+    shipped = [p for p in [*SEEDS.iterdir(), *(SEEDS.parent / "eval" / "docs").rglob("*.txt")]
+               if p.is_file() and not p.name.startswith(".")]
+    assert len(shipped) > 3 and not [p.stem for p in shipped if p.stem in text]
+    seeds = " ".join(p.read_text("utf-8") for p in SEEDS.iterdir() if p.is_file())
+    names = set(re.findall(r"(?<![.?!] )(?<!^)\b[A-Z][a-z]{3,}", seeds)) - {"What", "When"}
+    assert not [w for w in re.findall(r"\b[A-Z][a-z]{3,}", text) if w in names]
+    asked = " ".join(p.read_text("utf-8") for p in (SEEDS.parent / "eval").glob("*.jsonl"))
+    questions = [m["content"] for e in found for m in e.get("messages", [])] + [
+        q for e in found for q in [e.get("question"), *e.get("history", [])] if q]
+    assert not [q for q in questions if q != "…" and q in asked]  # no test set's question
+
+
+@pytest.mark.parametrize("error", [ModelError("the model cannot be loaded"),
+                                   IndexCorrupt("the index is corrupt: rebuild it")])
+def test_a_removal_the_server_cannot_make_now_is_a_503_as_an_upload_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: QAError) -> None:
+    """DELETE /api/documents/{id} answered any library error 500 ("internal"), though the
+    same error on an upload or a question (the model or index cannot be loaded) is a 503:
+    the server's state, to retry later."""
+    client = api_client(tmp_path)
+    pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(pipeline, "remove_documents", fail)
+    monkeypatch.setattr(pipeline, "add_documents", fail)
+    posted = client.post("/api/documents", files={"file": ("n.txt", b"A note.\n")})
+    deleted = client.delete("/api/documents/n")
+    assert posted.status_code == deleted.status_code == 503, (posted.text, deleted.text)
+    assert deleted.json() == {"detail": str(error)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -181,6 +182,34 @@ def test_usage_errors(qa_main: Any, args: list[str], code: int) -> None:
     assert not Path("index").exists()  # rejected before anything was built
 
 
+@pytest.mark.parametrize("command", [["index"], ["list"], ["ask", "Who?"]])
+@pytest.mark.parametrize("index", ["seeds", "seeds/index"])
+def test_an_index_folder_in_the_seeds_folder_is_refused(qa_main: Any, command: list[str],
+                                                        index: str) -> None:
+    """`--index seeds` (or a folder in it) was accepted: the build wrote its files among the
+    documents, the manifest was then listed in every `qa list` and /healthz as a skipped
+    document ('manifest.json: unsupported file type'), and with `--index seeds/index` the
+    data folder beside it fell inside the seeds folder, so every upload was refused. `qa
+    serve` checks it before it listens (`preflight`)."""
+    from qa.api import preflight
+    from qa.errors import BadSetting
+
+    err = assert_one_line(qa_main(*command, "--index", index), 2)
+    message = f"the index folder {index!r} must not be the seeds folder or inside it"
+    assert message in err
+    with pytest.raises(BadSetting, match=re.escape(message)):
+        preflight(load_settings(index_dir=index), "127.0.0.1")
+    assert sorted(p.name for p in Path("seeds").iterdir()) == sorted(
+        p.name for p in SEEDS.iterdir())  # nothing written among the documents
+
+
+def test_version(qa_main: Any) -> None:
+    """`qa --version` said "error: the following arguments are required: command"."""
+    from importlib.metadata import version
+
+    assert qa_main("--version") == (0, f"qa {version('qa')}\n", "")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -269,3 +298,28 @@ def test_failed_rebuild_keeps_the_built_index(built: tuple[Path, Path], tmp_path
     ok = run("retrieve", "Who is the Pentagon spokesman?", "--json", "--seeds", str(seeds),
              "--index", str(index))
     assert ok.returncode == 0 and "rebuild" not in ok.stderr, ok.stderr
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_progress_lines_are_qa_lines_each_said_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A build's progress (what `qa serve` and `qa index` print while embedding and
+    annotating) read "indexing 1 document(s), 192 passages: 396/396 texts (…)" with no
+    `qa: ` prefix, unlike every other line qa writes on stderr, and in a log (no terminal)
+    its last line was written twice: by the last update and again on close."""
+    from qa.progress import Progress
+
+    init = Progress.__init__.__defaults__
+    assert init is not None
+    monkeypatch.setattr(Progress.__init__, "__defaults__", (*init[:-2], 0.0, 0.0))  # always
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    argv = ["index", "--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"),
+            "--model", "fake-hashing"]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if " texts (" in line or " sentences (" in line]
+    assert progress, lines
+    assert all(line.startswith("qa: ") for line in lines), lines
+    counts = [line.rsplit(" (", 1)[0] for line in progress]  # without the rate and time
+    assert len(counts) == len(set(counts)), lines

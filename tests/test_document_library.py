@@ -324,6 +324,51 @@ def test_a_file_deleted_by_hand_never_lends_its_id_to_an_upload(
     assert lib.retired_ids(settings.documents_dir) == {"tides", "pier", "pier-2", article}
 
 
+@pytest.mark.usefixtures("fake_cli")
+def test_a_file_deleted_while_another_process_writes_is_retired_once_the_lock_is_free(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A build takes the data lock without waiting (readers never block): a seed file
+    deleted by hand while another process held it (an upload in progress) was only logged
+    ("the ids of removed files (tides) are not recorded"), and the index that build
+    committed no longer named it, so no later build saw it gone: 'tides' was never
+    retired and the next upload tides.txt took it. It is kept until the lock is free:
+    the build under the held lock takes nothing (it does not wait), the next write that
+    takes the lock, or the next build, records it."""
+    import subprocess
+    import sys
+
+    seeds, data = settings.seeds_dir, settings.documents_dir
+    (seeds / "tides.txt").write_text("High tide at the north pier is at six.\n", "utf-8")
+    assert cli.main(cli_argv(settings, "index")) == 0
+    (seeds / "tides.txt").unlink()
+    data.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(  # another process's write in progress: it holds the lock
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'w'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+         str(data / ".lock")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        assert cli.main(cli_argv(settings, "index")) == 0  # never waits for the writer
+        assert time.monotonic() - started < 10
+        assert "tides" not in Pipeline(settings, HashingEmbedder()).index.documents
+        assert "tides" in lib.retired_ids(data)  # no later build can see it gone: kept
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    upload = tmp_path / "up" / "tides.txt"
+    upload.parent.mkdir()
+    upload.write_text("Low water exposes the sandbar for two hours.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(cli_argv(settings, "add", str(upload))) == 0  # the next write
+    assert "added tides-2 " in capsys.readouterr().out
+    record = json.loads((data / lib.RETIRED).read_text("utf-8"))
+    assert "tides" in record["retired"]
+    assert [p.name for p in data.iterdir() if p.name.startswith(".retired-ids")] == [
+        lib.RETIRED]  # what was kept is in the record now
+
+
 def test_a_removal_finished_by_the_next_load_retires_its_id(
         pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     settings = pipeline.settings

@@ -1543,3 +1543,57 @@ def test_many_articles_with_one_title_are_numbered_in_linear_time() -> None:
     assert time.perf_counter() - started < 2
     assert [a.doc_id for a in articles[:5]] == ["Same-3", "Same", "Same-2", "Same-4", "Same-5"]
     assert len({a.doc_id.lower() for a in articles}) == 12_000
+
+
+def test_the_markdown_report_shows_document_text_as_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Markdown report escaped HTML and table pipes only: a document's own Markdown in
+    a missed answer or passage ('[x](javascript:alert(3))', '**Bob**', '`code`') was live in
+    the report, a link and bold text where the document says the characters. Each cell is
+    inert Markdown now (as the OpenAI and MCP answers are), and still reads as written."""
+    import cmarkgfm
+
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)
+    text = "The guard is **Bob** [x](javascript:alert(3)) `code` <b>hi</b> | pipe"
+    records = [{"id": "1", "question": "Who is the *guard*?", "gold": ["Alice"],
+                "abstained": False, "answer": text, "passages": [{"text": text}]}]
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    outcomes = [evaluation.Outcome(None, True, False, 0.9, 12.0, None, False, False, False,
+                                   Scored(False, False, 0, 0.0, 0.1), 1, 1)]
+    report = tmp_path / "r.md"
+    eval_report.write_report(report, {"exact": 0.0}, outcomes, predictions, "Run")
+    rendered = cmarkgfm.github_flavored_markdown_to_html(report.read_text(encoding="utf-8"))
+    for live in ("<a ", "<strong>", "<code>code", "<em>guard", "<b>hi"):
+        assert live not in rendered, live
+    assert "The guard is **Bob** [x](javascript:alert(3)) `code` &lt;b&gt;hi&lt;/b&gt; | pipe" \
+        in rendered
+
+
+def test_outputs_may_not_land_in_the_documents_or_the_index(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa eval t.jsonl --out seeds/notes.txt` replaced the seed document with predictions
+    (exit 0), and `--report seeds/report.md` put a report (the test set's questions and
+    gold answers) into the library, indexed by the next build as a document. An output in
+    the seeds, data or index folder is refused before anything runs, and nothing is written."""
+    seeds, index, data = tmp_path / "seeds", tmp_path / "index", tmp_path / "uploads"
+    seeds.mkdir()
+    note = seeds / "notes.txt"
+    note.write_text("The pier opens at six.\n", encoding="utf-8")
+    questions = tmp_path / "t.jsonl"
+    questions.write_text('{"question": "When does the pier open?", "answers": ["six"]}\n',
+                         encoding="utf-8")
+    base = ["eval", str(questions), "--seeds", str(seeds), "--index", str(index),
+            "--data", str(data), "--model", "fake-hashing"]
+    for flag, target, folder in [("--out", note, "seeds"), ("--report", seeds / "r.md", "seeds"),
+                                 ("--csv", index / "p.csv", "index"),
+                                 ("--metrics-out", data / "m.json", "data")]:
+        code, out, err = _main(capsys, *base, flag, str(target))
+        assert code == 2 and out == "" and err.count("\n") == 1, (flag, err)
+        assert f"{flag}: " in err and f"inside the {folder} folder" in err, err
+    assert note.read_text(encoding="utf-8") == "The pier opens at six.\n"
+    assert sorted(p.name for p in seeds.iterdir()) == ["notes.txt"]
+    assert fake_model == []
+    assert not [p for p in [*index.glob("*"), *data.glob("*")] if p.suffix in (".csv", ".json")]
+    code, _, err = _main(capsys, *base, "--report", str(tmp_path / "r.md"))  # beside: fine
+    assert code == 0, err

@@ -172,6 +172,19 @@ def test_langchain_retriever_checks_k_when_made(k: object) -> None:
         QARetriever(k=k)
 
 
+@pytest.mark.slow  # (langchain: kept out of the fast tier)
+@pytest.mark.parametrize("pipeline", ["index", Settings(), 5])
+def test_langchain_retriever_checks_its_pipeline_when_made(pipeline: object) -> None:
+    """QARetriever(pipeline="index") was accepted and failed at the first query with
+    AttributeError: 'str' object has no attribute 'pinned'."""
+    from pydantic import ValidationError
+
+    from qa.langchain_retriever import QARetriever
+
+    with pytest.raises(ValidationError, match="pipeline must be a qa Pipeline"):
+        QARetriever(pipeline=pipeline)
+
+
 def test_a_seeds_folder_that_is_a_file_is_named_as_such(tmp_path: Path) -> None:
     """It was reported as 'does not exist', sending the user looking for a missing folder."""
     from qa.errors import SeedError

@@ -461,6 +461,42 @@ def test_a_build_by_another_process_is_picked_up(two_docs: Settings) -> None:
         server_side.unwatch()
 
 
+def test_a_reload_that_finds_the_same_build_says_nothing(
+        two_docs: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """Any change of the data folder's stat (an upload that starts and is refused, a client
+    that drops its upload) makes the server reload; one that found the build it serves
+    logged "now answering from index build-X" again: three times for one build after three
+    aborted uploads, telling the operator of builds that never happened. Said only for a
+    new build."""
+    server = Pipeline(two_docs, HashingEmbedder())
+    served = server.index.manifest["data"]
+    opened = []
+    real_open = server._open
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append(1)
+        return real_open(*args, **kwargs)
+
+    server._open = counted  # type: ignore[method-assign]
+    data = two_docs.documents_dir
+    data.mkdir(parents=True, exist_ok=True)
+    server.watch()
+    try:
+        capsys.readouterr()
+        for n in range(2):  # an upload's temporary folder, come and gone
+            (data / f".upload-{n}").mkdir()
+            (data / f".upload-{n}").rmdir()
+            _wait(lambda n=n: len(opened) > n and not server.freshness()["reindexing"])
+        assert server.freshness()["build"] == served
+        assert "now answering" not in capsys.readouterr().err
+        (two_docs.seeds_dir / "pier.txt").write_text("The pier opens at six.\n", "utf-8")
+        _wait(lambda: server.freshness()["build"] != served)
+        said = [line for line in capsys.readouterr().err.splitlines() if "now answering" in line]
+        assert len(said) == 1 and server.freshness()["build"] in said[0], said
+    finally:
+        server.unwatch()
+
+
 def test_without_watch_nothing_is_checked(two_docs: Settings) -> None:
     pipeline = Pipeline(two_docs, HashingEmbedder())
     pipeline.index  # noqa: B018

@@ -911,3 +911,30 @@ def test_what_a_killed_build_left_goes_when_the_index_is_next_opened(tmp_path: P
         fcntl.flock(fh, fcntl.LOCK_UN)
     open_index(settings, HashingEmbedder())
     assert not left.exists()
+
+
+def test_a_build_removes_only_its_own_folders(seeds_copy: Path, tmp_path: Path) -> None:
+    """An index folder that already held the user's own folders ('qa index --index .' in a
+    project) lost every one whose name began with 'build-' or '.build-' (build-tools,
+    .build-cache: removed with their files) as 'old builds'. Only folders named as qa names
+    its builds (build-<time>-<hex>) are qa's to remove; a leftover of a killed build still
+    goes."""
+    index_dir = tmp_path / "project"
+    mine = [index_dir / "build-tools", index_dir / ".build-cache", index_dir / "build-1.tmp"]
+    for folder in mine:
+        folder.mkdir(parents=True)
+        (folder / "keep.txt").write_text("precious\n", encoding="utf-8")
+    left = index_dir / ".build-20250101T000000-0123abcd.tmp"  # a killed build's
+    left.mkdir()
+    settings = Settings(model="fake-hashing", seeds_dir=seeds_copy, index_dir=index_dir,
+                        spacy="none")
+    first = build_index(settings, HashingEmbedder()).manifest["data"]
+    (seeds_copy / "pier.txt").write_text("The pier opens at six.\n", encoding="utf-8")
+    second = build_index(settings, HashingEmbedder()).manifest["data"]
+    (seeds_copy / "tide.txt").write_text("High tide is at noon.\n", encoding="utf-8")
+    third = build_index(settings, HashingEmbedder()).manifest["data"]
+    for folder in mine:
+        assert (folder / "keep.txt").read_text(encoding="utf-8") == "precious\n", folder
+    assert not left.exists()
+    builds = sorted(p.name for p in index_dir.iterdir() if p.name.startswith("build-2"))
+    assert first not in builds and builds == sorted([second, third])

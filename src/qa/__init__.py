@@ -1,8 +1,8 @@
 """qa: question answering over documents, every answer cited to the exact passage.
 
     from qa import retrieve, ask
-    hits = retrieve("How many US troops are in Iraq?", k=5)
-    answer = ask("Who is the Pentagon spokesman?")
+    hits = retrieve("Who runs onboarding for new hires?", k=5)
+    answer = ask("When do they get their laptop?", history=["Who runs onboarding?"])
 
 Importing qa is cheap: the embedding model loads on the first question.
 """

@@ -172,9 +172,10 @@ class AskRequest(RetrieveRequest):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{
-            "question": "What does he say Iraq will still need?",
-            "history": ["What did Kadhimi tell the Washington Post?"],
+        json_schema_extra={"examples": [{  # generic: users bring their own documents
+            "question": "When do they get their laptop?",
+            "history": ["Who runs onboarding for new hires?"],
+            "doc_ids": ["onboarding-handbook"],
         }]},
     )
 

@@ -96,8 +96,18 @@ def _positive_k(value: str) -> int:
     return k
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qa")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qa", description="Question answering over documents, with citations.")
+    parser.add_argument("--version", action="version", version=f"qa {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("index", help="(re)build the index from the documents (seeds and uploads)")

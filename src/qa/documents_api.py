@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from qa.config import Settings
-from qa.errors import QAError, ShuttingDown, WriteError, quoted
+from qa.errors import ShuttingDown, WriteError, quoted
 from qa.loaders import BadDocument
 from qa.loaders import library as lib
 from qa.pipeline import Pipeline
@@ -271,6 +271,6 @@ def delete_document(doc_id: str, request: Request) -> JSONResponse:
         removed = pipeline.remove_documents([doc_id])
     except (BadDocument, lib.UnknownDocument, ShuttingDown, WriteError) as exc:
         return _error(exc.status, str(exc))
-    except QAError as exc:
-        return _error(500, str(exc))
+    # any other QAError is the app's handler's, as on an upload (the model or index cannot
+    # be loaded: 503)
     return JSONResponse({"removed": removed})

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from urllib.parse import quote
 from qa.atomic import write_text_atomic, write_texts_atomic
 from qa.errors import BadSetting, QAError
 from qa.metrics import percentile, reliability_bins
+from qa.schema import markdown_text
 
 if TYPE_CHECKING:
     from qa.evaluation import Outcome
@@ -87,9 +88,16 @@ class Outputs:
 
     @classmethod
     def open(cls, out: str | None, csv: str | None, report: str | None, metrics: str | None,
-             inputs: Sequence[Path] = ()) -> Outputs:
+             inputs: Sequence[Path] = (), folders: Mapping[str, Path] | None = None) -> Outputs:
+        """`folders`: what qa reads (the seeds, data and index folders, by name), where no
+        output may go: it would replace a document, or be indexed as one."""
         given = {"--out": out, "--csv": csv, "--report": report, "--metrics-out": metrics}
         paths = {flag: _check_path(flag, v) for flag, v in given.items() if v}
+        for flag, path in paths.items():
+            for name, folder in (folders or {}).items():
+                if path.resolve().is_relative_to(folder.resolve()):
+                    raise BadSetting(f"{flag}: {str(path)!r} is inside the {name} folder "
+                                     f"{str(folder)!r}, which qa reads; write it elsewhere")
         resolved = [p.resolve() for p in paths.values()]
         if len(set(resolved)) != len(resolved):
             raise BadSetting("two output flags name the same file")
@@ -359,11 +367,17 @@ def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequ
     def cell(text: str) -> str:
         return html.escape(text.replace("\n", " "), quote=False).replace("|", "\\|")
 
-    def md_table(head: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+    def text_cell(text: str) -> str:
+        # the test set's and the documents' text: Markdown's own syntax escaped too
+        # (emphasis, links, code), so "[x](javascript:...)" or "**Bob**" shows as written
+        return markdown_text(html.escape(text, quote=False))
+
+    def md_table(head: list[str], rows: Iterable[list[str]],
+                 shown: Callable[[str], str] = cell) -> Iterator[str]:
         yield "| " + " | ".join(head) + " |"
         yield "|" + "---|" * len(head)
         for row in rows:
-            yield "| " + " | ".join(cell(c) for c in row) + " |"
+            yield "| " + " | ".join(shown(c) for c in row) + " |"
         yield ""
 
     def lines() -> Iterator[str]:
@@ -380,7 +394,7 @@ def write_report(path: Path, metrics: Mapping[str, float | None], outcomes: Sequ
         yield from md_table(RELIABILITY_HEAD, reliability_rows)
         yield from [f"## Misses ({missed} of {len(outcomes)})", "", miss_note, "",
                     f"Skipped bad questions: {skipped}", ""]
-        yield from md_table(MISS_HEAD, misses)
+        yield from md_table(MISS_HEAD, misses, text_cell)
 
     def joined() -> Iterator[str]:  # "\n".join(lines()), a line at a time
         for n, line in enumerate(lines()):

@@ -726,7 +726,9 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         raise BadSetting("give a test set (FILE.jsonl or a SQuAD .json) or --compare A B")
     path = Path(args.file)
     outputs = eval_report.Outputs.open(
-        out=args.out, csv=args.csv, report=args.report, metrics=args.metrics_out, inputs=[path])
+        out=args.out, csv=args.csv, report=args.report, metrics=args.metrics_out, inputs=[path],
+        folders={"seeds": settings.seeds_dir, "data": settings.documents_dir,
+                 "index": settings.index_dir})
     try:
         testset = load_testset(path, args.limit)
         report_problem = _report_problem(path, args.strict)

@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from qa.config import MAX_K
 from qa.pipeline import Pipeline, default_pipeline
@@ -25,6 +25,16 @@ class QARetriever(BaseRetriever):
 
     pipeline: Any = None  # a qa Pipeline; the process-wide default when None
     k: int = Field(default=5, ge=1, le=MAX_K, strict=True)  # checked when made, not per query
+
+    @field_validator("pipeline")
+    @classmethod
+    def _a_pipeline(cls, value: Any) -> Any:
+        """Checked when made too: anything else failed at the first query, with an
+        AttributeError ('str' object has no attribute 'pinned')."""
+        if value is not None and not isinstance(value, Pipeline):
+            raise ValueError(f"pipeline must be a qa Pipeline (or None for the default), "
+                             f"got {type(value).__name__}")
+        return value
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

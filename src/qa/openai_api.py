@@ -98,9 +98,9 @@ class ChatRequest(BaseModel):
         json_schema_extra={"examples": [{
             "model": MODEL_ID,
             "messages": [
-                {"role": "user", "content": "What did Kadhimi tell the Washington Post?"},
+                {"role": "user", "content": "Who runs onboarding for new hires?"},
                 {"role": "assistant", "content": "…"},
-                {"role": "user", "content": "What does he say Iraq will still need?"},
+                {"role": "user", "content": "When do they get their laptop?"},
             ],
         }]},
     )

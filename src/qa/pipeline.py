@@ -30,7 +30,7 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, NothingToIndex, QAError, ShuttingDown, quoted
+from qa.errors import BadQuestion, BadSetting, NothingToIndex, QAError, ShuttingDown, quoted
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -81,7 +81,13 @@ def check_question(question: str, analyzer: Analyzer) -> str:
 
 def check_destinations(settings: Settings, building: bool | None = None) -> None:
     """Before any model loads: the index folder must be writable when a build will (or, for
-    `building=None`, may: no manifest yet) be needed. BadSetting names the path."""
+    `building=None`, may: no manifest yet) be needed, and must not be among the documents
+    (the seeds folder or a folder in it: its files would be listed as skipped documents,
+    and the data folder beside it would fall in the seeds folder). BadSetting names it."""
+    seeds, index = settings.seeds_dir.resolve(), settings.index_dir.resolve()
+    if index == seeds or seeds in index.parents:
+        raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the seeds "
+                         "folder or inside it")
     if building is None:
         building = not (settings.index_dir / "manifest.json").is_file()
     if building:
@@ -348,9 +354,12 @@ class Pipeline:
             else:
                 self._reload_error = ""
                 with self._lock:
+                    served = self._index.manifest.get("data") if self._index else None
                     self._install(index)
-                log(f"now answering from index {index.manifest.get('data')} "
-                    f"({len(index.documents)} document(s))")
+                # a reload started by a mere stat change may find the build it serves
+                if index.manifest.get("data") != served or withheld:
+                    log(f"now answering from index {index.manifest.get('data')} "
+                        f"({len(index.documents)} document(s))")
             with self._reload_lock:
                 if not self._reload_again:
                     self._reloading = False

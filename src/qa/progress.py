@@ -2,7 +2,8 @@
 
 On a terminal: one line redrawn in place (count, total, rate, ETA). Elsewhere (logs, CI):
 a plain line every `every` seconds, no carriage returns. Jobs shorter than `delay` seconds
-print nothing, so quick commands stay quiet.
+print nothing, so quick commands stay quiet. Lines start with `qa: `, as every other line
+qa writes on stderr, and the last count is written once.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ class Progress:
         self.done = 0
         self.started = self._last = time.monotonic()
         self._shown = False
+        self._shown_done = -1  # the count of the last line written (logs: not written twice)
         self._live = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         rate = self.done / elapsed
         count = f"{self.done:,}/{self.total:,}" if self.total else f"{self.done:,}"
-        text = f"{self.label}: {count} {self.unit} ({rate:,.1f}/s"
+        text = f"qa: {self.label}: {count} {self.unit} ({rate:,.1f}/s"
         if self.total and rate > 0 and self.done < self.total:
             text += f", ETA {_duration((self.total - self.done) / rate)}"
         return text + f", {_duration(elapsed)} elapsed)"
@@ -52,10 +54,10 @@ class Progress:
         else:
             return
         self.stream.flush()
-        self._last, self._shown = now, True
+        self._last, self._shown, self._shown_done = now, True, self.done
 
     def close(self) -> None:
-        if self._shown:
+        if self._shown and (self._live or self._shown_done != self.done):
             self.stream.write(("\r\033[K" if self._live else "") + self.line() + "\n")
             self.stream.flush()
 

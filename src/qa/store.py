@@ -39,6 +39,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -1320,13 +1321,20 @@ def _write_annotations(path: Path, parts: list[_Part], sentence_table: np.ndarra
         flush()
 
 
+# The folders a build writes (`build_index`: "build-<time>-<hex>", ".<that>.tmp" while it is
+# written): the only folders of the index folder qa removes. An index folder may hold the
+# user's own ("qa index --index ." in a project): a "build-tools" there is not ours.
+_BUILD_FOLDER = re.compile(r"\.?build-\d{8}T\d{6}-[0-9a-f]{8}(?:\.tmp)?")
+_LEFTOVER_BUILD = re.compile(r"\.build-\d{8}T\d{6}-[0-9a-f]{8}\.tmp")
+
+
 def _clean_leftovers(index_dir: Path) -> None:
     """Remove what a killed build or swap left (called under the build lock)."""
     for path in index_dir.iterdir():
         if path.name.startswith(f".{MANIFEST}.") and path.name.endswith(".tmp"):
             with contextlib.suppress(OSError):
                 path.unlink()
-        elif path.is_dir() and path.name.startswith(".build-") and path.name.endswith(".tmp"):
+        elif path.is_dir() and _LEFTOVER_BUILD.fullmatch(path.name):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -1354,7 +1362,7 @@ def sweep_index(index_dir: Path) -> None:
 def _remove_old_builds(index_dir: Path, keep: set[str]) -> None:
     """Builds other than the new one and the one it replaced (a reader may be opening that)."""
     for path in index_dir.iterdir():
-        if path.is_dir() and path.name not in keep and path.name.lstrip(".").startswith("build-"):
+        if path.is_dir() and path.name not in keep and _BUILD_FOLDER.fullmatch(path.name):
             shutil.rmtree(path, ignore_errors=True)
 
 

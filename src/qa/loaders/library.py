@@ -770,7 +770,9 @@ def settle(data: Path, committed: Judge) -> None:
     `confirm`s it: one the committed index indexed stays; any other is deleted, as if it
     never came. A removal sets the document aside (`withdraw`), rebuilds the index without
     it, then deletes it (`finish`): one the committed index still holds (indexed or
-    skipped) is moved back; one whose removal was committed is deleted."""
+    skipped) is moved back; one whose removal was committed is deleted. The ids a build
+    kept while another process held the lock (`retire_vanished`) are recorded first."""
+    retire(data, ())  # the ids a build kept while another process held the lock
     judged: dict[Path | None, PreviousIds | None] = {}
 
     def by_owner(mark: Path) -> PreviousIds | None:
@@ -876,15 +878,15 @@ def _copy_checked(item: Prepared, target: Path) -> None:
 
 
 RETIRED = ".retired-ids.json"  # in the data folder: the ids of removed uploads
+# Beside it, `.retired-ids-kept-<hex>.json`: ids a build saw vanish while another process
+# held the data lock (a build does not wait for it), each written once under its own name
+# (no lock needed), read with the record at once and merged into it by the next holder.
+KEPT_PREFIX, KEPT_SUFFIX = ".retired-ids-kept-", ".json"
 
 
-def retired_ids(data: Path) -> frozenset[str]:
-    """The ids of the uploads removed from the data folder `data` (`retire`), which no new
-    document may take: a citation saved before a removal (an id and offsets) must never
-    point into another document. A data folder from before the record was kept has none
-    (so its earlier removals are not known); an unreadable record is reported and read as
-    none."""
-    path = data / RETIRED
+def _read_ids(path: Path) -> frozenset[str]:
+    """The ids of a record of removed ids; none for a missing file, and none (reported)
+    for an unreadable one."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -898,19 +900,50 @@ def retired_ids(data: Path) -> frozenset[str]:
         else frozenset()
 
 
-def retire(data: Path, ids: Iterable[str]) -> None:
-    """Add `ids` to the data folder's record of removed ids (atomically; call under
-    `data_lock`). A record that cannot be written is logged: the removal stands."""
-    known = retired_ids(data)
-    new = set(ids) - known
-    if not new:
-        return
-    record = {"retired": sorted(known | new)}
+def _kept_records(data: Path) -> list[Path]:
+    """The records of ids kept while another process held the lock (`retire_vanished`)."""
     try:
-        write_text_atomic(data / RETIRED, json.dumps(record, ensure_ascii=False, indent=0))
-    except WriteError as exc:
-        log(printable(f"warning: cannot record the removed ids {', '.join(sorted(new))}: "
-                      f"{exc}; a new document may be given one of them"))
+        return sorted(p for p in data.iterdir() if p.name.startswith(KEPT_PREFIX)
+                      and p.name.endswith(KEPT_SUFFIX) and p.is_file() and not p.is_symlink())
+    except OSError:  # no data folder yet
+        return []
+
+
+def retired_ids(data: Path) -> frozenset[str]:
+    """The ids of the uploads removed from the data folder `data` (`retire`), which no new
+    document may take: a citation saved before a removal (an id and offsets) must never
+    point into another document. A data folder from before the record was kept has none
+    (so its earlier removals are not known); an unreadable record is reported and read as
+    none. The ids kept for the next holder of the lock (`retire_vanished`) are retired too."""
+    kept = [_read_ids(path) for path in _kept_records(data)]
+    return _read_ids(data / RETIRED).union(*kept)
+
+
+def retire(data: Path, ids: Iterable[str]) -> None:
+    """Add `ids`, and the ids kept while another process held the lock, to the data
+    folder's record of removed ids (atomically; call under `data_lock`). A record that
+    cannot be written is logged: the removal stands (and what was kept stays kept)."""
+    kept = _kept_records(data)
+    known = _read_ids(data / RETIRED)
+    new = set(ids).union(*(_read_ids(path) for path in kept)) - known
+    if new:
+        record = {"retired": sorted(known | new)}
+        try:
+            write_text_atomic(data / RETIRED, json.dumps(record, ensure_ascii=False, indent=0))
+        except WriteError as exc:
+            log(printable(f"warning: cannot record the removed ids {', '.join(sorted(new))}: "
+                          f"{exc}; a new document may be given one of them"))
+            return
+    for path in kept:  # in the record now
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _keep(data: Path, ids: Iterable[str]) -> None:
+    """Record `ids` as retired without the lock, under a name of their own: `retired_ids`
+    reads them at once, the next holder of the lock merges them into the record."""
+    path = data / f"{KEPT_PREFIX}{uuid.uuid4().hex}{KEPT_SUFFIX}"
+    write_text_atomic(path, json.dumps({"retired": sorted(ids)}, ensure_ascii=False))
 
 
 def retire_vanished(settings: Settings, previous: PreviousIds, had: Iterable[str],
@@ -921,8 +954,11 @@ def retire_vanished(settings: Settings, previous: PreviousIds, had: Iterable[str
     an id is never given again (a citation saved earlier must not point into another
     document). `files`: the ids the build reads now (`corpus_files`); `stored`: the uploads'
     ids. Call while a build reads the corpus: under `data_lock` if this thread holds it, else
-    it is taken without waiting (a writer holding it is not waited for: readers never wait
-    on a build). A missing seeds folder (unmounted, mistyped) retires nothing."""
+    it is taken without waiting (readers never wait on a build); while a writer holds it
+    they are kept in a file of their own (`_keep`), retired at once and merged into the
+    record by the next holder (`settle`): the index this build commits no longer names
+    them, so no later build would see them go. A missing seeds folder (unmounted,
+    mistyped) retires nothing."""
     if not settings.seeds_dir.is_dir():
         return
     gone = set(had) - set(files) - set(stored) - previous.retired
@@ -937,14 +973,13 @@ def retire_vanished(settings: Settings, previous: PreviousIds, had: Iterable[str
         with data_lock(data, wait=False) as held:
             if held:
                 retire(data, gone)
-                return
-    except OSError as exc:
+            else:
+                _keep(data, gone)
+    except (OSError, WriteError) as exc:
+        reason = exc.strerror or exc if isinstance(exc, OSError) else exc
         log(printable(f"warning: cannot record the ids of removed files "
-                      f"{', '.join(sorted(gone))} in {str(data)!r}: {exc.strerror or exc}; "
+                      f"{', '.join(sorted(gone))} in {str(data)!r}: {reason}; "
                       "a new document may be given one of them"))
-        return
-    log(printable(f"warning: another process is changing {str(data)!r}; the ids of removed "
-                  f"files ({', '.join(sorted(gone))}) are not recorded"))
 
 
 def confirm(settings: Settings, ids: Sequence[str]) -> None:
