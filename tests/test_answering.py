@@ -27,7 +27,7 @@ from qa.answering import (
 from qa.chunking import is_heading
 from qa.config import Settings
 from qa.errors import BadQuestion
-from qa.evidence import DURATION, FEATURES, Candidate, Evidence, answer_spans
+from qa.evidence import DURATION, FEATURES, Candidate, Evidence, _relabel, answer_spans
 from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
 from qa.pipeline import Pipeline
 from qa.schema import answer_json, answer_markdown, answer_plain
@@ -178,6 +178,34 @@ def test_a_pronoun_no_conversation_explains_is_answered_tentatively() -> None:
     assert not answer.tentative and answer.lead is not None
     it = replace(alone, question=replace(alone.question, text="When did it open?"))
     assert compose(it, _model(5, 5)).text.startswith("Not sure what “it” refers to. Closest:")
+
+
+def test_who_did_it_is_led_by_the_agent_of_the_question_s_verb() -> None:
+    """"Who designed it?" of "It was designed by Maria Lopez in 2019": the sentence says who
+    did it with the question's own verb, so the name leads though the lead model alone
+    would not show it; asked who paid, it does not."""
+    text = "The bridge was designed by Maria Lopez in 2019. It opened later. "
+    name = text.index("Maria Lopez")
+    def lead(question: str) -> str | None:
+        evidence = _evidence(question, ("PERSON", "ORG", "NORP"), text=text)
+        top = replace(evidence.candidates[0],
+                      mentions=(Mention("PERSON", name, name + 11, "Maria Lopez"),))
+        answer = compose(replace(evidence, candidates=(top, *evidence.candidates[1:])),
+                         _model(5, -5))
+        return answer.lead.span.text if answer.lead else None
+    assert lead("Who designed the bridge?") == "Maria Lopez"
+    assert lead("Who paid for the bridge?") is None
+
+
+def test_a_number_followed_by_its_currency_is_money() -> None:
+    """"40 euros", labelled a number without its currency, is an amount of money."""
+    text = "The ticket costs 40 euros and 12 people came."
+    sentence = Sentence("d", 0, 0, len(text), text)
+    at, people = text.index("40"), text.index("12")
+    found = _relabel((Mention("CARDINAL", at, at + 2, "40"),
+                      Mention("CARDINAL", people, people + 2, "12")), sentence, False)
+    assert [(m.label, m.text, text[m.start:m.end]) for m in found] == [
+        ("MONEY", "40 euros", "40 euros"), ("CARDINAL", "12", "12")]
 
 
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:

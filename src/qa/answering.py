@@ -244,6 +244,20 @@ def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
     return bool(title and set(tokenize(title.group(1))) & evidence.question_terms)
 
 
+def _agent(span: Span, top: Candidate, evidence: Evidence) -> bool:
+    """Is the lead the person who did what the question asks about, by the question's own
+    verb ("Who designed it?": "It was designed by Maria Lopez")?"""
+    if not evidence.question.wants or evidence.question.wants[0] != "PERSON":
+        return False
+    if not any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
+               for m in top.mentions):
+        return False
+    text, start = top.sentence.text, top.sentence.start
+    agent = _AGENT.search(text[:span.start - start])
+    return bool(agent and set(tokenize(agent.group(1))) & evidence.question_terms
+                and not POSSESSIVE.match(text[span.end - start:]))
+
+
 def _asks_contact(evidence: Evidence) -> bool:
     wants = set(evidence.question.wants)
     return bool(wants) and wants <= set(CONTACT)
@@ -286,7 +300,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         span, features = options[0]
         if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
                 or (_asks_contact(evidence) and features["single"]) \
-                or _titled(span, top, evidence):
+                or _titled(span, top, evidence) or _agent(span, top, evidence):
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
 

@@ -520,6 +520,9 @@ CURRENCY_WORDS = re.compile(rf"[{''.join(sorted(_CURRENCY))}]|"
                             r"\b(?:dollars?|euros?|pounds?|cents?|pence|penny|pennies|"
                             r"yen|rupees?|francs?|shillings?|pesos?|yuan|lira|kronor|kronur|"
                             r"krona|krone|kroner|rand|guineas?)\b", re.IGNORECASE)
+# A currency named right after a number ("40 euros", "3 million dollars").
+_CURRENCY_AFTER = re.compile(
+    rf"\s+(?:(?:million|billion|thousand)\s+)?(?:{CURRENCY_WORDS.pattern})", re.IGNORECASE)
 _AMOUNT = re.compile(rf"\d|{CURRENCY_WORDS.pattern}|\b(?:billion|million|thousand|hundred)\b",
                      re.IGNORECASE)
 
@@ -528,7 +531,8 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
              ) -> tuple[Mention, ...]:
     """Mend mistakes of the small English model. An "amount of money" with no number or
     currency in it ("## Contact") is none; one labelled without the currency sign before
-    it ("$15" as "15") gets its sign back. A count or
+    it ("$15" as "15") gets its sign back, and a number whose currency is named after it
+    ("40 euros", labelled a count) is one. A count or
     quantity with a clock time in it ("8 am to 6 pm") is a time, never a number. When a
     place is wanted (`places`), a name right after "in", "at" or "near" is one ("died at
     Moffat", labelled a person), unless it is a possessive ("at Harriet's house")."""
@@ -540,6 +544,11 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
                 and sentence.text[m.start - sentence.start - 1] in _CURRENCY:
             m = replace(m, start=m.start - 1,  # "$15", labelled without its "$"
                         text=sentence.text[m.start - sentence.start - 1:m.end - sentence.start])
+        if m.label == "CARDINAL":  # "40 euros", labelled a number without its currency
+            named = _CURRENCY_AFTER.match(sentence.text, m.end - sentence.start)
+            if named:
+                m = replace(m, label="MONEY", end=m.end + len(named.group()),
+                            text=m.text + named.group())
         if m.label in _COUNTS and CLOCK.search(m.text):
             m = replace(m, label="TIME")
         elif places and m.label == "PERSON":
