@@ -933,7 +933,8 @@ def test_how_many_is_not_a_word_the_answer_must_use(tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "mill.txt").write_text(
         MILL + "\nAt its height the mill employed 240 workers from the town.\n\n"
-        "Many workers at the mill lived in the terraced streets by the river.\n",
+        "Many workers at the mill lived in the terraced streets by the river.\n\n"
+        "The weavers' strike of 1911 lasted six weeks.\n",
         encoding="utf-8")
     pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
     evidence = pipeline.evidence("How many workers did the mill employ?")
@@ -942,6 +943,10 @@ def test_how_many_is_not_a_word_the_answer_must_use(tmp_path: Path) -> None:
     counted = next(c for text, c in by_text.items() if "240" in text)
     assert counted.features["coverage"] == pytest.approx(1.0)
     assert evidence.candidates[0] is counted
+    # A light verb neither: "How long did the strike take?" is answered by "lasted six weeks".
+    strike = pipeline.evidence("How long did the weavers' strike take?")
+    assert strike is not None and "six weeks" in strike.candidates[0].sentence.text
+    assert strike.candidates[0].features["coverage"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(("text", "name", "label"), [

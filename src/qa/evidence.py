@@ -114,9 +114,11 @@ def gather_evidence(
     """
     q_terms = _terms_of(info.text)
     # "many" of "how many", "long" of "how long": the question's own form, not what it is
-    # about. A sentence that uses the word covers it ("3 km long"); one that does not is
-    # not the less an answer ("2,500 troops" answers "How many troops …?").
-    asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text))))
+    # about, and light verbs ("take" of "How long does shipping take?"). A sentence that uses
+    # the word covers it ("3 km long"); one that does not is not the less an answer ("2,500
+    # troops" answers "How many troops …?", "ships within three days" how long it takes).
+    asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text)))) | (
+        _LIGHT_VERBS & set(tokenize(info.text)))
     idf = {t: index.idf(t) for t in q_terms}  # looked up once: each is a column of the index
     weights = {t: max(value, 0.1) for t, value in idf.items()}
     n = max(int(index.manifest.get("counts", {}).get("sentences", 1)), 1)
@@ -276,6 +278,10 @@ def gather_evidence(
                     frozenset(q_terms), _surface(info.text, never_used))
 
 
+# Verbs that say little of their own ("How long does shipping take?": "ships within three
+# days"): a sentence that uses one covers it, one that does not misses nothing.
+_LIGHT_VERBS = frozenset(tokenize("take takes took taken make makes made get gets got go goes "
+                                  "went gone come comes came"))
 _HOW_WORD = re.compile(r"\bhow\s+(\w+)", re.IGNORECASE)
 
 
