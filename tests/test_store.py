@@ -625,6 +625,16 @@ def test_inflections_meet_at_one_stem(forms: str) -> None:
     assert stems != {"spe"}  # "speed" is not the past tense of "spe"
 
 
+def test_a_word_with_marks_is_one_word_typed_with_or_without_them() -> None:
+    """"Deréon" was cut at its "é" into "der" and "on", so "Dereon" (as people type it)
+    matched nothing; "ł", "ß" and "æ" are letters of their own."""
+    assert tokenize("Deréon Gładkowska straße Æsir naïve") == tokenize(
+        "Dereon Gladkowska strasse aesir naive") == ["dereon", "gladkowska", "strass", "aesir",
+                                                     "naiv"]
+    reference = BM25.build(["The label House of Deréon.", "Another shop."])
+    assert reference.scores(tokenize("Dereon"))[0] > 0
+
+
 def test_different_words_keep_different_stems() -> None:
     assert len(set(tokenize("speed spend seed see feed fee"))) == 6
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,9 +71,25 @@ def stem(word: str) -> str:
     return word
 
 
+# Latin letters that are not a plain letter with marks ("ł" is no "l" with a mark in Unicode).
+_LETTERS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ı": "i",
+                          "æ": "ae", "œ": "oe", "ß": "ss", "þ": "th"})
+_MARKS = re.compile(r"[\u0300-\u036f]")
+
+
+def fold(text: str) -> str:
+    """Lower-cased text with its Latin letters' marks taken off ("Deréon" -> "dereon",
+    "Gładkowska" -> "gladkowska"): people type names without them, and a word with one was
+    cut in two ("der", "on")."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text.translate(_LETTERS)))
+
+
 def tokenize(text: str, keep_stopwords: bool = False) -> list[str]:
-    """Lower-cased, stemmed content words; `U.S.` -> `us`, `2,500` -> `2500`."""
-    text = _POSSESSIVE.sub("", _THOUSANDS.sub("", _US.sub("US", text))).lower()
+    """Lower-cased, stemmed content words; `U.S.` -> `us`, `2,500` -> `2500`, `é` -> `e`."""
+    text = fold(_POSSESSIVE.sub("", _THOUSANDS.sub("", _US.sub("US", text))))
     words = (w for w in _TOKEN.findall(text))
     return [stem(w) for w in words if keep_stopwords or w not in STOPWORDS]
 

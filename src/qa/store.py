@@ -104,8 +104,9 @@ from qa.vectors import (
     load_array,
 )
 
-FORMAT_VERSION = 7  # 7: each row of a table is a sentence, and "4. How to apply" is one
-# (chunking). 6: no sentence ends at a lone small letter's stop, "(r. 1368)"
+FORMAT_VERSION = 8  # 8: words lose their letters' marks ("Deréon": "dereon", no longer "der"
+# and "on"). 7: each row of a table is a sentence, and "4. How to apply" is one (chunking).
+# 6: no sentence ends at a lone small letter's stop, "(r. 1368)"
 MANIFEST = "manifest.json"
 EMBED_BATCH = 512  # texts per embedder call: bounded memory, steady progress
 ANNOTATE_BATCH = 512  # sentences per annotator call (spaCy): the same, for the annotation
