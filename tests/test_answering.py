@@ -404,7 +404,7 @@ def test_an_abstention_names_a_long_word_briefly() -> None:
 def test_a_form_of_a_document_word_is_not_a_word_the_documents_never_use() -> None:
     from qa.evidence import _relative_known
 
-    terms = sorted(["afghanistan", "iraq", "troop", "defend"])
+    terms = sorted(["afghanistan", "iraq", "troop", "defend", "super", "bowl"])
 
     def relative(term: str) -> bool:
         return _relative_known(terms, terms.__contains__, term)
@@ -415,6 +415,8 @@ def test_a_form_of_a_document_word_is_not_a_word_the_documents_never_use() -> No
     assert not relative("defenc")  # "defend" is no form of it
     assert not relative("iraqist")  # three letters past "iraq"
     assert not relative("troo")  # too short to stand for "troop"
+    assert relative("superbowl") and relative("superbowls")  # "Super Bowl", written as one
+    assert not relative("bowlful")
 
 
 def test_abstention_says_what_the_closest_passage_lacks() -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from qa.chunking import is_heading
-from qa.lexical import tokenize
+from qa.lexical import stem, tokenize
 from qa.nlp import CONTACT, CONTACT_WORDS, PLACE, TIME_UNITS, QuestionInfo
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.retrieval import Scored, unit_max
@@ -366,6 +366,9 @@ def _with_names(terms: set[str], surnames: dict[str, set[str]]) -> set[str]:
 RELATIVE_PREFIX = 5  # a word this long or longer is a form of the words it begins
 
 
+COMPOUND_PART = 3  # the shortest part of a compound ("bowl" of "superbowl")
+
+
 def _relative_known(terms: Sequence[str], knows: Callable[[str], bool], term: str) -> bool:
     """Do the documents (their sorted `terms`) use another form of this word, one that
     stemming does not join: "afghan" of "afghanistan" (the word begins a document word),
@@ -374,7 +377,11 @@ def _relative_known(terms: Sequence[str], knows: Callable[[str], bool], term: st
         at = bisect.bisect_left(terms, term)
         if at < len(terms) and terms[at].startswith(term):
             return True
-    return any(knows(term[:k]) for k in range(max(4, len(term) - 2), len(term)))
+    if any(knows(term[:k]) for k in range(max(4, len(term) - 2), len(term))):
+        return True
+    # Two document words written as one ("superbowl" of "Super Bowl", "website")
+    return any(knows(term[:k]) and knows(stem(term[k:]))
+               for k in range(COMPOUND_PART, len(term) - COMPOUND_PART + 1))
 
 
 def _surface(text: str, terms: set[str]) -> tuple[str, ...]:
