@@ -268,6 +268,40 @@ def test_docx_paragraphs_and_table_rows_in_order() -> None:
     assert _headings(doc)[-1] == rows[0]  # its first row names the columns
 
 
+def test_docx_a_cell_s_paragraphs_are_not_run_together(tmp_path: Path) -> None:
+    """A cell holding several paragraphs ran them into one sentence ('Annual leave | 25 days
+    Unused days lapse on 31 March'; a one-column box 'Important Book leave...'). A cell's
+    further paragraphs are lines under its row, each row and each such line a sentence,
+    the table still one paragraph whose first row names the columns; a one-column table
+    (a box) gives its paragraphs as paragraphs."""
+    import docx
+
+    from qa.chunking import chunk_documents
+
+    document = docx.Document()
+    document.add_paragraph("Leave policy for all staff.")
+    table = document.add_table(rows=4, cols=2)
+    for r, (kind, days) in enumerate((("Leave type", "Allowance"), ("Annual leave", "25 days"),
+                                      ("Sick leave", "10 days"), ("Parental leave", "20 weeks"))):
+        table.cell(r, 0).text, table.cell(r, 1).text = kind, days
+    table.cell(1, 1).add_paragraph("Unused days lapse on 31 March")
+    box = document.add_table(rows=1, cols=1).cell(0, 0)
+    box.text = "Important"
+    box.add_paragraph("Book leave through the HR portal at least two weeks ahead")
+    document.save(str(tmp_path / "leave.docx"))
+    doc = load(tmp_path / "leave.docx")
+    assert [p.text for p in doc.paragraphs] == [
+        "Leave policy for all staff.",
+        "Leave type | Allowance\nAnnual leave | 25 days\nUnused days lapse on 31 March\n"
+        "Sick leave | 10 days\nParental leave | 20 weeks",
+        "Important", "Book leave through the HR portal at least two weeks ahead"]
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert sentences[1:6] == ["Leave type | Allowance", "Annual leave | 25 days",
+                              "Unused days lapse on 31 March", "Sick leave | 10 days",
+                              "Parental leave | 20 weeks"]
+    assert _headings(doc) == ["Leave type | Allowance", "Important"]
+
+
 def test_docx_soft_hyphens_do_not_split_words(tmp_path: Path) -> None:
     """A soft hyphen (U+00AD, invisible) stayed in the text: `infor\u00admation` was two
     words for search and an invisible character in quotes."""

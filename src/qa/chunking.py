@@ -78,9 +78,8 @@ def _split_points(text: str) -> Iterator[int]:
     lines = text.split("\n")
     rows = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
     cells = [bool(_CELLS.search(line)) for line in lines]
-    for n, has_cells in enumerate(cells):  # two columns: "People Team | people@..." under
-        if has_cells and ((n and cells[n - 1]) or (n + 1 < len(cells) and cells[n + 1])):
-            rows[n] = True  # "Contact | Email" is a row, as its neighbour is
+    if sum(cells) > 1:  # two columns: "People Team | people@..." under "Contact | Email"
+        rows = [row or has_cells for row, has_cells in zip(rows, cells, strict=True)]
     end = 0
     for n, line in enumerate(lines[:-1]):
         end += len(line)
@@ -220,10 +219,10 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
     if not ((not before or before.endswith("\n")) and (not after or after.startswith("\n"))):
         return False  # not alone on its line
-    if _CELLS.search(text):
-        previous = before.rstrip().rpartition("\n")[2]
+    if _CELLS.search(text):  # the first row of a table: a row under it, none above it
+        above = re.split(r"\n[ \t]*\n", before.rstrip())[-1].split("\n")
         following = after.lstrip().partition("\n")[0]
-        return _is_row(following) and not _is_row(previous)
+        return _is_row(following) and not any(_is_row(line) for line in above)
     if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
         return True
     if before.endswith("\n") and _is_row(before[:-1].rpartition("\n")[2]):

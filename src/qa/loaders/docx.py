@@ -5,16 +5,17 @@ checked, so a zip bomb dressed as a .docx is refused without inflating it (Pytho
 never reads more than an entry declares, so the declared sizes bound the work).
 
 Each paragraph becomes one paragraph of the text, and each table one whose lines are its
-rows (cells joined by " | "). A paragraph is read as Word shows it with tracked changes
-accepted, paragraphs in content controls included (python-docx's `Paragraph.text` and body
-children skip both); a text box's paragraphs follow the paragraph that anchors it;
-footnotes and endnotes follow the body. An item of a bulleted or numbered list (numbering
-set on the paragraph or by its style) is written with the mark the chunker knows, "- " or
-"3. ", and the items of a list are lines of one paragraph, as in Markdown: without its mark
-a short item ("Bikes travel free") read as a heading. A numbered heading keeps its number
-("4. How to apply"). A paragraph ending in a colon and the short paragraphs under it
-("Opening hours:", "Saturday 8am to 2pm") are lines of one paragraph: alone, each read as a
-heading.
+rows (cells joined by " | "; a cell's further paragraphs on lines of their own under its
+row; a one-column table, a box, as paragraphs). A paragraph is read as Word shows it with
+tracked changes accepted, paragraphs in content controls included (python-docx's
+`Paragraph.text` and body children skip both); a text box's paragraphs follow the paragraph
+that anchors it; footnotes and endnotes follow the body. An item of a bulleted or numbered
+list (numbering set on the paragraph or by its style) is written with the mark the chunker
+knows, "- " or "3. ", and the items of a list are lines of one paragraph, as in Markdown:
+without its mark a short item ("Bikes travel free") read as a heading. A numbered heading
+keeps its number ("4. How to apply"). A paragraph ending in a colon and the short
+paragraphs under it ("Opening hours:", "Saturday 8am to 2pm") are lines of one paragraph:
+alone, each read as a heading.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 3  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
+REVISION = 4  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
 #                 paragraphs under a colon's are lines of its paragraph; text boxes read;
 #                 a table is one paragraph
+#              4: a cell's paragraphs are lines apart; a one-column table's are paragraphs
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -237,14 +239,31 @@ def _level(lvl: Any) -> tuple[str, str, int]:
             _int(start.get(W + "val"), 1) if start is not None else 1)
 
 
-def _row_text(row: object) -> str:
-    cells: list[str] = []
+def _cells(row: object) -> list[list[str]]:
+    """The paragraphs of each cell of a table's row (merged cells, which repeat their text,
+    once; cells with no text left out)."""
+    cells: list[list[str]] = []
     for cell in row.cells:  # type: ignore[attr-defined]
-        text = " ".join(paragraph_text(p) for p in cell._tc.iter(W + "p"))
-        text = " ".join(text.split())
-        if not cells or text != cells[-1]:  # merged cells repeat their text
-            cells.append(text)
-    return " | ".join(c for c in cells if c)
+        texts = [t for t in (paragraph_text(p) for p in cell._tc.iter(W + "p")) if t]
+        if texts and (not cells or texts != cells[-1]):
+            cells.append(texts)
+    return cells
+
+
+def _table_blocks(rows: list[list[list[str]]]) -> list[str]:
+    """A table as blocks of text. A table of columns is one paragraph, a line per row, its
+    cells' first paragraphs joined by " | ", and a cell's further paragraphs lines of their
+    own under the row: run into the row ("25 days Unused days lapse in March") they read as
+    one sentence. A table with one column is a box of paragraphs (a callout, a layout
+    table): each of its paragraphs is a paragraph, as a text box's are."""
+    if all(len(cells) <= 1 for cells in rows):
+        return [text for cells in rows for texts in cells for text in texts]
+    lines = []
+    for cells in rows:
+        if cells:
+            lines.append(" | ".join(texts[0] for texts in cells))
+            lines.extend(text for texts in cells for text in texts[1:])
+    return ["\n".join(lines)]
 
 
 class DocxLoader:
@@ -293,8 +312,8 @@ class DocxLoader:
                     introduced = text.endswith(":") and not (heading or item)
                 else:
                     in_list = introduced = False
-                    rows = [_row_text(r) for r in Table(element, document).rows]
-                    blocks.append("\n".join(r for r in rows if r))  # a table: one paragraph
+                    rows = [_cells(r) for r in Table(element, document).rows]
+                    blocks.extend(_table_blocks(rows))
             blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
         except BadDocument:
