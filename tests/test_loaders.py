@@ -956,3 +956,64 @@ def test_docx_text_boxes_are_read_once(tmp_path: Path) -> None:
     assert [p.text for p in load(tmp_path / "box.docx").paragraphs] == [
         "The ferry runs daily.", "See the box.", "Tickets cost four pounds.",
         "Dogs travel free."]
+
+
+_API_MD = """# Rivet API reference
+
+Rivet is a small job queue for Python services.
+
+## Installation
+
+Install it with pip:
+
+```bash
+# install the client
+pip install rivet-client
+
+# check the version. It prints 2.1
+rivet --version | grep 2.
+```
+
+## Authentication
+
+Every request needs a token. Send it in the Authorization header.
+~~~python
+client = Rivet(token="abc")
+
+client.ping()
+~~~
+
+```
+never closed
+
+Tokens expire after one hour.
+"""
+
+
+def test_a_markdown_fenced_code_block_is_one_unit_and_no_answer(tmp_path: Path) -> None:
+    """A blank line inside a fenced code block (``` or ~~~) split it into two paragraphs,
+    so half a program began a passage, its '# comments' read as headings and its lines as
+    sentences, and a fence could be quoted as the answer. A fence is one paragraph and one
+    sentence, fences included (a fence right under a line of prose too), exact in the file,
+    and the chunker takes it for no prose that answers; a fence never closed is text."""
+    from qa.chunking import chunk_documents
+
+    path = tmp_path / "api.md"
+    path.write_text(_API_MD, encoding="utf-8")
+    doc = load(path)
+    blocks = [p.text for p in doc.paragraphs]
+    bash = _API_MD[_API_MD.index("```bash"):_API_MD.index("```\n\n## Auth") + 3]
+    python = _API_MD[_API_MD.index("~~~python"):_API_MD.rindex("~~~") + 3]
+    assert blocks[4] == bash and blocks[7] == python
+    assert blocks[6] == "Every request needs a token. Send it in the Authorization header."
+    assert blocks[8:] == ["```\nnever closed", "Tokens expire after one hour."]
+    raw = path.read_bytes().decode()
+    sentences = [(s, c) for c in chunk_documents([doc]) for s in c.sentences]
+    for sentence, _ in sentences:
+        assert raw[sentence.start:sentence.end] == sentence.text
+    code = [s.text for s, _ in sentences if s.text.lstrip().startswith(
+        ("```bash", "~~~", "# install", "# check", "pip", "client"))]
+    assert code == [bash, python]
+    headings = _headings(doc)
+    assert {"## Installation", "## Authentication", bash, python} <= set(headings)
+    assert not {"Install it with pip:", "Every request needs a token."} & set(headings)

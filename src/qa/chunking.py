@@ -6,7 +6,8 @@ original text exactly, each listing its sentences with their own exact offsets.
 Sentences are found by a small rule-based splitter written for scraped news text: it keeps
 `U.S.`, initials and numbers like `2,500` inside a sentence, treats closing quotes after the
 full stop as part of the sentence, and folds stray quote marks into their neighbour; a list
-item or a row of a table is a sentence of its own, so a quote is the row that answers. Passages
+item or a row of a table is a sentence of its own, so a quote is the row that answers; a
+fenced code block of Markdown is one paragraph and one sentence. Passages
 are then packed from whole sentences, one paragraph at a time, so a passage never cuts a
 sentence and rarely spans a topic change. LangChain's splitters recover offsets with
 `str.find` on stripped text; packing our own spans keeps `source[start:end] == text` by
@@ -43,6 +44,29 @@ _HAS_WORD = re.compile(r"\w")
 _CLOSING_QUOTES = frozenset("\"”’'")
 _OPENING_QUOTES = frozenset("\"“‘'")
 SPEECH_TAG_WORDS = 3
+
+
+# A fenced code block of Markdown (CommonMark): a line of three or more ` or ~ opens it, and
+# a line of at least as many of the same closes it.
+_FENCE = re.compile(r"[ \t]{0,3}(`{3,}(?=[^`]*$)|~{3,})")
+
+
+def fences(lines: list[str]) -> dict[int, int]:
+    """The fenced code blocks among `lines`: the number of each one's opening line and of
+    its closing line. A fence never closed is none (its lines are read as text)."""
+    found: dict[int, int] = {}
+    opened: tuple[int, str] | None = None
+    for n, line in enumerate(lines):
+        mark = _FENCE.match(line.rstrip("\r\n"))
+        if mark is None:
+            continue
+        if opened is None:
+            opened = (n, mark.group(1))
+        elif (mark.group(1)[0] == opened[1][0] and len(mark.group(1)) >= len(opened[1])
+              and not line[mark.end():].strip()):
+            found[opened[0]] = n
+            opened = None
+    return found
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -142,7 +166,8 @@ def document_sentences(doc: Document, chunk_chars: int) -> list[list[Span]]:
     paragraphs = []
     for para in doc.paragraphs:
         spans: list[Span] = []
-        for sent in split_sentences(para.text, para.start):
+        code = is_code(para.text)  # one unit: its "# comments" and ". " are not sentences
+        for sent in [para] if code else split_sentences(para.text, para.start):
             spans.extend(_hard_wrap(sent, chunk_chars) if len(sent.text) > chunk_chars else [sent])
         paragraphs.append(spans)
     return paragraphs
@@ -164,6 +189,12 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
             current.append(sent)
     if current:
         yield current
+
+
+def is_code(text: str) -> bool:
+    """Is `text` (a paragraph, or a sentence) a fenced code block, fences and all?"""
+    lines = text.split("\n")
+    return fences(lines).get(0) == len(lines) - 1 > 0
 
 
 def chunk_documents(
@@ -211,7 +242,8 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     A numbered line that is a paragraph of its own ("4. How to apply") is a section heading,
     and so is a question that is the first line of one ("How do I descale the machine?", a
     FAQ's, its answer under it) or a line marked as a Markdown heading ("## Why use
-    Rivet?"), whatever their punctuation.
+    Rivet?"), whatever their punctuation. A fenced code block is taken for one too: it is
+    code, not prose that answers (it is quoted only if no prose answers).
     It names a topic or columns but answers nothing, though it shares the question's words;
     a list item or a table's later row ("Pears | 85 | Riverside Cannery") is not one."""
     text = sentence.text
@@ -219,11 +251,14 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
     if not ((not before or before.endswith("\n")) and (not after or after.startswith("\n"))):
         return False  # not alone on its line
+    if is_code(text):  # a fenced code block is code, not prose that answers
+        return True
     if _CELLS.search(text):  # the first row of a table: a row under it, none above it
         above = re.split(r"\n[ \t]*\n", before.rstrip())[-1].split("\n")
         following = after.lstrip().partition("\n")[0]
         return _is_row(following) and not any(_is_row(line) for line in above)
     if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
+        return True
         return True
     if before.endswith("\n") and _is_row(before[:-1].rpartition("\n")[2]):
         return False  # a row of a table with one cell filled ("IT Helpdesk")

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
+from qa.chunking import fences
 from qa.errors import QAError
 from qa.types import Span
 
@@ -134,14 +135,29 @@ def is_boilerplate(line: str) -> bool:
 
 
 def paragraphs(text: str) -> tuple[Span, ...]:
-    """Blocks of non-blank, non-boilerplate lines, trimmed, with exact offsets."""
+    """Blocks of non-blank, non-boilerplate lines, trimmed, with exact offsets. A fenced
+    code block is a block of its own, its blank lines and all: split at a blank line, half
+    a program is a paragraph."""
     spans: list[Span] = []
     block_start: int | None = None
     block_end = 0
     pos = 0
-    for line in text.splitlines(keepends=True):
+    lines = text.splitlines(keepends=True)
+    code = fences(lines)
+    closing, fence_start = -1, 0  # the line that closes the fence being read, its start
+    for n, line in enumerate(lines):
         content = line.strip()
-        if content and not is_boilerplate(content):
+        if n in code:
+            if block_start is not None:
+                spans.append(Span(block_start, block_end, text[block_start:block_end]))
+                block_start = None
+            fence_start, closing = pos + len(line) - len(line.lstrip()), code[n]
+        elif n == closing:
+            end = pos + len(line.rstrip())
+            spans.append(Span(fence_start, end, text[fence_start:end]))
+        elif n < closing:
+            pass
+        elif content and not is_boilerplate(content):
             lead = len(line) - len(line.lstrip())
             if block_start is None:
                 block_start = pos + lead
