@@ -1017,3 +1017,19 @@ def test_a_markdown_fenced_code_block_is_one_unit_and_no_answer(tmp_path: Path) 
     headings = _headings(doc)
     assert {"## Installation", "## Authentication", bash, python} <= set(headings)
     assert not {"Install it with pip:", "Every request needs a token."} & set(headings)
+
+
+def test_a_windows_file_s_headings_are_headings(tmp_path: Path) -> None:
+    """A .txt or .md keeps its bytes, so a file saved on Windows holds CRLF line ends, and
+    the chunker, which looked for '\\n' after a heading, took none of its headings and FAQ
+    questions for one ('# Opening hours', 'How do I book a tour?'): they were quoted as
+    answers. Its headings are those of the same file with LF line ends, fences included."""
+    text = ("# Opening hours\n\nThe museum opens at ten every day.\n\nHow do I book a tour?\n"
+            "\nBook a tour at the front desk.\n\n4. Prices\n\n- Adults pay eight pounds\n"
+            "- Children go free\n\n```\ncurl https://museum.example/api\n\nexit 0\n```\n\n"
+            "Tickets are sold at the door.\n")
+    (tmp_path / "unix.md").write_text(text, encoding="utf-8")
+    (tmp_path / "windows.md").write_bytes(text.replace("\n", "\r\n").encode())
+    unix, windows = _headings(load(tmp_path / "unix.md")), _headings(load(tmp_path / "windows.md"))
+    assert unix[:3] == ["# Opening hours", "How do I book a tour?", "4. Prices"]
+    assert [h.replace("\r\n", "\n") for h in windows] == unix

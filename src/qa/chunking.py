@@ -246,9 +246,10 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     code, not prose that answers (it is quoted only if no prose answers).
     It names a topic or columns but answers nothing, though it shares the question's words;
     a list item or a table's later row ("Pears | 85 | Riverside Cannery") is not one."""
-    text = sentence.text
-    before = chunk.text[: sentence.start - chunk.start].rstrip(" \t")
-    after = chunk.text[sentence.end - chunk.start :].lstrip(" \t")
+    # a Windows file's line ends (a .txt or .md keeps its bytes) are line ends
+    text = sentence.text.replace("\r\n", "\n")
+    before = chunk.text[: sentence.start - chunk.start].replace("\r\n", "\n").rstrip(" \t")
+    after = chunk.text[sentence.end - chunk.start :].replace("\r\n", "\n").lstrip(" \t")
     if not ((not before or before.endswith("\n")) and (not after or after.startswith("\n"))):
         return False  # not alone on its line
     if is_code(text):  # a fenced code block is code, not prose that answers
