@@ -1033,3 +1033,50 @@ def test_a_windows_file_s_headings_are_headings(tmp_path: Path) -> None:
     unix, windows = _headings(load(tmp_path / "unix.md")), _headings(load(tmp_path / "windows.md"))
     assert unix[:3] == ["# Opening hours", "How do I book a tour?", "4. Prices"]
     assert [h.replace("\r\n", "\n") for h in windows] == unix
+
+
+_ACCORDIONS = """<!doctype html><html><head><title>Help Centre</title></head><body>
+<header><button class="menu-toggle" aria-expanded="false" aria-controls="nav">Menu</button>
+<nav id="nav"><a href="/">Home</a> <a href="/help">Help</a></nav></header>
+<main><h1>Account questions</h1>
+<p>Answers to the questions our support team hears most often about your account.</p>
+<h3><button aria-expanded="false" aria-controls="a1">How do I reset my password?</button></h3>
+<div id="a1" hidden><p>Go to Settings, choose Security and press Reset password.</p></div>
+<h3><button aria-expanded="false" aria-controls="a2">Deleting your account</button></h3>
+<div id="a2" hidden><p>Write to privacy@example.com from the address on the account.</p></div>
+<button class="accordion">Do you ship abroad?</button>
+<div class="panel"><p>We ship to the EU and the United States by courier.</p></div>
+<button class="accordion">Returns</button>
+<div class="panel"><p>You can return an item within 30 days for a full refund.</p></div>
+<button aria-expanded="false" aria-controls="more">Useful links</button>
+<ul id="more"><li><a href="/a">Billing help and invoices</a></li><li><a href="/b">Privacy
+and data protection</a></li></ul>
+<form><input name="email"><button type="submit">Subscribe</button></form>
+<button class="cta">Accept</button> <button onclick="print()">Print</button>
+<p>Our help desk answers within a working day.</p><button class="chat">Need help?</button>
+</main></body></html>"""
+
+
+def test_an_accordion_s_questions_are_headings_and_other_buttons_are_dropped(
+        tmp_path: Path) -> None:
+    """An accordion or FAQ page holds each question in a <button> (in an <h3>, the WAI-ARIA
+    pattern, or a <button class="accordion"> before its panel): buttons were dropped as
+    controls, so the answers were indexed and their questions lost. Such a button's text is
+    a heading before its answer; a button that opens no panel of text ('Menu' over links,
+    'Useful links' over a list of links, 'Subscribe', 'Accept', 'Print', a chat widget's
+    'Need help?') is still no text."""
+    (tmp_path / "faq.html").write_text(_ACCORDIONS, encoding="utf-8")
+    doc = load(tmp_path / "faq.html")
+    assert [p.text for p in doc.paragraphs] == [
+        "Account questions",
+        "Answers to the questions our support team hears most often about your account.",
+        "How do I reset my password?",
+        "Go to Settings, choose Security and press Reset password.",
+        "Deleting your account",
+        "Write to privacy@example.com from the address on the account.",
+        "Do you ship abroad?", "We ship to the EU and the United States by courier.",
+        "Returns", "You can return an item within 30 days for a full refund.",
+        "Our help desk answers within a working day."]
+    assert doc.title == "Help Centre"
+    assert _headings(doc) == ["Account questions", "How do I reset my password?",
+                              "Deleting your account", "Do you ship abroad?", "Returns"]

@@ -18,12 +18,13 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
 
-REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 4  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
 #                 definitions, and a line ending in a colon and the short lines under it;
 #                 a <div> of text is read as the paragraph it is
+#              4: an accordion's question, held in a <button>, is a heading
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -163,6 +164,77 @@ def _divs_as_paragraphs(html: str) -> str:
     return lxml.html.tostring(tree, encoding="unicode") if changed else html
 
 
+_HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+# class names (a whole word of them) that sites give the button heading a panel that opens
+_DISCLOSURE = re.compile(r"(?:^|[\s_-])(?:accordion|collapsible|collapse|expander|"
+                         r"disclosure|toggle|faq)(?=$|[\s_-])", re.IGNORECASE)
+
+
+def _panel_of(button: Any) -> Any:
+    """The panel a button opens: the element its aria-controls names, else the one right
+    after it (or after the heading it is in); None if there is none, or it is not text but
+    links (a menu) or the button's own container."""
+    named = button.get("aria-controls")
+    panel = None
+    if named:
+        found = button.getroottree().getroot().xpath("//*[@id=$id]", id=named.split()[0])
+        panel = found[0] if found else None
+    if panel is None:
+        holder = button
+        while holder.getnext() is None and holder.getparent() is not None \
+                and holder.getparent().tag in _HEADING_TAGS:
+            holder = holder.getparent()
+        panel = holder.getnext()
+    if panel is None or not isinstance(panel.tag, str) or panel.tag in ("nav", "button") \
+            or any(a is panel for a in button.iterancestors()):
+        return None
+    text = len("".join(panel.text_content().split()))
+    links = sum(len("".join(a.text_content().split())) for a in panel.iter("a"))
+    return panel if text and links * 2 < text else None
+
+
+def _disclosures(html: str) -> str:
+    """The page with the question of each accordion or FAQ item kept as a heading: sites
+    write it in a <button> that opens its answer (`<h3><button aria-expanded="false">How do
+    I reset my password?</button></h3><div hidden>Go to Settings...</div>`, or `<button
+    class="accordion">Returns</button><div class="panel">...`), and buttons are dropped as
+    controls, answers kept and questions lost. A button is such a heading when it is in a
+    heading (h1-h6, the WAI-ARIA accordion), or when its text asks ("...?") or it says it
+    opens a panel (aria-expanded, aria-controls, a class such as accordion or toggle) and
+    that panel, right after it or named, holds text that is not mostly links. Other buttons
+    ("Menu", "Accept", "Subscribe", a chat widget's "Need help?") are still dropped. The
+    page as it is if lxml cannot parse it or it has no such button."""
+    import lxml.html
+    from lxml import etree
+
+    if "<button" not in html.lower():
+        return html
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    changed = False
+    for button in list(tree.iter("button")):
+        text = " ".join(button.text_content().split())
+        if not text:
+            continue
+        in_heading = any(a.tag in _HEADING_TAGS for a in button.iterancestors())
+        if not in_heading:
+            opens = (text.endswith("?") or button.get("aria-expanded") is not None
+                     or button.get("aria-controls")
+                     or _DISCLOSURE.search(button.get("class") or ""))
+            if not opens or _panel_of(button) is None:
+                continue
+        if in_heading:
+            button.drop_tag()  # the heading's text is the button's
+        else:
+            button.tag = "h3"
+            for attribute in list(button.attrib):
+                del button.attrib[attribute]
+        changed = True
+    return lxml.html.tostring(tree, encoding="unicode") if changed else html
+
+
 def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> str | None:
     """The page without the blocks it names as furniture (`_drop_furniture`), for
     trafilatura to read; None if it names none."""
@@ -291,8 +363,10 @@ class HtmlLoader:
         html = _decode(raw, name)
         if not html.strip():
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
+        title = _title(html)
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
+        html = _disclosures(html)  # an accordion's questions, as headings
         divided = _divs_as_paragraphs(html)
         page = _without_furniture(divided, _BANNERS) or divided
         blocks = _blocks(html)
@@ -313,5 +387,5 @@ class HtmlLoader:
         text = clean_extracted(text)
         if not text.strip():
             raise BadDocument(f"{name}: the HTML page holds no main text to index")
-        title = _title(html) or text.splitlines()[0][:200]
+        title = title or text.splitlines()[0][:200]
         return Extracted(text=text, title=clean_extracted(title))
