@@ -906,6 +906,26 @@ def test_a_markdown_file_s_title_is_its_front_matter_s(tmp_path: Path, text: str
     assert doc.title == title and doc.text == text
 
 
+def test_a_markdown_file_s_front_matter_is_no_passage(tmp_path: Path) -> None:
+    """The front matter ('---' / 'title: Beacon API' / 'version: 3.2' / '---') was a
+    paragraph and a sentence of prose: embedded, indexed and quotable as an answer ('Which
+    version is the API?'). It stays in the text (offsets are the file's) and in no passage;
+    a .txt that opens with such lines keeps them."""
+    from qa.chunking import chunk_documents
+
+    text = ("---\ntitle: Beacon API\nversion: 3.2\n---\n\n# Beacon API\n\n"
+            "Beacon collects uptime checks.\n\n---\n\nEach key may make 600 requests.\n")
+    (tmp_path / "api.md").write_text(text, encoding="utf-8")
+    (tmp_path / "api.txt").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "api.md")
+    assert doc.text == text and doc.title == "Beacon API"
+    assert [p.text for p in doc.paragraphs] == [
+        "# Beacon API", "Beacon collects uptime checks.", "---",
+        "Each key may make 600 requests."]
+    assert "version" not in " ".join(c.text for c in chunk_documents([doc]))
+    assert load(tmp_path / "api.txt").paragraphs[0].text.startswith("---\ntitle: Beacon API")
+
+
 def test_docx_nonsense_numbering_still_loads(tmp_path: Path) -> None:
     """A numbering part naming a missing list, levels that are not numbers, a start of 'q':
     the text still loads, its items marked as bullets (never a traceback or a refusal)."""

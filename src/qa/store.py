@@ -104,9 +104,9 @@ from qa.vectors import (
 )
 
 FORMAT_VERSION = 8  # 8: a line with cells is a row wherever the paragraph has another,
-# a fenced code block is one paragraph and one sentence (chunking). 7: each row of a table
-# is a sentence, and "4. How to apply" is one. 6: no sentence ends at a lone small letter's
-# stop, "(r. 1368)"
+# a fenced code block is one paragraph and one sentence (chunking), a Markdown file's front
+# matter is in no passage. 7: each row of a table is a sentence, and "4. How to apply" is
+# one. 6: no sentence ends at a lone small letter's stop, "(r. 1368)"
 MANIFEST = "manifest.json"
 EMBED_BATCH = 512  # texts per embedder call: bounded memory, steady progress
 ANNOTATE_BATCH = 512  # sentences per annotator call (spaCy): the same, for the annotation

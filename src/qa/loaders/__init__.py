@@ -27,7 +27,7 @@ from qa.loaders.base import (
 from qa.loaders.docx import DocxLoader
 from qa.loaders.html import HtmlLoader
 from qa.loaders.pdf import PdfLoader
-from qa.loaders.text import MarkdownLoader, TextLoader
+from qa.loaders.text import MarkdownLoader, TextLoader, front_matter_end
 from qa.types import Document, Span
 
 __all__ = [
@@ -119,14 +119,17 @@ def document_of(doc_id: str, path: str, kind: str, extracted: Extracted,
                 file_sha256: str) -> Document:
     """The `Document` for extracted text. Its `sha256` names the bytes its offsets point
     into: the file for plain text, the extracted text for extracted formats, so a changed
-    extraction makes the index stale instead of shifting citations silently."""
+    extraction makes the index stale instead of shifting citations silently. A Markdown
+    file's front matter is in its text (offsets are the file's) but in no paragraph: it is
+    never a passage nor quoted."""
     text = extracted.text
+    body = front_matter_end(text) if kind == MarkdownLoader.kind else 0
     sha = file_sha256
     if kind in EXTRACTED_KINDS:
         sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return Document(
         id=doc_id, title=extracted.title, path=path, text=text, sha256=sha,
-        paragraphs=paragraphs(text), kind=kind,
+        paragraphs=tuple(p for p in paragraphs(text) if p.start >= body), kind=kind,
         pages=tuple(Span(s, e, text[s:e]) for s, e in extracted.pages),
     )
 

@@ -32,6 +32,13 @@ _TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t]*$""", re.MULTILINE)
 MARKDOWN_REVISION = 2  # 2: the title is the front matter's, not its "---"
 
 
+def front_matter_end(text: str) -> int:
+    """Where a Markdown file's YAML front matter ends (0 if it has none): it is data about
+    the file (its title, tags, a date), not text to quote."""
+    front = _FRONT_MATTER.match(text)
+    return front.end() if front is not None else 0
+
+
 class MarkdownLoader(TextLoader):
     kind: str = "md"
     suffixes: tuple[str, ...] = (".md", ".markdown")
