@@ -1100,3 +1100,80 @@ def test_an_accordion_s_questions_are_headings_and_other_buttons_are_dropped(
     assert doc.title == "Help Centre"
     assert _headings(doc) == ["Account questions", "How do I reset my password?",
                               "Deleting your account", "Do you ship abroad?", "Returns"]
+
+
+_MINUTES_TXT = """RIVERSIDE ALLOTMENT SOCIETY
+Committee meeting minutes
+Date: Tuesday 4 March 2025, 7.30pm
+Venue: Riverside Community Hall, Room 2
+
+Present: J. Patel (Chair), M. O'Neill (Secretary), S. Kowalski (Treasurer)
+Apologies: T. Hughes
+
+3. Water supply
+The water will be turned on on 1 April. A. Boateng said the tap near plot 23 is
+leaking. ACTION: A. Boateng to repair the tap.
+
+4. Waiting list
+There are 14 people on the waiting list.
+
+Steps:
+1. Open the gate
+2. Lock it again
+
+Chapter 5: The Return
+"""
+
+
+def test_plain_text_sections_and_records_are_told_apart(tmp_path: Path) -> None:
+    """In plain text (minutes, notes) a numbered section's heading sits on the line over its
+    prose, and it was glued to the first sentence ('4. Waiting list\\nThere are 14 people on
+    the waiting list.': quoted so, and the section's number taken for the answer's '4');
+    the lines of a record ('Present: ...' / 'Apologies: T. Hughes') were one sentence, and
+    alone each short one read as a heading. The heading is a sentence and a heading of its
+    own; each line of a record is a sentence and none a heading; a numbered list, a line
+    under a colon and a lone 'Chapter 5: The Return' are as before."""
+    from qa.chunking import chunk_documents
+
+    (tmp_path / "minutes.txt").write_text(_MINUTES_TXT, encoding="utf-8")
+    doc = load(tmp_path / "minutes.txt")
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert sentences == [
+        "RIVERSIDE ALLOTMENT SOCIETY\nCommittee meeting minutes",
+        "Date: Tuesday 4 March 2025, 7.30pm", "Venue: Riverside Community Hall, Room 2",
+        "Present: J. Patel (Chair), M. O'Neill (Secretary), S. Kowalski (Treasurer)",
+        "Apologies: T. Hughes", "3. Water supply", "The water will be turned on on 1 April.",
+        "A. Boateng said the tap near plot 23 is\nleaking.",
+        "ACTION: A. Boateng to repair the tap.", "4. Waiting list",
+        "There are 14 people on the waiting list.", "Steps:", "1. Open the gate",
+        "2. Lock it again", "Chapter 5: The Return"]
+    assert _headings(doc) == ["RIVERSIDE ALLOTMENT SOCIETY\nCommittee meeting minutes",
+                              "3. Water supply", "4. Waiting list", "Chapter 5: The Return"]
+
+
+def test_docx_lines_under_a_table_s_last_row_are_sentences_of_the_table(
+        tmp_path: Path) -> None:
+    """A signature table ('Name: Laura Chen' / 'Title: Finance Director' in one cell, the
+    other party's in the next) gave its cells' second paragraphs as lines under the last
+    row, which were one sentence ('Title: Finance Director\\nTitle: Managing Partner'), and
+    a short one alone read as a heading. Every line under a table's rows is a sentence of
+    the table, and none a heading."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("This Agreement is governed by the law of England and Wales.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Signed for the Client", "Signed for us"
+    for col, (name, title) in enumerate((("Laura Chen", "Finance Director"),
+                                         ("Omar Haddad", "Managing Partner"))):
+        table.cell(1, col).text = f"Name: {name}"
+        table.cell(1, col).add_paragraph(title)
+    document.save(str(tmp_path / "signed.docx"))
+    from qa.chunking import chunk_documents
+
+    doc = load(tmp_path / "signed.docx")
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert sentences[1:] == ["Signed for the Client | Signed for us",
+                             "Name: Laura Chen | Name: Omar Haddad", "Finance Director",
+                             "Managing Partner"]
+    assert _headings(doc) == ["Signed for the Client | Signed for us"]

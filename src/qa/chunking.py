@@ -6,8 +6,10 @@ original text exactly, each listing its sentences with their own exact offsets.
 Sentences are found by a small rule-based splitter written for scraped news text: it keeps
 `U.S.`, initials and numbers like `2,500` inside a sentence, treats closing quotes after the
 full stop as part of the sentence, and folds stray quote marks into their neighbour; a list
-item or a row of a table is a sentence of its own, so a quote is the row that answers; a
-fenced code block of Markdown is one paragraph and one sentence. Passages
+item or a row of a table is a sentence of its own, so a quote is the row that answers, and
+so is each line of a record ("Date: 4 March" / "Venue: Riverside Hall") and a numbered
+heading on the line over its prose ("3. Water supply"); a fenced code block of Markdown is
+one paragraph and one sentence. Passages
 are then packed from whole sentences, one paragraph at a time, so a passage never cuts a
 sentence and rarely spans a topic change. LangChain's splitters recover offsets with
 `str.find` on stripped text; packing our own spans keeps `source[start:end] == text` by
@@ -100,16 +102,50 @@ def _split_points(text: str) -> Iterator[int]:
     for m in _LIST_ITEM.finditer(text):
         yield m.start()
     lines = text.split("\n")
-    rows = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
+    rows = [bool(_TABLE_ROW.fullmatch(line.rstrip("\r"))) for line in lines]
     cells = [bool(_CELLS.search(line)) for line in lines]
     if sum(cells) > 1:  # two columns: "People Team | people@..." under "Contact | Email"
         rows = [row or has_cells for row, has_cells in zip(rows, cells, strict=True)]
+    if sum(rows) > 1:  # a line under a table's rows is one more (a cell's next paragraph)
+        first = rows.index(True)
+        rows[first:] = [True] * (len(rows) - first)
+    records = _records(lines)
+    if len(lines) > 1 and _heads(lines[0], lines[1]):
+        yield len(lines[0])  # "3. Water supply" over the prose of its section
     end = 0
     for n, line in enumerate(lines[:-1]):
         end += len(line)
-        if rows[n] or rows[n + 1]:  # each row of a table is a sentence of its own
-            yield end
+        if rows[n] or rows[n + 1] or records[n] or records[n + 1]:
+            yield end  # each row of a table, each line of a record, is a sentence
         end += 1
+
+
+# "Venue: Riverside Hall": a line of a record (minutes, a form), a label and what it gives
+_LABEL = re.compile(r"[ \t]*[A-Z][\w'’&/-]*(?:[ \t]+[\w'’&/()-]+){0,2}:[ \t]+\S")
+_PROSE_END = re.compile(r"""[.!?…]["”’')\]]*(?:\s|$)""")  # a sentence ends in the line
+
+
+def _records(lines: list[str]) -> list[bool]:
+    """Which of `lines` are lines of a record: two or more "Label: value" lines in a row
+    ("Date: Tuesday 4 March" / "Venue: Riverside Hall" / "Apologies: T. Hughes")."""
+    label = [bool(_LABEL.match(line)) for line in lines]
+    return [is_label and ((n > 0 and label[n - 1]) or (n + 1 < len(label) and label[n + 1]))
+            for n, is_label in enumerate(label)]
+
+
+def _heads(line: str, following: str) -> bool:
+    """Is `line`, the first of a paragraph, the heading of the prose on the lines under it
+    ("3. Water supply" / "The water will be turned on on 1 April.", a plain-text file's
+    section; "## Usage" / "Run it with..."): a numbered or marked line of a few words with
+    no closing punctuation, over a line that opens with a capital and ends a sentence or is
+    longer than a heading. (An unnumbered line over prose may be a term over its
+    definition, which is quoted with it.)"""
+    line, following = line.strip(), following.strip()
+    return (0 < len(line.split()) <= HEADING_WORDS and not _ENDS_SENTENCE.search(line)
+            and bool(_NUMBER_MARK.match(line) or _MARKDOWN_HEADING.match(line))
+            and not _CELLS.search(line) and not _TABLE_ROW.fullmatch(line)
+            and following[:1].isupper() and not _CELLS.search(following)
+            and (len(following.split()) > HEADING_WORDS or bool(_PROSE_END.search(following))))
 
 
 def split_sentences(text: str, offset: int = 0) -> list[Span]:
@@ -260,9 +296,14 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         return _is_row(following) and not any(_is_row(line) for line in above)
     if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
         return True
-        return True
-    if before.endswith("\n") and _is_row(before[:-1].rpartition("\n")[2]):
-        return False  # a row of a table with one cell filled ("IT Helpdesk")
+    above = [] if _BLANK_BEFORE.search(before) else \
+        re.split(r"\n[ \t]*\n", before.rstrip())[-1].split("\n")
+    if any(_is_row(line) for line in above):
+        return False  # a row of a table with one cell filled ("IT Helpdesk"), a cell's line
+    previous_line = above[-1] if above else ""
+    next_line = "" if _BLANK_AFTER.match(after) else after.lstrip("\n").partition("\n")[0]
+    if _LABEL.match(text) and (_LABEL.match(previous_line) or _LABEL.match(next_line)):
+        return False  # "Venue: Riverside Hall" under "Date: 4 March": a record's line
     if _INTRODUCES.search(text):  # "Find us at:\n12 Mill Lane\nHolt": what a colon introduces
         return False
     if _BLANK_BEFORE.search(before) is not None and text.rstrip("*_").endswith("?") \
@@ -283,9 +324,10 @@ def _numbered_section(text: str, before: str, after: str) -> bool:
     list, whose items are paragraphs numbered one after another ("1. Install it\n\n2. Run
     it")? A bulleted line ("- Bikes travel free") never numbers a section."""
     number = _NUMBER_MARK.match(text)
-    if number is None or _BLANK_BEFORE.search(before) is None \
-            or _BLANK_AFTER.match(after) is None:
-        return False
+    alone = _BLANK_AFTER.match(after) is not None
+    if number is None or _BLANK_BEFORE.search(before) is None or not (
+            alone or _heads(text, after.lstrip("\n").partition("\n")[0])):
+        return False  # neither a paragraph alone nor the heading over a section's prose
     n = int(number.group(1))
     previous = before.rstrip().rpartition("\n\n")[2].strip()
     following = _NUMBER_MARK.match(after.lstrip())
