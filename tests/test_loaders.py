@@ -231,6 +231,47 @@ def test_pdf_a_table_s_rows_are_not_headings(tmp_path: Path) -> None:
     assert _headings(doc) == ["Product range"]
 
 
+def test_pdf_headings_set_large_are_headings_beside_a_table_or_a_subtitle(
+        tmp_path: Path) -> None:
+    """Three heading-like lines in a row are read as a table's rows, so a manual's title,
+    subtitle and first heading were one 'sentence', quoted as the answer ('How do I reset
+    the boiler?' -> 'ThermaHeat 24C Combi Boiler\nUser guide\nResetting the boiler', at
+    0.91), and the headings over and under a table were rows of it. A line set larger than
+    the body text is a heading, in such a run too; the rows stay one block."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+
+    def line(text: str, size: int, style: str = "") -> None:
+        pdf.set_font("Helvetica", style, size)
+        pdf.multi_cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+
+    line("ThermaHeat 24C Combi Boiler", 16, "B")
+    line("User guide", 11)
+    line("Resetting the boiler", 13, "B")
+    line("If the display shows fault code F28, the boiler did not detect a flame. Press and "
+         "hold the reset button for five seconds.", 11)
+    line("Fault codes", 13, "B")
+    for code, meaning in (("F22", "Low water pressure"), ("F28", "No flame detected"),
+                          ("F75", "Pressure sensor fault")):
+        pdf.set_font("Helvetica", "", 11)
+        pdf.cell(30, 6, code)
+        pdf.cell(0, 6, meaning, new_x="LMARGIN", new_y="NEXT")
+    line("Servicing", 13, "B")
+    line("Have the boiler serviced once a year by a qualified engineer.", 11)
+    pdf.output(str(tmp_path / "boiler.pdf"))
+    doc = load(tmp_path / "boiler.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        "ThermaHeat 24C Combi Boiler", "User guide", "Resetting the boiler",
+        "If the display shows fault code F28, the boiler did not detect a flame. Press and "
+        "hold the reset button for five seconds.", "Fault codes",
+        "F22 Low water pressure\nF28 No flame detected\nF75 Pressure sensor fault",
+        "Servicing", "Have the boiler serviced once a year by a qualified engineer."]
+    assert _headings(doc) == ["ThermaHeat 24C Combi Boiler", "User guide",
+                              "Resetting the boiler", "Fault codes", "Servicing"]
+
+
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
     """A PDF typeset with ligatures gave `ﬁrst oﬃce` (U+FB01, U+FB03): to search, the words
     'rst', 'o' and 'ce'."""
