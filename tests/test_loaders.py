@@ -1218,3 +1218,23 @@ def test_docx_lines_under_a_table_s_last_row_are_sentences_of_the_table(
                              "Name: Laura Chen | Name: Omar Haddad", "Finance Director",
                              "Managing Partner"]
     assert _headings(doc) == ["Signed for the Client | Signed for us"]
+
+
+def test_a_tab_s_name_heads_its_panel(tmp_path: Path) -> None:
+    """Tabs (<button role="tab" aria-controls="p-mac">macOS</button> in a row, each panel
+    further down) gave their names as one line where the buttons were ('Windows macOS',
+    then 'Linux'), no panel under its name. Each name is a heading before its panel."""
+    (tmp_path / "install.html").write_text(
+        '<html><body><main><h1>Installing the agent</h1><p>The agent runs on every server you '
+        'want to monitor. Pick your system below.</p><div role="tablist">'
+        '<button role="tab" aria-controls="p-win">Windows</button><button role="tab" '
+        'aria-controls="p-mac">macOS</button><button role="tab" aria-controls="p-lin">Linux'
+        '</button></div><div id="p-win" role="tabpanel"><p>Run the MSI installer as an '
+        'administrator.</p></div><div id="p-mac" role="tabpanel" hidden><p>Install it with '
+        'Homebrew. It needs macOS 12 or later.</p></div><div id="p-lin" role="tabpanel" hidden>'
+        '<p>Install the deb or rpm package.</p></div></main></body></html>', encoding="utf-8")
+    doc = load(tmp_path / "install.html")
+    assert [p.text for p in doc.paragraphs][2:] == [
+        "Windows", "Run the MSI installer as an administrator.", "macOS",
+        "Install it with Homebrew. It needs macOS 12 or later.", "Linux",
+        "Install the deb or rpm package."]

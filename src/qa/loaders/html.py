@@ -201,9 +201,11 @@ def _disclosures(html: str) -> str:
     controls, answers kept and questions lost. A button is such a heading when it is in a
     heading (h1-h6, the WAI-ARIA accordion), or when its text asks ("...?") or it says it
     opens a panel (aria-expanded, aria-controls, a class such as accordion or toggle) and
-    that panel, right after it or named, holds text that is not mostly links. Other buttons
-    ("Menu", "Accept", "Subscribe", a chat widget's "Need help?") are still dropped. The
-    page as it is if lxml cannot parse it or it has no such button."""
+    that panel, right after it or named, holds text that is not mostly links; the heading
+    goes where the button was, or before its panel if that is elsewhere (a tab's name heads
+    its panel, not a row of names). Other buttons ("Menu", "Accept", "Subscribe", a chat
+    widget's "Need help?") are still dropped. The page as it is if lxml cannot parse it or
+    it has no such button."""
     import lxml.html
     from lxml import etree
 
@@ -218,19 +220,23 @@ def _disclosures(html: str) -> str:
         text = " ".join(button.text_content().split())
         if not text:
             continue
-        in_heading = any(a.tag in _HEADING_TAGS for a in button.iterancestors())
-        if not in_heading:
-            opens = (text.endswith("?") or button.get("aria-expanded") is not None
-                     or button.get("aria-controls")
-                     or _DISCLOSURE.search(button.get("class") or ""))
-            if not opens or _panel_of(button) is None:
-                continue
-        if in_heading:
+        if any(a.tag in _HEADING_TAGS for a in button.iterancestors()):
             button.drop_tag()  # the heading's text is the button's
-        else:
-            button.tag = "h3"
-            for attribute in list(button.attrib):
-                del button.attrib[attribute]
+            changed = True
+            continue
+        opens = (text.endswith("?") or button.get("aria-expanded") is not None
+                 or button.get("aria-controls") or _DISCLOSURE.search(button.get("class") or ""))
+        panel = _panel_of(button) if opens else None
+        if panel is None:
+            continue
+        heading = lxml.html.Element("h3")
+        heading.text = text
+        if button.getnext() is panel:
+            heading.tail = button.tail
+            button.getparent().replace(button, heading)
+        else:  # a tab, its panel elsewhere: its name heads the panel
+            panel.addprevious(heading)
+            button.drop_tree()  # its tail stays
         changed = True
     return lxml.html.tostring(tree, encoding="unicode") if changed else html
 
