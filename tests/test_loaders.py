@@ -967,6 +967,43 @@ def test_a_markdown_file_s_front_matter_is_no_passage(tmp_path: Path) -> None:
     assert load(tmp_path / "api.txt").paragraphs[0].text.startswith("---\ntitle: Beacon API")
 
 
+def test_a_markdown_file_s_comments_are_never_quoted(tmp_path: Path) -> None:
+    """An HTML comment in Markdown ('<!-- TODO: internal note: the staging password is
+    hunter2 -->'), never shown by a renderer, was a paragraph of sentences: indexed and
+    quotable. Comments (outside code fences) are in no paragraph, nor the title; with CRLF
+    line ends the front matter's title is read too (it was '---')."""
+    from qa.chunking import chunk_documents
+
+    text = ("<!-- draft -->\n---\n\n# Deploy guide\n\n<!-- TODO: internal note: the staging "
+            "password is hunter2 -->\nDeploy with the orbit tool.\n\n"
+            "```html\n<!-- kept: it is code -->\n```\n")
+    (tmp_path / "deploy.md").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "deploy.md")
+    assert doc.text == text and doc.title == "Deploy guide"
+    assert [p.text for p in doc.paragraphs] == [
+        "---", "# Deploy guide", "Deploy with the orbit tool.",
+        "```html\n<!-- kept: it is code -->\n```"]
+    assert "hunter2" not in " ".join(c.text for c in chunk_documents([doc]))
+    (tmp_path / "notes.md").write_bytes(b'---\r\ntitle: "Release notes"\r\n---\r\n\r\nText.\r\n')
+    notes = load(tmp_path / "notes.md")
+    assert notes.title == "Release notes" and [p.text for p in notes.paragraphs] == ["Text."]
+
+
+def test_a_passage_never_spans_a_line_left_out_as_furniture(tmp_path: Path) -> None:
+    """A line left out of every paragraph as page furniture ('Share this article',
+    'Advertisement') was still inside the passage that spanned it (a passage is the slice
+    from its first sentence to its last): embedded, searched and shown with it. A passage
+    ends before such a line."""
+    from qa.chunking import chunk_documents
+
+    (tmp_path / "news.txt").write_text(
+        "The ferry resumes on Monday.\n\nAdvertisement\n\nTickets cost four pounds.\n",
+        encoding="utf-8")
+    chunks = chunk_documents([load(tmp_path / "news.txt")])
+    assert [c.text for c in chunks] == ["The ferry resumes on Monday.",
+                                        "Tickets cost four pounds."]
+
+
 def test_docx_nonsense_numbering_still_loads(tmp_path: Path) -> None:
     """A numbering part naming a missing list, levels that are not numbers, a start of 'q':
     the text still loads, its items marked as bullets (never a traceback or a refusal)."""

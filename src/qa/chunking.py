@@ -209,13 +209,15 @@ def document_sentences(doc: Document, chunk_chars: int) -> list[list[Span]]:
     return paragraphs
 
 
-def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: int) -> Iterator[
-    list[Span]
-]:
-    """Group sentences into passages: whole sentences, paragraph breaks respected."""
+def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: int,
+          text: str = "") -> Iterator[list[Span]]:
+    """Group sentences into passages: whole sentences, paragraph breaks respected. A passage
+    never spans text of `text` that is in no paragraph (a line of page furniture, a
+    Markdown comment): a passage's text is the slice from its first sentence to its last."""
     current: list[Span] = []
     for sentences in paragraphs:
-        if current and current[-1].end - current[0].start >= min_chunk_chars:
+        if current and (current[-1].end - current[0].start >= min_chunk_chars or (
+                sentences and text[current[-1].end:sentences[0].start].strip())):
             yield current
             current = []
         for sent in sentences:
@@ -241,7 +243,7 @@ def chunk_documents(
     n_sentences = 0
     for doc in docs:
         for n, group in enumerate(
-            _pack(document_sentences(doc, chunk_chars), chunk_chars, min_chunk_chars)
+            _pack(document_sentences(doc, chunk_chars), chunk_chars, min_chunk_chars, doc.text)
         ):
             sentences = []
             for span in group:

@@ -27,7 +27,7 @@ from qa.loaders.base import (
 from qa.loaders.docx import DocxLoader
 from qa.loaders.html import HtmlLoader
 from qa.loaders.pdf import PdfLoader
-from qa.loaders.text import MarkdownLoader, TextLoader, front_matter_end
+from qa.loaders.text import MarkdownLoader, TextLoader, hidden_spans
 from qa.types import Document, Span
 
 __all__ = [
@@ -120,18 +120,39 @@ def document_of(doc_id: str, path: str, kind: str, extracted: Extracted,
     """The `Document` for extracted text. Its `sha256` names the bytes its offsets point
     into: the file for plain text, the extracted text for extracted formats, so a changed
     extraction makes the index stale instead of shifting citations silently. A Markdown
-    file's front matter is in its text (offsets are the file's) but in no paragraph: it is
-    never a passage nor quoted."""
+    file's front matter and HTML comments are in its text (offsets are the file's) but in
+    no paragraph: never shown, they are never a passage nor quoted."""
     text = extracted.text
-    body = front_matter_end(text) if kind == MarkdownLoader.kind else 0
     sha = file_sha256
     if kind in EXTRACTED_KINDS:
         sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    blocks = paragraphs(text)
+    if kind == MarkdownLoader.kind:
+        blocks = _without(blocks, hidden_spans(text), text)
     return Document(
         id=doc_id, title=extracted.title, path=path, text=text, sha256=sha,
-        paragraphs=tuple(p for p in paragraphs(text) if p.start >= body), kind=kind,
+        paragraphs=blocks, kind=kind,
         pages=tuple(Span(s, e, text[s:e]) for s, e in extracted.pages),
     )
+
+
+def _without(blocks: tuple[Span, ...], hidden: list[tuple[int, int]],
+             text: str) -> tuple[Span, ...]:
+    """The paragraphs less the `hidden` spans: what is left of each, trimmed, is one."""
+    if not hidden:
+        return blocks
+    kept: list[Span] = []
+    for block in blocks:
+        pieces = [(block.start, block.end)]
+        for start, end in hidden:
+            pieces = [part for s, e in pieces
+                      for part in ((s, min(e, start)), (max(s, end), e)) if part[0] < part[1]]
+        for s, e in pieces:
+            piece = text[s:e]
+            s, e = s + len(piece) - len(piece.lstrip()), s + len(piece.rstrip())
+            if s < e:
+                kept.append(Span(s, e, text[s:e]))
+    return tuple(kept)
 
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024

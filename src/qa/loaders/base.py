@@ -172,9 +172,11 @@ def paragraphs(text: str) -> tuple[Span, ...]:
 
 
 def first_line_title(text: str) -> str:
-    """The first non-empty content line, without Markdown heading marks (at most 200 chars)."""
+    """The first content line with a word in it (not a "-----" or "*****" rule), without
+    Markdown heading marks (at most 200 chars)."""
     for block in paragraphs(text):
-        line = block.text.splitlines()[0].lstrip("#").strip()
-        if line:
-            return line[:200]
+        for line in block.text.splitlines():
+            line = line.lstrip("#").strip()
+            if re.search(r"\w", line):
+                return line[:200]
     return ""

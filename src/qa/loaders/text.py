@@ -27,16 +27,35 @@ class TextLoader:
 
 
 # YAML front matter (Jekyll, Hugo, MkDocs, Obsidian): "---" lines around "key: value" lines
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-_TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t]*$""", re.MULTILINE)
-MARKDOWN_REVISION = 2  # 2: the title is the front matter's, not its "---"
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
+                           re.DOTALL)
+_TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t\r]*$""", re.MULTILINE)
+MARKDOWN_REVISION = 3  # 2: the title is the front matter's, not its "---"
+#                       3: ... also in a file with CRLF line ends; no title is a comment
+# An HTML comment as Markdown reads one (CommonMark's HTML block): from "<!--" at a line's
+# start to the end of the line that closes it
+_COMMENT = re.compile(r"^[ \t]{0,3}<!--.*?-->[^\n]*", re.DOTALL | re.MULTILINE)
 
 
-def front_matter_end(text: str) -> int:
-    """Where a Markdown file's YAML front matter ends (0 if it has none): it is data about
-    the file (its title, tags, a date), not text to quote."""
+def hidden_spans(text: str) -> list[tuple[int, int]]:
+    """What a Markdown file holds that a reader never sees, as (start, end) offsets: its
+    YAML front matter (data about the file: its title, tags, a date) and its HTML comments
+    (notes to its authors, "<!-- TODO ... -->"), those in code fences aside."""
+    from qa.chunking import fences
+
     front = _FRONT_MATTER.match(text)
-    return front.end() if front is not None else 0
+    hidden = [(0, front.end())] if front is not None else []
+    if "<!--" not in text:
+        return hidden
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    code = [(starts[o], starts[c + 1]) for o, c in fences(lines).items()]
+    for comment in _COMMENT.finditer(text, hidden[0][1] if hidden else 0):
+        if not any(s <= comment.start() < e for s, e in code):
+            hidden.append(comment.span())
+    return hidden
 
 
 class MarkdownLoader(TextLoader):
@@ -46,11 +65,18 @@ class MarkdownLoader(TextLoader):
 
     def extract(self, raw: bytes, name: str) -> Extracted:
         extracted = super().extract(raw, name)
-        front = _FRONT_MATTER.match(extracted.text)
-        if front is None:
-            return extracted
-        title = _TITLE.search(front.group(1))
+        text = extracted.text
+        front = _FRONT_MATTER.match(text)
+        title = _TITLE.search(front.group(1)) if front is not None else None
         if title is not None and title.group(2).strip():
-            return Extracted(text=extracted.text, title=title.group(2).strip()[:200])
-        rest = first_line_title(extracted.text[front.end():])
-        return Extracted(text=extracted.text, title=rest or extracted.title)
+            return Extracted(text=text, title=title.group(2).strip()[:200])
+        hidden = hidden_spans(text)
+        if not hidden:
+            return extracted
+        shown, at = [], 0  # the title is the first line a reader sees
+        for start, end in hidden:
+            shown.append(text[at:start])
+            at = max(at, end)
+        shown.append(text[at:])
+        return Extracted(text=text, title=first_line_title("\n\n".join(shown))
+                         or extracted.title)
