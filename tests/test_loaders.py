@@ -1275,3 +1275,20 @@ def test_a_tab_s_name_heads_its_panel(tmp_path: Path) -> None:
         "Windows", "Run the MSI installer as an administrator.", "macOS",
         "Install it with Homebrew. It needs macOS 12 or later.", "Linux",
         "Install the deb or rpm package."]
+
+
+def test_a_long_code_block_is_one_passage_and_no_answer(tmp_path: Path) -> None:
+    """A code block longer than a passage was wrapped into pieces, each in a passage of its
+    own and, but for the first, prose to the ranker (quotable as an answer). Its pieces,
+    cut at line ends, stay in one passage, where each is seen inside the fences."""
+    from qa.chunking import chunk_documents
+
+    code = "\n".join(f'    step_{i} = run("task-{i}", retries=3)  # step {i}' for i in range(40))
+    text = f"# Deploy\n\nRun the deploy script.\n\n```python\n{code}\n```\n\nIt takes a minute.\n"
+    (tmp_path / "deploy.md").write_text(text, encoding="utf-8")
+    chunks = chunk_documents([load(tmp_path / "deploy.md")])
+    pieces = [(c, s) for c in chunks for s in c.sentences if "step_" in s.text]
+    assert len(pieces) > 2 and len({c.id for c, _ in pieces}) == 1
+    assert all(s.text.endswith(("```", ")  # step " + s.text.rpartition(" ")[2]))
+               for _, s in pieces)  # cut at line ends
+    assert _headings(load(tmp_path / "deploy.md")) == ["# Deploy"] + [s.text for _, s in pieces]

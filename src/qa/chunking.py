@@ -182,12 +182,14 @@ def _speech_tag(before: str, fragment: str) -> bool:
             and fragment[0] not in _OPENING_QUOTES)
 
 
-def _hard_wrap(span: Span, limit: int) -> list[Span]:
-    """Split an overlong sentence at whitespace into pieces of at most ~`limit` chars."""
+def _hard_wrap(span: Span, limit: int, lines: bool = False) -> list[Span]:
+    """Split an overlong sentence at whitespace into pieces of at most ~`limit` chars (code:
+    at a line's end where it can)."""
     pieces: list[Span] = []
     text, base, begin = span.text, span.start, 0
     while len(text) - begin > limit:
-        cut = text.rfind(" ", begin + 1, begin + limit)
+        cut = text.rfind("\n", begin + 1, begin + limit) if lines else -1
+        cut = cut if cut > begin else text.rfind(" ", begin + 1, begin + limit)
         cut = cut if cut > begin else begin + limit
         pieces.append(Span(base + begin, base + cut, text[begin:cut]))
         begin = cut
@@ -204,7 +206,8 @@ def document_sentences(doc: Document, chunk_chars: int) -> list[list[Span]]:
         spans: list[Span] = []
         code = is_code(para.text)  # one unit: its "# comments" and ". " are not sentences
         for sent in [para] if code else split_sentences(para.text, para.start):
-            spans.extend(_hard_wrap(sent, chunk_chars) if len(sent.text) > chunk_chars else [sent])
+            spans.extend(_hard_wrap(sent, chunk_chars, code) if len(sent.text) > chunk_chars
+                         else [sent])
         paragraphs.append(spans)
     return paragraphs
 
@@ -220,8 +223,12 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
                 sentences and text[current[-1].end:sentences[0].start].strip())):
             yield current
             current = []
-        for sent in sentences:
-            if current and sent.end - current[0].start > chunk_chars:
+        # a code block wrapped into pieces stays in one passage (up to CODE_CHARS), where
+        # `is_heading` sees its fences around each piece
+        whole = (len(sentences) > 1 and sentences[-1].end - sentences[0].start <= CODE_CHARS
+                 and is_code(text[sentences[0].start:sentences[-1].end]))
+        for n, sent in enumerate(sentences):
+            if current and sent.end - current[0].start > chunk_chars and not (whole and n):
                 yield current
                 current = []
             current.append(sent)
@@ -229,10 +236,22 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
         yield current
 
 
+CODE_CHARS = 4000  # a code block up to this long is one passage, however it is wrapped
+
+
 def is_code(text: str) -> bool:
     """Is `text` (a paragraph, or a sentence) a fenced code block, fences and all?"""
     lines = text.split("\n")
     return fences(lines).get(0) == len(lines) - 1 > 0
+
+
+def _in_code(sentence: Sentence, chunk: Chunk) -> bool:
+    """Is the sentence a fenced code block, or a piece of one, of its passage?"""
+    if "```" not in chunk.text and "~~~" not in chunk.text:
+        return False
+    lines = chunk.text.split("\n")
+    at = chunk.text.count("\n", 0, sentence.start - chunk.start)
+    return any(opened <= at <= closed for opened, closed in fences(lines).items())
 
 
 def chunk_documents(
@@ -290,7 +309,7 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     after = chunk.text[sentence.end - chunk.start :].replace("\r\n", "\n").lstrip(" \t")
     if not ((not before or before.endswith("\n")) and (not after or after.startswith("\n"))):
         return False  # not alone on its line
-    if is_code(text):  # a fenced code block is code, not prose that answers
+    if _in_code(sentence, chunk):  # a fenced code block is code, not prose that answers
         return True
     if _CELLS.search(text):  # the first row of a table: a row under it, none above it
         above = re.split(r"\n[ \t]*\n", before.rstrip())[-1].split("\n")
