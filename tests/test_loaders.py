@@ -599,7 +599,7 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
              "Tickets cost £4.50 for adults; children under 12 travel free.1"],
      ["Facebook", "Log in", "Related stories", "Pier rebuild", "All rights reserved"]),
     (_DOCS_PAGE, ["Run pip install tool to install the latest release; see the release notes "
-                  "for details.", "$ pip install tool",
+                  "for details.", "```\n$ pip install tool\n$ tool --help\n```",
                   "The --verbose flag prints each step as it runs, and --quiet prints nothing "
                   "but errors.", "Python 3.10 or newer is required."],
      ["API reference", "Sphinx", "Copyright"]),
@@ -1292,3 +1292,23 @@ def test_a_long_code_block_is_one_passage_and_no_answer(tmp_path: Path) -> None:
     assert all(s.text.endswith(("```", ")  # step " + s.text.rpartition(" ")[2]))
                for _, s in pieces)  # cut at line ends
     assert _headings(load(tmp_path / "deploy.md")) == ["# Deploy"] + [s.text for _, s in pieces]
+
+
+def test_an_html_code_block_is_one_paragraph_apart_from_the_prose(tmp_path: Path) -> None:
+    """trafilatura writes a <pre> block as bare lines, so 'Install the tool from PyPI:' and
+    the commands under it ran into one sentence of prose ('Install the tool from PyPI: pip
+    install orbit-cli orbit --version'), quoted as such. A <pre> block is a fenced block of
+    its own (its lines and indentation as they are), which the chunker knows for code."""
+    (tmp_path / "guide.html").write_text(
+        "<html><body><article><h1>Orbit CLI guide</h1><p>The Orbit command line tool deploys "
+        "services to the Orbit platform. It needs Python 3.10 or later.</p><h2>Install</h2>"
+        "<p>Install the tool from PyPI:</p><pre><code>pip install orbit-cli\n\nif [ -x orbit ]"
+        "; then\n    orbit --version\nfi\n</code></pre><p>The version must be 2.4 or later to "
+        "use workspaces.</p></article></body></html>", encoding="utf-8")
+    doc = load(tmp_path / "guide.html")
+    assert [p.text for p in doc.paragraphs][3:] == [
+        "Install the tool from PyPI:",
+        "```\npip install orbit-cli\nif [ -x orbit ]; then\n    orbit --version\nfi\n```",
+        "The version must be 2.4 or later to use workspaces."]
+    assert "Install the tool from PyPI:" not in _headings(doc)
+    assert "```\npip install orbit-cli" in _headings(doc)[-1]

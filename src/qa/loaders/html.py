@@ -24,7 +24,8 @@ REVISION = 4  # 2: inline elements and <br> no longer split sentences into parag
 #                 are lines of one paragraph; so are a definition list's term and its
 #                 definitions, and a line ending in a colon and the short lines under it;
 #                 a <div> of text is read as the paragraph it is
-#              4: an accordion's question, held in a <button>, is a heading
+#              4: an accordion's question, held in a <button>, is a heading; a <pre>
+#                 block is a fenced block of its own
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -78,6 +79,39 @@ def _blocks(html: str) -> _Blocks:
 
 
 ITEM_WORDS = 8  # a line under "Opening hours:" this short is one of what it introduces
+_CODE_FENCE = re.compile(r"`{3,}")
+
+
+def _pre_as_fences(html: str) -> str:
+    """The page with each <pre> block's text between Markdown fences ("```" lines):
+    trafilatura writes a code block as bare lines, which ran into the sentence before them
+    ("Install the tool from PyPI: pip install orbit-cli orbit --version"); fenced, it is
+    one paragraph, which the chunker knows for code. The page as it is if lxml cannot
+    parse it or it has no <pre>."""
+    import lxml.html
+    from lxml import etree
+
+    if "<pre" not in html.lower():
+        return html
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    changed = False
+    for pre in tree.iter("pre"):
+        code = pre.text_content()
+        if not code.strip():
+            continue
+        ticks = max((len(run) for run in re.findall(r"`+", code)), default=0)
+        fence = "`" * max(3, ticks + 1)
+        pre.text = f"{fence}\n{pre.text or ''}"
+        end = "" if code.endswith("\n") else "\n"
+        if len(pre):
+            pre[-1].tail = f"{pre[-1].tail or ''}{end}{fence}"
+        else:
+            pre.text = f"{pre.text}{end}{fence}"
+        changed = True
+    return lxml.html.tostring(tree, encoding="unicode") if changed else html
 
 
 def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
@@ -92,7 +126,17 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
     kept: list[str] = []
     defined = False  # the last line is a term or a definition
     introduced = False  # the last line ends in a colon, or is one of the lines under one
-    for line in (" ".join(line.split()) for line in lines):
+    fence = ""  # the fence of the code block being read (`_pre_as_fences`)
+    for raw in lines:
+        if fence:  # a code block's lines as they are, one paragraph with its fences
+            kept[-1] = f"{kept[-1]}\n{raw.rstrip()}"
+            fence = "" if raw.strip() == fence else fence
+            continue
+        line = " ".join(raw.split())
+        if _CODE_FENCE.fullmatch(line):
+            kept.append(line)
+            fence, defined, introduced = line, False, False
+            continue
         if not line or line in "-*•":
             continue
         bare = line[2:] if _LIST_ITEM.match(line) else line
@@ -373,7 +417,7 @@ class HtmlLoader:
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
         html = _disclosures(html)  # an accordion's questions, as headings
-        divided = _divs_as_paragraphs(html)
+        divided = _divs_as_paragraphs(_pre_as_fences(html))
         page = _without_furniture(divided, _BANNERS) or divided
         blocks = _blocks(html)
         text = _paragraph_text(_main_text(page).splitlines(), blocks)
