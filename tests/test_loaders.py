@@ -310,11 +310,12 @@ def test_docx_paragraphs_and_table_rows_in_order() -> None:
 
 
 def test_docx_a_cell_s_paragraphs_are_not_run_together(tmp_path: Path) -> None:
-    """A cell holding several paragraphs ran them into one sentence ('Annual leave | 25 days
-    Unused days lapse on 31 March'; a one-column box 'Important Book leave...'). A cell's
-    further paragraphs are lines under its row, each row and each such line a sentence,
-    the table still one paragraph whose first row names the columns; a one-column table
-    (a box) gives its paragraphs as paragraphs."""
+    """A cell holding several paragraphs ran them into one ('Annual leave | 25 days Unused
+    days lapse on 31 March', 'Name: Laura Chen Title: Finance Director'; a one-column box
+    'Important Book leave...'). A cell's paragraphs are joined by '; ' (a space after one
+    that punctuation ends), its row still one line and one sentence, the table one
+    paragraph whose first row names the columns; a one-column table (a box) gives its
+    paragraphs as paragraphs."""
     import docx
 
     from qa.chunking import chunk_documents
@@ -323,23 +324,25 @@ def test_docx_a_cell_s_paragraphs_are_not_run_together(tmp_path: Path) -> None:
     document.add_paragraph("Leave policy for all staff.")
     table = document.add_table(rows=4, cols=2)
     for r, (kind, days) in enumerate((("Leave type", "Allowance"), ("Annual leave", "25 days"),
-                                      ("Sick leave", "10 days"), ("Parental leave", "20 weeks"))):
+                                      ("Sick leave", "10 days"), ("Signed", "Name: Laura Chen"))):
         table.cell(r, 0).text, table.cell(r, 1).text = kind, days
     table.cell(1, 1).add_paragraph("Unused days lapse on 31 March")
+    table.cell(2, 1).text = "10 days a year."
+    table.cell(2, 1).add_paragraph("A note from a doctor after three days")
+    table.cell(3, 1).add_paragraph("Title: Finance Director")
     box = document.add_table(rows=1, cols=1).cell(0, 0)
     box.text = "Important"
     box.add_paragraph("Book leave through the HR portal at least two weeks ahead")
     document.save(str(tmp_path / "leave.docx"))
     doc = load(tmp_path / "leave.docx")
+    rows = ["Leave type | Allowance", "Annual leave | 25 days; Unused days lapse on 31 March",
+            "Sick leave | 10 days a year. A note from a doctor after three days",
+            "Signed | Name: Laura Chen; Title: Finance Director"]
     assert [p.text for p in doc.paragraphs] == [
-        "Leave policy for all staff.",
-        "Leave type | Allowance\nAnnual leave | 25 days\nUnused days lapse on 31 March\n"
-        "Sick leave | 10 days\nParental leave | 20 weeks",
+        "Leave policy for all staff.", "\n".join(rows),
         "Important", "Book leave through the HR portal at least two weeks ahead"]
     sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
-    assert sentences[1:6] == ["Leave type | Allowance", "Annual leave | 25 days",
-                              "Unused days lapse on 31 March", "Sick leave | 10 days",
-                              "Parental leave | 20 weeks"]
+    assert sentences[1:3] == rows[:2] and sentences[-3] == rows[3]
     assert _headings(doc) == ["Leave type | Allowance", "Important"]
 
 
@@ -1229,32 +1232,21 @@ def test_plain_text_sections_and_records_are_told_apart(tmp_path: Path) -> None:
                               "3. Water supply", "4. Waiting list", "Chapter 5: The Return"]
 
 
-def test_docx_lines_under_a_table_s_last_row_are_sentences_of_the_table(
-        tmp_path: Path) -> None:
-    """A signature table ('Name: Laura Chen' / 'Title: Finance Director' in one cell, the
-    other party's in the next) gave its cells' second paragraphs as lines under the last
-    row, which were one sentence ('Title: Finance Director\\nTitle: Managing Partner'), and
-    a short one alone read as a heading. Every line under a table's rows is a sentence of
-    the table, and none a heading."""
-    import docx
-
-    document = docx.Document()
-    document.add_paragraph("This Agreement is governed by the law of England and Wales.")
-    table = document.add_table(rows=2, cols=2)
-    table.cell(0, 0).text, table.cell(0, 1).text = "Signed for the Client", "Signed for us"
-    for col, (name, title) in enumerate((("Laura Chen", "Finance Director"),
-                                         ("Omar Haddad", "Managing Partner"))):
-        table.cell(1, col).text = f"Name: {name}"
-        table.cell(1, col).add_paragraph(title)
-    document.save(str(tmp_path / "signed.docx"))
+def test_lines_under_a_table_s_rows_are_sentences_of_the_table(tmp_path: Path) -> None:
+    """Lines under a table's rows in its paragraph (GitHub's Markdown reads them as rows;
+    a cell's lines) were one sentence ('Finance Director\nManaging Partner') unless a row
+    stood beside each, and a short one alone read as a heading. Every line from a table's
+    first row down is a sentence of the table, and none a heading."""
     from qa.chunking import chunk_documents
 
-    doc = load(tmp_path / "signed.docx")
+    (tmp_path / "signed.md").write_text(
+        "Governed by the law of England and Wales.\n\n| Client | Consultant |\n|---|---|\n"
+        "| Laura Chen | Omar Haddad |\nFinance Director\nManaging Partner\n", encoding="utf-8")
+    doc = load(tmp_path / "signed.md")
     sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
-    assert sentences[1:] == ["Signed for the Client | Signed for us",
-                             "Name: Laura Chen | Name: Omar Haddad", "Finance Director",
-                             "Managing Partner"]
-    assert _headings(doc) == ["Signed for the Client | Signed for us"]
+    assert sentences[1:] == ["| Client | Consultant |\n|---|---|", "| Laura Chen | Omar Haddad |",
+                             "Finance Director", "Managing Partner"]
+    assert _headings(doc) == ["| Client | Consultant |\n|---|---|"]
 
 
 def test_a_tab_s_name_heads_its_panel(tmp_path: Path) -> None:
@@ -1312,3 +1304,21 @@ def test_an_html_code_block_is_one_paragraph_apart_from_the_prose(tmp_path: Path
         "The version must be 2.4 or later to use workspaces."]
     assert "Install the tool from PyPI:" not in _headings(doc)
     assert "```\npip install orbit-cli" in _headings(doc)[-1]
+
+
+def test_an_html_table_cell_s_lines_are_not_run_together(tmp_path: Path) -> None:
+    """trafilatura runs a cell's lines (<br>, or its <p>s) together: 'Parallel deploy
+    workers Raise it for large projects', 'Hire costs £20 an hour'. They are joined as the
+    Word loader joins a cell's paragraphs ('; '), the row one line; other rows as before."""
+    (tmp_path / "config.html").write_text(
+        "<html><body><article><h1>Configuration</h1><p>The Orbit tool reads its settings from "
+        "a file in your home folder when it starts.</p><table><tr><th>Key</th><th>Default</th>"
+        "<th>Meaning</th></tr><tr><td>region</td><td>eu-west-1</td><td>Where services run</td>"
+        "</tr><tr><td>workers</td><td>4</td><td><p>Parallel deploy workers</p><p>Raise it for "
+        "large projects</p></td></tr><tr><td>Hire costs<br>per hour</td><td>£20</td><td>Paid "
+        "in advance.<br>No refunds</td></tr></table></article></body></html>", encoding="utf-8")
+    table = next(p.text for p in load(tmp_path / "config.html").paragraphs if "|" in p.text)
+    assert table.splitlines()[2:] == [
+        "| region | eu-west-1 | Where services run |",
+        "| workers | 4 | Parallel deploy workers; Raise it for large projects |",
+        "| Hire costs; per hour | £20 | Paid in advance. No refunds |"]

@@ -114,6 +114,24 @@ def clean_extracted(text: str) -> str:
     return _CONTROL.sub("", text).translate(_LIGATURES)
 
 
+# -- table cells -----------------------------------------------------------------------------
+
+CELL_JOIN = "; "  # between the paragraphs of a table's cell that no punctuation ends
+_PUNCTUATED = re.compile(r"""[.!?…:;,]["'”’)\]]*$""")
+
+
+def cell_text(parts: list[str]) -> str:
+    """The paragraphs (or <br> lines) of one table cell as one line of its row: run together
+    they read as one ("Annual leave 25 days", "25 days Unused days lapse"), and on lines of
+    their own a cell stacking a label over its value ("Hire costs" / "£20 an hour") is cut
+    from it, and its row from its other cells. A paragraph no punctuation ends is followed
+    by "; ", one that ends a sentence or clause by a space."""
+    out = ""
+    for part in (p for p in parts if p):
+        out += (" " if _PUNCTUATED.search(out) else CELL_JOIN) + part if out else part
+    return out
+
+
 # -- paragraphs ------------------------------------------------------------------------------
 
 # Whole lines that scrapers leave behind: navigation, sharing widgets, ads.

@@ -5,8 +5,8 @@ checked, so a zip bomb dressed as a .docx is refused without inflating it (Pytho
 never reads more than an entry declares, so the declared sizes bound the work).
 
 Each paragraph becomes one paragraph of the text, and each table one whose lines are its
-rows (cells joined by " | "; a cell's further paragraphs on lines of their own under its
-row; a one-column table, a box, as paragraphs). A paragraph is read as Word shows it with
+rows (cells joined by " | ", a cell's paragraphs by "; " where no punctuation ends them; a
+one-column table, a box, as paragraphs). A paragraph is read as Word shows it with
 tracked changes accepted, paragraphs in content controls included (python-docx's
 `Paragraph.text` and body children skip both); a text box's paragraphs follow the paragraph
 that anchors it; footnotes and endnotes follow the body. An item of a bulleted or numbered
@@ -27,13 +27,13 @@ from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
 
-from qa.loaders.base import BadDocument, Extracted, clean_extracted
+from qa.loaders.base import BadDocument, Extracted, cell_text, clean_extracted
 
 REVISION = 4  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
 #                 paragraphs under a colon's are lines of its paragraph; text boxes read;
 #                 a table is one paragraph
-#              4: a cell's paragraphs are lines apart; a one-column table's are paragraphs
+#              4: a cell's paragraphs are joined by "; "; a one-column table's are paragraphs
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -252,18 +252,12 @@ def _cells(row: object) -> list[list[str]]:
 
 def _table_blocks(rows: list[list[list[str]]]) -> list[str]:
     """A table as blocks of text. A table of columns is one paragraph, a line per row, its
-    cells' first paragraphs joined by " | ", and a cell's further paragraphs lines of their
-    own under the row: run into the row ("25 days Unused days lapse in March") they read as
-    one sentence. A table with one column is a box of paragraphs (a callout, a layout
-    table): each of its paragraphs is a paragraph, as a text box's are."""
+    cells joined by " | ", a cell's paragraphs by "; " (`cell_text`). A table with one column
+    is a box of paragraphs (a callout, a layout table): each of its paragraphs is a
+    paragraph, as a text box's are."""
     if all(len(cells) <= 1 for cells in rows):
         return [text for cells in rows for texts in cells for text in texts]
-    lines = []
-    for cells in rows:
-        if cells:
-            lines.append(" | ".join(texts[0] for texts in cells))
-            lines.extend(text for texts in cells for text in texts[1:])
-    return ["\n".join(lines)]
+    return ["\n".join(" | ".join(cell_text(texts) for texts in cells) for cells in rows if cells)]
 
 
 class DocxLoader:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
+from qa.loaders.base import (
+    BadDocument,
+    Extracted,
+    cell_text,
+    clean_extracted,
+    decode_text,
+    looks_like_text,
+)
 
 REVISION = 4  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
@@ -25,7 +32,7 @@ REVISION = 4  # 2: inline elements and <br> no longer split sentences into parag
 #                 definitions, and a line ending in a colon and the short lines under it;
 #                 a <div> of text is read as the paragraph it is
 #              4: an accordion's question, held in a <button>, is a heading; a <pre>
-#                 block is a fenced block of its own
+#                 block is a fenced block of its own; a cell's lines are joined by "; "
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -82,22 +89,40 @@ ITEM_WORDS = 8  # a line under "Opening hours:" this short is one of what it int
 _CODE_FENCE = re.compile(r"`{3,}")
 
 
-def _pre_as_fences(html: str) -> str:
-    """The page with each <pre> block's text between Markdown fences ("```" lines):
-    trafilatura writes a code block as bare lines, which ran into the sentence before them
-    ("Install the tool from PyPI: pip install orbit-cli orbit --version"); fenced, it is
-    one paragraph, which the chunker knows for code. The page as it is if lxml cannot
-    parse it or it has no <pre>."""
+# marks a break inside a table's cell: a word, as trafilatura drops private-use and
+# invisible characters (any left where no row splits it is a space)
+_CELL_BREAK = "QACELLBREAK"
+_CELL_BLOCKS = ("br", "p", "div", "li")
+
+
+def _for_trafilatura(html: str) -> str:
+    """The page with what trafilatura's text would lose marked. Each <pre> block's text is
+    put between Markdown fences ("```" lines): trafilatura writes a code block as bare
+    lines, which ran into the sentence before them ("Install the tool from PyPI: pip
+    install orbit-cli orbit --version"); fenced, it is one paragraph, which the chunker
+    knows for code. A break inside a table's cell (<br>, or its second <p>) is marked
+    (`_CELL_BREAK`): trafilatura runs a cell's paragraphs together ("Parallel deploy
+    workers Raise it for large projects"), which `_row_of_cells` joins as the Word loader
+    does. The page as it is if lxml cannot parse it or it
+    has neither."""
     import lxml.html
     from lxml import etree
 
-    if "<pre" not in html.lower():
+    lower = html.lower()
+    if "<pre" not in lower and "<td" not in lower and "<th" not in lower:
         return html
     try:
         tree = lxml.html.fromstring(html)
     except (etree.ParserError, ValueError):
         return html
     changed = False
+    for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
+        for block in cell.iter(*_CELL_BLOCKS):
+            if block.tag == "br":
+                block.tail = _CELL_BREAK + (block.tail or "")
+            else:
+                block.text = _CELL_BREAK + (block.text or "")
+            changed = True
     for pre in tree.iter("pre"):
         code = pre.text_content()
         if not code.strip():
@@ -126,7 +151,7 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
     kept: list[str] = []
     defined = False  # the last line is a term or a definition
     introduced = False  # the last line ends in a colon, or is one of the lines under one
-    fence = ""  # the fence of the code block being read (`_pre_as_fences`)
+    fence = ""  # the fence of the code block being read (`_for_trafilatura`)
     for raw in lines:
         if fence:  # a code block's lines as they are, one paragraph with its fences
             kept[-1] = f"{kept[-1]}\n{raw.rstrip()}"
@@ -139,6 +164,8 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             continue
         if not line or line in "-*•":
             continue
+        if line.startswith("|") and _CELL_BREAK in line:
+            line = _row_of_cells(line)
         bare = line[2:] if _LIST_ITEM.match(line) else line
         if bare in blocks.terms:  # a <dt> opens a paragraph, its <dd>s are its next lines:
             kept.append(bare)  # "The red light blinks three times\nThe tank is empty."
@@ -160,7 +187,18 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
         else:
             kept.append(line)
         introduced = kept[-1].endswith(":") and line not in blocks.headings
-    return "\n\n".join(kept)
+    text = "\n\n".join(kept)
+    return re.sub(f" *(?:{_CELL_BREAK} *)+", lambda m: " " if m.start() and m.end() < len(text)
+                  and "\n" not in text[m.start() - 1:m.end() + 1] else "", text)
+
+
+def _row_of_cells(line: str) -> str:
+    """A table's row as trafilatura writes it, with the breaks inside its cells marked
+    ("| workers | 4 | Parallel deploy workers<break>Raise it for large projects |"), each
+    cell's parts joined as the Word loader joins a cell's paragraphs (`cell_text`)."""
+    cells = [cell_text([part.strip() for part in cell.split(_CELL_BREAK)])
+             for cell in line.strip().strip("|").split("|")]
+    return "| " + " | ".join(cells) + " |"
 
 
 def _drop_furniture(root: Any, furniture: re.Pattern[str] = _FURNITURE) -> bool:
@@ -417,7 +455,7 @@ class HtmlLoader:
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
         html = _disclosures(html)  # an accordion's questions, as headings
-        divided = _divs_as_paragraphs(_pre_as_fences(html))
+        divided = _divs_as_paragraphs(_for_trafilatura(html))
         page = _without_furniture(divided, _BANNERS) or divided
         blocks = _blocks(html)
         text = _paragraph_text(_main_text(page).splitlines(), blocks)
