@@ -1322,3 +1322,19 @@ def test_an_html_table_cell_s_lines_are_not_run_together(tmp_path: Path) -> None
         "| region | eu-west-1 | Where services run |",
         "| workers | 4 | Parallel deploy workers; Raise it for large projects |",
         "| Hire costs; per hour | £20 | Paid in advance. No refunds |"]
+
+
+def test_an_html_figure_s_caption_is_read(tmp_path: Path) -> None:
+    """trafilatura drops a <figure>, its <figcaption> with it, so 'Figure 1: the deploy
+    pipeline has three stages.' was never indexed. A caption is a paragraph where it
+    stands; a figure without one still gives nothing."""
+    (tmp_path / "pipeline.html").write_text(
+        "<html><body><article><h1>Deploying</h1><p>Every release goes through the same "
+        "pipeline before it reaches production.</p><figure><img src='a.png' alt='Pipeline'>"
+        "<figcaption>Figure 1: the deploy pipeline has three stages.</figcaption></figure>"
+        "<figure><img src='b.png' alt='Logo'></figure><p>Each stage must pass before the next "
+        "one starts.</p></article></body></html>", encoding="utf-8")
+    assert [p.text for p in load(tmp_path / "pipeline.html").paragraphs] == [
+        "Deploying", "Every release goes through the same pipeline before it reaches "
+        "production.", "Figure 1: the deploy pipeline has three stages.",
+        "Each stage must pass before the next one starts."]

@@ -32,7 +32,8 @@ REVISION = 4  # 2: inline elements and <br> no longer split sentences into parag
 #                 definitions, and a line ending in a colon and the short lines under it;
 #                 a <div> of text is read as the paragraph it is
 #              4: an accordion's question, held in a <button>, is a heading; a <pre>
-#                 block is a fenced block of its own; a cell's lines are joined by "; "
+#                 block is a fenced block of its own; a cell's lines are joined by "; ";
+#                 a figure's caption is read
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -103,13 +104,14 @@ def _for_trafilatura(html: str) -> str:
     knows for code. A break inside a table's cell (<br>, or its second <p>) is marked
     (`_CELL_BREAK`): trafilatura runs a cell's paragraphs together ("Parallel deploy
     workers Raise it for large projects"), which `_row_of_cells` joins as the Word loader
-    does. The page as it is if lxml cannot parse it or it
-    has neither."""
+    does. A figure's caption ("Figure 1: the deploy pipeline has three stages") is a
+    paragraph: trafilatura drops figures, their captions with them. The page as it is if
+    lxml cannot parse it or it has none of these."""
     import lxml.html
     from lxml import etree
 
     lower = html.lower()
-    if "<pre" not in lower and "<td" not in lower and "<th" not in lower:
+    if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption")):
         return html
     try:
         tree = lxml.html.fromstring(html)
@@ -122,6 +124,13 @@ def _for_trafilatura(html: str) -> str:
                 block.tail = _CELL_BREAK + (block.tail or "")
             else:
                 block.text = _CELL_BREAK + (block.text or "")
+            changed = True
+    for caption in tree.iter("figcaption"):  # trafilatura drops a figure, its caption too
+        if caption.text_content().strip():
+            caption.tag = "p"
+            figure = caption.getparent()
+            if figure is not None and figure.tag == "figure":
+                figure.tag = "div"
             changed = True
     for pre in tree.iter("pre"):
         code = pre.text_content()
