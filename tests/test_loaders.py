@@ -1338,3 +1338,21 @@ def test_an_html_figure_s_caption_is_read(tmp_path: Path) -> None:
         "Deploying", "Every release goes through the same pipeline before it reaches "
         "production.", "Figure 1: the deploy pipeline has three stages.",
         "Each stage must pass before the next one starts."]
+
+
+def test_an_html_table_s_caption_is_no_row_of_it(tmp_path: Path) -> None:
+    """trafilatura writes a table's <caption> as its first row ('| Configuration keys | | |'
+    over a |---| rule), so the caption was taken for the column names and the real ones
+    ('| Key | Default | Meaning |') for data: quoted as the answer to 'What is the default
+    region?'. The caption is a paragraph before its table; the column names head it."""
+    (tmp_path / "config.html").write_text(
+        "<html><body><article><h1>Configure</h1><p>The tool reads its settings from a file in "
+        "your home folder each time it starts up.</p><table><caption>Configuration keys"
+        "</caption><tr><th>Key</th><th>Default</th></tr><tr><td>region</td><td>eu-west-1</td>"
+        "</tr><tr><td>workers</td><td>4</td></tr></table></article></body></html>",
+        encoding="utf-8")
+    doc = load(tmp_path / "config.html")
+    assert [p.text for p in doc.paragraphs][2:] == [
+        "Configuration keys",
+        "| Key | Default |\n|---|---|\n| region | eu-west-1 |\n| workers | 4 |"]
+    assert _headings(doc) == ["Configure", "Configuration keys", "| Key | Default |\n|---|---|"]

@@ -33,7 +33,7 @@ REVISION = 4  # 2: inline elements and <br> no longer split sentences into parag
 #                 a <div> of text is read as the paragraph it is
 #              4: an accordion's question, held in a <button>, is a heading; a <pre>
 #                 block is a fenced block of its own; a cell's lines are joined by "; ";
-#                 a figure's caption is read
+#                 a figure's caption is read; a table's caption is no row
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -105,13 +105,15 @@ def _for_trafilatura(html: str) -> str:
     (`_CELL_BREAK`): trafilatura runs a cell's paragraphs together ("Parallel deploy
     workers Raise it for large projects"), which `_row_of_cells` joins as the Word loader
     does. A figure's caption ("Figure 1: the deploy pipeline has three stages") is a
-    paragraph: trafilatura drops figures, their captions with them. The page as it is if
+    paragraph: trafilatura drops figures, their captions with them. So is a table's
+    <caption>, which trafilatura writes as the table's first row, so its column names were
+    taken for data. The page as it is if
     lxml cannot parse it or it has none of these."""
     import lxml.html
     from lxml import etree
 
     lower = html.lower()
-    if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption")):
+    if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption")):
         return html
     try:
         tree = lxml.html.fromstring(html)
@@ -124,6 +126,13 @@ def _for_trafilatura(html: str) -> str:
                 block.tail = _CELL_BREAK + (block.tail or "")
             else:
                 block.text = _CELL_BREAK + (block.text or "")
+            changed = True
+    for caption in list(tree.iter("caption")):  # a table's caption is no row of it
+        table = caption.getparent()
+        if table is not None and caption.text_content().strip():
+            caption.tag = "p"
+            caption.tail = None
+            table.addprevious(caption)
             changed = True
     for caption in tree.iter("figcaption"):  # trafilatura drops a figure, its caption too
         if caption.text_content().strip():
