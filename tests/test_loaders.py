@@ -1356,3 +1356,19 @@ def test_an_html_table_s_caption_is_no_row_of_it(tmp_path: Path) -> None:
         "Configuration keys",
         "| Key | Default |\n|---|---|\n| region | eu-west-1 |\n| workers | 4 |"]
     assert _headings(doc) == ["Configure", "Configuration keys", "| Key | Default |\n|---|---|"]
+
+
+def test_a_block_quote_is_quoted_without_its_marks(tmp_path: Path) -> None:
+    """A Markdown (or e-mail) block quote was quoted with its marks: 'When are deployments
+    frozen?' -> '> **Note:** deployments are frozen on Fridays after 2pm.' The sentence
+    starts after them, still an exact slice of the file."""
+    from qa.chunking import chunk_documents
+
+    text = ("# Deploying\n\nShip from the main branch only.\n\n> **Note:** deployments are "
+            "frozen on Fridays after 2pm.\n\n>> On Monday Ann wrote: the pipeline is green.\n")
+    (tmp_path / "deploy.md").write_text(text, encoding="utf-8")
+    sentences = [s for c in chunk_documents([load(tmp_path / "deploy.md")]) for s in c.sentences]
+    assert [s.text for s in sentences][2:] == [
+        "**Note:** deployments are frozen on Fridays after 2pm.",
+        "On Monday Ann wrote: the pipeline is green."]
+    assert all(text[s.start:s.end] == s.text for s in sentences)

@@ -43,6 +43,7 @@ _MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[a-z]")
 _TABLE_ROW = re.compile(r"[ \t]*\|.*|[^\n]*\s\|\s[^\n]*\s\|\s[^\n]*|[^\n\t]*\t[^\n\t]*\t[^\n]*")
 _CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
 _HAS_WORD = re.compile(r"\w")
+_QUOTE_MARKS = re.compile(r"(?:>[ \t]*)+")  # a block quote's marks (Markdown, e-mail)
 _CLOSING_QUOTES = frozenset("\"”’'")
 _OPENING_QUOTES = frozenset("\"“‘'")
 SPEECH_TAG_WORDS = 3
@@ -160,6 +161,9 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
         begin = cut
         if s >= e:
             continue
+        marks = _QUOTE_MARKS.match(text, s, e)  # "> Note: ...": the quote starts after "> "
+        if marks and (s == 0 or text[s - 1] == "\n") and _HAS_WORD.search(text, marks.end(), e):
+            s = marks.end()
         if spans and (not _HAS_WORD.search(text[s:e]) or _speech_tag(spans[-1].text, text[s:e])):
             prev = spans.pop()  # a stray quote mark, or "Ilse asked.": part of the one before
             s = prev.start - offset
