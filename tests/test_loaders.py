@@ -1228,8 +1228,7 @@ def test_plain_text_sections_and_records_are_told_apart(tmp_path: Path) -> None:
         "ACTION: A. Boateng to repair the tap.", "4. Waiting list",
         "There are 14 people on the waiting list.", "Steps:", "1. Open the gate",
         "2. Lock it again", "Chapter 5: The Return"]
-    assert _headings(doc) == ["RIVERSIDE ALLOTMENT SOCIETY\nCommittee meeting minutes",
-                              "3. Water supply", "4. Waiting list", "Chapter 5: The Return"]
+    assert _headings(doc) == ["3. Water supply", "4. Waiting list", "Chapter 5: The Return"]
 
 
 def test_lines_under_a_table_s_rows_are_sentences_of_the_table(tmp_path: Path) -> None:
@@ -1372,3 +1371,34 @@ def test_a_block_quote_is_quoted_without_its_marks(tmp_path: Path) -> None:
         "**Note:** deployments are frozen on Fridays after 2pm.",
         "On Monday Ann wrote: the pipeline is green."]
     assert all(text[s.start:s.end] == s.text for s in sentences)
+
+
+def test_docx_line_breaks_are_lines_and_a_block_of_lines_is_no_heading(tmp_path: Path) -> None:
+    """A line break in a Word paragraph (Shift+Enter: an address, the lines under 'Opening
+    hours:', a cell's name over its e-mail) was a space, so the lines ran together ('Write
+    to us at 12 Mill Lane Holt'), and six words with no full stop read as a heading: the
+    address was never quoted. A break is a line break (in a cell, '; '), and a sentence of
+    several lines is no heading (a Markdown heading underlined with '===' still is)."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Visit the village hall for the summer fair this year.")
+    for first, *rest in (("Opening hours:", "Monday to Friday 9am to 5pm", "Saturday 10am"),
+                         ("Write to us at", "12 Mill Lane", "Holt")):
+        paragraph = document.add_paragraph(first)
+        for line in rest:
+            paragraph.runs[-1].add_break()
+            paragraph.add_run(line)
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text, table.cell(1, 0).text = "Room", "Contact", "Hall"
+    cell = table.cell(1, 1).paragraphs[0]
+    cell.add_run("Ann Lee").add_break()
+    cell.add_run("ann@example.com")
+    document.save(str(tmp_path / "hall.docx"))
+    doc = load(tmp_path / "hall.docx")
+    assert [p.text for p in doc.paragraphs][1:] == [
+        "Opening hours:\nMonday to Friday 9am to 5pm\nSaturday 10am",
+        "Write to us at\n12 Mill Lane\nHolt", "Room | Contact\nHall | Ann Lee; ann@example.com"]
+    assert _headings(doc) == ["Room | Contact"]
+    (tmp_path / "guide.md").write_text("Deploy guide\n============\n\nRun it.\n", encoding="utf-8")
+    assert _headings(load(tmp_path / "guide.md")) == ["Deploy guide\n============"]

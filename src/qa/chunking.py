@@ -290,6 +290,7 @@ def chunk_documents(
 HEADING_WORDS = 8
 QUESTION_WORDS = 20  # a question that is a paragraph alone: a FAQ's heading
 _MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]")
+_SETEXT = re.compile(r"=+|-+")  # the line under a Markdown heading ("Deploy guide\n=====")
 _INTRODUCES = re.compile(r":[ \t]*\n[ \t]*\S")  # a line ending in a colon, and lines under it
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
 _BLANK_BEFORE = re.compile(r"(?:^|\n[ \t]*\n)$")  # the passage's start, or a blank line
@@ -331,6 +332,9 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         return False  # "Venue: Riverside Hall" under "Date: 4 March": a record's line
     if _INTRODUCES.search(text):  # "Find us at:\n12 Mill Lane\nHolt": what a colon introduces
         return False
+    lines = text.split("\n")
+    if len(lines) > 1 and not _SETEXT.fullmatch(lines[-1].strip()):
+        return False  # lines of a block ("Write to us at\n12 Mill Lane\nHolt"), not a title
     if _BLANK_BEFORE.search(before) is not None and text.rstrip("*_").endswith("?") \
             and len(text.split()) <= QUESTION_WORDS:
         return True  # a FAQ's question ("How do I descale the machine?") asks, not answers

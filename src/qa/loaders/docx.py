@@ -33,7 +33,8 @@ REVISION = 4  # 2: soft hyphens dropped; content controls, tracked insertions, n
 #              3: list items and numbered headings written with their marks; short
 #                 paragraphs under a colon's are lines of its paragraph; text boxes read;
 #                 a table is one paragraph
-#              4: a cell's paragraphs are joined by "; "; a one-column table's are paragraphs
+#              4: a cell's paragraphs are joined by "; "; a one-column table's are paragraphs;
+#                 a line break is a line break
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -66,7 +67,7 @@ W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 # tracked insertion of whole paragraphs
 _WRAPPERS = frozenset(W + tag for tag in ("sdt", "sdtContent", "customXml", "ins",
                                           "moveTo", "smartTag"))
-_TEXT = {W + "t": "", W + "tab": " ", W + "br": " ", W + "cr": " ", W + "noBreakHyphen": "-"}
+_TEXT = {W + "t": "", W + "tab": " ", W + "br": "\n", W + "cr": "\n", W + "noBreakHyphen": "-"}
 # text inside these is not the paragraph's: a text box's own paragraphs, deleted text
 _NOT_HERE = frozenset(W + tag for tag in ("txbxContent", "del", "moveFrom"))
 
@@ -87,7 +88,9 @@ def blocks_of(body: Any) -> Iterator[Any]:
 def paragraph_text(paragraph: Any) -> str:
     """A paragraph's text as Word shows it with tracked changes accepted: its runs, those
     in hyperlinks, fields, content controls and tracked insertions included, deleted text
-    and the paragraphs of text boxes left out; tabs and line breaks as spaces."""
+    and the paragraphs of text boxes left out; tabs as spaces, line breaks (Shift+Enter:
+    an address, lines under "Opening hours:") as line breaks, page and column breaks as
+    spaces."""
     parts = []
     for element in paragraph.iter(*_TEXT):
         inside = element.getparent()
@@ -95,8 +98,12 @@ def paragraph_text(paragraph: Any) -> str:
             inside = inside.getparent()
         if inside is not None and inside is not paragraph:
             continue
-        parts.append(element.text or "" if element.tag == W + "t" else _TEXT[element.tag])
-    return " ".join("".join(parts).split())
+        if element.tag == W + "br" and element.get(W + "type") in ("page", "column"):
+            parts.append(" ")  # a break of the page's layout, not of the text's lines
+        else:
+            parts.append(element.text or "" if element.tag == W + "t" else _TEXT[element.tag])
+    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 _FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
@@ -244,7 +251,8 @@ def _cells(row: object) -> list[list[str]]:
     once; cells with no text left out)."""
     cells: list[list[str]] = []
     for cell in row.cells:  # type: ignore[attr-defined]
-        texts = [t for t in (paragraph_text(p) for p in cell._tc.iter(W + "p")) if t]
+        texts = [line for p in cell._tc.iter(W + "p") for line in paragraph_text(p).split("\n")
+                 if line]  # a cell's lines, <w:br/> or paragraphs, joined by `cell_text`
         if texts and (not cells or texts != cells[-1]):
             cells.append(texts)
     return cells
