@@ -594,7 +594,7 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
      "</p><p>Write to us at:<br>1 Quay Street<br>Kestrel</p></article></body></html>",
      ["The harbour board approved the new ferry timetable on Monday.",
       "Write to us at:\n1 Quay Street\nKestrel"], []),
-    (_SHORT, ["Title here", "This is a sentence with bold words.", "Line one.", "Line two.",
+    (_SHORT, ["Title here", "This is a sentence with bold words.", "Line one.\nLine two.",
               "Another has italic, emphasis, strong, a link, a span, code() and a note1."], []),
     (_NEWS, ["Ferry service to resume in May",
              "The Kestrel Island ferry will run again from 12 May, the harbour board said on "
@@ -1402,3 +1402,27 @@ def test_docx_line_breaks_are_lines_and_a_block_of_lines_is_no_heading(tmp_path:
     assert _headings(doc) == ["Room | Contact"]
     (tmp_path / "guide.md").write_text("Deploy guide\n============\n\nRun it.\n", encoding="utf-8")
     assert _headings(load(tmp_path / "guide.md")) == ["Deploy guide\n============"]
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_an_html_block_of_br_lines_is_one_paragraph(fallback: bool) -> None:
+    """trafilatura writes a <br> as it writes a paragraph's end, so 'Write to us at<br>Acme
+    Supplies Ltd<br>12 Mill Lane' and 'Phone<br>01263 555 0199' were a paragraph per line,
+    each short line a heading: 'What is the phone number?' had nothing to quote. The lines
+    of a <br> block are lines of one paragraph (a line going on in lower case after no full
+    stop still joins its sentence with a space), in the fallback too."""
+    from qa.loaders import document_of
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<h1>Contact us</h1><p>Our office is open to visitors on weekdays and we are happy "
+               "to help with any question about your order.</p><p>Write to us at<br>Acme "
+               "Supplies Ltd<br>12 Mill Lane</p><p>Phone<br>01263 555 0199</p><p>The board "
+               "approved<br>the new opening hours.</p>")
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    doc = document_of("contact", "contact.html", "html",
+                      HtmlLoader().extract(page.encode(), "contact.html"), "")
+    assert [p.text for p in doc.paragraphs][2:] == [
+        "Write to us at\nAcme Supplies Ltd\n12 Mill Lane", "Phone\n01263 555 0199",
+        "The board approved the new opening hours."]
+    assert _headings(doc) == ["Contact us"]

@@ -33,7 +33,8 @@ REVISION = 4  # 2: inline elements and <br> no longer split sentences into parag
 #                 a <div> of text is read as the paragraph it is
 #              4: an accordion's question, held in a <button>, is a heading; a <pre>
 #                 block is a fenced block of its own; a cell's lines are joined by "; ";
-#                 a figure's caption is read; a table's caption is no row
+#                 a figure's caption is read; a table's caption is no row; the lines
+#                 of a <br> block are lines of one paragraph
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -93,27 +94,31 @@ _CODE_FENCE = re.compile(r"`{3,}")
 # marks a break inside a table's cell: a word, as trafilatura drops private-use and
 # invisible characters (any left where no row splits it is a space)
 _CELL_BREAK = "QACELLBREAK"
+_LINE_BREAK = "QALINEBREAK"  # ... and a <br> elsewhere, the same way
 _CELL_BLOCKS = ("br", "p", "div", "li")
 
 
 def _for_trafilatura(html: str) -> str:
-    """The page with what trafilatura's text would lose marked. Each <pre> block's text is
-    put between Markdown fences ("```" lines): trafilatura writes a code block as bare
-    lines, which ran into the sentence before them ("Install the tool from PyPI: pip
-    install orbit-cli orbit --version"); fenced, it is one paragraph, which the chunker
-    knows for code. A break inside a table's cell (<br>, or its second <p>) is marked
+    """The page with what trafilatura's text would lose marked. Each <pre> block's text is put
+    between Markdown fences ("```" lines): trafilatura writes a code block as bare lines,
+    which ran into the sentence before them ("Install the tool from PyPI: pip install
+    orbit-cli orbit --version"); fenced, it is one paragraph, which the chunker knows for
+    code. A break inside a table's cell (<br>, or its second <p>) is marked
     (`_CELL_BREAK`): trafilatura runs a cell's paragraphs together ("Parallel deploy
     workers Raise it for large projects"), which `_row_of_cells` joins as the Word loader
-    does. A figure's caption ("Figure 1: the deploy pipeline has three stages") is a
-    paragraph: trafilatura drops figures, their captions with them. So is a table's
-    <caption>, which trafilatura writes as the table's first row, so its column names were
-    taken for data. The page as it is if
-    lxml cannot parse it or it has none of these."""
+    does; a <br> elsewhere is marked too (`_LINE_BREAK`), as trafilatura writes its lines
+    as it writes paragraphs: the lines after one are lines of its paragraph ("Write to us
+    at<br>12 Mill Lane<br>Holt" is one block, each line alone read as a heading). A
+    figure's caption ("Figure 1: the deploy pipeline has three stages") is a paragraph:
+    trafilatura drops figures, their captions with them. So is a table's <caption>, which
+    trafilatura writes as the table's first row, so its column names were taken for data.
+    The page as it is if lxml cannot parse it or it has none of these."""
     import lxml.html
     from lxml import etree
 
     lower = html.lower()
-    if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption")):
+    if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption",
+                                        "<br")):
         return html
     try:
         tree = lxml.html.fromstring(html)
@@ -126,6 +131,10 @@ def _for_trafilatura(html: str) -> str:
                 block.tail = _CELL_BREAK + (block.tail or "")
             else:
                 block.text = _CELL_BREAK + (block.text or "")
+            changed = True
+    for br in tree.iter("br"):
+        if not any(a.tag in ("td", "th", "pre") for a in br.iterancestors()):
+            br.tail = _LINE_BREAK + (br.tail or "")
             changed = True
     for caption in list(tree.iter("caption")):  # a table's caption is no row of it
         table = caption.getparent()
@@ -180,7 +189,14 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             kept.append(line)
             fence, defined, introduced = line, False, False
             continue
+        broken = line.startswith(_LINE_BREAK)  # the line after a <br>: of its paragraph
+        line = line[len(_LINE_BREAK):].lstrip() if broken else line
         if not line or line in "-*•":
+            continue
+        if broken and kept and not fence:
+            lower = line[0].islower() and not _ENDS_SENTENCE.search(kept[-1])
+            kept[-1] = f"{kept[-1]}{' ' if lower else chr(10)}{line}"  # "approved<br>the new"
+            introduced = kept[-1].endswith(":") or introduced
             continue
         if line.startswith("|") and _CELL_BREAK in line:
             line = _row_of_cells(line)
@@ -205,9 +221,19 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
         else:
             kept.append(line)
         introduced = kept[-1].endswith(":") and line not in blocks.headings
-    text = "\n\n".join(kept)
+    text = re.sub(f" *(?:{_LINE_BREAK} *)+", _line_break, "\n\n".join(kept))  # inside a line
     return re.sub(f" *(?:{_CELL_BREAK} *)+", lambda m: " " if m.start() and m.end() < len(text)
                   and "\n" not in text[m.start() - 1:m.end() + 1] else "", text)
+
+
+def _line_break(mark: re.Match[str]) -> str:
+    """A <br> marked inside a line: a line break, or a space inside a sentence (before a
+    word in lower case, after no full stop: "approved<br>the new timetable")."""
+    text, start, end = mark.string, mark.start(), mark.end()
+    if not start or end == len(text) or text[start - 1] == "\n" or text[end] == "\n":
+        return ""
+    inside = text[end].islower() and not _ENDS_SENTENCE.search(text[max(0, start - 8):start])
+    return " " if inside else "\n"
 
 
 def _row_of_cells(line: str) -> str:
@@ -374,6 +400,9 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
         if text and links * 2 >= text and node.parent is not None:
             node.decompose()
     for node in root.css(_BLOCKS):  # no recursion: a deeply nested page cannot overflow
+        if node.tag == "br":  # a line of its block (`_line_break`)
+            node.insert_after(_LINE_BREAK)
+            continue
         node.insert_before(_BREAK)
         if node.tag == "li":
             node.insert_before(_ITEM)
