@@ -778,6 +778,13 @@ def test_corrupt_and_mislabelled_files(tmp_path: Path) -> None:
     (tmp_path / "report.txt").write_bytes((DOCS / "water-report.pdf").read_bytes())
     with pytest.raises(BadDocument, match="it is a PDF file, not TXT"):
         load(tmp_path / "report.txt")
+    (tmp_path / "saved-page.txt").write_bytes(  # a page saved as text: tags in every quote
+        b"\xef\xbb\xbf<!-- saved -->\n<!DOCTYPE html><html><body><p>Hours</p></body></html>")
+    with pytest.raises(BadDocument, match="it is an HTML page, not TXT [(]save it as .html[)]$"):
+        load(tmp_path / "saved-page.txt")
+    (tmp_path / "notes.md").write_text("# Notes\n\n<b>Bold</b> text in <html> tags.\n",
+                                       encoding="utf-8")
+    assert load(tmp_path / "notes.md").kind == "md"  # Markdown may hold tags
     (tmp_path / "tool.exe").write_bytes(b"MZ\x90\x00")
     with pytest.raises(BadDocument, match="unsupported file type '.exe'"):
         load(tmp_path / "tool.exe")

@@ -25,7 +25,7 @@ from qa.loaders.base import (
     paragraphs,
 )
 from qa.loaders.docx import DocxLoader
-from qa.loaders.html import HtmlLoader
+from qa.loaders.html import HtmlLoader, is_html_page
 from qa.loaders.pdf import PdfLoader
 from qa.loaders.text import MarkdownLoader, TextLoader, hidden_spans
 from qa.types import Document, Span
@@ -86,6 +86,9 @@ def loader_for(name: str, raw: bytes) -> Loader:
         what = {"text": "text", "binary": "binary data"}.get(found, f"a {found.upper()} file")
         raise BadDocument(f"{name}: the content does not match the name: it is {what}, "
                           f"not {loader.kind.upper()}", status=415)
+    if loader.kind in ("txt", "md") and is_html_page(raw):  # read as text: tags and all
+        raise BadDocument(f"{name}: the content does not match the name: it is an HTML page, "
+                          f"not {loader.kind.upper()} (save it as .html)", status=415)
     return loader
 
 

@@ -62,6 +62,12 @@ SHORT = 250  # characters: below this, trafilatura's text may have missed the pa
 _ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
 
 
+def is_html_page(raw: bytes) -> bool:
+    """Do the bytes open as an HTML page does (a doctype, <html>, <head>...), comments
+    aside? Not merely hold a tag, as Markdown may."""
+    return bool(_HTML_START.match(raw[:4096].lstrip(b"\xef\xbb\xbf")))
+
+
 def _run_of(line: str) -> str:
     """What kind of run of lines `line` belongs to: "item" (of a list), "row" (of a table, as
     trafilatura writes it: "| a | b |"), or "" (a paragraph of its own)."""
