@@ -1433,3 +1433,25 @@ def test_an_html_block_of_br_lines_is_one_paragraph(fallback: bool) -> None:
         "Write to us at\nAcme Supplies Ltd\n12 Mill Lane", "Phone\n01263 555 0199",
         "The board approved the new opening hours."]
     assert _headings(doc) == ["Contact us"]
+
+
+def test_a_heading_heads_the_passage_of_what_follows_it(tmp_path: Path) -> None:
+    """Passages close at a paragraph's end once long enough, so a FAQ's question (or a
+    section's heading) under a short answer closed the passage before its own answer:
+    'How do I reset my password?' ended the passage about usernames, and the passage
+    holding its answer lacked its words. Headings that would end a passage open the next."""
+    from qa.chunking import chunk_documents
+
+    (tmp_path / "faq.md").write_text(
+        "# Account questions\n\nAnswers to the questions our support team hears most often "
+        "about your account.\n\n## Sign-in\n\nHow do I reset my password?\n\nGo to Settings, "
+        "choose Security and press Reset password. The link works for one hour.\n\nCan I "
+        "change my username?\n\nUsernames are permanent once the account is created.\n",
+        encoding="utf-8")
+    chunks = chunk_documents([load(tmp_path / "faq.md")])
+    assert [[s.text for s in c.sentences][:3] for c in chunks] == [
+        ["# Account questions", "Answers to the questions our support team hears most often "
+         "about your account."],
+        ["## Sign-in", "How do I reset my password?", "Go to Settings, choose Security and "
+         "press Reset password."],
+        ["Can I change my username?", "Usernames are permanent once the account is created."]]

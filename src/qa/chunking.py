@@ -220,13 +220,20 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
           text: str = "") -> Iterator[list[Span]]:
     """Group sentences into passages: whole sentences, paragraph breaks respected. A passage
     never spans text of `text` that is in no paragraph (a line of page furniture, a
-    Markdown comment): a passage's text is the slice from its first sentence to its last."""
+    Markdown comment): a passage's text is the slice from its first sentence to its last.
+    Headings (paragraphs of their own) that would end a passage open the next one."""
     current: list[Span] = []
     for sentences in paragraphs:
         if current and (current[-1].end - current[0].start >= min_chunk_chars or (
                 sentences and text[current[-1].end:sentences[0].start].strip())):
-            yield current
-            current = []
+            # headings that end the passage head the next: "How do I reset my password?"
+            # goes with its answer, not after the answer before it
+            keep = len(current)
+            if sentences and not text[current[-1].end:sentences[0].start].strip():
+                while keep > 1 and _heads_next(current[:keep], text):
+                    keep -= 1
+            yield current[:keep]
+            current = current[keep:]
         # a code block wrapped into pieces stays in one passage (up to CODE_CHARS), where
         # `is_heading` sees its fences around each piece
         whole = (len(sentences) > 1 and sentences[-1].end - sentences[0].start <= CODE_CHARS
@@ -238,6 +245,17 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
             current.append(sent)
     if current:
         yield current
+
+
+def _heads_next(current: list[Span], text: str) -> bool:
+    """Is the last sentence of `current` a paragraph of its own that is a heading?"""
+    last, before = current[-1], current[-2]
+    if "\n" not in text[before.end:last.start] or not _BLANK_BEFORE.search(
+            text[current[0].start:last.start]):
+        return False
+    start = current[0].start
+    chunk = Chunk("", "", 0, start, last.end, text[start:last.end], ())
+    return is_heading(Sentence("", 0, last.start, last.end, last.text), chunk)
 
 
 CODE_CHARS = 4000  # a code block up to this long is one passage, however it is wrapped
