@@ -1455,3 +1455,23 @@ def test_a_heading_heads_the_passage_of_what_follows_it(tmp_path: Path) -> None:
         ["## Sign-in", "How do I reset my password?", "Go to Settings, choose Security and "
          "press Reset password."],
         ["Can I change my username?", "Usernames are permanent once the account is created."]]
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("[![Build](https://ci.example/b.svg)](https://ci.example) [![PyPI](https://x/p.svg)]"
+     "(https://pypi.org/p/rivet)\n\n# Rivet\n\nA small job queue.\n", "Rivet"),
+    ('<p align="center"><img src="logo.png" alt=""></p>\n<h1 align="center">Rivet</h1>\n\n'
+     "A small job queue.\n", "Rivet"),
+    ("[Docs](https://docs.example) | [Chat](https://chat.example)\n\n# Rivet **2**\n\nText.\n",
+     "Rivet 2"),
+    ("A small job queue for Python services.\n\n## Install\n\nText.\n",
+     "A small job queue for Python services."),
+])
+def test_a_markdown_file_s_title_is_what_a_reader_sees(tmp_path: Path, text: str,
+                                                      title: str) -> None:
+    """A README opening with badges or an HTML banner was titled with its markup ('[![Build]
+    (https://ci...)](...)', '<p align="center"><img ...></p>') in qa list, the library and
+    citations. The title is the first level-one heading near the top, else the first line
+    with a word, without markup."""
+    (tmp_path / "README.md").write_text(text, encoding="utf-8")
+    assert load(tmp_path / "README.md").title == title

@@ -31,7 +31,8 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n
                            re.DOTALL)
 _TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t\r]*$""", re.MULTILINE)
 MARKDOWN_REVISION = 3  # 2: the title is the front matter's, not its "---"
-#                       3: ... also in a file with CRLF line ends; no title is a comment
+#                       3: ... also in a file with CRLF line ends; no title is a comment;
+#                          else the first "# " heading, without markup
 # An HTML comment as Markdown reads one (CommonMark's HTML block): from "<!--" at a line's
 # start to the end of the line that closes it
 _COMMENT = re.compile(r"^[ \t]{0,3}<!--.*?-->[^\n]*", re.DOTALL | re.MULTILINE)
@@ -70,13 +71,38 @@ class MarkdownLoader(TextLoader):
         title = _TITLE.search(front.group(1)) if front is not None else None
         if title is not None and title.group(2).strip():
             return Extracted(text=text, title=title.group(2).strip()[:200])
-        hidden = hidden_spans(text)
-        if not hidden:
-            return extracted
-        shown, at = [], 0  # the title is the first line a reader sees
-        for start, end in hidden:
+        shown, at = [], 0  # the title is what a reader sees
+        for start, end in hidden_spans(text):
             shown.append(text[at:start])
             at = max(at, end)
         shown.append(text[at:])
-        return Extracted(text=text, title=first_line_title("\n\n".join(shown))
+        return Extracted(text=text, title=markdown_title("\n\n".join(shown))
                          or extracted.title)
+
+
+TITLE_LINES = 30  # a level-one heading further down titles a part, not the file
+_H1 = re.compile(r"^[ ]{0,3}#[ \t]+(.*?)[ \t#]*$|^(\S.*)\r?\n[ ]{0,3}=+[ \t]*$", re.MULTILINE)
+_TAG = re.compile(r"<[^<>\n]*>")
+_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")  # ![alt](src)
+_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")  # [text](href)
+
+
+def markdown_title(text: str) -> str:
+    """A Markdown file's title as a reader sees it: its first level-one heading ("# Rivet",
+    or a line underlined with "===") near its top, else its first line with a word, without
+    markup: a README opening with badges ("[![Build](https://...)](https://...)") or an
+    HTML banner (<h1 align="center">Rivet</h1>) was titled with the markup."""
+    def plain(line: str) -> str:
+        line = _LINK.sub(r"\1", _IMAGE.sub("", _TAG.sub("", line)))
+        return " ".join(line.replace("**", "").replace("__", "").split()).lstrip("#").strip()
+
+    top = "\n".join(text.lstrip().splitlines()[:TITLE_LINES])
+    for heading in _H1.finditer(top):
+        found = plain(heading.group(1) or heading.group(2) or "")
+        if re.search(r"\w", found):
+            return found[:200]
+    for line in text.splitlines():
+        found = plain(line)
+        if re.search(r"\w", found):
+            return found[:200]
+    return ""
