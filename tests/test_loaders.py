@@ -1475,3 +1475,51 @@ def test_a_markdown_file_s_title_is_what_a_reader_sees(tmp_path: Path, text: str
     with a word, without markup."""
     (tmp_path / "README.md").write_text(text, encoding="utf-8")
     assert load(tmp_path / "README.md").title == title
+
+
+def test_docx_clause_numbers_are_kept(tmp_path: Path) -> None:
+    """A Word list numbered on two levels ('%1.%2', a contract's clauses 1.1, 1.2, 2.1) was
+    written with bullets ('- The Supplier shall deliver...'): the clause numbers a reader
+    cites were lost. A clause keeps its number, and is a sentence of its own after a
+    heading with no full stop ('1. Delivery'), as a numbered item is; a wrapped line
+    opening with a decimal ('2.5 litres') is not one."""
+    import zipfile
+
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    from qa.chunking import chunk_documents, split_sentences
+
+    document = docx.Document()
+    document.add_paragraph("Supply agreement between Greenfield Farms and Urban Grocer.")
+    for text, level in (("Delivery", 0), ("The Supplier shall deliver every Monday.", 1),
+                        ("Late deliveries may be refused.", 1), ("Prices", 0),
+                        ("Prices are fixed for six months.", 1)):
+        properties = document.add_paragraph(text)._p.get_or_add_pPr()
+        numbering = OxmlElement("w:numPr")
+        for tag, value in (("w:ilvl", str(level)), ("w:numId", "7")):
+            element = OxmlElement(tag)
+            element.set(qn("w:val"), value)
+            numbering.append(element)
+        properties.append(numbering)
+    document.save(str(tmp_path / "plain.docx"))
+    levels = ("<w:numbering xmlns:w='http://schemas.openxmlformats.org/wordprocessingml/2006/"
+              "main'><w:abstractNum w:abstractNumId='3'><w:lvl w:ilvl='0'><w:start w:val='1'/>"
+              "<w:numFmt w:val='decimal'/><w:lvlText w:val='%1.'/></w:lvl><w:lvl w:ilvl='1'>"
+              "<w:start w:val='1'/><w:numFmt w:val='decimal'/><w:lvlText w:val='%1.%2'/>"
+              "</w:lvl></w:abstractNum><w:num w:numId='7'><w:abstractNumId w:val='3'/></w:num>"
+              "</w:numbering>")
+    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
+            zipfile.ZipFile(tmp_path / "supply.docx", "w") as out:
+        for item in src.infolist():
+            out.writestr(item, levels if item.filename == "word/numbering.xml"
+                         else src.read(item))
+    doc = load(tmp_path / "supply.docx")
+    clauses = ["1. Delivery", "1.1 The Supplier shall deliver every Monday.",
+               "1.2 Late deliveries may be refused.", "2. Prices",
+               "2.1 Prices are fixed for six months."]
+    assert doc.paragraphs[1].text == "\n".join(clauses)
+    assert [s.text for c in chunk_documents([doc]) for s in c.sentences][1:] == clauses
+    assert [s.text for s in split_sentences("The tank holds\n2.5 litres of water.")] == [
+        "The tank holds\n2.5 litres of water."]

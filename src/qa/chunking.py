@@ -33,7 +33,9 @@ _ABBREVIATIONS = frozenset(
 # then what can open a sentence: opening quotes or emphasis and a capital letter or a digit
 # ("**How do I rent a bike?**" and the answer on the next line are two sentences).
 _BOUNDARY = re.compile(r"""[.!?…]+["”’')\]*_]*(?=\s+["“‘'(\[*_]*[A-Z0-9])""")
-_LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d{1,3}[.)])\s")  # not "\n1990. It closed"
+# not "\n1990. It closed"; a clause "\n4.2 The Supplier shall" (not "\n2.5 litres")
+_LIST_ITEM = re.compile(r"\n[ \t]*(?:[-*+•]|#{1,6}|\d{1,3}[.)]|\d{1,3}(?:\.\d{1,3})+[.)]?"
+                        r"(?=[ \t]+[A-Z(]))\s")
 _LIST_MARK = re.compile(r"(?:[-*+•]|\d+[.)])\s")  # a list item, not a heading
 _NUMBER_MARK = re.compile(r"(\d{1,3})[.)]\s")
 # What numbers an item or a section where a sentence opens: "4", "2.1", "IV", "b".

@@ -34,7 +34,7 @@ REVISION = 4  # 2: soft hyphens dropped; content controls, tracked insertions, n
 #                 paragraphs under a colon's are lines of its paragraph; text boxes read;
 #                 a table is one paragraph
 #              4: a cell's paragraphs are joined by "; "; a one-column table's are paragraphs;
-#                 a line break is a line break
+#                 a line break is a line break; a clause keeps its number ("4.2 ")
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -226,8 +226,8 @@ class Numbering:
             for n in _LEVEL_TEXT.findall(text))
         if heading:
             return (f"{shown.strip()} " if numbered else ""), False
-        if numbered and re.fullmatch(r"\d+[.)]", shown.strip()):
-            return f"{shown.strip()} ", True
+        if numbered and re.fullmatch(r"\d+[.)]|\d+(?:\.\d+)+[.)]?", shown.strip()):
+            return f"{shown.strip()} ", True  # "3. ", and a clause's "4.2 " or "4.2.1. "
         return "- ", True
 
 
