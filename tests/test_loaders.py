@@ -1523,3 +1523,35 @@ def test_docx_clause_numbers_are_kept(tmp_path: Path) -> None:
     assert [s.text for c in chunk_documents([doc]) for s in c.sentences][1:] == clauses
     assert [s.text for s in split_sentences("The tank holds\n2.5 litres of water.")] == [
         "The tank holds\n2.5 litres of water."]
+
+
+def test_an_accordion_question_s_icon_is_no_part_of_it(tmp_path: Path) -> None:
+    """An accordion's button holds an icon beside its question (<span aria-hidden="true">+
+    </span>), which ran into it: 'Do you deliver on Sundays?+'. What the button hides from
+    screen readers is no part of its heading."""
+    (tmp_path / "faq.html").write_text(
+        "<html><body><main><h1>Delivery questions</h1><p>Here are the answers to the questions "
+        "our customers ask most often about deliveries.</p><h3><button aria-expanded='false' "
+        "aria-controls='f1'><span>Do you deliver on Sundays?</span><span aria-hidden='true'>+"
+        "</span></button></h3><div id='f1' aria-hidden='true'><p>No, we deliver from Monday to "
+        "Saturday only.</p></div></main></body></html>", encoding="utf-8")
+    assert [p.text for p in load(tmp_path / "faq.html").paragraphs][2:] == [
+        "Do you deliver on Sundays?", "No, we deliver from Monday to Saturday only."]
+
+
+@pytest.mark.parametrize("hidden", ["aria-hidden='true'", "style='display: none;'", "hidden",
+                                    "class='panel hidden'"])
+def test_an_accordion_s_closed_answers_are_read(tmp_path: Path, hidden: str) -> None:
+    """A closed accordion panel is marked hidden (aria-hidden, display: none, hidden, a
+    'hidden' class: jQuery UI and others do so for every panel but the open one), and
+    trafilatura drops hidden elements, so the answers were lost with their questions. A
+    panel a button opens is read as shown open."""
+    (tmp_path / "faq.html").write_text(
+        "<html><body><main><h1>Delivery questions</h1><p>Here are the answers to the "
+        "questions our customers ask most often about deliveries.</p><h3><button "
+        f"aria-expanded='false' aria-controls='f1'>Do you deliver on Sundays?</button></h3>"
+        f"<div id='f1' {hidden}><p>No, we deliver from Monday to Saturday only.</p></div>"
+        "</main></body></html>",
+        encoding="utf-8")
+    assert [p.text for p in load(tmp_path / "faq.html").paragraphs][2:] == [
+        "Do you deliver on Sundays?", "No, we deliver from Monday to Saturday only."]

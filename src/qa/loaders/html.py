@@ -325,19 +325,41 @@ def _panel_of(button: Any) -> Any:
     return panel if text and links * 2 < text else None
 
 
+_HIDING_CLASS = re.compile(r"^(?:is-)?hid(?:e|den)$|^collapsed?$", re.IGNORECASE)
+_NO_DISPLAY = re.compile(r"display\s*:\s*none\s*;?", re.IGNORECASE)
+
+
+def _shown(panel: Any) -> None:
+    """The panel a button opens, and what it holds, as the reader sees it open: a closed
+    panel is marked hidden (aria-hidden="true", hidden, display: none, a class such as
+    hidden or collapse), which trafilatura takes for text never shown and drops, the
+    answers of an accordion with it."""
+    for node in panel.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for attribute in ("hidden", "aria-hidden"):
+            node.attrib.pop(attribute, None)
+        if "style" in node.attrib:
+            node.set("style", _NO_DISPLAY.sub("", node.get("style") or ""))
+        if "class" in node.attrib:
+            node.set("class", " ".join(c for c in (node.get("class") or "").split()
+                                       if not _HIDING_CLASS.match(c)))
+
+
 def _disclosures(html: str) -> str:
-    """The page with the question of each accordion or FAQ item kept as a heading: sites
-    write it in a <button> that opens its answer (`<h3><button aria-expanded="false">How do
-    I reset my password?</button></h3><div hidden>Go to Settings...</div>`, or `<button
+    """The page with the question of each accordion or FAQ item kept as a heading: sites write it
+    in a <button> that opens its answer (`<h3><button aria-expanded="false">How do I reset
+    my password?</button></h3><div hidden>Go to Settings...</div>`, or `<button
     class="accordion">Returns</button><div class="panel">...`), and buttons are dropped as
     controls, answers kept and questions lost. A button is such a heading when it is in a
     heading (h1-h6, the WAI-ARIA accordion), or when its text asks ("...?") or it says it
     opens a panel (aria-expanded, aria-controls, a class such as accordion or toggle) and
-    that panel, right after it or named, holds text that is not mostly links; the heading
-    goes where the button was, or before its panel if that is elsewhere (a tab's name heads
-    its panel, not a row of names). Other buttons ("Menu", "Accept", "Subscribe", a chat
-    widget's "Need help?") are still dropped. The page as it is if lxml cannot parse it or
-    it has no such button."""
+    that panel, right after it or named, holds text that is not mostly links (the button's
+    text without what it hides from screen readers: an icon's "+"); the heading goes where
+    the button was, or before its panel if that is elsewhere (a tab's name heads its panel,
+    not a row of names), and the panel is read as shown open (`_shown`). Other buttons
+    ("Menu", "Accept", "Subscribe", a chat widget's "Need help?") are still dropped. The
+    page as it is if lxml cannot parse it or it has no such button."""
     import lxml.html
     from lxml import etree
 
@@ -349,10 +371,15 @@ def _disclosures(html: str) -> str:
         return html
     changed = False
     for button in list(tree.iter("button")):
+        for icon in button.xpath(".//*[@aria-hidden='true']"):  # "+", a chevron: no words
+            icon.drop_tree()
         text = " ".join(button.text_content().split())
         if not text:
             continue
         if any(a.tag in _HEADING_TAGS for a in button.iterancestors()):
+            panel = _panel_of(button)
+            if panel is not None:
+                _shown(panel)
             button.drop_tag()  # the heading's text is the button's
             changed = True
             continue
@@ -361,6 +388,7 @@ def _disclosures(html: str) -> str:
         panel = _panel_of(button) if opens else None
         if panel is None:
             continue
+        _shown(panel)
         heading = lxml.html.Element("h3")
         heading.text = text
         if button.getnext() is panel:
