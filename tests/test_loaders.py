@@ -1555,3 +1555,28 @@ def test_an_accordion_s_closed_answers_are_read(tmp_path: Path, hidden: str) -> 
         encoding="utf-8")
     assert [p.text for p in load(tmp_path / "faq.html").paragraphs][2:] == [
         "Do you deliver on Sundays?", "No, we deliver from Monday to Saturday only."]
+
+
+def test_a_jquery_ui_accordion_s_questions_and_answers_are_read(tmp_path: Path) -> None:
+    """A jQuery UI accordion (<h3 role="tab" aria-controls="ui-id-4" class=
+    "ui-accordion-header">Do you ship abroad?</h3>, its panel hidden with display: none,
+    their holder a 'ui-widget') was dropped whole by trafilatura, which takes such names
+    for page furniture and hidden text for none: every question and answer of the FAQ was
+    lost. A header that controls a panel, the panel and their holder are read as plain
+    headings and text; a menu's links stay out."""
+    intro = "".join(f"<p>Note {n}: our warehouse in Leeds packs every order by hand and checks "
+                    "each parcel before it leaves the building.</p>" for n in range(8))
+    pairs = [("How long does delivery take?", "Standard delivery takes three to five days."),
+             ("Do you ship abroad?", "We ship to the EU and the United States.")]
+    items = "".join(
+        f'<h3 class="ui-accordion-header" role="tab" aria-controls="p{n}" aria-expanded="false">'
+        f'{q}</h3><div class="ui-accordion-content" id="p{n}" role="tabpanel" aria-hidden="true"'
+        f' style="display: none;"><p>{a}</p></div>' for n, (q, a) in enumerate(pairs))
+    (tmp_path / "faq.html").write_text(
+        '<html><body><a aria-controls="menu" href="#">Menu</a><ul id="menu"><li><a href="/">'
+        'Home</a></li><li><a href="/shop">Shop</a></li></ul><div id="content"><h1>Shipping '
+        f'FAQ</h1>{intro}<div class="ui-accordion ui-widget" role="tablist">{items}</div></div>'
+        "</body></html>", encoding="utf-8")
+    paragraphs = [p.text for p in load(tmp_path / "faq.html").paragraphs]
+    assert paragraphs[-4:] == [text for pair in pairs for text in pair]
+    assert not {"Menu", "Home", "Shop"} & set(paragraphs)

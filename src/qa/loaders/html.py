@@ -325,6 +325,9 @@ def _panel_of(button: Any) -> Any:
     return panel if text and links * 2 < text else None
 
 
+# what makes an accordion's header, panel and their holder a widget to trafilatura
+_CONTROL_ATTRIBUTES = ("class", "role", "aria-controls", "aria-expanded", "aria-selected",
+                       "aria-labelledby", "tabindex")
 _HIDING_CLASS = re.compile(r"^(?:is-)?hid(?:e|den)$|^collapsed?$", re.IGNORECASE)
 _NO_DISPLAY = re.compile(r"display\s*:\s*none\s*;?", re.IGNORECASE)
 
@@ -363,7 +366,7 @@ def _disclosures(html: str) -> str:
     import lxml.html
     from lxml import etree
 
-    if "<button" not in html.lower():
+    if "<button" not in html.lower() and "aria-controls" not in html.lower():
         return html
     try:
         tree = lxml.html.fromstring(html)
@@ -397,6 +400,23 @@ def _disclosures(html: str) -> str:
         else:  # a tab, its panel elsewhere: its name heads the panel
             panel.addprevious(heading)
             button.drop_tree()  # its tail stays
+        changed = True
+    for control in tree.xpath("//*[@aria-controls and not(self::button)]"):
+        # an accordion's header that is no button (jQuery UI: <h3 role="tab"
+        # aria-controls="ui-id-4" class="ui-accordion-header">Question</h3>), whose names
+        # trafilatura takes for furniture ("header", "widget"): plain, as its panel
+        panel = _panel_of(control)
+        if panel is None or not control.text_content().strip():
+            continue
+        _shown(panel)
+        for node in (control, panel, control.getparent()):
+            if node is not None and (node is not control.getparent()
+                                     or any(d is panel for d in node.iterdescendants())):
+                for attribute in _CONTROL_ATTRIBUTES:
+                    node.attrib.pop(attribute, None)
+        if control.tag not in _HEADING_TAGS and not any(
+                a.tag in _HEADING_TAGS for a in control.iterancestors()):
+            control.tag = "h3"
         changed = True
     return lxml.html.tostring(tree, encoding="unicode") if changed else html
 
