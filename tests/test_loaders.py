@@ -1580,3 +1580,22 @@ def test_a_jquery_ui_accordion_s_questions_and_answers_are_read(tmp_path: Path) 
     paragraphs = [p.text for p in load(tmp_path / "faq.html").paragraphs]
     assert paragraphs[-4:] == [text for pair in pairs for text in pair]
     assert not {"Menu", "Home", "Shop"} & set(paragraphs)
+
+
+def test_accordion_panels_are_measured_once_and_the_work_is_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each button's panel was measured by its whole text, so 1,990 buttons naming one
+    half-megabyte panel took 17.6 s to read (a page anyone may upload). A panel is
+    measured once, and a page with more buttons and controls than MAX_MENU_CHECKS is read
+    without the accordion rules."""
+    from qa.loaders import html
+
+    measured: list[object] = []
+    real = html._text_panel
+    monkeypatch.setattr(html, "_text_panel", lambda panel: measured.append(panel) or real(panel))
+    buttons = "".join(f'<button aria-controls="x">Question {n}?</button>' for n in range(50))
+    page = (f"<html><body><main><h1>FAQ</h1>{buttons}<div id='x'><p>One answer for them all."
+            "</p></div></main></body></html>")
+    assert html._disclosures(page).count("<h3>") == 50 and len(measured) == 1
+    monkeypatch.setattr(html, "MAX_MENU_CHECKS", 40)
+    assert html._disclosures(page) == page

@@ -302,15 +302,14 @@ _DISCLOSURE = re.compile(r"(?:^|[\s_-])(?:accordion|collapsible|collapse|expande
                          r"disclosure|toggle|faq)(?=$|[\s_-])", re.IGNORECASE)
 
 
-def _panel_of(button: Any) -> Any:
-    """The panel a button opens: the element its aria-controls names, else the one right
-    after it (or after the heading it is in); None if there is none, or it is not text but
-    links (a menu) or the button's own container."""
-    named = button.get("aria-controls")
-    panel = None
-    if named:
-        found = button.getroottree().getroot().xpath("//*[@id=$id]", id=named.split()[0])
-        panel = found[0] if found else None
+def _panel_of(button: Any, ids: dict[str, Any], judged: dict[int, bool]) -> Any:
+    """The panel a button opens: the element its aria-controls names (`ids`: the page's
+    elements by id), else the one right after it (or after the heading it is in); None if
+    there is none, or it is not text but links (a menu) or the button's own container."""
+    named = (button.get("aria-controls") or "").split()
+    panel = ids.get(named[0]) if named else None
+    if panel is not None and id(panel) in judged:  # many buttons may name one panel
+        return panel if judged[id(panel)] else None
     if panel is None:
         holder = button
         while holder.getnext() is None and holder.getparent() is not None \
@@ -320,9 +319,16 @@ def _panel_of(button: Any) -> Any:
     if panel is None or not isinstance(panel.tag, str) or panel.tag in ("nav", "button") \
             or any(a is panel for a in button.iterancestors()):
         return None
+    if id(panel) not in judged:
+        judged[id(panel)] = _text_panel(panel)
+    return panel if judged[id(panel)] else None
+
+
+def _text_panel(panel: Any) -> bool:
+    """Does the panel hold text that is not mostly links (a menu's)?"""
     text = len("".join(panel.text_content().split()))
     links = sum(len("".join(a.text_content().split())) for a in panel.iter("a"))
-    return panel if text and links * 2 < text else None
+    return bool(text) and links * 2 < text
 
 
 # what makes an accordion's header, panel and their holder a widget to trafilatura
@@ -373,14 +379,22 @@ def _disclosures(html: str) -> str:
     except (etree.ParserError, ValueError):
         return html
     changed = False
-    for button in list(tree.iter("button")):
+    ids = {node.get("id"): node for node in tree.iter() if isinstance(node.tag, str)
+           and node.get("id")}
+    judged: dict[int, bool] = {}  # panels measured (by id()), each once
+    # each costs its panel's text, so a page of thousands of them is not read so
+    buttons = list(tree.iter("button"))
+    controls = tree.xpath("//*[@aria-controls and not(self::button)]")
+    if len(buttons) + len(controls) > MAX_MENU_CHECKS:
+        return html
+    for button in buttons:
         for icon in button.xpath(".//*[@aria-hidden='true']"):  # "+", a chevron: no words
             icon.drop_tree()
         text = " ".join(button.text_content().split())
         if not text:
             continue
         if any(a.tag in _HEADING_TAGS for a in button.iterancestors()):
-            panel = _panel_of(button)
+            panel = _panel_of(button, ids, judged)
             if panel is not None:
                 _shown(panel)
             button.drop_tag()  # the heading's text is the button's
@@ -388,7 +402,7 @@ def _disclosures(html: str) -> str:
             continue
         opens = (text.endswith("?") or button.get("aria-expanded") is not None
                  or button.get("aria-controls") or _DISCLOSURE.search(button.get("class") or ""))
-        panel = _panel_of(button) if opens else None
+        panel = _panel_of(button, ids, judged) if opens else None
         if panel is None:
             continue
         _shown(panel)
@@ -401,11 +415,11 @@ def _disclosures(html: str) -> str:
             panel.addprevious(heading)
             button.drop_tree()  # its tail stays
         changed = True
-    for control in tree.xpath("//*[@aria-controls and not(self::button)]"):
+    for control in controls:
         # an accordion's header that is no button (jQuery UI: <h3 role="tab"
         # aria-controls="ui-id-4" class="ui-accordion-header">Question</h3>), whose names
         # trafilatura takes for furniture ("header", "widget"): plain, as its panel
-        panel = _panel_of(control)
+        panel = _panel_of(control, ids, judged)
         if panel is None or not control.text_content().strip():
             continue
         _shown(panel)
