@@ -62,6 +62,12 @@ SHORT = 250  # characters: below this, trafilatura's text may have missed the pa
 _ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
 
 
+def _ends_sentence(text: str) -> bool:
+    """Does `text` end a sentence? Only its end is read: a paragraph that grows line by
+    line was searched whole at each line, minutes for a page of short lines."""
+    return bool(_ENDS_SENTENCE.search(text[-16:]))
+
+
 def is_html_page(raw: bytes) -> bool:
     """Do the bytes open as an HTML page does (a doctype, <html>, <head>...), comments
     aside? Not merely hold a tag, as Markdown may."""
@@ -200,7 +206,7 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
         if not line or line in "-*•":
             continue
         if broken and kept and not fence:
-            lower = line[0].islower() and not _ENDS_SENTENCE.search(kept[-1])
+            lower = line[0].islower() and not _ends_sentence(kept[-1])
             kept[-1] = f"{kept[-1]}{' ' if lower else chr(10)}{line}"  # "approved<br>the new"
             introduced = kept[-1].endswith(":") or introduced
             continue
@@ -215,7 +221,7 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             kept[-1] = f"{kept[-1]}\n{bare}"
             continue
         defined = False
-        if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
+        if kept and line[0].islower() and not _ends_sentence(kept[-1]):
             kept[-1] = f"{kept[-1]} {line}"
         elif kept and _run_of(line) and _run_of(line) == _run_of(kept[-1].rpartition("\n")[2]):
             kept[-1] = f"{kept[-1]}\n{line}"
@@ -238,7 +244,7 @@ def _line_break(mark: re.Match[str]) -> str:
     text, start, end = mark.string, mark.start(), mark.end()
     if not start or end == len(text) or text[start - 1] == "\n" or text[end] == "\n":
         return ""
-    inside = text[end].islower() and not _ENDS_SENTENCE.search(text[max(0, start - 8):start])
+    inside = text[end].islower() and not _ends_sentence(text[max(0, start - 16):start])
     return " " if inside else "\n"
 
 
@@ -338,11 +344,14 @@ _HIDING_CLASS = re.compile(r"^(?:is-)?hid(?:e|den)$|^collapsed?$", re.IGNORECASE
 _NO_DISPLAY = re.compile(r"display\s*:\s*none\s*;?", re.IGNORECASE)
 
 
-def _shown(panel: Any) -> None:
+def _shown(panel: Any, judged: dict[int, bool]) -> None:
     """The panel a button opens, and what it holds, as the reader sees it open: a closed
     panel is marked hidden (aria-hidden="true", hidden, display: none, a class such as
     hidden or collapse), which trafilatura takes for text never shown and drops, the
-    answers of an accordion with it."""
+    answers of an accordion with it. Each panel once (`judged`: by id(), True once shown)."""
+    if judged.get(-id(panel)):
+        return
+    judged[-id(panel)] = True
     for node in panel.iter():
         if not isinstance(node.tag, str):
             continue
@@ -396,7 +405,7 @@ def _disclosures(html: str) -> str:
         if any(a.tag in _HEADING_TAGS for a in button.iterancestors()):
             panel = _panel_of(button, ids, judged)
             if panel is not None:
-                _shown(panel)
+                _shown(panel, judged)
             button.drop_tag()  # the heading's text is the button's
             changed = True
             continue
@@ -405,7 +414,7 @@ def _disclosures(html: str) -> str:
         panel = _panel_of(button, ids, judged) if opens else None
         if panel is None:
             continue
-        _shown(panel)
+        _shown(panel, judged)
         heading = lxml.html.Element("h3")
         heading.text = text
         if button.getnext() is panel:
@@ -422,7 +431,7 @@ def _disclosures(html: str) -> str:
         panel = _panel_of(control, ids, judged)
         if panel is None or not control.text_content().strip():
             continue
-        _shown(panel)
+        _shown(panel, judged)
         for node in (control, panel, control.getparent()):
             if node is not None and (node is not control.getparent()
                                      or any(d is panel for d in node.iterdescendants())):
