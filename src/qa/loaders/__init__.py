@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from qa.loaders.base import (
@@ -145,9 +146,14 @@ def _without(blocks: tuple[Span, ...], hidden: list[tuple[int, int]],
     if not hidden:
         return blocks
     kept: list[Span] = []
+    n = 0  # both in text order: the hidden spans before this block are passed
     for block in blocks:
+        while n < len(hidden) and hidden[n][1] <= block.start:
+            n += 1
         pieces = [(block.start, block.end)]
-        for start, end in hidden:
+        for start, end in _from(hidden, n):
+            if start >= block.end:
+                break
             pieces = [part for s, e in pieces
                       for part in ((s, min(e, start)), (max(s, end), e)) if part[0] < part[1]]
         for s, e in pieces:
@@ -156,6 +162,12 @@ def _without(blocks: tuple[Span, ...], hidden: list[tuple[int, int]],
             if s < e:
                 kept.append(Span(s, e, text[s:e]))
     return tuple(kept)
+
+
+def _from(items: list[tuple[int, int]], n: int) -> Iterator[tuple[int, int]]:
+    """`items[n:]`, without copying them."""
+    for i in range(n, len(items)):
+        yield items[i]
 
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024

@@ -52,9 +52,12 @@ def hidden_spans(text: str) -> list[tuple[int, int]]:
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
-    code = [(starts[o], starts[c + 1]) for o, c in fences(lines).items()]
+    code = sorted((starts[o], starts[c + 1]) for o, c in fences(lines).items())
+    n = 0
     for comment in _COMMENT.finditer(text, hidden[0][1] if hidden else 0):
-        if not any(s <= comment.start() < e for s, e in code):
+        while n < len(code) and code[n][1] <= comment.start():
+            n += 1  # the fences before it
+        if n == len(code) or not code[n][0] <= comment.start():
             hidden.append(comment.span())
     return hidden
 
