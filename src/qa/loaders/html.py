@@ -263,13 +263,18 @@ def _drop_furniture(root: Any, furniture: re.Pattern[str] = _FURNITURE) -> bool:
     each costs its text, so a page of thousands of them is not checked. Did it drop any?"""
     named = root.css("[class], [id]")
     total = len(root.text())
+    budget = PANEL_TEXT_FACTOR * total  # nested blocks are not read again and again
     dropped = False
     for node in named if len(named) <= MAX_MENU_CHECKS else ():
         names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
-        if (furniture.search(names) and node.mem_id != root.mem_id and node.parent is not None
-                and 2 * len(node.text()) < total):
-            node.decompose()
-            dropped = True
+        if furniture.search(names) and node.mem_id != root.mem_id and node.parent is not None:
+            size = len(node.text())
+            budget -= size
+            if budget < 0:
+                break
+            if 2 * size < total:
+                node.decompose()
+                dropped = True
     return dropped
 
 
@@ -303,38 +308,57 @@ def _divs_as_paragraphs(html: str) -> str:
 
 
 _HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+PANEL_TEXT_FACTOR = 4  # accordion panels measured: at most this many times the page's size
 # class names (a whole word of them) that sites give the button heading a panel that opens
 _DISCLOSURE = re.compile(r"(?:^|[\s_-])(?:accordion|collapsible|collapse|expander|"
                          r"disclosure|toggle|faq)(?=$|[\s_-])", re.IGNORECASE)
 
 
-def _panel_of(button: Any, ids: dict[str, Any], judged: dict[int, bool]) -> Any:
-    """The panel a button opens: the element its aria-controls names (`ids`: the page's
-    elements by id), else the one right after it (or after the heading it is in); None if
-    there is none, or it is not text but links (a menu) or the button's own container."""
-    named = (button.get("aria-controls") or "").split()
-    panel = ids.get(named[0]) if named else None
-    if panel is not None and id(panel) in judged:  # many buttons may name one panel
-        return panel if judged[id(panel)] else None
-    if panel is None:
-        holder = button
-        while holder.getnext() is None and holder.getparent() is not None \
-                and holder.getparent().tag in _HEADING_TAGS:
-            holder = holder.getparent()
-        panel = holder.getnext()
-    if panel is None or not isinstance(panel.tag, str) or panel.tag in ("nav", "button") \
-            or any(a is panel for a in button.iterancestors()):
-        return None
-    if id(panel) not in judged:
-        judged[id(panel)] = _text_panel(panel)
-    return panel if judged[id(panel)] else None
+class _Panels:
+    """The panels a page's buttons and controls open: found by id, each measured and shown
+    open once, and no more text measured than a few times the page's (a page of nested
+    panels, each named by a button, would be read again and again)."""
+
+    def __init__(self, tree: Any, budget: int) -> None:
+        self.ids = {node.get("id"): node for node in tree.iter()
+                    if isinstance(node.tag, str) and node.get("id")}
+        self.judged: dict[int, bool] = {}  # by id() of the panel
+        self.opened: set[int] = set()
+        self.budget = budget  # characters still to measure
+
+    def of(self, button: Any) -> Any:
+        """The panel a button opens: the element its aria-controls names, else the one
+        right after it (or after the heading it is in); None if there is none, or it is
+        not text but links (a menu) or the button's own container."""
+        named = (button.get("aria-controls") or "").split()
+        panel = self.ids.get(named[0]) if named else None
+        if panel is None:
+            holder = button
+            while holder.getnext() is None and holder.getparent() is not None \
+                    and holder.getparent().tag in _HEADING_TAGS:
+                holder = holder.getparent()
+            panel = holder.getnext()
+        if panel is None or not isinstance(panel.tag, str) or panel.tag in ("nav", "button") \
+                or any(a is panel for a in button.iterancestors()):
+            return None
+        if id(panel) not in self.judged:  # many buttons may name one panel
+            ok, size = _text_panel(panel) if self.budget > 0 else (False, 0)
+            self.judged[id(panel)], self.budget = ok, self.budget - size
+        return panel if self.judged[id(panel)] else None
+
+    def show(self, panel: Any) -> None:
+        """The panel, and what it holds, as the reader sees it open (`_shown`), once."""
+        if id(panel) not in self.opened:
+            self.opened.add(id(panel))
+            _shown(panel)
 
 
-def _text_panel(panel: Any) -> bool:
-    """Does the panel hold text that is not mostly links (a menu's)?"""
-    text = len("".join(panel.text_content().split()))
+def _text_panel(panel: Any) -> tuple[bool, int]:
+    """Does the panel hold text that is not mostly links (a menu's)? And its size."""
+    content = panel.text_content()
+    text = len("".join(content.split()))
     links = sum(len("".join(a.text_content().split())) for a in panel.iter("a"))
-    return bool(text) and links * 2 < text
+    return bool(text) and links * 2 < text, len(content)
 
 
 # what makes an accordion's header, panel and their holder a widget to trafilatura
@@ -344,14 +368,11 @@ _HIDING_CLASS = re.compile(r"^(?:is-)?hid(?:e|den)$|^collapsed?$", re.IGNORECASE
 _NO_DISPLAY = re.compile(r"display\s*:\s*none\s*;?", re.IGNORECASE)
 
 
-def _shown(panel: Any, judged: dict[int, bool]) -> None:
+def _shown(panel: Any) -> None:
     """The panel a button opens, and what it holds, as the reader sees it open: a closed
     panel is marked hidden (aria-hidden="true", hidden, display: none, a class such as
     hidden or collapse), which trafilatura takes for text never shown and drops, the
-    answers of an accordion with it. Each panel once (`judged`: by id(), True once shown)."""
-    if judged.get(-id(panel)):
-        return
-    judged[-id(panel)] = True
+    answers of an accordion with it."""
     for node in panel.iter():
         if not isinstance(node.tag, str):
             continue
@@ -388,9 +409,7 @@ def _disclosures(html: str) -> str:
     except (etree.ParserError, ValueError):
         return html
     changed = False
-    ids = {node.get("id"): node for node in tree.iter() if isinstance(node.tag, str)
-           and node.get("id")}
-    judged: dict[int, bool] = {}  # panels measured (by id()), each once
+    panels = _Panels(tree, PANEL_TEXT_FACTOR * len(html))
     # each costs its panel's text, so a page of thousands of them is not read so
     buttons = list(tree.iter("button"))
     controls = tree.xpath("//*[@aria-controls and not(self::button)]")
@@ -403,18 +422,18 @@ def _disclosures(html: str) -> str:
         if not text:
             continue
         if any(a.tag in _HEADING_TAGS for a in button.iterancestors()):
-            panel = _panel_of(button, ids, judged)
+            panel = panels.of(button)
             if panel is not None:
-                _shown(panel, judged)
+                panels.show(panel)
             button.drop_tag()  # the heading's text is the button's
             changed = True
             continue
         opens = (text.endswith("?") or button.get("aria-expanded") is not None
                  or button.get("aria-controls") or _DISCLOSURE.search(button.get("class") or ""))
-        panel = _panel_of(button, ids, judged) if opens else None
+        panel = panels.of(button) if opens else None
         if panel is None:
             continue
-        _shown(panel, judged)
+        panels.show(panel)
         heading = lxml.html.Element("h3")
         heading.text = text
         if button.getnext() is panel:
@@ -428,10 +447,10 @@ def _disclosures(html: str) -> str:
         # an accordion's header that is no button (jQuery UI: <h3 role="tab"
         # aria-controls="ui-id-4" class="ui-accordion-header">Question</h3>), whose names
         # trafilatura takes for furniture ("header", "widget"): plain, as its panel
-        panel = _panel_of(control, ids, judged)
+        panel = panels.of(control)
         if panel is None or not control.text_content().strip():
             continue
-        _shown(panel, judged)
+        panels.show(panel)
         for node in (control, panel, control.getparent()):
             if node is not None and (node is not control.getparent()
                                      or any(d is panel for d in node.iterdescendants())):
@@ -471,8 +490,13 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
     # a block mostly of link text (a menu, a list of links) goes; each costs its text, so a
     # page of thousands of nested blocks (a fallback for what trafilatura could not parse)
     # is not checked
+    budget = PANEL_TEXT_FACTOR * len(html)  # ... nor, nested, read again and again
     for node in menus if len(menus) <= MAX_MENU_CHECKS else ():
-        text = len("".join(node.text().split()))
+        content = node.text()
+        budget -= len(content)
+        if budget < 0:
+            break
+        text = len("".join(content.split()))
         links = sum(len("".join(a.text().split())) for a in node.css("a"))
         if text and links * 2 >= text and node.parent is not None:
             node.decompose()
