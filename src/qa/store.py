@@ -105,8 +105,13 @@ from qa.vectors import (
 )
 
 FORMAT_VERSION = 8  # 8: words lose their letters' marks ("Deréon": "dereon", no longer "der"
-# and "on"). 7: each row of a table is a sentence, and "4. How to apply" is one (chunking).
-# 6: no sentence ends at a lone small letter's stop, "(r. 1368)"
+# and "on"); chunking: a line with cells is a row wherever the paragraph has another; a
+# fenced code block is one paragraph and one sentence; a Markdown file's front matter and
+# comments, and furniture lines, are in no passage; lines under a table's rows, of a record
+# ("Date: ..." / "Venue: ...") and a numbered heading over its prose are sentences; a block
+# quote's sentence starts after its marks; a sentence of several lines is no heading; headings
+# open the passage of what follows them. 7: each row of a table is a sentence, and "4. How to
+# apply" is one. 6: no sentence ends at a lone small letter's stop, "(r. 1368)"
 MANIFEST = "manifest.json"
 EMBED_BATCH = 512  # texts per embedder call: bounded memory, steady progress
 ANNOTATE_BATCH = 512  # sentences per annotator call (spaCy): the same, for the annotation

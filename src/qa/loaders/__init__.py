@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from qa.loaders.base import (
@@ -25,9 +26,9 @@ from qa.loaders.base import (
     paragraphs,
 )
 from qa.loaders.docx import DocxLoader
-from qa.loaders.html import HtmlLoader
+from qa.loaders.html import HtmlLoader, is_html_page
 from qa.loaders.pdf import PdfLoader
-from qa.loaders.text import MarkdownLoader, TextLoader
+from qa.loaders.text import MarkdownLoader, TextLoader, hidden_spans
 from qa.types import Document, Span
 
 __all__ = [
@@ -86,6 +87,9 @@ def loader_for(name: str, raw: bytes) -> Loader:
         what = {"text": "text", "binary": "binary data"}.get(found, f"a {found.upper()} file")
         raise BadDocument(f"{name}: the content does not match the name: it is {what}, "
                           f"not {loader.kind.upper()}", status=415)
+    if loader.kind in ("txt", "md") and is_html_page(raw):  # read as text: tags and all
+        raise BadDocument(f"{name}: the content does not match the name: it is an HTML page, "
+                          f"not {loader.kind.upper()} (save it as .html)", status=415)
     return loader
 
 
@@ -119,16 +123,51 @@ def document_of(doc_id: str, path: str, kind: str, extracted: Extracted,
                 file_sha256: str) -> Document:
     """The `Document` for extracted text. Its `sha256` names the bytes its offsets point
     into: the file for plain text, the extracted text for extracted formats, so a changed
-    extraction makes the index stale instead of shifting citations silently."""
+    extraction makes the index stale instead of shifting citations silently. A Markdown
+    file's front matter and HTML comments are in its text (offsets are the file's) but in
+    no paragraph: never shown, they are never a passage nor quoted."""
     text = extracted.text
     sha = file_sha256
     if kind in EXTRACTED_KINDS:
         sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    blocks = paragraphs(text)
+    if kind == MarkdownLoader.kind:
+        blocks = _without(blocks, hidden_spans(text), text)
     return Document(
         id=doc_id, title=extracted.title, path=path, text=text, sha256=sha,
-        paragraphs=paragraphs(text), kind=kind,
+        paragraphs=blocks, kind=kind,
         pages=tuple(Span(s, e, text[s:e]) for s, e in extracted.pages),
     )
+
+
+def _without(blocks: tuple[Span, ...], hidden: list[tuple[int, int]],
+             text: str) -> tuple[Span, ...]:
+    """The paragraphs less the `hidden` spans: what is left of each, trimmed, is one."""
+    if not hidden:
+        return blocks
+    kept: list[Span] = []
+    n = 0  # both in text order: the hidden spans before this block are passed
+    for block in blocks:
+        while n < len(hidden) and hidden[n][1] <= block.start:
+            n += 1
+        pieces = [(block.start, block.end)]
+        for start, end in _from(hidden, n):
+            if start >= block.end:
+                break
+            pieces = [part for s, e in pieces
+                      for part in ((s, min(e, start)), (max(s, end), e)) if part[0] < part[1]]
+        for s, e in pieces:
+            piece = text[s:e]
+            s, e = s + len(piece) - len(piece.lstrip()), s + len(piece.rstrip())
+            if s < e:
+                kept.append(Span(s, e, text[s:e]))
+    return tuple(kept)
+
+
+def _from(items: list[tuple[int, int]], n: int) -> Iterator[tuple[int, int]]:
+    """`items[n:]`, without copying them."""
+    for i in range(n, len(items)):
+        yield items[i]
 
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
+from qa.chunking import fences
 from qa.errors import QAError
 from qa.types import Span
 
@@ -113,6 +114,24 @@ def clean_extracted(text: str) -> str:
     return _CONTROL.sub("", text).translate(_LIGATURES)
 
 
+# -- table cells -----------------------------------------------------------------------------
+
+CELL_JOIN = "; "  # between the paragraphs of a table's cell that no punctuation ends
+_PUNCTUATED = re.compile(r"""[.!?…:;,]["'”’)\]]*$""")
+
+
+def cell_text(parts: list[str]) -> str:
+    """The paragraphs (or <br> lines) of one table cell as one line of its row: run together
+    they read as one ("Annual leave 25 days", "25 days Unused days lapse"), and on lines of
+    their own a cell stacking a label over its value ("Hire costs" / "£20 an hour") is cut
+    from it, and its row from its other cells. A paragraph no punctuation ends is followed
+    by "; ", one that ends a sentence or clause by a space."""
+    out = ""
+    for part in (p for p in parts if p):
+        out += (" " if _PUNCTUATED.search(out) else CELL_JOIN) + part if out else part
+    return out
+
+
 # -- paragraphs ------------------------------------------------------------------------------
 
 # Whole lines that scrapers leave behind: navigation, sharing widgets, ads.
@@ -134,14 +153,29 @@ def is_boilerplate(line: str) -> bool:
 
 
 def paragraphs(text: str) -> tuple[Span, ...]:
-    """Blocks of non-blank, non-boilerplate lines, trimmed, with exact offsets."""
+    """Blocks of non-blank, non-boilerplate lines, trimmed, with exact offsets. A fenced
+    code block is a block of its own, its blank lines and all: split at a blank line, half
+    a program is a paragraph."""
     spans: list[Span] = []
     block_start: int | None = None
     block_end = 0
     pos = 0
-    for line in text.splitlines(keepends=True):
+    lines = text.splitlines(keepends=True)
+    code = fences(lines)
+    closing, fence_start = -1, 0  # the line that closes the fence being read, its start
+    for n, line in enumerate(lines):
         content = line.strip()
-        if content and not is_boilerplate(content):
+        if n in code:
+            if block_start is not None:
+                spans.append(Span(block_start, block_end, text[block_start:block_end]))
+                block_start = None
+            fence_start, closing = pos + len(line) - len(line.lstrip()), code[n]
+        elif n == closing:
+            end = pos + len(line.rstrip())
+            spans.append(Span(fence_start, end, text[fence_start:end]))
+        elif n < closing:
+            pass
+        elif content and not is_boilerplate(content):
             lead = len(line) - len(line.lstrip())
             if block_start is None:
                 block_start = pos + lead
@@ -156,9 +190,11 @@ def paragraphs(text: str) -> tuple[Span, ...]:
 
 
 def first_line_title(text: str) -> str:
-    """The first non-empty content line, without Markdown heading marks (at most 200 chars)."""
+    """The first content line with a word in it (not a "-----" or "*****" rule), without
+    Markdown heading marks (at most 200 chars)."""
     for block in paragraphs(text):
-        line = block.text.splitlines()[0].lstrip("#").strip()
-        if line:
-            return line[:200]
+        for line in block.text.splitlines():
+            line = line.lstrip("#").strip()
+            if re.search(r"\w", line):
+                return line[:200]
     return ""

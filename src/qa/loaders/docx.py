@@ -5,16 +5,17 @@ checked, so a zip bomb dressed as a .docx is refused without inflating it (Pytho
 never reads more than an entry declares, so the declared sizes bound the work).
 
 Each paragraph becomes one paragraph of the text, and each table one whose lines are its
-rows (cells joined by " | "). A paragraph is read as Word shows it with tracked changes
-accepted, paragraphs in content controls included (python-docx's `Paragraph.text` and body
-children skip both); a text box's paragraphs follow the paragraph that anchors it;
-footnotes and endnotes follow the body. An item of a bulleted or numbered list (numbering
-set on the paragraph or by its style) is written with the mark the chunker knows, "- " or
-"3. ", and the items of a list are lines of one paragraph, as in Markdown: without its mark
-a short item ("Bikes travel free") read as a heading. A numbered heading keeps its number
-("4. How to apply"). A paragraph ending in a colon and the short paragraphs under it
-("Opening hours:", "Saturday 8am to 2pm") are lines of one paragraph: alone, each read as a
-heading.
+rows (cells joined by " | ", a cell's paragraphs by "; " where no punctuation ends them; a
+one-column table, a box, as paragraphs). A paragraph is read as Word shows it with
+tracked changes accepted, paragraphs in content controls included (python-docx's
+`Paragraph.text` and body children skip both); a text box's paragraphs follow the paragraph
+that anchors it; footnotes and endnotes follow the body. An item of a bulleted or numbered
+list (numbering set on the paragraph or by its style) is written with the mark the chunker
+knows, "- " or "3. ", and the items of a list are lines of one paragraph, as in Markdown:
+without its mark a short item ("Bikes travel free") read as a heading. A numbered heading
+keeps its number ("4. How to apply"). A paragraph ending in a colon and the short
+paragraphs under it ("Opening hours:", "Saturday 8am to 2pm") are lines of one paragraph:
+alone, each read as a heading.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
 
-from qa.loaders.base import BadDocument, Extracted, clean_extracted
+from qa.loaders.base import BadDocument, Extracted, cell_text, clean_extracted
 
-REVISION = 3  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
+REVISION = 4  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
 #                 paragraphs under a colon's are lines of its paragraph; text boxes read;
 #                 a table is one paragraph
+#              4: a cell's paragraphs are joined by "; "; a one-column table's are paragraphs;
+#                 a line break is a line break; a clause keeps its number ("4.2 ")
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -64,7 +67,7 @@ W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 # tracked insertion of whole paragraphs
 _WRAPPERS = frozenset(W + tag for tag in ("sdt", "sdtContent", "customXml", "ins",
                                           "moveTo", "smartTag"))
-_TEXT = {W + "t": "", W + "tab": " ", W + "br": " ", W + "cr": " ", W + "noBreakHyphen": "-"}
+_TEXT = {W + "t": "", W + "tab": " ", W + "br": "\n", W + "cr": "\n", W + "noBreakHyphen": "-"}
 # text inside these is not the paragraph's: a text box's own paragraphs, deleted text
 _NOT_HERE = frozenset(W + tag for tag in ("txbxContent", "del", "moveFrom"))
 
@@ -85,7 +88,9 @@ def blocks_of(body: Any) -> Iterator[Any]:
 def paragraph_text(paragraph: Any) -> str:
     """A paragraph's text as Word shows it with tracked changes accepted: its runs, those
     in hyperlinks, fields, content controls and tracked insertions included, deleted text
-    and the paragraphs of text boxes left out; tabs and line breaks as spaces."""
+    and the paragraphs of text boxes left out; tabs as spaces, line breaks (Shift+Enter:
+    an address, lines under "Opening hours:") as line breaks, page and column breaks as
+    spaces."""
     parts = []
     for element in paragraph.iter(*_TEXT):
         inside = element.getparent()
@@ -93,8 +98,12 @@ def paragraph_text(paragraph: Any) -> str:
             inside = inside.getparent()
         if inside is not None and inside is not paragraph:
             continue
-        parts.append(element.text or "" if element.tag == W + "t" else _TEXT[element.tag])
-    return " ".join("".join(parts).split())
+        if element.tag == W + "br" and element.get(W + "type") in ("page", "column"):
+            parts.append(" ")  # a break of the page's layout, not of the text's lines
+        else:
+            parts.append(element.text or "" if element.tag == W + "t" else _TEXT[element.tag])
+    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 _FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
@@ -217,8 +226,8 @@ class Numbering:
             for n in _LEVEL_TEXT.findall(text))
         if heading:
             return (f"{shown.strip()} " if numbered else ""), False
-        if numbered and re.fullmatch(r"\d+[.)]", shown.strip()):
-            return f"{shown.strip()} ", True
+        if numbered and re.fullmatch(r"\d+[.)]|\d+(?:\.\d+)+[.)]?", shown.strip()):
+            return f"{shown.strip()} ", True  # "3. ", and a clause's "4.2 " or "4.2.1. "
         return "- ", True
 
 
@@ -237,14 +246,26 @@ def _level(lvl: Any) -> tuple[str, str, int]:
             _int(start.get(W + "val"), 1) if start is not None else 1)
 
 
-def _row_text(row: object) -> str:
-    cells: list[str] = []
+def _cells(row: object) -> list[list[str]]:
+    """The paragraphs of each cell of a table's row (merged cells, which repeat their text,
+    once; cells with no text left out)."""
+    cells: list[list[str]] = []
     for cell in row.cells:  # type: ignore[attr-defined]
-        text = " ".join(paragraph_text(p) for p in cell._tc.iter(W + "p"))
-        text = " ".join(text.split())
-        if not cells or text != cells[-1]:  # merged cells repeat their text
-            cells.append(text)
-    return " | ".join(c for c in cells if c)
+        texts = [line for p in cell._tc.iter(W + "p") for line in paragraph_text(p).split("\n")
+                 if line]  # a cell's lines, <w:br/> or paragraphs, joined by `cell_text`
+        if texts and (not cells or texts != cells[-1]):
+            cells.append(texts)
+    return cells
+
+
+def _table_blocks(rows: list[list[list[str]]]) -> list[str]:
+    """A table as blocks of text. A table of columns is one paragraph, a line per row, its
+    cells joined by " | ", a cell's paragraphs by "; " (`cell_text`). A table with one column
+    is a box of paragraphs (a callout, a layout table): each of its paragraphs is a
+    paragraph, as a text box's are."""
+    if all(len(cells) <= 1 for cells in rows):
+        return [text for cells in rows for texts in cells for text in texts]
+    return ["\n".join(" | ".join(cell_text(texts) for texts in cells) for cells in rows if cells)]
 
 
 class DocxLoader:
@@ -293,8 +314,8 @@ class DocxLoader:
                     introduced = text.endswith(":") and not (heading or item)
                 else:
                     in_list = introduced = False
-                    rows = [_row_text(r) for r in Table(element, document).rows]
-                    blocks.append("\n".join(r for r in rows if r))  # a table: one paragraph
+                    rows = [_cells(r) for r in Table(element, document).rows]
+                    blocks.extend(_table_blocks(rows))
             blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
         except BadDocument:

@@ -16,14 +16,25 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from qa.loaders.base import BadDocument, Extracted, clean_extracted, decode_text, looks_like_text
+from qa.loaders.base import (
+    BadDocument,
+    Extracted,
+    cell_text,
+    clean_extracted,
+    decode_text,
+    looks_like_text,
+)
 
-REVISION = 3  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 4  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
 #                 definitions, and a line ending in a colon and the short lines under it;
 #                 a <div> of text is read as the paragraph it is
+#              4: an accordion's question, held in a <button>, is a heading; a <pre>
+#                 block is a fenced block of its own; a cell's lines are joined by "; ";
+#                 a figure's caption is read; a table's caption is no row; the lines
+#                 of a <br> block are lines of one paragraph
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -49,6 +60,18 @@ SHORT = 250  # characters: below this, trafilatura's text may have missed the pa
 
 
 _ENDS_SENTENCE = re.compile(r"""[.!?…]["'”’)\]]*$""")
+
+
+def _ends_sentence(text: str) -> bool:
+    """Does `text` end a sentence? Only its end is read: a paragraph that grows line by
+    line was searched whole at each line, minutes for a page of short lines."""
+    return bool(_ENDS_SENTENCE.search(text[-16:]))
+
+
+def is_html_page(raw: bytes) -> bool:
+    """Do the bytes open as an HTML page does (a doctype, <html>, <head>...), comments
+    aside? Not merely hold a tag, as Markdown may."""
+    return bool(_HTML_START.match(raw[:4096].lstrip(b"\xef\xbb\xbf")))
 
 
 def _run_of(line: str) -> str:
@@ -77,6 +100,82 @@ def _blocks(html: str) -> _Blocks:
 
 
 ITEM_WORDS = 8  # a line under "Opening hours:" this short is one of what it introduces
+_CODE_FENCE = re.compile(r"`{3,}")
+
+
+# marks a break inside a table's cell: a word, as trafilatura drops private-use and
+# invisible characters (any left where no row splits it is a space)
+_CELL_BREAK = "QACELLBREAK"
+_LINE_BREAK = "QALINEBREAK"  # ... and a <br> elsewhere, the same way
+_CELL_BLOCKS = ("br", "p", "div", "li")
+
+
+def _for_trafilatura(html: str) -> str:
+    """The page with what trafilatura's text would lose marked. Each <pre> block's text is put
+    between Markdown fences ("```" lines): trafilatura writes a code block as bare lines,
+    which ran into the sentence before them ("Install the tool from PyPI: pip install
+    orbit-cli orbit --version"); fenced, it is one paragraph, which the chunker knows for
+    code. A break inside a table's cell (<br>, or its second <p>) is marked
+    (`_CELL_BREAK`): trafilatura runs a cell's paragraphs together ("Parallel deploy
+    workers Raise it for large projects"), which `_row_of_cells` joins as the Word loader
+    does; a <br> elsewhere is marked too (`_LINE_BREAK`), as trafilatura writes its lines
+    as it writes paragraphs: the lines after one are lines of its paragraph ("Write to us
+    at<br>12 Mill Lane<br>Holt" is one block, each line alone read as a heading). A
+    figure's caption ("Figure 1: the deploy pipeline has three stages") is a paragraph:
+    trafilatura drops figures, their captions with them. So is a table's <caption>, which
+    trafilatura writes as the table's first row, so its column names were taken for data.
+    The page as it is if lxml cannot parse it or it has none of these."""
+    import lxml.html
+    from lxml import etree
+
+    lower = html.lower()
+    if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption",
+                                        "<br")):
+        return html
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    changed = False
+    for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
+        for block in cell.iter(*_CELL_BLOCKS):
+            if block.tag == "br":
+                block.tail = _CELL_BREAK + (block.tail or "")
+            else:
+                block.text = _CELL_BREAK + (block.text or "")
+            changed = True
+    for br in tree.iter("br"):
+        if not any(a.tag in ("td", "th", "pre") for a in br.iterancestors()):
+            br.tail = _LINE_BREAK + (br.tail or "")
+            changed = True
+    for caption in list(tree.iter("caption")):  # a table's caption is no row of it
+        table = caption.getparent()
+        if table is not None and caption.text_content().strip():
+            caption.tag = "p"
+            caption.tail = None
+            table.addprevious(caption)
+            changed = True
+    for caption in tree.iter("figcaption"):  # trafilatura drops a figure, its caption too
+        if caption.text_content().strip():
+            caption.tag = "p"
+            figure = caption.getparent()
+            if figure is not None and figure.tag == "figure":
+                figure.tag = "div"
+            changed = True
+    for pre in tree.iter("pre"):
+        code = pre.text_content()
+        if not code.strip():
+            continue
+        ticks = max((len(run) for run in re.findall(r"`+", code)), default=0)
+        fence = "`" * max(3, ticks + 1)
+        pre.text = f"{fence}\n{pre.text or ''}"
+        end = "" if code.endswith("\n") else "\n"
+        if len(pre):
+            pre[-1].tail = f"{pre[-1].tail or ''}{end}{fence}"
+        else:
+            pre.text = f"{pre.text}{end}{fence}"
+        changed = True
+    return lxml.html.tostring(tree, encoding="unicode") if changed else html
 
 
 def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
@@ -91,9 +190,28 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
     kept: list[str] = []
     defined = False  # the last line is a term or a definition
     introduced = False  # the last line ends in a colon, or is one of the lines under one
-    for line in (" ".join(line.split()) for line in lines):
+    fence = ""  # the fence of the code block being read (`_for_trafilatura`)
+    for raw in lines:
+        if fence:  # a code block's lines as they are, one paragraph with its fences
+            kept[-1] = f"{kept[-1]}\n{raw.rstrip()}"
+            fence = "" if raw.strip() == fence else fence
+            continue
+        line = " ".join(raw.split())
+        if _CODE_FENCE.fullmatch(line):
+            kept.append(line)
+            fence, defined, introduced = line, False, False
+            continue
+        broken = line.startswith(_LINE_BREAK)  # the line after a <br>: of its paragraph
+        line = line[len(_LINE_BREAK):].lstrip() if broken else line
         if not line or line in "-*•":
             continue
+        if broken and kept and not fence:
+            lower = line[0].islower() and not _ends_sentence(kept[-1])
+            kept[-1] = f"{kept[-1]}{' ' if lower else chr(10)}{line}"  # "approved<br>the new"
+            introduced = kept[-1].endswith(":") or introduced
+            continue
+        if line.startswith("|") and _CELL_BREAK in line:
+            line = _row_of_cells(line)
         bare = line[2:] if _LIST_ITEM.match(line) else line
         if bare in blocks.terms:  # a <dt> opens a paragraph, its <dd>s are its next lines:
             kept.append(bare)  # "The red light blinks three times\nThe tank is empty."
@@ -103,7 +221,7 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             kept[-1] = f"{kept[-1]}\n{bare}"
             continue
         defined = False
-        if kept and line[0].islower() and not _ENDS_SENTENCE.search(kept[-1]):
+        if kept and line[0].islower() and not _ends_sentence(kept[-1]):
             kept[-1] = f"{kept[-1]} {line}"
         elif kept and _run_of(line) and _run_of(line) == _run_of(kept[-1].rpartition("\n")[2]):
             kept[-1] = f"{kept[-1]}\n{line}"
@@ -115,7 +233,28 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
         else:
             kept.append(line)
         introduced = kept[-1].endswith(":") and line not in blocks.headings
-    return "\n\n".join(kept)
+    text = re.sub(f" *(?:{_LINE_BREAK} *)+", _line_break, "\n\n".join(kept))  # inside a line
+    return re.sub(f" *(?:{_CELL_BREAK} *)+", lambda m: " " if m.start() and m.end() < len(text)
+                  and "\n" not in text[m.start() - 1:m.end() + 1] else "", text)
+
+
+def _line_break(mark: re.Match[str]) -> str:
+    """A <br> marked inside a line: a line break, or a space inside a sentence (before a
+    word in lower case, after no full stop: "approved<br>the new timetable")."""
+    text, start, end = mark.string, mark.start(), mark.end()
+    if not start or end == len(text) or text[start - 1] == "\n" or text[end] == "\n":
+        return ""
+    inside = text[end].islower() and not _ends_sentence(text[max(0, start - 16):start])
+    return " " if inside else "\n"
+
+
+def _row_of_cells(line: str) -> str:
+    """A table's row as trafilatura writes it, with the breaks inside its cells marked
+    ("| workers | 4 | Parallel deploy workers<break>Raise it for large projects |"), each
+    cell's parts joined as the Word loader joins a cell's paragraphs (`cell_text`)."""
+    cells = [cell_text([part.strip() for part in cell.split(_CELL_BREAK)])
+             for cell in line.strip().strip("|").split("|")]
+    return "| " + " | ".join(cells) + " |"
 
 
 def _drop_furniture(root: Any, furniture: re.Pattern[str] = _FURNITURE) -> bool:
@@ -124,13 +263,18 @@ def _drop_furniture(root: Any, furniture: re.Pattern[str] = _FURNITURE) -> bool:
     each costs its text, so a page of thousands of them is not checked. Did it drop any?"""
     named = root.css("[class], [id]")
     total = len(root.text())
+    budget = PANEL_TEXT_FACTOR * total  # nested blocks are not read again and again
     dropped = False
     for node in named if len(named) <= MAX_MENU_CHECKS else ():
         names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
-        if (furniture.search(names) and node.mem_id != root.mem_id and node.parent is not None
-                and 2 * len(node.text()) < total):
-            node.decompose()
-            dropped = True
+        if furniture.search(names) and node.mem_id != root.mem_id and node.parent is not None:
+            size = len(node.text())
+            budget -= size
+            if budget < 0:
+                break
+            if 2 * size < total:
+                node.decompose()
+                dropped = True
     return dropped
 
 
@@ -163,6 +307,162 @@ def _divs_as_paragraphs(html: str) -> str:
     return lxml.html.tostring(tree, encoding="unicode") if changed else html
 
 
+_HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+PANEL_TEXT_FACTOR = 4  # accordion panels measured: at most this many times the page's size
+# class names (a whole word of them) that sites give the button heading a panel that opens
+_DISCLOSURE = re.compile(r"(?:^|[\s_-])(?:accordion|collapsible|collapse|expander|"
+                         r"disclosure|toggle|faq)(?=$|[\s_-])", re.IGNORECASE)
+
+
+class _Panels:
+    """The panels a page's buttons and controls open: found by id, each measured and shown
+    open once, and no more text measured than a few times the page's (a page of nested
+    panels, each named by a button, would be read again and again)."""
+
+    def __init__(self, tree: Any, budget: int) -> None:
+        self.ids = {node.get("id"): node for node in tree.iter()
+                    if isinstance(node.tag, str) and node.get("id")}
+        self.judged: dict[int, bool] = {}  # by id() of the panel
+        self.opened: set[int] = set()
+        self.budget = budget  # characters still to measure
+
+    def of(self, button: Any) -> Any:
+        """The panel a button opens: the element its aria-controls names, else the one
+        right after it (or after the heading it is in); None if there is none, or it is
+        not text but links (a menu) or the button's own container."""
+        named = (button.get("aria-controls") or "").split()
+        panel = self.ids.get(named[0]) if named else None
+        if panel is None:
+            holder = button
+            while holder.getnext() is None and holder.getparent() is not None \
+                    and holder.getparent().tag in _HEADING_TAGS:
+                holder = holder.getparent()
+            panel = holder.getnext()
+        if panel is None or not isinstance(panel.tag, str) or panel.tag in ("nav", "button") \
+                or any(a is panel for a in button.iterancestors()):
+            return None
+        if id(panel) not in self.judged:  # many buttons may name one panel
+            ok, size = _text_panel(panel) if self.budget > 0 else (False, 0)
+            self.judged[id(panel)], self.budget = ok, self.budget - size
+        return panel if self.judged[id(panel)] else None
+
+    def show(self, panel: Any) -> None:
+        """The panel, and what it holds, as the reader sees it open (`_shown`), once."""
+        if id(panel) not in self.opened:
+            self.opened.add(id(panel))
+            _shown(panel)
+
+
+def _text_panel(panel: Any) -> tuple[bool, int]:
+    """Does the panel hold text that is not mostly links (a menu's)? And its size."""
+    content = panel.text_content()
+    text = len("".join(content.split()))
+    links = sum(len("".join(a.text_content().split())) for a in panel.iter("a"))
+    return bool(text) and links * 2 < text, len(content)
+
+
+# what makes an accordion's header, panel and their holder a widget to trafilatura
+_CONTROL_ATTRIBUTES = ("class", "role", "aria-controls", "aria-expanded", "aria-selected",
+                       "aria-labelledby", "tabindex")
+_HIDING_CLASS = re.compile(r"^(?:is-)?hid(?:e|den)$|^collapsed?$", re.IGNORECASE)
+_NO_DISPLAY = re.compile(r"display\s*:\s*none\s*;?", re.IGNORECASE)
+
+
+def _shown(panel: Any) -> None:
+    """The panel a button opens, and what it holds, as the reader sees it open: a closed
+    panel is marked hidden (aria-hidden="true", hidden, display: none, a class such as
+    hidden or collapse), which trafilatura takes for text never shown and drops, the
+    answers of an accordion with it."""
+    for node in panel.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for attribute in ("hidden", "aria-hidden"):
+            node.attrib.pop(attribute, None)
+        if "style" in node.attrib:
+            node.set("style", _NO_DISPLAY.sub("", node.get("style") or ""))
+        if "class" in node.attrib:
+            node.set("class", " ".join(c for c in (node.get("class") or "").split()
+                                       if not _HIDING_CLASS.match(c)))
+
+
+def _disclosures(html: str) -> str:
+    """The page with the question of each accordion or FAQ item kept as a heading: sites write it
+    in a <button> that opens its answer (`<h3><button aria-expanded="false">How do I reset
+    my password?</button></h3><div hidden>Go to Settings...</div>`, or `<button
+    class="accordion">Returns</button><div class="panel">...`), and buttons are dropped as
+    controls, answers kept and questions lost. A button is such a heading when it is in a
+    heading (h1-h6, the WAI-ARIA accordion), or when its text asks ("...?") or it says it
+    opens a panel (aria-expanded, aria-controls, a class such as accordion or toggle) and
+    that panel, right after it or named, holds text that is not mostly links (the button's
+    text without what it hides from screen readers: an icon's "+"); the heading goes where
+    the button was, or before its panel if that is elsewhere (a tab's name heads its panel,
+    not a row of names), and the panel is read as shown open (`_shown`). Other buttons
+    ("Menu", "Accept", "Subscribe", a chat widget's "Need help?") are still dropped. The
+    page as it is if lxml cannot parse it or it has no such button."""
+    import lxml.html
+    from lxml import etree
+
+    if "<button" not in html.lower() and "aria-controls" not in html.lower():
+        return html
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    changed = False
+    panels = _Panels(tree, PANEL_TEXT_FACTOR * len(html))
+    # each costs its panel's text, so a page of thousands of them is not read so
+    buttons = list(tree.iter("button"))
+    controls = tree.xpath("//*[@aria-controls and not(self::button)]")
+    if len(buttons) + len(controls) > MAX_MENU_CHECKS:
+        return html
+    for button in buttons:
+        for icon in button.xpath(".//*[@aria-hidden='true']"):  # "+", a chevron: no words
+            icon.drop_tree()
+        text = " ".join(button.text_content().split())
+        if not text:
+            continue
+        if any(a.tag in _HEADING_TAGS for a in button.iterancestors()):
+            panel = panels.of(button)
+            if panel is not None:
+                panels.show(panel)
+            button.drop_tag()  # the heading's text is the button's
+            changed = True
+            continue
+        opens = (text.endswith("?") or button.get("aria-expanded") is not None
+                 or button.get("aria-controls") or _DISCLOSURE.search(button.get("class") or ""))
+        panel = panels.of(button) if opens else None
+        if panel is None:
+            continue
+        panels.show(panel)
+        heading = lxml.html.Element("h3")
+        heading.text = text
+        if button.getnext() is panel:
+            heading.tail = button.tail
+            button.getparent().replace(button, heading)
+        else:  # a tab, its panel elsewhere: its name heads the panel
+            panel.addprevious(heading)
+            button.drop_tree()  # its tail stays
+        changed = True
+    for control in controls:
+        # an accordion's header that is no button (jQuery UI: <h3 role="tab"
+        # aria-controls="ui-id-4" class="ui-accordion-header">Question</h3>), whose names
+        # trafilatura takes for furniture ("header", "widget"): plain, as its panel
+        panel = panels.of(control)
+        if panel is None or not control.text_content().strip():
+            continue
+        panels.show(panel)
+        for node in (control, panel, control.getparent()):
+            if node is not None and (node is not control.getparent()
+                                     or any(d is panel for d in node.iterdescendants())):
+                for attribute in _CONTROL_ATTRIBUTES:
+                    node.attrib.pop(attribute, None)
+        if control.tag not in _HEADING_TAGS and not any(
+                a.tag in _HEADING_TAGS for a in control.iterancestors()):
+            control.tag = "h3"
+        changed = True
+    return lxml.html.tostring(tree, encoding="unicode") if changed else html
+
+
 def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> str | None:
     """The page without the blocks it names as furniture (`_drop_furniture`), for
     trafilatura to read; None if it names none."""
@@ -190,12 +490,20 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
     # a block mostly of link text (a menu, a list of links) goes; each costs its text, so a
     # page of thousands of nested blocks (a fallback for what trafilatura could not parse)
     # is not checked
+    budget = PANEL_TEXT_FACTOR * len(html)  # ... nor, nested, read again and again
     for node in menus if len(menus) <= MAX_MENU_CHECKS else ():
-        text = len("".join(node.text().split()))
+        content = node.text()
+        budget -= len(content)
+        if budget < 0:
+            break
+        text = len("".join(content.split()))
         links = sum(len("".join(a.text().split())) for a in node.css("a"))
         if text and links * 2 >= text and node.parent is not None:
             node.decompose()
     for node in root.css(_BLOCKS):  # no recursion: a deeply nested page cannot overflow
+        if node.tag == "br":  # a line of its block (`_line_break`)
+            node.insert_after(_LINE_BREAK)
+            continue
         node.insert_before(_BREAK)
         if node.tag == "li":
             node.insert_before(_ITEM)
@@ -291,9 +599,11 @@ class HtmlLoader:
         html = _decode(raw, name)
         if not html.strip():
             raise BadDocument(f"{name}: the file is empty: it holds no text to index")
+        title = _title(html)
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
-        divided = _divs_as_paragraphs(html)
+        html = _disclosures(html)  # an accordion's questions, as headings
+        divided = _divs_as_paragraphs(_for_trafilatura(html))
         page = _without_furniture(divided, _BANNERS) or divided
         blocks = _blocks(html)
         text = _paragraph_text(_main_text(page).splitlines(), blocks)
@@ -313,5 +623,5 @@ class HtmlLoader:
         text = clean_extracted(text)
         if not text.strip():
             raise BadDocument(f"{name}: the HTML page holds no main text to index")
-        title = _title(html) or text.splitlines()[0][:200]
+        title = title or text.splitlines()[0][:200]
         return Extracted(text=text, title=clean_extracted(title))

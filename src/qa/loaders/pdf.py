@@ -6,8 +6,9 @@ in lower case) is joined to it by a line break only, so that sentence stays whol
 headers and footers (a line at the top or bottom of most pages, page numbers aside) and
 bare page numbers are dropped, so they are never quoted nor glued to a sentence; a word
 hyphenated at a line break is joined again (`infor-` / `mation`), unless the document
-writes it with its hyphen elsewhere. An encrypted PDF and a scanned PDF with no text layer
-are refused with a clear reason (qa does no OCR).
+writes it with its hyphen elsewhere. A heading is told by its place (a short line after a
+sentence's end) and by its size (set larger than the body text). An encrypted PDF and a
+scanned PDF with no text layer are refused with a clear reason (qa does no OCR).
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 4  # 3: running headers, footers and page numbers dropped; words and sentences
+REVISION = 5  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
 # a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
 # as its column is no heading; a heading after a list item is one; a converter's file name
 # is no title; three heading-like lines in a row are a table's rows
+# 5: a line set larger than the body text is a heading among such lines too
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
 MAX_PAGES = 5000
 HEADING_CHARS = 80
 TABLE_ROWS = 3  # short lines in a row that are a table's rows, not headings
+LARGER = 1.0  # points over the body text's size: a line this much larger is a heading
 
 
 def _ends_sentence(line: str) -> bool:
@@ -67,11 +70,18 @@ def _is_heading(line: str, after_break: bool, following: str = "", width: int = 
             and not wrapped)
 
 
-def page_paragraphs(text: str) -> str:
+def _key(line: str) -> str:
+    """A line as its letters, to match a line of the text with the same line as drawn."""
+    return "".join(clean_extracted(line).split())
+
+
+def page_paragraphs(text: str, large: frozenset[str] = frozenset()) -> str:
     """A page's text with headings set apart by blank lines, so that a heading never becomes
     the start of the sentence under it (pypdf gives lines, not paragraphs). Three or more
     such lines in a row are no headings but the rows of a table (or a block of an address, a
-    title page): they stay lines of one paragraph, which can be quoted."""
+    title page): they stay lines of one paragraph, which can be quoted; but a line set
+    larger than the body text (`large`: their `_key`s) is a heading, in such a run too (a
+    title over its subtitle, a heading over a table)."""
     after_break = True
     lines = text.split("\n")
     width = max(len(line.strip()) for line in lines)
@@ -84,7 +94,7 @@ def page_paragraphs(text: str) -> str:
             _LIST_LINE.match(line) is not None and not _open_end(line))
     run = 0
     for n in range(len(lines) + 1):
-        if n < len(lines) and headings[n]:
+        if n < len(lines) and headings[n] and _key(lines[n]) not in large:
             run += 1
             continue
         if run >= TABLE_ROWS:
@@ -175,6 +185,46 @@ _MADE_UP_TITLE = re.compile(
     r"no title|\(?anonymous\)?)$", re.IGNORECASE)
 
 
+def _drawn_lines(page: Any) -> tuple[str, list[tuple[str, float]]]:
+    """The page's text, and each line as drawn: its `_key` and the font size most of its
+    letters are set in (the font's size times the text and page scales)."""
+    lines: list[tuple[str, float]] = []
+    line: list[tuple[str, float]] = []
+
+    def end_line() -> None:
+        if line:
+            sizes: Counter[float] = Counter()
+            for piece, size in line:
+                sizes[size] += len(piece.strip())
+            lines.append((_key("".join(piece for piece, _ in line)), sizes.most_common(1)[0][0]))
+            line.clear()
+
+    def visit(text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
+        scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
+        for n, piece in enumerate(text.split("\n")):
+            if n:
+                end_line()
+            if piece.strip():
+                line.append((piece, round(float(size) * (scale or 1.0), 1)))
+
+    text = page.extract_text(visitor_text=visit) or ""
+    end_line()
+    return text, lines
+
+
+def large_lines(pages: list[list[tuple[str, float]]]) -> frozenset[str]:
+    """The `_key`s of the lines set larger than the body text (the size most letters of the
+    document are set in): the document's titles and headings."""
+    sizes: Counter[float] = Counter()
+    for page in pages:
+        for key, size in page:
+            sizes[size] += len(key)
+    if not sizes:
+        return frozenset()
+    body = sizes.most_common(1)[0][0]
+    return frozenset(key for page in pages for key, size in page if size >= body + LARGER)
+
+
 def _continues(before: str, after: str) -> bool:
     """Does the sentence at the end of one page go on at the start of the next?"""
     return bool(before.strip()) and not _ends_sentence(before) and after[:1].islower()
@@ -206,8 +256,9 @@ class PdfLoader:
             if len(reader.pages) > MAX_PAGES:
                 raise BadDocument(f"{name}: the PDF has {len(reader.pages)} pages "
                                   f"(at most {MAX_PAGES})", status=413)
-            raw_texts = [clean_extracted(page.extract_text() or "").strip()
-                         for page in reader.pages]
+            drawn = [_drawn_lines(page) for page in reader.pages]
+            raw_texts = [clean_extracted(text).strip() for text, _ in drawn]
+            large = large_lines([lines for _, lines in drawn])
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
         except BadDocument:
             raise
@@ -223,7 +274,7 @@ class PdfLoader:
         if not any(kept):  # nothing but what looked like running heads: keep it all
             kept = raw_texts
         whole = "\n".join(kept)
-        texts = [join_wrapped_lines(page_paragraphs(join_broken_words(text, whole)))
+        texts = [join_wrapped_lines(page_paragraphs(join_broken_words(text, whole), large))
                  for text in kept]
         pieces: list[str] = []
         pages: list[tuple[int, int]] = []
