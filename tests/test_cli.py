@@ -17,7 +17,7 @@ import pytest
 from qa import cli
 from qa.config import load_settings
 from qa.pipeline import Pipeline
-from tests.conftest import SEEDS
+from tests.conftest import DEV_SET, SEEDS
 
 QA = [sys.executable, "-m", "qa.cli"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -201,6 +201,26 @@ def test_an_index_folder_in_the_seeds_folder_is_refused(qa_main: Any, command: l
         preflight(load_settings(index_dir=index), "127.0.0.1")
     assert sorted(p.name for p in Path("seeds").iterdir()) == sorted(
         p.name for p in SEEDS.iterdir())  # nothing written among the documents
+
+
+@pytest.mark.parametrize("command", [["index"], ["ask", "Who?"], ["retrieve", "Who?"],
+                                     ["add", "seeds/politico-us-iraq-advisory-transition.txt"],
+                                     ["eval", str(DEV_SET)]])
+def test_a_missing_spacy_pipeline_is_found_before_any_model_loads(
+        qa_main: Any, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    """`QA_SPACY=en_core_nonexistent qa index` embedded every passage, then said the pipeline
+    was not installed. It is checked with the other settings, before any model loads (the
+    `_NoModel` stand-ins fail the test if one is used); `qa serve` checks it too."""
+    from qa.api import preflight
+    from qa.errors import ModelError
+
+    monkeypatch.setenv("QA_SPACY", "en_core_nonexistent")
+    message = "spaCy pipeline 'en_core_nonexistent' is not installed"
+    assert message in assert_one_line(qa_main(*command), 1)
+    with pytest.raises(ModelError, match=re.escape(message)):
+        preflight(load_settings(), "127.0.0.1")
+    monkeypatch.setenv("QA_SPACY", str(Path("seeds").resolve()))  # a folder: spacy.load's
+    preflight(load_settings(), "127.0.0.1")  # own check of it is left to spaCy
 
 
 def test_version(qa_main: Any) -> None:

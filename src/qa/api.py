@@ -94,7 +94,8 @@ from qa.errors import (
 from qa.log import log, quiet_client_input_warnings
 from qa.openai_api import PREFIX as OPENAI_PREFIX
 from qa.openai_api import error_json, openai_router
-from qa.pipeline import Pipeline, check_destinations, default_pipeline
+from qa.pipeline import Pipeline, default_pipeline
+from qa.pipeline import preflight as check_settings
 from qa.schema import (
     NOT_JSON,
     answer_json,
@@ -1203,10 +1204,10 @@ def _server_class() -> type:
 
 
 def preflight(settings: Settings, host: str) -> None:
-    """What must hold before anything loads: a token beyond loopback, and a writable index
-    folder if the index will have to be built."""
+    """What must hold before anything loads: a token beyond loopback, a writable index
+    folder if the index will have to be built, an installed spaCy pipeline."""
     check_exposure(host, settings)
-    check_destinations(settings)
+    check_settings(settings)
 
 
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
