@@ -223,6 +223,23 @@ def test_a_missing_spacy_pipeline_is_found_before_any_model_loads(
     preflight(load_settings(), "127.0.0.1")  # own check of it is left to spaCy
 
 
+def test_remove_refuses_a_folder_qa_did_not_store(qa_main: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa remove emptydir` printed 'removed emptydir' and deleted a folder qa never wrote
+    (with `--data ~/papers`, a user's own): one line, exit 1, the folder left as it was."""
+    from qa.nlp import NullAnalyzer
+    from tests.conftest import HashingEmbedder
+
+    init = Pipeline.__init__
+    monkeypatch.setattr(Pipeline, "__init__", lambda self, settings: init(
+        self, settings, HashingEmbedder(), NullAnalyzer()))
+    data = tmp_path / "papers"
+    (data / "emptydir").mkdir(parents=True)
+    err = assert_one_line(qa_main("remove", "emptydir", "--data", str(data)), 1)
+    assert "not a document qa stored" in err
+    assert (data / "emptydir").is_dir()
+
+
 def test_version(qa_main: Any) -> None:
     """`qa --version` said "error: the following arguments are required: command"."""
     from importlib.metadata import version

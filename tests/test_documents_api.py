@@ -124,6 +124,19 @@ def test_upload_list_show_delete(api: tuple[TestClient, Pipeline]) -> None:
     assert not (pipeline.settings.documents_dir / "copy").exists()
 
 
+def test_a_folder_qa_did_not_store_cannot_be_deleted(api: tuple[TestClient, Pipeline]) -> None:
+    """DELETE /api/documents/NAME deleted any folder of the data folder with an id's name
+    (an empty one, a user's own): it is refused with a 409 naming it, and left as it was."""
+    client, pipeline = api
+    folder = pipeline.settings.documents_dir / "someone-elses"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    response = client.delete("/api/documents/someone-elses")
+    assert response.status_code == 409, response.text
+    assert "not a document qa stored" in response.json()["detail"]
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.parametrize(
     ("name", "data", "status", "words"),
     [
