@@ -1577,13 +1577,19 @@ def open_index(
     """
     settle_data(settings)
     sweep_index(settings.index_dir)
+    # A model that failed to load was reported once, as it failed (`failure`): the build
+    # below fails with it at once (or needs no model), and a server tried it on every
+    # request, each time logging 'building it' and never that it failed.
+    quiet = getattr(embedder, "failure", None) is not None
     if not rebuild:
         try:
             return load_index(settings, annotator=annotator)
         except IndexMissing:
-            log(f"no index yet in {str(settings.index_dir)!r}; building it")
+            if not quiet:
+                log(f"no index yet in {str(settings.index_dir)!r}; building it")
         except (IndexStale, IndexCorrupt) as exc:
-            log(f"{exc}; rebuilding the index")
+            if not quiet:
+                log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
     index = build_index(settings, embedder, words, annotate, annotator, empty_ok, stop)
     counts, embedded = index.manifest["counts"], index.manifest["embedded"]
