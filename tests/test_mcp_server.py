@@ -307,7 +307,12 @@ def test_stdio_answers_a_line_that_is_not_json_rpc(fake_pipeline: Pipeline) -> N
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "test", "version": "0"}}}
+    # a valid id in a message that is no request: its reply has that id (JSON-RPC 2.0 says
+    # null only when the id cannot be detected); it was null, which no client can match
+    invalid = [{"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": "str"},
+               {"jsonrpc": "1.0", "id": "x-13", "method": "tools/list"}]
     lines = [json.dumps(initialize), "this is not JSON", "", '{"hello": 1}',
+             *map(json.dumps, invalid),
              json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})]
     stdout = io.StringIO()
 
@@ -315,16 +320,19 @@ def test_stdio_answers_a_line_that_is_not_json_rpc(fake_pipeline: Pipeline) -> N
         for line in lines:
             yield line + "\n"
         with anyio.move_on_after(10):
-            while stdout.getvalue().count("\n") < 4:
+            while stdout.getvalue().count("\n") < 6:
                 await anyio.sleep(0.01)
 
     server = build_server(fake_pipeline)
     anyio.run(lambda: server.run_stdio_async(stdin(), anyio.wrap_file(stdout)))
     replies = [json.loads(line) for line in stdout.getvalue().splitlines()]  # in any order
-    assert sorted(str(r["id"]) for r in replies) == ["1", "2", "None", "None"]  # blank: none
+    assert sorted(str(r["id"]) for r in replies) == [
+        "1", "12", "2", "None", "None", "x-13"]  # blank: none
     assert [r["error"] for r in replies if r["id"] is None] == [
         {"code": -32700, "message": "Parse error"},
         {"code": -32600, "message": "Invalid Request"}]
+    assert [r["error"] for r in replies if r["id"] in (12, "x-13")] == [
+        {"code": -32600, "message": "Invalid Request"}] * 2
     [tools] = [r["result"]["tools"] for r in replies if r["id"] == 2]
     assert {t["name"] for t in tools} == {"ask", "retrieve", "list_documents"}
 
@@ -361,6 +369,14 @@ def test_unknown_prompts_and_bodies_that_are_not_messages_are_one_line_errors(
             error = r.json()["error"]
             assert error["code"] == -32600 and "\n" not in error["message"], r.text
             assert error["message"].startswith("Invalid Request: ")
+            # JSON-RPC 2.0: id null only when it cannot be detected; "jsonrpc": "1.0" is
+            # not a 2.0 request, but its id (1) is plain to read, and is its reply's id
+            assert r.json()["id"] == (1 if isinstance(body, dict) else None), r.text
+        for found in (12, "call-12"):  # a valid id, an envelope that is not a request
+            r = web.post("/mcp", headers=accept, json={
+                "jsonrpc": "2.0", "id": found, "method": "tools/call", "params": "str"})
+            assert r.status_code == 400 and r.json()["id"] == found, r.text
+            assert r.json()["error"]["code"] == -32600
         r = web.post("/mcp", headers=accept, content=b"{")  # kept: already one line
         assert r.status_code == 400 and r.json()["error"]["code"] == -32700
     logged = capsys.readouterr().err + caplog.text

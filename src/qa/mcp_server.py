@@ -11,7 +11,8 @@ with document ids, offsets, titles and pages).
 Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank question, k
 out of range, a wrong type) comes back as a tool error with a one-line message, never a
 crash; a message that is not JSON-RPC, or a request whose id is not a string or an integer,
-gets JSON-RPC's one-line error reply with id null on both transports, never silence.
+gets JSON-RPC's one-line error reply on both transports, never silence: with the message's
+id when it has one that MCP allows, else id null.
 An `initialize` naming a protocol version qa does not speak is answered with one it does
 (MCP's version negotiation), over HTTP whatever its MCP-Protocol-Version header says; a
 malformed one is -32602 naming the field.
@@ -54,6 +55,7 @@ from mcp.types import (
     JSONRPCRequest,
     JSONRPCResponse,
     TextContent,
+    jsonrpc_message_adapter,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -327,6 +329,15 @@ def bad_id(message: object) -> bool:
     return not isinstance(found, str) and (not isinstance(found, int) or isinstance(found, bool))
 
 
+def request_id(message: object) -> str | int | None:
+    """The id of `message` (parsed JSON) when it has one MCP allows, else None: the id of a
+    reply to a message that is no valid request. JSON-RPC 2.0 answers with id null only
+    when the id cannot be detected; `{"jsonrpc": "2.0", "id": 12, "params": "str", ...}`
+    (or `"jsonrpc": "1.0"`) was answered with id null, which its client cannot match."""
+    found = message.get("id") if isinstance(message, dict) else None
+    return found if isinstance(found, str | int) and not isinstance(found, bool) else None
+
+
 def bad_id_reply() -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=None,
                         error=ErrorData(code=INVALID_REQUEST, message=BAD_ID))
@@ -351,14 +362,17 @@ async def _stdin_lines(limit: int) -> AsyncIterator[str]:
 # passes on its parse error, which `_rejection` answers in turn, in order with the rest.
 _BAD_ID_LINE = "qa: a request with a bad id"
 _TOO_LONG_LINE = "qa: a message over the size limit"  # likewise, from `_stdin_lines`
+# ...and for a message with a good id that is no valid message: the id follows, as JSON
+_INVALID_LINE = "qa: an invalid message with the id "
 TOO_LONG = ("Invalid Request: the message is over the size limit (QA_MAX_BODY_BYTES); it "
             "was not read")
 
 
 async def _screened_lines(lines: AsyncIterable[str]) -> AsyncIterator[str]:
-    """`lines`, a request with a bad id (`bad_id`) replaced by _BAD_ID_LINE, and a byte
-    order mark before the first left out (a parse error, where /api/ask and /v1 ignore
-    it, as JSON allows)."""
+    """`lines`, a request with a bad id (`bad_id`) replaced by _BAD_ID_LINE, a message
+    with a good id that is no valid message by _INVALID_LINE and its id (the SDK's error
+    does not say it), and a byte order mark before the first left out (a parse error,
+    where /api/ask and /v1 ignore it, as JSON allows)."""
     first = True
     async for line in lines:
         if first:
@@ -367,7 +381,16 @@ async def _screened_lines(lines: AsyncIterable[str]) -> AsyncIterator[str]:
             message = pydantic_core.from_json(line)
         except ValueError:
             message = None  # the SDK answers it (parse error)
-        yield _BAD_ID_LINE + "\n" if bad_id(message) else line
+        if bad_id(message):
+            yield _BAD_ID_LINE + "\n"
+            continue
+        if (found := request_id(message)) is not None:
+            try:
+                jsonrpc_message_adapter.validate_json(line, by_name=False)  # as the SDK does
+            except ValidationError:
+                yield _INVALID_LINE + json.dumps(found) + "\n"
+                continue
+        yield line
 
 
 def _rejection(error: Exception) -> JSONRPCError | None:
@@ -376,6 +399,11 @@ def _rejection(error: Exception) -> JSONRPCError | None:
     found = error.errors() if isinstance(error, ValidationError) else []
     if any(str(e.get("input", "")).strip() == _BAD_ID_LINE for e in found):
         return bad_id_reply()
+    marked = next((str(e["input"]).strip() for e in found if str(e.get("input", "")).strip(
+        ).startswith(_INVALID_LINE)), None)
+    if marked is not None:
+        return JSONRPCError(jsonrpc="2.0", id=json.loads(marked.removeprefix(_INVALID_LINE)),
+                            error=ErrorData(code=INVALID_REQUEST, message="Invalid Request"))
     if any(str(e.get("input", "")).strip() == _TOO_LONG_LINE for e in found):
         return JSONRPCError(jsonrpc="2.0", id=None,
                             error=ErrorData(code=INVALID_REQUEST, message=TOO_LONG))
@@ -528,7 +556,7 @@ class _Forward(Response):
                 start, *parts = held
                 held.clear()
                 body = b"".join(part.get("body", b"") for part in parts)
-                body = _one_line_rejection(body)
+                body = _one_line_rejection(body, request_id(parsed))
                 headers = [(k, v) for k, v in start.get("headers", [])
                            if k.lower() != b"content-length"]
                 await send({**start, "headers": [
@@ -586,9 +614,10 @@ async def _reply(send: Send, status: int, error: JSONRPCError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _one_line_rejection(body: bytes) -> bytes:
+def _one_line_rejection(body: bytes, found: str | int | None = None) -> bytes:
     """The SDK's 400 reply, but for a body that is not a JSON-RPC message: -32600
-    Invalid Request in one line. Any other reply is kept as it is."""
+    Invalid Request in one line, with the body's id `found` (`request_id`; null if it has
+    none). Any other reply is kept as it is."""
     try:
         reply = json.loads(body)
         message = reply["error"]["message"]
@@ -599,7 +628,7 @@ def _one_line_rejection(body: bytes) -> bytes:
     error = ErrorData(code=INVALID_REQUEST, message=(
         "Invalid Request: the body must be one JSON-RPC 2.0 message, an object with "
         '"jsonrpc": "2.0" and a "method" (batches are not supported)'))
-    return JSONRPCError(jsonrpc="2.0", id=None, error=error).model_dump_json(
+    return JSONRPCError(jsonrpc="2.0", id=found, error=error).model_dump_json(
         by_alias=True, exclude_unset=True).encode()
 
 
