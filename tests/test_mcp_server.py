@@ -5,6 +5,7 @@ fast in-process checks of argument validation with a fake embedder."""
 from __future__ import annotations
 
 import html
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,6 +47,10 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("retrieve", {"question": KADHIMI, "top_k": 3}, "unknown argument 'top_k'"),
     ("ask", {"question": KADHIMI, "histroy": [], "x": 1}, "unknown arguments 'histroy', 'x'"),
     ("list_documents", {"all": True}, "unknown argument 'all'; it takes none"),
+    ("ask", {"question": KADHIMI, "doc_ids": ["nope"]}, "unknown document id 'nope'"),
+    ("ask", {"question": KADHIMI, "doc_ids": []}, "doc_ids is empty"),
+    ("ask", {"question": KADHIMI, "doc_ids": "nope"}, "doc_ids"),
+    ("retrieve", {"question": KADHIMI, "doc_ids": ["nope"]}, "unknown document id 'nope'"),
 ]
 
 
@@ -97,7 +102,7 @@ async def exercise(client: Client, pipeline: Pipeline) -> None:
     listed = (await client.call_tool("list_documents", {})).structured_content
     assert listed is not None
     [doc] = listed["documents"]
-    assert doc["id"] == ARTICLE.stem and doc["characters"] == len(source)
+    assert doc["id"] == ARTICLE.stem and doc["chars"] == len(source)
     assert doc["kind"] == "txt" and doc["title"]
 
     for name, arguments, expected in BAD_CALLS:
@@ -289,13 +294,48 @@ def test_list_documents_names_the_uploaded_file(fake_pipeline: Pipeline, tmp_pat
         assert listed is not None
         documents = {d["id"]: d for d in listed["documents"]}
         [uploaded] = [d for d in documents.values() if d["source"] == "upload"]
-        assert uploaded["file"] == "water-report-q3.txt"  # as /api/documents names it
+        assert uploaded["name"] == "water-report-q3.txt"  # as /api/documents names it
         assert uploaded["original_name"] == "Water Report Q3.txt"
         assert uploaded["title"] == "Quarterly Water Report"
         assert uploaded["size"] == upload.stat().st_size
         seed = documents[ARTICLE.stem]
-        assert seed["file"] == ARTICLE.name and seed["source"] == "seed"
+        assert seed["name"] == ARTICLE.name and seed["source"] == "seed"
         assert all("paragraphs" not in d for d in documents.values())  # never a true count
+
+    run(Client(build_server(fake_pipeline)), check)
+
+
+def test_list_documents_and_ask_speak_the_http_api_s_wire_format(
+        fake_pipeline: Pipeline, tmp_path: Path) -> None:
+    """MCP's list_documents had a shape of its own (`file`, `characters`, `pages: null`, no
+    `added_at`, no skipped files) where GET /api/documents and `qa list --json` share
+    `schema.documents_json`; and its `ask` could not be limited to some documents, as
+    `doc_ids` (HTTP) and `--doc` (CLI) can."""
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    upload = tmp_path / "part-0"
+    upload.write_text("Quarterly Water Report\n\nThe reservoir held 40 days of water.\n",
+                      encoding="utf-8")
+    (fake_pipeline.settings.seeds_dir / "broken.txt").write_bytes(b"caf\xe9\n")
+    fake_pipeline.add_documents([upload], ["Water Report Q3.txt"])
+    with TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860") as web:
+        over_http = web.get("/api/documents").json()
+
+    async def check(client: Client) -> None:
+        listed = await client.call_tool("list_documents", {})
+        assert listed.structured_content == over_http
+        assert json.loads(text_of(listed)) == over_http
+        assert [p["file"] for p in over_http["problems"]] == [
+            str(fake_pipeline.settings.seeds_dir / "broken.txt")]
+        for tool in ("ask", "retrieve"):
+            only = await client.call_tool(tool, {"question": "How long did the water last?",
+                                                 "doc_ids": ["water-report-q3"]})
+            assert not only.is_error, text_of(only)
+            found = only.structured_content or {}
+            cited = [c["doc_id"] for c in found.get("citations", found.get("hits", []))]
+            assert cited and set(cited) == {"water-report-q3"}, found
 
     run(Client(build_server(fake_pipeline)), check)
 

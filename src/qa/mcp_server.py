@@ -4,9 +4,9 @@ In: MCP tool calls. Out: tool results whose text is what a person reads (the cit
 with its Sources, or JSON) and whose structured content is what a program reads (citations
 with document ids, offsets, titles and pages).
 
-    ask(question, history?)   a cited answer, or an honest abstention
-    retrieve(question, k?)    the best passages, with offsets into their documents
-    list_documents()          what the index holds
+    ask(question, history?, doc_ids?)   a cited answer, or an honest abstention
+    retrieve(question, k?, doc_ids?)    the best passages, with offsets into their documents
+    list_documents()                    what the index holds (as GET /api/documents says it)
 
 Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank question, k
 out of range, a wrong type) comes back as a tool error with a one-line message, never a
@@ -58,16 +58,16 @@ from mcp.types import (
     jsonrpc_message_adapter,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import MAX_BODY_BYTES, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError, clipped, quoted
 from qa.log import log, one_line_handler
 from qa.pipeline import Pipeline, check_k
-from qa.schema import clean_question, clean_turn
+from qa.schema import clean_question, clean_turn, documents_json
 from qa.security import require_token
-from qa.sources import answer_with_sources, cited_answer_json, document_json, hits_json
+from qa.sources import answer_with_sources, cited_answer_json, hits_json
 from qa.types import Turn
 
 INSTRUCTIONS = (
@@ -98,6 +98,12 @@ History = Annotated[
 ]
 K = Annotated[int | None, Field(ge=1, le=MAX_K,
                                 description=f"how many passages, 1 to {MAX_K} (default 5)")]
+DocIds = Annotated[
+    list[StrictStr] | None,
+    Field(description="only these documents (ids from list_documents); leave it out to use "
+                      "them all: an empty list or an unknown id is an error",
+          max_length=1000),
+]
 
 
 def _result(text: str, structured: Mapping[str, Any]) -> CallToolResult:
@@ -422,35 +428,39 @@ def build_server(pipeline: Pipeline) -> QAServer:
     server.max_line_bytes = pipeline.settings.max_body_bytes
 
     @server.tool(title="Ask the documents")
-    def ask(question: Question, history: History = None) -> CallToolResult:
-        """Answer a question from the documents, quoting them with [n] citations, or say
-        plainly that they do not hold the answer. The text is the answer followed by its
-        Sources; the structured result has each citation's document id, offsets and quote."""
+    def ask(question: Question, history: History = None,
+            doc_ids: DocIds = None) -> CallToolResult:
+        """Answer a question from the documents (or only those in doc_ids), quoting them with
+        [n] citations, or say plainly that they do not hold the answer. The text is the
+        answer followed by its Sources; the structured result has each citation's document
+        id, offsets and quote."""
         with _as_tool_errors():
             text = clean_question(question)
-            answer, index = pipeline.ask_with_index(text, _turns(history))
+            answer, index = pipeline.ask_with_index(text, _turns(history), doc_ids=doc_ids)
             documents = index.documents
         return _result(answer_with_sources(answer, documents),
                        cited_answer_json(answer, documents))
 
     @server.tool(title="Retrieve passages")
-    def retrieve(question: Question, k: K = None) -> CallToolResult:
-        """The passages that best match a question, best first, each with its document id,
-        character offsets (document.text[start:end] == text), title, page and best
-        sentence."""
+    def retrieve(question: Question, k: K = None, doc_ids: DocIds = None) -> CallToolResult:
+        """The passages that best match a question (in the documents of doc_ids, if given),
+        best first, each with its document id, character offsets
+        (document.text[start:end] == text), title, page and best sentence."""
         with _as_tool_errors():
             hits, index = pipeline.retrieve_with_index(clean_question(question),
-                                                       None if k is None else check_k(k))
+                                                       None if k is None else check_k(k),
+                                                       doc_ids)
             found = hits_json(hits, index.documents)
         return _result(json.dumps(found, ensure_ascii=False), {"hits": found})
 
     @server.tool(title="List documents")
     def list_documents() -> CallToolResult:
-        """The documents qa can answer from: id, title, kind, file (the name it was added
-        under), source (seed or upload), size in bytes, characters and page count."""
+        """The documents qa can answer from, as GET /api/documents and `qa list --json` list
+        them: id, title, kind, source (seed or upload), name (the name it was added under),
+        size in bytes, pages (0: none), chars, added_at; and the files skipped, with why."""
         with _as_tool_errors():
-            documents = [document_json(e) for e in pipeline.list_documents()]
-        return _result(json.dumps(documents, ensure_ascii=False), {"documents": documents})
+            listed = documents_json(*pipeline.library())
+        return _result(json.dumps(listed, ensure_ascii=False), listed)
 
     return server
 
