@@ -36,6 +36,8 @@ class _NoModel:
     """Stands in for a model (the embedder, spaCy): any use of it fails the test (errors are
     found before a model loads)."""
 
+    failure = None  # metadata, as the name is: it never failed to load (it never loads)
+
     def __init__(self, what: str, name: str) -> None:
         self.what, self.name = what, name  # the name is metadata (manifests), not the model
 

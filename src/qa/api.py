@@ -115,6 +115,7 @@ from qa.security import (
     is_loopback,
     throttle_of,
 )
+from qa.store import claim_index, claimed_index
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -1154,7 +1155,8 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     if isinstance(readiness, Readiness):
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
-    _server_class()(server_config(app, host, port), app.state.pipeline).run()
+    with claimed_index(settings):  # another server on the index reads the same folders
+        _server_class()(server_config(app, host, port), app.state.pipeline).run()
 
 
 def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
@@ -1208,6 +1210,7 @@ def preflight(settings: Settings, host: str) -> None:
     folder if the index will have to be built, an installed spaCy pipeline."""
     check_exposure(host, settings)
     check_settings(settings)
+    claim_index(settings)  # refused before anything loads; held until `run` ends
 
 
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:

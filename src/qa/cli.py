@@ -28,6 +28,7 @@ from qa.schema import (
     hit_json,
     with_pages,
 )
+from qa.store import claimed_index
 from qa.types import Answer, Hit, Turn
 
 USAGE_ERROR = 2
@@ -314,6 +315,12 @@ def _run(args: argparse.Namespace) -> int:
         args.history = [clean_turn(h, n) for n, h in enumerate(args.history, start=1)]
     preflight(settings, building=True if args.command in ("index", "add", "remove")
               else None)
+    # refused while a server reads other folders (a build made the folder already)
+    with claimed_index(settings, create=False):
+        return _command(args, settings)
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     pipeline = Pipeline(settings)
     if args.command in ("add", "remove", "list"):
         return _documents_command(args, pipeline)

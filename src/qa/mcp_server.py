@@ -68,6 +68,7 @@ from qa.pipeline import Pipeline, check_k
 from qa.schema import clean_question, clean_turn, documents_json
 from qa.security import require_token
 from qa.sources import answer_with_sources, cited_answer_json, hits_json
+from qa.store import claim_index, release_index
 from qa.types import Turn
 
 INSTRUCTIONS = (
@@ -474,6 +475,7 @@ def run_stdio(settings: Settings) -> None:
     followed as `qa serve` follows them (`Pipeline.watch`): a document added by `qa add` or
     the HTTP API is listed and quoted, and a changed one is never quoted, without a restart
     (the server answered from the index it had loaded for as long as it ran)."""
+    claim_index(settings)  # another process on the index folder reads the same folders
     pipeline = Pipeline(settings)
     server = build_server(pipeline)
 
@@ -491,6 +493,7 @@ def run_stdio(settings: Settings) -> None:
     finally:
         pipeline.stop_indexing()
         pipeline.unwatch()
+        release_index(settings)
 
 
 # -- streamable HTTP, mounted on the API server ----------------------------------------------
