@@ -85,13 +85,21 @@ def message_text(content: Any, unescape: bool = True) -> str:
 
 
 def examples(seeds_dir: Path) -> tuple[list[str], str]:
-    """The example questions of the seeds folder's EXAMPLES_FILE and their label; none (and
-    the plain label) when there is no such file or it cannot be read as UTF-8."""
+    """The example questions of the seeds folder's EXAMPLES_FILE (its first
+    MAX_EXAMPLES_BYTES) and their label; none (and the plain label) when there is no such
+    file or it cannot be read as UTF-8."""
     label, questions = "Examples", []
     try:
         with (seeds_dir / EXAMPLES_FILE).open("rb") as file:
-            text = file.read(MAX_EXAMPLES_BYTES).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+            raw = file.read(MAX_EXAMPLES_BYTES + 1)
+    except OSError:
+        return [], label
+    if len(raw) > MAX_EXAMPLES_BYTES:  # cut after the last whole line: a cut inside a
+        raw = raw[:MAX_EXAMPLES_BYTES]  # character (or a question) lost every example
+        raw = raw[:raw.rfind(b"\n") + 1]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
         return [], label
     for line in text.splitlines():
         line = line.strip()
