@@ -56,7 +56,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import sparse
 
-from qa.atomic import write_text_atomic
+from qa.atomic import open_lock_file, write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.embedding import Embedder
@@ -578,7 +578,7 @@ def _sha256(path: Path) -> str:
 @contextlib.contextmanager
 def _build_lock(index_dir: Path) -> Iterator[None]:
     """One build at a time per index folder (other processes wait)."""
-    with (index_dir / ".lock").open("w") as fh:
+    with open_lock_file(index_dir / ".lock") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from qa.atomic import write_chunks_atomic, write_text_atomic
+from qa.atomic import open_lock_file, write_chunks_atomic, write_text_atomic
 from qa.config import Settings
 from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError, quoted
 from qa.loaders import (
@@ -656,7 +656,7 @@ def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
     """One writer at a time per data folder (other processes wait). With `wait=False` it
     yields False at once, holding nothing, while another writer (another process, or
     another thread or call of this one) holds it."""
-    with (data / ".lock").open("w") as fh:
+    with open_lock_file(data / ".lock") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
