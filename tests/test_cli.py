@@ -221,8 +221,11 @@ def test_a_missing_spacy_pipeline_is_found_before_any_model_loads(
     assert message in assert_one_line(qa_main(*command), 1)
     with pytest.raises(ModelError, match=re.escape(message)):
         preflight(load_settings(), "127.0.0.1")
-    monkeypatch.setenv("QA_SPACY", str(Path("seeds").resolve()))  # a folder: spacy.load's
-    preflight(load_settings(), "127.0.0.1")  # own check of it is left to spaCy
+    monkeypatch.setenv("QA_SPACY", str(Path("seeds").resolve()))  # a folder, but no pipeline
+    with pytest.raises(ModelError, match="not a spaCy pipeline folder"):
+        preflight(load_settings(), "127.0.0.1")
+    (Path("seeds") / "config.cfg").write_text("[nlp]\n")  # one spacy.load would read
+    preflight(load_settings(), "127.0.0.1")
 
 
 def test_remove_refuses_a_folder_qa_did_not_store(qa_main: Any, tmp_path: Path,

@@ -444,8 +444,12 @@ def check_spacy(name: str) -> None:
         return
     except (importlib.metadata.PackageNotFoundError, ValueError):
         pass
-    if not Path(name).exists():
+    folder = Path(name)
+    if not folder.exists():
         raise ModelError(_missing_pipeline(name))
+    if not (folder / "config.cfg").is_file():  # what spacy.load reads first from a folder
+        raise ModelError(f"QA_SPACY {name!r} is a path but not a spaCy pipeline folder (it "
+                         "has no config.cfg): name an installed pipeline package or its folder")
 
 
 def load_spacy(name: str) -> Any:
