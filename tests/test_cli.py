@@ -245,6 +245,16 @@ def test_remove_refuses_a_folder_qa_did_not_store(qa_main: Any, tmp_path: Path,
     assert (data / "emptydir").is_dir()
 
 
+@pytest.mark.parametrize("command", [["list"], ["ask", "Who?"], ["add", "seeds/x.txt"]])
+def test_a_data_folder_that_is_a_file_is_refused(qa_main: Any, command: list[str]) -> None:
+    """`qa list --data /etc/passwd` listed the library, exit 0, with 'skipped
+    /etc/passwd/.retired-ids.json: unreadable record of removed document ids'."""
+    Path("notes").write_text("mine")
+    err = assert_one_line(qa_main(*command, "--data", "notes"), 2)
+    assert "the data folder 'notes' is not a folder" in err
+    assert Path("notes").read_text() == "mine"
+
+
 def test_version(qa_main: Any) -> None:
     """`qa --version` said "error: the following arguments are required: command"."""
     from importlib.metadata import version

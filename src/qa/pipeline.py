@@ -89,6 +89,9 @@ def check_destinations(settings: Settings, building: bool | None = None) -> None
     if index == seeds or seeds in index.parents:
         raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the seeds "
                          "folder or inside it")
+    data = settings.documents_dir
+    if data.exists() and not data.is_dir():  # it was read as an empty library, a record
+        raise BadSetting(f"the data folder {str(data)!r} is not a folder")  # in it skipped
     if building is None:
         building = not (settings.index_dir / "manifest.json").is_file()
     if building:
