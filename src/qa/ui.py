@@ -691,6 +691,8 @@ def build_ui(pipeline: Pipeline | None = None,
                 doomed: str | None = None) -> tuple[Any, Any, Any]:
         """The document list and the choices of the selector and the remove control (still
         on `doomed`, if that document is still there to remove)."""
+        from qa.loaders.library import qa_stored
+
         try:
             entries, problems = shared().library()
         except QAError as exc:
@@ -700,7 +702,8 @@ def build_ui(pipeline: Pipeline | None = None,
         removable = [c for c, e in zip(choices, entries, strict=True) if e.source == "upload"]
         stored = shared().settings.documents_dir  # uploads the build skipped: removable too
         removable += [(f"{Path(p.file).name} (not indexed)", Path(p.file).name)
-                      for p in problems if Path(p.file).parent == stored]
+                      for p in problems if Path(p.file).parent == stored
+                      and qa_stored(Path(p.file))]  # not another folder (refused, 409)
         keep = [d for d in selected or [] if d in {e.document.id for e in entries}]
         pick = doomed if doomed in {doc_id for _, doc_id in removable} else None
         return (documents_html(entries, problems), gr.update(choices=choices, value=keep),
