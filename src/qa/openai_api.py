@@ -119,6 +119,20 @@ class ChatRequest(BaseModel):
     # qa gives one answer to a question: `n: 2` was accepted and answered with one choice
     n: StrictInt | None = Field(None, description="how many choices: 1 (qa gives one answer)")
 
+    # qa answers in text (quotes and their Sources): a client asking for JSON was sent text
+    response_format: dict[str, Any] | None = Field(
+        None, description='{"type": "text"} (qa answers in text), or left out')
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_only(cls, wanted: dict[str, Any] | None) -> dict[str, Any] | None:
+        kind = (wanted or {}).get("type", "text")
+        if kind != "text":
+            raise PydanticCustomError(
+                "text_only", "qa answers in text (quotes and their Sources): the type must "
+                "be 'text', got {kind}", {"kind": repr(kind)[:40]})
+        return wanted
+
     @field_validator("n")
     @classmethod
     def _one_choice(cls, n: int | None) -> int | None:
