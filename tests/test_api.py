@@ -1771,3 +1771,36 @@ def test_a_removal_the_server_cannot_make_now_is_a_503_as_an_upload_is(
     deleted = client.delete("/api/documents/n")
     assert posted.status_code == deleted.status_code == 503, (posted.text, deleted.text)
     assert deleted.json() == {"detail": str(error)}
+
+
+def test_a_model_that_cannot_load_is_reported_once(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa serve --model no-such-model`: every request that needs the index (503, right)
+    tried the load again and logged "no index yet …; building it" and the note "documents
+    are embedded in float32: …" each time, never that the build failed. The failure is said
+    once, as the warm-up meets it; later requests fail at once and log nothing."""
+    from qa import embedding
+
+    monkeypatch.setattr(embedding, "native_int8", lambda: True)  # the note's path (auto)
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    settings = Settings(model="no-such-model", seeds_dir=tmp_path / "seeds",
+                        index_dir=tmp_path / "index", spacy="none")
+    # QA_EMBED_RUNTIME=onnx: a model that is no plain BERT fails before any import
+    embedder = embedding.SentenceTransformerEmbedder(
+        "no-such-model", runtime="onnx", document_precision="auto")
+    opened = []
+    monkeypatch.setattr(embedder, "_onnx", lambda *a: opened.append(a) or
+                        embedding.SentenceTransformerEmbedder._onnx(embedder, *a))
+    with TestClient(create_api(Pipeline(settings, embedder)), base_url=LOCAL) as client:
+        deadline = time.monotonic() + 10
+        while client.get("/healthz").json()["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for _ in range(3):
+            r = client.get("/api/documents")
+            assert r.status_code == 503 and "runs only plain" in r.json()["detail"]
+    err = capsys.readouterr().err
+    assert err.count("runs only plain mean-pooled BERT") == 1, err  # the warm-up's error
+    assert "building it" not in err and "embedded in float32" not in err, err
+    assert len(opened) == 1  # loaded once, not once a request

@@ -17,7 +17,7 @@ import pytest
 from qa import cli
 from qa.config import load_settings
 from qa.pipeline import Pipeline
-from tests.conftest import SEEDS
+from tests.conftest import DEV_SET, SEEDS
 
 QA = [sys.executable, "-m", "qa.cli"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -35,6 +35,8 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> 
 class _NoModel:
     """Stands in for a model (the embedder, spaCy): any use of it fails the test (errors are
     found before a model loads)."""
+
+    failure = None  # metadata, as the name is: it never failed to load (it never loads)
 
     def __init__(self, what: str, name: str) -> None:
         self.what, self.name = what, name  # the name is metadata (manifests), not the model
@@ -201,6 +203,56 @@ def test_an_index_folder_in_the_seeds_folder_is_refused(qa_main: Any, command: l
         preflight(load_settings(index_dir=index), "127.0.0.1")
     assert sorted(p.name for p in Path("seeds").iterdir()) == sorted(
         p.name for p in SEEDS.iterdir())  # nothing written among the documents
+
+
+@pytest.mark.parametrize("command", [["index"], ["ask", "Who?"], ["retrieve", "Who?"],
+                                     ["add", "seeds/politico-us-iraq-advisory-transition.txt"],
+                                     ["eval", str(DEV_SET)]])
+def test_a_missing_spacy_pipeline_is_found_before_any_model_loads(
+        qa_main: Any, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    """`QA_SPACY=en_core_nonexistent qa index` embedded every passage, then said the pipeline
+    was not installed. It is checked with the other settings, before any model loads (the
+    `_NoModel` stand-ins fail the test if one is used); `qa serve` checks it too."""
+    from qa.api import preflight
+    from qa.errors import ModelError
+
+    monkeypatch.setenv("QA_SPACY", "en_core_nonexistent")
+    message = "spaCy pipeline 'en_core_nonexistent' is not installed"
+    assert message in assert_one_line(qa_main(*command), 1)
+    with pytest.raises(ModelError, match=re.escape(message)):
+        preflight(load_settings(), "127.0.0.1")
+    monkeypatch.setenv("QA_SPACY", str(Path("seeds").resolve()))  # a folder, but no pipeline
+    with pytest.raises(ModelError, match="not a spaCy pipeline folder"):
+        preflight(load_settings(), "127.0.0.1")
+    (Path("seeds") / "config.cfg").write_text("[nlp]\n")  # one spacy.load would read
+    preflight(load_settings(), "127.0.0.1")
+
+
+def test_remove_refuses_a_folder_qa_did_not_store(qa_main: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa remove emptydir` printed 'removed emptydir' and deleted a folder qa never wrote
+    (with `--data ~/papers`, a user's own): one line, exit 1, the folder left as it was."""
+    from qa.nlp import NullAnalyzer
+    from tests.conftest import HashingEmbedder
+
+    init = Pipeline.__init__
+    monkeypatch.setattr(Pipeline, "__init__", lambda self, settings: init(
+        self, settings, HashingEmbedder(), NullAnalyzer()))
+    data = tmp_path / "papers"
+    (data / "emptydir").mkdir(parents=True)
+    err = assert_one_line(qa_main("remove", "emptydir", "--data", str(data)), 1)
+    assert "not a document qa stored" in err
+    assert (data / "emptydir").is_dir()
+
+
+@pytest.mark.parametrize("command", [["list"], ["ask", "Who?"], ["add", "seeds/x.txt"]])
+def test_a_data_folder_that_is_a_file_is_refused(qa_main: Any, command: list[str]) -> None:
+    """`qa list --data /etc/passwd` listed the library, exit 0, with 'skipped
+    /etc/passwd/.retired-ids.json: unreadable record of removed document ids'."""
+    Path("notes").write_text("mine")
+    err = assert_one_line(qa_main(*command, "--data", "notes"), 2)
+    assert "the data folder 'notes' is not a folder" in err
+    assert Path("notes").read_text() == "mine"
 
 
 def test_version(qa_main: Any) -> None:

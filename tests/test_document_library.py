@@ -519,6 +519,31 @@ def test_an_upload_whose_metadata_is_lost_can_be_removed(pipeline: Pipeline) -> 
         pipeline.remove_documents(["kestrel-lighthouse"])
 
 
+@pytest.mark.parametrize("files", [[], ["notes.txt"], ["text.txt", "draft.md"],
+                                   ["original.pdf", "sub/"]])
+def test_a_folder_qa_did_not_store_is_never_removed(pipeline: Pipeline,
+                                                    files: list[str]) -> None:
+    """`qa remove NAME` deleted any folder of the data folder: an empty one, or a user's own
+    (the `--data` help invites `--data ~/papers`). Only a folder laid out as qa stores an
+    upload is removed; any other is refused (409) and left as it was, the rest still go."""
+    pipeline.add_documents([HTML])
+    folder = pipeline.settings.documents_dir / "papers"
+    folder.mkdir()
+    for name in files:
+        (folder / name).mkdir() if name.endswith("/") else (folder / name).write_text("mine")
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(UnknownDocument, match="not a document qa stored") as info:
+        pipeline.remove_documents(["kestrel-lighthouse", "papers"])
+    assert info.value.status == 409
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert "kestrel-lighthouse" in pipeline.index.documents  # all or none, as for a seed
+    refused: list[str] = []
+    assert pipeline.remove_documents(["papers", "kestrel-lighthouse"],
+                                     on_error=lambda doc_id, exc: refused.append(doc_id)
+                                     ) == ["kestrel-lighthouse"]
+    assert refused == ["papers"] and sorted(p.name for p in folder.iterdir()) == before
+
+
 def test_a_removal_that_cannot_move_a_folder_puts_the_others_back(
         pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     """Removing several documents, one whose folder cannot be moved (permissions) failed

@@ -4,6 +4,7 @@ size cap enforced while the body streams, on a real uvicorn server on loopback (
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from qa.config import Settings
 from qa.documents_api import router
+from qa.errors import WriteError
 from qa.pipeline import Pipeline
 from scripts.make_test_documents import corrupt_docx_bytes, zip_bomb
 from tests.conftest import SEEDS, HashingEmbedder
@@ -122,6 +124,35 @@ def test_upload_list_show_delete(api: tuple[TestClient, Pipeline]) -> None:
     assert again.status_code == 409 and again.json() == {"detail": (
         "copy.html: the same text as the document 'kestrel'; not added again")}
     assert not (pipeline.settings.documents_dir / "copy").exists()
+
+
+def test_a_lock_file_that_is_a_folder_is_a_clear_error(tmp_path: Path) -> None:
+    """A `.lock` folder where the data folder's lock file goes made every upload and
+    removal 'qa: internal error: IsADirectoryError' (a plain 500 over HTTP): it is a
+    WriteError naming the path, and nothing is added."""
+    app, pipeline = _app(tmp_path)
+    lock = pipeline.settings.documents_dir / ".lock"
+    lock.mkdir(parents=True)
+    message = f"cannot open the lock file {str(lock)!r}: Is a directory"
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = _upload(client, "kestrel.html", (DOCS / "kestrel-lighthouse.html").read_bytes())
+        assert response.status_code == 500 and response.json() == {"detail": message}
+    with pytest.raises(WriteError, match=re.escape(message)):
+        pipeline.add_documents([DOCS / "kestrel-lighthouse.html"])
+    assert [p.name for p in lock.parent.iterdir()] == [".lock"]  # nothing was added
+
+
+def test_a_folder_qa_did_not_store_cannot_be_deleted(api: tuple[TestClient, Pipeline]) -> None:
+    """DELETE /api/documents/NAME deleted any folder of the data folder with an id's name
+    (an empty one, a user's own): it is refused with a 409 naming it, and left as it was."""
+    client, pipeline = api
+    folder = pipeline.settings.documents_dir / "someone-elses"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    response = client.delete("/api/documents/someone-elses")
+    assert response.status_code == 409, response.text
+    assert "not a document qa stored" in response.json()["detail"]
+    assert (folder / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize(

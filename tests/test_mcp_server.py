@@ -5,6 +5,7 @@ fast in-process checks of argument validation with a fake embedder."""
 from __future__ import annotations
 
 import html
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,6 +47,10 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("retrieve", {"question": KADHIMI, "top_k": 3}, "unknown argument 'top_k'"),
     ("ask", {"question": KADHIMI, "histroy": [], "x": 1}, "unknown arguments 'histroy', 'x'"),
     ("list_documents", {"all": True}, "unknown argument 'all'; it takes none"),
+    ("ask", {"question": KADHIMI, "doc_ids": ["nope"]}, "unknown document id 'nope'"),
+    ("ask", {"question": KADHIMI, "doc_ids": []}, "doc_ids is empty"),
+    ("ask", {"question": KADHIMI, "doc_ids": "nope"}, "doc_ids"),
+    ("retrieve", {"question": KADHIMI, "doc_ids": ["nope"]}, "unknown document id 'nope'"),
 ]
 
 
@@ -97,7 +102,7 @@ async def exercise(client: Client, pipeline: Pipeline) -> None:
     listed = (await client.call_tool("list_documents", {})).structured_content
     assert listed is not None
     [doc] = listed["documents"]
-    assert doc["id"] == ARTICLE.stem and doc["characters"] == len(source)
+    assert doc["id"] == ARTICLE.stem and doc["chars"] == len(source)
     assert doc["kind"] == "txt" and doc["title"]
 
     for name, arguments, expected in BAD_CALLS:
@@ -289,13 +294,48 @@ def test_list_documents_names_the_uploaded_file(fake_pipeline: Pipeline, tmp_pat
         assert listed is not None
         documents = {d["id"]: d for d in listed["documents"]}
         [uploaded] = [d for d in documents.values() if d["source"] == "upload"]
-        assert uploaded["file"] == "water-report-q3.txt"  # as /api/documents names it
+        assert uploaded["name"] == "water-report-q3.txt"  # as /api/documents names it
         assert uploaded["original_name"] == "Water Report Q3.txt"
         assert uploaded["title"] == "Quarterly Water Report"
         assert uploaded["size"] == upload.stat().st_size
         seed = documents[ARTICLE.stem]
-        assert seed["file"] == ARTICLE.name and seed["source"] == "seed"
+        assert seed["name"] == ARTICLE.name and seed["source"] == "seed"
         assert all("paragraphs" not in d for d in documents.values())  # never a true count
+
+    run(Client(build_server(fake_pipeline)), check)
+
+
+def test_list_documents_and_ask_speak_the_http_api_s_wire_format(
+        fake_pipeline: Pipeline, tmp_path: Path) -> None:
+    """MCP's list_documents had a shape of its own (`file`, `characters`, `pages: null`, no
+    `added_at`, no skipped files) where GET /api/documents and `qa list --json` share
+    `schema.documents_json`; and its `ask` could not be limited to some documents, as
+    `doc_ids` (HTTP) and `--doc` (CLI) can."""
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    upload = tmp_path / "part-0"
+    upload.write_text("Quarterly Water Report\n\nThe reservoir held 40 days of water.\n",
+                      encoding="utf-8")
+    (fake_pipeline.settings.seeds_dir / "broken.txt").write_bytes(b"caf\xe9\n")
+    fake_pipeline.add_documents([upload], ["Water Report Q3.txt"])
+    with TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860") as web:
+        over_http = web.get("/api/documents").json()
+
+    async def check(client: Client) -> None:
+        listed = await client.call_tool("list_documents", {})
+        assert listed.structured_content == over_http
+        assert json.loads(text_of(listed)) == over_http
+        assert [p["file"] for p in over_http["problems"]] == [
+            str(fake_pipeline.settings.seeds_dir / "broken.txt")]
+        for tool in ("ask", "retrieve"):
+            only = await client.call_tool(tool, {"question": "How long did the water last?",
+                                                 "doc_ids": ["water-report-q3"]})
+            assert not only.is_error, text_of(only)
+            found = only.structured_content or {}
+            cited = [c["doc_id"] for c in found.get("citations", found.get("hits", []))]
+            assert cited and set(cited) == {"water-report-q3"}, found
 
     run(Client(build_server(fake_pipeline)), check)
 
@@ -307,7 +347,12 @@ def test_stdio_answers_a_line_that_is_not_json_rpc(fake_pipeline: Pipeline) -> N
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "test", "version": "0"}}}
+    # a valid id in a message that is no request: its reply has that id (JSON-RPC 2.0 says
+    # null only when the id cannot be detected); it was null, which no client can match
+    invalid = [{"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": "str"},
+               {"jsonrpc": "1.0", "id": "x-13", "method": "tools/list"}]
     lines = [json.dumps(initialize), "this is not JSON", "", '{"hello": 1}',
+             *map(json.dumps, invalid),
              json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})]
     stdout = io.StringIO()
 
@@ -315,16 +360,19 @@ def test_stdio_answers_a_line_that_is_not_json_rpc(fake_pipeline: Pipeline) -> N
         for line in lines:
             yield line + "\n"
         with anyio.move_on_after(10):
-            while stdout.getvalue().count("\n") < 4:
+            while stdout.getvalue().count("\n") < 6:
                 await anyio.sleep(0.01)
 
     server = build_server(fake_pipeline)
     anyio.run(lambda: server.run_stdio_async(stdin(), anyio.wrap_file(stdout)))
     replies = [json.loads(line) for line in stdout.getvalue().splitlines()]  # in any order
-    assert sorted(str(r["id"]) for r in replies) == ["1", "2", "None", "None"]  # blank: none
+    assert sorted(str(r["id"]) for r in replies) == [
+        "1", "12", "2", "None", "None", "x-13"]  # blank: none
     assert [r["error"] for r in replies if r["id"] is None] == [
         {"code": -32700, "message": "Parse error"},
         {"code": -32600, "message": "Invalid Request"}]
+    assert [r["error"] for r in replies if r["id"] in (12, "x-13")] == [
+        {"code": -32600, "message": "Invalid Request"}] * 2
     [tools] = [r["result"]["tools"] for r in replies if r["id"] == 2]
     assert {t["name"] for t in tools} == {"ask", "retrieve", "list_documents"}
 
@@ -361,6 +409,14 @@ def test_unknown_prompts_and_bodies_that_are_not_messages_are_one_line_errors(
             error = r.json()["error"]
             assert error["code"] == -32600 and "\n" not in error["message"], r.text
             assert error["message"].startswith("Invalid Request: ")
+            # JSON-RPC 2.0: id null only when it cannot be detected; "jsonrpc": "1.0" is
+            # not a 2.0 request, but its id (1) is plain to read, and is its reply's id
+            assert r.json()["id"] == (1 if isinstance(body, dict) else None), r.text
+        for found in (12, "call-12"):  # a valid id, an envelope that is not a request
+            r = web.post("/mcp", headers=accept, json={
+                "jsonrpc": "2.0", "id": found, "method": "tools/call", "params": "str"})
+            assert r.status_code == 400 and r.json()["id"] == found, r.text
+            assert r.json()["error"]["code"] == -32600
         r = web.post("/mcp", headers=accept, content=b"{")  # kept: already one line
         assert r.status_code == 400 and r.json()["error"]["code"] == -32700
     logged = capsys.readouterr().err + caplog.text

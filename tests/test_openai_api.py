@@ -415,6 +415,9 @@ def test_document_markup_is_inert_in_the_reply(fake_pipeline: Pipeline) -> None:
     ("stream", "yes"), ("stream", 1), ("stream", "true"),  # a lax reading streamed these
     ("max_tokens", -5), ("max_tokens", 0), ("max_tokens", "10"), ("max_completion_tokens", 0),
     ("temperature", -1), ("temperature", 2.5), ("top_p", 1.5),
+    ("n", 2), ("n", 0), ("n", "1"),  # `n: 2` was answered with one choice
+    ("response_format", {"type": "json_object"}),  # answered with text all the same
+    ("response_format", {"type": "json_schema", "json_schema": {}}),
 ])
 def test_values_openai_refuses_are_refused(fake_pipeline: Pipeline, param: str,
                                            value: Any) -> None:
@@ -428,8 +431,16 @@ def test_values_openai_refuses_are_refused(fake_pipeline: Pipeline, param: str,
                        b'"content": "Who?"}], "temperature": NaN}',
                        headers={"content-type": "application/json"})
         assert nan.status_code == 400, nan.text
+        if param == "response_format" and value["type"] == "json_object":
+            assert r.json()["error"]["message"] == (
+                "response_format: qa answers in text (quotes and their Sources): the type "
+                "must be 'text', got 'json_object'")
+        if param == "n" and value == 2:
+            assert r.json()["error"]["message"] == (
+                "n: qa gives one answer to a question: n must be 1, got 2")
         fine = {**body, param: {"stream": False, "max_tokens": 16, "max_completion_tokens": 16,
-                                "temperature": 0.2, "top_p": 1}[param]}
+                                "temperature": 0.2, "top_p": 1, "n": 1,
+                                "response_format": {"type": "text"}}[param]}
         assert web.post("/v1/chat/completions", json=fine).status_code == 200
 
 

@@ -138,6 +138,50 @@ def test_eval_output_folder_is_checked_first(tmp_path: Path,
     assert code == 2 and str(blocker) in capsys.readouterr().err
 
 
+def test_a_second_server_reading_other_folders_is_refused_the_index_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa serve --seeds S --index I` and `qa serve --seeds S --index I --data D2`: each
+    log said "the documents changed since the index was built …; rebuilding the index"
+    about every second, each server rebuilding it for its own documents. A process that
+    uses an index folder claims it with its folders (held until it ends); one reading
+    other folders is refused at start, in one line, before anything loads. Processes
+    reading the same folders share it, and a claim ends with its process. The manifest
+    records the folders it was built from."""
+    from qa.store import claim_index, release_index
+    from tests.conftest_web import free_port
+
+    seeds, index, other = tmp_path / "seeds", tmp_path / "index", tmp_path / "d2"
+    shutil.copytree(SEEDS, seeds)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from qa.config import load_settings; "
+         "from qa.store import claim_index; claim_index(load_settings(seeds_dir=sys.argv[1], "
+         "index_dir=sys.argv[2])); print('held', flush=True); sys.stdin.read()",
+         str(seeds), str(index)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        flags = ["--seeds", str(seeds), "--index", str(index), "--data", str(other)]
+        for command in (["serve", "--port", str(free_port())], ["list"]):
+            assert cli.main([*command, *flags]) == 2, command
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "is in use by another qa process" in err, err
+            assert repr(str((tmp_path / "data").resolve())) in err  # the holder's folder
+        assert not other.exists()  # refused before anything was read or written
+        same = load_settings(seeds_dir=seeds, index_dir=index)
+        claim_index(same)  # the same folders: shared
+        release_index(same)
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()
+        holder.wait(timeout=60)
+    elsewhere = load_settings(seeds_dir=seeds, index_dir=index, data_dir=other)
+    claim_index(elsewhere)  # the holder is gone: its claim with it
+    release_index(elsewhere)
+    built = Pipeline(Settings(model="fake-hashing", seeds_dir=seeds, index_dir=index,
+                              data_dir=other, spacy="none"), HashingEmbedder()).index
+    assert built.manifest["folders"] == {"seeds": str(seeds.resolve()),
+                                         "data": str(other.resolve())}
+
+
 def test_serve_refuses_a_bad_index_folder_and_a_public_host_without_token(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -280,6 +280,16 @@ def test_the_example_questions_come_with_the_documents(tmp_path: Path) -> None:
     assert len(questions) == 10 and "🚀" in questions  # as many as are shown, as written
     (tmp_path / EXAMPLES_FILE).write_bytes(b"\xff\xfe not UTF-8")
     assert examples(tmp_path) == ([], "Examples")
+    # over MAX_EXAMPLES_BYTES, cut inside a character (and a question): every example was
+    # lost; the whole lines before the cut are read
+    from qa.ui import MAX_EXAMPLES_BYTES
+
+    head = "Where is the lighthouse?\n"
+    filler = "# " + "x" * (MAX_EXAMPLES_BYTES - len(head) - 11) + "\n"
+    (tmp_path / EXAMPLES_FILE).write_text(head + filler + "Wie heißt der Leuchtturm?\n" * 9,
+                                          encoding="utf-8")
+    assert len(head + filler + "Wie hei") == MAX_EXAMPLES_BYTES - 1  # the cut splits "ß"
+    assert examples(tmp_path) == (["Where is the lighthouse?"], "Examples")
     import qa.ui
 
     assert "Kadhimi" not in Path(qa.ui.__file__).read_text(encoding="utf-8")

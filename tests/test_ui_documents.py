@@ -156,12 +156,15 @@ def test_an_upload_the_index_skipped_can_be_removed_in_the_chat(tmp_path: Path) 
     shutil.copy(seed, pipeline.settings.documents_dir / "bell" / "original.txt")
     pipeline.rebuild()
     assert [Path(p.file).name for p in pipeline.problems()] == ["bell"]
+    (pipeline.settings.documents_dir / "someone-elses").mkdir()  # not qa's: never offered
+    pipeline.rebuild()
     fns = {fn.name: fn.fn for fn in build_ui(pipeline).fns.values()}
     _, _, doomed = fns["listing"]([], None)
     assert ("bell (not indexed)", "bell") in doomed["choices"]
+    assert "someone-elses" not in {doc_id for _, doc_id in doomed["choices"]}
     status, _, _, doomed = fns["remove"]("bell", [], None, None)
     assert "Removed" in status and doomed["value"] is None, status
-    assert pipeline.problems() == []
+    assert [Path(p.file).name for p in pipeline.problems()] == ["someone-elses"]
     assert not (pipeline.settings.documents_dir / "bell").exists()
 
 

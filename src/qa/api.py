@@ -94,7 +94,8 @@ from qa.errors import (
 from qa.log import log, quiet_client_input_warnings
 from qa.openai_api import PREFIX as OPENAI_PREFIX
 from qa.openai_api import error_json, openai_router
-from qa.pipeline import Pipeline, check_destinations, default_pipeline
+from qa.pipeline import Pipeline, default_pipeline
+from qa.pipeline import preflight as check_settings
 from qa.schema import (
     NOT_JSON,
     answer_json,
@@ -114,6 +115,7 @@ from qa.security import (
     is_loopback,
     throttle_of,
 )
+from qa.store import claim_index, claimed_index
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -1153,7 +1155,8 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
     if isinstance(readiness, Readiness):
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
-    _server_class()(server_config(app, host, port), app.state.pipeline).run()
+    with claimed_index(settings):  # another server on the index reads the same folders
+        _server_class()(server_config(app, host, port), app.state.pipeline).run()
 
 
 def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
@@ -1203,10 +1206,11 @@ def _server_class() -> type:
 
 
 def preflight(settings: Settings, host: str) -> None:
-    """What must hold before anything loads: a token beyond loopback, and a writable index
-    folder if the index will have to be built."""
+    """What must hold before anything loads: a token beyond loopback, a writable index
+    folder if the index will have to be built, an installed spaCy pipeline."""
     check_exposure(host, settings)
-    check_destinations(settings)
+    check_settings(settings)
+    claim_index(settings)  # refused before anything loads; held until `run` ends
 
 
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:

@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 from qa.errors import WriteError
 
@@ -30,6 +31,17 @@ def current_umask() -> int:
         mask = os.umask(0o022)
         os.umask(mask)
         return mask
+
+
+def open_lock_file(path: Path) -> IO[str]:
+    """`path` opened to hold a lock on (created if missing); WriteError naming it if it
+    cannot be (a folder in its place, no permission): the edges said 'internal error:
+    IsADirectoryError'."""
+    try:
+        return path.open("a")
+    except OSError as exc:
+        raise WriteError(f"cannot open the lock file {str(path)!r}: "
+                         f"{exc.strerror or type(exc).__name__}") from None
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from qa.config import MAX_K, Settings, load_settings
 from qa.errors import BadSetting, NothingToIndex, QAError, describe_os_error
-from qa.pipeline import Pipeline, check_destinations
+from qa.pipeline import Pipeline, preflight
 from qa.schema import (
     BIDI_CONTROLS,
     answer_json,
@@ -28,6 +28,7 @@ from qa.schema import (
     hit_json,
     with_pages,
 )
+from qa.store import claimed_index
 from qa.types import Answer, Hit, Turn
 
 USAGE_ERROR = 2
@@ -297,12 +298,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "mcp":
         from qa.mcp_server import run_stdio
 
+        preflight(_settings(args))
         run_stdio(_settings(args))
         return 0
     if args.command == "eval":
         from qa.evaluation import run_eval_command
 
-        check_destinations(_settings(args))  # the outputs are checked by the eval itself
+        preflight(_settings(args))  # the outputs are checked by the eval itself
         return run_eval_command(args, _settings(args))
 
     settings = _settings(args)
@@ -311,8 +313,14 @@ def _run(args: argparse.Namespace) -> int:
             raise BadSetting("--history-answer is the answer to the --history question of the "
                              "same position: give that --history first")
         args.history = [clean_turn(h, n) for n, h in enumerate(args.history, start=1)]
-    check_destinations(settings, building=True if args.command in ("index", "add", "remove")
-                       else None)
+    preflight(settings, building=True if args.command in ("index", "add", "remove")
+              else None)
+    # refused while a server reads other folders (a build made the folder already)
+    with claimed_index(settings, create=False):
+        return _command(args, settings)
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     pipeline = Pipeline(settings)
     if args.command in ("add", "remove", "list"):
         return _documents_command(args, pipeline)

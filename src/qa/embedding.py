@@ -332,6 +332,9 @@ class SentenceTransformerEmbedder:
         self._backend: _Backend | None = None
         self._documents: _Backend | None = None
         self._lock = threading.Lock()
+        # Why the model could not be loaded: said again at once by every later call (a
+        # server's each request tried the load again, seconds each, with its notes)
+        self.failure: str | None = None
 
     def warm_up(self) -> None:
         """Load the model now (it is otherwise loaded by the first `embed`)."""
@@ -340,30 +343,41 @@ class SentenceTransformerEmbedder:
     def _load(self) -> _Backend:
         with self._lock:
             if self._backend is None:
-                target = resolve_model(self.name)
+                if self.failure is not None:
+                    raise ModelError(self.failure)
                 try:
-                    plain = plain_mean_pooling(Path(target)) if self.fast else None
-                    onnx = self._onnx(Path(target), plain)
-                    if onnx is not None:
-                        self._backend, self.runtime_used = onnx, "onnx"
-                    elif plain is not None:
-                        self._backend = _BertBackend(
-                            Path(target), plain["max_seq_length"], self.device)
-                        self.runtime_used = "torch"
-                    else:
-                        self._backend = _SentenceTransformersBackend(target, self.device)
-                        self.runtime_used = "sentence-transformers"
-                except ModelError:
+                    self._backend = self._open()
+                except ModelError as exc:
+                    self.failure = str(exc)
                     raise
-                except Exception as exc:  # noqa: BLE001 - any load failure is the same to a user
-                    local = Path(target).exists()
-                    where = "from the folder" if local else "(offline? give a local path)"
-                    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    raise ModelError(
-                        f"cannot load embedding model {self.name!r} {where}: "
-                        f"{type(exc).__name__}: {first_line}"
-                    ) from None
             return self._backend
+
+    def _open(self) -> _Backend:
+        """The backend the settings ask for; a ModelError (one line) if it cannot load."""
+        target = resolve_model(self.name)
+        try:
+            plain = plain_mean_pooling(Path(target)) if self.fast else None
+            onnx = self._onnx(Path(target), plain)
+            backend: _Backend
+            if onnx is not None:
+                backend, self.runtime_used = onnx, "onnx"
+            elif plain is not None:
+                backend = _BertBackend(Path(target), plain["max_seq_length"], self.device)
+                self.runtime_used = "torch"
+            else:
+                backend = _SentenceTransformersBackend(target, self.device)
+                self.runtime_used = "sentence-transformers"
+            return backend
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any load failure is the same to a user
+            local = Path(target).exists()
+            where = "from the folder" if local else "(offline? give a local path)"
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelError(
+                f"cannot load embedding model {self.name!r} {where}: "
+                f"{type(exc).__name__}: {first_line}"
+            ) from None
 
     def _onnx(self, folder: Path, plain: dict[str, Any] | None) -> _Backend | None:
         """The ONNX Runtime backend when the setting asks for it (or `auto` allows it)."""
@@ -401,7 +415,10 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(self._load_documents().encode(texts), dtype=np.float32)
 
     def _load_documents(self) -> _Backend:
+        note = ""
         with self._lock:
+            if self._documents is None and self.failure is not None:
+                raise ModelError(self.failure)
             if self._documents is None:
                 wanted = self.document_precision
                 if wanted == "auto":
@@ -425,10 +442,12 @@ class SentenceTransformerEmbedder:
                     except ModelError as error:
                         if self.document_precision == "int8":
                             raise
-                        log(f"documents are embedded in float32: {error}")  # auto
+                        note = f"documents are embedded in float32: {error}"  # auto
         if self._documents is not None:
             return self._documents
         backend = self._load()
+        if note:  # said once the model has loaded: not before each failing load
+            log(note)
         with self._lock:
             if self._documents is None:
                 self._documents = backend

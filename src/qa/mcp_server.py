@@ -4,14 +4,15 @@ In: MCP tool calls. Out: tool results whose text is what a person reads (the cit
 with its Sources, or JSON) and whose structured content is what a program reads (citations
 with document ids, offsets, titles and pages).
 
-    ask(question, history?)   a cited answer, or an honest abstention
-    retrieve(question, k?)    the best passages, with offsets into their documents
-    list_documents()          what the index holds
+    ask(question, history?, doc_ids?)   a cited answer, or an honest abstention
+    retrieve(question, k?, doc_ids?)    the best passages, with offsets into their documents
+    list_documents()                    what the index holds (as GET /api/documents says it)
 
 Built on the official SDK (`mcp.server.mcpserver.MCPServer`). Bad input (a blank question, k
 out of range, a wrong type) comes back as a tool error with a one-line message, never a
 crash; a message that is not JSON-RPC, or a request whose id is not a string or an integer,
-gets JSON-RPC's one-line error reply with id null on both transports, never silence.
+gets JSON-RPC's one-line error reply on both transports, never silence: with the message's
+id when it has one that MCP allows, else id null.
 An `initialize` naming a protocol version qa does not speak is answered with one it does
 (MCP's version negotiation), over HTTP whatever its MCP-Protocol-Version header says; a
 malformed one is -32602 naming the field.
@@ -54,18 +55,20 @@ from mcp.types import (
     JSONRPCRequest,
     JSONRPCResponse,
     TextContent,
+    jsonrpc_message_adapter,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import MAX_BODY_BYTES, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError, clipped, quoted
 from qa.log import log, one_line_handler
 from qa.pipeline import Pipeline, check_k
-from qa.schema import clean_question, clean_turn
+from qa.schema import clean_question, clean_turn, documents_json
 from qa.security import require_token
-from qa.sources import answer_with_sources, cited_answer_json, document_json, hits_json
+from qa.sources import answer_with_sources, cited_answer_json, hits_json
+from qa.store import claim_index, release_index
 from qa.types import Turn
 
 INSTRUCTIONS = (
@@ -96,6 +99,12 @@ History = Annotated[
 ]
 K = Annotated[int | None, Field(ge=1, le=MAX_K,
                                 description=f"how many passages, 1 to {MAX_K} (default 5)")]
+DocIds = Annotated[
+    list[StrictStr] | None,
+    Field(description="only these documents (ids from list_documents); leave it out to use "
+                      "them all: an empty list or an unknown id is an error",
+          max_length=1000),
+]
 
 
 def _result(text: str, structured: Mapping[str, Any]) -> CallToolResult:
@@ -327,6 +336,15 @@ def bad_id(message: object) -> bool:
     return not isinstance(found, str) and (not isinstance(found, int) or isinstance(found, bool))
 
 
+def request_id(message: object) -> str | int | None:
+    """The id of `message` (parsed JSON) when it has one MCP allows, else None: the id of a
+    reply to a message that is no valid request. JSON-RPC 2.0 answers with id null only
+    when the id cannot be detected; `{"jsonrpc": "2.0", "id": 12, "params": "str", ...}`
+    (or `"jsonrpc": "1.0"`) was answered with id null, which its client cannot match."""
+    found = message.get("id") if isinstance(message, dict) else None
+    return found if isinstance(found, str | int) and not isinstance(found, bool) else None
+
+
 def bad_id_reply() -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=None,
                         error=ErrorData(code=INVALID_REQUEST, message=BAD_ID))
@@ -351,14 +369,17 @@ async def _stdin_lines(limit: int) -> AsyncIterator[str]:
 # passes on its parse error, which `_rejection` answers in turn, in order with the rest.
 _BAD_ID_LINE = "qa: a request with a bad id"
 _TOO_LONG_LINE = "qa: a message over the size limit"  # likewise, from `_stdin_lines`
+# ...and for a message with a good id that is no valid message: the id follows, as JSON
+_INVALID_LINE = "qa: an invalid message with the id "
 TOO_LONG = ("Invalid Request: the message is over the size limit (QA_MAX_BODY_BYTES); it "
             "was not read")
 
 
 async def _screened_lines(lines: AsyncIterable[str]) -> AsyncIterator[str]:
-    """`lines`, a request with a bad id (`bad_id`) replaced by _BAD_ID_LINE, and a byte
-    order mark before the first left out (a parse error, where /api/ask and /v1 ignore
-    it, as JSON allows)."""
+    """`lines`, a request with a bad id (`bad_id`) replaced by _BAD_ID_LINE, a message
+    with a good id that is no valid message by _INVALID_LINE and its id (the SDK's error
+    does not say it), and a byte order mark before the first left out (a parse error,
+    where /api/ask and /v1 ignore it, as JSON allows)."""
     first = True
     async for line in lines:
         if first:
@@ -367,7 +388,16 @@ async def _screened_lines(lines: AsyncIterable[str]) -> AsyncIterator[str]:
             message = pydantic_core.from_json(line)
         except ValueError:
             message = None  # the SDK answers it (parse error)
-        yield _BAD_ID_LINE + "\n" if bad_id(message) else line
+        if bad_id(message):
+            yield _BAD_ID_LINE + "\n"
+            continue
+        if (found := request_id(message)) is not None:
+            try:
+                jsonrpc_message_adapter.validate_json(line, by_name=False)  # as the SDK does
+            except ValidationError:
+                yield _INVALID_LINE + json.dumps(found) + "\n"
+                continue
+        yield line
 
 
 def _rejection(error: Exception) -> JSONRPCError | None:
@@ -376,6 +406,11 @@ def _rejection(error: Exception) -> JSONRPCError | None:
     found = error.errors() if isinstance(error, ValidationError) else []
     if any(str(e.get("input", "")).strip() == _BAD_ID_LINE for e in found):
         return bad_id_reply()
+    marked = next((str(e["input"]).strip() for e in found if str(e.get("input", "")).strip(
+        ).startswith(_INVALID_LINE)), None)
+    if marked is not None:
+        return JSONRPCError(jsonrpc="2.0", id=json.loads(marked.removeprefix(_INVALID_LINE)),
+                            error=ErrorData(code=INVALID_REQUEST, message="Invalid Request"))
     if any(str(e.get("input", "")).strip() == _TOO_LONG_LINE for e in found):
         return JSONRPCError(jsonrpc="2.0", id=None,
                             error=ErrorData(code=INVALID_REQUEST, message=TOO_LONG))
@@ -394,35 +429,39 @@ def build_server(pipeline: Pipeline) -> QAServer:
     server.max_line_bytes = pipeline.settings.max_body_bytes
 
     @server.tool(title="Ask the documents")
-    def ask(question: Question, history: History = None) -> CallToolResult:
-        """Answer a question from the documents, quoting them with [n] citations, or say
-        plainly that they do not hold the answer. The text is the answer followed by its
-        Sources; the structured result has each citation's document id, offsets and quote."""
+    def ask(question: Question, history: History = None,
+            doc_ids: DocIds = None) -> CallToolResult:
+        """Answer a question from the documents (or only those in doc_ids), quoting them with
+        [n] citations, or say plainly that they do not hold the answer. The text is the
+        answer followed by its Sources; the structured result has each citation's document
+        id, offsets and quote."""
         with _as_tool_errors():
             text = clean_question(question)
-            answer, index = pipeline.ask_with_index(text, _turns(history))
+            answer, index = pipeline.ask_with_index(text, _turns(history), doc_ids=doc_ids)
             documents = index.documents
         return _result(answer_with_sources(answer, documents),
                        cited_answer_json(answer, documents))
 
     @server.tool(title="Retrieve passages")
-    def retrieve(question: Question, k: K = None) -> CallToolResult:
-        """The passages that best match a question, best first, each with its document id,
-        character offsets (document.text[start:end] == text), title, page and best
-        sentence."""
+    def retrieve(question: Question, k: K = None, doc_ids: DocIds = None) -> CallToolResult:
+        """The passages that best match a question (in the documents of doc_ids, if given),
+        best first, each with its document id, character offsets
+        (document.text[start:end] == text), title, page and best sentence."""
         with _as_tool_errors():
             hits, index = pipeline.retrieve_with_index(clean_question(question),
-                                                       None if k is None else check_k(k))
+                                                       None if k is None else check_k(k),
+                                                       doc_ids)
             found = hits_json(hits, index.documents)
         return _result(json.dumps(found, ensure_ascii=False), {"hits": found})
 
     @server.tool(title="List documents")
     def list_documents() -> CallToolResult:
-        """The documents qa can answer from: id, title, kind, file (the name it was added
-        under), source (seed or upload), size in bytes, characters and page count."""
+        """The documents qa can answer from, as GET /api/documents and `qa list --json` list
+        them: id, title, kind, source (seed or upload), name (the name it was added under),
+        size in bytes, pages (0: none), chars, added_at; and the files skipped, with why."""
         with _as_tool_errors():
-            documents = [document_json(e) for e in pipeline.list_documents()]
-        return _result(json.dumps(documents, ensure_ascii=False), {"documents": documents})
+            listed = documents_json(*pipeline.library())
+        return _result(json.dumps(listed, ensure_ascii=False), listed)
 
     return server
 
@@ -436,6 +475,7 @@ def run_stdio(settings: Settings) -> None:
     followed as `qa serve` follows them (`Pipeline.watch`): a document added by `qa add` or
     the HTTP API is listed and quoted, and a changed one is never quoted, without a restart
     (the server answered from the index it had loaded for as long as it ran)."""
+    claim_index(settings)  # another process on the index folder reads the same folders
     pipeline = Pipeline(settings)
     server = build_server(pipeline)
 
@@ -453,6 +493,7 @@ def run_stdio(settings: Settings) -> None:
     finally:
         pipeline.stop_indexing()
         pipeline.unwatch()
+        release_index(settings)
 
 
 # -- streamable HTTP, mounted on the API server ----------------------------------------------
@@ -528,7 +569,7 @@ class _Forward(Response):
                 start, *parts = held
                 held.clear()
                 body = b"".join(part.get("body", b"") for part in parts)
-                body = _one_line_rejection(body)
+                body = _one_line_rejection(body, request_id(parsed))
                 headers = [(k, v) for k, v in start.get("headers", [])
                            if k.lower() != b"content-length"]
                 await send({**start, "headers": [
@@ -586,9 +627,10 @@ async def _reply(send: Send, status: int, error: JSONRPCError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _one_line_rejection(body: bytes) -> bytes:
+def _one_line_rejection(body: bytes, found: str | int | None = None) -> bytes:
     """The SDK's 400 reply, but for a body that is not a JSON-RPC message: -32600
-    Invalid Request in one line. Any other reply is kept as it is."""
+    Invalid Request in one line, with the body's id `found` (`request_id`; null if it has
+    none). Any other reply is kept as it is."""
     try:
         reply = json.loads(body)
         message = reply["error"]["message"]
@@ -599,7 +641,7 @@ def _one_line_rejection(body: bytes) -> bytes:
     error = ErrorData(code=INVALID_REQUEST, message=(
         "Invalid Request: the body must be one JSON-RPC 2.0 message, an object with "
         '"jsonrpc": "2.0" and a "method" (batches are not supported)'))
-    return JSONRPCError(jsonrpc="2.0", id=None, error=error).model_dump_json(
+    return JSONRPCError(jsonrpc="2.0", id=found, error=error).model_dump_json(
         by_alias=True, exclude_unset=True).encode()
 
 

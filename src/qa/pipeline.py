@@ -39,6 +39,7 @@ from qa.log import log
 from qa.nlp import (
     Analyzer,
     QuestionInfo,
+    check_spacy,
     make_analyzer,
     resolve,
     sentence_mentions,
@@ -88,10 +89,21 @@ def check_destinations(settings: Settings, building: bool | None = None) -> None
     if index == seeds or seeds in index.parents:
         raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the seeds "
                          "folder or inside it")
+    data = settings.documents_dir
+    if data.exists() and not data.is_dir():  # it was read as an empty library, a record
+        raise BadSetting(f"the data folder {str(data)!r} is not a folder")  # in it skipped
     if building is None:
         building = not (settings.index_dir / "manifest.json").is_file()
     if building:
         check_writable_dir(settings.index_dir, "index folder")
+
+
+def preflight(settings: Settings, building: bool | None = None) -> None:
+    """Every check a command makes before any model loads: `check_destinations`, and that the
+    spaCy pipeline (QA_SPACY) is installed (`check_spacy`; it was found missing only when the
+    first passage was analysed, after every passage of a build had been embedded)."""
+    check_destinations(settings, building)
+    check_spacy(settings.spacy)
 
 
 def check_k(k: int) -> int:

@@ -1,7 +1,7 @@
 """Citations for people and for programs, with the document's title and page attached.
 
 In: an `Answer` (or `Hit`s) and the index's documents. Out: a "Sources" list in Markdown and
-JSON-ready citation and document records. The OpenAI-compatible endpoint and the MCP server
+JSON-ready citation records. The OpenAI-compatible endpoint and the MCP server
 both render answers through here, so a chat front end and an agent see the same sources.
 `qa.schema` has the base shapes; this adds what only the document knows (title, page).
 The Markdown is for front ends that render it: every piece of document text in it (titles,
@@ -12,13 +12,10 @@ quote holding `[x](javascript:...)` shows as written; the JSON records carry the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qa.schema import answer_json, answer_markdown, hit_json, markdown_plain, markdown_text
 from qa.types import Answer, Document, Hit
-
-if TYPE_CHECKING:
-    from qa.loaders.library import Entry
 
 SOURCES_HEADING = "**Sources**"  # opens the list appended to an answer (and stripped again)
 CLOSEST_HEADING = "**Closest passage (not an answer)**"  # the same, under an abstention
@@ -75,22 +72,3 @@ def without_sources(content: str) -> str:
     for heading in (SOURCES_HEADING, CLOSEST_HEADING):
         content = content.partition(f"\n\n{heading}\n")[0]
     return markdown_plain(content).strip()
-
-
-def document_json(entry: Entry) -> dict[str, Any]:
-    """What a client may want to know about one indexed document (not its text); `file` is
-    the name it was added under (an upload's sanitised name, not the stored copy's), and
-    `original_name` the name it came with, for display (None for older uploads)."""
-    document = entry.document
-    return {
-        "id": document.id,
-        "title": document.title,
-        "kind": document.kind,
-        "file": entry.name,
-        "original_name": entry.original_name,
-        "source": entry.source,
-        "size": entry.size,
-        "characters": document.chars,
-        "pages": document.pages or None,
-        "sha256": document.sha256,
-    }

@@ -56,11 +56,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import sparse
 
-from qa.atomic import write_text_atomic
+from qa.atomic import open_lock_file, write_text_atomic
 from qa.chunking import chunk_documents
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import (
+    BadSetting,
     IndexCorrupt,
     IndexMissing,
     IndexStale,
@@ -220,6 +221,8 @@ class Manifest(_Strict):
     # how this build's new document vectors were embedded (`QA_DOCUMENT_PRECISION`); vectors
     # reused from an earlier build keep theirs. Either suits float32 questions.
     document_precision: str = "float32"
+    # the seeds and data folders it was built from (`index_folders`); {} before they were kept
+    folders: dict[str, str] = Field(default_factory=dict)
 
 
 # -- the index in memory -----------------------------------------------------------------------
@@ -581,12 +584,103 @@ def _sha256(path: Path) -> str:
 @contextlib.contextmanager
 def _build_lock(index_dir: Path) -> Iterator[None]:
     """One build at a time per index folder (other processes wait)."""
-    with (index_dir / ".lock").open("w") as fh:
+    with open_lock_file(index_dir / ".lock") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+SERVER_PREFIX = ".server-"  # `.server-<folders' hash>.lock`: held while a process uses them
+_claims: dict[str, Any] = {}  # claim file -> its open handle, holding the shared lock
+_claims_lock = threading.Lock()
+
+
+def index_folders(settings: Settings) -> dict[str, str]:
+    """The folders an index is built from (resolved): recorded in its manifest (`folders`)
+    and in the claim of each process that uses it (`claim_index`)."""
+    return {"seeds": str(settings.seeds_dir.resolve()),
+            "data": str(settings.documents_dir.resolve())}
+
+
+def _claim_file(settings: Settings) -> Path:
+    folders = json.dumps(index_folders(settings), sort_keys=True).encode()
+    return settings.index_dir / f"{SERVER_PREFIX}{hashlib.sha256(folders).hexdigest()[:16]}.lock"
+
+
+def _claimed_by_other(path: Path) -> dict[str, str] | None:
+    """The folders a live process claims with `path` (it holds its lock), else None."""
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    found = json.loads(fh.read())
+                except ValueError:
+                    found = None
+                return found if isinstance(found, dict) else {}
+            fcntl.flock(fh, fcntl.LOCK_UN)  # left by a process that ended
+            return None
+    except OSError:
+        return None
+
+
+def claim_index(settings: Settings, create: bool = True) -> None:
+    """Mark the index folder as used from these seeds and data folders until
+    `release_index` (or the process ends: the lock goes with it). BadSetting if a live
+    process uses it from other folders: two servers on one index folder with different data
+    folders rebuilt it against each other every second, each for its own documents. Any
+    number may share it from the same folders. A folder that cannot be written is not
+    claimed (it is never rebuilt), nor, with `create=False`, one that does not exist yet."""
+    mine = _claim_file(settings)
+    with _claims_lock:
+        if str(mine) in _claims or not (create or settings.index_dir.is_dir()):
+            return
+        try:
+            settings.index_dir.mkdir(parents=True, exist_ok=True)
+            fh = os.fdopen(os.open(mine, os.O_RDWR | os.O_CREAT, 0o644), "r+",
+                           encoding="utf-8")
+        except OSError:
+            return
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            if not fh.read():
+                fh.write(json.dumps(index_folders(settings)))
+                fh.flush()
+            for other in sorted(settings.index_dir.glob(f"{SERVER_PREFIX}*.lock")):
+                if other == mine or (folders := _claimed_by_other(other)) is None:
+                    continue
+                mine_now = index_folders(settings)
+                raise BadSetting(
+                    f"the index folder {str(settings.index_dir)!r} is in use by another qa "
+                    f"process reading the seeds folder {folders.get('seeds', '?')!r} and the "
+                    f"data folder {folders.get('data', '?')!r}, not {mine_now['seeds']!r} "
+                    f"and {mine_now['data']!r}: each would rebuild it for its own documents; "
+                    "give this one its own index folder (--index) or the same folders")
+        except BaseException:
+            fh.close()
+            raise
+        _claims[str(mine)] = fh
+
+
+def release_index(settings: Settings) -> None:
+    """Give up `claim_index`'s claim (a server that stopped; a command that ended)."""
+    with _claims_lock:
+        fh = _claims.pop(str(_claim_file(settings)), None)
+    if fh is not None:
+        fh.close()
+
+
+@contextlib.contextmanager
+def claimed_index(settings: Settings, create: bool = True) -> Iterator[None]:
+    """`claim_index` for the duration of a `with` block."""
+    claim_index(settings, create)
+    try:
+        yield
+    finally:
+        release_index(settings)
 
 
 def prepare_index_dir(index_dir: Path) -> None:
@@ -1156,6 +1250,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
         embedded={"documents": len(new_parts), "texts": sum(
             len(p.chunks) + len(p.sentences) for p in new_parts)},
         document_precision=precision,
+        folders=index_folders(settings),
     )
 
 
@@ -1583,13 +1678,19 @@ def open_index(
     """
     settle_data(settings)
     sweep_index(settings.index_dir)
+    # A model that failed to load was reported once, as it failed (`failure`): the build
+    # below fails with it at once (or needs no model), and a server tried it on every
+    # request, each time logging 'building it' and never that it failed.
+    quiet = getattr(embedder, "failure", None) is not None
     if not rebuild:
         try:
             return load_index(settings, annotator=annotator)
         except IndexMissing:
-            log(f"no index yet in {str(settings.index_dir)!r}; building it")
+            if not quiet:
+                log(f"no index yet in {str(settings.index_dir)!r}; building it")
         except (IndexStale, IndexCorrupt) as exc:
-            log(f"{exc}; rebuilding the index")
+            if not quiet:
+                log(f"{exc}; rebuilding the index")
     started = time.perf_counter()
     index = build_index(settings, embedder, words, annotate, annotator, empty_ok, stop)
     counts, embedded = index.manifest["counts"], index.manifest["embedded"]

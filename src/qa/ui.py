@@ -85,13 +85,21 @@ def message_text(content: Any, unescape: bool = True) -> str:
 
 
 def examples(seeds_dir: Path) -> tuple[list[str], str]:
-    """The example questions of the seeds folder's EXAMPLES_FILE and their label; none (and
-    the plain label) when there is no such file or it cannot be read as UTF-8."""
+    """The example questions of the seeds folder's EXAMPLES_FILE (its first
+    MAX_EXAMPLES_BYTES) and their label; none (and the plain label) when there is no such
+    file or it cannot be read as UTF-8."""
     label, questions = "Examples", []
     try:
         with (seeds_dir / EXAMPLES_FILE).open("rb") as file:
-            text = file.read(MAX_EXAMPLES_BYTES).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+            raw = file.read(MAX_EXAMPLES_BYTES + 1)
+    except OSError:
+        return [], label
+    if len(raw) > MAX_EXAMPLES_BYTES:  # cut after the last whole line: a cut inside a
+        raw = raw[:MAX_EXAMPLES_BYTES]  # character (or a question) lost every example
+        raw = raw[:raw.rfind(b"\n") + 1]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
         return [], label
     for line in text.splitlines():
         line = line.strip()
@@ -683,6 +691,8 @@ def build_ui(pipeline: Pipeline | None = None,
                 doomed: str | None = None) -> tuple[Any, Any, Any]:
         """The document list and the choices of the selector and the remove control (still
         on `doomed`, if that document is still there to remove)."""
+        from qa.loaders.library import qa_stored
+
         try:
             entries, problems = shared().library()
         except QAError as exc:
@@ -692,7 +702,8 @@ def build_ui(pipeline: Pipeline | None = None,
         removable = [c for c, e in zip(choices, entries, strict=True) if e.source == "upload"]
         stored = shared().settings.documents_dir  # uploads the build skipped: removable too
         removable += [(f"{Path(p.file).name} (not indexed)", Path(p.file).name)
-                      for p in problems if Path(p.file).parent == stored]
+                      for p in problems if Path(p.file).parent == stored
+                      and qa_stored(Path(p.file))]  # not another folder (refused, 409)
         keep = [d for d in selected or [] if d in {e.document.id for e in entries}]
         pick = doomed if doomed in {doc_id for _, doc_id in removable} else None
         return (documents_html(entries, problems), gr.update(choices=choices, value=keep),

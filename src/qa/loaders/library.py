@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from qa.atomic import write_chunks_atomic, write_text_atomic
+from qa.atomic import open_lock_file, write_chunks_atomic, write_text_atomic
 from qa.config import Settings
 from qa.errors import BadSetting, NothingToIndex, QAError, SeedError, WriteError, quoted
 from qa.loaders import (
@@ -656,7 +656,7 @@ def data_lock(data: Path, wait: bool = True) -> Iterator[bool]:
     """One writer at a time per data folder (other processes wait). With `wait=False` it
     yields False at once, holding nothing, while another writer (another process, or
     another thread or call of this one) holds it."""
-    with (data / ".lock").open("w") as fh:
+    with open_lock_file(data / ".lock") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -988,10 +988,31 @@ def confirm(settings: Settings, ids: Sequence[str]) -> None:
         (settings.documents_dir / f"{PENDING_PREFIX}{doc_id}").unlink(missing_ok=True)
 
 
+def _stored_name(name: str) -> bool:
+    """A name `commit` writes in a document folder (or `write_text_atomic`'s temporary of one)."""
+    if name.startswith(".") and name.endswith(".tmp"):
+        name = name[1:].rsplit(".", 2)[0]
+    return name in (META, TEXT) or (name.startswith("original.") and any(
+        name.lower() == f"original{suffix}" for suffix in SUFFIXES))
+
+
+def qa_stored(folder: Path) -> bool:
+    """Whether `folder` is laid out as `commit` writes a document: its original file or its
+    metadata, and nothing that `commit` does not write. Only such a folder is removed: a
+    folder of the data folder that merely has an id's name (an empty one, a user's own in
+    `--data ~/papers`) was deleted by `qa remove NAME`."""
+    try:
+        children = list(folder.iterdir())
+    except OSError:
+        return False
+    return (all(_stored_name(c.name) and c.is_file() and not c.is_symlink() for c in children)
+            and any(c.name == META or c.name.startswith("original.") for c in children))
+
+
 def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
     """Move uploaded documents aside (hidden folders); the moves, to finish or undo. Any
-    document folder of the data folder (`stored_folders`) can be: one whose metadata is
-    lost is listed among the problems, and must be removable too."""
+    document folder qa stored (`qa_stored`) can be: one whose metadata is lost is listed
+    among the problems, and must be removable too. Another folder is refused (409)."""
     data = settings.documents_dir
     moves: list[tuple[Path, Path]] = []
     for doc_id in ids:
@@ -999,6 +1020,12 @@ def withdraw(settings: Settings, ids: Sequence[str]) -> list[tuple[Path, Path]]:
         if not _STORED_ID.match(doc_id) or not folder.is_dir() or folder.is_symlink():
             undo(moves)
             raise UnknownDocument(f"no uploaded document has the id {quoted(doc_id)}")
+        if not qa_stored(folder):
+            undo(moves)
+            raise UnknownDocument(
+                f"{str(folder)!r} is not a document qa stored (it holds other files, or "
+                "none): qa removes only its own uploads; move or delete that folder "
+                "yourself", 409)
         aside = data / f"{REMOVED_PREFIX}{doc_id}-{uuid.uuid4().hex[:8]}"
         mark = _owner_file(aside)
         try:  # the index it is for, named first; a full disk (removing is the way out of
