@@ -1607,6 +1607,8 @@ def test_an_ipv6_host_in_brackets_is_served(tmp_path: Path,
     served: list[tuple[str, int]] = []
 
     class Recorder:
+        interrupted = False
+
         def __init__(self, config: Any, _: Pipeline) -> None:
             served.append((config.host, config.port))
 
@@ -1617,6 +1619,28 @@ def test_an_ipv6_host_in_brackets_is_served(tmp_path: Path,
     port = free_port()
     qa.api.run(api_client(tmp_path).app, host="[::1]", port=port)  # type: ignore[arg-type]
     assert served == [("::1", port)]
+
+
+def test_ctrl_c_ends_the_server_as_ctrl_c_even_when_uvicorn_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn re-raises the Ctrl-C it caught once it has stopped, but asyncio's runner can
+    lose it (the server's task ends first), and `qa serve` then exited 0 after a Ctrl-C, not
+    130 ("qa: interrupted"): seen in the full suite, after a first build was interrupted."""
+    import qa.api
+    from tests.conftest_web import free_port
+
+    class Interrupted:
+        interrupted = True
+
+        def __init__(self, config: Any, _: Pipeline) -> None:
+            pass
+
+        def run(self) -> None:  # stopped by Ctrl-C, and returned without raising it
+            pass
+
+    monkeypatch.setattr(qa.api, "_server_class", lambda: Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        qa.api.run(api_client(tmp_path).app, port=free_port())  # type: ignore[arg-type]
 
 
 def test_what_a_client_sent_is_named_not_echoed_whole(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ import contextlib
 import json
 import re
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -1156,7 +1157,10 @@ def run(app: FastAPI, host: str = "127.0.0.1", port: int = 7860) -> None:
         readiness.url = url
     log(f"serving at {url} (API docs at {url}docs); the model loads in the background")
     with claimed_index(settings):  # another server on the index reads the same folders
-        _server_class()(server_config(app, host, port), app.state.pipeline).run()
+        server = _server_class()(server_config(app, host, port), app.state.pipeline)
+        server.run()
+    if server.interrupted:  # Ctrl-C ends as Ctrl-C (exit 130), though uvicorn's re-raised
+        raise KeyboardInterrupt  # signal can be lost in asyncio's runner (a task that ends)
 
 
 def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
@@ -1186,8 +1190,10 @@ def _server_class() -> type:
         def __init__(self, config: uvicorn.Config, pipeline: Pipeline) -> None:
             super().__init__(config)
             self.pipeline = pipeline
+            self.interrupted = False
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.interrupted = self.interrupted or sig == signal.SIGINT
             self.pipeline.stop_indexing()
             super().handle_exit(sig, frame)
 
