@@ -12,6 +12,7 @@ words` became three paragraphs) is turned off; the fallback takes its place.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
@@ -125,17 +126,15 @@ def _for_trafilatura(html: str) -> str:
     trafilatura drops figures, their captions with them. So is a table's <caption>, which
     trafilatura writes as the table's first row, so its column names were taken for data.
     The page as it is if lxml cannot parse it or it has none of these."""
-    import lxml.html
-    from lxml import etree
-
     lower = html.lower()
     if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption",
                                         "<br")):
         return html
-    try:
-        tree = lxml.html.fromstring(html)
-    except (etree.ParserError, ValueError):
-        return html
+    return _rewritten(html, _marked_for_trafilatura)
+
+
+def _marked_for_trafilatura(tree: Any) -> bool:
+    """`_for_trafilatura`'s marks, made in `tree`; whether it made any."""
     changed = False
     for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
         for block in cell.iter(*_CELL_BLOCKS):
@@ -175,7 +174,20 @@ def _for_trafilatura(html: str) -> str:
         else:
             pre.text = f"{pre.text}{end}{fence}"
         changed = True
-    return lxml.html.tostring(tree, encoding="unicode") if changed else html
+    return changed
+
+
+def _rewritten(html: str, edit: Callable[[Any], bool]) -> str:
+    """The page after `edit` (given the page's lxml tree, it says whether it changed it),
+    written out again; the page as it is if lxml cannot parse it or nothing changed."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html
+    return lxml.html.tostring(tree, encoding="unicode") if edit(tree) else html
 
 
 def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
@@ -290,13 +302,10 @@ def _divs_as_paragraphs(html: str) -> str:
     has paragraphs besides, so a site that writes its text in divs lost it. trafilatura
     still judges them as paragraphs (link density, boilerplate). The page as it is if lxml
     cannot parse it."""
-    import lxml.html
-    from lxml import etree
+    return _rewritten(html, _text_divs_as_paragraphs)
 
-    try:
-        tree = lxml.html.fromstring(html)
-    except (etree.ParserError, ValueError):
-        return html
+
+def _text_divs_as_paragraphs(tree: Any) -> bool:
     changed = False
     for div in tree.iter("div"):
         if any(isinstance(child.tag, str) and child.tag in _BLOCK_TAGS for child in div):
@@ -304,7 +313,7 @@ def _divs_as_paragraphs(html: str) -> str:
         if div.text_content().strip():
             div.tag = "p"
             changed = True
-    return lxml.html.tostring(tree, encoding="unicode") if changed else html
+    return changed
 
 
 _HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
@@ -399,22 +408,23 @@ def _disclosures(html: str) -> str:
     not a row of names), and the panel is read as shown open (`_shown`). Other buttons
     ("Menu", "Accept", "Subscribe", a chat widget's "Need help?") are still dropped. The
     page as it is if lxml cannot parse it or it has no such button."""
-    import lxml.html
-    from lxml import etree
-
     if "<button" not in html.lower() and "aria-controls" not in html.lower():
         return html
-    try:
-        tree = lxml.html.fromstring(html)
-    except (etree.ParserError, ValueError):
-        return html
+    return _rewritten(html, lambda tree: _headed_disclosures(tree, len(html)))
+
+
+def _headed_disclosures(tree: Any, chars: int) -> bool:
+    """`_disclosures`' headings, made in `tree` (of a page of `chars` characters); whether
+    it made any."""
+    import lxml.html
+
     changed = False
-    panels = _Panels(tree, PANEL_TEXT_FACTOR * len(html))
+    panels = _Panels(tree, PANEL_TEXT_FACTOR * chars)
     # each costs its panel's text, so a page of thousands of them is not read so
     buttons = list(tree.iter("button"))
     controls = tree.xpath("//*[@aria-controls and not(self::button)]")
     if len(buttons) + len(controls) > MAX_MENU_CHECKS:
-        return html
+        return False
     for button in buttons:
         for icon in button.xpath(".//*[@aria-hidden='true']"):  # "+", a chevron: no words
             icon.drop_tree()
@@ -460,7 +470,7 @@ def _disclosures(html: str) -> str:
                 a.tag in _HEADING_TAGS for a in control.iterancestors()):
             control.tag = "h3"
         changed = True
-    return lxml.html.tostring(tree, encoding="unicode") if changed else html
+    return changed
 
 
 def _without_furniture(html: str, furniture: re.Pattern[str] = _FURNITURE) -> str | None:
