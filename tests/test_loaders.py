@@ -541,25 +541,33 @@ _NOTES = ('<w:{kind}s xmlns:w="http://schemas.openxmlformats.org/wordprocessingm
           "</w:{kind}s>")
 
 
+def _with_parts(docx_file: Path, out: Path, parts: dict[str, str]) -> Path:
+    """A copy of a Word file with these parts (their paths in the zip) replaced or added."""
+    import zipfile
+
+    with zipfile.ZipFile(docx_file) as src, zipfile.ZipFile(out, "w") as dest:
+        for item in src.infolist():
+            if item.filename not in parts:
+                dest.writestr(item, src.read(item))
+        for name, xml in parts.items():
+            dest.writestr(name, xml)
+    return out
+
+
 def test_docx_footnotes_and_endnotes_follow_the_body(tmp_path: Path) -> None:
     """Footnotes and endnotes (word/footnotes.xml, word/endnotes.xml) were never read: a
     fact given only in a note could not be found or quoted."""
-    import zipfile
-
     import docx
 
     document = docx.Document()
     document.add_paragraph("The ferry carried a record number of passengers.")
     document.save(str(tmp_path / "plain.docx"))
-    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
-            zipfile.ZipFile(tmp_path / "notes.docx", "w") as out:
-        for item in src.infolist():
-            out.writestr(item, src.read(item))
-        out.writestr("word/footnotes.xml", _NOTES.format(
-            kind="footnote", text="The record was 12,400 passengers in 2024."))
-        out.writestr("word/endnotes.xml", _NOTES.format(
-            kind="endnote", text="Figures from the harbour board."))
-    assert [p.text for p in load(tmp_path / "notes.docx").paragraphs] == [
+    notes = _with_parts(tmp_path / "plain.docx", tmp_path / "notes.docx", {
+        "word/footnotes.xml": _NOTES.format(
+            kind="footnote", text="The record was 12,400 passengers in 2024."),
+        "word/endnotes.xml": _NOTES.format(
+            kind="endnote", text="Figures from the harbour board.")})
+    assert [p.text for p in load(notes).paragraphs] == [
         "The ferry carried a record number of passengers.",
         "The record was 12,400 passengers in 2024.", "Figures from the harbour board."]
 
@@ -1017,7 +1025,6 @@ def test_a_passage_never_spans_a_line_left_out_as_furniture(tmp_path: Path) -> N
 def test_docx_nonsense_numbering_still_loads(tmp_path: Path) -> None:
     """A numbering part naming a missing list, levels that are not numbers, a start of 'q':
     the text still loads, its items marked as bullets (never a traceback or a refusal)."""
-    import zipfile
 
     import docx
 
@@ -1030,12 +1037,9 @@ def test_docx_nonsense_numbering_still_loads(tmp_path: Path) -> None:
                  "w:ilvl='zz'><w:startOverride w:val='q'/></w:lvlOverride></w:num><w:abstractNum "
                  "w:abstractNumId='x'><w:lvl w:ilvl='zz'><w:start w:val='q'/><w:lvlText "
                  "w:val='%9%1.'/></w:lvl></w:abstractNum></w:numbering>")
-    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
-            zipfile.ZipFile(tmp_path / "odd.docx", "w") as out:
-        for item in src.infolist():
-            out.writestr(item, numbering if item.filename == "word/numbering.xml"
-                         else src.read(item))
-    assert load(tmp_path / "odd.docx").text == "Intro:\n\n- Bikes travel free"
+    odd = _with_parts(tmp_path / "plain.docx", tmp_path / "odd.docx",
+                      {"word/numbering.xml": numbering})
+    assert load(odd).text == "Intro:\n\n- Bikes travel free"
 
 
 def test_docx_text_boxes_are_read_once(tmp_path: Path) -> None:
@@ -1483,7 +1487,6 @@ def test_docx_clause_numbers_are_kept(tmp_path: Path) -> None:
     cites were lost. A clause keeps its number, and is a sentence of its own after a
     heading with no full stop ('1. Delivery'), as a numbered item is; a wrapped line
     opening with a decimal ('2.5 litres') is not one."""
-    import zipfile
 
     import docx
     from docx.oxml import OxmlElement
@@ -1510,12 +1513,8 @@ def test_docx_clause_numbers_are_kept(tmp_path: Path) -> None:
               "<w:start w:val='1'/><w:numFmt w:val='decimal'/><w:lvlText w:val='%1.%2'/>"
               "</w:lvl></w:abstractNum><w:num w:numId='7'><w:abstractNumId w:val='3'/></w:num>"
               "</w:numbering>")
-    with zipfile.ZipFile(tmp_path / "plain.docx") as src, \
-            zipfile.ZipFile(tmp_path / "supply.docx", "w") as out:
-        for item in src.infolist():
-            out.writestr(item, levels if item.filename == "word/numbering.xml"
-                         else src.read(item))
-    doc = load(tmp_path / "supply.docx")
+    doc = load(_with_parts(tmp_path / "plain.docx", tmp_path / "supply.docx",
+                           {"word/numbering.xml": levels}))
     clauses = ["1. Delivery", "1.1 The Supplier shall deliver every Monday.",
                "1.2 Late deliveries may be refused.", "2. Prices",
                "2.1 Prices are fixed for six months."]
