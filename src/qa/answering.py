@@ -130,22 +130,31 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         }
         order = distance + 60 * rank
         if wanted == "PERSON":
-            before = text[:mention.start - start]
-            after = text[mention.end - start:]
-            agent = _AGENT.search(before)
-            verb = agent and set(tokenize(agent.group(1))) & evidence.question_terms
-            if agent and not verb and not POSSESSIVE.match(after):
+            asked = _asked_agent(candidate.sentence, mention, evidence)
+            if asked is False:
                 continue  # "appointed by the Board of Trade" did not chair it
             if mention.label == "PERSON":
-                if verb and not POSSESSIVE.match(after):  # "designed and sculpted by Clésinger"
+                if asked:  # "designed and sculpted by Clésinger"
                     order -= 1000
-                elif _AFTER_PLACE_WORD.search(before):  # "The plant on Mill Road" (a person)
-                    order += 500
+                elif _AFTER_PLACE_WORD.search(text[:mention.start - start]):
+                    order += 500  # "The plant on Mill Road" (labelled a person)
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
         options.append((order, Span(shown.start, shown.end, shown.text), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+def _asked_agent(sentence: Sentence, span: Span | Mention, evidence: Evidence) -> bool | None:
+    """Is the span the doer of the question's own verb ("Who sculpted it?": "designed and
+    sculpted by Clésinger"): True; of another verb ("appointed by the Board of Trade" for
+    "Who chaired it?"): False; None when it follows no "<verb> by", or owns what follows it
+    ("by Harriet's brother")."""
+    text, start = sentence.text, sentence.start
+    agent = _AGENT.search(text[:span.start - start])
+    if agent is None or POSSESSIVE.match(text[span.end - start:]):
+        return None
+    return bool(set(tokenize(agent.group(1))) & evidence.question_terms)
 
 
 # "<verb> [adverb] by [the] [title] NAME": the verb, which the question must use ("Who
@@ -234,10 +243,7 @@ def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
     """Is the lead a person named right after the role the question asks about ("Who is
     the Pentagon spokesman?": "Pentagon spokesman John Kirby"; "The stationmaster at
     Dundee, James Smith, …")? The sentence says in so many words who holds it."""
-    if not _WHO_IS.match(evidence.question.text):
-        return False
-    if not any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
-               for m in top.mentions):
+    if not _WHO_IS.match(evidence.question.text) or not _a_person(span, top):
         return False
     before = top.sentence.text[:span.start - top.sentence.start]
     title = _TITLE_BEFORE.search(before)
@@ -247,15 +253,14 @@ def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
 def _agent(span: Span, top: Candidate, evidence: Evidence) -> bool:
     """Is the lead the person who did what the question asks about, by the question's own
     verb ("Who designed it?": "It was designed by Maria Lopez")?"""
-    if not evidence.question.wants or evidence.question.wants[0] != "PERSON":
-        return False
-    if not any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
-               for m in top.mentions):
-        return False
-    text, start = top.sentence.text, top.sentence.start
-    agent = _AGENT.search(text[:span.start - start])
-    return bool(agent and set(tokenize(agent.group(1))) & evidence.question_terms
-                and not POSSESSIVE.match(text[span.end - start:]))
+    return (evidence.question.wants[:1] == ("PERSON",) and _a_person(span, top)
+            and _asked_agent(top.sentence, span, evidence) is True)
+
+
+def _a_person(span: Span, top: Candidate) -> bool:
+    """Is the span a name the entity model labels a person?"""
+    return any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
+               for m in top.mentions)
 
 
 def _asks_contact(evidence: Evidence) -> bool:
@@ -294,8 +299,9 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
 
     lead_span = None
+    unresolved = _unresolved(evidence, top)
     options = lead_options(top, evidence) \
-        if confidence >= LEAD_MIN_CONFIDENCE and not _unresolved(evidence, top) else []
+        if confidence >= LEAD_MIN_CONFIDENCE and not unresolved else []
     if options:
         span, features = options[0]
         if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
@@ -304,7 +310,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
 
-    hedge = _unresolved(evidence, top) or (
+    hedge = unresolved or (
         _hedge(evidence) if confidence < TENTATIVE_BELOW else "")
     chosen = [top]
     if len(evidence.candidates) > 1:

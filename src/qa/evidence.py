@@ -117,8 +117,7 @@ def gather_evidence(
     # about, and light verbs ("take" of "How long does shipping take?"). A sentence that uses
     # the word covers it ("3 km long"); one that does not is not the less an answer ("2,500
     # troops" answers "How many troops …?", "ships within three days" how long it takes).
-    asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text)))) | (
-        _LIGHT_VERBS & set(tokenize(info.text)))
+    asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text)))) | (_LIGHT_VERBS & q_terms)
     idf = {t: index.idf(t) for t in q_terms}  # looked up once: each is a column of the index
     weights = {t: max(value, 0.1) for t, value in idf.items()}
     n = max(int(index.manifest.get("counts", {}).get("sentences", 1)), 1)
@@ -227,7 +226,8 @@ def gather_evidence(
         # The ranker reads the spans a lead could be: a number counting what "how many" asks
         # about ("2,500 American troops", not "six drone attacks"). The check does not:
         # "Roughly how many service members …" is still answered by "2,500 troops".
-        leads = answer_spans(sentence, mentions, info, q_terms) if info.counted else found
+        leads = [m for m in found if counts_asked(m, mentions, info.counted)] \
+            if info.counted else found
         negation = bool(_NEGATION.search(sentence.text))
         features = {
             "cosine": cosine,
