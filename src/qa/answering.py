@@ -241,7 +241,7 @@ _TITLE_BEFORE = re.compile(r"([\w’'-]+)(?:\s*,)?\s+$")
 
 def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
     """Is the lead a person named right after the role the question asks about ("Who is
-    the Pentagon spokesman?": "Pentagon spokesman John Kirby"; "The stationmaster at
+    the harbour master?": "The harbour master, Ewan Tait, …"; "The stationmaster at
     Dundee, James Smith, …")? The sentence says in so many words who holds it."""
     if not _WHO_IS.match(evidence.question.text) or not _a_person(span, top):
         return False
