@@ -103,6 +103,12 @@ def test_the_type_is_present_only_as_a_span_that_could_answer() -> None:
                  focus="year") == ["2019"]
     assert spans("When did it end?", "It ended two days ago.", "DATE", "two days",
                  point=True) == []
+    # "How old …?" asks for an age: "October" is none, "six months" and "aged 20" are.
+    assert spans("How old was she?", "She left in October.", "DATE", "October",
+                 age=True) == []
+    for age in ("six months", "aged 20", "the age of 20"):
+        assert spans("How old was she?", f"She left at {age}.", "DATE", age,
+                     age=True) == [age]
     troops = "There are 2,500 troops."
     info = QuestionInfo("How many members?", ("CARDINAL",), "", (), (), False, False, True,
                         counted="member")
@@ -127,6 +133,33 @@ def test_a_number_counts_the_head_of_its_noun_phrase() -> None:
         return [m.text for m in answer_spans(sentence, number, info, frozenset())]
     assert counts("drone") == []
     assert counts("attack") == ["six"]
+
+
+def test_a_name_with_digits_in_it_is_no_count() -> None:
+    """The entity model labels "1UP.com" a number; it is a name, and answers no "how many"
+    (a number with a suffix or a hyphenated word still does)."""
+    def counts(text: str, number: str) -> list[str]:
+        sentence = Sentence("d", 0, 0, len(text), text)
+        at = text.index(number)
+        info = QuestionInfo("How many awards did it win?", ("CARDINAL",), "", (), (), False,
+                            False, True)
+        mention = Mention("CARDINAL", at, at + len(number), number)
+        return [m.text for m in answer_spans(sentence, (mention,), info, frozenset())]
+    assert counts("It won awards from 1UP.com and others.", "1UP.com") == []
+    assert counts("It won awards in the MP3 category.", "MP3") == []
+    for number in ("10k", "2,500-strong", "1990s", "12"):
+        assert counts(f"It won {number} awards.", number) == [number]
+
+
+def test_a_lead_never_cuts_a_word() -> None:
+    """"US$143,000", of which the entity model takes "$143,000": the lead is the whole word."""
+    text = "The fund designated US$143,000 for relief. "
+    evidence = _made("How much did the fund designate?", ("MONEY",), text,
+                     [("MONEY", "$143,000")])
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == "US$143,000" and text[span.start:span.end] == "US$143,000"
 
 
 def _who_lead(question: str, text: str, label: str, name: str, lead_bias: float) -> str | None:
@@ -340,6 +373,8 @@ def test_when_and_what_year_ask_for_a_point_in_time(real_pipeline: Pipeline) -> 
                      "In what year was the bridge built?": True,
                      "How long did the war last?": False, "What colour is the door?": False,
                      "How many years did it take?": False}
+    assert real_pipeline.analyze("How old was Chopin when he left Poland?").age
+    assert not real_pipeline.analyze("How long did the war last?").age
 
 
 def test_who_did_it_is_the_person_after_by_and_the_question_s_verb() -> None:
@@ -949,6 +984,31 @@ def test_how_many_is_not_a_word_the_answer_must_use(tmp_path: Path) -> None:
     strike = pipeline.evidence("How long did the weavers' strike take?")
     assert strike is not None and "six weeks" in strike.candidates[0].sentence.text
     assert strike.candidates[0].features["coverage"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_the_how_word_inside_a_compound_is_not_said(tmp_path: Path) -> None:
+    """The "long" of "a long-term lease" is no length: that sentence covers "How long was the
+    mill's rental lease?" no better than one without it. A compound with a number says the
+    measure: "an eighteen-year-old clerk" says how old."""
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "mill.txt").write_text(
+        MILL + "\nIn 1850 the mill signed a long-term lease.\n\n"
+        "In 1870 the mill signed a new lease.\n\n"
+        "In 1880 the mill hired an eighteen-year-old clerk.\n\n"
+        "In 1881 the mill hired a new clerk.\n", encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+
+    def coverage(question: str) -> dict[str, float]:
+        evidence = pipeline.evidence(question)
+        assert evidence is not None
+        return {c.sentence.text: c.features["coverage"] for c in evidence.candidates}
+    lease = coverage("How long was the mill's rental lease?")
+    assert lease["In 1850 the mill signed a long-term lease."] == pytest.approx(
+        lease["In 1870 the mill signed a new lease."])
+    clerk = coverage("How old was the clerk the mill's owner hired?")
+    assert clerk["In 1880 the mill hired an eighteen-year-old clerk."] > \
+        clerk["In 1881 the mill hired a new clerk."]
 
 
 @pytest.mark.parametrize(("text", "name", "label"), [

@@ -140,9 +140,20 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
                     order += 500  # "The plant on Mill Road" (labelled a person)
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
-        options.append((order, Span(shown.start, shown.end, shown.text), features))
+        options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+def _whole_words(span: Span | Mention, text: str, start: int) -> Span:
+    """The span grown to whole words: a lead never cuts one ("US$143,000", of which the
+    entity model takes "$143,000"). `text` is the sentence, from offset `start`."""
+    a, b = span.start - start, span.end - start
+    while a > 0 and text[a - 1].isalnum():
+        a -= 1
+    while b < len(text) and text[b].isalnum():
+        b += 1
+    return Span(start + a, start + b, text[a:b])
 
 
 def _asked_agent(sentence: Sentence, span: Span | Mention, evidence: Evidence) -> bool | None:

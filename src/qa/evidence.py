@@ -199,12 +199,17 @@ def gather_evidence(
         p_terms = passage_terms[chunk.index] | s_terms
         covered = context = unknown = 0.0
         missing_rare = 0.0
-        # A "how" word the sentence does not use weighs nothing; one it uses is covered.
-        asked = total - sum(weights[t] for t in asking & weights.keys() if t not in s_terms)
+        # A "how" word the sentence does not use weighs nothing; one it uses is covered. Used
+        # as a word of its own: the "long" of "a long-term partnership" is no length.
+        says = s_terms
+        if asking:
+            free = set(tokenize(_COMPOUND.sub(" ", sentence.text)))
+            says = (s_terms - asking) | (free & asking)
+        asked = total - sum(weights[t] for t in asking & weights.keys() if t not in says)
         for term, weight in weights.items():
             if term in asking:
-                covered += weight * (term in s_terms)
-                context += weight * (term in s_terms)
+                covered += weight * (term in says)
+                context += weight * (term in says)
                 continue
             stand_ins = expansions.get(term, [])
             if term in s_terms:
@@ -283,6 +288,11 @@ def gather_evidence(
 _LIGHT_VERBS = frozenset(tokenize("take takes took taken make makes made get gets got go goes "
                                   "went gone come comes came"))
 _HOW_WORD = re.compile(r"\bhow\s+(\w+)", re.IGNORECASE)
+# A compound of words ("long-term", "much-needed"): its "long" is no length. One with a number
+# in it says the measure ("an eighteen-year-old", "a 30-metre-tall mast").
+_COMPOUND = re.compile(r"(?<![\w-])(?![\w-]*(?:\d|\b(?:one|two|three|four|five|six|seven|eight|"
+                       r"nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|sixty|seventy|"
+                       r"eighty|ninety|hundred|thousand)\b))\w+(?:-\w+)+", re.IGNORECASE)
 
 
 def rank(candidates: list[Candidate], ranker: Forest | None = None) -> list[Candidate]:
@@ -447,12 +457,16 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
     of the right kind within it. Both the evidence check ("the type is present") and the
     lead read these, so a sentence whose only date is "October" does not hold the year that
     "In what year …?" asks for."""
-    spans = type_spans(mentions, info, q_terms)
+    spans = [m for m in type_spans(mentions, info, q_terms)
+             if m.label != "CARDINAL" or not _not_a_number(m.text)]
     text, start = sentence.text, sentence.start
     if counted and info.counted:  # "How many troops": not the "six" of "six drone attacks"
         spans = [m for m in spans if counts_asked(m, mentions, info.counted)]
     if info.duration:  # "How long are the loaves proofed?": not "4 a.m."
         spans = [m for m in spans if not CLOCK.search(m.text)]
+    if info.age:  # "How old was she?": "seven", "six months", "aged 20"; not "October"
+        spans = [m for m in spans if m.label != "DATE" or DURATION.match(m.text)
+                 or _AGE.search(m.text)]
     if info.point:  # "When did the Board declare …?": not "two days" (but "within 72 hours")
         spans = [m for m in spans if not DURATION.match(m.text)
                  or _FROM_THEN.search(text[:m.start - start])]
@@ -463,6 +477,18 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
     return spans
 
 
+# A word of letters and digits ("1UP.com", "MP3", "B2B"), which the entity model may label a
+# number: a name, no count. A number with a suffix or a hyphenated word is one ("10k",
+# "1990s", "3rd", "2.5m", "2,500-strong").
+_DIGITS_AND_LETTERS = re.compile(r"(?=[^\s]*\d)(?=[^\s]*[A-Za-z])[^\s]+")
+_NUMBER_WORD = re.compile(r"[\d.,]+(?:k|m|bn|s|st|nd|rd|th)?(?:-[A-Za-z]+)*\W*", re.IGNORECASE)
+
+
+def _not_a_number(text: str) -> bool:
+    return any(not _NUMBER_WORD.fullmatch(w.group()) for w in _DIGITS_AND_LETTERS.finditer(text))
+
+
+_AGE = re.compile(r"\b(?:old|age|aged|ages)\b|-year-", re.IGNORECASE)
 _FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 
 

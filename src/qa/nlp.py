@@ -154,6 +154,7 @@ class QuestionInfo:
     counted: str = ""  # the noun "how many" counts (lemma): "troop" of "How many US troops"
     duration: bool = False  # "how long": a length of time or space, never a time of day
     point: bool = False  # "when", "in what year": a point in time, never a length of time
+    age: bool = False  # "how old": an age ("seven", "six months"), never a date ("October")
 
     @property
     def wants_type(self) -> bool:
@@ -530,14 +531,14 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
     lower = [t.lower_ for t in tokens]
     wants: tuple[str, ...] = ()
     focus = counted = ""
-    duration = point = False
+    duration = point = age = False
     wh = next((i for i, t in enumerate(tokens) if t.lower_ in _WH), None)
     if wh is not None:
         word = lower[wh]
         nxt = lower[wh + 1] if wh + 1 < len(tokens) else ""
         if word == "how":
             wants = _HOW.get(nxt, ())
-            duration = nxt == "long"
+            duration, age = nxt == "long", nxt == "old"
             counted = _counted(tokens[wh + 1]) if nxt == "many" else ""
             if counted in TIME_UNITS:  # "eleven consecutive weeks" is a DATE
                 wants, counted = DATE + NUMBER, ""
@@ -590,7 +591,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
-                        topic, topic_kind, references, counted, duration, point)
+                        topic, topic_kind, references, counted, duration, point, age)
 
 
 # Pronouns a follow-up's subject is put back for. Not "he" or "she": a text goes on about a
