@@ -283,6 +283,34 @@ def _made(question: str, wants: tuple[str, ...], text: str,
                    candidates=(replace(evidence.candidates[0], mentions=found),))
 
 
+def test_a_record_line_the_question_names_is_led_by_its_value() -> None:
+    """Minutes, forms and specifications state an answer as "Label: value": asked for the
+    label, the value is the answer, though the lead model alone (bias -5) would show none."""
+    def lead(question: str, wants: tuple[str, ...], text: str,
+             mentions: list[tuple[str, str]]) -> str | None:
+        answer = compose(_made(question, wants, text, mentions), _model(5, -5))
+        if answer.lead is None:
+            return None
+        span = answer.lead.span
+        assert text[span.start:span.end] == span.text
+        return span.text
+    clerk = "Clerk: Peter Haines."
+    assert lead("Who is the clerk?", ("PERSON",), clerk, [("PERSON", "Peter Haines")]) == \
+        "Peter Haines"
+    assert lead("Who is the treasurer?", ("PERSON",), clerk, [("PERSON", "Peter Haines")]) \
+        is None  # a label the question does not name
+    assert lead("What was the venue?", (), "Venue: Riverside Hall, Mill Lane.", []) == \
+        "Riverside Hall, Mill Lane"
+    assert lead("What is the power cord length?", ("QUANTITY",),
+                "Power cord length: 1.1 metres.", [("QUANTITY", "1.1 metres")]) == "1.1 metres"
+    # A measure asked for and none given; a value as long as prose.
+    assert lead("How many apologies were there?", ("CARDINAL",),
+                "Apologies: Tom Hughes and Raj Patel.", [("PERSON", "Tom Hughes")]) is None
+    assert lead("Why is the wind direction wrong?", (),
+                "Wind direction wrong: the array is not pointing to true north, or the offset "
+                "setting was entered for another site.", []) is None
+
+
 def test_a_pronoun_sentence_of_another_document_is_not_quoted_beside_the_answer() -> None:
     """"When did Café Zoë open?": "It was opened by José Núñez in 2004.", from another
     document, read as about Café Zoë."""

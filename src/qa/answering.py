@@ -268,6 +268,34 @@ def _agent(span: Span, top: Candidate, evidence: Evidence) -> bool:
             and _asked_agent(top.sentence, span, evidence) is True)
 
 
+# "Venue: Riverside Hall", "Power cord length: 1.1 metres.": a label of one to four words, a
+# colon, and what it gives (a line of minutes or a form, an item of a specification).
+_RECORD = re.compile(r"([A-Z][\w’'&/-]*(?:[ \t]+[\w’'&/()-]+){0,3}):[ \t]+(\S(?:.*\S)?)")
+MAX_RECORD_WORDS = 12  # a longer value is prose, quoted, not led
+
+
+def _record_value(top: Candidate, evidence: Evidence) -> Span | None:
+    """The value of a "Label: value" sentence whose label the question names ("Who is the
+    clerk?": "Clerk: Peter Haines"; "What was the venue?": "Venue: Riverside Hall"): the
+    document states the answer in so many words. A question for a measure needs one there."""
+    sentence = top.sentence
+    record = _RECORD.fullmatch(sentence.text)
+    if record is None:
+        return None
+    label = set(tokenize(record.group(1)))
+    value = record.group(2).rstrip(" .;,")
+    if not label or not label <= evidence.question_terms or not value \
+            or _words(value) > MAX_RECORD_WORDS or set(tokenize(value)) <= label:
+        return None
+    start = sentence.start + record.start(2)
+    wants = evidence.question.wants
+    if wants and set(wants) <= MEASURES and not any(
+            m.label in wants and start <= m.start for m in top.mentions) \
+            and not any(ch.isdigit() for ch in value):
+        return None  # "How many apologies?" is not answered by the names sent
+    return Span(start, start + len(value), value)
+
+
 def _a_person(span: Span, top: Candidate) -> bool:
     """Is the span a name the entity model labels a person?"""
     return any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
@@ -320,6 +348,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
                 or _titled(span, top, evidence) or _agent(span, top, evidence):
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
+    if lead_span is None and confidence >= TENTATIVE_BELOW and not unresolved:
+        lead_span = _record_value(top, evidence)
 
     hedge = unresolved or (
         _hedge(evidence) if confidence < TENTATIVE_BELOW else "")
