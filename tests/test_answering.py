@@ -229,6 +229,38 @@ def test_a_number_followed_by_its_currency_is_money() -> None:
         ("MONEY", "40 euros", "40 euros"), ("CARDINAL", "12", "12")]
 
 
+@pytest.mark.parametrize(("text", "labelled", "read"), [
+    # list items are short of context: the small model misses their numbers
+    ("- 4 eggs", [], [("CARDINAL", "4")]),
+    ("- 225g unsalted butter, softened", [], [("QUANTITY", "225g")]),
+    # a list's own number is no answer; a number with its unit is a quantity
+    ("1. Heat the oven to 180C and bake for 45 minutes.",
+     [("CARDINAL", "1"), ("CARDINAL", "180C"), ("TIME", "45 minutes")],
+     [("QUANTITY", "180C"), ("TIME", "45 minutes")]),
+    ("3.1 The rent is £1,150 a month.", [("CARDINAL", "3.1"), ("MONEY", "1,150")],
+     [("MONEY", "£1,150")]),
+    ("- For the drizzle: 85g sugar and $7 of lemons.", [("CARDINAL", "85")],
+     [("QUANTITY", "85g"), ("MONEY", "$7")]),
+    # markup is no number; a name or an ordinal with digits in it is none either
+    ("# Lemon cake", [("CARDINAL", "#")], []),
+    ("Take the A1 for the 3rd exit, open 24/7.", [], []),
+    ("12 people came in 2019, 3.5 km away.", [("CARDINAL", "12")],
+     [("CARDINAL", "12"), ("CARDINAL", "2019"), ("QUANTITY", "3.5 km")]),
+])
+def test_numbers_are_mended_as_a_reader_reads_them(
+        text: str, labelled: list[tuple[str, str]], read: list[tuple[str, str]]) -> None:
+    """The small English model misses numbers in list items, labels a list's own "1" and a
+    heading's "#" as numbers, and leaves units and currency signs out of them."""
+    start = 100  # a sentence deep in its document: offsets are the document's
+    sentence = Sentence("d", 0, start, start + len(text), text)
+    mentions = tuple(Mention(label, start + text.index(words),
+                             start + text.index(words) + len(words), words)
+                     for label, words in labelled)
+    found = _relabel(mentions, sentence, False)
+    assert [(m.label, m.text) for m in found] == read
+    assert all(text[m.start - start:m.end - start] == m.text for m in found)
+
+
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:
     answer = compose(_evidence("How many rooms does it have?", ("CARDINAL", "QUANTITY")),
                      _model(5, 5))
@@ -1037,6 +1069,35 @@ def test_the_how_word_inside_a_compound_is_not_said(tmp_path: Path) -> None:
     clerk = coverage("How old was the clerk the mill's owner hired?")
     assert clerk["In 1880 the mill hired an eighteen-year-old clerk."] > \
         clerk["In 1881 the mill hired a new clerk."]
+
+
+@pytest.mark.slow
+def test_a_recipe_and_a_cv_answer_as_written(tmp_path: Path) -> None:
+    """A recipe's list items and a CV that names its person once, in its title: "How much
+    butter do I need?" was refused ("They never mention 'need'": a light verb, and "225g" no
+    number to the small model); "What languages does Daniel speak?" was refused as if the
+    languages' line did not mention him."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "cake.md").write_text(
+        "# Lemon cake\n\nServes 10.\n\n## Ingredients\n\n- 225g unsalted butter\n"
+        "- 4 eggs\n- 225g self-raising flour\n\n## Method\n\n1. Heat the oven to 180C.\n"
+        "2. Beat the butter and sugar, then add the eggs one at a time.\n", encoding="utf-8")
+    (seeds / "cv.md").write_text(
+        "# Daniel Mwangi\n\nSoftware engineer, Nairobi.\n\n## Experience\n\nLeads a team "
+        "building the payment ledger in Go.\n\n## Languages\n\nEnglish, Swahili and basic "
+        "French.\n", encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"))
+    source = (seeds / "cake.md").read_text(encoding="utf-8")
+    butter = pipeline.ask("How much butter do I need?")
+    assert not butter.abstained and butter.lead is not None
+    span = butter.lead.span
+    assert span.text == "225g" == source[span.start:span.end]
+    eggs = pipeline.ask("How many eggs are needed?")
+    assert eggs.lead is not None and eggs.lead.span.text == "4"
+    languages = pipeline.ask("What languages does Daniel speak?")
+    assert not languages.abstained
+    assert languages.citations[0].quote.text == "English, Swahili and basic French."
 
 
 @pytest.mark.parametrize(("text", "name", "label"), [

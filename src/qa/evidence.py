@@ -180,6 +180,7 @@ def gather_evidence(
     margin = hits[0].score - hits[1].score if len(hits) > 1 else 1.0
     total = sum(weights.values()) or 1.0
     passage_terms: dict[int, set[str]] = {}  # candidates share passages: tokenized once each
+    title_terms: dict[str, set[str]] = {}
 
     def check(sentence: Sentence, score: float, cosine: float,
               subject: str | None = None) -> Candidate:
@@ -226,7 +227,12 @@ def gather_evidence(
                     missing_rare = max(missing_rare, idf[term] / max_idf)
             if not knows(term):
                 unknown += weight * (1.0 - max((sim for _, sim in stand_ins), default=0.0))
-        missing = tuple(text for text, terms in entity_terms if not terms <= p_terms)
+        # A name the document's title gives is in every passage: a CV names its person once,
+        # at the top ("# Daniel Mwangi"), and a page on a place names it in its heading.
+        if entity_terms and chunk.doc_id not in title_terms:
+            title_terms[chunk.doc_id] = _terms_of(index.documents[chunk.doc_id].title)
+        missing = tuple(text for text, terms in entity_terms
+                        if not terms <= p_terms | title_terms.get(chunk.doc_id, set()))
         found = answer_spans(sentence, mentions, info, q_terms, counted=False)
         # The ranker reads the spans a lead could be: a number counting what "how many" asks
         # about ("2,500 American troops", not "six drone attacks"). The check does not:
@@ -286,7 +292,7 @@ def gather_evidence(
 # Verbs that say little of their own ("How long does shipping take?": "ships within three
 # days"): a sentence that uses one covers it, one that does not misses nothing.
 _LIGHT_VERBS = frozenset(tokenize("take takes took taken make makes made get gets got go goes "
-                                  "went gone come comes came"))
+                                  "went gone come comes came need needs needed use uses used"))
 _HOW_WORD = re.compile(r"\bhow\s+(\w+)", re.IGNORECASE)
 # A compound of words ("long-term", "much-needed"): its "long" is no length. One with a number
 # in it says the measure ("an eighteen-year-old", "a 30-metre-tall mast").
@@ -576,12 +582,22 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
     place is wanted (`places`), a name right after "in", "at" or "near" is one ("died at
     Moffat", labelled a person), unless it is a possessive ("at Harriet's house")."""
     out = []
-    for m in mentions:
+    text, at = sentence.text, sentence.start
+    marker = _LIST_NUMBER.match(text)
+    for m in (*mentions, *_missed_numbers(mentions, sentence, marker)):
         if m.label == "MONEY" and not _AMOUNT.search(m.text):
             continue  # "## Contact", labelled an amount of money
-        if m.label == "MONEY" and m.start > sentence.start \
+        if m.label in _NUMBERS and (not any(ch.isalnum() for ch in m.text) or (
+                marker is not None and m.start - at == marker.start(1))):
+            continue  # "#" of "# Lemon cake"; the "1" of "1. Heat the oven", a list's number
+        if m.label == "CARDINAL" and (unit := _UNIT_AFTER.match(text, m.end - at)):
+            m = replace(m, label="QUANTITY", end=m.end + len(unit.group()),
+                        text=m.text + unit.group())  # "85" of "85g"
+        elif m.label == "CARDINAL" and _WITH_UNIT.fullmatch(m.text):
+            m = replace(m, label="QUANTITY")  # "180C"
+        if m.label in ("MONEY", "CARDINAL") and m.start > sentence.start \
                 and sentence.text[m.start - sentence.start - 1] in _CURRENCY:
-            m = replace(m, start=m.start - 1,  # "$15", labelled without its "$"
+            m = replace(m, label="MONEY", start=m.start - 1,  # "$15", labelled without its "$"
                         text=sentence.text[m.start - sentence.start - 1:m.end - sentence.start])
         if m.label == "CARDINAL":  # "40 euros", labelled a number without its currency
             named = _CURRENCY_AFTER.match(sentence.text, m.end - sentence.start)
@@ -597,6 +613,41 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
                 m = replace(m, label="GPE")
         out.append(m)
     return tuple(out)
+
+
+def _missed_numbers(mentions: tuple[Mention, ...], sentence: Sentence,
+                    marker: re.Match[str] | None) -> list[Mention]:
+    """Numbers the entity model missed ("- 4 eggs", "- 225g butter": list items are short of
+    context), as counts; `_relabel` makes them quantities or amounts by what follows."""
+    text, at = sentence.text, sentence.start
+    out = []
+    for number in _DIGITS.finditer(text):
+        a, b = at + number.start(), at + number.end()
+        if any(m.start < b and a < m.end for m in mentions if m.label != "NP") or (
+                marker is not None and number.start() == marker.start(1)):
+            continue
+        if b - at < len(text) and text[b - at].isalnum() \
+                and not _UNIT_AFTER.match(text, b - at):
+            continue  # "A1", "3rd", "4x4": no number of anything
+        out.append(Mention("CARDINAL", a, b, number.group()))
+    return out
+
+
+_NUMBERS = frozenset(("CARDINAL", "QUANTITY", "PERCENT", "ORDINAL", "MONEY"))
+# A list item's or a clause's number opening the sentence ("1. Heat the oven", "2) Stir",
+# "3.1 The rent is …"): it orders the text, it is no answer.
+_LIST_NUMBER = re.compile(r"\s*(?:[-*•]\s+)?(\d+(?:\.\d+)*(?:[.)]\s|(?<=\.\d)\s+(?=[A-Z])|"
+                          r"(?<=\.\d\d)\s+(?=[A-Z])))")
+_DIGITS = re.compile(r"(?<![\w.,/:#-])\d+(?:[.,]\d+)*[½¼¾]?(?![%/]|[.,]\d)")
+_UNIT_AFTER = re.compile(
+    r"\s?(?:mg|g|kg|lbs?|oz|ml|cl|dl|l|litres?|liters?|mm|cm|km|m|in|inch(?:es)?|ft|feet|foot|"
+    r"yards?|miles?|mph|kph|km/h|m/s|°\s?[CF]|[CF](?=\s|$|[),.;])|kWh|kW|MW|W|V|mAh|Ah|Hz|kHz|"
+    r"MHz|GHz|KB|MB|GB|TB|px|hours?|hrs?|minutes?|mins?|seconds?|secs?|(?:milli|centi|kilo)?"
+    r"(?:grams?|grammes?|met(?:re|er)s?|lit(?:re|er)s?)|ounces?|inches|watts?|volts?|amps?|"
+    r"hertz|degrees?)(?![\w/])")
+
+
+_WITH_UNIT = re.compile(rf"[\d.,]+[½¼¾]?{_UNIT_AFTER.pattern}")
 
 
 _CLAUSE = re.compile(r"[;:]|,?\s+(?:but|whereas|while|although|though)\s+", re.IGNORECASE)
