@@ -926,8 +926,10 @@ def _reading_corpus(settings: Settings) -> Iterator[frozenset[str]]:
     with contextlib.ExitStack() as stack:
         try:
             held = stack.enter_context(data_lock(data, wait=False))
-        except OSError:  # a read-only data folder: what is pending cannot be settled
-            held = False
+        except (OSError, WriteError) as exc:  # a read-only data folder, a folder in place
+            held = False  # of its lock file: what is pending cannot be settled; read on
+            if isinstance(exc, WriteError):
+                log(f"warning: {exc}")
         if held:
             settle(data, committed_by(settings))
         yield frozenset() if held else unconfirmed(settings)
@@ -983,9 +985,10 @@ def settle_data(settings: Settings) -> None:
         with data_lock(data, wait=False) as held:
             if held:
                 settle(data, committed_by(settings))
-    except OSError as exc:  # a read-only data folder: the check decides as before
-        log(f"warning: cannot settle an interrupted change in {str(data)!r}: "
-            f"{exc.strerror or exc}")
+    except (OSError, WriteError) as exc:  # a read-only data folder, a folder in place of
+        reason = exc.strerror or exc if isinstance(exc, OSError) else exc  # its lock file:
+        log(f"warning: cannot settle an interrupted change in {str(data)!r}: "  # as before
+            f"{reason}")
 
 
 def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
@@ -1447,7 +1450,7 @@ def sweep_index(index_dir: Path) -> None:
         if not any(p.name.startswith(".") and p.name.endswith(".tmp")
                    for p in index_dir.iterdir()):
             return
-        with (index_dir / ".lock").open("a") as fh:
+        with open_lock_file(index_dir / ".lock") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -1456,7 +1459,7 @@ def sweep_index(index_dir: Path) -> None:
                 _clean_leftovers(index_dir)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-    except OSError:
+    except (OSError, WriteError):  # a FIFO in place of the lock file hung the open
         return
 
 

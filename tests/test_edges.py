@@ -1,0 +1,97 @@
+"""The edges under misuse: lock and claim files of the index and data folders, the CLI's
+bad arguments and broken destinations. Fast: the hashing embedder, in this process or in a
+child process (`_fake_qa`) where a second process or a hang is the point."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa import cli
+from qa.config import Settings
+from tests.conftest import ROOT, SEEDS, cli_argv
+
+# `qa` in a child process on the hashing embedder, without spaCy (see `fake_cli`)
+_FAKE_QA = (
+    "import sys\n"
+    "from qa import cli\n"
+    "from qa.pipeline import Pipeline\n"
+    "from tests.conftest import HashingEmbedder\n"
+    "real = Pipeline.__init__\n"
+    "Pipeline.__init__ = lambda self, settings=None, embedder=None: "
+    "real(self, settings, HashingEmbedder())\n"
+    "sys.exit(cli.main(sys.argv[1:]))\n"
+)
+
+
+def _fake_qa(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QA_SPACY": "none",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    return subprocess.run([sys.executable, "-c", _FAKE_QA, *args], env=env, text=True,
+                          capture_output=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Settings:
+    """A seeds folder of the article, an index folder and a data folder not made yet."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    return Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                    index_dir=tmp_path / "index", data_dir=tmp_path / "data", spacy="none")
+
+
+def _argv(settings: Settings, *args: str) -> list[str]:
+    return [*cli_argv(settings, *args), "--data", str(settings.documents_dir)]
+
+
+def _edit_a_seed(settings: Settings) -> None:
+    seed = next(settings.seeds_dir.glob("*.txt"))
+    with seed.open("a", encoding="utf-8") as fh:
+        fh.write("\nThe harbour master is Anna Berg.\n")
+
+
+# -- lock files that are not files -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_non_file_lock_in_the_data_folder_does_not_block_reading(
+        library: Settings, kind: str) -> None:
+    """A `.lock` folder in the data folder made `qa ask` on a changed seed fail ('cannot
+    open the lock file …: Is a directory'), and a FIFO there hung it for ever: a read
+    never needs the data folder's lock (a read-only data folder is read the same way).
+    It answers, with one warning naming the file; `qa add` is refused in one line."""
+    assert _fake_qa(*_argv(library, "index")).returncode == 0
+    lock = library.documents_dir / ".lock"
+    lock.parent.mkdir(exist_ok=True)
+    if lock.exists():
+        lock.unlink()
+    lock.mkdir() if kind == "folder" else os.mkfifo(lock)
+    _edit_a_seed(library)
+    asked = _fake_qa(*_argv(library, "ask", "Who is the harbour master?"), timeout=60)
+    assert asked.returncode == 0, asked.stderr
+    assert "Anna Berg" in asked.stdout
+    assert f"the lock file {str(lock)!r} is " in asked.stderr
+    note = library.seeds_dir.parent / "note.txt"
+    note.write_text("The pier opens at six.\n", encoding="utf-8")
+    added = _fake_qa(*_argv(library, "add", str(note)))
+    assert added.returncode == 1
+    assert added.stderr.count("\n") == 1 and "remove or rename it" in added.stderr, added.stderr
+    assert sorted(p.name for p in library.documents_dir.iterdir()) == [".lock"]
+
+
+def test_a_folder_in_place_of_the_index_lock_is_one_clear_line(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    assert cli.main(_argv(library, "index")) == 0
+    lock = library.index_dir / ".lock"
+    lock.unlink()
+    lock.mkdir()
+    _edit_a_seed(library)  # the index must be rebuilt, under its lock
+    capsys.readouterr()
+    assert cli.main(_argv(library, "ask", "Who is the harbour master?")) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"qa: error: the lock file {str(lock)!r} is a folder: qa keeps its "
+                       "lock there; remove or rename it")
