@@ -14,6 +14,7 @@ import pytest
 
 from qa import cli
 from qa.config import Settings
+from qa.pipeline import Pipeline
 from tests.conftest import ROOT, SEEDS, cli_argv
 
 # `qa` in a child process on the hashing embedder, without spaCy (see `fake_cli`)
@@ -95,3 +96,29 @@ def test_a_folder_in_place_of_the_index_lock_is_one_clear_line(
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == (f"qa: error: the lock file {str(lock)!r} is a folder: qa keeps its "
                        "lock there; remove or rename it")
+
+
+# -- the index folder's claims ------------------------------------------------------------------
+
+
+def test_two_commands_building_a_new_index_folder_from_other_folders_are_refused(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa index --index NEW --data D1` and `qa index --index NEW --data D2` at once: a
+    command claimed only an index folder that existed already, so neither claimed the new
+    one and both built it, each for its own documents. The first claims it (creating it);
+    the second is refused in one line, exit 2."""
+    other = library.documents_dir.parent / "d2"
+    seen: list[subprocess.CompletedProcess[str]] = []
+    real = Pipeline.rebuild
+
+    def rebuild(self: Pipeline) -> object:  # the second command starts while this one builds
+        seen.append(_fake_qa(*cli_argv(library, "index"), "--data", str(other)))
+        return real(self)
+
+    monkeypatch.setattr(Pipeline, "rebuild", rebuild)
+    assert not library.index_dir.exists()
+    assert cli.main(_argv(library, "index")) == 0
+    assert seen[0].returncode == 2, seen[0].stderr
+    assert seen[0].stderr.count("\n") == 1 and "in use by another qa process" in seen[0].stderr
+    assert not other.exists()

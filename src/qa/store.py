@@ -627,16 +627,17 @@ def _claimed_by_other(path: Path) -> dict[str, str] | None:
         return None
 
 
-def claim_index(settings: Settings, create: bool = True) -> None:
+def claim_index(settings: Settings) -> None:
     """Mark the index folder as used from these seeds and data folders until
     `release_index` (or the process ends: the lock goes with it). BadSetting if a live
     process uses it from other folders: two servers on one index folder with different data
     folders rebuilt it against each other every second, each for its own documents. Any
     number may share it from the same folders. A folder that cannot be written is not
-    claimed (it is never rebuilt), nor, with `create=False`, one that does not exist yet."""
+    claimed (it is never rebuilt). A folder that does not exist yet is made and claimed: two
+    processes building a new index folder from other folders built it against each other."""
     mine = _claim_file(settings)
     with _claims_lock:
-        if str(mine) in _claims or not (create or settings.index_dir.is_dir()):
+        if str(mine) in _claims:
             return
         try:
             settings.index_dir.mkdir(parents=True, exist_ok=True)
@@ -674,9 +675,9 @@ def release_index(settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def claimed_index(settings: Settings, create: bool = True) -> Iterator[None]:
+def claimed_index(settings: Settings) -> Iterator[None]:
     """`claim_index` for the duration of a `with` block."""
-    claim_index(settings, create)
+    claim_index(settings)
     try:
         yield
     finally:
