@@ -4,10 +4,12 @@ child process (`_fake_qa`) where a second process or a hang is the point."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,38 @@ def test_two_commands_building_a_new_index_folder_from_other_folders_are_refused
     assert seen[0].returncode == 2, seen[0].stderr
     assert seen[0].stderr.count("\n") == 1 and "in use by another qa process" in seen[0].stderr
     assert not other.exists()
+
+
+@contextlib.contextmanager
+def _held_claim(settings: Settings) -> Iterator[None]:
+    """Another live process claims `settings`' index folder (with its folders)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from qa.config import load_settings; "
+         "from qa.store import claim_index; claim_index(load_settings(seeds_dir=sys.argv[1], "
+         "index_dir=sys.argv[2], data_dir=sys.argv[3])); print('held', flush=True); "
+         "sys.stdin.read()", str(settings.seeds_dir), str(settings.index_dir),
+         str(settings.documents_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_eval_is_refused_an_index_folder_in_use_from_other_folders(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    """`qa eval` claimed nothing: run with other folders on an index folder a server was
+    using, it rebuilt that index for its own documents under the server. It is refused,
+    as every other command is, in one line (exit 2), and builds nothing."""
+    other = library.documents_dir.parent / "d2"
+    with _held_claim(library):
+        code = cli.main([*cli_argv(library, "eval", str(ROOT / "eval" / "article_qa.jsonl")),
+                         "--limit", "1", "--data", str(other)])
+        err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "in use by another qa process" in err
+    assert not (library.index_dir / "manifest.json").exists()
