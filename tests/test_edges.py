@@ -159,3 +159,44 @@ def test_eval_is_refused_an_index_folder_in_use_from_other_folders(
     assert code == 2, err
     assert err.count("\n") == 1 and "in use by another qa process" in err
     assert not (library.index_dir / "manifest.json").exists()
+
+
+def _claims(settings: Settings) -> list[str]:
+    return sorted(p.name for p in settings.index_dir.glob(".server-*"))
+
+
+def test_a_killed_process_s_claim_is_removed_and_never_blocks(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    """A process killed (kill -9) while it used the index folder left its claim file there
+    for good, and every ended one too: one file per set of folders ever used, each read by
+    every later claim. A claim file whose process is gone (its lock is free) is removed by
+    the next claim and never refuses it; a claim ends with its file. A live holder is named
+    by its process id."""
+    other = library.documents_dir.parent / "d2"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from qa.config import load_settings; "
+         "from qa.store import claim_index; claim_index(load_settings(seeds_dir=sys.argv[1], "
+         "index_dir=sys.argv[2], data_dir=sys.argv[3])); print('held', flush=True); "
+         "sys.stdin.read()", str(library.seeds_dir), str(library.index_dir), str(other)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    assert cli.main(_argv(library, "list")) == 2
+    assert f"(process {holder.pid})" in capsys.readouterr().err
+    holder.kill()
+    holder.wait(timeout=30)
+    assert len(_claims(library)) == 1  # what the killed process left
+    assert cli.main(_argv(library, "list")) == 0, capsys.readouterr().err
+    assert _claims(library) == []  # the dead claim went, and this one ended with its command
+    assert cli.main(_argv(library, "list")) == 0
+
+
+def test_a_command_that_fails_leaves_no_new_index_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "empty.txt").write_text("", encoding="utf-8")
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "seeds",
+                        index_dir=tmp_path / "new" / "index", spacy="none")
+    assert cli.main(cli_argv(settings, "index")) == 1
+    assert "no documents to index" in capsys.readouterr().err
+    assert not (tmp_path / "new" / "index").exists()
