@@ -12,12 +12,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from qa import cli
 from qa.config import Settings
 from qa.pipeline import Pipeline
-from tests.conftest import ROOT, SEEDS, cli_argv
+from tests.conftest import ROOT, SEEDS, HashingEmbedder, cli_argv
 
 # `qa` in a child process on the hashing embedder, without spaCy (see `fake_cli`)
 _FAKE_QA = (
@@ -200,3 +201,40 @@ def test_a_command_that_fails_leaves_no_new_index_folder(
     assert cli.main(cli_argv(settings, "index")) == 1
     assert "no documents to index" in capsys.readouterr().err
     assert not (tmp_path / "new" / "index").exists()
+
+
+# -- the HTTP API on a real server (the hashing embedder) -------------------------------------
+
+
+@pytest.fixture
+def web(library: Settings) -> Iterator[tuple[httpx.Client, Pipeline]]:
+    """`qa serve`'s app on a real uvicorn server on loopback, configured as `qa serve`
+    configures it: a client for it and its pipeline."""
+    from qa.api import create_api
+    from tests.test_documents_api import served
+
+    pipeline = Pipeline(library, HashingEmbedder())
+    with served(create_api(pipeline), qa_config=True) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        yield client, pipeline
+
+
+@pytest.mark.parametrize("cut", [b"The pier opens at six.", b"The pier opens at six.\r\n--XYZ"])
+def test_an_upload_cut_short_is_refused_not_stored(
+        web: tuple[httpx.Client, Pipeline], cut: bytes) -> None:
+    """A multipart body that ends before its closing boundary (a client or proxy that cut
+    the upload short) was stored and indexed as the whole file: a 201 for a document of
+    whatever part had arrived. It is a 422 saying the upload is incomplete, and nothing
+    is added."""
+    client, pipeline = web
+    body = (b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pier.txt\"\r\n"
+            b"Content-Type: text/plain\r\n\r\n" + cut)
+    r = client.post("/api/documents", content=body,
+                    headers={"content-type": "multipart/form-data; boundary=XYZ"})
+    assert r.status_code == 422, r.text
+    assert r.json() == {"detail": "the multipart body is incomplete: it ends before its "
+                                  "closing boundary (the upload was cut short?)"}
+    assert [d["id"] for d in client.get("/api/documents").json()["documents"]] == [
+        "politico-us-iraq-advisory-transition"]
+    data = pipeline.settings.documents_dir
+    assert not data.exists() or [p.name for p in data.iterdir() if p.name != ".lock"] == []

@@ -41,6 +41,8 @@ from qa.security import require_token
 MAX_FILES = 20  # files per upload request
 MULTIPART_OVERHEAD = 16 * 1024  # bytes of part headers and boundaries allowed per file
 FIELD_NAMES = (b"file", b"files")
+INCOMPLETE = ("the multipart body is incomplete: it ends before its closing boundary (the "
+              "upload was cut short?)")
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
@@ -179,7 +181,11 @@ class _Upload:
 
 async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]:
     """Parse the multipart body as it streams; the temporary folder and what it holds."""
-    from python_multipart.multipart import MultipartParser, parse_options_header
+    from python_multipart.multipart import (
+        MultipartParser,
+        MultipartState,
+        parse_options_header,
+    )
 
     settings = pipeline.settings
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
@@ -204,6 +210,8 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
                 break
         else:
             parser.finalize()
+            if parser.state != MultipartState.END:  # finalize does not check it: the part
+                upload.error = (422, INCOMPLETE)  # that had arrived was stored as the file
     except BaseException as exc:
         upload.close()
         shutil.rmtree(folder, ignore_errors=True)
