@@ -9,11 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+from mcp import Client
 
 from qa import cli
 from qa.config import Settings
@@ -238,3 +241,53 @@ def test_an_upload_cut_short_is_refused_not_stored(
         "politico-us-iraq-advisory-transition"]
     data = pipeline.settings.documents_dir
     assert not data.exists() or [p.name for p in data.iterdir() if p.name != ".lock"] == []
+
+
+def run(client: Client, check: Callable[[Client], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with client:
+            await check(client)
+
+    anyio.run(main)
+
+
+def _jsonrpc_error(r: httpx.Response) -> str:
+    """The message of the JSON-RPC error `r` carries (id null: the request was not read)."""
+    body = r.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] is None and set(body) == {
+        "jsonrpc", "id", "error"}, body
+    assert isinstance(body["error"]["code"], int)
+    return str(body["error"]["message"])
+
+
+def test_mcp_http_errors_are_json_rpc_errors_an_mcp_client_reads(
+        web: tuple[httpx.Client, Pipeline], monkeypatch: pytest.MonkeyPatch) -> None:
+    """/mcp answered the errors of the server around it (413 body too large, 405, 401 and
+    429 for the token, 503 shutting down, 500) as `{"detail": ...}`, where its own are
+    JSON-RPC errors: MCP clients read a JSON-RPC error in a non-2xx body, and the SDK's
+    told the agent only 'Server returned an error response'. They are JSON-RPC errors
+    (id null) with the same one-line message, and the SDK's client says it."""
+    client, pipeline = web
+    accept = {"accept": "application/json, text/event-stream"}
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "ask", "arguments": {"question": "x" * (pipeline.settings.max_body_bytes + 1)}}}
+    r = client.post("/mcp", json=call, headers=accept)
+    assert r.status_code == 413
+    assert _jsonrpc_error(r) == f"the body is over {pipeline.settings.max_body_bytes:,} bytes"
+    r = client.get("/mcp", headers=accept)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert _jsonrpc_error(r) == "method GET is not allowed here; use POST"
+
+    monkeypatch.setattr(pipeline, "settings", replace(pipeline.settings, api_token="t" * 32))
+    r = client.post("/mcp", json={**call, "params": {"name": "list_documents"}}, headers=accept)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert _jsonrpc_error(r) == "this request needs 'Authorization: Bearer <QA_API_TOKEN>'"
+
+    async def list_documents(mcp: Client) -> None:
+        await mcp.call_tool("list_documents", {})
+
+    with pytest.raises(BaseException) as raised:  # the SDK's client, without the token
+        run(Client(f"{client.base_url}/mcp"), list_documents)
+    assert "needs 'Authorization: Bearer <QA_API_TOKEN>'" in repr(raised.value)
+    r = client.post("/api/ask", json={"question": "Who?"}, headers={"authorization": "x"})
+    assert r.status_code != 401 or r.json().get("detail")  # the rest of the API as it was
