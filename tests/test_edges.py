@@ -291,3 +291,35 @@ def test_mcp_http_errors_are_json_rpc_errors_an_mcp_client_reads(
     assert "needs 'Authorization: Bearer <QA_API_TOKEN>'" in repr(raised.value)
     r = client.post("/api/ask", json={"question": "Who?"}, headers={"authorization": "x"})
     assert r.status_code != 401 or r.json().get("detail")  # the rest of the API as it was
+
+
+# -- folders that overlap ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["list"], ["add", "NOTE"], ["ask", "Who is the keeper?"]])
+@pytest.mark.parametrize(("index", "data", "message"), [
+    ("index", "seeds", "the data folder {data!r} must not be inside the seeds folder"),
+    ("index", "seeds/uploads", "the data folder {data!r} must not be inside the seeds folder"),
+    ("data/index", "data", "the index folder {index!r} must not be the data folder {data!r} "
+                           "(QA_DATA) nor inside it"),
+])
+def test_overlapping_folders_are_refused_before_anything_is_built(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None,
+        command: list[str], index: str, data: str, message: str) -> None:
+    """`qa add --data SEEDS` built an index reading the seeds folder as the data folder (and
+    left its lock file among the documents) before it said the data folder must not be
+    there; `qa add --index D/index --data D` indexed the index folder as an upload ('skipped
+    D/index: unreadable metadata') before it refused; `qa list` and `qa ask` never refused
+    either. Every command refuses both in one line (exit 2) and creates nothing."""
+    root = library.seeds_dir.parent
+    note = root / "note.txt"
+    note.write_text("The keeper is Ada.\n", encoding="utf-8")
+    argv = [str(note) if a == "NOTE" else a for a in command]
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    code = cli.main([*argv, "--seeds", str(library.seeds_dir), "--index", str(root / index),
+                     "--data", str(root / data), "--model", "fake-hashing"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err == "qa: error: " + message.format(index=str(root / index),
+                                                  data=str(root / data)) + "\n"
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before

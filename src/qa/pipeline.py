@@ -84,11 +84,16 @@ def check_destinations(settings: Settings, building: bool | None = None) -> None
     """Before any model loads: the index folder must be writable when a build will (or, for
     `building=None`, may: no manifest yet) be needed, and must not be among the documents
     (the seeds folder or a folder in it: its files would be listed as skipped documents,
-    and the data folder beside it would fall in the seeds folder). BadSetting names it."""
+    and the data folder beside it would fall in the seeds folder), nor the data folder
+    among the seeds or the index among the uploads (`check_data_placement`). BadSetting
+    names it."""
     seeds, index = settings.seeds_dir.resolve(), settings.index_dir.resolve()
     if index == seeds or seeds in index.parents:
         raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the seeds "
                          "folder or inside it")
+    from qa.loaders.library import check_data_placement
+
+    check_data_placement(settings)
     data = settings.documents_dir
     if data.exists() and not data.is_dir():  # it was read as an empty library, a record
         raise BadSetting(f"the data folder {str(data)!r} is not a folder")  # in it skipped

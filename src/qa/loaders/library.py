@@ -626,7 +626,11 @@ def copies(settings: Settings, prepared: Sequence[Prepared],
     return refusals
 
 
-def check_data_dir(settings: Settings) -> Path:
+def check_data_placement(settings: Settings) -> None:
+    """BadSetting if the data folder is (in) the seeds folder, or the index folder is (in)
+    the data folder. Checked before any command reads or builds anything (`preflight`): an
+    add built an index reading the seeds folder as the uploads, or the index folder as an
+    upload, before it refused, and a read never refused."""
     data = settings.documents_dir
     seeds = settings.seeds_dir.resolve()
     resolved = data.resolve()
@@ -638,6 +642,11 @@ def check_data_dir(settings: Settings) -> Path:
         # an index inside the data folder looks like an upload (`qa remove` could take it)
         raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the data "
                          f"folder {str(data)!r} (QA_DATA) nor inside it")
+
+
+def check_data_dir(settings: Settings) -> Path:
+    check_data_placement(settings)
+    data = settings.documents_dir
     try:
         data.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
