@@ -323,3 +323,19 @@ def test_overlapping_folders_are_refused_before_anything_is_built(
     assert err == "qa: error: " + message.format(index=str(root / index),
                                                   data=str(root / data)) + "\n"
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("command", [["list"], ["index"], ["ask", "Who is the keeper?"]])
+def test_a_seeds_folder_that_is_a_file_is_a_bad_setting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_cli: None,
+        command: list[str]) -> None:
+    """`--seeds FILE` said "no index yet …; building it" and then failed with exit 1, where
+    an index or data folder that is a file is a bad setting (exit 2) said before anything."""
+    seeds = tmp_path / "notes.txt"
+    seeds.write_text("The keeper is Ada.\n", encoding="utf-8")
+    code = cli.main([*command, "--seeds", str(seeds), "--index", str(tmp_path / "index"),
+                     "--model", "fake-hashing"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == f"qa: error: the seeds folder {str(seeds)!r} is not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -93,6 +93,9 @@ def check_destinations(settings: Settings, building: bool | None = None) -> None
                          "folder or inside it")
     from qa.loaders.library import check_data_placement
 
+    # (a seeds "folder" that is a file was found only by the build, after "building it")
+    if settings.seeds_dir.exists() and not settings.seeds_dir.is_dir():
+        raise BadSetting(f"the seeds folder {str(settings.seeds_dir)!r} is not a folder")
     check_data_placement(settings)
     data = settings.documents_dir
     if data.exists() and not data.is_dir():  # it was read as an empty library, a record
