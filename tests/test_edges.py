@@ -339,3 +339,59 @@ def test_a_seeds_folder_that_is_a_file_is_a_bad_setting(
     err = capsys.readouterr().err
     assert err == f"qa: error: the seeds folder {str(seeds)!r} is not a folder\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_killed_server_s_streaming_upload_is_removed_by_the_next_upload(
+        library: Settings) -> None:
+    """A server killed (kill -9) while an upload streamed left its parts in the data folder
+    (up to 20 files of QA_MAX_UPLOAD_BYTES) for an hour: an upload folder's age was the
+    only sign that its server was gone. The server holds a lock in it while the upload
+    streams; the next upload removes one whose lock is free at once, and leaves one that
+    another server is still streaming (its lock held)."""
+    import fcntl
+    import socket
+    import time
+
+    from tests.conftest_web import free_port
+
+    port = free_port()
+    env = {**os.environ, "QA_SPACY": "none",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    server = subprocess.Popen([sys.executable, "-c", _FAKE_QA, *_argv(library, "serve"),
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    data = library.documents_dir
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok":
+                    break
+            time.sleep(0.2)
+        head = (b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; "
+                b"filename=\"tides.txt\"\r\n\r\n" + b"The tide rose at dawn. " * 2000)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /api/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: multipart/form-data; boundary=XYZ\r\n"
+                         b"Content-Length: 10000000\r\n\r\n" + head)
+            while not any((p / "part-0").exists() and (p / "part-0").stat().st_size
+                          for p in data.glob(".upload-*")):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            server.kill()
+            server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+    [left] = data.glob(".upload-*")
+    live = data / ".upload-live"  # another server's, streaming now
+    live.mkdir()
+    with open(live / ".streaming", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        pier = library.seeds_dir.parent / "pier.txt"
+        pier.write_text("The pier opens at six.\n", encoding="utf-8")
+        Pipeline(library, HashingEmbedder()).add_documents([pier])  # sweeps first
+        assert not left.exists()
+        assert live.is_dir()
