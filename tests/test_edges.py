@@ -395,3 +395,41 @@ def test_a_killed_server_s_streaming_upload_is_removed_by_the_next_upload(
         Pipeline(library, HashingEmbedder()).add_documents([pier])  # sweeps first
         assert not left.exists()
         assert live.is_dir()
+
+
+# -- a full disk -------------------------------------------------------------------------------
+
+
+def test_a_build_cut_short_by_a_full_disk_is_one_line_and_changes_nothing(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a full disk numpy's writers raise OSError('6399 requested and 4064 written'),
+    without an errno (seen on a 700 KB tmpfs): `qa add` said 'qa: internal error: OSError:
+    6399 requested and 4064 written'. It is the index folder's full disk, in one line
+    (exit 1; HTTP 507), and the index and the library are as they were."""
+    import numpy as np
+
+    assert cli.main(_argv(library, "index")) == 0
+    manifest = (library.index_dir / "manifest.json").read_bytes()
+    real_save = np.save
+
+    def short_write(file: object, arr: object, *args: object, **kwargs: object) -> None:
+        if str(file).endswith("_bm25.data.npy"):  # part way through the build
+            raise OSError("6399 requested and 4064 written")
+        real_save(file, arr, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(np, "save", short_write)
+    note = library.seeds_dir.parent / "note.txt"
+    note.write_text("The pier opens at six.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(_argv(library, "add", str(note))) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"qa: error: cannot write the index in {str(library.index_dir)!r}: No "
+                       "space left on device (a write was cut short)"), err
+    assert (library.index_dir / "manifest.json").read_bytes() == manifest
+    assert not list(library.index_dir.glob(".build-*"))
+    assert not [p.name for p in library.documents_dir.iterdir()
+                if p.name.startswith(("note", ".incoming-", ".pending-"))]
+    monkeypatch.setattr(np, "save", real_save)
+    assert cli.main(_argv(library, "list")) == 0
+    assert "note" not in capsys.readouterr().out

@@ -931,6 +931,9 @@ def build_index(
             os.replace(tmp_dir, index_dir / name)
         except BaseException as exc:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno is None and \
+                    _SHORT_WRITE.fullmatch(str(exc)):  # numpy's writers on a full disk
+                exc = OSError(errno.ENOSPC, "No space left on device (a write was cut short)")
             if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:  # one line, 507
                 raise WriteError.of(exc, index_dir, "write the index in") from None
             raise
@@ -1130,6 +1133,8 @@ def _new_matrix(path: Path, shape: tuple[int, int]) -> np.memmap:
 
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+# what numpy's `save`/`tofile` raise when the disk fills under them: no errno, only this
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 
 
 def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
