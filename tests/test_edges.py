@@ -433,3 +433,20 @@ def test_a_build_cut_short_by_a_full_disk_is_one_line_and_changes_nothing(
     monkeypatch.setattr(np, "save", real_save)
     assert cli.main(_argv(library, "list")) == 0
     assert "note" not in capsys.readouterr().out
+
+
+def test_an_add_or_a_removal_does_not_call_its_own_change_a_stale_index(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    """Every `qa add` (and upload, in the server's log) said "the documents changed since
+    the index was built (note); rebuilding the index", as if something had gone wrong
+    behind its back: the change is the command's own. It says what it is doing."""
+    assert cli.main(_argv(library, "index")) == 0
+    note = library.seeds_dir.parent / "note.txt"
+    note.write_text("The pier opens at six.\n", encoding="utf-8")
+    for command, said in ((["add", str(note)], "adding note"), (["remove", "note"],
+                                                                "removing note")):
+        capsys.readouterr()
+        assert cli.main(_argv(library, *command)) == 0
+        err = capsys.readouterr().err.splitlines()
+        assert err[0] == f"qa: updating the index: {said}", err
+        assert err[1].startswith("qa: indexed ") and len(err) == 2, err

@@ -708,7 +708,7 @@ def test_ctrl_c_while_an_upload_is_indexed(tmp_path: Path, real_pipeline: Pipeli
             server.url + "api/documents", files={"file": ("reports.txt", big.encode())},
             timeout=300)))
         upload.start()
-        _wait(lambda: "rebuilding the index" in log.read_text("utf-8"), 60)
+        _wait(lambda: "updating the index: adding reports" in log.read_text("utf-8"), 60)
         time.sleep(1.0)  # into the embedding
         server.process.send_signal(signal.SIGINT)
         upload.join(timeout=120)

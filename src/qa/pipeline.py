@@ -554,12 +554,15 @@ class Pipeline:
 
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
-    def _reload(self, empty_ok: bool = False) -> Index:
-        """The index after a change of documents: open_index sees the change and updates it.
-        Built outside `_lock` (callers hold `_docs_lock`), so questions are answered from the
+    def _reload(self, change: str, empty_ok: bool = False) -> Index:
+        """The index after a change of documents (`change`: "adding x, y"), built at once and
+        said so: the change is this process's own, not a stale index ('the documents
+        changed since the index was built (x); rebuilding the index' on every add). Built
+        outside `_lock` (callers hold `_docs_lock`), so questions are answered from the
         current index while a large upload is embedded, and only the swap waits. `empty_ok`:
         the change removed the last readable document (the library may be empty)."""
-        index = self._open(empty_ok=empty_ok)
+        log(f"updating the index: {change}")
+        index = self._open(rebuild=True, empty_ok=empty_ok)
         with self._lock:
             self._install(index)
         return index
@@ -640,13 +643,13 @@ class Pipeline:
                         | {i for i, _ in on_disk.indexed}
                 ids = lib.commit(self.settings, new, taken)
                 try:
-                    index = self._reload()
+                    index = self._reload(f"adding {', '.join(ids)}")
                     lost = {i: self._not_indexed(index, i, item)
                             for i, item in zip(ids, new, strict=True)
                             if not self._indexed_upload(index, i)}
                     if lost:  # a seed file came meanwhile with its text: refused after all
                         lib.discard(self.settings, ids if on_error is None else list(lost))
-                        index = self._reload(empty_ok=True)
+                        index = self._reload(f"leaving out {', '.join(lost)}", empty_ok=True)
                         for item, refusal in lost.values():
                             if on_error is None:
                                 raise refusal
@@ -747,7 +750,7 @@ class Pipeline:
                 if not moves:
                     return []
                 try:
-                    self._reload(empty_ok=True)
+                    self._reload(f"removing {', '.join(wanted)}", empty_ok=True)
                 except BaseException:
                     lib.undo(moves)
                     raise
