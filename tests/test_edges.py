@@ -450,3 +450,90 @@ def test_an_add_or_a_removal_does_not_call_its_own_change_a_stale_index(
         err = capsys.readouterr().err.splitlines()
         assert err[0] == f"qa: updating the index: {said}", err
         assert err[1].startswith("qa: indexed ") and len(err) == 2, err
+
+
+# -- the token rule, whatever starts the server ---------------------------------------------
+
+
+def _own_address() -> str | None:
+    """A non-loopback IPv4 address of this machine (Linux), else None."""
+    import fcntl
+    import ipaddress
+    import socket
+    import struct
+
+    for _, name in socket.if_nameindex():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                raw = fcntl.ioctl(probe.fileno(), 0x8915,  # SIOCGIFADDR
+                                  struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue
+        address = socket.inet_ntoa(raw[20:24])
+        if not ipaddress.ip_address(address).is_loopback:
+            return address
+    return None
+
+
+def _raw_request(address: str, port: int, request: bytes) -> bytes:
+    """`request` sent to this machine's `address` (the test's network guard lets only
+    loopback through: this address is this machine's own) and the reply."""
+    import _socket
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        _socket.socket.connect(sock, (address, port))
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        return reply
+
+
+def test_a_server_reached_beyond_loopback_without_a_token_refuses(library: Settings) -> None:
+    """`qa serve --host 0.0.0.0` refuses to start without QA_API_TOKEN, but the app run by
+    another launcher (`uvicorn app:app --host 0.0.0.0`, as app.py offers) listened beyond
+    loopback with no token: anyone on the network could upload and delete documents by
+    sending `Host: 127.0.0.1`. A request that reaches the server on an address beyond
+    loopback, with no token set, is refused (403, one line); over loopback all works."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from qa.api import create_api
+    from tests.conftest_web import free_port
+
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no address beyond loopback")
+    pipeline = Pipeline(library, HashingEmbedder())
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_api(pipeline), host="0.0.0.0", port=port,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        body = (b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pier.txt\""
+                b"\r\n\r\nThe pier opens at six.\r\n--XYZ--\r\n")
+        upload = (b"POST /api/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                  b"Content-Type: multipart/form-data; boundary=XYZ\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        reply = _raw_request(address, port, upload)
+        assert reply.startswith(b"HTTP/1.1 403 "), reply
+        assert b"without QA_API_TOKEN" in reply
+        delete = (b"DELETE /api/documents/politico-us-iraq-advisory-transition HTTP/1.1\r\n"
+                  b"Host: localhost\r\nConnection: close\r\n\r\n")
+        assert _raw_request(address, port, delete).startswith(b"HTTP/1.1 403 ")
+        assert not library.documents_dir.exists() or not list(
+            library.documents_dir.glob("pier*"))
+        local = _raw_request("127.0.0.1", port, upload)
+        assert local.startswith(b"HTTP/1.1 201 "), local
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -114,6 +114,7 @@ from qa.security import (
     check_exposure,
     given_token,
     is_loopback,
+    reached_beyond_loopback,
     throttle_of,
 )
 from qa.store import claim_index, claimed_index
@@ -738,6 +739,14 @@ class Hardening:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        settings: Settings = self.owner.state.pipeline.settings
+        beyond = reached_beyond_loopback(scope.get("server"))
+        if beyond is not None and not settings.api_token:  # a launcher other than `run`
+            if scope["type"] == "http":  # (uvicorn app:app --host 0.0.0.0) skipped its check
+                await _refuse(scope, send, 403, f"this server was reached at {beyond}, beyond "
+                              "this machine, without QA_API_TOKEN set: it serves only loopback "
+                              "until a token is set")
+            return
         hosts: frozenset[str] | None = self.owner.state.allowed_hosts
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
         if hosts is not None and _host_name(host) not in hosts:
@@ -745,7 +754,6 @@ class Hardening:
                 await _refuse(scope, send, 400, f"host {quoted(host)} is not served here "
                               "(set QA_ALLOWED_HOSTS to allow it)")
             return
-        settings: Settings = self.owner.state.pipeline.settings
         foreign = _foreign_origin(scope, host, settings.allowed_hosts)
         if foreign is not None:
             if scope["type"] == "http":
