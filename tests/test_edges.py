@@ -5,6 +5,7 @@ child process (`_fake_qa`) where a second process or a hang is the point."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -33,6 +34,22 @@ _FAKE_QA = (
     "Pipeline.__init__ = lambda self, settings=None, embedder=None: "
     "real(self, settings, HashingEmbedder())\n"
     "sys.exit(cli.main(sys.argv[1:]))\n"
+)
+
+
+# the HTTP API (no chat: Gradio takes seconds to import) on the hashing embedder, served
+# as `qa serve` serves it: python -c _FAKE_API SEEDS INDEX PORT
+_FAKE_API = (
+    "import sys\n"
+    "from qa.api import create_api, server_config\n"
+    "from qa.config import Settings\n"
+    "from qa.pipeline import Pipeline\n"
+    "from tests.conftest import HashingEmbedder\n"
+    "import uvicorn\n"
+    "settings = Settings(model='fake-hashing', seeds_dir=sys.argv[1], index_dir=sys.argv[2], "
+    "spacy='none')\n"
+    "app = create_api(Pipeline(settings, HashingEmbedder()))\n"
+    "uvicorn.Server(server_config(app, '127.0.0.1', int(sys.argv[3]))).run()\n"
 )
 
 
@@ -66,12 +83,12 @@ def _edit_a_seed(settings: Settings) -> None:
 
 @pytest.mark.parametrize("kind", ["folder", "fifo"])
 def test_a_non_file_lock_in_the_data_folder_does_not_block_reading(
-        library: Settings, kind: str) -> None:
+        library: Settings, kind: str, fake_cli: None) -> None:
     """A `.lock` folder in the data folder made `qa ask` on a changed seed fail ('cannot
     open the lock file …: Is a directory'), and a FIFO there hung it for ever: a read
     never needs the data folder's lock (a read-only data folder is read the same way).
     It answers, with one warning naming the file; `qa add` is refused in one line."""
-    assert _fake_qa(*_argv(library, "index")).returncode == 0
+    assert cli.main(_argv(library, "index")) == 0
     lock = library.documents_dir / ".lock"
     lock.parent.mkdir(exist_ok=True)
     if lock.exists():
@@ -357,9 +374,9 @@ def test_a_killed_server_s_streaming_upload_is_removed_by_the_next_upload(
     port = free_port()
     env = {**os.environ, "QA_SPACY": "none",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    server = subprocess.Popen([sys.executable, "-c", _FAKE_QA, *_argv(library, "serve"),
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-c", _FAKE_API, str(library.seeds_dir),
+                               str(library.index_dir), str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     data = library.documents_dir
     try:
         deadline = time.monotonic() + 60
@@ -537,3 +554,48 @@ def test_a_server_reached_beyond_loopback_without_a_token_refuses(library: Setti
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# -- a build killed half way ---------------------------------------------------------------------
+
+
+@pytest.mark.slow  # a real process killed mid-build, then the add again: seconds, no model
+def test_an_add_killed_mid_build_loses_nothing_and_leaves_nothing(
+        library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    """`qa add` killed (kill -9) while its build writes the new index: the next command
+    answers from the index as it was (never a half-written build), the upload its client
+    never saw added is gone, nothing of the killed build is left, and the same file can be
+    added again."""
+    import time
+
+    assert cli.main(_argv(library, "index")) == 0
+    manifest = (library.index_dir / "manifest.json").read_bytes()
+    big = library.seeds_dir.parent / "reports.txt"
+    big.write_text("\n\n".join(f"Report {n}. The tide at berth {n} rose {n % 7} metres at "
+                               f"dawn, and pilot {n} brought the ship in." for n in range(8_000)),
+                   encoding="utf-8")
+    env = {**os.environ, "QA_SPACY": "none",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    child = subprocess.Popen([sys.executable, "-c", _FAKE_QA, *_argv(library, "add", str(big))],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(library.index_dir.glob(".build-*.tmp/chunks.npy")):
+            assert child.poll() is None, "the add ended before its build was caught"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert (library.index_dir / "manifest.json").read_bytes() == manifest
+    capsys.readouterr()
+    assert cli.main([*_argv(library, "list"), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["id"] for d in listed["documents"]] == ["politico-us-iraq-advisory-transition"]
+    assert not list(library.index_dir.glob(".build-*"))
+    assert not [p.name for p in library.documents_dir.iterdir()
+                if p.name.startswith(("reports", ".incoming-", ".pending-"))]
+    assert cli.main(_argv(library, "add", str(big))) == 0
+    capsys.readouterr()
+    assert cli.main([*_argv(library, "list"), "--json"]) == 0
+    assert "reports" in [d["id"] for d in json.loads(capsys.readouterr().out)["documents"]]
