@@ -599,3 +599,21 @@ def test_an_add_killed_mid_build_loses_nothing_and_leaves_nothing(
     capsys.readouterr()
     assert cli.main([*_argv(library, "list"), "--json"]) == 0
     assert "reports" in [d["id"] for d in json.loads(capsys.readouterr().out)["documents"]]
+
+
+@pytest.mark.slow  # imports Gradio (app.py builds the chat)
+def test_app_py_is_refused_an_index_folder_in_use_from_other_folders(library: Settings) -> None:
+    """`uvicorn app:app` (or `python app.py`) claimed nothing: started with other seeds or
+    data folders on an index folder a `qa serve` was using, each rebuilt it for its own
+    documents. Importing app.py claims the index folder as `qa serve` does, and a refusal
+    is one line, exit 2, before anything loads."""
+    other = library.documents_dir.parent / "d2"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "QA_SEEDS": str(library.seeds_dir),
+           "QA_INDEX": str(library.index_dir), "QA_DATA": str(other), "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    with _held_claim(library):
+        done = subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "in use by another qa process" in done.stderr
+    assert not other.exists()
