@@ -617,3 +617,28 @@ def test_app_py_is_refused_an_index_folder_in_use_from_other_folders(library: Se
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "in use by another qa process" in done.stderr
     assert not other.exists()
+
+
+def test_a_claim_survives_its_new_folder_being_removed_under_it(
+        library: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between making a new index folder and writing its claim there, another process that
+    had made the same folder for a command that failed removed it (empty, as it left it):
+    the claim failed silently, and the command ran unclaimed. It makes the folder again."""
+    from qa import store
+
+    real_open = os.open
+    removed: list[Path] = []
+
+    def racing_open(path: object, flags: int, mode: int = 0o777) -> int:
+        if Path(str(path)).name.startswith(".server-tmp-") and not removed:
+            Path(str(path)).parent.rmdir()  # the other process's `_end_claim`
+            removed.append(Path(str(path)).parent)
+        return real_open(path, flags, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.os, "open", racing_open)
+    store.claim_index(library)
+    try:
+        assert removed == [library.index_dir]
+        assert len(list(library.index_dir.glob(".server-*.lock"))) == 1
+    finally:
+        store.release_index(library)

@@ -663,11 +663,16 @@ def claim_index(settings: Settings) -> None:
         made = not index_dir.exists()
         mine = Path(f"{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}.lock")
         tmp = index_dir / f"{_CLAIM_TMP}{uuid.uuid4().hex}"
-        try:
-            index_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        except OSError:
-            return
+        for attempt in range(3):  # a process whose command failed may remove the new
+            try:  # folder it made (empty) between these two steps: make it again
+                index_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    return
+            except OSError:
+                return
         fh = os.fdopen(fd, "r+b")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
