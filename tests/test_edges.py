@@ -642,3 +642,38 @@ def test_a_claim_survives_its_new_folder_being_removed_under_it(
         assert len(list(library.index_dir.glob(".server-*.lock"))) == 1
     finally:
         store.release_index(library)
+
+
+@pytest.mark.slow  # a real `qa serve` (it imports Gradio): seconds, no model
+def test_a_server_stopped_by_sigterm_leaves_no_claim(library: Settings) -> None:
+    """`qa serve` stopped by SIGTERM (systemd, `docker stop`) shut down gracefully, then
+    uvicorn raised the signal again and the process ended by it, before its claim of the
+    index folder was given up: every stop left a claim file for the next start to find
+    and remove. The claim ends with the server's shutdown; the exit is still SIGTERM's."""
+    import signal
+    import time
+
+    from tests.conftest_web import free_port
+
+    port = free_port()
+    env = {**os.environ, "QA_SPACY": "none",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    server = subprocess.Popen([sys.executable, "-c", _FAKE_QA, *_argv(library, "serve"),
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok":
+                    break
+            time.sleep(0.2)
+        assert len(_claims(library)) == 1
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+    assert _claims(library) == []

@@ -117,7 +117,7 @@ from qa.security import (
     reached_beyond_loopback,
     throttle_of,
 )
-from qa.store import claim_index, claimed_index
+from qa.store import claim_index, claimed_index, release_index
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -1234,6 +1234,9 @@ def _server_class() -> type:
                        and time.monotonic() < deadline):
                     await asyncio.sleep(0.05)
             await super().shutdown(sockets)
+            # uvicorn raises a SIGTERM again once it has shut down, and the process ends by
+            # it before `run` could give up its claim: given up here
+            release_index(self.pipeline.settings)
 
     return Server
 
