@@ -129,11 +129,12 @@ def test_upload_list_show_delete(api: tuple[TestClient, Pipeline]) -> None:
 def test_a_lock_file_that_is_a_folder_is_a_clear_error(tmp_path: Path) -> None:
     """A `.lock` folder where the data folder's lock file goes made every upload and
     removal 'qa: internal error: IsADirectoryError' (a plain 500 over HTTP): it is a
-    WriteError naming the path, and nothing is added."""
+    WriteError naming the path and what to do, and nothing is added."""
     app, pipeline = _app(tmp_path)
     lock = pipeline.settings.documents_dir / ".lock"
     lock.mkdir(parents=True)
-    message = f"cannot open the lock file {str(lock)!r}: Is a directory"
+    message = (f"the lock file {str(lock)!r} is a folder: qa keeps its lock there; "
+               "remove or rename it")
     with TestClient(app, base_url="http://127.0.0.1") as client:
         response = _upload(client, "kestrel.html", (DOCS / "kestrel-lighthouse.html").read_bytes())
         assert response.status_code == 500 and response.json() == {"detail": message}

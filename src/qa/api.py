@@ -114,9 +114,10 @@ from qa.security import (
     check_exposure,
     given_token,
     is_loopback,
+    reached_beyond_loopback,
     throttle_of,
 )
-from qa.store import claim_index, claimed_index
+from qa.store import claim_index, claimed_index, release_index
 from qa.types import Turn
 from qa.ui import CSS, HEAD, build_ui
 
@@ -301,19 +302,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail, "errors": errors}, 422)
 
     @app.exception_handler(QAError)
-    async def library_error(_: Request, exc: QAError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_of(exc))
+    async def library_error(request: Request, exc: QAError) -> JSONResponse:
+        status = status_of(exc)
+        return JSONResponse(error_body(request.url.path, status, str(exc)), status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI: body unparsable
             return JSONResponse({"detail": unparsable(exc.__cause__)}, 422)
-        return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=exc.headers)
+        return JSONResponse(error_body(request.url.path, exc.status_code, str(exc.detail)),
+                            exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def internal(_: Request, exc: Exception) -> JSONResponse:
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
         log(f"internal error: {type(exc).__name__}: {exc}")
-        return JSONResponse({"detail": "internal error"}, 500)
+        return JSONResponse(error_body(request.url.path, 500, "internal error"), 500)
 
 
 # -- warm-up ---------------------------------------------------------------------------------
@@ -604,7 +607,7 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
     from qa.mcp_server import mcp_router  # OpenAI-compatible /v1 and MCP /mcp (issue 13)
 
     app.include_router(openai_router(shared))
-    app.include_router(mcp_router(shared))
+    app.include_router(mcp_router(shared, MCP_PATH))
     app.add_middleware(Hardening, owner=app)
     return app
 
@@ -650,11 +653,28 @@ def _is_openai(scope: Scope) -> bool:
     return scope["path"] == OPENAI_PREFIX or scope["path"].startswith(OPENAI_PREFIX + "/")
 
 
+MCP_PATH = "/mcp"
+
+
+def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """An error of the server (not of a route's own handling) in the shape of the route's
+    other errors: OpenAI's error object under `/v1`; at `/mcp` a JSON-RPC error with id
+    null, as the MCP SDK answers its own (an MCP client reads only that from a non-2xx
+    reply: `{"detail": ...}` reached the agent as 'Server returned an error response');
+    `{"detail": ...}` elsewhere."""
+    if path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/"):
+        return error_json(status, message)
+    if path == MCP_PATH:
+        code = -32600 if status < 500 else -32603  # JSON-RPC: invalid request, internal
+        return {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    return {"detail": message}
+
+
 async def _refuse(scope: Scope, send: Send, status: int, message: str,
                   headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    """An error answered by the middleware, in the shape of the route's other errors:
-    OpenAI's error object under `/v1`, `{"detail": ...}` elsewhere."""
-    body = error_json(status, message) if _is_openai(scope) else {"detail": message}
+    """An error answered by the middleware, in the shape of the route's other errors
+    (`error_body`)."""
+    body = error_body(scope["path"], status, message)
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
@@ -670,7 +690,7 @@ class Hardening:
     (401, 429: `_chat_upload_refusal`) and its folder's quota (507), 415 for a compressed
     body (`_content_coding`), the body cap from Content-Length and while streaming (413,
     never reading more than the cap), a deadline for the body (408, BODY_SECONDS), and the
-    security headers on every response. Its errors under `/v1` are OpenAI's error object."""
+    security headers on every response. Its errors are in the route's shape (`error_body`)."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
@@ -719,6 +739,14 @@ class Hardening:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        settings: Settings = self.owner.state.pipeline.settings
+        beyond = reached_beyond_loopback(scope.get("server"))
+        if beyond is not None and not settings.api_token:  # a launcher other than `run`
+            if scope["type"] == "http":  # (uvicorn app:app --host 0.0.0.0) skipped its check
+                await _refuse(scope, send, 403, f"this server was reached at {beyond}, beyond "
+                              "this machine, without QA_API_TOKEN set: it serves only loopback "
+                              "until a token is set")
+            return
         hosts: frozenset[str] | None = self.owner.state.allowed_hosts
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
         if hosts is not None and _host_name(host) not in hosts:
@@ -726,7 +754,6 @@ class Hardening:
                 await _refuse(scope, send, 400, f"host {quoted(host)} is not served here "
                               "(set QA_ALLOWED_HOSTS to allow it)")
             return
-        settings: Settings = self.owner.state.pipeline.settings
         foreign = _foreign_origin(scope, host, settings.allowed_hosts)
         if foreign is not None:
             if scope["type"] == "http":
@@ -1207,6 +1234,9 @@ def _server_class() -> type:
                        and time.monotonic() < deadline):
                     await asyncio.sleep(0.05)
             await super().shutdown(sockets)
+            # uvicorn raises a SIGTERM again once it has shut down, and the process ends by
+            # it before `run` could give up its claim: given up here
+            release_index(self.pipeline.settings)
 
     return Server
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -35,13 +36,27 @@ def current_umask() -> int:
 
 def open_lock_file(path: Path) -> IO[str]:
     """`path` opened to hold a lock on (created if missing); WriteError naming it if it
-    cannot be (a folder in its place, no permission): the edges said 'internal error:
-    IsADirectoryError'."""
+    cannot be (no permission; a folder, a FIFO or a device in its place, which reads and
+    builds met as 'internal error: IsADirectoryError', or a hang: opening a FIFO for
+    writing waits for a reader). It is opened without waiting, and must be a plain file."""
     try:
-        return path.open("a")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o666)
+    except IsADirectoryError:
+        raise _not_a_lock_file(path, "a folder") from None
     except OSError as exc:
         raise WriteError(f"cannot open the lock file {str(path)!r}: "
                          f"{exc.strerror or type(exc).__name__}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_a_lock_file(path, "not a plain file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "a")
+
+
+def _not_a_lock_file(path: Path, what: str) -> WriteError:
+    return WriteError(f"the lock file {str(path)!r} is {what}: qa keeps its lock there; "
+                      "remove or rename it")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

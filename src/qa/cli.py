@@ -23,6 +23,7 @@ from qa.schema import (
     BIDI_CONTROLS,
     answer_json,
     answer_plain,
+    clean_question,
     clean_turn,
     documents_json,
     hit_json,
@@ -308,6 +309,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_eval_command(args, _settings(args))
 
     settings = _settings(args)
+    if args.command in ("ask", "retrieve"):  # a bad question claims (makes) no index folder
+        args.question = clean_question(args.question)
     if args.command == "ask":
         if len(args.history_answer) > len(args.history):
             raise BadSetting("--history-answer is the answer to the --history question of the "
@@ -315,8 +318,9 @@ def _run(args: argparse.Namespace) -> int:
         args.history = [clean_turn(h, n) for n, h in enumerate(args.history, start=1)]
     preflight(settings, building=True if args.command in ("index", "add", "remove")
               else None)
-    # refused while a server reads other folders (a build made the folder already)
-    with claimed_index(settings, create=False):
+    # refused while another process uses the index folder from other folders; a new one is
+    # claimed too (made here): two commands building it at once built it against each other
+    with claimed_index(settings):
         return _command(args, settings)
 
 

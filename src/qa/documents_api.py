@@ -18,18 +18,20 @@ change nothing that is already indexed.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import urllib.parse
 import uuid
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from qa.atomic import open_lock_file
 from qa.config import Settings
 from qa.errors import ShuttingDown, WriteError, quoted
 from qa.loaders import BadDocument
@@ -41,6 +43,8 @@ from qa.security import require_token
 MAX_FILES = 20  # files per upload request
 MULTIPART_OVERHEAD = 16 * 1024  # bytes of part headers and boundaries allowed per file
 FIELD_NAMES = (b"file", b"files")
+INCOMPLETE = ("the multipart body is incomplete: it ends before its closing boundary (the "
+              "upload was cut short?)")
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
@@ -123,6 +127,7 @@ class _Upload:
         self._out: Any = None
         self._size = 0
         self._name = ""
+        self.alive: IO[str] | None = None  # the folder's STREAMING lock, held while in use
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -176,10 +181,20 @@ class _Upload:
     def close(self) -> None:
         self._end()
 
+    def end(self) -> None:
+        """Let go of the folder (removed by then): its lock no longer says it is in use."""
+        if self.alive is not None:
+            self.alive.close()
+            self.alive = None
+
 
 async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]:
     """Parse the multipart body as it streams; the temporary folder and what it holds."""
-    from python_multipart.multipart import MultipartParser, parse_options_header
+    from python_multipart.multipart import (
+        MultipartParser,
+        MultipartState,
+        parse_options_header,
+    )
 
     settings = pipeline.settings
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
@@ -196,6 +211,13 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
     except OSError as exc:
         raise WriteError.of(exc, folder) from None
     upload = _Upload(folder, limit)
+    try:  # held until the folder is removed: a sweep tells a killed server's folder by it
+        upload.alive = open_lock_file(folder / lib.STREAMING)
+        fcntl.flock(upload.alive, fcntl.LOCK_EX)
+    except (OSError, WriteError) as exc:
+        upload.end()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise exc if isinstance(exc, WriteError) else WriteError.of(exc, folder) from None
     parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()))
     try:
         async for chunk in request.stream():  # `qa.api.Hardening` ends it at shutdown: 503
@@ -204,9 +226,12 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
                 break
         else:
             parser.finalize()
+            if parser.state != MultipartState.END:  # finalize does not check it: the part
+                upload.error = (422, INCOMPLETE)  # that had arrived was stored as the file
     except BaseException as exc:
         upload.close()
         shutil.rmtree(folder, ignore_errors=True)
+        upload.end()
         if isinstance(exc, HTTPException) or not isinstance(exc, Exception):
             raise  # the server's body cap (413), answered as it is; a cancelled request
         if isinstance(exc, OSError):  # the part could not be stored: a full disk (507)
@@ -240,6 +265,7 @@ async def upload_documents(request: Request) -> JSONResponse:
         return _error(exc.status, str(exc))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        upload.end()
 
 
 @router.get("", responses=_ERRORS)

@@ -52,7 +52,7 @@ from qa.pipeline import Pipeline, check_question
 from qa.progress import Progress
 from qa.retrieval import Query, search
 from qa.schema import answer_json, answer_plain, clean_turn, short_answer, turn_name
-from qa.store import Index
+from qa.store import Index, claimed_index
 from qa.testset import (
     Item,
     Problem,
@@ -729,6 +729,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         out=args.out, csv=args.csv, report=args.report, metrics=args.metrics_out, inputs=[path],
         folders={"seeds": settings.seeds_dir, "data": settings.documents_dir,
                  "index": settings.index_dir})
+    stack = contextlib.ExitStack()
     try:
         testset = load_testset(path, args.limit)
         report_problem = _report_problem(path, args.strict)
@@ -752,6 +753,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         if not testset.items:
             raise QAError(f"test set {str(path)!r} holds no questions")
         started = time.perf_counter()
+        if testset.format != "squad":  # the index folder is the user's: refused while
+            stack.enter_context(claimed_index(settings))  # another uses it from elsewhere
         pipeline = _pipeline_for(testset, settings)
         if not pipeline.index.documents:  # every answer would be "no documents": all zeros
             raise QAError(f"the library is empty (no document in {str(settings.seeds_dir)!r} "
@@ -773,6 +776,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     except BaseException:
         outputs.discard()
         raise
+    finally:
+        stack.close()
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
     return 0

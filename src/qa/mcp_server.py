@@ -19,7 +19,8 @@ malformed one is -32602 naming the field.
 Over HTTP the endpoint is stateless JSON (no sessions to keep: POST only, 405 to GET and
 DELETE), sits behind the same optional bearer token as the rest of the API, and checks
 Host/Origin against loopback unless a token is set (a token is required beyond loopback, and
-then it is the protection).
+then it is the protection). The server's own refusals there (401, 405, 413, ...) are JSON-RPC
+errors with id null, as the SDK's are (`qa.api.error_body`).
 """
 
 from __future__ import annotations

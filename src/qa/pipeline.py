@@ -84,11 +84,19 @@ def check_destinations(settings: Settings, building: bool | None = None) -> None
     """Before any model loads: the index folder must be writable when a build will (or, for
     `building=None`, may: no manifest yet) be needed, and must not be among the documents
     (the seeds folder or a folder in it: its files would be listed as skipped documents,
-    and the data folder beside it would fall in the seeds folder). BadSetting names it."""
+    and the data folder beside it would fall in the seeds folder), nor the data folder
+    among the seeds or the index among the uploads (`check_data_placement`). BadSetting
+    names it."""
     seeds, index = settings.seeds_dir.resolve(), settings.index_dir.resolve()
     if index == seeds or seeds in index.parents:
         raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the seeds "
                          "folder or inside it")
+    from qa.loaders.library import check_data_placement
+
+    # (a seeds "folder" that is a file was found only by the build, after "building it")
+    if settings.seeds_dir.exists() and not settings.seeds_dir.is_dir():
+        raise BadSetting(f"the seeds folder {str(settings.seeds_dir)!r} is not a folder")
+    check_data_placement(settings)
     data = settings.documents_dir
     if data.exists() and not data.is_dir():  # it was read as an empty library, a record
         raise BadSetting(f"the data folder {str(data)!r} is not a folder")  # in it skipped
@@ -546,12 +554,15 @@ class Pipeline:
 
     # -- documents (the data folder; see qa.loaders.library) ---------------------------------
 
-    def _reload(self, empty_ok: bool = False) -> Index:
-        """The index after a change of documents: open_index sees the change and updates it.
-        Built outside `_lock` (callers hold `_docs_lock`), so questions are answered from the
+    def _reload(self, change: str, empty_ok: bool = False) -> Index:
+        """The index after a change of documents (`change`: "adding x, y"), built at once and
+        said so: the change is this process's own, not a stale index ('the documents
+        changed since the index was built (x); rebuilding the index' on every add). Built
+        outside `_lock` (callers hold `_docs_lock`), so questions are answered from the
         current index while a large upload is embedded, and only the swap waits. `empty_ok`:
         the change removed the last readable document (the library may be empty)."""
-        index = self._open(empty_ok=empty_ok)
+        log(f"updating the index: {change}")
+        index = self._open(rebuild=True, empty_ok=empty_ok)
         with self._lock:
             self._install(index)
         return index
@@ -632,13 +643,13 @@ class Pipeline:
                         | {i for i, _ in on_disk.indexed}
                 ids = lib.commit(self.settings, new, taken)
                 try:
-                    index = self._reload()
+                    index = self._reload(f"adding {', '.join(ids)}")
                     lost = {i: self._not_indexed(index, i, item)
                             for i, item in zip(ids, new, strict=True)
                             if not self._indexed_upload(index, i)}
                     if lost:  # a seed file came meanwhile with its text: refused after all
                         lib.discard(self.settings, ids if on_error is None else list(lost))
-                        index = self._reload(empty_ok=True)
+                        index = self._reload(f"leaving out {', '.join(lost)}", empty_ok=True)
                         for item, refusal in lost.values():
                             if on_error is None:
                                 raise refusal
@@ -739,7 +750,7 @@ class Pipeline:
                 if not moves:
                     return []
                 try:
-                    self._reload(empty_ok=True)
+                    self._reload(f"removing {', '.join(wanted)}", empty_ok=True)
                 except BaseException:
                     lib.undo(moves)
                     raise

@@ -6,10 +6,12 @@ token is set (a server on loopback, the default), else only for the token itself
 in constant time. Over
 HTTP, `require_token` wants `Authorization: Bearer <token>` and answers 401 with a JSON
 detail; the web chat (`qa.ui`) takes it from its *Access token* field. The server refuses
-to listen beyond loopback without a token (`check_exposure`), so "no token" means "only
-this machine can reach it". Gradio's own upload route, which a browser calls without any
-header of ours, takes the token from the TOKEN_COOKIE cookie that the chat's *Access token*
-field sets (`given_token`; `qa.api.Hardening` checks it before anything is read).
+to listen beyond loopback without a token (`check_exposure`), and the app refuses any
+request that reached it beyond loopback without one (`reached_beyond_loopback`, whatever
+launched it), so "no token" means "only this machine can reach it". Gradio's own upload
+route, which a browser calls without any header of ours, takes the token from the
+TOKEN_COOKIE cookie that the chat's *Access token* field sets (`given_token`;
+`qa.api.Hardening` checks it before anything is read).
 
 Wrong tokens are throttled per client (`TokenThrottle`, one per server, shared by the HTTP
 routes and the web chat): after FAILED_TOKENS_ALLOWED wrong tokens within
@@ -192,6 +194,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def reached_beyond_loopback(server: object) -> str | None:
+    """The address beyond loopback a connection reached this server at (ASGI's
+    `scope["server"]`: the server's end of it), else None (loopback, a Unix socket, a test
+    client's name). Whatever launched the app (`uvicorn app:app --host 0.0.0.0` skips
+    `check_exposure`), a request that came this way without a token set is refused."""
+    if not isinstance(server, list | tuple) or not server or not isinstance(server[0], str):
+        return None
+    try:
+        address = ipaddress.ip_address(server[0].strip("[]").split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return None if address.is_loopback else str(address)
 
 
 MIN_TOKEN_CHARS = 16  # beyond loopback: a token short enough to guess protects nothing

@@ -41,6 +41,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -592,8 +593,12 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-SERVER_PREFIX = ".server-"  # `.server-<folders' hash>.lock`: held while a process uses them
-_claims: dict[str, Any] = {}  # claim file -> its open handle, holding the shared lock
+# `.server-<folders' hash>-<pid>-<random>.lock`: one per process that uses the index
+# folder, written whole (the folders and the pid) and locked before it appears, locked until
+# the claim ends; a file whose lock is free was left by a process that died, and goes
+SERVER_PREFIX = ".server-"
+_CLAIM_TMP = ".server-tmp-"  # a claim being written (no `.lock` suffix: never read as one)
+_claims: dict[str, tuple[Any, Path, bool]] = {}  # key -> (locked handle, its file, made dir)
 _claims_lock = threading.Lock()
 
 
@@ -604,79 +609,122 @@ def index_folders(settings: Settings) -> dict[str, str]:
             "data": str(settings.documents_dir.resolve())}
 
 
-def _claim_file(settings: Settings) -> Path:
+def _claim_key(settings: Settings) -> str:
+    """`.server-<hash>` in the index folder: the hash names the folders (a process's claims
+    of one index folder from the same folders are one)."""
     folders = json.dumps(index_folders(settings), sort_keys=True).encode()
-    return settings.index_dir / f"{SERVER_PREFIX}{hashlib.sha256(folders).hexdigest()[:16]}.lock"
+    return str(settings.index_dir / f"{SERVER_PREFIX}{hashlib.sha256(folders).hexdigest()[:16]}")
 
 
-def _claimed_by_other(path: Path) -> dict[str, str] | None:
-    """The folders a live process claims with `path` (it holds its lock), else None."""
+def _live_claim(path: Path) -> dict[str, Any] | None:
+    """What a live process claims with `path` (the folders, its pid), else None. A claim
+    whose lock is free is a dead process's: removed (under the lock: its owner never
+    reopens it). A half-written `.server-tmp-` file of a process killed while claiming
+    goes once a minute old."""
     try:
-        with path.open("r", encoding="utf-8") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                try:
-                    found = json.loads(fh.read())
-                except ValueError:
-                    found = None
-                return found if isinstance(found, dict) else {}
-            fcntl.flock(fh, fcntl.LOCK_UN)  # left by a process that ended
-            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None  # a folder or a FIFO of that name: not a claim
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                found = json.loads(fh.read(1 << 16))
+            except ValueError:
+                found = None
+            return found if isinstance(found, dict) else {}
+        except OSError:
+            return None
+        if not path.name.startswith(_CLAIM_TMP) or time.time() - os.fstat(fd).st_mtime > 60:
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    path.unlink()
         return None
 
 
-def claim_index(settings: Settings, create: bool = True) -> None:
+def claim_index(settings: Settings) -> None:
     """Mark the index folder as used from these seeds and data folders until
-    `release_index` (or the process ends: the lock goes with it). BadSetting if a live
-    process uses it from other folders: two servers on one index folder with different data
-    folders rebuilt it against each other every second, each for its own documents. Any
-    number may share it from the same folders. A folder that cannot be written is not
-    claimed (it is never rebuilt), nor, with `create=False`, one that does not exist yet."""
-    mine = _claim_file(settings)
+    `release_index` (or the process ends: the lock goes with it, and the next claim removes
+    its file). BadSetting if a live process uses it from other folders: two servers on one
+    index folder with different data folders rebuilt it against each other every second,
+    each for its own documents. Any number may share it from the same folders. A folder
+    that cannot be written is not claimed (it is never rebuilt). A folder that does not
+    exist yet is made and claimed (two processes building a new index folder from other
+    folders built it against each other), and removed again if it is still empty when the
+    claim ends."""
+    key = _claim_key(settings)
+    index_dir = settings.index_dir
     with _claims_lock:
-        if str(mine) in _claims or not (create or settings.index_dir.is_dir()):
+        if key in _claims:
             return
+        made = not index_dir.exists()
+        mine = Path(f"{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}.lock")
+        tmp = index_dir / f"{_CLAIM_TMP}{uuid.uuid4().hex}"
+        for attempt in range(3):  # a process whose command failed may remove the new
+            try:  # folder it made (empty) between these two steps: make it again
+                index_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    return
+            except OSError:
+                return
+        fh = os.fdopen(fd, "r+b")
         try:
-            settings.index_dir.mkdir(parents=True, exist_ok=True)
-            fh = os.fdopen(os.open(mine, os.O_RDWR | os.O_CREAT, 0o644), "r+",
-                           encoding="utf-8")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            fh.write(json.dumps({**index_folders(settings), "pid": os.getpid()}).encode())
+            fh.flush()
+            os.replace(tmp, mine)  # whole and locked when it appears
         except OSError:
+            fh.close()
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             return
         try:
-            fcntl.flock(fh, fcntl.LOCK_SH)
-            if not fh.read():
-                fh.write(json.dumps(index_folders(settings)))
-                fh.flush()
-            for other in sorted(settings.index_dir.glob(f"{SERVER_PREFIX}*.lock")):
-                if other == mine or (folders := _claimed_by_other(other)) is None:
-                    continue
+            for other in sorted(index_dir.glob(f"{SERVER_PREFIX}*")):
+                if other == mine or (found := _live_claim(other)) is None:
+                    continue  # a dead process's: gone now
+                if other.name.startswith((Path(key).name, _CLAIM_TMP)):
+                    continue  # the same folders, or a claim not made yet (it sees this one)
                 mine_now = index_folders(settings)
+                pid = f" (process {found['pid']})" if isinstance(found.get("pid"), int) else ""
                 raise BadSetting(
-                    f"the index folder {str(settings.index_dir)!r} is in use by another qa "
-                    f"process reading the seeds folder {folders.get('seeds', '?')!r} and the "
-                    f"data folder {folders.get('data', '?')!r}, not {mine_now['seeds']!r} "
+                    f"the index folder {str(index_dir)!r} is in use by another qa "
+                    f"process{pid} reading the seeds folder {found.get('seeds', '?')!r} and "
+                    f"the data folder {found.get('data', '?')!r}, not {mine_now['seeds']!r} "
                     f"and {mine_now['data']!r}: each would rebuild it for its own documents; "
                     "give this one its own index folder (--index) or the same folders")
         except BaseException:
-            fh.close()
+            _end_claim(fh, mine, made)
             raise
-        _claims[str(mine)] = fh
+        _claims[key] = (fh, mine, made)
+
+
+def _end_claim(fh: Any, path: Path, made: bool) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+    fh.close()
+    if made:  # a folder made for a command that built nothing in it
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
 
 
 def release_index(settings: Settings) -> None:
     """Give up `claim_index`'s claim (a server that stopped; a command that ended)."""
     with _claims_lock:
-        fh = _claims.pop(str(_claim_file(settings)), None)
-    if fh is not None:
-        fh.close()
+        held = _claims.pop(_claim_key(settings), None)
+    if held is not None:
+        _end_claim(*held)
 
 
 @contextlib.contextmanager
-def claimed_index(settings: Settings, create: bool = True) -> Iterator[None]:
+def claimed_index(settings: Settings) -> Iterator[None]:
     """`claim_index` for the duration of a `with` block."""
-    claim_index(settings, create)
+    claim_index(settings)
     try:
         yield
     finally:
@@ -888,6 +936,9 @@ def build_index(
             os.replace(tmp_dir, index_dir / name)
         except BaseException as exc:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno is None and \
+                    _SHORT_WRITE.fullmatch(str(exc)):  # numpy's writers on a full disk
+                exc = OSError(errno.ENOSPC, "No space left on device (a write was cut short)")
             if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:  # one line, 507
                 raise WriteError.of(exc, index_dir, "write the index in") from None
             raise
@@ -926,8 +977,10 @@ def _reading_corpus(settings: Settings) -> Iterator[frozenset[str]]:
     with contextlib.ExitStack() as stack:
         try:
             held = stack.enter_context(data_lock(data, wait=False))
-        except OSError:  # a read-only data folder: what is pending cannot be settled
-            held = False
+        except (OSError, WriteError) as exc:  # a read-only data folder, a folder in place
+            held = False  # of its lock file: what is pending cannot be settled; read on
+            if isinstance(exc, WriteError):
+                log(f"warning: {exc}")
         if held:
             settle(data, committed_by(settings))
         yield frozenset() if held else unconfirmed(settings)
@@ -983,9 +1036,10 @@ def settle_data(settings: Settings) -> None:
         with data_lock(data, wait=False) as held:
             if held:
                 settle(data, committed_by(settings))
-    except OSError as exc:  # a read-only data folder: the check decides as before
-        log(f"warning: cannot settle an interrupted change in {str(data)!r}: "
-            f"{exc.strerror or exc}")
+    except (OSError, WriteError) as exc:  # a read-only data folder, a folder in place of
+        reason = exc.strerror or exc if isinstance(exc, OSError) else exc  # its lock file:
+        log(f"warning: cannot settle an interrupted change in {str(data)!r}: "  # as before
+            f"{reason}")
 
 
 def sticky_ids(settings: Settings, manifest: Manifest) -> PreviousIds:
@@ -1084,6 +1138,8 @@ def _new_matrix(path: Path, shape: tuple[int, int]) -> np.memmap:
 
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+# what numpy's `save`/`tofile` raise when the disk fills under them: no errno, only this
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 
 
 def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
@@ -1447,7 +1503,7 @@ def sweep_index(index_dir: Path) -> None:
         if not any(p.name.startswith(".") and p.name.endswith(".tmp")
                    for p in index_dir.iterdir()):
             return
-        with (index_dir / ".lock").open("a") as fh:
+        with open_lock_file(index_dir / ".lock") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -1456,7 +1512,7 @@ def sweep_index(index_dir: Path) -> None:
                 _clean_leftovers(index_dir)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-    except OSError:
+    except (OSError, WriteError):  # a FIFO in place of the lock file hung the open
         return
 
 

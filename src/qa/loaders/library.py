@@ -626,7 +626,11 @@ def copies(settings: Settings, prepared: Sequence[Prepared],
     return refusals
 
 
-def check_data_dir(settings: Settings) -> Path:
+def check_data_placement(settings: Settings) -> None:
+    """BadSetting if the data folder is (in) the seeds folder, or the index folder is (in)
+    the data folder. Checked before any command reads or builds anything (`preflight`): an
+    add built an index reading the seeds folder as the uploads, or the index folder as an
+    upload, before it refused, and a read never refused."""
     data = settings.documents_dir
     seeds = settings.seeds_dir.resolve()
     resolved = data.resolve()
@@ -638,6 +642,11 @@ def check_data_dir(settings: Settings) -> Path:
         # an index inside the data folder looks like an upload (`qa remove` could take it)
         raise BadSetting(f"the index folder {str(settings.index_dir)!r} must not be the data "
                          f"folder {str(data)!r} (QA_DATA) nor inside it")
+
+
+def check_data_dir(settings: Settings) -> Path:
+    check_data_placement(settings)
+    data = settings.documents_dir
     try:
         data.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -698,6 +707,7 @@ REMOVED_PREFIX = ".removed-"  # a document set aside by `withdraw` until its rem
 PENDING_PREFIX = ".pending-"  # beside a document `commit` stored, until its add is `confirm`ed
 OWNER_SUFFIX = ".index"  # `.removed-<id>-<hex>.index`: the index whose removal it is
 STALE_UPLOAD_SECONDS = 3600  # a streaming upload untouched this long was left by a crash
+STREAMING = ".streaming"  # in an `.upload-` folder: locked by the server while it streams
 
 
 # What decides a killed change: the committed ids (`PreviousIds`, None without a readable
@@ -724,8 +734,8 @@ def _mark_owner(path: Path) -> Path | None:
 def sweep(data: Path, committed: Judge) -> None:
     """Remove what a killed process left in the data folder (call under `data_lock`): any
     `.incoming-` folder or mark's temporary file (only a writer holding the lock has one),
-    `.upload-` folders whose
-    newest file is over an hour old (up to 20 files of QA_MAX_UPLOAD_BYTES each); and
+    `.upload-` folder whose server is gone (up to 20 files of QA_MAX_UPLOAD_BYTES each:
+    nothing holds its STREAMING lock; without one, its newest file is over an hour old); and
     settle the adds and removals a killed process left half done (`settle`)."""
     settle(data, committed)
     now = time.time()
@@ -740,10 +750,29 @@ def sweep(data: Path, committed: Judge) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif path.name.startswith(UPLOAD_PREFIX):
             with contextlib.suppress(OSError):
-                newest = max([path.stat().st_mtime, *(p.stat().st_mtime
-                                                      for p in path.iterdir())])
-                if now - newest > STALE_UPLOAD_SECONDS:
+                alive = _streaming(path)
+                if alive is None:  # no lock yet (just made), or an older qa's: by its age
+                    newest = max([path.stat().st_mtime, *(p.stat().st_mtime
+                                                          for p in path.iterdir())])
+                    alive = now - newest <= STALE_UPLOAD_SECONDS
+                if not alive:
                     shutil.rmtree(path, ignore_errors=True)
+
+
+def _streaming(upload: Path) -> bool | None:
+    """Is the server that streams into this `.upload-` folder alive (it holds the lock of
+    its STREAMING file)? None if the folder has no such file."""
+    try:
+        fd = os.open(upload / STREAMING, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False  # its server is gone: nothing holds the lock
 
 
 def unsettled(data: Path) -> list[Path]:
