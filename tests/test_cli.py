@@ -341,7 +341,7 @@ def test_failed_rebuild_keeps_the_built_index(built: tuple[Path, Path], tmp_path
     manifest = (index / "manifest.json").read_text()
     # An unreadable file is skipped (and reported); with nothing readable left, the rebuild
     # fails and the built index stays.
-    article = next(seeds.glob("*.txt"))
+    article = next(p for p in sorted(seeds.glob("*.txt")) if not p.name.startswith("."))
     original = article.read_bytes()
     article.write_bytes(b"\xff\xfe broken")
     assert_one_line_error(run("index", "--seeds", str(seeds), "--index", str(index)), 1)

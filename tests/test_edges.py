@@ -73,7 +73,8 @@ def _argv(settings: Settings, *args: str) -> list[str]:
 
 
 def _edit_a_seed(settings: Settings) -> None:
-    seed = next(settings.seeds_dir.glob("*.txt"))
+    # the article, not the hidden .examples.txt beside it (which glob may list first)
+    seed = next(p for p in sorted(settings.seeds_dir.glob("*.txt")) if not p.name.startswith("."))
     with seed.open("a", encoding="utf-8") as fh:
         fh.write("\nThe harbour master is Anna Berg.\n")
 
