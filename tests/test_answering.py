@@ -1100,6 +1100,24 @@ def test_a_recipe_and_a_cv_answer_as_written(tmp_path: Path) -> None:
     assert languages.citations[0].quote.text == "English, Swahili and basic French."
 
 
+@pytest.mark.slow
+def test_the_kind_a_which_or_what_names_need_not_be_said(tmp_path: Path) -> None:
+    """"What language is Rivet written in?" was refused ("It never mentions 'language'"):
+    "written in Rust" answers it. The noun a "which/what" determines names the answer's kind,
+    and weighs as "how" words do: covered when said, missed by nothing when not."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "README.md").write_text(
+        "# Rivet\n\nRivet is a command-line tool for batch-renaming files. It is written in "
+        "Rust and runs on Linux, macOS and Windows.\n\n## License\n\nRivet is released under "
+        "the MIT License.\n", encoding="utf-8")
+    pipeline = Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"))
+    assert pipeline.analyze("What language is Rivet written in?").kind == "language"
+    assert pipeline.analyze("What is the name of the language?").kind == ""
+    answer = pipeline.ask("What language is Rivet written in?")
+    assert not answer.abstained and "written in Rust" in answer.citations[0].quote.text
+
+
 @pytest.mark.parametrize(("text", "name", "label"), [
     ("He died at Moffat in October 1880.", "Moffat", "GPE"),
     ("The court sat in Rothery for a week.", "Rothery", "GPE"),

@@ -118,6 +118,8 @@ def gather_evidence(
     # the word covers it ("3 km long"); one that does not is not the less an answer ("2,500
     # troops" answers "How many troops …?", "ships within three days" how long it takes).
     asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text)))) | (_LIGHT_VERBS & q_terms)
+    # So is the kind a "which/what" names: "in Rust" answers "What language is it written in?"
+    asking |= set(tokenize(info.kind)) & q_terms
     idf = {t: index.idf(t) for t in q_terms}  # looked up once: each is a column of the index
     weights = {t: max(value, 0.1) for t, value in idf.items()}
     n = max(int(index.manifest.get("counts", {}).get("sentences", 1)), 1)

@@ -155,6 +155,8 @@ class QuestionInfo:
     duration: bool = False  # "how long": a length of time or space, never a time of day
     point: bool = False  # "when", "in what year": a point in time, never a length of time
     age: bool = False  # "how old": an age ("seven", "six months"), never a date ("October")
+    kind: str = ""  # the noun a "which/what" determines, the answer's kind: "language" of
+    # "What language is it written in?" ("in Rust" need not say "language")
 
     @property
     def wants_type(self) -> bool:
@@ -532,6 +534,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
     wants: tuple[str, ...] = ()
     focus = counted = ""
     duration = point = age = False
+    kind = ""
     wh = next((i for i, t in enumerate(tokens) if t.lower_ in _WH), None)
     if wh is not None:
         word = lower[wh]
@@ -554,6 +557,8 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
             noun = _focus_noun(tokens, wh)
             if noun is not None:
                 focus = noun.lemma_.lower()
+                if tokens[wh].dep_ == "det" and tokens[wh].head.i == noun.i:
+                    kind = focus
                 if focus == "name":
                     named = _name_of(noun)
                     focus = named.lemma_.lower() if named is not None else ""
@@ -591,7 +596,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
-                        topic, topic_kind, references, counted, duration, point, age)
+                        topic, topic_kind, references, counted, duration, point, age, kind)
 
 
 # Pronouns a follow-up's subject is put back for. Not "he" or "she": a text goes on about a
