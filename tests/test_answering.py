@@ -359,6 +359,26 @@ def test_a_pronoun_sentence_of_another_document_is_not_quoted_beside_the_answer(
     assert len(same.citations) == 2  # in its own document, it goes on about the same café
 
 
+def test_a_sentence_ending_in_a_colon_is_quoted_with_what_it_introduces() -> None:
+    """"Install it with Cargo:" is half an answer: the command under it is quoted after it,
+    before another candidate sentence that scores nearly as well."""
+    text = "Install it with Cargo:\n\ncargo install rivet\n\nIt needs Rust 1.70 or newer."
+    parts = ["Install it with Cargo:", "cargo install rivet", "It needs Rust 1.70 or newer."]
+    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
+                      for i, p in enumerate(parts))
+    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    features = dict.fromkeys(FEATURES, 0.5)
+    candidates = tuple(Candidate(sentences[i], chunk, score, 0.6, (), features, (), ())
+                       for i, score in ((0, 1.0), (2, 0.95)))
+    info = QuestionInfo("How do I install Rivet?", (), "", (), (), False, False, True)
+    from qa.lexical import tokenize
+    evidence = Evidence(info, (), candidates, 1, frozenset(tokenize(info.text)), ())
+    answer = compose(evidence, _model(5, 5))
+    quotes = [c.quote for c in answer.citations]
+    assert [q.text for q in quotes] == ["Install it with Cargo:", "cargo install rivet"]
+    assert all(text[q.start:q.end] == q.text for q in quotes)
+
+
 def test_the_same_words_are_not_quoted_twice() -> None:
     """Two documents with the same sentence ("The museum is closed on Mondays.") gave an
     answer quoting it twice."""

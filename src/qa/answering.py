@@ -208,6 +208,16 @@ def with_answer_p(features: dict[str, float], answer_p: float) -> dict[str, floa
 # -- composing -------------------------------------------------------------------------------
 
 
+def _introduced(top: Candidate) -> Sentence | None:
+    """The sentence a quoted one ending in a colon introduces, next in its passage ("Install
+    it with Cargo:" and the command under it): one is half an answer without the other."""
+    if not top.sentence.text.rstrip().endswith(":"):
+        return None
+    sentences = top.chunk.sentences
+    at = next((i for i, s in enumerate(sentences) if s.index == top.sentence.index), None)
+    return sentences[at + 1] if at is not None and at + 1 < len(sentences) else None
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -354,7 +364,11 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     hedge = unresolved or (
         _hedge(evidence) if confidence < TENTATIVE_BELOW else "")
     chosen = [top]
-    if len(evidence.candidates) > 1:
+    introduced = _introduced(top)
+    if introduced is not None and _words(top.sentence.text) + _words(introduced.text) + 2 \
+            + _lead_words(lead_span) + _words(hedge) <= MAX_ANSWER_WORDS:
+        chosen.append(replace(top, sentence=introduced))
+    elif len(evidence.candidates) > 1:
         second = evidence.candidates[1]
         if (second.score >= top.score - SECOND_SENTENCE_MARGIN
                 and second.sentence.index != top.sentence.index
