@@ -594,6 +594,10 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "1. Rinse the rice", False),
     ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "2. Add water", False),
     ("3. Fees\n\nNone.\n\n4. How to apply\n\n1. Write to us.", "4. How to apply", True),
+    # a contract's clause heading over its numbered clauses
+    ("Term.\n\n3. Rent\n3.1 The rent is £1,150 a month.\n3.2 It is paid in advance.",
+     "3. Rent", True),
+    ("Term.\n\n3. Rent\n(a) The rent is £1,150 a month.", "3. Rent", True),
     # a table's first row under its Markdown rule holds data; the row above the rule names
     ("| Setting | Default |\n|---|---|\n| retry_limit | 25 |\n| poll | 2 |",
      "| retry_limit | 25 |", False),

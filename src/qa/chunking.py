@@ -136,6 +136,10 @@ def _records(lines: list[str]) -> list[bool]:
             for n, is_label in enumerate(label)]
 
 
+# The number of a clause under a numbered heading ("3. Rent" / "3.1 The rent is …", "(a)").
+_CLAUSE_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)+\.?|\(?[a-z]\)|\(\d{1,2}\))\s+")
+
+
 def _heads(line: str, following: str) -> bool:
     """Is `line`, the first of a paragraph, the heading of the prose on the lines under it
     ("3. Water supply" / "The water will be turned on on 1 April.", a plain-text file's
@@ -143,7 +147,7 @@ def _heads(line: str, following: str) -> bool:
     no closing punctuation, over a line that opens with a capital and ends a sentence or is
     longer than a heading. (An unnumbered line over prose may be a term over its
     definition, which is quoted with it.)"""
-    line, following = line.strip(), following.strip()
+    line, following = line.strip(), _CLAUSE_NUMBER.sub("", following.strip())
     return (0 < len(line.split()) <= HEADING_WORDS and not _ENDS_SENTENCE.search(line)
             and bool(_NUMBER_MARK.match(line) or _MARKDOWN_HEADING.match(line))
             and not _CELLS.search(line) and not _TABLE_ROW.fullmatch(line)

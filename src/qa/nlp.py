@@ -67,6 +67,7 @@ for _group, _nouns in {
     "measure": "quantity size length height width depth distance weight area volume "
                "temperature speed capacity dimension",
     "money": "price cost sum fee budget salary revenue income value worth fine wage fund funding "
+             "rent fare charge tax deposit pension allowance bonus premium tuition toll "
              "profit payment",
     "percent": "percentage percent proportion share rate",
     "place": "country city state town place region continent location province county village "
