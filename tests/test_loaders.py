@@ -226,9 +226,46 @@ def test_pdf_a_table_s_rows_are_not_headings(tmp_path: Path) -> None:
     doc = load(tmp_path / "range.pdf")
     assert [p.text for p in doc.paragraphs] == [
         "Product range", "The table lists the tank size and pump pressure of each model we "
-        "sell.", "Model Tank Pressure\nBrewMaster 3000 1.2 litres 19 bar\nBrewMaster Mini "
-        "0.8 litres 15 bar", "All models ship with a two-year warranty."]
-    assert _headings(doc) == ["Product range"]
+        "sell.", "Model | Tank | Pressure\nBrewMaster 3000 | 1.2 litres | 19 bar\n"
+        "BrewMaster Mini | 0.8 litres | 15 bar", "All models ship with a two-year warranty."]
+    assert _headings(doc) == ["Product range", "Model | Tank | Pressure"]  # its first row
+
+
+def test_pdf_a_table_row_s_cells_are_apart_and_prose_stays_whole(tmp_path: Path) -> None:
+    """A PDF table's row came out as its cells' words run together ('Under 8 metres 12
+    pounds 70 pounds'), read as one sentence, and a table of two rows was two headings.
+    Where the layout shows cells (pieces of a line drawn at x positions that the rows
+    above or below share) they are joined by " | ", as the Word and HTML loaders write a
+    row, each row a sentence of one block; prose with bold words in it, and a justified
+    paragraph, stay as they are."""
+    from fpdf import FPDF
+
+    from qa.chunking import chunk_documents
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    prose = ("The harbour **board** set these fees for the **summer** season of 2025, and they "
+             "apply to **all** berths on the **north** and the **south** pier alike, whatever "
+             "the **size** of the boat and the **length** of the stay at the marina.")
+    pdf.multi_cell(0, 6, prose, new_x="LMARGIN", new_y="NEXT", markdown=True, align="J")
+    pdf.ln(4)
+    with pdf.table() as table:
+        for cells in (("Boat length", "Daily fee"), ("under 8 metres", "12 pounds")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.ln(4)
+    pdf.multi_cell(0, 6, "Payment is due on arrival at the harbour office.",
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "fees.pdf"))
+    doc = load(tmp_path / "fees.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        prose.replace("**", ""), "Boat length | Daily fee\nunder 8 metres | 12 pounds",
+        "Payment is due on arrival at the harbour office."]
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert "under 8 metres | 12 pounds" in sentences
+    assert _headings(doc) == ["Boat length | Daily fee"]
 
 
 def test_pdf_headings_set_large_are_headings_beside_a_table_or_a_subtitle(
@@ -266,10 +303,11 @@ def test_pdf_headings_set_large_are_headings_beside_a_table_or_a_subtitle(
         "ThermaHeat 24C Combi Boiler", "User guide", "Resetting the boiler",
         "If the display shows fault code F28, the boiler did not detect a flame. Press and "
         "hold the reset button for five seconds.", "Fault codes",
-        "F22 Low water pressure\nF28 No flame detected\nF75 Pressure sensor fault",
+        "F22 | Low water pressure\nF28 | No flame detected\nF75 | Pressure sensor fault",
         "Servicing", "Have the boiler serviced once a year by a qualified engineer."]
     assert _headings(doc) == ["ThermaHeat 24C Combi Boiler", "User guide",
-                              "Resetting the boiler", "Fault codes", "Servicing"]
+                              "Resetting the boiler", "Fault codes", "F22 | Low water pressure",
+                              "Servicing"]  # a table's first row is read as its header
 
 
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Pages are joined by a blank line and recorded as spans, so a citation knows its 
 whose sentence goes on on the next page (it ends without a full stop, the next one starts
 in lower case) is joined to it by a line break only, so that sentence stays whole. Running
 headers and footers (a line at the top or bottom of most pages, page numbers aside) and
-bare page numbers are dropped, so they are never quoted nor glued to a sentence; a word
+bare page numbers are dropped, so they are never quoted nor glued to a sentence; a table's
+row has its cells joined by " | " (where its pieces are drawn in columns); a word
 hyphenated at a line break is joined again (`infor-` / `mation`), unless the document
 writes it with its hyphen elsewhere. A heading is told by its place (a short line after a
 sentence's end) and by its size (set larger than the body text). An encrypted PDF and a
@@ -17,17 +18,19 @@ import io
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import Any, NamedTuple
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 5  # 3: running headers, footers and page numbers dropped; words and sentences
+REVISION = 6  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
 # a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
 # as its column is no heading; a heading after a list item is one; a converter's file name
 # is no title; three heading-like lines in a row are a table's rows
 # 5: a line set larger than the body text is a heading among such lines too
+# 6: a table's row has its cells apart (" | "), where the layout draws them in columns
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -81,16 +84,18 @@ def page_paragraphs(text: str, large: frozenset[str] = frozenset()) -> str:
     such lines in a row are no headings but the rows of a table (or a block of an address, a
     title page): they stay lines of one paragraph, which can be quoted; but a line set
     larger than the body text (`large`: their `_key`s) is a heading, in such a run too (a
-    title over its subtitle, a heading over a table)."""
+    title over its subtitle, a heading over a table). A table's rows with their cells apart
+    ("Model | Tank", `_cells`) are a block of their own, and no headings."""
     after_break = True
     lines = text.split("\n")
     width = max(len(line.strip()) for line in lines)
     headings = []
+    rows = [ROW_JOIN in line for line in lines]
     for n, line in enumerate(lines):
-        headings.append(_is_heading(line, after_break,
-                                    lines[n + 1] if n + 1 < len(lines) else "", width))
+        headings.append(not rows[n] and _is_heading(
+            line, after_break, lines[n + 1] if n + 1 < len(lines) else "", width))
         # a list's item ends where its line does (unless it ends mid-phrase: "with")
-        after_break = headings[-1] or _ends_sentence(line) or not line.strip() or (
+        after_break = headings[-1] or rows[n] or _ends_sentence(line) or not line.strip() or (
             _LIST_LINE.match(line) is not None and not _open_end(line))
     run = 0
     for n in range(len(lines) + 1):
@@ -105,11 +110,13 @@ def page_paragraphs(text: str, large: frozenset[str] = frozenset()) -> str:
                 lines[n] = "\n" + lines[n]
         run = 0
     out: list[str] = []
-    for line, heading in zip(lines, headings, strict=True):
-        if heading and out and out[-1] != "":
+    for n, (line, heading) in enumerate(zip(lines, headings, strict=True)):
+        # a table's rows are a block of their own, as a heading is
+        opens = heading or rows[n] and (n == 0 or not rows[n - 1])
+        if opens and out and out[-1] != "":
             out.append("")
         out.append(line)
-        if heading:
+        if heading or rows[n] and n + 1 < len(lines) and not rows[n + 1]:
             out.append("")
     return "\n".join(out).strip()
 
@@ -172,9 +179,14 @@ def join_wrapped_lines(text: str) -> str:
     `debated at length`; `rebuilt between November 2024 and\nMarch 2025`), so that a quote
     reads as the sentence it is; the other line breaks a page's layout means (before a
     capital, a number, a list mark) stay."""
-    text = _WRAPPED.sub(" ", text)
+    def row_at(at: int) -> bool:  # is a line on either side of this break a table's row?
+        return ROW_JOIN in text[text.rfind("\n", 0, at) + 1:text.find("\n", at + 1) % (
+            len(text) + 1)]
+
+    text = _WRAPPED.sub(lambda m: "\n" if row_at(m.start()) else " ", text)
     return _WRAPPED_AFTER.sub(
-        lambda m: " " if _open_end(text[max(0, m.start() - 20):m.start()]) else "\n", text)
+        lambda m: " " if _open_end(text[max(0, m.start() - 20):m.start()])
+        and not row_at(m.start()) else "\n", text)
 
 
 # A title a PDF converter puts in the metadata for want of one: the source file's name
@@ -185,11 +197,68 @@ _MADE_UP_TITLE = re.compile(
     r"no title|\(?anonymous\)?)$", re.IGNORECASE)
 
 
-def _drawn_lines(page: Any) -> tuple[str, list[tuple[str, float]]]:
-    """The page's text, and each line as drawn: its `_key` and the font size most of its
-    letters are set in (the font's size times the text and page scales)."""
+ALIGNED = 2.0  # points: cells of two lines drawn this close in x start the same column
+CELL_GAP = 1.0  # ems of blank between a piece's end and the next piece: a cell's edge
+ROW_JOIN = " | "  # between a table row's cells, as the Word and HTML loaders write them
+AVERAGE_WIDTH = 0.5  # ems a character is wide, where the font does not tell
+
+
+class _Piece(NamedTuple):
+    text: str
+    x: float  # where the text was last moved to (pieces after a font change run on from it)
+    gap: float  # blank between the end of the text before it and `x`, in ems (0: ran on)
+
+
+def _cells(lines: list[list[_Piece]]) -> dict[str, str]:
+    """The lines that are rows of a table, as their `_key` → their cells joined by " | ". A
+    cell starts at a piece drawn an em or more past the end of the text before it, at an x
+    where a cell of the line above or below starts too: the columns of a table. A word
+    spaced out in a justified line, a list's text beside its bullet, and the pieces of a
+    line in a change of font are no cells."""
+    starts = [[p.x for p in line if p.gap >= CELL_GAP] for line in lines]
+
+    def column(x: float, n: int) -> bool:
+        return any(abs(x - other) <= ALIGNED for m in (n - 1, n + 1) if 0 <= m < len(lines)
+                   for other in starts[m])
+
+    rows: dict[str, str] = {}
+    for n, line in enumerate(lines):
+        if not any(column(x, n) for x in starts[n]):
+            continue
+        cells = [""]
+        for piece in line:
+            if piece.gap > 0 and column(piece.x, n):
+                cells.append("")
+            cells[-1] += piece.text
+        row = ROW_JOIN.join(c for c in (" ".join(cell.split()) for cell in cells) if c)
+        rows[_key("".join(piece.text for piece in line))] = row
+    return rows
+
+
+def _width_of(font: Any) -> Callable[[str], float]:
+    """A function giving the width of a text in `font` in ems (the font's own widths where
+    pypdf reads them, an average otherwise)."""
+    try:
+        from pypdf.generic._font import Font
+
+        widths = Font.from_font_resource(font)
+        widths.get_text_width("a")
+        return lambda text: float(widths.get_text_width(text)) / 1000
+    except Exception:  # noqa: BLE001 - an odd font or another pypdf: estimate
+        return lambda text: AVERAGE_WIDTH * len(text)
+
+
+def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None = None,
+                 ) -> tuple[str, list[tuple[str, float]]]:
+    """The page's text, a table's rows with their cells apart (`_cells`), and each line as
+    drawn: its `_key` and the font size most of its letters are set in (the font's size
+    times the text and page scales)."""
     lines: list[tuple[str, float]] = []
     line: list[tuple[str, float]] = []
+    placed: list[list[_Piece]] = []  # each line's pieces, and where each is drawn
+    pieces: list[_Piece] = []
+    fonts = {} if fonts is None else fonts  # by the font's object number: once a document
+    run = [0.0, 0.0]  # where the text was last moved to, and where it has got to since
 
     def end_line() -> None:
         if line:
@@ -198,17 +267,38 @@ def _drawn_lines(page: Any) -> tuple[str, list[tuple[str, float]]]:
                 sizes[size] += len(piece.strip())
             lines.append((_key("".join(piece for piece, _ in line)), sizes.most_common(1)[0][0]))
             line.clear()
+        if pieces:
+            placed.append(pieces.copy())
+            pieces.clear()
 
     def visit(text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
         scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
+        em = float(size) * (scale or 1.0)
+        x = float(tm[4] * cm[0] + tm[5] * cm[2] + cm[4])
+        ref = getattr(font, "indirect_reference", None)
+        key = (ref.idnum, ref.generation) if ref is not None else id(font)
+        if key not in fonts:
+            fonts[key] = _width_of(font)
         for n, piece in enumerate(text.split("\n")):
             if n:
                 end_line()
             if piece.strip():
-                line.append((piece, round(float(size) * (scale or 1.0), 1)))
+                line.append((piece, round(em, 1)))
+                moved = bool(pieces) and abs(x - run[0]) > 0.5
+                gap = (x - run[1]) / em if moved and em else 0.0
+                if moved or not pieces:
+                    run[:] = [x, x]
+                    piece_text = piece.lstrip()  # a space pypdf puts for the move
+                else:
+                    piece_text = piece
+                run[1] += fonts[key](piece_text) * em
+                pieces.append(_Piece(piece, x, max(gap, 0.0) if moved else 0.0))
 
     text = page.extract_text(visitor_text=visit) or ""
     end_line()
+    rows = _cells(placed)
+    if rows:
+        text = "\n".join(rows.get(_key(t), t) for t in text.split("\n"))
     return text, lines
 
 
@@ -256,7 +346,8 @@ class PdfLoader:
             if len(reader.pages) > MAX_PAGES:
                 raise BadDocument(f"{name}: the PDF has {len(reader.pages)} pages "
                                   f"(at most {MAX_PAGES})", status=413)
-            drawn = [_drawn_lines(page) for page in reader.pages]
+            fonts: dict[object, Callable[[str], float]] = {}
+            drawn = [_drawn_lines(page, fonts) for page in reader.pages]
             raw_texts = [clean_extracted(text).strip() for text, _ in drawn]
             large = large_lines([lines for _, lines in drawn])
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
