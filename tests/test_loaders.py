@@ -1334,6 +1334,35 @@ def test_a_long_code_block_is_one_passage_and_no_answer(tmp_path: Path) -> None:
     assert _headings(load(tmp_path / "deploy.md")) == ["# Deploy"] + [s.text for _, s in pieces]
 
 
+def test_a_code_block_longer_than_a_passage_cap_stays_code(tmp_path: Path) -> None:
+    """A code block over 4,000 characters (CODE_CHARS) was cut into passages of their own,
+    and in each passage but the first and the last no fence was in sight: its lines were
+    prose to the ranker, quotable as answers. Every piece of it is code, in the chunker and
+    in the index that is built (each passage still bounded in size)."""
+    from qa.chunking import CODE_CHARS, chunk_documents, is_heading
+    from qa.store import build_index
+    from tests.conftest import HashingEmbedder
+
+    code = "\n".join(f'step_{i} = run("task-{i}", retries=3)  # Step {i} of the deploy.'
+                     for i in range(400))
+    assert len(code) > 4 * CODE_CHARS
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "deploy.md").write_text(
+        f"# Deploy\n\nRun the deploy script.\n\n```python\n{code}\n```\n\nIt takes a "
+        "minute.\n", encoding="utf-8")
+    chunks = chunk_documents([load(seeds / "deploy.md")])
+    pieces = [(c, s) for c in chunks for s in c.sentences if "step_" in s.text]
+    assert len({c.id for c, _ in pieces}) > 2 and max(len(c.text) for c in chunks) <= CODE_CHARS
+    assert all(is_heading(s, c) for c, s in pieces)
+    index = build_index(Settings(model="fake-hashing", seeds_dir=seeds,
+                                 index_dir=tmp_path / "index", spacy="none"), HashingEmbedder())
+    stored = list(index.chunks)
+    assert [(c.start, c.end) for c in stored] == [(c.start, c.end) for c in chunks]
+    assert all(is_heading(s, c) == ("step_" in s.text or s.text == "# Deploy")
+               for c in stored for s in c.sentences)
+
+
 def test_an_html_code_block_is_one_paragraph_apart_from_the_prose(tmp_path: Path) -> None:
     """trafilatura writes a <pre> block as bare lines, so 'Install the tool from PyPI:' and
     the commands under it ran into one sentence of prose ('Install the tool from PyPI: pip
