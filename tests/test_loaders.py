@@ -1023,6 +1023,31 @@ def test_a_markdown_file_s_front_matter_is_no_passage(tmp_path: Path) -> None:
     assert load(tmp_path / "api.txt").paragraphs[0].text.startswith("---\ntitle: Beacon API")
 
 
+def test_a_markdown_comment_inside_a_line_is_never_quoted(tmp_path: Path) -> None:
+    """A comment inside a paragraph's line ('a day <!-- was 4 pounds, ask Sam --> and must',
+    'free. <!-- TODO photo -->'), never shown by a renderer, was text of its paragraph:
+    indexed and quoted. It is in no paragraph (what is left of the line on either side is
+    text), nor the title; one in an inline code span (`<!-- x -->`) or a code fence is
+    text a reader sees; a '<!--' never closed is text too."""
+    from qa.chunking import chunk_documents
+
+    text = ("# Bike hire <!-- draft -->\n\nBikes cost 5 pounds a day <!-- was 4 pounds, ask "
+            "Sam --> and must be back by 6 pm.\n\nHelmets are free. <!-- TODO: a photo\nof "
+            "one -->\nWrite `<!-- x -->` for a comment.\n\n```\nkeep <!-- this -->\n```\n\n"
+            "Tip: <!-- is how a comment opens.\n")
+    (tmp_path / "bikes.md").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "bikes.md")
+    assert doc.title == "Bike hire"
+    assert [p.text for p in doc.paragraphs] == [
+        "# Bike hire", "Bikes cost 5 pounds a day", "and must be back by 6 pm.",
+        "Helmets are free.", "Write `<!-- x -->` for a comment.", "```\nkeep <!-- this -->\n```",
+        "Tip: <!-- is how a comment opens."]
+    for p in doc.paragraphs:
+        assert text[p.start:p.end] == p.text
+    quoted = " ".join(s.text for c in chunk_documents([doc]) for s in c.sentences)
+    assert "Sam" not in quoted and "photo" not in quoted and "draft" not in quoted
+
+
 def test_a_markdown_file_s_comments_are_never_quoted(tmp_path: Path) -> None:
     """An HTML comment in Markdown ('<!-- TODO: internal note: the staging password is
     hunter2 -->'), never shown by a renderer, was a paragraph of sentences: indexed and

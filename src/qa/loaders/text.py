@@ -30,18 +30,20 @@ class TextLoader:
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
                            re.DOTALL)
 _TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t\r]*$""", re.MULTILINE)
-MARKDOWN_REVISION = 3  # 2: the title is the front matter's, not its "---"
+MARKDOWN_REVISION = 4  # 2: the title is the front matter's, not its "---"
 #                       3: ... also in a file with CRLF line ends; no title is a comment;
 #                          else the first "# " heading, without markup
-# An HTML comment as Markdown reads one (CommonMark's HTML block): from "<!--" at a line's
-# start to the end of the line that closes it
-_COMMENT = re.compile(r"^[ \t]{0,3}<!--.*?-->[^\n]*", re.DOTALL | re.MULTILINE)
+#                       4: a comment inside a line is hidden too
+_LINE_START = re.compile(r"[ \t]{0,3}")
 
 
 def hidden_spans(text: str) -> list[tuple[int, int]]:
     """What a Markdown file holds that a reader never sees, as (start, end) offsets: its
     YAML front matter (data about the file: its title, tags, a date) and its HTML comments
-    (notes to its authors, "<!-- TODO ... -->"), those in code fences aside."""
+    (notes to its authors, "<!-- TODO ... -->"), those in code fences and inline code
+    spans aside. A comment that opens a line hides, as CommonMark reads an HTML block, up to
+    the end of the line that closes it; one inside a line ("a day <!-- was 4 --> and"),
+    just itself. A "<!--" never closed is text."""
     from qa.chunking import fences
 
     front = _FRONT_MATTER.match(text)
@@ -54,11 +56,36 @@ def hidden_spans(text: str) -> list[tuple[int, int]]:
         starts.append(starts[-1] + len(line))
     code = sorted((starts[o], starts[c + 1]) for o, c in fences(lines).items())
     n = 0
-    for comment in _COMMENT.finditer(text, hidden[0][1] if hidden else 0):
-        while n < len(code) and code[n][1] <= comment.start():
+    at = hidden[0][1] if hidden else 0
+    line_start = text.rfind("\n", 0, at) + 1
+    ticks, counted = 0, line_start  # backticks of the line so far (odd: in a code span)
+    # each step looks only at the text since the last: a long line of comments is linear
+    while (opened := text.find("<!--", at)) >= 0:
+        closed = text.find("-->", opened + 4)
+        if closed < 0:
+            break  # nor can a later one close
+        while n < len(code) and code[n][1] <= opened:
             n += 1  # the fences before it
-        if n == len(code) or not code[n][0] <= comment.start():
-            hidden.append(comment.span())
+        newline = text.rfind("\n", at, opened)
+        if newline >= 0:
+            line_start = counted = newline + 1
+            ticks = 0
+        ticks += text.count("`", counted, opened)
+        counted = opened
+        if n < len(code) and code[n][0] <= opened or ticks % 2:
+            at = opened + 4  # in a code fence, or in an inline code span: shown as code
+            continue
+        end = closed + 3
+        if opened - line_start <= 3 and _LINE_START.fullmatch(text, line_start, opened):
+            line_end = text.find("\n", end)  # an HTML block: to the end of its last line
+            end = len(text) if line_end < 0 else line_end
+            opened = line_start
+        hidden.append((opened, end))
+        at = counted = end
+        newline = text.rfind("\n", opened, end)
+        if newline >= 0:  # the comment ran on over lines
+            line_start = newline + 1
+            ticks = 0
     return hidden
 
 
@@ -74,13 +101,13 @@ class MarkdownLoader(TextLoader):
         title = _TITLE.search(front.group(1)) if front is not None else None
         if title is not None and title.group(2).strip():
             return Extracted(text=text, title=title.group(2).strip()[:200])
-        shown, at = [], 0  # the title is what a reader sees
+        shown, at = "", 0  # the title is what a reader sees
         for start, end in hidden_spans(text):
-            shown.append(text[at:start])
+            inline = start and text[start - 1] not in "\r\n"
+            shown += text[at:start] + (" " if inline else "\n\n")
             at = max(at, end)
-        shown.append(text[at:])
-        return Extracted(text=text, title=markdown_title("\n\n".join(shown))
-                         or extracted.title)
+        shown += text[at:]
+        return Extracted(text=text, title=markdown_title(shown) or extracted.title)
 
 
 TITLE_LINES = 30  # a level-one heading further down titles a part, not the file
