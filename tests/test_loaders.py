@@ -1408,6 +1408,44 @@ def test_an_html_code_block_is_one_paragraph_apart_from_the_prose(tmp_path: Path
     assert "```\npip install orbit-cli" in _headings(doc)[-1]
 
 
+def test_an_html_page_is_parsed_once_for_trafilatura(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader parsed a page with lxml three times (accordion headings, marks for
+    trafilatura, divs of text as paragraphs), writing it out between passes. One tree takes
+    the three edits now; the text is the same as the three passes gave, byte for byte, on a
+    page that has what each pass edits (an accordion whose button and inline panel are in a
+    paragraph, where a heading ends up inside a <p>; a cell of two paragraphs; a div of text
+    with a <br>; a figure's caption; a <pre>)."""
+    import sys
+
+    import lxml.html
+
+    from qa.loaders.html import HtmlLoader
+
+    page = ('<html><head><title>Marina guide</title></head><body><article><h1>Marina guide'
+            '</h1><p>Before you come <button class="accordion">Can I bring a dog?</button>'
+            '<span>Dogs are welcome on a lead everywhere but the café.</span> Ask at the '
+            'office.</p><table><tr><th>Berth</th><th>Fee</th></tr><tr><td>Pontoon</td><td><p>'
+            '12 pounds</p><p>Water included</p></td></tr></table><div>The office opens at 8 am'
+            '<br>and shuts at 6 pm.</div><figure><img src="m.png"><figcaption>Figure 1: the '
+            'north pier.</figcaption></figure><pre>call 555 0100\nask for Sam</pre></article>'
+            '</body></html>')
+    parses = []
+    parse = lxml.html.fromstring
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if sys._getframe(1).f_globals["__name__"] == "qa.loaders.html":
+            parses.append(1)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(lxml.html, "fromstring", counted)
+    assert HtmlLoader().extract(page.encode(), "guide.html").text == (
+        "Marina guide\n\nBefore you come\n\nCan I bring a dog?\n\nDogs are welcome on a "
+        "lead everywhere but the café. Ask at the office.\n\n| Berth | Fee |\n|---|---|\n| "
+        "Pontoon | 12 pounds; Water included |\n\nThe office opens at 8 am and shuts at 6 pm."
+        "\n\nFigure 1: the north pier.\n\n```\ncall 555 0100\nask for Sam\n```")
+    assert len(parses) == 1
+
+
 def test_an_html_table_cell_s_lines_are_not_run_together(tmp_path: Path) -> None:
     """trafilatura runs a cell's lines (<br>, or its <p>s) together: 'Parallel deploy
     workers Raise it for large projects', 'Hire costs £20 an hour'. They are joined as the
