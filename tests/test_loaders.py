@@ -268,6 +268,60 @@ def test_pdf_a_table_row_s_cells_are_apart_and_prose_stays_whole(tmp_path: Path)
     assert _headings(doc) == ["Boat length | Daily fee"]
 
 
+def test_pdf_a_row_with_a_wrapped_cell_is_one_row_and_columns_read_in_turn(
+        tmp_path: Path) -> None:
+    """A PDF table row whose cell wraps onto two lines, the other cells centred beside it,
+    is drawn cell by cell on lines of its own: it came out as four lines ('Day rover',
+    'Unlimited travel ... on the', 'day of purchase', '£5.20'), the first two read as
+    headings, and the header row over it was not told for one. It is one row again, cells
+    in column order. Two columns of prose drawn across the page line by line (a line of
+    the left column, then the line beside it) read as rows of a table ('The council voted
+    on Tuesday to close | Traders on the east bank said the'): each column is read in
+    turn."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    pdf.multi_cell(0, 5, "Ticket types. The table below lists each ticket and what it has.",
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    with pdf.table(col_widths=(30, 110, 30)) as table:
+        for cells in (("Ticket", "What it includes", "Price"),
+                      ("Day rover", "Unlimited travel on all buses and trams in the city zone "
+                       "until midnight on the day of purchase", "£5.20"),
+                      ("Weekly pass", "Seven days of travel from the first day of use",
+                       "£21.00"),
+                      ("Student", "As the weekly pass, with a student card", "£15.00")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.ln(3)
+    pdf.multi_cell(0, 5, "Tickets can be bought on the bus.", new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "tickets.pdf"))
+    doc = load(tmp_path / "tickets.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        "Ticket types. The table below lists each ticket and what it has.",
+        "Ticket | What it includes | Price\nDay rover | Unlimited travel on all buses and trams "
+        "in the city zone until midnight on the day of purchase | £5.20\nWeekly pass | Seven "
+        "days of travel from the first day of use | £21.00\nStudent | As the weekly pass, with "
+        "a student card | £15.00", "Tickets can be bought on the bus."]
+    left = ("The council voted on Tuesday to close the old bridge to cars from the first of "
+            "March. Buses and bicycles may still cross it, and a new footpath will open beside "
+            "it in the summer.")
+    right = ("Traders on the east bank said the closure would cost them customers, and asked "
+             "the council to pay for more parking near the market hall before it closes.")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    words = [text.split() for text in (left, right)]
+    for n in range(0, max(len(w) for w in words), 7):
+        pdf.text(10, 20 + n, " ".join(words[0][n:n + 7]))
+        pdf.text(110, 20 + n, " ".join(words[1][n:n + 7]))
+    pdf.output(str(tmp_path / "bridge.pdf"))
+    assert [p.text for p in load(tmp_path / "bridge.pdf").paragraphs] == [f"{left}\n{right}"]
+
+
 def test_pdf_headings_set_large_are_headings_beside_a_table_or_a_subtitle(
         tmp_path: Path) -> None:
     """Three heading-like lines in a row are read as a table's rows, so a manual's title,

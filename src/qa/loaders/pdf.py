@@ -30,7 +30,9 @@ REVISION = 6  # 3: running headers, footers and page numbers dropped; words and 
 # as its column is no heading; a heading after a list item is one; a converter's file name
 # is no title; three heading-like lines in a row are a table's rows
 # 5: a line set larger than the body text is a heading among such lines too
-# 6: a table's row has its cells apart (" | "), where the layout draws them in columns
+# 6: a table's row has its cells apart (" | "), where the layout draws them in columns, on
+# one line where its cells are drawn one after the other; columns of prose drawn line by
+# line across the page are read one after the other
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -209,30 +211,132 @@ class _Piece(NamedTuple):
     gap: float  # blank between the end of the text before it and `x`, in ems (0: ran on)
 
 
-def _cells(lines: list[list[_Piece]]) -> dict[str, str]:
-    """The lines that are rows of a table, as their `_key` → their cells joined by " | ". A
-    cell starts at a piece drawn an em or more past the end of the text before it, at an x
-    where a cell of the line above or below starts too: the columns of a table. A word
-    spaced out in a justified line, a list's text beside its bullet, and the pieces of a
-    line in a change of font are no cells."""
-    starts = [[p.x for p in line if p.gap >= CELL_GAP] for line in lines]
+_WORD = re.compile(r"\w")
+NEAR = 8  # lines: a row's cells line up with those of a row at most this far away
 
-    def column(x: float, n: int) -> bool:
-        return any(abs(x - other) <= ALIGNED for m in (n - 1, n + 1) if 0 <= m < len(lines)
-                   for other in starts[m])
 
-    rows: dict[str, str] = {}
-    for n, line in enumerate(lines):
-        if not any(column(x, n) for x in starts[n]):
+def _cells(lines: list[str], placed: list[list[_Piece]]) -> list[str]:
+    """The page's lines (`placed`: the pieces of each, and where each is drawn) with each of
+    its tables' rows on one line, its cells joined by " | ". A cell starts at a piece drawn
+    an em or more past the end of the text before it, at an x where a cell of another row
+    near it starts too: the columns of a table. A word spaced out in a justified line, a
+    list's text beside its bullet, and the pieces of a line in a change of font are no
+    cells. A row whose cells are drawn one after the other on lines of their own (a cell
+    of two lines, the others centred on it) is one line again, its cells in column order;
+    the lines of two columns of prose, drawn across the page line by line, are each
+    column's lines in turn."""
+    # (a run of dots, a contents page's leader, opens no cell)
+    starts = [[p.x for p in line if p.gap >= CELL_GAP and _WORD.search(p.text)]
+              for line in placed]
+
+    def lined_up(x: float, n: int) -> bool:
+        return any(abs(x - other) <= ALIGNED for m in range(max(0, n - NEAR), n + NEAR + 1)
+                   if m != n and m < len(starts) for other in starts[m])
+
+    rows = [n for n in range(len(placed)) if any(lined_up(x, n) for x in starts[n])]
+    if not rows:
+        return lines
+    out: list[str | None] = list(lines)
+    first = 0
+    while first < len(rows):  # each table: rows no more than NEAR lines apart
+        last = first
+        while last + 1 < len(rows) and rows[last + 1] - rows[last] <= NEAR:
+            last += 1
+        table = rows[first:last + 1]
+        _table(out, placed, table, sorted({placed[n][0].x for n in table}
+                                          | {x for n in table for x in starts[n]}))
+        first = last + 1
+    return [line for line in out if line is not None]
+
+
+def _table(out: list[str | None], placed: list[list[_Piece]], rows: list[int],
+           xs: list[float]) -> None:
+    """Write the table whose cells start at `xs`, its rows with cells lined up drawn on the
+    lines `rows`, into `out`: each row on the first of its lines, the others None. The
+    lines between and after those (up to NEAR) that start at a column are of the row before
+    them while they go on to the columns on its right, else of a row of their own."""
+    columns: list[float] = []
+    for x in xs:  # x positions this close are one column
+        if not columns or x - columns[-1] > ALIGNED:
+            columns.append(x)
+
+    def column(x: float) -> int | None:
+        return next((c for c, at in enumerate(columns) if abs(x - at) <= ALIGNED), None)
+
+    lined = set(rows)
+    groups: list[tuple[list[int], dict[int, list[str]]]] = []  # each row: lines, cells
+    last = len(columns)  # the column the row being read has reached
+    for n in range(rows[0], min(len(placed), rows[-1] + NEAR + 1)):
+        pieces = placed[n]
+        if not pieces:
             continue
-        cells = [""]
-        for piece in line:
-            if piece.gap > 0 and column(piece.x, n):
-                cells.append("")
-            cells[-1] += piece.text
-        row = ROW_JOIN.join(c for c in (" ".join(cell.split()) for cell in cells) if c)
-        rows[_key("".join(piece.text for piece in line))] = row
-    return rows
+        at = column(pieces[0].x)
+        if at is None:
+            if n > rows[-1]:
+                break  # text under the table
+            last = len(columns)
+            continue
+        cells: dict[int, list[str]] = {}
+        for piece in pieces:
+            moved = column(piece.x) if piece.gap > 0 else None
+            at = moved if moved is not None else at
+            cells.setdefault(at, []).append(piece.text)
+        lead = min(cells)
+        if lead < last or n in lined and lead == 0 or not groups:
+            groups.append(([], {}))
+        groups[-1][0].append(n)
+        for c, texts in cells.items():
+            groups[-1][1].setdefault(c, []).append("".join(texts))
+        last = max(cells)
+
+    def written(of: list[tuple[list[int], dict[int, list[str]]]]) -> list[list[str]]:
+        return [[" ".join(" ".join(cells.get(c, [])).split()) for c in range(len(columns))]
+                for _, cells in of]
+
+    wide = [n for n, (_, cells) in enumerate(groups) if len(cells) > 1]
+    if not wide:
+        return
+    if _prose_columns(written([groups[n] for n in wide])):
+        # two columns of text drawn across the page line by line: each column in turn, with
+        # the lines of one column after them that go on with its text
+        end = wide[-1] + 1
+        while end < len(groups) and _goes_on(written(groups[:end]), groups[end][1]):
+            end += 1
+        rows_text = written(groups[wide[0]:end])
+        for lines, _ in groups[wide[0]:end]:
+            for n in lines:
+                out[n] = None
+        out[groups[wide[0]][0][0]] = "\n".join(
+            row[c] for c in range(len(columns)) for row in rows_text if row[c])
+        return
+    for (lines, _), row in zip([groups[n] for n in wide], written([groups[n] for n in wide]),
+                               strict=True):
+        for n in lines:
+            out[n] = None
+        out[lines[0]] = ROW_JOIN.join(row).strip()
+
+
+def _goes_on(table: list[list[str]], cells: dict[int, list[str]]) -> bool:
+    """Does a line of one column (`cells`) go on with the text of that column above it?"""
+    if len(cells) != 1:
+        return False
+    (c, texts), = cells.items()
+    above = [row[c] for row in table if row[c]]
+    return bool(above) and (not _ends_sentence(above[-1]) or "".join(texts).lstrip()[:1]
+                            .islower())
+
+
+def _prose_columns(table: list[list[str]]) -> bool:
+    """Are the 'rows' lines of columns of prose: in each column, most lines go on with the
+    sentence of the line above (in lower case)?"""
+    if len(table) < TABLE_ROWS:
+        return False
+    for c in range(len(table[0])):
+        cells = [row[c] for row in table if row[c]]
+        going_on = sum(cell[:1].islower() for cell in cells[1:])
+        if len(cells) < TABLE_ROWS or 2 * going_on < len(cells) - 1:
+            return False
+    return True
 
 
 def _width_of(font: Any) -> Callable[[str], float]:
@@ -250,13 +354,13 @@ def _width_of(font: Any) -> Callable[[str], float]:
 
 def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None = None,
                  ) -> tuple[str, list[tuple[str, float]]]:
-    """The page's text, a table's rows with their cells apart (`_cells`), and each line as
-    drawn: its `_key` and the font size most of its letters are set in (the font's size
-    times the text and page scales)."""
+    """The page's text, its tables' rows on lines of their own with their cells apart
+    (`_cells`), and each line as drawn: its `_key` and the font size most of its letters
+    are set in (the font's size times the text and page scales)."""
     lines: list[tuple[str, float]] = []
     line: list[tuple[str, float]] = []
-    placed: list[list[_Piece]] = []  # each line's pieces, and where each is drawn
-    pieces: list[_Piece] = []
+    placed: list[list[_Piece]] = [[]]  # each line of the text: its pieces, where drawn
+    drawn: list[str] = []  # what pypdf wrote, piece by piece
     fonts = {} if fonts is None else fonts  # by the font's object number: once a document
     run = [0.0, 0.0]  # where the text was last moved to, and where it has got to since
 
@@ -267,11 +371,9 @@ def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None =
                 sizes[size] += len(piece.strip())
             lines.append((_key("".join(piece for piece, _ in line)), sizes.most_common(1)[0][0]))
             line.clear()
-        if pieces:
-            placed.append(pieces.copy())
-            pieces.clear()
 
     def visit(text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
+        drawn.append(text)
         scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
         em = float(size) * (scale or 1.0)
         x = float(tm[4] * cm[0] + tm[5] * cm[2] + cm[4])
@@ -282,7 +384,9 @@ def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None =
         for n, piece in enumerate(text.split("\n")):
             if n:
                 end_line()
+                placed.append([])
             if piece.strip():
+                pieces = placed[-1]
                 line.append((piece, round(em, 1)))
                 moved = bool(pieces) and abs(x - run[0]) > 0.5
                 gap = (x - run[1]) / em if moved and em else 0.0
@@ -296,9 +400,8 @@ def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None =
 
     text = page.extract_text(visitor_text=visit) or ""
     end_line()
-    rows = _cells(placed)
-    if rows:
-        text = "\n".join(rows.get(_key(t), t) for t in text.split("\n"))
+    if "".join(drawn) == text:  # each line of the text is known by where it is drawn
+        text = "\n".join(_cells(text.split("\n"), placed))
     return text, lines
 
 
