@@ -1500,6 +1500,35 @@ def test_an_html_page_is_parsed_once_for_trafilatura(monkeypatch: pytest.MonkeyP
     assert len(parses) == 1
 
 
+def test_an_html_layout_table_is_read_as_the_page_s_blocks(tmp_path: Path) -> None:
+    """An older site lays its page out in a table: one row, the menu's links in one cell and
+    the page's text in the next. It was read as a table's row, one 'sentence' of the menu
+    and every paragraph ('| Home; Hire; Events | Village Hall hire; The main hall seats 120
+    ...'), quoted whole. A table of one row, one holding a table, or one marked as
+    presentation is read as the blocks it holds; a cell of it that is all links goes. A
+    table of data (rows under a header) is still a table, also beside loose text in a
+    block, where trafilatura read it as one line of its cells' words ('Room Seats Main hall
+    120 Small room 20')."""
+    from qa.chunking import chunk_documents
+
+    (tmp_path / "hall.html").write_text(
+        '<html><head><title>Village Hall</title></head><body><table width="100%"><tr>'
+        '<td width="20%"><a href="/">Home</a><br><a href="/hire">Hire</a><br><a href="/events">'
+        'Events</a></td><td><b>Village Hall hire</b><br><br>The main hall seats 120 people and '
+        'costs £25 an hour to hire.<br>The small room seats 20 and costs £10 an hour.<br><br>'
+        '<table><tr><th>Room</th><th>Seats</th></tr><tr><td>Main hall</td><td>120</td></tr>'
+        '<tr><td>Small room</td><td>20</td></tr></table>Call Jean on 01234 567890 to book.'
+        '</td></tr></table></body></html>', encoding="utf-8")
+    doc = load(tmp_path / "hall.html")
+    text = " ".join(p.text for p in doc.paragraphs)
+    assert "Home" not in text and "Events" not in text
+    assert "| Room | Seats |\n|---|---|\n| Main hall | 120 |\n| Small room | 20 |" in text
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    hall = next(s for s in sentences if "main hall seats" in s)
+    assert hall.endswith("The main hall seats 120 people and costs £25 an hour to hire.")
+    assert "|" not in hall and "Call Jean on 01234 567890 to book." in sentences
+
+
 def test_an_html_table_cell_s_lines_are_not_run_together(tmp_path: Path) -> None:
     """trafilatura runs a cell's lines (<br>, or its <p>s) together: 'Parallel deploy
     workers Raise it for large projects', 'Hire costs £20 an hour'. They are joined as the

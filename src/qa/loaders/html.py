@@ -26,7 +26,7 @@ from qa.loaders.base import (
     looks_like_text,
 )
 
-REVISION = 4  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 5  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -36,6 +36,8 @@ REVISION = 4  # 2: inline elements and <br> no longer split sentences into parag
 #                 block is a fenced block of its own; a cell's lines are joined by "; ";
 #                 a figure's caption is read; a table's caption is no row; the lines
 #                 of a <br> block are lines of one paragraph
+#              5: a table that lays the page out (one row, a table in it, role
+#                 presentation) is read as blocks, a cell of links in it dropped
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -111,6 +113,31 @@ _LINE_BREAK = "QALINEBREAK"  # ... and a <br> elsewhere, the same way
 _CELL_BLOCKS = ("br", "p", "div", "li")
 
 
+def _layout_tables_as_blocks(tree: Any) -> bool:
+    """Make each table of the page's tree that lays the page out, rather than holding data,
+    blocks (<div>s) that trafilatura reads as the page's text: a table of one row (a menu
+    in one cell, the page's text in the next), one that holds a table, or one marked as
+    presentation. Read as a table, its cells were one row, one 'sentence' of the menu's
+    links and every paragraph of the page ('| Home; Hire | Village Hall hire; The main
+    hall seats 120 ...'). A cell of it that is mostly links (a menu) goes. Were any?"""
+    changed = False
+    for table in list(tree.iter("table")):
+        rows = table.xpath("./tr | ./thead/tr | ./tbody/tr | ./tfoot/tr")
+        if not (len(rows) == 1 or (table.get("role") or "").lower() in ("presentation", "none")
+                or table.xpath(".//td//table | .//th//table")):
+            continue
+        for part in [table, *table.xpath("./thead | ./tbody | ./tfoot | ./caption"), *rows]:
+            part.tag = "div"
+        for row in rows:
+            for cell in row.xpath("./td | ./th"):
+                if cell.text_content().strip() and not _text_panel(cell)[0]:
+                    cell.drop_tree()  # a cell of links: the site's menu
+                else:
+                    cell.tag = "div"
+        changed = True
+    return changed
+
+
 def _marks_for_trafilatura(html: str) -> bool:
     """Might the page have anything `_marked_for_trafilatura` marks?"""
     lower = html.lower()
@@ -131,7 +158,7 @@ def _marked_for_trafilatura(tree: Any) -> bool:
     caption ("Figure 1: the deploy pipeline has three stages") is a paragraph: trafilatura
     drops figures, their captions with them. So is a table's <caption>, which trafilatura
     writes as the table's first row, so its column names were taken for data."""
-    changed = False
+    changed = _layout_tables_as_blocks(tree)
     for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
         for block in cell.iter(*_CELL_BLOCKS):
             if block.tag == "br":
@@ -326,12 +353,53 @@ def _text_divs_as_paragraphs(tree: Any) -> bool:
     the page has paragraphs besides, so a site that writes its text in divs lost it.
     trafilatura still judges them as paragraphs (link density, boilerplate). Any made?"""
     changed = False
-    for div in tree.iter("div"):
+    for div in list(tree.iter("div")):
         if any(isinstance(child.tag, str) and child.tag in _BLOCK_TAGS for child in div):
+            if any(child.tag == "table" for child in div):
+                changed = _loose_text_as_paragraphs(div) or changed
             continue
         if div.text_content().strip():
             div.tag = "p"
             changed = True
+    return changed
+
+
+def _loose_text_as_paragraphs(div: Any) -> bool:
+    """The text of a <div> that holds a table, between its blocks, put in <p>s: beside
+    loose text trafilatura reads the table as a line of its cells' words ('Room Seats Main
+    hall 120 Small room 20'). Any put?"""
+    import lxml.html
+
+    changed = False
+    run: list[Any] = []  # the inline elements since the last block
+    text, div.text = div.text, None
+    at = 0  # where the run starts among the div's children
+
+    def flush(before: int) -> int:
+        nonlocal changed
+        if (text or "").strip() or any(
+                (e.text_content() if isinstance(e.tag, str) else "").strip()
+                or (e.tail or "").strip() for e in run):
+            p = lxml.html.Element("p")
+            p.text = text
+            div.insert(before, p)
+            for element in run:
+                p.append(element)  # with its tail
+            changed = True
+            return before + 1
+        if before == 0:
+            div.text = text
+        else:
+            div[before - 1].tail = text
+        return before + len(run)
+
+    for child in list(div):
+        if isinstance(child.tag, str) and child.tag in _BLOCK_TAGS:
+            at = flush(at) + 1
+            run, text, child.tail = [], child.tail, None
+        else:
+            run.append(child)
+    flush(at)
     return changed
 
 
