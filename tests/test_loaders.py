@@ -492,6 +492,38 @@ def _headings(doc: Any) -> list[str]:
     return [s.text for c in chunk_documents([doc]) for s in c.sentences if is_heading(s, c)]
 
 
+def test_docx_columns_set_by_tab_stops_are_a_table_s_rows(tmp_path: Path) -> None:
+    """A price list or a contact list typed with tab stops ('Adult<tab>£7.50<tab>£13.00')
+    read as its words run together ('Adult £7.50 £13.00', 'Harbour office 01632 960001'),
+    each row a paragraph alone, the header row a heading. Two or more such paragraphs in a
+    row are a table's rows, cells joined by " | " as a Word table's are; a list numbered by
+    hand ('1.<tab>Scope') and a single 'Date:<tab>4 March' stay as they were."""
+    import docx
+
+    from qa.chunking import chunk_documents
+
+    document = docx.Document()
+    document.add_paragraph("Prices from 1 April 2025.")
+    for line in ("Ticket\tSingle\tReturn", "Adult\t£7.50\t£13.00", "\tChild\t\t£3.75\t£6.50"):
+        document.add_paragraph(line)
+    document.add_paragraph("Call us on these numbers.")
+    for line in ("Harbour office\t01632 960001", "Lifeboat station\t01632 960002"):
+        document.add_paragraph(line)
+    for line in ("1.\tScope of the rules", "2.\tWho may moor here", "Date:\t4 March 2025"):
+        document.add_paragraph(line)
+    document.save(str(tmp_path / "prices.docx"))
+    doc = load(tmp_path / "prices.docx")
+    assert [p.text for p in doc.paragraphs] == [
+        "Prices from 1 April 2025.",
+        "Ticket | Single | Return\nAdult | £7.50 | £13.00\nChild | £3.75 | £6.50",
+        "Call us on these numbers.",
+        "Harbour office | 01632 960001\nLifeboat station | 01632 960002",
+        "1. Scope of the rules", "2. Who may moor here", "Date: 4 March 2025"]
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert "Adult | £7.50 | £13.00" in sentences
+    assert "Lifeboat station | 01632 960002" in sentences
+
+
 def test_docx_list_items_are_list_items_not_headings(tmp_path: Path) -> None:
     """A bulleted or numbered Word list item ("Bikes travel free", no full stop) was a bare
     line, which the chunker took for a heading (and the answer was withheld). Items carry
