@@ -268,6 +268,35 @@ def test_pdf_a_table_row_s_cells_are_apart_and_prose_stays_whole(tmp_path: Path)
     assert _headings(doc) == ["Boat length | Daily fee"]
 
 
+def test_pdf_list_marks_and_labels_drawn_apart_are_no_table(tmp_path: Path) -> None:
+    """A list's marks drawn apart from their items ('•', '1.' in a cell of their own) and
+    labels apart from their values ('Date:' / '4 to 6 July 2025') line up as columns do,
+    and were read as a table of four columns ('• | A water bottle |  |', 'Date: |  |  | 4
+    to 6 July 2025'). A list's mark or a label is no cell: the lines read as they did."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "What to bring to the camp:", new_x="LMARGIN", new_y="NEXT")
+    for item in ("A sleeping bag and a warm jumper", "Walking boots", "A water bottle"):
+        pdf.cell(8, 6, "-")
+        pdf.multi_cell(0, 6, item, new_x="LMARGIN", new_y="NEXT")
+    for n, item in enumerate(("Arrive by 10 am.", "Sign in at the lodge."), 1):
+        pdf.cell(10, 6, f"{n}.")
+        pdf.multi_cell(0, 6, item, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    for label, value in (("Date:", "4 to 6 July 2025"), ("Place:", "Oak Lodge, Fernhill"),
+                         ("Cost:", "85 pounds a child")):
+        pdf.cell(30, 6, label)
+        pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "camp.pdf"))
+    assert [p.text for p in load(tmp_path / "camp.pdf").paragraphs] == [
+        "What to bring to the camp:\n- A sleeping bag and a warm jumper\n- Walking boots\n- A "
+        "water bottle\n1. Arrive by 10 am.\n2. Sign in at the lodge.",
+        "Date: 4 to 6 July 2025\nPlace: Oak Lodge, Fernhill\nCost: 85 pounds a child"]
+
+
 def test_pdf_a_row_with_a_wrapped_cell_is_one_row_and_columns_read_in_turn(
         tmp_path: Path) -> None:
     """A PDF table row whose cell wraps onto two lines, the other cells centred beside it,

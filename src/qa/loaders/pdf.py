@@ -215,6 +215,24 @@ _WORD = re.compile(r"\w")
 NEAR = 8  # lines: a row's cells line up with those of a row at most this far away
 
 
+# what a line's first cell is when it is no cell: a list's mark drawn apart from its item
+# ("•", "3.", "b)"), or a label drawn apart from its value ("Date:")
+_NO_CELL = re.compile(r"\s*(?:[-*•‣◦▪–·]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlc]{1,6})[.)]|.*:)\s*")
+
+
+def _starts(line: list[_Piece]) -> list[float]:
+    """Where the cells of a line may start: pieces drawn an em or more past the text before
+    them, with a word in them (a run of dots, a contents page's leader, opens none), but
+    not the text after a list's mark or a label."""
+    xs = [p.x for p in line if p.gap >= CELL_GAP and _WORD.search(p.text)]
+    if xs:
+        first = "".join(p.text for p in line[:next(n for n, p in enumerate(line) if p.x == xs[0]
+                                                   and p.gap >= CELL_GAP)])
+        if _NO_CELL.fullmatch(first):
+            return xs[1:]
+    return xs
+
+
 def _cells(lines: list[str], placed: list[list[_Piece]]) -> list[str]:
     """The page's lines (`placed`: the pieces of each, and where each is drawn) with each of
     its tables' rows on one line, its cells joined by " | ". A cell starts at a piece drawn
@@ -225,9 +243,7 @@ def _cells(lines: list[str], placed: list[list[_Piece]]) -> list[str]:
     of two lines, the others centred on it) is one line again, its cells in column order;
     the lines of two columns of prose, drawn across the page line by line, are each
     column's lines in turn."""
-    # (a run of dots, a contents page's leader, opens no cell)
-    starts = [[p.x for p in line if p.gap >= CELL_GAP and _WORD.search(p.text)]
-              for line in placed]
+    starts = [_starts(line) for line in placed]
 
     def lined_up(x: float, n: int) -> bool:
         return any(abs(x - other) <= ALIGNED for m in range(max(0, n - NEAR), n + NEAR + 1)
@@ -238,9 +254,11 @@ def _cells(lines: list[str], placed: list[list[_Piece]]) -> list[str]:
         return lines
     out: list[str | None] = list(lines)
     first = 0
-    while first < len(rows):  # each table: rows no more than NEAR lines apart
+    while first < len(rows):  # each table: rows no more than NEAR lines apart, sharing a column
         last = first
-        while last + 1 < len(rows) and rows[last + 1] - rows[last] <= NEAR:
+        while last + 1 < len(rows) and rows[last + 1] - rows[last] <= NEAR and any(
+                abs(x - other) <= ALIGNED for x in starts[rows[last + 1]]
+                for n in rows[first:last + 1] for other in starts[n]):
             last += 1
         table = rows[first:last + 1]
         _table(out, placed, table, sorted({placed[n][0].x for n in table}
