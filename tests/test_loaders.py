@@ -268,6 +268,34 @@ def test_pdf_a_table_row_s_cells_are_apart_and_prose_stays_whole(tmp_path: Path)
     assert _headings(doc) == ["Boat length | Daily fee"]
 
 
+def test_pdf_a_font_whose_widths_cannot_be_read_is_measured_by_estimate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cells are told by the widths of the text drawn, read from the font by pypdf (its
+    private Font class). A width table it fails on mid-page (a malformed font, another
+    pypdf) raised out of the loader, so the PDF could not be read at all; the text's width
+    is then estimated, and the table still read."""
+    from fpdf import FPDF
+    from pypdf.generic._font import Font
+
+    def failing(self: Any, text: str = "") -> float:
+        if len(text) > 1:
+            raise RuntimeError("unreadable width table")
+        return 500.0
+
+    monkeypatch.setattr(Font, "get_text_width", failing)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    with pdf.table() as table:
+        for cells in (("Boat length", "Daily fee"), ("Under 8 metres", "12 pounds")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.output(str(tmp_path / "fees.pdf"))
+    assert [p.text for p in load(tmp_path / "fees.pdf").paragraphs] == [
+        "Boat length | Daily fee\nUnder 8 metres | 12 pounds"]
+
+
 def test_pdf_list_marks_and_labels_drawn_apart_are_no_table(tmp_path: Path) -> None:
     """A list's marks drawn apart from their items ('•', '1.' in a cell of their own) and
     labels apart from their values ('Date:' / '4 to 6 July 2025') line up as columns do,

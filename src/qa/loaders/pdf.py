@@ -360,14 +360,24 @@ def _prose_columns(table: list[list[str]]) -> bool:
 def _width_of(font: Any) -> Callable[[str], float]:
     """A function giving the width of a text in `font` in ems (the font's own widths where
     pypdf reads them, an average otherwise)."""
+    def estimate(text: str) -> float:
+        return AVERAGE_WIDTH * len(text)
+
     try:
         from pypdf.generic._font import Font
 
         widths = Font.from_font_resource(font)
         widths.get_text_width("a")
-        return lambda text: float(widths.get_text_width(text)) / 1000
     except Exception:  # noqa: BLE001 - an odd font or another pypdf: estimate
-        return lambda text: AVERAGE_WIDTH * len(text)
+        return estimate
+
+    def width(text: str) -> float:
+        try:
+            return float(widths.get_text_width(text)) / 1000
+        except Exception:  # noqa: BLE001 - a width table pypdf cannot read: estimate
+            return estimate(text)
+
+    return width
 
 
 def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None = None,
