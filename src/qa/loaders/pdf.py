@@ -224,13 +224,10 @@ def _starts(line: list[_Piece]) -> list[float]:
     """Where the cells of a line may start: pieces drawn an em or more past the text before
     them, with a word in them (a run of dots, a contents page's leader, opens none), but
     not the text after a list's mark or a label."""
-    xs = [p.x for p in line if p.gap >= CELL_GAP and _WORD.search(p.text)]
-    if xs:
-        first = "".join(p.text for p in line[:next(n for n, p in enumerate(line) if p.x == xs[0]
-                                                   and p.gap >= CELL_GAP)])
-        if _NO_CELL.fullmatch(first):
-            return xs[1:]
-    return xs
+    at = [n for n, p in enumerate(line) if p.gap >= CELL_GAP and _WORD.search(p.text)]
+    if at and _NO_CELL.fullmatch("".join(p.text for p in line[:at[0]])):
+        at = at[1:]
+    return [line[n].x for n in at]
 
 
 def _cells(lines: list[str], placed: list[list[_Piece]]) -> list[str]:
