@@ -1166,6 +1166,30 @@ def test_a_markdown_file_s_front_matter_is_no_passage(tmp_path: Path) -> None:
     assert load(tmp_path / "api.txt").paragraphs[0].text.startswith("---\ntitle: Beacon API")
 
 
+def test_a_markdown_block_of_html_tags_alone_is_in_no_paragraph(tmp_path: Path) -> None:
+    """A README centres its logo and folds a section with HTML ('<p align="center">', '<img
+    src="docs/logo.png" width="200">', '</p>', '</details>'): blocks that show no text,
+    yet were paragraphs of their own, indexed and quotable ('<p align="center">', '<img
+    src=...'). A block of lines of tags alone is in no paragraph; a block with text among
+    its tags is kept whole ('<details>' over its '<summary>', a raw HTML table), and so
+    are an autolink ('<https://rivet.dev>') and a code fence's lines."""
+    text = ('<p align="center">\n  <img src="docs/logo.png" width="200" alt="">\n</p>\n\n'
+            '<h1 align="center">Rivet</h1>\n\nRivet joins data files into one table.\n\n'
+            '<details>\n<summary>Why not pandas?</summary>\n\nPandas loads it all; Rivet '
+            'streams.\n\n</details>\n\nDocs: <br>\n<https://rivet.dev>\n\n```html\n<br>\n'
+            '```\n\n<table>\n<tr><td>Fast</td></tr>\n</table>\n')
+    (tmp_path / "README.md").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "README.md")
+    assert doc.title == "Rivet"
+    assert [p.text for p in doc.paragraphs] == [
+        '<h1 align="center">Rivet</h1>', "Rivet joins data files into one table.",
+        "<details>\n<summary>Why not pandas?</summary>", "Pandas loads it all; Rivet streams.",
+        "Docs: <br>\n<https://rivet.dev>", "```html\n<br>\n```",
+        "<table>\n<tr><td>Fast</td></tr>\n</table>"]
+    for p in doc.paragraphs:
+        assert text[p.start:p.end] == p.text
+
+
 def test_a_markdown_comment_inside_a_line_is_never_quoted(tmp_path: Path) -> None:
     """A comment inside a paragraph's line ('a day <!-- was 4 pounds, ask Sam --> and must',
     'free. <!-- TODO photo -->'), never shown by a renderer, was text of its paragraph:

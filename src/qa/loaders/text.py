@@ -33,7 +33,8 @@ _TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t\r]*$""", re.MULTILINE)
 MARKDOWN_REVISION = 4  # 2: the title is the front matter's, not its "---"
 #                       3: ... also in a file with CRLF line ends; no title is a comment;
 #                          else the first "# " heading, without markup
-#                       4: a comment inside a line is hidden too
+#                       4: a comment inside a line is hidden too, and a line of HTML
+#                          tags alone
 _LINE_START = re.compile(r"[ \t]{0,3}")
 
 
@@ -43,18 +44,73 @@ def hidden_spans(text: str) -> list[tuple[int, int]]:
     (notes to its authors, "<!-- TODO ... -->"), those in code fences and inline code
     spans aside. A comment that opens a line hides, as CommonMark reads an HTML block, up to
     the end of the line that closes it; one inside a line ("a day <!-- was 4 --> and"),
-    just itself. A "<!--" never closed is text."""
+    just itself. A "<!--" never closed is text. So is a block of lines of HTML tags alone
+    ('<p align="center">', '<img src="logo.png">', '</p>'; '</details>'): it shows no
+    text."""
     from qa.chunking import fences
 
     front = _FRONT_MATTER.match(text)
     hidden = [(0, front.end())] if front is not None else []
-    if "<!--" not in text:
+    if "<" not in text:
         return hidden
     lines = text.splitlines(keepends=True)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
     code = sorted((starts[o], starts[c + 1]) for o, c in fences(lines).items())
+    hidden = _comments(text, hidden, code)
+    tags = _tag_lines(text, lines, starts, code)
+    if not tags:
+        return hidden
+    return sorted(hidden + [t for t in tags if not any(s < t[1] and t[0] < e
+                                                        for s, e in _around(hidden, t))])
+
+
+_TAGS_ALONE = re.compile(r"[ \t]*(?:</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>\n]*)?/?>[ \t]*)+")
+
+
+def _tag_lines(text: str, lines: list[str], starts: list[int],
+               code: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The blocks (lines between blank lines, outside code fences) of HTML tags alone, as
+    (start, end) offsets. A block with text in it (a raw HTML table, '<details>' over its
+    '<summary>') is kept whole: hiding its lines of tags alone would cut it in pieces."""
+    found = []
+    n = 0
+    block: list[int] = []  # the lines of the block being read, while all are tags alone
+    tags_only = True
+    for number, line in enumerate([*lines, ""]):
+        body = line.rstrip("\r\n")
+        if body.strip():
+            start = starts[number]
+            while n < len(code) and code[n][1] <= start:
+                n += 1
+            fenced = n < len(code) and code[n][0] <= start
+            block.append(number)
+            tags_only = tags_only and not fenced and "<" in body and bool(
+                _TAGS_ALONE.fullmatch(body))
+            continue
+        if block and tags_only:
+            last = block[-1]
+            found.append((starts[block[0]], starts[last] + len(lines[last].rstrip("\r\n"))))
+        block, tags_only = [], True
+    return found
+
+
+def _around(spans: list[tuple[int, int]], span: tuple[int, int]) -> list[tuple[int, int]]:
+    """Those of `spans` (sorted, apart) that may overlap `span`: the one starting last
+    before its end, and the one before that."""
+    import bisect
+
+    at = bisect.bisect_left(spans, (span[1], span[1]))
+    return spans[max(0, at - 2):at]
+
+
+def _comments(text: str, hidden: list[tuple[int, int]],
+              code: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`hidden` with the HTML comments of `text` outside `code` fences added."""
+    hidden = list(hidden)
+    if "<!--" not in text:
+        return hidden
     n = 0
     at = hidden[0][1] if hidden else 0
     line_start = text.rfind("\n", 0, at) + 1
