@@ -83,13 +83,14 @@ def code_blocks(text: str) -> tuple[tuple[int, int], ...]:
     found = fences(lines)
     if not found:
         return ()
+    closing = set(found.values())
     blocks, pos = [], 0
     opened = 0
     for n, line in enumerate(lines):
         if n in found:
             opened = pos
         pos += len(line)
-        if n in found.values():
+        if n in closing:
             blocks.append((opened, pos - len(line) + len(line.rstrip("\r\n"))))
     return tuple(blocks)
 
