@@ -101,6 +101,18 @@ def _flags(built: tuple[Path, Path]) -> list[str]:
     return ["--seeds", str(built[0]), "--index", str(built[1])]
 
 
+def test_python_dash_m_qa_runs_the_command_line() -> None:
+    """'python -m qa ask ...' (how a Python user runs a package) said "No module named
+    qa.__main__; 'qa' is a package and cannot be directly executed". It runs the command
+    line, as the qa script and 'python -m qa.cli' do."""
+    proc = subprocess.run([sys.executable, "-m", "qa", "--version"], capture_output=True,
+                          text=True, env=ENV, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("qa "), proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "qa", "no-such-command"], capture_output=True,
+                          text=True, env=ENV, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("qa: error: ")
+
+
 @pytest.mark.slow
 def test_retrieve_json(built: tuple[Path, Path]) -> None:
     proc = run("retrieve", "How many American troops are in Iraq today?", "-k", "3", "--json",

@@ -226,9 +226,157 @@ def test_pdf_a_table_s_rows_are_not_headings(tmp_path: Path) -> None:
     doc = load(tmp_path / "range.pdf")
     assert [p.text for p in doc.paragraphs] == [
         "Product range", "The table lists the tank size and pump pressure of each model we "
-        "sell.", "Model Tank Pressure\nBrewMaster 3000 1.2 litres 19 bar\nBrewMaster Mini "
-        "0.8 litres 15 bar", "All models ship with a two-year warranty."]
-    assert _headings(doc) == ["Product range"]
+        "sell.", "Model | Tank | Pressure\nBrewMaster 3000 | 1.2 litres | 19 bar\n"
+        "BrewMaster Mini | 0.8 litres | 15 bar", "All models ship with a two-year warranty."]
+    assert _headings(doc) == ["Product range", "Model | Tank | Pressure"]  # its first row
+
+
+def test_pdf_a_table_row_s_cells_are_apart_and_prose_stays_whole(tmp_path: Path) -> None:
+    """A PDF table's row came out as its cells' words run together ('Under 8 metres 12
+    pounds 70 pounds'), read as one sentence, and a table of two rows was two headings.
+    Where the layout shows cells (pieces of a line drawn at x positions that the rows
+    above or below share) they are joined by " | ", as the Word and HTML loaders write a
+    row, each row a sentence of one block; prose with bold words in it, and a justified
+    paragraph, stay as they are."""
+    from fpdf import FPDF
+
+    from qa.chunking import chunk_documents
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    prose = ("The harbour **board** set these fees for the **summer** season of 2025, and they "
+             "apply to **all** berths on the **north** and the **south** pier alike, whatever "
+             "the **size** of the boat and the **length** of the stay at the marina.")
+    pdf.multi_cell(0, 6, prose, new_x="LMARGIN", new_y="NEXT", markdown=True, align="J")
+    pdf.ln(4)
+    with pdf.table() as table:
+        for cells in (("Boat length", "Daily fee"), ("under 8 metres", "12 pounds")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.ln(4)
+    pdf.multi_cell(0, 6, "Payment is due on arrival at the harbour office.",
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "fees.pdf"))
+    doc = load(tmp_path / "fees.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        prose.replace("**", ""), "Boat length | Daily fee\nunder 8 metres | 12 pounds",
+        "Payment is due on arrival at the harbour office."]
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert "under 8 metres | 12 pounds" in sentences
+    assert _headings(doc) == ["Boat length | Daily fee"]
+
+
+def test_pdf_a_font_whose_widths_cannot_be_read_is_measured_by_estimate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cells are told by the widths of the text drawn, read from the font by pypdf (its
+    private Font class). A width table it fails on mid-page (a malformed font, another
+    pypdf) raised out of the loader, so the PDF could not be read at all; the text's width
+    is then estimated, and the table still read."""
+    from fpdf import FPDF
+    from pypdf.generic._font import Font
+
+    def failing(self: Any, text: str = "") -> float:
+        if len(text) > 1:
+            raise RuntimeError("unreadable width table")
+        return 500.0
+
+    monkeypatch.setattr(Font, "get_text_width", failing)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    with pdf.table() as table:
+        for cells in (("Boat length", "Daily fee"), ("Under 8 metres", "12 pounds")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.output(str(tmp_path / "fees.pdf"))
+    assert [p.text for p in load(tmp_path / "fees.pdf").paragraphs] == [
+        "Boat length | Daily fee\nUnder 8 metres | 12 pounds"]
+
+
+def test_pdf_list_marks_and_labels_drawn_apart_are_no_table(tmp_path: Path) -> None:
+    """A list's marks drawn apart from their items ('•', '1.' in a cell of their own) and
+    labels apart from their values ('Date:' / '4 to 6 July 2025') line up as columns do,
+    and were read as a table of four columns ('• | A water bottle |  |', 'Date: |  |  | 4
+    to 6 July 2025'). A list's mark or a label is no cell: the lines read as they did."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "What to bring to the camp:", new_x="LMARGIN", new_y="NEXT")
+    for item in ("A sleeping bag and a warm jumper", "Walking boots", "A water bottle"):
+        pdf.cell(8, 6, "-")
+        pdf.multi_cell(0, 6, item, new_x="LMARGIN", new_y="NEXT")
+    for n, item in enumerate(("Arrive by 10 am.", "Sign in at the lodge."), 1):
+        pdf.cell(10, 6, f"{n}.")
+        pdf.multi_cell(0, 6, item, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    for label, value in (("Date:", "4 to 6 July 2025"), ("Place:", "Oak Lodge, Fernhill"),
+                         ("Cost:", "85 pounds a child")):
+        pdf.cell(30, 6, label)
+        pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "camp.pdf"))
+    assert [p.text for p in load(tmp_path / "camp.pdf").paragraphs] == [
+        "What to bring to the camp:\n- A sleeping bag and a warm jumper\n- Walking boots\n- A "
+        "water bottle\n1. Arrive by 10 am.\n2. Sign in at the lodge.",
+        "Date: 4 to 6 July 2025\nPlace: Oak Lodge, Fernhill\nCost: 85 pounds a child"]
+
+
+def test_pdf_a_row_with_a_wrapped_cell_is_one_row_and_columns_read_in_turn(
+        tmp_path: Path) -> None:
+    """A PDF table row whose cell wraps onto two lines, the other cells centred beside it,
+    is drawn cell by cell on lines of its own: it came out as four lines ('Day rover',
+    'Unlimited travel ... on the', 'day of purchase', '£5.20'), the first two read as
+    headings, and the header row over it was not told for one. It is one row again, cells
+    in column order. Two columns of prose drawn across the page line by line (a line of
+    the left column, then the line beside it) read as rows of a table ('The council voted
+    on Tuesday to close | Traders on the east bank said the'): each column is read in
+    turn."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    pdf.multi_cell(0, 5, "Ticket types. The table below lists each ticket and what it has.",
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    with pdf.table(col_widths=(30, 110, 30)) as table:
+        for cells in (("Ticket", "What it includes", "Price"),
+                      ("Day rover", "Unlimited travel on all buses and trams in the city zone "
+                       "until midnight on the day of purchase", "£5.20"),
+                      ("Weekly pass", "Seven days of travel from the first day of use",
+                       "£21.00"),
+                      ("Student", "As the weekly pass, with a student card", "£15.00")):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.ln(3)
+    pdf.multi_cell(0, 5, "Tickets can be bought on the bus.", new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "tickets.pdf"))
+    doc = load(tmp_path / "tickets.pdf")
+    assert [p.text for p in doc.paragraphs] == [
+        "Ticket types. The table below lists each ticket and what it has.",
+        "Ticket | What it includes | Price\nDay rover | Unlimited travel on all buses and trams "
+        "in the city zone until midnight on the day of purchase | £5.20\nWeekly pass | Seven "
+        "days of travel from the first day of use | £21.00\nStudent | As the weekly pass, with "
+        "a student card | £15.00", "Tickets can be bought on the bus."]
+    left = ("The council voted on Tuesday to close the old bridge to cars from the first of "
+            "March. Buses and bicycles may still cross it, and a new footpath will open beside "
+            "it in the summer.")
+    right = ("Traders on the east bank said the closure would cost them customers, and asked "
+             "the council to pay for more parking near the market hall before it closes.")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    words = [text.split() for text in (left, right)]
+    for n in range(0, max(len(w) for w in words), 7):
+        pdf.text(10, 20 + n, " ".join(words[0][n:n + 7]))
+        pdf.text(110, 20 + n, " ".join(words[1][n:n + 7]))
+    pdf.output(str(tmp_path / "bridge.pdf"))
+    assert [p.text for p in load(tmp_path / "bridge.pdf").paragraphs] == [f"{left}\n{right}"]
 
 
 def test_pdf_headings_set_large_are_headings_beside_a_table_or_a_subtitle(
@@ -266,10 +414,11 @@ def test_pdf_headings_set_large_are_headings_beside_a_table_or_a_subtitle(
         "ThermaHeat 24C Combi Boiler", "User guide", "Resetting the boiler",
         "If the display shows fault code F28, the boiler did not detect a flame. Press and "
         "hold the reset button for five seconds.", "Fault codes",
-        "F22 Low water pressure\nF28 No flame detected\nF75 Pressure sensor fault",
+        "F22 | Low water pressure\nF28 | No flame detected\nF75 | Pressure sensor fault",
         "Servicing", "Have the boiler serviced once a year by a qualified engineer."]
     assert _headings(doc) == ["ThermaHeat 24C Combi Boiler", "User guide",
-                              "Resetting the boiler", "Fault codes", "Servicing"]
+                              "Resetting the boiler", "Fault codes", "F22 | Low water pressure",
+                              "Servicing"]  # a table's first row is read as its header
 
 
 def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
@@ -398,6 +547,38 @@ def _headings(doc: Any) -> list[str]:
     from qa.chunking import chunk_documents, is_heading
 
     return [s.text for c in chunk_documents([doc]) for s in c.sentences if is_heading(s, c)]
+
+
+def test_docx_columns_set_by_tab_stops_are_a_table_s_rows(tmp_path: Path) -> None:
+    """A price list or a contact list typed with tab stops ('Adult<tab>£7.50<tab>£13.00')
+    read as its words run together ('Adult £7.50 £13.00', 'Harbour office 01632 960001'),
+    each row a paragraph alone, the header row a heading. Two or more such paragraphs in a
+    row are a table's rows, cells joined by " | " as a Word table's are; a list numbered by
+    hand ('1.<tab>Scope') and a single 'Date:<tab>4 March' stay as they were."""
+    import docx
+
+    from qa.chunking import chunk_documents
+
+    document = docx.Document()
+    document.add_paragraph("Prices from 1 April 2025.")
+    for line in ("Ticket\tSingle\tReturn", "Adult\t£7.50\t£13.00", "\tChild\t\t£3.75\t£6.50"):
+        document.add_paragraph(line)
+    document.add_paragraph("Call us on these numbers.")
+    for line in ("Harbour office\t01632 960001", "Lifeboat station\t01632 960002"):
+        document.add_paragraph(line)
+    for line in ("1.\tScope of the rules", "2.\tWho may moor here", "Date:\t4 March 2025"):
+        document.add_paragraph(line)
+    document.save(str(tmp_path / "prices.docx"))
+    doc = load(tmp_path / "prices.docx")
+    assert [p.text for p in doc.paragraphs] == [
+        "Prices from 1 April 2025.",
+        "Ticket | Single | Return\nAdult | £7.50 | £13.00\nChild | £3.75 | £6.50",
+        "Call us on these numbers.",
+        "Harbour office | 01632 960001\nLifeboat station | 01632 960002",
+        "1. Scope of the rules", "2. Who may moor here", "Date: 4 March 2025"]
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    assert "Adult | £7.50 | £13.00" in sentences
+    assert "Lifeboat station | 01632 960002" in sentences
 
 
 def test_docx_list_items_are_list_items_not_headings(tmp_path: Path) -> None:
@@ -985,6 +1166,55 @@ def test_a_markdown_file_s_front_matter_is_no_passage(tmp_path: Path) -> None:
     assert load(tmp_path / "api.txt").paragraphs[0].text.startswith("---\ntitle: Beacon API")
 
 
+def test_a_markdown_block_of_html_tags_alone_is_in_no_paragraph(tmp_path: Path) -> None:
+    """A README centres its logo and folds a section with HTML ('<p align="center">', '<img
+    src="docs/logo.png" width="200">', '</p>', '</details>'): blocks that show no text,
+    yet were paragraphs of their own, indexed and quotable ('<p align="center">', '<img
+    src=...'). A block of lines of tags alone is in no paragraph; a block with text among
+    its tags is kept whole ('<details>' over its '<summary>', a raw HTML table), and so
+    are an autolink ('<https://rivet.dev>') and a code fence's lines."""
+    text = ('<p align="center">\n  <img src="docs/logo.png" width="200" alt="">\n</p>\n\n'
+            '<h1 align="center">Rivet</h1>\n\nRivet joins data files into one table.\n\n'
+            '<details>\n<summary>Why not pandas?</summary>\n\nPandas loads it all; Rivet '
+            'streams.\n\n</details>\n\nDocs: <br>\n<https://rivet.dev>\n\n```html\n<br>\n'
+            '```\n\n<table>\n<tr><td>Fast</td></tr>\n</table>\n')
+    (tmp_path / "README.md").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "README.md")
+    assert doc.title == "Rivet"
+    assert [p.text for p in doc.paragraphs] == [
+        '<h1 align="center">Rivet</h1>', "Rivet joins data files into one table.",
+        "<details>\n<summary>Why not pandas?</summary>", "Pandas loads it all; Rivet streams.",
+        "Docs: <br>\n<https://rivet.dev>", "```html\n<br>\n```",
+        "<table>\n<tr><td>Fast</td></tr>\n</table>"]
+    for p in doc.paragraphs:
+        assert text[p.start:p.end] == p.text
+
+
+def test_a_markdown_comment_inside_a_line_is_never_quoted(tmp_path: Path) -> None:
+    """A comment inside a paragraph's line ('a day <!-- was 4 pounds, ask Sam --> and must',
+    'free. <!-- TODO photo -->'), never shown by a renderer, was text of its paragraph:
+    indexed and quoted. It is in no paragraph (what is left of the line on either side is
+    text), nor the title; one in an inline code span (`<!-- x -->`) or a code fence is
+    text a reader sees; a '<!--' never closed is text too."""
+    from qa.chunking import chunk_documents
+
+    text = ("# Bike hire <!-- draft -->\n\nBikes cost 5 pounds a day <!-- was 4 pounds, ask "
+            "Sam --> and must be back by 6 pm.\n\nHelmets are free. <!-- TODO: a photo\nof "
+            "one -->\nWrite `<!-- x -->` for a comment.\n\n```\nkeep <!-- this -->\n```\n\n"
+            "Tip: <!-- is how a comment opens.\n")
+    (tmp_path / "bikes.md").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "bikes.md")
+    assert doc.title == "Bike hire"
+    assert [p.text for p in doc.paragraphs] == [
+        "# Bike hire", "Bikes cost 5 pounds a day", "and must be back by 6 pm.",
+        "Helmets are free.", "Write `<!-- x -->` for a comment.", "```\nkeep <!-- this -->\n```",
+        "Tip: <!-- is how a comment opens."]
+    for p in doc.paragraphs:
+        assert text[p.start:p.end] == p.text
+    quoted = " ".join(s.text for c in chunk_documents([doc]) for s in c.sentences)
+    assert "Sam" not in quoted and "photo" not in quoted and "draft" not in quoted
+
+
 def test_a_markdown_file_s_comments_are_never_quoted(tmp_path: Path) -> None:
     """An HTML comment in Markdown ('<!-- TODO: internal note: the staging password is
     hunter2 -->'), never shown by a renderer, was a paragraph of sentences: indexed and
@@ -1296,6 +1526,50 @@ def test_a_long_code_block_is_one_passage_and_no_answer(tmp_path: Path) -> None:
     assert _headings(load(tmp_path / "deploy.md")) == ["# Deploy"] + [s.text for _, s in pieces]
 
 
+def test_a_code_block_longer_than_a_passage_cap_stays_code(tmp_path: Path) -> None:
+    """A code block over 4,000 characters (CODE_CHARS) was cut into passages of their own,
+    and in each passage but the first and the last no fence was in sight: its lines were
+    prose to the ranker, quotable as answers. Every piece of it is code, in the chunker and
+    in the index that is built (each passage still bounded in size)."""
+    from qa.chunking import CODE_CHARS, chunk_documents, is_heading
+    from qa.store import build_index
+    from tests.conftest import HashingEmbedder
+
+    code = "\n".join(f'step_{i} = run("task-{i}", retries=3)  # Step {i} of the deploy.'
+                     for i in range(400))
+    assert len(code) > 4 * CODE_CHARS
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "deploy.md").write_text(
+        f"# Deploy\n\nRun the deploy script.\n\n```python\n{code}\n```\n\nIt takes a "
+        "minute.\n", encoding="utf-8")
+    chunks = chunk_documents([load(seeds / "deploy.md")])
+    pieces = [(c, s) for c in chunks for s in c.sentences if "step_" in s.text]
+    assert len({c.id for c, _ in pieces}) > 2 and max(len(c.text) for c in chunks) <= CODE_CHARS
+    assert all(is_heading(s, c) for c, s in pieces)
+    index = build_index(Settings(model="fake-hashing", seeds_dir=seeds,
+                                 index_dir=tmp_path / "index", spacy="none"), HashingEmbedder())
+    stored = list(index.chunks)
+    assert [(c.start, c.end) for c in stored] == [(c.start, c.end) for c in chunks]
+    assert all(is_heading(s, c) == ("step_" in s.text or s.text == "# Deploy")
+               for c in stored for s in c.sentences)
+
+
+def test_many_code_blocks_are_found_in_linear_time() -> None:
+    """The passages' code blocks (`chunking.code_blocks`) were matched to their closing
+    fences by a search of all the closing fences at each line: 20,000 small code blocks
+    took 33 s here before the document was chunked. One sweep: well under a second."""
+    import time
+
+    from qa.chunking import code_blocks
+
+    text = "".join(f"Part {n} text.\n\n```\ncode {n}\n```\n\n" for n in range(20_000))
+    started = time.perf_counter()
+    blocks = code_blocks(text)
+    assert len(blocks) == 20_000 and time.perf_counter() - started < 3.0
+    assert text[blocks[7][0]:blocks[7][1]] == "```\ncode 7\n```"
+
+
 def test_an_html_code_block_is_one_paragraph_apart_from_the_prose(tmp_path: Path) -> None:
     """trafilatura writes a <pre> block as bare lines, so 'Install the tool from PyPI:' and
     the commands under it ran into one sentence of prose ('Install the tool from PyPI: pip
@@ -1314,6 +1588,73 @@ def test_an_html_code_block_is_one_paragraph_apart_from_the_prose(tmp_path: Path
         "The version must be 2.4 or later to use workspaces."]
     assert "Install the tool from PyPI:" not in _headings(doc)
     assert "```\npip install orbit-cli" in _headings(doc)[-1]
+
+
+def test_an_html_page_is_parsed_once_for_trafilatura(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader parsed a page with lxml three times (accordion headings, marks for
+    trafilatura, divs of text as paragraphs), writing it out between passes. One tree takes
+    the three edits now; the text is the same as the three passes gave, byte for byte, on a
+    page that has what each pass edits (an accordion whose button and inline panel are in a
+    paragraph, where a heading ends up inside a <p>; a cell of two paragraphs; a div of text
+    with a <br>; a figure's caption; a <pre>)."""
+    import sys
+
+    import lxml.html
+
+    from qa.loaders.html import HtmlLoader
+
+    page = ('<html><head><title>Marina guide</title></head><body><article><h1>Marina guide'
+            '</h1><p>Before you come <button class="accordion">Can I bring a dog?</button>'
+            '<span>Dogs are welcome on a lead everywhere but the café.</span> Ask at the '
+            'office.</p><table><tr><th>Berth</th><th>Fee</th></tr><tr><td>Pontoon</td><td><p>'
+            '12 pounds</p><p>Water included</p></td></tr></table><div>The office opens at 8 am'
+            '<br>and shuts at 6 pm.</div><figure><img src="m.png"><figcaption>Figure 1: the '
+            'north pier.</figcaption></figure><pre>call 555 0100\nask for Sam</pre></article>'
+            '</body></html>')
+    parses = []
+    parse = lxml.html.fromstring
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if sys._getframe(1).f_globals["__name__"] == "qa.loaders.html":
+            parses.append(1)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(lxml.html, "fromstring", counted)
+    assert HtmlLoader().extract(page.encode(), "guide.html").text == (
+        "Marina guide\n\nBefore you come\n\nCan I bring a dog?\n\nDogs are welcome on a "
+        "lead everywhere but the café. Ask at the office.\n\n| Berth | Fee |\n|---|---|\n| "
+        "Pontoon | 12 pounds; Water included |\n\nThe office opens at 8 am and shuts at 6 pm."
+        "\n\nFigure 1: the north pier.\n\n```\ncall 555 0100\nask for Sam\n```")
+    assert len(parses) == 1
+
+
+def test_an_html_layout_table_is_read_as_the_page_s_blocks(tmp_path: Path) -> None:
+    """An older site lays its page out in a table: one row, the menu's links in one cell and
+    the page's text in the next. It was read as a table's row, one 'sentence' of the menu
+    and every paragraph ('| Home; Hire; Events | Village Hall hire; The main hall seats 120
+    ...'), quoted whole. A table of one row, one holding a table, or one marked as
+    presentation is read as the blocks it holds; a cell of it that is all links goes. A
+    table of data (rows under a header) is still a table, also beside loose text in a
+    block, where trafilatura read it as one line of its cells' words ('Room Seats Main hall
+    120 Small room 20')."""
+    from qa.chunking import chunk_documents
+
+    (tmp_path / "hall.html").write_text(
+        '<html><head><title>Village Hall</title></head><body><table width="100%"><tr>'
+        '<td width="20%"><a href="/">Home</a><br><a href="/hire">Hire</a><br><a href="/events">'
+        'Events</a></td><td><b>Village Hall hire</b><br><br>The main hall seats 120 people and '
+        'costs £25 an hour to hire.<br>The small room seats 20 and costs £10 an hour.<br><br>'
+        '<table><tr><th>Room</th><th>Seats</th></tr><tr><td>Main hall</td><td>120</td></tr>'
+        '<tr><td>Small room</td><td>20</td></tr></table>Call Jean on 01234 567890 to book.'
+        '</td></tr></table></body></html>', encoding="utf-8")
+    doc = load(tmp_path / "hall.html")
+    text = " ".join(p.text for p in doc.paragraphs)
+    assert "Home" not in text and "Events" not in text
+    assert "| Room | Seats |\n|---|---|\n| Main hall | 120 |\n| Small room | 20 |" in text
+    sentences = [s.text for c in chunk_documents([doc]) for s in c.sentences]
+    hall = next(s for s in sentences if "main hall seats" in s)
+    assert hall.endswith("The main hall seats 120 people and costs £25 an hour to hire.")
+    assert "|" not in hall and "Call Jean on 01234 567890 to book." in sentences
 
 
 def test_an_html_table_cell_s_lines_are_not_run_together(tmp_path: Path) -> None:

@@ -948,3 +948,35 @@ def test_a_build_removes_only_its_own_folders(seeds_copy: Path, tmp_path: Path) 
     assert not left.exists()
     builds = sorted(p.name for p in index_dir.iterdir() if p.name.startswith("build-2"))
     assert first not in builds and builds == sorted([second, third])
+
+
+def test_a_file_of_values_without_spaces_embeds_its_terms_as_words(tmp_path: Path) -> None:
+    """A line of values with no space ('item0,item1,...', a CSV export, a log, minified
+    data) gave each of its terms that whole run of text as its surface word, so the build
+    embedded ~20,000 strings of 600 characters for query expansion: qa index ran for over
+    20 minutes on a 250 KB file (30 s for a file of prose as long). A run of text that holds
+    many terms gives each term its own piece ('item7'); an ordinary word is kept whole."""
+    from qa.expansion import surface_forms
+
+    forms = surface_forms(["Stock: " + ",".join(f"item{i}" for i in range(300)),
+                           "The e-mail desk is state-of-the-art, said U.S. officials."])
+    assert forms["item7"] == "item7" and forms[tokenize("item123")[0]] == "item123"
+    assert all(len(form) <= 40 for form in forms.values())
+    assert forms["mail"] == "e-mail" and forms["us"] == "u.s"
+    assert forms["art"] == "state-of-the-art"
+
+    class Counting(HashingEmbedder):
+        chars = 0
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            Counting.chars += sum(len(t) for t in texts)
+            return super().embed(texts)
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "stock.txt").write_text(
+        "Stock list\n\n" + ",".join(f"item{i}" for i in range(3000)) + "\n", encoding="utf-8")
+    build_index(Settings(model="fake-hashing", seeds_dir=seeds, index_dir=tmp_path / "index",
+                         spacy="none"), Counting())
+    text = (seeds / "stock.txt").read_text(encoding="utf-8")
+    assert Counting.chars < 4 * len(text)  # passages, sentences and terms, each once or so

@@ -18,6 +18,7 @@ construction instead.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator
 
@@ -72,6 +73,35 @@ def fences(lines: list[str]) -> dict[int, int]:
             found[opened[0]] = n
             opened = None
     return found
+
+
+def code_blocks(text: str) -> tuple[tuple[int, int], ...]:
+    """The fenced code blocks of `text` as (start, end) offsets, fences included, in order."""
+    if "```" not in text and "~~~" not in text:
+        return ()
+    lines = text.splitlines(keepends=True)
+    found = fences(lines)
+    if not found:
+        return ()
+    closing = set(found.values())
+    blocks, pos = [], 0
+    opened = 0
+    for n, line in enumerate(lines):
+        if n in found:
+            opened = pos
+        pos += len(line)
+        if n in closing:
+            blocks.append((opened, pos - len(line) + len(line.rstrip("\r\n"))))
+    return tuple(blocks)
+
+
+def overlapping(blocks: tuple[tuple[int, int], ...], start: int, end: int,
+                ) -> tuple[tuple[int, int], ...]:
+    """Those of `blocks` (in order, apart) that overlap `start:end`."""
+    first = bisect.bisect_right(blocks, (start, end)) - 1
+    first = max(first, 0)
+    last = bisect.bisect_left(blocks, (end, end))
+    return tuple(b for b in blocks[first:last] if b[0] < end and b[1] > start)
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -223,7 +253,8 @@ def document_sentences(doc: Document, chunk_chars: int) -> list[list[Span]]:
 
 
 def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: int,
-          text: str = "") -> Iterator[list[Span]]:
+          text: str = "", code: tuple[tuple[int, int], ...] | None = None,
+          ) -> Iterator[list[Span]]:
     """Group sentences into passages: whole sentences, paragraph breaks respected. A passage
     never spans text of `text` that is in no paragraph (a line of page furniture, a
     Markdown comment): a passage's text is the slice from its first sentence to its last.
@@ -236,7 +267,7 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
             # goes with its answer, not after the answer before it
             keep = len(current)
             if sentences and not text[current[-1].end:sentences[0].start].strip():
-                while keep > 1 and _heads_next(current[:keep], text):
+                while keep > 1 and _heads_next(current[:keep], text, code):
                     keep -= 1
             yield current[:keep]
             current = current[keep:]
@@ -253,18 +284,21 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
         yield current
 
 
-def _heads_next(current: list[Span], text: str) -> bool:
+def _heads_next(current: list[Span], text: str,
+                code: tuple[tuple[int, int], ...] | None = None) -> bool:
     """Is the last sentence of `current` a paragraph of its own that is a heading?"""
     last, before = current[-1], current[-2]
     if "\n" not in text[before.end:last.start] or not _BLANK_BEFORE.search(
             text[current[0].start:last.start]):
         return False
     start = current[0].start
-    chunk = Chunk("", "", 0, start, last.end, text[start:last.end], ())
+    chunk = Chunk("", "", 0, start, last.end, text[start:last.end], (),
+                  None if code is None else overlapping(code, start, last.end))
     return is_heading(Sentence("", 0, last.start, last.end, last.text), chunk)
 
 
-CODE_CHARS = 4000  # a code block up to this long is one passage, however it is wrapped
+CODE_CHARS = 4000  # a code block up to this long is one passage, however it is wrapped;
+# a longer one is several passages, each knowing it is code (`Chunk.code`)
 
 
 def is_code(text: str) -> bool:
@@ -274,7 +308,10 @@ def is_code(text: str) -> bool:
 
 
 def _in_code(sentence: Sentence, chunk: Chunk) -> bool:
-    """Is the sentence a fenced code block, or a piece of one, of its passage?"""
+    """Is the sentence a fenced code block, or a piece of one, of its passage (or of its
+    document, where the passage knows the document's code blocks)?"""
+    if chunk.code is not None:
+        return any(start <= sentence.start < end for start, end in chunk.code)
     if "```" not in chunk.text and "~~~" not in chunk.text:
         return False
     lines = chunk.text.split("\n")
@@ -289,8 +326,10 @@ def chunk_documents(
     chunks: list[Chunk] = []
     n_sentences = 0
     for doc in docs:
+        code = code_blocks(doc.text)
         for n, group in enumerate(
-            _pack(document_sentences(doc, chunk_chars), chunk_chars, min_chunk_chars, doc.text)
+            _pack(document_sentences(doc, chunk_chars), chunk_chars, min_chunk_chars, doc.text,
+                  code)
         ):
             sentences = []
             for span in group:
@@ -306,6 +345,7 @@ def chunk_documents(
                     end=end,
                     text=doc.text[start:end],
                     sentences=tuple(sentences),
+                    code=overlapping(code, start, end),
                 )
             )
     return chunks

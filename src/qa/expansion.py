@@ -150,8 +150,16 @@ def term_vectors(terms: list[str], surfaces: dict[str, str], table: WordVectors 
     return out
 
 
+SURFACE_TERMS = 3  # a run of text without spaces holding more terms is no word ...
+SURFACE_CHARS = 40  # ... nor one longer than this: a list of values, a path, a blob
+_PIECE = re.compile(r"[^\W_]+")
+
+
 def surface_forms(texts: list[str]) -> dict[str, str]:
-    """For each BM25 term (a stem), the first word of the texts that produced it."""
+    """For each BM25 term (a stem), the first word of the texts that produced it ("e-mail"
+    for "mail"); where a run of text without spaces is no word ("item0,item1,...", a line
+    of a CSV file or a log), the piece of it that produced the term ("item1"): the run
+    whole, for each of its terms, made the build embed thousands of long strings."""
     forms: dict[str, str] = {}
     seen: set[str] = set()
     for text in texts:
@@ -159,8 +167,14 @@ def surface_forms(texts: list[str]) -> dict[str, str]:
             if word in seen:  # a repeated word yields the same terms: tokenize it once
                 continue
             seen.add(word)
-            for term in tokenize(word):
-                forms.setdefault(term, word.strip(".,;:!?\"“”‘’'()[]").lower() or term)
+            terms = tokenize(word)
+            if len(terms) <= SURFACE_TERMS and len(word) <= SURFACE_CHARS:
+                for term in terms:
+                    forms.setdefault(term, word.strip(".,;:!?\"“”‘’'()[]").lower() or term)
+                continue
+            for piece in _PIECE.findall(word):
+                for term in tokenize(piece):
+                    forms.setdefault(term, piece[:SURFACE_CHARS].lower())
     return forms
 
 

@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import sparse
 
 from qa.atomic import open_lock_file, write_text_atomic
-from qa.chunking import chunk_documents
+from qa.chunking import chunk_documents, code_blocks, overlapping
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.errors import (
@@ -383,6 +383,8 @@ class Index:
         self._first_chunk = np.searchsorted(doc_of, np.arange(n_d + 1)).astype(np.int64)
         self._source_cache: _Recent[str] = _Recent(len)
         self._document_cache: _Recent[Document] = _Recent(lambda d: len(d.text))
+        # each document's fenced code blocks (`chunking.code_blocks`), as its passages need
+        self._code_cache: _Recent[tuple[tuple[int, int], ...]] = _Recent(lambda c: 2 * len(c))
         self.documents: Mapping[str, Document] = _Documents(self)
         self.chunks: Sequence[Chunk] = _Chunks(self)
         self.sentences: Sequence[Sentence] = _Sentences(self)
@@ -445,7 +447,12 @@ class Index:
             for sid, (_, s, e) in zip(range(first, last), self._sentence_table[first:last],
                                       strict=True)
         )
-        return Chunk(doc_id, f"{doc_id}_{n}", i, start, end, text[start:end], sentences)
+        code = self._code_cache.get(doc_id)
+        if code is None:
+            code = code_blocks(text)
+            self._code_cache.put(doc_id, code)
+        return Chunk(doc_id, f"{doc_id}_{n}", i, start, end, text[start:end], sentences,
+                     overlapping(code, start, end))
 
     # structure
 

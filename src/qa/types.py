@@ -105,6 +105,10 @@ class Chunk:
     end: int
     text: str
     sentences: tuple[Sentence, ...]
+    # the fenced code blocks of its document that it overlaps, as (start, end): a piece of
+    # a block longer than a passage is code, though no fence is in the passage's text
+    # (None: not known, its text tells)
+    code: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -124,8 +124,9 @@ def document_of(doc_id: str, path: str, kind: str, extracted: Extracted,
     """The `Document` for extracted text. Its `sha256` names the bytes its offsets point
     into: the file for plain text, the extracted text for extracted formats, so a changed
     extraction makes the index stale instead of shifting citations silently. A Markdown
-    file's front matter and HTML comments are in its text (offsets are the file's) but in
-    no paragraph: never shown, they are never a passage nor quoted."""
+    file's front matter, HTML comments and blocks of HTML tags alone are in its text
+    (offsets are the file's) but in no paragraph: never shown, they are never a passage nor
+    quoted (`text.hidden_spans`)."""
     text = extracted.text
     sha = file_sha256
     if kind in EXTRACTED_KINDS:

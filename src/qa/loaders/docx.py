@@ -15,7 +15,8 @@ knows, "- " or "3. ", and the items of a list are lines of one paragraph, as in 
 without its mark a short item ("Bikes travel free") read as a heading. A numbered heading
 keeps its number ("4. How to apply"). A paragraph ending in a colon and the short
 paragraphs under it ("Opening hours:", "Saturday 8am to 2pm") are lines of one paragraph:
-alone, each read as a heading.
+alone, each read as a heading. Two or more paragraphs in a row whose columns are set by tab
+stops ("Adult<tab>£7.50<tab>£13.00") are a table's rows, cells joined by " | ".
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, cell_text, clean_extracted
 
-REVISION = 4  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
+REVISION = 5  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
 #                 paragraphs under a colon's are lines of its paragraph; text boxes read;
 #                 a table is one paragraph
 #              4: a cell's paragraphs are joined by "; "; a one-column table's are paragraphs;
 #                 a line break is a line break; a clause keeps its number ("4.2 ")
+#              5: paragraphs in a row with columns set by tab stops are a table's rows
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -85,12 +87,12 @@ def blocks_of(body: Any) -> Iterator[Any]:
             stack.extend(reversed(element))
 
 
-def paragraph_text(paragraph: Any) -> str:
+def paragraph_text(paragraph: Any, tabs: bool = False) -> str:
     """A paragraph's text as Word shows it with tracked changes accepted: its runs, those
     in hyperlinks, fields, content controls and tracked insertions included, deleted text
-    and the paragraphs of text boxes left out; tabs as spaces, line breaks (Shift+Enter:
-    an address, lines under "Opening hours:") as line breaks, page and column breaks as
-    spaces."""
+    and the paragraphs of text boxes left out; tabs as spaces (with `tabs`, the tabs
+    between two words as one tab: a column), line breaks (Shift+Enter: an address, lines
+    under "Opening hours:") as line breaks, page and column breaks as spaces."""
     parts = []
     for element in paragraph.iter(*_TEXT):
         inside = element.getparent()
@@ -100,10 +102,25 @@ def paragraph_text(paragraph: Any) -> str:
             continue
         if element.tag == W + "br" and element.get(W + "type") in ("page", "column"):
             parts.append(" ")  # a break of the page's layout, not of the text's lines
+        elif element.tag == W + "tab" and tabs:
+            parts.append("\t")
         else:
             parts.append(element.text or "" if element.tag == W + "t" else _TEXT[element.tag])
-    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    lines = ("\t".join(c for c in (" ".join(cell.split()) for cell in line.split("\t")) if c)
+             for line in "".join(parts).split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+# a first column that is a list's mark typed by hand ("1.<tab>Scope"), not a cell
+_MARK_CELL = re.compile(r"(?:\d{1,3}|[A-Za-z]|[ivxlcIVXLC]{1,6})[.)]|[-•*–·▪◦]")
+TAB_ROWS = 2  # paragraphs in a row with columns set by tab stops that are a table's rows
+
+
+def _tab_row(text: str) -> bool:
+    """Is the paragraph (as `paragraph_text(..., tabs=True)` gives it) a row of columns set
+    by tab stops ("Adult<tab>£7.50<tab>£13.00"), not a list item typed by hand?"""
+    return "\t" in text and not any(_MARK_CELL.fullmatch(line.partition("\t")[0])
+                                    for line in text.split("\n") if "\t" in line)
 
 
 _FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
@@ -288,34 +305,57 @@ class DocxLoader:
             document = docx.Document(io.BytesIO(raw))
             numbering = Numbering(document)
             blocks: list[str] = []
-            in_list = False  # the last block is a list, to which an item is one more line
-            introduced = False  # ... or a line ending in a colon, with the short lines under it
+            # the last block is a list, to which an item is one more line; or a line ending
+            # in a colon, with the short lines under it
+            state = {"list": False, "introduced": False}
+            rows: list[str] = []  # paragraphs in a row with columns set by tab stops
+
+            def paragraph(text: str, mark: str, item: bool, heading: bool) -> None:
+                if item and state["list"]:
+                    blocks[-1] += f"\n{mark}{text}"
+                elif (state["introduced"] and not item and not heading
+                      and not text.endswith(":") and len(text.split()) <= ITEM_WORDS
+                      and not _ENDS.search(text)):
+                    blocks[-1] += f"\n{text}"  # "Opening hours:" / "Saturday 8am to 2pm"
+                    return
+                else:
+                    blocks.append(mark + text)
+                state["list"] = item
+                state["introduced"] = text.endswith(":") and not (heading or item)
+
+            def end_rows() -> None:
+                if len(rows) >= TAB_ROWS:  # a table: a line per row, cells by " | "
+                    blocks.append("\n".join(row.replace("\t", " | ") for row in rows))
+                    state["list"] = state["introduced"] = False
+                else:
+                    for row in rows:
+                        paragraph(row.replace("\t", " "), "", False, False)
+                rows.clear()
+
             for element in blocks_of(document.element.body):
                 if element.tag == W + "p":
-                    text = paragraph_text(element)
+                    text = paragraph_text(element, tabs=True)
                     boxes = [b for b in text_boxes(element) if b]
                     if boxes:  # after the paragraph they are anchored in, each apart
-                        in_list = introduced = False
-                        blocks.extend(([text] if text else []) + boxes)
+                        end_rows()
+                        state["list"] = state["introduced"] = False
+                        blocks.extend(([text.replace("\t", " ")] if text else []) + boxes)
                         continue
                     if not text:
                         continue
                     mark, item = numbering.mark(element)
                     heading = numbering.heading(element)
-                    if item and in_list:
-                        blocks[-1] += f"\n{mark}{text}"
-                    elif (introduced and not item and not heading and not text.endswith(":")
-                          and len(text.split()) <= ITEM_WORDS and not _ENDS.search(text)):
-                        blocks[-1] += f"\n{text}"  # "Opening hours:" / "Saturday 8am to 2pm"
+                    if _tab_row(text) and not (item or heading):
+                        rows.append(text)
                         continue
-                    else:
-                        blocks.append(mark + text)
-                    in_list = item
-                    introduced = text.endswith(":") and not (heading or item)
+                    end_rows()
+                    paragraph(text.replace("\t", " "), mark, item, heading)
                 else:
-                    in_list = introduced = False
-                    rows = [_cells(r) for r in Table(element, document).rows]
-                    blocks.extend(_table_blocks(rows))
+                    end_rows()
+                    state["list"] = state["introduced"] = False
+                    table = [_cells(r) for r in Table(element, document).rows]
+                    blocks.extend(_table_blocks(table))
+            end_rows()
             blocks.extend(_notes(archive))
             title = document.core_properties.title or ""
         except BadDocument:

@@ -26,7 +26,7 @@ from qa.loaders.base import (
     looks_like_text,
 )
 
-REVISION = 4  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 5  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -36,6 +36,8 @@ REVISION = 4  # 2: inline elements and <br> no longer split sentences into parag
 #                 block is a fenced block of its own; a cell's lines are joined by "; ";
 #                 a figure's caption is read; a table's caption is no row; the lines
 #                 of a <br> block are lines of one paragraph
+#              5: a table that lays the page out (one row, a table in it, role
+#                 presentation) is read as blocks, a cell of links in it dropped
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -111,31 +113,52 @@ _LINE_BREAK = "QALINEBREAK"  # ... and a <br> elsewhere, the same way
 _CELL_BLOCKS = ("br", "p", "div", "li")
 
 
-def _for_trafilatura(html: str) -> str:
-    """The page with what trafilatura's text would lose marked. Each <pre> block's text is put
-    between Markdown fences ("```" lines): trafilatura writes a code block as bare lines,
-    which ran into the sentence before them ("Install the tool from PyPI: pip install
-    orbit-cli orbit --version"); fenced, it is one paragraph, which the chunker knows for
-    code. A break inside a table's cell (<br>, or its second <p>) is marked
-    (`_CELL_BREAK`): trafilatura runs a cell's paragraphs together ("Parallel deploy
-    workers Raise it for large projects"), which `_row_of_cells` joins as the Word loader
-    does; a <br> elsewhere is marked too (`_LINE_BREAK`), as trafilatura writes its lines
-    as it writes paragraphs: the lines after one are lines of its paragraph ("Write to us
-    at<br>12 Mill Lane<br>Holt" is one block, each line alone read as a heading). A
-    figure's caption ("Figure 1: the deploy pipeline has three stages") is a paragraph:
-    trafilatura drops figures, their captions with them. So is a table's <caption>, which
-    trafilatura writes as the table's first row, so its column names were taken for data.
-    The page as it is if lxml cannot parse it or it has none of these."""
+def _layout_tables_as_blocks(tree: Any) -> bool:
+    """Make each table of the page's tree that lays the page out, rather than holding data,
+    blocks (<div>s) that trafilatura reads as the page's text: a table of one row (a menu
+    in one cell, the page's text in the next), one that holds a table, or one marked as
+    presentation. Read as a table, its cells were one row, one 'sentence' of the menu's
+    links and every paragraph of the page ('| Home; Hire | Village Hall hire; The main
+    hall seats 120 ...'). A cell of it that is mostly links (a menu) goes. Were any?"""
+    changed = False
+    for table in list(tree.iter("table")):
+        rows = table.xpath("./tr | ./thead/tr | ./tbody/tr | ./tfoot/tr")
+        if not (len(rows) == 1 or (table.get("role") or "").lower() in ("presentation", "none")
+                or table.xpath(".//td//table | .//th//table")):
+            continue
+        for part in [table, *table.xpath("./thead | ./tbody | ./tfoot | ./caption"), *rows]:
+            part.tag = "div"
+        for row in rows:
+            for cell in row.xpath("./td | ./th"):
+                if cell.text_content().strip() and not _text_panel(cell)[0]:
+                    cell.drop_tree()  # a cell of links: the site's menu
+                else:
+                    cell.tag = "div"
+        changed = True
+    return changed
+
+
+def _marks_for_trafilatura(html: str) -> bool:
+    """Might the page have anything `_marked_for_trafilatura` marks?"""
     lower = html.lower()
-    if not any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption",
-                                        "<br")):
-        return html
-    return _rewritten(html, _marked_for_trafilatura)
+    return any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption", "<br"))
 
 
 def _marked_for_trafilatura(tree: Any) -> bool:
-    """`_for_trafilatura`'s marks, made in `tree`; whether it made any."""
-    changed = False
+    """Marks in the page's tree of what trafilatura's text would lose; whether it made any.
+    Each <pre> block's text is put between Markdown fences ("```" lines): trafilatura writes
+    a code block as bare lines, which ran into the sentence before them ("Install the tool
+    from PyPI: pip install orbit-cli orbit --version"); fenced, it is one paragraph, which
+    the chunker knows for code. A break inside a table's cell (<br>, or its second <p>) is
+    marked (`_CELL_BREAK`): trafilatura runs a cell's paragraphs together ("Parallel deploy
+    workers Raise it for large projects"), which `_row_of_cells` joins as the Word loader
+    does; a <br> elsewhere is marked too (`_LINE_BREAK`), as trafilatura writes its lines as
+    it writes paragraphs: the lines after one are lines of its paragraph ("Write to us
+    at<br>12 Mill Lane<br>Holt" is one block, each line alone read as a heading). A figure's
+    caption ("Figure 1: the deploy pipeline has three stages") is a paragraph: trafilatura
+    drops figures, their captions with them. So is a table's <caption>, which trafilatura
+    writes as the table's first row, so its column names were taken for data."""
+    changed = _layout_tables_as_blocks(tree)
     for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
         for block in cell.iter(*_CELL_BLOCKS):
             if block.tag == "br":
@@ -177,6 +200,34 @@ def _marked_for_trafilatura(tree: Any) -> bool:
     return changed
 
 
+def _prepared(html: str) -> tuple[str, str]:
+    """The page with an accordion's questions as headings (`_disclosures`), and that page
+    marked for trafilatura (`_marked_for_trafilatura`) with its divs of text as paragraphs
+    (`_text_divs_as_paragraphs`), parsed once: the three edits are made in turn in one lxml
+    tree, written out after the first (the blocks and the fallback read that page) and
+    after the last. Each is the page as it is if lxml cannot parse it or nothing changed.
+
+    The text is what three parses (each pass writing the page out for the next to read
+    again) gave. Only the page trafilatura is given can differ, where the first edit puts
+    a heading where HTML has none: an accordion's button with its panel inline in a <p>
+    becomes an <h3> inside that <p>; read again, libxml2 closes the <p> before the <h3>,
+    which the one tree does not, but trafilatura reads the page it is given the same way."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return html, html
+    shown = html
+    if _has_disclosures(html) and _headed_disclosures(tree, len(html)):
+        shown = lxml.html.tostring(tree, encoding="unicode")
+    marked = _marks_for_trafilatura(shown) and _marked_for_trafilatura(tree)
+    if _text_divs_as_paragraphs(tree) or marked:
+        return shown, lxml.html.tostring(tree, encoding="unicode")
+    return shown, shown
+
+
 def _rewritten(html: str, edit: Callable[[Any], bool]) -> str:
     """The page after `edit` (given the page's lxml tree, it says whether it changed it),
     written out again; the page as it is if lxml cannot parse it or nothing changed."""
@@ -202,7 +253,7 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
     kept: list[str] = []
     defined = False  # the last line is a term or a definition
     introduced = False  # the last line ends in a colon, or is one of the lines under one
-    fence = ""  # the fence of the code block being read (`_for_trafilatura`)
+    fence = ""  # the fence of the code block being read (`_marked_for_trafilatura`)
     for raw in lines:
         if fence:  # a code block's lines as they are, one paragraph with its fences
             kept[-1] = f"{kept[-1]}\n{raw.rstrip()}"
@@ -296,23 +347,59 @@ _BLOCK_TAGS = frozenset(_BLOCKS.replace(" ", "").split(",")) - {"br"} | {
     "style", "noscript", "template", "svg", "iframe"}
 
 
-def _divs_as_paragraphs(html: str) -> str:
-    """The page with each <div> that holds text but no block (`<div class="faq-a">We refund
-    unused months.</div>`) as a <p>: trafilatura drops the text of such divs when the page
-    has paragraphs besides, so a site that writes its text in divs lost it. trafilatura
-    still judges them as paragraphs (link density, boilerplate). The page as it is if lxml
-    cannot parse it."""
-    return _rewritten(html, _text_divs_as_paragraphs)
-
-
 def _text_divs_as_paragraphs(tree: Any) -> bool:
+    """Each <div> of the page's tree that holds text but no block (`<div class="faq-a">We
+    refund unused months.</div>`) made a <p>: trafilatura drops the text of such divs when
+    the page has paragraphs besides, so a site that writes its text in divs lost it.
+    trafilatura still judges them as paragraphs (link density, boilerplate). Any made?"""
     changed = False
-    for div in tree.iter("div"):
+    for div in list(tree.iter("div")):
         if any(isinstance(child.tag, str) and child.tag in _BLOCK_TAGS for child in div):
+            if any(child.tag == "table" for child in div):
+                changed = _loose_text_as_paragraphs(div) or changed
             continue
         if div.text_content().strip():
             div.tag = "p"
             changed = True
+    return changed
+
+
+def _loose_text_as_paragraphs(div: Any) -> bool:
+    """The text of a <div> that holds a table, between its blocks, put in <p>s: beside
+    loose text trafilatura reads the table as a line of its cells' words ('Room Seats Main
+    hall 120 Small room 20'). Any put?"""
+    import lxml.html
+
+    changed = False
+    run: list[Any] = []  # the inline elements since the last block
+    text, div.text = div.text, None
+    at = 0  # where the run starts among the div's children
+
+    def flush(before: int) -> int:
+        nonlocal changed
+        if (text or "").strip() or any(
+                (e.text_content() if isinstance(e.tag, str) else "").strip()
+                or (e.tail or "").strip() for e in run):
+            p = lxml.html.Element("p")
+            p.text = text
+            div.insert(before, p)
+            for element in run:
+                p.append(element)  # with its tail
+            changed = True
+            return before + 1
+        if before == 0:
+            div.text = text
+        else:
+            div[before - 1].tail = text
+        return before + len(run)
+
+    for child in list(div):
+        if isinstance(child.tag, str) and child.tag in _BLOCK_TAGS:
+            at = flush(at) + 1
+            run, text, child.tail = [], child.tail, None
+        else:
+            run.append(child)
+    flush(at)
     return changed
 
 
@@ -408,9 +495,14 @@ def _disclosures(html: str) -> str:
     not a row of names), and the panel is read as shown open (`_shown`). Other buttons
     ("Menu", "Accept", "Subscribe", a chat widget's "Need help?") are still dropped. The
     page as it is if lxml cannot parse it or it has no such button."""
-    if "<button" not in html.lower() and "aria-controls" not in html.lower():
+    if not _has_disclosures(html):
         return html
     return _rewritten(html, lambda tree: _headed_disclosures(tree, len(html)))
+
+
+def _has_disclosures(html: str) -> bool:
+    """Might the page have a button or control that `_disclosures` reads?"""
+    return "<button" in html.lower() or "aria-controls" in html.lower()
 
 
 def _headed_disclosures(tree: Any, chars: int) -> bool:
@@ -612,8 +704,7 @@ class HtmlLoader:
         title = _title(html)
         # trafilatura keeps a cookie banner held in a plain div as the page's first
         # paragraph; it never is the page's text
-        html = _disclosures(html)  # an accordion's questions, as headings
-        divided = _divs_as_paragraphs(_for_trafilatura(html))
+        html, divided = _prepared(html)
         page = _without_furniture(divided, _BANNERS) or divided
         blocks = _blocks(html)
         text = _paragraph_text(_main_text(page).splitlines(), blocks)

@@ -4,7 +4,8 @@ Pages are joined by a blank line and recorded as spans, so a citation knows its 
 whose sentence goes on on the next page (it ends without a full stop, the next one starts
 in lower case) is joined to it by a line break only, so that sentence stays whole. Running
 headers and footers (a line at the top or bottom of most pages, page numbers aside) and
-bare page numbers are dropped, so they are never quoted nor glued to a sentence; a word
+bare page numbers are dropped, so they are never quoted nor glued to a sentence; a table's
+row has its cells joined by " | " (where its pieces are drawn in columns); a word
 hyphenated at a line break is joined again (`infor-` / `mation`), unless the document
 writes it with its hyphen elsewhere. A heading is told by its place (a short line after a
 sentence's end) and by its size (set larger than the body text). An encrypted PDF and a
@@ -17,17 +18,21 @@ import io
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import Any, NamedTuple
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted
 
-REVISION = 5  # 3: running headers, footers and page numbers dropped; words and sentences
+REVISION = 6  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
 # a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
 # as its column is no heading; a heading after a list item is one; a converter's file name
 # is no title; three heading-like lines in a row are a table's rows
 # 5: a line set larger than the body text is a heading among such lines too
+# 6: a table's row has its cells apart (" | "), where the layout draws them in columns, on
+# one line where its cells are drawn one after the other; columns of prose drawn line by
+# line across the page are read one after the other
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -81,16 +86,18 @@ def page_paragraphs(text: str, large: frozenset[str] = frozenset()) -> str:
     such lines in a row are no headings but the rows of a table (or a block of an address, a
     title page): they stay lines of one paragraph, which can be quoted; but a line set
     larger than the body text (`large`: their `_key`s) is a heading, in such a run too (a
-    title over its subtitle, a heading over a table)."""
+    title over its subtitle, a heading over a table). A table's rows with their cells apart
+    ("Model | Tank", `_cells`) are a block of their own, and no headings."""
     after_break = True
     lines = text.split("\n")
     width = max(len(line.strip()) for line in lines)
     headings = []
+    rows = [ROW_JOIN in line for line in lines]
     for n, line in enumerate(lines):
-        headings.append(_is_heading(line, after_break,
-                                    lines[n + 1] if n + 1 < len(lines) else "", width))
+        headings.append(not rows[n] and _is_heading(
+            line, after_break, lines[n + 1] if n + 1 < len(lines) else "", width))
         # a list's item ends where its line does (unless it ends mid-phrase: "with")
-        after_break = headings[-1] or _ends_sentence(line) or not line.strip() or (
+        after_break = headings[-1] or rows[n] or _ends_sentence(line) or not line.strip() or (
             _LIST_LINE.match(line) is not None and not _open_end(line))
     run = 0
     for n in range(len(lines) + 1):
@@ -105,11 +112,13 @@ def page_paragraphs(text: str, large: frozenset[str] = frozenset()) -> str:
                 lines[n] = "\n" + lines[n]
         run = 0
     out: list[str] = []
-    for line, heading in zip(lines, headings, strict=True):
-        if heading and out and out[-1] != "":
+    for n, (line, heading) in enumerate(zip(lines, headings, strict=True)):
+        # a table's rows are a block of their own, as a heading is
+        opens = heading or rows[n] and (n == 0 or not rows[n - 1])
+        if opens and out and out[-1] != "":
             out.append("")
         out.append(line)
-        if heading:
+        if heading or rows[n] and n + 1 < len(lines) and not rows[n + 1]:
             out.append("")
     return "\n".join(out).strip()
 
@@ -172,9 +181,14 @@ def join_wrapped_lines(text: str) -> str:
     `debated at length`; `rebuilt between November 2024 and\nMarch 2025`), so that a quote
     reads as the sentence it is; the other line breaks a page's layout means (before a
     capital, a number, a list mark) stay."""
-    text = _WRAPPED.sub(" ", text)
+    def row_at(at: int) -> bool:  # is a line on either side of this break a table's row?
+        return ROW_JOIN in text[text.rfind("\n", 0, at) + 1:text.find("\n", at + 1) % (
+            len(text) + 1)]
+
+    text = _WRAPPED.sub(lambda m: "\n" if row_at(m.start()) else " ", text)
     return _WRAPPED_AFTER.sub(
-        lambda m: " " if _open_end(text[max(0, m.start() - 20):m.start()]) else "\n", text)
+        lambda m: " " if _open_end(text[max(0, m.start() - 20):m.start()])
+        and not row_at(m.start()) else "\n", text)
 
 
 # A title a PDF converter puts in the metadata for want of one: the source file's name
@@ -185,11 +199,195 @@ _MADE_UP_TITLE = re.compile(
     r"no title|\(?anonymous\)?)$", re.IGNORECASE)
 
 
-def _drawn_lines(page: Any) -> tuple[str, list[tuple[str, float]]]:
-    """The page's text, and each line as drawn: its `_key` and the font size most of its
-    letters are set in (the font's size times the text and page scales)."""
+ALIGNED = 2.0  # points: cells of two lines drawn this close in x start the same column
+CELL_GAP = 1.0  # ems of blank between a piece's end and the next piece: a cell's edge
+ROW_JOIN = " | "  # between a table row's cells, as the Word and HTML loaders write them
+AVERAGE_WIDTH = 0.5  # ems a character is wide, where the font does not tell
+
+
+class _Piece(NamedTuple):
+    text: str
+    x: float  # where the text was last moved to (pieces after a font change run on from it)
+    gap: float  # blank between the end of the text before it and `x`, in ems (0: ran on)
+
+
+_WORD = re.compile(r"\w")
+NEAR = 8  # lines: a row's cells line up with those of a row at most this far away
+
+
+# what a line's first cell is when it is no cell: a list's mark drawn apart from its item
+# ("•", "3.", "b)"), or a label drawn apart from its value ("Date:")
+_NO_CELL = re.compile(r"\s*(?:[-*•‣◦▪–·]|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlc]{1,6})[.)]|.*:)\s*")
+
+
+def _starts(line: list[_Piece]) -> list[float]:
+    """Where the cells of a line may start: pieces drawn an em or more past the text before
+    them, with a word in them (a run of dots, a contents page's leader, opens none), but
+    not the text after a list's mark or a label."""
+    at = [n for n, p in enumerate(line) if p.gap >= CELL_GAP and _WORD.search(p.text)]
+    if at and _NO_CELL.fullmatch("".join(p.text for p in line[:at[0]])):
+        at = at[1:]
+    return [line[n].x for n in at]
+
+
+def _cells(lines: list[str], placed: list[list[_Piece]]) -> list[str]:
+    """The page's lines (`placed`: the pieces of each, and where each is drawn) with each of
+    its tables' rows on one line, its cells joined by " | ". A cell starts at a piece drawn
+    an em or more past the end of the text before it, at an x where a cell of another row
+    near it starts too: the columns of a table. A word spaced out in a justified line, a
+    list's text beside its bullet, and the pieces of a line in a change of font are no
+    cells. A row whose cells are drawn one after the other on lines of their own (a cell
+    of two lines, the others centred on it) is one line again, its cells in column order;
+    the lines of two columns of prose, drawn across the page line by line, are each
+    column's lines in turn."""
+    starts = [_starts(line) for line in placed]
+
+    def lined_up(x: float, n: int) -> bool:
+        return any(abs(x - other) <= ALIGNED for m in range(max(0, n - NEAR), n + NEAR + 1)
+                   if m != n and m < len(starts) for other in starts[m])
+
+    rows = [n for n in range(len(placed)) if any(lined_up(x, n) for x in starts[n])]
+    if not rows:
+        return lines
+    out: list[str | None] = list(lines)
+    first = 0
+    while first < len(rows):  # each table: rows no more than NEAR lines apart, sharing a column
+        last = first
+        while last + 1 < len(rows) and rows[last + 1] - rows[last] <= NEAR and any(
+                abs(x - other) <= ALIGNED for x in starts[rows[last + 1]]
+                for n in rows[first:last + 1] for other in starts[n]):
+            last += 1
+        table = rows[first:last + 1]
+        _table(out, placed, table, sorted({placed[n][0].x for n in table}
+                                          | {x for n in table for x in starts[n]}))
+        first = last + 1
+    return [line for line in out if line is not None]
+
+
+def _table(out: list[str | None], placed: list[list[_Piece]], rows: list[int],
+           xs: list[float]) -> None:
+    """Write the table whose cells start at `xs`, its rows with cells lined up drawn on the
+    lines `rows`, into `out`: each row on the first of its lines, the others None. The
+    lines between and after those (up to NEAR) that start at a column are of the row before
+    them while they go on to the columns on its right, else of a row of their own."""
+    columns: list[float] = []
+    for x in xs:  # x positions this close are one column
+        if not columns or x - columns[-1] > ALIGNED:
+            columns.append(x)
+
+    def column(x: float) -> int | None:
+        return next((c for c, at in enumerate(columns) if abs(x - at) <= ALIGNED), None)
+
+    lined = set(rows)
+    groups: list[tuple[list[int], dict[int, list[str]]]] = []  # each row: lines, cells
+    last = len(columns)  # the column the row being read has reached
+    for n in range(rows[0], min(len(placed), rows[-1] + NEAR + 1)):
+        pieces = placed[n]
+        if not pieces:
+            continue
+        at = column(pieces[0].x)
+        if at is None:
+            if n > rows[-1]:
+                break  # text under the table
+            last = len(columns)
+            continue
+        cells: dict[int, list[str]] = {}
+        for piece in pieces:
+            moved = column(piece.x) if piece.gap > 0 else None
+            at = moved if moved is not None else at
+            cells.setdefault(at, []).append(piece.text)
+        lead = min(cells)
+        if lead < last or n in lined and lead == 0 or not groups:
+            groups.append(([], {}))
+        groups[-1][0].append(n)
+        for c, texts in cells.items():
+            groups[-1][1].setdefault(c, []).append("".join(texts))
+        last = max(cells)
+
+    def written(of: list[tuple[list[int], dict[int, list[str]]]]) -> list[list[str]]:
+        return [[" ".join(" ".join(cells.get(c, [])).split()) for c in range(len(columns))]
+                for _, cells in of]
+
+    wide = [n for n, (_, cells) in enumerate(groups) if len(cells) > 1]
+    if not wide:
+        return
+    if _prose_columns(written([groups[n] for n in wide])):
+        # two columns of text drawn across the page line by line: each column in turn, with
+        # the lines of one column after them that go on with its text
+        end = wide[-1] + 1
+        while end < len(groups) and _goes_on(written(groups[:end]), groups[end][1]):
+            end += 1
+        rows_text = written(groups[wide[0]:end])
+        for lines, _ in groups[wide[0]:end]:
+            for n in lines:
+                out[n] = None
+        out[groups[wide[0]][0][0]] = "\n".join(
+            row[c] for c in range(len(columns)) for row in rows_text if row[c])
+        return
+    for (lines, _), row in zip([groups[n] for n in wide], written([groups[n] for n in wide]),
+                               strict=True):
+        for n in lines:
+            out[n] = None
+        out[lines[0]] = ROW_JOIN.join(row).strip()
+
+
+def _goes_on(table: list[list[str]], cells: dict[int, list[str]]) -> bool:
+    """Does a line of one column (`cells`) go on with the text of that column above it?"""
+    if len(cells) != 1:
+        return False
+    (c, texts), = cells.items()
+    above = [row[c] for row in table if row[c]]
+    return bool(above) and (not _ends_sentence(above[-1]) or "".join(texts).lstrip()[:1]
+                            .islower())
+
+
+def _prose_columns(table: list[list[str]]) -> bool:
+    """Are the 'rows' lines of columns of prose: in each column, most lines go on with the
+    sentence of the line above (in lower case)?"""
+    if len(table) < TABLE_ROWS:
+        return False
+    for c in range(len(table[0])):
+        cells = [row[c] for row in table if row[c]]
+        going_on = sum(cell[:1].islower() for cell in cells[1:])
+        if len(cells) < TABLE_ROWS or 2 * going_on < len(cells) - 1:
+            return False
+    return True
+
+
+def _width_of(font: Any) -> Callable[[str], float]:
+    """A function giving the width of a text in `font` in ems (the font's own widths where
+    pypdf reads them, an average otherwise)."""
+    def estimate(text: str) -> float:
+        return AVERAGE_WIDTH * len(text)
+
+    try:
+        from pypdf.generic._font import Font
+
+        widths = Font.from_font_resource(font)
+        widths.get_text_width("a")
+    except Exception:  # noqa: BLE001 - an odd font or another pypdf: estimate
+        return estimate
+
+    def width(text: str) -> float:
+        try:
+            return float(widths.get_text_width(text)) / 1000
+        except Exception:  # noqa: BLE001 - a width table pypdf cannot read: estimate
+            return estimate(text)
+
+    return width
+
+
+def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None = None,
+                 ) -> tuple[str, list[tuple[str, float]]]:
+    """The page's text, its tables' rows on lines of their own with their cells apart
+    (`_cells`), and each line as drawn: its `_key` and the font size most of its letters
+    are set in (the font's size times the text and page scales)."""
     lines: list[tuple[str, float]] = []
     line: list[tuple[str, float]] = []
+    placed: list[list[_Piece]] = [[]]  # each line of the text: its pieces, where drawn
+    drawn: list[str] = []  # what pypdf wrote, piece by piece
+    fonts = {} if fonts is None else fonts  # by the font's object number: once a document
+    run = [0.0, 0.0]  # where the text was last moved to, and where it has got to since
 
     def end_line() -> None:
         if line:
@@ -200,15 +398,35 @@ def _drawn_lines(page: Any) -> tuple[str, list[tuple[str, float]]]:
             line.clear()
 
     def visit(text: str, cm: Any, tm: Any, font: Any, size: float) -> None:
+        drawn.append(text)
         scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
+        em = float(size) * (scale or 1.0)
+        x = float(tm[4] * cm[0] + tm[5] * cm[2] + cm[4])
+        ref = getattr(font, "indirect_reference", None)
+        key = (ref.idnum, ref.generation) if ref is not None else id(font)
+        if key not in fonts:
+            fonts[key] = _width_of(font)
         for n, piece in enumerate(text.split("\n")):
             if n:
                 end_line()
+                placed.append([])
             if piece.strip():
-                line.append((piece, round(float(size) * (scale or 1.0), 1)))
+                pieces = placed[-1]
+                line.append((piece, round(em, 1)))
+                moved = bool(pieces) and abs(x - run[0]) > 0.5
+                gap = (x - run[1]) / em if moved and em else 0.0
+                if moved or not pieces:
+                    run[:] = [x, x]
+                    piece_text = piece.lstrip()  # a space pypdf puts for the move
+                else:
+                    piece_text = piece
+                run[1] += fonts[key](piece_text) * em
+                pieces.append(_Piece(piece, x, max(gap, 0.0) if moved else 0.0))
 
     text = page.extract_text(visitor_text=visit) or ""
     end_line()
+    if "".join(drawn) == text:  # each line of the text is known by where it is drawn
+        text = "\n".join(_cells(text.split("\n"), placed))
     return text, lines
 
 
@@ -256,7 +474,8 @@ class PdfLoader:
             if len(reader.pages) > MAX_PAGES:
                 raise BadDocument(f"{name}: the PDF has {len(reader.pages)} pages "
                                   f"(at most {MAX_PAGES})", status=413)
-            drawn = [_drawn_lines(page) for page in reader.pages]
+            fonts: dict[object, Callable[[str], float]] = {}
+            drawn = [_drawn_lines(page, fonts) for page in reader.pages]
             raw_texts = [clean_extracted(text).strip() for text, _ in drawn]
             large = large_lines([lines for _, lines in drawn])
             meta_title = (reader.metadata.title if reader.metadata else None) or ""

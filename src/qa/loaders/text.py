@@ -30,35 +30,118 @@ class TextLoader:
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
                            re.DOTALL)
 _TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t\r]*$""", re.MULTILINE)
-MARKDOWN_REVISION = 3  # 2: the title is the front matter's, not its "---"
+MARKDOWN_REVISION = 4  # 2: the title is the front matter's, not its "---"
 #                       3: ... also in a file with CRLF line ends; no title is a comment;
 #                          else the first "# " heading, without markup
-# An HTML comment as Markdown reads one (CommonMark's HTML block): from "<!--" at a line's
-# start to the end of the line that closes it
-_COMMENT = re.compile(r"^[ \t]{0,3}<!--.*?-->[^\n]*", re.DOTALL | re.MULTILINE)
+#                       4: a comment inside a line is hidden too, and a line of HTML
+#                          tags alone
+_LINE_START = re.compile(r"[ \t]{0,3}")
 
 
 def hidden_spans(text: str) -> list[tuple[int, int]]:
     """What a Markdown file holds that a reader never sees, as (start, end) offsets: its
     YAML front matter (data about the file: its title, tags, a date) and its HTML comments
-    (notes to its authors, "<!-- TODO ... -->"), those in code fences aside."""
+    (notes to its authors, "<!-- TODO ... -->"), those in code fences and inline code
+    spans aside. A comment that opens a line hides, as CommonMark reads an HTML block, up to
+    the end of the line that closes it; one inside a line ("a day <!-- was 4 --> and"),
+    just itself. A "<!--" never closed is text. So is a block of lines of HTML tags alone
+    ('<p align="center">', '<img src="logo.png">', '</p>'; '</details>'): it shows no
+    text."""
     from qa.chunking import fences
 
     front = _FRONT_MATTER.match(text)
     hidden = [(0, front.end())] if front is not None else []
-    if "<!--" not in text:
+    if "<" not in text:
         return hidden
     lines = text.splitlines(keepends=True)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
     code = sorted((starts[o], starts[c + 1]) for o, c in fences(lines).items())
+    hidden = _comments(text, hidden, code)
+    tags = _tag_lines(text, lines, starts, code)
+    if not tags:
+        return hidden
+    return sorted(hidden + [t for t in tags if not any(s < t[1] and t[0] < e
+                                                        for s, e in _around(hidden, t))])
+
+
+_TAGS_ALONE = re.compile(r"[ \t]*(?:</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>\n]*)?/?>[ \t]*)+")
+
+
+def _tag_lines(text: str, lines: list[str], starts: list[int],
+               code: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The blocks (lines between blank lines, outside code fences) of HTML tags alone, as
+    (start, end) offsets. A block with text in it (a raw HTML table, '<details>' over its
+    '<summary>') is kept whole: hiding its lines of tags alone would cut it in pieces."""
+    found = []
     n = 0
-    for comment in _COMMENT.finditer(text, hidden[0][1] if hidden else 0):
-        while n < len(code) and code[n][1] <= comment.start():
+    block: list[int] = []  # the lines of the block being read, while all are tags alone
+    tags_only = True
+    for number, line in enumerate([*lines, ""]):
+        body = line.rstrip("\r\n")
+        if body.strip():
+            start = starts[number]
+            while n < len(code) and code[n][1] <= start:
+                n += 1
+            fenced = n < len(code) and code[n][0] <= start
+            block.append(number)
+            tags_only = tags_only and not fenced and "<" in body and bool(
+                _TAGS_ALONE.fullmatch(body))
+            continue
+        if block and tags_only:
+            last = block[-1]
+            found.append((starts[block[0]], starts[last] + len(lines[last].rstrip("\r\n"))))
+        block, tags_only = [], True
+    return found
+
+
+def _around(spans: list[tuple[int, int]], span: tuple[int, int]) -> list[tuple[int, int]]:
+    """Those of `spans` (sorted, apart) that may overlap `span`: the one starting last
+    before its end, and the one before that."""
+    import bisect
+
+    at = bisect.bisect_left(spans, (span[1], span[1]))
+    return spans[max(0, at - 2):at]
+
+
+def _comments(text: str, hidden: list[tuple[int, int]],
+              code: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`hidden` with the HTML comments of `text` outside `code` fences added."""
+    hidden = list(hidden)
+    if "<!--" not in text:
+        return hidden
+    n = 0
+    at = hidden[0][1] if hidden else 0
+    line_start = text.rfind("\n", 0, at) + 1
+    ticks, counted = 0, line_start  # backticks of the line so far (odd: in a code span)
+    # each step looks only at the text since the last: a long line of comments is linear
+    while (opened := text.find("<!--", at)) >= 0:
+        closed = text.find("-->", opened + 4)
+        if closed < 0:
+            break  # nor can a later one close
+        while n < len(code) and code[n][1] <= opened:
             n += 1  # the fences before it
-        if n == len(code) or not code[n][0] <= comment.start():
-            hidden.append(comment.span())
+        newline = text.rfind("\n", at, opened)
+        if newline >= 0:
+            line_start = counted = newline + 1
+            ticks = 0
+        ticks += text.count("`", counted, opened)
+        counted = opened
+        if n < len(code) and code[n][0] <= opened or ticks % 2:
+            at = opened + 4  # in a code fence, or in an inline code span: shown as code
+            continue
+        end = closed + 3
+        if opened - line_start <= 3 and _LINE_START.fullmatch(text, line_start, opened):
+            line_end = text.find("\n", end)  # an HTML block: to the end of its last line
+            end = len(text) if line_end < 0 else line_end
+            opened = line_start
+        hidden.append((opened, end))
+        at = counted = end
+        newline = text.rfind("\n", opened, end)
+        if newline >= 0:  # the comment ran on over lines
+            line_start = newline + 1
+            ticks = 0
     return hidden
 
 
@@ -74,13 +157,13 @@ class MarkdownLoader(TextLoader):
         title = _TITLE.search(front.group(1)) if front is not None else None
         if title is not None and title.group(2).strip():
             return Extracted(text=text, title=title.group(2).strip()[:200])
-        shown, at = [], 0  # the title is what a reader sees
+        shown, at = "", 0  # the title is what a reader sees
         for start, end in hidden_spans(text):
-            shown.append(text[at:start])
+            inline = start and text[start - 1] not in "\r\n"
+            shown += text[at:start] + (" " if inline else "\n\n")
             at = max(at, end)
-        shown.append(text[at:])
-        return Extracted(text=text, title=markdown_title("\n\n".join(shown))
-                         or extracted.title)
+        shown += text[at:]
+        return Extracted(text=text, title=markdown_title(shown) or extracted.title)
 
 
 TITLE_LINES = 30  # a level-one heading further down titles a part, not the file
