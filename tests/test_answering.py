@@ -1268,6 +1268,11 @@ def test_contact_details_are_found_by_their_form_at_exact_offsets() -> None:
     for m in found:
         assert text[m.start - 10 : m.end - 10] == m.text
     assert contact_mentions(sentence, ("DATE",)) == ()
+    # a five-digit area code ("01632", "(01632)"), in a table's row too
+    for number in ("01632 960002", "(01632) 960 002"):
+        row = f"Lifeboat station | {number}"
+        assert [m.text for m in contact_mentions(Sentence("d", 0, 0, len(row), row),
+                                                 ("PHONE",))] == [number]
 
 
 def test_an_amount_of_money_gets_back_its_currency_sign() -> None:
