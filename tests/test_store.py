@@ -635,6 +635,14 @@ def test_a_word_with_marks_is_one_word_typed_with_or_without_them() -> None:
     assert reference.scores(tokenize("Dereon"))[0] > 0
 
 
+def test_a_word_with_an_invisible_character_in_it_is_one_word() -> None:
+    """PDFs and web pages put soft hyphens and zero-width spaces inside words: "fer\u00adry"
+    was two words ("fer", "ry"), and a question for the ferry found nothing."""
+    assert tokenize("fer\u00adry fer\u200bry fer\u2060ry \ufeffferry") == ["ferry"] * 4
+    reference = BM25.build(["The fer\u200bry leaves at nine.", "Another boat."])
+    assert reference.scores(tokenize("ferry"))[0] > 0
+
+
 def test_different_words_keep_different_stems() -> None:
     assert len(set(tokenize("speed spend seed see feed fee"))) == 6
 

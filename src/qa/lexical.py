@@ -84,7 +84,13 @@ def fold(text: str) -> str:
     text = text.lower()
     if text.isascii():
         return text
+    text = _INVISIBLE.sub("", text)  # "fer\u00adry", "fer\u200bry": one word, "ferry"
     return _MARKS.sub("", unicodedata.normalize("NFKD", text.translate(_LETTERS)))
+
+
+# Characters that show nothing inside a word: a soft hyphen, zero-width spaces and joiners,
+# a byte order mark (PDFs and web pages put them inside words).
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
 def tokenize(text: str, keep_stopwords: bool = False) -> list[str]:
