@@ -602,6 +602,13 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("| Setting | Default |\n|---|---|\n| retry_limit | 25 |\n| poll | 2 |",
      "| retry_limit | 25 |", False),
     ("| Setting | Default |\n|---|---|\n| retry_limit | 25 |", "| Setting | Default |", True),
+    # a table with no header row: a first row holding a phone number, an address or an
+    # amount is data, a header holds none
+    ("Harbour office | 01632 960001\nLifeboat station | 01632 960002",
+     "Harbour office | 01632 960001", False),
+    ("Office | info@harbour.org\nStation | crew@harbour.org", "Office | info@harbour.org",
+     False),
+    ("Name | Number\nHarbour office | 01632 960001", "Name | Number", True),
     ("Team | Email\nPeople Team | p@example.org\nIT Helpdesk\n\nDone.", "IT Helpdesk", False),
     # a FAQ's question, a paragraph alone, asks; a Markdown heading is one, whatever it ends
     ("Setup\n\nHow do I descale the machine?\n\nFill the tank with water.",

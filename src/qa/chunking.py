@@ -45,6 +45,9 @@ _MARKER = re.compile(r"\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[a-z]")
 # " | " (rows as the Word and HTML loaders write them) or by tabs.
 _TABLE_ROW = re.compile(r"[ \t]*\|.*|[^\n]*\s\|\s[^\n]*\s\|\s[^\n]*|[^\n\t]*\t[^\n\t]*\t[^\n]*")
 _CELLS = re.compile(r"\s\|\s|\t")  # cells of a table row
+# A cell no header holds: a long number (a phone number, an amount), an email address, a link.
+_DATA_CELL = re.compile(r"(?:^|\||\t)\s*(?:[+(£$€]?\d[\d ().,-]{4,}\d|\S+@\S+\.\w+|"
+                        r"(?:https?://|www\.)\S+)\s*(?:$|\||\t)")
 _HAS_WORD = re.compile(r"\w")
 _QUOTE_MARKS = re.compile(r"(?:>[ \t]*)+")  # a block quote's marks (Markdown, e-mail)
 _CLOSING_QUOTES = frozenset("\"”’'")
@@ -383,7 +386,8 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     if _CELLS.search(text):  # the first row of a table: a row under it, none above it
         above = re.split(r"\n[ \t]*\n", before.rstrip())[-1].split("\n")
         following = after.lstrip().partition("\n")[0]
-        return _is_row(following) and not any(_is_row(line) for line in above)
+        return _is_row(following) and not any(_is_row(line) for line in above) \
+            and not _DATA_CELL.search(text)  # "Harbour office | 01632 960001": data
     if _MARKDOWN_HEADING.match(text):  # "## Why use Rivet?": marked as one
         return True
     above = [] if _BLANK_BEFORE.search(before) else \
