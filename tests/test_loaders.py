@@ -1994,3 +1994,16 @@ def test_a_page_of_nested_blocks_is_read_in_bounded_time() -> None:
     started = time.perf_counter()
     assert len(HtmlLoader().extract(page.encode(), "nested.html").text) == 250_003
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_long_first_line_makes_a_title_cut_at_a_word(tmp_path: Path) -> None:
+    """A logbook's first line of 300 characters was its title cut at 200 characters in the
+    middle of a word; it is cut at a word, and says so."""
+    line = " ".join(["Harbour log, entry of the morning watch, wind north-westerly"] * 6)
+    (tmp_path / "log.txt").write_text(line + "\n\nAll boats in by six.\n", encoding="utf-8")
+    title = load(tmp_path / "log.txt").title
+    assert len(title) <= 200 and title.endswith("…")
+    assert line.startswith(title[:-1]) and not line[len(title) - 1].isalnum()  # a word's end
+    short = "Harbour log, 4 March"
+    (tmp_path / "short.txt").write_text(short + "\n\nCalm.\n", encoding="utf-8")
+    assert load(tmp_path / "short.txt").title == short

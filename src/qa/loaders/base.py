@@ -189,12 +189,27 @@ def paragraphs(text: str) -> tuple[Span, ...]:
     return tuple(spans)
 
 
+MAX_TITLE_CHARS = 200
+
+
+def short_title(text: str) -> str:
+    """A title of at most MAX_TITLE_CHARS, cut at a word with "…" when longer (a logbook's
+    first line, a page's long heading), its runs of whitespace made one space."""
+    text = " ".join(text.split())
+    if len(text) <= MAX_TITLE_CHARS:
+        return text
+    cut = text[:MAX_TITLE_CHARS - 1]
+    if " " in cut[MAX_TITLE_CHARS // 2:]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
 def first_line_title(text: str) -> str:
     """The first content line with a word in it (not a "-----" or "*****" rule), without
-    Markdown heading marks (at most 200 chars)."""
+    Markdown heading marks (`short_title`)."""
     for block in paragraphs(text):
         for line in block.text.splitlines():
             line = line.lstrip("#").strip()
             if re.search(r"\w", line):
-                return line[:200]
+                return short_title(line)
     return ""

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
 
-from qa.loaders.base import BadDocument, Extracted, cell_text, clean_extracted
+from qa.loaders.base import BadDocument, Extracted, cell_text, clean_extracted, short_title
 
 REVISION = 5  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
@@ -367,4 +367,4 @@ class DocxLoader:
         if not text.strip():
             raise BadDocument(f"{name}: the document is empty: it holds no text to index")
         title = clean_extracted(title).strip() or text.splitlines()[0]
-        return Extracted(text=text, title=title[:200])
+        return Extracted(text=text, title=short_title(title))

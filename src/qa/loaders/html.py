@@ -24,6 +24,7 @@ from qa.loaders.base import (
     clean_extracted,
     decode_text,
     looks_like_text,
+    short_title,
 )
 
 REVISION = 5  # 2: inline elements and <br> no longer split sentences into paragraphs
@@ -678,7 +679,7 @@ def _title(html: str) -> str:
     for selector in ("title", "h1"):
         node = tree.css_first(selector)
         if node is not None and node.text(strip=True):
-            return " ".join(node.text().split())[:200]
+            return short_title(node.text())
     return ""
 
 
@@ -724,5 +725,5 @@ class HtmlLoader:
         text = clean_extracted(text)
         if not text.strip():
             raise BadDocument(f"{name}: the HTML page holds no main text to index")
-        title = title or text.splitlines()[0][:200]
+        title = title or short_title(text.splitlines()[0])
         return Extracted(text=text, title=clean_extracted(title))

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any, NamedTuple
 
-from qa.loaders.base import BadDocument, Extracted, clean_extracted
+from qa.loaders.base import BadDocument, Extracted, clean_extracted, short_title
 
 REVISION = 6  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
@@ -513,7 +513,7 @@ class PdfLoader:
         if not title:
             title = next(line.strip() for t in texts if t for line in t.splitlines()
                          if line.strip())
-        return Extracted(text=full, title=title[:200], pages=tuple(pages))
+        return Extracted(text=full, title=short_title(title), pages=tuple(pages))
 
 
 def _opens_without_password(reader: Any) -> bool:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import re
 
-from qa.loaders.base import BadDocument, Extracted, decode_text, first_line_title, looks_like_text
+from qa.loaders.base import (
+    BadDocument,
+    Extracted,
+    decode_text,
+    first_line_title,
+    looks_like_text,
+    short_title,
+)
 
 REVISION = 1  # bump when what this loader produces changes
 
@@ -156,7 +163,7 @@ class MarkdownLoader(TextLoader):
         front = _FRONT_MATTER.match(text)
         title = _TITLE.search(front.group(1)) if front is not None else None
         if title is not None and title.group(2).strip():
-            return Extracted(text=text, title=title.group(2).strip()[:200])
+            return Extracted(text=text, title=short_title(title.group(2)))
         shown, at = "", 0  # the title is what a reader sees
         for start, end in hidden_spans(text):
             inline = start and text[start - 1] not in "\r\n"
@@ -186,9 +193,9 @@ def markdown_title(text: str) -> str:
     for heading in _H1.finditer(top):
         found = plain(heading.group(1) or heading.group(2) or "")
         if re.search(r"\w", found):
-            return found[:200]
+            return short_title(found)
     for line in text.splitlines():
         found = plain(line)
         if re.search(r"\w", found):
-            return found[:200]
+            return short_title(found)
     return ""
