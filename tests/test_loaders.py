@@ -2007,3 +2007,20 @@ def test_a_long_first_line_makes_a_title_cut_at_a_word(tmp_path: Path) -> None:
     short = "Harbour log, 4 March"
     (tmp_path / "short.txt").write_text(short + "\n\nCalm.\n", encoding="utf-8")
     assert load(tmp_path / "short.txt").title == short
+
+
+def test_markdown_link_definitions_are_in_no_paragraph(tmp_path: Path) -> None:
+    """'[drv]: https://example.org/driver "Driver page"' tells where a link points; a reader
+    never sees it, and it was indexed and quotable. A definition-like line in a code fence,
+    or inside a paragraph, is text."""
+    text = ("# Driver guide\n\nSee the [driver page][drv] for downloads.\n"
+            "[note]: this line is part of the paragraph\n\n"
+            "[drv]: https://example.org/driver \"Driver page\"\n[faq]: <https://example.org/faq>\n"
+            "\n```\n[x]: https://example.org/x\n```\n")
+    (tmp_path / "guide.md").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "guide.md")
+    shown = [p.text for p in doc.paragraphs]
+    assert shown == ["# Driver guide", "See the [driver page][drv] for downloads.\n"
+                     "[note]: this line is part of the paragraph",
+                     "```\n[x]: https://example.org/x\n```"]
+    assert all(text[p.start:p.end] == p.text for p in doc.paragraphs)

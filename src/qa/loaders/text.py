@@ -58,19 +58,42 @@ def hidden_spans(text: str) -> list[tuple[int, int]]:
 
     front = _FRONT_MATTER.match(text)
     hidden = [(0, front.end())] if front is not None else []
-    if "<" not in text:
+    if "<" not in text and "]:" not in text:
         return hidden
     lines = text.splitlines(keepends=True)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
     code = sorted((starts[o], starts[c + 1]) for o, c in fences(lines).items())
+    hidden = sorted(hidden + _link_definitions(lines, starts, code, hidden))
+    if "<" not in text:
+        return hidden
     hidden = _comments(text, hidden, code)
     tags = _tag_lines(text, lines, starts, code)
     if not tags:
         return hidden
     return sorted(hidden + [t for t in tags if not any(s < t[1] and t[0] < e
                                                         for s, e in _around(hidden, t))])
+
+
+# A link reference definition ("[docs]: https://example.org/docs "The docs""): where a link
+# of the text points, which a reader never sees.
+_LINK_DEFINITION = re.compile(r" {0,3}\[[^\]\n]+\]:[ \t]*<?[^\s>]+>?"
+                              r"(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*\r?\n?")
+
+
+def _link_definitions(lines: list[str], starts: list[int], code: list[tuple[int, int]],
+                      hidden: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The lines of link reference definitions, outside code fences and front matter, that
+    open a block or follow one another (within a paragraph such a line is its text)."""
+    out: list[tuple[int, int]] = []
+    for n, line in enumerate(lines):
+        a, b = starts[n], starts[n + 1]
+        if not _LINK_DEFINITION.fullmatch(line) or any(s <= a < e for s, e in code + hidden):
+            continue
+        if n == 0 or not lines[n - 1].strip() or (out and out[-1][1] == a):
+            out.append((a, b))
+    return out
 
 
 _TAGS_ALONE = re.compile(r"[ \t]*(?:</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>\n]*)?/?>[ \t]*)+")
