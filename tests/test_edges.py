@@ -359,6 +359,23 @@ def test_a_seeds_folder_that_is_a_file_is_a_bad_setting(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+def test_a_manifest_that_is_a_folder_is_refused_before_a_build(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    """An index folder whose manifest.json is a folder: the command built every document,
+    then failed writing the manifest ("Is a directory"), its build folder left behind. It is
+    refused first, in one line, and nothing is built."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    manifest = tmp_path / "index" / "manifest.json"
+    manifest.mkdir(parents=True)
+    code = cli.main(["index", "--seeds", str(tmp_path / "seeds"), "--index",
+                     str(tmp_path / "index"), "--model", "fake-hashing"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{str(manifest)!r} is not a file" in err, err
+    assert [p.name for p in (tmp_path / "index").iterdir() if not p.name.startswith(".")] \
+        == ["manifest.json"]
+
+
 def test_a_killed_server_s_streaming_upload_is_removed_by_the_next_upload(
         library: Settings) -> None:
     """A server killed (kill -9) while an upload streamed left its parts in the data folder

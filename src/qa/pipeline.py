@@ -100,8 +100,12 @@ def check_destinations(settings: Settings, building: bool | None = None) -> None
     data = settings.documents_dir
     if data.exists() and not data.is_dir():  # it was read as an empty library, a record
         raise BadSetting(f"the data folder {str(data)!r} is not a folder")  # in it skipped
+    manifest = settings.index_dir / "manifest.json"
+    if manifest.exists() and not manifest.is_file():  # found only after a whole build
+        raise BadSetting(f"{str(manifest)!r} is not a file: qa writes the index's manifest "
+                         "there; remove or rename it")
     if building is None:
-        building = not (settings.index_dir / "manifest.json").is_file()
+        building = not manifest.is_file()
     if building:
         check_writable_dir(settings.index_dir, "index folder")
 
