@@ -261,6 +261,21 @@ def test_numbers_are_mended_as_a_reader_reads_them(
     assert all(text[m.start - start:m.end - start] == m.text for m in found)
 
 
+def test_a_path_is_where_a_program_keeps_something() -> None:
+    """"Where are the settings stored?" of a README: "Settings live in
+    `~/.config/rivet/config.toml`." held no place, and was refused. Asked where, a file's or
+    a folder's path is one; asked anything else, it is no span; a fraction or a link is none."""
+    text = "Settings live in `~/.config/rivet/config.toml`, logs in /var/log/rivet/ (24/7)."
+    sentence = Sentence("d", 0, 50, 50 + len(text), text)
+    found = _relabel((), sentence, True)
+    assert [(m.label, m.text) for m in found] == [
+        ("FAC", "~/.config/rivet/config.toml"), ("FAC", "/var/log/rivet/")]
+    assert all(text[m.start - 50:m.end - 50] == m.text for m in found)
+    assert _relabel((), sentence, False) == ()
+    link = "See https://example.org/docs/setup for more."
+    assert _relabel((), Sentence("d", 0, 0, len(link), link), True) == ()
+
+
 def test_no_lead_without_a_span_of_the_wanted_type() -> None:
     answer = compose(_evidence("How many rooms does it have?", ("CARDINAL", "QUANTITY")),
                      _model(5, 5))

@@ -586,7 +586,11 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
     out = []
     text, at = sentence.text, sentence.start
     marker = _LIST_NUMBER.match(text)
-    for m in (*mentions, *_missed_numbers(mentions, sentence, marker)):
+    found = (*mentions, *_missed_numbers(mentions, sentence, marker))
+    if places:  # "Where are the settings stored?": "in ~/.config/rivet/config.toml"
+        found += tuple(Mention("FAC", at + p.start(), at + p.end(), p.group())
+                       for p in _PATH.finditer(text))
+    for m in found:
         if m.label == "MONEY" and not _AMOUNT.search(m.text):
             continue  # "## Contact", labelled an amount of money
         if m.label in _NUMBERS and (not any(ch.isalnum() for ch in m.text) or (
@@ -635,6 +639,9 @@ def _missed_numbers(mentions: tuple[Mention, ...], sentence: Sentence,
     return out
 
 
+# A file's or a folder's path ("~/.config/rivet/config.toml", "/var/log/rivet", "C:\\Rivet"):
+# where a program keeps something, as a place is where a thing is.
+_PATH = re.compile(r"(?<![\w/.:-])(?:~|\.{1,2})?(?:/[\w.@+-]+){2,}/?|(?<!\w)[A-Z]:\\[^\s`'\"]+")
 _NUMBERS = frozenset(("CARDINAL", "QUANTITY", "PERCENT", "ORDINAL", "MONEY"))
 # A list item's or a clause's number opening the sentence ("1. Heat the oven", "2) Stir",
 # "3.1 The rent is …"): it orders the text, it is no answer.
