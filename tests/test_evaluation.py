@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1597,3 +1598,68 @@ def test_outputs_may_not_land_in_the_documents_or_the_index(
     assert not [p for p in [*index.glob("*"), *data.glob("*")] if p.suffix in (".csv", ".json")]
     code, _, err = _main(capsys, *base, "--report", str(tmp_path / "r.md"))  # beside: fine
     assert code == 0, err
+
+
+# -- a spreadsheet's export: CSV and TSV --------------------------------------------------------
+
+
+def test_a_csv_or_tsv_test_set_is_read_as_its_header_names_its_columns(tmp_path: Path) -> None:
+    """Evaluators keep questions in spreadsheets: a CSV (or TSV) export with a header row is a
+    test set. Golds are split by "|"; an empty one is unanswerable; a cell may hold a line
+    break; a bad row is a problem named by its line, an unknown column a note."""
+    text = ('ID,Question,Answers,Kind,Reviewer\n'
+            'q1,How many American troops are in Iraq today?,"around 2,500 | 2,500",factual,ann\n'
+            '\n'
+            'q2,"What is the capital of\nFrance?",,unanswerable,\n'
+            'q3,,John Kirby,,\n'
+            ',Who is the Pentagon spokesman?,John Kirby,,\n')
+    (tmp_path / "set.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # Excel's BOM
+    testset = load_testset(tmp_path / "set.csv")
+    assert testset.format == "csv"
+    assert [(i.id, i.question, i.answers, i.kind) for i in testset.items] == [
+        ("q1", "How many American troops are in Iraq today?", ("around 2,500", "2,500"),
+         "factual"),
+        ("q2", "What is the capital of\nFrance?", (), "unanswerable"),
+        ("line-7", "Who is the Pentagon spokesman?", ("John Kirby",), None)]
+    assert [p.where for p in testset.problems] == ["line 6"]  # q3: no question
+    assert [str(n) for n in testset.notes] == [
+        "line 1: column 'Reviewer' is not one qa reads (question, answers, id, kind): ignored"]
+    assert testset.sha256 == hashlib.sha256((tmp_path / "set.csv").read_bytes()).hexdigest()
+    (tmp_path / "set.tsv").write_text("question\tanswer\nWho is the Pentagon spokesman?\t"
+                                      "John Kirby\n", encoding="utf-8")
+    tsv = load_testset(tmp_path / "set.tsv")
+    assert [(i.question, i.answers) for i in tsv.items] == [
+        ("Who is the Pentagon spokesman?", ("John Kirby",))]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "is empty: expected a header row"),
+    (b"name,text\na,b\n", "has no 'question' column (its header: 'name', 'text')"),
+    (b"question\n\xff\xfe bad\n", "is not UTF-8 text"),
+])
+def test_a_csv_test_set_qa_cannot_read_is_one_line(tmp_path: Path, content: bytes,
+                                                   message: str) -> None:
+    (tmp_path / "set.csv").write_bytes(content)
+    with pytest.raises(QAError, match=re.escape(message)):
+        load_testset(tmp_path / "set.csv")
+
+
+def test_qa_eval_runs_a_csv_test_set(tmp_path: Path, fake_model: list[Settings],
+                                     capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+    testset = tmp_path / "set.csv"
+    with testset.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["question", "answers", "kind"])
+        writer.writerow(["How many American troops are in Iraq today?", "around 2,500",
+                         "factual"])
+        writer.writerow(["What is the capital of France?", "", "unanswerable"])
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(seeds),
+                                 "--index", str(tmp_path / "index"), "--model", "fake-hashing",
+                                 "--json")
+    assert code == 0, stderr
+    metrics = json.loads(stdout)
+    assert metrics["questions"] == 2 and metrics["answerable"] == 1 and metrics["skipped"] == 0

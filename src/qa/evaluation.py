@@ -104,7 +104,7 @@ def load_items(path: Path) -> tuple[list[Item], list[str]]:
     """A JSON-lines test set read whole (for scripts and benchmarks; `qa eval` uses
     `qa.testset.load_testset`, which also reads SQuAD files)."""
     testset = load_testset(path)
-    if testset.format != "jsonl":
+    if testset.format == "squad":
         raise QAError(f"{str(path)!r} is a SQuAD file, not JSON lines")
     return testset.items, [str(p) for p in testset.problems]
 
@@ -759,7 +759,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         if not pipeline.index.documents:  # every answer would be "no documents": all zeros
             raise QAError(f"the library is empty (no document in {str(settings.seeds_dir)!r} "
                           f"or {str(settings.documents_dir)!r}): nothing to evaluate against")
-        if testset.format == "jsonl":
+        if testset.format != "squad":  # JSON lines, CSV: golds the documents should hold
             for note in missing_golds(testset.items, pipeline.index):
                 print(f"qa: eval: {path}: {note}", file=sys.stderr)
         asker = baseline_asker(pipeline) if args.baseline else None

@@ -1,4 +1,4 @@
-"""Test sets for `qa eval`: a JSON-lines file or a SQuAD 2.0/1.1 file in, questions out.
+"""Test sets for `qa eval`: a JSON-lines, CSV/TSV or SQuAD 2.0/1.1 file in, questions out.
 
 In: a path. Out: a `TestSet`: the questions (`Item`s), one `Problem` per bad question (its
 line number or its place in the SQuAD file, and why), and for SQuAD the articles, which
@@ -16,6 +16,8 @@ time, SQuAD an article at a time (`_squad_stream`). A bad question is a `Problem
 skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
 A SQuAD gold answer its paragraph does not hold is a note (`TestSet.notes`): kept and scored.
+A `.csv` or `.tsv` file is a spreadsheet's export (`csv_lines`): a header row naming its
+columns, then a question a row, read a row at a time as the JSON lines it stands for.
 
 `build_corpus` writes each article as one document (its title, then its paragraphs
 separated by blank lines) and builds its index under `cache_dir/eval/<sha256 of the file>`:
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -92,7 +95,7 @@ class Article:
 
 @dataclass(frozen=True)
 class TestSet:
-    format: str  # "jsonl" | "squad"
+    format: str  # "jsonl" | "csv" | "squad"
     items: list[Item]
     problems: list[Problem]
     articles: list[Article]  # SQuAD only
@@ -259,6 +262,74 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
                 f"field {key[:40]!r} ({count:,} line(s)) is not one qa reads (it reads "
                 f"{', '.join(JSONL_FIELDS)}): ignored")))
     return items, problems
+
+
+# -- CSV and TSV: a spreadsheet's export ------------------------------------------------------
+
+# A spreadsheet of questions, exported: a header row, then one question a row. Its columns,
+# by name in any case: "question" (needed), "answers" or "answer" (the golds, several split
+# by "|"; empty for a question the documents cannot answer), "id" and "kind".
+CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+CSV_COLUMNS = {"question": "question", "answers": "answers", "answer": "answers",
+               "id": "id", "kind": "kind"}
+ANSWER_SEPARATOR = "|"
+
+
+def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]:
+    """The questions of a CSV or TSV test set as the JSON lines `parse_jsonl` reads, a row at
+    a time, each on the line number its row ends on (a cell may hold line breaks); a column
+    qa does not read is noted once. QAError: no header, no "question" column, not UTF-8, or
+    a row the csv module cannot read (named by its line)."""
+    where = f"test set {str(path)!r}"
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = csv.reader(fh, delimiter=delimiter)
+            header = next(rows, None)
+            if header is None:
+                raise QAError(f"{where} is empty: expected a header row naming its columns "
+                              "(question, answers, id, kind)")
+            names = [CSV_COLUMNS.get(h.strip().lower()) for h in header]
+            if "question" not in names:
+                shown = ", ".join(repr(h[:40]) for h in header[:8])
+                raise QAError(f"{where} has no 'question' column (its header: {shown}); "
+                              "the columns qa reads are question, answers (several split by "
+                              f"'{ANSWER_SEPARATOR}'), id and kind")
+            for h, name in zip(header, names, strict=True):
+                if name is None and h.strip():
+                    notes.append(Problem("line 1", f"column {h.strip()[:40]!r} is not one qa "
+                                         "reads (question, answers, id, kind): ignored"))
+            yield ""  # the header's line
+            line = 1
+            for row in rows:
+                while line < rows.line_num - 1:  # blank lines, a cell's line breaks
+                    yield ""
+                    line += 1
+                line += 1
+                if not any(cell.strip() for cell in row):
+                    yield ""
+                    continue
+                record: dict[str, Any] = {"answers": []}
+                for name, cell in zip(names, row, strict=False):
+                    if name == "answers":
+                        record["answers"] = [a.strip() for a in cell.split(ANSWER_SEPARATOR)
+                                             if a.strip()]
+                    elif name is not None and cell.strip():
+                        record[name] = cell.strip()
+                record.setdefault("question", "")
+                record.setdefault("id", f"line-{rows.line_num}")
+                yield json.dumps(record, ensure_ascii=False)
+    except UnicodeDecodeError:
+        raise QAError(f"{where} is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise QAError(f"{where}: line {rows.line_num}: {exc}") from None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # -- SQuAD -----------------------------------------------------------------------------------
@@ -677,6 +748,14 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
             raise QAError(f"test set {str(path)!r} is too large ({size:,} bytes; "
                           f"at most {MAX_TESTSET_BYTES:,})")
         suffix = path.suffix.lower()
+        if suffix in CSV_DELIMITERS:
+            notes_csv: list[Problem] = []
+            try:
+                items, problems = parse_jsonl(
+                    csv_lines(path, CSV_DELIMITERS[suffix], notes_csv), None, limit)
+            except TooMuch as exc:
+                raise QAError(f"test set {str(path)!r}: {exc}") from None
+            return TestSet("csv", items, problems, [], _file_sha256(path), tuple(notes_csv))
         if _one_json_value(path, suffix):
             reader = _Reader(path)
             notes: list[Problem] = []
