@@ -246,6 +246,11 @@ def test_a_number_followed_by_its_currency_is_money() -> None:
     ("Take the A1 for the 3rd exit, open 24/7.", [], []),
     ("12 people came in 2019, 3.5 km away.", [("CARDINAL", "12")],
      [("CARDINAL", "12"), ("CARDINAL", "2019"), ("QUANTITY", "3.5 km")]),
+    # a sum in pence or cents, written after its number; not a clock time
+    ("Mileage is paid at 45p a mile.", [("QUANTITY", "45p a mile")],
+     [("MONEY", "45p a mile")]),
+    ("A stamp costs 99¢, or 20 from 3pm.", [("CARDINAL", "20")],
+     [("CARDINAL", "20"), ("MONEY", "99¢")]),
 ])
 def test_numbers_are_mended_as_a_reader_reads_them(
         text: str, labelled: list[tuple[str, str]], read: list[tuple[str, str]]) -> None:
@@ -328,6 +333,18 @@ def _made(question: str, wants: tuple[str, ...], text: str,
                   for label, words in mentions)
     return replace(evidence, question=replace(evidence.question, **info),
                    candidates=(replace(evidence.candidates[0], mentions=found),))
+
+
+def test_a_lead_does_not_cut_a_noun_phrase_in_two() -> None:
+    """The entity model takes "25 days of annual" out of "25 days of annual leave": the lead
+    is "25 days", not half of "annual leave"."""
+    text = "Full-time staff get 25 days of annual leave a year."
+    evidence = _made("How many days of leave do staff get?", ("DATE", "CARDINAL"), text,
+                     [("DATE", "25 days of annual"), ("NP", "annual leave")])
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == "25 days" == text[span.start:span.end]
 
 
 def test_a_record_line_the_question_names_is_led_by_its_value() -> None:

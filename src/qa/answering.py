@@ -140,9 +140,27 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
                     order += 500  # "The plant on Mill Road" (labelled a person)
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
+        shown = _not_half_a_phrase(shown, candidate.mentions)
         options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+_DANGLING = re.compile(r"(?:\s+(?:of|for|in|on|at|to|by|with|from|and|or|the|a|an))+\s*$",
+                       re.IGNORECASE)
+
+
+def _not_half_a_phrase(span: Mention, mentions: tuple[Mention, ...]) -> Mention:
+    """The span without the start of a noun phrase it cuts: the entity model takes "25 days
+    of annual" out of "25 days of annual leave"; the lead is "25 days"."""
+    cut = min((m.start for m in mentions if m.label == "NP"
+               and span.start < m.start < span.end < m.end), default=None)
+    if cut is None:
+        return span
+    kept = _DANGLING.sub("", span.text[:cut - span.start].rstrip())
+    if not kept.strip():
+        return span
+    return replace(span, end=span.start + len(kept), text=kept)
 
 
 def _whole_words(span: Span | Mention, text: str, start: int) -> Span:

@@ -596,7 +596,12 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
         if m.label in _NUMBERS and (not any(ch.isalnum() for ch in m.text) or (
                 marker is not None and m.start - at == marker.start(1))):
             continue  # "#" of "# Lemon cake"; the "1" of "1. Heat the oven", a list's number
-        if m.label == "CARDINAL" and (unit := _UNIT_AFTER.match(text, m.end - at)):
+        if m.label in _COUNTS and _IN_PENCE.match(m.text):
+            m = replace(m, label="MONEY")  # "45p a mile", labelled a quantity
+        elif m.label == "CARDINAL" and (pence := _PENCE.match(text, m.end - at)):
+            m = replace(m, label="MONEY", end=m.end + len(pence.group()),
+                        text=m.text + pence.group())  # "45p a mile", "99¢"
+        elif m.label == "CARDINAL" and (unit := _UNIT_AFTER.match(text, m.end - at)):
             m = replace(m, label="QUANTITY", end=m.end + len(unit.group()),
                         text=m.text + unit.group())  # "85" of "85g"
         elif m.label == "CARDINAL" and _WITH_UNIT.fullmatch(m.text):
@@ -633,7 +638,7 @@ def _missed_numbers(mentions: tuple[Mention, ...], sentence: Sentence,
                 marker is not None and number.start() == marker.start(1)):
             continue
         if b - at < len(text) and text[b - at].isalnum() \
-                and not _UNIT_AFTER.match(text, b - at):
+                and not _UNIT_AFTER.match(text, b - at) and not _PENCE.match(text, b - at):
             continue  # "A1", "3rd", "4x4": no number of anything
         out.append(Mention("CARDINAL", a, b, number.group()))
     return out
@@ -656,6 +661,8 @@ _UNIT_AFTER = re.compile(
     r"hertz|degrees?)(?![\w/])")
 
 
+_PENCE = re.compile(r"(?:p|¢)(?!\w)")  # a sum in pence or cents, written after its number
+_IN_PENCE = re.compile(r"[\d.,]*\d(?:p|¢)(?!\w)")
 _WITH_UNIT = re.compile(rf"[\d.,]+[½¼¾]?{_UNIT_AFTER.pattern}")
 
 
