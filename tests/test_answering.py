@@ -774,6 +774,9 @@ def article_source() -> dict[str, str]:
         ("What web address does the manual give?", "URL"),
         ("What is the address of the museum?", None),  # a street, not an email
         ("What number of troops stayed?", "CARDINAL"),
+        ("What are the core hours?", "TIME"),  # a time of day first: "10am to 4pm"
+        ("What time does the ferry leave?", "TIME"),
+        ("What rent does the tenant pay?", "MONEY"),
     ],
 )
 def test_expected_answer_type(real_pipeline: Pipeline, question: str, wants: str | None) -> None:

@@ -570,6 +570,8 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
                     group = _type_group(focus, type_of)
                     wants = GROUPS[group] if group else ()
                     point = focus in _POINT_NOUNS
+                    if focus in ("time", "hour") and "TIME" in wants:  # a time of day first:
+                        wants = ("TIME", *(w for w in wants if w != "TIME"))  # "10am to 4pm"
                 contact = _contact(doc, noun, tokens[wh].dep_ == "det")
                 if contact:
                     wants, point = (contact,), False
