@@ -157,6 +157,7 @@ def gather_evidence(
         and not any(knows(t) for t in digits))
 
     wants_place = bool(set(info.wants) & set(PLACE))
+    wants_number = bool(set(info.wants) & _NUMBERS)
     contact = bool(set(info.wants) & set(CONTACT))
     # The question's words beyond its names ("chief executive" of "the chief executive of
     # the Greenfield Water Company"): the passage may hold the name, the sentence must say
@@ -189,7 +190,8 @@ def gather_evidence(
         """The candidate `sentence`, its words read with those of the `subject` its opening
         pronoun stands for, when given."""
         chunk = index.chunks[index.chunk_of(sentence.index)]
-        mentions = _relabel(index.mentions_of(sentence.index), sentence, wants_place)
+        mentions = _relabel(index.mentions_of(sentence.index), sentence, wants_place,
+                            wants_number)
         details = contact_mentions(sentence, info.wants) if contact else ()
         mentions += details
         own = tokenize(sentence.text)  # the sentence's own words (tokenized once)
@@ -205,7 +207,7 @@ def gather_evidence(
         # A "how" word the sentence does not use weighs nothing; one it uses is covered. Used
         # as a word of its own: the "long" of "a long-term partnership" is no length.
         says = s_terms
-        if asking:
+        if asking & s_terms and "-" in sentence.text:
             free = set(tokenize(_COMPOUND.sub(" ", sentence.text)))
             says = (s_terms - asking) | (free & asking)
         asked = total - sum(weights[t] for t in asking & weights.keys() if t not in says)
@@ -574,19 +576,23 @@ _AMOUNT = re.compile(rf"\d|{CURRENCY_WORDS.pattern}|\b(?:billion|million|thousan
                      re.IGNORECASE)
 
 
-def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool
-             ) -> tuple[Mention, ...]:
+def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
+             numbers: bool = True) -> tuple[Mention, ...]:
     """Mend mistakes of the small English model. An "amount of money" with no number or
     currency in it ("## Contact") is none; one labelled without the currency sign before
     it ("$15" as "15") gets its sign back, and a number whose currency is named after it
     ("40 euros", labelled a count) is one. A count or
-    quantity with a clock time in it ("8 am to 6 pm") is a time, never a number. When a
-    place is wanted (`places`), a name right after "in", "at" or "near" is one ("died at
-    Moffat", labelled a person), unless it is a possessive ("at Harriet's house")."""
+    quantity with a clock time in it ("8 am to 6 pm") is a time, never a number; one in
+    pence ("45p a mile") is money, one with its unit ("180C", "85" of "85g") a quantity. A
+    list's own number ("1. Heat the oven") and markup ("#") are no numbers, and when a
+    number is wanted (`numbers`) those the model missed are counts (`_missed_numbers`).
+    When a place is wanted (`places`), a name right after "in", "at" or "near" is one
+    ("died at Moffat", labelled a person), unless it is a possessive ("at Harriet's house"),
+    and so is a path ("~/.config/app.toml")."""
     out = []
     text, at = sentence.text, sentence.start
     marker = _LIST_NUMBER.match(text)
-    found = (*mentions, *_missed_numbers(mentions, sentence, marker))
+    found = (*mentions, *_missed_numbers(mentions, sentence, marker)) if numbers else mentions
     if places:  # "Where are the settings stored?": "in ~/.config/rivet/config.toml"
         found += tuple(Mention("FAC", at + p.start(), at + p.end(), p.group())
                        for p in _PATH.finditer(text))
