@@ -155,3 +155,36 @@ def test_numpy_products_find_what_spacys_own_pipeline_finds() -> None:
 
     with nlp._one_blas_thread():
         assert [found(ours, t) for t in texts] == [found(stock, t) for t in texts]
+
+
+@pytest.mark.slow
+def test_a_passage_lemmatizes_only_its_mentions_heads() -> None:
+    """A build's analysis asks the lemmatizer for the head of each mention, not for every
+    word of every sentence; the heads' lemmas are those the whole pipeline gives."""
+    texts = [line for kind in ("manual", "report", "story")
+             for path in sorted((DOCS / kind).iterdir())
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    analyzer = nlp.SpacyAnalyzer(processes=1)
+    pipeline = analyzer.nlp()
+    lemmatizer = pipeline.get_pipe("lemmatizer")
+    asked: list[str] = []
+    real = lemmatizer.lemmatize
+
+    def counting(token: object) -> list[str]:
+        asked.append(str(token))
+        return real(token)  # type: ignore[no-any-return]
+
+    lemmatizer.lemmatize = counting
+    try:
+        found = analyzer.passages(texts)
+    finally:
+        lemmatizer.lemmatize = real
+    mentions = sum(len(m) for m in found)
+    words = sum(len(pipeline.make_doc(t)) for t in texts)
+    assert mentions > 300 and len(asked) <= mentions < words / 2
+    with nlp._one_blas_thread():
+        whole = [[(e.label_, e.start_char, e.end_char, e.root.lemma_.lower()) for e in doc.ents]
+                 + [("NP", c.start_char, c.end_char, c.root.lemma_.lower())
+                    for c in doc.noun_chunks] for doc in pipeline.pipe(texts)]
+    assert [[(m.label, m.start, m.end, m.head) for m in ms] for ms in found] == whole
+    assert any(m.head != m.text.lower() for ms in found for m in ms if m.label == "NP")
