@@ -88,8 +88,9 @@ def main() -> None:
             results[f"qa_index_{runtime}_peak_mib"] = int(
                 run.stderr.strip().splitlines()[-1]) // 1024
             for stage, opening in (("embedding", "indexing"), ("annotation", "annotating")):
-                progress = [line for line in run.stderr.splitlines()
-                            if line.startswith(opening) and "elapsed)" in line]
+                progress = [line for line in run.stderr.splitlines()  # "qa: indexing ..."
+                            if line.removeprefix("qa: ").startswith(opening)
+                            and "elapsed)" in line]
                 if progress:  # the stage's last progress line: its rate and duration
                     results[f"qa_index_{runtime}_{stage}"] = progress[-1].split(": ", 1)[-1]
             results[f"loadavg_{runtime}"] = [round(x, 2) for x in os.getloadavg()]
