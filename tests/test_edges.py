@@ -82,6 +82,7 @@ def _edit_a_seed(settings: Settings) -> None:
 # -- lock files that are not files -------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real `qa` process each (about a second): out of the fast tier
 @pytest.mark.parametrize("kind", ["folder", "fifo"])
 def test_a_non_file_lock_in_the_data_folder_does_not_block_reading(
         library: Settings, kind: str, fake_cli: None) -> None:
@@ -376,6 +377,7 @@ def test_a_manifest_that_is_a_folder_is_refused_before_a_build(
         == ["manifest.json"]
 
 
+@pytest.mark.slow  # real servers, one killed: out of the fast tier
 def test_a_killed_server_s_streaming_upload_is_removed_by_the_next_upload(
         library: Settings) -> None:
     """A server killed (kill -9) while an upload streamed left its parts in the data folder
