@@ -368,8 +368,8 @@ def test_intact_files_are_hashed_once_and_a_later_change_is_still_found(
     load_index(settings)
     assert (folder / store.VERIFIED).exists()
     hashed: list[str] = []
-    real_sha = store._sha256
-    monkeypatch.setattr(store, "_sha256", lambda p: hashed.append(p.name) or real_sha(p))
+    real_sha = store.file_sha256
+    monkeypatch.setattr(store, "file_sha256", lambda p: hashed.append(p.name) or real_sha(p))
     load_index(settings)
     assert hashed == []  # same stat, same hashes: nothing re-read
     time.sleep(0.05)  # past the file clock's tick

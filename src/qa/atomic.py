@@ -9,6 +9,7 @@ The file gets the mode a plain `open(path, "w")` would give (0666 less the umask
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -20,6 +21,16 @@ from typing import IO
 from qa.errors import WriteError
 
 _umask_lock = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read a megabyte at a time (OSError as `open` raises
+    it): what a file written here is checked against when it is read back."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def current_umask() -> int:

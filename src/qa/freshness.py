@@ -16,12 +16,12 @@ folder's own stat moved (and, for the documents an answer quotes, after each ans
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa import atomic
 from qa.loaders.library import held_in_process
 from qa.store import MANIFEST, Index, StatKey, stat_key
 
@@ -31,14 +31,11 @@ def manifest_path(index_dir: Path) -> Path:
 
 
 def file_sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
+    """The file's SHA-256, or None when it cannot be read (gone, unreadable)."""
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        return atomic.file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 @dataclass

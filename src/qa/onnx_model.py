@@ -20,21 +20,13 @@ import json
 import warnings
 from pathlib import Path
 
-from qa.atomic import write_bytes_atomic
+from qa.atomic import file_sha256, write_bytes_atomic
 from qa.errors import ModelError
 from qa.imports import TORCH_IMPORTS
 
 EXPORT_VERSION = 1  # bump when the exported graph changes (inputs, pooling, opset)
 OPSET = 17
 META = "model.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_key(folder: Path) -> str:
@@ -65,7 +57,7 @@ def _cached(where: Path, meta_name: str, expect: dict[str, str]) -> Path | None:
                 meta.get(key) != value for key, value in expect.items()):
             return None
         path = where / str(meta["file"])
-        if path.parent != where or _sha256(path) != meta["sha256"]:
+        if path.parent != where or file_sha256(path) != meta["sha256"]:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -57,7 +57,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import sparse
 
-from qa.atomic import open_lock_file, write_text_atomic
+from qa.atomic import file_sha256, open_lock_file, write_text_atomic
 from qa.chunking import chunk_documents, code_blocks, overlapping
 from qa.config import Settings
 from qa.embedding import Embedder
@@ -581,14 +581,6 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def _build_lock(index_dir: Path) -> Iterator[None]:
     """One build at a time per index folder (other processes wait)."""
@@ -812,7 +804,7 @@ def _skipped(files: Mapping[str, Path], loaded: set[str],
             st = path.stat()
             if (st.st_size, st.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 continue
-            sha: str | None = _sha256(path)
+            sha: str | None = file_sha256(path)
         except FileNotFoundError:
             continue
         except OSError:
@@ -1121,7 +1113,7 @@ def _sha_if_unchanged(path: Path, before: os.stat_result) -> str:
     then = (before.st_ino, before.st_size, before.st_mtime_ns)  # its `stat_key` then
     try:
         if stat_key(path) == then:
-            sha = _sha256(path)
+            sha = file_sha256(path)
             if stat_key(path) == then:
                 return sha
     except OSError:
@@ -1297,7 +1289,7 @@ def _write_build(folder: Path, name: str, build: _BuildInputs) -> Manifest:
             text_size=stored.st_size if stored else -1,
             text_mtime_ns=stored.st_mtime_ns if stored else -1))
     files = {
-        p.name: FileEntry(sha256=_sha256(p), bytes=p.stat().st_size)
+        p.name: FileEntry(sha256=file_sha256(p), bytes=p.stat().st_size)
         for p in sorted(folder.iterdir()) if p.is_file()
     }
     return Manifest(
@@ -1615,7 +1607,7 @@ def _file_changed(path: Path, size: int, mtime_ns: int, sha256: str | None,
         if (sha256 is not None and st.st_size == size and st.st_mtime_ns == mtime_ns
                 and st.st_mtime_ns < racy_after):
             return False
-        return st.st_size != size or _sha256(path) != sha256
+        return st.st_size != size or file_sha256(path) != sha256
     except OSError:
         return sha256 is not None  # gone or unreadable now; unreadable then too: unchanged
 
@@ -1644,7 +1636,7 @@ def _verify_files(folder: Path, manifest: Manifest) -> None:
     except (OSError, ValueError):
         pass
     for fname, expected in manifest.files.items():
-        if _sha256(folder / fname) != expected.sha256:
+        if file_sha256(folder / fname) != expected.sha256:
             raise IndexCorrupt(f"index file {str(folder / fname)!r} is truncated or corrupt")
     newest = max(max(v[3], v[4]) for v in stamp.values()) if stamp else 0
     if time.time_ns() - newest < RACY_SECONDS * 1e9:

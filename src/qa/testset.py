@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from qa.atomic import file_sha256
 from qa.config import MAX_HISTORY, MAX_TURN_ANSWER_CHARS, Settings
 from qa.errors import BadQuestion, QAError
 from qa.metrics import normalize_loose
@@ -322,14 +323,6 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
         raise QAError(f"{where} is not UTF-8 text") from None
     except csv.Error as exc:
         raise QAError(f"{where}: line {rows.line_num}: {exc}") from None
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- SQuAD -----------------------------------------------------------------------------------
@@ -755,7 +748,7 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
                     csv_lines(path, CSV_DELIMITERS[suffix], notes_csv), None, limit)
             except TooMuch as exc:
                 raise QAError(f"test set {str(path)!r}: {exc}") from None
-            return TestSet("csv", items, problems, [], _file_sha256(path), tuple(notes_csv))
+            return TestSet("csv", items, problems, [], file_sha256(path), tuple(notes_csv))
         if _one_json_value(path, suffix):
             reader = _Reader(path)
             notes: list[Problem] = []
