@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -70,6 +71,17 @@ def library(tmp_path: Path) -> Settings:
 
 def _argv(settings: Settings, *args: str) -> list[str]:
     return [*cli_argv(settings, *args), "--data", str(settings.documents_dir)]
+
+
+def _until_healthy(server: subprocess.Popen[bytes], port: int, deadline: float) -> None:
+    """Wait until the server on `port` says it is ready; fail if it ends or `deadline` (a
+    `time.monotonic()` reading) passes first."""
+    while True:
+        assert server.poll() is None and time.monotonic() < deadline
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok":
+                return
+        time.sleep(0.2)
 
 
 def _edit_a_seed(settings: Settings) -> None:
@@ -387,7 +399,6 @@ def test_a_killed_server_s_streaming_upload_is_removed_by_the_next_upload(
     another server is still streaming (its lock held)."""
     import fcntl
     import socket
-    import time
 
     from tests.conftest_web import free_port
 
@@ -400,12 +411,7 @@ def test_a_killed_server_s_streaming_upload_is_removed_by_the_next_upload(
     data = library.documents_dir
     try:
         deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok":
-                    break
-            time.sleep(0.2)
+        _until_healthy(server, port, deadline)
         head = (b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; "
                 b"filename=\"tides.txt\"\r\n\r\n" + b"The tide rose at dawn. " * 2000)
         with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -535,7 +541,6 @@ def test_a_server_reached_beyond_loopback_without_a_token_refuses(library: Setti
     sending `Host: 127.0.0.1`. A request that reaches the server on an address beyond
     loopback, with no token set, is refused (403, one line); over loopback all works."""
     import threading
-    import time
 
     import uvicorn
 
@@ -586,8 +591,6 @@ def test_an_add_killed_mid_build_loses_nothing_and_leaves_nothing(
     answers from the index as it was (never a half-written build), the upload its client
     never saw added is gone, nothing of the killed build is left, and the same file can be
     added again."""
-    import time
-
     assert cli.main(_argv(library, "index")) == 0
     manifest = (library.index_dir / "manifest.json").read_bytes()
     big = library.seeds_dir.parent / "reports.txt"
@@ -671,7 +674,6 @@ def test_a_server_stopped_by_sigterm_leaves_no_claim(library: Settings) -> None:
     index folder was given up: every stop left a claim file for the next start to find
     and remove. The claim ends with the server's shutdown; the exit is still SIGTERM's."""
     import signal
-    import time
 
     from tests.conftest_web import free_port
 
@@ -683,12 +685,7 @@ def test_a_server_stopped_by_sigterm_leaves_no_claim(library: Settings) -> None:
                               stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok":
-                    break
-            time.sleep(0.2)
+        _until_healthy(server, port, deadline)
         assert len(_claims(library)) == 1
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == -signal.SIGTERM
