@@ -34,6 +34,17 @@ from qa.schema import answer_json, answer_markdown, answer_plain
 from qa.types import Answer, Chunk, Mention, Sentence, Turn
 from tests.conftest import ARTICLE, load_questions
 
+
+def _pipeline_of(tmp_path: Path, files: dict[str, str]) -> Pipeline:
+    """A real pipeline (the real model) over a seeds folder of `files` (name: text) written
+    under `tmp_path`; its index beside it."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name, text in files.items():
+        (seeds / name).write_text(text, encoding="utf-8")
+    return Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"))
+
+
 # -- the compose step, on evidence made by hand ----------------------------------------------
 
 TEXT = ("The museum opened in 1911 after a long campaign. Its first director was Ada Lowe, "
@@ -974,11 +985,8 @@ minutes. Keep Hot holds the water at the chosen temperature for up to 30 minutes
 @pytest.mark.slow
 def test_a_follow_up_about_the_previous_subject_is_answered_as_its_standalone_form(
         tmp_path: Path) -> None:
-    from qa.config import Settings
 
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "kettle.txt").write_text(KETTLE, encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    pipeline = _pipeline_of(tmp_path, {"kettle.txt": KETTLE})
     first = pipeline.ask("What is the Boost mode for?")
     follow = pipeline.ask("How long does it take?", [Turn(first.question, first.text)])
     assert follow.question == "How long does it take?"  # the answer is to what was asked
@@ -1013,12 +1021,7 @@ def test_the_sentence_that_goes_on_about_the_subject_by_pronoun_is_quoted_with_i
         tmp_path: Path) -> None:
     """"The library of Ashford was opened in 1901. It was designed by …": the designer is
     in the sentence after the one that names the library, and both are quoted, in order."""
-    from qa.config import Settings
-
-    (tmp_path / "seeds").mkdir()
-    for name, text in TOWNS.items():
-        (tmp_path / "seeds" / f"{name}.txt").write_text(text, encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    pipeline = _pipeline_of(tmp_path, {f"{name}.txt": text for name, text in TOWNS.items()})
     on_disk = {name: (tmp_path / "seeds" / f"{name}.txt").read_text(encoding="utf-8")
                for name in TOWNS}
     for question, quoted, lead in [
@@ -1046,12 +1049,8 @@ FERRIES = {f"ferry{n}": f"Ferry {n}\n\nFerry number {n} carries {10 * n + 20} ca
 @pytest.mark.slow
 def test_a_number_no_document_uses_is_a_question_about_something_else(tmp_path: Path) -> None:
     """"Ferry number 99" of a library of ferries 9, 10 and 11 was answered with theirs."""
-    from qa.config import Settings
-
-    (tmp_path / "seeds").mkdir()
-    for name, text in FERRIES.items():
-        (tmp_path / "seeds" / f"{name}.txt").write_text(text, encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    pipeline = _pipeline_of(tmp_path, {f"{name}.txt": text
+                                       for name, text in FERRIES.items()})
     answer = pipeline.ask("How many cars does ferry number 99 carry?")
     assert answer.abstained and "never mention" in answer.text and "99" in answer.text
     answer = pipeline.ask("How many cars does ferry number 10 carry?")
@@ -1072,11 +1071,7 @@ to her nephew.
 @pytest.mark.slow
 def test_a_full_name_is_matched_by_its_surname(tmp_path: Path) -> None:
     """"Ada Brennan" asked, "Brennan" written: the passage mentions her; nothing is missing."""
-    from qa.config import Settings
-
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "mill.txt").write_text(MILL, encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    pipeline = _pipeline_of(tmp_path, {"mill.txt": MILL})
     evidence = pipeline.evidence("Where did Ada Brennan die?")
     assert evidence is not None
     top = evidence.candidates[0]
@@ -1091,15 +1086,10 @@ def test_a_full_name_is_matched_by_its_surname(tmp_path: Path) -> None:
 def test_how_many_is_not_a_word_the_answer_must_use(tmp_path: Path) -> None:
     """"many" of "How many workers …" is the question's form: "240 workers" covers it all, and
     is quoted before a sentence that only shares the word "many"."""
-    from qa.config import Settings
-
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "mill.txt").write_text(
+    pipeline = _pipeline_of(tmp_path, {"mill.txt": (
         MILL + "\nAt its height the mill employed 240 workers from the town.\n\n"
         "Many workers at the mill lived in the terraced streets by the river.\n\n"
-        "The weavers' strike of 1911 lasted six weeks.\n",
-        encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+        "The weavers' strike of 1911 lasted six weeks.\n")})
     evidence = pipeline.evidence("How many workers did the mill employ?")
     assert evidence is not None
     by_text = {c.sentence.text: c for c in evidence.candidates}
@@ -1117,13 +1107,11 @@ def test_the_how_word_inside_a_compound_is_not_said(tmp_path: Path) -> None:
     """The "long" of "a long-term lease" is no length: that sentence covers "How long was the
     mill's rental lease?" no better than one without it. A compound with a number says the
     measure: "an eighteen-year-old clerk" says how old."""
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "mill.txt").write_text(
+    pipeline = _pipeline_of(tmp_path, {"mill.txt": (
         MILL + "\nIn 1850 the mill signed a long-term lease.\n\n"
         "In 1870 the mill signed a new lease.\n\n"
         "In 1880 the mill hired an eighteen-year-old clerk.\n\n"
-        "In 1881 the mill hired a new clerk.\n", encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+        "In 1881 the mill hired a new clerk.\n")})
 
     def coverage(question: str) -> dict[str, float]:
         evidence = pipeline.evidence(question)
@@ -1143,18 +1131,14 @@ def test_a_recipe_and_a_cv_answer_as_written(tmp_path: Path) -> None:
     butter do I need?" was refused ("They never mention 'need'": a light verb, and "225g" no
     number to the small model); "What languages does Daniel speak?" was refused as if the
     languages' line did not mention him."""
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    (seeds / "cake.md").write_text(
+    pipeline = _pipeline_of(tmp_path, {"cake.md": (
         "# Lemon cake\n\nServes 10.\n\n## Ingredients\n\n- 225g unsalted butter\n"
         "- 4 eggs\n- 225g self-raising flour\n\n## Method\n\n1. Heat the oven to 180C.\n"
-        "2. Beat the butter and sugar, then add the eggs one at a time.\n", encoding="utf-8")
-    (seeds / "cv.md").write_text(
+        "2. Beat the butter and sugar, then add the eggs one at a time.\n"), "cv.md": (
         "# Daniel Mwangi\n\nSoftware engineer, Nairobi.\n\n## Experience\n\nLeads a team "
         "building the payment ledger in Go.\n\n## Languages\n\nEnglish, Swahili and basic "
-        "French.\n", encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"))
-    source = (seeds / "cake.md").read_text(encoding="utf-8")
+        "French.\n")})
+    source = (tmp_path / "seeds" / "cake.md").read_text(encoding="utf-8")
     butter = pipeline.ask("How much butter do I need?")
     assert not butter.abstained and butter.lead is not None
     span = butter.lead.span
@@ -1171,13 +1155,10 @@ def test_the_kind_a_which_or_what_names_need_not_be_said(tmp_path: Path) -> None
     """"What language is Rivet written in?" was refused ("It never mentions 'language'"):
     "written in Rust" answers it. The noun a "which/what" determines names the answer's kind,
     and weighs as "how" words do: covered when said, missed by nothing when not."""
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    (seeds / "README.md").write_text(
+    pipeline = _pipeline_of(tmp_path, {"README.md": (
         "# Rivet\n\nRivet is a command-line tool for batch-renaming files. It is written in "
         "Rust and runs on Linux, macOS and Windows.\n\n## License\n\nRivet is released under "
-        "the MIT License.\n", encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"))
+        "the MIT License.\n")})
     assert pipeline.analyze("What language is Rivet written in?").kind == "language"
     assert pipeline.analyze("What is the name of the language?").kind == ""
     answer = pipeline.ask("What language is Rivet written in?")
@@ -1229,11 +1210,7 @@ def test_the_sentence_saying_what_is_asked_beats_the_one_naming_the_subject(
         tmp_path: Path) -> None:
     """Both sentences share a passage that names the board; the answer is the one about
     the chief executive, asked by the board's full name or not."""
-    from qa.config import Settings
-
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "water.txt").write_text(WATER, encoding="utf-8")
-    pipeline = Pipeline(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index"))
+    pipeline = _pipeline_of(tmp_path, {"water.txt": WATER})
     for question in ("Who is the chief executive of the Harrow Valley Water Board?",
                      "Who is the chief executive?"):
         evidence = pipeline.evidence(question)
