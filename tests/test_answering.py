@@ -1013,6 +1013,12 @@ About 40,000 books are kept there.
 After the storm of 1859 the town raised money, and the lighthouse was built from granite
 quarried at Carrick. Its tower is sixty-eight feet tall.
 """,
+    "dunmore": """Fort Dunmore
+
+The city of Leeds is home to Fort Dunmore, the only active garrison in the county. Established
+in 1825 on the site of an old battery, it is one of the longest serving forts in the north.
+Today the garrison trains reserve units from three counties.
+""",
 }
 
 
@@ -1036,6 +1042,15 @@ def test_the_sentence_that_goes_on_about_the_subject_by_pronoun_is_quoted_with_i
         assert all(q.startswith(w) for q, w in zip(quotes, quoted, strict=True)), quotes
         assert answer.lead is None or answer.lead.span.text.endswith(lead)  # never another
         _check_exact(answer, on_disk)
+    # The pronoun may come just past the next sentence's opening phrase ("Established in
+    # 1825 …, it is …"): the date is there, not in the sentence that names the fort.
+    evidence = pipeline.evidence("When was Fort Dunmore built?")
+    assert evidence is not None
+    assert evidence.candidates[0].sentence.text.startswith("Established"), evidence.candidates
+    answer = pipeline.ask("When was Fort Dunmore built?")
+    assert not answer.abstained and not answer.tentative, answer.text
+    assert [c.quote.text[:11] for c in answer.citations] == ["The city of", "Established"]
+    _check_exact(answer, on_disk)
     # "Its" after a sentence that does not open with what it stands for is not read as
     # about anything that sentence names: the Carrick lighthouse is not this one.
     answer = pipeline.ask("How tall is the Carrick lighthouse?")

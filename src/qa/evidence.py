@@ -322,6 +322,11 @@ def rank(candidates: list[Candidate], ranker: Forest | None = None) -> list[Cand
 # out of its document, beside another one's sentence, it reads as about that one).
 OPENS_WITH_PRONOUN = re.compile(
     r"^[“\"']?(it|its|he|his|she|her|they|their|this|these)\b", re.IGNORECASE)
+# ... or by a pronoun just past its opening phrase ("Established in 1825 in Brooklyn, it is
+# …", "In 1987, when it was founded, …").
+_REFERS_BACK = re.compile(
+    r"^[^.;:!?]{0,120}?(?:,\s+|\b(?:when|where|after|since|before|while|because|although|"
+    r"though|once|until|as)\s+)(it|its|he|his|she|her|they|their)\b", re.IGNORECASE)
 
 
 def _continued(candidates: list[Candidate],
@@ -329,14 +334,16 @@ def _continued(candidates: list[Candidate],
                ) -> list[Candidate]:
     """When the best sentence names what was asked about but holds no answer of the wanted
     type, and the next sentence goes on about it by pronoun and holds one ("The library of
-    Ashford was opened in 1901. It was designed by the architect Mara Quint."), the next
+    Ashford was opened in 1901. It was designed by the architect Mara Quint."; "…
+    Established in 1825 on the site of a battery, it is …"), the next
     sentence, read with the best one's words, comes first and the best one right after it,
     so both are quoted in order."""
     top = candidates[0]
     if top.features["type_found"]:
         return candidates
     after = next((s for s in top.chunk.sentences if s.index == top.sentence.index + 1), None)
-    opening = OPENS_WITH_PRONOUN.match(after.text) if after is not None else None
+    opening = (OPENS_WITH_PRONOUN.match(after.text) or _REFERS_BACK.match(after.text)) \
+        if after is not None else None
     if after is None or opening is None or opening.group(1).lower() in ("this", "these"):
         return candidates  # "This …" is about the whole sentence before, not its subject
     subject = _subject(top.sentence, top.mentions, opening.group(1).lower())
