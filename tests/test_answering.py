@@ -27,7 +27,16 @@ from qa.answering import (
 from qa.chunking import is_heading
 from qa.config import Settings
 from qa.errors import BadQuestion
-from qa.evidence import DURATION, FEATURES, Candidate, Evidence, _relabel, answer_spans
+from qa.evidence import (
+    DURATION,
+    FEATURES,
+    Candidate,
+    Evidence,
+    _relabel,
+    _together,
+    answer_spans,
+)
+from qa.lexical import tokenize
 from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
 from qa.pipeline import Pipeline
 from qa.schema import answer_json, answer_markdown, answer_plain
@@ -160,6 +169,17 @@ def test_a_name_with_digits_in_it_is_no_count() -> None:
     assert counts("It won awards in the MP3 category.", "MP3") == []
     for number in ("10k", "2,500-strong", "1990s", "12"):
         assert counts(f"It won {number} awards.", number) == [number]
+
+
+def test_two_words_of_a_name_are_written_together_up_to_two_words_apart() -> None:
+    tokens = tokenize("Prime Minister Mustafa al-Kadhimi met the Staten Island ferry's crew",
+                      keep_stopwords=True)
+    assert _together(tokens, ("minister", "kadhimi"))  # two words between
+    assert _together(tokens, ("state", "island"))  # "State Island": a typo of "Staten"
+    assert _together(tokens, ("island", "ferry"))  # "ferry's"
+    assert not _together(tokens, ("kadhimi", "minister"))  # in order
+    assert not _together(tokens, ("prime", "kadhimi"))  # three words between
+    assert not _together(tokens, ("sta", "island"))  # a prefix of fewer than four letters
 
 
 def test_a_lead_never_cuts_a_word() -> None:
@@ -1071,6 +1091,54 @@ def test_a_number_no_document_uses_is_a_question_about_something_else(tmp_path: 
     answer = pipeline.ask("How many cars does ferry number 10 carry?")
     assert not answer.abstained and "120 cars" in answer.citations[0].quote.text
     assert not pipeline.ask("Which ferry was built in the 1900s?").abstained  # any year
+
+
+@pytest.mark.slow
+def test_a_question_s_names_are_runs_of_proper_nouns_without_titles() -> None:
+    from qa.nlp import SpacyAnalyzer
+
+    analyzer = SpacyAnalyzer()
+    for question, names in [
+            ("Who was flown to New Mexico for surgery?", ["New Mexico"]),
+            ("What did President Barack Obama say?", ["Barack Obama"]),
+            ("Producer Neal Purvis revealed what?", ["Neal Purvis"]),  # first word: any case
+            ("Where did Dr. Swann go?", []),
+            ("What is the capital of France?", [])]:
+        assert [m.text for m in analyzer.question(question).names] == names, question
+
+
+FLEET = {
+    "heron": """The Silver Heron
+
+The Silver Heron is a ferry that first sailed from Port Ellis in 1931. She carries 40 cars.
+""",
+    "marlin": """The Blue Marlin
+
+The Blue Marlin first sailed from Kestrel Bay in 1954. Captain Rosa Delgado has commanded
+her since 1990.
+""",
+}
+
+
+@pytest.mark.slow
+def test_a_name_whose_words_the_documents_never_write_together_is_not_mentioned(
+        tmp_path: Path) -> None:
+    """"the Silver Marlin": each word is in the library ("the Silver Heron", "the Blue
+    Marlin"), the name is not, and its question was answered about one of them."""
+    pipeline = _pipeline_of(tmp_path, {f"{name}.txt": text for name, text in FLEET.items()})
+    for question in ("When did the Silver Marlin first sail?",
+                     "How many cars does the Blue Heron carry?"):
+        answer = pipeline.ask(question)
+        assert answer.abstained, (question, answer.text)
+        assert "never mention" in answer.text and question.split("the ")[1][:10] in answer.text
+    for question, said in [("When did the Silver Heron first sail?", "1931"),
+                           ("When did the Silvr Heron first sail?", "1931"),  # a typo
+                           ("When did Blue Marlin first sail from Kestrel?", "1954"),
+                           ("Who has commanded Captain Delgado's ship?", "Rosa Delgado"),
+                           ("Since when has Captain Rosa Delgado commanded the ship?", "1990")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained, (question, answer.text)
+        assert said in answer.citations[0].quote.text, (question, answer.text)
 
 
 MILL = """Ada Brennan founded the Harbour Mill in 1890, after ten years as a clerk in Leeds.

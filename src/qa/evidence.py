@@ -155,6 +155,10 @@ def gather_evidence(
         m.text for m in info.entities if m.label not in NAMED and not _DECADE.search(m.text)
         and (digits := [t for t in _terms_of(m.text) if t.isdigit() and len(t) <= 4])
         and not any(knows(t) for t in digits))
+    # And a name each of whose words the documents use, but never together ("Radar
+    # Princess" of a page on "Twilight Princess" and the magazine "Games Radar").
+    never += tuple(m.text for m in info.names if m.text not in never
+                   and _written_apart(index, m.text, knows))
 
     wants_place = bool(set(info.wants) & set(PLACE))
     wants_number = bool(set(info.wants) & _NUMBERS)
@@ -380,6 +384,49 @@ def _subject(sentence: Sentence, mentions: tuple[Mention, ...], pronoun: str) ->
             or pronoun in ("it", "its") and person):
         return None
     return sentence.text[:end - sentence.start]
+
+
+NAME_PASSAGES = 20  # the passages searched for a name's words written together
+
+
+def _written_apart(index: Index, name: str, knows: Callable[[str], bool]) -> bool:
+    """Does the library use every word of `name` but never write two of its neighbours
+    together (in order, at most two words apart: "Nintendo's Wii", "Barack Hussein Obama")
+    in the passages that use its words most, nor in their documents' titles? "New York City
+    Hall" is written as "New York City" and "City Hall"; "Radar Princess" of a page on
+    "Twilight Princess" and the magazine "Games Radar" is written nowhere."""
+    words = tokenize(name, keep_stopwords=True)
+    terms = tokenize(name)
+    if len(words) < 2 or not terms or not all(knows(t) for t in terms):
+        return False
+    scores = index.chunk_scores(terms, top=NAME_PASSAGES)
+    found = np.flatnonzero(scores)
+    if len(found) > NAME_PASSAGES:
+        found = found[np.argpartition(-scores[found], NAME_PASSAGES)[:NAME_PASSAGES]]
+    pairs = set(zip(words, words[1:], strict=False))
+    for i in found.tolist():
+        chunk = index.chunks[i]
+        for text in (chunk.text, index.documents[chunk.doc_id].title):
+            tokens = tokenize(text, keep_stopwords=True)
+            pairs -= {pair for pair in pairs if _together(tokens, pair)}
+        if not pairs:
+            return False
+    return True
+
+
+def _together(tokens: list[str], pair: tuple[str, str]) -> bool:
+    """Is `pair[1]` at most three tokens after a `pair[0]` in `tokens` ("Prime Minister
+    Kadhimi" of "Prime Minister Mustafa al-Kadhimi")? A word matches a token
+    that begins with it or that it begins with, of four letters or more: "Gateway Nation"
+    asks after "Gateway National", "State Island" after "Staten Island"."""
+    first, second = pair
+    return any(_same(token, first) and any(_same(t, second) for t in tokens[i + 1:i + 4])
+               for i, token in enumerate(tokens))
+
+
+def _same(token: str, word: str) -> bool:
+    return token == word or min(len(token), len(word)) >= 4 and (
+        token.startswith(word) or word.startswith(token))
 
 
 def _with_names(terms: set[str], surnames: dict[str, set[str]]) -> set[str]:

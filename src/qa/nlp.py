@@ -158,6 +158,7 @@ class QuestionInfo:
     age: bool = False  # "how old": an age ("seven", "six months"), never a date ("October")
     kind: str = ""  # the noun a "which/what" determines, the answer's kind: "language" of
     # "What language is it written in?" ("in Rust" need not say "language")
+    names: tuple[Mention, ...] = ()  # runs of proper nouns: "Radar Princess", "New Mexico"
 
     @property
     def wants_type(self) -> bool:
@@ -634,7 +635,50 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
-                        topic, topic_kind, references, counted, duration, point, age, kind)
+                        topic, topic_kind, references, counted, duration, point, age, kind,
+                        _proper_names(doc))
+
+
+# Titles before a name: "Dr. Swann" is written "Madeleine Swann", "President Obama" "Barack
+# Obama"; the title is no part of the name.
+_TITLES = frozenset("mr mrs ms miss dr doctor prof professor sir dame lord lady st saint mt "
+                    "president king queen prince princess duke general captain senator "
+                    "governor bishop pope chief judge prime minister secretary ambassador mayor "
+                    "chancellor commander colonel lieutenant sergeant sheikh imam rabbi "
+                    "reverend".split())
+
+
+def _proper_names(doc: Any) -> tuple[Mention, ...]:
+    """Runs of two or more proper nouns that make one name ("Radar Princess", "New
+    Mexico"): a document that uses each of their words either writes them together or
+    never mentions the name. Not the question's first word (capitalised by its place:
+    "Producer Neal Purvis …"), nor a title before the name, nor two names side by side
+    ("to Berlin Chopin was …": a word whose head is outside the run ends it)."""
+    stretches: list[list[Any]] = [[]]
+    for t in doc[1:]:
+        if t.pos_ == "PROPN" and any(c.isalnum() for c in t.text):
+            stretches[-1].append(t)
+        elif stretches[-1]:
+            stretches.append([])
+    runs: list[tuple[int, int]] = []
+    for stretch in stretches:
+        while stretch and _title(stretch[0]):
+            stretch = stretch[1:]
+        if not stretch:
+            continue
+        first, last = stretch[0].i, stretch[-1].i
+        start = first
+        for t in stretch:
+            if t.i == last or not first <= t.head.i <= last:
+                if t.i + 1 - start >= 2:
+                    runs.append((start, t.i + 1))
+                start = t.i + 1
+    return tuple(Mention("NAME", doc[a].idx, doc[b - 1].idx + len(doc[b - 1].text),
+                         doc[a:b].text, doc[b - 1].lemma_.lower()) for a, b in runs)
+
+
+def _title(token: Any) -> bool:
+    return str(token.lower_).rstrip(".") in _TITLES
 
 
 # Pronouns a follow-up's subject is put back for. Not "he" or "she": a text goes on about a
