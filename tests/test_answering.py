@@ -1141,6 +1141,29 @@ def test_a_name_whose_words_the_documents_never_write_together_is_not_mentioned(
         assert said in answer.citations[0].quote.text, (question, answer.text)
 
 
+HARLOW = {
+    "bridge": "The Harlow Bridge\n\nThe Harlow Bridge was closed for repairs in March 2004.\n",
+    "tolls": "Harlow tolls\n\nIn December 2005 the council announced new tolls for the Harlow "
+             "Bridge. The tolls were dropped eight years later.\n",
+}
+
+
+@pytest.mark.slow
+def test_a_date_the_question_gives_must_be_in_the_passage_quoted(tmp_path: Path) -> None:
+    """"What did the council announce in December 2004?" was answered with what it
+    announced in December 2005: the library uses 2004 (elsewhere), so nothing is unknown."""
+    pipeline = _pipeline_of(tmp_path, {f"{name}.txt": text for name, text in HARLOW.items()})
+    answer = pipeline.ask("What did the council announce in December 2004?")
+    assert answer.abstained, answer.text
+    assert answer.text.endswith("The closest passage does not mention “December 2004” [1].")
+    for question, said in [("What did the council announce in December 2005?", "new tolls"),
+                           ("When were the tolls dropped?", "eight years later"),
+                           ("What did the council announce in the 2000s?", "new tolls")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained, (question, answer.text)
+        assert said in answer.citations[0].quote.text, (question, answer.text)
+
+
 MILL = """Ada Brennan founded the Harbour Mill in 1890, after ten years as a clerk in Leeds.
 
 The mill wove sailcloth for the fishing fleet. Its looms ran on steam until 1912, when the

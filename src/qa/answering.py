@@ -362,7 +362,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         return _abstain(evidence, None, 0.0)
     top = evidence.candidates[0]
     confidence = model.answer.probability(top.features)
-    if confidence < model.answer.threshold or top.never or _none_given(evidence):
+    if confidence < model.answer.threshold or top.never or _none_given(evidence) \
+            or top.numbers_missing:  # "in 2004" asked, of a passage on 2005
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
 
     lead_span = None
@@ -486,8 +487,9 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
     never = closest.never or evidence.unknown_words
     if never:
         why = f" {pronoun} never mention{'s' if pronoun == 'It' else ''} {_list(never)}"
-    elif closest.missing:
-        why = f" The closest passage does not mention {_list(closest.missing)}"
+    elif closest.missing or closest.numbers_missing:
+        why = " The closest passage does not mention " + _list(
+            closest.missing or closest.numbers_missing)
     elif (kind := _kind(evidence.question.wants)) and not closest.features["type_found"]:
         why = f" The closest passage gives no {kind} that answers it"
     else:

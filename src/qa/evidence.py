@@ -45,6 +45,9 @@ STAND_IN = 0.5  # a word this close to a question word stands in for it
 PREDICATE_BONUS = 0.2
 ENTITY_BONUS = 0.0  # measured: names are often paraphrased ("US" / "American"); no gain
 NAMED = frozenset("PERSON NORP FAC ORG GPE LOC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split())
+_MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b",
+                    re.IGNORECASE)
+_SPAN = re.compile(r"\d\s*[-–—/]\s*\d")  # "2013-14", "1837–47", "2/21/2016"
 _NEGATION = re.compile(r"\b(?:not|cannot|never|no|none|nor|neither|without)\b|n[’']t\b",
                        re.IGNORECASE)
 
@@ -70,6 +73,7 @@ class Candidate:
     features: dict[str, float]
     missing: tuple[str, ...] = ()  # question phrases the passage does not mention
     never: tuple[str, ...] = ()  # question phrases no document mentions
+    numbers_missing: tuple[str, ...] = ()  # numbers the question gives, not in the passage
     signals: tuple[float, ...] = ()  # what the sentence ranker sees (`ranking.SIGNALS`)
     ranking: tuple[float, ...] = ()  # the ranker's input row, among its question's candidates
 
@@ -160,6 +164,14 @@ def gather_evidence(
     never += tuple(m.text for m in info.names if m.text not in never
                    and _written_apart(index, m.text, knows))
 
+    # The date the question gives ("in 2004", "on 12 April"): its year, and its day with a
+    # month, which the passage quoted must hold. Not a decade or a span of years ("the
+    # 1970s", "2013-14": the passage may say "1973" or "2013–2014"), nor an age or a length
+    # of time ("age 7", "20 years"), often written in words.
+    given = sorted({t for m in info.entities if m.label == "DATE"
+                    and not _DECADE.search(m.text) and not _SPAN.search(m.text)
+                    for t in _terms_of(m.text) if t.isdigit() and (
+                        len(t) == 4 or len(t) <= 2 and _MONTH.search(m.text))})
     wants_place = bool(set(info.wants) & set(PLACE))
     wants_number = bool(set(info.wants) & _NUMBERS)
     contact = bool(set(info.wants) & set(CONTACT))
@@ -241,6 +253,8 @@ def gather_evidence(
             title_terms[chunk.doc_id] = _terms_of(index.documents[chunk.doc_id].title)
         missing = tuple(text for text, terms in entity_terms
                         if not terms <= p_terms | title_terms.get(chunk.doc_id, set()))
+        numbers_missing = tuple(t for t in given if t not in p_terms
+                                and t not in title_terms.get(chunk.doc_id, set()))
         found = answer_spans(sentence, mentions, info, q_terms, counted=False)
         # The ranker reads the spans a lead could be: a number counting what "how many" asks
         # about ("2,500 American troops", not "six drone attacks"). The check does not:
@@ -281,7 +295,7 @@ def gather_evidence(
                    min(len(own), 60) / 60,
                    len(q_terms.intersection(own)) / max(len(q_terms), 1), bonus)
         return Candidate(sentence, chunk, score + bonus, cosine, mentions, features, missing,
-                         never, signals)
+                         never, numbers_missing, signals)
 
     candidates = [check(index.sentences[sid], score, cosine) for sid, score, cosine in picked]
     if first is None:  # best first; a heading only after every sentence of prose
