@@ -213,6 +213,25 @@ def test_who_is_not_led_by_the_agent_of_another_verb() -> None:
     assert _who_lead("Who appointed the inquiry?", text, "ORG", board, 5) == board
 
 
+def test_who_did_it_is_led_by_the_doer_of_the_question_s_verb_person_or_body() -> None:
+    """"Who repaired the footpath?" of "… repaired by Harlow Paving": a company did it, and
+    "Mill Lane" (which the entity model calls a person) was led instead. "Inspired by her
+    role in Dreamgirls" names no doer: the words after "by" place it elsewhere."""
+    text = "The footpath between Mill Lane and the church was repaired by Harlow Paving. Done. "
+    assert _who_lead("Who repaired the footpath?", text, "ORG", "Harlow Paving",
+                     -5) == "Harlow Paving"
+    text = "The album was inspired by her role in Dreamgirls. It sold well. "
+    assert _who_lead("Who inspired the album?", text, "PERSON", "Dreamgirls", -5) is None
+    # Of two names, a "person" after "between" is a place ("between Mill Lane and …")
+    text = "Ann Cole, a warden, said the footpath between Mill Lane and the church shut. Done. "
+    evidence = _evidence("Who said the footpath shut?", ("PERSON", "ORG", "NORP"), text=text)
+    names = tuple(Mention("PERSON", text.index(n), text.index(n) + len(n), n)
+                  for n in ("Mill Lane", "Ann Cole"))
+    top = replace(evidence.candidates[0], mentions=names)
+    options = lead_options(top, replace(evidence, candidates=(top,)))
+    assert [span.text for span, _ in options] == ["Ann Cole", "Mill Lane"]
+
+
 def test_who_holds_a_role_is_led_by_the_name_after_its_title() -> None:
     """"Who was the harbour master?" of "The harbour master, Ewan Tait, opened the gates":
     the sentence names the role's holder in so many words, so the name leads though the

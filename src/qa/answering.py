@@ -133,11 +133,11 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             asked = _asked_agent(candidate.sentence, mention, evidence)
             if asked is False:
                 continue  # "appointed by the Board of Trade" did not chair it
-            if mention.label == "PERSON":
-                if asked:  # "designed and sculpted by Clésinger"
-                    order -= 1000
-                elif _AFTER_PLACE_WORD.search(text[:mention.start - start]):
-                    order += 500  # "The plant on Mill Road" (labelled a person)
+            if asked:  # "designed and sculpted by Clésinger", "repaired by Harlow Paving"
+                order -= 1000
+            elif mention.label == "PERSON" and _AFTER_PLACE_WORD.search(
+                    text[:mention.start - start]):
+                order += 500  # "The plant on Mill Road" (labelled a person)
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
         shown = _not_half_a_phrase(shown, candidate.mentions)
@@ -187,10 +187,13 @@ def _asked_agent(sentence: Sentence, span: Span | Mention, evidence: Evidence) -
 
 
 # "<verb> [adverb] by [the] [title] NAME": the verb, which the question must use ("Who
-# sculpted …?"), not "directed by Gaspare Spontini" elsewhere in the sentence.
+# sculpted …?"), not "directed by Gaspare Spontini" elsewhere in the sentence. The words
+# between "by" and the name describe the doer ("by the architect"); they never place it
+# elsewhere ("inspired by her role in Dreamgirls": no doer).
 _AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|her|their|its)\s+)?"
-                    r"(?:[a-z]+\s+){0,2}$")
-_AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near)\s+(?:the\s+)?$", re.IGNORECASE)
+                    r"(?:(?!(?:in|of|at|on|for|with|from|to|as)\s)[a-z]+\s+){0,2}$")
+_AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near|between|along|via)\s+(?:the\s+)?$",
+                               re.IGNORECASE)
 
 
 # A year of four digits, not part of a longer number, an amount or a decade ("the 1960s").
@@ -290,9 +293,10 @@ def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
 
 
 def _agent(span: Span, top: Candidate, evidence: Evidence) -> bool:
-    """Is the lead the person who did what the question asks about, by the question's own
-    verb ("Who designed it?": "It was designed by Maria Lopez")?"""
-    return (evidence.question.wants[:1] == ("PERSON",) and _a_person(span, top)
+    """Is the lead the person or body who did what the question asks about, by the
+    question's own verb ("Who designed it?": "It was designed by Maria Lopez"; "Who repaired
+    the footpath?": "repaired by Harlow Paving")?"""
+    return (evidence.question.wants[:1] == ("PERSON",) and _a_doer(span, top)
             and _asked_agent(top.sentence, span, evidence) is True)
 
 
@@ -327,6 +331,12 @@ def _record_value(top: Candidate, evidence: Evidence) -> Span | None:
 def _a_person(span: Span, top: Candidate) -> bool:
     """Is the span a name the entity model labels a person?"""
     return any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
+               for m in top.mentions)
+
+
+def _a_doer(span: Span, top: Candidate) -> bool:
+    """Is the span a name the entity model labels a person or an organisation?"""
+    return any(m.label in ("PERSON", "ORG") and (m.start, m.end) == (span.start, span.end)
                for m in top.mentions)
 
 
