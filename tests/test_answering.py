@@ -1183,6 +1183,47 @@ def test_a_date_the_question_gives_must_be_in_the_passage_quoted(tmp_path: Path)
         assert said in answer.citations[0].quote.text, (question, answer.text)
 
 
+TENANCY = """# Tenancy agreement
+
+This agreement is made on 1 May 2026 between Northgate Properties Ltd ("the Landlord") and
+Sarah Kim ("the Tenant").
+
+## 1. The property
+
+The Landlord lets the Tenant the flat at 12 Harbour View, Ashby.
+
+## 2. Rent
+
+The rent is £1,150 per month, paid by standing order to the Landlord's bank account.
+
+## 3. Bills
+
+The Tenant is responsible for gas, electricity, water and broadband.
+
+## 4. Signatures
+
+Signed by the Landlord: J. Ford, for Northgate Properties Ltd
+Signed by the Tenant: Sarah Kim
+"""
+
+
+@pytest.mark.slow
+def test_who_a_defined_term_names_is_the_name_it_is_defined_for(tmp_path: Path) -> None:
+    """"Who is the landlord?" of a contract that defines 'Northgate Properties Ltd ("the
+    Landlord")' quoted the signature block, with no lead: the defining sentence is long
+    and names both parties, so shorter mentions of the term outranked it."""
+    pipeline = _pipeline_of(tmp_path, {"tenancy.md": TENANCY})
+    on_disk = {"tenancy": (tmp_path / "seeds" / "tenancy.md").read_text(encoding="utf-8")}
+    for question, name in [("Who is the landlord?", "Northgate Properties Ltd"),
+                           ("Who is the Tenant?", "Sarah Kim")]:
+        answer = pipeline.ask(question)
+        assert answer.lead is not None and answer.lead.span.text == name, answer.text
+        assert answer.citations[0].quote.text.startswith("This agreement is made")
+        _check_exact(answer, on_disk)
+    answer = pipeline.ask("How much is the rent?")  # a question after no term: as before
+    assert any("£1,150" in c.quote.text for c in answer.citations), answer.text
+
+
 MILL = """Ada Brennan founded the Harbour Mill in 1890, after ten years as a clerk in Leeds.
 
 The mill wove sailcloth for the fishing fleet. Its looms ran on steam until 1912, when the

@@ -25,12 +25,14 @@ from typing import Any
 
 from qa.evidence import (
     CURRENCY_WORDS,
+    DEFINES,
     NAMED,
     OPENS_WITH_PRONOUN,
     POSSESSIVE,
     Candidate,
     Evidence,
     answer_spans,
+    defined_term,
 )
 from qa.lexical import tokenize
 from qa.nlp import CONTACT
@@ -129,6 +131,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "specific": float(_specific(mention, candidate.sentence.start)),
         }
         order = distance + 60 * rank
+        if _defined_as(mention, candidate, evidence):
+            order -= 2000  # 'Northgate Properties Ltd ("the Landlord")': who the landlord is
         if wanted == "PERSON":
             asked = _asked_agent(candidate.sentence, mention, evidence)
             if asked is False:
@@ -292,6 +296,14 @@ def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
     return bool(title and set(tokenize(title.group(1))) & evidence.question_terms)
 
 
+def _defined_as(span: Span | Mention, top: Candidate, evidence: Evidence) -> bool:
+    """Is the lead the name a defined term stands for, asked after by that term ("Who is
+    the landlord?": 'Northgate Properties Ltd ("the Landlord")')?"""
+    term = defined_term(evidence.question.text)
+    after = DEFINES.match(top.sentence.text[span.end - top.sentence.start:].lstrip())
+    return term is not None and after is not None and set(tokenize(after.group(1))) == term
+
+
 def _agent(span: Span, top: Candidate, evidence: Evidence) -> bool:
     """Is the lead the person or body who did what the question asks about, by the
     question's own verb ("Who designed it?": "It was designed by Maria Lopez"; "Who repaired
@@ -384,7 +396,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         span, features = options[0]
         if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
                 or (_asks_contact(evidence) and features["single"]) \
-                or _titled(span, top, evidence) or _agent(span, top, evidence):
+                or _titled(span, top, evidence) or _agent(span, top, evidence) \
+                or _defined_as(span, top, evidence):
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
     if lead_span is None and confidence >= TENTATIVE_BELOW and not unresolved:

@@ -305,6 +305,11 @@ def gather_evidence(
             candidates.sort(key=lambda c: not c.features["type_found"])
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
+        defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check)
+        if defined is not None:  # it says in so many words who or what the term names
+            top = candidates[0].score if candidates else 0.0
+            candidates = [replace(defined, score=top + CONTINUED_MARGIN), *(
+                c for c in candidates if c.sentence.index != defined.sentence.index)]
     never_used = {t for t in q_terms - asking if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
@@ -400,7 +405,54 @@ def _subject(sentence: Sentence, mentions: tuple[Mention, ...], pronoun: str) ->
     return sentence.text[:end - sentence.start]
 
 
-NAME_PASSAGES = 20  # the passages searched for a name's words written together
+# "Who is the Landlord?", "What is the Software?": a question after what a defined term names.
+_ASKS_WHO_IS = re.compile(r"^\s*(?:who|what)\s+(?:is|are|was|were)\s+(?:the\s+)?(\S.{0,58}?)"
+                          r"\s*\?*\s*$", re.IGNORECASE)
+# A term defined where it is introduced, as contracts and policies do: 'Northgate Properties
+# Ltd ("the Landlord")', 'the program (hereinafter "the Software")'.
+DEFINES = re.compile(r"\(\s*(?:hereinafter\s+(?:referred\s+to\s+as\s+|called\s+)?)?(?:the\s+)?"
+                     r"[\"“‘']\s*(?:the\s+)?([^\"”’'()]{1,60}?)\s*[\"”’']\s*\)", re.IGNORECASE)
+
+
+def defined_term(question: str) -> set[str] | None:
+    """The words of the term a "who/what is the X?" question asks after, or None."""
+    asked = _ASKS_WHO_IS.match(question)
+    return (set(tokenize(asked.group(1))) or None) if asked else None
+
+
+def _definition(index: Index, question: str, documents: set[str],
+                check: Callable[[Sentence, float, float], Candidate]) -> Candidate | None:
+    """The sentence of one of `documents` that defines the term the question asks after
+    ('… between Northgate Properties Ltd ("the Landlord") and …' for "Who is the
+    landlord?"): such a sentence may be long and hold every party, so retrieval ranks a
+    shorter mention of the term above it."""
+    term = defined_term(question)
+    if term is None:
+        return None
+    for i in _passages_using(index, sorted(term)):
+        chunk = index.chunks[i]
+        if chunk.doc_id not in documents:
+            continue
+        for match in DEFINES.finditer(chunk.text):
+            if set(tokenize(match.group(1))) != term:
+                continue
+            at = chunk.start + match.start()
+            sentence = next((s for s in chunk.sentences if s.start <= at < s.end), None)
+            if sentence is not None:
+                return check(sentence, 0.0, 0.0)
+    return None
+
+
+def _passages_using(index: Index, terms: list[str]) -> list[int]:
+    """The NAME_PASSAGES passages that use `terms` most (BM25), best first."""
+    scores = index.chunk_scores(terms, top=NAME_PASSAGES)
+    found = np.flatnonzero(scores)
+    if len(found) > NAME_PASSAGES:
+        found = found[np.argpartition(-scores[found], NAME_PASSAGES)[:NAME_PASSAGES]]
+    return sorted(found.tolist(), key=lambda i: -float(scores[i]))
+
+
+NAME_PASSAGES = 20  # the passages searched for a name's words, or a term's definition
 
 
 def _written_apart(index: Index, name: str, knows: Callable[[str], bool]) -> bool:
@@ -413,12 +465,8 @@ def _written_apart(index: Index, name: str, knows: Callable[[str], bool]) -> boo
     terms = tokenize(name)
     if len(words) < 2 or not terms or not all(knows(t) for t in terms):
         return False
-    scores = index.chunk_scores(terms, top=NAME_PASSAGES)
-    found = np.flatnonzero(scores)
-    if len(found) > NAME_PASSAGES:
-        found = found[np.argpartition(-scores[found], NAME_PASSAGES)[:NAME_PASSAGES]]
     pairs = set(zip(words, words[1:], strict=False))
-    for i in found.tolist():
+    for i in _passages_using(index, terms):
         chunk = index.chunks[i]
         for text in (chunk.text, index.documents[chunk.doc_id].title):
             tokens = tokenize(text, keep_stopwords=True)
