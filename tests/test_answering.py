@@ -696,6 +696,9 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("Setup\n\nHow do I descale the machine?\n\nFill the tank with water.",
      "How do I descale the machine?", True),
     ("## Why use Rivet?\nIt is small.", "## Why use Rivet?", True),
+    # a numbered Markdown heading: the sentence splitter ends one "sentence" at "2."
+    ("Term.\n\n## 2. Rent\n\nThe rent is £1,150.", "Rent", True),
+    ("Term.\n\n### 3.1. Deposit\nIt is £1,300.", "Deposit", True),
     ("Q&A\n\nWhy is my coffee cold?\nRun the descaling cycle.", "Why is my coffee cold?", True),
     ("FAQ\n\n**How do I rent a bike for the whole family at once?**\nUse the app.",
      "**How do I rent a bike for the whole family at once?**", True),
@@ -1222,6 +1225,9 @@ def test_who_a_defined_term_names_is_the_name_it_is_defined_for(tmp_path: Path) 
         _check_exact(answer, on_disk)
     answer = pipeline.ask("How much is the rent?")  # a question after no term: as before
     assert any("£1,150" in c.quote.text for c in answer.citations), answer.text
+    # and its section's heading ("Rent"), just before the sentence that answers, is not
+    # quoted as a second answer: "Rent [1] The rent is £1,150 … [2]"
+    assert [c.quote.text for c in answer.citations if c.quote.text == "Rent"] == []
 
 
 MILL = """Ada Brennan founded the Harbour Mill in 1890, after ten years as a clerk in Leeds.

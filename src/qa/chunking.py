@@ -357,6 +357,7 @@ def chunk_documents(
 HEADING_WORDS = 8
 QUESTION_WORDS = 20  # a question that is a paragraph alone: a FAQ's heading
 _MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]")
+_NUMBERED_MARK = re.compile(r"[ \t]*#{1,6}[ \t]+\d+(?:\.\d+)*\.?")  # "## 2." of "## 2. Rent"
 _SETEXT = re.compile(r"=+|-+")  # the line under a Markdown heading ("Deploy guide\n=====")
 _INTRODUCES = re.compile(r":[ \t]*\n[ \t]*\S")  # a line ending in a colon, and lines under it
 _ENDS_SENTENCE = re.compile(r"""[.!?…:;]["”’')\]]*$""")
@@ -379,6 +380,9 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     text = sentence.text.replace("\r\n", "\n")
     before = chunk.text[: sentence.start - chunk.start].replace("\r\n", "\n").rstrip(" \t")
     after = chunk.text[sentence.end - chunk.start :].replace("\r\n", "\n").lstrip(" \t")
+    if _NUMBERED_MARK.fullmatch(before.rpartition("\n")[2]) \
+            and (not after or after.startswith("\n")):
+        return True  # "## 2. Rent": the sentence "Rent" after the number a heading carries
     if not ((not before or before.endswith("\n")) and (not after or after.startswith("\n"))):
         return False  # not alone on its line
     if _in_code(sentence, chunk):  # a fenced code block is code, not prose that answers
