@@ -182,6 +182,24 @@ def test_two_words_of_a_name_are_written_together_up_to_two_words_apart() -> Non
     assert not _together(tokens, ("sta", "island"))  # a prefix of fewer than four letters
 
 
+def test_a_date_asked_for_and_in_no_candidate_is_not_given() -> None:
+    """"How old is Kadhimi?" of an article that gives no age or date of him was answered
+    with a sentence about him: dates are found as reliably as amounts of money, so none in
+    any candidate sentence means the documents do not give one."""
+    text = "The museum is large. It has two floors. "
+    evidence = _evidence("When did the museum close?", ("DATE", "TIME"), text=text)
+    def typed(found: float) -> Evidence:
+        return replace(evidence, candidates=tuple(
+            replace(c, features={**c.features, "type_found": found})
+            for c in evidence.candidates))
+    answer = compose(typed(0.0), _model(5, 5))
+    assert answer.abstained and "gives no date or time that answers it" in answer.text
+    assert not compose(typed(1.0), _model(5, 5)).abstained
+    # a question for a name is not refused for want of one: names are missed more often
+    who = replace(typed(0.0), question=replace(evidence.question, wants=("PERSON", "ORG")))
+    assert not compose(who, _model(5, 5)).abstained
+
+
 def test_a_lead_never_cuts_a_word() -> None:
     """"US$143,000", of which the entity model takes "$143,000": the lead is the whole word."""
     text = "The fund designated US$143,000 for relief. "

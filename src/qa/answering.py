@@ -364,13 +364,15 @@ _AMOUNT_ASKED = re.compile(r"\bhow\s+much\b|\bwhat(?:[’']s|\s+(?:is|was|are|we
 
 
 def _none_given(evidence: Evidence) -> bool:
-    """An amount of money or a contact detail, asked for and in no candidate sentence: these
-    are found so reliably (an amount by the entity model or in words, a contact detail by its
-    form) that none means the documents do not give it: "How much does the WS-40 cost?" of a
-    manual without prices, "What is the fax number?" of one without a fax."""
+    """An amount of money, a date or a contact detail, asked for and in no candidate
+    sentence: these are found so reliably (an amount or a date by the entity model or in
+    words, a contact detail by its form) that none means the documents do not give it: "How
+    much does the WS-40 cost?" of a manual without prices, "In what year was the CR-20
+    launched?" of one that never dates it, "What is the fax number?" of one without a fax."""
     money = evidence.question.wants == ("MONEY",) and bool(
         _AMOUNT_ASKED.search(evidence.question.text))
-    if not (money or _asks_contact(evidence)):
+    dated = evidence.question.wants[:1] == ("DATE",)  # when, what year, how old, how long
+    if not (money or dated or _asks_contact(evidence)):
         return False
     return not any(c.features["type_found"] or (money and CURRENCY_WORDS.search(c.sentence.text))
                    for c in evidence.candidates)
