@@ -1464,3 +1464,37 @@ def test_an_upload_of_many_files_holds_their_text_not_their_bytes(
     assert raised.value.status == 409
     assert not (pipeline.settings.documents_dir / "again").exists()
     assert not list(pipeline.settings.documents_dir.glob(".*-*"))
+
+
+def test_a_utf16_text_without_a_mark_is_indexed_and_cited_exactly(
+        settings: Settings, tmp_path: Path) -> None:
+    """A UTF-16 text file without a byte-order mark (seeded, or uploaded) was refused as
+    binary. It is indexed; every passage and quote slices its text, which is the file
+    decoded: read again from the file (and from the copy the data folder keeps)."""
+    text = ("Village hall rota\r\n\r\nThe café opens at 9 on Saturdays and costs 5 € an hour "
+            "to hire.\r\nBookings close on Friday at noon.\r\n")
+    (settings.seeds_dir / "rota.txt").write_bytes(text.encode("utf-16-le"))
+    upload = tmp_path / "notice.txt"
+    upload.write_bytes("Notice\n\nThe boiler is serviced every March.\n".encode("utf-16-be"))
+    pipeline = Pipeline(settings, HashingEmbedder())
+    (added,) = pipeline.add_documents([upload])
+    index = pipeline.index
+    sources = {
+        "rota": (settings.seeds_dir / "rota.txt").read_bytes().decode("utf-16-le"),
+        added.id: upload.read_bytes().decode("utf-16-be"),
+    }
+    stored = (settings.documents_dir / added.id / "text.txt").read_bytes().decode("utf-8")
+    assert stored == sources[added.id]
+    for doc_id, source in sources.items():
+        assert index.source(doc_id) == source
+        chunks = [c for c in index.chunks if c.doc_id == doc_id]
+        assert chunks and all(source[c.start:c.end] == c.text for c in chunks)
+    for question, doc_id, words in (("When does the café open?", "rota", "opens at 9"),
+                                    ("When is the boiler serviced?", added.id, "every March")):
+        answer = pipeline.ask(question)
+        quoted = [c for c in answer.citations if c.doc_id == doc_id]
+        assert quoted and words in quoted[0].quote.text
+        for c in quoted:
+            source = sources[doc_id]
+            assert source[c.quote.start:c.quote.end] == c.quote.text
+            assert source[c.passage.start:c.passage.end] == c.passage.text

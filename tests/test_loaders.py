@@ -1011,13 +1011,10 @@ def test_text_with_a_byte_order_mark_is_decoded(tmp_path: Path, encoding: str) -
     assert doc.text == text and doc.title == "Café notes"
 
 
-def test_latin1_and_bomless_utf16_are_refused_with_the_offset(tmp_path: Path) -> None:
+def test_latin1_is_refused_with_the_offset(tmp_path: Path) -> None:
     (tmp_path / "latin.txt").write_bytes("Caf\xe9 au lait\n".encode("latin-1"))
     with pytest.raises(BadDocument, match="not UTF-8 text \\(bad byte at offset 3\\)"):
         load(tmp_path / "latin.txt")
-    (tmp_path / "wide.txt").write_bytes("Hello there\n".encode("utf-16-le"))
-    with pytest.raises(BadDocument, match="binary data"):
-        load(tmp_path / "wide.txt")
 
 
 def test_one_bad_seed_does_not_block_the_rest(tmp_path: Path,
@@ -2024,3 +2021,35 @@ def test_markdown_link_definitions_are_in_no_paragraph(tmp_path: Path) -> None:
                      "[note]: this line is part of the paragraph",
                      "```\n[x]: https://example.org/x\n```"]
     assert all(text[p.start:p.end] == p.text for p in doc.paragraphs)
+
+
+_WIDE_TEXT = ("Café rota\n\nThe naïve plan: the hall opens at 9 and costs 5 € an hour.\r\n"
+              "Bookings close on Friday — 日本語 speakers welcome.\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_text_without_a_byte_order_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    """A UTF-16 text file without a mark (as some Windows tools save "Unicode" text) was
+    refused as binary for its NUL bytes. It is text: decoded, as a .txt, .md or .html."""
+    for name in ("rota.txt", "rota.md"):
+        (tmp_path / name).write_bytes(_WIDE_TEXT.encode(encoding))
+        doc = load(tmp_path / name)
+        assert doc.text == _WIDE_TEXT and doc.title == "Café rota"
+        assert all(doc.text[p.start:p.end] == p.text for p in doc.paragraphs)
+    page = "<html><body><p>The hall opens at 9 and costs 5 € an hour.</p></body></html>"
+    (tmp_path / "rota.html").write_bytes(page.encode(encoding))
+    assert "costs 5 € an hour" in load(tmp_path / "rota.html").text
+
+
+@pytest.mark.parametrize("raw", [
+    bytes(range(256)) * 8,  # every byte value
+    b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56 + b"\x01\x02\x03\x04" * 100,  # an executable
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(300),  # an image
+    "Hello there\n".encode("utf-16-le")[:-1],  # odd length: no UTF-16
+    "Hi\x00there\x01\x02 and more text here\n".encode("utf-16-le"),  # control characters
+], ids=["bytes", "elf", "png", "odd", "controls"])
+def test_binary_data_named_txt_is_still_refused(tmp_path: Path, raw: bytes) -> None:
+    (tmp_path / "data.txt").write_bytes(raw)
+    with pytest.raises(BadDocument, match="binary data") as info:
+        load(tmp_path / "data.txt")
+    assert info.value.status == 415 and "\n" not in str(info.value)

@@ -69,8 +69,9 @@ _BOMS = (
 def decode_text(raw: bytes, name: str) -> str:
     """Bytes as text: UTF-8, or UTF-8/16/32 as a byte-order mark says (the mark dropped).
 
-    Anything else (Latin-1, UTF-16 without a mark, binary) is refused with the offset of the
-    first bad byte: guessing an encoding would put wrong characters into quoted answers.
+    UTF-16 without a mark is read when its bytes can be nothing else (`_unmarked_utf16`).
+    Anything else (Latin-1, binary) is refused with the offset of the first bad byte:
+    guessing an encoding would put wrong characters into quoted answers.
     """
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
@@ -80,8 +81,11 @@ def decode_text(raw: bytes, name: str) -> str:
                 raise BadDocument(f"{name}: not valid {encoding.upper()} text (bad byte at "
                                   f"offset {exc.start + len(bom)})") from None
     if b"\x00" in raw[:8192]:
-        raise BadDocument(f"{name}: not a text file (it holds NUL bytes: binary, or UTF-16 "
-                          "without a byte-order mark)", status=415)
+        wide = _unmarked_utf16(raw)
+        if wide is None:
+            raise BadDocument(f"{name}: not a text file (it holds NUL bytes: binary data)",
+                              status=415)
+        return wide
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -93,7 +97,38 @@ def looks_like_text(raw: bytes) -> bool:
     head = raw[:4096]
     if any(head.startswith(bom) for bom, _ in _BOMS):
         return True
-    return b"\x00" not in head
+    return b"\x00" not in head or _unmarked_utf16(raw) is not None
+
+
+# what no text holds: control characters (but tab, line ends, form feed), surrogates,
+# private-use and unassigned code points
+_NOT_TEXT = frozenset(("Cc", "Cs", "Co", "Cn"))
+_TEXT_CONTROLS = frozenset("\t\n\r\f")
+
+
+def _unmarked_utf16(raw: bytes) -> str | None:
+    """`raw` decoded as UTF-16 without a byte-order mark (some Windows tools save
+    "Unicode" text so), or None if it is not. The byte order is where its NUL bytes are:
+    the high byte of the ASCII characters (spaces, line ends, digits) every text holds, so
+    in one half of the byte pairs and (nearly) never in the other. The bytes must decode
+    strictly to characters text holds: binary data that has NULs in the pattern (an image,
+    an executable) holds pairs that are no such characters (NUL itself, controls,
+    surrogates, unassigned code points), so it is refused."""
+    if len(raw) % 2:
+        return None
+    head = raw[:8192]
+    high_first = head[0::2].count(0)  # NULs in the first byte of a pair: big-endian
+    high_last = head[1::2].count(0)
+    if max(high_first, high_last) < 4 * min(high_first, high_last) + 1:
+        return None
+    try:
+        text = raw.decode("utf-16-be" if high_first > high_last else "utf-16-le")
+    except UnicodeDecodeError:
+        return None
+    if any(unicodedata.category(c) in _NOT_TEXT and c not in _TEXT_CONTROLS
+           for c in set(text)):
+        return None
+    return text
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\ufeff]")
