@@ -1663,3 +1663,26 @@ def test_qa_eval_runs_a_csv_test_set(tmp_path: Path, fake_model: list[Settings],
     assert code == 0, stderr
     metrics = json.loads(stdout)
     assert metrics["questions"] == 2 and metrics["answerable"] == 1 and metrics["skipped"] == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_spans_of_a_utf16_text_file_are_checked_against_the_file_decoded(
+        tmp_path: Path, encoding: str) -> None:
+    """`qa eval` checks every cited span against its document read again from the file; a
+    UTF-16 text file (with a mark or without) was read as UTF-8, failed, and its exact
+    citations counted as wrong."""
+    from qa.schema import answer_json
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    text = "Hall rota\r\n\r\nThe café opens at 9 on Saturdays.\r\n"
+    (seeds / "rota.txt").write_bytes(text.encode(encoding))
+    pipeline = Pipeline(Settings(model="fake-hashing", seeds_dir=seeds,
+                                 index_dir=tmp_path / "index", spacy="none"),
+                        HashingEmbedder())
+    sources = evaluation.SourceTexts(pipeline.index, seeds)
+    assert sources.get("rota") == text
+    answer = pipeline.ask("When does the café open?")
+    record = answer_json(answer)
+    assert record["citations"] and evaluation.check_spans(record, sources) == (
+        2 * len(record["citations"]) + (record["lead"] is not None),) * 2

@@ -37,6 +37,7 @@ from typing import Any, overload
 
 from qa.config import Settings
 from qa.errors import BadQuestion, BadSetting, QAError
+from qa.loaders import BadDocument, decode_text
 from qa.metrics import (  # noqa: F401 - exact_match, token_f1: used by scripts/benchmarks
     Scored,
     contains_gold,
@@ -131,9 +132,9 @@ class SourceTexts:
                     path = Path(doc.path)
                     if self.seeds_dir is not None and not path.exists():
                         path = self.seeds_dir / path.name
-                    try:
-                        text = path.read_bytes().decode("utf-8-sig")
-                    except (OSError, UnicodeDecodeError):
+                    try:  # decoded as the loader decodes it (UTF-16 too), no more
+                        text = decode_text(path.read_bytes(), path.name)
+                    except (OSError, BadDocument):
                         text = None
             self._texts[doc_id] = text
         return self._texts[doc_id]
