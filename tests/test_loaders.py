@@ -1167,9 +1167,10 @@ def test_a_markdown_block_of_html_tags_alone_is_in_no_paragraph(tmp_path: Path) 
     """A README centres its logo and folds a section with HTML ('<p align="center">', '<img
     src="docs/logo.png" width="200">', '</p>', '</details>'): blocks that show no text,
     yet were paragraphs of their own, indexed and quotable ('<p align="center">', '<img
-    src=...'). A block of lines of tags alone is in no paragraph; a block with text among
-    its tags is kept whole ('<details>' over its '<summary>', a raw HTML table), and so
-    are an autolink ('<https://rivet.dev>') and a code fence's lines."""
+    src=...'). A block of lines of tags alone is in no paragraph; in a block with text
+    among its tags, the block tags around the text are in none either ('<details>' over
+    its '<summary>', a raw HTML table: `test_markdown_block_tags_around_text_are_never_
+    quoted`); an autolink ('<https://rivet.dev>') and a code fence's lines are text."""
     text = ('<p align="center">\n  <img src="docs/logo.png" width="200" alt="">\n</p>\n\n'
             '<h1 align="center">Rivet</h1>\n\nRivet joins data files into one table.\n\n'
             '<details>\n<summary>Why not pandas?</summary>\n\nPandas loads it all; Rivet '
@@ -1179,12 +1180,46 @@ def test_a_markdown_block_of_html_tags_alone_is_in_no_paragraph(tmp_path: Path) 
     doc = load(tmp_path / "README.md")
     assert doc.title == "Rivet"
     assert [p.text for p in doc.paragraphs] == [
-        '<h1 align="center">Rivet</h1>', "Rivet joins data files into one table.",
-        "<details>\n<summary>Why not pandas?</summary>", "Pandas loads it all; Rivet streams.",
+        "Rivet", "Rivet joins data files into one table.",
+        "Why not pandas?", "Pandas loads it all; Rivet streams.",
         "Docs: <br>\n<https://rivet.dev>", "```html\n<br>\n```",
-        "<table>\n<tr><td>Fast</td></tr>\n</table>"]
+        "Fast"]
     for p in doc.paragraphs:
         assert text[p.start:p.end] == p.text
+
+
+def test_markdown_block_tags_around_text_are_never_quoted(tmp_path: Path) -> None:
+    """A README folds a section in <details> (GitHub shows its <summary> as a line of
+    text): the block '<details>' over '<summary>Install</summary>' was a paragraph, its
+    tags quoted. The tags of HTML blocks (CommonMark's names: details, summary, p, div,
+    h1-h6, li, td...) that open or close a line are in no paragraph, their text is; a
+    line with block tags inside its text (a table's row of cells) stays whole, inline
+    tags (<b>, <kbd>) stay in their sentence, and tags in code are code."""
+    from qa.chunking import chunk_documents
+
+    text = ("# Rivet\n\n<details>\n<summary>Install</summary>\n\nRun pip install rivet "
+            "to get it.\n\n</details>\n\n<details><summary>Upgrade <b>safely</b></summary>"
+            "\nRun pip install -U rivet.</details>\n\n<p align=\"center\">Rivet is "
+            "<kbd>fast</kbd>.</p>\n\n<table>\n<tr><td>Rows</td><td>10 million</td></tr>\n"
+            "</table>\n\nWrite `<summary>Text</summary>` to fold.\n\n```html\n"
+            "<summary>Kept</summary>\n```\n")
+    (tmp_path / "README.md").write_text(text, encoding="utf-8")
+    doc = load(tmp_path / "README.md")
+    assert [p.text for p in doc.paragraphs] == [
+        "# Rivet", "Install", "Run pip install rivet to get it.", "Upgrade <b>safely</b>",
+        "Run pip install -U rivet.", "Rivet is <kbd>fast</kbd>.",
+        "<tr><td>Rows</td><td>10 million</td></tr>",
+        "Write `<summary>Text</summary>` to fold.", "```html\n<summary>Kept</summary>\n```"]
+    chunks = chunk_documents([doc])
+    quoted = " ".join(s.text for c in chunks for s in c.sentences)
+    assert "Install" in quoted and "<details>" not in quoted
+    assert "<summary>Install" not in quoted and "</summary>" not in quoted.replace(
+        "`<summary>Text</summary>`", "").replace("<summary>Kept</summary>", "")
+    for p in doc.paragraphs:
+        assert text[p.start:p.end] == p.text
+    for c in chunks:
+        assert text[c.start:c.end] == c.text
+        assert all(text[s.start:s.end] == s.text for s in c.sentences)
 
 
 def test_a_markdown_comment_inside_a_line_is_never_quoted(tmp_path: Path) -> None:

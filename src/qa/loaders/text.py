@@ -37,11 +37,13 @@ class TextLoader:
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
                            re.DOTALL)
 _TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t\r]*$""", re.MULTILINE)
-MARKDOWN_REVISION = 4  # 2: the title is the front matter's, not its "---"
+MARKDOWN_REVISION = 5  # 2: the title is the front matter's, not its "---"
 #                       3: ... also in a file with CRLF line ends; no title is a comment;
 #                          else the first "# " heading, without markup
 #                       4: a comment inside a line is hidden too, and a line of HTML
 #                          tags alone
+#                       5: the tags of HTML blocks that open or close a line
+#                          (<details>, <summary>, <p>...) are hidden, their text kept
 _LINE_START = re.compile(r"[ \t]{0,3}")
 
 
@@ -70,10 +72,14 @@ def hidden_spans(text: str) -> list[tuple[int, int]]:
         return hidden
     hidden = _comments(text, hidden, code)
     tags = _tag_lines(text, lines, starts, code)
-    if not tags:
+    if tags:
+        hidden = sorted(hidden + [t for t in tags if not any(s < t[1] and t[0] < e
+                                                              for s, e in _around(hidden, t))])
+    edges = _block_tag_edges(lines, starts, code)
+    if not edges:
         return hidden
-    return sorted(hidden + [t for t in tags if not any(s < t[1] and t[0] < e
-                                                        for s, e in _around(hidden, t))])
+    return sorted(hidden + [t for t in edges if not any(s < t[1] and t[0] < e
+                                                         for s, e in _around(hidden, t))])
 
 
 # A link reference definition ("[docs]: https://example.org/docs "The docs""): where a link
@@ -124,6 +130,71 @@ def _tag_lines(text: str, lines: list[str], starts: list[int],
             found.append((starts[block[0]], starts[last] + len(lines[last].rstrip("\r\n"))))
         block, tags_only = [], True
     return found
+
+
+# The elements a line of Markdown opens an HTML block with (CommonMark 0.31, HTML block
+# start condition 6): their tags lay the text out, and show none of their own.
+_BLOCK_TAG_NAMES = (
+    "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|"
+    "details|dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|"
+    "h[1-6]|head|header|hr|html|iframe|legend|li|link|main|menu|menuitem|nav|noframes|ol|"
+    "optgroup|option|p|param|search|section|summary|table|tbody|td|tfoot|th|thead|title|"
+    "tr|track|ul")
+_BLOCK_TAG = f"</?(?:{_BLOCK_TAG_NAMES})(?:\\s[^<>\\n]*)?/?>"
+_LEADING_BLOCK_TAGS = re.compile(f"[ ]{{0,3}}(?:{_BLOCK_TAG}[ \\t]*)+", re.IGNORECASE)
+_ANY_BLOCK_TAG = re.compile(_BLOCK_TAG, re.IGNORECASE)
+
+
+def _trailing_block_tags(body: str, after: int) -> int:
+    """Where the run of block tags (and blanks) that ends `body` starts, not before
+    `after`; `len(body)` if there is none. Read back from the end, tag by tag: a regular
+    expression searched for it tried every '<' of a long line."""
+    def blank_before(at: int) -> int:
+        while at > after and body[at - 1] in " \t":
+            at -= 1
+        return at
+
+    last = end = blank_before(len(body))
+    while end > after and body[end - 1] == ">":
+        opened = body.rfind("<", after, end)
+        if opened < 0 or not _ANY_BLOCK_TAG.fullmatch(body, opened, end):
+            break
+        end = blank_before(opened)
+    return end if end < last else len(body)
+
+
+def _block_tag_edges(lines: list[str], starts: list[int],
+                     code: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The tags of HTML blocks (`_BLOCK_TAG_NAMES`) that open or close a line outside code,
+    as (start, end) offsets: '<details><summary>' and '</summary>' around "Install", '<p
+    align="center">' and '</p>' around a sentence, a line of such tags alone among lines
+    of text ('<details>' over its '<summary>'). The text they wrap is what a reader sees.
+    A line with such a tag inside its text ('<td>Rows</td><td>10 million</td>': a table's
+    row) is left whole, and a closing run inside an inline code span is code."""
+    out: list[tuple[int, int]] = []
+    n = 0
+    for number, line in enumerate(lines):
+        if "<" not in line:
+            continue
+        start = starts[number]
+        while n < len(code) and code[n][1] <= start:
+            n += 1
+        if n < len(code) and code[n][0] <= start:
+            continue  # in a code fence
+        body = line.rstrip("\r\n")
+        lead = _LEADING_BLOCK_TAGS.match(body)
+        a = lead.end() if lead else 0
+        if lead and not body[a:].strip():  # block tags alone
+            out.append((start, start + len(body)))
+            continue
+        b = _trailing_block_tags(body, a)
+        if not body[a:b].strip() or _ANY_BLOCK_TAG.search(body, a, b):
+            continue
+        if lead:
+            out.append((start, start + a))
+        if b < len(body) and body.count("`", 0, b) % 2 == 0:
+            out.append((start + b, start + len(body)))
+    return out
 
 
 def _around(spans: list[tuple[int, int]], span: tuple[int, int]) -> list[tuple[int, int]]:
