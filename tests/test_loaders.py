@@ -656,10 +656,42 @@ def test_html_list_items_are_lines_of_one_paragraph(fallback: bool) -> None:
             else f"<html><body><article>{article}</article></body></html>")
     doc = HtmlLoader().extract(page.encode(), "ferry.html")
     assert "- Bikes travel free\n- Prams travel free" in doc.text.split("\n\n")
-    assert "- Buy a ticket\n- Board the ferry" in doc.text.split("\n\n")
+    assert "1. Buy a ticket\n2. Board the ferry" in doc.text.split("\n\n")
     from qa.loaders import document_of
 
     assert _headings(document_of("ferry", "ferry.html", "html", doc, "")) == ["Luggage"]
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_html_ordered_list_items_are_numbered_as_a_reader_sees_them(fallback: bool) -> None:
+    """An <ol>'s items were written "- " as a <ul>'s are: 'What is step 4?' had no "4" to
+    find, and a quote lost its place in the steps. They are numbered as a browser shows
+    them: from `start`, down for `reversed`, an item's `value` resetting the count, in the
+    `type`'s letters or Roman numerals; a <ul> in an <ol>'s item keeps its marks."""
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<h1>Printer setup</h1><p>" + "Set up the office printer as follows. " * 7
+               + "</p><ol><li>Unpack the printer.</li><li>Plug it in.</li></ol><p>Then:</p>"
+               '<ol start="4"><li>Connect it to the network.</li><li>Print a test page.'
+               '</li></ol><p>Countdown:</p><ol reversed><li>Three left.</li><li>Two left.</li>'
+               '<li>One left.</li></ol><p>Parts:</p><ol type="a"><li>Tray</li><li value="5">'
+               'Drum<ul><li>Keep it dry.</li></ul></li><li>Belt</li></ol><p>Appendices:</p>'
+               '<ol type="I" start="3"><li>Warranty</li><li>Safety</li></ol><p>Before:</p>'
+               '<ol start="-1"><li>Check the cable.</li><li><p>Check the fuse.</p></li></ol>')
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    doc = HtmlLoader().extract(page.encode(), "printer.html")
+    paragraphs = doc.text.split("\n\n")
+    assert "1. Unpack the printer.\n2. Plug it in." in paragraphs
+    assert "4. Connect it to the network.\n5. Print a test page." in paragraphs
+    assert "3. Three left.\n2. Two left.\n1. One left." in paragraphs
+    assert "III. Warranty\nIV. Safety" in paragraphs
+    assert "-1. Check the cable.\n0. Check the fuse." in paragraphs
+    assert "QAITEM" not in doc.text
+    parts = next(p for p in paragraphs if p.startswith("a. Tray"))
+    assert parts.replace("e. Drum Keep", "e. Drum\n- Keep") == (
+        "a. Tray\ne. Drum\n- Keep it dry.\nf. Belt"), parts
+    assert "- Unpack" not in doc.text
 
 
 @pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])

@@ -27,7 +27,7 @@ from qa.loaders.base import (
     short_title,
 )
 
-REVISION = 5  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 6  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -39,6 +39,7 @@ REVISION = 5  # 2: inline elements and <br> no longer split sentences into parag
 #                 of a <br> block are lines of one paragraph
 #              5: a table that lays the page out (one row, a table in it, role
 #                 presentation) is read as blocks, a cell of links in it dropped
+#              6: an ordered list's items are numbered ("4. "), as a browser shows them
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -60,6 +61,55 @@ _ITEM, _END = "\ue001", "\ue002"  # ... and the start and end of a list item
 _EMPTY_ITEM = re.compile(f"{_ITEM}[\\s{_BREAK}]*{_END}")
 _ITEM_START = re.compile(f"{_ITEM}[\\s{_BREAK}{_ITEM}]*")
 _LIST_ITEM = re.compile(r"[-*•] ")  # as trafilatura writes a list item
+# marks an ordered list's item with its number (`_item_numbers`): a word, as
+# trafilatura keeps it ("- QAITEMNUMBER4QAITEMNUMBER Print a test page.")
+_NUMBER = "QAITEMNUMBER"
+_NUMBERED = re.compile(f"(?:[-*•] )?{_NUMBER}(-?\\w+){_NUMBER} *")
+_NUMBERED_ITEM = re.compile(r"(?:-?\d+|[a-zA-Z]+)\. ")  # an item as `_paragraph_text` writes it
+
+
+def _item_label(n: int, style: str) -> str:
+    """The label of the `n`th item of an ordered list of `type` `style`, as a browser draws
+    it: 4, d, D, iv, IV (a number where the style cannot write `n`)."""
+    if style in ("a", "A") and n > 0:
+        letters = ""
+        while n:
+            n, rest = divmod(n - 1, 26)
+            letters = chr(ord("a") + rest) + letters
+        return letters.upper() if style == "A" else letters
+    if style in ("i", "I") and 0 < n < 4000:
+        roman = ""
+        for value, numeral in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"),
+                               (90, "xc"), (50, "l"), (40, "xl"), (10, "x"), (9, "ix"),
+                               (5, "v"), (4, "iv"), (1, "i")):
+            count, n = divmod(n, value)
+            roman += numeral * count
+        return roman.upper() if style == "I" else roman
+    return str(n)
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int((value or "").strip())
+    except ValueError:
+        return None
+
+
+def _item_numbers(start: str | None, reverse: bool, style: str | None,
+                  values: list[str | None]) -> list[str]:
+    """The labels of an ordered list's items (`values`: each item's `value` attribute), as a
+    browser counts them: from `start` (1, or the number of items when `reversed`), up or
+    down by one, an item's `value` setting its number and the count after it."""
+    step = -1 if reverse else 1
+    first = _integer(start)
+    n = (len(values) if reverse else 1) if first is None else first
+    labels = []
+    for value in values:
+        given = _integer(value)
+        n = n if given is None else given
+        labels.append(f"{_NUMBER}{_item_label(n, (style or '1').strip())}{_NUMBER} ")
+        n += step
+    return labels
 SHORT = 250  # characters: below this, trafilatura's text may have missed the page's text
 
 
@@ -81,7 +131,8 @@ def is_html_page(raw: bytes) -> bool:
 def _run_of(line: str) -> str:
     """What kind of run of lines `line` belongs to: "item" (of a list), "row" (of a table, as
     trafilatura writes it: "| a | b |"), or "" (a paragraph of its own)."""
-    return "item" if _LIST_ITEM.match(line) else "row" if line.startswith("|") else ""
+    item = _LIST_ITEM.match(line) or _NUMBERED_ITEM.match(line)
+    return "item" if item else "row" if line.startswith("|") else ""
 
 
 @dataclass(frozen=True)
@@ -142,7 +193,22 @@ def _layout_tables_as_blocks(tree: Any) -> bool:
 def _marks_for_trafilatura(html: str) -> bool:
     """Might the page have anything `_marked_for_trafilatura` marks?"""
     lower = html.lower()
-    return any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption", "<br"))
+    return any(tag in lower for tag in ("<pre", "<td", "<th", "<figcaption", "<caption", "<br",
+                                        "<ol"))
+
+
+def _numbered_items(tree: Any) -> bool:
+    """Each ordered list's items marked with their numbers (`_item_numbers`): trafilatura
+    writes them "- " as it writes a <ul>'s. Were there any?"""
+    changed = False
+    for ol in tree.iter("ol"):
+        items = [child for child in ol if child.tag == "li"]
+        labels = _item_numbers(ol.get("start"), ol.get("reversed") is not None, ol.get("type"),
+                               [item.get("value") for item in items])
+        for item, label in zip(items, labels, strict=True):
+            item.text = label + (item.text or "")
+            changed = True
+    return changed
 
 
 def _marked_for_trafilatura(tree: Any) -> bool:
@@ -159,7 +225,8 @@ def _marked_for_trafilatura(tree: Any) -> bool:
     caption ("Figure 1: the deploy pipeline has three stages") is a paragraph: trafilatura
     drops figures, their captions with them. So is a table's <caption>, which trafilatura
     writes as the table's first row, so its column names were taken for data."""
-    changed = _layout_tables_as_blocks(tree)
+    changed = _numbered_items(tree)
+    changed = _layout_tables_as_blocks(tree) or changed
     for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
         for block in cell.iter(*_CELL_BLOCKS):
             if block.tag == "br":
@@ -255,6 +322,7 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
     defined = False  # the last line is a term or a definition
     introduced = False  # the last line ends in a colon, or is one of the lines under one
     fence = ""  # the fence of the code block being read (`_marked_for_trafilatura`)
+    label = ""  # the number of an ordered list's item whose text is still to come
     for raw in lines:
         if fence:  # a code block's lines as they are, one paragraph with its fences
             kept[-1] = f"{kept[-1]}\n{raw.rstrip()}"
@@ -265,6 +333,12 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             kept.append(line)
             fence, defined, introduced = line, False, False
             continue
+        mark = _NUMBERED.match(line)
+        if mark is not None:  # an ordered list's item: "4. Print a test page."
+            label, line = f"{mark.group(1)}. ", line[mark.end():]
+        numbered = bool(label and line)
+        if numbered:  # (an item opening with a block: its number alone on a line)
+            line, label = label + (line[2:] if _LIST_ITEM.match(line) else line), ""
         broken = line.startswith(_LINE_BREAK)  # the line after a <br>: of its paragraph
         line = line[len(_LINE_BREAK):].lstrip() if broken else line
         if not line or line in "-*•":
@@ -285,7 +359,8 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             kept[-1] = f"{kept[-1]}\n{bare}"
             continue
         defined = False
-        if kept and line[0].islower() and not _ends_sentence(kept[-1]):
+        if kept and line[0].islower() and not _ends_sentence(kept[-1]) and not (
+                numbered and _NUMBERED_ITEM.match(line)):  # "a. Tray" goes on no sentence
             kept[-1] = f"{kept[-1]} {line}"
         elif kept and _run_of(line) and _run_of(line) == _run_of(kept[-1].rpartition("\n")[2]):
             kept[-1] = f"{kept[-1]}\n{line}"
@@ -298,6 +373,8 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             kept.append(line)
         introduced = kept[-1].endswith(":") and line not in blocks.headings
     text = re.sub(f" *(?:{_LINE_BREAK} *)+", _line_break, "\n\n".join(kept))  # inside a line
+    if _NUMBER in text:  # an item's number inside a line (a list in a table's cell)
+        text = re.sub(_NUMBERED.pattern.removeprefix("(?:[-*•] )?"), r"\1. ", text)
     return re.sub(f" *(?:{_CELL_BREAK} *)+", lambda m: " " if m.start() and m.end() < len(text)
                   and "\n" not in text[m.start() - 1:m.end() + 1] else "", text)
 
@@ -582,7 +659,8 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
     element (the text of inline elements stays in its block's sentence)."""
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-    tree = HTMLParser(html.replace(_BREAK, "").replace(_ITEM, "").replace(_END, ""))
+    tree = HTMLParser(html.replace(_BREAK, "").replace(_ITEM, "").replace(_END, "")
+                      .replace(_NUMBER, ""))
     for node in tree.css(_DROP):
         node.decompose()
     root = tree.css_first("main") or tree.css_first("article") or tree.body
@@ -613,6 +691,13 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
         node.insert_after(_BREAK)
         if node.tag == "li":
             node.insert_after(_END)
+    for ol in root.css("ol"):  # after the item marks: a number follows its item's mark
+        items = [child for child in ol.iter() if child.tag == "li"]
+        labels = _item_numbers(ol.attributes.get("start"), "reversed" in ol.attributes,
+                               ol.attributes.get("type"),
+                               [item.attributes.get("value") for item in items])
+        for item, label in zip(items, labels, strict=True):
+            item.insert_before(label)
     marked = _EMPTY_ITEM.sub("", root.text(separator="")).replace(_END, "")
     return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK), blocks)
 
