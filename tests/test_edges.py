@@ -694,3 +694,84 @@ def test_a_server_stopped_by_sigterm_leaves_no_claim(library: Settings) -> None:
             server.kill()
             server.wait(timeout=30)
     assert _claims(library) == []
+
+
+# -- an index folder that cannot be written -----------------------------------------------------
+
+
+ARTICLE_ID = "politico-us-iraq-advisory-transition"
+
+
+def _read_only(monkeypatch: pytest.MonkeyPatch, folder: Path, how: str) -> None:
+    """Make writes under `folder` fail as they do there on a read-only file system ("erofs":
+    no file opens for writing, the index's lock file neither) or in a folder of another
+    user's ("eacces": its files open, nothing new can be made in it). Root (as tests may
+    run) writes through a folder's permission bits, so they are not enough."""
+    import errno
+
+    inside = str(folder.resolve()) + os.sep
+    code = errno.EROFS if how == "erofs" else errno.EACCES
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refused(path: object) -> bool:
+        return str(Path(os.fsdecode(path)).resolve()).startswith(inside)  # type: ignore[arg-type]
+
+    def guarded_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        writes = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if writes and refused(path) and (how == "erofs" or not os.path.exists(path)):  # type: ignore[arg-type]
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    def guarded_mkdir(path: object, *args: object, **kwargs: object) -> None:
+        if refused(path):
+            raise OSError(code, os.strerror(code), str(path))
+        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    monkeypatch.setattr(os, "mkdir", guarded_mkdir)
+
+
+@pytest.mark.parametrize("how", ["erofs", "eacces"])
+def test_a_stale_index_that_cannot_be_rebuilt_answers_on_every_edge_with_a_warning(
+        library: Settings, how: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
+    """A read-only index folder and a changed seed: `qa ask` failed (exit 1, 'cannot open
+    the lock file …: Read-only file system'), and a server failed to start on it (every
+    question a 500), where a server that had started before the change answered from the
+    index it had. Every edge answers from the index on disk, with one warning line that it
+    is stale and cannot be rebuilt; the changed seed is withheld (its indexed text is no
+    longer its file's: a quote of it could not be checked against the file), the others
+    answered and cited exactly."""
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    (library.seeds_dir / "pier.txt").write_text(
+        "Pier notes\n\nThe pier opens at six every morning.\n", encoding="utf-8")
+    assert cli.main(_argv(library, "index")) == 0
+    with (library.seeds_dir / f"{ARTICLE_ID}.txt").open("a", encoding="utf-8") as fh:
+        fh.write("\nThe harbour master is Anna Berg.\n")
+    _read_only(monkeypatch, library.index_dir, how)
+    capsys.readouterr()
+    assert cli.main(_argv(library, "ask", "When does the pier open?", "--json")) == 0
+    out, err = capsys.readouterr()
+    answer = json.loads(out)
+    assert answer["citations"] and {c["doc_id"] for c in answer["citations"]} == {"pier"}, err
+    source = (library.seeds_dir / "pier.txt").read_text(encoding="utf-8")
+    for c in answer["citations"]:
+        assert source[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "stale" in warnings[0] and "cannot be rebuilt" in warnings[0]
+    assert ARTICLE_ID in warnings[0], err
+    assert cli.main(_argv(library, "retrieve", "Who is the harbour master?", "--json")) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert {h["doc_id"] for h in hits} == {"pier"}  # the changed seed is withheld
+
+    pipeline = Pipeline(library, HashingEmbedder())
+    with TestClient(create_api(pipeline), base_url="http://127.0.0.1") as client:
+        reply = client.post("/api/ask", json={"question": "When does the pier open?"})
+        assert reply.status_code == 200, reply.text
+        assert {c["doc_id"] for c in reply.json()["citations"]} == {"pier"}
+        health = client.get("/healthz").json()
+    assert health["withheld"] == [ARTICLE_ID], health
+    assert "cannot" in health.get("reindex_error", ""), health

@@ -57,7 +57,7 @@ def open_lock_file(path: Path) -> IO[str]:
         raise _not_a_lock_file(path, "a folder") from None
     except OSError as exc:
         raise WriteError(f"cannot open the lock file {str(path)!r}: "
-                         f"{exc.strerror or type(exc).__name__}") from None
+                         f"{exc.strerror or type(exc).__name__}", errno=exc.errno) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise _not_a_lock_file(path, "not a plain file")

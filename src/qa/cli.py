@@ -8,7 +8,6 @@ happen inside the commands that need them, so `qa --help` and errors are instant
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import re
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from qa.config import MAX_K, Settings, load_settings
-from qa.errors import BadSetting, NothingToIndex, QAError, describe_os_error
+from qa.errors import WRITE_ERRNOS, BadSetting, NothingToIndex, QAError, describe_os_error
 from qa.pipeline import Pipeline, preflight
 from qa.schema import (
     BIDI_CONTROLS,
@@ -362,7 +361,6 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # A full disk or a lost permission is the user's to fix: one line naming the path.
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -380,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("QA_DEBUG"):
             raise
-        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
             print(f"qa: error: {describe_os_error(exc)}", file=sys.stderr)
             return 1
         first = (str(exc).strip().splitlines() or [""])[0]  # C++ messages span lines

