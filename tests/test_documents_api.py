@@ -200,6 +200,36 @@ def test_a_name_in_another_script_keeps_its_letters(api: tuple[TestClient, Pipel
     assert client.delete("/api/documents/日本語").json() == {"removed": ["日本語"]}
 
 
+@pytest.mark.parametrize("chars", [5_000, 40_000])
+@pytest.mark.parametrize("form", ["filename", "filename*"])
+def test_a_file_name_too_long_is_named_as_such(api: tuple[TestClient, Pipeline], chars: int,
+                                               form: str) -> None:
+    """A 5,000-character file name was refused 422 'the multipart body is malformed:
+    Maximum header size exceeded' (python-multipart's limit on a part's header): nothing
+    said it was the name. A name (with any path a client sends) is read up to 4,096 bytes,
+    as long as a path may be; a longer one is refused 422 saying the name is too long,
+    whether it fits the parser's header limit or not, and nothing is stored."""
+    client, pipeline = api
+    name = "n" * (chars - 4) + ".txt"
+    value = f'filename="{name}"' if form == "filename" else f"filename*=UTF-8''{name}"
+    body = (f'--b\r\nContent-Disposition: form-data; name="file"; {value}\r\n'
+            "Content-Type: text/plain\r\n\r\nNotes\n\nThe pier opens at six.\n\r\n--b--\r\n")
+    before = set(pipeline.index.documents)
+    response = client.post("/api/documents", content=body.encode(),
+                           headers={"content-type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("the file name is too long") and "4,096 bytes" in detail, detail
+    assert "\n" not in detail and len(detail) < 200
+    assert set(pipeline.index.documents) == before
+    long_path = "C:\\Users\\" + "folder\\" * 450 + "pier-notes.txt"  # 3,620 bytes: read
+    response = _upload(client, long_path, b"Pier notes\n\nThe pier opens at six.\n")
+    assert response.status_code == 201, response.text
+    (doc,) = response.json()["documents"]
+    assert doc["id"].startswith("pier-notes")
+    assert client.delete(f"/api/documents/{doc['id']}").status_code == 200
+
+
 def test_an_upload_keeps_its_original_name_for_display(tmp_path: Path) -> None:
     """The id and the stored file come from a sanitised name; the name the file was uploaded
     as is kept beside them (cleaned for display, never a path) and listed."""

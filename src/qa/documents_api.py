@@ -42,6 +42,15 @@ from qa.security import require_token
 
 MAX_FILES = 20  # files per upload request
 MULTIPART_OVERHEAD = 16 * 1024  # bytes of part headers and boundaries allowed per file
+MAX_NAME_BYTES = 4096  # of a part's file name, any path a client sends with it included
+# a part's header line: the longest name, percent-encoded (`filename*`), and the rest
+MAX_PART_HEADER = 3 * MAX_NAME_BYTES + 1024
+
+
+def name_too_long(size: str) -> str:
+    """Why a part's file name is refused: its `size` ("5,000 bytes"), and the limit."""
+    return f"the file name is too long ({size}; a name may have at most {MAX_NAME_BYTES:,} bytes)"
+
 FIELD_NAMES = (b"file", b"files")
 INCOMPLETE = ("the multipart body is incomplete: it ends before its closing boundary (the "
               "upload was cut short?)")
@@ -72,7 +81,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
                          "cannot be removed"},
     413: {"description": "the file is too large, or a zip bomb"},
     415: {"description": "not a supported type, or the content does not match the name"},
-    422: {"description": "empty, corrupt, encrypted, or a scan without a text layer"},
+    422: {"description": "empty, corrupt, encrypted, or a scan without a text layer; a file "
+                         f"name over {MAX_NAME_BYTES:,} bytes"},
     503: {"description": "the server is shutting down: the change was not made"},
     429: {"description": "too many wrong tokens from this client lately (see Retry-After)"},
 }
@@ -155,6 +165,10 @@ class _Upload:
         name = part_filename(disposition, options)
         if options.get(b"name") not in FIELD_NAMES or name is None:
             return  # other fields are ignored
+        if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            size = len(name.encode("utf-8", "surrogateescape"))
+            self.error = self.error or (422, name_too_long(f"{size:,} bytes"))
+            return
         if len(self.files) >= MAX_FILES:
             self.error = self.error or (413, f"at most {MAX_FILES} files per upload")
             return
@@ -218,7 +232,8 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
         upload.end()
         shutil.rmtree(folder, ignore_errors=True)
         raise exc if isinstance(exc, WriteError) else WriteError.of(exc, folder) from None
-    parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()))
+    parser = MultipartParser(options[b"boundary"], cast(Any, upload.callbacks()),
+                             max_header_size=MAX_PART_HEADER)
     try:
         async for chunk in request.stream():  # `qa.api.Hardening` ends it at shutdown: 503
             parser.write(chunk)
@@ -236,6 +251,9 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
             raise  # the server's body cap (413), answered as it is; a cancelled request
         if isinstance(exc, OSError):  # the part could not be stored: a full disk (507)
             raise WriteError.of(exc, folder) from None
+        if "header size" in str(exc):  # python-multipart's limit (MAX_PART_HEADER)
+            raise BadDocument(name_too_long(f"its part's header is over {MAX_PART_HEADER:,} "
+                                            "bytes")) from None
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise BadDocument(f"the multipart body is malformed: {reason}") from None
     upload.close()
