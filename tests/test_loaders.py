@@ -442,6 +442,43 @@ def test_pdf_ligatures_are_letters(tmp_path: Path) -> None:
     assert set(tokenize("first office floor")) <= set(tokenize(text))
 
 
+def test_pdf_a_word_drawn_in_pieces_a_little_apart_is_one_word(tmp_path: Path) -> None:
+    """pypdf puts a space between two pieces of text drawn apart by half a space or more:
+    a word drawn in pieces (kerning, or a layout program placing its syllables) a little
+    apart read 'custo mers', 'invo ices'. But a justified line set tight draws words as
+    close, so the gap alone cannot tell: two pieces drawn less than three quarters of a
+    space apart are one word where the document writes that word whole elsewhere and never
+    writes its pieces as words. Words drawn a space apart stay words, and so do 'the
+    packages' ('thepackages' is no word of it) and 'in to' ('into' is, but so are 'in' and
+    'to'); a piece that opens with a space character keeps it."""
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="pt")
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    space = pdf.get_string_width(" ")
+    lines = [  # (piece, the gap before it in spaces)
+        [("Our", 0), ("custo", 1.0), ("mers", 0.55), ("asked", 1.0), ("for", 1.0),
+         ("clearer", 1.1), ("invo", 1.0), ("ices.", 0.6)],
+        [("Customers get their invoices by email.", 0)],
+        [("Log", 0), ("in", 1.0), ("to", 0.55), ("the", 1.0), ("packages", 0.55),
+         ("page.", 1.0)],
+        [("Then", 0), (" go", 0.0), (" into", 0.0), ("the", 1.0), ("pages", 0.9),
+         ("to", 1.3), ("look", 1.0), ("in.", 1.0)],
+    ]
+    for n, line in enumerate(lines):
+        x = 72.0
+        for piece, gap in line:
+            x += gap * space
+            pdf.text(x, 100 + 20 * n, piece)
+            x += pdf.get_string_width(piece)
+    pdf.output(str(tmp_path / "invoices.pdf"))
+    doc = load(tmp_path / "invoices.pdf")
+    assert doc.text.splitlines() == [
+        "Our customers asked for clearer invoices.", "Customers get their invoices by email.",
+        "Log in to the packages page.", "Then go into the pages to look in."], doc.text
+
+
 def test_docx_paragraphs_and_table_rows_in_order() -> None:
     """A table's rows were paragraphs apart: a passage could begin mid-table and a one-column
     row alone read as a heading. A table is one paragraph, a line per row."""

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from qa.loaders.base import BadDocument, Extracted, clean_extracted, short_title
 
-REVISION = 6  # 3: running headers, footers and page numbers dropped; words and sentences
+REVISION = 7  # 3: running headers, footers and page numbers dropped; words and sentences
 # broken across lines and pages joined; a wrapped line is no heading; ligatures as letters;
 # a line break inside a sentence a space; 4: a line ending in "and", "of"... or as wide
 # as its column is no heading; a heading after a list item is one; a converter's file name
@@ -33,6 +33,7 @@ REVISION = 6  # 3: running headers, footers and page numbers dropped; words and 
 # 6: a table's row has its cells apart (" | "), where the layout draws them in columns, on
 # one line where its cells are drawn one after the other; columns of prose drawn line by
 # line across the page are read one after the other
+# 7: a word drawn in pieces a little apart is one word, not "custo mers"
 PAGE_BREAK = "\n\n"
 PAGE_CONTINUES = "\n"  # between two pages that one sentence runs across
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
@@ -354,27 +355,39 @@ def _prose_columns(table: list[list[str]]) -> bool:
     return True
 
 
+def _estimate(text: str) -> float:
+    """The width of a text in ems where its font does not tell: an average per character."""
+    return AVERAGE_WIDTH * len(text)
+
+
 def _width_of(font: Any) -> Callable[[str], float]:
     """A function giving the width of a text in `font` in ems (the font's own widths where
-    pypdf reads them, an average otherwise)."""
-    def estimate(text: str) -> float:
-        return AVERAGE_WIDTH * len(text)
-
+    pypdf reads them, else `_estimate`)."""
     try:
         from pypdf.generic._font import Font
 
         widths = Font.from_font_resource(font)
         widths.get_text_width("a")
     except Exception:  # noqa: BLE001 - an odd font or another pypdf: estimate
-        return estimate
+        return _estimate
 
     def width(text: str) -> float:
         try:
             return float(widths.get_text_width(text)) / 1000
         except Exception:  # noqa: BLE001 - a width table pypdf cannot read: estimate
-            return estimate(text)
+            return _estimate(text)
 
     return width
+
+
+# pypdf puts a space before a piece of text drawn half its font's space or more past the end
+# of the text before it; a word drawn in pieces (kerned, its syllables placed one by one) a
+# little apart read "custo mers". Words are drawn about a space apart, but a justified line
+# set tight draws them as close as half a space: the gap alone cannot tell (`_join_pieces`).
+PYPDF_SPACE = 0.45  # of the font's space: a gap this wide or more may have had pypdf's space
+WORD_SPACE = 0.75  # ... and one narrower than this may be inside a word
+_MAYBE_SPACE = "\ue010"  # marks such a space in a page's text until the document's words tell
+_WORDS = re.compile(r"[^\W_]+")
 
 
 def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None = None,
@@ -386,8 +399,11 @@ def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None =
     line: list[tuple[str, float]] = []
     placed: list[list[_Piece]] = [[]]  # each line of the text: its pieces, where drawn
     drawn: list[str] = []  # what pypdf wrote, piece by piece
+    joined: list[str] = []  # ... less the spaces it put inside words (`WORD_SPACE`)
     fonts = {} if fonts is None else fonts  # by the font's object number: once a document
-    run = [0.0, 0.0]  # where the text was last moved to, and where it has got to since
+    # where the text was last moved to, where it has got to since, and the width of a space
+    # in its font (0: not known)
+    run = [0.0, 0.0, 0.0]
 
     def end_line() -> None:
         if line:
@@ -406,6 +422,8 @@ def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None =
         key = (ref.idnum, ref.generation) if ref is not None else id(font)
         if key not in fonts:
             fonts[key] = _width_of(font)
+        width = fonts[key]
+        kept = []
         for n, piece in enumerate(text.split("\n")):
             if n:
                 end_line()
@@ -415,19 +433,60 @@ def _drawn_lines(page: Any, fonts: dict[object, Callable[[str], float]] | None =
                 line.append((piece, round(em, 1)))
                 moved = bool(pieces) and abs(x - run[0]) > 0.5
                 gap = (x - run[1]) / em if moved and em else 0.0
+                space = width(" ") if width is not _estimate else 0.0
+                if moved and _inside_word(piece, pieces[-1].text, gap,
+                                          min(space, run[2]) if run[2] else space):
+                    piece = _MAYBE_SPACE + piece[1:]  # pypdf's, inside a word?
                 if moved or not pieces:
-                    run[:] = [x, x]
+                    run[0] = run[1] = x
                     piece_text = piece.lstrip()  # a space pypdf puts for the move
                 else:
                     piece_text = piece
-                run[1] += fonts[key](piece_text) * em
+                run[1] += width(piece_text) * em
+                run[2] = space
                 pieces.append(_Piece(piece, x, max(gap, 0.0) if moved else 0.0))
+            kept.append(piece)
+        joined.append("\n".join(kept))
 
     text = page.extract_text(visitor_text=visit) or ""
     end_line()
     if "".join(drawn) == text:  # each line of the text is known by where it is drawn
-        text = "\n".join(_cells(text.split("\n"), placed))
+        text = "\n".join(_cells("".join(joined).split("\n"), placed))
     return text, lines
+
+
+def join_pieces(texts: list[str]) -> list[str]:
+    """The pages' texts with each space marked as maybe inside a word (`_MAYBE_SPACE`) gone
+    where the document itself writes the word whole elsewhere and never writes its pieces
+    as words ("custo mers": "customers" is a word of it, "custo" and "mers" are not), else
+    a space: "the packages" stays, and so does "in to" though "into" is a word of it."""
+    if not any(_MAYBE_SPACE in text for text in texts):
+        return texts
+    marked = re.compile(f"\\S*{_MAYBE_SPACE}\\S*")
+    words = Counter(w.lower() for text in texts for w in _WORDS.findall(marked.sub(" ", text)))
+
+    def join(token: re.Match[str]) -> str:
+        parts = token.group().split(_MAYBE_SPACE)
+        cores = ["".join(_WORDS.findall(part)).lower() for part in parts]
+        whole = "".join(cores)
+        if words[whole] and not any(words[core] for core in cores):
+            return "".join(parts)
+        return " ".join(parts)
+
+    return [marked.sub(join, text) for text in texts]
+
+
+def _inside_word(piece: str, before: str, gap: float, space: float) -> bool:
+    """Is the space that opens `piece`, drawn `gap` ems past the end of the text `before` it
+    on its line, one pypdf put between two pieces of one word: the gap is wide enough for
+    pypdf to put one (`PYPDF_SPACE`; a narrower one opens with a space character of the
+    text) but narrower than words are drawn apart (`WORD_SPACE`) in the fonts on either
+    side (`space`: the narrower one's space, in ems; 0 where a font's widths are not
+    known), between letters or digits?"""
+    if not space or not piece.startswith(" ") or piece[1:2].isspace() or not before:
+        return False
+    return (PYPDF_SPACE * space <= gap < WORD_SPACE * space
+            and before[-1].isalnum() and piece[1:2].isalnum())
 
 
 def large_lines(pages: list[list[tuple[str, float]]]) -> frozenset[str]:
@@ -476,7 +535,7 @@ class PdfLoader:
                                   f"(at most {MAX_PAGES})", status=413)
             fonts: dict[object, Callable[[str], float]] = {}
             drawn = [_drawn_lines(page, fonts) for page in reader.pages]
-            raw_texts = [clean_extracted(text).strip() for text, _ in drawn]
+            raw_texts = join_pieces([clean_extracted(text).strip() for text, _ in drawn])
             large = large_lines([lines for _, lines in drawn])
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
         except BadDocument:
