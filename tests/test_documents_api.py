@@ -200,8 +200,7 @@ def test_a_name_in_another_script_keeps_its_letters(api: tuple[TestClient, Pipel
     assert client.delete("/api/documents/日本語").json() == {"removed": ["日本語"]}
 
 
-@pytest.mark.parametrize("chars", [5_000, 40_000])
-@pytest.mark.parametrize("form", ["filename", "filename*"])
+@pytest.mark.parametrize(("chars", "form"), [(5_000, "filename"), (40_000, "filename*")])
 def test_a_file_name_too_long_is_named_as_such(api: tuple[TestClient, Pipeline], chars: int,
                                                form: str) -> None:
     """A 5,000-character file name was refused 422 'the multipart body is malformed:
