@@ -532,6 +532,31 @@ def test_docx_a_cell_s_paragraphs_are_not_run_together(tmp_path: Path) -> None:
     assert _headings(doc) == ["Leave type | Allowance", "Important"]
 
 
+def test_docx_a_row_keeps_its_columns_empty_and_equal_cells_too(tmp_path: Path) -> None:
+    """A row's cells were read without the empty ones and without a cell equal to the one
+    before it (meant for merged cells, which python-docx repeats): 'Support |  | Email'
+    read 'Support | Email', Basic's answer under Pro's column taken for Basic's, and
+    'Backups | Yes | Yes' read 'Backups | Yes', Pro's backups gone. A row keeps every
+    column up to its last with text (an empty corner cell too); a cell merged across
+    columns is read once."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("What each plan includes, for all customers.")
+    table = document.add_table(rows=5, cols=3)
+    rows = [["", "Basic", "Pro"], ["Backups", "Yes", "Yes"], ["Support", "", "Email"],
+            ["Phone line", "Yes", ""], ["Storage", "10 GB", ""]]
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    table.cell(4, 1).merge(table.cell(4, 2))  # one cell across both plans' columns
+    document.save(str(tmp_path / "plans.docx"))
+    doc = load(tmp_path / "plans.docx")
+    assert doc.paragraphs[1].text.splitlines() == [
+        "| Basic | Pro", "Backups | Yes | Yes", "Support |  | Email", "Phone line | Yes",
+        "Storage | 10 GB"], doc.text
+
+
 def test_docx_soft_hyphens_do_not_split_words(tmp_path: Path) -> None:
     """A soft hyphen (U+00AD, invisible) stayed in the text: `infor\u00admation` was two
     words for search and an invisible character in quotes."""

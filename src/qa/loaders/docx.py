@@ -30,13 +30,14 @@ from typing import Any
 
 from qa.loaders.base import BadDocument, Extracted, cell_text, clean_extracted, short_title
 
-REVISION = 5  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
+REVISION = 6  # 2: soft hyphens dropped; content controls, tracked insertions, notes read
 #              3: list items and numbered headings written with their marks; short
 #                 paragraphs under a colon's are lines of its paragraph; text boxes read;
 #                 a table is one paragraph
 #              4: a cell's paragraphs are joined by "; "; a one-column table's are paragraphs;
 #                 a line break is a line break; a clause keeps its number ("4.2 ")
 #              5: paragraphs in a row with columns set by tab stops are a table's rows
+#              6: a row keeps its empty cells and a cell equal to the one before it
 MAX_UNZIPPED = 200 * 1024 * 1024  # bytes, all entries together
 MAX_RATIO = 200  # uncompressed / compressed, for entries over 1 MB
 MAX_ENTRIES = 10_000
@@ -264,14 +265,20 @@ def _level(lvl: Any) -> tuple[str, str, int]:
 
 
 def _cells(row: object) -> list[list[str]]:
-    """The paragraphs of each cell of a table's row (merged cells, which repeat their text,
-    once; cells with no text left out)."""
+    """The paragraphs of each cell of a table's row, up to its last cell with text: a cell
+    merged across columns (which python-docx gives once per column) once, an empty cell
+    as no paragraphs, so that each cell stays under its column ('Support |  | Email')."""
     cells: list[list[str]] = []
+    last = None
     for cell in row.cells:  # type: ignore[attr-defined]
-        texts = [line for p in cell._tc.iter(W + "p") for line in paragraph_text(p).split("\n")
-                 if line]  # a cell's lines, <w:br/> or paragraphs, joined by `cell_text`
-        if texts and (not cells or texts != cells[-1]):
-            cells.append(texts)
+        if cell._tc is last:
+            continue
+        last = cell._tc
+        cells.append([line for p in cell._tc.iter(W + "p")
+                      for line in paragraph_text(p).split("\n") if line])
+        # (a cell's lines, <w:br/> or paragraphs, are joined by `cell_text`)
+    while cells and not cells[-1]:
+        cells.pop()
     return cells
 
 
@@ -280,7 +287,7 @@ def _table_blocks(rows: list[list[list[str]]]) -> list[str]:
     cells joined by " | ", a cell's paragraphs by "; " (`cell_text`). A table with one column
     is a box of paragraphs (a callout, a layout table): each of its paragraphs is a
     paragraph, as a text box's are."""
-    if all(len(cells) <= 1 for cells in rows):
+    if all(sum(1 for texts in cells if texts) <= 1 for cells in rows):
         return [text for cells in rows for texts in cells for text in texts]
     return ["\n".join(" | ".join(cell_text(texts) for texts in cells) for cells in rows if cells)]
 
