@@ -810,6 +810,28 @@ def test_an_html_table_is_one_paragraph_whose_first_row_is_its_heading() -> None
     assert not [h for h in headings if "Tuesday" in h or "Saturday" in h]
 
 
+def test_an_html_table_cell_that_reads_like_a_share_button_is_kept() -> None:
+    """trafilatura drops any text that is one of the words of share bars and print links
+    (its RE_FILTER: Email, PDF, Print, Google, Twitter...), table cells too: '<td>Support
+    </td><td></td><td>Email</td>' was written '| Support | | |', and a 'Format | PDF' row
+    lost its format, so 'Which plan has email support?' had nothing to quote. A data
+    table's cells are kept whole; empty cells stay empty."""
+    from qa.loaders.html import HtmlLoader
+
+    page = ("<html><body><article><p>What each plan includes, for all of our customers, as "
+            "of this year, in every region we serve.</p><table><tr><th></th><th>Basic</th>"
+            "<th>Pro</th></tr><tr><td>Backups</td><td>Yes</td><td>Yes</td></tr><tr><td>"
+            "Support</td><td> </td><td>Email</td></tr><tr><td>Invoices</td><td>PDF</td><td>"
+            "<a href='/print'>Print</a>, PDF</td></tr><tr><td>Sign-in</td><td>Google</td>"
+            "<td></td></tr></table></article></body></html>")
+    text = HtmlLoader().extract(page.encode(), "plans.html").text
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert rows == ["| | Basic | Pro |", "|---|---|---|", "| Backups | Yes | Yes |",
+                    "| Support | | Email |", "| Invoices | PDF | Print, PDF |",
+                    "| Sign-in | Google | |"], text
+    assert "QA" not in text
+
+
 _NOTES = ('<w:{kind}s xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
           '<w:{kind} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
           '</w:{kind}><w:{kind} w:id="1"><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:{kind}>'

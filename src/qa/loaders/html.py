@@ -27,7 +27,7 @@ from qa.loaders.base import (
     short_title,
 )
 
-REVISION = 6  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 7  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -40,6 +40,7 @@ REVISION = 6  # 2: inline elements and <br> no longer split sentences into parag
 #              5: a table that lays the page out (one row, a table in it, role
 #                 presentation) is read as blocks, a cell of links in it dropped
 #              6: an ordered list's items are numbered ("4. "), as a browser shows them
+#              7: a table's cell that reads like a share button ("Email", "PDF") is kept
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -162,6 +163,7 @@ _CODE_FENCE = re.compile(r"`{3,}")
 # invisible characters (any left where no row splits it is a space)
 _CELL_BREAK = "QACELLBREAK"
 _LINE_BREAK = "QALINEBREAK"  # ... and a <br> elsewhere, the same way
+_KEEP = "QAKEEPTEXT"  # ... and the start of a table cell's text trafilatura would drop
 _CELL_BLOCKS = ("br", "p", "div", "li")
 
 
@@ -187,6 +189,31 @@ def _layout_tables_as_blocks(tree: Any) -> bool:
                 else:
                     cell.tag = "div"
         changed = True
+    return changed
+
+
+def _cells_kept(tree: Any) -> bool:
+    """Mark (`_KEEP`) each text of a table's cell that trafilatura would take for a share
+    button or a print link (its own `RE_FILTER`: "Email", "PDF", "Print", "Google"...) and
+    drop: in a table it is data ("Support | | Email", "Format | PDF"). A table that lays the
+    page out is blocks by then (`_layout_tables_as_blocks`). Were there any?"""
+    try:
+        from trafilatura.utils import RE_FILTER
+    except ImportError:  # another trafilatura: nothing known to mark
+        return False
+
+    def dropped(text: str | None) -> bool:
+        return text is not None and any(RE_FILTER.match(line) for line in text.splitlines())
+
+    changed = False
+    for cell in tree.iter("td", "th"):
+        for node in cell.iter():
+            if node is not cell and dropped(node.tail):
+                node.tail = _KEEP + node.tail
+                changed = True
+            if isinstance(node.tag, str) and dropped(node.text):
+                node.text = _KEEP + node.text
+                changed = True
     return changed
 
 
@@ -227,6 +254,7 @@ def _marked_for_trafilatura(tree: Any) -> bool:
     writes as the table's first row, so its column names were taken for data."""
     changed = _numbered_items(tree)
     changed = _layout_tables_as_blocks(tree) or changed
+    changed = _cells_kept(tree) or changed
     for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
         for block in cell.iter(*_CELL_BLOCKS):
             if block.tag == "br":
@@ -373,6 +401,7 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             kept.append(line)
         introduced = kept[-1].endswith(":") and line not in blocks.headings
     text = re.sub(f" *(?:{_LINE_BREAK} *)+", _line_break, "\n\n".join(kept))  # inside a line
+    text = text.replace(_KEEP, "")
     if _NUMBER in text:  # an item's number inside a line (a list in a table's cell)
         text = re.sub(_NUMBERED.pattern.removeprefix("(?:[-*•] )?"), r"\1. ", text)
     return re.sub(f" *(?:{_CELL_BREAK} *)+", lambda m: " " if m.start() and m.end() < len(text)
@@ -660,7 +689,7 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(html.replace(_BREAK, "").replace(_ITEM, "").replace(_END, "")
-                      .replace(_NUMBER, ""))
+                      .replace(_NUMBER, "").replace(_KEEP, ""))
     for node in tree.css(_DROP):
         node.decompose()
     root = tree.css_first("main") or tree.css_first("article") or tree.body
