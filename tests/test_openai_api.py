@@ -235,7 +235,7 @@ def test_an_earlier_turn_the_question_check_refuses_is_left_out() -> None:
         msg("assistant", "One."),
         msg("user", "Second?"),
     ])
-    assert question == "Second?" and turns == [Turn("[31mFirst?", "One.")]
+    assert question == "Second?" and turns == [Turn("First?", "One.")]
 
 
 def test_conversation_keeps_the_last_turns_only() -> None:

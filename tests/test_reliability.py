@@ -56,8 +56,13 @@ def test_only_invisible_characters_is_an_empty_question(question: str) -> None:
 
 
 def test_control_characters_are_stripped_never_echoed() -> None:
+    """A terminal's escape sequence (a question pasted from coloured output) goes whole: its
+    ESC alone was dropped, and '[31m' or '[2J' was asked about ('It never mentions 2J')."""
     cleaned = clean_question("\u200b Who\x00 is the \x1b[31mPentagon\u202e spokesman?\x07 ")
-    assert cleaned == "Who is the [31mPentagon spokesman?"
+    assert cleaned == "Who is the Pentagon spokesman?"
+    assert clean_question("\x1b]0;title\x07How many \x1b[1;32mtroops\x1b[0m?\x1b[2J\x1bc") == (
+        "How many troops?")
+    assert clean_question("Is [31m a code?") == "Is [31m a code?"  # typed, not an escape
     assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in cleaned)
     assert clean_question("tab\tand\nnewline") == "tab\tand\nnewline"
 

@@ -33,6 +33,9 @@ BIDI_CONTROLS = "".join(map(chr, (*range(0x202A, 0x202F), *range(0x2066, 0x206A)
 # Control characters other than tab and line breaks, and the bidirectional overrides that
 # would make an echoed question read differently from what it holds.
 _DROPPED = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+# A terminal's escape sequence (ECMA-48), whole: CSI ("ESC[1;31m"), OSC ("ESC]0;title BEL"),
+# and the two-character ones ("ESC c")
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_a-z])")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -66,9 +69,10 @@ def clean_question(question: str, what: str = "the question") -> str:
 
 
 def without_controls(text: str) -> str:
-    """`text` less the characters a question drops: control characters and bidirectional
-    overrides, which would show a question other than the one answered ("who\u202e is")."""
-    return _DROPPED.sub("", text)
+    """`text` less the characters a question drops: terminal escape sequences (whole),
+    control characters and bidirectional overrides, which would show a question other than
+    the one answered ("who\u202e is")."""
+    return _DROPPED.sub("", _ESCAPE.sub("", text) if "\x1b" in text else text)
 
 
 def turn_name(n: int) -> str:
