@@ -810,6 +810,30 @@ def test_an_html_table_is_one_paragraph_whose_first_row_is_its_heading() -> None
     assert not [h for h in headings if "Tuesday" in h or "Saturday" in h]
 
 
+def test_headings_of_a_page_with_no_main_container_are_kept() -> None:
+    """A hand-written page (its text straight in <body>, no <main>, <article> or a div
+    named content) lost every heading and every <summary>: trafilatura reads such a page
+    without them, so an FAQ's questions ('How long does delivery take?') and its sections
+    ('Contact') were gone, each answer alone. They are read as when the page names its main
+    part; its menu, header and footer are still left out, and nothing else is added."""
+    from qa.loaders.html import HtmlLoader
+
+    body = ("<header><a href='/'>Home</a> <a href='/shop'>Shop</a></header><nav><ul><li><a "
+            "href='/a'>Products</a></li><li><a href='/b'>Support</a></li></ul></nav><h1>FAQ"
+            "</h1><p>Answers to the questions our customers ask most often about their orders "
+            "and deliveries, updated every week by the support team.</p><details><summary>"
+            "How long does delivery take?</summary><p>Delivery takes three to five working "
+            "days within the country.</p></details><h2>Contact</h2><p>Write to us any time at "
+            "the address below, and we answer within two days.</p><footer><p>Copyright 2024 "
+            "Shop Ltd. All rights reserved.</p></footer>")
+    text = HtmlLoader().extract(f"<html><body>{body}</body></html>".encode(), "faq.html").text
+    assert text.split("\n\n") == [
+        "FAQ", "Answers to the questions our customers ask most often about their orders and "
+        "deliveries, updated every week by the support team.", "How long does delivery take?",
+        "Delivery takes three to five working days within the country.", "Contact",
+        "Write to us any time at the address below, and we answer within two days."], text
+
+
 def test_an_html_table_cell_that_reads_like_a_share_button_is_kept() -> None:
     """trafilatura drops any text that is one of the words of share bars and print links
     (its RE_FILTER: Email, PDF, Print, Google, Twitter...), table cells too: '<td>Support

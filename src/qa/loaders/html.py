@@ -27,7 +27,7 @@ from qa.loaders.base import (
     short_title,
 )
 
-REVISION = 7  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 8  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -41,6 +41,7 @@ REVISION = 7  # 2: inline elements and <br> no longer split sentences into parag
 #                 presentation) is read as blocks, a cell of links in it dropped
 #              6: an ordered list's items are numbered ("4. "), as a browser shows them
 #              7: a table's cell that reads like a share button ("Email", "PDF") is kept
+#              8: the headings of a page with no main part named are read
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -140,7 +141,7 @@ def _run_of(line: str) -> str:
 class _Blocks:
     """Texts of the page's blocks that trafilatura's lines do not tell apart: the terms and
     definitions of definition lists (<dt>, <dd>: written as list items, "- The red light
-    blinks"), and headings (h1-h6)."""
+    blinks"), and headings (h1-h6, and a <details> block's <summary>)."""
 
     terms: frozenset[str] = frozenset()
     definitions: frozenset[str] = frozenset()
@@ -152,7 +153,40 @@ def _blocks(html: str) -> _Blocks:
 
     tree = HTMLParser(html)
     return _Blocks(*(frozenset(" ".join(n.text(separator=" ").split()) for n in tree.css(tags))
-                     for tags in ("dt", "dd", "h1, h2, h3, h4, h5, h6")))
+                     for tags in ("dt", "dd", "h1, h2, h3, h4, h5, h6, summary")))
+
+
+def _in_main(html: str) -> str | None:
+    """The page with what its <body> holds inside a <main>, for a page that names no main
+    part (no <main>, <article> or role="main"); None for one that does, or none to read."""
+    import lxml.html
+    from lxml import etree
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except (etree.ParserError, ValueError):
+        return None
+    body = tree.find("body") if tree.tag == "html" else None
+    if body is None or len(body) == 0 or tree.xpath("//main | //article | //*[@role='main']"):
+        return None
+    main = lxml.html.Element("main")
+    main.text, body.text = body.text, None
+    main.extend(list(body))
+    body.append(main)
+    return str(lxml.html.tostring(tree, encoding="unicode"))
+
+
+def _only_adds_headings(text: str, fuller: str, blocks: _Blocks) -> bool:
+    """Does `fuller` hold every line of `text`, in order, and more, each line it adds a
+    heading of the page?"""
+    have = [line for line in text.splitlines() if line.strip()]
+    n = 0
+    for line in (line for line in fuller.splitlines() if line.strip()):
+        if n < len(have) and line == have[n]:
+            n += 1
+        elif " ".join(line.split()) not in blocks.headings:
+            return False
+    return n == len(have) and fuller.count("\n") > text.count("\n")
 
 
 ITEM_WORDS = 8  # a line under "Opening hours:" this short is one of what it introduces
@@ -823,6 +857,14 @@ class HtmlLoader:
         page = _without_furniture(divided, _BANNERS) or divided
         blocks = _blocks(html)
         text = _paragraph_text(_main_text(page).splitlines(), blocks)
+        if blocks.headings and not all(h in text for h in blocks.headings):
+            # trafilatura reads a page whose text is straight in <body> without its
+            # headings (and <summary>s): read it as if its main part were named
+            page_in_main = _in_main(page)
+            if page_in_main is not None:
+                fuller = _paragraph_text(_main_text(page_in_main).splitlines(), blocks)
+                if _only_adds_headings(text, fuller, blocks):
+                    text = fuller
         if len(text) < SHORT:
             # on a short page it keeps a sidebar, an ad or a promotion too: read the page
             # again without all the site names as furniture (on a normal page such a name
