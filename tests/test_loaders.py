@@ -729,7 +729,9 @@ def test_html_ordered_list_items_are_numbered_as_a_reader_sees_them(fallback: bo
     """An <ol>'s items were written "- " as a <ul>'s are: 'What is step 4?' had no "4" to
     find, and a quote lost its place in the steps. They are numbered as a browser shows
     them: from `start`, down for `reversed`, an item's `value` resetting the count, in the
-    `type`'s letters or Roman numerals; a <ul> in an <ol>'s item keeps its marks."""
+    `type`'s letters or Roman numerals; a <ul> in an <ol>'s item keeps its marks. A list
+    whose items write their own numbers ('1. Install', a book's contents) or whose style
+    hides them is not numbered again ('1. 1. Install')."""
     from qa.loaders.html import HtmlLoader
 
     article = ("<h1>Printer setup</h1><p>" + "Set up the office printer as follows. " * 7
@@ -739,7 +741,10 @@ def test_html_ordered_list_items_are_numbered_as_a_reader_sees_them(fallback: bo
                '<li>One left.</li></ol><p>Parts:</p><ol type="a"><li>Tray</li><li value="5">'
                'Drum<ul><li>Keep it dry.</li></ul></li><li>Belt</li></ol><p>Appendices:</p>'
                '<ol type="I" start="3"><li>Warranty</li><li>Safety</li></ol><p>Before:</p>'
-               '<ol start="-1"><li>Check the cable.</li><li><p>Check the fuse.</p></li></ol>')
+               '<ol start="-1"><li>Check the cable.</li><li><p>Check the fuse.</p></li></ol>'
+               '<p>Contents:</p><ol class="toc"><li><a href="#i"><strong>1.</strong> Install</a>'
+               '</li><li>2. Configure<ol><li>2.1. Network</li></ol></li></ol><p>Items:</p>'
+               '<ol style="list-style: none"><li>One</li><li>Two</li></ol>')
     page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
             else f"<html><body><article>{article}</article></body></html>")
     doc = HtmlLoader().extract(page.encode(), "printer.html")
@@ -750,6 +755,8 @@ def test_html_ordered_list_items_are_numbered_as_a_reader_sees_them(fallback: bo
     assert "III. Warranty\nIV. Safety" in paragraphs
     assert "-1. Check the cable.\n0. Check the fuse." in paragraphs
     assert "QAITEM" not in doc.text
+    assert "1. Install\n2. Configure\n2.1. Network" in paragraphs  # numbers of their own
+    assert "- One\n- Two" in paragraphs
     parts = next(p for p in paragraphs if p.startswith("a. Tray"))
     assert parts.replace("e. Drum Keep", "e. Drum\n- Keep") == (
         "a. Tray\ne. Drum\n- Keep it dry.\nf. Belt"), parts

@@ -67,7 +67,11 @@ _LIST_ITEM = re.compile(r"[-*•] ")  # as trafilatura writes a list item
 # trafilatura keeps it ("- QAITEMNUMBER4QAITEMNUMBER Print a test page.")
 _NUMBER = "QAITEMNUMBER"
 _NUMBERED = re.compile(f"(?:[-*•] )?{_NUMBER}(-?\\w+){_NUMBER} *")
-_NUMBERED_ITEM = re.compile(r"(?:-?\d+|[a-zA-Z]+)\. ")  # an item as `_paragraph_text` writes it
+# an item as `_paragraph_text` writes it ("4. ", "IV. "), or as its list wrote it ("2.1. ")
+_NUMBERED_ITEM = re.compile(r"(?:-?\d+(?:\.\d+)*|[a-zA-Z]+)[.)] ")
+# an item that writes its own number ("1. Install", "2.1. Network", "b) Drum", "Step 3:")
+_OWN_NUMBER = re.compile(r"(?:\d+(?:\.\d+)*|[a-zA-Z]|[ivxlcdm]+|[IVXLCDM]+)[.)]\s|[Ss]tep \d+\b")
+_NO_MARKS = re.compile(r"list-style(?:-type)?\s*:\s*none", re.IGNORECASE)
 
 
 def _item_label(n: int, style: str) -> str:
@@ -263,6 +267,8 @@ def _numbered_items(tree: Any) -> bool:
     writes them "- " as it writes a <ul>'s. Were there any?"""
     changed = False
     for ol in tree.iter("ol"):
+        if _NO_MARKS.search(ol.get("style") or ""):
+            continue  # drawn without numbers
         items = [child for child in ol if child.tag == "li"]
         labels = _item_numbers(ol.get("start"), ol.get("reversed") is not None, ol.get("type"),
                                [item.get("value") for item in items])
@@ -400,7 +406,9 @@ def _paragraph_text(lines: list[str], blocks: _Blocks = _Blocks()) -> str:
             label, line = f"{mark.group(1)}. ", line[mark.end():]
         numbered = bool(label and line)
         if numbered:  # (an item opening with a block: its number alone on a line)
-            line, label = label + (line[2:] if _LIST_ITEM.match(line) else line), ""
+            line = line[2:] if _LIST_ITEM.match(line) else line
+            own = _OWN_NUMBER.match(line)  # (a list that writes its own: no number again)
+            line, label = (line if own else label + line), ""
         broken = line.startswith(_LINE_BREAK)  # the line after a <br>: of its paragraph
         line = line[len(_LINE_BREAK):].lstrip() if broken else line
         if not line or line in "-*•":
@@ -755,6 +763,8 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
         if node.tag == "li":
             node.insert_after(_END)
     for ol in root.css("ol"):  # after the item marks: a number follows its item's mark
+        if _NO_MARKS.search(ol.attributes.get("style") or ""):
+            continue
         items = [child for child in ol.iter() if child.tag == "li"]
         labels = _item_numbers(ol.attributes.get("start"), "reversed" in ol.attributes,
                                ol.attributes.get("type"),
