@@ -741,7 +741,7 @@ def test_a_stale_index_that_cannot_be_rebuilt_answers_on_every_edge_with_a_warni
     index it had. Every edge answers from the index on disk, with one warning line that it
     is stale and cannot be rebuilt; the changed seed is withheld (its indexed text is no
     longer its file's: a quote of it could not be checked against the file), the others
-    answered and cited exactly."""
+    answered and cited exactly. `qa eval` refuses it: its figures would leave them out."""
     from fastapi.testclient import TestClient
 
     from qa.api import create_api
@@ -767,11 +767,20 @@ def test_a_stale_index_that_cannot_be_rebuilt_answers_on_every_edge_with_a_warni
     hits = json.loads(capsys.readouterr().out)
     assert {h["doc_id"] for h in hits} == {"pier"}  # the changed seed is withheld
 
+    questions = library.seeds_dir.parent / "questions.jsonl"
+    questions.write_text('{"question": "When does the pier open?", "answers": ["six"]}\n',
+                         encoding="utf-8")
+    assert cli.main(_argv(library, "eval", str(questions))) == 1  # it would measure less
+    assert "is stale and cannot be rebuilt" in capsys.readouterr().err.splitlines()[-1]
+
     pipeline = Pipeline(library, HashingEmbedder())
     with TestClient(create_api(pipeline), base_url="http://127.0.0.1") as client:
         reply = client.post("/api/ask", json={"question": "When does the pier open?"})
         assert reply.status_code == 200, reply.text
         assert {c["doc_id"] for c in reply.json()["citations"]} == {"pier"}
-        health = client.get("/healthz").json()
-    assert health["withheld"] == [ARTICLE_ID], health
+        deadline = time.monotonic() + 30
+        while (health := client.get("/healthz").json())["status"] in ("loading", "reindexing"):
+            assert time.monotonic() < deadline, health
+            time.sleep(0.05)
+    assert health["status"] == "stale" and health["withheld"] == [ARTICLE_ID], health
     assert "cannot" in health.get("reindex_error", ""), health

@@ -757,7 +757,12 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         if testset.format != "squad":  # the index folder is the user's: refused while
             stack.enter_context(claimed_index(settings))  # another uses it from elsewhere
         pipeline = _pipeline_for(testset, settings)
-        if not pipeline.index.documents:  # every answer would be "no documents": all zeros
+        index = pipeline.index
+        if pipeline.stale:  # answers would leave out the documents that changed
+            raise QAError(f"the index in {str(settings.index_dir)!r} is stale and cannot be "
+                          f"rebuilt ({pipeline.stale}): an evaluation needs it to hold the "
+                          "documents as they are")
+        if not index.documents:  # every answer would be "no documents": all zeros
             raise QAError(f"the library is empty (no document in {str(settings.seeds_dir)!r} "
                           f"or {str(settings.documents_dir)!r}): nothing to evaluate against")
         if testset.format != "squad":  # JSON lines, CSV: golds the documents should hold
