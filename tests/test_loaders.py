@@ -1341,7 +1341,8 @@ def test_markdown_block_tags_around_text_are_never_quoted(tmp_path: Path) -> Non
     tags quoted. The tags of HTML blocks (CommonMark's names: details, summary, p, div,
     h1-h6, li, td...) that open or close a line are in no paragraph, their text is; a
     line with block tags inside its text (a table's row of cells) stays whole, inline
-    tags (<b>, <kbd>) stay in their sentence, and tags in code are code."""
+    tags (<b>, <kbd>) stay in their sentence, and tags in code are code (a fence, an
+    inline code span, a line indented as code is: a fence in a list item)."""
     from qa.chunking import chunk_documents
 
     text = ("# Rivet\n\n<details>\n<summary>Install</summary>\n\nRun pip install rivet "
@@ -1349,14 +1350,16 @@ def test_markdown_block_tags_around_text_are_never_quoted(tmp_path: Path) -> Non
             "\nRun pip install -U rivet.</details>\n\n<p align=\"center\">Rivet is "
             "<kbd>fast</kbd>.</p>\n\n<table>\n<tr><td>Rows</td><td>10 million</td></tr>\n"
             "</table>\n\nWrite `<summary>Text</summary>` to fold.\n\n```html\n"
-            "<summary>Kept</summary>\n```\n")
+            "<summary>Kept</summary>\n```\n\n- In a list:\n\n    ```rust\n    let page = html! "
+            "{ <div>\n    Hello</div>\n    };\n    ```\n")
     (tmp_path / "README.md").write_text(text, encoding="utf-8")
     doc = load(tmp_path / "README.md")
     assert [p.text for p in doc.paragraphs] == [
         "# Rivet", "Install", "Run pip install rivet to get it.", "Upgrade <b>safely</b>",
         "Run pip install -U rivet.", "Rivet is <kbd>fast</kbd>.",
         "<tr><td>Rows</td><td>10 million</td></tr>",
-        "Write `<summary>Text</summary>` to fold.", "```html\n<summary>Kept</summary>\n```"]
+        "Write `<summary>Text</summary>` to fold.", "```html\n<summary>Kept</summary>\n```",
+        "- In a list:", "```rust\n    let page = html! { <div>\n    Hello</div>\n    };\n    ```"]
     chunks = chunk_documents([doc])
     quoted = " ".join(s.text for c in chunks for s in c.sentences)
     assert "Install" in quoted and "<details>" not in quoted

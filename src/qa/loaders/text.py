@@ -170,7 +170,8 @@ def _block_tag_edges(lines: list[str], starts: list[int],
     align="center">' and '</p>' around a sentence, a line of such tags alone among lines
     of text ('<details>' over its '<summary>'). The text they wrap is what a reader sees.
     A line with such a tag inside its text ('<td>Rows</td><td>10 million</td>': a table's
-    row) is left whole, and a closing run inside an inline code span is code."""
+    row) is left whole, and a closing run inside an inline code span is code, as is a line
+    indented four spaces or more."""
     out: list[tuple[int, int]] = []
     n = 0
     for number, line in enumerate(lines):
@@ -182,6 +183,9 @@ def _block_tag_edges(lines: list[str], starts: list[int],
         if n < len(code) and code[n][0] <= start:
             continue  # in a code fence
         body = line.rstrip("\r\n")
+        indent = body[:len(body) - len(body.lstrip(" \t"))]
+        if len(indent.expandtabs(4)) >= 4:
+            continue  # indented as code is (or a fence in a list item, which `fences` misses)
         lead = _LEADING_BLOCK_TAGS.match(body)
         a = lead.end() if lead else 0
         if lead and not body[a:].strip():  # block tags alone
