@@ -151,12 +151,16 @@ def _without(blocks: tuple[Span, ...], hidden: list[tuple[int, int]],
     for block in blocks:
         while n < len(hidden) and hidden[n][1] <= block.start:
             n += 1
-        pieces = [(block.start, block.end)]
-        for start, end in _from(hidden, n):
+        pieces = []
+        at = block.start  # what is before `at` is hidden or kept already: one sweep, as a
+        for start, end in _from(hidden, n):  # block of many hidden tags was quadratic
             if start >= block.end:
                 break
-            pieces = [part for s, e in pieces
-                      for part in ((s, min(e, start)), (max(s, end), e)) if part[0] < part[1]]
+            if start > at:
+                pieces.append((at, start))
+            at = max(at, end)
+        if at < block.end:
+            pieces.append((at, block.end))
         for s, e in pieces:
             piece = text[s:e]
             s, e = s + len(piece) - len(piece.lstrip()), s + len(piece.rstrip())
