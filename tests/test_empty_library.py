@@ -76,6 +76,24 @@ def test_a_new_empty_library_answers_that_it_is_empty(settings: Settings) -> Non
 
 
 @pytest.mark.usefixtures("fake_cli")
+def test_an_empty_library_s_ask_and_retrieve_say_why(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped --seeds: the first command said 'skipped .../seds: the seeds folder does
+    not exist', but every 'qa ask' and 'qa retrieve' after it (the index fresh) said only
+    that the library is empty, with no word of the folder ('qa list' said it). An empty
+    library's ask and retrieve say on stderr, as list does, which files were skipped."""
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "seds",
+                        index_dir=tmp_path / "index", spacy="none")
+    for command in ("ask", "ask", "retrieve"):
+        assert cli.main(cli_argv(settings, command, QUESTION)) == 0
+        out, err = capsys.readouterr()
+        assert EMPTY_LIBRARY in out or command == "retrieve"
+        assert f"skipped {settings.seeds_dir}: the seeds folder does not exist" in err, err
+    assert cli.main(cli_argv(settings, "ask", QUESTION, "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == EMPTY_LIBRARY
+
+
+@pytest.mark.usefixtures("fake_cli")
 def test_cli_empties_the_library(settings: Settings, orchard: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(cli_argv(settings, "add", str(orchard))) == 0

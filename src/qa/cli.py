@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from qa.config import MAX_K, Settings, load_settings
 from qa.errors import WRITE_ERRNOS, BadSetting, NothingToIndex, QAError, describe_os_error
@@ -30,6 +30,9 @@ from qa.schema import (
 )
 from qa.store import claimed_index
 from qa.types import Answer, Hit, Turn
+
+if TYPE_CHECKING:
+    from qa.loaders.library import Problem
 
 USAGE_ERROR = 2
 
@@ -273,10 +276,18 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
                    f"{e.source}\t{e.original_name or '-'}\t{d.title}")
         if not entries:  # said on stderr: stdout stays one line per document
             print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
-        for p in problems:  # each once: a list that (re)built the index said some already
-            if p in said or p not in reported():
-                print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
+        _say_skipped(problems, said)
     return 1 if failed else 0
+
+
+def _say_skipped(problems: Sequence[Problem], said: frozenset[Problem]) -> None:
+    """Each file the index skipped, on stderr, once: a command that (re)built the index
+    said those it met already (those `said` before it were not said by it)."""
+    from qa.loaders.library import reported
+
+    for p in problems:
+        if p in said or p not in reported():
+            print(terminal_safe(f"qa: skipped {p.file}: {p.reason}"), file=sys.stderr)
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -326,6 +337,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace, settings: Settings) -> int:
+    from qa.loaders.library import reported
+
+    skipped_said = reported()  # the files skipped that this process has said so far
     pipeline = Pipeline(settings)
     if args.command in ("add", "remove", "list"):
         return _documents_command(args, pipeline)
@@ -344,6 +358,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         hits = pipeline.retrieve(args.question, args.k, args.doc)
         if not hits and not pipeline.index.documents:
             print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
+            _say_skipped(pipeline.problems(), skipped_said)  # why: a mistyped --seeds...
         if args.json:
             print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         else:
@@ -352,6 +367,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         said = args.history_answer + [None] * len(args.history)
         turns = [Turn(q, a) for q, a in zip(args.history, said, strict=False)]
         answer = pipeline.ask(args.question, turns, args.k, args.doc)
+        if not pipeline.index.documents:
+            _say_skipped(pipeline.problems(), skipped_said)  # why: a mistyped --seeds...
         if args.json:
             out = with_pages(answer_json(answer), pipeline.index.documents)
             print(json.dumps(out, ensure_ascii=False, indent=2))
