@@ -12,8 +12,8 @@ parsed while it streams, to temporary files in the data folder (never held in me
 part over `QA_MAX_UPLOAD_BYTES` is refused (413) the moment it passes the limit, never read
 whole, and so is a body over `upload_cap` (MAX_FILES such files and their framing).
 Bad files get 4xx with a one-line `detail` (413 too large or zip bomb, 415 wrong type, 422
-empty, corrupt, encrypted or scanned, 409 the same text as a document already there) and
-change nothing that is already indexed.
+empty, corrupt, encrypted or scanned, or a file name over 4,096 bytes, 409 the same text as
+a document already there) and change nothing that is already indexed.
 """
 
 from __future__ import annotations

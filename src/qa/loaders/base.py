@@ -1,5 +1,6 @@
 """What every loader shares: the `Loader` interface, the `Extracted` result, the error a bad
-file raises, text decoding by byte-order mark, and paragraph spans with exact offsets.
+file raises, text decoding (UTF-8, by byte-order mark, or UTF-16 without one), and paragraph
+spans with exact offsets.
 
 A loader turns a file's bytes into text (`Extracted.text`); every later offset points into
 that text. For plain text it is the decoded file; for PDF, DOCX and HTML it is the extracted
