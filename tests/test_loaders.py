@@ -1103,6 +1103,32 @@ def test_zip_bomb_is_refused_from_the_directory(tmp_path: Path) -> None:
     assert info.value.status == 413
 
 
+def test_old_office_files_and_other_zips_are_named_for_what_they_are(tmp_path: Path) -> None:
+    """An old Word file (.doc: an OLE2 compound file) was refused as 'binary data' when
+    named .docx and as an 'unsupported file type' when named .doc, and any zip named .txt
+    as 'a DOCX file': each refusal names what the file is and, for an old Office file, what
+    to do (save it as .docx)."""
+    import io
+    import zipfile
+
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024)
+    for name, raw, said in (
+            ("minutes.docx", ole, "it is an old Office file (.doc, .xls, .ppt), not DOCX: "
+                                  "save it as .docx"),
+            ("minutes.doc", ole, "unsupported file type '.doc' (save it as .docx; supported: "),
+            ("minutes.txt", ole, "it is an old Office file (.doc, .xls, .ppt), not TXT")):
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(BadDocument) as info:
+            load(tmp_path / name)
+        assert said in str(info.value) and info.value.status == 415, str(info.value)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    (tmp_path / "notes.txt").write_bytes(packed.getvalue())
+    with pytest.raises(BadDocument, match="it is a zip archive, not TXT$"):
+        load(tmp_path / "notes.txt")
+
+
 def test_corrupt_and_mislabelled_files(tmp_path: Path) -> None:
     (tmp_path / "broken.docx").write_bytes(corrupt_docx_bytes())
     with pytest.raises(BadDocument, match="corrupt"):

@@ -57,14 +57,28 @@ def extractor_for_name(name: str) -> str:
     return loader.extractor if loader is not None else ""
 
 _BINARY_KINDS = ("pdf", "docx")
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: .doc, .xls, .ppt
+OLD_OFFICE = "an old Office file (.doc, .xls, .ppt)"
+_SAVE_AS = {".doc": ".docx", ".rtf": ".docx", ".odt": ".docx"}  # what to save it as
 
 
 def _content_kind(raw: bytes) -> str:
-    """What the bytes are, as far as qa can tell: pdf, docx (any zip), text or binary."""
+    """What the bytes are, as far as qa can tell: pdf, docx (any zip), ole, text or
+    binary."""
     for loader in LOADERS:
         if loader.kind in _BINARY_KINDS and loader.sniff(raw):
             return loader.kind
+    if raw.startswith(_OLE):
+        return "ole"
     return "text" if SUFFIXES[".txt"].sniff(raw) else "binary"
+
+
+def _what(found: str, raw: bytes) -> str:
+    """What a file `_content_kind` found to be `found` is, in words."""
+    if found == "docx" and b"word/" not in raw:  # (names in its zip directory; a refusal)
+        return "a zip archive"
+    return {"text": "text", "binary": "binary data", "ole": OLD_OFFICE}.get(
+        found, f"a {found.upper()} file")
 
 
 def loader_for(name: str, raw: bytes) -> Loader:
@@ -76,17 +90,18 @@ def loader_for(name: str, raw: bytes) -> Loader:
         raise BadDocument(f"{name}: the file is empty")
     if loader is None:
         known = " ".join(sorted(SUFFIXES))
+        instead = f"save it as {_SAVE_AS[suffix]}; " if suffix in _SAVE_AS else ""
         raise BadDocument(f"{name}: unsupported file type {suffix or '(no suffix)'!r} "
-                          f"(supported: {known})", status=415)
+                          f"({instead}supported: {known})", status=415)
     found = _content_kind(raw)
     if loader.kind in _BINARY_KINDS:
         ok = found == loader.kind
     else:
         ok = found == "text"
     if not ok:
-        what = {"text": "text", "binary": "binary data"}.get(found, f"a {found.upper()} file")
-        raise BadDocument(f"{name}: the content does not match the name: it is {what}, "
-                          f"not {loader.kind.upper()}", status=415)
+        advice = ": save it as .docx" if found == "ole" and loader.kind == "docx" else ""
+        raise BadDocument(f"{name}: the content does not match the name: it is "
+                          f"{_what(found, raw)}, not {loader.kind.upper()}{advice}", status=415)
     if loader.kind in ("txt", "md") and is_html_page(raw):  # read as text: tags and all
         raise BadDocument(f"{name}: the content does not match the name: it is an HTML page, "
                           f"not {loader.kind.upper()} (save it as .html)", status=415)
