@@ -841,6 +841,27 @@ def test_headings_of_a_page_with_no_main_container_are_kept() -> None:
         "Write to us any time at the address below, and we answer within two days."], text
 
 
+def test_html_text_that_reads_like_a_share_button_is_kept_unless_it_is_a_link() -> None:
+    """trafilatura's filter of share bars dropped content too: 'Download formats:' over a
+    list of PDF, EPUB and Print kept only EPUB, and 'Contact the secretary by:' over Email
+    and Phone only Phone. Such words are kept where they are text; as links (a share bar's
+    'Twitter', 'Email'), buttons or in the page's furniture they still go."""
+    from qa.loaders.html import HtmlLoader
+
+    page = ("<html><body><nav><a href='/'>Home</a> <span>Print</span></nav><article><h1>Annual"
+            " report</h1><p>The annual report of the harbour board for last year is now "
+            "available to all members and the public.</p><p>Download formats:</p><ul><li>PDF"
+            "</li><li>EPUB</li><li>Print</li></ul><p>Contact the secretary by:</p><ul><li>"
+            "Email</li><li>Phone</li></ul><ul class='links'><li><a href='https://twitter.com/"
+            "intent/tweet'>Twitter</a></li><li><a href='mailto:?body=x'>Email</a></li></ul>"
+            "<p>Questions? Ask at the harbour office on weekdays between nine and five.</p>"
+            "</article></body></html>")
+    text = HtmlLoader().extract(page.encode(), "report.html").text
+    paragraphs = text.split("\n\n")
+    assert "- PDF\n- EPUB\n- Print" in paragraphs and "- Email\n- Phone" in paragraphs, text
+    assert "Twitter" not in text and text.count("Email") == 1 and text.count("Print") == 1
+
+
 def test_an_html_table_cell_that_reads_like_a_share_button_is_kept() -> None:
     """trafilatura drops any text that is one of the words of share bars and print links
     (its RE_FILTER: Email, PDF, Print, Google, Twitter...), table cells too: '<td>Support

@@ -27,7 +27,7 @@ from qa.loaders.base import (
     short_title,
 )
 
-REVISION = 8  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 9  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -42,6 +42,7 @@ REVISION = 8  # 2: inline elements and <br> no longer split sentences into parag
 #              6: an ordered list's items are numbered ("4. "), as a browser shows them
 #              7: a table's cell that reads like a share button ("Email", "PDF") is kept
 #              8: the headings of a page with no main part named are read
+#              9: a text that reads like a share button is kept unless it is a link's
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -230,11 +231,16 @@ def _layout_tables_as_blocks(tree: Any) -> bool:
     return changed
 
 
-def _cells_kept(tree: Any) -> bool:
-    """Mark (`_KEEP`) each text of a table's cell that trafilatura would take for a share
-    button or a print link (its own `RE_FILTER`: "Email", "PDF", "Print", "Google"...) and
-    drop: in a table it is data ("Support | | Email", "Format | PDF"). A table that lays the
-    page out is blocks by then (`_layout_tables_as_blocks`). Were there any?"""
+_CONTROLS = frozenset(("a", "button", "nav", "header", "footer", "aside", "form"))
+
+
+def _texts_kept(tree: Any) -> bool:
+    """Mark (`_KEEP`) each text trafilatura would take for a share button or a print link
+    (its own `RE_FILTER`: "Email", "PDF", "Print", "Google"...) and drop, where it is the
+    page's text: in a table's cell it is data ("Support | | Email", "Format | PDF"), and
+    elsewhere it is text unless it is a link's or a button's, or in the page's furniture
+    (a share bar's "Twitter", "Email"), which still go. A table that lays the page out is
+    blocks by then (`_layout_tables_as_blocks`). Were there any?"""
     try:
         from trafilatura.utils import RE_FILTER
     except ImportError:  # another trafilatura: nothing known to mark
@@ -243,15 +249,20 @@ def _cells_kept(tree: Any) -> bool:
     def dropped(text: str | None) -> bool:
         return text is not None and any(RE_FILTER.match(line) for line in text.splitlines())
 
+    def kept(holder: Any) -> bool:  # is the text of `holder` (its own, not a tail) content?
+        tags = [holder.tag, *(a.tag for a in holder.iterancestors())]
+        return any(tag in ("td", "th") for tag in tags) or not _CONTROLS.intersection(tags)
+
     changed = False
-    for cell in tree.iter("td", "th"):
-        for node in cell.iter():
-            if node is not cell and dropped(node.tail):
-                node.tail = _KEEP + node.tail
-                changed = True
-            if isinstance(node.tag, str) and dropped(node.text):
-                node.text = _KEEP + node.text
-                changed = True
+    for node in tree.iter():
+        if not isinstance(node.tag, str):
+            continue
+        if dropped(node.text) and kept(node):
+            node.text = _KEEP + node.text
+            changed = True
+        if dropped(node.tail) and node.getparent() is not None and kept(node.getparent()):
+            node.tail = _KEEP + node.tail
+            changed = True
     return changed
 
 
@@ -294,7 +305,6 @@ def _marked_for_trafilatura(tree: Any) -> bool:
     writes as the table's first row, so its column names were taken for data."""
     changed = _numbered_items(tree)
     changed = _layout_tables_as_blocks(tree) or changed
-    changed = _cells_kept(tree) or changed
     for cell in (c for c in tree.iter("td", "th") if c.text_content().strip()):
         for block in cell.iter(*_CELL_BLOCKS):
             if block.tag == "br":
@@ -359,6 +369,7 @@ def _prepared(html: str) -> tuple[str, str]:
     if _has_disclosures(html) and _headed_disclosures(tree, len(html)):
         shown = lxml.html.tostring(tree, encoding="unicode")
     marked = _marks_for_trafilatura(shown) and _marked_for_trafilatura(tree)
+    marked = _texts_kept(tree) or marked  # (after the layout tables are blocks)
     if _text_divs_as_paragraphs(tree) or marked:
         return shown, lxml.html.tostring(tree, encoding="unicode")
     return shown, shown
