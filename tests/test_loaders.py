@@ -764,6 +764,29 @@ def test_html_ordered_list_items_are_numbered_as_a_reader_sees_them(fallback: bo
 
 
 @pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_an_html_table_s_rows_are_lines_on_both_paths(fallback: bool) -> None:
+    """The fallback (a short page, or one trafilatura cannot read) made each table cell a
+    paragraph of its own ('Child', '2', 'free under 5'): the price was no longer on the row
+    it prices. A table's rows are lines of one paragraph, cells in order, a cell's
+    paragraphs joined as the Word loader joins them; a table laying the page out (one
+    row, or tables in it) is still read as blocks."""
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<h2>Fees</h2><p>Entry to the museum costs as follows for each visitor.</p>"
+               "<table><tr><th>Visitor</th><th>Fee</th></tr><tr><td>Adult</td><td>5 pounds"
+               "</td></tr><tr><td>Child</td><td><p>2 pounds</p><p>free under 5</p></td></tr>"
+               "</table><table role='presentation'><tr><td>Open daily.</td></tr><tr><td>"
+               "Closed on 25 December.</td></tr></table>")
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    text = HtmlLoader().extract(page.encode(), "fees.html").text
+    rows = next(p for p in text.split("\n\n") if "Adult" in p).splitlines()
+    assert [r for r in rows if "---" not in r] == [
+        "| Visitor | Fee |", "| Adult | 5 pounds |", "| Child | 2 pounds; free under 5 |"], text
+    assert "Open daily." in text.split("\n\n") or fallback is False
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
 def test_a_definition_list_s_terms_name_what_their_definitions_answer(fallback: bool) -> None:
     """trafilatura wrote a <dl>'s terms and definitions alike as list items ("- The red light
     blinks three times", "- The water tank is empty."), so the term alone was quoted as the

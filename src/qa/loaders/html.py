@@ -27,7 +27,7 @@ from qa.loaders.base import (
     short_title,
 )
 
-REVISION = 9  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 10  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -43,6 +43,7 @@ REVISION = 9  # 2: inline elements and <br> no longer split sentences into parag
 #              7: a table's cell that reads like a share button ("Email", "PDF") is kept
 #              8: the headings of a page with no main part named are read
 #              9: a text that reads like a share button is kept unless it is a link's
+#              10: the fallback writes a table's rows as lines, not a paragraph per cell
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -763,6 +764,7 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
         links = sum(len("".join(a.text().split())) for a in node.css("a"))
         if text and links * 2 >= text and node.parent is not None:
             node.decompose()
+    _rows_of_tables(root)
     for node in root.css(_BLOCKS):  # no recursion: a deeply nested page cannot overflow
         if node.tag == "br":  # a line of its block (`_line_break`)
             node.insert_after(_LINE_BREAK)
@@ -784,6 +786,42 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
             item.insert_before(label)
     marked = _EMPTY_ITEM.sub("", root.text(separator="")).replace(_END, "")
     return _paragraph_text(_ITEM_START.sub(f"{_BREAK}- ", marked).split(_BREAK), blocks)
+
+
+_CELL_PARTS = frozenset(("p", "div", "li", "br", "ul", "ol", "dl", "dt", "dd", "pre"))
+
+
+def _rows_of_tables(root: Any) -> None:
+    """In the fallback's tree, each table of data (two rows or more, no table in it, not
+    marked as presentation) replaced by its rows, a line each ("| Child | 2 pounds; free
+    under 5 |", as trafilatura writes them), so that a cell stays on its row; a cell's
+    blocks are joined as a Word cell's paragraphs are (`cell_text`)."""
+    for table in root.css("table"):
+        rows = table.css("tr")
+        if len(rows) < 2 or table.css("td table, th table") or (
+                table.attributes.get("role") or "").lower() in ("presentation", "none"):
+            continue
+        lines = []
+        for row in rows:
+            cells = [_cell_of(cell) for cell in row.iter() if cell.tag in ("td", "th")]
+            if any(cells):
+                lines.append("| " + " | ".join(cells) + " |")
+        if lines:
+            table.replace_with(_BREAK + _BREAK.join(lines) + _BREAK)
+
+
+def _cell_of(cell: Any) -> str:
+    """A table cell's text, its blocks (paragraphs, lines, items) joined by `cell_text`."""
+    parts: list[str] = []
+    inline = ""
+    for child in cell.iter(include_text=True):
+        if child.tag in _CELL_PARTS:
+            parts += [inline, child.text(separator=" ")]
+            inline = ""
+        else:
+            inline += child.text(separator=" ") if child.tag != "-text" else (child.text() or "")
+    parts.append(inline)
+    return cell_text([" ".join(part.split()) for part in parts])
 
 
 def _navigation_only(text: str, html: str) -> bool:
