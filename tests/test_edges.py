@@ -784,3 +784,19 @@ def test_a_stale_index_that_cannot_be_rebuilt_answers_on_every_edge_with_a_warni
             time.sleep(0.05)
     assert health["status"] == "stale" and health["withheld"] == [ARTICLE_ID], health
     assert "cannot" in health.get("reindex_error", ""), health
+
+
+def test_stale_says_why_only_while_the_stale_index_is_served(
+        library: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Pipeline.stale` (why the index served could not be rebuilt) went on saying so after
+    the index was rebuilt (the folder writable again: a server's reload, `rebuild`)."""
+    pipeline = Pipeline(library, HashingEmbedder())
+    pipeline.index  # noqa: B018 - built
+    with (library.seeds_dir / f"{ARTICLE_ID}.txt").open("a", encoding="utf-8") as fh:
+        fh.write("\nThe harbour master is Anna Berg.\n")
+    with monkeypatch.context() as patched:
+        _read_only(patched, library.index_dir, "erofs")
+        stale = Pipeline(library, HashingEmbedder())
+        assert stale.index.documents and "Read-only file system" in stale.stale
+    stale.rebuild()
+    assert stale.stale == "" and "Anna Berg" in stale.index.source(ARTICLE_ID)

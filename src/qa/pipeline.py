@@ -211,7 +211,8 @@ class Pipeline:
                                 self.settings.documents_dir)
         self._watching = False
         self._withholding = False  # (not watching) serving a stale index: `_as_built`
-        self._stale = ""  # ... and why it could not be rebuilt
+        self._stale: tuple[str, Index | None] = ("", None)  # ... why it could not be
+        # rebuilt, and that index
         self._pinned = threading.local()  # the index one ask/retrieve call uses throughout
         self._check_lock = threading.Lock()
         self._last_check = 0.0
@@ -297,7 +298,7 @@ class Pipeline:
         self._withholding = True
         withheld = sorted(self._fresh.withheld)
         why = describe_os_error(failure) if isinstance(failure, OSError) else str(failure)
-        self._stale = why
+        self._stale = (why, index)
         log(f"warning: the index in {str(self.settings.index_dir)!r} is stale and cannot be "
             f"rebuilt ({why}); answering from it as it was built"
             + (f", without the documents changed since: {', '.join(withheld)}" if withheld
@@ -306,9 +307,10 @@ class Pipeline:
 
     @property
     def stale(self) -> str:
-        """Why the index served is stale and could not be rebuilt ("" if it is not):
-        `_as_built`."""
-        return self._stale
+        """Why the index served is stale and could not be rebuilt ("" if it is not, or
+        no longer: a server's reload replaced it): `_as_built`."""
+        why, index = self._stale
+        return why if index is not None and index is self._index else ""
 
     def _annotate(self, sentences: list[Sentence]) -> list[dict[str, Any]]:
         """The index's per-sentence annotations: entities and noun chunks (spaCy)."""
