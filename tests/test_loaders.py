@@ -1409,15 +1409,17 @@ def test_markdown_block_tags_around_text_are_never_quoted(tmp_path: Path) -> Non
     """A README folds a section in <details> (GitHub shows its <summary> as a line of
     text): the block '<details>' over '<summary>Install</summary>' was a paragraph, its
     tags quoted. The tags of HTML blocks (CommonMark's names: details, summary, p, div,
-    h1-h6, li, td...) that open or close a line are in no paragraph, their text is; a
-    line with block tags inside its text (a table's row of cells) stays whole, inline
+    h1-h6, li, td...) that open or close a line are in no paragraph, their text is, and
+    so are those inside such a line ('<details><summary>Remove</summary>Run ...'); a
+    line of a table's cells ('<tr><td>Rows</td><td>10 million</td></tr>') stays whole, inline
     tags (<b>, <kbd>) stay in their sentence, and tags in code are code (a fence, an
     inline code span, a line indented as code is: a fence in a list item)."""
     from qa.chunking import chunk_documents
 
     text = ("# Rivet\n\n<details>\n<summary>Install</summary>\n\nRun pip install rivet "
             "to get it.\n\n</details>\n\n<details><summary>Upgrade <b>safely</b></summary>"
-            "\nRun pip install -U rivet.</details>\n\n<p align=\"center\">Rivet is "
+            "\nRun pip install -U rivet.</details>\n\n<details><summary>Remove</summary>Run "
+            "pip uninstall rivet.</details>\n\n<p align=\"center\">Rivet is "
             "<kbd>fast</kbd>.</p>\n\n<table>\n<tr><td>Rows</td><td>10 million</td></tr>\n"
             "</table>\n\nWrite `<summary>Text</summary>` to fold.\n\n```html\n"
             "<summary>Kept</summary>\n```\n\n- In a list:\n\n    ```rust\n    let page = html! "
@@ -1426,7 +1428,8 @@ def test_markdown_block_tags_around_text_are_never_quoted(tmp_path: Path) -> Non
     doc = load(tmp_path / "README.md")
     assert [p.text for p in doc.paragraphs] == [
         "# Rivet", "Install", "Run pip install rivet to get it.", "Upgrade <b>safely</b>",
-        "Run pip install -U rivet.", "Rivet is <kbd>fast</kbd>.",
+        "Run pip install -U rivet.", "Remove", "Run pip uninstall rivet.",
+        "Rivet is <kbd>fast</kbd>.",
         "<tr><td>Rows</td><td>10 million</td></tr>",
         "Write `<summary>Text</summary>` to fold.", "```html\n<summary>Kept</summary>\n```",
         "- In a list:", "```rust\n    let page = html! { <div>\n    Hello</div>\n    };\n    ```"]

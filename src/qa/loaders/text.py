@@ -37,13 +37,14 @@ class TextLoader:
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
                            re.DOTALL)
 _TITLE = re.compile(r"""^title:[ \t]*(["']?)(.+?)\1[ \t\r]*$""", re.MULTILINE)
-MARKDOWN_REVISION = 5  # 2: the title is the front matter's, not its "---"
+MARKDOWN_REVISION = 6  # 2: the title is the front matter's, not its "---"
 #                       3: ... also in a file with CRLF line ends; no title is a comment;
 #                          else the first "# " heading, without markup
 #                       4: a comment inside a line is hidden too, and a line of HTML
 #                          tags alone
 #                       5: the tags of HTML blocks that open or close a line
 #                          (<details>, <summary>, <p>...) are hidden, their text kept
+#                       6: ... and those inside a line that opens with one
 _LINE_START = re.compile(r"[ \t]{0,3}")
 
 
@@ -143,6 +144,7 @@ _BLOCK_TAG_NAMES = (
 _BLOCK_TAG = f"</?(?:{_BLOCK_TAG_NAMES})(?:\\s[^<>\\n]*)?/?>"
 _LEADING_BLOCK_TAGS = re.compile(f"[ ]{{0,3}}(?:{_BLOCK_TAG}[ \\t]*)+", re.IGNORECASE)
 _ANY_BLOCK_TAG = re.compile(_BLOCK_TAG, re.IGNORECASE)
+_CELL_TAG = re.compile(r"</?(?:td|th|tr)\b", re.IGNORECASE)
 
 
 def _trailing_block_tags(body: str, after: int) -> int:
@@ -168,10 +170,12 @@ def _block_tag_edges(lines: list[str], starts: list[int],
     """The tags of HTML blocks (`_BLOCK_TAG_NAMES`) that open or close a line outside code,
     as (start, end) offsets: '<details><summary>' and '</summary>' around "Install", '<p
     align="center">' and '</p>' around a sentence, a line of such tags alone among lines
-    of text ('<details>' over its '<summary>'). The text they wrap is what a reader sees.
-    A line with such a tag inside its text ('<td>Rows</td><td>10 million</td>': a table's
-    row) is left whole, and a closing run inside an inline code span is code, as is a line
-    indented four spaces or more."""
+    of text ('<details>' over its '<summary>'), and those inside a line that opens with
+    one ('<details><summary>Remove</summary>Run ...'). The text they wrap is what a reader
+    sees. A line of a table's cells ('<tr><td>Rows</td><td>10 million</td></tr>'), or with
+    such a tag inside a line of text or near code (an inline code span), is left whole;
+    a closing run inside an inline code span is code, as is a line indented four spaces or
+    more."""
     out: list[tuple[int, int]] = []
     n = 0
     for number, line in enumerate(lines):
@@ -192,10 +196,15 @@ def _block_tag_edges(lines: list[str], starts: list[int],
             out.append((start, start + len(body)))
             continue
         b = _trailing_block_tags(body, a)
-        if not body[a:b].strip() or _ANY_BLOCK_TAG.search(body, a, b):
+        if not body[a:b].strip():
             continue
+        inside = list(_ANY_BLOCK_TAG.finditer(body, a, b))
+        if inside and (not lead or "`" in body or any(
+                _CELL_TAG.match(tag.group()) for tag in inside)):
+            continue  # a table's row of cells, or tags a line of text or code speaks of
         if lead:
             out.append((start, start + a))
+        out += [(start + tag.start(), start + tag.end()) for tag in inside]
         if b < len(body) and body.count("`", 0, b) % 2 == 0:
             out.append((start + b, start + len(body)))
     return out
