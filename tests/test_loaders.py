@@ -764,6 +764,28 @@ def test_html_ordered_list_items_are_numbered_as_a_reader_sees_them(fallback: bo
 
 
 @pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_html_footnote_references_are_not_run_into_the_text(fallback: bool) -> None:
+    """A footnote or citation mark (Wikipedia's <sup><a href="#cite_note-1">[1]</a></sup>,
+    a Markdown converter's <sup><a href="#fn:2">2</a></sup>, pandoc's <a href="#fn3"><sup>
+    3</sup></a>) was run into the text: 'opened in 1911[1] and was rebuilt in 1950.2',
+    a year read as 1950.2 and a '[1]' like qa's own citation marks in a quote. A mark that
+    only links to a note of the page is left out; a superscript of the text (mc<sup>2
+    </sup>) stays."""
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<h1>Pier</h1><p>The pier opened in 1911<sup class='reference'><a href="
+               "'#cite_note-1'>[1]</a></sup> and was rebuilt in 1950.<sup id='fnref:2'><a "
+               "href='#fn:2'>2</a></sup> Its lamps use E = mc<sup>2</sup> as every lamp "
+               "does.<a href='#fn3' class='footnote-ref'><sup>3</sup></a> It is the longest "
+               "pier on the coast, stretching out to sea for over a kilometre.</p>")
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    text = HtmlLoader().extract(page.encode(), "pier.html").text
+    assert ("The pier opened in 1911 and was rebuilt in 1950. Its lamps use E = mc2 as every "
+            "lamp does. It is the longest pier") in text, text
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
 def test_an_html_table_s_rows_are_lines_on_both_paths(fallback: bool) -> None:
     """The fallback (a short page, or one trafilatura cannot read) made each table cell a
     paragraph of its own ('Child', '2', 'free under 5'): the price was no longer on the row
@@ -979,7 +1001,7 @@ _FRAGMENTS = {"bold", ".", "italic", "emphasis", "strong", "link", "span", "code
     (_NEWS, ["Ferry service to resume in May",
              "The Kestrel Island ferry will run again from 12 May, the harbour board said on "
              "Monday, after a winter in which the old pier was rebuilt.",
-             "Tickets cost £4.50 for adults; children under 12 travel free.1"],
+             "Tickets cost £4.50 for adults; children under 12 travel free."],
      ["Facebook", "Log in", "Related stories", "Pier rebuild", "All rights reserved"]),
     (_DOCS_PAGE, ["Run pip install tool to install the latest release; see the release notes "
                   "for details.", "```\n$ pip install tool\n$ tool --help\n```",

@@ -27,7 +27,7 @@ from qa.loaders.base import (
     short_title,
 )
 
-REVISION = 10  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 11  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -44,6 +44,7 @@ REVISION = 10  # 2: inline elements and <br> no longer split sentences into para
 #              8: the headings of a page with no main part named are read
 #              9: a text that reads like a share button is kept unless it is a link's
 #              10: the fallback writes a table's rows as lines, not a paragraph per cell
+#              11: footnote and citation marks ([1], a linked superscript) are left out
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -367,13 +368,45 @@ def _prepared(html: str) -> tuple[str, str]:
     except (etree.ParserError, ValueError):
         return html, html
     shown = html
-    if _has_disclosures(html) and _headed_disclosures(tree, len(html)):
+    headed = _has_disclosures(html) and _headed_disclosures(tree, len(html))
+    if ("<sup" in html.lower() and _without_note_marks(tree)) or headed:
         shown = lxml.html.tostring(tree, encoding="unicode")
     marked = _marks_for_trafilatura(shown) and _marked_for_trafilatura(tree)
     marked = _texts_kept(tree) or marked  # (after the layout tables are blocks)
     if _text_divs_as_paragraphs(tree) or marked:
         return shown, lxml.html.tostring(tree, encoding="unicode")
     return shown, shown
+
+
+NOTE_MARK_CHARS = 8  # a note's mark ("[12]", "a", "†") is this short
+
+
+def _without_note_marks(tree: Any) -> bool:
+    """The page without the marks of its footnotes and citations: a superscript that only
+    links to a note of the page (Wikipedia's <sup><a href="#cite_note-1">[1]</a></sup>, a
+    Markdown converter's <sup><a href="#fn:2">2</a></sup>), or such a link that only holds
+    a superscript (pandoc's <a href="#fn3"><sup>3</sup></a>). Run into the text they read
+    'opened in 1911[1] and was rebuilt in 1950.2': a year read as 1950.2, and a '[1]' in a
+    quote like qa's own citation marks. A superscript of the text (mc<sup>2</sup>) stays.
+    Were there any?"""
+    marks = []
+    for sup in tree.iter("sup"):
+        text = sup.text_content().strip()
+        if not text or len(text) > NOTE_MARK_CHARS:
+            continue
+        links = [a for a in sup.iter("a") if (a.get("href") or "").startswith("#")]
+        parent = sup.getparent()
+        if links and all(a.text_content().strip() for a in links) and "".join(
+                a.text_content() for a in links).strip() == text:
+            marks.append(sup)
+        elif (parent is not None and parent.tag == "a"
+              and (parent.get("href") or "").startswith("#")
+              and parent.text_content().strip() == text):
+            marks.append(parent)
+    for mark in marks:
+        if mark.getparent() is not None:
+            mark.drop_tree()  # its tail (the text after it) stays
+    return bool(marks)
 
 
 def _rewritten(html: str, edit: Callable[[Any], bool]) -> str:
@@ -765,6 +798,17 @@ def _fallback(html: str, blocks: _Blocks = _Blocks()) -> str:
         if text and links * 2 >= text and node.parent is not None:
             node.decompose()
     _rows_of_tables(root)
+    for sup in root.css("sup"):  # a note's mark, as `_without_note_marks` finds it
+        mark = sup.text().strip()
+        notes = [a for a in sup.css("a") if (a.attributes.get("href") or "").startswith("#")]
+        outer = sup.parent
+        if not mark or len(mark) > NOTE_MARK_CHARS:
+            continue
+        if notes and "".join(a.text() for a in notes).strip() == mark:
+            sup.decompose()
+        elif (outer is not None and outer.tag == "a" and outer.text().strip() == mark
+              and (outer.attributes.get("href") or "").startswith("#")):
+            outer.decompose()
     for node in root.css(_BLOCKS):  # no recursion: a deeply nested page cannot overflow
         if node.tag == "br":  # a line of its block (`_line_break`)
             node.insert_after(_LINE_BREAK)
