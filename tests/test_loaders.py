@@ -764,6 +764,21 @@ def test_html_ordered_list_items_are_numbered_as_a_reader_sees_them(fallback: bo
 
 
 @pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
+def test_an_html_template_is_never_text(fallback: bool) -> None:
+    """A <template> (markup a script copies into the page, never shown as it is: 'NAME
+    costs PRICE.') was read as a paragraph of the page by trafilatura."""
+    from qa.loaders.html import HtmlLoader
+
+    article = ("<h1>Shop</h1><p>Our shop sells bread and cakes every day from early morning "
+               "until late afternoon.</p><template id='row'><p>Template row: NAME costs PRICE."
+               "</p></template><p>We bake everything on site in our own ovens.</p>")
+    page = (f"<html><body>{'<div>' * 300}{article}{'</div>' * 300}</body></html>" if fallback
+            else f"<html><body><article>{article}</article></body></html>")
+    text = HtmlLoader().extract(page.encode(), "shop.html").text
+    assert "NAME" not in text and "We bake everything on site" in text, text
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["trafilatura", "fallback"])
 def test_html_footnote_references_are_not_run_into_the_text(fallback: bool) -> None:
     """A footnote or citation mark (Wikipedia's <sup><a href="#cite_note-1">[1]</a></sup>,
     a Markdown converter's <sup><a href="#fn:2">2</a></sup>, pandoc's <a href="#fn3"><sup>

@@ -27,7 +27,7 @@ from qa.loaders.base import (
     short_title,
 )
 
-REVISION = 11  # 2: inline elements and <br> no longer split sentences into paragraphs
+REVISION = 12  # 2: inline elements and <br> no longer split sentences into paragraphs
 #              3: a list's items are lines of one paragraph, each marked "- "; a short
 #                 page is read without the blocks it names as furniture; a table's rows
 #                 are lines of one paragraph; so are a definition list's term and its
@@ -45,6 +45,7 @@ REVISION = 11  # 2: inline elements and <br> no longer split sentences into para
 #              9: a text that reads like a share button is kept unless it is a link's
 #              10: the fallback writes a table's rows as lines, not a paragraph per cell
 #              11: footnote and citation marks ([1], a linked superscript) are left out
+#              12: a <template> is never text
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _DROP = "script, style, noscript, nav, header, footer, aside, form, iframe, svg, template, button"
@@ -369,7 +370,10 @@ def _prepared(html: str) -> tuple[str, str]:
         return html, html
     shown = html
     headed = _has_disclosures(html) and _headed_disclosures(tree, len(html))
-    if ("<sup" in html.lower() and _without_note_marks(tree)) or headed:
+    templates = list(tree.iter("template"))  # markup a script copies in: never shown
+    for template in templates:
+        template.drop_tree()
+    if ("<sup" in html.lower() and _without_note_marks(tree)) or headed or templates:
         shown = lxml.html.tostring(tree, encoding="unicode")
     marked = _marks_for_trafilatura(shown) and _marked_for_trafilatura(tree)
     marked = _texts_kept(tree) or marked  # (after the layout tables are blocks)
