@@ -458,6 +458,18 @@ class _Counting(HashingEmbedder):
         return super().embed(texts)
 
 
+def test_a_file_over_the_size_cap_is_named_as_it_was_sent(
+        api: tuple[TestClient, Pipeline]) -> None:
+    """Every refusal names the file as it was sent ('notes.txt: the file is empty'), but
+    one over the size cap was named by the id it would have had ('annual-report: the file
+    is too large'), not the file's name."""
+    client, _ = api
+    response = _upload(client, "Annual Report (draft).txt", b"x" * (LIMIT + 1))
+    assert response.status_code == 413
+    assert response.json()["detail"] == ("Annual Report (draft).txt: the file is too large "
+                                         f"(at most {LIMIT:,} bytes)")
+
+
 def test_an_upload_over_the_character_cap_is_413_at_once(tmp_path: Path) -> None:
     """Bytes under the cap can still be hours of indexing (30 MB of text): the text's length
     is capped too, refused before any model work, naming the cap and its setting."""

@@ -182,8 +182,8 @@ class _Upload:
             return
         self._size += end - start
         if self._size > self.limit:
-            self.error = (413, f"{lib.safe_id(self._name)}: the file is too large (at most "
-                               f"{self.limit:,} bytes)")
+            shown = lib.display_name(self._name) or "upload"  # (cleaned, as other refusals)
+            self.error = (413, f"{shown}: the file is too large (at most {self.limit:,} bytes)")
             return
         self._out.write(data[start:end])
 
