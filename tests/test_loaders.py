@@ -2359,7 +2359,9 @@ def test_utf16_text_without_a_byte_order_mark_is_read(tmp_path: Path, encoding: 
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(300),  # an image
     "Hello there\n".encode("utf-16-le")[:-1],  # odd length: no UTF-16
     "Hi\x00there\x01\x02 and more text here\n".encode("utf-16-le"),  # control characters
-], ids=["bytes", "elf", "png", "odd", "controls"])
+    b"The pier opens at six \x00every morning in summer",  # UTF-8 text, a stray NUL: it
+    b"Mi\x00nutes of the meeting held on Tuesday evening.",  # decodes as UTF-16 to CJK
+], ids=["bytes", "elf", "png", "odd", "controls", "stray-nul", "stray-nul-2"])
 def test_binary_data_named_txt_is_still_refused(tmp_path: Path, raw: bytes) -> None:
     (tmp_path / "data.txt").write_bytes(raw)
     with pytest.raises(BadDocument, match="binary data") as info:

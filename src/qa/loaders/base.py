@@ -114,7 +114,8 @@ def _unmarked_utf16(raw: bytes) -> str | None:
     in one half of the byte pairs and (nearly) never in the other. The bytes must decode
     strictly to characters text holds: binary data that has NULs in the pattern (an image,
     an executable) holds pairs that are no such characters (NUL itself, controls,
-    surrogates, unassigned code points), so it is refused."""
+    surrogates, unassigned code points), so it is refused. So is UTF-8 text with a stray
+    NUL, which would decode as CJK: few NULs, and UTF-8 once they are gone."""
     if len(raw) % 2:
         return None
     head = raw[:8192]
@@ -122,6 +123,8 @@ def _unmarked_utf16(raw: bytes) -> str | None:
     high_last = head[1::2].count(0)
     if max(high_first, high_last) < 4 * min(high_first, high_last) + 1:
         return None
+    if 10 * (high_first + high_last) < len(head) and _utf8_but_nuls(head):
+        return None  # UTF-8 text with a stray NUL or two (it would decode as CJK)
     try:
         text = raw.decode("utf-16-be" if high_first > high_last else "utf-16-le")
     except UnicodeDecodeError:
@@ -130,6 +133,16 @@ def _unmarked_utf16(raw: bytes) -> str | None:
            for c in set(text)):
         return None
     return text
+
+
+def _utf8_but_nuls(head: bytes) -> bool:
+    """Is `head` (the start of a file) UTF-8 once its NUL bytes are gone? Text in UTF-16
+    with few NULs (mostly CJK) almost never is: its other bytes are no UTF-8 sequences."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head.replace(b"\x00", b""))
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\ufeff]")
