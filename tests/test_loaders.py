@@ -1300,6 +1300,23 @@ def test_one_bad_seed_does_not_block_the_rest(tmp_path: Path,
     assert "dangling.txt" not in capsys.readouterr().err
 
 
+def test_a_folder_in_the_seeds_folder_is_reported_not_silently_skipped(tmp_path: Path) -> None:
+    """People bring a folder of documents with folders in it ('2023/report.pdf'): qa reads
+    only the files of the seeds folder itself, and skipped the folders without a word, so
+    their documents were silently missing from every answer. Each is reported as skipped,
+    with why; a hidden one ('.git') is not."""
+    seeds = tmp_path / "seeds"
+    (seeds / "2023").mkdir(parents=True)
+    (seeds / "2023" / "report.txt").write_text("Report\n\nThe pier opened.\n", encoding="utf-8")
+    (seeds / ".git").mkdir()
+    (seeds / "notes.txt").write_text("Notes\n\nThe pier opens at six.\n", encoding="utf-8")
+    corpus = load_corpus(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"))
+    assert [d.id for d in corpus.documents] == ["notes"]
+    assert [(Path(p.file).name, p.reason) for p in corpus.problems] == [
+        ("2023", "a folder: qa reads only the files in the seeds folder itself (move its "
+                 "files there, or add them with 'qa add')")]
+
+
 def test_nothing_readable_is_an_error(tmp_path: Path) -> None:
     """(unless the caller removed the last readable document: then an empty library)"""
     (tmp_path / "seeds").mkdir()

@@ -57,6 +57,8 @@ from qa.log import log
 from qa.types import Document, DocumentInfo
 
 SEEDS_MISSING = "the seeds folder does not exist"  # a build's problem (see `_load_seeds`)
+SUB_FOLDER = ("a folder: qa reads only the files in the seeds folder itself (move its files "
+              "there, or add them with 'qa add')")
 META = "meta.json"
 TEXT = "text.txt"
 MAX_ID = 80
@@ -283,8 +285,9 @@ def seed_files(seeds_dir: Path, previous: PreviousIds | None = None
                                                   "encoding?): rename it to index it"))
             continue
         trouble = _entry_problem(path)
-        if trouble is None:
-            continue  # a sub-folder
+        if trouble is None:  # a sub-folder: its documents would be missing without a word
+            problems.append(Problem(str(path), SUB_FOLDER))
+            continue
         if trouble:
             problems.append(Problem(str(path), trouble))
             continue
