@@ -479,6 +479,24 @@ def test_a_sentence_ending_in_a_colon_is_quoted_with_what_it_introduces() -> Non
     assert all(text[q.start:q.end] == q.text for q in quotes)
 
 
+def test_a_colon_introducing_a_list_is_quoted_with_the_list_s_lines() -> None:
+    """"Invoices come in these formats:" over "- PDF" and "- CSV" was quoted with "PDF"
+    alone: the list's lines, a block of their own up to a blank line, are one quote."""
+    text = "Invoices come in these formats:\n\n- PDF\n- CSV\n- XML\n\nPaper costs extra."
+    parts = ["Invoices come in these formats:", "PDF", "CSV", "XML", "Paper costs extra."]
+    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
+                      for i, p in enumerate(parts))
+    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    features = dict.fromkeys(FEATURES, 0.5)
+    candidates = (Candidate(sentences[0], chunk, 1.0, 0.6, (), features, (), ()),)
+    info = QuestionInfo("Which formats do invoices come in?", (), "", (), (), False, False,
+                        True)
+    evidence = Evidence(info, (), candidates, 1, frozenset(tokenize(info.text)), ())
+    quotes = [c.quote for c in compose(evidence, _model(5, 5)).citations]
+    assert [q.text for q in quotes] == ["Invoices come in these formats:", "PDF\n- CSV\n- XML"]
+    assert all(text[q.start:q.end] == q.text for q in quotes)
+
+
 def test_the_same_words_are_not_quoted_twice() -> None:
     """Two documents with the same sentence ("The museum is closed on Mondays.") gave an
     answer quoting it twice."""

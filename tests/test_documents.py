@@ -123,6 +123,23 @@ def test_long_sentence_is_wrapped_within_chunk_size(tmp_path: Path) -> None:
         assert len(c.text) <= 200
 
 
+@pytest.mark.parametrize(("gap", "repeats"), [("\n\n", 2), ("\n", 3)])
+def test_a_sentence_ending_in_a_colon_opens_the_passage_of_what_it_introduces(
+        tmp_path: Path, gap: str, repeats: int) -> None:
+    """"Invoices come in these formats:" ended one passage and its list opened the next,
+    where an answer quoting it could not reach the list: at a paragraph's end (the list a
+    paragraph of its own) or where the passage is full (the list's lines under the colon)."""
+    text = ("Billing\n\n" + "We send an invoice at the end of each month by email. " * repeats
+            + "Invoices come in these formats:" + gap + "- PDF\n- CSV\n- XML\n")
+    (tmp_path / "billing.md").write_text(text, encoding="utf-8")
+    docs = load_documents(tmp_path)
+    chunks = chunk_documents(docs, chunk_chars=205, min_chunk_chars=100)
+    holding = [c for c in chunks if "these formats:" in c.text]
+    assert len(holding) == 1 and "- XML" in holding[0].text, [c.text for c in chunks]
+    for c in chunks:
+        assert docs[0].text[c.start:c.end] == c.text
+
+
 def test_bad_seeds_are_skipped_and_only_nothing_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="does not exist"):
         load_documents(tmp_path / "nope")

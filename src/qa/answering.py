@@ -36,7 +36,7 @@ from qa.evidence import (
 )
 from qa.lexical import tokenize
 from qa.nlp import CONTACT
-from qa.types import Answer, Citation, Lead, Mention, Sentence, Span
+from qa.types import Answer, Chunk, Citation, Lead, Mention, Sentence, Span
 
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
 SECOND_SENTENCE_MARGIN = 0.3  # measured on the pool: gold in the answer 0.675 -> 0.746
@@ -234,13 +234,32 @@ def with_answer_p(features: dict[str, float], answer_p: float) -> dict[str, floa
 
 
 def _introduced(top: Candidate) -> Sentence | None:
-    """The sentence a quoted one ending in a colon introduces, next in its passage ("Install
-    it with Cargo:" and the command under it): one is half an answer without the other."""
+    """What a quoted sentence ending in a colon introduces, next in its passage ("Install it
+    with Cargo:" and the command under it; "Invoices come in these formats:" and the list
+    under it, its lines as one span): one is half an answer without the other."""
     if not top.sentence.text.rstrip().endswith(":"):
         return None
     sentences = top.chunk.sentences
     at = next((i for i, s in enumerate(sentences) if s.index == top.sentence.index), None)
-    return sentences[at + 1] if at is not None and at + 1 < len(sentences) else None
+    if at is None or at + 1 >= len(sentences):
+        return None
+    first = last = sentences[at + 1]
+    for following in sentences[at + 2:at + 1 + MAX_INTRODUCED]:  # the block's next lines
+        if _BLANK_LINE.search(_between(top.chunk, last, following)):
+            break
+        last = following
+    if last is first:
+        return first
+    start, end = first.start - top.chunk.start, last.end - top.chunk.start
+    return replace(first, end=last.end, text=top.chunk.text[start:end])
+
+
+MAX_INTRODUCED = 12  # lines of a list a colon introduces, quoted with it
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def _between(chunk: Chunk, a: Sentence, b: Sentence) -> str:
+    return chunk.text[a.end - chunk.start:b.start - chunk.start]
 
 
 def _words(text: str) -> int:

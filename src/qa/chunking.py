@@ -270,7 +270,8 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
             # goes with its answer, not after the answer before it
             keep = len(current)
             if sentences and not text[current[-1].end:sentences[0].start].strip():
-                while keep > 1 and _heads_next(current[:keep], text, code):
+                while keep > 1 and (_heads_next(current[:keep], text, code)
+                                    or _introduces(current[keep - 1])):
                     keep -= 1
             yield current[:keep]
             current = current[keep:]
@@ -280,11 +281,19 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
                  and is_code(text[sentences[0].start:sentences[-1].end]))
         for n, sent in enumerate(sentences):
             if current and sent.end - current[0].start > chunk_chars and not (whole and n):
-                yield current
-                current = []
+                keep = len(current) - 1 if len(current) > 1 and _introduces(current[-1]) \
+                    else len(current)
+                yield current[:keep]
+                current = current[keep:]
             current.append(sent)
     if current:
         yield current
+
+
+def _introduces(sentence: Span) -> bool:
+    """Does the sentence end in a colon ("Invoices come in these formats:")? It goes with
+    what it introduces, in the next passage: one is half an answer without the other."""
+    return sentence.text.rstrip().endswith(":")
 
 
 def _heads_next(current: list[Span], text: str,
