@@ -153,9 +153,13 @@ def gather_evidence(
     # So is a number of at most four digits that no document uses ("ferry number 99" of a
     # library that has ferries 9 and 10; "What happened in 1887?"): the question is about
     # something else. Longer ones are often written otherwise ("100,000,000": "100 million").
+    # An acronym the passages found spell out ("NYC": "New York City") is mentioned.
+    found_texts = [h.chunk.text for h in hits] + list(
+        {index.documents[h.chunk.doc_id].title for h in hits})
     never = tuple(m.text for m in info.entities if m.label in NAMED
                   and (terms := _terms_of(m.text))
-                  and not any(used(t) for t in terms)) + tuple(
+                  and not any(used(t) for t in terms)
+                  and not _spelled_out(m.text, found_texts)) + tuple(
         m.text for m in info.entities if m.label not in NAMED and not _DECADE.search(m.text)
         and (digits := [t for t in _terms_of(m.text) if t.isdigit() and len(t) <= 4])
         and not any(knows(t) for t in digits))
@@ -450,6 +454,22 @@ def _passages_using(index: Index, terms: list[str]) -> list[int]:
     if len(found) > NAME_PASSAGES:
         found = found[np.argpartition(-scores[found], NAME_PASSAGES)[:NAME_PASSAGES]]
     return sorted(found.tolist(), key=lambda i: -float(scores[i]))
+
+
+_ACRONYM = re.compile(r"\b([A-Z]{2,6})s?\b")
+_FILLER = r"(?:[\s-]+(?:of|the|and|for|on|in|de|du|des|la|le|&))*[\s-]+"
+
+
+def _spelled_out(name: str, texts: Sequence[str]) -> bool:
+    """Is `name` an acronym ("NYC", "NGOs") that one of `texts` writes out in full, as the
+    initials of capitalised words ("New York City", "non-governmental organisations" does
+    not count; "United States of America" does)?"""
+    acronyms = _ACRONYM.findall(name)
+    if not acronyms or _ACRONYM.sub("", name).strip(" '’s"):
+        return False  # not an acronym alone ("NYC Marathon": its other words are looked up)
+    patterns = [re.compile(r"\b" + _FILLER.join(f"{letter}[\\w’'.]*" for letter in acronym)
+                           + r"\b") for acronym in acronyms]
+    return all(any(p.search(text) for text in texts) for p in patterns)
 
 
 NAME_PASSAGES = 20  # the passages searched for a name's words, or a term's definition
