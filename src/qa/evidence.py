@@ -154,19 +154,24 @@ def gather_evidence(
     # library that has ferries 9 and 10; "What happened in 1887?"): the question is about
     # something else. Longer ones are often written otherwise ("100,000,000": "100 million").
     # An acronym the passages found spell out ("NYC": "New York City") is mentioned.
-    found_texts = [h.chunk.text for h in hits] + list(
-        {index.documents[h.chunk.doc_id].title for h in hits})
+    found = [h.chunk.text for h in hits]
+
+    def spelled_out(name: str) -> bool:
+        titles = {index.documents[h.chunk.doc_id].title for h in hits} \
+            if _ACRONYM.search(name) else set()
+        return _spelled_out(name, [*found, *titles])
+
     never = tuple(m.text for m in info.entities if m.label in NAMED
                   and (terms := _terms_of(m.text))
                   and not any(used(t) for t in terms)
-                  and not _spelled_out(m.text, found_texts)) + tuple(
+                  and not spelled_out(m.text)) + tuple(
         m.text for m in info.entities if m.label not in NAMED and not _DECADE.search(m.text)
         and (digits := [t for t in _terms_of(m.text) if t.isdigit() and len(t) <= 4])
         and not any(knows(t) for t in digits))
     # And a name each of whose words the documents use, but never together ("Radar
     # Princess" of a page on "Twilight Princess" and the magazine "Games Radar").
     never += tuple(m.text for m in info.names if m.text not in never
-                   and _written_apart(index, m.text, knows))
+                   and _written_apart(index, m.text, knows, found))
 
     # The date the question gives ("in 2004", "on 12 April"): its year, and its day with a
     # month, which the passage quoted must hold. Not a decade or a span of years ("the
@@ -475,17 +480,24 @@ def _spelled_out(name: str, texts: Sequence[str]) -> bool:
 NAME_PASSAGES = 20  # the passages searched for a name's words, or a term's definition
 
 
-def _written_apart(index: Index, name: str, knows: Callable[[str], bool]) -> bool:
+def _written_apart(index: Index, name: str, knows: Callable[[str], bool],
+                   found: Sequence[str] = ()) -> bool:
     """Does the library use every word of `name` but never write two of its neighbours
     together (in order, at most two words apart: "Nintendo's Wii", "Barack Hussein Obama")
-    in the passages that use its words most, nor in their documents' titles? "New York City
-    Hall" is written as "New York City" and "City Hall"; "Radar Princess" of a page on
-    "Twilight Princess" and the magazine "Games Radar" is written nowhere."""
+    in the passages `found` for the question, the passages that use its words most, nor in
+    their documents' titles? "New York City Hall" is written as "New York City" and "City
+    Hall"; "Radar Princess" of a page on "Twilight Princess" and the magazine "Games Radar"
+    is written nowhere."""
     words = tokenize(name, keep_stopwords=True)
     terms = tokenize(name)
     if len(words) < 2 or not terms or not all(knows(t) for t in terms):
         return False
     pairs = set(zip(words, words[1:], strict=False))
+    for text in found:  # the passages found first: they most often hold the name
+        tokens = tokenize(text, keep_stopwords=True)
+        pairs -= {pair for pair in pairs if _together(tokens, pair)}
+        if not pairs:
+            return False
     for i in _passages_using(index, terms):
         chunk = index.chunks[i]
         for text in (chunk.text, index.documents[chunk.doc_id].title):
