@@ -1223,20 +1223,27 @@ def test_a_question_naming_its_subject_by_acronym_is_answered(tmp_path: Path) ->
 
 
 HARLOW = {
-    "bridge": "The Harlow Bridge\n\nThe Harlow Bridge was closed for repairs in March 2004.\n",
+    "bridge": "The Harlow Bridge\n\nThe Harlow Bridge was closed for repairs in March 2004. "
+              "The repairs cost £45,000.\n",
     "tolls": "Harlow tolls\n\nIn December 2005 the council announced new tolls for the Harlow "
-             "Bridge. The tolls were dropped eight years later.\n",
+             "Bridge. The tolls raised £30,000 in their first year. The tolls were dropped eight "
+             "years later.\n",
 }
 
 
 @pytest.mark.slow
-def test_a_date_the_question_gives_must_be_in_the_passage_quoted(tmp_path: Path) -> None:
+def test_a_date_or_sum_the_question_gives_must_be_in_the_passage_quoted(
+        tmp_path: Path) -> None:
     """"What did the council announce in December 2004?" was answered with what it
     announced in December 2005: the library uses 2004 (elsewhere), so nothing is unknown."""
     pipeline = _pipeline_of(tmp_path, {f"{name}.txt": text for name, text in HARLOW.items()})
     answer = pipeline.ask("What did the council announce in December 2004?")
     assert answer.abstained, answer.text
     assert answer.text.endswith("The closest passage does not mention “December 2004” [1].")
+    # so must a sum of money it gives: the library's £45,000 is the repairs', not the tolls'
+    answer = pipeline.ask("What raised £45,000 in its first year?")
+    assert answer.abstained and answer.text.endswith("does not mention “45,000” [1]."), \
+        answer.text
     for question, said in [("What did the council announce in December 2005?", "new tolls"),
                            ("When were the tolls dropped?", "eight years later"),
                            ("What did the council announce in the 2000s?", "new tolls")]:

@@ -176,11 +176,14 @@ def gather_evidence(
     # The date the question gives ("in 2004", "on 12 April"): its year, and its day with a
     # month, which the passage quoted must hold. Not a decade or a span of years ("the
     # 1970s", "2013-14": the passage may say "1973" or "2013–2014"), nor an age or a length
-    # of time ("age 7", "20 years"), often written in words.
+    # of time ("age 7", "20 years"), often written in words. So must the figures of a sum of
+    # money or a share it gives ("$929.3 million", "85%"), precise as a date is.
     given = sorted({t for m in info.entities if m.label == "DATE"
                     and not _DECADE.search(m.text) and not _SPAN.search(m.text)
                     for t in _terms_of(m.text) if t.isdigit() and (
-                        len(t) == 4 or len(t) <= 2 and _MONTH.search(m.text))})
+                        len(t) == 4 or len(t) <= 2 and _MONTH.search(m.text))} | {
+        t for m in info.entities if m.label in ("MONEY", "PERCENT")
+        and not _SPAN.search(m.text) for t in _terms_of(m.text) if t.isdigit() and len(t) >= 2})
     wants_place = bool(set(info.wants) & set(PLACE))
     wants_number = bool(set(info.wants) & _NUMBERS)
     contact = bool(set(info.wants) & set(CONTACT))
