@@ -262,6 +262,20 @@ def test_who_did_it_is_led_by_the_doer_of_the_question_s_verb_person_or_body() -
     assert [span.text for span, _ in options] == ["Ann Cole", "Mill Lane"]
 
 
+def test_who_is_not_led_by_the_person_the_question_names() -> None:
+    """"Who took over the light when Elias retired?" was led by "Elias Marrow" of "Elias
+    Marrow kept the light until 1896, when he retired": the question's own person."""
+    text = "Elias Marrow kept the light until 1896, when he retired. Ada stayed on. "
+    question = "Who took over the light when Elias retired?"
+    evidence = _evidence(question, ("PERSON", "ORG", "NORP"), text=text, entities=(
+        Mention("PERSON", question.index("Elias"), question.index("Elias") + 5, "Elias"),))
+    top = replace(evidence.candidates[0],
+                  mentions=(Mention("PERSON", 0, len("Elias Marrow"), "Elias Marrow"),))
+    assert lead_options(top, replace(evidence, candidates=(top,))) == []
+    other = replace(evidence, question=replace(evidence.question, entities=()))
+    assert [s.text for s, _ in lead_options(top, other)] == ["Elias Marrow"]
+
+
 def test_who_holds_a_role_is_led_by_the_name_after_its_title() -> None:
     """"Who was the harbour master?" of "The harbour master, Ewan Tait, opened the gates":
     the sentence names the role's holder in so many words, so the name leads though the

@@ -107,6 +107,10 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
     """
     info = evidence.question
     spans = answer_spans(candidate.sentence, candidate.mentions, info, evidence.question_terms)
+    if info.wants[:1] == ("PERSON",):  # "Who took over when Elias retired?": not "Elias
+        # Marrow", the person the question names (the sentence is no less about him)
+        named = {t for m in info.entities if m.label == "PERSON" for t in tokenize(m.text)}
+        spans = [m for m in spans if m.label != "PERSON" or not set(tokenize(m.text)) & named]
     text, start = candidate.sentence.text, candidate.sentence.start
     if not spans:
         return []
