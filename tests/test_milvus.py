@@ -200,6 +200,10 @@ def test_plumbing_matches_the_embedded_index_and_follows_add_and_remove(
     assert np.corrcoef(raw, theirs[found])[0, 1] > 0.95
     np.testing.assert_allclose(index.chunk_scores(weighted), reference.chunk_scores(weighted),
                                rtol=1e-6)
+    for k in (3, len(index.chunks)):  # Milvus's matches ranked by qa's BM25, then the rest
+        np.testing.assert_array_equal(
+            index.chunk_top(weighted, k),
+            np.argsort(-reference.chunk_scores(weighted), kind="stable")[:k])
     rows = np.array([5, 1, 9, 1, 30, 0, 2])
     exact = reference.sentence_scores(weighted, rows)
     assert (exact > 0).sum() > 3

@@ -15,7 +15,14 @@ import pytest
 import qa.store as store
 from qa.config import Settings
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, SeedError
-from qa.lexical import BM25, SparseBM25, bm25_weights, term_counts, tokenize
+from qa.lexical import (
+    BM25,
+    SparseBM25,
+    bm25_weights,
+    rank_matches,
+    term_counts,
+    tokenize,
+)
 from qa.loaders.library import UnknownDocument
 from qa.pipeline import Pipeline
 from qa.retrieval import Query, search
@@ -770,14 +777,41 @@ def test_incremental_add_with_the_real_model(real_pipeline: Pipeline, seeds_copy
     assert "77 zebras" in hits[0].sentence.text
 
 
-def test_top_lexical_equals_a_stable_sort() -> None:
-    from qa.retrieval import _top_lexical
-
+def test_rank_matches_equals_a_stable_sort_of_all_scores() -> None:
     rng = np.random.default_rng(2)
     scores = np.where(rng.random(500) < 0.1, rng.integers(1, 4, 500), 0).astype(np.float32)
-    for k in (1, 10, 50, 60, 500):
-        np.testing.assert_array_equal(_top_lexical(scores, k),
+    rows = np.flatnonzero(scores > 0)
+    for k in (1, 10, 50, 60, 500, 600):
+        np.testing.assert_array_equal(rank_matches(rows, scores[rows], k, len(scores)),
                                       np.argsort(-scores, kind="stable")[:k])
+    np.testing.assert_array_equal(rank_matches(rows[:0], scores[:0], 3, 500), [0, 1, 2])
+
+
+def test_bm25_top_equals_ranking_every_row_by_its_summed_weights() -> None:
+    """`SparseBM25.top` sums only the query's postings (or, for common terms, one array of
+    all rows); its ranking must be the one of every row's BM25 score, summed in float32
+    term by term from the weight matrix, ties and unmatched rows in row order."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(300)]
+    p = 1.0 / np.arange(1, 301)
+    texts = [" ".join(rng.choice(vocab, size=rng.integers(1, 6), p=p / p.sum()))
+             for _ in range(2_000)]
+    vocabulary: dict[str, int] = {}
+    weights = bm25_weights(term_counts(texts, vocabulary))
+    matrix = weights.toarray()
+    bm25 = SparseBM25.of(weights, vocabulary)
+    queries = [{"w0": 1.0}, {"w0": 1.0, "w7": 0.5},  # common: one array of all rows
+               {"w150": 1.0, "w299": 0.7, "w200": 1.0},  # rare: the postings only
+               {"w120": 1.0, "nosuchword": 1.0}, {"nosuchword": 1.0}, {}]
+    assert len(bm25._column("w0")[0]) * 8 >= len(texts) > 8 * len(bm25._column("w150")[0])
+    for terms in queries:
+        expected = np.zeros(len(texts), dtype=np.float32)
+        for term, weight in terms.items():
+            if term in vocabulary:
+                expected += matrix[:, vocabulary[term]] * np.float32(weight)
+        for k in (1, 5, 50, 2_000):
+            np.testing.assert_array_equal(bm25.top(terms, k),
+                                          np.argsort(-expected, kind="stable")[:k])
 
 
 def test_a_passage_is_shown_with_its_best_sentence_not_its_heading(tmp_path: Path) -> None:

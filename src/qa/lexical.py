@@ -217,9 +217,30 @@ class LexicalIndex(Protocol):
     def scores(self, terms: Terms, rows: np.ndarray | None = None,
                top: int | None = None) -> np.ndarray: ...
 
+    def top(self, terms: Terms, k: int) -> np.ndarray: ...
+
     def idf(self, term: str) -> float: ...
 
     def knows(self, term: str) -> bool: ...
+
+
+DENSE_SHARE = 8  # postings above 1/8 of the rows: summing into one array of all rows is cheaper
+
+
+def rank_matches(rows: np.ndarray, scores: np.ndarray, k: int, n_rows: int) -> np.ndarray:
+    """The `k` best of `n_rows` texts, given the ones that match (`rows`, ascending, with
+    their scores; every other text scores 0): best first, ties in row order, then unmatched
+    texts in row order, as a stable sort of all `n_rows` scores would give, at the cost of
+    the matches only."""
+    from qa.vectors import top_k
+
+    k = min(k, n_rows)
+    if len(rows) >= k:
+        return rows[top_k(scores, k)]
+    ranked = rows[np.argsort(-scores, kind="stable")]
+    first = np.arange(min(n_rows, k), dtype=np.int64)  # holds k - len(rows) unmatched rows
+    unmatched = first[~np.isin(first, rows)][: k - len(rows)]
+    return np.concatenate([ranked.astype(np.int64), unmatched])
 
 
 @dataclass(frozen=True)
@@ -287,6 +308,29 @@ class SparseBM25:
             hit = idx[at] == unique
             out[hit] += data[at[hit]] * np.float32(weight)
         return out[inverse]
+
+    def top(self, terms: Terms, k: int) -> np.ndarray:
+        """Row numbers of the `k` best texts for the terms (see `rank_matches`): the same as
+        ranking every row's `scores`, but summed over the query's postings only, unless they
+        cover a good share of all rows."""
+        columns = [(*self._column(term), np.float32(weight))
+                   for term, weight in query_weights(terms).items()]
+        columns = [c for c in columns if len(c[0])]
+        total = sum(len(c[0]) for c in columns)
+        if total * DENSE_SHARE >= self.n_rows:
+            out = np.zeros(self.n_rows, dtype=np.float32)
+            for idx, data, weight in columns:
+                out[idx] += data * weight
+            rows = np.flatnonzero(out > 0)
+            return rank_matches(rows, out[rows], k, self.n_rows)
+        if not columns:
+            return rank_matches(np.zeros(0, np.int64), np.zeros(0, np.float32), k, self.n_rows)
+        rows = np.unique(np.concatenate([c[0] for c in columns]))
+        sums = np.zeros(len(rows), dtype=np.float32)
+        for idx, data, weight in columns:  # term by term, as `scores` adds them
+            sums[np.searchsorted(rows, idx)] += data * weight
+        keep = sums > 0
+        return rank_matches(rows[keep].astype(np.int64), sums[keep], k, self.n_rows)
 
     def save(self, folder: Path, prefix: str) -> list[str]:
         names = []

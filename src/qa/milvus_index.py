@@ -47,7 +47,7 @@ import numpy as np
 
 from qa.config import MILVUS_COLLECTION
 from qa.errors import BadSetting, IndexStale, QAError
-from qa.lexical import K1, B, Terms, query_weights, tokenize
+from qa.lexical import K1, B, Terms, query_weights, rank_matches, tokenize
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -460,6 +460,13 @@ class MilvusLexical:
         hits = list(result[0]) if result else []
         found, kept = self.layout.rows(self.level, hits)
         return found, np.array([bm25_score(hits[j]["distance"]) for j in kept], np.float32)
+
+    def top(self, terms: Terms, k: int) -> np.ndarray:
+        """The `k` best rows: Milvus's best `k` matches, ranked by the build's own BM25."""
+        rows = np.unique(self.milvus_scores(terms, k)[0])
+        scores = self.local.scores(terms, rows)
+        keep = scores > 0
+        return rank_matches(rows[keep], scores[keep], k, len(self.local))
 
     def scores(self, terms: Terms, rows: np.ndarray | None = None,
                top: int | None = None) -> np.ndarray:

@@ -84,16 +84,6 @@ def unit_max(scores: np.ndarray) -> np.ndarray:
     return scores / top if top > 0 else scores
 
 
-def _top_lexical(scores: np.ndarray, k: int) -> np.ndarray:
-    """`top_k` for BM25 scores (never negative, mostly zero): rank only the matches, then
-    fill with unmatched passages in index order, as a stable sort of all scores would."""
-    matched = np.flatnonzero(scores > 0)
-    if len(matched) >= k:
-        return matched[top_k(scores[matched], k)]
-    ranked = matched[np.argsort(-scores[matched], kind="stable")]
-    return np.concatenate([ranked, np.flatnonzero(scores <= 0)[: k - len(ranked)]])
-
-
 def search(
     index: Index, vector: np.ndarray, query: Query, k: int, weights: Weights = Weights(),
     doc_ids: frozenset[str] | None = None,
@@ -111,7 +101,7 @@ def search(
     pool = min(n_chunks, max(50, 10 * k))
     if allowed is None:
         dense_ids = index.search_chunks(vector, pool)[1]
-        lexical_top = _top_lexical(index.chunk_scores(query.terms, top=pool), pool)
+        lexical_top = index.chunk_top(query.terms, pool)
     else:
         dense_ids = allowed[top_k(index.chunk_vectors(allowed) @ vector, pool)]
         lexical_top = allowed[top_k(index.chunk_scores(query.terms, allowed, pool), pool)]

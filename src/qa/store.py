@@ -512,6 +512,11 @@ class Index:
         `top`, only the best `top` need be right (others may be 0)."""
         return self.chunk_lexical.scores(terms, ids, top)
 
+    def chunk_top(self, terms: Terms, k: int) -> np.ndarray:
+        """Numbers of the `k` passages of highest BM25, best first (ties and passages that
+        match nothing in passage order)."""
+        return self.chunk_lexical.top(terms, k)
+
     def sentence_scores(self, terms: Terms, ids: np.ndarray | None = None) -> np.ndarray:
         """BM25 of every sentence (or of sentences `ids`) for weighted query terms."""
         return self.sentence_lexical.scores(terms, ids)
