@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ from qa.loaders.library import UnknownDocument
 from qa.pipeline import Pipeline
 from qa.retrieval import Query, search
 from qa.store import Index, build_index, load_index, open_index
-from qa.vectors import FaissVectors, top_k
+from qa.vectors import GRAPH, RERANK, RERANK_MIN, FaissVectors, quantized, top_k
 from tests.conftest import ARTICLE, HashingEmbedder
 
 
@@ -720,6 +721,47 @@ def test_ivf_above_its_size_reaches_its_recall_and_keeps_nprobe(tmp_path: Path) 
     assert loaded.kind == "ivf" and loaded.graph.nprobe == approx.graph.nprobe
     np.testing.assert_array_equal(loaded.search(queries[0], 10)[1],
                                   approx.search(queries[0], 10)[1])
+
+
+def test_8bit_ivf_returns_exact_scores_and_the_exact_top_k_it_finds(tmp_path: Path) -> None:
+    """The IVF index scans 8-bit codes, then re-scores what it found exactly: whenever the
+    true top k is among the rows its scan found, it returns exactly the true top k, with
+    exact scores, as an exact scan would; an IVF-flat index of an older build still loads
+    and searches."""
+    rng = np.random.default_rng(5)
+    dim, n, k = 32, 6_000, 10
+    centres = rng.normal(size=(80, dim))
+    points = centres[rng.integers(0, 80, n)] + 0.6 * rng.normal(size=(n, dim))
+    matrix = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    approx = FaissVectors(matrix, hnsw_above=1_000, ivf_above=5_000)
+    assert approx.kind == "ivf" and quantized(approx.graph)
+    queries = (matrix[rng.integers(0, n, 100)]
+               + 0.3 * rng.normal(size=(100, dim))).astype(np.float32)
+    found_all = 0
+    for q in queries:
+        scores, ids = approx.search(q, k)
+        np.testing.assert_allclose(scores, matrix[ids] @ q, rtol=1e-6, atol=1e-6)
+        exact = np.argsort(-(matrix @ q), kind="stable")[:k]
+        scanned = approx.graph.search(q[None, :], max(RERANK * k, RERANK_MIN))[1][0]
+        if set(exact) <= set(scanned):
+            found_all += 1
+            np.testing.assert_array_equal(ids, exact)
+    assert found_all >= 50  # the condition holds for most questions: the test tests
+    approx.save(tmp_path)
+    loaded = FaissVectors.load(tmp_path)
+    assert quantized(loaded.graph) and loaded.graph.nprobe == approx.graph.nprobe
+    np.testing.assert_array_equal(loaded.search(queries[0], k)[1],
+                                  approx.search(queries[0], k)[1])
+
+    flat = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, 16, faiss.METRIC_INNER_PRODUCT)
+    flat.train(matrix)
+    flat.add(matrix)
+    flat.nprobe = 16  # every list: exact
+    faiss.write_index(flat, str(tmp_path / GRAPH))
+    old = FaissVectors.load(tmp_path)
+    assert old.kind == "ivf" and not quantized(old.graph)
+    np.testing.assert_array_equal(old.search(queries[0], k)[1],
+                                  np.argsort(-(matrix @ queries[0]), kind="stable")[:k])
 
 
 def test_larger_index_uses_ivf_and_a_smaller_rebuild_goes_back_to_hnsw(

@@ -6,9 +6,13 @@ highest inner product with a query vector, and any rows' vectors on request.
 `VectorIndex` is the seam; `FaissVectors` the embedded default. Below `HNSW_ABOVE` rows an
 exact scan is cheaper than any graph and exact by definition; above it a FAISS HNSW graph
 answers in well under a millisecond where the scan grows linearly. Above `IVF_ABOVE` rows an
-HNSW graph takes many minutes to build on two cores, so an IVF-flat index (k-means lists,
+HNSW graph takes many minutes to build on two cores, so an IVF index (k-means lists,
 trained in seconds) takes its place, with the number of lists it scans chosen at build time
 to reach `IVF_RECALL` against exact search (measured recall@10 is in `docs/scaling.md`).
+Its lists hold the vectors as 8-bit codes (a quarter of the bytes to scan, and of the
+memory); the best `RERANK` x k rows it finds are re-scored exactly from the vectors, so the
+scores it returns are exact and only which rows it looks at is approximate. (IVF-flat
+indexes written before keep loading and searching as they were.)
 The vectors themselves stay in a plain `.npy` file, memory-mapped, so exact rescoring and
 incremental builds read them directly.
 """
@@ -29,6 +33,8 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96  # measured: recall@10 >= 0.95 on clustered vectors up to 1M rows
 IVF_ABOVE = 200_000  # rows; an HNSW graph of 1M rows took 11 minutes here, IVF-flat 28 s
 IVF_RECALL = 0.96  # recall@10 against exact search the build asks of its nprobe
+RERANK = 2  # an 8-bit IVF index finds RERANK x k rows (at least RERANK_MIN); the best k of
+RERANK_MIN = 50  # them by exact inner product are returned
 QUERY_COSINE = 0.7  # how close a stand-in question is to its passage (real ones: 0.5-0.8)
 PROBES = 200  # stand-in questions that choose nprobe
 MATRIX = "chunk_vectors.npy"
@@ -86,7 +92,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class FaissVectors:
-    """Exact scan below `hnsw_above` rows, a FAISS HNSW graph above it, IVF-flat above
+    """Exact scan below `hnsw_above` rows, a FAISS HNSW graph above it, 8-bit IVF above
     `ivf_above`."""
 
     def __init__(self, matrix: np.ndarray, graph: Any = None,
@@ -130,7 +136,10 @@ class FaissVectors:
         if self.graph is not None:
             if isinstance(self.graph, faiss.IndexHNSW):
                 self.graph.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
-            scores, ids = self.graph.search(query, k)  # an IVF index keeps its nprobe
+            if quantized(self.graph):
+                scores, ids = _reranked(self.graph, np.asarray(self.matrix), query, k)
+            else:
+                scores, ids = self.graph.search(query, k)  # an IVF index keeps its nprobe
             keep = ids[0] >= 0
             return scores[0][keep], ids[0][keep].astype(np.int64)
         scores, ids = faiss.knn(query, np.asarray(self.matrix), k,
@@ -167,9 +176,31 @@ def ann_kind(graph: Any) -> str:
     return "ivf" if isinstance(graph, faiss.IndexIVF) else "hnsw"
 
 
+def quantized(graph: Any) -> bool:
+    """Does the approximate index hold its vectors as codes (its scores are not exact)?"""
+    return isinstance(graph, faiss.IndexIVFScalarQuantizer)
+
+
+def _reranked(graph: Any, matrix: np.ndarray, queries: np.ndarray,
+              k: int) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS-shaped (scores, ids) of the `k` best rows for each query: the graph's best
+    `RERANK` x k (at least `RERANK_MIN`) re-scored by exact inner product with `matrix`,
+    best first, ties in row order; -1 ids where fewer were found."""
+    fetch = min(max(RERANK * k, RERANK_MIN), graph.ntotal)
+    _, found = graph.search(queries, fetch)
+    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    ids = np.full((len(queries), k), -1, dtype=np.int64)
+    for q, row in enumerate(found):
+        row = np.sort(row[row >= 0])  # in order: a memory map reads ahead
+        exact = matrix[row] @ queries[q]
+        best = np.argsort(-exact, kind="stable")[:k]
+        scores[q, : len(best)], ids[q, : len(best)] = exact[best], row[best]
+    return scores, ids
+
+
 def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE,
                  probes: np.ndarray | None = None) -> Any:
-    """An HNSW graph over `matrix` (IVF-flat from `ivf_above` rows, its nprobe tuned on
+    """An HNSW graph over `matrix` (8-bit IVF from `ivf_above` rows, its nprobe tuned on
     `probes`), built with every core (queries use one)."""
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     threads = faiss.omp_get_max_threads()
@@ -186,8 +217,10 @@ def _build_graph(matrix: np.ndarray, ivf_above: int = IVF_ABOVE,
 
 
 def _build_ivf(matrix: np.ndarray, probes: np.ndarray | None = None) -> Any:
-    """IVF-flat with √n lists, k-means on a sample. nprobe is the smallest (on a ladder of
-    1.5x steps) whose recall@10 against exact search reaches IVF_RECALL for stand-in
+    """IVF with √n lists, k-means on a sample, its vectors as 8-bit codes (each dimension's
+    range learnt from the same sample) re-scored exactly on search (`_reranked`). nprobe is
+    the smallest (on a ladder of 1.5x steps) whose recall@10 against exact search, re-scoring
+    included, reaches IVF_RECALL for stand-in
     questions: `probes` (a sample of the index's sentence vectors: real text, each near its
     own passage) or, without them, sampled rows moved off themselves by random noise to
     cosine QUERY_COSINE (harder than real questions: the noise leaves the texts' subspace).
@@ -196,7 +229,9 @@ def _build_ivf(matrix: np.ndarray, probes: np.ndarray | None = None) -> Any:
     nlist = max(1, int(np.sqrt(n)))
     rng = np.random.default_rng(0)  # a build is reproducible from its vectors
     sample = matrix[np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))]
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist,
+                                        faiss.ScalarQuantizer.QT_8bit,
+                                        faiss.METRIC_INNER_PRODUCT)
     ivf.train(sample)
     ivf.add(matrix)
     if probes is not None and len(probes):
@@ -212,7 +247,7 @@ def _build_ivf(matrix: np.ndarray, probes: np.ndarray | None = None) -> Any:
     _, exact = faiss.knn(queries, matrix, 10, metric=faiss.METRIC_INNER_PRODUCT)
     for nprobe in _ladder(nlist):
         ivf.nprobe = nprobe
-        _, found = ivf.search(queries, 10)
+        _, found = _reranked(ivf, matrix, queries, 10)
         hits = sum(len(set(e) & set(f)) for e, f in zip(exact, found, strict=True))
         if hits / exact.size >= IVF_RECALL:
             break
