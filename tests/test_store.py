@@ -18,6 +18,7 @@ from qa.config import Settings
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, SeedError
 from qa.lexical import (
     BM25,
+    DENSE_SHARE,
     SparseBM25,
     bm25_weights,
     rank_matches,
@@ -844,8 +845,14 @@ def test_bm25_top_equals_ranking_every_row_by_its_summed_weights() -> None:
     bm25 = SparseBM25.of(weights, vocabulary)
     queries = [{"w0": 1.0}, {"w0": 1.0, "w7": 0.5},  # common: one array of all rows
                {"w150": 1.0, "w299": 0.7, "w200": 1.0},  # rare: the postings only
+               {"w0": 1.0, "w1": 1.0, "w20": 1.0}, {"w0": 1.0, "w40": 1.0},  # common + rarer:
+               {"w0": 1.0, "w1": 0.5, "w10": 1.0},  # the rarer's postings when they decide
                {"w120": 1.0, "nosuchword": 1.0}, {"nosuchword": 1.0}, {}]
-    assert len(bm25._column("w0")[0]) * 8 >= len(texts) > 8 * len(bm25._column("w150")[0])
+    assert len(bm25._column("w150")[0]) * DENSE_SHARE < len(texts)  # the postings only
+    assert len(bm25._column("w7")[0]) * DENSE_SHARE >= len(texts)  # one array of all rows
+    columns = [(*bm25._column(t), np.float32(w), t) for t, w in queries[3].items()]
+    assert bm25._top_pruned(columns, 5) is not None  # pruned: the test covers that way
+    assert bm25._top_pruned(columns, 50) is None  # the common words could decide the 50th
     for terms in queries:
         expected = np.zeros(len(texts), dtype=np.float32)
         for term, weight in terms.items():

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -224,7 +224,8 @@ class LexicalIndex(Protocol):
     def knows(self, term: str) -> bool: ...
 
 
-DENSE_SHARE = 8  # postings above 1/8 of the rows: summing into one array of all rows is cheaper
+DENSE_SHARE = 32  # postings above 1/32 of the rows: one array of all rows is cheaper (measured)
+Column = tuple[np.ndarray, np.ndarray, np.float32, str]  # a term's rows, weights, query weight
 
 
 def rank_matches(rows: np.ndarray, scores: np.ndarray, k: int, n_rows: int) -> np.ndarray:
@@ -252,6 +253,7 @@ class SparseBM25:
     indices: np.ndarray
     data: np.ndarray  # the BM25 weight of each (row, term) pair
     n_rows: int
+    _max_weights: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     FILES = ("indptr", "indices", "data")
 
@@ -311,26 +313,80 @@ class SparseBM25:
 
     def top(self, terms: Terms, k: int) -> np.ndarray:
         """Row numbers of the `k` best texts for the terms (see `rank_matches`): the same as
-        ranking every row's `scores`, but summed over the query's postings only, unless they
-        cover a good share of all rows."""
-        columns = [(*self._column(term), np.float32(weight))
+        ranking every row's `scores`, but summed over the query's postings only; when they
+        cover a good share of all rows, over the postings of its rarer terms only if the
+        common ones cannot lift any other row into the top `k` (`_top_pruned`), else into
+        one array of all rows."""
+        columns = [(*self._column(term), np.float32(weight), term)
                    for term, weight in query_weights(terms).items()]
         columns = [c for c in columns if len(c[0])]
         total = sum(len(c[0]) for c in columns)
         if total * DENSE_SHARE >= self.n_rows:
+            pruned = self._top_pruned(columns, k)
+            if pruned is not None:
+                return pruned
             out = np.zeros(self.n_rows, dtype=np.float32)
-            for idx, data, weight in columns:
+            for idx, data, weight, _ in columns:
                 out[idx] += data * weight
-            rows = np.flatnonzero(out > 0)
+            # the k-th best score of one term's rows bounds the k-th best of all from below:
+            # only rows reaching it can be among the k (fewer to rank than every match)
+            floor = 0.0
+            held = [c[0] for c in columns if len(c[0]) >= k > 0]
+            if held:
+                some = out[min(held, key=len)]
+                floor = float(np.partition(some, len(some) - k)[len(some) - k])
+            rows = np.flatnonzero(out >= floor) if floor > 0 else np.flatnonzero(out > 0)
             return rank_matches(rows, out[rows], k, self.n_rows)
         if not columns:
             return rank_matches(np.zeros(0, np.int64), np.zeros(0, np.float32), k, self.n_rows)
         rows = np.unique(np.concatenate([c[0] for c in columns]))
-        sums = np.zeros(len(rows), dtype=np.float32)
-        for idx, data, weight in columns:  # term by term, as `scores` adds them
-            sums[np.searchsorted(rows, idx)] += data * weight
+        return self._rank_rows(rows, columns, k)
+
+    def _rank_rows(self, rows: np.ndarray, columns: list[Column], k: int) -> np.ndarray:
+        """`rank_matches` over `rows` (ascending), scored over `columns`."""
+        sums = self._sums(rows, columns)
         keep = sums > 0
         return rank_matches(rows[keep].astype(np.int64), sums[keep], k, self.n_rows)
+
+    @staticmethod
+    def _sums(rows: np.ndarray, columns: list[Column]) -> np.ndarray:
+        """BM25 of `rows` (ascending), added term by term in float32 as `scores` does."""
+        sums = np.zeros(len(rows), dtype=np.float32)
+        for idx, data, weight, _ in columns:
+            at = np.minimum(np.searchsorted(idx, rows), len(idx) - 1)
+            hit = idx[at] == rows
+            sums[hit] += data[at[hit]] * weight
+        return sums
+
+    def _top_pruned(self, columns: list[Column], k: int) -> np.ndarray | None:
+        """The top `k` scored over the rows of the query's highest-weighing terms only, when
+        that is provably the top `k` of all rows (max-score pruning, Turtle and Flood 1995):
+        a row none of them holds scores at most the sum of the other terms' largest
+        weights, and that sum is below the k-th best score found. None when no split of
+        the terms proves it while touching fewer postings than one array of all rows."""
+        if k <= 0 or len(columns) < 2 or any(c[2] <= 0 for c in columns):
+            return None
+        bound = {c[3]: self._max_weight(c[3], c[1]) * float(c[2]) for c in columns}
+        ranked = sorted(columns, key=lambda c: -bound[c[3]])
+        for j in range(1, len(ranked)):
+            if sum(len(c[0]) for c in ranked[:j]) * DENSE_SHARE >= self.n_rows:
+                return None
+            rows = np.unique(np.concatenate([c[0] for c in ranked[:j]]))
+            if len(rows) < k:
+                continue
+            sums = self._sums(rows, columns)
+            kth = float(np.partition(sums, len(rows) - k)[len(rows) - k])
+            rest = sum(bound[c[3]] for c in ranked[j:])
+            if rest * (1 + 1e-4) < kth:  # a margin far above float32 rounding of a sum
+                return rank_matches(rows.astype(np.int64), sums, k, self.n_rows)
+        return None
+
+    def _max_weight(self, term: str, data: np.ndarray) -> float:
+        """The largest BM25 weight of a term's column (computed once per term)."""
+        found = self._max_weights.get(term)
+        if found is None:
+            found = self._max_weights[term] = float(data.max())
+        return found
 
     def save(self, folder: Path, prefix: str) -> list[str]:
         names = []
