@@ -12,7 +12,10 @@ efConstruction given) searched by qa's own `FaissVectors.search` (efSearch 96). 
 one question at a time after a warm-up:
 
 * recall@10 of the dense index against exact search, on clustered query vectors;
-* `search()` p50/p95 (dense + BM25 + sentences + fusion; the embedding excluded);
+* `search()` p50/p95 (dense + BM25 + sentences + fusion; the embedding excluded), with
+  four pseudo-words of another vocabulary (few occur in the corpus) and, as
+  `search_corpus_words`, with four words of a sampled sentence of the corpus (common words
+  included: long BM25 postings);
 * the real model embedding a question alone (the runtime `QA_EMBED_RUNTIME` picks), and
   `retrieve()` (embedding + search), p50/p95, interleaved so load from other processes hits
   both alike. Answer composition is not included (it is ≈ 1 ms on the article; synthetic
@@ -217,6 +220,20 @@ def main() -> None:
             search(index, queries[i], texts[i], 5)
             lat.append(time.perf_counter() - started)
         out["search"] = _percentiles(lat)
+        # the pseudo-words above come from another vocabulary and rarely occur in the
+        # corpus; questions of its own words (four of a sampled sentence, Zipf-common ones
+        # included) make BM25 sum long postings
+        pick = np.random.default_rng(1).integers(0, len(index.sentences), len(queries))
+        own = [Query.of(" ".join(index.sentences[int(j)].text.rstrip(".").split()[:4]))
+               for j in pick]
+        for i in range(5):
+            search(index, queries[i], own[i], 5)
+        lat = []
+        for i in range(args.questions):
+            started = time.perf_counter()
+            search(index, queries[i], own[i], 5)
+            lat.append(time.perf_counter() - started)
+        out["search_corpus_words"] = _percentiles(lat)
 
         from qa.config import load_settings
         from qa.embedding import make_embedder
