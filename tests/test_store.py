@@ -13,6 +13,7 @@ import faiss
 import numpy as np
 import pytest
 
+import qa.lexical as lexical
 import qa.store as store
 from qa.config import Settings
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, SeedError
@@ -830,7 +831,8 @@ def test_rank_matches_equals_a_stable_sort_of_all_scores() -> None:
     np.testing.assert_array_equal(rank_matches(rows[:0], scores[:0], 3, 500), [0, 1, 2])
 
 
-def test_bm25_top_equals_ranking_every_row_by_its_summed_weights() -> None:
+def test_bm25_top_equals_ranking_every_row_by_its_summed_weights(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """`SparseBM25.top` sums only the query's postings (or, for common terms, one array of
     all rows); its ranking must be the one of every row's BM25 score, summed in float32
     term by term from the weight matrix, ties and unmatched rows in row order."""
@@ -847,18 +849,24 @@ def test_bm25_top_equals_ranking_every_row_by_its_summed_weights() -> None:
                {"w150": 1.0, "w299": 0.7, "w200": 1.0},  # rare: the postings only
                {"w0": 1.0, "w1": 1.0, "w20": 1.0}, {"w0": 1.0, "w40": 1.0},  # common + rarer:
                {"w0": 1.0, "w1": 0.5, "w10": 1.0},  # the rarer's postings when they decide
+               {"w0": 1.0, "w30": 1.0, "w4": 1.0},
                {"w120": 1.0, "nosuchword": 1.0}, {"nosuchword": 1.0}, {}]
     assert len(bm25._column("w150")[0]) * DENSE_SHARE < len(texts)  # the postings only
     assert len(bm25._column("w7")[0]) * DENSE_SHARE >= len(texts)  # one array of all rows
     columns = [(*bm25._column(t), np.float32(w), t) for t, w in queries[3].items()]
     assert bm25._top_pruned(columns, 5) is not None  # pruned: the test covers that way
     assert bm25._top_pruned(columns, 50) is None  # the common words could decide the 50th
+    columns = [(*bm25._column(t), np.float32(w), t) for t, w in queries[6].items()]
+    assert bm25._top_pruned(columns, 10) is not None  # proved by the rows' full scores ...
+    monkeypatch.setattr(lexical, "PRUNE_EXACT_ROWS", 0)
+    assert bm25._top_pruned(columns, 10) is None  # ... not by their partial ones
+    monkeypatch.undo()
     for terms in queries:
         expected = np.zeros(len(texts), dtype=np.float32)
         for term, weight in terms.items():
             if term in vocabulary:
                 expected += matrix[:, vocabulary[term]] * np.float32(weight)
-        for k in (1, 5, 50, 2_000):
+        for k in (1, 5, 10, 50, 2_000):
             np.testing.assert_array_equal(bm25.top(terms, k),
                                           np.argsort(-expected, kind="stable")[:k])
 

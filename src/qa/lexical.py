@@ -225,7 +225,14 @@ class LexicalIndex(Protocol):
 
 
 DENSE_SHARE = 32  # postings above 1/32 of the rows: one array of all rows is cheaper (measured)
+PRUNE_TRIES = 2  # splits of the terms pruning tries (each more terms) before giving up
+PRUNE_EXACT_ROWS = 4_096  # pruning scores at most this many rows over all terms per try
 Column = tuple[np.ndarray, np.ndarray, np.float32, str]  # a term's rows, weights, query weight
+
+
+def _below_kth(bound: float, scores: np.ndarray, k: int) -> bool:
+    """Is `bound` below the k-th best of `scores`, by a margin far above float32 rounding?"""
+    return bound * (1 + 1e-4) < float(np.partition(scores, len(scores) - k)[len(scores) - k])
 
 
 def rank_matches(rows: np.ndarray, scores: np.ndarray, k: int, n_rows: int) -> np.ndarray:
@@ -362,23 +369,33 @@ class SparseBM25:
         """The top `k` scored over the rows of the query's highest-weighing terms only, when
         that is provably the top `k` of all rows (max-score pruning, Turtle and Flood 1995):
         a row none of them holds scores at most the sum of the other terms' largest
-        weights, and that sum is below the k-th best score found. None when no split of
-        the terms proves it while touching fewer postings than one array of all rows."""
+        weights, and that sum is below the k-th best of their rows' scores over those terms
+        alone. None when no split of the terms proves it while touching fewer postings than
+        one array of all rows."""
         if k <= 0 or len(columns) < 2 or any(c[2] <= 0 for c in columns):
             return None
         bound = {c[3]: self._max_weight(c[3], c[1]) * float(c[2]) for c in columns}
         ranked = sorted(columns, key=lambda c: -bound[c[3]])
+        tries = 0
         for j in range(1, len(ranked)):
-            if sum(len(c[0]) for c in ranked[:j]) * DENSE_SHARE >= self.n_rows:
+            if (sum(len(c[0]) for c in ranked[:j]) * DENSE_SHARE >= self.n_rows
+                    or tries == PRUNE_TRIES):
                 return None
             rows = np.unique(np.concatenate([c[0] for c in ranked[:j]]))
             if len(rows) < k:
                 continue
-            sums = self._sums(rows, columns)
-            kth = float(np.partition(sums, len(rows) - k)[len(rows) - k])
+            tries += 1
             rest = sum(bound[c[3]] for c in ranked[j:])
-            if rest * (1 + 1e-4) < kth:  # a margin far above float32 rounding of a sum
-                return rank_matches(rows.astype(np.int64), sums, k, self.n_rows)
+            # their scores over these terms alone (only short postings read) bound their
+            # full scores from below; the full scores (the long postings looked up too)
+            # only for a few rows, so that a failed try costs little
+            if _below_kth(rest, self._sums(rows, ranked[:j]), k):
+                return rank_matches(rows.astype(np.int64), self._sums(rows, columns), k,
+                                    self.n_rows)
+            if len(rows) <= PRUNE_EXACT_ROWS:
+                sums = self._sums(rows, columns)
+                if _below_kth(rest, sums, k):
+                    return rank_matches(rows.astype(np.int64), sums, k, self.n_rows)
         return None
 
     def _max_weight(self, term: str, data: np.ndarray) -> float:
