@@ -1,13 +1,16 @@
 """Lexical side of the index: a tokenizer and Okapi BM25 as sparse arrays.
 
-In: texts (passages or sentences). Out: BM25 scores of a query against each of them. It
-catches what embeddings blur: names, numbers and rare words shared by question and text.
+In: texts (passages or sentences). Out: BM25 scores of a query against each of them, or
+the numbers of its `k` best texts. It catches what embeddings blur: names, numbers and rare
+words shared by question and text.
 
 `SparseBM25` is what the index uses: a term-frequency matrix turned once into a matrix of
 BM25 weights (compressed sparse columns, one column per term), so a query sums a few
 columns instead of looping over postings in Python, and scores only the rows it is asked
-for. It saves as plain `.npy` arrays (memory-mapped on load, never pickled). `BM25` is the
-original pure-Python implementation, kept as the reference the sparse one is tested against.
+for; its `top` reads only the query's postings, and for common words only those of its rarer
+words when max-score pruning proves the rest cannot change the top `k`. It saves as plain
+`.npy` arrays (memory-mapped on load, never pickled). `BM25` is the original pure-Python
+implementation, kept as the reference the sparse one is tested against.
 """
 
 from __future__ import annotations
