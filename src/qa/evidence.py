@@ -456,12 +456,11 @@ def _definition(index: Index, question: str, documents: set[str],
 
 
 def _passages_using(index: Index, terms: list[str]) -> list[int]:
-    """The NAME_PASSAGES passages that use `terms` most (BM25), best first."""
-    scores = index.chunk_scores(terms, top=NAME_PASSAGES)
-    found = np.flatnonzero(scores)
-    if len(found) > NAME_PASSAGES:
-        found = found[np.argpartition(-scores[found], NAME_PASSAGES)[:NAME_PASSAGES]]
-    return sorted(found.tolist(), key=lambda i: -float(scores[i]))
+    """The NAME_PASSAGES passages that use `terms` most (BM25), best first (at the cost of
+    the terms' postings, not of the library's size)."""
+    top = index.chunk_top(terms, NAME_PASSAGES)
+    return [int(i) for i, score in zip(top, index.chunk_scores(terms, top), strict=True)
+            if score > 0]
 
 
 _ACRONYM = re.compile(r"\b([A-Z]{2,6})s?\b")
