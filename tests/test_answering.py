@@ -1236,6 +1236,21 @@ def test_a_question_naming_its_subject_by_acronym_is_answered(tmp_path: Path) ->
     assert answer.abstained and "never mentions “LA”" in answer.text
 
 
+@pytest.mark.slow
+def test_a_group_the_documents_name_by_a_close_word_is_mentioned(tmp_path: Path) -> None:
+    """"Caucasian" asked, "white" written; "Polish" asked, "Poland" written: both were
+    refused as never mentioned, as a name none of whose words any document uses is."""
+    pipeline = _pipeline_of(tmp_path, {"city.txt": "Demographics\n\nIn 2010 the city's "
+                                       "population was 44% white and 25% black. Many "
+                                       "residents were born in Poland.\n"})
+    for question, said in [("What percentage of the population is Caucasian?", "44%"),
+                           ("How many residents are Polish?", "Poland")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained and said in answer.citations[0].quote.text, answer.text
+    answer = pipeline.ask("How many residents are Martian?")  # no close word: as before
+    assert answer.abstained and "never mentions “Martian”" in answer.text
+
+
 HARLOW = {
     "bridge": "The Harlow Bridge\n\nThe Harlow Bridge was closed for repairs in March 2004. "
               "The repairs cost £45,000.\n",

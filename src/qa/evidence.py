@@ -153,7 +153,8 @@ def gather_evidence(
     # So is a number of at most four digits that no document uses ("ferry number 99" of a
     # library that has ferries 9 and 10; "What happened in 1887?"): the question is about
     # something else. Longer ones are often written otherwise ("100,000,000": "100 million").
-    # An acronym the passages found spell out ("NYC": "New York City") is mentioned.
+    # An acronym the passages found spell out ("NYC": "New York City") is mentioned, and so is
+    # a group the documents name by a close word ("Caucasian": "white", "Polish": "Poland").
     found = [h.chunk.text for h in hits]
 
     def spelled_out(name: str) -> bool:
@@ -164,6 +165,9 @@ def gather_evidence(
     never = tuple(m.text for m in info.entities if m.label in NAMED
                   and (terms := _terms_of(m.text))
                   and not any(used(t) for t in terms)
+                  and not (m.label == "NORP" and any(
+                      max((sim for _, sim in expansions.get(t, [])), default=0.0) >= STAND_IN
+                      for t in terms))
                   and not spelled_out(m.text)) + tuple(
         m.text for m in info.entities if m.label not in NAMED and not _DECADE.search(m.text)
         and (digits := [t for t in _terms_of(m.text) if t.isdigit() and len(t) <= 4])
