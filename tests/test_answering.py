@@ -1237,21 +1237,6 @@ def test_a_question_naming_its_subject_by_acronym_is_answered(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_the_sentence_whose_passage_holds_the_date_asked_comes_first(tmp_path: Path) -> None:
-    """"What did the Harbour Museum collection do in 1998?" was withheld ("The closest
-    passage does not mention “1998”"): the sentence naming the museum came first, and the
-    one saying what happened in 1998, another candidate, was not looked at."""
-    pipeline = _pipeline_of(tmp_path, {
-        "museum.txt": "The Harbour Museum\n\nThe Harbour Museum holds the town's maritime "
-                      "collection and its archive of ship plans.\n",
-        "history.txt": "Museum history\n\nThe collection moved to the old customs house in "
-                       "1998.\n"})
-    answer = pipeline.ask("What did the Harbour Museum collection do in 1998?")
-    assert not answer.abstained, answer.text
-    assert answer.citations[0].quote.text.startswith("The collection moved"), answer.text
-
-
-@pytest.mark.slow
 def test_a_group_the_documents_name_by_a_close_word_is_mentioned(tmp_path: Path) -> None:
     """"Caucasian" asked, "white" written; "Polish" asked, "Poland" written: both were
     refused as never mentioned, as a name none of whose words any document uses is."""

@@ -321,12 +321,6 @@ def gather_evidence(
             candidates.sort(key=lambda c: not c.features["type_found"])
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
-        if candidates and candidates[0].numbers_missing:  # "in 1998": first a candidate
-            # whose passage holds it, if any ("The collection moved … in 1998" over "The
-            # Harbour Museum holds …"); else the question is withheld (`compose`)
-            dated = next((c for c in candidates if not c.numbers_missing), None)
-            if dated is not None:
-                candidates = [dated, *(c for c in candidates if c is not dated)]
         defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check)
         if defined is not None:  # it says in so many words who or what the term names
             top = candidates[0].score if candidates else 0.0
