@@ -155,12 +155,12 @@ def gather_evidence(
     # something else. Longer ones are often written otherwise ("100,000,000": "100 million").
     # An acronym the passages found spell out ("NYC": "New York City") is mentioned, and so is
     # a group the documents name by a close word ("Caucasian": "white", "Polish": "Poland").
-    found = [h.chunk.text for h in hits]
+    passages_found = [h.chunk.text for h in hits]
 
     def spelled_out(name: str) -> bool:
         titles = {index.documents[h.chunk.doc_id].title for h in hits} \
             if _ACRONYM.search(name) else set()
-        return _spelled_out(name, [*found, *titles])
+        return _spelled_out(name, [*passages_found, *titles])
 
     never = tuple(m.text for m in info.entities if m.label in NAMED
                   and (terms := _terms_of(m.text))
@@ -175,7 +175,7 @@ def gather_evidence(
     # And a name each of whose words the documents use, but never together ("Radar
     # Princess" of a page on "Twilight Princess" and the magazine "Games Radar").
     never += tuple(m.text for m in info.names if m.text not in never
-                   and _written_apart(index, m.text, knows, found))
+                   and _written_apart(index, m.text, knows, passages_found))
 
     # The date the question gives ("in 2004", "on 12 April"): its year, and its day with a
     # month, which the passage quoted must hold. Not a decade or a span of years ("the
@@ -515,8 +515,8 @@ def _written_apart(index: Index, name: str, knows: Callable[[str], bool],
 
 
 def _together(tokens: list[str], pair: tuple[str, str]) -> bool:
-    """Is `pair[1]` at most three tokens after a `pair[0]` in `tokens` ("Prime Minister
-    Kadhimi" of "Prime Minister Mustafa al-Kadhimi")? A word matches a token
+    """Is `pair[1]` at most three tokens after a `pair[0]` in `tokens` ("Mary Shelley" of
+    "Mary Wollstonecraft Godwin Shelley")? A word matches a token
     that begins with it or that it begins with, of four letters or more: "Gateway Nation"
     asks after "Gateway National", "State Island" after "Staten Island"."""
     first, second = pair
