@@ -118,6 +118,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
                if set(tokenize(m.group())) & evidence.question_terms]
     options = []
     wanted = info.wants[0] if info.wants else "NP"
+    term = defined_term(info.text)
     for mention in spans:
         distance = min((abs(a - mention.start) for a in anchors), default=200)
         rank = info.wants.index(mention.label) if mention.label in info.wants else 0
@@ -135,7 +136,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "specific": float(_specific(mention, candidate.sentence.start)),
         }
         order = distance + 60 * rank
-        if _defined_as(mention, candidate, evidence):
+        if _defined_as(mention, candidate, term):
             order -= 2000  # 'Northgate Properties Ltd ("the Landlord")': who the landlord is
         if wanted == "PERSON":
             asked = _asked_agent(candidate.sentence, mention, evidence)
@@ -312,26 +313,29 @@ def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
     """Is the lead a person named right after the role the question asks about ("Who is
     the harbour master?": "The harbour master, Ewan Tait, …"; "The stationmaster at
     Dundee, James Smith, …")? The sentence says in so many words who holds it."""
-    if not _WHO_IS.match(evidence.question.text) or not _a_person(span, top):
+    if not _WHO_IS.match(evidence.question.text) or not _labelled(span, top, ("PERSON",)):
         return False
     before = top.sentence.text[:span.start - top.sentence.start]
     title = _TITLE_BEFORE.search(before)
     return bool(title and set(tokenize(title.group(1))) & evidence.question_terms)
 
 
-def _defined_as(span: Span | Mention, top: Candidate, evidence: Evidence) -> bool:
-    """Is the lead the name a defined term stands for, asked after by that term ("Who is
-    the landlord?": 'Northgate Properties Ltd ("the Landlord")')?"""
-    term = defined_term(evidence.question.text)
+def _defined_as(span: Span | Mention, top: Candidate, term: set[str] | None) -> bool:
+    """Is the lead the name the defined term the question asks after stands for (`term`,
+    of `defined_term`: "Who is the landlord?": 'Northgate Properties Ltd ("the
+    Landlord")')?"""
+    if term is None:
+        return False
     after = DEFINES.match(top.sentence.text[span.end - top.sentence.start:].lstrip())
-    return term is not None and after is not None and set(tokenize(after.group(1))) == term
+    return after is not None and set(tokenize(after.group(1))) == term
 
 
 def _agent(span: Span, top: Candidate, evidence: Evidence) -> bool:
     """Is the lead the person or body who did what the question asks about, by the
     question's own verb ("Who designed it?": "It was designed by Maria Lopez"; "Who repaired
     the footpath?": "repaired by Harlow Paving")?"""
-    return (evidence.question.wants[:1] == ("PERSON",) and _a_doer(span, top)
+    return (evidence.question.wants[:1] == ("PERSON",)
+            and _labelled(span, top, ("PERSON", "ORG"))
             and _asked_agent(top.sentence, span, evidence) is True)
 
 
@@ -363,15 +367,9 @@ def _record_value(top: Candidate, evidence: Evidence) -> Span | None:
     return Span(start, start + len(value), value)
 
 
-def _a_person(span: Span, top: Candidate) -> bool:
-    """Is the span a name the entity model labels a person?"""
-    return any(m.label == "PERSON" and (m.start, m.end) == (span.start, span.end)
-               for m in top.mentions)
-
-
-def _a_doer(span: Span, top: Candidate) -> bool:
-    """Is the span a name the entity model labels a person or an organisation?"""
-    return any(m.label in ("PERSON", "ORG") and (m.start, m.end) == (span.start, span.end)
+def _labelled(span: Span, top: Candidate, labels: tuple[str, ...]) -> bool:
+    """Is the span a name the entity model labels one of `labels` ("PERSON", "ORG")?"""
+    return any(m.label in labels and (m.start, m.end) == (span.start, span.end)
                for m in top.mentions)
 
 
@@ -422,7 +420,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
                 or (_asks_contact(evidence) and features["single"]) \
                 or _titled(span, top, evidence) or _agent(span, top, evidence) \
-                or _defined_as(span, top, evidence):
+                or _defined_as(span, top, defined_term(question)):
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
     if lead_span is None and confidence >= TENTATIVE_BELOW and not unresolved:
