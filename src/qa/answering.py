@@ -23,6 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from qa.chunking import introduces
 from qa.evidence import (
     CURRENCY_WORDS,
     DEFINES,
@@ -242,7 +243,7 @@ def _introduced(top: Candidate) -> Sentence | None:
     """What a quoted sentence ending in a colon introduces, next in its passage ("Install it
     with Cargo:" and the command under it; "Invoices come in these formats:" and the list
     under it, its lines as one span): one is half an answer without the other."""
-    if not top.sentence.text.rstrip().endswith(":"):
+    if not introduces(top.sentence):
         return None
     sentences = top.chunk.sentences
     at = next((i for i, s in enumerate(sentences) if s.index == top.sentence.index), None)

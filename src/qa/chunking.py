@@ -271,7 +271,7 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
             keep = len(current)
             if sentences and not text[current[-1].end:sentences[0].start].strip():
                 while keep > 1 and (_heads_next(current[:keep], text, code)
-                                    or _introduces(current[keep - 1])):
+                                    or introduces(current[keep - 1])):
                     keep -= 1
             yield current[:keep]
             current = current[keep:]
@@ -281,7 +281,7 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
                  and is_code(text[sentences[0].start:sentences[-1].end]))
         for n, sent in enumerate(sentences):
             if current and sent.end - current[0].start > chunk_chars and not (whole and n):
-                keep = len(current) - 1 if len(current) > 1 and _introduces(current[-1]) \
+                keep = len(current) - 1 if len(current) > 1 and introduces(current[-1]) \
                     else len(current)
                 yield current[:keep]
                 current = current[keep:]
@@ -290,9 +290,10 @@ def _pack(paragraphs: Iterable[list[Span]], chunk_chars: int, min_chunk_chars: i
         yield current
 
 
-def _introduces(sentence: Span) -> bool:
+def introduces(sentence: Span | Sentence) -> bool:
     """Does the sentence end in a colon ("Invoices come in these formats:")? It goes with
-    what it introduces, in the next passage: one is half an answer without the other."""
+    what it introduces, in one passage and in one answer: one is half an answer without
+    the other."""
     return sentence.text.rstrip().endswith(":")
 
 
