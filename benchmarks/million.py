@@ -167,6 +167,20 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "p95_ms": round(float(np.percentile(values, 95)) * 1000, 2)}
 
 
+def _timed_search(index: Index, queries: np.ndarray, texts: list[Query],
+                  questions: int) -> dict[str, float]:
+    """`search()` p50/p95 over the first `questions` (vector, words) pairs, after five
+    warm-up calls."""
+    for i in range(5):
+        search(index, queries[i], texts[i], 5)
+    lat = []
+    for i in range(questions):
+        started = time.perf_counter()
+        search(index, queries[i], texts[i], 5)
+        lat.append(time.perf_counter() - started)
+    return _percentiles(lat)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -212,28 +226,14 @@ def main() -> None:
         words = Words(np.random.default_rng(1))
         texts = [Query.of(" ".join(s.rstrip(".").split()[:4]))
                  for s in words.sentences(len(queries))]
-        for i in range(5):
-            search(index, queries[i], texts[i], 5)
-        lat = []
-        for i in range(args.questions):
-            started = time.perf_counter()
-            search(index, queries[i], texts[i], 5)
-            lat.append(time.perf_counter() - started)
-        out["search"] = _percentiles(lat)
+        out["search"] = _timed_search(index, queries, texts, args.questions)
         # the pseudo-words above come from another vocabulary and rarely occur in the
         # corpus; questions of its own words (four of a sampled sentence, Zipf-common ones
         # included) make BM25 sum long postings
         pick = np.random.default_rng(1).integers(0, len(index.sentences), len(queries))
         own = [Query.of(" ".join(index.sentences[int(j)].text.rstrip(".").split()[:4]))
                for j in pick]
-        for i in range(5):
-            search(index, queries[i], own[i], 5)
-        lat = []
-        for i in range(args.questions):
-            started = time.perf_counter()
-            search(index, queries[i], own[i], 5)
-            lat.append(time.perf_counter() - started)
-        out["search_corpus_words"] = _percentiles(lat)
+        out["search_corpus_words"] = _timed_search(index, queries, own, args.questions)
 
         from qa.config import load_settings
         from qa.embedding import make_embedder
