@@ -188,3 +188,17 @@ def test_a_passage_lemmatizes_only_its_mentions_heads() -> None:
                     for c in doc.noun_chunks] for doc in pipeline.pipe(texts)]
     assert [[(m.label, m.start, m.end, m.head) for m in ms] for ms in found] == whole
     assert any(m.head != m.text.lower() for ms in found for m in ms if m.label == "NP")
+
+
+def test_without_spacy_a_lone_function_word_is_not_a_question() -> None:
+    """With QA_SPACY=none, "a" had a subject (any word but "what" or "who"): it was answered,
+    and as an earlier turn it made the next question a follow-up of that answer. spaCy
+    reads it as a determiner alone; so does the fallback now."""
+    from qa.errors import BadQuestion
+    from qa.pipeline import check_question
+
+    analyzer = nlp.NullAnalyzer()
+    for text in ("a", "the?", "of the"):
+        with pytest.raises(BadQuestion, match="is not a question"):
+            check_question(text, analyzer)
+    assert check_question("What is the museum?", analyzer) == "What is the museum?"

