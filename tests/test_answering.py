@@ -441,6 +441,32 @@ def test_a_lead_does_not_cut_a_noun_phrase_in_two() -> None:
     assert span.text == "25 days" == text[span.start:span.end]
 
 
+def test_a_figure_restated_in_brackets_leads_only_when_its_unit_is_asked() -> None:
+    """"305 square miles (790 km2)": the lead is the figure, not its conversion in brackets,
+    which sat nearer the question's words; "in degrees Celsius" asks for the conversion."""
+    def lead(question: str, text: str, mentions: list[tuple[str, str]],
+             wants: tuple[str, ...] = ("QUANTITY", "CARDINAL")) -> str:
+        evidence = _made(question, wants, text, mentions)
+        return lead_options(evidence.candidates[0], evidence)[0][0].text
+
+    area = "The city has 305 square miles (790 km2) of land."
+    spans = [("QUANTITY", "305 square miles"), ("QUANTITY", "790 km2")]
+    assert lead("How much land does the city have?", area, spans) == "305 square miles"
+    assert lead("How many square kilometres of land does the city have?", area, spans) \
+        == "790 km2"
+    assert lead("How many square miles of land does the city have?", area, spans) \
+        == "305 square miles"
+    cold = "The mean temperature in January is 32.6 °F (0.3 °C) at the airport."
+    spans = [("QUANTITY", "32.6 °F"), ("QUANTITY", "0.3 °C")]
+    assert lead("What is the mean January temperature in degrees Celsius at the airport?",
+                cold, spans) == "0.3 °C"
+    assert lead("What is the mean January temperature at the airport?", cold, spans) \
+        == "32.6 °F"
+    fee = "Men who could pay a $300 fee (equivalent to $5,766 in 2016) were spared."
+    assert lead("How much was the fee paid by the men who were spared?", fee,
+                [("MONEY", "$300"), ("MONEY", "$5,766")], ("MONEY",)) == "$300"
+
+
 def test_a_record_line_the_question_names_is_led_by_its_value() -> None:
     """Minutes, forms and specifications state an answer as "Label: value": asked for the
     label, the value is the answer, though the lead model alone (bias -5) would show none."""

@@ -153,6 +153,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             elif mention.label == "PERSON" and _AFTER_PLACE_WORD.search(
                     text[:mention.start - start]):
                 order += 500  # "The plant on Mill Road" (labelled a person)
+        order += _figure_order(mention, candidate, evidence.question_terms)
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
         shown = _not_half_a_phrase(shown, candidate.mentions)
@@ -209,6 +210,51 @@ _AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|he
                     r"(?:(?!(?:in|of|at|on|for|with|from|to|as)\s)[a-z]+\s+){0,2}$")
 _AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near|between|along|via)\s+(?:the\s+)?$",
                                re.IGNORECASE)
+
+
+# A figure restated in brackets after another ("305 square miles (790 km2)", "$300
+# (equivalent to $5,766 in 2016)", "184 people (consisting of 12 …)"): a few words may open
+# the brackets.
+_RESTATES = re.compile(r"\s*\(\s*(?:[\w.$]+\s+){0,3}$")
+_FIGURES = frozenset(("CARDINAL", "QUANTITY", "MONEY", "PERCENT"))
+# Unit symbols and the stems of their names, so that "in degrees Celsius" asks for "°C" and
+# "how many kilometres" for "6 km" (closed class: units of measure).
+_UNIT_NAMES = {"c": ("celsius", "centigrad"), "f": ("fahrenheit",), "km": ("kilometr", "kilomet"),
+               "km2": ("kilometr", "kilomet"), "m": ("metr", "meter"), "m2": ("metr", "meter"),
+               "mi": ("mile",), "ft": ("feet", "foot"), "ha": ("hectar",), "kg": ("kilogram",),
+               "lb": ("pound",), "lbs": ("pound",), "oz": ("ounc",), "l": ("litr", "liter"),
+               "gal": ("gallon",), "cm": ("centimetr", "centimet"), "mm": ("millimetr",),
+               "g": ("gram",), "mph": ("mile",), "kph": ("kilometr",)}
+
+
+def _units(text: str) -> set[str]:
+    """The words of a figure's unit, with the names of its symbols ("790 km2": "km2",
+    "kilometr"); "square" or "million" alone names no unit."""
+    words = {t for t in tokenize(text) if not t.isdigit()} - _NOT_UNITS
+    return words | {name for w in words for name in _UNIT_NAMES.get(w, ())}
+
+
+_NOT_UNITS = frozenset(("squar", "cubic", "sq", "million", "billion", "thousand", "per"))
+
+
+def _figure_order(mention: Mention, candidate: Candidate, asked: frozenset[str]) -> int:
+    """How far back a figure goes among the lead options: one in a unit the question names
+    comes before those in another ("in degrees Celsius": the "0.3 °C" of "32.6 °F (0.3 °C)");
+    else a figure restated in brackets after another ("305 square miles (790 km2)", "$300
+    (equivalent to $5,766 in 2016)") comes after it."""
+    if mention.label not in _FIGURES:
+        return 0
+    named = {u for m in candidate.mentions if m.label in _FIGURES for u in _units(m.text)}
+    if named & asked:
+        return 0 if _units(mention.text) & asked else RESTATED_ORDER
+    text, start = candidate.sentence.text, candidate.sentence.start
+    restated = any(m.label in _FIGURES and m.end <= mention.start
+                   and _RESTATES.fullmatch(text[m.end - start:mention.start - start])
+                   for m in candidate.mentions)
+    return RESTATED_ORDER if restated else 0
+
+
+RESTATED_ORDER = 400  # behind a span further from the question's words (order: characters)
 
 
 # A year of four digits, not part of a longer number, an amount or a decade ("the 1960s").
