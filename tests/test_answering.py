@@ -1307,6 +1307,20 @@ def test_a_group_the_documents_name_by_a_close_word_is_mentioned(tmp_path: Path)
     assert answer.abstained and "never mentions “Martian”" in answer.text
 
 
+@pytest.mark.slow
+def test_a_unit_the_documents_write_by_its_symbol_is_mentioned(tmp_path: Path) -> None:
+    """"Fahrenheit" asked, "°F" written: the question was refused as never mentioning it."""
+    pipeline = _pipeline_of(tmp_path, {"climate.txt": "Climate\n\nSummers are hot: daytime "
+                                       "temperatures exceed 90 °F on 17 days a year, and "
+                                       "the sea stays near 20 °C until October.\n"})
+    for question in ("On how many days a year do temperatures exceed 90 degrees Fahrenheit?",
+                     "How warm does the sea stay in degrees Celsius?"):
+        answer = pipeline.ask(question)
+        assert not answer.abstained and "°F" in answer.citations[0].quote.text, answer.text
+    answer = pipeline.ask("How many days a year do temperatures exceed 30 kelvin?")
+    assert answer.abstained and "never mentions “kelvin”" in answer.text
+
+
 HARLOW = {
     "bridge": "The Harlow Bridge\n\nThe Harlow Bridge was closed for repairs in March 2004. "
               "The repairs cost £45,000.\n",

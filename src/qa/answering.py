@@ -30,6 +30,7 @@ from qa.evidence import (
     NAMED,
     OPENS_WITH_PRONOUN,
     POSSESSIVE,
+    UNIT_NAMES,
     Candidate,
     Evidence,
     answer_spans,
@@ -217,21 +218,11 @@ _AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near|between|along|via)\s+(?:the\
 # the brackets.
 _RESTATES = re.compile(r"\s*\(\s*(?:[\w.$]+\s+){0,3}$")
 _FIGURES = frozenset(("CARDINAL", "QUANTITY", "MONEY", "PERCENT"))
-# Unit symbols and the stems of their names, so that "in degrees Celsius" asks for "°C" and
-# "how many kilometres" for "6 km" (closed class: units of measure).
-_UNIT_NAMES = {"c": ("celsius", "centigrad"), "f": ("fahrenheit",), "km": ("kilometr", "kilomet"),
-               "km2": ("kilometr", "kilomet"), "m": ("metr", "meter"), "m2": ("metr", "meter"),
-               "mi": ("mile",), "ft": ("feet", "foot"), "ha": ("hectar",), "kg": ("kilogram",),
-               "lb": ("pound",), "lbs": ("pound",), "oz": ("ounc",), "l": ("litr", "liter"),
-               "gal": ("gallon",), "cm": ("centimetr", "centimet"), "mm": ("millimetr",),
-               "g": ("gram",), "mph": ("mile",), "kph": ("kilometr",)}
-
-
 def _units(text: str) -> set[str]:
     """The words of a figure's unit, with the names of its symbols ("790 km2": "km2",
     "kilometr"); "square" or "million" alone names no unit."""
     words = {t for t in tokenize(text) if not t.isdigit()} - _NOT_UNITS
-    return words | {name for w in words for name in _UNIT_NAMES.get(w, ())}
+    return words | {name for w in words for name in UNIT_NAMES.get(w, ())}
 
 
 _NOT_UNITS = frozenset(("squar", "cubic", "sq", "million", "billion", "thousand", "per"))

@@ -135,8 +135,10 @@ def gather_evidence(
             known[term] = index.knows(term)
         return known[term]
 
-    def used(term: str) -> bool:  # the term, or a form of it stemming does not join
-        return knows(term) or _relative_known(index.terms, knows, term)
+    def used(term: str) -> bool:  # the term, a form of it stemming does not join, or the
+        # symbol of the unit it names ("Fahrenheit": "90 °F")
+        return knows(term) or _relative_known(index.terms, knows, term) \
+            or any(knows(symbol) for symbol in _SYMBOLS.get(term, ()))
 
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]
@@ -330,6 +332,20 @@ def gather_evidence(
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
                     frozenset(q_terms), _surface(info.text, never_used))
+
+
+# Unit symbols and the stems of their names, so that "in degrees Celsius" asks for "°C" and
+# "how many kilometres" for "6 km" (closed class: units of measure).
+UNIT_NAMES = {"c": ("celsius", "centigrad"), "f": ("fahrenheit",), "km": ("kilometr", "kilomet"),
+               "km2": ("kilometr", "kilomet"), "m": ("metr", "meter"), "m2": ("metr", "meter"),
+               "mi": ("mile",), "ft": ("feet", "foot"), "ha": ("hectar",), "kg": ("kilogram",),
+               "lb": ("pound",), "lbs": ("pound",), "oz": ("ounc",), "l": ("litr", "liter"),
+               "gal": ("gallon",), "cm": ("centimetr", "centimet"), "mm": ("millimetr",),
+               "g": ("gram",), "mph": ("mile",), "kph": ("kilometr",)}
+
+
+_SYMBOLS = {name: [symbol for symbol, names in UNIT_NAMES.items() if name in names]
+            for names in UNIT_NAMES.values() for name in names}
 
 
 # Verbs that say little of their own ("How long does shipping take?": "ships within three
