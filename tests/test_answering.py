@@ -1739,3 +1739,44 @@ def test_a_noun_phrase_lead_still_needs_the_lead_model() -> None:
                        question=replace(evidence.question, focus="director"))
     assert compose(evidence, _model(5, 5)).lead is not None  # the lead model trusts it
     assert compose(evidence, _model(5, -5)).lead is None
+
+
+_FEATURES_OF = """
+import sys
+from pathlib import Path
+from qa.config import Settings
+from qa.pipeline import Pipeline
+from tests.conftest import HashingEmbedder
+settings = Settings(model="fake-hashing", seeds_dir=Path(sys.argv[1]),
+                    index_dir=Path(sys.argv[2]), spacy="none")
+evidence = Pipeline(settings, HashingEmbedder()).evidence(sys.argv[3])
+print([(c.sentence.index, repr(c.score), sorted((k, repr(v)) for k, v in c.features.items()))
+       for c in evidence.candidates])
+"""
+
+
+@pytest.mark.slow
+def test_the_evidence_is_the_same_in_every_process(seeds_copy: Path, tmp_path: Path) -> None:
+    """The question's words were weighed in the order of a set, which differs from one
+    process to the next (PYTHONHASHSEED): a coverage summed to 0.9999999999999999 in one
+    run and 1.0 in another, and tied candidates swapped places, so the same question got
+    another answer. The same question must give the same features in every process."""
+    import os
+    import subprocess
+    import sys
+
+    question = ("How many rocket and drone attacks targeted US troops and diplomats in Iraq "
+                "and Syria in early July?")
+    import qa
+
+    root = Path(__file__).resolve().parents[1]
+    src = Path(qa.__file__).resolve().parents[1]  # the qa this test runs
+    runs = set()
+    for seed in range(1, 7):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed),
+               "PYTHONPATH": os.pathsep.join([str(src), str(root)])}
+        done = subprocess.run([sys.executable, "-c", _FEATURES_OF, str(seeds_copy),
+                               str(tmp_path / "index"), question], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=120, check=True)
+        runs.add(done.stdout)
+    assert len(runs) == 1, runs

@@ -124,7 +124,10 @@ def gather_evidence(
     asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text)))) | (_LIGHT_VERBS & q_terms)
     # So is the kind a "which/what" names: "in Rust" answers "What language is it written in?"
     asking |= set(tokenize(info.kind)) & q_terms
-    idf = {t: index.idf(t) for t in q_terms}  # looked up once: each is a column of the index
+    # Looked up once (each is a column of the index), in a fixed order: sums over a set's
+    # order (which differs per process) differ in their last bit, and a coverage of
+    # 0.9999999999999999 beside 1.0 reordered tied candidates from one run to the next.
+    idf = {t: index.idf(t) for t in sorted(q_terms)}
     weights = {t: max(value, 0.1) for t, value in idf.items()}
     n = max(int(index.manifest.get("counts", {}).get("sentences", 1)), 1)
     max_idf = math.log(1.0 + (n - 0.5) / 1.5)  # the idf of a word used once
@@ -283,9 +286,9 @@ def gather_evidence(
         features = {
             "cosine": cosine,
             "passage_cosine": chunk_cosine.get(chunk.index, cosine),
-            "coverage": covered / (asked or 1.0),
-            "context_coverage": context / (asked or 1.0),
-            "unknown": unknown / (asked or 1.0),
+            "coverage": round(covered / (asked or 1.0), DIGITS),
+            "context_coverage": round(context / (asked or 1.0), DIGITS),
+            "unknown": round(unknown / (asked or 1.0), DIGITS),
             "missing_rare": missing_rare,
             "entities_missing": len(missing) / len(entity_terms) if entity_terms else 0.0,
             "entity_never": 1.0 if never else 0.0,
@@ -346,6 +349,9 @@ UNIT_NAMES = {"c": ("celsius", "centigrad"), "f": ("fahrenheit",), "km": ("kilom
 
 _SYMBOLS = {name: [symbol for symbol, names in UNIT_NAMES.items() if name in names]
             for names in UNIT_NAMES.values() for name in names}
+
+
+DIGITS = 9  # a share of the question's weight: equal shares compare equal ("covers it all")
 
 
 # Verbs that say little of their own ("How long does shipping take?": "ships within three
