@@ -1321,6 +1321,22 @@ def test_a_unit_the_documents_write_by_its_symbol_is_mentioned(tmp_path: Path) -
     assert answer.abstained and "never mentions “kelvin”" in answer.text
 
 
+@pytest.mark.slow
+def test_a_month_the_question_gives_must_be_in_the_passage(tmp_path: Path) -> None:
+    """"Which trailer was released in February 2015?" of a page whose trailer came out in
+    March 2015 was answered with it: the year matched. The month the question names must be
+    in the passage too, and the refusal names it, not another word the page never uses."""
+    pipeline = _pipeline_of(tmp_path, {"film.txt": "Release\n\nThe first teaser trailer was "
+                                       "released worldwide in March 2015. Filming moved to "
+                                       "Mexico City in late March.\n"})
+    answer = pipeline.ask("Which teaser trailer was released in February 2015?")
+    assert answer.abstained and "does not mention “February 2015”" in answer.text, answer.text
+    answer = pipeline.ask("Which teaser trailer was released in March 2015?")
+    assert not answer.abstained and "March 2015" in answer.citations[0].quote.text
+    answer = pipeline.ask("Where did the crews of the film move in September?")
+    assert answer.abstained and "“September”" in answer.text, answer.text
+
+
 HARLOW = {
     "bridge": "The Harlow Bridge\n\nThe Harlow Bridge was closed for repairs in March 2004. "
               "The repairs cost £45,000.\n",

@@ -586,12 +586,14 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
         return Answer(evidence.question.text, f"{subject} I found nothing related to the "
                       "question.", True, confidence, (), evidence.hits)
     why = ""
-    never = closest.never or evidence.unknown_words
+    # What no document mentions; else what the passage lacks of the date or figure given
+    # (the abstention's own cause, before words the documents never use).
+    given = tuple(t.capitalize() if t.isalpha() else t for t in closest.numbers_missing)
+    never = closest.never or (() if given else evidence.unknown_words)
     if never:
         why = f" {pronoun} never mention{'s' if pronoun == 'It' else ''} {_list(never)}"
-    elif closest.missing or closest.numbers_missing:
-        why = " The closest passage does not mention " + _list(
-            closest.missing or closest.numbers_missing)
+    elif closest.missing or given:
+        why = " The closest passage does not mention " + _list(closest.missing or given)
     elif (kind := _kind(evidence.question.wants)) and not closest.features["type_found"]:
         why = f" The closest passage gives no {kind} that answers it"
     else:

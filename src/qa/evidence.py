@@ -47,6 +47,8 @@ ENTITY_BONUS = 0.0  # measured: names are often paraphrased ("US" / "American");
 NAMED = frozenset("PERSON NORP FAC ORG GPE LOC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split())
 _MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b",
                     re.IGNORECASE)
+_MONTHS = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|"
+                     r"October|November|December)\b")  # a month named in full, capitalised
 _SPAN = re.compile(r"\d\s*[-–—/]\s*\d")  # "2013-14", "1837–47", "2/21/2016"
 _NEGATION = re.compile(r"\b(?:not|cannot|never|no|none|nor|neither|without)\b|n[’']t\b",
                        re.IGNORECASE)
@@ -192,7 +194,9 @@ def gather_evidence(
                     for t in _terms_of(m.text) if t.isdigit() and (
                         len(t) == 4 or len(t) <= 2 and _MONTH.search(m.text))} | {
         t for m in info.entities if m.label in ("MONEY", "PERCENT")
-        and not _SPAN.search(m.text) for t in _terms_of(m.text) if t.isdigit() and len(t) >= 2})
+        and not _SPAN.search(m.text) for t in _terms_of(m.text) if t.isdigit() and len(t) >= 2} | {
+        t for m in info.entities if m.label == "DATE" and not _SPAN.search(m.text)
+        for w in _MONTHS.findall(m.text) for t in _terms_of(w)})
     wants_place = bool(set(info.wants) & set(PLACE))
     wants_number = bool(set(info.wants) & _NUMBERS)
     contact = bool(set(info.wants) & set(CONTACT))
