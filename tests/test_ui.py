@@ -340,3 +340,16 @@ def test_a_long_conversation_is_not_sent_back_at_every_streamed_step(
     assert len(steps) == 1 < MAX_STREAM_STEPS  # the answer whole (40 steps before)
     assert message_text(steps[-1][0][-1]["content"]).startswith(
         message_text(short[-1][0][-1]["content"])[:40])  # the same answer, whole
+
+
+def test_example_questions_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """A `.examples.txt` saved by an editor that starts UTF-8 with a byte order mark (Windows
+    Notepad, Excel's "CSV UTF-8"): its first line kept the mark, so a `# label:` line there
+    was no label but an example question, shown as "\\ufeff# label: …"."""
+    from qa.ui import EXAMPLES_FILE, examples
+
+    (tmp_path / EXAMPLES_FILE).write_text("# label: Try these\r\nWho keeps the bees?\r\n",
+                                          encoding="utf-8-sig")
+    assert examples(tmp_path) == (["Who keeps the bees?"], "Try these")
+    (tmp_path / EXAMPLES_FILE).write_text("Who keeps the bees?\n", encoding="utf-8-sig")
+    assert examples(tmp_path) == (["Who keeps the bees?"], "Examples")

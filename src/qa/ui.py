@@ -98,7 +98,7 @@ def examples(seeds_dir: Path) -> tuple[list[str], str]:
         raw = raw[:MAX_EXAMPLES_BYTES]  # character (or a question) lost every example
         raw = raw[:raw.rfind(b"\n") + 1]
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte order mark (Notepad) is not the first line's
     except UnicodeDecodeError:
         return [], label
     for line in text.splitlines():
