@@ -1632,6 +1632,28 @@ def test_a_csv_or_tsv_test_set_is_read_as_its_header_names_its_columns(tmp_path:
         ("Who is the Pentagon spokesman?", ("John Kirby",))]
 
 
+def test_a_csv_test_set_separated_by_semicolons_is_read(tmp_path: Path) -> None:
+    """Excel in a locale whose decimal mark is a comma (German, French, ...) saves "CSV" with
+    semicolons between cells: the whole header was one column, 'question;answers;id', and
+    the test set was refused. The header row says which separator it uses."""
+    text = ('Question;Answers;ID;Reviewer\r\n'
+            'How many American troops are in Iraq today?;around 2,500 | 2,500;q1;ann\r\n'
+            '"Who is the Pentagon spokesman; the one quoted?";John Kirby;q2;\r\n')
+    (tmp_path / "set.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    testset = load_testset(tmp_path / "set.csv")
+    assert [(i.id, i.question, i.answers) for i in testset.items] == [
+        ("q1", "How many American troops are in Iraq today?", ("around 2,500", "2,500")),
+        ("q2", "Who is the Pentagon spokesman; the one quoted?", ("John Kirby",))]
+    assert testset.problems == []
+    assert [str(n) for n in testset.notes] == [
+        "line 1: column 'Reviewer' is not one qa reads (question, answers, id, kind): ignored"]
+    # a comma-separated header wins where both would name a question column
+    (tmp_path / "set.csv").write_text("question,answers\nWhy; or why not?,x;y\n",
+                                      encoding="utf-8")
+    assert [(i.question, i.answers) for i in load_testset(tmp_path / "set.csv").items] == [
+        ("Why; or why not?", ("x;y",))]
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "is empty: expected a header row"),
     (b"name,text\na,b\n", "has no 'question' column (its header: 'name', 'text')"),

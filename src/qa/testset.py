@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from qa.atomic import file_sha256
 from qa.config import MAX_HISTORY, MAX_TURN_ANSWER_CHARS, Settings
@@ -269,11 +269,34 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
 
 # A spreadsheet of questions, exported: a header row, then one question a row. Its columns,
 # by name in any case: "question" (needed), "answers" or "answer" (the golds, several split
-# by "|"; empty for a question the documents cannot answer), "id" and "kind".
+# by "|"; empty for a question the documents cannot answer), "id" and "kind". A `.csv` file's
+# cells are separated by commas, or by semicolons where its header says so (`_delimiter`).
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 CSV_COLUMNS = {"question": "question", "answers": "answers", "answer": "answers",
                "id": "id", "kind": "kind"}
 ANSWER_SEPARATOR = "|"
+MAX_HEADER_CHARS = 64 * 1024  # of the first line, read to tell its separator
+
+
+def _column_names(line: str, delimiter: str) -> list[str | None]:
+    try:
+        header = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # a quoted cell the first line does not close
+        return []
+    return [CSV_COLUMNS.get(h.strip().lower()) for h in header]
+
+
+def _delimiter(fh: IO[str], delimiter: str) -> str:
+    """The separator of a CSV file's cells: "," unless its header row names a question
+    column only when split at ";", as Excel saves "CSV" where the decimal mark is a comma
+    (German, French...). `fh` is left at its start."""
+    if delimiter != ",":
+        return delimiter
+    first = fh.readline(MAX_HEADER_CHARS)
+    fh.seek(0)
+    if "question" not in _column_names(first, ",") and "question" in _column_names(first, ";"):
+        return ";"
+    return delimiter
 
 
 def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]:
@@ -284,7 +307,7 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
     where = f"test set {str(path)!r}"
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            rows = csv.reader(fh, delimiter=delimiter)
+            rows = csv.reader(fh, delimiter=_delimiter(fh, delimiter))
             header = next(rows, None)
             if header is None:
                 raise QAError(f"{where} is empty: expected a header row naming its columns "
