@@ -659,6 +659,38 @@ def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
         assert exit_info.value.code == 2
 
 
+def test_a_test_set_none_of_whose_golds_the_documents_hold_is_refused(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    """A JSON-lines test set run over the wrong documents (the default seeds, a mistyped
+    --seeds): every gold answer got a note of its own (one stderr line each, thousands for a
+    large set), then every question was asked and scored zero, exit 0. Where the documents
+    hold not one gold answer, nothing can be measured: one line says so, before any question
+    is asked, and nothing is written."""
+    rows = [{"id": f"q{n}", "question": f"Who keeps lighthouse number {n}?",
+             "answers": [f"Keeper Zyxwvut{n}"]} for n in range(30)]
+    rows.append({"id": "u", "question": "What is the capital of France?", "answers": []})
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    out = tmp_path / "out" / "p.jsonl"
+    base = ("eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
+            "--model", "fake-hashing", "--json", "--out", str(out))
+    code, stdout, stderr = _main(capsys, *base)
+    assert code == 1 and stdout == "" and not out.exists()
+    assert "gold answer" not in stderr.replace("none of the gold answers", "")  # no flood
+    last = stderr.splitlines()[-1]
+    assert last.startswith(f"qa: error: none of the gold answers of {str(testset)!r} is in "
+                           "the documents") and str(seeds) in last and "--seeds" in last
+    # one gold the documents hold is enough to measure something: the run goes on
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]) + json.dumps(
+        {"id": "k", "question": "Who is the Pentagon spokesman?", "answers": ["John Kirby"]})
+        + "\n", encoding="utf-8")
+    code, stdout, stderr = _main(capsys, *base)
+    assert code == 0 and json.loads(stdout)["questions"] == 4
+    assert sum("is in none of the documents" in line for line in stderr.splitlines()) == 3
+
+
 class _Documents:
     """What `missing_golds` reads of an index: its document ids and their texts."""
 

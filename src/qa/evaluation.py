@@ -454,12 +454,19 @@ def missing_golds(items: Sequence[Item], index: Index, budget: int | None = None
     """A note per gold answer that no indexed document holds (both `normalize_loose`d), e.g.
     a typo or a gold from another document: no answer can match it, and the figures alone
     would not show why. (A SQuAD file's golds are checked against their paragraph.)
+    `gold_presence` decides; golds it left unchecked (over its budget) get one note."""
+    return gold_notes(items, *gold_presence(items, index, budget, probes))
+
+
+def gold_presence(items: Sequence[Item], index: Index, budget: int | None = None,
+                  probes: int | None = None) -> tuple[dict[str, bool | None], int]:
+    """Whether each distinct gold answer (`normalize_loose`d) is in an indexed document (None:
+    not looked for, over the budget), and the characters of the documents.
 
     The documents are normalised once (`_Corpus`) and each distinct gold is decided once
     (`_gold_in`), mostly from the words and where they stand, not by searching the text once
     per gold and document. Searches read at most `budget` characters in all (MAX_GOLD_SCAN)
-    and at most `probes` places are tried (MAX_GOLD_PROBES): golds left over are not
-    checked, and one note says how many."""
+    and at most `probes` places are tried (MAX_GOLD_PROBES): golds left over are None."""
     golds = {w: w.split() for item in items for g in item.answers if (w := normalize_loose(g))}
     words: set[str] = set()
     parts = []
@@ -482,7 +489,12 @@ def missing_golds(items: Sequence[Item], index: Index, budget: int | None = None
     corpus = _Corpus(parts, words, "\n" + "\n".join(ordered) + "\n", ordered, places,
                      MAX_GOLD_SCAN if budget is None else budget,
                      MAX_GOLD_PROBES if probes is None else probes)
-    there = {w: _gold_in(corpus, w, tokens) for w, tokens in golds.items()}
+    return {w: _gold_in(corpus, w, tokens) for w, tokens in golds.items()}, sum(map(len, parts))
+
+
+def gold_notes(items: Sequence[Item], there: dict[str, bool | None], chars: int
+               ) -> list[Problem]:
+    """The notes of `missing_golds` from `gold_presence`'s decisions."""
     notes = [Problem(_where(item), f"gold answer {gold!r} is in none of the documents "
                                    "(scored as given)")
              for item in items for gold in item.answers
@@ -491,8 +503,7 @@ def missing_golds(items: Sequence[Item], index: Index, budget: int | None = None
     if unchecked:
         notes.append(Problem("gold answers", (
             f"{unchecked:,} of {len(there):,} distinct gold answer(s) were not looked for in "
-            f"the documents ({sum(map(len, parts)):,} characters: too long to search for "
-            "each)")))
+            f"the documents ({chars:,} characters: too long to search for each)")))
     return notes
 
 
@@ -766,7 +777,16 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
             raise QAError(f"the library is empty (no document in {str(settings.seeds_dir)!r} "
                           f"or {str(settings.documents_dir)!r}): nothing to evaluate against")
         if testset.format != "squad":  # JSON lines, CSV: golds the documents should hold
-            for note in missing_golds(testset.items, pipeline.index):
+            there, chars = gold_presence(testset.items, pipeline.index)
+            if there and all(v is False for v in there.values()):  # the wrong documents
+                example = next(g for i in testset.items for g in i.answers
+                               if normalize_loose(g))
+                raise QAError(
+                    f"none of the gold answers of {str(path)!r} is in the documents "
+                    f"({len(there):,} distinct, e.g. {example[:60]!r}; the documents are "
+                    f"those of {str(settings.seeds_dir)!r} and {str(settings.documents_dir)!r})"
+                    ": are they the test set's? (--seeds, --data)")
+            for note in gold_notes(testset.items, there, chars):
                 print(f"qa: eval: {path}: {note}", file=sys.stderr)
         asker = baseline_asker(pipeline) if args.baseline else None
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
