@@ -243,3 +243,37 @@ def test_an_earlier_turn_that_asked_nothing_does_not_refuse_the_question(
     r = web.post("/v1/chat/completions", json={"model": "qa", "messages": [
         {"role": "user", "content": earlier}, {"role": "user", "content": question}]})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.slow  # (langchain: kept out of the fast tier)
+def test_langchain_retriever_takes_k_and_doc_ids_per_call(fake_pipeline: Pipeline,
+                                                          tmp_path: Path) -> None:
+    """LangChain's own vector-store retriever takes search settings per call
+    (`retriever.invoke(question, k=2)`); QARetriever dropped them without a word (LangChain
+    passes a retriever only the keywords its `_get_relevant_documents` names) and returned
+    its own k passages from every document. Now `k` and `doc_ids` (the document filter of
+    the CLI's --doc, the HTTP API and MCP) are taken per call, sync and async, and when made;
+    a keyword it does not take is refused, not ignored."""
+    import asyncio
+
+    from qa.langchain_retriever import QARetriever
+
+    doc = tmp_path / "orchard.txt"
+    doc.write_text("The orchard of Brindle grows forty kinds of apple. It opened in 1911.\n")
+    fake_pipeline.add_documents([doc])
+    question = "orchard of Brindle apple kinds"
+    retriever = QARetriever(pipeline=fake_pipeline, k=4)
+    assert len(retriever.invoke(question)) == 4
+    assert len(retriever.invoke(question, k=1)) == 1
+    assert len(asyncio.run(retriever.ainvoke(question, k=2))) == 2
+    assert len(retriever.batch([question, question], k=3)[1]) == 3
+    only = retriever.invoke(question, doc_ids=["orchard"])
+    assert only and {d.metadata["doc_id"] for d in only} == {"orchard"}
+    made = QARetriever(pipeline=fake_pipeline, doc_ids=["orchard"])
+    assert {d.metadata["doc_id"] for d in asyncio.run(made.ainvoke(question))} == {"orchard"}
+    with pytest.raises(BadQuestion, match="k must be an integer from 1 to 20, got 0"):
+        retriever.invoke(question, k=0)
+    with pytest.raises(BadQuestion, match="unknown document id 'nope'"):
+        retriever.invoke(question, doc_ids=["nope"])
+    with pytest.raises(TypeError, match="top_k"):
+        retriever.invoke(question, top_k=2)
