@@ -1664,6 +1664,22 @@ def test_a_csv_or_tsv_test_set_is_read_as_its_header_names_its_columns(tmp_path:
         ("Who is the Pentagon spokesman?", ("John Kirby",))]
 
 
+def test_jsonl_files_joined_with_cat_keep_the_second_files_first_question(
+        tmp_path: Path) -> None:
+    """`cat a.jsonl b.jsonl > all.jsonl`, where b.jsonl was saved with a byte order mark (as
+    Notepad or PowerShell save UTF-8): the mark opens a line inside the file, and that
+    question was skipped as "not valid JSON (Unexpected UTF-8 BOM (decode using
+    utf-8-sig))". A JSON text never starts with U+FEFF: it is read past, on any line."""
+    first = json.dumps({"id": "a", "question": "Who is the Pentagon spokesman?",
+                        "answers": ["John Kirby"]}) + "\n"
+    second = json.dumps({"id": "b", "question": "How many troops?", "answers": ["2,500"]})
+    path = tmp_path / "all.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + first.encode() + b"\xef\xbb\xbf" + second.encode()
+                     + b"\r\n\xef\xbb\xbf\n")  # and a file of no question: a blank line
+    testset = load_testset(path)
+    assert [i.id for i in testset.items] == ["a", "b"] and testset.problems == []
+
+
 def test_a_csv_test_set_separated_by_semicolons_is_read(tmp_path: Path) -> None:
     """Excel in a locale whose decimal mark is a comma (German, French, ...) saves "CSV" with
     semicolons between cells: the whole header was one column, 'question;answers;id', and

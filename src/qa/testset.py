@@ -204,6 +204,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
     seen: set[str] = set()
     unknown: dict[str, list[int]] = {}  # field -> [first line, lines]; at most MAX_NOTED
     for number, line in enumerate(lines, start=1):
+        line = line.removeprefix("\ufeff")  # a byte order mark opens each file `cat` joined
         if not line.strip():
             continue
         where = f"line {number}"
