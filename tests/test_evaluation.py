@@ -1632,6 +1632,40 @@ def test_outputs_may_not_land_in_the_documents_or_the_index(
     assert code == 0, err
 
 
+def test_an_output_that_is_not_a_plain_file_is_written_not_replaced(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs are written beside their target and renamed over it: `--out /dev/stdout` (a
+    link to the terminal or a pipe) or a named pipe was replaced by a plain file (as root,
+    /dev/stdout itself), the reader got nothing and exit was 0; an output named through a
+    symbolic link replaced the link, leaving the file it pointed to as it was. A path that
+    is not a plain file is refused before anything runs; a link's own file is written."""
+    import stat
+
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+    questions = tmp_path / "t.jsonl"
+    questions.write_text('{"question": "Who is the Pentagon spokesman?", '
+                         '"answers": ["John Kirby"]}\n', encoding="utf-8")
+    base = ["eval", str(questions), "--seeds", str(SEEDS), "--index", str(tmp_path / "index"),
+            "--model", "fake-hashing"]
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    for flag in ("--out", "--csv", "--metrics-out"):
+        code, out, err = _main(capsys, *base, flag, str(pipe))
+        assert code == 2 and out == "" and err.count("\n") == 1, (flag, err)
+        assert f"{flag} {str(pipe)!r} is not a plain file" in err
+        assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert fake_model == [] and sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "t.jsonl"]
+    real = tmp_path / "runs" / "metrics.json"
+    real.parent.mkdir()
+    real.write_text("{}", encoding="utf-8")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    code, _, err = _main(capsys, *base, "--metrics-out", str(link))
+    assert code == 0, err
+    assert link.is_symlink() and json.loads(real.read_text(encoding="utf-8"))["questions"] == 1
+
+
 # -- a spreadsheet's export: CSV and TSV --------------------------------------------------------
 
 

@@ -51,9 +51,18 @@ CSV_FIELDS = ("id", "question", "kind", "gold", "answerable", "prediction", "ans
 
 
 def _check_path(flag: str, value: str) -> Path:
+    """The file an output flag names, checked: an output is written beside it and renamed
+    over it, so a link is followed to its file (the rename would replace the link) and
+    what is not a plain file is refused (/dev/stdout, a named pipe: the rename would put a
+    file in its place and nothing would reach its reader)."""
     path = Path(value)
     if path.is_dir():
         raise BadSetting(f"{flag} {value!r} is a folder, not a file")
+    if path.exists() and not path.is_file():
+        raise BadSetting(f"{flag} {value!r} is not a plain file (a device, a pipe...): name a "
+                         "file (the metrics go to standard output with --json)")
+    if path.is_symlink():
+        path = path.resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
