@@ -1748,6 +1748,23 @@ def test_a_csv_test_set_qa_cannot_read_is_one_line(tmp_path: Path, content: byte
         load_testset(tmp_path / "set.csv")
 
 
+@pytest.mark.parametrize("suffix", [".xlsx", ".XLS", ".ods"])
+def test_a_spreadsheet_workbook_is_named_as_one(tmp_path: Path, suffix: str) -> None:
+    """`qa eval questions.xlsx`, the spreadsheet itself rather than its CSV export, was read
+    as JSON lines: "is not UTF-8 text (bad byte at offset 12)", which says nothing of what
+    to do. It says what the file is and what qa reads instead."""
+    import zipfile
+
+    path = tmp_path / f"questions{suffix}"
+    with zipfile.ZipFile(path, "w") as workbook:
+        workbook.writestr("[Content_Types].xml", "<Types/>")
+    with pytest.raises(QAError) as err:
+        load_testset(path)
+    assert str(err.value) == (
+        f"test set {str(path)!r} is a spreadsheet workbook: qa reads its CSV export (File > "
+        "Save As > CSV UTF-8), a header row naming the columns question, answers, id, kind")
+
+
 def test_qa_eval_runs_a_csv_test_set(tmp_path: Path, fake_model: list[Settings],
                                      capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -273,6 +273,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
 # by "|"; empty for a question the documents cannot answer), "id" and "kind". A `.csv` file's
 # cells are separated by commas, or by semicolons where its header says so (`_delimiter`).
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")  # what they export is read
 CSV_COLUMNS = {"question": "question", "answers": "answers", "answer": "answers",
                "id": "id", "kind": "kind"}
 ANSWER_SEPARATOR = "|"
@@ -765,6 +766,10 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
             raise QAError(f"test set {str(path)!r} is too large ({size:,} bytes; "
                           f"at most {MAX_TESTSET_BYTES:,})")
         suffix = path.suffix.lower()
+        if suffix in WORKBOOKS:  # not text: read as JSON lines, it was "not UTF-8 text"
+            raise QAError(f"test set {str(path)!r} is a spreadsheet workbook: qa reads its CSV "
+                          "export (File > Save As > CSV UTF-8), a header row naming the "
+                          "columns question, answers, id, kind")
         if suffix in CSV_DELIMITERS:
             notes_csv: list[Problem] = []
             try:
