@@ -691,6 +691,47 @@ def test_a_test_set_none_of_whose_golds_the_documents_hold_is_refused(
     assert sum("is in none of the documents" in line for line in stderr.splitlines()) == 3
 
 
+def test_a_test_set_of_many_bad_lines_lists_some_and_counts_the_rest(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    """A test set in a shape qa does not read (here Hugging Face's SQuAD rows, whose
+    `answers` is an object) printed one stderr line per question, 11,873 for SQuAD 2.0's dev
+    set, before its one-line error. The first MAX_SHOWN_PROBLEMS are listed; the rest are
+    counted in one line that names the most common problems."""
+    shown = evaluation.MAX_SHOWN_PROBLEMS
+    rows = [{"id": f"q{n}", "question": f"Who keeps lighthouse number {n}?",
+             "context": "The keeper is Ada.", "answers": {"text": ["Ada"], "answer_start": [14]}}
+            for n in range(shown + 30)]
+    rows += [{"id": f"d{n}", "question": "Who is it?", "answers": ["Ada"], "history": "x"}
+             for n in range(5)]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
+                                 str(tmp_path / "index"), "--model", "fake-hashing")
+    lines = stderr.splitlines()
+    assert code == 1 and stdout == ""
+    listed = [line for line in lines if line.endswith("(skipped)")]
+    assert len(listed) == shown and listed[0] == (
+        f"qa: eval: {testset}: line 1: 'answers' must be a list of strings (skipped)")
+    history = "'history' must be a list of questions or {\"question\", \"answer\"} objects"
+    assert lines[shown] == (
+        f"qa: eval: {testset}: 35 more bad question(s) not listed: 'answers' must be a list "
+        f"of strings (30), {history} (5)")
+    assert lines[-1] == f"qa: error: test set {str(testset)!r} holds no questions"
+    assert len(lines) == shown + 3  # the count, the note on 'context' (not read), the error
+    # questions refused when asked (content-free) are listed and counted the same way
+    rows = [{"id": f"e{n}", "question": "?!", "answers": []} for n in range(shown + 5)]
+    rows.append({"id": "k", "question": "Who is the Pentagon spokesman?",
+                 "answers": ["John Kirby"]})
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
+                                 str(tmp_path / "index"), "--model", "fake-hashing", "--json")
+    assert code == 0 and json.loads(stdout)["skipped"] == shown + 5
+    lines = stderr.splitlines()
+    assert sum(line.endswith("(skipped)") for line in lines) == shown
+    assert re.fullmatch(rf"qa: eval: {re.escape(str(testset))}: 5 more bad question\(s\) not "
+                        r"listed: [^,]+ \(5\)", lines[-1]), lines[-1]
+
+
 class _Documents:
     """What `missing_golds` reads of an index: its document ids and their texts."""
 

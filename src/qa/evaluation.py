@@ -693,11 +693,40 @@ def format_table(metrics: Metrics) -> str:
     return "\n".join(lines)
 
 
-def _report_problem(path: Path, strict: bool) -> Callable[[Problem], None]:
-    def report(problem: Problem) -> None:
-        print(f"qa: eval: {path}: {problem}" + ("" if strict else " (skipped)"), file=sys.stderr)
+MAX_SHOWN_PROBLEMS = 50  # bad questions listed one a line; the rest are counted
+MAX_PROBLEM_KINDS = 1000  # distinct messages counted (beyond: counted, not named)
 
-    return report
+
+class _ProblemReport:
+    """Says each bad question on stderr, the first `most` one a line: a test set of another
+    shape (every line bad) printed thousands of lines. `flush` says how many more there
+    were, naming the most common problems."""
+
+    def __init__(self, path: Path, strict: bool, most: int = MAX_SHOWN_PROBLEMS) -> None:
+        self.path, self.strict, self.most = path, strict, most
+        self.listed = self.unlisted = 0
+        self.kinds: Counter[str] = Counter()
+
+    def __call__(self, problem: Problem) -> None:
+        if self.listed < self.most:
+            self.listed += 1
+            print(f"qa: eval: {self.path}: {problem}" + ("" if self.strict else " (skipped)"),
+                  file=sys.stderr)
+            return
+        self.unlisted += 1
+        if problem.message in self.kinds or len(self.kinds) < MAX_PROBLEM_KINDS:
+            self.kinds[problem.message] += 1
+
+    def flush(self) -> None:
+        if not self.unlisted:
+            return
+        common = self.kinds.most_common(3)
+        named = ", ".join(f"{message} ({count:,})" for message, count in common)
+        rest = ", ..." if sum(count for _, count in common) < self.unlisted else ""
+        print(f"qa: eval: {self.path}: {self.unlisted:,} more bad question(s) not listed: "
+              f"{named}{rest}", file=sys.stderr)
+        self.unlisted = 0
+        self.kinds.clear()
 
 
 def _pipeline_for(testset: TestSet, settings: Settings) -> Pipeline:
@@ -744,7 +773,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     stack = contextlib.ExitStack()
     try:
         testset = load_testset(path, args.limit)
-        report_problem = _report_problem(path, args.strict)
+        report_problem = _ProblemReport(path, args.strict)
         problems = list(testset.problems)
         if args.strict:
             analyzer = make_analyzer(settings.spacy)
@@ -754,6 +783,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
                 analyzer.close()
         for problem in problems:
             report_problem(problem)
+        report_problem.flush()
         for note in testset.notes:
             print(f"qa: eval: {path}: {note}", file=sys.stderr)
         if problems and args.strict:
@@ -791,6 +821,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         asker = baseline_asker(pipeline) if args.baseline else None
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
                                      sink=outputs.write, on_problem=report_problem)
+        report_problem.flush()
         metrics["skipped"] = (metrics["skipped"] or 0) + len(testset.problems)
         if not outcomes:  # nothing scored: all zeros would pass for a result
             raise QAError(f"no question of {str(path)!r} could be asked "
