@@ -693,14 +693,13 @@ def test_a_test_set_none_of_whose_golds_the_documents_hold_is_refused(
 
 def test_a_test_set_of_many_bad_lines_lists_some_and_counts_the_rest(
         tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
-    """A test set in a shape qa does not read (here Hugging Face's SQuAD rows, whose
-    `answers` is an object) printed one stderr line per question, 11,873 for SQuAD 2.0's dev
-    set, before its one-line error. The first MAX_SHOWN_PROBLEMS are listed; the rest are
-    counted in one line that names the most common problems."""
+    """A test set in a shape qa does not read (here answers as objects) printed one stderr
+    line per question, thousands for a large set, before its one-line error. The first
+    MAX_SHOWN_PROBLEMS are listed; the rest are counted in one line that names the most
+    common problems."""
     shown = evaluation.MAX_SHOWN_PROBLEMS
     rows = [{"id": f"q{n}", "question": f"Who keeps lighthouse number {n}?",
-             "context": "The keeper is Ada.", "answers": {"text": ["Ada"], "answer_start": [14]}}
-            for n in range(shown + 30)]
+             "answers": {"text": ["Ada"]}, "source": "wiki"} for n in range(shown + 30)]
     rows += [{"id": f"d{n}", "question": "Who is it?", "answers": ["Ada"], "history": "x"}
              for n in range(5)]
     testset = tmp_path / "set.jsonl"
@@ -717,7 +716,7 @@ def test_a_test_set_of_many_bad_lines_lists_some_and_counts_the_rest(
         f"qa: eval: {testset}: 35 more bad question(s) not listed: 'answers' must be a list "
         f"of strings (30), {history} (5)")
     assert lines[-1] == f"qa: error: test set {str(testset)!r} holds no questions"
-    assert len(lines) == shown + 3  # the count, the note on 'context' (not read), the error
+    assert len(lines) == shown + 3  # the count, the note on 'source' (not read), the error
     # questions refused when asked (content-free) are listed and counted the same way
     rows = [{"id": f"e{n}", "question": "?!", "answers": []} for n in range(shown + 5)]
     rows.append({"id": "k", "question": "Who is the Pentagon spokesman?",
@@ -1705,6 +1704,74 @@ def test_an_output_that_is_not_a_plain_file_is_written_not_replaced(
     code, _, err = _main(capsys, *base, "--metrics-out", str(link))
     assert code == 0, err
     assert link.is_symlink() and json.loads(real.read_text(encoding="utf-8"))["questions"] == 1
+
+
+def _hf_row(qid: str, title: str, context: str, question: str, golds: list[str]
+            ) -> dict[str, Any]:
+    """A row of Hugging Face's `squad_v2` dataset as `Dataset.to_json` writes it."""
+    return {"id": qid, "title": title, "context": context, "question": question,
+            "answers": {"text": golds, "answer_start": [context.find(g) for g in golds]}}
+
+
+def test_hugging_face_squad_rows_are_read_as_squad(tmp_path: Path) -> None:
+    """SQuAD as most people have it now: `load_dataset("squad_v2")[...].to_json(...)`, one
+    question a line with its paragraph (`context`) and `answers` as {"text": [...],
+    "answer_start": [...]}. Read as JSON lines, every line was refused ("'answers' must be a
+    list of strings"); and its paragraphs are the documents, which JSON lines never bring.
+    It is read as the SQuAD file it stands for: its titles' paragraphs become the articles."""
+    lighthouse = "The lighthouse at Brindle Point was built in 1911 by Ada Brown."
+    keeper = "Its first keeper was Tom Reed, who kept bees."
+    rows = [
+        _hf_row("a1", "Brindle_Point", lighthouse, "When was the lighthouse built?", ["1911"]),
+        _hf_row("a2", "Brindle_Point", lighthouse, "Who built it?", ["Ada Brown", "Ada Brown"]),
+        _hf_row("a3", "Brindle_Point", keeper, "Who was the first keeper?", ["Tom Reed"]),
+        _hf_row("a4", "Brindle_Point", keeper, "Who was the last keeper?", []),
+        _hf_row("b1", "Orchard", "The orchard grows forty kinds of apple.",
+                "How many kinds of apple?", ["forty", "fourty"]),
+        {**_hf_row("b2", "Orchard", "x", "Q?", []), "answers": "x"},
+        _hf_row("a1", "Orchard", "The orchard grows forty kinds of apple.", "Again?", []),
+    ]
+    path = tmp_path / "dev.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = load_testset(path)
+    assert testset.format == "squad"
+    assert [(a.title, a.paragraphs) for a in testset.articles] == [
+        ("Brindle Point", (lighthouse, keeper)),
+        ("Orchard", ("The orchard grows forty kinds of apple.",))]
+    assert [(i.id, i.question, i.answers, i.where) for i in testset.items] == [
+        ("a1", "When was the lighthouse built?", ("1911",), "line 1"),
+        ("a2", "Who built it?", ("Ada Brown",), "line 2"),
+        ("a3", "Who was the first keeper?", ("Tom Reed",), "line 3"),
+        ("a4", "Who was the last keeper?", (), "line 4"),
+        ("b1", "How many kinds of apple?", ("forty", "fourty"), "line 5")]
+    assert [str(p) for p in testset.problems] == [
+        "line 6 (id 'b2'): 'answers' must be {\"text\": [...]} (Hugging Face's SQuAD rows) "
+        "or a list of strings",
+        "line 7 (id 'a1'): duplicate id 'a1'"]
+    assert [str(n) for n in testset.notes] == [
+        "line 5 (id 'b1'): gold answer 'fourty' is not in its paragraph (scored as given)"]
+    assert testset.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert len(load_testset(path, limit=2).items) == 2
+    # a JSON-lines question with a 'context' note of its own and answers as a list is asked
+    # of the folder's documents, as before
+    path.write_text(json.dumps({"id": "1", "question": "Who?", "answers": ["Ada"],
+                                "context": "asked at onboarding"}) + "\n", encoding="utf-8")
+    assert load_testset(path).format == "jsonl"
+
+
+def test_qa_eval_runs_hugging_face_squad_rows_over_their_own_paragraphs(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    context = "The lighthouse at Brindle Point was built in 1911 by Ada Brown."
+    path = tmp_path / "dev.jsonl"
+    path.write_text(json.dumps(_hf_row("a1", "Brindle_Point", context,
+                                       "Who built the lighthouse at Brindle Point?",
+                                       ["Ada Brown"])) + "\n", encoding="utf-8")
+    code, stdout, stderr = _main(capsys, "eval", str(path), "--model", "fake-hashing", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["questions"] == 1 and json.loads(stdout)["hit@1"] == 1.0
+    assert fake_model[-1].seeds_dir.parent.parent == tmp_path / "cache" / "eval"
 
 
 # -- a spreadsheet's export: CSV and TSV --------------------------------------------------------

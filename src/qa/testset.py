@@ -16,6 +16,10 @@ time, SQuAD an article at a time (`_squad_stream`). A bad question is a `Problem
 skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
 A SQuAD gold answer its paragraph does not hold is a note (`TestSet.notes`): kept and scored.
+JSON lines whose first question carries its paragraph (`context`) and `answers` as
+{"text": [...]} are SQuAD as Hugging Face's datasets write it, one question a line
+(`parse_squad_rows`): read as the SQuAD file they stand for, each title's paragraphs an
+article.
 A `.csv` or `.tsv` file is a spreadsheet's export (`csv_lines`): a header row naming its
 columns, then a question a row, read a row at a time as the JSON lines it stands for.
 
@@ -39,7 +43,7 @@ import sys
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -507,6 +511,99 @@ def parse_squad(data: Any, notes: list[Problem] | None = None
     return parts.result()
 
 
+# -- SQuAD as Hugging Face's datasets write it: one question a line ------------------------------
+
+
+def is_squad_row(line: str) -> bool:
+    """A JSON line of Hugging Face's SQuAD (`Dataset.to_json`): an object with the question's
+    paragraph, `context`, beside `question` and `answers` as {"text": [...]} (a JSON-lines
+    question with a `context` of its own and `answers` as a list stays one: its documents
+    are the folder's)."""
+    try:
+        row = json.loads(line.removeprefix("\ufeff"))
+    except (ValueError, RecursionError):
+        return False
+    return (isinstance(row, dict) and isinstance(row.get("context"), str)
+            and "question" in row and isinstance(row.get("answers"), dict)
+            and "text" in row["answers"])
+
+
+_SQUAD_ROW_ANSWERS = ("'answers' must be {\"text\": [...]} (Hugging Face's SQuAD rows) or a "
+                      "list of strings")
+
+
+def parse_squad_rows(lines: Iterable[str], notes: list[Problem] | None = None,
+                     limit: int | None = None) -> tuple[list[Article], list[Item], list[Problem]]:
+    """Articles, questions and bad questions of SQuAD rows, one question a line (`{"id",
+    "title", "context", "question", "answers": {"text": [...], "answer_start": [...]}}`): the
+    SQuAD file they stand for, each title's distinct paragraphs an article (in the order
+    first met). Answers as a list of strings are read too; none is unanswerable. A bad line is
+    a problem named by its number, as in JSON lines; `notes` gets the gold answers their
+    paragraph does not hold. Memory holds the paragraphs once, as for a SQuAD file."""
+    contexts: dict[str, dict[str, None]] = {}  # title -> its paragraphs, in order
+    items: list[Item] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    normalized: tuple[str, str] = ("", "")  # the last paragraph, normalised once
+    for number, line in enumerate(lines, start=1):
+        line = line.removeprefix("\ufeff")
+        if not line.strip():
+            continue
+        where = label = f"line {number}"
+        try:
+            if line == LONG_LINE:
+                raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
+            except RecursionError:
+                raise ValueError(f"not valid JSON ({TOO_DEEP})") from None
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            if isinstance(row.get("id"), str) and row["id"]:
+                label = f"{where} (id {row['id']!r})"
+            context, title = row.get("context"), row.get("title", "")
+            if not isinstance(context, str) or not context.strip():
+                raise ValueError("missing 'context' (the paragraph the question is asked of)")
+            if _NOT_DOCUMENT_TEXT.search(context):
+                raise ValueError("'context' is not valid text (a lone surrogate or a NUL)")
+            if not isinstance(title, str) or _NOT_DOCUMENT_TEXT.search(title):
+                raise ValueError("'title' must be text")
+            answers = row.get("answers")
+            if isinstance(answers, dict):
+                answers = answers.get("text")
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise ValueError(_SQUAD_ROW_ANSWERS)
+            qa = {"id": row.get("id"), "question": row.get("question"),
+                  "answers": [{"text": a} for a in answers], "is_impossible": not answers}
+            item = _squad_question(qa, where, seen)
+        except ValueError as exc:
+            problems.append(Problem(label, str(exc)))
+            if len(problems) > MAX_PROBLEMS:
+                raise TooMuch(f"it has more than {MAX_PROBLEMS:,} bad lines (the first: "
+                              f"{problems[0]})") from None
+            continue
+        context = context.strip()
+        contexts.setdefault(title.replace("_", " ").strip(), {})[context] = None
+        if notes is not None and item.answers:
+            if normalized[0] != context:
+                normalized = (context, normalize_loose(context))
+            notes += _missing_golds(item, normalized[1])
+        if limit is not None and len(items) >= limit:
+            continue  # checked, not kept
+        if len(items) >= MAX_QUESTIONS:
+            raise TooMuch(f"it holds more than {MAX_QUESTIONS:,} questions, more than one run "
+                          "keeps: ask it in parts (--limit N)")
+        items.append(item)
+    taken: set[str] = set()
+    tried: dict[str, int] = {}
+    articles = [Article(_doc_id(title or f"Article {n}", taken, n, tried),
+                        title or f"Article {n}", tuple(paragraphs))
+                for n, (title, paragraphs) in enumerate(contexts.items(), start=1)]
+    return articles, items, problems
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -523,7 +620,7 @@ class _Reader:
         return QAError(f"test set {str(self.path)!r} is not UTF-8 text "
                        f"(bad byte at offset {at + exc.start})")
 
-    def lines(self) -> Iterator[str]:
+    def lines(self) -> Generator[str, None, None]:
         """The lines of a JSON-lines file, split as `jsonl_lines` splits them, one at a time.
         A line longer than MAX_LINE_BYTES is yielded as LONG_LINE (a problem, not a question)
         and never held whole."""
@@ -801,6 +898,17 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
         reader = _Reader(path)
         notes = []
         try:
+            lines = reader.lines()
+            first = next((line for line in lines if line.strip()), "")
+            lines.close()  # (its file)
+            if is_squad_row(first):  # Hugging Face's SQuAD: its paragraphs are the documents
+                reader = _Reader(path)  # read again, from the start
+                articles, items, problems = parse_squad_rows(reader.lines(), notes, limit)
+                if not articles:
+                    raise QAError(f"test set {str(path)!r} holds no paragraphs of text")
+                return TestSet("squad", items, problems, articles, reader.sha256(),
+                               tuple(notes))
+            reader = _Reader(path)
             items, problems = parse_jsonl(reader.lines(), notes, limit)
         except TooMuch as exc:
             raise QAError(f"test set {str(path)!r}: {exc}") from None
