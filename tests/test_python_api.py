@@ -76,6 +76,18 @@ def test_k_out_of_range_is_refused_not_replaced_by_the_default(fake_pipeline: Pi
         fake_pipeline.retrieve(ARTICLE_QUESTION, k=k)  # type: ignore[arg-type]
 
 
+def test_k_as_a_numpy_integer_is_an_integer(fake_pipeline: Pipeline) -> None:
+    """`Settings(k=np.int64(3))` is taken, but `retrieve(q, k=np.int64(3))` (k computed with
+    numpy, or read from a DataFrame) was refused: "k must be an integer from 1 to 20, got
+    np.int64(3)", of an integer from 1 to 20."""
+    import numpy as np
+
+    assert len(fake_pipeline.retrieve(ARTICLE_QUESTION, k=np.int64(3))) == 3  # type: ignore[arg-type]
+    assert len(fake_pipeline.ask(ARTICLE_QUESTION, k=np.int32(2)).passages) == 2  # type: ignore[arg-type]
+    with pytest.raises(BadQuestion, match="k must be an integer from 1 to 20, got 0"):
+        fake_pipeline.retrieve(ARTICLE_QUESTION, k=np.int64(0))  # type: ignore[arg-type]
+
+
 def test_doc_ids_that_are_not_a_list_are_a_bad_question(fake_pipeline: Pipeline) -> None:
     with pytest.raises(BadQuestion, match="doc_ids must be a list of document ids, got 5"):
         fake_pipeline.retrieve(ARTICLE_QUESTION, doc_ids=5)  # type: ignore[arg-type]

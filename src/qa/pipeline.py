@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import numbers
 import os
 import re
 import threading
@@ -138,9 +139,12 @@ def preflight(settings: Settings, building: bool | None = None) -> None:
 
 
 def check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise BadQuestion(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-    return k
+    """`k` as an int: numpy's integers too, as `Settings` takes them (not True, not 2.0)."""
+    whole = not isinstance(k, bool) and isinstance(k, numbers.Integral)
+    if not whole or not 1 <= k <= MAX_K:
+        shown = int(k) if whole else k
+        raise BadQuestion(f"k must be an integer from 1 to {MAX_K}, got {shown!r}")
+    return int(k)
 
 
 def check_history(history: Sequence[str | Turn] | None) -> list[Turn]:
