@@ -387,3 +387,34 @@ def test_progress_lines_are_qa_lines_each_said_once(
     assert all(line.startswith("qa: ") for line in lines), lines
     counts = [line.rsplit(" (", 1)[0] for line in progress]  # without the rate and time
     assert len(counts) == len(set(counts)), lines
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_a_question_read_from_standard_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa ask -` and `qa retrieve -` read the question from standard input (a script's
+    question need not survive the shell's quoting: `$`, quotes, backticks), as `-` means
+    for most commands; it was asked as the question "-" ("'-' is not a question")."""
+    import io
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    flags = ["--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"),
+             "--model", "fake-hashing", "--json"]
+
+    def given(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+    question = "Who is the Pentagon's \"spokesman\" ($ `x`)?"
+    for command in ("ask", "retrieve"):
+        assert cli.main([command, question, *flags]) == 0
+        expected = json.loads(capsys.readouterr().out)
+        given(f"  {question}\r\n".encode())
+        assert cli.main([command, "-", *flags]) == 0
+        assert json.loads(capsys.readouterr().out) == expected
+    for data, message in [(b"\xff\xfe bad\n", "standard input is not UTF-8 text"),
+                          (b"\n", "the question is empty"),
+                          ("é".encode() * 5000, "the question is too long")]:
+        given(data)
+        assert cli.main(["ask", "-", *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("qa: error: ") and message in err, err

@@ -15,8 +15,15 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from qa.config import MAX_K, Settings, load_settings
-from qa.errors import WRITE_ERRNOS, BadSetting, NothingToIndex, QAError, describe_os_error
+from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, load_settings
+from qa.errors import (
+    WRITE_ERRNOS,
+    BadQuestion,
+    BadSetting,
+    NothingToIndex,
+    QAError,
+    describe_os_error,
+)
 from qa.pipeline import Pipeline, preflight
 from qa.schema import (
     BIDI_CONTROLS,
@@ -118,14 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_flags(p)
 
     p = sub.add_parser("retrieve", help="print the passages that best match a question")
-    p.add_argument("question")
+    p.add_argument("question", help="the question, or - to read it from standard input")
     p.add_argument("-k", type=_positive_k, default=None, help="how many passages (1-20, default 5)")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     _add_doc_filter(p)
     _add_index_flags(p)
 
     p = sub.add_parser("ask", help="answer a question with cited sentences")
-    p.add_argument("question")
+    p.add_argument("question", help="the question, or - to read it from standard input")
     p.add_argument("--history", action="append", default=[], metavar="Q",
                    help="an earlier question of the conversation (repeat, oldest first)")
     p.add_argument("--history-answer", action="append", default=[], metavar="A",
@@ -301,6 +308,22 @@ def _check_backend(settings: Settings) -> None:
         client(settings)
 
 
+def _standard_input() -> str:
+    """The question of `qa ask -`: standard input, read no further than a question can be
+    long (more is refused as too long, never read whole)."""
+    if sys.stdin is None:
+        raise BadQuestion("there is no standard input to read the question from")
+    most = 4 * MAX_QUESTION_CHARS + 4  # bytes of UTF-8: a character is at most 4
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream put in its place
+        return str(sys.stdin.read(MAX_QUESTION_CHARS + 1))
+    raw = stream.read(most)
+    try:
+        return str(raw.decode("utf-8", "ignore" if len(raw) >= most else "strict"))
+    except UnicodeDecodeError:
+        raise BadQuestion("standard input is not UTF-8 text") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     _check_backend(_settings(args))
     if args.command == "serve":
@@ -322,6 +345,8 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.command in ("ask", "retrieve"):  # a bad question claims (makes) no index folder
+        if args.question == "-":
+            args.question = _standard_input()
         args.question = clean_question(args.question)
     if args.command == "ask":
         if len(args.history_answer) > len(args.history):
