@@ -731,6 +731,27 @@ def test_a_test_set_of_many_bad_lines_lists_some_and_counts_the_rest(
                         r"listed: [^,]+ \(5\)", lines[-1]), lines[-1]
 
 
+def test_many_notes_are_listed_to_a_point_and_counted(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run over a folder that lacks some of its documents, a large test set printed a note
+    for every gold answer those documents hold (thousands of lines): the first
+    MAX_SHOWN_PROBLEMS notes are listed and the rest counted, as bad questions are."""
+    monkeypatch.setattr(evaluation, "MAX_SHOWN_PROBLEMS", 5)
+    rows = [{"id": f"q{n}", "question": f"Who keeps lighthouse number {n}?",
+             "answers": [f"Keeper Zyxwvut{n}"]} for n in range(8)]
+    rows.append({"id": "k", "question": "Who is the Pentagon spokesman?",
+                 "answers": ["John Kirby"]})
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code, _, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
+                            str(tmp_path / "index"), "--model", "fake-hashing", "--json")
+    lines = stderr.splitlines()
+    assert code == 0
+    assert sum("is in none of the documents" in line for line in lines) == 5
+    assert f"qa: eval: {testset}: 3 more note(s) not listed" in lines
+
+
 class _Documents:
     """What `missing_golds` reads of an index: its document ids and their texts."""
 

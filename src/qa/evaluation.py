@@ -693,38 +693,43 @@ def format_table(metrics: Metrics) -> str:
     return "\n".join(lines)
 
 
-MAX_SHOWN_PROBLEMS = 50  # bad questions listed one a line; the rest are counted
+MAX_SHOWN_PROBLEMS = 50  # bad questions (and notes) listed one a line; the rest counted
 MAX_PROBLEM_KINDS = 1000  # distinct messages counted (beyond: counted, not named)
 
 
-class _ProblemReport:
-    """Says each bad question on stderr, the first `most` one a line: a test set of another
-    shape (every line bad) printed thousands of lines. `flush` says how many more there
-    were, naming the most common problems."""
+class _Listing:
+    """Says bad questions (or notes) on stderr, the first MAX_SHOWN_PROBLEMS one a line: a
+    test set of another shape (every line bad), or one run over a folder lacking some of its
+    documents (a note per gold), printed thousands of lines. `flush` says how many more there
+    were, for bad questions naming the most common problems (a note names its gold: no two
+    alike)."""
 
-    def __init__(self, path: Path, strict: bool, most: int = MAX_SHOWN_PROBLEMS) -> None:
-        self.path, self.strict, self.most = path, strict, most
+    def __init__(self, path: Path, suffix: str = "", noun: str = "bad question(s)",
+                 name_common: bool = True) -> None:
+        self.path, self.suffix, self.noun, self.name_common = path, suffix, noun, name_common
+        self.most = MAX_SHOWN_PROBLEMS
         self.listed = self.unlisted = 0
         self.kinds: Counter[str] = Counter()
 
     def __call__(self, problem: Problem) -> None:
         if self.listed < self.most:
             self.listed += 1
-            print(f"qa: eval: {self.path}: {problem}" + ("" if self.strict else " (skipped)"),
-                  file=sys.stderr)
+            print(f"qa: eval: {self.path}: {problem}{self.suffix}", file=sys.stderr)
             return
         self.unlisted += 1
-        if problem.message in self.kinds or len(self.kinds) < MAX_PROBLEM_KINDS:
+        if self.name_common and (problem.message in self.kinds
+                                 or len(self.kinds) < MAX_PROBLEM_KINDS):
             self.kinds[problem.message] += 1
 
     def flush(self) -> None:
         if not self.unlisted:
             return
-        common = self.kinds.most_common(3)
-        named = ", ".join(f"{message} ({count:,})" for message, count in common)
-        rest = ", ..." if sum(count for _, count in common) < self.unlisted else ""
-        print(f"qa: eval: {self.path}: {self.unlisted:,} more bad question(s) not listed: "
-              f"{named}{rest}", file=sys.stderr)
+        said = f"qa: eval: {self.path}: {self.unlisted:,} more {self.noun} not listed"
+        if self.name_common:
+            common = self.kinds.most_common(3)
+            rest = ", ..." if sum(count for _, count in common) < self.unlisted else ""
+            said += ": " + ", ".join(f"{message} ({count:,})" for message, count in common) + rest
+        print(said, file=sys.stderr)
         self.unlisted = 0
         self.kinds.clear()
 
@@ -773,7 +778,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     stack = contextlib.ExitStack()
     try:
         testset = load_testset(path, args.limit)
-        report_problem = _ProblemReport(path, args.strict)
+        report_problem = _Listing(path, "" if args.strict else " (skipped)")
+        report_note = _Listing(path, noun="note(s)", name_common=False)
         problems = list(testset.problems)
         if args.strict:
             analyzer = make_analyzer(settings.spacy)
@@ -785,7 +791,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
             report_problem(problem)
         report_problem.flush()
         for note in testset.notes:
-            print(f"qa: eval: {path}: {note}", file=sys.stderr)
+            report_note(note)
+        report_note.flush()
         if problems and args.strict:
             raise QAError(f"{len(problems)} bad question(s) in {str(path)!r} "
                           f"(first: {problems[0]}) (--strict)")
@@ -817,7 +824,8 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
                     f"those of {str(settings.seeds_dir)!r} and {str(settings.documents_dir)!r})"
                     ": are they the test set's? (--seeds, --data)")
             for note in gold_notes(testset.items, there, chars):
-                print(f"qa: eval: {path}: {note}", file=sys.stderr)
+                report_note(note)
+        report_note.flush()
         asker = baseline_asker(pipeline) if args.baseline else None
         metrics, outcomes = evaluate(pipeline, testset.items, settings.k, asker,
                                      sink=outputs.write, on_problem=report_problem)
