@@ -406,6 +406,27 @@ def test_a_jsonl_line_with_a_data_key_is_a_question_not_squad(tmp_path: Path) ->
     assert load_testset(_squad(tmp_path, squad_text, "squad.jsonl")).format == "jsonl"
 
 
+def test_json_lines_in_a_json_file_are_read_as_json_lines(tmp_path: Path) -> None:
+    """Hugging Face's `Dataset.to_json("dev.json")` and pandas' `to_json(..., lines=True)`
+    write JSON lines whatever the file is called: a `.json` file had to be one SQuAD object,
+    so such a test set was refused ("not a SQuAD file"). A `.json` file whose first line is a
+    JSON object of its own, followed by more, cannot be one JSON value: it is JSON lines."""
+    rows = [{"id": "1", "question": "Who is the Pentagon spokesman?", "answers": ["Kirby"]},
+            {"id": "2", "question": "How many troops?", "answers": ["2,500"]}]
+    lines = "".join(json.dumps(r) + "\n" for r in rows)
+    testset = load_testset(_squad(tmp_path, lines, "set.json"))
+    assert testset.format == "jsonl" and [i.id for i in testset.items] == ["1", "2"]
+    hf = _hf_row("a1", "T", "The keeper is Ada.", "Who is the keeper?", ["Ada"])
+    assert load_testset(_squad(tmp_path, json.dumps(hf) + "\n" + json.dumps(
+        {**hf, "id": "a2"}) + "\n", "dev.json")).format == "squad"
+    squad = SMALL_SQUAD.read_text(encoding="utf-8")  # one SQuAD object, however laid out
+    assert load_testset(_squad(tmp_path, squad, "a.json")).format == "squad"
+    assert load_testset(_squad(tmp_path, json.dumps(json.loads(squad)) + "\n",
+                               "b.json")).format == "squad"
+    with pytest.raises(QAError, match="not a SQuAD file"):
+        load_testset(_squad(tmp_path, json.dumps(rows[0]) + "\n", "one.json"))
+
+
 # -- the command, with the hashing embedder ---------------------------------------------------
 
 

@@ -11,8 +11,9 @@ whose answer is used as given (as the HTTP API takes them). SQuAD: an object who
 articles with `paragraphs` of `context` and `qas`; gold answers are `answers[].text`
 (deduplicated) and `is_impossible` questions are the unanswerable ones. A `.jsonl` file is
 JSON lines; another is SQuAD when its JSON is SQuAD-shaped (`is_squad`: an article with
-`paragraphs`), and a `.json` file must be SQuAD. Neither is read whole: JSON lines a line at a
-time, SQuAD an article at a time (`_squad_stream`). A bad question is a `Problem` (the run
+`paragraphs`), and a `.json` file must be SQuAD unless it is JSON lines (`_one_json_value`).
+Neither is read whole: JSON lines a line at a time, SQuAD an article at a time
+(`_squad_stream`). A bad question is a `Problem` (the run
 skips and counts it); a file
 of the wrong shape is a one-line `QAError` naming the place, e.g. `data[3].paragraphs[2]`.
 A SQuAD gold answer its paragraph does not hold is a note (`TestSet.notes`): kept and scored.
@@ -827,16 +828,15 @@ LONG_LINE = "\x00long line"  # a line no question fits in (JSON text cannot star
 def _one_json_value(path: Path, suffix: str) -> bool:
     """Might the file be one JSON value (a SQuAD file) rather than JSON lines? Only the start
     is read: a file whose first line is a JSON value of its own, followed by more lines, is
-    JSON lines (as one value it would be invalid JSON)."""
-    if suffix == ".json":
-        return True
+    JSON lines (as one value it would be invalid JSON), even a `.json` file: Hugging Face's
+    `Dataset.to_json` writes JSON lines whatever the name. Another `.json` file is one value."""
     if suffix == ".jsonl":
         return False
     with path.open("rb") as fh:
         head = fh.read(1 << 20)
     text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace")
     if not text.lstrip().startswith("{"):
-        return False
+        return suffix == ".json"
     first, sep, rest = text.lstrip().partition("\n")
     if not sep or not rest.strip():
         return True
@@ -887,7 +887,7 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
             except (TooMuch, SquadShape) as exc:
                 raise QAError(f"test set {str(path)!r}: {exc}") from None
             except NotJson as exc:
-                if suffix == ".json":  # a .json file must be one SQuAD object
+                if suffix == ".json":  # a .json file of one value must be SQuAD
                     raise QAError(f"{str(path)!r} is not valid JSON ({exc})") from None
             except NotSquad:
                 if suffix == ".json":
