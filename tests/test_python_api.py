@@ -289,3 +289,29 @@ def test_langchain_retriever_takes_k_and_doc_ids_per_call(fake_pipeline: Pipelin
         retriever.invoke(question, doc_ids=["nope"])
     with pytest.raises(TypeError, match="top_k"):
         retriever.invoke(question, top_k=2)
+
+
+@pytest.mark.slow  # (langchain: kept out of the fast tier)
+def test_langchain_documents_of_a_pdf_say_their_page(fake_pipeline: Pipeline) -> None:
+    """The HTTP API, the OpenAI API, MCP and the CLI cite a PDF by page; a LangChain
+    Document of a PDF passage said only its character offsets in the extracted text, which
+    no reader can find in the PDF. Its metadata has `page` (1-based, of the passage's start
+    and of its best sentence's), as LangChain's own PDF loaders set it; a document without
+    pages has none."""
+    from qa.langchain_retriever import QARetriever
+
+    root = Path(__file__).resolve().parent
+    fake_pipeline.add_documents([root / "data" / "docs" / "water-report.pdf"])
+    document = fake_pipeline.index.documents["water-report"]
+    assert len(document.pages) > 1
+    found = QARetriever(pipeline=fake_pipeline, k=10).invoke(
+        "water quality report", doc_ids=["water-report"])
+    assert found
+    for doc in found:
+        meta = doc.metadata
+        assert meta["page"] == document.page_of(meta["start"]) and meta["page"] >= 1
+        assert meta["sentence"]["page"] == document.page_of(meta["sentence"]["start"])
+    assert {doc.metadata["page"] for doc in found} != {1}  # not page 1 for all
+    article = QARetriever(pipeline=fake_pipeline, k=1).invoke(
+        ARTICLE_QUESTION, doc_ids=["politico-us-iraq-advisory-transition"])
+    assert "page" not in article[0].metadata and "page" not in article[0].metadata["sentence"]

@@ -3,7 +3,8 @@
 In: a question (through `invoke`), and per call, as LangChain's own vector-store retriever
 takes them, `k` and `doc_ids` (else the retriever's own). Out: LangChain `Document`s, best
 first, whose `page_content` is the passage and whose metadata carries doc id, chunk id, exact
-offsets, score, rank and the best sentence, so a chain can cite exactly what it used.
+offsets, score, rank and the best sentence (and a PDF's page), so a chain can cite exactly
+what it used.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from qa.config import MAX_K
 from qa.pipeline import Pipeline, default_pipeline
+from qa.types import Document, Hit
 
 
 class QARetriever(BaseRetriever):
@@ -65,20 +67,20 @@ class QARetriever(BaseRetriever):
         with pipeline.pinned() as index:  # the titles from the index the hits came from
             hits = pipeline.retrieve(query, self.k if k is None else k,
                                      self.doc_ids if doc_ids is None else doc_ids)
-        return [
-            LCDocument(
-                page_content=hit.chunk.text,
-                metadata={
-                    "doc_id": hit.chunk.doc_id,
-                    "title": index.documents[hit.chunk.doc_id].title,
-                    "chunk_id": hit.chunk.id,
-                    "start": hit.chunk.start,
-                    "end": hit.chunk.end,
-                    "score": hit.score,
-                    "rank": hit.rank,
-                    "sentence": {"text": hit.sentence.text, "start": hit.sentence.start,
-                                 "end": hit.sentence.end},
-                },
-            )
-            for hit in hits
-        ]
+        return [_document(hit, index.documents[hit.chunk.doc_id]) for hit in hits]
+
+
+def _document(hit: Hit, document: Document) -> LCDocument:
+    """A hit as a LangChain Document; a passage of a document with pages (PDF) says its page
+    (1-based, of its start and of its best sentence's), as LangChain's PDF loaders do."""
+    sentence: dict[str, Any] = {"text": hit.sentence.text, "start": hit.sentence.start,
+                                "end": hit.sentence.end}
+    metadata: dict[str, Any] = {
+        "doc_id": hit.chunk.doc_id, "title": document.title, "chunk_id": hit.chunk.id,
+        "start": hit.chunk.start, "end": hit.chunk.end, "score": hit.score, "rank": hit.rank,
+        "sentence": sentence,
+    }
+    if document.pages:
+        metadata["page"] = document.page_of(hit.chunk.start)
+        sentence["page"] = document.page_of(hit.sentence.start)
+    return LCDocument(page_content=hit.chunk.text, metadata=metadata)
