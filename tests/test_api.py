@@ -1832,3 +1832,37 @@ def test_a_model_that_cannot_load_is_reported_once(tmp_path: Path,
     assert err.count("runs only plain mean-pooled BERT") == 1, err  # the warm-up's error
     assert "building it" not in err and "embedded in float32" not in err, err
     assert len(opened) == 1  # loaded once, not once a request
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_retrieved_passages_of_a_pdf_say_their_page(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`POST /api/ask` (and `qa ask --json`, MCP, /v1) cite a PDF by page, but `POST
+    /api/retrieve` and `qa retrieve --json` gave a PDF passage only its character offsets in
+    the extracted text, which no reader can find in the PDF. A passage of a document with
+    pages has `page` (1-based, of its start; its sentence's in `sentence.page`), as
+    `with_pages` adds to an answer's citations; others are unchanged."""
+    client = api_client(tmp_path)
+    pdf = Path(__file__).resolve().parent / "data" / "docs" / "water-report.pdf"
+    r = client.post("/api/documents", files=[("file", (pdf.name, pdf.read_bytes()))])
+    assert r.status_code == 201, r.text
+    text = client.get("/api/documents/water-report").json()["text"]
+    pages = client.app.state.pipeline.index.documents["water-report"]
+    hits = client.post("/api/retrieve", json={"question": "water quality report", "k": 10,
+                                             "doc_ids": ["water-report"]}).json()
+    assert hits and {h["page"] for h in hits} != {1}
+    for hit in hits:
+        assert text[hit["start"]:hit["end"]] == hit["text"]
+        assert hit["page"] == pages.page_of(hit["start"])
+        assert hit["sentence"]["page"] == pages.page_of(hit["sentence"]["start"])
+    article = client.post("/api/retrieve", json={"question": "Who is the Pentagon spokesman?",
+                                                "doc_ids": ["politico-us-iraq-advisory-"
+                                                            "transition"]}).json()
+    assert "page" not in article[0] and "page" not in article[0]["sentence"]
+    from qa import cli
+
+    capsys.readouterr()
+    assert cli.main(["retrieve", "water quality report", "--doc", "water-report", "-k", "10",
+                     "--json", "--seeds", str(tmp_path / "seeds"), "--index",
+                     str(tmp_path / "index"), "--model", "fake-hashing"]) == 0
+    assert json.loads(capsys.readouterr().out) == hits  # the JSON of `qa retrieve --json`

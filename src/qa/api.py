@@ -103,6 +103,7 @@ from qa.schema import (
     clean_question,
     clean_turn,
     hit_json,
+    hits_with_pages,
     not_json_type,
     problem_json,
     unparsable,
@@ -572,8 +573,8 @@ def create_api(pipeline: Pipeline | None = None) -> FastAPI:
     @app.post("/api/retrieve", tags=["qa"], responses=ERRORS)
     def retrieve(request: RetrieveRequest) -> list[dict[str, Any]]:
         """The passages that best match `question`, best first, each with its best sentence."""
-        hits = shared.retrieve(request.question, request.k, request.doc_ids)
-        return [hit_json(hit) for hit in hits]
+        hits, index = shared.retrieve_with_index(request.question, request.k, request.doc_ids)
+        return hits_with_pages([hit_json(hit) for hit in hits], index.documents)
 
     unready: dict[int | str, dict[str, Any]] = {
         503: {"description": "loading, failed, or serving a stale index"}}

@@ -33,6 +33,7 @@ from qa.schema import (
     clean_turn,
     documents_json,
     hit_json,
+    hits_with_pages,
     with_pages,
 )
 from qa.store import claimed_index
@@ -385,7 +386,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
             _say_skipped(pipeline.problems(), skipped_said)  # why: a mistyped --seeds...
         if args.json:
-            print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+            found = hits_with_pages([hit_json(h) for h in hits], pipeline.index.documents)
+            print(json.dumps(found, ensure_ascii=False, indent=2))
         else:
             _print_hits(hits)
     elif args.command == "ask":

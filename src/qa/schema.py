@@ -298,6 +298,19 @@ def documents_json(entries: Sequence[Entry], problems: Sequence[Problem]) -> dic
             "problems": [problem_json(p) for p in problems]}
 
 
+def hits_with_pages(hits: list[dict[str, Any]], documents: Mapping[str, Document]
+                    ) -> list[dict[str, Any]]:
+    """`hit_json` records with `page` (1-based) on each passage of a document that has pages
+    (PDF), of its start, and on its sentence, of the sentence's; other documents' shapes
+    are unchanged (`with_pages` for an answer)."""
+    for record in hits:
+        document = documents.get(record["doc_id"])
+        if document is not None and document.pages:
+            record["page"] = document.page_of(record["start"])
+            record["sentence"]["page"] = document.page_of(record["sentence"]["start"])
+    return hits
+
+
 def with_pages(answer: dict[str, Any], documents: Mapping[str, Document]) -> dict[str, Any]:
     """`answer_json` output with `page` (1-based) on the lead and every citation of a
     document that has pages (PDF); other documents' shapes are unchanged."""
