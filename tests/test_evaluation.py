@@ -1898,6 +1898,23 @@ def test_a_csv_test_set_qa_cannot_read_is_one_line(tmp_path: Path, content: byte
         load_testset(tmp_path / "set.csv")
 
 
+@pytest.mark.parametrize("name", ["set.jsonl", "set.csv", "squad.json", "set.tsv"])
+def test_a_utf16_test_set_is_named_as_such(tmp_path: Path, name: str) -> None:
+    """Windows PowerShell 5 (`Out-File`, `>`) and Notepad's "Unicode" save UTF-16: such a test
+    set was "not UTF-8 text (bad byte at offset 0)", which leaves the user to guess what
+    the byte is. It says the file is UTF-16 and to save it as UTF-8."""
+    row = {"id": "a", "question": "Who is the Pentagon spokesman?", "answers": ["John Kirby"]}
+    path = tmp_path / name
+    for encoding in ("utf-16", "utf-16-be"):
+        text = json.dumps(row) + "\n"
+        path.write_bytes(("\ufeff" + text).encode(encoding))
+        with pytest.raises(QAError) as err:
+            load_testset(path)
+        assert str(err.value) == (f"test set {str(path)!r} is UTF-16 text (as Windows "
+                                  "PowerShell and Notepad's 'Unicode' save it): save it as "
+                                  "UTF-8")
+
+
 @pytest.mark.parametrize("suffix", [".xlsx", ".XLS", ".ods"])
 def test_a_spreadsheet_workbook_is_named_as_one(tmp_path: Path, suffix: str) -> None:
     """`qa eval questions.xlsx`, the spreadsheet itself rather than its CSV export, was read

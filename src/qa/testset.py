@@ -862,6 +862,11 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
         if size > MAX_TESTSET_BYTES:
             raise QAError(f"test set {str(path)!r} is too large ({size:,} bytes; "
                           f"at most {MAX_TESTSET_BYTES:,})")
+        with path.open("rb") as fh:
+            start = fh.read(2)
+        if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # else "bad byte at offset 0"
+            raise QAError(f"test set {str(path)!r} is UTF-16 text (as Windows PowerShell and "
+                          "Notepad's 'Unicode' save it): save it as UTF-8")
         suffix = path.suffix.lower()
         if suffix in WORKBOOKS:  # not text: read as JSON lines, it was "not UTF-8 text"
             raise QAError(f"test set {str(path)!r} is a spreadsheet workbook: qa reads its CSV "
