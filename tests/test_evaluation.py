@@ -483,7 +483,7 @@ def test_squad_run_streams_outputs_and_reuses_its_cache(
         for c in p["citations"]:
             source = (docs / f"{c['doc_id']}.txt").read_text(encoding="utf-8")
             assert source[c["quote"]["start"]:c["quote"]["end"]] == c["quote"]["text"]
-    rows = list(csv.DictReader(table.open(encoding="utf-8", newline="")))
+    rows = list(csv.DictReader(table.open(encoding="utf-8-sig", newline="")))
     assert [r["id"] for r in rows] == [p["id"] for p in predictions]
     assert json.loads(rows[0]["gold"]) == first["gold"]
     assert set(rows[0]) == set(first) | {"kind"}  # --out's fields ("kind" when there is one)
@@ -1187,7 +1187,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> Non
     outputs.write({**record, "id": "plain", "question": "Who?", "prediction": "Paul",
                    "lead": None, "read_as": None})
     outputs.finish({}, [], "t")
-    rows = list(csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8", newline="")))
+    rows = list(csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8-sig", newline="")))
     assert rows[0]["id"] == "'@id" and rows[0]["question"] == "'+1 or -1?"
     assert rows[0]["prediction"] == f"'{evil}" and rows[0]["text"] == f"'{evil} [1]"
     assert rows[0]["lead"] == "'-5 degrees" and rows[0]["read_as"] == "'\tcmd"
@@ -1195,6 +1195,27 @@ def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> Non
     assert rows[1]["id"] == "plain" and rows[1]["prediction"] == "Paul"
     assert not any(cell.startswith(("=", "+", "-", "@", "\t")) for row in rows
                    for name, cell in row.items() if name != "confidence")
+
+
+def test_csv_predictions_open_in_excel_as_utf8(tmp_path: Path) -> None:
+    """--csv is for a spreadsheet (its cells are guarded against formulas), but it was
+    written without a byte order mark, and Excel opens such a file in the system's ANSI code
+    page: every curly quote and dash of a quoted sentence showed as "â€œ". The file starts
+    with the UTF-8 byte order mark, as Excel's own "CSV UTF-8" does."""
+    quote = "Kirby said \u201cthe mission\u201d \u2013 2,500 troops"
+    record = {"id": "1", "question": "Who?", "gold": ["Kirby"], "answerable": True,
+              "prediction": quote, "answer": f"{quote} [1]", "text": f"{quote} [1]",
+              "lead": None, "abstained": False, "confidence": 0.5,
+              "no_answer_probability": 0.5, "read_as": None, "citations": [], "passages": [],
+              "latency_ms": 1.0}
+    outputs = eval_report.Outputs.open(out=None, csv=str(tmp_path / "p.csv"), report=None,
+                                       metrics=None)
+    outputs.write(record)
+    outputs.finish({}, [], "t")
+    raw = (tmp_path / "p.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfid,question,")
+    rows = list(csv.DictReader((tmp_path / "p.csv").open(encoding="utf-8-sig", newline="")))
+    assert rows[0]["id"] == "1" and rows[0]["prediction"] == quote
 
 
 def test_breakdown_hit_at_1_is_over_the_answerable_questions_of_the_kind(

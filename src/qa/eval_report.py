@@ -72,7 +72,8 @@ def _check_path(flag: str, value: str) -> Path:
     return path
 
 
-def _temp_beside(flag: str, path: Path, newline: str | None = None) -> tuple[Path, IO[str]]:
+def _temp_beside(flag: str, path: Path, newline: str | None = None,
+                 encoding: str = "utf-8") -> tuple[Path, IO[str]]:
     try:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
@@ -81,7 +82,7 @@ def _temp_beside(flag: str, path: Path, newline: str | None = None) -> tuple[Pat
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(name, 0o666 & ~mask)  # an ordinary file once renamed, not mkstemp's 0600
-    return Path(name), os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+    return Path(name), os.fdopen(fd, "w", encoding=encoding, newline=newline)
 
 
 @dataclass
@@ -122,7 +123,10 @@ class Outputs:
             if stream is not None:
                 self._files["jsonl"] = _temp_beside("--out" if self.out else "--report", stream)
             if self.csv:
-                self._files["csv"] = _temp_beside("--csv", self.csv, newline="")
+                # with a byte order mark, as Excel's "CSV UTF-8": without one, Excel reads
+                # it in the ANSI code page (a curly quote shows as "â€œ")
+                self._files["csv"] = _temp_beside("--csv", self.csv, newline="",
+                                                  encoding="utf-8-sig")
                 self._csv = csv_lib.writer(self._files["csv"][1])
                 self._csv.writerow(CSV_FIELDS)
             for flag, target in (("--report", self.report), ("--metrics-out", self.metrics)):
