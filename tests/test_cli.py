@@ -418,3 +418,33 @@ def test_a_question_read_from_standard_input(tmp_path: Path, monkeypatch: pytest
         assert cli.main(["ask", "-", *flags]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("qa: error: ") and message in err, err
+
+
+def test_a_line_said_during_a_live_progress_bar_starts_a_line_of_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal the progress line is redrawn in place, without a newline; a bad
+    question reported meanwhile (`qa eval` skips it) was written after it on the same line,
+    "qa: eval: 40/120 questions (…)qa: eval: set.jsonl: line 41: …". What is said within
+    `bar.above()` clears the bar's line first, and the bar is drawn again after it."""
+    import io
+
+    from qa.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    import itertools
+
+    clock = itertools.count()  # a second a reading: every update is drawn
+    monkeypatch.setattr("qa.progress.time.monotonic", lambda: float(next(clock)))
+    screen = Terminal()
+    with Progress("eval", total=3, unit="questions", stream=screen, delay=0.0) as bar:
+        bar.update()
+        with bar.above():
+            screen.write("qa: eval: set.jsonl: line 2: the question is empty (skipped)\n")
+        bar.update(2)
+    shown = re.sub(r"\r\x1b\[K", "\r", screen.getvalue())  # what a terminal keeps per line
+    lines = [line.rsplit("\r", 1)[-1] for line in shown.split("\n")]
+    assert lines[0] == "qa: eval: set.jsonl: line 2: the question is empty (skipped)"
+    assert lines[1].startswith("qa: eval: 3/3 questions")

@@ -564,7 +564,8 @@ def evaluate(
                     errors += 1
                     message = f"internal error: {type(exc).__name__}: {exc}"
                 if on_problem:
-                    on_problem(Problem(_where(item), message))
+                    with bar.above():  # not run on from the end of a live progress line
+                        on_problem(Problem(_where(item), message))
                 bar.update()
                 continue
             # the question's own ask, not the earlier turns replayed before it

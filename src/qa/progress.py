@@ -8,8 +8,10 @@ qa writes on stderr, and the last count is written once.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TextIO
 
@@ -55,6 +57,20 @@ class Progress:
             return
         self.stream.flush()
         self._last, self._shown, self._shown_done = now, True, self.done
+
+    @contextlib.contextmanager
+    def above(self) -> Iterator[None]:
+        """Lines written to the stream meanwhile (a problem reported) go above a live bar:
+        its line is cleared first and drawn again after (else they ran on from its end)."""
+        live = self._live and self._shown
+        if live:
+            self.stream.write("\r\033[K")
+        try:
+            yield
+        finally:
+            if live:
+                self.stream.write(self.line())
+                self.stream.flush()
 
     def close(self) -> None:
         if self._shown and (self._live or self._shown_done != self.done):
