@@ -1197,6 +1197,25 @@ def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> Non
                    for name, cell in row.items() if name != "confidence")
 
 
+def test_an_output_folder_removed_during_the_run_is_one_line(tmp_path: Path) -> None:
+    """The folder of --out/--report removed while the questions were asked (a clean-up
+    script, a `rm -rf reports` in another terminal): writing the outputs at the end failed
+    with "qa: internal error: FileNotFoundError: ..." where the user's action is to blame.
+    It is one line naming the file that could not be written, and nothing is left."""
+    from qa.errors import QAError as Error
+
+    folder = tmp_path / "reports"
+    outputs = eval_report.Outputs.open(out=str(folder / "p.jsonl"), csv=None,
+                                       report=str(folder / "r.md"),
+                                       metrics=str(folder / "m.json"))
+    shutil.rmtree(folder)
+    with pytest.raises(Error) as err:
+        outputs.finish({"questions": 0}, [], "t")
+    assert type(err.value) is Error and str(err.value).startswith(f"cannot write '{folder}/")
+    assert str(err.value).endswith(": No such file or directory")
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_csv_predictions_open_in_excel_as_utf8(tmp_path: Path) -> None:
     """--csv is for a spreadsheet (its cells are guarded against formulas), but it was
     written without a byte order mark, and Excel opens such a file in the system's ANSI code

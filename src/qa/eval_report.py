@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from qa.atomic import write_text_atomic, write_texts_atomic
-from qa.errors import BadSetting, QAError
+from qa.errors import BadSetting, QAError, describe_os_error
 from qa.metrics import percentile, reliability_bins
 from qa.schema import markdown_text
 
@@ -148,7 +148,17 @@ class Outputs:
 
     def finish(self, metrics: Mapping[str, float | None], outcomes: Sequence[Outcome],
                title: str) -> None:
-        """Close the streams, write the report and the metrics, then rename into place."""
+        """Close the streams, write the report and the metrics, then rename into place. A
+        write that fails (a full disk, the folder removed meanwhile) is one line naming the
+        file, and the temporary files are removed."""
+        try:
+            self._finish(metrics, outcomes, title)
+        except OSError as exc:
+            self.discard()
+            raise QAError(describe_os_error(exc)) from None
+
+    def _finish(self, metrics: Mapping[str, float | None], outcomes: Sequence[Outcome],
+                title: str) -> None:
         for _tmp, fh in self._files.values():
             fh.flush()
             os.fsync(fh.fileno())
