@@ -315,3 +315,41 @@ def test_langchain_documents_of_a_pdf_say_their_page(fake_pipeline: Pipeline) ->
     article = QARetriever(pipeline=fake_pipeline, k=1).invoke(
         ARTICLE_QUESTION, doc_ids=["politico-us-iraq-advisory-transition"])
     assert "page" not in article[0].metadata and "page" not in article[0].metadata["sentence"]
+
+
+def _readme_python(heading: str) -> str:
+    """The first ```python block under `### heading` of the README."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"\n### {heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0]
+
+
+@pytest.mark.slow  # (langchain: kept out of the fast tier)
+def test_the_readme_python_examples_run(fake_pipeline: Pipeline, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Python and LangChain examples, copied as they are, stopped with
+    NameError: `Path` was never imported, and `format_docs` and `RunnablePassthrough` were
+    used but not defined or imported (only the prompt and the model are the reader's own)."""
+    import dataclasses
+
+    from langchain_core.runnables import RunnableLambda
+
+    import qa
+    import qa.langchain_retriever
+    from tests.conftest import HashingEmbedder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "lease.txt").write_text("The lease was signed by Ada Brown in 2019.\n",
+                                                 encoding="utf-8")
+    monkeypatch.setattr(qa, "default_pipeline", lambda: fake_pipeline)
+    monkeypatch.setattr(qa.langchain_retriever, "default_pipeline", lambda: fake_pipeline)
+    monkeypatch.setattr(qa, "Pipeline", lambda settings: Pipeline(dataclasses.replace(
+        settings, model="fake-hashing", spacy="none"), HashingEmbedder()))
+    exec(compile(_readme_python("Python"), "README.md (Python)", "exec"), {})
+    seen: list[dict[str, str]] = []
+    yours = {"prompt": RunnableLambda(lambda x: seen.append(x) or x),
+             "llm": RunnableLambda(lambda x: x)}
+    exec(compile(_readme_python("LangChain"), "README.md (LangChain)", "exec"), yours)
+    yours["chain"].invoke("Who is the Pentagon spokesman?")
+    assert "Pentagon" in seen[0]["context"] and seen[0]["question"] == ARTICLE_QUESTION
