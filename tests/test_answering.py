@@ -589,6 +589,28 @@ def test_the_same_words_are_not_quoted_twice() -> None:
     assert [c.quote.text for c in answer.citations] == ["The museum is closed on Mondays."]
 
 
+def test_a_question_in_the_document_is_not_quoted_beside_the_answer() -> None:
+    """An email thread asks what its reply answers ("Also, how many desks will the third
+    floor have?"): quoted after the answer, the question read as a second answer."""
+    text = "The third floor will have 64 desks. Also, how many desks will the third floor have?"
+    parts = ["The third floor will have 64 desks.",
+             "Also, how many desks will the third floor have?"]
+    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
+                      for i, p in enumerate(parts))
+    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    features = dict.fromkeys(FEATURES, 0.5)
+    candidates = tuple(Candidate(sentences[i], chunk, score, 0.6, (), features, (), ())
+                       for i, score in ((0, 1.0), (1, 1.0)))
+    info = QuestionInfo("How many desks will the third floor have?", (), "", (), (), False,
+                        False, True)
+    evidence = Evidence(info, (), candidates, 1, frozenset(tokenize(info.text)), ())
+    answer = compose(evidence, _model(5, 5))
+    assert [c.quote.text for c in answer.citations] == [parts[0]]
+    stated = replace(candidates[1], sentence=replace(sentences[1], text=parts[1][:-1] + "."))
+    answer = compose(replace(evidence, candidates=(candidates[0], stated)), _model(5, 5))
+    assert len(answer.citations) == 2  # a statement that scores as well is still quoted
+
+
 def test_a_how_long_lead_is_a_length_never_a_time_of_day() -> None:
     text = "The loaves are shaped at 4 am and proofed for eighteen hours."
     mentions = [("TIME", "4 am"), ("TIME", "eighteen hours")]

@@ -360,6 +360,7 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
             and bool(lead_options(second, evidence)))
         if (near and second.sentence.index != top.sentence.index
                 and second.sentence.text != top.sentence.text  # the same words, twice
+                and not _ASKS.search(second.sentence.text)  # "Also, how many desks …?"
                 and not (second.sentence.doc_id != top.sentence.doc_id
                          and OPENS_WITH_PRONOUN.match(second.sentence.text))
                 and _words(top.sentence.text) + _words(second.sentence.text) + 2 + shown
@@ -526,6 +527,11 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     return Answer(question=question, text=hedge + " ".join(parts), abstained=False,
                   confidence=confidence, citations=tuple(citations),
                   passages=evidence.hits, lead=lead, tentative=bool(hedge))
+
+
+# A sentence that asks (an email thread's question, a FAQ's): it answers nothing of its own,
+# and beside the answer it reads as a second one.
+_ASKS = re.compile(r"\?[\s\"”’')\]]*$")
 
 
 _PRONOUN = re.compile(r"\b(he|she|him|his|her|hers|it|its|they|them|their|theirs)\b",
