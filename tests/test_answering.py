@@ -1254,6 +1254,24 @@ def test_a_number_no_document_uses_is_a_question_about_something_else(tmp_path: 
     assert not pipeline.ask("Which ferry was built in the 1900s?").abstained  # any year
 
 
+OFFICE = ("Hi Priya,\n\nThe third floor will have 64 desks and two meeting rooms; the "
+          "fourth floor has 52 desks and the kitchen. Parking is limited to 20 spaces.\n")
+
+
+@pytest.mark.slow
+def test_a_place_in_a_series_no_document_names_is_a_question_about_another(
+        tmp_path: Path) -> None:
+    """"How many desks are on the fifth floor?" of an email on the third and fourth floors
+    was answered with theirs (confidence 0.79): "fifth" is as precise as a number."""
+    pipeline = _pipeline_of(tmp_path, {"move.txt": OFFICE})
+    answer = pipeline.ask("How many desks are on the fifth floor?")
+    assert answer.abstained and "never mention" in answer.text and "fifth" in answer.text
+    answer = pipeline.ask("How many desks will the 4th floor have?")  # the same, in digits
+    assert not answer.abstained and "52 desks" in answer.citations[0].quote.text
+    answer = pipeline.ask("How many desks are on the third floor?")
+    assert not answer.abstained and "64 desks" in answer.citations[0].quote.text
+
+
 @pytest.mark.slow
 def test_a_question_s_names_are_runs_of_proper_nouns_without_titles() -> None:
     from qa.nlp import SpacyAnalyzer

@@ -179,6 +179,10 @@ def gather_evidence(
         m.text for m in info.entities if m.label not in NAMED and not _DECADE.search(m.text)
         and (digits := [t for t in _terms_of(m.text) if t.isdigit() and len(t) <= 4])
         and not any(knows(t) for t in digits))
+    # So is a place in a series that no document uses, as a word or in digits ("the fifth
+    # floor" of an email on the third and fourth): it names one thing as a number does.
+    never += tuple(m.text for m in info.entities if m.label == "ORDINAL"
+                   and (forms := _ordinal_forms(m.text)) and not any(knows(f) for f in forms))
     # And a name each of whose words the documents use, but never together ("Radar
     # Princess" of a page on "Twilight Princess" and the magazine "Games Radar").
     never += tuple(m.text for m in info.names if m.text not in never
@@ -553,6 +557,31 @@ def _together(tokens: list[str], pair: tuple[str, str]) -> bool:
 def _same(token: str, word: str) -> bool:
     return token == word or min(len(token), len(word)) >= 4 and (
         token.startswith(word) or word.startswith(token))
+
+
+# Ordinal words, a closed class, in order from "second": "first" is not one of them, as it is
+# often said otherwise ("the founding president", "the original").
+_ORDINAL_WORDS = ("second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+                  "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth "
+                  "twentieth").split()
+_ORDINAL_DIGITS = re.compile(r"(\d+)(?:st|nd|rd|th)")
+
+
+def _ordinal_forms(text: str) -> set[str]:
+    """The index terms of an ordinal of one word from "second" to "twentieth", as a word and
+    in digits ("fifth": {"fifth", "5th"}); empty for any other ("first", "21st", "the third
+    quarter")."""
+    terms = tokenize(text)
+    if len(terms) != 1:
+        return set()
+    term = terms[0]
+    words = {stem(w): n for n, w in enumerate(_ORDINAL_WORDS, start=2)}
+    digits = _ORDINAL_DIGITS.fullmatch(term)
+    n = words.get(term) if digits is None else int(digits.group(1))
+    if n is None or not 2 <= n <= len(_ORDINAL_WORDS) + 1:
+        return set()
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10 if n // 10 != 1 else 0, "th")
+    return {stem(_ORDINAL_WORDS[n - 2]), f"{n}{suffix}"}
 
 
 def _with_names(terms: set[str], surnames: dict[str, set[str]]) -> set[str]:
