@@ -477,7 +477,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
 
     lead_span = None
-    unresolved = _unresolved(evidence, top)
+    unresolved = _unresolved(evidence, top) or _other_kind(evidence, top)
     options = lead_options(top, evidence) \
         if confidence >= LEAD_MIN_CONFIDENCE and not unresolved else []
     if options:
@@ -551,6 +551,18 @@ def _unresolved(evidence: Evidence, top: Candidate) -> str:
     if word.lower() in _PERSONAL:
         return f"Not sure who “{word}” is. Closest: "
     return f"Not sure what “{word}” refers to. Closest: "
+
+
+def _other_kind(evidence: Evidence, top: Candidate) -> str:
+    """The hedge of a sentence about another kind of what was asked ("When does the
+    Marketing team move?": "… will move the Sales team on 14 May"), when no document uses
+    the kind asked for (`Candidate.other_kind`): a paraphrase ("the perfume line" of "the
+    fragrance line") reads the same, so the quote is given, as the closest."""
+    if not top.other_kind:
+        return ""
+    subject = "The document never mentions" if evidence.documents <= 1 else \
+        "The documents never mention"
+    return f"{subject} {_list(top.other_kind)}. Closest: "
 
 
 def _hedge(evidence: Evidence) -> str:

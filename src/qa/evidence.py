@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -76,6 +77,9 @@ class Candidate:
     missing: tuple[str, ...] = ()  # question phrases the passage does not mention
     never: tuple[str, ...] = ()  # question phrases no document mentions
     numbers_missing: tuple[str, ...] = ()  # numbers the question gives, not in the passage
+    # question phrases of a kind no document names, of which the sentence names another
+    # ("the Marketing team" asked, "the Sales team" said: `_kinds_asked`)
+    other_kind: tuple[str, ...] = ()
     signals: tuple[float, ...] = ()  # what the sentence ranker sees (`ranking.SIGNALS`)
     ranking: tuple[float, ...] = ()  # the ranker's input row, among its question's candidates
 
@@ -188,6 +192,8 @@ def gather_evidence(
     never += tuple(m.text for m in info.names if m.text not in never
                    and _written_apart(index, m.text, knows, passages_found))
 
+    kinds = _kinds_asked(info, lambda t: t not in asking and not used(t))
+
     # The date the question gives ("in 2004", "on 12 April"): its year, and its day with a
     # month, which the passage quoted must hold. Not a decade or a span of years ("the
     # 1970s", "2013-14": the passage may say "1973" or "2013–2014"), nor an age or a length
@@ -284,6 +290,9 @@ def gather_evidence(
                         if not terms <= p_terms | title_terms.get(chunk.doc_id, set()))
         numbers_missing = tuple(t for t in given if t not in p_terms
                                 and t not in title_terms.get(chunk.doc_id, set()))
+        other_kind = tuple(phrase for phrase, modifier, head in kinds
+                           if _modifiers(sentence.text, head) - {modifier}
+                           and not _misspelt(phrase.split()[0], sentence.text))
         found = answer_spans(sentence, mentions, info, q_terms, counted=False)
         # The ranker reads the spans a lead could be: a number counting what "how many" asks
         # about ("2,500 American troops", not "six drone attacks"). The check does not:
@@ -324,7 +333,7 @@ def gather_evidence(
                    min(len(own), 60) / 60,
                    len(q_terms.intersection(own)) / max(len(q_terms), 1), bonus)
         return Candidate(sentence, chunk, score + bonus, cosine, mentions, features, missing,
-                         never, numbers_missing, signals)
+                         never, numbers_missing, other_kind, signals)
 
     candidates = [check(index.sentences[sid], score, cosine) for sid, score, cosine in picked]
     if first is None:  # best first; a heading only after every sentence of prose
@@ -360,6 +369,50 @@ _SYMBOLS = {name: [symbol for symbol, names in UNIT_NAMES.items() if name in nam
 
 
 DIGITS = 9  # a share of the question's weight: equal shares compare equal ("covers it all")
+
+
+_WORD = re.compile(r"\w[\w’'-]*")
+_OWNS = re.compile(r"[’']s?$")  # "that institution's spokesman": whose, not which kind
+
+
+def _kinds_asked(info: QuestionInfo, unused: Callable[[str], bool]) -> list[tuple[str, str, str]]:
+    """The question's noun phrases whose word right before the noun names a kind of it that
+    no document uses (`unused`): "the Marketing team", "study leave", "a monthly pass". Each
+    as (the phrase from that word, the word's term, the noun's term)."""
+    out = []
+    for phrase in info.nouns:
+        words = list(_WORD.finditer(phrase.text))
+        if len(words) < 2 or phrase.text[words[-2].end():words[-1].start()].strip():
+            continue
+        modifier, head = tokenize(words[-2].group()), tokenize(words[-1].group())
+        if len(modifier) == 1 and len(head) == 1 and modifier[0].isalpha() \
+                and not _OWNS.search(words[-2].group()) and unused(modifier[0]):
+            out.append((phrase.text[words[-2].start():], modifier[0], head[0]))
+    return out
+
+
+SPELLING = 0.8  # a word this alike another (difflib's ratio) is a spelling of it
+
+
+def _misspelt(word: str, text: str) -> bool:
+    """Is `word` a spelling of a word of `text` ("colorful" of "colourful", "Nicky" of
+    "Nicki", "hteir" of "their"), a typo or a variant, not another kind of a thing?"""
+    word = word.lower()
+    return any(SequenceMatcher(None, word, w.group().lower()).ratio() >= SPELLING
+               for w in _WORD.finditer(text))
+
+
+def _modifiers(text: str, head: str) -> set[str]:
+    """The terms of the words right before the noun `head` (a term) in `text` ("Sales" of
+    "the Sales team"): the kinds of it the text names."""
+    words = list(_WORD.finditer(text))
+    out = set()
+    for before, word in zip(words, words[1:], strict=False):
+        if tokenize(word.group()) == [head] and not text[before.end():word.start()].strip():
+            term = tokenize(before.group())
+            if len(term) == 1 and term[0].isalpha():
+                out.add(term[0])
+    return out
 
 
 # Verbs that say little of their own ("How long does shipping take?": "ships within three
