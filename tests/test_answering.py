@@ -560,6 +560,40 @@ def test_a_sentence_ending_in_a_colon_is_quoted_with_what_it_introduces() -> Non
     assert all(text[q.start:q.end] == q.text for q in quotes)
 
 
+def test_a_run_in_heading_is_quoted_with_the_sentence_it_heads() -> None:
+    """"Statistics. Activity was analysed … in R version 4.4." (a paper's methods, each
+    paragraph headed by a label that ends in a full stop) was answered "Statistics. [1]" for
+    "What software was used for the statistics?": the label names the topic, the sentence
+    after it on its line says it."""
+    text = ("Sampling. Traps ran for two hours.\nStatistics. Activity was analysed in R "
+            "version 4.4. Street was a random effect.\nWork began in 2024. It ran a year.")
+    parts = ["Sampling.", "Traps ran for two hours.", "Statistics.",
+             "Activity was analysed in R version 4.4.", "Street was a random effect.",
+             "Work began in 2024.", "It ran a year."]
+    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
+                      for i, p in enumerate(parts))
+    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    features = dict.fromkeys(FEATURES, 0.5)
+    info = QuestionInfo("What software was used for the statistics?", (), "software", (), (),
+                        False, False, True)
+    phrases = [Mention("NP", text.index(p), text.index(p) + len(p), p, p.lower())
+               for p in ("Sampling", "Statistics", "Work", "R version", "Street")]
+
+    def quoted(first: int) -> list[str]:
+        s = sentences[first]
+        mentions = tuple(m for m in phrases if s.start <= m.start < s.end)
+        candidates = (Candidate(s, chunk, 1.0, 0.6, mentions, features, (), ()),)
+        evidence = Evidence(info, (), candidates, 1, frozenset(tokenize(info.text)), ())
+        quotes = [c.quote for c in compose(evidence, _model(5, 5)).citations]
+        assert all(text[q.start:q.end] == q.text for q in quotes)
+        return [q.text for q in quotes]
+
+    assert quoted(2) == ["Statistics.", "Activity was analysed in R version 4.4."]
+    assert quoted(3) == ["Activity was analysed in R version 4.4."]  # a sentence of prose
+    assert quoted(4) == ["Street was a random effect."]
+    assert quoted(5) == ["Work began in 2024."]  # a sentence, not a noun phrase
+
+
 def test_a_colon_introducing_a_list_is_quoted_with_the_list_s_lines() -> None:
     """"Invoices come in these formats:" over "- PDF" and "- CSV" was quoted with "PDF"
     alone: the list's lines, a block of their own up to a blank line, are one quote."""

@@ -285,12 +285,16 @@ def _introduced(top: Candidate) -> Sentence | None:
     """What a quoted sentence ending in a colon introduces, next in its passage ("Install it
     with Cargo:" and the command under it; "Invoices come in these formats:" and the list
     under it, its lines as one span): one is half an answer without the other."""
-    if not introduces(top.sentence):
+    run_in = _run_in(top)
+    if not introduces(top.sentence) and not run_in:
         return None
     sentences = top.chunk.sentences
     at = next((i for i, s in enumerate(sentences) if s.index == top.sentence.index), None)
     if at is None or at + 1 >= len(sentences):
         return None
+    if run_in:  # the sentence after it on its line, if any
+        following = sentences[at + 1]
+        return None if "\n" in _between(top.chunk, top.sentence, following) else following
     first = last = sentences[at + 1]
     for following in sentences[at + 2:at + 1 + MAX_INTRODUCED]:  # the block's next lines
         if _BLANK_LINE.search(_between(top.chunk, last, following)):
@@ -303,6 +307,23 @@ def _introduced(top: Candidate) -> Sentence | None:
 
 
 MAX_INTRODUCED = 12  # lines of a list a colon introduces, quoted with it
+# A run-in heading: a noun phrase of one to four words that opens its line and ends in a full
+# stop, the paragraph going on after it ("Statistics. Activity was analysed in R."), as papers
+# and reports head their paragraphs.
+_LABEL = re.compile(r"[A-Z][\w’'-]*(?:[ \t]+[\w’'-]+){0,3}\.")
+
+
+def _run_in(top: Candidate) -> bool:
+    """Is the quoted sentence a run-in heading (`_LABEL`, one noun phrase), at the start of
+    a line?"""
+    sentence, chunk = top.sentence, top.chunk
+    before = chunk.text[:sentence.start - chunk.start].rstrip(" \t")
+    if _LABEL.fullmatch(sentence.text) is None or (before and not before.endswith("\n")):
+        return False
+    end = sentence.end - 1  # a noun phrase, the whole of it: not "Construction began in 1871."
+    return any(m.label == "NP" and m.start == sentence.start and m.end == end
+               for m in top.mentions)
+
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
