@@ -1647,6 +1647,29 @@ def test_a_name_after_in_at_or_near_is_a_place(text: str, name: str, label: str)
     assert _relabel((mention,), sentence, places=False)[0].label == "PERSON"
 
 
+@pytest.mark.parametrize(("text", "name", "label"), [
+    ("The recipe was written down by Ilaria Benvenuti in 1962.", "Ilaria Benvenuti",
+     "PERSON"),
+    ("It is published by Harlow Books.", "Harlow Books", "PERSON"),
+    ("The town is bordered by Tarvesa and the sea.", "Tarvesa", "GPE"),  # one word: a place
+    ("She is inspired by US First Lady Ada Orr.", "US", "GPE"),  # the name goes on
+    ("The recipe comes from Montorio.", "Montorio", "GPE"),  # no doer: a place
+    ("Montorio lies by the sea.", "Montorio", "GPE"),  # before "by": no doer
+    ("A soup of the coast, by Montorio.", "Montorio", "GPE"),  # "by" after no word
+])
+def test_a_name_after_a_verb_and_by_is_a_doer_when_one_is_asked_for(
+        text: str, name: str, label: str) -> None:
+    """The entity model labels "Ilaria Benvenuti" of "written down by Ilaria Benvenuti" a
+    place: "Who wrote down the recipe?" found no name in the sentence and was withheld."""
+    from qa.evidence import _relabel
+
+    start = text.index(name)
+    sentence = Sentence("doc", 0, 0, len(text), text)
+    mention = Mention("GPE", start, start + len(name), name)
+    assert _relabel((mention,), sentence, places=False, persons=True)[0].label == label
+    assert _relabel((mention,), sentence, places=False)[0].label == "GPE"
+
+
 @pytest.mark.parametrize(("span", "label"), [
     ("8 am to 6 pm", "TIME"), ("9.30 p.m.", "TIME"), ("10:45", "TIME"),
     ("six o'clock", "CARDINAL"),  # no digit: left as labelled

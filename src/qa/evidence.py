@@ -208,6 +208,7 @@ def gather_evidence(
         t for m in info.entities if m.label == "DATE" and not _SPAN.search(m.text)
         for w in _MONTHS.findall(m.text) for t in _terms_of(w)})
     wants_place = bool(set(info.wants) & set(PLACE))
+    wants_person = info.wants[:1] == ("PERSON",)
     wants_number = bool(set(info.wants) & _NUMBERS)
     contact = bool(set(info.wants) & set(CONTACT))
     # The question's words beyond its names ("chief executive" of "the chief executive of
@@ -242,7 +243,7 @@ def gather_evidence(
         pronoun stands for, when given."""
         chunk = index.chunks[index.chunk_of(sentence.index)]
         mentions = _relabel(index.mentions_of(sentence.index), sentence, wants_place,
-                            wants_number)
+                            wants_number, wants_person)
         details = contact_mentions(sentence, info.wants) if contact else ()
         mentions += details
         own = tokenize(sentence.text)  # the sentence's own words (tokenized once)
@@ -781,6 +782,12 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
 
 
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
+# "<verb> [particle] by [the]": "written down by", "published by the"
+_BY_DOER = re.compile(r"\b[a-z]{2,}(?:\s+(?:down|up|out|off|over))?\s+by\s+(?:the\s+)?$")
+# A name of two or more capitalised words ("Ilaria Benvenuti"), not one ("US", "Tarvesa"),
+# nor one that goes on with another capitalised word ("by US First Lady Michelle Obama").
+_FULL_NAME = re.compile(r"[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*)+")
+_NAME_GOES_ON = re.compile(r"\s+[A-Z]")
 POSSESSIVE = re.compile(r"^[’']s\b")  # "Harriet's": the name owns what follows
 _DECADE = re.compile(r"\d0[’']?s\b")  # "the 1600s", "the '90s": any year in them
 CLOCK = re.compile(r"\d\s*(?:[ap]\.?m\b\.?|o[’']clock\b)|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
@@ -839,7 +846,7 @@ _AMOUNT = re.compile(rf"\d|{CURRENCY_WORDS.pattern}|\b(?:billion|million|thousan
 
 
 def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
-             numbers: bool = True) -> tuple[Mention, ...]:
+             numbers: bool = True, persons: bool = False) -> tuple[Mention, ...]:
     """Mend mistakes of the small English model. An "amount of money" with no number or
     currency in it ("## Contact") is none; one labelled without the currency sign before
     it ("$15" as "15") gets its sign back, and a number whose currency is named after it
@@ -850,7 +857,9 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
     number is wanted (`numbers`) those the model missed are counts (`_missed_numbers`).
     When a place is wanted (`places`), a name right after "in", "at" or "near" is one
     ("died at Moffat", labelled a person), unless it is a possessive ("at Harriet's house"),
-    and so is a path ("~/.config/app.toml")."""
+    and so is a path ("~/.config/app.toml"). When a person is wanted (`persons`), a place
+    right after a verb and "by" is the doer when it reads as a full name ("written down by
+    Ilaria Benvenuti", labelled a place; not "inspired by US First Lady …")."""
     out = []
     text, at = sentence.text, sentence.start
     marker = _LIST_NUMBER.match(text)
@@ -885,6 +894,9 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
                             text=m.text + named.group())
         if m.label in _COUNTS and CLOCK.search(m.text):
             m = replace(m, label="TIME")
+        elif persons and m.label == "GPE" and _BY_DOER.search(text[:m.start - at]) \
+                and _FULL_NAME.fullmatch(m.text) and not _NAME_GOES_ON.match(text, m.end - at):
+            m = replace(m, label="PERSON")  # "written down by Ilaria Benvenuti"
         elif places and m.label == "PERSON":
             before = sentence.text[:m.start - sentence.start]
             after = sentence.text[m.end - sentence.start:]
