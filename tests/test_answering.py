@@ -1670,6 +1670,22 @@ def test_a_name_after_a_verb_and_by_is_a_doer_when_one_is_asked_for(
     assert _relabel((mention,), sentence, places=False)[0].label == "GPE"
 
 
+def test_a_date_written_year_month_day_is_a_date() -> None:
+    """"## [4.2.0] - 2026-09-18": the entity model labels no date in a changelog's heading,
+    so "When was 4.2.0 released?" found none and was withheld."""
+    from qa.evidence import _relabel
+
+    text = "## [4.2.0] - 2026-09-18"
+    sentence = Sentence("doc", 0, 10, 10 + len(text), text)
+    version = Mention("CARDINAL", 14, 19, "4.2.0")
+    year = Mention("CARDINAL", 23, 27, "2026")  # a part of it, labelled a number
+    found = _relabel((version, year), sentence, places=False, numbers=False)
+    assert [(m.label, m.text) for m in found] == [("CARDINAL", "4.2.0"), ("DATE", "2026-09-18")]
+    assert text[found[1].start - 10:found[1].end - 10] == "2026-09-18"
+    for other in ("Call 2026-09-18-77.", "Part 2026-13-40 failed."):  # no date: a code
+        assert _relabel((), Sentence("d", 0, 0, len(other), other), False, False) == ()
+
+
 @pytest.mark.parametrize(("span", "label"), [
     ("8 am to 6 pm", "TIME"), ("9.30 p.m.", "TIME"), ("10:45", "TIME"),
     ("six o'clock", "CARDINAL"),  # no digit: left as labelled

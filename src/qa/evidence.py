@@ -781,6 +781,8 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
                and not _overlaps(m, mention.text))
 
 
+_ISO_DATE = re.compile(r"(?<![\w-])(?:1[5-9]|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+                       r"(?![\w-])")
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
 # "<verb> [particle] by [the]": "written down by", "published by the"
 _BY_DOER = re.compile(r"\b[a-z]{2,}(?:\s+(?:down|up|out|off|over))?\s+by\s+(?:the\s+)?$")
@@ -854,7 +856,8 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
     quantity with a clock time in it ("8 am to 6 pm") is a time, never a number; one in
     pence ("45p a mile") is money, one with its unit ("180C", "85" of "85g") a quantity. A
     list's own number ("1. Heat the oven") and markup ("#") are no numbers, and when a
-    number is wanted (`numbers`) those the model missed are counts (`_missed_numbers`).
+    number is wanted (`numbers`) those the model missed are counts (`_missed_numbers`). A
+    date written year-month-day ("2026-09-18") is a date.
     When a place is wanted (`places`), a name right after "in", "at" or "near" is one
     ("died at Moffat", labelled a person), unless it is a possessive ("at Harriet's house"),
     and so is a path ("~/.config/app.toml"). When a person is wanted (`persons`), a place
@@ -867,6 +870,11 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
     if places:  # "Where are the settings stored?": "in ~/.config/rivet/config.toml"
         found += tuple(Mention("FAC", at + p.start(), at + p.end(), p.group())
                        for p in _PATH.finditer(text))
+    dates = [Mention("DATE", at + d.start(), at + d.end(), d.group())
+             for d in _ISO_DATE.finditer(text)]  # "2026-09-18", which the model misses
+    if dates:
+        found = (*(m for m in found if m.label == "NP" or not any(
+            d.start < m.end and m.start < d.end for d in dates)), *dates)
     for m in found:
         if m.label == "MONEY" and not _AMOUNT.search(m.text):
             continue  # "## Contact", labelled an amount of money
