@@ -1686,6 +1686,38 @@ def test_a_date_written_year_month_day_is_a_date() -> None:
         assert _relabel((), Sentence("d", 0, 0, len(other), other), False, False) == ()
 
 
+CHANGES = """# Changelog
+
+## [2.1.0] - 2025-11-03
+
+### Added
+- Dark mode, which follows the system setting.
+
+## [2.0.0] - 2025-06-20
+
+### Added
+- Offline maps for Europe.
+- Import of GPX tracks.
+
+### Fixed
+- The compass no longer drifts on older phones.
+"""
+
+
+@pytest.mark.slow
+def test_an_item_is_dated_by_the_heading_it_is_listed_under(tmp_path: Path) -> None:
+    """A changelog dates its items by their version's heading: "When was import of GPX
+    tracks added?" was withheld, the item holding no date."""
+    pipeline = _pipeline_of(tmp_path, {"CHANGELOG.md": CHANGES})
+    answer = pipeline.ask("When was import of GPX tracks added?")
+    assert not answer.abstained, answer.text
+    quotes = [c.quote.text for c in answer.citations]
+    assert quotes[:2] == ["## [2.0.0] - 2025-06-20", "Import of GPX tracks."], quotes
+    answer = pipeline.ask("When was dark mode added?")
+    assert [c.quote.text for c in answer.citations][:1] == ["## [2.1.0] - 2025-11-03"]
+
+
+
 @pytest.mark.parametrize(("span", "label"), [
     ("8 am to 6 pm", "TIME"), ("9.30 p.m.", "TIME"), ("10:45", "TIME"),
     ("six o'clock", "CARDINAL"),  # no digit: left as labelled

@@ -344,6 +344,8 @@ def gather_evidence(
             candidates.sort(key=lambda c: not c.features["type_found"])
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
+        if candidates and info.wants[:1] == ("DATE",):
+            candidates = _dated_by_heading(candidates, check)
         defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check)
         if defined is not None:  # it says in so many words who or what the term names
             top = candidates[0].score if candidates else 0.0
@@ -482,6 +484,31 @@ def _continued(candidates: list[Candidate],
 
 
 CONTINUED_MARGIN = 0.01  # just above the sentence it continues
+
+
+def _dated_by_heading(candidates: list[Candidate],
+                      check: Callable[[Sentence, float, float, str | None], Candidate]
+                      ) -> list[Candidate]:
+    """When the best sentence holds no date and the nearest heading above it in its passage
+    that holds one ("## [2.0.0] - 2025-06-20" over "### Added" and "- Import of GPX
+    tracks.") dates it, as changelogs, minutes and diaries date what they list, the heading,
+    read with the sentence's words, comes first and the sentence right after it, so both
+    are quoted in order."""
+    top = candidates[0]
+    if top.features["type_found"] or top.heading:
+        return candidates
+    above = [s for s in top.chunk.sentences if s.index < top.sentence.index]
+    for sentence in reversed(above):
+        if not is_heading(sentence, top.chunk):
+            continue
+        heading = check(sentence, top.score, top.cosine, top.sentence.text)
+        if heading.features["type_found"]:
+            heading = replace(heading, score=top.score + CONTINUED_MARGIN)
+            return [heading, top, *(c for c in candidates[1:]
+                                    if c.sentence.index != sentence.index)]
+    return candidates
+
+
 _OF = re.compile(r"^\s+(?:of|in|at|on|for|from|over)\s+$", re.IGNORECASE)
 
 
