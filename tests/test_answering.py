@@ -1717,6 +1717,16 @@ def test_an_item_is_dated_by_the_heading_it_is_listed_under(tmp_path: Path) -> N
     assert [c.quote.text for c in answer.citations][:1] == ["## [2.1.0] - 2025-11-03"]
 
 
+@pytest.mark.slow
+def test_a_version_no_passage_names_is_not_answered_with_another(tmp_path: Path) -> None:
+    """"When was 1.0 added?" of a changelog of 2.0.0 and 2.1.0 was answered with 2.1.0's
+    date: "1.0" is read as the words "1" and "0", and both are in "2.1.0"."""
+    pipeline = _pipeline_of(tmp_path, {"CHANGELOG.md": CHANGES})
+    answer = pipeline.ask("When was 1.0 added?")
+    assert answer.abstained and "“1.0”" in answer.text, answer.text
+    answer = pipeline.ask("When was 2.1.0 added?")
+    assert not answer.abstained and "2025-11-03" in answer.text, answer.text
+
 
 @pytest.mark.parametrize(("span", "label"), [
     ("8 am to 6 pm", "TIME"), ("9.30 p.m.", "TIME"), ("10:45", "TIME"),

@@ -207,6 +207,9 @@ def gather_evidence(
         and not _SPAN.search(m.text) for t in _terms_of(m.text) if t.isdigit() and len(t) >= 2} | {
         t for m in info.entities if m.label == "DATE" and not _SPAN.search(m.text)
         for w in _MONTHS.findall(m.text) for t in _terms_of(w)})
+    # And so must a number with a point in it, a version or a decimal ("3.0", "4.2.0"), as
+    # written: its words ("3", "0") are in any other ("4.1.0").
+    dotted = tuple(dict.fromkeys(_DOTTED.findall(info.text)))
     wants_place = bool(set(info.wants) & set(PLACE))
     wants_person = info.wants[:1] == ("PERSON",)
     wants_number = bool(set(info.wants) & _NUMBERS)
@@ -291,6 +294,10 @@ def gather_evidence(
                         if not terms <= p_terms | title_terms.get(chunk.doc_id, set()))
         numbers_missing = tuple(t for t in given if t not in p_terms
                                 and t not in title_terms.get(chunk.doc_id, set()))
+        if dotted:
+            title = index.documents[chunk.doc_id].title
+            numbers_missing += tuple(d for d in dotted if not _writes(chunk.text, d)
+                                     and not _writes(title, d))
         other_kind = tuple(phrase for phrase, modifier, head in kinds
                            if _modifiers(sentence.text, head) - {modifier}
                            and not _misspelt(phrase.split()[0], sentence.text))
@@ -342,6 +349,8 @@ def gather_evidence(
         candidates = rank(candidates)
         if contact:  # found by its form, so a sentence holding one is the one to quote
             candidates.sort(key=lambda c: not c.features["type_found"])
+        if dotted:  # the passage that names the version asked ("2.1.0"), before another
+            candidates.sort(key=lambda c: any(d in c.numbers_missing for d in dotted))
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
         if candidates and info.wants[:1] == ("DATE",):
@@ -806,6 +815,14 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
                else set(tokenize(m.text[mention.end - m.start:])) & wanted for m in mentions
                if m.label == "NP" and m.start <= mention.start and mention.end <= m.end
                and not _overlaps(m, mention.text))
+
+
+_DOTTED = re.compile(r"(?<![\w.])\d+(?:\.\d+)+(?![\w]|\.\d)")  # "3.0", "4.2.0", "2.5"
+
+
+def _writes(text: str, number: str) -> bool:
+    """Does `text` write `number` ("3.0") as a number of its own (not "13.0", "3.0.1")?"""
+    return re.search(rf"(?<![\w.]){re.escape(number)}(?![\w]|\.\d)", text) is not None
 
 
 _ISO_DATE = re.compile(r"(?<![\w-])(?:1[5-9]|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
