@@ -1344,6 +1344,22 @@ def test_a_kind_of_thing_no_document_names_is_not_answered_with_another_kind(
         assert quoted in answer.citations[0].quote.text, answer.text
 
 
+FERRY = ("# Orrin ferries\n\nFerries between Port Selwyn and the island of Tarrow are run by "
+         "Orrin Sound Ferries. The crossing takes 50 minutes.\n")
+
+
+@pytest.mark.slow
+def test_a_role_no_document_names_is_held_by_no_one_they_name(tmp_path: Path) -> None:
+    """"Who is the captain of the Tarrow ferry?" was answered with the sentence that names
+    who runs the ferries: the documents never say "captain" (nor a word close to it), so
+    they cannot say who holds the role."""
+    pipeline = _pipeline_of(tmp_path, {"ferry.md": FERRY})
+    answer = pipeline.ask("Who is the captain of the Tarrow ferry?")
+    assert answer.abstained and "never mentions “captain”" in answer.text, answer.text
+    answer = pipeline.ask("Who runs the ferries to Tarrow?")
+    assert not answer.abstained and "Orrin Sound Ferries" in answer.text, answer.text
+
+
 @pytest.mark.slow
 def test_a_question_s_names_are_runs_of_proper_nouns_without_titles() -> None:
     from qa.nlp import SpacyAnalyzer

@@ -485,6 +485,22 @@ def _none_given(evidence: Evidence) -> bool:
                    for c in evidence.candidates)
 
 
+# "Who is/was the <role> [of …]?": the role, up to what it is of.
+_ROLE = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(.+?)"
+                   r"(?:\s+(?:of|for|at|in|on|to)\s+.*)?\s*\?*\s*$", re.IGNORECASE)
+
+
+def _role_unknown(evidence: Evidence) -> bool:
+    """Does the question ask who holds a role ("Who is the captain of the Tarrow ferry?")
+    whose words the documents never use, nor one close to them (`Evidence.unknown_words`)?
+    Then they cannot say who holds it, whoever the sentence found names."""
+    role = _ROLE.match(evidence.question.text)
+    if role is None or not evidence.unknown_words:
+        return False
+    words = set(tokenize(role.group(1)))
+    return any(set(tokenize(w)) & words for w in evidence.unknown_words)
+
+
 def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     """The answer for `evidence`: quotes and a lead, or an abstention that says why."""
     model = model or default_model()
@@ -494,7 +510,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     top = evidence.candidates[0]
     confidence = model.answer.probability(top.features)
     if confidence < model.answer.threshold or top.never or _none_given(evidence) \
-            or top.numbers_missing:  # "in 2004" asked, of a passage on 2005
+            or top.numbers_missing or _role_unknown(evidence):  # "in 2004" asked, of 2005
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
 
     lead_span = None
