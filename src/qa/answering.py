@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from qa.chunking import introduces
+from qa.chunking import introduces, table_header
 from qa.evidence import (
     CURRENCY_WORDS,
     DEFINES,
@@ -453,6 +453,38 @@ def _record_value(top: Candidate, evidence: Evidence) -> Span | None:
     return Span(start, start + len(value), value)
 
 
+_CELL = re.compile(r"[^|\t]+")
+
+
+def _cells(sentence: Sentence) -> list[Span]:
+    """The cells of a table row, as spans of the document, empty ones left out."""
+    out = []
+    for cell in _CELL.finditer(sentence.text):
+        text = cell.group().strip()
+        if text:
+            start = sentence.start + cell.start() + cell.group().index(text)
+            out.append(Span(start, start + len(text), text))
+    return out
+
+
+def _cell_asked(top: Candidate, header: Sentence, evidence: Evidence) -> Span | None:
+    """The lead of a table row the question names by its first cell, under the one column
+    it names by its header ("How much is an adult return ticket?": "£14.00" of "| Adult |
+    £8.50 | £14.00 |" under "| Ticket | Single | Return |"): the table says in so many
+    words which cell answers."""
+    row, columns = _cells(top.sentence), _cells(header)
+    terms = evidence.question_terms
+    if len(row) != len(columns) or len(row) < 2 or not set(tokenize(row[0].text)) & terms:
+        return None
+    named = [i for i, column in enumerate(columns[1:], start=1)
+             if set(tokenize(column.text)) & terms]
+    if len(named) != 1:
+        return None
+    cell = row[named[0]]
+    return next((span for span, _ in lead_options(top, evidence)
+                 if cell.start <= span.start and span.end <= cell.end), None)
+
+
 def _labelled(span: Span, top: Candidate, labels: tuple[str, ...]) -> bool:
     """Is the span a name the entity model labels one of `labels` ("PERSON", "ORG")?"""
     return any(m.label in labels and (m.start, m.end) == (span.start, span.end)
@@ -525,14 +557,20 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
                 or _defined_as(span, top, defined_term(question)):
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
-    if lead_span is None and confidence >= TENTATIVE_BELOW and not unresolved:
+    header = table_header(top.sentence, top.chunk)
+    if header is not None and confidence >= TENTATIVE_BELOW and not unresolved:
+        lead_span = _cell_asked(top, header, evidence) or lead_span  # the table says which
+    elif lead_span is None and confidence >= TENTATIVE_BELOW and not unresolved:
         lead_span = _record_value(top, evidence)
 
     hedge = unresolved or (
         _hedge(evidence) if confidence < TENTATIVE_BELOW else "")
     chosen = [top]
     introduced = _introduced(top)
-    if introduced is not None and _words(top.sentence.text) + _words(introduced.text) + 2 \
+    if header is not None and _words(top.sentence.text) + _words(header.text) + 2 \
+            + _lead_words(lead_span) + _words(hedge) <= MAX_ANSWER_WORDS:
+        chosen.insert(0, replace(top, sentence=header))  # which column is which
+    elif introduced is not None and _words(top.sentence.text) + _words(introduced.text) + 2 \
             + _lead_words(lead_span) + _words(hedge) <= MAX_ANSWER_WORDS:
         chosen.append(replace(top, sentence=introduced))
     elif (second := _second(evidence, _lead_words(lead_span) + _words(hedge))) is not None:

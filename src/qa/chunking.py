@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from qa.types import Chunk, Document, Sentence, Span
 
@@ -423,6 +424,26 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
     numbered_section = _numbered_section(text, before, after)
     return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
                 or (_LIST_MARK.match(text) and not numbered_section))
+
+
+def table_header(sentence: Sentence, chunk: Chunk) -> Sentence | None:
+    """The header row of the table of which `sentence` is a later row ("| Ticket | Single |
+    Return |" over "| Adult | £8.50 | £14.00 |"), its first line alone (not a Markdown rule
+    under it); None when the sentence is no row of a table, or its first."""
+    if "\n" in sentence.text.strip() or not _CELLS.search(sentence.text):
+        return None
+    above = [s for s in chunk.sentences if s.index < sentence.index]
+    header, after = None, sentence
+    for s in reversed(above):
+        between = chunk.text[s.end - chunk.start:after.start - chunk.start]
+        if between.strip() or between.count("\n") != 1 \
+                or not all(_is_row(line) for line in s.text.split("\n")):
+            break
+        header, after = s, s
+    if header is None:
+        return None
+    first = header.text.split("\n", 1)[0].rstrip()
+    return replace(header, end=header.start + len(first), text=first)
 
 
 def _is_row(line: str) -> bool:
