@@ -156,6 +156,47 @@ def test_a_number_counts_the_head_of_its_noun_phrase() -> None:
     assert counts("attack") == ["six"]
 
 
+def test_a_number_counts_a_hyphenated_compound_only_whole() -> None:
+    """"How many detector-nights …?": "288 detector-nights" counts them; "12 nights" and
+    "four bikes" count nights and bikes, not detector-nights or e-bikes."""
+    text = "It ran on 12 nights, giving 288 detector-nights, and four bikes of 9 e-bikes."
+    sentence = Sentence("d", 0, 0, len(text), text)
+
+    def phrase(words: str, head: str) -> tuple[Mention, Mention]:
+        at = text.index(words)
+        number = words.split()[0]
+        return (Mention("CARDINAL", at, at + len(number), number),
+                Mention("NP", at, at + len(words), words, head))
+
+    mentions = tuple(m for words, head in [("12 nights", "night"),
+                                           ("288 detector-nights", "night"),
+                                           ("four bikes", "bike"), ("9 e-bikes", "bike")]
+                     for m in phrase(words, head))
+
+    def counts(noun: str) -> list[str]:
+        info = QuestionInfo(f"How many {noun}s?", ("CARDINAL",), "", (), (), False, False,
+                            True, counted=noun)
+        return [m.text for m in answer_spans(sentence, mentions, info, frozenset())]
+    assert counts("detector-night") == ["288"]
+    assert counts("e-bike") == ["9"]
+    assert counts("bike") == ["four", "9"]  # an e-bike is a bike
+
+
+@pytest.mark.slow
+def test_how_many_counts_a_hyphenated_compound_whole() -> None:
+    """"How many e-bikes …?" counted "e", and "How many detector-nights …?" counted nights,
+    a length of time: it was led by "12 nights" of "sampled on 12 nights, giving 288
+    detector-nights in total"."""
+    from qa.nlp import SpacyAnalyzer
+
+    analyzer = SpacyAnalyzer()
+    info = analyzer.question("How many e-bikes does the scheme have?")
+    assert info.counted == "e-bike"
+    info = analyzer.question("How many detector-nights were recorded?")
+    assert info.counted == "detector-night" and info.wants[0] == "CARDINAL"
+    assert analyzer.question("How many nights were sampled?").wants[0] == "DATE"
+
+
 def test_a_name_with_digits_in_it_is_no_count() -> None:
     """The entity model labels "1UP.com" a number; it is a name, and answers no "how many"
     (a number with a suffix or a hyphenated word still does)."""

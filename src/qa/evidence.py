@@ -806,15 +806,24 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
     noun phrase counts the phrase's head, which must be the counted noun: "2,500 American
     troops" counts troops; "six rocket and drone attacks" counts attacks, neither troops nor
     drones, and "the club's 45 volunteers" no trees. A phrase without a known head counts any
-    of the words after its number. A number outside any noun phrase ("a population of 8.4
+    of the words after its number, and a hyphenated compound ("detector-night") is counted
+    only by a phrase that says it. A number outside any noun phrase ("a population of 8.4
     million", "three times") may be the count."""
     if mention.label != "CARDINAL":
         return True
     wanted = set(tokenize(counted))
-    return all(m.head.lower() == counted if m.head
+    compound = tokenize(counted, keep_stopwords=True) if "-" in counted else []
+    return all(_says(tokenize(m.text[mention.end - m.start:], keep_stopwords=True), compound)
+               if compound else m.head.lower() == counted if m.head
                else set(tokenize(m.text[mention.end - m.start:])) & wanted for m in mentions
                if m.label == "NP" and m.start <= mention.start and mention.end <= m.end
                and not _overlaps(m, mention.text))
+
+
+def _says(words: list[str], phrase: list[str]) -> bool:
+    """Do `words` hold `phrase`, its words in a row ("288 detector-nights": "detector",
+    "night"; not "12 nights")? A hyphenated compound counts only itself."""
+    return any(words[i:i + len(phrase)] == phrase for i in range(len(words) - len(phrase) + 1))
 
 
 _DOTTED = re.compile(r"(?<![\w.])\d+(?:\.\d+)+(?![\w]|\.\d)")  # "3.0", "4.2.0", "2.5"

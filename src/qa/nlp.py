@@ -775,11 +775,22 @@ TIME_UNITS = frozenset("second minute hour day night week month year decade cent
 
 def _counted(many: Any) -> str:
     """The lemma of the noun that "many" counts ("troop" of "How many US troops are …"), or
-    "" when it counts nothing in particular."""
+    "" when it counts nothing in particular. A hyphenated compound is counted whole, its
+    last word's lemma ending it ("e-bike" of "How many e-bikes", "detector-night" of "How
+    many detector-nights", no length of time)."""
     noun = many.head
     if noun.pos_ not in ("NOUN", "PROPN") or noun.lemma_.lower() in _ANY_COUNT:
         return ""
-    return str(noun.lemma_.lower())
+    doc, first, last = noun.doc, noun.i, noun.i
+    while first >= 2 and doc[first - 1].text == "-" and not doc[first - 1].whitespace_ \
+            and not doc[first - 2].whitespace_:
+        first -= 2
+    while last + 2 < len(doc) and not doc[last].whitespace_ and doc[last + 1].text == "-" \
+            and not doc[last + 1].whitespace_:
+        last += 2
+    if first == last:
+        return str(noun.lemma_.lower())
+    return "-".join([*(doc[i].lower_ for i in range(first, last, 2)), doc[last].lemma_.lower()])
 
 
 def _focus_noun(tokens: list[Any], wh: int) -> Any | None:
