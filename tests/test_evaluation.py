@@ -680,13 +680,14 @@ def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
         assert exit_info.value.code == 2
 
 
-def test_a_test_set_none_of_whose_golds_the_documents_hold_is_refused(
+def test_a_test_set_none_of_whose_golds_the_documents_hold_is_one_line(
         tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
     """A JSON-lines test set run over the wrong documents (the default seeds, a mistyped
     --seeds): every gold answer got a note of its own (one stderr line each, thousands for a
-    large set), then every question was asked and scored zero, exit 0. Where the documents
-    hold not one gold answer, nothing can be measured: one line says so, before any question
-    is asked, and nothing is written."""
+    large set) and nothing said what they had in common. Where the documents hold not one
+    gold answer, one line says so and names the folders, in place of the notes. The run goes
+    on: a test set of free-form reference answers, never verbatim in any document, is still
+    scored (its token F1); it was refused for a while, which no such set could pass."""
     rows = [{"id": f"q{n}", "question": f"Who keeps lighthouse number {n}?",
              "answers": [f"Keeper Zyxwvut{n}"]} for n in range(30)]
     rows.append({"id": "u", "question": "What is the capital of France?", "answers": []})
@@ -698,12 +699,13 @@ def test_a_test_set_none_of_whose_golds_the_documents_hold_is_refused(
     base = ("eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
             "--model", "fake-hashing", "--json", "--out", str(out))
     code, stdout, stderr = _main(capsys, *base)
-    assert code == 1 and stdout == "" and not out.exists()
-    assert "gold answer" not in stderr.replace("none of the gold answers", "")  # no flood
-    last = stderr.splitlines()[-1]
-    assert last.startswith(f"qa: error: none of the gold answers of {str(testset)!r} is in "
-                           "the documents") and str(seeds) in last and "--seeds" in last
-    # one gold the documents hold is enough to measure something: the run goes on
+    assert code == 0 and json.loads(stdout)["questions"] == 31 and out.exists()
+    assert "is in none of the documents" not in stderr  # no note per gold
+    said = [line for line in stderr.splitlines() if "gold answer" in line]
+    assert len(said) == 1 and said[0].startswith(
+        f"qa: eval: {testset}: none of the 30 distinct gold answers is in the documents")
+    assert str(seeds) in said[0] and "--seeds" in said[0]
+    # where the documents hold one gold, the golds they do not hold get a note each
     testset.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]) + json.dumps(
         {"id": "k", "question": "Who is the Pentagon spokesman?", "answers": ["John Kirby"]})
         + "\n", encoding="utf-8")
