@@ -1415,6 +1415,35 @@ LEAVE = ("# Leave\n\n2.1 Full-time staff are entitled to 27 days of annual leave
          "the Finance team a week later on 21 May.\n")
 
 
+@pytest.mark.slow
+def test_a_kind_the_title_names_is_another_kind_than_the_one_asked(tmp_path: Path) -> None:
+    """"What is the winter timetable?" of a "Summer Timetable" was answered with "This
+    timetable is valid from 1 May to 30 September." (confidence 0.45): the title names the
+    kind of timetable every sentence of the document is about."""
+    pipeline = _pipeline_of(tmp_path, {"ferry.md": "# Island Ferry: Summer Timetable\n\n"
+                                       "This timetable is valid from 1 May to 30 September."
+                                       " Ferries leave the pier at 9:00 and 14:00.\n"})
+    answer = pipeline.ask("What is the winter timetable?")
+    assert answer.tentative and "never mentions “winter timetable”" in answer.text, answer
+    answer = pipeline.ask("When is the summer timetable valid?")
+    assert not answer.tentative and "1 May" in answer.text, answer.text
+
+
+def test_a_kind_is_named_before_a_common_noun_not_a_name() -> None:
+    """"Who hosted the party whre Chopin met George Sand?" of a page titled "Frédéric
+    Chopin": "whre" is no kind of Chopin, as "Marketing" is of a team."""
+    from qa.evidence import _kinds_asked
+
+    def kinds(question: str, phrase: str) -> list[tuple[str, str, str]]:
+        at = question.index(phrase)
+        noun = Mention("NP", at, at + len(phrase), phrase, phrase.split()[-1].lower())
+        info = QuestionInfo(question, (), "", (), (noun,), False, False, True)
+        return _kinds_asked(info, lambda term: term in ("market", "whre"))
+    assert kinds("When does the Marketing team move?", "the Marketing team") == [
+        ("Marketing team", "market", "team")]
+    assert kinds("Who hosted the party whre Chopin met Sand?", "the party whre Chopin") == []
+
+
 def test_a_misspelt_kind_is_the_kind_the_sentence_names() -> None:
     from qa.evidence import _misspelt
 

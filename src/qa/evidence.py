@@ -298,9 +298,13 @@ def gather_evidence(
             title = index.documents[chunk.doc_id].title
             numbers_missing += tuple(d for d in dotted if not _writes(chunk.text, d)
                                      and not _writes(title, d))
-        other_kind = tuple(phrase for phrase, modifier, head in kinds
-                           if _modifiers(sentence.text, head) - {modifier}
-                           and not _misspelt(phrase.split()[0], sentence.text))
+        # Another kind, named by the sentence or by its document's title, which names one
+        # for every sentence ("Summer Timetable and Fares")
+        title = index.documents[chunk.doc_id].title if kinds else ""
+        other_kind = tuple(
+            phrase for phrase, modifier, head in kinds
+            if (_modifiers(sentence.text, head) | _modifiers(title, head)) - {modifier}
+            and not _misspelt(phrase.split()[0], f"{sentence.text} {title}"))
         found = answer_spans(sentence, mentions, info, q_terms, counted=False)
         # The ranker reads the spans a lead could be: a number counting what "how many" asks
         # about ("2,500 American troops", not "six drone attacks"). The check does not:
@@ -390,7 +394,8 @@ _OWNS = re.compile(r"[’']s?$")  # "that institution's spokesman": whose, not w
 def _kinds_asked(info: QuestionInfo, unused: Callable[[str], bool]) -> list[tuple[str, str, str]]:
     """The question's noun phrases whose word right before the noun names a kind of it that
     no document uses (`unused`): "the Marketing team", "study leave", "a monthly pass". Each
-    as (the phrase from that word, the word's term, the noun's term)."""
+    as (the phrase from that word, the word's term, the noun's term). Not a name ("the party
+    whre Chopin" of a page titled "Frédéric Chopin": a first name is no kind)."""
     out = []
     for phrase in info.nouns:
         words = list(_WORD.finditer(phrase.text))
@@ -398,6 +403,7 @@ def _kinds_asked(info: QuestionInfo, unused: Callable[[str], bool]) -> list[tupl
             continue
         modifier, head = tokenize(words[-2].group()), tokenize(words[-1].group())
         if len(modifier) == 1 and len(head) == 1 and modifier[0].isalpha() \
+                and words[-1].group().islower() \
                 and not _OWNS.search(words[-2].group()) and unused(modifier[0]):
             out.append((phrase.text[words[-2].start():], modifier[0], head[0]))
     return out
