@@ -144,10 +144,13 @@ def test_a_table_row_is_quoted_as_its_own_sentence(real_pipeline: Pipeline,
             ("How often does an idle worker check for new jobs?", "`poll_interval` | 2 seconds")):
         answer = pipeline.ask(question)
         assert not answer.abstained, answer.text
-        quote = answer.citations[0].quote
         source = (seeds / "rivet.md").read_text(encoding="utf-8")
-        assert source[quote.start:quote.end] == quote.text
-        assert quote.text.startswith("| ") and row in quote.text and "\n" not in quote.text
+        quotes = [c.quote for c in answer.citations]
+        assert all(source[q.start:q.end] == q.text and "\n" not in q.text for q in quotes)
+        # the row that answers, after its header row (which column is which)
+        assert [q.text for q in quotes[:2]] == ["| Setting | Default | Meaning |",
+                                                next(q.text for q in quotes if row in q.text)]
+        assert quotes[1].text.startswith("| ")
 
 
 def test_a_word_list_item_is_answered_not_withheld(real_pipeline: Pipeline,
