@@ -374,18 +374,22 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
     holds none ("When did it open?": the best sentence names the café, the next dates it),
     and fits in the answer beside it (`shown`: the words of the lead and a hedge)."""
     top = evidence.candidates[0]
-    typed = bool(evidence.question.wants) and not lead_options(top, evidence)
+    typed: bool | None = None  # the best holds no span of the type asked (looked at once)
     for second in evidence.candidates[1:1 + SECOND_CANDIDATES]:
-        near = second.score >= top.score - SECOND_SENTENCE_MARGIN or (
-            typed and second.score >= top.score - TYPED_SECOND_MARGIN
-            and bool(lead_options(second, evidence)))
-        if (near and second.sentence.index != top.sentence.index
-                and second.sentence.text != top.sentence.text  # the same words, twice
-                and not _ASKS.search(second.sentence.text)  # "Also, how many desks …?"
-                and not (second.sentence.doc_id != top.sentence.doc_id
-                         and OPENS_WITH_PRONOUN.match(second.sentence.text))
-                and _words(top.sentence.text) + _words(second.sentence.text) + 2 + shown
-                <= MAX_ANSWER_WORDS):
+        if (second.score < top.score - TYPED_SECOND_MARGIN
+                or second.sentence.index == top.sentence.index
+                or second.sentence.text == top.sentence.text  # the same words, twice
+                or _ASKS.search(second.sentence.text)  # "Also, how many desks …?"
+                or (second.sentence.doc_id != top.sentence.doc_id
+                    and OPENS_WITH_PRONOUN.match(second.sentence.text))
+                or _words(top.sentence.text) + _words(second.sentence.text) + 2 + shown
+                > MAX_ANSWER_WORDS):
+            continue
+        if second.score >= top.score - SECOND_SENTENCE_MARGIN:
+            return second
+        if typed is None:
+            typed = bool(evidence.question.wants) and not lead_options(top, evidence)
+        if typed and lead_options(second, evidence):
             return second
     return None
 

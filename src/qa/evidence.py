@@ -415,14 +415,20 @@ SPELLING = 0.8  # a word this alike another (difflib's ratio) is a spelling of i
 def _misspelt(word: str, text: str) -> bool:
     """Is `word` a spelling of a word of `text` ("colorful" of "colourful", "Nicky" of
     "Nicki", "hteir" of "their"), a typo or a variant, not another kind of a thing?"""
-    word = word.lower()
-    return any(SequenceMatcher(None, word, w.group().lower()).ratio() >= SPELLING
-               for w in _WORD.finditer(text))
+    matcher = SequenceMatcher(None, word.lower())
+    for other in {w.group().lower() for w in _WORD.finditer(text)}:
+        matcher.set_seq2(other)  # the cheap upper bounds first: most words fail them
+        if matcher.real_quick_ratio() >= SPELLING and matcher.quick_ratio() >= SPELLING \
+                and matcher.ratio() >= SPELLING:
+            return True
+    return False
 
 
 def _modifiers(text: str, head: str) -> set[str]:
     """The terms of the words right before the noun `head` (a term) in `text` ("Sales" of
     "the Sales team"): the kinds of it the text names."""
+    if head not in tokenize(text):  # (most sentences: no word of theirs to look at)
+        return set()
     words = list(_WORD.finditer(text))
     out = set()
     for before, word in zip(words, words[1:], strict=False):
