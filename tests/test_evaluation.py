@@ -652,6 +652,48 @@ def test_a_run_that_could_ask_no_question_fails_and_writes_nothing(
     assert list(outputs.iterdir()) == []
 
 
+def test_a_run_in_which_questions_failed_exits_1_with_its_outputs_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A question on which qa failed (an internal error, counted in `errors`) left the run's
+    exit code 0, so a script or a CI step took a run with failures for a clean one. It now
+    exits 1 after writing its outputs and printing its metrics, with one line saying how many
+    failed; bad questions (`skipped`) still exit 0, as before."""
+    monkeypatch.setenv("QA_SPACY", "none")
+    monkeypatch.setattr(eval_report, "_save_plot", lambda path, draw: False)  # fast: no PNGs
+
+    class Failing(Pipeline):
+        def ask(self, question: str, *args: Any, **kwargs: Any) -> Answer:
+            if question.startswith("Boom"):
+                raise RuntimeError("kaput")
+            return super().ask(question, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "Pipeline",
+                        lambda s, embedder=None: Failing(s, embedder or HashingEmbedder()))
+    rows = [{"id": "1", "question": "How many American troops are in Iraq today?",
+             "answers": ["around 2,500"]},
+            {"id": "2", "question": "Boom, who is the Pentagon spokesman?", "answers": []}]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    base = ["eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
+            "--model", "fake-hashing"]
+    code, stdout, stderr = _main(capsys, *base, "--json", "--metrics-out",
+                                 str(tmp_path / "m.json"))
+    assert code == 1, stderr
+    metrics = json.loads(stdout)
+    assert metrics["errors"] == 1 and metrics["questions"] == 1
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["errors"] == 1
+    assert "line 2 (id '2'): internal error: RuntimeError: kaput" in stderr
+    assert stderr.splitlines()[-1] == ("qa: error: 1 of 2 question(s) failed (see above); "
+                                       "the metrics leave them out")
+
+    testset.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    code, _, stderr = _main(capsys, *base)
+    assert code == 0, stderr
+
+
 def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
         tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
     """A JSON-lines gold answer no document holds was scored silently (no answer can match

@@ -760,7 +760,8 @@ def _pipeline_for(testset: TestSet, settings: Settings) -> Pipeline:
 
 def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """`qa eval FILE [--out] [--csv] [--report] [--json] [--metrics-out] [--strict]
-    [--baseline] [-k N]`, or `qa eval --compare A.json B.json [--fail-on-drop M=D ...]`."""
+    [--baseline] [-k N]`, or `qa eval --compare A.json B.json [--fail-on-drop M=D ...]`.
+    Exit 1 when a question failed (`errors`), after the outputs are written."""
     from qa import eval_report
 
     if args.compare:
@@ -846,4 +847,9 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         stack.close()
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(metrics, indent=2) if args.json else format_table(metrics))
+    failed = int(metrics["errors"] or 0)
+    if failed:  # written and shown, but a run in which qa failed is no clean pass to a script
+        print(f"qa: error: {failed:,} of {len(testset.items):,} question(s) failed (see above); "
+              "the metrics leave them out", file=sys.stderr)
+        return 1
     return 0
