@@ -448,3 +448,26 @@ def test_a_line_said_during_a_live_progress_bar_starts_a_line_of_its_own(
     lines = [line.rsplit("\r", 1)[-1] for line in shown.split("\n")]
     assert lines[0] == "qa: eval: set.jsonl: line 2: the question is empty (skipped)"
     assert lines[1].startswith("qa: eval: 3/3 questions")
+
+
+def test_serve_on_a_port_in_use_is_exit_1_before_anything_loads(
+        qa_main: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa serve` on a port another server holds exited 2, the usage-error code, though the
+    command line was right (the README: 2 for usage errors, 1 for anything else); and it
+    said so only after building the web app. Now: exit 1, one line, before the app is built;
+    a port no machine has (0, 70000) is still a usage error."""
+    import socket
+
+    import qa.api
+
+    built: list[object] = []
+    monkeypatch.setattr(qa.api, "create_app", lambda *a: built.append(a) or pytest.fail("built"))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        err = assert_one_line(qa_main("serve", "--port", str(port)), 1)
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in err
+    assert built == []
+    assert "port must be from 1 to 65535" in assert_one_line(qa_main("serve", "--port",
+                                                                     "70000"), 2)

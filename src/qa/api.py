@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import re
 import shutil
@@ -1160,7 +1161,14 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise BadSetting(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            where = f"cannot listen on {host}:{port}"
+            if exc.errno == errno.EADDRINUSE:  # the command was right: the machine is not
+                raise QAError(f"{where}: the port is in use (another server?): stop it or "
+                              "choose another with --port") from None
+            if exc.errno == errno.EACCES:
+                raise QAError(f"{where}: {exc.strerror} (ports below 1024 need privileges)"
+                              ) from None
+            raise BadSetting(f"{where}: {exc.strerror}") from None  # a --host not here
 
 
 def bind_address(host: str) -> str:
@@ -1254,5 +1262,6 @@ def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int =
     """`qa serve`: the chat and the API over one pipeline built from `settings`."""
     pipeline = Pipeline(settings)
     preflight(pipeline.settings, host)
+    _check_port(bind_address(host), port)  # before the app is built (`run` checks it too)
     private_upload_folder()
     run(create_app(pipeline), host, port)
