@@ -234,3 +234,25 @@ def test_an_upload_whose_file_broke_can_be_removed_when_nothing_else_can_be_read
         pipeline.remove_documents(["latin1"])  # a (skipped) seed is no upload
     assert refused.value.status == 409
     assert (settings.seeds_dir / "latin1.txt").exists()
+
+
+def test_servers_reusing_an_index_say_the_files_its_build_skipped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa serve` and `qa mcp` on an index built from a mistyped `--seeds` said nothing of
+    it: only the build that made the index reported the missing folder, so every restart
+    served an empty library without a word (the CLI's `ask` and `retrieve` say it). Both
+    now say the skipped files the index records when they load it, once per process."""
+    from qa import api, mcp_server
+    from qa.loaders import library
+
+    settings = Settings(model="fake-hashing", seeds_dir=tmp_path / "seedz",
+                        index_dir=tmp_path / "index", spacy="none")
+    Pipeline(settings, HashingEmbedder()).index  # noqa: B018 - the first build (it says it)
+    said = f"qa: skipped {tmp_path / 'seedz'}: the seeds folder does not exist"
+    assert said in capsys.readouterr().err
+    for warm in (lambda p: api.warm(p, api.Readiness()), mcp_server.warm):
+        monkeypatch.setattr(library, "_reported", set())  # a new process
+        warm(Pipeline(settings, HashingEmbedder()))  # reused, not built
+        err = capsys.readouterr().err
+        assert said in err and "building" not in err, err

@@ -335,7 +335,10 @@ class Readiness:
 
 
 def warm(pipeline: Pipeline, readiness: Readiness) -> None:
-    """Load the model and index and answer one question, reporting progress on stderr."""
+    """Load the model and index and answer one question, reporting progress on stderr (and
+    the files the index skipped: a reused index's build said them in another process)."""
+    from qa.loaders.library import report
+
     started = time.perf_counter()
     try:
         log("loading model…")
@@ -344,6 +347,7 @@ def warm(pipeline: Pipeline, readiness: Readiness) -> None:
             warm_up()
         log("loading index…")
         index = pipeline.index
+        report(pipeline.problems())  # a mistyped --seeds, said on every start
         pipeline.ask(WARM_QUESTION)
         counts = dict(index.manifest.get("counts", {}))
     except Exception as exc:  # noqa: BLE001 - reported by /healthz and on stderr

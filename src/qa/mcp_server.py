@@ -470,6 +470,19 @@ def build_server(pipeline: Pipeline) -> QAServer:
 # -- stdio -----------------------------------------------------------------------------------
 
 
+def warm(pipeline: Pipeline) -> None:
+    """Load (or build) the index now, and say the files it skipped: a reused index's build
+    said them in another process (a mistyped --seeds served an empty library unsaid)."""
+    from qa.loaders.library import report
+
+    try:
+        pipeline.index  # noqa: B018 - load (or build) now
+        report(pipeline.problems())
+        log("mcp: ready")
+    except Exception as exc:  # noqa: BLE001 - the tools report it on their first call
+        log(f"mcp: {exc}")
+
+
 def run_stdio(settings: Settings) -> None:
     """`qa mcp`: serve the tools over stdin/stdout until the client closes them. The model and
     index load in the background at once, so the first call waits less. The files are
@@ -479,16 +492,8 @@ def run_stdio(settings: Settings) -> None:
     claim_index(settings)  # another process on the index folder reads the same folders
     pipeline = Pipeline(settings)
     server = build_server(pipeline)
-
-    def warm() -> None:
-        try:
-            pipeline.index  # noqa: B018 - load (or build) now
-            log("mcp: ready")
-        except Exception as exc:  # noqa: BLE001 - the tools report it on their first call
-            log(f"mcp: {exc}")
-
     pipeline.watch()
-    threading.Thread(target=warm, name="qa-mcp-warm-up", daemon=True).start()
+    threading.Thread(target=warm, args=(pipeline,), name="qa-mcp-warm-up", daemon=True).start()
     try:
         server.run("stdio")
     finally:
