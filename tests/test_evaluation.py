@@ -2058,3 +2058,21 @@ def test_spans_of_a_utf16_text_file_are_checked_against_the_file_decoded(
     record = answer_json(answer)
     assert record["citations"] and evaluation.check_spans(record, sources) == (
         2 * len(record["citations"]) + (record["lead"] is not None),) * 2
+
+
+# -- test sets as other tools write them ----------------------------------------------------
+
+
+def test_squad_is_impossible_written_as_0_or_1_is_read(tmp_path: Path) -> None:
+    """Tools that write SQuAD from a table write `is_impossible` as 0 or 1; every such
+    question was a bad one ("'is_impossible' must be true or false"). 0 and 1 are read as
+    false and true; another number is still refused."""
+    data = _small()
+    for qa in data["data"][0]["paragraphs"][0]["qas"]:
+        qa["is_impossible"] = int(not qa.get("answers"))
+    testset = load_testset(_squad(tmp_path, data))
+    assert testset.problems == [] and len(testset.items) == 12
+    assert sum(not i.answers for i in testset.items) == 4
+    data["data"][0]["paragraphs"][0]["qas"][0]["is_impossible"] = 2
+    assert [p.message for p in load_testset(_squad(tmp_path, data)).problems] == [
+        "'is_impossible' must be true or false (or 1 or 0)"]

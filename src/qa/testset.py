@@ -395,8 +395,10 @@ def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
         raise ValueError(f"duplicate id {qid!r}")
     question = _question(qa)
     impossible = qa.get("is_impossible", False)
+    if type(impossible) is int and impossible in (0, 1):  # as a table's export writes it
+        impossible = bool(impossible)
     if not isinstance(impossible, bool):
-        raise ValueError("'is_impossible' must be true or false")
+        raise ValueError("'is_impossible' must be true or false (or 1 or 0)")
     answers = qa.get("answers", [] if impossible else None)
     if not isinstance(answers, list):
         raise ValueError("'answers' must be a list")
