@@ -2076,3 +2076,20 @@ def test_squad_is_impossible_written_as_0_or_1_is_read(tmp_path: Path) -> None:
     data["data"][0]["paragraphs"][0]["qas"][0]["is_impossible"] = 2
     assert [p.message for p in load_testset(_squad(tmp_path, data)).problems] == [
         "'is_impossible' must be true or false (or 1 or 0)"]
+
+
+@pytest.mark.parametrize("separator", [";", ",", "\t"])
+def test_a_csv_whose_first_line_names_its_separator_is_read(tmp_path: Path,
+                                                            separator: str) -> None:
+    """Excel saves (and reads) a first line `sep=;` naming the separator of the cells; such
+    a CSV was refused ("has no 'question' column (its header: 'sep=;')"). The line is read
+    as the separator it names; line numbers stay the file's."""
+    s = separator
+    text = (f"sep={s}\r\nquestion{s}answers{s}id{s}note\r\n"
+            f"Who is the Pentagon spokesman?{s}John Kirby{s}q1\r\n{s}x{s}q2\r\n")
+    (tmp_path / "set.csv").write_text(text, encoding="utf-8")
+    testset = load_testset(tmp_path / "set.csv")
+    assert [(i.id, i.question, i.answers) for i in testset.items] == [
+        ("q1", "Who is the Pentagon spokesman?", ("John Kirby",))]
+    assert [str(p) for p in testset.problems] == ["line 4: the question is empty"]
+    assert [n.where for n in testset.notes] == ["line 2"]  # the header's line

@@ -293,17 +293,23 @@ def _column_names(line: str, delimiter: str) -> list[str | None]:
     return [CSV_COLUMNS.get(h.strip().lower()) for h in header]
 
 
-def _delimiter(fh: IO[str], delimiter: str) -> str:
-    """The separator of a CSV file's cells: "," unless its header row names a question
-    column only when split at ";", as Excel saves "CSV" where the decimal mark is a comma
-    (German, French...). `fh` is left at its start."""
-    if delimiter != ",":
-        return delimiter
+_SEP_LINE = re.compile(r"sep=(.)\r?\n?", re.DOTALL)  # Excel's line naming the separator
+
+
+def _delimiter(fh: IO[str], delimiter: str) -> tuple[str, bool]:
+    """The separator of a CSV file's cells, and whether a first line names it (`sep=;`, as
+    Excel writes and reads it: the header row is then the second line). Else "," unless
+    the header row names a question column only when split at ";", as Excel saves "CSV"
+    where the decimal mark is a comma (German, French...). `fh` is left at its start."""
     first = fh.readline(MAX_HEADER_CHARS)
     fh.seek(0)
+    if named := _SEP_LINE.fullmatch(first):
+        return named.group(1), True
+    if delimiter != ",":
+        return delimiter, False
     if "question" not in _column_names(first, ",") and "question" in _column_names(first, ";"):
-        return ";"
-    return delimiter
+        return ";", False
+    return delimiter, False
 
 
 def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]:
@@ -314,7 +320,11 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
     where = f"test set {str(path)!r}"
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            rows = csv.reader(fh, delimiter=_delimiter(fh, delimiter))
+            delimiter, named = _delimiter(fh, delimiter)
+            rows = csv.reader(fh, delimiter=delimiter)
+            if named:
+                next(rows)  # `sep=;`: not a row of cells
+                yield ""  # (its line)
             header = next(rows, None)
             if header is None:
                 raise QAError(f"{where} is empty: expected a header row naming its columns "
@@ -327,10 +337,11 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
                               f"'{ANSWER_SEPARATOR}'), id and kind")
             for h, name in zip(header, names, strict=True):
                 if name is None and h.strip():
-                    notes.append(Problem("line 1", f"column {h.strip()[:40]!r} is not one qa "
+                    notes.append(Problem(f"line {rows.line_num}", f"column "
+                                         f"{h.strip()[:40]!r} is not one qa "
                                          "reads (question, answers, id, kind): ignored"))
             yield ""  # the header's line
-            line = 1
+            line = 2 if named else 1  # the lines yielded
             for row in rows:
                 while line < rows.line_num - 1:  # blank lines, a cell's line breaks
                     yield ""
