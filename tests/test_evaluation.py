@@ -2063,6 +2063,37 @@ def test_spans_of_a_utf16_text_file_are_checked_against_the_file_decoded(
 # -- test sets as other tools write them ----------------------------------------------------
 
 
+def test_a_json_array_of_records_is_read_as_the_json_lines_it_stands_for(
+        tmp_path: Path) -> None:
+    """pandas' `df.to_json("set.json", orient="records")` writes one JSON array of question
+    objects; it was refused ("not a SQuAD file"). Each record is read as the JSON line it
+    stands for, named by its number; an array of Hugging Face SQuAD rows is SQuAD."""
+    rows = [{"id": "a", "question": "Who is the Pentagon spokesman?", "answers": ["John Kirby"]},
+            {"id": "b", "question": "", "answers": []},
+            {"id": "c", "question": "What is the capital of France?", "answers": [],
+             "kind": "unanswerable"}, 7]
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps(rows, separators=(",", ":")), encoding="utf-8")  # one line
+    testset = load_testset(path)
+    assert testset.format == "jsonl"
+    assert [(i.id, i.answers, i.kind, i.where) for i in testset.items] == [
+        ("a", ("John Kirby",), None, "record 1"), ("c", (), "unanswerable", "record 3")]
+    assert [str(p) for p in testset.problems] == ["record 2: the question is empty",
+                                                  "record 4: not a JSON object"]
+    assert testset.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert [i.id for i in load_testset(path, limit=1).items] == ["a"]
+    path.write_text(json.dumps(rows[:1], indent=4), encoding="utf-8")  # pretty-printed
+    assert [i.id for i in load_testset(path).items] == ["a"]
+    path.write_text(json.dumps([_hf_row("h1", "Orchard", "The orchard grows forty kinds.",
+                                        "How many kinds?", ["forty"])]), encoding="utf-8")
+    squad = load_testset(path)
+    assert squad.format == "squad" and [i.id for i in squad.items] == ["h1"]
+    assert [a.title for a in squad.articles] == ["Orchard"]
+    path.write_text('[{"id": "a", "question": "Who?", "answers": []},', encoding="utf-8")
+    with pytest.raises(QAError, match=r"is not valid JSON \(Expecting value: line 1"):
+        load_testset(path)
+
+
 def test_squad_is_impossible_written_as_0_or_1_is_read(tmp_path: Path) -> None:
     """Tools that write SQuAD from a table write `is_impossible` as 0 or 1; every such
     question was a bad one ("'is_impossible' must be true or false"). 0 and 1 are read as

@@ -159,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate on a test set (JSON lines, CSV/TSV or SQuAD "
                                     "2.0/1.1 JSON)")
     p.add_argument("file", nargs="?", metavar="FILE",
-                   help="questions: JSON lines or CSV/TSV over --seeds, or a SQuAD file (its "
-                        "own articles)")
+                   help="questions: JSON lines (or a JSON array of them) or CSV/TSV over "
+                        "--seeds, or a SQuAD file (its own articles)")
     p.add_argument("--out", metavar="PREDICTIONS.jsonl", help="write one prediction per line")
     p.add_argument("--csv", metavar="PREDICTIONS.csv", help="write the predictions as CSV")
     p.add_argument("--report", metavar="REPORT.md|.html", help="write a readable report")

@@ -21,6 +21,8 @@ JSON lines whose first question carries its paragraph (`context`) and `answers` 
 {"text": [...]} are SQuAD as Hugging Face's datasets write it, one question a line
 (`parse_squad_rows`): read as the SQuAD file they stand for, each title's paragraphs an
 article.
+A `.json` file that is one JSON array (pandas' `to_json(orient="records")`) holds the same
+question objects, read one at a time as the JSON lines they stand for (`_records`).
 A `.csv` or `.tsv` file is a spreadsheet's export (`csv_lines`): a header row naming its
 columns, then a question a row, read a row at a time as the JSON lines it stands for.
 
@@ -36,6 +38,7 @@ import codecs
 import contextlib
 import csv
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -198,12 +201,13 @@ class TooMuch(QAError):
 
 
 def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
-                limit: int | None = None) -> tuple[list[Item], list[Problem]]:
+                limit: int | None = None, unit: str = "line") -> tuple[list[Item], list[Problem]]:
     """Items of a JSON-lines test set, and one problem per bad line (with its number).
     With `limit`, only the first `limit` good items are kept (every line is still checked).
     QAError past MAX_QUESTIONS kept or MAX_PROBLEMS bad lines: what a run holds is bounded.
     `notes` (if given) gets one note per field qa does not read, at its first line: extra
-    fields are allowed, but a misspelt "histroy" would silently ask without the history."""
+    fields are allowed, but a misspelt "histroy" would silently ask without the history.
+    `unit` names what a number counts: "line", or "record" for a JSON array's (`_records`)."""
     items: list[Item] = []
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -212,7 +216,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
         line = line.removeprefix("\ufeff")  # a byte order mark opens each file `cat` joined
         if not line.strip():
             continue
-        where = f"line {number}"
+        where = f"{unit} {number}"
         try:
             if line == LONG_LINE:
                 raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
@@ -241,7 +245,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
                                  "cannot answer has \"answers\": [])")
             history = _history(history)
             _check_texts(answers, "'answers'")
-            raw_id, kind = row.get("id", f"line-{number}"), row.get("kind")
+            raw_id, kind = row.get("id", f"{unit}-{number}"), row.get("kind")
             if (not isinstance(raw_id, str | int) or isinstance(raw_id, bool)
                     or not str(raw_id).strip()):
                 raise ValueError("'id' must be a non-empty string")
@@ -265,8 +269,8 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
                               f"{problems[0]}): is it a JSON-lines test set?") from None
     if notes is not None:
         for key, (first, count) in unknown.items():
-            notes.append(Problem(f"line {first}", (
-                f"field {key[:40]!r} ({count:,} line(s)) is not one qa reads (it reads "
+            notes.append(Problem(f"{unit} {first}", (
+                f"field {key[:40]!r} ({count:,} {unit}(s)) is not one qa reads (it reads "
                 f"{', '.join(JSONL_FIELDS)}): ignored")))
     return items, problems
 
@@ -547,7 +551,8 @@ _SQUAD_ROW_ANSWERS = ("'answers' must be {\"text\": [...]} (Hugging Face's SQuAD
 
 
 def parse_squad_rows(lines: Iterable[str], notes: list[Problem] | None = None,
-                     limit: int | None = None) -> tuple[list[Article], list[Item], list[Problem]]:
+                     limit: int | None = None, unit: str = "line"
+                     ) -> tuple[list[Article], list[Item], list[Problem]]:
     """Articles, questions and bad questions of SQuAD rows, one question a line (`{"id",
     "title", "context", "question", "answers": {"text": [...], "answer_start": [...]}}`): the
     SQuAD file they stand for, each title's distinct paragraphs an article (in the order
@@ -563,7 +568,7 @@ def parse_squad_rows(lines: Iterable[str], notes: list[Problem] | None = None,
         line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
-        where = label = f"line {number}"
+        where = label = f"{unit} {number}"
         try:
             if line == LONG_LINE:
                 raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
@@ -860,6 +865,75 @@ def _one_json_value(path: Path, suffix: str) -> bool:
     return False
 
 
+def _json_array(path: Path, suffix: str) -> bool:
+    """Is the `.json` file one JSON array (pandas' `to_json(orient="records")`), not JSON
+    lines? It opens with "[", and its first line is not a JSON value of its own followed by
+    more. (Another name is told as before: JSON lines unless SQuAD-shaped.)"""
+    if suffix != ".json":
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace").lstrip()
+    if not text.startswith("["):
+        return False
+    first, sep, rest = text.partition("\n")
+    if not sep or not rest.strip():
+        return True
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        return True
+    return False
+
+
+def _records(reader: _Reader, fh: BinaryIO) -> Iterator[str]:
+    """The elements of a JSON array, one at a time, each as the JSON line it stands for:
+    memory holds one record, not the file. NotJson where the file is not valid JSON."""
+    stream = _JsonStream(reader, fh)
+    stream.take("[", "'['")
+    if stream.peek() == "]":
+        stream.pos += 1
+    else:
+        number = 1
+        while True:
+            record = stream.value(MAX_LINE_BYTES, f"record {number}")
+            yield json.dumps(record, ensure_ascii=False)
+            if stream.peek() == "]":
+                stream.pos += 1
+                break
+            stream.take(",", "',' delimiter")
+            number += 1
+    if stream.peek():
+        raise stream.error("Extra data")
+
+
+def _load_records(path: Path, limit: int | None) -> TestSet:
+    """A JSON array of question objects (pandas' `to_json(orient="records")`) as the JSON
+    lines it stands for, each named "record N"; of Hugging Face SQuAD rows, as SQuAD."""
+    reader = _Reader(path)
+    notes: list[Problem] = []
+    try:
+        with path.open("rb") as fh:
+            records = _records(reader, fh)
+            first = next(records, "")
+            if first and not first.startswith("{"):  # [1, 2]: no test set of any kind
+                raise QAError(f"{str(path)!r} is not a SQuAD file or a JSON array of question "
+                              "objects (its first element is not a JSON object)")
+            lines = itertools.chain([first], records)
+            if is_squad_row(first):
+                articles, items, problems = parse_squad_rows(lines, notes, limit, "record")
+                if not articles:
+                    raise QAError(f"test set {str(path)!r} holds no paragraphs of text")
+                return TestSet("squad", items, problems, articles, reader.sha256(),
+                               tuple(notes))
+            items, problems = parse_jsonl(lines, notes, limit, "record")
+    except NotJson as exc:
+        raise QAError(f"{str(path)!r} is not valid JSON ({exc})") from None
+    except TooMuch as exc:
+        raise QAError(f"test set {str(path)!r}: {exc}") from None
+    return TestSet("jsonl", items, problems, [], reader.sha256(), tuple(notes))
+
+
 def load_testset(path: Path, limit: int | None = None) -> TestSet:
     """Read a test set: a `.jsonl` file as JSON lines; another as SQuAD when it is
     SQuAD-shaped (a `.json` file must be), else as JSON lines. With `limit`, only the first
@@ -893,6 +967,8 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
             except TooMuch as exc:
                 raise QAError(f"test set {str(path)!r}: {exc}") from None
             return TestSet("csv", items, problems, [], file_sha256(path), tuple(notes_csv))
+        if _json_array(path, suffix):
+            return _load_records(path, limit)
         if _one_json_value(path, suffix):
             reader = _Reader(path)
             notes: list[Problem] = []
