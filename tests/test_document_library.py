@@ -1498,3 +1498,31 @@ def test_a_utf16_text_without_a_mark_is_indexed_and_cited_exactly(
             source = sources[doc_id]
             assert source[c.quote.start:c.quote.end] == c.quote.text
             assert source[c.passage.start:c.passage.end] == c.passage.text
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_cli_add_a_folder_adds_its_documents_as_the_seeds_folder_is_read(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa add notes/` said "notes: cannot read the file: Is a directory", though the seeds
+    folder's own hint for a sub-folder is to add its files with 'qa add'. A folder adds its
+    documents as the seeds folder is read: its files in name order, not its hidden files nor
+    its sub-folders, the entries it cannot add said on stderr as skipped; a folder with no
+    document to add is one error line (exit 1)."""
+    notes = tmp_path / "notes"
+    (notes / "deeper").mkdir(parents=True)
+    (notes / "b-orchard.txt").write_text("The orchard of Brindle grows forty kinds of apple.\n")
+    (notes / "a-lighthouse.md").write_text("# Lighthouse\n\nThe lighthouse was built in 1911.\n")
+    (notes / ".hidden.txt").write_text("Not for the index.\n")
+    (notes / "table.xyz").write_text("nothing\n")
+    assert cli.main(cli_argv(settings, "add", str(notes))) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[1] for line in out.splitlines()] == ["a-lighthouse", "b-orchard"]
+    assert f"qa: skipped {notes / 'table.xyz'}: unsupported file type '.xyz'" in err
+    assert f"qa: skipped {notes / 'deeper'}: a folder" in err
+    assert "qa: error" not in err and "hidden" not in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(cli_argv(settings, "add", str(empty))) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"qa: error: {empty}: the folder holds no document to add "
+                                "(.docx .htm .html .markdown .md .pdf .txt)"], err

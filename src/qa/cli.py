@@ -12,7 +12,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, load_settings
@@ -145,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_flags(p)
 
     p = sub.add_parser("add", help="add documents (.txt .md .html .pdf .docx) and index them")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a document, or a folder: its documents (not its sub-folders)")
     _add_index_flags(p)
 
     p = sub.add_parser("remove", help="remove uploaded documents by id and update the index")
@@ -259,9 +261,10 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
         print(terminal_safe(f"qa: error: {exc}"), file=sys.stderr)
 
     if args.command == "add":
+        files = _files_to_add(args.files, refused)
         # no character cap (QA_MAX_UPLOAD_CHARS is the server's): a local command shows
         # its progress and ETA, and Ctrl-C stops it with the index as it was
-        for doc in pipeline.add_documents(args.files, on_error=refused, capped=False):
+        for doc in pipeline.add_documents(files, on_error=refused, capped=False):
             pages = f", {len(doc.pages)} pages" if doc.pages else ""
             _print(f"added {doc.id} ({doc.kind}{pages}, {len(doc.text):,} characters): "
                    f"{doc.title}")
@@ -286,6 +289,34 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
             print("qa: the library is empty: add documents with 'qa add FILE'", file=sys.stderr)
         _say_skipped(problems, said)
     return 1 if failed else 0
+
+
+def _files_to_add(paths: Sequence[str], refused: Callable[[str, QAError], None]) -> list[str]:
+    """`qa add`'s arguments, each folder replaced by its documents as the seeds folder is
+    read (`seed_files`: its files in name order, not hidden ones nor sub-folders); what it
+    cannot add is said on stderr as skipped, and a folder with none to add is `refused`."""
+    from qa.loaders import SUFFIXES
+    from qa.loaders.library import SUB_FOLDER, seed_files
+
+    files: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        try:
+            found, problems = seed_files(Path(path))
+        except OSError as exc:
+            refused(path, QAError(f"{path}: cannot read the folder: {exc.strerror}"))
+            continue
+        for p in problems:
+            reason = ("a folder: only the files of the folder given are added (add it on its "
+                      "own)" if p.reason == SUB_FOLDER else p.reason)
+            print(terminal_safe(f"qa: skipped {p.file}: {reason}"), file=sys.stderr)
+        if not found:
+            refused(path, QAError(f"{path}: the folder holds no document to add "
+                                  f"({' '.join(sorted(SUFFIXES))})"))
+        files += [str(file) for _, file in found]
+    return files
 
 
 def _say_skipped(problems: Sequence[Problem], said: frozenset[Problem]) -> None:
