@@ -1866,3 +1866,35 @@ def test_retrieved_passages_of_a_pdf_say_their_page(
                      "--json", "--seeds", str(tmp_path / "seeds"), "--index",
                      str(tmp_path / "index"), "--model", "fake-hashing"]) == 0
     assert json.loads(capsys.readouterr().out) == hits  # the JSON of `qa retrieve --json`
+
+
+def test_a_json_body_is_read_in_the_charset_its_content_type_declares(
+        tmp_path: Path) -> None:
+    """A body sent with `Content-Type: application/json; charset=latin-1` (Java's and
+    others' clients encode as they label) was read as UTF-8 whatever it said: "café" was
+    422 "not UTF-8 text" (and a body that happened to be valid UTF-8 was misread). The
+    declared charset is honoured on every JSON route; a body not valid in it is one 400
+    in the route's shape; a charset no codec has is read as UTF-8, as before."""
+    client = api_client(tmp_path)
+    ask = '{"question": "Who is the Pentagon spokesman, café?"}'
+    for charset in ("latin-1", "ISO-8859-1", '"windows-1252"', "utf-16"):
+        r = client.post("/api/ask", content=ask.encode(charset.strip('"')),
+                        headers={"content-type": f"application/json; charset={charset}"})
+        assert r.status_code == 200, (charset, r.text)
+        assert "café" in r.json()["text"], charset
+    chat = {"model": "qa", "messages": [{"role": "user", "content": "Who is Kirby, café?"}]}
+    r = client.post("/v1/chat/completions", content=json.dumps(chat, ensure_ascii=False)
+                    .encode("latin-1"),
+                    headers={"content-type": "application/json; charset=iso-8859-1"})
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/chat/completions", content=b'{"model": "qa\x81"}',
+                    headers={"content-type": "application/json; charset=windows-1252"})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == ("the body is not valid 'windows-1252' text, the "
+                                            "charset its Content-Type names")
+    r = client.post("/api/ask", content=ask.encode(),
+                    headers={"content-type": "application/json; charset=no-such-charset"})
+    assert r.status_code == 200 and "café" in r.json()["text"]
+    r = client.post("/api/ask", content=ask.encode(),
+                    headers={"content-type": "application/json; charset=rot13"})  # no text
+    assert r.status_code == 200 and "café" in r.json()["text"]

@@ -32,6 +32,7 @@ a changed document is never quoted meanwhile.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import errno
 import json
@@ -695,7 +696,8 @@ class Hardening:
     404 for an unknown `/v1` path, the token for Gradio's upload route when one is set
     (401, 429: `_chat_upload_refusal`) and its folder's quota (507), 415 for a compressed
     body (`_content_coding`), the body cap from Content-Length and while streaming (413,
-    never reading more than the cap), a deadline for the body (408, BODY_SECONDS), and the
+    never reading more than the cap), a deadline for the body (408, BODY_SECONDS), a JSON
+    body in the charset its Content-Type names (`_as_utf8`; 400 if not valid in it), and the
     security headers on every response. Its errors are in the route's shape (`error_body`)."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
@@ -824,6 +826,15 @@ class Hardening:
             body_done = body_done or not message.get("more_body", False)
             return message
 
+        body_receive: Receive = capped_receive
+        charset = _declared_charset(scope)
+        if charset is not None:
+            try:
+                scope, body_receive = await _as_utf8(scope, capped_receive, charset)
+            except StarletteHTTPException as exc:  # 400, or the cap's 413, 408, 503
+                await _refuse(scope, send, exc.status_code, exc.detail, tuple(
+                    (k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()))
+                return
         started = finished = False
         stream = _is_chat_stream(scope)
         if stream:
@@ -848,7 +859,7 @@ class Hardening:
             await send(message)
 
         try:
-            await self.app(scope, capped_receive, with_headers)
+            await self.app(scope, body_receive, with_headers)
         except Exception as exc:  # noqa: BLE001 - answered here, one line in the log
             if not started:
                 log(f"internal error: {_one_line(exc)}")
@@ -901,6 +912,65 @@ def _content_coding(scope: Scope) -> str | None:
                for c in v.decode("latin-1").split(",")]
     named = [c for c in codings if c and c.lower() != "identity"]
     return ", ".join(named)[:100] if named else None
+
+
+def _declared_charset(scope: Scope) -> str | None:
+    """The charset a JSON body's Content-Type names when it is a text encoding other than
+    UTF-8 (latin-1, windows-1252, UTF-16...): the body is read in it (`_as_utf8`). None for
+    UTF-8 or ASCII, for no charset, for one no codec has, and for a body that is not JSON
+    (multipart uploads are read by their parser)."""
+    value = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), "")
+    media, *params = value.split(";")
+    media = media.strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return None
+    for param in params:
+        key, _, name = param.partition("=")
+        if key.strip().lower() != "charset":
+            continue
+        try:
+            info = codecs.lookup(name.strip().strip('"').strip())
+        except LookupError:
+            return None  # read as UTF-8, as before
+        if info.name in ("utf-8", "ascii") or not getattr(info, "_is_text_encoding", True):
+            return None
+        return name.strip().strip('"').strip()
+    return None
+
+
+async def _as_utf8(scope: Scope, receive: Receive, charset: str) -> tuple[Scope, Receive]:
+    """The request with its whole body (capped as it is read, by `receive`) decoded from
+    `charset` and sent on as UTF-8, its headers saying so: JSON routes read UTF-8 only
+    (RFC 8259), so `charset=latin-1` was read as UTF-8 ("not UTF-8 text", or misread).
+    StarletteHTTPException 400 if the body is not valid text in `charset`."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: the route sees it
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    try:
+        body = b"".join(chunks).decode(charset).encode("utf-8")
+    except UnicodeError:
+        raise StarletteHTTPException(400, f"the body is not valid {charset!r} text, the "
+                                          "charset its Content-Type names") from None
+    media = next(v for k, v in scope["headers"] if k == b"content-type").split(b";")[0]
+    headers = [(k, v) for k, v in scope["headers"]
+               if k not in (b"content-type", b"content-length")]
+    headers += [(b"content-type", media.strip() + b"; charset=utf-8"),
+                (b"content-length", str(len(body)).encode())]
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return {**scope, "headers": headers}, replay
 
 
 def _one_line(exc: BaseException) -> str:
