@@ -152,6 +152,27 @@ def test_follow_up_uses_the_conversation(server: Server, real_pipeline: Pipeline
 
 
 @pytest.mark.slow
+def test_a_placeholder_assistant_turn_is_not_taken_for_qa_s_answer(
+        real_pipeline: Pipeline) -> None:
+    """A client that puts a placeholder where the assistant's reply was ("...", "ok")
+    had it read as qa's earlier answer, whose quotes tell a follow-up what was already
+    said: "What does he say Iraq will still need?" after "What did Kadhimi tell the
+    Washington Post?" was answered "Iraq no longer needs US combat troops", the earlier
+    answer again. A reply with no citation marker is not one of qa's: the earlier answer
+    is taken as unknown, as for an empty reply, and qa answers the earlier question itself."""
+    said = real_pipeline.ask(FOLLOW_UP, [Turn(KADHIMI, real_pipeline.ask(KADHIMI).text)])
+    assert "no longer needs" not in said.text
+    with TestClient(edge_app(real_pipeline)) as http:
+        for placeholder in ("...", "ok", "(answer)"):
+            r = http.post("/v1/chat/completions", json={"model": "qa", "messages": [
+                {"role": "user", "content": KADHIMI},
+                {"role": "assistant", "content": placeholder},
+                {"role": "user", "content": FOLLOW_UP}]})
+            assert r.status_code == 200, r.text
+            assert r.json()["qa"]["text"] == said.text, placeholder
+
+
+@pytest.mark.slow
 def test_abstention_is_a_normal_reply(server: Server) -> None:
     completion = client(server).chat.completions.create(
         model="qa", messages=[{"role": "user", "content": OFF_TOPIC}])
@@ -232,16 +253,29 @@ def test_an_earlier_turn_the_question_check_refuses_is_left_out() -> None:
         msg("user", "\u200b\ufeff"),  # nothing visible: left out with its reply
         msg("assistant", "ignored"),
         msg("user", "\x1b[31mFirst?\x07 "),
-        msg("assistant", "One."),
+        msg("assistant", "One. [1]"),
         msg("user", "Second?"),
     ])
-    assert question == "Second?" and turns == [Turn("First?", "One.")]
+    assert question == "Second?" and turns == [Turn("First?", "One. [1]")]
 
 
 def test_conversation_keeps_the_last_turns_only() -> None:
     messages = [msg("user", f"Question {i}?") for i in range(30)]
     _, turns = conversation(messages)
     assert len(turns) == 20 and turns[-1].question == "Question 28?"
+
+
+def test_a_reply_without_a_citation_marker_is_an_unknown_answer() -> None:
+    """qa's replies carry `[n]` markers (its quotes, or the closest passage); a reply without
+    one is not qa's answer (a placeholder, another model's words): unknown, so qa answers
+    the earlier question itself, as for an empty reply."""
+    for reply in ("...", "ok", "", "Sure, see above [x]."):
+        _, turns = conversation([msg("user", "First?"), msg("assistant", reply),
+                                 msg("user", "Second?")])
+        assert turns == [Turn("First?")], reply
+    _, turns = conversation([msg("user", "First?"), msg("assistant", "One. [12]"),
+                             msg("user", "Second?")])
+    assert turns == [Turn("First?", "One. [12]")]
 
 
 def test_without_sources_keeps_plain_replies() -> None:

@@ -10,7 +10,8 @@ clients ignore (`choices[0].message.citations`, and the whole `qa ask --json` ob
 
 The last message must be the user's: it is the question. Earlier user messages, each with the
 assistant reply after it, are the conversation (`Turn`s), so follow-ups work as in the web
-chat. `stream: true` sends the same content as server-sent `chat.completion.chunk` events
+chat; a reply that cites nothing is not qa's and its answer is unknown (`conversation`).
+`stream: true` sends the same content as server-sent `chat.completion.chunk` events
 ending with `data: [DONE]`. Parameters qa has no use for (temperature, tools, n, ...) are
 accepted and ignored. Every error is OpenAI's shape, `{"error": {"message", "type", "param",
 "code"}}`, with a 4xx status for the client's mistakes (400 malformed, 401 token, 404 model) and
@@ -23,6 +24,7 @@ Usage counts are words, not tokens: qa has no tokenizer of its own output.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
@@ -250,12 +252,17 @@ def message_text(message: ChatMessage) -> str:
     return "\n".join(p.text for p in content if p.type == "text" and p.text)
 
 
+_CITATION_MARKER = re.compile(r"\[\d+\]")
+
+
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     """The question (the last message, the user's) and the earlier turns, oldest first.
 
     An earlier user message that cannot be a question (`earlier_question`: blank, too long)
     is left out with its reply, as the web chat does; system, developer and tool messages
-    are not part of it.
+    are not part of it. A reply is the turn's answer when it is one of qa's (it cites,
+    `[n]`); any other (empty, a placeholder, another model's words) is an unknown answer,
+    which qa finds again by answering the earlier question itself.
     """
     last = messages[-1]
     if last.role != "user":
@@ -269,7 +276,10 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
                 turns.append(Turn(pending))
             pending = earlier_question(message_text(message))
         elif message.role == "assistant" and pending is not None:
-            turns.append(Turn(pending, without_sources(message_text(message)) or None))
+            said = without_sources(message_text(message))
+            # qa's replies cite ([n]); one that does not is no answer of qa's ("...", a
+            # placeholder): its quotes would tell the follow-up nothing was said yet
+            turns.append(Turn(pending, said if _CITATION_MARKER.search(said) else None))
             pending = None
     if pending is not None:
         turns.append(Turn(pending))
