@@ -471,3 +471,21 @@ def test_serve_on_a_port_in_use_is_exit_1_before_anything_loads(
     assert built == []
     assert "port must be from 1 to 65535" in assert_one_line(qa_main("serve", "--port",
                                                                      "70000"), 2)
+
+
+def test_every_argument_of_every_command_says_what_it_is(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa serve --help` listed `--host HOST` and `--port PORT` with no word (not the
+    defaults, nor that beyond loopback a token is needed), and `qa remove --help` a bare
+    `ID`. Every argument of every command has its help line."""
+    import argparse
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [f"{name} {action.dest}" for name, sub in commands.choices.items()
+            for action in sub._actions if not action.help]
+    assert bare == []
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: 127.0.0.1" in text and "QA_API_TOKEN" in text and "default: 7860" in text

@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-answer", action="append", default=[], metavar="A",
                    help="the answer given to the --history question of the same position "
                         "(its quotes guide a follow-up)")
-    p.add_argument("-k", type=_positive_k, default=None, help="passages to consider (1-20)")
+    p.add_argument("-k", type=_positive_k, default=None,
+                   help="passages to consider (1-20, default 5)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     _add_doc_filter(p)
     _add_index_flags(p)
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_flags(p)
 
     p = sub.add_parser("remove", help="remove uploaded documents by id and update the index")
-    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("ids", nargs="+", metavar="ID", help="a document id (see 'qa list')")
     _add_index_flags(p)
 
     p = sub.add_parser("list", help="list the indexed documents (and the files skipped)")
@@ -179,12 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare two metric objects (from --json or --metrics-out)")
     p.add_argument("--fail-on-drop", action="append", metavar="METRIC=DELTA",
                    help="with --compare: exit 1 when B is worse than A by more than DELTA")
-    p.add_argument("-k", type=_positive_k, default=None, help="passages to consider (1-20)")
+    p.add_argument("-k", type=_positive_k, default=None,
+                   help="passages to consider (1-20, default 5)")
     _add_index_flags(p)
 
     p = sub.add_parser("serve", help="run the web chat and the HTTP API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; "
+                        "another needs QA_API_TOKEN set)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     _add_index_flags(p)
 
     p = sub.add_parser("mcp", help="serve the tools ask, retrieve, list_documents over MCP (stdio)")
