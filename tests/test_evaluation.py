@@ -2124,3 +2124,15 @@ def test_a_csv_whose_first_line_names_its_separator_is_read(tmp_path: Path,
         ("q1", "Who is the Pentagon spokesman?", ("John Kirby",))]
     assert [str(p) for p in testset.problems] == ["line 4: the question is empty"]
     assert [n.where for n in testset.notes] == ["line 2"]  # the header's line
+
+
+def test_the_readme_names_every_metric_a_gate_reads_as_lower_is_better() -> None:
+    """The README's `--fail-on-drop` paragraph named `*_ms`, `wrongly_abstained`, `skipped`
+    and `total_seconds` as the metrics where higher is worse, but not `errors` nor
+    `answer_words_max`, which the gate reads so too: a reader gating `errors=0` could not
+    tell from the README which way it fails."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    sentence = " ".join(readme.split("when B is worse than A by more than DELTA", 1)[1]
+                        .split(". ", 1)[0].split())
+    for name in eval_report.LOWER_IS_BETTER:
+        assert f"`{name}`" in sentence, name
