@@ -1526,3 +1526,15 @@ def test_cli_add_a_folder_adds_its_documents_as_the_seeds_folder_is_read(
     err = capsys.readouterr().err
     assert err.splitlines() == [f"qa: error: {empty}: the folder holds no document to add "
                                 "(.docx .htm .html .markdown .md .pdf .txt)"], err
+
+
+def test_adding_a_folder_through_the_python_api_is_one_clear_refusal(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    """`Pipeline.add_documents(folder)` said "cannot read the file: Is a directory" (the
+    OS's words); it now says the path is a folder and how its documents are added."""
+    from qa.loaders import BadDocument
+
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(BadDocument, match=r"^notes: a folder, not a file: add its files "
+                                          r"\(qa add takes a folder\)$"):
+        pipeline.add_documents(tmp_path / "notes")

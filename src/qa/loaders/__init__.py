@@ -113,8 +113,11 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
     try:
         st = path.stat()
         size = st.st_size
-        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):  # a FIFO would
-            raise BadDocument(f"{path.name}: not a regular file")  # block the read forever
+        if stat.S_ISDIR(st.st_mode):
+            raise BadDocument(f"{path.name}: a folder, not a file: add its files (qa add "
+                              "takes a folder)")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+            raise BadDocument(f"{path.name}: not a regular file")
         if size > max_bytes:
             raise BadDocument(f"{path.name}: the file is too large ({size:,} bytes; at most "
                               f"{max_bytes:,})", status=413)
