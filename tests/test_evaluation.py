@@ -987,6 +987,11 @@ def test_malformed_files_are_one_line_errors(tmp_path: Path,
          "data[0].paragraphs[0]: a paragraph must be an object with a 'context' string"),
         (tmp_path / "missing.json", "does not exist"),
         (_squad(tmp_path, "", "empty.jsonl"), "holds no questions"),
+        # an empty .json file was "not a SQuAD file: expected a JSON object ..."
+        (_squad(tmp_path, " \n", "empty.json"), "holds no questions"),
+        (_squad(tmp_path, "7", "seven.json"), "not a SQuAD file: expected a JSON object with "
+         "a 'data' list of articles (or JSON lines, one question per line, or a JSON array "
+         "of them)"),
         # these said what was wrong but not in which file
         (_squad(tmp_path, {"data": [{"title": "T", "paragraphs": []}]}, "d.json"),
          "the SQuAD file holds no paragraphs of text"),

@@ -853,6 +853,8 @@ def _one_json_value(path: Path, suffix: str) -> bool:
     with path.open("rb") as fh:
         head = fh.read(1 << 20)
     text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace")
+    if not text.strip():  # no question at all, whatever the name ("holds no questions")
+        return False
     if not text.lstrip().startswith("{"):
         return suffix == ".json"
     first, sep, rest = text.lstrip().partition("\n")
@@ -986,8 +988,8 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
             except NotSquad:
                 if suffix == ".json":
                     raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object "
-                                  "with a 'data' list of articles (or use JSON lines, one "
-                                  "question per line)") from None
+                                  "with a 'data' list of articles (or JSON lines, one "
+                                  "question per line, or a JSON array of them)") from None
             del parts  # not SQuAD-shaped: read as JSON lines
         reader = _Reader(path)
         notes = []
