@@ -456,9 +456,11 @@ def test_serve_on_a_port_in_use_is_exit_1_before_anything_loads(
     command line was right (the README: 2 for usage errors, 1 for anything else); and it
     said so only after building the web app. Now: exit 1, one line, before the app is built;
     a port no machine has (0, 70000) is still a usage error."""
+    import errno
     import socket
 
     import qa.api
+    from qa.errors import BadSetting, QAError
 
     built: list[object] = []
     monkeypatch.setattr(qa.api, "create_app", lambda *a: built.append(a) or pytest.fail("built"))
@@ -471,6 +473,17 @@ def test_serve_on_a_port_in_use_is_exit_1_before_anything_loads(
     assert built == []
     assert "port must be from 1 to 65535" in assert_one_line(qa_main("serve", "--port",
                                                                      "70000"), 2)
+
+    class Refused(socket.socket):  # as a user without privileges is refused a low port
+        def bind(self, address: Any) -> None:
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(qa.api.socket, "socket", Refused)
+    for low, hint in ((80, " (ports below 1024 need privileges)"), (8080, "")):
+        with pytest.raises(QAError) as info:
+            qa.api._check_port("127.0.0.1", low)
+        assert not isinstance(info.value, BadSetting)
+        assert str(info.value) == f"cannot listen on 127.0.0.1:{low}: Permission denied{hint}"
 
 
 def test_every_argument_of_every_command_says_what_it_is(

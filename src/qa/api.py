@@ -1240,8 +1240,8 @@ def _check_port(host: str, port: int) -> None:
                 raise QAError(f"{where}: the port is in use (another server?): stop it or "
                               "choose another with --port") from None
             if exc.errno == errno.EACCES:
-                raise QAError(f"{where}: {exc.strerror} (ports below 1024 need privileges)"
-                              ) from None
+                hint = " (ports below 1024 need privileges)" if port < 1024 else ""
+                raise QAError(f"{where}: {exc.strerror}{hint}") from None
             raise BadSetting(f"{where}: {exc.strerror}") from None  # a --host not here
 
 
