@@ -1892,6 +1892,11 @@ def test_a_json_body_is_read_in_the_charset_its_content_type_declares(
     assert r.status_code == 400
     assert r.json()["error"]["message"] == ("the body is not valid 'windows-1252' text, the "
                                             "charset its Content-Type names")
+    r = client.post("/api/ask", content=ask.encode("latin-1"),
+                    headers={"content-type": "application/json"})  # no charset: UTF-8
+    assert r.status_code == 422 and r.json()["detail"] == (
+        "the body is not valid JSON: it is not UTF-8 text (send UTF-8, or name its charset: "
+        "Content-Type: application/json; charset=...)")
     r = client.post("/api/ask", content=ask.encode(),
                     headers={"content-type": "application/json; charset=no-such-charset"})
     assert r.status_code == 200 and "café" in r.json()["text"]

@@ -103,7 +103,8 @@ def earlier_question(text: str) -> str | None:
 def unparsable(cause: BaseException) -> str:
     """Why a request body could not be read as JSON, for a person (every HTTP edge)."""
     if isinstance(cause, UnicodeDecodeError):
-        return "the body is not valid JSON: it is not UTF-8 text"
+        return ("the body is not valid JSON: it is not UTF-8 text (send UTF-8, or name its "
+                "charset: Content-Type: application/json; charset=...)")
     if isinstance(cause, RecursionError):
         return "the body is not valid JSON: it is nested too deeply"
     return "the body is not valid JSON"
