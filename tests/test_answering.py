@@ -2137,3 +2137,22 @@ def test_the_evidence_is_the_same_in_every_process(seeds_copy: Path, tmp_path: P
                               capture_output=True, text=True, timeout=120, check=True)
         runs.add(done.stdout)
     assert len(runs) == 1, runs
+
+
+@pytest.mark.slow
+def test_a_name_the_documents_write_only_as_a_common_word_is_never_mentioned(
+        tmp_path: Path) -> None:
+    """"Windows" asked of a changelog whose only "window" is "the Preferences window": the
+    name was counted as mentioned through the common word's stem, and the macOS line was
+    given as the answer. A name written in lower case as the question writes it ("python")
+    is still mentioned."""
+    pipeline = _pipeline_of(tmp_path, {"CHANGELOG.md": "# Changelog\n\n## 4.0.0\n\n- The "
+                                       "minimum supported version of macOS is now 12.\n- "
+                                       "Settings moved to the Preferences window.\n- The "
+                                       "build scripts now need python 3.11.\n"})
+    answer = pipeline.ask("What is the minimum supported version of Windows?")
+    assert answer.abstained and "never mentions “Windows”" in answer.text, answer.text
+    answer = pipeline.ask("What is the minimum supported version of macOS?")
+    assert not answer.abstained and "macOS" in answer.citations[0].quote.text, answer.text
+    answer = pipeline.ask("Which version of Python do the build scripts need?")
+    assert not answer.abstained and "3.11" in answer.citations[0].quote.text, answer.text

@@ -173,6 +173,9 @@ def gather_evidence(
             if _ACRONYM.search(name) else set()
         return _spelled_out(name, [*passages_found, *titles])
 
+    def as_name(word: str) -> bool:  # written as a name, not only as a common word
+        return _written_as_name(index, word, passages_found)
+
     never = tuple(m.text for m in info.entities if m.label in NAMED
                   and (terms := _terms_of(m.text))
                   and not any(used(t) for t in terms)
@@ -180,6 +183,8 @@ def gather_evidence(
                       max((sim for _, sim in expansions.get(t, [])), default=0.0) >= STAND_IN
                       for t in terms))
                   and not spelled_out(m.text)) + tuple(
+        m.text for m in info.entities if m.label in NAMED and " " not in m.text.strip()
+        and m.text[:1].isupper() and not as_name(m.text.strip())) + tuple(
         m.text for m in info.entities if m.label not in NAMED and not _DECADE.search(m.text)
         and (digits := [t for t in _terms_of(m.text) if t.isdigit() and len(t) <= 4])
         and not any(knows(t) for t in digits))
@@ -644,6 +649,29 @@ def _written_apart(index: Index, name: str, knows: Callable[[str], bool],
         if not pairs:
             return False
     return True
+
+
+def _written_as_name(index: Index, word: str, found: Sequence[str] = ()) -> bool:
+    """Do the documents write the one-word name `word` ("Windows") as a name: capitalised,
+    or as the question writes it ("python" of "Python")? Its term may be in them only as a
+    common word of the same stem ("the Preferences window"), which names nothing. True when
+    no word of its term is found written at all (a form stemming does not join): as before."""
+    terms = tokenize(word)
+    if len(terms) != 1:
+        return True
+    term, seen = terms[0], False
+    texts = [*found]
+    for i in _passages_using(index, terms):
+        chunk = index.chunks[i]
+        texts += [chunk.text, index.documents[chunk.doc_id].title]
+    for text in texts:
+        for w in _WORD.finditer(text):
+            if not w.group()[:2].lower() == term[:2] or tokenize(w.group()) != [term]:
+                continue
+            if w.group()[:1].isupper() or w.group().lower() == word.lower():
+                return True
+            seen = True
+    return not seen
 
 
 def _together(tokens: list[str], pair: tuple[str, str]) -> bool:
