@@ -726,6 +726,22 @@ def test_the_same_words_are_not_quoted_twice() -> None:
     assert [c.quote.text for c in answer.citations] == ["The museum is closed on Mondays."]
 
 
+def test_a_sentence_all_but_repeated_is_not_quoted_beside_it() -> None:
+    """An email thread's "Subject: Re: Office move to the Canal Street building" was quoted
+    under "Subject: Office move to the Canal Street building", in place of the sentence after
+    them that gives the address ("the move to 48 Canal Street")."""
+    text = ("Subject: Office move to the Canal Street building. Subject: Re: Office move to "
+            "the Canal Street building. A quick update on the move to 48 Canal Street. ")
+    evidence = _evidence("What is the address of the new office?", (), text=text)
+    top, again, update = evidence.candidates[:3]
+    close = (top, replace(again, score=top.score), replace(update, score=top.score - 0.2))
+    answer = compose(replace(evidence, candidates=close), _model(5, -5))
+    assert [c.quote.text for c in answer.citations] == [
+        "Subject: Office move to the Canal Street building.",
+        "A quick update on the move to 48 Canal Street."]
+    assert all(text[c.quote.start:c.quote.end] == c.quote.text for c in answer.citations)
+
+
 def test_a_question_in_the_document_is_not_quoted_beside_the_answer() -> None:
     """An email thread asks what its reply answers ("Also, how many desks will the third
     floor have?"): quoted after the answer, the question read as a second answer."""

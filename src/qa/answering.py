@@ -19,6 +19,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -378,7 +379,7 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
     for second in evidence.candidates[1:1 + SECOND_CANDIDATES]:
         if (second.score < top.score - TYPED_SECOND_MARGIN
                 or second.sentence.index == top.sentence.index
-                or second.sentence.text == top.sentence.text  # the same words, twice
+                or _repeats(second.sentence.text, top.sentence.text)  # the same words
                 or _ASKS.search(second.sentence.text)  # "Also, how many desks …?"
                 or (second.sentence.doc_id != top.sentence.doc_id
                     and OPENS_WITH_PRONOUN.match(second.sentence.text))
@@ -392,6 +393,20 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
         if typed and lead_options(second, evidence):
             return second
     return None
+
+
+REPEATS = 0.9  # two sentences this alike (difflib's ratio) say the same thing
+
+
+def _repeats(text: str, other: str) -> bool:
+    """Does `text` say what `other` says, word for word but for a few characters (the same
+    sentence in two documents; "Subject: Re: Office move …" under "Subject: Office move …")?
+    Quoted beside it, it adds nothing, in place of a sentence that might."""
+    if text == other:
+        return True
+    matcher = SequenceMatcher(None, text, other)  # the cheap upper bounds first
+    return matcher.real_quick_ratio() >= REPEATS and matcher.quick_ratio() >= REPEATS \
+        and matcher.ratio() >= REPEATS
 
 
 # "Who is/was [the] <role> …?": asks who holds a role, which a sentence names by title.
