@@ -2199,3 +2199,49 @@ def test_a_name_the_documents_write_only_as_a_common_word_is_never_mentioned(
     assert not answer.abstained and "macOS" in answer.citations[0].quote.text, answer.text
     answer = pipeline.ask("Which version of Python do the build scripts need?")
     assert not answer.abstained and "3.11" in answer.citations[0].quote.text, answer.text
+
+
+SPEC_SHEET = """\
+<!DOCTYPE html>
+<html><head><title>Aerolite K2 Cordless Kettle - Specifications</title></head>
+<body>
+<h1>Aerolite K2 Cordless Kettle</h1>
+<p>The Aerolite K2 is a cordless electric kettle with a brushed stainless steel body, made by
+Harwood Appliances.</p>
+<h2>Technical specifications</h2>
+<table>
+<tr><th>Feature</th><th>Value</th></tr>
+<tr><td>Capacity</td><td>1.7 litres</td></tr>
+<tr><td>Power</td><td>3000 W</td></tr>
+<tr><td>Voltage</td><td>220-240 V</td></tr>
+<tr><td>Weight</td><td>1.2 kg</td></tr>
+<tr><td>Cord length</td><td>0.75 m</td></tr>
+<tr><td>Colour</td><td>Graphite grey</td></tr>
+<tr><td>Warranty</td><td>2 years</td></tr>
+</table>
+<h2>Features</h2>
+<p>The kettle boils one cup of water in 45 seconds. It switches off automatically when the
+water boils or when the kettle is lifted from its base. A removable limescale filter sits
+behind the spout.</p>
+<h2>In the box</h2>
+<p>The box contains the kettle, the power base and a quick start guide.</p>
+</body></html>
+"""
+
+
+@pytest.mark.slow
+def test_a_table_row_named_by_the_attribute_asked_answers_it(tmp_path: Path) -> None:
+    """A specification table of two columns ("| Power | 3000 W |"): "What is the power of
+    the kettle?" was answered with "the power base" of the box's contents, and "What colour
+    is the kettle?" with a sentence that names no colour; the row the attribute names says
+    it in so many words, and its value is the lead."""
+    pipeline = _pipeline_of(tmp_path, {"kettle.html": SPEC_SHEET})
+    for question, value in [("What is the power of the kettle?", "3000 W"),
+                            ("What colour is the kettle?", "Graphite grey"),
+                            ("What is the warranty of the Aerolite K2?", "2 years")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained and answer.lead is not None, answer.text
+        assert answer.lead.span.text == value, answer.text
+        assert any(value in c.quote.text for c in answer.citations), answer.text
+    answer = pipeline.ask("What is in the box?")  # no attribute of the table: as before
+    assert "power base" in answer.text, answer.text

@@ -495,6 +495,9 @@ def _cell_asked(top: Candidate, header: Sentence, evidence: Evidence) -> Span | 
     terms = evidence.question_terms
     if len(row) != len(columns) or len(row) < 2 or not set(tokenize(row[0].text)) & terms:
         return None
+    if len(row) == 2 and set(tokenize(row[0].text)) == set(tokenize(evidence.question.focus)) \
+            and _words(row[1].text) <= MAX_RECORD_WORDS:
+        return row[1]  # "What colour is it?": "| Colour | Graphite grey |", a record
     named = [i for i, column in enumerate(columns[1:], start=1)
              if set(tokenize(column.text)) & terms]
     if len(named) != 1:

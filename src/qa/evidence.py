@@ -29,7 +29,7 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from qa.chunking import is_heading
+from qa.chunking import is_heading, table_header
 from qa.lexical import stem, tokenize
 from qa.nlp import CONTACT, CONTACT_WORDS, PLACE, TIME_UNITS, QuestionInfo
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
@@ -369,6 +369,12 @@ def gather_evidence(
             top = candidates[0].score if candidates else 0.0
             candidates = [replace(defined, score=top + CONTINUED_MARGIN), *(
                 c for c in candidates if c.sentence.index != defined.sentence.index)]
+        row = _attribute_row(index, info, hits, lambda s: check(
+            s, *_retrieved(scored, s.index)))
+        if row is not None:  # the table names what was asked in so many words
+            top = candidates[0].score if candidates else 0.0
+            candidates = [replace(row, score=top + CONTINUED_MARGIN), *(
+                c for c in candidates if c.sentence.index != row.sentence.index)]
     never_used = {t for t in q_terms - asking if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
@@ -599,6 +605,42 @@ def _definition(index: Index, question: str, documents: set[str],
             if sentence is not None:
                 return check(sentence, 0.0, 0.0)
     return None
+
+
+def _attribute_row(index: Index, info: QuestionInfo, hits: Sequence[Hit],
+                   check: Callable[[Sentence], Candidate]) -> Candidate | None:
+    """The row of a table of two columns, in any passage found, whose first cell
+    names the attribute the question asks for (its `focus`: "What colour is the kettle?",
+    "What is the power of the kettle?": "| Colour | Graphite grey |", "| Power | 3000 W |"),
+    when the passage or its document's title names the rest of the question's words (the
+    kettle). Such a row is short, and it and its passage often rank below a sentence that only
+    uses the word ("the power base"), yet it says in so many words what was asked."""
+    asked = set(tokenize(info.focus)) if info.focus else set()
+    if not asked:
+        return None
+    rest = set(tokenize(info.text)) - asked
+    for hit in hits:
+        chunk = hit.chunk
+        if "|" not in chunk.text:
+            continue
+        around = _terms_of(chunk.text) | _terms_of(index.documents[chunk.doc_id].title)
+        if not rest <= around:
+            continue
+        for sentence in chunk.sentences:
+            cells = [c.strip() for c in sentence.text.strip().strip("|").split("|")]
+            if len(cells) != 2 or not all(cells) or set(tokenize(cells[0])) != asked \
+                    or table_header(sentence, chunk) is None:
+                continue
+            return check(sentence)
+    return None
+
+
+def _retrieved(scored: Scored, sentence: int) -> tuple[float, float]:
+    """The retrieval score and cosine of a sentence, (0, 0) when retrieval scored none."""
+    at = np.flatnonzero(scored.sentence_ids == sentence)
+    if not len(at):
+        return 0.0, 0.0
+    return float(scored.sentence_scores[at[0]]), float(scored.sentence_cosines[at[0]])
 
 
 def _passages_using(index: Index, terms: list[str]) -> list[int]:
