@@ -2245,3 +2245,18 @@ def test_a_table_row_named_by_the_attribute_asked_answers_it(tmp_path: Path) -> 
         assert any(value in c.quote.text for c in answer.citations), answer.text
     answer = pipeline.ask("What is in the box?")  # no attribute of the table: as before
     assert "power base" in answer.text, answer.text
+
+
+@pytest.mark.slow
+def test_a_yes_no_question_is_answered_by_a_sentence_about_its_subject(
+        tmp_path: Path) -> None:
+    """"Do dogs travel free?" quoted "Children under 5 travel free." (0.57), which says the
+    question's other words of another subject, above the sentence on dogs."""
+    pipeline = _pipeline_of(tmp_path, {"ferry.md": "# Island ferry\n\n## Fares\n\nAn adult "
+                                       "single is £8.50. Children under 5 travel free. Dogs "
+                                       "on a lead are welcome on the outside deck at no "
+                                       "charge.\n"})
+    answer = pipeline.ask("Do dogs travel free?")
+    assert "Dogs on a lead" in answer.citations[0].quote.text, answer.text
+    answer = pipeline.ask("Do children travel free?")
+    assert "Children under 5" in answer.citations[0].quote.text, answer.text

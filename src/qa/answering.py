@@ -36,6 +36,7 @@ from qa.evidence import (
     Evidence,
     answer_spans,
     defined_term,
+    yes_no_subject,
 )
 from qa.lexical import tokenize
 from qa.nlp import CONTACT
@@ -376,11 +377,16 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
     and fits in the answer beside it (`shown`: the words of the lead and a hedge)."""
     top = evidence.candidates[0]
     typed: bool | None = None  # the best holds no span of the type asked (looked at once)
+    subject = yes_no_subject(evidence.question)  # "Do dogs travel free?": not "Children
+    if subject not in tokenize(top.sentence.text):  # under 5 travel free." beside the dogs
+        subject = ""
     for second in evidence.candidates[1:1 + SECOND_CANDIDATES]:
         if (second.score < top.score - TYPED_SECOND_MARGIN
                 or second.sentence.index == top.sentence.index
                 or _repeats(second.sentence.text, top.sentence.text)  # the same words
                 or _ASKS.search(second.sentence.text)  # "Also, how many desks …?"
+                or (subject and subject not in tokenize(second.sentence.text)
+                    and not OPENS_WITH_PRONOUN.match(second.sentence.text))
                 or (second.sentence.doc_id != top.sentence.doc_id
                     and OPENS_WITH_PRONOUN.match(second.sentence.text))
                 or _words(top.sentence.text) + _words(second.sentence.text) + 2 + shown

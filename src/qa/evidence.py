@@ -375,6 +375,15 @@ def gather_evidence(
             top = candidates[0].score if candidates else 0.0
             candidates = [replace(row, score=top + CONTINUED_MARGIN), *(
                 c for c in candidates if c.sentence.index != row.sentence.index)]
+        subject = yes_no_subject(info)
+        if subject and candidates and subject not in tokenize(candidates[0].sentence.text) \
+                and not OPENS_WITH_PRONOUN.match(candidates[0].sentence.text):  # ("It …")
+            about = next((c for c in candidates[1:]
+                          if subject in tokenize(c.sentence.text)), None)
+            if about is not None:  # "Do dogs travel free?": not "Children … travel free."
+                top = candidates[0].score
+                candidates = [replace(about, score=top + CONTINUED_MARGIN),
+                              *(c for c in candidates if c is not about)]
     never_used = {t for t in q_terms - asking if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
@@ -605,6 +614,25 @@ def _definition(index: Index, question: str, documents: set[str],
             if sentence is not None:
                 return check(sentence, 0.0, 0.0)
     return None
+
+
+# A question answered yes or no, by its auxiliary verb first ("Do dogs travel free?").
+_YES_NO = re.compile(r"^\s*(?:do|does|did|is|are|was|were|can|could|will|may|must|should|"
+                     r"has|have|had)\s", re.IGNORECASE)
+
+
+def yes_no_subject(info: QuestionInfo) -> str:
+    """The term of what a yes/no question is about, the head of its first noun phrase
+    ("dog" of "Do dogs travel free?"), or "" (another question; a pronoun: "Do I …?"). A
+    sentence that says the rest of another subject ("Children under 5 travel free.")
+    answers nothing about it."""
+    if not _YES_NO.match(info.text):
+        return ""
+    nouns = sorted((m for m in info.nouns if m.label == "NP"), key=lambda m: m.start)
+    if not nouns:
+        return ""
+    terms = tokenize(nouns[0].head or nouns[0].text.split()[-1])
+    return terms[0] if len(terms) == 1 else ""
 
 
 def _attribute_row(index: Index, info: QuestionInfo, hits: Sequence[Hit],
