@@ -2201,6 +2201,7 @@ def test_a_name_the_documents_write_only_as_a_common_word_is_never_mentioned(
     assert not answer.abstained and "3.11" in answer.citations[0].quote.text, answer.text
 
 
+
 SPEC_SHEET = """\
 <!DOCTYPE html>
 <html><head><title>Aerolite K2 Cordless Kettle - Specifications</title></head>
@@ -2260,3 +2261,76 @@ def test_a_yes_no_question_is_answered_by_a_sentence_about_its_subject(
     assert "Dogs on a lead" in answer.citations[0].quote.text, answer.text
     answer = pipeline.ask("Do children travel free?")
     assert "Children under 5" in answer.citations[0].quote.text, answer.text
+
+
+MINUTES = """\
+# Brackley Allotment Society: Committee Meeting Minutes
+
+Date: Tuesday 3 March 2026
+Venue: Brackley Community Centre, Room 2
+Present: Joan Ferris (Chair), Malik Osei (Treasurer), Priya Nandakumar (Secretary), Tom Beckett
+Apologies: Gareth Lunn
+
+## 1. Minutes of the last meeting
+
+The minutes of the meeting on 4 February were approved without changes.
+
+## 2. Treasurer's report
+
+Malik reported a balance of £4,312 at the end of February. Plot rents for the coming year
+raised £2,860. The insurance renewal of £640 is due on 1 April.
+
+## 3. Water supply
+
+The standpipe by plots 14 to 20 has been leaking since January. Tom obtained two quotes for the
+repair: £380 from Ashby Plumbing and £455 from Kerr & Sons. The committee agreed to accept the
+Ashby Plumbing quote. Tom will arrange the work before the end of March.
+
+## 4. Waiting list
+
+There are 23 people on the waiting list. Helen proposed that half plots be offered to new
+members so that more people can start growing. The proposal was carried by four votes to one.
+
+## 5. Spring open day
+
+The open day will be held on Saturday 18 April from 10 am to 3 pm. Priya will design the
+posters and Joan will contact the local paper.
+
+## 6. Any other business
+
+Helen raised concerns about bonfires on site. It was agreed that bonfires are banned between
+May and September.
+
+The next meeting will be on Tuesday 7 April at 7.30 pm.
+"""
+
+
+@pytest.mark.slow
+def test_who_holds_a_role_is_led_by_the_name_the_role_follows_in_brackets(
+        tmp_path: Path) -> None:
+    """Minutes list who came with their roles ("Joan Ferris (Chair), Malik Osei
+    (Treasurer)"): "Who chaired the meeting?" quoted the line with no lead, and the lead
+    model, left to itself, would take the name nearest the question's words."""
+    pipeline = _pipeline_of(tmp_path, {"minutes.md": MINUTES})
+    for question, name in [("Who chaired the meeting?", "Joan Ferris"),
+                           ("Who is the secretary?", "Priya Nandakumar")]:
+        answer = pipeline.ask(question)
+        assert answer.lead is not None and answer.lead.span.text == name, answer.text
+
+
+def test_a_role_in_brackets_is_a_role_not_an_aside_or_a_year() -> None:
+    from qa.answering import _role_in_brackets
+    text = ("Present: Ada Lowe (Head of Finance), Tom Reed (Chair). Ada Lowe (also the name "
+            "of a song) sang. Ada Lowe (1991) played the part. ")
+    evidence = _evidence("Who is the head of finance?", ("PERSON",), text=text)
+    asked = [("Who is the head of finance?", 0, "Ada Lowe"), ("Who chaired it?", 0, "Tom Reed"),
+             ("Who is named after the song?", 1, None), ("Who played the part in 1991?", 2, None)]
+    for question, n, name in asked:
+        candidate = evidence.candidates[n]
+        people = tuple(Mention("PERSON", m.start(), m.end(), m.group())
+                       for m in re.finditer(r"Ada Lowe|Tom Reed", text)
+                       if candidate.sentence.start <= m.start() < candidate.sentence.end)
+        asking = replace(evidence, question=replace(evidence.question, text=question),
+                         question_terms=frozenset(tokenize(question)))
+        span = _role_in_brackets(replace(candidate, mentions=people), asking)
+        assert (span.text if span else None) == name, question

@@ -513,6 +513,28 @@ def _cell_asked(top: Candidate, header: Sentence, evidence: Evidence) -> Span | 
                  if cell.start <= span.start and span.end <= cell.end), None)
 
 
+# A role in brackets right after a name: one to four words, no figures ("(Chair)", "(Head of
+# Finance)"); not an aside ("Suga Mama (also the name of a song …)") nor a year ("(1991)").
+_BRACKETED = re.compile(r"\s*\(([A-Za-z][A-Za-z’'&-]*(?:\s+[A-Za-z’'&-]+){0,3})\)")
+
+
+def _role_in_brackets(top: Candidate, evidence: Evidence) -> Span | None:
+    """The one person of the sentence whose role, in brackets right after the name, the
+    question names ("Who chaired the meeting?", "Who is the secretary?": "Present: Joan
+    Ferris (Chair), Malik Osei (Treasurer), Priya Nandakumar (Secretary)"), as minutes and
+    programmes list people. Every word of the role is the question's."""
+    if evidence.question.wants[:1] != ("PERSON",):
+        return None
+    text, start = top.sentence.text, top.sentence.start
+    named = [m for m in top.mentions if m.label == "PERSON"
+             and (role := _BRACKETED.match(text, m.end - start)) is not None
+             and (terms := set(tokenize(role.group(1))))
+             and terms <= evidence.question_terms]
+    if len(named) != 1:
+        return None
+    return _whole_words(named[0], text, start)
+
+
 def _labelled(span: Span, top: Candidate, labels: tuple[str, ...]) -> bool:
     """Is the span a name the entity model labels one of `labels` ("PERSON", "ORG")?"""
     return any(m.label in labels and (m.start, m.end) == (span.start, span.end)
@@ -585,6 +607,9 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
                 or _defined_as(span, top, defined_term(question)):
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
+    if confidence >= TENTATIVE_BELOW and not unresolved:
+        lead_span = _role_in_brackets(top, evidence) or lead_span  # it says who, in so
+        # many words: "Joan Ferris (Chair)" for "Who chaired the meeting?"
     header = table_header(top.sentence, top.chunk)
     if header is not None and confidence >= TENTATIVE_BELOW and not unresolved:
         lead_span = _cell_asked(top, header, evidence) or lead_span  # the table says which
