@@ -1460,33 +1460,6 @@ def test_a_kind_is_named_before_a_common_noun_not_a_name() -> None:
     assert kinds("Who hosted the party whre Chopin met Sand?", "the party whre Chopin") == []
 
 
-def test_a_kind_is_named_inside_a_noun_phrase_the_parser_ran_on() -> None:
-    """"How much does a monthly pass cost?": the parser takes "a monthly pass cost" as one
-    noun phrase, so only "pass cost" was read, and the day pass was given as the answer."""
-    from qa.evidence import _kinds_asked
-    question = "How much does a monthly pass cost?"
-    phrase = "a monthly pass cost"
-    at = question.index(phrase)
-    noun = Mention("NP", at, at + len(phrase), phrase, "cost")
-    info = QuestionInfo(question, ("MONEY",), "", (), (noun,), False, False, True)
-    assert _kinds_asked(info, lambda term: term == "monthly") == [
-        ("monthly pass", "monthly", "pass")]
-    assert _kinds_asked(info, lambda term: False) == []
-
-
-@pytest.mark.slow
-def test_a_kind_the_parser_runs_into_the_verb_is_still_another_kind(tmp_path: Path) -> None:
-    pipeline = _pipeline_of(tmp_path, {"faq.md": "# Pedalo bike share\n\n## How much does "
-                                       "it cost?\n\nA single ride costs £1.50 for the first "
-                                       "30 minutes. An annual membership costs £90 and "
-                                       "includes unlimited rides. A day pass is £6.\n"})
-    answer = pipeline.ask("How much does a monthly pass cost?")
-    assert answer.tentative and answer.lead is None, answer.text
-    assert "never mentions “monthly pass”" in answer.text, answer.text
-    answer = pipeline.ask("How much does a day pass cost?")
-    assert not answer.tentative and "£6" in answer.text, answer.text
-
-
 def test_a_misspelt_kind_is_the_kind_the_sentence_names() -> None:
     from qa.evidence import _misspelt
 

@@ -419,18 +419,13 @@ def _kinds_asked(info: QuestionInfo, unused: Callable[[str], bool]) -> list[tupl
     out = []
     for phrase in info.nouns:
         words = list(_WORD.finditer(phrase.text))
-        # Each word and the one after it, the noun's and any before it: the parser may run
-        # a phrase on into the verb ("a monthly pass cost" of "How much does a monthly pass
-        # cost?"), whose kind is named before "pass", not "cost".
-        for before, word in zip(words, words[1:], strict=False):
-            if phrase.text[before.end():word.start()].strip():
-                continue
-            modifier, head = tokenize(before.group()), tokenize(word.group())
-            if len(modifier) == 1 and len(head) == 1 and modifier[0].isalpha() \
-                    and word.group().islower() \
-                    and not _OWNS.search(before.group()) and unused(modifier[0]):
-                out.append((phrase.text[before.start():word.end()], modifier[0], head[0]))
-                break
+        if len(words) < 2 or phrase.text[words[-2].end():words[-1].start()].strip():
+            continue
+        modifier, head = tokenize(words[-2].group()), tokenize(words[-1].group())
+        if len(modifier) == 1 and len(head) == 1 and modifier[0].isalpha() \
+                and words[-1].group().islower() \
+                and not _OWNS.search(words[-2].group()) and unused(modifier[0]):
+            out.append((phrase.text[words[-2].start():], modifier[0], head[0]))
     return out
 
 
