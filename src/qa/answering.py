@@ -383,7 +383,6 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
     for second in evidence.candidates[1:1 + SECOND_CANDIDATES]:
         if (second.score < top.score - TYPED_SECOND_MARGIN
                 or second.sentence.index == top.sentence.index
-                or _repeats(second.sentence.text, top.sentence.text)  # the same words
                 or _ASKS.search(second.sentence.text)  # "Also, how many desks …?"
                 or (subject and subject not in tokenize(second.sentence.text)
                     and not OPENS_WITH_PRONOUN.match(second.sentence.text))
@@ -392,11 +391,12 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
                 or _words(top.sentence.text) + _words(second.sentence.text) + 2 + shown
                 > MAX_ANSWER_WORDS):
             continue
-        if second.score >= top.score - SECOND_SENTENCE_MARGIN:
-            return second
-        if typed is None:
-            typed = bool(evidence.question.wants) and not lead_options(top, evidence)
-        if typed and lead_options(second, evidence):
+        if second.score < top.score - SECOND_SENTENCE_MARGIN:
+            if typed is None:
+                typed = bool(evidence.question.wants) and not lead_options(top, evidence)
+            if not (typed and lead_options(second, evidence)):
+                continue
+        if not _repeats(second.sentence.text, top.sentence.text):  # the same words, twice
             return second
     return None
 

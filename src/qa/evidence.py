@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 
@@ -729,12 +729,19 @@ def _written_as_name(index: Index, word: str, found: Sequence[str] = ()) -> bool
     terms = tokenize(word)
     if len(terms) != 1:
         return True
+    written = re.compile(rf"(?<![\w’'-]){re.escape(word)}(?![\w’'-])", re.IGNORECASE)
+    if any(written.search(text) for text in found):  # as asked, in a passage found: most
+        return True  # names of most questions, decided without reading any other passage
     term, seen = terms[0], False
-    texts = [*found]
-    for i in _passages_using(index, terms):
-        chunk = index.chunks[i]
-        texts += [chunk.text, index.documents[chunk.doc_id].title]
-    for text in texts:
+
+    def texts() -> Iterator[str]:  # the passages found, then those that use the term most
+        yield from found
+        for i in _passages_using(index, terms):
+            chunk = index.chunks[i]
+            yield chunk.text
+            yield index.documents[chunk.doc_id].title
+
+    for text in texts():
         for w in _WORD.finditer(text):
             if not w.group()[:2].lower() == term[:2] or tokenize(w.group()) != [term]:
                 continue
