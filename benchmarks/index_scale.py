@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scale import DIM, synthetic_corpus, synthetic_index
+from benchmarks.scale import DIM, synthetic_corpus, synthetic_index, timed_search
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.retrieval import Query, search
@@ -112,13 +112,7 @@ def bench_search(n: int, n_queries: int = 100) -> dict[str, float | str]:
     out: dict[str, float | str] = {"n": n, "hnsw_build_s": round(build, 1),
                                    "recall@10": recall}
     for name, index in (("hnsw", approx), ("exact", exact)):
-        for i in range(5):
-            search(index, queries[i], texts[i], 5)
-        lat = []
-        for i in range(n_queries):
-            t = time.perf_counter()
-            search(index, queries[i], texts[i], 5)
-            lat.append(time.perf_counter() - t)
+        lat = timed_search(index, queries, texts, n_queries)
         out[f"{name}_p50_ms"] = round(float(np.percentile(lat, 50)) * 1000, 2)
         out[f"{name}_p95_ms"] = round(float(np.percentile(lat, 95)) * 1000, 2)
     return out

@@ -39,9 +39,9 @@ import faiss
 import numpy as np
 from scipy import sparse
 
-from benchmarks.scale import DIM, Words, clustered, unit
+from benchmarks.scale import DIM, Words, clustered, timed_search, unit
 from qa.lexical import SparseBM25, bm25_weights, term_counts
-from qa.retrieval import Query, retrieve, search
+from qa.retrieval import Query, retrieve
 from qa.store import Index, Manifest
 from qa.vectors import FaissVectors
 
@@ -171,14 +171,7 @@ def _timed_search(index: Index, queries: np.ndarray, texts: list[Query],
                   questions: int) -> dict[str, float]:
     """`search()` p50/p95 over the first `questions` (vector, words) pairs, after five
     warm-up calls."""
-    for i in range(5):
-        search(index, queries[i], texts[i], 5)
-    lat = []
-    for i in range(questions):
-        started = time.perf_counter()
-        search(index, queries[i], texts[i], 5)
-        lat.append(time.perf_counter() - started)
-    return _percentiles(lat)
+    return _percentiles(timed_search(index, queries, texts, questions))
 
 
 def main() -> None:

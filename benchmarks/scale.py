@@ -126,6 +126,14 @@ def _latencies(fn: Callable[[int], object], n: int) -> list[float]:
     return out
 
 
+def timed_search(index: Index, queries: np.ndarray, texts: list[Query], n: int) -> list[float]:
+    """Seconds of qa's `search()` (k=5) for each of the first `n` (vector, words) pairs,
+    after five warm-up calls."""
+    for i in range(5):
+        search(index, queries[i], texts[i], 5)
+    return _latencies(lambda i: search(index, queries[i], texts[i], 5), n)
+
+
 def _recall(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
     return float(np.mean([len(set(f[:k]) & set(t[:k])) / k for f, t in zip(found, truth,
                                                                              strict=True)]))
