@@ -218,16 +218,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
             continue
         where = f"{unit} {number}"
         try:
-            if line == LONG_LINE:
-                raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
-            except RecursionError:
-                raise ValueError(f"not valid JSON ({TOO_DEEP})") from None
-            if not isinstance(row, dict):
-                raise ValueError("not a JSON object")
+            row = _json_object(line)
             for key in row:
                 if key in unknown:
                     unknown[key][1] += 1
@@ -570,16 +561,7 @@ def parse_squad_rows(lines: Iterable[str], notes: list[Problem] | None = None,
             continue
         where = label = f"{unit} {number}"
         try:
-            if line == LONG_LINE:
-                raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
-            except RecursionError:
-                raise ValueError(f"not valid JSON ({TOO_DEEP})") from None
-            if not isinstance(row, dict):
-                raise ValueError("not a JSON object")
+            row = _json_object(line)
             if isinstance(row.get("id"), str) and row["id"]:
                 label = f"{where} (id {row['id']!r})"
             context, title = row.get("context"), row.get("title", "")
@@ -841,6 +823,22 @@ def _squad_stream(reader: _Reader, fh: BinaryIO, parts: _SquadParts, strict: boo
 
 MAX_LINE_BYTES = 4 * 1024 * 1024  # one JSON-lines question; a question is a few KB at most
 LONG_LINE = "\x00long line"  # a line no question fits in (JSON text cannot start with NUL)
+
+
+def _json_object(line: str) -> dict[str, Any]:
+    """One line of JSON lines as its object; ValueError says why it is none (too long, not
+    JSON, nested too deep, or another JSON value)."""
+    if line == LONG_LINE:
+        raise ValueError(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc.args[0].split(':')[0]})") from None
+    except RecursionError:
+        raise ValueError(f"not valid JSON ({TOO_DEEP})") from None
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    return row
 
 
 def _one_json_value(path: Path, suffix: str) -> bool:
