@@ -581,14 +581,21 @@ def test_the_second_quote_is_the_next_candidate_that_fits() -> None:
     assert all(text[c.quote.start:c.quote.end] == c.quote.text for c in answer.citations)
 
 
+def _chunk_of(text: str, parts: list[str]) -> Chunk:
+    """The one passage of document "doc": `text`, whose sentences are `parts` (each found
+    in it, in order of index)."""
+    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
+                      for i, p in enumerate(parts))
+    return Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+
+
 def test_a_sentence_ending_in_a_colon_is_quoted_with_what_it_introduces() -> None:
     """"Install it with Cargo:" is half an answer: the command under it is quoted after it,
     before another candidate sentence that scores nearly as well."""
     text = "Install it with Cargo:\n\ncargo install rivet\n\nIt needs Rust 1.70 or newer."
     parts = ["Install it with Cargo:", "cargo install rivet", "It needs Rust 1.70 or newer."]
-    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
-                      for i, p in enumerate(parts))
-    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    chunk = _chunk_of(text, parts)
+    sentences = chunk.sentences
     features = dict.fromkeys(FEATURES, 0.5)
     candidates = tuple(Candidate(sentences[i], chunk, score, 0.6, (), features, (), ())
                        for i, score in ((0, 1.0), (2, 0.95)))
@@ -611,9 +618,8 @@ def test_a_run_in_heading_is_quoted_with_the_sentence_it_heads() -> None:
     parts = ["Sampling.", "Traps ran for two hours.", "Statistics.",
              "Activity was analysed in R version 4.4.", "Street was a random effect.",
              "Work began in 2024.", "It ran a year."]
-    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
-                      for i, p in enumerate(parts))
-    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    chunk = _chunk_of(text, parts)
+    sentences = chunk.sentences
     features = dict.fromkeys(FEATURES, 0.5)
     info = QuestionInfo("What software was used for the statistics?", (), "software", (), (),
                         False, False, True)
@@ -702,9 +708,8 @@ def test_a_colon_introducing_a_list_is_quoted_with_the_list_s_lines() -> None:
     alone: the list's lines, a block of their own up to a blank line, are one quote."""
     text = "Invoices come in these formats:\n\n- PDF\n- CSV\n- XML\n\nPaper costs extra."
     parts = ["Invoices come in these formats:", "PDF", "CSV", "XML", "Paper costs extra."]
-    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
-                      for i, p in enumerate(parts))
-    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    chunk = _chunk_of(text, parts)
+    sentences = chunk.sentences
     features = dict.fromkeys(FEATURES, 0.5)
     candidates = (Candidate(sentences[0], chunk, 1.0, 0.6, (), features, (), ()),)
     info = QuestionInfo("Which formats do invoices come in?", (), "", (), (), False, False,
@@ -748,9 +753,8 @@ def test_a_question_in_the_document_is_not_quoted_beside_the_answer() -> None:
     text = "The third floor will have 64 desks. Also, how many desks will the third floor have?"
     parts = ["The third floor will have 64 desks.",
              "Also, how many desks will the third floor have?"]
-    sentences = tuple(Sentence("doc", i, text.index(p), text.index(p) + len(p), p)
-                      for i, p in enumerate(parts))
-    chunk = Chunk("doc", "doc_0", 0, 0, len(text), text, sentences)
+    chunk = _chunk_of(text, parts)
+    sentences = chunk.sentences
     features = dict.fromkeys(FEATURES, 0.5)
     candidates = tuple(Candidate(sentences[i], chunk, score, 0.6, (), features, (), ())
                        for i, score in ((0, 1.0), (1, 1.0)))
