@@ -444,6 +444,13 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     return made
 
 
+def _write_set(tmp_path: Path, rows: list[dict[str, Any]]) -> Path:
+    """`rows` as a JSON-lines test set, `set.jsonl` under `tmp_path`."""
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return testset
+
+
 def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
@@ -673,8 +680,7 @@ def test_a_run_in_which_questions_failed_exits_1_with_its_outputs_written(
     rows = [{"id": "1", "question": "How many American troops are in Iraq today?",
              "answers": ["around 2,500"]},
             {"id": "2", "question": "Boom, who is the Pentagon spokesman?", "answers": []}]
-    testset = tmp_path / "set.jsonl"
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
     base = ["eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
@@ -701,8 +707,7 @@ def test_a_jsonl_gold_in_none_of_the_documents_is_noted(
     rows = [{"id": "1", "question": "How many American troops are in Iraq today?",
              "answers": ["around 2,500", "around 2,600"]},
             {"id": "2", "question": "Who is the Pentagon spokesman?", "answers": ["john KIRBY"]}]
-    testset = tmp_path / "set.jsonl"
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
     code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(seeds), "--index",
@@ -733,8 +738,7 @@ def test_a_test_set_none_of_whose_golds_the_documents_hold_is_one_line(
     rows = [{"id": f"q{n}", "question": f"Who keeps lighthouse number {n}?",
              "answers": [f"Keeper Zyxwvut{n}"]} for n in range(30)]
     rows.append({"id": "u", "question": "What is the capital of France?", "answers": []})
-    testset = tmp_path / "set.jsonl"
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
     out = tmp_path / "out" / "p.jsonl"
@@ -767,8 +771,7 @@ def test_a_test_set_of_many_bad_lines_lists_some_and_counts_the_rest(
              "answers": {"text": ["Ada"]}, "source": "wiki"} for n in range(shown + 30)]
     rows += [{"id": f"d{n}", "question": "Who is it?", "answers": ["Ada"], "history": "x"}
              for n in range(5)]
-    testset = tmp_path / "set.jsonl"
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
                                  str(tmp_path / "index"), "--model", "fake-hashing")
     lines = stderr.splitlines()
@@ -786,7 +789,7 @@ def test_a_test_set_of_many_bad_lines_lists_some_and_counts_the_rest(
     rows = [{"id": f"e{n}", "question": "?!", "answers": []} for n in range(shown + 5)]
     rows.append({"id": "k", "question": "Who is the Pentagon spokesman?",
                  "answers": ["John Kirby"]})
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     code, stdout, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
                                  str(tmp_path / "index"), "--model", "fake-hashing", "--json")
     assert code == 0 and json.loads(stdout)["skipped"] == shown + 5
@@ -807,8 +810,7 @@ def test_many_notes_are_listed_to_a_point_and_counted(
              "answers": [f"Keeper Zyxwvut{n}"]} for n in range(8)]
     rows.append({"id": "k", "question": "Who is the Pentagon spokesman?",
                  "answers": ["John Kirby"]})
-    testset = tmp_path / "set.jsonl"
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     code, _, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
                             str(tmp_path / "index"), "--model", "fake-hashing", "--json")
     lines = stderr.splitlines()
@@ -888,8 +890,7 @@ def test_a_field_qa_does_not_read_is_noted_once_with_its_first_line(
             {"id": "2", "question": "What did he say?", "answers": ["x"], "histroy": ["a"]},
             {"id": "3", "question": "Who is Kadhimi?", "answers": ["x"], "histroy": ["b"],
              "source": "me"}]
-    testset = tmp_path / "set.jsonl"
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     code, _, stderr = _main(capsys, "eval", str(testset), "--seeds", str(SEEDS), "--index",
                             str(tmp_path / "index"), "--model", "fake-hashing", "--json")
     assert code == 0, stderr
@@ -914,8 +915,7 @@ def test_strict_reports_every_question_the_run_would_skip(
             {"id": "marks", "question": "?!", "answers": []},
             {"id": "turn", "question": good, "answers": [], "history": ["\u200b"]},
             {"id": "long", "question": "x" * (MAX_QUESTION_CHARS + 1), "answers": []}]
-    testset = tmp_path / "set.jsonl"
-    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    testset = _write_set(tmp_path, rows)
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
     base = ["eval", str(testset), "--seeds", str(seeds), "--index", str(tmp_path / "index"),
