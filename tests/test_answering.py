@@ -303,6 +303,28 @@ def test_who_did_it_is_led_by_the_doer_of_the_question_s_verb_person_or_body() -
     assert [span.text for span, _ in options] == ["Ann Cole", "Mill Lane"]
 
 
+def test_who_is_not_led_by_a_word_that_only_describes_the_doer() -> None:
+    """"Who mixed the album?" of "… mixed by the Canadian sound engineer Dara Holt": the
+    entity model calls "Canadian" a nationality (a "who" label) and misses the name; a word
+    that only describes the head of its noun phrase says what kind, not who."""
+    text = "The album was mixed by the Canadian sound engineer Dara Holt. It sold well. "
+    evidence = _evidence("Who mixed the album?", ("PERSON", "ORG", "NORP"), text=text)
+    phrase = "the Canadian sound engineer Dara Holt"
+    at = text.index(phrase)
+    mentions = (Mention("NORP", text.index("Canadian"), text.index("Canadian") + 8, "Canadian"),
+                Mention("NP", at, at + len(phrase), phrase, head="holt"))
+    top = replace(evidence.candidates[0], mentions=mentions)
+    assert lead_options(top, replace(evidence, candidates=(top,))) == []
+    alone = "The album was mixed by the Canadians. It sold well. "  # the head itself: who
+    evidence = _evidence("Who mixed the album?", ("PERSON", "ORG", "NORP"), text=alone)
+    at = alone.index("the Canadians")
+    top = replace(evidence.candidates[0], mentions=(
+        Mention("NORP", at + 4, at + 13, "Canadians"),
+        Mention("NP", at, at + 13, "the Canadians", head="canadian")))
+    assert [s.text for s, _ in lead_options(top, replace(evidence, candidates=(top,)))] \
+        == ["Canadians"]
+
+
 def test_who_is_not_led_by_the_person_the_question_names() -> None:
     """"Who took over the light when Elias retired?" was led by "Elias Marrow" of "Elias
     Marrow kept the light until 1896, when he retired": the question's own person."""

@@ -120,6 +120,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         # Marrow", the person the question names (the sentence is no less about him)
         named = {t for m in info.entities if m.label == "PERSON" for t in tokenize(m.text)}
         spans = [m for m in spans if m.label != "PERSON" or not set(tokenize(m.text)) & named]
+        spans = [m for m in spans if m.label == "PERSON"
+                 or not _modifier(m, candidate.mentions)]
     text, start = candidate.sentence.text, candidate.sentence.start
     if not spans:
         return []
@@ -167,6 +169,18 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
 
 _DANGLING = re.compile(r"(?:\s+(?:of|for|in|on|at|to|by|with|from|and|or|the|a|an))+\s*$",
                        re.IGNORECASE)
+
+
+def _modifier(span: Mention, mentions: tuple[Mention, ...]) -> bool:
+    """Does the span only describe the noun phrase it sits in ("Canadian" of "the Canadian
+    sound engineer Dara Holt", "Mongol" of "the Mongol princes")? It names what kind the doer
+    is, not who: the phrase goes on past it. A possessor ("Britain's forces") is no mere
+    description."""
+    return any(m.label == "NP" and m.start <= span.start and span.end < m.end
+               and not _POSSESSIVE.match(m.text[span.end - m.start:]) for m in mentions)
+
+
+_POSSESSIVE = re.compile(r"['’]s?\b")
 
 
 def _not_half_a_phrase(span: Mention, mentions: tuple[Mention, ...]) -> Mention:
