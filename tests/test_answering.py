@@ -325,6 +325,36 @@ def test_who_is_not_led_by_a_word_that_only_describes_the_doer() -> None:
         == ["Canadians"]
 
 
+def test_who_was_given_it_is_not_led_by_who_gave_it() -> None:
+    """"Who was given the title?" of "Mira Sol, granted the title by Oren Vale, left":
+    the question asks who received it; the name after "by" gave it."""
+    text = "Mira Sol, after being granted the title by Oren Vale, left for Tibet. It rained. "
+    question = "Who was given the title?"
+    names = tuple(Mention("PERSON", text.index(n), text.index(n) + len(n), n)
+                  for n in ("Mira Sol", "Oren Vale"))
+
+    def options(passive: bool) -> list[str]:
+        evidence = _evidence(question, ("PERSON", "ORG", "NORP"), text=text)
+        evidence = replace(evidence, question=replace(evidence.question, passive=passive))
+        top = replace(evidence.candidates[0], mentions=names)
+        return [s.text for s, _ in lead_options(top, replace(evidence, candidates=(top,)))]
+
+    assert options(passive=True) == ["Mira Sol"]
+    assert options(passive=False)[0] == "Oren Vale"  # "Who granted the title?" would be
+
+
+@pytest.mark.slow
+def test_a_passive_who_question_is_known_as_one() -> None:
+    from qa.nlp import SpacyAnalyzer
+
+    analyzer = SpacyAnalyzer()
+    assert analyzer.question("Who was given the grandiose title?").passive
+    assert analyzer.question("Who were elected to the council in 1990?").passive
+    assert not analyzer.question("Who gave her the title?").passive
+    assert not analyzer.question("Who was the song written by?").passive  # asks who wrote it
+    assert not analyzer.question("Who was the ruler of Tibet?").passive
+
+
 def test_who_is_not_led_by_the_person_the_question_names() -> None:
     """"Who took over the light when Elias retired?" was led by "Elias Marrow" of "Elias
     Marrow kept the light until 1896, when he retired": the question's own person."""

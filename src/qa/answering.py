@@ -150,6 +150,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         if _defined_as(mention, candidate, term):
             order -= 2000  # 'Northgate Properties Ltd ("the Landlord")': who the landlord is
         if wanted == "PERSON":
+            if info.passive and _AGENT.search(text[:mention.start - start]):
+                continue  # "Who was given the title?": not "Altan Khan" of "… by Altan Khan"
             asked = _asked_agent(candidate.sentence, mention, evidence)
             if asked is False:
                 continue  # "appointed by the Board of Trade" did not chair it

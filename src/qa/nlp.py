@@ -160,6 +160,8 @@ class QuestionInfo:
     kind: str = ""  # the noun a "which/what" determines, the answer's kind: "language" of
     # "What language is it written in?" ("in Rust" need not say "language")
     names: tuple[Mention, ...] = ()  # runs of proper nouns: "Radar Princess", "New Mexico"
+    # "Who was given the title?" asks who received it: the one "by" names gave it
+    passive: bool = False
 
     @property
     def wants_type(self) -> bool:
@@ -635,9 +637,10 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
                   t.dep_ == "poss" or t.lower_ in ("its", "their"))
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
+    passive = wh is not None and tokens[wh].dep_ == "nsubjpass"
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
                         topic, topic_kind, references, counted, duration, point, age, kind,
-                        _proper_names(doc))
+                        _proper_names(doc), passive)
 
 
 # Titles before a name: "Dr. Swann" is written "Madeleine Swann", "President Obama" "Barack
