@@ -323,6 +323,18 @@ def test_who_is_not_led_by_a_word_that_only_describes_the_doer() -> None:
         Mention("NP", at, at + 13, "the Canadians", head="canadian")))
     assert [s.text for s, _ in lead_options(top, replace(evidence, candidates=(top,)))] \
         == ["Canadians"]
+    # A "person" before a common noun describes ("the Harlan rulers"); before more of a
+    # name it is half of one, and leads as the entity model cut it
+    for phrase, name in (("the Harlan rulers", "Harlan"), ("Tai Situ Changchub", "Tai Situ"),
+                         ("Ana Reyes's band", "Ana Reyes's")):
+        text = f"The law code was made by {phrase}. It lasted. "
+        evidence = _evidence("Who made the law code?", ("PERSON", "ORG", "NORP"), text=text)
+        at = text.index(phrase)
+        top = replace(evidence.candidates[0], mentions=(
+            Mention("PERSON", text.index(name), text.index(name) + len(name), name),
+            Mention("NP", at, at + len(phrase), phrase, head=phrase.split()[-1].lower())))
+        led = [s.text for s, _ in lead_options(top, replace(evidence, candidates=(top,)))]
+        assert led == ([] if phrase.startswith("the") else [name])
 
 
 def test_who_was_given_it_is_not_led_by_who_gave_it() -> None:

@@ -120,8 +120,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         # Marrow", the person the question names (the sentence is no less about him)
         named = {t for m in info.entities if m.label == "PERSON" for t in tokenize(m.text)}
         spans = [m for m in spans if m.label != "PERSON" or not set(tokenize(m.text)) & named]
-        spans = [m for m in spans if m.label == "PERSON"
-                 or not _modifier(m, candidate.mentions)]
+        spans = [m for m in spans if not _modifier(m, candidate.mentions)]
     text, start = candidate.sentence.text, candidate.sentence.start
     if not spans:
         return []
@@ -177,12 +176,17 @@ def _modifier(span: Mention, mentions: tuple[Mention, ...]) -> bool:
     """Does the span only describe the noun phrase it sits in ("Canadian" of "the Canadian
     sound engineer Dara Holt", "Mongol" of "the Mongol princes")? It names what kind the doer
     is, not who: the phrase goes on past it. A possessor ("Britain's forces") is no mere
-    description."""
+    description. A name the entity model took for a person describes only when a common
+    noun follows it ("the Yarlung rulers"): "Tai Situ" of "Tai Situ Changchub" is half a name."""
     return any(m.label == "NP" and m.start <= span.start and span.end < m.end
-               and not _POSSESSIVE.match(m.text[span.end - m.start:]) for m in mentions)
+               and not _POSSESSIVE.match(rest := m.text[span.end - m.start:])
+               and not _OWNS.search(span.text)  # "Lady Gaga's", as the entity model has it
+               and (span.label != "PERSON" or _COMMON_NEXT.match(rest)) for m in mentions)
 
 
 _POSSESSIVE = re.compile(r"['’]s?\b")
+_COMMON_NEXT = re.compile(r"\s+[a-z]")
+_OWNS = re.compile(r"['’]s?$")
 
 
 def _not_half_a_phrase(span: Mention, mentions: tuple[Mention, ...]) -> Mention:
