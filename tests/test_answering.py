@@ -878,6 +878,9 @@ def test_a_what_year_lead_is_the_year_its_date_names() -> None:
     dynasty = _made("What years did the emperor rule?", ("DATE",), "He ruled the Ming dynasty.",
                     [("DATE", "the Ming dynasty")], focus="year", point=True)
     assert lead_options(dynasty.candidates[0], dynasty) == []  # a year names a number
+    age = _made("What year did she leave Warsaw?", ("DATE",), "She left at the age of 20.",
+                [("DATE", "the age of 20")], focus="year", point=True)
+    assert lead_options(age.candidates[0], age) == []  # of three or four digits
     assert all(text[s.start:s.end] == s.text for s in spans)  # offsets into the sentence
     when = _made("When did the port handle record cargo?", ("DATE",), text, mentions,
                  point=True)

@@ -121,6 +121,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         named = {t for m in info.entities if m.label == "PERSON" for t in tokenize(m.text)}
         spans = [m for m in spans if m.label != "PERSON" or not set(tokenize(m.text)) & named]
         spans = [m for m in spans if not _modifier(m, candidate.mentions)]
+    if info.focus == "year":  # "What year did she leave?": not "the age of 20", a date to
+        spans = [m for m in spans if _YEAR_WRITTEN.search(m.text)]  # the entity model
     text, start = candidate.sentence.text, candidate.sentence.start
     if not spans:
         return []
@@ -172,6 +174,9 @@ _DANGLING = re.compile(r"(?:\s+(?:of|for|in|on|at|to|by|with|from|and|or|the|a|a
                        re.IGNORECASE)
 
 
+# A year as people write one: three or four digits ("AD 800", "1830"), or two after an
+# apostrophe ("'98"); an age or a day of the month ("20") is none.
+_YEAR_WRITTEN = re.compile(r"(?<![\d.,])\d{3,4}(?![\d.,]\d)|['’]\d\d\b")
 def _modifier(span: Mention, mentions: tuple[Mention, ...]) -> bool:
     """Does the span only describe the noun phrase it sits in ("Canadian" of "the Canadian
     sound engineer Dara Holt", "Mongol" of "the Mongol princes")? It names what kind the doer
