@@ -502,3 +502,70 @@ def test_every_argument_of_every_command_says_what_it_is(
         cli.main(["serve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "default: 127.0.0.1" in text and "QA_API_TOKEN" in text and "default: 7860" in text
+
+
+def _closed_pipe_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """`qa ARGS | head -1` where the reader has already gone: stdout is a pipe whose read end
+    is closed, with Python's usual block buffering (not PYTHONUNBUFFERED, which some images
+    set and users do not)."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}
+    try:
+        return subprocess.run([*QA, *args], stdout=write, stderr=subprocess.PIPE, text=True,
+                              env=env, timeout=120, check=False)
+    finally:
+        os.close(write)
+
+
+def test_output_into_a_closed_pipe_exits_quietly() -> None:
+    """`qa --help | head -1` said "Exception ignored in: <_io.TextIOWrapper name='<stdout>'>
+    BrokenPipeError" and exited 120 (Python's flush at exit). Like a Unix tool killed by
+    SIGPIPE: nothing on stderr, exit 141 (128 + SIGPIPE). (A real process: the flush at
+    exit is the interpreter's; the commands' own output is tested in-process below.)"""
+    proc = _closed_pipe_run("--help")
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_a_command_whose_reader_goes_away_exits_quietly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa list --json | head -1`: the reader gone while a command writes (or when its
+    output is flushed at the end) is exit 141 and no message, not exit 1; a command that
+    failed keeps its own exit code."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QA_MODEL", "fake-hashing")
+    assert cli.main(["index"]) == 0
+    capsys.readouterr()
+
+    class Gone:
+        """A standard output whose reader has gone: every write and flush fails."""
+
+        def __init__(self, writes: bool) -> None:
+            self.writes = writes
+
+        def write(self, text: str) -> int:
+            if not self.writes:
+                raise BrokenPipeError(32, "Broken pipe")
+            return len(text)
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            raise OSError("no descriptor in this test")
+
+    for writes in (False, True):  # gone at the first write; gone by the final flush
+        monkeypatch.setattr(sys, "stdout", Gone(writes))
+        assert cli.main(["list", "--json"]) == 141
+        assert capsys.readouterr().err == ""
+        assert cli.main(["remove", "no-such-document"]) == 1  # failed: said, and exit 1
+        assert capsys.readouterr().err.startswith("qa: error: ")
+    monkeypatch.setattr(sys, "stdout", None)  # started with stdout closed: `qa list >&-`
+    assert cli.main(["list", "--json"]) == 0
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--version"])
+    assert stopped.value.code == 0
+    assert "Traceback" not in capsys.readouterr().err

@@ -8,6 +8,7 @@ happen inside the commands that need them, so `qa --help` and errors are instant
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -439,10 +440,51 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# A full disk or a lost permission is the user's to fix: one line naming the path.
+# 128 + SIGPIPE: what a shell reports of a Unix tool whose reader went away (`| head -1`)
+READER_GONE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`qa ARGS`. A reader of standard output that went away (`qa list | head -1`) ends it
+    quietly, as it does a Unix tool: exit 141, unless the command had failed already."""
+    try:
+        code = _main(argv)
+    except SystemExit as exc:  # argparse: --help, --version or a usage error, said already
+        if _flushed():
+            raise
+        raise SystemExit(exc.code or READER_GONE) from None
+    except BrokenPipeError:  # while the command wrote its output
+        _stdout_to_devnull()
+        return READER_GONE
+    return code if _flushed() else code or READER_GONE
+
+
+def _flushed() -> bool:
+    """Standard output flushed now, not by Python at exit (where a closed pipe is "Exception
+    ignored ... BrokenPipeError" and exit 120): False if its reader has gone."""
+    if sys.stdout is None:  # started with stdout closed (`qa list >&-`): nothing written
+        return True
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return False
+    return True
+
+
+def _stdout_to_devnull() -> None:
+    """Standard output pointed at /dev/null, so that what is left in its buffer goes
+    nowhere at exit instead of failing on the closed pipe again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+# A full disk or a lost permission is the user's to fix: one line naming the path.
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
@@ -453,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("qa: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 1
+        raise  # the reader of standard output went away: main exits quietly
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("QA_DEBUG"):
             raise
