@@ -897,9 +897,9 @@ def test_a_field_qa_does_not_read_is_noted_once_with_its_first_line(
     notes = [line for line in stderr.splitlines() if "is not one qa reads" in line]
     assert notes == [
         f"qa: eval: {testset}: line 2: field 'histroy' (2 line(s)) is not one qa reads (it "
-        "reads id, question, answers, history, kind): ignored",
+        "reads id, question, answers, history, kind, is_impossible, answerable): ignored",
         f"qa: eval: {testset}: line 3: field 'source' (1 line(s)) is not one qa reads (it "
-        "reads id, question, answers, history, kind): ignored"]
+        "reads id, question, answers, history, kind, is_impossible, answerable): ignored"]
 
 
 def test_strict_reports_every_question_the_run_would_skip(
@@ -2111,7 +2111,82 @@ def test_squad_is_impossible_written_as_0_or_1_is_read(tmp_path: Path) -> None:
     assert sum(not i.answers for i in testset.items) == 4
     data["data"][0]["paragraphs"][0]["qas"][0]["is_impossible"] = 2
     assert [p.message for p in load_testset(_squad(tmp_path, data)).problems] == [
-        "'is_impossible' must be true or false (or 1 or 0)"]
+        "'is_impossible' must be true or false (or yes or no, 1 or 0), got 2"]
+
+
+@pytest.mark.parametrize("flag, impossible", [
+    ("true", True), ("True", True), ("FALSE", False), (" yes ", True), ("No", False),
+    ("1", True), ("0", False)])
+def test_squad_is_impossible_written_as_a_string_is_read(tmp_path: Path, flag: str,
+                                                          impossible: bool) -> None:
+    """A SQuAD file written from a table or by a script that writes every value as text has
+    `"is_impossible": "true"`; each such question was refused as a bad one. The strings
+    true/false, yes/no and 1/0 are read, in any case."""
+    data = _small()
+    qas = [qa for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]]
+    for qa in qas:
+        qa["is_impossible"] = flag
+        if impossible:
+            qa["answers"] = []
+    testset = load_testset(_squad(tmp_path, data))
+    assert testset.problems == [] and len(testset.items) == len(qas)
+    assert all(not i.answers for i in testset.items) is impossible
+
+
+def test_squad_is_impossible_of_another_string_names_the_question(tmp_path: Path) -> None:
+    data = _small()
+    data["data"][0]["paragraphs"][0]["qas"][1]["is_impossible"] = "maybe"
+    problems = load_testset(_squad(tmp_path, data)).problems
+    assert len(problems) == 1 and problems[0].where.startswith("data[0].paragraphs[0].qas[1] ")
+    assert problems[0].message == ("'is_impossible' must be true or false (or yes or no, 1 "
+                                   "or 0), got 'maybe'")
+
+
+def test_jsonl_is_impossible_and_answerable_are_read_and_checked(tmp_path: Path) -> None:
+    """A JSON-lines (or CSV) set converted from SQuAD often keeps `is_impossible` (or an
+    `answerable` column) beside `answers`, as booleans or as the strings a spreadsheet
+    writes ("TRUE"). They were ignored, so a question marked impossible whose `answers`
+    kept its plausible answers was scored as answerable. They are read, as true/false,
+    yes/no or 1/0 in any case; one that contradicts `answers`, or is another value, makes
+    the question a bad one, named by its line."""
+    rows: list[dict[str, Any]] = [
+        {"id": "a", "question": "Who is the Pentagon spokesman?", "answers": ["John Kirby"],
+         "is_impossible": "false"},
+        {"id": "b", "question": "Who is the US defense minister?", "answers": [],
+         "is_impossible": "TRUE"},
+        {"id": "c", "question": "Who commands US forces?", "answers": [],
+         "answerable": False},
+        {"id": "d", "question": "Who is the Iraqi PM?", "answers": ["Kadhimi"],
+         "answerable": "Yes"},
+        {"id": "e", "question": "Who leads Syria?", "answers": ["Assad"],
+         "is_impossible": "true"},
+        {"id": "f", "question": "Who leads Iran?", "answers": [], "answerable": 1},
+        {"id": "g", "question": "Who leads Turkey?", "answers": [], "is_impossible": "maybe"},
+        {"id": "h", "question": "Who leads Jordan?", "answers": [], "is_impossible": True,
+         "answerable": True},
+    ]
+    notes: list[Problem] = []
+    items, problems = parse_jsonl([json.dumps(r) for r in rows], notes)
+    assert [(i.id, i.answers) for i in items] == [
+        ("a", ("John Kirby",)), ("b", ()), ("c", ()), ("d", ("Kadhimi",))]
+    assert [str(p) for p in problems] == [
+        "line 5: 'is_impossible' is true but 'answers' is not empty (plausible answers "
+        "are not gold answers)",
+        "line 6: 'answerable' is true but 'answers' is empty",
+        "line 7: 'is_impossible' must be true or false (or yes or no, 1 or 0), got 'maybe'",
+        "line 8: 'is_impossible' and 'answerable' disagree"]
+    assert notes == []  # both fields are read: no "not one qa reads" note
+
+    path = tmp_path / "set.csv"  # Excel writes a boolean cell as TRUE or FALSE
+    path.write_text("question,answers,is_impossible\r\n"
+                    "Who is the Pentagon spokesman?,John Kirby,FALSE\r\n"
+                    "Who leads Syria?,Assad,TRUE\r\n", encoding="utf-8")
+    testset = load_testset(path)
+    assert [i.answers for i in testset.items] == [("John Kirby",)]
+    assert [str(p) for p in testset.problems] == [
+        "line 3: 'is_impossible' is true but 'answers' is not empty (plausible answers "
+        "are not gold answers)"]
+    assert testset.notes == ()
 
 
 @pytest.mark.parametrize("separator", [";", ",", "\t"])

@@ -140,6 +140,41 @@ def _unique(texts: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(texts))
 
 
+_YES, _NO = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def _flag(record: dict[str, Any], field: str) -> bool | None:
+    """A yes-or-no field of a question (`is_impossible`, `answerable`): a JSON boolean, 0 or
+    1 (a table's export), or the text true/false, yes/no or 1/0 in any case (a spreadsheet's
+    TRUE, a script that writes every value as a string); None when absent or null.
+    ValueError naming the field and the value for anything else."""
+    value = record.get(field)
+    if value is None or isinstance(value, bool):
+        return value
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _YES + _NO:
+        return value.strip().lower() in _YES
+    shown = repr(value[:40]) if isinstance(value, str) else json.dumps(value)[:40]
+    raise ValueError(f"{field!r} must be true or false (or yes or no, 1 or 0), got {shown}")
+
+
+def _check_flags(record: dict[str, Any], answers: list[str]) -> None:
+    """ValueError if the question's `is_impossible` or `answerable` (when given) is not a
+    yes or no, or contradicts its `answers` (empty: unanswerable) or each other."""
+    impossible, answerable = _flag(record, "is_impossible"), _flag(record, "answerable")
+    if impossible is not None and answerable is not None and impossible == answerable:
+        raise ValueError("'is_impossible' and 'answerable' disagree")
+    if impossible or answerable is False:
+        if answers:  # SQuAD 2.0 keeps an impossible question's candidates in plausible_answers
+            field = "'is_impossible' is true" if impossible else "'answerable' is false"
+            raise ValueError(f"{field} but 'answers' is not empty (plausible answers are not "
+                             "gold answers)")
+    elif (impossible is False or answerable) and not answers:
+        field = "'is_impossible' is false" if impossible is False else "'answerable' is true"
+        raise ValueError(f"{field} but 'answers' is empty")
+
+
 # -- JSON lines ------------------------------------------------------------------------------
 
 
@@ -187,7 +222,7 @@ def jsonl_lines(text: str) -> Iterator[str]:
         yield text[start:]
 
 
-JSONL_FIELDS = ("id", "question", "answers", "history", "kind")
+JSONL_FIELDS = ("id", "question", "answers", "history", "kind", "is_impossible", "answerable")
 MAX_NOTED = 10  # distinct unknown fields noted
 # What one run keeps, about 0.9 KB a question with its outcome: 1,000,000 is about 0.9 GB
 # (and some 14 hours of asking); more is asked in parts with --limit. A file of many more
@@ -235,6 +270,7 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
                 raise ValueError("'answers' holds a blank answer (a question the documents "
                                  "cannot answer has \"answers\": [])")
             history = _history(history)
+            _check_flags(row, answers)
             _check_texts(answers, "'answers'")
             raw_id, kind = row.get("id", f"{unit}-{number}"), row.get("kind")
             if (not isinstance(raw_id, str | int) or isinstance(raw_id, bool)
@@ -275,7 +311,8 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")  # what they export is read
 CSV_COLUMNS = {"question": "question", "answers": "answers", "answer": "answers",
-               "id": "id", "kind": "kind"}
+               "id": "id", "kind": "kind", "is_impossible": "is_impossible",
+               "answerable": "answerable"}
 ANSWER_SEPARATOR = "|"
 MAX_HEADER_CHARS = 64 * 1024  # of the first line, read to tell its separator
 
@@ -400,11 +437,7 @@ def _squad_question(qa: Any, where: str, seen: set[str]) -> Item:
     if qid in seen:
         raise ValueError(f"duplicate id {qid!r}")
     question = _question(qa)
-    impossible = qa.get("is_impossible", False)
-    if type(impossible) is int and impossible in (0, 1):  # as a table's export writes it
-        impossible = bool(impossible)
-    if not isinstance(impossible, bool):
-        raise ValueError("'is_impossible' must be true or false (or 1 or 0)")
+    impossible = bool(_flag(qa, "is_impossible"))
     answers = qa.get("answers", [] if impossible else None)
     if not isinstance(answers, list):
         raise ValueError("'answers' must be a list")
