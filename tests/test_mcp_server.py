@@ -702,6 +702,32 @@ def test_stdio_skips_a_line_over_the_size_limit_without_holding_it(
     assert max(fed) <= limit + 1
 
 
+def test_stdio_answers_a_line_that_is_not_utf8_with_a_parse_error(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line of `qa mcp`'s stdin that is not UTF-8 (a client that wrote Latin-1) was decoded
+    with replacement characters: a call whose question held "café" in Latin-1 was answered,
+    as the question "caf\ufffd". JSON is UTF-8 (RFC 8259): such a line is JSON-RPC's parse
+    error (-32700, id null, one line saying why), and the server goes on serving."""
+    import io
+    import json
+    import types
+
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "ask", "arguments": {"question": "Who is the café's owner?"}}}
+    latin1 = json.dumps(call, ensure_ascii=False).encode("latin-1") + b"\n"
+    lines = _stdio_lines(call, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    body = (lines[0] + lines[1]).encode() + b"\xff\xfe\x00garbage\n" + latin1 + lines[3].encode()
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(body)))
+    stdout = io.StringIO()
+    anyio.run(lambda: build_server(fake_pipeline).run_stdio_async(None, anyio.wrap_file(stdout)))
+    replies = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert sorted(str(r["id"]) for r in replies) == ["1", "2", "None", "None"], replies
+    assert [r["error"] for r in replies if r["id"] is None] == [
+        {"code": -32700, "message": "Parse error: the message is not UTF-8 text"}] * 2
+    [tools] = [r["result"]["tools"] for r in replies if r["id"] == 2]
+    assert {t["name"] for t in tools} == {"ask", "retrieve", "list_documents"}
+
+
 def test_a_byte_order_mark_before_the_json_is_ignored(fake_pipeline: Pipeline) -> None:
     """A UTF-8 byte order mark before the message (an editor's or a Windows tool's) was a
     parse error over stdio and HTTP, where /api/ask and /v1 ignore it as JSON allows."""

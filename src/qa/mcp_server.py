@@ -354,7 +354,9 @@ def bad_id_reply() -> JSONRPCError:
 async def _stdin_lines(limit: int) -> AsyncIterator[str]:
     """The process's stdin as UTF-8 lines (what the SDK reads when given none), each read
     in at most `limit` bytes: a longer one is skipped as it arrives and replaced by
-    _TOO_LONG_LINE (the SDK read any line whole: a 300 MB one held 840 MB)."""
+    _TOO_LONG_LINE (the SDK read any line whole: a 300 MB one held 840 MB); one that is not
+    UTF-8 by _NOT_UTF8_LINE (JSON is UTF-8: decoded with replacement characters, a Latin-1
+    "café" was asked as "caf\ufffd")."""
     source = sys.stdin.buffer
     while line := await anyio.to_thread.run_sync(source.readline, limit + 1):
         if len(line) > limit and not line.endswith(b"\n"):
@@ -363,13 +365,18 @@ async def _stdin_lines(limit: int) -> AsyncIterator[str]:
                 pass
             yield _TOO_LONG_LINE + "\n"
         else:
-            yield line.decode("utf-8", "replace")
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError:
+                yield _NOT_UTF8_LINE + "\n"
 
 
 # What `_screened_lines` hands the SDK for a request with a bad id: not JSON, so the SDK
 # passes on its parse error, which `_rejection` answers in turn, in order with the rest.
 _BAD_ID_LINE = "qa: a request with a bad id"
 _TOO_LONG_LINE = "qa: a message over the size limit"  # likewise, from `_stdin_lines`
+_NOT_UTF8_LINE = "qa: a message that is not UTF-8"  # likewise
+NOT_UTF8 = "Parse error: the message is not UTF-8 text"
 # ...and for a message with a good id that is no valid message: the id follows, as JSON
 _INVALID_LINE = "qa: an invalid message with the id "
 TOO_LONG = ("Invalid Request: the message is over the size limit (QA_MAX_BODY_BYTES); it "
@@ -415,6 +422,9 @@ def _rejection(error: Exception) -> JSONRPCError | None:
     if any(str(e.get("input", "")).strip() == _TOO_LONG_LINE for e in found):
         return JSONRPCError(jsonrpc="2.0", id=None,
                             error=ErrorData(code=INVALID_REQUEST, message=TOO_LONG))
+    if any(str(e.get("input", "")).strip() == _NOT_UTF8_LINE for e in found):
+        return JSONRPCError(jsonrpc="2.0", id=None,
+                            error=ErrorData(code=PARSE_ERROR, message=NOT_UTF8))
     if any(e["type"] == "json_invalid" for e in found):
         if all(isinstance(e.get("input"), str) and not e["input"].strip() for e in found):
             return None
