@@ -101,6 +101,22 @@ def test_ask_uses_history_and_k(server: Server, real_pipeline: Pipeline) -> None
 
 
 @pytest.mark.slow
+def test_a_placeholder_earlier_answer_is_no_answer(server: Server,
+                                                    real_pipeline: Pipeline) -> None:
+    """An earlier turn whose answer is a placeholder ("" or "...", a client that does not
+    keep qa's replies) was taken "as given": the follow-up was searched with the earlier
+    question and nothing, and quoted "...Iraq no longer needs US combat troops" for "What
+    does he say Iraq will still need?". It is answered as when the answer is left out: qa
+    answers the earlier question itself and follows that up."""
+    expected = answer_json(real_pipeline.ask(FOLLOW_UP, [KADHIMI]))
+    for said in ("", "...", "…"):
+        r = post(server, "/api/ask", json={"question": FOLLOW_UP,
+                                           "history": [{"question": KADHIMI, "answer": said}]})
+        assert r.status_code == 200, r.text
+        assert same_json(r.json(), expected), said
+
+
+@pytest.mark.slow
 def test_retrieve_returns_hits(server: Server, real_pipeline: Pipeline) -> None:
     r = post(server, "/api/retrieve", json={"question": KADHIMI, "k": 3})
     assert r.status_code == 200, r.text

@@ -1091,6 +1091,10 @@ def test_earlier_answers_the_test_set_gives_are_used_not_asked(
     rows = [{"id": "f", "question": "What did he say?", "answers": [],
              "history": [{"question": "Who is the spokesman?", "answer": "John Kirby [1]"},
                          {"question": "And the minister?", "answer": None}, "Where?"]},
+            # an answer that says nothing (a placeholder) is unknown too, so asked
+            {"id": "p", "question": "What did he say?", "answers": [],
+             "history": [{"question": "Who is the spokesman?", "answer": "..."},
+                         {"question": "And the minister?", "answer": ""}]},
             {"id": "b1", "question": "Q?", "answers": [], "history": [{"question": 1}]},
             {"id": "b2", "question": "Q?", "answers": [], "history": [{"question": "Q",
                                                                         "answer": 3}]},
@@ -1102,15 +1106,16 @@ def test_earlier_answers_the_test_set_gives_are_used_not_asked(
     items, problems = parse_jsonl(json.dumps(r) for r in rows)
     assert items[0].history == (Turn("Who is the spokesman?", "John Kirby [1]"),
                                 "And the minister?", "Where?")
+    assert items[1].history == ("Who is the spokesman?", "And the minister?")
     assert [str(p) for p in problems] == [
-        "line 2: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
+        "line 3: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
         "(turn 1 is not)",
-        "line 3: 'history' turn 1: 'answer' must be a string or null",
-        "line 4: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
+        "line 4: 'history' turn 1: 'answer' must be a string or null",
+        "line 5: 'history' must be a list of questions or {\"question\", \"answer\"} objects "
         "(turn 1 is not)",
-        "line 5: 'history' must be a list of questions or {\"question\", \"answer\"} objects",
-        "line 6: 'history' has 21 turns; at most 20 (as the HTTP API takes)"]
-    assert [i.id for i in items] == ["f", "ok"]
+        "line 6: 'history' must be a list of questions or {\"question\", \"answer\"} objects",
+        "line 7: 'history' has 21 turns; at most 20 (as the HTTP API takes)"]
+    assert [i.id for i in items] == ["f", "p", "ok"]
     items = items[:1]
     asked: list[tuple[str, tuple[Any, ...]]] = []
 

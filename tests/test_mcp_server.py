@@ -146,6 +146,28 @@ def test_stdio_server(real_pipeline: Pipeline, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_ask_with_a_placeholder_earlier_answer_follows_up_what_qa_would_say(
+        real_pipeline: Pipeline) -> None:
+    """The ask tool took {"question", "answer": "..."} as given: the follow-up was searched
+    with the placeholder for what was said. Such a turn has no answer, as when it is left
+    out: the same reply."""
+    expected = answer_json(real_pipeline.ask(FOLLOW_UP, [KADHIMI]))
+    got = []
+
+    async def check(client: Client) -> None:
+        for said in ("", "..."):
+            result = await client.call_tool("ask", {
+                "question": FOLLOW_UP, "history": [{"question": KADHIMI, "answer": said}]})
+            assert not result.is_error and result.structured_content is not None
+            got.append(result.structured_content)
+
+    run(Client(build_server(real_pipeline)), check)
+    assert [g["text"] for g in got] == [expected["text"]] * 2
+    assert [[c["quote"] for c in g["citations"]] for g in got] == [
+        [c["quote"] for c in expected["citations"]]] * 2
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_stdio_answers_a_call_piped_in_before_stdin_ends(real_pipeline: Pipeline) -> None:
     """`printf '<initialize>\\n<initialized>\\n<tools/call ask>\\n' | qa mcp` printed the

@@ -67,6 +67,21 @@ def test_history_none_and_turns_with_answers_are_fine(fake_pipeline: Pipeline) -
     assert answer.question == "What did he say?"
 
 
+@pytest.mark.parametrize(("said", "kept"), [
+    (None, None), ("", None), ("   ", None), ("...", None), ("…", None), ("—", None),
+    ("?", None), ("N/A", None), ("[…]", None), ("5", "5"), ("John Kirby.", "John Kirby."),
+    ("Kirby", "Kirby")])
+def test_an_earlier_answer_that_says_nothing_is_no_answer(said: str | None,
+                                                          kept: str | None) -> None:
+    """A client that has no earlier reply sends a placeholder ("", "...", "N/A"): it was
+    taken as what was said, so a follow-up was searched with the earlier question and
+    nothing, never with the answer qa would give it. An answer without a word (no digit, no
+    two letters in a row) is read as no answer (None): qa answers that question again."""
+    from qa.pipeline import check_history
+
+    assert check_history([Turn(ARTICLE_QUESTION, said)]) == [Turn(ARTICLE_QUESTION, kept)]
+
+
 @pytest.mark.parametrize("k", [0, -1, "3", 2.0, 21])
 def test_k_out_of_range_is_refused_not_replaced_by_the_default(fake_pipeline: Pipeline,
                                                                k: object) -> None:

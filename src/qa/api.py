@@ -167,7 +167,9 @@ class HistoryTurn(BaseModel):
     question: TurnQuestion
     answer: StrictStr | None = Field(
         default=None, max_length=MAX_TURN_ANSWER_CHARS,
-        description="the answer text given for it (its quotes guide the follow-up)")
+        description="the answer text given for it (its quotes guide the follow-up); null, "
+                    "or one that says nothing (\"\", \"...\"), is unknown: qa answers that "
+                    "question again")
 
 
 class AskRequest(RetrieveRequest):

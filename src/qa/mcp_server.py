@@ -82,7 +82,8 @@ INSTRUCTIONS = (
 
 
 class EarlierTurn(BaseModel):
-    """An earlier exchange: the question and, if known, the answer that was given."""
+    """An earlier exchange: the question and, if known, the answer that was given (one that
+    says nothing, "" or "...", is not known: qa answers that question again)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -58,7 +58,7 @@ from qa.nlp import (
     similarity_typer,
 )
 from qa.retrieval import Query, Weights, retrieve, search
-from qa.schema import clean_question, clean_turn, turn_name
+from qa.schema import clean_question, clean_turn, earlier_answer, turn_name
 from qa.store import (
     BuildStop,
     Index,
@@ -167,7 +167,7 @@ def check_history(history: Sequence[str | Turn] | None) -> list[Turn]:
                               f"{type(turn).__name__}")
         if answer is not None and not isinstance(answer, str):
             raise BadQuestion(f"the answer of {turn_name(n)} must be text")
-        turns.append(Turn(clean_turn(question, n), answer))
+        turns.append(Turn(clean_turn(question, n), earlier_answer(answer)))
     return turns
 
 

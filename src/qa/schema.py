@@ -87,6 +87,19 @@ def clean_turn(question: str, n: int) -> str:
     return clean_question(question, turn_name(n))
 
 
+# A word of an answer: a digit ("5"), or two letters in a row ("N/A" and "…" have none)
+_A_WORD = re.compile(r"\d|[^\W\d_]{2}")
+
+
+def earlier_answer(answer: str | None) -> str | None:
+    """An earlier turn's answer as qa reads it (every edge, `qa eval` too): None, unknown,
+    when it says nothing: a placeholder a client sends for a reply it did not keep ("",
+    "...", "…", "—", "N/A": no digit, no two letters in a row). qa then answers that
+    question again to follow it up, where a placeholder taken as what was said would be
+    searched as the conversation."""
+    return answer if answer is not None and _A_WORD.search(answer) else None
+
+
 def earlier_question(text: str) -> str | None:
     """An earlier question of a chat transcript (the web chat's, an OpenAI client's),
     cleaned; None where it cannot be one: such a turn is left out, not refused, since the

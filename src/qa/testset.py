@@ -56,7 +56,7 @@ from qa.atomic import file_sha256
 from qa.config import MAX_HISTORY, MAX_TURN_ANSWER_CHARS, Settings
 from qa.errors import BadQuestion, QAError
 from qa.metrics import normalize_loose
-from qa.schema import clean_question
+from qa.schema import clean_question, earlier_answer
 from qa.types import Turn
 
 MAX_TESTSET_BYTES = 512 * 1024 * 1024  # JSON lines, read a line at a time; SQuAD too
@@ -206,6 +206,7 @@ def _history(value: Any) -> list[str | Turn]:
             raise ValueError(f"'history' turn {n}: 'answer' is too long ({len(answer):,} "
                              f"characters; at most {MAX_TURN_ANSWER_CHARS:,})")
         _check_texts([answer or ""], f"'history' turn {n}: 'answer'")
+        answer = earlier_answer(answer)  # a placeholder ("", "..."): unknown, so asked
         turns.append(Turn(turn["question"], answer) if answer is not None else turn["question"])
     return turns
 
