@@ -569,3 +569,41 @@ def test_a_command_whose_reader_goes_away_exits_quietly(
         cli.main(["--version"])
     assert stopped.value.code == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("fake_cli")
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp437"])
+def test_a_terminal_that_is_not_utf8_gets_every_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], encoding: str) -> None:
+    """On a terminal whose encoding is not UTF-8 (a Windows console's cp437 or cp1252, a
+    Latin-1 locale, PYTHONIOENCODING=ascii) `qa ask` printed "qa: internal error:
+    UnicodeEncodeError: 'ascii' codec can't encode character '\\u2014'" and exit 1. A
+    character the terminal cannot show is written as its escape (`\\u2014`); JSON is
+    written with JSON's escapes, so it parses to the very same text and offsets."""
+    import io
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    flags = ["--seeds", str(tmp_path / "seeds"), "--index", str(tmp_path / "index"),
+             "--model", "fake-hashing"]
+    question = "Who is the Pentagon spokesman?"
+    expected = {}
+    for command in ("ask", "retrieve", "list"):
+        args = [command, *([question] if command != "list" else []), *flags, "--json"]
+        assert cli.main(args) == 0
+        expected[command] = json.loads(capsys.readouterr().out)
+    assert any(ord(ch) > 127 for ch in json.dumps(expected, ensure_ascii=False))
+    for command in ("ask", "retrieve", "list"):
+        for as_json in (True, False):
+            out = io.BytesIO()
+            monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out, encoding=encoding))
+            args = [command, *([question] if command != "list" else []), *flags]
+            code = cli.main(args + ["--json"] * as_json)
+            sys.stdout.flush()
+            err = capsys.readouterr().err
+            assert code == 0, err
+            text = out.getvalue().decode(encoding)
+            if as_json:
+                assert json.loads(text) == expected[command]
+            else:
+                assert text.strip()

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from qa.config import MAX_K, MAX_QUESTION_CHARS, Settings, load_settings
 from qa.errors import (
@@ -283,7 +283,7 @@ def _documents_command(args: argparse.Namespace, pipeline: Pipeline) -> int:
         said = reported()
         entries, problems = pipeline.library()
         if args.json:
-            print(json.dumps(documents_json(entries, problems), ensure_ascii=False, indent=2))
+            print(_json_dumps(documents_json(entries, problems)))
             return 0
         for e in entries:
             d = e.document
@@ -423,7 +423,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             _say_skipped(pipeline.problems(), skipped_said)  # why: a mistyped --seeds...
         if args.json:
             found = hits_with_pages([hit_json(h) for h in hits], pipeline.index.documents)
-            print(json.dumps(found, ensure_ascii=False, indent=2))
+            print(_json_dumps(found))
         else:
             _print_hits(hits)
     elif args.command == "ask":
@@ -434,7 +434,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             _say_skipped(pipeline.problems(), skipped_said)  # why: a mistyped --seeds...
         if args.json:
             out = with_pages(answer_json(answer), pipeline.index.documents)
-            print(json.dumps(out, ensure_ascii=False, indent=2))
+            print(_json_dumps(out))
         else:
             _print_answer(answer, pipeline)
     return 0
@@ -447,6 +447,7 @@ READER_GONE = 141
 def main(argv: Sequence[str] | None = None) -> int:
     """`qa ARGS`. A reader of standard output that went away (`qa list | head -1`) ends it
     quietly, as it does a Unix tool: exit 141, unless the command had failed already."""
+    _escape_what_stdout_cannot_encode()
     try:
         code = _main(argv)
     except SystemExit as exc:  # argparse: --help, --version or a usage error, said already
@@ -457,6 +458,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stdout_to_devnull()
         return READER_GONE
     return code if _flushed() else code or READER_GONE
+
+
+def _utf_stdout() -> bool:
+    """Whether standard output can encode every character (a UTF encoding)."""
+    import codecs
+
+    try:
+        return codecs.lookup(getattr(sys.stdout, "encoding", None) or "utf-8").name.startswith(
+            "utf")
+    except LookupError:
+        return False
+
+
+def _escape_what_stdout_cannot_encode() -> None:
+    """On a terminal that is not UTF-8 (a Windows console's cp437, a Latin-1 locale,
+    PYTHONIOENCODING=ascii), a character it cannot show is written as its escape (`\\u2014`),
+    as Python's stderr does, not a UnicodeEncodeError that ends the command."""
+    if not _utf_stdout() and hasattr(sys.stdout, "reconfigure"):
+        with contextlib.suppress(ValueError, OSError):
+            sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON for standard output: its characters as they are, or as JSON's `\\uXXXX` escapes
+    where stdout is not UTF (the same JSON to a parser, which an escape by the terminal's
+    codec would not be for a character beyond U+FFFF)."""
+    return json.dumps(value, ensure_ascii=not _utf_stdout(), indent=2)
 
 
 def _flushed() -> bool:
