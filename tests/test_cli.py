@@ -607,3 +607,55 @@ def test_a_terminal_that_is_not_utf8_gets_every_answer(
                 assert json.loads(text) == expected[command]
             else:
                 assert text.strip()
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_sigterm_mid_eval_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`timeout 600 qa eval ... --out p.jsonl` (a CI job's limit, `kill`) stopped by SIGTERM
+    left `.p.jsonl.<random>.tmp` beside each output: Python's default for SIGTERM ends the
+    process at once, with no clean-up. SIGTERM now stops a command as Ctrl-C does: its
+    clean-up runs (no temporary file, the index as it was), one line says so, exit 143
+    (128 + SIGTERM); the handler is the caller's again once `main` returns."""
+    import signal
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    rows = [{"id": str(n), "question": f"Who is the Pentagon spokesman {n}?", "answers": []}
+            for n in range(6)]
+    testset = tmp_path / "set.jsonl"
+    testset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    real_ask = Pipeline.ask
+    asked = []
+
+    def ask(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        asked.append(args[0])
+        if len(asked) == 4:  # the warm-up and two questions asked: terminated mid-run
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_ask(self, *args, **kwargs)
+
+    class Unhandled(BaseException):
+        """SIGTERM reached the test's own handler: qa had none (Python's default would
+        end the test run itself)."""
+
+    def caller(signum: int, frame: Any) -> None:
+        raise Unhandled
+
+    monkeypatch.setattr(Pipeline, "ask", ask)
+    before = signal.signal(signal.SIGTERM, caller)
+    try:
+        code = cli.main(["eval", str(testset), "--seeds", str(tmp_path / "seeds"), "--index",
+                         str(tmp_path / "index"), "--model", "fake-hashing",
+                         "--out", str(out / "p.jsonl"), "--csv", str(out / "p.csv"),
+                         "--metrics-out", str(out / "m.json")])
+        assert signal.getsignal(signal.SIGTERM) is caller
+    except Unhandled:
+        pytest.fail("qa did not handle SIGTERM")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    err = capsys.readouterr().err
+    assert code == 143, err
+    assert err.splitlines()[-1] == "qa: terminated"
+    assert sorted(p.name for p in out.iterdir()) == []

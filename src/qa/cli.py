@@ -13,7 +13,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -509,16 +509,55 @@ def _stdout_to_devnull() -> None:
         os.close(devnull)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a CI job's limit), raised in the main thread as Ctrl-C's
+    KeyboardInterrupt is, so that a command stops as it does on Ctrl-C: its clean-up runs
+    (an eval's temporary outputs, a build in progress), where Python's default for SIGTERM
+    ends the process at once."""
+
+
+TERMINATED = 143  # 128 + SIGTERM
+
+
+@contextlib.contextmanager
+def _sigterm_stops(command: str) -> Iterator[None]:
+    """SIGTERM raises Terminated in this thread for the `with` block (the caller's handler
+    back after it); a second one, during the clean-up, is ignored. Not for `serve`
+    (uvicorn stops on it) nor `mcp`, nor from a thread other than the main one."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    if command in ("serve", "mcp"):
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: signals are the main thread's
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # A full disk or a lost permission is the user's to fix: one line naming the path.
 
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        with _sigterm_stops(args.command):
+            return _run(args)
     except QAError as exc:
         print(terminal_safe(f"qa: error: {exc}"), file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("qa: terminated", file=sys.stderr)
+        return TERMINATED
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
         return 130
