@@ -220,6 +220,25 @@ def test_bad_inputs_are_one_line_tool_errors(fake_pipeline: Pipeline) -> None:
     run(Client(build_server(fake_pipeline)), check)
 
 
+def test_k_of_the_wrong_type_is_refused_as_the_http_api_refuses_it(
+        fake_pipeline: Pipeline) -> None:
+    """The retrieve tool took `"k": true` as k=1 (pydantic reads true as 1), searching one
+    passage where POST /api/retrieve and the Python API refuse it: a tool error naming k.
+    The same number written otherwise ("3", 3.0, as some models write arguments) is read."""
+    async def check(client: Client) -> None:
+        for k in (True, False, 2.5):
+            result = await client.call_tool("retrieve", {"question": "troops", "k": k})
+            assert result.is_error and "k:" in text_of(result), (k, text_of(result))
+        result = await client.call_tool("retrieve", {"question": "troops", "k": True})
+        assert text_of(result) == ("invalid arguments for retrieve: k: k is a number of "
+                                   "passages, 1 to 20, not true")
+        for k in ("3", 3.0):
+            fine = await client.call_tool("retrieve", {"question": "troops", "k": k})
+            assert not fine.is_error and len((fine.structured_content or {})["hits"]) == 3
+
+    run(Client(build_server(fake_pipeline)), check)
+
+
 BAD_HISTORIES: list[list[Any]] = [
     ["Who?", "   "],
     [{"question": "\u200b"}],

@@ -59,7 +59,14 @@ from mcp.types import (
     jsonrpc_message_adapter,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.config import MAX_BODY_BYTES, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
@@ -99,8 +106,17 @@ History = Annotated[
                       f"next?' is read in their light (at most {MAX_HISTORY} are used)",
           max_length=200),
 ]
-K = Annotated[int | None, Field(ge=1, le=MAX_K,
-                                description=f"how many passages, 1 to {MAX_K} (default 5)")]
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """pydantic reads true as 1: `"k": true` searched one passage, silently."""
+    if isinstance(value, bool):
+        raise ValueError(f"k is a number of passages, 1 to {MAX_K}, not {str(value).lower()}")
+    return value
+
+
+K = Annotated[int | None, BeforeValidator(_not_a_boolean),
+              Field(ge=1, le=MAX_K, description=f"how many passages, 1 to {MAX_K} (default 5)")]
 DocIds = Annotated[
     list[StrictStr] | None,
     Field(description="only these documents (ids from list_documents); leave it out to use "
@@ -139,8 +155,9 @@ def _one_line(error: ValidationError) -> str:
         where = ".".join(str(p) for p in e.get("loc", ()) if not str(p).startswith(
             ("str", "list[", "EarlierTurn", "int", "none")))
         messages = found.setdefault(where or "arguments", [])
-        if e.get("msg", "invalid") not in messages:
-            messages.append(e.get("msg", "invalid"))
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")  # qa's own
+        if message not in messages:
+            messages.append(message)
     return "; ".join(f"{where}: {' or '.join(msgs)}" for where, msgs in list(found.items())[:3])
 
 
