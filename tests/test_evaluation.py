@@ -2194,6 +2194,19 @@ def test_jsonl_is_impossible_and_answerable_are_read_and_checked(tmp_path: Path)
     assert testset.notes == ()
 
 
+def test_a_squad_file_named_jsonl_says_so(tmp_path: Path) -> None:
+    """A SQuAD file saved as `.jsonl` (minified: one line) is read as JSON lines, as the
+    name says; its one line was a bad question "missing 'question'", which did not say why.
+    It is named as a SQuAD file, with the fix."""
+    path = tmp_path / "squad.jsonl"
+    path.write_text(json.dumps(_small()) + "\n", encoding="utf-8")
+    testset = load_testset(path)
+    assert testset.items == [] and [str(p) for p in testset.problems] == [
+        "line 1: this line is a whole SQuAD file (a 'data' list of articles), not a "
+        "question: a .jsonl file is read as JSON lines, one question a line; name a SQuAD "
+        "file .json"]
+
+
 @pytest.mark.parametrize("separator", [";", ",", "\t"])
 def test_a_csv_whose_first_line_names_its_separator_is_read(tmp_path: Path,
                                                             separator: str) -> None:

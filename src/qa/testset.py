@@ -255,6 +255,10 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
         where = f"{unit} {number}"
         try:
             row = _json_object(line)
+            if is_squad(row):  # else "missing 'question'", which says nothing of why
+                raise ValueError(f"this {unit} is a whole SQuAD file (a 'data' list of "
+                                 "articles), not a question: a .jsonl file is read as JSON "
+                                 "lines, one question a line; name a SQuAD file .json")
             for key in row:
                 if key in unknown:
                     unknown[key][1] += 1
