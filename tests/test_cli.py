@@ -659,3 +659,21 @@ def test_sigterm_mid_eval_leaves_no_temporary_file(
     assert code == 143, err
     assert err.splitlines()[-1] == "qa: terminated"
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_notices_never_reach_stdout_when_stderr_is_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Started with stderr closed (`qa ask ... --json 2>&-`, a launcher that closes it),
+    Python has no sys.stderr and `print(..., file=None)` writes to stdout: "qa: no index
+    yet ...; building it" went into the `--json` output, which no longer parsed (and into
+    `qa mcp`'s protocol stream). Notices go nowhere instead; stdout is the output alone."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    monkeypatch.setattr(sys, "stderr", None)
+    code = cli.main(["ask", "Who is the Pentagon spokesman?", "--json", "--seeds",
+                     str(tmp_path / "seeds"), "--index", str(tmp_path / "index"),
+                     "--model", "fake-hashing"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert json.loads(out)["citations"]

@@ -447,6 +447,7 @@ READER_GONE = 141
 def main(argv: Sequence[str] | None = None) -> int:
     """`qa ARGS`. A reader of standard output that went away (`qa list | head -1`) ends it
     quietly, as it does a Unix tool: exit 141, unless the command had failed already."""
+    _closed_stderr_to_devnull()
     _escape_what_stdout_cannot_encode()
     try:
         code = _main(argv)
@@ -458,6 +459,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stdout_to_devnull()
         return READER_GONE
     return code if _flushed() else code or READER_GONE
+
+
+def _closed_stderr_to_devnull() -> None:
+    """Started with stderr closed (`2>&-`), Python has no sys.stderr, and every
+    `print(..., file=sys.stderr)` wrote to stdout: qa's notices went into `--json` output
+    and `qa mcp`'s protocol stream. They go to /dev/null instead."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # for the process: never closed
 
 
 def _utf_stdout() -> bool:
