@@ -1992,6 +1992,28 @@ def test_a_csv_test_set_qa_cannot_read_is_one_line(tmp_path: Path, content: byte
         load_testset(tmp_path / "set.csv")
 
 
+def test_a_csv_quote_never_closed_is_named_not_the_rest_of_the_file_swallowed(
+        tmp_path: Path) -> None:
+    """A cell that opens with a quote and never closes it (a hand-edited CSV) swallowed
+    every line after it into one cell: the questions below it were lost without a word,
+    and the rest of the file was asked as one question. A CSV qa cannot read as cells is
+    one line naming where the bad cell starts; so is a quote followed by more text."""
+    path = tmp_path / "set.csv"
+    path.write_text('question,answers\r\nWho is the Pentagon spokesman?,John Kirby\r\n'
+                    '"Who visited,Kadhimi\r\nWhen?,2021\r\nWhere?,Iraq\r\n', encoding="utf-8")
+    with pytest.raises(QAError) as err:
+        load_testset(path)
+    assert str(err.value) == (
+        f"test set {str(path)!r}: line 3: a quoted cell is never closed (it runs to the end "
+        "of the file); a quote inside a cell is written twice (\"\")")
+    path.write_text('question,answers\r\n"Who" is he?,John Kirby\r\n', encoding="utf-8")
+    with pytest.raises(QAError) as err:
+        load_testset(path)
+    assert str(err.value) == (
+        f"test set {str(path)!r}: line 2: a quoted cell is followed by more text before its "
+        "separator ','; a quote inside a cell is written twice (\"\")")
+
+
 @pytest.mark.parametrize("name", ["set.jsonl", "set.csv", "squad.json", "set.tsv"])
 def test_a_utf16_test_set_is_named_as_such(tmp_path: Path, name: str) -> None:
     """Windows PowerShell 5 (`Out-File`, `>`) and Notepad's "Unicode" save UTF-16: such a test

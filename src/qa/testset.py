@@ -355,13 +355,16 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
     qa does not read is noted once. QAError: no header, no "question" column, not UTF-8, or
     a row the csv module cannot read (named by its line)."""
     where = f"test set {str(path)!r}"
+    started = 1  # the line the row being read starts on
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             delimiter, named = _delimiter(fh, delimiter)
-            rows = csv.reader(fh, delimiter=delimiter)
+            # strict: a quote never closed swallowed the rest of the file into one cell
+            rows = csv.reader(fh, delimiter=delimiter, strict=True)
             if named:
                 next(rows)  # `sep=;`: not a row of cells
                 yield ""  # (its line)
+            started = rows.line_num + 1
             header = next(rows, None)
             if header is None:
                 raise QAError(f"{where} is empty: expected a header row naming its columns "
@@ -379,7 +382,10 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
                                          "reads (question, answers, id, kind): ignored"))
             yield ""  # the header's line
             line = 2 if named else 1  # the lines yielded
-            for row in rows:
+            while True:
+                started = rows.line_num + 1
+                if (row := next(rows, None)) is None:
+                    break
                 while line < rows.line_num - 1:  # blank lines, a cell's line breaks
                     yield ""
                     line += 1
@@ -400,7 +406,18 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
     except UnicodeDecodeError:
         raise QAError(f"{where} is not UTF-8 text") from None
     except csv.Error as exc:
-        raise QAError(f"{where}: line {rows.line_num}: {exc}") from None
+        raise QAError(f"{where}: line {started}: {_csv_error(str(exc), delimiter)}") from None
+
+
+def _csv_error(message: str, delimiter: str) -> str:
+    """The csv module's complaint about a cell, for a person."""
+    twice = "a quote inside a cell is written twice (\"\")"
+    if message == "unexpected end of data":
+        return f"a quoted cell is never closed (it runs to the end of the file); {twice}"
+    if message.endswith("expected after '\"'"):
+        return (f"a quoted cell is followed by more text before its separator "
+                f"{delimiter!r}; {twice}")
+    return message
 
 
 # -- SQuAD -----------------------------------------------------------------------------------
