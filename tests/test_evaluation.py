@@ -1992,6 +1992,25 @@ def test_a_csv_test_set_qa_cannot_read_is_one_line(tmp_path: Path, content: byte
         load_testset(tmp_path / "set.csv")
 
 
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_a_csv_row_with_more_cells_than_its_header_is_a_bad_question(
+        tmp_path: Path, separator: str) -> None:
+    """An unquoted cell holding the separator (`Kirby, John`) split the row into more cells
+    than the header names: the extra cells were dropped without a word, so the gold answer
+    was "Kirby" and the id " John". Such a row is a bad question naming its line (empty
+    cells past the header's, as a spreadsheet pads a row, are fine)."""
+    s = separator
+    path = tmp_path / ("set.tsv" if s == "\t" else "set.csv")
+    path.write_text(f"question{s}answers{s}id\r\n"
+                    f"Who is the Pentagon spokesman?{s}John Kirby{s}q1{s}{s}\r\n"
+                    f"What did he say?{s}Kirby{s} John{s}q2\r\n", encoding="utf-8")
+    testset = load_testset(path)
+    assert [(i.id, i.answers) for i in testset.items] == [("q1", ("John Kirby",))]
+    assert [str(p) for p in testset.problems] == [
+        f"line 3: the row has 4 cells where the header names 3 columns: a cell holding the "
+        f"separator {s!r} must be quoted"]
+
+
 def test_a_csv_quote_never_closed_is_named_not_the_rest_of_the_file_swallowed(
         tmp_path: Path) -> None:
     """A cell that opens with a quote and never closes it (a hand-edited CSV) swallowed

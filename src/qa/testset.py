@@ -255,6 +255,8 @@ def parse_jsonl(lines: Iterable[str], notes: list[Problem] | None = None,
         where = f"{unit} {number}"
         try:
             row = _json_object(line)
+            if CSV_PROBLEM in row:
+                raise ValueError(row[CSV_PROBLEM])
             if is_squad(row):  # else "missing 'question'", which says nothing of why
                 raise ValueError(f"this {unit} is a whole SQuAD file (a 'data' list of "
                                  "articles), not a question: a .jsonl file is read as JSON "
@@ -320,6 +322,8 @@ CSV_COLUMNS = {"question": "question", "answers": "answers", "answer": "answers"
                "answerable": "answerable"}
 ANSWER_SEPARATOR = "|"
 MAX_HEADER_CHARS = 64 * 1024  # of the first line, read to tell its separator
+# The key of what `csv_lines` yields for a row that is no question (`parse_jsonl` says why)
+CSV_PROBLEM = "\x00qa: a bad CSV row"
 
 
 def _column_names(line: str, delimiter: str) -> list[str | None]:
@@ -392,6 +396,11 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
                 line += 1
                 if not any(cell.strip() for cell in row):
                     yield ""
+                    continue
+                if any(cell.strip() for cell in row[len(names):]):  # else dropped unseen
+                    yield json.dumps({CSV_PROBLEM: (
+                        f"the row has {len(row)} cells where the header names {len(names)} "
+                        f"columns: a cell holding the separator {delimiter!r} must be quoted")})
                     continue
                 record: dict[str, Any] = {"answers": []}
                 for name, cell in zip(names, row, strict=False):
