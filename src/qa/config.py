@@ -222,7 +222,8 @@ class Settings:
         known = {f.name for f in fields(self)}
         changes = {k: v for k, v in values.items() if v is not None and k in known}
         for name in ("seeds_dir", "index_dir", "cache_dir", "data_dir"):
-            if name in changes:
+            # a blank one is left for __post_init__ to refuse: Path("") is the current folder
+            if isinstance(changes.get(name), str) and changes[name].strip():
                 changes[name] = Path(changes[name])
         return replace(self, **changes)
 
