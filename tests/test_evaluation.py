@@ -1291,6 +1291,21 @@ def test_csv_predictions_open_in_excel_as_utf8(tmp_path: Path) -> None:
     assert rows[0]["id"] == "1" and rows[0]["prediction"] == quote
 
 
+@pytest.mark.parametrize("name", ["p.xlsx", "p.XLS", "p.ods"])
+def test_csv_predictions_named_as_a_workbook_are_refused(tmp_path: Path, name: str) -> None:
+    """`--csv predictions.xlsx` wrote CSV text under a workbook's name, which Excel then
+    refused to open ("the file format or extension is not valid"). Refused before the run,
+    saying to name it .csv (which a spreadsheet opens)."""
+    from qa.errors import BadSetting
+
+    with pytest.raises(BadSetting) as err:
+        eval_report.Outputs.open(out=None, csv=str(tmp_path / name), report=None,
+                                 metrics=None)
+    assert str(err.value) == (f"--csv writes CSV text, not a workbook: name it .csv (a "
+                              f"spreadsheet opens it), got {str(tmp_path / name)!r}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_breakdown_hit_at_1_is_over_the_answerable_questions_of_the_kind(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The report's per-kind hit@1 divided by every question of the kind: a kind mixing

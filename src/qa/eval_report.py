@@ -37,6 +37,7 @@ from qa.atomic import write_text_atomic, write_texts_atomic
 from qa.errors import BadSetting, QAError, describe_os_error
 from qa.metrics import percentile, reliability_bins
 from qa.schema import markdown_text
+from qa.testset import WORKBOOKS
 
 if TYPE_CHECKING:
     from qa.evaluation import Outcome
@@ -117,6 +118,10 @@ class Outputs:
         report_path = paths.get("--report")
         if report_path and report_path.suffix.lower() not in REPORT_SUFFIXES:
             raise BadSetting(f"--report must end in .md or .html, got {str(report_path)!r}")
+        csv_path = paths.get("--csv")
+        if csv_path and csv_path.suffix.lower() in WORKBOOKS:  # Excel would not open it
+            raise BadSetting(f"--csv writes CSV text, not a workbook: name it .csv (a "
+                             f"spreadsheet opens it), got {str(csv_path)!r}")
         self = cls(paths.get("--out"), paths.get("--csv"), report_path, paths.get("--metrics-out"))
         try:
             stream = self.out or self.report  # the report is built from the streamed predictions
