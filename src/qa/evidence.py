@@ -30,6 +30,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from qa.chunking import is_heading, table_header
+from qa.expansion import TYPO_SIMILARITY
 from qa.lexical import stem, tokenize
 from qa.nlp import CONTACT, CONTACT_WORDS, PLACE, TIME_UNITS, QuestionInfo
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
@@ -147,7 +148,9 @@ def gather_evidence(
     def used(term: str) -> bool:  # the term, a form of it stemming does not join, or the
         # symbol of the unit it names ("Fahrenheit": "90 °F")
         return knows(term) or _relative_known(index.terms, knows, term) \
-            or any(knows(symbol) for symbol in _SYMBOLS.get(term, ()))
+            or any(knows(symbol) for symbol in _SYMBOLS.get(term, ())) \
+            or max((sim for _, sim in expansions.get(term, [])), default=0.0) \
+            >= TYPO_SIMILARITY  # a typo of a document word ("Kadimi": "Kadhimi")
 
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]

@@ -24,7 +24,7 @@ from qa.atomic import write_bytes_atomic, write_text_atomic
 from qa.config import check_writable_dir
 from qa.embedding import Embedder
 from qa.errors import QAError
-from qa.lexical import STOPWORDS, tokenize
+from qa.lexical import STOPWORDS, spelled_like, tokenize
 from qa.log import log
 
 MIN_SIMILARITY = 0.45  # measured on the dev set (0.45-0.6 swept); below it, noise creeps in
@@ -178,9 +178,15 @@ def surface_forms(texts: list[str]) -> dict[str, str]:
     return forms
 
 
+# A typo of a document word stands in for it ("Kadimi": "Kadhimi"); a stand-in this close
+# is the same word, as a name too (`evidence`: it is mentioned).
+TYPO_SIMILARITY = 0.9
+
+
 def expand(question: str, known: Container[str], table: WordVectors | None, terms: list[str],
            vectors: np.ndarray) -> dict[str, list[tuple[str, float]]]:
-    """For each question term the documents never use: [(document term, similarity)]."""
+    """For each question term the documents never use: [(document term, similarity)]; a typo
+    of a document term stands for it."""
     if table is None or not terms:
         return {}
     out: dict[str, list[tuple[str, float]]] = {}
@@ -192,7 +198,10 @@ def expand(question: str, known: Container[str], table: WordVectors | None, term
         if term in known or term in out:
             continue
         vec = table.vector(word)
-        if vec is None:
+        if vec is None:  # no English word: perhaps a typo of a document's ("Kaddafi"), but
+            # "taught" is no typo of "caught"
+            if typos := spelled_like(term, known.__contains__):
+                out[term] = [(typo, TYPO_SIMILARITY) for typo in typos[:PER_WORD]]
             continue
         sims = vectors @ vec
         # A word sharing a long prefix is a relative, not a synonym: "officials" is not an

@@ -19,7 +19,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -101,6 +101,27 @@ def tokenize(text: str, keep_stopwords: bool = False) -> list[str]:
     text = fold(_POSSESSIVE.sub("", _THOUSANDS.sub("", _US.sub("US", text))))
     words = (w for w in _TOKEN.findall(text))
     return [stem(w) for w in words if keep_stopwords or w not in STOPWORDS]
+
+
+# A word the documents never use, one letter off a word they use, is a typo of it ("Kadimi":
+# "Kadhimi", "Manhatten": "Manhattan"). Only of words this long: of shorter ones, one letter
+# makes another word or name ("bat", "cat"; "Maria", "Mario").
+TYPO_LETTERS = 6
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def spelled_like(term: str, knows: Callable[[str], bool]) -> list[str]:
+    """The document terms one edit (a letter dropped, added, changed, or two swapped) from a
+    term the documents never use, in a fixed order."""
+    if len(term) < TYPO_LETTERS or not term.isalpha() or not term.isascii():
+        return []
+    cuts = [(term[:i], term[i:]) for i in range(len(term) + 1)]
+    edits = {a + b[1:] for a, b in cuts if b} | {a + b[1] + b[0] + b[2:] for a, b in cuts
+                                                   if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in cuts if b for c in _ALPHABET}
+    edits |= {a + c + b for a, b in cuts for c in _ALPHABET}
+    edits.discard(term)
+    return sorted(e for e in edits if knows(e))
 
 
 @dataclass(frozen=True)
