@@ -1619,7 +1619,9 @@ def test_a_question_s_names_are_runs_of_proper_nouns_without_titles() -> None:
             ("What did President Barack Obama say?", ["Barack Obama"]),
             ("Producer Neal Purvis revealed what?", ["Neal Purvis"]),  # first word: any case
             ("Where did Dr. Swann go?", []),
-            ("What is the capital of France?", [])]:
+            ("What is the capital of France?", []),
+            ("Who is the hero of Tales of Ardenfall?", ["Tales of Ardenfall"]),  # with "of"
+            ("What did Kelly Rowland of Houston sing?", ["Kelly Rowland"])]:  # from where
         assert [m.text for m in analyzer.question(question).names] == names, question
 
 
@@ -1655,6 +1657,27 @@ def test_a_name_whose_words_the_documents_never_write_together_is_not_mentioned(
         answer = pipeline.ask(question)
         assert not answer.abstained, (question, answer.text)
         assert said in answer.citations[0].quote.text, (question, answer.text)
+
+
+SAGA = ("# Tales of Ardenfall\n\nTales of Ardenfall is a role-playing game released in 2019. "
+        "Its hero is a young smith named Corin Vale, who crosses the Shadow Realm to find his "
+        "sister. The Lantern of Ashes guides him through the dark.\n")
+
+
+@pytest.mark.slow
+def test_a_name_joined_by_of_whose_sides_are_never_written_together_is_not_mentioned(
+        tmp_path: Path) -> None:
+    """"Tales of Shadow": "Tales of Ardenfall" and "the Shadow Realm" are in the document,
+    that name is not, and its question was answered about the other one (SQuAD 2.0's "Who is
+    the protagonist of Midna of Time?", of "Ocarina of Time" and the character Midna)."""
+    pipeline = _pipeline_of(tmp_path, {"saga.md": SAGA})
+    answer = pipeline.ask("Who is the hero of Tales of Shadow?")
+    assert answer.abstained and "never mentions “Tales of Shadow”" in answer.text, answer.text
+    for question, said in [("Who is the hero of Tales of Ardenfall?", "Corin Vale"),
+                           ("Who crosses the Realm of Shadow?", "Corin Vale"),  # the other way
+                           ("What guides Corin through the dark?", "Lantern of Ashes")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained and said in answer.text, answer.text
 
 
 @pytest.mark.slow

@@ -197,7 +197,7 @@ def gather_evidence(
                    and (forms := _ordinal_forms(m.text)) and not any(knows(f) for f in forms))
     # And a name each of whose words the documents use, but never together ("Radar
     # Princess" of a page on "Twilight Princess" and the magazine "Games Radar").
-    never += tuple(m.text for m in info.names if m.text not in never
+    never += tuple(m.text for m in info.names if not any(n in m.text for n in never)
                    and _written_apart(index, m.text, knows, passages_found))
 
     kinds = _kinds_asked(info, lambda t: t not in asking and not used(t))
@@ -706,19 +706,30 @@ def _written_apart(index: Index, name: str, knows: Callable[[str], bool],
     is written nowhere."""
     words = tokenize(name, keep_stopwords=True)
     terms = tokenize(name)
+    # A name with "of" ("Realm of Twilight") is read by the words either side of it, which
+    # may be written the other way round ("Twilight Realm").
+    across: tuple[str, ...] = ()
+    if "of" in words[1:-1]:
+        at = words.index("of")
+        across = (words[at - 1], words[at + 1])
+        words = words[:at] + words[at + 1:]
     if len(words) < 2 or not terms or not all(knows(t) for t in terms):
         return False
     pairs = set(zip(words, words[1:], strict=False))
+
+    def written(tokens: list[str], pair: tuple[str, str]) -> bool:
+        return _together(tokens, pair) or pair == across and _together(tokens, pair[::-1])
+
     for text in found:  # the passages found first: they most often hold the name
         tokens = tokenize(text, keep_stopwords=True)
-        pairs -= {pair for pair in pairs if _together(tokens, pair)}
+        pairs -= {pair for pair in pairs if written(tokens, pair)}
         if not pairs:
             return False
     for i in _passages_using(index, terms):
         chunk = index.chunks[i]
         for text in (chunk.text, index.documents[chunk.doc_id].title):
             tokens = tokenize(text, keep_stopwords=True)
-            pairs -= {pair for pair in pairs if _together(tokens, pair)}
+            pairs -= {pair for pair in pairs if written(tokens, pair)}
         if not pairs:
             return False
     return True

@@ -677,8 +677,34 @@ def _proper_names(doc: Any) -> tuple[Mention, ...]:
                 if t.i + 1 - start >= 2:
                     runs.append((start, t.i + 1))
                 start = t.i + 1
+    runs += _names_with_of(doc)
     return tuple(Mention("NAME", doc[a].idx, doc[b - 1].idx + len(doc[b - 1].text),
                          doc[a:b].text, doc[b - 1].lemma_.lower()) for a, b in runs)
+
+
+def _names_with_of(doc: Any) -> list[tuple[int, int]]:
+    """Names of proper nouns joined by "of" ("Legend of Zelda", "Realm of Twilight"), as
+    token ranges: the proper nouns before "of" that it hangs from, and those after it that
+    hang from it. Not a person's ("Kelly Rowland of Houston" says where she is from)."""
+    out = []
+    for of in doc[1:]:
+        left = doc[of.i - 1]
+        if of.lower_ != "of" or left.pos_ != "PROPN" or of.head.i != left.i \
+                or left.ent_type_ == "PERSON":
+            continue
+        start = left.i
+        while start - 1 >= 1 and doc[start - 1].pos_ == "PROPN" \
+                and start - 1 <= doc[start - 1].head.i <= left.i:
+            start -= 1
+        while start < left.i and _title(doc[start]):
+            start += 1
+        end = of.i + 1
+        while end < len(doc) and doc[end].pos_ == "PROPN" \
+                and any(c.isalnum() for c in doc[end].text):
+            end += 1
+        if end > of.i + 1 and doc[end - 1].head.i == of.i and not _title(doc[start]):
+            out.append((start, end))
+    return out
 
 
 def _title(token: Any) -> bool:
