@@ -1680,6 +1680,30 @@ def test_a_name_joined_by_of_whose_sides_are_never_written_together_is_not_menti
         assert not answer.abstained and said in answer.text, answer.text
 
 
+LIFE = ("# Ingrid Halvorsen\n\nFrom 1952 to 1964 Halvorsen worked in Bergen, where she led the "
+        "first survey of the Sula Reef in 1958. She was elected a Fellow of the Royal Society "
+        "of Edinburgh in 1972.\n")
+
+
+@pytest.mark.slow
+def test_a_name_with_a_word_the_documents_never_use_is_not_mentioned(tmp_path: Path) -> None:
+    """"the Røst Reef", "the Royal Society of London": the document names the Sula Reef and
+    the Royal Society of Edinburgh, and both questions were answered with their dates. A
+    word misspelt ("Edinbrugh") names the same thing."""
+    pipeline = _pipeline_of(tmp_path, {"life.md": LIFE})
+    for question, name in [
+            ("In what year did she lead the first survey of the Røst Reef?", "Røst Reef"),
+            ("When was she elected a Fellow of the Royal Society of London?",
+             "Royal Society of London")]:
+        answer = pipeline.ask(question)
+        assert answer.abstained and f"never mentions “{name}”" in answer.text, answer.text
+    for question, said in [("In what year did she lead the first survey of the Sula Reef?",
+                            "1958"),
+                           ("When was she elected to the Royal Society of Edinbrugh?", "1972")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained and said in answer.citations[0].quote.text, answer.text
+
+
 @pytest.mark.slow
 def test_a_question_naming_its_subject_by_acronym_is_answered(tmp_path: Path) -> None:
     pipeline = _pipeline_of(tmp_path, {"city.txt": "New York City\n\nNew York City consists "

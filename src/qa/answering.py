@@ -779,5 +779,5 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
 
 
 def _list(items: tuple[str, ...]) -> str:
-    shown = [f"“{_phrase(i)}”" for i in dict.fromkeys(items)][:3]
+    shown = list(dict.fromkeys(f"“{_phrase(i)}”" for i in items))[:3]  # "the X" is "X"
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]

@@ -199,6 +199,12 @@ def gather_evidence(
     # Princess" of a page on "Twilight Princess" and the magazine "Games Radar").
     never += tuple(m.text for m in info.names if not any(n in m.text for n in never)
                    and _written_apart(index, m.text, knows, passages_found))
+    # And a name one of whose capitalised words no document uses, nor spells otherwise in a
+    # passage found ("the Røst Reef" of a life of a scientist who surveyed the Sula Reef, "the
+    # Royal Society of London" of one elected to that of Edinburgh): another of its kind.
+    never += tuple(m.text for m in info.names
+                   if not any(n in m.text or m.text in n for n in never)
+                   and _foreign_word(m.text, used, passages_found))
 
     kinds = _kinds_asked(info, lambda t: t not in asking and not used(t))
 
@@ -733,6 +739,18 @@ def _written_apart(index: Index, name: str, knows: Callable[[str], bool],
         if not pairs:
             return False
     return True
+
+
+def _foreign_word(name: str, used: Callable[[str], bool], found: Sequence[str]) -> bool:
+    """Does `name` hold a capitalised word that the documents never use (`used`), not even
+    as a spelling of a word of the passages `found` ("Beichaun" of "Beichuan", "Tempations"
+    of "Temptations": a typo names the same thing)?"""
+    for word in _WORD.finditer(name):
+        terms = tokenize(word.group())
+        if word.group()[:1].isupper() and len(terms) == 1 and not used(terms[0]) \
+                and not any(_misspelt(word.group(), text) for text in found):
+            return True
+    return False
 
 
 def _written_as_name(index: Index, word: str, found: Sequence[str] = ()) -> bool:
