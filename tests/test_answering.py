@@ -2029,6 +2029,30 @@ def test_an_item_is_dated_by_the_heading_it_is_listed_under(tmp_path: Path) -> N
     assert [c.quote.text for c in answer.citations][:1] == ["## [2.1.0] - 2025-11-03"]
 
 
+BIOGRAPHY = """# Ingrid Halvorsen (1921–1998)
+
+Ingrid Halvorsen was a Norwegian-born marine biologist and science writer, best known for her
+studies of cold-water coral reefs.
+
+## Early life
+
+Halvorsen was born on 14 March 1921 in Tromsø, the second of four children of a ship's
+carpenter. In 1939 the family moved to Bergen.
+"""
+
+
+@pytest.mark.slow
+def test_a_heading_does_not_date_a_sentence_when_another_says_the_date_in_prose(
+        tmp_path: Path) -> None:
+    """"When was Ingrid Halvorsen born?" was answered with the title "# Ingrid Halvorsen
+    (1921–1998)", as dating the sentence under it, and led by "1921–1998": the sentence that
+    says she was born, and when, was not quoted."""
+    pipeline = _pipeline_of(tmp_path, {"halvorsen.md": BIOGRAPHY})
+    answer = pipeline.ask("When was Ingrid Halvorsen born?")
+    assert not answer.abstained and "14 March 1921" in answer.text, answer.text
+    assert "1921–1998" not in answer.text, answer.text
+
+
 @pytest.mark.slow
 def test_a_version_no_passage_names_is_not_answered_with_another(tmp_path: Path) -> None:
     """"When was 1.0 added?" of a changelog of 2.0.0 and 2.1.0 was answered with 2.1.0's

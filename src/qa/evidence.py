@@ -543,9 +543,13 @@ def _dated_by_heading(candidates: list[Candidate],
     that holds one ("## [2.0.0] - 2025-06-20" over "### Added" and "- Import of GPX
     tracks.") dates it, as changelogs, minutes and diaries date what they list, the heading,
     read with the sentence's words, comes first and the sentence right after it, so both
-    are quoted in order."""
+    are quoted in order. Not when another sentence says the question's words as fully and
+    holds one ("Halvorsen was born on 14 March 1921" beside the title "# Ingrid Halvorsen
+    (1921–1998)" over "Ingrid Halvorsen was a marine biologist"): it says so in prose."""
     top = candidates[0]
-    if top.features["type_found"] or top.heading:
+    if top.features["type_found"] or top.heading or any(
+            c.features["type_found"] and not c.heading
+            and c.features["coverage"] >= top.features["coverage"] for c in candidates[1:]):
         return candidates
     above = [s for s in top.chunk.sentences if s.index < top.sentence.index]
     for sentence in reversed(above):
