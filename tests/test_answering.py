@@ -127,7 +127,7 @@ def test_the_type_is_present_only_as_a_span_that_could_answer() -> None:
     # "How old …?" asks for an age: "October" is none, "six months" and "aged 20" are.
     assert spans("How old was she?", "She left in October.", "DATE", "October",
                  age=True) == []
-    for age in ("six months", "aged 20", "the age of 20"):
+    for age in ("six months", "aged 20", "the age of 20", "older than 30 days"):
         assert spans("How old was she?", f"She left at {age}.", "DATE", age,
                      age=True) == [age]
     troops = "There are 2,500 troops."

@@ -950,7 +950,7 @@ def _not_a_number(text: str) -> bool:
     return any(not _NUMBER_WORD.fullmatch(w.group()) for w in _DIGITS_AND_LETTERS.finditer(text))
 
 
-_AGE = re.compile(r"\b(?:old|age|aged|ages)\b|-year-", re.IGNORECASE)
+_AGE = re.compile(r"\b(?:old|older|younger|age|aged|ages)\b|-year-", re.IGNORECASE)
 _FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 
 
