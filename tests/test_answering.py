@@ -1237,6 +1237,10 @@ def test_expected_answer_type(real_pipeline: Pipeline, question: str, wants: str
         ("What is the population of the city?", ("CARDINAL", "QUANTITY")),  # not "about 40%"
         ("What is the height of the tower?", ("QUANTITY", "CARDINAL")),
         ("What was the total amount raised?", ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")),
+        ("How much did the house cost?", ("MONEY",)),
+        # "worth 40% of the final mark": a sum of money first, not only
+        ("How much is the field report worth?", ("MONEY", "PERCENT", "QUANTITY", "CARDINAL")),
+        ("How much money is the prize worth?", ("MONEY",)),
     ],
 )
 def test_a_count_or_a_measure_is_never_money_or_a_share(

@@ -118,6 +118,11 @@ _HOW: dict[str, tuple[str, ...]] = {
 _MONEY_WORDS = frozenset("money cost costs spend spent pay paid earn earned worth price budget "
                          "fund funds dollars euros pounds".split())
 
+# "How much is it worth?": money first, but a share or a measure too ("the field report is
+# worth 40% of the final mark", "a try is worth five points").
+_WORTH = frozenset(("worth",))
+_WORTH_WANTS = ("MONEY", "PERCENT", "QUANTITY", "CARDINAL")
+
 _BACK_REFERENCES = frozenset(
     "he she him her his hers they them their theirs it its this that these those there then "
     "latter former".split())
@@ -586,7 +591,9 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
             if counted in TIME_UNITS:  # "eleven consecutive weeks" is a DATE
                 wants, counted = DATE + NUMBER, ""
             if nxt == "much":  # an amount of money when money is asked about, never a count
-                wants = MONEY if _MONEY_WORDS & set(lower) else ("QUANTITY", "PERCENT", "MONEY")
+                money = _MONEY_WORDS & set(lower)
+                wants = MONEY if money - _WORTH else _WORTH_WANTS if money \
+                    else ("QUANTITY", "PERCENT", "MONEY")
         elif word == "when":
             wants, point = DATE, True
         elif word == "where":
