@@ -32,6 +32,7 @@ from qa.evidence import (
     FEATURES,
     Candidate,
     Evidence,
+    _code_names,
     _relabel,
     _spelled_out,
     _together,
@@ -2055,6 +2056,47 @@ def test_a_heading_does_not_date_a_sentence_when_another_says_the_date_in_prose(
     answer = pipeline.ask("When was Ingrid Halvorsen born?")
     assert not answer.abstained and "14 March 1921" in answer.text, answer.text
     assert "1921–1998" not in answer.text, answer.text
+
+
+API = """# tidepool API reference
+
+## tidepool.load(path, units="m")
+
+Reads a tide-gauge file and returns a `Series`.
+
+## tidepool.Series.highs(min_separation=6)
+
+Returns the times and heights of high waters as a list of tuples. Two highs closer together
+than `min_separation` hours are merged into the higher one.
+
+## tidepool.Series.to_csv(path)
+
+Writes the series to a CSV file with two columns, `time` and `height`.
+"""
+
+
+@pytest.mark.slow
+def test_a_name_of_code_the_documents_never_write_is_not_mentioned(tmp_path: Path) -> None:
+    """"What does tidepool.plot return?" of an API reference with no such function was
+    answered with what tidepool.load returns; "max_separation" with min_separation's
+    sentence. A path shortened ("tidepool.highs") still names the function."""
+    pipeline = _pipeline_of(tmp_path, {"api.md": API})
+    for question, code in [("What does tidepool.plot return?", "tidepool.plot"),
+                           ("What does max_separation do?", "max_separation")]:
+        answer = pipeline.ask(question)
+        assert answer.abstained and f"never mentions “{code}”" in answer.text, answer.text
+    for question, said in [("What does tidepool.load return?", "Series"),
+                           ("What does tidepool.highs return?", "high waters"),
+                           ("What does min_separation do?", "merged"),
+                           ("What columns does to_csv write?", "height")]:  # ".to_csv("
+        answer = pipeline.ask(question)
+        assert not answer.abstained and said in answer.text, answer.text
+
+
+def test_names_of_code_are_dotted_or_joined_by_underscores() -> None:
+    assert _code_names("What does tidepool.plot return? Is min_separation set?") == [
+        "tidepool.plot", "min_separation"]
+    assert _code_names("Was it made in the U.S., e.g. in v2.1 or 2.1.0?") == []
 
 
 @pytest.mark.slow

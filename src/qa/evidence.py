@@ -206,6 +206,11 @@ def gather_evidence(
                    if not any(n in m.text or m.text in n for n in never)
                    and _foreign_word(m.text, used, passages_found))
 
+    # And a name of code that the documents never write ("tidepool.plot", "max_gap" of an
+    # API reference with no such function or parameter): the question is about another one.
+    never += tuple(code for code in _code_names(info.text)
+                   if not _code_written(index, code, used, passages_found))
+
     kinds = _kinds_asked(info, lambda t: t not in asking and not used(t))
 
     # The date the question gives ("in 2004", "on 12 April"): its year, and its day with a
@@ -755,6 +760,33 @@ def _foreign_word(name: str, used: Callable[[str], bool], found: Sequence[str]) 
                 and not any(_misspelt(word.group(), text) for text in found):
             return True
     return False
+
+
+# A name in code: dotted ("tidepool.plot", "Series.to_csv") or with an underscore
+# ("min_separation", "TIDEPOOL_CACHE"); each part opens with a letter, so no version ("2.1")
+# nor abbreviation ("e.g.", "U.S.": parts of one letter) is one.
+_CODE_NAME = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+|[A-Za-z]\w*_\w+)(?![\w.]\w)")
+
+
+def _code_names(text: str) -> list[str]:
+    """The names of code a question writes ("What does tidepool.plot return?")."""
+    return list(dict.fromkeys(m.group() for m in _CODE_NAME.finditer(text)))
+
+
+def _code_written(index: Index, code: str, used: Callable[[str], bool],
+                  found: Sequence[str]) -> bool:
+    """Do the documents write the name of code `code`? A dotted one, when they use the word
+    of its last part ("tidepool.highs" of "tidepool.Series.highs()": people shorten the
+    path, not the name); one with an underscore, written whole in a passage found or in one
+    of those that use its words most."""
+    if "." in code:
+        last = tokenize(code.rsplit(".", 1)[1])
+        return not last or all(used(t) for t in last)
+    written = re.compile(rf"(?<!\w){re.escape(code)}(?!\w)", re.IGNORECASE)  # ".to_csv("
+    if any(written.search(text) for text in found):
+        return True
+    return any(written.search(index.chunks[i].text)
+               for i in _passages_using(index, tokenize(code)))
 
 
 def _written_as_name(index: Index, word: str, found: Sequence[str] = ()) -> bool:
