@@ -125,6 +125,11 @@ def test_the_type_is_present_only_as_a_span_that_could_answer() -> None:
                  focus="year") == ["2019"]
     assert spans("When did it end?", "It ended two days ago.", "DATE", "two days",
                  point=True) == []
+    # "How long …?" asks for a length of time: "week 4" is none, "four weeks" is one.
+    assert spans("How long is the quiz?", "The quiz is in week 4.", "DATE", "week 4",
+                 duration=True) == []
+    assert spans("How long is the quiz?", "The quiz lasts four weeks.", "DATE", "four weeks",
+                 duration=True) == ["four weeks"]
     # "How old …?" asks for an age: "October" is none, "six months" and "aged 20" are.
     assert spans("How old was she?", "She left in October.", "DATE", "October",
                  age=True) == []

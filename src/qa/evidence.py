@@ -956,8 +956,8 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
     text, start = sentence.text, sentence.start
     if counted and info.counted:  # "How many troops": not the "six" of "six drone attacks"
         spans = [m for m in spans if counts_asked(m, mentions, info.counted)]
-    if info.duration:  # "How long are the loaves proofed?": not "4 a.m."
-        spans = [m for m in spans if not CLOCK.search(m.text)]
+    if info.duration:  # "How long are the loaves proofed?": not "4 a.m.", nor "week 4"
+        spans = [m for m in spans if not CLOCK.search(m.text) and not _NUMBERED.match(m.text)]
     if info.age:  # "How old was she?": "seven", "six months", "aged 20"; not "October"
         spans = [m for m in spans if m.label != "DATE" or DURATION.match(m.text)
                  or _AGE.search(m.text)]
@@ -982,6 +982,8 @@ def _not_a_number(text: str) -> bool:
     return any(not _NUMBER_WORD.fullmatch(w.group()) for w in _DIGITS_AND_LETTERS.finditer(text))
 
 
+# A period named by its place in a series ("week 4", "Day 3", "the year 2"): when, not how long.
+_NUMBERED = re.compile(rf"^(?:the\s+)?(?:{'|'.join(sorted(TIME_UNITS))})\s+\d+$", re.IGNORECASE)
 _AGE = re.compile(r"\b(?:old|older|younger|age|aged|ages)\b|-year-", re.IGNORECASE)
 _FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 
