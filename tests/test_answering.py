@@ -1247,6 +1247,10 @@ def test_expected_answer_type(real_pipeline: Pipeline, question: str, wants: str
         # "worth 40% of the final mark": a sum of money first, not only
         ("How much is the field report worth?", ("MONEY", "PERCENT", "QUANTITY", "CARDINAL")),
         ("How much money is the prize worth?", ("MONEY",)),
+        # the verb "charge" is money ("£1.20 an hour", not the "300 metres" of its sentence)
+        ("How much does the Harbour Road car park charge?", ("MONEY",)),
+        ("How much does the museum charge for entry?", ("MONEY",)),
+        ("How much charge does the battery hold?", ("QUANTITY", "PERCENT", "MONEY")),
     ],
 )
 def test_a_count_or_a_measure_is_never_money_or_a_share(

@@ -118,6 +118,9 @@ _HOW: dict[str, tuple[str, ...]] = {
 _MONEY_WORDS = frozenset("money cost costs spend spent pay paid earn earned worth price budget "
                          "fund funds dollars euros pounds".split())
 
+# Verbs of money that are nouns of other things too: "How much does the car park charge?"
+# (the parser may tag it a noun; it is the question's verb), not "How much charge is left?"
+_MONEY_VERBS = frozenset(("charge",))
 # "How much is it worth?": money first, but a share or a measure too ("the field report is
 # worth 40% of the final mark", "a try is worth five points").
 _WORTH = frozenset(("worth",))
@@ -591,7 +594,9 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
             if counted in TIME_UNITS:  # "eleven consecutive weeks" is a DATE
                 wants, counted = DATE + NUMBER, ""
             if nxt == "much":  # an amount of money when money is asked about, never a count
-                money = _MONEY_WORDS & set(lower)
+                money = _MONEY_WORDS & set(lower) | {
+                    t.lemma_.lower() for t in tokens if t.lemma_.lower() in _MONEY_VERBS
+                    and (t.pos_ == "VERB" or t.dep_ == "ROOT")}
                 wants = MONEY if money - _WORTH else _WORTH_WANTS if money \
                     else ("QUANTITY", "PERCENT", "MONEY")
         elif word == "when":
