@@ -540,6 +540,32 @@ def _made(question: str, wants: tuple[str, ...], text: str,
                    candidates=(replace(evidence.candidates[0], mentions=found),))
 
 
+def test_a_phrase_of_the_kind_asked_leads_only_when_it_names_one() -> None:
+    """"What mark is needed to pass the module?" was led by "an overall mark" (of "an
+    overall mark of at least 40%"): a phrase headed by the noun asked about that names
+    nothing only repeats the question."""
+    def lead(question: str, focus: str, text: str, phrase: str) -> str | None:
+        evidence = _made(question, (), text, [], focus=focus)
+        at = text.index(phrase)
+        mention = Mention("NP", at, at + len(phrase), phrase, focus)
+        evidence = replace(evidence, candidates=(
+            replace(evidence.candidates[0], mentions=(mention,)),))
+        answer = compose(evidence, _model(5, 5))
+        return answer.lead.span.text if answer.lead else None
+
+    assert lead("What mark is needed to pass?", "mark",
+                "Students need an overall mark of at least 40%.", "an overall mark") is None
+    assert lead("Which prize did the book win?", "prize",
+                "It won the Calloway Prize in 1977.", "the Calloway Prize") == "the Calloway Prize"
+    evidence = _made("Which forces are the most capable?", (), "Iraqi special forces are the "
+                     "most capable.", [("NORP", "Iraqi")], focus="force")
+    mention = Mention("NP", 0, len("Iraqi special forces"), "Iraqi special forces", "force")
+    top = evidence.candidates[0]
+    evidence = replace(evidence, candidates=(replace(top, mentions=(*top.mentions, mention)),))
+    answer = compose(evidence, _model(5, 5))  # a name, though it opens the sentence
+    assert answer.lead is not None and answer.lead.span.text == "Iraqi special forces"
+
+
 def test_a_lead_does_not_cut_a_noun_phrase_in_two() -> None:
     """The entity model takes "25 days of annual" out of "25 days of annual leave": the lead
     is "25 days", not half of "annual leave"."""
@@ -2330,13 +2356,13 @@ def test_contact_details_lead_and_an_absent_price_is_withheld(tmp_path: Path) ->
 def test_a_noun_phrase_lead_still_needs_the_lead_model() -> None:
     """Only contact details bypass the lead model; a question that wants no entity type
     ("which director") must not, though its one noun phrase is as single as an email."""
-    evidence = _evidence("Which director served until 1930?", ())
-    start = TEXT.index("Its first director")
-    np_span = Mention("NP", start, start + len("Its first director"), "Its first director",
+    text = "The post went to the director Ada Lowe, who served until 1930."
+    phrase = "the director Ada Lowe"  # a phrase of the kind asked that names one
+    evidence = _made("Which director served until 1930?", (), text, [], focus="director")
+    np_span = Mention("NP", text.index(phrase), text.index(phrase) + len(phrase), phrase,
                       "director")
-    top = replace(evidence.candidates[1], mentions=(np_span,))
-    evidence = replace(evidence, candidates=(top, evidence.candidates[0]),
-                       question=replace(evidence.question, focus="director"))
+    evidence = replace(evidence, candidates=(
+        replace(evidence.candidates[0], mentions=(np_span,)),))
     assert compose(evidence, _model(5, 5)).lead is not None  # the lead model trusts it
     assert compose(evidence, _model(5, -5)).lead is None
 

@@ -624,6 +624,12 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     unresolved = _unresolved(evidence, top) or _other_kind(evidence, top)
     options = lead_options(top, evidence) \
         if confidence >= LEAD_MIN_CONFIDENCE and not unresolved else []
+    # "What mark is needed to pass?": not "an overall mark" of "an overall mark of at least
+    # 40%". A phrase of the kind asked for leads only when it names one (`_specific`, or a
+    # name opening the sentence: "Iraqi special forces are …").
+    options = [o for o in options if not o[1]["wants_NP"] or o[1]["specific"]
+               or any(m.label in NAMED and m.start < o[0].end and o[0].start < m.end
+                      for m in top.mentions)]
     if options:
         span, features = options[0]
         if model.lead.probability(with_answer_p(features, confidence)) >= model.lead.threshold \
