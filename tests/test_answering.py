@@ -1744,6 +1744,18 @@ def test_a_name_with_a_word_the_documents_never_use_is_not_mentioned(tmp_path: P
         assert not answer.abstained and said in answer.citations[0].quote.text, answer.text
 
 
+def test_an_acronym_written_with_dots_is_no_word_the_documents_never_use() -> None:
+    """"New York City is about half the distance between Washington DC and what city?" was
+    withheld as never mentioning "Washington DC" of a page writing "Washington, D.C."."""
+    from qa.evidence import _foreign_word
+
+    found = ["It lies about halfway between Washington, D.C. and Boston."]
+    used = {"washington", "boston"}.__contains__
+    assert not _foreign_word("Washington DC", used, found)
+    assert _foreign_word("Washington DC", used, ["It lies near Washington and Boston."])
+    assert _foreign_word("Washington Dc", used, found)  # not an acronym as written
+
+
 @pytest.mark.slow
 def test_a_question_naming_its_subject_by_acronym_is_answered(tmp_path: Path) -> None:
     pipeline = _pipeline_of(tmp_path, {"city.txt": "New York City\n\nNew York City consists "

@@ -757,7 +757,8 @@ def _foreign_word(name: str, used: Callable[[str], bool], found: Sequence[str]) 
     for word in _WORD.finditer(name):
         terms = tokenize(word.group())
         if word.group()[:1].isupper() and len(terms) == 1 and not used(terms[0]) \
-                and not any(_misspelt(word.group(), text) for text in found):
+                and not any(_misspelt(word.group(), text) or _dotted(word.group(), text)
+                            for text in found):
             return True
     return False
 
@@ -787,6 +788,12 @@ def _code_written(index: Index, code: str, used: Callable[[str], bool],
         return True
     return any(written.search(index.chunks[i].text)
                for i in _passages_using(index, tokenize(code)))
+
+
+def _dotted(word: str, text: str) -> bool:
+    """Is `word` an acronym that `text` writes with dots ("DC" of "Washington, D.C.")?"""
+    return word.isupper() and len(word) > 1 and re.search(
+        r"(?<![\w.])" + r"\.\s?".join(word) + r"\.", text) is not None
 
 
 def _written_as_name(index: Index, word: str, found: Sequence[str] = ()) -> bool:
