@@ -387,6 +387,39 @@ def test_who_is_not_led_by_the_person_the_question_names() -> None:
     assert [s.text for s, _ in lead_options(top, other)] == ["Elias Marrow"]
 
 
+def _options_among(question: str, wants: tuple[str, ...], text: str, label: str,
+                   names: tuple[str, ...]) -> list[str]:
+    """The lead options of the first sentence of `text`, whose only mentions are `names`,
+    each labelled `label`."""
+    evidence = _evidence(question, wants, text=text)
+    spans = tuple(Mention(label, text.index(n), text.index(n) + len(n), n) for n in names)
+    top = replace(evidence.candidates[0], mentions=spans)
+    return [span.text for span, _ in lead_options(top, replace(evidence, candidates=(top,)))]
+
+
+@pytest.mark.parametrize(("question", "first"), [
+    ("Who will print the flyers?", "Ana Duarte"),
+    ("Who will make the posters?", "Ben Kowalski"),
+])
+def test_a_lead_comes_from_the_clause_that_says_what_was_asked(question: str,
+                                                               first: str) -> None:
+    """"Who will print the flyers?" of "Ana Duarte will print the flyers and Ben Kowalski
+    will make the posters" was led by "Ben Kowalski", a few characters nearer "flyers" across
+    the "and" that begins his own clause: a span is near the question's words only within
+    its clause."""
+    text = "Ana Duarte will print the flyers and Ben Kowalski will make the posters. Done. "
+    assert _options_among(question, ("PERSON", "ORG", "NORP"), text, "PERSON",
+                          ("Ana Duarte", "Ben Kowalski"))[0] == first
+
+
+def test_a_when_lead_comes_from_the_clause_of_the_question_s_verb() -> None:
+    text = "The mill opened in 1871 and closed in 1902 after the fire. Done. "
+    assert _options_among("When did the mill close?", ("DATE",), text, "DATE",
+                          ("1871", "1902"))[0] == "1902"
+    assert _options_among("When did the mill open?", ("DATE",), text, "DATE",
+                          ("1871", "1902"))[0] == "1871"
+
+
 def test_who_holds_a_role_is_led_by_the_name_after_its_title() -> None:
     """"Who was the harbour master?" of "The harbour master, Ewan Tait, opened the gates":
     the sentence names the role's holder in so many words, so the name leads though the

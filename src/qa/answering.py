@@ -126,13 +126,13 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
     text, start = candidate.sentence.text, candidate.sentence.start
     if not spans:
         return []
-    anchors = [m.start() + start for m in re.finditer(r"[\w’'-]+", text)
+    anchors = [(m.start() + start, m.end() + start) for m in re.finditer(r"[\w’'-]+", text)
                if set(tokenize(m.group())) & evidence.question_terms]
     options = []
     wanted = info.wants[0] if info.wants else "NP"
     term = defined_term(info.text)
     for mention in spans:
-        distance = min((abs(a - mention.start) for a in anchors), default=200)
+        distance = min((abs(a - mention.start) for a, _ in anchors), default=200)
         rank = info.wants.index(mention.label) if mention.label in info.wants else 0
         features = {
             **{name: candidate.features[name] for name in LEAD_FEATURES
@@ -147,7 +147,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "measure": float(wanted in MEASURES),
             "specific": float(_specific(mention, candidate.sentence.start)),
         }
-        order = distance + 60 * rank
+        order = _clause_distance(mention, anchors, text, start) + 60 * rank
         if _defined_as(mention, candidate, term):
             order -= 2000  # 'Northgate Properties Ltd ("the Landlord")': who the landlord is
         if wanted == "PERSON":
@@ -168,6 +168,25 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+# Words that join two clauses ("Ana will print the flyers and Ben will make the posters"), and
+# a semicolon: a span on the far side of one says what the other clause says.
+_CLAUSE_JOIN = re.compile(r"\b(?:and|but|or|while|whilst|whereas|although|though)\b|;",
+                          re.IGNORECASE)
+CROSSED_ORDER = 100  # a question word across a join counts as this much further (characters)
+
+
+def _clause_distance(mention: Mention, anchors: list[tuple[int, int]], text: str,
+                     start: int) -> int:
+    """How far the span is from the nearest of the question's words in the sentence
+    (`anchors`, their offsets), one across a clause join (`_CLAUSE_JOIN`) counting
+    `CROSSED_ORDER` further: "Who will print the flyers?" is led by "Ana Duarte" of "Ana
+    Duarte will print the flyers and Ben Kowalski will make the posters", not the name a
+    few characters nearer "flyers" that opens the next clause."""
+    return min((abs(a - mention.start) + CROSSED_ORDER * bool(_CLAUSE_JOIN.search(
+        text[min(b, mention.end) - start:max(a, mention.start) - start])) for a, b in anchors),
+        default=200)
 
 
 _DANGLING = re.compile(r"(?:\s+(?:of|for|in|on|at|to|by|with|from|and|or|the|a|an))+\s*$",
