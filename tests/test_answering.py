@@ -563,6 +563,19 @@ def test_a_number_outside_any_noun_phrase_may_be_the_count() -> None:
     assert lead_options(ducks.candidates[0], ducks) == []
 
 
+def test_a_number_of_times_counts_only_times() -> None:
+    """"three times" says how often, whatever the sentence is about: it is no answer to "How
+    many prizes …?", only to "How many times …?"."""
+    text = "The raffle is drawn three times during the afternoon."
+    mentions = [("CARDINAL", "three"), ("NP", "The raffle"), ("NP", "the afternoon")]
+    prizes = _made("How many prizes does the raffle have?", ("CARDINAL", "QUANTITY"), text,
+                   mentions, counted="prize")
+    assert lead_options(prizes.candidates[0], prizes) == []
+    times = _made("How many times is the raffle drawn?", ("CARDINAL", "QUANTITY"), text,
+                  mentions, counted="")
+    assert [span.text for span, _ in lead_options(times.candidates[0], times)] == ["three"]
+
+
 def _made(question: str, wants: tuple[str, ...], text: str,
           mentions: list[tuple[str, str]], **info: Any) -> Evidence:
     """Evidence over one sentence `text` with the given (label, text) mentions."""

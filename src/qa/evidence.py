@@ -328,7 +328,7 @@ def gather_evidence(
         # The ranker reads the spans a lead could be: a number counting what "how many" asks
         # about ("2,500 American troops", not "six drone attacks"). The check does not:
         # "Roughly how many service members …" is still answered by "2,500 troops".
-        leads = [m for m in found if counts_asked(m, mentions, info.counted)] \
+        leads = [m for m in found if counts_asked(m, mentions, info.counted, sentence)] \
             if info.counted else found
         negation = bool(_NEGATION.search(sentence.text))
         features = {
@@ -962,7 +962,7 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
              if m.label != "CARDINAL" or not _not_a_number(m.text)]
     text, start = sentence.text, sentence.start
     if counted and info.counted:  # "How many troops": not the "six" of "six drone attacks"
-        spans = [m for m in spans if counts_asked(m, mentions, info.counted)]
+        spans = [m for m in spans if counts_asked(m, mentions, info.counted, sentence)]
     if info.duration:  # "How long are the loaves proofed?": not "4 a.m.", nor "week 4"
         spans = [m for m in spans if not CLOCK.search(m.text) and not _NUMBERED.match(m.text)]
     if info.age:  # "How old was she?": "seven", "six months", "aged 20"; not "October"
@@ -995,16 +995,20 @@ _AGE = re.compile(r"\b(?:old|older|younger|age|aged|ages)\b|-year-", re.IGNORECA
 _FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 
 
-def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) -> bool:
+def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str,
+                 sentence: Sentence | None = None) -> bool:
     """Could this number be the count that "how many `counted`" asks for? A number inside a
     noun phrase counts the phrase's head, which must be the counted noun: "2,500 American
     troops" counts troops; "six rocket and drone attacks" counts attacks, neither troops nor
     drones, and "the club's 45 volunteers" no trees. A phrase without a known head counts any
     of the words after its number, and a hyphenated compound ("detector-night") is counted
     only by a phrase that says it. A number outside any noun phrase ("a population of 8.4
-    million", "three times") may be the count."""
+    million") may be the count, but not one of times (`sentence` read after it: "drawn three
+    times" says how often, and "how many times" counts nothing in particular)."""
     if mention.label != "CARDINAL":
         return True
+    if sentence is not None and _TIMES.match(sentence.text, mention.end - sentence.start):
+        return False
     wanted = set(tokenize(counted))
     compound = tokenize(counted, keep_stopwords=True) if "-" in counted else []
     return all(_says(tokenize(m.text[mention.end - m.start:], keep_stopwords=True), compound)
@@ -1012,6 +1016,9 @@ def counts_asked(mention: Mention, mentions: tuple[Mention, ...], counted: str) 
                else set(tokenize(m.text[mention.end - m.start:])) & wanted for m in mentions
                if m.label == "NP" and m.start <= mention.start and mention.end <= m.end
                and not _overlaps(m, mention.text))
+
+
+_TIMES = re.compile(r"\s+times?\b", re.IGNORECASE)  # "three times", "one time": how often
 
 
 def _says(words: list[str], phrase: list[str]) -> bool:
