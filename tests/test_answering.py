@@ -576,6 +576,25 @@ def test_a_number_of_times_counts_only_times() -> None:
     assert [span.text for span, _ in lead_options(times.candidates[0], times)] == ["three"]
 
 
+@pytest.mark.parametrize(("question", "leads"), [
+    ("How many visitors arrived by bus?", False),
+    ("How many people arrived by bus?", False),
+    ("What percentage of visitors arrived by bus?", True),
+    ("How many per cent of visitors arrived by bus?", True),
+    ("How many of the visitors arrived by bus?", True),  # a part of them
+])
+def test_a_count_is_not_led_by_a_percentage(question: str, leads: bool) -> None:
+    """"How many visitors arrived by bus?" was led by "Around 28%" of "Around 28% of
+    visitors arrived by bus.": a share of them, not how many; asked for a share, it leads."""
+    text = "Around 28% of visitors arrived by bus."
+    wants = ("PERCENT",) if "percentage" in question else ("CARDINAL", "QUANTITY", "MONEY",
+                                                           "PERCENT")
+    evidence = _made(question, wants, text, [("PERCENT", "Around 28%"), ("NP", "visitors")],
+                     counted="visitor" if "visitors" in question else "")
+    options = [span.text for span, _ in lead_options(evidence.candidates[0], evidence)]
+    assert options == (["Around 28%"] if leads else [])
+
+
 def _made(question: str, wants: tuple[str, ...], text: str,
           mentions: list[tuple[str, str]], **info: Any) -> Evidence:
     """Evidence over one sentence `text` with the given (label, text) mentions."""

@@ -963,6 +963,9 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
     text, start = sentence.text, sentence.start
     if counted and info.counted:  # "How many troops": not the "six" of "six drone attacks"
         spans = [m for m in spans if counts_asked(m, mentions, info.counted, sentence)]
+    if counted and _HOW_MANY.search(info.text) and not _SHARE.search(info.text):
+        spans = [m for m in spans if m.label != "PERCENT"]  # "Around 28% of visitors" is
+        # a share of them, not how many
     if info.duration:  # "How long are the loaves proofed?": not "4 a.m.", nor "week 4"
         spans = [m for m in spans if not CLOCK.search(m.text) and not _NUMBERED.match(m.text)]
     if info.age:  # "How old was she?": "seven", "six months", "aged 20"; not "October"
@@ -991,6 +994,11 @@ def _not_a_number(text: str) -> bool:
 
 # A period named by its place in a series ("week 4", "Day 3", "the year 2"): when, not how long.
 _NUMBERED = re.compile(rf"^(?:the\s+)?(?:{'|'.join(sorted(TIME_UNITS))})\s+\d+$", re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+# Words that ask for a share (closed class): "How many per cent …", "What share …", and
+# "how many of the buildings" (a part of them: "80% of the buildings")
+_SHARE = re.compile(r"%|\bper\s*cent|\bpercent|\b(?:share|proportion|fraction)\b|"
+                    r"\bhow\s+many\s+of\b", re.IGNORECASE)
 _AGE = re.compile(r"\b(?:old|older|younger|age|aged|ages)\b|-year-", re.IGNORECASE)
 _FROM_THEN = re.compile(r"\b(?:within|after|in|by)\s+$", re.IGNORECASE)  # "within 72 hours"
 
