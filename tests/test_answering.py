@@ -1366,6 +1366,21 @@ def test_the_noun_how_many_counts(real_pipeline: Pipeline, question: str, counte
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("question", "negated"), [
+    ("Which items are not allowed in the tent?", True),
+    ("What is banned from the food tent?", True),
+    ("Which items are prohibited on the green?", True),
+    ("Is flying a drone forbidden?", True),
+    ("Which items are allowed in the tent?", False),
+    ("Who banned the drones?", True),
+])
+def test_a_question_about_what_is_banned_is_negated(real_pipeline: Pipeline, question: str,
+                                                    negated: bool) -> None:
+    """"What is banned …?" asks what is not allowed, as "What is not allowed …?" does."""
+    assert real_pipeline.analyze(question).negated is negated
+
+
+@pytest.mark.slow
 def test_every_dev_answer_cites_exactly(real_pipeline: Pipeline,
                                         article_source: dict[str, str]) -> None:
     for row in load_questions():
@@ -2264,6 +2279,11 @@ def test_the_sentence_saying_what_is_asked_beats_the_one_naming_the_subject(
     ("Lowe stayed on, but Reid did not.", "Reid", True),
     ("Lowe stayed on, but Reid did not.", "Lowe", False),
     ("Nobody but Reid was told that Lowe never left.", "Lowe", True),  # one clause
+    # A clause that bans or forbids says what is not allowed
+    ("Dogs are banned from the food tent, but guide dogs are welcome.", "Dogs", True),
+    ("Dogs are banned from the food tent, but guide dogs are welcome.", "guide dogs", False),
+    ("Glass bottles are prohibited; cans are fine.", "Glass bottles", True),
+    ("Drones are forbidden over the green.", "Drones", True),
 ])
 def test_a_span_is_told_in_a_negated_clause(text: str, span: str, negated: bool) -> None:
     from qa.evidence import negated_clause

@@ -32,7 +32,7 @@ import numpy as np
 from qa.chunking import is_heading, table_header
 from qa.expansion import TYPO_SIMILARITY
 from qa.lexical import stem, tokenize
-from qa.nlp import CONTACT, CONTACT_WORDS, PLACE, TIME_UNITS, QuestionInfo
+from qa.nlp import CONTACT, CONTACT_WORDS, PLACE, PROHIBITS, TIME_UNITS, QuestionInfo
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
@@ -52,8 +52,8 @@ _MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)
 _MONTHS = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|"
                      r"October|November|December)\b")  # a month named in full, capitalised
 _SPAN = re.compile(r"\d\s*[-–—/]\s*\d")  # "2013-14", "1837–47", "2/21/2016"
-_NEGATION = re.compile(r"\b(?:not|cannot|never|no|none|nor|neither|without)\b|n[’']t\b",
-                       re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|cannot|never|no|none|nor|neither|without|"
+                       rf"{'|'.join(sorted(PROHIBITS))})\b|n[’']t\b", re.IGNORECASE)
 
 FEATURES = (
     "cosine", "passage_cosine", "coverage", "context_coverage", "unknown", "missing_rare",

@@ -132,6 +132,11 @@ _BACK_REFERENCES = frozenset(
 _ELLIPSIS = re.compile(r"^\s*(?:and|but|also|so|what about|how about|what else|and then)\b",
                        re.IGNORECASE)
 _WH = frozenset("what which who whom whose when where why how".split())
+# Verbs that deny permission (closed class, every form): "Dogs are banned from the tent" says
+# what is not allowed, as "Dogs are not allowed in the tent" does.
+PROHIBITS = frozenset("ban bans banned banning prohibit prohibits prohibited prohibiting "
+                      "forbid forbids forbade forbidden forbidding disallow disallows "
+                      "disallowed barred".split())
 
 
 @dataclass(frozen=True)
@@ -635,7 +640,8 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         Mention("NP", c.start_char, c.end_char, c.text, c.root.lemma_.lower())
         for c in _noun_chunks(doc) if c.root.lower_ not in _WH and c.root.pos_ != "PRON"
     )
-    negated = any(t.dep_ == "neg" or t.lower_ in ("never", "without") for t in tokens)
+    negated = any(t.dep_ == "neg" or t.lower_ in ("never", "without") or t.lower_ in PROHIBITS
+                  for t in tokens)
     first = 1 if tokens and tokens[0].lower_ in _WH else 0
     verbless = not any(t.pos_ in ("VERB", "AUX") for t in tokens)  # "Under which operation?"
     refers_back = verbless or bool(_ELLIPSIS.match(text)) or any(
