@@ -1166,6 +1166,13 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
     ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "1. Rinse the rice", False),
     ("Steps:\n\n1. Rinse the rice\n\n2. Add water\n\nServe.", "2. Add water", False),
     ("3. Fees\n\nNone.\n\n4. How to apply\n\n1. Write to us.", "4. How to apply", True),
+    # a leaflet's numbered section heading runs longer than a title; a paragraph still ends
+    ("Read it.\n\n1. What Felorin is and what it is used for\n\nIt relieves pain.",
+     "1. What Felorin is and what it is used for", True),
+    ("Read it.\n\n2. What you need to know before you take Felorin\n\nDo not take it.",
+     "2. What you need to know before you take Felorin", True),
+    ("Read it.\n\n2. Take one tablet with water every six hours as needed.\n\nStop.",
+     "2. Take one tablet with water every six hours as needed.", False),
     # a contract's clause heading over its numbered clauses
     ("Term.\n\n3. Rent\n3.1 The rent is £1,150 a month.\n3.2 It is paid in advance.",
      "3. Rent", True),
@@ -2032,6 +2039,22 @@ def test_the_how_word_inside_a_compound_is_not_said(tmp_path: Path) -> None:
     clerk = coverage("How old was the clerk the mill's owner hired?")
     assert clerk["In 1880 the mill hired an eighteen-year-old clerk."] > \
         clerk["In 1881 the mill hired a new clerk."]
+
+
+@pytest.mark.slow
+def test_a_leaflet_s_long_numbered_heading_is_not_quoted(tmp_path: Path) -> None:
+    """"What is Felorin used for?" quoted "1. What Felorin is and what it is used for", a
+    patient leaflet's section heading (nine words, more than a title's eight), as its
+    answer: it shares every word of the question and answers nothing."""
+    heading = "1. What Felorin is and what it is used for"
+    pipeline = _pipeline_of(tmp_path, {"leaflet.txt": (
+        "PACKAGE LEAFLET: INFORMATION FOR THE USER\n\nRead all of this leaflet carefully.\n\n"
+        f"{heading}\n\nFelorin contains the active substance ibuprenol. It is used to relieve "
+        "mild to moderate pain such as headache and toothache.\n\n2. How to take Felorin\n\n"
+        "Take one or two tablets with water every 6 to 8 hours.\n")})
+    answer = pipeline.ask("What is Felorin used for?")
+    assert not answer.abstained
+    assert heading not in [c.quote.text for c in answer.citations], answer.text
 
 
 @pytest.mark.slow

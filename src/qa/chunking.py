@@ -422,7 +422,10 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
             and len(text.split()) <= QUESTION_WORDS:
         return True  # a FAQ's question ("How do I descale the machine?") asks, not answers
     numbered_section = _numbered_section(text, before, after)
-    return not (len(text.split()) > HEADING_WORDS or _ENDS_SENTENCE.search(text)
+    # A numbered section's heading may run longer than a title ("1. What Felorin is and what
+    # it is used for", as leaflets and guides head theirs): its number says what it is.
+    words = QUESTION_WORDS if numbered_section else HEADING_WORDS
+    return not (len(text.split()) > words or _ENDS_SENTENCE.search(text)
                 or (_LIST_MARK.match(text) and not numbered_section))
 
 

@@ -106,10 +106,12 @@ from qa.vectors import (
     load_array,
 )
 
-FORMAT_VERSION = 8  # 8: words lose their letters' marks ("Deréon": "dereon", no longer "der"
-# and "on"); chunking: a line with cells is a row wherever the paragraph has another; a
-# fenced code block is one paragraph and one sentence; a Markdown file's front matter and
-# comments, and furniture lines, are in no passage; lines under a table's rows, of a record
+FORMAT_VERSION = 9  # 9: a numbered section's heading may run to 20 words ("1. What Felorin
+# is and what it is used for"), and opens the passage of what follows it. 8: words lose their
+# letters' marks ("Deréon": "dereon", no longer "der" and "on"); chunking: a line with cells
+# is a row wherever the paragraph has another; a fenced code block is one paragraph and one
+# sentence; a Markdown file's front matter and comments, and furniture lines, are in no
+# passage; lines under a table's rows, of a record
 # ("Date: ..." / "Venue: ...") and a numbered heading over its prose are sentences; a block
 # quote's sentence starts after its marks; a sentence of several lines is no heading; headings
 # open the passage of what follows them. 7: each row of a table is a sentence, and "4. How to
