@@ -579,6 +579,18 @@ def _role_in_brackets(top: Candidate, evidence: Evidence) -> Span | None:
     return _whole_words(named[0], text, start)
 
 
+def _term_defined_for(top: Candidate, evidence: Evidence) -> Span | None:
+    """The name that the term a "who/what is the X?" question asks after is defined for in
+    the sentence ('Halvorsen Lettings Ltd ("the Landlord")' for "Who is the landlord?"), as
+    the lead options give it: a contract's opening sentence names the parties and the
+    property, and is trusted less than its words say."""
+    term = defined_term(evidence.question.text)
+    if term is None:
+        return None
+    return next((span for span, _ in lead_options(top, evidence)
+                 if _defined_as(span, top, term)), None)
+
+
 def _labelled(span: Span, top: Candidate, labels: tuple[str, ...]) -> bool:
     """Is the span a name the entity model labels one of `labels` ("PERSON", "ORG")?"""
     return any(m.label in labels and (m.start, m.end) == (span.start, span.end)
@@ -658,8 +670,9 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
             lead_span = span  # (also: the one email address or phone number of a right
             # sentence, and the holder of the role asked about, named by its title)
     if confidence >= TENTATIVE_BELOW and not unresolved:
-        lead_span = _role_in_brackets(top, evidence) or lead_span  # it says who, in so
-        # many words: "Joan Ferris (Chair)" for "Who chaired the meeting?"
+        lead_span = _role_in_brackets(top, evidence) or _term_defined_for(top, evidence) \
+            or lead_span  # it says who, in so many words: "Joan Ferris (Chair)" for "Who
+        # chaired the meeting?", 'Northgate Properties Ltd ("the Landlord")'
     header = table_header(top.sentence, top.chunk)
     if header is not None and confidence >= TENTATIVE_BELOW and not unresolved:
         lead_span = _cell_asked(top, header, evidence) or lead_span  # the table says which
