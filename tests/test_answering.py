@@ -447,6 +447,12 @@ def test_who_holds_a_role_is_led_by_the_name_after_its_title() -> None:
     text = "The harbour master, Ewan Tait, opened the gates at dawn. The boats left. "
     assert _who_lead("Who was the harbour master?", text, "PERSON", "Ewan Tait", -5) == "Ewan Tait"
     assert _who_lead("Who opened the gates?", text, "PERSON", "Ewan Tait", -5) is None
+    # the role of someone named by the question: "Who is Kellerton's captain?"
+    text = "Kellerton scored when their captain, Tomasz Wrobel, headed in a corner. Done. "
+    assert _who_lead("Who is Kellerton's captain?", text, "PERSON", "Tomasz Wrobel",
+                     -5) == "Tomasz Wrobel"
+    assert _who_lead("Who was the club’s captain?", text, "PERSON", "Tomasz Wrobel",
+                     -5) == "Tomasz Wrobel"
 
 
 def test_a_pronoun_no_conversation_explains_is_answered_tentatively() -> None:

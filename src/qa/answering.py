@@ -459,8 +459,10 @@ def _repeats(text: str, other: str) -> bool:
         and matcher.ratio() >= REPEATS
 
 
-# "Who is/was [the] <role> …?": asks who holds a role, which a sentence names by title.
-_WHO_IS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an)\s", re.IGNORECASE)
+# "Who is/was the <role> …?", "Who is Kellerton's <role>?": asks who holds a role, which a
+# sentence names by title.
+_WHO_IS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an|(?:the\s+)?[\w-]+[’']s)\s",
+                     re.IGNORECASE)
 _TITLE_BEFORE = re.compile(r"([\w’'-]+)(?:\s*,)?\s+$")
 
 
