@@ -46,6 +46,9 @@ _POSSESSIVE = re.compile(r"['’]s\b", re.IGNORECASE)
 # An "-eed" word whose "-ed" is a past tense: a vowel then a consonant before it ("agreed",
 # "guaranteed"), as in Porter's rule; "speed", "need" and "feed" are stems of their own.
 _EEDS = re.compile(r".*[aeiou][^aeiou].*eed$")
+# Three letters, consonant-vowel-consonant (not w, x, y): what "giving", "making", "noted"
+# leave, of a short verb that dropped its "e" ("hopping" leaves "hopp", "fixed" "fix").
+_SHORT_CVC = re.compile(r"[^aeiou][aeiou][^aeiouwxy]")
 
 
 @lru_cache(maxsize=1 << 18)
@@ -65,6 +68,15 @@ def stem(word: str) -> str:
         word = word[:-3]
     elif word.endswith("ed") and len(word) > 4 and not word.endswith("eed"):
         word = word[:-2]
+    else:
+        return _stem_end(word)
+    if _SHORT_CVC.fullmatch(word):
+        return word + "e"  # "giving" -> "giv" -> "give", as "give" (too short to lose its "e")
+    return _stem_end(word)
+
+
+def _stem_end(word: str) -> str:
+    """The last steps of `stem`: a doubled consonant made single, a final "e" dropped."""
     if word.endswith("eed") and _EEDS.match(word):
         word = word[:-1]  # "agreed" -> "agree" (-> "agre"); "speed", "need" stay whole
     if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
