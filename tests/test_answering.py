@@ -669,6 +669,22 @@ def test_a_lead_does_not_cut_a_noun_phrase_in_two() -> None:
     assert span.text == "25 days" == text[span.start:span.end]
 
 
+@pytest.mark.parametrize(("text", "date", "lead"), [
+    ("The landlord has the boiler serviced once a year.", "a year", "once a year"),
+    ("Take the tablets three times a day with food.", "a day", "three times a day"),
+    ("The prize is awarded every five years.", "every five years", "every five years"),
+])
+def test_a_how_often_lead_says_how_many_times(text: str, date: str, lead: str) -> None:
+    """"How often is the boiler serviced?" was led by "a year" of "once a year": the entity
+    model leaves the number of times out of the date."""
+    evidence = _made("How often is it done?", ("DATE", "TIME", "CARDINAL"), text,
+                     [("DATE", date)])
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == lead == text[span.start:span.end]
+
+
 def test_a_figure_restated_in_brackets_leads_only_when_its_unit_is_asked() -> None:
     """"305 square miles (790 km2)": the lead is the figure, not its conversion in brackets,
     which sat nearer the question's words; "in degrees Celsius" asks for the conversion."""

@@ -165,6 +165,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
         shown = _not_half_a_phrase(shown, candidate.mentions)
+        shown = _with_times(shown, text, start)
         options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
@@ -187,6 +188,20 @@ def _clause_distance(mention: Mention, anchors: list[tuple[int, int]], text: str
     return min((abs(a - mention.start) + CROSSED_ORDER * bool(_CLAUSE_JOIN.search(
         text[min(b, mention.end) - start:max(a, mention.start) - start])) for a, b in anchors),
         default=200)
+
+
+# How many times, right before a span that says in what period ("once a year", "three times a
+# day"): the entity model takes the period alone.
+_TIMES_BEFORE = re.compile(r"\b(?:once|twice|thrice|[\w-]+\s+times)\s+$", re.IGNORECASE)
+_PERIOD = re.compile(r"(?:a|an|per|every|each)\b", re.IGNORECASE)
+
+
+def _with_times(span: Mention, text: str, start: int) -> Mention:
+    """The span with how many times it says before it: "once a year", not "a year"."""
+    times = _TIMES_BEFORE.search(text[:span.start - start])
+    if times is None or not _PERIOD.match(span.text):
+        return span
+    return replace(span, start=start + times.start(), text=text[times.start():span.end - start])
 
 
 _DANGLING = re.compile(r"(?:\s+(?:of|for|in|on|at|to|by|with|from|and|or|the|a|an))+\s*$",
