@@ -711,6 +711,21 @@ def test_a_figure_restated_in_brackets_leads_only_when_its_unit_is_asked() -> No
                 [("MONEY", "$300"), ("MONEY", "$5,766")], ("MONEY",)) == "$300"
 
 
+def test_each_line_of_a_record_in_bold_labels_is_a_sentence() -> None:
+    """A syllabus's "**Instructor:** Dr. Ines Albrecht" over "**Teaching assistant:** Mateo
+    Quispe" and two more such lines were one sentence of four lines, quoted whole for "Who is
+    the teaching assistant?": Markdown's bold around a record's label hid it."""
+    from qa.chunking import split_sentences
+
+    text = ("**Instructor:** Dr. Ines Albrecht\n**Teaching assistant:** Mateo Quispe\n"
+            "__Lectures__: Tuesdays, Room B12\n*Office hours:* Wednesdays 14:00–16:00\n")
+    assert [text[s.start:s.end] for s in split_sentences(text)] == [
+        "**Instructor:** Dr. Ines Albrecht", "**Teaching assistant:** Mateo Quispe",
+        "__Lectures__: Tuesdays, Room B12", "*Office hours:* Wednesdays 14:00–16:00"]
+    assert split_sentences("**Note:** keep it dry.\nThen store it.\n")[0].end == len(
+        "**Note:** keep it dry.")  # one bold label alone is no record (as before)
+
+
 def test_a_record_line_the_question_names_is_led_by_its_value() -> None:
     """Minutes, forms and specifications state an answer as "Label: value": asked for the
     label, the value is the answer, though the lead model alone (bias -5) would show none."""
@@ -729,6 +744,9 @@ def test_a_record_line_the_question_names_is_led_by_its_value() -> None:
         is None  # a label the question does not name
     assert lead("What was the venue?", (), "Venue: Riverside Hall, Mill Lane.", []) == \
         "Riverside Hall, Mill Lane"
+    assert lead("Who is the teaching assistant?", ("PERSON",),
+                "**Teaching assistant:** Mateo Quispe.", [("PERSON", "Mateo Quispe")]) == \
+        "Mateo Quispe"  # a label in Markdown's bold
     assert lead("What is the power cord length?", ("QUANTITY",),
                 "Power cord length: 1.1 metres.", [("QUANTITY", "1.1 metres")]) == "1.1 metres"
     # A measure asked for and none given; a value as long as prose.

@@ -24,7 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from qa.chunking import introduces, table_header
+from qa.chunking import EMPHASIS, introduces, table_header
 from qa.evidence import (
     CURRENCY_WORDS,
     DEFINES,
@@ -513,7 +513,8 @@ def _agent(span: Span, top: Candidate, evidence: Evidence) -> bool:
 
 # "Venue: Riverside Hall", "Power cord length: 1.1 metres.": a label of one to four words, a
 # colon, and what it gives (a line of minutes or a form, an item of a specification).
-_RECORD = re.compile(r"([A-Z][\w’'&/-]*(?:[ \t]+[\w’'&/()-]+){0,3}):[ \t]+(\S(?:.*\S)?)")
+_RECORD = re.compile(rf"{EMPHASIS}([A-Z][\w’'&/-]*(?:[ \t]+[\w’'&/()-]+){{0,3}}){EMPHASIS}:"
+                     rf"{EMPHASIS}[ \t]+(\S(?:.*\S)?)")  # ("**Venue:** Riverside Hall")
 MAX_RECORD_WORDS = 12  # a longer value is prose, quoted, not led
 
 

@@ -157,8 +157,11 @@ def _split_points(text: str) -> Iterator[int]:
         end += 1
 
 
-# "Venue: Riverside Hall": a line of a record (minutes, a form), a label and what it gives
-_LABEL = re.compile(r"[ \t]*[A-Z][\w'’&/-]*(?:[ \t]+[\w'’&/()-]+){0,2}:[ \t]+\S")
+# "Venue: Riverside Hall": a line of a record (minutes, a form), a label and what it gives;
+# in Markdown its label is often in bold or italics ("**Instructor:** Dr. Ines Albrecht")
+EMPHASIS = r"(?:\*{1,2}|_{1,2})?"
+_LABEL = re.compile(rf"[ \t]*{EMPHASIS}[A-Z][\w'’&/-]*(?:[ \t]+[\w'’&/()-]+){{0,2}}{EMPHASIS}:"
+                    rf"{EMPHASIS}[ \t]+\S")
 _PROSE_END = re.compile(r"""[.!?…]["”’')\]]*(?:\s|$)""")  # a sentence ends in the line
 
 

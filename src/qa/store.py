@@ -106,9 +106,11 @@ from qa.vectors import (
     load_array,
 )
 
-FORMAT_VERSION = 10  # 10: a short verb's "-ing" and "-ed" forms meet it ("giving": "give",
-# no longer "giv"). 9: a numbered section's heading may run to 20 words ("1. What Felorin
-# is and what it is used for"), and opens the passage of what follows it. 8: words lose their
+FORMAT_VERSION = 11  # 11: a record's label may be in bold or italics ("**Instructor:** Dr.
+# Ines Albrecht"), each of its lines a sentence. 10: a short verb's "-ing" and "-ed" forms
+# meet it ("giving": "give", no longer "giv"). 9: a numbered section's heading may run to 20
+# words ("1. What Felorin is and what it is used for"), and opens the passage of what follows
+# it. 8: words lose their
 # letters' marks ("Deréon": "dereon", no longer "der" and "on"); chunking: a line with cells
 # is a row wherever the paragraph has another; a fenced code block is one paragraph and one
 # sentence; a Markdown file's front matter and comments, and furniture lines, are in no
