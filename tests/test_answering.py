@@ -911,6 +911,28 @@ def test_a_table_row_is_quoted_under_its_header_and_led_by_the_cell_asked_for() 
     assert len(answer.citations) == 1
 
 
+def test_the_cell_asked_for_leads_whole() -> None:
+    """"When is the group project due?" of a syllabus's table was led by "April 2027" of the
+    cell "30 April 2027" (the entity model took the day for a number): the cell the table
+    names holds the answer, whole."""
+    text = ("## Assessment\n\n| Component | Weight | Due |\n|---|---|---|\n"
+            "| Group project | 25% | 30 April 2027 |\n")
+    header = "| Component | Weight | Due |\n|---|---|---|"
+    row = "| Group project | 25% | 30 April 2027 |"
+    chunk = _chunk_of(text, ["## Assessment", header, row])
+    at = text.index("April 2027")
+    question = "When is the group project due?"
+    info = QuestionInfo(question, ("DATE",), "", (), (), False, False, True)
+    candidate = Candidate(chunk.sentences[2], chunk, 1.0, 0.6, (
+        Mention("CARDINAL", at - 3, at - 1, "30"), Mention("DATE", at, at + 10, "April 2027")),
+        dict.fromkeys(FEATURES, 0.5), (), ())
+    evidence = Evidence(info, (), (candidate,), 1, frozenset(tokenize(question)), ())
+    answer = compose(evidence, _model(5, -5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == "30 April 2027" == text[span.start:span.end]
+
+
 @pytest.mark.slow
 def test_a_fares_table_answers_with_the_cell_asked_for(tmp_path: Path) -> None:
     """The real chunker, model and entity model on a Markdown table of fares: the row is

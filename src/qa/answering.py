@@ -571,8 +571,14 @@ def _cell_asked(top: Candidate, header: Sentence, evidence: Evidence) -> Span | 
     if len(named) != 1:
         return None
     cell = row[named[0]]
-    return next((span for span, _ in lead_options(top, evidence)
+    span = next((span for span, _ in lead_options(top, evidence)
                  if cell.start <= span.start and span.end <= cell.end), None)
+    if span is not None and _words(cell.text) <= MAX_CELL_WORDS:
+        return cell  # "30 April 2027", of which the entity model dates "April 2027"
+    return span
+
+
+MAX_CELL_WORDS = 4  # a cell this short that holds the lead is the lead; a longer one is prose
 
 
 # A role in brackets right after a name: one to four words, no figures ("(Chair)", "(Head of
