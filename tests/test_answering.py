@@ -1255,6 +1255,13 @@ def test_the_best_sentence_is_quoted_first_unless_it_follows_the_other(
      "2. What you need to know before you take Felorin", True),
     ("Read it.\n\n2. Take one tablet with water every six hours as needed.\n\nStop.",
      "2. Take one tablet with water every six hours as needed.", False),
+    # a record whose lines are paragraphs (a web page's "<p><b>Label:</b> value</p>"): no
+    # line of it is a heading; a label line alone may be one
+    ("Employer: Ridgeback Water\n\nContract: Permanent\n\nClosing date: 9 January 2027\n\n"
+     "About the role", "Closing date: 9 January 2027", False),
+    ("Employer: Ridgeback Water\n\nContract: Permanent\n\nAbout the role",
+     "Employer: Ridgeback Water", False),
+    ("It ended.\n\nChapter 5: The Return\n\nIt was late.", "Chapter 5: The Return", True),
     # a contract's clause heading over its numbered clauses
     ("Term.\n\n3. Rent\n3.1 The rent is £1,150 a month.\n3.2 It is paid in advance.",
      "3. Rent", True),
@@ -2137,6 +2144,24 @@ def test_a_leaflet_s_long_numbered_heading_is_not_quoted(tmp_path: Path) -> None
     answer = pipeline.ask("What is Felorin used for?")
     assert not answer.abstained
     assert heading not in [c.quote.text for c in answer.citations], answer.text
+
+
+@pytest.mark.slow
+def test_a_web_page_s_record_in_paragraphs_answers(tmp_path: Path) -> None:
+    """"When is the closing date?" of a job advert whose "<p><b>Closing date:</b> 9 January
+    2027</p>" is one of a run of such paragraphs was withheld ("does not answer it"): each
+    line, a short paragraph without a full stop, was taken for a heading and ranked after
+    every sentence of prose."""
+    pipeline = _pipeline_of(tmp_path, {"job.html": (
+        "<html><head><title>Vacancy: Water Scientist</title></head><body>"
+        "<h1>Water Scientist</h1><p><b>Employer:</b> Ridgeback Water Services</p>"
+        "<p><b>Salary:</b> £46,500 per year</p><p><b>Contract:</b> Permanent</p>"
+        "<p><b>Closing date:</b> 9 January 2027</p><h2>About the role</h2>"
+        "<p>You will lead a team of six analysts. Interviews will be held in the week of 25 "
+        "January 2027.</p></body></html>")})
+    answer = pipeline.ask("When is the closing date?")
+    assert not answer.abstained, answer.text
+    assert answer.citations[0].quote.text == "Closing date: 9 January 2027"
 
 
 @pytest.mark.slow

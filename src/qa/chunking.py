@@ -414,8 +414,11 @@ def is_heading(sentence: Sentence, chunk: Chunk) -> bool:
         return False  # a row of a table with one cell filled ("IT Helpdesk"), a cell's line
     previous_line = above[-1] if above else ""
     next_line = "" if _BLANK_AFTER.match(after) else after.lstrip("\n").partition("\n")[0]
-    if _LABEL.match(text) and (_LABEL.match(previous_line) or _LABEL.match(next_line)):
-        return False  # "Venue: Riverside Hall" under "Date: 4 March": a record's line
+    if _LABEL.match(text) and any(_LABEL.match(line) for line in (
+            previous_line, next_line, before.rstrip().rpartition("\n")[2],
+            after.strip().partition("\n")[0])):
+        return False  # "Venue: Riverside Hall" under "Date: 4 March": a record's line, or
+        # its paragraph (a web page's "<p><b>Venue:</b> Riverside Hall</p>")
     if _INTRODUCES.search(text):  # "Find us at:\n12 Mill Lane\nHolt": what a colon introduces
         return False
     lines = text.split("\n")
