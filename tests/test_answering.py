@@ -685,6 +685,23 @@ def test_a_how_often_lead_says_how_many_times(text: str, date: str, lead: str) -
     assert span.text == lead == text[span.start:span.end]
 
 
+@pytest.mark.parametrize(("date", "lead"), [
+    ("28 days of annual leave plus bank holidays", "28 days"),
+    ("two years of study", "two years"),
+    ("the week of 25 January 2027", "the week of 25 January 2027"),  # a date, whole
+    ("the first day of spring", "the first day of spring"),
+])
+def test_a_length_of_time_leads_without_what_it_is_of(date: str, lead: str) -> None:
+    """"How many days of annual leave are there?" was led by "28 days of annual leave plus
+    bank holidays", the whole of what the entity model took for a date."""
+    text = f"We offer {date} to every member."
+    evidence = _made("How many days are there?", ("DATE", "CARDINAL"), text, [("DATE", date)])
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == lead == text[span.start:span.end]
+
+
 def test_a_figure_restated_in_brackets_leads_only_when_its_unit_is_asked() -> None:
     """"305 square miles (790 km2)": the lead is the figure, not its conversion in brackets,
     which sat nearer the question's words; "in degrees Celsius" asks for the conversion."""

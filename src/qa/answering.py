@@ -28,6 +28,7 @@ from qa.chunking import EMPHASIS, introduces, table_header
 from qa.evidence import (
     CURRENCY_WORDS,
     DEFINES,
+    DURATION,
     NAMED,
     OPENS_WITH_PRONOUN,
     POSSESSIVE,
@@ -165,7 +166,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
         shown = _not_half_a_phrase(shown, candidate.mentions)
-        shown = _with_times(shown, text, start)
+        shown = _with_times(_length_alone(shown), text, start)
         options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
@@ -188,6 +189,19 @@ def _clause_distance(mention: Mention, anchors: list[tuple[int, int]], text: str
     return min((abs(a - mention.start) + CROSSED_ORDER * bool(_CLAUSE_JOIN.search(
         text[min(b, mention.end) - start:max(a, mention.start) - start])) for a, b in anchors),
         default=200)
+
+
+# A length of time and what it is of ("28 days of annual leave plus bank holidays", one date
+# to the entity model), what it is of holding no figure (not "the week of 25 January").
+_LENGTH_OF = re.compile(r"(.+?)\s+of\s+\D+")
+
+
+def _length_alone(span: Mention) -> Mention:
+    """The length of time a span opens with, without what it is of: "28 days"."""
+    length = _LENGTH_OF.fullmatch(span.text)
+    if length is None or not DURATION.match(length.group(1)):
+        return span
+    return replace(span, end=span.start + length.end(1), text=length.group(1))
 
 
 # How many times, right before a span that says in what period ("once a year", "three times a
