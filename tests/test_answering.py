@@ -702,6 +702,23 @@ def test_a_length_of_time_leads_without_what_it_is_of(date: str, lead: str) -> N
     assert span.text == lead == text[span.start:span.end]
 
 
+@pytest.mark.parametrize(("text", "mentions", "lead"), [
+    ("The salary is £46,500 to £52,000 a year.", [("MONEY", "£46,500"), ("MONEY", "£52,000")],
+     "£46,500 to £52,000"),
+    ("Each class takes 12–15 pupils.", [("CARDINAL", "12"), ("CARDINAL", "15")], "12–15"),
+    ("The salary is £46,500, and £52,000 after a year.",
+     [("MONEY", "£46,500"), ("MONEY", "£52,000")], "£46,500"),  # no range
+])
+def test_a_range_leads_whole(text: str, mentions: list[tuple[str, str]], lead: str) -> None:
+    """"What is the salary?" of "£46,500 to £52,000 per year" was led by "£46,500": half a
+    range, which the entity model takes as two amounts, reads as the salary."""
+    evidence = _made("What is the salary?", ("MONEY", "CARDINAL"), text, mentions)
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == lead == text[span.start:span.end]
+
+
 def test_a_figure_restated_in_brackets_leads_only_when_its_unit_is_asked() -> None:
     """"305 square miles (790 km2)": the lead is the figure, not its conversion in brackets,
     which sat nearer the question's words; "in degrees Celsius" asks for the conversion."""

@@ -167,6 +167,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         shown = _year_of(mention) if info.focus == "year" else mention
         shown = _not_half_a_phrase(shown, candidate.mentions)
         shown = _with_times(_length_alone(shown), text, start)
+        shown = _whole_range(shown, candidate.mentions, text, start)
         options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
@@ -189,6 +190,26 @@ def _clause_distance(mention: Mention, anchors: list[tuple[int, int]], text: str
     return min((abs(a - mention.start) + CROSSED_ORDER * bool(_CLAUSE_JOIN.search(
         text[min(b, mention.end) - start:max(a, mention.start) - start])) for a, b in anchors),
         default=200)
+
+
+_RANGE_JOIN = re.compile(r"\s*(?:-|–|—|to\b)\s*")  # "£46,500 to £52,000", "12–15"
+
+
+def _whole_range(span: Mention, mentions: tuple[Mention, ...], text: str,
+                 start: int) -> Mention:
+    """A figure with the figure of its kind that closes the range it opens ("£46,500 to
+    £52,000", which the entity model takes as two amounts): half a range reads as the
+    whole answer."""
+    if span.label not in _FIGURES:
+        return span
+    join = _RANGE_JOIN.match(text, span.end - start)
+    if join is None:
+        return span
+    end = next((m.end for m in mentions if m.label == span.label
+                and m.start == start + join.end()), None)
+    if end is None:
+        return span
+    return replace(span, end=end, text=text[span.start - start:end - start])
 
 
 # A length of time and what it is of ("28 days of annual leave plus bank holidays", one date
