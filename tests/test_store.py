@@ -627,7 +627,8 @@ def test_load_retries_once_on_a_vanished_build(fake_pipeline: Pipeline,
 @pytest.mark.parametrize("forms", [
     "speed speeds speeding", "need needs needed needing", "agree agreed agreeing agrees",
     "exceed exceeded exceeding", "guarantee guaranteed", "plan plans planned planning",
-    "announce announced announcing", "troop troops",
+    "announce announced announcing", "troop troops", "marry married marries marrying",
+    "study studied studies", "die died dies", "try tried tries",
     # a short verb that loses its "e" before "-ing" or "-ed": "How much notice must the tenant
     # give?" missed "by giving one month's notice" ("give" and "giv")
     "give gives giving", "make makes making", "take takes taking", "move moves moved moving",
@@ -655,6 +656,11 @@ def test_a_word_with_an_invisible_character_in_it_is_one_word() -> None:
     assert tokenize("fer\u00adry fer\u200bry fer\u2060ry \ufeffferry") == ["ferry"] * 4
     reference = BM25.build(["The fer\u200bry leaves at nine.", "Another boat."])
     assert reference.scores(tokenize("ferry"))[0] > 0
+
+
+def test_whose_is_a_question_word_like_who_and_whom() -> None:
+    """"Whose idea was it?" asked for a word no document uses ("whose") and was withheld."""
+    assert tokenize("Who, whom or whose idea?") == ["idea"]
 
 
 def test_different_words_keep_different_stems() -> None:

@@ -35,7 +35,8 @@ STOPWORDS = frozenset(
     just me more most my myself no nor not now of off on once only or other our ours ourselves out
     over own same she should so some such than that the their theirs them themselves then there
     these they this those through to too under until up very was we were what when where which
-    while who whom why will with would you your yours yourself yourselves according also another
+    while who whom whose why will with would you your yours yourself yourselves according also
+    another
     said say says tell told article text document""".split()
 )
 
@@ -58,8 +59,10 @@ def stem(word: str) -> str:
     Cached: a corpus has far fewer distinct words than words, and indexing stems them all."""
     if len(word) <= 3 or word.isdigit():
         return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
+    if word.endswith(("ies", "ied")) and len(word) > 4:
+        return word[:-3] + "y"  # "married", "marries": "marry"
+    if word.endswith("ied"):
+        return word[:-1]  # "died", "tied": "die", "tie"
     if word.endswith(("sses", "shes", "ches", "xes")):
         return word[:-2]
     if word.endswith("s") and not word.endswith(("ss", "us", "sis")):
