@@ -115,8 +115,9 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
-K = Annotated[int | None, BeforeValidator(_not_a_boolean),
-              Field(ge=1, le=MAX_K, description=f"how many passages, 1 to {MAX_K} (default 5)")]
+# The bounds on the number itself, so the published schema says them ("maximum": 20)
+K = Annotated[Annotated[int, Field(ge=1, le=MAX_K)] | None, BeforeValidator(_not_a_boolean),
+              Field(description=f"how many passages, 1 to {MAX_K} (default 5)")]
 DocIds = Annotated[
     list[StrictStr] | None,
     Field(description="only these documents (ids from list_documents); leave it out to use "
