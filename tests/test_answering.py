@@ -2821,3 +2821,32 @@ def test_a_role_in_brackets_is_a_role_not_an_aside_or_a_year() -> None:
                          question_terms=frozenset(tokenize(question)))
         span = _role_in_brackets(replace(candidate, mentions=people), asking)
         assert (span.text if span else None) == name, question
+
+
+FLAT = """# Tenancy agreement
+
+This agreement is made on 3 February 2026 between Halvorsen Lettings Ltd ("the Landlord") and
+Priya Ramaswamy ("the Tenant") for the property at Flat 2, 27 Quarry Lane ("the Property").
+
+## Use of the Property
+
+4.1 The Tenant shall keep the Property clean and in good repair.
+
+4.2 Smoking is prohibited inside the Property.
+
+4.3 Pets may be kept only with the written consent of the Landlord.
+"""
+
+
+@pytest.mark.slow
+def test_a_yes_no_question_about_a_doing_is_answered_by_the_sentence_on_it(
+        tmp_path: Path) -> None:
+    """"Is smoking allowed in the flat?" was withheld: its subject, "smoking", is no noun
+    phrase to the parser, so the first one ("the flat") stood for it and the sentence naming
+    "Flat 2" was quoted (and doubted) before "Smoking is prohibited inside the Property"."""
+    pipeline = _pipeline_of(tmp_path, {"flat.md": FLAT})
+    answer = pipeline.ask("Is smoking allowed in the flat?")
+    assert not answer.abstained, answer.text
+    assert answer.citations[0].quote.text.endswith("Smoking is prohibited inside the Property.")
+    _check_exact(answer, {"flat": FLAT})
+

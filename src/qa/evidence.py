@@ -634,14 +634,25 @@ _YES_NO = re.compile(r"^\s*(?:do|does|did|is|are|was|were|can|could|will|may|mus
                      r"has|have|had)\s", re.IGNORECASE)
 
 
+_DOING = re.compile(r"\s*([A-Za-z]{3,}ing)\s+(?!(?:the|a|an|my|your|our|their|his|her|its)\b)"
+                    r"[a-z]", re.IGNORECASE)  # a doing named by its "-ing" word, opening
+
+
 def yes_no_subject(info: QuestionInfo) -> str:
     """The term of what a yes/no question is about, the head of its first noun phrase
-    ("dog" of "Do dogs travel free?"), or "" (another question; a pronoun: "Do I …?"). A
+    ("dog" of "Do dogs travel free?") or the "-ing" word opening it ("smoking" of "Is
+    smoking allowed …?"), or "" (another question; a pronoun: "Do I …?"). A
     sentence that says the rest of another subject ("Children under 5 travel free.")
     answers nothing about it."""
-    if not _YES_NO.match(info.text):
+    asks = _YES_NO.match(info.text)
+    if not asks:
         return ""
     nouns = sorted((m for m in info.nouns if m.label == "NP"), key=lambda m: m.start)
+    doing = _DOING.match(info.text, asks.end())
+    if doing and not any(m.start == doing.start(1) for m in nouns) \
+            and len(did := tokenize(doing.group(1))) == 1:
+        return did[0]  # "Is smoking allowed in the flat?": what is asked about is
+        # "smoking", which the parser reads as a verb, not "the flat"
     if not nouns:
         return ""
     terms = tokenize(nouns[0].head or nouns[0].text.split()[-1])
