@@ -129,6 +129,11 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         return []
     anchors = [(m.start() + start, m.end() + start) for m in re.finditer(r"[\w’'-]+", text)
                if set(tokenize(m.group())) & evidence.question_terms]
+    # What the question says of the names it gives ("closed" of "When was the University of
+    # Oslo closed?") picks the clause: every clause of the sentence may be about the name.
+    named = {t for m in info.entities if m.label in NAMED for t in tokenize(m.text)}
+    said = [(m.start() + start, m.end() + start) for m in re.finditer(r"[\w’'-]+", text)
+            if set(tokenize(m.group())) & (evidence.question_terms - named)] if named else []
     options = []
     wanted = info.wants[0] if info.wants else "NP"
     term = defined_term(info.text)
@@ -148,7 +153,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "measure": float(wanted in MEASURES),
             "specific": float(_specific(mention, candidate.sentence.start)),
         }
-        order = _clause_distance(mention, anchors, text, start) + 60 * rank
+        order = _clause_distance(mention, said or anchors, text, start) + 60 * rank
         if _defined_as(mention, candidate, term):
             order -= 2000  # 'Northgate Properties Ltd ("the Landlord")': who the landlord is
         if wanted == "PERSON":
