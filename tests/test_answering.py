@@ -783,6 +783,12 @@ def test_a_record_line_the_question_names_is_led_by_its_value() -> None:
         "Mateo Quispe"  # a label in Markdown's bold
     assert lead("What is the power cord length?", ("QUANTITY",),
                 "Power cord length: 1.1 metres.", [("QUANTITY", "1.1 metres")]) == "1.1 metres"
+    # A measure asked for, of a value that lists more: the part that gives it ("37 hours
+    # per week", not "37 hours per week, Monday to Friday" for "How many hours a week?")
+    hours = "Hours: 37 hours per week, Monday to Friday."
+    assert lead("How many hours a week is the job?", ("DATE", "CARDINAL"), hours,
+                [("TIME", "37 hours"), ("DATE", "Monday to Friday")]) == "37 hours per week"
+    assert lead("What are the hours?", (), hours, []) == "37 hours per week, Monday to Friday"
     # A measure asked for and none given; a value as long as prose.
     assert lead("How many apologies were there?", ("CARDINAL",),
                 "Apologies: Tom Hughes and Raj Patel.", [("PERSON", "Tom Hughes")]) is None
@@ -2888,4 +2894,5 @@ def test_the_lead_is_the_span_nearest_what_the_question_says_of_the_name(
     _check_exact(answer, {"life": BIOLOGIST})
     answer = pipeline.ask("Who supervised Halvorsen's thesis?")  # no name's words beside
     assert answer.lead is not None and answer.lead.span.text == "Aksel Brekke", answer.text
+
 

@@ -577,7 +577,21 @@ def _record_value(top: Candidate, evidence: Evidence) -> Span | None:
             m.label in wants and start <= m.start for m in top.mentions) \
             and not any(ch.isdigit() for ch in value):
         return None  # "How many apologies?" is not answered by the names sent
+    if wants and set(wants) <= MEASURES:  # "Hours: 37 hours per week, Monday to Friday":
+        # of a value that lists more, the one part with a figure that says the question's
+        # words ("37 hours per week" for "How many hours a week?")
+        parts = [p for p in _PART.finditer(value)
+                 if any(ch.isdigit() for ch in p.group()) and p.group().strip()
+                 and set(tokenize(p.group())) & evidence.question_terms]
+        if len(parts) == 1 and parts[0].group().strip() != value:
+            part = parts[0]
+            at = start + part.start() + len(part.group()) - len(part.group().lstrip())
+            text = part.group().strip()
+            return Span(at, at + len(text), text)
     return Span(start, start + len(value), value)
+
+
+_PART = re.compile(r"[^,;]+")  # the parts of a record's value that commas or semicolons part
 
 
 _CELL = re.compile(r"[^|\t]+")
