@@ -2896,3 +2896,30 @@ def test_the_lead_is_the_span_nearest_what_the_question_says_of_the_name(
     assert answer.lead is not None and answer.lead.span.text == "Aksel Brekke", answer.text
 
 
+
+LOAD_API = """# tidepool API reference
+
+## tidepool.load(path, *, station=None, units="m")
+
+Reads a tide-gauge file in CSV or NetCDF format and returns a `Series`.
+
+Parameters:
+
+- `path` (str or Path): the file to read.
+- `station` (str, optional): the station code to keep. Defaults to `None`, which keeps all.
+- `units` (str): the units of the returned heights, `"m"` or `"ft"`. Defaults to `"m"`.
+"""
+
+
+@pytest.mark.slow
+def test_a_default_value_is_a_setting_not_a_sum_of_money(tmp_path: Path) -> None:
+    """"What is the default value of units in load?" of an API reference was withheld: "The
+    closest passage gives no amount of money": "value" asked for money, and a parameter's
+    default ('`"m"`') is none. A default (initial, return) value is a setting's, of any
+    kind."""
+    pipeline = _pipeline_of(tmp_path, {"api.md": LOAD_API})
+    answer = pipeline.ask("What is the default value of units in load?")
+    assert not answer.abstained, answer.text
+    assert any('Defaults to `"m"`' in c.quote.text for c in answer.citations), answer.text
+    _check_exact(answer, {"api": LOAD_API})
+

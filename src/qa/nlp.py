@@ -89,6 +89,10 @@ for _group, _nouns in {
     for _noun in _nouns.split():
         _TYPE_NOUNS[_noun] = _group
 
+# A value these name is a setting's, of any kind ("the default value of units": "m"), not a
+# sum of money.
+_SETTING = frozenset(("default", "initial", "return", "starting"))
+
 # Contact details asked for by name ("the email address", "the phone number", "the website"):
 # their spans are found in a sentence by their form (`evidence.CONTACT_FORMS`), which the
 # entity model does not label.
@@ -624,6 +628,9 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
                         else NAME
                 else:
                     group = _type_group(focus, type_of)
+                    if group == "money" and _SETTING & {
+                            c.lower_ for c in noun.children if c.dep_ in ("amod", "compound")}:
+                        group = None  # "the default value of units": a setting's, any kind
                     wants = GROUPS[group] if group else ()
                     point = focus in _POINT_NOUNS
                     if focus in ("time", "hour") and "TIME" in wants:  # a time of day first:
