@@ -2923,3 +2923,39 @@ def test_a_default_value_is_a_setting_not_a_sum_of_money(tmp_path: Path) -> None
     assert any('Defaults to `"m"`' in c.quote.text for c in answer.citations), answer.text
     _check_exact(answer, {"api": LOAD_API})
 
+
+SYLLABUS = """# GEO 214: Coastal Processes
+
+## Weekly schedule
+
+| Week | Topic | Reading |
+|------|-------|---------|
+| 1 | Introduction to coastal systems | Chapter 1 |
+| 2 | Waves and wave energy | Chapter 2 |
+| 6 | Reading week (no classes) | — |
+| 7 | Estuaries and salt marshes | Chapter 7 |
+| 8 | Sea-level change | Chapter 9 |
+| 9 | Hard and soft engineering | Chapter 11 |
+
+## Assessment
+
+1. Field report (2,500 words), due Friday of week 8: 40% of the final mark.
+2. Online quiz on waves and tides, week 4: 10%.
+"""
+
+
+@pytest.mark.slow
+def test_a_table_row_is_read_with_its_header(tmp_path: Path) -> None:
+    """"What topic is covered in week 8?" of a syllabus quoted "Field report …, due Friday of
+    week 8" and the row "| 6 | Reading week (no classes) |", not "| 8 | Sea-level change |
+    Chapter 9 |": that row says "week" and "topic" only by its header, "| Week | Topic |
+    Reading |", and "8" only under "Week". Its words now include its header's, and the row
+    whose cell the question gives after its column's name ("week 8") comes first."""
+    pipeline = _pipeline_of(tmp_path, {"geo.md": SYLLABUS})
+    answer = pipeline.ask("What topic is covered in week 8?")
+    assert not answer.abstained, answer.text
+    assert any(c.quote.text == "| 8 | Sea-level change | Chapter 9 |" for c in answer.citations)
+    assert "Field report" not in answer.citations[0].quote.text, answer.text
+    _check_exact(answer, {"geo": SYLLABUS})
+    answer = pipeline.ask("Which chapter should I read for week 7?")
+    assert any(c.quote.text.startswith("| 7 |") for c in answer.citations), answer.text

@@ -270,6 +270,9 @@ def gather_evidence(
         mentions += details
         own = tokenize(sentence.text)  # the sentence's own words (tokenized once)
         s_terms = set(own) if subject is None else set(own) | _terms_of(subject)
+        header = table_header(sentence, chunk)
+        if header is not None:  # "| 8 | Sea-level change |" says "Week" and "Topic" by its
+            s_terms |= _terms_of(header.text)  # header, "| Week | Topic | Reading |"
         if chunk.index not in passage_terms:
             passage_terms[chunk.index] = _with_names(_terms_of(chunk.text), surnames)
         s_terms = _with_names(s_terms, surnames)
@@ -384,7 +387,8 @@ def gather_evidence(
             candidates = [replace(defined, score=top + CONTINUED_MARGIN), *(
                 c for c in candidates if c.sentence.index != defined.sentence.index)]
         row = _attribute_row(index, info, hits, lambda s: check(
-            s, *_retrieved(scored, s.index)))
+            s, *_retrieved(scored, s.index))) or _keyed_row(info, hits, lambda s: check(
+                s, *_retrieved(scored, s.index)))
         if row is not None:  # the table names what was asked in so many words
             top = candidates[0].score if candidates else 0.0
             candidates = [replace(row, score=top + CONTINUED_MARGIN), *(
@@ -684,6 +688,32 @@ def _attribute_row(index: Index, info: QuestionInfo, hits: Sequence[Hit],
                     or table_header(sentence, chunk) is None:
                 continue
             return check(sentence)
+    return None
+
+
+def _keyed_row(info: QuestionInfo, hits: Sequence[Hit],
+               check: Callable[[Sentence], Candidate]) -> Candidate | None:
+    """The row of a table, in any passage found, one of whose cells the question gives
+    after the name of its column ("week 8" of "What topic is covered in week 8?": the row
+    "| 8 | Sea-level change | Chapter 9 |" under "| Week | Topic | Reading |"): it is the
+    row asked about, though another ("| 6 | Reading week (no classes) |") says more of the
+    question's words."""
+    for hit in hits:
+        chunk = hit.chunk
+        if "|" not in chunk.text:
+            continue
+        for sentence in chunk.sentences:
+            header = table_header(sentence, chunk)
+            if header is None:
+                continue
+            names = [c.strip() for c in header.text.strip().strip("|").split("|")]
+            cells = [c.strip() for c in sentence.text.strip().strip("|").split("|")]
+            if len(names) != len(cells):
+                continue
+            if any(name and cell and re.search(
+                    rf"(?<!\w){re.escape(name)}\s+{re.escape(cell)}(?!\w)", info.text,
+                    re.IGNORECASE) for name, cell in zip(names, cells, strict=True)):
+                return check(sentence)
     return None
 
 
