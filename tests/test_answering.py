@@ -515,6 +515,11 @@ def test_a_number_followed_by_its_currency_is_money() -> None:
      [("MONEY", "45p a mile")]),
     ("A stamp costs 99¢, or 20 from 3pm.", [("CARDINAL", "20")],
      [("CARDINAL", "20"), ("MONEY", "99¢")]),
+    # a bare number labelled a name ("386" as a product) is a count; a name with one is not
+    ("The Trust employed 386 staff, up from 371.", [("PRODUCT", "386"), ("CARDINAL", "371")],
+     [("CARDINAL", "386"), ("CARDINAL", "371")]),
+    ("A Boeing 747 flew 1,050 people.", [("PRODUCT", "Boeing 747"), ("ORG", "1,050")],
+     [("PRODUCT", "Boeing 747"), ("CARDINAL", "1,050")]),
 ])
 def test_numbers_are_mended_as_a_reader_reads_them(
         text: str, labelled: list[tuple[str, str]], read: list[tuple[str, str]]) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 from qa.chunking import is_heading, table_header
 from qa.expansion import TYPO_SIMILARITY
 from qa.lexical import stem, tokenize
-from qa.nlp import CONTACT, CONTACT_WORDS, PLACE, PROHIBITS, TIME_UNITS, QuestionInfo
+from qa.nlp import CONTACT, CONTACT_WORDS, NAME, PLACE, PROHIBITS, TIME_UNITS, QuestionInfo
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.retrieval import Scored, unit_max
 from qa.store import Index
@@ -1150,6 +1150,11 @@ _AMOUNT = re.compile(rf"\d|{CURRENCY_WORDS.pattern}|\b(?:billion|million|thousan
                      re.IGNORECASE)
 
 
+# A number and nothing else ("386", "1,050", "2.5"), which the small model may label a name
+_BARE_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAMES = frozenset(NAME)
+
+
 def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
              numbers: bool = True, persons: bool = False) -> tuple[Mention, ...]:
     """Mend mistakes of the small English model. An "amount of money" with no number or
@@ -1184,6 +1189,8 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
         if m.label in _NUMBERS and (not any(ch.isalnum() for ch in m.text) or (
                 marker is not None and m.start - at == marker.start(1))):
             continue  # "#" of "# Lemon cake"; the "1" of "1. Heat the oven", a list's number
+        if m.label in _NAMES and _BARE_NUMBER.fullmatch(m.text):
+            m = replace(m, label="CARDINAL")  # "386" of "386 staff", labelled a product
         if m.label in _COUNTS and _IN_PENCE.match(m.text):
             m = replace(m, label="MONEY")  # "45p a mile", labelled a quantity
         elif m.label == "CARDINAL" and (pence := _PENCE.match(text, m.end - at)):
