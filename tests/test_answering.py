@@ -1650,6 +1650,36 @@ def test_a_follow_up_pronoun_becomes_what_the_previous_question_named(
     assert resolve(question, _asked("earlier", topic, kind)) == resolved
 
 
+@pytest.mark.parametrize(("follow", "kinds", "unanswered", "resolved"), [
+    # after a question the documents did not answer, "he" is what it asked of
+    ("When was he elected?", {"he": "person"}, True, "When was the mayor elected?"),
+    ("How long is his term?", {"his": "person"}, True, "How long is the mayor's term?"),
+    # after an answer, "he" is found by the passage the conversation is in
+    ("When was he elected?", {"he": "person"}, False, "When was he elected?"),
+])
+def test_a_person_pronoun_after_an_unanswered_question_is_what_it_asked_of(
+        follow: str, kinds: dict[str, str], unanswered: bool, resolved: str) -> None:
+    refs = tuple(Reference(r.start, r.end, r.kind, follow[r.start:r.end] == "his")
+                 for r in _refs(follow, **kinds))
+    question = _asked(follow, refs=refs)
+    assert resolve(question, _asked("Who is the mayor?", "the mayor", "thing"),
+                   unanswered) == resolved
+
+
+@pytest.mark.parametrize(("said", "nothing"), [
+    ("The document doesn't say. It never mentions “mayor” [1].", True),
+    ("The documents don't say. The closest passage does not answer it [1].", True),
+    ("Not sure the document answers this. Closest: The pool opened in 1936. [1]", True),
+    ("The documents never mention “bottled water”. Closest: Water is sold. [1]", True),
+    ("The pool opened in 1936. [1]", False),
+    ("The document says little about sales, but sales rose. [1]", False),
+])
+def test_an_earlier_answer_that_found_nothing_is_told(said: str, nothing: bool) -> None:
+    from qa.answering import found_nothing
+
+    assert found_nothing(said) is nothing
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("earlier", "topic"), [
     ("When did the second bridge open?", "the second bridge"),
@@ -1691,6 +1721,40 @@ def test_a_follow_up_about_the_previous_subject_is_answered_as_its_standalone_fo
     assert not follow.abstained
     assert "two" in follow.citations[0].quote.text
     _check_exact(follow, {"kettle": KETTLE})
+
+
+TRUST = """Harbourside Water Trust: Annual Report
+
+The Harbourside Water Trust supplied drinking water to 41,200 households during 2025. Leakage
+fell to 11 percent, the lowest figure the Trust has recorded.
+
+Board members
+
+1. Helen Marsh, chair, appointed in 2019
+2. Thomas Blake, chief executive
+3. Priya Natarajan, finance director
+
+The board met eleven times during the year.
+"""
+
+
+@pytest.mark.slow
+def test_a_follow_up_about_what_the_document_lacks_is_not_answered(tmp_path: Path) -> None:
+    """"Who is the mayor of the city?" is not answered (the report has no mayor); "When was
+    he elected?" then asks about the mayor, not about the board member quoted as the closest
+    sentence: it was answered, sure, with "Helen Marsh, chair, appointed in 2019"."""
+    pipeline = _pipeline_of(tmp_path, {"trust.txt": TRUST})
+    first = pipeline.ask("Who is the mayor of the city?")
+    assert first.abstained or first.tentative
+    follow = pipeline.ask("When was he elected?", [Turn(first.question, first.text)])
+    assert follow.abstained or follow.tentative, follow.text
+    assert follow.read_as == "When was the mayor of the city elected?"
+    # a person the document names is still followed up through its passage
+    named = pipeline.ask("Who is the chair?")
+    later = pipeline.ask("When was she appointed?", [Turn(named.question, named.text)])
+    assert not later.abstained and later.read_as is None
+    assert "2019" in later.citations[0].quote.text
+    _check_exact(later, {"trust": (tmp_path / "seeds" / "trust.txt").read_text("utf-8")})
 
 
 TOWNS = {
@@ -2497,7 +2561,9 @@ def test_how_a_follow_up_was_read_reaches_every_edge_escaped() -> None:
     ("Is it safe to put the pot in the dishwasher?", []),  # "it" stands for "to put …"
     ("How long does it take to cook brown rice?", []),
     ("Is it true that the bridge fell in a gale?", []),
-    ("What did he say?", []),  # a person: left to the conversation
+    # a person: `resolve` leaves it to the conversation, unless the documents did not
+    # answer the question before it ("When was he elected?" after "Who is the mayor?")
+    ("What did he say?", ["he"]),
 ])
 def test_the_pronouns_that_point_back(real_pipeline: Pipeline, follow: str,
                                       pointing: list[str]) -> None:

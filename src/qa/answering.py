@@ -834,6 +834,18 @@ def _other_kind(evidence: Evidence, top: Candidate) -> str:
     return f"{subject} {_list(top.other_kind)}. Closest: "
 
 
+# How an answer opens that the documents did not give (`_abstain`, `_hedge`, `_other_kind`)
+_FOUND_NOTHING = re.compile(r"(?:The documents? (?:doesn't|don't) say\b|Not sure the documents? "
+                            r"answers? this\b|The documents? never mentions?\b)")
+
+
+def found_nothing(answer: str) -> bool:
+    """Does an earlier answer's text say the documents do not answer its question (withheld,
+    or only the closest sentences, hedged)? What it quotes is then not what the conversation
+    is about: the thing asked of is not in the documents."""
+    return _FOUND_NOTHING.match(answer.lstrip()) is not None
+
+
 def _hedge(evidence: Evidence) -> str:
     """What a tentative answer opens with: the quotes are the closest the documents come."""
     if evidence.documents <= 1:

@@ -659,7 +659,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
     topic, topic_kind = _topic(doc)
     references = tuple(
         Reference(t.idx, t.idx + len(t), _PRONOUN_KINDS[t.lower_],
-                  t.dep_ == "poss" or t.lower_ in ("its", "their"))
+                  t.dep_ == "poss" or t.lower_ in ("its", "their", "his"))
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
     passive = wh is not None and tokens[wh].dep_ == "nsubjpass"
@@ -736,11 +736,13 @@ def _title(token: Any) -> bool:
     return str(token.lower_).rstrip(".") in _TITLES
 
 
-# Pronouns a follow-up's subject is put back for. Not "he" or "she": a text goes on about a
-# person by pronoun, so the passage the conversation is in finds the answer better than the
-# name does (measured on the tuning follow-ups: no gain, two answers lost).
+# Pronouns a follow-up's subject is put back for. "He" and "she" only after a question the
+# documents did not answer (`resolve`): a text goes on about a person by pronoun, so the
+# passage the conversation is in finds the answer better than the name does (measured on
+# the tuning follow-ups: no gain, two answers lost).
 _PRONOUN_KINDS = {"it": "thing", "its": "thing", "they": "plural", "them": "plural",
-                  "their": "plural"}
+                  "their": "plural", **dict.fromkeys(("he", "him", "his", "she", "her"),
+                                                     "person")}
 def _anticipatory(token: Any) -> bool:
     """Is this the "it" that stands for a clause after it ("Is it safe to put the pot in
     the dishwasher?", "Is it true that …"), not for anything named earlier?"""
@@ -802,15 +804,21 @@ def _kind(root: Any) -> str:
             else "plural" if root.tag_ in ("NNS", "NNPS") else "thing")
 
 
-def resolve(question: QuestionInfo, previous: QuestionInfo) -> str:
+def resolve(question: QuestionInfo, previous: QuestionInfo, unanswered: bool = False) -> str:
     """The question with its pronouns replaced by what the previous question was about,
     where they agree ("How long does it take?" after "What is the Porridge program for?":
-    "How long does the Porridge program take?"); the question itself when none do."""
+    "How long does the Porridge program take?"); the question itself when none do. "He" and
+    "she" only when the previous question went `unanswered` ("When was he elected?" after
+    "Who is the mayor?"): there is no passage the conversation is in to find them by, and
+    the question is about what the documents lack ("the mayor"), not a person of theirs."""
     if not previous.topic:
         return question.text
     text = question.text
     for ref in sorted(question.references, key=lambda r: -r.start):
-        if ref.kind != previous.topic_kind:
+        if ref.kind == "person":
+            if not unanswered or previous.topic_kind == "plural":
+                continue
+        elif ref.kind != previous.topic_kind:
             continue
         topic = previous.topic
         if ref.possessive:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from qa.answering import compose
+from qa.answering import compose, found_nothing
 from qa.config import (
     MAX_K,
     Settings,
@@ -555,7 +555,9 @@ class Pipeline:
             # A pronoun that stands for what the previous question named is replaced by it,
             # and the question is answered on its own ("How long does it take?" after "What
             # is the Porridge program for?"); otherwise the earlier turn joins the search.
-            resolved = resolve(info, self.analyze(turns[-1].question))
+            said = turns[-1].answer
+            resolved = resolve(info, self.analyze(turns[-1].question),
+                               said is not None and found_nothing(said))
             if resolved != text:
                 info, follow_up = self.analyze(resolved), False
             else:
@@ -569,6 +571,8 @@ class Pipeline:
                     turns[-1] = Turn(turns[-1].question, said)
                 if turns[-1].answer is None:
                     follow_up = False
+                elif found_nothing(turns[-1].answer):  # what it quoted is only the closest
+                    context = turns[-1].question
                 else:
                     context = f"{turns[-1].question} {turns[-1].answer}".strip()
         query = Query.of(info.text, context, CONTEXT_WEIGHT, index=index, words=self.words())
@@ -583,7 +587,9 @@ class Pipeline:
             return None
         first = None
         if context:
-            quoted = quoted_sentences(index, hits, turns[-1].answer)
+            said = turns[-1].answer
+            quoted = set() if said is None or found_nothing(said) else quoted_sentences(
+                index, hits, said)
             first = follow_up_sentence(index, hits, vectors[0], tokenize(text), quoted,
                                        self.weights.sentence_lexical)
         return gather_evidence(index, info, hits, scored, query.expansions, follow_up, first)
