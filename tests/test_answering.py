@@ -1757,6 +1757,43 @@ def test_a_follow_up_about_what_the_document_lacks_is_not_answered(tmp_path: Pat
     _check_exact(later, {"trust": (tmp_path / "seeds" / "trust.txt").read_text("utf-8")})
 
 
+@pytest.mark.parametrize(("follow", "earlier", "asked"), [
+    ("Where?", "When will the annual meeting be held?",
+     "Where will the annual meeting be held?"),
+    ("And what time?", "And when does the pool open on Sundays?",
+     "What time does the pool open on Sundays?"),
+    ("when", "Where was Ada Lowe born?", "When was Ada Lowe born?"),
+    ("How?", "Why did the bridge fall?", "How did the bridge fall?"),
+    # not a bare question word; no question word and auxiliary to put it in the place of;
+    # "who", "what" and "how much" ask for what the verb needs ("Who will the meeting …?")
+    ("Where is it?", "When will the meeting be held?", "Where is it?"),
+    ("When?", "Who designed the bridge?", "When?"),
+    ("When?", "How much did the bridge cost?", "When?"),
+    ("Who?", "When will the meeting be held?", "Who?"),
+])
+def test_a_bare_question_word_asks_the_previous_question_again(
+        follow: str, earlier: str, asked: str) -> None:
+    from qa.nlp import ask_again
+
+    assert ask_again(follow, earlier) == asked
+
+
+@pytest.mark.slow
+def test_a_bare_question_word_follow_up_is_answered(tmp_path: Path) -> None:
+    """"Where?" after "When will the annual general meeting be held?" was searched with the
+    conversation and answered from the sentence after the one quoted ("The board met eleven
+    times"), then withheld: it asks where the meeting will be held."""
+    pipeline = _pipeline_of(tmp_path, {"trust.txt": TRUST + (
+        "The annual general meeting will be held on 9 June 2026 at the Corn Exchange. The "
+        "board will publish its accounts in May.\n")})
+    first = pipeline.ask("When will the annual general meeting be held?")
+    follow = pipeline.ask("Where?", [Turn(first.question, first.text)])
+    assert follow.read_as == "Where will the annual general meeting be held?"
+    assert not follow.abstained and follow.lead is not None
+    assert follow.lead.span.text.endswith("Corn Exchange")
+    _check_exact(follow, {"trust": (tmp_path / "seeds" / "trust.txt").read_text("utf-8")})
+
+
 TOWNS = {
     "ashford": """The library of Ashford
 

@@ -804,6 +804,34 @@ def _kind(root: Any) -> str:
             else "plural" if root.tag_ in ("NNS", "NNPS") else "thing")
 
 
+# A question that is a question word and nothing else ("Where?", "And when?", "What
+# time?"), and the question word and auxiliary a question opens with ("When will"): the
+# first asks the second's question of something else. Words that ask when, where, why or
+# how a thing is done, each of which stands where another does; not "who", "what" or "how
+# much", which ask for the subject or object ("When will the meeting be held?": "Who will
+# the meeting be held?" makes no sense).
+_ADJUNCT = r"(?:when|where|why|how|(?:what|which)\s+(?:time|year|day|date))"
+_ONLY_WH = re.compile(rf"^\s*(?:(?:and|but|so)\s+)?({_ADJUNCT}|how\s+(?:long|often|soon))"
+                      r"\s*\?*\s*$", re.IGNORECASE)
+_AUX = ("am is are was were be been do does did will would shall should can could may might "
+        "must has have had").split()
+_OPENS_WH = re.compile(rf"^\s*(?:(?:and|but|so)\s+)?{_ADJUNCT}(?=\s+(?:{'|'.join(_AUX)})\b)",
+                       re.IGNORECASE)
+
+
+def ask_again(question: str, previous: str) -> str:
+    """A bare question word asked after a question ("Where?" after "When will the annual
+    meeting be held?") as that question asked with it ("Where will the annual meeting be
+    held?"); the question itself when it is more, or the previous one does not open with a
+    question word and an auxiliary ("Who designed it?" has no place for "when")."""
+    only = _ONLY_WH.match(question)
+    opens = _OPENS_WH.match(previous)
+    if only is None or opens is None:
+        return question
+    wh = " ".join(only.group(1).split())
+    return wh[0].upper() + wh[1:].lower() + previous[opens.end():]
+
+
 def resolve(question: QuestionInfo, previous: QuestionInfo, unanswered: bool = False) -> str:
     """The question with its pronouns replaced by what the previous question was about,
     where they agree ("How long does it take?" after "What is the Porridge program for?":

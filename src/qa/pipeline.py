@@ -51,6 +51,7 @@ from qa.log import log
 from qa.nlp import (
     Analyzer,
     QuestionInfo,
+    ask_again,
     check_spacy,
     make_analyzer,
     resolve,
@@ -555,11 +556,19 @@ class Pipeline:
             # A pronoun that stands for what the previous question named is replaced by it,
             # and the question is answered on its own ("How long does it take?" after "What
             # is the Porridge program for?"); otherwise the earlier turn joins the search.
+            # A bare question word ("Where?") asks the previous question's again ("Where
+            # will the meeting be held?" after "When will the meeting be held?").
             said = turns[-1].answer
+            again = ask_again(text, turns[-1].question)
+            asked_again = again != text
+            if asked_again:
+                text, info = again, self.analyze(again)
             resolved = resolve(info, self.analyze(turns[-1].question),
                                said is not None and found_nothing(said))
             if resolved != text:
                 info, follow_up = self.analyze(resolved), False
+            elif asked_again and not info.refers_back:
+                follow_up = False  # asked again whole: it stands alone
             else:
                 if turns[-1].answer is None:  # only the question was given (CLI --history,
                     # Python): its answer is what the conversation was about. One level: the
