@@ -1794,6 +1794,35 @@ def test_a_bare_question_word_follow_up_is_answered(tmp_path: Path) -> None:
     _check_exact(follow, {"trust": (tmp_path / "seeds" / "trust.txt").read_text("utf-8")})
 
 
+POOL = """# Millbrook Community Pool
+
+The pool opens at 8am and closes at 6pm on Saturdays.
+
+## Frequently asked questions
+
+Do I need to book?
+
+Booking is recommended for lane swimming but not required for general sessions.
+
+Can children swim alone?
+
+Children under 8 must be accompanied in the water by an adult aged 16 or over.
+"""
+
+
+@pytest.mark.slow
+def test_a_follow_up_is_not_answered_by_a_heading(tmp_path: Path) -> None:
+    """"Do I need to book?" (no noun: searched with the conversation) after a question on
+    opening hours quoted the FAQ's own question, sure (1.00), where asked alone it quotes
+    the answer under it. A heading is quoted in a follow-up only when nothing else is."""
+    pipeline = _pipeline_of(tmp_path, {"pool.md": POOL})
+    first = pipeline.ask("When does the pool close on Saturdays?")
+    follow = pipeline.ask("Do I need to book?", [Turn(first.question, first.text)])
+    assert not follow.abstained
+    assert follow.citations[0].quote.text.startswith("Booking is recommended"), follow.text
+    _check_exact(follow, {"pool": (tmp_path / "seeds" / "pool.md").read_text("utf-8")})
+
+
 TOWNS = {
     "ashford": """The library of Ashford
 

@@ -958,8 +958,12 @@ def follow_up_sentence(
     Sentences of the top passages are scored against the question alone; a sentence next to
     one quoted in the previous answer gets a bonus (conversations move along the text) and
     one already quoted a small penalty (a follow-up rarely wants the same sentence again).
+    A heading (a title, a FAQ's question: `chunking.is_heading`) only when the passages hold
+    no other sentence, as in a question asked alone: "Do I need to book?" is not answered
+    by the FAQ's own "Do I need to book?".
     """
-    sentences = [s for h in hits[:FOLLOW_UP_PASSAGES] for s in h.chunk.sentences]
+    pairs = [(s, h.chunk) for h in hits[:FOLLOW_UP_PASSAGES] for s in h.chunk.sentences]
+    sentences = [s for s, _ in pairs]
     ids = np.array([s.index for s in sentences])
     cosines = index.sentence_vectors(ids) @ vector
     scores = cosines + lexical_share * unit_max(index.sentence_scores(terms, ids))
@@ -968,7 +972,7 @@ def follow_up_sentence(
             scores[i] -= REPEAT_PENALTY
         elif any(abs(s.index - q) == 1 for q in quoted):
             scores[i] += NEXT_SENTENCE_BONUS
-    best = int(np.argmax(scores))
+    best = min(range(len(pairs)), key=lambda i: (is_heading(*pairs[i]), -scores[i]))
     return sentences[best], float(cosines[best])
 
 
