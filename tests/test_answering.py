@@ -1823,6 +1823,20 @@ def test_a_follow_up_is_not_answered_by_a_heading(tmp_path: Path) -> None:
     _check_exact(follow, {"pool": (tmp_path / "seeds" / "pool.md").read_text("utf-8")})
 
 
+@pytest.mark.slow
+def test_is_there_asks_anew(tmp_path: Path) -> None:
+    """"Is there a sauna?" was taken for a follow-up (its "there" for one that points back)
+    and answered from the conversation's passage, sure, with the opening hours; "there"
+    that only opens the question (an expletive) points at nothing: the pool has no sauna."""
+    pipeline = _pipeline_of(tmp_path, {"pool.md": POOL})
+    assert not pipeline.analyze("Is there a sauna?").refers_back
+    assert not pipeline.analyze("Are there lockers?").refers_back
+    assert pipeline.analyze("How many people live there?").refers_back
+    first = pipeline.ask("When does the pool close on Saturdays?")
+    follow = pipeline.ask("Is there a sauna?", [Turn(first.question, first.text)])
+    assert follow.abstained or follow.tentative, follow.text
+
+
 TOWNS = {
     "ashford": """The library of Ashford
 

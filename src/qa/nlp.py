@@ -653,6 +653,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
     verbless = not any(t.pos_ in ("VERB", "AUX") for t in tokens)  # "Under which operation?"
     refers_back = verbless or bool(_ELLIPSIS.match(text)) or any(
         t.lower_ in _BACK_REFERENCES and (t.pos_ == "PRON" or t.dep_ in ("poss", "advmod"))
+        and t.dep_ != "expl"  # "Is there a sauna?", "Is it safe to …": they point at nothing
         and not (t.lower_ == "that" and t.dep_ in ("nsubj", "mark")) for t in tokens[first:]
     )
     has_subject = any(t.pos_ in ("NOUN", "PROPN", "NUM") for t in tokens) or bool(doc.ents)
