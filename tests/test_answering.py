@@ -1837,6 +1837,36 @@ def test_is_there_asks_anew(tmp_path: Path) -> None:
     assert follow.abstained or follow.tentative, follow.text
 
 
+RESERVOIRS = """# Reservoir Levels
+
+The three reservoirs held the following volumes at the end of September. The Trust considers
+a level below 60 percent a drought warning.
+
+| Reservoir | Capacity (Ml) | Level |
+|---|---|---|
+| Kellan Ridge | 4,800 | 72% |
+| Fenwick Moor | 3,100 | 58% |
+| Ashby Vale | 2,250 | 81% |
+
+Fenwick Moor was the only reservoir below the drought warning level. The Trust asked
+customers in the Fenwick supply zone to avoid using hosepipes from 2 August.
+"""
+
+
+@pytest.mark.slow
+def test_a_table_row_quoted_second_comes_with_its_header(tmp_path: Path) -> None:
+    """"What was the level of Fenwick Moor?" quoted the sentence on Fenwick Moor, then its
+    row alone, "| Fenwick Moor | 3,100 | 58% |": which figure is the level? A row quoted
+    second has its header before it, as a row quoted first has."""
+    pipeline = _pipeline_of(tmp_path, {"levels.md": RESERVOIRS})
+    answer = pipeline.ask("What was the level of Fenwick Moor?")
+    quotes = [c.quote.text for c in answer.citations]
+    assert "| Fenwick Moor | 3,100 | 58% |" in quotes, answer.text
+    row = quotes.index("| Fenwick Moor | 3,100 | 58% |")
+    assert row > 0 and quotes[row - 1] == "| Reservoir | Capacity (Ml) | Level |"
+    _check_exact(answer, {"levels": (tmp_path / "seeds" / "levels.md").read_text("utf-8")})
+
+
 TOWNS = {
     "ashford": """The library of Ashford
 

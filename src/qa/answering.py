@@ -772,6 +772,11 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         if (second.sentence.index == top.sentence.index - 1
                 and second.sentence.doc_id == top.sentence.doc_id):
             chosen.reverse()  # the sentence just before the best one: read them in order
+        above = table_header(second.sentence, second.chunk)
+        if above is not None and sum(_words(c.sentence.text) for c in chosen) \
+                + _words(above.text) + 3 + _lead_words(lead_span) + _words(hedge) \
+                <= MAX_ANSWER_WORDS:  # a table's row second: which column is which
+            chosen.insert(chosen.index(second), replace(second, sentence=above))
 
     # Every word shown counts, as a reader (or `str.split`) counts them: the lead and its dash,
     # a hedge, the quotes, and each quote's `[n]` marker (a cut quote's "…" joins its word).
