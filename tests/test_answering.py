@@ -713,11 +713,34 @@ def test_a_length_of_time_leads_without_what_it_is_of(date: str, lead: str) -> N
     ("Each class takes 12–15 pupils.", [("CARDINAL", "12"), ("CARDINAL", "15")], "12–15"),
     ("The salary is £46,500, and £52,000 after a year.",
      [("MONEY", "£46,500"), ("MONEY", "£52,000")], "£46,500"),  # no range
+    ("The salary is between £40,000 and £45,000.",
+     [("MONEY", "£40,000"), ("MONEY", "£45,000")], "£40,000 and £45,000"),
 ])
 def test_a_range_leads_whole(text: str, mentions: list[tuple[str, str]], lead: str) -> None:
     """"What is the salary?" of "£46,500 to £52,000 per year" was led by "£46,500": half a
     range, which the entity model takes as two amounts, reads as the salary."""
     evidence = _made("What is the salary?", ("MONEY", "CARDINAL"), text, mentions)
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == lead == text[span.start:span.end]
+
+
+@pytest.mark.parametrize(("text", "mentions", "lead"), [
+    # the model's "10am and" is one end of the range, and "3pm" the other
+    ("Staff must be available between 10am and 3pm, the core hours.",
+     [("TIME", "10am and"), ("TIME", "3pm")], "10am and 3pm"),
+    ("Staff must be available between 10am and 3pm, the core hours.",
+     [("TIME", "3pm"), ("TIME", "10am and")], "10am and 3pm"),
+    ("Staff must be available between 10am and 3pm, the core hours.",
+     [("TIME", "3pm")], "3pm"),  # one end alone: nothing to join
+    # "to" between times of day leaves them apart: "When does it open?" wants the first
+    ("The pool is open from 10am to 3pm daily.", [("TIME", "10am"), ("TIME", "3pm")], "10am"),
+])
+def test_a_range_of_times_between_two_leads_whole(
+        text: str, mentions: list[tuple[str, str]], lead: str) -> None:
+    """"What are the core hours?" of "available between 10am and 3pm" was led by "3pm"."""
+    evidence = _made("What are the core hours?", ("TIME", "DATE"), text, mentions)
     answer = compose(evidence, _model(5, 5))
     assert answer.lead is not None
     span = answer.lead.span

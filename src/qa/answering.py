@@ -205,16 +205,27 @@ def _whole_range(span: Mention, mentions: tuple[Mention, ...], text: str,
     """A figure with the figure of its kind that closes the range it opens ("£46,500 to
     £52,000", which the entity model takes as two amounts): half a range reads as the
     whole answer."""
-    if span.label not in _FIGURES:
+    if span.label not in _FIGURES and span.label != "TIME":
         return span
-    join = _RANGE_JOIN.match(text, span.end - start)
-    if join is None:
-        return span
-    end = next((m.end for m in mentions if m.label == span.label
-                and m.start == start + join.end()), None)
-    if end is None:
-        return span
-    return replace(span, end=end, text=text[span.start - start:end - start])
+    ranges = []  # each figure of the span's kind with the one after it, where they make one
+    kind = sorted((m for m in mentions if m.label == span.label), key=lambda m: m.start)
+    for first, last in zip(kind, kind[1:], strict=False):
+        between = _BETWEEN.search(text[:first.start - start]) is not None
+        own = first.text[:-4] if between and first.text.endswith(" and") else first.text
+        joined = text[first.start - start + len(own):last.start - start]
+        if (between and _AND.fullmatch(joined)) or (
+                span.label != "TIME" and _RANGE_JOIN.fullmatch(joined)):
+            ranges.append((first.start, last.end))
+    for a, b in ranges:
+        if a <= span.start < b and span.end <= b or span.start == a:
+            return replace(span, start=a, end=b, text=text[a - start:b - start])
+    return span
+
+
+# "between 10am and 3pm", "between 40 and 60": both ends are the answer (of times of day
+# too, which "10am to 3pm" leaves alone: "When does it open?" wants the first)
+_BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
+_AND = re.compile(r"\s*(?:and|-|–)\s*", re.IGNORECASE)
 
 
 # A length of time and what it is of ("28 days of annual leave plus bank holidays", one date
