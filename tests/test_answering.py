@@ -515,6 +515,10 @@ def test_a_number_followed_by_its_currency_is_money() -> None:
      [("MONEY", "45p a mile")]),
     ("A stamp costs 99¢, or 20 from 3pm.", [("CARDINAL", "20")],
      [("CARDINAL", "20"), ("MONEY", "99¢")]),
+    # a time across a table's cells is one per cell
+    ("| Sunday | 9am | 4pm |", [("DATE", "Sunday"), ("TIME", "9am | 4pm")],
+     [("DATE", "Sunday"), ("TIME", "9am"), ("TIME", "4pm")]),
+    ("Sunday | 9am | 4pm", [("TIME", "Sunday | 9am |")], [("TIME", "Sunday"), ("TIME", "9am")]),
     # a bare number labelled a name ("386" as a product) is a count; a name with one is not
     ("The Trust employed 386 staff, up from 371.", [("PRODUCT", "386"), ("CARDINAL", "371")],
      [("CARDINAL", "386"), ("CARDINAL", "371")]),
@@ -1888,6 +1892,30 @@ def test_a_table_row_quoted_second_comes_with_its_header(tmp_path: Path) -> None
     row = quotes.index("| Fenwick Moor | 3,100 | 58% |")
     assert row > 0 and quotes[row - 1] == "| Reservoir | Capacity (Ml) | Level |"
     _check_exact(answer, {"levels": (tmp_path / "seeds" / "levels.md").read_text("utf-8")})
+
+
+HOURS = """# Millbrook Community Pool
+
+## Opening hours
+
+| Day | Opens | Closes |
+|---|---|---|
+| Monday to Friday | 6:30am | 9pm |
+| Saturday | 8am | 6pm |
+| Sunday | 9am | 4pm |
+"""
+
+
+@pytest.mark.slow
+def test_a_time_in_a_table_leads_by_its_column(tmp_path: Path) -> None:
+    """"When does the pool close on Sunday?" quoted the row "| Sunday | 9am | 4pm |" with no
+    lead: the entity model read "9am | 4pm" as one time, in no one cell. Each cell is its
+    own answer, and the column named ("Closes") says which."""
+    pipeline = _pipeline_of(tmp_path, {"pool.md": HOURS})
+    answer = pipeline.ask("When does the pool close on Sunday?")
+    assert answer.lead is not None, answer.text
+    assert answer.lead.span.text == "4pm"
+    _check_exact(answer, {"pool": (tmp_path / "seeds" / "pool.md").read_text("utf-8")})
 
 
 TOWNS = {

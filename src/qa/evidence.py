@@ -1187,6 +1187,7 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
     if dates:
         found = (*(m for m in found if m.label == "NP" or not any(
             d.start < m.end and m.start < d.end for d in dates)), *dates)
+    found = tuple(part for m in found for part in _by_cell(m))
     for m in found:
         if m.label == "MONEY" and not _AMOUNT.search(m.text):
             continue  # "## Contact", labelled an amount of money
@@ -1226,6 +1227,25 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
                 m = replace(m, label="GPE")
         out.append(m)
     return tuple(out)
+
+
+_CELL_EDGE = re.compile(r"\s*\|\s*")
+
+
+def _by_cell(mention: Mention) -> tuple[Mention, ...]:
+    """A mention that runs across a table's cells ("9am | 4pm" of "| Sunday | 9am | 4pm |",
+    one time to the entity model) as one mention per cell: each cell is its own answer."""
+    if mention.label == "NP" or "|" not in mention.text:
+        return (mention,)
+    parts, at = [], 0
+    for edge in [*_CELL_EDGE.finditer(mention.text), None]:
+        end = edge.start() if edge is not None else len(mention.text)
+        if any(ch.isalnum() for ch in mention.text[at:end]):
+            parts.append(replace(mention, start=mention.start + at, end=mention.start + end,
+                                 text=mention.text[at:end]))
+        if edge is not None:
+            at = edge.end()
+    return tuple(parts)
 
 
 def _missed_numbers(mentions: tuple[Mention, ...], sentence: Sentence,
