@@ -1791,6 +1791,13 @@ def test_a_follow_up_about_what_the_document_lacks_is_not_answered(tmp_path: Pat
      "What time does the pool open on Sundays?"),
     ("when", "Where was Ada Lowe born?", "When was Ada Lowe born?"),
     ("How?", "Why did the bridge fall?", "How did the bridge fall?"),
+    # a phrase with a preposition says when, where or how much as well
+    ("Over what period?", "By how much did passenger numbers at Ellerby rise?",
+     "Over what period did passenger numbers at Ellerby rise?"),
+    ("Where?", "In which year was the bridge opened?", "Where was the bridge opened?"),
+    ("And for how long?", "When will the road be closed?",
+     "For how long will the road be closed?"),
+    ("By whom?", "When was it built?", "By whom?"),
     # not a bare question word; no question word and auxiliary to put it in the place of;
     # "who", "what" and "how much" ask for what the verb needs ("Who will the meeting …?")
     ("Where is it?", "When will the meeting be held?", "Where is it?"),

@@ -811,7 +811,11 @@ def _kind(root: Any) -> str:
 # how a thing is done, each of which stands where another does; not "who", "what" or "how
 # much", which ask for the subject or object ("When will the meeting be held?": "Who will
 # the meeting be held?" makes no sense).
-_ADJUNCT = r"(?:when|where|why|how|(?:what|which)\s+(?:time|year|day|date))"
+_ADJUNCT = (r"(?:when|where|why|how|(?:what|which)\s+(?:time|year|day|date)|"
+            # ... or a phrase with a preposition, which says when, where or how much too
+            # ("Over what period?", "By how much did ...", "Since when?")
+            r"(?:by|over|in|on|at|for|from|since|until|till|during|within|after|before)\s+"
+            r"(?:when|where|how\s+(?:much|many|long)|(?:what|which)\s+[^\W\d_]+))")
 _ONLY_WH = re.compile(rf"^\s*(?:(?:and|but|so)\s+)?({_ADJUNCT}|how\s+(?:long|often|soon))"
                       r"\s*\?*\s*$", re.IGNORECASE)
 _AUX = ("am is are was were be been do does did will would shall should can could may might "
