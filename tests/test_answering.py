@@ -1798,6 +1798,9 @@ def test_a_follow_up_about_what_the_document_lacks_is_not_answered(tmp_path: Pat
     ("And for how long?", "When will the road be closed?",
      "For how long will the road be closed?"),
     ("By whom?", "When was it built?", "By whom?"),
+    # after a yes-or-no question, the question word opens it
+    ("From what time?", "Do you see emergencies?", "From what time do you see emergencies?"),
+    ("Where?", "Is there wheelchair access?", "Where is there wheelchair access?"),
     # not a bare question word; no question word and auxiliary to put it in the place of;
     # "who", "what" and "how much" ask for what the verb needs ("Who will the meeting …?")
     ("Where is it?", "When will the meeting be held?", "Where is it?"),

@@ -820,6 +820,7 @@ _ONLY_WH = re.compile(rf"^\s*(?:(?:and|but|so)\s+)?({_ADJUNCT}|how\s+(?:long|oft
                       r"\s*\?*\s*$", re.IGNORECASE)
 _AUX = ("am is are was were be been do does did will would shall should can could may might "
         "must has have had").split()
+_OPENS_AUX = re.compile(rf"^\s*(?:{'|'.join(_AUX)})\b", re.IGNORECASE)
 _OPENS_WH = re.compile(rf"^\s*(?:(?:and|but|so)\s+)?{_ADJUNCT}(?=\s+(?:{'|'.join(_AUX)})\b)",
                        re.IGNORECASE)
 
@@ -827,14 +828,21 @@ _OPENS_WH = re.compile(rf"^\s*(?:(?:and|but|so)\s+)?{_ADJUNCT}(?=\s+(?:{'|'.join
 def ask_again(question: str, previous: str) -> str:
     """A bare question word asked after a question ("Where?" after "When will the annual
     meeting be held?") as that question asked with it ("Where will the annual meeting be
-    held?"); the question itself when it is more, or the previous one does not open with a
-    question word and an auxiliary ("Who designed it?" has no place for "when")."""
+    held?"), or before a yes-or-no question ("From what time?" after "Do you see
+    emergencies?": "From what time do you see emergencies?"); the question itself when it
+    is more, or the previous one opens with neither a question word and an auxiliary nor an
+    auxiliary ("Who designed it?" has no place for "when")."""
     only = _ONLY_WH.match(question)
-    opens = _OPENS_WH.match(previous)
-    if only is None or opens is None:
+    if only is None:
         return question
     wh = " ".join(only.group(1).split())
-    return wh[0].upper() + wh[1:].lower() + previous[opens.end():]
+    wh = wh[0].upper() + wh[1:].lower()
+    opens = _OPENS_WH.match(previous)
+    if opens is not None:
+        return wh + previous[opens.end():]
+    if _OPENS_AUX.match(previous):
+        return f"{wh} {previous.lstrip()[0].lower()}{previous.lstrip()[1:]}"
+    return question
 
 
 def resolve(question: QuestionInfo, previous: QuestionInfo, unanswered: bool = False) -> str:
