@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from qa.pipeline import Pipeline
-from qa.types import Turn
+from qa.types import Answer, Turn
 from qa.ui import (
     DOC_PLACEHOLDER,
     build_ui,
@@ -262,6 +262,23 @@ def test_a_refused_question_is_not_part_of_the_conversation() -> None:
         {"role": "assistant", "content": [{"type": "text", "text": error_html("busy")}]},
     ]
     assert earlier_turns(history) == [Turn("Who opened the plant?", "Elena Voss [1]")]
+
+
+def test_an_earlier_answer_is_what_qa_said_without_the_chat_labels() -> None:
+    """The chat shows a withheld answer under a badge ("No answer in the documents") and a
+    follow-up with how it was read; neither is what qa said, and with them the earlier
+    answer no longer opened "The document doesn't say" (`found_nothing`), so a follow-up
+    about what the documents lack was answered from the closest sentence."""
+    from qa.answering import found_nothing
+    from qa.ui import answer_html
+
+    withheld = Answer("When was he elected?", "The document doesn't say. It never mentions "
+                      "“mayor” [1].", True, 0.1, read_as="When was the mayor elected?")
+    history = [{"role": "user", "content": text_html("When was he elected?")},
+               {"role": "assistant", "content": answer_html(None, withheld, 0, done=False)}]  # type: ignore[arg-type]
+    said = earlier_turns(history)[0].answer
+    assert said == "The document doesn't say. It never mentions “mayor” [1]."
+    assert said is not None and found_nothing(said)
 
 
 def test_the_example_questions_come_with_the_documents(tmp_path: Path) -> None:

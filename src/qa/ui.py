@@ -127,12 +127,16 @@ def earlier_turns(history: Sequence[Message]) -> list[Turn]:
             if _ERROR_REPLY.search(shown):  # refused ("… is not a question"): no turn at all,
                 turns.pop()  # or the refusal's words would be searched as the conversation
                 continue
-            shown = _TAGS.sub(" ", shown)
+            shown = _TAGS.sub(" ", _LABELS.sub(" ", shown))
             turns[-1] = Turn(turns[-1].question, " ".join(html.unescape(shown).split()))
     return turns[-MAX_HISTORY:]
 
 
 _TAGS = re.compile(r"<[^>]*>")
+# What the chat shows around an answer, not part of what qa said: how a follow-up was read,
+# and the badge of one withheld (`answer_html`). Left in, "The document doesn't say" was no
+# longer how the earlier answer opened (`answering.found_nothing`).
+_LABELS = re.compile(r'<span class="qa-(?:read-as|badge)">[^<]*</span>')
 _ERROR_REPLY = re.compile(r'^\s*<div class="qa-answer qa-error">')  # error_html's
 
 
