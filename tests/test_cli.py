@@ -101,6 +101,7 @@ def _flags(built: tuple[Path, Path]) -> list[str]:
     return ["--seeds", str(built[0]), "--index", str(built[1])]
 
 
+@pytest.mark.slow  # a second process: kept out of the fast tier
 def test_python_dash_m_qa_runs_the_command_line() -> None:
     """'python -m qa ask ...' (how a Python user runs a package) said "No module named
     qa.__main__; 'qa' is a package and cannot be directly executed". It runs the command
@@ -540,6 +541,7 @@ def _closed_pipe_run(*args: str) -> subprocess.CompletedProcess[str]:
         os.close(write)
 
 
+@pytest.mark.slow  # a second process: kept out of the fast tier
 def test_output_into_a_closed_pipe_exits_quietly() -> None:
     """`qa --help | head -1` said "Exception ignored in: <_io.TextIOWrapper name='<stdout>'>
     BrokenPipeError" and exited 120 (Python's flush at exit). Like a Unix tool killed by

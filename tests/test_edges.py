@@ -138,6 +138,7 @@ def test_a_folder_in_place_of_the_index_lock_is_one_clear_line(
 # -- the index folder's claims ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a second process: kept out of the fast tier
 def test_two_commands_building_a_new_index_folder_from_other_folders_are_refused(
         library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,6 +182,7 @@ def _held_claim(settings: Settings) -> Iterator[None]:
         holder.wait(timeout=60)
 
 
+@pytest.mark.slow  # a second process: kept out of the fast tier
 def test_eval_is_refused_an_index_folder_in_use_from_other_folders(
         library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
     """`qa eval` claimed nothing: run with other folders on an index folder a server was
@@ -200,6 +202,7 @@ def _claims(settings: Settings) -> list[str]:
     return sorted(p.name for p in settings.index_dir.glob(".server-*"))
 
 
+@pytest.mark.slow  # a second process: kept out of the fast tier
 def test_a_killed_process_s_claim_is_removed_and_never_blocks(
         library: Settings, capsys: pytest.CaptureFixture[str], fake_cli: None) -> None:
     """A process killed (kill -9) while it used the index folder left its claim file there

@@ -1251,6 +1251,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_stay_text(tmp_path: Path) -> Non
                    for name, cell in row.items() if name != "confidence")
 
 
+@pytest.mark.slow  # a second process: kept out of the fast tier
 def test_an_output_folder_removed_during_the_run_is_one_line(tmp_path: Path) -> None:
     """The folder of --out/--report removed while the questions were asked (a clean-up
     script, a `rm -rf reports` in another terminal): writing the outputs at the end failed

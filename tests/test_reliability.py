@@ -143,6 +143,7 @@ def test_eval_output_folder_is_checked_first(tmp_path: Path,
     assert code == 2 and str(blocker) in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a second process: kept out of the fast tier
 def test_a_second_server_reading_other_folders_is_refused_the_index_folder(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`qa serve --seeds S --index I` and `qa serve --seeds S --index I --data D2`: each
