@@ -628,8 +628,7 @@ def test_load_retries_once_on_a_vanished_build(fake_pipeline: Pipeline,
     "speed speeds speeding", "need needs needed needing", "agree agreed agreeing agrees",
     "exceed exceeded exceeding", "guarantee guaranteed", "plan plans planned planning",
     "announce announced announcing", "troop troops", "marry married marries marrying",
-    "study studied studies", "die died dies", "try tried tries", "use used uses using",
-    "age aged ages aging", "ice iced icing",
+    "study studied studies", "die died dies", "try tried tries",
     # a short verb that loses its "e" before "-ing" or "-ed": "How much notice must the tenant
     # give?" missed "by giving one month's notice" ("give" and "giv")
     "give gives giving", "make makes making", "take takes taking", "move moves moved moving",

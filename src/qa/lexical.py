@@ -50,9 +50,6 @@ _EEDS = re.compile(r".*[aeiou][^aeiou].*eed$")
 # Three letters, consonant-vowel-consonant (not w, x, y): what "giving", "making", "noted"
 # leave, of a short verb that dropped its "e" ("hopping" leaves "hopp", "fixed" "fix").
 _SHORT_CVC = re.compile(r"[^aeiou][aeiou][^aeiouwxy]")
-# A vowel and a consonant with "-ed" or "-ing": "used", "using", "aged", "owing" ("use",
-# "age", "owe"), too short for the rules above.
-_SHORT_VC = re.compile(r"[aeiou][^aeiouwy](?:ed|ing)")
 
 
 @lru_cache(maxsize=1 << 18)
@@ -66,8 +63,6 @@ def stem(word: str) -> str:
         return word[:-3] + "y"  # "married", "marries": "marry"
     if word.endswith("ied"):
         return word[:-1]  # "died", "tied": "die", "tie"
-    if _SHORT_VC.fullmatch(word):
-        return word[:2] + "e"  # "used", "using": "use" (the word's own "e" came off)
     if word.endswith(("sses", "shes", "ches", "xes")):
         return word[:-2]
     if word.endswith("s") and not word.endswith(("ss", "us", "sis")):

@@ -106,9 +106,8 @@ from qa.vectors import (
     load_array,
 )
 
-FORMAT_VERSION = 14  # 14: "used" and "using" meet "use". 13: "-ied" meets "-y" ("married":
-# "marry"), and "whose" is a stop word.
-# 12: a record's line is no heading when its lines are paragraphs.
+FORMAT_VERSION = 13  # 13: "-ied" meets "-y" ("married": "marry"), and "whose" is a stop
+# word. 12: a record's line is no heading when its lines are paragraphs.
 # 11: a record's label may be in bold or italics ("**Instructor:** Dr.
 # Ines Albrecht"), each of its lines a sentence. 10: a short verb's "-ing" and "-ed" forms
 # meet it ("giving": "give", no longer "giv"). 9: a numbered section's heading may run to 20
