@@ -912,21 +912,12 @@ def _one_json_value(path: Path, suffix: str) -> bool:
     `Dataset.to_json` writes JSON lines whatever the name. Another `.json` file is one value."""
     if suffix == ".jsonl":
         return False
-    with path.open("rb") as fh:
-        head = fh.read(1 << 20)
-    text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace")
-    if not text.strip():  # no question at all, whatever the name ("holds no questions")
+    text = _head(path)
+    if not text:  # no question at all, whatever the name ("holds no questions")
         return False
-    if not text.lstrip().startswith("{"):
+    if not text.startswith("{"):
         return suffix == ".json"
-    first, sep, rest = text.lstrip().partition("\n")
-    if not sep or not rest.strip():
-        return True
-    try:
-        json.loads(first)
-    except (ValueError, RecursionError):
-        return True
-    return False
+    return _not_a_line_of_many(text)
 
 
 def _json_array(path: Path, suffix: str) -> bool:
@@ -935,11 +926,20 @@ def _json_array(path: Path, suffix: str) -> bool:
     more. (Another name is told as before: JSON lines unless SQuAD-shaped.)"""
     if suffix != ".json":
         return False
+    text = _head(path)
+    return text.startswith("[") and _not_a_line_of_many(text)
+
+
+def _head(path: Path) -> str:
+    """The file's first MiB as text, without a byte order mark or leading blanks."""
     with path.open("rb") as fh:
         head = fh.read(1 << 20)
-    text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace").lstrip()
-    if not text.startswith("["):
-        return False
+    return head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace").lstrip()
+
+
+def _not_a_line_of_many(text: str) -> bool:
+    """Is `text` (the start of a file) not a JSON value on its first line followed by more
+    lines, as JSON lines are? Then it may be one JSON value spread over lines."""
     first, sep, rest = text.partition("\n")
     if not sep or not rest.strip():
         return True
