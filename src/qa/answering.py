@@ -31,6 +31,7 @@ from qa.evidence import (
     DURATION,
     NAMED,
     OPENS_WITH_PRONOUN,
+    OWNS,
     POSSESSIVE,
     UNIT_NAMES,
     Candidate,
@@ -269,14 +270,12 @@ def _modifier(span: Mention, mentions: tuple[Mention, ...]) -> bool:
     description. A name the entity model took for a person describes only when a common
     noun follows it ("the Yarlung rulers"): "Tai Situ" of "Tai Situ Changchub" is half a name."""
     return any(m.label == "NP" and m.start <= span.start and span.end < m.end
-               and not _POSSESSIVE.match(rest := m.text[span.end - m.start:])
-               and not _OWNS.search(span.text)  # "Lady Gaga's", as the entity model has it
+               and not POSSESSIVE.match(rest := m.text[span.end - m.start:])
+               and not OWNS.search(span.text)  # "Lady Gaga's", as the entity model has it
                and (span.label != "PERSON" or _COMMON_NEXT.match(rest)) for m in mentions)
 
 
-_POSSESSIVE = re.compile(r"['’]s?\b")
 _COMMON_NEXT = re.compile(r"\s+[a-z]")
-_OWNS = re.compile(r"['’]s?$")
 
 
 def _not_half_a_phrase(span: Mention, mentions: tuple[Mention, ...]) -> Mention:

@@ -426,7 +426,7 @@ DIGITS = 9  # a share of the question's weight: equal shares compare equal ("cov
 
 
 _WORD = re.compile(r"\w[\w’'-]*")
-_OWNS = re.compile(r"[’']s?$")  # "that institution's spokesman": whose, not which kind
+OWNS = re.compile(r"[’']s?$")  # "that institution's spokesman": whose, not which kind
 
 
 def _kinds_asked(info: QuestionInfo, unused: Callable[[str], bool]) -> list[tuple[str, str, str]]:
@@ -442,7 +442,7 @@ def _kinds_asked(info: QuestionInfo, unused: Callable[[str], bool]) -> list[tupl
         modifier, head = tokenize(words[-2].group()), tokenize(words[-1].group())
         if len(modifier) == 1 and len(head) == 1 and modifier[0].isalpha() \
                 and words[-1].group().islower() \
-                and not _OWNS.search(words[-2].group()) and unused(modifier[0]):
+                and not OWNS.search(words[-2].group()) and unused(modifier[0]):
             out.append((phrase.text[words[-2].start():], modifier[0], head[0]))
     return out
 
