@@ -150,7 +150,7 @@ def gather_evidence(
         return knows(term) or _relative_known(index.terms, knows, term) \
             or any(knows(symbol) for symbol in _SYMBOLS.get(term, ())) \
             or max((sim for _, sim in expansions.get(term, [])), default=0.0) \
-            >= TYPO_SIMILARITY  # a typo of a document word ("Kadimi": "Kadhimi")
+            >= TYPO_SIMILARITY  # a typo of a document word ("Halvorson": "Halvorsen")
 
     # The question's entities, and whether any document mentions each at all.
     entity_terms = [(m.text, _terms_of(m.text)) for m in info.entities]

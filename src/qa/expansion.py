@@ -178,7 +178,7 @@ def surface_forms(texts: list[str]) -> dict[str, str]:
     return forms
 
 
-# A typo of a document word stands in for it ("Kadimi": "Kadhimi"); a stand-in this close
+# A typo of a document word stands in for it ("Halvorson": "Halvorsen"); a stand-in this close
 # is the same word, as a name too (`evidence`: it is mentioned).
 TYPO_SIMILARITY = 0.9
 

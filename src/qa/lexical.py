@@ -118,8 +118,8 @@ def tokenize(text: str, keep_stopwords: bool = False) -> list[str]:
     return [stem(w) for w in words if keep_stopwords or w not in STOPWORDS]
 
 
-# A word the documents never use, one letter off a word they use, is a typo of it ("Kadimi":
-# "Kadhimi", "Manhatten": "Manhattan"). Only of words this long: of shorter ones, one letter
+# A word the documents never use, one letter off a word they use, is a typo of it ("Halvorson":
+# "Halvorsen", "Manhatten": "Manhattan"). Only of words this long: of shorter ones, one letter
 # makes another word or name ("bat", "cat"; "Maria", "Mario").
 TYPO_LETTERS = 6
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
