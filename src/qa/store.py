@@ -282,46 +282,31 @@ class _Recent(Generic[V]):
 
 
 
-class _Chunks(Sequence[Chunk]):
-    def __init__(self, index: Index) -> None:
-        self._index = index
+R = TypeVar("R")
+
+
+class _Rows(Sequence[R]):
+    """A read-only list of records made on demand from the index's tables (`count` rows,
+    `row(i)` the i-th), so a large index never holds them all as objects."""
+
+    def __init__(self, count: Callable[[], int], row: Callable[[int], R]) -> None:
+        self._count, self._row = count, row
 
     def __len__(self) -> int:
-        return len(self._index._chunk_table)
+        return self._count()
 
     @overload
-    def __getitem__(self, i: int) -> Chunk: ...
+    def __getitem__(self, i: int) -> R: ...
     @overload
-    def __getitem__(self, i: slice) -> list[Chunk]: ...
+    def __getitem__(self, i: slice) -> list[R]: ...
 
-    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
+    def __getitem__(self, i: int | slice) -> R | list[R]:
         if isinstance(i, slice):
-            return [self._index._chunk(j) for j in range(*i.indices(len(self)))]
+            return [self._row(j) for j in range(*i.indices(len(self)))]
         n = len(self)
         if not -n <= i < n:
             raise IndexError(i)
-        return self._index._chunk(int(i) % n)
-
-
-class _Sentences(Sequence[Sentence]):
-    def __init__(self, index: Index) -> None:
-        self._index = index
-
-    def __len__(self) -> int:
-        return len(self._index._sentence_table)
-
-    @overload
-    def __getitem__(self, i: int) -> Sentence: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Sentence]: ...
-
-    def __getitem__(self, i: int | slice) -> Sentence | list[Sentence]:
-        if isinstance(i, slice):
-            return [self._index._sentence(j) for j in range(*i.indices(len(self)))]
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(i)
-        return self._index._sentence(int(i) % n)
+        return self._row(int(i) % n)
 
 
 class _Documents(Mapping[str, Document]):
@@ -393,8 +378,9 @@ class Index:
         # each document's fenced code blocks (`chunking.code_blocks`), as its passages need
         self._code_cache: _Recent[tuple[tuple[int, int], ...]] = _Recent(lambda c: 2 * len(c))
         self.documents: Mapping[str, Document] = _Documents(self)
-        self.chunks: Sequence[Chunk] = _Chunks(self)
-        self.sentences: Sequence[Sentence] = _Sentences(self)
+        self.chunks: Sequence[Chunk] = _Rows(lambda: len(self._chunk_table), self._chunk)
+        self.sentences: Sequence[Sentence] = _Rows(lambda: len(self._sentence_table),
+                                                   self._sentence)
 
     # documents and records
 
