@@ -168,7 +168,7 @@ def test_a_copy_of_a_document_is_refused_naming_it(pipeline: Pipeline,
     with pytest.raises(BadDocument) as info:
         pipeline.add_documents([PDF, copy])  # all or nothing, as for a bad file
     assert info.value.status == 409
-    assert str(info.value) == ("water.html: the same text as the document "
+    assert str(info.value) == (f"{copy}: the same text as the document "
                                "'kestrel-lighthouse'; not added again")
     assert pipeline.index.manifest["data"] == built
     assert not (pipeline.settings.documents_dir / "water-report").exists()
@@ -177,13 +177,45 @@ def test_a_copy_of_a_document_is_refused_naming_it(pipeline: Pipeline,
                                    on_error=lambda name, exc: refused.append(str(exc)))
     assert [d.id for d in added] == ["water-report"]
     assert refused == [
-        "water.html: the same text as the document 'kestrel-lighthouse'; not added again",
-        "water-report.pdf: the same text as water-report.pdf, also being added; not added "
-        "again"]
+        f"{copy}: the same text as the document 'kestrel-lighthouse'; not added again",
+        f"{PDF}: the same text as {PDF} (file 1 of 3), also being added; not added again"]
     with pytest.raises(BadDocument, match="the document 'politico-us-iraq-advisory-"):
         pipeline.add_documents([ARTICLE])  # a seed's text too
     copy.write_text(HTML.read_text("utf-8").replace("1871", "1872"), "utf-8")
     assert [d.id for d in pipeline.add_documents([copy])] == ["water"]
+
+
+@pytest.mark.usefixtures("fake_cli")
+def test_qa_add_names_each_file_by_the_path_it_was_given(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`qa add a/x.txt b/x.txt`: two files of one name. Its refusals named only `x.txt`
+    ("x.txt: the same text as x.txt, also being added"): which of the two? Each is named by
+    the path it was given; an upload (which has only a name) is still named by its name."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = tmp_path / "a" / "x.txt", tmp_path / "b" / "x.txt"
+    for path in (first, second):
+        path.write_text("The ferry to the island leaves at noon on Sundays.\n", "utf-8")
+    assert cli.main(cli_argv(settings, "add", str(first), str(second))) == 1
+    out, err = capsys.readouterr()
+    assert "added x " in out
+    errors = [line for line in err.splitlines() if line.startswith("qa: error")]
+    assert errors == [f"qa: error: {second}: the same text as {first}, also being added; "
+                      "not added again"]
+    (tmp_path / "c").mkdir()
+    empty = tmp_path / "c" / "x.txt"
+    empty.write_bytes(b"")
+    assert cli.main(cli_argv(settings, "add", str(empty))) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"qa: error: {empty}: "), err
+    for path in (first, second):
+        path.write_text("The bridge closes for repairs every winter.\n", "utf-8")
+    refused: list[str] = []  # uploads: names only, the other file told apart by its place
+    added = Pipeline(settings, HashingEmbedder()).add_documents(
+        [first, second], ["x.txt", "x.txt"], on_error=lambda name, exc: refused.append(str(exc)))
+    assert [d.id for d in added] == ["x-2"]
+    assert refused == ["x.txt: the same text as x.txt (file 1 of 2), also being added; not "
+                       "added again"]
 
 
 def test_a_failed_index_update_rolls_the_new_files_back(pipeline: Pipeline,
@@ -972,7 +1004,7 @@ def test_cli_add_list_remove(settings: Settings, capsys: pytest.CaptureFixture[s
     assert cli.main(cli_argv(settings, "add", str(HTML))) == 1  # a copy of kestrel-lighthouse
     out, err = capsys.readouterr()
     assert "added" not in out and err.count("\n") == 1 and err.startswith(
-        "qa: error: kestrel-lighthouse.html: the same text as the document "
+        f"qa: error: {HTML}: the same text as the document "
         "'kestrel-lighthouse'; not added again")
     with pytest.raises(SystemExit) as info:
         cli.main(cli_argv(settings, "add"))
@@ -1177,13 +1209,14 @@ def test_a_seed_file_arriving_during_an_upload_never_leaves_it_half_added(
         if errors:
             assert add("boat.txt", late) == []
             [(name, exc)] = refused
-            assert name == "boat.txt"
+            assert name == str(tmp_path / "boat.txt")
         else:
             with pytest.raises(BadDocument) as info:
                 add("boat.txt", late)
             exc = info.value
     assert exc.status == 409
-    assert str(exc) == "boat.txt: the same text as the document 'ferry'; not added again"
+    assert str(exc) == (f"{tmp_path / 'boat.txt'}: the same text as the document 'ferry'; "
+                        "not added again")
     assert not (settings.documents_dir / "boat").exists()
     assert sorted(pipeline.index.documents) == sorted([*before, "ferry"])
     assert all(name != "boat" for name, _ in problems())
@@ -1535,6 +1568,6 @@ def test_adding_a_folder_through_the_python_api_is_one_clear_refusal(
     from qa.loaders import BadDocument
 
     (tmp_path / "notes").mkdir()
-    with pytest.raises(BadDocument, match=r"^notes: a folder, not a file: add its files "
+    with pytest.raises(BadDocument, match=r"/notes: a folder, not a file: add its files "
                                           r"\(qa add takes a folder\)$"):
         pipeline.add_documents(tmp_path / "notes")

@@ -717,7 +717,7 @@ class Pipeline:
                     elif on_error is None:
                         raise refusal
                     else:
-                        on_error(item.name, refusal)
+                        on_error(item.called, refusal)
                 if not new:
                     return []
                 taken = lib.seed_ids(self.settings.seeds_dir, sticky_ids(
@@ -740,7 +740,7 @@ class Pipeline:
                         for item, refusal in lost.values():
                             if on_error is None:
                                 raise refusal
-                            on_error(item.name, refusal)
+                            on_error(item.called, refusal)
                         ids = [i for i in ids if i not in lost]
                 except BaseException:
                     lib.discard(self.settings, ids)
@@ -766,12 +766,12 @@ class Pipeline:
         holder = next((d.id for d in index.manifest_record.documents if d.text_sha256 == sha),
                       None)
         if holder is not None:
-            return item, BadDocument(f"{item.name}: the same text as the document {holder!r}; "
-                                     "not added again", status=409)
+            return item, BadDocument(f"{item.called}: the same text as the "
+                                     f"document {holder!r}; not added again", status=409)
         folder = str(self.settings.documents_dir / doc_id)
         reason = next((p.reason for p in index.manifest_record.problems if p.file == folder),
                       "the index skipped it")
-        return item, BadDocument(f"{item.name}: {reason}; not added", status=409)
+        return item, BadDocument(f"{item.called}: {reason}; not added", status=409)
 
     def remove_documents(self, doc_ids: Sequence[str] | str,
                          on_error: Callable[[str, QAError], None] | None = None) -> list[str]:

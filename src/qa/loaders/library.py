@@ -577,6 +577,12 @@ class Prepared:
     extractor: str
     extracted: Extracted
     original_name: str = ""  # the name it came with, for display only (`display_name`)
+    label: str = ""  # the path given (`qa add`), or "" for an upload: its name is `name`
+
+    @property
+    def called(self) -> str:
+        """What refusals call it: `qa add a/x.txt b/x.txt` adds two x.txt."""
+        return self.label or self.name
 
 
 def prepare(path: Path, name: str | None, max_bytes: int,
@@ -584,16 +590,26 @@ def prepare(path: Path, name: str | None, max_bytes: int,
     """Read and extract one file, raising `BadDocument` with a one-line reason: 413 for
     more than `max_bytes` bytes, or (if given) more than `max_chars` characters of text."""
     shown = PurePosixPath((name or path.name).replace("\\", "/")).name or "upload"
-    raw = read_capped(path, max_bytes)
-    loader, extracted = extract(raw, shown)
+    # a local file is named by the path given: `qa add a/x.txt b/x.txt` has two x.txt
+    label = "" if name is not None else str(path)
+    try:
+        raw = read_capped(path, max_bytes)
+        loader, extracted = extract(raw, shown)
+    except BadDocument as exc:
+        if not label:
+            raise
+        said = str(exc)
+        for prefix in (f"{path.name}: ", f"{shown}: "):
+            said = said.removeprefix(prefix)
+        raise BadDocument(f"{label}: {said}", exc.status) from None
     if max_chars is not None and len(extracted.text) > max_chars:
         raise BadDocument(
-            f"{shown}: the text is too long to index here ({len(extracted.text):,} "
+            f"{label or shown}: the text is too long to index here ({len(extracted.text):,} "
             f"characters; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS)", status=413)
     clean = safe_id(shown) + Path(shown).suffix.lower()
     # the bytes are not kept: an upload of many large files holds their text, not them
     return Prepared(clean, path, len(raw), _sha256(raw), loader.kind, loader.extractor,
-                    extracted, display_name(name or path.name))
+                    extracted, display_name(name or path.name), label)
 
 
 def check_total(item: Prepared, before: int, max_chars: int) -> None:
@@ -602,9 +618,9 @@ def check_total(item: Prepared, before: int, max_chars: int) -> None:
     chars = len(item.extracted.text)
     if before + chars > max_chars:
         raise BadDocument(
-            f"{item.name}: too much text for one upload ({chars:,} characters after {before:,} "
-            f"in the files before it; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS): send it on "
-            "its own", status=413)
+            f"{item.called}: too much text for one upload ({chars:,} characters after "
+            f"{before:,} in the files before it; at most {max_chars:,}, QA_MAX_UPLOAD_CHARS): "
+            "send it on its own", status=413)
 
 
 def copies(settings: Settings, prepared: Sequence[Prepared],
@@ -619,13 +635,16 @@ def copies(settings: Settings, prepared: Sequence[Prepared],
         meta = read_meta(settings, folder.name)
         if meta is not None and isinstance(meta.get("text_sha256"), str):
             known.setdefault(meta["text_sha256"], f"the document {folder.name!r}")
+    labels = [item.called for item in prepared]
     refusals: list[BadDocument | None] = []
-    for item in prepared:
+    for i, item in enumerate(prepared):
         sha = text_sha256(item.extracted.text)
         where = known.get(sha)
         refusals.append(None if where is None else BadDocument(
-            f"{item.name}: the same text as {where}; not added again", status=409))
-        known.setdefault(sha, f"{item.name}, also being added")
+            f"{labels[i]}: the same text as {where}; not added again", status=409))
+        # two uploads of one name are told apart by their place in the upload
+        place = f" (file {i + 1} of {len(prepared)})" if labels.count(labels[i]) > 1 else ""
+        known.setdefault(sha, f"{labels[i]}{place}, also being added")
     return refusals
 
 
@@ -905,8 +924,8 @@ def _copy_checked(item: Prepared, target: Path) -> None:
     write_chunks_atomic(target, blocks())
     if copied != item.size or digest.hexdigest() != item.sha256:
         target.unlink(missing_ok=True)
-        raise BadDocument(f"{item.name}: the file changed while it was being added; add it "
-                          "again", status=409)
+        raise BadDocument(f"{item.called}: the file changed while it was being added; add "
+                          "it again", status=409)
 
 
 RETIRED = ".retired-ids.json"  # in the data folder: the ids of removed uploads
