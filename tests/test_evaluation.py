@@ -6,6 +6,7 @@ end through `cli.main`.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -2049,21 +2050,87 @@ def test_a_csv_quote_never_closed_is_named_not_the_rest_of_the_file_swallowed(
         "separator ','; a quote inside a cell is written twice (\"\")")
 
 
-@pytest.mark.parametrize("name", ["set.jsonl", "set.csv", "squad.json", "set.tsv"])
-def test_a_utf16_test_set_is_named_as_such(tmp_path: Path, name: str) -> None:
-    """Windows PowerShell 5 (`Out-File`, `>`) and Notepad's "Unicode" save UTF-16: such a test
-    set was "not UTF-8 text (bad byte at offset 0)", which leaves the user to guess what
-    the byte is. It says the file is UTF-16 and to save it as UTF-8."""
-    row = {"id": "a", "question": "Who is the Pentagon spokesman?", "answers": ["John Kirby"]}
+_UTF16_SETS = {  # one test set in each format, as UTF-8 text
+    "set.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in (
+        {"id": "a", "question": "Who is Zoë's spokesman?", "answers": ["John Kirby"]},
+        {"id": "b", "question": "When? €", "answers": []})),
+    "set.csv": ('id;question;answers\r\na;"Who is Zoë\'s\r\nspokesman?";John Kirby\r\n'
+                "b;When? €;\r\n"),
+    "set.tsv": "id\tquestion\tanswers\na\tWho is Zoë's spokesman?\tJohn Kirby\n",
+    "records.json": json.dumps([{"id": "a", "question": "Who is Zoë's spokesman?",
+                                 "answers": ["John Kirby"]}], ensure_ascii=False, indent=1),
+    "squad.json": json.dumps({"version": "v2.0", "data": [{"title": "Zoë", "paragraphs": [{
+        "context": "Zoë's spokesman is John Kirby.", "qas": [{
+            "id": "a", "question": "Who is Zoë's spokesman?", "is_impossible": False,
+            "answers": [{"text": "John Kirby", "answer_start": 19}]}]}]}]},
+        ensure_ascii=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_UTF16_SETS))
+def test_a_utf16_test_set_is_read_as_its_utf8_twin(tmp_path: Path, name: str) -> None:
+    """Windows PowerShell 5 (`Out-File`, `>`) and Notepad's "Unicode" save UTF-16 with a
+    byte order mark: such a test set was refused ("save it as UTF-8"). It is read, as the
+    same text in UTF-8 is (little- or big-endian; the cache key is the file's own bytes)."""
+    text = _UTF16_SETS[name]
+    twin = tmp_path / "utf8" / name
+    twin.parent.mkdir()
+    twin.write_bytes(text.encode("utf-8"))
+    expected = load_testset(twin)
+    assert expected.items and not expected.problems
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):
+        path = tmp_path / encoding / name
+        path.parent.mkdir()
+        marked = text if encoding == "utf-16" else "\ufeff" + text  # (it writes its mark)
+        path.write_bytes(marked.encode(encoding))
+        got = load_testset(path)
+        assert replace(got, sha256=expected.sha256) == expected, encoding
+        assert got.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["set.jsonl", "set.csv", "squad.json", "records.json"])
+def test_a_test_set_in_another_encoding_is_one_line_naming_the_file(
+        tmp_path: Path, name: str) -> None:
+    """UTF-16 without its byte order mark, or with a bad byte sequence, and Latin-1: a
+    one-line error naming the file, never a traceback nor questions of NUL characters."""
+    text = _UTF16_SETS["squad.json" if name == "squad.json" else name]
     path = tmp_path / name
-    for encoding in ("utf-16", "utf-16-be"):
-        text = json.dumps(row) + "\n"
-        path.write_bytes(("\ufeff" + text).encode(encoding))
-        with pytest.raises(QAError) as err:
-            load_testset(path)
-        assert str(err.value) == (f"test set {str(path)!r} is UTF-16 text (as Windows "
-                                  "PowerShell and Notepad's 'Unicode' save it): save it as "
-                                  "UTF-8")
+    path.write_bytes(text.encode("utf-16-le"))  # no byte order mark
+    with pytest.raises(QAError) as err:
+        load_testset(path)
+    assert str(err.value).startswith(f"test set {str(path)!r} is not UTF-8 text"), err.value
+    assert "\n" not in str(err.value)
+    path.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le") + b"\x00\xd8x\x00")
+    with pytest.raises(QAError) as err:  # a lone surrogate: not UTF-16 after all
+        load_testset(path)
+    assert str(err.value).startswith(f"test set {str(path)!r} is not UTF-16 text"), err.value
+    path.write_bytes(text.encode("latin-1", "replace"))
+    with pytest.raises(QAError) as err:
+        load_testset(path)
+    assert str(err.value).startswith(f"test set {str(path)!r} is not UTF-8 text"), err.value
+
+
+def test_a_utf16_test_set_is_read_a_line_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recoded as it is read, not decoded whole: memory holds a block or two (the file's
+    SHA-256 is taken a MiB at a time), not the file."""
+    import tracemalloc
+
+    rows = "".join(json.dumps({"id": f"q{n}", "question": f"Who is number {n}?",
+                               "answers": [], "note": "x" * 4000}) + "\n" for n in range(1500))
+    path = tmp_path / "set.jsonl"
+    path.write_bytes(rows.encode("utf-16"))
+    del rows
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read whole"))
+    tracemalloc.start()
+    try:
+        testset = load_testset(path, limit=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [i.id for i in testset.items] == [f"q{n}" for n in range(10)]
+    size = path.stat().st_size
+    assert peak < 3 * 2**20 < size / 3, f"{peak:,} bytes for a {size:,}-byte file"
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".XLS", ".ods"])

@@ -38,6 +38,7 @@ import codecs
 import contextlib
 import csv
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -48,7 +49,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -360,8 +361,9 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
     a row the csv module cannot read (named by its line)."""
     where = f"test set {str(path)!r}"
     started = 1  # the line the row being read starts on
+    encoding = "utf-16" if _is_utf16(path) else "utf-8-sig"  # either reads its mark
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with path.open(encoding=encoding, newline="") as fh:
             delimiter, named = _delimiter(fh, delimiter)
             # strict: a quote never closed swallowed the rest of the file into one cell
             rows = csv.reader(fh, delimiter=delimiter, strict=True)
@@ -413,7 +415,8 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
                 record.setdefault("id", f"line-{rows.line_num}")
                 yield json.dumps(record, ensure_ascii=False)
     except UnicodeDecodeError:
-        raise QAError(f"{where} is not UTF-8 text") from None
+        raise QAError(f"{where} is not {'UTF-16' if encoding == 'utf-16' else 'UTF-8'} text"
+                      ) from None
     except csv.Error as exc:
         raise QAError(f"{where}: line {started}: {_csv_error(str(exc), delimiter)}") from None
 
@@ -672,6 +675,62 @@ def parse_squad_rows(lines: Iterable[str], notes: list[Problem] | None = None,
 # -- reading ---------------------------------------------------------------------------------
 
 
+def _is_utf16(path: Path) -> bool:
+    """Does the file open with a UTF-16 byte order mark (as Windows PowerShell 5 and
+    Notepad's "Unicode" save text)? A UTF-32 one is not (it starts with the same bytes)."""
+    with path.open("rb") as fh:
+        start = fh.read(4)
+    return start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and \
+        start != codecs.BOM_UTF32_LE
+
+
+class _Utf16AsUtf8(io.RawIOBase):
+    """A UTF-16 file (with its byte order mark) as the UTF-8 bytes of its text, recoded a
+    block at a time: the readers of a test set read UTF-8, and memory holds a block."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._path = path
+        self._fh = path.open("rb")
+        self._decoder = codecs.getincrementaldecoder("utf-16")()  # reads the mark
+        self._out = memoryview(b"")
+        self._read = 0  # bytes of the file read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            raw = self._fh.read(self.BLOCK)
+            at = self._read - len(self._decoder.getstate()[0])
+            self._read += len(raw)
+            try:
+                text = self._decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                raise QAError(f"test set {str(self._path)!r} is not UTF-16 text (bad bytes at "
+                              f"offset {at + exc.start})") from None
+            if not raw and not text:
+                return 0
+            self._out = memoryview(text.encode("utf-8"))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _open_bytes(path: Path) -> BinaryIO:
+    """The file's text as UTF-8 bytes: the file itself, or a UTF-16 one recoded as read."""
+    if _is_utf16(path):
+        return io.BufferedReader(_Utf16AsUtf8(path))
+    return path.open("rb")
+
+
 class _Reader:
     """The bytes of a test set, read once in blocks: the SHA-256 of the whole file (the key of
     a SQuAD corpus) is taken as they pass, so no copy of the file is kept."""
@@ -689,7 +748,7 @@ class _Reader:
         """The lines of a JSON-lines file, split as `jsonl_lines` splits them, one at a time.
         A line longer than MAX_LINE_BYTES is yielded as LONG_LINE (a problem, not a question)
         and never held whole."""
-        with self.path.open("rb") as fh:
+        with _open_bytes(self.path) as fh:
             first = True
             while True:
                 raw = fh.readline(MAX_LINE_BYTES + 1)
@@ -932,7 +991,7 @@ def _json_array(path: Path, suffix: str) -> bool:
 
 def _head(path: Path) -> str:
     """The file's first MiB as text, without a byte order mark or leading blanks."""
-    with path.open("rb") as fh:
+    with _open_bytes(path) as fh:
         head = fh.read(1 << 20)
     return head.removeprefix(codecs.BOM_UTF8).decode("utf-8", "replace").lstrip()
 
@@ -977,7 +1036,7 @@ def _load_records(path: Path, limit: int | None) -> TestSet:
     reader = _Reader(path)
     notes: list[Problem] = []
     try:
-        with path.open("rb") as fh:
+        with _open_bytes(path) as fh:
             records = _records(reader, fh)
             first = next(records, "")
             if first and not first.startswith("{"):  # [1, 2]: no test set of any kind
@@ -1005,7 +1064,11 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
 
     Neither is held whole: JSON lines are read a line at a time, a SQuAD file an article at
     a time (`_squad_stream`), so memory holds the questions and the articles' text, and
-    while reading one article's JSON (at most MAX_ARTICLE_CHARS), not the file's."""
+    while reading one article's JSON (at most MAX_ARTICLE_CHARS), not the file's.
+
+    Its text is UTF-8 (a byte order mark or none) or UTF-16 with a byte order mark (as
+    Windows PowerShell 5 and Notepad's "Unicode" save it), recoded as it is read; the
+    `sha256` is of the file's bytes either way."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -1014,67 +1077,80 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
             raise QAError(f"test set {str(path)!r} is too large ({size:,} bytes; "
                           f"at most {MAX_TESTSET_BYTES:,})")
         with path.open("rb") as fh:
-            start = fh.read(2)
-        if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # else "bad byte at offset 0"
-            raise QAError(f"test set {str(path)!r} is UTF-16 text (as Windows PowerShell and "
-                          "Notepad's 'Unicode' save it): save it as UTF-8")
-        suffix = path.suffix.lower()
-        if suffix in WORKBOOKS:  # not text: read as JSON lines, it was "not UTF-8 text"
-            raise QAError(f"test set {str(path)!r} is a spreadsheet workbook: qa reads its CSV "
-                          "export (File > Save As > CSV UTF-8), a header row naming the "
-                          "columns question, answers, id, kind")
-        if suffix in CSV_DELIMITERS:
-            notes_csv: list[Problem] = []
-            try:
-                items, problems = parse_jsonl(
-                    csv_lines(path, CSV_DELIMITERS[suffix], notes_csv), None, limit)
-            except TooMuch as exc:
-                raise QAError(f"test set {str(path)!r}: {exc}") from None
-            return TestSet("csv", items, problems, [], file_sha256(path), tuple(notes_csv))
-        if _json_array(path, suffix):
-            return _load_records(path, limit)
-        if _one_json_value(path, suffix):
-            reader = _Reader(path)
-            notes: list[Problem] = []
-            parts = _SquadParts(notes, limit)
-            try:
-                with path.open("rb") as fh:
-                    _squad_stream(reader, fh, parts, strict=suffix == ".json")
-                articles, items, problems = parts.result()
-                return TestSet("squad", items, problems, articles, reader.sha256(), tuple(notes))
-            except (TooMuch, SquadShape) as exc:
-                raise QAError(f"test set {str(path)!r}: {exc}") from None
-            except NotJson as exc:
-                if suffix == ".json":  # a .json file of one value must be SQuAD
-                    raise QAError(f"{str(path)!r} is not valid JSON ({exc})") from None
-            except NotSquad:
-                if suffix == ".json":
-                    raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object "
-                                  "with a 'data' list of articles (or JSON lines, one "
-                                  "question per line, or a JSON array of them)") from None
-            del parts  # not SQuAD-shaped: read as JSON lines
-        reader = _Reader(path)
-        notes = []
-        try:
-            lines = reader.lines()
-            first = next((line for line in lines if line.strip()), "")
-            lines.close()  # (its file)
-            if is_squad_row(first):  # Hugging Face's SQuAD: its paragraphs are the documents
-                reader = _Reader(path)  # read again, from the start
-                articles, items, problems = parse_squad_rows(reader.lines(), notes, limit)
-                if not articles:
-                    raise QAError(f"test set {str(path)!r} holds no paragraphs of text")
-                return TestSet("squad", items, problems, articles, reader.sha256(),
-                               tuple(notes))
-            reader = _Reader(path)
-            items, problems = parse_jsonl(reader.lines(), notes, limit)
-        except TooMuch as exc:
-            raise QAError(f"test set {str(path)!r}: {exc}") from None
-        return TestSet("jsonl", items, problems, [], reader.sha256(), tuple(notes))
+            start = fh.read(4096)
+        if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+            raise QAError(f"test set {str(path)!r} is UTF-32 text: save it as UTF-8")
+        if _is_utf16(path):
+            testset = _load(path, limit)
+            return replace(testset, sha256=file_sha256(path))
+        if b"\x00" in start and path.suffix.lower() not in WORKBOOKS:  # (said in `_load`)
+            # else questions of NUL characters, or "no 'question' column (its header: 'q')"
+            halves = (start[0::2].count(0), start[1::2].count(0))
+            raise QAError(f"test set {str(path)!r} is not UTF-8 text (it holds NUL bytes" + (
+                ": UTF-16 without a byte order mark?): save it as UTF-8"
+                if max(halves) > len(start) // 4 else ")"))
+        return _load(path, limit)
     except FileNotFoundError:
         raise QAError(f"test set {str(path)!r} does not exist") from None
     except OSError as exc:
         raise QAError(f"cannot read test set {str(path)!r}: {exc.strerror}") from None
+
+
+def _load(path: Path, limit: int | None) -> TestSet:
+    """`load_testset` once the file is known to be one to read (OSError passes through)."""
+    suffix = path.suffix.lower()
+    if suffix in WORKBOOKS:  # not text: read as JSON lines, it was "not UTF-8 text"
+        raise QAError(f"test set {str(path)!r} is a spreadsheet workbook: qa reads its CSV "
+                      "export (File > Save As > CSV UTF-8), a header row naming the "
+                      "columns question, answers, id, kind")
+    if suffix in CSV_DELIMITERS:
+        notes_csv: list[Problem] = []
+        try:
+            items, problems = parse_jsonl(
+                csv_lines(path, CSV_DELIMITERS[suffix], notes_csv), None, limit)
+        except TooMuch as exc:
+            raise QAError(f"test set {str(path)!r}: {exc}") from None
+        return TestSet("csv", items, problems, [], file_sha256(path), tuple(notes_csv))
+    if _json_array(path, suffix):
+        return _load_records(path, limit)
+    if _one_json_value(path, suffix):
+        reader = _Reader(path)
+        notes: list[Problem] = []
+        parts = _SquadParts(notes, limit)
+        try:
+            with _open_bytes(path) as fh:
+                _squad_stream(reader, fh, parts, strict=suffix == ".json")
+            articles, items, problems = parts.result()
+            return TestSet("squad", items, problems, articles, reader.sha256(), tuple(notes))
+        except (TooMuch, SquadShape) as exc:
+            raise QAError(f"test set {str(path)!r}: {exc}") from None
+        except NotJson as exc:
+            if suffix == ".json":  # a .json file of one value must be SQuAD
+                raise QAError(f"{str(path)!r} is not valid JSON ({exc})") from None
+        except NotSquad:
+            if suffix == ".json":
+                raise QAError(f"{str(path)!r} is not a SQuAD file: expected a JSON object "
+                              "with a 'data' list of articles (or JSON lines, one "
+                              "question per line, or a JSON array of them)") from None
+        del parts  # not SQuAD-shaped: read as JSON lines
+    reader = _Reader(path)
+    notes = []
+    try:
+        lines = reader.lines()
+        first = next((line for line in lines if line.strip()), "")
+        lines.close()  # (its file)
+        if is_squad_row(first):  # Hugging Face's SQuAD: its paragraphs are the documents
+            reader = _Reader(path)  # read again, from the start
+            articles, items, problems = parse_squad_rows(reader.lines(), notes, limit)
+            if not articles:
+                raise QAError(f"test set {str(path)!r} holds no paragraphs of text")
+            return TestSet("squad", items, problems, articles, reader.sha256(),
+                           tuple(notes))
+        reader = _Reader(path)
+        items, problems = parse_jsonl(reader.lines(), notes, limit)
+    except TooMuch as exc:
+        raise QAError(f"test set {str(path)!r}: {exc}") from None
+    return TestSet("jsonl", items, problems, [], reader.sha256(), tuple(notes))
 
 
 # -- the SQuAD documents and their index, cached ---------------------------------------------
