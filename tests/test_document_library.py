@@ -218,6 +218,28 @@ def test_qa_add_names_each_file_by_the_path_it_was_given(
                        "added again"]
 
 
+def test_the_upload_cap_skips_a_larger_seed_file_and_names_the_setting(
+        settings: Settings, tmp_path: Path) -> None:
+    """QA_MAX_UPLOAD_BYTES is the largest file qa reads: an upload or a `qa add` file over it
+    is refused, a seed file skipped and reported (the rest indexed). The reason said only
+    "at most 1,024" bytes, which for a seed names no setting to change."""
+    settings = replace(settings, max_upload_bytes=8192)
+    big = settings.seeds_dir / "big.txt"
+    big.write_text("Sea otters hold hands while they sleep. " * 240, "utf-8")
+    pipeline = Pipeline(settings, HashingEmbedder())
+    assert "big" not in pipeline.index.documents and pipeline.index.documents
+    [problem] = [p for p in pipeline.problems() if Path(p.file).name == "big.txt"]
+    assert problem.reason == ("the file is too large (9,600 bytes; at most 8,192, "
+                              "QA_MAX_UPLOAD_BYTES)")
+    other = tmp_path / "owls.txt"
+    other.write_text("Owls turn their heads far around. " * 250, "utf-8")
+    with pytest.raises(BadDocument) as info:
+        pipeline.add_documents([other])
+    assert info.value.status == 413
+    assert str(info.value) == (f"{other}: the file is too large (8,500 bytes; at most 8,192, "
+                               "QA_MAX_UPLOAD_BYTES)")
+
+
 def test_a_failed_index_update_rolls_the_new_files_back(pipeline: Pipeline,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     before = set(pipeline.index.documents)

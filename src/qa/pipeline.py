@@ -688,7 +688,8 @@ class Pipeline:
         for i, path in enumerate(paths):
             name = names[i] if names is not None else None
             try:
-                item = lib.prepare(Path(path), name, self.settings.max_upload_bytes, cap)
+                item = lib.prepare(Path(path), name, self.settings.max_upload_bytes, cap,
+                                   lib.UPLOAD_CAP)
                 if cap is not None:  # the cap is on one upload's work: all its files
                     lib.check_total(item, sum(len(p.extracted.text) for p in prepared), cap)
                 prepared.append(item)

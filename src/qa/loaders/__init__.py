@@ -108,8 +108,10 @@ def loader_for(name: str, raw: bytes) -> Loader:
     return loader
 
 
-def read_capped(path: Path, max_bytes: int) -> bytes:
-    """The bytes of `path`, refusing (413) a file over `max_bytes` before reading it."""
+def read_capped(path: Path, max_bytes: int, setting: str = "") -> bytes:
+    """The bytes of `path`, refusing (413) a file over `max_bytes` before reading it; the
+    refusal names `setting`, the setting that sets the cap, if given."""
+    cap = f"{max_bytes:,}, {setting}" if setting else f"{max_bytes:,}"
     try:
         st = path.stat()
         size = st.st_size
@@ -120,13 +122,13 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
             raise BadDocument(f"{path.name}: not a regular file")
         if size > max_bytes:
             raise BadDocument(f"{path.name}: the file is too large ({size:,} bytes; at most "
-                              f"{max_bytes:,})", status=413)
+                              f"{cap})", status=413)
         with path.open("rb") as fh:
             raw = fh.read(max_bytes + 1)
     except OSError as exc:
         raise BadDocument(f"{path.name}: cannot read the file: {exc.strerror}") from None
     if len(raw) > max_bytes:
-        raise BadDocument(f"{path.name}: the file is too large (at most {max_bytes:,} bytes)",
+        raise BadDocument(f"{path.name}: the file is too large (at most {cap} bytes)",
                           status=413)
     return raw
 

@@ -60,6 +60,7 @@ SEEDS_MISSING = "the seeds folder does not exist"  # a build's problem (see `_lo
 SUB_FOLDER = ("a folder: qa reads only the files in the seeds folder itself (move its files "
               "there, or add them with 'qa add')")
 META = "meta.json"
+UPLOAD_CAP = "QA_MAX_UPLOAD_BYTES"  # the setting of `settings.max_upload_bytes`
 TEXT = "text.txt"
 MAX_ID = 80
 MAX_NAME = 255  # characters of an original file name kept for display
@@ -321,16 +322,17 @@ def load_seeds(seeds_dir: Path, max_bytes: int) -> tuple[list[Document], list[Pr
     return documents, problems
 
 
-def _load_seeds(seeds_dir: Path, max_bytes: int, previous: PreviousIds | None = None
-                ) -> tuple[list[tuple[str, Path]], list[Document], list[Problem]]:
-    """`load_seeds`, with the seed files it tried (`seed_files`), readable or not."""
+def _load_seeds(seeds_dir: Path, max_bytes: int, previous: PreviousIds | None = None,
+                setting: str = "") -> tuple[list[tuple[str, Path]], list[Document], list[Problem]]:
+    """`load_seeds`, with the seed files it tried (`seed_files`), readable or not; a file
+    over `max_bytes` is a problem naming `setting` (the setting of the cap), if given."""
     if not seeds_dir.is_dir():
         return [], [], [Problem(str(seeds_dir), SEEDS_MISSING)]
     documents: list[Document] = []
     files, problems = seed_files(seeds_dir, previous)
     for doc_id, path in files:
         try:
-            raw = read_capped(path, max_bytes)
+            raw = read_capped(path, max_bytes, setting)
             loader, extracted = extract(raw, path.name)
         except BadDocument as exc:
             problems.append(Problem(str(path), str(exc).removeprefix(f"{path.name}: ")))
@@ -455,7 +457,7 @@ def load_corpus(settings: Settings, previous: PreviousIds | None = None,
     `empty_ok` (the user removed the last readable document). Uploads in `hide` (another
     writer's add in progress) are left out, as if not stored yet."""
     seeds, documents, problems = _load_seeds(settings.seeds_dir, settings.max_upload_bytes,
-                                             previous)
+                                             previous, UPLOAD_CAP)
     # a seed skipped as unreadable still holds its id against uploads, as in `corpus_files`
     taken = {doc_id for doc_id, _ in seeds}
     uploaded = set()
@@ -586,14 +588,15 @@ class Prepared:
 
 
 def prepare(path: Path, name: str | None, max_bytes: int,
-            max_chars: int | None = None) -> Prepared:
+            max_chars: int | None = None, setting: str = "") -> Prepared:
     """Read and extract one file, raising `BadDocument` with a one-line reason: 413 for
-    more than `max_bytes` bytes, or (if given) more than `max_chars` characters of text."""
+    more than `max_bytes` bytes (naming `setting`, the setting of that cap, if given), or
+    (if given) more than `max_chars` characters of text."""
     shown = PurePosixPath((name or path.name).replace("\\", "/")).name or "upload"
     # a local file is named by the path given: `qa add a/x.txt b/x.txt` has two x.txt
     label = "" if name is not None else str(path)
     try:
-        raw = read_capped(path, max_bytes)
+        raw = read_capped(path, max_bytes, setting)
         loader, extracted = extract(raw, shown)
     except BadDocument as exc:
         if not label:
