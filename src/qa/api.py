@@ -69,6 +69,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Host, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.asgi import read_body, replaying
 from qa.config import (
     LOOPBACK_HOSTS,
     MAX_HISTORY,
@@ -945,16 +946,11 @@ async def _as_utf8(scope: Scope, receive: Receive, charset: str) -> tuple[Scope,
     `charset` and sent on as UTF-8, its headers saying so: JSON routes read UTF-8 only
     (RFC 8259), so `charset=latin-1` was read as UTF-8 ("not UTF-8 text", or misread).
     StarletteHTTPException 400 if the body is not valid text in `charset`."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away: the route sees it
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
+    raw = await read_body(receive)
+    if raw is None:  # the client went away: the route sees it
+        return scope, receive
     try:
-        body = b"".join(chunks).decode(charset).encode("utf-8")
+        body = raw.decode(charset).encode("utf-8")
     except UnicodeError:
         raise StarletteHTTPException(400, f"the body is not valid {charset!r} text, the "
                                           "charset its Content-Type names") from None
@@ -963,16 +959,7 @@ async def _as_utf8(scope: Scope, receive: Receive, charset: str) -> tuple[Scope,
                if k not in (b"content-type", b"content-length")]
     headers += [(b"content-type", media.strip() + b"; charset=utf-8"),
                 (b"content-length", str(len(body)).encode())]
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return {**scope, "headers": headers}, replay
+    return {**scope, "headers": headers}, replaying(body, receive)
 
 
 def _one_line(exc: BaseException) -> str:

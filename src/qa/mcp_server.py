@@ -69,6 +69,7 @@ from pydantic import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.asgi import read_body, replaying
 from qa.config import MAX_BODY_BYTES, MAX_HISTORY, MAX_K, MAX_QUESTION_CHARS, Settings
 from qa.errors import QAError, clipped, quoted
 from qa.log import log, one_line_handler
@@ -553,14 +554,10 @@ class _Forward(Response):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        parts, more = [], True
-        while more:  # capped by `qa.api.Hardening`
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client left
-            parts.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(parts).removeprefix(b"\xef\xbb\xbf")  # a BOM, as /api/ask ignores it
+        raw = await read_body(receive)  # capped by `qa.api.Hardening`
+        if raw is None:
+            return  # the client left
+        body = raw.removeprefix(b"\xef\xbb\xbf")  # a BOM, as /api/ask ignores it
         kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
         if not kind.lower().startswith(b"application/json"):  # as the SDK decides it
             await _reply(send, 415, JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(
@@ -582,15 +579,6 @@ class _Forward(Response):
             elif version not in MODERN_PROTOCOL_VERSIONS and not _has_envelope(parsed):
                 await _reply(send, 400, _unsupported_version(version, parsed))
                 return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
         held: list[Message] = []
 
         async def screened(message: Message) -> None:
@@ -613,7 +601,7 @@ class _Forward(Response):
                 return
             await send(message)
 
-        await self.app(scope, replay, screened)
+        await self.app(scope, replaying(body, receive), screened)
 
 
 _VERSION_HEADER = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
