@@ -685,3 +685,22 @@ def test_an_rfc_5987_file_name_is_read_on_a_real_server(tmp_path: Path) -> None:
             assert r.status_code == 201, (params, r.text)
             [document] = r.json()["documents"]
             assert document["original_name"] == kept, (params, document)
+
+
+def test_a_multipart_content_type_without_its_boundary_says_so(
+        api: tuple[TestClient, Pipeline]) -> None:
+    """`Content-Type: multipart/form-data` set by hand (a `fetch` or `requests` call that
+    sets the header itself drops the boundary the client would have added) was told to
+    "send the file as multipart/form-data", which it had. It is told what is missing."""
+    client, _ = api
+    body = (b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n"
+            b"\r\nThe pier closes at dusk.\r\n--XYZ--\r\n")
+    r = client.post("/api/documents", content=body,
+                    headers={"content-type": "multipart/form-data"})
+    assert r.status_code == 415
+    assert r.json() == {"detail": "the Content-Type multipart/form-data names no boundary: "
+                                  "let the HTTP client set that header (do not set it by "
+                                  "hand)"}
+    r = client.post("/api/documents", content=b"{}", headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+    assert r.json() == {"detail": "send the file as multipart/form-data in a field named 'file'"}

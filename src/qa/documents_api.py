@@ -212,8 +212,11 @@ async def _receive(request: Request, pipeline: Pipeline) -> tuple[Path, _Upload]
 
     settings = pipeline.settings
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
-    if content_type != b"multipart/form-data" or not options.get(b"boundary"):
+    if content_type != b"multipart/form-data":
         raise BadDocument("send the file as multipart/form-data in a field named 'file'", 415)
+    if not options.get(b"boundary"):  # the header set by hand, as `fetch` callers often do
+        raise BadDocument("the Content-Type multipart/form-data names no boundary: let the "
+                          "HTTP client set that header (do not set it by hand)", 415)
     limit, cap = settings.max_upload_bytes, upload_cap(settings)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
