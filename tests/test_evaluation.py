@@ -657,7 +657,7 @@ def test_a_run_that_could_ask_no_question_fails_and_writes_nothing(
     assert code == 1 and stdout == ""
     assert stderr.splitlines()[-1] == (f"qa: error: no question of {str(testset)!r} could be "
                                        "asked (3 skipped, 0 failed: see above)")
-    assert list(outputs.iterdir()) == []
+    assert not outputs.exists()  # nor the folder made for them
 
 
 def test_a_run_in_which_questions_failed_exits_1_with_its_outputs_written(
@@ -977,6 +977,30 @@ def test_output_paths_are_checked_before_the_model(
         assert code == 2 and message in stderr and stderr.count("\n") == 1, (flags, stderr)
     assert fake_model == []
     assert SMALL_SQUAD.read_text(encoding="utf-8").startswith("{")
+
+
+def test_a_failed_run_leaves_no_folder_it_made_for_its_outputs(
+        tmp_path: Path, fake_model: list[Settings], capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out new/p.jsonl` makes `new/`; a run that then failed (a test set of no
+    question, a bad --report name) removed its temporary files but left the folders it had
+    made, empty. They go too; a folder that was there already stays."""
+    empty = _squad(tmp_path, {"version": "v2.0", "data": [{"title": "T", "paragraphs": [
+        {"context": "Cats purr.", "qas": [{"id": "1", "question": "What?", "answers": 5}]}]}]})
+    made = tmp_path / "new"
+    code, _, stderr = _main(capsys, "eval", str(empty), "--out", str(made / "a" / "p.jsonl"),
+                            "--report", str(made / "b" / "r.md"), "--metrics-out",
+                            str(tmp_path / "m.json"))
+    assert code == 1 and "holds no questions" in stderr, stderr
+    assert not made.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["set.json"]
+    code, _, stderr = _main(capsys, "eval", str(empty), "--out", str(made / "p.jsonl"),
+                            "--report", str(tmp_path / "r" / "r.pdf"))
+    assert code == 2 and "--report must end in" in stderr, stderr
+    assert not made.exists() and not (tmp_path / "r").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    code, _, _ = _main(capsys, "eval", str(empty), "--out", str(kept / "x" / "p.jsonl"))
+    assert code == 1 and kept.is_dir() and list(kept.iterdir()) == []
+    assert fake_model == []
 
 
 def test_malformed_files_are_one_line_errors(tmp_path: Path,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv as csv_lib
 import html
+import itertools
 import json
 import math
 import os
@@ -51,11 +52,12 @@ CSV_FIELDS = ("id", "question", "kind", "gold", "answerable", "prediction", "ans
 # -- output files ----------------------------------------------------------------------------
 
 
-def _check_path(flag: str, value: str) -> Path:
+def _check_path(flag: str, value: str, made: list[Path]) -> Path:
     """The file an output flag names, checked: an output is written beside it and renamed
     over it, so a link is followed to its file (the rename would replace the link) and
     what is not a plain file is refused (/dev/stdout, a named pipe: the rename would put a
-    file in its place and nothing would reach its reader)."""
+    file in its place and nothing would reach its reader). The folders it makes for it are
+    added to `made`, the deepest first (a failed run removes them)."""
     path = Path(value)
     if path.is_dir():
         raise BadSetting(f"{flag} {value!r} is a folder, not a file")
@@ -64,10 +66,12 @@ def _check_path(flag: str, value: str) -> Path:
                          "file (the metrics go to standard output with --json)")
     if path.is_symlink():
         path = path.resolve()
+    missing = list(itertools.takewhile(lambda p: not p.exists(), path.parents))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadSetting(f"{flag}: cannot create the folder of {value!r}: {exc.strerror}") from None
+    made[:0] = missing
     if path.exists() and not os.access(path, os.W_OK):
         raise BadSetting(f"{flag} {value!r} is not writable")
     return path
@@ -96,14 +100,26 @@ class Outputs:
     metrics: Path | None = None
     _files: dict[str, tuple[Path, IO[str]]] = field(default_factory=dict)
     _csv: Any = None
+    _made: list[Path] = field(default_factory=list)  # folders made for the outputs
 
     @classmethod
     def open(cls, out: str | None, csv: str | None, report: str | None, metrics: str | None,
              inputs: Sequence[Path] = (), folders: Mapping[str, Path] | None = None) -> Outputs:
         """`folders`: what qa reads (the seeds, data and index folders, by name), where no
         output may go: it would replace a document, or be indexed as one."""
+        made: list[Path] = []
+        try:
+            return cls._open(out, csv, report, metrics, inputs, folders, made)
+        except BaseException:
+            _remove_empty(made)
+            raise
+
+    @classmethod
+    def _open(cls, out: str | None, csv: str | None, report: str | None, metrics: str | None,
+              inputs: Sequence[Path], folders: Mapping[str, Path] | None,
+              made: list[Path]) -> Outputs:
         given = {"--out": out, "--csv": csv, "--report": report, "--metrics-out": metrics}
-        paths = {flag: _check_path(flag, v) for flag, v in given.items() if v}
+        paths = {flag: _check_path(flag, v, made) for flag, v in given.items() if v}
         for flag, path in paths.items():
             for name, folder in (folders or {}).items():
                 if path.resolve().is_relative_to(folder.resolve()):
@@ -122,7 +138,8 @@ class Outputs:
         if csv_path and csv_path.suffix.lower() in WORKBOOKS:  # Excel would not open it
             raise BadSetting(f"--csv writes CSV text, not a workbook: name it .csv (a "
                              f"spreadsheet opens it), got {str(csv_path)!r}")
-        self = cls(paths.get("--out"), paths.get("--csv"), report_path, paths.get("--metrics-out"))
+        self = cls(paths.get("--out"), paths.get("--csv"), report_path, paths.get("--metrics-out"),
+                   _made=made)
         try:
             stream = self.out or self.report  # the report is built from the streamed predictions
             if stream is not None:
@@ -179,13 +196,22 @@ class Outputs:
         self.discard()  # the report's private copy of the predictions, if any
 
     def discard(self) -> None:
-        """Remove the temporary files (a failed or interrupted run leaves nothing behind)."""
+        """Remove the temporary files, and the folders made for the outputs that are still
+        empty (a failed or interrupted run leaves nothing behind)."""
         for tmp, fh in self._files.values():
             with contextlib.suppress(OSError):
                 fh.close()
             with contextlib.suppress(OSError):
                 tmp.unlink()
         self._files.clear()
+        _remove_empty(self._made)
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Remove each of `folders` (the deepest first) that is empty; keep the rest."""
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 
