@@ -2021,6 +2021,25 @@ def test_a_csv_test_set_separated_by_semicolons_is_read(tmp_path: Path) -> None:
         ("Why; or why not?", ("x;y",))]
 
 
+@pytest.mark.parametrize("top", ["\r\n\r\n", ";;;\r\n", ",,\r\n \r\n"])
+def test_blank_rows_above_a_csv_header_are_skipped(tmp_path: Path, top: str) -> None:
+    """A sheet whose table starts a row or two down exports blank rows first (",,," or
+    ";;;", or empty lines): the header was taken to be the blank row, "no 'question'
+    column (its header: )", and a semicolon header was not told from a comma one. Blank
+    rows above the header are skipped; each question keeps the number of its line."""
+    text = top + ("Question;Answers;ID\r\n"
+                  "How many American troops are in Iraq today?;around 2,500;q1\r\n"
+                  "Who is the Pentagon spokesman?;;\r\n")
+    (tmp_path / "set.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    testset = load_testset(tmp_path / "set.csv")
+    header = text.count("\n", 0, text.index("Question")) + 1
+    assert [(i.id, i.question, i.answers, i.where) for i in testset.items] == [
+        ("q1", "How many American troops are in Iraq today?", ("around 2,500",),
+         f"line {header + 1}"),
+        (f"line-{header + 2}", "Who is the Pentagon spokesman?", (), f"line {header + 2}")]
+    assert testset.problems == [] and testset.notes == ()
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "is empty: expected a header row"),
     (b"name,text\na,b\n", "has no 'question' column (its header: 'name', 'text')"),

@@ -336,6 +336,7 @@ def _column_names(line: str, delimiter: str) -> list[str | None]:
 
 
 _SEP_LINE = re.compile(r"sep=(.)\r?\n?", re.DOTALL)  # Excel's line naming the separator
+_BLANK_ROW = " \t\r\n,;"  # a row of empty cells, as a sheet exports the rows above a table
 
 
 def _delimiter(fh: IO[str], delimiter: str) -> tuple[str, bool]:
@@ -344,9 +345,14 @@ def _delimiter(fh: IO[str], delimiter: str) -> tuple[str, bool]:
     the header row names a question column only when split at ";", as Excel saves "CSV"
     where the decimal mark is a comma (German, French...). `fh` is left at its start."""
     first = fh.readline(MAX_HEADER_CHARS)
-    fh.seek(0)
     if named := _SEP_LINE.fullmatch(first):
+        fh.seek(0)
         return named.group(1), True
+    read = len(first)  # blank rows above the header (",,,", ";;;"): the header tells
+    while first and not first.strip(_BLANK_ROW) and read < MAX_HEADER_CHARS:
+        first = fh.readline(MAX_HEADER_CHARS)
+        read += len(first)
+    fh.seek(0)
     if delimiter != ",":
         return delimiter, False
     if "question" not in _column_names(first, ",") and "question" in _column_names(first, ";"):
@@ -372,6 +378,9 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
                 yield ""  # (its line)
             started = rows.line_num + 1
             header = next(rows, None)
+            while header is not None and not any(cell.strip(_BLANK_ROW) for cell in header):
+                started = rows.line_num + 1  # a blank row above the header: skipped
+                header = next(rows, None)
             if header is None:
                 raise QAError(f"{where} is empty: expected a header row naming its columns "
                               "(question, answers, id, kind)")
@@ -386,8 +395,10 @@ def csv_lines(path: Path, delimiter: str, notes: list[Problem]) -> Iterator[str]
                     notes.append(Problem(f"line {rows.line_num}", f"column "
                                          f"{h.strip()[:40]!r} is not one qa "
                                          "reads (question, answers, id, kind): ignored"))
-            yield ""  # the header's line
-            line = 2 if named else 1  # the lines yielded
+            line = 1 if named else 0  # the lines yielded
+            while line < rows.line_num:  # the header's line, and blank ones above it
+                yield ""
+                line += 1
             while True:
                 started = rows.line_num + 1
                 if (row := next(rows, None)) is None:
