@@ -329,6 +329,25 @@ def test_bad_environment_setting(qa_main: Any, monkeypatch: pytest.MonkeyPatch) 
     assert "QA_K" in assert_one_line(qa_main("retrieve", "q"), 2)
 
 
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("QA_K", "0", "QA_K: k must be between 1 and 20, got 0"),
+    ("QA_MAX_UPLOAD_BYTES", "-1", "QA_MAX_UPLOAD_BYTES: max_upload_bytes must be at least "
+                                  "1024, got -1"),
+    ("QA_CHUNK_CHARS", "10", "QA_CHUNK_CHARS: chunk_chars must be at least 50, got 10"),
+    ("QA_BACKEND", "foo", "QA_BACKEND: backend must be 'embedded' or 'milvus', got 'foo'"),
+])
+def test_a_bad_environment_value_is_named_by_its_variable(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str, said: str) -> None:
+    """`QA_MAX_UPLOAD_BYTES=-1 qa serve` said "max_upload_bytes must be at least 1024":
+    the name of a field the user never typed. The variable that set it is named first."""
+    from qa.errors import BadSetting
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(BadSetting) as info:
+        load_settings()
+    assert str(info.value) == said
+
+
 def test_bad_seeds(qa_main: Any, tmp_path: Path) -> None:
     """`qa index` that indexes nothing is an error naming why (no model is loaded), and so
     is a library whose files are all unreadable; asking an empty one is not (it says so)."""

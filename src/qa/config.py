@@ -312,36 +312,45 @@ def check_writable_dir(path: Path, what: str = "folder") -> None:
             f"{what} {str(path)!r} is not writable: {exc.strerror or exc}") from None
 
 
+_ENV_NAMES = {  # the variable each setting is read from
+    "model": "QA_MODEL", "seeds_dir": "QA_SEEDS", "index_dir": "QA_INDEX",
+    "cache_dir": "QA_CACHE_DIR", "spacy": "QA_SPACY", "spacy_processes": "QA_SPACY_PROCESSES",
+    "k": "QA_K", "chunk_chars": "QA_CHUNK_CHARS", "max_body_bytes": "QA_MAX_BODY_BYTES",
+    "max_upload_bytes": "QA_MAX_UPLOAD_BYTES", "max_upload_chars": "QA_MAX_UPLOAD_CHARS",
+    "max_connections": "QA_MAX_CONNECTIONS", "api_token": "QA_API_TOKEN",
+    "allowed_hosts": "QA_ALLOWED_HOSTS", "refresh_seconds": "QA_REFRESH_SECONDS",
+    "hnsw_above": "QA_HNSW_ABOVE", "ivf_above": "QA_IVF_ABOVE",
+    "passage_vectors": "QA_PASSAGE_VECTORS", "data_dir": "QA_DATA", "backend": "QA_BACKEND",
+    "milvus_uri": "QA_MILVUS_URI", "milvus_token": "QA_MILVUS_TOKEN",
+    "milvus_collection": "QA_MILVUS_COLLECTION", "embed_runtime": "QA_EMBED_RUNTIME",
+    "document_precision": "QA_DOCUMENT_PRECISION",
+}
+
+
+def _env_value(field: str, name: str) -> Any:
+    """The value of the variable `name` for the setting `field`, or None when unset."""
+    if field in _INTS:
+        return _int_env(name)
+    if field == "refresh_seconds":
+        return _float_env(name)
+    if field == "allowed_hosts":
+        return _hosts_env(name)
+    return os.environ.get(name) or None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Defaults, then QA_* environment variables, then the given (non-None) overrides."""
-    env: dict[str, Any] = {
-        "model": os.environ.get("QA_MODEL") or None,
-        "seeds_dir": os.environ.get("QA_SEEDS") or None,
-        "index_dir": os.environ.get("QA_INDEX") or None,
-        "cache_dir": os.environ.get("QA_CACHE_DIR") or None,
-        "spacy": os.environ.get("QA_SPACY") or None,
-        "spacy_processes": _int_env("QA_SPACY_PROCESSES"),
-        "k": _int_env("QA_K"),
-        "chunk_chars": _int_env("QA_CHUNK_CHARS"),
-        "max_body_bytes": _int_env("QA_MAX_BODY_BYTES"),
-        "max_upload_bytes": _int_env("QA_MAX_UPLOAD_BYTES"),
-        "max_upload_chars": _int_env("QA_MAX_UPLOAD_CHARS"),
-        "max_connections": _int_env("QA_MAX_CONNECTIONS"),
-        "api_token": os.environ.get("QA_API_TOKEN") or None,
-        "allowed_hosts": _hosts_env("QA_ALLOWED_HOSTS"),
-        "refresh_seconds": _float_env("QA_REFRESH_SECONDS"),
-        "hnsw_above": _int_env("QA_HNSW_ABOVE"),
-        "ivf_above": _int_env("QA_IVF_ABOVE"),
-        "passage_vectors": os.environ.get("QA_PASSAGE_VECTORS") or None,
-        "data_dir": os.environ.get("QA_DATA") or None,
-        "backend": os.environ.get("QA_BACKEND") or None,
-        "milvus_uri": os.environ.get("QA_MILVUS_URI") or None,
-        "milvus_token": os.environ.get("QA_MILVUS_TOKEN") or None,
-        "milvus_collection": os.environ.get("QA_MILVUS_COLLECTION") or None,
-        "embed_runtime": os.environ.get("QA_EMBED_RUNTIME") or None,
-        "document_precision": os.environ.get("QA_DOCUMENT_PRECISION") or None,
-    }
-    return Settings().with_overrides(**env).with_overrides(**overrides)
+    env = {field: _env_value(field, name) for field, name in _ENV_NAMES.items()}
+    try:
+        from_env = Settings().with_overrides(**env)
+    except BadSetting as exc:  # name the variable: "k must be..." names no knob the user set
+        said = str(exc)
+        field = next((f for f, v in env.items() if v is not None and said.startswith(f"{f} ")),
+                     None)
+        if field is None:
+            raise
+        raise BadSetting(f"{_ENV_NAMES[field]}: {said}") from None
+    return from_env.with_overrides(**overrides)
 
 
 def spacy_processes(settings: Settings) -> int:
