@@ -245,6 +245,22 @@ def test_conversation_pairs_questions_with_replies() -> None:
     assert turns == [Turn("First?", "One [1]"), Turn("Second?")]
 
 
+def test_a_question_of_parts_without_text_says_which_parts_it_has() -> None:
+    """A last message of an image alone (a front end sending a pasted picture) was "the
+    question is empty", which it was not to the person who sent it. It says qa reads the
+    text parts and names the parts it got; a text part of blanks is still empty."""
+    from qa.openai_api import _BadRequest
+
+    with pytest.raises(_BadRequest) as info:
+        conversation([msg("user", "First?"), msg("assistant", "One [1]"), msg("user", [
+            {"type": "image_url", "image_url": {"url": "data:,"}}, {"type": "input_audio"}])])
+    assert str(info.value) == ("the question has no text: qa answers a question in words (its "
+                               "'text' parts), and this message has 'image_url', "
+                               "'input_audio' parts only")
+    assert info.value.param == "messages[2].content"
+    assert conversation([msg("user", [{"type": "text", "text": " "}])])[0] == " "
+
+
 def test_an_earlier_turn_the_question_check_refuses_is_left_out() -> None:
     """Earlier turns were screened by `strip()` and length alone: a turn of zero-width
     characters passed as a question, and control characters stayed in it. The turns are

@@ -283,6 +283,12 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
             pending = None
     if pending is not None:
         turns.append(Turn(pending))
+    if isinstance(last.content, list) and last.content and not any(
+            p.type == "text" and p.text is not None for p in last.content):
+        kinds = ", ".join(repr(p.type[:40]) for p in last.content[:5])  # an image alone
+        raise _BadRequest(f"the question has no text: qa answers a question in words (its "
+                          f"'text' parts), and this message has {kinds} parts only",
+                          f"messages[{len(messages) - 1}].content")
     return message_text(last), turns[-MAX_HISTORY:]
 
 
