@@ -561,6 +561,27 @@ def test_a_body_not_sent_as_json_is_a_json_rpc_415(fake_pipeline: Pipeline) -> N
         assert r.status_code == 200 and r.json()["id"] == 1, r.text
 
 
+def test_a_json_content_type_in_capitals_is_json_at_mcp_too(fake_pipeline: Pipeline) -> None:
+    """Media types are case-insensitive (RFC 9110): `/api` and `/v1` read a body sent as
+    `Application/JSON`, but `/mcp` answered it 415 "Content-Type must be
+    application/json" (the SDK compares it as written). It is read there too."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    message = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    with TestClient(create_api(fake_pipeline), base_url="http://127.0.0.1:7860") as web:
+        for kind in ("APPLICATION/JSON", "Application/Json; Charset=UTF-8"):
+            r = web.post("/mcp", content=message, headers={
+                "Accept": "application/json, text/event-stream", "Content-Type": kind})
+            assert r.status_code == 200 and r.json()["id"] == 1, (kind, r.text)
+            r = web.post("/api/retrieve", content=json.dumps({"question": "Iraq?"}),
+                         headers={"Content-Type": kind})
+            assert r.status_code == 200, (kind, r.text)
+
+
 @pytest.mark.parametrize("base", ["http://[::1]", "http://localhost", "http://[::1]:7860"])
 def test_every_loopback_name_reaches_mcp(fake_pipeline: Pipeline, base: str) -> None:
     """The server serves every loopback name (Host [::1], localhost, 127.0.0.1, with or

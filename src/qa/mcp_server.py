@@ -563,6 +563,11 @@ class _Forward(Response):
             await _reply(send, 415, JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(
                 code=INVALID_REQUEST, message=NOT_JSON_RPC_TYPE)))
             return
+        media, sep, params = kind.partition(b";")  # case-insensitive (RFC 9110); the SDK's
+        if media != media.lower():  # check is not: `Application/JSON` was a 415 there
+            scope = {**scope, "headers": [
+                (k, media.strip().lower() + sep + params if k == b"content-type" else v)
+                for k, v in scope["headers"]]}
         try:
             parsed = pydantic_core.from_json(body)
         except ValueError:
