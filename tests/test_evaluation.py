@@ -2040,6 +2040,31 @@ def test_blank_rows_above_a_csv_header_are_skipped(tmp_path: Path, top: str) -> 
     assert testset.problems == [] and testset.notes == ()
 
 
+@pytest.mark.parametrize(("table", "suffix"), [
+    ("question\tanswers\r\nWho is the Pentagon spokesman?\tJohn Kirby\r\n", ".tsv"),
+    ("id,Question,Answers\nq1,Who is the Pentagon spokesman?,John Kirby\n", ".csv"),
+    ("id;question\nq1;Who is the Pentagon spokesman?\n", ".csv"),
+])
+def test_a_table_not_named_as_one_is_told_to_be_named_so(
+        tmp_path: Path, table: str, suffix: str) -> None:
+    """Excel's "Unicode Text" export is UTF-16, tab-separated, named `.txt`: read as JSON
+    lines, each row was "not valid JSON" and the run ended "holds no questions". A file
+    whose first line is a table's header naming a question column is told to be named as
+    the table it is. A `.jsonl` file is JSON lines whatever its first line."""
+    path = tmp_path / "set.txt"
+    path.write_bytes(table.encode("utf-16"))
+    with pytest.raises(QAError) as info:
+        load_testset(path)
+    assert str(info.value) == (
+        f"test set {str(path)!r} is a table (its first line is a header naming a question "
+        f"column), not JSON lines: name it {suffix} to read it as one")
+    (tmp_path / f"set{suffix}").write_bytes(path.read_bytes())
+    assert load_testset(tmp_path / f"set{suffix}").items[0].question == \
+        "Who is the Pentagon spokesman?"
+    (tmp_path / "set.jsonl").write_text(table, encoding="utf-8")
+    assert load_testset(tmp_path / "set.jsonl").problems[0].where == "line 1"
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "is empty: expected a header row"),
     (b"name,text\na,b\n", "has no 'question' column (its header: 'name', 'text')"),

@@ -959,6 +959,17 @@ MAX_LINE_BYTES = 4 * 1024 * 1024  # one JSON-lines question; a question is a few
 LONG_LINE = "\x00long line"  # a line no question fits in (JSON text cannot start with NUL)
 
 
+def _table_suffix(line: str) -> str:
+    """".tsv" or ".csv" if `line` is a table's header naming a question column (Excel's
+    "Unicode Text" export is a tab-separated table named .txt), else ""."""
+    if line.lstrip().startswith(("{", "[")):
+        return ""
+    for delimiter in ("\t", ",", ";"):
+        if delimiter in line and "question" in _column_names(line, delimiter):
+            return ".tsv" if delimiter == "\t" else ".csv"
+    return ""
+
+
 def _json_object(line: str) -> dict[str, Any]:
     """One line of JSON lines as its object; ValueError says why it is none (too long, not
     JSON, nested too deep, or another JSON value)."""
@@ -1150,6 +1161,10 @@ def _load(path: Path, limit: int | None) -> TestSet:
         lines = reader.lines()
         first = next((line for line in lines if line.strip()), "")
         lines.close()  # (its file)
+        if suffix != ".jsonl" and (table := _table_suffix(first)):
+            raise QAError(f"test set {str(path)!r} is a table (its first line is a header "
+                          "naming a question column), not JSON lines: name it "
+                          f"{table} to read it as one")
         if is_squad_row(first):  # Hugging Face's SQuAD: its paragraphs are the documents
             reader = _Reader(path)  # read again, from the start
             articles, items, problems = parse_squad_rows(reader.lines(), notes, limit)
