@@ -2040,6 +2040,28 @@ def test_blank_rows_above_a_csv_header_are_skipped(tmp_path: Path, top: str) -> 
     assert testset.problems == [] and testset.notes == ()
 
 
+def test_standard_input_or_a_pipe_as_a_test_set_says_to_save_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa eval -` said "test set '-' does not exist", and `qa eval <(jq ... set.jsonl)` or
+    `qa eval /dev/stdin` said "is not a file": true, but not what to do. A test set is read
+    more than once (its format told from its start, then streamed): save it to a file."""
+    import os
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(QAError) as info:
+        load_testset(pipe)
+    assert str(info.value) == (f"test set {str(pipe)!r} is a pipe, not a file: qa eval reads a "
+                               "test set more than once; save it to a file first")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(QAError) as info:
+        load_testset(Path("-"))
+    assert str(info.value) == ("test set '-' does not exist (qa eval does not read standard "
+                               "input: save the test set to a file first)")
+    with pytest.raises(QAError, match=r"^test set '.*nope.jsonl' does not exist$"):
+        load_testset(tmp_path / "nope.jsonl")
+
+
 @pytest.mark.parametrize(("table", "suffix"), [
     ("question\tanswers\r\nWho is the Pentagon spokesman?\tJohn Kirby\r\n", ".tsv"),
     ("id,Question,Answers\nq1,Who is the Pentagon spokesman?,John Kirby\n", ".csv"),

@@ -44,6 +44,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import time
 import unicodedata
@@ -1092,7 +1093,11 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
     Windows PowerShell 5 and Notepad's "Unicode" save it), recoded as it is read; the
     `sha256` is of the file's bytes either way."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
+        if stat.S_ISFIFO(st.st_mode):  # `qa eval <(jq ...)`, `qa eval /dev/stdin`
+            raise QAError(f"test set {str(path)!r} is a pipe, not a file: qa eval reads a test "
+                          "set more than once; save it to a file first")
         if not path.is_file():
             raise QAError(f"test set {str(path)!r} is not a file")
         if size > MAX_TESTSET_BYTES:
@@ -1113,7 +1118,9 @@ def load_testset(path: Path, limit: int | None = None) -> TestSet:
                 if max(halves) > len(start) // 4 else ")"))
         return _load(path, limit)
     except FileNotFoundError:
-        raise QAError(f"test set {str(path)!r} does not exist") from None
+        stdin = " (qa eval does not read standard input: save the test set to a file first)"
+        raise QAError(f"test set {str(path)!r} does not exist"
+                      + (stdin if str(path) == "-" else "")) from None
     except OSError as exc:
         raise QAError(f"cannot read test set {str(path)!r}: {exc.strerror}") from None
 
