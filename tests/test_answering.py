@@ -3201,3 +3201,25 @@ def test_a_table_row_is_read_with_its_header(tmp_path: Path) -> None:
     _check_exact(answer, {"geo": SYLLABUS})
     answer = pipeline.ask("Which chapter should I read for week 7?")
     assert any(c.quote.text.startswith("| 7 |") for c in answer.citations), answer.text
+
+
+@pytest.mark.slow
+def test_the_sentence_going_on_by_pronoun_answers_what_its_subject_is_used_for(
+        tmp_path: Path) -> None:
+    """"What is Felorin used for?" quoted "Felorin contains the active substance …", which
+    names the medicine but not what it is for, and not the next sentence, "It is used to
+    relieve …", which says it of the medicine by a pronoun (and so does not name it)."""
+    pipeline = _pipeline_of(tmp_path, {"leaflet.txt": (
+        "PACKAGE LEAFLET: INFORMATION FOR THE PATIENT\n\nKeep this leaflet.\n\n"
+        "1. What Dorvatin is and what it is used for\n\nDorvatin contains the active "
+        "substance melorazine, which belongs to a group of medicines called antihistamines. "
+        "It is used to treat hay fever and itchy skin rashes in adults.\n\n"
+        "2. What you need to know before you take Dorvatin\n\nDo not take Dorvatin if you "
+        "are allergic to melorazine. Do not take Dorvatin if you have ever had kidney disease. "
+        "Do not take Dorvatin during pregnancy.\n\n3. How to take Dorvatin\n\n"
+        "Take one tablet a day with water.\n")})
+    answer = pipeline.ask("What is Dorvatin used for?")
+    assert not answer.abstained
+    assert any(c.quote.text.startswith("It is used to treat hay fever")
+               for c in answer.citations), answer.text
+

@@ -379,6 +379,8 @@ def gather_evidence(
             candidates.sort(key=lambda c: any(d in c.numbers_missing for d in dotted))
         if candidates and info.wants_type:
             candidates = _continued(candidates, check)
+        elif candidates:
+            candidates = _goes_on(candidates, check, q_terms)
         if candidates and info.wants[:1] == ("DATE",):
             candidates = _dated_by_heading(candidates, check)
         defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check)
@@ -543,6 +545,33 @@ def _continued(candidates: list[Candidate],
 
 
 CONTINUED_MARGIN = 0.01  # just above the sentence it continues
+
+
+def _goes_on(candidates: list[Candidate],
+             check: Callable[[Sentence, float, float, str | None], Candidate],
+             q_terms: set[str]) -> list[Candidate]:
+    """Of a question that asks for no type, when the next sentence goes on about the best
+    one's subject by pronoun and, read with the subject, says every word of the question the
+    best one says and more ("What is Felorin used for?": "Felorin contains the active
+    substance ibuprenol. It is used to relieve mild to moderate pain …"), the next sentence,
+    read with the best one's words, comes first and the best one right after it, so both
+    are quoted in order (as `_continued` does for a sentence holding the type asked for)."""
+    top = candidates[0]
+    after = next((s for s in top.chunk.sentences if s.index == top.sentence.index + 1), None)
+    opening = OPENS_WITH_PRONOUN.match(after.text) if after is not None else None
+    if after is None or opening is None or opening.group(1).lower() in ("this", "these"):
+        return candidates
+    subject = _subject(top.sentence, top.mentions, opening.group(1).lower())
+    if subject is None:
+        return candidates
+    said = q_terms & set(tokenize(top.sentence.text))
+    if not said < q_terms & (set(tokenize(after.text)) | _terms_of(subject)):
+        return candidates
+    scored = next((c for c in candidates if c.sentence.index == after.index), None)
+    cosine = max(top.cosine, scored.cosine if scored is not None else 0.0)
+    continued = replace(check(after, top.score, cosine, subject),
+                        score=top.score + CONTINUED_MARGIN)
+    return [continued, top, *(c for c in candidates[1:] if c.sentence.index != after.index)]
 
 
 def _dated_by_heading(candidates: list[Candidate],
