@@ -41,7 +41,7 @@ from qa.evidence import (
     yes_no_subject,
 )
 from qa.lexical import tokenize
-from qa.nlp import CONTACT
+from qa.nlp import CONTACT, TITLES
 from qa.types import Answer, Chunk, Citation, Lead, Mention, Sentence, Span
 
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
@@ -316,10 +316,12 @@ def _asked_agent(sentence: Sentence, span: Span | Mention, evidence: Evidence) -
 
 # "<verb> [adverb] by [the] [title] NAME": the verb, which the question must use ("Who
 # sculpted …?"), not "directed by Gaspare Spontini" elsewhere in the sentence. The words
-# between "by" and the name describe the doer ("by the architect"); they never place it
-# elsewhere ("inspired by her role in Dreamgirls": no doer).
+# between "by" and the name describe the doer ("by the architect") or give its title ("by
+# Professor Tom Brennan", "by Dr. Okafor": the entity model leaves it out of the name); they
+# never place it elsewhere ("inspired by her role in Dreamgirls": no doer).
 _AGENT = re.compile(r"\b([A-Za-z]+)\s+(?:[a-z]+ly\s+)?by\s+(?:(?:the|a|an|his|her|their|its)\s+)?"
-                    r"(?:(?!(?:in|of|at|on|for|with|from|to|as)\s)[a-z]+\s+){0,2}$")
+                    r"(?:(?!(?:in|of|at|on|for|with|from|to|as)\s)[a-z]+\s+){0,2}"
+                    rf"(?:(?i:{'|'.join(sorted(TITLES))})\.?\s+)?$")
 _AFTER_PLACE_WORD = re.compile(r"\b(?:in|at|on|near|between|along|via)\s+(?:the\s+)?$",
                                re.IGNORECASE)
 

@@ -671,7 +671,7 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
 
 # Titles before a name: "Dr. Swann" is written "Madeleine Swann", "President Obama" "Barack
 # Obama"; the title is no part of the name.
-_TITLES = frozenset("mr mrs ms miss dr doctor prof professor sir dame lord lady st saint mt "
+TITLES = frozenset("mr mrs ms miss dr doctor prof professor sir dame lord lady st saint mt "
                     "president king queen prince princess duke general captain senator "
                     "governor bishop pope chief judge prime minister secretary ambassador mayor "
                     "chancellor commander colonel lieutenant sergeant sheikh imam rabbi "
@@ -734,7 +734,7 @@ def _names_with_of(doc: Any) -> list[tuple[int, int]]:
 
 
 def _title(token: Any) -> bool:
-    return str(token.lower_).rstrip(".") in _TITLES
+    return str(token.lower_).rstrip(".") in TITLES
 
 
 # Pronouns a follow-up's subject is put back for. "He" and "she" only after a question the
