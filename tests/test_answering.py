@@ -1814,10 +1814,15 @@ def test_a_follow_up_about_what_the_document_lacks_is_not_answered(tmp_path: Pat
     # after a yes-or-no question, the question word opens it
     ("From what time?", "Do you see emergencies?", "From what time do you see emergencies?"),
     ("Where?", "Is there wheelchair access?", "Where is there wheelchair access?"),
+    # a regular verb's past is its participle: what was done, asked again ("When?")
+    ("When?", "Who designed the bridge?", "When was the bridge designed?"),
+    ("Where?", "Who approved the new rules?", "Where were the new rules approved?"),
+    ("And when?", "Who founded it?", "When was it founded?"),
+    ("Why?", "Who banned them?", "Why were they banned?"),
     # not a bare question word; no question word and auxiliary to put it in the place of;
     # "who", "what" and "how much" ask for what the verb needs ("Who will the meeting …?")
     ("Where is it?", "When will the meeting be held?", "Where is it?"),
-    ("When?", "Who designed the bridge?", "When?"),
+    ("When?", "Who wrote the report?", "When?"),  # irregular: "wrote", not "written"
     ("When?", "How much did the bridge cost?", "When?"),
     ("Who?", "When will the meeting be held?", "Who?"),
 ])
@@ -3236,3 +3241,20 @@ def test_the_sentence_going_on_by_pronoun_answers_what_its_subject_is_used_for(
     assert any(c.quote.text.startswith("It is used to treat hay fever")
                for c in answer.citations), answer.text
 
+
+@pytest.mark.slow
+def test_when_after_who_did_it_asks_when_it_was_done(tmp_path: Path) -> None:
+    """"When?" after "Who approved the policy?" was searched with the conversation and quoted
+    the right sentence, hedged (0.15): it asked nothing of its own. It asks when the policy
+    was approved."""
+    pipeline = _pipeline_of(tmp_path, {"policy.txt": (
+        "Remote Working Policy\n\nThis policy applies to all employees of Corrow Data Ltd "
+        "with at least six months of service. Employees may work from home up to three days "
+        "a week. The company provides a laptop and a monitor.\n\nThis policy was approved by "
+        "Helen Marsh, the head of people, on 12 March 2025. It will be reviewed every two "
+        "years.\n")})
+    first = pipeline.ask("Who approved the policy?")
+    follow = pipeline.ask("When?", [Turn(first.question, first.text)])
+    assert follow.read_as == "When was the policy approved?"
+    assert not follow.abstained and not follow.tentative, follow.text
+    assert "12 March 2025" in follow.citations[0].quote.text

@@ -829,9 +829,10 @@ def ask_again(question: str, previous: str) -> str:
     """A bare question word asked after a question ("Where?" after "When will the annual
     meeting be held?") as that question asked with it ("Where will the annual meeting be
     held?"), or before a yes-or-no question ("From what time?" after "Do you see
-    emergencies?": "From what time do you see emergencies?"); the question itself when it
-    is more, or the previous one opens with neither a question word and an auxiliary nor an
-    auxiliary ("Who designed it?" has no place for "when")."""
+    emergencies?": "From what time do you see emergencies?"), or of what a "who" question's
+    regular verb was done to ("When?" after "Who approved the policy?": "When was the policy
+    approved?"); the question itself when it is more, or the previous one opens otherwise
+    ("Who wrote it?", "How much did it cost?" have no place for "when")."""
     only = _ONLY_WH.match(question)
     if only is None:
         return question
@@ -842,7 +843,23 @@ def ask_again(question: str, previous: str) -> str:
         return wh + previous[opens.end():]
     if _OPENS_AUX.match(previous):
         return f"{wh} {previous.lstrip()[0].lower()}{previous.lstrip()[1:]}"
+    done = _WHO_DID.match(previous)
+    if done is not None:  # "Who approved the policy?": "When was the policy approved?"
+        verb, done_to = done.group(1).lower(), done.group(2)
+        done_to = _SUBJECT_CASE.get(done_to.lower(), done_to)
+        last = done_to.split()[-1].lower()
+        plural = last in ("they", "we", "these", "those") or (
+            last.endswith("s") and not last.endswith(("ss", "us", "is", "'s", "’s")))
+        return f"{wh} {'were' if plural else 'was'} {done_to} {verb}?"
     return question
+
+
+# "Who <verb>ed <what>?": a regular verb's past, which is its participle too, so the question
+# asked again of what was done reads "When was <what> <verb>ed?" ("Who approved the policy?",
+# "When?": "When was the policy approved?"); an irregular one ("Who wrote it?") is left alone.
+_WHO_DID = re.compile(r"^\s*(?:(?:and|but|so)\s+)?who\s+([a-z]{2,}ed)\s+([^?]*[^\s?])\s*\?*\s*$",
+                      re.IGNORECASE)
+_SUBJECT_CASE = {"them": "they", "him": "he", "us": "we", "me": "I"}
 
 
 def resolve(question: QuestionInfo, previous: QuestionInfo, unanswered: bool = False) -> str:
