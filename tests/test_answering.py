@@ -281,6 +281,25 @@ def _who_lead(question: str, text: str, label: str, name: str, lead_bias: float)
     return answer.lead.span.text if answer.lead else None
 
 
+def test_why_is_hedged_by_a_sentence_that_gives_no_reason() -> None:
+    """"Why does the consultation close?" ("Why?" after "And when does the consultation
+    close?") was answered at 0.79 by "A public consultation on the route closes on 31 March
+    2026.", which says when, not why: a sentence with no word that gives a cause or a
+    purpose is only the closest the document comes."""
+    bare = "The museum closed in 1930. It reopened in 1950. "
+    answer = compose(_evidence("Why did the museum close?", (), text=bare), _model(5, 5))
+    assert answer.tentative and not answer.abstained, answer.text
+    assert answer.text.startswith("Not sure the document answers this.")
+    assert answer.citations[0].quote.text == "The museum closed in 1930."
+    for reason in ("because its roof fell in", "as the roof fell in", "to save money",
+                   "due to a fire", "for lack of money", "after a long decline"):
+        text = f"The museum closed in 1930 {reason}. It reopened in 1950. "
+        answer = compose(_evidence("Why did the museum close?", (), text=text), _model(5, 5))
+        assert not answer.tentative, (reason, answer.text)
+    answer = compose(_evidence("When did the museum close?", ("DATE",), text=bare), _model(5, 5))
+    assert not answer.tentative, answer.text
+
+
 def test_who_is_not_led_by_the_agent_of_another_verb() -> None:
     """"Who chaired the inquiry?" is not "the Board of Trade" of "appointed by the Board of
     Trade": that names who appointed it. Asked who appointed it, it leads."""

@@ -742,7 +742,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
 
     lead_span = None
-    unresolved = _unresolved(evidence, top) or _other_kind(evidence, top)
+    unresolved = _unresolved(evidence, top) or _other_kind(evidence, top) \
+        or _no_reason(evidence, top)
     options = lead_options(top, evidence) \
         if confidence >= LEAD_MIN_CONFIDENCE and not unresolved else []
     # "What mark is needed to pass?": not "an overall mark" of "an overall mark of at least
@@ -849,6 +850,27 @@ def _other_kind(evidence: Evidence, top: Candidate) -> str:
     subject = "The document never mentions" if evidence.documents <= 1 else \
         "The documents never mention"
     return f"{subject} {_list(top.other_kind)}. Closest: "
+
+
+# A question for a cause or a purpose ("Why …?", "For what reason …?", "How come …?") ...
+_ASKS_WHY = re.compile(r"^\s*(?:(?:and|but|so)\s+)?(?:why|for\s+what\s+reasons?|how\s+come)\b",
+                       re.IGNORECASE)
+# ... and the closed class of words that give one: conjunctions and prepositions of cause and
+# purpose ("because", "as", "so that", "to" of "to save money", "due to", "for lack of",
+# "after", "from", "by", "through", "given"), and the nouns and verbs that name one.
+_GIVES_REASON = re.compile(
+    r"\b(?:because|since|as|so|to|for|due|owing|thanks|after|following|from|by|through|"
+    r"given|why|therefore|thus|hence|consequently|reasons?|causes?|caused|result(?:ed|s)?|"
+    r"purpose|aims?|aimed|order)\b", re.IGNORECASE)
+
+
+def _no_reason(evidence: Evidence, top: Candidate) -> str:
+    """The hedge of a why-question whose best sentence holds no word that gives a cause or
+    a purpose (`_GIVES_REASON`): "A public consultation on the route closes on 31 March
+    2026." says every word of "Why does the consultation close?" but when, not why."""
+    if not _ASKS_WHY.match(evidence.question.text) or _GIVES_REASON.search(top.sentence.text):
+        return ""
+    return _hedge(evidence)
 
 
 # How an answer opens that the documents did not give (`_abstain`, `_hedge`, `_other_kind`)
