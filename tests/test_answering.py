@@ -3277,3 +3277,26 @@ def test_when_after_who_did_it_asks_when_it_was_done(tmp_path: Path) -> None:
     assert follow.read_as == "When was the policy approved?"
     assert not follow.abstained and not follow.tentative, follow.text
     assert "12 March 2025" in follow.citations[0].quote.text
+
+
+@pytest.mark.slow
+def test_the_next_sentence_that_says_what_the_best_lacks_is_quoted_beside_it(
+        tmp_path: Path) -> None:
+    """"What is the default min_separation for highs?" of an API reference quoted "Two highs
+    closer together than `min_separation` hours are merged into the higher one." alone: the
+    next sentence, "The default of 6 hours suits semidiurnal tides.", says the one word of the
+    question the best one lacks (and the answer), too little of the rest for retrieval to
+    find it."""
+    pipeline = _pipeline_of(tmp_path, {"reference.md": (
+        "# brooklet API reference\n\n## brooklet.load(path)\n\nReads a gauge file and returns "
+        "a `Series`. Raises `FileNotFoundError` if the file does not exist.\n\n"
+        "## brooklet.resample(series, interval=\"1h\", method=\"mean\")\n\nReturns a new "
+        "`Series` with one value per `interval`. The `method` may be `\"mean\"`, `\"max\"` "
+        "or `\"min\"`; the default is `\"mean\"`.\n\n## brooklet.Series.peaks(min_gap=4)\n\n"
+        "Returns the times and levels of flood peaks as a list of tuples. Two peaks closer "
+        "together than `min_gap` hours are merged into the higher one. The default of 4 "
+        "hours suits small upland rivers.\n\n## brooklet.Series.to_csv(path)\n\nWrites the "
+        "series to a CSV file. Defaults to a comma as the separator.\n")})
+    answer = pipeline.ask("What is the default min_gap for peaks?")
+    assert not answer.abstained, answer.text
+    assert any("The default of 4 hours" in c.quote.text for c in answer.citations), answer.text

@@ -381,6 +381,9 @@ def gather_evidence(
             candidates = _continued(candidates, check)
         elif candidates:
             candidates = _goes_on(candidates, check, q_terms)
+        if candidates:
+            candidates = _completed(candidates, check, q_terms - asking - named,
+                                    info.wants_type)
         if candidates and info.wants[:1] == ("DATE",):
             candidates = _dated_by_heading(candidates, check)
         defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check)
@@ -545,6 +548,33 @@ def _continued(candidates: list[Candidate],
 
 
 CONTINUED_MARGIN = 0.01  # just above the sentence it continues
+
+
+def _completed(candidates: list[Candidate],
+               check: Callable[[Sentence, float, float, str | None], Candidate],
+               q_terms: set[str], typed: bool) -> list[Candidate]:
+    """When the sentence right after the best one in its passage says every word of the
+    question the best one lacks ("What is the default min_separation for highs?": "Two highs
+    closer together than `min_separation` hours are merged into the higher one." and then
+    "The default of 6 hours suits semidiurnal tides."), it comes second, to be quoted beside
+    the best one: the two say the question together, though the second alone says too
+    little of it for retrieval to find it. Not the question's names (`q_terms` holds none:
+    the passage supplies them), nor when the question asks for a type (`typed`) that the best
+    one holds ("The timer can be set up to 24 hours ahead." needs nothing beside it)."""
+    top = candidates[0]
+    if typed and top.features["type_found"]:
+        return candidates
+    lacks = q_terms - set(tokenize(top.sentence.text))
+    after = next((s for s in top.chunk.sentences if s.index == top.sentence.index + 1), None)
+    if not lacks or after is None or not lacks <= set(tokenize(after.text)) \
+            or after.text.rstrip().endswith("?") or is_heading(after, top.chunk):
+        return candidates
+    if len(candidates) > 1 and candidates[1].sentence.index == after.index:
+        return candidates
+    scored = next((c for c in candidates if c.sentence.index == after.index), None)
+    second = replace(scored if scored is not None else check(after, 0.0, 0.0, None),
+                     score=top.score)
+    return [top, second, *(c for c in candidates[1:] if c.sentence.index != after.index)]
 
 
 def _goes_on(candidates: list[Candidate],
