@@ -3261,6 +3261,7 @@ def test_the_sentence_going_on_by_pronoun_answers_what_its_subject_is_used_for(
                for c in answer.citations), answer.text
 
 
+
 @pytest.mark.slow
 def test_when_after_who_did_it_asks_when_it_was_done(tmp_path: Path) -> None:
     """"When?" after "Who approved the policy?" was searched with the conversation and quoted
@@ -3300,3 +3301,23 @@ def test_the_next_sentence_that_says_what_the_best_lacks_is_quoted_beside_it(
     answer = pipeline.ask("What is the default min_gap for peaks?")
     assert not answer.abstained, answer.text
     assert any("The default of 4 hours" in c.quote.text for c in answer.citations), answer.text
+
+
+@pytest.mark.slow
+def test_a_superlative_is_answered_by_the_table_row_with_the_extreme_figure(
+        tmp_path: Path) -> None:
+    """"Which reservoir has the largest capacity?" of a table of reservoirs was hedged,
+    quoting the header and any row: no row says "largest". The column the question names
+    gives each row's figure, and the row of the greatest (or least) one answers."""
+    pipeline = _pipeline_of(tmp_path, {"lakes.md": (
+        "# Lakes of the Dunmore Hills\n\nThe park authority surveyed four lakes in 2025. "
+        "Swimming is allowed in two of them.\n\n| Lake | Depth (m) | Area (ha) |\n|---|---|---|\n"
+        "| Loch Ardven | 38 | 120 |\n| Tarn Heskel | 61 | 45 |\n| Linmere | 12 | 210 |\n"
+        "| Cold Water | 25 | 15 |\n\nLinmere is the only lake with a sailing club.\n")})
+    for question, row in [("Which lake has the greatest depth?", "| Tarn Heskel | 61 | 45 |"),
+                          ("Which lake has the smallest area?", "| Cold Water | 25 | 15 |"),
+                          ("Which lake has the largest area?", "| Linmere | 12 | 210 |")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained and not answer.tentative, answer.text
+        assert row in [c.quote.text for c in answer.citations], (question, answer.text)
+        assert answer.lead is not None and f"| {answer.lead.span.text} |" in row, answer.text

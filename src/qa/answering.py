@@ -627,7 +627,14 @@ def _cell_asked(top: Candidate, header: Sentence, evidence: Evidence) -> Span | 
     words which cell answers."""
     row, columns = _cells(top.sentence), _cells(header)
     terms = evidence.question_terms
-    if len(row) != len(columns) or len(row) < 2 or not set(tokenize(row[0].text)) & terms:
+    if len(row) != len(columns) or len(row) < 2:
+        return None
+    kind = set(tokenize(evidence.question.kind))
+    if kind and kind == set(tokenize(columns[0].text)) and not set(tokenize(row[0].text)) \
+            & terms and _words(row[0].text) <= MAX_CELL_WORDS:
+        return row[0]  # "Which lake has the greatest depth?": "Tarn Heskel" of "| Tarn
+        # Heskel | 61 | 45 |" under "| Lake | Depth (m) | Area (ha) |"
+    if not set(tokenize(row[0].text)) & terms:
         return None
     if len(row) == 2 and set(tokenize(row[0].text)) == set(tokenize(evidence.question.focus)) \
             and _words(row[1].text) <= MAX_RECORD_WORDS:

@@ -131,6 +131,12 @@ def gather_evidence(
     asking = set(tokenize(" ".join(_HOW_WORD.findall(info.text)))) | (_LIGHT_VERBS & q_terms)
     # So is the kind a "which/what" names: "in Rust" answers "What language is it written in?"
     asking |= set(tokenize(info.kind)) & q_terms
+    # And a superlative of size or amount, when a table found says it by its figures ("the
+    # largest capacity": the row of 4,800 beside 3,100 and 2,250); not otherwise ("the maximum
+    # temperature" of a manual that gives none is another thing than a temperature).
+    extreme = _extreme_row(info, hits)
+    if extreme is not None:
+        asking |= set(tokenize(" ".join(_MOST.findall(info.text) + _LEAST.findall(info.text))))
     # Looked up once (each is a column of the index), in a fixed order: sums over a set's
     # order (which differs per process) differ in their last bit, and a coverage of
     # 0.9999999999999999 beside 1.0 reordered tied candidates from one run to the next.
@@ -393,7 +399,8 @@ def gather_evidence(
                 c for c in candidates if c.sentence.index != defined.sentence.index)]
         row = _attribute_row(index, info, hits, lambda s: check(
             s, *_retrieved(scored, s.index))) or _keyed_row(info, hits, lambda s: check(
-                s, *_retrieved(scored, s.index)))
+                s, *_retrieved(scored, s.index))) or (check(
+                    extreme, *_retrieved(scored, extreme.index)) if extreme is not None else None)
         if row is not None:  # the table names what was asked in so many words
             top = candidates[0].score if candidates else 0.0
             candidates = [replace(row, score=top + CONTINUED_MARGIN), *(
@@ -773,6 +780,62 @@ def _keyed_row(info: QuestionInfo, hits: Sequence[Hit],
                     rf"(?<!\w){re.escape(name)}\s+{re.escape(cell)}(?!\w)", info.text,
                     re.IGNORECASE) for name, cell in zip(names, cells, strict=True)):
                 return check(sentence)
+    return None
+
+
+# A superlative that asks for the greatest or the least of a measure (closed class: English
+# superlatives of size and amount): "Which reservoir has the largest capacity?"
+_MOST = re.compile(r"\b(?:most|highest|largest|biggest|greatest|longest|heaviest|maximum)\b",
+                   re.IGNORECASE)
+_LEAST = re.compile(r"\b(?:least|lowest|smallest|fewest|shortest|lightest|minimum)\b",
+                    re.IGNORECASE)
+_FIGURE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _cell_figure(cell: str) -> float | None:
+    """The one figure of a table's cell ("4,800", "72%", "£8.50"), or None (text, a range
+    "10-12", two figures)."""
+    found = _FIGURE.findall(cell)
+    if len(found) != 1 or re.search(r"\d\s*[-–]\s*\d", cell):
+        return None
+    return float(found[0].replace(",", ""))
+
+
+def _extreme_row(info: QuestionInfo, hits: Sequence[Hit]) -> Sentence | None:
+    """The row of a table, in any passage found, that holds the greatest (or least) figure
+    of the one column the question names beside a superlative ("Which reservoir has the
+    largest capacity?": "| Kellan Ridge | 4,800 | 72% |" under "| Reservoir | Capacity (Ml) |
+    Level |"): the table answers, though no row says the question's words. Each row of the
+    table must give a figure there, and one row the extreme."""
+    most, least = _MOST.search(info.text), _LEAST.search(info.text)
+    if bool(most) == bool(least):
+        return None
+    asked = _terms_of(info.text)
+    for hit in hits:
+        chunk = hit.chunk
+        if "|" not in chunk.text:
+            continue
+        tables: dict[int, list[tuple[Sentence, list[str]]]] = {}
+        names: dict[int, list[str]] = {}
+        for sentence in chunk.sentences:
+            header = table_header(sentence, chunk)
+            if header is None:
+                continue
+            names[header.index] = [c.strip() for c in header.text.strip().strip("|").split("|")]
+            cells = [c.strip() for c in sentence.text.strip().strip("|").split("|")]
+            tables.setdefault(header.index, []).append((sentence, cells))
+        for at, rows in tables.items():
+            named = [i for i, name in enumerate(names[at]) if i > 0 and _terms_of(name) & asked]
+            if len(named) != 1 or len(rows) < 2 \
+                    or any(len(cells) != len(names[at]) for _, cells in rows):
+                continue
+            figures = [_cell_figure(cells[named[0]]) for _, cells in rows]
+            if any(f is None for f in figures):
+                continue
+            values = [f for f in figures if f is not None]
+            extreme = max(values) if most else min(values)
+            if values.count(extreme) == 1:
+                return rows[values.index(extreme)][0]
     return None
 
 
