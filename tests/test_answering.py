@@ -3321,3 +3321,26 @@ def test_a_superlative_is_answered_by_the_table_row_with_the_extreme_figure(
         assert not answer.abstained and not answer.tentative, answer.text
         assert row in [c.quote.text for c in answer.citations], (question, answer.text)
         assert answer.lead is not None and f"| {answer.lead.span.text} |" in row, answer.text
+
+
+@pytest.mark.slow
+def test_why_after_an_answer_asks_about_the_sentence_it_quoted(tmp_path: Path) -> None:
+    """"Why?" after "What did the panel recommend?" was answered from "The partnership
+    reviewed every service on the line …", the sentence before the one quoted (which had a
+    bonus for being next to it; the one quoted, a penalty for being quoted again): a
+    question with no word of its own asks about what was just quoted."""
+    background = ("The partnership reviewed every service on the line during the spring, "
+                  "counting passengers at each station on weekdays and at weekends. ")
+    pipeline = _pipeline_of(tmp_path, {"review.txt": (
+        "Valley Line Timetable Review 2026\n\n1. Background\n\n" + background * 3 +
+        "The review panel, which was chaired by the transport consultant Dr Amira Haddad and "
+        "included representatives of the three councils served by the line, recommended that "
+        "the first train from Northfield to Castleton should depart at 05:42 instead of 06:15 "
+        "from May 2026 so that hospital staff can reach the start of the early shift.\n\n"
+        "2. Fares\n\nAn anytime day return from Northfield to Castleton will cost £9.40. "
+        "Holders of a Northfield Railcard pay a third less.\n")})
+    first = pipeline.ask("What did the panel recommend?")
+    assert "recommended that the first train" in first.citations[0].quote.text, first.text
+    why = pipeline.ask("Why?", [Turn(first.question, first.text)])
+    assert not why.abstained, why.text
+    assert why.citations[0].quote.text.startswith("The review panel"), why.text

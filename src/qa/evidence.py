@@ -1082,7 +1082,9 @@ def follow_up_sentence(
     one already quoted a small penalty (a follow-up rarely wants the same sentence again).
     A heading (a title, a FAQ's question: `chunking.is_heading`) only when the passages hold
     no other sentence, as in a question asked alone: "Do I need to book?" is not answered
-    by the FAQ's own "Do I need to book?".
+    by the FAQ's own "Do I need to book?". A question with no word of its own (`terms`
+    empty: "Why?" after "What did the panel recommend?") asks about what was just quoted,
+    which is then no repeat: it gets the bonus in place of the sentences next to it.
     """
     pairs = [(s, h.chunk) for h in hits[:FOLLOW_UP_PASSAGES] for s in h.chunk.sentences]
     sentences = [s for s, _ in pairs]
@@ -1091,18 +1093,24 @@ def follow_up_sentence(
     scores = cosines + lexical_share * unit_max(index.sentence_scores(terms, ids))
     for i, s in enumerate(sentences):
         if s.index in quoted:
-            scores[i] -= REPEAT_PENALTY
-        elif any(abs(s.index - q) == 1 for q in quoted):
+            scores[i] += NEXT_SENTENCE_BONUS if not terms else -REPEAT_PENALTY
+        elif terms and any(abs(s.index - q) == 1 for q in quoted):
             scores[i] += NEXT_SENTENCE_BONUS
     best = min(range(len(pairs)), key=lambda i: (is_heading(*pairs[i]), -scores[i]))
     return sentences[best], float(cosines[best])
 
 
 def quoted_sentences(index: Index, hits: list[Hit], answer: str | None) -> set[int]:
-    """The sentences of the top passages that an earlier answer's text quotes."""
+    """The sentences of the top passages that an earlier answer's text quotes, whole or cut
+    to fit the answer's length (its first or its last `CUT_QUOTE_CHARS` characters)."""
     if not answer:
         return set()
-    return {s.index for h in hits for s in h.chunk.sentences if s.text in answer}
+    return {s.index for h in hits for s in h.chunk.sentences if s.text in answer or (
+        len(s.text) > CUT_QUOTE_CHARS and (s.text[:CUT_QUOTE_CHARS] in answer
+                                           or s.text[-CUT_QUOTE_CHARS:] in answer))}
+
+
+CUT_QUOTE_CHARS = 80  # of a long sentence, this much is its own (not said by another)
 
 
 def type_spans(
