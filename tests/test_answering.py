@@ -3344,3 +3344,29 @@ def test_why_after_an_answer_asks_about_the_sentence_it_quoted(tmp_path: Path) -
     why = pipeline.ask("Why?", [Turn(first.question, first.text)])
     assert not why.abstained, why.text
     assert why.citations[0].quote.text.startswith("The review panel"), why.text
+
+
+@pytest.mark.slow
+def test_a_changelog_s_heading_dates_the_release_asked(tmp_path: Path) -> None:
+    """"When was version 3.2.0 released?" of a changelog was withheld ("gives no date or
+    time that answers it"): its best sentence of prose, "All notable changes … are
+    documented in this file.", says none of the question, and the heading that dates the
+    release, "## [3.2.0] - 2026-10-14", came after every sentence of prose."""
+    pipeline = _pipeline_of(tmp_path, {"CHANGELOG.md": (
+        "# Changelog\n\nAll notable changes to Quillmark are documented in this file.\n"
+        "\n## [3.2.0] - 2026-10-14\n\n### Added\n- Export to EPUB 3, with a table of "
+        "contents built from the headings.\n- A `--strict` flag that fails the build "
+        "on any broken cross-reference.\n\n### Fixed\n- Footnotes inside tables were "
+        "numbered twice (#412).\n\n## [3.1.1] - 2026-08-30\n\n### Fixed\n"
+        "- The PDF exporter crashed on images wider than the page (#398).\n"
+        "- Smart quotes were not applied inside block quotes.\n"
+        "\n## [3.1.0] - 2026-07-02\n\n### Added\n- Support for Mermaid diagrams in "
+        "fenced code blocks.\n\n### Changed\n- The minimum supported Python version "
+        "is now 3.10 (was 3.8).\n- The default page size is now A4 instead of US "
+        "Letter.\n\n### Removed\n- The deprecated `--legacy-toc` option.\n"
+        "\n## [3.0.0] - 2026-03-18\n\n### Changed\n- Configuration moved from `quillmark.ini` "
+        "to `quillmark.toml`.\n- Themes are now loaded from the `themes/` folder "
+        "next to the document.\n")})
+    answer = pipeline.ask("When was version 3.2.0 released?")
+    assert not answer.abstained, answer.text
+    assert "## [3.2.0] - 2026-10-14" in [c.quote.text for c in answer.citations], answer.text

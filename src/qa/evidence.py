@@ -392,6 +392,8 @@ def gather_evidence(
                                     info.wants_type)
         if candidates and info.wants[:1] == ("DATE",):
             candidates = _dated_by_heading(candidates, check)
+        if candidates and info.wants_type:
+            candidates = _heading_answers(candidates)
         defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check)
         if defined is not None:  # it says in so many words who or what the term names
             top = candidates[0].score if candidates else 0.0
@@ -636,6 +638,23 @@ def _dated_by_heading(candidates: list[Candidate],
             return [heading, top, *(c for c in candidates[1:]
                                     if c.sentence.index != sentence.index)]
     return candidates
+
+
+def _heading_answers(candidates: list[Candidate]) -> list[Candidate]:
+    """When the best sentence of prose holds no span of the type asked for and a heading
+    does, and says more of the question's words ("When was version 3.2.0 released?" of a
+    changelog: "## [3.2.0] - 2026-10-14", below "All notable changes to Quillmark are
+    documented in this file."), the heading comes first: a changelog, a diary or minutes
+    give the date of what they list in its heading, and only there."""
+    top = candidates[0]
+    if top.heading or top.features["type_found"]:
+        return candidates
+    heading = next((c for c in candidates if c.heading and c.features["type_found"]
+                    and c.features["coverage"] > top.features["coverage"]), None)
+    if heading is None:
+        return candidates
+    return [replace(heading, score=top.score + CONTINUED_MARGIN),
+            *(c for c in candidates if c is not heading)]
 
 
 _OF = re.compile(r"^\s+(?:of|in|at|on|for|from|over)\s+$", re.IGNORECASE)
