@@ -29,6 +29,7 @@ from qa.evidence import (
     CURRENCY_WORDS,
     DEFINES,
     DURATION,
+    HOW_MEASURE,
     NAMED,
     OPENS_WITH_PRONOUN,
     OWNS,
@@ -710,11 +711,14 @@ def _none_given(evidence: Evidence) -> bool:
     sentence: these are found so reliably (an amount or a date by the entity model or in
     words, a contact detail by its form) that none means the documents do not give it: "How
     much does the WS-40 cost?" of a manual without prices, "In what year was the CR-20
-    launched?" of one that never dates it, "What is the fax number?" of one without a fax."""
+    launched?" of one that never dates it, "What is the fax number?" of one without a fax,
+    "How deep is the main pool?" of a page that gives only its temperature."""
     money = evidence.question.wants == ("MONEY",) and bool(
         _AMOUNT_ASKED.search(evidence.question.text))
     dated = evidence.question.wants[:1] == ("DATE",)  # when, what year, how old, how long
-    if not (money or dated or _asks_contact(evidence)):
+    # a measure of one dimension ("How deep is the pool?"), in figures of its units
+    measured = HOW_MEASURE.search(evidence.question.text) is not None
+    if not (money or dated or measured or _asks_contact(evidence)):
         return False
     return not any(c.features["type_found"] or (money and CURRENCY_WORDS.search(c.sentence.text))
                    for c in evidence.candidates)

@@ -1172,7 +1172,35 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
         spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
     if info.focus == "year":  # "What years did he rule?": not "the Ming dynasty" (a DATE)
         spans = [m for m in spans if any(ch.isdigit() for ch in m.text)]
+    how = HOW_MEASURE.search(info.text)
+    if how is not None:  # "How deep is the main pool?": not "29°C", a temperature
+        wanted = _MEASURED_BY[how.group(1).lower()]
+        spans = [m for m in spans if _dimension(m.text) in (None, wanted)]
     return spans
+
+
+# What a "how <adjective>" asks the measure of (closed class: English adjectives of
+# dimension; not "how long", "how high", "how big", which ask of several, nor "how far",
+# which asks a time as often: "How far ahead can the timer be set?"), and the units that
+# measure each (closed class: units of measure).
+_MEASURED_BY = {"deep": "length", "tall": "length", "wide": "length",
+                "thick": "length", "heavy": "weight", "hot": "temperature",
+                "warm": "temperature", "cold": "temperature"}
+HOW_MEASURE = re.compile(rf"\bhow\s+({'|'.join(_MEASURED_BY)})\b", re.IGNORECASE)
+_UNITS_OF = {
+    "temperature": re.compile(r"°|\bdegrees?\b|(?<=\d)\s?[CF]\b|\b(?:celsius|fahrenheit)\b",
+                              re.IGNORECASE),
+    "length": re.compile(r"(?<![A-Za-z])(?:mm|cm|m|km|in|inch(?:es)?|ft|feet|foot|yards?|"
+                         r"miles?|(?:milli|centi|kilo)?met(?:re|er)s?)(?![A-Za-z])"),
+    "weight": re.compile(r"(?<![A-Za-z])(?:mg|g|kg|lbs?|oz|ounces?|tons?|tonnes?|"
+                         r"(?:milli|kilo)?grams?|grammes?)(?![A-Za-z])"),
+}
+
+
+def _dimension(text: str) -> str | None:
+    """What a figure's unit measures ("29°C": "temperature", "2.5 m": "length"), or None
+    (no unit, or one of another measure)."""
+    return next((name for name, unit in _UNITS_OF.items() if unit.search(text)), None)
 
 
 # A word of letters and digits ("1UP.com", "MP3", "B2B"), which the entity model may label a
