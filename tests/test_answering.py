@@ -3411,3 +3411,29 @@ def test_how_deep_of_a_page_that_gives_no_length_is_withheld(tmp_path: Path) -> 
     assert deep.abstained, deep.text
     warm = pipeline.ask("How warm is the learner pool?")
     assert not warm.abstained and "31°C" in warm.citations[0].quote.text, warm.text
+
+
+INTERVIEW = (
+    "Transcript: interview with the engineer Orla Vance\n\n"
+    "TOMAS BRILL: How did you get involved with the Quarry Lane Bridge?\n\n"
+    "ORLA VANCE: The council had been arguing about the old footbridge for years, and in 2016 "
+    "they put the replacement out to tender. My director, Harriet Osei, asked me to lead the "
+    "design team.\n\n"
+    "TOMAS BRILL: What was wrong with the old bridge?\n\n"
+    "ORLA VANCE: It was a timber span from 1958. By 2015 the inspectors had found rot in two "
+    "of the four main beams.\n\n"
+    "TOMAS BRILL: How much did it cost?\n\n"
+    "ORLA VANCE: The final cost was £2.8 million. The original estimate was £2.1 million, but "
+    "the river was in flood for most of the winter.\n")
+
+
+@pytest.mark.slow
+def test_an_interviewer_s_question_is_not_quoted_as_the_answer(tmp_path: Path) -> None:
+    """An interview transcript: "TOMAS BRILL: What was wrong with the old bridge?" says the
+    question's words (a speaker's line, no heading) and was quoted first, as the answer; a
+    sentence that asks is quoted only after every statement."""
+    pipeline = _pipeline_of(tmp_path, {"interview.txt": INTERVIEW})
+    for question in ("What was wrong with the old bridge?", "how much did the bridge cost"):
+        answer = pipeline.ask(question)
+        assert not any(c.quote.text.endswith("?") for c in answer.citations), answer.text
+        _check_exact(answer, {"interview": INTERVIEW})

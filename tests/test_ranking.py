@@ -84,3 +84,23 @@ def test_rank_orders_by_the_ranker_and_keeps_headings_last() -> None:
     assert [c.sentence.index for c in ranked] == [2, 1, 0]  # the heading last despite its score
     assert all(len(c.ranking) == 3 * len(SIGNALS) + 1 for c in ranked)
     assert rank([], prefers_low) == []
+
+
+def test_a_sentence_that_asks_comes_after_every_statement() -> None:
+    """An interview transcript's "TOMAS BRILL: What was wrong with the old bridge?" (a
+    speaker's line, no heading) repeats the question's words and was quoted as the answer,
+    above the reply that gives it: a sentence that asks answers nothing of its own."""
+    text = "BRILL: What was wrong with the old bridge?\n\nVANCE: It had rot in two beams."
+    asks, says = Sentence("d", 0, 0, 42, text[:42]), Sentence("d", 1, 44, len(text), text[44:])
+    assert asks.text.endswith("?") and says.text.startswith("VANCE")
+    chunk = Chunk("d", "d_0", 0, 0, len(text), text, (asks, says))
+    prefers_low = Forest.of({"baseline": 0.0, "trees": [
+        {"feature": [0, 0, 0], "threshold": [0.5, 0, 0], "left": [1, 0, 0],
+         "right": [2, 0, 0], "leaf": [False, True, True], "value": [0, 1.0, -1.0]}]})
+
+    def candidate(sentence: Sentence, first: float) -> Candidate:
+        return Candidate(sentence, chunk, 1.0, 0.5, (), {},
+                         signals=(first, *[0.0] * (len(SIGNALS) - 1)))
+
+    ranked = rank([candidate(says, 0.9), candidate(asks, 0.1)], prefers_low)
+    assert [c.sentence.index for c in ranked] == [1, 0]

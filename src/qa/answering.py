@@ -26,6 +26,7 @@ from typing import Any
 
 from qa.chunking import EMPHASIS, introduces, table_header
 from qa.evidence import (
+    ASKS,
     CURRENCY_WORDS,
     DEFINES,
     DURATION,
@@ -495,7 +496,7 @@ def _second(evidence: Evidence, shown: int) -> Candidate | None:
     for second in evidence.candidates[1:1 + SECOND_CANDIDATES]:
         if (second.score < top.score - TYPED_SECOND_MARGIN
                 or second.sentence.index == top.sentence.index
-                or _ASKS.search(second.sentence.text)  # "Also, how many desks …?"
+                or ASKS.search(second.sentence.text)  # "Also, how many desks …?"
                 or (subject and subject not in tokenize(second.sentence.text)
                     and not OPENS_WITH_PRONOUN.match(second.sentence.text))
                 or (second.sentence.doc_id != top.sentence.doc_id
@@ -825,11 +826,6 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     return Answer(question=question, text=hedge + " ".join(parts), abstained=False,
                   confidence=confidence, citations=tuple(citations),
                   passages=evidence.hits, lead=lead, tentative=bool(hedge))
-
-
-# A sentence that asks (an email thread's question, a FAQ's): it answers nothing of its own,
-# and beside the answer it reads as a second one.
-_ASKS = re.compile(r"\?[\s\"”’')\]]*$")
 
 
 _PRONOUN = re.compile(r"\b(he|she|him|his|her|hers|it|its|they|them|their|theirs)\b",

@@ -63,6 +63,7 @@ FEATURES = (
 
 
 _HEADING = SIGNALS.index("heading")
+ASKS = re.compile(r"\?[\s\"”’')\]]*$")  # a sentence that asks ("… the old bridge?")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,14 @@ class Candidate:
     def heading(self) -> bool:
         """A title or heading (`chunking.is_heading`), as measured among its signals."""
         return bool(self.signals[_HEADING])
+
+    @property
+    def aside(self) -> bool:
+        """Quoted only after every sentence of prose: a heading, or a sentence that asks
+        (an interviewer's or an email's question, under a speaker's name or a greeting, no
+        heading): it names what is asked about, with the question's words, and answers
+        nothing of its own."""
+        return self.heading or ASKS.search(self.sentence.text) is not None
 
 
 @dataclass(frozen=True)
@@ -377,7 +386,7 @@ def gather_evidence(
 
     candidates = [check(index.sentences[sid], score, cosine) for sid, score, cosine in picked]
     if first is None:  # best first; a heading only after every sentence of prose
-        candidates.sort(key=lambda c: (c.heading, -c.score))
+        candidates.sort(key=lambda c: (c.aside, -c.score))
         candidates = rank(candidates)
         if contact:  # found by its form, so a sentence holding one is the one to quote
             candidates.sort(key=lambda c: not c.features["type_found"])
@@ -505,14 +514,15 @@ _COMPOUND = re.compile(r"(?<![\w-])(?![\w-]*(?:\d|\b(?:one|two|three|four|five|s
 
 def rank(candidates: list[Candidate], ranker: Forest | None = None) -> list[Candidate]:
     """The candidates ordered by the sentence ranker's probability that each holds the
-    answer (a heading still after every sentence of prose), each with its ranker input."""
+    answer (a heading, or a sentence that asks, still after every sentence of prose:
+    `Candidate.aside`), each with its ranker input."""
     if not candidates:
         return candidates
     matrix = ranking_matrix([c.signals for c in candidates])
     p = (ranker or default_ranker()).probability(matrix)
     ranked = [replace(c, ranking=tuple(row)) for c, row in zip(candidates, matrix.tolist(),
                                                                  strict=True)]
-    order = sorted(range(len(ranked)), key=lambda i: (ranked[i].heading, -p[i]))
+    order = sorted(range(len(ranked)), key=lambda i: (ranked[i].aside, -p[i]))
     return [ranked[i] for i in order]
 
 
