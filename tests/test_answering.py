@@ -3437,3 +3437,24 @@ def test_an_interviewer_s_question_is_not_quoted_as_the_answer(tmp_path: Path) -
         answer = pipeline.ask(question)
         assert not any(c.quote.text.endswith("?") for c in answer.citations), answer.text
         _check_exact(answer, {"interview": INTERVIEW})
+
+
+def test_a_time_by_the_clock_is_a_time() -> None:
+    """"Ferry from Mallaig to Armadale at 10:10": the entity model labels no time, so "What
+    time does the ferry leave?" found none in the ferry's sentence (only its "45 minutes").
+    A time the model labels whole ("about 17:00") is kept as it has it."""
+    from qa.evidence import _relabel
+
+    text = "Ferry from Mallaig to Armadale at 10:10 (the crossing takes 45 minutes)."
+    sentence = Sentence("doc", 0, 5, 5 + len(text), text)
+    minutes = Mention("TIME", 5 + text.index("45"), 5 + text.index(")"), "45 minutes")
+    found = _relabel((minutes,), sentence, places=False, numbers=True)
+    assert sorted((m.label, m.text) for m in found) == [("TIME", "10:10"), ("TIME", "45 minutes")]
+    clock = next(m for m in found if m.text == "10:10")
+    assert text[clock.start - 5:clock.end - 5] == "10:10"
+    text = "The coach reaches Glasgow at about 17:00, or 5:30pm on Sundays."
+    about = Mention("TIME", text.index("about"), text.index(","), "about 17:00")
+    found = _relabel((about,), Sentence("d", 0, 0, len(text), text), False, False)
+    assert sorted(m.text for m in found) == ["5:30pm", "about 17:00"]
+    for other in ("Version 2.10:30 failed.", "Score 3:1:2 at half time.", "It is 12:75."):
+        assert _relabel((), Sentence("d", 0, 0, len(other), other), False, False) == ()

@@ -1277,6 +1277,10 @@ def _writes(text: str, number: str) -> bool:
 
 _ISO_DATE = re.compile(r"(?<![\w-])(?:1[5-9]|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
                        r"(?![\w-])")
+# A time of day by the clock ("10:10", "9:45am", "14:30"), not a ratio or a verse ("3:16" is
+# one too: the entity model decides only where it labels something else there)
+_CLOCK_TIME = re.compile(r"(?<![\w:.,])(?:[01]?\d|2[0-3]):[0-5]\d(?:\s?[ap]\.?m\b\.?)?"
+                         r"(?![\w:]|[.,]\d)", re.IGNORECASE)
 _AT_PLACE = re.compile(r"\b(?:in|at|near)\s+$", re.IGNORECASE)
 # "<verb> [particle] by [the]": "written down by", "published by the"
 _BY_DOER = re.compile(r"\b[a-z]{2,}(?:\s+(?:down|up|out|off|over))?\s+by\s+(?:the\s+)?$")
@@ -1374,6 +1378,16 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
     if dates:
         found = (*(m for m in found if m.label == "NP" or not any(
             d.start < m.end and m.start < d.end for d in dates)), *dates)
+    # "at 10:10", a time of day the model may miss (or take in part, "10", for a number):
+    # one overlapping no mention but those inside it
+    clocks = [Mention("TIME", at + c.start(), at + c.end(), c.group())
+              for c in _CLOCK_TIME.finditer(text)]
+    clocks = [c for c in clocks if not any(
+        m.label != "NP" and m.start < c.end and c.start < m.end
+        and not (c.start <= m.start and m.end <= c.end) for m in found)]
+    if clocks:
+        found = (*(m for m in found if m.label == "NP" or not any(
+            c.start <= m.start and m.end <= c.end for c in clocks)), *clocks)
     found = tuple(part for m in found for part in _by_cell(m))
     for m in found:
         if m.label == "MONEY" and not _AMOUNT.search(m.text):
