@@ -1201,8 +1201,11 @@ def test_when_and_what_year_ask_for_a_point_in_time(real_pipeline: Pipeline) -> 
     point = {q: real_pipeline.analyze(q).point for q in (
         "When did the museum open?", "In what year was the bridge built?",
         "How long did the war last?", "What colour is the door?",
-        "How many years did it take?")}
+        "How many years did it take?", "What time does the ferry leave?",
+        "What is the journey time?")}
     assert point == {"When did the museum open?": True,
+                     "What time does the ferry leave?": True,  # not "45 minutes"
+                     "What is the journey time?": False,
                      "In what year was the bridge built?": True,
                      "How long did the war last?": False, "What colour is the door?": False,
                      "How many years did it take?": False}

@@ -632,7 +632,8 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
                             c.lower_ for c in noun.children if c.dep_ in ("amod", "compound")}:
                         group = None  # "the default value of units": a setting's, any kind
                     wants = GROUPS[group] if group else ()
-                    point = focus in _POINT_NOUNS
+                    # "What time does the ferry leave?" (not "What is the journey time?")
+                    point = focus in _POINT_NOUNS or focus == kind == "time"
                     if focus in ("time", "hour") and "TIME" in wants:  # a time of day first:
                         wants = ("TIME", *(w for w in wants if w != "TIME"))  # "10am to 4pm"
                 contact = _contact(doc, noun, tokens[wh].dep_ == "det")
