@@ -3461,3 +3461,24 @@ def test_a_time_by_the_clock_is_a_time() -> None:
     assert sorted(m.text for m in found) == ["5:30pm", "about 17:00"]
     for other in ("Version 2.10:30 failed.", "Score 3:1:2 at half time.", "It is 12:75."):
         assert _relabel((), Sentence("d", 0, 0, len(other), other), False, False) == ()
+
+
+def test_a_lead_comes_from_the_clause_of_the_name_asked_about() -> None:
+    """"How many portions did the Corrowby plant produce in 2024?" was led by "38 million"
+    of "The Corrowby plant produced 61 million portions in 2024, and the Wexham plant 38
+    million": nearer a word of the question ("plant") than "61 million", but in the clause
+    about another name. A span in a clause that names another thing and not the one asked
+    about comes after those of the clause that names it."""
+    text = ("The Corrowby plant produced 61 million portions in 2024, and the Wexham plant "
+            "38 million.")
+    mentions = [("ORG", "Corrowby"), ("CARDINAL", "61 million"), ("DATE", "2024"),
+                ("ORG", "Wexham"), ("CARDINAL", "38 million")]
+    for name, count in (("Corrowby", "61 million"), ("Wexham", "38 million")):
+        question = f"How many portions did the {name} plant produce in 2024?"
+        at = question.index(name)
+        asked = _made(question, ("CARDINAL",), text, mentions,
+                      entities=(Mention("ORG", at, at + len(name), name),))
+        options = [s.text for s, _ in lead_options(asked.candidates[0], asked)]
+        assert options[0] == count, (name, options)
+    alone = _made("How many portions were produced?", ("CARDINAL",), text, mentions)
+    assert [s.text for s, _ in lead_options(alone.candidates[0], alone)][0] == "61 million"

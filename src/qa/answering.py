@@ -15,6 +15,7 @@ probability that the lead span is the answer. Their thresholds were chosen out o
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -156,7 +157,8 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             "measure": float(wanted in MEASURES),
             "specific": float(_specific(mention, candidate.sentence.start)),
         }
-        order = _clause_distance(mention, said or anchors, text, start) + 60 * rank
+        order = _clause_distance(mention, said or anchors, text, start) + 60 * rank \
+            + CROSSED_ORDER * _other_name_clause(mention, candidate, named)
         if _defined_as(mention, candidate, term):
             order -= 2000  # 'Northgate Properties Ltd ("the Landlord")': who the landlord is
         if wanted == "PERSON":
@@ -198,6 +200,27 @@ def _clause_distance(mention: Mention, anchors: list[tuple[int, int]], text: str
     return min((abs(a - mention.start) + CROSSED_ORDER * bool(_CLAUSE_JOIN.search(
         text[min(b, mention.end) - start:max(a, mention.start) - start])) for a, b in anchors),
         default=200)
+
+
+def _other_name_clause(mention: Mention, candidate: Candidate, named: set[str]) -> bool:
+    """Is the span in a clause (`_CLAUSE_JOIN` parts the sentence) that names another thing
+    and not the one the question names (`named`, its terms), which another clause does?
+    "How many portions did the Corrowby plant produce?": not "38 million" of "… and the
+    Wexham plant 38 million", though nearer "plant" than the "61 million" of Corrowby's."""
+    if not named:
+        return False
+    text, start = candidate.sentence.text, candidate.sentence.start
+    cuts = [0, *(m.end() for m in _CLAUSE_JOIN.finditer(text)), len(text)]
+
+    def clause(at: int) -> int:
+        return bisect.bisect_right(cuts, at - start) - 1
+
+    names = [(clause(m.start), bool(set(tokenize(m.text)) & named))
+             for m in candidate.mentions if m.label in NAMED]
+    own = clause(mention.start)
+    return any(c == own and not asked for c, asked in names) \
+        and not any(c == own and asked for c, asked in names) \
+        and any(asked for _, asked in names)
 
 
 _RANGE_JOIN = re.compile(r"\s*(?:-|–|—|to\b)\s*")  # "£46,500 to £52,000", "12–15"
