@@ -3482,3 +3482,32 @@ def test_a_lead_comes_from_the_clause_of_the_name_asked_about() -> None:
         assert options[0] == count, (name, options)
     alone = _made("How many portions were produced?", ("CARDINAL",), text, mentions)
     assert [s.text for s, _ in lead_options(alone.candidates[0], alone)][0] == "61 million"
+
+
+RESULTS = """# Kestrel Foods: results
+
+Revenue grew for the third year in a row, and we returned to profit after the losses of 2022.
+
+| Year | Revenue (£m) | Change | Operating profit (£m) | Employees |
+|------|--------------|--------|-----------------------|-----------|
+| 2022 | 148.2 | +3.1% | -4.6 | 1,310 |
+| 2023 | 161.9 | +9.2% | 2.3 | 1,285 |
+| 2024 | 179.4 | +10.8% | 11.7 | 1,342 |
+
+The board proposes a final dividend of 4.2 pence per share.
+"""
+
+
+@pytest.mark.slow
+def test_a_table_row_is_found_by_its_first_cell_and_a_column_named(tmp_path: Path) -> None:
+    """"What was the revenue in 2022?" of an annual report's table quoted "Revenue grew …
+    after the losses of 2022", not the row "| 2022 | 148.2 | …" under "| Year | Revenue (£m)
+    | …": the question gives the row's first cell ("2022"), not after its column's name
+    ("year 2022"), and names a column ("revenue")."""
+    pipeline = _pipeline_of(tmp_path, {"results.md": RESULTS})
+    for question, row in (("What was the revenue in 2022?", "| 2022 |"),
+                          ("What was the operating profit in 2023?", "| 2023 |")):
+        answer = pipeline.ask(question)
+        assert not answer.abstained, answer.text
+        assert any(c.quote.text.startswith(row) for c in answer.citations), answer.text
+        _check_exact(answer, {"results": RESULTS})

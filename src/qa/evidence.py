@@ -809,7 +809,24 @@ def _keyed_row(info: QuestionInfo, hits: Sequence[Hit],
                     rf"(?<!\w){re.escape(name)}\s+{re.escape(cell)}(?!\w)", info.text,
                     re.IGNORECASE) for name, cell in zip(names, cells, strict=True)):
                 return check(sentence)
-    return None
+    # Else the one row whose first cell the question gives, under a column it names ("What
+    # was the revenue in 2022?": "| 2022 | 148.2 | +3.1% |" under "| Year | Revenue (£m) |
+    # Change |"), as financial tables and price lists are read.
+    asked = set(tokenize(info.text))
+    keyed: dict[int, Sentence] = {}
+    for hit in hits:
+        for sentence in hit.chunk.sentences:
+            header = table_header(sentence, hit.chunk)
+            if header is None:
+                continue
+            names = [c.strip() for c in header.text.strip().strip("|").split("|")]
+            cells = [c.strip() for c in sentence.text.strip().strip("|").split("|")]
+            if len(names) == len(cells) >= 2 and any(ch.isalnum() for ch in cells[0]) \
+                    and re.search(rf"(?<![\w.,]){re.escape(cells[0])}(?![\w]|[.,]\d)",
+                                  info.text, re.IGNORECASE) \
+                    and any(set(tokenize(name)) & asked for name in names[1:]):
+                keyed[sentence.index] = sentence
+    return check(next(iter(keyed.values()))) if len(keyed) == 1 else None
 
 
 # A superlative that asks for the greatest or the least of a measure (closed class: English
