@@ -3511,3 +3511,24 @@ def test_a_table_row_is_found_by_its_first_cell_and_a_column_named(tmp_path: Pat
         assert not answer.abstained, answer.text
         assert any(c.quote.text.startswith(row) for c in answer.citations), answer.text
         _check_exact(answer, {"results": RESULTS})
+
+
+ANNUAL = ("# Kestrel Foods plc: Annual Report 2024\n\n"
+          "Kestrel Foods plc makes chilled soups and ready meals at two plants, in Corrowby "
+          "and in Wexham. This summary covers the financial year ended 31 December 2024.\n\n"
+          "## Chair's statement\n\n"
+          "2024 was a year of recovery. Our chair, Miriam Adebayo, will step down at the "
+          "annual general meeting on 22 May 2025 after nine years on the board.\n")
+
+
+@pytest.mark.slow
+def test_who_holds_a_role_is_the_name_after_its_title(tmp_path: Path) -> None:
+    """"Who is the chair of Kestrel Foods?" of an annual report quoted its opening sentence,
+    which names the company (and so says more of the question's words), not "Our chair,
+    Miriam Adebayo, will step down …", which names the chair by the role asked about."""
+    pipeline = _pipeline_of(tmp_path, {"annual.md": ANNUAL})
+    answer = pipeline.ask("Who is the chair of Kestrel Foods?")
+    assert not answer.abstained, answer.text
+    assert "Miriam Adebayo" in answer.citations[0].quote.text, answer.text
+    assert answer.lead is None or answer.lead.span.text == "Miriam Adebayo", answer.text
+    _check_exact(answer, {"annual": ANNUAL})

@@ -408,6 +408,12 @@ def gather_evidence(
             top = candidates[0].score if candidates else 0.0
             candidates = [replace(defined, score=top + CONTINUED_MARGIN), *(
                 c for c in candidates if c.sentence.index != defined.sentence.index)]
+        holder = _role_holder(index, info, hits, lambda s, of: check(
+            s, *_retrieved(scored, s.index), of), candidates[0] if candidates else None)
+        if holder is not None:  # it names who holds the role by its title
+            top = candidates[0].score if candidates else 0.0
+            candidates = [replace(holder, score=top + CONTINUED_MARGIN), *(
+                c for c in candidates if c.sentence.index != holder.sentence.index)]
         row = _attribute_row(index, info, hits, lambda s: check(
             s, *_retrieved(scored, s.index))) or _keyed_row(info, hits, lambda s: check(
                 s, *_retrieved(scored, s.index))) or (check(
@@ -725,6 +731,44 @@ def _definition(index: Index, question: str, documents: set[str],
             sentence = next((s for s in chunk.sentences if s.start <= at < s.end), None)
             if sentence is not None:
                 return check(sentence, 0.0, 0.0)
+    return None
+
+
+# "Who is the chair [of Kestrel Foods]?", "Who is Kestrel's chief executive?": the role asked
+# after, up to what it is of.
+_WHO_HOLDS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an|(?:the\s+)?[\w-]+[’']s)\s+"
+                        r"(.+?)(?:\s+(?:of|for|at|in|on|to)\s+.*)?\s*\?*\s*$", re.IGNORECASE)
+_BEFORE_NAME = re.compile(r"((?:[\w’'-]+\s+){0,3}[\w’'-]+),?\s+$")  # "Our chair, " of a name
+
+
+def _role_holder(index: Index, info: QuestionInfo, hits: Sequence[Hit],
+                 check: Callable[[Sentence, str | None], Candidate],
+                 top: Candidate | None) -> Candidate | None:
+    """The first sentence of the passages found that names a person right after the role
+    the question asks who holds ("Who is the chair of Kestrel Foods?": "Our chair, Miriam
+    Adebayo, will step down …"; "The chief executive, Paul Lindqvist, expects …"): it says
+    in so many words who holds it, though a sentence that says more of the question's other
+    words ("Kestrel Foods plc makes chilled soups …") ranks above it. It is read with the
+    question's names that its passage or its document's title gives (what "our" is). None
+    when the best sentence (`top`) names the role itself ("Sakya Pandita, leader of the
+    Sakya school"): it may say who holds it otherwise."""
+    asked = _WHO_HOLDS.match(info.text)
+    if info.wants[:1] != ("PERSON",) or asked is None:
+        return None
+    role = tokenize(asked.group(1))
+    if not role or top is not None and set(role) <= set(tokenize(top.sentence.text)):
+        return None
+    for hit in hits:
+        for sentence in hit.chunk.sentences:
+            for m in index.mentions_of(sentence.index):
+                before = _BEFORE_NAME.search(sentence.text[:m.start - sentence.start]) \
+                    if m.label == "PERSON" else None
+                if before is not None and tokenize(before.group(1))[-len(role):] == role:
+                    around = _terms_of(hit.chunk.text) | _terms_of(
+                        index.documents[hit.chunk.doc_id].title)
+                    given = [e.text for e in info.entities if e.label in NAMED
+                             and (terms := _terms_of(e.text)) and terms <= around]
+                    return check(sentence, " ".join(given) or None)
     return None
 
 
