@@ -3532,3 +3532,26 @@ def test_who_holds_a_role_is_the_name_after_its_title(tmp_path: Path) -> None:
     assert "Miriam Adebayo" in answer.citations[0].quote.text, answer.text
     assert answer.lead is None or answer.lead.span.text == "Miriam Adebayo", answer.text
     _check_exact(answer, {"annual": ANNUAL})
+
+
+COVER = ("HOME EMERGENCY COVER: CERTIFICATE OF INSURANCE\n\n"
+         "2. Cover limits\n"
+         "2.1 We will pay up to £1,000 per claim, including call-out charges and VAT.\n\n"
+         "3. Excess\n"
+         "3.1 You must pay the first £50 of each claim. There is no excess for lost keys.\n\n"
+         "4. Cancellation\n"
+         "4.1 You may cancel within 14 days and receive a full refund, less a fee of £25.\n")
+
+
+@pytest.mark.slow
+def test_a_section_s_heading_says_what_its_sentences_are_about(tmp_path: Path) -> None:
+    """"How much is the excess?" of an insurance certificate quoted "There is no excess for
+    lost keys." and the £25 fee of another section, not "3.1 You must pay the first £50 of
+    each claim.", which says "excess" only by its section's heading, "3. Excess"."""
+    pipeline = _pipeline_of(tmp_path, {"cover.txt": COVER})
+    answer = pipeline.ask("How much is the excess?")
+    assert not answer.abstained, answer.text
+    assert "£50" in answer.citations[0].quote.text, answer.text
+    _check_exact(answer, {"cover": COVER})
+    answer = pipeline.ask("What is the water tank capacity?")  # no heading says it: withheld
+    assert answer.abstained, answer.text

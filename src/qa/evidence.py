@@ -399,6 +399,8 @@ def gather_evidence(
         if candidates:
             candidates = _completed(candidates, check, q_terms - asking - named,
                                     info.wants_type)
+        if candidates and info.wants_type:
+            candidates = _typed_in_section(candidates, check, q_terms)
         if candidates and info.wants[:1] == ("DATE",):
             candidates = _dated_by_heading(candidates, check)
         if candidates and info.wants_type:
@@ -671,6 +673,42 @@ def _heading_answers(candidates: list[Candidate]) -> list[Candidate]:
         return candidates
     return [replace(heading, score=top.score + CONTINUED_MARGIN),
             *(c for c in candidates if c is not heading)]
+
+
+def _typed_in_section(candidates: list[Candidate],
+                      check: Callable[[Sentence, float, float, str | None], Candidate],
+                      asked: set[str]) -> list[Candidate]:
+    """When the best sentence holds no answer of the wanted type and the heading of its
+    section says only words of the question (`asked`), the one sentence of that section that
+    holds one, read with the heading's words, comes first and the best one right after it
+    ("How much is the excess?" of a policy: "3.1 You must pay the first £50 of each claim."
+    under "3. Excess", beside "There is no excess for lost keys."): a section's heading
+    says what each of its sentences is about."""
+    top = candidates[0]
+    if top.features["type_found"] or top.heading:
+        return candidates
+    sentences = top.chunk.sentences
+    at = next((i for i, s in enumerate(sentences) if s.index == top.sentence.index), None)
+    if at is None:
+        return candidates
+    head = next((i for i in range(at - 1, -1, -1) if is_heading(sentences[i], top.chunk)), None)
+    if head is None:
+        return candidates
+    named = {t for t in _terms_of(sentences[head].text) if not t.isdigit()}  # ("3" of "3.
+    if not named or not named <= asked:  # Excess" numbers it) all its words: it names what
+        return candidates  # is asked about
+    heading = sentences[head].text
+    section = []
+    for sentence in sentences[head + 1:]:
+        if is_heading(sentence, top.chunk):
+            break
+        section.append(sentence)
+    typed = [c for c in (check(s, top.score, top.cosine, heading) for s in section
+                         if s.index != top.sentence.index) if c.features["type_found"]]
+    if len(typed) != 1:
+        return candidates
+    first = replace(typed[0], score=top.score + CONTINUED_MARGIN)
+    return [first, top, *(c for c in candidates[1:] if c.sentence.index != first.sentence.index)]
 
 
 _OF = re.compile(r"^\s+(?:of|in|at|on|for|from|over)\s+$", re.IGNORECASE)
