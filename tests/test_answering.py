@@ -1548,6 +1548,8 @@ def article_source() -> dict[str, str]:
         ("What are the core hours?", "TIME"),  # a time of day first: "10am to 4pm"
         ("What time does the ferry leave?", "TIME"),
         ("What rent does the tenant pay?", "MONEY"),
+        ("whats the support email", "EMAIL"),  # "what's", typed without its apostrophe
+        ("Whats the price of a ticket", "MONEY"),
     ],
 )
 def test_expected_answer_type(real_pipeline: Pipeline, question: str, wants: str | None) -> None:

@@ -914,6 +914,13 @@ def _counted(many: Any) -> str:
     return "-".join([*(doc[i].lower_ for i in range(first, last, 2)), doc[last].lemma_.lower()])
 
 
+def _typed_is(wh_token: Any) -> bool:
+    """Is the wh-word's head the "s" of "whats", as people type "what's" (the tokenizer
+    splits it off, the parser does not read it as "is")?"""
+    head = wh_token.head
+    return head.i == wh_token.i + 1 and head.lower_ == "s" and not wh_token.whitespace_
+
+
 def _focus_noun(tokens: list[Any], wh: int) -> Any | None:
     """The noun a "which/what" asks about: "which city", "in what year", "what type of X"."""
     wh_token = tokens[wh]
@@ -922,8 +929,9 @@ def _focus_noun(tokens: list[Any], wh: int) -> Any | None:
         noun = wh_token.head
     elif wh + 1 < len(tokens) and tokens[wh + 1].pos_ in ("NOUN", "PROPN"):
         noun = tokens[wh + 1]
-    elif wh_token.dep_ in ("attr", "nsubj", "dobj") and wh_token.head.lemma_ == "be":
-        # "What is the name of ...", "What was the capital ..."
+    elif wh_token.dep_ in ("attr", "nsubj", "dobj") and (
+            wh_token.head.lemma_ == "be" or _typed_is(wh_token)):
+        # "What is the name of ...", "What was the capital ...", "whats the fee"
         subjects = [c for c in wh_token.head.children if c.dep_ in ("nsubj", "attr")
                     and c.i != wh and c.pos_ in ("NOUN", "PROPN")]
         noun = subjects[0] if subjects else None
