@@ -3557,3 +3557,26 @@ def test_a_section_s_heading_says_what_its_sentences_are_about(tmp_path: Path) -
     _check_exact(answer, {"cover": COVER})
     answer = pipeline.ask("What is the water tank capacity?")  # no heading says it: withheld
     assert answer.abstained, answer.text
+
+
+def test_an_amount_asked_of_a_sentence_without_one_is_hedged() -> None:
+    """"How much will the Milbury cycle bridge cost?" of an interview that never says was
+    answered, at confidence 0.44, with "We're designing a cycle bridge over the railway at
+    Milbury …" (no amount) and another bridge's £2.1 million: a sentence with no amount in
+    it does not say how much, so the answer says it is only the closest."""
+    text = "The bridge at Milbury will open in 2027. The old bridge cost £2.1 million. "
+    evidence = _evidence("How much will the Milbury bridge cost?", ("MONEY",), text=text)
+    top, second = evidence.candidates[:2]
+    money = Mention("MONEY", text.index("£"), text.index(" million") + 8, "£2.1 million")
+    evidence = replace(evidence, candidates=(
+        replace(top, features={**top.features, "type_found": 0.0}),
+        replace(second, mentions=(money,), features={**second.features, "type_found": 1.0})))
+    answer = compose(evidence, _model(5, 5))
+    assert answer.tentative and not answer.abstained, answer.text
+    assert answer.text.startswith("Not sure the document answers this. Closest: ")
+    priced = compose(replace(evidence, candidates=evidence.candidates[::-1]), _model(5, 5))
+    assert not priced.tentative, priced.text  # the amount is in the sentence quoted first
+    when = compose(replace(evidence, question=replace(
+        evidence.question, text="When will the Milbury bridge open?", wants=("DATE",))),
+        _model(5, 5))
+    assert not when.tentative, when.text  # (only an amount: a date is asked otherwise)

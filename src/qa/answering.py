@@ -748,6 +748,15 @@ def _none_given(evidence: Evidence) -> bool:
                    for c in evidence.candidates)
 
 
+def _no_amount(evidence: Evidence, top: Candidate) -> bool:
+    """Is an amount of money asked for ("How much will the bridge cost?") and the sentence
+    quoted first holds none? It does not say how much: the answer is only the closest
+    ("We're designing a cycle bridge at Milbury", beside another bridge's £2.1 million)."""
+    return evidence.question.wants == ("MONEY",) and bool(
+        _AMOUNT_ASKED.search(evidence.question.text)) and not top.features["type_found"] \
+        and not CURRENCY_WORDS.search(top.sentence.text)
+
+
 # "Who is/was the <role> [of …]?": the role, up to what it is of.
 _ROLE = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(.+?)"
                    r"(?:\s+(?:of|for|at|in|on|to)\s+.*)?\s*\?*\s*$", re.IGNORECASE)
@@ -806,7 +815,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
         lead_span = _record_value(top, evidence)
 
     hedge = unresolved or (
-        _hedge(evidence) if confidence < TENTATIVE_BELOW else "")
+        _hedge(evidence) if confidence < TENTATIVE_BELOW or _no_amount(evidence, top) else "")
     chosen = [top]
     introduced = _introduced(top)
     if header is not None and _words(top.sentence.text) + _words(header.text) + 2 \
