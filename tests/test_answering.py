@@ -3580,3 +3580,25 @@ def test_an_amount_asked_of_a_sentence_without_one_is_hedged() -> None:
         evidence.question, text="When will the Milbury bridge open?", wants=("DATE",))),
         _model(5, 5))
     assert not when.tentative, when.text  # (only an amount: a date is asked otherwise)
+
+
+GLOSSARY = ("# Glossary of brewing terms\n\n"
+            "**Attenuation** — The share of sugar that the yeast turns into alcohol. Our house "
+            "ale reaches about 78% attenuation.\n\n"
+            "**Mash tun** — The vessel in which crushed malt is soaked in hot water for about "
+            "an hour.\n\n"
+            "**Wort** — The sweet liquid drained from the mash tun before the yeast is added.\n")
+
+
+@pytest.mark.slow
+def test_a_glossary_s_entry_answers_what_its_term_is(tmp_path: Path) -> None:
+    """"What is a mash tun?" of a glossary quoted the entry of "Wort" (which uses the term)
+    first, and "what does attenuation mean" was hedged: the entry "**Mash tun** — The vessel
+    …" says what the term is in so many words, and "mean" is the question's form."""
+    pipeline = _pipeline_of(tmp_path, {"glossary.md": GLOSSARY})
+    for question, term in (("What is a mash tun?", "**Mash tun**"),
+                           ("what does attenuation mean", "**Attenuation**")):
+        answer = pipeline.ask(question)
+        assert not answer.abstained and not answer.tentative, answer.text
+        assert answer.citations[0].quote.text.startswith(term), answer.text
+        _check_exact(answer, {"glossary": GLOSSARY})

@@ -146,6 +146,8 @@ def gather_evidence(
     extreme = _extreme_row(info, hits)
     if extreme is not None:
         asking |= set(tokenize(" ".join(_MOST.findall(info.text) + _LEAST.findall(info.text))))
+    if _ASKS_MEANING.match(info.text):  # "mean" of "What does attenuation mean?": its form
+        asking |= set(tokenize("mean")) & q_terms
     # Looked up once (each is a column of the index), in a fixed order: sums over a set's
     # order (which differs per process) differ in their last bit, and a coverage of
     # 0.9999999999999999 beside 1.0 reordered tied candidates from one run to the next.
@@ -405,7 +407,8 @@ def gather_evidence(
             candidates = _dated_by_heading(candidates, check)
         if candidates and info.wants_type:
             candidates = _heading_answers(candidates)
-        defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check)
+        defined = _definition(index, info.text, {h.chunk.doc_id for h in hits}, check,
+                              lambda s: _retrieved(scored, s.index))
         if defined is not None:  # it says in so many words who or what the term names
             top = candidates[0].score if candidates else 0.0
             candidates = [replace(defined, score=top + CONTINUED_MARGIN), *(
@@ -743,18 +746,26 @@ DEFINES = re.compile(r"\(\s*(?:hereinafter\s+(?:referred\s+to\s+as\s+|called\s+)
                      r"[\"“‘']\s*(?:the\s+)?([^\"”’'()]{1,60}?)\s*[\"”’']\s*\)", re.IGNORECASE)
 
 
+# "What does attenuation mean?": what a term means
+_ASKS_MEANING = re.compile(r"^\s*what\s+(?:does|do)\s+(?:the\s+)?(\S.{0,58}?)\s+mean\s*\?*\s*$",
+                           re.IGNORECASE)
+
+
 def defined_term(question: str) -> set[str] | None:
-    """The words of the term a "who/what is the X?" question asks after, or None."""
-    asked = _ASKS_WHO_IS.match(question)
+    """The words of the term a "who/what is the X?" (or "what does X mean?") question asks
+    after, or None."""
+    asked = _ASKS_WHO_IS.match(question) or _ASKS_MEANING.match(question)
     return (set(tokenize(asked.group(1))) or None) if asked else None
 
 
 def _definition(index: Index, question: str, documents: set[str],
-                check: Callable[[Sentence, float, float], Candidate]) -> Candidate | None:
+                check: Callable[[Sentence, float, float], Candidate],
+                retrieved: Callable[[Sentence], tuple[float, float]]) -> Candidate | None:
     """The sentence of one of `documents` that defines the term the question asks after
     ('… between Northgate Properties Ltd ("the Landlord") and …' for "Who is the
     landlord?"): such a sentence may be long and hold every party, so retrieval ranks a
-    shorter mention of the term above it."""
+    shorter mention of the term above it. Or a glossary's entry for the term (`_ENTRY`,
+    with its retrieval scores: `retrieved`), which may rank below an entry that uses it."""
     term = defined_term(question)
     if term is None:
         return None
@@ -769,7 +780,18 @@ def _definition(index: Index, question: str, documents: set[str],
             sentence = next((s for s in chunk.sentences if s.start <= at < s.end), None)
             if sentence is not None:
                 return check(sentence, 0.0, 0.0)
+        for sentence in chunk.sentences:  # a glossary's entry: "**Mash tun** — The vessel …"
+            entry = _ENTRY.match(sentence.text)
+            if entry is not None and set(tokenize(entry.group(1))) == term:
+                return check(sentence, *retrieved(sentence))
     return None
+
+
+# A glossary's or a list's entry: the term, alone (bold or not), a dash and what it is
+# ("**Mash tun** — The vessel in which …", "IBU – International Bitterness Units"), or a
+# bold term and a colon ("**Wort:** the sweet liquid …").
+_ENTRY = re.compile(r"(?:[-*•][ \t]+)?(?:\*\*|__)?([A-Za-z][\w’'-]*(?:[ \t]+[\w’'-]+){0,4})"
+                    r"(?:(?:\*\*|__)?[ \t]+[—–-]|\*\*:|:\*\*|__:|:__)[ \t]+\S")
 
 
 # "Who is the chair [of Kestrel Foods]?", "Who is Kestrel's chief executive?": the role asked
