@@ -3602,3 +3602,22 @@ def test_a_glossary_s_entry_answers_what_its_term_is(tmp_path: Path) -> None:
         assert not answer.abstained and not answer.tentative, answer.text
         assert answer.citations[0].quote.text.startswith(term), answer.text
         _check_exact(answer, {"glossary": GLOSSARY})
+
+
+def test_who_does_something_to_a_role_holder_is_not_that_holder() -> None:
+    """"Who will succeed the chair?" was led by "Miriam Adebayo" of "Our chair, Miriam
+    Adebayo, will step down …; the board has nominated Declan Shaw to succeed her": the
+    person the sentence names by the role the question's noun gives is the one it asks
+    about, not the answer. Asked who the chair is, she is."""
+    text = ("Our chair, Miriam Adebayo, will step down in May; the board has nominated "
+            "Declan Shaw to succeed her.")
+    mentions = [("PERSON", "Miriam Adebayo"), ("PERSON", "Declan Shaw")]
+
+    def first(question: str) -> str:
+        info = {"nouns": (Mention("NP", question.index("the chair"),
+                                  question.index("the chair") + 9, "the chair", "chair"),)}
+        asked = _made(question, ("PERSON", "ORG", "NORP"), text, mentions, **info)
+        return [s.text for s, _ in lead_options(asked.candidates[0], asked)][0]
+
+    assert first("Who will succeed the chair?") == "Declan Shaw"
+    assert first("Who is the chair?") == "Miriam Adebayo"

@@ -44,7 +44,7 @@ from qa.evidence import (
     yes_no_subject,
 )
 from qa.lexical import tokenize
-from qa.nlp import CONTACT, TITLES
+from qa.nlp import CONTACT, TITLES, QuestionInfo
 from qa.types import Answer, Chunk, Citation, Lead, Mention, Sentence, Span
 
 MAX_ANSWER_WORDS = 60  # an answer (lead plus quotes) never runs longer
@@ -172,6 +172,9 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
             elif mention.label == "PERSON" and _AFTER_PLACE_WORD.search(
                     text[:mention.start - start]):
                 order += 500  # "The plant on Mill Road" (labelled a person)
+            if not _WHO_IS.match(info.text) and _holds_role_asked_of(mention, text, start,
+                                                                     info):
+                order += 500  # "Who will succeed the chair?": not "Our chair, Miriam …"
         order += _figure_order(mention, candidate, evidence.question_terms)
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
@@ -567,6 +570,17 @@ def _titled(span: Span, top: Candidate, evidence: Evidence) -> bool:
     before = top.sentence.text[:span.start - top.sentence.start]
     title = _TITLE_BEFORE.search(before)
     return bool(title and set(tokenize(title.group(1))) & evidence.question_terms)
+
+
+def _holds_role_asked_of(span: Span | Mention, text: str, start: int,
+                         info: QuestionInfo) -> bool:
+    """Is the span a name right after a role that one of the question's noun phrases is
+    headed by ("Our chair, Miriam Adebayo" for "Who will succeed the chair?")? It names
+    the one the question asks about, not the answer (unless it asks who holds the role:
+    `_WHO_IS`)."""
+    title = _TITLE_BEFORE.search(text[:span.start - start])
+    roles = {t for m in info.nouns if m.label == "NP" and m.head for t in tokenize(m.head)}
+    return bool(title and set(tokenize(title.group(1))) & roles)
 
 
 def _defined_as(span: Span | Mention, top: Candidate, term: set[str] | None) -> bool:
