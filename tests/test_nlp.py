@@ -29,6 +29,75 @@ def test_split_keeps_order_and_balances_characters() -> None:
     assert nlp._split(["only"], 2) == [["only"], []]
 
 
+class _FakeHelper:
+    """A helper process that finds no mentions, recording what it was sent."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events, self.part = events, []
+
+    def send(self, texts: list[str]) -> bool:
+        self.events.append(f"sent {len(texts)}")
+        self.part = texts
+        return True
+
+    def receive(self) -> list[list[list[object]]]:
+        return [[] for _ in self.part]
+
+    def close(self) -> None:
+        self.events.append("closed")
+
+
+def _fake_start(monkeypatch: pytest.MonkeyPatch, load: object = None) -> list[str]:
+    """Helpers and this process's pipeline replaced by fakes that log what happens."""
+    events: list[str] = []
+
+    def start(name: str, count: int) -> list[_FakeHelper]:
+        events.append(f"started {count}")
+        return [_FakeHelper(events) for _ in range(count)]
+
+    def pipeline(self: nlp.SpacyAnalyzer) -> object:
+        events.append("loaded here")
+        if isinstance(load, Exception):
+            raise load
+        return None
+
+    def annotate(self: nlp.SpacyAnalyzer, texts: list[str]) -> list[list[object]]:
+        events.append(f"annotated here {len(texts)}")
+        return [[] for _ in texts]
+
+    monkeypatch.setattr(nlp, "_start_helpers", start)
+    monkeypatch.setattr(nlp.SpacyAnalyzer, "nlp", pipeline)
+    monkeypatch.setattr(nlp.SpacyAnalyzer, "_annotate", annotate)
+    monkeypatch.setattr(nlp, "PARALLEL_START", 8)
+    monkeypatch.setattr(nlp, "PARALLEL_MIN", 4)
+    return events
+
+
+def test_helpers_load_while_this_process_loads_and_share_the_first_call(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helpers start before this process loads its pipeline (the loads run side by side,
+    not one after the other) and take their part of the very first call."""
+    events = _fake_start(monkeypatch)
+    analyzer = nlp.SpacyAnalyzer(processes=2)
+    texts = [f"Sentence {i}." for i in range(8)]
+    assert analyzer.passages(texts) == [[] for _ in texts]
+    assert events == ["started 1", "loaded here", "sent 4", "annotated here 4"]
+    analyzer.close()
+    assert events[-1] == "closed"
+    events.clear()
+    assert nlp.SpacyAnalyzer(processes=2).passages(texts[:7]) == [[]] * 7  # small: alone
+    assert events == ["annotated here 7"]
+
+
+def test_a_pipeline_that_cannot_load_stops_the_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = _fake_start(monkeypatch, load=nlp.ModelError("spaCy pipeline 'x' is not installed"))
+    analyzer = nlp.SpacyAnalyzer(processes=3)
+    with pytest.raises(nlp.ModelError, match="not installed"):
+        analyzer.passages([f"Sentence {i}." for i in range(8)])
+    assert events == ["started 2", "loaded here", "closed", "closed"]
+    assert analyzer._helpers is None
+
+
 def test_spacy_processes_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_SPACY_PROCESSES", "3")
     assert spacy_processes(load_settings()) == 3
@@ -90,7 +159,7 @@ def test_a_helper_that_dies_is_replaced_by_this_process(monkeypatch: pytest.Monk
     alone = nlp.SpacyAnalyzer(processes=1).passages(texts)
     analyzer = nlp.SpacyAnalyzer(processes=2)
     try:
-        assert analyzer.passages(texts) == alone  # starts the helper, annotates here
+        assert analyzer.passages(texts) == alone  # starts the helper, shares the call
         helpers = analyzer._helpers
         assert helpers and len(helpers) == 1
         assert analyzer.passages(texts) == alone  # shared with the helper

@@ -236,14 +236,26 @@ class SpacyAnalyzer:
         """Entities and noun chunks of each text, offsets relative to that text."""
         with self._helpers_lock:
             if self._helpers is None:
-                if self.processes > 1 and len(texts) >= PARALLEL_START:
-                    self.nlp()  # this process's pipeline first: its errors are the clear ones
-                    self._helpers = _start_helpers(self.name, self.processes - 1)
-                    self._owner = threading.get_ident()
-                return self._annotate(texts)  # helpers are still loading: all of it here
+                if self.processes == 1 or len(texts) < PARALLEL_START:
+                    return self._annotate(texts)
+                self._start()
+            assert self._helpers is not None
             if not self._helpers or len(texts) < PARALLEL_MIN:
                 return self._annotate(texts)
             return self._shared(texts, self._helpers)
+
+    def _start(self) -> None:
+        """Start the helpers, then load this process's pipeline while they load theirs (each
+        load is ~1.3 s of one core: one after the other, a core stood idle for one of them).
+        This process's load error is the one said: the helpers stop."""
+        self._helpers = _start_helpers(self.name, self.processes - 1)
+        self._owner = threading.get_ident()
+        try:
+            self.nlp()
+        except BaseException:
+            self._drop_helpers()
+            self._helpers, self._owner = None, None
+            raise
 
     def _shared(self, texts: Sequence[str], helpers: list[_Helper]) -> list[list[Mention]]:
         """Texts split into contiguous parts of about equal length: the first annotated
