@@ -1060,6 +1060,32 @@ def test_a_build_removes_only_its_own_folders(seeds_copy: Path, tmp_path: Path) 
     assert first not in builds and builds == sorted([second, third])
 
 
+def test_terms_of_one_surface_word_embed_it_once() -> None:
+    """Terms that share a surface word ('african-american' for both "african" and
+    "american", 128 of the 3,463 words a 484 kB build embedded) embed it once; each term
+    still gets that word's vector, with or without a word table."""
+    from qa.expansion import WordVectors, term_vectors
+
+    class Recording(HashingEmbedder):
+        texts: list[str] = []
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            Recording.texts += texts
+            return super().embed(texts)
+
+    surfaces = {"african": "african-american", "american": "african-american",
+                "cost": "cost", "e": "e-mail", "mail": "e-mail"}
+    terms = ["african", "american", "cost", "e", "mail", "zebra"]
+    expected = HashingEmbedder().embed([surfaces.get(t, t) for t in terms])
+    table = WordVectors.of(["cost"], HashingEmbedder().embed(["cost"]))
+    for words in (table, None):
+        Recording.texts = []
+        vectors = term_vectors(terms, surfaces, words, Recording())
+        np.testing.assert_allclose(vectors, expected, atol=1e-6)
+        assert sorted(Recording.texts) == sorted(
+            {"african-american", "e-mail", "zebra"} | ({"cost"} if words is None else set()))
+
+
 def test_a_file_of_values_without_spaces_embeds_its_terms_as_words(tmp_path: Path) -> None:
     """A line of values with no space ('item0,item1,...', a CSV export, a log, minified
     data) gave each of its terms that whole run of text as its surface word, so the build

@@ -134,9 +134,11 @@ def load_word_vectors(embedder: Embedder, cache_dir: Path,
 
 def term_vectors(terms: list[str], surfaces: dict[str, str], table: WordVectors | None,
                  embedder: Embedder) -> np.ndarray:
-    """Vectors of the index's terms (stems), via their surface words; unknown ones embedded."""
+    """Vectors of the index's terms (stems), via their surface words; unknown ones embedded
+    (a word once, however many terms it is the surface of: "african-american")."""
     if table is None:
-        return embedder.embed([surfaces.get(t, t) for t in terms]) if terms else np.zeros((0, 1))
+        return _embed_once([surfaces.get(t, t) for t in terms], embedder) if terms \
+            else np.zeros((0, 1))
     out = np.zeros((len(terms), table.vectors.shape[1]), dtype=np.float32)
     missing = []
     for i, term in enumerate(terms):
@@ -146,8 +148,15 @@ def term_vectors(terms: list[str], surfaces: dict[str, str], table: WordVectors 
         else:
             out[i] = vec
     if missing:
-        out[missing] = embedder.embed([surfaces.get(terms[i], terms[i]) for i in missing])
+        out[missing] = _embed_once([surfaces.get(terms[i], terms[i]) for i in missing], embedder)
     return out
+
+
+def _embed_once(words: list[str], embedder: Embedder) -> np.ndarray:
+    """`embedder.embed(words)`, each distinct word embedded once."""
+    distinct = list(dict.fromkeys(words))
+    row = {word: i for i, word in enumerate(distinct)}
+    return np.asarray(embedder.embed(distinct))[[row[word] for word in words]]
 
 
 SURFACE_TERMS = 3  # a run of text without spaces holding more terms is no word ...
