@@ -1447,6 +1447,24 @@ def test_long_sentences_are_quoted_as_an_exact_window_within_the_word_limit() ->
     assert answer.text.startswith("…word") and re.search(r"\w… \[1\]", answer.text)
 
 
+def test_a_long_sentence_without_a_lead_is_quoted_where_it_says_the_question_s_words() -> None:
+    """"What did the museum's founders collect?" of a sentence of 90 words whose question
+    words come near its end: the window cut from it holds them (not its first 60 words,
+    which say nothing asked); an exact slice all the same."""
+    words = " ".join(f"word{i}" for i in range(70))
+    text = (f"In those years {words} until the founders of the museum collected fossils "
+            "and shells from the coast. Short one here. ")
+    answer = compose(_evidence("What did the museum's founders collect?", (), text=text),
+                     _model(5, -5))
+    quote = answer.citations[0].quote
+    assert text[quote.start:quote.end] == quote.text
+    assert "founders of the museum collected fossils" in quote.text
+    assert answer.text.startswith("…") and len(answer_plain(answer).split()) <= MAX_ANSWER_WORDS
+    # no question word in it: the window is the sentence's start, as before
+    plain = compose(_evidence("Why?", (), text=text), _model(5, -5))
+    assert plain.citations[0].quote.text.startswith("In those years")
+
+
 def test_an_answer_more_likely_wrong_than_right_says_so_within_the_word_limit() -> None:
     """Below TENTATIVE_BELOW the quotes are given as the closest the document comes, with no
     lead, flagged `tentative` in the JSON; above it, nothing changes. The hedge's words count
