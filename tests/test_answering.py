@@ -931,6 +931,31 @@ def test_the_second_quote_is_the_next_candidate_that_fits() -> None:
     assert all(text[c.quote.start:c.quote.end] == c.quote.text for c in answer.citations)
 
 
+def test_a_runner_up_too_long_to_quote_whole_is_quoted_in_part_when_none_fits() -> None:
+    """The runner-up too long to quote whole beside the best sentence, and no other close
+    in score: its window that says the question's words is quoted after the best one,
+    within the word limit, an exact slice all the same. Not when the best sentence leaves
+    too little room (`MIN_SECOND_WORDS`)."""
+    filler = " ".join(f"word{i}" for i in range(50))
+    long = f"Long ago {filler} and then the museum opened its doors to everyone in April."
+    text = f"The museum opened in 1911. {long} "
+    evidence = _evidence("When did the museum open its doors?", ("DATE",), text=text)
+    top, runner_up = evidence.candidates[:2]
+    close = (top, replace(runner_up, score=top.score - 0.1))
+    answer = compose(replace(evidence, candidates=close), _model(5, -5))
+    assert len(answer.citations) == 2
+    second = answer.citations[1].quote
+    assert text[second.start:second.end] == second.text
+    assert "the museum opened its doors to everyone in April" in second.text
+    assert len(answer_plain(answer).split()) <= MAX_ANSWER_WORDS
+    wordy = " ".join(f"stuff{i}" for i in range(45))
+    text = f"The museum opened in 1911 {wordy}. {long} "
+    evidence = _evidence("When did the museum open its doors?", ("DATE",), text=text)
+    top, runner_up = evidence.candidates[:2]
+    close = (top, replace(runner_up, score=top.score - 0.1))
+    assert len(compose(replace(evidence, candidates=close), _model(5, -5)).citations) == 1
+
+
 def _chunk_of(text: str, parts: list[str]) -> Chunk:
     """The one passage of document "doc": `text`, whose sentences are `parts` (each found
     in it, in order of index)."""
