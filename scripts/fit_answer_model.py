@@ -12,7 +12,8 @@ eval/docs, and the article's shipped test set eval/article_qa.jsonl. Each fittin
 also asked 30 answerable questions of the other fitting sources, as unanswerable ones
 (people ask about what their documents never cover; see cross_examples). `--from-dump` refits
 from the examples a previous run wrote, in seconds; `--keep-ranker` refits the answer and
-lead models only.
+lead models only, `--ranker-only` the ranker only (`--candidates N`: for the N best retrieved
+of the candidates collected; `--without-held-squad`: skip the held-out SQuAD articles).
 
 The ranker is fitted first, on every candidate sentence of every answerable fitting
 question (label: the sentence holds a gold answer); the pool is then collected again, in
@@ -50,9 +51,9 @@ from sklearn.model_selection import GroupKFold
 from qa.answering import LEAD_FEATURES, lead_options, with_answer_p
 from qa.config import Settings
 from qa.evaluation import LEAD_RIGHT_F1, contains_gold, token_f1
-from qa.evidence import FEATURES
+from qa.evidence import CANDIDATES, FEATURES
 from qa.pipeline import Pipeline
-from qa.ranking import SIGNALS, Forest, default_ranker
+from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.testset import parse_squad
 from qa.types import Turn
 
@@ -117,8 +118,9 @@ def examples(pipeline: Pipeline, rows: list[dict], source: str, group: str) -> l
 
 
 def collect(work: Path, per_article: int, dump: str = "examples.json",
-            cross: bool = True) -> list[dict]:
-    """Run the evidence step over every pool; the examples are written to WORK/`dump`."""
+            cross: bool = True, held_squad: bool = True) -> list[dict]:
+    """Run the evidence step over every pool (without the held-out SQuAD articles unless
+    `held_squad`); the examples are written to WORK/`dump`."""
     rows: list[dict] = []
     pipes = {"article": Pipeline(Settings(seeds_dir=ROOT / "seeds",
                                           index_dir=work / "article-index"))}
@@ -135,6 +137,8 @@ def collect(work: Path, per_article: int, dump: str = "examples.json",
                                        index_dir=work / "squad-index"))
     questions["squad"] = []
     for name, (_, asked) in sets.items():
+        if held_out(name) and not held_squad:
+            continue
         rows += examples(pipes["squad"], asked, "squad", name)
         if not held_out(name):
             questions["squad"] += asked
@@ -191,39 +195,77 @@ def oof(x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: list[str]) -> np.nd
     return out
 
 
-def fit_ranker(rows: list[dict]) -> dict:
+def fit_ranker(rows: list[dict], candidates: int = CANDIDATES) -> dict:
     """The sentence ranker: gradient-boosted trees on the candidates of the answerable
     fitting questions that have a gold-holding candidate (label: the sentence holds a gold
-    answer). Reports top-1 on every group, fitted and held out, against the order it
-    replaces (the candidates' rows are in retrieval order plus bonuses)."""
+    answer), each question's candidates cut to the `candidates` of highest retrieval score
+    (the evidence step's own cut; the rows are collected with `qa.evidence.CANDIDATES`).
+    Reports top-1 on every group, fitted (out of fold, folds = documents) and held out,
+    against the order it replaces (retrieval order plus bonuses) and the shipped ranker (in
+    sample on the fitted groups)."""
     for e in rows:  # a sentence quoted as continuing the best one was not ranked
-        e["cands"] = [c for c in e["cands"] if c["ranking"]]
+        e["cands"] = _cut([c for c in e["cands"] if c["ranking"]], candidates)
     fitting = [e for e in rows if not held_out(e["group"]) and e["golds"]
                and any(c["gold"] for c in e["cands"])]
     x = np.array([c["ranking"] for e in fitting for c in e["cands"]])
     y = np.array([int(c["gold"]) for e in fitting for c in e["cands"]])
-    model = HistGradientBoostingClassifier(
-        max_iter=RANKER_TREES, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
-        early_stopping=False, random_state=0).fit(x, y)
+    question = np.array([n for n, e in enumerate(fitting) for _ in e["cands"]])
+    out_of_fold = np.zeros(len(y))
+    groups = [e["group"] for e in fitting for _ in e["cands"]]
+    for train, test in GroupKFold(n_splits=min(5, len(set(groups)))).split(x, y, groups):
+        out_of_fold[test] = _forest(x[train], y[train]).predict_proba(x[test])[:, 1]
+    oof_top = {}
+    for n, e in enumerate(fitting):
+        p = out_of_fold[question == n]
+        oof_top[id(e)] = int(e["cands"][int(np.argmax(p))]["gold"])
+    model = _forest(x, y)
     data = {"trees": [_tree(predictor.nodes) for (predictor,) in model._predictors],
             "baseline": float(model._baseline_prediction.ravel()[0])}
     forest = Forest.of(data)  # the exported trees reproduce scikit-learn's scores
     assert np.allclose(forest.logits(x), model.decision_function(x), atol=1e-9)
-    by_group: dict[str, list[tuple[int, int]]] = {}
+    shipped = default_ranker()
+    by_group: dict[str, list[tuple[int, ...]]] = {}
     for e in rows:
         if not e["golds"] or not e["cands"]:
             continue
-        p = forest.probability(np.array([c["ranking"] for c in e["cands"]]))
+        rank_x = np.array([c["ranking"] for c in e["cands"]])
+        p = forest.probability(rank_x)
+        old = shipped.probability(rank_x)
         canonical = min(range(len(e["cands"])), key=lambda i: _canonical_rank(e["cands"][i]))
-        kind = ("held " if held_out(e["group"]) else "fit ") + (
+        held = held_out(e["group"])
+        kind = ("held " if held else "fit ") + (
             "squad" if e["source"] == "squad" else e["group"])
+        new = int(e["cands"][int(np.argmax(p))]["gold"]) if held else oof_top.get(id(e), 0)
         by_group.setdefault(kind, []).append(
-            (int(e["cands"][canonical]["gold"]), int(e["cands"][int(np.argmax(p))]["gold"])))
-    for kind, pairs in sorted(by_group.items()):
-        before, after = np.mean(pairs, axis=0)
-        print(f"ranker top-1 holds a gold, {kind}: {before:.3f} -> {after:.3f} "
-              f"({len(pairs)} questions)")
+            (int(any(c["gold"] for c in e["cands"])), int(e["cands"][canonical]["gold"]),
+             int(e["cands"][int(np.argmax(old))]["gold"]), new))
+    print(f"{candidates} candidates; share of answerable questions whose first candidate "
+          "holds a gold: gold among them | retrieval order | shipped ranker | new ranker "
+          "(fit: out of fold)")
+    for kind, values in sorted(by_group.items()):
+        among, before, old_top, after = np.mean(values, axis=0)
+        print(f"  {kind}: {among:.3f} | {before:.3f} | {old_top:.3f} | {after:.3f} "
+              f"({len(values)} questions)")
     return data
+
+
+def _cut(cands: list[dict], candidates: int) -> list[dict]:
+    """The `candidates` of highest retrieval score (signal 0, the evidence step's cut), with
+    their ranker inputs computed again among themselves, in the order the evidence step
+    ranks them in (prose first, then by score: ties in rank go by it). Rows as collected
+    when nothing is cut: they are the evidence step's own."""
+    if len(cands) <= candidates:
+        return cands
+    keep = sorted(range(len(cands)), key=lambda i: -cands[i]["ranking"][0])[:candidates]
+    kept = sorted((cands[i] for i in keep), key=_canonical_rank)
+    matrix = ranking_matrix([c["ranking"][:len(SIGNALS)] for c in kept])
+    return [dict(c, ranking=row) for c, row in zip(kept, matrix.tolist(), strict=True)]
+
+
+def _forest(x: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_iter=RANKER_TREES, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
+        early_stopping=False, random_state=0).fit(x, y)
 
 
 def _canonical_rank(candidate: dict) -> tuple[float, float]:
@@ -261,6 +303,13 @@ def main() -> None:
                         help="refit from WORK/examples.json instead of running the pipeline")
     parser.add_argument("--keep-ranker", action="store_true",
                         help="refit the answer and lead models only, with the shipped ranker")
+    parser.add_argument("--ranker-only", action="store_true",
+                        help="refit the sentence ranker only, keeping the answer and lead models")
+    parser.add_argument("--without-held-squad", action="store_true",
+                        help="do not run the held-out SQuAD articles (no held-out figures)")
+    parser.add_argument("--candidates", type=int, default=CANDIDATES,
+                        help="fit the ranker for this many candidates (at most the "
+                             "qa.evidence.CANDIDATES the rows were collected with)")
     args = parser.parse_args()
     work = Path(args.work)
     ranker_out = ROOT / "src" / "qa" / "sentence_ranker.json"
@@ -268,9 +317,13 @@ def main() -> None:
         if args.from_dump:
             ranked = json.loads((work / "ranker_examples.json").read_text(encoding="utf-8"))
         else:  # every question of the fitting articles: the ranker sees each candidate
-            ranked = collect(work, 100_000, "ranker_examples.json", cross=False)
-        ranker_out.write_text(json.dumps(fit_ranker(ranked)) + "\n", encoding="utf-8")
+            ranked = collect(work, 100_000, "ranker_examples.json", cross=False,
+                             held_squad=not args.without_held_squad)
+        ranker_out.write_text(json.dumps(fit_ranker(ranked, args.candidates)) + "\n",
+                              encoding="utf-8")
         default_ranker.cache_clear()
+    if args.ranker_only:
+        return
     if args.from_dump:  # (collected with the ranker of that run)
         every = json.loads((work / "examples.json").read_text(encoding="utf-8"))
     else:  # the answer and lead models see the candidates in the new ranker's order
