@@ -42,11 +42,9 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 
 from qa.answering import LEAD_FEATURES, lead_options, with_answer_p
 from qa.config import Settings
@@ -56,6 +54,10 @@ from qa.pipeline import Pipeline
 from qa.ranking import SIGNALS, Forest, default_ranker, ranking_matrix
 from qa.testset import parse_squad
 from qa.types import Turn
+
+if TYPE_CHECKING:  # scikit-learn is imported where it fits: the tests of the cut need none
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "squad2-train-10-articles.json"
@@ -179,6 +181,8 @@ def held_out(group: str) -> bool:
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[LogisticRegression, np.ndarray,
                                                                np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=1.0, max_iter=2000)
@@ -187,6 +191,8 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[LogisticRegression
 
 
 def oof(x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: list[str]) -> np.ndarray:
+    from sklearn.model_selection import GroupKFold
+
     out = np.zeros(len(y))
     folds = GroupKFold(n_splits=min(5, len(set(groups))))
     for train, test in folds.split(x, y, groups):
@@ -203,6 +209,8 @@ def fit_ranker(rows: list[dict], candidates: int = CANDIDATES) -> dict:
     Reports top-1 on every group, fitted (out of fold, folds = documents) and held out,
     against the order it replaces (retrieval order plus bonuses) and the shipped ranker (in
     sample on the fitted groups)."""
+    from sklearn.model_selection import GroupKFold
+
     for e in rows:  # a sentence quoted as continuing the best one was not ranked
         e["cands"] = _cut([c for c in e["cands"] if c["ranking"]], candidates)
     fitting = [e for e in rows if not held_out(e["group"]) and e["golds"]
@@ -263,6 +271,8 @@ def _cut(cands: list[dict], candidates: int) -> list[dict]:
 
 
 def _forest(x: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     return HistGradientBoostingClassifier(
         max_iter=RANKER_TREES, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
         early_stopping=False, random_state=0).fit(x, y)
