@@ -668,6 +668,25 @@ def test_a_number_of_times_counts_only_times() -> None:
     assert [span.text for span, _ in lead_options(times.candidates[0], times)] == ["three"]
 
 
+@pytest.mark.parametrize(("question", "counted", "leads"), [
+    ("How many pairs breed in the northern marshes?", "pair", False),
+    ("How many kilometres north are the marshes?", "kilometre", True),
+    ("How many km north are the marshes?", "km", True),
+    ("How many square metres is the hall?", "", True),
+    ("How many were counted?", "", False),  # counting nothing in particular: no measure
+])
+def test_a_count_is_not_led_by_a_measure_of_another_unit(question: str, counted: str,
+                                                         leads: bool) -> None:
+    """"How many pairs breed in the Osk marshes?" was led by "40 kilometres" of "… the Osk
+    marshes 40 kilometres to the north": a distance counts kilometres, not pairs."""
+    text = "The species breeds in the northern marshes 40 kilometres to the north."
+    evidence = _made(question, ("CARDINAL", "QUANTITY"), text,
+                     [("QUANTITY", "40 kilometres"), ("NP", "the northern marshes")],
+                     counted=counted)
+    options = [span.text for span, _ in lead_options(evidence.candidates[0], evidence)]
+    assert options == (["40 kilometres"] if leads else [])
+
+
 @pytest.mark.parametrize(("question", "leads"), [
     ("How many visitors arrived by bus?", False),
     ("How many people arrived by bus?", False),

@@ -1291,6 +1291,11 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
     if counted and _HOW_MANY.search(info.text) and not _SHARE.search(info.text):
         spans = [m for m in spans if m.label != "PERCENT"]  # "Around 28% of visitors" is
         # a share of them, not how many
+        # Nor is a measure ("40 kilometres"), unless its unit is what is counted ("How many
+        # kilometres …"): "How many pairs breed in the marshes?" is not asked how far away.
+        unit = _dimension(" ".join(_HOW_MANY_WORDS.findall(info.text)[:1]))
+        spans = [m for m in spans if m.label != "QUANTITY"
+                 or _dimension(m.text) in (None, unit)]
     if info.duration:  # "How long are the loaves proofed?": not "4 a.m.", nor "week 4"
         spans = [m for m in spans if not CLOCK.search(m.text) and not _NUMBERED.match(m.text)]
     if info.age:  # "How old was she?": "seven", "six months", "aged 20"; not "October"
@@ -1348,6 +1353,7 @@ def _not_a_number(text: str) -> bool:
 # A period named by its place in a series ("week 4", "Day 3", "the year 2"): when, not how long.
 _NUMBERED = re.compile(rf"^(?:the\s+)?(?:{'|'.join(sorted(TIME_UNITS))})\s+\d+$", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+_HOW_MANY_WORDS = re.compile(r"\bhow\s+many\s+(\w+(?:\s+\w+)?)", re.IGNORECASE)  # "square feet"
 # Words that ask for a share (closed class): "How many per cent …", "What share …", and
 # "how many of the buildings" (a part of them: "80% of the buildings")
 _SHARE = re.compile(r"%|\bper\s*cent|\bpercent|\b(?:share|proportion|fraction)\b|"
