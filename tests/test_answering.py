@@ -2765,6 +2765,40 @@ def test_names_of_code_are_dotted_or_joined_by_underscores() -> None:
     assert _code_names("Was it made in the U.S., e.g. in v2.1 or 2.1.0?") == []
 
 
+def test_codes_of_models_and_grades_are_names_of_code() -> None:
+    assert _code_names("What is the target for P4 incidents? Is the KA-1900 affected?") == [
+        "P4", "KA-1900"]
+    assert _code_names("Sales in Q3 and FY2024 of a 60 m2 flat, at 10am, in Year 4?") == []
+    assert _code_names("Which device sold more in mid-2010 than pre-2007 iPods?") == []
+
+
+SUPPORT = """# Support levels
+
+| Priority | Description | First response | Resolution target |
+|---|---|---|---|
+| P1 | Service down for all users | 15 minutes | 4 hours |
+| P2 | Major feature degraded | 1 hour | 1 business day |
+| P3 | Minor issue or question | 8 hours | 5 business days |
+
+Priority 1 incidents must be reported by telephone. The model KX-200 is covered for two years.
+"""
+
+
+@pytest.mark.slow
+def test_a_code_the_documents_never_write_is_not_mentioned(tmp_path: Path) -> None:
+    """"What is the resolution target for P4 incidents?" of an agreement with priorities P1
+    to P3 was answered with P2's row: the priority asked for is none of those it gives."""
+    pipeline = _pipeline_of(tmp_path, {"sla.md": SUPPORT})
+    for question, code in [("What is the resolution target for P4 incidents?", "P4"),
+                           ("how long is the KX-300 covered", "KX-300")]:
+        answer = pipeline.ask(question)
+        assert answer.abstained and f"never mentions “{code}”" in answer.text, answer.text
+    for question, said in [("What is the resolution target for P3 incidents?", "5 business"),
+                           ("how long is the KX-200 covered", "two years")]:
+        answer = pipeline.ask(question)
+        assert not answer.abstained and said in answer.text, answer.text
+
+
 @pytest.mark.slow
 def test_a_version_no_passage_names_is_not_answered_with_another(tmp_path: Path) -> None:
     """"When was 1.0 added?" of a changelog of 2.0.0 and 2.1.0 was answered with 2.1.0's

@@ -1079,12 +1079,21 @@ def _foreign_word(name: str, used: Callable[[str], bool], found: Sequence[str]) 
 # A name in code: dotted ("tidepool.plot", "Series.to_csv") or with an underscore
 # ("min_separation", "TIDEPOOL_CACHE"); each part opens with a letter, so no version ("2.1")
 # nor abbreviation ("e.g.", "U.S.": parts of one letter) is one.
-_CODE_NAME = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+|[A-Za-z]\w*_\w+)(?![\w.]\w)")
+_CODE_NAME = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w+(?:\.[A-Za-z_]\w+)+|[A-Za-z]\w*_\w+|"
+                        r"[A-Za-z]{1,3}\d{1,5}[A-Za-z]?|[A-Z]{1,3}-\d{1,5}[A-Za-z]?)(?![\w.]\w)")
+# Letters and a number that are not a code of one document's own (closed class): a quarter,
+# a half or a fiscal year ("Q3", "H1", "FY2024": written "the third quarter", "2024"), and a
+# unit squared or cubed or a formula ("m2": "m²", "CO2": "CO₂"). (A code with a hyphen is
+# written in capitals, "KA-1900": "mid-2010", "pre-2007" are words and a year.)
+_NOT_CODE = re.compile(r"(?:q[1-4]|h[12]|fy-?\d+|(?:mm|cm|m|km|ft|in)[23]|co2)", re.IGNORECASE)
 
 
 def _code_names(text: str) -> list[str]:
-    """The names of code a question writes ("What does tidepool.plot return?")."""
-    return list(dict.fromkeys(m.group() for m in _CODE_NAME.finditer(text)))
+    """The names of code a question writes ("What does tidepool.plot return?"), and the
+    codes of models, grades or classes ("P4", "KA-1900"): one that no document writes
+    names another thing than those they describe ("P4 incidents" of an SLA of P1 to P3)."""
+    return list(dict.fromkeys(m.group() for m in _CODE_NAME.finditer(text)
+                              if not _NOT_CODE.fullmatch(m.group())))
 
 
 def _code_written(index: Index, code: str, used: Callable[[str], bool],
