@@ -668,6 +668,27 @@ def test_a_number_of_times_counts_only_times() -> None:
     assert [span.text for span, _ in lead_options(times.candidates[0], times)] == ["three"]
 
 
+@pytest.mark.parametrize(("question", "leads"), [
+    ("What time does the summer fair start?", []),
+    ("what time does the summer fair start", []),
+    ("At what time does the summer fair open?", []),
+    ("When does the summer fair start?", ["Saturday 11 July"]),
+    ("What time of year is the summer fair?", ["Saturday 11 July"]),
+])
+def test_what_time_is_led_by_a_time_of_day_not_a_date(question: str,
+                                                      leads: list[str]) -> None:
+    """"What time does the summer fair start?" was led by "11 July" of "Summer fair: 11
+    July": a date, not the time of day asked for."""
+    text = "The summer fair takes place on Saturday 11 July."
+    evidence = _made(question, ("TIME", "DATE"), text, [("DATE", "Saturday 11 July")],
+                     focus="time", kind="time", point=True)
+    options = [span.text for span, _ in lead_options(evidence.candidates[0], evidence)]
+    assert options == leads
+    clock = _made(question, ("TIME", "DATE"), "The fair opens at 10:30 on 11 July.",
+                  [("DATE", "10:30 on 11 July")], focus="time", kind="time", point=True)
+    assert lead_options(clock.candidates[0], clock)
+
+
 @pytest.mark.parametrize(("question", "counted", "leads"), [
     ("How many pairs breed in the northern marshes?", "pair", False),
     ("How many kilometres north are the marshes?", "kilometre", True),

@@ -1313,6 +1313,8 @@ def answer_spans(sentence: Sentence, mentions: tuple[Mention, ...], info: Questi
     if info.point:  # "When did the Board declare …?": not "two days" (but "within 72 hours")
         spans = [m for m in spans if not DURATION.match(m.text)
                  or _FROM_THEN.search(text[:m.start - start])]
+    if _AT_WHAT_TIME.search(info.text):  # "What time does the fair start?": a time of day
+        spans = [m for m in spans if m.label != "DATE" or CLOCK.search(m.text)]  # not "11 July"
     if info.negated:  # "Which programs cannot…": not the ones the sentence says can
         spans = [m for m in spans if negated_clause(text, m.start - start, m.end - start)]
     if info.focus == "year":  # "What years did he rule?": not "the Ming dynasty" (a DATE)
@@ -1362,6 +1364,10 @@ def _not_a_number(text: str) -> bool:
 # A period named by its place in a series ("week 4", "Day 3", "the year 2"): when, not how long.
 _NUMBERED = re.compile(rf"^(?:the\s+)?(?:{'|'.join(sorted(TIME_UNITS))})\s+\d+$", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+# "What time …", "At what time …" ask a time of day; not "what time of year", nor "by what
+# time" (by when: "By what time would the catalog be free of DRM?" "April 2009").
+_AT_WHAT_TIME = re.compile(r"(?<!\bby\s)\bwhat\s+time\b(?!\s+(?:of|period|frame|span|zone)\b)",
+                           re.IGNORECASE)
 _HOW_MANY_WORDS = re.compile(r"\bhow\s+many\s+(\w+(?:\s+\w+)?)", re.IGNORECASE)  # "square feet"
 # Words that ask for a share (closed class): "How many per cent …", "What share …", and
 # "how many of the buildings" (a part of them: "80% of the buildings")
