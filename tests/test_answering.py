@@ -2786,6 +2786,32 @@ def test_names_of_code_are_dotted_or_joined_by_underscores() -> None:
     assert _code_names("Was it made in the U.S., e.g. in v2.1 or 2.1.0?") == []
 
 
+NEWSLETTER = """# Spring newsletter
+
+## Sports day
+
+If it rains, sports day moves to Tuesday 23 June. Sports day will take place on Friday 19 June
+on the playing field behind the school. Children should bring a named water bottle.
+
+## Library
+
+The new library opens on 14 March.
+"""
+
+
+@pytest.mark.slow
+def test_a_sentence_that_opens_with_a_condition_does_not_lead(tmp_path: Path) -> None:
+    """"When is sports day?" was led by "Tuesday 23 June" of "If it rains, sports day moves
+    to Tuesday 23 June.", though the next sentence says when it is: the day it moves to in
+    case of rain is not the day asked for, unless the question names the case."""
+    pipeline = _pipeline_of(tmp_path, {"news.md": NEWSLETTER})
+    for question, day in [("When is sports day?", "Friday 19 June"),
+                          ("when is sports day", "Friday 19 June"),
+                          ("When is sports day if it rains?", "Tuesday 23 June")]:
+        answer = pipeline.ask(question)
+        assert answer.lead is not None and answer.lead.span.text == day, answer.text
+
+
 def test_codes_of_models_and_grades_are_names_of_code() -> None:
     assert _code_names("What is the target for P4 incidents? Is the KA-1900 affected?") == [
         "P4", "KA-1900"]

@@ -390,6 +390,8 @@ def gather_evidence(
     if first is None:  # best first; a heading only after every sentence of prose
         candidates.sort(key=lambda c: (c.aside, -c.score))
         candidates = rank(candidates)
+        if candidates and info.wants_type:
+            candidates = _unconditional(candidates, info)
         if contact:  # found by its form, so a sentence holding one is the one to quote
             candidates.sort(key=lambda c: not c.features["type_found"])
         if dotted:  # the passage that names the version asked ("2.1.0"), before another
@@ -546,6 +548,35 @@ OPENS_WITH_PRONOUN = re.compile(
 _REFERS_BACK = re.compile(
     r"^[^.;:!?]{0,120}?(?:,\s+|\b(?:when|where|after|since|before|while|because|although|"
     r"though|once|until|as)\s+)(it|its|he|his|she|her|they|their)\b", re.IGNORECASE)
+
+
+# A sentence that opens with a condition says what happens in a case ("If it rains, sports day
+# moves to Tuesday 23 June."), not what happens; and a question that names a case asks of it
+# (closed class: English subordinators of condition).
+_CONDITION = r"(?:if|unless|should|in\s+case|in\s+the\s+event|otherwise|failing\s+that)\b"
+_OPENS_WITH_CONDITION = re.compile(rf"^\W*{_CONDITION}", re.IGNORECASE)
+_NAMES_A_CASE = re.compile(rf"\b{_CONDITION}", re.IGNORECASE)
+UNCONDITIONAL_PLACES = 2  # how far below the best one a sentence saying it plainly is looked for
+
+
+def _unconditional(candidates: list[Candidate], info: QuestionInfo) -> list[Candidate]:
+    """When the best sentence opens with a condition ("If it rains, sports day moves to
+    Tuesday 23 June.") and one just below it says as much of the question and holds a span
+    of the type asked for without one ("Sports day will take place on Friday 19 June."), that
+    one comes first: "When is sports day?" asks what happens, not what happens if it rains.
+    Not when the question names a case itself ("When is sports day if it rains?")."""
+    top = candidates[0]
+    if not top.features["type_found"] or not _OPENS_WITH_CONDITION.match(top.sentence.text) \
+            or _NAMES_A_CASE.search(info.text):
+        return candidates
+    plain = next((c for c in candidates[1:1 + UNCONDITIONAL_PLACES]
+                  if c.features["type_found"] and not c.aside
+                  and c.features["coverage"] >= top.features["coverage"]
+                  and not _OPENS_WITH_CONDITION.match(c.sentence.text)), None)
+    if plain is None:
+        return candidates
+    return [replace(plain, score=top.score + CONTINUED_MARGIN),
+            *(c for c in candidates if c is not plain)]
 
 
 def _continued(candidates: list[Candidate],
