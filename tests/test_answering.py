@@ -828,6 +828,28 @@ def test_a_range_leads_whole(text: str, mentions: list[tuple[str, str]], lead: s
 
 
 @pytest.mark.parametrize(("text", "mentions", "lead"), [
+    ("The kettles were sold between 3 February 2026 and 28 August 2026 in white.",
+     [("DATE", "between 3 February 2026"), ("DATE", "28 August 2026")],
+     "between 3 February 2026 and 28 August 2026"),
+    ("The kettles were sold between 3 February and 28 August 2026 in white.",
+     [("DATE", "3 February"), ("DATE", "28 August 2026")], "3 February and 28 August 2026"),
+    # "to" between dates leaves them apart: "When does it open?" wants the first
+    ("The shop is open from 3 February to 28 August.",
+     [("DATE", "3 February"), ("DATE", "28 August")], "3 February"),
+])
+def test_a_range_of_dates_between_two_leads_whole(
+        text: str, mentions: list[tuple[str, str]], lead: str) -> None:
+    """"When were the kettles sold?" was led by "between 3 February 2026" of "sold between 3
+    February 2026 and 28 August 2026": the entity model took the "between" into the first
+    date, and half the period read as the whole answer."""
+    evidence = _made("When were the kettles sold?", ("DATE", "TIME"), text, mentions)
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == lead == text[span.start:span.end]
+
+
+@pytest.mark.parametrize(("text", "mentions", "lead"), [
     # the model's "10am and" is one end of the range, and "3pm" the other
     ("Staff must be available between 10am and 3pm, the core hours.",
      [("TIME", "10am and"), ("TIME", "3pm")], "10am and 3pm"),

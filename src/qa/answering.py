@@ -240,17 +240,20 @@ def _whole_range(span: Mention, mentions: tuple[Mention, ...], text: str,
                  start: int) -> Mention:
     """A figure with the figure of its kind that closes the range it opens ("£46,500 to
     £52,000", which the entity model takes as two amounts): half a range reads as the
-    whole answer."""
-    if span.label not in _FIGURES and span.label != "TIME":
+    whole answer. Dates and times of day only "between" one and the other ("between 3
+    February 2026 and 28 August 2026", whose "between" the entity model may take into the
+    first date): "from 10am to 3pm" answers "When does it open?" with its first."""
+    if span.label not in _FIGURES and span.label not in ("TIME", "DATE"):
         return span
     ranges = []  # each figure of the span's kind with the one after it, where they make one
     kind = sorted((m for m in mentions if m.label == span.label), key=lambda m: m.start)
     for first, last in zip(kind, kind[1:], strict=False):
-        between = _BETWEEN.search(text[:first.start - start]) is not None
+        between = _BETWEEN.search(text[:first.start - start]) is not None \
+            or _OPENS_BETWEEN.match(first.text) is not None
         own = first.text[:-4] if between and first.text.endswith(" and") else first.text
         joined = text[first.start - start + len(own):last.start - start]
         if (between and _AND.fullmatch(joined)) or (
-                span.label != "TIME" and _RANGE_JOIN.fullmatch(joined)):
+                span.label not in ("TIME", "DATE") and _RANGE_JOIN.fullmatch(joined)):
             ranges.append((first.start, last.end))
     for a, b in ranges:
         if a <= span.start < b and span.end <= b or span.start == a:
@@ -261,6 +264,7 @@ def _whole_range(span: Mention, mentions: tuple[Mention, ...], text: str,
 # "between 10am and 3pm", "between 40 and 60": both ends are the answer (of times of day
 # too, which "10am to 3pm" leaves alone: "When does it open?" wants the first)
 _BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
+_OPENS_BETWEEN = re.compile(r"between\s", re.IGNORECASE)
 _AND = re.compile(r"\s*(?:and|-|–)\s*", re.IGNORECASE)
 
 
