@@ -668,6 +668,24 @@ def test_a_number_of_times_counts_only_times() -> None:
     assert [span.text for span, _ in lead_options(times.candidates[0], times)] == ["three"]
 
 
+@pytest.mark.parametrize(("question", "lead"), [
+    ("How many reports of overheating has the maker received?", "27"),
+    ("how many reports of the base overheating", "27"),
+    ("How many reports of minor burns has the maker received?", "4"),
+])
+def test_a_count_is_not_led_by_the_part_it_includes(question: str, lead: str) -> None:
+    """"How many reports of overheating has Kettleworth received?" was led by "4" of "…
+    received 27 reports of the base overheating, including 4 reports of minor burns": the
+    number after "including" is a part of the one before it, asked for only when the
+    question says what sets the part apart ("minor burns")."""
+    text = ("The maker has received 27 reports of the base overheating, including 4 reports "
+            "of minor burns.")
+    evidence = _made(question, ("CARDINAL", "QUANTITY"), text,
+                     [("CARDINAL", "27"), ("CARDINAL", "4")], counted="report")
+    options = [span.text for span, _ in lead_options(evidence.candidates[0], evidence)]
+    assert options[0] == lead
+
+
 @pytest.mark.parametrize(("question", "leads"), [
     ("What time does the summer fair start?", []),
     ("what time does the summer fair start", []),

@@ -183,6 +183,9 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
                                                                      info):
                 order += 500  # "Who will succeed the chair?": not "Our chair, Miriam …"
         order += _figure_order(mention, candidate, evidence.question_terms)
+        if mention.label in _FIGURES and _part_of_total(mention, text, start,
+                                                         evidence.question_terms):
+            order += PART_ORDER
         # "In what year …?": the lead is "2014" of "the first half of 2014" (judged whole)
         shown = _year_of(mention) if info.focus == "year" else mention
         shown = _not_half_a_phrase(shown, candidate.mentions)
@@ -191,6 +194,29 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
+
+
+# Words that open a part of a total just given ("27 reports of overheating, including 4
+# reports of minor burns"; "of whom 12 were injured"): closed class of English.
+_PART_OF = re.compile(r"\b(?:including|includes|included|of\s+(?:which|whom)|among\s+(?:them|"
+                      r"which|whom))\s+(?:\w+\s+)?$", re.IGNORECASE)
+_PHRASE_END = re.compile(r"[,;:.!?()]")
+PART_ORDER = 300  # a part of a total, behind the total (order: characters)
+
+
+def _part_of_total(mention: Mention, text: str, start: int, asked: frozenset[str]) -> bool:
+    """Is the figure a part of a total the sentence gave before it ("4" of "received 27
+    reports of the base overheating, including 4 reports of minor burns"), and the question
+    says nothing that sets the part apart (it asks of "reports of overheating", not of
+    "minor burns")? The total is then the answer."""
+    before = text[:mention.start - start]
+    part = _PART_OF.search(before)
+    if part is None or not any(ch.isdigit() for ch in before[:part.start()]):
+        return False
+    rest = text[mention.end - start:]
+    end = _PHRASE_END.search(rest)
+    own = set(tokenize(rest[:end.start() if end else len(rest)])) & asked
+    return own <= set(tokenize(before[:part.start()])) & asked
 
 
 # Words that join two clauses ("Ana will print the flyers and Ben will make the posters"), and
