@@ -581,6 +581,13 @@ def test_a_number_followed_by_its_currency_is_money() -> None:
      [("CARDINAL", "386"), ("CARDINAL", "371")]),
     ("A Boeing 747 flew 1,050 people.", [("PRODUCT", "Boeing 747"), ("ORG", "1,050")],
      [("PRODUCT", "Boeing 747"), ("CARDINAL", "1,050")]),
+    # a phone number is no date, nor a count; digits grouped in thousands are one
+    ("Call the recall line on 0800 046 7731 from 8 am.",
+     [("DATE", "0800 046 7731"), ("TIME", "8 am")], [("TIME", "8 am")]),
+    ("Ring +44 20 7946 0312 for help.", [("CARDINAL", "+44 20 7946 0312")], []),
+    ("Ring (01632) 960 431 for help.", [("DATE", "(01632) 960 431")], []),
+    ("The forest has 10 000 000 trees.", [("CARDINAL", "10 000 000")],
+     [("CARDINAL", "10 000 000")]),
 ])
 def test_numbers_are_mended_as_a_reader_reads_them(
         text: str, labelled: list[tuple[str, str]], read: list[tuple[str, str]]) -> None:

@@ -1505,6 +1505,24 @@ def contact_mentions(sentence: Sentence, wants: Sequence[str]) -> tuple[Mention,
     return tuple(out)
 
 
+_DIALLED = frozenset(("DATE", "TIME", "CARDINAL", "QUANTITY"))
+_DIGIT_GROUPS = re.compile(r"\d+")
+
+
+def _phone_number(text: str) -> bool:
+    """Is `text` a phone number ("0800 046 7731", "+44 20 7946 0312", "(01632) 960 431"):
+    7 to 15 digits in groups, opening with a country or area code in brackets, or parted by
+    spaces into groups other than thousands ("10 000 000" is a count)?"""
+    if CONTACT_FORMS["PHONE"].fullmatch(text.strip()) is None:
+        return False
+    groups = _DIGIT_GROUPS.findall(text)
+    if not _PHONE_DIGITS[0] <= sum(len(g) for g in groups) <= _PHONE_DIGITS[1]:
+        return False
+    return text.lstrip()[:1] in "+(" or (
+        re.fullmatch(r"[\d ]+", text.strip()) is not None
+        and any(len(g) != 3 for g in groups[1:]))
+
+
 _CURRENCY = frozenset("$€£¥₹")
 # Money named in words ("four pounds and sixty pence"), which the entity model may miss.
 CURRENCY_WORDS = re.compile(rf"[{''.join(sorted(_CURRENCY))}]|"
@@ -1565,6 +1583,8 @@ def _relabel(mentions: tuple[Mention, ...], sentence: Sentence, places: bool,
     for m in found:
         if m.label == "MONEY" and not _AMOUNT.search(m.text):
             continue  # "## Contact", labelled an amount of money
+        if m.label in _DIALLED and _phone_number(m.text):
+            continue  # "0800 046 7731", labelled a date: a phone number, neither date nor count
         if m.label in _NUMBERS and (not any(ch.isalnum() for ch in m.text) or (
                 marker is not None and m.start - at == marker.start(1))):
             continue  # "#" of "# Lemon cake"; the "1" of "1. Heat the oven", a list's number
