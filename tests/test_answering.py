@@ -852,6 +852,25 @@ def test_a_range_leads_whole(text: str, mentions: list[tuple[str, str]], lead: s
     assert span.text == lead == text[span.start:span.end]
 
 
+@pytest.mark.parametrize(("text", "mention", "lead"), [
+    ("**17:30 Evening reception** at the rooftop terrace.", "17:30 Evening", "17:30"),
+    ("**9.00 am Opening keynote** in Hall A.", "9.00 am Opening", "9.00 am"),
+    ("The reception opens at 17:30 Monday 9 March.", "17:30 Monday 9 March",
+     "17:30 Monday 9 March"),
+])
+def test_a_time_of_day_leads_without_the_name_after_it(text: str, mention: str,
+                                                      lead: str) -> None:
+    """"When is the evening reception?" of a programme was led by "17:30 Evening" of
+    "**17:30 Evening reception**": the entity model took the event's first word into the
+    time."""
+    evidence = _made("When is the evening reception?", ("DATE", "TIME"), text,
+                     [("TIME", mention)])
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    span = answer.lead.span
+    assert span.text == lead == text[span.start:span.end]
+
+
 @pytest.mark.parametrize(("text", "mentions", "lead"), [
     ("The kettles were sold between 3 February 2026 and 28 August 2026 in white.",
      [("DATE", "between 3 February 2026"), ("DATE", "28 August 2026")],

@@ -191,6 +191,7 @@ def lead_options(candidate: Candidate, evidence: Evidence) -> list[tuple[Span, d
         shown = _not_half_a_phrase(shown, candidate.mentions)
         shown = _with_times(_length_alone(shown), text, start)
         shown = _whole_range(shown, candidate.mentions, text, start)
+        shown = _clock_alone(shown)
         options.append((order, _whole_words(shown, text, start), features))
     options.sort(key=lambda o: o[0])
     return [(span, features) for _, span, features in options]
@@ -292,6 +293,22 @@ def _whole_range(span: Mention, mentions: tuple[Mention, ...], text: str,
 _BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
 _OPENS_BETWEEN = re.compile(r"between\s", re.IGNORECASE)
 _AND = re.compile(r"\s*(?:and|-|–)\s*", re.IGNORECASE)
+
+
+# A time of day and the capitalised words after it ("17:30 Evening" of "**17:30 Evening
+# reception**", a programme's line, taken whole by the entity model): the words name what
+# happens then. Not a day or a month ("10:30 Monday 9 March"), nor "noon" or "GMT".
+_CLOCK_THEN_NAME = re.compile(
+    r"(\d{1,2}[:.]\d{2}(?:\s?[ap]\.?m\.?)?)\s+(?!(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|"
+    r"May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|[A-Z]{2,5}\b))[A-Z][a-z]")
+
+
+def _clock_alone(span: Mention) -> Mention:
+    """The time of day a span opens with, without the name of what happens then."""
+    clock = _CLOCK_THEN_NAME.match(span.text) if span.label in ("TIME", "DATE") else None
+    if clock is None:
+        return span
+    return replace(span, end=span.start + clock.end(1), text=clock.group(1))
 
 
 # A length of time and what it is of ("28 days of annual leave plus bank holidays", one date
