@@ -852,6 +852,21 @@ def test_a_range_leads_whole(text: str, mentions: list[tuple[str, str]], lead: s
     assert span.text == lead == text[span.start:span.end]
 
 
+def test_a_heading_s_number_alone_is_not_quoted_second() -> None:
+    """"How many speakers are on the panel?" of a Markdown page was answered with its
+    sentence and "## 4.", the number that the heading "## 4. Exclusions" opens with, which
+    the splitter leaves as a sentence of its own: it says nothing."""
+    def answer(text: str) -> list[str]:
+        evidence = _evidence("How many speakers are on the panel?", (), text=text)
+        top, second = evidence.candidates
+        evidence = replace(evidence, candidates=(top, replace(second, score=top.score)))
+        return [c.quote.text for c in compose(evidence, _model(5, 5)).citations]
+    assert answer("The panel has speakers from three vendors. ## 4. ") == [
+        "The panel has speakers from three vendors."]
+    assert answer("The panel has speakers from three vendors. | 3 | 12 |. ") == [
+        "The panel has speakers from three vendors.", "| 3 | 12 |."]  # a table's cells
+
+
 @pytest.mark.parametrize(("text", "mention", "lead"), [
     ("**17:30 Evening reception** at the rooftop terrace.", "17:30 Evening", "17:30"),
     ("**9.00 am Opening keynote** in Hall A.", "9.00 am Opening", "9.00 am"),

@@ -590,6 +590,7 @@ def _second(evidence: Evidence, shown: int, whole: bool = True) -> Candidate | N
         if (second.score < top.score - TYPED_SECOND_MARGIN
                 or second.sentence.index == top.sentence.index
                 or ASKS.search(second.sentence.text)  # "Also, how many desks …?"
+                or _says_nothing(second.sentence.text)  # "## 4.", a heading's number
                 or (subject and subject not in tokenize(second.sentence.text)
                     and not OPENS_WITH_PRONOUN.match(second.sentence.text))
                 or (second.sentence.doc_id != top.sentence.doc_id
@@ -606,6 +607,15 @@ def _second(evidence: Evidence, shown: int, whole: bool = True) -> Candidate | N
         if not _repeats(second.sentence.text, top.sentence.text):  # the same words, twice
             return second
     return None
+
+
+# A word of two letters or more: a "sentence" without one, nor a table's cells ("## 4.", the
+# number that the heading "## 4. Exclusions" opens with), says nothing quoted alone.
+_SAYS_A_WORD = re.compile(r"[^\W\d_]{2}")
+
+
+def _says_nothing(text: str) -> bool:
+    return "|" not in text and _SAYS_A_WORD.search(text) is None
 
 
 REPEATS = 0.9  # two sentences this alike (difflib's ratio) say the same thing
