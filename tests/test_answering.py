@@ -852,6 +852,23 @@ def test_a_range_leads_whole(text: str, mentions: list[tuple[str, str]], lead: s
     assert span.text == lead == text[span.start:span.end]
 
 
+@pytest.mark.parametrize(("question", "quote"), [
+    ("What does the lark eat?", "Larks feed mainly on beetles and spiders."),
+    ("What is the diet of the lark?", "Diet\nLarks feed mainly on beetles and spiders."),
+])
+def test_a_plain_text_heading_over_a_sentence_is_not_quoted_with_it(question: str,
+                                                                    quote: str) -> None:
+    """"What does the marsh harrier lark eat?" of a plain-text field guide quoted "Diet Marsh
+    harrier larks feed mainly on beetles …": the splitter joins the heading on the line above
+    to the sentence. It is left out of the quote, unless it says a word of the question (a
+    glossary's term over its definition)."""
+    text = "Diet\nLarks feed mainly on beetles and spiders. They nest in reeds. "
+    answer = compose(_evidence(question, (), text=text), _model(5, 5))
+    assert answer.citations[0].quote.text == quote
+    assert answer.text.startswith(quote.replace("\n", "\n"))
+    assert not answer.text.startswith("…")
+
+
 def test_a_heading_s_number_alone_is_not_quoted_second() -> None:
     """"How many speakers are on the panel?" of a Markdown page was answered with its
     sentence and "## 4.", the number that the heading "## 4. Exclusions" opens with, which

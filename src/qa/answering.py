@@ -538,13 +538,33 @@ def _lead_words(lead: Span | None) -> int:
 _BULLET = re.compile(r"[-*+•][ \t]+(?=\S)")
 
 
-def _body(sentence: Sentence) -> Span:
+# A plain-text file's heading on the line over the sentence it is joined to ("Diet" /
+# "Marsh harrier larks feed mainly on beetles …"): a few words, no figure, no closing mark.
+_HEADING_LINE = re.compile(r"[ \t]*([^\W\d_][^\d\n.!?:;,]{0,40}?)[ \t]*\n[ \t]*(?=[A-Z\"“])")
+HEADING_LINE_WORDS = 4
+MIN_BODY_WORDS = 4  # what is left after it is a sentence of its own
+
+
+def _body(sentence: Sentence, terms: frozenset[str] = frozenset(),
+          lead: Span | None = None) -> Span:
     """The sentence without a list item's bullet ("- Bikes travel free" quotes "Bikes travel
-    free": after a lead, "£300 — - A home office allowance" read as a stray dash)."""
-    mark = _BULLET.match(sentence.text)
+    free": after a lead, "£300 — - A home office allowance" read as a stray dash), and
+    without the heading of a plain-text file on the line over it, which the splitter joins
+    to it ("Diet\nMarsh harrier larks feed …" read as "Diet Marsh harrier larks feed …"),
+    unless the heading says a word of the question (`terms`): a glossary's term over its
+    definition ("Attenuation\nThe loss of …" for "What is attenuation?") is quoted whole,
+    and so is a heading that holds the `lead`."""
+    text, start = sentence.text, sentence.start
+    heading = _HEADING_LINE.match(text)
+    if heading is not None and len(heading.group(1).split()) <= HEADING_LINE_WORDS \
+            and _words(text[heading.end():]) >= MIN_BODY_WORDS \
+            and not set(tokenize(heading.group(1))) & terms \
+            and (lead is None or lead.start >= start + heading.end()):
+        start, text = start + heading.end(), text[heading.end():]
+    mark = _BULLET.match(text)
     if mark is None:
-        return Span(sentence.start, sentence.end, sentence.text)
-    return Span(sentence.start + mark.end(), sentence.end, sentence.text[mark.end():])
+        return Span(start, sentence.end, text)
+    return Span(start + mark.end(), sentence.end, text[mark.end():])
 
 
 def _quote_span(sentence: Span, budget: int, around: Span | None,
@@ -932,16 +952,18 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     # a hedge, the quotes, and each quote's `[n]` marker (a cut quote's "…" joins its word).
     # The best sentence is cut first (to the budget), whichever is read first.
     budget = MAX_ANSWER_WORDS - _lead_words(lead_span) - _words(hedge) - len(chosen)
+    terms = evidence.question_terms
     quotes: dict[int, Span] = {}
     for at in sorted(range(len(chosen)), key=lambda i: chosen[i] is not top):
         around = lead_span if chosen[at] is top else None
-        quotes[at] = _quote_span(_body(chosen[at].sentence), budget, around,
+        quotes[at] = _quote_span(_body(chosen[at].sentence, terms, around), budget, around,
                                  evidence.question_terms)
         budget -= _words(quotes[at].text)
     citations, parts = [], []
     lead = None
     for n, candidate in enumerate(chosen, start=1):
-        whole, quote = _body(candidate.sentence), quotes[n - 1]
+        whole = _body(candidate.sentence, terms, lead_span if candidate is top else None)
+        quote = quotes[n - 1]
         chunk = candidate.chunk
         citations.append(Citation(n, chunk.doc_id, chunk.id,
                                   Span(chunk.start, chunk.end, chunk.text), quote))
