@@ -2353,6 +2353,24 @@ def test_a_role_no_document_names_is_held_by_no_one_they_name(tmp_path: Path) ->
     assert not answer.abstained and "Orrin Sound Ferries" in answer.text, answer.text
 
 
+SCHOOL = ("# Spring newsletter\n\nMrs Helen Ashby, our school secretary, retires at Easter "
+          "after 22 years. Mr Daniel Okafor joins us as the new Year 4 teacher.\n\n"
+          "Best wishes,\nSarah Whitcombe, Headteacher\n")
+
+
+@pytest.mark.slow
+def test_a_role_said_only_by_a_close_word_is_held_by_no_one_named(tmp_path: Path) -> None:
+    """"Who is the deputy headteacher?" of a newsletter signed by the headteacher was
+    answered with her signature: no document says "deputy", and the word close to it
+    ("secretary") names another role."""
+    pipeline = _pipeline_of(tmp_path, {"news.md": SCHOOL})
+    answer = pipeline.ask("Who is the deputy headteacher?")
+    assert answer.abstained and "never mentions “deputy”" in answer.text, answer.text
+    for question in ("Who is the headteacher?", "Who is the current headteacher?"):
+        answer = pipeline.ask(question)
+        assert not answer.abstained and "Sarah Whitcombe" in answer.text, answer.text
+
+
 @pytest.mark.slow
 def test_a_question_s_names_are_runs_of_proper_nouns_without_titles() -> None:
     from qa.nlp import SpacyAnalyzer

@@ -874,15 +874,31 @@ _ROLE = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(.+?)"
                    r"(?:\s+(?:of|for|at|in|on|to)\s+.*)?\s*\?*\s*$", re.IGNORECASE)
 
 
-def _role_unknown(evidence: Evidence) -> bool:
-    """Does the question ask who holds a role ("Who is the captain of the Tarrow ferry?")
-    whose words the documents never use, nor one close to them (`Evidence.unknown_words`)?
-    Then they cannot say who holds it, whoever the sentence found names."""
+# Words that say which holder of a role is meant, not which role (closed class of English
+# adjectives of time): "the current headteacher" is the headteacher.
+_WHICH_HOLDER = frozenset(tokenize("current present new incumbent existing actual sitting"))
+
+
+def _role_unknown(evidence: Evidence) -> tuple[str, ...]:
+    """The words of a role the question asks the holder of ("Who is the captain of the
+    Tarrow ferry?") that the documents never use, nor one close to them
+    (`Evidence.unknown_words`); or the word that says which of a role the documents name
+    ("deputy" of "Who is the deputy headteacher?", right before the role's last word),
+    when they never use it, close words or not: "secretary" is another role. Then they
+    cannot say who holds it, whoever the sentence found names. Empty when they can."""
     role = _ROLE.match(evidence.question.text)
-    if role is None or not evidence.unknown_words:
-        return False
-    words = set(tokenize(role.group(1)))
-    return any(set(tokenize(w)) & words for w in evidence.unknown_words)
+    if role is None:
+        return ()
+    words = set(tokenize(role.group(1))) - _WHICH_HOLDER
+    unknown = tuple(w for w in evidence.unknown_words if set(tokenize(w)) & words)
+    if unknown:
+        return unknown
+    said = role.group(1).split()
+    unused = {t for w in evidence.unused_words for t in tokenize(w)}
+    if len(said) < 2 or not (head := set(tokenize(said[-1]))) or head & unused:
+        return ()
+    which = set(tokenize(said[-2])) - _WHICH_HOLDER
+    return tuple(w for w in evidence.unused_words if which and set(tokenize(w)) <= which)
 
 
 def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
@@ -1085,7 +1101,7 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
     # What no document mentions; else what the passage lacks of the date or figure given
     # (the abstention's own cause, before words the documents never use).
     given = tuple(t.capitalize() if t.isalpha() else t for t in closest.numbers_missing)
-    never = closest.never or (() if given else evidence.unknown_words)
+    never = closest.never or (() if given else evidence.unknown_words or _role_unknown(evidence))
     if never:
         why = f" {pronoun} never mention{'s' if pronoun == 'It' else ''} {_list(never)}"
     elif closest.missing or given:

@@ -111,6 +111,9 @@ class Evidence:
     # The question's words that no document uses, nor any close stand-in of them ("tallest",
     # "mountain" asked of a news article): an abstention names them.
     unknown_words: tuple[str, ...] = ()
+    # The question's words that no document uses, close stand-ins or not ("deputy", close to
+    # "secretary"): a role is said in its own words.
+    unused_words: tuple[str, ...] = ()
 
 
 def _terms_of(text: str) -> set[str]:
@@ -440,8 +443,10 @@ def gather_evidence(
                               *(c for c in candidates if c is not about)]
     never_used = {t for t in q_terms - asking if not used(t)
                   and max((sim for _, sim in expansions.get(t, [])), default=0.0) < STAND_IN}
+    unused = {t for t in q_terms - asking if not used(t)}
     return Evidence(info, tuple(hits), tuple(candidates), len(index.documents),
-                    frozenset(q_terms), _surface(info.text, never_used))
+                    frozenset(q_terms), _surface(info.text, never_used),
+                    _surface(info.text, unused))
 
 
 # Unit symbols and the stems of their names, so that "in degrees Celsius" asks for "°C" and
