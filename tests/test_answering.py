@@ -3880,3 +3880,35 @@ def test_who_does_something_to_a_role_holder_is_not_that_holder() -> None:
 
     assert first("Who will succeed the chair?") == "Declan Shaw"
     assert first("Who is the chair?") == "Miriam Adebayo"
+
+
+def test_a_sentence_of_the_opposite_event_answers_nothing() -> None:
+    """"When did the museum close?" is not answered by "The museum opened in 1911": the date
+    is of the type asked and every other word is said, but of the opposite event. The
+    answer withholds and says so; a sentence that tells of both, or of the event asked, or
+    uses the opposite word only as an adjective ("is open until"), is answered as before."""
+    def answer(question: str, verb: str, text: str = TEXT) -> Answer:
+        evidence = _evidence(question, ("DATE", "TIME"), text)
+        return compose(replace(evidence, question=replace(evidence.question, verb=verb)),
+                       _model(5, 5))
+
+    closed = answer("When did the museum close?", "close")
+    assert closed.abstained and "“opened”, not “close”" in closed.text
+    assert closed.citations[0].quote.text.startswith("The museum opened in 1911")
+    opened = answer("When did the museum open?", "open")
+    assert not opened.abstained and opened.lead is not None and opened.lead.span.text == "1911"
+    both = answer("When did the museum close?", "close",
+                  "The museum opened in 1911 and closed in 1990. It was sold. ")
+    assert not both.abstained
+    state = answer("When does the museum close?", "close",
+                   "The museum is open until 1730 hours. It was sold. ")
+    assert not state.abstained
+    left = answer("When did Ada Lowe join?", "join", "Ada Lowe left in 1930. It was sold. ")
+    assert left.abstained and "“left”, not “join”" in left.text
+    assert not answer("When was she born?", "bear", "She was born in 1930. She died. ").abstained
+    born = answer("When was she born?", "bear", "She died in 1930. It was sold. ")
+    assert born.abstained and "“died”, not “born”" in born.text
+    # the two sides of one exchange: "won by Beck" says to whom she lost
+    assert not answer("Who did she lose to?", "lose", "It was won by Beck in 1930. It was "
+                      "sold. ").abstained
+

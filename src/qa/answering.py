@@ -912,6 +912,9 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     if confidence < model.answer.threshold or top.never or _none_given(evidence) \
             or top.numbers_missing or _role_unknown(evidence):  # "in 2004" asked, of 2005
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
+    opposite = opposite_event(evidence.question.verb, top.sentence.text, question)
+    if opposite is not None:
+        return _abstain(evidence, top, confidence, opposite)
 
     lead_span = None
     unresolved = _unresolved(evidence, top) or _other_kind(evidence, top) \
@@ -993,6 +996,56 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     return Answer(question=question, text=hedge + " ".join(parts), abstained=False,
                   confidence=confidence, citations=tuple(citations),
                   passages=evidence.hits, lead=lead, tentative=bool(hedge))
+
+
+# Events that come in opposite pairs, each verb with its forms (its lemma first): a state's
+# beginning and its end, a move's or an exchange's two directions, a change up or down. A
+# sentence that tells of one ("1893 – The lifeboat station opens.") answers no question of
+# the other ("When did the lifeboat station close?"), though it says every other word of it
+# and its date is of the type asked. Closed: the few verbs English pairs this way. Not the
+# two sides of one exchange ("won"/"lost", "bought"/"sold"): "the award was won by Beck"
+# says to whom Beyoncé lost it.
+_OPPOSITES = (
+    (("open opens opened opening",),
+     ("close closes closed closing", "shut shuts shutting")),
+    (("arrive arrives arrived arriving",),
+     ("depart departs departed departing", "leave leaves left leaving")),
+    (("begin begins began begun beginning", "start starts started starting"),
+     ("end ends ended ending", "finish finishes finished finishing")),
+    (("join joins joined joining",), ("leave leaves left leaving", "quit quits quitting")),
+    (("bear born",), ("die dies died dying",)),
+    (("rise rises rose risen rising", "increase increases increased increasing"),
+     ("fall falls fell fallen falling", "decrease decreases decreased decreasing")),
+    (("enter enters entered entering",), ("exit exits exited exiting",)),
+)
+
+
+def _verbs(side: tuple[str, ...]) -> list[list[str]]:
+    return [forms.split() for forms in side]
+
+
+def opposite_event(verb: str, text: str, question: str = "") -> tuple[str, str] | None:
+    """The word of `text` that tells of the event opposite to the question's main `verb`
+    (`QuestionInfo.verb`, a lemma), with the verb as the `question` writes it, when `text`
+    tells of it in no form of its own: "opens" for "close". Only an inflected form counts
+    ("opens", "opened", not "open": "is open until 5pm" says when it closes)."""
+    if not verb:
+        return None
+    asked_words = re.findall(r"[a-z]+", question.lower())
+    words = re.findall(r"[a-z]+", text.lower())
+    for first, second in _OPPOSITES:
+        for asked, other in ((first, second), (second, first)):
+            own = [forms for forms in _verbs(asked) if forms[0] == verb]
+            if not own:
+                continue
+            if set(words) & {f for forms in _verbs(asked) for f in forms}:
+                return None  # it tells of the event asked too ("began … and ended …")
+            told = next((w for w in words for forms in _verbs(other)
+                         if w in forms[1:]), None)
+            if told is not None:
+                said = next((w for w in asked_words for forms in own if w in forms), verb)
+                return told, said
+    return None
 
 
 _PRONOUN = re.compile(r"\b(he|she|him|his|her|hers|it|its|they|them|their|theirs)\b",
@@ -1088,9 +1141,11 @@ def _phrase(text: str) -> str:
     return text if len(text) <= MAX_NAMED_CHARS else text[:MAX_NAMED_CHARS - 1] + "…"
 
 
-def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -> Answer:
-    """"The document doesn't say", and why: what it never mentions, or what the closest
-    passage lacks; the closest passage is cited so the reader can check."""
+def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float,
+             opposite: tuple[str, str] | None = None) -> Answer:
+    """"The document doesn't say", and why: what it never mentions, what the closest
+    passage lacks, or the opposite event it tells of (`opposite`: its word and the
+    question's); the closest passage is cited so the reader can check."""
     subject = "The document doesn't say." if evidence.documents <= 1 else \
         "The documents don't say."
     pronoun = "It" if evidence.documents <= 1 else "They"
@@ -1102,7 +1157,9 @@ def _abstain(evidence: Evidence, closest: Candidate | None, confidence: float) -
     # (the abstention's own cause, before words the documents never use).
     given = tuple(t.capitalize() if t.isalpha() else t for t in closest.numbers_missing)
     never = closest.never or (() if given else evidence.unknown_words or _role_unknown(evidence))
-    if never:
+    if opposite is not None:
+        why = f" The closest passage says “{opposite[0]}”, not “{opposite[1]}”"
+    elif never:
         why = f" {pronoun} never mention{'s' if pronoun == 'It' else ''} {_list(never)}"
     elif closest.missing or given:
         why = " The closest passage does not mention " + _list(closest.missing or given)

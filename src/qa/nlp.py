@@ -179,6 +179,9 @@ class QuestionInfo:
     names: tuple[Mention, ...] = ()  # runs of proper nouns: "Radar Princess", "New Mexico"
     # "Who was given the title?" asks who received it: the one "by" names gave it
     passive: bool = False
+    # The lemma of its main verb ("close" of "When did the station close?"; "bear" of "When
+    # was she born?"), "" when that is a form of "be", "have" or "do" ("What are the hours?")
+    verb: str = ""
 
     @property
     def wants_type(self) -> bool:
@@ -677,9 +680,14 @@ def analyze_question(doc: Any, text: str, type_of: TypeOf | None = None) -> Ques
         for t in tokens if t.lower_ in _PRONOUN_KINDS and t.pos_ == "PRON"
         and not _anticipatory(t))
     passive = wh is not None and tokens[wh].dep_ == "nsubjpass"
+    # the root, whatever the tagger calls it: "close" of "When did it close?" is an adjective
+    # to the small model, "end" of "When did the war end?" a noun
+    root = next((t for t in tokens if t.dep_ == "ROOT"), None)
+    verb = root.lemma_.lower() if root is not None and root.pos_ != "AUX" \
+        and root.lemma_.lower() not in ("be", "have", "do") else ""
     return QuestionInfo(text, wants, focus, entities, nouns, negated, refers_back, has_subject,
                         topic, topic_kind, references, counted, duration, point, age, kind,
-                        _proper_names(doc), passive)
+                        _proper_names(doc), passive, verb)
 
 
 # Titles before a name: "Dr. Swann" is written "Madeleine Swann", "President Obama" "Barack
