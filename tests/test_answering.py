@@ -3912,3 +3912,40 @@ def test_a_sentence_of_the_opposite_event_answers_nothing() -> None:
     assert not answer("Who did she lose to?", "lose", "It was won by Beck in 1930. It was "
                       "sold. ").abstained
 
+
+def test_a_route_the_other_way_round_answers_nothing() -> None:
+    """"What time does the ferry from Armadale back to Mallaig leave?" is not answered by the
+    time of the ferry "from Mallaig to Armadale"; the way asked, or a route between other
+    ends, is answered as before."""
+    def answer(question: str, text: str) -> Answer:
+        return compose(_evidence(question, ("DATE", "TIME"), text), _model(5, 5))
+
+    text = "The ferry from Mallaig to Armadale leaves in 1911. It was sold. "
+    back = answer("When does the ferry from Armadale back to Mallaig leave?", text)
+    assert back.abstained
+    assert "“from Mallaig to Armadale”, not “from Armadale back to Mallaig”" in back.text
+    there = answer("When does the ferry from Mallaig to Armadale leave?", text)
+    assert not there.abstained and there.lead is not None and there.lead.span.text == "1911"
+    assert not answer("When does the ferry from Oban to Mull leave?", text).abstained
+
+
+@pytest.mark.slow
+def test_the_opposite_event_or_route_is_withheld_on_real_documents(tmp_path: Path) -> None:
+    """The real spaCy pipeline finds the question's main verb (the root, which it tags an
+    adjective in "When did the lifeboat station close?"), and a timeline's line of the
+    opening, or a ferry's time of the other direction, is withheld, not led."""
+    pipeline = _pipeline_of(tmp_path, {"harbour.txt": (
+        "A Short History of Brannock Harbour\n\n"
+        "1846 – The new granite breakwater is completed at a cost of £41,000.\n"
+        "1893 – The lifeboat station opens. Its first coxswain is Reuben Tolly.\n"
+        "1914 – The harbour is closed to civilian boats for the duration of the war.\n\n"
+        "Day 4: Ferry from Mallaig to Armadale at 10:10 (the crossing takes 45 minutes).\n")})
+    closed = pipeline.ask("When did the lifeboat station close?")
+    assert closed.abstained and closed.lead is None
+    opened = pipeline.ask("When did the lifeboat station open?")
+    assert not opened.abstained and opened.lead is not None and opened.lead.span.text == "1893"
+    back = pipeline.ask("What time does the ferry from Armadale back to Mallaig leave?")
+    assert back.abstained and back.lead is None
+    there = pipeline.ask("What time does the ferry from Mallaig to Armadale leave?")
+    assert not there.abstained and there.lead is not None and there.lead.span.text == "10:10"
+

@@ -912,7 +912,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     if confidence < model.answer.threshold or top.never or _none_given(evidence) \
             or top.numbers_missing or _role_unknown(evidence):  # "in 2004" asked, of 2005
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
-    opposite = opposite_event(evidence.question.verb, top.sentence.text, question)
+    opposite = opposite_event(evidence.question.verb, top.sentence.text, question) \
+        or reversed_route(question, top.sentence.text)
     if opposite is not None:
         return _abstain(evidence, top, confidence, opposite)
 
@@ -1045,6 +1046,32 @@ def opposite_event(verb: str, text: str, question: str = "") -> tuple[str, str] 
             if told is not None:
                 said = next((w for w in asked_words for forms in own if w in forms), verb)
                 return told, said
+    return None
+
+
+# "from X [back] to Y": a route's two ends, each one to three words after "from" and "to"
+_ROUTE = re.compile(r"\bfrom\s+(?:the\s+)?((?:[\w’'-]+\s+){0,2}?[\w’'-]+)\s+"
+                    r"(?:(?:and\s+)?back\s+)?to\s+(?:the\s+)?((?:[\w’'-]+\s+){0,2}?[\w’'-]+)\b",
+                    re.IGNORECASE)
+
+
+def reversed_route(question: str, text: str) -> tuple[str, str] | None:
+    """The route `text` gives ("from Mallaig to Armadale") when the question asks of the
+    same two ends the other way round ("the ferry from Armadale back to Mallaig"), with the
+    question's: a time or a fare of one direction is not the other's."""
+    asked = _ROUTE.search(question)
+    if asked is None:
+        return None
+    start, end = set(tokenize(asked.group(1))), set(tokenize(asked.group(2)))
+    if not start or not end or start & end:
+        return None
+    for route in _ROUTE.finditer(text):
+        there, back = set(tokenize(route.group(1))), set(tokenize(route.group(2)))
+        if there & start or back & end:
+            return None  # the way asked
+        if there & end and back & start:
+            told = route.group()
+            return told, asked.group()
     return None
 
 
