@@ -3949,3 +3949,23 @@ def test_the_opposite_event_or_route_is_withheld_on_real_documents(tmp_path: Pat
     there = pipeline.ask("What time does the ferry from Mallaig to Armadale leave?")
     assert not there.abstained and there.lead is not None and there.lead.span.text == "10:10"
 
+
+@pytest.mark.slow
+def test_a_role_of_another_organisation_is_withheld(tmp_path: Path) -> None:
+    """"Who is the chief executive of Halden's?" of a report of Kestrel Foods, whose
+    "chief executive, Paul Lindqvist" is its own (Halden's named only later in the passage,
+    as a customer): the sentence does not say whose the role is, and the document is
+    another's. Asked of the report's own chief executive, he leads."""
+    pipeline = _pipeline_of(tmp_path, {"kestrel.md": (
+        "# Kestrel Foods plc — Annual Report 2024\n\n"
+        "## Operations\n\nOur largest customer, the supermarket chain Halden's, accounted "
+        "for 34% of revenue.\n\n"
+        "## Outlook\n\nThe chief executive, Paul Lindqvist, expects revenue growth of "
+        "between 6% and 8% in 2025. The company will build a third plant only if demand "
+        "from Halden's continues to grow.\n")})
+    other = pipeline.ask("Who is the chief executive of Halden's?")
+    assert other.abstained and other.lead is None
+    own = pipeline.ask("Who is the chief executive?")
+    assert not own.abstained and own.lead is not None
+    assert own.lead.span.text == "Paul Lindqvist"
+

@@ -912,6 +912,9 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     if confidence < model.answer.threshold or top.never or _none_given(evidence) \
             or top.numbers_missing or _role_unknown(evidence):  # "in 2004" asked, of 2005
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
+    if _WHO_IS.match(question) and evidence.question.wants[:1] == ("PERSON",) \
+            and top.unnamed:  # "Who is the chief executive of Halden's?": not the report's
+        return _abstain(evidence, replace(top, missing=top.unnamed), confidence)  # own
     opposite = opposite_event(evidence.question.verb, top.sentence.text, question) \
         or reversed_route(question, top.sentence.text)
     if opposite is not None:

@@ -82,6 +82,10 @@ class Candidate:
     # question phrases of a kind no document names, of which the sentence names another
     # ("the Marketing team" asked, "the Sales team" said: `_kinds_asked`)
     other_kind: tuple[str, ...] = ()
+    # the question's names that neither the sentence, its passage before it, nor its
+    # document's title says ("Halden's" of "the chief executive of Halden's", beside "The
+    # chief executive, Paul Lindqvist, …" in a report of Kestrel Foods)
+    unnamed: tuple[str, ...] = ()
     signals: tuple[float, ...] = ()  # what the sentence ranker sees (`ranking.SIGNALS`)
     ranking: tuple[float, ...] = ()  # the ranker's input row, among its question's candidates
 
@@ -258,6 +262,7 @@ def gather_evidence(
     # the rest.
     named = set().union(*(terms for _, terms in entity_terms)) if entity_terms else set()
     predicate = [t for t in q_terms if t not in named] if named else []
+    names = [m for m in info.entities if m.label in NAMED and _terms_of(m.text)]
     in_hits = {s.index for h in hits[:CANDIDATE_PASSAGES] for s in h.chunk.sentences}
     order = np.argsort(-scored.sentence_scores, kind="stable")
     picked: list[tuple[int, float, float]] = []
@@ -334,6 +339,9 @@ def gather_evidence(
             title_terms[chunk.doc_id] = _terms_of(index.documents[chunk.doc_id].title)
         missing = tuple(text for text, terms in entity_terms
                         if not terms <= p_terms | title_terms.get(chunk.doc_id, set()))
+        before = s_terms | _terms_of(chunk.text[:sentence.start - chunk.start]) \
+            | title_terms.get(chunk.doc_id, set()) if names else set()
+        unnamed = tuple(m.text for m in names if not _terms_of(m.text) <= before)
         numbers_missing = tuple(t for t in given if t not in p_terms
                                 and t not in title_terms.get(chunk.doc_id, set()))
         if dotted:
@@ -387,7 +395,7 @@ def gather_evidence(
                    min(len(own), 60) / 60,
                    len(q_terms.intersection(own)) / max(len(q_terms), 1), bonus)
         return Candidate(sentence, chunk, score + bonus, cosine, mentions, features, missing,
-                         never, numbers_missing, other_kind, signals)
+                         never, numbers_missing, other_kind, unnamed, signals)
 
     candidates = [check(index.sentences[sid], score, cosine) for sid, score, cosine in picked]
     if first is None:  # best first; a heading only after every sentence of prose
