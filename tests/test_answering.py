@@ -3969,3 +3969,19 @@ def test_a_role_of_another_organisation_is_withheld(tmp_path: Path) -> None:
     assert not own.abstained and own.lead is not None
     assert own.lead.span.text == "Paul Lindqvist"
 
+
+@pytest.mark.slow
+def test_what_a_heading_means_is_the_first_sentence_under_it(tmp_path: Path) -> None:
+    """"What does error code E4 mean?" of a troubleshooting guide is answered by "Cause:
+    The pump has overheated." under the heading "Error code E4 is shown", not by the
+    remedy that repeats "E4" further down."""
+    pipeline = _pipeline_of(tmp_path, {"trouble.md": (
+        "# AeroBrew C5: Troubleshooting\n\n"
+        "## Coffee is too weak\n\n**Cause:** The grind is too coarse.\n\n**Remedy:** Set the "
+        "grinder dial to 3 or lower.\n\n"
+        "## Error code E4 is shown\n\n**Cause:** The pump has overheated.\n\n**Remedy:** "
+        "Switch the machine off and let it cool for 30 minutes. If E4 comes back within a "
+        "week, the pump must be replaced under warranty.\n")})
+    answer = pipeline.ask("What does error code E4 mean?")
+    assert not answer.abstained
+    assert "The pump has overheated." in answer.citations[0].quote.text

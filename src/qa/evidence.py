@@ -803,16 +803,21 @@ def defined_term(question: str) -> set[str] | None:
 
 
 def _definition(index: Index, question: str, documents: set[str],
-                check: Callable[[Sentence, float, float], Candidate],
+                check: Callable[[Sentence, float, float, str | None], Candidate],
                 retrieved: Callable[[Sentence], tuple[float, float]]) -> Candidate | None:
     """The sentence of one of `documents` that defines the term the question asks after
     ('… between Northgate Properties Ltd ("the Landlord") and …' for "Who is the
     landlord?"): such a sentence may be long and hold every party, so retrieval ranks a
     shorter mention of the term above it. Or a glossary's entry for the term (`_ENTRY`,
-    with its retrieval scores: `retrieved`), which may rank below an entry that uses it."""
+    with its retrieval scores: `retrieved`), which may rank below an entry that uses it.
+    Or, asked what the term means, the first sentence under a heading that says it ("Cause:
+    The pump has overheated." under "Error code E4 is shown", read with the heading's
+    words), as troubleshooting guides and references explain what they head: a later
+    sentence that repeats the term ("If E4 comes back …") says what to do about it."""
     term = defined_term(question)
     if term is None:
         return None
+    meaning = _ASKS_MEANING.match(question) is not None
     for i in _passages_using(index, sorted(term)):
         chunk = index.chunks[i]
         if chunk.doc_id not in documents:
@@ -823,11 +828,15 @@ def _definition(index: Index, question: str, documents: set[str],
             at = chunk.start + match.start()
             sentence = next((s for s in chunk.sentences if s.start <= at < s.end), None)
             if sentence is not None:
-                return check(sentence, 0.0, 0.0)
+                return check(sentence, 0.0, 0.0, None)
         for sentence in chunk.sentences:  # a glossary's entry: "**Mash tun** — The vessel …"
             entry = _ENTRY.match(sentence.text)
             if entry is not None and set(tokenize(entry.group(1))) == term:
-                return check(sentence, *retrieved(sentence))
+                return check(sentence, *retrieved(sentence), None)
+        for heading, first in zip(chunk.sentences, chunk.sentences[1:], strict=False):
+            if meaning and is_heading(heading, chunk) and not is_heading(first, chunk) \
+                    and term <= set(tokenize(heading.text)):
+                return check(first, *retrieved(first), heading.text)
     return None
 
 
