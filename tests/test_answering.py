@@ -3985,3 +3985,28 @@ def test_what_a_heading_means_is_the_first_sentence_under_it(tmp_path: Path) -> 
     answer = pipeline.ask("What does error code E4 mean?")
     assert not answer.abstained
     assert "The pump has overheated." in answer.citations[0].quote.text
+
+
+@pytest.mark.slow
+def test_a_changelog_version_is_answered_by_the_list_under_its_heading(tmp_path: Path) -> None:
+    """"What was fixed in 3.1.1?" of a changelog quotes the fixes listed under "## [3.1.1]",
+    not the "### Fixed" heading of 3.2.0 in the same passage, nor two headings alone: a
+    heading quoted first is quoted with the block it heads, and an entry is of the version
+    heading above it."""
+    pipeline = _pipeline_of(tmp_path, {"CHANGELOG.md": (
+        "# Changelog\n\nAll notable changes to Quillmark are documented in this file.\n\n"
+        "## [3.2.0] - 2026-10-14\n\n### Added\n- Export to EPUB 3.\n- A `--strict` flag "
+        "that fails the build on any broken cross-reference.\n\n### Fixed\n- Footnotes "
+        "inside tables were numbered twice (#412).\n\n"
+        "## [3.1.1] - 2026-08-30\n\n### Fixed\n- The PDF exporter crashed on images wider "
+        "than the page (#398).\n- Smart quotes were not applied inside block quotes.\n\n"
+        "## [3.1.0] - 2026-07-02\n\n### Added\n- Support for Mermaid diagrams.\n\n"
+        "### Removed\n- The deprecated `--legacy-toc` option.\n")})
+    answer = pipeline.ask("What was fixed in 3.1.1?")
+    assert not answer.abstained
+    quoted = " ".join(c.quote.text for c in answer.citations)
+    assert "The PDF exporter crashed" in quoted and "Footnotes" not in quoted
+    for citation in answer.citations:
+        assert citation.passage.text[citation.quote.start - citation.passage.start:
+                                     citation.quote.end - citation.passage.start] \
+            == citation.quote.text

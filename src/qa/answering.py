@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import EMPHASIS, introduces, table_header
+from qa.chunking import EMPHASIS, introduces, is_heading, table_header
 from qa.evidence import (
     ASKS,
     CURRENCY_WORDS,
@@ -476,12 +476,17 @@ def with_answer_p(features: dict[str, float], answer_p: float) -> dict[str, floa
 # -- composing -------------------------------------------------------------------------------
 
 
-def _introduced(top: Candidate) -> Sentence | None:
+def _introduced(top: Candidate, then: Candidate | None = None) -> Sentence | None:
     """What a quoted sentence ending in a colon introduces, next in its passage ("Install it
     with Cargo:" and the command under it; "Invoices come in these formats:" and the list
     under it, its lines as one span): one is half an answer without the other."""
     run_in = _run_in(top)
-    if not introduces(top.sentence) and not run_in:
+    # a heading quoted first heads what answers: "### Fixed" over the list of fixes (not a
+    # table's first row, nor code, which `is_heading` counts too)
+    heads = is_heading(top.sentence, top.chunk) and not _NOT_A_TITLE.search(top.sentence.text) \
+        and not ASKS.search(top.sentence.text) \
+        and not _prose_under(top, then)  # (a FAQ's question heads its answer already)
+    if not introduces(top.sentence) and not run_in and not heads:
         return None
     sentences = top.chunk.sentences
     at = next((i for i, s in enumerate(sentences) if s.index == top.sentence.index), None)
@@ -490,9 +495,11 @@ def _introduced(top: Candidate) -> Sentence | None:
     if run_in:  # the sentence after it on its line, if any
         following = sentences[at + 1]
         return None if "\n" in _between(top.chunk, top.sentence, following) else following
-    first = last = sentences[at + 1]
+    first = last = sentences[at + 1]  # (under a heading, it may head a block of its own:
+    # "## [3.1.1] - 2026-08-30" over "### Fixed" and its list, which are quoted together)
     for following in sentences[at + 2:at + 1 + MAX_INTRODUCED]:  # the block's next lines
-        if _BLANK_LINE.search(_between(top.chunk, last, following)):
+        if _BLANK_LINE.search(_between(top.chunk, last, following)) \
+                or is_heading(following, top.chunk):
             break
         last = following
     if last is first:
@@ -501,7 +508,17 @@ def _introduced(top: Candidate) -> Sentence | None:
     return replace(first, end=last.end, text=top.chunk.text[start:end])
 
 
+def _prose_under(top: Candidate, then: Candidate | None) -> bool:
+    """Is the next candidate a sentence of prose later in the heading's passage? It is the
+    one the heading was chosen for ("Import of GPX tracks." under "## [2.0.0] - 2025-06-20",
+    which dates it), and is quoted after it, not the whole block."""
+    return then is not None and then.sentence.doc_id == top.sentence.doc_id \
+        and then.chunk.index == top.chunk.index and then.sentence.index > top.sentence.index \
+        and not is_heading(then.sentence, then.chunk)
+
+
 MAX_INTRODUCED = 12  # lines of a list a colon introduces, quoted with it
+_NOT_A_TITLE = re.compile(r"[|\t]|```|~~~")  # a table's row, a code fence
 # A run-in heading: a noun phrase of one to four words that opens its line and ends in a full
 # stop, the paragraph going on after it ("Statistics. Activity was analysed in R."), as papers
 # and reports head their paragraphs.
@@ -952,7 +969,8 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     hedge = unresolved or (
         _hedge(evidence) if confidence < TENTATIVE_BELOW or _no_amount(evidence, top) else "")
     chosen = [top]
-    introduced = _introduced(top)
+    introduced = _introduced(top, evidence.candidates[1] if len(evidence.candidates) > 1
+                             else None)
     if header is not None and _words(top.sentence.text) + _words(header.text) + 2 \
             + _lead_words(lead_span) + _words(hedge) <= MAX_ANSWER_WORDS:
         chosen.insert(0, replace(top, sentence=header))  # which column is which

@@ -348,6 +348,10 @@ def gather_evidence(
             title = index.documents[chunk.doc_id].title
             numbers_missing += tuple(d for d in dotted if not _writes(chunk.text, d)
                                      and not _writes(title, d))
+            version = _version_above(index, chunk, sentence)
+            numbers_missing += tuple(d for d in dotted if d not in numbers_missing
+                                     and version is not None and not _writes(version, d)
+                                     and not _writes(sentence.text, d))
         # Another kind, named by the sentence or by its document's title, which names one
         # for every sentence ("Summer Timetable and Fares")
         title = index.documents[chunk.doc_id].title if kinds else ""
@@ -1463,6 +1467,26 @@ def _says(words: list[str], phrase: list[str]) -> bool:
 
 
 _DOTTED = re.compile(r"(?<![\w.])\d+(?:\.\d+)+(?![\w]|\.\d)")  # "3.0", "4.2.0", "2.5"
+
+
+VERSION_CHUNKS = 3  # passages looked back through for the heading a sentence is under
+
+
+def _version_above(index: Index, chunk: Chunk, sentence: Sentence) -> str | None:
+    """The nearest heading at or above the sentence that gives a version or other dotted
+    number ("## [3.1.1] - 2026-08-30" over "### Fixed"), in its passage or the few before
+    it in its document: a changelog's or release notes' entries are of the version that
+    heads them, though the passage holds another's too."""
+    current, above = chunk, [s for s in chunk.sentences if s.index <= sentence.index]
+    for _ in range(VERSION_CHUNKS):
+        for candidate in reversed(above):
+            if _DOTTED.search(candidate.text) and is_heading(candidate, current):
+                return candidate.text
+        if current.index == 0 or index.chunks[current.index - 1].doc_id != chunk.doc_id:
+            return None
+        current = index.chunks[current.index - 1]
+        above = list(current.sentences)
+    return None
 
 
 def _writes(text: str, number: str) -> bool:
