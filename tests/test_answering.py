@@ -3906,6 +3906,9 @@ def test_a_sentence_of_the_opposite_event_answers_nothing() -> None:
     left = answer("When did Ada Lowe join?", "join", "Ada Lowe left in 1930. It was sold. ")
     assert left.abstained and "“left”, not “join”" in left.text
     assert not answer("When was she born?", "bear", "She was born in 1930. She died. ").abstained
+    # two clauses: the other may say the event asked in other words
+    assert not answer("When does the coach arrive?", "arrive", "The coach leaves at 1030 "
+                      "hours and reaches Glasgow at 1730 hours. It was sold. ").abstained
     born = answer("When was she born?", "bear", "She died in 1930. It was sold. ")
     assert born.abstained and "“died”, not “born”" in born.text
     # the two sides of one exchange: "won by Beck" says to whom she lost

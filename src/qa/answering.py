@@ -1050,8 +1050,10 @@ def opposite_event(verb: str, text: str, question: str = "") -> tuple[str, str] 
     """The word of `text` that tells of the event opposite to the question's main `verb`
     (`QuestionInfo.verb`, a lemma), with the verb as the `question` writes it, when `text`
     tells of it in no form of its own: "opens" for "close". Only an inflected form counts
-    ("opens", "opened", not "open": "is open until 5pm" says when it closes)."""
-    if not verb:
+    ("opens", "opened", not "open": "is open until 5pm" says when it closes). Not of a
+    sentence of two clauses (`_CLAUSE_JOIN`): the other may tell of the event asked in words
+    the table lacks ("The coach leaves at 13:00 and reaches Glasgow at about 17:00")."""
+    if not verb or _CLAUSE_JOIN.search(text):
         return None
     asked_words = re.findall(r"[a-z]+", question.lower())
     words = re.findall(r"[a-z]+", text.lower())
