@@ -1162,7 +1162,9 @@ def _code_written(index: Index, code: str, used: Callable[[str], bool],
     if "." in code:
         last = tokenize(code.rsplit(".", 1)[1])
         return not last or all(used(t) for t in last)
-    written = re.compile(rf"(?<!\w){re.escape(code)}(?!\w)", re.IGNORECASE)  # ".to_csv("
+    if re.search(r"\ds$", code):  # a plural ("How many DB10s were made?") of one written
+        code = code[:-1]
+    written = re.compile(rf"(?<!\w){re.escape(code)}s?(?!\w)", re.IGNORECASE)  # ".to_csv("
     if any(written.search(text) for text in found):
         return True
     return any(written.search(index.chunks[i].text)
