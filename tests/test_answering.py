@@ -2957,7 +2957,9 @@ def test_a_code_the_documents_never_write_is_not_mentioned(tmp_path: Path) -> No
         answer = pipeline.ask(question)
         assert answer.abstained and f"never mentions “{code}”" in answer.text, answer.text
     for question, said in [("What is the resolution target for P3 incidents?", "5 business"),
-                           ("how long is the KX-200 covered", "two years")]:
+                           ("how long is the KX-200 covered", "two years"),
+                           # the plural of a code written ("How many DB10s were made?")
+                           ("How long are KX-200s covered?", "two years")]:
         answer = pipeline.ask(question)
         assert not answer.abstained and said in answer.text, answer.text
 
@@ -4013,3 +4015,17 @@ def test_a_changelog_version_is_answered_by_the_list_under_its_heading(tmp_path:
         assert citation.passage.text[citation.quote.start - citation.passage.start:
                                      citation.quote.end - citation.passage.start] \
             == citation.quote.text
+
+
+@pytest.mark.parametrize(("question", "name", "owns"), [
+    ("Who is the chief executive of Halden's?", "Halden", True),
+    ("Who was the captain of the brig Swallow?", "Swallow", True),
+    ("Who was the founder of the New York Post?", "the New York Post", True),
+    # said otherwise, it may be paraphrased by the sentence that answers ("New York City")
+    ("Who was the first non-Indian person to live in what is now NYC?", "NYC", False),
+    ("Who was the English general who met with Benjamin Franklin?", "English", False),
+])
+def test_only_the_name_a_role_is_of_must_be_said_before_its_holder(
+        question: str, name: str, owns: bool) -> None:
+    from qa.answering import _owns_role
+    assert _owns_role(question, name) is owns

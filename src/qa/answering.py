@@ -669,6 +669,14 @@ def _repeats(text: str, other: str) -> bool:
         and matcher.ratio() >= REPEATS
 
 
+def _owns_role(question: str, name: str) -> bool:
+    """Is `name` what the role asked about is of ("of Halden's", "of the brig Swallow")? Only
+    then does a sentence that never names it answer of another holder: a name said otherwise
+    ("the English general who met …", "now NYC") may be paraphrased ("British", "New York
+    City") by the sentence that answers."""
+    return re.search(r"\bof\s+(?:[a-z]+\s+){0,2}" + re.escape(name), question) is not None
+
+
 # "Who is/was the <role> …?", "Who is Kellerton's <role>?": asks who holds a role, which a
 # sentence names by title.
 _WHO_IS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:the|a|an|(?:the\s+)?[\w-]+[’']s)\s",
@@ -929,9 +937,10 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     if confidence < model.answer.threshold or top.never or _none_given(evidence) \
             or top.numbers_missing or _role_unknown(evidence):  # "in 2004" asked, of 2005
         return _abstain(evidence, top, confidence)  # (top.never: a name no document mentions)
+    owners = tuple(name for name in top.unnamed if _owns_role(question, name))
     if _WHO_IS.match(question) and evidence.question.wants[:1] == ("PERSON",) \
-            and top.unnamed:  # "Who is the chief executive of Halden's?": not the report's
-        return _abstain(evidence, replace(top, missing=top.unnamed), confidence)  # own
+            and owners:  # "Who is the chief executive of Halden's?": not the report's own
+        return _abstain(evidence, replace(top, missing=owners), confidence)
     opposite = opposite_event(evidence.question.verb, top.sentence.text, question) \
         or reversed_route(question, top.sentence.text)
     if opposite is not None:
