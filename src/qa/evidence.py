@@ -124,6 +124,17 @@ def _terms_of(text: str) -> set[str]:
     return set(tokenize(text))
 
 
+def _unnamed(names: Sequence[Mention], said: set[str], passage: set[str],
+             before: Callable[[], set[str]]) -> tuple[str, ...]:
+    """The `names` that neither the sentence nor its title says (`said`), nor the passage
+    before the sentence (`before`, tokenized only when a name is in the passage at all: most
+    candidates need none of it)."""
+    rest = [m for m in names if not _terms_of(m.text) <= said]
+    if any(_terms_of(m.text) <= passage | said for m in rest):
+        said = said | before()
+    return tuple(m.text for m in rest if not _terms_of(m.text) <= said)
+
+
 def in_question(span_text: str, question_terms: set[str] | frozenset[str]) -> bool:
     """Does a span only repeat the question's words ("Iraq" when asked about Iraq)?"""
     terms = _terms_of(span_text)
@@ -339,9 +350,8 @@ def gather_evidence(
             title_terms[chunk.doc_id] = _terms_of(index.documents[chunk.doc_id].title)
         missing = tuple(text for text, terms in entity_terms
                         if not terms <= p_terms | title_terms.get(chunk.doc_id, set()))
-        before = s_terms | _terms_of(chunk.text[:sentence.start - chunk.start]) \
-            | title_terms.get(chunk.doc_id, set()) if names else set()
-        unnamed = tuple(m.text for m in names if not _terms_of(m.text) <= before)
+        unnamed = _unnamed(names, s_terms | title_terms.get(chunk.doc_id, set()), p_terms,
+                           lambda: _terms_of(chunk.text[:sentence.start - chunk.start]))
         numbers_missing = tuple(t for t in given if t not in p_terms
                                 and t not in title_terms.get(chunk.doc_id, set()))
         if dotted:
