@@ -621,8 +621,8 @@ def _second(evidence: Evidence, shown: int, whole: bool = True) -> Candidate | N
     top = evidence.candidates[0]
     typed: bool | None = None  # the best holds no span of the type asked (looked at once)
     subject = yes_no_subject(evidence.question)  # "Do dogs travel free?": not "Children
-    if subject not in tokenize(top.sentence.text):  # under 5 travel free." beside the dogs
-        subject = ""
+    if subject and subject not in tokenize(top.sentence.text):  # under 5 travel free."
+        subject = ""  # beside the dogs
     for second in evidence.candidates[1:1 + SECOND_CANDIDATES]:
         if (second.score < top.score - TYPED_SECOND_MARGIN
                 or second.sentence.index == top.sentence.index
