@@ -612,17 +612,19 @@ def _quote_span(sentence: Span, budget: int, around: Span | None,
     return Span(a, b, sentence.text[a - sentence.start : b - sentence.start])
 
 
-def _second(evidence: Evidence, shown: int, whole: bool = True) -> Candidate | None:
+def _second(evidence: Evidence, shown: int) -> Candidate | None:
     """The sentence quoted after the best one: the first of the next `SECOND_CANDIDATES`
     that scores nearly as well, or that holds a span of the type asked for when the best one
     holds none ("When did it open?": the best sentence names the café, the next dates it),
-    and fits in the answer beside it (`shown`: the words of the lead and a hedge); or, not
-    `whole`, that has `MIN_SECOND_WORDS` of room beside it, to be quoted in part."""
+    and fits in the answer beside it (`shown`: the words of the lead and a hedge); when none
+    fits whole, the first with `MIN_SECOND_WORDS` of room beside it, to be quoted in part."""
     top = evidence.candidates[0]
     typed: bool | None = None  # the best holds no span of the type asked (looked at once)
     subject = yes_no_subject(evidence.question)  # "Do dogs travel free?": not "Children
     if subject and subject not in tokenize(top.sentence.text):  # under 5 travel free."
         subject = ""  # beside the dogs
+    room = MAX_ANSWER_WORDS - _words(top.sentence.text) - 2 - shown
+    in_part: Candidate | None = None
     for second in evidence.candidates[1:1 + SECOND_CANDIDATES]:
         if (second.score < top.score - TYPED_SECOND_MARGIN
                 or second.sentence.index == top.sentence.index
@@ -631,10 +633,10 @@ def _second(evidence: Evidence, shown: int, whole: bool = True) -> Candidate | N
                 or (subject and subject not in tokenize(second.sentence.text)
                     and not OPENS_WITH_PRONOUN.match(second.sentence.text))
                 or (second.sentence.doc_id != top.sentence.doc_id
-                    and OPENS_WITH_PRONOUN.match(second.sentence.text))
-                or (_words(top.sentence.text) + _words(second.sentence.text) + 2 + shown
-                    > MAX_ANSWER_WORDS if whole else _words(top.sentence.text)
-                    + MIN_SECOND_WORDS + 2 + shown > MAX_ANSWER_WORDS)):
+                    and OPENS_WITH_PRONOUN.match(second.sentence.text))):
+            continue
+        whole = _words(second.sentence.text) <= room
+        if not whole and (room < MIN_SECOND_WORDS or in_part is not None):
             continue
         if second.score < top.score - SECOND_SENTENCE_MARGIN:
             if typed is None:
@@ -642,8 +644,10 @@ def _second(evidence: Evidence, shown: int, whole: bool = True) -> Candidate | N
             if not (typed and lead_options(second, evidence)):
                 continue
         if not _repeats(second.sentence.text, top.sentence.text):  # the same words, twice
-            return second
-    return None
+            if whole:
+                return second
+            in_part = second
+    return in_part
 
 
 # A word of two letters or more: a "sentence" without one, nor a table's cells ("## 4.", the
@@ -986,8 +990,7 @@ def compose(evidence: Evidence, model: AnswerModel | None = None) -> Answer:
     elif introduced is not None and _words(top.sentence.text) + _words(introduced.text) + 2 \
             + _lead_words(lead_span) + _words(hedge) <= MAX_ANSWER_WORDS:
         chosen.append(replace(top, sentence=introduced))
-    elif (second := _second(evidence, shown := _lead_words(lead_span) + _words(hedge))
-          or _second(evidence, shown, whole=False)) is not None:
+    elif (second := _second(evidence, _lead_words(lead_span) + _words(hedge))) is not None:
         chosen.append(second)
         if (second.sentence.index == top.sentence.index - 1
                 and second.sentence.doc_id == top.sentence.doc_id):
