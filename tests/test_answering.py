@@ -42,7 +42,7 @@ from qa.lexical import tokenize
 from qa.nlp import NullAnalyzer, QuestionInfo, Reference, resolve
 from qa.pipeline import Pipeline
 from qa.schema import answer_json, answer_markdown, answer_plain
-from qa.types import Answer, Chunk, Mention, Sentence, Turn
+from qa.types import Answer, Chunk, Mention, Sentence, Span, Turn
 from tests.conftest import ARTICLE, load_questions
 
 
@@ -788,15 +788,20 @@ def test_a_phrase_of_the_kind_asked_leads_only_when_it_names_one() -> None:
     assert answer.lead is not None and answer.lead.span.text == "Iraqi special forces"
 
 
+def _lead_span(evidence: Evidence) -> Span:
+    """The span of the bold lead an answer composed of `evidence` opens with (one is shown)."""
+    answer = compose(evidence, _model(5, 5))
+    assert answer.lead is not None
+    return answer.lead.span
+
+
 def test_a_lead_does_not_cut_a_noun_phrase_in_two() -> None:
     """The entity model takes "25 days of annual" out of "25 days of annual leave": the lead
     is "25 days", not half of "annual leave"."""
     text = "Full-time staff get 25 days of annual leave a year."
     evidence = _made("How many days of leave do staff get?", ("DATE", "CARDINAL"), text,
                      [("DATE", "25 days of annual"), ("NP", "annual leave")])
-    answer = compose(evidence, _model(5, 5))
-    assert answer.lead is not None
-    span = answer.lead.span
+    span = _lead_span(evidence)
     assert span.text == "25 days" == text[span.start:span.end]
 
 
@@ -810,9 +815,7 @@ def test_a_how_often_lead_says_how_many_times(text: str, date: str, lead: str) -
     model leaves the number of times out of the date."""
     evidence = _made("How often is it done?", ("DATE", "TIME", "CARDINAL"), text,
                      [("DATE", date)])
-    answer = compose(evidence, _model(5, 5))
-    assert answer.lead is not None
-    span = answer.lead.span
+    span = _lead_span(evidence)
     assert span.text == lead == text[span.start:span.end]
 
 
@@ -827,9 +830,7 @@ def test_a_length_of_time_leads_without_what_it_is_of(date: str, lead: str) -> N
     bank holidays", the whole of what the entity model took for a date."""
     text = f"We offer {date} to every member."
     evidence = _made("How many days are there?", ("DATE", "CARDINAL"), text, [("DATE", date)])
-    answer = compose(evidence, _model(5, 5))
-    assert answer.lead is not None
-    span = answer.lead.span
+    span = _lead_span(evidence)
     assert span.text == lead == text[span.start:span.end]
 
 
@@ -846,9 +847,7 @@ def test_a_range_leads_whole(text: str, mentions: list[tuple[str, str]], lead: s
     """"What is the salary?" of "£46,500 to £52,000 per year" was led by "£46,500": half a
     range, which the entity model takes as two amounts, reads as the salary."""
     evidence = _made("What is the salary?", ("MONEY", "CARDINAL"), text, mentions)
-    answer = compose(evidence, _model(5, 5))
-    assert answer.lead is not None
-    span = answer.lead.span
+    span = _lead_span(evidence)
     assert span.text == lead == text[span.start:span.end]
 
 
@@ -897,9 +896,7 @@ def test_a_time_of_day_leads_without_the_name_after_it(text: str, mention: str,
     time."""
     evidence = _made("When is the evening reception?", ("DATE", "TIME"), text,
                      [("TIME", mention)])
-    answer = compose(evidence, _model(5, 5))
-    assert answer.lead is not None
-    span = answer.lead.span
+    span = _lead_span(evidence)
     assert span.text == lead == text[span.start:span.end]
 
 
@@ -919,9 +916,7 @@ def test_a_range_of_dates_between_two_leads_whole(
     February 2026 and 28 August 2026": the entity model took the "between" into the first
     date, and half the period read as the whole answer."""
     evidence = _made("When were the kettles sold?", ("DATE", "TIME"), text, mentions)
-    answer = compose(evidence, _model(5, 5))
-    assert answer.lead is not None
-    span = answer.lead.span
+    span = _lead_span(evidence)
     assert span.text == lead == text[span.start:span.end]
 
 
@@ -940,9 +935,7 @@ def test_a_range_of_times_between_two_leads_whole(
         text: str, mentions: list[tuple[str, str]], lead: str) -> None:
     """"What are the core hours?" of "available between 10am and 3pm" was led by "3pm"."""
     evidence = _made("What are the core hours?", ("TIME", "DATE"), text, mentions)
-    answer = compose(evidence, _model(5, 5))
-    assert answer.lead is not None
-    span = answer.lead.span
+    span = _lead_span(evidence)
     assert span.text == lead == text[span.start:span.end]
 
 
